@@ -1,0 +1,1 @@
+"""Chat network adapters; the hub imports only the ones config.toml enables."""

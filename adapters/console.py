@@ -1,0 +1,80 @@
+"""The console: type commands on a terminal, or pipe them in (`printf '!temp salon\n' | chatops run --console`).
+
+With piped input every line is answered in order, then the hub stops at end of input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import stat
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+from chatops.adapter import Capabilities
+from chatops.config import AdapterSettings
+from chatops.health import Health
+from chatops.message import Address, Identity, Message, Reply
+
+if TYPE_CHECKING:
+    from chatops.hub import Hub
+
+
+class Settings(AdapterSettings):
+    """[adapters.console]: enabled = "auto" starts it when stdin is a terminal."""
+
+    enabled: bool | str = "auto"
+    stop_at_eof: bool = True
+
+
+class Adapter:
+    network = "console"
+    capabilities = Capabilities(max_text=100000, images=False)
+
+    def __init__(self, name: str, settings: Settings, stdin: TextIO | None = None,
+                 stdout: TextIO | None = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.health = Health()
+        self._stdin = stdin or sys.stdin
+        self._stdout = stdout or sys.stdout
+        self._user = getpass.getuser()
+
+    async def run(self, hub: Hub) -> None:
+        self.health.up("reading standard input")
+        await hub.ready.wait()
+        async for line in self._lines():
+            text = line.strip()
+            if not text:
+                continue
+            message = Message(Identity("console", self._user, display=self._user),
+                              Address(self.name, "console", True), text, addressed=True)
+            for reply in await hub.execute(message):
+                await self.send(message.address, reply)
+        self.health.down("end of input")
+        if self.settings.stop_at_eof:
+            hub.stop()
+
+    async def _lines(self):  # type: ignore[no-untyped-def]
+        """Lines of stdin without blocking the loop (a pipe or terminal is read asynchronously)."""
+        fd = self._stdin.fileno()
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            for line in (await asyncio.to_thread(self._stdin.read)).splitlines():
+                yield line
+            return
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 20)
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                                    os.fdopen(os.dup(fd), "rb", buffering=0))
+        try:
+            while line := await reader.readline():
+                yield line.decode("utf-8", "replace")
+        finally:
+            transport.close()
+
+    async def send(self, address: Address, reply: Reply) -> None:
+        lines = [("! " if reply.notice else "") + reply.text]
+        lines += [f"  [image] {a.url or a.path}" for a in reply.attachments]
+        self._stdout.write("\n".join(lines) + "\n")
+        self._stdout.flush()

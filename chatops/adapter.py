@@ -1,0 +1,37 @@
+"""What an adapter is to the hub: a small Protocol, and the capabilities it declares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from .health import Health
+from .message import Address, Reply
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a network can render; the router and alerts adapt to it instead of crashing."""
+
+    max_text: int = 4000
+    images: bool = False           # can carry an image itself (upload); else a link is sent
+    threads: bool = False
+    markup: str = "plain"
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """One network connection. `run` connects, receives and reconnects until cancelled;
+    `send` delivers one reply (raising when it cannot, so the outbox retries)."""
+
+    name: str
+    network: str
+    capabilities: Capabilities
+    health: Health
+
+    async def run(self, hub: Hub) -> None: ...
+
+    async def send(self, address: Address, reply: Reply) -> None: ...

@@ -1,0 +1,542 @@
+"""Alerts that are never lost: rules -> alert rows -> one delivery row per recipient -> workers.
+
+Every alert and every delivery is committed to SQLite before anything is sent. One worker
+per adapter sends what is due while its adapter is connected, marks it delivered, and
+retries failures with backoff; a restarted hub simply finds the undelivered rows again.
+Critical alerts repeat until someone acknowledges them with `ack`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .config import AlertSettings
+from .durations import parse_duration
+from .home import Device, Reading, format_value
+from .message import Address, Attachment, Reply
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT = 10.0
+RETRY_CAP = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A parsed `when`: kind is on, off, changed, offline, or a comparison operator."""
+
+    kind: str
+    threshold: float | str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Condition:
+        text = text.strip().lower()
+        if text in ("on", "off", "changed"):
+            return cls(text)
+        if text.startswith("offline"):
+            return cls("offline", parse_duration(text.split(None, 1)[1]))
+        match = re.fullmatch(r"(>=|<=|==|=|>|<)\s*(\S+)", text)
+        if not match:
+            raise ValueError(f"unknown condition {text!r}")
+        op, value = match.groups()
+        try:
+            return cls(op.replace("==", "="), float(value))
+        except ValueError:
+            return cls("=", value)
+
+    def holds(self, value: float | bool | str, previous: Reading | None) -> bool:
+        if self.kind == "on":
+            return value is True or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0)
+        if self.kind == "off":
+            return value is False
+        if self.kind == "changed":
+            return previous is not None and previous.value != value
+        if self.kind == "=":
+            return str(value).casefold() == str(self.threshold).casefold() if isinstance(self.threshold, str) \
+                else _number(value) == self.threshold
+        number = _number(value)
+        if number is None or not isinstance(self.threshold, float):
+            return False
+        return {">": number > self.threshold, "<": number < self.threshold,
+                ">=": number >= self.threshold, "<=": number <= self.threshold}[self.kind]
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+@dataclass(slots=True)
+class RuleState:
+    rule: AlertSettings
+    condition: Condition
+    active_id: int | None = None
+    last_raised: float = 0.0
+    recheck: asyncio.TimerHandle | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One address an alert goes to, and the user it stands for ('' for a bare address)."""
+
+    network: str
+    target: str
+    user: str
+
+
+def parse_address(text: str) -> tuple[str, str]:
+    """`xmpp:alice@example.org` -> ('xmpp', 'alice@example.org')."""
+    network, _, target = text.partition(":")
+    return network.strip().lower(), target.strip()
+
+
+class AlertEngine:
+    """Evaluates rules on readings and drives the durable outbox for one hub."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.rules = {r.name: RuleState(r, Condition.parse(r.when)) for r in hub.settings.alerts}
+        self._events: asyncio.Queue[tuple[str, Device, Reading, Reading | None]] = asyncio.Queue()
+        self._outbox_changed: dict[str, asyncio.Event] = {}
+        self._repeat_changed = asyncio.Event()
+        self._mutes: dict[str, float] = {}
+        self.sent_count = 0
+
+    # ---- start-up ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load active alerts and mutes, then start the engine's tasks in the hub's group."""
+        store = self.hub.store
+        rows = await store.call(lambda: store.db.execute(
+            "SELECT id, rule, raised_at FROM alerts WHERE cleared_at IS NULL ORDER BY id").fetchall())
+        for alert_id, rule, raised_at in rows:
+            if rule in self.rules:
+                self.rules[rule].active_id = alert_id
+                self.rules[rule].last_raised = raised_at
+        self._mutes = dict(await store.call(lambda: store.db.execute(
+            "SELECT rule, until FROM mutes WHERE until > ?", (time.time(),)).fetchall()))
+        self.hub.home.listen(self._on_reading)
+        self.hub.spawn(self._evaluate_forever(), "alerts-rules")
+        self.hub.spawn(self._repeat_forever(), "alerts-repeat")
+        if any(s.condition.kind == "offline" for s in self.rules.values()):
+            self.hub.spawn(self._offline_forever(), "alerts-offline")
+        adapters = set(self.hub.adapters) | set(await store.call(lambda: [r[0] for r in store.db.execute(
+            "SELECT DISTINCT adapter FROM deliveries WHERE delivered_at IS NULL").fetchall()]))
+        for name in adapters:
+            self._worker_for(name)
+
+    def _worker_for(self, adapter_name: str) -> asyncio.Event:
+        event = self._outbox_changed.get(adapter_name)
+        if event is None:
+            event = self._outbox_changed[adapter_name] = asyncio.Event()
+            event.set()
+            self.hub.spawn(self._deliver_forever(adapter_name, event), f"outbox-{adapter_name}")
+        return event
+
+    # ---- rules ---------------------------------------------------------------------------
+
+    def _on_reading(self, device: Device, reading: Reading, previous: Reading | None) -> None:
+        for state in self.rules.values():
+            if state.rule.device == device.name:
+                self._events.put_nowait((state.rule.name, device, reading, previous))
+
+    async def _evaluate_forever(self) -> None:
+        while True:
+            rule_name, device, reading, previous = await self._events.get()
+            try:
+                await self._evaluate(self.rules[rule_name], device, reading, previous)
+            except Exception:
+                log.exception("alert rule %s failed on %s", rule_name, device.name)
+
+    async def _evaluate(self, state: RuleState, device: Device, reading: Reading, previous: Reading | None) -> None:
+        kind = state.condition.kind
+        if kind == "offline":
+            if state.active_id is not None:
+                await self.clear(state, device, reading)
+            return
+        holds = state.condition.holds(reading.value, previous)
+        if kind == "changed":
+            if holds:
+                await self._maybe_raise(state, device, reading.value)
+            return
+        if holds and state.active_id is None:
+            await self._maybe_raise(state, device, reading.value)
+        elif not holds and state.active_id is not None:
+            await self.clear(state, device, reading)
+
+    async def _maybe_raise(self, state: RuleState, device: Device, value: Any) -> None:
+        now = time.time()
+        rule = state.rule
+        if self._mutes.get(rule.name, 0) > now:
+            log.info("alert %s is muted; not raised", rule.name)
+            return
+        wait = state.last_raised + rule.cooldown - now
+        if wait > 0:
+            # Flapping: re-check once the cooldown is over, so a lasting condition still alerts.
+            if state.recheck is None:
+                log.info("alert %s in cooldown for %.0fs", rule.name, wait)
+                state.recheck = asyncio.get_running_loop().call_later(wait, self._recheck, state, device)
+            return
+        await self.raise_alert(state, device, value)
+
+    def _recheck(self, state: RuleState, device: Device) -> None:
+        state.recheck = None
+        if device.reading is not None and state.active_id is None:
+            self._events.put_nowait((state.rule.name, device, device.reading, None))
+
+    def render(self, template: str, device: Device, value: Any, rule: AlertSettings) -> str:
+        shown = format_value(value, "") if not isinstance(value, str) else value
+        fields = {"device": device.label, "value": shown, "unit": f" {device.unit}" if device.unit else "",
+                  "time": time.strftime("%H:%M:%S"), "rule": rule.name, "severity": rule.severity.value}
+        try:
+            return template.format(**fields)
+        except (KeyError, IndexError, ValueError):
+            return f"{template} ({device.label}: {shown}{fields['unit']})"
+
+    async def raise_alert(self, state: RuleState, device: Device, value: Any) -> int:
+        """Record the alert and its deliveries (one transaction), then wake the workers."""
+        rule = state.rule
+        now = time.time()
+        text = self.render(rule.message, device, value, rule)
+        recipients = self.recipients(rule.notify)
+        repeat = rule.repeat_every
+        prefix = self.hub.settings.hub.prefix
+        line = f"[{rule.severity.value.upper()}] {text} (alert #{{id}}; answer {prefix}ack {{id}})"
+        attachment = await self._snapshot(rule)
+        store = self.hub.store
+
+        def write(db: Any) -> int:
+            cursor = db.execute(
+                "INSERT INTO alerts(rule, device, severity, message, value, raised_at, next_repeat) "
+                "VALUES (?,?,?,?,?,?,?)", (rule.name, device.name, rule.severity.value, text, str(value), now,
+                                           now + repeat if repeat else None))
+            alert_id = int(cursor.lastrowid or 0)
+            self._insert_deliveries(db, alert_id, recipients, "raise", line.format(id=alert_id), attachment, now)
+            return alert_id
+
+        alert_id = await store.call(store.transaction, write)
+        state.active_id, state.last_raised = alert_id, now
+        log.warning("alert #%d %s raised: %s -> %d recipients", alert_id, rule.name, text, len(recipients))
+        self._wake(recipients)
+        self._repeat_changed.set()
+        await self._publish_state(rule.name, alert_id)
+        return alert_id
+
+    async def _snapshot(self, rule: AlertSettings) -> str | None:
+        cameras = getattr(self.hub, "cameras", None)
+        if not rule.snapshot or cameras is None:
+            return None
+        try:
+            attachment = await cameras.snapshot(rule.snapshot)
+            return str(attachment.path)
+        except Exception as exc:
+            log.warning("alert %s: snapshot of %s failed: %s", rule.name, rule.snapshot, exc)
+            return None
+
+    def _insert_deliveries(self, db: Any, alert_id: int, recipients: list[Recipient], kind: str,
+                           text: str, attachment: str | None, now: float) -> None:
+        db.executemany(
+            "INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, attachment, "
+            "created, next_try) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [(alert_id, self._adapter_name(r.network), r.target, int(_is_direct(r)), r.user or
+              f"{r.network}:{r.target}", kind, text, attachment, now, now) for r in recipients])
+
+    def _adapter_name(self, network: str) -> str:
+        adapters = self.hub.adapters_for(network)
+        return adapters[0].name if adapters else network
+
+    def _wake(self, recipients: list[Recipient]) -> None:
+        for name in {self._adapter_name(r.network) for r in recipients}:
+            self._worker_for(name).set()
+
+    def recipients(self, notify: list[str]) -> list[Recipient]:
+        """Addresses for a notify list; a user name means all of that user's reachable identities."""
+        result: list[Recipient] = []
+        for entry in notify:
+            if ":" in entry:
+                network, target = parse_address(entry)
+                result.append(Recipient(network, target, ""))
+                continue
+            user = self.hub.auth.users.get(entry)
+            if user is None:
+                log.error("alert recipient %r is not a configured user", entry)
+                continue
+            for network in ("xmpp", "sms", "slack", "console", "web", "irc"):
+                for pattern in user.settings.patterns(network):
+                    target = _reachable(network, pattern)
+                    if target:
+                        result.append(Recipient(network, target, user.name))
+        return list(dict.fromkeys(result))
+
+    async def clear(self, state: RuleState, device: Device, reading: Reading) -> None:
+        """The condition ended: stop repeats and tell everyone it is over."""
+        alert_id = state.active_id
+        if alert_id is None:
+            return
+        rule = state.rule
+        now = time.time()
+        text = self.render(rule.cleared, device, reading.value, rule) if rule.cleared else None
+        recipients = self.recipients(rule.notify) if text else []
+        store = self.hub.store
+
+        def write(db: Any) -> None:
+            db.execute("UPDATE alerts SET cleared_at = ?, next_repeat = NULL WHERE id = ?", (now, alert_id))
+            self._cancel_pending(db, alert_id, "repeat")
+            if text:
+                self._insert_deliveries(db, alert_id, recipients, "clear", f"[CLEARED] {text} (alert #{alert_id})",
+                                        None, now)
+
+        await store.call(store.transaction, write)
+        state.active_id = None
+        log.info("alert #%d %s cleared", alert_id, rule.name)
+        self._wake(recipients)
+        await self._publish_state(rule.name, alert_id)
+
+    @staticmethod
+    def _cancel_pending(db: Any, alert_id: int, kind: str) -> None:
+        db.execute("UPDATE deliveries SET delivered_at = -1, last_error = 'cancelled' "
+                   "WHERE alert_id = ? AND kind = ? AND delivered_at IS NULL", (alert_id, kind))
+
+    # ---- acknowledge, mute, list -------------------------------------------------------------
+
+    async def ack(self, alert_id: int | None, by: str, by_user: str | None) -> tuple[int, str]:
+        """Acknowledge alert `alert_id` (the latest unacknowledged when None); (id, rule)."""
+        store = self.hub.store
+        now = time.time()
+
+        def write(db: Any) -> tuple[int, str, list[tuple[str, str, int, str]]] | str:
+            if alert_id is None:
+                row = db.execute("SELECT id, rule, acked_by FROM alerts WHERE acked_by IS NULL AND cleared_at IS NULL "
+                                 "ORDER BY id DESC LIMIT 1").fetchone()
+            else:
+                row = db.execute("SELECT id, rule, acked_by FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+            if row is None:
+                return "nothing to acknowledge" if alert_id is None else f"no alert #{alert_id}"
+            if row[2] is not None:
+                return f"alert #{row[0]} was already acknowledged by {row[2]}"
+            db.execute("UPDATE alerts SET acked_by = ?, acked_at = ?, next_repeat = NULL WHERE id = ?",
+                       (by, now, row[0]))
+            self._cancel_pending(db, row[0], "repeat")
+            others = db.execute("SELECT DISTINCT adapter, target, direct, recipient FROM deliveries "
+                                "WHERE alert_id = ? AND kind = 'raise'", (row[0],)).fetchall()
+            others = [o for o in others if not (by_user and o[3] == by_user)]
+            text = f"Alert #{row[0]} ({row[1]}) acknowledged by {by}."
+            db.executemany(
+                "INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, created, next_try) "
+                "VALUES (?,?,?,?,?,'ack',?,?,?)", [(row[0], a, t, d, r, text, now, now) for a, t, d, r in others])
+            return row[0], row[1], others
+
+        result = await store.call(store.transaction, write)
+        if isinstance(result, str):
+            from .command import CommandError
+            raise CommandError(result[0].upper() + result[1:] + ".")
+        acked_id, rule, others = result
+        for adapter_name in {o[0] for o in others}:
+            self._worker_for(adapter_name).set()
+        await self._publish_state(rule, acked_id)
+        return acked_id, rule
+
+    async def mute(self, rule: str, seconds: float, by: str) -> None:
+        if rule not in self.rules:
+            from .command import CommandError
+            raise CommandError(f"No alert rule named {rule!r}; rules: {', '.join(self.rules) or 'none'}.")
+        until = time.time() + seconds
+        store = self.hub.store
+        await store.call(lambda: store.db.execute(
+            "INSERT OR REPLACE INTO mutes(rule, until, by) VALUES (?,?,?)", (rule, until, by)))
+        self._mutes[rule] = until
+
+    async def active(self) -> list[dict[str, Any]]:
+        """Alerts not cleared yet, newest first, with who was told and who acknowledged."""
+        store = self.hub.store
+
+        def query() -> list[dict[str, Any]]:
+            rows = store.db.execute("SELECT id, rule, device, severity, message, raised_at, acked_by FROM alerts "
+                                    "WHERE cleared_at IS NULL ORDER BY id DESC LIMIT 20").fetchall()
+            result = []
+            for alert_id, rule, device, severity, message, raised_at, acked_by in rows:
+                told = [r[0] for r in store.db.execute(
+                    "SELECT DISTINCT adapter || ':' || target FROM deliveries WHERE alert_id = ? AND kind = 'raise' "
+                    "AND delivered_at > 0", (alert_id,)).fetchall()]
+                pending = store.db.execute("SELECT COUNT(*) FROM deliveries WHERE alert_id = ? AND delivered_at "
+                                           "IS NULL", (alert_id,)).fetchone()[0]
+                result.append({"id": alert_id, "rule": rule, "device": device, "severity": severity,
+                               "message": message, "raised_at": raised_at, "acked_by": acked_by,
+                               "told": told, "pending": pending})
+            return result
+
+        return await store.call(query)
+
+    async def _publish_state(self, rule: str, alert_id: int) -> None:
+        store = self.hub.store
+        row = await store.call(lambda: store.db.execute(
+            "SELECT id, device, severity, message, value, raised_at, acked_by, cleared_at FROM alerts WHERE id = ?",
+            (alert_id,)).fetchone())
+        if row is None:
+            return
+        state = "cleared" if row[7] else ("acknowledged" if row[6] else "active")
+        payload = json.dumps({"state": state, "id": row[0], "device": row[1], "severity": row[2],
+                              "message": row[3], "value": row[4], "raised_at": row[5], "acked_by": row[6]})
+        self.hub.spawn(self._publish_quietly(f"chatops/alerts/{rule}", payload), f"alert-state-{rule}")
+
+    async def _publish_quietly(self, topic: str, payload: str) -> None:
+        try:
+            await self.hub.mqtt.publish(topic, payload, retain=True, wait=60)
+        except Exception as exc:
+            log.warning("could not publish %s: %s", topic, exc)
+
+    # ---- repeats and offline checks ------------------------------------------------------------
+
+    async def _repeat_forever(self) -> None:
+        store = self.hub.store
+        while True:
+            self._repeat_changed.clear()
+            now = time.time()
+            due = await store.call(lambda: store.db.execute(
+                "SELECT id, rule, message, repeats FROM alerts WHERE next_repeat IS NOT NULL AND next_repeat <= ? "
+                "AND acked_by IS NULL AND cleared_at IS NULL", (now,)).fetchall())
+            for alert_id, rule_name, message, repeats in due:
+                await self._repeat(alert_id, rule_name, message, repeats)
+            upcoming = await store.call(lambda: store.db.execute(
+                "SELECT MIN(next_repeat) FROM alerts WHERE next_repeat IS NOT NULL AND acked_by IS NULL "
+                "AND cleared_at IS NULL").fetchone()[0])
+            timeout = None if upcoming is None else max(0.05, upcoming - time.time())
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._repeat_changed.wait()
+            except TimeoutError:
+                pass
+
+    async def _repeat(self, alert_id: int, rule_name: str, message: str, repeats: int) -> None:
+        state = self.rules.get(rule_name)
+        every = state.rule.repeat_every if state else None
+        now = time.time()
+        recipients = self.recipients(state.rule.notify) if state else []
+        prefix = self.hub.settings.hub.prefix
+        text = f"[REMINDER {repeats + 1}] {message} (alert #{alert_id}; answer {prefix}ack {alert_id})"
+        store = self.hub.store
+
+        def write(db: Any) -> None:
+            db.execute("UPDATE alerts SET next_repeat = ?, repeats = repeats + 1 WHERE id = ?",
+                       (now + every if every else None, alert_id))
+            self._cancel_pending(db, alert_id, "repeat")
+            self._insert_deliveries(db, alert_id, recipients, "repeat", text, None, now)
+
+        await store.call(store.transaction, write)
+        self._wake(recipients)
+
+    async def _offline_forever(self) -> None:
+        started = time.time()
+        while True:
+            now = time.time()
+            next_check = now + 60
+            for state in self.rules.values():
+                if state.condition.kind != "offline":
+                    continue
+                device = self.hub.home.devices.get(state.rule.device)
+                if device is None:
+                    continue
+                seen = device.reading.at if device.reading else started
+                limit = float(state.condition.threshold or 0)
+                if now - seen >= limit and state.active_id is None:
+                    await self._maybe_raise(state, device, "offline")
+                elif state.active_id is None:
+                    next_check = min(next_check, seen + limit)
+            await asyncio.sleep(max(0.2, min(next_check - time.time(), 60)))
+
+    # ---- delivery --------------------------------------------------------------------------------
+
+    async def _deliver_forever(self, adapter_name: str, changed: asyncio.Event) -> None:
+        """Send due deliveries for one adapter whenever it is connected; retry with backoff."""
+        store = self.hub.store
+        while True:
+            adapter = self.hub.adapters.get(adapter_name)
+            if adapter is None:
+                log.error("alerts for %r wait: no such adapter is enabled", adapter_name)
+                await changed.wait()
+                changed.clear()
+                continue
+            if not adapter.health.connected:
+                await adapter.health.up_event.wait()
+            changed.clear()
+            now = time.time()
+            due = await store.call(lambda: store.db.execute(
+                "SELECT id, target, direct, text, attachment, attempts FROM deliveries WHERE adapter = ? "
+                "AND delivered_at IS NULL AND next_try <= ? ORDER BY id LIMIT 200", (adapter_name, now)).fetchall())
+            delivered: list[int] = []
+            failed: list[tuple[int, int, str]] = []
+            for delivery_id, target, direct, text, attachment, attempts in due:
+                attachments = (Attachment(path=_path(attachment), mime="image/jpeg"),) if attachment else ()
+                reply = Reply(text, attachments, notice=True)
+                try:
+                    async with asyncio.timeout(SEND_TIMEOUT):
+                        await adapter.send(Address(adapter_name, target, bool(direct)), reply)
+                    delivered.append(delivery_id)
+                    self.sent_count += 1
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failed.append((delivery_id, attempts + 1, f"{type(exc).__name__}: {exc}"[:300]))
+                    log.warning("delivery %d to %s:%s failed (attempt %d): %s", delivery_id, adapter_name,
+                                target, attempts + 1, exc)
+            if delivered or failed:
+                await store.call(store.transaction, lambda db: self._record(db, delivered, failed))
+            upcoming = await store.call(lambda: store.db.execute(
+                "SELECT MIN(next_try) FROM deliveries WHERE adapter = ? AND delivered_at IS NULL",
+                (adapter_name,)).fetchone()[0])
+            if len(due) == 200 and not failed:
+                continue
+            timeout = None if upcoming is None else max(0.05, upcoming - time.time())
+            try:
+                async with asyncio.timeout(timeout):
+                    await changed.wait()
+            except TimeoutError:
+                pass
+
+    @staticmethod
+    def _record(db: Any, delivered: list[int], failed: list[tuple[int, int, str]]) -> None:
+        now = time.time()
+        db.executemany("UPDATE deliveries SET delivered_at = ?, attempts = attempts + 1 "
+                       "WHERE id = ? AND delivered_at IS NULL", [(now, d) for d in delivered])
+        db.executemany("UPDATE deliveries SET attempts = ?, last_error = ?, next_try = ? WHERE id = ?",
+                       [(attempts, error, now + min(RETRY_CAP, 2 ** attempts), d) for d, attempts, error in failed])
+
+
+def _path(text: str) -> Any:
+    from pathlib import Path
+    return Path(text)
+
+
+def _is_direct(recipient: Recipient) -> bool:
+    target = recipient.target
+    if recipient.network == "irc":
+        return not target.startswith(("#", "&"))
+    if recipient.network == "slack":
+        return target.startswith(("U", "W", "D"))
+    if recipient.network == "xmpp":
+        return "conference" not in target.split("@")[-1]
+    return True
+
+
+def _reachable(network: str, pattern: str) -> str | None:
+    """The address a user identity pattern can be written to, or None (wildcards, hostmasks)."""
+    if network == "irc":
+        if pattern.startswith("account:"):
+            return pattern[8:]
+        nick = pattern.split("!")[0]
+        return nick if nick and not any(c in nick for c in "*?") else None
+    if network in ("console", "web"):
+        return "*"
+    if any(c in pattern for c in "*?"):
+        return None
+    return pattern

@@ -1,0 +1,126 @@
+"""Who is who across networks, what each role may run, and how fast each sender may go."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+
+from .config import Settings, UserSettings
+from .message import Identity
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A configured person: their name, granted commands and identities."""
+
+    name: str
+    grants: frozenset[str]
+    settings: UserSettings
+
+    def may(self, permission: str) -> bool:
+        return "*" in self.grants or permission in self.grants
+
+
+def normalise_phone(number: str, default_country: str = "+33") -> str:
+    """E.164 form of a phone number: `06 12 34 56 78` -> `+33612345678` (default country)."""
+    digits = re.sub(r"[^\d+]", "", number)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if not digits.startswith("+"):
+        digits = default_country + digits.lstrip("0")
+    return digits
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form used for every name lookup (`Température` -> `temperature`)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def expand_roles(roles: dict[str, list[str]], wanted: list[str]) -> frozenset[str]:
+    """Commands granted by `wanted` roles; a role may include another role by name."""
+    grants: set[str] = set()
+    seen: set[str] = set()
+    stack = list(wanted)
+    while stack:
+        role = stack.pop()
+        if role in seen:
+            continue
+        seen.add(role)
+        for grant in roles.get(role, []):
+            if grant in roles:
+                stack.append(grant)
+            else:
+                grants.add(grant)
+    return frozenset(grants)
+
+
+class Auth:
+    """Maps identities to users and holds per-sender rate buckets (state lives in the instance)."""
+
+    def __init__(self, settings: Settings, default_country: str = "+33") -> None:
+        self._roles = settings.roles
+        self._default_country = default_country
+        self.default_grants = expand_roles(settings.roles, [settings.hub.default_role])
+        self.users = {name: User(name, expand_roles(settings.roles, u.roles), u)
+                      for name, u in settings.users.items()}
+        self._rate = settings.hub.rate_limit
+        self._buckets: dict[str, _Bucket] = {}
+
+    def user_for(self, identity: Identity) -> User | None:
+        """The configured user behind `identity`, or None (untrusted identities never match)."""
+        if not identity.trusted:
+            return None
+        for user in self.users.values():
+            if any(self._matches(identity, p) for p in user.settings.patterns(identity.network)):
+                return user
+        return None
+
+    def _matches(self, identity: Identity, pattern: str) -> bool:
+        network = identity.network
+        if network == "irc":
+            if pattern.startswith("account:"):
+                return identity.account is not None and \
+                    identity.account.casefold() == pattern[8:].casefold()
+            return fnmatch.fnmatchcase(identity.id.casefold(), pattern.casefold()) \
+                if "!" in identity.id else False
+        if network == "sms":
+            return normalise_phone(pattern, self._default_country) == \
+                normalise_phone(identity.id, self._default_country)
+        if network == "xmpp":
+            return identity.id.casefold() == pattern.casefold().split("/")[0]
+        return fnmatch.fnmatchcase(identity.id.casefold(), pattern.casefold())
+
+    def grants_for(self, user: User | None) -> frozenset[str]:
+        return user.grants if user else self.default_grants
+
+    def allow_rate(self, key: str) -> bool:
+        """Take one token from `key`'s bucket (rate_limit per minute, burst of the same size)."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) > 10000:
+                self._buckets.clear()
+            bucket = self._buckets[key] = _Bucket(capacity=self._rate, refill_per_s=self._rate / 60)
+        return bucket.take()
+
+
+@dataclass(slots=True)
+class _Bucket:
+    capacity: float
+    refill_per_s: float
+    tokens: float = -1.0
+    stamp: float = field(default_factory=time.monotonic)
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        if self.tokens < 0:
+            self.tokens = self.capacity
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.refill_per_s)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False

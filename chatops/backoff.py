@@ -1,0 +1,35 @@
+"""One reconnect policy for every network: exponential backoff with jitter, reset after calm."""
+
+from __future__ import annotations
+
+import random
+import time
+
+
+class Backoff:
+    """Delays between reconnect attempts.
+
+    Each failure doubles the ceiling up to `cap`; the delay is drawn in [ceiling/2, ceiling]
+    so a fleet of hubs never reconnects in lockstep. A connection that stayed up for
+    `reset_after` seconds starts the next outage from `base` again.
+    """
+
+    def __init__(self, base: float = 0.5, cap: float = 30.0, reset_after: float = 60.0) -> None:
+        self.base = base
+        self.cap = cap
+        self.reset_after = reset_after
+        self.attempts = 0
+        self._up_since: float | None = None
+
+    def up(self) -> None:
+        """The connection is established."""
+        self._up_since = time.monotonic()
+
+    def next_delay(self) -> float:
+        """Seconds to wait before the next attempt."""
+        if self._up_since is not None and time.monotonic() - self._up_since >= self.reset_after:
+            self.attempts = 0
+        self._up_since = None
+        ceiling = min(self.cap, self.base * (2 ** self.attempts))
+        self.attempts += 1
+        return random.uniform(ceiling / 2, ceiling)

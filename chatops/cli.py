@@ -1,0 +1,142 @@
+"""`chatops run | check | simulate | rpc`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from .config import ConfigError, Settings, check_secrets, config_warnings, load_settings
+
+EXIT_INVALID = 2
+
+
+def _load(path: Path) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        print(f"{path}: the configuration is not valid:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_INVALID) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    problems = check_secrets(settings, console_forced=False)
+    for warning in config_warnings(settings):
+        print(f"warning: {warning}", file=sys.stderr)
+    if problems:
+        print(f"{args.config}: secrets are missing:", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{args.config}: OK")
+    print(f"MQTT: {settings.mqtt.url}")
+    print(f"devices ({len(settings.devices)}):")
+    for name, device in settings.devices.items():
+        aliases = f" aliases: {', '.join(device.aliases)}" if device.aliases else ""
+        print(f"  {name} [{device.type.value}] {device.topic or device.snapshot_url or device.snapshot_topic or ''}"
+              f"{aliases}")
+    print(f"users ({len(settings.users)}):")
+    for name, user in settings.users.items():
+        print(f"  {name}: roles {', '.join(user.roles) or 'none'}")
+    enabled = [f"{n} ({k})" for n, k, s in settings.adapter_sections if s.enabled]
+    print(f"adapters enabled: {', '.join(enabled) or 'none'}" + (", web" if settings.web.enabled else ""))
+    print(f"alert rules: {', '.join(a.name for a in settings.alerts) or 'none'}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    problems = check_secrets(settings, console_forced=args.console)
+    if problems:
+        for problem in problems:
+            print(f"config: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    for warning in config_warnings(settings):
+        logging.getLogger("chatops").warning("%s", warning)
+    return asyncio.run(_run(settings, args.console))
+
+
+async def _run(settings: Settings, console: bool) -> int:
+    from .hub import Hub
+
+    hub = Hub(settings, console=console)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, hub.stop)
+    await hub.run()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Publish to the simulated smoke detector's command topic on the configured broker."""
+    settings = _load(args.config)
+    return asyncio.run(_simulate(settings, args.state == "on"))
+
+
+async def _simulate(settings: Settings, on: bool) -> int:
+    import json
+
+    import aiomqtt
+
+    from .broker import EMBEDDED_USERNAME
+    from .config import read_secret
+
+    if settings.mqtt.url == "embedded":
+        host, _, port = settings.mqtt.embedded_listen.rpartition(":")
+        address = (host, int(port), settings.mqtt.username or EMBEDDED_USERNAME, None)
+    else:
+        h, p, _tls = settings.mqtt.host_port_tls
+        address = (h, p, settings.mqtt.username, read_secret(settings.mqtt, "password", settings.base_dir))
+    try:
+        async with aiomqtt.Client(address[0], address[1], username=address[2], password=address[3],
+                                  timeout=5) as client:
+            await client.publish(f"{settings.simulator.base_topic}/kitchen_smoke/set",
+                                 json.dumps({"smoke": on}), qos=1)
+    except aiomqtt.MqttError as exc:
+        print(f"cannot reach the MQTT broker at {address[0]}:{address[1]}: {exc} (is the hub running?)",
+              file=sys.stderr)
+        return 1
+    print(f"simulated smoke {'detected' if on else 'cleared'} in the kitchen")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chatops", description="A chat-ops hub for the home.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", type=Path, default=Path("config.toml"), help="config file (default ./config.toml)")
+
+    run = sub.add_parser("run", help="run the hub")
+    with_config(run)
+    run.add_argument("--console", action="store_true", help="read commands from standard input")
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check", help="validate the config file (exit 0 valid, 2 invalid)")
+    with_config(check)
+    check.set_defaults(func=cmd_check)
+    simulate = sub.add_parser("simulate", help="fire or clear the simulated smoke detector")
+    with_config(simulate)
+    simulate.add_argument("device", choices=["smoke"])
+    simulate.add_argument("state", choices=["on", "off"], nargs="?", default="on")
+    simulate.set_defaults(func=cmd_simulate)
+    try:
+        from .rpc_client import add_parser as add_rpc
+        add_rpc(sub)
+    except ImportError:
+        pass
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""Commands are typed async functions marked with @command; this module holds their metadata.
+
+The decorator stores one frozen `CommandSpec` on the function; a `CommandSet` collects the
+specs of the modules the hub loads. Nothing is registered globally.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from .auth import User, fold
+from .message import Address, Identity, Message, Reply
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+BUILTIN_COMMAND_MODULES = ("commands.help", "commands.devices", "commands.alerts", "commands.admin")
+SPEC_ATTRIBUTE = "__chatops_command__"
+
+
+class CommandError(Exception):
+    """An error the user should read verbatim (wrong device name, nothing to acknowledge...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    name: str
+    kind: type | tuple[str, ...]       # a type to convert to, or the allowed words
+    optional: bool
+    rest: bool                         # *args: takes every remaining word
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    name: str
+    func: Callable[..., Awaitable[Any]]
+    aliases: tuple[str, ...]
+    permission: str
+    usage: str
+    help: str
+    parameters: tuple[Parameter, ...]
+    hidden: bool = False
+    needs_user: bool = False
+
+
+@dataclass(slots=True)
+class Context:
+    """What a handler gets: who asked, from where, and the hub's services."""
+
+    message: Message
+    user: User | None
+    hub: Hub
+    spec: CommandSpec
+    grants: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def sender(self) -> Identity:
+        return self.message.sender
+
+    @property
+    def address(self) -> Address:
+        return self.message.address
+
+    @property
+    def home(self) -> Any:
+        return self.hub.home
+
+    @property
+    def who(self) -> str:
+        """A short name for the sender, for messages others read."""
+        if self.user:
+            return self.user.name
+        return self.sender.display or str(self.sender)
+
+    def may(self, permission: str) -> bool:
+        return "*" in self.grants or permission in self.grants
+
+
+def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission: str | None = None,
+            usage: str | None = None, hidden: bool = False, needs_user: bool = False
+            ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    """Mark `func(ctx, ...)` as the command `name`; usage and help come from its signature and docstring.
+
+    `needs_user=True` refuses senders no [users] entry matches, whatever the default role
+    grants: device control is never given to strangers by accident.
+    """
+
+    def mark(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        parameters = _parameters(func)
+        spec = CommandSpec(
+            name=name, func=func, aliases=tuple(aliases), permission=permission or name,
+            usage=usage or _usage(name, parameters), help=_first_line(func.__doc__),
+            parameters=parameters, hidden=hidden, needs_user=needs_user,
+        )
+        setattr(func, SPEC_ATTRIBUTE, spec)
+        return func
+
+    return mark
+
+
+def _first_line(doc: str | None) -> str:
+    return (inspect.cleandoc(doc).splitlines() or [""])[0] if doc else ""
+
+
+def _parameters(func: Callable[..., Any]) -> tuple[Parameter, ...]:
+    hints = typing.get_type_hints(func)
+    result = []
+    for index, (pname, param) in enumerate(inspect.signature(func).parameters.items()):
+        if index == 0:
+            continue                    # ctx
+        hint = hints.get(pname, str)
+        optional = param.default is not inspect.Parameter.empty
+        args = typing.get_args(hint)
+        if type(None) in args:
+            hint = next(a for a in args if a is not type(None))
+            args = typing.get_args(hint)
+        kind: type | tuple[str, ...] = tuple(args) if typing.get_origin(hint) is typing.Literal else hint
+        rest = param.kind is inspect.Parameter.VAR_POSITIONAL
+        result.append(Parameter(pname, kind, optional or rest, rest))
+    return tuple(result)
+
+
+def _usage(name: str, parameters: tuple[Parameter, ...]) -> str:
+    parts = [name]
+    for p in parameters:
+        label = "|".join(p.kind) if isinstance(p.kind, tuple) else p.name.upper()
+        label += "..." if p.rest else ""
+        parts.append(f"[{label}]" if p.optional else label)
+    return " ".join(parts)
+
+
+class CommandSet:
+    """The commands one hub knows, by folded name and alias."""
+
+    def __init__(self, specs: list[CommandSpec]) -> None:
+        self.specs = sorted(specs, key=lambda s: s.name)
+        self._by_word: dict[str, CommandSpec] = {}
+        for spec in self.specs:
+            for word in (spec.name, *spec.aliases):
+                self._by_word[fold(word)] = spec
+
+    def find(self, word: str) -> CommandSpec | None:
+        return self._by_word.get(fold(word))
+
+    @property
+    def words(self) -> list[str]:
+        return list(self._by_word)
+
+    @classmethod
+    def from_modules(cls, names: tuple[str, ...] = BUILTIN_COMMAND_MODULES) -> CommandSet:
+        """Collect the commands of modules `names` plus those of `chatops.commands` entry points."""
+        modules: list[ModuleType] = [importlib.import_module(n) for n in names]
+        modules += [ep.load() for ep in entry_points(group="chatops.commands")]
+        specs = [getattr(obj, SPEC_ATTRIBUTE) for module in modules
+                 for obj in vars(module).values() if hasattr(obj, SPEC_ATTRIBUTE)]
+        return cls(specs)
+
+
+def as_reply(value: Any) -> Reply | None:
+    """A handler's return value as a Reply (str, Reply or None)."""
+    if value is None or isinstance(value, Reply):
+        return value
+    return Reply(str(value))

@@ -1,0 +1,504 @@
+"""config.toml -> typed, frozen settings, refused with the key path and an example when wrong.
+
+Each adapter module declares its own section schema (`Settings`, a subclass of
+`AdapterSettings`); this module finds it by the section's name, so the core never imports a
+chat library. Secrets are never written in config.toml: every secret KEY is given as
+`KEY_env` (an environment variable) or `KEY_file` (a file), and read only when needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import os
+import re
+import stat
+import tomllib
+from enum import Enum
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from .durations import parse_duration
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+SECRET_KEYS = ("password", "token", "bot_token", "app_token", "pin", "sasl_password", "key")
+
+
+class ConfigError(Exception):
+    """A config that cannot run; `problems` are lines naming the key, the fault and a fix."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Section(BaseModel):
+    """Base of every config section: frozen, unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_literal_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if key in SECRET_KEYS and f"{key}_env" in cls.model_fields:
+                    raise ValueError(
+                        f"{key!r} cannot be written in the config file: use {key}_env = \"VAR\" "
+                        f"(an environment variable) or {key}_file = \"/path/to/file\""
+                    )
+        return data
+
+
+def read_secret(section: BaseModel, key: str, base_dir: Path | None = None) -> str | None:
+    """The secret `key` of `section`, from its `KEY_env` variable or `KEY_file` file.
+
+    Returns None when neither is configured; raises ConfigError when one is configured
+    but missing, so start-up fails with the key named instead of a login error later.
+    """
+    env_name = getattr(section, f"{key}_env", None)
+    file_name = getattr(section, f"{key}_file", None)
+    if env_name:
+        value = os.environ.get(env_name)
+        if value is None:
+            raise ConfigError([f"{key}_env: environment variable {env_name} is not set; "
+                               f"export {env_name}=... before starting"])
+        return value
+    if file_name:
+        path = Path(file_name)
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError([f"{key}_file: cannot read {path}: {exc.strerror}"]) from None
+    return None
+
+
+def secret_file_warnings(section: BaseModel, prefix: str) -> list[str]:
+    """Warnings for secret files other users can read (chmod 600 is the fix)."""
+    warnings = []
+    for key in SECRET_KEYS:
+        file_name = getattr(section, f"{key}_file", None)
+        if file_name and Path(file_name).exists():
+            mode = Path(file_name).stat().st_mode
+            if mode & (stat.S_IRGRP | stat.S_IROTH):
+                warnings.append(f"{prefix}{key}_file: {file_name} is readable by other users; "
+                                f"run chmod 600 {file_name}")
+    return warnings
+
+
+class HubSettings(Section):
+    name: str = Field("maison", min_length=1, max_length=30, examples=['"maison"'])
+    prefix: str = Field("!", min_length=1, max_length=3, examples=['"!"'])
+    data_dir: Path = Field(Path("data"), examples=['"data"'])
+    default_role: str = Field("guest", examples=['"guest"'])
+    handler_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
+    rate_limit: int = Field(30, ge=1, examples=["30"], description="commands per sender per minute")
+    max_reply_chars: int = Field(4000, ge=200, examples=["4000"])
+
+
+class MqttSettings(Section):
+    url: str = Field("embedded", examples=['"embedded"', '"mqtt://192.168.1.10:1883"'])
+    username: str | None = Field(None, examples=['"hub"'])
+    password_env: str | None = Field(None, examples=['"MQTT_PASSWORD"'])
+    password_file: str | None = Field(None, examples=['"/etc/chatops/mqtt.pass"'])
+    ca_file: str | None = Field(None, examples=['"/etc/ssl/my-ca.pem"'])
+    client_id: str | None = Field(None, examples=['"chatops-maison"'])
+    keepalive: int = Field(30, ge=5, le=3600, examples=["30"])
+    backoff_max: Duration = Field(30.0, gt=0, examples=['"30s"'])
+    embedded_listen: str = Field("127.0.0.1:1883", examples=['"127.0.0.1:1883"'])
+    max_payload: int = Field(262144, ge=1024, examples=["262144"])
+
+    @model_validator(mode="after")
+    def _check_url(self) -> MqttSettings:
+        if self.url != "embedded" and not re.fullmatch(r"mqtts?://[^/:]+(:\d{1,5})?/?", self.url):
+            raise ValueError(f"url {self.url!r} is not understood; write \"embedded\", "
+                             "\"mqtt://host:1883\" or \"mqtts://host:8883\"")
+        return self
+
+    @property
+    def host_port_tls(self) -> tuple[str, int, bool]:
+        """(host, port, tls) of a remote broker URL."""
+        match = re.fullmatch(r"(mqtts?)://([^/:]+)(?::(\d+))?/?", self.url)
+        assert match, self.url
+        tls = match.group(1) == "mqtts"
+        return match.group(2), int(match.group(3) or (8883 if tls else 1883)), tls
+
+
+class WebSettings(Section):
+    enabled: bool = True
+    listen: str = Field("127.0.0.1:8080", examples=['"127.0.0.1:8080"', '"0.0.0.0:8080"'])
+    token_env: str | None = Field(None, examples=['"CHATOPS_WEB_TOKEN"'])
+    token_file: str | None = Field(None, examples=['"/etc/chatops/web.token"'])
+    public_url: str | None = Field(None, examples=['"https://home.example.org/"'])
+    user: str | None = Field(None, examples=['"alice"'],
+                             description="configured user the web chat acts as")
+    link_ttl: Duration = Field(86400.0, gt=0, examples=['"24h"'])
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+    @property
+    def loopback(self) -> bool:
+        host = self.host_port[0]
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    @model_validator(mode="after")
+    def _check_listen(self) -> WebSettings:
+        if not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}", self.listen):
+            raise ValueError(f"listen {self.listen!r} must be HOST:PORT, e.g. \"127.0.0.1:8080\"")
+        if not self.loopback and not (self.token_env or self.token_file):
+            raise ValueError("a web server bound beyond loopback needs a token: set "
+                             "token_env = \"CHATOPS_WEB_TOKEN\" or token_file = \"/path\"")
+        return self
+
+
+class SimulatorSettings(Section):
+    enabled: bool = False
+    interval: Duration = Field(10.0, gt=0, examples=['"10s"'])
+    base_topic: str = Field("zigbee2mqtt", examples=['"zigbee2mqtt"'])
+
+
+class Enabled(str, Enum):
+    AUTO = "auto"
+
+
+class AdapterSettings(Section):
+    """Keys every adapter section has; adapters subclass it as their module's `Settings`."""
+
+    enabled: bool | Literal["auto"] = True
+    name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_.-]*$", examples=['"libera"'])
+
+
+class UserSettings(Section):
+    roles: list[str] = Field(default_factory=list, examples=['["family"]'])
+    irc: list[str] = Field(default_factory=list, examples=['["account:alice"]'])
+    xmpp: list[str] = Field(default_factory=list, examples=['["alice@example.org"]'])
+    slack: list[str] = Field(default_factory=list, examples=['["U0123ABC"]'])
+    sms: list[str] = Field(default_factory=list, examples=['["+33612345678"]'])
+    console: list[str] = Field(default_factory=list, examples=['["*"]'])
+    web: list[str] = Field(default_factory=list, examples=['["*"]'])
+    pin_env: str | None = Field(None, examples=['"ALICE_SMS_PIN"'])
+    pin_file: str | None = None
+
+    def patterns(self, network: str) -> list[str]:
+        return list(getattr(self, network, []) or [])
+
+
+class DeviceType(str, Enum):
+    SENSOR = "sensor"
+    BINARY_SENSOR = "binary_sensor"
+    SWITCH = "switch"
+    CAMERA = "camera"
+
+
+class DeviceSettings(Section):
+    type: DeviceType = Field(examples=['"sensor"'])
+    topic: str | None = Field(None, alias="state_topic", examples=['"zigbee2mqtt/salon"'])
+    command_topic: str | None = Field(None, examples=['"zigbee2mqtt/heater/set"'])
+    value: str | None = Field(None, examples=['"temperature"'])
+    unit: str = Field("", examples=['"°C"'])
+    label: str | None = Field(None, examples=['"Living room"'])
+    aliases: list[str] = Field(default_factory=list, examples=['["living room", "séjour"]'])
+    payload_on: str = Field("ON", examples=['\'{"state": "ON"}\''])
+    payload_off: str = Field("OFF", examples=['\'{"state": "OFF"}\''])
+    state_on: list[str] = Field(default_factory=lambda: ["on", "true", "1", "open", "detected"])
+    get_topic: str | None = Field(None, examples=['"zigbee2mqtt/salon/get"'])
+    get_payload: str | None = Field(None, examples=['\'{"temperature": ""}\''])
+    stale_after: Duration = Field(900.0, gt=0, examples=['"15m"'])
+    confirm_timeout: Duration = Field(5.0, gt=0, le=120, examples=['"5s"'])
+    snapshot_url: str | None = Field(None, examples=['"http://192.168.1.20/snapshot.jpg"'])
+    snapshot_topic: str | None = Field(None, examples=['"frigate/entree/snapshot"'])
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_topics(self) -> DeviceSettings:
+        if self.type is not DeviceType.CAMERA and not self.topic:
+            raise ValueError(f"a {self.type.value} needs topic = \"...\" (the MQTT state topic), "
+                             "e.g. topic = \"zigbee2mqtt/salon\"")
+        if self.type is DeviceType.SWITCH and not self.command_topic:
+            raise ValueError("a switch needs command_topic = \"...\", "
+                             "e.g. command_topic = \"zigbee2mqtt/heater/set\"")
+        return self
+
+
+class Severity(str, Enum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+_CONDITION = re.compile(r"^(on|off|changed|[<>]=?\s*-?\d+(\.\d+)?|==?\s*\S+|offline\s+\S+)$", re.I)
+
+
+class AlertSettings(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$", examples=['"smoke"'])
+    device: str = Field(examples=['"kitchen_smoke"'])
+    when: str = Field("on", examples=['"on"', '"> 30"', '"offline 10m"'])
+    message: str = Field("{device} is {value}{unit}", examples=['"Smoke detected in the kitchen!"'])
+    cleared: str | None = Field("{device} is back to normal ({value}{unit})",
+                                examples=['"No more smoke in the kitchen"'])
+    severity: Severity = Severity.WARNING
+    notify: list[str] = Field(min_length=1, examples=['["alice", "xmpp:bob@example.org"]'])
+    repeat: Duration | None = Field(None, examples=['"5m"'])
+    cooldown: Duration = Field(60.0, ge=0, examples=['"1m"'])
+    snapshot: str | None = Field(None, examples=['"entree"'])
+
+    @model_validator(mode="after")
+    def _check_when(self) -> AlertSettings:
+        if not _CONDITION.match(self.when.strip()):
+            raise ValueError(f"when = {self.when!r} is not a condition; write \"on\", \"off\", "
+                             "\"> 30\", \"< 5\", \"changed\" or \"offline 10m\"")
+        if self.when.strip().lower().startswith("offline"):
+            parse_duration(self.when.split(None, 1)[1])
+        return self
+
+    @property
+    def repeat_every(self) -> float | None:
+        """Repeat interval: as configured, else 5 min for critical alerts, else none."""
+        if self.repeat is not None:
+            return self.repeat or None
+        return 300.0 if self.severity is Severity.CRITICAL else None
+
+
+class Settings(Section):
+    hub: HubSettings = HubSettings()
+    mqtt: MqttSettings = MqttSettings()
+    web: WebSettings = WebSettings()
+    simulator: SimulatorSettings = SimulatorSettings()
+    adapters: dict[str, Any] = Field(default_factory=dict)
+    users: dict[str, UserSettings] = Field(default_factory=dict)
+    roles: dict[str, list[str]] = Field(default_factory=lambda: {"guest": ["help", "whoami"]})
+    devices: dict[str, DeviceSettings] = Field(default_factory=dict)
+    alerts: list[AlertSettings] = Field(default_factory=list)
+    base_dir: Path = Field(Path("."), exclude=True)
+    adapter_sections: tuple[tuple[str, str, AdapterSettings], ...] = Field((), exclude=True)
+
+    @property
+    def data_dir(self) -> Path:
+        path = self.hub.data_dir
+        return path if path.is_absolute() else self.base_dir / path
+
+    def enabled_adapters(self, console_forced: bool = False, tty: bool = False
+                         ) -> list[tuple[str, str, AdapterSettings]]:
+        """(instance name, kind, settings) of the adapters to start."""
+        chosen = []
+        for name, kind, section in self.adapter_sections:
+            on = section.enabled
+            if kind == "console" and console_forced:
+                on = True
+            elif on == "auto":
+                on = tty if kind == "console" else True
+            if on:
+                chosen.append((name, kind, section))
+        return chosen
+
+
+def adapter_module(kind: str) -> ModuleType:
+    """The module implementing adapter `kind`: a built-in one or an entry point."""
+    for ep in entry_points(group="chatops.adapters"):
+        if ep.name == kind:
+            return ep.load()
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", kind):
+        raise ModuleNotFoundError(kind)
+    return importlib.import_module(f"adapters.{kind}")
+
+
+def _example_for(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """Walk `loc` through the models to the failing field and return its first example."""
+    current: Any = model
+    field_info = None
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = current.model_fields
+            field_info = fields.get(part) if isinstance(part, str) else None
+            if field_info is None:
+                field_info = next((f for f in fields.values() if f.alias == part), None)
+            if field_info is None:
+                return None
+            current = _inner_model(field_info.annotation)
+        elif current is not None:
+            continue
+    if field_info is not None and field_info.examples:
+        return str(field_info.examples[0])
+    return None
+
+
+def _inner_model(annotation: Any) -> Any:
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+        for inner in getattr(candidate, "__args__", ()):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                return inner
+    return None
+
+
+def _format_errors(exc: ValidationError, model: type[BaseModel], prefix: str = "") -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i or prefix else p)
+                                for i, p in enumerate(loc))
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(model, loc[:-1])
+            hint = f"; known keys here: {', '.join(known)}" if known else ""
+            secret = next((s for s in SECRET_KEYS if loc and loc[-1] == s), None)
+            if secret:
+                hint = (f"; secrets never go in config.toml: use {secret}_env = \"VAR\" "
+                        f"or {secret}_file = \"/path\"")
+            problems.append(f"{path or '(top level)'}: unknown key{hint}")
+            continue
+        message = err["msg"].removeprefix("Value error, ")
+        shown = err.get("input")
+        got = ""
+        if err["type"] != "missing" and not isinstance(shown, (dict, list)):
+            got = f" (got {shown!r})"
+        example = _example_for(model, loc)
+        fix = f"; for example: {loc[-1] if loc and isinstance(loc[-1], str) else 'value'} = {example}" \
+            if example else ""
+        problems.append(f"{path or '(top level)'}: {message}{got}{fix}")
+    return problems
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
+            info = current.model_fields.get(part)
+            current = _inner_model(info.annotation) if info else None
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items() if not f.exclude]
+    return []
+
+
+def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, AdapterSettings]], list[str]]:
+    sections: list[tuple[str, str, AdapterSettings]] = []
+    problems: list[str] = []
+    for kind, body in raw.items():
+        try:
+            module = adapter_module(kind)
+            schema: type[AdapterSettings] = module.Settings
+        except ModuleNotFoundError:
+            problems.append(f"adapters.{kind}: unknown adapter; built-in ones are console, irc, "
+                            "xmpp, slack and sms")
+            continue
+        bodies = body if isinstance(body, list) else [body]
+        for index, item in enumerate(bodies):
+            where = f"adapters.{kind}" + (f"[{index}]" if isinstance(body, list) else "")
+            if not isinstance(item, dict):
+                problems.append(f"{where}: expected a table such as [adapters.{kind}]")
+                continue
+            try:
+                section = schema.model_validate(item)
+            except ValidationError as exc:
+                problems.extend(_format_errors(exc, schema, where + "."))
+                continue
+            name = section.name or (kind if len(bodies) == 1 else f"{kind}.{index}")
+            sections.append((name, kind, section))
+    names = [n for n, _, _ in sections]
+    for name in {n for n in names if names.count(n) > 1}:
+        problems.append(f"adapters: two adapters are named {name!r}; give each a distinct name = \"...\"")
+    return sections, problems
+
+
+def _cross_checks(s: Settings) -> list[str]:
+    problems = []
+    roles = set(s.roles)
+    if s.hub.default_role not in roles:
+        problems.append(f"hub.default_role: role {s.hub.default_role!r} is not defined in [roles]; "
+                        f"defined: {', '.join(sorted(roles)) or 'none'}")
+    for role, grants in s.roles.items():
+        for grant in grants:
+            if grant != "*" and not re.fullmatch(r"[a-z0-9_]+", grant):
+                problems.append(f"roles.{role}: {grant!r} is neither a command nor a role name")
+    for user, u in s.users.items():
+        for role in u.roles:
+            if role not in roles:
+                problems.append(f"users.{user}.roles: role {role!r} is not defined in [roles]")
+        for pattern in u.irc:
+            if not pattern.startswith("account:") and ("!" not in pattern or "@" not in pattern):
+                problems.append(f"users.{user}.irc: {pattern!r} must be \"account:NAME\" or a full "
+                                "hostmask \"nick!user@host\" (a nick alone proves nothing)")
+    for i, alert in enumerate(s.alerts):
+        if alert.device not in s.devices:
+            problems.append(f"alerts[{i}].device: no device named {alert.device!r}; "
+                            f"known: {', '.join(sorted(s.devices)) or 'none'}")
+        if alert.snapshot and alert.snapshot not in s.devices:
+            problems.append(f"alerts[{i}].snapshot: no camera named {alert.snapshot!r}")
+        for target in alert.notify:
+            if ":" not in target and target not in s.users:
+                problems.append(f"alerts[{i}].notify: {target!r} is neither a user name nor an "
+                                "address such as \"xmpp:alice@example.org\" or \"sms:+33612345678\"")
+    names = [a.name for a in s.alerts]
+    for dup in {n for n in names if names.count(n) > 1}:
+        problems.append(f"alerts: two rules are named {dup!r}")
+    return problems
+
+
+def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
+    """Validate a parsed TOML document; raise ConfigError listing every problem."""
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = _format_errors(exc, Settings)
+        sections, more = _validate_adapters(raw.get("adapters", {}) if isinstance(raw.get("adapters"), dict) else {})
+        raise ConfigError(problems + more) from None
+    sections, problems = _validate_adapters(settings.adapters)
+    settings = settings.model_copy(update={"base_dir": base_dir, "adapter_sections": tuple(sections)})
+    problems += _cross_checks(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate config file `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config file ({exc.strerror}); "
+                           "pass --config FILE or run from the folder holding config.toml"]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}; check quotes and brackets on that line"]) from None
+    return parse_settings(raw, path.resolve().parent)
+
+
+def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
+    """Things that run but that an owner should fix (secret files readable by others)."""
+    warnings = secret_file_warnings(settings.mqtt, "mqtt.") + secret_file_warnings(settings.web, "web.")
+    for name, _kind, section in settings.adapter_sections:
+        warnings += secret_file_warnings(section, f"adapters.{name}.")
+    return warnings
+
+
+def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]:
+    """Problems with secrets of the parts that will start (unset variables, unreadable files)."""
+    problems = []
+    parts: list[tuple[str, BaseModel]] = [("mqtt.", settings.mqtt), ("web.", settings.web)]
+    parts += [(f"adapters.{n}.", s) for n, _k, s in settings.enabled_adapters(console_forced, tty=True)]
+    parts += [(f"users.{n}.", u) for n, u in settings.users.items()]
+    for prefix, section in parts:
+        for key in SECRET_KEYS:
+            if f"{key}_env" in type(section).model_fields:
+                try:
+                    read_secret(section, key, settings.base_dir)
+                except ConfigError as exc:
+                    problems += [prefix + p for p in exc.problems]
+    return problems

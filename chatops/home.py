@@ -1,0 +1,351 @@
+"""The house: devices from config and MQTT discovery, their last readings, closed-loop switching.
+
+A device reads one MQTT state topic; its value is a field of a JSON payload (dotted path)
+or the raw payload. Zigbee2MQTT, Tasmota and Home Assistant discovery shapes all reduce to
+that. A malformed payload is logged and ignored: the last good reading stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .auth import fold
+from .config import DeviceSettings, DeviceType
+from .durations import format_duration
+from .mqtt import MqttLink
+
+log = logging.getLogger(__name__)
+
+DISCOVERY_PREFIX = "homeassistant"
+MAX_JSON_DEPTH = 32
+_TEMPLATE_PATH = re.compile(r"value_json((?:\.[A-Za-z_][\w]*|\[['\"][^'\"]+['\"]\]|\[\d+\])+)")
+
+
+class PayloadError(ValueError):
+    """A state payload that does not hold the configured value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One value of a device, when it arrived (wall clock) and the text it came from."""
+
+    value: float | bool | str
+    at: float
+    raw: str = ""
+
+
+@dataclass(slots=True)
+class Device:
+    """A thing in the house the hub can read or drive."""
+
+    name: str
+    settings: DeviceSettings
+    source: str = "config"
+    reading: Reading | None = None
+    _waiters: list[tuple[bool, asyncio.Future[Reading]]] = field(default_factory=list)
+
+    @property
+    def type(self) -> DeviceType:
+        return self.settings.type
+
+    @property
+    def label(self) -> str:
+        return self.settings.label or self.name
+
+    @property
+    def unit(self) -> str:
+        return self.settings.unit
+
+    def is_stale(self, now: float | None = None) -> bool:
+        return self.reading is not None and \
+            (now or time.time()) - self.reading.at > self.settings.stale_after
+
+    def parse(self, payload: bytes) -> float | bool | str:
+        """The value in `payload` as this device's type; PayloadError when it is not there."""
+        raw = extract(payload, self.settings.value)
+        if self.type in (DeviceType.SWITCH, DeviceType.BINARY_SENSOR):
+            return as_bool(raw, self.settings.state_on)
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, (int, float)):
+            return float(raw)
+        try:
+            return float(str(raw).strip())
+        except ValueError:
+            text = str(raw).strip()
+            if len(text) > 200:
+                raise PayloadError(f"{len(text)}-character text is not a reading") from None
+            return text
+
+    def show(self, now: float | None = None) -> str:
+        """`21.5 °C`, `ON`, `no reading yet`, with staleness when it applies."""
+        if self.reading is None:
+            return "no reading yet"
+        text = format_value(self.reading.value, self.unit)
+        if self.is_stale(now):
+            text += f" (stale: {format_duration((now or time.time()) - self.reading.at)} old)"
+        return text
+
+
+def format_value(value: float | bool | str, unit: str = "") -> str:
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    if isinstance(value, float):
+        shown = f"{value:.1f}" if abs(value) < 10000 else f"{value:g}"
+        return f"{shown} {unit}".strip() if unit else shown
+    return f"{value} {unit}".strip()
+
+
+def as_bool(raw: Any, state_on: list[str]) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().casefold()
+    if text in [s.casefold() for s in state_on]:
+        return True
+    if text in ("off", "false", "0", "closed", "clear", "no", "none"):
+        return False
+    raise PayloadError(f"{str(raw)[:40]!r} is neither on nor off")
+
+
+def extract(payload: bytes, path: str | None) -> Any:
+    """The value at dotted `path` in a JSON payload, or the raw text when path is None."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadError(f"{len(payload)}-byte binary payload is not text") from None
+    if path is None:
+        return text.strip()
+    if _nesting(text) > MAX_JSON_DEPTH:
+        raise PayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise PayloadError(f"payload is not JSON: {text[:40]!r}") from None
+    for part in path.split("."):
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            raise PayloadError(f"no field {path!r} in the payload")
+    if isinstance(data, (dict, list)) or data is None:
+        raise PayloadError(f"field {path!r} holds no single value")
+    return data
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def path_from_template(template: str | None) -> str | None:
+    """Dotted path of a Home Assistant `value_template` such as `{{ value_json.temperature }}`."""
+    if not template:
+        return None
+    match = _TEMPLATE_PATH.search(template)
+    if not match:
+        return None
+    parts = re.findall(r"\.([A-Za-z_]\w*)|\[['\"]([^'\"]+)['\"]\]|\[(\d+)\]", match.group(1))
+    return ".".join(a or b or c for a, b, c in parts)
+
+
+Listener = Callable[[Device, Reading, Reading | None], None]
+
+
+class Home:
+    """Device registry and state cache, fed by one MqttLink."""
+
+    def __init__(self, devices: dict[str, DeviceSettings], mqtt: MqttLink, discovery: bool = True) -> None:
+        self.mqtt = mqtt
+        self.devices: dict[str, Device] = {}
+        self._index: dict[str, Device] = {}
+        self._listeners: list[Listener] = []
+        self._discovery = discovery
+        self.bad_payloads = 0
+        for name, settings in devices.items():
+            self._add(Device(name, settings))
+
+    def _add(self, device: Device) -> None:
+        self.devices[device.name] = device
+        for word in (device.name, device.name.replace("_", " "), device.settings.label or "",
+                     *device.settings.aliases):
+            if word:
+                self._index.setdefault(fold(word), device)
+
+    def find(self, name: str) -> Device | None:
+        """The device called `name` (name, label or alias; case and accents do not matter)."""
+        key = fold(" ".join(name.split()))
+        return self._index.get(key) or self._index.get(key.replace(" ", "_"))
+
+    def listen(self, listener: Listener) -> None:
+        """Call `listener(device, reading, previous)` on every new reading."""
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        """Subscribe to every device's state topic (and discovery); safe before MQTT is up."""
+        for device in list(self.devices.values()):
+            await self._subscribe(device)
+        if self._discovery:
+            await self.mqtt.subscribe(f"{DISCOVERY_PREFIX}/#", self._on_discovery)
+
+    async def _subscribe(self, device: Device) -> None:
+        if device.settings.topic:
+            await self.mqtt.subscribe(device.settings.topic,
+                                      lambda _t, payload, _r, d=device: self.update(d, payload))
+
+    def update(self, device: Device, payload: bytes, at: float | None = None) -> Reading | None:
+        """Parse `payload` as `device`'s new state and tell the listeners; None when malformed."""
+        try:
+            value = device.parse(payload)
+        except PayloadError as exc:
+            self.bad_payloads += 1
+            log.warning("ignored payload for %s on %s: %s", device.name, device.settings.topic, exc)
+            return None
+        reading = Reading(value, at or time.time(), payload[:200].decode("utf-8", "replace"))
+        previous, device.reading = device.reading, reading
+        for wanted, future in list(device._waiters):
+            if not future.done() and (wanted is None or value == wanted):
+                future.set_result(reading)
+        for listener in self._listeners:
+            try:
+                listener(device, reading, previous)
+            except Exception:
+                log.exception("reading listener failed for %s", device.name)
+        return reading
+
+    async def request_reading(self, device: Device, wait: float = 2.0) -> Reading | None:
+        """Ask a device that supports it for a fresh value and wait briefly for it."""
+        topic, payload = self._get_request(device)
+        if topic is None:
+            return device.reading
+        future = self._waiter(device, None)
+        try:
+            await self.mqtt.publish(topic, payload or "", wait=wait)
+            async with asyncio.timeout(wait):
+                return await future
+        except (TimeoutError, Exception) as exc:
+            if not isinstance(exc, TimeoutError):
+                log.info("could not ask %s for a reading: %s", device.name, exc)
+            return device.reading
+        finally:
+            self._drop_waiter(device, future)
+
+    def _get_request(self, device: Device) -> tuple[str | None, str | None]:
+        s = device.settings
+        if s.get_topic:
+            return s.get_topic, s.get_payload or ""
+        topic = s.topic or ""
+        if topic.startswith("zigbee2mqtt/") and topic.count("/") == 1:
+            field_name = (s.value or "state").split(".")[0]
+            return f"{topic}/get", json.dumps({field_name: ""})
+        tasmota = re.fullmatch(r"(tele|stat)/([^/]+)/(SENSOR|POWER\d*|STATE)", topic)
+        if tasmota:
+            kind, name, leaf = tasmota.groups()
+            if leaf.startswith("POWER"):
+                return f"cmnd/{name}/{leaf}", ""
+            return f"cmnd/{name}/Status", "8" if leaf == "SENSOR" else "11"
+        return None, None
+
+    async def switch(self, device: Device, on: bool) -> tuple[bool, Reading | None]:
+        """Publish the command and wait for the state topic to confirm; (confirmed, reading)."""
+        s = device.settings
+        assert s.command_topic, device.name
+        future = self._waiter(device, on)
+        try:
+            await self.mqtt.publish(s.command_topic, s.payload_on if on else s.payload_off)
+            async with asyncio.timeout(s.confirm_timeout):
+                return True, await future
+        except TimeoutError:
+            current = device.reading
+            return bool(current and current.value == on), current
+        finally:
+            self._drop_waiter(device, future)
+
+    def _waiter(self, device: Device, wanted: bool | None) -> asyncio.Future[Reading]:
+        future: asyncio.Future[Reading] = asyncio.get_running_loop().create_future()
+        device._waiters.append((wanted, future))  # type: ignore[arg-type]
+        return future
+
+    def _drop_waiter(self, device: Device, future: asyncio.Future[Reading]) -> None:
+        device._waiters[:] = [(w, f) for w, f in device._waiters if f is not future]
+        if not future.done():
+            future.cancel()
+
+    def _on_discovery(self, topic: str, payload: bytes, _retained: bool) -> None:
+        if not topic.endswith("/config") or not payload:
+            return
+        parts = topic.split("/")
+        if len(parts) not in (4, 5):
+            return
+        component = parts[1]
+        try:
+            device = discovered_device(component, payload, object_id=parts[-2])
+        except (ValueError, TypeError) as exc:
+            log.warning("ignored discovery config on %s: %s", topic, exc)
+            return
+        if device is None or device.name in self.devices:
+            return
+        if any(d.settings.topic == device.settings.topic and d.settings.value == device.settings.value
+               for d in self.devices.values()):
+            return
+        self._add(device)
+        log.info("discovered %s %s on %s", device.type.value, device.name, device.settings.topic)
+        asyncio.get_running_loop().create_task(self._subscribe(device), name=f"subscribe-{device.name}")
+
+
+_COMPONENTS = {"sensor": DeviceType.SENSOR, "binary_sensor": DeviceType.BINARY_SENSOR,
+               "switch": DeviceType.SWITCH, "light": DeviceType.SWITCH, "camera": DeviceType.CAMERA}
+_ABBREVIATIONS = {"stat_t": "state_topic", "cmd_t": "command_topic", "val_tpl": "value_template",
+                  "unit_of_meas": "unit_of_measurement", "pl_on": "payload_on", "pl_off": "payload_off",
+                  "stat_on": "state_on", "dev": "device", "uniq_id": "unique_id", "t": "topic"}
+
+
+def discovered_device(component: str, payload: bytes, object_id: str) -> Device | None:
+    """A Device from a Home Assistant discovery config payload, or None for other kinds."""
+    kind = _COMPONENTS.get(component)
+    if kind is None or kind is DeviceType.CAMERA:
+        return None
+    raw = extract(payload, None)
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("discovery payload is not a JSON object")
+    data = {_ABBREVIATIONS.get(k, k): v for k, v in data.items()}
+    base = data.get("~", "")
+    for key in ("state_topic", "command_topic"):
+        if isinstance(data.get(key), str):
+            data[key] = data[key].replace("~", base)
+    state_topic = data.get("state_topic")
+    if not isinstance(state_topic, str):
+        return None
+    device_name = (data.get("device") or {}).get("name") if isinstance(data.get("device"), dict) else None
+    name = data.get("name") or object_id
+    if device_name and not fold(str(name)).startswith(fold(device_name)):
+        name = f"{device_name} {name}"
+    slug = re.sub(r"[^a-z0-9]+", "_", fold(str(name))).strip("_")[:60] or object_id
+    path = path_from_template(data.get("value_template"))
+    on_words = ["on", "true", "1"]
+    if data.get("payload_on") is not None:
+        on_words.append(str(data["payload_on"]))
+    if data.get("state_on") is not None:
+        on_words.append(str(data["state_on"]))
+    settings = DeviceSettings(
+        type=kind, state_topic=state_topic, value=path, label=str(name),
+        unit=str(data.get("unit_of_measurement") or ""),
+        command_topic=data.get("command_topic") if kind is DeviceType.SWITCH else None,
+        payload_on=str(data.get("payload_on", "ON")), payload_off=str(data.get("payload_off", "OFF")),
+        state_on=on_words,
+    )
+    return Device(slug, settings, source="discovery")

@@ -1,0 +1,235 @@
+"""Wires the parts together, owns every task in one TaskGroup, and shuts down cleanly.
+
+Phases: `Hub(settings)` builds (no I/O), `await hub.run()` opens the store, starts MQTT,
+the web server, the simulator, the alert engine and each enabled adapter under a
+supervisor, and returns once `hub.stop()` is called (signals, end of console input).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+from .adapter import Adapter
+from .alerts import AlertEngine
+from .auth import Auth
+from .backoff import Backoff
+from .broker import EMBEDDED_USERNAME, embedded_broker
+from .command import CommandSet
+from .config import ConfigError, Settings, adapter_module, read_secret
+from .health import Health
+from .home import Home
+from .message import Address, Message, Reply
+from .mqtt import BrokerAddress, MqttLink
+from .router import Router
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+class _Stop(Exception):
+    """Raised inside the TaskGroup to end it once stop() was called."""
+
+
+class Hub:
+    """One home hub: settings in, a running service out."""
+
+    def __init__(self, settings: Settings, *, console: bool = False, tty: bool | None = None) -> None:
+        self.settings = settings
+        self.started_at = time.time()
+        name = settings.hub.name
+        self.mqtt = MqttLink(settings.mqtt, settings.mqtt.client_id or f"chatops-{name}-{os.getpid()}",
+                             status_topic=f"chatops/{name}/status")
+        self.home = Home(settings.devices, self.mqtt)
+        self.store = Store(settings.data_dir / "chatops.db")
+        self.auth = Auth(settings)
+        self.commands = CommandSet.from_modules()
+        self.router = Router(self, self.commands, self.auth, self._audit_refusal, self.home.find)
+        self.alerts = AlertEngine(self)
+        self.ready = asyncio.Event()
+        self.tasks: set[asyncio.Task[object]] = set()
+        self._stop = asyncio.Event()
+        self._lanes: dict[str, asyncio.Queue[Message]] = {}
+        self._task_group: asyncio.TaskGroup | None = None
+        tty = sys.stdin.isatty() if tty is None else tty
+        self.adapters: dict[str, Adapter] = {}
+        for instance, kind, section in settings.enabled_adapters(console, tty):
+            self.adapters[instance] = adapter_module(kind).Adapter(instance, section)
+        from .web import WebServer  # web imports aiohttp; kept here so tests can build a Hub cheaply
+        self.web = WebServer(self) if settings.web.enabled else None
+        if self.web is not None:
+            self.adapters[self.web.chat.name] = self.web.chat
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until stop(); every task is cancelled and awaited before this returns."""
+        await self.store.open()
+        try:
+            async with AsyncExitStack() as stack:
+                if self.web is not None:
+                    await self.web.start()
+                    stack.push_async_callback(self.web.stop)
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        self._task_group = group
+                        self.spawn(self._run_mqtt(), "mqtt")
+                        await self.home.start()
+                        await self.alerts.start()
+                        if self.settings.simulator.enabled:
+                            from .sim import SimulatedHome
+                            self.spawn(SimulatedHome(self.settings.simulator, self.mqtt).run(), "simulator")
+                        for adapter in self.adapters.values():
+                            if self.web is None or adapter is not self.web.chat:
+                                self.spawn(self._supervise(adapter), f"adapter-{adapter.name}")
+                        self.spawn(self._watch_ready(), "ready")
+                        await self._stop.wait()
+                        raise _Stop
+                except* _Stop:
+                    pass
+        finally:
+            self._task_group = None
+            await self.store.close()
+            log.info("hub stopped")
+
+    def stop(self) -> None:
+        """Ask the hub to shut down (idempotent, callable from signal handlers)."""
+        self._stop.set()
+
+    def spawn(self, coro: object, name: str) -> asyncio.Task[object]:
+        """Start a named task owned by the hub's TaskGroup; its failure is logged, not lost."""
+        if self._task_group is None:
+            raise RuntimeError("the hub is not running")
+        task = self._task_group.create_task(self._guarded(coro, name), name=name)  # type: ignore[arg-type]
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    @staticmethod
+    async def _guarded(coro: object, name: str) -> None:
+        try:
+            await coro  # type: ignore[misc]
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("task %s failed", name)
+
+    async def _run_mqtt(self) -> None:
+        s = self.settings.mqtt
+        if s.url == "embedded":
+            async with embedded_broker(s.embedded_listen) as (host, port):
+                self.embedded_port = port
+                await self.mqtt.run(BrokerAddress(host, port, False, s.username or EMBEDDED_USERNAME, None))
+        else:
+            host, port, tls = s.host_port_tls
+            password = read_secret(s, "password", self.settings.base_dir)
+            await self.mqtt.run(BrokerAddress(host, port, tls, s.username, password))
+
+    async def _supervise(self, adapter: Adapter) -> None:
+        """Run an adapter forever: a crash is logged and the adapter restarted with backoff."""
+        backoff = Backoff(base=1.0, cap=60.0)
+        while True:
+            try:
+                await adapter.run(self)
+                return
+            except asyncio.CancelledError:
+                raise
+            except ConfigError as exc:
+                adapter.health.down(f"configuration: {exc}")
+                log.error("adapter %s cannot start: %s", adapter.name, exc)
+                return
+            except Exception as exc:
+                adapter.health.down(f"crashed: {type(exc).__name__}: {exc}")
+                log.exception("adapter %s crashed; restarting", adapter.name)
+            backoff.up()
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _watch_ready(self) -> None:
+        await self.mqtt.connected.wait()
+        while not all(a.health.started for a in self.adapters.values()):
+            await asyncio.sleep(0.05)
+        self.ready.set()
+        log.info("hub ready in %.2fs", time.time() - self.started_at)
+
+    # ---- messages ----------------------------------------------------------------------
+
+    def dispatch(self, message: Message) -> None:
+        """Queue `message` for handling; lines of one conversation are answered in order."""
+        key = f"{message.address}#{message.address.thread or ''}"
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = asyncio.Queue()
+            self.spawn(self._drain(key, lane), f"lane-{key[:40]}")
+        lane.put_nowait(message)
+
+    async def _drain(self, key: str, lane: asyncio.Queue[Message]) -> None:
+        while True:
+            message = lane.get_nowait()
+            async for reply in self.router.replies(message):
+                await self.send(message.address, reply)
+            if lane.empty():
+                del self._lanes[key]
+                return
+
+    async def execute(self, message: Message) -> list[Reply]:
+        """Handle `message` and return its replies instead of sending them (RPC, console, tests)."""
+        return [reply async for reply in self.router.replies(message)]
+
+    async def send(self, address: Address, reply: Reply) -> None:
+        """Send through the adapter named in `address`; failures are logged (replies are best-effort)."""
+        adapter = self.adapters.get(address.adapter)
+        if adapter is None:
+            log.warning("no adapter %s for a reply to %s", address.adapter, address.target)
+            return
+        try:
+            await adapter.send(address, reply)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sending a reply through %s failed", address.adapter)
+
+    def adapters_for(self, network: str) -> list[Adapter]:
+        """Adapters of one network kind (`irc`) or the one named so (`irc.libera`)."""
+        exact = self.adapters.get(network)
+        return [exact] if exact else [a for a in self.adapters.values() if a.network == network]
+
+    def _audit_refusal(self, kind: str, message: Message, detail: str) -> None:
+        self.spawn(self.store.audit(kind, str(message.sender), str(message.address), message.text, detail),
+                   "audit")
+
+    # ---- state for /health and !status -------------------------------------------------
+
+    def health(self) -> dict[str, object]:
+        adapters = {name: a.health.as_dict() for name, a in self.adapters.items()}
+        return {
+            "ready": self.ready.is_set(),
+            "name": self.settings.hub.name,
+            "uptime": round(time.time() - self.started_at, 1),
+            "mqtt": self.mqtt.health.as_dict(),
+            "adapters": adapters,
+        }
+
+
+@contextlib.asynccontextmanager
+async def running(hub: Hub, timeout: float = 15.0) -> AsyncIterator[Hub]:
+    """Run `hub` in the background for the body of an `async with` (tests, benchmarks)."""
+    task = asyncio.create_task(hub.run(), name="hub")
+    try:
+        async with asyncio.timeout(timeout):
+            ready = asyncio.create_task(hub.ready.wait())
+            done, _ = await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                ready.cancel()
+                task.result()
+                raise RuntimeError("the hub stopped before it was ready")
+        yield hub
+    finally:
+        hub.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)

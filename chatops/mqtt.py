@@ -1,0 +1,147 @@
+"""The hub's one MQTT connection: subscribe, deliver, publish, reconnect, resubscribe.
+
+Subscriptions are registered once and restored inside every new connection (aiomqtt's
+documented reconnect loop). Payloads beyond `max_payload` are dropped with a log line
+before anyone parses them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiomqtt
+
+from .backoff import Backoff
+from .config import MqttSettings
+from .health import Health
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[str, bytes, bool], None]
+
+
+class MqttUnavailable(Exception):
+    """The broker is not reachable right now."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def _matches(topic_filter: str, topic: str) -> bool:
+    return aiomqtt.Topic(topic).matches(topic_filter)
+
+
+class MqttLink:
+    """Owns the MQTT client; other parts register listeners and publish through it."""
+
+    def __init__(self, settings: MqttSettings, client_id: str, status_topic: str) -> None:
+        self.settings = settings
+        self.client_id = client_id
+        self.status_topic = status_topic
+        self.health = Health()
+        self.connected = asyncio.Event()
+        self._exact: dict[str, list[Listener]] = {}
+        self._wildcard: list[tuple[str, Listener]] = []
+        self._client: aiomqtt.Client | None = None
+        self.dropped_payloads = 0
+
+    async def subscribe(self, topic_filter: str, listener: Listener) -> None:
+        """Call `listener(topic, payload, retained)` for every message on `topic_filter`."""
+        new = topic_filter not in self._exact and all(f != topic_filter for f, _ in self._wildcard)
+        if "+" in topic_filter or "#" in topic_filter:
+            self._wildcard.append((topic_filter, listener))
+        else:
+            self._exact.setdefault(topic_filter, []).append(listener)
+        client = self._client
+        if new and client is not None and self.connected.is_set():
+            try:
+                await client.subscribe(topic_filter, qos=1)
+            except aiomqtt.MqttError as exc:
+                log.warning("subscribe %s failed (%s); it is retried on reconnect", topic_filter, exc)
+
+    def _filters(self) -> list[str]:
+        return list(dict.fromkeys([*self._exact, *(f for f, _ in self._wildcard)]))
+
+    async def publish(self, topic: str, payload: str | bytes, *, retain: bool = False,
+                      qos: int = 1, wait: float = 5.0) -> None:
+        """Publish, waiting up to `wait` seconds for a connection; MqttUnavailable after that."""
+        if not self.connected.is_set():
+            try:
+                async with asyncio.timeout(wait):
+                    await self.connected.wait()
+            except TimeoutError:
+                raise MqttUnavailable("the MQTT broker is not reachable") from None
+        client = self._client
+        if client is None:
+            raise MqttUnavailable("the MQTT broker is not reachable")
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain, timeout=wait)
+        except aiomqtt.MqttError as exc:
+            raise MqttUnavailable(f"MQTT publish failed: {exc}") from None
+
+    def deliver(self, topic: str, payload: bytes, retained: bool) -> None:
+        """Hand one message to its listeners (also used by tests and benchmarks in-process)."""
+        if len(payload) > self.settings.max_payload:
+            self.dropped_payloads += 1
+            log.warning("dropped a %d-byte payload on %s (max_payload is %d)",
+                        len(payload), topic, self.settings.max_payload)
+            return
+        listeners = list(self._exact.get(topic, ()))
+        listeners += [fn for f, fn in self._wildcard if _matches(f, topic)]
+        for listener in listeners:
+            try:
+                listener(topic, payload, retained)
+            except Exception:
+                log.exception("listener for %s failed on a %d-byte payload", topic, len(payload))
+
+    async def run(self, address: BrokerAddress) -> None:
+        """Connect, subscribe, deliver forever; reconnect with backoff. Cancel to stop."""
+        backoff = Backoff(cap=self.settings.backoff_max)
+        tls_context = None
+        if address.tls:
+            tls_context = ssl.create_default_context(cafile=self.settings.ca_file or None)
+        will = aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True)
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    address.host, address.port, username=address.username, password=address.password,
+                    identifier=self.client_id, keepalive=self.settings.keepalive, will=will,
+                    tls_context=tls_context, timeout=10,
+                ) as client:
+                    self._client = client
+                    for topic_filter in self._filters():
+                        await client.subscribe(topic_filter, qos=1)
+                    await client.publish(self.status_topic, b"online", qos=1, retain=True)
+                    backoff.up()
+                    self.health.up(f"{address.host}:{address.port}")
+                    self.connected.set()
+                    log.info("MQTT connected to %s:%d", address.host, address.port)
+                    async for message in client.messages:
+                        payload = message.payload
+                        if isinstance(payload, str):
+                            payload = payload.encode()
+                        elif not isinstance(payload, (bytes, bytearray)):
+                            payload = str(payload).encode() if payload is not None else b""
+                        self.deliver(message.topic.value, bytes(payload), bool(message.retain))
+            except aiomqtt.MqttError as exc:
+                self._mark_down(str(exc) or type(exc).__name__)
+            finally:
+                self._client = None
+                self.connected.clear()
+            delay = backoff.next_delay()
+            log.warning("MQTT disconnected (%s); reconnecting in %.1fs", self.health.detail, delay)
+            await asyncio.sleep(delay)
+
+    def _mark_down(self, why: str) -> None:
+        self.connected.clear()
+        self.health.down(why)

@@ -1,0 +1,109 @@
+"""A simulated house on MQTT, shaped like Zigbee2MQTT, so the hub can be tried with no hardware.
+
+Devices (under `base_topic`, default zigbee2mqtt/): salon and chambre (temperature and
+humidity with a daily cycle and noise), heater (a switch answering `heater/set`, warming the
+living room while on), kitchen_smoke (a smoke detector triggered with `kitchen_smoke/set`
+`{"smoke": true}`), and every device answers `NAME/get`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import time
+
+from .config import SimulatorSettings
+from .mqtt import MqttLink, MqttUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class SimulatedHome:
+    """Publishes the simulated devices' state and obeys their command topics."""
+
+    def __init__(self, settings: SimulatorSettings, mqtt: MqttLink, seed: int | None = None) -> None:
+        self.settings = settings
+        self.mqtt = mqtt
+        self.base = settings.base_topic
+        self.heater_on = False
+        self.smoke = False
+        self.heat_gain = 0.0
+        self._random = random.Random(seed)
+        self._wake = asyncio.Event()
+        self._pending: set[str] = set()
+
+    def temperature(self, room: str, now: float | None = None) -> float:
+        hours = time.localtime(now or time.time()).tm_hour + time.localtime(now or time.time()).tm_min / 60
+        base = 20.5 if room == "salon" else 18.5
+        cycle = 1.5 * math.sin(2 * math.pi * (hours - 9) / 24)
+        gain = self.heat_gain if room == "salon" else self.heat_gain / 3
+        return round(base + cycle + gain + self._random.uniform(-0.2, 0.2), 1)
+
+    def humidity(self, room: str) -> float:
+        return round((48.0 if room == "salon" else 55.0) + self._random.uniform(-2, 2), 1)
+
+    def state_of(self, device: str) -> dict[str, object]:
+        if device in ("salon", "chambre"):
+            return {"temperature": self.temperature(device), "humidity": self.humidity(device),
+                    "battery": 97, "linkquality": 120}
+        if device == "heater":
+            return {"state": "ON" if self.heater_on else "OFF", "linkquality": 110}
+        if device == "kitchen_smoke":
+            return {"smoke": self.smoke, "battery": 100, "tamper": False}
+        raise KeyError(device)
+
+    async def run(self) -> None:
+        """Publish every device now and every `interval`; answer commands until cancelled."""
+        await self.mqtt.subscribe(f"{self.base}/+/set", self._on_command)
+        await self.mqtt.subscribe(f"{self.base}/+/get", self._on_command)
+        await self.mqtt.connected.wait()
+        self._pending.update(("salon", "chambre", "heater", "kitchen_smoke"))
+        next_tick = time.monotonic()
+        while True:
+            if time.monotonic() >= next_tick:
+                self._pending.update(("salon", "chambre"))
+                if self.heater_on:
+                    self.heat_gain = min(3.0, self.heat_gain + 0.1)
+                else:
+                    self.heat_gain = max(0.0, self.heat_gain - 0.05)
+                next_tick = time.monotonic() + self.settings.interval
+            while self._pending:
+                device = self._pending.pop()
+                try:
+                    await self.mqtt.publish(f"{self.base}/{device}", json.dumps(self.state_of(device)),
+                                            retain=True, wait=self.settings.interval)
+                except MqttUnavailable:
+                    self._pending.add(device)
+                    await self.mqtt.connected.wait()
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(max(0.0, next_tick - time.monotonic())):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    def _on_command(self, topic: str, payload: bytes, _retained: bool) -> None:
+        parts = topic.split("/")
+        device, action = parts[-2], parts[-1]
+        if device not in ("salon", "chambre", "heater", "kitchen_smoke"):
+            return
+        if action == "set":
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                data = {"state": payload.decode("utf-8", "replace")}
+            if not isinstance(data, dict):
+                log.warning("simulator: ignored command %r on %s", payload[:40], topic)
+                return
+            if device == "heater" and "state" in data:
+                wanted = str(data["state"]).upper()
+                self.heater_on = (not self.heater_on) if wanted == "TOGGLE" else wanted == "ON"
+            elif device == "kitchen_smoke" and "smoke" in data:
+                self.smoke = bool(data["smoke"]) if not isinstance(data["smoke"], str) \
+                    else data["smoke"].lower() in ("true", "on", "1")
+                log.info("simulator: kitchen smoke detector %s", "FIRED" if self.smoke else "cleared")
+        self._pending.add(device)
+        self._wake.set()

@@ -1,0 +1,124 @@
+"""SQLite behind one worker thread: audit log, alert outbox, processed ids, readings history.
+
+sqlite3 blocks, so every statement runs on the store's single thread (`Store.call`) and the
+loop never waits on the disk. WAL journaling and a commit per call make each write durable
+before the caller goes on: an alert row exists before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+audit_log = logging.getLogger("chatops.audit")
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL, sender TEXT NOT NULL,
+    address TEXT NOT NULL, text TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY, rule TEXT NOT NULL, device TEXT NOT NULL, severity TEXT NOT NULL,
+    message TEXT NOT NULL, value TEXT NOT NULL, raised_at REAL NOT NULL,
+    acked_by TEXT, acked_at REAL, cleared_at REAL, next_repeat REAL, repeats INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL REFERENCES alerts(id), adapter TEXT NOT NULL,
+    target TEXT NOT NULL, direct INTEGER NOT NULL, recipient TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL,
+    attachment TEXT, created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    next_try REAL NOT NULL, delivered_at REAL, last_error TEXT);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(adapter, delivered_at, next_try);
+CREATE TABLE IF NOT EXISTS processed (key TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS mutes (rule TEXT PRIMARY KEY, until REAL NOT NULL, by TEXT NOT NULL);
+"""
+
+
+class Store:
+    """The hub's database file; open() before use, close() at shutdown."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        await self.call(self._connect)
+
+    def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(SCHEMA)
+        self._db = db
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        db, self._db = self._db, None
+        if db is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on the store's thread (fn may use `self.db`)."""
+        if self._executor is None:
+            raise RuntimeError("the store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("the store is not open")
+        return self._db
+
+    def transaction(self, statements: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `statements(db)` in one transaction (call from the store's thread)."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = statements(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    async def audit(self, kind: str, sender: str, address: str, text: str, detail: str = "") -> None:
+        """Record a refusal or a security-relevant event (also logged as chatops.audit)."""
+        audit_log.info("%s sender=%s at=%s detail=%s text=%r", kind, sender, address, detail, text[:200])
+        await self.call(lambda: self.db.execute(
+            "INSERT INTO audit(at, kind, sender, address, text, detail) VALUES (?,?,?,?,?,?)",
+            (time.time(), kind, sender, address, text[:500], detail[:500])))
+
+    async def audit_entries(self, kind: str | None = None) -> list[dict[str, Any]]:
+        def query() -> list[dict[str, Any]]:
+            cursor = self.db.execute(
+                "SELECT at, kind, sender, address, text, detail FROM audit"
+                + (" WHERE kind = ?" if kind else "") + " ORDER BY id", (kind,) if kind else ())
+            names = [c[0] for c in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return await self.call(query)
+
+    async def mark_processed(self, key: str) -> bool:
+        """Remember `key` (an SMS id, a Slack event id); False when it was already seen."""
+        def insert() -> bool:
+            try:
+                self.db.execute("INSERT INTO processed(key, at) VALUES (?, ?)", (key, time.time()))
+                return True
+            except sqlite3.IntegrityError:
+                return False
+        return await self.call(insert)
+
+    async def was_processed(self, key: str) -> bool:
+        return await self.call(lambda: self.db.execute(
+            "SELECT 1 FROM processed WHERE key = ?", (key,)).fetchone() is not None)

@@ -1,0 +1,1 @@
+"""Built-in command families; third-party ones come from `chatops.commands` entry points."""

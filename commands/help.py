@@ -1,0 +1,31 @@
+"""help and whoami: what the hub can do, and who it thinks you are."""
+
+from __future__ import annotations
+
+from chatops.command import CommandError, Context, command
+
+
+@command("help", aliases=["aide", "?"])
+async def help_(ctx: Context, name: str | None = None) -> str:
+    """List the commands you may use, or show how to use one."""
+    prefix = ctx.hub.settings.hub.prefix
+    if name:
+        spec = ctx.hub.commands.find(name.lstrip(prefix))
+        if spec is None:
+            raise CommandError(f"No command {name!r}. Say {prefix}help for the list.")
+        aliases = f" (also: {', '.join(spec.aliases)})" if spec.aliases else ""
+        return f"{prefix}{spec.usage} — {spec.help}{aliases}"
+    usable = [s for s in ctx.hub.commands.specs if not s.hidden and ctx.may(s.permission)
+              and not (s.needs_user and ctx.user is None)]
+    lines = [f"{prefix}{s.usage} — {s.help}" for s in usable]
+    if ctx.may("switch") and ctx.user:
+        lines.append("DEVICE on|off — shorthand for switch (e.g. chauffage on)")
+    return "Commands:\n" + "\n".join(lines)
+
+
+@command("whoami", aliases=["moi"])
+async def whoami(ctx: Context) -> str:
+    """Show how the hub identifies you and what you may do."""
+    who = ctx.user.name if ctx.user else "an unknown sender"
+    grants = "everything" if "*" in ctx.grants else ", ".join(sorted(ctx.grants)) or "nothing"
+    return f"You are {ctx.sender} ({who}); you may use: {grants}."
