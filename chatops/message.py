@@ -28,7 +28,7 @@ class Identity:
     trusted: bool = True
 
     def __str__(self) -> str:
-        return f"{self.network}:{self.id}"
+        return f"{self.network}:{self.account or self.id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,170 @@
+"""Helpers for tests of the hub and of third-party commands and adapters.
+
+Real servers (mosquitto, ...) are started on free loopback ports; `settings_for` builds a
+config from the shipped demo with overrides; `LoopbackAdapter` records what the hub sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import time
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .adapter import Capabilities
+from .config import AdapterSettings, Settings, parse_settings
+from .health import Health
+from .message import Address, Identity, Message, Reply
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = REPO / "config.toml"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0,
+              proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Block until `port` accepts connections (used only by sync fixtures, outside the loop)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.01)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge `overrides` into a copy of `base` (a None value deletes the key)."""
+    result = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def settings_for(data_dir: Path, mqtt_url: str = "embedded", **overrides: Any) -> Settings:
+    """The demo config with a private data dir, free ports and `overrides` merged in."""
+    raw = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
+    raw = merge(raw, {
+        "hub": {"data_dir": str(data_dir)},
+        "mqtt": {"url": mqtt_url, "embedded_listen": "127.0.0.1:0"},
+        "web": {"listen": "127.0.0.1:0"},
+        "adapters": {"console": {"enabled": False}},
+    })
+    return parse_settings(merge(raw, overrides), data_dir)
+
+
+class Mosquitto:
+    """A real mosquitto on a free loopback port, which tests may stop and start again."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(
+            "user root\n"                       # as root mosquitto would drop to a user that cannot write here
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\npersistence false\n"
+            f"log_dest file {workdir}/mosquitto.log\n"
+        )
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen([binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_port(self.port, proc=self.proc)
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+@contextmanager
+def mosquitto_server(workdir: Path) -> Iterator[Mosquitto]:
+    server = Mosquitto(workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class LoopbackAdapter:
+    """An adapter whose 'network' is a list: tests read what the hub sent."""
+
+    network = "loop"
+    capabilities = Capabilities()
+
+    def __init__(self, name: str = "loop", settings: AdapterSettings | None = None) -> None:
+        self.name = name
+        self.health = Health()
+        self.sent: list[tuple[Address, Reply]] = []
+        self.arrived = asyncio.Event()
+
+    async def run(self, hub: Any) -> None:
+        self.health.up()
+        await asyncio.Event().wait()
+
+    async def send(self, address: Address, reply: Reply) -> None:
+        self.sent.append((address, reply))
+        self.arrived.set()
+
+
+def message(text: str, sender: str = "tester", network: str = "console", direct: bool = True,
+            trusted: bool = True, adapter: str = "console", account: str | None = None) -> Message:
+    """A Message as an adapter of `network` would build it."""
+    return Message(Identity(network, sender, display=sender, trusted=trusted, account=account),
+                   Address(adapter, sender if direct else "#room", direct), text, addressed=direct)
+
+
+async def exec_command(hub: Any, text: str, **kwargs: Any) -> str:
+    """Run one chat line through the hub's router; the replies joined by newlines."""
+    return "\n".join(r.text for r in await hub.execute(message(text, **kwargs)))
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Wait until `predicate()` is true (for state owned by another process, e.g. a server)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(interval)
+
+
+def env_with(**values: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(values)
+    return env
