@@ -41,18 +41,6 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_literal_secrets(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for key in data:
-                if key in SECRET_KEYS and f"{key}_env" in cls.model_fields:
-                    raise ValueError(
-                        f"{key!r} cannot be written in the config file: use {key}_env = \"VAR\" "
-                        f"(an environment variable) or {key}_file = \"/path/to/file\""
-                    )
-        return data
-
 
 def read_secret(section: BaseModel, key: str, base_dir: Path | None = None) -> str | None:
     """The secret `key` of `section`, from its `KEY_env` variable or `KEY_file` file.

@@ -53,17 +53,18 @@ class MqttLink:
         self._exact: dict[str, list[Listener]] = {}
         self._wildcard: list[tuple[str, Listener]] = []
         self._client: aiomqtt.Client | None = None
+        self._subscribed: set[str] = set()     # filters subscribed on the current connection
         self.dropped_payloads = 0
 
     async def subscribe(self, topic_filter: str, listener: Listener) -> None:
         """Call `listener(topic, payload, retained)` for every message on `topic_filter`."""
-        new = topic_filter not in self._exact and all(f != topic_filter for f, _ in self._wildcard)
         if "+" in topic_filter or "#" in topic_filter:
             self._wildcard.append((topic_filter, listener))
         else:
             self._exact.setdefault(topic_filter, []).append(listener)
         client = self._client
-        if new and client is not None and self.connected.is_set():
+        if client is not None and topic_filter not in self._subscribed:
+            self._subscribed.add(topic_filter)
             try:
                 await client.subscribe(topic_filter, qos=1)
             except aiomqtt.MqttError as exc:
@@ -84,10 +85,15 @@ class MqttLink:
         client = self._client
         if client is None:
             raise MqttUnavailable("the MQTT broker is not reachable")
+        task = asyncio.current_task()
         try:
             await client.publish(topic, payload, qos=qos, retain=retain, timeout=wait)
         except aiomqtt.MqttError as exc:
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError from None   # aiomqtt turned our cancellation into an error
             raise MqttUnavailable(f"MQTT publish failed: {exc}") from None
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError                  # aiomqtt swallowed our cancellation
 
     def deliver(self, topic: str, payload: bytes, retained: bool) -> None:
         """Hand one message to its listeners (also used by tests and benchmarks in-process)."""
@@ -119,8 +125,12 @@ class MqttLink:
                     tls_context=tls_context, timeout=10,
                 ) as client:
                     self._client = client
-                    for topic_filter in self._filters():
-                        await client.subscribe(topic_filter, qos=1)
+                    self._subscribed = set()
+                    # Listeners may register while we subscribe: loop until every filter is in.
+                    while missing := [f for f in self._filters() if f not in self._subscribed]:
+                        for topic_filter in missing:
+                            self._subscribed.add(topic_filter)
+                            await client.subscribe(topic_filter, qos=1)
                     await client.publish(self.status_topic, b"online", qos=1, retain=True)
                     backoff.up()
                     self.health.up(f"{address.host}:{address.port}")

@@ -160,10 +160,16 @@ class Router:
 
 
 def _split(line: str) -> list[str]:
+    """Words of a command line; double quotes group words, apostrophes stay text (l'entrée)."""
+    lexer = shlex.shlex(line, posix=True)
+    lexer.whitespace_split = True
+    lexer.quotes = '"'
+    lexer.escape = ""
+    lexer.commenters = ""
     try:
-        return shlex.split(line)
+        return list(lexer)
     except ValueError:
-        return line.split()
+        return line.replace('"', " ").split()
 
 
 def bind(spec: CommandSpec, words: list[str]) -> list[Any]:

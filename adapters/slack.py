@@ -1,0 +1,574 @@
+"""Slack: Socket Mode (or the legacy RTM API) in, the Web API out, on slack_sdk's asyncio clients.
+
+Inbound, every Socket Mode envelope is acked at once and queued; one consumer turns queued
+events into `Message`s in order: Slack's redeliveries are dropped by `event_id` (and a post
+seen as both `message` and `app_mention` by channel and ts) through the hub's store, so a
+command never runs twice, even across restarts. Outbound, replies go through
+`AsyncWebClient` with a retry handler that waits out HTTP 429 Retry-After.
+
+The SDK reconnects on `disconnect` envelopes and closed sockets by itself; a watchdog
+recreates the whole client when nothing (no frame, no pong) arrived for `watchdog` seconds,
+the known failure of its aiohttp client that believes it is connected but hears nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from pydantic import Field, model_validator
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from chatops.adapter import Capabilities
+from chatops.backoff import Backoff
+from chatops.config import AdapterSettings, ConfigError, Duration, read_secret
+from chatops.health import Health
+from chatops.message import Address, Attachment, Identity, Message, Reply
+
+if TYPE_CHECKING:
+    from chatops.hub import Hub
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4000                    # Slack truncates long messages; 4000 is its advice per message
+FATAL_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked",
+                          "token_expired", "not_allowed_token_type", "missing_scope", "no_permission"})
+NEW_TEXT = frozenset({None, "thread_broadcast", "file_share", "me_message"})   # subtypes that are new text
+
+
+class Mode(str, Enum):
+    SOCKET = "socket"
+    RTM = "rtm"
+
+
+class Settings(AdapterSettings):
+    """[adapters.slack]: a Slack app in Socket Mode (bot and app-level tokens), or a classic app over RTM."""
+
+    mode: Mode = Field(Mode.SOCKET, examples=['"socket"', '"rtm"'])
+    bot_token_env: str | None = Field(None, examples=['"SLACK_BOT_TOKEN"'])
+    bot_token_file: str | None = Field(None, examples=['"/etc/chatops/slack-bot.token"'])
+    app_token_env: str | None = Field(None, examples=['"SLACK_APP_TOKEN"'])
+    app_token_file: str | None = Field(None, examples=['"/etc/chatops/slack-app.token"'])
+    api_url: str = Field("https://slack.com/api/", pattern=r"^https?://", examples=['"https://slack.com/api/"'])
+    allow_bots: bool = Field(False, description="answer messages posted by other bots")
+    watchdog: Duration = Field(30.0, ge=0.5, le=600, examples=['"30s"'],
+                               description="recreate the connection after this long without a frame or pong")
+    slash_command: str = Field("/home", pattern=r"^/[\w-]+$", examples=['"/home"'])
+    max_retries: int = Field(10, ge=0, le=100, description="retries of a rate-limited (429) Web API call")
+    timeout: Duration = Field(30.0, gt=0, le=300, examples=['"30s"'])
+
+    @model_validator(mode="after")
+    def _needs_tokens(self) -> Settings:
+        if not (self.bot_token_env or self.bot_token_file):
+            raise ValueError('a bot token is needed: bot_token_env = "SLACK_BOT_TOKEN" (xoxb-...) '
+                             'or bot_token_file = "/path"')
+        if self.mode is Mode.SOCKET and not (self.app_token_env or self.app_token_file):
+            raise ValueError('Socket Mode needs an app-level token: app_token_env = "SLACK_APP_TOKEN" '
+                             '(xapp-..., scope connections:write) or app_token_file = "/path"')
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return self.api_url if self.api_url.endswith("/") else self.api_url + "/"
+
+    @property
+    def ping_interval(self) -> float:
+        """The SDK's ping period: often enough that a healthy link always beats the watchdog."""
+        return min(5.0, self.watchdog / 3)
+
+
+# ---- text: Slack's escaping, its <...> tokens, and its message size ---------------------
+
+_TOKEN = re.compile(r"<([@#!]?)([^<>|]*)(?:\|([^<>]*))?>")
+
+
+def escape(text: str) -> str:
+    """Text as Slack wants it in `text` fields: only &, < and > are escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+async def plain_text(text: str, user_name: Callable[[str], Awaitable[str]],
+                     channel_name: Callable[[str], Awaitable[str]]) -> str:
+    """Slack's wire text as a person reads it: `<@U1>` -> `@alice`, `<#C1|x>` -> `#x`, links bare."""
+    out: list[str] = []
+    pos = 0
+    for match in _TOKEN.finditer(text):
+        out.append(unescape(text[pos:match.start()]))
+        pos = match.end()
+        sigil, ref, label = match.groups()
+        label = unescape(label) if label else None
+        if sigil == "@":
+            out.append("@" + await user_name(ref))
+        elif sigil == "#":
+            out.append("#" + (label or await channel_name(ref)))
+        elif sigil == "!":
+            out.append(label or ("@" + ref.split("^")[0]))
+        else:
+            out.append(label if label and not ref.startswith("http") else unescape(ref.removeprefix("mailto:")))
+    out.append(unescape(text[pos:]))
+    return "".join(out)
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """`text` escaped and cut into messages of at most `limit` characters.
+
+    Cuts fall at line ends, else after spaces, else anywhere (never inside an escape).
+    """
+    def size(piece: str) -> int:
+        return len(piece) + 4 * piece.count("&") + 3 * (piece.count("<") + piece.count(">"))
+
+    def pieces() -> Any:
+        for line in text.splitlines(keepends=True):
+            if size(line) <= limit:
+                yield line
+                continue
+            for word in re.split(r"(?<=\s)", line):
+                if size(word) <= limit:
+                    yield word
+                    continue
+                start = 0
+                while start < len(word):
+                    end = start + 1
+                    while end < len(word) and size(word[start:end + 1]) <= limit:
+                        end += 1
+                    yield word[start:end]
+                    start = end
+
+    chunks: list[str] = []
+    current, current_size = "", 0
+    for piece in pieces():
+        piece_size = size(piece)
+        if current and current_size + piece_size > limit:
+            chunks.append(current)
+            current, current_size = "", 0
+        current += piece
+        current_size += piece_size
+    chunks.append(current)
+    return [escape(c.strip("\n")) for c in chunks if c.strip()]
+
+
+# ---- rate limits ------------------------------------------------------------------------
+
+def retry_after(headers: Any, default: float = 1.0) -> float:
+    """Seconds from a Retry-After header (a dict of lists or of strings, any case)."""
+    for key, value in dict(headers or {}).items():
+        if key.lower() == "retry-after":
+            value = value[0] if isinstance(value, (list, tuple)) else value
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                return default
+    return default
+
+
+class RetryAfterHandler(AsyncRateLimitErrorRetryHandler):
+    """Waits out a 429's Retry-After, then retries the same call.
+
+    slack_sdk 3.47's own handler reads only the first character of the header on aiohttp
+    (`headers.get(name)[0]`), so "Retry-After: 30" would wait 3 s and be refused again.
+    """
+
+    async def prepare_for_next_attempt_async(self, *, state: RetryState, request: HttpRequest,
+                                             response: HttpResponse | None = None,
+                                             error: Exception | None = None) -> None:
+        if response is None:
+            raise error  # type: ignore[misc]
+        delay = retry_after(response.headers)
+        log.warning("Slack rate-limited %s; retrying in %.1fs (attempt %d)", request.url.rsplit("/", 1)[-1],
+                    delay, state.current_attempt + 1)
+        state.next_attempt_requested = True
+        await asyncio.sleep(delay)
+        state.increment_current_attempt()
+
+
+def retry_handlers(max_retries: int) -> list[AsyncRetryHandler]:
+    return [AsyncConnectionErrorRetryHandler(max_retry_count=2), RetryAfterHandler(max_retry_count=max_retries)]
+
+
+# ---- the adapter ------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class BotIdentity:
+    """Who the bot is in its workspace (auth.test)."""
+
+    user_id: str
+    bot_id: str | None
+    team_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One thing Slack delivered: an envelope's payload (`events_api`, `slash_commands`) or an RTM event."""
+
+    kind: str
+    payload: dict[str, Any]
+
+
+class Adapter:
+    """One Slack workspace."""
+
+    network = "slack"
+    capabilities = Capabilities(max_text=MAX_TEXT, images=True, threads=True, markup="slack")
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name = name
+        self.settings = settings
+        self.health = Health()
+        self.me: BotIdentity | None = None
+        self.watchdog_restarts = 0          # how often the watchdog recreated a silent connection
+        self._hub: Hub | None = None
+        self._web: AsyncWebClient | None = None
+        self._inbound: asyncio.Queue[Inbound] = asyncio.Queue()
+        self.heard_at = 0.0                 # wall-clock time of the last frame from Slack
+        self._names: dict[str, str] = {}
+        self._channel_names: dict[str, str] = {}
+        self._dm_channels: dict[str, str] = {}
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def run(self, hub: Hub) -> None:
+        s = self.settings
+        bot_token = read_secret(s, "bot_token", hub.settings.base_dir)
+        app_token = read_secret(s, "app_token", hub.settings.base_dir) if s.mode is Mode.SOCKET else None
+        if not bot_token or (s.mode is Mode.SOCKET and not app_token):
+            raise ConfigError(["a bot token (and, in Socket Mode, an app token) is required"])
+        self._hub = hub
+        self._inbound = asyncio.Queue()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=s.timeout)) as http:
+            self._web = AsyncWebClient(token=bot_token, base_url=s.base_url, session=http, timeout=int(s.timeout),
+                                       retry_handlers=retry_handlers(s.max_retries))
+            consumer = asyncio.create_task(self._consume(), name=f"{self.name}-inbound")
+            try:
+                await self._connect_forever(bot_token, app_token)
+            finally:
+                consumer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consumer
+                self._web = None
+                self.health.down("stopped")
+
+    async def _connect_forever(self, bot_token: str, app_token: str | None) -> None:
+        """Connect, watch, and connect again with backoff; bad credentials stop the adapter."""
+        backoff = Backoff(base=0.5, cap=60.0, reset_after=60.0)
+        while True:
+            try:
+                if self.me is None:
+                    self.me = await self._whoami()
+                if app_token is not None:
+                    await self._socket_session(app_token, backoff)
+                else:
+                    await self._rtm_session(bot_token, backoff)
+            except SlackApiError as exc:
+                error = str(exc.response.get("error", "")) if exc.response is not None else ""
+                if error in FATAL_ERRORS:
+                    self.health.down(f"Slack refused the token: {error}")
+                    raise ConfigError([f"Slack refused the token ({error}); check the bot/app tokens "
+                                       "and the app's scopes (see docs/slack.md)"]) from None
+                self.health.down(f"Slack API error: {error or exc}")
+                log.warning("%s: Slack API error: %s", self.name, error or exc)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                self.health.down(f"cannot reach Slack: {type(exc).__name__}: {exc}")
+                log.warning("%s: cannot reach Slack: %s: %s", self.name, type(exc).__name__, exc)
+            except ConfigError:
+                raise
+            except Exception as exc:
+                self.health.down(f"connection failed: {type(exc).__name__}: {exc}")
+                log.exception("%s: connection failed", self.name)
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _whoami(self) -> BotIdentity:
+        assert self._web is not None
+        me = await self._web.auth_test()
+        identity = BotIdentity(str(me["user_id"]), me.get("bot_id"), str(me.get("team_id") or ""),
+                               str(me.get("user") or ""))
+        log.info("%s: signed in to Slack team %s as %s (%s)", self.name, identity.team_id, identity.name,
+                 identity.user_id)
+        return identity
+
+    async def _socket_session(self, app_token: str, backoff: Backoff) -> None:
+        """One SocketModeClient, from connect to close; returns when the watchdog wants a fresh one."""
+        client = SocketModeClient(app_token=app_token, web_client=self._web, ping_interval=self.settings.ping_interval)
+        retiring: list[object] = []          # sessions Slack asked us to leave (`disconnect`)
+
+        async def on_frame(frame: aiohttp.WSMessage) -> None:
+            if self._on_frame(frame) == "disconnect":
+                retiring.append(client.current_session)
+
+        def alive() -> bool:
+            session = client.current_session
+            return session is not None and not session.closed and session not in retiring
+
+        client.on_message_listeners.append(on_frame)
+        client.socket_mode_request_listeners.append(self._on_request)
+        self.heard_at = time.time()
+        try:
+            client.wss_uri = await client.issue_new_wss_url()     # errors surface here, not in the SDK's retry loop
+            async with asyncio.timeout(self.settings.timeout):
+                await client.connect()
+            backoff.up()
+            await self._watch(lambda: client.last_ping_pong_time, alive)
+        finally:
+            await close_socket_client(client)
+
+    async def _rtm_session(self, bot_token: str, backoff: Backoff) -> None:
+        from .slack_rtm import RtmConnection
+
+        rtm = RtmConnection(self, bot_token)
+        self.heard_at = time.time()
+        try:
+            await rtm.open(self.settings.timeout)
+            backoff.up()
+            await self._watch(rtm.pong_time, rtm.alive)
+        finally:
+            await rtm.close()
+
+    async def _watch(self, pong_time: Callable[[], float | None], alive: Callable[[], bool]) -> None:
+        """Keep health true to the connection; return when the client should be recreated.
+
+        That is when nothing came for `watchdog` seconds (no frame, no pong), or when no
+        `hello` came that long after connecting: Slack greets every new socket, and health
+        only turns up on that greeting.
+        """
+        limit = self.settings.watchdog
+        started = time.time()
+        while True:
+            await asyncio.sleep(min(1.0, limit / 5))
+            now = time.time()
+            silence = now - max(self.heard_at, pong_time() or 0.0)
+            unhealthy = now - max(self.health.since, started)
+            if silence > limit or (not self.health.connected and unhealthy > limit):
+                self.watchdog_restarts += 1
+                why = f"nothing from Slack for {silence:.1f}s" if silence > limit else \
+                    f"no hello from Slack for {unhealthy:.1f}s"
+                log.warning("%s: %s; recreating the connection", self.name, why)
+                self.health.down(f"{why}; reconnecting")
+                return
+            if self.health.connected and not alive():
+                self.health.down("connection lost; reconnecting")
+
+    # ---- inbound ---------------------------------------------------------------------
+
+    def _on_frame(self, frame: aiohttp.WSMessage) -> str | None:
+        """Every text frame of the Socket Mode socket: liveness, hello, disconnect. Returns its type."""
+        self.heard_at = time.time()
+        try:
+            data = json.loads(frame.data)
+            kind = data.get("type")
+            if kind == "hello":
+                self.health.up("connected (socket)")
+                log.info("%s: Socket Mode connected (%s connections)", self.name, data.get("num_connections"))
+            elif kind == "disconnect":
+                reason = data.get("reason", "unknown")
+                self.health.down(f"reconnecting: Slack sent disconnect ({reason})")
+                log.info("%s: Slack asked to reconnect (%s)", self.name, reason)
+            return str(kind)
+        except Exception:
+            log.debug("%s: unreadable frame %r", self.name, frame.data, exc_info=True)
+            return None
+
+    async def _on_request(self, client: Any, request: SocketModeRequest) -> None:
+        """Ack the envelope at once, then queue it for the consumer."""
+        try:
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+        except Exception as exc:
+            log.warning("%s: could not ack envelope %s (%s); Slack will redeliver it", self.name,
+                        request.envelope_id, exc)
+        payload = dict(request.payload or {})
+        payload.setdefault("envelope_id", request.envelope_id)
+        self._inbound.put_nowait(Inbound(request.type, payload))
+
+    def deliver_rtm(self, event: dict[str, Any]) -> None:
+        """An RTM event, already back on the loop (see slack_rtm)."""
+        self.heard_at = time.time()
+        kind = event.get("type")
+        if kind == "hello":
+            self.health.up("connected (rtm)")
+        elif kind == "message":
+            self._inbound.put_nowait(Inbound("rtm", event))
+
+    async def _consume(self) -> None:
+        while True:
+            item = await self._inbound.get()
+            try:
+                await self._handle(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: could not handle a Slack %s", self.name, item.kind)
+
+    async def _handle(self, item: Inbound) -> None:
+        payload = item.payload
+        if item.kind == "events_api":
+            event_id = payload.get("event_id")
+            if event_id and not await self._first_time(f"event:{event_id}"):
+                log.info("%s: event %s delivered again; ignored", self.name, event_id)
+                return
+            event = payload.get("event") or {}
+            if event.get("type") in ("message", "app_mention"):
+                await self._on_message(event)
+        elif item.kind == "slash_commands":
+            await self._on_slash(payload)
+        elif item.kind == "rtm":
+            await self._on_message(payload)
+
+    async def _first_time(self, key: str) -> bool:
+        assert self._hub is not None and self.me is not None
+        return await self._hub.store.mark_processed(f"slack:{self.me.team_id}:{key}")
+
+    async def _on_message(self, event: dict[str, Any]) -> None:
+        assert self._hub is not None and self.me is not None
+        subtype = event.get("subtype")
+        bot_id = event.get("bot_id")
+        user = event.get("user")
+        channel = event.get("channel")
+        if event.get("hidden") or not channel:
+            return
+        if subtype not in NEW_TEXT and not (subtype == "bot_message" and self.settings.allow_bots):
+            return
+        if user == self.me.user_id or (bot_id and bot_id == self.me.bot_id):
+            return
+        if (bot_id or subtype == "bot_message") and not self.settings.allow_bots:
+            return
+        sender_id = user or bot_id
+        if not sender_id:
+            return
+        text = str(event.get("text") or "")
+        mention = re.match(rf"\s*<@{re.escape(self.me.user_id)}(?:\|[^>]*)?>[\s:,]*", text)
+        if mention:
+            text = text[mention.end():]
+        direct = event.get("channel_type") == "im" or channel.startswith("D")
+        address = Address(self.name, channel, direct, event.get("thread_ts"))
+        probe = Message(Identity(self.network, sender_id), address, unescape(text), direct or bool(mention))
+        if self._hub.router.command_text(probe) is None:
+            return                                              # chatter: no lookups, no store writes
+        ts = event.get("ts")
+        if ts and not await self._first_time(f"post:{channel}:{ts}"):
+            return                                              # the same post as `message` and `app_mention`
+        plain = await plain_text(text, self._user_name, self._channel_name)
+        sender = Identity(self.network, sender_id, display=await self._user_name(sender_id))
+        self._hub.dispatch(Message(sender, address, plain, probe.addressed, raw=event))
+
+    async def _on_slash(self, payload: dict[str, Any]) -> None:
+        """`/home temp salon` is the command `temp salon`; another of the app's commands `/temp salon` too."""
+        assert self._hub is not None
+        channel, user = payload.get("channel_id"), payload.get("user_id")
+        if not channel or not user:
+            return
+        key = payload.get("trigger_id") or payload.get("envelope_id")
+        if key and not await self._first_time(f"slash:{key}"):
+            return
+        command = str(payload.get("command") or self.settings.slash_command)
+        text = str(payload.get("text") or "")
+        if command != self.settings.slash_command:
+            text = f"{command.lstrip('/')} {text}"
+        plain = await plain_text(text, self._user_name, self._channel_name)
+        sender = Identity(self.network, user, display=await self._user_name(user))
+        address = Address(self.name, channel, channel.startswith("D"))
+        self._hub.dispatch(Message(sender, address, plain, addressed=True, raw=payload))
+
+    async def _user_name(self, user_id: str) -> str:
+        name = self._names.get(user_id)
+        if name is None and self._web is not None:
+            try:
+                info = (await self._web.users_info(user=user_id))["user"]
+                profile = info.get("profile") or {}
+                name = profile.get("display_name") or info.get("real_name") or info.get("name") or user_id
+                self._names[user_id] = name
+            except Exception as exc:
+                log.info("%s: cannot resolve user %s: %s", self.name, user_id, exc)
+        return name or user_id
+
+    async def _channel_name(self, channel_id: str) -> str:
+        name = self._channel_names.get(channel_id)
+        if name is None and self._web is not None:
+            try:
+                name = str((await self._web.conversations_info(channel=channel_id))["channel"]["name"])
+                self._channel_names[channel_id] = name
+            except Exception as exc:
+                log.info("%s: cannot resolve channel %s: %s", self.name, channel_id, exc)
+        return name or channel_id
+
+    # ---- outbound --------------------------------------------------------------------
+
+    async def send(self, address: Address, reply: Reply) -> None:
+        """Post `reply` to a channel, a DM or a user (`U…`: a DM is opened); raise when Slack refuses."""
+        web = self._web
+        if web is None:
+            raise ConnectionError(f"the Slack adapter {self.name} is not running")
+        uploads: list[tuple[Attachment, bytes]] = []
+        links: list[str] = []
+        for attachment in reply.attachments:
+            try:
+                uploads.append((attachment, await asyncio.to_thread(attachment.path.read_bytes)))
+            except OSError:
+                if not attachment.url:
+                    raise
+                links.append(attachment.url)                 # the file is gone; its link still works
+        channel = await self._conversation(web, address.target)
+        chunks = split_text(reply.text)
+        comment = chunks.pop() if uploads and len(chunks) == 1 else None
+        for chunk in chunks + [escape(url) for url in links]:
+            await web.chat_postMessage(channel=channel, text=chunk, thread_ts=address.thread)
+        for index, (attachment, data) in enumerate(uploads):
+            filename = attachment.name or attachment.path.name
+            # files.getUploadURLExternal, the upload POST, files.completeUploadExternal
+            await web.files_upload_v2(file=data, filename=filename, title=filename, channel=channel,
+                                      thread_ts=address.thread, initial_comment=comment if index == 0 else None)
+
+    async def _conversation(self, web: AsyncWebClient, target: str) -> str:
+        """The channel id for `target`: itself, or the DM opened with user `target`."""
+        if not target.startswith(("U", "W")):
+            return target
+        channel = self._dm_channels.get(target)
+        if channel is None:
+            channel = str((await web.conversations_open(users=target))["channel"]["id"])
+            self._dm_channels[target] = channel
+        return channel
+
+
+async def close_socket_client(client: SocketModeClient, grace: float = 1.0) -> None:
+    """Close a SocketModeClient within about `grace` seconds, even on a socket that hears nothing.
+
+    The SDK's close() waits up to 10 s for the server's close frame; a dead link never sends one.
+    """
+    client.closed = True
+    client.auto_reconnect_enabled = False
+    session = client.current_session
+    if session is not None and not session.closed:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(grace):
+                await session.close()
+    tasks = [t for t in (client.message_processor, client.current_session_monitor, client.message_receiver)
+             if t is not None]
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(grace):
+            await asyncio.gather(*tasks, return_exceptions=True)
+    await client.aiohttp_client_session.close()

@@ -1,0 +1,799 @@
+"""XMPP (slixmpp): one-to-one chat, rooms (MUC), alerts, images over HTTP upload, RPC for scripts.
+
+One slixmpp client lives for the adapter's whole life, so stream management (XEP-0198) can
+resume the stream after a short network drop: stanzas the server did not acknowledge are sent
+again, and what the server queued meanwhile arrives. `run` owns the reconnect loop (the
+hub's Backoff, not slixmpp's own) and, per connection, the tasks that keep rooms joined
+(rejoin after a new session, self-ping XEP-0410 to notice a room that forgot the bot) and
+ping the server. Every slixmpp callback is wrapped: slixmpp drops task exceptions silently.
+
+Jabber-RPC and ad-hoc commands for scripts live in adapters/xmpp_rpc.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import ipaddress
+import logging
+import re
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, field_validator, model_validator
+
+from chatops.adapter import Capabilities
+from chatops.backoff import Backoff
+from chatops.config import AdapterSettings, ConfigError, Duration, Section, read_secret
+from chatops.health import Health
+from chatops.message import Address, Attachment, Identity, Message, Reply
+from chatops.rpc_client import DEFAULT_RESOURCE
+
+if TYPE_CHECKING:
+    from chatops.hub import Hub
+
+log = logging.getLogger(__name__)
+
+JOIN_HISTORY = 0            # history stanzas asked for on join; what a room replays anyway is ignored
+_JID = re.compile(r"^[^@/\s]+@[^@/\s]+(/\S.*)?$")
+_ROOM_JID = re.compile(r"^[^@/\s]+@[^@/\s]+$")
+
+
+# ---- configuration --------------------------------------------------------------------------
+
+class RoomSettings(Section):
+    """One room: `{jid = "maison@conference.example.org", nick = "maison", password_env = "ROOM_PW"}`."""
+
+    jid: str = Field(examples=['"maison@conference.example.org"'])
+    nick: str | None = Field(None, min_length=1, max_length=64, examples=['"maison"'])
+    password_env: str | None = Field(None, examples=['"XMPP_ROOM_PASSWORD"'])
+    password_file: str | None = Field(None, examples=['"/etc/chatops/room.pass"'])
+
+    @field_validator("jid")
+    @classmethod
+    def _bare_room(cls, value: str) -> str:
+        if not _ROOM_JID.match(value):
+            raise ValueError(f"{value!r} is not a room JID such as \"maison@conference.example.org\"")
+        return value.lower()
+
+
+class Settings(AdapterSettings):
+    """[adapters.xmpp]: the hub's account, where to connect, which rooms to sit in."""
+
+    jid: str = Field(examples=['"maison@example.org/chatops"'])
+    password_env: str | None = Field(None, examples=['"XMPP_PASSWORD"'])
+    password_file: str | None = Field(None, examples=['"/etc/chatops/xmpp.pass"'])
+    host: str = Field("", examples=['""', '"xmpp.example.org"'], description="else DNS SRV of the JID's domain")
+    port: int = Field(5222, ge=1, le=65535, examples=["5222"])
+    direct_tls: bool = Field(False, description="TLS from the first byte (port 5223) instead of STARTTLS")
+    ca_file: str = Field("", examples=['"/etc/ssl/my-ca.pem"'])
+    allow_plaintext: bool = Field(False, description="log in without TLS; only for a loopback host (tests)")
+    nick: str | None = Field(None, min_length=1, max_length=64, examples=['"maison"'])
+    rooms: list[str | RoomSettings] = Field(default_factory=list,
+                                            examples=['["maison@conference.example.org"]'])
+    max_text: int = Field(4000, ge=200, le=100000, examples=["4000"])
+    stale_after: Duration = Field(120.0, gt=0, examples=['"2m"'],
+                                  description="commands delivered later than this (offline storage) are not run")
+    ping_interval: Duration = Field(60.0, gt=0, examples=['"60s"'])
+    ping_timeout: Duration = Field(20.0, gt=0, examples=['"20s"'])
+    self_ping_interval: Duration = Field(300.0, gt=0, examples=['"5m"'])
+    connect_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
+    reconnect_max: Duration = Field(60.0, gt=0, examples=['"60s"'])
+    ack_timeout: Duration = Field(5.0, gt=0, examples=['"5s"'],
+                                  description="how long send() waits for the server to acknowledge (XEP-0198)")
+    http_upload: bool = True
+    rpc: bool = True
+    adhoc: bool = True
+    rpc_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
+
+    @field_validator("jid")
+    @classmethod
+    def _check_jid(cls, value: str) -> str:
+        if not _JID.match(value):
+            raise ValueError(f"{value!r} is not a JID such as \"maison@example.org/chatops\"")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if not (self.password_env or self.password_file):
+            raise ValueError("the account needs a password: password_env = \"XMPP_PASSWORD\" "
+                             "or password_file = \"/etc/chatops/xmpp.pass\"")
+        if self.allow_plaintext and not _is_loopback(self.host):
+            raise ValueError("allow_plaintext sends the login unencrypted; it is only accepted with a loopback "
+                             "host such as host = \"127.0.0.1\" (a local test server)")
+        rooms = [r.jid for r in self.room_list("x")]
+        for duplicate in {r for r in rooms if rooms.count(r) > 1}:
+            raise ValueError(f"room {duplicate!r} is listed twice")
+        return self
+
+    @property
+    def full_jid(self) -> str:
+        """The account with its fixed resource, so scripts can address the hub."""
+        return self.jid if "/" in self.jid else f"{self.jid}/{DEFAULT_RESOURCE}"
+
+    def room_list(self, default_nick: str) -> list[RoomSettings]:
+        return [RoomSettings(jid=r, nick=self.nick or default_nick) if isinstance(r, str)
+                else r.model_copy(update={"nick": r.nick or self.nick or default_nick}) for r in self.rooms]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# ---- state ------------------------------------------------------------------------------------
+
+class Ping(Enum):
+    """What a MUC self-ping (XEP-0410) says about our presence in a room."""
+
+    JOINED = "joined"
+    GONE = "gone"
+    UNKNOWN = "unknown"
+
+
+@dataclass(slots=True, eq=False)
+class Room:
+    """A room the hub sits in: configured, or joined on demand for an alert."""
+
+    jid: str
+    nick: str
+    password: str | None = None
+    configured: bool = True
+    joined: bool = False
+    detail: str = "not joined yet"
+    left_reason: str | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def mark_left(self, reason: str) -> None:
+        self.joined, self.detail, self.left_reason = False, reason, reason
+        self.wake.set()
+
+
+class _Fatal(Exception):
+    """A login the server will refuse again (bad password, no secure mechanism)."""
+
+
+class _ConnectFailed(Exception):
+    """This attempt failed; try again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    """XEP-0203 stamp of a message: who delayed it (a room replaying history, the server) and when."""
+
+    by: str
+    age: float
+
+
+def delay_of(msg: Any, now: float | None = None) -> Delay | None:
+    """The delay stamp of a slixmpp message, or None for a live message."""
+    delay = msg.get_plugin("delay", check=True)
+    if delay is None:
+        return None
+    stamp = delay["stamp"]
+    age = 0.0 if stamp is None else max(0.0, (now or time.time()) - stamp.timestamp())
+    return Delay(str(delay["from"].bare) if delay["from"] else "", age)
+
+
+def strip_mention(text: str, nick: str) -> str | None:
+    """`nick: temp salon` -> `temp salon`; None when the line does not start with the nick."""
+    match = re.match(rf"@?{re.escape(nick)}\s*[:,]\s*", text, re.I)
+    return text[match.end():] if match else None
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Chunks of at most `limit` characters, cut at line ends when possible."""
+    chunks: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        chunks.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    if text or not chunks:
+        chunks.append(text)
+    return chunks
+
+
+# ---- the adapter ------------------------------------------------------------------------------
+
+class Adapter:
+    """The hub on one XMPP account."""
+
+    network = "xmpp"
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name = name
+        self.settings = settings
+        self.capabilities = Capabilities(max_text=settings.max_text, images=True, threads=False)
+        self.health = Health()
+        self.rooms: dict[str, Room] = {}
+        self.sessions_started = 0           # fresh sessions (not resumptions); for /status and tests
+        self.resumed = 0
+        self.xmpp: Any = None
+        self._hub: Hub | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._session_tasks: set[asyncio.Task[Any]] = set()
+        self._outcome: asyncio.Future[str] | None = None
+        self._lost = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._acks: dict[str, asyncio.Future[None]] = {}
+        self._upload_available: bool | None = None
+        self._last_error = ""
+        self._rpc: Any = None
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self, hub: Hub) -> None:
+        self._hub = hub
+        password = read_secret(self.settings, "password", hub.settings.base_dir)
+        if not password:
+            raise ConfigError([f"adapters.{self.name}.password_env: the XMPP password is empty"])
+        for room in self.settings.room_list(hub.settings.hub.name):
+            key = room.jid.lower()
+            if key not in self.rooms:
+                self.rooms[key] = Room(key, room.nick or hub.settings.hub.name,
+                                       read_secret(room, "password", hub.settings.base_dir))
+        self.xmpp = self._client(password)
+        backoff = Backoff(base=0.5, cap=self.settings.reconnect_max)
+        try:
+            while True:
+                try:
+                    resumed = await self._connect()
+                except _Fatal as exc:
+                    self._state(lambda: self.health.down(str(exc)))
+                    raise ConfigError([f"adapters.{self.name}: {exc}"]) from None
+                except _ConnectFailed as exc:
+                    self._state(lambda: self.health.down(f"cannot connect: {exc}"))
+                    log.warning("%s: cannot connect: %s", self.name, exc)
+                else:
+                    backoff.up()
+                    await self._online(resumed)
+                delay = backoff.next_delay()
+                log.info("%s: reconnecting in %.1fs", self.name, delay)
+                await asyncio.sleep(delay)
+        finally:
+            await self._close()
+
+    def _client(self, password: str) -> Any:
+        import slixmpp
+
+        xmpp = slixmpp.ClientXMPP(self.settings.full_jid, password)
+        for plugin in ("xep_0030", "xep_0004", "xep_0045", "xep_0199", "xep_0198", "xep_0203", "xep_0066",
+                       "xep_0363", "xep_0009", "xep_0050"):
+            xmpp.register_plugin(plugin)
+        xmpp.exception = lambda exc: log.error("%s: error in slixmpp", self.name, exc_info=exc)
+        xmpp.enable_direct_tls = self.settings.direct_tls
+        xmpp.enable_starttls = not self.settings.direct_tls
+        xmpp.enable_plaintext = False
+        if self.settings.ca_file:
+            from pathlib import Path
+            path = Path(self.settings.ca_file)
+            xmpp.ca_certs = path if path.is_absolute() or self._hub is None else self._hub.settings.base_dir / path
+        if self.settings.allow_plaintext:
+            xmpp.plugin["feature_mechanisms"].unencrypted_scram = True
+        xmpp.auto_authorize = None          # subscriptions are decided in _on_subscribe
+        xmpp.auto_subscribe = False
+        on = self._on
+        on(xmpp, "session_start", lambda _e: self._settle("start"))
+        on(xmpp, "session_resumed", self._on_resumed)
+        on(xmpp, "failed_all_auth", self._on_failed_auth)
+        on(xmpp, "ssl_invalid_chain", lambda _e: self._note("the server's TLS certificate is not trusted "
+                                                              "(set ca_file for a private CA)"))
+        on(xmpp, "connection_failed", lambda e: self._note(str(e)))
+        on(xmpp, "stream_error", lambda e: self._note(f"stream error: {e['condition']} {e['text']}".strip()))
+        on(xmpp, "disconnected", self._on_disconnected)
+        on(xmpp, "session_end", self._on_session_end)
+        on(xmpp, "stanza_acked", self._on_acked)
+        on(xmpp, "message", self._on_message)
+        on(xmpp, "groupchat_message", self._on_groupchat)
+        on(xmpp, "groupchat_presence", self._on_room_presence)
+        on(xmpp, "roster_subscription_request", self._on_subscribe)
+        if self.settings.rpc or self.settings.adhoc:
+            from adapters.xmpp_rpc import HubService, install
+
+            assert self._hub is not None
+            self._rpc = install(xmpp, HubService(self._hub, self.name), self.settings, self._spawn, on,
+                                lambda: self.rooms)
+        return xmpp
+
+    def _on(self, xmpp: Any, event: str, handler: Callable[[Any], Any]) -> None:
+        """Register a sync handler that logs its exceptions instead of handing them to slixmpp."""
+        def guarded(data: Any) -> None:
+            try:
+                handler(data)
+            except Exception:
+                log.exception("%s: %s handler failed", self.name, event)
+        xmpp.add_event_handler(event, guarded)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str, session: bool = False) -> asyncio.Task[Any]:
+        """A tracked task: its exception is logged; session tasks end with the connection."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}-{name}")
+        group = self._session_tasks if session else self._tasks
+        group.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            group.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("%s: task %s failed", self.name, name, exc_info=t.exception())
+        task.add_done_callback(done)
+        return task
+
+    def _state(self, change: Callable[[], Any] | None = None) -> None:
+        """Apply `change` and wake whoever waits in wait_until()."""
+        if change is not None:
+            change()
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> None:
+        """Wait until `predicate()` holds, re-checked at every connection or room change."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await self._changed.wait()
+
+    def _address(self) -> tuple[str | None, int | None]:
+        if self.settings.host:
+            return self.settings.host, self.settings.port
+        if self.settings.port != 5222:
+            return self.xmpp.boundjid.domain, self.settings.port
+        return None, None                  # DNS SRV records of the JID's domain
+
+    async def _connect(self) -> bool:
+        """One connection attempt up to a session; True when the old session was resumed."""
+        loop = asyncio.get_running_loop()
+        self._outcome = loop.create_future()
+        self._lost.clear()
+        self._last_error = ""
+        self._state(lambda: setattr(self.health, "detail", "connecting"))
+        attempt = self.xmpp.connect(*self._address())
+        attempt.add_done_callback(lambda f: None if f.cancelled() or f.exception() or f.result() is None
+                                  else self._settle("failed"))
+        try:
+            async with asyncio.timeout(self.settings.connect_timeout):
+                outcome = await self._outcome
+        except TimeoutError:
+            outcome = "failed"
+            self._last_error = self._last_error or f"no session after {self.settings.connect_timeout:g}s"
+        if outcome in ("start", "resumed"):
+            return outcome == "resumed"
+        self.xmpp.cancel_connection_attempt()
+        self.xmpp.abort()
+        if outcome.startswith("fatal:"):
+            raise _Fatal(outcome[6:])
+        raise _ConnectFailed(self._last_error or outcome)
+
+    def _settle(self, outcome: str) -> None:
+        if self._outcome is not None and not self._outcome.done():
+            self._outcome.set_result(outcome)
+
+    def _note(self, error: str) -> None:
+        self._last_error = error
+        log.info("%s: %s", self.name, error)
+
+    def _on_failed_auth(self, _event: Any) -> None:
+        if self.xmpp.plugin["feature_mechanisms"].attempted_mechs:
+            self._settle(f"fatal:the server refused the password of {self.settings.jid}")
+        else:
+            self._settle("fatal:the server offers no login this client accepts over this connection "
+                         "(no TLS? allow_plaintext is only for loopback test servers)")
+
+    def _on_disconnected(self, reason: Any) -> None:
+        self._note(f"disconnected{': ' + str(reason) if reason else ''}")
+        self._settle("disconnected")
+        self._lost.set()
+
+    def _on_resumed(self, _event: Any) -> None:
+        self._settle("resumed")
+        if self._acks:                          # stanzas resent on resumption: ask for their ack now
+            from slixmpp.plugins.xep_0198.stanza import RequestAck
+            self.xmpp.send(RequestAck(self.xmpp))
+
+    def _on_session_end(self, _event: Any) -> None:
+        for future in self._acks.values():
+            if not future.done():
+                future.set_exception(ConnectionError("the XMPP session ended before the server "
+                                                     "acknowledged the message"))
+
+    async def _online(self, resumed: bool) -> None:
+        """Serve one connection: rooms, keepalive; return when the stream is lost."""
+        xmpp = self.xmpp
+        if resumed:
+            self.resumed += 1
+        else:
+            self.sessions_started += 1
+            self._upload_available = None
+            for room in self.rooms.values():
+                room.mark_left("new session")
+            self._spawn(self._start_session(), "session", session=True)
+        self._state(lambda: self.health.up(f"connected as {xmpp.boundjid}" + (" (resumed)" if resumed else "")))
+        log.info("%s: %s as %s", self.name, "resumed" if resumed else "online", xmpp.boundjid)
+        self._spawn(self._keepalive(), "keepalive", session=True)
+        for room in list(self.rooms.values()):
+            self._spawn(self._keep_room(room, verify=resumed), f"room-{room.jid}", session=True)
+        try:
+            await self._lost.wait()
+        finally:
+            await self._end_session_tasks()
+        self._state(lambda: self.health.down(f"connection lost ({self._last_error or 'disconnected'})"))
+        log.warning("%s: connection lost: %s", self.name, self._last_error or "disconnected")
+
+    async def _end_session_tasks(self) -> None:
+        tasks = list(self._session_tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=0.3)
+
+    async def _start_session(self) -> None:
+        xmpp = self.xmpp
+        if self._rpc is not None:
+            self._rpc.session_started()         # ad-hoc commands are listed only if added after session_start
+        try:
+            await xmpp.get_roster(timeout=self.settings.ping_timeout)
+        finally:
+            xmpp.send_presence(pstatus=f"{self._hub.settings.hub.name if self._hub else 'chatops'}: say help")
+
+    async def _keepalive(self) -> None:
+        """Ping the server; a silent server means a dead connection (slixmpp would reconnect on its own)."""
+        from slixmpp.exceptions import IqError, IqTimeout
+
+        while True:
+            await asyncio.sleep(self.settings.ping_interval)
+            try:
+                await self.xmpp.plugin["xep_0199"].send_ping(self.xmpp.boundjid.domain,
+                                                             timeout=self.settings.ping_timeout)
+            except IqTimeout:
+                self._note(f"no answer to a ping within {self.settings.ping_timeout:g}s")
+                self.xmpp.abort()
+                return
+            except IqError:
+                pass                        # an error answer still proves the stream is alive
+
+    async def _close(self) -> None:
+        """Leave within a second: close the stream, cancel everything we started."""
+        await self._end_session_tasks()
+        for task in list(self._tasks):
+            task.cancel()
+        xmpp = self.xmpp
+        if xmpp is not None:
+            if xmpp.transport is not None:
+                closing = xmpp.disconnect(wait=0.5, reason="hub stopping")
+                await asyncio.wait({closing}, timeout=0.8)
+            xmpp.cancel_connection_attempt()
+            xmpp.abort()
+            sender = getattr(xmpp, "_run_out_filters", None)   # slixmpp's send loop outlives the stream
+            if sender is not None:
+                sender.cancel()
+        self._state(lambda: self.health.down("stopped"))
+
+    def status_note(self) -> str:
+        rooms = ", ".join(f"{r.jid} ({'joined' if r.joined else r.detail})" for r in self.rooms.values())
+        return f"rooms: {rooms}" if rooms else ""
+
+    # ---- rooms --------------------------------------------------------------------------------
+
+    async def _keep_room(self, room: Room, verify: bool) -> None:
+        """Keep `room` joined for this connection: join, watch, rejoin when it drops the bot."""
+        backoff = Backoff(base=1.0, cap=self.settings.reconnect_max)
+        if verify and room.joined and await self._self_ping(room) is Ping.GONE:
+            self._state(lambda: room.mark_left("the room forgot the bot while the stream was resuming"))
+        while True:
+            if not room.joined:
+                try:
+                    await self._join(room)
+                except Exception as exc:  # PresenceError (banned, wrong password), TimeoutError
+                    reason = _presence_error(exc)
+                    self._state(lambda: setattr(room, "detail", f"join failed: {reason}"))
+                    log.warning("%s: cannot join %s: %s", self.name, room.jid, reason)
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                backoff.up()
+            reason = await self._watch_room(room)
+            log.warning("%s: %s dropped the bot (%s); rejoining", self.name, room.jid, reason)
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _join(self, room: Room) -> None:
+        from slixmpp import JID
+        from slixmpp.exceptions import PresenceError
+
+        muc = self.xmpp.plugin["xep_0045"]
+        nick = room.nick
+        for attempt in range(2):
+            try:
+                presence, *_ = await muc.join_muc_wait(JID(room.jid), nick, password=room.password,
+                                                       maxstanzas=JOIN_HISTORY, timeout=self.settings.ping_timeout)
+                break
+            except PresenceError as exc:
+                if exc.condition != "conflict" or attempt:
+                    raise
+                nick = f"{room.nick}_"          # someone sits on our nick: take a variant
+        actual = presence["from"].resource or nick
+
+        def joined() -> None:
+            room.nick, room.joined, room.detail, room.left_reason = actual, True, "joined", None
+            room.wake.clear()
+        self._state(joined)
+        log.info("%s: joined %s as %s", self.name, room.jid, actual)
+
+    async def _watch_room(self, room: Room) -> str:
+        """Return why the room dropped the bot: a self-presence of leaving, or a failed self-ping."""
+        while True:
+            if room.left_reason is not None:
+                return room.left_reason
+            room.wake.clear()
+            try:
+                async with asyncio.timeout(self.settings.self_ping_interval):
+                    await room.wake.wait()
+            except TimeoutError:
+                if await self._self_ping(room) is Ping.GONE:
+                    self._state(lambda: room.mark_left("self-ping: not in the room any more"))
+                    return "self-ping says the bot is not in the room any more"
+                continue
+            if room.left_reason is not None:
+                return room.left_reason
+            # activity in the room: it knows us; the self-ping timer starts again
+
+    async def _self_ping(self, room: Room) -> Ping:
+        """XEP-0410: ping our own occupant JID and read the answer."""
+        from slixmpp import JID
+        from slixmpp.exceptions import IqError, IqTimeout
+
+        try:
+            await self.xmpp.plugin["xep_0199"].send_ping(JID(f"{room.jid}/{room.nick}"),
+                                                         timeout=self.settings.ping_timeout)
+            return Ping.JOINED
+        except IqTimeout:
+            return Ping.UNKNOWN
+        except IqError as exc:
+            condition = exc.condition
+        if condition in ("service-unavailable", "feature-not-implemented"):
+            return Ping.JOINED
+        if condition in ("remote-server-not-found", "remote-server-timeout"):
+            return Ping.UNKNOWN
+        if condition == "item-not-found":
+            # XEP-0410 reads this as "joined, nick just changed"; prosody also answers it for a
+            # room that no longer exists (forgotten by a restarted MUC service): ask the room.
+            return Ping.JOINED if await self._room_exists(room.jid) else Ping.GONE
+        return Ping.GONE
+
+    async def _room_exists(self, room_jid: str) -> bool:
+        from slixmpp.exceptions import IqError, IqTimeout
+
+        try:
+            await self.xmpp.plugin["xep_0030"].get_info(jid=room_jid, timeout=self.settings.ping_timeout)
+            return True
+        except IqTimeout:
+            return True
+        except IqError as exc:
+            return exc.condition not in ("item-not-found", "gone", "remote-server-not-found")
+
+    async def _is_room(self, jid: str) -> bool:
+        """Whether `jid` is a MUC room (disco#info identity category "conference")."""
+        from slixmpp.exceptions import IqError, IqTimeout
+
+        try:
+            info = await self.xmpp.plugin["xep_0030"].get_info(jid=jid, timeout=self.settings.ping_timeout)
+        except (IqError, IqTimeout):
+            return False
+        return any(identity[0] == "conference" for identity in info["disco_info"]["identities"])
+
+    def _on_room_presence(self, presence: Any) -> None:
+        room = self.rooms.get(str(presence["from"].bare))
+        if room is None or presence["type"] == "error":
+            return
+        room.wake.set()                         # activity: the self-ping timer starts again
+        codes = presence["muc"]["status_codes"]
+        ours = 110 in codes or presence["from"].resource == room.nick
+        if not ours or presence["type"] != "unavailable" or not room.joined:
+            return
+        if 303 in codes and presence["muc"]["item_nick"]:
+            room.nick = presence["muc"]["item_nick"]
+            return
+        reason = "kicked" if 307 in codes else "banned" if 301 in codes else \
+            "room destroyed" if presence["muc"].xml.find("{http://jabber.org/protocol/muc#user}destroy") \
+            is not None else "the room removed the bot"
+        self._state(lambda: room.mark_left(reason))
+
+    # ---- inbound ------------------------------------------------------------------------------
+
+    def _on_message(self, msg: Any) -> None:
+        """One-to-one chat (and private messages from room occupants): any text is a command."""
+        if msg["type"] not in ("chat", "normal") or not msg["body"].strip() or self._hub is None:
+            return
+        sender = msg["from"]
+        if not sender.user or sender == self.xmpp.boundjid:
+            return                              # server announcements, our own echo
+        room = self.rooms.get(str(sender.bare))
+        if room is not None and not sender.resource:
+            return                              # the room itself (configuration notices)
+        if room is not None:
+            identity = self._occupant(room, sender.resource)
+            address = Address(self.name, str(sender), True, msg["thread"] or None)
+        else:
+            identity = Identity("xmpp", str(sender.bare), display=sender.user)
+            address = Address(self.name, str(sender.bare), True, msg["thread"] or None)
+        delay = delay_of(msg)
+        if delay is not None and delay.age > self.settings.stale_after:
+            log.info("%s: not running %r from %s, sent %.0fs ago", self.name, msg["body"][:60], sender, delay.age)
+            self._spawn(self.send(address, Reply(
+                f"Not run: your message {msg['body'][:60]!r} reached me {_ago(delay.age)} late. "
+                "Send it again if you still want it.", notice=True)), "stale-reply")
+            return
+        self._hub.dispatch(Message(identity, address, msg["body"], addressed=True, raw=msg))
+
+    def _on_groupchat(self, msg: Any) -> None:
+        """A room line: for the hub only with the prefix or a mention; never our echo or old history."""
+        room = self.rooms.get(str(msg["from"].bare))
+        if room is None or self._hub is None:
+            return
+        room.wake.set()
+        nick = msg["from"].resource
+        if not nick or nick == room.nick or not msg["body"].strip():
+            return
+        delay = delay_of(msg)
+        if delay is not None and (delay.by == room.jid or delay.age > self.settings.stale_after):
+            return                              # history the room replays on join, or too old to act on
+        text = msg["body"]
+        addressed = False
+        stripped = strip_mention(text, room.nick)
+        if stripped is not None:
+            text, addressed = stripped, True
+        self._hub.dispatch(Message(self._occupant(room, nick), Address(self.name, room.jid, False),
+                                   text, addressed=addressed, raw=msg))
+
+    def _occupant(self, room: Room, nick: str) -> Identity:
+        """The real JID when the room shows it to us; else the occupant JID, which proves nothing."""
+        from slixmpp import JID
+
+        real = self.xmpp.plugin["xep_0045"].get_jid_property(JID(room.jid), nick, "jid")
+        if real:
+            return Identity("xmpp", str(JID(real).bare), display=nick)
+        return Identity("xmpp", f"{room.jid}/{nick}", display=nick, trusted=False)
+
+    def _on_subscribe(self, presence: Any) -> None:
+        """Roster: configured users may see the hub's presence; everybody else is refused."""
+        who = str(presence["from"].bare)
+        item = self.xmpp.client_roster[who]
+        hub = self._hub
+        if hub is not None and hub.auth.user_for(Identity("xmpp", who)) is not None:
+            item.authorize()
+            if not item["to"]:
+                item.subscribe()
+            log.info("%s: %s may now see the hub's presence", self.name, who)
+            return
+        item.unauthorize()
+        if hub is not None:
+            self._spawn(hub.store.audit("refused", f"xmpp:{who}", f"{self.name}:{who}", "presence subscription",
+                                        "not a configured user"), "audit")
+
+    # ---- outbound -----------------------------------------------------------------------------
+
+    async def send(self, address: Address, reply: Reply) -> None:
+        """Deliver `reply`; raises when not connected or when the server does not acknowledge it."""
+        from slixmpp import JID
+        from slixmpp.jid import InvalidJID
+
+        xmpp = self.xmpp
+        if xmpp is None or not self.health.connected or xmpp.transport is None:
+            raise ConnectionError(f"{self.name}: not connected to the XMPP server ({self.health.detail})")
+        try:
+            target = JID(address.target)
+        except InvalidJID:
+            raise ValueError(f"{address.target!r} is not a JID") from None
+        bare = str(target.bare)
+        room = self.rooms.get(bare)
+        if room is None and not target.resource and not address.direct and await self._is_room(bare):
+            room = await self._join_on_demand(bare)
+        if room is not None and not target.resource:
+            if not room.joined:
+                raise ConnectionError(f"{self.name}: not in {room.jid} ({room.detail})")
+            to, kind = room.jid, "groupchat"
+        else:
+            to, kind = str(target), "chat"
+        sent: list[str] = []
+        try:
+            if reply.text:
+                for chunk in split_text(reply.text, self.settings.max_text):
+                    sent.append(self._message(to, kind, chunk, address.thread))
+            for attachment in reply.attachments:
+                url, uploaded = await self._publish(attachment)
+                if url:
+                    sent.append(self._message(to, kind, url, address.thread, oob=url if uploaded else None))
+            await self._acknowledged(sent)
+        finally:
+            for stanza_id in sent:
+                future = self._acks.pop(stanza_id, None)
+                if future is not None and not future.done():
+                    future.cancel()
+                elif future is not None and not future.cancelled():
+                    future.exception()              # retrieved: no "never retrieved" warning
+
+    def _message(self, to: str, kind: str, body: str, thread: str | None, oob: str | None = None) -> str:
+        """Queue one message; its acknowledgement is awaited by _acknowledged()."""
+        msg = self.xmpp.make_message(mto=to, mbody=body, mtype=kind)
+        msg["id"] = stanza_id = self.xmpp.new_id()
+        if thread:
+            msg["thread"] = thread
+        if oob:
+            msg["oob"]["url"] = oob             # XEP-0066: clients show the image inline when body == url
+        self._acks[stanza_id] = asyncio.get_running_loop().create_future()
+        msg.send()
+        return stanza_id
+
+    async def _acknowledged(self, ids: list[str]) -> None:
+        """Wait until the server acknowledged (XEP-0198) these stanzas, so an alert is never lost."""
+        from slixmpp.plugins.xep_0198.stanza import RequestAck
+
+        futures = [self._acks[i] for i in ids if i in self._acks]
+        if not futures or not self.xmpp.plugin["xep_0198"].enabled_out:
+            return
+        try:
+            self.xmpp.send(RequestAck(self.xmpp))   # queued behind the messages, unlike sm.request_ack()
+            async with asyncio.timeout(self.settings.ack_timeout):
+                await asyncio.gather(*futures)
+        except TimeoutError:
+            raise ConnectionError(f"{self.name}: the server did not acknowledge the message within "
+                                  f"{self.settings.ack_timeout:g}s") from None
+
+    def _on_acked(self, stanza: Any) -> None:
+        future = self._acks.get(str(stanza["id"])) if stanza.get("id") else None
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def _publish(self, attachment: Attachment) -> tuple[str | None, bool]:
+        """(url, uploaded): an XEP-0363 upload when the server offers one, else a link of the hub's web."""
+        if self.settings.http_upload and self._upload_available is not False:
+            try:
+                data = await asyncio.to_thread(attachment.path.read_bytes)
+                url = await self.xmpp.plugin["xep_0363"].upload_file(
+                    attachment.name or attachment.path.name, size=len(data), content_type=attachment.mime,
+                    input_file=io.BytesIO(data), timeout=self.settings.ping_timeout)
+                self._upload_available = True
+                return str(url), True
+            except Exception as exc:
+                if type(exc).__name__ == "UploadServiceNotFound":
+                    self._upload_available = False
+                    log.info("%s: the server offers no HTTP upload; images go as links", self.name)
+                else:
+                    log.warning("%s: HTTP upload of %s failed: %s", self.name, attachment.path.name, exc)
+        hub = self._hub
+        if hub is not None and hub.web is not None and attachment.path.exists():
+            return hub.web.links.publish(attachment.path, attachment.mime), False
+        return attachment.url, False
+
+    async def _join_on_demand(self, jid: str) -> Room:
+        """An alert for a room that is not configured: join it for this and later alerts."""
+        nick = self.settings.nick or (self._hub.settings.hub.name if self._hub else "chatops")
+        room = self.rooms[jid] = Room(jid, nick, configured=False)
+        self._spawn(self._keep_room(room, verify=False), f"room-{jid}", session=True)
+        try:
+            await self.wait_until(lambda: room.joined or room.detail.startswith("join failed"),
+                                  self.settings.ping_timeout)
+        except TimeoutError:
+            pass
+        return room
+
+
+def _presence_error(exc: BaseException) -> str:
+    if type(exc).__name__ == "PresenceError":
+        presence = getattr(exc, "presence", None)
+        text = presence["error"]["text"] if presence is not None else ""
+        return f"{getattr(exc, 'condition', 'error')}{': ' + text if text else ''}"
+    if isinstance(exc, TimeoutError):
+        return "no answer from the room"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

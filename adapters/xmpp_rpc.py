@@ -1,0 +1,330 @@
+"""Scripts' way into the hub over XMPP: Jabber-RPC (XEP-0009) and ad-hoc commands (XEP-0050).
+
+Both expose the same operations through `HubService`, with the router's permission rules
+applied to the calling JID: reading needs the `read` grant, switching the `switch` grant AND a
+configured user, `hub.command` goes through the router itself. Refusals are audited.
+
+slixmpp's Jabber-RPC object layer (remote.py) is broken (invalid fault XML that kills the
+stream, coroutines passed to asyncio.wait, no timeouts), so calls are answered at the
+stanza level with the wire format of chatops.rpc_client; every call gets an answer, a
+result or a fault, within `rpc_timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from chatops.config import DeviceType
+from chatops.home import Device, format_value
+from chatops.message import Address, Identity, Message
+from chatops.rpc_client import Fault, FaultCode, fault_query, parse_call, result_query
+
+if TYPE_CHECKING:
+    from chatops.auth import User
+    from chatops.hub import Hub
+
+    from adapters.xmpp import Settings
+
+log = logging.getLogger(__name__)
+
+STATES = ("on", "off", "toggle")
+
+
+class HubService:
+    """hub.read, hub.switch, hub.command, hub.devices for one caller at a time."""
+
+    def __init__(self, hub: Hub, adapter: str) -> None:
+        self.hub = hub
+        self.adapter = adapter
+
+    async def call(self, caller: Identity, method: str, params: list[Any]) -> Any:
+        """Run `method(*params)` as `caller`; raises Fault."""
+        handlers: dict[str, Callable[..., Coroutine[Any, Any, Any]]] = {
+            "hub.read": self.read, "hub.switch": self.switch, "hub.command": self.command,
+            "hub.devices": self.devices,
+        }
+        handler = handlers.get(method)
+        if handler is None:
+            raise Fault(FaultCode.UNKNOWN_METHOD, f"no method {method!r}; known: {', '.join(sorted(handlers))}")
+        arity = {"hub.read": 1, "hub.switch": 2, "hub.command": 1, "hub.devices": 0}[method]
+        if len(params) != arity or not all(isinstance(p, str) for p in params):
+            usage = {"hub.read": "hub.read(device)", "hub.switch": "hub.switch(device, \"on\"|\"off\"|\"toggle\")",
+                     "hub.command": "hub.command(text)", "hub.devices": "hub.devices()"}[method]
+            raise Fault(FaultCode.BAD_PARAMS, f"expected {usage} with string arguments")
+        return await handler(caller, *params)
+
+    # ---- permissions ----------------------------------------------------------------------
+
+    async def permit(self, caller: Identity, command: str, text: str) -> User | None:
+        """The router's rule for `command`, or Fault(NOT_PERMITTED) after an audit entry."""
+        spec = self.hub.commands.find(command)
+        permission = spec.permission if spec else command
+        needs_user = (spec.needs_user if spec else False) or command == "switch"
+        user = self.hub.auth.user_for(caller)
+        grants = self.hub.auth.grants_for(user)
+        allowed = ("*" in grants or permission in grants) and not (needs_user and user is None)
+        if not allowed:
+            await self._audit("refused", caller, text, f"{command}: not permitted (rpc)")
+            who = "you" if user is None else user.name
+            hint = " (only configured users may)" if user is None and needs_user else ""
+            raise Fault(FaultCode.NOT_PERMITTED, f"{who} may not use {command}{hint}")
+        if user is None and not self.hub.auth.allow_rate(str(caller)):
+            await self._audit("rate-limited", caller, text, f"{command} (rpc)")
+            raise Fault(FaultCode.RATE_LIMITED, "too many calls; wait a minute")
+        return user
+
+    async def _audit(self, kind: str, caller: Identity, text: str, detail: str) -> None:
+        try:
+            await self.hub.store.audit(kind, str(caller), f"{self.adapter}:{caller.id}", text, detail)
+        except Exception:
+            log.exception("could not write the audit entry for %s", caller)
+
+    def _device(self, name: str) -> Device:
+        device = self.hub.home.find(name)
+        if device is None:
+            known = ", ".join(sorted(self.hub.home.devices)) or "none"
+            raise Fault(FaultCode.NO_SUCH_DEVICE, f"no device called {name!r}; devices: {known}")
+        return device
+
+    # ---- operations -----------------------------------------------------------------------
+
+    async def read(self, caller: Identity, name: str) -> dict[str, Any]:
+        """{device, label, value, unit, timestamp (Unix seconds), time (ISO 8601, UTC), stale}."""
+        await self.permit(caller, "read", f"hub.read {name}")
+        device = self._device(name)
+        if device.type is DeviceType.CAMERA:
+            raise Fault(FaultCode.DEVICE_ERROR, f"{device.label} is a camera; it has no value to read")
+        reading = device.reading or await self.hub.home.request_reading(device)
+        if reading is None:
+            raise Fault(FaultCode.DEVICE_ERROR, f"no reading from {device.label} yet")
+        return {"device": device.name, "label": device.label, "value": reading.value, "unit": device.unit,
+                "timestamp": float(reading.at), "time": _iso(reading.at), "stale": device.is_stale()}
+
+    async def switch(self, caller: Identity, name: str, state: str) -> dict[str, Any]:
+        """Switch and wait for the device's confirmation: {device, state "ON"|"OFF", on, time}."""
+        await self.permit(caller, "switch", f"hub.switch {name} {state}")
+        wanted_word = state.strip().casefold()
+        if wanted_word not in STATES:
+            raise Fault(FaultCode.BAD_PARAMS, f"state must be on, off or toggle, not {state!r}")
+        device = self._device(name)
+        if device.type is not DeviceType.SWITCH:
+            raise Fault(FaultCode.DEVICE_ERROR, f"{device.label} is a {device.type.value}; it cannot be switched")
+        if wanted_word == "toggle":
+            if device.reading is None:
+                raise Fault(FaultCode.DEVICE_ERROR, f"the state of {device.label} is unknown; say on or off")
+            wanted = not bool(device.reading.value)
+        else:
+            wanted = wanted_word == "on"
+        try:
+            confirmed, reading = await self.hub.home.switch(device, wanted)
+        except Exception as exc:                 # MqttUnavailable and friends
+            raise Fault(FaultCode.DEVICE_ERROR, f"cannot switch {device.label}: {exc}") from None
+        if not confirmed:
+            last = format_value(reading.value) if reading else "unknown"
+            raise Fault(FaultCode.DEVICE_ERROR, f"no confirmation from {device.label} after "
+                                                f"{device.settings.confirm_timeout:g}s (last state {last})")
+        log.info("%s switched %s %s over XMPP", caller, device.name, "on" if wanted else "off")
+        at = reading.at if reading else time.time()
+        return {"device": device.name, "state": "ON" if wanted else "OFF", "on": wanted, "time": _iso(at)}
+
+    async def command(self, caller: Identity, text: str) -> str:
+        """Any command line, run as the caller would in a chat; the replies' text."""
+        message = Message(caller, Address(self.adapter, caller.id, True), text, addressed=True)
+        replies = await self.hub.execute(message)
+        lines = [r.text for r in replies if r.text]
+        web = self.hub.web
+        for reply in replies:
+            for attachment in reply.attachments:
+                url = web.links.publish(attachment.path, attachment.mime) if web is not None and \
+                    attachment.path.exists() else attachment.url
+                if url:
+                    lines.append(f"[image] {url}")
+        return "\n".join(lines)
+
+    async def devices(self, caller: Identity) -> list[dict[str, Any]]:
+        """[{name, type, label, unit, aliases, value?, time?}] sorted by name."""
+        await self.permit(caller, "devices", "hub.devices")
+        result = []
+        for device in sorted(self.hub.home.devices.values(), key=lambda d: d.name):
+            entry: dict[str, Any] = {"name": device.name, "type": device.type.value, "label": device.label,
+                                     "unit": device.unit, "aliases": list(device.settings.aliases)}
+            if device.reading is not None:
+                entry["value"] = device.reading.value
+                entry["time"] = _iso(device.reading.at)
+            result.append(entry)
+        return result
+
+
+def _iso(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def caller_of(jid: Any, rooms: dict[str, Any]) -> Identity:
+    """The Identity of an iq's sender: its bare JID, untrusted when it speaks from inside a room."""
+    bare = str(jid.bare)
+    if bare in rooms:
+        return Identity("xmpp", str(jid), display=jid.resource, trusted=False)
+    return Identity("xmpp", bare, display=jid.user or bare)
+
+
+# ---- wiring into slixmpp ----------------------------------------------------------------------
+
+Spawn = Callable[..., asyncio.Task[Any]]
+On = Callable[[Any, str, Callable[[Any], Any]], None]
+
+
+class Endpoints:
+    """The RPC responder and the ad-hoc commands of one client."""
+
+    def __init__(self, xmpp: Any, service: HubService, settings: Settings, spawn: Spawn,
+                 rooms: Callable[[], dict[str, Any]]) -> None:
+        self.xmpp = xmpp
+        self.service = service
+        self.settings = settings
+        self.spawn = spawn
+        self.rooms = rooms
+        self.calls = 0
+
+    # ---- Jabber-RPC ------------------------------------------------------------------------
+
+    def on_call(self, iq: Any) -> None:
+        self.spawn(self.answer(iq), "rpc")
+
+    async def answer(self, iq: Any) -> None:
+        """Answer one methodCall iq with a result or a fault, never silence."""
+        self.calls += 1
+        caller = caller_of(iq["from"], self.rooms())
+        method = "?"
+        try:
+            query = iq.xml.find("{jabber:iq:rpc}query")
+            if query is None:
+                raise Fault(FaultCode.PARSE_ERROR, "expected <query xmlns='jabber:iq:rpc'>")
+            method, params = parse_call(query)
+            async with asyncio.timeout(self.settings.rpc_timeout):
+                result = await self.service.call(caller, method, params)
+            payload = result_query(result)
+        except Fault as fault:
+            payload = fault_query(fault.code, fault.message)
+            log.info("rpc %s from %s: fault %d %s", method, caller, fault.code, fault.message)
+        except TimeoutError:
+            payload = fault_query(FaultCode.TIMEOUT, f"{method} took longer than {self.settings.rpc_timeout:g}s")
+        except Exception as exc:
+            log.exception("rpc %s from %s failed", method, caller)
+            payload = fault_query(FaultCode.INTERNAL, f"internal error ({type(exc).__name__}); see the hub's log")
+        reply = iq.reply(clear=True)
+        reply.append(payload)
+        reply.send()
+
+    # ---- ad-hoc commands -------------------------------------------------------------------
+
+    def session_started(self) -> None:
+        """Register the commands for the bound JID (only then do they show in disco listings)."""
+        if not self.settings.adhoc:
+            return
+        adhoc = self.xmpp.plugin["xep_0050"]
+        for node, name, handler in (("read", "Read a device", self._read_form),
+                                    ("switch", "Switch a device", self._switch_form),
+                                    ("command", "Run a command", self._command_form)):
+            adhoc.add_command(node=node, name=name, handler=handler, timeout=300)
+
+    def _form(self, title: str) -> Any:
+        return self.xmpp.plugin["xep_0004"].make_form(ftype="form", title=title)
+
+    def _devices_field(self, form: Any, kinds: tuple[DeviceType, ...]) -> None:
+        field = form.add_field(var="device", ftype="list-single", label="Device", required=True)
+        for device in sorted(self.service.hub.home.devices.values(), key=lambda d: d.name):
+            if device.type in kinds:
+                field.add_option(label=device.label, value=device.name)
+
+    async def _read_form(self, iq: Any, session: dict[str, Any]) -> dict[str, Any]:
+        form = self._form("Read a device")
+        self._devices_field(form, (DeviceType.SENSOR, DeviceType.BINARY_SENSOR, DeviceType.SWITCH))
+        return await self._ask(session, "read", form, self._read_done)
+
+    async def _switch_form(self, iq: Any, session: dict[str, Any]) -> dict[str, Any]:
+        form = self._form("Switch a device")
+        self._devices_field(form, (DeviceType.SWITCH,))
+        field = form.add_field(var="state", ftype="list-single", label="State", required=True, value="on")
+        for word in STATES:
+            field.add_option(label=word, value=word)
+        return await self._ask(session, "switch", form, self._switch_done)
+
+    async def _command_form(self, iq: Any, session: dict[str, Any]) -> dict[str, Any]:
+        form = self._form("Run a command")
+        form.add_field(var="text", ftype="text-single", label="Command line", required=True)
+        return await self._ask(session, None, form, self._command_done)
+
+    async def _ask(self, session: dict[str, Any], permission: str | None, form: Any,
+                   done: Callable[..., Any]) -> dict[str, Any]:
+        """Show `form`, or end at once with the refusal when the caller may not use the command."""
+        if permission is not None:
+            try:
+                await self.service.permit(caller_of(session["from"], self.rooms()), permission,
+                                          f"ad-hoc {permission}")
+            except Fault as fault:
+                session.update(payload=None, next=None, notes=[("error", fault.message)])
+                return session
+        session.update(payload=form, next=done, has_next=False, allow_complete=True)
+        return session
+
+    async def _read_done(self, payload: Any, session: dict[str, Any]) -> dict[str, Any]:
+        async def run(caller: Identity, values: dict[str, Any]) -> str:
+            r = await self.service.read(caller, _one(values, "device"))
+            return f"{r['label']}: {format_value(r['value'], r['unit'])} (at {r['time']})"
+        return await self._finish(payload, session, run)
+
+    async def _switch_done(self, payload: Any, session: dict[str, Any]) -> dict[str, Any]:
+        async def run(caller: Identity, values: dict[str, Any]) -> str:
+            r = await self.service.switch(caller, _one(values, "device"), _one(values, "state"))
+            return f"{r['device']} is {r['state']}"
+        return await self._finish(payload, session, run)
+
+    async def _command_done(self, payload: Any, session: dict[str, Any]) -> dict[str, Any]:
+        async def run(caller: Identity, values: dict[str, Any]) -> str:
+            return await self.service.command(caller, _one(values, "text")) or "(no reply)"
+        return await self._finish(payload, session, run)
+
+    async def _finish(self, payload: Any, session: dict[str, Any],
+                      run: Callable[[Identity, dict[str, Any]], Coroutine[Any, Any, str]]) -> dict[str, Any]:
+        """Run the operation with the submitted form; the outcome goes back as a note."""
+        caller = caller_of(session["from"], self.rooms())
+        forms = payload if isinstance(payload, list) else [payload]
+        values: dict[str, Any] = {}
+        for form in forms:
+            if form is not None and hasattr(form, "get_values"):
+                values.update(form.get_values())
+        try:
+            async with asyncio.timeout(self.settings.rpc_timeout):
+                notes = [("info", await run(caller, values))]
+        except Fault as fault:
+            notes = [("error", fault.message)]
+        except TimeoutError:
+            notes = [("error", f"no answer within {self.settings.rpc_timeout:g}s")]
+        except Exception as exc:
+            log.exception("ad-hoc command %s from %s failed", session.get("node"), caller)
+            notes = [("error", f"internal error ({type(exc).__name__}); see the hub's log")]
+        session.update(payload=None, next=None, notes=notes, has_next=False)
+        return session
+
+
+def _one(values: dict[str, Any], key: str) -> str:
+    value = values.get(key)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if not value or not str(value).strip():
+        raise Fault(FaultCode.BAD_PARAMS, f"the form needs a value for {key!r}")
+    return str(value).strip()
+
+
+def install(xmpp: Any, service: HubService, settings: Settings, spawn: Spawn, on: On,
+            rooms: Callable[[], dict[str, Any]]) -> Endpoints:
+    """Wire Jabber-RPC and the ad-hoc commands into `xmpp`; returns what the adapter keeps."""
+    endpoints = Endpoints(xmpp, service, settings, spawn, rooms)
+    if settings.rpc:
+        on(xmpp, "jabber_rpc_method_call", endpoints.on_call)
+    return endpoints

@@ -1,0 +1,255 @@
+"""The IRC adapter end to end: a real ngircd, a real mosquitto, the hub in-process, and a
+raw client typing in #maison."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from chatops.hub import Hub, running
+from chatops.message import Address, Attachment, Reply
+from chatops.testing import Mosquitto, settings_for, wait_for
+from tests.irc.conftest import IrcClient, Ngircd, settings_irc
+
+pytestmark = pytest.mark.servers
+
+READING = re.compile(r"salon: -?\d+(\.\d+)? °C")
+CHANNEL = Address("irc", "#maison", False)
+
+
+@asynccontextmanager
+async def hub_with_irc(tmp_path: Path, mosquitto: Mosquitto, section: dict[str, Any],
+                       **overrides: Any) -> AsyncIterator[tuple[Hub, Any]]:
+    settings = settings_for(tmp_path / "hub", mqtt_url=mosquitto.url, adapters={"irc": section}, **overrides)
+    async with running(Hub(settings)) as hub:
+        yield hub, hub.adapters["irc"]
+
+
+async def in_channel(tmp_path: Path, nick: str, irc_client: Any) -> IrcClient:
+    client = await irc_client(nick)
+    await client.join("#maison")
+    return client
+
+
+def bot_lines(client: IrcClient, *commands: str) -> list[str]:
+    return [line.raw for line in client.lines if line.nick == "maison" and line.command in commands]
+
+
+async def test_temp_in_channel_by_prefix_and_mention_and_in_private(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    alice = await in_channel(tmp_path, "alice", irc_client)
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port)) as (_hub, irc):
+        await alice.wait_member("#maison", "maison")
+        alice.say("#maison", "!temp salon")
+        assert READING.fullmatch((await alice.reply("maison", "#maison")).text)
+
+        alice.say("#maison", "the weather is nice")           # not for the bot: no answer
+        alice.say("#maison", "Maison: temp salon")             # a mention, stripped
+        assert READING.fullmatch((await alice.reply("maison", "#maison")).text)
+
+        alice.say("maison", "temp salon")                     # private: no prefix needed
+        answer = await alice.reply("maison")
+        assert answer.target == "alice" and READING.fullmatch(answer.text)
+        assert irc.health.connected and "#maison" in irc.health.detail
+
+
+async def test_long_reply_is_complete_in_lines_of_at_most_512_bytes(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    alice = await in_channel(tmp_path, "alice", irc_client)
+    words = ["température", "salon", "🌡️", "chauffage", "x" * 40, "été", "ok"]
+    text = ""
+    for index in range(1000):
+        word = words[index % len(words)]
+        if len(text) + len(word) + 1 > 2000:
+            break
+        text = f"{text} {word}" if text else word
+    unbroken = "é🌡ü" * 300                                   # 900 characters, 2,700 bytes, no space
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port)) as (_hub, irc):
+        await alice.wait_member("#maison", "maison")
+        for reply_text, joiner in ((text, " "), (unbroken, "")):
+            await irc.send(CHANNEL, Reply(reply_text))
+            received: list[str] = []
+            while joiner.join(received) != reply_text:
+                line = await alice.reply("maison", "#maison", timeout=5)
+                assert line.size <= 512, line.raw
+                received.append(line.text)
+                assert len(joiner.join(received)) <= len(reply_text)
+            assert len(received) > 1
+
+
+async def test_line_breaks_and_nul_cannot_inject_commands(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    alice = await in_channel(tmp_path, "alice", irc_client)
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port)) as (_hub, irc):
+        await alice.wait_member("#maison", "maison")
+        await irc.send(CHANNEL, Reply("before\r\nQUIT :injected\nPART #maison\x00JOIN #evil\rMODE maison +i"))
+        texts = [(await alice.reply("maison", "#maison")).text for _ in range(4)]
+        assert texts == ["before", "QUIT :injected", "PART #maisonJOIN #evil", "MODE maison +i"]
+        with pytest.raises(ValueError):
+            await irc.send(Address("irc", "alice\r\nQUIT", True), Reply("x"))
+        alice.say("#maison", "!temp salon")
+        assert READING.fullmatch((await alice.reply("maison", "#maison")).text)
+        assert bot_lines(alice, "QUIT", "PART", "JOIN")[1:] == []          # only its first JOIN
+        assert irc.connections == 1 and irc.health.connected
+
+
+async def test_only_configured_hostmasks_may_switch(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    alice = await in_channel(tmp_path, "alice", irc_client)
+    bob = await in_channel(tmp_path, "bob", irc_client)
+    users = {"alice": {"roles": ["family"], "irc": ["alice!*@127.0.0.1"]}}
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port), users=users) as (_hub, _irc):
+        await bob.wait_member("#maison", "maison")
+        bob.say("#maison", "!switch heater on")
+        refusal = (await bob.reply("maison", "#maison")).text
+        assert refusal.startswith("Sorry, you may not use switch.")
+        await alice.expect(lambda l: l.text == refusal)
+        alice.say("#maison", "!switch heater on")
+        assert (await alice.reply("maison", "#maison")).text == "heater is ON"
+        bob.say("maison", "switch heater off")                # private, still refused
+        assert (await bob.reply("maison", "bob")).text.startswith("Sorry, you may not use switch.")
+
+
+async def test_rejoins_after_server_restart_and_refuses_sends_meanwhile(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    alice = await in_channel(tmp_path, "alice", irc_client)
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port)) as (hub, irc):
+        await alice.wait_member("#maison", "maison")
+        ngircd.stop()
+        await wait_for(lambda: not irc.health.connected, timeout=5)
+        with pytest.raises(ConnectionError):
+            await irc.send(CHANNEL, Reply("nobody hears this"))
+        assert not hub.health()["adapters"]["irc"]["connected"]  # type: ignore[index]
+        ngircd.start()
+        carol = await in_channel(tmp_path, "carol", irc_client)
+        await carol.wait_member("#maison", "maison", timeout=10)
+        carol.say("#maison", "!temp salon")
+        assert READING.fullmatch((await carol.reply("maison", "#maison")).text)
+        assert irc.connections == 2 and irc.health.connected
+
+
+async def test_rejoins_after_a_kick(tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    alice = await in_channel(tmp_path, "alice", irc_client)           # first in: channel operator
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port)) as (_hub, irc):
+        await alice.wait_member("#maison", "maison")
+        alice.send("KICK #maison maison :out")
+        await alice.expect(lambda l: l.command == "KICK")
+        await alice.expect(lambda l: l.command == "JOIN" and l.nick == "maison", what="rejoin")
+        alice.say("#maison", "!temp salon")
+        assert READING.fullmatch((await alice.reply("maison", "#maison")).text)
+        assert irc.connections == 1
+
+
+async def test_hundred_commands_at_once_all_answered_in_order(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    alice = await in_channel(tmp_path, "alice", irc_client)
+    section = settings_irc(ngircd.port, burst=5, rate=200.0)         # paced: ~0.5 s for 100 lines
+    async with hub_with_irc(tmp_path, mosquitto, section, hub={"rate_limit": 1000}) as (_hub, irc):
+        await alice.wait_member("#maison", "maison")
+        commands = ["!temp salon" if i % 2 == 0 else f"!nope{i}" for i in range(100)]
+        alice.writer.write("".join(f"PRIVMSG #maison :{c}\r\n" for c in commands).encode())
+        started = time.monotonic()
+        for index in range(100):
+            text = (await alice.reply("maison", "#maison", timeout=15)).text
+            if index % 2 == 0:
+                assert READING.fullmatch(text), (index, text)
+            else:
+                assert f"nope{index}" in text, (index, text)
+        assert time.monotonic() - started >= (100 - 5) / 200.0 * 0.9      # the bucket did pace
+        assert not [l for l in alice.lines if l.command in ("KICK", "ERROR") or
+                    (l.nick == "maison" and l.command == "QUIT")]
+        assert irc.connections == 1 and irc.health.connected
+
+
+async def test_alerts_go_out_as_notices_and_notices_are_never_answered(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    alice = await in_channel(tmp_path, "alice", irc_client)
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port)) as (_hub, irc):
+        await alice.wait_member("#maison", "maison")
+        await irc.send(CHANNEL, Reply("Smoke detected in the kitchen!", notice=True))
+        notice = await alice.reply("maison", "#maison", command="NOTICE")
+        assert notice.text == "Smoke detected in the kitchen!"
+        await irc.send(Address("irc", "alice", True), Reply("x", notice=True))
+        assert (await alice.reply("maison", "alice", command="NOTICE")).text == "x"
+        alice.send("NOTICE #maison :!temp salon")
+        alice.send("NOTICE maison :temp salon")
+        alice.say("#maison", "!nope1")
+        assert "nope1" in (await alice.reply("maison")).text            # the NOTICEs got nothing
+
+
+async def test_nick_in_use_takes_the_alternative_then_reclaims(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    squatter = await in_channel(tmp_path, "maison", irc_client)
+    alice = await in_channel(tmp_path, "alice", irc_client)
+    section = settings_irc(ngircd.port, alt_nicks=["maisonbot"])
+    async with hub_with_irc(tmp_path, mosquitto, section) as (hub, irc):
+        await alice.wait_member("#maison", "maisonbot")
+        alice.say("#maison", "maisonbot: temp salon")
+        assert READING.fullmatch((await alice.reply("maisonbot", "#maison")).text)
+        assert "maisonbot" in (irc.status_note() or "")
+        squatter.send("QUIT :bye")
+        nick = await alice.expect(lambda l: l.command == "NICK" and l.nick == "maisonbot", what="NICK")
+        assert nick.text == "maison"
+        alice.say("#maison", "!temp salon")
+        assert READING.fullmatch((await alice.reply("maison", "#maison")).text)
+
+
+async def test_images_are_sent_as_links(tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd,
+                                        irc_client: Any) -> None:
+    alice = await in_channel(tmp_path, "alice", irc_client)
+    image = tmp_path / "entree.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port)) as (_hub, irc):
+        await alice.wait_member("#maison", "maison")
+        reply = Reply("Entrée:", attachments=(Attachment(image, "image/png"),
+                                              Attachment(image, url="https://example.org/a.png", name="a")))
+        await irc.send(CHANNEL, reply)
+        texts = [(await alice.reply("maison", "#maison")).text for _ in range(3)]
+        assert texts[0] == "Entrée:" and texts[2] == "a: https://example.org/a.png"
+        url = texts[1].split(": ", 1)[1]
+        assert url.startswith("http://127.0.0.1:")
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 200 and await response.read() == image.read_bytes()
+
+
+async def test_tls_with_the_servers_ca_file_and_refused_without(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    server = Ngircd(tmp_path / "tls-ngircd", tls=True)
+    server.start()
+    try:
+        alice = await IrcClient.connect(server.port, "alice")
+        await alice.join("#maison")
+        section = settings_irc(server.tls_port, tls=True, ca_file=str(server.cert))
+        async with hub_with_irc(tmp_path / "a", mosquitto, section) as (_hub, _irc):
+            await alice.wait_member("#maison", "maison")
+            alice.say("#maison", "!temp salon")
+            assert READING.fullmatch((await alice.reply("maison", "#maison")).text)
+        async with hub_with_irc(tmp_path / "b", mosquitto, settings_irc(server.tls_port, tls=True)) as (_hub, irc):
+            await wait_for(lambda: "CERTIFICATE_VERIFY_FAILED" in irc.health.detail, timeout=5)
+            assert not irc.health.connected
+        await alice.close()
+    finally:
+        server.stop()
+
+
+async def test_cancelling_stops_within_a_second_with_a_quit(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    alice = await in_channel(tmp_path, "alice", irc_client)
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port)) as (hub, irc):
+        await alice.wait_member("#maison", "maison")
+        supervisor = next(t for t in hub.tasks if t.get_name() == "adapter-irc")
+        started = time.monotonic()
+        supervisor.cancel()
+        await asyncio.wait({supervisor}, timeout=2)
+        assert supervisor.done() and time.monotonic() - started < 1.0
+        await alice.expect(lambda l: l.command == "QUIT" and l.nick == "maison", timeout=2)
+        assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("irc-")]
+        with pytest.raises(ConnectionError):
+            await irc.send(CHANNEL, Reply("gone"))

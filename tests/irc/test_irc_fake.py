@@ -1,0 +1,166 @@
+"""What ngircd cannot show: SASL, NickServ, IRCv3 accounts, a server gone silent. A scripted
+fake server plays the network; the adapter runs alone (FakeHub) or in a real hub."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.irc import Adapter, Settings
+from chatops.hub import Hub, running
+from chatops.message import Message
+from chatops.testing import Mosquitto, settings_for, wait_for
+from tests.irc.conftest import FakeHub, FakeServer, LineReader, settings_irc, welcome
+
+ALL_CAPS = "sasl=PLAIN,EXTERNAL account-tag extended-join account-notify chghost multi-prefix"
+
+
+@asynccontextmanager
+async def adapter_running(tmp_path: Path, port: int, **extra: Any) -> AsyncIterator[tuple[Adapter, FakeHub,
+                                                                                         asyncio.Task[None]]]:
+    adapter = Adapter("irc", Settings.model_validate(settings_irc(port, **extra)))
+    hub = FakeHub(tmp_path)
+    task = asyncio.create_task(adapter.run(hub))  # type: ignore[arg-type]
+    try:
+        yield adapter, hub, task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def command(name: str, first: str | None = None) -> Callable[[Any], bool]:
+    return lambda l: l.command == name and (first is None or l.params[:1] == (first,))
+
+
+async def sasl_exchange(conn: LineReader, password: str) -> str:
+    """Play SASL PLAIN up to the payload; return it decoded."""
+    await conn.expect(command("CAP", "LS"))
+    conn.send(f":fake.test CAP * LS :{ALL_CAPS}")
+    request = await conn.expect(command("CAP", "REQ"))
+    assert set(request.text.split()) == {"sasl", "account-tag", "extended-join", "account-notify", "chghost"}
+    conn.send(f":fake.test CAP * ACK :{request.text}")
+    await conn.expect(lambda l: l.raw == "AUTHENTICATE PLAIN")
+    conn.send("AUTHENTICATE +")
+    payload = await conn.expect(command("AUTHENTICATE"))
+    return base64.b64decode(payload.params[0]).decode()
+
+
+async def test_sasl_login_then_account_tags_identify_senders(
+        tmp_path: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IRC_TEST_SASL", "s3cret")
+    async with adapter_running(tmp_path, fake_server.port, sasl_username="maisonbot",
+                               sasl_password_env="IRC_TEST_SASL") as (adapter, hub, _task):
+        conn = await fake_server.accept()
+        assert await sasl_exchange(conn, "s3cret") == "maisonbot\0maisonbot\0s3cret"
+        conn.send(":fake.test 900 * maison!chatops@user/maisonbot maisonbot :You are now logged in")
+        conn.send(":fake.test 903 * :SASL authentication successful")
+        await conn.expect(command("CAP", "END"))
+        conn.send(":fake.test 001 maison :Welcome")
+        await conn.expect(command("JOIN"))
+        conn.send(":maison!chatops@user/maisonbot JOIN #maison * :chatops home hub")
+        await wait_for(lambda: "#maison" in adapter.health.detail)
+        conn.send("@account=alice :alice!~a@gateway/web PRIVMSG #maison :!temp salon")
+        message = await hub.message()
+        assert isinstance(message, Message)
+        assert message.sender.account == "alice" and message.sender.id == "alice!~a@gateway/web"
+        conn.send(":bob!~b@host PRIVMSG maison :temp")
+        message = await hub.message()
+        assert message.sender.account is None and message.addressed        # type: ignore[attr-defined]
+        assert "s3cret" not in " ".join(l.raw for l in conn.lines if not l.raw.startswith("AUTHENTICATE"))
+
+
+async def test_refused_sasl_stops_the_adapter_and_says_why(tmp_path: Path, fake_server: FakeServer,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IRC_TEST_SASL", "wrong")
+    async with adapter_running(tmp_path, fake_server.port, sasl_password_env="IRC_TEST_SASL") as (adapter, _hub, task):
+        conn = await fake_server.accept()
+        assert await sasl_exchange(conn, "wrong") == "maison\0maison\0wrong"
+        conn.send(":fake.test 904 * :SASL authentication failed")
+        await conn.expect(command("QUIT"))
+        async with asyncio.timeout(2):
+            await task                                    # run() returned: no reconnect loop
+        assert not adapter.health.connected and "SASL" in adapter.health.detail
+        assert fake_server.count == 1
+
+
+async def test_nickserv_identify_before_joining(tmp_path: Path, fake_server: FakeServer) -> None:
+    secret = tmp_path / "nickserv.pass"
+    secret.write_text("hunter2\n")
+    async with adapter_running(tmp_path, fake_server.port, password_file=str(secret)) as (adapter, _hub, _task):
+        conn = await fake_server.accept()
+        await welcome(conn, "maison", caps="multi-prefix")
+        identify = await conn.expect(command("PRIVMSG"))
+        assert identify.raw == "PRIVMSG NickServ :IDENTIFY maison hunter2"
+        assert not [l for l in conn.unread() if l.command == "JOIN"]
+        conn.send(":fake.test 900 maison maison!chatops@h maison :You are now logged in as maison")
+        await conn.expect(command("JOIN"))
+
+
+async def test_taken_nicks_fall_back_to_alternatives_then_generated(tmp_path: Path, fake_server: FakeServer) -> None:
+    async with adapter_running(tmp_path, fake_server.port, alt_nicks=["maison_"]) as (adapter, _hub, _task):
+        conn = await fake_server.accept()
+        await conn.expect(command("CAP", "LS"))
+        conn.send(":fake.test CAP * LS :multi-prefix")
+        await conn.expect(command("CAP", "END"))
+        assert [l.raw for l in conn.lines if l.command == "NICK"] == ["NICK maison"]
+        conn.send(":fake.test 433 * maison :Nickname is already in use")
+        assert (await conn.expect(command("NICK"))).params[0] == "maison_"
+        conn.send(":fake.test 433 * maison_ :Nickname is already in use")
+        generated = (await conn.expect(command("NICK"))).params[0]
+        assert generated.startswith("maiso") and generated not in ("maison", "maison_") and len(generated) <= 9
+        conn.send(f":fake.test 001 {generated} :Welcome")
+        await conn.expect(command("JOIN"))
+        await wait_for(lambda: adapter.health.connected)
+        assert generated in adapter.health.detail
+
+
+async def test_silent_server_is_a_ping_timeout_and_the_adapter_reconnects(
+        tmp_path: Path, fake_server: FakeServer, caplog: pytest.LogCaptureFixture) -> None:
+    async with adapter_running(tmp_path, fake_server.port, ping_interval=0.1, ping_timeout=0.4) as (adapter, _h, _t):
+        conn = await fake_server.accept()
+        await welcome(conn, "maison")
+        await wait_for(lambda: adapter.health.connected)
+        await conn.expect(command("PING"), timeout=2)      # asked, never answered
+        second = await fake_server.accept(timeout=5)
+        await wait_for(lambda: conn.closed, timeout=2)        # the bot hung up the silent one
+        assert any("ping timeout" in r.getMessage() for r in caplog.records)
+        await welcome(second, "maison")
+        await wait_for(lambda: adapter.health.connected)
+        assert adapter.connections == 2
+
+
+async def test_cancelling_while_waiting_to_reconnect_is_immediate(tmp_path: Path, fake_server: FakeServer) -> None:
+    port = fake_server.port
+    await fake_server.stop()                              # nothing listens any more
+    async with adapter_running(tmp_path, port, backoff_min="30s", backoff_max="60s") as (adapter, _hub, task):
+        await wait_for(lambda: "reconnecting in" in adapter.health.detail)
+        started = time.monotonic()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.servers
+async def test_account_users_may_switch_whatever_their_nick(
+        tmp_path: Path, fake_server: FakeServer, mosquitto: Mosquitto) -> None:
+    users = {"alice": {"roles": ["family"], "irc": ["account:alice"]}}
+    settings = settings_for(tmp_path / "hub", mqtt_url=mosquitto.url, users=users,
+                            adapters={"irc": settings_irc(fake_server.port)})
+    hub = Hub(settings)
+    async with running(hub):
+        conn = await fake_server.accept()
+        await welcome(conn, "maison", caps="account-tag extended-join account-notify")
+        await conn.expect(command("JOIN"))
+        conn.send(":maison!chatops@bot.host JOIN #maison * :chatops home hub")
+        conn.send("@account=alice :someone!~x@198.51.100.7 PRIVMSG #maison :!switch heater on")
+        assert (await conn.expect(command("PRIVMSG"))).raw == "PRIVMSG #maison :heater is ON"
+        conn.send(":alice!~alice@198.51.100.7 PRIVMSG #maison :!switch heater off")     # the nick alone
+        refusal = await conn.expect(command("PRIVMSG"))
+        assert refusal.text.startswith("Sorry, you may not use switch.")

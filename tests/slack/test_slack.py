@@ -1,0 +1,299 @@
+"""The Slack adapter end to end: the real slack_sdk against the local emulator, a real hub and mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_sdk.errors import SlackApiError
+
+from chatops.config import Settings
+from chatops.hub import Hub, running
+from chatops.message import Address, Attachment, Reply
+from chatops.testing import wait_for
+
+from .emulator import SlackEmulator
+
+pytestmark = pytest.mark.servers
+
+SettingsFactory = Callable[..., Settings]
+
+
+async def connected(hub: Hub, emulator: SlackEmulator, kind: str = "socket") -> Any:
+    adapter = hub.adapters["slack"]
+    await asyncio.wait_for(adapter.health.up_event.wait(), 10)
+    await emulator.wait(lambda: bool(emulator.open_sockets(kind)))
+    return adapter
+
+
+def png(path: Path) -> Path:
+    """A real 1x1 PNG."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+    return path
+
+
+async def test_channel_command_is_answered_in_its_channel_and_thread(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    async with running(Hub(slack_settings())) as hub:
+        await connected(hub, slack_emulator)
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0ALICE", "text": "!temp salon"})
+        post = await slack_emulator.next_post()
+        assert post["channel"] == "C0HOME" and post["thread_ts"] is None
+        assert post["text"].startswith("salon: ") and "°C" in post["text"]
+
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0ALICE", "text": "!temp chambre", "ts": "1700000100.000200",
+                                         "thread_ts": "1700000000.000100"})
+        post = await slack_emulator.next_post()
+        assert post["channel"] == "C0HOME" and post["thread_ts"] == "1700000000.000100"
+        assert post["text"].startswith("chambre: ")
+        assert hub.health()["adapters"]["slack"]["connected"] is True
+
+
+async def test_dm_needs_no_prefix_and_mentions_are_stripped_once(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    async with running(Hub(slack_settings())) as hub:
+        await connected(hub, slack_emulator)
+        await slack_emulator.push_event({"type": "message", "channel": "D0ALICE", "channel_type": "im",
+                                         "user": "U0ALICE", "text": "whoami"})
+        post = await slack_emulator.next_post()
+        assert post["channel"] == "D0ALICE"
+        assert post["text"].startswith("You are slack:U0ALICE (alice)")
+
+        # A mention arrives twice (message.channels and app_mention, same ts): answered once.
+        mention = {"channel": "C0HOME", "user": "U0BOB", "text": "<@UBOT> temp salon", "ts": "1700000200.000300"}
+        await slack_emulator.push_event({"type": "app_mention", **mention})
+        await slack_emulator.push_event({"type": "message", "channel_type": "channel", **mention})
+        # Chatter without prefix or mention is not for the hub.
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0BOB", "text": "temp salon, anyone?"})
+        # Mentions of people and channels in the input reach the router as names.
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0BOB", "text": "!<@U0ALICE> in <#C0OTHER> &amp; co"})
+        first, second = await slack_emulator.next_post(), await slack_emulator.next_post()
+        assert first["text"].startswith("salon: ")
+        assert "Unknown command '@alice'" in second["text"]
+        assert slack_emulator.posts.empty()
+        users_info = [c.params["user"] for c in slack_emulator.calls_of("users.info")]
+        assert users_info.count("U0BOB") == 1                    # names are cached
+
+
+async def test_slash_command_answers_in_that_channel(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    async with running(Hub(slack_settings())) as hub:
+        await connected(hub, slack_emulator)
+        await slack_emulator.push_slash("temp salon", channel="G0PRIV", user="U0ALICE")
+        post = await slack_emulator.next_post()
+        assert post["channel"] == "G0PRIV" and post["text"].startswith("salon: ")
+        await slack_emulator.push_slash("salon", channel="C0HOME", command="/temp")
+        post = await slack_emulator.next_post()
+        assert post["channel"] == "C0HOME" and post["text"].startswith("salon: ")
+
+
+async def test_own_and_bot_messages_and_edits_are_ignored(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    async with running(Hub(slack_settings())) as hub:
+        await connected(hub, slack_emulator)
+        base = {"type": "message", "channel": "C0HOME", "channel_type": "channel"}
+        await slack_emulator.push_event({**base, "user": "UBOT", "bot_id": "BBOT", "text": "!temp salon"})
+        await slack_emulator.push_event({**base, "bot_id": "B0OTHER", "subtype": "bot_message", "text": "!temp salon"})
+        await slack_emulator.push_event({**base, "user": "U0OTHERBOT", "bot_id": "B0OTHER", "text": "!temp salon"})
+        await slack_emulator.push_event({**base, "subtype": "message_changed", "hidden": True,
+                                         "message": {"user": "U0ALICE", "text": "!temp salon"}})
+        await slack_emulator.push_event({**base, "subtype": "channel_join", "user": "U0BOB",
+                                         "text": "<@U0BOB> has joined the channel"})
+        await slack_emulator.push_event({**base, "user": "U0ALICE", "text": "!temp chambre"})
+        post = await slack_emulator.next_post()
+        assert post["text"].startswith("chambre: ")
+        assert slack_emulator.posts.empty()
+        assert len(slack_emulator.acks) >= 6                    # every envelope was acked
+
+
+async def test_other_bots_are_answered_when_allowed(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    async with running(Hub(slack_settings(allow_bots=True))) as hub:
+        await connected(hub, slack_emulator)
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "UBOT", "bot_id": "BBOT", "text": "!temp salon"})
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0OTHERBOT", "bot_id": "B0OTHER", "text": "!temp chambre"})
+        post = await slack_emulator.next_post()
+        assert post["text"].startswith("chambre: ")
+        assert slack_emulator.posts.empty()
+
+
+async def test_snapshot_is_uploaded_in_three_steps(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator, tmp_path: Path) -> None:
+    image = png(tmp_path / "entree.png")
+    async with running(Hub(slack_settings())) as hub:
+        adapter = await connected(hub, slack_emulator)
+        reply = Reply("entree at 10:31", (Attachment(image, "image/png", name="entree.png"),))
+        await adapter.send(Address("slack", "C0HOME", False, "1700000000.000100"), reply)
+    steps = [c.method for c in slack_emulator.calls
+             if c.method in ("files.getUploadURLExternal", "upload", "files.completeUploadExternal")]
+    assert steps == ["files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+    get_url = slack_emulator.calls_of("files.getUploadURLExternal")[0].params
+    assert get_url["filename"] == "entree.png" and int(get_url["length"]) == image.stat().st_size
+    assert list(slack_emulator.uploads.values()) == [image.read_bytes()]
+    done = slack_emulator.completed[0]
+    assert done["channel_id"] == "C0HOME" and done["thread_ts"] == "1700000000.000100"
+    assert done["initial_comment"] == "entree at 10:31"
+    assert slack_emulator.posted == []
+
+
+async def test_replies_are_escaped_split_and_sent_to_users(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    async with running(Hub(slack_settings())) as hub:
+        adapter = await connected(hub, slack_emulator)
+        await adapter.send(Address("slack", "U0ALICE", True), Reply("smoke <kitchen> & hall", notice=True))
+        post = await slack_emulator.next_post()
+        assert post == {**post, "channel": "D0ALICE", "text": "smoke &lt;kitchen&gt; &amp; hall"}
+        long_text = "\n".join(f"line {i}: " + "word " * 30 for i in range(100))
+        await adapter.send(Address("slack", "C0HOME", False), Reply(long_text))
+        parts = [slack_emulator.posts.get_nowait() for _ in range(slack_emulator.posts.qsize())]
+        assert len(parts) >= 4 and all(len(p["text"]) <= 4000 for p in parts)
+        assert "\n".join(p["text"] for p in parts) == long_text           # cut at line ends only
+        with pytest.raises(SlackApiError):
+            await adapter.send(Address("slack", "C0NOWHERE", False), Reply("lost"))
+        assert len(slack_emulator.calls_of("conversations.open")) == 1
+
+
+async def test_rate_limited_call_is_retried_after_retry_after(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    async with running(Hub(slack_settings())) as hub:
+        await connected(hub, slack_emulator)
+        slack_emulator.rate_limit("chat.postMessage", retry_after=1.2)
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0ALICE", "text": "!temp salon"})
+        post = await slack_emulator.next_post()
+        assert post["text"].startswith("salon: ")
+        refused, accepted = slack_emulator.calls_of("chat.postMessage")
+        assert refused.status == 429 and accepted.status == 200
+        assert accepted.at - refused.at >= 1.2
+
+
+async def test_disconnect_envelope_reconnects(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    async with running(Hub(slack_settings())) as hub:
+        adapter = await connected(hub, slack_emulator)
+        for number, reason in enumerate(("refresh_requested", "warning", "too_many_websockets"), start=2):
+            await slack_emulator.disconnect(reason)
+            await slack_emulator.wait(lambda: slack_emulator.connections() == number
+                                      and len(slack_emulator.open_sockets()) == 1)
+            await asyncio.wait_for(adapter.health.up_event.wait(), 10)
+            await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                             "user": "U0ALICE", "text": "!temp salon"})
+            post = await slack_emulator.next_post()
+            assert post["text"].startswith("salon: ")
+        assert len(slack_emulator.calls_of("apps.connections.open")) == 4
+        assert adapter.watchdog_restarts == 0
+
+
+async def test_network_loss_reconnects_and_health_shows_it(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    async with running(Hub(slack_settings(watchdog="3s"))) as hub:
+        adapter = await connected(hub, slack_emulator)
+        for sock in slack_emulator.open_sockets():
+            sock.ws._writer.transport.abort()                   # the TCP connection dies, no close frame
+        await wait_for(lambda: not adapter.health.connected, timeout=10)
+        await slack_emulator.wait(lambda: bool(slack_emulator.open_sockets()) and slack_emulator.connections() >= 2)
+        await asyncio.wait_for(adapter.health.up_event.wait(), 10)
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0ALICE", "text": "!temp salon"})
+        assert (await slack_emulator.next_post())["text"].startswith("salon: ")
+
+
+async def test_redelivered_envelope_runs_once(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    async with running(Hub(slack_settings())) as hub:
+        await connected(hub, slack_emulator)
+        event = {"type": "message", "channel": "C0HOME", "channel_type": "channel", "user": "U0ALICE",
+                 "text": "!switch heater on", "ts": "1700000300.000100"}
+        await slack_emulator.push_event(event, event_id="Ev0REDELIVER")
+        assert (await slack_emulator.next_post())["text"] == "heater is ON"
+        await slack_emulator.push_event({**event, "ts": "1700000300.000999"}, event_id="Ev0REDELIVER")
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0ALICE", "text": "!temp salon"})
+        assert (await slack_emulator.next_post())["text"].startswith("salon: ")
+        assert slack_emulator.posts.empty()                     # the switch ran once
+
+
+async def test_unconfigured_user_may_not_switch(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    async with running(Hub(slack_settings())) as hub:
+        await connected(hub, slack_emulator)
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0BOB", "text": "!switch heater on"})
+        post = await slack_emulator.next_post()
+        assert post["text"].startswith("Sorry, you may not use switch")
+        refused = await hub.store.audit_entries("refused")
+        assert refused and refused[0]["sender"] == "slack:U0BOB"
+
+
+async def test_rtm_mode_answers(slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    settings = slack_settings(mode="rtm", app_token_env=None)
+    async with running(Hub(settings)) as hub:
+        adapter = await connected(hub, slack_emulator, kind="rtm")
+        await slack_emulator.push_rtm({"type": "message", "channel": "C0HOME", "user": "UBOT", "bot_id": "BBOT",
+                                       "text": "!temp chambre"})
+        await slack_emulator.push_rtm({"type": "message", "channel": "C0HOME", "user": "U0ALICE",
+                                       "text": "!temp salon", "thread_ts": "1700000000.000100"})
+        post = await slack_emulator.next_post()
+        assert post["channel"] == "C0HOME" and post["thread_ts"] == "1700000000.000100"
+        assert post["text"].startswith("salon: ")
+        await slack_emulator.push_rtm({"type": "message", "channel": "D0ALICE", "user": "U0ALICE", "text": "temp"})
+        post = await slack_emulator.next_post()
+        assert post["channel"] == "D0ALICE" and "salon: " in post["text"]
+        assert slack_emulator.posts.empty()
+        assert adapter.health.connected
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 4
+    assert slack_emulator.calls_of("apps.connections.open") == []
+    await slack_emulator.wait(lambda: not slack_emulator.open_sockets("rtm"), timeout=5)
+
+
+async def test_watchdog_recreates_a_silent_connection(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    async with running(Hub(slack_settings(watchdog="1.5s"))) as hub:
+        adapter = await connected(hub, slack_emulator)
+        slack_emulator.silent = True                            # no frame, no pong, on every socket
+        await wait_for(lambda: adapter.watchdog_restarts >= 1, timeout=15)
+        assert not adapter.health.connected
+        slack_emulator.silent = False
+        await asyncio.wait_for(adapter.health.up_event.wait(), 15)
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0ALICE", "text": "!temp salon"}, timeout=15)
+        assert (await slack_emulator.next_post())["text"].startswith("salon: ")
+        assert len(slack_emulator.calls_of("apps.connections.open")) >= 2
+
+
+async def test_watchdog_recreates_a_connection_never_greeted(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    slack_emulator.greet = False                                # sockets open, answer pings, never say hello
+    async with running(Hub(slack_settings(watchdog="1.5s"))) as hub:
+        adapter = hub.adapters["slack"]
+        await wait_for(lambda: adapter.watchdog_restarts >= 1, timeout=15)
+        assert not adapter.health.connected and "no hello" in adapter.health.detail
+        slack_emulator.greet = True
+        await asyncio.wait_for(adapter.health.up_event.wait(), 15)
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0ALICE", "text": "!temp salon"}, timeout=15)
+        assert (await slack_emulator.next_post())["text"].startswith("salon: ")
+
+
+async def test_cancellation_closes_quickly(slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    async with running(Hub(slack_settings())) as hub:
+        await connected(hub, slack_emulator)
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 3
+    await slack_emulator.wait(lambda: not slack_emulator.open_sockets(), timeout=3)

@@ -1,0 +1,330 @@
+"""SMS end to end: python-gammu on libgammu's dummy phone, and the real gammu-smsd on it.
+
+The hub runs in-process on a real mosquitto with the simulated home; a test drops an SMS
+file into the dummy phone and watches MQTT, the dummy's folders, gammu-smsd's sent folder
+or the spy StateMachine. Nothing sleeps: every wait is on an event or a file, with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiomqtt
+import gammu
+import pytest
+
+from adapters import sms as sms_adapter
+from chatops.hub import Hub, running
+from chatops.message import Address, Reply
+from chatops.testing import Mosquitto, settings_for, wait_for
+
+from .conftest import DummyPhone, GammuSmsd, ModemSpy
+
+pytestmark = pytest.mark.servers
+
+ALICE = "+33611111111"
+STRANGER = "+33699999999"
+HEATER_SET = "zigbee2mqtt/heater/set"
+
+
+def hub_settings(tmp_path: Path, mosquitto: Mosquitto, sms: dict[str, Any], *,
+                 users: dict[str, Any] | None = None, data: str = "data") -> Any:
+    users = users or {"alice": {"roles": ["family"], "sms": [ALICE]}}
+    return settings_for(tmp_path / data, mqtt_url=mosquitto.url,
+                        adapters={"sms": {"poll_interval": "0.05s", **sms}}, users=users)
+
+
+def gammu_backend(phone: DummyPhone, **extra: Any) -> dict[str, Any]:
+    return {"backend": "gammu", "model": "dummy", "connection": "none", "device": str(phone.device), **extra}
+
+
+def smsd_backend(daemon: GammuSmsd, **extra: Any) -> dict[str, Any]:
+    return {"backend": "smsd", "smsd_config": str(daemon.config), **extra}
+
+
+@contextlib.asynccontextmanager
+async def heater_commands(mosquitto: Mosquitto) -> AsyncIterator[asyncio.Queue[str]]:
+    """Payloads published to the heater's command topic while the body runs."""
+    seen: asyncio.Queue[str] = asyncio.Queue()
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+        await client.subscribe(HEATER_SET)
+
+        async def collect() -> None:
+            async for message in client.messages:
+                seen.put_nowait(message.payload.decode())
+        task = asyncio.create_task(collect())
+        try:
+            yield seen
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def sms_up(hub: Hub, timeout: float = 10.0) -> sms_adapter.Adapter:
+    adapter = hub.adapters["sms"]
+    async with asyncio.timeout(timeout):
+        await adapter.health.up_event.wait()
+    return adapter  # type: ignore[return-value]
+
+
+async def audit(hub: Hub, kind: str) -> list[dict[str, Any]]:
+    return await hub.store.audit_entries(kind)
+
+
+# ---- gammu-smsd owns the modem ---------------------------------------------------------------
+
+async def test_smsd_chauffage_on_switches_and_answers(tmp_path: Path, mosquitto: Mosquitto,
+                                                       smsd: GammuSmsd) -> None:
+    async with heater_commands(mosquitto) as commands, \
+            running(Hub(hub_settings(tmp_path, mosquitto, smsd_backend(smsd)))) as hub:
+        await sms_up(hub)
+        smsd.phone.deliver(ALICE, "chauffage on")
+        payload = await asyncio.wait_for(commands.get(), 10)
+        assert json.loads(payload) == {"state": "ON"}
+        await wait_for(lambda: smsd.sent(), timeout=15)
+        (message,) = smsd.sent()
+        assert message[0]["Number"] == ALICE
+        assert "".join(p["Text"] for p in message) == "heater is ON"
+        assert not list(smsd.folders["inbox"].iterdir())       # handled, then deleted
+
+
+async def test_smsd_long_reply_is_one_linked_multipart_sms(tmp_path: Path, mosquitto: Mosquitto,
+                                                           smsd: GammuSmsd) -> None:
+    text = ("Température salon 21 degrés, chambre 19 degrés. " * 9)[:400]
+    async with running(Hub(hub_settings(tmp_path, mosquitto, smsd_backend(smsd)))) as hub:
+        adapter = await sms_up(hub)
+        await adapter.send(Address("sms", ALICE), Reply(text, notice=True))
+        await wait_for(lambda: smsd.sent(), timeout=15)
+    (parts,) = smsd.sent()
+    udh = [p["UDH"] for p in parts]
+    assert [u["PartNumber"] for u in udh] == [1, 2, 3]
+    assert {u["AllParts"] for u in udh} == {3} and len({u["ID8bit"] for u in udh}) == 1
+    assert [p["Length"] for p in parts] == [153, 153, 94]      # GSM-7 (é is in its alphabet)
+    assert "".join(p["Text"] for p in parts) == text
+    assert len(gammu.LinkSMS([[p] for p in parts])) == 1
+
+
+async def test_smsd_two_part_sms_is_one_command(tmp_path: Path, mosquitto: Mosquitto, smsd: GammuSmsd) -> None:
+    async with heater_commands(mosquitto) as commands, \
+            running(Hub(hub_settings(tmp_path, mosquitto, smsd_backend(smsd)))) as hub:
+        await sms_up(hub)
+        smsd.phone.deliver(ALICE, "Chauffage   ON", parts=2, reverse=True)
+        assert json.loads(await asyncio.wait_for(commands.get(), 10)) == {"state": "ON"}
+        await wait_for(lambda: smsd.sent(), timeout=15)
+        assert ["".join(p["Text"] for p in m) for m in smsd.sent()] == ["heater is ON"]
+
+
+async def test_smsd_unicode_inbox_format(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    daemon = GammuSmsd(tmp_path / "smsd-unicode", inbox_format="unicode", outbox_format="unicode")
+    daemon.start()
+    try:
+        async with running(Hub(hub_settings(tmp_path, mosquitto, smsd_backend(daemon)))) as hub:
+            await sms_up(hub)
+            daemon.phone.deliver(ALICE, "température   Salon")
+            await wait_for(lambda: list(daemon.folders["sent"].iterdir()), timeout=15)
+            (sent,) = list(daemon.folders["sent"].iterdir())
+            assert ALICE in sent.name
+            assert sent.read_bytes().decode("utf-16").lstrip("\ufeff").startswith("salon: ")
+    finally:
+        daemon.stop()
+
+
+# ---- the hub owns the modem (python-gammu StateMachine) ----------------------------------------
+
+async def test_gammu_chauffage_on_switches_and_answers(tmp_path: Path, mosquitto: Mosquitto,
+                                                       phone: DummyPhone, modem_spy: ModemSpy) -> None:
+    async with heater_commands(mosquitto) as commands, \
+            running(Hub(hub_settings(tmp_path, mosquitto, gammu_backend(phone)))) as hub:
+        await sms_up(hub)
+        phone.deliver(ALICE, "chauffage on")
+        assert json.loads(await asyncio.wait_for(commands.get(), 10)) == {"state": "ON"}
+        await wait_for(lambda: modem_spy.texts(ALICE), timeout=10)
+        assert modem_spy.texts(ALICE) == ["heater is ON"]
+        await wait_for(lambda: not phone.waiting(), timeout=5)
+
+
+async def test_gammu_unknown_number_is_audited_not_answered(tmp_path: Path, mosquitto: Mosquitto,
+                                                            phone: DummyPhone, modem_spy: ModemSpy) -> None:
+    async with heater_commands(mosquitto) as commands, \
+            running(Hub(hub_settings(tmp_path, mosquitto, gammu_backend(phone)))) as hub:
+        await sms_up(hub)
+        phone.deliver(STRANGER, "chauffage on")
+        await wait_for(lambda: not phone.waiting(), timeout=10)     # deleted once handled and recorded
+        entries = await audit(hub, "sms-unknown-sender")
+        assert [(e["sender"], e["text"]) for e in entries] == [(f"sms:{STRANGER}", "chauffage on")]
+        assert commands.empty() and modem_spy.sent == []
+
+
+async def test_gammu_two_part_and_accented_ucs2(tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone,
+                                                modem_spy: ModemSpy) -> None:
+    async with heater_commands(mosquitto) as commands, \
+            running(Hub(hub_settings(tmp_path, mosquitto, gammu_backend(phone)))) as hub:
+        await sms_up(hub)
+        phone.deliver(ALICE, "chauffage on", parts=2, reverse=True)
+        assert json.loads(await asyncio.wait_for(commands.get(), 10)) == {"state": "ON"}
+        await wait_for(lambda: modem_spy.texts(ALICE) == ["heater is ON"], timeout=10)
+        phone.deliver(ALICE, "Température  SALON", unicode=True)
+        await wait_for(lambda: len(modem_spy.texts(ALICE)) == 2, timeout=10)
+        reply = modem_spy.sent[-1]
+        assert reply["Coding"] == "Unicode_No_Compression"          # "°C" is not GSM-7
+        assert reply["Text"].startswith("salon: ") and reply["Text"].endswith("°C")
+        assert commands.empty()
+
+
+async def test_gammu_restart_does_not_run_a_handled_command_again(tmp_path: Path, mosquitto: Mosquitto,
+                                                                  phone: DummyPhone, modem_spy: ModemSpy,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone))
+    handled = asyncio.Event()
+
+    async def crash_before_delete(self: Any, incoming: Any) -> None:
+        handled.set()
+        await asyncio.Event().wait()          # the hub dies here: handled, recorded, not deleted
+    async with heater_commands(mosquitto) as commands:
+        with monkeypatch.context() as patch:
+            patch.setattr(sms_adapter.Adapter, "_delete", crash_before_delete)
+            async with running(Hub(settings)) as hub:
+                await sms_up(hub)
+                phone.deliver(ALICE, "chauffage on")
+                await asyncio.wait_for(handled.wait(), 10)
+        assert json.loads(commands.get_nowait()) == {"state": "ON"}
+        assert len(phone.waiting()) == 1 and modem_spy.texts(ALICE) == []
+
+        async with running(Hub(settings)) as hub:   # same data dir, the SMS is still on the phone
+            await sms_up(hub)
+            await wait_for(lambda: not phone.waiting(), timeout=10)
+            await wait_for(lambda: modem_spy.texts(ALICE), timeout=10)
+            assert modem_spy.texts(ALICE) == ["heater is ON"]     # the reply queued before the crash
+        assert commands.empty()
+
+
+async def test_gammu_command_cut_short_is_not_run_twice(tmp_path: Path, mosquitto: Mosquitto,
+                                                        phone: DummyPhone, modem_spy: ModemSpy,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone))
+    started = asyncio.Event()
+
+    async def hang(self: Any, message: Any) -> list[Reply]:
+        started.set()
+        await asyncio.Event().wait()
+        return []
+    with monkeypatch.context() as patch:
+        patch.setattr(Hub, "execute", hang)
+        async with running(Hub(settings)) as hub:
+            await sms_up(hub)
+            phone.deliver(ALICE, "chauffage on")
+            await asyncio.wait_for(started.wait(), 10)
+    async with heater_commands(mosquitto) as commands, running(Hub(settings)) as hub:
+        await sms_up(hub)
+        await wait_for(lambda: not phone.waiting(), timeout=10)
+        await wait_for(lambda: modem_spy.texts(ALICE), timeout=10)
+        assert "not run again" in modem_spy.texts(ALICE)[0]
+        assert commands.empty()
+
+
+async def test_gammu_pin_word(tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone, modem_spy: ModemSpy,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALICE_SMS_PIN", "4321")
+    users = {"alice": {"roles": ["family"], "sms": ["06 11 11 11 11"], "pin_env": "ALICE_SMS_PIN"}}
+    settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone), users=users)
+    async with heater_commands(mosquitto) as commands, running(Hub(settings)) as hub:
+        await sms_up(hub)
+
+        async def exchange(text: str, count: int) -> str:
+            phone.deliver(ALICE, text)
+            await wait_for(lambda: len(modem_spy.texts(ALICE)) == count, timeout=10)
+            return modem_spy.sent[-1]["Text"]
+        assert "needs your PIN" in await exchange("chauffage on", 1)
+        assert "Wrong PIN" in await exchange("9999 chauffage on", 2)
+        assert commands.empty()
+        assert await exchange("4321 Chauffage ON", 3) == "heater is ON"
+        assert json.loads(commands.get_nowait()) == {"state": "ON"}
+        assert (await exchange("temp salon", 4)).startswith("salon: ")   # read-only: no PIN needed
+        kinds = [e["kind"] for e in await hub.store.audit_entries() if e["kind"].startswith("sms-pin")]
+        assert kinds == ["sms-pin-missing", "sms-pin-wrong"]
+        assert "9999" not in json.dumps(await hub.store.audit_entries())
+
+
+async def test_gammu_hourly_cap_holds_back_and_says_so(tmp_path: Path, mosquitto: Mosquitto,
+                                                       phone: DummyPhone, modem_spy: ModemSpy) -> None:
+    settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone, hourly_cap=2))
+    async with running(Hub(settings)) as hub:
+        adapter = await sms_up(hub)
+        for i in range(3):
+            await adapter.send(Address("sms", ALICE), Reply(f"alert {i}", notice=True))
+        await wait_for(lambda: len(modem_spy.texts(ALICE)) == 2, timeout=10)
+        assert sorted(modem_spy.texts(ALICE)) == ["alert 0", "alert 1"]
+        assert adapter.status_note() == "1 SMS held back in the last hour (hourly cap: 2 per number)"
+        status = "\n".join(r.text for r in await hub.execute(_console("status")))
+        assert "sms: 1 SMS held back" in status
+
+
+async def test_gammu_silent_modem_is_reopened_without_losing_queued_sms(
+        tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone, modem_spy: ModemSpy) -> None:
+    settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone, probe_interval="0.2s", call_timeout="2s"))
+    async with running(Hub(settings)) as hub:
+        adapter = await sms_up(hub)
+        modem_spy.go_silent()
+        await wait_for(lambda: not adapter.health.connected, timeout=10)
+        assert "does not answer" in adapter.health.detail
+        with pytest.raises(ConnectionError):                      # alerts' outbox will retry
+            await adapter.send(Address("sms", ALICE), Reply("smoke!", notice=True))
+        await sms_up(hub, timeout=15)                              # re-opened with a new StateMachine
+        assert modem_spy.opened >= 2
+        await adapter.send(Address("sms", ALICE), Reply("queued while fine", notice=True))
+        await wait_for(lambda: modem_spy.texts(ALICE) == ["queued while fine"], timeout=10)
+
+
+async def test_gammu_send_failure_keeps_message_until_reopened(
+        tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone, modem_spy: ModemSpy) -> None:
+    settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone, probe_interval="1h", call_timeout="2s"))
+    async with running(Hub(settings)) as hub:
+        adapter = await sms_up(hub)
+        modem_spy.go_silent()                                      # the probe has not noticed yet
+        await adapter.send(Address("sms", ALICE), Reply("kept", notice=True))
+        await wait_for(lambda: modem_spy.opened >= 2 and modem_spy.texts(ALICE) == ["kept"], timeout=20)
+
+
+async def test_missing_modem_leaves_the_hub_running(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    sms = {"backend": "gammu", "model": "dummy", "connection": "none",
+           "device": str(tmp_path / "no-such" / "file" / "x")}
+    (tmp_path / "no-such").mkdir()
+    (tmp_path / "no-such" / "file").write_text("not a folder")
+    async with running(Hub(hub_settings(tmp_path, mosquitto, sms))) as hub:
+        adapter = hub.adapters["sms"]
+        await wait_for(lambda: "permission" in adapter.health.detail, timeout=10)
+        assert hub.web is not None
+        base = f"http://127.0.0.1:{hub.web.port}"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{base}/health") as response:
+                health = await response.json()
+            async with session.post(f"{base}/api/command", json={"text": "temp salon"}) as response:
+                replies = (await response.json())["replies"]
+        assert health["ready"] is True
+        assert health["adapters"]["sms"]["connected"] is False
+        assert "device" in health["adapters"]["sms"]["detail"]
+        assert health["adapters"]["web"]["connected"] is True
+        assert replies[0].startswith("salon: ")
+        with pytest.raises(ConnectionError):
+            await adapter.send(Address("sms", ALICE), Reply("x", notice=True))
+
+
+async def test_stopping_the_hub_stops_the_gammu_thread(tmp_path: Path, mosquitto: Mosquitto,
+                                                       phone: DummyPhone) -> None:
+    async with running(Hub(hub_settings(tmp_path, mosquitto, gammu_backend(phone)))) as hub:
+        await sms_up(hub)
+        assert any(t.name == "gammu-sms" for t in threading.enumerate())
+    assert not any(t.name == "gammu-sms" for t in threading.enumerate())
+
+
+def _console(text: str) -> Any:
+    from chatops.testing import message
+    return message(text, sender="owner")

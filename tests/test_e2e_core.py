@@ -1,0 +1,150 @@
+"""End to end through the console and the web chat, against the embedded broker and a real mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import aiomqtt
+import pytest
+
+from chatops.hub import Hub, running
+from chatops.testing import REPO, Mosquitto, exec_command, settings_for
+
+pytestmark = pytest.mark.servers
+
+
+def write_config(tmp_path: Path, mqtt_url: str = "embedded", extra: str = "") -> Path:
+    text = (REPO / "config.toml").read_text(encoding="utf-8")
+    text = text.replace('url = "embedded"', f'url = "{mqtt_url}"')
+    text = text.replace('embedded_listen = "127.0.0.1:1883"', 'embedded_listen = "127.0.0.1:0"')
+    text = text.replace('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"')
+    text = text.replace('data_dir = "data"', f'data_dir = "{tmp_path / "data"}"')
+    path = tmp_path / "config.toml"
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
+def run_console(config: Path, lines: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
+                          input=lines, capture_output=True, text=True, timeout=60)
+
+
+def test_piped_console_on_the_embedded_broker(tmp_path: Path) -> None:
+    result = run_console(write_config(tmp_path), "!temp salon\n!switch heater on\nchauffage off\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("salon: ") and lines[0].endswith(" °C")
+    assert lines[1:] == ["heater is ON", "heater is OFF"]
+
+
+def test_piped_console_on_mosquitto(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    result = run_console(write_config(tmp_path, mosquitto.url), "temp\nchauffage on\nread heater\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("salon: ") and lines[1].startswith("chambre: ")
+    assert lines[2:] == ["heater is ON", "heater: ON"]
+
+
+async def test_web_chat_and_health(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with running(Hub(settings_for(tmp_path, mosquitto.url), tty=False)) as hub:
+        assert hub.web is not None
+        base = f"http://127.0.0.1:{hub.web.port}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/health") as response:
+                health = await response.json()
+            assert health["ready"] is True and health["mqtt"]["connected"] is True
+            assert health["adapters"]["web"]["connected"] is True
+            async with http.get(base + "/") as page:
+                assert page.status == 200 and "<title>chatops</title>" in await page.text()
+            async with http.ws_connect(f"{base}/ws") as ws:
+                hello = await ws.receive_json(timeout=5)
+                assert hello == {"type": "hello", "name": "maison", "prefix": "!"}
+                await ws.send_json({"text": "temp salon"})
+                reply = await ws.receive_json(timeout=5)
+                assert reply["type"] == "reply" and reply["text"].startswith("salon: ")
+                await ws.send_json({"text": "chauffage on"})
+                assert (await ws.receive_json(timeout=10))["text"] == "heater is ON"
+
+
+async def test_mosquitto_restart_is_survived(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with running(Hub(settings_for(tmp_path, mosquitto.url, mqtt={"backoff_max": "1s"}), tty=False)) as hub:
+        assert await exec_command(hub, "chauffage on") == "heater is ON"
+        mosquitto.stop(kill=True)
+        async with asyncio.timeout(10):
+            while hub.mqtt.connected.is_set():
+                await asyncio.sleep(0.01)
+        assert "Cannot switch heater" in await exec_command(hub, "chauffage off")
+        down_at = time.monotonic()
+        mosquitto.start()
+        async with asyncio.timeout(15):
+            await hub.mqtt.connected.wait()
+        reconnect = time.monotonic() - down_at
+        assert await exec_command(hub, "chauffage off") == "heater is OFF"
+        print(f"reconnected {reconnect:.2f}s after mosquitto came back")
+
+
+async def test_tasmota_device_and_discovery_from_config_alone(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    overrides = {"simulator": {"enabled": False}, "devices": {
+        "plug": {"type": "switch", "topic": "stat/plug/POWER", "command_topic": "cmnd/plug/POWER"},
+        "cave": {"type": "sensor", "topic": "tele/cave/SENSOR", "value": "DS18B20.Temperature", "unit": "°C"}}}
+    settings = settings_for(tmp_path, mosquitto.url, **overrides)
+    async with running(Hub(settings, tty=False)) as hub, \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        await device.subscribe("cmnd/#")
+        await device.subscribe("zigbee2mqtt/garage/get")
+
+        async def fake_devices() -> None:      # a Tasmota plug and a Zigbee2MQTT sensor that answer
+            async for msg in device.messages:
+                if msg.topic.value == "cmnd/plug/POWER" and msg.payload:
+                    await device.publish("stat/plug/POWER", msg.payload)
+                elif msg.topic.value == "cmnd/cave/Status":
+                    await device.publish("tele/cave/SENSOR", json.dumps({"DS18B20": {"Temperature": 12.5}}))
+                elif msg.topic.value == "zigbee2mqtt/garage/get":
+                    await device.publish("zigbee2mqtt/garage", json.dumps({"temperature": 7.5}))
+
+        responder = asyncio.create_task(fake_devices())
+        try:
+            assert await exec_command(hub, "temp cave") == "cave: 12.5 °C"      # asked with Status 8
+            assert await exec_command(hub, "plug on") == "plug is ON"
+            discovery = {"name": "Temperature", "unit_of_measurement": "°C", "state_topic": "zigbee2mqtt/garage",
+                         "value_template": "{{ value_json.temperature }}", "device": {"name": "garage"}}
+            await device.publish("homeassistant/sensor/0x1/temperature/config", json.dumps(discovery), retain=True)
+            async with asyncio.timeout(5):
+                while hub.home.find("garage temperature") is None:
+                    await asyncio.sleep(0.01)
+            assert await exec_command(hub, "read garage temperature") == "garage Temperature: 7.5 °C"
+            await device.publish("tele/cave/SENSOR", b"\x00\xffgarbage")
+            await device.publish("tele/cave/SENSOR", b"[" * 5000)
+            async with asyncio.timeout(5):
+                while hub.home.bad_payloads < 2:
+                    await asyncio.sleep(0.01)
+            assert await exec_command(hub, "temp cave") == "cave: 12.5 °C"
+        finally:
+            responder.cancel()
+
+
+def test_sigterm_stops_within_two_seconds(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "chatops.cli", "run", "--config", str(config)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "hub ready" in line or time.monotonic() > deadline:
+                break
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+        assert time.monotonic() - sent < 2.0
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)

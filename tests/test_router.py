@@ -1,0 +1,117 @@
+"""The router as a user meets it: prefixes, mentions, aliases, bad arguments, permissions, failures."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from chatops.command import CommandSet, Context, command
+from chatops.hub import Hub, running
+from chatops.router import Router, bind
+from chatops.testing import exec_command, settings_for
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    settings = settings_for(tmp_path, hub={"rate_limit": 5},
+                            users={"bob": {"roles": ["family"], "irc": ["bob!*@home.example.org"]}})
+    async with running(Hub(settings, tty=False)) as started:
+        yield started
+
+
+async def test_prefix_in_a_room_and_plain_text_ignored(hub: Hub) -> None:
+    assert (await exec_command(hub, "!temp salon", direct=False)).startswith("salon: ")
+    assert await exec_command(hub, "temp salon", direct=False) == ""
+    assert (await exec_command(hub, "maison: temp salon", direct=False)).startswith("salon: ")
+    assert (await exec_command(hub, "temp salon")).endswith("°C")
+
+
+async def test_aliases_in_any_language_and_case(hub: Hub) -> None:
+    assert (await exec_command(hub, "Température  SÉJOUR")).startswith("salon: ")
+    assert await exec_command(hub, "Chauffage ON") == "heater is ON"
+    assert await exec_command(hub, "switch chauffage off") == "heater is OFF"
+    assert (await exec_command(hub, "living room")).startswith("salon: ")
+
+
+async def test_wrong_argument_gets_the_usage_line(hub: Hub) -> None:
+    reply = await exec_command(hub, "switch heater sideways")
+    assert "state must be one of on, off, toggle" in reply
+    assert "Usage: !switch DEVICE on|off|toggle" in reply
+    assert "Missing device. Usage: !read DEVICE" == await exec_command(hub, "read")
+
+
+async def test_unknown_command_suggests_the_closest(hub: Hub) -> None:
+    assert await exec_command(hub, "tmep salon") == "Unknown command 'tmep'. Did you mean !temp?"
+    assert "Say !help" in await exec_command(hub, "xyzzy")
+    assert "No device called 'garage'" in await exec_command(hub, "temp garage")
+
+
+async def test_strangers_read_but_cannot_switch_and_are_audited(hub: Hub) -> None:
+    stranger = {"network": "irc", "sender": "eve!e@evil.example", "adapter": "irc"}
+    assert (await exec_command(hub, "temp salon", **stranger)).startswith("salon:")
+    refused = await exec_command(hub, "switch heater on", **stranger)
+    assert refused.startswith("Sorry, you may not use switch.")
+    assert hub.home.devices["heater"].reading is None or hub.home.devices["heater"].reading.value is False
+    bob = {"network": "irc", "sender": "bob!b@home.example.org", "adapter": "irc"}
+    assert await exec_command(hub, "chauffage on", **bob) == "heater is ON"
+    # a nick alone (untrusted identity) never maps to a user
+    spoof = {"network": "irc", "sender": "bob!b@home.example.org", "adapter": "irc", "trusted": False}
+    assert (await exec_command(hub, "chauffage off", **spoof)).startswith("Sorry")
+    await hub.store.call(lambda: None)
+    for task in list(hub.tasks):
+        if task.get_name() == "audit":
+            await task
+    entries = await hub.store.audit_entries("refused")
+    assert [e["sender"] for e in entries] == ["irc:eve!e@evil.example", "irc:bob!b@home.example.org"]
+
+
+async def test_rate_limit_per_sender(hub: Hub) -> None:
+    flood = {"network": "irc", "sender": "f!f@x", "adapter": "irc"}
+    replies = [await exec_command(hub, "whoami", **flood) for _ in range(7)]
+    assert replies[4].startswith("You are")
+    assert replies[5] == "Too many commands; wait a minute and try again."
+    other = {"network": "irc", "sender": "o!o@x", "adapter": "irc"}
+    assert (await exec_command(hub, "whoami", **other)).startswith("You are")
+
+
+async def test_oversized_and_control_characters(hub: Hub) -> None:
+    assert "characters long" in await exec_command(hub, "temp " + "x" * 5000)
+    assert (await exec_command(hub, "temp\x00 sa\u202elon\x07")).startswith("No device called")
+    assert (await exec_command(hub, 'read "living room')).startswith("salon:")
+    assert (await exec_command(hub, "read l'entrée")).startswith("No device called \"l'entrée\"")
+
+
+@command("boom", permission="help")
+async def boom(ctx: Context) -> str:
+    """Always fails."""
+    raise RuntimeError("kaboom")
+
+
+@command("pick", permission="help")
+async def pick(ctx: Context, count: int, colour: Literal["red", "blue"] = "red") -> str:
+    """Typed arguments."""
+    return f"{count} {colour}"
+
+
+async def test_handler_exception_becomes_an_apology(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
+    router = Router(hub, CommandSet([boom.__chatops_command__, pick.__chatops_command__]), hub.auth,
+                    lambda *a: None, hub.home.find)
+    from chatops.testing import message
+    replies = [r.text async for r in router.replies(message("boom"))]
+    assert replies[0].startswith("Sorry, boom failed (incident ")
+    assert "kaboom" in caplog.text
+    assert [r.text async for r in router.replies(message("pick 3 BLUE"))] == ["3 blue"]
+    bad = [r.text async for r in router.replies(message("pick many"))][0]
+    assert bad == "count must be a number, not 'many'. Usage: !pick COUNT [red|blue]"
+
+
+def test_bind_joins_extra_words_into_the_first_text_parameter() -> None:
+    spec = command("switch")(_switch).__chatops_command__
+    assert bind(spec, ["living", "room", "on"]) == ["living room", "on"]
+
+
+async def _switch(ctx: Context, device: str, state: Literal["on", "off"]) -> str:
+    return ""

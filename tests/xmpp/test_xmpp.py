@@ -1,0 +1,400 @@
+"""The XMPP adapter end to end: a real prosody, a real mosquitto, the hub in-process, slixmpp clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import struct
+import time
+import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiomqtt
+import pytest
+
+import adapters.xmpp as xmpp_module
+from chatops.hub import Hub, running
+from chatops.message import Address, Attachment, Reply
+from chatops.rpc_client import Fault, FaultCode, RpcClient
+from chatops.testing import Mosquitto, settings_for
+
+from .conftest import MUC, PASSWORD, Prosody, TcpProxy, XmppClient, prosody_server, xmpp_client
+
+pytestmark = pytest.mark.servers
+
+REPO = Path(__file__).resolve().parents[2]
+CHATOPS = REPO / ".venv" / "bin" / "chatops"
+HUB_JID = "maison@localhost/chatops"
+USERS = {"alice": {"roles": ["admin"], "xmpp": ["alice@localhost"]},
+         "script": {"roles": ["guest"], "xmpp": ["script@localhost"]}}
+
+
+def xmpp_section(server: Prosody, rooms: list[Any] | None = None, port: int | None = None, **extra: Any) -> dict[str, Any]:
+    section = {"jid": HUB_JID, "password_env": "HUB_XMPP_PASSWORD", "host": "127.0.0.1",
+               "port": port or server.c2s_port, "allow_plaintext": True, "rooms": rooms or [],
+               "reconnect_max": "2s", "ping_interval": "5s", "ping_timeout": "5s"}
+    section.update(extra)
+    return section
+
+
+@contextlib.asynccontextmanager
+async def hub_with_xmpp(tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch,
+                        section: dict[str, Any]) -> AsyncIterator[tuple[Hub, xmpp_module.Adapter]]:
+    monkeypatch.setenv("HUB_XMPP_PASSWORD", PASSWORD)
+    settings = settings_for(tmp_path / "hub", mqtt_url=mosquitto.url, adapters={"xmpp": section}, users=USERS)
+    async with running(Hub(settings)) as hub:
+        adapter = hub.adapters["xmpp"]
+        assert isinstance(adapter, xmpp_module.Adapter)
+        await adapter.wait_until(lambda: adapter.health.connected, 15)
+        yield hub, adapter
+
+
+async def joined(adapter: xmpp_module.Adapter, room: str, timeout: float = 15) -> None:
+    await adapter.wait_until(lambda: adapter.health.connected and room in adapter.rooms
+                             and adapter.rooms[room].joined, timeout)
+
+
+def body_is(text: str) -> Any:
+    return lambda m: text in m["body"]
+
+
+def png(path: Path) -> Path:
+    """A valid 1x1 PNG."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+    return path
+
+
+async def test_direct_chat_any_text_is_a_command(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody)), \
+            xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
+        alice.say("maison@localhost", "temp salon")
+        answer = await alice.next_message(lambda m: m["from"].bare == "maison@localhost")
+        assert re.fullmatch(r"salon: -?\d+\.\d °C", answer["body"]), answer["body"]
+        assert answer["type"] == "chat"
+
+
+async def test_room_prefix_and_mention_no_echo_no_history(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    room = f"prefix@{MUC}"
+    monkeypatch.setattr(xmpp_module, "JOIN_HISTORY", 20)   # ask for history: the filter must drop it
+    async with xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
+        await alice.join(room, "alice")
+        alice.say(room, "!temp chambre", "groupchat")      # history by the time the hub joins
+        await alice.next_message(body_is("!temp chambre"))
+        async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody, rooms=[room])) as (hub, a):
+            await joined(a, room)
+            alice.say(room, "!temp salon", "groupchat")
+            answer = await alice.next_message(lambda m: m["from"].resource == "maison")
+            assert answer["type"] == "groupchat" and answer["body"].startswith("salon: "), answer["body"]
+            alice.say(room, "maison: temp salon", "groupchat")
+            answer = await alice.next_message(lambda m: m["from"].resource == "maison")
+            assert answer["body"].startswith("salon: ")
+            alice.say(room, "salon is warm today", "groupchat")            # not for the hub
+            # The bot's own lines come back to it (echo) and start with the prefix-less reading;
+            # a line that looks like a command from the bot would be answered if echoes were not ignored.
+            await hub.send(Address("xmpp", room, False), Reply("!temp chambre"))
+            echo = await alice.next_message(lambda m: m["from"].resource == "maison")
+            assert echo["body"] == "!temp chambre"
+            await alice.no_message(lambda m: m["from"].resource == "maison", within=1.5)
+
+
+async def test_rpc_cli_reads_a_device(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody)) as (hub, _a):
+        env = dict(os.environ, XMPP_PASSWORD=PASSWORD)
+        base = [str(CHATOPS), "rpc", "--jid", "script@localhost", "--to", HUB_JID, "--server", "127.0.0.1",
+                "--port", str(prosody.c2s_port), "--plaintext", "--timeout", "10"]
+        proc = await asyncio.create_subprocess_exec(*base, "read", "salon", env=env, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err.decode()
+        assert re.fullmatch(r"-?\d+\.\d+", out.decode().strip()), out
+        proc = await asyncio.create_subprocess_exec(*base, "--json", "read", "salon", env=env,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err.decode()
+        data = json.loads(out)
+        assert data["device"] == "salon" and data["unit"] == "°C" and abs(data["timestamp"] - time.time()) < 600
+        proc = await asyncio.create_subprocess_exec(*base, "switch", "heater", "on", env=env,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 1 and b"fault 1:" in err, (out, err)
+
+
+async def test_rpc_switch_refused_for_a_stranger_and_the_stream_survives(
+        tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody)) as (hub, _a), \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as watcher:
+        await watcher.subscribe("zigbee2mqtt/heater/set")
+        commands: list[bytes] = []
+
+        async def collect() -> None:
+            async for message in watcher.messages:
+                commands.append(bytes(message.payload))
+        collector = asyncio.create_task(collect())
+        try:
+            async with RpcClient("eve@localhost", PASSWORD, HUB_JID, server="127.0.0.1", port=prosody.c2s_port,
+                                 plaintext=True) as eve:
+                with pytest.raises(Fault) as refused:
+                    await eve.call("hub.switch", "heater", "on")
+                assert refused.value.code == FaultCode.NOT_PERMITTED
+                with pytest.raises(Fault) as unknown:
+                    await eve.call("hub.explode")
+                assert unknown.value.code == FaultCode.UNKNOWN_METHOD
+                reading = await eve.call("hub.read", "salon")          # same stream, still alive
+                assert reading["device"] == "salon" and isinstance(reading["value"], float)
+                assert [d["name"] for d in await eve.call("hub.devices")] == sorted(hub.home.devices)
+            audit = await hub.store.audit_entries("refused")
+            assert any("eve@localhost" in e["sender"] and "switch" in e["detail"] for e in audit)
+            # alice may: the command goes out and the heater confirms
+            async with RpcClient("alice@localhost", PASSWORD, HUB_JID, server="127.0.0.1", port=prosody.c2s_port,
+                                 plaintext=True) as alice:
+                result = await alice.call("hub.switch", "heater", "on")
+                assert result["state"] == "ON" and result["on"] is True
+            assert commands == [b'{"state": "ON"}']             # only alice's; nothing from eve
+        finally:
+            collector.cancel()
+
+
+async def test_rpc_command_runs_as_the_caller(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody)), \
+            RpcClient("alice@localhost", PASSWORD, HUB_JID, server="127.0.0.1", port=prosody.c2s_port,
+                      plaintext=True) as alice, \
+            RpcClient("eve@localhost", PASSWORD, HUB_JID, server="127.0.0.1", port=prosody.c2s_port,
+                      plaintext=True) as eve:
+        assert (await alice.call("hub.command", "whoami")).find("alice") >= 0
+        assert "may not use switch" in await eve.call("hub.command", "chauffage on")
+        assert (await alice.call("hub.command", "chauffage off")) == "heater is OFF"
+
+
+async def test_image_goes_by_http_upload_with_oob(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    image = png(tmp_path / "snap.png")
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody)) as (_hub, adapter), \
+            xmpp_client("bob@localhost/phone", prosody.c2s_port) as bob:
+        await adapter.send(Address("xmpp", "bob@localhost", True),
+                           Reply("Entrée", attachments=(Attachment(path=image, mime="image/png"),)))
+        text = await bob.next_message()
+        assert text["body"] == "Entrée"
+        picture = await bob.next_message()
+        url = picture["body"]
+        assert picture["oob"]["url"] == url and url.startswith(f"http://127.0.0.1:{prosody.http_port}/")
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            assert response.status == 200
+            assert await response.read() == image.read_bytes()
+
+
+async def test_image_falls_back_to_a_hub_link_without_upload(tmp_path: Path, mosquitto: Mosquitto,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    image = png(tmp_path / "snap.png")
+    with prosody_server(tmp_path / "prosody", upload=False) as server:
+        server.register("maison")
+        server.register("bob")
+        async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(server)) as (_hub, adapter), \
+                xmpp_client("bob@localhost/phone", server.c2s_port) as bob:
+            await adapter.send(Address("xmpp", "bob@localhost", True),
+                               Reply("", attachments=(Attachment(path=image, mime="image/png"),)))
+            link = await bob.next_message()
+            assert "/files/" in link["body"] and not link["oob"]["url"]
+            async with aiohttp.ClientSession() as http, http.get(link["body"]) as response:
+                assert response.status == 200 and await response.read() == image.read_bytes()
+
+
+async def test_alerts_reach_a_person_and_a_room_and_raise_when_offline(
+        tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody, monkeypatch: pytest.MonkeyPatch) -> None:
+    room = f"alerts@{MUC}"
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody, rooms=[room])) as (_h, adapter), \
+            xmpp_client("bob@localhost/phone", prosody.c2s_port) as bob:
+        await joined(adapter, room)
+        await bob.join(room, "bob")
+        await adapter.send(Address("xmpp", "bob@localhost", True), Reply("Smoke detected in the kitchen!",
+                                                                        notice=True))
+        alert = await bob.next_message(lambda m: m["type"] == "chat")
+        assert alert["body"] == "Smoke detected in the kitchen!" and alert["from"].bare == "maison@localhost"
+        # an alert address says direct=True for rooms it does not recognise; the adapter knows its rooms
+        await adapter.send(Address("xmpp", room, True), Reply("Smoke in the room", notice=True))
+        in_room = await bob.next_message(lambda m: m["type"] == "groupchat" and m["from"].resource == "maison")
+        assert in_room["body"] == "Smoke in the room"
+        prosody.stop()
+        await adapter.wait_until(lambda: not adapter.health.connected, 10)
+        with pytest.raises(ConnectionError):
+            await adapter.send(Address("xmpp", "bob@localhost", True), Reply("lost?", notice=True))
+
+
+async def test_prosody_restart_reconnects_rejoins_and_answers(tmp_path: Path, mosquitto: Mosquitto,
+                                                              prosody: Prosody,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    room = f"restart@{MUC}"
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody, rooms=[room])) as (_h, adapter):
+        await joined(adapter, room)
+        assert adapter.sessions_started == 1
+        prosody.stop()
+        await adapter.wait_until(lambda: not adapter.health.connected, 10)
+        assert not adapter.rooms[room].joined or not adapter.health.connected
+        prosody.start()
+        await adapter.wait_until(lambda: adapter.sessions_started == 2, 20)
+        await joined(adapter, room)
+        async with xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
+            await alice.join(room, "alice")
+            alice.say(room, "!temp salon", "groupchat")
+            answer = await alice.next_message(lambda m: m["from"].resource == "maison")
+            assert answer["body"].startswith("salon: ")
+            alice.say("maison@localhost", "temp chambre")
+            answer = await alice.next_message(lambda m: m["type"] == "chat")
+            assert answer["body"].startswith("chambre: ")
+
+
+async def test_self_ping_notices_a_room_that_forgot_the_bot(tmp_path: Path, mosquitto: Mosquitto,
+                                                            prosody: Prosody,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    room = f"forgetful@{MUC}"
+    section = xmpp_section(prosody, rooms=[room], self_ping_interval="0.5s")
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, section) as (_h, adapter):
+        await joined(adapter, room)
+        shell = await asyncio.to_thread(
+            prosody.shell, f"> local m = prosody.hosts['{MUC}'].modules.muc; m.forget_room(m.get_room_from_jid('{room}'))")
+        assert "Result" in shell or "OK" in shell, shell
+        await adapter.wait_until(lambda: not adapter.rooms[room].joined, 10)   # noticed by self-ping
+        await joined(adapter, room)                                              # and joined again
+        async with xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
+            await alice.join(room, "alice")
+            alice.say(room, "!temp salon", "groupchat")
+            answer = await alice.next_message(lambda m: m["from"].resource == "maison")
+            assert answer["body"].startswith("salon: ")
+
+
+async def test_short_network_drop_loses_nothing_either_way(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    async with TcpProxy(prosody.c2s_port) as proxy, \
+            hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody, port=proxy.port)) as (_h, adapter), \
+            xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
+        assert adapter.xmpp.plugin["xep_0198"].enabled_out
+        # outbound: the link goes silent, the alert is written into the void, then the link breaks
+        proxy.blackhole()
+        sending = asyncio.create_task(adapter.send(Address("xmpp", "alice@localhost", True),
+                                                   Reply("alert during the outage", notice=True)))
+        await asyncio.sleep(0)                  # let the stanza reach the dead socket
+        await proxy.wait_swallowed()
+        proxy.cut()
+        await adapter.wait_until(lambda: adapter.resumed == 1, 15)
+        await asyncio.wait_for(sending, 10)     # acknowledged after the resumption
+        alert = await alice.next_message(lambda m: m["from"].bare == "maison@localhost")
+        assert alert["body"] == "alert during the outage"
+        # inbound: alice writes while the hub is cut off; the server keeps it for the resumed stream
+        proxy.cut(refuse=True)
+        await adapter.wait_until(lambda: not adapter.health.connected, 10)
+        alice.say("maison@localhost", "temp salon")
+        await alice.no_message(lambda m: m["from"].bare == "maison@localhost", within=0.5)
+        proxy.accept()
+        await adapter.wait_until(lambda: adapter.resumed == 2, 15)
+        answer = await alice.next_message(lambda m: m["from"].bare == "maison@localhost")
+        assert answer["body"].startswith("salon: ")
+        assert adapter.sessions_started == 1
+        await alice.no_message(lambda m: m["from"].bare == "maison@localhost", within=1.0)   # exactly once
+
+
+async def test_subscriptions_only_from_configured_users(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody)) as (hub, _a), \
+            xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice, \
+            xmpp_client("eve@localhost/phone", prosody.c2s_port) as eve:
+        for client in (alice, eve):
+            client.xmpp.send_presence(pto="maison@localhost", ptype="subscribe")
+
+        async def answer(client: XmppClient) -> str:
+            async with asyncio.timeout(10):
+                while True:
+                    presence = await client.presences.get()
+                    if presence["from"].bare == "maison@localhost" and presence["type"] in ("subscribed",
+                                                                                           "unsubscribed"):
+                        return str(presence["type"])
+        assert await answer(alice) == "subscribed"
+        assert await answer(eve) == "unsubscribed"
+        audit = await hub.store.audit_entries("refused")
+        assert any("eve@localhost" in e["sender"] and "subscription" in e["text"] for e in audit)
+
+
+async def test_adhoc_commands_are_listed_and_run(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody)), \
+            xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice, \
+            xmpp_client("eve@localhost/phone", prosody.c2s_port) as eve:
+        items = await alice.xmpp.plugin["xep_0030"].get_items(jid=HUB_JID, node="http://jabber.org/protocol/commands",
+                                                             timeout=5)
+        assert {i[1] for i in items["disco_items"]["items"]} == {"read", "switch", "command"}
+        adhoc = alice.xmpp.plugin["xep_0050"]
+        first = await adhoc.send_command(HUB_JID, "read", timeout=5)
+        assert first["command"]["status"] == "executing"
+        form = alice.xmpp.plugin["xep_0004"].make_form(ftype="submit")
+        form.add_field(var="device", value="salon")
+        done = await adhoc.send_command(HUB_JID, "read", sessionid=first["command"]["sessionid"],
+                                        action="complete", payload=form, timeout=5)
+        assert done["command"]["status"] == "completed"
+        assert done["command"]["notes"][0][0] == "info" and done["command"]["notes"][0][1].startswith("salon: ")
+        refused = await eve.xmpp.plugin["xep_0050"].send_command(HUB_JID, "switch", timeout=5)
+        assert refused["command"]["status"] == "completed"
+        assert refused["command"]["notes"][0][0] == "error"
+
+
+async def test_tls_verified_with_the_ca_file_and_refused_without(tmp_path: Path, mosquitto: Mosquitto,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    with prosody_server(tmp_path / "prosody-tls", tls=True) as server:
+        server.register("maison")
+        server.register("alice")
+        section = xmpp_section(server, ca_file=str(server.ca_file), host="localhost")
+        section.pop("allow_plaintext")
+        async with hub_with_xmpp(tmp_path / "a", mosquitto, monkeypatch, section), \
+                xmpp_client("alice@localhost/phone", server.c2s_port, ca_file=server.ca_file) as alice:
+            alice.say("maison@localhost", "temp salon")
+            answer = await alice.next_message(lambda m: m["from"].bare == "maison@localhost")
+            assert answer["body"].startswith("salon: ")
+        section.pop("ca_file")
+        monkeypatch.setenv("HUB_XMPP_PASSWORD", PASSWORD)
+        settings = settings_for(tmp_path / "b", mqtt_url=mosquitto.url, adapters={"xmpp": section}, users=USERS)
+        async with running(Hub(settings)) as hub:
+            adapter = hub.adapters["xmpp"]
+            await adapter.wait_until(lambda: "certificate" in adapter.health.detail, 15)
+            assert not adapter.health.connected
+
+
+async def test_wrong_password_stops_the_adapter_and_says_so(tmp_path: Path, mosquitto: Mosquitto,
+                                                            prosody: Prosody,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_XMPP_PASSWORD", "wrong")
+    settings = settings_for(tmp_path / "hub", mqtt_url=mosquitto.url, adapters={"xmpp": xmpp_section(prosody)},
+                            users=USERS)
+    async with running(Hub(settings)) as hub:
+        adapter = hub.adapters["xmpp"]
+        await adapter.wait_until(lambda: "password" in adapter.health.detail, 15)
+        assert not adapter.health.connected
+
+
+async def test_cancelling_disconnects_within_a_second(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    room = f"bye@{MUC}"
+    async with xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
+        await alice.join(room, "alice")
+        async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody, rooms=[room])) as (hub, a):
+            await joined(a, room)
+            task = next(t for t in hub.tasks if t.get_name() == "adapter-xmpp")
+            started = time.monotonic()
+            task.cancel()
+            await asyncio.wait({task}, timeout=2)
+            assert time.monotonic() - started < 1.0
+            assert not a.health.connected
+            async with asyncio.timeout(5):              # the room saw the hub leave
+                while True:
+                    presence = await alice.room_presences.get()
+                    if presence["from"].resource == "maison" and presence["type"] == "unavailable":
+                        break
