@@ -101,7 +101,7 @@ def encode_value(value: Any, depth: int = 0) -> ET.Element:
         ET.SubElement(element, _q("dateTime.iso8601")).text = value.strftime("%Y%m%dT%H:%M:%S")
     elif isinstance(value, (list, tuple)):
         data = ET.SubElement(ET.SubElement(element, _q("array")), _q("data"))
-        data.extend(encode_value(item, depth + 1) for item in value)
+        data.extend([encode_value(item, depth + 1) for item in value])
     elif isinstance(value, dict):
         struct = ET.SubElement(element, _q("struct"))
         for key, item in value.items():
@@ -291,9 +291,11 @@ class RpcClient:
                 outcome.set_result(result)
 
         xmpp.add_event_handler("session_start", lambda _e: settle("ok"))
-        xmpp.add_event_handler("no_auth", lambda _e: settle("no secure login method (TLS missing? "
-                                                             "--plaintext is for loopback test servers)"))
-        xmpp.add_event_handler("failed_all_auth", lambda _e: settle("the server refused the password"))
+        mechanisms = xmpp.plugin["feature_mechanisms"]
+        xmpp.add_event_handler("failed_all_auth", lambda _e: settle(
+            "the server refused the password" if mechanisms.attempted_mechs else
+            "no login method this client accepts on this connection (no TLS? --plaintext is for "
+            "loopback test servers)"))
         xmpp.add_event_handler("ssl_invalid_chain", lambda _e: settle("the server's TLS certificate is not "
                                                                        "trusted (--ca-file?)"))
         xmpp.add_event_handler("disconnected", lambda _e: settle("disconnected during login"))

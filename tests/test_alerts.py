@@ -1,0 +1,206 @@
+"""Alerts end to end on a real mosquitto: raise, deliver, repeat, acknowledge, flapping, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from chatops.alerts import Condition
+from chatops.hub import Hub, running
+from chatops.message import Reply
+from chatops.testing import LoopbackAdapter, Mosquitto, exec_command, settings_for
+
+pytestmark = pytest.mark.servers
+SMOKE = "zigbee2mqtt/kitchen_smoke"
+
+
+class Inbox(LoopbackAdapter):
+    """A loopback network whose sends can be awaited one by one."""
+
+    def __init__(self, name: str = "loop") -> None:
+        super().__init__(name)
+        self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+
+    async def send(self, address: Any, reply: Reply) -> None:
+        if not self.health.connected:
+            raise ConnectionError("loop is down")
+        await super().send(address, reply)
+        self.queue.put_nowait((address.target, reply.text))
+
+    async def next(self, timeout: float = 5.0) -> tuple[str, str]:
+        return await asyncio.wait_for(self.queue.get(), timeout)
+
+    def assert_silent(self) -> None:
+        assert self.queue.empty(), self.queue.get_nowait()
+
+
+def alert_settings(tmp_path: Path, url: str, **rule: Any) -> Any:
+    base = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
+            "severity": "critical", "notify": ["loop:alice", "loop:bob"], "repeat": "1h", "cooldown": "30s"}
+    base.update(rule)
+    return settings_for(tmp_path, url, simulator={"enabled": False}, alerts=[base],
+                        users={"owner": None, "alice": {"roles": ["admin"], "console": ["alice"]}})
+
+
+@asynccontextmanager
+async def hub_with_inbox(settings: Any, inbox: Inbox | None = None) -> AsyncIterator[tuple[Hub, Inbox]]:
+    hub = Hub(settings, tty=False)
+    inbox = inbox or Inbox()
+    hub.adapters[inbox.name] = inbox
+    async with running(hub):
+        yield hub, inbox
+
+
+@pytest.fixture
+async def broker(mosquitto: Mosquitto) -> AsyncIterator[aiomqtt.Client]:
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+        yield client
+
+
+async def smoke(client: aiomqtt.Client, on: bool) -> None:
+    await client.publish(SMOKE, json.dumps({"smoke": on, "battery": 100}), qos=1)
+
+
+async def test_smoke_alert_is_delivered_repeated_and_acknowledged(tmp_path: Path, mosquitto: Mosquitto,
+                                                                  broker: aiomqtt.Client) -> None:
+    settings = alert_settings(tmp_path, mosquitto.url, repeat="0.4s")
+    await broker.subscribe("chatops/alerts/smoke")
+    async with hub_with_inbox(settings) as (hub, inbox):
+        sent = time.monotonic()
+        await smoke(broker, True)
+        first = {await inbox.next(), await inbox.next()}
+        latency = time.monotonic() - sent
+        assert first == {("alice", "[CRITICAL] Smoke in the kitchen smoke detector! (alert #1; answer !ack 1)"),
+                         ("bob", "[CRITICAL] Smoke in the kitchen smoke detector! (alert #1; answer !ack 1)")}
+        assert latency < 1.0
+        reminders = {await inbox.next(), await inbox.next()}
+        assert {t for _, t in reminders} == {"[REMINDER 1] Smoke in the kitchen smoke detector! (alert #1; answer !ack 1)"}
+        listing = await exec_command(hub, "alerts", sender="alice")
+        assert listing.startswith("#1 [critical] Smoke in the kitchen smoke detector!")
+        assert "NOT acknowledged" in listing and "loop:alice" in listing
+        assert await exec_command(hub, "ack", sender="alice") == "Alert #1 (smoke) acknowledged; reminders stopped."
+        told: set[tuple[str, str]] = set()
+        while ("bob", "Alert #1 (smoke) acknowledged by alice.") not in told:
+            told.add(await inbox.next())
+        assert ("alice", "Alert #1 (smoke) acknowledged by alice.") in told   # notify lists bare addresses
+        with pytest.raises(TimeoutError):
+            while True:                         # no reminder after the ack, for three repeat periods
+                target, text = await inbox.next(timeout=1.2)
+                assert "REMINDER" not in text, text
+        assert "acknowledged by alice" in await exec_command(hub, "alerts", sender="alice")
+        assert "already acknowledged" in await exec_command(hub, "ack 1", sender="alice")
+        async with asyncio.timeout(5):
+            async for message in broker.messages:
+                state = json.loads(message.payload)
+                if state["state"] == "acknowledged":
+                    assert state["acked_by"] == "alice" and state["id"] == 1
+                    break
+        await smoke(broker, False)
+        cleared = {await inbox.next(), await inbox.next()}
+        assert {t for _, t in cleared} == {"[CLEARED] kitchen smoke detector is back to normal (OFF) (alert #1)"}
+        assert await exec_command(hub, "alerts", sender="alice") == "No active alerts."
+
+
+async def test_flapping_sensor_gives_one_alert(tmp_path: Path, mosquitto: Mosquitto,
+                                               broker: aiomqtt.Client) -> None:
+    settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"], cleared=None, cooldown="30s")
+    async with hub_with_inbox(settings) as (hub, inbox):
+        for i in range(10):
+            await smoke(broker, i % 2 == 0)
+        await smoke(broker, False)
+        assert (await inbox.next())[1].startswith("[CRITICAL]")
+        with pytest.raises(TimeoutError):
+            await inbox.next(timeout=2.0)
+        count = await hub.store.call(lambda: hub.store.db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0])
+        assert count == 1
+
+
+async def test_malformed_payloads_raise_nothing(tmp_path: Path, mosquitto: Mosquitto,
+                                                broker: aiomqtt.Client) -> None:
+    async with hub_with_inbox(alert_settings(tmp_path, mosquitto.url)) as (hub, inbox):
+        for payload in (b"\xff\x00", b"{not json", b'{"smoke": "maybe"}', b'{"battery": 3}', b"[" * 10000):
+            await broker.publish(SMOKE, payload, qos=1)
+        async with asyncio.timeout(5):
+            while hub.home.bad_payloads < 5:
+                await asyncio.sleep(0.01)
+        inbox.assert_silent()
+        assert hub.home.devices["kitchen_smoke"].reading is None
+        await smoke(broker, True)                # and the engine still works afterwards
+        assert "Smoke in the" in (await inbox.next())[1]
+
+
+async def test_offline_rule_fires_when_a_device_stops_reporting(tmp_path: Path, mosquitto: Mosquitto,
+                                                                broker: aiomqtt.Client) -> None:
+    settings = alert_settings(tmp_path, mosquitto.url, name="silent", device="salon", when="offline 1s",
+                              message="{device} stopped reporting", severity="warning", notify=["loop:alice"],
+                              cleared="{device} is back")
+    async with hub_with_inbox(settings) as (hub, inbox):
+        await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": 20.0}))
+        target, text = await inbox.next(timeout=5)
+        assert text == "[WARNING] salon stopped reporting (alert #1; answer !ack 1)"
+        await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": 20.5}))
+        assert (await inbox.next())[1] == "[CLEARED] salon is back (alert #1)"
+
+
+async def test_alert_waits_for_a_network_that_is_down(tmp_path: Path, mosquitto: Mosquitto,
+                                                      broker: aiomqtt.Client) -> None:
+    inbox = Inbox()
+    async with hub_with_inbox(alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"]), inbox) as (hub, _):
+        inbox.health.down("network unreachable")
+        await smoke(broker, True)
+        with pytest.raises(TimeoutError):
+            await inbox.next(timeout=1.0)
+        inbox.health.up()
+        assert "Smoke in the" in (await inbox.next())[1]
+
+
+async def test_pending_alert_survives_a_restart_and_is_sent_once(tmp_path: Path, mosquitto: Mosquitto,
+                                                                 broker: aiomqtt.Client) -> None:
+    settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"])
+    down = Inbox()
+    async with hub_with_inbox(settings, down) as (hub, _):
+        down.health.down("offline")
+        await smoke(broker, True)
+        async with asyncio.timeout(5):
+            while not await hub.alerts.active():
+                await asyncio.sleep(0.01)
+    # the first hub is gone with the delivery unsent; a new one on the same data dir sends it once
+    async with hub_with_inbox(settings) as (hub, inbox):
+        assert "Smoke in the" in (await inbox.next())[1]
+        await smoke(broker, True)                # still on: no second alert
+        with pytest.raises(TimeoutError):
+            await inbox.next(timeout=1.0)
+        rows = await hub.store.call(lambda: hub.store.db.execute(
+            "SELECT COUNT(*), SUM(delivered_at IS NOT NULL) FROM deliveries").fetchone())
+        assert rows == (1, 1)
+
+
+async def test_mute_stops_new_alerts(tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
+    settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"], cooldown="0s")
+    async with hub_with_inbox(settings) as (hub, inbox):
+        assert await exec_command(hub, "mute smoke 10m", sender="alice") == "Alert rule smoke muted for 10m."
+        assert (await exec_command(hub, "mute smoke 10m", network="irc", sender="x!y@z", adapter="irc")
+                ).startswith("Sorry")
+        await smoke(broker, True)
+        with pytest.raises(TimeoutError):
+            await inbox.next(timeout=1.0)
+
+
+@pytest.mark.parametrize("when, value, previous, expected", [
+    ("on", True, None, True), ("on", False, None, False), ("off", False, None, True),
+    ("> 30", 30.5, None, True), ("> 30", 30.0, None, False), ("< 5", 4.9, None, True),
+    ("< 5", "n/a", None, False), ("changed", 2.0, 1.0, True), ("changed", 2.0, 2.0, False),
+    ("= open", "OPEN", None, True),
+])
+def test_conditions(when: str, value: Any, previous: Any, expected: bool) -> None:
+    from chatops.home import Reading
+    prev = Reading(previous, 0.0) if previous is not None else None
+    assert Condition.parse(when).holds(value, prev) is expected
