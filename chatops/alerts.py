@@ -272,6 +272,8 @@ class AlertEngine:
                 log.error("alert recipient %r is not a configured user", entry)
                 continue
             for network in ("xmpp", "sms", "slack", "console", "web", "irc"):
+                if not self.hub.adapters_for(network):
+                    continue        # that network is not enabled here; explicit addresses still queue
                 for pattern in user.settings.patterns(network):
                     target = _reachable(network, pattern)
                     if target:
