@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import time
 import unicodedata
@@ -34,6 +35,7 @@ def normalise_phone(number: str, default_country: str = "+33") -> str:
     return digits
 
 
+@functools.lru_cache(maxsize=4096)
 def fold(text: str) -> str:
     """Case- and accent-insensitive form used for every name lookup (`Température` -> `temperature`)."""
     decomposed = unicodedata.normalize("NFKD", text)
