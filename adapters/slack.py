@@ -187,10 +187,10 @@ def retry_after(headers: Any, default: float = 1.0) -> float:
 
 
 class RetryAfterHandler(AsyncRateLimitErrorRetryHandler):
-    """Waits out a 429's Retry-After, then retries the same call.
+    """Waits out a 429's Retry-After, then retries the same call (up to `max_retry_count` times).
 
-    slack_sdk 3.47's own handler reads only the first character of the header on aiohttp
-    (`headers.get(name)[0]`), so "Retry-After: 30" would wait 3 s and be refused again.
+    slack_sdk's handler, plus a log line per wait (an owner wonders why the bot is slow) and
+    tolerance of a malformed or fractional header, which its `int()` would turn into a crash.
     """
 
     async def prepare_for_next_attempt_async(self, *, state: RetryState, request: HttpRequest,
@@ -249,6 +249,8 @@ class Adapter:
         self._names: dict[str, str] = {}
         self._channel_names: dict[str, str] = {}
         self._dm_channels: dict[str, str] = {}
+        self._response_urls: dict[str, tuple[str, float]] = {}   # channel -> a slash command's response_url
+        self._http: aiohttp.ClientSession | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -261,6 +263,7 @@ class Adapter:
         self._hub = hub
         self._inbound = asyncio.Queue()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=s.timeout)) as http:
+            self._http = http
             self._web = AsyncWebClient(token=bot_token, base_url=s.base_url, session=http, timeout=int(s.timeout),
                                        retry_handlers=retry_handlers(s.max_retries))
             consumer = asyncio.create_task(self._consume(), name=f"{self.name}-inbound")
@@ -270,7 +273,7 @@ class Adapter:
                 consumer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await consumer
-                self._web = None
+                self._web = self._http = None
                 self.health.down("stopped")
 
     async def _connect_forever(self, bot_token: str, app_token: str | None) -> None:
@@ -314,15 +317,15 @@ class Adapter:
     async def _socket_session(self, app_token: str, backoff: Backoff) -> None:
         """One SocketModeClient, from connect to close; returns when the watchdog wants a fresh one."""
         client = SocketModeClient(app_token=app_token, web_client=self._web, ping_interval=self.settings.ping_interval)
-        retiring: list[object] = []          # sessions Slack asked us to leave (`disconnect`)
+        retiring: list[object] = [None]      # the session Slack asked us to leave (`disconnect`)
 
         async def on_frame(frame: aiohttp.WSMessage) -> None:
             if self._on_frame(frame) == "disconnect":
-                retiring.append(client.current_session)
+                retiring[0] = client.current_session
 
         def alive() -> bool:
             session = client.current_session
-            return session is not None and not session.closed and session not in retiring
+            return session is not None and not session.closed and session is not retiring[0]
 
         client.on_message_listeners.append(on_frame)
         client.socket_mode_request_listeners.append(self._on_request)
@@ -487,6 +490,8 @@ class Adapter:
         text = str(payload.get("text") or "")
         if command != self.settings.slash_command:
             text = f"{command.lstrip('/')} {text}"
+        if payload.get("response_url"):       # Slack honours it for 30 minutes
+            self._response_urls[channel] = (str(payload["response_url"]), time.monotonic() + 25 * 60)
         plain = await plain_text(text, self._user_name, self._channel_name)
         sender = Identity(self.network, user, display=await self._user_name(user))
         address = Address(self.name, channel, channel.startswith("D"))
@@ -534,12 +539,25 @@ class Adapter:
         chunks = split_text(reply.text)
         comment = chunks.pop() if uploads and len(chunks) == 1 else None
         for chunk in chunks + [escape(url) for url in links]:
-            await web.chat_postMessage(channel=channel, text=chunk, thread_ts=address.thread)
+            await self._post(web, channel, chunk, address.thread)
         for index, (attachment, data) in enumerate(uploads):
             filename = attachment.name or attachment.path.name
             # files.getUploadURLExternal, the upload POST, files.completeUploadExternal
             await web.files_upload_v2(file=data, filename=filename, title=filename, channel=channel,
                                       thread_ts=address.thread, initial_comment=comment if index == 0 else None)
+
+    async def _post(self, web: AsyncWebClient, channel: str, text: str, thread: str | None) -> None:
+        """chat.postMessage; where the bot is not a member, the response_url of a recent slash command there."""
+        try:
+            await web.chat_postMessage(channel=channel, text=text, thread_ts=thread)
+        except SlackApiError as exc:
+            url, until = self._response_urls.get(channel, ("", 0.0))
+            if exc.response.get("error") not in ("not_in_channel", "channel_not_found") or \
+                    time.monotonic() > until or self._http is None:
+                raise
+            async with self._http.post(url, json={"text": text, "response_type": "in_channel"}) as response:
+                if response.status != 200:
+                    raise ConnectionError(f"Slack refused the response_url post ({response.status})") from exc
 
     async def _conversation(self, web: AsyncWebClient, target: str) -> str:
         """The channel id for `target`: itself, or the DM opened with user `target`."""

@@ -53,7 +53,8 @@ class RtmConnection:
         def connect() -> None:
             rtm = RTMClient(token=self._token, base_url=adapter.settings.base_url,
                             ping_interval=adapter.settings.ping_interval,  # type: ignore[arg-type]
-                            timeout=int(adapter.settings.timeout), auto_reconnect_enabled=True)
+                            timeout=int(adapter.settings.timeout), auto_reconnect_enabled=True,
+                            concurrency=1)                   # one worker: events stay in order
             rtm.on("hello")(on_event)
             rtm.on("message")(on_event)
             rtm.on_message_listeners.append(on_frame)

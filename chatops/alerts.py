@@ -106,6 +106,9 @@ class AlertEngine:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.rules = {r.name: RuleState(r, Condition.parse(r.when)) for r in hub.settings.alerts}
+        self._rules_by_device: dict[str, list[RuleState]] = {}
+        for state in self.rules.values():
+            self._rules_by_device.setdefault(state.rule.device, []).append(state)
         self._events: asyncio.Queue[tuple[str, Device, Reading, Reading | None]] = asyncio.Queue()
         self._outbox_changed: dict[str, asyncio.Event] = {}
         self._repeat_changed = asyncio.Event()
@@ -146,9 +149,8 @@ class AlertEngine:
     # ---- rules ---------------------------------------------------------------------------
 
     def _on_reading(self, device: Device, reading: Reading, previous: Reading | None) -> None:
-        for state in self.rules.values():
-            if state.rule.device == device.name:
-                self._events.put_nowait((state.rule.name, device, reading, previous))
+        for state in self._rules_by_device.get(device.name, ()):
+            self._events.put_nowait((state.rule.name, device, reading, previous))
 
     async def _evaluate_forever(self) -> None:
         while True:

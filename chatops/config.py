@@ -159,6 +159,19 @@ class SimulatorSettings(Section):
     base_topic: str = Field("zigbee2mqtt", examples=['"zigbee2mqtt"'])
 
 
+class HistorySettings(Section):
+    """[history]: every numeric/on-off reading is kept raw for a while, then as averages."""
+
+    enabled: bool = True
+    raw_retention: Duration = Field(7 * 86400.0, gt=0, examples=['"7d"'])
+    rollup_interval: Duration = Field(300.0, ge=10, examples=['"5m"'])
+    rollup_retention: Duration = Field(365 * 86400.0, ge=0, examples=['"365d"'])
+    min_interval: Duration = Field(1.0, ge=0, examples=['"1s"'],
+                                   description="keep at most one reading per device this often (0: all)")
+    flush_interval: Duration = Field(1.0, gt=0, le=60, examples=['"1s"'])
+    flush_batch: int = Field(500, ge=1, examples=["500"])
+
+
 class Enabled(str, Enum):
     AUTO = "auto"
 
@@ -212,9 +225,16 @@ class DeviceSettings(Section):
     username: str | None = None
     password_env: str | None = None
     password_file: str | None = None
+    auth: Literal["auto", "basic", "digest"] = Field("auto", examples=['"digest"'])
+    snapshot_timeout: Duration = Field(10.0, gt=0, le=120, examples=['"10s"'])
+    snapshot_max_bytes: int = Field(8 * 1024 * 1024, ge=1024, examples=["8388608"])
+    simulated: bool = False
 
     @model_validator(mode="after")
     def _needs_topics(self) -> DeviceSettings:
+        if self.type is DeviceType.CAMERA and not (self.snapshot_url or self.snapshot_topic or self.simulated):
+            raise ValueError("a camera needs snapshot_url = \"http://...\", snapshot_topic = \"...\" "
+                             "or simulated = true")
         if self.type is not DeviceType.CAMERA and not self.topic:
             raise ValueError(f"a {self.type.value} needs topic = \"...\" (the MQTT state topic), "
                              "e.g. topic = \"zigbee2mqtt/salon\"")
@@ -268,6 +288,7 @@ class Settings(Section):
     mqtt: MqttSettings = MqttSettings()
     web: WebSettings = WebSettings()
     simulator: SimulatorSettings = SimulatorSettings()
+    history: HistorySettings = HistorySettings()
     adapters: dict[str, Any] = Field(default_factory=dict)
     users: dict[str, UserSettings] = Field(default_factory=dict)
     roles: dict[str, list[str]] = Field(default_factory=lambda: {"guest": ["help", "whoami"]})
@@ -340,8 +361,8 @@ def _format_errors(exc: ValidationError, model: type[BaseModel], prefix: str = "
     problems = []
     for err in exc.errors():
         loc = tuple(err["loc"])
-        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i or prefix else p)
-                                for i, p in enumerate(loc))
+        path = prefix.rstrip(".") + "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i or prefix else p)
+                                            for i, p in enumerate(loc))
         if err["type"] == "extra_forbidden":
             known = _known_keys(model, loc[:-1])
             hint = f"; known keys here: {', '.join(known)}" if known else ""

@@ -56,7 +56,9 @@ class SlackEmulator:
                         "profile": {"display_name": "alice"}},
             "U0BOB": {"id": "U0BOB", "name": "bob", "real_name": "Bob", "profile": {"display_name": "bob"}},
         }
-        self.channels: dict[str, str] = {"C0HOME": "maison", "C0OTHER": "general", "G0PRIV": "famille"}
+        self.channels: dict[str, str] = {"C0HOME": "maison", "C0OTHER": "general", "G0PRIV": "famille",
+                                         "C0NOTIN": "garden"}
+        self.not_member = {"C0NOTIN"}           # chat.postMessage there: not_in_channel
         self.calls: list[Call] = []
         self.posts: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.posted: list[dict[str, Any]] = []
@@ -68,6 +70,7 @@ class SlackEmulator:
         self.sockets: list[Socket] = []
         self.changed = asyncio.Condition()      # notified on every connection, ack, post
         self._rate_limits: dict[str, list[float]] = {}
+        self._slash_channels: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -80,7 +83,8 @@ class SlackEmulator:
         app.router.add_get("/socket", self._socket)
         app.router.add_get("/rtm", self._rtm)
         app.router.add_post("/upload/{file_id}", self._upload)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        app.router.add_post("/response/{trigger}", self._response)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -140,6 +144,7 @@ class SlackEmulator:
     async def push_slash(self, text: str, channel: str = "C0HOME", user: str = "U0ALICE",
                          command: str = "/home", timeout: float = 10.0) -> None:
         trigger = f"{next(self._ids)}.trigger"
+        self._slash_channels[trigger] = channel
         payload = {"token": "verification", "team_id": TEAM, "team_domain": "home", "channel_id": channel,
                    "channel_name": self.channels.get(channel, "directmessage"), "user_id": user,
                    "user_name": self.users.get(user, {}).get("name", user), "command": command, "text": text,
@@ -238,6 +243,8 @@ class SlackEmulator:
         channel = str(params.get("channel", ""))
         if not self._known_channel(channel):
             return {"ok": False, "error": "channel_not_found"}
+        if channel in self.not_member:
+            return {"ok": False, "error": "not_in_channel"}
         ts = f"{time.time():.6f}"
         post = {"channel": channel, "text": params.get("text"), "thread_ts": params.get("thread_ts"), "ts": ts}
         self.posted.append(post)
@@ -278,6 +285,17 @@ class SlackEmulator:
         self.calls.append(Call("upload", {"file_id": file_id}, None, time.monotonic()))
         await self._notify()
         return web.Response(text=f"OK - {len(self.uploads[file_id])}", content_type="text/plain")
+
+    async def _response(self, request: web.Request) -> web.Response:
+        """A slash command's response_url: posts into the command's channel, member or not."""
+        trigger = request.match_info["trigger"]
+        body = await request.json()
+        post = {"channel": self._slash_channels.get(trigger), "text": body.get("text"), "thread_ts": None,
+                "via": "response_url", "response_type": body.get("response_type")}
+        self.posted.append(post)
+        self.posts.put_nowait(post)
+        await self._notify()
+        return web.json_response({"ok": True})
 
     # ---- websockets --------------------------------------------------------------------
 

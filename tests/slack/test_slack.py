@@ -98,6 +98,10 @@ async def test_slash_command_answers_in_that_channel(
         await slack_emulator.push_slash("salon", channel="C0HOME", command="/temp")
         post = await slack_emulator.next_post()
         assert post["channel"] == "C0HOME" and post["text"].startswith("salon: ")
+        # In a channel the bot is not a member of, the answer goes through the command's response_url.
+        await slack_emulator.push_slash("temp salon", channel="C0NOTIN")
+        post = await slack_emulator.next_post()
+        assert post["channel"] == "C0NOTIN" and post["via"] == "response_url" and post["text"].startswith("salon: ")
 
 
 async def test_own_and_bot_messages_and_edits_are_ignored(
@@ -228,6 +232,22 @@ async def test_redelivered_envelope_runs_once(
         assert slack_emulator.posts.empty()                     # the switch ran once
 
 
+async def test_redelivery_after_a_restart_still_runs_once(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    settings = slack_settings()
+    event = {"type": "message", "channel": "C0HOME", "channel_type": "channel", "user": "U0ALICE",
+             "text": "!temp salon"}
+    async with running(Hub(settings)) as hub:
+        await connected(hub, slack_emulator)
+        await slack_emulator.push_event(event, event_id="Ev0BEFORERESTART")
+        assert (await slack_emulator.next_post())["text"].startswith("salon: ")
+    async with running(Hub(settings)) as hub:                  # same data dir: same store
+        await connected(hub, slack_emulator)
+        await slack_emulator.push_event({**event, "ts": "1700000400.000100"}, event_id="Ev0BEFORERESTART")
+        await slack_emulator.push_event({**event, "text": "!temp chambre"})
+        assert (await slack_emulator.next_post())["text"].startswith("chambre: ")
+
+
 async def test_unconfigured_user_may_not_switch(
         slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
     async with running(Hub(slack_settings())) as hub:
@@ -289,6 +309,17 @@ async def test_watchdog_recreates_a_connection_never_greeted(
         await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
                                          "user": "U0ALICE", "text": "!temp salon"}, timeout=15)
         assert (await slack_emulator.next_post())["text"].startswith("salon: ")
+
+
+async def test_refused_token_stops_the_adapter_and_says_why(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-revoked")
+    async with running(Hub(slack_settings())) as hub:
+        adapter = hub.adapters["slack"]
+        await wait_for(lambda: "refused the token" in adapter.health.detail)
+        assert not adapter.health.connected
+        assert hub.health()["ready"] is True
+    assert len(slack_emulator.calls_of("apps.connections.open")) == 1      # fatal: not retried
 
 
 async def test_cancellation_closes_quickly(slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
