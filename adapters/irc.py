@@ -304,7 +304,7 @@ class _Link:
         self.identified = asyncio.Event()
         self.fatal: str | None = None
         self.error: str | None = None
-        self.joined: set[str] = set()
+        self.joined: dict[str, str] = {}               # folded name -> name as the server wrote it
         self.seen: dict[str, set[str]] = {}             # folded nick -> folded channels shared with us
         self.accounts: dict[str, tuple[str, str]] = {}  # folded nick -> (full mask, account)
         self.queue: deque[tuple[str, asyncio.Future[None] | None]] = deque()
@@ -327,8 +327,9 @@ class _Link:
         if self.protocol.closed or bot is None or getattr(bot, "protocol", None) is not self.protocol:
             return
         if log.isEnabledFor(logging.DEBUG):
-            shown = "AUTHENTICATE ****" if line.startswith("AUTHENTICATE ") and len(line) > 20 else line
-            shown = re.sub(r"(?i)^(PRIVMSG \S+ :IDENTIFY ).*", r"\1****", shown)
+            secret = line.startswith("AUTHENTICATE ") and line[13:] not in ("PLAIN", "+", "*")
+            shown = "AUTHENTICATE ****" if secret else line
+            shown = re.sub(r"(?i)^(PRIVMSG \S+ :IDENTIFY |JOIN \S+ ).*", r"\1****", shown)
             log.debug("%s -> %s", self.adapter.name, shown)
         bot.send_line(line, nowait=True)
 
@@ -579,10 +580,13 @@ class Adapter:
             if self._nickserv and not link.account:
                 account, password = self._nickserv
                 link.enqueue([f"PRIVMSG {s.nickserv} :IDENTIFY {account} {password}"])
+                identified = asyncio.ensure_future(link.identified.wait())
                 try:
-                    await self._wait(link, asyncio.ensure_future(link.identified.wait()), 10.0, "")
+                    await self._wait(link, identified, 10.0, "")
                 except TimeoutError:
                     log.warning("IRC %s: no login confirmation from %s; joining anyway", self.name, s.nickserv)
+                finally:
+                    identified.cancel()
             for channel in s.channels:
                 self._join(link, channel.name)
             self._show_health(link)
@@ -603,8 +607,6 @@ class Adapter:
     async def _wait(self, link: _Link, wanted: asyncio.Future[Any], timeout: float, what: str) -> None:
         """Wait for `wanted`; raise if the link is lost first, TimeoutError after `timeout`."""
         done, _ = await asyncio.wait({wanted, link.lost}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        if not wanted.done():
-            wanted.cancel()
         if link.lost.done():
             if link.fatal:
                 raise _Fatal(link.fatal)
@@ -616,7 +618,7 @@ class Adapter:
         if not link.registered.done() or link.lost.done():
             return
         s = self.settings
-        channels = ", ".join(sorted(link.joined)) or "no channel yet"
+        channels = ", ".join(sorted(link.joined.values())) or "no channel yet"
         self.health.up(f"{s.host}:{s.port} as {link.nick}, in {channels}")
 
     def status_note(self) -> str | None:
@@ -831,11 +833,10 @@ class Adapter:
 
     def message_for(self, link: _Link, mask: IrcString, target: str, data: str, tags: str | None) -> Message:
         """The hub's Message for a PRIVMSG from `mask` to `target` (a channel or our nick)."""
-        text = strip_formatting(data)
-        channel = target.lstrip(link.isupport.get("STATUSMSG", "@+"))
+        text = strip_formatting(str(data))
         nick = str(mask.nick)
-        if link.is_channel(channel):
-            address = Address(self.name, channel, direct=False)
+        if link.is_channel(target.lstrip(link.isupport.get("STATUSMSG", "@+"))):
+            address = Address(self.name, target, direct=False)      # "@#chan" (ops only) stays so
             command = strip_mention(text, link.nick, link.casemapping)
             addressed = command is not None
             text = command if command is not None else text
@@ -864,7 +865,7 @@ class Adapter:
         nick, folded = str(mask.nick), link.fold(channel)
         if link.is_me(nick):
             link.mask = str(mask)
-            link.joined.add(folded)
+            link.joined[folded] = str(channel)
             log.info("IRC %s joined %s", self.name, channel)
             if "WHOX" in link.isupport and "account-notify" in link.caps:
                 link.enqueue([f"WHO {channel} %tuhna,{WHOX_TOKEN}"])
@@ -899,7 +900,7 @@ class Adapter:
 
     def _left(self, link: _Link, channel: str) -> None:
         folded = link.fold(channel)
-        link.joined.discard(folded)
+        link.joined.pop(folded, None)
         for nick in [n for n, where in link.seen.items() if folded in where]:
             self._forget(link, nick, channel)
         self._show_health(link)

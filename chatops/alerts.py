@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SEND_TIMEOUT = 10.0
+SEND_TIMEOUT = 30.0
 RETRY_CAP = 120.0
 
 

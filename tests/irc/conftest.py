@@ -230,6 +230,7 @@ class FakeServer:
         self.port = 0
         self.connections: asyncio.Queue[LineReader] = asyncio.Queue()
         self.count = 0
+        self.accepted: list[LineReader] = []
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -238,7 +239,9 @@ class FakeServer:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.count += 1
-        await self.connections.put(LineReader(reader, writer))
+        conn = LineReader(reader, writer)
+        self.accepted.append(conn)
+        await self.connections.put(conn)
 
     async def accept(self, timeout: float = 10.0) -> LineReader:
         async with asyncio.timeout(timeout):
@@ -247,8 +250,10 @@ class FakeServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            while not self.connections.empty():
-                await self.connections.get_nowait().close()
+            await self._server.wait_closed()
+            self._server = None
+        for conn in self.accepted:
+            await conn.close()
 
 
 async def welcome(conn: LineReader, nick: str, caps: str = "", server: str = "fake.test") -> None:

@@ -313,3 +313,35 @@ async def test_a_lost_connection_fails_pending_sends(wired: SimpleNamespace) -> 
     wired.link.close("server gone")
     with pytest.raises(ConnectionError):
         await sending
+
+
+async def test_irc3_leaves_the_hubs_logging_alone(tmp_path: Path) -> None:
+    import logging
+    before = (list(logging.root.handlers), logging.getLogger("irc3").handlers[:],
+              logging.getLogger("irc3").propagate, logging.getLogger("asyncio").handlers[:])
+    Adapter("irc", Settings.model_validate({"host": "h"}))._make_bot("maison")
+    after = (list(logging.root.handlers), logging.getLogger("irc3").handlers[:],
+             logging.getLogger("irc3").propagate, logging.getLogger("asyncio").handlers[:])
+    assert before == after
+
+
+async def test_a_failing_handler_is_logged_and_the_next_line_still_handled(
+        wired: SimpleNamespace, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = wired.adapter.message_for
+    calls = []
+
+    def flaky(*args: Any) -> Message:
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(*args)
+
+    monkeypatch.setattr(wired.adapter, "message_for", flaky)
+    [message] = await wired.feed(":a!a@h PRIVMSG maison :one", ":a!a@h PRIVMSG maison :two")
+    assert message.text == "two"
+    assert any("IRC handler _on_message failed" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_status_prefixed_channel_messages_answer_the_same_audience(wired: SimpleNamespace) -> None:
+    [message] = await wired.feed(":alice!a@h PRIVMSG @#maison :!temp salon")
+    assert message.address == Address("irc", "@#maison", False)
