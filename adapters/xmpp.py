@@ -19,8 +19,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator, model_validator
@@ -32,12 +31,13 @@ from chatops.health import Health
 from chatops.message import Address, Attachment, Identity, Message, Reply
 from chatops.rpc_client import DEFAULT_RESOURCE
 
+from adapters.xmpp_rooms import Room, RoomKeeper
+
 if TYPE_CHECKING:
     from chatops.hub import Hub
 
 log = logging.getLogger(__name__)
 
-JOIN_HISTORY = 0            # history stanzas asked for on join; what a room replays anyway is ignored
 _JID = re.compile(r"^[^@/\s]+@[^@/\s]+(/\S.*)?$")
 _ROOM_JID = re.compile(r"^[^@/\s]+@[^@/\s]+$")
 
@@ -130,32 +130,6 @@ def _is_loopback(host: str) -> bool:
 
 # ---- state ------------------------------------------------------------------------------------
 
-class Ping(Enum):
-    """What a MUC self-ping (XEP-0410) says about our presence in a room."""
-
-    JOINED = "joined"
-    GONE = "gone"
-    UNKNOWN = "unknown"
-
-
-@dataclass(slots=True, eq=False)
-class Room:
-    """A room the hub sits in: configured, or joined on demand for an alert."""
-
-    jid: str
-    nick: str
-    password: str | None = None
-    configured: bool = True
-    joined: bool = False
-    detail: str = "not joined yet"
-    left_reason: str | None = None
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def mark_left(self, reason: str) -> None:
-        self.joined, self.detail, self.left_reason = False, reason, reason
-        self.wake.set()
-
-
 class _Fatal(Exception):
     """A login the server will refuse again (bad password, no secure mechanism)."""
 
@@ -213,7 +187,8 @@ class Adapter:
         self.settings = settings
         self.capabilities = Capabilities(max_text=settings.max_text, images=True, threads=False)
         self.health = Health()
-        self.rooms: dict[str, Room] = {}
+        self.muc = RoomKeeper(self)
+        self.rooms = self.muc.rooms         # bare room JID -> Room
         self.sessions_started = 0           # fresh sessions (not resumptions); for /status and tests
         self.resumed = 0
         self.xmpp: Any = None
@@ -247,11 +222,13 @@ class Adapter:
                 try:
                     resumed = await self._connect()
                 except _Fatal as exc:
-                    self._state(lambda: self.health.down(str(exc)))
-                    raise ConfigError([f"adapters.{self.name}: {exc}"]) from None
+                    fatal = str(exc)
+                    self.changed(lambda f=fatal: self.health.down(f))
+                    raise ConfigError([f"adapters.{self.name}: {fatal}"]) from None
                 except _ConnectFailed as exc:
-                    self._state(lambda: self.health.down(f"cannot connect: {exc}"))
-                    log.warning("%s: cannot connect: %s", self.name, exc)
+                    failure = f"cannot connect: {exc}"
+                    self.changed(lambda f=failure: self.health.down(f))
+                    log.warning("%s: %s", self.name, failure)
                 else:
                     backoff.up()
                     await self._online(resumed)
@@ -265,9 +242,16 @@ class Adapter:
         import slixmpp
 
         xmpp = slixmpp.ClientXMPP(self.settings.full_jid, password)
-        for plugin in ("xep_0030", "xep_0004", "xep_0045", "xep_0199", "xep_0198", "xep_0203", "xep_0066",
-                       "xep_0363", "xep_0009", "xep_0050"):
+        plugins = ["xep_0030", "xep_0004", "xep_0045", "xep_0199", "xep_0198", "xep_0203", "xep_0066", "xep_0363"]
+        plugins += ["xep_0009"] if self.settings.rpc else []     # else calls would be swallowed unanswered
+        plugins += ["xep_0050"] if self.settings.adhoc else []
+        for plugin in plugins:
             xmpp.register_plugin(plugin)
+        # Ask for XEP-0198 acks only when an answer matters (send(), keepalive), not every 5 stanzas:
+        # prosody's <a/> to each request leaves a segment our kernel ACKs late, and with Nagle on the
+        # server side the next stanza to us then waits ~40 ms (bench/xmpp_rpc.py: p99 50 ms -> 6 ms).
+        sm = xmpp.plugin["xep_0198"]
+        sm.window = sm.window_counter = 2**31
         xmpp.exception = lambda exc: log.error("%s: error in slixmpp", self.name, exc_info=exc)
         xmpp.enable_direct_tls = self.settings.direct_tls
         xmpp.enable_starttls = not self.settings.direct_tls
@@ -293,13 +277,13 @@ class Adapter:
         on(xmpp, "stanza_acked", self._on_acked)
         on(xmpp, "message", self._on_message)
         on(xmpp, "groupchat_message", self._on_groupchat)
-        on(xmpp, "groupchat_presence", self._on_room_presence)
+        on(xmpp, "groupchat_presence", self.muc.on_presence)
         on(xmpp, "roster_subscription_request", self._on_subscribe)
         if self.settings.rpc or self.settings.adhoc:
             from adapters.xmpp_rpc import HubService, install
 
             assert self._hub is not None
-            self._rpc = install(xmpp, HubService(self._hub, self.name), self.settings, self._spawn, on,
+            self._rpc = install(xmpp, HubService(self._hub, self.name), self.settings, self.spawn, on,
                                 lambda: self.rooms)
         return xmpp
 
@@ -312,7 +296,7 @@ class Adapter:
                 log.exception("%s: %s handler failed", self.name, event)
         xmpp.add_event_handler(event, guarded)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str, session: bool = False) -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str, session: bool = False) -> asyncio.Task[Any]:
         """A tracked task: its exception is logged; session tasks end with the connection."""
         task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}-{name}")
         group = self._session_tasks if session else self._tasks
@@ -325,7 +309,7 @@ class Adapter:
         task.add_done_callback(done)
         return task
 
-    def _state(self, change: Callable[[], Any] | None = None) -> None:
+    def changed(self, change: Callable[[], Any] | None = None) -> None:
         """Apply `change` and wake whoever waits in wait_until()."""
         if change is not None:
             change()
@@ -351,7 +335,7 @@ class Adapter:
         self._outcome = loop.create_future()
         self._lost.clear()
         self._last_error = ""
-        self._state(lambda: setattr(self.health, "detail", "connecting"))
+        self.changed(lambda: setattr(self.health, "detail", "connecting"))
         attempt = self.xmpp.connect(*self._address())
         attempt.add_done_callback(lambda f: None if f.cancelled() or f.exception() or f.result() is None
                                   else self._settle("failed"))
@@ -409,19 +393,16 @@ class Adapter:
         else:
             self.sessions_started += 1
             self._upload_available = None
-            for room in self.rooms.values():
-                room.mark_left("new session")
-            self._spawn(self._start_session(), "session", session=True)
-        self._state(lambda: self.health.up(f"connected as {xmpp.boundjid}" + (" (resumed)" if resumed else "")))
+            self.spawn(self._start_session(), "session", session=True)
+        self.changed(lambda: self.health.up(f"connected as {xmpp.boundjid}" + (" (resumed)" if resumed else "")))
         log.info("%s: %s as %s", self.name, "resumed" if resumed else "online", xmpp.boundjid)
-        self._spawn(self._keepalive(), "keepalive", session=True)
-        for room in list(self.rooms.values()):
-            self._spawn(self._keep_room(room, verify=resumed), f"room-{room.jid}", session=True)
+        self.spawn(self._keepalive(), "keepalive", session=True)
+        self.muc.start(resumed)
         try:
             await self._lost.wait()
         finally:
             await self._end_session_tasks()
-        self._state(lambda: self.health.down(f"connection lost ({self._last_error or 'disconnected'})"))
+        self.changed(lambda: self.health.down(f"connection lost ({self._last_error or 'disconnected'})"))
         log.warning("%s: connection lost: %s", self.name, self._last_error or "disconnected")
 
     async def _end_session_tasks(self) -> None:
@@ -455,6 +436,9 @@ class Adapter:
                 return
             except IqError:
                 pass                        # an error answer still proves the stream is alive
+            if self.xmpp.plugin["xep_0198"].unacked_queue:
+                from slixmpp.plugins.xep_0198.stanza import RequestAck
+                self.xmpp.send(RequestAck(self.xmpp))   # lets slixmpp forget what the server has
 
     async def _close(self) -> None:
         """Leave within a second: close the stream, cancel everything we started."""
@@ -471,135 +455,11 @@ class Adapter:
             sender = getattr(xmpp, "_run_out_filters", None)   # slixmpp's send loop outlives the stream
             if sender is not None:
                 sender.cancel()
-        self._state(lambda: self.health.down("stopped"))
+        self.changed(lambda: self.health.down("stopped"))
 
     def status_note(self) -> str:
-        rooms = ", ".join(f"{r.jid} ({'joined' if r.joined else r.detail})" for r in self.rooms.values())
-        return f"rooms: {rooms}" if rooms else ""
-
-    # ---- rooms --------------------------------------------------------------------------------
-
-    async def _keep_room(self, room: Room, verify: bool) -> None:
-        """Keep `room` joined for this connection: join, watch, rejoin when it drops the bot."""
-        backoff = Backoff(base=1.0, cap=self.settings.reconnect_max)
-        if verify and room.joined and await self._self_ping(room) is Ping.GONE:
-            self._state(lambda: room.mark_left("the room forgot the bot while the stream was resuming"))
-        while True:
-            if not room.joined:
-                try:
-                    await self._join(room)
-                except Exception as exc:  # PresenceError (banned, wrong password), TimeoutError
-                    reason = _presence_error(exc)
-                    self._state(lambda: setattr(room, "detail", f"join failed: {reason}"))
-                    log.warning("%s: cannot join %s: %s", self.name, room.jid, reason)
-                    await asyncio.sleep(backoff.next_delay())
-                    continue
-                backoff.up()
-            reason = await self._watch_room(room)
-            log.warning("%s: %s dropped the bot (%s); rejoining", self.name, room.jid, reason)
-            await asyncio.sleep(backoff.next_delay())
-
-    async def _join(self, room: Room) -> None:
-        from slixmpp import JID
-        from slixmpp.exceptions import PresenceError
-
-        muc = self.xmpp.plugin["xep_0045"]
-        nick = room.nick
-        for attempt in range(2):
-            try:
-                presence, *_ = await muc.join_muc_wait(JID(room.jid), nick, password=room.password,
-                                                       maxstanzas=JOIN_HISTORY, timeout=self.settings.ping_timeout)
-                break
-            except PresenceError as exc:
-                if exc.condition != "conflict" or attempt:
-                    raise
-                nick = f"{room.nick}_"          # someone sits on our nick: take a variant
-        actual = presence["from"].resource or nick
-
-        def joined() -> None:
-            room.nick, room.joined, room.detail, room.left_reason = actual, True, "joined", None
-            room.wake.clear()
-        self._state(joined)
-        log.info("%s: joined %s as %s", self.name, room.jid, actual)
-
-    async def _watch_room(self, room: Room) -> str:
-        """Return why the room dropped the bot: a self-presence of leaving, or a failed self-ping."""
-        while True:
-            if room.left_reason is not None:
-                return room.left_reason
-            room.wake.clear()
-            try:
-                async with asyncio.timeout(self.settings.self_ping_interval):
-                    await room.wake.wait()
-            except TimeoutError:
-                if await self._self_ping(room) is Ping.GONE:
-                    self._state(lambda: room.mark_left("self-ping: not in the room any more"))
-                    return "self-ping says the bot is not in the room any more"
-                continue
-            if room.left_reason is not None:
-                return room.left_reason
-            # activity in the room: it knows us; the self-ping timer starts again
-
-    async def _self_ping(self, room: Room) -> Ping:
-        """XEP-0410: ping our own occupant JID and read the answer."""
-        from slixmpp import JID
-        from slixmpp.exceptions import IqError, IqTimeout
-
-        try:
-            await self.xmpp.plugin["xep_0199"].send_ping(JID(f"{room.jid}/{room.nick}"),
-                                                         timeout=self.settings.ping_timeout)
-            return Ping.JOINED
-        except IqTimeout:
-            return Ping.UNKNOWN
-        except IqError as exc:
-            condition = exc.condition
-        if condition in ("service-unavailable", "feature-not-implemented"):
-            return Ping.JOINED
-        if condition in ("remote-server-not-found", "remote-server-timeout"):
-            return Ping.UNKNOWN
-        if condition == "item-not-found":
-            # XEP-0410 reads this as "joined, nick just changed"; prosody also answers it for a
-            # room that no longer exists (forgotten by a restarted MUC service): ask the room.
-            return Ping.JOINED if await self._room_exists(room.jid) else Ping.GONE
-        return Ping.GONE
-
-    async def _room_exists(self, room_jid: str) -> bool:
-        from slixmpp.exceptions import IqError, IqTimeout
-
-        try:
-            await self.xmpp.plugin["xep_0030"].get_info(jid=room_jid, timeout=self.settings.ping_timeout)
-            return True
-        except IqTimeout:
-            return True
-        except IqError as exc:
-            return exc.condition not in ("item-not-found", "gone", "remote-server-not-found")
-
-    async def _is_room(self, jid: str) -> bool:
-        """Whether `jid` is a MUC room (disco#info identity category "conference")."""
-        from slixmpp.exceptions import IqError, IqTimeout
-
-        try:
-            info = await self.xmpp.plugin["xep_0030"].get_info(jid=jid, timeout=self.settings.ping_timeout)
-        except (IqError, IqTimeout):
-            return False
-        return any(identity[0] == "conference" for identity in info["disco_info"]["identities"])
-
-    def _on_room_presence(self, presence: Any) -> None:
-        room = self.rooms.get(str(presence["from"].bare))
-        if room is None or presence["type"] == "error":
-            return
-        room.wake.set()                         # activity: the self-ping timer starts again
-        codes = presence["muc"]["status_codes"]
-        ours = 110 in codes or presence["from"].resource == room.nick
-        if not ours or presence["type"] != "unavailable" or not room.joined:
-            return
-        if 303 in codes and presence["muc"]["item_nick"]:
-            room.nick = presence["muc"]["item_nick"]
-            return
-        reason = "kicked" if 307 in codes else "banned" if 301 in codes else \
-            "room destroyed" if presence["muc"].xml.find("{http://jabber.org/protocol/muc#user}destroy") \
-            is not None else "the room removed the bot"
-        self._state(lambda: room.mark_left(reason))
+        """An extra line for `!status`: the rooms and whether the hub sits in them."""
+        return self.muc.status_note()
 
     # ---- inbound ------------------------------------------------------------------------------
 
@@ -622,7 +482,7 @@ class Adapter:
         delay = delay_of(msg)
         if delay is not None and delay.age > self.settings.stale_after:
             log.info("%s: not running %r from %s, sent %.0fs ago", self.name, msg["body"][:60], sender, delay.age)
-            self._spawn(self.send(address, Reply(
+            self.spawn(self.send(address, Reply(
                 f"Not run: your message {msg['body'][:60]!r} reached me {_ago(delay.age)} late. "
                 "Send it again if you still want it.", notice=True)), "stale-reply")
             return
@@ -639,7 +499,9 @@ class Adapter:
             return
         delay = delay_of(msg)
         if delay is not None and (delay.by == room.jid or delay.age > self.settings.stale_after):
-            return                              # history the room replays on join, or too old to act on
+            log.debug("%s: ignored %s line of %s in %s: %r", self.name,
+                      "replayed history" if delay.by == room.jid else "stale", nick, room.jid, msg["body"][:60])
+            return
         text = msg["body"]
         addressed = False
         stripped = strip_mention(text, room.nick)
@@ -670,7 +532,7 @@ class Adapter:
             return
         item.unauthorize()
         if hub is not None:
-            self._spawn(hub.store.audit("refused", f"xmpp:{who}", f"{self.name}:{who}", "presence subscription",
+            self.spawn(hub.store.audit("refused", f"xmpp:{who}", f"{self.name}:{who}", "presence subscription",
                                         "not a configured user"), "audit")
 
     # ---- outbound -----------------------------------------------------------------------------
@@ -689,8 +551,9 @@ class Adapter:
             raise ValueError(f"{address.target!r} is not a JID") from None
         bare = str(target.bare)
         room = self.rooms.get(bare)
-        if room is None and not target.resource and not address.direct and await self._is_room(bare):
-            room = await self._join_on_demand(bare)
+        if room is None and not target.resource and not address.direct and await self.muc.is_room(bare):
+            nick = self.settings.nick or (self._hub.settings.hub.name if self._hub else "chatops")
+            room = await self.muc.join_on_demand(bare, nick)
         if room is not None and not target.resource:
             if not room.joined:
                 raise ConnectionError(f"{self.name}: not in {room.jid} ({room.detail})")
@@ -768,27 +631,7 @@ class Adapter:
             return hub.web.links.publish(attachment.path, attachment.mime), False
         return attachment.url, False
 
-    async def _join_on_demand(self, jid: str) -> Room:
-        """An alert for a room that is not configured: join it for this and later alerts."""
-        nick = self.settings.nick or (self._hub.settings.hub.name if self._hub else "chatops")
-        room = self.rooms[jid] = Room(jid, nick, configured=False)
-        self._spawn(self._keep_room(room, verify=False), f"room-{jid}", session=True)
-        try:
-            await self.wait_until(lambda: room.joined or room.detail.startswith("join failed"),
-                                  self.settings.ping_timeout)
-        except TimeoutError:
-            pass
-        return room
 
-
-def _presence_error(exc: BaseException) -> str:
-    if type(exc).__name__ == "PresenceError":
-        presence = getattr(exc, "presence", None)
-        text = presence["error"]["text"] if presence is not None else ""
-        return f"{getattr(exc, 'condition', 'error')}{': ' + text if text else ''}"
-    if isinstance(exc, TimeoutError):
-        return "no answer from the room"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _ago(seconds: float) -> str:

@@ -161,7 +161,7 @@ class HubService:
 
 
 def _iso(at: float) -> str:
-    return dt.datetime.fromtimestamp(at, dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="seconds")
 
 
 def caller_of(jid: Any, rooms: dict[str, Any]) -> Identity:
@@ -188,7 +188,6 @@ class Endpoints:
         self.settings = settings
         self.spawn = spawn
         self.rooms = rooms
-        self.calls = 0
 
     # ---- Jabber-RPC ------------------------------------------------------------------------
 
@@ -197,7 +196,6 @@ class Endpoints:
 
     async def answer(self, iq: Any) -> None:
         """Answer one methodCall iq with a result or a fault, never silence."""
-        self.calls += 1
         caller = caller_of(iq["from"], self.rooms())
         method = "?"
         try:

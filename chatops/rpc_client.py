@@ -97,7 +97,7 @@ def encode_value(value: Any, depth: int = 0) -> ET.Element:
         ET.SubElement(element, _q("base64")).text = base64.b64encode(bytes(value)).decode("ascii")
     elif isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         ET.SubElement(element, _q("dateTime.iso8601")).text = value.strftime("%Y%m%dT%H:%M:%S")
     elif isinstance(value, (list, tuple)):
         data = ET.SubElement(ET.SubElement(element, _q("array")), _q("data"))
@@ -264,6 +264,11 @@ class RpcClient:
         self.timeout = timeout
         self._password = password
         self._xmpp: slixmpp.ClientXMPP | None = None
+
+    @property
+    def xmpp(self) -> slixmpp.ClientXMPP | None:
+        """The underlying slixmpp client while connected (for pings, benchmarks)."""
+        return self._xmpp
 
     async def __aenter__(self) -> RpcClient:
         await self.connect()

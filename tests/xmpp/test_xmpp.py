@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import struct
@@ -19,6 +20,7 @@ import aiomqtt
 import pytest
 
 import adapters.xmpp as xmpp_module
+import adapters.xmpp_rooms as xmpp_rooms
 from chatops.hub import Hub, running
 from chatops.message import Address, Attachment, Reply
 from chatops.rpc_client import Fault, FaultCode, RpcClient
@@ -35,7 +37,8 @@ USERS = {"alice": {"roles": ["admin"], "xmpp": ["alice@localhost"]},
          "script": {"roles": ["guest"], "xmpp": ["script@localhost"]}}
 
 
-def xmpp_section(server: Prosody, rooms: list[Any] | None = None, port: int | None = None, **extra: Any) -> dict[str, Any]:
+def xmpp_section(server: Prosody, rooms: list[Any] | None = None, port: int | None = None,
+                 **extra: Any) -> dict[str, Any]:
     section = {"jid": HUB_JID, "password_env": "HUB_XMPP_PASSWORD", "host": "127.0.0.1",
                "port": port or server.c2s_port, "allow_plaintext": True, "rooms": rooms or [],
                "reconnect_max": "2s", "ping_interval": "5s", "ping_timeout": "5s"}
@@ -45,9 +48,10 @@ def xmpp_section(server: Prosody, rooms: list[Any] | None = None, port: int | No
 
 @contextlib.asynccontextmanager
 async def hub_with_xmpp(tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch,
-                        section: dict[str, Any]) -> AsyncIterator[tuple[Hub, xmpp_module.Adapter]]:
+                        section: dict[str, Any], **overrides: Any) -> AsyncIterator[tuple[Hub, xmpp_module.Adapter]]:
     monkeypatch.setenv("HUB_XMPP_PASSWORD", PASSWORD)
-    settings = settings_for(tmp_path / "hub", mqtt_url=mosquitto.url, adapters={"xmpp": section}, users=USERS)
+    settings = settings_for(tmp_path / "hub", mqtt_url=mosquitto.url, adapters={"xmpp": section}, users=USERS,
+                            **overrides)
     async with running(Hub(settings)) as hub:
         adapter = hub.adapters["xmpp"]
         assert isinstance(adapter, xmpp_module.Adapter)
@@ -84,9 +88,11 @@ async def test_direct_chat_any_text_is_a_command(tmp_path: Path, mosquitto: Mosq
 
 
 async def test_room_prefix_and_mention_no_echo_no_history(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="adapters.xmpp")
     room = f"prefix@{MUC}"
-    monkeypatch.setattr(xmpp_module, "JOIN_HISTORY", 20)   # ask for history: the filter must drop it
+    monkeypatch.setattr(xmpp_rooms, "JOIN_HISTORY", 20)   # ask for history: the filter must drop it
     async with xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
         await alice.join(room, "alice")
         alice.say(room, "!temp chambre", "groupchat")      # history by the time the hub joins
@@ -106,6 +112,25 @@ async def test_room_prefix_and_mention_no_echo_no_history(tmp_path: Path, mosqui
             echo = await alice.next_message(lambda m: m["from"].resource == "maison")
             assert echo["body"] == "!temp chambre"
             await alice.no_message(lambda m: m["from"].resource == "maison", within=1.5)
+    assert "ignored replayed history line of alice" in caplog.text      # the room did replay it
+
+
+async def test_in_rooms_only_a_real_jid_the_room_reveals_grants_control(
+        tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody, monkeypatch: pytest.MonkeyPatch) -> None:
+    owned, foreign = f"owned@{MUC}", f"foreign@{MUC}"
+    async with xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
+        await alice.join(foreign, "alice")              # alice owns it: the hub sees nicks, not JIDs
+        section = xmpp_section(prosody, rooms=[owned, foreign])
+        async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, section) as (_hub, adapter):
+            await joined(adapter, owned)                # the hub created it: it is its owner
+            await joined(adapter, foreign)
+            await alice.join(owned, "alice")
+            alice.say(owned, "!chauffage on", "groupchat")
+            answer = await alice.next_message(lambda m: m["from"].bare == owned and m["from"].resource == "maison")
+            assert answer["body"] == "heater is ON"
+            alice.say(foreign, "!chauffage off", "groupchat")
+            answer = await alice.next_message(lambda m: m["from"].bare == foreign and m["from"].resource == "maison")
+            assert answer["body"].startswith("Sorry, you may not use switch")
 
 
 async def test_rpc_cli_reads_a_device(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
@@ -232,6 +257,26 @@ async def test_alerts_reach_a_person_and_a_room_and_raise_when_offline(
             await adapter.send(Address("xmpp", "bob@localhost", True), Reply("lost?", notice=True))
 
 
+async def test_an_alert_rule_reaches_a_person_and_a_room(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    room = f"house@{MUC}"
+    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke detected in the kitchen!",
+            "severity": "critical", "notify": ["xmpp:bob@localhost", f"xmpp:{room}"], "cooldown": "0s"}
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody, rooms=[room]),
+                             alerts=[rule]) as (_hub, adapter), \
+            xmpp_client("bob@localhost/phone", prosody.c2s_port) as bob:
+        await joined(adapter, room)
+        await bob.join(room, "bob")
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        kinds = set()
+        for _ in range(2):
+            alert = await bob.next_message(lambda m: m["from"].bare in ("maison@localhost", room)
+                                           and "Smoke detected" in m["body"])
+            kinds.add(str(alert["type"]))
+        assert kinds == {"chat", "groupchat"}
+
+
 async def test_prosody_restart_reconnects_rejoins_and_answers(tmp_path: Path, mosquitto: Mosquitto,
                                                               prosody: Prosody,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
@@ -262,8 +307,8 @@ async def test_self_ping_notices_a_room_that_forgot_the_bot(tmp_path: Path, mosq
     section = xmpp_section(prosody, rooms=[room], self_ping_interval="0.5s")
     async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, section) as (_h, adapter):
         await joined(adapter, room)
-        shell = await asyncio.to_thread(
-            prosody.shell, f"> local m = prosody.hosts['{MUC}'].modules.muc; m.forget_room(m.get_room_from_jid('{room}'))")
+        forget = f"> local m = prosody.hosts['{MUC}'].modules.muc; m.forget_room(m.get_room_from_jid('{room}'))"
+        shell = await asyncio.to_thread(prosody.shell, forget)
         assert "Result" in shell or "OK" in shell, shell
         await adapter.wait_until(lambda: not adapter.rooms[room].joined, 10)   # noticed by self-ping
         await joined(adapter, room)                                              # and joined again

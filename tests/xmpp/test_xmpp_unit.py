@@ -1,0 +1,245 @@
+"""Pure logic of the XMPP adapter, without a server: wire format, config, stanzas in, permissions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.xmpp import Adapter, split_text, strip_mention
+from adapters.xmpp_rpc import HubService, caller_of
+from chatops.config import ConfigError
+from chatops.hub import Hub
+from chatops.message import Identity, Message
+from chatops.rpc_client import (
+    Fault, FaultCode, call_query, decode_value, encode_value, fault_query, parse_call, parse_response,
+    render, result_query,
+)
+from chatops.testing import settings_for
+
+ROOM = "maison@conference.localhost"
+USERS = {"alice": {"roles": ["admin"], "xmpp": ["alice@localhost"]}}
+
+
+def section(**extra: Any) -> dict[str, Any]:
+    base = {"jid": "maison@localhost", "password_env": "HUB_XMPP_PASSWORD", "host": "127.0.0.1",
+            "allow_plaintext": True, "rooms": [ROOM]}
+    base.update(extra)
+    return base
+
+
+# ---- wire format -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [
+    0, -7, 2**31 - 1, True, False, 21.5, -0.25, "", "salon <&> \"é\" 🔥", None, b"\x00\xffbytes",
+    [1, "two", [3.0]], {"device": "salon", "value": 21.5, "nested": {"ok": True, "list": []}},
+])
+def test_values_survive_a_round_trip(value: Any) -> None:
+    element = ET.fromstring(ET.tostring(encode_value(value)))
+    assert decode_value(element) == value
+
+
+def test_big_ints_become_doubles_and_datetimes_are_utc() -> None:
+    assert decode_value(encode_value(2**40)) == float(2**40)
+    stamp = dt.datetime(2026, 11, 21, 12, 30, 5, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert decode_value(encode_value(stamp)) == dt.datetime(2026, 11, 21, 11, 30, 5)
+
+
+def test_untyped_value_is_a_string_and_unknown_types_are_refused() -> None:
+    ns = "jabber:iq:rpc"
+    assert decode_value(ET.fromstring(f'<value xmlns="{ns}">plain</value>')) == "plain"
+    assert decode_value(ET.fromstring(f'<value xmlns="{ns}"><string/></value>')) == ""
+    with pytest.raises(ValueError):
+        decode_value(ET.fromstring(f'<value xmlns="{ns}"><complex>1+2j</complex></value>'))
+    with pytest.raises(ValueError):
+        decode_value(ET.fromstring(f'<value xmlns="{ns}"><boolean>yes</boolean></value>'))
+    with pytest.raises(TypeError):
+        encode_value(object())
+
+
+def test_deep_nesting_is_refused() -> None:
+    value: Any = "x"
+    for _ in range(40):
+        value = [value]
+    with pytest.raises(ValueError):
+        encode_value(value)
+
+
+def test_a_fault_in_an_iq_is_well_formed_xml_with_one_namespace() -> None:
+    """slixmpp's fault2xml writes xmlns twice; prosody then kills the stream. Ours parses."""
+    from slixmpp import Iq
+    from slixmpp.xmlstream import tostring
+
+    iq = Iq(stype="result", sto="script@localhost/x", sid="1")
+    iq.append(fault_query(FaultCode.NOT_PERMITTED, "eve may not use switch"))
+    text = tostring(iq.xml, xmlns="jabber:client", top_level=True)
+    assert text.count("xmlns=") == 1 and 'xmlns=""' not in text   # only the query's
+    parsed = ET.fromstring(text)
+    with pytest.raises(Fault) as fault:
+        parse_response(parsed.find("{jabber:iq:rpc}query"))
+    assert (fault.value.code, fault.value.message) == (1, "eve may not use switch")
+
+
+def test_calls_and_results_parse_back() -> None:
+    method, params = parse_call(ET.fromstring(ET.tostring(call_query("hub.switch", ("heater", "on")))))
+    assert (method, params) == ("hub.switch", ["heater", "on"])
+    assert parse_response(ET.fromstring(ET.tostring(result_query({"state": "ON"})))) == {"state": "ON"}
+    with pytest.raises(Fault) as fault:
+        parse_call(ET.fromstring('<query xmlns="jabber:iq:rpc"><methodCall/></query>'))
+    assert fault.value.code == FaultCode.PARSE_ERROR
+
+
+def test_cli_output_is_easy_to_read_in_a_script() -> None:
+    assert render("read", {"device": "salon", "value": 21.5, "unit": "°C"}) == "21.5"
+    assert render("read", {"device": "heater", "value": True}) == "ON"
+    assert render("switch", {"device": "heater", "state": "OFF"}) == "OFF"
+    assert render("devices", [{"name": "salon", "type": "sensor", "value": 21.5, "unit": "°C"},
+                              {"name": "entree", "type": "camera"}]) == "salon\tsensor 21.5 °C\nentree\tcamera"
+
+
+# ---- configuration ---------------------------------------------------------------------------
+
+def test_plaintext_is_only_accepted_on_loopback(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="loopback"):
+        settings_for(tmp_path, adapters={"xmpp": section(host="xmpp.example.org")})
+    with pytest.raises(ConfigError, match="password"):
+        settings_for(tmp_path, adapters={"xmpp": section(password_env=None)})
+    with pytest.raises(ConfigError, match="not a JID"):
+        settings_for(tmp_path, adapters={"xmpp": section(jid="maison")})
+    with pytest.raises(ConfigError, match="listed twice"):
+        settings_for(tmp_path, adapters={"xmpp": section(rooms=[ROOM, {"jid": ROOM.upper()}])})
+
+
+def test_rooms_as_strings_or_tables_and_a_fixed_resource(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, adapters={"xmpp": section(rooms=[
+        ROOM, {"jid": "secret@conference.localhost", "nick": "bot", "password_env": "ROOM_PW"}])})
+    xmpp = next(s for _n, k, s in settings.adapter_sections if k == "xmpp")
+    assert xmpp.full_jid == "maison@localhost/chatops"
+    rooms = xmpp.room_list("maison")
+    assert [(r.jid, r.nick, r.password_env) for r in rooms] == [
+        (ROOM, "maison", None), ("secret@conference.localhost", "bot", "ROOM_PW")]
+
+
+def test_text_helpers() -> None:
+    assert strip_mention("Maison: temp salon", "maison") == "temp salon"
+    assert strip_mention("@maison, temp", "maison") == "temp"
+    assert strip_mention("maisonette: hi", "maison") is None
+    chunks = split_text("\n".join(f"line {i}" for i in range(100)), 200)
+    assert all(len(c) <= 200 for c in chunks) and "\n".join(chunks).count("line") == 100
+    assert split_text("", 10) == [""]
+
+
+# ---- stanzas in --------------------------------------------------------------------------------
+
+@pytest.fixture
+async def adapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An adapter wired to a hub that records dispatched messages instead of running them."""
+    monkeypatch.setenv("HUB_XMPP_PASSWORD", "pw")
+    hub = Hub(settings_for(tmp_path, adapters={"xmpp": section()}, users=USERS))
+    dispatched: list[Message] = []
+    monkeypatch.setattr(hub, "dispatch", dispatched.append)
+    adapter = hub.adapters["xmpp"]
+    assert isinstance(adapter, Adapter)
+    adapter._hub = hub
+    adapter.xmpp = adapter._client("pw")
+    from adapters.xmpp_rooms import Room
+    adapter.rooms[ROOM] = Room(ROOM, "maison", joined=True)
+    adapter.dispatched = dispatched
+    yield adapter
+
+
+def stanza(xml: str) -> Any:
+    from slixmpp import Message as XmppMessage
+    return XmppMessage(xml=ET.fromstring(xml))
+
+
+def stamp(seconds_ago: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - seconds_ago))
+
+
+async def test_direct_chat_is_addressed_from_the_bare_jid(adapter: Any) -> None:
+    adapter._on_message(stanza('<message xmlns="jabber:client" from="alice@localhost/phone" to="maison@localhost" '
+                               'type="chat"><body>temp salon</body></message>'))
+    [message] = adapter.dispatched
+    assert message.addressed and message.text == "temp salon"
+    assert message.sender == Identity("xmpp", "alice@localhost", display="alice")
+    assert (message.address.target, message.address.direct) == ("alice@localhost", True)
+
+
+async def test_late_direct_messages_are_not_run_but_resumed_ones_are(adapter: Any) -> None:
+    late = (f'<message xmlns="jabber:client" from="alice@localhost/phone" type="chat"><body>chauffage on</body>'
+            f'<delay xmlns="urn:xmpp:delay" from="localhost" stamp="{stamp(3600)}"/></message>')
+    adapter._on_message(stanza(late))
+    assert adapter.dispatched == []
+    fresh = late.replace(stamp(3600), stamp(5))
+    adapter._on_message(stanza(fresh))                     # queued by the server during a short drop
+    assert len(adapter.dispatched) == 1
+
+
+async def test_room_echo_history_and_plain_talk(adapter: Any) -> None:
+    def room_line(nick: str, body: str, delay: str = "") -> Any:
+        return stanza(f'<message xmlns="jabber:client" from="{ROOM}/{nick}" type="groupchat"><body>{body}</body>'
+                      f'{delay}</message>')
+    adapter._on_groupchat(room_line("maison", "!temp salon"))                          # our own echo
+    adapter._on_groupchat(room_line("alice", "!temp salon",
+                                    f'<delay xmlns="urn:xmpp:delay" from="{ROOM}" stamp="{stamp(10)}"/>'))
+    assert adapter.dispatched == []
+    adapter._on_groupchat(room_line("bob", "maison: temp salon"))
+    adapter._on_groupchat(room_line("bob", "!temp salon"))
+    mention, prefixed = adapter.dispatched
+    assert mention.addressed and mention.text == "temp salon"
+    assert not prefixed.addressed and prefixed.text == "!temp salon"
+    assert (prefixed.address.target, prefixed.address.direct) == (ROOM, False)
+
+
+async def test_occupants_are_trusted_only_with_their_real_jid(adapter: Any) -> None:
+    from slixmpp import JID
+
+    adapter.xmpp.plugin["xep_0045"].rooms[None][JID(ROOM)] = {"alice": {"jid": JID("alice@localhost/phone")}}
+    assert adapter._occupant(adapter.rooms[ROOM], "alice") == Identity("xmpp", "alice@localhost", display="alice")
+    stranger = adapter._occupant(adapter.rooms[ROOM], "alice2")
+    assert not stranger.trusted and stranger.id == f"{ROOM}/alice2"
+    assert adapter._hub.auth.user_for(stranger) is None
+    assert not caller_of(JID(f"{ROOM}/alice"), adapter.rooms).trusted
+
+
+async def test_send_raises_when_not_connected(adapter: Any) -> None:
+    from chatops.message import Address, Reply
+
+    with pytest.raises(ConnectionError):
+        await adapter.send(Address("xmpp", "alice@localhost", True), Reply("hello"))
+
+
+# ---- permissions -------------------------------------------------------------------------------
+
+async def test_rpc_permissions_follow_the_router(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = Hub(settings_for(tmp_path, users=USERS))
+    await hub.store.open()
+    try:
+        service = HubService(hub, "xmpp")
+        eve, alice = Identity("xmpp", "eve@localhost"), Identity("xmpp", "alice@localhost")
+        with pytest.raises(Fault) as refused:
+            await service.call(eve, "hub.switch", ["heater", "on"])
+        assert refused.value.code == FaultCode.NOT_PERMITTED
+        assert await service.permit(alice, "switch", "hub.switch heater on") is not None
+        untrusted = Identity("xmpp", f"{ROOM}/alice", trusted=False)
+        with pytest.raises(Fault):
+            await service.permit(untrusted, "switch", "hub.switch heater on")
+        assert await service.permit(eve, "read", "hub.read salon") is None    # guests may read
+        with pytest.raises(Fault) as unknown:
+            await service.call(alice, "hub.nothing", [])
+        assert unknown.value.code == FaultCode.UNKNOWN_METHOD
+        with pytest.raises(Fault) as bad:
+            await service.call(alice, "hub.read", [])
+        assert bad.value.code == FaultCode.BAD_PARAMS
+        with pytest.raises(Fault) as missing:
+            await service.call(alice, "hub.read", ["garage"])
+        assert missing.value.code == FaultCode.NO_SUCH_DEVICE
+        refusals = await hub.store.audit_entries("refused")
+        assert [e["sender"] for e in refusals] == ["xmpp:eve@localhost", f"xmpp:{ROOM}/alice"]
+    finally:
+        await hub.store.close()
