@@ -52,12 +52,19 @@ class MqttLink:
         self.connected = asyncio.Event()
         self._exact: dict[str, list[Listener]] = {}
         self._wildcard: list[tuple[str, Listener]] = []
+        self._limits: dict[Listener, int] = {}     # listeners that take payloads beyond max_payload
         self._client: aiomqtt.Client | None = None
         self._subscribed: set[str] = set()     # filters subscribed on the current connection
         self.dropped_payloads = 0
 
-    async def subscribe(self, topic_filter: str, listener: Listener) -> None:
-        """Call `listener(topic, payload, retained)` for every message on `topic_filter`."""
+    async def subscribe(self, topic_filter: str, listener: Listener, *, max_payload: int | None = None) -> None:
+        """Call `listener(topic, payload, retained)` for every message on `topic_filter`.
+
+        `max_payload` raises the size limit for this listener alone (camera images); every
+        other listener still gets only payloads within `[mqtt] max_payload`.
+        """
+        if max_payload is not None and max_payload > self.settings.max_payload:
+            self._limits[listener] = max_payload
         if "+" in topic_filter or "#" in topic_filter:
             self._wildcard.append((topic_filter, listener))
         else:
@@ -97,13 +104,16 @@ class MqttLink:
 
     def deliver(self, topic: str, payload: bytes, retained: bool) -> None:
         """Hand one message to its listeners (also used by tests and benchmarks in-process)."""
-        if len(payload) > self.settings.max_payload:
-            self.dropped_payloads += 1
-            log.warning("dropped a %d-byte payload on %s (max_payload is %d)",
-                        len(payload), topic, self.settings.max_payload)
-            return
         listeners = list(self._exact.get(topic, ()))
         listeners += [fn for f, fn in self._wildcard if _matches(f, topic)]
+        if len(payload) > self.settings.max_payload:
+            default = self.settings.max_payload
+            listeners = [fn for fn in listeners if len(payload) <= self._limits.get(fn, default)]
+            if not listeners:
+                self.dropped_payloads += 1
+                log.warning("dropped a %d-byte payload on %s (max_payload is %d)",
+                            len(payload), topic, self.settings.max_payload)
+                return
         for listener in listeners:
             try:
                 listener(topic, payload, retained)
@@ -143,7 +153,7 @@ class MqttLink:
                         elif not isinstance(payload, (bytes, bytearray)):
                             payload = str(payload).encode() if payload is not None else b""
                         self.deliver(message.topic.value, bytes(payload), bool(message.retain))
-            except aiomqtt.MqttError as exc:
+            except (aiomqtt.MqttError, OSError) as exc:
                 self._mark_down(str(exc) or type(exc).__name__)
             finally:
                 self._client = None

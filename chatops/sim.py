@@ -3,7 +3,8 @@
 Devices (under `base_topic`, default zigbee2mqtt/): salon and chambre (temperature and
 humidity with a daily cycle and noise), heater (a switch answering `heater/set`, warming the
 living room while on), kitchen_smoke (a smoke detector triggered with `kitchen_smoke/set`
-`{"smoke": true}`), and every device answers `NAME/get`.
+`{"smoke": true}`), and every device answers `NAME/get`. A camera with `simulated = true`
+(entree in the demo) shows `camera_image`: a front door in the light of the hour, time-stamped.
 """
 
 from __future__ import annotations
@@ -76,7 +77,10 @@ class SimulatedHome:
                     await self.mqtt.publish(f"{self.base}/{device}", json.dumps(self.state_of(device)),
                                             retain=True, wait=self.settings.interval)
                 except MqttUnavailable:
+                    # The link may not have noticed the drop yet (connected still set): yield
+                    # for a moment instead of spinning, then wait for the reconnection.
                     self._pending.add(device)
+                    await asyncio.sleep(1.0)
                     await self.mqtt.connected.wait()
             self._wake.clear()
             try:
@@ -107,3 +111,43 @@ class SimulatedHome:
                 log.info("simulator: kitchen smoke detector %s", "FIRED" if self.smoke else "cleared")
         self._pending.add(device)
         self._wake.set()
+
+
+def camera_image(name: str, now: float | None = None, size: tuple[int, int] = (640, 480)) -> bytes:
+    """A JPEG 'seen' by simulated camera `name`: a front door, daylight by the hour, the time on it.
+
+    Pure CPU work (Pillow): call it through `asyncio.to_thread`.
+    """
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from .graph import font
+
+    now = time.time() if now is None else now
+    local = time.localtime(now)
+    hours = local.tm_hour + local.tm_min / 60
+    daylight = max(0.0, math.sin(math.pi * (hours - 6) / 14)) if 6 <= hours <= 20 else 0.0
+    width, height = size
+    image = Image.new("RGB", size)
+    draw = ImageDraw.Draw(image)
+    for y in range(height):                                  # sky to ground gradient
+        shade = y / height
+        sky = (int(30 + 150 * daylight - 40 * shade), int(40 + 160 * daylight - 30 * shade),
+               int(70 + 170 * daylight - 20 * shade))
+        draw.line((0, y, width, y), fill=sky)
+    wall = tuple(int(c * (0.35 + 0.65 * daylight)) for c in (214, 196, 170))
+    draw.rectangle((0, height * 0.25, width, height), fill=wall)            # the house front
+    door = (width * 0.38, height * 0.42, width * 0.62, height * 0.95)
+    draw.rectangle(door, fill=(96, 52, 30), outline=(40, 20, 10), width=4)
+    draw.ellipse((width * 0.57, height * 0.68, width * 0.59, height * 0.71), fill=(220, 190, 90))
+    lamp = (255, 230, 140) if daylight < 0.3 else (200, 200, 190)
+    draw.ellipse((width * 0.66, height * 0.45, width * 0.70, height * 0.51), fill=lamp)
+    draw.rectangle((0, height * 0.95, width, height), fill=(90, 90, 90))   # the step
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", local)
+    big = font(max(12, height // 16))
+    draw.rectangle((0, 0, width, height // 12 + 8), fill=(0, 0, 0))
+    draw.text((10, 4), f"{name.upper()}  {stamp}", fill=(255, 255, 255), font=big)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
