@@ -75,6 +75,6 @@ class Adapter:
 
     async def send(self, address: Address, reply: Reply) -> None:
         lines = [("! " if reply.notice else "") + reply.text]
-        lines += [f"  [image] {a.url or a.path}" for a in reply.attachments]
+        lines += [f"  [image] {a.path}" + (f" {a.url}" if a.url else "") for a in reply.attachments]
         self._stdout.write("\n".join(lines) + "\n")
         self._stdout.flush()

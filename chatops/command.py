@@ -21,7 +21,8 @@ from .message import Address, Identity, Message, Reply
 if TYPE_CHECKING:
     from .hub import Hub
 
-BUILTIN_COMMAND_MODULES = ("commands.help", "commands.devices", "commands.alerts", "commands.admin")
+BUILTIN_COMMAND_MODULES = ("commands.help", "commands.devices", "commands.alerts", "commands.admin",
+                           "commands.camera", "commands.history")
 SPEC_ATTRIBUTE = "__chatops_command__"
 
 

@@ -1,8 +1,15 @@
-"""The hub's web server: /health, expiring file links, the web chat (an adapter like any other).
+"""The hub's web server: /health, expiring file links, the dashboard and its web chat.
 
 Bound to loopback it is open to local users; anywhere else it needs the configured token,
 given once as `?token=` (then kept in an HttpOnly cookie) or as `Authorization: Bearer`.
 The access log is off so the token never lands in a log line.
+
+One websocket per open page carries both the chat and the dashboard. Server to page:
+`hello`, `reply` (chat), `result` (of an action), and after the page sent `{"type": "watch"}`:
+`state` (devices, alerts, health, what the web user may do), `reading` (one device), `alerts`,
+`health`. Page to server: `{"text": ...}` (a chat line), `{"type": "watch"}`,
+`{"type": "switch", "device", "state"}`, `{"type": "ack", "id"}`, `{"type": "snap", "camera"}`. Actions run as chat commands of the `[web] user`, so the same
+permissions, rate limits and audit apply as in the chat.
 """
 
 from __future__ import annotations
@@ -16,14 +23,17 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
 from .adapter import Capabilities
 from .config import read_secret
+from .durations import parse_duration
+from .config import DeviceType
 from .health import Health
-from .message import Address, Identity, Message, Reply
+from .home import Device, Reading, format_value
+from .message import Address, Attachment, Identity, Message, Reply
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -31,6 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 COOKIE = "chatops_token"
+FEED_SIZE = 500                 # pushes queued per page before it is sent a fresh `state` instead
+HEALTH_EVERY = 2.0              # seconds between health comparisons per page
+CHART_POINTS = 288              # dashboard charts: one point per 5 minutes over a day
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +82,10 @@ class WebChat:
     network = "web"
     capabilities = Capabilities(max_text=20000, images=True)
 
-    def __init__(self, name: str = "web") -> None:
+    def __init__(self, name: str = "web", links: LinkStore | None = None) -> None:
         self.name = name
         self.health = Health()
+        self.links = links
         self.sockets: dict[str, web.WebSocketResponse] = {}
 
     async def run(self, hub: Hub) -> None:   # served by WebServer; nothing to connect
@@ -83,9 +97,20 @@ class WebChat:
         if not targets and address.target != "*":
             raise ConnectionError(f"web session {address.target} is closed")
         payload = json.dumps({"type": "reply", "text": reply.text, "notice": reply.notice,
-                              "images": [a.url for a in reply.attachments if a.url]})
+                              "images": self.image_urls(reply.attachments)})
         for socket in targets:
             await socket.send_str(payload)
+
+    def image_urls(self, attachments: tuple[Attachment, ...]) -> list[str]:
+        """Links the page can show: the attachment's own, or a fresh one (alert snapshots have none)."""
+        urls = []
+        for attachment in attachments:
+            url = attachment.url
+            if url is None and self.links is not None and attachment.path.exists():
+                url = self.links.publish(attachment.path, attachment.mime)
+            if url:
+                urls.append(url)
+        return urls
 
 
 class WebServer:
@@ -95,12 +120,13 @@ class WebServer:
         self.hub = hub
         self.settings = hub.settings.web
         host, port = self.settings.host_port
-        self.chat = WebChat()
         base = self.settings.public_url or f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
         self.links = LinkStore(base, self.settings.link_ttl)
+        self.chat = WebChat(links=self.links)
         self._token: str | None = None
         self._runner: web.AppRunner | None = None
         self.port = port
+        self._feeds: dict[str, Feed] = {}
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024)
@@ -108,6 +134,8 @@ class WebServer:
         app.router.add_get("/", self._index)
         app.router.add_get("/ws", self._websocket)
         app.router.add_post("/api/command", self._api_command)
+        app.router.add_get("/api/state", self._api_state)
+        app.router.add_get("/api/history", self._api_history)
         app.router.add_get("/files/{token}/{name}", self._file)
         app.router.add_get("/files/{token}", self._file)
         if STATIC.exists():
@@ -116,6 +144,8 @@ class WebServer:
 
     async def start(self) -> None:
         self._token = read_secret(self.settings, "token", self.hub.settings.base_dir)
+        self.hub.home.listen(self._on_reading)
+        await self.hub.mqtt.subscribe("chatops/alerts/#", self._on_alert_state)
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         host, port = self.settings.host_port
@@ -161,23 +191,175 @@ class WebServer:
         socket = web.WebSocketResponse(heartbeat=30, max_msg_size=16 * 1024)
         await socket.prepare(request)
         session = secrets.token_hex(8)
-        self.chat.sockets[session] = socket
         await socket.send_str(json.dumps({"type": "hello", "name": self.hub.settings.hub.name,
                                           "prefix": self.hub.settings.hub.prefix}))
+        feed = Feed(session)
+        self.chat.sockets[session] = socket
+        writer: asyncio.Task[None] | None = None
         try:
             async for frame in socket:
                 if frame.type != WSMsgType.TEXT:
                     continue
                 try:
-                    text = str(json.loads(frame.data).get("text", ""))
-                except (ValueError, AttributeError):
-                    text = frame.data
-                message = Message(self._identity(session), Address(self.chat.name, session, True), text,
-                                  addressed=True)
-                self.hub.dispatch(message)
+                    data = json.loads(frame.data)
+                except ValueError:
+                    data = {"text": frame.data}
+                if not isinstance(data, dict):
+                    data = {"text": str(data)}
+                kind = data.get("type", "chat")
+                if kind == "watch" and writer is None:            # the dashboard wants the live feed
+                    self._feeds[session] = feed
+                    writer = asyncio.create_task(self._push(socket, feed), name=f"web-push-{session}")
+                elif kind in ("switch", "ack", "snap"):
+                    feed.spawn(self._action(socket, session, data), f"web-{kind}")
+                else:
+                    message = Message(self._identity(session), Address(self.chat.name, session, True),
+                                      str(data.get("text", "")), addressed=True)
+                    self.hub.dispatch(message)
         finally:
             self.chat.sockets.pop(session, None)
+            self._feeds.pop(session, None)
+            feed.cancel()
+            if writer is not None:
+                writer.cancel()
+                await asyncio.wait([writer])
         return socket
+
+    # ---- the dashboard -------------------------------------------------------------------
+
+    def _grants(self) -> tuple[frozenset[str], bool]:
+        """(grants, is a configured user) of the web user, as the router will see them."""
+        user = self.hub.auth.user_for(self._identity("dashboard"))
+        return self.hub.auth.grants_for(user), user is not None
+
+    def _may(self, permission: str) -> bool:
+        grants, _ = self._grants()
+        return "*" in grants or permission in grants
+
+    @staticmethod
+    def device_json(device: Device, now: float) -> dict[str, object]:
+        reading = device.reading
+        value = reading.value if reading else None
+        return {"name": device.name, "label": device.label, "type": device.type.value, "unit": device.unit,
+                "value": value, "shown": format_value(value, device.unit) if reading else None,
+                "at": reading.at if reading else None, "stale_after": device.settings.stale_after,
+                "stale": device.is_stale(now),
+                "chart": device.type is not DeviceType.CAMERA and not isinstance(value, str)}
+
+    def _health_json(self) -> dict[str, object]:
+        health = self.hub.health()
+        return {"ready": health["ready"], "mqtt": health["mqtt"], "adapters": health["adapters"]}
+
+    async def state(self) -> dict[str, object]:
+        """Everything the dashboard shows, as the web user may see it."""
+        grants, is_user = self._grants()
+
+        def may(permission: str) -> bool:
+            return "*" in grants or permission in grants
+
+        now = time.time()
+        devices = [self.device_json(d, now) for d in sorted(self.hub.home.devices.values(), key=lambda d: d.name)]
+        alerts = await self.hub.alerts.active() if may("alerts") else []
+        return {"type": "state", "now": now, "name": self.hub.settings.hub.name,
+                "devices": devices if may("read") else [], "alerts": alerts, "health": self._health_json(),
+                "may": {"switch": may("switch") and is_user, "ack": may("ack"), "snap": may("snap"),
+                        "history": may("history") or may("graph"), "chat": True}}
+
+    def _on_reading(self, device: Device, reading: Reading, previous: Reading | None) -> None:
+        if not self._feeds:
+            return
+        payload = json.dumps({"type": "reading", "device": self.device_json(device, time.time())})
+        for feed in list(self._feeds.values()):
+            feed.put(payload)
+
+    def _on_alert_state(self, _topic: str, _payload: bytes, _retained: bool) -> None:
+        for feed in list(self._feeds.values()):
+            feed.put(Feed.ALERTS)
+
+    async def _push(self, socket: web.WebSocketResponse, feed: Feed) -> None:
+        """Send this page its state, then every push; health is compared every few seconds."""
+        try:
+            await socket.send_str(json.dumps(await self.state()))
+            health = self._health_json()
+            while not socket.closed:
+                try:
+                    async with asyncio.timeout(HEALTH_EVERY):
+                        item = await feed.get()
+                except TimeoutError:
+                    item = None
+                if item is Feed.RESYNC:
+                    await socket.send_str(json.dumps(await self.state()))
+                elif item is Feed.ALERTS:
+                    alerts = await self.hub.alerts.active() if self._may("alerts") else []
+                    await socket.send_str(json.dumps({"type": "alerts", "alerts": alerts}))
+                elif isinstance(item, str):
+                    if self._may("read"):
+                        await socket.send_str(item)
+                now = self._health_json()
+                if now != health:
+                    health = now
+                    await socket.send_str(json.dumps({"type": "health", "health": now}))
+        except (ConnectionError, RuntimeError) as exc:     # the page went away mid-send
+            log.debug("dashboard push stopped: %s", exc)
+        except Exception:
+            log.exception("dashboard push failed; the page will reconnect")
+            await socket.close()
+
+    async def _action(self, socket: web.WebSocketResponse, session: str, data: dict[str, object]) -> None:
+        """A dashboard button: run it as the chat command it stands for and report the outcome."""
+        kind = str(data.get("type"))
+        result: dict[str, object] = {"type": "result", "action": kind, "request": data.get("request")}
+        if kind == "switch":
+            name, state = str(data.get("device", "")), str(data.get("state", "")).lower()
+            if state not in ("on", "off", "toggle"):
+                state = "?"
+            text = f'switch "{_quoteless(name)}" {state}'
+            result["device"] = name
+        elif kind == "ack":
+            text = f"ack {int(data['id'])}" if str(data.get("id", "")).isdigit() else "ack"
+            result["id"] = data.get("id")
+        else:
+            name = str(data.get("camera", ""))
+            text = f'snap "{_quoteless(name)}"'
+            result["camera"] = name
+        message = Message(self._identity(session), Address(self.chat.name, session, True), text, addressed=True)
+        replies = await self.hub.execute(message)
+        result["text"] = "\n".join(r.text for r in replies)
+        result["images"] = [u for r in replies for u in self.chat.image_urls(r.attachments)]
+        if kind == "switch":
+            device = self.hub.home.find(str(data.get("device", "")))
+            if device is not None:
+                result["state"] = self.device_json(device, time.time())
+        if not socket.closed:
+            await socket.send_str(json.dumps(result))
+        if kind == "ack":
+            for feed in list(self._feeds.values()):
+                feed.put(Feed.ALERTS)
+
+    async def _api_state(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.json_response({"error": "token required"}, status=401)
+        return web.json_response(await self.state())
+
+    async def _api_history(self, request: web.Request) -> web.Response:
+        """GET ?device=NAME&period=24h&points=288: a device's history for the dashboard's charts."""
+        if not self._authorised(request):
+            return web.json_response({"error": "token required"}, status=401)
+        if not self._may("history") and not self._may("graph"):
+            return web.json_response({"error": "the web user may not read history"}, status=403)
+        device = self.hub.home.find(request.query.get("device", ""))
+        if device is None:
+            return web.json_response({"error": "no such device"}, status=404)
+        try:
+            period = parse_duration(request.query.get("period", "24h"))
+            points = max(10, min(2000, int(request.query.get("points", CHART_POINTS))))
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        until = time.time()
+        series = await self.hub.history.series(device.name, until - period, until, points) \
+            if self.hub.history.enabled else []
+        return web.json_response({"device": device.name, "unit": device.unit, "since": until - period,
+                                  "until": until, "points": [[round(p.at, 1), p.avg] for p in series]})
 
     async def _api_command(self, request: web.Request) -> web.Response:
         """POST {"text": "..."}: run a command as the web user and return the replies (scripts, CLI)."""
@@ -196,3 +378,45 @@ class WebServer:
         if link is None:
             raise web.HTTPNotFound()
         return web.FileResponse(link.path, headers={"Content-Type": link.mime, "Cache-Control": "private"})
+
+
+def _quoteless(name: str) -> str:
+    return name.replace('"', "")
+
+
+class Feed:
+    """What waits to be pushed to one page; a page too slow to keep up gets a fresh `state` instead."""
+
+    ALERTS = object()
+    RESYNC = object()
+
+    def __init__(self, session: str) -> None:
+        self.session = session
+        self._queue: asyncio.Queue[object] = asyncio.Queue(FEED_SIZE)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def put(self, item: object) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self._queue.put_nowait(Feed.RESYNC)
+
+    async def get(self) -> object:
+        return await self._queue.get()
+
+    def spawn(self, coro: Any, name: str) -> None:
+        """Run one page action; its failure is logged, and it ends with the page."""
+        task = asyncio.create_task(coro, name=f"{name}-{self.session}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("dashboard action failed", exc_info=task.exception())
+
+    def cancel(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()

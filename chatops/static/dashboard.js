@@ -1,0 +1,319 @@
+// The house at a glance: device cards with live values and 24 h charts, switches, alerts, health, chat.
+// One websocket carries everything (see chatops/web.py for the messages). No library, no CDN.
+"use strict";
+
+const DAY = 86400;
+const $ = (id) => document.getElementById(id);
+const devices = new Map();        // name -> device JSON from the hub
+const series = new Map();         // name -> [[t, value], ...] over the last day
+const cards = new Map();          // name -> card element
+let socket, may = {}, clockOffset = 0, requestId = 0;
+
+const serverNow = () => (Date.now() + clockOffset) / 1000;
+window.chatops = {devices, series};     // for tests and curious people in the console
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function ago(seconds) {
+  seconds = Math.max(0, Math.round(seconds));
+  if (seconds < 60) return seconds + "s ago";
+  if (seconds < 3600) return Math.floor(seconds / 60) + "m ago";
+  if (seconds < DAY) return Math.floor(seconds / 3600) + "h" + String(Math.floor(seconds % 3600 / 60)).padStart(2, "0") + " ago";
+  return Math.floor(seconds / DAY) + "d ago";
+}
+
+function send(data) {
+  if (socket && socket.readyState === 1) { socket.send(JSON.stringify(data)); return true; }
+  return false;
+}
+
+// ---- device cards ------------------------------------------------------------------------------
+
+function stateWord(device) {
+  if (device.value === true) return "on";
+  if (device.value === false) return "off";
+  return device.value === null ? "unknown" : "value";
+}
+
+function buildCard(device) {
+  const card = el("article", {class: "card", "data-device": device.name, "data-type": device.type},
+    el("header", {}, el("h3", {}, device.label), el("span", {class: "age"})),
+    el("div", {class: "value"}));
+  if (device.type === "switch") {
+    const button = (state, label) => el("button", {type: "button", "data-set": state, "aria-pressed": "false",
+      onclick: () => switchDevice(device.name, state)}, label);
+    card.append(el("div", {class: "actions"}, button("on", "On"), button("off", "Off")));
+  }
+  if (device.type === "camera") {
+    card.append(el("div", {class: "actions"}, el("button", {type: "button", "data-snap": device.name,
+      onclick: () => snap(device.name)}, "Take a picture")));
+    card.append(el("div", {class: "image"}));
+  }
+  card.append(el("div", {class: "note"}));
+  if (device.chart) card.append(el("canvas", {class: "chart", "aria-label": device.label + ", last 24 hours"}));
+  return card;
+}
+
+function renderCard(name) {
+  const device = devices.get(name), card = cards.get(name);
+  if (!device || !card) return;
+  card.dataset.state = stateWord(device);
+  const value = card.querySelector(".value");
+  if (device.type === "camera") value.textContent = "";
+  else if (device.shown === null) value.textContent = "—";
+  else if (typeof device.value === "number" && device.unit) {
+    value.textContent = device.shown.slice(0, -device.unit.length).trim();
+    value.append(el("small", {}, device.unit));
+  } else value.textContent = device.shown;
+  for (const button of card.querySelectorAll("button[data-set]")) {
+    const active = button.dataset.set === card.dataset.state;
+    button.classList.toggle("active", active);
+    button.setAttribute("aria-pressed", String(active));
+    button.disabled = !may.switch;
+  }
+  const snapButton = card.querySelector("button[data-snap]");
+  if (snapButton) snapButton.disabled = !may.snap;
+  renderAge(name);
+  drawChart(name);
+}
+
+function renderAge(name) {
+  const device = devices.get(name), card = cards.get(name);
+  if (!device || !card || device.type === "camera") return;
+  const age = device.at ? serverNow() - device.at : null;
+  const stale = age !== null && age > device.stale_after;
+  card.classList.toggle("stale", stale);
+  card.querySelector(".age").textContent = age === null ? "no reading yet" : (stale ? "stale, " : "") + ago(age);
+}
+
+function renderDevices(list) {
+  const grid = $("devices");
+  grid.replaceChildren();
+  devices.clear(); cards.clear();
+  for (const device of list) {
+    devices.set(device.name, device);
+    const card = buildCard(device);
+    cards.set(device.name, card);
+    grid.append(card);
+    renderCard(device.name);
+  }
+  if (!list.length) grid.append(el("p", {}, "No device to show (the web user may not read devices)."));
+}
+
+async function loadHistory(name) {
+  try {
+    const response = await fetch("/api/history?device=" + encodeURIComponent(name) + "&period=24h&points=288");
+    if (!response.ok) return;
+    const data = await response.json();
+    const live = (series.get(name) || []).filter((p) => p[0] > (data.points.length ? data.points[data.points.length - 1][0] : 0));
+    series.set(name, data.points.concat(live));
+    drawChart(name);
+  } catch (error) { /* the chart stays empty; live readings still draw */ }
+}
+
+function onReading(device) {
+  const known = devices.get(device.name);
+  devices.set(device.name, device);
+  if (!cards.has(device.name)) {          // discovered while the page is open
+    const card = buildCard(device);
+    cards.set(device.name, card);
+    $("devices").append(card);
+  }
+  if (known && known.type !== device.type) return;
+  if (device.chart && device.at) {
+    const points = series.get(device.name) || [];
+    const value = typeof device.value === "boolean" ? (device.value ? 1 : 0) : device.value;
+    if (typeof value === "number") points.push([device.at, value]);
+    const since = serverNow() - DAY;
+    while (points.length && points[0][0] < since) points.shift();
+    series.set(device.name, points);
+  }
+  renderCard(device.name);
+}
+
+// ---- charts (canvas, drawn by hand) -----------------------------------------------------------
+
+function drawChart(name) {
+  const card = cards.get(name), device = devices.get(name);
+  const canvas = card && card.querySelector("canvas.chart");
+  if (!canvas || !device) return;
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth, height = canvas.clientHeight;
+  if (!width) return;
+  canvas.width = Math.round(width * ratio); canvas.height = Math.round(height * ratio);
+  const g = canvas.getContext("2d");
+  g.scale(ratio, ratio);
+  g.clearRect(0, 0, width, height);
+  const until = serverNow(), since = until - DAY;
+  const points = (series.get(name) || []).filter((p) => p[0] >= since);
+  const x = (t) => (t - since) / DAY * width;
+  g.font = "10px system-ui, sans-serif";
+  g.fillStyle = "#8a94a6"; g.strokeStyle = "#e6e9ef"; g.lineWidth = 1;
+  const tick = new Date(since * 1000); tick.setMinutes(0, 0, 0);
+  tick.setHours(Math.ceil(tick.getHours() / 6) * 6);
+  for (; tick.getTime() / 1000 < until; tick.setHours(tick.getHours() + 6)) {
+    const px = x(tick.getTime() / 1000);
+    g.beginPath(); g.moveTo(px, 0); g.lineTo(px, height - 12); g.stroke();
+    g.fillText(String(tick.getHours()).padStart(2, "0") + ":00", Math.min(px + 2, width - 30), height - 2);
+  }
+  if (!points.length) { g.fillText("no history yet", 4, 12); return; }
+  const boolean = typeof device.value === "boolean";
+  const top = 4, bottom = height - 16;
+  if (boolean) {                          // one band per run of "on"
+    g.fillStyle = "#2f8f5b";
+    let start = null;
+    points.forEach((p, i) => {
+      if (p[1] >= 0.5 && start === null) start = p[0];
+      const last = i + 1 === points.length;
+      if (start !== null && (p[1] < 0.5 || last)) {
+        const end = p[1] < 0.5 ? p[0] : until;
+        g.fillRect(x(start), top + 10, Math.max(1, x(end) - x(start)), bottom - top - 10);
+        start = null;
+      }
+    });
+    return;
+  }
+  let low = Math.min(...points.map((p) => p[1])), high = Math.max(...points.map((p) => p[1]));
+  if (high - low < 0.5) { low -= 0.25; high += 0.25; }
+  const y = (v) => bottom - (v - low) / (high - low) * (bottom - top);
+  g.strokeStyle = "#1f77b4"; g.lineWidth = 1.6; g.lineJoin = "round";
+  g.beginPath();
+  let previous = null;
+  for (const [t, v] of points) {
+    if (previous === null || t - previous > 1800) g.moveTo(x(t), y(v)); else g.lineTo(x(t), y(v));
+    previous = t;
+  }
+  g.stroke();
+  const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1)) + (device.unit ? " " + device.unit : "");
+  for (const [text, baseline] of [["max " + fmt(high), 10], ["min " + fmt(low), bottom - 2]]) {
+    g.fillStyle = "rgba(255, 255, 255, 0.8)";
+    g.fillRect(0, baseline - 10, g.measureText(text).width + 6, 13);
+    g.fillStyle = "#4b5b6e";
+    g.fillText(text, 2, baseline);
+  }
+}
+
+// ---- actions -----------------------------------------------------------------------------------
+
+function note(name, text, error) {
+  const card = cards.get(name), box = card && card.querySelector(".note");
+  if (!box) return;
+  box.textContent = text || "";
+  box.classList.toggle("error", Boolean(error));
+}
+
+function switchDevice(name, state) {
+  const card = cards.get(name);
+  const button = card.querySelector(`button[data-set="${state}"]`);
+  if (!send({type: "switch", device: name, state, request: ++requestId})) return note(name, "not connected", true);
+  for (const b of card.querySelectorAll("button[data-set]")) b.disabled = true;
+  button.classList.add("pending");
+  note(name, "switching " + state + "…");
+}
+
+function snap(name) {
+  if (send({type: "snap", camera: name, request: ++requestId})) note(name, "taking a picture…");
+}
+
+function acknowledge(id, button) {
+  if (send({type: "ack", id, request: ++requestId})) { button.disabled = true; button.textContent = "…"; }
+}
+
+function onResult(result) {
+  if (result.action === "switch") {
+    const card = cards.get(result.device);
+    if (card) for (const b of card.querySelectorAll("button[data-set]")) b.classList.remove("pending");
+    if (result.state) devices.set(result.device, result.state);
+    const confirmed = result.state && /\bis (ON|OFF)$/.test(result.text);
+    note(result.device, result.text, !confirmed);
+    renderCard(result.device);
+  } else if (result.action === "snap") {
+    const card = cards.get(result.camera);
+    if (!card) return;
+    const box = card.querySelector(".image");
+    box.replaceChildren(...result.images.map((url) => el("a", {href: url, target: "_blank"}, el("img", {src: url, alt: result.text}))));
+    note(result.camera, result.text, !result.images.length);
+  } else if (result.action === "ack" && result.text) {
+    addChat("bot", result.text);
+  }
+}
+
+// ---- alerts, health, chat ----------------------------------------------------------------------
+
+function renderAlerts(alerts) {
+  $("alerts").hidden = !alerts.length;
+  $("alert-list").replaceChildren(...alerts.map((alert) => {
+    const acked = alert.acked_by ? "acknowledged by " + alert.acked_by : "not acknowledged";
+    const button = el("button", {type: "button", "data-ack": alert.id}, alert.acked_by ? "Acknowledged" : "Acknowledge");
+    button.disabled = Boolean(alert.acked_by) || !may.ack;
+    button.addEventListener("click", () => acknowledge(alert.id, button));
+    return el("div", {class: "alert", "data-alert": alert.id},
+      el("div", {}, el("span", {class: "sev " + alert.severity}, alert.severity), "#" + alert.id + " " + alert.message,
+        el("small", {}, ago(serverNow() - alert.raised_at) + ", " + acked)),
+      button);
+  }));
+}
+
+function renderHealth(health) {
+  const pills = [["mqtt", health.mqtt], ...Object.entries(health.adapters)];
+  $("health").replaceChildren(...pills.map(([name, h]) =>
+    el("span", {class: "pill" + (h.connected ? "" : " down"), title: h.detail, "data-health": name}, name)));
+}
+
+function addChat(cls, text, images) {
+  const log = $("log");
+  const div = el("div", {class: cls}, text);
+  for (const url of images || []) div.append(el("a", {href: url, target: "_blank"}, el("img", {src: url, alt: ""})));
+  log.append(div);
+  log.scrollTop = log.scrollHeight;
+}
+addChat("bot", "Type a command: temp, chauffage on, snap entree, graph salon 7d… (help lists them all)");
+
+function onMessage(event) {
+  const data = JSON.parse(event.data);
+  switch (data.type) {
+    case "hello": $("name").textContent = data.name; document.title = data.name; break;
+    case "state":
+      clockOffset = data.now * 1000 - Date.now();
+      may = data.may;
+      renderDevices(data.devices);
+      renderAlerts(data.alerts);
+      renderHealth(data.health);
+      $("form").querySelector("input").disabled = !may.chat;
+      if (may.history) for (const device of data.devices) if (device.chart) loadHistory(device.name);
+      document.body.dataset.ready = "true";
+      break;
+    case "reading": onReading(data.device); break;
+    case "alerts": renderAlerts(data.alerts); break;
+    case "health": renderHealth(data.health); break;
+    case "result": onResult(data); break;
+    case "reply": addChat(data.notice ? "bot notice" : "bot", data.text, data.images); break;
+  }
+}
+
+function connect() {
+  socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+  socket.onopen = () => { $("conn").textContent = "live"; send({type: "watch"}); };
+  socket.onclose = () => { $("conn").textContent = "reconnecting…"; document.body.dataset.ready = "false"; setTimeout(connect, 2000); };
+  socket.onmessage = onMessage;
+}
+
+$("form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("text");
+  if (!input.value.trim()) return;
+  if (send({text: input.value})) { addChat("me", "> " + input.value); input.value = ""; }
+});
+setInterval(() => { for (const name of devices.keys()) renderAge(name); }, 1000);
+setInterval(() => { for (const name of devices.keys()) drawChart(name); }, 60000);
+window.addEventListener("resize", () => { for (const name of devices.keys()) drawChart(name); });
+connect();

@@ -1,0 +1,33 @@
+"""snap: a picture from a camera, delivered the way each network does it best."""
+
+from __future__ import annotations
+
+import time
+
+from chatops.cameras import SnapshotError
+from chatops.command import CommandError, Context, command
+from chatops.durations import format_duration
+from chatops.message import Reply
+
+
+@command("snap", aliases=["snapshot", "photo", "cam"], permission="snap", usage="snap [CAMERA]")
+async def snap(ctx: Context, camera: str | None = None) -> Reply:
+    """Take a picture with a camera (e.g. snap entree)."""
+    cameras = ctx.hub.cameras
+    if camera is None:
+        names = sorted(d.name for d in cameras.cameras())
+        if not names:
+            raise CommandError("No camera is configured.")
+        if len(names) > 1:
+            raise CommandError(f"Which camera? Say snap {' or snap '.join(names)}.")
+        camera = names[0]
+    try:
+        shot = await cameras.snapshot(camera)
+    except SnapshotError as exc:
+        raise CommandError(str(exc)) from None
+    label = cameras.camera(shot.camera).label
+    age = time.time() - shot.taken_at
+    text = f"{label} at {time.strftime('%H:%M:%S', time.localtime(shot.taken_at))}"
+    if age >= 60:
+        text += f" (the camera's last image, {format_duration(age)} old)"
+    return Reply(text, (shot.attachment,))

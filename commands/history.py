@@ -1,0 +1,129 @@
+"""history and graph: how a device did over the last day or week, in words or as a chart."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+from chatops.cameras import ImageFolder
+from chatops.command import CommandError, Context, command
+from chatops.config import DeviceType
+from chatops.durations import format_duration, parse_duration
+from chatops.graph import Series, render
+from chatops.home import Device, format_value
+from chatops.message import Attachment, Reply
+
+DEFAULT_PERIOD = 86400.0
+GRAPH_POINTS = 1440                       # one point a minute over a day
+GRAPH_SIZE = (800, 400)
+
+
+def _period(ctx: Context, words: list[str]) -> tuple[list[str], float, str]:
+    """Split `words` into device words and a trailing period (24h when absent), with its label."""
+    if words and ctx.home.find(" ".join(words)) is None:
+        try:
+            seconds = parse_duration(words[-1])
+        except ValueError:
+            if re.fullmatch(r"\d+(\.\d+)?[a-z]+", words[-1].lower()) and ctx.home.find(words[-1]) is None:
+                raise CommandError(f"{words[-1]!r} is not a period; write e.g. 1h, 24h, 7d or 30d.") from None
+            return words, DEFAULT_PERIOD, "24h"
+        s = ctx.hub.settings.history
+        longest = max(s.raw_retention, s.rollup_retention)
+        if not 60 <= seconds <= longest:
+            raise CommandError(f"The period must be between 1m and {format_duration(longest)}, "
+                               f"not {words[-1]}.")
+        return words[:-1], seconds, words[-1].lower()
+    return words, DEFAULT_PERIOD, "24h"
+
+
+def _devices(ctx: Context, words: list[str]) -> list[Device]:
+    """Device names in `words`, the longest that match first ("living room chambre" is two)."""
+    found: list[Device] = []
+    i = 0
+    while i < len(words):
+        for j in range(len(words), i, -1):
+            device = ctx.home.find(" ".join(words[i:j]))
+            if device is not None:
+                break
+        else:
+            known = ", ".join(sorted(d.name for d in ctx.home.devices.values() if d.type is not DeviceType.CAMERA))
+            raise CommandError(f"No device called {words[i]!r}. Devices: {known or 'none'}.")
+        if device.type is DeviceType.CAMERA:
+            raise CommandError(f"{device.label} is a camera; it has pictures, not history (snap {device.name}).")
+        if device not in found:
+            found.append(device)
+        i = j
+    return found
+
+
+def _history_on(ctx: Context) -> None:
+    if not ctx.hub.history.enabled:
+        raise CommandError("History is off ([history] enabled = false in config.toml).")
+
+
+def _on_share(points: list[tuple[float, float]], until: float) -> float:
+    """Time-weighted share of `on` for an on/off series (each state holds until the next reading)."""
+    if not points:
+        return 0.0
+    total = until - points[0][0]
+    on = sum((nxt - t) for (t, v), (nxt, _) in zip(points, [*points[1:], (until, 0.0)]) if v >= 0.5)
+    return on / total if total > 0 else float(points[-1][1] >= 0.5)
+
+
+@command("history", aliases=["historique", "stats"], usage="history DEVICE [24h|7d]")
+async def history(ctx: Context, *words: str) -> str:
+    """Min, average and max of a device over a period, and its last value."""
+    _history_on(ctx)
+    names, period, span = _period(ctx, list(words))
+    if not names:
+        raise CommandError(f"Which device? Usage: {ctx.hub.settings.hub.prefix}history DEVICE [24h|7d]")
+    (device, *others) = _devices(ctx, names)
+    if others:
+        raise CommandError("One device at a time for history; graph takes several.")
+    until = time.time()
+    since = until - period
+    summary = await ctx.hub.history.summary(device.name, since, until)
+    if summary is None:
+        return f"No readings of {device.label} in the last {span}."
+    count = f"{summary.count:,} reading{'s' if summary.count != 1 else ''}"
+    if device.type in (DeviceType.SWITCH, DeviceType.BINARY_SENSOR):
+        points = [(p.at, p.avg) for p in await ctx.hub.history.series(device.name, since, until, 2000)]
+        share = _on_share(points, until)
+        return (f"{device.label}, last {span}: on {share:.0%} of the time; "
+                f"last {format_value(summary.last >= 0.5)} ({count})")
+    unit = device.unit
+    return (f"{device.label}, last {span}: min {format_value(summary.min, unit)}, "
+            f"avg {format_value(summary.avg, unit)}, max {format_value(summary.max, unit)}; "
+            f"last {format_value(summary.last, unit)} ({count})")
+
+
+@command("graph", aliases=["chart", "courbe", "graphe"], usage="graph DEVICE [DEVICE...] [24h|7d]")
+async def graph(ctx: Context, *words: str) -> Reply:
+    """A chart of one or more devices over a period (24h unless you say 7d, 1h...)."""
+    _history_on(ctx)
+    names, period, span = _period(ctx, list(words))
+    if not names:
+        raise CommandError(f"Which device? Usage: {ctx.hub.settings.hub.prefix}graph DEVICE [DEVICE...] [24h|7d]")
+    devices = _devices(ctx, names)
+    until = time.time()
+    since = until - period
+    series = []
+    for device in devices:
+        points = await ctx.hub.history.series(device.name, since, until, GRAPH_POINTS)
+        boolean = device.type in (DeviceType.SWITCH, DeviceType.BINARY_SENSOR)
+        series.append(Series(device.label, device.unit, [(p.at, p.avg) for p in points], boolean))
+    if not any(s.points for s in series):
+        raise CommandError(f"No readings of {', '.join(d.label for d in devices)} in the last {span} yet.")
+    title = f"{', '.join(d.label for d in devices)} — last {span}"
+    width, height = GRAPH_SIZE
+    try:
+        chart = await asyncio.to_thread(render, series, since, until, width=width, height=height, title=title)
+    except ValueError as exc:                               # three units on one chart
+        raise CommandError(f"{exc}; draw them in two graphs.") from None
+    folder = ImageFolder(ctx.hub.settings.data_dir / "graphs", keep_files=200, keep_bytes=64 * 1048576)
+    stem = "-".join(d.name for d in devices)[:60]
+    path = await asyncio.to_thread(folder.save, stem, chart.png, ".png")
+    web = ctx.hub.web
+    url = web.links.publish(path, "image/png") if web is not None else None
+    return Reply(f"{title}: {chart.points:,} points", (Attachment(path, "image/png", url, name=path.name),))
