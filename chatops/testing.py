@@ -48,6 +48,21 @@ def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0,
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, kill: bool = False) -> None:
+    """Stop a server process: SIGTERM (or SIGKILL), and SIGKILL if it lingers past 5 s."""
+    if proc is None:
+        return
+    if kill:
+        proc.kill()
+    else:
+        proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Deep-merge `overrides` into a copy of `base` (a None value deletes the key)."""
     result = dict(base)
@@ -100,17 +115,7 @@ class Mosquitto:
         wait_port(self.port, proc=self.proc)
 
     def stop(self, kill: bool = False) -> None:
-        if self.proc is None:
-            return
-        if kill:
-            self.proc.kill()
-        else:
-            self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, kill)
         self.proc = None
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from chatops.testing import free_port, wait_port
+from chatops.testing import free_port, stop_process, wait_port
 
 
 class Ngircd:
@@ -70,14 +70,7 @@ class Ngircd:
             wait_port(self.tls_port, proc=self.proc)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def log_text(self) -> str:

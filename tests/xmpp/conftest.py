@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from chatops.testing import free_port, wait_port
+from chatops.testing import free_port, stop_process, wait_port
 
 DOMAIN = "localhost"
 MUC = f"conference.{DOMAIN}"
@@ -116,14 +116,7 @@ Component "{MUC}" "muc"
         wait_port(self.http_port, proc=self.proc)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def shell(self, command: str) -> str:
