@@ -27,8 +27,8 @@ def _config(host: str, port: int) -> dict[str, object]:
 async def embedded_broker(listen: str) -> AsyncIterator[tuple[str, int]]:
     """Run an amqtt broker on `listen` (HOST:PORT, port 0 = any) and yield its (host, port).
 
-    When the configured port is taken (a mosquitto already running), fall back to a free
-    port and say so, rather than refusing to start the demo.
+    A taken port is refused with a clear message: silently moving to another port would
+    leave devices and `chatops simulate` talking to whatever broker holds the configured one.
     """
     for noisy in ("amqtt", "transitions", "passlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -40,11 +40,9 @@ async def embedded_broker(listen: str) -> AsyncIterator[tuple[str, int]]:
     try:
         await broker.start()
     except Exception as exc:  # amqtt wraps the OSError in its own BrokerError
-        if port == 0:
-            raise
-        log.warning("embedded broker: %s:%d is taken (%s); using a free port instead", host, port, exc)
-        broker = Broker(_config(host, 0))
-        await broker.start()
+        raise OSError(f"the embedded MQTT broker cannot listen on {listen} ({exc}); another broker "
+                      f"probably runs there: use it with [mqtt] url = \"mqtt://{listen}\", or change "
+                      "[mqtt] embedded_listen") from None
     bound = broker._servers["default"].instance.sockets[0].getsockname()[1]
     log.info("embedded MQTT broker listening on %s:%d", host, bound)
     try:

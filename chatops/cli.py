@@ -44,10 +44,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"users ({len(settings.users)}):")
     for name, user in settings.users.items():
         print(f"  {name}: roles {', '.join(user.roles) or 'none'}")
-    enabled = [f"{n} ({k})" for n, k, s in settings.adapter_sections if s.enabled]
-    print(f"adapters enabled: {', '.join(enabled) or 'none'}" + (", web" if settings.web.enabled else ""))
+    enabled = [n if n == k else f"{n} ({k})" for n, k, s in settings.adapter_sections if s.enabled]
+    enabled += ["web"] if settings.web.enabled else []
+    print(f"adapters enabled: {', '.join(enabled) or 'none'}")
     print(f"alert rules: {', '.join(a.name for a in settings.alerts) or 'none'}")
+    for warning in _unknown_grants(settings):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _unknown_grants(settings: Settings) -> list[str]:
+    """Role grants that name no command (a typo in [roles] silently grants nothing)."""
+    from .command import CommandSet
+
+    commands = CommandSet.from_modules()
+    names = {spec.permission for spec in commands.specs} | {spec.name for spec in commands.specs}
+    return [f"roles.{role}: {grant!r} is neither a command nor a role; commands: {', '.join(sorted(names))}"
+            for role, grants in settings.roles.items() for grant in grants
+            if grant != "*" and grant not in settings.roles and grant not in names]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -65,11 +79,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _run(settings: Settings, console: bool) -> int:
     from .hub import Hub
 
+    from .hub import StartupError
+
     hub = Hub(settings, console=console)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, hub.stop)
-    await hub.run()
+    try:
+        await hub.run()
+    except StartupError as exc:
+        print(f"chatops cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -133,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     args = parser.parse_args(argv)
-    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    # Someone typing at the console wants answers, not log lines between them.
+    console = getattr(args, "console", False) or (args.command == "run" and sys.stdin.isatty())
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet or console else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     return int(args.func(args) or 0)
 

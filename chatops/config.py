@@ -13,6 +13,7 @@ import ipaddress
 import os
 import re
 import stat
+import string
 import tomllib
 from enum import Enum
 from importlib.metadata import entry_points
@@ -104,6 +105,9 @@ class MqttSettings(Section):
 
     @model_validator(mode="after")
     def _check_url(self) -> MqttSettings:
+        if not re.fullmatch(r"[^:\s]+:\d{1,5}", self.embedded_listen):
+            raise ValueError(f"embedded_listen {self.embedded_listen!r} must be HOST:PORT, "
+                             "e.g. \"127.0.0.1:1883\"")
         if self.url != "embedded" and not re.fullmatch(r"mqtts?://[^/:]+(:\d{1,5})?/?", self.url):
             raise ValueError(f"url {self.url!r} is not understood; write \"embedded\", "
                              "\"mqtt://host:1883\" or \"mqtts://host:8883\"")
@@ -250,6 +254,24 @@ class Severity(str, Enum):
     CRITICAL = "critical"
 
 
+TEMPLATE_FIELDS = ("device", "value", "unit", "time", "rule", "severity")
+
+
+def template_problem(template: str | None) -> str | None:
+    """Why an alert message template cannot be rendered, or None when it can."""
+    if template is None:
+        return None
+    try:
+        names = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError as exc:
+        return f"{exc} (write {{{{ and }}}} for literal braces)"
+    unknown = [n for n in names if n not in TEMPLATE_FIELDS]
+    if unknown:
+        return (f"unknown field {{{unknown[0]}}}; the fields are "
+                + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS))
+    return None
+
+
 _CONDITION = re.compile(r"^(on|off|changed|[<>]=?\s*-?\d+(\.\d+)?|==?\s*\S+|offline\s+\S+)$", re.I)
 
 
@@ -268,6 +290,10 @@ class AlertSettings(Section):
 
     @model_validator(mode="after")
     def _check_when(self) -> AlertSettings:
+        for key in ("message", "cleared"):
+            problem = template_problem(getattr(self, key))
+            if problem:
+                raise ValueError(f"{key} = {getattr(self, key)!r}: {problem}")
         if not _CONDITION.match(self.when.strip()):
             raise ValueError(f"when = {self.when!r} is not a condition; write \"on\", \"off\", "
                              "\"> 30\", \"< 5\", \"changed\" or \"offline 10m\"")
@@ -389,10 +415,17 @@ def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     for part in loc:
         if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
             info = current.model_fields.get(part)
-            current = _inner_model(info.annotation) if info else None
+            if info is not None:
+                current = _inner_model(info.annotation)
+            # else: a key of a dict of sections (devices.salon): stay on the section's model
     if isinstance(current, type) and issubclass(current, BaseModel):
         return [f.alias or n for n, f in current.model_fields.items() if not f.exclude]
     return []
+
+
+def _enabled(body: Any) -> bool:
+    bodies = body if isinstance(body, list) else [body]
+    return any(not isinstance(b, dict) or b.get("enabled", True) is not False for b in bodies)
 
 
 def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, AdapterSettings]], list[str]]:
@@ -402,9 +435,13 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
         try:
             module = adapter_module(kind)
             schema: type[AdapterSettings] = module.Settings
-        except ModuleNotFoundError:
-            problems.append(f"adapters.{kind}: unknown adapter; built-in ones are console, irc, "
-                            "xmpp, slack and sms")
+        except ModuleNotFoundError as exc:
+            if exc.name in (kind, f"adapters.{kind}"):
+                problems.append(f"adapters.{kind}: unknown adapter; built-in ones are console, irc, "
+                                "xmpp, slack and sms")
+            elif _enabled(body):
+                problems.append(f"adapters.{kind}: needs the {kind} extra (module {exc.name} is missing): "
+                                f"pip install 'chatops[{kind}]'")
             continue
         bodies = body if isinstance(body, list) else [body]
         for index, item in enumerate(bodies):
@@ -443,7 +480,30 @@ def _cross_checks(s: Settings) -> list[str]:
             if not pattern.startswith("account:") and ("!" not in pattern or "@" not in pattern):
                 problems.append(f"users.{user}.irc: {pattern!r} must be \"account:NAME\" or a full "
                                 "hostmask \"nick!user@host\" (a nick alone proves nothing)")
+    if s.web.user and s.web.user not in s.users:
+        problems.append(f"web.user: no user named {s.web.user!r} in [users]; "
+                        f"known: {', '.join(sorted(s.users)) or 'none'}")
+    seen_names: dict[str, str] = {}
+    for name, device in s.devices.items():
+        for word in (name, *device.aliases):
+            key = " ".join(word.casefold().split())
+            other = seen_names.setdefault(key, name)
+            if other != name:
+                problems.append(f"devices.{name}.aliases: {word!r} already names device {other!r}; "
+                                "give each device its own names")
+    networks = {"console", "web"} | {kind for _, kind, sec in s.adapter_sections if sec.enabled} \
+        | {name for name, _, sec in s.adapter_sections if sec.enabled}
     for i, alert in enumerate(s.alerts):
+        device = s.devices.get(alert.snapshot or "")
+        if device is not None and device.type is not DeviceType.CAMERA:
+            problems.append(f"alerts[{i}].snapshot: {alert.snapshot!r} is a {device.type.value}, not a camera")
+        for target in alert.notify:
+            if ":" not in target:
+                continue
+            network, _, address = target.partition(":")
+            problem = _address_problem(network, address, networks)
+            if problem:
+                problems.append(f"alerts[{i}].notify: {target!r}: {problem}")
         if alert.device not in s.devices:
             problems.append(f"alerts[{i}].device: no device named {alert.device!r}; "
                             f"known: {', '.join(sorted(s.devices)) or 'none'}")
@@ -457,6 +517,21 @@ def _cross_checks(s: Settings) -> list[str]:
     for dup in {n for n in names if names.count(n) > 1}:
         problems.append(f"alerts: two rules are named {dup!r}")
     return problems
+
+
+def _address_problem(network: str, address: str, enabled: set[str]) -> str | None:
+    """Why an alert address can never be delivered, or None."""
+    if network not in ("irc", "xmpp", "slack", "sms", "console", "web") and network not in enabled:
+        return "unknown network; write xmpp:JID, sms:+NUMBER, irc:#CHANNEL or irc:NICK, slack:CHANNEL_ID"
+    if network not in enabled:
+        return f"no {network} adapter is enabled, so it could never be delivered; enable [adapters.{network}]"
+    if network == "sms" and not re.fullmatch(r"\+?[\d ().-]{6,20}", address):
+        return "not a phone number; write sms:+33612345678"
+    if network == "xmpp" and not re.fullmatch(r"[^@/\s]+@[^@/\s]+(/\S+)?", address):
+        return "not a JID; write xmpp:alice@example.org or xmpp:room@conference.example.org"
+    if not address:
+        return "the address after the colon is empty"
+    return None
 
 
 def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
@@ -489,21 +564,43 @@ def load_settings(path: Path) -> Settings:
     return parse_settings(raw, path.resolve().parent)
 
 
+def _sections(prefix: str, value: Any) -> list[tuple[str, BaseModel]]:
+    """Every section inside `value` (nested tables, lists and dicts of tables) with its key path."""
+    found: list[tuple[str, BaseModel]] = []
+    if isinstance(value, BaseModel):
+        found.append((prefix, value))
+        for name in type(value).model_fields:
+            found += _sections(f"{prefix}{name}.", getattr(value, name))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found += _sections(f"{prefix.rstrip('.')}[{index}].", item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found += _sections(f"{prefix}{key}.", item)
+    return found
+
+
+def _parts(settings: Settings, console_forced: bool = False) -> list[tuple[str, BaseModel]]:
+    """The sections that will be used at run time: core, enabled adapters, users, devices."""
+    parts = _sections("mqtt.", settings.mqtt) + _sections("web.", settings.web)
+    for name, _kind, section in settings.enabled_adapters(console_forced, tty=True):
+        parts += _sections(f"adapters.{name}.", section)
+    parts += _sections("users.", settings.users) + _sections("devices.", settings.devices)
+    return parts
+
+
 def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
     """Things that run but that an owner should fix (secret files readable by others)."""
-    warnings = secret_file_warnings(settings.mqtt, "mqtt.") + secret_file_warnings(settings.web, "web.")
-    for name, _kind, section in settings.adapter_sections:
-        warnings += secret_file_warnings(section, f"adapters.{name}.")
+    warnings: list[str] = []
+    for prefix, section in _parts(settings):
+        warnings += secret_file_warnings(section, prefix)
     return warnings
 
 
 def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]:
     """Problems with secrets of the parts that will start (unset variables, unreadable files)."""
     problems = []
-    parts: list[tuple[str, BaseModel]] = [("mqtt.", settings.mqtt), ("web.", settings.web)]
-    parts += [(f"adapters.{n}.", s) for n, _k, s in settings.enabled_adapters(console_forced, tty=True)]
-    parts += [(f"users.{n}.", u) for n, u in settings.users.items()]
-    for prefix, section in parts:
+    for prefix, section in _parts(settings, console_forced):
         for key in SECRET_KEYS:
             if f"{key}_env" in type(section).model_fields:
                 try:

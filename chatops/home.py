@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -74,15 +75,18 @@ class Device:
             return as_bool(raw, self.settings.state_on)
         if isinstance(raw, bool):
             return raw
-        if isinstance(raw, (int, float)):
-            return float(raw)
         try:
-            return float(str(raw).strip())
+            number = float(raw) if isinstance(raw, (int, float)) else float(str(raw).strip())
         except ValueError:
             text = str(raw).strip()
+            if self.unit:
+                raise PayloadError(f"{text[:40]!r} is not a number in {self.unit}") from None
             if len(text) > 200:
                 raise PayloadError(f"{len(text)}-character text is not a reading") from None
             return text
+        if not math.isfinite(number):
+            raise PayloadError(f"{number} is not a reading")
+        return number
 
     def show(self, now: float | None = None) -> str:
         """`21.5 °C`, `ON`, `no reading yet`, with staleness when it applies."""
@@ -122,7 +126,8 @@ def extract(payload: bytes, path: str | None) -> Any:
         raise PayloadError(f"{len(payload)}-byte binary payload is not text") from None
     if path is None:
         return text.strip()
-    if _nesting(text) > MAX_JSON_DEPTH:
+    # depth <= number of openers: the per-character scan runs only for payloads that might be deep
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _nesting(text) > MAX_JSON_DEPTH:
         raise PayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = json.loads(text)

@@ -96,7 +96,9 @@ class Router:
             hint = " Ask the hub's owner to add you to [users] in config.toml." if user is None else ""
             yield Reply(f"Sorry, {who} may not use {spec.name}.{hint}")
             return
-        if not self.auth.allow_rate(user.name if user else str(message.sender)):
+        # Admins and `ack` are never throttled: nobody may be locked out of silencing an alarm.
+        exempt = "*" in grants or spec.name == "ack"
+        if not exempt and not self.auth.allow_rate(user.name if user else str(message.sender)):
             self._audit("rate-limited", message, spec.name)
             yield Reply("Too many commands; wait a minute and try again.")
             return
@@ -114,10 +116,11 @@ class Router:
         if spec is not None:
             return spec, words[1:]
         # Shorthand: "chauffage on" is "switch chauffage on"; "salon" alone reads it.
-        if len(words) >= 2 and fold(words[-1]) in STATE_WORDS:
-            device = " ".join(words[:-1])
-            if self._find_device(device) is not None and self.commands.find("switch"):
-                return self.commands.find("switch"), [device, words[-1]]
+        if len(words) >= 2 and self.commands.find("switch"):
+            device = self._find_device(" ".join(words[:-1]))
+            # "chauffage on" switches; "chauffage blah" gets the switch usage line back.
+            if device is not None and (fold(words[-1]) in STATE_WORDS or getattr(device.type, "value", "") == "switch"):
+                return self.commands.find("switch"), [" ".join(words[:-1]), words[-1]]
         if self._find_device(" ".join(words)) is not None and self.commands.find("read"):
             return self.commands.find("read"), [" ".join(words)]
         return None, words

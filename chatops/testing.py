@@ -129,25 +129,10 @@ def mosquitto_server(workdir: Path) -> Iterator[Mosquitto]:
         server.stop()
 
 
-class LoopbackAdapter:
-    """An adapter whose 'network' is a list: tests read what the hub sent."""
-
-    network = "loop"
-    capabilities = Capabilities()
-
-    def __init__(self, name: str = "loop", settings: AdapterSettings | None = None) -> None:
-        self.name = name
-        self.health = Health()
-        self.sent: list[tuple[Address, Reply]] = []
-        self.arrived = asyncio.Event()
-
-    async def run(self, hub: Any) -> None:
-        self.health.up()
-        await asyncio.Event().wait()
-
-    async def send(self, address: Address, reply: Reply) -> None:
-        self.sent.append((address, reply))
-        self.arrived.set()
+def loopback_adapter(name: str = "loop") -> Any:
+    """The in-memory adapter of adapters/loopback.py (enable it with `[adapters.loopback]`)."""
+    from adapters.loopback import Adapter
+    return Adapter(name)
 
 
 def message(text: str, sender: str = "tester", network: str = "console", direct: bool = True,

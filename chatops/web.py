@@ -214,7 +214,7 @@ class WebServer:
                     feed.spawn(self._action(socket, session, data), f"web-{kind}")
                 else:
                     message = Message(self._identity(session), Address(self.chat.name, session, True),
-                                      str(data.get("text", "")), addressed=True)
+                                      str(data.get("text") or ""), addressed=True)
                     self.hub.dispatch(message)
         finally:
             self.chat.sockets.pop(session, None)
@@ -312,11 +312,12 @@ class WebServer:
         if kind == "switch":
             name, state = str(data.get("device", "")), str(data.get("state", "")).lower()
             if state not in ("on", "off", "toggle"):
-                state = "?"
+                state = _quoteless(state)[:20].replace(" ", "_") or '""'    # the router explains the choices
             text = f'switch "{_quoteless(name)}" {state}'
             result["device"] = name
         elif kind == "ack":
-            text = f"ack {int(data['id'])}" if str(data.get("id", "")).isdigit() else "ack"
+            wanted = str(data.get("id") or "")
+            text = f"ack {wanted}" if wanted else "ack"      # a bad id is refused by ack, never widened
             result["id"] = data.get("id")
         else:
             name = str(data.get("camera", ""))

@@ -10,7 +10,7 @@ from chatops.mqtt import MqttUnavailable
 
 
 @command("simulate", aliases=["sim"], usage="simulate smoke on|off", needs_user=True)
-async def simulate(ctx: Context, what: Literal["smoke"], state: Literal["on", "off"] = "on") -> str:
+async def simulate(ctx: Context, what: Literal["smoke"], state: Literal["on", "off"]) -> str:
     """Fire or clear the simulated kitchen smoke detector."""
     settings = ctx.hub.settings.simulator
     if not settings.enabled:

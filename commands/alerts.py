@@ -7,6 +7,8 @@ import time
 from chatops.command import CommandError, Context, command
 from chatops.durations import format_duration, parse_duration
 
+MAX_MUTE = 30 * 86400.0
+
 
 @command("alerts", aliases=["alertes", "alarms"])
 async def alerts(ctx: Context) -> str:
@@ -30,10 +32,10 @@ async def ack(ctx: Context, alert_id: str | None = None) -> str:
     """Acknowledge an alert (the latest when no id): repeats stop, the others are told."""
     number = None
     if alert_id is not None:
-        try:
-            number = int(alert_id.lstrip("#"))
-        except ValueError:
-            raise CommandError(f"{alert_id!r} is not an alert id; say ack or ack 12.") from None
+        digits = alert_id.lstrip("#")
+        if not digits.isdigit() or len(digits) > 12:
+            raise CommandError(f"{alert_id[:20]!r} is not an alert id; say ack or ack 12.")
+        number = int(digits)
     acked_id, rule = await ctx.hub.alerts.ack(number, ctx.who, ctx.user.name if ctx.user else None)
     return f"Alert #{acked_id} ({rule}) acknowledged; reminders stopped."
 
@@ -45,6 +47,8 @@ async def mute(ctx: Context, rule: str, duration: str) -> str:
         seconds = parse_duration(duration)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    if seconds > MAX_MUTE:
+        raise CommandError(f"A mute lasts at most {format_duration(MAX_MUTE)}; edit config.toml to drop a rule.")
     await ctx.hub.alerts.mute(rule, seconds, ctx.who)
     if seconds == 0:
         return f"Alert rule {rule} unmuted."

@@ -48,7 +48,10 @@ async def temp(ctx: Context, room: str | None = None) -> str:
 @command("read", aliases=["get", "lire"], usage="read DEVICE")
 async def read(ctx: Context, device: str) -> str:
     """Current value of any device."""
-    return await _reading(ctx, _device(ctx, device))
+    target = _device(ctx, device)
+    if target.type is DeviceType.CAMERA:
+        raise CommandError(f"{target.label} is a camera; try snap {target.name}.")
+    return await _reading(ctx, target)
 
 
 @command("switch", aliases=["turn", "allume"], usage="switch DEVICE on|off|toggle", needs_user=True)

@@ -48,7 +48,7 @@ def expected(sender: str, command: str) -> bool:
 
 @pytest.fixture
 async def hub(tmp_path: Path, mosquitto: object) -> AsyncIterator[Hub]:
-    settings = settings_for(tmp_path, mosquitto.url, hub={"rate_limit": 1000}, alerts=[], users={  # type: ignore[attr-defined]
+    settings = settings_for(tmp_path, mosquitto.url, hub={"rate_limit": 1000}, alerts=[], web={"user": None}, users={  # type: ignore[attr-defined]
         "owner": None,
         "alice": {"roles": ["admin"], "xmpp": ["alice@example.org"], "irc": ["alice!*@home.example.org"]},
         "bob": {"roles": ["family"], "irc": ["account:bob", "bob!*@home.example.org"], "sms": ["06 11 11 11 11"]},

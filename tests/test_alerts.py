@@ -15,31 +15,10 @@ import pytest
 
 from chatops.alerts import Condition
 from chatops.hub import Hub, running
-from chatops.message import Reply
-from chatops.testing import LoopbackAdapter, Mosquitto, exec_command, settings_for
+from chatops.testing import Mosquitto, exec_command, settings_for
 
 pytestmark = pytest.mark.servers
 SMOKE = "zigbee2mqtt/kitchen_smoke"
-
-
-class Inbox(LoopbackAdapter):
-    """A loopback network whose sends can be awaited one by one."""
-
-    def __init__(self, name: str = "loop") -> None:
-        super().__init__(name)
-        self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-
-    async def send(self, address: Any, reply: Reply) -> None:
-        if not self.health.connected:
-            raise ConnectionError("loop is down")
-        await super().send(address, reply)
-        self.queue.put_nowait((address.target, reply.text))
-
-    async def next(self, timeout: float = 5.0) -> tuple[str, str]:
-        return await asyncio.wait_for(self.queue.get(), timeout)
-
-    def assert_silent(self) -> None:
-        assert self.queue.empty(), self.queue.get_nowait()
 
 
 def alert_settings(tmp_path: Path, url: str, **rule: Any) -> Any:
@@ -47,16 +26,15 @@ def alert_settings(tmp_path: Path, url: str, **rule: Any) -> Any:
             "severity": "critical", "notify": ["loop:alice", "loop:bob"], "repeat": "1h", "cooldown": "30s"}
     base.update(rule)
     return settings_for(tmp_path, url, simulator={"enabled": False}, alerts=[base],
+                        adapters={"loopback": {"name": "loop"}}, web={"user": None},
                         users={"owner": None, "alice": {"roles": ["admin"], "console": ["alice"]}})
 
 
 @asynccontextmanager
-async def hub_with_inbox(settings: Any, inbox: Inbox | None = None) -> AsyncIterator[tuple[Hub, Inbox]]:
+async def hub_with_inbox(settings: Any) -> AsyncIterator[tuple[Hub, Any]]:
     hub = Hub(settings, tty=False)
-    inbox = inbox or Inbox()
-    hub.adapters[inbox.name] = inbox
     async with running(hub):
-        yield hub, inbox
+        yield hub, hub.adapters["loop"]
 
 
 @pytest.fixture
@@ -131,7 +109,7 @@ async def test_malformed_payloads_raise_nothing(tmp_path: Path, mosquitto: Mosqu
         async with asyncio.timeout(5):
             while hub.home.bad_payloads < 5:
                 await asyncio.sleep(0.01)
-        inbox.assert_silent()
+        assert inbox.queue.empty()
         assert hub.home.devices["kitchen_smoke"].reading is None
         await smoke(broker, True)                # and the engine still works afterwards
         assert "Smoke in the" in (await inbox.next())[1]
@@ -152,8 +130,7 @@ async def test_offline_rule_fires_when_a_device_stops_reporting(tmp_path: Path, 
 
 async def test_alert_waits_for_a_network_that_is_down(tmp_path: Path, mosquitto: Mosquitto,
                                                       broker: aiomqtt.Client) -> None:
-    inbox = Inbox()
-    async with hub_with_inbox(alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"]), inbox) as (hub, _):
+    async with hub_with_inbox(alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"])) as (hub, inbox):
         inbox.health.down("network unreachable")
         await smoke(broker, True)
         with pytest.raises(TimeoutError):
@@ -165,8 +142,7 @@ async def test_alert_waits_for_a_network_that_is_down(tmp_path: Path, mosquitto:
 async def test_pending_alert_survives_a_restart_and_is_sent_once(tmp_path: Path, mosquitto: Mosquitto,
                                                                  broker: aiomqtt.Client) -> None:
     settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"])
-    down = Inbox()
-    async with hub_with_inbox(settings, down) as (hub, _):
+    async with hub_with_inbox(settings) as (hub, down):
         down.health.down("offline")
         await smoke(broker, True)
         async with asyncio.timeout(5):

@@ -300,7 +300,7 @@ async def test_dashboard_acknowledges_an_alert_and_takes_a_picture(tmp_path: Pat
 
 async def test_dashboard_actions_obey_permissions(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """A web user who is only a guest sees the house but cannot switch (the same rule as the chat)."""
-    settings = settings_for(tmp_path, mosquitto.url, web={"user": "visitor"}, simulator={"enabled": True})
+    settings = settings_for(tmp_path, mosquitto.url, web={"user": None}, simulator={"enabled": True})
     async with running(Hub(settings, tty=False)) as hub:
         assert hub.web is not None
         async with aiohttp.ClientSession() as http, http.ws_connect(f"http://127.0.0.1:{hub.web.port}/ws") as ws:

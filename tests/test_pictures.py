@@ -35,7 +35,7 @@ from chatops.hub import Hub, running
 from chatops.message import Reply
 from chatops.mqtt import MqttLink
 from chatops.store import Store
-from chatops.testing import REPO, LoopbackAdapter, Mosquitto, free_port, message, settings_for
+from chatops.testing import REPO, Mosquitto, free_port, message, settings_for
 
 USER, PASSWORD = "viewer", "pa55-w0rd"
 
@@ -271,10 +271,10 @@ async def test_links_expire_and_wrong_tokens_get_404(tmp_path: Path, mosquitto: 
 async def test_alert_carries_a_snapshot_to_the_network(tmp_path: Path, mosquitto: Mosquitto) -> None:
     rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke!", "severity": "critical",
             "notify": ["loop:alice"], "snapshot": "entree"}
-    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False}, alerts=[rule])
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False}, alerts=[rule],
+                            adapters={"loopback": {"name": "loop"}})
     hub = Hub(settings, tty=False)
-    inbox = LoopbackAdapter("loop")
-    hub.adapters["loop"] = inbox
+    inbox = hub.adapters["loop"]
     async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
         await device.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
         async with asyncio.timeout(10):
