@@ -90,6 +90,8 @@ class Settings(AdapterSettings):
     ping_timeout: Duration = Field(180.0, gt=0, examples=['"3m"'])
     connect_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
     rejoin_delay: Duration = Field(5.0, ge=0, examples=['"5s"'])
+    ack_timeout: Duration = Field(10.0, gt=0, examples=['"10s"'],
+                                  description="how long an alert waits for the server to show it read it")
     backoff_min: Duration = Field(1.0, gt=0, examples=['"1s"'])
     backoff_max: Duration = Field(300.0, gt=0, examples=['"5m"'])
 
@@ -313,6 +315,8 @@ class _Link:
         self.tasks: list[asyncio.Task[None]] = []
         self.timers: list[asyncio.TimerHandle] = []
         self.last_ping = 0.0
+        self.pongs: dict[str, asyncio.Future[None]] = {}   # PING tokens of confirm_delivery()
+        self.ping_serial = 0
 
     # ---- input / output ----
 
@@ -415,6 +419,8 @@ class _Link:
                 future.set_exception(error)
         self.queue.clear()
         self.urgent.clear()
+        for future in self.pongs.values():
+            future.cancel()
         for task in self.tasks:
             task.cancel()
         return self.tasks
@@ -522,6 +528,7 @@ class Adapter:
                    asynchronous=False, loop=asyncio.get_running_loop(), includes=[], ssl=False)
         events = [
             (r"PING( +:?(?P<data>.*))?$", self._on_ping),
+            (r"PONG( +(?P<server>[^\s:]\S*))?( +:?(?P<data>.*))?$", self._on_pong),
             (r"ERROR( +:?(?P<data>.*))?$", self._on_error),
             (r"(?P<code>[0-9][0-9][0-9]) +(?P<me>\S+)(?P<params>( .*)?)$", self._on_numeric),
             (r"CAP +(?P<me>\S+) +(?P<sub>[A-Za-z]+)(?P<params>( .*)?)$", self._on_cap),
@@ -658,6 +665,30 @@ class Adapter:
         if future is not None:
             await future
 
+    async def confirm_delivery(self) -> None:
+        """Return once the server has read every line sent so far; the alert outbox calls it
+        before it marks an alert delivered.
+
+        IRC acknowledges nothing, and a line written into a connection whose server hangs and
+        dies is lost without a trace. A PING queued behind the lines is answered only after the
+        server processed them. Raises ConnectionError when the link is lost first (the outbox
+        sends again after the reconnect), TimeoutError after `ack_timeout`.
+        """
+        link = self._link
+        if link is None or not link.registered.done() or link.lost.done():
+            raise ConnectionError(f"IRC {self.name} is not connected ({self.health.detail})")
+        link.ping_serial += 1
+        token = f"chatops-{link.ping_serial}"
+        pong: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        link.pongs[token] = pong
+        try:
+            link.enqueue([f"PING :{token}"])
+            await self._wait(link, pong, self.settings.ack_timeout,
+                             f"the server did not confirm within {self.settings.ack_timeout:g}s")
+        finally:
+            link.pongs.pop(token, None)
+            pong.cancel()
+
     def _link_for(self, attachment: Any) -> str:
         label = attachment.name or attachment.path.name
         if attachment.url:
@@ -687,6 +718,13 @@ class Adapter:
     def _on_ping(self, data: str | None = None, **_: Any) -> None:
         if self._link:
             self._link.send_urgent(f"PONG :{data}" if data else "PONG")
+
+    def _on_pong(self, data: str | None = None, server: str | None = None, **_: Any) -> None:
+        link = self._link
+        token = (data or server or "").strip()
+        future = link.pongs.get(token) if link else None
+        if future is not None and not future.done():
+            future.set_result(None)
 
     def _on_error(self, data: str | None = None, **_: Any) -> None:
         if self._link:

@@ -77,6 +77,8 @@ class Settings(AdapterSettings):
     slash_command: str = Field("/home", pattern=r"^/[\w-]+$", examples=['"/home"'])
     max_retries: int = Field(10, ge=0, le=100, description="retries of a rate-limited (429) Web API call")
     timeout: Duration = Field(30.0, gt=0, le=300, examples=['"30s"'])
+    backoff_max: Duration = Field(60.0, gt=0, le=3600, examples=['"60s"'],
+                                  description="longest wait between two reconnect attempts")
 
     @model_validator(mode="after")
     def _needs_tokens(self) -> Settings:
@@ -278,7 +280,8 @@ class Adapter:
 
     async def _connect_forever(self, bot_token: str, app_token: str | None) -> None:
         """Connect, watch, and connect again with backoff; bad credentials stop the adapter."""
-        backoff = Backoff(base=0.5, cap=60.0, reset_after=60.0)
+        backoff = Backoff(base=min(0.5, self.settings.backoff_max), cap=self.settings.backoff_max,
+                          reset_after=60.0)
         while True:
             try:
                 if self.me is None:

@@ -4,6 +4,10 @@ Every alert and every delivery is committed to SQLite before anything is sent. O
 per adapter sends what is due while its adapter is connected, marks it delivered, and
 retries failures with backoff; a restarted hub simply finds the undelivered rows again.
 Critical alerts repeat until someone acknowledges them with `ack`.
+
+When the database refuses writes (disk full, read-only file), nothing is dropped: a rule's
+event is evaluated again until its alert is recorded, and a delivery that went out but
+cannot be marked is remembered in memory (never sent again by this process) until it can.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ import asyncio
 import json
 import logging
 import re
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .backoff import Backoff
 from .config import AlertSettings
 from .durations import parse_duration
 from .home import Device, Reading, format_value
@@ -28,6 +34,8 @@ log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 30.0
 RETRY_CAP = 120.0
+RECONNECT_RETRY = 1.0           # a send that failed on the connection is tried again this soon (once it is up)
+STORE_RETRY_CAP = 5.0           # longest wait before retrying a write the database refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +163,21 @@ class AlertEngine:
     async def _evaluate_forever(self) -> None:
         while True:
             rule_name, device, reading, previous = await self._events.get()
-            try:
-                await self._evaluate(self.rules[rule_name], device, reading, previous)
-            except Exception:
-                log.exception("alert rule %s failed on %s", rule_name, device.name)
+            backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
+            while True:
+                try:
+                    await self._evaluate(self.rules[rule_name], device, reading, previous)
+                except sqlite3.DatabaseError as exc:
+                    # Not recorded, so not raised: evaluate the same event again (later events wait,
+                    # in order) until the database takes it; the alert is late, never lost.
+                    delay = backoff.next_delay()
+                    log.error("alert rule %s on %s could not be recorded (%s); retrying in %.1fs",
+                              rule_name, device.name, exc, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                except Exception:
+                    log.exception("alert rule %s failed on %s", rule_name, device.name)
+                break
 
     async def _evaluate(self, state: RuleState, device: Device, reading: Reading, previous: Reading | None) -> None:
         kind = state.condition.kind
@@ -403,17 +422,25 @@ class AlertEngine:
 
     async def _repeat_forever(self) -> None:
         store = self.hub.store
+        backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
         while True:
             self._repeat_changed.clear()
             now = time.time()
-            due = await store.call(lambda: store.db.execute(
-                "SELECT id, rule, message, repeats FROM alerts WHERE next_repeat IS NOT NULL AND next_repeat <= ? "
-                "AND acked_by IS NULL AND cleared_at IS NULL", (now,)).fetchall())
-            for alert_id, rule_name, message, repeats in due:
-                await self._repeat(alert_id, rule_name, message, repeats)
-            upcoming = await store.call(lambda: store.db.execute(
-                "SELECT MIN(next_repeat) FROM alerts WHERE next_repeat IS NOT NULL AND acked_by IS NULL "
-                "AND cleared_at IS NULL").fetchone()[0])
+            try:
+                due = await store.call(lambda: store.db.execute(
+                    "SELECT id, rule, message, repeats FROM alerts WHERE next_repeat IS NOT NULL "
+                    "AND next_repeat <= ? AND acked_by IS NULL AND cleared_at IS NULL", (now,)).fetchall())
+                for alert_id, rule_name, message, repeats in due:
+                    await self._repeat(alert_id, rule_name, message, repeats)
+                upcoming = await store.call(lambda: store.db.execute(
+                    "SELECT MIN(next_repeat) FROM alerts WHERE next_repeat IS NOT NULL AND acked_by IS NULL "
+                    "AND cleared_at IS NULL").fetchone()[0])
+            except sqlite3.DatabaseError as exc:
+                delay = backoff.next_delay()
+                log.error("alert reminders could not be recorded (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
             timeout = None if upcoming is None else max(0.05, upcoming - time.time())
             try:
                 async with asyncio.timeout(timeout):
@@ -441,8 +468,15 @@ class AlertEngine:
 
     async def _offline_forever(self) -> None:
         started = time.time()
+        link = self.hub.mqtt
         while True:
+            if not link.connected.is_set():
+                # Blind, not silent: while the broker is unreachable no device can be heard, so
+                # none is called offline; each gets a full period once the link is back.
+                await link.connected.wait()
+                continue
             now = time.time()
+            heard_from = max(started, link.health.since)
             next_check = now + 60
             for state in self.rules.values():
                 if state.condition.kind != "offline":
@@ -450,10 +484,14 @@ class AlertEngine:
                 device = self.hub.home.devices.get(state.rule.device)
                 if device is None:
                     continue
-                seen = device.reading.at if device.reading else started
+                seen = max(device.reading.at, heard_from) if device.reading else heard_from
                 limit = float(state.condition.threshold or 0)
                 if now - seen >= limit and state.active_id is None:
-                    await self._maybe_raise(state, device, "offline")
+                    try:
+                        await self._maybe_raise(state, device, "offline")
+                    except sqlite3.DatabaseError as exc:
+                        log.error("alert rule %s could not be recorded (%s); retrying", state.rule.name, exc)
+                        next_check = min(next_check, now + STORE_RETRY_CAP)
                 elif state.active_id is None:
                     next_check = min(next_check, seen + limit)
             await asyncio.sleep(max(0.2, min(next_check - time.time(), 60)))
@@ -462,7 +500,8 @@ class AlertEngine:
 
     async def _deliver_forever(self, adapter_name: str, changed: asyncio.Event) -> None:
         """Send due deliveries for one adapter whenever it is connected; retry with backoff."""
-        store = self.hub.store
+        unrecorded: set[int] = set()        # sent, but not yet marked in the database: never sent again
+        store_backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
         while True:
             adapter = self.hub.adapters.get(adapter_name)
             if adapter is None:
@@ -470,35 +509,20 @@ class AlertEngine:
                 await changed.wait()
                 changed.clear()
                 continue
-            if not adapter.health.connected:
+            reconnected = not adapter.health.connected
+            if reconnected:
                 await adapter.health.up_event.wait()
             changed.clear()
-            now = time.time()
-            due = await store.call(lambda: store.db.execute(
-                "SELECT id, target, direct, text, attachment, attempts FROM deliveries WHERE adapter = ? "
-                "AND delivered_at IS NULL AND next_try <= ? ORDER BY id LIMIT 200", (adapter_name, now)).fetchall())
-            delivered: list[int] = []
-            failed: list[tuple[int, int, str]] = []
-            for delivery_id, target, direct, text, attachment, attempts in due:
-                attachments = (Attachment(path=_path(attachment), mime="image/jpeg"),) if attachment else ()
-                reply = Reply(text, attachments, notice=True)
-                try:
-                    async with asyncio.timeout(SEND_TIMEOUT):
-                        await adapter.send(Address(adapter_name, target, bool(direct)), reply)
-                    delivered.append(delivery_id)
-                    self.sent_count += 1
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    failed.append((delivery_id, attempts + 1, f"{type(exc).__name__}: {exc}"[:300]))
-                    log.warning("delivery %d to %s:%s failed (attempt %d): %s", delivery_id, adapter_name,
-                                target, attempts + 1, exc)
-            if delivered or failed:
-                await store.call(store.transaction, lambda db: self._record(db, delivered, failed))
-            upcoming = await store.call(lambda: store.db.execute(
-                "SELECT MIN(next_try) FROM deliveries WHERE adapter = ? AND delivered_at IS NULL",
-                (adapter_name,)).fetchone()[0])
-            if len(due) == 200 and not failed:
+            try:
+                upcoming, more = await self._deliver_due(adapter, adapter_name, unrecorded, reconnected)
+            except sqlite3.DatabaseError as exc:
+                delay = store_backoff.next_delay()
+                log.error("alert deliveries through %s: the database fails (%s); retrying in %.1fs",
+                          adapter_name, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            store_backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
+            if more or not adapter.health.connected:    # down: resend the moment it is back
                 continue
             timeout = None if upcoming is None else max(0.05, upcoming - time.time())
             try:
@@ -507,13 +531,66 @@ class AlertEngine:
             except TimeoutError:
                 pass
 
+    async def _deliver_due(self, adapter: Any, adapter_name: str, unrecorded: set[int],
+                           reconnected: bool = False) -> tuple[float | None, bool]:
+        """One pass: send what is due (after a reconnect: everything pending), record the
+        outcome; returns (next due time, more due now)."""
+        store = self.hub.store
+        now = time.time()
+        skip = sorted(unrecorded)
+        exclude = f" AND id NOT IN ({','.join('?' * len(skip))})" if skip else ""
+        due = await store.call(lambda: store.db.execute(
+            "SELECT id, target, direct, text, attachment, attempts FROM deliveries WHERE adapter = ? "
+            f"AND delivered_at IS NULL AND (next_try <= ? OR ?){exclude} ORDER BY id LIMIT 200",
+            (adapter_name, now, int(reconnected), *skip)).fetchall())
+        delivered: list[int] = []
+        failed: list[tuple[int, int, str, float]] = []
+        for delivery_id, target, direct, text, attachment, attempts in due:
+            attachments = (Attachment(path=_path(attachment), mime="image/jpeg"),) if attachment else ()
+            reply = Reply(text, attachments, notice=True)
+            epoch = adapter.health.since                # changes when the connection goes down or up
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await adapter.send(Address(adapter_name, target, bool(direct)), reply)
+                    confirm = getattr(adapter, "confirm_delivery", None)
+                    if confirm is not None:     # a network without acks (IRC): the server read it
+                        await confirm()
+                delivered.append(delivery_id)
+                self.sent_count += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Lost with the old connection while a new one is up: again now. Lost with the
+                # connection: as soon as it is back. Refused (by the network, a bad address): backoff.
+                lost = isinstance(exc, OSError) or not adapter.health.connected
+                renewed = adapter.health.connected and adapter.health.since != epoch
+                delay = (0.0 if renewed else RECONNECT_RETRY) if lost else min(RETRY_CAP, 2 ** (attempts + 1))
+                failed.append((delivery_id, attempts + 1, f"{type(exc).__name__}: {exc}"[:300], delay))
+                log.warning("delivery %d to %s:%s failed (attempt %d): %s", delivery_id, adapter_name,
+                            target, attempts + 1, exc)
+        unrecorded.update(delivered)
+        if unrecorded or failed:
+            done = sorted(unrecorded)
+            try:
+                await store.call(store.transaction, lambda db: self._record(db, done, failed))
+            except sqlite3.DatabaseError as exc:
+                if delivered:
+                    log.error("deliveries %s through %s were sent but cannot be marked delivered (%s); "
+                              "they are not sent again, the write is retried", delivered, adapter_name, exc)
+                raise
+            unrecorded.difference_update(done)
+        upcoming = await store.call(lambda: store.db.execute(
+            "SELECT MIN(next_try) FROM deliveries WHERE adapter = ? AND delivered_at IS NULL",
+            (adapter_name,)).fetchone()[0])
+        return upcoming, len(due) == 200 and not failed
+
     @staticmethod
-    def _record(db: Any, delivered: list[int], failed: list[tuple[int, int, str]]) -> None:
+    def _record(db: Any, delivered: list[int], failed: list[tuple[int, int, str, float]]) -> None:
         now = time.time()
         db.executemany("UPDATE deliveries SET delivered_at = ?, attempts = attempts + 1 "
                        "WHERE id = ? AND delivered_at IS NULL", [(now, d) for d in delivered])
         db.executemany("UPDATE deliveries SET attempts = ?, last_error = ?, next_try = ? WHERE id = ?",
-                       [(attempts, error, now + min(RETRY_CAP, 2 ** attempts), d) for d, attempts, error in failed])
+                       [(attempts, error, now + delay, d) for d, attempts, error, delay in failed])
 
 
 def _path(text: str) -> Any:

@@ -21,9 +21,11 @@ from .alerts import AlertEngine
 from .auth import Auth
 from .backoff import Backoff
 from .broker import EMBEDDED_USERNAME, embedded_broker
+from .cameras import Cameras
 from .command import CommandSet
 from .config import ConfigError, Settings, adapter_module, read_secret
 from .health import Health
+from .history import History
 from .home import Home
 from .message import Address, Message, Reply
 from .mqtt import BrokerAddress, MqttLink
@@ -35,6 +37,10 @@ log = logging.getLogger(__name__)
 
 class _Stop(Exception):
     """Raised inside the TaskGroup to end it once stop() was called."""
+
+
+class StartupError(Exception):
+    """The hub cannot start (a port taken, ...); the message says what to change."""
 
 
 class Hub:
@@ -52,9 +58,12 @@ class Hub:
         self.commands = CommandSet.from_modules()
         self.router = Router(self, self.commands, self.auth, self._audit_refusal, self.home.find)
         self.alerts = AlertEngine(self)
+        self.history = History(self.store, settings.history)
+        self.cameras = Cameras(self)
         self.ready = asyncio.Event()
         self.tasks: set[asyncio.Task[object]] = set()
         self._stop = asyncio.Event()
+        self._fatal: str | None = None
         self._lanes: dict[str, asyncio.Queue[Message]] = {}
         self._task_group: asyncio.TaskGroup | None = None
         tty = sys.stdin.isatty() if tty is None else tty
@@ -74,13 +83,19 @@ class Hub:
         try:
             async with AsyncExitStack() as stack:
                 if self.web is not None:
-                    await self.web.start()
+                    try:
+                        await self.web.start()
+                    except OSError as exc:
+                        raise StartupError(f"the web server cannot listen on {self.settings.web.listen} "
+                                           f"({exc.strerror or exc}); change [web] listen") from None
                     stack.push_async_callback(self.web.stop)
                 try:
                     async with asyncio.TaskGroup() as group:
                         self._task_group = group
                         self.spawn(self._run_mqtt(), "mqtt")
                         await self.home.start()
+                        await self.history.start(self)
+                        await self.cameras.start()
                         await self.alerts.start()
                         if self.settings.simulator.enabled:
                             from .sim import SimulatedHome
@@ -97,6 +112,8 @@ class Hub:
             self._task_group = None
             await self.store.close()
             log.info("hub stopped")
+        if self._fatal:
+            raise StartupError(self._fatal)
 
     def stop(self) -> None:
         """Ask the hub to shut down (idempotent, callable from signal handlers)."""
@@ -123,7 +140,15 @@ class Hub:
     async def _run_mqtt(self) -> None:
         s = self.settings.mqtt
         if s.url == "embedded":
-            async with embedded_broker(s.embedded_listen) as (host, port):
+            try:
+                broker = embedded_broker(s.embedded_listen)
+                host, port = await broker.__aenter__()
+            except OSError as exc:
+                self._fatal = str(exc)
+                self.stop()
+                return
+            async with contextlib.AsyncExitStack() as stack:
+                stack.push_async_exit(broker)
                 self.embedded_port = port
                 await self.mqtt.run(BrokerAddress(host, port, False, s.username or EMBEDDED_USERNAME, None))
         else:
@@ -212,6 +237,8 @@ class Hub:
             "name": self.settings.hub.name,
             "uptime": round(time.time() - self.started_at, 1),
             "mqtt": self.mqtt.health.as_dict(),
+            "store": {"ok": self.store.health.connected, "since": round(self.store.health.since, 3),
+                      "detail": self.store.health.detail},
             "adapters": adapters,
         }
 

@@ -8,6 +8,7 @@ before anyone parses them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from collections.abc import Callable
@@ -37,8 +38,23 @@ class BrokerAddress:
     password: str | None
 
 
+@functools.lru_cache(maxsize=4096)
+def _filter_levels(topic_filter: str) -> tuple[str, ...]:
+    levels = topic_filter.split("/")
+    return tuple(levels[2:] if levels[0] == "$share" else levels)   # $share/<group>/<filter>
+
+
 def _matches(topic_filter: str, topic: str) -> bool:
-    return aiomqtt.Topic(topic).matches(topic_filter)
+    """aiomqtt.Topic(topic).matches(topic_filter), without building and validating two objects
+    per message and listener (it was a third of deliver()'s time, profiled with bench.ingest)."""
+    wanted = _filter_levels(topic_filter)
+    levels = topic.split("/")
+    for index, part in enumerate(wanted):
+        if part == "#":
+            return True
+        if index >= len(levels) or (part != "+" and part != levels[index]):
+            return False
+    return len(levels) == len(wanted)
 
 
 class MqttLink:

@@ -3,18 +3,26 @@
 sqlite3 blocks, so every statement runs on the store's single thread (`Store.call`) and the
 loop never waits on the disk. WAL journaling and a commit per call make each write durable
 before the caller goes on: an alert row exists before anything is sent.
+
+A full disk or a read-only file does not stop the hub: the failing call raises to its caller
+(the alert engine retries), `health` turns not-ok with SQLite's reason (shown in /health)
+and the first failure is logged as an error; the next write that goes through clears it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+from .health import Health
 
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("chatops.audit")
@@ -44,12 +52,16 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.health = Health()          # connected: the database takes writes; else detail says why not
+        self.write_errors = 0
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
+        self._unsaved_keys: OrderedDict[str, None] = OrderedDict()   # mark_processed while writes fail
 
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         await self.call(self._connect)
+        self.health.up("ok")
 
     def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,10 +82,38 @@ class Store:
         self._executor = None
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` on the store's thread (fn may use `self.db`)."""
+        """Run `fn(*args)` on the store's thread (fn may use `self.db`).
+
+        An SQLite error other than a constraint (disk full, read-only, I/O) marks the store
+        unhealthy and is raised; a call that wrote something marks it healthy again.
+        """
         if self._executor is None:
             raise RuntimeError("the store is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        try:
+            result, wrote = await asyncio.get_running_loop().run_in_executor(self._executor, self._run, fn, args)
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.DataError):
+            raise                                   # about the statement, not the database
+        except sqlite3.DatabaseError as exc:        # full, read-only, I/O error, locked, corrupt
+            self._failed(exc)
+            raise
+        if wrote and not self.health.connected:
+            log.warning("the database %s takes writes again (after %d failed)", self.path, self.write_errors)
+            self.health.up("ok")
+            self.write_errors = 0
+        return result
+
+    def _run(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[T, bool]:
+        before = self._db.total_changes if self._db is not None else 0
+        result = fn(*args)
+        return result, self._db is not None and self._db.total_changes != before
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        self.write_errors += 1
+        reason = f"{type(exc).__name__}: {exc}"
+        if self.health.connected or not self.health.started:
+            log.error("the database %s fails (%s): alerts wait in memory and are retried; free disk space "
+                      "or make the file writable", self.path, reason)
+        self.health.down(reason)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -87,10 +127,12 @@ class Store:
         db.execute("BEGIN IMMEDIATE")
         try:
             result = statements(db)
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:                   # a failed COMMIT may leave it open (SQLITE_BUSY)
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
         return result
 
     async def audit(self, kind: str, sender: str, address: str, text: str, detail: str = "") -> None:
@@ -110,15 +152,42 @@ class Store:
         return await self.call(query)
 
     async def mark_processed(self, key: str) -> bool:
-        """Remember `key` (an SMS id, a Slack event id); False when it was already seen."""
+        """Remember `key` (an SMS id, a Slack event id); False when it was already seen.
+
+        While the database refuses writes, keys are remembered in memory (and saved later), so
+        commands keep running once each instead of not at all.
+        """
+        if key in self._unsaved_keys:
+            return False
+        unsaved = list(self._unsaved_keys)
+
         def insert() -> bool:
+            if unsaved:
+                self.db.executemany("INSERT OR IGNORE INTO processed(key, at) VALUES (?, ?)",
+                                    [(k, time.time()) for k in unsaved])
             try:
                 self.db.execute("INSERT INTO processed(key, at) VALUES (?, ?)", (key, time.time()))
-                return True
             except sqlite3.IntegrityError:
                 return False
-        return await self.call(insert)
+            return True
+
+        try:
+            first = await self.call(insert)
+        except sqlite3.OperationalError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if await self.was_processed(key):
+                    return False
+            log.warning("cannot record %s as processed (%s); remembered in memory", key, exc)
+            self._unsaved_keys[key] = None
+            while len(self._unsaved_keys) > 10000:
+                self._unsaved_keys.popitem(last=False)
+            return True
+        for saved in unsaved:
+            self._unsaved_keys.pop(saved, None)
+        return first
 
     async def was_processed(self, key: str) -> bool:
+        if key in self._unsaved_keys:
+            return True
         return await self.call(lambda: self.db.execute(
             "SELECT 1 FROM processed WHERE key = ?", (key,)).fetchone() is not None)
