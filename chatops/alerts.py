@@ -91,6 +91,7 @@ class RuleState:
     active_id: int | None = None
     last_raised: float = 0.0
     recheck: asyncio.TimerHandle | None = None
+    quiet_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,10 +191,22 @@ class AlertEngine:
             if holds:
                 await self._maybe_raise(state, device, reading.value)
             return
-        if holds and state.active_id is None:
-            await self._maybe_raise(state, device, reading.value)
-        elif not holds and state.active_id is not None:
-            await self.clear(state, device, reading)
+        if holds:
+            state.quiet_since = None          # back on before the cooldown ended: the same alert goes on
+            if state.active_id is None:
+                await self._maybe_raise(state, device, reading.value)
+        elif state.active_id is not None:
+            # Clear only once the condition stayed false for the cooldown: a flapping sensor
+            # keeps one alert open instead of raising ten, and a real alarm is never delayed.
+            now = time.time()
+            if state.quiet_since is None:
+                state.quiet_since = now
+            remaining = state.quiet_since + state.rule.cooldown - now
+            if remaining <= 0:
+                state.quiet_since = None
+                await self.clear(state, device, reading)
+            elif state.recheck is None:
+                state.recheck = asyncio.get_running_loop().call_later(remaining, self._recheck, state, device)
 
     async def _maybe_raise(self, state: RuleState, device: Device, value: Any) -> None:
         now = time.time()
@@ -201,18 +214,14 @@ class AlertEngine:
         if self._mutes.get(rule.name, 0) > now:
             log.info("alert %s is muted; not raised", rule.name)
             return
-        wait = state.last_raised + rule.cooldown - now
-        if wait > 0:
-            # Flapping: re-check once the cooldown is over, so a lasting condition still alerts.
-            if state.recheck is None:
-                log.info("alert %s in cooldown for %.0fs", rule.name, wait)
-                state.recheck = asyncio.get_running_loop().call_later(wait, self._recheck, state, device)
+        if state.condition.kind == "changed" and now - state.last_raised < rule.cooldown:
+            log.info("alert %s: change within the cooldown, not raised again", rule.name)
             return
         await self.raise_alert(state, device, value)
 
     def _recheck(self, state: RuleState, device: Device) -> None:
         state.recheck = None
-        if device.reading is not None and state.active_id is None:
+        if device.reading is not None:
             self._events.put_nowait((state.rule.name, device, device.reading, None))
 
     def render(self, template: str, device: Device, value: Any, rule: AlertSettings) -> str:
@@ -232,7 +241,7 @@ class AlertEngine:
         recipients = self.recipients(rule.notify)
         repeat = rule.repeat_every
         prefix = self.hub.settings.hub.prefix
-        line = f"[{rule.severity.value.upper()}] {text} (alert #{{id}}; answer {prefix}ack {{id}})"
+        head = f"[{rule.severity.value.upper()}] {text}"
         attachment = await self._snapshot(rule)
         store = self.hub.store
 
@@ -242,7 +251,7 @@ class AlertEngine:
                 "VALUES (?,?,?,?,?,?,?)", (rule.name, device.name, rule.severity.value, text, str(value), now,
                                            now + repeat if repeat else None))
             alert_id = int(cursor.lastrowid or 0)
-            self._insert_deliveries(db, alert_id, recipients, "raise", line.format(id=alert_id), attachment, now)
+            self._insert_deliveries(db, alert_id, recipients, "raise", f"{head} (alert #{alert_id}; answer {prefix}ack {alert_id})", attachment, now)
             return alert_id
 
         alert_id = await store.call(store.transaction, write)

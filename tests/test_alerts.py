@@ -49,7 +49,7 @@ async def smoke(client: aiomqtt.Client, on: bool) -> None:
 
 async def test_smoke_alert_is_delivered_repeated_and_acknowledged(tmp_path: Path, mosquitto: Mosquitto,
                                                                   broker: aiomqtt.Client) -> None:
-    settings = alert_settings(tmp_path, mosquitto.url, repeat="0.4s")
+    settings = alert_settings(tmp_path, mosquitto.url, repeat="0.4s", cooldown="0.2s")
     await broker.subscribe("chatops/alerts/smoke")
     async with hub_with_inbox(settings) as (hub, inbox):
         sent = time.monotonic()
@@ -180,3 +180,17 @@ def test_conditions(when: str, value: Any, previous: Any, expected: bool) -> Non
     from chatops.home import Reading
     prev = Reading(previous, 0.0) if previous is not None else None
     assert Condition.parse(when).holds(value, prev) is expected
+
+
+async def test_flapping_keeps_one_alert_and_a_new_alarm_after_the_clear_is_not_delayed(
+        tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
+    settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"], cooldown="0.5s", repeat="1h")
+    async with hub_with_inbox(settings) as (hub, inbox):
+        for i in range(6):
+            await smoke(broker, i % 2 == 0)          # on/off/on/off/on/off within the cooldown
+        assert (await inbox.next())[1].startswith("[CRITICAL]")
+        assert (await inbox.next())[1].startswith("[CLEARED]")   # only once quiet for the cooldown
+        started = time.monotonic()
+        await smoke(broker, True)
+        assert (await inbox.next())[1].startswith("[CRITICAL] Smoke in the kitchen smoke detector! (alert #2")
+        assert time.monotonic() - started < 1.0
