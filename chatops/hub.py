@@ -169,6 +169,10 @@ class Hub:
                 adapter.health.down(f"configuration: {exc}")
                 log.error("adapter %s cannot start: %s", adapter.name, exc)
                 return
+            except ImportError as exc:
+                adapter.health.down(f"missing module {exc.name}: pip install 'chatops[{adapter.network}]'")
+                log.error("adapter %s cannot start: %s (install the %s extra)", adapter.name, exc, adapter.network)
+                return
             except Exception as exc:
                 adapter.health.down(f"crashed: {type(exc).__name__}: {exc}")
                 log.exception("adapter %s crashed; restarting", adapter.name)
