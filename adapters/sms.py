@@ -103,6 +103,7 @@ class Adapter:
         self.capabilities = Capabilities(max_text=153 * settings.max_parts, images=False)
         self.encoder = Encoder()
         self.backend: Any = None               # the open backend while the modem is usable
+        self._identity = ""                    # what the open modem says it is
         self._hub: Hub | None = None
         self._wake = asyncio.Event()           # the outbox has something new
         self._probe_now = asyncio.Event()      # a transmit failed: is the modem still there?
@@ -139,6 +140,8 @@ class Adapter:
 
     async def _connect_forever(self, sim_pin: str | None) -> None:
         """Open the modem, serve it until it fails, close it, retry with backoff; forever."""
+        assert self._hub is not None
+        store = self._hub.store
         backoff = Backoff(base=2.0, cap=300.0, reset_after=120.0)
         while True:
             backend = self._new_backend(sim_pin)
@@ -146,12 +149,12 @@ class Adapter:
                 self.health.down(f"opening the modem ({self.health.detail})"
                                  if self.health.started else "opening the modem")
             try:
-                detail = await backend.open()
+                self._identity = await backend.open()
+                await store.call(self._retry_now)       # what failed with the old modem goes first
                 self.backend = backend
-                self.health.up(detail)
+                await self._probe(backend)
                 backoff.up()
-                log.info("%s: modem ready: %s", self.name, detail)
-                self._wake.set()
+                log.info("%s: modem open: %s", self.name, self.health.detail)
                 await self._serve(backend)
             except ModemError as exc:
                 self.health.down(str(exc))
@@ -173,19 +176,23 @@ class Adapter:
                     self._spawn(self._handle(incoming))
             if self._probe_now.is_set() or time.monotonic() >= next_probe:
                 self._probe_now.clear()
-                try:
-                    self.health.up(await backend.probe())
-                    self._wake.set()
-                except ModemError as exc:
-                    if exc.reopen:
-                        raise
-                    self.health.down(str(exc))    # the modem answers; the network is missing
+                await self._probe(backend)
                 next_probe = time.monotonic() + self.settings.probe_interval
             try:
                 async with asyncio.timeout(self.settings.poll_interval):
                     await self._probe_now.wait()
             except TimeoutError:
                 pass
+
+    async def _probe(self, backend: Any) -> None:
+        """Health from the modem's answer; ModemError (reopen) when it does not answer at all."""
+        try:
+            self.health.up(f"{self._identity}, {await backend.probe()}")
+            self._wake.set()
+        except ModemError as exc:
+            if exc.reopen:
+                raise
+            self.health.down(f"{self._identity}: {exc}")   # it answers, but no network (yet)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -223,11 +230,11 @@ class Adapter:
             return
         if not await hub.store.mark_processed(begun):
             # Begun by an earlier run that died before finishing: never run a command twice.
-            log.warning("%s: SMS from %s was being handled when the hub stopped; not running it again",
-                        self.name, number)
+            log.warning("%s: SMS from %s was interrupted while being handled (hub stopped?); "
+                        "not running it again", self.name, number)
             user, _ = self.identify(number)
-            texts = [f"The hub restarted while handling \"{clean_text(incoming.text)[:40]}\"; to be safe it "
-                     "was not run again. Send it again if needed."] if user else []
+            texts = [f"The hub was interrupted while handling \"{clean_text(incoming.text)[:40]}\"; to be safe "
+                     "it was not run again. Send it again if needed."] if user else []
             await self._finish(number, texts, done)
             await self._delete(incoming)
             return
@@ -372,6 +379,8 @@ class Adapter:
         if number is None:
             raise ValueError(f"{address.target!r} is not a phone number")
         text = self.render([reply])
+        if not text:
+            return
         prepared = [(text, self.encoder.count(text))]
         held = await hub.store.call(hub.store.transaction, lambda db: self._queue(db, number, prepared))
         self._note_held(number, held)
@@ -389,7 +398,7 @@ class Adapter:
     def _link(self, attachment: Attachment) -> str:
         url = attachment.url
         web = getattr(self._hub, "web", None)
-        if url is None and web is not None:
+        if url is None and web is not None and attachment.path.exists():
             url = web.links.publish(attachment.path, attachment.mime)
         return f"Image: {url}" if url else "(an image: SMS cannot carry it and the web server is off)"
 
@@ -432,12 +441,9 @@ class Adapter:
             self._wake.clear()
             backend = self.backend
             if backend is None or not self.health.connected:
-                await self.health.up_event.wait()
+                await self._wake.wait()             # set again once a probe finds the modem up
                 continue
-            now = time.time()
-            rows = await store.call(lambda: store.db.execute(
-                "SELECT id, number, text, attempts FROM sms_outbox WHERE adapter = ? AND sent_at IS NULL "
-                "AND failed_at IS NULL AND next_try <= ? ORDER BY id LIMIT 50", (self.name, now)).fetchall())
+            rows = await store.call(self._due, time.time())
             for row_id, number, text, attempts in rows:
                 if self.backend is not backend:
                     break
@@ -451,11 +457,8 @@ class Adapter:
                     log.exception("%s: SMS %d to %s cannot be sent", self.name, row_id, number)
                     await store.call(self._failed, row_id, MAX_ATTEMPTS, f"{type(exc).__name__}: {exc}")
                     continue
-                await store.call(lambda i=row_id: store.db.execute(
-                    "UPDATE sms_outbox SET sent_at = ?, attempts = attempts + 1 WHERE id = ?", (time.time(), i)))
-            self._pending, upcoming = await store.call(lambda: store.db.execute(
-                "SELECT COUNT(*), MIN(next_try) FROM sms_outbox WHERE adapter = ? AND sent_at IS NULL "
-                "AND failed_at IS NULL", (self.name,)).fetchone())
+                await store.call(self._sent, row_id)
+            self._pending, upcoming = await store.call(self._backlog)
             if len(rows) == 50 and self.backend is backend:
                 continue
             timeout = None if upcoming is None else max(0.05, upcoming - time.time())
@@ -465,17 +468,43 @@ class Adapter:
             except TimeoutError:
                 pass
 
-    def _failed(self, row_id: int, attempts: int, error: str) -> None:
+    # Outbox statements, run on the store's thread.
+
+    @property
+    def _db(self) -> sqlite3.Connection:
         assert self._hub is not None
+        return self._hub.store.db
+
+    def _due(self, now: float) -> list[tuple[int, str, str, int]]:
+        return self._db.execute(
+            "SELECT id, number, text, attempts FROM sms_outbox WHERE adapter = ? AND sent_at IS NULL "
+            "AND failed_at IS NULL AND next_try <= ? ORDER BY id LIMIT 50", (self.name, now)).fetchall()
+
+    def _sent(self, row_id: int) -> None:
+        self._db.execute("UPDATE sms_outbox SET sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+                         (time.time(), row_id))
+
+    def _backlog(self) -> tuple[int, float | None]:
+        count, upcoming = self._db.execute(
+            "SELECT COUNT(*), MIN(next_try) FROM sms_outbox WHERE adapter = ? AND sent_at IS NULL "
+            "AND failed_at IS NULL", (self.name,)).fetchone()
+        return int(count), upcoming
+
+    def _retry_now(self) -> None:
+        """The modem is back: what waited for it goes now, not at its backed-off time."""
+        self._db.execute("UPDATE sms_outbox SET next_try = ? WHERE adapter = ? AND sent_at IS NULL "
+                         "AND failed_at IS NULL", (time.time(), self.name))
+
+    def _failed(self, row_id: int, attempts: int, error: str) -> None:
         now = time.time()
         if attempts >= MAX_ATTEMPTS:
             log.error("%s: giving up SMS %d after %d attempts: %s", self.name, row_id, attempts, error)
-            self._hub.store.db.execute("UPDATE sms_outbox SET attempts = ?, failed_at = ?, last_error = ? "
-                                       "WHERE id = ?", (attempts, now, error[:300], row_id))
+            self._db.execute("UPDATE sms_outbox SET attempts = ?, failed_at = ?, last_error = ? WHERE id = ?",
+                             (attempts, now, error[:300], row_id))
             return
         log.warning("%s: SMS %d not sent (attempt %d): %s", self.name, row_id, attempts, error)
-        self._hub.store.db.execute("UPDATE sms_outbox SET attempts = ?, next_try = ?, last_error = ? WHERE id = ?",
-                                   (attempts, now + min(300.0, 5.0 * 2 ** attempts), error[:300], row_id))
+        self._db.execute("UPDATE sms_outbox SET attempts = ?, next_try = ?, last_error = ? WHERE id = ?",
+                         (attempts, now + min(300.0, 5.0 * 2 ** attempts), error[:300], row_id))
 
     # ---- status --------------------------------------------------------------------------------
 

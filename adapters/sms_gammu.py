@@ -9,6 +9,7 @@ its idle ReadDevice polling and with a bounded, abandon-if-stuck shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -125,15 +126,15 @@ class GammuThread:
         self._reply(self._exited, None, None)
 
     def _reply(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):    # the loop is closed: nobody waits any more
             self._loop.call_soon_threadsafe(_settle, future, result, error)
-        except RuntimeError:               # the loop is closed: nobody waits any more
-            pass
 
     async def stop(self, last: Callable[[Any], Any] | None = None, timeout: float = 5.0) -> None:
         """Run `last` (e.g. Terminate), end the thread; a thread stuck in a call is abandoned."""
         if last is not None:
-            self._jobs.put((last, self._loop.create_future()))
+            done: asyncio.Future[Any] = self._loop.create_future()
+            done.add_done_callback(_retrieve)
+            self._jobs.put((last, done))
         self._jobs.put(_STOP)
         try:
             async with asyncio.timeout(timeout):
@@ -167,13 +168,12 @@ class GammuModem:
     # ---- lifecycle ------------------------------------------------------------------------
 
     async def open(self) -> str:
+        """Init the modem (and its SIM); returns what it is, e.g. "Huawei E173"."""
         self._thread = GammuThread(f"gammu-{self.name}", self._make)
         try:
-            identity = await self._call(self._init)
+            return await self._call(self._init)
         except gammu.GSMError as exc:
             raise ModemError(describe(exc)) from None
-        detail = await self.probe()
-        return f"{identity}, {detail}"
 
     def _make(self) -> Any:
         sm = new_state_machine()
@@ -225,7 +225,7 @@ class GammuModem:
     async def close(self) -> None:
         thread, self._thread = self._thread, None
         if thread is not None:
-            await thread.stop(last=_terminate)
+            await thread.stop(last=_terminate, timeout=min(5.0, self.settings.call_timeout))
 
     async def _call(self, fn: Callable[[Any], T]) -> T:
         if self._thread is None:
@@ -298,10 +298,8 @@ class GammuModem:
 
 
 def _terminate(sm: Any) -> None:
-    try:
+    with contextlib.suppress(gammu.GSMError):
         sm.Terminate()
-    except gammu.GSMError:
-        pass
 
 
 def _signal_and_network(sm: Any) -> tuple[int | None, dict[str, Any] | None]:
@@ -340,7 +338,5 @@ def _read_all(sm: Any) -> list[list[SmsDict]]:
 
 def _delete(sm: Any, locations: tuple[int, ...]) -> None:
     for location in locations:
-        try:
+        with contextlib.suppress(gammu.ERR_EMPTY, gammu.ERR_INVALIDLOCATION):   # already gone
             sm.DeleteSMS(Folder=0, Location=location)
-        except (gammu.ERR_EMPTY, gammu.ERR_INVALIDLOCATION):
-            pass                           # already gone

@@ -8,6 +8,7 @@ gammu thread, never on the loop.
 
 from __future__ import annotations
 
+import asyncio
 import configparser
 import logging
 import os
@@ -98,8 +99,8 @@ class SmsdSpool:
         self._status_works = True
 
     async def open(self) -> str:
-        self.config = read_smsd_config(self._config_path)
-        config = self.config
+        self.config = config = await asyncio.to_thread(read_smsd_config, self._config_path)
+        await asyncio.to_thread(_check_folders, config)   # SMSD() itself refuses missing folders
         self._thread = GammuThread(f"gammu-smsd-{self.name}", self._make)
         try:
             await self._call(lambda _smsd: None)     # SMSD() itself may fail (its log file, its config)
@@ -107,7 +108,7 @@ class SmsdSpool:
             raise ModemError(f"python-gammu cannot open {config.path}: {describe(exc)} (the hub's user "
                              "must be able to write gammu-smsd's logfile)") from None
         await self._files(lambda _: _check_folders(config))
-        return await self.probe()
+        return f"gammu-smsd spool {config.inbox.parent}"
 
     def _make(self) -> Any:
         return gammu.smsd.SMSD(str(self._config_path))
@@ -115,7 +116,7 @@ class SmsdSpool:
     async def close(self) -> None:
         thread, self._thread = self._thread, None
         if thread is not None:
-            await thread.stop()
+            await thread.stop(timeout=min(5.0, self.settings.call_timeout))
 
     async def _call(self, fn: Any) -> Any:
         if self._thread is None:
@@ -138,11 +139,11 @@ class SmsdSpool:
         config = self.config
         assert config is not None
         waiting, oldest = await self._files(lambda _: _outbox_age(config))
-        detail = f"gammu-smsd spool {config.inbox.parent}"
+        detail = f"{waiting} SMS in its outbox"
         if self._status_works:
             try:
                 status = await self._call(lambda smsd: smsd.GetStatus())
-                detail += f", signal {status.get('Signal', '?')}%"
+                detail = f"signal {status.get('Signal', '?')}%, {detail}"
             except gammu.GSMError:
                 self._status_works = False   # shared memory of another libgammu version: not fatal
         if oldest is not None and oldest > self.settings.smsd_stale:
@@ -159,7 +160,7 @@ class SmsdSpool:
 
     async def delete(self, incoming: Incoming) -> None:
         paths = incoming.handle
-        await self._files(lambda _: [Path(p).unlink(missing_ok=True) for p in paths])
+        await self._files(lambda _: _unlink(paths))
 
     async def transmit(self, number: str, text: str, smsc: str | None) -> int:
         """Queue `text` in gammu-smsd's outbox; the daemon sends it. Returns the parts it costs."""
@@ -183,6 +184,11 @@ def _check_folders(config: SpoolConfig) -> None:
                          "user is not in the daemon's group)")
     if not os.access(config.outbox, os.W_OK | os.X_OK):
         raise ModemError(f"cannot write gammu-smsd's outbox {config.outbox}")
+
+
+def _unlink(paths: tuple[str, ...]) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
 
 
 def _outbox_age(config: SpoolConfig) -> tuple[int, float | None]:

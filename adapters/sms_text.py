@@ -92,7 +92,19 @@ def link(messages: list[list[SmsDict]]) -> list[list[SmsDict]]:
     """Group the parts of concatenated messages (UDH) the way gammu does."""
     if not messages:
         return []
-    return [list(group) for group in gammu.LinkSMS(messages)]
+    try:
+        linked = [list(group) for group in gammu.LinkSMS(messages)]
+    except (gammu.GSMError, ValueError, TypeError):   # a dict gammu cannot read back: link by UDH alone
+        linked = [list(message) for message in messages]
+    # LinkSMS stops at a missing part; the parts after the gap belong to the same message.
+    groups: dict[tuple[Any, ...], list[SmsDict]] = {}
+    for index, group in enumerate(linked):
+        first = group[0]
+        udh = first.get("UDH") or {}
+        key = (first.get("Number"), udh.get("ID8bit"), udh.get("ID16bit"), udh.get("AllParts")) \
+            if is_concatenated(first) else (index,)
+        groups.setdefault(key, []).extend(group)
+    return [sorted(g, key=lambda p: (p.get("UDH") or {}).get("PartNumber", 0)) for g in groups.values()]
 
 
 def is_complete(group: list[SmsDict]) -> bool:
@@ -104,7 +116,14 @@ def is_complete(group: list[SmsDict]) -> bool:
 
 
 def join(group: list[SmsDict]) -> str:
-    """Text of one linked message: gammu.DecodeSMS, else the parts' texts in part order."""
+    """Text of one linked message: gammu.DecodeSMS, else the parts' texts in part order.
+
+    A message still missing parts (given up waiting) shows each gap as an ellipsis.
+    """
+    if not is_complete(group):
+        by_number = {(p.get("UDH") or {}).get("PartNumber"): p.get("Text") or "" for p in group}
+        total = int((group[0].get("UDH") or {}).get("AllParts") or len(group))
+        return clean("".join(by_number.get(n, ELLIPSIS) for n in range(1, total + 1)))
     try:
         decoded = gammu.DecodeSMS(group) if len(group) > 1 or is_concatenated(group[0]) else None
     except (gammu.GSMError, ValueError, TypeError):

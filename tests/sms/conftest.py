@@ -9,9 +9,11 @@ StateMachine that records what the hub hands to SendSMS.
 from __future__ import annotations
 
 import datetime
+import faulthandler
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ import gammu
 import pytest
 
 from adapters import sms_gammu
+from chatops.testing import stop_process
 
 
 class DummyPhone:
@@ -108,14 +111,7 @@ class GammuSmsd:
             time.sleep(0.01)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def log_text(self) -> str:
@@ -129,6 +125,25 @@ class GammuSmsd:
             unique = {(p["UDH"].get("PartNumber"), p["Text"]): p for p in parts}
             messages.append(sorted(unique.values(), key=lambda p: p["UDH"].get("PartNumber", 0)))
         return messages
+
+
+@pytest.fixture(autouse=True)
+def hang_guard(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A test stuck beyond 3 minutes ends the run instead of hanging it, with every thread's
+    stack in <basetemp>/sms-hang-stacks.txt (a loop that never yields, or a C call holding the
+    GIL, freezes the event loop and every asyncio timeout with it). pytest's own
+    `-o faulthandler_timeout=N` takes precedence when given."""
+    if float(request.config.getini("faulthandler_timeout") or 0) > 0:
+        yield
+        return
+    with (tmp_path_factory.getbasetemp() / "sms-hang-stacks.txt").open("a") as stacks:
+        stacks.write(f"--- {request.node.nodeid}\n")
+        stacks.flush()
+        faulthandler.dump_traceback_later(180, exit=True, file=stacks)
+        try:
+            yield
+        finally:
+            faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture
@@ -161,6 +176,8 @@ class SpyStateMachine:
 
     def _check(self) -> None:
         if self._spy.silent and self._spy.opened <= self._spy.silent_until_open:
+            if self._spy.hang:
+                self._spy.released.wait()        # stuck in the call, as a wedged USB modem would be
             raise gammu.ERR_TIMEOUT({"Text": "No response in specified timeout.", "Where": "spy", "Code": 14})
 
     def __getattr__(self, name: str) -> Any:
@@ -182,10 +199,14 @@ class ModemSpy:
         self.opened = 0
         self.silent = False
         self.silent_until_open = 0
+        self.hang = False
+        self.released = threading.Event()
 
-    def go_silent(self) -> None:
-        """Every call of the current StateMachine times out; the next one opened works again."""
+    def go_silent(self, hang: bool = False) -> None:
+        """Every call of the current StateMachine times out (or hangs until the test ends);
+        the next StateMachine opened works again."""
         self.silent_until_open = self.opened
+        self.hang = hang
         self.silent = True
 
     def texts(self, number: str | None = None) -> list[str]:
@@ -207,7 +228,8 @@ class ModemSpy:
 
 
 @pytest.fixture
-def modem_spy(monkeypatch: pytest.MonkeyPatch) -> ModemSpy:
+def modem_spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModemSpy]:
     spy = ModemSpy()
     monkeypatch.setattr(sms_gammu, "new_state_machine", lambda: SpyStateMachine(spy))
-    return spy
+    yield spy
+    spy.released.set()

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -128,13 +132,92 @@ async def test_smsd_unicode_inbox_format(tmp_path: Path, mosquitto: Mosquitto) -
     try:
         async with running(Hub(hub_settings(tmp_path, mosquitto, smsd_backend(daemon)))) as hub:
             await sms_up(hub)
-            daemon.phone.deliver(ALICE, "température   Salon")
+            daemon.phone.deliver(ALICE, "température   Salon", parts=2, reverse=True)   # inbox: _00 and _01
             await wait_for(lambda: list(daemon.folders["sent"].iterdir()), timeout=15)
             (sent,) = list(daemon.folders["sent"].iterdir())
             assert ALICE in sent.name
             assert sent.read_bytes().decode("utf-16").lstrip("\ufeff").startswith("salon: ")
+            assert not list(daemon.folders["inbox"].iterdir())
     finally:
         daemon.stop()
+
+
+def inbox_file(daemon: GammuSmsd, number: str, text: str) -> Path:
+    """A received SMS as gammu-smsd's files service leaves it in its inbox (detail format)."""
+    when = datetime.datetime(2026, 5, 1, 12, 0, 0)
+    path = daemon.folders["inbox"] / f"IN20260501_120000_00_{number}_00.txt"
+    staging = daemon.workdir / "staging.txt"
+    gammu.SaveSMSBackup(str(staging), [{"Type": "Deliver", "Number": number, "Text": text, "State": "UnRead",
+                                        "Folder": 1, "SMSC": {"Number": "+33000000000"}, "DateTime": when}])
+    os.replace(staging, path)
+    return path
+
+
+def hub_config(tmp_path: Path, mosquitto: Mosquitto, daemon: GammuSmsd) -> Path:
+    config = tmp_path / "hub.toml"
+    config.write_text(f"""
+[hub]
+data_dir = "{tmp_path / 'hub-data'}"
+[mqtt]
+url = "{mosquitto.url}"
+[web]
+listen = "127.0.0.1:0"
+[simulator]
+enabled = true
+[adapters.sms]
+backend = "smsd"
+smsd_config = "{daemon.config}"
+poll_interval = "0.05s"
+[roles]
+guest = ["help"]
+family = ["guest", "switch", "temp", "read"]
+[users.alice]
+roles = ["family"]
+sms = ["{ALICE}"]
+[devices.heater]
+type = "switch"
+state_topic = "zigbee2mqtt/heater"
+command_topic = "zigbee2mqtt/heater/set"
+value = "state"
+payload_on = '{{"state": "ON"}}'
+payload_off = '{{"state": "OFF"}}'
+aliases = ["chauffage"]
+""", encoding="utf-8")
+    return config
+
+
+async def test_hub_killed_after_handling_does_not_run_it_again(tmp_path: Path, mosquitto: Mosquitto,
+                                                                smsd: GammuSmsd) -> None:
+    """A real `chatops run` process is SIGKILLed after it handled an SMS; the file comes back
+    (as if the kill came before the delete); the restarted hub deletes it without running it."""
+    config = hub_config(tmp_path, mosquitto, smsd)
+    chatops = Path(sys.executable).parent / "chatops"
+    log = (tmp_path / "hub.log").open("ab")
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([str(chatops), "run", "--config", str(config)], stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=log)
+    async with heater_commands(mosquitto) as commands:
+        received = inbox_file(smsd, ALICE, "chauffage on")
+        saved = received.read_bytes()
+        hub = start()
+        try:
+            assert json.loads(await asyncio.wait_for(commands.get(), 20)) == {"state": "ON"}
+            await wait_for(lambda: not received.exists() and len(smsd.sent()) == 1, timeout=20)
+        finally:
+            hub.kill()
+            hub.wait()
+        received.write_bytes(saved)
+        hub = start()
+        try:
+            await wait_for(lambda: not received.exists(), timeout=20)
+        finally:
+            hub.terminate()
+            hub.wait(10)
+        log.close()
+        assert commands.empty()
+        assert not list(smsd.folders["outbox"].iterdir())
+        assert ["".join(p["Text"] for p in m) for m in smsd.sent()] == ["heater is ON"]
 
 
 # ---- the hub owns the modem (python-gammu StateMachine) ----------------------------------------
@@ -195,15 +278,19 @@ async def test_gammu_restart_does_not_run_a_handled_command_again(tmp_path: Path
                 await sms_up(hub)
                 phone.deliver(ALICE, "chauffage on")
                 await asyncio.wait_for(handled.wait(), 10)
+                await wait_for(lambda: modem_spy.texts(ALICE) == ["heater is ON"], timeout=10)
         assert json.loads(commands.get_nowait()) == {"state": "ON"}
-        assert len(phone.waiting()) == 1 and modem_spy.texts(ALICE) == []
+        assert len(phone.waiting()) == 1                            # still on the SIM after the "crash"
 
         async with running(Hub(settings)) as hub:   # same data dir, the SMS is still on the phone
-            await sms_up(hub)
+            adapter = await sms_up(hub)
             await wait_for(lambda: not phone.waiting(), timeout=10)
-            await wait_for(lambda: modem_spy.texts(ALICE), timeout=10)
-            assert modem_spy.texts(ALICE) == ["heater is ON"]     # the reply queued before the crash
-        assert commands.empty()
+            await wait_for(lambda: not adapter._handlers, timeout=10)
+            pending = await hub.store.call(lambda: hub.store.db.execute(
+                "SELECT COUNT(*) FROM sms_outbox WHERE sent_at IS NULL").fetchone()[0])
+            assert pending == 0
+        assert commands.empty()                                     # not switched a second time
+        assert modem_spy.texts(ALICE) == ["heater is ON"]           # nor answered twice
 
 
 async def test_gammu_command_cut_short_is_not_run_twice(tmp_path: Path, mosquitto: Mosquitto,
@@ -283,6 +370,20 @@ async def test_gammu_silent_modem_is_reopened_without_losing_queued_sms(
         await wait_for(lambda: modem_spy.texts(ALICE) == ["queued while fine"], timeout=10)
 
 
+async def test_gammu_wedged_modem_thread_is_abandoned_and_reopened(
+        tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone, modem_spy: ModemSpy) -> None:
+    settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone, probe_interval="0.2s", call_timeout="1s"))
+    async with heater_commands(mosquitto) as commands, running(Hub(settings)) as hub:
+        adapter = await sms_up(hub)
+        modem_spy.go_silent(hang=True)                             # calls block instead of failing
+        await wait_for(lambda: not adapter.health.connected, timeout=10)
+        assert "no answer from the modem" in adapter.health.detail
+        await sms_up(hub, timeout=15)
+        phone.deliver(ALICE, "chauffage on")                       # the new StateMachine serves
+        assert json.loads(await asyncio.wait_for(commands.get(), 10)) == {"state": "ON"}
+        await wait_for(lambda: modem_spy.texts(ALICE) == ["heater is ON"], timeout=10)
+
+
 async def test_gammu_send_failure_keeps_message_until_reopened(
         tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone, modem_spy: ModemSpy) -> None:
     settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone, probe_interval="1h", call_timeout="2s"))
@@ -319,10 +420,12 @@ async def test_missing_modem_leaves_the_hub_running(tmp_path: Path, mosquitto: M
 
 async def test_stopping_the_hub_stops_the_gammu_thread(tmp_path: Path, mosquitto: Mosquitto,
                                                        phone: DummyPhone) -> None:
+    before = set(threading.enumerate())
     async with running(Hub(hub_settings(tmp_path, mosquitto, gammu_backend(phone)))) as hub:
         await sms_up(hub)
-        assert any(t.name == "gammu-sms" for t in threading.enumerate())
-    assert not any(t.name == "gammu-sms" for t in threading.enumerate())
+        ours = [t for t in threading.enumerate() if t.name == "gammu-sms" and t not in before]
+        assert len(ours) == 1
+    assert not ours[0].is_alive()
 
 
 def _console(text: str) -> Any:

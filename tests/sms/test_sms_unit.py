@@ -1,0 +1,387 @@
+"""SMS pieces without servers: encoding and linking, the smsd spool reader, PINs, the cap,
+the gammu thread and the SIM unlock, on python-gammu's own functions and libgammu's dummy phone."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import gammu
+import pytest
+
+from adapters import sms_gammu, sms_smsd, sms_text
+from adapters.sms import Adapter, Settings
+from adapters.sms_gammu import GammuModem, GammuThread, ModemError
+from adapters.sms_text import Encoder
+from chatops.config import ConfigError, parse_settings
+from chatops.hub import Hub
+from chatops.message import Attachment, Reply
+from chatops.testing import settings_for
+
+from .conftest import DummyPhone, GammuSmsd
+
+ALICE = "+33611111111"
+
+
+# ---- text on the air --------------------------------------------------------------------------
+
+def test_gsm7_or_ucs2() -> None:
+    assert sms_text.fits_gsm7("Chauffage ON: 21.5 C, é è à ù ì ò Ç ü ß €[]{}")
+    assert not sms_text.fits_gsm7("21 °C")            # the degree sign is not GSM-7
+    assert not sms_text.fits_gsm7("ç")                # only the capital Ç is
+    assert not sms_text.fits_gsm7("🙂")
+
+
+def test_gsm7_parts_are_153_of_160() -> None:
+    encoder = Encoder(reference=7)
+    assert [p["Length"] for p in encoder.encode("x" * 160)] == [160]
+    parts = encoder.encode("é" * 400)
+    assert [p["Length"] for p in parts] == [153, 153, 94]
+    assert {p["Coding"] for p in parts} == {"Default_No_Compression"}
+    assert [p["UDH"]["PartNumber"] for p in parts] == [1, 2, 3]
+    assert {p["UDH"]["AllParts"] for p in parts} == {3}
+
+
+def test_ucs2_parts_are_67_of_70_and_keep_emoji_whole() -> None:
+    encoder = Encoder(reference=7)
+    assert [p["Length"] for p in encoder.encode("°" * 70)] == [70]
+    parts = encoder.encode("°" * 71)
+    assert [p["Length"] for p in parts] == [67, 4]
+    assert {p["Coding"] for p in parts} == {"Unicode_No_Compression"}
+    emoji = encoder.encode("🙂" * 40)                  # 80 UTF-16 units: a pair is never split
+    assert "".join(p["Text"] for p in emoji) == "🙂" * 40
+    assert all(p["Length"] % 2 == 0 for p in emoji)
+
+
+def test_each_long_message_gets_its_own_concatenation_reference() -> None:
+    encoder = Encoder(reference=200)
+    first, second = encoder.encode("a" * 300), encoder.encode("b" * 300)
+    refs = [{p["UDH"]["ID8bit"] for p in m} for m in (first, second)]
+    assert refs == [{201}, {202}]
+    assert first[0]["UDH"]["Text"][3] == 201            # the byte on the air, not only the dict
+    assert gammu.EncodePDU(dict(first[1], Number=ALICE, SMSC={"Number": "+33000000000"}))
+    linked = sms_text.link([[p] for p in first + second])
+    assert sorted(len(g) for g in linked) == [2, 2]
+
+
+def test_fit_cuts_to_max_parts_with_an_ellipsis() -> None:
+    encoder = Encoder()
+    text = encoder.fit("word " * 300, 2)
+    assert encoder.count(text) <= 2 and text.endswith("…")
+    assert encoder.fit("short", 1) == "short"
+    assert encoder.count(encoder.fit("°" * 500, 3)) <= 3
+
+
+def _deliver(number: str, chunks: list[str], unicode: bool = False, ref: int = 9) -> list[dict[str, Any]]:
+    """Parts as gammu hands them over (every key filled in, through an SMS-backup round trip)."""
+    coding = "Unicode_No_Compression" if unicode else "Default_No_Compression"
+    return [{"Type": "Deliver", "Number": number, "Text": chunk, "Coding": coding, "Location": 10001 + i,
+             "SMSC": {"Number": "+33000000000"}, "State": "UnRead", "Folder": 1,
+             "UDH": {"Type": "ConcatenatedMessages", "Text": bytes([5, 0, 3, ref, len(chunks), i + 1]),
+                     "ID8bit": ref, "ID16bit": -1, "PartNumber": i + 1, "AllParts": len(chunks)}}
+            for i, chunk in enumerate(chunks)]
+
+
+def test_parts_are_joined_in_order_and_incomplete_ones_recognised(tmp_path: Path) -> None:
+    gammu.SaveSMSBackup(str(tmp_path / "b"), _deliver(ALICE, ["tempéra", "ture sal", "on 🙂"], unicode=True))
+    parts = gammu.ReadSMSBackup(str(tmp_path / "b"))
+    groups = sms_text.link([[p] for p in reversed(parts)])
+    assert len(groups) == 1 and sms_text.is_complete(groups[0])
+    assert sms_text.join(groups[0]) == "température salon 🙂"
+    partial = sms_text.link([[parts[0]], [parts[2]]])
+    assert not sms_text.is_complete(partial[0])
+    assert sms_text.join(partial[0]) == "tempéra…on 🙂"
+    single = {"Type": "Deliver", "Number": ALICE, "Text": "chauffage on\x00\x00garbage", "UDH": {"Type": "NoUDH"}}
+    assert sms_text.join([single]) == "chauffage on"
+    sparse = _deliver(ALICE, ["chauf", "fage on"])            # dicts LinkSMS refuses: grouped by UDH
+    assert [sms_text.join(g) for g in sms_text.link([[p] for p in reversed(sparse)])] == ["chauffage on"]
+
+
+def test_message_key_is_stable_and_specific() -> None:
+    key = sms_text.message_key(ALICE, "2026-05-01T12:00:00", "chauffage on")
+    assert key == sms_text.message_key(ALICE, "2026-05-01T12:00:00", "chauffage on")
+    assert key != sms_text.message_key(ALICE, "2026-05-01T12:00:01", "chauffage on")
+    assert key != sms_text.message_key("+33622222222", "2026-05-01T12:00:00", "chauffage on")
+
+
+# ---- gammu-smsd's spool -------------------------------------------------------------------------
+
+def test_smsd_config_gives_folders_and_formats(tmp_path: Path) -> None:
+    config = tmp_path / "smsdrc"
+    config.write_text("[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nService = FILES ; comment\n"
+                      "InboxPath = spool/in/\noutboxpath = \"/var/spool/gammu/outbox/\"\n", encoding="utf-8")
+    spool = sms_smsd.read_smsd_config(config)
+    assert spool.inbox == tmp_path / "spool/in"
+    assert spool.outbox == Path("/var/spool/gammu/outbox")
+    assert (spool.inbox_format, spool.outbox_format) == ("unicode", "detail")   # gammu-smsd's defaults
+    config.write_text("[smsd]\nservice = sql\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="service = files"):
+        sms_smsd.read_smsd_config(config)
+    with pytest.raises(ConfigError, match="cannot read"):
+        sms_smsd.read_smsd_config(tmp_path / "missing")
+
+
+def _spool(tmp_path: Path, fmt: str) -> sms_smsd.SpoolConfig:
+    for name in ("inbox", "outbox"):
+        (tmp_path / name).mkdir(exist_ok=True)
+    return sms_smsd.SpoolConfig(tmp_path / "smsdrc", "files", tmp_path / "inbox", tmp_path / "outbox", None,
+                                fmt, fmt)
+
+
+def _age(path: Path, seconds: float = 5.0) -> None:
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def test_unicode_inbox_parts_are_one_message(tmp_path: Path) -> None:
+    spool = _spool(tmp_path, "unicode")
+    stem = f"IN20260501_120000_00_{ALICE}"
+    first, second = spool.inbox / f"{stem}_00.txt", spool.inbox / f"{stem}_01.txt"
+    first.write_bytes(b"\xfe\xff" + "Tempéra".encode("utf-16-be") + b"\x00\x00\x00\xe9")   # 1.42's padding
+    second.write_bytes(b"\xfe\xff" + "ture salon".encode("utf-16-be"))
+    assert sms_smsd._read_inbox(spool) == []              # just written: the daemon may still be at it
+    _age(first)
+    _age(second)
+    (message,) = sms_smsd._read_inbox(spool)
+    assert (message.number, message.text, message.parts) == (ALICE, "Température salon", 2)
+    assert message.handle == (str(first), str(second))
+
+
+def test_detail_inbox_file_is_read_with_gammu(tmp_path: Path) -> None:
+    spool = _spool(tmp_path, "detail")
+    path = spool.inbox / f"IN20260501_120000_00_{ALICE}_00.txt"
+    gammu.SaveSMSBackup(str(path), _deliver(ALICE, ["chauffage", " on"]))
+    _age(path)
+    (message,) = sms_smsd._read_inbox(spool)
+    assert (message.number, message.text, message.parts) == (ALICE, "chauffage on", 2)
+    (spool.inbox / "IN20260501_120001_00_+33622222222_00.txt").write_text("not a backup")
+    _age(spool.inbox / "IN20260501_120001_00_+33622222222_00.txt", sms_smsd.GIVE_UP + 5)
+    assert [m.number for m in sms_smsd._read_inbox(spool)] == [ALICE]
+    assert (spool.inbox / "IN20260501_120001_00_+33622222222_00.txt.unreadable").exists()
+
+
+async def test_smsd_spool_down_when_folders_are_missing(tmp_path: Path) -> None:
+    daemon = GammuSmsd(tmp_path / "smsd")                  # config only; the daemon is not needed
+    daemon.folders["inbox"].rmdir()
+    settings = Settings(backend="smsd", smsd_config=str(daemon.config))
+    spool = sms_smsd.SmsdSpool("sms", settings, Encoder())
+    try:
+        with pytest.raises(ModemError, match="inbox"):
+            await spool.open()
+    finally:
+        await spool.close()
+
+
+# ---- config ------------------------------------------------------------------------------------
+
+def test_settings_refuse_a_literal_pin_and_bad_country() -> None:
+    with pytest.raises(ConfigError, match="pin_env"):
+        parse_settings({"adapters": {"sms": {"pin": "1234"}}})
+    with pytest.raises(ConfigError, match="default_country"):
+        parse_settings({"adapters": {"sms": {"default_country": "33"}}})
+    settings = parse_settings({"adapters": {"sms": {"backend": "smsd", "hourly_cap": 5, "poll_interval": "2s"}}})
+    ((_, kind, section),) = settings.adapter_sections
+    assert kind == "sms" and section.hourly_cap == 5 and section.poll_interval == 2.0
+
+
+# ---- the adapter's own logic, on a hub that is built but not running ---------------------------
+
+@pytest.fixture
+async def adapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("ALICE_SMS_PIN", "Sesame")
+    settings = settings_for(tmp_path / "data", adapters={"sms": {"hourly_cap": 3, "default_country": "+32"}},
+                            users={"alice": {"roles": ["family"], "sms": ["0470 12 34 56"], "pin_env": "ALICE_SMS_PIN"},
+                                   "bob": {"roles": ["family"], "sms": ["+33622222222"]}})
+    hub = Hub(settings)
+    sms: Adapter = hub.adapters["sms"]  # type: ignore[assignment]
+    sms._hub = hub
+    sms._pins = sms._read_pins(hub)
+    await hub.store.open()
+    await hub.store.call(sms._prepare_store)
+    yield sms
+    await hub.store.close()
+
+
+async def test_numbers_are_matched_in_e164_with_the_default_country(adapter: Adapter) -> None:
+    assert adapter.e164("0470 12 34 56") == "+32470123456"
+    assert adapter.e164("0032470123456") == "+32470123456"
+    assert adapter.e164("Orange") is None and adapter.e164("123") is None
+    user, identity = adapter.identify("+32470123456")
+    assert user is not None and user.name == "alice"
+    assert adapter._hub.auth.user_for(identity) is user        # the router will see alice too
+    assert adapter.identify("+33699999999")[0] is None
+
+
+async def test_pin_word_rules(adapter: Adapter) -> None:
+    alice = adapter._hub.auth.users["alice"]
+    bob = adapter._hub.auth.users["bob"]
+    assert adapter.check_pin(alice, "sesame  chauffage on") == ("chauffage on", None)  # phones capitalise
+    assert adapter.check_pin(alice, "temp salon") == ("temp salon", None)             # read-only
+    assert adapter.check_pin(alice, "Salon") == ("Salon", None)                       # read shorthand
+    assert adapter.check_pin(alice, "chauffage on")[1][0] == "sms-pin-missing"
+    assert adapter.check_pin(alice, "1234 chauffage on")[1][0] == "sms-pin-wrong"
+    assert adapter.check_pin(alice, "bonjour") == ("bonjour", None)                   # the router answers
+    assert adapter.check_pin(bob, "chauffage on") == ("chauffage on", None)           # bob has no PIN
+    for _ in range(5):
+        adapter.check_pin(alice, "0000 chauffage on")
+    assert adapter.check_pin(alice, "Sesame chauffage on")[1][0] == "sms-pin-locked"
+    assert adapter.check_pin(alice, "Sesame temp salon") == ("temp salon", None)
+
+
+async def test_images_go_as_links(adapter: Adapter, tmp_path: Path) -> None:
+    picture = tmp_path / "snap.jpg"
+    picture.write_bytes(b"\xff\xd8")
+    text = adapter.render([Reply("entree", (Attachment(picture, "image/jpeg"),)),
+                           Reply("graph", (Attachment(picture, url="https://example.org/g.png"),))])
+    lines = text.splitlines()
+    assert lines[0] == "entree" and lines[1].startswith("Image: http://") and lines[1].endswith("/snap.jpg")
+    assert lines[2:] == ["graph", "Image: https://example.org/g.png"]
+
+
+async def test_hourly_cap_counts_parts_per_number(adapter: Adapter) -> None:
+    store = adapter._hub.store
+
+    def queue(number: str, text: str) -> list[str]:
+        return adapter._queue(store.db, number, [(text, adapter.encoder.count(text))])
+    assert await store.call(queue, ALICE, "x" * 300) == []                # 2 SMS
+    assert await store.call(queue, ALICE, "y" * 300) == ["y" * 300]       # would be 4 > 3
+    assert await store.call(queue, ALICE, "z") == []                      # 3
+    assert await store.call(queue, "+33622222222", "other number") == []
+    adapter._note_held(ALICE, ["y" * 300])
+    assert adapter.status_note() == "1 SMS held back in the last hour (hourly cap: 3 per number)"
+
+
+class Answering:
+    """A backend whose probe answers as told."""
+
+    def __init__(self, error: ModemError | None) -> None:
+        self.error = error
+
+    async def probe(self) -> str:
+        if self.error:
+            raise self.error
+        return "signal 80%, Orange F"
+
+
+async def test_probe_sets_health_and_tells_a_dead_modem_from_a_missing_network(adapter: Adapter) -> None:
+    adapter._identity = "Huawei E173"
+    await adapter._probe(Answering(None))
+    assert adapter.health.connected and adapter.health.detail == "Huawei E173, signal 80%, Orange F"
+    await adapter._probe(Answering(ModemError("no mobile network (RequestingNetwork), signal 0%", reopen=False)))
+    assert not adapter.health.connected
+    assert adapter.health.detail == "Huawei E173: no mobile network (RequestingNetwork), signal 0%"
+    with pytest.raises(ModemError):                        # silent: the caller reopens the modem
+        await adapter._probe(Answering(ModemError("no answer from the modem in 60s")))
+
+
+async def test_transmitter_waits_quietly_while_the_modem_is_closing(adapter: Adapter) -> None:
+    """Regression: with the modem closing (backend gone, health not yet down) the transmitter
+    once spun without yielding and froze the hub; now it sleeps until woken."""
+    adapter.health.up("closing")
+    adapter.backend = None
+    transmitter = asyncio.create_task(adapter._transmit_forever())
+    await asyncio.sleep(0.05)                              # would never return with a spinning loop
+    assert not transmitter.done()
+    transmitter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await transmitter
+
+
+async def test_send_raises_while_the_modem_is_down(adapter: Adapter) -> None:
+    from chatops.message import Address
+    with pytest.raises(ConnectionError, match="down"):
+        await adapter.send(Address("sms", ALICE), Reply("smoke!", notice=True))
+
+
+# ---- the gammu thread and the modem backend on the dummy phone ------------------------------------
+
+async def test_gammu_thread_runs_calls_and_reports_errors() -> None:
+    owner = threading.Event()
+    thread = GammuThread("gammu-test", lambda: {"value": 41})
+    assert await thread.call(lambda obj: obj["value"] + 1) == 42
+    with pytest.raises(KeyError):
+        await thread.call(lambda obj: obj["missing"])
+    with pytest.raises(ModemError, match="no answer"):
+        await thread.call(lambda obj: owner.wait(5), timeout=0.05)
+    owner.set()
+    await thread.stop(timeout=5)
+    assert not thread.alive
+    with pytest.raises(ModemError):
+        await thread.call(lambda obj: None)
+
+
+async def test_gammu_thread_stuck_in_a_call_is_abandoned_on_stop() -> None:
+    release = threading.Event()
+    thread = GammuThread("gammu-stuck", lambda: None)
+    started = asyncio.get_running_loop().create_future()
+    with pytest.raises(ModemError):
+        await thread.call(lambda _: (started.get_loop().call_soon_threadsafe(started.set_result, None),
+                                     release.wait(10)), timeout=0.1)
+    t0 = time.monotonic()
+    await thread.stop(timeout=0.2)
+    assert time.monotonic() - t0 < 1 and thread.alive
+    release.set()
+
+
+def _settings(phone: DummyPhone, **extra: Any) -> Settings:
+    return Settings(backend="gammu", model="dummy", connection="none", device=str(phone.device), **extra)
+
+
+async def test_modem_reads_links_and_deletes(phone: DummyPhone) -> None:
+    modem = GammuModem("sms", _settings(phone, multipart_timeout=0.3), None, Encoder())
+    try:
+        assert await modem.open() == "Gammu Dummy"
+        assert await modem.probe() == "signal 42%, GammuT3l"
+        phone.deliver(ALICE, "chauffage on")
+        phone.deliver(ALICE, "température salon", parts=2, reverse=True, reference=1)
+        phone.deliver(ALICE, "incomplete message", parts=3, reference=2)
+        os.unlink(phone.waiting()[-2])                    # its middle part never arrives
+        messages = await modem.receive()
+        assert sorted(m.text for m in messages) == ["chauffage on", "température salon"]
+        for message in messages:
+            await modem.delete(message)
+        assert len(phone.waiting()) == 2                  # the incomplete one waits for its part...
+        deadline = time.monotonic() + 5
+        while not (late := await modem.receive()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert [(m.text, m.parts) for m in late] == [("incomp…essage", 2)]   # ...then goes as is
+    finally:
+        await modem.close()
+
+
+class FakeSim:
+    """Just enough of a StateMachine to test the SIM unlock."""
+
+    def __init__(self, statuses: list[str | None], refuse: bool = False) -> None:
+        self.statuses = statuses
+        self.refuse = refuse
+        self.entered: list[tuple[str, str]] = []
+
+    def GetSecurityStatus(self) -> str | None:  # noqa: N802
+        return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+
+    def EnterSecurityCode(self, kind: str, code: str) -> None:  # noqa: N802
+        self.entered.append((kind, code))
+        if self.refuse:
+            raise gammu.ERR_SECURITYERROR({"Text": "Security error", "Where": "EnterSecurityCode", "Code": 32})
+
+
+def test_sim_pin_is_entered_once_when_asked(phone: DummyPhone, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sms_gammu.time, "sleep", lambda s: None)
+    modem = GammuModem("sms", _settings(phone), "1234", Encoder())
+    sim = FakeSim(["PIN", "PIN", None])
+    modem._unlock(sim)
+    assert sim.entered == [("PIN", "1234")]
+    refused = FakeSim(["PIN"], refuse=True)
+    with pytest.raises(ConfigError, match="not retried"):
+        modem._unlock(refused)
+    assert refused.entered == [("PIN", "1234")]
+    with pytest.raises(ConfigError, match="pin_env"):
+        GammuModem("sms", _settings(phone), None, Encoder())._unlock(FakeSim(["PIN"]))
+    with pytest.raises(ModemError, match="PUK"):
+        modem._unlock(FakeSim(["PUK"]))
+    modem._unlock(FakeSim([None]))
