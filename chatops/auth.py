@@ -63,9 +63,9 @@ def expand_roles(roles: dict[str, list[str]], wanted: list[str]) -> frozenset[st
 class Auth:
     """Maps identities to users and holds per-sender rate buckets (state lives in the instance)."""
 
-    def __init__(self, settings: Settings, default_country: str = "+33") -> None:
+    def __init__(self, settings: Settings) -> None:
         self._roles = settings.roles
-        self._default_country = default_country
+        self._default_country = settings.hub.default_country
         self.default_grants = expand_roles(settings.roles, [settings.hub.default_role])
         self.users = {name: User(name, expand_roles(settings.roles, u.roles), u)
                       for name, u in settings.users.items()}

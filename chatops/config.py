@@ -86,6 +86,8 @@ class HubSettings(Section):
     prefix: str = Field("!", min_length=1, max_length=3, examples=['"!"'])
     data_dir: Path = Field(Path("data"), examples=['"data"'])
     default_role: str = Field("guest", examples=['"guest"'])
+    default_country: str = Field("+33", pattern=r"^\+\d{1,3}$", examples=['"+33"'],
+                                 description="country code for phone numbers written without one")
     handler_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
     rate_limit: int = Field(30, ge=1, examples=["30"], description="commands per sender per minute")
     max_reply_chars: int = Field(4000, ge=200, examples=["4000"])
