@@ -24,7 +24,6 @@ from .broker import EMBEDDED_USERNAME, embedded_broker
 from .cameras import Cameras
 from .command import CommandSet
 from .config import ConfigError, Settings, adapter_module, read_secret
-from .health import Health
 from .history import History
 from .home import Home
 from .message import Address, Message, Reply

@@ -18,10 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .adapter import Capabilities
-from .config import AdapterSettings, Settings, parse_settings
-from .health import Health
-from .message import Address, Identity, Message, Reply
+from .config import Settings, parse_settings
+from .message import Address, Identity, Message
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO / "config.toml"

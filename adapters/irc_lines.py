@@ -1,0 +1,135 @@
+"""Pure helpers of the IRC adapter: line framing, splitting, sanitising, names, pacing.
+
+No I/O and no irc3 here, so all of it is unit-tested on raw strings and bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from collections.abc import Callable
+
+LINE_BYTES = 512                 # RFC 1459/2812: a line with its CRLF, as any client receives it
+USERLEN, HOSTLEN = 10, 63        # assumed for our own prefix until the server shows the real one
+WANTED_CAPS = ("account-tag", "extended-join", "account-notify", "chghost")
+WHOX_TOKEN = "174"
+NICK_PATTERN = r"^[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*$"
+_TARGET = re.compile(r"[^\s,\x00-\x1f:][^\s,\x00-\x1f]*")
+_NEWLINES = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+_UNSAFE = re.compile(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f]")   # C0 controls except formatting
+_FORMATTING = re.compile(r"\x03(\d\d?(,\d\d?)?)?|\x04([0-9a-fA-F]{6}(,[0-9a-fA-F]{6})?)?|[\x02\x0f\x11\x16\x1d\x1e\x1f]")
+JOIN_ERRORS = {"403", "405", "471", "473", "474", "475", "477", "489"}
+NICK_ERRORS = {"431", "432", "433", "436", "437"}
+
+
+class TokenBucket:
+    """`burst` lines at once, then `rate` lines per second. Nothing is dropped: callers wait."""
+
+    def __init__(self, burst: int, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst, self.rate, self._clock = burst, rate, clock
+        self._tokens = float(burst)
+        self._stamp = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def take(self) -> bool:
+        """Spend one token if there is one."""
+        self._refill()
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+    def delay(self) -> float:
+        """Seconds until the next token."""
+        self._refill()
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
+
+
+def sanitise(text: str) -> str:
+    """One line of text that cannot carry a command: NUL and CTCP markers dropped, other
+    controls (CR, LF included) turned into spaces; IRC formatting codes are kept."""
+    return _UNSAFE.sub(lambda m: "" if m.group() in "\x00\x01" else " ", _NEWLINES.sub(" ", text))
+
+
+def strip_formatting(text: str) -> str:
+    """Text without mIRC colours, bold, italics... (what a user typed, for the command parser)."""
+    return _FORMATTING.sub("", text)
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Lines of at most `limit` UTF-8 bytes: one per line of `text`, long ones cut at spaces
+    (or, for a word longer than a line, between characters, never inside one)."""
+    if limit < 8:
+        raise ValueError(f"no room for text in an IRC line ({limit} bytes)")
+    lines: list[str] = []
+    for paragraph in _NEWLINES.split(text):
+        rest = sanitise(paragraph).rstrip()
+        while len(rest.encode("utf-8")) > limit:
+            cut = _cut(rest, limit)
+            head = rest[:cut].rstrip()
+            if head:
+                lines.append(head)
+            rest = rest[cut:].lstrip(" ")
+        if rest.strip():
+            lines.append(rest)
+    return lines
+
+
+def _cut(text: str, limit: int) -> int:
+    """Index at which to cut `text` so the head fits in `limit` bytes, at a space when possible."""
+    size, fit = 0, 0
+    for index, char in enumerate(text):
+        size += len(char.encode("utf-8"))
+        if size > limit:
+            break
+        fit = index + 1
+    space = text.rfind(" ", 0, fit + 1)
+    if space > fit // 3:
+        return space
+    while fit > 1 and (unicodedata.combining(text[fit]) or text[fit] in "\u200d\ufe0f"):
+        fit -= 1                              # keep a base character with its combining marks
+    return fit
+
+
+def split_params(text: str) -> list[str]:
+    """IRC parameters: space-separated words, the last one after ' :' may hold spaces."""
+    text = text.lstrip(" ")
+    params: list[str] = []
+    while text:
+        if text.startswith(":"):
+            params.append(text[1:])
+            break
+        word, _, text = text.partition(" ")
+        params.append(word)
+        text = text.lstrip(" ")
+    return params
+
+
+def casefold(name: str, mapping: str = "rfc1459") -> str:
+    """IRC case folding of a nick or channel name (`CASEMAPPING` from the server)."""
+    name = name.lower()
+    if mapping == "ascii":
+        return name
+    table = {"[": "{", "]": "}", "\\": "|"} | ({"~": "^"} if mapping == "rfc1459" else {})
+    return name.translate(str.maketrans(table))
+
+
+def strip_mention(text: str, nick: str, mapping: str = "rfc1459") -> str | None:
+    """The command after `nick: ` or `nick, ` at the start of `text`, or None when not mentioned."""
+    match = re.match(r"([^\s:,]+)[:,](.*)$", text, re.S)
+    if match and casefold(match.group(1), mapping) == casefold(nick, mapping):
+        return match.group(2).strip()
+    return None
+
+
+def decode_line(raw: bytes) -> str:
+    """A received line as text: UTF-8, or Latin-1 for the odd legacy client."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
