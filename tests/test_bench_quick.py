@@ -1,0 +1,29 @@
+"""`python -m bench --quick` still runs every benchmark and prints every table (times are not judged)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bench.__main__ import BENCHES, REPO, available
+
+pytestmark = pytest.mark.servers
+
+
+def test_every_benchmark_runs_and_prints_its_table() -> None:
+    result = subprocess.run([sys.executable, "-m", "bench", "--quick"], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    output = result.stdout
+    assert result.returncode == 0, output[-4000:] + result.stderr[-2000:]
+    sections = dict(re.findall(r"^## bench\.(\w+)[^\n]*\n(.*?)(?=^## bench\.|\Z)", output, re.M | re.S))
+    for bench in BENCHES:
+        if not available(bench):
+            continue
+        assert bench.name in sections, f"no section for bench.{bench.name}:\n{output[-3000:]}"
+        body = sections[bench.name]
+        assert re.search(r"^\|(---\|)+\s*$|^\|(-+:?\|)+\s*$", body, re.M), f"bench.{bench.name} printed no table"
+        if bench.header:
+            assert bench.header in body, f"bench.{bench.name} lost its table header {bench.header!r}"
