@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import mimetypes
 import re
 import sqlite3
 import time
@@ -554,29 +555,22 @@ class AlertEngine:
             (adapter_name, now, int(reconnected), *skip)).fetchall())
         delivered: list[int] = []
         failed: list[tuple[int, int, str, float]] = []
-        for delivery_id, target, direct, text, attachment, attempts in due:
-            attachments = (Attachment(path=_path(attachment), mime="image/jpeg"),) if attachment else ()
-            reply = Reply(text, attachments, notice=True)
-            epoch = adapter.health.since                # changes when the connection goes down or up
-            try:
-                async with asyncio.timeout(SEND_TIMEOUT):
-                    await adapter.send(Address(adapter_name, target, bool(direct)), reply)
-                    confirm = getattr(adapter, "confirm_delivery", None)
-                    if confirm is not None:     # a network without acks (IRC): the server read it
-                        await confirm()
-                delivered.append(delivery_id)
-                self.sent_count += 1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Lost with the old connection while a new one is up: again now. Lost with the
-                # connection: as soon as it is back. Refused (by the network, a bad address): backoff.
-                lost = isinstance(exc, OSError) or not adapter.health.connected
-                renewed = adapter.health.connected and adapter.health.since != epoch
-                delay = (0.0 if renewed else RECONNECT_RETRY) if lost else min(RETRY_CAP, 2 ** (attempts + 1))
-                failed.append((delivery_id, attempts + 1, f"{type(exc).__name__}: {exc}"[:300], delay))
-                log.warning("delivery %d to %s:%s failed (attempt %d): %s", delivery_id, adapter_name,
-                            target, attempts + 1, exc)
+
+        async def send_in_order(rows: list[Any]) -> None:
+            for delivery_id, target, direct, text, attachment, attempts in rows:
+                outcome = await self._send_one(adapter, adapter_name, target, bool(direct), text, attachment,
+                                               attempts)
+                if outcome is None:
+                    delivered.append(delivery_id)
+                else:
+                    failed.append((delivery_id, attempts + 1, *outcome))
+
+        # Each recipient gets its messages in order; recipients are served at once (a fan-out
+        # to 100 people costs one round trip, not 100: measured with bench.fanout).
+        by_target: dict[str, list[Any]] = {}
+        for row in due:
+            by_target.setdefault(row[1], []).append(row)
+        await asyncio.gather(*(send_in_order(rows) for rows in by_target.values()))
         unrecorded.update(delivered)
         if unrecorded or failed:
             done = sorted(unrecorded)
@@ -593,6 +587,34 @@ class AlertEngine:
             (adapter_name,)).fetchone()[0])
         return upcoming, len(due) == 200 and not failed
 
+    async def _send_one(self, adapter: Any, adapter_name: str, target: str, direct: bool, text: str,
+                        attachment: str | None, attempts: int) -> tuple[str, float] | None:
+        """Send one delivery; None when sent, else (error, retry delay)."""
+        attachments = ()
+        if attachment:
+            mime = mimetypes.guess_type(attachment)[0] or "image/jpeg"
+            attachments = (Attachment(path=Path(attachment), mime=mime),)
+        reply = Reply(text, attachments, notice=True)
+        epoch = adapter.health.since                # changes when the connection goes down or up
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT):
+                await adapter.send(Address(adapter_name, target, direct), reply)
+                confirm = getattr(adapter, "confirm_delivery", None)
+                if confirm is not None:     # a network without acks (IRC): the server read it
+                    await confirm()
+            self.sent_count += 1
+            return None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Lost with the old connection while a new one is up: again now. Lost with the
+            # connection: as soon as it is back. Refused (by the network, a bad address): backoff.
+            lost = isinstance(exc, OSError) or not adapter.health.connected
+            renewed = adapter.health.connected and adapter.health.since != epoch
+            delay = (0.0 if renewed else RECONNECT_RETRY) if lost else min(RETRY_CAP, 2 ** (attempts + 1))
+            log.warning("delivery to %s:%s failed (attempt %d): %s", adapter_name, target, attempts + 1, exc)
+            return f"{type(exc).__name__}: {exc}"[:300], delay
+
     @staticmethod
     def _record(db: Any, delivered: list[int], failed: list[tuple[int, int, str, float]]) -> None:
         now = time.time()
@@ -600,11 +622,6 @@ class AlertEngine:
                        "WHERE id = ? AND delivered_at IS NULL", [(now, d) for d in delivered])
         db.executemany("UPDATE deliveries SET attempts = ?, last_error = ?, next_try = ? WHERE id = ?",
                        [(attempts, error, now + delay, d) for d, attempts, error, delay in failed])
-
-
-def _path(text: str) -> Any:
-    from pathlib import Path
-    return Path(text)
 
 
 def _is_direct(recipient: Recipient) -> bool:

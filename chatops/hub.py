@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 from .adapter import Adapter
 from .alerts import AlertEngine
@@ -30,6 +31,9 @@ from .message import Address, Message, Reply
 from .mqtt import BrokerAddress, MqttLink
 from .router import Router
 from .store import Store
+
+if TYPE_CHECKING:
+    from .web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +73,10 @@ class Hub:
         self.adapters: dict[str, Adapter] = {}
         for instance, kind, section in settings.enabled_adapters(console, tty):
             self.adapters[instance] = adapter_module(kind).Adapter(instance, section)
-        from .web import WebServer  # web imports aiohttp; kept here so tests can build a Hub cheaply
-        self.web = WebServer(self) if settings.web.enabled else None
+        self.web: WebServer | None = None
+        if settings.web.enabled:
+            from .web import WebServer  # aiohttp is imported only when the web server is on (memory)
+            self.web = WebServer(self)
         if self.web is not None:
             self.adapters[self.web.chat.name] = self.web.chat
 
