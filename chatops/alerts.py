@@ -20,6 +20,7 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backoff import Backoff
@@ -450,6 +451,11 @@ class AlertEngine:
                 log.error("alert reminders could not be recorded (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 continue
+            except Exception:
+                delay = backoff.next_delay()
+                log.exception("alert reminders failed; retrying in %.1fs", delay)
+                await asyncio.sleep(delay)
+                continue
             backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
             timeout = None if upcoming is None else max(0.05, upcoming - time.time())
             try:
@@ -529,6 +535,12 @@ class AlertEngine:
                 delay = store_backoff.next_delay()
                 log.error("alert deliveries through %s: the database fails (%s); retrying in %.1fs",
                           adapter_name, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            except Exception:
+                # A bug must never end alert delivery for a network: log it and try again.
+                delay = store_backoff.next_delay()
+                log.exception("alert deliveries through %s failed; retrying in %.1fs", adapter_name, delay)
                 await asyncio.sleep(delay)
                 continue
             store_backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
