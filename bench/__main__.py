@@ -38,6 +38,7 @@ BENCHES = [
     Bench("throughput", "10 IRC clients as fast as the answers come", "| bot | commands | commands/s |"),
     Bench("fanout", "one MQTT event -> alert to 100 XMPP recipients", "| sender | first receipt ms"),
     Bench("footprint", "start-up time and RSS, IRC alone and everything", "| process | start-up ms"),
+    Bench("demo", "the shipped demo: exec to ready, idle RSS", "| process | exec -> ready s"),
     Bench("xmpp_rpc", "Jabber-RPC round trip through prosody", "| callee | p50 ms |",
           quick=("--count", "5", "--cli", "1")),
     Bench("pictures", "graph rendering and history size", None,
