@@ -80,7 +80,8 @@ class Settings(AdapterSettings):
     poll_interval: Duration = Field(5.0, gt=0, le=600, examples=['"5s"'])
     probe_interval: Duration = Field(60.0, gt=0, examples=['"1m"'])
     call_timeout: Duration = Field(60.0, gt=0, examples=['"60s"'])
-    default_country: str = Field("+33", pattern=r"^\+[1-9]\d{0,3}$", examples=['"+33"'])
+    default_country: str | None = Field(None, pattern=r"^\+[1-9]\d{0,3}$", examples=['"+33"'],
+                                        description="default: [hub] default_country")
     hourly_cap: int = Field(10, ge=1, examples=["10"], description="SMS sent per number per hour")
     max_parts: int = Field(4, ge=1, le=10, examples=["4"], description="longest reply, in SMS")
     multipart_timeout: Duration = Field(600.0, gt=0, examples=['"10m"'])
@@ -286,11 +287,18 @@ class Adapter:
 
     # ---- who may talk ----------------------------------------------------------------------
 
+    @property
+    def country(self) -> str:
+        """Country code for numbers written without one: this section's, else the hub's."""
+        if self.settings.default_country:
+            return self.settings.default_country
+        return self._hub.settings.hub.default_country if self._hub is not None else "+33"
+
     def e164(self, number: str) -> str | None:
         """`number` in E.164 (default country applied), or None for alphanumeric senders."""
         if not re.search(r"\d", number or ""):
             return None
-        normal = normalise_phone(number, self.settings.default_country)
+        normal = normalise_phone(number, self.country)
         return normal if E164.match(normal) else None
 
     def identify(self, number: str) -> tuple[User | None, Identity]:

@@ -15,18 +15,13 @@ import urllib.request
 from pathlib import Path
 
 from bench.common import arguments, machine, rss_mb, table
-from chatops.testing import REPO, free_port
+from chatops.testing import free_port, write_demo_config
 
 
 def demo_config(folder: Path) -> tuple[Path, int]:
-    web, mqtt = free_port(), free_port()
-    text = (REPO / "config.toml").read_text(encoding="utf-8")
-    text = text.replace('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{web}"')
-    text = text.replace('embedded_listen = "127.0.0.1:1883"', f'embedded_listen = "127.0.0.1:{mqtt}"')
-    text = text.replace('data_dir = "data"', f'data_dir = "{folder / "data"}"')
-    path = folder / "config.toml"
-    path.write_text(text, encoding="utf-8")
-    return path, web
+    web = free_port()
+    return write_demo_config(folder, web_listen=f"127.0.0.1:{web}",
+                             embedded_listen=f"127.0.0.1:{free_port()}"), web
 
 
 def start_once(config: Path, web: int, idle: float) -> tuple[float, float]:

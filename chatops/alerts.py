@@ -15,29 +15,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import mimetypes
 import re
 import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backoff import Backoff
 from .config import AlertSettings
 from .durations import parse_duration
 from .home import Device, Reading, format_value
-from .message import Address, Attachment, Reply
+from .outbox import STORE_RETRY_CAP, Outbox
 
 if TYPE_CHECKING:
     from .hub import Hub
 
 log = logging.getLogger(__name__)
 
-SEND_TIMEOUT = 30.0
-RETRY_CAP = 120.0
-RECONNECT_RETRY = 1.0           # a send that failed on the connection is tried again this soon (once it is up)
-STORE_RETRY_CAP = 5.0           # longest wait before retrying a write the database refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +115,14 @@ class AlertEngine:
         for state in self.rules.values():
             self._rules_by_device.setdefault(state.rule.device, []).append(state)
         self._events: asyncio.Queue[tuple[str, Device, Reading, Reading | None]] = asyncio.Queue()
-        self._outbox_changed: dict[str, asyncio.Event] = {}
+        self.outbox = Outbox(hub)
         self._repeat_changed = asyncio.Event()
         self._mutes: dict[str, float] = {}
-        self.sent_count = 0
+
+    @property
+    def sent_count(self) -> int:
+        """Deliveries sent by this process (tests and benchmarks read it)."""
+        return self.outbox.sent_count
 
     # ---- start-up ------------------------------------------------------------------------
 
@@ -147,15 +145,7 @@ class AlertEngine:
         adapters = set(self.hub.adapters) | set(await store.call(lambda: [r[0] for r in store.db.execute(
             "SELECT DISTINCT adapter FROM deliveries WHERE delivered_at IS NULL").fetchall()]))
         for name in adapters:
-            self._worker_for(name)
-
-    def _worker_for(self, adapter_name: str) -> asyncio.Event:
-        event = self._outbox_changed.get(adapter_name)
-        if event is None:
-            event = self._outbox_changed[adapter_name] = asyncio.Event()
-            event.set()
-            self.hub.spawn(self._deliver_forever(adapter_name, event), f"outbox-{adapter_name}")
-        return event
+            self.outbox.wake(name)
 
     # ---- rules ---------------------------------------------------------------------------
 
@@ -164,9 +154,10 @@ class AlertEngine:
             self._events.put_nowait((state.rule.name, device, reading, previous))
 
     async def _evaluate_forever(self) -> None:
+        backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
         while True:
             rule_name, device, reading, previous = await self._events.get()
-            backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
+            backoff.reset()
             while True:
                 try:
                     await self._evaluate(self.rules[rule_name], device, reading, previous)
@@ -289,7 +280,7 @@ class AlertEngine:
 
     def _wake(self, recipients: list[Recipient]) -> None:
         for name in {self._adapter_name(r.network) for r in recipients}:
-            self._worker_for(name).set()
+            self.outbox.wake(name).set()
 
     def recipients(self, notify: list[str]) -> list[Recipient]:
         """Addresses for a notify list; a user name means all of that user's reachable identities."""
@@ -376,7 +367,7 @@ class AlertEngine:
             raise CommandError(result[0].upper() + result[1:] + ".")
         acked_id, rule, others = result
         for adapter_name in {o[0] for o in others}:
-            self._worker_for(adapter_name).set()
+            self.outbox.wake(adapter_name).set()
         await self._publish_state(rule, acked_id)
         return acked_id, rule
 
@@ -456,7 +447,7 @@ class AlertEngine:
                 log.exception("alert reminders failed; retrying in %.1fs", delay)
                 await asyncio.sleep(delay)
                 continue
-            backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
+            backoff.reset()
             timeout = None if upcoming is None else max(0.05, upcoming - time.time())
             try:
                 async with asyncio.timeout(timeout):
@@ -511,130 +502,6 @@ class AlertEngine:
                 elif state.active_id is None:
                     next_check = min(next_check, seen + limit)
             await asyncio.sleep(max(0.2, min(next_check - time.time(), 60)))
-
-    # ---- delivery --------------------------------------------------------------------------------
-
-    async def _deliver_forever(self, adapter_name: str, changed: asyncio.Event) -> None:
-        """Send due deliveries for one adapter whenever it is connected; retry with backoff."""
-        unrecorded: set[int] = set()        # sent, but not yet marked in the database: never sent again
-        store_backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
-        while True:
-            adapter = self.hub.adapters.get(adapter_name)
-            if adapter is None:
-                log.error("alerts for %r wait: no such adapter is enabled", adapter_name)
-                await changed.wait()
-                changed.clear()
-                continue
-            reconnected = not adapter.health.connected
-            if reconnected:
-                await adapter.health.up_event.wait()
-            changed.clear()
-            try:
-                upcoming, more = await self._deliver_due(adapter, adapter_name, unrecorded, reconnected)
-            except sqlite3.DatabaseError as exc:
-                delay = store_backoff.next_delay()
-                log.error("alert deliveries through %s: the database fails (%s); retrying in %.1fs",
-                          adapter_name, exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            except Exception:
-                # A bug must never end alert delivery for a network: log it and try again.
-                delay = store_backoff.next_delay()
-                log.exception("alert deliveries through %s failed; retrying in %.1fs", adapter_name, delay)
-                await asyncio.sleep(delay)
-                continue
-            store_backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
-            if more or not adapter.health.connected:    # down: resend the moment it is back
-                continue
-            timeout = None if upcoming is None else max(0.05, upcoming - time.time())
-            try:
-                async with asyncio.timeout(timeout):
-                    await changed.wait()
-            except TimeoutError:
-                pass
-
-    async def _deliver_due(self, adapter: Any, adapter_name: str, unrecorded: set[int],
-                           reconnected: bool = False) -> tuple[float | None, bool]:
-        """One pass: send what is due (after a reconnect: everything pending), record the
-        outcome; returns (next due time, more due now)."""
-        store = self.hub.store
-        now = time.time()
-        skip = sorted(unrecorded)
-        exclude = f" AND id NOT IN ({','.join('?' * len(skip))})" if skip else ""
-        due = await store.call(lambda: store.db.execute(
-            "SELECT id, target, direct, text, attachment, attempts FROM deliveries WHERE adapter = ? "
-            f"AND delivered_at IS NULL AND (next_try <= ? OR ?){exclude} ORDER BY id LIMIT 200",
-            (adapter_name, now, int(reconnected), *skip)).fetchall())
-        delivered: list[int] = []
-        failed: list[tuple[int, int, str, float]] = []
-
-        async def send_in_order(rows: list[Any]) -> None:
-            for delivery_id, target, direct, text, attachment, attempts in rows:
-                outcome = await self._send_one(adapter, adapter_name, target, bool(direct), text, attachment,
-                                               attempts)
-                if outcome is None:
-                    delivered.append(delivery_id)
-                else:
-                    failed.append((delivery_id, attempts + 1, *outcome))
-
-        # Each recipient gets its messages in order; recipients are served at once (a fan-out
-        # to 100 people costs one round trip, not 100: measured with bench.fanout).
-        by_target: dict[str, list[Any]] = {}
-        for row in due:
-            by_target.setdefault(row[1], []).append(row)
-        await asyncio.gather(*(send_in_order(rows) for rows in by_target.values()))
-        unrecorded.update(delivered)
-        if unrecorded or failed:
-            done = sorted(unrecorded)
-            try:
-                await store.call(store.transaction, lambda db: self._record(db, done, failed))
-            except sqlite3.DatabaseError as exc:
-                if delivered:
-                    log.error("deliveries %s through %s were sent but cannot be marked delivered (%s); "
-                              "they are not sent again, the write is retried", delivered, adapter_name, exc)
-                raise
-            unrecorded.difference_update(done)
-        upcoming = await store.call(lambda: store.db.execute(
-            "SELECT MIN(next_try) FROM deliveries WHERE adapter = ? AND delivered_at IS NULL",
-            (adapter_name,)).fetchone()[0])
-        return upcoming, len(due) == 200 and not failed
-
-    async def _send_one(self, adapter: Any, adapter_name: str, target: str, direct: bool, text: str,
-                        attachment: str | None, attempts: int) -> tuple[str, float] | None:
-        """Send one delivery; None when sent, else (error, retry delay)."""
-        attachments = ()
-        if attachment:
-            mime = mimetypes.guess_type(attachment)[0] or "image/jpeg"
-            attachments = (Attachment(path=Path(attachment), mime=mime),)
-        reply = Reply(text, attachments, notice=True)
-        epoch = adapter.health.since                # changes when the connection goes down or up
-        try:
-            async with asyncio.timeout(SEND_TIMEOUT):
-                await adapter.send(Address(adapter_name, target, direct), reply)
-                confirm = getattr(adapter, "confirm_delivery", None)
-                if confirm is not None:     # a network without acks (IRC): the server read it
-                    await confirm()
-            self.sent_count += 1
-            return None
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            # Lost with the old connection while a new one is up: again now. Lost with the
-            # connection: as soon as it is back. Refused (by the network, a bad address): backoff.
-            lost = isinstance(exc, OSError) or not adapter.health.connected
-            renewed = adapter.health.connected and adapter.health.since != epoch
-            delay = (0.0 if renewed else RECONNECT_RETRY) if lost else min(RETRY_CAP, 2 ** (attempts + 1))
-            log.warning("delivery to %s:%s failed (attempt %d): %s", adapter_name, target, attempts + 1, exc)
-            return f"{type(exc).__name__}: {exc}"[:300], delay
-
-    @staticmethod
-    def _record(db: Any, delivered: list[int], failed: list[tuple[int, int, str, float]]) -> None:
-        now = time.time()
-        db.executemany("UPDATE deliveries SET delivered_at = ?, attempts = attempts + 1 "
-                       "WHERE id = ? AND delivered_at IS NULL", [(now, d) for d in delivered])
-        db.executemany("UPDATE deliveries SET attempts = ?, last_error = ?, next_try = ? WHERE id = ?",
-                       [(attempts, error, now + delay, d) for d, attempts, error, delay in failed])
-
 
 def _is_direct(recipient: Recipient) -> bool:
     target = recipient.target

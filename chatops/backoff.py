@@ -25,6 +25,11 @@ class Backoff:
         """The connection is established."""
         self._up_since = time.monotonic()
 
+    def reset(self) -> None:
+        """The operation succeeded: the next failure starts from `base` again."""
+        self.attempts = 0
+        self._up_since = None
+
     def next_delay(self) -> float:
         """Seconds to wait before the next attempt."""
         if self._up_since is not None and time.monotonic() - self._up_since >= self.reset_after:

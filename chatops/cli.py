@@ -104,22 +104,16 @@ async def _simulate(settings: Settings, on: bool) -> int:
 
     import aiomqtt
 
-    from .broker import EMBEDDED_USERNAME
-    from .config import read_secret
+    from .mqtt import broker_address, tls_context
 
-    if settings.mqtt.url == "embedded":
-        host, _, port = settings.mqtt.embedded_listen.rpartition(":")
-        address = (host, int(port), settings.mqtt.username or EMBEDDED_USERNAME, None)
-    else:
-        h, p, _tls = settings.mqtt.host_port_tls
-        address = (h, p, settings.mqtt.username, read_secret(settings.mqtt, "password", settings.base_dir))
+    address = broker_address(settings.mqtt, settings.base_dir)
     try:
-        async with aiomqtt.Client(address[0], address[1], username=address[2], password=address[3],
-                                  timeout=5) as client:
+        async with aiomqtt.Client(address.host, address.port, username=address.username, password=address.password,
+                                  tls_context=tls_context(settings.mqtt, address), timeout=5) as client:
             await client.publish(f"{settings.simulator.base_topic}/kitchen_smoke/set",
                                  json.dumps({"smoke": on}), qos=1)
     except aiomqtt.MqttError as exc:
-        print(f"cannot reach the MQTT broker at {address[0]}:{address[1]}: {exc} (is the hub running?)",
+        print(f"cannot reach the MQTT broker at {address.host}:{address.port}: {exc} (is the hub running?)",
               file=sys.stderr)
         return 1
     print(f"simulated smoke {'detected' if on else 'cleared'} in the kitchen")

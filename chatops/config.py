@@ -355,24 +355,26 @@ def adapter_module(kind: str) -> ModuleType:
     return importlib.import_module(f"adapters.{kind}")
 
 
-def _example_for(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
-    """Walk `loc` through the models to the failing field and return its first example."""
+def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Any, Any]:
+    """Follow an error location through the section models: (model reached, field of the last part).
+
+    Keys of a dict of sections (`devices.salon`) and list indexes leave the model unchanged."""
     current: Any = model
     field_info = None
     for part in loc:
-        if isinstance(current, type) and issubclass(current, BaseModel):
+        field_info = None
+        if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
             fields = current.model_fields
-            field_info = fields.get(part) if isinstance(part, str) else None
-            if field_info is None:
-                field_info = next((f for f in fields.values() if f.alias == part), None)
-            if field_info is None:
-                return None
-            current = _inner_model(field_info.annotation)
-        elif current is not None:
-            continue
-    if field_info is not None and field_info.examples:
-        return str(field_info.examples[0])
-    return None
+            field_info = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
+            if field_info is not None:
+                current = _inner_model(field_info.annotation)
+    return current, field_info
+
+
+def _example_for(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The first example of the field an error is about, if it has one."""
+    _, field_info = _walk(model, loc)
+    return str(field_info.examples[0]) if field_info is not None and field_info.examples else None
 
 
 def _inner_model(annotation: Any) -> Any:
@@ -413,13 +415,7 @@ def _format_errors(exc: ValidationError, model: type[BaseModel], prefix: str = "
 
 
 def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    current: Any = model
-    for part in loc:
-        if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
-            info = current.model_fields.get(part)
-            if info is not None:
-                current = _inner_model(info.annotation)
-            # else: a key of a dict of sections (devices.salon): stay on the section's model
+    current, _ = _walk(model, loc)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return [f.alias or n for n, f in current.model_fields.items() if not f.exclude]
     return []

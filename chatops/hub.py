@@ -21,14 +21,14 @@ from .adapter import Adapter
 from .alerts import AlertEngine
 from .auth import Auth
 from .backoff import Backoff
-from .broker import EMBEDDED_USERNAME, embedded_broker
+from .broker import embedded_broker
 from .cameras import Cameras
 from .command import CommandSet
-from .config import ConfigError, Settings, adapter_module, read_secret
+from .config import ConfigError, Settings, adapter_module
 from .history import History
 from .home import Home
 from .message import Address, Message, Reply
-from .mqtt import BrokerAddress, MqttLink
+from .mqtt import MqttLink, broker_address
 from .router import Router
 from .store import Store
 
@@ -155,11 +155,9 @@ class Hub:
             async with contextlib.AsyncExitStack() as stack:
                 stack.push_async_exit(broker)
                 self.embedded_port = port
-                await self.mqtt.run(BrokerAddress(host, port, False, s.username or EMBEDDED_USERNAME, None))
+                await self.mqtt.run(broker_address(s, self.settings.base_dir, port))
         else:
-            host, port, tls = s.host_port_tls
-            password = read_secret(s, "password", self.settings.base_dir)
-            await self.mqtt.run(BrokerAddress(host, port, tls, s.username, password))
+            await self.mqtt.run(broker_address(s, self.settings.base_dir))
 
     async def _supervise(self, adapter: Adapter) -> None:
         """Run an adapter forever: a crash is logged and the adapter restarted with backoff."""

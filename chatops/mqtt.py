@@ -13,11 +13,13 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiomqtt
 
 from .backoff import Backoff
-from .config import MqttSettings
+from .broker import EMBEDDED_USERNAME
+from .config import MqttSettings, read_secret
 from .health import Health
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,20 @@ class BrokerAddress:
     tls: bool
     username: str | None
     password: str | None
+
+
+def broker_address(settings: MqttSettings, base_dir: Path, embedded_port: int | None = None) -> BrokerAddress:
+    """Where `[mqtt]` says the broker is, with its credentials (the hub and the CLI share this)."""
+    if settings.url == "embedded":
+        host, _, port = settings.embedded_listen.rpartition(":")
+        return BrokerAddress(host, embedded_port or int(port), False, settings.username or EMBEDDED_USERNAME, None)
+    host, port_number, tls = settings.host_port_tls
+    return BrokerAddress(host, port_number, tls, settings.username, read_secret(settings, "password", base_dir))
+
+
+def tls_context(settings: MqttSettings, address: BrokerAddress) -> ssl.SSLContext | None:
+    """A verifying TLS context for an mqtts:// broker (plus `ca_file`), else None."""
+    return ssl.create_default_context(cafile=settings.ca_file or None) if address.tls else None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -139,16 +155,13 @@ class MqttLink:
     async def run(self, address: BrokerAddress) -> None:
         """Connect, subscribe, deliver forever; reconnect with backoff. Cancel to stop."""
         backoff = Backoff(cap=self.settings.backoff_max)
-        tls_context = None
-        if address.tls:
-            tls_context = ssl.create_default_context(cafile=self.settings.ca_file or None)
         will = aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True)
         while True:
             try:
                 async with aiomqtt.Client(
                     address.host, address.port, username=address.username, password=address.password,
                     identifier=self.client_id, keepalive=self.settings.keepalive, will=will,
-                    tls_context=tls_context, timeout=10,
+                    tls_context=tls_context(self.settings, address), timeout=10,
                 ) as client:
                     self._client = client
                     self._subscribed = set()

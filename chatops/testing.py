@@ -74,6 +74,22 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def write_demo_config(folder: Path, mqtt_url: str = "embedded", web_listen: str = "127.0.0.1:0",
+                      embedded_listen: str = "127.0.0.1:0", extra: str = "") -> Path:
+    """The shipped config.toml, comments kept, as `folder/config.toml` with a private data dir
+    and the given broker and ports (for tests and benchmarks that run `chatops run`)."""
+    text = DEMO_CONFIG.read_text(encoding="utf-8")
+    for old, new in (('url = "embedded"', f'url = "{mqtt_url}"'),
+                     ('embedded_listen = "127.0.0.1:1883"', f'embedded_listen = "{embedded_listen}"'),
+                     ('listen = "127.0.0.1:8080"', f'listen = "{web_listen}"'),
+                     ('data_dir = "data"', f'data_dir = "{folder / "data"}"')):
+        assert old in text, f"config.toml no longer has {old}"
+        text = text.replace(old, new, 1)
+    path = folder / "config.toml"
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
 def settings_for(data_dir: Path, mqtt_url: str = "embedded", **overrides: Any) -> Settings:
     """The demo config with a private data dir, free ports and `overrides` merged in."""
     raw = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))

@@ -16,20 +16,13 @@ import aiomqtt
 import pytest
 
 from chatops.hub import Hub, running
-from chatops.testing import REPO, Mosquitto, exec_command, settings_for
+from chatops.testing import Mosquitto, exec_command, settings_for, write_demo_config
 
 pytestmark = pytest.mark.servers
 
 
 def write_config(tmp_path: Path, mqtt_url: str = "embedded", extra: str = "") -> Path:
-    text = (REPO / "config.toml").read_text(encoding="utf-8")
-    text = text.replace('url = "embedded"', f'url = "{mqtt_url}"')
-    text = text.replace('embedded_listen = "127.0.0.1:1883"', 'embedded_listen = "127.0.0.1:0"')
-    text = text.replace('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"')
-    text = text.replace('data_dir = "data"', f'data_dir = "{tmp_path / "data"}"')
-    path = tmp_path / "config.toml"
-    path.write_text(text + extra, encoding="utf-8")
-    return path
+    return write_demo_config(tmp_path, mqtt_url, extra=extra)
 
 
 def run_console(config: Path, lines: str) -> subprocess.CompletedProcess[str]:

@@ -35,7 +35,7 @@ from chatops.hub import Hub, running
 from chatops.message import Reply
 from chatops.mqtt import MqttLink
 from chatops.store import Store
-from chatops.testing import REPO, Mosquitto, free_port, message, settings_for
+from chatops.testing import Mosquitto, free_port, message, settings_for, write_demo_config
 
 USER, PASSWORD = "viewer", "pa55-w0rd"
 
@@ -288,13 +288,7 @@ async def test_alert_carries_a_snapshot_to_the_network(tmp_path: Path, mosquitto
 
 def test_simulated_camera_from_the_console(tmp_path: Path) -> None:
     """`!snap entree` on the console prints the saved file and its link."""
-    text = (REPO / "config.toml").read_text(encoding="utf-8")
-    for old, new in (('embedded_listen = "127.0.0.1:1883"', 'embedded_listen = "127.0.0.1:0"'),
-                     ('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"'),
-                     ('data_dir = "data"', f'data_dir = "{tmp_path / "data"}"')):
-        text = text.replace(old, new)
-    config = tmp_path / "config.toml"
-    config.write_text(text, encoding="utf-8")
+    config = write_demo_config(tmp_path)
     result = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
                             input="!snap entree\n", capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

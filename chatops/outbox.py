@@ -1,0 +1,169 @@
+"""The durable outbox: one worker per adapter sends the alert deliveries that SQLite holds.
+
+Rows are written by the alert engine before anything is sent; a worker sends what is due
+while its adapter is connected, marks each row delivered, and retries failures (soon after a
+reconnect when the connection was lost, with backoff when the network refused). Something
+sent but not yet marked is remembered in memory and never sent again by this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+import sqlite3
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .backoff import Backoff
+from .message import Address, Attachment, Reply
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT = 30.0
+RETRY_CAP = 120.0
+RECONNECT_RETRY = 1.0           # a send that failed on the connection is tried again this soon (once it is up)
+STORE_RETRY_CAP = 5.0           # longest wait before retrying a write the database refused
+
+
+class Outbox:
+    """Delivery workers of one hub, started on demand per adapter name."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._changed: dict[str, asyncio.Event] = {}
+        self.sent_count = 0
+
+    def wake(self, adapter_name: str) -> asyncio.Event:
+        """Wake (starting it if needed) the worker of `adapter_name`; returns its event."""
+        event = self._changed.get(adapter_name)
+        if event is None:
+            event = self._changed[adapter_name] = asyncio.Event()
+            event.set()
+            self.hub.spawn(self._deliver_forever(adapter_name, event), f"outbox-{adapter_name}")
+        return event
+
+    async def _deliver_forever(self, adapter_name: str, changed: asyncio.Event) -> None:
+        """Send due deliveries for one adapter whenever it is connected; retry with backoff."""
+        unrecorded: set[int] = set()        # sent, but not yet marked in the database: never sent again
+        store_backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
+        while True:
+            adapter = self.hub.adapters.get(adapter_name)
+            if adapter is None:
+                log.error("alerts for %r wait: no such adapter is enabled", adapter_name)
+                await changed.wait()
+                changed.clear()
+                continue
+            reconnected = not adapter.health.connected
+            if reconnected:
+                await adapter.health.up_event.wait()
+            changed.clear()
+            try:
+                upcoming, more = await self._deliver_due(adapter, adapter_name, unrecorded, reconnected)
+            except sqlite3.DatabaseError as exc:
+                delay = store_backoff.next_delay()
+                log.error("alert deliveries through %s: the database fails (%s); retrying in %.1fs",
+                          adapter_name, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            except Exception:
+                # A bug must never end alert delivery for a network: log it and try again.
+                delay = store_backoff.next_delay()
+                log.exception("alert deliveries through %s failed; retrying in %.1fs", adapter_name, delay)
+                await asyncio.sleep(delay)
+                continue
+            store_backoff.reset()
+            if more or not adapter.health.connected:    # down: resend the moment it is back
+                continue
+            timeout = None if upcoming is None else max(0.05, upcoming - time.time())
+            try:
+                async with asyncio.timeout(timeout):
+                    await changed.wait()
+            except TimeoutError:
+                pass
+
+    async def _deliver_due(self, adapter: Any, adapter_name: str, unrecorded: set[int],
+                           reconnected: bool = False) -> tuple[float | None, bool]:
+        """One pass: send what is due (after a reconnect: everything pending), record the
+        outcome; returns (next due time, more due now)."""
+        store = self.hub.store
+        now = time.time()
+        skip = sorted(unrecorded)
+        exclude = f" AND id NOT IN ({','.join('?' * len(skip))})" if skip else ""
+        due = await store.call(lambda: store.db.execute(
+            "SELECT id, target, direct, text, attachment, attempts FROM deliveries WHERE adapter = ? "
+            f"AND delivered_at IS NULL AND (next_try <= ? OR ?){exclude} ORDER BY id LIMIT 200",
+            (adapter_name, now, int(reconnected), *skip)).fetchall())
+        delivered: list[int] = []
+        failed: list[tuple[int, int, str, float]] = []
+
+        async def send_in_order(rows: list[Any]) -> None:
+            for delivery_id, target, direct, text, attachment, attempts in rows:
+                outcome = await self._send_one(adapter, adapter_name, target, bool(direct), text, attachment,
+                                               attempts)
+                if outcome is None:
+                    delivered.append(delivery_id)
+                else:
+                    failed.append((delivery_id, attempts + 1, *outcome))
+
+        # Each recipient gets its messages in order; recipients are served at once (a fan-out
+        # to 100 people costs one round trip, not 100: measured with bench.fanout).
+        by_target: dict[str, list[Any]] = {}
+        for row in due:
+            by_target.setdefault(row[1], []).append(row)
+        await asyncio.gather(*(send_in_order(rows) for rows in by_target.values()))
+        unrecorded.update(delivered)
+        if unrecorded or failed:
+            done = sorted(unrecorded)
+            try:
+                await store.call(store.transaction, lambda db: self._record(db, done, failed))
+            except sqlite3.DatabaseError as exc:
+                if delivered:
+                    log.error("deliveries %s through %s were sent but cannot be marked delivered (%s); "
+                              "they are not sent again, the write is retried", delivered, adapter_name, exc)
+                raise
+            unrecorded.difference_update(done)
+        upcoming = await store.call(lambda: store.db.execute(
+            "SELECT MIN(next_try) FROM deliveries WHERE adapter = ? AND delivered_at IS NULL",
+            (adapter_name,)).fetchone()[0])
+        return upcoming, len(due) == 200 and not failed
+
+    async def _send_one(self, adapter: Any, adapter_name: str, target: str, direct: bool, text: str,
+                        attachment: str | None, attempts: int) -> tuple[str, float] | None:
+        """Send one delivery; None when sent, else (error, retry delay)."""
+        attachments = ()
+        if attachment:
+            mime = mimetypes.guess_type(attachment)[0] or "image/jpeg"
+            attachments = (Attachment(path=Path(attachment), mime=mime),)
+        reply = Reply(text, attachments, notice=True)
+        epoch = adapter.health.since                # changes when the connection goes down or up
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT):
+                await adapter.send(Address(adapter_name, target, direct), reply)
+                confirm = getattr(adapter, "confirm_delivery", None)
+                if confirm is not None:     # a network without acks (IRC): the server read it
+                    await confirm()
+            self.sent_count += 1
+            return None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Lost with the old connection while a new one is up: again now. Lost with the
+            # connection: as soon as it is back. Refused (by the network, a bad address): backoff.
+            lost = isinstance(exc, OSError) or not adapter.health.connected
+            renewed = adapter.health.connected and adapter.health.since != epoch
+            delay = (0.0 if renewed else RECONNECT_RETRY) if lost else min(RETRY_CAP, 2 ** (attempts + 1))
+            log.warning("delivery to %s:%s failed (attempt %d): %s", adapter_name, target, attempts + 1, exc)
+            return f"{type(exc).__name__}: {exc}"[:300], delay
+
+    @staticmethod
+    def _record(db: Any, delivered: list[int], failed: list[tuple[int, int, str, float]]) -> None:
+        now = time.time()
+        db.executemany("UPDATE deliveries SET delivered_at = ?, attempts = attempts + 1 "
+                       "WHERE id = ? AND delivered_at IS NULL", [(now, d) for d in delivered])
+        db.executemany("UPDATE deliveries SET attempts = ?, last_error = ?, next_try = ? WHERE id = ?",
+                       [(attempts, error, now + delay, d) for d, attempts, error, delay in failed])
