@@ -29,7 +29,7 @@ from chatops.backoff import Backoff
 from chatops.config import AdapterSettings, ConfigError, Duration, Section, read_secret
 from chatops.health import Health
 from chatops.message import Address, Attachment, Identity, Message, Reply
-from chatops.rpc_client import DEFAULT_RESOURCE
+from chatops.rpc_client import DEFAULT_RESOURCE, import_slixmpp
 
 from adapters.xmpp_rooms import Room, RoomKeeper
 
@@ -239,8 +239,7 @@ class Adapter:
             await self._close()
 
     def _client(self, password: str) -> Any:
-        import slixmpp
-
+        slixmpp = import_slixmpp()
         xmpp = slixmpp.ClientXMPP(self.settings.full_jid, password)
         plugins = ["xep_0030", "xep_0004", "xep_0045", "xep_0199", "xep_0198", "xep_0203", "xep_0066", "xep_0363"]
         plugins += ["xep_0009"] if self.settings.rpc else []     # else calls would be swallowed unanswered

@@ -243,3 +243,17 @@ async def test_rpc_permissions_follow_the_router(tmp_path: Path, monkeypatch: py
         assert [e["sender"] for e in refusals] == ["xmpp:eve@localhost", f"xmpp:{ROOM}/alice"]
     finally:
         await hub.store.close()
+
+
+def test_slixmpp_is_imported_without_its_pygments_colouriser() -> None:
+    """pygments is installed here (pytest needs it): slixmpp must not build its colouriser, yet
+    pygments stays importable for anyone else in the process."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from chatops.rpc_client import import_slixmpp; import_slixmpp();"
+             "colour = 'pygments' in sys.modules; import pygments;"
+             "print(colour, sys.modules['slixmpp.xmlstream.tostring'].highlight('x'))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[2]).stdout
+    assert out.split() == ["False", "x"]
