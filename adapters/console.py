@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
 import os
 import stat
 import sys
@@ -19,6 +20,10 @@ from chatops.message import Address, Identity, Message, Reply
 
 if TYPE_CHECKING:
     from chatops.hub import Hub
+
+log = logging.getLogger(__name__)
+
+EOF_GRACE = 5.0            # seconds a piped console waits at end of input for the alerts it caused
 
 
 class Settings(AdapterSettings):
@@ -52,9 +57,22 @@ class Adapter:
                               Address(self.name, "console", True), text, addressed=True)
             for reply in await hub.execute(message):
                 await self.send(message.address, reply)
-        self.health.down("end of input")
         if self.settings.stop_at_eof:
+            await self._let_alerts_arrive(hub)
+            self.health.down("end of input")
             hub.stop()
+        else:
+            self.health.down("end of input")
+
+    async def _let_alerts_arrive(self, hub: Hub) -> None:
+        """Print the alerts the piped commands raised before stopping (`simulate smoke on` piped
+        in must show the alert), waiting at most EOF_GRACE seconds for them."""
+        try:
+            async with asyncio.timeout(EOF_GRACE):
+                await hub.alerts.settled()
+                await hub.alerts.outbox.settled(self.name)
+        except TimeoutError:
+            log.warning("console: stopping with alerts still on their way (waited %g s)", EOF_GRACE)
 
     async def _lines(self):  # type: ignore[no-untyped-def]
         """Lines of stdin without blocking the loop (a pipe or terminal is read asynchronously)."""

@@ -172,6 +172,14 @@ class AlertEngine:
                 except Exception:
                     log.exception("alert rule %s failed on %s", rule_name, device.name)
                 break
+            self._events.task_done()
+
+    async def settled(self) -> None:
+        """Return once every reading received so far has been evaluated (and its alert recorded).
+
+        A command that caused a reading (the simulator's smoke) can then say which alert it raised,
+        and a piped console can wait for that alert before it stops."""
+        await self._events.join()
 
     async def _evaluate(self, state: RuleState, device: Device, reading: Reading, previous: Reading | None) -> None:
         kind = state.condition.kind

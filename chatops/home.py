@@ -268,14 +268,26 @@ class Home:
         """Publish the command and wait for the state topic to confirm; (confirmed, reading)."""
         s = device.settings
         assert s.command_topic, device.name
-        future = self._waiter(device, on)
+        confirmed = await self.publish_and_wait(device, s.command_topic, s.payload_on if on else s.payload_off,
+                                                on, s.confirm_timeout)
+        if confirmed is not None:
+            return True, confirmed
+        current = device.reading
+        return bool(current and current.value == on), current
+
+    async def publish_and_wait(self, device: Device, topic: str, payload: str, wanted: bool,
+                               timeout: float) -> Reading | None:
+        """Publish, then wait until `device` reports `wanted`; None when it did not within `timeout`.
+
+        The waiter is in place before the publish, so an answer faster than our next loop turn
+        is not missed."""
+        future = self._waiter(device, wanted)
         try:
-            await self.mqtt.publish(s.command_topic, s.payload_on if on else s.payload_off)
-            async with asyncio.timeout(s.confirm_timeout):
-                return True, await future
+            await self.mqtt.publish(topic, payload)
+            async with asyncio.timeout(timeout):
+                return await future
         except TimeoutError:
-            current = device.reading
-            return bool(current and current.value == on), current
+            return None
         finally:
             self._drop_waiter(device, future)
 

@@ -36,6 +36,7 @@ class Outbox:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self._changed: dict[str, asyncio.Event] = {}
+        self._pass_done: dict[str, asyncio.Event] = {}
         self.sent_count = 0
 
     def wake(self, adapter_name: str) -> asyncio.Event:
@@ -77,6 +78,8 @@ class Outbox:
                 await asyncio.sleep(delay)
                 continue
             store_backoff.reset()
+            if passed := self._pass_done.pop(adapter_name, None):
+                passed.set()
             if more or not adapter.health.connected:    # down: resend the moment it is back
                 continue
             timeout = None if upcoming is None else max(0.05, upcoming - time.time())
@@ -85,6 +88,20 @@ class Outbox:
                     await changed.wait()
             except TimeoutError:
                 pass
+
+    async def settled(self, adapter_name: str) -> None:
+        """Return once nothing is due through `adapter_name`: what is recorded has been sent or
+        has failed and waits for its retry. The caller bounds the wait (a network may be down)."""
+        store = self.hub.store
+        while True:
+            passed = self._pass_done.setdefault(adapter_name, asyncio.Event())   # before the count: no lost pass
+            due = await store.call(lambda: store.db.execute(
+                "SELECT COUNT(*) FROM deliveries WHERE adapter = ? AND delivered_at IS NULL AND next_try <= ?",
+                (adapter_name, time.time())).fetchone()[0])
+            if not due:
+                return
+            self.wake(adapter_name).set()
+            await passed.wait()
 
     async def _deliver_due(self, adapter: Any, adapter_name: str, unrecorded: set[int],
                            reconnected: bool = False) -> tuple[float | None, bool]:

@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Literal
 
 from chatops.command import CommandError, Context, command
 from chatops.mqtt import MqttUnavailable
 
+REPORT_WAIT = 5.0          # seconds for the detector to report its new state, then for the rules to run
+
 
 @command("simulate", aliases=["sim"], usage="simulate smoke on|off", needs_user=True)
 async def simulate(ctx: Context, what: Literal["smoke"], state: Literal["on", "off"]) -> str:
-    """Fire or clear the simulated kitchen smoke detector."""
-    settings = ctx.hub.settings.simulator
+    """Fire or clear the simulated kitchen smoke detector.
+
+    The answer comes once the detector reported the new state and the alert rules have seen it,
+    so it can name the alert raised, and an `ack` or `alerts` typed next finds it."""
+    hub = ctx.hub
+    settings = hub.settings.simulator
     if not settings.enabled:
         raise CommandError("The simulator is off ([simulator] enabled = false).")
+    on = state == "on"
+    done = f"Simulated smoke {'detected' if on else 'cleared'} in the kitchen"
+    state_topic = f"{settings.base_topic}/kitchen_smoke"
+    detector = next((d for d in hub.home.devices.values() if d.settings.topic == state_topic), None)
     try:
-        await ctx.hub.mqtt.publish(f"{settings.base_topic}/kitchen_smoke/set",
-                                   json.dumps({"smoke": state == "on"}))
+        if detector is None:                   # no device of the config listens to it: nothing to wait for
+            await hub.mqtt.publish(f"{state_topic}/set", json.dumps({"smoke": on}))
+            return f"{done}."
+        reading = await hub.home.publish_and_wait(detector, f"{state_topic}/set", json.dumps({"smoke": on}),
+                                                  on, REPORT_WAIT)
     except MqttUnavailable as exc:
         raise CommandError(f"Cannot reach the simulator: {exc}.") from None
-    return f"Simulated smoke {'detected' if state == 'on' else 'cleared'} in the kitchen."
+    if reading is None:
+        raise CommandError(f"{done}, but {detector.label} did not report it within {REPORT_WAIT:g} s.")
+    try:
+        async with asyncio.timeout(REPORT_WAIT):
+            await hub.alerts.settled()
+    except TimeoutError:
+        return f"{done}; {detector.label} reports it (the alert rules are still busy)."
+    raised = [f"#{rule.active_id} ({name})" for name, rule in hub.alerts.rules.items()
+              if rule.rule.device == detector.name and rule.active_id is not None]
+    if on and raised:
+        return f"{done}; {detector.label} reports it. Alert {', '.join(raised)} is active: `ack` stops it."
+    return f"{done}; {detector.label} reports it."

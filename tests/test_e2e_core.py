@@ -46,6 +46,19 @@ def test_piped_console_on_mosquitto(tmp_path: Path, mosquitto: Mosquitto) -> Non
     assert lines[2:] == ["heater is ON", "heater: ON"]
 
 
+def test_piped_console_shows_the_alert_it_caused_before_it_stops(tmp_path: Path) -> None:
+    """The demo's smoke path from a pipe: the alert reaches the console before end of input stops
+    the hub, and the next line can acknowledge it."""
+    result = run_console(write_config(tmp_path), "!simulate smoke on\n!alerts\n!ack\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("Simulated smoke detected in the kitchen; kitchen smoke detector reports it. "
+                        "Alert #1 (smoke) is active: `ack` stops it.")
+    assert any(line.startswith("#1 [critical] Smoke detected in the kitchen!") for line in lines)
+    assert "Alert #1 (smoke) acknowledged; reminders stopped." in lines
+    assert "! [CRITICAL] Smoke detected in the kitchen! (alert #1; answer !ack 1)" in lines
+
+
 async def test_web_chat_and_health(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with running(Hub(settings_for(tmp_path, mosquitto.url), tty=False)) as hub:
         assert hub.web is not None
