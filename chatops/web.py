@@ -5,7 +5,7 @@ given once as `?token=` (then kept in an HttpOnly cookie) or as `Authorization: 
 The access log is off so the token never lands in a log line.
 
 One websocket per open page carries both the chat and the dashboard. Server to page:
-`hello`, `reply` (chat), `result` (of an action), and after the page sent `{"type": "watch"}`:
+`hello`, `reply` (chat), `result` (of an action), `error` (a message it cannot read), and after the page sent `{"type": "watch"}`:
 `state` (devices, alerts, health, what the web user may do), `reading` (one device), `alerts`,
 `health`. Page to server: `{"text": ...}` (a chat line), `{"type": "watch"}`,
 `{"type": "switch", "device", "state"}`, `{"type": "ack", "id"}`, `{"type": "snap", "camera"}`. Actions run as chat commands of the `[web] user`, so the same
@@ -207,11 +207,15 @@ class WebServer:
                 if not isinstance(data, dict):
                     data = {"text": str(data)}
                 kind = data.get("type", "chat")
-                if kind == "watch" and writer is None:            # the dashboard wants the live feed
-                    self._feeds[session] = feed
-                    writer = asyncio.create_task(self._push(socket, feed), name=f"web-push-{session}")
+                if kind == "watch":                               # the dashboard wants the live feed
+                    if writer is None:
+                        self._feeds[session] = feed
+                        writer = asyncio.create_task(self._push(socket, feed), name=f"web-push-{session}")
                 elif kind in ("switch", "ack", "snap"):
                     feed.spawn(self._action(socket, session, data), f"web-{kind}")
+                elif kind != "chat":
+                    await socket.send_str(json.dumps({"type": "error", "text": (
+                        f"unknown message type {str(kind)[:40]!r}: expected chat, watch, switch, ack or snap")}))
                 else:
                     message = Message(self._identity(session), Address(self.chat.name, session, True),
                                       str(data.get("text") or ""), addressed=True)

@@ -78,6 +78,12 @@ async def test_web_chat_and_health(tmp_path: Path, mosquitto: Mosquitto) -> None
                 assert reply["type"] == "reply" and reply["text"].startswith("salon: ")
                 await ws.send_json({"text": "chauffage on"})
                 assert (await ws.receive_json(timeout=10))["text"] == "heater is ON"
+                await ws.send_json({"type": "reboot"})
+                error = await ws.receive_json(timeout=5)
+                assert error == {"type": "error", "text": "unknown message type 'reboot': expected chat, watch, "
+                                                          "switch, ack or snap"}
+                await ws.send_str("read heater")                       # a bare line is a chat line too
+                assert (await ws.receive_json(timeout=5))["text"] == "heater: ON"
 
 
 async def test_mosquitto_restart_is_survived(tmp_path: Path, mosquitto: Mosquitto) -> None:
