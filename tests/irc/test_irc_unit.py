@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from adapters import irc
-from adapters.irc import (Adapter, Settings, TokenBucket, casefold, decode_line, sanitise, split_params,
-                          split_text, strip_formatting, strip_mention)
+from adapters.irc import Adapter, Settings
+from adapters.irc_lines import (HOSTLEN, USERLEN, TokenBucket, casefold, decode_line, sanitise, split_params,
+                                split_text, strip_formatting, strip_mention)
+from adapters.irc_link import Link
 from chatops.config import ConfigError
 from chatops.hub import Hub
 from chatops.message import Address, Message, Reply
@@ -186,9 +187,9 @@ async def wired(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
     adapter = Adapter("irc", Settings.model_validate({"host": "h", "nick": "maison", "burst": 1000}))
     hub = FakeHub(tmp_path, Router())
     adapter._hub = hub  # type: ignore[assignment]
-    adapter._nicks = ["maison"]
+    adapter.nicks = ["maison"]
     adapter.bot = adapter._make_bot("maison")
-    link = irc._Link(adapter, "maison")
+    link = Link(adapter, "maison")
     transport = Transport()
     link.protocol.connection_made(transport)  # type: ignore[arg-type]
     adapter.bot.protocol = link.protocol
@@ -286,7 +287,7 @@ async def test_ping_is_answered_and_lines_fit_the_servers_limit(wired: SimpleNam
     text = "mot " * 600
     await wired.adapter.send(Address("irc", "#maison", False), Reply(text))
     lines = [line for line in wired.transport.lines if line.startswith("PRIVMSG")]
-    estimated = len("maison!") + irc.USERLEN + 1 + irc.HOSTLEN + 2      # before the server shows our mask
+    estimated = len("maison!") + USERLEN + 1 + HOSTLEN + 2      # before the server shows our mask
     assert all(len(line.encode()) + 2 + estimated <= 512 for line in lines)
     assert " ".join(line.split(" :", 1)[1] for line in lines) == text.strip()
     long_host = "maison!~chatops@" + "h" * 120

@@ -1,0 +1,162 @@
+"""One IRC connection, from connect to loss: byte-exact framing, what the server told us on
+it, keepalive, and how it ends.
+
+irc3 decodes each TCP chunk by itself and can cut a UTF-8 character in two, so `Connection`
+frames bytes and hands whole lines to irc3's dispatch. A `Link` is never reused: `run`
+makes a new one per connection, and closing one fails its pending sends so the alert outbox
+retries them after the reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import irc3
+
+from adapters.irc_identity import Roster
+from adapters.irc_lines import HOSTLEN, USERLEN, casefold, decode_line
+from adapters.irc_output import SendQueue
+
+if TYPE_CHECKING:
+    from adapters.irc import Adapter
+
+log = logging.getLogger(__name__)
+
+
+class Connection(irc3.IrcConnection):
+    """irc3's protocol with byte-level framing; it never reconnects by itself."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self.closed = True                 # until connection_made
+        self.encoding = "utf-8"
+        self._buffer = b""
+        self.last_read = time.monotonic()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.closed = False
+
+    def data_received(self, data: bytes) -> None:
+        self.last_read = time.monotonic()
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        if len(self._buffer) > 16384:
+            self.link.fail("the server sent a line longer than 16 KiB")
+            return
+        for raw in lines:
+            line = decode_line(raw.rstrip(b"\r"))
+            if line and not self.closed:
+                self.link.received(line)
+
+    def write(self, data: str) -> None:
+        if not self.closed:
+            self.transport.write(data.encode("utf-8") + b"\r\n")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.link.lost_with(str(exc) if exc else "connection closed by the server")
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+
+
+class Link:
+    """One connection: its protocol, registration state, channels, accounts and send queue."""
+
+    def __init__(self, adapter: Adapter, nick: str) -> None:
+        loop = asyncio.get_running_loop()
+        self.adapter = adapter
+        self.protocol = Connection(self)
+        self.nick = nick
+        self.nick_tries = 0
+        self.mask: str | None = None
+        self.isupport: dict[str, str] = {}
+        self.offered: dict[str, str] = {}
+        self.caps: set[str] = set()
+        self.cap_ended = False
+        self.account: str | None = None
+        self.registered: asyncio.Future[None] = loop.create_future()
+        self.lost: asyncio.Future[str] = loop.create_future()
+        self.identified = asyncio.Event()
+        self.fatal: str | None = None
+        self.error: str | None = None
+        self.joined: dict[str, str] = {}               # folded name -> name as the server wrote it
+        self.roster = Roster(self.fold, self.caps)
+        self.out = SendQueue(self)
+        self.tasks: list[asyncio.Task[None]] = []
+        self.timers: list[asyncio.TimerHandle] = []
+        self.last_ping = 0.0
+        self.pongs: dict[str, asyncio.Future[None]] = {}   # PING tokens of confirm_delivery()
+        self.ping_serial = 0
+
+    def received(self, line: str) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s <- %s", self.adapter.name, line)
+        self.adapter.bot.dispatch(line)
+
+    async def keepalive(self, interval: float, timeout: float) -> None:
+        """PING when the server has been quiet for `interval`; give up after `timeout` of silence."""
+        step = min(max(interval / 4, 0.02), 10.0)
+        while True:
+            await asyncio.sleep(step)
+            now = time.monotonic()
+            quiet = now - self.protocol.last_read
+            if quiet >= timeout:
+                self.fail(f"ping timeout: nothing from the server for {quiet:.0f}s")
+                return
+            if quiet >= interval and now - self.last_ping >= interval:
+                self.last_ping = now
+                self.out.send_urgent(f"PING :{int(time.time())}")
+
+    # ---- ending ----
+
+    def lost_with(self, reason: str) -> None:
+        if not self.lost.done():
+            self.lost.set_result(self.error or reason)
+
+    def fail(self, reason: str, fatal: bool = False, quit: bool = False) -> None:
+        """End this connection now (ping timeout, SASL refused...)."""
+        if fatal:
+            self.fatal = reason
+        if quit:
+            self.out.write(f"QUIT :{reason[:100]}")
+        self.lost_with(reason)
+        self.protocol.close()
+
+    def close(self, reason: str) -> list[asyncio.Task[None]]:
+        """Release everything; pending sends fail so their callers (the outbox) retry."""
+        self.lost_with(reason)
+        self.protocol.close()
+        for handle in self.timers:
+            handle.cancel()
+        self.out.fail(ConnectionError(f"IRC connection lost ({reason})"))
+        for future in self.pongs.values():
+            future.cancel()
+        for task in self.tasks:
+            task.cancel()
+        return self.tasks
+
+    # ---- names ----
+
+    @property
+    def casemapping(self) -> str:
+        return self.isupport.get("CASEMAPPING", "rfc1459")
+
+    def fold(self, name: str) -> str:
+        return casefold(name, self.casemapping)
+
+    def is_me(self, nick: str | None) -> bool:
+        return nick is not None and self.fold(nick) == self.fold(self.nick)
+
+    def is_channel(self, target: str) -> bool:
+        return target[:1] in self.isupport.get("CHANTYPES", "#&")
+
+    def prefix_bytes(self) -> int:
+        """Bytes of `:nick!user@host ` the server puts before our lines (estimated until seen)."""
+        mask = self.mask or f"{self.nick}!{'u' * USERLEN}@{'h' * HOSTLEN}"
+        return len(mask.encode("utf-8")) + 2

@@ -1,0 +1,103 @@
+"""What one IRC connection writes, and when: its queue of lines paced by the token bucket.
+
+Urgent lines (registration, PONG, SASL) go ahead of queued replies but still spend tokens,
+so nothing is written faster than the server's flood limit. A reply's future resolves when
+its last line is written and fails when the connection is lost first, so the alert outbox
+sends it again after the reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from adapters.irc_lines import LINE_BYTES, split_text
+
+if TYPE_CHECKING:
+    from adapters.irc_link import Link
+
+log = logging.getLogger(__name__)
+
+
+class SendQueue:
+    """The lines `link` has still to write: urgent ones first, each waiting for a token."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self.queue: deque[tuple[str, asyncio.Future[None] | None]] = deque()
+        self.urgent: deque[str] = deque()
+        self.wake = asyncio.Event()
+
+    def write(self, line: str) -> None:
+        """Write one line now (callers went through the bucket, or are quitting)."""
+        link = self.link
+        bot = link.adapter.bot
+        if link.protocol.closed or bot is None or getattr(bot, "protocol", None) is not link.protocol:
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            secret = line.startswith("AUTHENTICATE ") and line[13:] not in ("PLAIN", "+", "*")
+            shown = "AUTHENTICATE ****" if secret else line
+            shown = re.sub(r"(?i)^(PRIVMSG \S+ :IDENTIFY |JOIN \S+ ).*", r"\1****", shown)
+            log.debug("%s -> %s", link.adapter.name, shown)
+        bot.send_line(line, nowait=True)
+
+    def send_urgent(self, line: str) -> None:
+        """Registration, PONG, SASL: ahead of queued replies, still within the bucket."""
+        if not self.urgent and self.link.adapter.bucket.take():
+            self.write(line)
+            return
+        self.urgent.append(line)
+        self.wake.set()
+
+    def enqueue(self, lines: Iterable[str]) -> asyncio.Future[None] | None:
+        """Queue `lines` in order; the future resolves when the last one is written."""
+        lines = list(lines)
+        bucket = self.link.adapter.bucket
+        while lines and not self.queue and not self.urgent and bucket.take():
+            self.write(lines.pop(0))                     # fast path: nothing waits, a token is free
+        if not lines:
+            return None
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for line in lines[:-1]:
+            self.queue.append((line, None))
+        self.queue.append((lines[-1], future))
+        self.wake.set()
+        return future
+
+    def message(self, target: str, text: str, notice: bool = False) -> asyncio.Future[None] | None:
+        """Queue `text` to `target` as PRIVMSG (or NOTICE) lines, each cut to fit in 512 bytes
+        once the server has put our `:nick!user@host` before it."""
+        head = f"{'NOTICE' if notice else 'PRIVMSG'} {target} :"
+        room = LINE_BYTES - 2 - self.link.prefix_bytes() - len(head.encode("utf-8"))
+        return self.enqueue([head + chunk for chunk in split_text(text, room)])
+
+    async def write_forever(self) -> None:
+        """Write queued lines as tokens come, until cancelled with the connection."""
+        bucket = self.link.adapter.bucket
+        while True:
+            if not self.urgent and not self.queue:
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            if not bucket.take():
+                await asyncio.sleep(bucket.delay())
+                continue
+            if self.urgent:
+                self.write(self.urgent.popleft())
+                continue
+            line, future = self.queue.popleft()
+            self.write(line)
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    def fail(self, error: Exception) -> None:
+        """Drop every waiting line; the senders waiting for them get `error`."""
+        for _line, future in self.queue:
+            if future is not None and not future.done():
+                future.set_exception(error)
+        self.queue.clear()
+        self.urgent.clear()

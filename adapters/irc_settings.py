@@ -1,0 +1,86 @@
+"""The [adapters.irc] config section: its keys, their defaults and the checks that refuse a
+config which could never connect, so start-up fails with the key named.
+
+Kept apart from the adapter so the schema reads as one page; `adapters.irc` re-exports
+`Settings`, where the hub's config loader looks for it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from adapters.irc_lines import NICK_PATTERN
+from chatops.config import AdapterSettings, Duration, Section
+
+
+class Channel(Section):
+    """A channel to sit in, with its key given as `key_env` or `key_file` when it has one."""
+
+    name: str = Field(pattern=r"^[#&+!][^\s,\x00-\x1f]{1,49}$", examples=['"#maison"'])
+    key_env: str | None = Field(None, examples=['"IRC_MAISON_KEY"'])
+    key_file: str | None = None
+
+
+class Settings(AdapterSettings):
+    """[adapters.irc], or [[adapters.irc]] with `name = "libera"` per network."""
+
+    host: str = Field(min_length=1, examples=['"irc.libera.chat"'])
+    port: int = Field(6697, ge=1, le=65535, examples=["6697"])
+    tls: bool = True
+    tls_verify: bool = True
+    ca_file: str | None = Field(None, examples=['"/etc/chatops/irc-ca.pem"'],
+                                description="extra CA to trust (self-signed servers)")
+    nick: str | None = Field(None, pattern=NICK_PATTERN, max_length=30, examples=['"maison"'],
+                             description="default: the hub's name")
+    alt_nicks: list[str] = Field(default_factory=list, examples=['["maison_", "maisonbot"]'])
+    username: str = Field("chatops", pattern=r"^[A-Za-z0-9_.~-]{1,16}$", examples=['"chatops"'])
+    realname: str = Field("chatops home hub", min_length=1, max_length=100, examples=['"chatops home hub"'])
+    channels: list[Channel] = Field(default_factory=list, examples=['["#maison"]'])
+    sasl_username: str | None = Field(None, examples=['"maison"'], description="default: nick")
+    sasl_password_env: str | None = Field(None, examples=['"IRC_SASL_PASSWORD"'])
+    sasl_password_file: str | None = Field(None, examples=['"/etc/chatops/irc.pass"'])
+    password_env: str | None = Field(None, examples=['"IRC_NICKSERV_PASSWORD"'],
+                                     description="NickServ IDENTIFY password")
+    password_file: str | None = Field(None, examples=['"/etc/chatops/nickserv.pass"'])
+    nickserv: str = Field("NickServ", pattern=NICK_PATTERN, examples=['"NickServ"'])
+    nickserv_account: str | None = Field(None, examples=['"maison"'], description="default: nick")
+    burst: int = Field(5, ge=1, le=1000, examples=["5"], description="lines sent at once")
+    rate: float = Field(1.0, gt=0, le=100000, examples=["1.0"], description="lines per second after the burst")
+    ping_interval: Duration = Field(60.0, gt=0, examples=['"60s"'])
+    ping_timeout: Duration = Field(180.0, gt=0, examples=['"3m"'])
+    connect_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
+    rejoin_delay: Duration = Field(5.0, ge=0, examples=['"5s"'])
+    ack_timeout: Duration = Field(10.0, gt=0, examples=['"10s"'],
+                                  description="how long an alert waits for the server to show it read it")
+    backoff_min: Duration = Field(1.0, gt=0, examples=['"1s"'])
+    backoff_max: Duration = Field(300.0, gt=0, examples=['"5m"'])
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channel_names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @field_validator("alt_nicks")
+    @classmethod
+    def _alt_nicks(cls, value: list[str]) -> list[str]:
+        for nick in value:
+            if not re.match(NICK_PATTERN, nick):
+                raise ValueError(f"{nick!r} is not a valid IRC nick")
+        return value
+
+    @field_validator("ca_file", "sasl_username", "nickserv_account", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return value or None
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.ping_timeout <= self.ping_interval:
+            raise ValueError("ping_timeout must be longer than ping_interval, e.g. ping_interval = \"60s\", "
+                             "ping_timeout = \"3m\"")
+        return self
