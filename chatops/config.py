@@ -23,10 +23,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from .config_errors import SECRET_KEYS, format_errors
 from .durations import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-SECRET_KEYS = ("password", "token", "bot_token", "app_token", "pin", "sasl_password", "key")
 
 
 class ConfigError(Exception):
@@ -355,72 +355,6 @@ def adapter_module(kind: str) -> ModuleType:
     return importlib.import_module(f"adapters.{kind}")
 
 
-def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Any, Any]:
-    """Follow an error location through the section models: (model reached, field of the last part).
-
-    Keys of a dict of sections (`devices.salon`) and list indexes leave the model unchanged."""
-    current: Any = model
-    field_info = None
-    for part in loc:
-        field_info = None
-        if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
-            fields = current.model_fields
-            field_info = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
-            if field_info is not None:
-                current = _inner_model(field_info.annotation)
-    return current, field_info
-
-
-def _example_for(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
-    """The first example of the field an error is about, if it has one."""
-    _, field_info = _walk(model, loc)
-    return str(field_info.examples[0]) if field_info is not None and field_info.examples else None
-
-
-def _inner_model(annotation: Any) -> Any:
-    for candidate in (annotation, *getattr(annotation, "__args__", ())):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-        for inner in getattr(candidate, "__args__", ()):
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                return inner
-    return None
-
-
-def _format_errors(exc: ValidationError, model: type[BaseModel], prefix: str = "") -> list[str]:
-    problems = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        path = prefix.rstrip(".") + "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i or prefix else p)
-                                            for i, p in enumerate(loc))
-        if err["type"] == "extra_forbidden":
-            known = _known_keys(model, loc[:-1])
-            hint = f"; known keys here: {', '.join(known)}" if known else ""
-            secret = next((s for s in SECRET_KEYS if loc and loc[-1] == s), None)
-            if secret:
-                hint = (f"; secrets never go in config.toml: use {secret}_env = \"VAR\" "
-                        f"or {secret}_file = \"/path\"")
-            problems.append(f"{path or '(top level)'}: unknown key{hint}")
-            continue
-        message = err["msg"].removeprefix("Value error, ")
-        shown = err.get("input")
-        got = ""
-        if err["type"] != "missing" and not isinstance(shown, (dict, list)):
-            got = f" (got {shown!r})"
-        example = _example_for(model, loc)
-        fix = f"; for example: {loc[-1] if loc and isinstance(loc[-1], str) else 'value'} = {example}" \
-            if example else ""
-        problems.append(f"{path or '(top level)'}: {message}{got}{fix}")
-    return problems
-
-
-def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    current, _ = _walk(model, loc)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [f.alias or n for n, f in current.model_fields.items() if not f.exclude]
-    return []
-
-
 def _enabled(body: Any) -> bool:
     bodies = body if isinstance(body, list) else [body]
     return any(not isinstance(b, dict) or b.get("enabled", True) is not False for b in bodies)
@@ -450,7 +384,7 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
             try:
                 section = schema.model_validate(item)
             except ValidationError as exc:
-                problems.extend(_format_errors(exc, schema, where + "."))
+                problems.extend(format_errors(exc, schema, where + "."))
                 continue
             name = section.name or (kind if len(bodies) == 1 else f"{kind}.{index}")
             sections.append((name, kind, section))
@@ -537,7 +471,7 @@ def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        problems = _format_errors(exc, Settings)
+        problems = format_errors(exc, Settings)
         sections, more = _validate_adapters(raw.get("adapters", {}) if isinstance(raw.get("adapters"), dict) else {})
         raise ConfigError(problems + more) from None
     sections, problems = _validate_adapters(settings.adapters)

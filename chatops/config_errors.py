@@ -1,0 +1,83 @@
+"""Config errors as a user can act on them: the key path, what is wrong, and a right value.
+
+pydantic reports a location tuple and a message; this module walks that location through the
+section models to find the field (for its example) or the table (for the keys it knows), so
+`chatops check` can say `mqtt.port: ...; for example: port = 1883` instead of a stack of
+pydantic jargon.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+SECRET_KEYS = ("password", "token", "bot_token", "app_token", "pin", "sasl_password", "key")
+
+
+def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Any, Any]:
+    """Follow an error location through the section models: (model reached, field of the last part).
+
+    Keys of a dict of sections (`devices.salon`) and list indexes leave the model unchanged."""
+    current: Any = model
+    field_info = None
+    for part in loc:
+        field_info = None
+        if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
+            fields = current.model_fields
+            field_info = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
+            if field_info is not None:
+                current = _inner_model(field_info.annotation)
+    return current, field_info
+
+
+def _example_for(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The first example of the field an error is about, if it has one."""
+    _, field_info = _walk(model, loc)
+    return str(field_info.examples[0]) if field_info is not None and field_info.examples else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+        for inner in getattr(candidate, "__args__", ()):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                return inner
+    return None
+
+
+def format_errors(exc: ValidationError, model: type[BaseModel], prefix: str = "") -> list[str]:
+    """One line per pydantic error: the key path as the user wrote it, what is wrong, what was
+    given, and the field's example as the fix (or, for an unknown key, the keys known there)."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        path = prefix.rstrip(".") + "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i or prefix else p)
+                                            for i, p in enumerate(loc))
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(model, loc[:-1])
+            hint = f"; known keys here: {', '.join(known)}" if known else ""
+            secret = next((s for s in SECRET_KEYS if loc and loc[-1] == s), None)
+            if secret:
+                hint = (f"; secrets never go in config.toml: use {secret}_env = \"VAR\" "
+                        f"or {secret}_file = \"/path\"")
+            problems.append(f"{path or '(top level)'}: unknown key{hint}")
+            continue
+        message = err["msg"].removeprefix("Value error, ")
+        shown = err.get("input")
+        got = ""
+        if err["type"] != "missing" and not isinstance(shown, (dict, list)):
+            got = f" (got {shown!r})"
+        example = _example_for(model, loc)
+        fix = f"; for example: {loc[-1] if loc and isinstance(loc[-1], str) else 'value'} = {example}" \
+            if example else ""
+        problems.append(f"{path or '(top level)'}: {message}{got}{fix}")
+    return problems
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current, _ = _walk(model, loc)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items() if not f.exclude]
+    return []
