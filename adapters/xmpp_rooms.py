@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -86,9 +87,9 @@ class RoomKeeper:
                 try:
                     await self.join(room)
                 except Exception as exc:  # PresenceError (banned, wrong password), TimeoutError
-                    detail = f"join failed: {_join_error(exc)}"
-                    self.adapter.changed(lambda d=detail: setattr(room, "detail", d))
-                    log.warning("%s: cannot join %s: %s", self.adapter.name, room.jid, detail)
+                    reason = _join_error(exc)
+                    self.adapter.changed(lambda d=f"join failed: {reason}": setattr(room, "detail", d))
+                    log.warning("%s: cannot join %s: %s", self.adapter.name, room.jid, reason)
                     await asyncio.sleep(backoff.next_delay())
                     continue
                 backoff.up()
@@ -104,9 +105,9 @@ class RoomKeeper:
         nick = room.nick
         for attempt in range(2):
             try:
-                presence, *_ = await muc.join_muc_wait(JID(room.jid), nick, password=room.password,
-                                                       maxstanzas=JOIN_HISTORY,
-                                                       timeout=self.adapter.settings.ping_timeout)
+                presence = await self._join_once(
+                    room, muc.join_muc_wait(JID(room.jid), nick, password=room.password, maxstanzas=JOIN_HISTORY,
+                                            timeout=self.adapter.settings.ping_timeout))
                 break
             except PresenceError as exc:
                 if exc.condition != "conflict" or attempt:
@@ -119,6 +120,35 @@ class RoomKeeper:
             room.wake.clear()
         self.adapter.changed(joined)
         log.info("%s: joined %s as %s", self.adapter.name, room.jid, actual)
+
+    async def _join_once(self, room: Room, joining: Coroutine[Any, Any, tuple[Any, ...]]) -> Any:
+        """Our self-presence from `joining` (join_muc_wait), or PresenceError when the room refuses us.
+
+        Why: prosody (0.12) refuses a join (wrong password, ban, members-only, nick in use) with a
+        bare `<presence type="error">` that lacks the `<x xmlns=".../muc"/>` of the request, and
+        slixmpp's join_muc_wait only recognises an error carrying it: it waited out its timeout and
+        the refusal showed as "no answer from the room". Any error presence from the room counts.
+        """
+        from slixmpp.exceptions import PresenceError
+
+        refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def on_error(presence: Any) -> None:
+            if str(presence["from"].bare).lower() == room.jid and not refused.done():
+                refused.set_result(presence)
+
+        task = asyncio.ensure_future(joining)
+        with self.xmpp.event_handler("presence_error", on_error):
+            try:
+                await asyncio.wait({task, refused}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not task.done():
+                    task.cancel()
+                    await asyncio.wait({task})
+        if task.cancelled() or (refused.done() and task.exception() is not None):
+            raise PresenceError(refused.result())       # cancelled above only once refused
+        presence, *_ = task.result()                    # or its own PresenceError / TimeoutError
+        return presence
 
     async def watch(self, room: Room) -> str:
         """Why the room dropped the bot: a self-presence of leaving, or a failed self-ping."""
@@ -209,11 +239,27 @@ class RoomKeeper:
         self.adapter.changed(lambda: room.mark_left(reason))
 
 
+# What a room's refusal to let us in means (XEP-0045 §7.2), for !status and the log.
+JOIN_REFUSALS = {
+    "not-authorized": "wrong or missing room password",
+    "forbidden": "the hub is banned from the room",
+    "registration-required": "members-only room and the hub is not a member",
+    "service-unavailable": "the room is full",
+    "item-not-found": "the room does not exist (or is locked)",
+    "not-allowed": "the service does not let the hub create this room",
+    "conflict": "the nick is already in use",
+    "not-acceptable": "the nick is reserved for another user",
+}
+
+
 def _join_error(exc: BaseException) -> str:
+    """`condition: meaning (server's text)` for a refused join; a short reason for anything else."""
     if type(exc).__name__ == "PresenceError":
         presence = getattr(exc, "presence", None)
         text = presence["error"]["text"] if presence is not None else ""
-        return f"{getattr(exc, 'condition', 'error')}{': ' + text if text else ''}"
+        condition = str(getattr(exc, "condition", "") or "error")
+        meaning = JOIN_REFUSALS.get(condition)
+        return condition + (f": {meaning}" if meaning else "") + (f" ({text})" if text else "")
     if isinstance(exc, TimeoutError):
         return "no answer from the room"
     return f"{type(exc).__name__}: {exc}"

@@ -205,6 +205,24 @@ class XmppClient:
 
         await self.xmpp.plugin["xep_0045"].join_muc_wait(JID(room), nick, maxstanzas=history, timeout=10)
 
+    async def protect_room(self, room: str, password: str) -> None:
+        """As the room's owner (its creator), set a password through the XEP-0045 owner form.
+
+        Prosody 0.12 has no `muc#roomconfig_passwordprotectedroom` field (it ignores unknown
+        fields): a non-empty `muc#roomconfig_roomsecret` is what protects the room. Both are sent.
+        Checks that the room then advertises `muc_passwordprotected`.
+        """
+        muc, forms = self.xmpp.plugin["xep_0045"], self.xmpp.plugin["xep_0004"]
+        offered = await muc.get_room_config(room, timeout=10)
+        assert "muc#roomconfig_roomsecret" in offered.get_values(), list(offered.get_values())
+        form = forms.make_form(ftype="submit")
+        form.add_field(var="FORM_TYPE", ftype="hidden", value="http://jabber.org/protocol/muc#roomconfig")
+        form.add_field(var="muc#roomconfig_passwordprotectedroom", ftype="boolean", value=True)
+        form.add_field(var="muc#roomconfig_roomsecret", ftype="text-private", value=password)
+        await muc.set_room_config(room, form, timeout=10)
+        info = await self.xmpp.plugin["xep_0030"].get_info(jid=room, timeout=10)
+        assert "muc_passwordprotected" in info["disco_info"]["features"], info["disco_info"]["features"]
+
     def say(self, to: str, text: str, mtype: str = "chat") -> None:
         self.xmpp.send_message(mto=to, mbody=text, mtype=mtype)
 

@@ -133,6 +133,63 @@ async def test_in_rooms_only_a_real_jid_the_room_reveals_grants_control(
             assert answer["body"].startswith("Sorry, you may not use switch")
 
 
+ROOM_SECRET = "tr0mpette du salon"
+
+
+@pytest.mark.parametrize("source", ["env", "file"])
+async def test_password_protected_room_joined_with_its_secret(tmp_path: Path, mosquitto: Mosquitto,
+                                                              prosody: Prosody, monkeypatch: pytest.MonkeyPatch,
+                                                              source: str) -> None:
+    room = f"secret-{source}@{MUC}"
+    if source == "env":
+        monkeypatch.setenv("HUB_ROOM_PASSWORD", ROOM_SECRET)
+        secret: dict[str, str] = {"password_env": "HUB_ROOM_PASSWORD"}
+    else:
+        (tmp_path / "room.pass").write_text(ROOM_SECRET + "\n")
+        secret = {"password_file": str(tmp_path / "room.pass")}
+    async with xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
+        await alice.join(room, "alice")                 # alice creates it, owns it, and stays in it
+        await alice.protect_room(room, ROOM_SECRET)
+        section = xmpp_section(prosody, rooms=[{"jid": room, **secret}])
+        async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, section) as (_hub, adapter):
+            await joined(adapter, room)
+            alice.say(room, "!temp salon", "groupchat")
+            answer = await alice.next_message(lambda m: m["from"].bare == room and m["from"].resource == "maison")
+            assert answer["type"] == "groupchat"
+            assert re.fullmatch(r"salon: -?\d+\.\d °C", answer["body"]), answer["body"]
+
+
+async def test_wrong_room_password_is_reported_and_the_rest_keeps_working(
+        tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="adapters.xmpp_rooms")
+    room, open_room = f"locked@{MUC}", f"open@{MUC}"
+    monkeypatch.setenv("HUB_ROOM_PASSWORD", "not the secret")
+    async with xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
+        await alice.join(room, "alice")
+        await alice.protect_room(room, ROOM_SECRET)
+        section = xmpp_section(prosody, rooms=[{"jid": room, "password_env": "HUB_ROOM_PASSWORD"}, open_room])
+        async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, section) as (hub, adapter):
+            await joined(adapter, open_room)            # the other room is not held up by the locked one
+            await adapter.wait_until(lambda: adapter.rooms[room].detail.startswith("join failed"), 15)
+            assert not adapter.rooms[room].joined
+            assert "wrong or missing room password" in adapter.rooms[room].detail, adapter.rooms[room].detail
+            failures = [r.getMessage() for r in caplog.records if r.name == "adapters.xmpp_rooms"
+                        and r.levelno == logging.WARNING and room in r.getMessage()]
+            assert failures and "wrong or missing room password" in failures[0], failures
+            # the hub runs on: a direct chat is answered, and !status names the room and why
+            task = next(t for t in hub.tasks if t.get_name() == "adapter-xmpp")
+            assert adapter.health.connected and not task.done()
+            alice.say("maison@localhost", "temp salon")
+            answer = await alice.next_message(lambda m: m["type"] == "chat" and m["from"].bare == "maison@localhost")
+            assert re.fullmatch(r"salon: -?\d+\.\d °C", answer["body"]), answer["body"]
+            alice.say("maison@localhost", "status")
+            status = await alice.next_message(lambda m: m["type"] == "chat" and "rooms:" in m["body"])
+            assert f"{room} (join failed: not-authorized: wrong or missing room password)" in status["body"], \
+                status["body"]
+            assert f"{open_room} (joined)" in status["body"], status["body"]
+
+
 async def test_rpc_cli_reads_a_device(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody)) as (hub, _a):
