@@ -7,14 +7,14 @@ hub's Backoff, not slixmpp's own) and, per connection, the tasks that keep rooms
 (rejoin after a new session, self-ping XEP-0410 to notice a room that forgot the bot) and
 ping the server. Every slixmpp callback is wrapped: slixmpp drops task exceptions silently.
 
-Jabber-RPC and ad-hoc commands for scripts live in adapters/xmpp_rpc.py.
+Jabber-RPC and ad-hoc commands for scripts live in adapters/xmpp_rpc.py, rooms in
+adapters/xmpp_rooms.py, the [adapters.xmpp] schema in adapters/xmpp_settings.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import ipaddress
 import logging
 import re
 import time
@@ -22,111 +22,22 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator, model_validator
-
 from chatops.adapter import Capabilities
 from chatops.backoff import Backoff
-from chatops.config import AdapterSettings, ConfigError, Duration, Section, read_secret
+from chatops.config import ConfigError, read_secret
 from chatops.health import Health
 from chatops.message import Address, Attachment, Identity, Message, Reply
-from chatops.rpc_client import DEFAULT_RESOURCE, import_slixmpp
+from chatops.rpc_client import import_slixmpp
 
 from adapters.xmpp_rooms import Room, RoomKeeper
+from adapters.xmpp_settings import Settings
 
 if TYPE_CHECKING:
     from chatops.hub import Hub
 
+__all__ = ["Adapter", "Settings"]
+
 log = logging.getLogger(__name__)
-
-_JID = re.compile(r"^[^@/\s]+@[^@/\s]+(/\S.*)?$")
-_ROOM_JID = re.compile(r"^[^@/\s]+@[^@/\s]+$")
-
-
-# ---- configuration --------------------------------------------------------------------------
-
-class RoomSettings(Section):
-    """One room: `{jid = "maison@conference.example.org", nick = "maison", password_env = "ROOM_PW"}`."""
-
-    jid: str = Field(examples=['"maison@conference.example.org"'])
-    nick: str | None = Field(None, min_length=1, max_length=64, examples=['"maison"'])
-    password_env: str | None = Field(None, examples=['"XMPP_ROOM_PASSWORD"'])
-    password_file: str | None = Field(None, examples=['"/etc/chatops/room.pass"'])
-
-    @field_validator("jid")
-    @classmethod
-    def _bare_room(cls, value: str) -> str:
-        if not _ROOM_JID.match(value):
-            raise ValueError(f"{value!r} is not a room JID such as \"maison@conference.example.org\"")
-        return value.lower()
-
-
-class Settings(AdapterSettings):
-    """[adapters.xmpp]: the hub's account, where to connect, which rooms to sit in."""
-
-    jid: str = Field(examples=['"maison@example.org/chatops"'])
-    password_env: str | None = Field(None, examples=['"XMPP_PASSWORD"'])
-    password_file: str | None = Field(None, examples=['"/etc/chatops/xmpp.pass"'])
-    host: str = Field("", examples=['""', '"xmpp.example.org"'], description="else DNS SRV of the JID's domain")
-    port: int = Field(5222, ge=1, le=65535, examples=["5222"])
-    direct_tls: bool = Field(False, description="TLS from the first byte (port 5223) instead of STARTTLS")
-    ca_file: str = Field("", examples=['"/etc/ssl/my-ca.pem"'])
-    allow_plaintext: bool = Field(False, description="log in without TLS; only for a loopback host (tests)")
-    nick: str | None = Field(None, min_length=1, max_length=64, examples=['"maison"'])
-    rooms: list[str | RoomSettings] = Field(default_factory=list,
-                                            examples=['["maison@conference.example.org"]'])
-    max_text: int = Field(4000, ge=200, le=100000, examples=["4000"])
-    stale_after: Duration = Field(120.0, gt=0, examples=['"2m"'],
-                                  description="commands delivered later than this (offline storage) are not run")
-    ping_interval: Duration = Field(60.0, gt=0, examples=['"60s"'])
-    ping_timeout: Duration = Field(20.0, gt=0, examples=['"20s"'])
-    self_ping_interval: Duration = Field(300.0, gt=0, examples=['"5m"'])
-    connect_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
-    reconnect_max: Duration = Field(60.0, gt=0, examples=['"60s"'])
-    ack_timeout: Duration = Field(5.0, gt=0, examples=['"5s"'],
-                                  description="how long send() waits for the server to acknowledge (XEP-0198)")
-    http_upload: bool = True
-    rpc: bool = True
-    adhoc: bool = True
-    rpc_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
-
-    @field_validator("jid")
-    @classmethod
-    def _check_jid(cls, value: str) -> str:
-        if not _JID.match(value):
-            raise ValueError(f"{value!r} is not a JID such as \"maison@example.org/chatops\"")
-        return value
-
-    @model_validator(mode="after")
-    def _check(self) -> Settings:
-        if not (self.password_env or self.password_file):
-            raise ValueError("the account needs a password: password_env = \"XMPP_PASSWORD\" "
-                             "or password_file = \"/etc/chatops/xmpp.pass\"")
-        if self.allow_plaintext and not _is_loopback(self.host):
-            raise ValueError("allow_plaintext sends the login unencrypted; it is only accepted with a loopback "
-                             "host such as host = \"127.0.0.1\" (a local test server)")
-        rooms = [r.jid for r in self.room_list("x")]
-        for duplicate in {r for r in rooms if rooms.count(r) > 1}:
-            raise ValueError(f"room {duplicate!r} is listed twice")
-        return self
-
-    @property
-    def full_jid(self) -> str:
-        """The account with its fixed resource, so scripts can address the hub."""
-        return self.jid if "/" in self.jid else f"{self.jid}/{DEFAULT_RESOURCE}"
-
-    def room_list(self, default_nick: str) -> list[RoomSettings]:
-        return [RoomSettings(jid=r, nick=self.nick or default_nick) if isinstance(r, str)
-                else r.model_copy(update={"nick": r.nick or self.nick or default_nick}) for r in self.rooms]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
 
 # ---- state ------------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from chatops.auth import User
     from chatops.hub import Hub
 
-    from adapters.xmpp import Settings
+    from adapters.xmpp_settings import Settings
 
 log = logging.getLogger(__name__)
 
