@@ -63,9 +63,27 @@ _PREFIX = r"^(@(?P<tags>\S+) +)?(:(?P<source>\S+) +)?"
 
 
 class _Bot(irc3.IrcBot):
-    """irc3's bot without its logging set-up (an incremental, empty dictConfig is a no-op)."""
+    """irc3's bot without its logging set-up (an incremental, empty dictConfig is a no-op), and
+    with handlers run as the line is read."""
 
     logging_config = {"version": 1, "incremental": True}
+
+    def dispatch(self, data: str, iotype: str = "in", client: Any = None) -> None:
+        """irc3's dispatch, calling plain-function handlers at once instead of one loop turn later
+        (irc3 schedules each with call_soon). Ours are all plain functions, each guarded against
+        raising (`Adapter._guarded`): a command's answer starts a loop turn sooner
+        (bench/latency.py), and lines are still handled in the order they came. Each of our
+        patterns matches one command word, so the search stops at the first match, and the
+        table in `_make_bot` lists the most frequent lines (PRIVMSG, PING) first."""
+        for match, events in self.registry.get_event_matches(data, iotype):
+            kwargs = {key: None if value is None else IrcString(value) for key, value in match.groupdict().items()}
+            if kwargs.get("tags", True) is None:
+                del kwargs["tags"]                       # as irc3 does: handlers tell "no tags" by absence
+            if client is not None:
+                kwargs["client"] = client
+            for event in events:
+                event.callback(**kwargs)
+            return                                       # our patterns are disjoint: one command word each
 
 
 class _Fatal(Exception):
@@ -136,14 +154,14 @@ class Adapter:
         bot = _Bot(nick=nick, username=s.username, realname=s.realname, host=s.host, port=s.port,
                    asynchronous=False, loop=asyncio.get_running_loop(), includes=[], ssl=False)
         registration, channels = self.registration, self.channels
-        events: list[tuple[str, Callable[..., None]]] = [
+        events: list[tuple[str, Callable[..., None]]] = [               # most frequent first
+            (r"(?P<command>PRIVMSG|NOTICE) +(?P<target>\S+) +:?(?P<data>.*)$", self._on_message),
             (r"PING( +:?(?P<data>.*))?$", self._on_ping),
             (r"PONG( +(?P<server>[^\s:]\S*))?( +:?(?P<data>.*))?$", self._on_pong),
             (r"ERROR( +:?(?P<data>.*))?$", self._on_error),
             (r"(?P<code>[0-9][0-9][0-9]) +(?P<me>\S+)(?P<params>( .*)?)$", self._on_numeric),
             (r"CAP +(?P<me>\S+) +(?P<sub>[A-Za-z]+)(?P<params>( .*)?)$", registration.on_cap),
             (r"AUTHENTICATE +:?(?P<data>\S+)", registration.on_authenticate),
-            (r"(?P<command>PRIVMSG|NOTICE) +(?P<target>\S+) +:?(?P<data>.*)$", self._on_message),
             (r"JOIN +:?(?P<channel>[^\s,]+)( +(?P<account>\S+))?", channels.on_join),
             (r"PART +:?(?P<channel>[^\s,]+)", channels.on_part),
             (r"KICK +(?P<channel>\S+) +(?P<target>\S+)( +:?(?P<data>.*))?$", channels.on_kick),

@@ -52,7 +52,10 @@ class Connection(irc3.IrcConnection):
                 self.link.received(line)
 
     def write(self, data: str) -> None:
+        """Write one line; CR, LF and NUL inside it become spaces, so no text can start a second command."""
         if not self.closed:
+            if "\r" in data or "\n" in data or "\0" in data:
+                data = data.replace("\r", " ").replace("\n", " ").replace("\0", " ")
             self.transport.write(data.encode("utf-8") + b"\r\n")
 
     def connection_lost(self, exc: Exception | None) -> None:

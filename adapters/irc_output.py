@@ -43,7 +43,7 @@ class SendQueue:
             shown = "AUTHENTICATE ****" if secret else line
             shown = re.sub(r"(?i)^(PRIVMSG \S+ :IDENTIFY |JOIN \S+ ).*", r"\1****", shown)
             log.debug("%s -> %s", link.adapter.name, shown)
-        bot.send_line(line, nowait=True)
+        link.protocol.write(line)                        # irc3's send_line would only add a future and a dispatch
 
     def send_urgent(self, line: str) -> None:
         """Registration, PONG, SASL: ahead of queued replies, still within the bucket."""
