@@ -50,7 +50,7 @@ from chatops.adapter import Capabilities
 from chatops.backoff import Backoff
 from chatops.config import ConfigError, read_secret
 from chatops.health import Health
-from chatops.message import Address, Message, Reply
+from chatops.message import Address, Identity, Message, Reply
 
 if TYPE_CHECKING:
     from chatops.hub import Hub
@@ -279,7 +279,9 @@ class Adapter:
         if link is None or not link.registered.done() or link.lost.done():
             raise ConnectionError(f"IRC {self.name} is not connected ({self.health.detail})")
         target = address.target
-        if not _TARGET.fullmatch(target):
+        if target.startswith("account:") or "!" in target:
+            target = await self._holder_of(link, target)
+        elif not _TARGET.fullmatch(target):
             raise ValueError(f"{target!r} is not an IRC channel or nick")
         text = reply.text
         for attachment in reply.attachments:
@@ -287,6 +289,25 @@ class Adapter:
         future = link.out.message(target, text, notice=reply.notice)
         if future is not None:
             await future
+
+    async def _holder_of(self, link: Link, person: str) -> str:
+        """The nick to write to for the person a `[users]` pattern names (`account:alice`,
+        `alice!*@home.example`), once WHOIS shows its holder is them right now.
+
+        An alert to a person must not reach whoever took their nick: LookupError otherwise, and
+        the outbox tries again later (they may simply be offline)."""
+        account = person[8:] if person.startswith("account:") else None
+        nick = (link.roster.nick_of(account) or account) if account else person.split("!", 1)[0]
+        if not _TARGET.fullmatch(nick) or link.is_channel(nick):
+            raise ValueError(f"{person!r} names no IRC nick")
+        holder = await link.whois.ask(nick, lambda line: link.out.enqueue([line]), self.settings.ack_timeout)
+        hub = self._hub
+        if holder.mask is None:
+            raise LookupError(f"{nick} is not online (for {person})")
+        if hub is None or not hub.auth.matches(Identity("irc", holder.mask, account=holder.account), person):
+            logged_in = f", logged in as {holder.account}" if holder.account else ", not logged in"
+            raise LookupError(f"{nick} is held by {holder.mask}{logged_in}: not {person}; not sent")
+        return nick
 
     async def confirm_delivery(self) -> None:
         """Return once the server has read every line sent so far; the alert outbox calls it
@@ -351,6 +372,8 @@ class Adapter:
 
     def _on_numeric(self, link: Link, code: str, me: str, params: str = "", **_: Any) -> None:
         args = split_params(params or "")
+        if link.whois.on_numeric(code, args):
+            return
         if code == "353" and len(args) >= 3:
             link.roster.names(args[1], args[2].split())
         elif code == "354" and len(args) >= 5 and args[0] == WHOX_TOKEN:

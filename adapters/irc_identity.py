@@ -1,14 +1,18 @@
-"""Who sent an IRC line: the full hostmask, and the services account the server vouches for.
+"""Who sent an IRC line, and who holds a nick: the full hostmask, and the services account
+the server vouches for.
 
 A nick proves nothing, so an account is taken only from what the server says now: the
 `account` tag of the line itself (account-tag), or what extended-join, account-notify, WHOX
 and CHGHOST told us about that exact `nick!user@host`. What is tracked is forgotten as soon
-as the nick stops sharing a channel with us, quits or logs out.
+as the nick stops sharing a channel with us, quits or logs out. Before an alert goes to a
+person, a WHOIS asks the server who holds their nick right now.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import irc3.tags
 from irc3.utils import IrcString
@@ -43,6 +47,12 @@ class Roster:
             if entry and entry[0] == str(mask):
                 return entry[1]
         return None
+
+    def nick_of(self, account: str) -> str | None:
+        """A nick we see logged in as `account` (from account-notify / extended-join / WHOX)."""
+        wanted = account.casefold()
+        return next((mask.split("!", 1)[0] for mask, acct in self.accounts.values()
+                     if acct.casefold() == wanted), None)
 
     # ---- what the server tells us ----
 
@@ -103,3 +113,63 @@ class Roster:
         folded = self.fold(channel)
         for nick in [n for n, where in self.seen.items() if folded in where]:
             self.forget(nick, channel)
+
+
+@dataclass
+class Holder:
+    """What a WHOIS said of a nick: its full mask (None: nobody has it) and services account."""
+
+    mask: str | None = None
+    account: str | None = None
+
+
+class Whois:
+    """WHOIS queries in flight on one connection, answered from 311 (nick!user@host), 330
+    (logged in as) and ended by 318 (end) or 401 (no such nick). Queries for the same nick at
+    once share one answer."""
+
+    def __init__(self, fold: Callable[[str], str]) -> None:
+        self.fold = fold
+        self.pending: dict[str, tuple[Holder, asyncio.Future[Holder]]] = {}
+
+    async def ask(self, nick: str, send: Callable[[str], object], timeout: float) -> Holder:
+        """Who holds `nick` now; `send` writes the query line. TimeoutError after `timeout`."""
+        key = self.fold(nick)
+        entry = self.pending.get(key)
+        if entry is None:
+            entry = self.pending[key] = (Holder(), asyncio.get_running_loop().create_future())
+            send(f"WHOIS {nick}")
+        try:
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(entry[1])
+        except TimeoutError:
+            if self.pending.get(key) is entry:
+                del self.pending[key]
+            raise
+
+    def on_numeric(self, code: str, args: list[str]) -> bool:
+        """Take a WHOIS numeric about a nick we asked for; False when it is not one."""
+        if code not in ("311", "330", "318", "401") or not args:
+            return False
+        entry = self.pending.get(self.fold(args[0]))
+        if entry is None:
+            return False
+        holder, future = entry
+        if code == "311" and len(args) >= 3:
+            holder.mask = f"{args[0]}!{args[1]}@{args[2]}"
+        elif code == "330" and len(args) >= 2:
+            holder.account = args[1]
+        elif code in ("318", "401"):
+            del self.pending[self.fold(args[0])]
+            if code == "401":
+                holder.mask = holder.account = None
+            if not future.done():
+                future.set_result(holder)
+        return True
+
+    def fail(self, error: Exception) -> None:
+        """The connection is gone: every waiting query gets `error`."""
+        for _holder, future in self.pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self.pending.clear()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import irc3
 
-from adapters.irc_identity import Roster
+from adapters.irc_identity import Roster, Whois
 from adapters.irc_lines import HOSTLEN, USERLEN, casefold, decode_line
 from adapters.irc_output import SendQueue
 
@@ -90,6 +90,7 @@ class Link:
         self.error: str | None = None
         self.joined: dict[str, str] = {}               # folded name -> name as the server wrote it
         self.roster = Roster(self.fold, self.caps)
+        self.whois = Whois(self.fold)
         self.out = SendQueue(self)
         self.tasks: list[asyncio.Task[None]] = []
         self.timers: list[asyncio.TimerHandle] = []
@@ -137,7 +138,9 @@ class Link:
         self.protocol.close()
         for handle in self.timers:
             handle.cancel()
-        self.out.fail(ConnectionError(f"IRC connection lost ({reason})"))
+        lost = ConnectionError(f"IRC connection lost ({reason})")
+        self.out.fail(lost)
+        self.whois.fail(lost)
         for future in self.pongs.values():
             future.cancel()
         for task in self.tasks:

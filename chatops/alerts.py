@@ -523,12 +523,14 @@ def _is_direct(recipient: Recipient) -> bool:
 
 
 def _reachable(network: str, pattern: str) -> str | None:
-    """The address a user identity pattern can be written to, or None (wildcards, hostmasks)."""
+    """The address a user identity pattern can be written to, or None (wildcards).
+
+    On IRC a nick proves nothing, so the address is the pattern itself (`account:alice`,
+    `alice!*@home.example`): the adapter writes to that nick only once the server confirms its
+    holder is the one the pattern names."""
     if network == "irc":
-        if pattern.startswith("account:"):
-            return pattern[8:]
-        nick = pattern.split("!")[0]
-        return nick if nick and not any(c in nick for c in "*?") else None
+        nick = pattern[8:] if pattern.startswith("account:") else pattern.split("!")[0]
+        return pattern if nick and not any(c in nick for c in "*?") else None
     if network in ("console", "web"):
         return "*"
     if any(c in pattern for c in "*?"):

@@ -77,11 +77,12 @@ class Auth:
         if not identity.trusted:
             return None
         for user in self.users.values():
-            if any(self._matches(identity, p) for p in user.settings.patterns(identity.network)):
+            if any(self.matches(identity, p) for p in user.settings.patterns(identity.network)):
                 return user
         return None
 
-    def _matches(self, identity: Identity, pattern: str) -> bool:
+    def matches(self, identity: Identity, pattern: str) -> bool:
+        """Whether `identity` is the one a `[users]` pattern of its network names."""
         network = identity.network
         if network == "irc":
             if pattern.startswith("account:"):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiomqtt
 import pytest
 
 from chatops.hub import Hub, running
@@ -253,3 +254,32 @@ async def test_cancelling_stops_within_a_second_with_a_quit(
         assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("irc-")]
         with pytest.raises(ConnectionError):
             await irc.send(CHANNEL, Reply("gone"))
+
+
+async def test_an_alert_for_a_person_never_reaches_whoever_took_their_nick(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    """alice is `alice!*alice@127.0.0.1`: while eve holds the nick `alice` the alert waits (WHOIS
+    shows eve's mask), and it reaches the real alice once she is back."""
+    impostor = await irc_client("alice", user="eve")
+    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the kitchen!",
+            "severity": "critical", "notify": ["alice"], "repeat": "1h", "cooldown": "30s"}
+    users = {"alice": {"roles": ["family"], "irc": ["alice!*alice@127.0.0.1"]}}
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port), users=users, alerts=[rule],
+                            simulator={"enabled": False}) as (hub, irc):
+        await wait_for(lambda: irc.health.connected, timeout=10)
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", b'{"smoke": true}')
+
+        store = hub.store
+        async with asyncio.timeout(10):                         # the first attempt is refused and recorded
+            while not (rows := await store.call(lambda: store.db.execute(
+                    "SELECT attempts, last_error FROM deliveries WHERE adapter = 'irc'").fetchall())) \
+                    or not rows[0][0]:
+                await asyncio.sleep(0.02)
+        assert "held by alice!~eve@127.0.0.1" in rows[0][1]
+        impostor.send("QUIT :caught")
+        await wait_for(lambda: impostor.closed, timeout=5)
+        alice = await irc_client("alice", user="alice")
+        notice = await alice.reply("maison", "alice", command="NOTICE", timeout=15)
+        assert notice.text.startswith("[CRITICAL] Smoke in the kitchen!")
+        assert not [l for l in impostor.lines if l.command == "NOTICE" and l.nick == "maison"]

@@ -164,3 +164,38 @@ async def test_account_users_may_switch_whatever_their_nick(
         conn.send(":alice!~alice@198.51.100.7 PRIVMSG #maison :!switch heater off")     # the nick alone
         refusal = await conn.expect(command("PRIVMSG"))
         assert refusal.text.startswith("Sorry, you may not use switch.")
+
+
+async def test_alert_to_an_account_goes_to_its_nick_only_while_whois_confirms_the_login(tmp_path: Path,
+                                                                                      fake_server: FakeServer) -> None:
+    from chatops.auth import Auth
+    from chatops.message import Address, Reply
+
+    async with adapter_running(tmp_path, fake_server.port) as (adapter, hub, _task):
+        hub.auth = Auth(settings_for(tmp_path, users={"alice": {"roles": ["family"], "irc": ["account:alice"]}}))
+        conn = await fake_server.accept()
+        await welcome(conn, "maison")
+        await wait_for(lambda: adapter.health.connected)
+        person = Address("irc", "account:alice", True)
+
+        sending = asyncio.create_task(adapter.send(person, Reply("Smoke!", notice=True)))
+        await conn.expect(lambda l: l.raw == "WHOIS alice")
+        conn.send(":fake.test 311 maison alice ~mallory evil.example * :not alice")
+        conn.send(":fake.test 318 maison alice :End of /WHOIS list.")
+        with pytest.raises(LookupError, match="held by alice!~mallory@evil.example, not logged in"):
+            await sending
+        assert not [l for l in conn.lines if l.command == "NOTICE"]        # the squatter got nothing
+
+        sending = asyncio.create_task(adapter.send(person, Reply("Smoke!", notice=True)))
+        await conn.expect(lambda l: l.raw == "WHOIS alice", what="second WHOIS")
+        conn.send(":fake.test 311 maison alice ~alice home.example * :Alice")
+        conn.send(":fake.test 330 maison alice alice :is logged in as")
+        conn.send(":fake.test 318 maison alice :End of /WHOIS list.")
+        await sending
+        assert (await conn.expect(command("NOTICE"))).raw == "NOTICE alice :Smoke!"
+
+        sending = asyncio.create_task(adapter.send(person, Reply("Smoke!", notice=True)))
+        await conn.expect(lambda l: l.raw == "WHOIS alice", what="third WHOIS")
+        conn.send(":fake.test 401 maison alice :No such nick/channel")
+        with pytest.raises(LookupError, match="alice is not online"):
+            await sending
