@@ -9,11 +9,19 @@ connect, which MqttLink tolerates because it routes by its own topic filters.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from .preflight import broker_message
+
 log = logging.getLogger(__name__)
 EMBEDDED_USERNAME = "chatops"
+
+
+def _not_startup_failure(record: logging.LogRecord) -> bool:
+    """Drop amqtt's "Broker startup failed" traceback: embedded_broker raises a clear error instead."""
+    return record.getMessage() != "Broker startup failed"
 
 
 def _config(host: str, port: int) -> dict[str, object]:
@@ -32,6 +40,9 @@ async def embedded_broker(listen: str) -> AsyncIterator[tuple[str, int]]:
     """
     for noisy in ("amqtt", "transitions", "passlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    amqtt_log = logging.getLogger("amqtt.broker")
+    if _not_startup_failure not in amqtt_log.filters:
+        amqtt_log.addFilter(_not_startup_failure)
     from amqtt.broker import Broker
 
     host, _, port_text = listen.rpartition(":")
@@ -40,9 +51,9 @@ async def embedded_broker(listen: str) -> AsyncIterator[tuple[str, int]]:
     try:
         await broker.start()
     except Exception as exc:  # amqtt wraps the OSError in its own BrokerError
-        raise OSError(f"the embedded MQTT broker cannot listen on {listen} ({exc}); another broker "
-                      f"probably runs there: use it with [mqtt] url = \"mqtt://{listen}\", or change "
-                      "[mqtt] embedded_listen") from None
+        code = getattr(exc.__cause__, "errno", None)
+        reason = os.strerror(code) if code else str(exc)
+        raise OSError(broker_message(listen, reason)) from None
     bound = broker._servers["default"].instance.sockets[0].getsockname()[1]
     log.info("embedded MQTT broker listening on %s:%d", host, bound)
     try:

@@ -25,6 +25,8 @@ def _load(path: Path) -> Settings:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .preflight import data_dir_problem
+
     settings = _load(args.config)
     problems = check_secrets(settings, console_forced=False)
     for warning in config_warnings(settings):
@@ -33,6 +35,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{args.config}: secrets are missing:", file=sys.stderr)
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
+    data_dir = data_dir_problem(settings, create=False)
+    if data_dir:
+        print(f"{args.config}: the hub would not start:", file=sys.stderr)
+        print(f"  - {data_dir}", file=sys.stderr)
+    if problems or data_dir:
         return EXIT_INVALID
     print(f"{args.config}: OK")
     print(f"MQTT: {settings.mqtt.url}")
@@ -77,9 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, console: bool) -> int:
-    from .hub import Hub
-
-    from .hub import StartupError
+    from .hub import Hub, StartupError
 
     hub = Hub(settings, console=console)
     loop = asyncio.get_running_loop()
@@ -88,7 +93,12 @@ async def _run(settings: Settings, console: bool) -> int:
     try:
         await hub.run()
     except StartupError as exc:
-        print(f"chatops cannot start: {exc}", file=sys.stderr)
+        if len(exc.problems) == 1:
+            print(f"chatops cannot start: {exc.problems[0]}", file=sys.stderr)
+        else:
+            print("chatops cannot start:", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  - {problem}", file=sys.stderr)
         return 1
     return 0
 

@@ -80,6 +80,12 @@ class Context:
             return self.user.name
         return self.sender.display or str(self.sender)
 
+    @property
+    def prefix(self) -> str:
+        """The command prefix as this conversation needs it: none in a direct chat, where
+        every line is for the hub, the configured one (`!`) in a room or channel."""
+        return "" if self.address.direct else self.hub.settings.hub.prefix
+
     def may(self, permission: str) -> bool:
         return "*" in self.grants or permission in self.grants
 

@@ -24,9 +24,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .config_errors import SECRET_KEYS, format_errors
-from .durations import parse_duration
+from .durations import parse_config_duration
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+# Every duration key of every section: "90s", "5m", "1h30m", "7d"; a bare number other than 0 is refused.
+Duration = Annotated[float, BeforeValidator(parse_config_duration)]
 
 
 class ConfigError(Exception):
@@ -300,7 +301,10 @@ class AlertSettings(Section):
             raise ValueError(f"when = {self.when!r} is not a condition; write \"on\", \"off\", "
                              "\"> 30\", \"< 5\", \"changed\" or \"offline 10m\"")
         if self.when.strip().lower().startswith("offline"):
-            parse_duration(self.when.split(None, 1)[1])
+            try:
+                parse_config_duration(self.when.split(None, 1)[1])
+            except ValueError as exc:
+                raise ValueError(f"when = {self.when!r}: {exc}") from None
         return self
 
     @property
@@ -443,8 +447,10 @@ def _cross_checks(s: Settings) -> list[str]:
             problems.append(f"alerts[{i}].snapshot: no camera named {alert.snapshot!r}")
         for target in alert.notify:
             if ":" not in target and target not in s.users:
+                users = f"users: {', '.join(sorted(s.users))}" if s.users else "no [users] are defined"
                 problems.append(f"alerts[{i}].notify: {target!r} is neither a user name nor an "
-                                "address such as \"xmpp:alice@example.org\" or \"sms:+33612345678\"")
+                                "address such as \"xmpp:alice@example.org\" or \"sms:+33612345678\"; "
+                                + users)
     names = [a.name for a in s.alerts]
     for dup in {n for n in names if names.count(n) > 1}:
         problems.append(f"alerts: two rules are named {dup!r}")

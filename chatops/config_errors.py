@@ -77,7 +77,10 @@ def format_errors(exc: ValidationError, model: type[BaseModel], prefix: str = ""
 
 
 def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys a table accepts, as users write them: a field with an alias accepts both
+    (`topic (or state_topic)`), and the field's own name is the one the README uses."""
     current, _ = _walk(model, loc)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return [f.alias or n for n, f in current.model_fields.items() if not f.exclude]
+        return [f"{n} (or {f.alias})" if f.alias and f.alias != n else n
+                for n, f in current.model_fields.items() if not f.exclude]
     return []

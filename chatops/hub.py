@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import sys
@@ -29,6 +30,7 @@ from .history import History
 from .home import Home
 from .message import Address, Message, Reply
 from .mqtt import MqttLink, broker_address
+from .preflight import data_dir_problem, listen_problems, web_message
 from .router import Router
 from .store import Store
 
@@ -43,7 +45,11 @@ class _Stop(Exception):
 
 
 class StartupError(Exception):
-    """The hub cannot start (a port taken, ...); the message says what to change."""
+    """The hub cannot start (a port taken, ...); each of `problems` says what to change."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 class Hub:
@@ -83,16 +89,22 @@ class Hub:
     # ---- lifecycle -------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Run until stop(); every task is cancelled and awaited before this returns."""
+        """Run until stop(); every task is cancelled and awaited before this returns.
+
+        What the machine must provide (data folder, free ports) is checked before anything
+        starts, so every such problem is reported at once and nothing is left half-started."""
+        problems = await asyncio.to_thread(self._preflight)
+        if problems:
+            raise StartupError(*problems)
         await self.store.open()
         try:
             async with AsyncExitStack() as stack:
                 if self.web is not None:
                     try:
                         await self.web.start()
-                    except OSError as exc:
-                        raise StartupError(f"the web server cannot listen on {self.settings.web.listen} "
-                                           f"({exc.strerror or exc}); change [web] listen") from None
+                    except OSError as exc:         # taken since the preflight check
+                        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                        raise StartupError(web_message(self.settings.web.listen, reason)) from None
                     stack.push_async_callback(self.web.stop)
                 try:
                     async with asyncio.TaskGroup() as group:
@@ -120,6 +132,11 @@ class Hub:
         if self._fatal:
             raise StartupError(self._fatal)
 
+    def _preflight(self) -> list[str]:
+        """Problems with the data folder and the listening ports (blocking: run in a thread)."""
+        problem = data_dir_problem(self.settings, create=True)
+        return ([problem] if problem else []) + listen_problems(self.settings, web=self.web is not None)
+
     def stop(self) -> None:
         """Ask the hub to shut down (idempotent, callable from signal handlers)."""
         self._stop.set()
@@ -131,6 +148,10 @@ class Hub:
         task = self._task_group.create_task(self._guarded(coro, name), name=name)  # type: ignore[arg-type]
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        if inspect.iscoroutine(coro):
+            # A task cancelled before its first step (start-up failed) never awaits `coro`:
+            # close it so Python does not warn "coroutine ... was never awaited".
+            task.add_done_callback(lambda _: coro.close())
         return task
 
     @staticmethod

@@ -171,7 +171,9 @@ class WebServer:
         return bool(offered) and hmac.compare_digest(offered.encode(), self._token.encode())
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response(self.hub.health())
+        """The hub's state; 503 until ready, since probes (Docker, Kubernetes, systemd) read the status only."""
+        health = self.hub.health()
+        return web.json_response(health, status=200 if health["ready"] else 503)
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
         if not self._authorised(request):

@@ -30,6 +30,10 @@ async def simulate(ctx: Context, what: Literal["smoke"], state: Literal["on", "o
         if detector is None:                   # no device of the config listens to it: nothing to wait for
             await hub.mqtt.publish(f"{state_topic}/set", json.dumps({"smoke": on}))
             return f"{done}."
+        # Who acknowledged the alerts already open, read before the detector fires: an alert this
+        # run raises is new (not acknowledged), and reading the store after it would let the
+        # alert's own delivery overtake this answer.
+        acked_by = {a["id"]: a["acked_by"] for a in await hub.alerts.active() if a["acked_by"]}
         reading = await hub.home.publish_and_wait(detector, f"{state_topic}/set", json.dumps({"smoke": on}),
                                                   on, REPORT_WAIT)
     except MqttUnavailable as exc:
@@ -41,8 +45,11 @@ async def simulate(ctx: Context, what: Literal["smoke"], state: Literal["on", "o
             await hub.alerts.settled()
     except TimeoutError:
         return f"{done}; {detector.label} reports it (the alert rules are still busy)."
-    raised = [f"#{rule.active_id} ({name})" for name, rule in hub.alerts.rules.items()
-              if rule.rule.device == detector.name and rule.active_id is not None]
-    if on and raised:
-        return f"{done}; {detector.label} reports it. Alert {', '.join(raised)} is active: `ack` stops it."
-    return f"{done}; {detector.label} reports it."
+    raised = {rule.active_id: name for name, rule in hub.alerts.rules.items()
+              if rule.rule.device == detector.name and rule.active_id is not None}
+    if not (on and raised):
+        return f"{done}; {detector.label} reports it."
+    states = [f"Alert #{alert_id} ({name}) is active, acknowledged by {acked_by[alert_id]}."
+              if acked_by.get(alert_id) else f"Alert #{alert_id} ({name}) is active: `ack` stops it."
+              for alert_id, name in raised.items()]
+    return f"{done}; {detector.label} reports it. " + " ".join(states)

@@ -8,9 +8,9 @@ from chatops.command import CommandError, Context, command
 @command("help", aliases=["aide", "?"])
 async def help_(ctx: Context, name: str | None = None) -> str:
     """List the commands you may use, or show how to use one."""
-    prefix = ctx.hub.settings.hub.prefix
+    prefix = ctx.prefix                          # shown only where it is needed: rooms and channels
     if name:
-        spec = ctx.hub.commands.find(name.lstrip(prefix))
+        spec = ctx.hub.commands.find(name.lstrip(ctx.hub.settings.hub.prefix))
         if spec is None:
             raise CommandError(f"No command {name!r}. Say {prefix}help for the list.")
         aliases = f" (also: {', '.join(spec.aliases)})" if spec.aliases else ""
@@ -19,7 +19,7 @@ async def help_(ctx: Context, name: str | None = None) -> str:
               and not (s.needs_user and ctx.user is None)]
     lines = [f"{prefix}{s.usage} — {s.help}" for s in usable]
     if ctx.may("switch") and ctx.user:
-        lines.append("DEVICE on|off — shorthand for switch (e.g. chauffage on)")
+        lines.append(f"{prefix}DEVICE on|off — shorthand for switch (e.g. {prefix}chauffage on)")
     return "Commands:\n" + "\n".join(lines)
 
 

@@ -126,4 +126,5 @@ async def graph(ctx: Context, *words: str) -> Reply:
     path = await asyncio.to_thread(folder.save, stem, chart.png, ".png")
     web = ctx.hub.web
     url = web.links.publish(path, "image/png") if web is not None else None
-    return Reply(f"{title}: {chart.points:,} points", (Attachment(path, "image/png", url, name=path.name),))
+    count = f"{chart.points:,} point{'s' if chart.points != 1 else ''}"
+    return Reply(f"{title}: {count}", (Attachment(path, "image/png", url, name=path.name),))

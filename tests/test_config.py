@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,25 @@ def test_unknown_key_is_an_error_listing_known_keys(tmp_path: Path) -> None:
     problems = problems_of('[hub]\nnmae = "x"\n', tmp_path)
     assert problems[0].startswith("hub.nmae: unknown key")
     assert "name" in problems[0]
+
+
+def test_unknown_device_key_lists_the_names_users_write(tmp_path: Path) -> None:
+    problems = problems_of('[devices.salon]\ntype = "sensor"\ntopik = "zigbee2mqtt/salon"\n', tmp_path)
+    assert problems[0].startswith("devices.salon.topik: unknown key; known keys here: type, topic (or state_topic), "
+                                  "command_topic, value, unit, ")
+
+
+def test_notify_naming_an_unknown_user_lists_the_users() -> None:
+    rule = {"name": "a", "device": "s", "notify": ["bob"]}
+    devices = {"s": {"type": "sensor", "topic": "t"}}
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"users": {"owner": {}, "alice": {}}, "devices": devices, "alerts": [rule]})
+    assert caught.value.problems == [
+        "alerts[0].notify: 'bob' is neither a user name nor an address such as \"xmpp:alice@example.org\" or "
+        "\"sms:+33612345678\"; users: alice, owner"]
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"devices": devices, "alerts": [rule]})
+    assert caught.value.problems[0].endswith("; no [users] are defined")
 
 
 def test_secret_written_in_the_file_is_refused(tmp_path: Path) -> None:
@@ -90,6 +111,23 @@ def test_durations() -> None:
         parse_duration("soon")
 
 
+def test_a_duration_key_needs_a_unit(tmp_path: Path) -> None:
+    """`repeat = 5` meant as minutes would remind every 5 s: a number alone is refused, with the fix."""
+    rule = ('[devices.d]\ntype = "binary_sensor"\ntopic = "t"\n'
+            '[[alerts]]\nname = "a"\ndevice = "d"\nnotify = ["console:*"]\n')
+    problems = problems_of(rule + 'repeat = 5\ncooldown = "90"\n[history]\nmin_interval = 0.5\n', tmp_path)
+    assert problems == [
+        'history.min_interval: give a unit: "0.5s", "0.5m" or "0.5h" (got 0.5); for example: min_interval = "1s"',
+        'alerts[0].repeat: give a unit: "5s", "5m" or "5h" (got 5); for example: repeat = "5m"',
+        'alerts[0].cooldown: give a unit: "90s", "90m" or "90h" (got \'90\'); for example: cooldown = "1m"']
+    assert problems_of(rule + 'when = "offline 10"\n', tmp_path) == [
+        'alerts[0]: when = \'offline 10\': give a unit: "10s", "10m" or "10h"']
+    path = tmp_path / "config.toml"
+    path.write_text(rule + 'repeat = "5m"\ncooldown = 0\n[history]\nmin_interval = 0\n', encoding="utf-8")
+    settings = load_settings(path)                  # units given, or zero, which needs none
+    assert settings.alerts[0].repeat == 300 and settings.alerts[0].cooldown == 0 and settings.history.min_interval == 0
+
+
 def run_check(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(path)],
                           capture_output=True, text=True, timeout=60)
@@ -112,3 +150,60 @@ def test_check_reports_missing_secret_variable(tmp_path: Path) -> None:
     result = run_check(path)
     assert result.returncode == 2
     assert "NO_SUCH_VAR_X is not set" in result.stderr
+
+
+
+@pytest.fixture
+def locked_config(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
+    """(config file, the data folder it names, the OS reason) where the data folder cannot be created.
+
+    The config lies in a read-only folder (a root-owned /etc/chatops) and data_dir is relative to
+    it. Root ignores permissions: there the data dir lies under a regular file instead, which
+    fails for root too."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    folder.chmod(0o555)
+    permissions_apply = not os.access(folder, os.W_OK)
+    folder.chmod(0o755)
+    data_dir = "data" if permissions_apply else "state/data"
+    config = folder / "config.toml"
+    config.write_text(f'[hub]\ndata_dir = "{data_dir}"\n[web]\nlisten = "127.0.0.1:0"\n'
+                      '[mqtt]\nembedded_listen = "127.0.0.1:0"\n', encoding="utf-8")
+    if permissions_apply:
+        folder.chmod(0o555)
+    else:
+        (folder / "state").write_text("not a folder", encoding="utf-8")
+    yield config, folder / data_dir, "Permission denied" if permissions_apply else "Not a directory"
+    folder.chmod(0o755)                             # let pytest clean it up
+
+
+def data_dir_error(config: Path, data_dir: Path, reason: str) -> str:
+    return (f"[hub] data_dir: cannot create {data_dir} ({reason}) (a relative data_dir is taken from the config "
+            f"file's folder, {config.parent}); set data_dir = \"/var/lib/chatops\" in [hub], or create "
+            f"{data_dir} owned by the user chatops runs as")
+
+
+def test_run_with_an_unwritable_data_dir_is_a_clean_startup_error(locked_config: tuple[Path, Path, str]) -> None:
+    config, data_dir, reason = locked_config
+    result = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--config", str(config)],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == "chatops cannot start: " + data_dir_error(config, data_dir, reason)
+    assert "Traceback" not in result.stderr
+    assert not data_dir.exists()
+
+
+def test_check_reports_an_unwritable_data_dir(locked_config: tuple[Path, Path, str]) -> None:
+    config, data_dir, reason = locked_config
+    result = run_check(config)
+    assert result.returncode == 2
+    assert f"  - {data_dir_error(config, data_dir, reason)}" in result.stderr.splitlines()
+    assert not data_dir.exists()
+
+
+def test_check_creates_nothing_and_passes_for_a_data_dir_that_can_be_made(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[hub]\ndata_dir = "var/data"\n', encoding="utf-8")
+    result = run_check(config)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "var").exists()

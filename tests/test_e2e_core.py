@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import gc
 import signal
+import socket
 import subprocess
 import sys
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
 import aiomqtt
 import pytest
 
-from chatops.hub import Hub, running
-from chatops.testing import Mosquitto, exec_command, settings_for, write_demo_config
+from chatops import hub as hub_module
+from chatops.hub import Hub, StartupError, running
+from chatops.testing import Mosquitto, exec_command, free_port, settings_for, write_demo_config
 
 pytestmark = pytest.mark.servers
 
@@ -52,11 +58,22 @@ def test_piped_console_shows_the_alert_it_caused_before_it_stops(tmp_path: Path)
     result = run_console(write_config(tmp_path), "!simulate smoke on\n!alerts\n!ack\n")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == ("Simulated smoke detected in the kitchen; kitchen smoke detector reports it. "
-                        "Alert #1 (smoke) is active: `ack` stops it.")
+    assert ("Simulated smoke detected in the kitchen; kitchen smoke detector reports it. "
+            "Alert #1 (smoke) is active: `ack` stops it.") in lines   # the alert itself may print first
     assert any(line.startswith("#1 [critical] Smoke detected in the kitchen!") for line in lines)
     assert "Alert #1 (smoke) acknowledged; reminders stopped." in lines
     assert "! [CRITICAL] Smoke detected in the kitchen! (alert #1; answer !ack 1)" in lines
+
+
+def test_simulating_smoke_again_says_who_acknowledged_the_alert(tmp_path: Path) -> None:
+    result = run_console(write_config(tmp_path), "!simulate smoke on\n!ack\n!simulate smoke on\n")
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stdout.splitlines() if line.startswith("Simulated smoke")]
+    assert said == [
+        "Simulated smoke detected in the kitchen; kitchen smoke detector reports it. "
+        "Alert #1 (smoke) is active: `ack` stops it.",
+        "Simulated smoke detected in the kitchen; kitchen smoke detector reports it. "
+        "Alert #1 (smoke) is active, acknowledged by owner."]
 
 
 async def test_web_chat_and_health(tmp_path: Path, mosquitto: Mosquitto) -> None:
@@ -84,6 +101,31 @@ async def test_web_chat_and_health(tmp_path: Path, mosquitto: Mosquitto) -> None
                                                           "switch, ack or snap"}
                 await ws.send_str("read heater")                       # a bare line is a chat line too
                 assert (await ws.receive_json(timeout=5))["text"] == "heater: ON"
+
+
+async def test_health_answers_503_until_the_hub_is_ready(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path / "mosquitto")                  # not started yet: the hub cannot be ready
+    hub = Hub(settings_for(tmp_path, broker.url, mqtt={"backoff_max": "1s"}), tty=False)
+    task = asyncio.create_task(hub.run())
+    try:
+        assert hub.web is not None
+        async with asyncio.timeout(10):
+            await hub.web.chat.health.up_event.wait()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{hub.web.port}/health") as response:
+                assert response.status == 503
+                health = await response.json()
+            assert health["ready"] is False and health["mqtt"]["connected"] is False
+            broker.start()
+            async with asyncio.timeout(15):
+                await hub.ready.wait()
+            async with http.get(f"http://127.0.0.1:{hub.web.port}/health") as response:
+                assert response.status == 200
+                assert (await response.json())["ready"] is True
+    finally:
+        hub.stop()
+        await asyncio.wait_for(task, 10)
+        broker.stop()
 
 
 async def test_mosquitto_restart_is_survived(tmp_path: Path, mosquitto: Mosquitto) -> None:
@@ -160,3 +202,52 @@ def test_sigterm_stops_within_two_seconds(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
+
+
+@contextmanager
+def taken_ports(count: int) -> Iterator[list[int]]:
+    """`count` free loopback ports, each held by a listening socket (another program's server)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sockets.append(sock)
+            sock.bind(("127.0.0.1", free_port()))
+            sock.listen()
+        yield [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_taken_web_and_broker_ports_are_reported_together(tmp_path: Path) -> None:
+    with taken_ports(2) as (web, broker):
+        config = write_demo_config(tmp_path, web_listen=f"127.0.0.1:{web}", embedded_listen=f"127.0.0.1:{broker}")
+        result = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--config", str(config)],
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "chatops cannot start:",
+        f"  - the web server cannot listen on 127.0.0.1:{web} (Address already in use); change [web] listen",
+        f"  - the embedded MQTT broker cannot listen on 127.0.0.1:{broker} (Address already in use); another "
+        f"broker probably runs there: use it with [mqtt] url = \"mqtt://127.0.0.1:{broker}\", or change "
+        "[mqtt] embedded_listen"]                    # nothing before: no traceback, no "never awaited"
+
+
+async def test_broker_port_taken_after_the_check_still_fails_cleanly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A port taken between the start-up check and the broker's bind: the same one-line error,
+    no amqtt traceback in the log, and no task left as a never-awaited coroutine."""
+    monkeypatch.setattr(hub_module, "listen_problems", lambda settings, web: [])
+    with taken_ports(1) as (broker,), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        settings = settings_for(tmp_path, mqtt={"embedded_listen": f"127.0.0.1:{broker}"})
+        with pytest.raises(StartupError) as failed:
+            await Hub(settings, tty=False).run()
+        gc.collect()
+    assert failed.value.problems == [
+        f"the embedded MQTT broker cannot listen on 127.0.0.1:{broker} (Address already in use); another broker "
+        f"probably runs there: use it with [mqtt] url = \"mqtt://127.0.0.1:{broker}\", or change "
+        "[mqtt] embedded_listen"]
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    assert not [w for w in caught if "never awaited" in str(w.message)]

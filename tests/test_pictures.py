@@ -365,6 +365,7 @@ async def test_graph_is_a_png_with_every_point(tmp_path: Path, mosquitto: Mosqui
         rows = [("salon", int((minute - 60 * i - 30) * 1000), 20 + (i % 60) / 10) for i in range(1, 1001)]
         rows += [("chambre", int((minute - 60 * i - 30) * 1000), 18 + (i % 90) / 20) for i in range(1, 501)]
         rows += [("heater", int((minute - 3600 * i) * 1000), float(i % 2)) for i in range(1, 11)]
+        rows += [("salon_humidity", int((minute - 90) * 1000), 50.0)]
         await hub.store.call(hub.store.transaction, lambda db: hub.history.write(db, rows))
         reply = (await hub.execute(message("graph salon chambre heater 24h")))[0]
         assert reply.text == "salon, chambre, heater — last 24h: 1,510 points"
@@ -376,6 +377,7 @@ async def test_graph_is_a_png_with_every_point(tmp_path: Path, mosquitto: Mosqui
         week = (await hub.execute(message("graph salon 7d")))[0]
         assert re.fullmatch(r"salon — last 7d: 14[2-4] points", week.text)       # 7-minute buckets over 1,000 min
         assert (await exec_text(hub, "graph salon salon_humidity chambre kitchen_smoke 1h")).startswith("salon, ")
+        assert await exec_text(hub, "graph salon_humidity") == "salon_humidity — last 24h: 1 point"
         assert await exec_text(hub, "graph kitchen_smoke") == "No readings of kitchen smoke detector in the last " \
             "24h yet."
         assert await exec_text(hub, "graph") == "Which device? Usage: !graph DEVICE [DEVICE...] [24h|7d]"

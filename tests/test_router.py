@@ -49,6 +49,23 @@ async def test_unknown_command_suggests_the_closest(hub: Hub) -> None:
     assert "No device called 'garage'" in await exec_command(hub, "temp garage")
 
 
+async def test_help_shows_the_prefix_only_where_one_is_needed(hub: Hub) -> None:
+    """The console and other direct chats take `temp salon` as is; a room needs `!temp salon`."""
+    direct = (await exec_command(hub, "help")).splitlines()
+    assert direct[0] == "Commands:"
+    assert "temp [ROOM] — Temperature of a room, or of every room." in direct
+    assert direct[-1] == "DEVICE on|off — shorthand for switch (e.g. chauffage on)"
+    assert not [line for line in direct if line.startswith("!")]
+    room = (await exec_command(hub, "!help", direct=False)).splitlines()
+    assert "!temp [ROOM] — Temperature of a room, or of every room." in room
+    assert room[-1] == "!DEVICE on|off — shorthand for switch (e.g. !chauffage on)"
+    assert all(line.startswith("!") for line in room[1:])
+    assert (await exec_command(hub, "help temp")).startswith("temp [ROOM] — ")
+    assert (await exec_command(hub, "!help !temp", direct=False)).startswith("!temp [ROOM] — ")
+    assert await exec_command(hub, "help nope") == "No command 'nope'. Say help for the list."
+    assert await exec_command(hub, "!help nope", direct=False) == "No command 'nope'. Say !help for the list."
+
+
 async def test_strangers_read_but_cannot_switch_and_are_audited(hub: Hub) -> None:
     stranger = {"network": "irc", "sender": "eve!e@evil.example", "adapter": "irc"}
     assert (await exec_command(hub, "temp salon", **stranger)).startswith("salon:")

@@ -123,7 +123,8 @@ async def test_taken_nicks_fall_back_to_alternatives_then_generated(tmp_path: Pa
 
 async def test_silent_server_is_a_ping_timeout_and_the_adapter_reconnects(
         tmp_path: Path, fake_server: FakeServer, caplog: pytest.LogCaptureFixture) -> None:
-    async with adapter_running(tmp_path, fake_server.port, ping_interval=0.1, ping_timeout=0.4) as (adapter, _h, _t):
+    async with adapter_running(tmp_path, fake_server.port, ping_interval="100ms",
+                               ping_timeout="400ms") as (adapter, _h, _t):
         conn = await fake_server.accept()
         await welcome(conn, "maison")
         await wait_for(lambda: adapter.health.connected)

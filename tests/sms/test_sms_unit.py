@@ -332,7 +332,7 @@ def _settings(phone: DummyPhone, **extra: Any) -> Settings:
 
 
 async def test_modem_reads_links_and_deletes(phone: DummyPhone) -> None:
-    modem = GammuModem("sms", _settings(phone, multipart_timeout=0.3), None, Encoder())
+    modem = GammuModem("sms", _settings(phone, multipart_timeout="300ms"), None, Encoder())
     try:
         assert await modem.open() == "Gammu Dummy"
         assert await modem.probe() == "signal 42%, GammuT3l"

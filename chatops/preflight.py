@@ -1,0 +1,122 @@
+"""What the hub needs from the machine, checked before anything starts: a writable data folder
+and free listening ports.
+
+Found late, these surface as a PermissionError traceback from the store's thread, or as an
+amqtt traceback and half-started tasks; found here, every problem is one line naming the key
+to change, and all of them are reported in one run.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from .config import Settings
+
+
+def data_dir_problem(settings: Settings, create: bool) -> str | None:
+    """Why the data folder cannot be used, or None.
+
+    With `create` (start-up) the folder is made and a file written in it: the only sure test.
+    Without (`chatops check`) nothing is created, since a folder made by whoever runs the check
+    (often root) could then be unwritable for the service user; permissions are checked instead.
+    """
+    path = settings.data_dir
+    existed = path.is_dir()
+    try:
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        else:
+            _check_writable(path)
+    except OSError as exc:
+        return data_dir_message(settings, path, existed, exc.strerror or str(exc))
+    return None
+
+
+def data_dir_message(settings: Settings, path: Path, existed: bool, reason: str) -> str:
+    """The start-up error for a data folder that cannot be created or written."""
+    action = "cannot write to" if existed else "cannot create"
+    relative = "" if settings.hub.data_dir.is_absolute() else \
+        f" (a relative data_dir is taken from the config file's folder, {settings.base_dir})"
+    return (f"[hub] data_dir: {action} {path} ({reason}){relative}; set data_dir = \"/var/lib/chatops\" "
+            f"in [hub], or create {path} owned by the user chatops runs as")
+
+
+def _check_writable(path: Path) -> None:
+    """Raise the OSError that creating or writing in `path` would raise, without creating it."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        code = errno.EROFS if os.statvfs(existing).f_flag & os.ST_RDONLY else errno.EACCES
+        raise OSError(code, os.strerror(code))
+
+
+def listen_problems(settings: Settings, web: bool) -> list[str]:
+    """One line per listening address of this config (web server, embedded broker) that is taken.
+
+    Each address is bound the way the servers will bind it (SO_REUSEADDR, as asyncio does) and
+    all are held until the end, so two parts configured on one port are caught too.
+    """
+    wanted: list[tuple[str, Callable[[str, str], str]]] = []
+    if web:
+        wanted.append((settings.web.listen, web_message))
+    if settings.mqtt.url == "embedded":
+        wanted.append((settings.mqtt.embedded_listen, broker_message))
+    problems: list[str] = []
+    held: list[socket.socket] = []
+    try:
+        for listen, message in wanted:
+            reason = _bind(listen, held)
+            if reason:
+                problems.append(message(listen, reason))
+    finally:
+        for sock in held:
+            sock.close()
+    return problems
+
+
+def web_message(listen: str, reason: str) -> str:
+    """The start-up error for a web server address that cannot be bound."""
+    return f"the web server cannot listen on {listen} ({reason}); change [web] listen"
+
+
+def broker_message(listen: str, reason: str) -> str:
+    """The start-up error for an embedded broker address that cannot be bound."""
+    return (f"the embedded MQTT broker cannot listen on {listen} ({reason}); another broker probably "
+            f"runs there: use it with [mqtt] url = \"mqtt://{listen}\", or change [mqtt] embedded_listen")
+
+
+def _bind(listen: str, held: list[socket.socket]) -> str | None:
+    """Bind every address `listen` (HOST:PORT) resolves to; the OS reason of the first failure."""
+    host, _, port_text = listen.rpartition(":")
+    host = host.strip("[]")
+    port = int(port_text)
+    if port == 0:
+        return None                     # any free port: cannot conflict
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot resolve {host!r}: {exc.strerror}"
+    for family, kind, proto, _, address in dict.fromkeys(infos):
+        sock = socket.socket(family, kind, proto)
+        held.append(sock)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            sock.bind(address)
+            sock.listen()               # a bound socket only blocks others once it listens (Linux)
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                continue                # that family is off (no IPv6): asyncio skips it the same way
+            return exc.strerror or str(exc)
+    return None
