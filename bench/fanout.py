@@ -167,7 +167,8 @@ async def measure(recipients: int, rounds: int, profile: bool, workdir: Path) ->
                 "yes" if max(last) < TARGET_S * 1000 else "no"]
 
     rows = [row("chatops hub: MQTT event -> rule -> SQLite outbox -> XMPP (acked)", hub_rounds, floor_rounds),
-            row(f"floor: one slixmpp client sends the {recipients} message{'s' if recipients != 1 else ''}", floor_rounds, floor_rounds)]
+            row(f"floor: one slixmpp client sends the {recipients} message{'s' if recipients != 1 else ''}",
+                floor_rounds, floor_rounds)]
     text = (f"Alert fan-out to {recipients} XMPP recipients on prosody 0.12 (loopback), {rounds} rounds after a "
             f"warm-up; times from the MQTT publish (hub) or the first send (floor) ({machine()})\n\n"
             + table(["sender", "first receipt ms (median)", "median receipt ms (median)",
