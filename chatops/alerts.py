@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SNAPSHOT_HOLD = 1.0     # seconds an alert with `snapshot` waits for the picture before going without it
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +245,7 @@ class AlertEngine:
         repeat = rule.repeat_every
         prefix = self.hub.settings.hub.prefix
         head = f"[{rule.severity.value.upper()}] {text}"
-        attachment = await self._snapshot(rule)
+        picture = bool(rule.snapshot and getattr(self.hub, "cameras", None) is not None)
         store = self.hub.store
 
         def write(db: Any) -> int:
@@ -252,16 +254,53 @@ class AlertEngine:
                 "VALUES (?,?,?,?,?,?,?)", (rule.name, device.name, rule.severity.value, text, str(value), now,
                                            now + repeat if repeat else None))
             alert_id = int(cursor.lastrowid or 0)
-            self._insert_deliveries(db, alert_id, recipients, "raise", f"{head} (alert #{alert_id}; answer {prefix}ack {alert_id})", attachment, now)
+            self._insert_deliveries(db, alert_id, recipients, "raise",
+                                    f"{head} (alert #{alert_id}; answer {prefix}ack {alert_id})", None,
+                                    now + SNAPSHOT_HOLD if picture else now)
             return alert_id
 
         alert_id = await store.call(store.transaction, write)
         state.active_id, state.last_raised = alert_id, now
         log.warning("alert #%d %s raised: %s -> %d recipients", alert_id, rule.name, text, len(recipients))
-        self._wake(recipients)
+        if picture:
+            self.hub.spawn(self._attach_snapshot(alert_id, rule), f"alert-snapshot-{alert_id}")
+        else:
+            self._wake(recipients)
         self._repeat_changed.set()
         await self._publish_state(rule.name, alert_id)
         return alert_id
+
+    async def _attach_snapshot(self, alert_id: int, rule: AlertSettings) -> None:
+        """Put the camera's picture on the alert's deliveries still held for it, or send it after.
+
+        The alert and its deliveries are recorded before the camera is asked, held SNAPSHOT_HOLD
+        seconds: a camera that answers in time rides along in the same message; a slow or dead
+        one never delays the alert (nor other rules) by more than that, and its picture, when it
+        comes, follows on its own. The outbox never picks a held row, so no row changes while it
+        is being sent."""
+        attachment = await self._snapshot(rule)
+        store = self.hub.store
+        caption = f"Picture from {rule.snapshot} for alert #{alert_id}"
+
+        def attach(db: Any) -> list[str]:
+            now = time.time()
+            held = ("WHERE alert_id = ? AND kind = 'raise' AND delivered_at IS NULL AND attempts = 0 "
+                    "AND next_try > ?")
+            db.execute(f"UPDATE deliveries SET attachment = ?, next_try = ? {held}", (attachment, now, alert_id, now))
+            if attachment is None:
+                late: list[Any] = []
+            else:
+                late = db.execute("SELECT adapter, target, direct, recipient FROM deliveries WHERE alert_id = ? "
+                                  "AND kind = 'raise' AND attachment IS NULL", (alert_id,)).fetchall()
+                db.executemany("INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, "
+                               "attachment, created, next_try) VALUES (?,?,?,?,?,'snapshot',?,?,?,?)",
+                               [(alert_id, a, t, d, r, caption, attachment, now, now) for a, t, d, r in late])
+            return [row[0] for row in db.execute(
+                "SELECT DISTINCT adapter FROM deliveries WHERE alert_id = ? AND delivered_at IS NULL",
+                (alert_id,)).fetchall()]
+
+        for adapter_name in await store.call(store.transaction, attach):
+            self.outbox.wake(adapter_name).set()
 
     async def _snapshot(self, rule: AlertSettings) -> str | None:
         cameras = getattr(self.hub, "cameras", None)
@@ -275,12 +314,12 @@ class AlertEngine:
             return None
 
     def _insert_deliveries(self, db: Any, alert_id: int, recipients: list[Recipient], kind: str,
-                           text: str, attachment: str | None, now: float) -> None:
+                           text: str, attachment: str | None, due: float) -> None:
         db.executemany(
             "INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, attachment, "
             "created, next_try) VALUES (?,?,?,?,?,?,?,?,?,?)",
             [(alert_id, self._adapter_name(r.network), r.target, int(_is_direct(r)), r.user or
-              f"{r.network}:{r.target}", kind, text, attachment, now, now) for r in recipients])
+              f"{r.network}:{r.target}", kind, text, attachment, time.time(), due) for r in recipients])
 
     def _adapter_name(self, network: str) -> str:
         adapters = self.hub.adapters_for(network)

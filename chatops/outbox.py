@@ -105,15 +105,16 @@ class Outbox:
 
     async def _deliver_due(self, adapter: Any, adapter_name: str, unrecorded: set[int],
                            reconnected: bool = False) -> tuple[float | None, bool]:
-        """One pass: send what is due (after a reconnect: everything pending), record the
-        outcome; returns (next due time, more due now)."""
+        """One pass: send what is due (after a reconnect: also every failed one waiting for its
+        retry, but never a row held for an alert's picture), record the outcome; returns (next
+        due time, more due now)."""
         store = self.hub.store
         now = time.time()
         skip = sorted(unrecorded)
         exclude = f" AND id NOT IN ({','.join('?' * len(skip))})" if skip else ""
         due = await store.call(lambda: store.db.execute(
             "SELECT id, target, direct, text, attachment, attempts FROM deliveries WHERE adapter = ? "
-            f"AND delivered_at IS NULL AND (next_try <= ? OR ?){exclude} ORDER BY id LIMIT 200",
+            f"AND delivered_at IS NULL AND (next_try <= ? OR (? AND attempts > 0)){exclude} ORDER BY id LIMIT 200",
             (adapter_name, now, int(reconnected), *skip)).fetchall())
         delivered: list[int] = []
         failed: list[tuple[int, int, str, float]] = []
