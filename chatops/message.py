@@ -6,6 +6,7 @@ objects that travel back to an `Address`. Only the adapter that built `raw` may 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,13 +55,31 @@ class Attachment:
     name: str = ""
 
 
+# What must never reach a chat client: C0 controls but tab and line feed, DEL and C1 controls,
+# bidirectional embeddings, overrides and isolates, lone surrogates and the two non-characters
+# XML 1.0 forbids (one of those in a stanza makes the XMPP server drop the stream).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
+
+
+def safe_text(text: str) -> str:
+    """`text` without the characters of `_UNSAFE`: a device name from MQTT discovery or a raw
+    sensor value cannot garble a reply, reverse its reading order or break a network's framing."""
+    return _UNSAFE.sub("", text) if _UNSAFE.search(text) else text
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What a handler answers. `notice` asks IRC for a NOTICE (alerts never trigger bots)."""
+    """What a handler answers. `notice` asks IRC for a NOTICE (alerts never trigger bots).
+
+    The text is made safe here, once, for every network: whatever a handler or an alert
+    template put in it (device names, values from MQTT) goes through `safe_text`."""
 
     text: str
     attachments: tuple[Attachment, ...] = ()
     notice: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", safe_text(self.text))
 
 
 @dataclass(frozen=True, slots=True)

@@ -500,3 +500,22 @@ async def test_cancelling_disconnects_within_a_second(tmp_path: Path, mosquitto:
                     presence = await alice.room_presences.get()
                     if presence["from"].resource == "maison" and presence["type"] == "unavailable":
                         break
+
+
+async def test_a_control_character_from_a_device_never_breaks_the_stream(
+        tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A raw text value with BEL (not allowed in XML: prosody would drop the stream) and a
+    right-to-left override reaches the user cleaned, and the next command is answered."""
+    devices = {"gate": {"type": "sensor", "topic": "test/gate"}}
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody), devices=devices) as (hub, xmpp), \
+            xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+            await device.publish("test/gate", "open\x07\u202eleft".encode(), qos=1, retain=True)
+        await xmpp.wait_until(lambda: hub.home.devices["gate"].reading is not None, 10)
+        alice.say("maison@localhost", "read gate")
+        answer = await alice.next_message(lambda m: m["from"].bare == "maison@localhost")
+        assert answer["body"].startswith("gate: openleft")
+        alice.say("maison@localhost", "temp salon")
+        answer = await alice.next_message(lambda m: m["from"].bare == "maison@localhost")
+        assert re.fullmatch(r"salon: -?\d+\.\d °C", answer["body"]), answer["body"]
+        assert xmpp.health.connected
