@@ -4,12 +4,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from pydantic import Field, field_validator, model_validator
 
-from chatops.config import AdapterSettings, Duration, Section
+from chatops.config import AdapterSettings, Duration, Section, is_loopback
 from chatops.rpc_client import DEFAULT_RESOURCE
 
 _JID = re.compile(r"^[^@/\s]+@[^@/\s]+(/\S.*)?$")
@@ -73,7 +72,7 @@ class Settings(AdapterSettings):
         if not (self.password_env or self.password_file):
             raise ValueError("the account needs a password: password_env = \"XMPP_PASSWORD\" "
                              "or password_file = \"/etc/chatops/xmpp.pass\"")
-        if self.allow_plaintext and not _is_loopback(self.host):
+        if self.allow_plaintext and not is_loopback(self.host):
             raise ValueError("allow_plaintext sends the login unencrypted; it is only accepted with a loopback "
                              "host such as host = \"127.0.0.1\" (a local test server)")
         rooms = [r.jid for r in self.room_list("x")]
@@ -90,11 +89,3 @@ class Settings(AdapterSettings):
         return [RoomSettings(jid=r, nick=self.nick or default_nick) if isinstance(r, str)
                 else r.model_copy(update={"nick": r.nick or self.nick or default_nick}) for r in self.rooms]
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

@@ -94,6 +94,16 @@ class HubSettings(Section):
     max_reply_chars: int = Field(4000, ge=200, examples=["4000"])
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address) only ever means this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class MqttSettings(Section):
     url: str = Field("embedded", examples=['"embedded"', '"mqtt://192.168.1.10:1883"'])
     username: str | None = Field(None, examples=['"hub"'])
@@ -111,6 +121,12 @@ class MqttSettings(Section):
         if not re.fullmatch(r"[^:\s]+:\d{1,5}", self.embedded_listen):
             raise ValueError(f"embedded_listen {self.embedded_listen!r} must be HOST:PORT, "
                              "e.g. \"127.0.0.1:1883\"")
+        host = self.embedded_listen.rpartition(":")[0]
+        if self.url == "embedded" and not is_loopback(host):
+            raise ValueError(f"embedded_listen {self.embedded_listen!r}: the embedded broker lets anyone connect "
+                             "without a password, so it listens on loopback only (\"127.0.0.1:1883\"); for "
+                             "devices on your network run mosquitto with passwords and set url = "
+                             "\"mqtt://HOST:1883\"")
         if self.url != "embedded" and not re.fullmatch(r"mqtts?://[^/:]+(:\d{1,5})?/?", self.url):
             raise ValueError(f"url {self.url!r} is not understood; write \"embedded\", "
                              "\"mqtt://host:1883\" or \"mqtts://host:8883\"")
@@ -142,13 +158,7 @@ class WebSettings(Section):
 
     @property
     def loopback(self) -> bool:
-        host = self.host_port[0]
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.host_port[0])
 
     @model_validator(mode="after")
     def _check_listen(self) -> WebSettings:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chatops.config import ConfigError, load_settings, parse_settings
+from chatops.config import ConfigError, Settings, load_settings, parse_settings
 from chatops.durations import parse_duration
 from chatops.testing import DEMO_CONFIG
 
@@ -35,6 +35,23 @@ def test_wrong_type_names_the_key_and_gives_an_example(tmp_path: Path) -> None:
     assert len(problems) == 1
     assert problems[0].startswith("mqtt.keepalive:")
     assert "'often'" in problems[0] and "for example: keepalive = 30" in problems[0]
+
+
+def test_the_embedded_broker_listens_on_loopback_only(tmp_path: Path) -> None:
+    """It has no passwords: on 0.0.0.0 anyone on the network could switch the heater."""
+    problems = problems_of('[mqtt]\nurl = "embedded"\nembedded_listen = "0.0.0.0:1883"\n', tmp_path)
+    assert len(problems) == 1 and problems[0].startswith("mqtt: embedded_listen '0.0.0.0:1883': the embedded broker")
+    assert 'run mosquitto with passwords and set url = "mqtt://HOST:1883"' in problems[0]
+    for listen in ("127.0.0.1:1884", "localhost:1884", "127.0.0.2:1884"):
+        assert load_settings_text(f'[mqtt]\nembedded_listen = "{listen}"\n', tmp_path).mqtt.embedded_listen == listen
+    remote = '[mqtt]\nurl = "mqtt://192.168.1.10:1883"\nembedded_listen = "0.0.0.0:1883"\n'   # unused: fine
+    assert load_settings_text(remote, tmp_path).mqtt.url == "mqtt://192.168.1.10:1883"
+
+
+def load_settings_text(text: str, tmp_path: Path) -> Settings:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_settings(path)
 
 
 def test_unknown_key_is_an_error_listing_known_keys(tmp_path: Path) -> None:
