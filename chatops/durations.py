@@ -46,7 +46,11 @@ def parse_config_duration(value: str | int | float) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Short human form of a duration: 42s, 5m, 3h12m, 2d4h."""
+    """Short human form of a duration: 300ms, 1.5s, 42s, 5m, 3h12m, 2d4h."""
+    if 0 < seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    if seconds < 10 and seconds != int(seconds):
+        return f"{seconds:.1f}".rstrip("0").rstrip(".") + "s"
     seconds = max(0, int(seconds))
     if seconds < 60:
         return f"{seconds}s"

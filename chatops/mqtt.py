@@ -182,6 +182,7 @@ class MqttLink:
                         elif not isinstance(payload, (bytes, bytearray)):
                             payload = str(payload).encode() if payload is not None else b""
                         self.deliver(message.topic.value, bytes(payload), bool(message.retain))
+                        del message, payload    # a huge payload must not stay alive until the next one
             except (aiomqtt.MqttError, OSError) as exc:
                 self._mark_down(str(exc) or type(exc).__name__)
             finally:

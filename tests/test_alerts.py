@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -102,13 +104,22 @@ async def test_flapping_sensor_gives_one_alert(tmp_path: Path, mosquitto: Mosqui
 
 
 async def test_malformed_payloads_raise_nothing(tmp_path: Path, mosquitto: Mosquitto,
-                                                broker: aiomqtt.Client) -> None:
+                                                broker: aiomqtt.Client, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
     async with hub_with_inbox(alert_settings(tmp_path, mosquitto.url)) as (hub, inbox):
         for payload in (b"\xff\x00", b"{not json", b'{"smoke": "maybe"}', b'{"battery": 3}', b"[" * 10000):
             await broker.publish(SMOKE, payload, qos=1)
         async with asyncio.timeout(5):
             while hub.home.bad_payloads < 5:
                 await asyncio.sleep(0.01)
+        ignored = [r.getMessage() for r in caplog.records
+                   if r.levelno == logging.WARNING and r.getMessage().startswith("ignored payload")]
+        why = f"ignored payload for kitchen_smoke on {SMOKE}: "
+        assert ignored == [why + "2-byte binary payload is not text",
+                           why + "payload is not JSON: '{not json'",
+                           why + "'maybe' is neither on nor off",
+                           why + "no field 'smoke' in the payload",
+                           why + "JSON nested deeper than 32 levels"]
         assert inbox.queue.empty()
         assert hub.home.devices["kitchen_smoke"].reading is None
         await smoke(broker, True)                # and the engine still works afterwards
@@ -194,3 +205,19 @@ async def test_flapping_keeps_one_alert_and_a_new_alarm_after_the_clear_is_not_d
         await smoke(broker, True)
         assert (await inbox.next())[1].startswith("[CRITICAL] Smoke in the kitchen smoke detector! (alert #2")
         assert time.monotonic() - started < 1.0
+
+
+async def test_time_field_renders_the_local_time_of_the_alert(tmp_path: Path, mosquitto: Mosquitto,
+                                                              broker: aiomqtt.Client) -> None:
+    settings = alert_settings(tmp_path, mosquitto.url, name="hot", device="salon", when="> 30",
+                              message="{device} {value}{unit} at {time}", severity="warning",
+                              notify=["loop:alice"], cleared=None)
+    async with hub_with_inbox(settings) as (hub, inbox):
+        sent = time.time()
+        await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": 31.5}), qos=1)
+        _, text = await inbox.next(timeout=5)
+        received = time.time()
+    match = re.fullmatch(r"\[WARNING\] salon 31\.5 °C at (\d\d:\d\d:\d\d) \(alert #1; answer !ack 1\)", text)
+    assert match, text
+    seconds = range(int(sent) - 1, int(received) + 2)                # the clock read while the alert was raised
+    assert match.group(1) in {time.strftime("%H:%M:%S", time.localtime(s)) for s in seconds}

@@ -224,3 +224,10 @@ def test_check_creates_nothing_and_passes_for_a_data_dir_that_can_be_made(tmp_pa
     result = run_check(config)
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(0, "0s"), (0.3, "300ms"), (1.5, "1.5s"), (42, "42s"), (300, "5m"),
+                                                (3720, "1h02m"), (90000, "1d1h")])
+def test_durations_are_shown_short_and_never_rounded_to_zero(seconds: float, shown: str) -> None:
+    from chatops.durations import format_duration
+    assert format_duration(seconds) == shown

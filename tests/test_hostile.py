@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import logging
+import os
 import tomllib
+import tracemalloc
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Literal
 
+import aiomqtt
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from chatops.command import CommandSet, Context, command
 from chatops.config import ConfigError, DeviceSettings, parse_settings
 from chatops.home import Device, PayloadError
-from chatops.hub import Hub
+from chatops.hub import Hub, running
 from chatops.router import BindError, Router, bind
-from chatops.testing import DEMO_CONFIG, message, settings_for
+from chatops.testing import DEMO_CONFIG, Mosquitto, exec_command, message, settings_for, wait_for
 
 MAX_REPLY = 4000
 words = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -126,3 +133,85 @@ def test_router_on_thousands_of_generated_lines(tmp_path: Path) -> None:
             assert 0 < len(text) <= MAX_REPLY
 
     check()
+
+
+# ---- hostile MQTT payloads through a real mosquitto -------------------------------------------
+
+SALON = "zigbee2mqtt/salon"          # the demo's salon sensor: JSON field `temperature`
+TEN_MB = 10 * 1024 * 1024            # mosquitto's default allows it (no max_packet_size, no message_size_limit)
+
+
+@pytest.fixture
+async def salon_at_21_5(tmp_path: Path, mosquitto: Mosquitto) -> AsyncIterator[tuple[Hub, aiomqtt.Client]]:
+    """The demo hub on mosquitto, simulator off (nothing else writes salon), salon read as 21.5 °C."""
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False})
+    async with running(Hub(settings, tty=False)) as hub, \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        await device.publish(SALON, json.dumps({"temperature": 21.5}), qos=1)
+        await wait_for(lambda: hub.home.devices["salon"].reading is not None)
+        assert await exec_command(hub, "temp salon") == "salon: 21.5 °C"
+        yield hub, device
+
+
+def warnings_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+async def wait_for_warning(caplog: pytest.LogCaptureFixture, line: str, timeout: float = 20.0) -> None:
+    try:
+        await wait_for(lambda: line in warnings_logged(caplog), timeout)
+    except TimeoutError:
+        raise AssertionError(f"no warning {line!r} within {timeout}s; warnings: {warnings_logged(caplog)}") from None
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("payload, logged", [
+    (lambda: os.urandom(TEN_MB), f"dropped a {TEN_MB}-byte payload on {SALON} (max_payload is 262144)"),
+    (lambda: b"[" * 100_000 + b"]" * 100_000,
+     f"ignored payload for salon on {SALON}: JSON nested deeper than 32 levels"),
+    (lambda: b"\xff\xfe\xc3\x28 21.5", f"ignored payload for salon on {SALON}: 9-byte binary payload is not text"),
+    (lambda: b'{"temperature": "NaN"}', f"ignored payload for salon on {SALON}: nan is not a reading"),
+    (lambda: b'{"temperature": NaN}', f"ignored payload for salon on {SALON}: nan is not a reading"),  # json takes it
+    (lambda: b'{"temperature": 1e999}', f"ignored payload for salon on {SALON}: inf is not a reading"),
+], ids=["10MB-binary", "nested-100000", "invalid-utf8", "NaN-text", "NaN-literal", "1e999"])
+async def test_hostile_payload_is_dropped_with_a_log_line(salon_at_21_5: tuple[Hub, aiomqtt.Client],
+                                                          payload: Callable[[], bytes], logged: str,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    hub, device = salon_at_21_5
+    caplog.set_level(logging.WARNING)
+    await device.publish(SALON, payload(), qos=1)
+    await wait_for_warning(caplog, logged)
+    assert hub.home.devices["salon"].reading.value == 21.5           # type: ignore[union-attr]
+    assert await exec_command(hub, "temp salon") == "salon: 21.5 °C"
+    await device.publish(SALON, json.dumps({"temperature": 22.0}), qos=1)   # and it still takes good readings
+    await wait_for(lambda: hub.home.devices["salon"].reading.value == 22.0)  # type: ignore[union-attr]
+    assert await exec_command(hub, "temp salon") == "salon: 22.0 °C"
+
+
+@pytest.mark.servers
+async def test_oversized_payloads_leave_no_memory_behind(salon_at_21_5: tuple[Hub, aiomqtt.Client],
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """20 payloads of 10 MB (200 MB in all) through the hub: traced memory grows by less than
+    2 MB. Keeping even one payload (or a slice of one) would cost 10 MB; 2 MB leaves room for
+    what a running hub allocates meanwhile (log records, asyncio and paho bookkeeping).
+    Measured right after the 20th drop: nothing waits for the next message to be released."""
+    hub, device = salon_at_21_5
+    caplog.set_level(logging.WARNING)
+    payload = os.urandom(TEN_MB)                   # allocated before tracing starts: not counted
+    dropped = hub.mqtt.dropped_payloads
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            await device.publish(SALON, payload, qos=1)
+        await wait_for(lambda: hub.mqtt.dropped_payloads == dropped + 20, timeout=60)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    await device.publish(SALON, json.dumps({"temperature": 21.0}), qos=1)
+    await wait_for(lambda: hub.home.devices["salon"].reading.value == 21.0)  # type: ignore[union-attr]
+    assert warnings_logged(caplog).count(f"dropped a {TEN_MB}-byte payload on {SALON} (max_payload is 262144)") == 20
+    assert grown < 2 * 1024 * 1024, f"traced memory grew by {grown / 1e6:.1f} MB"
+    assert await exec_command(hub, "temp salon") == "salon: 21.0 °C"

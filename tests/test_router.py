@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Literal
@@ -11,7 +12,7 @@ import pytest
 from chatops.command import CommandSet, Context, command
 from chatops.hub import Hub, running
 from chatops.router import Router, bind
-from chatops.testing import exec_command, settings_for
+from chatops.testing import exec_command, message, settings_for, wait_for
 
 
 @pytest.fixture
@@ -116,7 +117,6 @@ async def pick(ctx: Context, count: int, colour: Literal["red", "blue"] = "red")
 async def test_handler_exception_becomes_an_apology(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
     router = Router(hub, CommandSet([boom.__chatops_command__, pick.__chatops_command__]), hub.auth,
                     lambda *a: None, hub.home.find)
-    from chatops.testing import message
     replies = [r.text async for r in router.replies(message("boom"))]
     assert replies[0].startswith("Sorry, boom failed (incident ")
     assert "kaboom" in caplog.text
@@ -132,3 +132,62 @@ def test_bind_joins_extra_words_into_the_first_text_parameter() -> None:
 
 async def _switch(ctx: Context, device: str, state: Literal["on", "off"]) -> str:
     return ""
+
+
+async def test_a_command_past_the_handler_timeout_is_stopped(tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    hub = Hub(settings_for(tmp_path, hub={"handler_timeout": "200ms"}), tty=False)
+    stopped = asyncio.Event()
+
+    @command("slow", permission="help")
+    async def slow(ctx: Context) -> str:
+        """Waits for something that never comes."""
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+        return "finished"
+
+    router = Router(hub, CommandSet([slow.__chatops_command__]), hub.auth, lambda *a: None, hub.home.find)
+    assert [r.text async for r in router.replies(message("slow"))] == ["slow took longer than 0.2s and was stopped."]
+    assert stopped.is_set()                                  # cancelled, not left running behind the answer
+    assert "command slow timed out after 0.2s" in caplog.text
+
+
+# Devices that never answer: simulator off, so nothing on the (embedded) broker echoes or reports.
+QUIET_DEVICES = {
+    "lamp": {"type": "switch", "state_topic": "test/lamp/state", "command_topic": "test/lamp/set",
+             "confirm_timeout": "1s"},
+    "cellar": {"type": "sensor", "topic": "test/cellar/temperature", "unit": "°C"},   # no get request possible
+}
+
+
+@pytest.fixture
+async def quiet_hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    settings = settings_for(tmp_path, simulator={"enabled": False}, devices=QUIET_DEVICES)
+    async with running(Hub(settings, tty=False)) as started:
+        yield started
+
+
+async def test_a_switch_that_never_confirms_says_so(quiet_hub: Hub) -> None:
+    assert await exec_command(quiet_hub, "switch lamp on") == \
+        "No confirmation from lamp after 1s (asked ON, last state unknown)."
+    await quiet_hub.mqtt.publish("test/lamp/state", "OFF")
+    await wait_for(lambda: quiet_hub.home.devices["lamp"].reading is not None)
+    assert await exec_command(quiet_hub, "lamp on") == "No confirmation from lamp after 1s (asked ON, last state OFF)."
+
+
+async def test_a_sensor_without_a_reading_and_no_way_to_ask(quiet_hub: Hub) -> None:
+    assert await exec_command(quiet_hub, "temp cellar") == "cellar: no reading yet"
+    await quiet_hub.mqtt.publish("test/cellar/temperature", "12.5")
+    await wait_for(lambda: quiet_hub.home.devices["cellar"].reading is not None)
+    assert await exec_command(quiet_hub, "temp cellar") == "cellar: 12.5 °C"
+
+
+async def test_a_device_that_never_answers_is_given_up_at_the_handler_timeout(tmp_path: Path) -> None:
+    """chambre (zigbee2mqtt/chambre) has no reading; temp asks zigbee2mqtt/chambre/get and nobody answers."""
+    settings = settings_for(tmp_path, simulator={"enabled": False}, hub={"handler_timeout": "200ms"})
+    async with running(Hub(settings, tty=False)) as hub:
+        assert await exec_command(hub, "temp chambre") == "temp took longer than 0.2s and was stopped."
+        assert (await exec_command(hub, "whoami")).startswith("You are")      # and answers on
