@@ -63,8 +63,11 @@ _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud8
 
 def safe_text(text: str) -> str:
     """`text` without the characters of `_UNSAFE`: a device name from MQTT discovery or a raw
-    sensor value cannot garble a reply, reverse its reading order or break a network's framing."""
-    return _UNSAFE.sub("", text) if _UNSAFE.search(text) else text
+    sensor value cannot garble a reply, reverse its reading order or break a network's framing.
+    A carriage return (alone or before a line feed) stays a line break."""
+    if not _UNSAFE.search(text):
+        return text
+    return _UNSAFE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,19 +1,28 @@
 """Access control across every network, as one table: command x kind of sender -> allowed or refused.
 
-Identities are built the way each adapter builds them (the adapters' own suites prove they do);
-the RPC caller goes through the same `hub.execute` path as XMPP RPC. Every refusal must be in
-the audit log.
+Identities are built the way each adapter builds them (the adapters' own suites prove they do).
+Every refusal must be in the audit log. The table asks the router; two paths add their own rule:
+
+- Jabber-RPC: the "rpc caller" rows are also played as real Jabber-RPC calls through the XMPP
+  adapter's own handler (`adapters.xmpp_rpc`: Endpoints -> HubService), without a network;
+- SMS: the router would let an unknown number read, but the SMS adapter never answers a number
+  that no user has (it only audits it). `test_sms_adapter_answers_no_unknown_number` checks it
+  here on the adapter's own handling; tests/sms/test_sms.py
+  `test_gammu_unknown_number_is_audited_not_answered` proves it end to end on the dummy phone.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chatops.hub import Hub, running
 from chatops.message import Address, Identity, Message
+from chatops.rpc_client import Fault, FaultCode, call_query, parse_response
 from chatops.testing import settings_for
 
 SENDERS = {
@@ -37,6 +46,10 @@ LEVEL = {
 }
 
 
+def refused(text: str) -> bool:
+    return any(line.startswith("Sorry, ") and " may not use " in line for line in text.splitlines())
+
+
 def expected(sender: str, command: str) -> bool:
     level = LEVEL.get(sender, "guest")
     if command in READ_ONLY:
@@ -44,6 +57,13 @@ def expected(sender: str, command: str) -> bool:
     if command in FAMILY:
         return level in ("family", "admin")
     return level == "admin"
+
+
+async def settle_audit(hub: Hub) -> None:
+    """The router writes its audit entries in tasks of their own: wait for them."""
+    for task in list(hub.tasks):
+        if task.get_name() == "audit":
+            await task
 
 
 @pytest.fixture
@@ -64,13 +84,112 @@ async def test_every_command_for_every_kind_of_sender(hub: Hub) -> None:
         for command in sorted(READ_ONLY | FAMILY | ADMIN):
             message = Message(identity, Address(identity.network, identity.id, True), command, addressed=True)
             replies = [r.text for r in await hub.execute(message)]
-            refused = any(r.startswith("Sorry, ") and " may not use " in r for r in replies)
-            outcomes[(sender_name, command)] = not refused
+            outcomes[(sender_name, command)] = not refused("\n".join(replies))
     wrong = {key: allowed for key, allowed in outcomes.items() if allowed != expected(*key)}
     assert wrong == {}, wrong
-    for task in list(hub.tasks):
-        if task.get_name() == "audit":
-            await task
+    await settle_audit(hub)
     audited = {(e["sender"], e["text"]) for e in await hub.store.audit_entries("refused")}
     refusals = {(str(SENDERS[s]), c) for (s, c), allowed in outcomes.items() if not allowed}
     assert refusals and refusals <= audited
+
+
+# ---- Jabber-RPC: the XMPP adapter's own handler, without a network ---------------------------------
+
+RPC_CALLERS = {                                       # the full JID a script calls from -> table row
+    "alice@example.org/backup-script": "rpc caller (admin jid)",
+    "script@example.org/cron": "rpc caller (unknown jid)",
+    "maison@conference.example.org/alice": "muc occupant, no real jid",
+}
+ROOM = "maison@conference.example.org"
+
+
+class JabberRpc:
+    """The XMPP adapter of `hub`, built but never connected: a call is handed to slixmpp's
+    Jabber-RPC handler as if the server had delivered it, and the adapter's answer is taken
+    from its send()."""
+
+    def __init__(self, hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+        from adapters.xmpp import Adapter, Settings
+        from adapters.xmpp_rooms import Room
+
+        monkeypatch.setenv("ACCESS_XMPP_PASSWORD", "unused")
+        self.adapter = Adapter("xmpp", Settings.model_validate(
+            {"jid": "maison@example.org", "password_env": "ACCESS_XMPP_PASSWORD", "rooms": [ROOM]}))
+        self.adapter._hub = hub
+        self.xmpp = self.adapter._client("unused")
+        self.adapter.rooms[ROOM] = Room(ROOM, "maison", joined=True)
+        self.answers: dict[str, asyncio.Future[Any]] = {}
+        self.serial = 0
+        monkeypatch.setattr(self.xmpp, "send", self._sent)
+
+    def _sent(self, stanza: Any, *args: Any, **kwargs: Any) -> None:
+        future = self.answers.get(stanza["id"])
+        if future is not None and not future.done():
+            future.set_result(stanza)
+
+    async def call(self, jid: str, method: str, *params: str) -> Any:
+        """The result of `method(*params)` called by `jid`; raises the Fault the hub answers."""
+        from slixmpp import Iq
+
+        self.serial += 1
+        iq = Iq(self.xmpp, stype="set", sfrom=jid, sto="maison@example.org/chatops")
+        iq["id"] = f"rpc-{self.serial}"
+        iq.append(call_query(method, params))
+        answer = self.answers[iq["id"]] = asyncio.get_running_loop().create_future()
+        self.xmpp.plugin["xep_0009"]._handle_method_call(iq)
+        reply = await asyncio.wait_for(answer, 15)
+        assert reply["type"] == "result" and reply["to"] == jid
+        return parse_response(reply.xml.find("{jabber:iq:rpc}query"))
+
+
+@pytest.mark.servers
+async def test_rpc_callers_get_the_tables_answers_over_jabber_rpc(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    rpc = JabberRpc(hub, monkeypatch)
+    outcomes: dict[tuple[str, str], bool] = {}
+    for jid, row in RPC_CALLERS.items():
+        for command in sorted(READ_ONLY | FAMILY | ADMIN):
+            outcomes[(row, command)] = not refused(await rpc.call(jid, "hub.command", command))
+    wrong = {key: allowed for key, allowed in outcomes.items() if allowed != expected(*key)}
+    assert wrong == {}, wrong
+
+    admin, unknown, occupant = RPC_CALLERS
+    switched = await rpc.call(admin, "hub.switch", "heater", "on")
+    assert (switched["device"], switched["state"], switched["on"]) == ("heater", "ON", True)
+    for caller in (unknown, occupant):
+        with pytest.raises(Fault) as fault:
+            await rpc.call(caller, "hub.switch", "heater", "off")
+        assert fault.value.code == FaultCode.NOT_PERMITTED
+        assert "may not use switch" in fault.value.message
+    assert hub.home.find("heater").reading.value is True                  # type: ignore[union-attr]
+    assert {d["name"] for d in await rpc.call(unknown, "hub.devices")} >= {"heater", "salon"}  # guests may list
+
+    await settle_audit(hub)
+    audited = {(e["sender"], e["text"]) for e in await hub.store.audit_entries("refused")}
+    assert {("xmpp:script@example.org", "hub.switch heater off"),
+            (f"xmpp:{occupant}", "hub.switch heater off")} <= audited
+    refusals = {(str(SENDERS[row]), c) for (row, c), allowed in outcomes.items() if not allowed}
+    assert refusals and refusals <= audited
+    assert not [e for e in await hub.store.audit_entries("refused") if e["sender"] == "xmpp:alice@example.org"]
+
+
+# ---- SMS: an unknown number gets no answer at all -----------------------------------------------
+
+@pytest.mark.servers
+async def test_sms_adapter_answers_no_unknown_number(hub: Hub, tmp_path: Path) -> None:
+    """The table's "unknown phone" row may read at the router; the SMS adapter, which alone
+    hears phones, answers such a number nothing and audits it, while the family phone gets the
+    table's answers."""
+    from adapters.sms import Adapter, Settings
+    from adapters.sms_text import Incoming
+
+    sms = Adapter("sms", Settings(backend="gammu", model="dummy", connection="none", device=str(tmp_path)))
+    sms._hub = hub
+    sms._pins = sms._read_pins(hub)
+    unknown, family = SENDERS["unknown phone"].id, SENDERS["family phone"].id
+    for index, command in enumerate(sorted(READ_ONLY | FAMILY | ADMIN)):
+        assert await sms._answer(Incoming(unknown, command, f"u{index}", ()), unknown) == [], command
+        [answer] = await sms._answer(Incoming(family, command, f"f{index}", ()), family)
+        assert refused(answer) != expected("family phone", command), (command, answer)
+    unanswered = await hub.store.audit_entries("sms-unknown-sender")
+    assert [(e["sender"], e["text"]) for e in unanswered] == \
+        [(f"sms:{unknown}", c) for c in sorted(READ_ONLY | FAMILY | ADMIN)]

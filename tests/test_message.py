@@ -13,6 +13,7 @@ from chatops.message import Reply
     ("evil\u202etxt.exe", "eviltxt.exe"),                  # a right-to-left override reverses what follows
     ("a\u2066b\u2069c", "abc"),                            # bidi isolates
     ("line one\r\nline two\x00", "line one\nline two"),    # CR and NUL never reach IRC framing
+    ("one\rtwo", "one\ntwo"),                              # a lone CR is still a line break
     ("famille 👨\u200d👩\u200d👧 et tab\tici", "famille 👨\u200d👩\u200d👧 et tab\tici"),   # ZWJ emoji, tab kept
     ("\ud800lone surrogate \uffff", "lone surrogate "),
 ])

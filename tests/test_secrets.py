@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -13,7 +16,7 @@ import pytest
 
 from chatops.config import config_warnings
 from chatops.hub import Hub, running
-from chatops.testing import Mosquitto, exec_command, settings_for
+from chatops.testing import Mosquitto, exec_command, free_port, settings_for, wait_for
 
 pytestmark = pytest.mark.servers
 MQTT_SECRET = "mqtt-s3cret-value-91"
@@ -93,3 +96,153 @@ def test_secret_files_readable_by_others_draw_a_warning(tmp_path: Path) -> None:
     assert warnings == [f"web.token_file: {token_file} is readable by other users; run chmod 600 {token_file}"]
     token_file.chmod(0o600)
     assert config_warnings(settings) == []
+
+
+# ---- every network's secrets, while each network refuses the hub --------------------------------
+
+CHAT_SECRETS = {
+    "IRC_SASL_SECRET": "irc-sasl-s3cret-4417",
+    "IRC_CLOSED_SASL_SECRET": "irc-closed-sasl-s3cret-5170",
+    "IRC_KEY_SECRET": "irc-chan-key-s3cret-8803",
+    "XMPP_CLOSED_SECRET": "xmpp-s3cret-6612",
+    "XMPP_WRONG_SECRET": "xmpp-wrong-s3cret-7720",
+    "SLACK_BOT_SECRET": "xoxb-bot-s3cret-3318",
+    "SLACK_APP_SECRET": "xapp-app-s3cret-9954",
+    "SIM_PIN_SECRET": "86420917",
+    "BOB_PIN_SECRET": "Abracadabra-5150",
+}
+NICKSERV_SECRET = "irc-nickserv-s3cret-2290"            # given as a file
+SASL_USER = "maisonsasl"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def forbidden() -> dict[str, str]:
+    """Each secret, its base64, and the SASL PLAIN payloads (whole and without the authzid)."""
+    secrets = {**CHAT_SECRETS, "the NickServ password file": NICKSERV_SECRET}
+    found = {name: value for name, value in secrets.items()}
+    found.update({f"{name} in base64": b64(value) for name, value in secrets.items()})
+    for name in ("IRC_SASL_SECRET", "IRC_CLOSED_SASL_SECRET"):
+        found[f"SASL PLAIN payload of {name}"] = b64(f"{SASL_USER}\0{SASL_USER}\0{CHAT_SECRETS[name]}")
+        found[f"SASL PLAIN payload of {name}, no authzid"] = b64(f"\0{SASL_USER}\0{CHAT_SECRETS[name]}")
+    return found
+
+
+def logged_texts(caplog: pytest.LogCaptureFixture) -> Iterator[tuple[str, str]]:
+    """(where, text) of everything logged: rendered lines with tracebacks, messages, and the str()
+    of each logged exception with its causes."""
+    yield "rendered log", caplog.text
+    for record in caplog.records:
+        yield f"{record.name}: message", record.getMessage()
+        error = record.exc_info[1] if record.exc_info else None
+        seen = set()
+        while error is not None and id(error) not in seen:
+            seen.add(id(error))
+            yield f"{record.name}: exception", f"{type(error).__name__}: {error} {error.args!r}"
+            error = error.__cause__ or error.__context__
+
+
+async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_network_refuses(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """IRC (SASL refused with 904; NickServ and a channel key on a server that then drops the
+    bot; SASL towards a closed port), XMPP (a closed port; a real prosody refusing the
+    password), Slack (invalid_auth) and SMS (no modem, SIM PIN and a user's PIN configured):
+    each adapter tries, fails and logs why, and no secret shows in any of it."""
+    from tests.irc.conftest import FakeServer, LineReader, welcome
+    from tests.slack.emulator import SlackEmulator
+    from tests.xmpp.conftest import DOMAIN, prosody_server
+
+    caplog.set_level(logging.DEBUG)
+    for name, value in CHAT_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    nickserv_file = tmp_path / "nickserv.pass"
+    nickserv_file.write_text(NICKSERV_SECRET + "\n")
+    nickserv_file.chmod(0o600)
+    closed = free_port()
+    sasl_server, nickserv_server, slack = FakeServer(), FakeServer(), SlackEmulator()
+    for peer in (sasl_server, nickserv_server, slack):
+        await peer.start()
+    irc_common = {"host": "127.0.0.1", "tls": False, "nick": "maison", "backoff_min": "0.2s",
+                  "backoff_max": "1s", "connect_timeout": "5s"}
+    try:
+        with prosody_server(tmp_path / "prosody", upload=False) as prosody:
+            prosody.register("maison", "the-right-password")
+            settings = settings_for(
+                tmp_path / "data", mosquitto.url, simulator={"enabled": False},
+                users={"bob": {"roles": ["family"], "sms": ["+33611111111"], "pin_env": "BOB_PIN_SECRET"}},
+                adapters={
+                    "irc": [
+                        {**irc_common, "name": "irc.sasl", "port": sasl_server.port,
+                         "sasl_username": SASL_USER, "sasl_password_env": "IRC_SASL_SECRET"},
+                        {**irc_common, "name": "irc.nickserv", "port": nickserv_server.port,
+                         "password_file": str(nickserv_file),
+                         "channels": [{"name": "#famille", "key_env": "IRC_KEY_SECRET"}]},
+                        {**irc_common, "name": "irc.closed", "port": closed,
+                         "sasl_username": SASL_USER, "sasl_password_env": "IRC_CLOSED_SASL_SECRET"},
+                    ],
+                    "xmpp": [
+                        {"name": "xmpp.closed", "jid": f"maison@{DOMAIN}", "password_env": "XMPP_CLOSED_SECRET",
+                         "host": "127.0.0.1", "port": closed, "allow_plaintext": True, "reconnect_max": "1s"},
+                        {"name": "xmpp.refused", "jid": f"maison@{DOMAIN}", "password_env": "XMPP_WRONG_SECRET",
+                         "host": "127.0.0.1", "port": prosody.c2s_port, "allow_plaintext": True},
+                    ],
+                    "slack": {"api_url": slack.url, "bot_token_env": "SLACK_BOT_SECRET",
+                              "app_token_env": "SLACK_APP_SECRET", "backoff_max": "1s"},
+                    "sms": {"backend": "gammu", "model": "dummy", "connection": "none",
+                            "device": str(tmp_path / "no-such-phone"), "pin_env": "SIM_PIN_SECRET"},
+                })
+            async with running(Hub(settings, tty=False)) as hub:
+                adapters = hub.adapters
+
+                conn = await sasl_server.accept()                  # SASL PLAIN, then 904
+                await conn.expect(lambda l: l.command == "CAP" and l.params[:1] == ("LS",))
+                conn.send(":fake.test CAP * LS :sasl=PLAIN multi-prefix")
+                request = await conn.expect(lambda l: l.command == "CAP" and l.params[:1] == ("REQ",))
+                conn.send(f":fake.test CAP * ACK :{request.text}")
+                await conn.expect(lambda l: l.raw == "AUTHENTICATE PLAIN")
+                conn.send("AUTHENTICATE +")
+                payload = (await conn.expect(lambda l: l.command == "AUTHENTICATE")).params[0]
+                sasl = CHAT_SECRETS["IRC_SASL_SECRET"]
+                assert base64.b64decode(payload).decode() == f"{SASL_USER}\0{SASL_USER}\0{sasl}"
+                conn.send(":fake.test 904 * :SASL authentication failed")
+                await conn.expect(lambda l: l.command == "QUIT")
+
+                conn = await nickserv_server.accept()              # IDENTIFY, JOIN with the key, dropped
+                await welcome(conn, "maison", caps="multi-prefix")
+                identify = await conn.expect(lambda l: l.command == "PRIVMSG")
+                assert identify.raw == f"PRIVMSG NickServ :IDENTIFY maison {NICKSERV_SECRET}"
+                conn.send(":fake.test 900 maison maison!chatops@h maison :You are now logged in as maison")
+                join = await conn.expect(lambda l: l.command == "JOIN")
+                assert join.raw == f"JOIN #famille {CHAT_SECRETS['IRC_KEY_SECRET']}"
+                conn.send(":fake.test 475 maison #famille :Cannot join channel (+k)")
+                conn.send("ERROR :Closing Link: maison (Bad channel key)")
+                await conn.close()
+
+                await wait_for(lambda: "SASL login as maisonsasl refused" in adapters["irc.sasl"].health.detail)
+                await wait_for(lambda: "server said: Closing Link" in adapters["irc.nickserv"].health.detail)
+                await wait_for(lambda: "reconnecting" in adapters["irc.closed"].health.detail)
+                await wait_for(lambda: "cannot connect" in adapters["xmpp.closed"].health.detail)
+                await wait_for(lambda: "refused the password" in adapters["xmpp.refused"].health.detail)
+                await wait_for(lambda: "refused the token" in adapters["slack"].health.detail)
+                await wait_for(lambda: "device" in adapters["sms"].health.detail)
+                assert slack.calls and slack.calls[0].token == CHAT_SECRETS["SLACK_BOT_SECRET"]
+                assert hub.web is not None
+                async with aiohttp.ClientSession() as http:
+                    async with http.get(f"http://127.0.0.1:{hub.web.port}/health") as response:
+                        health = await response.text()
+                status = await exec_command(hub, "status")
+    finally:
+        for peer in (sasl_server, nickserv_server, slack):
+            await peer.stop()
+    down = {name for name, a in json.loads(health)["adapters"].items() if not a["connected"]}
+    assert down == {"irc.sasl", "irc.nickserv", "irc.closed", "xmpp.closed", "xmpp.refused", "slack", "sms"}
+    assert status.count(": DOWN (") == len(down)
+    shown = caplog.text                                   # DEBUG was captured, with the lines masked
+    assert "irc.sasl -> AUTHENTICATE ****" in shown and "irc.nickserv -> PRIVMSG NickServ :IDENTIFY ****" in shown
+    assert "irc.nickserv -> JOIN #famille ****" in shown and "SEND: <auth " in shown
+    leaks = [(where, label) for where, text in [("health", health), ("status", status), *logged_texts(caplog)]
+             for label, value in forbidden().items() if value in text]
+    assert leaks == []

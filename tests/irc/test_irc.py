@@ -283,3 +283,55 @@ async def test_an_alert_for_a_person_never_reaches_whoever_took_their_nick(
         notice = await alice.reply("maison", "alice", command="NOTICE", timeout=15)
         assert notice.text.startswith("[CRITICAL] Smoke in the kitchen!")
         assert not [l for l in impostor.lines if l.command == "NOTICE" and l.nick == "maison"]
+
+
+async def test_shipped_pacing_survives_ngircd_flood_penalties(tmp_path: Path, mosquitto: Mosquitto,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Every other test here turns ngircd's flood penalties off. With them on, and the pacing
+    the adapter ships with (burst 5, then 1 line/s), twelve private commands sent at once are
+    all answered, in order, each as soon as the bot writes it (ngircd holds none of the bot's
+    lines back), and ngircd never throws the bot out for flooding."""
+    caplog.set_level("DEBUG", logger="adapters.irc_output")        # "irc -> LINE" as each is written
+    server = Ngircd(tmp_path / "penalties-ngircd", penalties=True)
+    server.start()
+    alice: IrcClient | None = None
+    try:
+        assert "MaxPenaltyTime = -1" in server.conf.read_text()             # ngircd's default: penalties on
+        alice = await IrcClient.connect(server.port, "alice")
+        await alice.join("#maison")                                        # to see the bot QUIT, if it ever did
+        section = settings_irc(server.port)
+        del section["burst"], section["rate"]                              # the shipped pacing
+        async with hub_with_irc(tmp_path, mosquitto, section) as (_hub, irc):
+            assert (irc.settings.burst, irc.settings.rate) == (5, 1.0)
+            await alice.wait_member("#maison", "maison", timeout=15)
+            bucket = irc.bucket                                            # registration and JOIN spent it:
+            await wait_for(lambda: bucket.delay() == 0 and (bucket._refill(), bucket._tokens)[1] >= 5,
+                           timeout=10)                                     # full again, so the bot bursts
+            commands = ["temp salon" if i % 2 == 0 else f"nope{i}" for i in range(12)]
+            started = time.time()
+            alice.writer.write("".join(f"PRIVMSG maison :{c}\r\n" for c in commands).encode())
+            received = []
+            for index in range(12):
+                line = await alice.reply("maison", "alice", timeout=15)
+                received.append(time.time())
+                if index % 2 == 0:
+                    assert READING.fullmatch(line.text), (index, line.text)
+                else:
+                    assert f"nope{index}" in line.text, (index, line.text)
+            written = [r.created for r in caplog.records if "-> PRIVMSG alice :" in r.getMessage()]
+            assert len(written) == 12
+            assert received[-1] - started >= (12 - 5) / 1.0 * 0.9          # the bucket paced the answers
+            lags = [round(got - sent, 2) for sent, got in zip(written, received)]
+            assert max(lags) < 0.9, lags                                   # a penalty would hold lines >= 1 s
+            assert not [l.raw for l in alice.lines if l.command in ("KILL", "ERROR")
+                        or (l.nick == "maison" and l.command in ("QUIT", "PART"))]
+            assert irc.connections == 1 and irc.health.connected
+            alice.say("maison", "temp salon")                              # still there, still answering
+            assert READING.fullmatch((await alice.reply("maison", "alice", timeout=15)).text)
+        await alice.expect(lambda l: l.command == "QUIT" and l.nick == "maison", what="the bot's QUIT on stopping")
+    finally:
+        if alice is not None:
+            await alice.close()
+        server.stop()
+    ends = [l for l in server.log_text().splitlines() if 'User "maison!' in l and "unregistered" in l]
+    assert len(ends) == 1 and "Got QUIT command" in ends[0], ends        # ngircd never cut the bot off
