@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import gammu
@@ -173,6 +174,10 @@ class GammuModem:
         try:
             return await self._call(self._init)
         except gammu.GSMError as exc:
+            device = self.settings.device
+            if not self.settings.gammurc and device.startswith("/") and not Path(device).exists():
+                # libgammu says "no permission" for a path that is not there: name the real cause.
+                raise ModemError(f"{device} does not exist (is the 3G key plugged in? check device = ...)") from None
             raise ModemError(describe(exc)) from None
 
     def _make(self) -> Any:

@@ -401,7 +401,7 @@ async def test_missing_modem_leaves_the_hub_running(tmp_path: Path, mosquitto: M
     (tmp_path / "no-such" / "file").write_text("not a folder")
     async with running(Hub(hub_settings(tmp_path, mosquitto, sms))) as hub:
         adapter = hub.adapters["sms"]
-        await wait_for(lambda: "permission" in adapter.health.detail, timeout=10)
+        await wait_for(lambda: "does not exist (is the 3G key plugged in?" in adapter.health.detail, timeout=10)
         assert hub.web is not None
         base = f"http://127.0.0.1:{hub.web.port}"
         async with aiohttp.ClientSession() as session:
