@@ -90,18 +90,21 @@ class Outbox:
                 pass
 
     async def settled(self, adapter_name: str) -> None:
-        """Return once nothing is due through `adapter_name`: what is recorded has been sent or
-        has failed and waits for its retry. The caller bounds the wait (a network may be down)."""
+        """Return once nothing is due or new through `adapter_name`: what is recorded has been
+        sent, or has failed and waits for its retry (a row never tried yet, e.g. held a moment for
+        an alert's picture, still counts). The caller bounds the wait (a network may be down)."""
         store = self.hub.store
         while True:
             passed = self._pass_done.setdefault(adapter_name, asyncio.Event())   # before the count: no lost pass
-            due = await store.call(lambda: store.db.execute(
-                "SELECT COUNT(*) FROM deliveries WHERE adapter = ? AND delivered_at IS NULL AND next_try <= ?",
-                (adapter_name, time.time())).fetchone()[0])
-            if not due:
+            due, new = await store.call(lambda: store.db.execute(
+                "SELECT COALESCE(SUM(next_try <= ?), 0), COUNT(*) FROM deliveries WHERE adapter = ? "
+                "AND delivered_at IS NULL AND (next_try <= ? OR attempts = 0)",
+                (time.time(), adapter_name, time.time())).fetchone())
+            if not new:
                 return
-            self.wake(adapter_name).set()
-            await passed.wait()
+            if due:
+                self.wake(adapter_name).set()
+            await passed.wait()           # held rows: the worker's own timer (or the picture) brings the pass
 
     async def _deliver_due(self, adapter: Any, adapter_name: str, unrecorded: set[int],
                            reconnected: bool = False) -> tuple[float | None, bool]:
