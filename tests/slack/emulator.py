@@ -57,7 +57,7 @@ class SlackEmulator:
             "U0BOB": {"id": "U0BOB", "name": "bob", "real_name": "Bob", "profile": {"display_name": "bob"}},
         }
         self.channels: dict[str, str] = {"C0HOME": "maison", "C0OTHER": "general", "G0PRIV": "famille",
-                                         "C0NOTIN": "garden"}
+                                         "G0MPIM": "mpdm-alice--bob-1", "C0NOTIN": "garden"}
         self.not_member = {"C0NOTIN"}           # chat.postMessage there: not_in_channel
         self.calls: list[Call] = []
         self.posts: asyncio.Queue[dict[str, Any]] = asyncio.Queue()

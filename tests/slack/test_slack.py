@@ -88,6 +88,22 @@ async def test_dm_needs_no_prefix_and_mentions_are_stripped_once(
         assert users_info.count("U0BOB") == 1                    # names are cached
 
 
+async def test_private_channels_and_group_dms_are_rooms(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    """A private channel (`group`) and a group DM (`mpim`) have several people in them: like a
+    channel, only prefixed or addressed lines are commands, answered where they were written."""
+    async with running(Hub(slack_settings())) as hub:
+        await connected(hub, slack_emulator)
+        for channel, kind in (("G0PRIV", "group"), ("G0MPIM", "mpim")):
+            await slack_emulator.push_event({"type": "message", "channel": channel, "channel_type": kind,
+                                             "user": "U0ALICE", "text": "temp salon"})          # chatter
+            await slack_emulator.push_event({"type": "message", "channel": channel, "channel_type": kind,
+                                             "user": "U0ALICE", "text": "!temp chambre"})
+            post = await slack_emulator.next_post()
+            assert post["channel"] == channel and post["text"].startswith("chambre: ")
+        assert slack_emulator.posts.empty()                    # the chatter got nothing
+
+
 async def test_slash_command_answers_in_that_channel(
         slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
     async with running(Hub(slack_settings())) as hub:
