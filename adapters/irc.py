@@ -109,6 +109,7 @@ class Adapter:
         self._link: Link | None = None
         self.nicks: list[str] = []
         self._nickserv: tuple[str, str] | None = None
+        self._server_password: str | None = None
 
     # ---- lifecycle ----
 
@@ -144,6 +145,7 @@ class Adapter:
         self.registration.sasl = (s.sasl_username or s.nick or hub.settings.hub.name, password) if password else None
         password = read_secret(s, "password", base)
         self._nickserv = (s.nickserv_account or s.nick or hub.settings.hub.name, password) if password else None
+        self._server_password = read_secret(s, "server_password", base)
         for channel in s.channels:
             key = read_secret(channel, "key", base)
             if key:
@@ -206,6 +208,8 @@ class Adapter:
             link.tasks = [asyncio.create_task(link.out.write_forever(), name=f"{self.name}-writer"),
                           asyncio.create_task(link.keepalive(s.ping_interval, s.ping_timeout),
                                               name=f"{self.name}-keepalive")]
+            if self._server_password:
+                link.out.send_urgent(f"PASS {sanitise(self._server_password)}")   # must come first
             link.out.send_urgent("CAP LS 302")
             link.out.send_urgent(f"NICK {link.nick}")
             link.out.send_urgent(f"USER {s.username} 0 * :{sanitise(s.realname)}")

@@ -41,7 +41,7 @@ class SendQueue:
         if log.isEnabledFor(logging.DEBUG):
             secret = line.startswith("AUTHENTICATE ") and line[13:] not in ("PLAIN", "+", "*")
             shown = "AUTHENTICATE ****" if secret else line
-            shown = re.sub(r"(?i)^(PRIVMSG \S+ :IDENTIFY |JOIN \S+ ).*", r"\1****", shown)
+            shown = re.sub(r"(?i)^(PRIVMSG \S+ :IDENTIFY |JOIN \S+ |PASS ).*", r"\1****", shown)
             log.debug("%s -> %s", link.adapter.name, shown)
         link.protocol.write(line)                        # irc3's send_line would only add a future and a dispatch
 

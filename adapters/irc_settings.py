@@ -42,6 +42,9 @@ class Settings(AdapterSettings):
     sasl_username: str | None = Field(None, examples=['"maison"'], description="default: nick")
     sasl_password_env: str | None = Field(None, examples=['"IRC_SASL_PASSWORD"'])
     sasl_password_file: str | None = Field(None, examples=['"/etc/chatops/irc.pass"'])
+    server_password_env: str | None = Field(None, examples=['"IRC_SERVER_PASSWORD"'],
+                                            description="PASS sent first: a bouncer (ZNC) or a private server")
+    server_password_file: str | None = Field(None, examples=['"/etc/chatops/znc.pass"'])
     password_env: str | None = Field(None, examples=['"IRC_NICKSERV_PASSWORD"'],
                                      description="NickServ IDENTIFY password")
     password_file: str | None = Field(None, examples=['"/etc/chatops/nickserv.pass"'])

@@ -231,3 +231,15 @@ def test_check_creates_nothing_and_passes_for_a_data_dir_that_can_be_made(tmp_pa
 def test_durations_are_shown_short_and_never_rounded_to_zero(seconds: float, shown: str) -> None:
     from chatops.durations import format_duration
     assert format_duration(seconds) == shown
+
+
+@pytest.mark.parametrize(("section", "key"), [("mqtt", "password"), ("adapters.irc", "sasl_password"),
+                                              ("adapters.irc", "server_password"), ("adapters.slack", "bot_token")])
+def test_a_secret_written_in_the_config_is_refused_with_the_way_to_give_it(section: str, key: str,
+                                                                            tmp_path: Path) -> None:
+    base = {"mqtt": "", "adapters.irc": 'host = "irc.libera.chat"\n',
+            "adapters.slack": 'app_token_env = "A"\n'}[section]
+    problems = problems_of(f'[{section}]\n{base}{key} = "hunter2"\n', tmp_path)
+    assert f"{section}.{key}: unknown key; secrets never go in config.toml: use {key}_env = \"VAR\" " \
+           f"or {key}_file = \"/path\"" in problems
+    assert not any("hunter2" in p for p in problems)

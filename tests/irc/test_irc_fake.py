@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -101,6 +102,21 @@ async def test_nickserv_identify_before_joining(tmp_path: Path, fake_server: Fak
         assert not [l for l in conn.unread() if l.command == "JOIN"]
         conn.send(":fake.test 900 maison maison!chatops@h maison :You are now logged in as maison")
         await conn.expect(command("JOIN"))
+
+
+async def test_server_password_goes_first_and_never_into_the_log(
+        tmp_path: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A bouncer (ZNC) wants PASS before anything else; the debug log shows it masked."""
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("IRC_TEST_ZNC", "maison/libera:zncsecret")
+    async with adapter_running(tmp_path, fake_server.port, server_password_env="IRC_TEST_ZNC") as (adapter, _h, _t):
+        conn = await fake_server.accept()
+        first = await conn.expect(lambda l: True, what="first line")
+        assert first.raw == "PASS maison/libera:zncsecret"
+        await welcome(conn, "maison")
+        await wait_for(lambda: adapter.health.connected)
+    assert "PASS ****" in caplog.text and "zncsecret" not in caplog.text
 
 
 async def test_taken_nicks_fall_back_to_alternatives_then_generated(tmp_path: Path, fake_server: FakeServer) -> None:
