@@ -76,8 +76,10 @@ def test_simulating_smoke_again_says_who_acknowledged_the_alert(tmp_path: Path) 
         "Alert #1 (smoke) is active, acknowledged by owner."]
 
 
-async def test_web_chat_and_health(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    async with running(Hub(settings_for(tmp_path, mosquitto.url), tty=False)) as hub:
+@pytest.mark.parametrize("broker", ["mosquitto", "embedded"])
+async def test_web_chat_and_health(tmp_path: Path, broker: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("mosquitto").url if broker == "mosquitto" else "embedded"
+    async with running(Hub(settings_for(tmp_path, url), tty=False)) as hub:
         assert hub.web is not None
         base = f"http://127.0.0.1:{hub.web.port}"
         async with aiohttp.ClientSession() as http:
