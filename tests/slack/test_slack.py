@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import struct
 import time
 import zlib
@@ -169,6 +170,22 @@ async def test_snapshot_is_uploaded_in_three_steps(
     assert done["channel_id"] == "C0HOME" and done["thread_ts"] == "1700000000.000100"
     assert done["initial_comment"] == "entree at 10:31"
     assert slack_emulator.posted == []
+
+
+async def test_snap_command_uploads_the_camera_picture_into_the_thread(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    """`!snap entree` typed in a thread: the demo's simulated camera, uploaded where it was asked."""
+    async with running(Hub(slack_settings())) as hub:
+        await connected(hub, slack_emulator)
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0ALICE", "text": "!snap entree", "ts": "1700000300.000100",
+                                         "thread_ts": "1700000000.000100"})
+        await slack_emulator.wait(lambda: bool(slack_emulator.completed))
+    done = slack_emulator.completed[0]
+    assert done["channel_id"] == "C0HOME" and done["thread_ts"] == "1700000000.000100"
+    assert re.fullmatch(r"entrée at \d\d:\d\d:\d\d", done["initial_comment"])
+    (picture,) = slack_emulator.uploads.values()
+    assert picture[:3] == b"\xff\xd8\xff"                    # a JPEG
 
 
 async def test_replies_are_escaped_split_and_sent_to_users(

@@ -277,6 +277,21 @@ async def test_image_goes_by_http_upload_with_oob(tmp_path: Path, mosquitto: Mos
             assert await response.read() == image.read_bytes()
 
 
+async def test_snap_command_arrives_as_an_uploaded_picture(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """`snap entree` in a direct chat: the demo's simulated camera, by HTTP upload with an OOB URL."""
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody)), \
+            xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
+        alice.say("maison@localhost", "snap entree")
+        text = await alice.next_message(lambda m: m["from"].bare == "maison@localhost")
+        assert re.fullmatch(r"entrée at \d\d:\d\d:\d\d", text["body"]), text["body"]
+        picture = await alice.next_message(lambda m: m["from"].bare == "maison@localhost")
+        url = picture["body"]
+        assert picture["oob"]["url"] == url and url.startswith(f"http://127.0.0.1:{prosody.http_port}/")
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            assert response.status == 200 and (await response.read())[:3] == b"\xff\xd8\xff"
+
+
 async def test_image_falls_back_to_a_hub_link_without_upload(tmp_path: Path, mosquitto: Mosquitto,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     image = png(tmp_path / "snap.png")
