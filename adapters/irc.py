@@ -283,7 +283,7 @@ class Adapter:
         if link is None or not link.registered.done() or link.lost.done():
             raise ConnectionError(f"IRC {self.name} is not connected ({self.health.detail})")
         target = address.target
-        if target.startswith("account:") or "!" in target:
+        if not link.is_channel(target) and (target.startswith(("user:", "account:")) or "!" in target):
             target = await self._holder_of(link, target)
         elif not _TARGET.fullmatch(target):
             raise ValueError(f"{target!r} is not an IRC channel or nick")
@@ -295,23 +295,44 @@ class Adapter:
             await future
 
     async def _holder_of(self, link: Link, person: str) -> str:
-        """The nick to write to for the person a `[users]` pattern names (`account:alice`,
-        `alice!*@home.example`), once WHOIS shows its holder is them right now.
+        """The nick to write to for a person: `user:NAME` (any of that user's `[users]` irc
+        patterns) or one pattern (`account:alice`, `alice!*@home.example`), once WHOIS shows the
+        nick's holder matches right now.
 
         An alert to a person must not reach whoever took their nick: LookupError otherwise, and
-        the outbox tries again later (they may simply be offline)."""
-        account = person[8:] if person.startswith("account:") else None
-        nick = (link.roster.nick_of(account) or account) if account else person.split("!", 1)[0]
-        if not _TARGET.fullmatch(nick) or link.is_channel(nick):
-            raise ValueError(f"{person!r} names no IRC nick")
-        holder = await link.whois.ask(nick, lambda line: link.out.enqueue([line]), self.settings.ack_timeout)
+        the outbox tries again later with backoff (they may simply be offline)."""
         hub = self._hub
-        if holder.mask is None:
-            raise LookupError(f"{nick} is not online (for {person})")
-        if hub is None or not hub.auth.matches(Identity("irc", holder.mask, account=holder.account), person):
-            logged_in = f", logged in as {holder.account}" if holder.account else ", not logged in"
-            raise LookupError(f"{nick} is held by {holder.mask}{logged_in}: not {person}; not sent")
-        return nick
+        if hub is None:
+            raise LookupError("the IRC adapter is not running in a hub")
+        if person.startswith("user:"):
+            user = hub.auth.users.get(person[5:])
+            patterns = list(user.settings.patterns("irc")) if user is not None else []
+        else:
+            patterns = [person]
+        asked: set[str] = set()
+        found: list[str] = []
+        for pattern in patterns:
+            account = pattern[8:] if pattern.startswith("account:") else None
+            nick = (link.roster.nick_of(account) or account) if account else pattern.split("!", 1)[0]
+            if not _TARGET.fullmatch(nick) or link.is_channel(nick) or any(c in nick for c in "*?"):
+                continue
+            if link.fold(nick) in asked:
+                continue
+            asked.add(link.fold(nick))
+            try:
+                holder = await link.whois.ask(nick, lambda line: link.out.enqueue([line]), self.settings.ack_timeout)
+            except TimeoutError:
+                raise LookupError(f"no WHOIS answer for {nick} within {self.settings.ack_timeout:g}s") from None
+            if holder.mask is None:
+                found.append(f"{nick} is not online")
+                continue
+            if any(hub.auth.matches(Identity("irc", holder.mask, account=holder.account), p) for p in patterns):
+                return nick
+            found.append(f"{nick} is held by {holder.mask}, "
+                         + (f"logged in as {holder.account}" if holder.account else "not logged in"))
+        if not asked:
+            raise ValueError(f"{person!r} names no IRC nick")
+        raise LookupError(f"{'; '.join(found)}: not {person}; not sent")
 
     async def confirm_delivery(self) -> None:
         """Return once the server has read every line sent so far; the alert outbox calls it

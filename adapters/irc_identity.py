@@ -138,12 +138,14 @@ class Whois:
         entry = self.pending.get(key)
         if entry is None:
             entry = self.pending[key] = (Holder(), asyncio.get_running_loop().create_future())
-            send(f"WHOIS {nick}")
+            written = send(f"WHOIS {nick}")
+            if isinstance(written, asyncio.Future):     # fails with the connection: the ask fails too
+                written.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
             async with asyncio.timeout(timeout):
                 return await asyncio.shield(entry[1])
-        except TimeoutError:
-            if self.pending.get(key) is entry:
+        except (TimeoutError, asyncio.CancelledError):
+            if self.pending.get(key) is entry:          # the next ask sends a fresh query
                 del self.pending[key]
             raise
 

@@ -264,8 +264,7 @@ class AlertEngine:
         log.warning("alert #%d %s raised: %s -> %d recipients", alert_id, rule.name, text, len(recipients))
         if picture:
             self.hub.spawn(self._attach_snapshot(alert_id, rule), f"alert-snapshot-{alert_id}")
-        else:
-            self._wake(recipients)
+        self._wake(recipients)            # a held row: the worker's pass sets its timer to the hold's end
         self._repeat_changed.set()
         await self._publish_state(rule.name, alert_id)
         return alert_id
@@ -344,6 +343,12 @@ class AlertEngine:
             for network in ("xmpp", "sms", "slack", "console", "web", "irc"):
                 if not self.hub.adapters_for(network):
                     continue        # that network is not enabled here; explicit addresses still queue
+                if network == "irc":
+                    # One recipient per person: the adapter finds the nick whose holder matches any
+                    # of their patterns (two patterns of one person must not mean two alerts).
+                    if any(_reachable(network, p) for p in user.settings.patterns(network)):
+                        result.append(Recipient(network, f"user:{user.name}", user.name))
+                    continue
                 for pattern in user.settings.patterns(network):
                     target = _reachable(network, pattern)
                     if target:
@@ -399,6 +404,9 @@ class AlertEngine:
             db.execute("UPDATE alerts SET acked_by = ?, acked_at = ?, next_repeat = NULL WHERE id = ?",
                        (by, now, row[0]))
             self._cancel_pending(db, row[0], "repeat")
+            # The alert itself must not arrive after its acknowledgement: stop waiting for the picture.
+            db.execute("UPDATE deliveries SET next_try = ? WHERE alert_id = ? AND kind = 'raise' AND attempts = 0 "
+                       "AND delivered_at IS NULL AND next_try > ?", (now, row[0], now))
             others = db.execute("SELECT DISTINCT adapter, target, direct, recipient FROM deliveries "
                                 "WHERE alert_id = ? AND kind = 'raise'", (row[0],)).fetchall()
             others = [o for o in others if not (by_user and o[3] == by_user)]
@@ -564,9 +572,9 @@ def _is_direct(recipient: Recipient) -> bool:
 def _reachable(network: str, pattern: str) -> str | None:
     """The address a user identity pattern can be written to, or None (wildcards).
 
-    On IRC a nick proves nothing, so the address is the pattern itself (`account:alice`,
-    `alice!*@home.example`): the adapter writes to that nick only once the server confirms its
-    holder is the one the pattern names."""
+    On IRC a nick proves nothing: a pattern with a plain nick part (`account:alice`,
+    `alice!*@home.example`) makes its user reachable as `user:NAME`, and the adapter writes to a
+    nick only once the server confirms its holder matches one of that user's patterns."""
     if network == "irc":
         nick = pattern[8:] if pattern.startswith("account:") else pattern.split("!")[0]
         return pattern if nick and not any(c in nick for c in "*?") else None

@@ -28,6 +28,7 @@ SEND_TIMEOUT = 30.0
 RETRY_CAP = 120.0
 RECONNECT_RETRY = 1.0           # a send that failed on the connection is tried again this soon (once it is up)
 STORE_RETRY_CAP = 5.0           # longest wait before retrying a write the database refused
+GIVE_UP_AFTER = 86400.0         # a delivery its network keeps refusing (not a lost connection) this long is dropped
 
 
 class Outbox:
@@ -116,18 +117,25 @@ class Outbox:
         skip = sorted(unrecorded)
         exclude = f" AND id NOT IN ({','.join('?' * len(skip))})" if skip else ""
         due = await store.call(lambda: store.db.execute(
-            "SELECT id, target, direct, text, attachment, attempts FROM deliveries WHERE adapter = ? "
+            "SELECT id, target, direct, text, attachment, attempts, created FROM deliveries WHERE adapter = ? "
             f"AND delivered_at IS NULL AND (next_try <= ? OR (? AND attempts > 0)){exclude} ORDER BY id LIMIT 200",
             (adapter_name, now, int(reconnected), *skip)).fetchall())
         delivered: list[int] = []
         failed: list[tuple[int, int, str, float]] = []
+        expired: list[tuple[int, int, str]] = []
 
         async def send_in_order(rows: list[Any]) -> None:
-            for delivery_id, target, direct, text, attachment, attempts in rows:
+            for delivery_id, target, direct, text, attachment, attempts, created in rows:
                 outcome = await self._send_one(adapter, adapter_name, target, bool(direct), text, attachment,
                                                attempts)
                 if outcome is None:
                     delivered.append(delivery_id)
+                elif outcome[1] > RECONNECT_RETRY and time.time() - created > GIVE_UP_AFTER:
+                    # Refused for a day (a person never online as themselves, an address that
+                    # does not exist): stop, rather than deliver a day-old alarm some day.
+                    log.error("delivery to %s:%s given up after %d attempts over %s: %s", adapter_name, target,
+                              attempts + 1, "24 h", outcome[0])
+                    expired.append((delivery_id, attempts + 1, f"given up after 24 h: {outcome[0]}"[:300]))
                 else:
                     failed.append((delivery_id, attempts + 1, *outcome))
 
@@ -138,10 +146,10 @@ class Outbox:
             by_target.setdefault(row[1], []).append(row)
         await asyncio.gather(*(send_in_order(rows) for rows in by_target.values()))
         unrecorded.update(delivered)
-        if unrecorded or failed:
+        if unrecorded or failed or expired:
             done = sorted(unrecorded)
             try:
-                await store.call(store.transaction, lambda db: self._record(db, done, failed))
+                await store.call(store.transaction, lambda db: self._record(db, done, failed, expired))
             except sqlite3.DatabaseError as exc:
                 if delivered:
                     log.error("deliveries %s through %s were sent but cannot be marked delivered (%s); "
@@ -182,9 +190,12 @@ class Outbox:
             return f"{type(exc).__name__}: {exc}"[:300], delay
 
     @staticmethod
-    def _record(db: Any, delivered: list[int], failed: list[tuple[int, int, str, float]]) -> None:
+    def _record(db: Any, delivered: list[int], failed: list[tuple[int, int, str, float]],
+                expired: list[tuple[int, int, str]]) -> None:
         now = time.time()
         db.executemany("UPDATE deliveries SET delivered_at = ?, attempts = attempts + 1 "
                        "WHERE id = ? AND delivered_at IS NULL", [(now, d) for d in delivered])
         db.executemany("UPDATE deliveries SET attempts = ?, last_error = ?, next_try = ? WHERE id = ?",
                        [(attempts, error, now + delay, d) for d, attempts, error, delay in failed])
+        db.executemany("UPDATE deliveries SET attempts = ?, last_error = ?, delivered_at = -1 WHERE id = ?",
+                       [(attempts, error, d) for d, attempts, error in expired])

@@ -107,16 +107,21 @@ def _bind(listen: str, held: list[socket.socket]) -> str | None:
     except socket.gaierror as exc:
         return f"cannot resolve {host!r}: {exc.strerror}"
     for family, kind, proto, _, address in dict.fromkeys(infos):
-        sock = socket.socket(family, kind, proto)
-        held.append(sock)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         try:
+            sock = socket.socket(family, kind, proto)
+        except OSError as exc:
+            if exc.errno in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
+                continue                # IPv6 switched off: asyncio skips that family the same way
+            return exc.strerror or str(exc)
+        held.append(sock)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
             sock.listen()               # a bound socket only blocks others once it listens (Linux)
         except OSError as exc:
             if exc.errno == errno.EADDRNOTAVAIL:
-                continue                # that family is off (no IPv6): asyncio skips it the same way
+                continue                # that family has no such address here: asyncio skips it too
             return exc.strerror or str(exc)
     return None

@@ -221,3 +221,45 @@ async def test_time_field_renders_the_local_time_of_the_alert(tmp_path: Path, mo
     assert match, text
     seconds = range(int(sent) - 1, int(received) + 2)                # the clock read while the alert was raised
     assert match.group(1) in {time.strftime("%H:%M:%S", time.localtime(s)) for s in seconds}
+
+
+def test_a_person_with_two_irc_patterns_is_one_irc_recipient(tmp_path: Path) -> None:
+    """`account:alice` and `alice!*@home.example.org` are the same person: one alert, not two."""
+    settings = settings_for(tmp_path, simulator={"enabled": False},
+                            adapters={"irc": {"host": "127.0.0.1", "port": 1, "tls": False}},
+                            users={"alice": {"roles": ["family"], "irc": ["account:alice", "alice!*@home.example.org",
+                                                                          "*!*@guest.example.org"]},
+                                   "bob": {"roles": ["family"], "irc": ["*!*@bob.example.org"]}})
+    hub = Hub(settings, tty=False)
+    recipients = hub.alerts.recipients(["alice", "bob", "irc:#maison"])
+    assert [(r.network, r.target) for r in recipients] == [("irc", "user:alice"), ("irc", "#maison")]
+
+
+async def test_a_delivery_refused_for_a_day_is_given_up(tmp_path: Path, mosquitto: Mosquitto,
+                                                        broker: aiomqtt.Client,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """A recipient the network keeps refusing (not a lost connection) is retried with backoff for a
+    day, then dropped with a log line instead of a day-old alarm arriving some day."""
+    settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:nobody"])
+    async with hub_with_inbox(settings) as (hub, inbox):
+        async def refuse(address: Any, reply: Any) -> None:
+            raise LookupError(f"{address.target} is not online")
+        inbox.send = refuse
+        store = hub.store
+        await smoke(broker, True)
+
+        async def row() -> tuple[Any, ...]:
+            return await store.call(lambda: store.db.execute(
+                "SELECT attempts, delivered_at, last_error FROM deliveries WHERE kind = 'raise'").fetchone() or ())
+
+        async with asyncio.timeout(10):
+            while not (state := await row()) or not state[0]:
+                await asyncio.sleep(0.02)
+        assert state[1] is None and "LookupError: nobody is not online" in state[2]       # refused, retried later
+        await store.call(lambda: store.db.execute("UPDATE deliveries SET created = created - 90000, next_try = 0"))
+        hub.alerts.outbox.wake("loop").set()
+        async with asyncio.timeout(10):
+            while (state := await row())[1] is None:
+                await asyncio.sleep(0.02)
+        assert state[1] == -1 and state[2].startswith("given up after 24 h: LookupError: nobody is not online")
+        assert any("given up after 2 attempts" in r.getMessage() for r in caplog.records)
