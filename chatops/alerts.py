@@ -120,6 +120,7 @@ class AlertEngine:
         self.outbox = Outbox(hub)
         self._repeat_changed = asyncio.Event()
         self._mutes: dict[str, float] = {}
+        self._attaching: set[asyncio.Task[Any]] = set()     # pictures being fetched for held alerts
 
     @property
     def sent_count(self) -> int:
@@ -180,8 +181,11 @@ class AlertEngine:
         """Return once every reading received so far has been evaluated (and its alert recorded).
 
         A command that caused a reading (the simulator's smoke) can then say which alert it raised,
-        and a piped console can wait for that alert before it stops."""
+        and a piped console can wait for that alert before it stops. Pictures being fetched for
+        those alerts are waited for too, at most as long as an alert is held for its picture."""
         await self._events.join()
+        if self._attaching:
+            await asyncio.wait(set(self._attaching), timeout=SNAPSHOT_HOLD)
 
     async def _evaluate(self, state: RuleState, device: Device, reading: Reading, previous: Reading | None) -> None:
         kind = state.condition.kind
@@ -263,7 +267,9 @@ class AlertEngine:
         state.active_id, state.last_raised = alert_id, now
         log.warning("alert #%d %s raised: %s -> %d recipients", alert_id, rule.name, text, len(recipients))
         if picture:
-            self.hub.spawn(self._attach_snapshot(alert_id, rule), f"alert-snapshot-{alert_id}")
+            task = self.hub.spawn(self._attach_snapshot(alert_id, rule), f"alert-snapshot-{alert_id}")
+            self._attaching.add(task)
+            task.add_done_callback(self._attaching.discard)
         self._wake(recipients)            # a held row: the worker's pass sets its timer to the hold's end
         self._repeat_changed.set()
         await self._publish_state(rule.name, alert_id)
