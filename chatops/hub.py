@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import os
@@ -147,12 +148,15 @@ class Hub:
             raise RuntimeError("the hub is not running")
         task = self._task_group.create_task(self._guarded(coro, name), name=name)  # type: ignore[arg-type]
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        if inspect.iscoroutine(coro):
-            # A task cancelled before its first step (start-up failed) never awaits `coro`:
-            # close it so Python does not warn "coroutine ... was never awaited".
-            task.add_done_callback(lambda _: coro.close())
+        task.add_done_callback(functools.partial(self._forget, coro))   # one callback: a lane per command
         return task
+
+    def _forget(self, coro: object, task: asyncio.Task[object]) -> None:
+        """A spawned task ended: drop it, and close its coroutine, which a task cancelled before
+        its first step (start-up failed) never awaited: Python would warn "never awaited"."""
+        self.tasks.discard(task)
+        if inspect.iscoroutine(coro):
+            coro.close()
 
     @staticmethod
     async def _guarded(coro: object, name: str) -> None:
