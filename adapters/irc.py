@@ -47,6 +47,7 @@ from adapters.irc_link import Link
 from adapters.irc_register import Registration
 from adapters.irc_settings import Settings
 from chatops.adapter import Capabilities
+from chatops.auth import irc_nick
 from chatops.backoff import Backoff
 from chatops.config import ConfigError, read_secret
 from chatops.health import Health
@@ -312,9 +313,10 @@ class Adapter:
         asked: set[str] = set()
         found: list[str] = []
         for pattern in patterns:
-            account = pattern[8:] if pattern.startswith("account:") else None
-            nick = (link.roster.nick_of(account) or account) if account else pattern.split("!", 1)[0]
-            if not _TARGET.fullmatch(nick) or link.is_channel(nick) or any(c in nick for c in "*?"):
+            nick = irc_nick(pattern)
+            if nick is not None and pattern.startswith("account:"):
+                nick = link.roster.nick_of(nick) or nick        # the nick seen logged in as the account
+            if nick is None or not _TARGET.fullmatch(nick) or link.is_channel(nick):
                 continue
             if link.fold(nick) in asked:
                 continue

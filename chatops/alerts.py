@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .auth import irc_nick
 from .backoff import Backoff
 from .config import AlertSettings
 from .durations import parse_duration
@@ -582,8 +583,7 @@ def _reachable(network: str, pattern: str) -> str | None:
     `alice!*@home.example`) makes its user reachable as `user:NAME`, and the adapter writes to a
     nick only once the server confirms its holder matches one of that user's patterns."""
     if network == "irc":
-        nick = pattern[8:] if pattern.startswith("account:") else pattern.split("!")[0]
-        return pattern if nick and not any(c in nick for c in "*?") else None
+        return pattern if irc_nick(pattern) else None
     if network in ("console", "web"):
         return "*"
     if any(c in pattern for c in "*?"):

@@ -35,6 +35,13 @@ def normalise_phone(number: str, default_country: str = "+33") -> str:
     return digits
 
 
+def irc_nick(pattern: str) -> str | None:
+    """The nick an IRC `[users]` pattern names (`account:alice` and `alice!*@home.example` both
+    name `alice`), or None when its nick part has wildcards: then it names no one to write to."""
+    nick = pattern[8:] if pattern.startswith("account:") else pattern.split("!", 1)[0]
+    return nick if nick and not any(c in nick for c in "*?") else None
+
+
 @functools.lru_cache(maxsize=4096)
 def fold(text: str) -> str:
     """Case- and accent-insensitive form used for every name lookup (`Température` -> `temperature`)."""
