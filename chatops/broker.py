@@ -13,6 +13,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from .config import split_listen
 from .preflight import broker_message
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,7 @@ async def embedded_broker(listen: str) -> AsyncIterator[tuple[str, int]]:
         amqtt_log.addFilter(_not_startup_failure)
     from amqtt.broker import Broker
 
-    host, _, port_text = listen.rpartition(":")
-    port = int(port_text)
+    host, port = split_listen(listen)
     broker = Broker(_config(host, port))
     try:
         await broker.start()

@@ -94,6 +94,12 @@ class HubSettings(Section):
     max_reply_chars: int = Field(4000, ge=200, examples=["4000"])
 
 
+def split_listen(listen: str) -> tuple[str, int]:
+    """`HOST:PORT` (HOST may be `[::1]`) as (host without brackets, port)."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 def is_loopback(host: str) -> bool:
     """Whether `host` (a name or an address) only ever means this machine."""
     if host == "localhost":
@@ -121,8 +127,7 @@ class MqttSettings(Section):
         if not re.fullmatch(r"[^:\s]+:\d{1,5}", self.embedded_listen):
             raise ValueError(f"embedded_listen {self.embedded_listen!r} must be HOST:PORT, "
                              "e.g. \"127.0.0.1:1883\"")
-        host = self.embedded_listen.rpartition(":")[0]
-        if self.url == "embedded" and not is_loopback(host):
+        if self.url == "embedded" and not is_loopback(split_listen(self.embedded_listen)[0]):
             raise ValueError(f"embedded_listen {self.embedded_listen!r}: the embedded broker lets anyone connect "
                              "without a password, so it listens on loopback only (\"127.0.0.1:1883\"); for "
                              "devices on your network run mosquitto with passwords and set url = "
@@ -153,8 +158,8 @@ class WebSettings(Section):
 
     @property
     def host_port(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]") or "127.0.0.1", int(port)
+        host, port = split_listen(self.listen)
+        return host or "127.0.0.1", port
 
     @property
     def loopback(self) -> bool:

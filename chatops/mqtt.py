@@ -19,7 +19,7 @@ import aiomqtt
 
 from .backoff import Backoff
 from .broker import EMBEDDED_USERNAME
-from .config import MqttSettings, read_secret
+from .config import MqttSettings, read_secret, split_listen
 from .health import Health
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,8 @@ class BrokerAddress:
 def broker_address(settings: MqttSettings, base_dir: Path, embedded_port: int | None = None) -> BrokerAddress:
     """Where `[mqtt]` says the broker is, with its credentials (the hub and the CLI share this)."""
     if settings.url == "embedded":
-        host, _, port = settings.embedded_listen.rpartition(":")
-        return BrokerAddress(host, embedded_port or int(port), False, settings.username or EMBEDDED_USERNAME, None)
+        host, port = split_listen(settings.embedded_listen)
+        return BrokerAddress(host, embedded_port or port, False, settings.username or EMBEDDED_USERNAME, None)
     host, port_number, tls = settings.host_port_tls
     return BrokerAddress(host, port_number, tls, settings.username, read_secret(settings, "password", base_dir))
 

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import Settings
+from .config import Settings, split_listen
 
 
 def data_dir_problem(settings: Settings, create: bool) -> str | None:
@@ -97,9 +97,7 @@ def broker_message(listen: str, reason: str) -> str:
 
 def _bind(listen: str, held: list[socket.socket]) -> str | None:
     """Bind every address `listen` (HOST:PORT) resolves to; the OS reason of the first failure."""
-    host, _, port_text = listen.rpartition(":")
-    host = host.strip("[]")
-    port = int(port_text)
+    host, port = split_listen(listen)
     if port == 0:
         return None                     # any free port: cannot conflict
     try:
