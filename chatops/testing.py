@@ -10,13 +10,15 @@ import asyncio
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import time
 import tomllib
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from .config import Settings, parse_settings
 from .message import Address, Identity, Message
@@ -133,9 +135,20 @@ class Mosquitto:
         self.proc = None
 
 
+class Server(Protocol):
+    """A test server process: mosquitto here, ngircd, prosody and gammu-smsd in tests/."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+ServerT = TypeVar("ServerT", bound=Server)
+
+
 @contextmanager
-def mosquitto_server(workdir: Path) -> Iterator[Mosquitto]:
-    server = Mosquitto(workdir)
+def started(server: ServerT) -> Iterator[ServerT]:
+    """`server` started, and stopped however the block ends (every server fixture uses it)."""
     server.start()
     try:
         yield server
@@ -172,3 +185,12 @@ def env_with(**values: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(values)
     return env
+
+
+def tiny_png(path: Path) -> Path:
+    """Write a valid 1x1 PNG at `path` (an attachment for image tests) and return the path."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+    return path

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from chatops.testing import Mosquitto, mosquitto_server
+from chatops.testing import Mosquitto, started
 
 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A real mosquitto on a free port, stopped after the test (tests may stop/start it)."""
-    with mosquitto_server(tmp_path / "mosquitto") as server:
+    with started(Mosquitto(tmp_path / "mosquitto")) as server:
         yield server

@@ -118,7 +118,7 @@ async def test_health_answers_503_until_the_hub_is_ready(tmp_path: Path) -> None
                 assert response.status == 503
                 health = await response.json()
             assert health["ready"] is False and health["mqtt"]["connected"] is False
-            broker.start()
+            await asyncio.to_thread(broker.start)
             async with asyncio.timeout(15):
                 await hub.ready.wait()
             async with http.get(f"http://127.0.0.1:{hub.web.port}/health") as response:
@@ -133,13 +133,13 @@ async def test_health_answers_503_until_the_hub_is_ready(tmp_path: Path) -> None
 async def test_mosquitto_restart_is_survived(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with running(Hub(settings_for(tmp_path, mosquitto.url, mqtt={"backoff_max": "1s"}), tty=False)) as hub:
         assert await exec_command(hub, "chauffage on") == "heater is ON"
-        mosquitto.stop(kill=True)
+        await asyncio.to_thread(mosquitto.stop, kill=True)
         async with asyncio.timeout(10):
             while hub.mqtt.connected.is_set():
                 await asyncio.sleep(0.01)
         assert "Cannot switch heater" in await exec_command(hub, "chauffage off")
         down_at = time.monotonic()
-        mosquitto.start()
+        await asyncio.to_thread(mosquitto.start)
         async with asyncio.timeout(15):
             await hub.mqtt.connected.wait()
         reconnect = time.monotonic() - down_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -16,7 +17,7 @@ import pytest
 
 from chatops.config import config_warnings
 from chatops.hub import Hub, running
-from chatops.testing import Mosquitto, exec_command, free_port, settings_for, wait_for
+from chatops.testing import Mosquitto, exec_command, free_port, settings_for, started, wait_for
 
 pytestmark = pytest.mark.servers
 MQTT_SECRET = "mqtt-s3cret-value-91"
@@ -56,9 +57,9 @@ async def test_secrets_stay_out_of_logs_health_and_status(tmp_path: Path, locked
             async with http.get(f"{base}/health") as response:
                 health = await response.text()
         status = await exec_command(hub, "status")
-        locked_mosquitto.stop()                      # errors while the broker is gone must not leak either
+        await asyncio.to_thread(locked_mosquitto.stop)   # errors while the broker is gone must not leak either
         assert "Cannot switch heater" in await exec_command(hub, "chauffage on")
-        locked_mosquitto.start()
+        await asyncio.to_thread(locked_mosquitto.start)
         await hub.mqtt.connected.wait()
     for where, text in (("health", health), ("status", status), ("logs", caplog.text)):
         assert MQTT_SECRET not in text, where
@@ -151,9 +152,9 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
     bot; SASL towards a closed port), XMPP (a closed port; a real prosody refusing the
     password), Slack (invalid_auth) and SMS (no modem, SIM PIN and a user's PIN configured):
     each adapter tries, fails and logs why, and no secret shows in any of it."""
-    from tests.irc.conftest import FakeServer, LineReader, welcome
+    from tests.irc.conftest import FakeServer, welcome
     from tests.slack.emulator import SlackEmulator
-    from tests.xmpp.conftest import DOMAIN, prosody_server
+    from tests.xmpp.conftest import DOMAIN, Prosody
 
     caplog.set_level(logging.DEBUG)
     for name, value in CHAT_SECRETS.items():
@@ -168,7 +169,7 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
     irc_common = {"host": "127.0.0.1", "tls": False, "nick": "maison", "backoff_min": "0.2s",
                   "backoff_max": "1s", "connect_timeout": "5s"}
     try:
-        with prosody_server(tmp_path / "prosody", upload=False) as prosody:
+        with started(Prosody(tmp_path / "prosody", upload=False)) as prosody:
             prosody.register("maison", "the-right-password")
             settings = settings_for(
                 tmp_path / "data", mosquitto.url, simulator={"enabled": False},

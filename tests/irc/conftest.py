@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from chatops.testing import free_port, stop_process, wait_port
+from chatops.testing import free_port, started, stop_process, wait_port
 
 
 class Ngircd:
@@ -264,12 +264,8 @@ async def welcome(conn: LineReader, nick: str, caps: str = "", server: str = "fa
 
 @pytest.fixture
 def ngircd(tmp_path: Path) -> Iterator[Ngircd]:
-    server = Ngircd(tmp_path / "ngircd")
-    server.start()
-    try:
+    with started(Ngircd(tmp_path / "ngircd")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

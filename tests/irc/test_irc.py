@@ -17,7 +17,7 @@ import pytest
 
 from chatops.hub import Hub, running
 from chatops.message import Address, Attachment, Reply
-from chatops.testing import Mosquitto, settings_for, wait_for
+from chatops.testing import Mosquitto, settings_for, started, wait_for
 from tests.irc.conftest import IrcClient, Ngircd, settings_irc
 
 pytestmark = pytest.mark.servers
@@ -124,12 +124,12 @@ async def test_rejoins_after_server_restart_and_refuses_sends_meanwhile(
     alice = await in_channel(tmp_path, "alice", irc_client)
     async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port)) as (hub, irc):
         await alice.wait_member("#maison", "maison")
-        ngircd.stop()
+        await asyncio.to_thread(ngircd.stop)
         await wait_for(lambda: not irc.health.connected, timeout=5)
         with pytest.raises(ConnectionError):
             await irc.send(CHANNEL, Reply("nobody hears this"))
         assert not hub.health()["adapters"]["irc"]["connected"]  # type: ignore[index]
-        ngircd.start()
+        await asyncio.to_thread(ngircd.start)
         carol = await in_channel(tmp_path, "carol", irc_client)
         await carol.wait_member("#maison", "maison", timeout=10)
         carol.say("#maison", "!temp salon")
@@ -222,9 +222,7 @@ async def test_images_are_sent_as_links(tmp_path: Path, mosquitto: Mosquitto, ng
 
 
 async def test_tls_with_the_servers_ca_file_and_refused_without(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    server = Ngircd(tmp_path / "tls-ngircd", tls=True)
-    server.start()
-    try:
+    with started(Ngircd(tmp_path / "tls-ngircd", tls=True)) as server:
         alice = await IrcClient.connect(server.port, "alice")
         await alice.join("#maison")
         section = settings_irc(server.tls_port, tls=True, ca_file=str(server.cert))
@@ -236,8 +234,6 @@ async def test_tls_with_the_servers_ca_file_and_refused_without(tmp_path: Path, 
             await wait_for(lambda: "CERTIFICATE_VERIFY_FAILED" in irc.health.detail, timeout=5)
             assert not irc.health.connected
         await alice.close()
-    finally:
-        server.stop()
 
 
 async def test_cancelling_stops_within_a_second_with_a_quit(

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import struct
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from chatops.config import Settings
 from chatops.hub import Hub, running
 from chatops.message import Address, Attachment, Reply
-from chatops.testing import wait_for
+from chatops.testing import tiny_png, wait_for
 
 from .emulator import SlackEmulator
 
@@ -31,15 +29,6 @@ async def connected(hub: Hub, emulator: SlackEmulator, kind: str = "socket") -> 
     await asyncio.wait_for(adapter.health.up_event.wait(), 10)
     await emulator.wait(lambda: bool(emulator.open_sockets(kind)))
     return adapter
-
-
-def png(path: Path) -> Path:
-    """A real 1x1 PNG."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
-    return path
 
 
 async def test_channel_command_is_answered_in_its_channel_and_thread(
@@ -155,7 +144,7 @@ async def test_other_bots_are_answered_when_allowed(
 
 async def test_snapshot_is_uploaded_in_three_steps(
         slack_settings: SettingsFactory, slack_emulator: SlackEmulator, tmp_path: Path) -> None:
-    image = png(tmp_path / "entree.png")
+    image = tiny_png(tmp_path / "entree.png")
     async with running(Hub(slack_settings())) as hub:
         adapter = await connected(hub, slack_emulator)
         reply = Reply("entree at 10:31", (Attachment(image, "image/png", name="entree.png"),))

@@ -23,7 +23,7 @@ import gammu
 import pytest
 
 from adapters import sms_gammu
-from chatops.testing import stop_process
+from chatops.testing import started, stop_process
 
 
 class DummyPhone:
@@ -148,12 +148,8 @@ def hang_guard(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture
 def smsd(tmp_path: Path) -> Iterator[GammuSmsd]:
-    daemon = GammuSmsd(tmp_path / "smsd")
-    daemon.start()
-    try:
+    with started(GammuSmsd(tmp_path / "smsd")) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
 @pytest.fixture

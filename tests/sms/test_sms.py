@@ -27,7 +27,7 @@ import pytest
 from adapters import sms as sms_adapter
 from chatops.hub import Hub, running
 from chatops.message import Address, Reply
-from chatops.testing import Mosquitto, settings_for, wait_for
+from chatops.testing import Mosquitto, settings_for, started, wait_for
 
 from .conftest import DummyPhone, GammuSmsd, ModemSpy
 
@@ -127,9 +127,7 @@ async def test_smsd_two_part_sms_is_one_command(tmp_path: Path, mosquitto: Mosqu
 
 
 async def test_smsd_unicode_inbox_format(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    daemon = GammuSmsd(tmp_path / "smsd-unicode", inbox_format="unicode", outbox_format="unicode")
-    daemon.start()
-    try:
+    with started(GammuSmsd(tmp_path / "smsd-unicode", inbox_format="unicode", outbox_format="unicode")) as daemon:
         async with running(Hub(hub_settings(tmp_path, mosquitto, smsd_backend(daemon)))) as hub:
             await sms_up(hub)
             daemon.phone.deliver(ALICE, "température   Salon", parts=2, reverse=True)   # inbox: _00 and _01
@@ -138,8 +136,6 @@ async def test_smsd_unicode_inbox_format(tmp_path: Path, mosquitto: Mosquitto) -
             assert ALICE in sent.name
             assert sent.read_bytes().decode("utf-16").lstrip("\ufeff").startswith("salon: ")
             assert not list(daemon.folders["inbox"].iterdir())
-    finally:
-        daemon.stop()
 
 
 def inbox_file(daemon: GammuSmsd, number: str, text: str) -> Path:

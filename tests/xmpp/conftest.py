@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from chatops.testing import free_port, stop_process, wait_port
+from chatops.testing import free_port, started, stop_process, wait_port
 
 DOMAIN = "localhost"
 MUC = f"conference.{DOMAIN}"
@@ -126,20 +126,10 @@ Component "{MUC}" "muc"
         return result.stdout + result.stderr
 
 
-@contextlib.contextmanager
-def prosody_server(workdir: Path, **kwargs: Any) -> Iterator[Prosody]:
-    server = Prosody(workdir, **kwargs)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def prosody(tmp_path: Path) -> Iterator[Prosody]:
     """A plaintext loopback prosody with MUC and HTTP upload, accounts maison, alice, bob, eve."""
-    with prosody_server(tmp_path / "prosody") as server:
+    with started(Prosody(tmp_path / "prosody")) as server:
         for user in ("maison", "alice", "bob", "eve", "script"):
             server.register(user)
         yield server

@@ -8,9 +8,7 @@ import json
 import logging
 import os
 import re
-import struct
 import time
-import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,9 +22,9 @@ import adapters.xmpp_rooms as xmpp_rooms
 from chatops.hub import Hub, running
 from chatops.message import Address, Attachment, Reply
 from chatops.rpc_client import Fault, FaultCode, RpcClient
-from chatops.testing import Mosquitto, settings_for
+from chatops.testing import Mosquitto, settings_for, started, tiny_png
 
-from .conftest import MUC, PASSWORD, Prosody, TcpProxy, XmppClient, prosody_server, xmpp_client
+from .conftest import MUC, PASSWORD, Prosody, TcpProxy, XmppClient, xmpp_client
 
 pytestmark = pytest.mark.servers
 
@@ -66,15 +64,6 @@ async def joined(adapter: xmpp_module.Adapter, room: str, timeout: float = 15) -
 
 def body_is(text: str) -> Any:
     return lambda m: text in m["body"]
-
-
-def png(path: Path) -> Path:
-    """A valid 1x1 PNG."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
-    return path
 
 
 async def test_direct_chat_any_text_is_a_command(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
@@ -262,7 +251,7 @@ async def test_rpc_command_runs_as_the_caller(tmp_path: Path, mosquitto: Mosquit
 
 async def test_image_goes_by_http_upload_with_oob(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    image = png(tmp_path / "snap.png")
+    image = tiny_png(tmp_path / "snap.png")
     async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody)) as (_hub, adapter), \
             xmpp_client("bob@localhost/phone", prosody.c2s_port) as bob:
         await adapter.send(Address("xmpp", "bob@localhost", True),
@@ -294,8 +283,8 @@ async def test_snap_command_arrives_as_an_uploaded_picture(tmp_path: Path, mosqu
 
 async def test_image_falls_back_to_a_hub_link_without_upload(tmp_path: Path, mosquitto: Mosquitto,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    image = png(tmp_path / "snap.png")
-    with prosody_server(tmp_path / "prosody", upload=False) as server:
+    image = tiny_png(tmp_path / "snap.png")
+    with started(Prosody(tmp_path / "prosody", upload=False)) as server:
         server.register("maison")
         server.register("bob")
         async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(server)) as (_hub, adapter), \
@@ -323,7 +312,7 @@ async def test_alerts_reach_a_person_and_a_room_and_raise_when_offline(
         await adapter.send(Address("xmpp", room, True), Reply("Smoke in the room", notice=True))
         in_room = await bob.next_message(lambda m: m["type"] == "groupchat" and m["from"].resource == "maison")
         assert in_room["body"] == "Smoke in the room"
-        prosody.stop()
+        await asyncio.to_thread(prosody.stop)
         await adapter.wait_until(lambda: not adapter.health.connected, 10)
         with pytest.raises(ConnectionError):
             await adapter.send(Address("xmpp", "bob@localhost", True), Reply("lost?", notice=True))
@@ -356,10 +345,10 @@ async def test_prosody_restart_reconnects_rejoins_and_answers(tmp_path: Path, mo
     async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody, rooms=[room])) as (_h, adapter):
         await joined(adapter, room)
         assert adapter.sessions_started == 1
-        prosody.stop()
+        await asyncio.to_thread(prosody.stop)
         await adapter.wait_until(lambda: not adapter.health.connected, 10)
         assert not adapter.rooms[room].joined or not adapter.health.connected
-        prosody.start()
+        await asyncio.to_thread(prosody.start)
         await adapter.wait_until(lambda: adapter.sessions_started == 2, 20)
         await joined(adapter, room)
         async with xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
@@ -466,7 +455,7 @@ async def test_adhoc_commands_are_listed_and_run(tmp_path: Path, mosquitto: Mosq
 
 async def test_tls_verified_with_the_ca_file_and_refused_without(tmp_path: Path, mosquitto: Mosquitto,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    with prosody_server(tmp_path / "prosody-tls", tls=True) as server:
+    with started(Prosody(tmp_path / "prosody-tls", tls=True)) as server:
         server.register("maison")
         server.register("alice")
         section = xmpp_section(server, ca_file=str(server.ca_file), host="localhost")
