@@ -6,7 +6,10 @@ import argparse
 import os
 import platform
 import statistics
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 
 def percentile(samples: Sequence[float], p: float) -> float:
@@ -46,3 +49,12 @@ def rss_mb(pid: int | None = None) -> float:
 
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+@contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A temporary folder for a benchmark's servers and hub, removed afterwards. World-readable:
+    servers that drop to their own user (prosody) must reach their config in it."""
+    with tempfile.TemporaryDirectory(prefix="chatops-bench-") as tmp:
+        os.chmod(tmp, 0o755)
+        yield Path(tmp)

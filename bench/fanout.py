@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, percentile, table
+from bench.common import machine, percentile, scratch_dir, table
 from bench.latency import BASE, Child, HubProcess, RawMqtt, hub_config, mosquitto, profile_summary
 
 TARGET_S = 1.0
@@ -180,9 +178,8 @@ async def measure(recipients: int, rounds: int, profile: bool, workdir: Path) ->
 
 
 async def main(recipients: int, rounds: int, profile: bool) -> None:
-    with tempfile.TemporaryDirectory(prefix="chatops-bench-") as tmp:
-        os.chmod(tmp, 0o755)
-        print(await measure(recipients, rounds, profile, Path(tmp)))
+    with scratch_dir() as tmp:
+        print(await measure(recipients, rounds, profile, tmp))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, rss_mb, table
+from bench.common import machine, rss_mb, scratch_dir, table
 from bench.latency import Child, HubProcess, hub_config, irc_section, mosquitto
 from bench.throughput import LoadClient
 
@@ -190,9 +190,8 @@ async def measure(starts: int, idle: float, load: int, workdir: Path) -> str:
 
 
 async def main(starts: int, idle: float, load: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="chatops-bench-") as tmp:
-        os.chmod(tmp, 0o755)
-        print(await measure(starts, idle, load, Path(tmp)))
+    with scratch_dir() as tmp:
+        print(await measure(starts, idle, load, tmp))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, percentile, rss_mb, table
+from bench.common import machine, percentile, rss_mb, scratch_dir, table
 from chatops.testing import DEMO_CONFIG, free_port, merge
 
 CHATOPS = Path(sys.executable).parent / "chatops"
@@ -557,10 +557,8 @@ async def measure(count: int, profile: bool, workdir: Path, nodelay: bool = True
 
 
 async def main(count: int, profile: bool, nagle: bool) -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="chatops-bench-") as tmp:
-        text, summary = await measure(count, profile, Path(tmp), nodelay=not nagle)
+    with scratch_dir() as tmp:
+        text, summary = await measure(count, profile, tmp, nodelay=not nagle)
     print(text)
     if summary:
         print(summary)

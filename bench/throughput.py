@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import tempfile
 import time
 from pathlib import Path
 
-from bench.common import machine, percentile, table
+from bench.common import machine, percentile, scratch_dir, table
 from bench.latency import Child, HubProcess, hub_config, irc_section, mosquitto, profile_summary
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -157,8 +156,8 @@ async def measure(clients_n: int, count: int, rounds: int, profile: bool, workdi
 
 
 async def main(clients: int, count: int, rounds: int, profile: bool) -> None:
-    with tempfile.TemporaryDirectory(prefix="chatops-bench-") as tmp:
-        print(await measure(clients, count, rounds, profile, Path(tmp)))
+    with scratch_dir() as tmp:
+        print(await measure(clients, count, rounds, profile, tmp))
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bench.common import scratch_dir
 from chatops.hub import Hub, running
 from chatops.rpc_client import RpcClient, parse_call, result_query
 from chatops.testing import Mosquitto, settings_for
@@ -83,8 +83,7 @@ async def cli_runs(port: int, count: int) -> list[float]:
 
 async def main(count: int, cli: int) -> None:
     os.environ["HUB_XMPP_PASSWORD"] = PASSWORD
-    with tempfile.TemporaryDirectory(prefix="chatops-bench-") as tmp:
-        workdir = Path(tmp)
+    with scratch_dir() as workdir:
         prosody, mosquitto = Prosody(workdir / "prosody"), Mosquitto(workdir / "mosquitto")
         for user in ("maison", "bench", "floor"):
             prosody.register(user)
