@@ -344,8 +344,8 @@ class Adapter:
                 self._note(f"no answer to a ping within {self.settings.ping_timeout:g}s")
                 self.xmpp.abort()
                 return
-            except IqError:
-                pass                        # an error answer still proves the stream is alive
+            except IqError as exc:          # an error answer still proves the stream is alive
+                log.debug("%s: the server answered the keepalive ping with %s", self.name, exc.condition)
             if self.xmpp.plugin["xep_0198"].unacked_queue:
                 from slixmpp.plugins.xep_0198.stanza import RequestAck
                 self.xmpp.send(RequestAck(self.xmpp))   # lets slixmpp forget what the server has
