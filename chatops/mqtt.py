@@ -87,6 +87,8 @@ class MqttLink:
         self._limits: dict[Listener, int] = {}     # listeners that take payloads beyond max_payload
         self._client: aiomqtt.Client | None = None
         self._subscribed: set[str] = set()     # filters subscribed on the current connection
+        self._publishing: set[asyncio.Task[object]] = set()   # publishes waiting for the broker's ack
+        self._aborted: set[asyncio.Task[object]] = set()      # of those, the ones cancelled by a drop
         self.dropped_payloads = 0
 
     async def subscribe(self, topic_filter: str, listener: Listener, *, max_payload: int | None = None) -> None:
@@ -125,14 +127,43 @@ class MqttLink:
         if client is None:
             raise MqttUnavailable("the MQTT broker is not reachable")
         task = asyncio.current_task()
+        assert task is not None
+        failure: str | None = None
+        self._publishing.add(task)
         try:
             await client.publish(topic, payload, qos=qos, retain=retain, timeout=wait)
         except aiomqtt.MqttError as exc:
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError from None   # aiomqtt turned our cancellation into an error
-            raise MqttUnavailable(f"MQTT publish failed: {exc}") from None
-        if task is not None and task.cancelling():
-            raise asyncio.CancelledError                  # aiomqtt swallowed our cancellation
+            failure = f"MQTT publish failed: {exc}"
+        except asyncio.CancelledError:
+            if not self._take_abort(task):
+                raise
+            failure = "the MQTT connection dropped before the broker confirmed the publish"
+        finally:
+            self._publishing.discard(task)
+        if self._take_abort(task):   # aborted, but aiomqtt swallowed the cancellation
+            failure = failure or "the MQTT connection dropped before the broker confirmed the publish"
+        if task.cancelling():
+            raise asyncio.CancelledError   # cancelled by our owner: aiomqtt may have hidden it
+        if failure is not None:
+            raise MqttUnavailable(failure)
+
+    def _abort_publishing(self) -> None:
+        """Fail every publish still waiting for its acknowledgement on a connection that is gone.
+
+        aiomqtt leaves such a publish waiting until its timeout (the acknowledgement cannot come
+        on a new connection); that froze the simulated home for 10 s after a broker crash."""
+        for task in self._publishing:
+            if task not in self._aborted:
+                self._aborted.add(task)
+                task.cancel("MQTT connection lost")
+
+    def _take_abort(self, task: asyncio.Task[object]) -> bool:
+        """Whether `_abort_publishing` cancelled `task`; that cancellation is taken back if so."""
+        if task not in self._aborted:
+            return False
+        self._aborted.discard(task)
+        task.uncancel()
+        return True
 
     def deliver(self, topic: str, payload: bytes, retained: bool) -> None:
         """Hand one message to its listeners (also used by tests and benchmarks in-process)."""
@@ -188,6 +219,7 @@ class MqttLink:
             finally:
                 self._client = None
                 self.connected.clear()
+                self._abort_publishing()
             delay = backoff.next_delay()
             log.warning("MQTT disconnected (%s); reconnecting in %.1fs", self.health.detail, delay)
             await asyncio.sleep(delay)

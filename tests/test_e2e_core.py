@@ -21,7 +21,9 @@ import aiomqtt
 import pytest
 
 from chatops import hub as hub_module
+from chatops.config import MqttSettings
 from chatops.hub import Hub, StartupError, running
+from chatops.mqtt import MqttLink, MqttUnavailable, broker_address
 from chatops.testing import Mosquitto, exec_command, free_port, settings_for, write_demo_config
 
 pytestmark = pytest.mark.servers
@@ -145,6 +147,36 @@ async def test_mosquitto_restart_is_survived(tmp_path: Path, mosquitto: Mosquitt
         reconnect = time.monotonic() - down_at
         assert await exec_command(hub, "chauffage off") == "heater is OFF"
         print(f"reconnected {reconnect:.2f}s after mosquitto came back")
+
+
+async def test_a_publish_waiting_for_its_ack_fails_when_the_broker_dies(mosquitto: Mosquitto) -> None:
+    """The broker is frozen (SIGSTOP) so no PUBACK comes, then killed: the waiting publish fails
+    within a second or two, not after its 30 s timeout, and the next one goes through."""
+    settings = MqttSettings(url=mosquitto.url, backoff_max="1s")
+    link = MqttLink(settings, "abort-test", "chatops/abort-test/status")
+
+    async def publish_outcome() -> str:
+        try:
+            await link.publish("test/frozen", b"1", wait=30)
+        except MqttUnavailable as exc:
+            return str(exc)
+        return "published"
+
+    async with asyncio.TaskGroup() as tasks:
+        runner = tasks.create_task(link.run(broker_address(settings, Path("."))))
+        async with asyncio.timeout(10):
+            await link.connected.wait()
+        assert mosquitto.proc is not None
+        mosquitto.proc.send_signal(signal.SIGSTOP)
+        publish = tasks.create_task(publish_outcome())
+        await asyncio.sleep(0)            # the publish is now waiting for the frozen broker's ack
+        started = time.monotonic()
+        await asyncio.to_thread(mosquitto.stop, kill=True)
+        assert "dropped before the broker confirmed" in await publish
+        assert time.monotonic() - started < 5
+        await asyncio.to_thread(mosquitto.start)
+        await link.publish("test/after", b"2", wait=15)
+        runner.cancel()
 
 
 async def test_tasmota_device_and_discovery_from_config_alone(tmp_path: Path, mosquitto: Mosquitto) -> None:
