@@ -26,6 +26,7 @@ from .backoff import Backoff
 from .config import AlertSettings
 from .durations import parse_duration
 from .home import Device, Reading, format_value
+from .mqtt import MqttUnavailable
 from .outbox import STORE_RETRY_CAP, Outbox
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ class AlertEngine:
         self._repeat_changed = asyncio.Event()
         self._mutes: dict[str, float] = {}
         self._attaching: set[asyncio.Task[Any]] = set()     # pictures being fetched for held alerts
+        self._latest_states: dict[str, str] = {}    # MQTT alert-state topic -> newest payload not yet out
 
     @property
     def sent_count(self) -> int:
@@ -477,10 +479,24 @@ class AlertEngine:
         self.hub.spawn(self._publish_quietly(f"chatops/alerts/{rule}", payload), f"alert-state-{rule}")
 
     async def _publish_quietly(self, topic: str, payload: str) -> None:
+        """Publish one alert state (retained), again after each MQTT failure until it is out.
+
+        Home Assistant or Node-RED follow these topics: a state lost in a broker outage would
+        leave them showing an acknowledged or cleared alert as active. A newer state of the
+        same rule supersedes this one, so an old state never overwrites it."""
+        self._latest_states[topic] = payload
+        backoff = Backoff()
         try:
-            await self.hub.mqtt.publish(topic, payload, retain=True, wait=60)
-        except Exception as exc:
-            log.warning("could not publish %s: %s", topic, exc)
+            while self._latest_states.get(topic) is payload:
+                try:
+                    await self.hub.mqtt.publish(topic, payload, retain=True, wait=60)
+                    return
+                except MqttUnavailable as exc:
+                    log.warning("could not publish %s (%s); trying again", topic, exc)
+                    await asyncio.sleep(backoff.next_delay())
+        finally:
+            if self._latest_states.get(topic) is payload:
+                del self._latest_states[topic]
 
     # ---- repeats and offline checks ------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,11 +24,11 @@ pytestmark = pytest.mark.servers
 SMOKE = "zigbee2mqtt/kitchen_smoke"
 
 
-def alert_settings(tmp_path: Path, url: str, **rule: Any) -> Any:
+def alert_settings(tmp_path: Path, url: str, *, mqtt: dict[str, Any] | None = None, **rule: Any) -> Any:
     base = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
             "severity": "critical", "notify": ["loop:alice", "loop:bob"], "repeat": "1h", "cooldown": "30s"}
     base.update(rule)
-    return settings_for(tmp_path, url, simulator={"enabled": False}, alerts=[base],
+    return settings_for(tmp_path, url, simulator={"enabled": False}, alerts=[base], mqtt=mqtt or {},
                         adapters={"loopback": {"name": "loop"}}, web={"user": None},
                         users={"owner": None, "alice": {"roles": ["admin"], "console": ["alice"]}})
 
@@ -87,6 +88,37 @@ async def test_smoke_alert_is_delivered_repeated_and_acknowledged(tmp_path: Path
         cleared = {await inbox.next(), await inbox.next()}
         assert {t for _, t in cleared} == {"[CLEARED] kitchen smoke detector is back to normal (OFF) (alert #1)"}
         assert await exec_command(hub, "alerts", sender="alice") == "No active alerts."
+
+
+async def test_an_alert_state_lost_with_the_broker_is_published_again(tmp_path: Path, mosquitto: Mosquitto,
+                                                                    broker: aiomqtt.Client) -> None:
+    """The ack's state is in flight to a frozen mosquitto, which is then killed and restarted
+    empty (no persistence): the hub publishes `acknowledged` again on the new broker."""
+    settings = alert_settings(tmp_path, mosquitto.url, mqtt={"backoff_max": "1s"}, notify=["loop:alice"])
+    await broker.subscribe("chatops/alerts/smoke")
+    async with hub_with_inbox(settings) as (hub, inbox):
+        await smoke(broker, True)
+        assert (await inbox.next())[1].startswith("[CRITICAL]")
+        async with asyncio.timeout(5):
+            async for message in broker.messages:
+                if json.loads(message.payload)["state"] == "active":
+                    break
+        assert mosquitto.proc is not None
+        mosquitto.proc.send_signal(signal.SIGSTOP)
+        assert await exec_command(hub, "ack", sender="alice") == "Alert #1 (smoke) acknowledged; reminders stopped."
+        async with asyncio.timeout(5):       # the acknowledged state is waiting for the frozen broker
+            while not any(t.get_name() == "alert-state-smoke" for t in hub.mqtt._publishing):
+                await asyncio.sleep(0.01)
+        await asyncio.to_thread(mosquitto.stop, kill=True)
+        await asyncio.to_thread(mosquitto.start)
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as follower, asyncio.timeout(15):
+            await follower.subscribe("chatops/alerts/smoke")
+            async for message in follower.messages:
+                state = json.loads(message.payload)
+                if state["state"] == "acknowledged":
+                    assert state["acked_by"] == "alice" and state["id"] == 1
+                    break
+                assert state["state"] == "active", state
 
 
 async def test_flapping_sensor_gives_one_alert(tmp_path: Path, mosquitto: Mosquitto,
