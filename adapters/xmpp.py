@@ -17,6 +17,7 @@ import asyncio
 import io
 import logging
 import re
+import ssl
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -151,7 +152,9 @@ class Adapter:
 
     def _client(self, password: str) -> Any:
         slixmpp = import_slixmpp()
-        xmpp = slixmpp.ClientXMPP(self.settings.full_jid, password)
+        # Our own context: slixmpp's default one loads the system CA store twice (create_default_context,
+        # then set_default_verify_paths again): 0.3 MB of idle RSS in bench.footprint.
+        xmpp = slixmpp.ClientXMPP(self.settings.full_jid, password, ssl_context=ssl.create_default_context())
         plugins = ["xep_0030", "xep_0004", "xep_0045", "xep_0199", "xep_0198", "xep_0203", "xep_0066", "xep_0363"]
         plugins += ["xep_0009"] if self.settings.rpc else []     # else calls would be swallowed unanswered
         plugins += ["xep_0050"] if self.settings.adhoc else []
