@@ -123,7 +123,7 @@ class AlertEngine:
         self._repeat_changed = asyncio.Event()
         self._mutes: dict[str, float] = {}
         self._attaching: set[asyncio.Task[Any]] = set()     # pictures being fetched for held alerts
-        self._latest_states: dict[str, str] = {}    # MQTT alert-state topic -> newest payload not yet out
+        self._latest_states: dict[str, object] = {}   # MQTT alert-state topic -> token of its newest publish
 
     @property
     def sent_count(self) -> int:
@@ -482,20 +482,27 @@ class AlertEngine:
         """Publish one alert state (retained), again after each MQTT failure until it is out.
 
         Home Assistant or Node-RED follow these topics: a state lost in a broker outage would
-        leave them showing an acknowledged or cleared alert as active. A newer state of the
-        same rule supersedes this one, so an old state never overwrites it."""
-        self._latest_states[topic] = payload
+        leave them showing an acknowledged or cleared alert as active. A newer state of the same
+        rule supersedes this one. Whether this one is still the newest is checked once connected,
+        in the same loop turn as the send, so an older state can never go out after a newer one."""
+        mqtt = self.hub.mqtt
+        mine = object()
+        self._latest_states[topic] = mine
         backoff = Backoff()
         try:
-            while self._latest_states.get(topic) is payload:
+            while True:
+                while not mqtt.connected.is_set():
+                    await mqtt.connected.wait()
+                if self._latest_states.get(topic) is not mine:
+                    return
                 try:
-                    await self.hub.mqtt.publish(topic, payload, retain=True, wait=60)
+                    await mqtt.publish(topic, payload, retain=True)
                     return
                 except MqttUnavailable as exc:
                     log.warning("could not publish %s (%s); trying again", topic, exc)
                     await asyncio.sleep(backoff.next_delay())
         finally:
-            if self._latest_states.get(topic) is payload:
+            if self._latest_states.get(topic) is mine:
                 del self._latest_states[topic]
 
     # ---- repeats and offline checks ------------------------------------------------------------

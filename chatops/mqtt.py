@@ -11,9 +11,10 @@ import asyncio
 import functools
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 
@@ -87,8 +88,8 @@ class MqttLink:
         self._limits: dict[Listener, int] = {}     # listeners that take payloads beyond max_payload
         self._client: aiomqtt.Client | None = None
         self._subscribed: set[str] = set()     # filters subscribed on the current connection
-        self._publishing: set[asyncio.Task[object]] = set()   # publishes waiting for the broker's ack
-        self._aborted: set[asyncio.Task[object]] = set()      # of those, the ones cancelled by a drop
+        self._pending: set[asyncio.Task[object]] = set()   # publishes and subscribes waiting for an ack
+        self._aborted: set[asyncio.Task[object]] = set()   # of those, the ones cancelled by a drop
         self.dropped_payloads = 0
 
     async def subscribe(self, topic_filter: str, listener: Listener, *, max_payload: int | None = None) -> None:
@@ -106,10 +107,9 @@ class MqttLink:
         client = self._client
         if client is not None and topic_filter not in self._subscribed:
             self._subscribed.add(topic_filter)
-            try:
-                await client.subscribe(topic_filter, qos=1)
-            except aiomqtt.MqttError as exc:
-                log.warning("subscribe %s failed (%s); it is retried on reconnect", topic_filter, exc)
+            failure = await self._acknowledged(client.subscribe(topic_filter, qos=1))
+            if failure is not None:
+                log.warning("subscribe %s failed (%s); it is retried on reconnect", topic_filter, failure)
 
     def _filters(self) -> list[str]:
         return list(dict.fromkeys([*self._exact, *(f for f, _ in self._wildcard)]))
@@ -126,39 +126,49 @@ class MqttLink:
         client = self._client
         if client is None:
             raise MqttUnavailable("the MQTT broker is not reachable")
+        failure = await self._acknowledged(client.publish(topic, payload, qos=qos, retain=retain, timeout=wait))
+        if failure is not None:
+            raise MqttUnavailable(f"MQTT publish failed: {failure}")
+
+    async def _acknowledged(self, request: Coroutine[Any, Any, object]) -> str | None:
+        """Await a request the broker must acknowledge: None once it did, else why not.
+
+        When the connection drops meanwhile, `run()` cancels the wait (`_abort_pending`), and
+        that cancellation becomes the answer "dropped" here; a cancellation from the task's own
+        owner is never swallowed."""
         task = asyncio.current_task()
         assert task is not None
+        self._pending.add(task)
         failure: str | None = None
-        self._publishing.add(task)
         try:
-            await client.publish(topic, payload, qos=qos, retain=retain, timeout=wait)
+            await request
         except aiomqtt.MqttError as exc:
-            failure = f"MQTT publish failed: {exc}"
+            failure = str(exc) or type(exc).__name__
         except asyncio.CancelledError:
             if not self._take_abort(task):
                 raise
-            failure = "the MQTT connection dropped before the broker confirmed the publish"
+            failure = "the connection dropped before the broker confirmed it"
         finally:
-            self._publishing.discard(task)
-        if self._take_abort(task):   # aborted, but aiomqtt swallowed the cancellation
-            failure = failure or "the MQTT connection dropped before the broker confirmed the publish"
+            self._pending.discard(task)
+        # Confirmed in the same loop turn as the drop: asyncio's wait_for then returns the result
+        # and drops our cancellation, which only needs taking back.
+        self._take_abort(task)
         if task.cancelling():
             raise asyncio.CancelledError   # cancelled by our owner: aiomqtt may have hidden it
-        if failure is not None:
-            raise MqttUnavailable(failure)
+        return failure
 
-    def _abort_publishing(self) -> None:
-        """Fail every publish still waiting for its acknowledgement on a connection that is gone.
+    def _abort_pending(self) -> None:
+        """Fail every request still waiting for its acknowledgement on a connection that is gone.
 
-        aiomqtt leaves such a publish waiting until its timeout (the acknowledgement cannot come
-        on a new connection); that froze the simulated home for 10 s after a broker crash."""
-        for task in self._publishing:
+        aiomqtt leaves such a publish or subscribe waiting until its timeout (the acknowledgement
+        cannot come on a new connection); that froze the simulated home for 10 s after a broker crash."""
+        for task in self._pending:
             if task not in self._aborted:
                 self._aborted.add(task)
                 task.cancel("MQTT connection lost")
 
     def _take_abort(self, task: asyncio.Task[object]) -> bool:
-        """Whether `_abort_publishing` cancelled `task`; that cancellation is taken back if so."""
+        """Whether `_abort_pending` cancelled `task`; that cancellation is taken back if so."""
         if task not in self._aborted:
             return False
         self._aborted.discard(task)
@@ -219,7 +229,7 @@ class MqttLink:
             finally:
                 self._client = None
                 self.connected.clear()
-                self._abort_publishing()
+                self._abort_pending()
             delay = backoff.next_delay()
             log.warning("MQTT disconnected (%s); reconnecting in %.1fs", self.health.detail, delay)
             await asyncio.sleep(delay)

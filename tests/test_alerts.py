@@ -99,15 +99,17 @@ async def test_an_alert_state_lost_with_the_broker_is_published_again(tmp_path: 
     async with hub_with_inbox(settings) as (hub, inbox):
         await smoke(broker, True)
         assert (await inbox.next())[1].startswith("[CRITICAL]")
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(5):       # the active state is out and confirmed
             async for message in broker.messages:
                 if json.loads(message.payload)["state"] == "active":
                     break
+            while any(t.get_name() == "alert-state-smoke" for t in hub.tasks):
+                await asyncio.sleep(0.01)
         assert mosquitto.proc is not None
         mosquitto.proc.send_signal(signal.SIGSTOP)
         assert await exec_command(hub, "ack", sender="alice") == "Alert #1 (smoke) acknowledged; reminders stopped."
         async with asyncio.timeout(5):       # the acknowledged state is waiting for the frozen broker
-            while not any(t.get_name() == "alert-state-smoke" for t in hub.mqtt._publishing):
+            while not any(t.get_name() == "alert-state-smoke" for t in hub.mqtt._pending):
                 await asyncio.sleep(0.01)
         await asyncio.to_thread(mosquitto.stop, kill=True)
         await asyncio.to_thread(mosquitto.start)
