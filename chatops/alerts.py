@@ -26,7 +26,6 @@ from .backoff import Backoff
 from .config import AlertSettings
 from .durations import parse_duration
 from .home import Device, Reading, format_value
-from .mqtt import MqttUnavailable
 from .outbox import STORE_RETRY_CAP, Outbox
 
 if TYPE_CHECKING:
@@ -123,7 +122,6 @@ class AlertEngine:
         self._repeat_changed = asyncio.Event()
         self._mutes: dict[str, float] = {}
         self._attaching: set[asyncio.Task[Any]] = set()     # pictures being fetched for held alerts
-        self._latest_states: dict[str, object] = {}   # MQTT alert-state topic -> token of its newest publish
 
     @property
     def sent_count(self) -> int:
@@ -476,34 +474,7 @@ class AlertEngine:
         state = "cleared" if row[7] else ("acknowledged" if row[6] else "active")
         payload = json.dumps({"state": state, "id": row[0], "device": row[1], "severity": row[2],
                               "message": row[3], "value": row[4], "raised_at": row[5], "acked_by": row[6]})
-        self.hub.spawn(self._publish_quietly(f"chatops/alerts/{rule}", payload), f"alert-state-{rule}")
-
-    async def _publish_quietly(self, topic: str, payload: str) -> None:
-        """Publish one alert state (retained), again after each MQTT failure until it is out.
-
-        Home Assistant or Node-RED follow these topics: a state lost in a broker outage would
-        leave them showing an acknowledged or cleared alert as active. A newer state of the same
-        rule supersedes this one. Whether this one is still the newest is checked once connected,
-        in the same loop turn as the send, so an older state can never go out after a newer one."""
-        mqtt = self.hub.mqtt
-        mine = object()
-        self._latest_states[topic] = mine
-        backoff = Backoff()
-        try:
-            while True:
-                while not mqtt.connected.is_set():
-                    await mqtt.connected.wait()
-                if self._latest_states.get(topic) is not mine:
-                    return
-                try:
-                    await mqtt.publish(topic, payload, retain=True)
-                    return
-                except MqttUnavailable as exc:
-                    log.warning("could not publish %s (%s); trying again", topic, exc)
-                    await asyncio.sleep(backoff.next_delay())
-        finally:
-            if self._latest_states.get(topic) is mine:
-                del self._latest_states[topic]
+        self.hub.spawn(self.hub.mqtt.publish_latest(f"chatops/alerts/{rule}", payload), f"alert-state-{rule}")
 
     # ---- repeats and offline checks ------------------------------------------------------------
 

@@ -90,6 +90,7 @@ class MqttLink:
         self._subscribed: set[str] = set()     # filters subscribed on the current connection
         self._pending: set[asyncio.Task[object]] = set()   # publishes and subscribes waiting for an ack
         self._aborted: set[asyncio.Task[object]] = set()   # of those, the ones cancelled by a drop
+        self._latest: dict[str, object] = {}   # topic -> token of the newest publish_latest() not yet out
         self.dropped_payloads = 0
 
     async def subscribe(self, topic_filter: str, listener: Listener, *, max_payload: int | None = None) -> None:
@@ -129,6 +130,31 @@ class MqttLink:
         failure = await self._acknowledged(client.publish(topic, payload, qos=qos, retain=retain, timeout=wait))
         if failure is not None:
             raise MqttUnavailable(f"MQTT publish failed: {failure}")
+
+    async def publish_latest(self, topic: str, payload: str | bytes) -> None:
+        """Publish a retained state, again after each failure until the broker has it, unless a
+        newer state for `topic` came meanwhile (alert states that Home Assistant follows).
+
+        Whether this is still the newest is checked once connected, in the loop turn that sends
+        it, so an older state never goes out after a newer one."""
+        mine = object()
+        self._latest[topic] = mine
+        backoff = Backoff()
+        try:
+            while True:
+                while not self.connected.is_set():
+                    await self.connected.wait()
+                if self._latest.get(topic) is not mine:
+                    return
+                try:
+                    await self.publish(topic, payload, retain=True)
+                    return
+                except MqttUnavailable as exc:
+                    log.warning("could not publish %s (%s); trying again", topic, exc)
+                    await asyncio.sleep(backoff.next_delay())
+        finally:
+            if self._latest.get(topic) is mine:
+                del self._latest[topic]
 
     async def _acknowledged(self, request: Coroutine[Any, Any, object]) -> str | None:
         """Await a request the broker must acknowledge: None once it did, else why not.
