@@ -1,0 +1,85 @@
+"""One clock for the hub: wall time for what people read, monotonic time for every delay.
+
+A Raspberry Pi without a real-time clock boots with the wrong date until NTP steps it, forward
+by months or back by minutes. Cooldowns, repeats, rate limits and backoffs therefore measure
+durations on `monotonic()`, which never jumps; timestamps people see (history, alerts, picture
+names, link expiry) and schedules use `time()`. Tests hand the hub a `ManualClock` and jump it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """What the hub asks of time."""
+
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch (may jump when NTP steps the clock)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps; only differences mean anything."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` of monotonic time."""
+        ...
+
+
+class SystemClock:
+    """The machine's clocks."""
+
+    __slots__ = ()
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class ManualClock:
+    """A clock tests move by hand: `jump()` steps wall time only (as NTP does), `advance()`
+    moves both and wakes the sleepers whose time has come."""
+
+    def __init__(self, wall: float = 1_780_000_000.0, monotonic: float = 1000.0) -> None:
+        self._wall = wall
+        self._mono = monotonic
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def time(self) -> float:
+        return self._wall
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def jump(self, seconds: float) -> None:
+        """Step the wall clock (forward or back) without any time passing."""
+        self._wall += seconds
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` pass on both clocks."""
+        self._wall += seconds
+        self._mono += seconds
+        due = [(at, fut) for at, fut in self._sleepers if at <= self._mono]
+        self._sleepers = [(at, fut) for at, fut in self._sleepers if at > self._mono]
+        for _, fut in due:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._mono + seconds, fut))
+        await fut
+
+
+SYSTEM_CLOCK = SystemClock()
