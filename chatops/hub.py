@@ -29,7 +29,7 @@ from .command import CommandSet
 from .config import ConfigError, Settings, adapter_module
 from .history import History
 from .home import Home
-from .message import Address, Message, Reply
+from .message import Address, Identity, Message, Reply
 from .mqtt import MqttLink, broker_address
 from .preflight import data_dir_problem, listen_problems, web_message
 from .router import Router
@@ -237,6 +237,20 @@ class Hub:
     async def execute(self, message: Message) -> list[Reply]:
         """Handle `message` and return its replies instead of sending them (RPC, console, tests)."""
         return [reply async for reply in self.router.replies(message)]
+
+    async def run_as(self, user_name: str, text: str, address: Address) -> list[Reply]:
+        """Run the command line `text` as the configured user `user_name` (timers, automations),
+        through the same path as a chat line: permission, rate limit, audit. Replies are returned,
+        not sent; `address` is where the result belongs (the conversation that set a timer)."""
+        user = self.auth.users.get(user_name)
+        if user is None:
+            raise KeyError(f"no [users.{user_name}] in the configuration")
+        message = Message(Identity("hub", f"user:{user_name}", display=user_name), address, text, addressed=True)
+        return [reply async for reply in self.router.replies(message, as_user=user)]
+
+    def observe_command(self, command: str, outcome: str, seconds: float) -> None:
+        """Called by the router once per command line: `command` is the command's name or
+        "unknown", `outcome` one of ok, refused, error, timeout. Metrics hook."""
 
     async def send(self, address: Address, reply: Reply) -> None:
         """Send through the adapter named in `address`; failures are logged (replies are best-effort)."""

@@ -17,7 +17,7 @@ import shlex
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from .auth import Auth, fold
+from .auth import Auth, User, fold
 from .command import CommandError, CommandSet, CommandSpec, Context, Parameter, as_reply
 from .message import Message, Reply
 
@@ -67,8 +67,11 @@ class Router:
             return text[mention.end():].strip()
         return text if message.addressed else None
 
-    async def replies(self, message: Message) -> AsyncIterator[Reply]:
-        """Every reply to `message` (none when it is not for the hub)."""
+    async def replies(self, message: Message, *, as_user: User | None = None) -> AsyncIterator[Reply]:
+        """Every reply to `message` (none when it is not for the hub).
+
+        `as_user` runs the line as that configured user whatever the sender (timers and
+        automations act as their owner): the same permission, rate limit and audit apply."""
         line = self.command_text(message)
         if line is None:
             return
@@ -85,7 +88,7 @@ class Router:
         if spec is None:
             yield Reply(self._unknown(words[0]))
             return
-        user = self.auth.user_for(message.sender)
+        user = as_user if as_user is not None else self.auth.user_for(message.sender)
         grants = self.auth.grants_for(user)
         allowed = "*" in grants or spec.permission in grants
         if allowed and spec.needs_user and user is None:
