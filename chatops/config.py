@@ -155,6 +155,8 @@ class WebSettings(Section):
     user: str | None = Field(None, examples=['"alice"'],
                              description="configured user the web chat acts as")
     link_ttl: Duration = Field(86400.0, gt=0, examples=['"24h"'])
+    allowed_hosts: list[str] = Field(default_factory=list, examples=['["home.lan", "pi.local"]'],
+                                     description="extra Host names the web server answers to")
 
     @property
     def host_port(self) -> tuple[str, int]:

@@ -34,6 +34,7 @@ from .config import DeviceType
 from .health import Health
 from .home import Device, Reading, format_value
 from .message import Address, Attachment, Identity, Message, Reply
+from .web_guard import RequestGuard
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -127,9 +128,10 @@ class WebServer:
         self._runner: web.AppRunner | None = None
         self.port = port
         self._feeds: dict[str, Feed] = {}
+        self.guard = RequestGuard(host, self.settings.public_url, self.settings.allowed_hosts)
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024)
+        app = web.Application(client_max_size=64 * 1024, middlewares=[self.guard.middleware()])
         app.router.add_get("/health", self._health)
         app.router.add_get("/", self._index)
         app.router.add_get("/ws", self._websocket)

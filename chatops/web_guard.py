@@ -1,0 +1,109 @@
+"""Who may talk to the web server at all: the checks every request passes before any handler.
+
+A page open in the user's browser can send requests to the hub even when the hub is bound to
+loopback: a cross-site form post (no preflight for `text/plain`), a WebSocket (browsers do not
+apply the same-origin policy to it), or a DNS-rebinding page whose name now points at 127.0.0.1.
+So, whatever the token says:
+- the `Host` must be one the hub is reached by: an IP address, a loopback name, the host of
+  `public_url`, the listen host, `[web] allowed_hosts` (and this machine's name when bound to a
+  wildcard address). A rebinding page always sends its own name, which is none of these;
+- a WebSocket handshake or a state-changing request that carries an `Origin` must come from the
+  hub's own origin (the address it was reached by, or `public_url`). A request with no `Origin`
+  (curl, a script, cron) is judged by the other rules;
+- a JSON endpoint takes `application/json` only, so a plain HTML form can never reach it.
+Refusals answer 403 (415 for the content type) and are logged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from aiohttp import hdrs, web
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _hostname(host: str) -> str:
+    """`host` of a Host header or URL netloc, lower case, without port or IPv6 brackets."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host[1:]
+    if host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class RequestGuard:
+    """The Host, Origin and content-type rules of one web server."""
+
+    def __init__(self, listen_host: str, public_url: str | None, allowed_hosts: list[str]) -> None:
+        names = {"localhost", _hostname(listen_host)}
+        if public_url:
+            names.add(_hostname(urlsplit(public_url).netloc))
+        names.update(_hostname(h) for h in allowed_hosts)
+        if listen_host in ("0.0.0.0", "::", ""):
+            machine = socket.gethostname().lower()
+            names.update({machine, f"{machine}.local", socket.getfqdn().lower()})
+        self.names = frozenset(n for n in names if n)
+        self.public_origin = _origin_of(public_url) if public_url else None
+
+    def host_allowed(self, host: str) -> bool:
+        name = _hostname(host)
+        return _is_ip(name) or name in self.names or name.endswith(".localhost")
+
+    def origin_allowed(self, origin: str, request_host: str) -> bool:
+        """Whether `origin` is the hub's own: the scheme and address the request came to, or public_url."""
+        if origin == self.public_origin:
+            return True
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and parts.netloc.lower() == request_host.strip().lower()
+
+    def refusal(self, request: web.Request) -> web.Response | None:
+        """The answer refusing `request`, or None when it may go on to its handler."""
+        host = request.headers.get(hdrs.HOST, "")
+        if not self.host_allowed(host):
+            return self._refuse(request, 403, f"unknown Host {host[:80]!r}",
+                                "This hub does not answer to that host name; add it to [web] allowed_hosts.")
+        origin = request.headers.get(hdrs.ORIGIN)
+        changing = request.method not in SAFE_METHODS or \
+            request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
+        if changing and origin is not None and not self.origin_allowed(origin, host):
+            return self._refuse(request, 403, f"cross-site request from {origin[:80]!r}",
+                                "Cross-site requests are refused.")
+        if request.method == "POST" and request.path.startswith("/api/") and \
+                request.content_type != "application/json":
+            return self._refuse(request, 415, f"content type {request.content_type!r}",
+                                "Send the body as JSON with Content-Type: application/json.")
+        return None
+
+    @staticmethod
+    def _refuse(request: web.Request, status: int, why: str, text: str) -> web.Response:
+        log.warning("web: refused %s %s from %s: %s", request.method, request.path, request.remote, why)
+        return web.json_response({"error": text}, status=status)
+
+    def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+        @web.middleware
+        async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+            refused = self.refusal(request)
+            return refused if refused is not None else await handler(request)
+        return guard
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()

@@ -1,0 +1,102 @@
+"""Cross-site requests and DNS rebinding against the web server, as a page in the user's browser
+would send them, over a real hub on real mosquitto (the shipped config: loopback, no token,
+the web chat acting as the admin `owner`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from chatops.hub import Hub, running
+from chatops.testing import Mosquitto, settings_for
+from chatops.web_guard import RequestGuard
+
+pytestmark = pytest.mark.servers
+EVIL = "http://evil.example"
+
+
+def heater_on(hub: Hub) -> bool:
+    device = hub.home.find("heater")
+    return bool(device and device.reading and device.reading.value)
+
+
+async def test_cross_site_requests_never_drive_the_house(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    hub = Hub(settings_for(tmp_path / "data", mosquitto.url))
+    async with running(hub), aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{hub.web.port}"
+        assert not heater_on(hub)
+        # A plain cross-site form post: text/plain needs no browser preflight.
+        async with http.post(f"{base}/api/command", data='{"text":"switch heater on"}',
+                             headers={"Origin": EVIL, "Content-Type": "text/plain"}) as response:
+            assert response.status == 403
+            assert "Cross-site" in (await response.json())["error"]
+        # The same with a JSON content type, still from another site.
+        async with http.post(f"{base}/api/command", json={"text": "switch heater on"},
+                             headers={"Origin": EVIL}) as response:
+            assert response.status == 403
+        # A WebSocket opened by another site's page.
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(f"{base}/ws", headers={"Origin": EVIL})
+        assert refused.value.status == 403
+        # DNS rebinding: evil.example now resolves to 127.0.0.1, the browser sends its own name.
+        async with http.get(f"{base}/api/state", headers={"Host": f"evil.example:{hub.web.port}"}) as response:
+            assert response.status == 403
+            assert "allowed_hosts" in (await response.json())["error"]
+        # A script with no Origin, but a form's content type: refused as not JSON.
+        async with http.post(f"{base}/api/command", data="switch heater on",
+                             headers={"Content-Type": "text/plain"}) as response:
+            assert response.status == 415
+        assert not heater_on(hub)
+
+        # The hub's own page and scripts still work.
+        async with http.post(f"{base}/api/command", json={"text": "switch heater on"},
+                             headers={"Origin": base}) as response:
+            assert response.status == 200
+            assert (await response.json())["replies"] == ["heater is ON"]
+        async with http.post(f"{base}/api/command", json={"text": "switch heater off"}) as response:
+            assert response.status == 200, "curl and cron send no Origin"
+        async with http.get(f"{base}/api/state", headers={"Host": f"localhost:{hub.web.port}"}) as response:
+            assert response.status == 200
+        socket = await http.ws_connect(f"{base}/ws", headers={"Origin": base})
+        hello = json.loads((await socket.receive(timeout=5)).data)
+        assert hello["type"] == "hello"
+        await socket.close()
+
+
+async def test_the_same_rules_hold_with_a_token(tmp_path: Path, mosquitto: Mosquitto,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUARD_WEB_TOKEN", "s3cret-token")
+    settings = settings_for(tmp_path / "data", mosquitto.url,
+                            web={"token_env": "GUARD_WEB_TOKEN", "public_url": "https://home.example.org/"})
+    hub = Hub(settings)
+    async with running(hub), aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{hub.web.port}"
+        bearer = {"Authorization": "Bearer s3cret-token"}
+        async with http.post(f"{base}/api/command", json={"text": "switch heater on"},
+                             headers={**bearer, "Origin": EVIL}) as response:
+            assert response.status == 403
+        async with http.get(f"{base}/api/state", headers={**bearer, "Host": "evil.example"}) as response:
+            assert response.status == 403
+        # public_url's host and origin are the hub's own (a reverse proxy in front of it).
+        async with http.post(f"{base}/api/command", json={"text": "temp salon"},
+                             headers={**bearer, "Host": "home.example.org",
+                                      "Origin": "https://home.example.org"}) as response:
+            assert response.status == 200
+        assert not heater_on(hub)
+
+
+def test_host_and_origin_rules() -> None:
+    guard = RequestGuard("127.0.0.1", "https://home.example.org/chatops/", ["pi.lan"])
+    assert guard.host_allowed("127.0.0.1:8080") and guard.host_allowed("[::1]:8080")
+    assert guard.host_allowed("localhost:8080") and guard.host_allowed("app.localhost")
+    assert guard.host_allowed("home.example.org") and guard.host_allowed("PI.LAN:80")
+    assert guard.host_allowed("192.168.1.20:8080"), "an address typed by the user cannot be rebound"
+    assert not guard.host_allowed("evil.example:8080") and not guard.host_allowed("")
+    assert guard.origin_allowed("http://127.0.0.1:8080", "127.0.0.1:8080")
+    assert guard.origin_allowed("https://home.example.org", "127.0.0.1:8080")
+    assert not guard.origin_allowed("http://127.0.0.1:9999", "127.0.0.1:8080")
+    assert not guard.origin_allowed("null", "127.0.0.1:8080")
+    assert not guard.origin_allowed("http://evil.example", "127.0.0.1:8080")
