@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .auth import irc_nick
 from .backoff import Backoff
+from .conditions import Condition
 from .config import AlertSettings
 from .durations import parse_duration
 from .home import Device, Reading, format_value
@@ -35,52 +36,6 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_HOLD = 1.0     # seconds an alert with `snapshot` waits for the picture before going without it
 
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    """A parsed `when`: kind is on, off, changed, offline, or a comparison operator."""
-
-    kind: str
-    threshold: float | str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Condition:
-        text = text.strip().lower()
-        if text in ("on", "off", "changed"):
-            return cls(text)
-        if text.startswith("offline"):
-            return cls("offline", parse_duration(text.split(None, 1)[1]))
-        match = re.fullmatch(r"(>=|<=|==|=|>|<)\s*(\S+)", text)
-        if not match:
-            raise ValueError(f"unknown condition {text!r}")
-        op, value = match.groups()
-        try:
-            return cls(op.replace("==", "="), float(value))
-        except ValueError:
-            return cls("=", value)
-
-    def holds(self, value: float | bool | str, previous: Reading | None) -> bool:
-        if self.kind == "on":
-            return value is True or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0)
-        if self.kind == "off":
-            return value is False
-        if self.kind == "changed":
-            return previous is not None and previous.value != value
-        if self.kind == "=":
-            return str(value).casefold() == str(self.threshold).casefold() if isinstance(self.threshold, str) \
-                else _number(value) == self.threshold
-        number = _number(value)
-        if number is None or not isinstance(self.threshold, float):
-            return False
-        return {">": number > self.threshold, "<": number < self.threshold,
-                ">=": number >= self.threshold, "<=": number <= self.threshold}[self.kind]
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    return float(value) if isinstance(value, (int, float)) else None
 
 
 @dataclass(slots=True)
@@ -266,7 +221,7 @@ class AlertEngine:
 
         alert_id = await store.call(store.transaction, write)
         state.active_id, state.last_raised = alert_id, now
-        log.warning("alert #%d %s raised: %s -> %d recipients", alert_id, rule.name, text, len(recipients))
+        log.info("alert #%d %s raised: %s -> %d recipients", alert_id, rule.name, text, len(recipients))
         if picture:
             task = self.hub.spawn(self._attach_snapshot(alert_id, rule), f"alert-snapshot-{alert_id}")
             self._attaching.add(task)

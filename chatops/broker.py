@@ -25,6 +25,18 @@ def _not_startup_failure(record: logging.LogRecord) -> bool:
     return record.getMessage() != "Broker startup failed"
 
 
+# amqtt's own bookkeeping, logged as warnings though nothing is lost for the hub: messages still
+# queued when the demo stops (retained states are published again at the next start) and
+# acknowledgements of deliveries amqtt already forgot. Shown only with debug logging (-v).
+_BOOKKEEPING = ("messages not broadcasted", "for unknown pending message", "waiter with Id")
+
+
+def _not_bookkeeping(record: logging.LogRecord) -> bool:
+    if any(text in record.getMessage() for text in _BOOKKEEPING):
+        return log.isEnabledFor(logging.DEBUG)
+    return True
+
+
 def _config(host: str, port: int) -> dict[str, object]:
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
@@ -44,6 +56,9 @@ async def embedded_broker(listen: str) -> AsyncIterator[tuple[str, int]]:
     amqtt_log = logging.getLogger("amqtt.broker")
     if _not_startup_failure not in amqtt_log.filters:
         amqtt_log.addFilter(_not_startup_failure)
+    for name in ("amqtt.broker", "amqtt.mqtt.protocol.handler"):
+        if _not_bookkeeping not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_not_bookkeeping)
     from amqtt.broker import Broker
 
     host, port = split_listen(listen)

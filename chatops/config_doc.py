@@ -1,0 +1,471 @@
+"""docs/configuration.md, generated from the config schemas: every key, its type and default.
+
+The schemas (chatops.config and each built-in adapter's `Settings`) say which keys exist; what
+they mean for a person is kept here, in DESCRIPTIONS, so the reference never lists a key nobody
+explained. tests/test_docs.py fails when the document differs from what this module prints, or
+when a key has no description. Regenerate with:
+
+    .venv/bin/python -m chatops.config_doc > docs/configuration.md
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from .config import Settings, adapter_module
+from .durations import format_duration, parse_config_duration
+
+COMMAND = ".venv/bin/python -m chatops.config_doc > docs/configuration.md"
+ADAPTERS = ("console", "irc", "xmpp", "slack", "sms")   # the built-in networks, in the order people meet them
+
+# What each key means, by key path. NAME stands for a name you choose ([users.alice] is users.NAME);
+# [[alerts]] rules are `alerts.KEY`; `adapters.*.KEY` describes a key every adapter section has.
+# A Field(description=...) in the schema is used when a key is not listed here.
+DESCRIPTIONS: dict[str, str] = {
+    # sections
+    "hub": "Who the hub is and how it answers.",
+    "mqtt": "The one MQTT connection to your devices.",
+    "web": "The web server: dashboard, web chat, `/health`, picture links.",
+    "simulator": "A simulated house on the broker (the demo): sensors, a heater, a smoke detector, a camera.",
+    "history": "Readings kept in SQLite for `history`, `graph` and the dashboard's charts.",
+    "roles": "Role = list of command names or other roles; `\"*\"` is every command.",
+    "users": "One table per person: roles, and the identities that are this person on each network.",
+    "devices": "One table per device. See [devices.md](devices.md) for Zigbee2MQTT, Tasmota and cameras.",
+    "alerts": "One `[[alerts]]` table per rule. See [alerts.md](alerts.md).",
+    "adapters": "One section per network; `[[adapters.irc]]` tables (each with its `name`) for several.",
+    "adapters.console": "The terminal the hub runs on.",
+    "adapters.irc": "See [networks/irc.md](networks/irc.md).",
+    "adapters.xmpp": "See [networks/xmpp.md](networks/xmpp.md).",
+    "adapters.slack": "See [networks/slack.md](networks/slack.md).",
+    "adapters.sms": "See [networks/sms.md](networks/sms.md).",
+    # [hub]
+    "hub.name": "what people address in rooms (`maison: temp`); the default nick",
+    "hub.prefix": "commands in rooms start with it (`!temp`)",
+    "hub.data_dir": "SQLite database, snapshots and graphs; relative to the config file's folder "
+                    "(a service wants an absolute path)",
+    "hub.default_role": "role of senders no `[users]` entry matches",
+    "hub.handler_timeout": "a command running longer is stopped",
+    "hub.max_reply_chars": "longer replies are cut",
+    # [mqtt]
+    "mqtt.url": "`\"embedded\"` (a broker inside the hub), `\"mqtt://host:1883\"` or `\"mqtts://host:8883\"`",
+    "mqtt.username": "broker account",
+    "mqtt.password_env": "environment variable holding the broker password",
+    "mqtt.password_file": "file holding the broker password (chmod 600)",
+    "mqtt.ca_file": "private CA for `mqtts`",
+    "mqtt.client_id": "default `chatops-NAME-PID`, new at every start; fix one if your broker's ACLs name clients",
+    "mqtt.keepalive": "seconds between keepalive pings",
+    "mqtt.backoff_max": "longest wait between reconnects",
+    "mqtt.embedded_listen": "where the embedded broker listens: loopback only, it takes no passwords",
+    "mqtt.max_payload": "bytes; larger messages are dropped",
+    # [web]
+    "web.enabled": "`false`: no dashboard, web chat, `/health` or picture links, and aiohttp is not loaded",
+    "web.listen": "HOST:PORT",
+    "web.token_env": "environment variable holding the access token (required unless loopback)",
+    "web.token_file": "file holding the access token (required unless loopback)",
+    "web.public_url": "base of the links sent in chat, when people open them from outside",
+    "web.link_ttl": "how long picture links work",
+    # [simulator]
+    "simulator.enabled": "the shipped config.toml turns it on",
+    "simulator.interval": "time between two readings of each simulated sensor",
+    "simulator.base_topic": "the simulated devices publish as Zigbee2MQTT does, under this topic",
+    # [history]
+    "history.enabled": "keep readings",
+    "history.raw_retention": "every reading as it came, kept this long",
+    "history.rollup_interval": "then one average/min/max per interval (at least 10 s)",
+    "history.rollup_retention": "averages kept this long (`\"0s\"`: none)",
+    "history.flush_interval": "readings are written in batches this often (at most 60 s)",
+    "history.flush_batch": "...or every this many readings",
+    # [roles]
+    "roles.NAME": "commands and roles this role may use",
+    # [users.NAME]
+    "users.NAME.roles": "roles of this person",
+    "users.NAME.irc": "`account:NAME` (services account) or full `nick!user@host` patterns",
+    "users.NAME.xmpp": "bare JIDs",
+    "users.NAME.slack": "Slack member IDs",
+    "users.NAME.sms": "phone numbers (E.164, or national with `[hub] default_country`)",
+    "users.NAME.console": "`[\"*\"]`: whoever runs the hub on its terminal",
+    "users.NAME.web": "the web chat's user names (see `[web] user`)",
+    "users.NAME.pin_env": "environment variable holding this person's SMS PIN word",
+    "users.NAME.pin_file": "file holding this person's SMS PIN word",
+    # [devices.NAME]
+    "devices.NAME.type": "what the device is",
+    "devices.NAME.topic": "MQTT state topic",
+    "devices.NAME.command_topic": "where switch commands are published",
+    "devices.NAME.value": "dotted path into a JSON payload; omit for a raw payload",
+    "devices.NAME.unit": "shown after the value",
+    "devices.NAME.label": "name shown to people (default: the table's name)",
+    "devices.NAME.aliases": "other names, in any language",
+    "devices.NAME.payload_on": "published to switch on",
+    "devices.NAME.payload_off": "published to switch off",
+    "devices.NAME.state_on": "values read as on",
+    "devices.NAME.get_topic": "where to ask a silent sensor for a reading",
+    "devices.NAME.get_payload": "what to publish there",
+    "devices.NAME.stale_after": "a reading older than this is shown as stale",
+    "devices.NAME.confirm_timeout": "how long a switch waits for its state topic to confirm (at most 120 s)",
+    "devices.NAME.snapshot_url": "camera: HTTP URL of a JPEG",
+    "devices.NAME.snapshot_topic": "camera: MQTT topic carrying a JPEG (Frigate, ESP32-CAM)",
+    "devices.NAME.username": "camera: HTTP account",
+    "devices.NAME.password_env": "camera: environment variable holding the HTTP password",
+    "devices.NAME.password_file": "camera: file holding the HTTP password",
+    "devices.NAME.auth": "camera: `auto` answers whatever scheme the camera asks for",
+    "devices.NAME.snapshot_timeout": "camera: longest wait for a picture (at most 120 s)",
+    "devices.NAME.snapshot_max_bytes": "camera: largest picture accepted",
+    "devices.NAME.simulated": "camera: a generated picture (no hardware)",
+    # [[alerts]]
+    "alerts.name": "the rule's name (`mute NAME 30m`, `chatops/alerts/NAME` on MQTT)",
+    "alerts.device": "the device watched",
+    "alerts.when": "`on`, `off`, `\"> 30\"`, `\"< 5\"`, `\"= open\"`, `changed`, `\"offline 10m\"`",
+    "alerts.message": "template; fields `{device}` `{value}` `{unit}` `{time}` `{rule}` `{severity}`",
+    "alerts.cleared": "sent when the condition ends (same fields)",
+    "alerts.severity": "critical alerts repeat every 5 min by default",
+    "alerts.notify": "user names, or addresses `xmpp:JID`, `sms:+33...`, `irc:#chan`, `slack:C0123`",
+    "alerts.repeat": "remind until acknowledged (none; `\"5m\"` for critical)",
+    "alerts.cooldown": "clears only after this long without the condition",
+    "alerts.snapshot": "a camera whose picture rides with the alert",
+    # every adapter
+    "adapters.*.enabled": "`false` keeps the section without starting it",
+    "adapters.*.name": "instance name, for several networks of one kind (`libera`)",
+    # [adapters.console]
+    "adapters.console.enabled": "`\"auto\"`: on when standard input is a terminal; `chatops run --console` forces it",
+    "adapters.console.stop_at_eof": "piped input: stop the hub once it ends",
+    # [adapters.irc]
+    "adapters.irc.host": "server name",
+    "adapters.irc.port": "server port",
+    "adapters.irc.tls": "TLS, certificate verified",
+    "adapters.irc.tls_verify": "`false` skips verification (logged as a warning)",
+    "adapters.irc.alt_nicks": "tried in order when the nick is taken, then `nick_1`, `nick_2`...",
+    "adapters.irc.username": "the ident part of the hostmask",
+    "adapters.irc.realname": "shown by WHOIS",
+    "adapters.irc.channels": "`\"#chan\"` or a table with a key",
+    "adapters.irc.channels.name": "the channel",
+    "adapters.irc.channels.key_env": "environment variable holding the channel key (+k)",
+    "adapters.irc.channels.key_file": "file holding the channel key (+k)",
+    "adapters.irc.sasl_password_env": "environment variable holding the SASL password: enables SASL PLAIN",
+    "adapters.irc.sasl_password_file": "file holding the SASL password: enables SASL PLAIN",
+    "adapters.irc.server_password_file": "file holding the server (PASS) password",
+    "adapters.irc.password_file": "file holding the NickServ password",
+    "adapters.irc.nickserv": "nick of the services bot",
+    "adapters.irc.ping_interval": "a PING after this long without a line",
+    "adapters.irc.ping_timeout": "reconnect after this long without an answer",
+    "adapters.irc.connect_timeout": "connect and register",
+    "adapters.irc.rejoin_delay": "wait after a kick",
+    "adapters.irc.backoff_min": "first reconnect delay",
+    "adapters.irc.backoff_max": "longest reconnect delay",
+    # [adapters.xmpp]
+    "adapters.xmpp.jid": "the hub's account; the resource is fixed (default `/chatops`) so scripts can address it",
+    "adapters.xmpp.password_env": "environment variable holding the account password",
+    "adapters.xmpp.password_file": "file holding the account password",
+    "adapters.xmpp.port": "server port",
+    "adapters.xmpp.ca_file": "extra CA for a private or self-signed server certificate",
+    "adapters.xmpp.nick": "nick in rooms (default: `[hub] name`)",
+    "adapters.xmpp.rooms": "room JIDs, or tables with a nick and password",
+    "adapters.xmpp.rooms.jid": "the room",
+    "adapters.xmpp.rooms.nick": "nick in this room",
+    "adapters.xmpp.rooms.password_env": "environment variable holding the room password",
+    "adapters.xmpp.rooms.password_file": "file holding the room password",
+    "adapters.xmpp.max_text": "longer replies are split at line ends",
+    "adapters.xmpp.ping_interval": "server keepalive",
+    "adapters.xmpp.ping_timeout": "no answer within this: reconnect",
+    "adapters.xmpp.self_ping_interval": "XEP-0410: check that a quiet room still knows the hub",
+    "adapters.xmpp.connect_timeout": "connect and log in",
+    "adapters.xmpp.reconnect_max": "longest reconnect delay",
+    "adapters.xmpp.http_upload": "images by XEP-0363 when the server offers it",
+    "adapters.xmpp.rpc": "answer Jabber-RPC (XEP-0009, `chatops rpc`)",
+    "adapters.xmpp.adhoc": "offer ad-hoc commands (XEP-0050)",
+    "adapters.xmpp.rpc_timeout": "longest Jabber-RPC call",
+    # [adapters.slack]
+    "adapters.slack.mode": "`socket` (Socket Mode), or `rtm` for a legacy classic app",
+    "adapters.slack.bot_token_env": "environment variable holding the bot token (`xoxb-...`)",
+    "adapters.slack.bot_token_file": "file holding the bot token",
+    "adapters.slack.app_token_env": "environment variable holding the app-level token (`xapp-...`, Socket Mode)",
+    "adapters.slack.app_token_file": "file holding the app-level token",
+    "adapters.slack.api_url": "only changed for tests or a proxy",
+    "adapters.slack.slash_command": "the slash command whose text is a hub command",
+    "adapters.slack.timeout": "one Web API call",
+    # [adapters.sms]
+    "adapters.sms.backend": "`gammu`: the hub drives the modem; `smsd`: gammu-smsd does (files service)",
+    "adapters.sms.connection": "gammu connection (backend gammu)",
+    "adapters.sms.device": "modem port; `/dev/serial/by-id/...` is stable (backend gammu)",
+    "adapters.sms.model": "`\"\"` lets gammu detect it; `\"dummy\"` for libgammu's test phone",
+    "adapters.sms.gammurc_section": "`[gammu1]` is section 1",
+    "adapters.sms.pin_env": "environment variable holding the SIM PIN (entered once, never retried)",
+    "adapters.sms.pin_file": "file holding the SIM PIN",
+    "adapters.sms.smsd_config": "gammu-smsd's config file, whose spool folders are used (backend smsd)",
+    "adapters.sms.poll_interval": "how often the SIM is read",
+    "adapters.sms.probe_interval": "signal and network check; a silent modem is reopened",
+    "adapters.sms.call_timeout": "a modem call taking longer counts as a silent modem",
+    "adapters.sms.multipart_timeout": "wait this long for the missing parts of a long SMS",
+    "adapters.sms.smsd_stale": "files waiting longer in the outbox mark the spool down",
+}
+
+INTRO = """\
+# Configuration
+
+<!-- Generated by `{command}` from the config schemas: edit chatops/config_doc.py, not this file. -->
+
+One TOML file, `config.toml` by default (`chatops run --config FILE`). `chatops check` validates
+it and prints what the hub would run (exit 0):
+
+```text
+$ chatops check --config config.toml
+config.toml: OK
+MQTT: embedded
+devices (6):
+  salon [sensor] zigbee2mqtt/salon aliases: living room, séjour
+  salon_humidity [sensor] zigbee2mqtt/salon
+  chambre [sensor] zigbee2mqtt/chambre aliases: bedroom
+  heater [switch] zigbee2mqtt/heater aliases: chauffage
+  kitchen_smoke [binary_sensor] zigbee2mqtt/kitchen_smoke aliases: smoke, fumée
+  entree [camera]  aliases: door, porte
+users (1):
+  owner: roles admin
+adapters enabled: console, web
+alert rules: smoke
+```
+
+or lists every problem with the key path, what is wrong and an example of a right value (exit 2).
+It also reports secrets that cannot be read (an unset variable, a missing file) and a `data_dir`
+the hub could not write to. Run it as the user the hub runs as.
+
+**Secrets never go in the file.** Every secret key is written `KEY_env = "VARIABLE"` or
+`KEY_file = "/path"`; a relative path is taken from the config file's folder, and a secret file
+that group or others can read draws a warning (`chmod 600` it).
+
+**Durations are strings with a unit**: `"500ms"`, `"30s"`, `"5m"`, `"1h30m"`, `"7d"`, `"2w"`. A
+bare number such as `repeat = 5` is refused ("give a unit"); only `0` needs none.
+
+Below, every key of every section: its type, its default (*required* when it has none) and what
+it is for. `NAME` is a name you choose.
+"""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One documented key: where it lives, what it holds, what it defaults to."""
+
+    path: str             # description lookup: "hub.name", "users.NAME.roles", "adapters.irc.channels.name"
+    key: str              # as written in the file
+    type: str
+    default: str
+    description: str | None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A TOML table as written in config.toml (`[hub]`, `[users.NAME]`, `[[alerts]]`) and its keys."""
+
+    path: str
+    header: str
+    keys: tuple[Key, ...]
+    description: str | None
+
+
+def _describe(path: str, field: FieldInfo | None = None) -> str | None:
+    if path in DESCRIPTIONS:
+        return DESCRIPTIONS[path]
+    parts = path.split(".")
+    if len(parts) >= 3 and parts[0] == "adapters":
+        generic = ".".join(["adapters", "*", *parts[2:]])
+        if generic in DESCRIPTIONS:
+            return DESCRIPTIONS[generic]
+    if field is not None and field.description:
+        return field.description
+    return None
+
+
+def _is_duration(field: FieldInfo) -> bool:
+    def marked(items: Any) -> bool:
+        return any(getattr(m, "func", None) is parse_config_duration for m in items)
+
+    if marked(field.metadata):
+        return True
+    for arg in typing.get_args(field.annotation):
+        if typing.get_origin(arg) is typing.Annotated and marked(arg.__metadata__):
+            return True
+    return False
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    """The config sections an annotation holds: a model, a list of them, or one in a union."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models(arg)]
+
+
+def _type_name(annotation: Any, duration: bool = False) -> str:
+    if duration:
+        return "duration"
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        names = [_type_name(a) for a in args]
+        return " or ".join(dict.fromkeys(names))
+    if origin is typing.Literal:
+        return " or ".join(json.dumps(a) for a in typing.get_args(annotation))
+    if origin in (list, tuple):
+        return f"list of {_plural(_type_name(args[0]))}" if args else "list"
+    if origin is dict:
+        return f"table of {_plural(_type_name(args[1]))}"
+    if isinstance(annotation, type):
+        if issubclass(annotation, Enum):
+            return " or ".join(json.dumps(m.value) for m in annotation)
+        if issubclass(annotation, BaseModel):
+            return "table"
+        if issubclass(annotation, Path):
+            return "path"
+        return {bool: "boolean", int: "integer", float: "number", str: "string"}.get(annotation,
+                                                                                      annotation.__name__)
+    return str(annotation)
+
+
+def _plural(name: str) -> str:
+    words = name.split(" or ")
+    return " or ".join(w if w.startswith(("list", "table", '"')) else w + "s" for w in words)
+
+
+def _toml(value: Any, duration: bool) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, Enum):
+        value = value.value
+    if duration and isinstance(value, (int, float)):
+        return json.dumps(format_duration(float(value)))
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v, False) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v, False)}" for k, v in value.items()) + "}"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _default(field: FieldInfo, duration: bool) -> str:
+    if field.default_factory is not None:
+        return _toml(field.default_factory(), duration)   # type: ignore[call-arg]
+    if field.default is PydanticUndefined:
+        return "*required*"
+    return _toml(field.default, duration)
+
+
+def _tables(model: type[BaseModel], path: str, header: str) -> list[Table]:
+    """`model` as a table, followed by the tables nested in its keys (IRC channels, XMPP rooms)."""
+    keys: list[Key] = []
+    nested: list[Table] = []
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        key_path = f"{path}.{name}"
+        duration = _is_duration(field)
+        written = f"`{name}`" + (f" (or `{field.alias}`)" if field.alias and field.alias != name else "")
+        keys.append(Key(key_path, written, _type_name(field.annotation, duration), _default(field, duration),
+                        _describe(key_path, field)))
+        for inner in _models(field.annotation):
+            nested += _tables(inner, key_path, f"{header} `{name}` entries")
+    return [Table(path, header, tuple(keys), _describe(path)), *nested]
+
+
+def collect() -> list[Table]:
+    """Every table of config.toml, in the order of the Settings model, adapters last."""
+    tables: list[Table] = []
+    root_keys: list[Key] = []
+    for name, field in Settings.model_fields.items():
+        if field.exclude or name == "adapters":
+            continue
+        annotation = field.annotation
+        origin = typing.get_origin(annotation)
+        args = typing.get_args(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            tables += _tables(annotation, name, f"[{name}]")
+        elif origin is dict and _models(args[1]):
+            start = len(tables)
+            tables += _tables(_models(args[1])[0], f"{name}.NAME", f"[{name}.NAME]")
+            tables[start] = _with_description(tables[start], name)
+        elif origin is dict:
+            key = Key(f"{name}.NAME", "`NAME`", _type_name(args[1]), "", _describe(f"{name}.NAME"))
+            tables.append(Table(name, f"[{name}]", (key,), _describe(name)))
+        elif origin in (list, tuple) and _models(args[0]):
+            start = len(tables)
+            tables += _tables(_models(args[0])[0], name, f"[[{name}]]")
+            tables[start] = _with_description(tables[start], name)
+        else:
+            root_keys.append(Key(name, f"`{name}`", _type_name(annotation), _default(field, False),
+                                 _describe(name, field)))
+    if root_keys:
+        tables.insert(0, Table("", "top level (before any table)", tuple(root_keys), None))
+    for kind in ADAPTERS:
+        schema: type[BaseModel] = adapter_module(kind).Settings
+        tables += _tables(schema, f"adapters.{kind}", f"[adapters.{kind}]")
+    return tables
+
+
+def _with_description(table: Table, path: str) -> Table:
+    return Table(table.path, table.header, table.keys, _describe(path))
+
+
+def undescribed(tables: list[Table] | None = None) -> list[str]:
+    """Key paths (and tables) that have no description."""
+    missing = []
+    for table in tables if tables is not None else collect():
+        if table.path and table.description is None and " entries" not in table.header:
+            missing.append(table.path)
+        missing += [key.path for key in table.keys if not key.description]
+    return missing
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render(tables: list[Table] | None = None) -> str:
+    """The whole of docs/configuration.md."""
+    tables = tables if tables is not None else collect()
+    lines = [INTRO.format(command=COMMAND)]
+    adapters_said = False
+    for table in tables:
+        if table.path.startswith("adapters.") and not adapters_said:
+            lines += ["## `[adapters.NAME]`", "", DESCRIPTIONS["adapters"], ""]
+            adapters_said = True
+        level = "###" if table.path.startswith("adapters.") or " entries" in table.header else "##"
+        header = table.header if " entries" in table.header else f"`{table.header}`"
+        lines += [f"{level} {header}", ""]
+        if table.description:
+            lines += [table.description, ""]
+        lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
+        for key in table.keys:
+            default = key.default if key.default in ("", "none", "*required*") else f"`{key.default}`"
+            lines.append(f"| {key.key} | {_cell(key.type)} | {_cell(default)} | "
+                         f"{_cell(key.description or '**undescribed**')} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> int:
+    import sys
+
+    tables = collect()
+    missing = undescribed(tables)
+    if missing:
+        print("chatops.config_doc: these config keys have no description (add them to DESCRIPTIONS in "
+              "chatops/config_doc.py): " + ", ".join(missing), file=sys.stderr)
+    sys.stdout.write(render(tables))
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

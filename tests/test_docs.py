@@ -1,0 +1,218 @@
+"""The documents cannot drift from the program: the config reference is regenerated from the
+schemas, and every `$ command` shown with its output in README.md and docs/ is run and compared.
+
+Markers, an HTML comment on the line right before a fenced block:
+- `<!-- doc-test: skip REASON -->`: not run (it needs a live network, root, systemd...);
+- `<!-- doc-test: shape -->`: every number in the shown output stands for any number (a
+  simulated temperature, an alert id, a time);
+- `<!-- doc-test: config -->`: a ```toml block that is a whole config file: it must validate.
+In any shown output, `…` stands for any text within a line (a path, a link's token).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from chatops import config_doc
+from chatops.config import parse_settings
+from chatops.testing import write_demo_config
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+REGENERATE = f"regenerate it with:  {config_doc.COMMAND}"
+FENCE = re.compile(r"^```(\w*)\s*$")
+MARKER = re.compile(r"^<!--\s*doc-test:\s*(\w+)\s*(.*?)\s*-->\s*$")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+@dataclass(frozen=True)
+class Block:
+    """A fenced block of a document, with the doc-test marker written before it."""
+
+    doc: Path
+    line: int
+    lang: str
+    body: list[str]
+    marker: str
+    reason: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.doc.relative_to(ROOT)}:{self.line}"
+
+
+def blocks(doc: Path) -> list[Block]:
+    found = []
+    lines = doc.read_text(encoding="utf-8").splitlines()
+    index = 0
+    while index < len(lines):
+        match = FENCE.match(lines[index])
+        if match:
+            end = index + 1
+            while end < len(lines) and not lines[end].startswith("```"):
+                end += 1
+            marker = MARKER.match(lines[index - 1]) if index else None
+            found.append(Block(doc, index + 1, match.group(1), lines[index + 1:end],
+                               marker.group(1) if marker else "", marker.group(2) if marker else ""))
+            index = end
+        index += 1
+    return found
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One `$ command` of a document and the output shown under it."""
+
+    block: Block
+    command: str
+    output: list[str]
+
+    def __str__(self) -> str:
+        return f"{self.block.where}: $ {self.command}"
+
+
+def shown_commands() -> list[Shown]:
+    shown = []
+    for doc in DOCS:
+        for block in blocks(doc):
+            if block.lang not in ("", "text", "sh", "console") or block.marker == "skip":
+                continue
+            starts = [i for i, line in enumerate(block.body) if line.startswith("$ ")]
+            for n, start in enumerate(starts):
+                stop = starts[n + 1] if n + 1 < len(starts) else len(block.body)
+                shown.append(Shown(block, block.body[start][2:], block.body[start + 1:stop]))
+    return shown
+
+
+def line_pattern(expected: str, shape: bool) -> re.Pattern[str]:
+    parts = []
+    for piece in re.split(r"(…)", expected):
+        if piece == "…":
+            parts.append(".*")
+        elif shape:
+            parts.append(_numbers_any(piece))
+        else:
+            parts.append(re.escape(piece))
+    return re.compile("".join(parts))
+
+
+def _numbers_any(piece: str) -> str:
+    out, last = [], 0
+    for match in NUMBER.finditer(piece):
+        out += [re.escape(piece[last:match.start()]), r"\d+(?:[.,]\d+)*"]
+        last = match.end()
+    return "".join(out + [re.escape(piece[last:])])
+
+
+def differences(expected: list[str], actual: list[str], shape: bool) -> list[str]:
+    """Lines where the program's output differs from the document (empty: they agree)."""
+    problems = []
+    for index in range(max(len(expected), len(actual))):
+        want = expected[index] if index < len(expected) else None
+        got = actual[index] if index < len(actual) else None
+        if want is None or got is None or not line_pattern(want, shape).fullmatch(got):
+            problems.append(f"  line {index + 1}: the document shows {want!r}, the program printed {got!r}")
+    return problems
+
+
+# --- the config reference --------------------------------------------------------------------------
+
+def test_configuration_md_is_what_the_schemas_generate() -> None:
+    doc = ROOT / "docs" / "configuration.md"
+    generated = config_doc.render()
+    current = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    if current != generated:
+        old, new = current.splitlines(), generated.splitlines()
+        first = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+        pytest.fail(f"docs/configuration.md differs from the config schemas (first difference at line "
+                    f"{first + 1}: document {old[first] if first < len(old) else None!r}, schemas "
+                    f"{new[first] if first < len(new) else None!r}); {REGENERATE}", pytrace=False)
+
+
+def test_every_config_key_has_a_description() -> None:
+    missing = config_doc.undescribed()
+    assert not missing, (
+        f"config keys with no description: {', '.join(missing)}. Add each to DESCRIPTIONS in "
+        f"chatops/config_doc.py (or give its Field a description=...), then {REGENERATE}")
+
+
+def test_a_key_without_description_is_reported_by_its_path() -> None:
+    tables = config_doc.collect()
+    stripped = [config_doc.Table(t.path, t.header, tuple(
+        k if k.path != "hub.name" else config_doc.Key(k.path, k.key, k.type, k.default, None) for k in t.keys),
+        t.description) for t in tables]
+    assert config_doc.undescribed(stripped) == ["hub.name"]
+    assert "| `name` | string | `\"maison\"` | **undescribed** |" in config_doc.render(stripped)
+
+
+def test_the_reference_shows_type_default_and_required_keys() -> None:
+    text = config_doc.render()
+    assert "| `handler_timeout` | duration | `\"30s\"` |" in text
+    assert "| `host` | string | *required* | server name |" in text          # [adapters.irc]
+    assert "| `topic` (or `state_topic`) | string | none |" in text          # an alias is shown
+    for section in ("`[hub]`", "`[[alerts]]`", "`[devices.NAME]`", "`[adapters.sms]`", "`[roles]`"):
+        assert f"## {section}" in text or f"### {section}" in text
+
+
+# --- whole config files shown in documents -----------------------------------------------------------
+
+CONFIGS = [b for doc in DOCS for b in blocks(doc) if b.marker == "config"]
+
+
+@pytest.mark.parametrize("block", CONFIGS, ids=lambda b: b.where)
+def test_a_config_shown_whole_is_valid(block: Block, tmp_path: Path) -> None:
+    raw = tomllib.loads("\n".join(block.body))
+    parse_settings(raw, tmp_path)
+
+
+def test_the_readme_shows_a_whole_config() -> None:
+    assert [b.doc.name for b in CONFIGS].count("README.md") == 1
+
+
+# --- commands shown with their output ----------------------------------------------------------------
+
+SHOWN = shown_commands()
+
+
+def test_the_matcher_sees_a_wrong_output() -> None:
+    assert differences(["salon: 20.9 °C"], ["salon: 21.3 °C"], shape=True) == []
+    assert differences(["salon: 20.9 °C"], ["salon: 21.3 °C"], shape=False)
+    assert differences(["heater is ON"], ["heater is OFF"], shape=True)
+    assert differences(["  [image] …/entree-….jpg"], ["  [image] /tmp/x/entree-1.jpg"], shape=False) == []
+    assert differences(["a"], ["a", "WARNING amqtt: 1 messages not broadcasted"], shape=True)
+
+
+def test_the_documents_show_commands_to_run() -> None:
+    assert any(s.block.doc.name == "README.md" for s in SHOWN)
+    assert any("chatops check" in s.command for s in SHOWN)
+
+
+def test_scripts_demo_runs_the_shipped_config() -> None:
+    """The documents' `scripts/demo ARGS` is run as what the script executes once .venv exists."""
+    assert (ROOT / "scripts" / "demo").read_text().rstrip().endswith(
+        'exec .venv/bin/chatops run --config config.toml "$@"')
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("shown", SHOWN, ids=str)
+def test_a_command_shown_prints_what_the_document_shows(shown: Shown, tmp_path: Path) -> None:
+    write_demo_config(tmp_path)                                  # free ports, a private data dir
+    command = re.sub(r"(^|\|\s*)scripts/demo\b", r"\1chatops run --config config.toml", shown.command)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               COLUMNS="200")
+    env.pop("PYTHONWARNINGS", None)
+    result = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    printed = result.stdout.decode("utf-8", "replace").splitlines()
+    problems = differences(shown.output, printed, shown.block.marker == "shape")
+    assert not problems, (f"{shown} no longer prints what the document shows (exit {result.returncode}):\n"
+                          + "\n".join(problems) + "\nfix the program or the document; mark a block that "
+                          "needs a live network with <!-- doc-test: skip REASON -->")
