@@ -49,6 +49,7 @@ class Adapter:
     async def run(self, hub: Hub) -> None:
         self.health.up("reading standard input")
         await hub.ready.wait()
+        piped = not self._stdin.isatty()
         async for line in self._lines():
             text = line.strip()
             if not text:
@@ -57,6 +58,8 @@ class Adapter:
                               Address(self.name, "console", True), text, addressed=True)
             for reply in await hub.execute(message):
                 await self.send(message.address, reply)
+            if piped:
+                await self._show_alerts_caused(hub)
         if self.settings.stop_at_eof:
             await self._let_alerts_arrive(hub)
             self.health.down("end of input")
@@ -73,6 +76,16 @@ class Adapter:
                 await hub.alerts.outbox.settled(self.name)
         except TimeoutError:
             log.warning("console: stopping with alerts still on their way (waited %g s)", EOF_GRACE)
+
+    async def _show_alerts_caused(self, hub: Hub) -> None:
+        """Piped in, a line runs once the alerts the previous one raised are shown and recorded as
+        shown, so a script's `alerts` after `simulate smoke on` lists the console as told."""
+        try:
+            async with asyncio.timeout(EOF_GRACE):
+                await hub.alerts.settled()
+                await hub.alerts.outbox.settled(self.name)
+        except TimeoutError:
+            log.debug("console: alerts still on their way after %g s; reading on", EOF_GRACE)
 
     async def _lines(self):  # type: ignore[no-untyped-def]
         """Lines of stdin without blocking the loop (a pipe or terminal is read asynchronously)."""

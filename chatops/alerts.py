@@ -401,6 +401,8 @@ class AlertEngine:
     async def active(self) -> list[dict[str, Any]]:
         """Alerts not cleared yet, newest first, with who was told and who acknowledged."""
         store = self.hub.store
+        shown = tuple(self.outbox.shown)      # sent a moment ago, their delivered mark on its way
+        among = ",".join("?" * len(shown))   # SQLite takes an empty IN ()
 
         def query() -> list[dict[str, Any]]:
             rows = store.db.execute("SELECT id, rule, device, severity, message, raised_at, acked_by FROM alerts "
@@ -409,9 +411,9 @@ class AlertEngine:
             for alert_id, rule, device, severity, message, raised_at, acked_by in rows:
                 told = [r[0] for r in store.db.execute(
                     "SELECT DISTINCT adapter || ':' || target FROM deliveries WHERE alert_id = ? AND kind = 'raise' "
-                    "AND delivered_at > 0", (alert_id,)).fetchall()]
+                    f"AND (delivered_at > 0 OR id IN ({among}))", (alert_id, *shown)).fetchall()]
                 pending = store.db.execute("SELECT COUNT(*) FROM deliveries WHERE alert_id = ? AND delivered_at "
-                                           "IS NULL", (alert_id,)).fetchone()[0]
+                                           f"IS NULL AND id NOT IN ({among})", (alert_id, *shown)).fetchone()[0]
                 result.append({"id": alert_id, "rule": rule, "device": device, "severity": severity,
                                "message": message, "raised_at": raised_at, "acked_by": acked_by,
                                "told": told, "pending": pending})

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import stat
 import sys
 from pathlib import Path
 
-from .config import ConfigError, Settings, check_secrets, config_warnings, load_settings
+from .config import ConfigError, Settings, adapter_module, check_secrets, config_warnings, load_settings
 
 EXIT_INVALID = 2
 
@@ -71,8 +73,31 @@ def _unknown_grants(settings: Settings) -> list[str]:
             if grant != "*" and grant not in settings.roles and grant not in names]
 
 
+def _with_console(settings: Settings) -> Settings:
+    """`--console` starts the console whatever the file says: one is added when it has none."""
+    if any(kind == "console" for _, kind, _ in settings.adapter_sections):
+        return settings
+    console = adapter_module("console").Settings()
+    return settings.model_copy(update={"adapter_sections": (*settings.adapter_sections,
+                                                            ("console", "console", console))})
+
+
+def _piped_in() -> bool:
+    """Whether standard input is a pipe or a file (not a terminal, not /dev/null as under systemd)."""
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _load(args.config)
+    if args.console:
+        settings = _with_console(settings)
+    elif _piped_in() and not any(kind == "console" for _, kind, _ in settings.enabled_adapters(tty=False)):
+        print("chatops: the console is off, so commands piped in are not read; "
+              "add --console (chatops run --console) to read commands from standard input", file=sys.stderr)
     problems = check_secrets(settings, console_forced=args.console)
     if problems:
         for problem in problems:

@@ -91,6 +91,11 @@ class History:
             self._ids.update({name: i for i, name in self.store.db.execute("SELECT id, name FROM history_devices")})
         await self.store.call(create)
 
+    async def empty(self) -> bool:
+        """Whether no reading was ever recorded (a first start: the demo then simulates a past day)."""
+        return not await self.store.call(lambda: self.store.db.execute(
+            "SELECT EXISTS(SELECT 1 FROM history_raw) OR EXISTS(SELECT 1 FROM history_rollup)").fetchone()[0])
+
     # ---- recording -----------------------------------------------------------------------
 
     def record(self, device: Device, reading: Reading, previous: Reading | None = None) -> None:

@@ -117,6 +117,8 @@ class Hub:
                         await self.alerts.start()
                         if self.settings.simulator.enabled:
                             from .sim import SimulatedHome
+                            from .sim_past import simulate_past_day
+                            await simulate_past_day(self)
                             self.spawn(SimulatedHome(self.settings.simulator, self.mqtt).run(), "simulator")
                         for adapter in self.adapters.values():
                             if self.web is None or adapter is not self.web.chat:
@@ -209,6 +211,9 @@ class Hub:
 
     async def _watch_ready(self) -> None:
         await self.mqtt.connected.wait()
+        if self.settings.simulator.enabled:
+            from .sim_past import first_readings
+            await first_readings(self)      # `devices` right after start shows the simulated values
         while not all(a.health.started for a in self.adapters.values()):
             await asyncio.sleep(0.05)
         self.ready.set()

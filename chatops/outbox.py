@@ -39,6 +39,7 @@ class Outbox:
         self._changed: dict[str, asyncio.Event] = {}
         self._pass_done: dict[str, asyncio.Event] = {}
         self.sent_count = 0
+        self.shown: set[int] = set()    # deliveries sent whose delivered mark is not written yet
 
     def wake(self, adapter_name: str) -> asyncio.Event:
         """Wake (starting it if needed) the worker of `adapter_name`; returns its event."""
@@ -130,6 +131,7 @@ class Outbox:
                                                attempts)
                 if outcome is None:
                     delivered.append(delivery_id)
+                    self.shown.add(delivery_id)      # `alerts` lists the recipient as told at once
                 elif outcome[1] > RECONNECT_RETRY and time.time() - created > GIVE_UP_AFTER:
                     # Refused for a day (a person never online as themselves, an address that
                     # does not exist): stop, rather than deliver a day-old alarm some day.
@@ -156,6 +158,7 @@ class Outbox:
                               "they are not sent again, the write is retried", delivered, adapter_name, exc)
                 raise
             unrecorded.difference_update(done)
+            self.shown.difference_update(done)
         upcoming = await store.call(lambda: store.db.execute(
             "SELECT MIN(next_try) FROM deliveries WHERE adapter = ? AND delivered_at IS NULL",
             (adapter_name,)).fetchone()[0])

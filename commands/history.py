@@ -13,6 +13,7 @@ from chatops.durations import format_duration, parse_duration
 from chatops.graph import Series, render
 from chatops.home import Device, format_value
 from chatops.message import Attachment, Reply
+from chatops.sim_past import simulated_note, simulated_until
 
 DEFAULT_PERIOD = 86400.0
 GRAPH_POINTS = 1440                       # one point a minute over a day
@@ -87,6 +88,8 @@ async def history(ctx: Context, *words: str) -> str:
     if summary is None:
         return f"No readings of {device.label} in the last {span}."
     count = f"{summary.count:,} reading{'s' if summary.count != 1 else ''}"
+    if note := simulated_note(await simulated_until(ctx.hub, [device.name]), since):
+        count += f"; {note}"
     if device.type in (DeviceType.SWITCH, DeviceType.BINARY_SENSOR):
         points = [(p.at, p.avg) for p in await ctx.hub.history.series(device.name, since, until, 2000)]
         share = _on_share(points, until)
@@ -116,6 +119,8 @@ async def graph(ctx: Context, *words: str) -> Reply:
     if not any(s.points for s in series):
         raise CommandError(f"No readings of {', '.join(d.label for d in devices)} in the last {span} yet.")
     title = f"{', '.join(d.label for d in devices)} — last {span}"
+    if note := simulated_note(await simulated_until(ctx.hub, [d.name for d in devices]), since):
+        title += f" ({note})"
     width, height = GRAPH_SIZE
     try:
         chart = await asyncio.to_thread(render, series, since, until, width=width, height=height, title=title)

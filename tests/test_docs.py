@@ -149,7 +149,7 @@ def test_a_key_without_description_is_reported_by_its_path() -> None:
     stripped = [config_doc.Table(t.path, t.header, tuple(
         k if k.path != "hub.name" else config_doc.Key(k.path, k.key, k.type, k.default, None) for k in t.keys),
         t.description) for t in tables]
-    assert config_doc.undescribed(stripped) == ["hub.name"]
+    assert set(config_doc.undescribed(stripped)) - set(config_doc.undescribed(tables)) == {"hub.name"}
     assert "| `name` | string | `\"maison\"` | **undescribed** |" in config_doc.render(stripped)
 
 

@@ -1,0 +1,124 @@
+"""The first hour of a new user, through the command line as they would type it: `chatops run`
+on the shipped demo config (embedded broker and web server on free ports, a private data dir)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatops.broker import embedded_broker
+from chatops.testing import write_demo_config
+
+CONSOLE_SECTION = re.compile(r"^\[adapters\.console\]\n(?:[^\[\n].*\n)*", re.M)
+
+
+def run_cli(folder: Path, *args: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`chatops ARGS` in `folder`, `stdin` piped in; a hub that does not stop fails the test."""
+    try:
+        return subprocess.run([sys.executable, "-m", "chatops.cli", *args], cwd=folder, input=stdin, text=True,
+                              capture_output=True, timeout=timeout, env=dict(os.environ))
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"chatops {' '.join(args)} was still running after {timeout:g} s "
+                    f"(stdout {exc.stdout!r}, stderr {exc.stderr!r})")
+
+
+def config_without_console(folder: Path) -> Path:
+    config = write_demo_config(folder)
+    text, count = CONSOLE_SECTION.subn("", config.read_text(encoding="utf-8"))
+    assert count == 1
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def test_console_flag_starts_the_console_whatever_the_file_says(tmp_path: Path) -> None:
+    config_without_console(tmp_path)
+    done = run_cli(tmp_path, "run", "--console", "--config", "config.toml", stdin="whoami\n", timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "owner" in done.stdout                # answered as the console user, then stopped at the end of input
+
+
+async def test_piping_without_console_says_it_is_off_and_how_to_turn_it_on(tmp_path: Path) -> None:
+    write_demo_config(tmp_path)                  # [adapters.console] enabled = "auto": off on a pipe
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatops.cli", "run", "--config", "config.toml", cwd=tmp_path,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.write(b"temp salon\n")
+    await proc.stdin.drain()
+    said: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            while line := (await proc.stderr.readline()).decode():
+                said.append(line)
+                if "hub ready" in line:
+                    break
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert any("hub ready" in line for line in said), said
+    notice = [line for line in said if "console is off" in line]
+    assert notice and "--console" in notice[0], said
+
+
+def test_alerts_lists_the_console_as_told_once_it_showed_the_alert(tmp_path: Path) -> None:
+    write_demo_config(tmp_path)
+    done = run_cli(tmp_path, "run", "--console", "--config", "config.toml", stdin="simulate smoke on\nalerts\n")
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("! [CRITICAL] Smoke detected") for line in lines), done.stdout
+    listing = next(line for line in lines if line.startswith("#1 [critical]"))
+    told = listing.split("told: ", 1)[1]
+    assert told.startswith("console:") or ", console:" in told, listing
+    assert "nobody yet" not in listing
+
+
+def test_the_demo_terminal_shows_only_answers(tmp_path: Path) -> None:
+    """No broker bookkeeping (amqtt's PUBACK and "not broadcasted" warnings), no log line
+    repeating an alert the console already shows."""
+    write_demo_config(tmp_path)
+    done = run_cli(tmp_path, "run", "--console", "--config", "config.toml",
+                   stdin="simulate smoke on\nack\nsimulate smoke off\n")
+    assert "Alert #1 (smoke) acknowledged" in done.stdout
+    assert done.stderr == ""
+
+
+async def test_the_embedded_broker_keeps_its_bookkeeping_to_debug_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """The warnings amqtt logs when the demo stops (queued messages dropped, acknowledgements of
+    deliveries it forgot) are not shown; its other warnings are."""
+    async with embedded_broker("127.0.0.1:0"):
+        with caplog.at_level(logging.INFO):
+            logging.getLogger("amqtt.broker").warning("1 messages not broadcasted")
+            logging.getLogger("amqtt.mqtt.protocol.handler").warning(
+                "Received PUBACK for unknown pending message Id: '3'")
+            logging.getLogger("amqtt.broker").warning("Failed to cleanly shutdown broadcast loop")
+    shown = [r.getMessage() for r in caplog.records if r.name.startswith("amqtt")]
+    assert shown == ["Failed to cleanly shutdown broadcast loop"]
+
+
+def test_devices_right_after_start_show_the_simulated_readings(tmp_path: Path) -> None:
+    write_demo_config(tmp_path)
+    done = run_cli(tmp_path, "run", "--console", "--config", "config.toml", stdin="devices\ntemp salon\n")
+    assert "no reading yet" not in done.stdout, done.stdout
+    assert re.search(r"^salon: \d+\.\d °C$", done.stdout, re.M), done.stdout
+
+
+def test_a_first_demo_start_has_a_simulated_past_day(tmp_path: Path) -> None:
+    write_demo_config(tmp_path)
+    first = run_cli(tmp_path, "run", "--console", "--config", "config.toml", stdin="history salon\nhistory heater\n")
+    salon, heater = first.stdout.splitlines()[:2]
+    readings = int(re.search(r"\(([\d,]+) readings", salon).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert readings > 1000, salon                # a day of readings, every few minutes at least
+    assert "simulated" in salon and "simulated" in heater, first.stdout
+    assert re.search(r"on \d+% of the time", heater), heater
+    graph = run_cli(tmp_path, "run", "--console", "--config", "config.toml", stdin="graph salon\n")
+    assert "[image]" in graph.stdout and "simulated" in graph.stdout, graph.stdout
+    # only an empty history gets one: a second start keeps what is there
+    again = run_cli(tmp_path, "run", "--console", "--config", "config.toml", stdin="history salon\n")
+    count = int(re.search(r"\(([\d,]+) readings", again.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert readings <= count < readings + 100, (salon, again.stdout)
