@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from .auth import irc_nick
 from .backoff import Backoff
 from .conditions import Condition
 from .config import AlertSettings
-from .durations import parse_duration
 from .home import Device, Reading, format_value
 from .outbox import STORE_RETRY_CAP, Outbox
 

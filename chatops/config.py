@@ -91,7 +91,20 @@ class HubSettings(Section):
                                  description="country code for phone numbers written without one")
     handler_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
     rate_limit: int = Field(30, ge=1, examples=["30"], description="commands per sender per minute")
+    audit_retention: Duration = Field(90 * 86400.0, gt=0, examples=['"90d"'],
+                                      description="how long refusals and security events are kept")
     max_reply_chars: int = Field(4000, ge=200, examples=["4000"])
+    timezone: str | None = Field(None, examples=['"Europe/Paris"'],
+                                 description="IANA zone of schedules and shown times (default: the system's)")
+    misfire_grace: Duration = Field(300.0, ge=0, examples=['"5m"'],
+                                    description="a timer run missed by at most this much still runs")
+
+    @model_validator(mode="after")
+    def _check_timezone(self) -> HubSettings:
+        if self.timezone:
+            from .schedule import zone
+            zone(self.timezone)             # ScheduleError (a ValueError) names the fix
+        return self
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -181,6 +194,8 @@ class SimulatorSettings(Section):
     enabled: bool = False
     interval: Duration = Field(10.0, gt=0, examples=['"10s"'])
     base_topic: str = Field("zigbee2mqtt", examples=['"zigbee2mqtt"'])
+    motion_clear: Duration = Field(60.0, gt=0, examples=['"1m"'],
+                                   description="hall_motion reports no motion this long after `simulate motion`")
 
 
 class HistorySettings(Section):
@@ -332,6 +347,51 @@ class AlertSettings(Section):
         return 300.0 if self.severity is Severity.CRITICAL else None
 
 
+class AutomationSettings(Section):
+    """[[automations]]: `when` a device condition holds (or `at` a schedule), run `do` as `owner`."""
+
+    name: str = Field(min_length=1, max_length=60, pattern=r"^[\w][\w .-]*$", examples=['"hall light"'])
+    when: str | None = Field(None, examples=['"hall_motion on"', '"chambre < 19"', '"hall_motion off for 10m"'])
+    at: str | None = Field(None, examples=['"every weekday at 06:30"'])
+    do: list[str] = Field(min_length=1, examples=['["switch hall_light on"]'])
+    only_if: list[str] = Field(default_factory=list, examples=['["presence on", "between 05:00 and 09:00"]'])
+    hysteresis: float = Field(0.0, ge=0, examples=["0.5"])
+    notify: list[str] = Field(default_factory=list, examples=['["owner"]'],
+                              description="told what was done: users, addresses, or \"owner\"")
+    owner: str | None = Field(None, examples=['"alice"'])
+    enabled: bool = True
+    max_runs_per_minute: int | None = Field(None, ge=1, examples=["10"])
+
+    @model_validator(mode="after")
+    def _check_trigger(self) -> AutomationSettings:
+        from .conditions import Trigger
+        from .schedule import parse_phrase, window, zone
+
+        if (self.when is None) == (self.at is None):
+            raise ValueError("give exactly one of when = \"DEVICE CONDITION\" or at = \"every day at 06:30\"")
+        if self.when is not None:
+            Trigger.parse(self.when)
+        if self.at is not None:
+            plan = parse_phrase(self.at, 0.0, zone("UTC"))
+            if plan.recurrence.kind == "once":
+                raise ValueError(f"at = {self.at!r} runs once; an automation repeats: write "
+                                 "\"every day at 06:30\", \"every 15m\" or cron \"...\"")
+        for entry in self.only_if:
+            if entry.strip().lower().startswith("between"):
+                window(entry)
+            elif Trigger.parse(entry).hold or Trigger.parse(entry).condition.kind in ("changed", "offline"):
+                raise ValueError(f"only_if {entry!r}: write a state to check now, e.g. \"presence on\" "
+                                 "or \"salon > 20\"")
+        return self
+
+
+class AutomationDefaults(Section):
+    """[automations_defaults]: what every automation has unless it says otherwise."""
+
+    owner: str | None = Field(None, examples=['"owner"'])
+    max_runs_per_minute: int = Field(10, ge=1, examples=["10"])
+
+
 class Settings(Section):
     hub: HubSettings = HubSettings()
     mqtt: MqttSettings = MqttSettings()
@@ -343,6 +403,8 @@ class Settings(Section):
     roles: dict[str, list[str]] = Field(default_factory=lambda: {"guest": ["help", "whoami"]})
     devices: dict[str, DeviceSettings] = Field(default_factory=dict)
     alerts: list[AlertSettings] = Field(default_factory=list)
+    automations: list[AutomationSettings] = Field(default_factory=list)
+    automations_defaults: AutomationDefaults = AutomationDefaults()
     base_dir: Path = Field(Path("."), exclude=True)
     adapter_sections: tuple[tuple[str, str, AdapterSettings], ...] = Field((), exclude=True)
 
@@ -471,6 +533,34 @@ def _cross_checks(s: Settings) -> list[str]:
     names = [a.name for a in s.alerts]
     for dup in {n for n in names if names.count(n) > 1}:
         problems.append(f"alerts: two rules are named {dup!r}")
+    problems += _automation_problems(s)
+    return problems
+
+
+def _automation_problems(s: Settings) -> list[str]:
+    """Owners and devices the automations name must exist (commands are checked by the hub,
+    which knows them: chatops.automations.command_problems)."""
+    from .conditions import Trigger
+
+    problems = []
+    for i, auto in enumerate(s.automations):
+        owner = auto.owner or s.automations_defaults.owner
+        if owner is None:
+            problems.append(f"automations[{i}] ({auto.name}): no owner; set owner = \"USER\" here or in "
+                            "[automations_defaults]: its commands run as that user, with that user's roles")
+        elif owner not in s.users:
+            problems.append(f"automations[{i}] ({auto.name}).owner: no user named {owner!r} in [users]")
+        entries = ([auto.when] if auto.when else []) + [e for e in auto.only_if
+                                                         if not e.strip().lower().startswith("between")]
+        for entry in entries:
+            device = Trigger.parse(entry).device
+            known = {n.casefold() for n in s.devices} | {a.casefold() for d in s.devices.values() for a in d.aliases}
+            if device.casefold() not in known and device.replace(" ", "_").casefold() not in known:
+                problems.append(f"automations[{i}] ({auto.name}): no device named {device!r} (in {entry!r}); "
+                                f"known: {', '.join(sorted(s.devices)) or 'none'}")
+    names = [a.name for a in s.automations]
+    for dup in {n for n in names if names.count(n) > 1}:
+        problems.append(f"automations: two are named {dup!r}")
     return problems
 
 

@@ -31,6 +31,16 @@ STORE_RETRY_CAP = 5.0           # longest wait before retrying a write the datab
 GIVE_UP_AFTER = 86400.0         # a delivery its network keeps refusing (not a lost connection) this long is dropped
 
 
+def queue_message(db: Any, address: Address, recipient: str, kind: str, text: str,
+                  attachment: str | None, now: float) -> None:
+    """Queue a plain message (a timer's result, an automation's report) for `address` in the
+    store's transaction `db`: it is sent, retried and kept across restarts as an alert's
+    deliveries are. alert_id 0 marks a delivery that belongs to no alert."""
+    db.execute("INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, attachment, "
+               "created, next_try) VALUES (0,?,?,?,?,?,?,?,?,?)",
+               (address.adapter, address.target, int(address.direct), recipient, kind, text, attachment, now, now))
+
+
 class Outbox:
     """Delivery workers of one hub, started on demand per adapter name."""
 

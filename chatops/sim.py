@@ -3,7 +3,9 @@
 Devices (under `base_topic`, default zigbee2mqtt/): salon and chambre (temperature and
 humidity with a daily cycle and noise), heater (a switch answering `heater/set`, warming the
 living room while on), kitchen_smoke (a smoke detector triggered with `kitchen_smoke/set`
-`{"smoke": true}`), and every device answers `NAME/get`. A camera with `simulated = true`
+`{"smoke": true}`), hall_motion (an occupancy sensor fired with `hall_motion/set`
+`{"occupancy": true}`, which clears by itself after `motion_clear`), hall_light (a switch), and
+every device answers `NAME/get`. A camera with `simulated = true`
 (entree in the demo) shows `camera_image`: a front door in the light of the hour, time-stamped.
 """
 
@@ -21,6 +23,8 @@ from .mqtt import MqttLink, MqttUnavailable
 
 log = logging.getLogger(__name__)
 
+DEVICES = ("salon", "chambre", "heater", "kitchen_smoke", "hall_motion", "hall_light")
+
 
 class SimulatedHome:
     """Publishes the simulated devices' state and obeys their command topics."""
@@ -35,6 +39,9 @@ class SimulatedHome:
         self._random = random.Random(seed)
         self._wake = asyncio.Event()
         self._pending: set[str] = set()
+        self.motion = False
+        self.hall_light_on = False
+        self._motion_clear: asyncio.TimerHandle | None = None
 
     def temperature(self, room: str, now: float | None = None) -> float:
         hours = time.localtime(now or time.time()).tm_hour + time.localtime(now or time.time()).tm_min / 60
@@ -54,6 +61,10 @@ class SimulatedHome:
             return {"state": "ON" if self.heater_on else "OFF", "linkquality": 110}
         if device == "kitchen_smoke":
             return {"smoke": self.smoke, "battery": 100, "tamper": False}
+        if device == "hall_motion":
+            return {"occupancy": self.motion, "battery": 92, "illuminance": 40}
+        if device == "hall_light":
+            return {"state": "ON" if self.hall_light_on else "OFF", "linkquality": 100}
         raise KeyError(device)
 
     async def run(self) -> None:
@@ -61,7 +72,7 @@ class SimulatedHome:
         await self.mqtt.subscribe(f"{self.base}/+/set", self._on_command)
         await self.mqtt.subscribe(f"{self.base}/+/get", self._on_command)
         await self.mqtt.connected.wait()
-        self._pending.update(("salon", "chambre", "heater", "kitchen_smoke"))
+        self._pending.update(DEVICES)
         next_tick = time.monotonic()
         while True:
             if time.monotonic() >= next_tick:
@@ -92,7 +103,7 @@ class SimulatedHome:
     def _on_command(self, topic: str, payload: bytes, _retained: bool) -> None:
         parts = topic.split("/")
         device, action = parts[-2], parts[-1]
-        if device not in ("salon", "chambre", "heater", "kitchen_smoke"):
+        if device not in DEVICES:
             return
         if action == "set":
             try:
@@ -105,11 +116,33 @@ class SimulatedHome:
             if device == "heater" and "state" in data:
                 wanted = str(data["state"]).upper()
                 self.heater_on = (not self.heater_on) if wanted == "TOGGLE" else wanted == "ON"
+            elif device == "hall_light" and "state" in data:
+                wanted = str(data["state"]).upper()
+                self.hall_light_on = (not self.hall_light_on) if wanted == "TOGGLE" else wanted == "ON"
+            elif device == "hall_motion" and "occupancy" in data:
+                self._moved(bool(data["occupancy"]) if not isinstance(data["occupancy"], str)
+                            else data["occupancy"].lower() in ("true", "on", "1"))
             elif device == "kitchen_smoke" and "smoke" in data:
                 self.smoke = bool(data["smoke"]) if not isinstance(data["smoke"], str) \
                     else data["smoke"].lower() in ("true", "on", "1")
                 log.info("simulator: kitchen smoke detector %s", "FIRED" if self.smoke else "cleared")
         self._pending.add(device)
+        self._wake.set()
+
+    def _moved(self, motion: bool) -> None:
+        """Someone walks in (or the test says the hall is empty): occupancy now, cleared by
+        itself `motion_clear` after the last movement, as a real PIR sensor does."""
+        if self._motion_clear is not None:
+            self._motion_clear.cancel()
+            self._motion_clear = None
+        self.motion = motion
+        if motion:
+            self._motion_clear = asyncio.get_running_loop().call_later(self.settings.motion_clear, self._cleared)
+
+    def _cleared(self) -> None:
+        self._motion_clear = None
+        self.motion = False
+        self._pending.add("hall_motion")
         self._wake.set()
 
 

@@ -34,6 +34,7 @@ from .config import DeviceType
 from .health import Health
 from .home import Device, Reading, format_value
 from .message import Address, Attachment, Identity, Message, Reply
+from .sim_past import simulated_until
 from .web_guard import RequestGuard
 
 if TYPE_CHECKING:
@@ -367,8 +368,10 @@ class WebServer:
         until = time.time()
         series = await self.hub.history.series(device.name, until - period, until, points) \
             if self.hub.history.enabled else []
+        simulated = await simulated_until(self.hub, [device.name]) if series else None
         return web.json_response({"device": device.name, "unit": device.unit, "since": until - period,
-                                  "until": until, "points": [[round(p.at, 1), p.avg] for p in series]})
+                                  "until": until, "points": [[round(p.at, 1), p.avg] for p in series],
+                                  "simulated_until": simulated})
 
     async def _api_command(self, request: web.Request) -> web.Response:
         """POST {"text": "..."}: run a command as the web user and return the replies (scripts, CLI)."""

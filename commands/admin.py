@@ -1,4 +1,5 @@
-"""Admin commands: trigger the simulated smoke detector to try the whole alert path."""
+"""Admin commands: trigger the simulated smoke detector (the whole alert path) or the hall's
+motion sensor (the hall-light automations)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ import json
 from typing import Literal
 
 from chatops.command import CommandError, Context, command
+from chatops.durations import format_duration
 from chatops.mqtt import MqttUnavailable
 
 REPORT_WAIT = 5.0          # seconds for the detector to report its new state, then for the rules to run
 
 
-@command("simulate", aliases=["sim"], usage="simulate smoke on|off", needs_user=True)
-async def simulate(ctx: Context, what: Literal["smoke"], state: Literal["on", "off"]) -> str:
-    """Fire or clear the simulated kitchen smoke detector.
+@command("simulate", aliases=["sim"], usage="simulate smoke on|off | simulate motion [on|off]", needs_user=True)
+async def simulate(ctx: Context, what: Literal["smoke", "motion"], state: Literal["on", "off"] | None = None) -> str:
+    """Fire or clear the simulated kitchen smoke detector, or walk into the hall (motion).
 
     The answer comes once the detector reported the new state and the alert rules have seen it,
     so it can name the alert raised, and an `ack` or `alerts` typed next finds it."""
@@ -22,6 +24,10 @@ async def simulate(ctx: Context, what: Literal["smoke"], state: Literal["on", "o
     settings = hub.settings.simulator
     if not settings.enabled:
         raise CommandError("The simulator is off ([simulator] enabled = false).")
+    if what == "motion":
+        return await _motion(ctx, state != "off")
+    if state is None:
+        raise CommandError(f"Say {ctx.prefix}simulate smoke on or {ctx.prefix}simulate smoke off.")
     on = state == "on"
     done = f"Simulated smoke {'detected' if on else 'cleared'} in the kitchen"
     state_topic = f"{settings.base_topic}/kitchen_smoke"
@@ -53,3 +59,24 @@ async def simulate(ctx: Context, what: Literal["smoke"], state: Literal["on", "o
               if acked_by.get(alert_id) else f"Alert #{alert_id} ({name}) is active: `ack` stops it."
               for alert_id, name in raised.items()]
     return f"{done}; {detector.label} reports it. " + " ".join(states)
+
+
+async def _motion(ctx: Context, on: bool) -> str:
+    """Movement in the hall (or none): the sensor reports it, and clears by itself later."""
+    hub = ctx.hub
+    settings = hub.settings.simulator
+    state_topic = f"{settings.base_topic}/hall_motion"
+    sensor = next((d for d in hub.home.devices.values() if d.settings.topic == state_topic), None)
+    done = "Simulated motion in the hall" if on else "Simulated an empty hall"
+    payload = json.dumps({"occupancy": on})
+    try:
+        if sensor is None:
+            await hub.mqtt.publish(f"{state_topic}/set", payload)
+            return f"{done}."
+        reading = await hub.home.publish_and_wait(sensor, f"{state_topic}/set", payload, on, REPORT_WAIT)
+    except MqttUnavailable as exc:
+        raise CommandError(f"Cannot reach the simulator: {exc}.") from None
+    if reading is None:
+        raise CommandError(f"{done}, but {sensor.label} did not report it within {REPORT_WAIT:g} s.")
+    clears = f" (it clears by itself after {format_duration(settings.motion_clear)})" if on else ""
+    return f"{done}; {sensor.label} reports it{clears}."

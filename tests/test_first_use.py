@@ -11,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from chatops.broker import embedded_broker
-from chatops.testing import write_demo_config
+from chatops.hub import Hub, running
+from chatops.testing import settings_for, write_demo_config
 
 CONSOLE_SECTION = re.compile(r"^\[adapters\.console\]\n(?:[^\[\n].*\n)*", re.M)
 
@@ -122,3 +124,14 @@ def test_a_first_demo_start_has_a_simulated_past_day(tmp_path: Path) -> None:
     again = run_cli(tmp_path, "run", "--console", "--config", "config.toml", stdin="history salon\n")
     count = int(re.search(r"\(([\d,]+) readings", again.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
     assert readings <= count < readings + 100, (salon, again.stdout)
+
+
+async def test_the_dashboard_charts_get_the_simulated_day_and_its_mark(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "data", simulator={"enabled": True})
+    async with running(Hub(settings, tty=False)) as hub, aiohttp.ClientSession() as http:
+        assert hub.web is not None
+        async with http.get(f"{hub.web.links.base_url}/api/history?device=salon&period=24h&points=288") as answer:
+            assert answer.status == 200
+            chart = await answer.json()
+    assert len(chart["points"]) > 200                          # the day is drawn, not an empty line
+    assert chart["since"] < chart["simulated_until"] <= chart["until"]

@@ -6,6 +6,7 @@ const DAY = 86400;
 const $ = (id) => document.getElementById(id);
 const devices = new Map();        // name -> device JSON from the hub
 const series = new Map();         // name -> [[t, value], ...] over the last day
+const simulatedUntil = new Map();  // name -> end of the demo's simulated past day (unix seconds)
 const cards = new Map();          // name -> card element
 let socket, may = {}, clockOffset = 0, requestId = 0;
 
@@ -116,6 +117,7 @@ async function loadHistory(name) {
     const data = await response.json();
     const live = (series.get(name) || []).filter((p) => p[0] > (data.points.length ? data.points[data.points.length - 1][0] : 0));
     series.set(name, data.points.concat(live));
+    if (data.simulated_until) simulatedUntil.set(name, data.simulated_until);
     drawChart(name);
   } catch (error) { /* the chart stays empty; live readings still draw */ }
 }
@@ -166,6 +168,13 @@ function drawChart(name) {
     g.fillText(String(tick.getHours()).padStart(2, "0") + ":00", Math.min(px + 2, width - 30), height - 2);
   }
   if (!points.length) { g.fillText("no history yet", 4, 12); return; }
+  const simulated = simulatedUntil.get(name);
+  if (simulated && simulated > since) {   // the demo's simulated past day: shaded and named
+    g.fillStyle = "rgba(138, 148, 166, 0.12)";
+    g.fillRect(0, 0, x(simulated), height - 12);
+    g.fillStyle = "#8a94a6";
+    g.fillText("simulated", Math.max(2, x(simulated) - 52), height - 16);
+  }
   const boolean = typeof device.value === "boolean";
   const top = 4, bottom = height - 16;
   if (boolean) {                          // one band per run of "on"

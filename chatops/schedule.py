@@ -1,0 +1,265 @@
+"""When things happen: the schedule phrases of chat and config, as recurrences in the hub's timezone.
+
+`at 06:30`, `every weekday at 06:30`, `every monday,friday at 7:00`, `every 15m`, `in 10m`,
+`at 2026-12-24 18:00` and `cron "30 6 * * 1-5"` all become one `Recurrence`. Calendar
+recurrences are cron expressions evaluated by cronsim (a kept library) on zoneinfo datetimes,
+so a daily 02:30 runs once on the day the clocks spring forward (at 03:00) and once on the day
+they fall back; fixed intervals are counted in real seconds and ignore the calendar.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim, CronSimError
+
+from .durations import format_duration, parse_duration
+
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_WORDS = {**{d: i for i, d in enumerate(DAYS)}, **{d[:3]: i for i, d in enumerate(DAYS)},
+              "lundi": 0, "mardi": 1, "mercredi": 2, "jeudi": 3, "vendredi": 4, "samedi": 5, "dimanche": 6}
+_GROUPS = {"day": "*", "weekday": "1-5", "weekdays": "1-5", "weekend": "0,6", "weekends": "0,6"}
+_CLOCK = re.compile(r"(\d{1,2})(?::|h)(\d{2})?$|(\d{1,2})h$")
+FORMS = ('in 10m CMD, at 06:30 CMD, at 2026-12-24 18:00 CMD, every day at 06:30 CMD, '
+         'every weekday at 06:30 CMD, every monday,friday at 7:00 CMD, every 15m CMD, cron "30 6 * * 1-5" CMD')
+
+
+class ScheduleError(ValueError):
+    """A schedule phrase that cannot be understood; the message says what to write."""
+
+
+def zone(name: str | None) -> tzinfo:
+    """The timezone `name` (IANA, e.g. Europe/Paris), or the system's when None.
+
+    The system's zone is read as a zoneinfo zone (TZ, then /etc/localtime), never as a fixed
+    offset, so daylight-saving changes are known ahead of time."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ScheduleError(f"unknown timezone {name!r}; write an IANA name such as \"Europe/Paris\"") from None
+    env = os.environ.get("TZ", "").lstrip(":")
+    if env:
+        try:
+            return ZoneInfo(env)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    localtime = Path("/etc/localtime")
+    try:
+        target = str(localtime.resolve())
+        if "zoneinfo/" in target:
+            return ZoneInfo(target.split("zoneinfo/", 1)[1])
+        with localtime.open("rb") as handle:
+            return ZoneInfo.from_file(handle, key="localtime")
+    except (OSError, ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class Recurrence:
+    """How a timer repeats: `once` (no repeat), `every` N seconds, or a `cron` expression."""
+
+    kind: str                       # once | every | cron
+    every: float = 0.0
+    cron: str = ""
+    label: str = ""                 # the phrase people wrote, shown by `timers`
+
+    def encode(self) -> str:
+        """The form stored in SQLite."""
+        if self.kind == "every":
+            return f"every:{self.every:g}"
+        if self.kind == "cron":
+            return f"cron:{self.cron}"
+        return "once"
+
+    @classmethod
+    def decode(cls, text: str, label: str = "") -> Recurrence:
+        kind, _, rest = text.partition(":")
+        if kind == "every":
+            return cls("every", every=float(rest), label=label)
+        if kind == "cron":
+            return cls("cron", cron=rest, label=label)
+        return cls("once", label=label)
+
+    def after(self, moment: float, due: float, tz: tzinfo) -> float | None:
+        """The first run strictly after `moment` (epoch seconds); None for a one-off.
+
+        An interval keeps its phase from `due` (the run just made), so a late run does not
+        shift the ones after it."""
+        if self.kind == "every":
+            steps = max(1, int((moment - due) // self.every) + 1)
+            return due + steps * self.every
+        if self.kind == "cron":
+            start = datetime.fromtimestamp(moment, tz)
+            return next(CronSim(self.cron, start)).timestamp()
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A parsed schedule phrase: the first run, the recurrence, and the words left (the command)."""
+
+    first: float
+    recurrence: Recurrence
+    rest: list[str]
+
+
+def parse_clock(word: str) -> tuple[int, int]:
+    """`06:30`, `6:30`, `7h`, `7h30` as (hour, minute)."""
+    match = _CLOCK.fullmatch(word.strip().lower())
+    if not match:
+        raise ScheduleError(f"{word!r} is not a time of day; write e.g. 06:30 or 7h30")
+    hour = int(match.group(1) or match.group(3))
+    minute = int(match.group(2) or 0)
+    if hour > 23 or minute > 59:
+        raise ScheduleError(f"{word!r} is not a time of day (00:00 to 23:59)")
+    return hour, minute
+
+
+def cron_expression(text: str) -> str:
+    """`text` checked as a cron expression (cronsim's syntax); ScheduleError says why not."""
+    expression = " ".join(text.split())
+    try:
+        CronSim(expression, datetime(2026, 1, 1))
+    except (CronSimError, ValueError) as exc:
+        raise ScheduleError(f"cron {expression!r}: {exc}; write 5 fields, e.g. \"30 6 * * 1-5\"") from None
+    return expression
+
+
+def _days(word: str) -> str:
+    """`day`, `weekday`, `monday,friday`, `mon-fri` as a cron day-of-week field."""
+    word = word.lower().strip(",")
+    if word in _GROUPS:
+        return _GROUPS[word]
+    parts = []
+    for part in word.split(","):
+        ends = part.split("-")
+        if len(ends) > 2 or any(e not in _DAY_WORDS for e in ends):
+            raise ScheduleError(f"{part!r} is not a day; write day, weekday, weekend, monday or monday,friday")
+        numbers = [(_DAY_WORDS[e] + 1) % 7 for e in ends]   # cron counts from Sunday = 0
+        parts.append("-".join(str(n) for n in numbers))
+    return ",".join(parts)
+
+
+def _local(moment: float, tz: tzinfo) -> datetime:
+    return datetime.fromtimestamp(moment, tz)
+
+
+def parse_plan(verb: str, words: list[str], now: float, tz: tzinfo) -> Plan:
+    """The schedule at the head of `words` for `verb` (in, at, every, cron), and the words after it.
+
+    Raises ScheduleError with the forms to use."""
+    verb = verb.lower()
+    if verb == "in":
+        if not words:
+            raise ScheduleError("in what? write e.g. in 10m snap entree")
+        try:
+            delay = parse_duration(words[0])
+        except ValueError as exc:
+            raise ScheduleError(str(exc)) from None
+        if delay <= 0:
+            raise ScheduleError("the delay must be more than 0")
+        return Plan(now + delay, Recurrence("once", label=f"once, set for in {format_duration(delay)}"), words[1:])
+    if verb == "at":
+        if words and re.fullmatch(r"\d{4}-\d{2}-\d{2}", words[0]):
+            if len(words) < 2:
+                raise ScheduleError("at which time? write e.g. at 2026-12-24 18:00 chauffage on")
+            hour, minute = parse_clock(words[1])
+            try:
+                day = datetime.strptime(words[0], "%Y-%m-%d")
+            except ValueError:
+                raise ScheduleError(f"{words[0]!r} is not a date (YYYY-MM-DD)") from None
+            expression = f"{minute} {hour} {day.day} {day.month} *"
+            first = _first_on(expression, day, tz)
+            if first is None or first <= now:
+                raise ScheduleError(f"{words[0]} {words[1]} is in the past")
+            return Plan(first, Recurrence("once", label="once"), words[2:])
+        if not words:
+            raise ScheduleError("at what time? write e.g. at 06:30 chauffage on")
+        hour, minute = parse_clock(words[0])
+        first = next(CronSim(f"{minute} {hour} * * *", _local(now, tz))).timestamp()
+        return Plan(first, Recurrence("once", label="once"), words[1:])
+    if verb == "every":
+        if not words:
+            raise ScheduleError("every what? write e.g. every day at 06:30 CMD or every 15m CMD")
+        if re.fullmatch(r"\d+(\.\d+)?(ms|s|m|h|d|w)?(\d+(ms|s|m|h|d|w))*", words[0].lower()):
+            try:
+                every = parse_duration(words[0])
+            except ValueError as exc:
+                raise ScheduleError(str(exc)) from None
+            if every < 1:
+                raise ScheduleError("repeat at most once a second")
+            label = f"every {format_duration(every)}"
+            return Plan(now + every, Recurrence("every", every=every, label=label), words[1:])
+        days = _days(words[0])
+        if len(words) < 3 or words[1].lower() != "at":
+            raise ScheduleError(f"every {words[0]} at what time? write e.g. every {words[0]} at 06:30 CMD")
+        hour, minute = parse_clock(words[2])
+        expression = f"{minute} {hour} * * {days}"
+        label = f"every {words[0].lower()} at {hour:02d}:{minute:02d}"
+        first = next(CronSim(expression, _local(now, tz))).timestamp()
+        return Plan(first, Recurrence("cron", cron=expression, label=label), words[3:])
+    if verb == "cron":
+        if not words:
+            raise ScheduleError('write cron "30 6 * * 1-5" CMD (the expression in double quotes)')
+        expression = cron_expression(words[0])
+        first = next(CronSim(expression, _local(now, tz))).timestamp()
+        return Plan(first, Recurrence("cron", cron=expression, label=f'cron "{expression}"'), words[1:])
+    raise ScheduleError(f"unknown schedule {verb!r}; forms: {FORMS}")
+
+
+def _first_on(expression: str, day: datetime, tz: tzinfo) -> float | None:
+    """The first run of `expression` on `day` (the date only), DST gaps included."""
+    start = datetime(day.year, day.month, day.day, tzinfo=tz) - timedelta(seconds=1)
+    run = next(CronSim(expression, start), None)
+    return run.timestamp() if run is not None else None
+
+
+def parse_phrase(text: str, now: float, tz: tzinfo) -> Plan:
+    """A whole config phrase (`every weekday at 06:30`, `cron "..."`) with nothing after it."""
+    words = split_phrase(text)
+    if not words:
+        raise ScheduleError(f"empty schedule; forms: {FORMS}")
+    plan = parse_plan(words[0], words[1:], now, tz)
+    if plan.rest:
+        raise ScheduleError(f"unexpected {' '.join(plan.rest)!r} after the schedule")
+    return plan
+
+
+def split_phrase(text: str) -> list[str]:
+    """Words of a phrase; a double-quoted part (a cron expression) is one word."""
+    return [a or b for a, b in re.findall(r'"([^"]*)"|(\S+)', text)]
+
+
+def in_window(text: str, moment: float, tz: tzinfo) -> bool:
+    """Whether `moment` is inside `between HH:MM and HH:MM` (which may span midnight)."""
+    start, end = window(text)
+    local = _local(moment, tz)
+    minutes = local.hour * 60 + local.minute
+    return start <= minutes < end if start <= end else minutes >= start or minutes < end
+
+
+def window(text: str) -> tuple[int, int]:
+    """`between 22:00 and 06:00` as (start, end) minutes of the day; ScheduleError when it is not one."""
+    match = re.fullmatch(r"between\s+(\S+)\s+and\s+(\S+)", text.strip().lower())
+    if not match:
+        raise ScheduleError(f"{text!r} is not a time window; write \"between 22:00 and 06:00\"")
+    (h1, m1), (h2, m2) = parse_clock(match.group(1)), parse_clock(match.group(2))
+    return h1 * 60 + m1, h2 * 60 + m2
+
+
+def local_time(moment: float, tz: tzinfo, now: float | None = None) -> str:
+    """`06:30` today, `Sat 06:30` within a week, `2026-12-24 18:00` further away."""
+    local = _local(moment, tz)
+    if now is not None:
+        today = _local(now, tz).date()
+        if local.date() == today:
+            return local.strftime("%H:%M:%S" if 0 <= moment - now < 600 else "%H:%M")
+        if 0 < (local.date() - today).days < 7:
+            return local.strftime("%a %H:%M")
+    return local.strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,154 @@
+"""Schedule phrases, DST, conditions of automations and their config checks (pure logic, no server)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from chatops.conditions import Condition, Trigger
+from chatops.config import ConfigError
+from chatops.schedule import ScheduleError, in_window, parse_phrase, parse_plan, zone
+from chatops.testing import settings_for
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def at(*parts: int) -> float:
+    return datetime(*parts, tzinfo=PARIS).timestamp()
+
+
+def local(moment: float) -> str:
+    return datetime.fromtimestamp(moment, PARIS).strftime("%Y-%m-%d %H:%M %z")
+
+
+NOW = at(2026, 12, 4, 10, 0)        # a Friday
+
+
+@pytest.mark.parametrize(("verb", "words", "first", "label"), [
+    ("in", ["10m", "snap", "entree"], "2026-12-04 10:10 +0100", "once, set for in 10m"),
+    ("at", ["06:30", "chauffage", "on"], "2026-12-05 06:30 +0100", "once"),
+    ("at", ["18:00", "chauffage", "on"], "2026-12-04 18:00 +0100", "once"),
+    ("at", ["2026-12-24", "18:00", "chauffage", "on"], "2026-12-24 18:00 +0100", "once"),
+    ("every", ["day", "at", "06:30", "chauffage", "on"], "2026-12-05 06:30 +0100", "every day at 06:30"),
+    ("every", ["weekday", "at", "06:30", "chauffage", "on"], "2026-12-07 06:30 +0100", "every weekday at 06:30"),
+    ("every", ["monday,friday", "at", "7:00", "chauffage", "on"], "2026-12-07 07:00 +0100",
+     "every monday,friday at 07:00"),
+    ("every", ["15m", "read", "salon"], "2026-12-04 10:15 +0100", "every 15m"),
+    ("cron", ["30 6 * * 1-5", "chauffage", "on"], "2026-12-07 06:30 +0100", 'cron "30 6 * * 1-5"'),
+])
+def test_every_phrase_of_the_issue(verb: str, words: list[str], first: str, label: str) -> None:
+    plan = parse_plan(verb, words, NOW, PARIS)
+    assert local(plan.first) == first
+    assert plan.recurrence.label == label
+    assert plan.rest[-1] in ("entree", "on", "salon")
+
+
+def test_recurrences_continue_on_the_calendar() -> None:
+    weekdays = parse_plan("every", ["weekday", "at", "06:30", "x"], NOW, PARIS)
+    runs = [weekdays.first]
+    for _ in range(5):
+        runs.append(weekdays.recurrence.after(runs[-1], runs[-1], PARIS) or 0)
+    assert [local(r)[:10] for r in runs] == ["2026-12-07", "2026-12-08", "2026-12-09", "2026-12-10",
+                                              "2026-12-11", "2026-12-14"]
+    interval = parse_plan("every", ["15m", "x"], NOW, PARIS).recurrence
+    # a run made 20 minutes late does not shift the next ones: the phase is kept
+    assert interval.after(NOW + 900 + 1200, NOW + 900, PARIS) == NOW + 900 * 3
+
+
+@pytest.mark.parametrize(("start", "day", "expected"), [
+    ((2026, 3, 28, 12, 0), "2026-03-29", ["2026-03-29 03:00 +0200"]),         # spring forward: 02:30 does not exist
+    ((2026, 10, 24, 12, 0), "2026-10-25", ["2026-10-25 02:30 +0200"]),        # fall back: 02:30 happens twice
+])
+def test_a_daily_0230_runs_once_on_both_dst_days(start: tuple[int, ...], day: str, expected: list[str]) -> None:
+    plan = parse_plan("every", ["day", "at", "02:30", "x"], at(*start), PARIS)
+    runs = [plan.first]
+    while len(runs) < 4:
+        runs.append(plan.recurrence.after(runs[-1], runs[-1], PARIS) or 0)
+    assert [local(r) for r in runs if local(r).startswith(day)] == expected
+    assert len({local(r)[:10] for r in runs}) == 4, "one run a day, every day"
+
+
+def test_an_hourly_cron_runs_in_both_0230s_of_the_fall_back_day() -> None:
+    """Real time, not wall time: the repeated hour is a real hour, so an hourly job runs in it."""
+    plan = parse_plan("cron", ["30 * * * *", "x"], at(2026, 10, 25, 1, 0), PARIS)
+    runs = [plan.first]
+    while len(runs) < 3:
+        runs.append(plan.recurrence.after(runs[-1], runs[-1], PARIS) or 0)
+    assert [local(r) for r in runs] == ["2026-10-25 01:30 +0200", "2026-10-25 02:30 +0200", "2026-10-25 02:30 +0100"]
+
+
+@pytest.mark.parametrize(("verb", "words", "says"), [
+    ("in", ["soon", "x"], "not a duration"),
+    ("at", ["25:00", "x"], "not a time of day"),
+    ("at", ["2020-01-01", "10:00", "x"], "in the past"),
+    ("every", ["someday", "at", "10:00", "x"], "not a day"),
+    ("every", ["day", "x"], "at what time"),
+    ("every", ["0.5s", "x"], "at most once a second"),
+    ("cron", ["61 * * * *", "x"], "Bad minute"),
+    ("cron", [], "double quotes"),
+])
+def test_wrong_phrases_say_what_to_write(verb: str, words: list[str], says: str) -> None:
+    with pytest.raises(ScheduleError, match=says):
+        parse_plan(verb, words, NOW, PARIS)
+
+
+def test_config_phrases_and_windows() -> None:
+    assert parse_phrase("every weekday at 06:30", NOW, PARIS).recurrence.cron == "30 6 * * 1-5"
+    assert parse_phrase('cron "0 7 * * 6"', NOW, PARIS).recurrence.cron == "0 7 * * 6"
+    with pytest.raises(ScheduleError, match="unexpected"):
+        parse_phrase("every day at 06:30 chauffage on", NOW, PARIS)
+    assert in_window("between 22:00 and 06:00", at(2026, 12, 4, 23, 30), PARIS)
+    assert in_window("between 22:00 and 06:00", at(2026, 12, 5, 5, 59), PARIS)
+    assert not in_window("between 22:00 and 06:00", at(2026, 12, 5, 6, 0), PARIS)
+    assert in_window("between 05:00 and 09:00", at(2026, 12, 5, 6, 30), PARIS)
+    assert zone("Europe/Paris") == PARIS
+    with pytest.raises(ScheduleError, match="IANA"):
+        zone("Mars/Olympus")
+
+
+def test_triggers_are_alert_conditions_plus_for() -> None:
+    assert Trigger.parse("hall_motion on") == Trigger("hall_motion", Condition("on"))
+    assert Trigger.parse("hall_motion off for 10m") == Trigger("hall_motion", Condition("off"), 600.0)
+    assert Trigger.parse("living room < 19") == Trigger("living room", Condition("<", 19.0))
+    assert Trigger.parse("salon offline 10m") == Trigger("salon", Condition("offline", 600.0))
+    with pytest.raises(ValueError, match="DEVICE CONDITION"):
+        Trigger.parse("hall_motion")
+    with pytest.raises(ValueError, match="not to changed"):
+        Trigger.parse("salon changed for 5m")
+
+
+def test_hysteresis_holds_until_the_band_is_left() -> None:
+    cold = Condition.parse("< 19")
+    assert cold.holds(18.9, None) and not cold.holds(19.2, None)
+    assert cold.still_holds(19.4, 0.5) and not cold.still_holds(19.5, 0.5)
+    hot = Condition.parse("> 30")
+    assert hot.still_holds(29.6, 0.5) and not hot.still_holds(29.5, 0.5)
+
+
+def _automation(tmp_path: Path, **fields: object) -> None:
+    body = {"name": "a", "when": "hall_motion on", "do": ["switch hall_light on"], **fields}
+    settings_for(tmp_path, automations=[{k: v for k, v in body.items() if v is not None}])
+
+
+@pytest.mark.parametrize(("fields", "says"), [
+    ({"when": "hall_motion sideways"}, "DEVICE CONDITION"),
+    ({"when": None}, "exactly one of when"),
+    ({"at": "every day at 06:30"}, "exactly one of when"),
+    ({"when": None, "at": "at 06:30"}, "runs once"),
+    ({"when": "cellar_door on"}, "no device named 'cellar_door'"),
+    ({"owner": "nobody"}, "no user named 'nobody'"),
+    ({"only_if": ["between 25:00 and 06:00"]}, "not a time of day"),
+    ({"when": "hall_motion off for 10"}, "give a unit"),
+])
+def test_config_refuses_automations_that_cannot_work(tmp_path: Path, fields: dict[str, object], says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        _automation(tmp_path, **fields)
+
+
+def test_the_shipped_automations_validate(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    assert [a.name for a in settings.automations] == ["hall light", "hall light off", "frost guard"]
+    assert settings.automations_defaults.owner == "owner"
