@@ -132,6 +132,22 @@ DESCRIPTIONS: dict[str, str] = {
     "alerts.repeat": "remind until acknowledged (none; `\"5m\"` for critical)",
     "alerts.cooldown": "clears only after this long without the condition",
     "alerts.snapshot": "a camera whose picture rides with the alert",
+    # [[automations]]
+    "automations": "One `[[automations]]` table per rule: when a device condition holds, or at a time, "
+                   "run commands as their owner. See [automations.md](automations.md).",
+    "automations.name": "the automation's name, in logs and reports",
+    "automations.when": "a device condition: `\"hall_motion on\"`, `\"chambre < 19\"`, "
+                        "`\"hall_motion off for 10m\"` (give `when` or `at`)",
+    "automations.at": "a schedule: `\"every weekday at 06:30\"`, `\"every 15m\"`, cron (give `when` or `at`)",
+    "automations.do": "command lines to run, in order",
+    "automations.only_if": "conditions checked when it fires: device states, `\"between 05:00 and 09:00\"`",
+    "automations.hysteresis": "a threshold condition must come back this far before it fires again",
+    "automations.owner": "the user whose roles the commands run with (default: `[automations_defaults] owner`)",
+    "automations.enabled": "`false` keeps the rule without running it",
+    "automations.max_runs_per_minute": "runs beyond this are refused (default: `[automations_defaults]`)",
+    "automations_defaults": "What every automation has unless it says otherwise.",
+    "automations_defaults.owner": "owner of automations that name none",
+    "automations_defaults.max_runs_per_minute": "runs per minute of each automation, beyond which it is refused",
     # every adapter
     "adapters.*.enabled": "`false` keeps the section without starting it",
     "adapters.*.name": "instance name, for several networks of one kind (`libera`)",
@@ -220,20 +236,27 @@ it and prints what the hub would run (exit 0):
 $ chatops check --config config.toml
 config.toml: OK
 MQTT: embedded
-devices (6):
+devices (…):
   salon [sensor] zigbee2mqtt/salon aliases: living room, séjour
   salon_humidity [sensor] zigbee2mqtt/salon
-  chambre [sensor] zigbee2mqtt/chambre aliases: bedroom
-  heater [switch] zigbee2mqtt/heater aliases: chauffage
-  kitchen_smoke [binary_sensor] zigbee2mqtt/kitchen_smoke aliases: smoke, fumée
-  entree [camera]  aliases: door, porte
+…
 users (1):
   owner: roles admin
 adapters enabled: console, web
 alert rules: smoke
+…
 ```
 
-or lists every problem with the key path, what is wrong and an example of a right value (exit 2).
+or lists every problem with the key path, what is wrong and an example of a right value (exit 2):
+
+```text
+$ printf '[hub]\\nnmae = "maison"\\n[mqtt]\\nkeepalive = "often"\\n' > broken.toml
+$ chatops check --config broken.toml
+broken.toml: the configuration is not valid:
+  - hub.nmae: unknown key; known keys here: name, prefix, data_dir, …
+  - mqtt.keepalive: Input should be a valid integer, unable to parse string as an integer (got 'often'); for example: keepalive = 30
+```
+
 It also reports secrets that cannot be read (an unset variable, a missing file) and a `data_dir`
 the hub could not write to. Run it as the user the hub runs as.
 
