@@ -173,7 +173,7 @@ function drawChart(name) {
     g.fillStyle = "rgba(138, 148, 166, 0.12)";
     g.fillRect(0, 0, x(simulated), height - 12);
     g.fillStyle = "#8a94a6";
-    g.fillText("simulated", Math.max(2, x(simulated) - 52), height - 16);
+    g.fillText("simulated", Math.max(2, x(simulated) - 52), 10);
   }
   const boolean = typeof device.value === "boolean";
   const top = 4, bottom = height - 16;
