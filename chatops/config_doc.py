@@ -398,8 +398,11 @@ def _tables(model: type[BaseModel], path: str, header: str) -> list[Table]:
         written = f"`{name}`" + (f" (or `{field.alias}`)" if field.alias and field.alias != name else "")
         keys.append(Key(key_path, written, _type_name(field.annotation, duration), _default(field, duration),
                         _describe(key_path, field)))
+        union = typing.get_origin(field.annotation) in (typing.Union, types.UnionType)
+        single = [a for a in (field.annotation, *(typing.get_args(field.annotation) if union else ()))
+                  if isinstance(a, type) and issubclass(a, BaseModel)]      # a table, not a list of them
         for inner in _models(field.annotation):
-            nested += _tables(inner, key_path, f"{header} `{name}` entries")
+            nested += _tables(inner, key_path, f"[{key_path}]" if inner in single else f"{header} `{name}` entries")
     return [Table(path, header, tuple(keys), _describe(path)), *nested]
 
 
@@ -448,7 +451,7 @@ def undescribed(tables: list[Table] | None = None) -> list[str]:
         if table.path and table.description is None and " entries" not in table.header:
             missing.append(table.path)
         missing += [key.path for key in table.keys if not key.description]
-    return missing
+    return list(dict.fromkeys(missing))        # a sub-table and the key holding it share a path
 
 
 def _cell(text: str) -> str:

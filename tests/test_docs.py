@@ -231,3 +231,25 @@ def test_a_command_shown_prints_what_the_document_shows(shown: Shown, tmp_path: 
     assert not problems, (f"{shown} no longer prints what the document shows (exit {result.returncode}):\n"
                           + "\n".join(problems) + f"\nfix the program or {where}; mark a block that "
                           "needs a live network with <!-- doc-test: skip REASON -->")
+
+
+def test_a_table_inside_a_section_is_documented_with_its_own_header() -> None:
+    """A key added as a sub-table ([mqtt.discovery]) or a list of tables (IRC channels) has its
+    keys documented too, so they are held to a description like any other."""
+    from pydantic import Field
+
+    from chatops.config import Section
+
+    class Inner(Section):
+        publish: bool = Field(True, description="publish it")
+
+    class Outer(Section):
+        discovery: Inner = Inner()
+        many: list[Inner] = Field(default_factory=list)
+
+    tables = config_doc._tables(Outer, "mqtt", "[mqtt]")
+    assert [(t.header, [k.path for k in t.keys]) for t in tables] == [
+        ("[mqtt]", ["mqtt.discovery", "mqtt.many"]),
+        ("[mqtt.discovery]", ["mqtt.discovery.publish"]),
+        ("[mqtt] `many` entries", ["mqtt.many.publish"])]
+    assert config_doc.undescribed(tables) == ["mqtt.discovery", "mqtt.many"]
