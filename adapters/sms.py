@@ -24,12 +24,13 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from chatops.adapter import Capabilities
 from chatops.auth import User, fold, normalise_phone
 from chatops.backoff import Backoff
-from chatops.config import AdapterSettings, ConfigError, Duration, read_secret
+from chatops.config import (COUNTRY_PATTERN, AdapterSettings, ConfigError, Duration, known_country,
+                            read_secret)
 from chatops.health import Health
 from chatops.message import Address, Attachment, Identity, Message, Reply
 from chatops.router import STATE_WORDS, clean_text
@@ -80,12 +81,17 @@ class Settings(AdapterSettings):
     poll_interval: Duration = Field(5.0, gt=0, le=600, examples=['"5s"'])
     probe_interval: Duration = Field(60.0, gt=0, examples=['"1m"'])
     call_timeout: Duration = Field(60.0, gt=0, examples=['"60s"'])
-    default_country: str | None = Field(None, pattern=r"^\+[1-9]\d{0,3}$", examples=['"+33"'],
+    default_country: str | None = Field(None, pattern=COUNTRY_PATTERN, examples=['"+33"', '"FR"'],
                                         description="default: [hub] default_country")
     hourly_cap: int = Field(10, ge=1, examples=["10"], description="SMS sent per number per hour")
     max_parts: int = Field(4, ge=1, le=10, examples=["4"], description="longest reply, in SMS")
     multipart_timeout: Duration = Field(600.0, gt=0, examples=['"10m"'])
     smsd_stale: Duration = Field(600.0, gt=0, examples=['"10m"'])
+
+    @field_validator("default_country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        return known_country(value) if value else value
 
     def gammurc_path(self, base_dir: Path | None) -> Path:
         path = Path(self.gammurc or "")

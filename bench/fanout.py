@@ -5,7 +5,7 @@ process). The hub runs as `chatops run` with its XMPP adapter and one rule on th
 detector whose notify list holds the 100 `xmpp:` addresses. Timed: from the MQTT publish of
 `{"smoke": true}` to the moment the last of the 100 clients has the alert (and the first, and
 the median). Between rounds the detector is cleared and the hub's retained alert state
-(`chatops/alerts/fanout` = cleared) is awaited, so each round raises a fresh alert.
+(`chatops/maison/alerts/fanout` = cleared) is awaited, so each round raises a fresh alert.
 Floor, same run, same 100 receivers: one slixmpp client sending 100 messages to the same 100
 recipients, timed from its first send to the last receipt. Target: under 1 s. Prints a
 markdown table; never fails on time.
@@ -111,11 +111,11 @@ async def measure(recipients: int, rounds: int, profile: bool, workdir: Path) ->
         receivers = Receivers(clients)
 
         def on_state(topic: str, payload: bytes) -> None:
-            if topic == "chatops/alerts/fanout":
+            if topic == "chatops/maison/alerts/fanout":
                 states.put_nowait(json.loads(payload))
         trigger = RawMqtt(on_state)
         await trigger.connect(broker.port, "bench-fanout")
-        await trigger.subscribe("chatops/alerts/fanout")
+        await trigger.subscribe("chatops/maison/alerts/fanout")
 
         async def wait_state(wanted: str) -> int:
             async with asyncio.timeout(30):

@@ -429,7 +429,25 @@ class AlertEngine:
         state = "cleared" if row[7] else ("acknowledged" if row[6] else "active")
         payload = json.dumps({"state": state, "id": row[0], "device": row[1], "severity": row[2],
                               "message": row[3], "value": row[4], "raised_at": row[5], "acked_by": row[6]})
-        self.hub.spawn(self.hub.mqtt.publish_latest(f"chatops/alerts/{rule}", payload), f"alert-state-{rule}")
+        self.hub.spawn(self.hub.mqtt.publish_latest(self.state_topic(rule), payload), f"alert-state-{rule}")
+
+    def state_topic(self, rule: str) -> str:
+        """Where a rule's alert state is published (retained): under the hub's own name, so two
+        hubs on one broker never mix their alerts."""
+        return f"chatops/{self.hub.settings.hub.name}/alerts/{rule}"
+
+    async def publish_states(self) -> None:
+        """Publish each rule's latest alert state again, `cleared` for a rule never raised (Home
+        Assistant's binary sensors then have a state even after the broker forgot its retained ones)."""
+        store = self.hub.store
+        latest = dict(await store.call(lambda: store.db.execute(
+            "SELECT rule, MAX(id) FROM alerts GROUP BY rule").fetchall()))
+        for rule in self.rules:
+            if rule in latest:
+                await self._publish_state(rule, latest[rule])
+            else:
+                payload = json.dumps({"state": "cleared", "id": None})
+                self.hub.spawn(self.hub.mqtt.publish_latest(self.state_topic(rule), payload), f"alert-state-{rule}")
 
     # ---- repeats and offline checks ------------------------------------------------------------
 

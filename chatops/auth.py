@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -26,13 +25,35 @@ class User:
 
 
 def normalise_phone(number: str, default_country: str = "+33") -> str:
-    """E.164 form of a phone number: `06 12 34 56 78` -> `+33612345678` (default country)."""
-    digits = re.sub(r"[^\d+]", "", number)
-    if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    if not digits.startswith("+"):
-        digits = default_country + digits.lstrip("0")
-    return digits
+    """E.164 form of a phone number, by each country's own numbering plan (phonenumbers):
+    `06 12 34 56 78` in France is `+33612345678`, `06 1234 5678` in Italy keeps its 0
+    (`+390612345678`). `default_country` is a region code (`FR`) or a calling code (`+33`).
+    What is no possible phone number (an alphanumeric sender such as `Orange`, a short code)
+    comes back stripped but otherwise as it was, so it never equals a real number."""
+    import phonenumbers     # only once a phone number is compared (SMS): small footprint otherwise
+
+    region = phone_region(default_country)
+    for candidate in (number, "+" + number.strip()[2:] if number.strip().startswith("00") else None):
+        if candidate is None:
+            continue
+        try:
+            parsed = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return number.strip()
+
+
+def phone_region(country: str) -> str:
+    """The region code (`FR`) of a `default_country` given as a region code or a calling code
+    (`+33`; `+1` is the US, `+44` the UK: the main region of a shared calling code)."""
+    import phonenumbers
+
+    text = country.strip()
+    if text.startswith("+") and text[1:].isdigit():
+        return str(phonenumbers.region_code_for_country_code(int(text[1:])))
+    return text.upper()
 
 
 def irc_nick(pattern: str) -> str | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .config_errors import SECRET_KEYS, format_errors
 from .durations import parse_config_duration
@@ -82,13 +82,36 @@ def secret_file_warnings(section: BaseModel, prefix: str) -> list[str]:
     return warnings
 
 
+COUNTRY_PATTERN = r"^(\+[1-9]\d{0,3}|[A-Za-z]{2})$"
+
+
+def known_country(value: str) -> str:
+    """`value` when phonenumbers knows it as a calling code (`+39`) or a region code (`IT`).
+
+    The shipped default is not looked up, so a hub without SMS never imports phonenumbers."""
+    if value == "+33":
+        return value
+    import phonenumbers
+
+    if value.startswith("+"):
+        known = phonenumbers.region_code_for_country_code(int(value[1:])) != "ZZ"
+    else:
+        value = value.upper()
+        known = phonenumbers.country_code_for_region(value) != 0
+    if not known:
+        raise ValueError(f"{value!r} is no country's calling code or region code; "
+                         "write e.g. \"+33\" or \"FR\"")
+    return value
+
+
 class HubSettings(Section):
     name: str = Field("maison", min_length=1, max_length=30, examples=['"maison"'])
     prefix: str = Field("!", min_length=1, max_length=3, examples=['"!"'])
     data_dir: Path = Field(Path("data"), examples=['"data"'])
     default_role: str = Field("guest", examples=['"guest"'])
-    default_country: str = Field("+33", pattern=r"^\+\d{1,3}$", examples=['"+33"'],
-                                 description="country code for phone numbers written without one")
+    default_country: str = Field("+33", pattern=COUNTRY_PATTERN, examples=['"+33"', '"FR"'],
+                                 description="country of phone numbers written without one: "
+                                             "calling code or region code")
     handler_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
     rate_limit: int = Field(30, ge=1, examples=["30"], description="commands per sender per minute")
     audit_retention: Duration = Field(90 * 86400.0, gt=0, examples=['"90d"'],
@@ -98,6 +121,11 @@ class HubSettings(Section):
                                  description="IANA zone of schedules and shown times (default: the system's)")
     misfire_grace: Duration = Field(300.0, ge=0, examples=['"5m"'],
                                     description="a timer run missed by at most this much still runs")
+
+    @field_validator("default_country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        return known_country(value)
 
     @model_validator(mode="after")
     def _check_timezone(self) -> HubSettings:
@@ -134,6 +162,13 @@ class MqttSettings(Section):
     backoff_max: Duration = Field(30.0, gt=0, examples=['"30s"'])
     embedded_listen: str = Field("127.0.0.1:1883", examples=['"127.0.0.1:1883"'])
     max_payload: int = Field(262144, ge=1024, examples=["262144"])
+    discovery_publish: bool = Field(True, examples=["true"],
+                                    description="announce the hub to Home Assistant (MQTT discovery)")
+    discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+                                  examples=['"homeassistant"'],
+                                  description="Home Assistant's discovery prefix, read and written")
+    discovery_ack_user: str | None = Field(None, examples=['"alice"'],
+                                           description="the user whose `ack` the acknowledge button runs")
 
     @model_validator(mode="after")
     def _check_url(self) -> MqttSettings:
@@ -164,6 +199,8 @@ class WebSettings(Section):
     listen: str = Field("127.0.0.1:8080", examples=['"127.0.0.1:8080"', '"0.0.0.0:8080"'])
     token_env: str | None = Field(None, examples=['"CHATOPS_WEB_TOKEN"'])
     token_file: str | None = Field(None, examples=['"/etc/chatops/web.token"'])
+    metrics_token_env: str | None = Field(None, examples=['"CHATOPS_METRICS_TOKEN"'])
+    metrics_token_file: str | None = Field(None, examples=['"/etc/chatops/metrics.token"'])
     public_url: str | None = Field(None, examples=['"https://home.example.org/"'])
     user: str | None = Field(None, examples=['"alice"'],
                              description="configured user the web chat acts as")
@@ -495,6 +532,9 @@ def _cross_checks(s: Settings) -> list[str]:
             if not pattern.startswith("account:") and ("!" not in pattern or "@" not in pattern):
                 problems.append(f"users.{user}.irc: {pattern!r} must be \"account:NAME\" or a full "
                                 "hostmask \"nick!user@host\" (a nick alone proves nothing)")
+    if s.mqtt.discovery_ack_user and s.mqtt.discovery_ack_user not in s.users:
+        problems.append(f"mqtt.discovery_ack_user: no user named {s.mqtt.discovery_ack_user!r} in [users]; "
+                        f"known: {', '.join(sorted(s.users)) or 'none'}")
     if s.web.user and s.web.user not in s.users:
         problems.append(f"web.user: no user named {s.web.user!r} in [users]; "
                         f"known: {', '.join(sorted(s.users)) or 'none'}")

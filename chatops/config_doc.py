@@ -67,11 +67,18 @@ DESCRIPTIONS: dict[str, str] = {
     "mqtt.backoff_max": "longest wait between reconnects",
     "mqtt.embedded_listen": "where the embedded broker listens: loopback only, it takes no passwords",
     "mqtt.max_payload": "bytes; larger messages are dropped",
+    "mqtt.discovery_publish": "announce the hub to Home Assistant as a device (alerts, adapters, an "
+                              "acknowledge button); see [home-assistant.md](home-assistant.md)",
+    "mqtt.discovery_prefix": "Home Assistant's discovery prefix: where devices are read and the hub is announced",
+    "mqtt.discovery_ack_user": "the user whose `ack` the acknowledge button runs (no button without it)",
     # [web]
     "web.enabled": "`false`: no dashboard, web chat, `/health` or picture links, and aiohttp is not loaded",
     "web.listen": "HOST:PORT",
     "web.token_env": "environment variable holding the access token (required unless loopback)",
     "web.token_file": "file holding the access token (required unless loopback)",
+    "web.metrics_token_env": "environment variable holding a token for `/metrics` alone "
+                             "(see [metrics.md](metrics.md))",
+    "web.metrics_token_file": "file holding a token for `/metrics` alone",
     "web.public_url": "base of the links sent in chat, when people open them from outside",
     "web.link_ttl": "how long picture links work",
     # [simulator]
@@ -122,7 +129,7 @@ DESCRIPTIONS: dict[str, str] = {
     "devices.NAME.snapshot_max_bytes": "camera: largest picture accepted",
     "devices.NAME.simulated": "camera: a generated picture (no hardware)",
     # [[alerts]]
-    "alerts.name": "the rule's name (`mute NAME 30m`, `chatops/alerts/NAME` on MQTT)",
+    "alerts.name": "the rule's name (`mute NAME 30m`, `chatops/HUB/alerts/NAME` on MQTT)",
     "alerts.device": "the device watched",
     "alerts.when": "`on`, `off`, `\"> 30\"`, `\"< 5\"`, `\"= open\"`, `changed`, `\"offline 10m\"`",
     "alerts.message": "template; fields `{device}` `{value}` `{unit}` `{time}` `{rule}` `{severity}`",

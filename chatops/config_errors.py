@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-SECRET_KEYS = ("password", "token", "bot_token", "app_token", "pin", "sasl_password", "server_password", "key")
+SECRET_KEYS = ("password", "token", "bot_token", "app_token", "pin", "sasl_password", "server_password", "key",
+               "metrics_token")
 
 
 def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Any, Any]:

@@ -3,31 +3,59 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class Health:
-    """Whether a part is connected, since when (wall clock), and why not."""
+    """Whether a part is connected, since when (wall clock), and why not; how often it went
+    down and came back (metrics), and who wants to hear of a change (the Home Assistant sensors)."""
 
     connected: bool = False
     since: float = field(default_factory=time.time)
     detail: str = "starting"
     started: bool = False
     up_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    ups: int = 0
+    downs: int = 0
+    watchers: list[Callable[[Health], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def reconnects(self) -> int:
+        """Times it came back up after the first connection."""
+        return max(0, self.ups - 1)
 
     def up(self, detail: str = "connected") -> None:
+        changed = not self.connected or detail != self.detail
         if not self.connected:
             self.since = time.time()
+            self.ups += 1
         self.connected, self.detail, self.started = True, detail, True
         self.up_event.set()
+        if changed:
+            self._tell()
 
     def down(self, detail: str) -> None:
+        changed = self.connected or detail != self.detail
         if self.connected:
             self.since = time.time()
+            self.downs += 1
         self.connected, self.detail, self.started = False, detail, True
         self.up_event.clear()
+        if changed:
+            self._tell()
+
+    def _tell(self) -> None:
+        for watcher in list(self.watchers):
+            try:
+                watcher(self)
+            except Exception:
+                log.exception("a watcher of a connection state failed")
 
     def as_dict(self) -> dict[str, object]:
         return {"connected": self.connected, "since": round(self.since, 3), "detail": self.detail}

@@ -21,6 +21,9 @@ from .auth import fold
 from .config import DeviceSettings, DeviceType
 from .durations import format_duration
 from .mqtt import MqttLink
+from .tasmota import DISCOVERY as TASMOTA_DISCOVERY
+from .tasmota import discovered_devices as tasmota_devices
+from .tasmota import status_answer, unwrap
 
 log = logging.getLogger(__name__)
 
@@ -173,12 +176,16 @@ Listener = Callable[[Device, Reading, Reading | None], None]
 class Home:
     """Device registry and state cache, fed by one MqttLink."""
 
-    def __init__(self, devices: dict[str, DeviceSettings], mqtt: MqttLink, discovery: bool = True) -> None:
+    def __init__(self, devices: dict[str, DeviceSettings], mqtt: MqttLink, discovery: bool = True,
+                 discovery_prefix: str = DISCOVERY_PREFIX, own_node: str | None = None) -> None:
         self.mqtt = mqtt
         self.devices: dict[str, Device] = {}
         self._index: dict[str, Device] = {}
         self._listeners: list[Listener] = []
         self._discovery = discovery
+        self._prefix = discovery_prefix
+        self._own_node = own_node          # the hub's own announcements (chatops.hub_device) are no devices
+        self._tasmota: dict[str, dict[str, Any]] = {}      # MAC -> {"config": ..., "sensors": ...}
         self.bad_payloads = 0
         for name, settings in devices.items():
             self._add(Device(name, settings))
@@ -204,12 +211,26 @@ class Home:
         for device in list(self.devices.values()):
             await self._subscribe(device)
         if self._discovery:
-            await self.mqtt.subscribe(f"{DISCOVERY_PREFIX}/#", self._on_discovery)
+            await self.mqtt.subscribe(f"{self._prefix}/#", self._on_discovery)
+            await self.mqtt.subscribe(f"{TASMOTA_DISCOVERY}/+/+", self._on_tasmota)
 
     async def _subscribe(self, device: Device) -> None:
         if device.settings.topic:
             await self.mqtt.subscribe(device.settings.topic,
                                       lambda _t, payload, _r, d=device: self.update(d, payload))
+            answer = status_answer(device.settings.topic)
+            if answer is not None:      # Tasmota answers `Status 8` there, not on the telemetry topic
+                await self.mqtt.subscribe(answer[0], lambda topic, payload, _r, d=device, key=answer[1]:
+                                          self._status_answer(d, topic, payload, key))
+
+    def _status_answer(self, device: Device, topic: str, payload: bytes, key: str) -> None:
+        try:
+            inner = unwrap(payload, key)
+        except ValueError as exc:           # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            self.bad_payloads += 1
+            log.warning("ignored Tasmota answer for %s on %s: %s", device.name, topic, exc)
+            return
+        self.update(device, inner)
 
     def update(self, device: Device, payload: bytes, at: float | None = None) -> Reading | None:
         """Parse `payload` as `device`'s new state and tell the listeners; None when malformed."""
@@ -304,8 +325,8 @@ class Home:
     def _on_discovery(self, topic: str, payload: bytes, _retained: bool) -> None:
         if not topic.endswith("/config") or not payload:
             return
-        parts = topic.split("/")
-        if len(parts) not in (4, 5):
+        parts = topic.split("/")[len(self._prefix.split("/")) - 1:]
+        if len(parts) not in (4, 5) or (len(parts) == 5 and parts[2] == self._own_node):
             return
         component = parts[1]
         try:
@@ -313,7 +334,12 @@ class Home:
         except (ValueError, TypeError) as exc:
             log.warning("ignored discovery config on %s: %s", topic, exc)
             return
-        if device is None or device.name in self.devices:
+        if device is not None:
+            self._discovered(device)
+
+    def _discovered(self, device: Device) -> None:
+        """Add a device some discovery announced, unless one by that name or on that reading exists."""
+        if device.name in self.devices:
             return
         if any(d.settings.topic == device.settings.topic and d.settings.value == device.settings.value
                for d in self.devices.values()):
@@ -321,6 +347,26 @@ class Home:
         self._add(device)
         log.info("discovered %s %s on %s", device.type.value, device.name, device.settings.topic)
         asyncio.get_running_loop().create_task(self._subscribe(device), name=f"subscribe-{device.name}")
+
+    def _on_tasmota(self, topic: str, payload: bytes, _retained: bool) -> None:
+        """`tasmota/discovery/<MAC>/config` and `.../sensors`: devices once the config is known."""
+        _, _, mac, kind = topic.split("/")
+        if kind not in ("config", "sensors") or not payload:
+            return
+        try:
+            data = json.loads(payload.decode("utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            seen = self._tasmota.setdefault(mac, {})
+            seen[kind] = data
+            if "config" not in seen:
+                return
+            found = tasmota_devices(seen["config"], seen.get("sensors"))
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            log.warning("ignored Tasmota discovery on %s: %s", topic, exc)
+            return
+        for name, settings in found:
+            self._discovered(Device(name, settings, source="tasmota"))
 
 
 _COMPONENTS = {"sensor": DeviceType.SENSOR, "binary_sensor": DeviceType.BINARY_SENSOR,

@@ -28,8 +28,10 @@ from .cameras import Cameras
 from .command import CommandSet
 from .config import ConfigError, Settings, adapter_module
 from .history import History
+from .hub_device import HubDevice, node_id
 from .home import Home
 from .message import Address, Identity, Message, Reply
+from .metrics import Metrics
 from .mqtt import MqttLink, broker_address
 from .preflight import data_dir_problem, listen_problems, web_message
 from .router import Router
@@ -62,7 +64,8 @@ class Hub:
         name = settings.hub.name
         self.mqtt = MqttLink(settings.mqtt, settings.mqtt.client_id or f"chatops-{name}-{os.getpid()}",
                              status_topic=f"chatops/{name}/status")
-        self.home = Home(settings.devices, self.mqtt)
+        self.home = Home(settings.devices, self.mqtt, discovery_prefix=settings.mqtt.discovery_prefix,
+                         own_node=node_id(name))
         self.store = Store(settings.data_dir / "chatops.db")
         self.auth = Auth(settings)
         self.commands = CommandSet.from_modules()
@@ -70,6 +73,8 @@ class Hub:
         self.alerts = AlertEngine(self)
         self.history = History(self.store, settings.history)
         self.cameras = Cameras(self)
+        self.metrics = Metrics(self)
+        self.hub_device: HubDevice | None = None       # made at start, once the adapters are known
         self.ready = asyncio.Event()
         self.tasks: set[asyncio.Task[object]] = set()
         self._stop = asyncio.Event()
@@ -123,7 +128,10 @@ class Hub:
                         for adapter in self.adapters.values():
                             if self.web is None or adapter is not self.web.chat:
                                 self.spawn(self._supervise(adapter), f"adapter-{adapter.name}")
+                        self.hub_device = HubDevice(self)
+                        await self.hub_device.start()
                         self.spawn(self._watch_ready(), "ready")
+                        self._notify_systemd()
                         await self._stop.wait()
                         raise _Stop
                 except* _Stop:
@@ -209,6 +217,14 @@ class Hub:
             backoff.up()
             await asyncio.sleep(backoff.next_delay())
 
+    def _notify_systemd(self) -> None:
+        """Under systemd with Type=notify ($NOTIFY_SOCKET): READY, watchdog pings and STATUS."""
+        if os.environ.get("NOTIFY_SOCKET"):
+            from .systemd import Notifier
+            notifier = Notifier.from_environment()
+            if notifier is not None:
+                self.spawn(notifier.run(self), "systemd")
+
     async def _watch_ready(self) -> None:
         await self.mqtt.connected.wait()
         if self.settings.simulator.enabled:
@@ -228,6 +244,7 @@ class Hub:
         if lane is None:
             lane = self._lanes[key] = asyncio.Queue()
             self.spawn(self._drain(key, lane), f"lane-{key[:40]}")
+        self.metrics.message_in(message.address.adapter)
         lane.put_nowait(message)
 
     async def _drain(self, key: str, lane: asyncio.Queue[Message]) -> None:
@@ -241,6 +258,7 @@ class Hub:
 
     async def execute(self, message: Message) -> list[Reply]:
         """Handle `message` and return its replies instead of sending them (RPC, console, tests)."""
+        self.metrics.message_in(message.address.adapter)
         return [reply async for reply in self.router.replies(message)]
 
     async def run_as(self, user_name: str, text: str, address: Address) -> list[Reply]:
@@ -256,6 +274,7 @@ class Hub:
     def observe_command(self, command: str, outcome: str, seconds: float) -> None:
         """Called by the router once per command line: `command` is the command's name or
         "unknown", `outcome` one of ok, refused, error, timeout. Metrics hook."""
+        self.metrics.observe_command(command, outcome, seconds)
 
     async def send(self, address: Address, reply: Reply) -> None:
         """Send through the adapter named in `address`; failures are logged (replies are best-effort)."""
@@ -265,6 +284,7 @@ class Hub:
             return
         try:
             await adapter.send(address, reply)
+            self.metrics.message_out(address.adapter)
         except asyncio.CancelledError:
             raise
         except Exception:

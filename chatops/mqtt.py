@@ -92,6 +92,8 @@ class MqttLink:
         self._aborted: set[asyncio.Task[object]] = set()   # of those, the ones cancelled by a drop
         self._latest: dict[str, object] = {}   # topic -> token of the newest publish_latest() not yet out
         self.dropped_payloads = 0
+        self.received = 0                      # messages from the broker (metrics: a rate is messages/s)
+        self.published = 0                     # publishes the broker confirmed
 
     async def subscribe(self, topic_filter: str, listener: Listener, *, max_payload: int | None = None) -> None:
         """Call `listener(topic, payload, retained)` for every message on `topic_filter`.
@@ -130,6 +132,7 @@ class MqttLink:
         failure = await self._acknowledged(client.publish(topic, payload, qos=qos, retain=retain, timeout=wait))
         if failure is not None:
             raise MqttUnavailable(f"MQTT publish failed: {failure}")
+        self.published += 1
 
     async def publish_latest(self, topic: str, payload: str | bytes) -> None:
         """Publish a retained state, again after each failure until the broker has it, unless a
@@ -203,6 +206,7 @@ class MqttLink:
 
     def deliver(self, topic: str, payload: bytes, retained: bool) -> None:
         """Hand one message to its listeners (also used by tests and benchmarks in-process)."""
+        self.received += 1
         listeners = list(self._exact.get(topic, ()))
         listeners += [fn for f, fn in self._wildcard if _matches(f, topic)]
         if len(payload) > self.settings.max_payload:

@@ -190,6 +190,7 @@ class Outbox:
                 if confirm is not None:     # a network without acks (IRC): the server read it
                     await confirm()
             self.sent_count += 1
+            self.hub.metrics.message_out(adapter_name)
             return None
         except asyncio.CancelledError:
             raise

@@ -46,6 +46,7 @@ COOKIE = "chatops_token"
 FEED_SIZE = 500                 # pushes queued per page before it is sent a fresh `state` instead
 HEALTH_EVERY = 2.0              # seconds between health comparisons per page
 CHART_POINTS = 288              # dashboard charts: one point per 5 minutes over a day
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"    # Prometheus's text format
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,7 @@ class WebServer:
         self.links = LinkStore(base, self.settings.link_ttl)
         self.chat = WebChat(links=self.links)
         self._token: str | None = None
+        self._metrics_token: str | None = None
         self._runner: web.AppRunner | None = None
         self.port = port
         self._feeds: dict[str, Feed] = {}
@@ -134,6 +136,7 @@ class WebServer:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024, middlewares=[self.guard.middleware()])
         app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/", self._index)
         app.router.add_get("/ws", self._websocket)
         app.router.add_post("/api/command", self._api_command)
@@ -147,8 +150,9 @@ class WebServer:
 
     async def start(self) -> None:
         self._token = read_secret(self.settings, "token", self.hub.settings.base_dir)
+        self._metrics_token = read_secret(self.settings, "metrics_token", self.hub.settings.base_dir)
         self.hub.home.listen(self._on_reading)
-        await self.hub.mqtt.subscribe("chatops/alerts/#", self._on_alert_state)
+        await self.hub.mqtt.subscribe(self.hub.alerts.state_topic("#"), self._on_alert_state)
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         host, port = self.settings.host_port
@@ -177,6 +181,21 @@ class WebServer:
         """The hub's state; 503 until ready, since probes (Docker, Kubernetes, systemd) read the status only."""
         health = self.hub.health()
         return web.json_response(health, status=200 if health["ready"] else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        """Prometheus's scrape: the web server's own access rules, or `[web] metrics_token` (then
+        required, even on loopback), so a scraper can be given a token that opens nothing else."""
+        allowed = self._authorised(request) if self._metrics_token is None else \
+            _offered(request, self._metrics_token) or (self._token is not None and self._authorised(request))
+        if not allowed:
+            return web.Response(status=401, text="token required: Authorization: Bearer TOKEN",
+                                headers={"WWW-Authenticate": "Bearer"})
+        try:
+            body = await self.hub.metrics.exposition()
+        except ImportError as exc:          # a venv made before the dependency came
+            log.error("/metrics needs %s: pip install prometheus-client", exc.name)
+            return web.Response(status=503, text="metrics need prometheus-client: pip install prometheus-client")
+        return web.Response(body=body, headers={"Content-Type": METRICS_TYPE})
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
         if not self._authorised(request):
@@ -390,6 +409,13 @@ class WebServer:
         if link is None:
             raise web.HTTPNotFound()
         return web.FileResponse(link.path, headers={"Content-Type": link.mime, "Cache-Control": "private"})
+
+
+def _offered(request: web.Request, token: str) -> bool:
+    """Whether `request` carries `token` (`Authorization: Bearer` or `?token=`)."""
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip() or \
+        request.query.get("token", "")
+    return bool(offered) and hmac.compare_digest(offered.encode(), token.encode())
 
 
 def _quoteless(name: str) -> str:

@@ -53,7 +53,7 @@ async def smoke(client: aiomqtt.Client, on: bool) -> None:
 async def test_smoke_alert_is_delivered_repeated_and_acknowledged(tmp_path: Path, mosquitto: Mosquitto,
                                                                   broker: aiomqtt.Client) -> None:
     settings = alert_settings(tmp_path, mosquitto.url, repeat="0.4s", cooldown="0.2s")
-    await broker.subscribe("chatops/alerts/smoke")
+    await broker.subscribe("chatops/maison/alerts/smoke")
     async with hub_with_inbox(settings) as (hub, inbox):
         sent = time.monotonic()
         await smoke(broker, True)
@@ -95,7 +95,7 @@ async def test_an_alert_state_lost_with_the_broker_is_published_again(tmp_path: 
     """The ack's state is in flight to a frozen mosquitto, which is then killed and restarted
     empty (no persistence): the hub publishes `acknowledged` again on the new broker."""
     settings = alert_settings(tmp_path, mosquitto.url, mqtt={"backoff_max": "1s"}, notify=["loop:alice"])
-    await broker.subscribe("chatops/alerts/smoke")
+    await broker.subscribe("chatops/maison/alerts/smoke")
     async with hub_with_inbox(settings) as (hub, inbox):
         await smoke(broker, True)
         assert (await inbox.next())[1].startswith("[CRITICAL]")
@@ -114,7 +114,7 @@ async def test_an_alert_state_lost_with_the_broker_is_published_again(tmp_path: 
         await asyncio.to_thread(mosquitto.stop, kill=True)
         await asyncio.to_thread(mosquitto.start)
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as follower, asyncio.timeout(15):
-            await follower.subscribe("chatops/alerts/smoke")
+            await follower.subscribe("chatops/maison/alerts/smoke")
             async for message in follower.messages:
                 state = json.loads(message.payload)
                 if state["state"] == "acknowledged":

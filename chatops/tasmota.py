@@ -1,0 +1,99 @@
+"""Tasmota's own shapes: its discovery messages and its answers to `Status 8` / `Status 11`.
+
+A Tasmota device announces itself retained on `tasmota/discovery/<MAC>/config` (its topic,
+full-topic pattern, relays and their friendly names, the words it uses for on and off) and
+`tasmota/discovery/<MAC>/sensors` (one sample of its `SENSOR` telemetry). From those come
+switches (one per relay, raw `ON`/`OFF` on `stat/<topic>/POWER<n>`) and sensors (one per number
+in the telemetry, read from `tele/<topic>/SENSOR`), with no Home Assistant in between.
+
+Asked `Status 8` (sensors) or `Status 11` (state), Tasmota answers on `stat/<topic>/STATUS8`
+wrapped in `StatusSNS` (`STATUS11`, `StatusSTS`): the same fields as its telemetry, one level down.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .auth import fold
+from .config import DeviceSettings, DeviceType
+
+DISCOVERY = "tasmota/discovery"
+# telemetry leaf -> (answer leaf, the key the answer is wrapped in)
+_ANSWERS = {"SENSOR": ("STATUS8", "StatusSNS"), "STATE": ("STATUS11", "StatusSTS")}
+_UNITS = {"Humidity": "%", "Pressure": "hPa", "SeaPressure": "hPa", "Illuminance": "lx", "CarbonDioxide": "ppm",
+          "CO2": "ppm", "eCO2": "ppm", "TVOC": "ppb", "Voltage": "V", "Current": "A", "Power": "W",
+          "ApparentPower": "VA", "ReactivePower": "var", "Total": "kWh", "Today": "kWh", "Yesterday": "kWh",
+          "Distance": "cm", "PM2.5": "µg/m³", "PM10": "µg/m³", "PM1": "µg/m³"}
+_TEMPERATURES = ("Temperature", "DewPoint")
+_RELAY_KINDS = (1, 2)               # rl: 1 a plain relay, 2 a light (both switch); 3 a shutter (not yet)
+
+
+def status_answer(topic: str) -> tuple[str, str] | None:
+    """(answer topic, wrapping key) for a device reading Tasmota telemetry on `topic`, else None."""
+    match = re.fullmatch(r"tele/([^/]+)/(SENSOR|STATE)", topic)
+    if match is None:
+        return None
+    leaf, key = _ANSWERS[match.group(2)]
+    return f"stat/{match.group(1)}/{leaf}", key
+
+
+def unwrap(payload: bytes, key: str) -> bytes:
+    """The telemetry inside a `Status` answer (`{"StatusSNS": {...}}` -> `{...}`); ValueError otherwise."""
+    data = json.loads(payload.decode("utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+        raise ValueError(f"no {key} object in the answer")
+    return json.dumps(data[key]).encode()
+
+
+def _topic(config: dict[str, Any], prefix: int) -> str:
+    """The device's full topic for prefix `prefix` (0 cmnd, 1 stat, 2 tele), without the trailing /."""
+    prefixes = config.get("tp") or ["cmnd", "stat", "tele"]
+    mac = str(config.get("mac", ""))
+    text = str(config.get("ft") or "%prefix%/%topic%/")
+    for field, value in (("%prefix%", prefixes[prefix]), ("%topic%", config["t"]), ("%hostname%", config.get("hn", "")),
+                         ("%id%", mac[-6:])):
+        text = text.replace(field, str(value))
+    return text.rstrip("/")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", fold(text)).strip("_")[:60]
+
+
+def discovered_devices(config: dict[str, Any], sensors: dict[str, Any] | None) -> list[tuple[str, DeviceSettings]]:
+    """(name, settings) of each switch and sensor a Tasmota discovery config (and sensors sample) shows."""
+    if not isinstance(config.get("t"), str) or not config["t"]:
+        raise ValueError("no topic (t) in the Tasmota discovery config")
+    device_name = str(config.get("dn") or config["t"])
+    words = config.get("state") or ["OFF", "ON", "TOGGLE", "HOLD"]
+    off, on = str(words[0]), str(words[1])
+    found: list[tuple[str, DeviceSettings]] = []
+    relays = [index for index, kind in enumerate(config.get("rl") or []) if kind in _RELAY_KINDS]
+    names = config.get("fn") or []
+    for index in relays:
+        leaf = "POWER" if len(relays) == 1 and index == 0 else f"POWER{index + 1}"
+        label = names[index] if index < len(names) and names[index] else \
+            (device_name if len(relays) == 1 else f"{device_name} {index + 1}")
+        found.append((_slug(str(label)) or _slug(f"{config['t']} {leaf}"), DeviceSettings(
+            type=DeviceType.SWITCH, state_topic=f"{_topic(config, 1)}/{leaf}",
+            command_topic=f"{_topic(config, 0)}/{leaf}", label=str(label), payload_on=on, payload_off=off,
+            state_on=[on, "on"])))
+    sample = (sensors or {}).get("sn") if isinstance(sensors, dict) else None
+    if isinstance(sample, dict):
+        temperature = f"°{sample.get('TempUnit', 'C')}"
+        pressure = str(sample.get("PressureUnit", "hPa"))
+        for sensor, fields in sample.items():
+            if not isinstance(fields, dict):
+                continue
+            for field, value in fields.items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or "." in sensor + field:
+                    continue            # a dotted path cannot name `PM2.5`
+                unit = temperature if field in _TEMPERATURES else \
+                    (pressure if "Pressure" in field else _UNITS.get(field, ""))
+                label = f"{device_name} {sensor} {field}"
+                found.append((_slug(label), DeviceSettings(
+                    type=DeviceType.SENSOR, state_topic=f"{_topic(config, 2)}/SENSOR", value=f"{sensor}.{field}",
+                    label=label, unit=unit)))
+    return found
