@@ -31,13 +31,14 @@ from typing import TYPE_CHECKING, Any
 import irc3
 from irc3.utils import IrcString
 
+from chatops.rate import TokenBucket
+
 from adapters.irc_channels import Channels
 from adapters.irc_lines import (
     JOIN_ERRORS,
     NICK_PATTERN,
     WHOX_TOKEN,
     _TARGET,
-    TokenBucket,
     sanitise,
     split_params,
     strip_formatting,
@@ -291,7 +292,7 @@ class Adapter:
         text = reply.text
         for attachment in reply.attachments:
             text += "\n" + self._link_for(attachment)
-        future = link.out.message(target, text, notice=reply.notice)
+        future = link.out.message(target, text, notice=reply.notice, low_priority=reply.low_priority)
         if future is not None:
             await future
 

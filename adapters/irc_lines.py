@@ -6,9 +6,7 @@ No I/O and no irc3 here, so all of it is unit-tested on raw strings and bytes.
 from __future__ import annotations
 
 import re
-import time
 import unicodedata
-from collections.abc import Callable
 
 LINE_BYTES = 512                 # RFC 1459/2812: a line with its CRLF, as any client receives it
 USERLEN, HOSTLEN = 10, 63        # assumed for our own prefix until the server shows the real one
@@ -21,33 +19,6 @@ _UNSAFE = re.compile(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f]")   # C0 co
 _FORMATTING = re.compile(r"\x03(\d\d?(,\d\d?)?)?|\x04([0-9a-fA-F]{6}(,[0-9a-fA-F]{6})?)?|[\x02\x0f\x11\x16\x1d\x1e\x1f]")
 JOIN_ERRORS = {"403", "405", "471", "473", "474", "475", "477", "489"}
 NICK_ERRORS = {"431", "432", "433", "436", "437"}
-
-
-class TokenBucket:
-    """`burst` lines at once, then `rate` lines per second. Nothing is dropped: callers wait."""
-
-    def __init__(self, burst: int, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.burst, self.rate, self._clock = burst, rate, clock
-        self._tokens = float(burst)
-        self._stamp = clock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-
-    def take(self) -> bool:
-        """Spend one token if there is one."""
-        self._refill()
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False
-
-    def delay(self) -> float:
-        """Seconds until the next token."""
-        self._refill()
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
 
 
 def sanitise(text: str) -> str:

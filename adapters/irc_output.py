@@ -1,7 +1,8 @@
 """What one IRC connection writes, and when: its queue of lines paced by the token bucket.
 
 Urgent lines (registration, PONG, SASL) go ahead of queued replies but still spend tokens,
-so nothing is written faster than the server's flood limit. A reply's future resolves when
+so nothing is written faster than the server's flood limit. Replies to strangers (`Reply.low_priority`)
+wait behind everyone else's: a flood of refusals never delays a configured user's answer. A reply's future resolves when
 its last line is written and fails when the connection is lost first, so the alert outbox
 sends it again after the reconnect.
 """
@@ -9,6 +10,7 @@ sends it again after the reconnect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections import deque
@@ -30,6 +32,10 @@ class SendQueue:
         self.link = link
         self.queue: deque[tuple[str, asyncio.Future[None] | None]] = deque()
         self.urgent: deque[str] = deque()
+        self.low: deque[tuple[str, asyncio.Future[None] | None]] = deque()
+        # Strangers' lines never spend the last tokens of the burst: a configured user's answer
+        # always finds one at once instead of waiting for the next refill.
+        self.reserve = min(2.0, link.adapter.bucket.burst - 1)
         self.wake = asyncio.Event()
 
     def write(self, line: str) -> None:
@@ -53,51 +59,61 @@ class SendQueue:
         self.urgent.append(line)
         self.wake.set()
 
-    def enqueue(self, lines: Iterable[str]) -> asyncio.Future[None] | None:
+    def enqueue(self, lines: Iterable[str], low_priority: bool = False) -> asyncio.Future[None] | None:
         """Queue `lines` in order; the future resolves when the last one is written."""
         lines = list(lines)
         bucket = self.link.adapter.bucket
-        while lines and not self.queue and not self.urgent and bucket.take():
+        reserve = self.reserve if low_priority else 0.0
+        ahead = self.queue or self.urgent or (low_priority and self.low)
+        while lines and not ahead and bucket.take(reserve):
             self.write(lines.pop(0))                     # fast path: nothing waits, a token is free
         if not lines:
             return None
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self.low if low_priority else self.queue
         for line in lines[:-1]:
-            self.queue.append((line, None))
-        self.queue.append((lines[-1], future))
+            queue.append((line, None))
+        queue.append((lines[-1], future))
         self.wake.set()
         return future
 
-    def message(self, target: str, text: str, notice: bool = False) -> asyncio.Future[None] | None:
+    def message(self, target: str, text: str, notice: bool = False,
+                low_priority: bool = False) -> asyncio.Future[None] | None:
         """Queue `text` to `target` as PRIVMSG (or NOTICE) lines, each cut to fit in 512 bytes
         once the server has put our `:nick!user@host` before it."""
         head = f"{'NOTICE' if notice else 'PRIVMSG'} {target} :"
         room = LINE_BYTES - 2 - self.link.prefix_bytes() - len(head.encode("utf-8"))
-        return self.enqueue([head + chunk for chunk in split_text(text, room)])
+        return self.enqueue([head + chunk for chunk in split_text(text, room)], low_priority)
 
     async def write_forever(self) -> None:
         """Write queued lines as tokens come, until cancelled with the connection."""
         bucket = self.link.adapter.bucket
         while True:
-            if not self.urgent and not self.queue:
+            if not self.urgent and not self.queue and not self.low:
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            if not bucket.take():
-                await asyncio.sleep(bucket.delay())
+            reserve = 0.0 if self.urgent or self.queue else self.reserve
+            if not bucket.take(reserve):
+                # Wait for the token, or for a more urgent line (woken by enqueue).
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(bucket.delay(reserve)):
+                        await self.wake.wait()
                 continue
             if self.urgent:
                 self.write(self.urgent.popleft())
                 continue
-            line, future = self.queue.popleft()
+            line, future = (self.queue or self.low).popleft()
             self.write(line)
             if future is not None and not future.done():
                 future.set_result(None)
 
     def fail(self, error: Exception) -> None:
         """Drop every waiting line; the senders waiting for them get `error`."""
-        for _line, future in self.queue:
+        for _line, future in (*self.queue, *self.low):
             if future is not None and not future.done():
                 future.set_exception(error)
         self.queue.clear()
+        self.low.clear()
         self.urgent.clear()

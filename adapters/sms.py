@@ -14,7 +14,6 @@ Two backends behind one adapter: `gammu` (the hub owns the modem through python-
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import re
 import sqlite3
@@ -27,19 +26,18 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator
 
 from chatops.adapter import Capabilities
-from chatops.auth import User, fold, normalise_phone
+from chatops.auth import User, normalise_phone
 from chatops.backoff import Backoff
 from chatops.config import (COUNTRY_PATTERN, AdapterSettings, ConfigError, Duration, known_country,
                             read_secret)
 from chatops.health import Health
 from chatops.message import Address, Attachment, Identity, Message, Reply
-from chatops.router import STATE_WORDS, clean_text
+from chatops.router import clean_text
 
 from .sms_gammu import GammuModem, ModemError
 from .sms_text import Encoder, Incoming
 
 if TYPE_CHECKING:
-    from chatops.command import CommandSpec
     from chatops.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -47,7 +45,6 @@ log = logging.getLogger(__name__)
 E164 = re.compile(r"^\+[1-9]\d{5,14}$")
 HOUR = 3600.0
 MAX_ATTEMPTS = 8           # a message the modem refused this often is given up (logged)
-PIN_FAILURES = 5           # wrong PINs per user per hour before PIN commands are refused outright
 
 OUTBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS sms_outbox (
@@ -107,7 +104,8 @@ class Adapter:
         self.name = name
         self.settings = settings
         self.health = Health()
-        self.capabilities = Capabilities(max_text=153 * settings.max_parts, images=False)
+        # A sender number can be forged: users with a PIN word must give it (the router checks).
+        self.capabilities = Capabilities(max_text=153 * settings.max_parts, images=False, forgeable_sender=True)
         self.encoder = Encoder()
         self.backend: Any = None               # the open backend while the modem is usable
         self._identity = ""                    # what the open modem says it is
@@ -119,14 +117,11 @@ class Adapter:
         self._handlers: set[asyncio.Task[None]] = set()
         self._held: deque[float] = deque()
         self._pending = 0
-        self._pins: dict[str, str] = {}
-        self._pin_failures: dict[str, deque[float]] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
 
     async def run(self, hub: Hub) -> None:
         self._hub = hub
-        self._pins = self._read_pins(hub)
         sim_pin = read_secret(self.settings, "pin", hub.settings.base_dir)
         await hub.store.call(self._prepare_store)
         transmitter = asyncio.create_task(self._transmit_forever(), name=f"{self.name}-transmit")
@@ -256,16 +251,10 @@ class Adapter:
         user, identity = self.identify(number)
         address = Address(self.name, number, True)
         if user is None:
-            await hub.store.audit("sms-unknown-sender", f"sms:{number}", str(address), incoming.text,
-                                  "no [users] entry has this number; not answered")
+            hub.audit.record("sms-unknown-sender", f"sms:{number}", str(address), incoming.text,
+                             "no [users] entry has this number; not answered")
             return []
-        text, refusal = self.check_pin(user, incoming.text)
-        if refusal is not None:
-            kind, answer = refusal
-            shown = incoming.text if kind == "sms-pin-missing" else _masked(incoming.text)
-            await hub.store.audit(kind, str(identity), str(address), shown, user.name)
-            return [answer]
-        message = Message(identity, address, text, addressed=True, raw=incoming)
+        message = Message(identity, address, incoming.text, addressed=True, raw=incoming)
         replies = await hub.execute(message)
         rendered = self.render(replies)
         return [rendered] if rendered else []
@@ -320,67 +309,6 @@ class Adapter:
                         identity = Identity("sms", pattern, display=user.name)
                     return user, identity
         return None, Identity("sms", number, display=number)
-
-    def _read_pins(self, hub: Hub) -> dict[str, str]:
-        pins = {}
-        for name, user in hub.auth.users.items():
-            if user.settings.sms:
-                pin = read_secret(user.settings, "pin", hub.settings.base_dir)
-                if pin:
-                    pins[name] = pin
-        return pins
-
-    def check_pin(self, user: User, text: str) -> tuple[str, tuple[str, str] | None]:
-        """(text to route, refusal) — a refusal is (audit kind, answer).
-
-        A user with a PIN puts it first (`1234 chauffage on`) for anything a stranger could not
-        run (the default role's commands need none). It is stripped before routing.
-        """
-        pin = self._pins.get(user.name)
-        if pin is None:
-            return text, None
-        words = clean_text(text).split(" ")
-        if words and words[0] and hmac.compare_digest(fold(words[0]).encode(), fold(pin).encode()):
-            rest = " ".join(words[1:])
-            if self._locked_out(user.name) and not self._read_only(words[1:]):
-                return rest, ("sms-pin-locked", "Too many wrong PINs; try again in an hour.")
-            return rest, None
-        if self._read_only(words):
-            return text, None
-        if self._command_of(words) is None and len(words) > 1 and self._command_of(words[1:]) is not None:
-            self._pin_failures.setdefault(user.name, deque()).append(time.monotonic())
-            return text, ("sms-pin-wrong", "Wrong PIN; nothing was done.")
-        if self._command_of(words) is None:
-            return text, None                   # not a command: the router explains
-        return text, ("sms-pin-missing", "This command needs your PIN first, e.g. \"PIN chauffage on\".")
-
-    def _locked_out(self, user: str) -> bool:
-        failures = self._pin_failures.get(user)
-        if not failures:
-            return False
-        while failures and time.monotonic() - failures[0] > HOUR:
-            failures.popleft()
-        return len(failures) >= PIN_FAILURES
-
-    def _command_of(self, words: list[str]) -> CommandSpec | None:
-        """The command `words` resolve to, as the router resolves them (incl. `DEVICE on` shorthand)."""
-        hub = self._hub
-        assert hub is not None
-        words = [w for w in words if w]
-        if not words:
-            return None
-        spec = hub.commands.find(words[0])
-        if spec is not None:
-            return spec
-        if len(words) >= 2 and fold(words[-1]) in STATE_WORDS and hub.home.find(" ".join(words[:-1])):
-            return hub.commands.find("switch")
-        if hub.home.find(" ".join(words)) is not None:
-            return hub.commands.find("read")
-        return None
-
-    def _read_only(self, words: list[str]) -> bool:
-        spec = self._command_of(words)
-        return spec is not None and self._hub is not None and spec.permission in self._hub.auth.default_grants
 
     # ---- sending -----------------------------------------------------------------------------
 
@@ -533,12 +461,6 @@ class Adapter:
         if self._pending:
             notes.append(f"{self._pending} SMS waiting for the modem")
         return "; ".join(notes) or None
-
-
-def _masked(text: str) -> str:
-    """`text` with its first word hidden (it may be a PIN) for the audit log."""
-    words = clean_text(text).split(" ")
-    return " ".join(["****", *words[1:]]) if len(words) > 1 else text
 
 
 __all__ = ["Adapter", "BackendKind", "ConfigError", "Settings"]

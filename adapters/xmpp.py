@@ -39,6 +39,34 @@ if TYPE_CHECKING:
 __all__ = ["Adapter", "Settings"]
 
 log = logging.getLogger(__name__)
+# slixmpp logs every stanza it sends and receives at DEBUG ("SEND: <presence ...>"): a room's
+# password and a SASL payload (PLAIN carries the password in base64) are masked in those lines.
+_STANZA_SECRETS = (
+    (re.compile(r"(<password(?:\s[^>]*)?>)[^<]*(</password>)"), r"\1****\2"),
+    (re.compile(r"(<(auth|response)\b[^>]*>)[^<]+(</\2>)"), r"\1****\3"),
+)
+
+
+class StanzaSecrets(logging.Filter):
+    """Masks secrets in slixmpp's stanza debug lines, as IRC's PASS and AUTHENTICATE are masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG:
+            text = record.getMessage()
+            masked = text
+            for pattern, replacement in _STANZA_SECRETS:
+                masked = pattern.sub(replacement, masked)
+            if masked != text:
+                record.msg, record.args = masked, ()
+        return True
+
+
+def mask_stanza_secrets() -> None:
+    """Put the filter on the loggers that print stanzas (once, whatever the adapter count)."""
+    for name in ("slixmpp.xmlstream.xmlstream", "slixmpp.basexmpp"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, StanzaSecrets) for f in target.filters):
+            target.addFilter(StanzaSecrets())
 
 # ---- state ------------------------------------------------------------------------------------
 
@@ -97,6 +125,7 @@ class Adapter:
     def __init__(self, name: str, settings: Settings) -> None:
         self.name = name
         self.settings = settings
+        mask_stanza_secrets()
         self.capabilities = Capabilities(max_text=settings.max_text, images=True, threads=False)
         self.health = Health()
         self.muc = RoomKeeper(self)
@@ -445,8 +474,8 @@ class Adapter:
             return
         item.unauthorize()
         if hub is not None:
-            self.spawn(hub.store.audit("refused", f"xmpp:{who}", f"{self.name}:{who}", "presence subscription",
-                                        "not a configured user"), "audit")
+            hub.audit.record("refused", f"xmpp:{who}", f"{self.name}:{who}", "presence subscription",
+                             "not a configured user")
 
     # ---- outbound -----------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from chatops.config import DeviceType
-from chatops.home import Device, format_value
+from chatops.home import SWITCH_STATES, Device, format_value
 from chatops.message import Address, Identity, Message
 from chatops.rpc_client import Fault, FaultCode, fault_query, parse_call, result_query
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATES = ("on", "off", "toggle")
 
 
 class HubService:
@@ -61,28 +60,22 @@ class HubService:
     # ---- permissions ----------------------------------------------------------------------
 
     async def permit(self, caller: Identity, command: str, text: str) -> User | None:
-        """The router's rule for `command`, or Fault(NOT_PERMITTED) after an audit entry."""
+        """The hub's one access decision for `command` (permission, rate limit for everyone,
+        configured user where the command needs one), or Fault after an audit entry."""
         spec = self.hub.commands.find(command)
-        permission = spec.permission if spec else command
-        needs_user = (spec.needs_user if spec else False) or command == "switch"
         user = self.hub.auth.user_for(caller)
-        grants = self.hub.auth.grants_for(user)
-        allowed = ("*" in grants or permission in grants) and not (needs_user and user is None)
-        if not allowed:
-            await self._audit("refused", caller, text, f"{command}: not permitted (rpc)")
-            who = "you" if user is None else user.name
-            hint = " (only configured users may)" if user is None and needs_user else ""
-            raise Fault(FaultCode.NOT_PERMITTED, f"{who} may not use {command}{hint}")
-        if user is None and not self.hub.auth.allow_rate(str(caller)):
-            await self._audit("rate-limited", caller, text, f"{command} (rpc)")
+        refusal = self.hub.access.authorize(str(caller), user, spec)
+        if refusal is None:
+            return user
+        await self._audit(refusal.kind, caller, text, f"{refusal.detail} (rpc)")
+        if refusal.kind == "rate-limited":
             raise Fault(FaultCode.RATE_LIMITED, "too many calls; wait a minute")
-        return user
+        who = "you" if user is None else user.name
+        hint = " (only configured users may)" if user is None and spec is not None and spec.needs_user else ""
+        raise Fault(FaultCode.NOT_PERMITTED, f"{who} may not use {command}{hint}")
 
     async def _audit(self, kind: str, caller: Identity, text: str, detail: str) -> None:
-        try:
-            await self.hub.store.audit(kind, str(caller), f"{self.adapter}:{caller.id}", text, detail)
-        except Exception:
-            log.exception("could not write the audit entry for %s", caller)
+        self.hub.audit.record(kind, str(caller), f"{self.adapter}:{caller.id}", text, detail)
 
     def _device(self, name: str) -> Device:
         device = self.hub.home.find(name)
@@ -109,7 +102,7 @@ class HubService:
         """Switch and wait for the device's confirmation: {device, state "ON"|"OFF", on, time}."""
         await self.permit(caller, "switch", f"hub.switch {name} {state}")
         wanted_word = state.strip().casefold()
-        if wanted_word not in STATES:
+        if wanted_word not in SWITCH_STATES:
             raise Fault(FaultCode.BAD_PARAMS, f"state must be on, off or toggle, not {state!r}")
         device = self._device(name)
         if device.type is not DeviceType.SWITCH:
@@ -248,7 +241,7 @@ class Endpoints:
         form = self._form("Switch a device")
         self._devices_field(form, (DeviceType.SWITCH,))
         field = form.add_field(var="state", ftype="list-single", label="State", required=True, value="on")
-        for word in STATES:
+        for word in SWITCH_STATES:
             field.add_option(label=word, value=word)
         return await self._ask(session, "switch", form, self._switch_done)
 
@@ -325,4 +318,33 @@ def install(xmpp: Any, service: HubService, settings: Settings, spawn: Spawn, on
     endpoints = Endpoints(xmpp, service, settings, spawn, rooms)
     if settings.rpc:
         on(xmpp, "jabber_rpc_method_call", endpoints.on_call)
+    if settings.adhoc:
+        guard_sessions(xmpp)
     return endpoints
+
+
+def guard_sessions(xmpp: Any) -> None:
+    """An ad-hoc session is continued only by the full JID that started it.
+
+    slixmpp finds a session by its id alone and runs the next step as whoever started it, so
+    anyone who learnt an id could finish an admin's `switch` form as the admin. Its `command`
+    event handler is swapped for one that answers a stranger's step with `forbidden`."""
+    adhoc = xmpp.plugin["xep_0050"]
+    original = adhoc._handle_command_all
+
+    async def only_the_starter(iq: Any) -> None:
+        session = adhoc.sessions.get(iq["command"]["sessionid"])
+        if session is not None and str(session.get("from")) != str(iq["from"]):
+            log.warning("ad-hoc session %s of %s continued by %s: refused", iq["command"]["sessionid"],
+                        session.get("from"), iq["from"])
+            error = iq.reply()
+            error.error()
+            error["error"]["type"] = "cancel"
+            error["error"]["condition"] = "forbidden"
+            error["error"]["text"] = "this session belongs to another client"
+            error.send()
+            return
+        await original(iq)
+
+    xmpp.del_event_handler("command", original)
+    xmpp.add_event_handler("command", only_the_starter)

@@ -20,6 +20,7 @@ class Capabilities:
     images: bool = False           # can carry an image itself (upload); else a link is sent
     threads: bool = False
     markup: str = "plain"
+    forgeable_sender: bool = False  # senders can be spoofed (SMS): users with a PIN must give it
 
 
 @runtime_checkable

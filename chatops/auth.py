@@ -1,12 +1,11 @@
-"""Who is who across networks, what each role may run, and how fast each sender may go."""
+"""Who is who across networks and what each role may run (how fast: chatops.rate)."""
 
 from __future__ import annotations
 
 import fnmatch
 import functools
-import time
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .config import Settings, UserSettings
 from .message import Identity
@@ -89,7 +88,7 @@ def expand_roles(roles: dict[str, list[str]], wanted: list[str]) -> frozenset[st
 
 
 class Auth:
-    """Maps identities to users and holds per-sender rate buckets (state lives in the instance)."""
+    """Maps identities to configured users and users to the commands their roles grant."""
 
     def __init__(self, settings: Settings) -> None:
         self._roles = settings.roles
@@ -97,8 +96,6 @@ class Auth:
         self.default_grants = expand_roles(settings.roles, [settings.hub.default_role])
         self.users = {name: User(name, expand_roles(settings.roles, u.roles), u)
                       for name, u in settings.users.items()}
-        self._rate = settings.hub.rate_limit
-        self._buckets: dict[str, _Bucket] = {}
 
     def user_for(self, identity: Identity) -> User | None:
         """The configured user behind `identity`, or None (untrusted identities never match)."""
@@ -127,31 +124,3 @@ class Auth:
 
     def grants_for(self, user: User | None) -> frozenset[str]:
         return user.grants if user else self.default_grants
-
-    def allow_rate(self, key: str) -> bool:
-        """Take one token from `key`'s bucket (rate_limit per minute, burst of the same size)."""
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) > 10000:
-                self._buckets.clear()
-            bucket = self._buckets[key] = _Bucket(capacity=self._rate, refill_per_s=self._rate / 60)
-        return bucket.take()
-
-
-@dataclass(slots=True)
-class _Bucket:
-    capacity: float
-    refill_per_s: float
-    tokens: float = -1.0
-    stamp: float = field(default_factory=time.monotonic)
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        if self.tokens < 0:
-            self.tokens = self.capacity
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.refill_per_s)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from .config import ConfigError, DeviceType, read_secret
 from .durations import format_duration
 from .message import Attachment
+from .private import private_dir, write_private
 
 if TYPE_CHECKING:
     from .home import Device
@@ -99,11 +100,11 @@ class ImageFolder:
 
     def save(self, stem: str, data: bytes, suffix: str) -> Path:
         """Write `data` atomically as STEM-DATE-RANDOM.SUFFIX, prune, return the path (blocking)."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         target = self.path / f"{stem}-{stamp}-{secrets.token_hex(3)}{suffix}"
         temporary = target.with_suffix(".part")
-        temporary.write_bytes(data)
+        write_private(temporary, data)
         os.replace(temporary, target)
         self.prune(keep=target)
         return target

@@ -11,6 +11,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -22,8 +23,15 @@ if TYPE_CHECKING:
     from .hub import Hub
 
 BUILTIN_COMMAND_MODULES = ("commands.help", "commands.devices", "commands.alerts", "commands.admin",
-                           "commands.camera", "commands.history")
+                           "commands.camera", "commands.history", "commands.timers")
 SPEC_ATTRIBUTE = "__chatops_command__"
+
+
+class Shorthand(Enum):
+    """How a line that starts with a device name maps onto a command."""
+
+    DEVICE = "device"              # "salon" alone: the command with the device as its argument
+    DEVICE_STATE = "device-state"  # "chauffage on [for 2h]": the command with the device, then the rest
 
 
 class CommandError(Exception):
@@ -49,6 +57,8 @@ class CommandSpec:
     parameters: tuple[Parameter, ...]
     hidden: bool = False
     needs_user: bool = False
+    unmetered: bool = False            # never costs the sender's rate-limit bucket (`ack`)
+    shorthand: Shorthand | None = None  # the router runs "DEVICE on" / "DEVICE" as this command
 
 
 @dataclass(slots=True)
@@ -91,12 +101,15 @@ class Context:
 
 
 def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission: str | None = None,
-            usage: str | None = None, hidden: bool = False, needs_user: bool = False
+            usage: str | None = None, hidden: bool = False, needs_user: bool = False,
+            unmetered: bool = False, shorthand: Shorthand | None = None,
             ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
     """Mark `func(ctx, ...)` as the command `name`; usage and help come from its signature and docstring.
 
     `needs_user=True` refuses senders no [users] entry matches, whatever the default role
-    grants: device control is never given to strangers by accident.
+    grants: device control is never given to strangers by accident. `unmetered=True` keeps the
+    command out of the rate limit. `shorthand` lets a line that starts with a device name run
+    this command (see `Shorthand`).
     """
 
     def mark(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -105,6 +118,7 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
             name=name, func=func, aliases=tuple(aliases), permission=permission or name,
             usage=usage or _usage(name, parameters), help=_first_line(func.__doc__),
             parameters=parameters, hidden=hidden, needs_user=needs_user,
+            unmetered=unmetered, shorthand=shorthand,
         )
         setattr(func, SPEC_ATTRIBUTE, spec)
         return func
@@ -143,15 +157,36 @@ def _usage(name: str, parameters: tuple[Parameter, ...]) -> str:
     return " ".join(parts)
 
 
+class CommandClash(Exception):
+    """Two commands claim one word; start-up stops and names both."""
+
+    def __init__(self, clashes: list[str]) -> None:
+        super().__init__("commands clash: " + "; ".join(clashes) + ". Rename or remove one of them.")
+        self.clashes = clashes
+
+
+def _origin(spec: CommandSpec) -> str:
+    return f"the command {spec.name!r} of {spec.func.__module__}"
+
+
 class CommandSet:
     """The commands one hub knows, by folded name and alias."""
 
     def __init__(self, specs: list[CommandSpec]) -> None:
         self.specs = sorted(specs, key=lambda s: s.name)
         self._by_word: dict[str, CommandSpec] = {}
+        clashes = []
         for spec in self.specs:
             for word in (spec.name, *spec.aliases):
+                other = self._by_word.get(fold(word))
+                if other is not None and other is not spec:
+                    clashes.append(f"{word!r} is both {_origin(other)} and {_origin(spec)}")
                 self._by_word[fold(word)] = spec
+        if clashes:
+            raise CommandClash(clashes)
+        # DEVICE_STATE before DEVICE: "chauffage on" switches rather than reading "chauffage on".
+        self.shorthands = sorted((s for s in self.specs if s.shorthand is not None),
+                                 key=lambda s: s.shorthand is not Shorthand.DEVICE_STATE)
 
     def find(self, word: str) -> CommandSpec | None:
         return self._by_word.get(fold(word))

@@ -529,9 +529,15 @@ def _cross_checks(s: Settings) -> list[str]:
             if role not in roles:
                 problems.append(f"users.{user}.roles: role {role!r} is not defined in [roles]")
         for pattern in u.irc:
-            if not pattern.startswith("account:") and ("!" not in pattern or "@" not in pattern):
-                problems.append(f"users.{user}.irc: {pattern!r} must be \"account:NAME\" or a full "
-                                "hostmask \"nick!user@host\" (a nick alone proves nothing)")
+            if pattern.startswith("account:"):
+                continue
+            # The user part (ident) is whatever the client says unless the server runs identd: only
+            # the host part proves anything.
+            host = pattern.partition("!")[2].partition("@")[2]
+            if "!" not in pattern or "@" not in pattern or not host.strip("*?."):
+                problems.append(f"users.{user}.irc: {pattern!r} names a nick and nothing else, and anyone can take "
+                                "a nick (or say any user name); use \"account:NAME\" (a services account), \"nick!user@host.example\" "
+                                "or \"*!*@192.0.2.10\" (a host only that person connects from)")
     if s.mqtt.discovery_ack_user and s.mqtt.discovery_ack_user not in s.users:
         problems.append(f"mqtt.discovery_ack_user: no user named {s.mqtt.discovery_ack_user!r} in [users]; "
                         f"known: {', '.join(sorted(s.users)) or 'none'}")
@@ -675,10 +681,16 @@ def _parts(settings: Settings, console_forced: bool = False) -> list[tuple[str, 
 
 
 def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
-    """Things that run but that an owner should fix (secret files readable by others)."""
+    """Things that run but that an owner should fix (secret files, or the data folder, readable by others)."""
+    from .private import readable_by_others
+
     warnings: list[str] = []
     for prefix, section in _parts(settings):
         warnings += secret_file_warnings(section, prefix)
+    data_dir = settings.data_dir
+    if data_dir.is_dir() and readable_by_others(data_dir):
+        warnings.append(f"hub.data_dir: {data_dir} can be read by other users of this machine (audit log, "
+                        f"history, camera pictures); chmod 700 {data_dir}")
     return warnings
 
 

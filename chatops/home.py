@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DISCOVERY_PREFIX = "homeassistant"
 MAX_JSON_DEPTH = 32
+SWITCH_STATES = ("on", "off", "toggle")      # the words that switch a device, everywhere
 _TEMPLATE_PATH = re.compile(r"value_json((?:\.[A-Za-z_][\w]*|\[['\"][^'\"]+['\"]\]|\[\d+\])+)")
 
 

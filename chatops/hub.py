@@ -15,16 +15,20 @@ import logging
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
+from .access import Access
 from .adapter import Adapter
 from .alerts import AlertEngine
+from .audit import AuditTrail
 from .auth import Auth
 from .backoff import Backoff
 from .broker import embedded_broker
 from .cameras import Cameras
+from .clock import SYSTEM_CLOCK, Clock
 from .command import CommandSet
 from .config import ConfigError, Settings, adapter_module
 from .history import History
@@ -43,6 +47,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+LANE_BOUND = 20                 # lines waiting per conversation before strangers' lines are dropped
+
+
+class _Lane:
+    """The lines of one conversation waiting for the router."""
+
+    __slots__ = ("lines", "dropped")
+
+    def __init__(self) -> None:
+        self.lines: deque[Message] = deque()
+        self.dropped = 0
+
+
 class _Stop(Exception):
     """Raised inside the TaskGroup to end it once stop() was called."""
 
@@ -58,7 +75,9 @@ class StartupError(Exception):
 class Hub:
     """One home hub: settings in, a running service out."""
 
-    def __init__(self, settings: Settings, *, console: bool = False, tty: bool | None = None) -> None:
+    def __init__(self, settings: Settings, *, console: bool = False, tty: bool | None = None,
+                 clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SYSTEM_CLOCK
         self.settings = settings
         self.started_at = time.time()
         name = settings.hub.name
@@ -67,9 +86,11 @@ class Hub:
         self.home = Home(settings.devices, self.mqtt, discovery_prefix=settings.mqtt.discovery_prefix,
                          own_node=node_id(name))
         self.store = Store(settings.data_dir / "chatops.db")
+        self.audit = AuditTrail(self.store, settings.hub.audit_retention)
         self.auth = Auth(settings)
+        self.access = Access.from_auth(self.auth, settings.base_dir, settings.hub.rate_limit)
         self.commands = CommandSet.from_modules()
-        self.router = Router(self, self.commands, self.auth, self._audit_refusal, self.home.find)
+        self.router = Router(self, self.commands, self.access, self._audit_refusal, self.home.find)
         self.alerts = AlertEngine(self)
         self.history = History(self.store, settings.history)
         self.cameras = Cameras(self)
@@ -79,7 +100,7 @@ class Hub:
         self.tasks: set[asyncio.Task[object]] = set()
         self._stop = asyncio.Event()
         self._fatal: str | None = None
-        self._lanes: dict[str, asyncio.Queue[Message]] = {}
+        self._lanes: dict[str, _Lane] = {}
         self._task_group: asyncio.TaskGroup | None = None
         tty = sys.stdin.isatty() if tty is None else tty
         self.adapters: dict[str, Adapter] = {}
@@ -116,6 +137,7 @@ class Hub:
                     async with asyncio.TaskGroup() as group:
                         self._task_group = group
                         self.spawn(self._run_mqtt(), "mqtt")
+                        self.spawn(self.audit.run(), "audit-trail")
                         await self.home.start()
                         await self.history.start(self)
                         await self.cameras.start()
@@ -238,23 +260,36 @@ class Hub:
     # ---- messages ----------------------------------------------------------------------
 
     def dispatch(self, message: Message) -> None:
-        """Queue `message` for handling; lines of one conversation are answered in order."""
+        """Queue `message` for handling; lines of one conversation are answered in order.
+
+        A lane holds at most LANE_BOUND lines: past that, a stranger's oldest line is dropped
+        (a configured user's never is), so a flood in a channel cannot push a user's command
+        minutes back."""
         key = f"{message.address}#{message.address.thread or ''}"
         lane = self._lanes.get(key)
         if lane is None:
-            lane = self._lanes[key] = asyncio.Queue()
+            lane = self._lanes[key] = _Lane()
             self.spawn(self._drain(key, lane), f"lane-{key[:40]}")
         self.metrics.message_in(message.address.adapter)
-        lane.put_nowait(message)
+        lane.lines.append(message)
+        if len(lane.lines) > LANE_BOUND:
+            stranger = next((m for m in lane.lines if self.auth.user_for(m.sender) is None), None)
+            if stranger is not None:
+                lane.lines.remove(stranger)
+                lane.dropped += 1
 
-    async def _drain(self, key: str, lane: asyncio.Queue[Message]) -> None:
-        while True:
-            message = lane.get_nowait()
+    async def _drain(self, key: str, lane: _Lane) -> None:
+        while lane.lines:
+            message = lane.lines.popleft()
             async for reply in self.router.replies(message):
-                await self.send(message.address, reply)
-            if lane.empty():
-                del self._lanes[key]
-                return
+                if reply.low_priority:           # a stranger's answer must not hold up the next line
+                    self.spawn(self.send(message.address, reply), "reply")
+                else:
+                    await self.send(message.address, reply)
+        del self._lanes[key]
+        if lane.dropped:
+            log.warning("%s: dropped %d lines from unknown senders (more than %d waiting)",
+                        key.rsplit("#", 1)[0], lane.dropped, LANE_BOUND)
 
     async def execute(self, message: Message) -> list[Reply]:
         """Handle `message` and return its replies instead of sending them (RPC, console, tests)."""
@@ -295,9 +330,8 @@ class Hub:
         exact = self.adapters.get(network)
         return [exact] if exact else [a for a in self.adapters.values() if a.network == network]
 
-    def _audit_refusal(self, kind: str, message: Message, detail: str) -> None:
-        self.spawn(self.store.audit(kind, str(message.sender), str(message.address), message.text, detail),
-                   "audit")
+    def _audit_refusal(self, kind: str, message: Message, detail: str, fold: bool = False) -> None:
+        self.audit.record(kind, str(message.sender), str(message.address), message.text, detail, fold)
 
     # ---- state for /health and !status -------------------------------------------------
 

@@ -80,6 +80,7 @@ class Reply:
     text: str
     attachments: tuple[Attachment, ...] = ()
     notice: bool = False
+    low_priority: bool = False      # an answer to a stranger: paced networks send it after the rest
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", safe_text(self.text))

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import Settings, split_listen
+from .private import private_dir
 
 
 def data_dir_problem(settings: Settings, create: bool) -> str | None:
@@ -29,7 +30,7 @@ def data_dir_problem(settings: Settings, create: bool) -> str | None:
     existed = path.is_dir()
     try:
         if create:
-            path.mkdir(parents=True, exist_ok=True)
+            private_dir(path)
             with tempfile.TemporaryFile(dir=path):
                 pass
         else:

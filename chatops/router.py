@@ -8,17 +8,21 @@ apology with an incident id; the traceback goes to the log, the adapter lives on
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import difflib
 import inspect
 import logging
 import re
 import secrets
 import shlex
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from .auth import Auth, User, fold
-from .command import CommandError, CommandSet, CommandSpec, Context, Parameter, as_reply
+from .access import Access, Pin
+from .auth import User, fold
+from .command import CommandError, CommandSet, CommandSpec, Context, Parameter, Shorthand, as_reply
+from .home import SWITCH_STATES
 from .message import Message, Reply
 
 if TYPE_CHECKING:
@@ -27,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 1000
-STATE_WORDS = ("on", "off", "toggle")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 AuditFn = Callable[[str, Message, str], None]
 
@@ -44,11 +47,12 @@ def clean_text(text: str) -> str:
 class Router:
     """Parses messages into commands and runs them for one hub."""
 
-    def __init__(self, hub: Hub, commands: CommandSet, auth: Auth, audit: AuditFn,
+    def __init__(self, hub: Hub, commands: CommandSet, access: Access, audit: AuditFn,
                  find_device: Callable[[str], Any | None]) -> None:
         self.hub = hub
         self.commands = commands
-        self.auth = auth
+        self.access = access
+        self.auth = access.auth
         self._audit = audit
         self._find_device = find_device
         settings = hub.settings.hub
@@ -75,68 +79,104 @@ class Router:
         line = self.command_text(message)
         if line is None:
             return
+        started = time.perf_counter()
+        user = as_user if as_user is not None else self.auth.user_for(message.sender)
+        low = user is None
+        outcome, name = "ok", "unknown"
+        try:
+            async for reply in self._handle(message, line, user, acting=as_user is not None):
+                if isinstance(reply, str):
+                    outcome, name = reply.split(":", 1)
+                    continue
+                yield self._bounded(reply, low)
+        finally:
+            self.hub.observe_command(name, outcome, time.perf_counter() - started)
+
+    async def _handle(self, message: Message, line: str, user: User | None,
+                      acting: bool = False) -> AsyncIterator[Reply | str]:
+        """The one path: parse, PIN, resolve, authorize, bind, run. Yields replies, and once a
+        string "OUTCOME:COMMAND" for metrics."""
         if len(line) > MAX_INPUT_CHARS:
+            yield "refused:unknown"
             yield Reply(f"That message is {len(line)} characters long; commands are short "
-                        f"(at most {MAX_INPUT_CHARS}), e.g. {self.prefix}temp salon")
+                        f"(at most {MAX_INPUT_CHARS}), e.g. {self._prefix(message)}temp salon")
             return
         words = _split(clean_text(line))
         if not words:
             if message.addressed:
-                yield Reply(f"Say {self.prefix}help for the list of commands.")
+                yield Reply(f"Say {self._prefix(message)}help for the list of commands.")
             return
-        spec, args = self._resolve(words)
-        if spec is None:
-            yield Reply(self._unknown(words[0]))
+        adapter = self.hub.adapters.get(message.address.adapter)
+        forgeable = not acting and bool(adapter is not None and adapter.capabilities.forgeable_sender)
+        pin_word = self.access.pin_of(user, forgeable)
+        guessed = words[0] if pin_word is not None else None
+        words, pin = self.access.take_pin(pin_word, words, lambda w: self._resolve(w)[0] is not None)
+        spec, args = self._resolve(words) if words else (None, [])
+        sender = str(message.sender)
+        refusal = self.access.authorize(sender, user, spec, pin)
+        if refusal is None and spec is None:
+            yield "unknown:unknown"
+            if words:
+                yield Reply(self._unknown(words[0], message))
             return
-        user = as_user if as_user is not None else self.auth.user_for(message.sender)
-        grants = self.auth.grants_for(user)
-        allowed = "*" in grants or spec.permission in grants
-        if allowed and spec.needs_user and user is None:
-            allowed = False
-        if not allowed:
-            self._audit("refused", message, f"{spec.name}: not permitted")
-            who = "you" if user is None else user.name
-            hint = " Ask the hub's owner to add you to [users] in config.toml." if user is None else ""
-            yield Reply(f"Sorry, {who} may not use {spec.name}.{hint}")
+        name = spec.name if spec else "unknown"
+        if refusal is not None:
+            yield f"refused:{name}"
+            shown = self.access.mask(user, message.text, guessed if pin is Pin.WRONG else None)
+            self._audit(refusal.kind, dataclasses.replace(message, text=shown), refusal.detail,
+                        refusal.kind == "rate-limited")
+            if refusal.answer:
+                yield Reply(refusal.answer)
             return
-        # Admins and `ack` are never throttled: nobody may be locked out of silencing an alarm.
-        exempt = "*" in grants or spec.name == "ack"
-        if not exempt and not self.auth.allow_rate(user.name if user else str(message.sender)):
-            self._audit("rate-limited", message, spec.name)
-            yield Reply("Too many commands; wait a minute and try again.")
-            return
+        assert spec is not None
         try:
             bound = bind(spec, args)
         except BindError as exc:
-            yield Reply(f"{exc} Usage: {self.prefix}{spec.usage}")
+            yield f"refused:{name}"
+            yield Reply(f"{exc} Usage: {self._prefix(message)}{spec.usage}")
             return
-        ctx = Context(message=message, user=user, hub=self.hub, spec=spec, grants=grants)
+        ctx = Context(message=message, user=user, hub=self.hub, spec=spec, grants=self.auth.grants_for(user))
+        yield f"ok:{name}"
         async for reply in self._run(ctx, bound):
-            yield self._bounded(reply)
+            yield reply
 
     def _resolve(self, words: list[str]) -> tuple[CommandSpec | None, list[str]]:
         spec = self.commands.find(words[0])
         if spec is not None:
             return spec, words[1:]
-        # Shorthand: "chauffage on" is "switch chauffage on"; "salon" alone reads it.
-        if len(words) >= 2 and self.commands.find("switch"):
-            device = self._find_device(" ".join(words[:-1]))
-            # "chauffage on" switches; "chauffage blah" gets the switch usage line back.
-            if device is not None and (fold(words[-1]) in STATE_WORDS or getattr(device.type, "value", "") == "switch"):
-                return self.commands.find("switch"), [" ".join(words[:-1]), words[-1]]
-        if self._find_device(" ".join(words)) is not None and self.commands.find("read"):
-            return self.commands.find("read"), [" ".join(words)]
+        # Device shorthands: "chauffage on [for 2h]" is "switch chauffage on [for 2h]"; "salon" reads it.
+        for spec in self.commands.shorthands:
+            if spec.shorthand is Shorthand.DEVICE_STATE and len(words) >= 2:
+                for cut in range(len(words) - 1, 0, -1):
+                    if fold(words[cut]) in SWITCH_STATES and self._find_device(" ".join(words[:cut])):
+                        return spec, [" ".join(words[:cut]), *words[cut:]]
+                # "chauffage blah" gets the switch usage line back.
+                device = self._find_device(" ".join(words[:-1]))
+                if device is not None and getattr(device.type, "value", "") == "switch":
+                    return spec, [" ".join(words[:-1]), words[-1]]
+            elif spec.shorthand is Shorthand.DEVICE and self._find_device(" ".join(words)) is not None:
+                return spec, [" ".join(words)]
         return None, words
 
-    def _unknown(self, word: str) -> str:
+    def resolve(self, line: str) -> CommandSpec | None:
+        """The command a line would run (None when it names none): for timers and automations."""
+        words = _split(clean_text(line))
+        return self._resolve(words)[0] if words else None
+
+    def _prefix(self, message: Message) -> str:
+        """The prefix as this conversation needs it: none where every line is for the hub."""
+        return "" if message.address.direct else self.prefix
+
+    def _unknown(self, word: str, message: Message) -> str:
         shown = clean_text(word)[:40]
+        prefix = self._prefix(message)
         close = difflib.get_close_matches(fold(word), self.commands.words, n=1, cutoff=0.6)
         spec = self.commands.find(close[0]) if close else None
         if spec is not None:
-            return f"Unknown command {shown!r}. Did you mean {self.prefix}{spec.name}?"
-        return f"Unknown command {shown!r}. Say {self.prefix}help for the list."
+            return f"Unknown command {shown!r}. Did you mean {prefix}{spec.name}?"
+        return f"Unknown command {shown!r}. Say {prefix}help for the list."
 
-    async def _run(self, ctx: Context, args: list[Any]) -> AsyncIterator[Reply]:
+    async def _run(self, ctx: Context, args: list[Any]) -> AsyncIterator[Reply | str]:
         try:
             async with asyncio.timeout(self.timeout):
                 result = ctx.spec.func(ctx, *args)
@@ -152,17 +192,19 @@ class Router:
         except CommandError as exc:
             yield Reply(str(exc))
         except TimeoutError:
+            yield f"timeout:{ctx.spec.name}"
             log.warning("command %s timed out after %ss", ctx.spec.name, self.timeout)
             yield Reply(f"{ctx.spec.name} took longer than {self.timeout:g}s and was stopped.")
         except Exception:
+            yield f"error:{ctx.spec.name}"
             incident = secrets.token_hex(3)
             log.exception("command %s failed (incident %s) for %s", ctx.spec.name, incident, ctx.sender)
             yield Reply(f"Sorry, {ctx.spec.name} failed (incident {incident}); the details are in the hub's log.")
 
-    def _bounded(self, reply: Reply) -> Reply:
-        if len(reply.text) <= self.max_reply:
-            return reply
-        return Reply(reply.text[: self.max_reply - 14] + " … (truncated)", reply.attachments, reply.notice)
+    def _bounded(self, reply: Reply, low_priority: bool) -> Reply:
+        if len(reply.text) > self.max_reply:
+            reply = Reply(reply.text[: self.max_reply - 14] + " … (truncated)", reply.attachments, reply.notice)
+        return dataclasses.replace(reply, low_priority=True) if low_priority else reply
 
 
 def _split(line: str) -> list[str]:

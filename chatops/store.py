@@ -17,12 +17,13 @@ import logging
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .health import Health
+from .private import private_dir, private_file
 
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("chatops.audit")
@@ -51,6 +52,7 @@ class Store:
     """The hub's database file; open() before use, close() at shutdown."""
 
     def __init__(self, path: Path) -> None:
+        self.before_audit_read: Callable[[], Awaitable[None]] | None = None   # set by chatops.audit
         self.path = path
         self.health = Health()          # connected: the database takes writes; else detail says why not
         self.write_errors = 0
@@ -64,7 +66,8 @@ class Store:
         self.health.up("ok")
 
     def _connect(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        private_file(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -142,7 +145,21 @@ class Store:
             "INSERT INTO audit(at, kind, sender, address, text, detail) VALUES (?,?,?,?,?,?)",
             (time.time(), kind, sender, address, text[:500], detail[:500])))
 
+    async def audit_rows(self, rows: list[tuple[float, str, str, str, str, str]]) -> None:
+        """Write audit rows (at, kind, sender, address, text, detail) in one transaction."""
+        await self.call(self.transaction, lambda db: db.executemany(
+            "INSERT INTO audit(at, kind, sender, address, text, detail) VALUES (?,?,?,?,?,?)",
+            [(at, kind, sender, address, text[:500], detail[:500])
+             for at, kind, sender, address, text, detail in rows]))
+
+    async def prune_audit(self, before: float) -> int:
+        """Delete audit rows older than `before` (unix time); how many went."""
+        return await self.call(lambda: self.db.execute("DELETE FROM audit WHERE at < ?", (before,)).rowcount)
+
     async def audit_entries(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The audit rows (of one kind), oldest first, including those still waiting to be written."""
+        if self.before_audit_read is not None:
+            await self.before_audit_read()
         def query() -> list[dict[str, Any]]:
             cursor = self.db.execute(
                 "SELECT at, kind, sender, address, text, detail FROM audit"

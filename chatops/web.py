@@ -32,7 +32,7 @@ from .config import read_secret
 from .durations import parse_duration
 from .config import DeviceType
 from .health import Health
-from .home import Device, Reading, format_value
+from .home import SWITCH_STATES, Device, Reading, format_value
 from .message import Address, Attachment, Identity, Message, Reply
 from .sim_past import simulated_until
 from .web_guard import RequestGuard
@@ -339,7 +339,7 @@ class WebServer:
         result: dict[str, object] = {"type": "result", "action": kind, "request": data.get("request")}
         if kind == "switch":
             name, state = str(data.get("device", "")), str(data.get("state", "")).lower()
-            if state not in ("on", "off", "toggle"):
+            if state not in SWITCH_STATES:
                 state = _quoteless(state)[:20].replace(" ", "_") or '""'    # the router explains the choices
             text = f'switch "{_quoteless(name)}" {state}'
             result["device"] = name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Literal
 
-from chatops.command import CommandError, Context, command
+from chatops.command import CommandError, Context, Shorthand, command
 from chatops.config import DeviceType
 from chatops.durations import format_duration
 from chatops.home import Device, format_value
@@ -45,7 +45,7 @@ async def temp(ctx: Context, room: str | None = None) -> str:
     return "\n".join([await _reading(ctx, d) for d in sensors])
 
 
-@command("read", aliases=["get", "lire"], usage="read DEVICE")
+@command("read", aliases=["get", "lire"], usage="read DEVICE", shorthand=Shorthand.DEVICE)
 async def read(ctx: Context, device: str) -> str:
     """Current value of any device."""
     target = _device(ctx, device)
@@ -54,7 +54,8 @@ async def read(ctx: Context, device: str) -> str:
     return await _reading(ctx, target)
 
 
-@command("switch", aliases=["turn", "allume"], usage="switch DEVICE on|off|toggle", needs_user=True)
+@command("switch", aliases=["turn", "allume"], usage="switch DEVICE on|off|toggle", needs_user=True,
+         shorthand=Shorthand.DEVICE_STATE)
 async def switch(ctx: Context, device: str, state: Literal["on", "off", "toggle"]) -> str:
     """Switch a device and wait until it confirms."""
     target = _device(ctx, device)

@@ -105,9 +105,23 @@ def test_cross_references_are_checked() -> None:
     text = "\n".join(caught.value.problems)
     assert "hub.default_role" in text
     assert "users.bob.roles: role 'ghost'" in text
-    assert "users.bob.irc" in text and "nick alone" in text
+    assert "users.bob.irc" in text and "names a nick and nothing else" in text
     assert "alerts[0].device: no device named 'missing'" in text
     assert "alerts[0].notify: 'carol'" in text
+
+
+@pytest.mark.parametrize("pattern", ["bob", "bob!*@*", "*!*@*", "bob!?*@**", "bob!*", "bob!~bob@*"])
+def test_an_irc_pattern_that_is_a_nick_in_disguise_is_refused(pattern: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"users": {"bob": {"roles": [], "irc": [pattern]}}})
+    [problem] = caught.value.problems
+    assert problem.startswith("users.bob.irc: ") and "names a nick and nothing else" in problem
+    assert "account:NAME" in problem and "nick!user@host.example" in problem and "*!*@192.0.2.10" in problem
+
+
+@pytest.mark.parametrize("pattern", ["account:bob", "bob!*@home.example.org", "*!*@192.0.2.10", "*!*@*.example.org"])
+def test_irc_patterns_that_name_more_than_a_nick_are_accepted(pattern: str) -> None:
+    assert parse_settings({"users": {"bob": {"roles": [], "irc": [pattern]}}}).users["bob"].irc == [pattern]
 
 
 def test_web_beyond_loopback_needs_a_token() -> None:

@@ -112,7 +112,7 @@ def test_demo_config_with_one_value_broken(path: list[str], value: object) -> No
 def test_router_on_thousands_of_generated_lines(tmp_path: Path) -> None:
     """The router never raises and every answer is bounded, whatever the line (no broker needed)."""
     hub = Hub(settings_for(tmp_path, simulator={"enabled": False}), tty=False)
-    router = Router(hub, CommandSet([*hub.commands.specs, pick.__chatops_command__]), hub.auth,
+    router = Router(hub, CommandSet([*hub.commands.specs, pick.__chatops_command__]), hub.access,
                     lambda *a: None, hub.home.find)
     lines = st.one_of(words, st.lists(words, max_size=6).map(" ".join),
                       st.sampled_from(["!", "!!", "maison:", "@maison ", "!help"]).flatmap(

@@ -40,13 +40,17 @@ async def test_aliases_in_any_language_and_case(hub: Hub) -> None:
 async def test_wrong_argument_gets_the_usage_line(hub: Hub) -> None:
     reply = await exec_command(hub, "switch heater sideways")
     assert "state must be one of on, off, toggle" in reply
-    assert "Usage: !switch DEVICE on|off|toggle" in reply
-    assert "Missing device. Usage: !read DEVICE" == await exec_command(hub, "read")
+    assert "Usage: switch DEVICE on|off|toggle" in reply, "a direct chat has no prefix"
+    assert "Missing device. Usage: read DEVICE" == await exec_command(hub, "read")
+    assert "Usage: !switch DEVICE" in await exec_command(hub, "!switch heater sideways", direct=False)
 
 
 async def test_unknown_command_suggests_the_closest(hub: Hub) -> None:
-    assert await exec_command(hub, "tmep salon") == "Unknown command 'tmep'. Did you mean !temp?"
-    assert "Say !help" in await exec_command(hub, "xyzzy")
+    # The prefix belongs to rooms: a direct chat, the console and SMS take commands without it.
+    assert await exec_command(hub, "tmep salon") == "Unknown command 'tmep'. Did you mean temp?"
+    assert "Say help for the list" in await exec_command(hub, "xyzzy")
+    assert await exec_command(hub, "!tmep salon", direct=False) == "Unknown command 'tmep'. Did you mean !temp?"
+    assert "Say !help" in await exec_command(hub, "!xyzzy", direct=False)
     assert "No device called 'garage'" in await exec_command(hub, "temp garage")
 
 
@@ -78,10 +82,6 @@ async def test_strangers_read_but_cannot_switch_and_are_audited(hub: Hub) -> Non
     # a nick alone (untrusted identity) never maps to a user
     spoof = {"network": "irc", "sender": "bob!b@home.example.org", "adapter": "irc", "trusted": False}
     assert (await exec_command(hub, "chauffage off", **spoof)).startswith("Sorry")
-    await hub.store.call(lambda: None)
-    for task in list(hub.tasks):
-        if task.get_name() == "audit":
-            await task
     entries = await hub.store.audit_entries("refused")
     assert [e["sender"] for e in entries] == ["irc:eve!e@evil.example", "irc:bob!b@home.example.org"]
 
@@ -115,14 +115,14 @@ async def pick(ctx: Context, count: int, colour: Literal["red", "blue"] = "red")
 
 
 async def test_handler_exception_becomes_an_apology(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
-    router = Router(hub, CommandSet([boom.__chatops_command__, pick.__chatops_command__]), hub.auth,
+    router = Router(hub, CommandSet([boom.__chatops_command__, pick.__chatops_command__]), hub.access,
                     lambda *a: None, hub.home.find)
     replies = [r.text async for r in router.replies(message("boom"))]
     assert replies[0].startswith("Sorry, boom failed (incident ")
     assert "kaboom" in caplog.text
     assert [r.text async for r in router.replies(message("pick 3 BLUE"))] == ["3 blue"]
     bad = [r.text async for r in router.replies(message("pick many"))][0]
-    assert bad == "count must be a number, not 'many'. Usage: !pick COUNT [red|blue]"
+    assert bad == "count must be a number, not 'many'. Usage: pick COUNT [red|blue]"
 
 
 def test_bind_joins_extra_words_into_the_first_text_parameter() -> None:
@@ -149,7 +149,7 @@ async def test_a_command_past_the_handler_timeout_is_stopped(tmp_path: Path,
             raise
         return "finished"
 
-    router = Router(hub, CommandSet([slow.__chatops_command__]), hub.auth, lambda *a: None, hub.home.find)
+    router = Router(hub, CommandSet([slow.__chatops_command__]), hub.access, lambda *a: None, hub.home.find)
     assert [r.text async for r in router.replies(message("slow"))] == ["slow took longer than 0.2s and was stopped."]
     assert stopped.is_set()                                  # cancelled, not left running behind the answer
     assert "command slow timed out after 0.2s" in caplog.text

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from adapters.irc import Adapter, Settings
-from adapters.irc_lines import (HOSTLEN, USERLEN, TokenBucket, casefold, decode_line, sanitise, split_params,
+from chatops.rate import TokenBucket
+from adapters.irc_lines import (HOSTLEN, USERLEN, casefold, decode_line, sanitise, split_params,
                                 split_text, strip_formatting, strip_mention)
 from adapters.irc_link import Link
 from chatops.config import ConfigError

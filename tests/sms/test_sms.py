@@ -331,8 +331,8 @@ async def test_gammu_pin_word(tmp_path: Path, mosquitto: Mosquitto, phone: Dummy
         assert await exchange("4321 Chauffage ON", 3) == "heater is ON"
         assert json.loads(commands.get_nowait()) == {"state": "ON"}
         assert (await exchange("temp salon", 4)).startswith("salon: ")   # read-only: no PIN needed
-        kinds = [e["kind"] for e in await hub.store.audit_entries() if e["kind"].startswith("sms-pin")]
-        assert kinds == ["sms-pin-missing", "sms-pin-wrong"]
+        kinds = [e["kind"] for e in await hub.store.audit_entries() if e["kind"].startswith("pin-")]
+        assert kinds == ["pin-missing", "pin-wrong"]
         assert "9999" not in json.dumps(await hub.store.audit_entries())
 
 

@@ -199,7 +199,6 @@ async def adapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     hub = Hub(settings)
     sms: Adapter = hub.adapters["sms"]  # type: ignore[assignment]
     sms._hub = hub
-    sms._pins = sms._read_pins(hub)
     await hub.store.open()
     await hub.store.call(sms._prepare_store)
     yield sms
@@ -214,22 +213,6 @@ async def test_numbers_are_matched_in_e164_with_the_default_country(adapter: Ada
     assert user is not None and user.name == "alice"
     assert adapter._hub.auth.user_for(identity) is user        # the router will see alice too
     assert adapter.identify("+33699999999")[0] is None
-
-
-async def test_pin_word_rules(adapter: Adapter) -> None:
-    alice = adapter._hub.auth.users["alice"]
-    bob = adapter._hub.auth.users["bob"]
-    assert adapter.check_pin(alice, "sesame  chauffage on") == ("chauffage on", None)  # phones capitalise
-    assert adapter.check_pin(alice, "temp salon") == ("temp salon", None)             # read-only
-    assert adapter.check_pin(alice, "Salon") == ("Salon", None)                       # read shorthand
-    assert adapter.check_pin(alice, "chauffage on")[1][0] == "sms-pin-missing"
-    assert adapter.check_pin(alice, "1234 chauffage on")[1][0] == "sms-pin-wrong"
-    assert adapter.check_pin(alice, "bonjour") == ("bonjour", None)                   # the router answers
-    assert adapter.check_pin(bob, "chauffage on") == ("chauffage on", None)           # bob has no PIN
-    for _ in range(5):
-        adapter.check_pin(alice, "0000 chauffage on")
-    assert adapter.check_pin(alice, "Sesame chauffage on")[1][0] == "sms-pin-locked"
-    assert adapter.check_pin(alice, "Sesame temp salon") == ("temp salon", None)
 
 
 async def test_images_go_as_links(adapter: Adapter, tmp_path: Path) -> None:

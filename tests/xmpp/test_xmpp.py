@@ -128,7 +128,9 @@ ROOM_SECRET = "tr0mpette du salon"
 @pytest.mark.parametrize("source", ["env", "file"])
 async def test_password_protected_room_joined_with_its_secret(tmp_path: Path, mosquitto: Mosquitto,
                                                               prosody: Prosody, monkeypatch: pytest.MonkeyPatch,
-                                                              source: str) -> None:
+                                                              source: str, caplog: pytest.LogCaptureFixture) -> None:
+    """...and the room password never shows in the logs, even slixmpp's stanza lines at DEBUG."""
+    caplog.set_level(logging.DEBUG)
     room = f"secret-{source}@{MUC}"
     if source == "env":
         monkeypatch.setenv("HUB_ROOM_PASSWORD", ROOM_SECRET)
@@ -146,6 +148,12 @@ async def test_password_protected_room_joined_with_its_secret(tmp_path: Path, mo
             answer = await alice.next_message(lambda m: m["from"].bare == room and m["from"].resource == "maison")
             assert answer["type"] == "groupchat"
             assert re.fullmatch(r"salon: -?\d+\.\d °C", answer["body"]), answer["body"]
+    hub_lines = "\n".join(r.getMessage() for r in caplog.records if "SEND: <presence" in r.getMessage()
+                          and room in r.getMessage() and "maison" in r.getMessage())
+    assert "<password>****</password>" in hub_lines
+    # The only lines with the secret are the test client's own room configuration (alice sets it).
+    leaks = [r.getMessage() for r in caplog.records if ROOM_SECRET in r.getMessage()]
+    assert all("muc#roomconfig_roomsecret" in line for line in leaks), leaks
 
 
 async def test_wrong_room_password_is_reported_and_the_rest_keeps_working(

@@ -1,0 +1,147 @@
+"""The one decision on who may run what: every way in (chat, SMS, web, HTTP API, Jabber-RPC,
+ad-hoc commands, timers, automations) asks `Access.authorize` and nothing else.
+
+In order: the sender's bucket (every line that reaches the router costs a token, whether it
+runs, is refused or is unknown; admins and commands flagged `unmetered` are never throttled,
+so nobody is locked out of silencing an alarm), the command's permission, `needs_user`, and,
+on networks whose senders can be forged (SMS), the user's PIN word. The PIN is judged on the
+very words the router runs, after it removed the prefix, a mention and quotes: there is no
+second parser to get around.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from .auth import Auth, User, fold
+from .command import CommandSpec
+from .config import ConfigError, read_secret
+from .rate import SenderLimits
+
+log = logging.getLogger(__name__)
+
+PIN_FAILURES = 5               # wrong PINs per user per hour before PIN commands are refused outright
+PIN_WINDOW = 3600.0
+
+
+class Pin(Enum):
+    """What the first word of a line was, for a user who has a PIN on a forgeable network."""
+
+    NOT_ASKED = "not-asked"    # no PIN for this user, or a network that proves its senders
+    GIVEN = "given"            # the first word was the PIN; it is removed before routing
+    ABSENT = "absent"          # no PIN in front of the command
+    WRONG = "wrong"            # a word in front of a command that is not the PIN: a guess
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a line is not run: `answer` for the sender (None: say nothing), `kind` and `detail`
+    for the audit log."""
+
+    kind: str
+    answer: str | None
+    detail: str
+
+
+class Access:
+    """Permissions, rate limits and PINs of one hub."""
+
+    def __init__(self, auth: Auth, pins: dict[str, str], rate_limit: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.auth = auth
+        self._pins = pins
+        self._clock = clock
+        self.limits = SenderLimits(rate_limit, clock=clock)
+        self._failures: dict[str, deque[float]] = {}
+
+    @classmethod
+    def from_auth(cls, auth: Auth, base_dir: Path | None, rate_limit: float) -> Access:
+        """Read every user's PIN word (`pin_env` / `pin_file`) once, at start."""
+        pins: dict[str, str] = {}
+        for name, user in auth.users.items():
+            try:
+                pin = read_secret(user.settings, "pin", base_dir)
+            except ConfigError as exc:
+                raise ConfigError([f"users.{name}.{problem}" for problem in exc.problems]) from None
+            if pin:
+                pins[name] = pin
+        return cls(auth, pins, rate_limit)
+
+    # ---- the PIN --------------------------------------------------------------------------
+
+    def pin_of(self, user: User | None, forgeable: bool) -> str | None:
+        """The PIN `user` must give on this network, if any."""
+        if user is None or not forgeable:
+            return None
+        return self._pins.get(user.name)
+
+    def take_pin(self, pin: str | None, words: list[str],
+                 resolves: Callable[[list[str]], bool]) -> tuple[list[str], Pin]:
+        """The words to route and what their first word was. `resolves(words)` tells whether
+        words name a command (the router's own resolution)."""
+        if pin is None or not words:
+            return words, Pin.NOT_ASKED
+        if hmac.compare_digest(fold(words[0]).encode(), fold(pin).encode()):
+            return words[1:], Pin.GIVEN
+        if not resolves(words) and len(words) > 1 and resolves(words[1:]):
+            return words[1:], Pin.WRONG
+        return words, Pin.ABSENT
+
+    def locked_out(self, user: User) -> bool:
+        failures = self._failures.get(user.name)
+        if not failures:
+            return False
+        while failures and self._clock() - failures[0] > PIN_WINDOW:
+            failures.popleft()
+        return len(failures) >= PIN_FAILURES
+
+    def mask(self, user: User | None, text: str, guessed: str | None = None) -> str:
+        """`text` with the user's PIN (and a wrong guess at it) hidden, for audit rows and logs."""
+        for secret in (self._pins.get(user.name) if user else None, guessed):
+            if secret:
+                text = re.sub(re.escape(secret), "****", text, flags=re.IGNORECASE)
+        return text
+
+    # ---- the decision ---------------------------------------------------------------------
+
+    def authorize(self, sender: str, user: User | None, spec: CommandSpec | None,
+                  pin: Pin = Pin.NOT_ASKED, *, metered: bool = True) -> Refusal | None:
+        """None when `user` (None: a stranger known as `sender`) may run `spec` now, else why
+        not. `spec` None is an unknown command: it still costs the sender a token."""
+        grants = self.auth.grants_for(user)
+        admin = "*" in grants
+        if metered and not admin and not (spec is not None and spec.unmetered):
+            verdict = self.limits.take(user.name if user else sender)
+            if verdict != SenderLimits.ALLOWED:
+                answer = "Too many commands; wait a minute and try again." \
+                    if verdict == SenderLimits.FIRST_REFUSAL else None
+                return Refusal("rate-limited", answer, spec.name if spec else "unknown command")
+        if spec is None:
+            return None
+        if not (admin or spec.permission in grants) or (spec.needs_user and user is None):
+            who = "you" if user is None else user.name
+            hint = " Ask the hub's owner to add you to [users] in config.toml." if user is None else ""
+            return Refusal("refused", f"Sorry, {who} may not use {spec.name}.{hint}", f"{spec.name}: not permitted")
+        if user is None or pin is Pin.NOT_ASKED:
+            return None
+        needs_pin = spec.permission not in self.auth.default_grants
+        if pin is Pin.WRONG:
+            self._failures.setdefault(user.name, deque()).append(self._clock())
+            return Refusal("pin-wrong", "Wrong PIN; nothing was done.", f"{spec.name}: wrong PIN ({user.name})")
+        if not needs_pin:
+            return None
+        if self.locked_out(user):
+            return Refusal("pin-locked", "Too many wrong PINs; try again in an hour.",
+                           f"{spec.name}: locked out ({user.name})")
+        if pin is Pin.ABSENT:
+            return Refusal("pin-missing", "This command needs your PIN first, e.g. \"PIN chauffage on\".",
+                           f"{spec.name}: missing PIN ({user.name})")
+        return None

@@ -1,0 +1,98 @@
+"""The SMS PIN is a check on the one access path: it is judged on exactly the words the router
+runs, whatever the spelling (prefix, mention, quotes, case, accents, alias, `switch` form).
+
+The hub is built with an SMS adapter (not running: no modem is needed for the router's decision)
+and lines arrive as the SMS adapter hands them over, from alice's number."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from chatops.hub import Hub
+from chatops.message import Address, Identity, Message
+from chatops.testing import settings_for
+
+PIN = "Sesame"
+ALICE = "+33611111111"
+
+
+@pytest.fixture
+async def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Hub]:
+    monkeypatch.setenv("ALICE_SMS_PIN", PIN)
+    settings = settings_for(tmp_path / "data", adapters={"sms": {"backend": "gammu", "model": "dummy",
+                                                                 "connection": "none", "device": str(tmp_path)}},
+                            users={"alice": {"roles": ["family"], "sms": [ALICE], "pin_env": "ALICE_SMS_PIN"},
+                                   "bob": {"roles": ["family"], "sms": ["+33622222222"]}})
+    hub = Hub(settings)
+    await hub.store.open()
+    yield hub
+    await hub.store.close()
+
+
+async def sms(hub: Hub, text: str, number: str = ALICE) -> str:
+    message = Message(Identity("sms", number), Address("sms", number, True), text, addressed=True)
+    return "\n".join(r.text for r in await hub.execute(message))
+
+
+async def audited(hub: Hub) -> list[tuple[str, str]]:
+    """The PIN rows of the audit log."""
+    await hub.audit.flush(everything=True)
+    return [(e["kind"], e["text"]) for e in await hub.store.audit_entries() if e["kind"].startswith("pin-")]
+
+
+SPELLINGS = [
+    "chauffage on", "!chauffage on", "maison: chauffage on", "maison:chauffage on", "maison, chauffage on",
+    '"chauffage" on', "CHAUFFAGE ON", "Chauffagé on", "heater on", "switch heater on", "switch chauffage on",
+    "turn heater on", "allume heater on", '!"switch" "heater" on', "@maison chauffage on",
+]
+
+
+async def test_every_spelling_without_the_pin_is_refused_and_audited(hub: Hub) -> None:
+    hub.commands.find("switch")        # the command exists; nothing below may reach it
+    for text in SPELLINGS:
+        assert "needs your PIN" in await sms(hub, text), text
+    assert await audited(hub) == [("pin-missing", text) for text in SPELLINGS]
+    assert (await sms(hub, "temp salon")).startswith("salon")                  # read-only: no PIN
+    assert (await sms(hub, "!Salon")).startswith("salon")                      # read shorthand
+    assert "needs your PIN" not in await sms(hub, "chauffage on", "+33622222222")   # bob has no PIN
+
+
+async def test_the_pin_works_in_every_spelling(hub: Hub) -> None:
+    for text in ("Sesame chauffage on", "!sesame chauffage on", "maison: SESAME switch heater on",
+                 '"sesame" heater on'):
+        reply = await sms(hub, text)
+        assert "PIN" not in reply and "may not" not in reply, (text, reply)
+    assert await audited(hub) == []
+
+
+async def test_wrong_pins_in_any_spelling_count_toward_the_lockout(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    guesses = ["1234 chauffage on", "!1234 chauffage on", "maison: 1234 heater on", '"1234" switch heater on',
+               "0000 turn chauffage on"]
+    for text in guesses:
+        assert await sms(hub, text) == "Wrong PIN; nothing was done.", text
+    # Not a guess: "1234 !chauffage on" would not run after the right PIN either.
+    assert (await sms(hub, "1234 !chauffage on")).startswith("Unknown command")
+    assert await sms(hub, "Sesame chauffage on") == "Too many wrong PINs; try again in an hour."
+    assert (await sms(hub, "Sesame temp salon")).startswith("salon"), "reading stays open"
+    rows = await audited(hub)
+    assert rows == [("pin-wrong", "**** chauffage on"), ("pin-wrong", "!**** chauffage on"),
+                    ("pin-wrong", "maison: **** heater on"), ("pin-wrong", '"****" switch heater on'),
+                    ("pin-wrong", "**** turn chauffage on"), ("pin-locked", "**** chauffage on")]
+    assert len(hub.access._failures["alice"]) == 5
+    assert PIN.lower() not in caplog.text.lower()
+
+
+async def test_a_pin_anywhere_in_a_refused_line_is_masked(hub: Hub) -> None:
+    # alice (family) may not simulate: refused for the permission, audited with the PIN hidden.
+    assert "may not use simulate" in await sms(hub, "sesame simulate smoke on")
+    assert "may not use simulate" in await sms(hub, "simulate smoke on SESAME")
+    await hub.audit.flush()
+    assert [e["text"] for e in await hub.store.audit_entries("refused")] == \
+        ["**** simulate smoke on", "simulate smoke on ****"]
+    alice = hub.auth.users["alice"]
+    assert hub.access.mask(alice, "maison: sesame chauffage on") == "maison: **** chauffage on"
