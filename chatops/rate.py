@@ -73,7 +73,7 @@ class SenderLimits:
         else:
             self._buckets.move_to_end(sender)
         bucket, told = entry
-        if told[0] and bucket.tokens >= bucket.burst - 1:
+        if told[0] and bucket.tokens >= max(1.0, bucket.burst - 1):
             told[0] = False                # quiet long enough to refill: a new flood gets a new warning
         if bucket.take():
             return self.ALLOWED
