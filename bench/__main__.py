@@ -43,6 +43,7 @@ BENCHES = [
           quick=("--count", "5", "--cli", "1")),
     Bench("pictures", "graph rendering and history size", None,
           quick=("--sensors", "2", "--days", "1", "--repeat", "2", "--no-year")),
+    Bench("scrape", "GET /metrics and counting a command", "| what | value | floor |"),
 ]
 
 
