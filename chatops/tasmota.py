@@ -52,8 +52,8 @@ def _topic(config: dict[str, Any], prefix: int) -> str:
     prefixes = config.get("tp") or ["cmnd", "stat", "tele"]
     mac = str(config.get("mac", ""))
     text = str(config.get("ft") or "%prefix%/%topic%/")
-    for field, value in (("%prefix%", prefixes[prefix]), ("%topic%", config["t"]), ("%hostname%", config.get("hn", "")),
-                         ("%id%", mac[-6:])):
+    for field, value in (("%prefix%", prefixes[prefix]), ("%topic%", config["t"]),
+                         ("%hostname%", config.get("hn", "")), ("%id%", mac[-6:])):
         text = text.replace(field, str(value))
     return text.rstrip("/")
 

@@ -74,7 +74,8 @@ async def follower(port: int, *filters: str) -> AsyncIterator[Follower]:
             task.cancel()
 
 
-async def test_the_hub_announces_itself_with_its_rules_adapters_and_button(tmp_path: Path, mosquitto: Mosquitto) -> None:
+async def test_the_hub_announces_itself_with_its_rules_adapters_and_button(tmp_path: Path,
+                                                                          mosquitto: Mosquitto) -> None:
     async with follower(mosquitto.port, f"homeassistant/+/{NODE}/+/config", "chatops/maison/#") as ha, \
             running(Hub(hub_settings(tmp_path, mosquitto.url, ["smoke"]), tty=False)) as hub:
         wanted = {"binary_sensor/alert_smoke", "sensor/adapter_loop", "sensor/adapter_web", "button/ack"}

@@ -111,7 +111,8 @@ async def test_metrics_follow_the_web_token_and_take_their_own(tmp_path: Path, m
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEB_TOKEN", "web-secret")
     monkeypatch.setenv("METRICS_TOKEN", "scrape-secret")
-    settings = hub_settings(tmp_path, mosquitto.url, web={"token_env": "WEB_TOKEN", "metrics_token_env": "METRICS_TOKEN"})
+    settings = hub_settings(tmp_path, mosquitto.url,
+                            web={"token_env": "WEB_TOKEN", "metrics_token_env": "METRICS_TOKEN"})
     async with running(Hub(settings, tty=False)) as hub:
         assert (await scrape(hub))[0] == 401
         assert (await scrape(hub, {"Authorization": "Bearer wrong"}))[0] == 401

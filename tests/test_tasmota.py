@@ -49,7 +49,8 @@ def test_a_tasmota_discovery_becomes_a_switch_and_sensors() -> None:
     assert pump.type is DeviceType.SWITCH and pump.topic == "stat/cellier/POWER"
     assert pump.command_topic == "cmnd/cellier/POWER" and (pump.payload_on, pump.payload_off) == ("ON", "OFF")
     temperature = found["cellier_am2301_temperature"]
-    assert (temperature.topic, temperature.value, temperature.unit) == ("tele/cellier/SENSOR", "AM2301.Temperature", "°C")
+    assert (temperature.topic, temperature.value, temperature.unit) == \
+        ("tele/cellier/SENSOR", "AM2301.Temperature", "°C")
     assert found["cellier_am2301_humidity"].unit == "%"
     assert set(found) == {"pompe", "cellier_am2301_temperature", "cellier_am2301_humidity", "cellier_am2301_dewpoint"}
 
