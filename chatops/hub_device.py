@@ -58,6 +58,11 @@ class HubDevice:
         self.base = f"chatops/{self.name}"
         self.publish = settings.discovery_publish
         self.ack_user = settings.discovery_ack_user
+        user = hub.auth.users.get(self.ack_user or "")
+        if user is not None and not user.may("ack"):
+            log.error("[mqtt] discovery_ack_user = %r: that user's roles do not grant ack, so the acknowledge "
+                      "button is not announced; give them a role with ack", self.ack_user)
+            self.ack_user = None
         self.entities = self._entities() if self.publish else {}
         self._wake = asyncio.Event()
         self._announce_due = False

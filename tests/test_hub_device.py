@@ -168,3 +168,15 @@ async def test_a_discovery_prefix_is_used_both_ways(tmp_path: Path, mosquitto: M
             await ha.until(lambda: "binary_sensor/alert_smoke" in ha.configs("ha"))
             await wait_for(lambda: hub.home.find("garage temperature") is not None)
             assert hub.home.find("attic temperature") is None
+
+
+def test_no_button_for_a_user_who_may_not_acknowledge(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from chatops.hub_device import HubDevice
+
+    settings = settings_for(tmp_path / "data", simulator={"enabled": False}, alerts=[rule("smoke")],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None},
+                            users={"owner": None, "alice": {"roles": ["guest"], "console": ["alice"]}},
+                            mqtt={"discovery_ack_user": "alice"})
+    device = HubDevice(Hub(settings, tty=False))
+    assert [t.split("/")[1] for t in device.entities] == ["binary_sensor", "sensor", "sensor"]
+    assert "roles do not grant ack, so the acknowledge button is not announced" in caplog.text
