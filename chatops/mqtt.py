@@ -246,14 +246,18 @@ class MqttLink:
                     self.health.up(f"{address.host}:{address.port}")
                     self.connected.set()
                     log.info("MQTT connected to %s:%d", address.host, address.port)
-                    async for message in client.messages:
-                        payload = message.payload
-                        if isinstance(payload, str):
-                            payload = payload.encode()
-                        elif not isinstance(payload, (bytes, bytearray)):
-                            payload = str(payload).encode() if payload is not None else b""
-                        self.deliver(message.topic.value, bytes(payload), bool(message.retain))
-                        del message, payload    # a huge payload must not stay alive until the next one
+                    try:
+                        async for message in client.messages:
+                            payload = message.payload
+                            if isinstance(payload, str):
+                                payload = payload.encode()
+                            elif not isinstance(payload, (bytes, bytearray)):
+                                payload = str(payload).encode() if payload is not None else b""
+                            self.deliver(message.topic.value, bytes(payload), bool(message.retain))
+                            del message, payload    # a huge payload must not stay alive until the next one
+                    except asyncio.CancelledError:
+                        await self._say_offline(client)
+                        raise
             except (aiomqtt.MqttError, OSError) as exc:
                 self._mark_down(str(exc) or type(exc).__name__)
             finally:
@@ -263,6 +267,15 @@ class MqttLink:
             delay = backoff.next_delay()
             log.warning("MQTT disconnected (%s); reconnecting in %.1fs", self.health.detail, delay)
             await asyncio.sleep(delay)
+
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        """The hub stops: publish `offline` on the status topic ourselves, since a clean disconnect
+        discards the will (Home Assistant shows the hub's entities unavailable). Best effort, 1 s."""
+        try:
+            async with asyncio.timeout(1.0):
+                await client.publish(self.status_topic, b"offline", qos=1, retain=True)
+        except (TimeoutError, aiomqtt.MqttError, OSError) as exc:
+            log.info("could not say offline on %s: %s", self.status_topic, exc)
 
     def _mark_down(self, why: str) -> None:
         self.connected.clear()

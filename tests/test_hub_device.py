@@ -180,3 +180,14 @@ def test_no_button_for_a_user_who_may_not_acknowledge(tmp_path: Path, caplog: py
     device = HubDevice(Hub(settings, tty=False))
     assert [t.split("/")[1] for t in device.entities] == ["binary_sensor", "sensor", "sensor"]
     assert "roles do not grant ack, so the acknowledge button is not announced" in caplog.text
+
+
+async def test_a_hub_that_stops_is_shown_offline(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A clean disconnect discards the will: the hub says `offline` itself, so Home Assistant shows
+    its entities unavailable."""
+    async with follower(mosquitto.port, "chatops/maison/status") as ha:
+        async with running(Hub(hub_settings(tmp_path, mosquitto.url, ["smoke"]), tty=False)):
+            await ha.until(lambda: ha.last.get("chatops/maison/status") == b"online")
+        await ha.until(lambda: ha.last.get("chatops/maison/status") == b"offline")
+    async with follower(mosquitto.port, "chatops/maison/status") as late:      # and it is retained
+        await late.until(lambda: late.last.get("chatops/maison/status") == b"offline")
