@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_EVERY = 30.0             # seconds between status refreshes when there is no watchdog
+STARTING_EVERY = 5.0            # seconds between start-up extensions when there is no watchdog
 
 
 class Notifier:
@@ -64,10 +65,20 @@ class Notifier:
         self._socket.close()
 
     async def run(self, hub: Hub) -> None:
-        """READY once the hub is, then watchdog pings and status lines until cancelled (STOPPING)."""
+        """READY once the hub is, then watchdog pings and status lines until cancelled (STOPPING).
+
+        Until then (a broker that is down at boot), the start-up timeout is extended from the
+        loop, with the reason in STATUS: the chat networks already answer, so the hub is not
+        killed for a broker it will reach later, but a loop stuck during start-up still is."""
         try:
             self.notify("STATUS=starting")
-            await hub.ready.wait()
+            waiting = self.watchdog / 2 if self.watchdog else STARTING_EVERY
+            while not hub.ready.is_set():
+                try:
+                    async with asyncio.timeout(waiting):
+                        await hub.ready.wait()
+                except TimeoutError:
+                    self.notify(f"EXTEND_TIMEOUT_USEC={int(waiting * 3 * 1_000_000)}", f"STATUS={status_line(hub)}")
             self._status = status_line(hub)
             self.notify("READY=1", f"STATUS={self._status}", f"MAINPID={os.getpid()}")
             every = self.watchdog / 2 if self.watchdog else STATUS_EVERY

@@ -140,3 +140,34 @@ def test_a_missing_notify_socket_is_logged_not_fatal(tmp_path: Path, caplog: pyt
     assert notifier.notify("READY=1") is False
     assert "systemd notify (READY=1) failed" in caplog.text
     notifier.close()
+
+
+def test_a_hub_waiting_for_its_broker_extends_its_start_and_says_why(
+        tmp_path: Path, notify_socket: tuple[socket.socket, str]) -> None:
+    """No broker at boot: not READY (MQTT is down), but the start-up timeout is extended from the
+    loop and STATUS says what is missing; READY comes once the broker is there."""
+    sock, address = notify_socket
+    broker = Mosquitto(tmp_path / "mosquitto")                 # not started yet
+    config = write_demo_config(tmp_path, broker.url)
+    env = env_with(NOTIFY_SOCKET=address, WATCHDOG_USEC="400000")
+    proc = subprocess.Popen([sys.executable, "-m", "chatops.cli", "run", "--config", str(config)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        assert receive(sock, 30) == {"STATUS": "starting"}
+        extended = [receive(sock, 5) for _ in range(3)]
+        for fields in extended:
+            assert fields["EXTEND_TIMEOUT_USEC"] == "600000"             # 3 x the 0.2 s interval
+            assert fields["STATUS"].startswith("starting; mqtt down (")
+            assert "READY" not in fields
+        broker.start()
+        while "READY" not in (fields := receive(sock, 30)):
+            pass
+        assert fields["STATUS"].startswith("ready; mqtt up")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            broker.stop()
