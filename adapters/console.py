@@ -13,7 +13,7 @@ import stat
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from chatops.adapter import Capabilities
+from chatops.adapter import AdapterBase, Capabilities
 from chatops.config import AdapterSettings
 from chatops.health import Health
 from chatops.message import Address, Identity, Message, Reply
@@ -33,7 +33,7 @@ class Settings(AdapterSettings):
     stop_at_eof: bool = True
 
 
-class Adapter:
+class Adapter(AdapterBase):
     network = "console"
     capabilities = Capabilities(max_text=100000, images=False)
 

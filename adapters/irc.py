@@ -45,10 +45,10 @@ from adapters.irc_lines import (
     strip_mention,
 )
 from adapters.irc_link import Link
+from adapters.irc_network import irc_nick
 from adapters.irc_register import Registration
 from adapters.irc_settings import Settings
-from chatops.adapter import Capabilities
-from chatops.auth import irc_nick
+from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
 from chatops.config import ConfigError, read_secret
 from chatops.health import Health
@@ -92,7 +92,7 @@ class _Fatal(Exception):
     """A refusal that retrying cannot fix (bad SASL credentials)."""
 
 
-class Adapter:
+class Adapter(AdapterBase):
     """Channels and private messages on one IRC network."""
 
     network = "irc"

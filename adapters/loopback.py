@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from chatops.adapter import Capabilities
+from chatops.adapter import AdapterBase, Capabilities
 from chatops.config import AdapterSettings
 from chatops.health import Health
 from chatops.message import Address, Reply
+from chatops.networks import Network
 
 if TYPE_CHECKING:
     from chatops.hub import Hub
@@ -23,8 +24,12 @@ class Settings(AdapterSettings):
     """[adapters.loopback]: nothing to configure but its name."""
 
 
-class Adapter:
-    network = "loop"
+NETWORK = Network(name="loopback", adapter="adapters.loopback:Adapter", settings="adapters.loopback:Settings",
+                  example="loop:alice")
+
+
+class Adapter(AdapterBase):
+    network = "loopback"
     capabilities = Capabilities(images=True)
 
     def __init__(self, name: str = "loop", settings: Settings | None = None) -> None:

@@ -40,7 +40,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from chatops.adapter import Capabilities
+from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
 from chatops.config import AdapterSettings, ConfigError, Duration, read_secret
 from chatops.health import Health
@@ -232,7 +232,7 @@ class Inbound:
     payload: dict[str, Any]
 
 
-class Adapter:
+class Adapter(AdapterBase):
     """One Slack workspace."""
 
     network = "slack"

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
-from chatops.adapter import Capabilities
-from chatops.auth import User, normalise_phone
+from chatops.adapter import AdapterBase, Capabilities
+from chatops.auth import User
 from chatops.backoff import Backoff
 from chatops.config import (COUNTRY_PATTERN, AdapterSettings, ConfigError, Duration, known_country,
                             read_secret)
@@ -34,6 +34,7 @@ from chatops.health import Health
 from chatops.message import Address, Attachment, Identity, Message, Reply
 from chatops.router import clean_text
 
+from .sms_network import normalise_phone
 from .sms_gammu import GammuModem, ModemError
 from .sms_text import Encoder, Incoming
 
@@ -95,7 +96,7 @@ class Settings(AdapterSettings):
         return path if path.is_absolute() or base_dir is None else base_dir / path
 
 
-class Adapter:
+class Adapter(AdapterBase):
     """The SMS adapter; `send` queues (durably) and raises when the modem is down."""
 
     network = "sms"
@@ -301,7 +302,7 @@ class Adapter:
         hub = self._hub
         assert hub is not None
         for user in hub.auth.users.values():
-            for pattern in user.settings.sms:
+            for pattern in user.settings.patterns("sms"):
                 if self.e164(pattern) == number:
                     identity = Identity("sms", number, display=user.name)
                     if hub.auth.user_for(identity) is not user:

@@ -23,12 +23,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chatops.adapter import Capabilities
+from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
 from chatops.config import ConfigError, read_secret
 from chatops.health import Health
 from chatops.message import Address, Attachment, Identity, Message, Reply
-from chatops.rpc_client import import_slixmpp
+from adapters.xmpp_rpc_client import import_slixmpp
 
 from adapters.xmpp_rooms import Room, RoomKeeper
 from adapters.xmpp_settings import Settings
@@ -117,7 +117,7 @@ def split_text(text: str, limit: int) -> list[str]:
 
 # ---- the adapter ------------------------------------------------------------------------------
 
-class Adapter:
+class Adapter(AdapterBase):
     """The hub on one XMPP account."""
 
     network = "xmpp"

@@ -6,7 +6,7 @@ configured user, `hub.command` goes through the router itself. Refusals are audi
 
 slixmpp's Jabber-RPC object layer (remote.py) is broken (invalid fault XML that kills the
 stream, coroutines passed to asyncio.wait, no timeouts), so calls are answered at the
-stanza level with the wire format of chatops.rpc_client; every call gets an answer, a
+stanza level with the wire format of adapters.xmpp_rpc_client; every call gets an answer, a
 result or a fault, within `rpc_timeout`.
 """
 
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from chatops.config import DeviceType
 from chatops.home import SWITCH_STATES, Device, format_value
 from chatops.message import Address, Identity, Message
-from chatops.rpc_client import Fault, FaultCode, fault_query, parse_call, result_query
+from adapters.xmpp_rpc_client import Fault, FaultCode, fault_query, parse_call, result_query
 
 if TYPE_CHECKING:
     from chatops.auth import User

@@ -9,7 +9,7 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from chatops.config import AdapterSettings, Duration, Section, is_loopback
-from chatops.rpc_client import DEFAULT_RESOURCE
+from adapters.xmpp_rpc_client import DEFAULT_RESOURCE
 
 _JID = re.compile(r"^[^@/\s]+@[^@/\s]+(/\S.*)?$")
 _ROOM_JID = re.compile(r"^[^@/\s]+@[^@/\s]+$")

@@ -25,7 +25,7 @@ from typing import Any
 
 from bench.common import scratch_dir
 from chatops.hub import Hub, running
-from chatops.rpc_client import RpcClient, parse_call, result_query
+from adapters.xmpp_rpc_client import RpcClient, parse_call, result_query
 from chatops.testing import Mosquitto, settings_for
 from tests.xmpp.conftest import PASSWORD, Prosody, XmppClient
 

@@ -36,3 +36,20 @@ class Adapter(Protocol):
     async def run(self, hub: Hub) -> None: ...
 
     async def send(self, address: Address, reply: Reply) -> None: ...
+
+    async def confirm_delivery(self) -> None: ...
+
+    def status_note(self) -> str | None: ...
+
+
+class AdapterBase:
+    """The optional hooks with their do-nothing defaults: adapters inherit this and override what
+    their network needs, so the core calls hooks instead of probing for them."""
+
+    async def confirm_delivery(self) -> None:
+        """Wait until what `send` wrote has surely reached the server (a network without
+        acknowledgements, IRC, proves it with a PING round trip). Default: nothing to wait for."""
+
+    def status_note(self) -> str | None:
+        """One more line for `status` (rooms not joined, messages waiting...), or None."""
+        return None

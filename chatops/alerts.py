@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .auth import irc_nick
+from .networks import networks
 from .backoff import Backoff
 from .conditions import Condition
 from .config import AlertSettings
@@ -300,19 +300,13 @@ class AlertEngine:
             if user is None:
                 log.error("alert recipient %r is not a configured user", entry)
                 continue
-            for network in ("xmpp", "sms", "slack", "console", "web", "irc"):
-                if not self.hub.adapters_for(network):
+            # Every network this user has an identity on, whichever adapters are installed; the
+            # network's own rule turns the user's patterns into addresses.
+            for network in self.hub.networks_of(user):
+                if not self.hub.adapters_for(network.name):
                     continue        # that network is not enabled here; explicit addresses still queue
-                if network == "irc":
-                    # One recipient per person: the adapter finds the nick whose holder matches any
-                    # of their patterns (two patterns of one person must not mean two alerts).
-                    if any(_reachable(network, p) for p in user.settings.patterns(network)):
-                        result.append(Recipient(network, f"user:{user.name}", user.name))
-                    continue
-                for pattern in user.settings.patterns(network):
-                    target = _reachable(network, pattern)
-                    if target:
-                        result.append(Recipient(network, target, user.name))
+                for target in network.targets(user.name, user.settings.patterns(network.name)):
+                    result.append(Recipient(network.name, target, user.name))
         return list(dict.fromkeys(result))
 
     async def clear(self, state: RuleState, device: Device, reading: Reading) -> None:
@@ -533,26 +527,8 @@ class AlertEngine:
             await asyncio.sleep(max(0.2, min(next_check - time.time(), 60)))
 
 def _is_direct(recipient: Recipient) -> bool:
-    target = recipient.target
-    if recipient.network == "irc":
-        return not target.startswith(("#", "&"))
-    if recipient.network == "slack":
-        return target.startswith(("U", "W", "D"))
-    if recipient.network == "xmpp":
-        return "conference" not in target.split("@")[-1]
-    return True
+    """A person (True) or a room: the network's own rule (no rule: a person)."""
+    network = networks().get(recipient.network)
+    return network.is_direct(recipient.target) if network is not None else True
 
 
-def _reachable(network: str, pattern: str) -> str | None:
-    """The address a user identity pattern can be written to, or None (wildcards).
-
-    On IRC a nick proves nothing: a pattern with a plain nick part (`account:alice`,
-    `alice!*@home.example`) makes its user reachable as `user:NAME`, and the adapter writes to a
-    nick only once the server confirms its holder matches one of that user's patterns."""
-    if network == "irc":
-        return pattern if irc_nick(pattern) else None
-    if network in ("console", "web"):
-        return "*"
-    if any(c in pattern for c in "*?"):
-        return None
-    return pattern

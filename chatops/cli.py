@@ -11,7 +11,7 @@ import stat
 import sys
 from pathlib import Path
 
-from .config import ConfigError, Settings, adapter_module, check_secrets, config_warnings, load_settings
+from .config import ConfigError, Settings, adapter_schema, check_secrets, config_warnings, load_settings
 
 EXIT_INVALID = 2
 
@@ -77,7 +77,7 @@ def _with_console(settings: Settings) -> Settings:
     """`--console` starts the console whatever the file says: one is added when it has none."""
     if any(kind == "console" for _, kind, _ in settings.adapter_sections):
         return settings
-    console = adapter_module("console").Settings()
+    console = adapter_schema("console")()
     return settings.model_copy(update={"adapter_sections": (*settings.adapter_sections,
                                                             ("console", "console", console))})
 
@@ -176,11 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("device", choices=["smoke"])
     simulate.add_argument("state", choices=["on", "off"], nargs="?", default="on")
     simulate.set_defaults(func=cmd_simulate)
-    try:
-        from .rpc_client import add_parser as add_rpc
-        add_rpc(sub)
-    except ImportError:
-        pass
+    from .networks import networks
+
+    for network in networks().known.values():         # a network may bring subcommands (xmpp: rpc)
+        if network.cli:
+            try:
+                network.cli_adder()(sub)
+            except ImportError as exc:
+                logging.getLogger(__name__).debug("no %s subcommands: %s", network.name, exc)
     args = parser.parse_args(argv)
     # Someone typing at the console wants answers, not log lines between them.
     console = getattr(args, "console", False) or (args.command == "run" and sys.stdin.isatty())

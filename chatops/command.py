@@ -7,6 +7,7 @@ specs of the modules the hub loads. Nothing is registered globally.
 from __future__ import annotations
 
 import importlib
+import logging
 import inspect
 import typing
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .auth import User, fold
 from .message import Address, Identity, Message, Reply
+from .plugins import Plugin
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 BUILTIN_COMMAND_MODULES = ("commands.help", "commands.devices", "commands.alerts", "commands.admin",
                            "commands.camera", "commands.history", "commands.timers")
 SPEC_ATTRIBUTE = "__chatops_command__"
+log = logging.getLogger(__name__)
 
 
 class Shorthand(Enum):
@@ -98,6 +101,11 @@ class Context:
 
     def may(self, permission: str) -> bool:
         return "*" in self.grants or permission in self.grants
+
+    @property
+    def plugin(self) -> Plugin:
+        """The command's plugin: its `[plugins.NAME]` settings and its own storage."""
+        return self.hub.plugin_of(self.spec)
 
 
 def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission: str | None = None,
@@ -184,6 +192,8 @@ class CommandSet:
                 self._by_word[fold(word)] = spec
         if clashes:
             raise CommandClash(clashes)
+        self.broken: dict[str, str] = {}
+        self.modules: list[ModuleType] = []
         # DEVICE_STATE before DEVICE: "chauffage on" switches rather than reading "chauffage on".
         self.shorthands = sorted((s for s in self.specs if s.shorthand is not None),
                                  key=lambda s: s.shorthand is not Shorthand.DEVICE_STATE)
@@ -197,12 +207,31 @@ class CommandSet:
 
     @classmethod
     def from_modules(cls, names: tuple[str, ...] = BUILTIN_COMMAND_MODULES) -> CommandSet:
-        """Collect the commands of modules `names` plus those of `chatops.commands` entry points."""
-        modules: list[ModuleType] = [importlib.import_module(n) for n in names]
-        modules += [ep.load() for ep in entry_points(group="chatops.commands")]
+        """Collect the commands of the command modules (see `command_modules`)."""
+        modules, broken = command_modules(names)
         specs = [getattr(obj, SPEC_ATTRIBUTE) for module in modules
                  for obj in vars(module).values() if hasattr(obj, SPEC_ATTRIBUTE)]
-        return cls(specs)
+        commands = cls(list({id(spec): spec for spec in specs}.values()))
+        commands.broken = broken
+        commands.modules = modules
+        return commands
+
+
+def command_modules(names: tuple[str, ...] = BUILTIN_COMMAND_MODULES) -> tuple[list[ModuleType], dict[str, str]]:
+    """The modules of the `chatops.commands` entry points (built-in modules register there too;
+    `names` stands in for them when the package metadata is missing), and those that failed to
+    import with why: a broken plugin is logged and left out, the hub starts without it."""
+    found = {ep.value: ep.name for ep in entry_points(group="chatops.commands")}
+    wanted = {**{n: n.rpartition(".")[2] for n in names if n not in found}, **found}
+    modules: list[ModuleType] = []
+    broken: dict[str, str] = {}
+    for path, name in wanted.items():
+        try:
+            modules.append(importlib.import_module(path.partition(":")[0]))
+        except Exception as exc:
+            log.error("command plugin %s (%s) cannot be loaded: %s: %s", name, path, type(exc).__name__, exc)
+            broken[name] = f"{type(exc).__name__}: {exc}"
+    return modules, broken
 
 
 def as_reply(value: Any) -> Reply | None:

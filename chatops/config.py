@@ -8,7 +8,6 @@ chat library. Secrets are never written in config.toml: every secret KEY is give
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import os
 import re
@@ -16,9 +15,7 @@ import stat
 import string
 import tomllib
 from enum import Enum
-from importlib.metadata import entry_points
 from pathlib import Path
-from types import ModuleType
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -260,18 +257,31 @@ class AdapterSettings(Section):
 
 
 class UserSettings(Section):
+    """[users.NAME]: roles, a PIN word, and one key per network with that person's identities
+    there (`irc = [...]`, `xmpp = [...]`, `matrix = [...]`...). Which network keys exist and what
+    a pattern may look like is each network's own business (chatops.networks); the cross-checks
+    ask them."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
     roles: list[str] = Field(default_factory=list, examples=['["family"]'])
-    irc: list[str] = Field(default_factory=list, examples=['["account:alice"]'])
-    xmpp: list[str] = Field(default_factory=list, examples=['["alice@example.org"]'])
-    slack: list[str] = Field(default_factory=list, examples=['["U0123ABC"]'])
-    sms: list[str] = Field(default_factory=list, examples=['["+33612345678"]'])
-    console: list[str] = Field(default_factory=list, examples=['["*"]'])
-    web: list[str] = Field(default_factory=list, examples=['["*"]'])
     pin_env: str | None = Field(None, examples=['"ALICE_SMS_PIN"'])
     pin_file: str | None = None
 
+    @model_validator(mode="after")
+    def _identities_are_lists(self) -> UserSettings:
+        for network, patterns in (self.model_extra or {}).items():
+            if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+                raise ValueError(f"{network} must be a list of identities, e.g. {network} = [\"...\"]")
+        return self
+
+    @property
+    def identities(self) -> dict[str, list[str]]:
+        """Network name -> this person's identity patterns there."""
+        return dict(self.model_extra or {})
+
     def patterns(self, network: str) -> list[str]:
-        return list(getattr(self, network, []) or [])
+        return list((self.model_extra or {}).get(network) or [])
 
 
 class DeviceType(str, Enum):
@@ -355,7 +365,7 @@ class AlertSettings(Section):
     cleared: str | None = Field("{device} is back to normal ({value}{unit})",
                                 examples=['"No more smoke in the kitchen"'])
     severity: Severity = Severity.WARNING
-    notify: list[str] = Field(min_length=1, examples=['["alice", "xmpp:bob@example.org"]'])
+    notify: list[str] = Field(min_length=1, examples=['["alice", "NETWORK:ADDRESS"]'])
     repeat: Duration | None = Field(None, examples=['"5m"'])
     cooldown: Duration = Field(60.0, ge=0, examples=['"1m"'])
     snapshot: str | None = Field(None, examples=['"entree"'])
@@ -442,6 +452,8 @@ class Settings(Section):
     alerts: list[AlertSettings] = Field(default_factory=list)
     automations: list[AutomationSettings] = Field(default_factory=list)
     automations_defaults: AutomationDefaults = AutomationDefaults()
+    plugins: dict[str, Any] = Field(default_factory=dict, description="one table per command plugin")
+    plugin_sections: dict[str, Any] = Field(default_factory=dict, exclude=True)
     base_dir: Path = Field(Path("."), exclude=True)
     adapter_sections: tuple[tuple[str, str, AdapterSettings], ...] = Field((), exclude=True)
 
@@ -465,14 +477,25 @@ class Settings(Section):
         return chosen
 
 
-def adapter_module(kind: str) -> ModuleType:
-    """The module implementing adapter `kind`: a built-in one or an entry point."""
-    for ep in entry_points(group="chatops.adapters"):
-        if ep.name == kind:
-            return ep.load()
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", kind):
-        raise ModuleNotFoundError(kind)
-    return importlib.import_module(f"adapters.{kind}")
+def adapter_schema(kind: str) -> type[AdapterSettings]:
+    """The `[adapters.KIND]` schema of network `kind` (ModuleNotFoundError when unknown)."""
+    from .networks import networks
+
+    network = networks().get(kind)
+    if network is None:
+        raise ModuleNotFoundError(kind, name=kind)
+    schema: type[AdapterSettings] = network.settings_schema()
+    return schema
+
+
+def adapter_class(kind: str) -> Any:
+    """The adapter class of network `kind`, imported now (only enabled adapters get here)."""
+    from .networks import networks
+
+    network = networks().get(kind)
+    if network is None:
+        raise ModuleNotFoundError(kind, name=kind)
+    return network.adapter_class()
 
 
 def _enabled(body: Any) -> bool:
@@ -485,12 +508,12 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
     problems: list[str] = []
     for kind, body in raw.items():
         try:
-            module = adapter_module(kind)
-            schema: type[AdapterSettings] = module.Settings
+            schema = adapter_schema(kind)
         except ModuleNotFoundError as exc:
             if exc.name in (kind, f"adapters.{kind}"):
-                problems.append(f"adapters.{kind}: unknown adapter; built-in ones are console, irc, "
-                                "xmpp, slack and sms")
+                from .networks import networks
+                problems.append(f"adapters.{kind}: unknown adapter; known ones are "
+                                f"{', '.join(n for n in networks().names if n != 'web')}")
             elif _enabled(body):
                 problems.append(f"adapters.{kind}: needs the {kind} extra (module {exc.name} is missing): "
                                 f"pip install 'chatops[{kind}]'")
@@ -528,16 +551,7 @@ def _cross_checks(s: Settings) -> list[str]:
         for role in u.roles:
             if role not in roles:
                 problems.append(f"users.{user}.roles: role {role!r} is not defined in [roles]")
-        for pattern in u.irc:
-            if pattern.startswith("account:"):
-                continue
-            # The user part (ident) is whatever the client says unless the server runs identd: only
-            # the host part proves anything.
-            host = pattern.partition("!")[2].partition("@")[2]
-            if "!" not in pattern or "@" not in pattern or not host.strip("*?."):
-                problems.append(f"users.{user}.irc: {pattern!r} names a nick and nothing else, and anyone can take "
-                                "a nick (or say any user name); use \"account:NAME\" (a services account), \"nick!user@host.example\" "
-                                "or \"*!*@192.0.2.10\" (a host only that person connects from)")
+        problems += _identity_problems(user, u)
     if s.mqtt.discovery_ack_user and s.mqtt.discovery_ack_user not in s.users:
         problems.append(f"mqtt.discovery_ack_user: no user named {s.mqtt.discovery_ack_user!r} in [users]; "
                         f"known: {', '.join(sorted(s.users)) or 'none'}")
@@ -573,9 +587,10 @@ def _cross_checks(s: Settings) -> list[str]:
         for target in alert.notify:
             if ":" not in target and target not in s.users:
                 users = f"users: {', '.join(sorted(s.users))}" if s.users else "no [users] are defined"
+                from .networks import networks
+                examples = " or ".join([f'"{n.example}"' for n in networks().known.values() if "*" not in n.example][:2])
                 problems.append(f"alerts[{i}].notify: {target!r} is neither a user name nor an "
-                                "address such as \"xmpp:alice@example.org\" or \"sms:+33612345678\"; "
-                                + users)
+                                f"address such as {examples}; " + users)
     names = [a.name for a in s.alerts]
     for dup in {n for n in names if names.count(n) > 1}:
         problems.append(f"alerts: two rules are named {dup!r}")
@@ -610,19 +625,39 @@ def _automation_problems(s: Settings) -> list[str]:
     return problems
 
 
+def _identity_problems(user: str, settings: UserSettings) -> list[str]:
+    """Each network checks its own `[users.NAME] NETWORK = [...]` patterns."""
+    from .networks import networks
+
+    known = networks()
+    problems = []
+    for name, patterns in settings.identities.items():
+        network = known.get(name)
+        if network is None:
+            why = f" (its plugin failed to load: {known.broken[name]})" if name in known.broken else ""
+            problems.append(f"users.{user}.{name}: unknown key{why}; known keys here: roles, pin_env, pin_file, "
+                            f"and the networks {', '.join(known.names)}")
+            continue
+        for pattern in patterns:
+            problem = network.identity_problem(pattern)
+            if problem:
+                problems.append(f"users.{user}.{name}: {problem}")
+    return problems
+
+
 def _address_problem(network: str, address: str, enabled: set[str]) -> str | None:
     """Why an alert address can never be delivered, or None."""
-    if network not in ("irc", "xmpp", "slack", "sms", "console", "web") and network not in enabled:
-        return "unknown network; write xmpp:JID, sms:+NUMBER, irc:#CHANNEL or irc:NICK, slack:CHANNEL_ID"
+    from .networks import networks
+
+    known = networks().get(network)
+    if known is None and network not in enabled:
+        examples = ", ".join(n.example for n in networks().known.values() if n.example)
+        return f"unknown network; write one of {examples}"
     if network not in enabled:
         return f"no {network} adapter is enabled, so it could never be delivered; enable [adapters.{network}]"
-    if network == "sms" and not re.fullmatch(r"\+?[\d ().-]{6,20}", address):
-        return "not a phone number; write sms:+33612345678"
-    if network == "xmpp" and not re.fullmatch(r"[^@/\s]+@[^@/\s]+(/\S+)?", address):
-        return "not a JID; write xmpp:alice@example.org or xmpp:room@conference.example.org"
     if not address:
         return "the address after the colon is empty"
-    return None
+    return known.address_problem(address) if known is not None else None
 
 
 def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
@@ -634,7 +669,13 @@ def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
         sections, more = _validate_adapters(raw.get("adapters", {}) if isinstance(raw.get("adapters"), dict) else {})
         raise ConfigError(problems + more) from None
     sections, problems = _validate_adapters(settings.adapters)
-    settings = settings.model_copy(update={"base_dir": base_dir, "adapter_sections": tuple(sections)})
+    from .command import command_modules
+    from .plugins import validate_sections
+
+    plugin_sections, plugin_problems = validate_sections(command_modules()[0], settings.plugins)
+    problems += plugin_problems
+    settings = settings.model_copy(update={"base_dir": base_dir, "adapter_sections": tuple(sections),
+                                           "plugin_sections": plugin_sections})
     problems += _cross_checks(settings)
     if problems:
         raise ConfigError(problems)

@@ -22,7 +22,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .config import Settings, adapter_module
+from .config import Settings, UserSettings, adapter_schema
+from .networks import networks
 from .durations import format_duration, parse_config_duration
 
 COMMAND = ".venv/bin/python -m chatops.config_doc > docs/configuration.md"
@@ -102,6 +103,10 @@ DESCRIPTIONS: dict[str, str] = {
     "users.NAME.sms": "phone numbers (E.164, or national with `[hub] default_country`)",
     "users.NAME.console": "`[\"*\"]`: whoever runs the hub on its terminal",
     "users.NAME.web": "the web chat's user names (see `[web] user`)",
+    "plugins.NAME": "the keys the plugin declares (its own schema, checked like the rest)",
+    "plugins": "One table per command plugin that declares a config schema, `[plugins.NAME]`; see "
+               "[plugins.md](plugins.md).",
+    "users.NAME.loopback": "ids on the in-memory test network (`chatops.testing`)",
     "users.NAME.pin_env": "environment variable holding this person's SMS PIN word",
     "users.NAME.pin_file": "file holding this person's SMS PIN word",
     # [devices.NAME]
@@ -410,6 +415,12 @@ def _tables(model: type[BaseModel], path: str, header: str) -> list[Table]:
                   if isinstance(a, type) and issubclass(a, BaseModel)]      # a table, not a list of them
         for inner in _models(field.annotation):
             nested += _tables(inner, key_path, f"[{key_path}]" if inner in single else f"{header} `{name}` entries")
+    if model is UserSettings:
+        # One key per network this installation knows (plugins included): the person's identities there.
+        first_party = [n for n in networks().known.values() if n.adapter.startswith(("adapters.", "chatops."))]
+        for network in sorted(first_party, key=lambda n: (n.name not in ADAPTERS, n.name)):
+            key_path = f"{path}.{network.name}"
+            keys.append(Key(key_path, f"`{network.name}`", "list of strings", "`[]`", _describe(key_path)))
     return [Table(path, header, tuple(keys), _describe(path)), *nested]
 
 
@@ -442,7 +453,7 @@ def collect() -> list[Table]:
     if root_keys:
         tables.insert(0, Table("", "top level (before any table)", tuple(root_keys), None))
     for kind in ADAPTERS:
-        schema: type[BaseModel] = adapter_module(kind).Settings
+        schema: type[BaseModel] = adapter_schema(kind)
         tables += _tables(schema, f"adapters.{kind}", f"[adapters.{kind}]")
     return tables
 

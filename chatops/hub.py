@@ -22,15 +22,17 @@ from typing import TYPE_CHECKING
 
 from .access import Access
 from .adapter import Adapter
+from .networks import Network, networks
 from .alerts import AlertEngine
 from .audit import AuditTrail
-from .auth import Auth
+from .auth import Auth, User
 from .backoff import Backoff
 from .broker import embedded_broker
 from .cameras import Cameras
 from .clock import SYSTEM_CLOCK, Clock
-from .command import CommandSet
-from .config import ConfigError, Settings, adapter_module
+from .command import CommandSet, CommandSpec
+from .plugins import Plugin, Storage, declared_config
+from .config import ConfigError, Settings, adapter_class
 from .history import History
 from .hub_device import HubDevice, node_id
 from .home import Home
@@ -90,6 +92,7 @@ class Hub:
         self.auth = Auth(settings)
         self.access = Access.from_auth(self.auth, settings.base_dir, settings.hub.rate_limit)
         self.commands = CommandSet.from_modules()
+        self.plugin_problems = {**networks().broken, **self.commands.broken}   # for status and /health
         self.router = Router(self, self.commands, self.access, self._audit_refusal, self.home.find)
         self.alerts = AlertEngine(self)
         self.history = History(self.store, settings.history)
@@ -105,7 +108,7 @@ class Hub:
         tty = sys.stdin.isatty() if tty is None else tty
         self.adapters: dict[str, Adapter] = {}
         for instance, kind, section in settings.enabled_adapters(console, tty):
-            self.adapters[instance] = adapter_module(kind).Adapter(instance, section)
+            self.adapters[instance] = adapter_class(kind)(instance, section)
         self.web: WebServer | None = None
         if settings.web.enabled:
             from .web import WebServer  # aiohttp is imported only when the web server is on (memory)
@@ -324,6 +327,18 @@ class Hub:
             raise
         except Exception:
             log.exception("sending a reply through %s failed", address.adapter)
+
+    def plugin_of(self, spec: CommandSpec) -> Plugin:
+        """The plugin `spec` comes from: its validated `[plugins.NAME]` table and its storage."""
+        module = sys.modules[spec.func.__module__]
+        config = declared_config(module)
+        name = config[0] if config else spec.func.__module__
+        return Plugin(name, self.settings.plugin_sections.get(name), Storage(self.store, name))
+
+    def networks_of(self, user: User) -> list[Network]:
+        """The networks `user` has identities on, as their plugins describe them."""
+        known = networks()
+        return [n for name in user.settings.identities if (n := known.get(name)) is not None]
 
     def adapters_for(self, network: str) -> list[Adapter]:
         """Adapters of one network kind (`irc`) or the one named so (`irc.libera`)."""

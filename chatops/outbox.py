@@ -186,9 +186,7 @@ class Outbox:
         try:
             async with asyncio.timeout(SEND_TIMEOUT):
                 await adapter.send(Address(adapter_name, target, direct), reply)
-                confirm = getattr(adapter, "confirm_delivery", None)
-                if confirm is not None:     # a network without acks (IRC): the server read it
-                    await confirm()
+                await adapter.confirm_delivery()    # a network without acks (IRC): the server read it
             self.sent_count += 1
             self.hub.metrics.message_out(adapter_name)
             return None

@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_try REAL NOT NULL, delivered_at REAL, last_error TEXT);
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(adapter, delivered_at, next_try);
 CREATE TABLE IF NOT EXISTS processed (key TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS plugin_kv (
+    plugin TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (plugin, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS mutes (rule TEXT PRIMARY KEY, until REAL NOT NULL, by TEXT NOT NULL);
 """
 
@@ -144,6 +146,23 @@ class Store:
         await self.call(lambda: self.db.execute(
             "INSERT INTO audit(at, kind, sender, address, text, detail) VALUES (?,?,?,?,?,?)",
             (time.time(), kind, sender, address, text[:500], detail[:500])))
+
+    async def plugin_value(self, plugin: str, key: str) -> str | None:
+        """A plugin's stored value (JSON text), or None."""
+        def read() -> str | None:
+            row = self.db.execute("SELECT value FROM plugin_kv WHERE plugin = ? AND key = ?", (plugin, key)).fetchone()
+            return None if row is None else str(row[0])
+        return await self.call(read)
+
+    async def set_plugin_value(self, plugin: str, key: str, value: str | None) -> None:
+        """Store (None: delete) a plugin's value."""
+        if value is None:
+            await self.call(lambda: self.db.execute("DELETE FROM plugin_kv WHERE plugin = ? AND key = ?",
+                                                    (plugin, key)))
+            return
+        await self.call(lambda: self.db.execute(
+            "INSERT INTO plugin_kv(plugin, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT(plugin, key) DO UPDATE SET value = excluded.value", (plugin, key, value)))
 
     async def audit_rows(self, rows: list[tuple[float, str, str, str, str, str]]) -> None:
         """Write audit rows (at, kind, sender, address, text, detail) in one transaction."""

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from .adapter import Capabilities
+from .adapter import AdapterBase, Capabilities
 from .config import read_secret
 from .durations import parse_duration
 from .config import DeviceType
@@ -79,7 +79,7 @@ class LinkStore:
         return link
 
 
-class WebChat:
+class WebChat(AdapterBase):
     """The web chat as an adapter: each open page is a direct conversation."""
 
     network = "web"

@@ -103,9 +103,10 @@ async def status(ctx: Context) -> str:
     lines = [f"{hub.settings.hub.name} up {format_duration(now - hub.started_at)}", line("mqtt", hub.mqtt.health)]
     lines += [line(name, a.health) for name, a in sorted(hub.adapters.items())]
     for name, adapter in sorted(hub.adapters.items()):
-        extra = getattr(adapter, "status_note", None)
-        if callable(extra) and (note := extra()):
+        if note := adapter.status_note():
             lines.append(f"{name}: {note}")
+    for plugin, problem in sorted(hub.plugin_problems.items()):
+        lines.append(f"plugin {plugin}: NOT LOADED ({problem})")
     stale = [d.name for d in hub.home.devices.values() if d.is_stale(now)]
     silent = [d.name for d in hub.home.devices.values() if d.reading is None and d.type is not DeviceType.CAMERA]
     lines.append(f"devices: {len(hub.home.devices)}" + (f", stale: {', '.join(stale)}" if stale else "")

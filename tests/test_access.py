@@ -22,7 +22,7 @@ import pytest
 
 from chatops.hub import Hub, running
 from chatops.message import Address, Identity, Message
-from chatops.rpc_client import Fault, FaultCode, call_query, parse_response
+from adapters.xmpp_rpc_client import Fault, FaultCode, call_query, parse_response
 from chatops.testing import settings_for
 
 SENDERS = {

@@ -72,8 +72,8 @@ def test_notify_naming_an_unknown_user_lists_the_users() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings({"users": {"owner": {}, "alice": {}}, "devices": devices, "alerts": [rule]})
     assert caught.value.problems == [
-        "alerts[0].notify: 'bob' is neither a user name nor an address such as \"xmpp:alice@example.org\" or "
-        "\"sms:+33612345678\"; users: alice, owner"]
+        "alerts[0].notify: 'bob' is neither a user name nor an address such as \"irc:#maison\" or "
+        "\"xmpp:alice@example.org\"; users: alice, owner"]
     with pytest.raises(ConfigError) as caught:
         parse_settings({"devices": devices, "alerts": [rule]})
     assert caught.value.problems[0].endswith("; no [users] are defined")

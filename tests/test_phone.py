@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from adapters.sms import Adapter, Settings
-from chatops.auth import Auth, normalise_phone
+from adapters.sms_network import normalise_phone
+from chatops.auth import Auth
 from chatops.config import ConfigError, parse_settings
 from chatops.message import Identity
 

@@ -153,7 +153,9 @@ async def test_hundred_commands_at_once_all_answered_in_order(
         tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
     alice = await in_channel(tmp_path, "alice", irc_client)
     section = settings_irc(ngircd.port, burst=5, rate=200.0)         # paced: ~0.5 s for 100 lines
-    async with hub_with_irc(tmp_path, mosquitto, section, hub={"rate_limit": 1000}) as (_hub, irc):
+    # alice is a configured user: her lines are never dropped (a stranger's beyond 20 waiting are).
+    users = {"alice": {"roles": ["family"], "irc": ["alice!*@127.0.0.1"]}}
+    async with hub_with_irc(tmp_path, mosquitto, section, hub={"rate_limit": 1000}, users=users) as (_hub, irc):
         await alice.wait_member("#maison", "maison")
         commands = ["!temp salon" if i % 2 == 0 else f"!nope{i}" for i in range(100)]
         alice.writer.write("".join(f"PRIVMSG #maison :{c}\r\n" for c in commands).encode())

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from slixmpp.exceptions import IqError
 
-from chatops.rpc_client import Fault, FaultCode, RpcClient
+from adapters.xmpp_rpc_client import Fault, FaultCode, RpcClient
 from chatops.testing import Mosquitto
 from tests.xmpp.conftest import MUC, PASSWORD, Prosody, XmppClient, xmpp_client
 from tests.xmpp.test_xmpp import HUB_JID, hub_with_xmpp, joined, xmpp_section

@@ -21,7 +21,7 @@ import adapters.xmpp as xmpp_module
 import adapters.xmpp_rooms as xmpp_rooms
 from chatops.hub import Hub, running
 from chatops.message import Address, Attachment, Reply
-from chatops.rpc_client import Fault, FaultCode, RpcClient
+from adapters.xmpp_rpc_client import Fault, FaultCode, RpcClient
 from chatops.testing import Mosquitto, settings_for, started, tiny_png
 
 from .conftest import MUC, PASSWORD, Prosody, TcpProxy, XmppClient, xmpp_client

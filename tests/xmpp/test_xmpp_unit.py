@@ -15,7 +15,7 @@ from adapters.xmpp_rpc import HubService, caller_of
 from chatops.config import ConfigError
 from chatops.hub import Hub
 from chatops.message import Identity, Message
-from chatops.rpc_client import (
+from adapters.xmpp_rpc_client import (
     Fault, FaultCode, call_query, decode_value, encode_value, fault_query, parse_call, parse_response,
     render, result_query,
 )
@@ -251,7 +251,7 @@ def test_slixmpp_is_imported_without_its_pygments_colouriser() -> None:
     import subprocess
     import sys
 
-    probe = ("import sys; from chatops.rpc_client import import_slixmpp; import_slixmpp();"
+    probe = ("import sys; from adapters.xmpp_rpc_client import import_slixmpp; import_slixmpp();"
              "colour = 'pygments' in sys.modules; import pygments;"
              "print(colour, sys.modules['slixmpp.xmlstream.tostring'].highlight('x'))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,

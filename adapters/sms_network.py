@@ -1,0 +1,67 @@
+"""SMS as the core sees it: phone numbers in `[users]` and alert addresses, compared in E.164 by
+each country's own numbering plan (phonenumbers), with the hub's `default_country` for numbers
+written without one. An SMS sender can be forged: the adapter says so in its capabilities and
+users with a PIN word must give it."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from chatops.message import Identity
+from chatops.networks import Network
+
+if TYPE_CHECKING:
+    from chatops.config import Settings
+
+
+def normalise_phone(number: str, default_country: str = "+33") -> str:
+    """E.164 form of a phone number, by each country's own numbering plan (phonenumbers):
+    `06 12 34 56 78` in France is `+33612345678`, `06 1234 5678` in Italy keeps its 0
+    (`+390612345678`). `default_country` is a region code (`FR`) or a calling code (`+33`).
+    What is no possible phone number (an alphanumeric sender such as `Orange`, a short code)
+    comes back stripped but otherwise as it was, so it never equals a real number."""
+    import phonenumbers     # only once a phone number is compared (SMS): small footprint otherwise
+
+    region = phone_region(default_country)
+    for candidate in (number, "+" + number.strip()[2:] if number.strip().startswith("00") else None):
+        if candidate is None:
+            continue
+        try:
+            parsed = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return number.strip()
+
+
+def phone_region(country: str) -> str:
+    """The region code (`FR`) of a `default_country` given as a region code or a calling code
+    (`+33`; `+1` is the US, `+44` the UK: the main region of a shared calling code)."""
+    import phonenumbers
+
+    text = country.strip()
+    if text.startswith("+") and text[1:].isdigit():
+        return str(phonenumbers.region_code_for_country_code(int(text[1:])))
+    return text.upper()
+
+
+def identity_problem(pattern: str) -> str | None:
+    if not re.fullmatch(r"\+?[\d ().-]{6,20}", pattern):
+        return f"{pattern!r} is not a phone number; write \"+33612345678\" or \"06 12 34 56 78\""
+    return None
+
+
+def matches(identity: Identity, pattern: str, settings: Settings) -> bool:
+    country = settings.hub.default_country
+    return normalise_phone(pattern, country) == normalise_phone(identity.id, country)
+
+
+def address_problem(target: str) -> str | None:
+    return None if identity_problem(target) is None else "not a phone number; write sms:+33612345678"
+
+
+NETWORK = Network(name="sms", adapter="adapters.sms:Adapter", settings="adapters.sms:Settings", extra="sms",
+                  example="sms:+33612345678", identity_problem=identity_problem, matches=matches,
+                  address_problem=address_problem)

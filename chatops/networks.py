@@ -1,0 +1,129 @@
+"""Networks are plugins: what the core knows of a network comes from its `Network` description.
+
+A description is small and light (no chat library is imported to read it): the network's name
+(the `[users.X] NAME = [...]` key, the `NAME:` scheme of alert addresses, the `[adapters.NAME]`
+section), where its adapter class and config schema live (imported only when needed), and the
+hooks that parse and match its identities and turn a user or an address into a delivery target.
+Built-in networks and third-party packages register the same way, as entry points of the group
+`chatops.adapters` naming a `Network` object. A plugin that fails to load is logged and left out;
+`Networks.broken` keeps why, for `status`.
+
+This module is the one place in chatops/ that lists the built-in networks (in pyproject.toml,
+as entry points; `BUILTIN` below is their fallback when the package metadata is missing, e.g. a
+source checkout run without `pip install -e`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from .message import Identity
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+log = logging.getLogger(__name__)
+
+GROUP = "chatops.adapters"
+BUILTIN = {
+    "console": "adapters.console_network:NETWORK",
+    "irc": "adapters.irc_network:NETWORK",
+    "xmpp": "adapters.xmpp_network:NETWORK",
+    "slack": "adapters.slack_network:NETWORK",
+    "sms": "adapters.sms_network:NETWORK",
+    "loopback": "adapters.loopback:NETWORK",
+    "web": "chatops.networks:WEB",
+}
+
+
+def _no_problem(_text: str) -> str | None:
+    return None
+
+
+def _same_id(identity: Identity, pattern: str, _settings: Settings) -> bool:
+    """The default match: the sender's id against a pattern, ignoring case, `*` and `?` allowed."""
+    return fnmatch.fnmatchcase(identity.id.casefold(), pattern.casefold())
+
+
+def _plain_targets(_user: str, patterns: list[str]) -> list[str]:
+    """The default: every pattern without wildcards is an address to write to."""
+    return [p for p in patterns if not any(c in p for c in "*?")]
+
+
+@dataclass(frozen=True)
+class Network:
+    """One network as the core sees it. Hooks have defaults; a network overrides what differs."""
+
+    name: str
+    adapter: str                                   # "module:Class", imported only when enabled
+    settings: str = ""                             # "module:Settings": its [adapters.NAME] schema
+    extra: str | None = None                       # the pip extra that brings its library
+    example: str = ""                              # an alert address, e.g. "xmpp:alice@example.org"
+    identity_problem: Callable[[str], str | None] = _no_problem
+    matches: Callable[[Identity, str, Settings], bool] = _same_id
+    targets: Callable[[str, list[str]], list[str]] = _plain_targets
+    address_problem: Callable[[str], str | None] = _no_problem
+    is_direct: Callable[[str], bool] = field(default=lambda _target: True)
+    cli: str = ""                                  # "module:function" adding `chatops` subcommands
+
+    def cli_adder(self) -> Any:
+        return _load(self.cli)
+
+    def adapter_class(self) -> Any:
+        return _load(self.adapter)
+
+    def settings_schema(self) -> Any:
+        if not self.settings:
+            from .config import AdapterSettings
+            return AdapterSettings
+        return _load(self.settings)
+
+
+def _load(path: str) -> Any:
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+class Networks:
+    """The networks this installation knows: built-ins and plugins, by name."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, Network] = {}
+        self.broken: dict[str, str] = {}
+        found = {ep.name: ep.value for ep in entry_points(group=GROUP)}
+        for name, path in {**BUILTIN, **found}.items():
+            try:
+                network = _load(path)
+            except Exception as exc:            # a broken plugin never stops the hub
+                log.error("network plugin %s (%s) cannot be loaded: %s: %s", name, path, type(exc).__name__, exc)
+                self.broken[name] = f"{type(exc).__name__}: {exc}"
+                continue
+            if not isinstance(network, Network):
+                self.broken[name] = f"{path} is not a chatops.networks.Network"
+                log.error("network plugin %s: %s", name, self.broken[name])
+                continue
+            self.known[network.name] = network
+
+    def get(self, name: str) -> Network | None:
+        return self.known.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.known)
+
+
+@functools.cache
+def networks() -> Networks:
+    """The registry, read once per process (entry points do not change while it runs)."""
+    return Networks()
+
+
+WEB = Network(name="web", adapter="chatops.web:WebChat", example="web:*",
+              targets=lambda _user, _patterns: ["*"])

@@ -1,0 +1,76 @@
+"""What a command plugin gets from the hub besides its commands: its own config section and its
+own small key-value storage.
+
+A command module may declare `CONFIG = ("NAME", Schema)`, a pydantic model (subclass
+`chatops.config.Section`): its settings are then the `[plugins.NAME]` table of config.toml,
+checked at start and by `chatops check` with the same error format as the rest. Handlers reach
+them as `ctx.plugin.settings`, and a storage of their own as `ctx.plugin.storage`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from .config_errors import format_errors
+
+if TYPE_CHECKING:
+    from .store import Store
+
+def declared_config(module: ModuleType) -> tuple[str, type[BaseModel]] | None:
+    config = getattr(module, "CONFIG", None)
+    if isinstance(config, tuple) and len(config) == 2 and isinstance(config[0], str):
+        return config[0], config[1]
+    return None
+
+
+def validate_sections(modules: list[ModuleType], raw: dict[str, Any]) -> tuple[dict[str, BaseModel], list[str]]:
+    """Each plugin's `[plugins.NAME]` table validated by its own schema; problems in the usual form."""
+    sections: dict[str, BaseModel] = {}
+    problems: list[str] = []
+    declared = {}
+    for module in modules:
+        config = declared_config(module)
+        if config is not None:
+            declared[config[0]] = config[1]
+    for name, schema in declared.items():
+        try:
+            sections[name] = schema.model_validate(raw.get(name) or {})
+        except ValidationError as exc:
+            problems += format_errors(exc, schema, f"plugins.{name}.")
+    for name in raw:
+        if name not in declared:
+            problems.append(f"plugins.{name}: no installed plugin reads this table; installed: "
+                            f"{', '.join(sorted(declared)) or 'none'}")
+    return sections, problems
+
+
+class Storage:
+    """A plugin's own key-value store in the hub's database: JSON values under string keys."""
+
+    def __init__(self, store: Store, plugin: str) -> None:
+        self._store = store
+        self._plugin = plugin
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        text = await self._store.plugin_value(self._plugin, key)
+        return default if text is None else json.loads(text)
+
+    async def set(self, key: str, value: Any) -> None:
+        await self._store.set_plugin_value(self._plugin, key, json.dumps(value))
+
+    async def delete(self, key: str) -> None:
+        await self._store.set_plugin_value(self._plugin, key, None)
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """A command plugin's share of the hub: its settings (None without a schema) and storage."""
+
+    name: str
+    settings: Any
+    storage: Storage

@@ -1,0 +1,132 @@
+"""An out-of-tree package (tests/plugins/chatops-tcplines, installed by the test command) adds a
+network and a command with no file in chatops/ naming either: its users are named in [users],
+get the alerts addressed to them, and are refused like anyone else; its command has its own
+config section and storage. Real mosquitto; the plugin's network is real TCP on loopback."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from chatops.config import ConfigError
+from chatops.hub import Hub, running
+from chatops.testing import REPO, Mosquitto, settings_for, wait_for
+
+pytestmark = pytest.mark.servers
+
+
+class Person:
+    """A client of the plugin's network."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, port: int, name: str) -> Person:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"HELLO {name}\n".encode())
+        return cls(reader, writer)
+
+    async def say(self, text: str) -> str:
+        self.writer.write(text.encode() + b"\n")
+        return await self.line()
+
+    async def line(self, timeout: float = 10.0) -> str:
+        return (await asyncio.wait_for(self.reader.readline(), timeout)).decode().rstrip("\n")
+
+
+def plugin_settings(tmp_path: Path, mosquitto: Mosquitto, greeting: str = "Salut") -> object:
+    return settings_for(tmp_path / "data", mosquitto.url,
+                        adapters={"tcplines": {"listen": "127.0.0.1:0"}},
+                        plugins={"greeter": {"greeting": greeting}},
+                        users={"alice": {"roles": ["family"], "tcplines": ["alice"]}},
+                        alerts=[{"name": "smoke", "device": "kitchen_smoke", "when": "on",
+                                 "message": "Smoke in the kitchen!", "severity": "critical",
+                                 "notify": ["alice"], "repeat": "5m"}])
+
+
+async def test_a_third_party_network_and_command(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    hub = Hub(plugin_settings(tmp_path, mosquitto))
+    async with running(hub):
+        adapter = hub.adapters["tcplines"]
+        await wait_for(lambda: adapter.port != 0)
+        alice = await Person.connect(adapter.port, "alice")
+        mallory = await Person.connect(adapter.port, "mallory")
+        assert (await alice.say("temp salon")).startswith("salon: ")
+        assert await alice.say("chauffage on") == "heater is ON"
+        refusal = await mallory.say("chauffage off")
+        assert refusal.startswith("Sorry, you may not use switch.")
+        assert [e["sender"] for e in await hub.store.audit_entries("refused")] == ["tcplines:mallory"]
+        # Its command: its own config section and its own storage, kept across calls.
+        assert await alice.say("greet") == "Salut, alice! (greeting number 1)"
+        assert await mallory.say("greet") == "Salut, mallory! (greeting number 2)"
+        assert await hub.store.plugin_value("greeter", "count") == "2"
+        # An alert addressed to the user name reaches the user on the plugin's network.
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        assert "Smoke in the kitchen!" in await alice.line()
+    for person in (alice, mallory):
+        person.writer.close()
+
+
+def test_the_plugins_config_is_checked_with_the_usual_errors(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    with pytest.raises(ConfigError) as bad:
+        settings_for(tmp_path / "data", mosquitto.url, plugins={"greeter": {"greting": "x"}, "nobody": {}},
+                     users={"bob": {"roles": [], "tcplines": ["Bob Smith"]}})
+    problems = "\n".join(bad.value.problems)
+    assert "plugins.greeter.greting: unknown key" in problems
+    assert "plugins.nobody: no installed plugin reads this table" in problems
+    assert "users.bob.tcplines: 'Bob Smith' is not a tcplines name" in problems
+
+
+def code_without_prose(path: Path) -> str:
+    """The source of `path` without comments and docstrings (prose may name a network as an example)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            body[0] = ast.Pass()
+    return ast.unparse(tree)
+
+
+# chatops/networks.py registers the built-in networks; chatops/config_doc.py generates
+# docs/configuration.md and still holds the descriptions of the built-in adapters' keys.
+REGISTERS = {"networks.py", "config_doc.py"}
+
+
+def test_no_file_in_the_core_names_a_network() -> None:
+    """Outside the registry, no module of chatops/ names a network or imports a network's library."""
+    names = re.compile(r"\b(irc|xmpp|slack|sms|gammu|slixmpp|irc3|slack_sdk|tcplines|matrix|telegram|email|smtp)\b",
+                       re.IGNORECASE)
+    found = {path.name: sorted(set(m.group(0) for m in names.finditer(code_without_prose(path))))
+             for path in sorted((REPO / "chatops").glob("*.py")) if path.name not in REGISTERS}
+    assert {name: words for name, words in found.items() if words} == {}
+
+
+def test_a_plugin_that_fails_to_import_is_skipped_and_shown(tmp_path: Path) -> None:
+    """A broken entry point: the hub still builds, and status names the plugin."""
+    script = (
+        "import importlib.metadata as md\n"
+        "real = md.entry_points\n"
+        "def fake(**kw):\n"
+        "    eps = list(real(**kw))\n"
+        "    if kw.get('group') == 'chatops.commands':\n"
+        "        eps.append(md.EntryPoint('broken', 'no_such_module_here', 'chatops.commands'))\n"
+        "    return md.EntryPoints(eps)\n"
+        "md.entry_points = fake\n"
+        "import chatops.command as c; c.entry_points = fake\n"
+        "from chatops.command import CommandSet\n"
+        "commands = CommandSet.from_modules()\n"
+        "print(sorted(commands.broken), commands.find('temp') is not None)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert out.stdout.strip() == "['broken'] True", out.stderr
+    assert "command plugin broken (no_such_module_here) cannot be loaded" in out.stderr
