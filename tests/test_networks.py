@@ -1,0 +1,40 @@
+"""What each built-in network tells the core (pure logic): identities, matching, delivery targets,
+rooms and people. The core asks these descriptions and names no network itself."""
+
+from __future__ import annotations
+
+from chatops.alerts import Recipient, _is_direct
+from chatops.message import Identity
+from chatops.networks import networks
+from chatops.testing import settings_for
+
+
+def test_the_built_in_networks_are_registered_as_plugins_are() -> None:
+    assert {"console", "irc", "xmpp", "slack", "sms", "web", "loopback"} <= set(networks().names)
+    assert networks().broken == {}
+
+
+def test_an_xmpp_room_is_never_guessed_from_its_domain() -> None:
+    """`xmpp:house@muc.example.org` used to go out as a direct chat ("conference" was not in the
+    domain) and was lost: XMPP addresses now go out undecided and the adapter asks the server."""
+    assert _is_direct(Recipient("xmpp", "house@muc.example.org", "")) is False
+    assert _is_direct(Recipient("irc", "#maison", "")) is False and _is_direct(Recipient("irc", "alice", ""))
+    assert _is_direct(Recipient("slack", "C0123", "")) is False and _is_direct(Recipient("slack", "U0123", ""))
+    assert _is_direct(Recipient("sms", "+33612345678", ""))
+    assert _is_direct(Recipient("some-plugin-not-installed", "x", ""))
+
+
+def test_each_network_matches_its_own_identities(tmp_path: object) -> None:
+    settings = settings_for(tmp_path / "data")       # type: ignore[operator]
+    irc, xmpp, sms = (networks().get(n) for n in ("irc", "xmpp", "sms"))
+    assert irc and xmpp and sms
+    assert irc.matches(Identity("irc", "bob!b@h", account="Bob"), "account:bob", settings)
+    assert not irc.matches(Identity("irc", "bob!b@h"), "account:bob", settings)
+    assert irc.matches(Identity("irc", "bob!~b@home.example.org"), "bob!*@home.example.org", settings)
+    assert xmpp.matches(Identity("xmpp", "Alice@Example.org"), "alice@example.org/phone", settings)
+    assert sms.matches(Identity("sms", "+33612345678"), "06 12 34 56 78", settings)
+    assert irc.targets("alice", ["account:alice", "alice!*@home.example.org"]) == ["user:alice"]
+    assert irc.targets("alice", ["*!*@192.0.2.10"]) == []          # no nick to write to
+    assert xmpp.targets("alice", ["alice@example.org", "*@example.org"]) == ["alice@example.org"]
+    assert xmpp.identity_problem("not a jid") and irc.identity_problem("alice!*@*")
+    assert sms.address_problem("+33612345678") is None and sms.address_problem("hello")
