@@ -447,7 +447,7 @@ class Adapter(AdapterBase):
             return
         log.warning("%s: SMS %d not sent (attempt %d): %s", self.name, row_id, attempts, error)
         self._db.execute("UPDATE sms_outbox SET attempts = ?, next_try = ?, last_error = ? WHERE id = ?",
-                         (attempts, now + min(300.0, 5.0 * 2 ** attempts), error[:300], row_id))
+                         (attempts, now + Backoff.delay_after(attempts, 5.0, 300.0), error[:300], row_id))
 
     # ---- status --------------------------------------------------------------------------------
 

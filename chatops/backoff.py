@@ -30,6 +30,13 @@ class Backoff:
         self.attempts = 0
         self._up_since = None
 
+    @staticmethod
+    def delay_after(attempts: int, base: float, cap: float) -> float:
+        """The delay before retry number `attempts + 1` of a durable row (deliveries, SMS) whose
+        attempt count is stored rather than held in a Backoff: the same doubling and jitter."""
+        ceiling = min(cap, base * (2 ** min(attempts, 32)))
+        return random.uniform(ceiling / 2, ceiling)
+
     def next_delay(self) -> float:
         """Seconds to wait before the next attempt."""
         if self._up_since is not None and time.monotonic() - self._up_since >= self.reset_after:

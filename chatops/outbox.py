@@ -197,7 +197,7 @@ class Outbox:
             # connection: as soon as it is back. Refused (by the network, a bad address): backoff.
             lost = isinstance(exc, OSError) or not adapter.health.connected
             renewed = adapter.health.connected and adapter.health.since != epoch
-            delay = (0.0 if renewed else RECONNECT_RETRY) if lost else min(RETRY_CAP, 2 ** (attempts + 1))
+            delay = (0.0 if renewed else RECONNECT_RETRY) if lost else Backoff.delay_after(attempts + 1, 1.0, RETRY_CAP)
             log.warning("delivery to %s:%s failed (attempt %d): %s", adapter_name, target, attempts + 1, exc)
             return f"{type(exc).__name__}: {exc}"[:300], delay
 
