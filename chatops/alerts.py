@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SNAPSHOT_HOLD = 1.0     # seconds an alert with `snapshot` waits for the picture before going without it
+NOTICE_PREFIX = "notify/"   # rule name of the alerts notifications open (chatops.notify): no rule of their own
 
 
 
@@ -487,13 +488,25 @@ class AlertEngine:
         text = f"[REMINDER {repeats + 1}] {message} (alert #{alert_id}; answer {prefix}ack {alert_id})"
         store = self.hub.store
 
-        def write(db: Any) -> None:
+        if state is None and rule_name.startswith(NOTICE_PREFIX):
+            every = self.hub.settings.notify.repeat      # a notification sent with ack (chatops.notify)
+
+        def write(db: Any) -> list[str]:
             db.execute("UPDATE alerts SET next_repeat = ?, repeats = repeats + 1 WHERE id = ?",
                        (now + every if every else None, alert_id))
             self._cancel_pending(db, alert_id, "repeat")
-            self._insert_deliveries(db, alert_id, recipients, "repeat", text, None, now)
+            if state is not None:
+                self._insert_deliveries(db, alert_id, recipients, "repeat", text, None, now)
+                return []
+            # No rule to name its recipients (a notification): those its first message went to.
+            db.execute("INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, created, "
+                       "next_try) SELECT DISTINCT alert_id, adapter, target, direct, recipient, 'repeat', ?, ?, ? "
+                       "FROM deliveries WHERE alert_id = ? AND kind = 'raise'", (text, now, now, alert_id))
+            return [r[0] for r in db.execute("SELECT DISTINCT adapter FROM deliveries WHERE alert_id = ? "
+                                             "AND kind = 'repeat'", (alert_id,)).fetchall()]
 
-        await store.call(store.transaction, write)
+        for adapter_name in await store.call(store.transaction, write):
+            self.outbox.wake(adapter_name).set()
         self._wake(recipients)
 
     async def _offline_forever(self) -> None:

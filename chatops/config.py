@@ -191,6 +191,45 @@ class MqttSettings(Section):
         return match.group(2), int(match.group(3) or (8883 if tls else 1883)), tls
 
 
+class NotifyToken(Section):
+    """[web.notify_tokens] NAME = {token_env | token_file, to}: one script's key to POST /api/notify."""
+
+    token_env: str | None = Field(None, examples=['"CRON_NOTIFY_TOKEN"'])
+    token_file: str | None = Field(None, examples=['"/etc/chatops/cron.token"'])
+    to: list[str] = Field(default_factory=list, examples=['["owner", "irc:#maison"]'],
+                          description="recipients this token may address (empty: any configured one)")
+    per_minute: float = Field(30.0, gt=0, examples=["30"], description="notifications per minute (burst the same)")
+
+    @model_validator(mode="after")
+    def _has_secret(self) -> NotifyToken:
+        if not (self.token_env or self.token_file):
+            raise ValueError('a notify token needs token_env = "VAR" or token_file = "/path"')
+        return self
+
+
+class NotifyTopic(Section):
+    """[[notify.topics]]: an MQTT topic whose messages become notifications, through a template."""
+
+    topic: str = Field(examples=['"frigate/events"'])
+    message: str = Field(examples=['"{after.label} at {after.camera}"'])
+    to: list[str] = Field(default_factory=list, examples=['["owner"]'])
+    severity: str = Field("info", pattern=r"^(info|warning|critical)$", examples=['"warning"'])
+    image_url: str | None = Field(None, examples=['"http://frigate:5000/api/events/{after.id}/snapshot.jpg"'])
+    match: dict[str, str] = Field(default_factory=dict, examples=['{ type = "new", "after.label" = "person" }'],
+                                  description="payload fields that must have these values")
+    ack: bool = False
+
+
+class NotifySettings(Section):
+    """[notify]: messages in from scripts and MQTT (chatops.notify)."""
+
+    default_to: list[str] = Field(default_factory=list, examples=['["owner"]'],
+                                  description="recipients of a notification that names none")
+    repeat: Duration = Field(300.0, gt=0, examples=['"5m"'],
+                             description="how often a notification sent with ack repeats until acknowledged")
+    topics: list[NotifyTopic] = Field(default_factory=list)
+
+
 class WebSettings(Section):
     enabled: bool = True
     listen: str = Field("127.0.0.1:8080", examples=['"127.0.0.1:8080"', '"0.0.0.0:8080"'])
@@ -204,6 +243,8 @@ class WebSettings(Section):
     link_ttl: Duration = Field(86400.0, gt=0, examples=['"24h"'])
     allowed_hosts: list[str] = Field(default_factory=list, examples=['["home.lan", "pi.local"]'],
                                      description="extra Host names the web server answers to")
+    notify_tokens: dict[str, NotifyToken] = Field(default_factory=dict,
+                                                  description="one token per script that may POST /api/notify")
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -452,6 +493,7 @@ class Settings(Section):
     alerts: list[AlertSettings] = Field(default_factory=list)
     automations: list[AutomationSettings] = Field(default_factory=list)
     automations_defaults: AutomationDefaults = AutomationDefaults()
+    notify: NotifySettings = NotifySettings()
     plugins: dict[str, Any] = Field(default_factory=dict, description="one table per command plugin")
     plugin_sections: dict[str, Any] = Field(default_factory=dict, exclude=True)
     base_dir: Path = Field(Path("."), exclude=True)
@@ -595,6 +637,26 @@ def _cross_checks(s: Settings) -> list[str]:
     for dup in {n for n in names if names.count(n) > 1}:
         problems.append(f"alerts: two rules are named {dup!r}")
     problems += _automation_problems(s)
+    problems += _notify_problems(s, networks)
+    return problems
+
+
+def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
+    """Recipients named in [notify] and [web.notify_tokens] must exist, as an alert's must."""
+    lists = [("notify.default_to", s.notify.default_to)] + \
+        [(f"notify.topics[{i}].to", t.to) for i, t in enumerate(s.notify.topics)] + \
+        [(f"web.notify_tokens.{name}.to", t.to) for name, t in s.web.notify_tokens.items()]
+    problems = []
+    for where, targets in lists:
+        for target in targets:
+            if ":" in target:
+                network, _, address = target.partition(":")
+                problem = _address_problem(network, address, enabled)
+            else:
+                problem = None if target in s.users else \
+                    f"no user named so; users: {', '.join(sorted(s.users)) or 'none'}"
+            if problem:
+                problems.append(f"{where}: {target!r}: {problem}")
     return problems
 
 

@@ -82,6 +82,19 @@ DESCRIPTIONS: dict[str, str] = {
     "web.metrics_token_file": "file holding a token for `/metrics` alone",
     "web.public_url": "base of the links sent in chat, when people open them from outside",
     "web.link_ttl": "how long picture links work",
+    "web.notify_tokens.token_env": "environment variable holding this script's token for `/api/notify` "
+                                   "(see [notify.md](notify.md))",
+    "web.notify_tokens.token_file": "file holding this script's token for `/api/notify`",
+    # [notify]
+    "notify": "Messages in from scripts, MQTT and monitoring webhooks. See [notify.md](notify.md).",
+    "notify.topics": "One `[[notify.topics]]` table per MQTT topic whose messages become notifications.",
+    "notify.topics.topic": "MQTT topic (filter) to listen on",
+    "notify.topics.message": "text, with `{field}` (a dotted path into the payload's JSON, e.g. `{after.label}`) "
+                             "and the alert placeholders `{time}`, `{severity}`, `{topic}`",
+    "notify.topics.to": "user names or addresses; empty: `[notify] default_to`",
+    "notify.topics.severity": "`info`, `warning` or `critical`",
+    "notify.topics.image_url": "a picture to fetch and attach, with the same `{field}` placeholders",
+    "notify.topics.ack": "`true`: repeats until acknowledged, as an alert",
     # [simulator]
     "simulator.enabled": "the shipped config.toml turns it on",
     "simulator.interval": "time between two readings of each simulated sensor",

@@ -24,6 +24,7 @@ from .access import Access
 from .adapter import Adapter
 from .networks import Network, networks
 from .alerts import AlertEngine
+from .notify import Notifications
 from .audit import AuditTrail
 from .auth import Auth, User
 from .backoff import Backoff
@@ -95,6 +96,7 @@ class Hub:
         self.plugin_problems = {**networks().broken, **self.commands.broken}   # for status and /health
         self.router = Router(self, self.commands, self.access, self._audit_refusal, self.home.find)
         self.alerts = AlertEngine(self)
+        self.notifications = Notifications(self)
         self.history = History(self.store, settings.history)
         self.cameras = Cameras(self)
         self.metrics = Metrics(self)
@@ -145,6 +147,7 @@ class Hub:
                         await self.history.start(self)
                         await self.cameras.start()
                         await self.alerts.start()
+                        await self.notifications.start()
                         if self.settings.simulator.enabled:
                             from .sim import SimulatedHome
                             from .sim_past import simulate_past_day

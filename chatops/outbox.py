@@ -29,6 +29,12 @@ RETRY_CAP = 120.0
 RECONNECT_RETRY = 1.0           # a send that failed on the connection is tried again this soon (once it is up)
 STORE_RETRY_CAP = 5.0           # longest wait before retrying a write the database refused
 GIVE_UP_AFTER = 86400.0         # a delivery its network keeps refusing (not a lost connection) this long is dropped
+NEVER = float("inf")            # retry delay of a delivery its network refused for good (Undeliverable)
+
+
+class Undeliverable(Exception):
+    """Raised by an adapter's `send` when the network refused for good (an SMTP 5xx answer, an
+    address that cannot exist): the delivery is given up at once with a log line, not retried."""
 
 
 def queue_message(db: Any, address: Address, recipient: str, kind: str, text: str,
@@ -142,6 +148,10 @@ class Outbox:
                 if outcome is None:
                     delivered.append(delivery_id)
                     self.shown.add(delivery_id)      # `alerts` lists the recipient as told at once
+                elif outcome[1] == NEVER:
+                    log.error("delivery to %s:%s given up: the network refused it for good: %s", adapter_name,
+                              target, outcome[0])
+                    expired.append((delivery_id, attempts + 1, f"refused: {outcome[0]}"[:300]))
                 elif outcome[1] > RECONNECT_RETRY and time.time() - created > GIVE_UP_AFTER:
                     # Refused for a day (a person never online as themselves, an address that
                     # does not exist): stop, rather than deliver a day-old alarm some day.
@@ -192,6 +202,8 @@ class Outbox:
             return None
         except asyncio.CancelledError:
             raise
+        except Undeliverable as exc:
+            return f"{type(exc).__name__}: {exc}"[:300], NEVER
         except Exception as exc:
             # Lost with the old connection while a new one is up: again now. Lost with the
             # connection: as soon as it is back. Refused (by the network, a bad address): backoff.

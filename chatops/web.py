@@ -35,6 +35,7 @@ from .health import Health
 from .home import SWITCH_STATES, Device, Reading, format_value
 from .message import Address, Attachment, Identity, Message, Reply
 from .sim_past import simulated_until
+from .notify_web import NotifyApi
 from .web_guard import RequestGuard
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ class WebServer:
         app.router.add_post("/api/command", self._api_command)
         app.router.add_get("/api/state", self._api_state)
         app.router.add_get("/api/history", self._api_history)
+        NotifyApi(self.hub.notifications).add_routes(app)
         app.router.add_get("/files/{token}/{name}", self._file)
         app.router.add_get("/files/{token}", self._file)
         if STATIC.exists():

@@ -1,0 +1,412 @@
+"""Messages in from anything: scripts (POST /api/notify), MQTT topics, monitoring webhooks.
+
+A notification is recorded as an alert row (rule `notify/SOURCE`) with one delivery row per
+recipient, in one transaction, so it goes through the same durable outbox as alerts: at least
+once, across restarts, and `GET /api/notify/ID` reads each recipient's state from those rows.
+Without `ack` the row is closed at once (it never shows among active alerts); with `ack` it stays
+open and the alert engine repeats it every `[notify] repeat` until someone acknowledges it.
+Recipients are resolved by the alert engine (`AlertEngine.recipients`): there is one resolution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+import logging
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .alerts import NOTICE_PREFIX, Recipient, parse_address
+from .config import NotifyTopic, read_secret
+from .private import private_dir, write_private
+from .rate import TokenBucket
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4000                     # characters of a notification's text
+MAX_IMAGE = 5 * 1024 * 1024         # bytes of a picture, decoded or fetched
+MAX_BODY = MAX_IMAGE * 4 // 3 + 64 * 1024   # a request: the picture in base64 plus the rest
+FETCH_TIMEOUT = 10.0                # seconds to fetch an `image_url`
+SEVERITIES = ("info", "warning", "critical")
+IMAGE_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png", b"GIF8": ".gif"}
+
+
+class Refused(Exception):
+    """A notification that cannot be taken, with the HTTP status and the text that explains why."""
+
+    def __init__(self, status: int, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.status, self.error, self.extra = status, error, extra
+
+    def as_json(self) -> dict[str, Any]:
+        return {"error": self.error, **self.extra}
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One notification as received, checked but not yet resolved to addresses."""
+
+    to: tuple[str, ...]
+    text: str
+    severity: str = "info"
+    image: bytes | None = None
+    image_url: str | None = None
+    ack: bool = False
+
+
+def parse_notice(data: Any, default_to: list[str]) -> Notice:
+    """A Notice from a decoded JSON body; Refused(400/413) says what is wrong with it."""
+    if not isinstance(data, dict):
+        raise Refused(400, 'send a JSON object like {"to": ["owner"], "text": "Washing machine done"}')
+    unknown = set(data) - {"to", "text", "severity", "image", "image_url", "ack"}
+    if unknown:
+        raise Refused(400, f"unknown field(s) {', '.join(sorted(unknown))}; "
+                           "known: to, text, severity, image, image_url, ack")
+    to = data.get("to", default_to)
+    if isinstance(to, str):
+        to = [to]
+    if not isinstance(to, list) or not all(isinstance(t, str) and t.strip() for t in to):
+        raise Refused(400, '"to" must be a list of user names or addresses, e.g. ["owner", "irc:#maison"]')
+    if not to:
+        raise Refused(400, 'no recipient: give "to", or set [notify] default_to')
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise Refused(400, '"text" must be a non-empty string')
+    if len(text) > MAX_TEXT:
+        raise Refused(413, f'"text" has {len(text)} characters; at most {MAX_TEXT} are taken')
+    severity = data.get("severity", "info")
+    if severity not in SEVERITIES:
+        raise Refused(400, f'"severity" must be one of {", ".join(SEVERITIES)}')
+    ack = data.get("ack", False)
+    if not isinstance(ack, bool):
+        raise Refused(400, '"ack" must be true or false')
+    image = None
+    if data.get("image") is not None:
+        if data.get("image_url") is not None:
+            raise Refused(400, 'give "image" or "image_url", not both')
+        if not isinstance(data["image"], str):
+            raise Refused(400, '"image" must be the picture in base64')
+        if len(data["image"]) > MAX_IMAGE * 4 // 3 + 4:
+            raise Refused(413, f'"image" is larger than {MAX_IMAGE // 1024 // 1024} MB')
+        try:
+            image = base64.b64decode(data["image"], validate=True)
+        except (binascii.Error, ValueError):
+            raise Refused(400, '"image" is not valid base64') from None
+        image_kind(image)
+    image_url = data.get("image_url")
+    if image_url is not None and (not isinstance(image_url, str) or not image_url.startswith(("http://", "https://"))):
+        raise Refused(400, '"image_url" must be an http:// or https:// URL')
+    return Notice(tuple(t.strip() for t in to), text.strip(), severity, image, image_url, ack)
+
+
+def image_kind(data: bytes) -> str:
+    """The file suffix of a picture (JPEG, PNG, GIF), or Refused(415)."""
+    for magic, suffix in IMAGE_TYPES.items():
+        if data.startswith(magic):
+            return suffix
+    raise Refused(415, "the picture is not a JPEG, PNG or GIF")
+
+
+class _Fields(string.Formatter):
+    """`{after.label}` reads a dotted path into the payload's JSON (not attributes); a missing
+    field is left as written, so a template never fails on a payload that lacks one."""
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
+        value: Any = kwargs
+        for part in field_name.split("."):
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return "{" + field_name + "}", field_name
+        return value, field_name
+
+
+def fill(template: str, payload: dict[str, Any], extra: dict[str, Any]) -> str:
+    """`template` with `{field}` taken from the payload, then from the alert placeholders in `extra`."""
+    try:
+        return _Fields().vformat(template, (), {**extra, **payload})
+    except (ValueError, IndexError):
+        return template
+
+
+def field_value(payload: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(payload, dict) or part not in payload:
+            return None
+        payload = payload[part]
+    return payload
+
+
+class Notifications:
+    """Takes notifications for one hub: checks, records, and answers their status."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.settings = hub.settings.notify
+        self._tokens: dict[str, str] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+
+    async def start(self) -> None:
+        """Read the tokens (a missing one stops start-up, named) and listen on the MQTT topics."""
+        web = self.hub.settings.web
+        for name, token in web.notify_tokens.items():
+            secret = read_secret(token, "token", self.hub.settings.base_dir)
+            if secret:
+                self._tokens[name] = secret
+                self._buckets[name] = TokenBucket(token.per_minute, token.per_minute / 60)
+        name = self.hub.settings.hub.name
+        await self.hub.mqtt.subscribe(f"chatops/{name}/notify", self._on_own_topic, max_payload=MAX_BODY)
+        for topic in self.settings.topics:
+            await self.hub.mqtt.subscribe(topic.topic, self._topic_listener(topic), max_payload=MAX_BODY)
+
+    # ---- who may send ---------------------------------------------------------------------
+
+    def token_name(self, authorization: str) -> str | None:
+        """The notify token's name `Authorization: Bearer TOKEN` carries, or None."""
+        offered = authorization.removeprefix("Bearer ").strip().encode()
+        if not offered:
+            return None
+        found = None
+        for name, secret in self._tokens.items():     # compare with all: no timing hint of which
+            if hmac.compare_digest(offered, secret.encode()):
+                found = name
+        return found
+
+    def check(self, token: str, notice: Notice) -> None:
+        """The token's `to` limit and rate; Refused(403/429) when either says no."""
+        allowed = self.hub.settings.web.notify_tokens[token].to
+        if allowed:
+            outside = [t for t in notice.to if t not in allowed]
+            if outside:
+                raise Refused(403, f"token {token!r} may not address {', '.join(outside)}", allowed=allowed)
+        bucket = self._buckets[token]
+        if not bucket.take():
+            wait = max(1, round(bucket.delay()))
+            raise Refused(429, f"token {token!r} sends more than {bucket.burst:g} notifications a minute; "
+                               f"try again in {wait} s", retry_after=wait)
+
+    # ---- recording ------------------------------------------------------------------------
+
+    def known_recipients(self) -> list[str]:
+        """What may be written in `to`: user names and the networks enabled for addresses."""
+        networks = sorted({a.network for a in self.hub.adapters.values()} - {"web", "console"})
+        return sorted(self.hub.auth.users) + [f"{n}:ADDRESS" for n in networks]
+
+    def resolve(self, to: tuple[str, ...]) -> list[Recipient]:
+        """Addresses of `to`, by the alert engine's own resolution; Refused(422) for what is unknown."""
+        unknown = []
+        for entry in to:
+            if ":" in entry:
+                network, target = parse_address(entry)
+                if not target or not self.hub.adapters_for(network):
+                    unknown.append(entry)
+            elif entry not in self.hub.auth.users:
+                unknown.append(entry)
+            elif not self.hub.alerts.recipients([entry]):
+                unknown.append(f"{entry} (no identity on an enabled network)")
+        if unknown:
+            raise Refused(422, f"unknown recipient(s): {', '.join(unknown)}", recipients=self.known_recipients())
+        return self.hub.alerts.recipients(list(to))
+
+    async def submit(self, notice: Notice, source: str, key: str | None = None) -> int:
+        """Record `notice` and wake the outbox; its id. `key` (a webhook's fingerprint) names the
+        rule, so the same source can clear it later."""
+        recipients = self.resolve(notice.to)
+        attachment, warning = await self._picture(notice)
+        engine = self.hub.alerts
+        now = time.time()
+        rule = f"{NOTICE_PREFIX}{source}" + (f"/{key}" if key else "")
+        prefix = self.hub.settings.hub.prefix
+        head = notice.text if notice.severity == "info" else f"[{notice.severity.upper()}] {notice.text}"
+        open_ = notice.ack or key is not None
+        store = self.hub.store
+
+        def write(db: Any) -> int:
+            cursor = db.execute(
+                "INSERT INTO alerts(rule, device, severity, message, value, raised_at, next_repeat, cleared_at) "
+                "VALUES (?,?,?,?,?,?,?,?)", (rule, "", notice.severity, notice.text, "", now,
+                                             now + self.settings.repeat if notice.ack else None,
+                                             None if open_ else now))
+            notice_id = int(cursor.lastrowid or 0)
+            text = f"{head} (alert #{notice_id}; answer {prefix}ack {notice_id})" if notice.ack else head
+            engine._insert_deliveries(db, notice_id, recipients, "raise", text, attachment, now)
+            return notice_id
+
+        notice_id = await store.call(store.transaction, write)
+        log.info("notification #%d from %s -> %d recipients%s", notice_id, source, len(recipients),
+                 f" (picture: {warning})" if warning else "")
+        engine._wake(recipients)
+        if notice.ack:
+            engine._repeat_changed.set()
+        return notice_id
+
+    async def resolve_key(self, source: str, key: str, text: str) -> int | None:
+        """Close the open notification `source`/`key` (a webhook's `resolved`), telling the same
+        recipients; its id, or None when none is open."""
+        rule = f"{NOTICE_PREFIX}{source}/{key}"
+        now = time.time()
+        store = self.hub.store
+
+        def write(db: Any) -> tuple[int, list[str]] | None:
+            row = db.execute("SELECT id FROM alerts WHERE rule = ? AND cleared_at IS NULL ORDER BY id DESC LIMIT 1",
+                             (rule,)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE alerts SET cleared_at = ?, next_repeat = NULL WHERE rule = ? AND cleared_at IS NULL",
+                       (now, rule))
+            db.execute("UPDATE deliveries SET delivered_at = -1, last_error = 'cancelled' WHERE alert_id = ? "
+                       "AND kind = 'repeat' AND delivered_at IS NULL", (row[0],))
+            db.execute("INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, created, "
+                       "next_try) SELECT DISTINCT alert_id, adapter, target, direct, recipient, 'clear', ?, ?, ? "
+                       "FROM deliveries WHERE alert_id = ? AND kind = 'raise'",
+                       (f"[RESOLVED] {text} (alert #{row[0]})", now, now, row[0]))
+            adapters = [r[0] for r in db.execute("SELECT DISTINCT adapter FROM deliveries WHERE alert_id = ?",
+                                                 (row[0],)).fetchall()]
+            return row[0], adapters
+
+        result = await store.call(store.transaction, write)
+        if result is None:
+            return None
+        for adapter_name in result[1]:
+            self.hub.alerts.outbox.wake(adapter_name).set()
+        return result[0]
+
+    async def open_key(self, source: str, key: str) -> int | None:
+        store = self.hub.store
+        row = await store.call(lambda: store.db.execute(
+            "SELECT id FROM alerts WHERE rule = ? AND cleared_at IS NULL", (f"{NOTICE_PREFIX}{source}/{key}",)
+        ).fetchone())
+        return row[0] if row else None
+
+    async def status(self, notice_id: int) -> dict[str, Any] | None:
+        """A notification's state and each recipient's: delivered, pending (with the last error), failed."""
+        store = self.hub.store
+        shown = set(self.hub.alerts.outbox.shown)
+
+        def query() -> dict[str, Any] | None:
+            row = store.db.execute("SELECT rule, severity, message, raised_at, acked_by, cleared_at FROM alerts "
+                                   "WHERE id = ? AND rule LIKE ?", (notice_id, NOTICE_PREFIX + "%")).fetchone()
+            if row is None:
+                return None
+            recipients = []
+            for did, adapter, target, recipient, kind, attempts, delivered, error in store.db.execute(
+                    "SELECT id, adapter, target, recipient, kind, attempts, delivered_at, last_error FROM deliveries "
+                    "WHERE alert_id = ? ORDER BY id", (notice_id,)):
+                state = "delivered" if (delivered or 0) > 0 or did in shown else \
+                    ("failed" if delivered == -1 and error != "cancelled" else
+                     ("cancelled" if delivered == -1 else "pending"))
+                recipients.append({"recipient": recipient, "address": f"{adapter}:{target}", "kind": kind,
+                                   "state": state, "attempts": attempts, "error": error})
+            return {"id": notice_id, "source": row[0].removeprefix(NOTICE_PREFIX), "severity": row[1],
+                    "text": row[2], "at": row[3], "acked_by": row[4], "open": row[5] is None,
+                    "recipients": recipients}
+
+        return await store.call(query)
+
+    async def _picture(self, notice: Notice) -> tuple[str | None, str | None]:
+        """(file of the picture, why there is none): a fetch that fails sends the text without it."""
+        data = notice.image
+        if data is None and notice.image_url:
+            try:
+                data = await self._fetch(notice.image_url)
+                image_kind(data)
+            except Refused as exc:
+                return None, exc.error
+            except Exception as exc:
+                log.warning("notification picture %s could not be fetched: %s", notice.image_url, exc)
+                return None, f"{type(exc).__name__}: {exc}"
+        if data is None:
+            return None, None
+        folder = self.hub.settings.data_dir / "notify"
+        path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(6)}{image_kind(data)}"
+
+        def save() -> None:
+            private_dir(folder)
+            write_private(path, data)
+
+        await asyncio.to_thread(save)
+        return str(path), None
+
+    @staticmethod
+    async def _fetch(url: str) -> bytes:
+        import aiohttp          # the web server's library; only when a picture is asked for by URL
+
+        timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as response:
+            response.raise_for_status()
+            body = await response.content.read(MAX_IMAGE + 1)
+            if len(body) > MAX_IMAGE:
+                raise Refused(413, f"the picture at image_url is larger than {MAX_IMAGE // 1024 // 1024} MB")
+            return body
+
+    # ---- MQTT ------------------------------------------------------------------------------
+
+    def _on_own_topic(self, topic: str, payload: bytes, retained: bool) -> None:
+        if retained:
+            log.warning("notify: a retained message on %s is ignored (it would be sent at every start); "
+                        "publish notifications without the retain flag", topic)
+            return
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warning("notify: dropped a payload on %s that is not UTF-8 text", topic)
+            return
+        data: Any
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            data = {"text": text}         # plain text (or a bare JSON value): to [notify] default_to
+        try:
+            notice = parse_notice(data, self.settings.default_to)
+        except Refused as exc:
+            log.warning("notify: dropped a message on %s: %s", topic, exc.error)
+            return
+        self.hub.spawn(self._submit_logged(notice, "mqtt", topic), "notify-mqtt")
+
+    def _topic_listener(self, mapping: NotifyTopic) -> Any:
+        def listener(topic: str, payload: bytes, retained: bool) -> None:
+            if retained:
+                return
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                log.warning("notify: dropped a payload on %s: not JSON (the template of %s needs JSON fields)",
+                            topic, mapping.topic)
+                return
+            if not isinstance(data, dict):
+                log.warning("notify: dropped a payload on %s: a JSON object is expected", topic)
+                return
+            if any(str(field_value(data, k)) != v for k, v in mapping.match.items()):
+                return
+            extra = {"topic": topic, "time": time.strftime("%H:%M:%S"), "severity": mapping.severity,
+                     "rule": mapping.topic, "device": topic, "value": "", "unit": ""}
+            text = fill(mapping.message, data, extra)[:MAX_TEXT]
+            url = fill(mapping.image_url, data, extra) if mapping.image_url else None
+            notice = Notice(tuple(mapping.to or self.settings.default_to), text, mapping.severity,
+                            image_url=url, ack=mapping.ack)
+            if not notice.to:
+                log.warning("notify: dropped a message on %s: no recipient ([[notify.topics]] to, or "
+                            "[notify] default_to)", topic)
+                return
+            self.hub.spawn(self._submit_logged(notice, "mqtt", topic), "notify-mqtt")
+        return listener
+
+    async def _submit_logged(self, notice: Notice, source: str, topic: str) -> None:
+        try:
+            await self.submit(notice, source)
+        except Refused as exc:
+            log.warning("notify: dropped a message on %s: %s", topic, exc.error)
+

@@ -1,0 +1,165 @@
+"""The HTTP side of notifications: POST /api/notify, GET /api/notify/ID, and the Prometheus
+Alertmanager and Grafana webhooks. Every one needs a `[web.notify_tokens]` token, even on
+loopback: any local process can reach a loopback port, and each script's own token can be
+revoked alone. The request guard (chatops.web_guard) has already refused cross-site requests
+and bodies that are not JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .notify import MAX_BODY, Notice, Refused, parse_notice
+
+if TYPE_CHECKING:
+    from .notify import Notifications
+
+log = logging.getLogger(__name__)
+SEVERITY_WORDS = {"critical": "critical", "page": "critical", "error": "critical", "high": "critical",
+                  "warning": "warning", "warn": "warning", "medium": "warning"}
+
+
+class NotifyApi:
+    """Request handlers over one hub's Notifications."""
+
+    def __init__(self, notifications: Notifications) -> None:
+        self.notifications = notifications
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/api/notify", self.post)
+        app.router.add_get("/api/notify/{id:[0-9]+}", self.get)
+        app.router.add_post("/api/notify/alertmanager", self.alertmanager)
+        app.router.add_post("/api/notify/grafana", self.grafana)
+
+    async def post(self, request: web.Request) -> web.Response:
+        """{"to", "text", "severity", "image" | "image_url", "ack"} -> 202 {"id"}."""
+        try:
+            token = self._token(request)
+            notice = parse_notice(await _body(request), self.notifications.settings.default_to)
+            self.notifications.check(token, notice)
+            notice_id = await self.notifications.submit(notice, token)
+        except Refused as exc:
+            return _refusal(request, exc)
+        return web.json_response({"id": notice_id, "status": f"/api/notify/{notice_id}"}, status=202)
+
+    async def get(self, request: web.Request) -> web.Response:
+        try:
+            self._token(request)
+        except Refused as exc:
+            return _refusal(request, exc)
+        status = await self.notifications.status(int(request.match_info["id"]))
+        if status is None:
+            return web.json_response({"error": f"no notification #{request.match_info['id']}"}, status=404)
+        return web.json_response(status)
+
+    async def alertmanager(self, request: web.Request) -> web.Response:
+        """Alertmanager's webhook: each alert opens a notification keyed by its fingerprint;
+        `resolved` closes it and tells the same people. `?to=` and `?ack=true` as for /api/notify."""
+        return await self._webhook(request, "alertmanager")
+
+    async def grafana(self, request: web.Request) -> web.Response:
+        """Grafana alerting's webhook: the unified shape (alerts with fingerprints, as Alertmanager)
+        or the legacy one (state alerting/ok, ruleId, imageUrl)."""
+        return await self._webhook(request, "grafana")
+
+    async def _webhook(self, request: web.Request, source: str) -> web.Response:
+        notifications = self.notifications
+        try:
+            token = self._token(request)
+            body = await _body(request)
+            if not isinstance(body, dict):
+                raise Refused(400, f"this is not a {source} webhook payload (a JSON object is expected)")
+            to = [t for t in request.query.get("to", "").split(",") if t.strip()] or \
+                notifications.settings.default_to
+            ack = request.query.get("ack", "").lower() in ("1", "true", "yes")
+            events = _events(body, source)
+            origin = f"{source}/{token}"
+            opened, resolved = [], []
+            for key, firing, text, severity, image_url in events:
+                if firing:
+                    if await notifications.open_key(origin, key) is not None:
+                        continue          # Alertmanager repeats a firing alert: it is open already
+                    notice = parse_notice({"to": to, "text": text, "severity": severity, "ack": ack},
+                                          notifications.settings.default_to)
+                    if image_url:
+                        notice = Notice(notice.to, notice.text, notice.severity, image_url=image_url, ack=ack)
+                    notifications.check(token, notice)
+                    opened.append(await notifications.submit(notice, origin, key))
+                else:
+                    closed = await notifications.resolve_key(origin, key, text)
+                    if closed is not None:
+                        resolved.append(closed)
+        except Refused as exc:
+            return _refusal(request, exc)
+        return web.json_response({"opened": opened, "resolved": resolved}, status=202)
+
+    def _token(self, request: web.Request) -> str:
+        header = request.headers.get("Authorization", "")
+        if not header:
+            raise Refused(401, "a notify token is required, even on loopback: "
+                               "send Authorization: Bearer TOKEN (one of [web.notify_tokens])")
+        name = self.notifications.token_name(header)
+        if name is None:
+            raise Refused(401, "this token is not one of [web.notify_tokens]")
+        return name
+
+
+async def _body(request: web.Request) -> Any:
+    """The JSON body, up to MAX_BODY bytes (more than the web server's usual limit: pictures)."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise Refused(413, f"the request is larger than {MAX_BODY // 1024 // 1024} MB")
+    data = await request.content.read(MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        raise Refused(413, f"the request is larger than {MAX_BODY // 1024 // 1024} MB")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Refused(400, f"the body is not valid JSON: {exc}") from None
+
+
+def _refusal(request: web.Request, refused: Refused) -> web.Response:
+    log.warning("notify: refused %s %s: %s", request.method, request.path, refused.error)
+    headers = {"Retry-After": str(refused.extra["retry_after"])} if "retry_after" in refused.extra else None
+    if refused.status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    return web.json_response(refused.as_json(), status=refused.status, headers=headers)
+
+
+def _events(body: dict[str, Any], source: str) -> list[tuple[str, bool, str, str, str | None]]:
+    """(fingerprint, firing, text, severity, picture URL) of each alert in a webhook payload."""
+    alerts = body.get("alerts")
+    if isinstance(alerts, list):
+        events = []
+        for alert in alerts:
+            if not isinstance(alert, dict):
+                raise Refused(400, "each entry of \"alerts\" must be an object")
+            labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
+            notes = alert.get("annotations") if isinstance(alert.get("annotations"), dict) else {}
+            key = str(alert.get("fingerprint") or "")
+            if not key:
+                key = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+            if not key:
+                raise Refused(400, "an alert has neither a fingerprint nor labels")
+            status = str(alert.get("status") or body.get("status") or "firing")
+            name = labels.get("alertname") or body.get("title") or source
+            summary = notes.get("summary") or notes.get("description") or body.get("message") or ""
+            where = labels.get("instance")
+            text = f"{name}: {summary}" if summary else str(name)
+            if where:
+                text += f" ({where})"
+            severity = SEVERITY_WORDS.get(str(labels.get("severity", "")).lower(), "warning")
+            url = alert.get("imageURL") if isinstance(alert.get("imageURL"), str) else None
+            events.append((key, status != "resolved", text[:1000], severity, url or None))
+        return events
+    if "state" in body:                       # Grafana's legacy alerting
+        key = f"rule-{body.get('ruleId') or body.get('ruleName') or body.get('title')}"
+        text = str(body.get("title") or body.get("ruleName") or "Grafana alert")
+        if body.get("message"):
+            text += f": {body['message']}"
+        firing = body.get("state") not in ("ok", "paused", "pending")
+        url = body.get("imageUrl") if isinstance(body.get("imageUrl"), str) and body.get("imageUrl") else None
+        return [(key, firing, text[:1000], "warning", url)]
+    raise Refused(400, f"this is not a {source} webhook payload: it has no \"alerts\" list")

@@ -1,0 +1,272 @@
+"""Notifications in from scripts, MQTT and monitoring webhooks, over a real hub (its web server
+and the in-memory loopback network as the people's side) on real mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiomqtt
+import pytest
+from aiohttp import web
+
+from chatops.hub import Hub, running
+from chatops.notify import Notice, Refused, fill, parse_notice
+from chatops.testing import Mosquitto, settings_for, tiny_png
+
+TOKEN = "cron-secret-token-1234"
+LIMITED = "grafana-secret-token-5678"
+
+
+def notify_settings(tmp_path: Path, url: str, **notify: Any) -> Any:
+    return settings_for(
+        tmp_path / "data", url, simulator={"enabled": False}, adapters={"loopback": {"name": "loop"}},
+        web={"user": None, "notify_tokens": {"cron": {"token_env": "T_CRON", "per_minute": 5},
+                                             "grafana": {"token_env": "T_GRAFANA", "to": ["owner"]}}},
+        users={"owner": {"roles": ["admin"], "loopback": ["owner"]}, "bob": {"roles": ["guest"], "loopback": ["bob"]}},
+        notify={"default_to": ["owner"], **notify})
+
+
+@asynccontextmanager
+async def hub_and_http(settings: Any, monkeypatch: pytest.MonkeyPatch
+                       ) -> AsyncIterator[tuple[Hub, Any, aiohttp.ClientSession, str]]:
+    monkeypatch.setenv("T_CRON", TOKEN)
+    monkeypatch.setenv("T_GRAFANA", LIMITED)
+    hub = Hub(settings, tty=False)
+    async with running(hub), aiohttp.ClientSession() as http:
+        assert hub.web is not None
+        yield hub, hub.adapters["loop"], http, f"http://127.0.0.1:{hub.web.port}"
+
+
+def bearer(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def next_sent(inbox: Any, timeout: float = 5.0) -> tuple[Any, Any]:
+    """The next (address, reply) the loopback network was asked to send."""
+    await inbox.next(timeout)
+    return inbox.sent[-1]
+
+
+async def wait_status(http: aiohttp.ClientSession, base: str, notice_id: int, state: str) -> dict[str, Any]:
+    """GET /api/notify/ID until every recipient is in `state` (the delivered mark is written
+    just after the send)."""
+    async with asyncio.timeout(5):
+        while True:
+            async with http.get(f"{base}/api/notify/{notice_id}", headers=bearer()) as response:
+                assert response.status == 200
+                status = await response.json()
+            if status["recipients"] and all(r["state"] == state for r in status["recipients"]):
+                return status
+            await asyncio.sleep(0.05)
+
+
+pytestmark = pytest.mark.servers
+
+
+async def test_a_script_notifies_a_user_with_a_picture(tmp_path: Path, mosquitto: Mosquitto,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    picture = tiny_png(tmp_path / "p.png").read_bytes()
+    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+        body = {"to": ["owner"], "text": "Washing machine done", "severity": "warning",
+                "image": base64.b64encode(picture).decode()}
+        async with http.post(f"{base}/api/notify", json=body, headers=bearer()) as response:
+            assert response.status == 202
+            notice_id = (await response.json())["id"]
+        address, reply = await next_sent(inbox)
+        assert (address.target, reply.text) == ("owner", "[WARNING] Washing machine done")
+        assert reply.attachments[0].path.read_bytes() == picture
+        status = await wait_status(http, base, notice_id, "delivered")
+        assert status["recipients"][0]["recipient"] == "owner"
+        assert status["source"] == "cron" and not status["open"]
+        assert not await hub.alerts.active(), "a notification without ack is no active alert"
+
+
+async def test_refusals_are_explained(tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+        ok = {"to": ["owner"], "text": "hi"}
+        async with http.post(f"{base}/api/notify", json=ok) as response:
+            assert response.status == 401, "a token is needed even on loopback"
+            assert "Bearer" in (await response.json())["error"]
+        async with http.post(f"{base}/api/notify", json=ok, headers=bearer("nope")) as response:
+            assert response.status == 401
+        async with http.post(f"{base}/api/notify", json=ok,
+                             headers={**bearer(), "Origin": "http://evil.example"}) as response:
+            assert response.status == 403
+        async with http.post(f"{base}/api/notify", data="{not json", headers={
+                **bearer(), "Content-Type": "application/json"}) as response:
+            assert response.status == 400
+            assert "not valid JSON" in (await response.json())["error"]
+        async with http.post(f"{base}/api/notify", json={"to": ["nobody", "xmpp:a@b.c"], "text": "hi"},
+                             headers=bearer()) as response:
+            assert response.status == 422
+            answer = await response.json()
+            assert "nobody" in answer["error"] and "xmpp:a@b.c" in answer["error"]
+            assert {"owner", "bob", "loopback:ADDRESS"} <= set(answer["recipients"])
+        async with http.post(f"{base}/api/notify", json={"to": ["owner"], "text": "x" * 5000},
+                             headers=bearer()) as response:
+            assert response.status == 413
+            assert "4000" in (await response.json())["error"]
+        big = base64.b64encode(b"\xff\xd8\xff" + bytes(6 * 1024 * 1024)).decode()
+        async with http.post(f"{base}/api/notify", json={"to": ["owner"], "text": "x", "image": big},
+                             headers=bearer()) as response:
+            assert response.status == 413
+        async with http.post(f"{base}/api/notify", json={"to": ["bob"], "text": "hi"},
+                             headers=bearer(LIMITED)) as response:
+            assert response.status == 403, "the grafana token may address owner only"
+            assert (await response.json())["allowed"] == ["owner"]
+        assert not inbox.sent, "nothing refused was sent"
+        codes = []
+        for _ in range(5):          # cron's token: 5 a minute, and the unknown recipient above took one
+            async with http.post(f"{base}/api/notify", json=ok, headers=bearer()) as response:
+                codes.append(response.status)
+                retry = response.headers.get("Retry-After")
+        assert codes == [202] * 4 + [429]
+        assert retry is not None and int(retry) >= 1
+        async with http.post(f"{base}/api/notify", json=ok, headers=bearer(LIMITED)) as response:
+            assert response.status == 202, "each token has its own rate"
+
+
+async def test_ack_repeats_until_acknowledged_and_survives_a_down_network(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = notify_settings(tmp_path, mosquitto.url, repeat="0.3s")
+    async with hub_and_http(settings, monkeypatch) as (hub, inbox, http, base):
+        inbox.health.down("test: network away")
+        async with http.post(f"{base}/api/notify", json={"to": "owner", "text": "Freezer open", "ack": True,
+                                                         "severity": "critical"}, headers=bearer()) as response:
+            assert response.status == 202
+            notice_id = (await response.json())["id"]
+        async with http.get(f"{base}/api/notify/{notice_id}", headers=bearer()) as response:
+            states = {r["address"]: r["state"] for r in (await response.json())["recipients"]}
+            assert states["loop:owner"] == "pending"
+        inbox.health.up()
+        _, first = await next_sent(inbox)
+        assert first.text.startswith(f"[CRITICAL] Freezer open (alert #{notice_id}")
+        _, reminder = await next_sent(inbox)
+        assert reminder.text.startswith("[REMINDER")
+        assert [a["id"] for a in await hub.alerts.active()] == [notice_id]
+        await hub.alerts.ack(notice_id, "owner", "owner")
+        async with http.get(f"{base}/api/notify/{notice_id}", headers=bearer()) as response:
+            assert (await response.json())["acked_by"] == "owner"
+        count = len(inbox.sent)
+        with pytest.raises(TimeoutError):
+            await inbox.next(1.0)        # three repeat periods: no reminder after the ack
+        assert len(inbox.sent) == count
+
+
+async def test_mqtt_notifications(tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch,
+                                  caplog: pytest.LogCaptureFixture) -> None:
+    picture = tiny_png(tmp_path / "snap.png").read_bytes()
+    app = web.Application()
+    asked: list[str] = []
+
+    async def snapshot(request: web.Request) -> web.Response:
+        asked.append(request.match_info["id"])
+        return web.Response(body=picture, content_type="image/png")
+
+    app.router.add_get("/api/events/{id}/snapshot.jpg", snapshot)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    topics = [{"topic": "frigate/events", "message": "{after.label} at the {after.camera} ({severity})",
+               "match": {"type": "new", "after.label": "Person"}, "severity": "warning",
+               "image_url": f"http://127.0.0.1:{port}/api/events/{{after.id}}/snapshot.jpg"}]
+    try:
+        async with hub_and_http(notify_settings(tmp_path, mosquitto.url, topics=topics), monkeypatch) as (
+                hub, inbox, http, base), aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            caplog.set_level(logging.WARNING, "chatops.notify")
+            await client.publish("chatops/maison/notify", json.dumps({"to": ["bob"], "text": "Mail is here"}))
+            address, reply = await next_sent(inbox)
+            assert (address.target, reply.text) == ("bob", "Mail is here")
+            await client.publish("chatops/maison/notify", "Dishwasher done")
+            address, reply = await next_sent(inbox)
+            assert (address.target, reply.text) == ("owner", "Dishwasher done"), "plain text: [notify] default_to"
+            await client.publish("chatops/maison/notify", json.dumps({"to": ["owner"], "text": 5}))
+            await client.publish("chatops/maison/notify", b"\xff\xfe")
+            await client.publish("frigate/events", "{broken")
+            await client.publish("frigate/events", json.dumps({"type": "update", "after": {"label": "Person"}}))
+            await client.publish("frigate/events", json.dumps(
+                {"type": "new", "after": {"id": "1733-abc", "label": "Person", "camera": "front door"}}))
+            address, reply = await next_sent(inbox)
+            assert reply.text == "[WARNING] Person at the front door (warning)"
+            assert reply.attachments[0].path.read_bytes() == picture and asked == ["1733-abc"]
+            logged = caplog.text
+            assert '"text" must be a non-empty string' in logged
+            assert "not UTF-8" in logged and "not JSON" in logged
+            assert len(inbox.sent) == 3, "the malformed and the unmatched ones were dropped"
+    finally:
+        await runner.cleanup()
+
+
+async def test_alertmanager_and_grafana_webhooks(tmp_path: Path, mosquitto: Mosquitto,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def payload(status: str) -> dict[str, Any]:
+        return {"version": "4", "status": status, "receiver": "chatops", "groupKey": "{}:{}", "alerts": [{
+            "status": status, "fingerprint": "c0ffee", "labels": {"alertname": "DiskFull", "severity": "critical",
+                                                                  "instance": "nas:9100"},
+            "annotations": {"summary": "/ is 97% full"}, "startsAt": "2026-12-05T00:00:00Z"}]}
+
+    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+        url = f"{base}/api/notify/alertmanager?to=owner,bob"
+        async with http.post(url, json=payload("firing"), headers=bearer()) as response:
+            assert response.status == 202
+            opened = (await response.json())["opened"]
+        texts = {(await next_sent(inbox))[1].text, (await next_sent(inbox))[1].text}
+        assert texts == {"[CRITICAL] DiskFull: / is 97% full (nas:9100)"}
+        async with http.post(url, json=payload("firing"), headers=bearer()) as response:
+            assert (await response.json())["opened"] == [], "a repeated firing alert is the same alert"
+        assert [a["id"] for a in await hub.alerts.active()] == opened
+        async with http.post(url, json=payload("resolved"), headers=bearer()) as response:
+            assert (await response.json())["resolved"] == opened
+        sent = [(await next_sent(inbox))[1].text for _ in range(2)]
+        assert sent == [f"[RESOLVED] DiskFull: / is 97% full (nas:9100) (alert #{opened[0]})"] * 2
+        assert await hub.alerts.active() == []
+
+        legacy = {"title": "[Alerting] Garage humidity", "ruleId": 7, "ruleName": "Garage humidity",
+                  "state": "alerting", "message": "above 80%"}
+        async with http.post(f"{base}/api/notify/grafana", json=legacy, headers=bearer(LIMITED)) as response:
+            assert response.status == 202
+        _, reply = await next_sent(inbox)
+        assert reply.text == "[WARNING] [Alerting] Garage humidity: above 80%"
+        async with http.post(f"{base}/api/notify/grafana", json={**legacy, "state": "ok"},
+                             headers=bearer(LIMITED)) as response:
+            assert len((await response.json())["resolved"]) == 1
+        _, reply = await next_sent(inbox)
+        assert reply.text.startswith("[RESOLVED]")
+        async with http.post(f"{base}/api/notify/grafana", json={"hello": 1}, headers=bearer(LIMITED)) as response:
+            assert response.status == 400
+
+
+def test_payload_checks_and_templates() -> None:
+    notice = parse_notice({"text": " hi "}, ["owner"])
+    assert notice == Notice(("owner",), "hi")
+    for bad, why in (({"text": "x", "to": []}, "no recipient"), ({"text": "x", "severity": "loud"}, "severity"),
+                     ({"text": "x", "image": "@@@"}, "base64"), ({"text": "x", "colour": 1}, "colour"),
+                     ({"text": "x", "image": base64.b64encode(b"GIF89a").decode(), "image_url": "http://x"}, "not both"),
+                     ({"text": "x", "image": base64.b64encode(b"%PDF").decode()}, "JPEG")):
+        with pytest.raises(Refused, match=why):
+            parse_notice(bad, ["owner"])
+    assert fill("{after.label} on {after.zones.0} at {time}", {"after": {"label": "car", "zones": ["drive"]}},
+                {"time": "10:00"}) == "car on drive at 10:00"
+    assert fill("{missing.field} {0} {", {}, {}) == "{missing.field} {0} {"
+
+
+def test_recipients_in_the_config_must_exist(tmp_path: Path) -> None:
+    from chatops.config import ConfigError
+    with pytest.raises(ConfigError) as refused:
+        settings_for(tmp_path, simulator={"enabled": False}, users={"owner": {"roles": ["admin"]}},
+                     notify={"default_to": ["ownr"], "topics": [{"topic": "a/b", "message": "x", "to": ["nope:x"]}]},
+                     web={"notify_tokens": {"cron": {"token_env": "X", "to": ["bob"]}}})
+    text = str(refused.value)
+    assert "notify.default_to: 'ownr': no user named so" in text
+    assert "notify.topics[0].to: 'nope:x': unknown network" in text
+    assert "web.notify_tokens.cron.to: 'bob'" in text
