@@ -196,7 +196,7 @@ class NotifyToken(Section):
 
     token_env: str | None = Field(None, examples=['"CRON_NOTIFY_TOKEN"'])
     token_file: str | None = Field(None, examples=['"/etc/chatops/cron.token"'])
-    to: list[str] = Field(default_factory=list, examples=['["owner", "irc:#maison"]'],
+    to: list[str] = Field(default_factory=list, examples=['["owner"]'],
                           description="recipients this token may address (empty: any configured one)")
     per_minute: float = Field(30.0, gt=0, examples=["30"], description="notifications per minute (burst the same)")
 

@@ -27,7 +27,7 @@ from .networks import networks
 from .durations import format_duration, parse_config_duration
 
 COMMAND = ".venv/bin/python -m chatops.config_doc > docs/configuration.md"
-ADAPTERS = ("console", "irc", "xmpp", "slack", "sms")   # the built-in networks, in the order people meet them
+ADAPTERS = ("console", "irc", "xmpp", "slack", "sms", "email")   # the built-in networks, in the order people meet them
 
 # What each key means, by key path. NAME stands for a name you choose ([users.alice] is users.NAME);
 # [[alerts]] rules are `alerts.KEY`; `adapters.*.KEY` describes a key every adapter section has.
@@ -49,6 +49,13 @@ DESCRIPTIONS: dict[str, str] = {
     "adapters.xmpp": "See [networks/xmpp.md](networks/xmpp.md).",
     "adapters.slack": "See [networks/slack.md](networks/slack.md).",
     "adapters.sms": "See [networks/sms.md](networks/sms.md).",
+    "adapters.email": "Mail out through an SMTP server. See [networks/email.md](networks/email.md).",
+    "adapters.email.host": "the SMTP server (your provider's submission server, or a local relay)",
+    "adapters.email.security": "`\"starttls\"` (port 587), `\"tls\"` (SMTPS, port 465), or `\"none\"` (loopback relay only)",
+    "adapters.email.username": "login on the SMTP server; none: send without logging in",
+    "adapters.email.password_env": "environment variable holding the SMTP password",
+    "adapters.email.password_file": "file holding the SMTP password",
+    "adapters.email.timeout": "one SMTP session taking longer fails (and is retried)",
     # [hub]
     "hub.name": "what people address in rooms (`maison: temp`); the default nick",
     "hub.prefix": "commands in rooms start with it (`!temp`)",
@@ -114,6 +121,7 @@ DESCRIPTIONS: dict[str, str] = {
     "users.NAME.xmpp": "bare JIDs",
     "users.NAME.slack": "Slack member IDs",
     "users.NAME.sms": "phone numbers (E.164, or national with `[hub] default_country`)",
+    "users.NAME.email": "email addresses (mail goes out only; see [networks/email.md](networks/email.md))",
     "users.NAME.console": "`[\"*\"]`: whoever runs the hub on its terminal",
     "users.NAME.web": "the web chat's user names (see `[web] user`)",
     "plugins.NAME": "the keys the plugin declares (its own schema, checked like the rest)",

@@ -38,6 +38,7 @@ BUILTIN = {
     "xmpp": "adapters.xmpp_network:NETWORK",
     "slack": "adapters.slack_network:NETWORK",
     "sms": "adapters.sms_network:NETWORK",
+    "email": "adapters.email_network:NETWORK",
     "loopback": "adapters.loopback:NETWORK",
     "web": "chatops.networks:WEB",
 }

@@ -75,7 +75,7 @@ def parse_notice(data: Any, default_to: list[str]) -> Notice:
     if isinstance(to, str):
         to = [to]
     if not isinstance(to, list) or not all(isinstance(t, str) and t.strip() for t in to):
-        raise Refused(400, '"to" must be a list of user names or addresses, e.g. ["owner", "irc:#maison"]')
+        raise Refused(400, '"to" must be a list of user names or addresses, e.g. ["owner"] (a user) or ["NETWORK:ADDRESS"]')
     if not to:
         raise Refused(400, 'no recipient: give "to", or set [notify] default_to')
     text = data.get("text")

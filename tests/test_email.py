@@ -1,0 +1,202 @@
+"""Email out over a real SMTP server: aiosmtpd on a free loopback port, with STARTTLS or SMTPS
+under a private CA, and a login. Mail is sent by a real hub through its durable outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("aiosmtpd")
+from aiosmtpd.controller import Controller  # noqa: E402
+from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
+
+from adapters.email import subject  # noqa: E402
+from adapters.email_network import identity_problem  # noqa: E402
+from chatops.hub import Hub, running  # noqa: E402
+from chatops.notify import Notice  # noqa: E402
+from chatops.testing import Mosquitto, free_port, settings_for, tiny_png  # noqa: E402
+
+PASSWORD = "pw-Zq8!never-in-logs"
+
+
+class Mailbox:
+    """What the SMTP server received, handed to the test's loop; answers the test can script."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.mails: asyncio.Queue[EmailMessage] = asyncio.Queue()
+        self.rcpt_answers: list[str] = []       # the next RCPT TO answers, then 250
+        self.logins: list[tuple[bytes, bytes]] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address.startswith("nobody@"):
+            return "550 5.1.1 no such mailbox"
+        if self.rcpt_answers:
+            return self.rcpt_answers.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        mail = message_from_bytes(envelope.content, policy=policy.default)
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self.mails.put_nowait, mail)
+        return "250 Message accepted"
+
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        if isinstance(data, LoginPassword):
+            self.logins.append((data.login, data.password))
+            return AuthResult(success=data.login == b"maison" and data.password == PASSWORD.encode())
+        return AuthResult(success=False)
+
+
+class SmtpServer:
+    """aiosmtpd on a fixed free port, which a test may stop and start again."""
+
+    def __init__(self, workdir: Path, mailbox: Mailbox, security: str) -> None:
+        self.port = free_port()
+        self.mailbox, self.security = mailbox, security
+        self.ca_file = workdir / "smtp.crt"
+        key = workdir / "smtp.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", str(key), "-out", str(self.ca_file), "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.tls.load_cert_chain(self.ca_file, key)
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        options: dict[str, Any] = {"authenticator": self.mailbox.authenticate, "auth_require_tls": True}
+        if self.security == "tls":      # aiosmtpd cannot tell that its socket is TLS: offer AUTH anyway
+            options.update(ssl_context=self.tls, auth_require_tls=False)
+        else:
+            options.update(tls_context=self.tls, require_starttls=True)
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port,
+                                     server_hostname="127.0.0.1", ready_timeout=10, **options)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture(params=["starttls", "tls"])
+def smtp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SmtpServer]:
+    server = SmtpServer(tmp_path, Mailbox(), request.param)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def smtp_server(smtp: SmtpServer) -> AsyncIterator[SmtpServer]:
+    smtp.mailbox.loop = asyncio.get_running_loop()
+    smtp.start()
+    yield smtp
+    smtp.stop()
+
+
+def email_settings(tmp_path: Path, url: str, server: SmtpServer) -> Any:
+    return settings_for(
+        tmp_path / "data", url, simulator={"enabled": False}, web={"user": None},
+        adapters={"email": {"host": "127.0.0.1", "port": server.port, "security": server.security,
+                            "ca_file": str(server.ca_file), "username": "maison", "password_env": "T_SMTP_PW",
+                            "sender": "maison@example.org", "reconnect_max": "0.5s", "timeout": "5s"}},
+        users={"owner": {"roles": ["admin"], "email": ["owner@example.org"]}})
+
+
+async def status_of(hub: Hub, notice_id: int, state: str) -> dict[str, Any]:
+    """The notification's email recipient once it is in `state` (the mark follows the send)."""
+    async with asyncio.timeout(10):
+        while True:
+            status = await hub.notifications.status(notice_id)
+            assert status is not None
+            mine = [r for r in status["recipients"] if r["address"].startswith("email:")]
+            if mine and mine[0]["state"] == state:
+                return mine[0]
+            await asyncio.sleep(0.05)
+
+
+pytestmark = pytest.mark.servers
+
+
+async def test_an_alert_mail_with_its_picture(tmp_path: Path, mosquitto: Mosquitto, smtp_server: SmtpServer,
+                                              monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+                                              ) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("T_SMTP_PW", PASSWORD)
+    picture = tiny_png(tmp_path / "door.png").read_bytes()
+    async with running(Hub(email_settings(tmp_path, mosquitto.url, smtp_server), tty=False)) as hub:
+        notice_id = await hub.notifications.submit(
+            Notice(("owner",), "Person at the front door", "critical", image=picture, ack=True), "test")
+        mail = await asyncio.wait_for(smtp_server.mailbox.mails.get(), 10)
+        assert mail["To"] == "owner@example.org" and mail["From"] == "maison@example.org"
+        assert mail["Subject"] == f"[maison] CRITICAL alert #{notice_id}: Person at the front door"
+        assert "Person at the front door" in mail.get_body(("plain",)).get_content()
+        html = mail.get_body(("html",))
+        images = [p for p in mail.walk() if p.get_content_maintype() == "image"]
+        assert len(images) == 1 and images[0].get_content() == picture
+        assert images[0].get_content_disposition() == "inline"
+        assert f'cid:{images[0]["Content-ID"].strip("<>")}' in html.get_content()
+        assert set(smtp_server.mailbox.logins) == {(b"maison", PASSWORD.encode())}, "a check at start, the send"
+        await status_of(hub, notice_id, "delivered")
+        assert hub.health()["adapters"]["email"]["connected"]
+    ours = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail.log"))  # not the server's
+    assert f"notification #{notice_id}" in ours, "the hub's logs were captured"
+    assert PASSWORD not in ours and base64.b64encode(PASSWORD.encode()).decode() not in ours
+    assert base64.b64encode(f"\0maison\0{PASSWORD}".encode()).decode() not in ours
+
+
+async def test_a_4xx_is_retried_and_a_5xx_given_up(tmp_path: Path, mosquitto: Mosquitto, smtp_server: SmtpServer,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("T_SMTP_PW", PASSWORD)
+    smtp_server.mailbox.rcpt_answers = ["451 4.7.1 greylisted, try again later"]
+    async with running(Hub(email_settings(tmp_path, mosquitto.url, smtp_server), tty=False)) as hub:
+        first = await hub.notifications.submit(Notice(("owner",), "Washing machine done"), "test")
+        mail = await asyncio.wait_for(smtp_server.mailbox.mails.get(), 10)
+        assert mail["Subject"] == "[maison] Washing machine done"
+        delivered = await status_of(hub, first, "delivered")
+        assert delivered["attempts"] == 2, "refused once with 451, then accepted"
+        refused = await hub.notifications.submit(Notice(("email:nobody@example.org",), "Lost"), "test")
+        failed = await status_of(hub, refused, "failed")
+        assert failed["attempts"] == 1 and "550" in failed["error"]
+        assert "given up" in caplog.text and "nobody@example.org" in caplog.text
+        assert smtp_server.mailbox.mails.empty()
+
+
+async def test_a_server_down_and_back_gets_the_mail_later(tmp_path: Path, mosquitto: Mosquitto,
+                                                          smtp_server: SmtpServer,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T_SMTP_PW", PASSWORD)
+    async with running(Hub(email_settings(tmp_path, mosquitto.url, smtp_server), tty=False)) as hub:
+        smtp_server.stop()
+        notice_id = await hub.notifications.submit(Notice(("owner",), "Freezer open", "warning"), "test")
+        await status_of(hub, notice_id, "pending")
+        async with asyncio.timeout(10):
+            while hub.adapters["email"].health.connected:
+                await asyncio.sleep(0.05)
+        assert "127.0.0.1" in hub.adapters["email"].health.detail
+        smtp_server.start()
+        mail = await asyncio.wait_for(smtp_server.mailbox.mails.get(), 15)
+        assert mail["Subject"] == "[maison] WARNING: Freezer open"
+        await status_of(hub, notice_id, "delivered")
+
+
+def test_addresses_and_subjects() -> None:
+    assert identity_problem("alice@example.org") is None
+    assert identity_problem("alice") and identity_problem("a@b") and identity_problem("a b@example.org")
+    assert subject("[REMINDER 2] Smoke! (alert #7; answer !ack 7)", "maison") == \
+        "[maison] REMINDER 2 alert #7: Smoke!"
+    assert subject("[CLEARED] Smoke gone (alert #7)", "m") == "[m] CLEARED alert #7: Smoke gone"
+    assert len(subject("x" * 500, "m")) == 120
