@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("device", choices=["smoke"])
     simulate.add_argument("state", choices=["on", "off"], nargs="?", default="on")
     simulate.set_defaults(func=cmd_simulate)
+    from .notify_cli import add_parser as add_notify
+    add_notify(sub)
     from .networks import networks
 
     for network in networks().known.values():         # a network may bring subcommands (xmpp: rpc)

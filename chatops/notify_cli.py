@@ -1,0 +1,111 @@
+"""`chatops notify --to owner "text" [--image FILE] [--ack]`: a notification from the shell (cron).
+
+It posts to the running hub's `POST /api/notify` with a `[web.notify_tokens]` token taken from an
+environment variable (CHATOPS_NOTIFY_TOKEN unless --token-env says another), so the token is
+never on the command line where `ps` shows it. It prints the notification's id and exits 0, or
+prints the hub's reason and exits 1 (2 for a usage problem). The standard library is enough:
+nothing of the hub is started or imported beyond the config reader."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import ssl
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+TOKEN_ENV = "CHATOPS_NOTIFY_TOKEN"
+URL_ENV = "CHATOPS_URL"
+TIMEOUT = 30.0
+
+
+def add_parser(sub: Any) -> None:
+    notify = sub.add_parser("notify", help="send a notification through the running hub (POST /api/notify)")
+    notify.add_argument("text", help="the message")
+    notify.add_argument("--to", action="append", default=[], metavar="WHO",
+                        help="a user name or an address such as NETWORK:ADDRESS (repeat it; default: "
+                             "[notify] default_to)")
+    notify.add_argument("--severity", choices=["info", "warning", "critical"], default="info")
+    notify.add_argument("--image", type=Path, metavar="FILE", help="a JPEG, PNG or GIF to attach")
+    notify.add_argument("--image-url", metavar="URL", help="a picture the hub fetches and attaches")
+    notify.add_argument("--ack", action="store_true", help="repeat until someone acknowledges it")
+    notify.add_argument("--url", help=f"the hub's web address (default: ${URL_ENV}, else from --config)")
+    notify.add_argument("--config", type=Path, default=Path("config.toml"),
+                        help="config file the hub's address is read from (default ./config.toml)")
+    notify.add_argument("--token-env", default=TOKEN_ENV, metavar="VAR",
+                        help=f"environment variable holding the notify token (default {TOKEN_ENV})")
+    notify.add_argument("--ca-file", type=Path, help="CA certificate of a hub served over https with a private CA")
+    notify.set_defaults(func=cmd_notify)
+
+
+def hub_url(args: argparse.Namespace) -> str:
+    """--url, $CHATOPS_URL, the config's public_url or listen address, else the default port."""
+    if args.url:
+        return str(args.url).rstrip("/")
+    if os.environ.get(URL_ENV):
+        return os.environ[URL_ENV].rstrip("/")
+    if args.config.exists():
+        from .config import ConfigError, load_settings
+        try:
+            web = load_settings(args.config).web
+        except ConfigError:
+            web = None
+        if web is not None:
+            if web.public_url:
+                return web.public_url.rstrip("/")
+            host, port = web.host_port
+            host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    return "http://127.0.0.1:8080"
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    token = os.environ.get(args.token_env, "").strip()
+    if not token:
+        print(f"chatops notify: set {args.token_env} to a token of [web.notify_tokens] "
+              f"(export {args.token_env}=...)", file=sys.stderr)
+        return 2
+    body: dict[str, Any] = {"text": args.text, "severity": args.severity, "ack": args.ack}
+    if args.to:
+        body["to"] = args.to
+    if args.image is not None:
+        try:
+            body["image"] = base64.b64encode(args.image.read_bytes()).decode("ascii")
+        except OSError as exc:
+            print(f"chatops notify: cannot read {args.image}: {exc.strerror}", file=sys.stderr)
+            return 2
+    if args.image_url:
+        body["image_url"] = args.image_url
+    url = f"{hub_url(args)}/api/notify"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    context = ssl.create_default_context(cafile=str(args.ca_file)) if args.ca_file else None
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT, context=context) as response:
+            answer = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        print(f"chatops notify: refused ({exc.code}): {_reason(exc)}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        print(f"chatops notify: cannot reach the hub at {url}: {reason} (is it running? --url or {URL_ENV})",
+              file=sys.stderr)
+        return 1
+    print(answer.get("id"))
+    return 0
+
+
+def _reason(error: urllib.error.HTTPError) -> str:
+    try:
+        data = json.loads(error.read() or b"{}")
+    except ValueError:
+        return error.reason or "no reason given"
+    reason = str(data.get("error") or error.reason)
+    if data.get("recipients"):
+        reason += f" (recipients: {', '.join(data['recipients'])})"
+    return reason

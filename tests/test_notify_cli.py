@@ -1,0 +1,49 @@
+"""`chatops notify` from the shell against a real hub: the id printed, the message delivered,
+a refusal explained with a non-zero exit."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from chatops.cli import main
+from chatops.hub import Hub, running
+from chatops.testing import Mosquitto, settings_for, tiny_png
+
+pytestmark = pytest.mark.servers
+
+
+async def test_chatops_notify(tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("T_CRON", "cli-token-42")
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False},
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None, "notify_tokens": {
+                                "cron": {"token_env": "T_CRON"}}},
+                            users={"owner": {"roles": ["admin"], "loopback": ["owner"]}})
+    picture = tiny_png(tmp_path / "graph.png")
+    async with running(Hub(settings, tty=False)) as hub:
+        assert hub.web is not None
+        url = f"http://127.0.0.1:{hub.web.port}"
+        monkeypatch.setenv("CHATOPS_NOTIFY_TOKEN", "cli-token-42")
+        code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "owner", "Backup finished",
+                                              "--image", str(picture), "--severity", "warning"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        notice_id = int(out.strip())
+        target, text = await hub.adapters["loop"].next()
+        assert (target, text) == ("owner", "[WARNING] Backup finished")
+        assert (await hub.notifications.status(notice_id))["text"] == "Backup finished"
+
+        code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "nobody", "hello"])
+        out, err = capsys.readouterr()
+        assert code == 1 and out == ""
+        assert "refused (422): unknown recipient(s): nobody (recipients: owner" in err
+
+        monkeypatch.setenv("CHATOPS_NOTIFY_TOKEN", "wrong")
+        assert await asyncio.to_thread(main, ["notify", "--url", url, "hello"]) == 1
+        assert "refused (401)" in capsys.readouterr().err
+        monkeypatch.delenv("CHATOPS_NOTIFY_TOKEN")
+        assert await asyncio.to_thread(main, ["notify", "--url", url, "hello"]) == 2
+        assert "set CHATOPS_NOTIFY_TOKEN" in capsys.readouterr().err
