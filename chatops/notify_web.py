@@ -111,11 +111,14 @@ async def _body(request: web.Request) -> Any:
     """The JSON body, up to MAX_BODY bytes (more than the web server's usual limit: pictures)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise Refused(413, f"the request is larger than {MAX_BODY // 1024 // 1024} MB")
-    data = await request.content.read(MAX_BODY + 1)
-    if len(data) > MAX_BODY:
-        raise Refused(413, f"the request is larger than {MAX_BODY // 1024 // 1024} MB")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):    # a chunked body has no length
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Refused(413, f"the request is larger than {MAX_BODY // 1024 // 1024} MB")
+        chunks.append(chunk)
     try:
-        return json.loads(data)
+        return json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refused(400, f"the body is not valid JSON: {exc}") from None
 

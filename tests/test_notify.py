@@ -89,6 +89,25 @@ async def test_a_script_notifies_a_user_with_a_picture(tmp_path: Path, mosquitto
         assert not await hub.alerts.active(), "a notification without ack is no active alert"
 
 
+async def test_a_large_picture_arrives_whole(tmp_path: Path, mosquitto: Mosquitto,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A picture far above the web server's usual 64 kB request limit, sent chunked (no length)."""
+    picture = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8000      # 2 MB, a JPEG by its magic
+    body = json.dumps({"to": ["owner"], "text": "Camera", "image": base64.b64encode(picture).decode()}).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 100_000):
+            yield body[start:start + 100_000]
+
+    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+        async with http.post(f"{base}/api/notify", data=chunks(), headers={
+                **bearer(), "Content-Type": "application/json"}) as response:
+            assert response.status == 202, await response.text()
+        _, reply = await next_sent(inbox)
+        assert reply.attachments[0].path.read_bytes() == picture
+        assert reply.attachments[0].path.stat().st_mode & 0o077 == 0, "pictures are private files"
+
+
 async def test_refusals_are_explained(tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
     async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
         ok = {"to": ["owner"], "text": "hi"}
@@ -270,3 +289,19 @@ def test_recipients_in_the_config_must_exist(tmp_path: Path) -> None:
     assert "notify.default_to: 'ownr': no user named so" in text
     assert "notify.topics[0].to: 'nope:x': unknown network" in text
     assert "web.notify_tokens.cron.to: 'bob'" in text
+
+
+async def test_a_notification_survives_a_restart(tmp_path: Path, mosquitto: Mosquitto,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = notify_settings(tmp_path, mosquitto.url)
+    async with hub_and_http(settings, monkeypatch) as (hub, inbox, http, base):
+        inbox.health.down("test: network away")
+        async with http.post(f"{base}/api/notify", json={"to": ["owner"], "text": "Water leak in the cellar"},
+                             headers=bearer()) as response:
+            notice_id = (await response.json())["id"]
+    assert not inbox.sent
+    async with hub_and_http(settings, monkeypatch) as (hub, inbox, http, base):
+        target, text = await inbox.next()
+        assert (target, text) == ("owner", "Water leak in the cellar")
+        status = await wait_status(http, base, notice_id, "delivered")
+        assert status["id"] == notice_id
