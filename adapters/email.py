@@ -86,7 +86,7 @@ class Adapter(AdapterBase):
         where = f"{self.settings.host}:{self.settings.real_port}"
         while True:
             try:
-                async with self._session() as _smtp:
+                async with self._session():
                     pass
             except Exception as exc:
                 delay = backoff.next_delay()
