@@ -77,6 +77,8 @@ class NotifyApi:
             ack = request.query.get("ack", "").lower() in ("1", "true", "yes")
             events = _events(body, source)
             origin = f"{source}/{token}"
+            if to:      # the token's `to` and rate once per call: a group of 40 alerts is one call
+                notifications.check(token, Notice(tuple(to), source))
             opened, resolved = [], []
             for key, firing, text, severity, image_url in events:
                 if firing:
@@ -86,7 +88,6 @@ class NotifyApi:
                                           notifications.settings.default_to)
                     if image_url:
                         notice = Notice(notice.to, notice.text, notice.severity, image_url=image_url, ack=ack)
-                    notifications.check(token, notice)
                     opened.append(await notifications.submit(notice, origin, key))
                 else:
                     closed = await notifications.resolve_key(origin, key, text)

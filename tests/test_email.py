@@ -193,6 +193,15 @@ async def test_a_server_down_and_back_gets_the_mail_later(tmp_path: Path, mosqui
         await status_of(hub, notice_id, "delivered")
 
 
+def test_a_user_email_must_be_an_address(tmp_path: Path) -> None:
+    from chatops.config import ConfigError
+    with pytest.raises(ConfigError, match=r"users.bob.email: 'bob' is not an email address"):
+        settings_for(tmp_path, users={"bob": {"roles": ["guest"], "email": ["bob"]}})
+    with pytest.raises(ConfigError, match="only accepted for a loopback host"):
+        settings_for(tmp_path, adapters={"email": {"host": "smtp.example.org", "security": "none",
+                                                   "sender": "maison@example.org"}})
+
+
 def test_addresses_and_subjects() -> None:
     assert identity_problem("alice@example.org") is None
     assert identity_problem("alice") and identity_problem("a@b") and identity_problem("a b@example.org")
