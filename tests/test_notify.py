@@ -305,3 +305,14 @@ async def test_a_notification_survives_a_restart(tmp_path: Path, mosquitto: Mosq
         assert (target, text) == ("owner", "Water leak in the cellar")
         status = await wait_status(http, base, notice_id, "delivered")
         assert status["id"] == notice_id
+
+
+async def test_a_picture_that_cannot_be_fetched_leaves_the_text(tmp_path: Path, mosquitto: Mosquitto,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatops.testing import free_port
+    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+        body = {"to": ["owner"], "text": "Doorbell", "image_url": f"http://127.0.0.1:{free_port()}/snap.jpg"}
+        async with http.post(f"{base}/api/notify", json=body, headers=bearer()) as response:
+            assert response.status == 202
+        _, reply = await next_sent(inbox)
+        assert reply.text == "Doorbell" and reply.attachments == ()
