@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .alerts import NOTICE_PREFIX, Recipient, parse_address
 from .config import NotifyTopic, read_secret
+from .networks import networks
 from .private import private_dir, write_private
 from .rate import TokenBucket
 
@@ -209,8 +210,13 @@ class Notifications:
         for entry in to:
             if ":" in entry:
                 network, target = parse_address(entry)
-                if not target or not self.hub.adapters_for(network):
+                adapters = self.hub.adapters_for(network)
+                described = networks().get(adapters[0].network) if adapters else None
+                problem = described.address_problem(target) if described is not None and target else None
+                if not target or not adapters:
                     unknown.append(entry)
+                elif problem:
+                    unknown.append(f"{entry} ({problem})")
             elif entry not in self.hub.auth.users:
                 unknown.append(entry)
             elif not self.hub.alerts.recipients([entry]):

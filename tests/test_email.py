@@ -23,7 +23,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
 from adapters.email import subject  # noqa: E402
 from adapters.email_network import identity_problem  # noqa: E402
 from chatops.hub import Hub, running  # noqa: E402
-from chatops.notify import Notice  # noqa: E402
+from chatops.notify import Notice, Refused  # noqa: E402
 from chatops.testing import Mosquitto, free_port, settings_for, tiny_png  # noqa: E402
 
 PASSWORD = "pw-Zq8!never-in-logs"
@@ -168,6 +168,8 @@ async def test_a_4xx_is_retried_and_a_5xx_given_up(tmp_path: Path, mosquitto: Mo
         assert mail["Subject"] == "[maison] Washing machine done"
         delivered = await status_of(hub, first, "delivered")
         assert delivered["attempts"] == 2, "refused once with 451, then accepted"
+        with pytest.raises(Refused, match="not an email address"):
+            await hub.notifications.submit(Notice(("email:nobody",), "Lost"), "test")
         refused = await hub.notifications.submit(Notice(("email:nobody@example.org",), "Lost"), "test")
         failed = await status_of(hub, refused, "failed")
         assert failed["attempts"] == 1 and "550" in failed["error"]
