@@ -41,7 +41,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     if data_dir:
         print(f"{args.config}: the hub would not start:", file=sys.stderr)
         print(f"  - {data_dir}", file=sys.stderr)
-    if problems or data_dir:
+    automations = _automation_problems(settings)
+    if automations:
+        print(f"{args.config}: automations that could not run:", file=sys.stderr)
+        for problem in automations:
+            print(f"  - automations: {problem}", file=sys.stderr)
+    if problems or data_dir or automations:
         return EXIT_INVALID
     print(f"{args.config}: OK")
     print(f"MQTT: {settings.mqtt.url}")
@@ -57,9 +62,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     enabled += ["web"] if settings.web.enabled else []
     print(f"adapters enabled: {', '.join(enabled) or 'none'}")
     print(f"alert rules: {', '.join(a.name for a in settings.alerts) or 'none'}")
+    print(f"automations: {', '.join(a.name for a in settings.automations) or 'none'}")
     for warning in _unknown_grants(settings):
         print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _automation_problems(settings: Settings) -> list[str]:
+    """Automation commands that do not parse or that their owner may not run (the hub's own
+    router and access rules judge them, as they will at run time)."""
+    if not settings.automations:
+        return []
+    from .automations import command_problems
+    from .hub import Hub
+
+    return command_problems(Hub(settings, tty=False))
 
 
 def _unknown_grants(settings: Settings) -> list[str]:

@@ -25,6 +25,7 @@ from .adapter import Adapter
 from .networks import Network, networks
 from .alerts import AlertEngine
 from .notify import Notifications
+from .automations import Automations
 from .audit import AuditTrail
 from .auth import Auth, User
 from .backoff import Backoff
@@ -43,6 +44,7 @@ from .mqtt import MqttLink, broker_address
 from .preflight import data_dir_problem, listen_problems, web_message
 from .router import Router
 from .store import Store
+from .timers import Timers
 
 if TYPE_CHECKING:
     from .web import WebServer
@@ -99,6 +101,8 @@ class Hub:
         self.notifications = Notifications(self)
         self.history = History(self.store, settings.history)
         self.cameras = Cameras(self)
+        self.timers = Timers(self)
+        self.automations = Automations(self)
         self.metrics = Metrics(self)
         self.hub_device: HubDevice | None = None       # made at start, once the adapters are known
         self.ready = asyncio.Event()
@@ -148,6 +152,8 @@ class Hub:
                         await self.cameras.start()
                         await self.alerts.start()
                         await self.notifications.start()
+                        await self.timers.start()
+                        await self.automations.start()
                         if self.settings.simulator.enabled:
                             from .sim import SimulatedHome
                             from .sim_past import simulate_past_day

@@ -101,7 +101,11 @@ def settings_for(data_dir: Path, mqtt_url: str = "embedded", **overrides: Any) -
         "web": {"listen": "127.0.0.1:0"},
         "adapters": {"console": {"enabled": False}},
     })
-    return parse_settings(merge(raw, overrides), data_dir)
+    raw = merge(raw, overrides)
+    owner = raw.get("automations_defaults", {}).get("owner")
+    if "automations" not in overrides and owner not in raw.get("users", {}):
+        raw.pop("automations", None)        # the demo's automations act as its owner: no owner, no automations
+    return parse_settings(raw, data_dir)
 
 
 class Mosquitto:

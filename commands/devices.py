@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Literal
 
+from chatops.auth import fold
 from chatops.command import CommandError, Context, Shorthand, command
 from chatops.config import DeviceType
-from chatops.durations import format_duration
-from chatops.home import Device, format_value
+from chatops.durations import format_duration, parse_duration
+from chatops.home import SWITCH_STATES, Device, format_value
 from chatops.mqtt import MqttUnavailable
+from chatops.router import clean_text
+from chatops.schedule import Recurrence, local_time
 
 
 def _device(ctx: Context, name: str) -> Device:
@@ -54,29 +56,78 @@ async def read(ctx: Context, device: str) -> str:
     return await _reading(ctx, target)
 
 
-@command("switch", aliases=["turn", "allume"], usage="switch DEVICE on|off|toggle", needs_user=True,
+@command("switch", aliases=["turn", "allume"], usage="switch DEVICE on|off|toggle [for DURATION]", needs_user=True,
          shorthand=Shorthand.DEVICE_STATE)
-async def switch(ctx: Context, device: str, state: Literal["on", "off", "toggle"]) -> str:
-    """Switch a device and wait until it confirms."""
-    target = _device(ctx, device)
+async def switch(ctx: Context, device: str, *words: str) -> str:
+    """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
+    name, state, hold = _switch_words(ctx, [device, *words])
+    target = _device(ctx, name)
     if target.type is not DeviceType.SWITCH:
         raise CommandError(f"{target.label} is a {target.type.value}, it cannot be switched.")
+    before = target.reading.value if target.reading is not None else None
     if state == "toggle":
         if target.reading is None:
             raise CommandError(f"The state of {target.label} is unknown; say on or off.")
         wanted = not bool(target.reading.value)
     else:
         wanted = state == "on"
+    # Whoever switches a device overrides a pending "for" on it: that switch-back will leave it alone.
+    pending = await ctx.hub.timers.supersede_restores(target.name, ctx.who)
     try:
         confirmed, reading = await ctx.home.switch(target, wanted)
     except MqttUnavailable as exc:
         raise CommandError(f"Cannot switch {target.label}: {exc}.") from None
     shown = "ON" if wanted else "OFF"
-    if confirmed:
+    if not confirmed:
+        timeout = format_duration(target.settings.confirm_timeout)
+        now = format_value(reading.value) if reading else "unknown"
+        later = " Nothing will be switched back." if hold else ""
+        return f"No confirmation from {target.label} after {timeout} (asked {shown}, last state {now}).{later}"
+    if hold is None:
         return f"{target.label} is {shown}"
-    timeout = format_duration(target.settings.confirm_timeout)
-    now = format_value(reading.value) if reading else "unknown"
-    return f"No confirmation from {target.label} after {timeout} (asked {shown}, last state {now})."
+    return await _switch_back_later(ctx, target, wanted, before, hold, pending, f"{name} {state} for "
+                                    f"{format_duration(hold)}")
+
+
+def _switch_words(ctx: Context, words: list[str]) -> tuple[str, str, float | None]:
+    """(device, on|off|toggle, seconds or None) from `DEVICE STATE [[for] DURATION]`."""
+    usage = f" Usage: {ctx.prefix}switch DEVICE on|off|toggle [for DURATION]"
+    cut = next((i for i in range(len(words) - 1, 0, -1) if fold(words[i]) in SWITCH_STATES), None)
+    if cut is None:
+        if len(words) == 1:
+            raise CommandError("Missing state." + usage)
+        shown = clean_text(words[-1])[:30]
+        raise CommandError(f"state must be one of on, off, toggle, not {shown!r}." + usage)
+    tail = words[cut + 1:]
+    if tail and fold(tail[0]) in ("for", "pour", "pendant"):
+        tail = tail[1:]
+    hold = None
+    if tail:
+        try:
+            hold = parse_duration("".join(tail))
+        except ValueError:
+            raise CommandError(f"{' '.join(tail)[:30]!r} is not a duration (e.g. 2h, 30m)." + usage) from None
+        if hold <= 0:
+            raise CommandError("The duration must be more than 0." + usage)
+    return " ".join(words[:cut]), fold(words[cut]), hold
+
+
+async def _switch_back_later(ctx: Context, target: Device, wanted: bool, before: object, hold: float,
+                             pending: dict[str, object] | None, said: str) -> str:
+    """Schedule the switch back to the state before (a durable timer) and say when."""
+    shown = "ON" if wanted else "OFF"
+    back = (not wanted) if before is None else bool(before)
+    if pending and pending.get("set") == before:        # `on for 1h` then `on for 3h`: back as it was first
+        back = bool(pending.get("back"))
+    if back == wanted:
+        return f"{target.label} is {shown} (it already was, so nothing will be switched back)"
+    timers = ctx.hub.timers
+    now = ctx.hub.clock.time()
+    assert ctx.user is not None                           # needs_user
+    timer_id = await timers.add(ctx.user.name, ctx.address, said, Recurrence("once", label="once"), now + hold,
+                                kind="restore", data={"device": target.name, "set": wanted, "back": back})
+    return (f"{target.label} is {shown} until {local_time(now + hold, timers.tz, now)}, then back "
+            f"{'ON' if back else 'OFF'} (timer #{timer_id})")
 
 
 @command("devices", aliases=["appareils", "list"])

@@ -1,0 +1,438 @@
+"""Automations: `when` a device condition starts to hold (or `at` a schedule), run commands as the owner.
+
+Conditions are the alert rules' (chatops.conditions). A condition fires when it starts to
+hold, never on every reading: a threshold re-arms only `hysteresis` beyond it. `for 10m`
+fires once the condition held that long; the time it started holding is kept in SQLite, so
+after a restart the retained state picks up where it was. Runs go through the router's one
+path as the owner (permission, audit), are audited, and an automation that runs more than
+`max_runs_per_minute` times is stopped and its owner alerted (a light that triggers its own
+motion sensor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .conditions import Trigger
+from .config import AutomationSettings
+from .durations import format_duration
+from .message import Address
+from .schedule import in_window, local_time, parse_phrase
+
+if TYPE_CHECKING:
+    from .home import Device, Reading
+    from .hub import Hub
+
+log = logging.getLogger(__name__)
+
+MAX_NAP = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS automations (
+    name TEXT PRIMARY KEY, enabled INTEGER, stopped TEXT, trigger TEXT NOT NULL DEFAULT '',
+    holding INTEGER NOT NULL DEFAULT 0, since REAL, fired INTEGER NOT NULL DEFAULT 0,
+    last_run REAL, last_result TEXT);
+"""
+
+
+@dataclass(slots=True)
+class Automation:
+    """One automation and what it knows of its condition."""
+
+    settings: AutomationSettings
+    owner: str
+    limit: int
+    trigger: Trigger | None
+    device: str | None = None           # the device `when` watches (resolved by name or alias)
+    enabled: bool = True
+    stopped: str | None = None          # why the hub turned it off (loop guard, invalid command)
+    known: bool = False                 # the condition's state is known (persisted or observed)
+    holding: bool = False
+    since: float | None = None          # wall time the condition started holding
+    fired: bool = False                 # fired for this holding period
+    due: float | None = None            # wall time a `for` (or `offline`) check is due
+    last_run: float | None = None
+    last_result: str = ""
+    recent: deque[float] = field(default_factory=deque)     # monotonic times of recent runs
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+
+class Automations:
+    """The automations of one hub."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        defaults = hub.settings.automations_defaults
+        self.by_name: dict[str, Automation] = {}
+        self._by_device: dict[str, list[Automation]] = {}
+        for item in hub.settings.automations:
+            trigger = Trigger.parse(item.when) if item.when else None
+            auto = Automation(item, item.owner or defaults.owner or "", item.max_runs_per_minute
+                              or defaults.max_runs_per_minute, trigger, enabled=item.enabled)
+            if trigger is not None:
+                device = hub.home.find(trigger.device)
+                auto.device = device.name if device is not None else trigger.device
+                self._by_device.setdefault(auto.device, []).append(auto)
+            self.by_name[item.name] = auto
+        self._dirty: set[str] = set()
+        self._fire: list[tuple[Automation, str]] = []
+        self._wake = asyncio.Event()
+        self._passed = asyncio.Event()
+        self._running: set[asyncio.Task[object]] = set()
+        self.runs = 0                   # runs started by this process (tests and benchmarks read it)
+
+    # ---- start-up --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if not self.by_name:
+            await self.hub.timers.drop_automations(set())
+            return
+        store = self.hub.store
+        await store.call(lambda: store.db.executescript(SCHEMA))
+        rows = await store.call(lambda: store.db.execute(
+            "SELECT name, enabled, stopped, trigger, holding, since, fired, last_run, last_result "
+            "FROM automations").fetchall())
+        for name, enabled, stopped, trigger, holding, since, fired, last_run, last_result in rows:
+            auto = self.by_name.get(name)
+            if auto is None:
+                continue
+            if enabled is not None:
+                auto.enabled = bool(enabled)
+            auto.stopped, auto.last_run, auto.last_result = stopped, last_run, last_result or ""
+            if auto.settings.when and trigger == auto.settings.when:
+                auto.known, auto.holding, auto.since, auto.fired = True, bool(holding), since, bool(fired)
+        for problem in command_problems(self.hub):
+            log.error("automation not started: %s", problem)
+            name = problem.split(":", 1)[0]
+            if name in self.by_name:
+                self.by_name[name].stopped = problem.split(": ", 1)[1]
+        now = self.hub.clock.time()
+        for auto in self.by_name.values():
+            if auto.settings.at:
+                recurrence = parse_phrase(auto.settings.at, now, self.hub.timers.tz).recurrence
+                await self.hub.timers.sync_automation(auto.name, auto.owner, recurrence)
+            elif auto.trigger is not None and auto.trigger.condition.kind == "offline":
+                auto.due = now + float(auto.trigger.condition.threshold or 0)
+        await self.hub.timers.drop_automations({a.name for a in self.by_name.values() if a.settings.at})
+        self.hub.home.listen(self._on_reading)
+        for auto in self.by_name.values():        # states retained on the broker may be in already
+            device = self.hub.home.devices.get(auto.device or "")
+            if device is not None and device.reading is not None and auto.trigger is not None:
+                self._observe(auto, device.reading, None)
+        self.hub.spawn(self._engine_forever(), "automations")
+
+    # ---- conditions --------------------------------------------------------------------------
+
+    def _on_reading(self, device: Device, reading: Reading, previous: Reading | None) -> None:
+        watching = self._by_device.get(device.name)
+        if not watching:
+            return
+        for auto in watching:
+            self._observe(auto, reading, previous)
+
+    def _observe(self, auto: Automation, reading: Reading, previous: Reading | None) -> None:
+        """Follow the condition on a new reading: fire on the edge where it starts to hold."""
+        trigger = auto.trigger
+        assert trigger is not None
+        condition = trigger.condition
+        now = self.hub.clock.time()
+        if condition.kind == "changed":
+            if condition.holds(reading.value, previous):
+                self._queue(auto, f"{auto.device} changed to {_shown(reading.value)}")
+            return
+        if condition.kind == "offline":
+            auto.due = now + float(condition.threshold or 0)
+            if auto.holding:
+                auto.holding, auto.since, auto.fired = False, None, False
+                self._dirty.add(auto.name)
+            self._wake.set()
+            return
+        if auto.holding:
+            holds = condition.still_holds(reading.value, auto.settings.hysteresis)
+        else:
+            holds = condition.holds(reading.value, previous)
+        if not auto.known:
+            # First sight with nothing remembered: no edge was seen, so nothing fires now; a held
+            # state (`for`) counts from here.
+            auto.known, auto.holding, auto.since, auto.fired = True, holds, now if holds else None, holds
+            if holds and trigger.hold:
+                auto.fired, auto.due = False, now + trigger.hold
+            self._dirty.add(auto.name)
+            self._wake.set()
+            return
+        if holds == auto.holding:
+            if holds and trigger.hold and not auto.fired and auto.due is None and auto.since is not None:
+                auto.due = auto.since + trigger.hold          # remembered across a restart
+                self._wake.set()
+            return
+        auto.holding = holds
+        auto.fired = False
+        auto.since = now if holds else None
+        auto.due = None
+        if holds and trigger.hold:
+            auto.due = now + trigger.hold
+        elif holds:
+            auto.fired = True
+            self._queue(auto, f"{auto.settings.when} ({_shown(reading.value)})")
+        self._dirty.add(auto.name)
+        self._wake.set()
+
+    def _queue(self, auto: Automation, why: str) -> None:
+        self._fire.append((auto, why))
+        self._wake.set()
+
+    async def _engine_forever(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._save()
+            except sqlite3.DatabaseError as exc:
+                log.error("automations: their state cannot be saved (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            fire, self._fire = self._fire, []
+            for auto, why in fire:
+                task = self.hub.spawn(self.run(auto.name, why), f"automation-{auto.name}")
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            now = self.hub.clock.time()
+            upcoming: float | None = None
+            for auto in self.by_name.values():
+                if auto.due is None:
+                    continue
+                if auto.due > now:
+                    upcoming = auto.due if upcoming is None else min(upcoming, auto.due)
+                    continue
+                auto.due = None
+                self._due(auto, now)
+            if self._fire or self._dirty:
+                continue
+            passed, self._passed = self._passed, asyncio.Event()
+            delay = MAX_NAP if upcoming is None else min(MAX_NAP, max(0.0, upcoming - self.hub.clock.time()))
+            await self._nap(delay, passed)
+
+    def _due(self, auto: Automation, now: float) -> None:
+        trigger = auto.trigger
+        if trigger is None:
+            return
+        if trigger.condition.kind == "offline":
+            if not auto.holding:
+                auto.holding, auto.since, auto.fired = True, now, True
+                self._dirty.add(auto.name)
+                self._queue(auto, f"{auto.device} silent for {format_duration(float(trigger.condition.threshold or 0))}")
+            return
+        if auto.holding and not auto.fired:
+            auto.fired = True
+            self._dirty.add(auto.name)
+            self._queue(auto, f"{auto.settings.when}")
+
+    async def _nap(self, seconds: float, passed: asyncio.Event) -> None:
+        """Sleep on the hub's clock until the next due check, or until woken; `passed` is set
+        once the sleep is in place (a test that moves a manual clock then wakes it)."""
+        if self._wake.is_set():
+            passed.set()
+            return
+        sleep = asyncio.ensure_future(self.hub.clock.sleep(seconds))
+        woken = asyncio.ensure_future(self._wake.wait())
+        await asyncio.sleep(0)
+        passed.set()
+        try:
+            await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for future in (sleep, woken):
+                future.cancel()
+
+    async def _save(self, names: set[str] | None = None) -> None:
+        dirty, self._dirty = (self._dirty, set()) if names is None else (names, self._dirty - names)
+        if not dirty:
+            return
+        rows = [(a.name, None if a.enabled == a.settings.enabled else int(a.enabled), a.stopped,
+                 a.settings.when or "", int(a.holding), a.since, int(a.fired), a.last_run, a.last_result)
+                for a in (self.by_name[n] for n in dirty)]
+        store = self.hub.store
+        try:
+            await store.call(lambda: store.db.executemany(
+                "INSERT OR REPLACE INTO automations(name, enabled, stopped, trigger, holding, since, fired, "
+                "last_run, last_result) VALUES (?,?,?,?,?,?,?,?,?)", rows))
+        except sqlite3.DatabaseError:
+            self._dirty |= dirty
+            raise
+
+    async def settled(self) -> None:
+        """Return once the readings received so far are judged and the runs they started are
+        over (tests wait on this, never on time)."""
+        self._wake.set()
+        await self._passed.wait()
+        while self._running:
+            await asyncio.wait(set(self._running))
+            self._wake.set()
+            await self._passed.wait()
+
+    # ---- running -----------------------------------------------------------------------------
+
+    async def run(self, name: str, why: str) -> str:
+        """Run automation `name` now (its trigger said so): check only_if and the loop guard,
+        run each command as the owner, audit, tell `notify`. Returns what happened."""
+        auto = self.by_name.get(name)
+        if auto is None:
+            return "no such automation"
+        async with auto.lock:
+            if not auto.enabled or auto.stopped:
+                log.info("automation %s: %s, not run (%s)", name, auto.stopped or "disabled", why)
+                return "disabled"
+            now = self.hub.clock.time()
+            unmet = self._unmet(auto, now)
+            if unmet:
+                auto.last_result = f"skipped: {unmet}"
+                await self._record(auto, "automation-skipped", f"{why}; {unmet}")
+                return auto.last_result
+            mono = self.hub.clock.monotonic()
+            while auto.recent and mono - auto.recent[0] > 60:
+                auto.recent.popleft()
+            if len(auto.recent) >= auto.limit:
+                await self._stop(auto, why)
+                return auto.last_result
+            auto.recent.append(mono)
+            self.runs += 1
+            address = Address("automation", name, True)
+            results = []
+            for line in auto.settings.do:
+                try:
+                    replies = await self.hub.run_as(auto.owner, line, address)
+                except KeyError as exc:
+                    replies = []
+                    results.append(f"{line}: {exc}")
+                    continue
+                results.append(" ".join(r.text for r in replies) or f"{line}: done")
+            auto.last_run = now
+            auto.last_result = "; ".join(results)
+            await self._record(auto, "automation", f"{why}: {auto.last_result}")
+            if auto.settings.notify:
+                await self._tell(auto, [n if n != "owner" else auto.owner for n in auto.settings.notify],
+                                 f"Automation {name!r} ({why}): {auto.last_result}")
+            return auto.last_result
+
+    def _unmet(self, auto: Automation, now: float) -> str | None:
+        """The first `only_if` that does not hold now, or None."""
+        for entry in auto.settings.only_if:
+            if entry.strip().lower().startswith("between"):
+                if not in_window(entry, now, self.hub.timers.tz):
+                    return f"not {entry}"
+                continue
+            check = Trigger.parse(entry)
+            device = self.hub.home.find(check.device)
+            if device is None or device.reading is None:
+                return f"{check.device} has no reading yet"
+            if not check.condition.holds(device.reading.value, None):
+                return f"{entry} is not true ({device.label} is {_shown(device.reading.value)})"
+        return None
+
+    async def _stop(self, auto: Automation, why: str) -> None:
+        auto.stopped = f"stopped: ran {auto.limit} times within a minute"
+        auto.last_result = auto.stopped
+        log.error("automation %s %s (%s); say enable %s to start it again", auto.name, auto.stopped, why, auto.name)
+        await self._record(auto, "automation-stopped", f"{why}; more than {auto.limit} runs in a minute")
+        await self._tell(auto, [auto.owner], f"[WARNING] Automation {auto.name!r} ran {auto.limit} times within a "
+                                             f"minute and was stopped (does it trigger itself?). Say "
+                                             f"enable {auto.name} to start it again.")
+
+    async def _record(self, auto: Automation, kind: str, detail: str) -> None:
+        self._dirty.add(auto.name)
+        try:
+            await self._save({auto.name})
+            await self.hub.store.audit(kind, f"automation:{auto.name}", f"as:{auto.owner}",
+                                       " ; ".join(auto.settings.do), detail[:500])
+        except sqlite3.DatabaseError as exc:
+            log.error("automation %s: its run could not be recorded (%s)", auto.name, exc)
+
+    async def _tell(self, auto: Automation, notify: list[str], text: str) -> None:
+        """Queue `text` for `notify` (user names or addresses) in the durable outbox."""
+        alerts = self.hub.alerts
+        recipients = alerts.recipients(notify)
+        store = self.hub.store
+        now = self.hub.clock.time()
+        try:
+            await store.call(store.transaction, lambda db: alerts._insert_deliveries(
+                db, 0, recipients, "automation", text, None, now))
+        except sqlite3.DatabaseError as exc:
+            log.error("automation %s: could not queue the message for %s (%s)", auto.name, notify, exc)
+            return
+        alerts._wake(recipients)
+
+    async def missed(self, name: str, due: float, following: float | None) -> None:
+        """An `at` run the hub could not make in time (down, clock stepped): tell the owner."""
+        auto = self.by_name.get(name)
+        if auto is None:
+            return
+        tz = self.hub.timers.tz
+        now = self.hub.clock.time()
+        auto.last_result = f"missed the run due {local_time(due, tz, now)}"
+        await self._record(auto, "automation-missed", auto.last_result)
+        then = f" Next run: {local_time(following, tz, now)}." if following else ""
+        await self._tell(auto, [auto.owner], f"Automation {name!r} was due at {local_time(due, tz, now)} but the "
+                                             f"hub could not run it within the grace: skipped.{then}")
+
+    # ---- chat --------------------------------------------------------------------------------
+
+    async def set_enabled(self, name: str, enabled: bool) -> Automation | None:
+        auto = self.find(name)
+        if auto is None:
+            return None
+        auto.enabled = enabled
+        if enabled:
+            auto.stopped = None if (auto.stopped or "").startswith("stopped") else auto.stopped
+            auto.recent.clear()
+        self._dirty.add(auto.name)
+        await self._save({auto.name})
+        return auto
+
+    def find(self, name: str) -> Automation | None:
+        folded = " ".join(name.split()).casefold()
+        return next((a for a in self.by_name.values() if a.name.casefold() == folded), None)
+
+    async def describe(self) -> list[str]:
+        """One line per automation: state, trigger, last run and result, next run."""
+        tz = self.hub.timers.tz
+        now = self.hub.clock.time()
+        lines = []
+        for auto in self.by_name.values():
+            state = "on" if auto.enabled and not auto.stopped else (auto.stopped or "off")
+            trigger = f"when {auto.settings.when}" if auto.settings.when else f"at {auto.settings.at}"
+            last = f"last {local_time(auto.last_run, tz, now)}" if auto.last_run else "never run"
+            result = f" ({auto.last_result})" if auto.last_result else ""
+            upcoming = await self.hub.timers.next_automation_run(auto.name) if auto.settings.at else auto.due
+            following = f"; next {local_time(upcoming, tz, now)}" if upcoming and state == "on" else ""
+            lines.append(f"{auto.name} [{state}] {trigger} -> {'; '.join(auto.settings.do)} as {auto.owner}; "
+                         f"{last}{result}{following}")
+        return lines
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def command_problems(hub: Hub) -> list[str]:
+    """Commands of automations that do not parse, or that their owner may not run:
+    "NAME: why" each. `chatops check` refuses them; a running hub leaves them off."""
+    from .timers import line_problem
+
+    problems = []
+    for item in hub.settings.automations:
+        owner = item.owner or hub.settings.automations_defaults.owner or ""
+        user = hub.auth.users.get(owner)
+        for line in item.do:
+            problem = line_problem(hub, user, line, sender=f"automation:{item.name}")
+            if problem:
+                problems.append(f"{item.name}: do {line!r}: {problem}")
+    return problems

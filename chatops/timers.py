@@ -1,0 +1,379 @@
+"""Timers and schedules: rows in SQLite with a next run, fired by one scheduler task.
+
+A timer is a command line, whoever set it (it runs as them, through the router's one path),
+where they set it (the result goes there through the durable outbox), and a `Recurrence`.
+A run is committed (next run moved on, or the timer marked done) before the command runs, so
+no run ever happens twice, not even across SIGKILL. A run found late by more than `[hub]
+misfire_grace` (the hub was down, the wall clock stepped forward) is skipped and its owner
+told; within the grace it runs once, however many runs were missed.
+
+Two other kinds of rows share the scheduler: `restore` switches a device back after
+`chauffage on for 2h`, and `automation` starts an automation's `at` schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .backoff import Backoff
+from .durations import format_duration
+from .message import Address, Reply
+from .outbox import STORE_RETRY_CAP, queue_message
+from .schedule import Recurrence, local_time, zone
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = logging.getLogger(__name__)
+
+MAX_NAP = 30.0          # the scheduler looks at the wall clock at least this often (NTP may step it)
+BATCH = 1000            # due rows taken per pass
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS timers (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, adapter TEXT NOT NULL,
+    target TEXT NOT NULL, direct INTEGER NOT NULL, command TEXT NOT NULL, recurrence TEXT NOT NULL,
+    label TEXT NOT NULL, next_run REAL, state TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL, last_run REAL, runs INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS timers_due ON timers(state, next_run);
+"""
+ACTIVE, PAUSED, DONE, CANCELLED, MISSED = "active", "paused", "done", "cancelled", "missed"
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """One row of the timers table."""
+
+    id: int
+    kind: str                   # chat | restore | automation
+    owner: str
+    address: Address
+    command: str
+    recurrence: Recurrence
+    next_run: float | None
+    state: str
+    data: dict[str, Any] = field(default_factory=dict)
+    last_run: float | None = None
+    runs: int = 0
+
+    @classmethod
+    def from_row(cls, row: Any) -> Timer:
+        (tid, kind, owner, adapter, target, direct, command, recurrence, label, next_run, state, data,
+         last_run, runs) = row
+        return cls(tid, kind, owner, Address(adapter, target, bool(direct)), command,
+                   Recurrence.decode(recurrence, label), next_run, state, json.loads(data), last_run, runs)
+
+
+_COLUMNS = "id, kind, owner, adapter, target, direct, command, recurrence, label, next_run, state, data, last_run, runs"
+
+
+class Timers:
+    """The timers of one hub: create, list, pause, cancel, and the scheduler that fires them."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.tz = zone(hub.settings.hub.timezone)
+        self.grace = hub.settings.hub.misfire_grace
+        self.fired = 0                  # runs started by this process (tests and benchmarks read it)
+        self.skipped = 0
+        self._changed = asyncio.Event()
+        self._passed = asyncio.Event()
+
+    @property
+    def clock(self) -> Any:
+        return self.hub.clock
+
+    async def start(self) -> None:
+        store = self.hub.store
+        await store.call(lambda: store.db.executescript(SCHEMA))
+        self.hub.spawn(self._schedule_forever(), "timers")
+
+    # ---- what chat and config ask ----------------------------------------------------------
+
+    async def add(self, owner: str, address: Address, command: str, recurrence: Recurrence, first: float,
+                  kind: str = "chat", data: dict[str, Any] | None = None) -> int:
+        """Store a timer; its id. The scheduler is woken to take it into account."""
+        store = self.hub.store
+        now = self.clock.time()
+        row = (kind, owner, address.adapter, address.target, int(address.direct), command, recurrence.encode(),
+               recurrence.label, first, ACTIVE, json.dumps(data or {}), now)
+        timer_id = await store.call(lambda: store.db.execute(
+            "INSERT INTO timers(kind, owner, adapter, target, direct, command, recurrence, label, next_run, "
+            "state, data, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row).lastrowid)
+        self._changed.set()
+        return int(timer_id or 0)
+
+    async def listed(self, kinds: tuple[str, ...] = ("chat", "restore")) -> list[Timer]:
+        """Active and paused timers, soonest first."""
+        store = self.hub.store
+        marks = ",".join("?" * len(kinds))
+        rows = await store.call(lambda: store.db.execute(
+            f"SELECT {_COLUMNS} FROM timers WHERE state IN ('active','paused') AND kind IN ({marks}) "
+            "ORDER BY state, next_run", kinds).fetchall())
+        return [Timer.from_row(r) for r in rows]
+
+    async def get(self, timer_id: int) -> Timer | None:
+        store = self.hub.store
+        row = await store.call(lambda: store.db.execute(
+            f"SELECT {_COLUMNS} FROM timers WHERE id = ?", (timer_id,)).fetchone())
+        return Timer.from_row(row) if row else None
+
+    async def set_state(self, timer_id: int, state: str, next_run: float | None = None) -> None:
+        store = self.hub.store
+        if next_run is None:
+            await store.call(lambda: store.db.execute("UPDATE timers SET state = ? WHERE id = ?", (state, timer_id)))
+        else:
+            await store.call(lambda: store.db.execute("UPDATE timers SET state = ?, next_run = ? WHERE id = ?",
+                                                      (state, next_run, timer_id)))
+        self._changed.set()
+
+    def resume_at(self, timer: Timer) -> float | None:
+        """When a paused timer runs next once resumed: its own time if still ahead, else its next
+        occurrence (a one-off whose time passed while paused runs now)."""
+        now = self.clock.time()
+        if timer.next_run is not None and timer.next_run > now:
+            return timer.next_run
+        following = timer.recurrence.after(now, timer.next_run or now, self.tz)
+        return now if following is None else following
+
+    async def sync_automation(self, name: str, owner: str, recurrence: Recurrence) -> float:
+        """The row firing automation `name`'s `at` schedule, created or updated to `recurrence`
+        (a row whose schedule is unchanged keeps its next run: a restart misses nothing)."""
+        store = self.hub.store
+        now = self.clock.time()
+        first = recurrence.after(now, now, self.tz) or now
+
+        def write(db: Any) -> float:
+            row = db.execute("SELECT id, recurrence, next_run FROM timers WHERE kind = 'automation' AND command = ? "
+                             "AND state IN ('active','missed')", (name,)).fetchone()
+            if row is not None and row[1] == recurrence.encode() and row[2] is not None:
+                db.execute("UPDATE timers SET owner = ?, label = ?, state = 'active' WHERE id = ?",
+                           (owner, recurrence.label, row[0]))
+                return float(row[2])
+            if row is not None:
+                db.execute("UPDATE timers SET state = 'cancelled' WHERE id = ?", (row[0],))
+            db.execute("INSERT INTO timers(kind, owner, adapter, target, direct, command, recurrence, label, "
+                       "next_run, state, created) VALUES ('automation',?,'automation',?,1,?,?,?,?,'active',?)",
+                       (owner, name, name, recurrence.encode(), recurrence.label, first, now))
+            return first
+
+        next_run = await store.call(store.transaction, write)
+        self._changed.set()
+        return next_run
+
+    async def drop_automations(self, keep: set[str]) -> None:
+        """Cancel the schedule rows of automations no longer in the config."""
+        store = self.hub.store
+        rows = await store.call(lambda: store.db.execute(
+            "SELECT id, command FROM timers WHERE kind = 'automation' AND state = 'active'").fetchall())
+        gone = [(tid,) for tid, name in rows if name not in keep]
+        if gone:
+            await store.call(lambda: store.db.executemany("UPDATE timers SET state = 'cancelled' WHERE id = ?", gone))
+
+    async def next_automation_run(self, name: str) -> float | None:
+        store = self.hub.store
+        row = await store.call(lambda: store.db.execute(
+            "SELECT next_run FROM timers WHERE kind = 'automation' AND command = ? AND state = 'active'",
+            (name,)).fetchone())
+        return row[0] if row else None
+
+    async def supersede_restores(self, device: str, by: str) -> dict[str, Any] | None:
+        """Someone switched `device`: pending switch-backs of it will leave it alone (and say so).
+        Returns the data of the latest one (a new `for` on the same device continues from it)."""
+        store = self.hub.store
+
+        def write(db: Any) -> dict[str, Any] | None:
+            latest = None
+            for tid, data in db.execute("SELECT id, data FROM timers WHERE kind = 'restore' AND state = 'active' "
+                                        "ORDER BY id", ()).fetchall():
+                parsed = json.loads(data)
+                if parsed.get("device") != device or parsed.get("superseded_by"):
+                    continue
+                latest = dict(parsed)
+                parsed["superseded_by"] = by
+                db.execute("UPDATE timers SET data = ? WHERE id = ?", (json.dumps(parsed), tid))
+            return latest
+
+        return await store.call(store.transaction, write)
+
+    async def settled(self) -> None:
+        """Return after the scheduler's next complete pass (tests wait on it, never on time)."""
+        self._changed.set()
+        passed = self._passed
+        await passed.wait()
+
+    # ---- the scheduler ---------------------------------------------------------------------
+
+    async def _schedule_forever(self) -> None:
+        backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
+        while True:
+            self._changed.clear()
+            try:
+                more = await self._fire_due()
+                upcoming = await self._upcoming()
+            except sqlite3.DatabaseError as exc:
+                delay = backoff.next_delay()
+                log.error("timers: the database fails (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            except Exception:
+                delay = backoff.next_delay()
+                log.exception("timers: a pass failed; retrying in %.1fs", delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            passed, self._passed = self._passed, asyncio.Event()
+            if more:
+                passed.set()
+                await asyncio.sleep(0)
+                continue
+            delay = MAX_NAP if upcoming is None else min(MAX_NAP, max(0.0, upcoming - self.clock.time()))
+            await self._nap(delay, passed)
+
+    async def _nap(self, seconds: float, passed: asyncio.Event) -> None:
+        """Sleep `seconds` on the hub's clock, or less when a timer is added or changed; `passed`
+        is set once the sleep is in place (a test that moves a manual clock then wakes it)."""
+        if self._changed.is_set():
+            passed.set()
+            return
+        sleep = asyncio.ensure_future(self.clock.sleep(seconds))
+        woken = asyncio.ensure_future(self._changed.wait())
+        await asyncio.sleep(0)
+        passed.set()
+        try:
+            await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for future in (sleep, woken):
+                future.cancel()
+
+    async def _upcoming(self) -> float | None:
+        store = self.hub.store
+        return await store.call(lambda: store.db.execute(
+            "SELECT MIN(next_run) FROM timers WHERE state = 'active'").fetchone()[0])
+
+    async def _fire_due(self) -> bool:
+        """Commit what each due timer does now (run or skip), then start the runs; True when more
+        rows are due than one pass takes."""
+        store = self.hub.store
+        now = self.clock.time()
+        rows = await store.call(lambda: store.db.execute(
+            f"SELECT {_COLUMNS} FROM timers WHERE state = 'active' AND next_run <= ? ORDER BY next_run LIMIT ?",
+            (now, BATCH)).fetchall())
+        if not rows:
+            return False
+        timers = [Timer.from_row(r) for r in rows]
+        plans: list[tuple[Timer, bool, float | None]] = []
+        for timer in timers:
+            due = timer.next_run or now
+            following = timer.recurrence.after(now, due, self.tz)
+            plans.append((timer, now - due <= self.grace, following))
+
+        def write(db: Any) -> None:
+            db.executemany(
+                "UPDATE timers SET next_run = ?, state = ?, last_run = CASE WHEN ? THEN ? ELSE last_run END, "
+                "runs = runs + ? WHERE id = ? AND state = 'active'",
+                [(following, ACTIVE if following is not None else (DONE if run else MISSED), int(run), now,
+                  int(run), timer.id) for timer, run, following in plans])
+
+        await store.call(store.transaction, write)
+        for timer, run, following in plans:
+            if run:
+                self.fired += 1
+                self.hub.spawn(self._run(timer), f"timer-{timer.id}")
+            else:
+                self.skipped += 1
+                self.hub.spawn(self._missed(timer, now, following), f"timer-missed-{timer.id}")
+        return len(rows) == BATCH
+
+    async def _missed(self, timer: Timer, now: float, following: float | None) -> None:
+        due = timer.next_run or now
+        log.warning("timer #%d (%s) was due %s ago, beyond the %s grace: skipped", timer.id, timer.command,
+                    format_duration(now - due), format_duration(self.grace))
+        if timer.kind == "automation":
+            await self.hub.automations.missed(timer.command, due, following)
+            return
+        then = f" Next run: {local_time(following, self.tz, now)}." if following is not None else ""
+        text = (f"Timer #{timer.id} ({timer.command}) was due at {local_time(due, self.tz, now)} but the hub "
+                f"could not run it in time ({format_duration(now - due)} late, more than the "
+                f"{format_duration(self.grace)} grace): skipped.{then}")
+        await self.deliver(timer.address, timer.owner, "timer", [Reply(text)])
+        await self._audit(timer, "timer-missed", f"due {local_time(due, self.tz)}; skipped")
+
+    async def _run(self, timer: Timer) -> None:
+        if timer.kind == "automation":
+            await self.hub.automations.run(timer.command, f"schedule {timer.recurrence.label}")
+            return
+        if timer.kind == "restore":
+            replies = await self._restore(timer)
+        else:
+            try:
+                replies = await self.hub.run_as(timer.owner, timer.command, timer.address)
+            except KeyError:
+                replies = [Reply(f"{timer.owner} is no longer a configured user; not run.")]
+        head = f"Timer #{timer.id} ({timer.command})"
+        shown = [Reply(f"{head}: {r.text}", r.attachments, notice=True) for r in replies] or \
+            [Reply(f"{head}: done.", notice=True)]
+        await self.deliver(timer.address, timer.owner, "timer", shown)
+        await self._audit(timer, "timer", " | ".join(r.text for r in replies)[:300])
+
+    async def _restore(self, timer: Timer) -> list[Reply]:
+        """Switch a device back, unless someone switched it since: then say so and leave it."""
+        data = timer.data
+        device = self.hub.home.devices.get(str(data.get("device")))
+        back = "ON" if data.get("back") else "OFF"
+        if device is None:
+            return [Reply(f"{data.get('device')} is gone from the configuration; nothing switched back.")]
+        current = device.reading.value if device.reading is not None else None
+        by = data.get("superseded_by")
+        if by or (current is not None and current != data.get("set")):
+            now_shown = "ON" if current else "OFF" if current is not None else "in an unknown state"
+            who = f" by {by}" if by else ""
+            return [Reply(f"{device.label} was switched since{who}; left {now_shown} (not switched back {back}).")]
+        return await self.hub.run_as(timer.owner, f"switch {device.name} {back.lower()}", timer.address)
+
+    async def deliver(self, address: Address, recipient: str, kind: str, replies: list[Reply]) -> None:
+        """Queue `replies` for `address` in the durable outbox (sent when that network is up)."""
+        store = self.hub.store
+        now = self.clock.time()
+
+        def write(db: Any) -> None:
+            for reply in replies:
+                attachment = str(reply.attachments[0].path) if reply.attachments else None
+                queue_message(db, address, recipient, kind, reply.text, attachment, now)
+
+        await store.call(store.transaction, write)
+        self.hub.alerts.outbox.wake(address.adapter).set()
+
+    async def _audit(self, timer: Timer, kind: str, detail: str) -> None:
+        try:
+            await self.hub.store.audit(kind, f"timer:{timer.id}:{timer.owner}", str(timer.address),
+                                       timer.command, detail)
+        except sqlite3.DatabaseError as exc:
+            log.error("timer #%d: could not audit the run (%s)", timer.id, exc)
+
+
+def line_problem(hub: Hub, user: Any, line: str, sender: str = "") -> str | None:
+    """Why `user` could not run the command line `line` (it names no command, its arguments do
+    not fit, the user may not), or None. Asked when a timer is set and by `chatops check` for
+    automations; the router decides again when the line runs (roles may change meanwhile)."""
+    from .router import BindError, _split, bind, clean_text
+
+    words = _split(clean_text(line))
+    if not words:
+        return "the command is empty"
+    spec, args = hub.router._resolve(words)
+    if spec is None:
+        return f"{words[0]!r} is not a command"
+    refusal = hub.access.authorize(sender or f"user:{getattr(user, 'name', '?')}", user, spec, metered=False)
+    if refusal is not None:
+        return refusal.answer or refusal.detail
+    try:
+        bind(spec, args)
+    except BindError as exc:
+        return f"{exc} Usage: {spec.usage}"
+    return None

@@ -1,0 +1,219 @@
+"""Automations against a real mosquitto and the simulator: every trigger form, `for` across a
+restart (injected clock), only_if, schedules, the loop guard, enable/disable, `chatops check`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiomqtt
+import pytest
+
+from chatops.clock import ManualClock
+from chatops.hub import Hub, running
+from chatops.testing import Mosquitto, exec_command, settings_for, wait_for, write_demo_config
+
+pytestmark = pytest.mark.servers
+PARIS = ZoneInfo("Europe/Paris")
+DEVICES = {"probe": {"type": "sensor", "topic": "test/probe", "value": "temperature", "unit": "°C"},
+           "gate": {"type": "binary_sensor", "topic": "test/gate", "value": "open"}}
+
+
+def hub_for(tmp_path: Path, mosquitto: Mosquitto, automations: list[dict[str, Any]],
+            clock: ManualClock | None = None) -> Hub:
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": True, "motion_clear": "1s"},
+                            adapters={"loopback": {"name": "loop"}}, devices=DEVICES, automations=automations)
+    return Hub(settings, tty=False, clock=clock)
+
+
+@contextlib.asynccontextmanager
+async def started(hub: Hub) -> AsyncIterator[Hub]:
+    async with running(hub) as running_hub:
+        await wait_for(lambda: hub.home.devices["hall_light"].reading is not None)
+        yield running_hub
+
+
+async def publish(mosquitto: Mosquitto, topic: str, payload: dict[str, Any], retain: bool = False) -> None:
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+        await client.publish(topic, json.dumps(payload), qos=1, retain=retain)
+
+
+async def reading(hub: Hub, mosquitto: Mosquitto, device: str, payload: dict[str, Any], value: Any,
+                  retain: bool = False) -> None:
+    """Publish a device's state, wait until the hub has it and the automations have judged it."""
+    await publish(mosquitto, hub.home.devices[device].settings.topic or "", payload, retain)
+    await wait_for(lambda: hub.home.devices[device].reading is not None
+                   and hub.home.devices[device].reading.value == value)
+    await hub.automations.settled()
+
+
+def told(hub: Hub) -> list[str]:
+    return [reply.text for _, reply in hub.adapters["loop"].sent]  # type: ignore[attr-defined]
+
+
+async def test_hall_light_follows_motion_and_goes_off_after_a_quiet_while(tmp_path: Path,
+                                                                          mosquitto: Mosquitto) -> None:
+    autos = [{"name": "hall light", "when": "hall_motion on", "do": ["switch hall_light on"], "owner": "owner"},
+             {"name": "hall light off", "when": "hall_motion off for 2s", "do": ["switch hall_light off"],
+              "owner": "owner"}]
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        light = hub.home.devices["hall_light"]
+        assert light.reading.value is False
+        moved = time.monotonic()
+        assert await exec_command(hub, "simulate motion") == \
+            "Simulated motion in the hall; hall motion reports it (it clears by itself after 1s)."
+        await wait_for(lambda: light.reading.value is True)
+        await wait_for(lambda: light.reading.value is False, timeout=15)
+        assert time.monotonic() - moved > 2.9, "off only once the hall was quiet for 2 s"
+        audit = await hub.store.audit_entries("automation")
+        assert [(a["sender"], a["detail"]) for a in audit] == [
+            ("automation:hall light", "hall_motion on (ON): hall light is ON"),
+            ("automation:hall light off", "hall_motion off for 2s: hall light is OFF")]
+        listed = await exec_command(hub, "automations")
+        assert "hall light [on] when hall_motion on -> switch hall_light on as owner; last " in listed
+
+
+async def test_a_threshold_fires_on_crossing_with_hysteresis(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    autos = [{"name": "frost", "when": "probe < 19", "hysteresis": 0.5, "do": ["read probe"],
+              "notify": ["loop:watch"], "owner": "owner"}]
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        for value in (20.0, 18.9, 18.5, 19.2, 18.7, 19.6, 18.8, 18.0):
+            await reading(hub, mosquitto, "probe", {"temperature": value}, value)
+        await wait_for(lambda: len(told(hub)) >= 2)
+        assert told(hub) == ["Automation 'frost' (probe < 19 (18.9)): probe: 18.9 °C",
+                             "Automation 'frost' (probe < 19 (18.8)): probe: 18.8 °C"]
+        assert hub.automations.runs == 2, "19.2 is inside the band: no new crossing until 19.5"
+
+
+async def test_changed_and_offline_triggers(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    autos = [{"name": "gate moved", "when": "gate changed", "do": ["read gate"], "notify": ["loop:watch"],
+              "owner": "owner"},
+             {"name": "probe silent", "when": "probe offline 2s", "do": ["read probe"], "notify": ["loop:watch"],
+              "owner": "owner"}]
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        await reading(hub, mosquitto, "probe", {"temperature": 21.0}, 21.0)
+        await reading(hub, mosquitto, "gate", {"open": False}, False)
+        await reading(hub, mosquitto, "gate", {"open": True}, True)
+        await wait_for(lambda: any(t.startswith("Automation 'gate moved'") for t in told(hub)))
+        await wait_for(lambda: any(t.startswith("Automation 'probe silent' (probe silent for 2s)") for t in told(hub)))
+        assert [t for t in told(hub) if "gate moved" in t] == ["Automation 'gate moved' (gate changed to ON): gate: ON"]
+
+
+async def test_for_is_kept_across_a_restart(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`door on for 10m`: the door opened at 10:00, the hub restarted at 10:08; it fires at 10:10."""
+    autos = [{"name": "gate left open", "when": "gate on for 10m", "do": ["read gate"],
+              "notify": ["loop:watch"], "owner": "owner"}]
+    clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
+    async with started(hub_for(tmp_path, mosquitto, autos, clock)) as hub:
+        await reading(hub, mosquitto, "gate", {"open": False}, False, retain=True)
+        await reading(hub, mosquitto, "gate", {"open": True}, True, retain=True)
+        assert hub.automations.by_name["gate left open"].since == clock.time()
+    clock.jump(8 * 60)
+    async with started(hub_for(tmp_path, mosquitto, autos, clock)) as hub:
+        await wait_for(lambda: hub.home.devices["gate"].reading is not None)     # the retained state
+        await hub.automations.settled()
+        clock.advance(119)
+        await hub.automations.settled()
+        assert hub.automations.runs == 0
+        clock.advance(2)
+        await wait_for(lambda: told(hub) == ["Automation 'gate left open' (gate on for 10m): gate: ON"])
+    await publish(mosquitto, "test/gate", {"open": False}, retain=True)
+
+
+async def test_a_pending_for_is_cancelled_when_the_condition_stops(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    autos = [{"name": "gate left open", "when": "gate on for 1m", "do": ["read gate"], "owner": "owner"}]
+    clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
+    async with started(hub_for(tmp_path, mosquitto, autos, clock)) as hub:
+        await reading(hub, mosquitto, "gate", {"open": False}, False)
+        await reading(hub, mosquitto, "gate", {"open": True}, True)
+        clock.advance(50)
+        await reading(hub, mosquitto, "gate", {"open": False}, False)
+        clock.advance(60)
+        await hub.automations.settled()
+        assert hub.automations.runs == 0
+
+
+async def test_only_if_checks_devices_and_schedules_run_automations(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    autos = [{"name": "hot", "when": "probe > 30", "only_if": ["hall_light on", "between 00:00 and 23:59"],
+              "do": ["read probe"], "notify": ["loop:watch"], "owner": "owner"},
+             {"name": "tick", "at": "every 1s", "do": ["read salon"], "notify": ["loop:tick"], "owner": "owner"}]
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        await reading(hub, mosquitto, "probe", {"temperature": 20.0}, 20.0)
+        await reading(hub, mosquitto, "probe", {"temperature": 31.0}, 31.0)
+        assert hub.automations.by_name["hot"].last_result == "skipped: hall_light on is not true (hall light is OFF)"
+        assert await exec_command(hub, "switch hall_light on") == "hall light is ON"
+        await reading(hub, mosquitto, "probe", {"temperature": 20.0}, 20.0)
+        await reading(hub, mosquitto, "probe", {"temperature": 32.0}, 32.0)
+        await wait_for(lambda: "Automation 'hot' (probe > 30 (32)): probe: 32.0 °C" in told(hub))
+        await wait_for(lambda: any(t.startswith("Automation 'tick' (schedule every 1s): salon: ") for t in told(hub)))
+        assert "tick [on] at every 1s -> read salon as owner; last " in await exec_command(hub, "automations")
+
+
+async def test_the_loop_guard_stops_an_automation_that_triggers_itself(tmp_path: Path,
+                                                                       mosquitto: Mosquitto) -> None:
+    autos = [{"name": "flicker", "when": "hall_light changed", "do": ["switch hall_light toggle"],
+              "owner": "owner", "max_runs_per_minute": 3}]
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        await exec_command(hub, "switch hall_light on")
+        flicker = hub.automations.by_name["flicker"]
+        await wait_for(lambda: flicker.stopped is not None, timeout=20)
+        assert hub.automations.runs == 3
+        assert "flicker [stopped: ran 3 times within a minute]" in await exec_command(hub, "automations")
+        store = hub.store
+        rows = await store.call(lambda: store.db.execute(
+            "SELECT recipient, kind, text FROM deliveries WHERE kind = 'automation'").fetchall())
+        assert ("owner", "automation", "[WARNING] Automation 'flicker' ran 3 times within a minute and was stopped "
+                "(does it trigger itself?). Say enable flicker to start it again.") in rows
+        assert [a["kind"] for a in await store.audit_entries("automation-stopped")] == ["automation-stopped"]
+        assert await exec_command(hub, "enable flicker") == "Automation 'flicker' enabled."
+        assert flicker.stopped is None
+
+
+async def test_disable_survives_a_restart(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    autos = [{"name": "hall light", "when": "hall_motion on", "do": ["switch hall_light on"], "owner": "owner"}]
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        assert await exec_command(hub, "disable Hall Light") == "Automation 'hall light' disabled."
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        assert (await exec_command(hub, "automations")).startswith("hall light [off] when hall_motion on")
+        await exec_command(hub, "simulate motion")
+        await hub.automations.settled()
+        assert hub.automations.runs == 0 and hub.home.devices["hall_light"].reading.value is False
+        assert await exec_command(hub, "enable hall light") == "Automation 'hall light' enabled."
+        await exec_command(hub, "simulate motion off")
+        await exec_command(hub, "simulate motion")
+        await wait_for(lambda: hub.home.devices["hall_light"].reading.value is True)
+
+
+def check(tmp_path: Path, extra: str) -> subprocess.CompletedProcess[str]:
+    config = write_demo_config(tmp_path, extra=extra)
+    return subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_check_accepts_the_shipped_automations(tmp_path: Path) -> None:
+    result = check(tmp_path, "")
+    assert result.returncode == 0, result.stderr
+    assert "automations: hall light, hall light off, frost guard" in result.stdout
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    ('[users.kid]\nroles = ["guest"]\n[[automations]]\nname = "kid heater"\nwhen = "chambre < 15"\n'
+     'do = ["switch heater on"]\nowner = "kid"\n', "kid heater: do 'switch heater on': Sorry, kid may not use switch."),
+    ('[[automations]]\nname = "typo"\nwhen = "chambre < 15"\ndo = ["swich heater on"]\n',
+     "typo: do 'swich heater on': 'swich' is not a command"),
+    ('[[automations]]\nname = "short"\nwhen = "chambre < 15"\ndo = ["read"]\n',
+     "short: do 'read': Missing device. Usage: read DEVICE"),
+])
+def test_check_refuses_commands_the_owner_may_not_run_or_that_do_not_parse(tmp_path: Path, extra: str,
+                                                                           says: str) -> None:
+    result = check(tmp_path, extra)
+    assert result.returncode == 2, result.stdout
+    assert says in result.stderr

@@ -1,0 +1,235 @@
+"""Timers from chat against a real mosquitto and the simulator, times scaled down to seconds;
+restarts and DST on an injected clock; SIGKILL of a hub process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from chatops.clock import ManualClock
+from chatops.hub import Hub, running
+from chatops.testing import Mosquitto, exec_command, settings_for, wait_for, write_demo_config
+
+pytestmark = pytest.mark.servers
+PARIS = ZoneInfo("Europe/Paris")
+ROLES = {"kid": ["guest", "schedule"]}          # may set timers, not switch
+USERS = {"kid": {"roles": ["kid"], "web": ["kid"]},
+         "fam": {"roles": ["family"], "web": ["fam"]}}
+
+
+def hub_for(tmp_path: Path, mosquitto: Mosquitto, clock: ManualClock | None = None, **hub: Any) -> Hub:
+    settings = settings_for(tmp_path / "data", mosquitto.url, hub=hub,
+                            simulator={"enabled": True, "motion_clear": "1s"},
+                            adapters={"loopback": {"name": "loop"}}, users=USERS, roles=ROLES,
+                            automations=[])
+    return Hub(settings, tty=False, clock=clock)
+
+
+@contextlib.asynccontextmanager
+async def started(hub: Hub) -> AsyncIterator[Hub]:
+    async with running(hub) as running_hub:
+        await wait_for(lambda: hub.home.devices["heater"].reading is not None)
+        yield running_hub
+
+
+async def say(hub: Hub, text: str, **kwargs: Any) -> str:
+    return await exec_command(hub, text, adapter="loop", **kwargs)
+
+
+async def next_result(hub: Hub, timeout: float = 10.0) -> str:
+    return (await hub.adapters["loop"].next(timeout))[1]  # type: ignore[attr-defined]
+
+
+async def test_chauffage_on_for_3s_switches_back_about_3s_later(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        assert await say(hub, "switch chauffage off") == "heater is OFF"
+        started_at = time.monotonic()
+        answer = await say(hub, "switch chauffage on for 3s")
+        assert answer.startswith("heater is ON until ") and answer.endswith(", then back OFF (timer #1)"), answer
+        assert hub.home.devices["heater"].reading.value is True
+        result = await next_result(hub)
+        assert result == "Timer #1 (chauffage on for 3s): heater is OFF"
+        assert 2.5 < time.monotonic() - started_at < 6
+        assert hub.home.devices["heater"].reading.value is False, "confirmed by the device, not assumed"
+
+
+async def test_the_chat_shorthand_chauffage_on_2s(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        await say(hub, "chauffage off")
+        assert "then back OFF (timer #1)" in await say(hub, "chauffage on 2s")
+        assert await next_result(hub) == "Timer #1 (chauffage on for 2s): heater is OFF"
+
+
+async def test_switched_since_is_left_alone_and_said(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        await say(hub, "switch heater off")
+        assert "timer #1" in await say(hub, "switch heater on for 2s")
+        assert await say(hub, "switch heater off", network="web", sender="fam") == "heater is OFF"
+        assert await next_result(hub) == \
+            "Timer #1 (heater on for 2s): heater was switched since by fam; left OFF (not switched back OFF)."
+
+
+async def test_in_2s_chauffage_on(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        await say(hub, "chauffage off")
+        answer = await say(hub, "in 2s chauffage on")
+        assert answer.startswith("Timer #1: chauffage on at ") and answer.endswith("(in 2s).")
+        assert await next_result(hub) == "Timer #1 (chauffage on): heater is ON"
+        assert hub.home.devices["heater"].reading.value is True
+        audit = await hub.store.audit_entries("timer")
+        assert [(a["sender"], a["text"], a["detail"]) for a in audit] == \
+            [("timer:1:owner", "chauffage on", "heater is ON")]
+
+
+async def test_timers_cancel_pause_resume(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        assert (await say(hub, "timers")).startswith("No timers.")
+        await say(hub, "in 3s read salon")
+        await say(hub, "every weekday at 06:30 chauffage on")
+        await say(hub, "in 1h snap entree")
+        await say(hub, "in 4s read chambre")
+        listed = (await say(hub, "timers")).splitlines()
+        assert [line.split()[0] for line in listed] == ["#1", "#4", "#3", "#2"], listed
+        assert listed[3].endswith(" owner: chauffage on (every weekday at 06:30)")
+        assert await say(hub, "pause 1") == "Timer #1 paused (read salon); resume 1 starts it again."
+        assert await say(hub, "cancel 3") == "Timer #3 cancelled (snap entree)."
+        # #4 fires after #1 was due: had the paused #1 run, its result would come first
+        assert (await next_result(hub)).startswith("Timer #4 (read chambre): chambre: ")
+        assert (await say(hub, "timers")).splitlines()[-1] == "#1 paused owner: read salon (once, set for in 3s)"
+        assert "resumed" in await say(hub, "resume 1")
+        assert (await next_result(hub)).startswith("Timer #1 (read salon): salon: ")
+        assert await say(hub, "cancel 3") == "No timer #3; timers lists them."
+        assert await say(hub, "cancel 2", network="web", sender="fam") == \
+            "Timer #2 is owner's; only they (or an admin) can change it."
+
+
+async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        stranger = await say(hub, "in 1m chauffage on", network="web", sender="stranger")
+        assert stranger.startswith("Sorry, you may not use in.")
+        assert await say(hub, "in 1m chauffage on", network="web", sender="kid") == \
+            "Not scheduled: Sorry, kid may not use switch."
+        assert (await say(hub, "in 1m read salon", network="web", sender="kid")).startswith("Timer #1: read salon")
+        assert (await say(hub, "in 1m chauffage on", network="web", sender="fam")).startswith("Timer #2: ")
+        assert await say(hub, "in 1m frobnicate") == "Not scheduled: 'frobnicate' is not a command"
+        assert await say(hub, "in 1m in 2m read salon") == "A timer cannot set timers; write the schedule once."
+        refused = await hub.store.audit_entries("refused")
+        assert any(r["text"] == "in 1m chauffage on" for r in refused)
+
+
+async def test_restart_within_the_grace_runs_once_beyond_it_is_reported(tmp_path: Path,
+                                                                         mosquitto: Mosquitto) -> None:
+    clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
+    async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
+        assert "at 10:10 (in 10m)" in await say(hub, "in 10m read salon")
+        assert "at 10:16 (in 16m)" in await say(hub, "in 16m read chambre")
+    clock.jump(20 * 60)                 # the hub was down from 10:00 to 10:20
+    async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
+        got = sorted([await next_result(hub), await next_result(hub)])
+        assert got[0] == ("Timer #1 (read salon) was due at 10:10 but the hub could not run it in time (10m late, "
+                          "more than the 5m grace): skipped.")
+        assert got[1].startswith("Timer #2 (read chambre): chambre: ")      # 4 minutes late: within the grace
+        assert (await say(hub, "timers")).startswith("No timers.")
+    clock.jump(60)
+    async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
+        await hub.timers.settled()
+        assert hub.timers.fired == 0 and hub.timers.skipped == 0, "no run ever happens twice"
+
+
+async def test_a_run_missed_by_a_few_minutes_still_runs(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
+    async with started(hub_for(tmp_path, mosquitto, clock)) as hub:
+        await say(hub, "in 10m read salon")
+    clock.jump(13 * 60)
+    async with started(hub_for(tmp_path, mosquitto, clock)) as hub:
+        assert (await next_result(hub)).startswith("Timer #1 (read salon): salon: ")
+
+
+async def test_a_forward_clock_jump_skips_instead_of_firing_everything(tmp_path: Path,
+                                                                       mosquitto: Mosquitto) -> None:
+    clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
+    async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
+        await say(hub, "every 15m read salon")
+        clock.jump(3 * 3600)                # NTP steps the clock three hours forward
+        clock.advance(MAX_NAP)
+        result = await next_result(hub)
+        assert result.startswith("Timer #1 (read salon) was due at 10:15 ") and "Next run: 13:15." in result
+        assert hub.timers.fired == 0
+        clock.advance(15 * 60)
+        assert (await next_result(hub)).startswith("Timer #1 (read salon): salon: ")
+        assert hub.timers.fired == 1
+
+
+MAX_NAP = 30.0
+
+
+@pytest.mark.parametrize(("start", "day", "expected"), [
+    ((2026, 3, 28, 12, 0), "2026-03-29", ["03:00"]),
+    ((2026, 10, 24, 12, 0), "2026-10-25", ["02:30"]),
+])
+async def test_dst_days_run_a_daily_0230_once_on_an_injected_clock(
+        tmp_path: Path, mosquitto: Mosquitto, start: tuple[int, ...], day: str, expected: list[str]) -> None:
+    clock = ManualClock(wall=datetime(*start, tzinfo=PARIS).timestamp())
+    async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
+        await say(hub, "every day at 02:30 read salon")
+        runs: list[str] = []
+        for _ in range(48 * 4):             # two days in quarter hours
+            before = hub.timers.fired
+            clock.advance(900)
+            await hub.timers.settled()
+            if hub.timers.fired > before:
+                runs.append(datetime.fromtimestamp(clock.time(), PARIS).strftime("%Y-%m-%d %H:%M"))
+        on_the_day = [r[11:] for r in runs if r.startswith(day)]
+        assert len(on_the_day) == 1 and on_the_day[0][:2] == expected[0][:2], runs
+        assert len(runs) == 2, runs
+
+
+async def test_a_timer_survives_sigkill_and_fires_once(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    config = write_demo_config(tmp_path, mosquitto.url)
+
+    async def start() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    async def line_with(proc: asyncio.subprocess.Process, text: str, seen: list[str]) -> str:
+        assert proc.stdout is not None
+        async with asyncio.timeout(30):
+            while True:
+                line = (await proc.stdout.readline()).decode()
+                assert line, f"the hub ended before saying {text!r}: {seen}"
+                seen.append(line.rstrip("\n"))
+                if text in line:
+                    return line
+
+    first = await start()
+    seen: list[str] = []
+    assert first.stdin is not None
+    first.stdin.write(b"in 4s read salon\n")
+    await line_with(first, "Timer #1: read salon at ", seen)
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    assert not any("Timer #1 (read salon)" in line for line in seen)
+    second = await start()
+    seen = []
+    try:
+        assert await line_with(second, "Timer #1 (read salon): salon: ", seen)
+        assert second.stdin is not None
+        second.stdin.write(b"timers\n")
+        await line_with(second, "No timers.", seen)
+        assert len([line for line in seen if "Timer #1 (read salon)" in line]) == 1
+    finally:
+        second.send_signal(signal.SIGKILL)
+        await second.wait()
