@@ -39,6 +39,7 @@ BUILTIN = {
     "slack": "adapters.slack_network:NETWORK",
     "sms": "adapters.sms_network:NETWORK",
     "email": "adapters.email_network:NETWORK",
+    "matrix": "adapters.matrix_network:NETWORK",
     "loopback": "adapters.loopback:NETWORK",
     "web": "chatops.networks:WEB",
 }

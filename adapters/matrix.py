@@ -1,0 +1,290 @@
+"""Matrix (matrix-nio, without end-to-end encryption): rooms and direct rooms, replies that quote
+the asking message, pictures through the media repository, alerts to people and rooms.
+
+`run` owns one long-poll loop: /sync with the stored `since` token, then, for every event of the
+answer, a Message for the hub. The token of a sync is written to the hub's store *before* its
+events are dispatched, so a restart never hands the same line to the router twice (a crash in
+between loses those lines rather than running a switch command twice). nio does the HTTP; its
+own retries are limited to rate limits (it waits `retry_after_ms` on M_LIMIT_EXCEEDED), and a
+lost server goes to the hub's Backoff here.
+
+Encrypted rooms are not read: the hub cannot decrypt them, and says so once in such a room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chatops.adapter import AdapterBase, Capabilities
+from chatops.backoff import Backoff
+from chatops.config import ConfigError, read_secret
+from chatops.health import Health
+from chatops.message import Address, Identity, Message, Reply
+
+from adapters.matrix_settings import Settings
+
+if TYPE_CHECKING:
+    from chatops.hub import Hub
+
+__all__ = ["Adapter", "Settings", "EventAddress"]
+
+log = logging.getLogger(__name__)
+ENCRYPTED_NOTE = ("This room is end-to-end encrypted: the hub cannot read it and will not answer here. "
+                  "Talk to it in an unencrypted room or a direct chat without encryption.")
+
+
+@dataclass(frozen=True, slots=True)
+class EventAddress(Address):
+    """A room address that remembers the event that asked: the answer is a reply to it. Same
+    adapter, target and thread as the room, so the hub keeps one lane (one order) per room."""
+
+    event_id: str = ""
+
+
+class _Fatal(Exception):
+    """The server refused the account (bad token or password): trying again will not help."""
+
+
+def _error(resp: Any) -> str:
+    return f"{getattr(resp, 'status_code', '') or 'error'}: {getattr(resp, 'message', resp)}"
+
+
+class Adapter(AdapterBase):
+    """The hub on one Matrix account."""
+
+    network = "matrix"
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name = name
+        self.settings = settings
+        self.capabilities = Capabilities(max_text=settings.max_text, images=True)
+        self.health = Health()
+        self.client: Any = None
+        self.syncs = 0                          # completed syncs (tests, status)
+        self._hub: Hub | None = None
+        self._store = f"matrix:{name}"          # the plugin_kv namespace of this adapter
+        self._dm: dict[str, str] = {}           # user id -> direct room id
+        self._warned: set[str] = set()          # encrypted rooms already told
+        # nio logs every response it validates at DEBUG, the login's access token and every
+        # message body included: never below INFO, whatever the root level (tests check it).
+        logging.getLogger("nio.responses").setLevel(logging.INFO)
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self, hub: Hub) -> None:
+        import nio
+        self._hub = hub
+        base = hub.settings.base_dir
+        token = read_secret(self.settings, "access_token", base)
+        password = None if token else read_secret(self.settings, "password", base)
+        if not (token or password):
+            raise ConfigError([f"adapters.{self.name}: the access token or password is empty"])
+        config = nio.AsyncClientConfig(store_sync_tokens=False, encryption_enabled=False,
+                                       max_limit_exceeded=3, max_timeouts=0,
+                                       request_timeout=self.settings.sync_timeout + 30)
+        self.client = nio.AsyncClient(self.settings.homeserver, self.settings.user_id, config=config)
+        backoff = Backoff(base=0.5, cap=self.settings.reconnect_max)
+        try:
+            while True:
+                try:
+                    await self._login(token, password)
+                    await self._sync_loop(backoff)
+                except _Fatal as exc:
+                    self.health.down(str(exc))
+                    raise ConfigError([f"adapters.{self.name}: {exc}"]) from None
+                except (OSError, asyncio.TimeoutError, ConnectionError, nio.ProtocolError) as exc:
+                    failure = f"cannot reach {self.settings.homeserver}: {exc or type(exc).__name__}"
+                    self.health.down(failure)
+                    log.warning("%s: %s", self.name, failure)
+                except Exception as exc:        # aiohttp errors and the like: never end the adapter
+                    self.health.down(f"sync failed: {type(exc).__name__}: {exc}")
+                    log.warning("%s: sync failed", self.name, exc_info=True)
+                delay = backoff.next_delay()
+                log.info("%s: reconnecting in %.1fs", self.name, delay)
+                await asyncio.sleep(delay)
+        finally:
+            await self.client.close()
+
+    async def _login(self, token: str | None, password: str | None) -> None:
+        import nio
+        if self.client.access_token:
+            return
+        if token:
+            self.client.access_token = token
+            who = await self.client.whoami()
+            if isinstance(who, nio.WhoamiError):
+                self.client.access_token = ""
+                if who.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN", "M_FORBIDDEN"):
+                    raise _Fatal(f"the access token was refused ({who.status_code})")
+                raise ConnectionError(_error(who))
+            if who.user_id != self.settings.user_id:
+                self.client.access_token = ""
+                raise _Fatal(f"the access token belongs to {who.user_id}, not {self.settings.user_id}")
+            self.client.user_id, self.client.device_id = who.user_id, who.device_id or ""
+            return
+        resp = await self.client.login(password, device_name=self.settings.device_name)
+        if isinstance(resp, nio.LoginError):
+            if resp.status_code in ("M_FORBIDDEN", "M_USER_DEACTIVATED", "M_INVALID_USERNAME"):
+                raise _Fatal(f"the login was refused ({resp.status_code})")
+            raise ConnectionError(_error(resp))
+
+    async def _sync_loop(self, backoff: Backoff) -> None:
+        import nio
+        since = await self._hub_value("since")
+        first = True
+        while True:
+            resp = await self.client.sync(timeout=int(self.settings.sync_timeout * 1000), since=since,
+                                          full_state=first, set_presence="offline")
+            if isinstance(resp, nio.SyncError):
+                if resp.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
+                    raise _Fatal(f"the server ended the session ({resp.status_code})")
+                raise ConnectionError(_error(resp))
+            if first:
+                backoff.up()
+                self.health.up(f"synced with {self.settings.homeserver} as {self.settings.user_id}")
+                await self._join_configured()
+            # Written before handling: a line is handled at most once, even across a crash.
+            await self._set_hub_value("since", resp.next_batch)
+            self._handle(resp, catch_up=since is not None)
+            since, first = resp.next_batch, False
+            self.syncs += 1
+
+    async def _join_configured(self) -> None:
+        for room in self.settings.rooms:
+            resp = await self.client.join(room)
+            if not hasattr(resp, "room_id"):
+                log.warning("%s: cannot join %s: %s", self.name, room, _error(resp))
+
+    # ---- inbound ------------------------------------------------------------------------------
+
+    def _handle(self, resp: Any, catch_up: bool) -> None:
+        """Dispatch what a sync brought. The very first sync of an account (no stored token)
+        only sets the starting point: history from before the hub existed is not run."""
+        import nio
+        assert self._hub is not None
+        for room_id, invite in resp.rooms.invite.items():
+            self._hub.spawn(self._invited(room_id, invite), f"matrix-invite-{room_id[:20]}")
+        if not catch_up:
+            return
+        now = time.time()
+        for room_id, info in resp.rooms.join.items():
+            room = self.client.rooms.get(room_id)
+            for event in info.timeline.events:
+                if getattr(event, "sender", None) == self.client.user_id:
+                    continue
+                if isinstance(event, nio.MegolmEvent):
+                    self._hub.spawn(self._say_encrypted(room_id), f"matrix-e2e-{room_id[:20]}")
+                elif isinstance(event, nio.RoomMessageText):
+                    age = now - event.server_timestamp / 1000
+                    if age > self.settings.stale_after:
+                        log.warning("%s: not running a command %s reached the hub %.0fs late", self.name,
+                                    event.sender, age)
+                        continue
+                    direct = room is not None and room.member_count <= 2
+                    if direct:
+                        self._dm.setdefault(event.sender, room_id)
+                    self._hub.dispatch(Message(
+                        Identity(self.network, event.sender, display=event.sender),
+                        EventAddress(self.name, room_id, direct, event_id=event.event_id),
+                        event.body, addressed=direct, raw=event))
+
+    async def _invited(self, room_id: str, invite: Any) -> None:
+        """Join when a configured user invites the hub; reject (and audit) anyone else's invitation."""
+        assert self._hub is not None
+        inviter = next((e.sender for e in invite.invite_state
+                        if getattr(e, "state_key", None) == self.client.user_id
+                        and getattr(e, "membership", None) == "invite"), None)
+        if inviter is None:
+            return
+        if self._hub.auth.user_for(Identity(self.network, inviter)) is None:
+            log.warning("%s: invitation to %s from %s, who is no configured user: declined",
+                        self.name, room_id, inviter)
+            self._hub.audit.record("refused", f"{self.network}:{inviter}", f"{self.name}:{room_id}",
+                                   "(invitation)", "invitation from a stranger declined")
+            await self.client.room_leave(room_id)
+            return
+        resp = await self.client.join(room_id)
+        if not hasattr(resp, "room_id"):
+            log.warning("%s: cannot join %s on %s's invitation: %s", self.name, room_id, inviter, _error(resp))
+
+    async def _say_encrypted(self, room_id: str) -> None:
+        """Tell an encrypted room once (across restarts) that the hub cannot read it."""
+        if room_id in self._warned or await self._hub_value(f"e2e:{room_id}"):
+            return
+        self._warned.add(room_id)
+        await self._set_hub_value(f"e2e:{room_id}", "told")
+        await self._send_content(room_id, {"msgtype": "m.notice", "body": ENCRYPTED_NOTE})
+
+    # ---- outbound -----------------------------------------------------------------------------
+
+    async def send(self, address: Address, reply: Reply) -> None:
+        if self.client is None or not self.client.access_token:
+            raise ConnectionError(f"{self.name} is not logged in")
+        room_id = await self._room_for(address.target)
+        relates = ({"m.relates_to": {"m.in_reply_to": {"event_id": address.event_id}}}
+                   if isinstance(address, EventAddress) and address.event_id else {})
+        for attachment in reply.attachments:
+            await self._send_content(room_id, await self._image(attachment) | relates)
+        if reply.text:
+            kind = "m.notice" if reply.notice else "m.text"
+            await self._send_content(room_id, {"msgtype": kind, "body": reply.text} | relates)
+
+    async def _send_content(self, room_id: str, content: dict[str, Any]) -> None:
+        import nio
+        resp = await self.client.room_send(room_id, "m.room.message", content)
+        if isinstance(resp, nio.RoomSendError):
+            raise ConnectionError(f"{self.name}: cannot send to {room_id}: {_error(resp)}")
+
+    async def _image(self, attachment: Any) -> dict[str, Any]:
+        import nio
+        data = await asyncio.to_thread(attachment.path.read_bytes)
+        name = attachment.name or attachment.path.name
+        resp, _keys = await self.client.upload(io.BytesIO(data), content_type=attachment.mime, filename=name,
+                                               filesize=len(data))
+        if not isinstance(resp, nio.UploadResponse):
+            raise ConnectionError(f"{self.name}: cannot upload {name}: {_error(resp)}")
+        return {"msgtype": "m.image", "body": name, "url": resp.content_uri,
+                "info": {"mimetype": attachment.mime, "size": len(data)}}
+
+    async def _room_for(self, target: str) -> str:
+        """The room id for an address: a room id as is, an alias resolved, a person's direct room
+        (the one they talked in, else a new one that invites them)."""
+        import nio
+        if target.startswith("!"):
+            return target
+        if target.startswith("#"):
+            resp = await self.client.room_resolve_alias(target)
+            if not isinstance(resp, nio.RoomResolveAliasResponse):
+                raise ConnectionError(f"{self.name}: cannot resolve {target}: {_error(resp)}")
+            if resp.room_id not in self.client.rooms:
+                await self.client.join(resp.room_id)
+            return str(resp.room_id)
+        room_id = self._dm.get(target) or await self._hub_value(f"dm:{target}")
+        if room_id:
+            self._dm[target] = room_id
+            return room_id
+        resp = await self.client.room_create(is_direct=True, invite=[target],
+                                             preset=nio.RoomPreset.trusted_private_chat)
+        if not isinstance(resp, nio.RoomCreateResponse):
+            raise ConnectionError(f"{self.name}: cannot open a direct room with {target}: {_error(resp)}")
+        self._dm[target] = resp.room_id
+        await self._set_hub_value(f"dm:{target}", resp.room_id)
+        return str(resp.room_id)
+
+    def status_note(self) -> str | None:
+        return f"{len(self.client.rooms) if self.client else 0} rooms" if self.client else None
+
+    # ---- small state in the hub's store -------------------------------------------------------
+
+    async def _hub_value(self, key: str) -> str | None:
+        assert self._hub is not None
+        return await self._hub.store.plugin_value(self._store, key)
+
+    async def _set_hub_value(self, key: str, value: str) -> None:
+        assert self._hub is not None
+        await self._hub.store.set_plugin_value(self._store, key, value)

@@ -1,0 +1,218 @@
+"""The Matrix adapter against a real Synapse (tests/matrix/conftest.py): commands in a room and a
+direct room, answers as replies, strangers refused and audited, invitations, alerts (also through
+the outbox while Synapse is down), the sync token across a hub restart, encrypted rooms, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiomqtt
+import pytest
+
+from chatops.hub import Hub, running
+from chatops.testing import Mosquitto, settings_for, wait_for
+from tests.matrix.conftest import Synapse
+
+pytestmark = pytest.mark.servers
+_ids = itertools.count(1)
+
+
+class Peer:
+    """A person on the homeserver, speaking the client-server API directly (no nio)."""
+
+    def __init__(self, synapse: Synapse, user_id: str, token: str) -> None:
+        self.synapse, self.user_id, self.token = synapse, user_id, token
+        self.since: str | None = None
+        self.events: dict[str, list[dict[str, Any]]] = {}
+        self.invites: set[str] = set()
+
+    @classmethod
+    def make(cls, synapse: Synapse, name: str) -> Peer:
+        account = synapse.register(name, "pw-" + name)
+        return cls(synapse, account["user_id"], account["access_token"])
+
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None,
+                   params: dict[str, str] | None = None) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as http:
+            async with http.request(method, f"{self.synapse.url}/_matrix/client/v3{path}", json=body, params=params,
+                                    headers={"Authorization": f"Bearer {self.token}"}) as resp:
+                data = await resp.json()
+                assert resp.status == 200, data
+                return data
+
+    async def create_room(self, invite: list[str], direct: bool = False, encrypted: bool = False) -> str:
+        body: dict[str, Any] = {"invite": invite, "is_direct": direct, "preset": "private_chat"}
+        if encrypted:
+            body["initial_state"] = [{"type": "m.room.encryption", "state_key": "",
+                                      "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]
+        return str((await self.call("POST", "/createRoom", body))["room_id"])
+
+    async def send(self, room: str, body: str) -> str:
+        content = {"msgtype": "m.text", "body": body}
+        return str((await self.call("PUT", f"/rooms/{room}/send/m.room.message/{uuid.uuid4().hex}", content))["event_id"])
+
+    async def members(self, room: str) -> set[str]:
+        return set((await self.call("GET", f"/rooms/{room}/joined_members"))["joined"])
+
+    async def sync(self) -> None:
+        params = {"timeout": "1000"} | ({"since": self.since} if self.since else {})
+        data = await self.call("GET", "/sync", params=params)
+        self.since = data["next_batch"]
+        for room_id, room in data.get("rooms", {}).get("join", {}).items():
+            self.events.setdefault(room_id, []).extend(
+                e for e in room["timeline"]["events"] if e["type"] == "m.room.message")
+        self.invites |= set(data.get("rooms", {}).get("invite", {}))
+
+    async def messages_from(self, sender: str, room: str, count: int = 1, timeout: float = 30) -> list[dict[str, Any]]:
+        """The first `count` messages `sender` wrote in `room` (waiting for them)."""
+        async with asyncio.timeout(timeout):
+            while len(found := [e for e in self.events.get(room, []) if e["sender"] == sender]) < count:
+                await self.sync()
+        return found[:count]
+
+    async def wait_joined(self, room: str, user: str, timeout: float = 20) -> None:
+        async with asyncio.timeout(timeout):
+            while user not in await self.members(room):
+                await self.sync()
+
+
+def hub_settings(tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, bot: str, alice: Peer,
+                 **secret: str) -> Any:
+    return settings_for(tmp_path / "data", mosquitto.url,
+                        adapters={"matrix": {"homeserver": synapse.url, "user_id": bot, **secret}},
+                        users={"alice": {"roles": ["family"], "matrix": [alice.user_id]}},
+                        alerts=[{"name": "smoke", "device": "kitchen_smoke", "when": "on",
+                                 "message": "Smoke in the kitchen!", "severity": "critical",
+                                 "notify": ["alice"], "cooldown": "0s"}])
+
+
+@pytest.fixture
+def people(synapse: Synapse, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Peer, Peer]:
+    """A fresh bot account (its token in MATRIX_TOKEN), alice (configured) and bob (a stranger)."""
+    n = f"{next(_ids)}{uuid.uuid4().hex[:6]}"
+    bot = synapse.register(f"hub{n}", f"pw-hub{n}")
+    monkeypatch.setenv("MATRIX_TOKEN", bot["access_token"])
+    monkeypatch.setenv("MATRIX_PASSWORD", f"pw-hub{n}")
+    return bot["user_id"], Peer.make(synapse, f"alice{n}"), Peer.make(synapse, f"bob{n}")
+
+
+async def test_commands_in_a_room_and_a_direct_room_and_a_stranger_refused(
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
+    bot, alice, bob = people
+    hub = Hub(hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN"))
+    async with running(hub):
+        await wait_for(lambda: hub.adapters["matrix"].syncs >= 1, timeout=30)
+        room = await alice.create_room([bot, bob.user_id])
+        await bob.call("POST", f"/rooms/{room}/join", {})
+        await alice.wait_joined(room, bot)
+        asked = await alice.send(room, "!temp salon")
+        await alice.send(room, "temp salon")             # no prefix in a room: not for the hub
+        (answer,) = await alice.messages_from(bot, room)
+        assert answer["content"]["body"].startswith("salon: ")
+        assert answer["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
+        await bob.send(room, "!chauffage off")
+        refusal = (await alice.messages_from(bot, room, 2))[1]["content"]["body"]
+        assert refusal.startswith("Sorry, you may not use switch.")
+        assert [e["sender"] for e in await hub.store.audit_entries("refused")] == [f"matrix:{bob.user_id}"]
+        # A direct room: no prefix needed.
+        direct = await alice.create_room([bot], direct=True)
+        await alice.wait_joined(direct, bot)
+        await alice.send(direct, "temp salon")
+        assert (await alice.messages_from(bot, direct))[0]["content"]["body"].startswith("salon: ")
+
+
+async def test_an_invitation_from_a_stranger_is_declined_and_audited(
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
+    bot, alice, bob = people
+    hub = Hub(hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN"))
+    async with running(hub):
+        await wait_for(lambda: hub.adapters["matrix"].syncs >= 1, timeout=30)
+        room = await bob.create_room([bot])
+        async with asyncio.timeout(20):
+            while not await hub.store.audit_entries("refused"):
+                await asyncio.sleep(0.05)
+        (entry,) = await hub.store.audit_entries("refused")
+        assert entry["sender"] == f"matrix:{bob.user_id}"
+        state = await bob.call("GET", f"/rooms/{room}/state/m.room.member/{bot}")
+        assert state["membership"] == "leave"
+
+
+async def test_an_alert_reaches_a_user_also_after_synapse_restarts(
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
+    bot, alice, _bob = people
+    hub = Hub(hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN"))
+    async with running(hub):
+        adapter = hub.adapters["matrix"]
+        await wait_for(lambda: adapter.syncs >= 1, timeout=30)
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        async with asyncio.timeout(30):
+            while not alice.invites:
+                await alice.sync()
+        (direct,) = alice.invites
+        await alice.call("POST", f"/rooms/{direct}/join", {})
+        assert "Smoke in the kitchen!" in (await alice.messages_from(bot, direct))[0]["content"]["body"]
+        # Synapse down: the next alert waits in the outbox and goes out once it is back.
+        await asyncio.to_thread(synapse.stop)
+        await wait_for(lambda: not adapter.health.connected, timeout=60)
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": False}), qos=1)
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        await asyncio.to_thread(synapse.start)
+        later = [m["content"]["body"] for m in await alice.messages_from(bot, direct, 3, timeout=90)][1:]
+        assert "back to normal" in later[0] and "Smoke in the kitchen!" in later[1]
+
+
+async def test_no_line_is_handled_twice_after_a_hub_restart_and_no_secret_in_logs(
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer],
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    bot, alice, _bob = people
+    settings = hub_settings(tmp_path, mosquitto, synapse, bot, alice, password_env="MATRIX_PASSWORD")
+    hub = Hub(settings)
+    async with running(hub):
+        await wait_for(lambda: hub.adapters["matrix"].syncs >= 1, timeout=30)
+        direct = await alice.create_room([bot], direct=True)
+        await alice.wait_joined(direct, bot)
+        first = await alice.send(direct, "temp salon")
+        await alice.messages_from(bot, direct)
+        tokens = {hub.adapters["matrix"].client.access_token}
+    second = await alice.send(direct, "temp salon")          # sent while the hub is down
+    hub = Hub(settings)
+    async with running(hub):
+        answers = await alice.messages_from(bot, direct, 2)
+        await wait_for(lambda: hub.adapters["matrix"].syncs >= 2, timeout=30)
+        await alice.send(direct, "temp salon")
+        answers = await alice.messages_from(bot, direct, 3)
+        tokens.add(hub.adapters["matrix"].client.access_token)
+    asked = [a["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] for a in answers]
+    assert asked[:2] == [first, second] and len(set(asked)) == 3
+    for secret in tokens | {f"pw-{bot[1:].split(':')[0]}"}:
+        assert secret and secret not in caplog.text
+
+
+async def test_an_encrypted_room_is_told_once_that_the_hub_cannot_read_it(
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
+    bot, alice, _bob = people
+    hub = Hub(hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN"))
+    async with running(hub):
+        await wait_for(lambda: hub.adapters["matrix"].syncs >= 1, timeout=30)
+        room = await alice.create_room([bot], encrypted=True)
+        await alice.wait_joined(room, bot)
+        for _ in range(2):
+            await alice.call("PUT", f"/rooms/{room}/send/m.room.encrypted/{uuid.uuid4().hex}", {
+                "algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEnAc", "sender_key": "x" * 43,
+                "device_id": "ALICE", "session_id": "s" * 43})
+        (note,) = await alice.messages_from(bot, room)
+        assert "end-to-end encrypted" in note["content"]["body"]
+        await alice.send(room, "m")
+        await wait_for(lambda: hub.adapters["matrix"].syncs >= 3, timeout=30)
+        await alice.sync()
+        assert len([e for e in alice.events[room] if e["sender"] == bot]) == 1
