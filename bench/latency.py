@@ -336,7 +336,7 @@ class Heater:
         entry = (wanted, future)
         self.waiters.append(entry)
         try:
-            mqtt.publish(f"{BASE}/heater/set", json.dumps({"state": wanted}).encode(), qos=1)
+            mqtt.publish(f"{BASE}/heater/set", json.dumps({"state": wanted}).encode(), qos=0)
             await asyncio.wait_for(future, timeout)
         finally:
             self.waiters.remove(entry)
@@ -472,7 +472,7 @@ async def measure(count: int, profile: bool, workdir: Path, nodelay: bool = True
         device = await Child("--device", "--mqtt-port", str(broker.port)).start()
         floor = await Child("--floor-bot", "--irc-port", str(ngircd.port), "--mqtt-port",
                             str(broker.port)).start()
-        users = {"tester": {"roles": ["family"], "irc": ["tester!*@*"]}}
+        users = {"tester": {"roles": ["family"], "irc": ["tester!*@127.0.0.1"]}}
         config = hub_config(workdir / "hub", broker.port, users=users,
                             adapters={"irc": irc_section(ngircd.port)})
         hub = HubProcess(workdir / "hub", config, profile=workdir / "hub.prof" if profile else None)

@@ -302,10 +302,12 @@ class Home:
         """Publish, then wait until `device` reports `wanted`; None when it did not within `timeout`.
 
         The waiter is in place before the publish, so an answer faster than our next loop turn
-        is not missed."""
+        is not missed. The command goes at QoS 0: the state topic is its confirmation, so a lost
+        publish only means "not confirmed", never a wrong state reported; and a QoS 1 PUBACK
+        followed at once by the device's echo meets Nagle on a stock mosquitto (40 ms each)."""
         future = self._waiter(device, wanted)
         try:
-            await self.mqtt.publish(topic, payload)
+            await self.mqtt.publish(topic, payload, qos=0)
             async with asyncio.timeout(timeout):
                 return await future
         except TimeoutError:
