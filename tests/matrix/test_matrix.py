@@ -16,11 +16,13 @@ import aiohttp
 import aiomqtt
 import pytest
 
+from adapters.matrix_network import NETWORK, address_problem, identity_problem
+from adapters.matrix_settings import Settings
 from chatops.hub import Hub, running
-from chatops.testing import Mosquitto, settings_for, wait_for
+from chatops.message import Address, Attachment, Reply
+from chatops.testing import Mosquitto, settings_for, tiny_png, wait_for
 from tests.matrix.conftest import Synapse
 
-pytestmark = pytest.mark.servers
 _ids = itertools.count(1)
 
 
@@ -103,6 +105,7 @@ def people(synapse: Synapse, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Peer
     return bot["user_id"], Peer.make(synapse, f"alice{n}"), Peer.make(synapse, f"bob{n}")
 
 
+@pytest.mark.servers
 async def test_commands_in_a_room_and_a_direct_room_and_a_stranger_refused(
         tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
     bot, alice, bob = people
@@ -128,6 +131,7 @@ async def test_commands_in_a_room_and_a_direct_room_and_a_stranger_refused(
         assert (await alice.messages_from(bot, direct))[0]["content"]["body"].startswith("salon: ")
 
 
+@pytest.mark.servers
 async def test_an_invitation_from_a_stranger_is_declined_and_audited(
         tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
     bot, alice, bob = people
@@ -144,6 +148,7 @@ async def test_an_invitation_from_a_stranger_is_declined_and_audited(
         assert state["membership"] == "leave"
 
 
+@pytest.mark.servers
 async def test_an_alert_reaches_a_user_also_after_synapse_restarts(
         tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
     bot, alice, _bob = people
@@ -170,6 +175,7 @@ async def test_an_alert_reaches_a_user_also_after_synapse_restarts(
         assert "back to normal" in later[0] and "Smoke in the kitchen!" in later[1]
 
 
+@pytest.mark.servers
 async def test_no_line_is_handled_twice_after_a_hub_restart_and_no_secret_in_logs(
         tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer],
         caplog: pytest.LogCaptureFixture) -> None:
@@ -198,6 +204,7 @@ async def test_no_line_is_handled_twice_after_a_hub_restart_and_no_secret_in_log
         assert secret and secret not in caplog.text
 
 
+@pytest.mark.servers
 async def test_an_encrypted_room_is_told_once_that_the_hub_cannot_read_it(
         tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
     bot, alice, _bob = people
@@ -216,3 +223,57 @@ async def test_an_encrypted_room_is_told_once_that_the_hub_cannot_read_it(
         await wait_for(lambda: hub.adapters["matrix"].syncs >= 3, timeout=30)
         await alice.sync()
         assert len([e for e in alice.events[room] if e["sender"] == bot]) == 1
+
+
+@pytest.mark.servers
+async def test_pictures_go_to_the_media_repository_and_rate_limits_are_waited_out(
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer],
+        caplog: pytest.LogCaptureFixture) -> None:
+    bot, alice, _bob = people
+    account = synapse.register(f"admin{uuid.uuid4().hex[:8]}", "pw-admin", admin=True)
+    admin = Peer(synapse, account["user_id"], account["access_token"])
+    # The bot may send one message a second, in bursts of one: Synapse answers M_LIMIT_EXCEEDED.
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{synapse.url}/_synapse/admin/v1/users/{bot}/override_ratelimit",
+                             json={"messages_per_second": 1, "burst_count": 1},
+                             headers={"Authorization": f"Bearer {admin.token}"}) as resp:
+            assert resp.status == 200, await resp.text()
+    hub = Hub(hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN"))
+    async with running(hub):
+        adapter = hub.adapters["matrix"]
+        await wait_for(lambda: adapter.syncs >= 1, timeout=30)
+        direct = await alice.create_room([bot], direct=True)
+        await alice.wait_joined(direct, bot)
+        picture = tiny_png(tmp_path / "snapshot.png")
+        await adapter.send(Address("matrix", direct, True),
+                           Reply("Garage camera", attachments=(Attachment(picture, "image/png", name="garage.png"),)))
+        await asyncio.gather(*(adapter.send(Address("matrix", direct, True), Reply(f"line {n}")) for n in range(3)))
+        sent = await alice.messages_from(bot, direct, 5)
+    image, text, *lines = (m["content"] for m in sent)
+    assert image["msgtype"] == "m.image" and image["url"].startswith("mxc://localhost/")
+    assert text["body"] == "Garage camera"
+    assert sorted(line["body"] for line in lines) == ["line 0", "line 1", "line 2"]
+    media = image["url"].removeprefix("mxc://")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{synapse.url}/_matrix/client/v1/media/download/{media}",
+                            headers={"Authorization": f"Bearer {alice.token}"}) as resp:
+            assert await resp.read() == picture.read_bytes()
+    assert "ratelimited" in caplog.text          # Synapse did say M_LIMIT_EXCEEDED, and it was waited out
+
+
+@pytest.mark.parametrize(("pattern", "ok"), [("@alice:example.org", True), ("@*:example.org", True),
+                                             ("alice@example.org", False), ("@Alice", False)])
+def test_identities_are_matrix_user_ids(pattern: str, ok: bool) -> None:
+    assert (identity_problem(pattern) is None) is ok
+
+
+def test_addresses_and_settings_are_checked() -> None:
+    assert address_problem("!abc:example.org") is None and address_problem("#maison:example.org") is None
+    assert address_problem("@alice:example.org") is None and address_problem("maison") is not None
+    assert NETWORK.is_direct("@alice:example.org") and not NETWORK.is_direct("#maison:example.org")
+    with pytest.raises(ValueError, match="needs a secret"):
+        Settings(homeserver="https://matrix.example.org", user_id="@maison:example.org")
+    with pytest.raises(ValueError, match="unencrypted"):
+        Settings(homeserver="http://matrix.example.org", user_id="@maison:example.org", password_env="P")
+    with pytest.raises(ValueError, match="not a room"):
+        Settings(homeserver="https://m.example.org", user_id="@maison:example.org", password_env="P", rooms=["maison"])
