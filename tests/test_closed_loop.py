@@ -1,0 +1,50 @@
+"""The closed-loop switch on a mosquitto left at its defaults (`set_tcp_nodelay false`, as Debian ships it).
+
+A QoS 1 command whose device echoes at once used to meet Nagle on the broker and delayed ACK on
+the hub (a 40 ms stall per switch). The command now goes at QoS 0, its state topic being the
+confirmation; these tests pin that choice and what the user sees. Timings live in bench.latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import aiomqtt
+
+from chatops.hub import Hub, running
+from chatops.testing import Mosquitto, exec_command, settings_for
+
+
+async def test_switch_is_confirmed_and_its_command_went_at_qos_0(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    assert "set_tcp_nodelay" not in mosquitto.conf.read_text(), "the broker must be a stock one"
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False})
+    commands: list[tuple[bytes, int]] = []
+    async with running(Hub(settings, tty=False)) as hub, \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        await device.subscribe("zigbee2mqtt/heater/set", qos=1)   # delivered at min(publish, 1)
+
+        async def heater() -> None:                               # echoes its new state at once
+            async for msg in device.messages:
+                payload = bytes(msg.payload) if isinstance(msg.payload, (bytes, bytearray)) else b""
+                commands.append((payload, msg.qos))
+                state = json.loads(payload)["state"]
+                await device.publish("zigbee2mqtt/heater", json.dumps({"state": state}), qos=1, retain=True)
+
+        echo = asyncio.get_running_loop().create_task(heater())
+        try:
+            assert await exec_command(hub, "switch heater on") == "heater is ON"
+            assert await exec_command(hub, "switch heater off") == "heater is OFF"
+        finally:
+            echo.cancel()
+    assert commands == [(b'{"state": "ON"}', 0), (b'{"state": "OFF"}', 0)]
+
+
+async def test_unanswered_switch_says_so_and_never_claims_the_state(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A QoS 0 command nobody acts on: the user hears it was not confirmed, not that it worked."""
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False},
+                            devices={"heater": {"confirm_timeout": "1s"}})
+    async with running(Hub(settings, tty=False)) as hub:
+        reply = await exec_command(hub, "switch heater on")
+    assert reply.startswith("No confirmation from heater after 1s (asked ON, last state"), reply
