@@ -91,12 +91,13 @@ async def burst(clients: list[LoadClient], bot: str, count: int, pid: int,
     return wall, cpu_seconds(pid) - cpu, latencies
 
 
-async def measure(clients_n: int, count: int, rounds: int, profile: bool, workdir: Path) -> str:
+async def measure(clients_n: int, count: int, rounds: int, profile: bool, workdir: Path,
+                  tuned: bool = False) -> str:
     from tests.irc.conftest import Ngircd
 
     ngircd = Ngircd(workdir / "ngircd")              # MaxPenaltyTime = 0: no flood penalties
     ngircd.start()
-    broker = mosquitto(workdir / "mosquitto")
+    broker = mosquitto(workdir / "mosquitto", nodelay=tuned)
     hub = device = floor = None
     clients: list[LoadClient] = []
     results: dict[str, list[tuple[float, float, list[float]]]] = {"maison": [], "floor": []}
@@ -155,9 +156,9 @@ async def measure(clients_n: int, count: int, rounds: int, profile: bool, workdi
     return text
 
 
-async def main(clients: int, count: int, rounds: int, profile: bool) -> None:
+async def main(clients: int, count: int, rounds: int, profile: bool, tuned: bool) -> None:
     with scratch_dir() as tmp:
-        print(await measure(clients, count, rounds, profile, tmp))
+        print(await measure(clients, count, rounds, profile, tmp, tuned))
 
 
 if __name__ == "__main__":
@@ -167,7 +168,9 @@ if __name__ == "__main__":
     parser.add_argument("--count", type=int, default=1000, help="commands per client per phase (default 1000)")
     parser.add_argument("--rounds", type=int, default=2, help="phases per bot (default 2)")
     parser.add_argument("--profile", action="store_true", help="run the hub under cProfile and print its top")
+    parser.add_argument("--tuned-broker", action="store_true",
+                        help="set_tcp_nodelay true on mosquitto (default: left at false, as Debian ships it)")
     options = parser.parse_args()
     if options.quick:
         options.count, options.rounds = 10, 1
-    asyncio.run(main(options.clients, options.count, options.rounds, options.profile))
+    asyncio.run(main(options.clients, options.count, options.rounds, options.profile, options.tuned_broker))
