@@ -46,6 +46,10 @@ class EventAddress(Address):
     event_id: str = ""
 
 
+class _Refused(ConnectionError):
+    """The room refused the message (the hub is not, or no longer, a member)."""
+
+
 class _Fatal(Exception):
     """The server refused the account (bad token or password): trying again will not help."""
 
@@ -142,6 +146,9 @@ class Adapter(AdapterBase):
                                           full_state=first, set_presence="offline")
             if isinstance(resp, nio.SyncError):
                 if resp.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
+                    if self.settings.password_env or self.settings.password_file:
+                        self.client.access_token = ""       # log in again after the backoff
+                        raise ConnectionError(f"the server ended the session ({resp.status_code})")
                     raise _Fatal(f"the server ended the session ({resp.status_code})")
                 raise ConnectionError(_error(resp))
             if first:
@@ -165,33 +172,47 @@ class Adapter(AdapterBase):
     def _handle(self, resp: Any, catch_up: bool) -> None:
         """Dispatch what a sync brought. The very first sync of an account (no stored token)
         only sets the starting point: history from before the hub existed is not run."""
-        import nio
         assert self._hub is not None
         for room_id, invite in resp.rooms.invite.items():
             self._hub.spawn(self._invited(room_id, invite), f"matrix-invite-{room_id[:20]}")
-        if not catch_up:
-            return
-        now = time.time()
-        for room_id, info in resp.rooms.join.items():
-            room = self.client.rooms.get(room_id)
-            for event in info.timeline.events:
-                if getattr(event, "sender", None) == self.client.user_id:
-                    continue
-                if isinstance(event, nio.MegolmEvent):
-                    self._hub.spawn(self._say_encrypted(room_id), f"matrix-e2e-{room_id[:20]}")
-                elif isinstance(event, nio.RoomMessageText):
-                    age = now - event.server_timestamp / 1000
-                    if age > self.settings.stale_after:
-                        log.warning("%s: not running a command %s reached the hub %.0fs late", self.name,
-                                    event.sender, age)
-                        continue
-                    direct = room is not None and room.member_count <= 2
-                    if direct:
-                        self._dm.setdefault(event.sender, room_id)
-                    self._hub.dispatch(Message(
-                        Identity(self.network, event.sender, display=event.sender),
-                        EventAddress(self.name, room_id, direct, event_id=event.event_id),
-                        event.body, addressed=direct, raw=event))
+        if catch_up:
+            for room_id, info in resp.rooms.join.items():
+                self._room_events(room_id, info.timeline.events)
+
+    def _room_events(self, room_id: str, events: list[Any]) -> None:
+        import nio
+        assert self._hub is not None
+        room = self.client.rooms.get(room_id)
+        direct = room is not None and room.member_count <= 2
+        # The sync that brings the hub's own join also brings the room's recent history:
+        # lines written before the hub was there were not meant for it.
+        joined = [i for i, e in enumerate(events) if isinstance(e, nio.RoomMemberEvent)
+                  and e.state_key == self.client.user_id and e.membership == "join"]
+        for event in events[joined[-1] + 1:] if joined else events:
+            if getattr(event, "sender", None) == self.client.user_id:
+                continue
+            if isinstance(event, nio.MegolmEvent):
+                self._hub.spawn(self._say_encrypted(room_id), f"matrix-e2e-{room_id[:20]}")
+                continue
+            relation = event.source.get("content", {}).get("m.relates_to", {}) \
+                if isinstance(event, nio.RoomMessageText) else {}
+            if not isinstance(event, nio.RoomMessageText) or relation.get("rel_type") == "m.replace":
+                continue                        # pictures, notices (other bots), edits: not commands
+            address = EventAddress(self.name, room_id, direct, event_id=event.event_id)
+            late = time.time() - event.server_timestamp / 1000
+            if late > self.settings.stale_after:
+                log.warning("%s: not running a line of %s that reached the hub %.0fs late", self.name,
+                            event.sender, late)
+                if direct or event.body.startswith(self._hub.router.prefix):
+                    self._hub.spawn(self._hub.send(address, Reply(
+                        f"Not run: this reached the hub {late / 60:.0f} min late (it was offline). "
+                        "Send it again if it still matters.")), "matrix-stale")
+                continue
+            if direct and self._dm.get(event.sender) != room_id:
+                self._dm[event.sender] = room_id
+                self._hub.spawn(self._set_hub_value(f"dm:{event.sender}", room_id), "matrix-dm")
+            self._hub.dispatch(Message(Identity(self.network, event.sender, display=event.sender), address,
+                                       event.body, addressed=direct, raw=event))
 
     async def _invited(self, room_id: str, invite: Any) -> None:
         """Join when a configured user invites the hub; reject (and audit) anyone else's invitation."""
@@ -228,17 +249,23 @@ class Adapter(AdapterBase):
         room_id = await self._room_for(address.target)
         relates = ({"m.relates_to": {"m.in_reply_to": {"event_id": address.event_id}}}
                    if isinstance(address, EventAddress) and address.event_id else {})
-        for attachment in reply.attachments:
-            await self._send_content(room_id, await self._image(attachment) | relates)
-        if reply.text:
-            kind = "m.notice" if reply.notice else "m.text"
-            await self._send_content(room_id, {"msgtype": kind, "body": reply.text} | relates)
+        try:
+            for attachment in reply.attachments:
+                await self._send_content(room_id, await self._image(attachment) | relates)
+            if reply.text:
+                kind = "m.notice" if reply.notice else "m.text"
+                await self._send_content(room_id, {"msgtype": kind, "body": reply.text} | relates)
+        except _Refused:
+            if address.target.startswith("@") and self._dm.pop(address.target, None):
+                await self._hub_delete(f"dm:{address.target}")      # they left it: open a new one next time
+            raise
 
     async def _send_content(self, room_id: str, content: dict[str, Any]) -> None:
         import nio
         resp = await self.client.room_send(room_id, "m.room.message", content)
         if isinstance(resp, nio.RoomSendError):
-            raise ConnectionError(f"{self.name}: cannot send to {room_id}: {_error(resp)}")
+            kind = _Refused if resp.status_code == "M_FORBIDDEN" else ConnectionError
+            raise kind(f"{self.name}: cannot send to {room_id}: {_error(resp)}")
 
     async def _image(self, attachment: Any) -> dict[str, Any]:
         import nio
@@ -284,6 +311,10 @@ class Adapter(AdapterBase):
     async def _hub_value(self, key: str) -> str | None:
         assert self._hub is not None
         return await self._hub.store.plugin_value(self._store, key)
+
+    async def _hub_delete(self, key: str) -> None:
+        assert self._hub is not None
+        await self._hub.store.set_plugin_value(self._store, key, None)
 
     async def _set_hub_value(self, key: str, value: str) -> None:
         assert self._hub is not None

@@ -132,7 +132,7 @@ async def test_commands_in_a_room_and_a_direct_room_and_a_stranger_refused(
 
 
 @pytest.mark.servers
-async def test_an_invitation_from_a_stranger_is_declined_and_audited(
+async def test_invitations_from_a_stranger_are_declined_and_audited_from_a_user_accepted(
         tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
     bot, alice, bob = people
     hub = Hub(hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN"))
@@ -146,6 +146,15 @@ async def test_an_invitation_from_a_stranger_is_declined_and_audited(
         assert entry["sender"] == f"matrix:{bob.user_id}"
         state = await bob.call("GET", f"/rooms/{room}/state/m.room.member/{bot}")
         assert state["membership"] == "leave"
+        # alice's invitation is accepted; what the room said before the hub joined is not run.
+        room = await alice.create_room([])
+        await alice.send(room, "!chauffage on")
+        await alice.call("POST", f"/rooms/{room}/invite", {"user_id": bot})
+        await alice.wait_joined(room, bot)
+        asked = await alice.send(room, "!temp salon")
+        (answer,) = await alice.messages_from(bot, room)
+        assert answer["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
+        assert answer["content"]["body"].startswith("salon: ")
 
 
 @pytest.mark.servers
