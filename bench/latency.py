@@ -178,13 +178,18 @@ class HubProcess:
         return bool(health and health.get("ready") and health["mqtt"]["connected"]
                     and all(a["connected"] for a in health["adapters"].values()))
 
-    async def start(self, timeout: float = 30.0) -> float:
-        """Start the process; seconds from exec to /health showing ready and every adapter connected."""
+    async def spawn(self) -> None:
+        """Exec the hub and return at once (the caller judges when it is ready)."""
         with open(self.log_path, "ab") as log:
-            started = time.perf_counter()
             self.proc = await asyncio.create_subprocess_exec(
                 *self.command(), stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, env=self.env,
                 cwd=self.workdir)
+
+    async def start(self, timeout: float = 30.0) -> float:
+        """Start the process; seconds from exec to /health showing ready and every adapter connected."""
+        started = time.perf_counter()
+        await self.spawn()
+        assert self.proc is not None
         deadline = started + timeout
         while time.perf_counter() < deadline:
             if self.proc.returncode is not None:
