@@ -18,6 +18,13 @@ from .preflight import broker_message
 
 log = logging.getLogger(__name__)
 EMBEDDED_USERNAME = "chatops"
+MISSING_AMQTT = ('[mqtt] url = "embedded" needs the embedded broker, which is not installed: '
+                 'pip install "chatops[embedded]" (it brings amqtt), or set [mqtt] url to your own broker, '
+                 'e.g. "mqtt://127.0.0.1:1883"')
+
+
+class BrokerMissing(Exception):
+    """amqtt (the `[embedded]` extra) is not installed; the message says what to install."""
 
 
 def _not_startup_failure(record: logging.LogRecord) -> bool:
@@ -50,7 +57,12 @@ async def embedded_broker(listen: str) -> AsyncIterator[tuple[str, int]]:
 
     A taken port is refused with a clear message: silently moving to another port would
     leave devices and `chatops simulate` talking to whatever broker holds the configured one.
+    amqtt is an optional extra (it pulls typer, rich and pygments): without it, BrokerMissing.
     """
+    try:
+        from amqtt.broker import Broker
+    except ImportError:
+        raise BrokerMissing(MISSING_AMQTT) from None
     for noisy in ("amqtt", "transitions", "passlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     amqtt_log = logging.getLogger("amqtt.broker")
@@ -59,7 +71,6 @@ async def embedded_broker(listen: str) -> AsyncIterator[tuple[str, int]]:
     for name in ("amqtt.broker", "amqtt.mqtt.protocol.handler"):
         if _not_bookkeeping not in logging.getLogger(name).filters:
             logging.getLogger(name).addFilter(_not_bookkeeping)
-    from amqtt.broker import Broker
 
     host, port = split_listen(listen)
     broker = Broker(_config(host, port))

@@ -29,7 +29,7 @@ from .automations import Automations
 from .audit import AuditTrail
 from .auth import Auth, User
 from .backoff import Backoff
-from .broker import embedded_broker
+from .broker import BrokerMissing, embedded_broker
 from .cameras import Cameras
 from .clock import SYSTEM_CLOCK, Clock
 from .command import CommandSet, CommandSpec
@@ -217,7 +217,7 @@ class Hub:
             try:
                 broker = embedded_broker(s.embedded_listen)
                 host, port = await broker.__aenter__()
-            except OSError as exc:
+            except (OSError, BrokerMissing) as exc:
                 self._fatal = str(exc)
                 self.stop()
                 return
