@@ -286,3 +286,22 @@ def test_addresses_and_settings_are_checked() -> None:
         Settings(homeserver="http://matrix.example.org", user_id="@maison:example.org", password_env="P")
     with pytest.raises(ValueError, match="not a room"):
         Settings(homeserver="https://m.example.org", user_id="@maison:example.org", password_env="P", rooms=["maison"])
+
+
+@pytest.mark.servers
+async def test_a_line_that_arrives_too_late_is_answered_not_run(
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
+    """With stale_after at a microsecond every line is late (Synapse stamps it before the hub gets it)."""
+    bot, alice, bob = people
+    settings = hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN",
+                            stale_after="0.000001s")
+    hub = Hub(settings)
+    async with running(hub):
+        await wait_for(lambda: hub.adapters["matrix"].syncs >= 1, timeout=30)
+        room = await alice.create_room([bot, bob.user_id])   # three: not a direct room
+        await alice.wait_joined(room, bot)
+        await alice.send(room, "chauffage on")           # not for the hub: no answer at all
+        asked = await alice.send(room, "!chauffage on")
+        (answer,) = await alice.messages_from(bot, room)
+        assert answer["content"]["body"].startswith("Not run: this reached the hub")
+        assert answer["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
