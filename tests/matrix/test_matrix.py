@@ -235,7 +235,7 @@ async def test_an_encrypted_room_is_told_once_that_the_hub_cannot_read_it(
 
 
 @pytest.mark.servers
-async def test_pictures_go_to_the_media_repository_and_rate_limits_are_waited_out(
+async def test_pictures_go_to_the_media_repository_rate_limits_are_waited_out_aliases_resolved(
         tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer],
         caplog: pytest.LogCaptureFixture) -> None:
     bot, alice, _bob = people
@@ -258,6 +258,11 @@ async def test_pictures_go_to_the_media_repository_and_rate_limits_are_waited_ou
                            Reply("Garage camera", attachments=(Attachment(picture, "image/png", name="garage.png"),)))
         await asyncio.gather(*(adapter.send(Address("matrix", direct, True), Reply(f"line {n}")) for n in range(3)))
         sent = await alice.messages_from(bot, direct, 5)
+        # An alias as the address: resolved, joined (a public room), written to.
+        alias = f"maison{uuid.uuid4().hex[:8]}"
+        public = (await alice.call("POST", "/createRoom", {"preset": "public_chat", "room_alias_name": alias}))["room_id"]
+        await adapter.send(Address("matrix", f"#{alias}:localhost", False), Reply("Door open"))
+        assert (await alice.messages_from(bot, public))[0]["content"]["body"] == "Door open"
     image, text, *lines = (m["content"] for m in sent)
     assert image["msgtype"] == "m.image" and image["url"].startswith("mxc://localhost/")
     assert text["body"] == "Garage camera"
