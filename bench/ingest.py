@@ -35,14 +35,15 @@ def floor(items: list[tuple[str, bytes]]) -> float:
 async def measure(devices: int, count: int) -> list[object]:
     with tempfile.TemporaryDirectory() as tmp:
         overrides = {
-            "simulator": {"enabled": False}, "alerts": [], "devices": None,
+            "simulator": {"enabled": False}, "alerts": [], "devices": None, "automations": None,
         }
         settings = settings_for(Path(tmp), **overrides)
         raw_devices = {f"s{i}": {"type": "sensor", "topic": f"sensors/s{i}", "value": "temperature", "unit": "°C"}
                        for i in range(devices)}
         alerts = [{"name": f"hot{i}", "device": f"s{i}", "when": "> 40", "notify": ["web:*"]}
                   for i in range(devices)]
-        settings = settings_for(Path(tmp), simulator={"enabled": False}, devices=raw_devices, alerts=alerts)
+        settings = settings_for(Path(tmp), simulator={"enabled": False}, devices=raw_devices, alerts=alerts,
+                              automations=None)
         hub = Hub(settings, tty=False)
         async with running(hub, timeout=120):
             items = payloads(devices, count)
