@@ -14,10 +14,11 @@ import json
 import os
 import ssl
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import urllib.error
 
 TOKEN_ENV = "CHATOPS_NOTIFY_TOKEN"
 URL_ENV = "CHATOPS_URL"
@@ -65,6 +66,9 @@ def hub_url(args: argparse.Namespace) -> str:
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
+    import urllib.error                 # here, not at the top: `chatops run` builds this parser too
+    import urllib.request
+
     token = os.environ.get(args.token_env, "").strip()
     if not token:
         print(f"chatops notify: set {args.token_env} to a token of [web.notify_tokens] "
