@@ -158,6 +158,25 @@ class Router:
                 return spec, [" ".join(words)]
         return None, words
 
+    def problem_with(self, line: str, user: User | None, sender: str) -> str | None:
+        """Why `user` could not run `line` (it names no command, its arguments do not fit, the one
+        access rule refuses), or None: asked when a timer is set and by `chatops check` for
+        automations. Costs no rate token; the full path decides again when the line runs."""
+        words = _split(clean_text(line))
+        if not words:
+            return "the command is empty"
+        spec, args = self._resolve(words)
+        if spec is None:
+            return f"{words[0]!r} is not a command"
+        refusal = self.access.authorize(sender, user, spec, metered=False)
+        if refusal is not None:
+            return refusal.answer or refusal.detail
+        try:
+            bind(spec, args)
+        except BindError as exc:
+            return f"{exc} Usage: {spec.usage}"
+        return None
+
     def resolve(self, line: str) -> CommandSpec | None:
         """The command a line would run (None when it names none): for timers and automations."""
         words = _split(clean_text(line))

@@ -361,19 +361,4 @@ def line_problem(hub: Hub, user: Any, line: str, sender: str = "") -> str | None
     """Why `user` could not run the command line `line` (it names no command, its arguments do
     not fit, the user may not), or None. Asked when a timer is set and by `chatops check` for
     automations; the router decides again when the line runs (roles may change meanwhile)."""
-    from .router import BindError, _split, bind, clean_text
-
-    words = _split(clean_text(line))
-    if not words:
-        return "the command is empty"
-    spec, args = hub.router._resolve(words)
-    if spec is None:
-        return f"{words[0]!r} is not a command"
-    refusal = hub.access.authorize(sender or f"user:{getattr(user, 'name', '?')}", user, spec, metered=False)
-    if refusal is not None:
-        return refusal.answer or refusal.detail
-    try:
-        bind(spec, args)
-    except BindError as exc:
-        return f"{exc} Usage: {spec.usage}"
-    return None
+    return hub.router.problem_with(line, user, sender or f"user:{getattr(user, 'name', '?')}")
