@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .networks import networks
+from .unstored import Unstored
 from .backoff import Backoff
 from .conditions import Condition
 from .config import AlertSettings
@@ -73,6 +74,7 @@ class AlertEngine:
             self._rules_by_device.setdefault(state.rule.device, []).append(state)
         self._events: asyncio.Queue[tuple[str, Device, Reading, Reading | None]] = asyncio.Queue()
         self.outbox = Outbox(hub)
+        self.unstored = Unstored(hub, self)
         self._repeat_changed = asyncio.Event()
         self._mutes: dict[str, float] = {}
         self._attaching: set[asyncio.Task[Any]] = set()     # pictures being fetched for held alerts
@@ -120,11 +122,17 @@ class AlertEngine:
                 try:
                     await self._evaluate(self.rules[rule_name], device, reading, previous)
                 except sqlite3.DatabaseError as exc:
-                    # Not recorded, so not raised: evaluate the same event again (later events wait,
-                    # in order) until the database takes it; the alert is late, never lost.
-                    delay = backoff.next_delay()
-                    log.error("alert rule %s on %s could not be recorded (%s); retrying in %.1fs",
-                              rule_name, device.name, exc, delay)
+                    # Not recorded: the alarm goes out from memory at once (chatops.unstored), and
+                    # the same event is evaluated again (later events wait, in order) until the
+                    # database takes it; then those already told are recorded as told.
+                    state = self.rules[rule_name]
+                    if state.active_id is None and state.condition.kind != "offline" \
+                            and state.condition.holds(reading.value, previous):
+                        await self.unstored.deliver(state.rule, device, reading.value, str(exc))
+                    delay = max(backoff.next_delay(), STORE_RETRY_CAP)
+                    if backoff.attempts <= 2 or backoff.attempts % 12 == 0:     # not a line every few seconds
+                        log.error("alert rule %s on %s could not be recorded (%s); retrying every %.0fs",
+                                  rule_name, device.name, exc, delay)
                     await asyncio.sleep(delay)
                     continue
                 except Exception:
@@ -216,9 +224,14 @@ class AlertEngine:
             self._insert_deliveries(db, alert_id, recipients, "raise",
                                     f"{head} (alert #{alert_id}; answer {prefix}ack {alert_id})", None,
                                     now + SNAPSHOT_HOLD if picture else now)
+            # Sent from memory while the database refused it: recorded as told, not sent again.
+            db.executemany("UPDATE deliveries SET delivered_at = ? WHERE alert_id = ? AND adapter = ? AND "
+                           "target = ? AND kind = 'raise'", [(now, alert_id, a, t) for a, t in told])
             return alert_id
 
+        told = self.unstored.told(rule.name, device.name)
         alert_id = await store.call(store.transaction, write)
+        self.unstored.recorded(rule.name, device.name)
         state.active_id, state.last_raised = alert_id, now
         log.info("alert #%d %s raised: %s -> %d recipients", alert_id, rule.name, text, len(recipients))
         if picture:
@@ -412,7 +425,7 @@ class AlertEngine:
                                "told": told, "pending": pending})
             return result
 
-        return await store.call(query)
+        return self.unstored.entries() + await store.call(query)
 
     async def _publish_state(self, rule: str, alert_id: int) -> None:
         store = self.hub.store

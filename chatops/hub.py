@@ -363,6 +363,7 @@ class Hub:
         adapters = {name: a.health.as_dict() for name, a in self.adapters.items()}
         return {
             "ready": self.ready.is_set(),
+            "status": "ok" if self.store.health.connected else "degraded",
             "name": self.settings.hub.name,
             "uptime": round(time.time() - self.started_at, 1),
             "mqtt": self.mqtt.health.as_dict(),

@@ -22,7 +22,8 @@ async def alerts(ctx: Context) -> str:
         acked = f"acknowledged by {a['acked_by']}" if a["acked_by"] else "NOT acknowledged"
         told = ", ".join(a["told"]) or "nobody yet"
         pending = f", {a['pending']} pending" if a["pending"] else ""
-        lines.append(f"#{a['id']} [{a['severity']}] {a['message']} — {format_duration(now - a['raised_at'])} ago, "
+        number = f"#{a['id']}" if a["id"] is not None else "(NOT STORED: storage is failing)"
+        lines.append(f"{number} [{a['severity']}] {a['message']} — {format_duration(now - a['raised_at'])} ago, "
                      f"{acked}; told: {told}{pending}")
     return "\n".join(lines)
 

@@ -162,6 +162,8 @@ async def status(ctx: Context) -> str:
     silent = [d.name for d in hub.home.devices.values() if d.reading is None and d.type is not DeviceType.CAMERA]
     lines.append(f"devices: {len(hub.home.devices)}" + (f", stale: {', '.join(stale)}" if stale else "")
                  + (f", no reading yet: {', '.join(silent)}" if silent else ""))
+    if not hub.store.health.connected:
+        lines.append(f"storage: FAILING ({hub.store.health.detail}); alerts are sent from memory")
     active = await hub.alerts.active()
     lines.append(f"alerts: {len(active)} active" if active else "alerts: none active")
     return "\n".join(lines)

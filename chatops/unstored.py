@@ -1,0 +1,99 @@
+"""Alerts the database refused (a full SD card, a read-only file system): sent from memory now.
+
+An alert is written before it is sent, and that rule stays. But when the write fails, the
+alarm must not wait for the disk: it goes at once to every recipient whose network is up,
+marked as not stored, and the admins are told that storage is failing. The alert engine keeps
+trying to record it; once it is, the recipients already told are recorded as told and not
+sent it again. Until then `alerts` and `status` show it from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .message import Address, Reply
+
+if TYPE_CHECKING:
+    from .alerts import AlertEngine, Recipient
+    from .hub import Hub
+
+log = logging.getLogger(__name__)
+SEND_TIMEOUT = 10.0
+
+
+@dataclass
+class UnstoredAlert:
+    rule: str
+    device: str
+    severity: str
+    message: str
+    reason: str
+    raised_at: float
+    told: set[tuple[str, str]] = field(default_factory=set)      # (adapter, target)
+
+
+class Unstored:
+    """The alerts of one hub that wait for the database, by (rule, device)."""
+
+    def __init__(self, hub: Hub, engine: AlertEngine) -> None:
+        self.hub = hub
+        self.engine = engine
+        self.alerts: dict[tuple[str, str], UnstoredAlert] = {}
+        self._admins_told = False
+
+    async def deliver(self, rule: Any, device: Any, value: Any, reason: str) -> None:
+        """Send the alert `rule` would raise now, from memory, once per (rule, device)."""
+        key = (rule.name, device.name)
+        if key in self.alerts:
+            return
+        text = self.engine.render(rule.message, device, value, rule)
+        alert = self.alerts[key] = UnstoredAlert(rule.name, device.name, rule.severity.value, text, reason,
+                                                 time.time())
+        line = (f"[{rule.severity.value.upper()}] {text} (NOT STORED: the hub's storage is failing: {reason}; "
+                "it is recorded and can be acknowledged once storage is back)")
+        alert.told = await self._send(self.engine.recipients(rule.notify), line)
+        log.error("alert %s on %s could not be recorded (%s): sent from memory to %d recipients",
+                  rule.name, device.name, reason, len(alert.told))
+        if not self._admins_told:
+            admins = [name for name, user in self.hub.auth.users.items() if "*" in user.grants]
+            told = await self._send(self.engine.recipients(admins),
+                                    f"[CRITICAL] The hub's storage is failing ({reason}): alerts are sent from "
+                                    "memory and history is kept in memory until it is fixed (free disk space, "
+                                    "or make the data folder writable).")
+            self._admins_told = bool(told)
+
+    async def _send(self, recipients: list[Recipient], text: str) -> set[tuple[str, str]]:
+        from .alerts import _is_direct
+
+        told: set[tuple[str, str]] = set()
+        for recipient in recipients:
+            name = self.engine._adapter_name(recipient.network)
+            adapter = self.hub.adapters.get(name)
+            if adapter is None or not adapter.health.connected:
+                continue
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await adapter.send(Address(name, recipient.target, _is_direct(recipient)), Reply(text, notice=True))
+                told.add((name, recipient.target))
+            except Exception as exc:
+                log.warning("an unstored alert could not reach %s:%s: %s", name, recipient.target, exc)
+        return told
+
+    def told(self, rule: str, device: str) -> set[tuple[str, str]]:
+        alert = self.alerts.get((rule, device))
+        return set(alert.told) if alert else set()
+
+    def recorded(self, rule: str, device: str) -> None:
+        """The alert is in the database now: the outbox takes it from here."""
+        if self.alerts.pop((rule, device), None) is not None and not self.alerts:
+            self._admins_told = False
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The waiting alerts in the shape of `AlertEngine.active()` (id None: not stored)."""
+        return [{"id": None, "rule": a.rule, "device": a.device, "severity": a.severity, "message": a.message,
+                 "raised_at": a.raised_at, "acked_by": None, "told": sorted(f"{n}:{t}" for n, t in a.told),
+                 "pending": 0, "unstored": a.reason} for a in self.alerts.values()]

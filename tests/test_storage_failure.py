@@ -1,0 +1,84 @@
+"""A full disk under the data folder: the smoke alarm still goes out, marked as not stored; the
+admins are told that storage fails; `status`, `alerts` and /health say so; once space is back the
+alert is recorded with those already told recorded as told, and nobody gets it twice.
+A real (small) tmpfs as the data folder, real mosquitto, the in-memory loopback network."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from chatops.hub import Hub, running
+from chatops.testing import Mosquitto, exec_command, settings_for, wait_for
+
+pytestmark = pytest.mark.servers
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Write zeros until the file system is full; the file to delete to free it again."""
+    filler = folder / "filler"
+    with filler.open("wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError:
+            pass
+    return filler
+
+
+async def test_a_full_disk_never_silences_the_smoke_alarm(small_disk: Path, mosquitto: Mosquitto) -> None:
+    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
+            "severity": "critical", "notify": ["loop:bob", "alice"], "repeat": "1h"}
+    settings = settings_for(small_disk / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, history={"enabled": False},
+                            users={"owner": None, "alice": {"roles": ["admin"], "loopback": ["alice"]}})
+    hub = Hub(settings, tty=False)
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+        inbox = hub.adapters["loop"]
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        filler = fill(small_disk)
+
+        await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        got = {await inbox.next(), await inbox.next(), await inbox.next()}
+        alarms = {who for who, text in got if text.startswith("[CRITICAL] Smoke in the kitchen smoke detector! "
+                                                                  "(NOT STORED")}
+        assert alarms == {"alice", "bob"}, got
+        assert any(who == "alice" and "storage is failing" in text for who, text in got), got
+        status = await exec_command(hub, "status", sender="alice", network="loopback", adapter="loop")
+        assert "storage: FAILING" in status
+        listing = await exec_command(hub, "alerts", sender="alice", network="loopback", adapter="loop")
+        assert listing.startswith("(NOT STORED: storage is failing) [critical] Smoke in the kitchen smoke detector!")
+        assert "loop:alice" in listing and "loop:bob" in listing
+        assert hub.health()["status"] == "degraded"
+
+        filler.unlink()                                   # space is back: recorded, sent to nobody again
+        await wait_for(lambda: not hub.alerts.unstored.alerts, timeout=30)
+        listing = await exec_command(hub, "alerts", sender="alice", network="loopback", adapter="loop")
+        assert listing.startswith("#1 [critical] Smoke in the kitchen smoke detector!"), listing
+        rows = await hub.store.call(lambda: hub.store.db.execute(
+            "SELECT target, delivered_at > 0 FROM deliveries WHERE alert_id = 1 AND kind = 'raise' "
+            "ORDER BY target").fetchall())
+        assert rows == [("alice", 1), ("bob", 1)]
+        await wait_for(lambda: hub.store.health.connected, timeout=30)
+        assert hub.health()["status"] == "ok"
+        assert inbox.queue.empty(), "the alert was sent twice"
