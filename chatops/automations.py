@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .clock import nap
 from .conditions import Trigger
 from .config import AutomationSettings
 from .durations import format_duration
@@ -238,18 +239,7 @@ class Automations:
     async def _nap(self, seconds: float, passed: asyncio.Event) -> None:
         """Sleep on the hub's clock until the next due check, or until woken; `passed` is set
         once the sleep is in place (a test that moves a manual clock then wakes it)."""
-        if self._wake.is_set():
-            passed.set()
-            return
-        sleep = asyncio.ensure_future(self.hub.clock.sleep(seconds))
-        woken = asyncio.ensure_future(self._wake.wait())
-        await asyncio.sleep(0)
-        passed.set()
-        try:
-            await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for future in (sleep, woken):
-                future.cancel()
+        await nap(self.hub.clock, seconds, self._wake, passed)
 
     async def _save(self, names: set[str] | None = None) -> None:
         dirty, self._dirty = (self._dirty, set()) if names is None else (names, self._dirty - names)

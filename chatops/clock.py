@@ -82,4 +82,21 @@ class ManualClock:
         await fut
 
 
+async def nap(clock: Clock, seconds: float, wake: asyncio.Event, passed: asyncio.Event) -> None:
+    """Sleep `seconds` on `clock`, or less when `wake` is set; `passed` is set once the sleep is
+    in place, so a test that moves a ManualClock then knows the sleeper will see it."""
+    if wake.is_set():
+        passed.set()
+        return
+    sleep = asyncio.ensure_future(clock.sleep(seconds))
+    woken = asyncio.ensure_future(wake.wait())
+    await asyncio.sleep(0)
+    passed.set()
+    try:
+        await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in (sleep, woken):
+            future.cancel()
+
+
 SYSTEM_CLOCK = SystemClock()

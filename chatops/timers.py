@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .backoff import Backoff
+from .clock import nap
 from .durations import format_duration
 from .message import Address, Reply
 from .outbox import STORE_RETRY_CAP, queue_message
@@ -238,18 +239,7 @@ class Timers:
     async def _nap(self, seconds: float, passed: asyncio.Event) -> None:
         """Sleep `seconds` on the hub's clock, or less when a timer is added or changed; `passed`
         is set once the sleep is in place (a test that moves a manual clock then wakes it)."""
-        if self._changed.is_set():
-            passed.set()
-            return
-        sleep = asyncio.ensure_future(self.clock.sleep(seconds))
-        woken = asyncio.ensure_future(self._changed.wait())
-        await asyncio.sleep(0)
-        passed.set()
-        try:
-            await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for future in (sleep, woken):
-                future.cancel()
+        await nap(self.clock, seconds, self._changed, passed)
 
     async def _upcoming(self) -> float | None:
         store = self.hub.store
