@@ -22,7 +22,7 @@ import adapters.xmpp_rooms as xmpp_rooms
 from chatops.hub import Hub, running
 from chatops.message import Address, Attachment, Reply
 from adapters.xmpp_rpc_client import Fault, FaultCode, RpcClient
-from chatops.testing import Mosquitto, settings_for, started, tiny_png
+from chatops.testing import Mosquitto, settings_for, started, tiny_png, wait_for
 
 from .conftest import MUC, PASSWORD, Prosody, TcpProxy, XmppClient, xmpp_client
 
@@ -523,7 +523,7 @@ async def test_a_control_character_from_a_device_never_breaks_the_stream(
             xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
             await device.publish("test/gate", "open\x07\u202eleft".encode(), qos=1, retain=True)
-        await xmpp.wait_until(lambda: hub.home.devices["gate"].reading is not None, 10)
+        await wait_for(lambda: hub.home.devices["gate"].reading is not None)   # not an adapter change: poll
         alice.say("maison@localhost", "read gate")
         answer = await alice.next_message(lambda m: m["from"].bare == "maison@localhost")
         assert answer["body"].startswith("gate: openleft")
