@@ -199,8 +199,9 @@ class Hub:
         """A spawned task ended: drop it, and close its coroutine, which a task cancelled before
         its first step (start-up failed) never awaited: Python would warn "never awaited"."""
         self.tasks.discard(task)
-        if inspect.iscoroutine(coro):
-            coro.close()
+        for unstarted in (task.get_coro(), coro):     # the wrapper too, or it warns in its place
+            if inspect.iscoroutine(unstarted):
+                unstarted.close()
 
     @staticmethod
     async def _guarded(coro: object, name: str) -> None:

@@ -1,0 +1,71 @@
+"""The language a user reads: gettext catalogues and locale-aware numbers.
+
+The language is a context variable, set where a message enters (the user's `language`, else
+`[hub] language`) and where an alert is rendered for one recipient. asyncio copies the context
+into every task it starts, so a handler and everything it calls speak the asker's language
+without passing it along, and two users answering at once never see each other's language.
+
+Catalogues are compiled with Babel (`scripts/i18n`) and ship in the package as
+`chatops/locale/<lang>/LC_MESSAGES/chatops.mo`; at run time only the standard `gettext` reads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gettext
+from collections.abc import Iterator
+from contextvars import ContextVar
+from pathlib import Path
+
+DOMAIN = "chatops"
+LOCALE_DIR = Path(__file__).with_name("locale")
+LANGUAGES = ("en", "fr")
+DEFAULT_LANGUAGE = "en"
+_DECIMAL_COMMA = {"fr"}
+
+_language: ContextVar[str] = ContextVar("chatops_language", default=DEFAULT_LANGUAGE)
+
+
+@functools.cache
+def catalogue(language: str) -> gettext.NullTranslations:
+    """The compiled catalogue of `language` (English, the source language, needs none)."""
+    return gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[language], fallback=True)
+
+
+def _(message: str) -> str:
+    """`message` in the current language."""
+    return catalogue(_language.get()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, count: int) -> str:
+    """The singular or plural form for `count`, in the current language."""
+    return catalogue(_language.get()).ngettext(singular, plural, count)
+
+
+def N_(message: str) -> str:
+    """Mark `message` for the catalogue without translating it now (a constant translated when shown)."""
+    return message
+
+
+def current_language() -> str:
+    return _language.get()
+
+
+@contextlib.contextmanager
+def speaking(language: str | None) -> Iterator[None]:
+    """Render everything inside in `language` (None keeps the current one)."""
+    if not language:
+        yield
+        return
+    token = _language.set(language)
+    try:
+        yield
+    finally:
+        _language.reset(token)
+
+
+def format_number(value: float, decimals: int = 1) -> str:
+    """`20.5` in English, `20,5` in French, with `decimals` digits after the separator."""
+    text = f"{value:.{decimals}f}" if abs(value) < 10000 else f"{value:g}"
+    return text.replace(".", ",") if _language.get() in _DECIMAL_COMMA else text
