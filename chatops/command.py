@@ -24,8 +24,8 @@ from .plugins import Plugin
 if TYPE_CHECKING:
     from .hub import Hub
 
-BUILTIN_COMMAND_MODULES = ("commands.help", "commands.devices", "commands.alerts", "commands.admin",
-                           "commands.camera", "commands.history", "commands.timers")
+BUILTIN_COMMAND_MODULES = ("commands.help", "commands.devices", "commands.controls", "commands.alerts",
+                           "commands.admin", "commands.camera", "commands.history", "commands.timers")
 SPEC_ATTRIBUTE = "__chatops_command__"
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class Shorthand(Enum):
 
     DEVICE = "device"              # "salon" alone: the command with the device as its argument
     DEVICE_STATE = "device-state"  # "chauffage on [for 2h]": the command with the device, then the rest
+    DEVICE_VALUE = "device-value"  # "lampe 40%", "volet close": the command with the device and the value
 
 
 class CommandError(Exception):
@@ -194,9 +195,11 @@ class CommandSet:
             raise CommandClash(clashes)
         self.broken: dict[str, str] = {}
         self.modules: list[ModuleType] = []
-        # DEVICE_STATE before DEVICE: "chauffage on" switches rather than reading "chauffage on".
+        # DEVICE_STATE, then DEVICE_VALUE, then DEVICE: "lampe on" switches, "lampe 40%" sets,
+        # and neither reads a device called "lampe on".
+        order = (Shorthand.DEVICE_STATE, Shorthand.DEVICE_VALUE, Shorthand.DEVICE)
         self.shorthands = sorted((s for s in self.specs if s.shorthand is not None),
-                                 key=lambda s: s.shorthand is not Shorthand.DEVICE_STATE)
+                                 key=lambda s: order.index(s.shorthand))  # type: ignore[arg-type]
 
     def find(self, word: str) -> CommandSpec | None:
         return self._by_word.get(fold(word))

@@ -16,15 +16,15 @@ import string
 import tomllib
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .config_base import Duration, Section
 from .config_errors import SECRET_KEYS, format_errors
+from .device_settings import DeviceSettings, DeviceType
 from .durations import parse_config_duration
 
-# Every duration key of every section: "90s", "5m", "1h30m", "7d"; a bare number other than 0 is refused.
-Duration = Annotated[float, BeforeValidator(parse_config_duration)]
 
 
 class ConfigError(Exception):
@@ -33,12 +33,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-class Section(BaseModel):
-    """Base of every config section: frozen, unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 def read_secret(section: BaseModel, key: str, base_dir: Path | None = None) -> str | None:
@@ -271,6 +265,8 @@ class SimulatorSettings(Section):
     base_topic: str = Field("zigbee2mqtt", examples=['"zigbee2mqtt"'])
     motion_clear: Duration = Field(60.0, gt=0, examples=['"1m"'],
                                    description="hall_motion reports no motion this long after `simulate motion`")
+    cover_travel: Duration = Field(20.0, gt=0, le=600, examples=['"20s"'],
+                                   description="volet_salon takes this long from closed to open")
 
 
 class HistorySettings(Section):
@@ -323,52 +319,6 @@ class UserSettings(Section):
 
     def patterns(self, network: str) -> list[str]:
         return list((self.model_extra or {}).get(network) or [])
-
-
-class DeviceType(str, Enum):
-    SENSOR = "sensor"
-    BINARY_SENSOR = "binary_sensor"
-    SWITCH = "switch"
-    CAMERA = "camera"
-
-
-class DeviceSettings(Section):
-    type: DeviceType = Field(examples=['"sensor"'])
-    topic: str | None = Field(None, alias="state_topic", examples=['"zigbee2mqtt/salon"'])
-    command_topic: str | None = Field(None, examples=['"zigbee2mqtt/heater/set"'])
-    value: str | None = Field(None, examples=['"temperature"'])
-    unit: str = Field("", examples=['"°C"'])
-    label: str | None = Field(None, examples=['"Living room"'])
-    aliases: list[str] = Field(default_factory=list, examples=['["living room", "séjour"]'])
-    payload_on: str = Field("ON", examples=['\'{"state": "ON"}\''])
-    payload_off: str = Field("OFF", examples=['\'{"state": "OFF"}\''])
-    state_on: list[str] = Field(default_factory=lambda: ["on", "true", "1", "open", "detected"])
-    get_topic: str | None = Field(None, examples=['"zigbee2mqtt/salon/get"'])
-    get_payload: str | None = Field(None, examples=['\'{"temperature": ""}\''])
-    stale_after: Duration = Field(900.0, gt=0, examples=['"15m"'])
-    confirm_timeout: Duration = Field(5.0, gt=0, le=120, examples=['"5s"'])
-    snapshot_url: str | None = Field(None, examples=['"http://192.168.1.20/snapshot.jpg"'])
-    snapshot_topic: str | None = Field(None, examples=['"frigate/entree/snapshot"'])
-    username: str | None = None
-    password_env: str | None = None
-    password_file: str | None = None
-    auth: Literal["auto", "basic", "digest"] = Field("auto", examples=['"digest"'])
-    snapshot_timeout: Duration = Field(10.0, gt=0, le=120, examples=['"10s"'])
-    snapshot_max_bytes: int = Field(8 * 1024 * 1024, ge=1024, examples=["8388608"])
-    simulated: bool = False
-
-    @model_validator(mode="after")
-    def _needs_topics(self) -> DeviceSettings:
-        if self.type is DeviceType.CAMERA and not (self.snapshot_url or self.snapshot_topic or self.simulated):
-            raise ValueError("a camera needs snapshot_url = \"http://...\", snapshot_topic = \"...\" "
-                             "or simulated = true")
-        if self.type is not DeviceType.CAMERA and not self.topic:
-            raise ValueError(f"a {self.type.value} needs topic = \"...\" (the MQTT state topic), "
-                             "e.g. topic = \"zigbee2mqtt/salon\"")
-        if self.type is DeviceType.SWITCH and not self.command_topic:
-            raise ValueError("a switch needs command_topic = \"...\", "
-                             "e.g. command_topic = \"zigbee2mqtt/heater/set\"")
-        return self
 
 
 class Severity(str, Enum):

@@ -132,9 +132,16 @@ DESCRIPTIONS: dict[str, str] = {
     "users.NAME.pin_env": "environment variable holding this person's SMS PIN word",
     "users.NAME.pin_file": "file holding this person's SMS PIN word",
     # [devices.NAME]
-    "devices.NAME.type": "what the device is",
+    "devices.NAME.type": "what the device is: sensor, binary_sensor, switch, camera, light, climate, cover, "
+                         "number, select",
+    "devices.NAME.min": "lowest value a light (%), thermostat (°), cover (%) or number takes",
+    "devices.NAME.max": "highest value it takes",
+    "devices.NAME.step": "values are rounded to this step (a thermostat: 0.5)",
+    "devices.NAME.options": "a select's values",
+    "devices.NAME.modes": "a thermostat's modes",
+    "devices.NAME.brightness_scale": "a light's full brightness in its payloads (Zigbee2MQTT: 254)",
     "devices.NAME.topic": "MQTT state topic",
-    "devices.NAME.command_topic": "where switch commands are published",
+    "devices.NAME.command_topic": "where commands are published (Tasmota: the cmnd/<topic> prefix)",
     "devices.NAME.value": "dotted path into a JSON payload; omit for a raw payload",
     "devices.NAME.unit": "shown after the value",
     "devices.NAME.label": "name shown to people (default: the table's name)",

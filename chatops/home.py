@@ -13,12 +13,16 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .auth import fold
 from .config import DeviceSettings, DeviceType
+from .controls import CONTROLS, Action, Control, PayloadError, Publish, dialect
+from .device_settings import SETTABLE
+from .ha_discovery import discovered_settings, parse_config, path_from_template  # noqa: F401 (re-exported)
+from .i18n import _, format_number
 from .durations import format_duration
 from .mqtt import MqttLink
 from .tasmota import DISCOVERY as TASMOTA_DISCOVERY
@@ -30,20 +34,19 @@ log = logging.getLogger(__name__)
 DISCOVERY_PREFIX = "homeassistant"
 MAX_JSON_DEPTH = 32
 SWITCH_STATES = ("on", "off", "toggle")      # the words that switch a device, everywhere
-_TEMPLATE_PATH = re.compile(r"value_json((?:\.[A-Za-z_][\w]*|\[['\"][^'\"]+['\"]\]|\[\d+\])+)")
-
-
-class PayloadError(ValueError):
-    """A state payload that does not hold the configured value."""
 
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """One value of a device, when it arrived (wall clock) and the text it came from."""
+    """One value of a device, when it arrived (wall clock) and the text it came from.
+
+    `value` is the primary value alerts, automations and history use; a light, thermostat or
+    cover keeps its other fields (brightness, target, mode, motion...) in `attrs`."""
 
     value: float | bool | str
     at: float
     raw: str = ""
+    attrs: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -54,7 +57,7 @@ class Device:
     settings: DeviceSettings
     source: str = "config"
     reading: Reading | None = None
-    _waiters: list[tuple[bool, asyncio.Future[Reading]]] = field(default_factory=list)
+    _waiters: list[tuple[Callable[[Reading], bool], asyncio.Future[Reading]]] = field(default_factory=list)
 
     @property
     def type(self) -> DeviceType:
@@ -68,12 +71,42 @@ class Device:
     def unit(self) -> str:
         return self.settings.unit
 
+    @property
+    def control(self) -> Control | None:
+        """The behaviour of a light, thermostat, cover, number or select; None for the others."""
+        return CONTROLS.get(self.type)
+
+    @property
+    def settable(self) -> bool:
+        """Takes `set DEVICE VALUE` (and the router's `DEVICE VALUE` shorthand)."""
+        return self.type in SETTABLE
+
+    @property
+    def switchable(self) -> bool:
+        return self.type in (DeviceType.SWITCH, DeviceType.LIGHT)
+
+    def action(self, word: str) -> Action:
+        """What `word` asks of this device (ActionError saying what it takes otherwise)."""
+        assert self.control is not None, self.name
+        return self.control.action(self.settings, self.label, word)
+
     def is_stale(self, now: float | None = None) -> bool:
         return self.reading is not None and \
             (now or time.time()) - self.reading.at > self.settings.stale_after
 
     def parse(self, payload: bytes) -> float | bool | str:
         """The value in `payload` as this device's type; PayloadError when it is not there."""
+        return self.read_state(payload)[0]
+
+    def read_state(self, payload: bytes) -> tuple[float | bool | str, Mapping[str, Any]]:
+        """(value, attrs) in `payload` as this device's type; PayloadError when it is not there."""
+        if self.control is not None:
+            previous = self.reading
+            return self.control.read(self.settings, payload, previous.value if previous else None,
+                                     previous.attrs if previous else {})
+        return self._parse_value(payload), {}
+
+    def _parse_value(self, payload: bytes) -> float | bool | str:
         raw = extract(payload, self.settings.value)
         if self.type in (DeviceType.SWITCH, DeviceType.BINARY_SENSOR):
             return as_bool(raw, self.settings.state_on)
@@ -95,18 +128,21 @@ class Device:
     def show(self, now: float | None = None) -> str:
         """`21.5 °C`, `ON`, `no reading yet`, with staleness when it applies."""
         if self.reading is None:
-            return "no reading yet"
-        text = format_value(self.reading.value, self.unit)
+            return _("no reading yet")
+        if self.control is not None:
+            text = self.control.show(self.settings, self.reading.value, self.reading.attrs)
+        else:
+            text = format_value(self.reading.value, self.unit)
         if self.is_stale(now):
-            text += f" (stale: {format_duration((now or time.time()) - self.reading.at)} old)"
+            text += " " + _("(stale: {age} old)").format(age=format_duration((now or time.time()) - self.reading.at))
         return text
 
 
 def format_value(value: float | bool | str, unit: str = "") -> str:
     if isinstance(value, bool):
-        return "ON" if value else "OFF"
+        return _("ON") if value else _("OFF")
     if isinstance(value, float):
-        shown = f"{value:.1f}" if abs(value) < 10000 else f"{value:g}"
+        shown = format_number(value)
         return f"{shown} {unit}".strip() if unit else shown
     return f"{value} {unit}".strip()
 
@@ -160,17 +196,6 @@ def _nesting(text: str) -> int:
     return deepest
 
 
-def path_from_template(template: str | None) -> str | None:
-    """Dotted path of a Home Assistant `value_template` such as `{{ value_json.temperature }}`."""
-    if not template:
-        return None
-    match = _TEMPLATE_PATH.search(template)
-    if not match:
-        return None
-    parts = re.findall(r"\.([A-Za-z_]\w*)|\[['\"]([^'\"]+)['\"]\]|\[(\d+)\]", match.group(1))
-    return ".".join(a or b or c for a, b, c in parts)
-
-
 Listener = Callable[[Device, Reading, Reading | None], None]
 
 
@@ -219,6 +244,11 @@ class Home:
         if device.settings.topic:
             await self.mqtt.subscribe(device.settings.topic,
                                       lambda _t, payload, _r, d=device: self.update(d, payload))
+            tasmota = re.fullmatch(r"(?:tele|stat)/([^/]+)/\w+", device.settings.topic)
+            if device.control is not None and tasmota and dialect(device.settings) == "tasmota":
+                # Tasmota answers a command on stat/<topic>/RESULT at once; telemetry comes minutes later.
+                await self.mqtt.subscribe(f"stat/{tasmota.group(1)}/RESULT",
+                                          lambda _t, payload, _r, d=device: self.update(d, payload))
             answer = status_answer(device.settings.topic)
             if answer is not None:      # Tasmota answers `Status 8` there, not on the telemetry topic
                 await self.mqtt.subscribe(answer[0], lambda topic, payload, _r, d=device, key=answer[1]:
@@ -236,15 +266,15 @@ class Home:
     def update(self, device: Device, payload: bytes, at: float | None = None) -> Reading | None:
         """Parse `payload` as `device`'s new state and tell the listeners; None when malformed."""
         try:
-            value = device.parse(payload)
+            value, attrs = device.read_state(payload)
         except PayloadError as exc:
             self.bad_payloads += 1
             log.warning("ignored payload for %s on %s: %s", device.name, device.settings.topic, exc)
             return None
-        reading = Reading(value, at or time.time(), payload[:200].decode("utf-8", "replace"))
+        reading = Reading(value, at or time.time(), payload[:200].decode("utf-8", "replace"), attrs)
         previous, device.reading = device.reading, reading
         for wanted, future in list(device._waiters):
-            if not future.done() and (wanted is None or value == wanted):
+            if not future.done() and wanted(reading):
                 future.set_result(reading)
         for listener in self._listeners:
             try:
@@ -258,7 +288,7 @@ class Home:
         topic, payload = self._get_request(device)
         if topic is None:
             return device.reading
-        future = self._waiter(device, None)
+        future = self._waiter(device, lambda _reading: True)
         try:
             await self.mqtt.publish(topic, payload or "", wait=wait)
             async with asyncio.timeout(wait):
@@ -290,24 +320,30 @@ class Home:
         """Publish the command and wait for the state topic to confirm; (confirmed, reading)."""
         s = device.settings
         assert s.command_topic, device.name
-        confirmed = await self.publish_and_wait(device, s.command_topic, s.payload_on if on else s.payload_off,
-                                                on, s.confirm_timeout)
+        if device.control is not None:                       # a light: on/off in its own payloads
+            return await self.drive(device, Action("state", on))
+        confirmed = await self.publish_and_wait(device, [Publish(s.command_topic, s.payload_on if on else s.payload_off)],
+                                                lambda reading: reading.value == on, s.confirm_timeout)
         if confirmed is not None:
             return True, confirmed
         current = device.reading
         return bool(current and current.value == on), current
 
-    async def publish_and_wait(self, device: Device, topic: str, payload: str, wanted: bool,
-                               timeout: float) -> Reading | None:
-        """Publish, then wait until `device` reports `wanted`; None when it did not within `timeout`.
+    async def drive(self, device: Device, action: Action, timeout: float | None = None
+                    ) -> tuple[bool, Reading | None]:
+        """Ask `device` for `action` and wait until a reading shows it did; (confirmed, last reading)."""
+        control = device.control
+        assert control is not None, device.name
+        confirmed = await self.publish_and_wait(
+            device, control.publishes(device.settings, action),
+            lambda reading: control.reached(action, reading.value, reading.attrs),
+            device.settings.confirm_timeout if timeout is None else timeout)
+        return (True, confirmed) if confirmed is not None else (False, device.reading)
 
-        The waiter is in place before the publish, so an answer faster than our next loop turn
-        is not missed. The command goes at QoS 0: the state topic is its confirmation, so a lost
-        publish only means "not confirmed", never a wrong state reported; and a QoS 1 PUBACK
-        followed at once by the device's echo meets Nagle on a stock mosquitto (40 ms each)."""
+    async def wait_for(self, device: Device, wanted: Callable[[Reading], bool], timeout: float) -> Reading | None:
+        """The first reading of `device` for which `wanted` holds, or None after `timeout`."""
         future = self._waiter(device, wanted)
         try:
-            await self.mqtt.publish(topic, payload, qos=0)
             async with asyncio.timeout(timeout):
                 return await future
         except TimeoutError:
@@ -315,9 +351,28 @@ class Home:
         finally:
             self._drop_waiter(device, future)
 
-    def _waiter(self, device: Device, wanted: bool | None) -> asyncio.Future[Reading]:
+    async def publish_and_wait(self, device: Device, publishes: list[Publish], wanted: Callable[[Reading], bool],
+                               timeout: float) -> Reading | None:
+        """Publish, then wait until a reading of `device` is `wanted`; None when none was within `timeout`.
+
+        The waiter is in place before the publish, so an answer faster than our next loop turn
+        is not missed. The command goes at QoS 0: the state topic is its confirmation, so a lost
+        publish only means "not confirmed", never a wrong state reported; and a QoS 1 PUBACK
+        followed at once by the device's echo meets Nagle on a stock mosquitto (40 ms each)."""
+        future = self._waiter(device, wanted)
+        try:
+            for publish in publishes:
+                await self.mqtt.publish(publish.topic, publish.payload, qos=0)
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            return None
+        finally:
+            self._drop_waiter(device, future)
+
+    def _waiter(self, device: Device, wanted: Callable[[Reading], bool]) -> asyncio.Future[Reading]:
         future: asyncio.Future[Reading] = asyncio.get_running_loop().create_future()
-        device._waiters.append((wanted, future))  # type: ignore[arg-type]
+        device._waiters.append((wanted, future))
         return future
 
     def _drop_waiter(self, device: Device, future: asyncio.Future[Reading]) -> None:
@@ -372,46 +427,7 @@ class Home:
             self._discovered(Device(name, settings, source="tasmota"))
 
 
-_COMPONENTS = {"sensor": DeviceType.SENSOR, "binary_sensor": DeviceType.BINARY_SENSOR,
-               "switch": DeviceType.SWITCH, "light": DeviceType.SWITCH, "camera": DeviceType.CAMERA}
-_ABBREVIATIONS = {"stat_t": "state_topic", "cmd_t": "command_topic", "val_tpl": "value_template",
-                  "unit_of_meas": "unit_of_measurement", "pl_on": "payload_on", "pl_off": "payload_off",
-                  "stat_on": "state_on", "dev": "device", "uniq_id": "unique_id", "t": "topic"}
-
-
 def discovered_device(component: str, payload: bytes, object_id: str) -> Device | None:
     """A Device from a Home Assistant discovery config payload, or None for other kinds."""
-    kind = _COMPONENTS.get(component)
-    if kind is None or kind is DeviceType.CAMERA:
-        return None
-    raw = extract(payload, None)
-    data = json.loads(raw)
-    if not isinstance(data, dict):
-        raise ValueError("discovery payload is not a JSON object")
-    data = {_ABBREVIATIONS.get(k, k): v for k, v in data.items()}
-    base = data.get("~", "")
-    for key in ("state_topic", "command_topic"):
-        if isinstance(data.get(key), str):
-            data[key] = data[key].replace("~", base)
-    state_topic = data.get("state_topic")
-    if not isinstance(state_topic, str):
-        return None
-    device_name = (data.get("device") or {}).get("name") if isinstance(data.get("device"), dict) else None
-    name = data.get("name") or object_id
-    if device_name and not fold(str(name)).startswith(fold(device_name)):
-        name = f"{device_name} {name}"
-    slug = re.sub(r"[^a-z0-9]+", "_", fold(str(name))).strip("_")[:60] or object_id
-    path = path_from_template(data.get("value_template"))
-    on_words = ["on", "true", "1"]
-    if data.get("payload_on") is not None:
-        on_words.append(str(data["payload_on"]))
-    if data.get("state_on") is not None:
-        on_words.append(str(data["state_on"]))
-    settings = DeviceSettings(
-        type=kind, state_topic=state_topic, value=path, label=str(name),
-        unit=str(data.get("unit_of_measurement") or ""),
-        command_topic=data.get("command_topic") if kind is DeviceType.SWITCH else None,
-        payload_on=str(data.get("payload_on", "ON")), payload_off=str(data.get("payload_off", "OFF")),
-        state_on=on_words,
-    )
-    return Device(slug, settings, source="discovery")
+    found = discovered_settings(component, parse_config(payload), object_id)
+    return None if found is None else Device(found[0], found[1], source="discovery")

@@ -152,7 +152,11 @@ class Router:
                         return spec, [" ".join(words[:cut]), *words[cut:]]
                 # "chauffage blah" gets the switch usage line back.
                 device = self._find_device(" ".join(words[:-1]))
-                if device is not None and getattr(device.type, "value", "") == "switch":
+                if device is not None and getattr(device, "switchable", False) and not device.settable:
+                    return spec, [" ".join(words[:-1]), words[-1]]
+            elif spec.shorthand is Shorthand.DEVICE_VALUE and len(words) >= 2:
+                device = self._find_device(" ".join(words[:-1]))
+                if device is not None and getattr(device, "settable", False):
                     return spec, [" ".join(words[:-1]), words[-1]]
             elif spec.shorthand is Shorthand.DEVICE and self._find_device(" ".join(words)) is not None:
                 return spec, [" ".join(words)]

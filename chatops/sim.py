@@ -5,6 +5,9 @@ humidity with a daily cycle and noise), heater (a switch answering `heater/set`,
 living room while on), kitchen_smoke (a smoke detector triggered with `kitchen_smoke/set`
 `{"smoke": true}`), hall_motion (an occupancy sensor fired with `hall_motion/set`
 `{"occupancy": true}`, which clears by itself after `motion_clear`), hall_light (a switch), and
+lampe (a dimmable light with a colour temperature), volet_salon (a shutter that moves at
+`cover_travel` from closed to open, reporting its position every second while it moves),
+thermostat (a target the salon temperature drifts toward while it heats), and
 every device answers `NAME/get`. A camera with `simulated = true`
 (entree in the demo) shows `camera_image`: a front door in the light of the hour, time-stamped.
 """
@@ -23,7 +26,9 @@ from .mqtt import MqttLink, MqttUnavailable
 
 log = logging.getLogger(__name__)
 
-DEVICES = ("salon", "chambre", "heater", "kitchen_smoke", "hall_motion", "hall_light")
+DEVICES = ("salon", "chambre", "heater", "kitchen_smoke", "hall_motion", "hall_light", "lampe", "volet_salon",
+           "thermostat")
+COVER_STEP = 1.0            # seconds between two position reports of a moving shutter
 
 
 class SimulatedHome:
@@ -42,13 +47,43 @@ class SimulatedHome:
         self.motion = False
         self.hall_light_on = False
         self._motion_clear: asyncio.TimerHandle | None = None
+        self.lamp = {"state": "OFF", "brightness": 254, "color_temp": 370}
+        self.cover_position = 0.0
+        self.cover_target: float | None = None
+        self._cover_clock = 0.0
+        self.thermostat = {"current_heating_setpoint": 20.0, "system_mode": "off"}
+        self.thermostat_gain = 0.0
 
     def temperature(self, room: str, now: float | None = None) -> float:
         hours = time.localtime(now or time.time()).tm_hour + time.localtime(now or time.time()).tm_min / 60
         base = 20.5 if room == "salon" else 18.5
         cycle = 1.5 * math.sin(2 * math.pi * (hours - 9) / 24)
-        gain = self.heat_gain if room == "salon" else self.heat_gain / 3
+        gain = self.heat_gain + self.thermostat_gain if room == "salon" else self.heat_gain / 3
         return round(base + cycle + gain + self._random.uniform(-0.2, 0.2), 1)
+
+    def _thermostat_tick(self) -> None:
+        """The salon drifts toward the target while the thermostat heats, back when it is off."""
+        heating = self.thermostat["system_mode"] in ("heat", "auto")
+        if heating:
+            gap = float(self.thermostat["current_heating_setpoint"]) - (self.temperature("salon") - self.thermostat_gain)
+            wanted = max(0.0, gap)
+        else:
+            wanted = 0.0
+        step = 0.2 if heating else 0.1
+        self.thermostat_gain += max(-step, min(step, wanted - self.thermostat_gain))
+
+    def _cover_tick(self, now: float) -> bool:
+        """Move the shutter toward its target for the time since the last tick; True when it moved."""
+        if self.cover_target is None:
+            return False
+        speed = 100.0 / self.settings.cover_travel
+        travel = speed * max(0.0, now - self._cover_clock)
+        self._cover_clock = now
+        gap = self.cover_target - self.cover_position
+        self.cover_position = self.cover_target if abs(gap) <= travel else self.cover_position + travel * (1 if gap > 0 else -1)
+        if self.cover_position == self.cover_target:
+            self.cover_target = None
+        return True
 
     def humidity(self, room: str) -> float:
         return round((48.0 if room == "salon" else 55.0) + self._random.uniform(-2, 2), 1)
@@ -65,6 +100,17 @@ class SimulatedHome:
             return {"occupancy": self.motion, "battery": 92, "illuminance": 40}
         if device == "hall_light":
             return {"state": "ON" if self.hall_light_on else "OFF", "linkquality": 100}
+        if device == "lampe":
+            return {**self.lamp, "linkquality": 90}
+        if device == "volet_salon":
+            moving = "STOP" if self.cover_target is None else ("UP" if self.cover_target > self.cover_position
+                                                                else "DOWN")
+            position = round(self.cover_position)
+            return {"position": position, "state": "OPEN" if position > 0 else "CLOSE", "moving": moving}
+        if device == "thermostat":
+            running = "heat" if self.thermostat["system_mode"] != "off" and \
+                self.temperature("salon") < float(self.thermostat["current_heating_setpoint"]) else "idle"
+            return {**self.thermostat, "local_temperature": self.temperature("salon"), "running_state": running}
         raise KeyError(device)
 
     async def run(self) -> None:
@@ -75,8 +121,11 @@ class SimulatedHome:
         self._pending.update(DEVICES)
         next_tick = time.monotonic()
         while True:
+            if self._cover_tick(time.monotonic()):
+                self._pending.add("volet_salon")
             if time.monotonic() >= next_tick:
-                self._pending.update(("salon", "chambre"))
+                self._thermostat_tick()
+                self._pending.update(("salon", "chambre", "thermostat"))
                 if self.heater_on:
                     self.heat_gain = min(3.0, self.heat_gain + 0.1)
                 else:
@@ -94,8 +143,9 @@ class SimulatedHome:
                     await asyncio.sleep(1.0)
                     await self.mqtt.connected.wait()
             self._wake.clear()
+            wake_at = next_tick if self.cover_target is None else min(next_tick, time.monotonic() + COVER_STEP)
             try:
-                async with asyncio.timeout(max(0.0, next_tick - time.monotonic())):
+                async with asyncio.timeout(max(0.0, wake_at - time.monotonic())):
                     await self._wake.wait()
             except TimeoutError:
                 pass
@@ -119,6 +169,12 @@ class SimulatedHome:
             elif device == "hall_light" and "state" in data:
                 wanted = str(data["state"]).upper()
                 self.hall_light_on = (not self.hall_light_on) if wanted == "TOGGLE" else wanted == "ON"
+            elif device == "lampe":
+                self._light(data)
+            elif device == "volet_salon":
+                self._cover(data)
+            elif device == "thermostat":
+                self._set_thermostat(data)
             elif device == "hall_motion" and "occupancy" in data:
                 self._moved(bool(data["occupancy"]) if not isinstance(data["occupancy"], str)
                             else data["occupancy"].lower() in ("true", "on", "1"))
@@ -128,6 +184,39 @@ class SimulatedHome:
                 log.info("simulator: kitchen smoke detector %s", "FIRED" if self.smoke else "cleared")
         self._pending.add(device)
         self._wake.set()
+
+    def _light(self, data: dict[str, object]) -> None:
+        if "state" in data:
+            wanted = str(data["state"]).upper()
+            on = self.lamp["state"] != "ON" if wanted == "TOGGLE" else wanted == "ON"
+            self.lamp["state"] = "ON" if on else "OFF"
+        for key, high in (("brightness", 254), ("color_temp", 500)):
+            value = data.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.lamp[key] = max(0 if key == "brightness" else 153, min(high, int(value)))
+
+    def _cover(self, data: dict[str, object]) -> None:
+        """OPEN, CLOSE, STOP or a position: the shutter starts moving (or stops) at once."""
+        state = str(data.get("state", "")).upper()
+        position = data.get("position")
+        self._cover_tick(time.monotonic())
+        self._cover_clock = time.monotonic()
+        if state == "STOP":
+            self.cover_target = None
+        elif state in ("OPEN", "CLOSE"):
+            self.cover_target = 100.0 if state == "OPEN" else 0.0
+        elif isinstance(position, (int, float)) and not isinstance(position, bool):
+            self.cover_target = float(max(0, min(100, position)))
+        if self.cover_target == self.cover_position:
+            self.cover_target = None
+
+    def _set_thermostat(self, data: dict[str, object]) -> None:
+        target = data.get("current_heating_setpoint")
+        if isinstance(target, (int, float)) and not isinstance(target, bool):
+            self.thermostat["current_heating_setpoint"] = float(max(5, min(30, target)))
+        mode = data.get("system_mode")
+        if isinstance(mode, str) and mode.lower() in ("off", "heat", "auto"):
+            self.thermostat["system_mode"] = mode.lower()
 
     def _moved(self, motion: bool) -> None:
         """Someone walks in (or the test says the hall is empty): occupancy now, cleared by

@@ -27,7 +27,8 @@ _UNITS = {"Humidity": "%", "Pressure": "hPa", "SeaPressure": "hPa", "Illuminance
           "ApparentPower": "VA", "ReactivePower": "var", "Total": "kWh", "Today": "kWh", "Yesterday": "kWh",
           "Distance": "cm", "PM2.5": "µg/m³", "PM10": "µg/m³", "PM1": "µg/m³"}
 _TEMPERATURES = ("Temperature", "DewPoint")
-_RELAY_KINDS = (1, 2)               # rl: 1 a plain relay, 2 a light (both switch); 3 a shutter (not yet)
+_RELAY_KINDS = (1, 2)               # rl: 1 a plain relay, 2 a light, 3 a shutter (two relays each)
+_COLOUR_TEMPERATURE = (2, 5)        # lt_st, the light's channels: 1 dimmer, 2 CT, 3 RGB, 4 RGBW, 5 RGBCW
 
 
 def status_answer(topic: str) -> tuple[str, str] | None:
@@ -72,14 +73,27 @@ def discovered_devices(config: dict[str, Any], sensors: dict[str, Any] | None) -
     found: list[tuple[str, DeviceSettings]] = []
     relays = [index for index, kind in enumerate(config.get("rl") or []) if kind in _RELAY_KINDS]
     names = config.get("fn") or []
+    light = int(config.get("lt_st") or 0)
     for index in relays:
         leaf = "POWER" if len(relays) == 1 and index == 0 else f"POWER{index + 1}"
         label = names[index] if index < len(names) and names[index] else \
             (device_name if len(relays) == 1 else f"{device_name} {index + 1}")
+        if config["rl"][index] == 2 and light:          # a dimmable light: Power, Dimmer, CT on cmnd/<topic>/
+            found.append((_slug(str(label)) or _slug(config["t"]), DeviceSettings(
+                type=DeviceType.LIGHT, state_topic=f"{_topic(config, 2)}/STATE", command_topic=_topic(config, 0),
+                label=str(label), payloads="tasmota", color_temp=light in _COLOUR_TEMPERATURE)))
+            light = 0                                   # Tasmota drives one light per device
+            continue
         found.append((_slug(str(label)) or _slug(f"{config['t']} {leaf}"), DeviceSettings(
             type=DeviceType.SWITCH, state_topic=f"{_topic(config, 1)}/{leaf}",
             command_topic=f"{_topic(config, 0)}/{leaf}", label=str(label), payload_on=on, payload_off=off,
             state_on=[on, "on"])))
+    shutters = sum(1 for kind in config.get("rl") or [] if kind == 3) // 2
+    for number in range(1, shutters + 1):
+        label = device_name if shutters == 1 else f"{device_name} {number}"
+        found.append((_slug(label), DeviceSettings(
+            type=DeviceType.COVER, state_topic=f"{_topic(config, 2)}/SENSOR", command_topic=_topic(config, 0),
+            label=label, payloads="tasmota", fields={"shutter": f"Shutter{number}"})))
     sample = (sensors or {}).get("sn") if isinstance(sensors, dict) else None
     if isinstance(sample, dict):
         temperature = f"°{sample.get('TempUnit', 'C')}"

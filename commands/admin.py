@@ -8,6 +8,7 @@ import json
 from typing import Literal
 
 from chatops.command import CommandError, Context, command
+from chatops.controls import Publish
 from chatops.durations import format_duration
 from chatops.mqtt import MqttUnavailable
 
@@ -40,8 +41,8 @@ async def simulate(ctx: Context, what: Literal["smoke", "motion"], state: Litera
         # run raises is new (not acknowledged), and reading the store after it would let the
         # alert's own delivery overtake this answer.
         acked_by = {a["id"]: a["acked_by"] for a in await hub.alerts.active() if a["acked_by"]}
-        reading = await hub.home.publish_and_wait(detector, f"{state_topic}/set", json.dumps({"smoke": on}),
-                                                  on, REPORT_WAIT)
+        reading = await hub.home.publish_and_wait(detector, [Publish(f"{state_topic}/set", json.dumps({"smoke": on}))],
+                                                  lambda r: r.value == on, REPORT_WAIT)
     except MqttUnavailable as exc:
         raise CommandError(f"Cannot reach the simulator: {exc}.") from None
     if reading is None:
@@ -73,7 +74,8 @@ async def _motion(ctx: Context, on: bool) -> str:
         if sensor is None:
             await hub.mqtt.publish(f"{state_topic}/set", payload)
             return f"{done}."
-        reading = await hub.home.publish_and_wait(sensor, f"{state_topic}/set", payload, on, REPORT_WAIT)
+        reading = await hub.home.publish_and_wait(sensor, [Publish(f"{state_topic}/set", payload)],
+                                                  lambda r: r.value == on, REPORT_WAIT)
     except MqttUnavailable as exc:
         raise CommandError(f"Cannot reach the simulator: {exc}.") from None
     if reading is None:

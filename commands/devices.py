@@ -9,6 +9,7 @@ from chatops.command import CommandError, Context, Shorthand, command
 from chatops.config import DeviceType
 from chatops.durations import format_duration, parse_duration
 from chatops.home import SWITCH_STATES, Device, format_value
+from chatops.i18n import _
 from chatops.mqtt import MqttUnavailable
 from chatops.router import clean_text
 from chatops.schedule import Recurrence, local_time
@@ -29,6 +30,8 @@ async def _reading(ctx: Context, device: Device) -> str:
 
 
 def _is_temperature(device: Device) -> bool:
+    if device.type is DeviceType.CLIMATE:
+        return True
     return device.type is DeviceType.SENSOR and (device.unit.endswith("C") or device.unit.endswith("F")
                                                  or "temp" in (device.settings.value or ""))
 
@@ -62,8 +65,12 @@ async def switch(ctx: Context, device: str, *words: str) -> str:
     """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
     name, state, hold = _switch_words(ctx, [device, *words])
     target = _device(ctx, name)
-    if target.type is not DeviceType.SWITCH:
-        raise CommandError(f"{target.label} is a {target.type.value}, it cannot be switched.")
+    if not target.switchable:
+        if target.settable:
+            raise CommandError(_("{label} is a {kind}: say {prefix}set {name} VALUE.").format(
+                label=target.label, kind=target.type.value, prefix=ctx.prefix, name=target.name))
+        raise CommandError(_("{label} is a {kind}, it cannot be switched.").format(label=target.label,
+                                                                                   kind=target.type.value))
     before = target.reading.value if target.reading is not None else None
     if state == "toggle":
         if target.reading is None:

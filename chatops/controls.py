@@ -1,0 +1,488 @@
+"""Devices with more than one value: lights, thermostats, covers, numbers and selects.
+
+Each type reads several fields of its state payload and takes several kinds of command. What is
+special about a type lives in its Control: how its state reads (Zigbee2MQTT JSON or Tasmota), what a
+chat word asks of it (`40%`, `21°`, `close`), the MQTT publishes that ask it, when a reading means
+the device did it, and how its state is shown. A reading keeps one primary value (a light's on/off,
+a thermostat's room temperature, a cover's position) so that alerts, automations and history treat
+these devices as they treat the others; the other fields ride along in `Reading.attrs`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .auth import fold
+from .device_settings import DeviceSettings, DeviceType
+from .i18n import N_, _, format_number
+
+MAX_JSON_DEPTH = 32
+_NUMBER = re.compile(r"^(-?\d+(?:[.,]\d+)?)\s*(%|°c?|°f|c|k)?$", re.IGNORECASE)
+OPEN_WORDS = ("open", "ouvre", "ouvrir", "up")
+CLOSE_WORDS = ("close", "ferme", "fermer", "down")
+STOP_WORDS = ("stop", "arrete", "arrête")
+# States as people read them (the French catalogue has allumé, éteint, ouvert, fermé...).
+STATE_WORDS = {"on": N_("on"), "off": N_("off"), "open": N_("open"), "closed": N_("closed"),
+               "opening": N_("opening…"), "closing": N_("closing…")}
+
+
+class PayloadError(ValueError):
+    """A state payload that does not hold the configured value."""
+
+
+class ActionError(ValueError):
+    """A chat word the device cannot take; the text says what it takes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One thing asked of a device: a field (`state`, `brightness`, `target`, `position`...) and a value."""
+
+    field: str
+    value: Any
+
+
+def json_object(payload: bytes) -> dict[str, Any]:
+    """The JSON object in `payload`; PayloadError for anything else (binary, not JSON, too deep)."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadError(f"{len(payload)}-byte binary payload is not text") from None
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH * 4:
+        raise PayloadError("JSON too deeply nested")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise PayloadError(f"payload is not JSON: {text[:40]!r}") from None
+    if not isinstance(data, dict):
+        raise PayloadError("payload is not a JSON object")
+    return data
+
+
+def payload_data(s: DeviceSettings, payload: bytes, primary: str) -> dict[str, Any]:
+    """The fields of a state payload: its JSON object, or for a `raw` device whose payload is a
+    bare word or number (Home Assistant's default-schema light: `ON`), that as the `primary` field."""
+    if dialect(s) == "raw":
+        text = payload.decode("utf-8", "replace").strip()
+        if not text.startswith("{"):
+            return {s.fields.get(primary, primary): text}
+    return json_object(payload)
+
+
+def dialect(settings: DeviceSettings) -> str:
+    """`tasmota`, `zigbee2mqtt` or `raw`: how this device's payloads are shaped."""
+    if settings.payloads != "auto":
+        return settings.payloads
+    if re.match(r"(tele|stat)/", settings.topic or ""):
+        return "tasmota"
+    if settings.type in (DeviceType.NUMBER, DeviceType.SELECT) and not settings.value:
+        return "raw"
+    return "zigbee2mqtt"
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _on(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().casefold()
+    if text in ("on", "true", "1"):
+        return True
+    if text in ("off", "false", "0"):
+        return False
+    return None
+
+
+def parse_number(word: str) -> tuple[float, str] | None:
+    """(`21.5`, `°`) from `21,5°`; None when the word is no number."""
+    match = _NUMBER.match(word.strip())
+    if match is None:
+        return None
+    return float(match.group(1).replace(",", ".")), (match.group(2) or "").casefold()
+
+
+def check_range(settings: DeviceSettings, label: str, value: float, unit: str = "") -> float:
+    """`value` snapped to the device's step; ActionError giving the range when outside it."""
+    low, high, step = settings.limits
+    if not low <= value <= high:
+        shown_step = _(" in steps of {step}").format(step=format_number(step, _decimals(step))) if step else ""
+        raise ActionError(_("{label} takes {low} to {high}{unit}{step}; {value} is out of range.").format(
+            label=label, low=format_number(low, _decimals(low)), high=format_number(high, _decimals(high)),
+            unit=f" {unit}" if unit else "", step=shown_step, value=format_number(value, _decimals(value))))
+    if step:
+        value = round(round((value - low) / step) * step + low, 6)
+    return value
+
+
+def _decimals(value: float) -> int:
+    return 0 if float(value).is_integer() else 1
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    topic: str
+    payload: str
+
+
+class Control:
+    """Behaviour shared by the multi-value types; each type overrides what differs."""
+
+    primary = "value"
+
+    def read(self, s: DeviceSettings, payload: bytes, previous: Any, before: Mapping[str, Any]
+             ) -> tuple[Any, dict[str, Any]]:
+        raise NotImplementedError
+
+    def action(self, s: DeviceSettings, label: str, word: str) -> Action:
+        raise NotImplementedError
+
+    def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
+        """The Zigbee2MQTT JSON fields that ask for `action`."""
+        return {s.fields.get(action.field, action.field): action.value}
+
+    def tasmota(self, action: Action) -> tuple[str, str]:
+        raise ActionError(_("This device cannot be driven over Tasmota."))
+
+    def publishes(self, s: DeviceSettings, action: Action) -> list[Publish]:
+        """The MQTT messages that ask the device for `action`."""
+        if action.field in s.command_topics:           # discovery's one-topic-per-field, raw values
+            return [Publish(s.command_topics[action.field], _raw(action.value))]
+        kind = dialect(s)
+        base = s.command_topic or ""
+        if kind == "tasmota":
+            command, value = self.tasmota(action)
+            prefix = re.sub(r"/(POWER|Power)\d*$", "", base.rstrip("/"))     # cmnd/lampe/POWER -> cmnd/lampe
+            return [Publish(f"{prefix}/{command}", value)]
+        if kind == "raw" or s.command_template:
+            text = _raw(action.value)
+            return [Publish(base, s.command_template.replace("{value}", text) if s.command_template else text)]
+        return [Publish(base, json.dumps(self.fields(s, action)))]
+
+    def reached(self, action: Action, value: Any, attrs: Mapping[str, Any]) -> bool:
+        """Whether a reading shows the device did `action`."""
+        current = value if action.field == self.primary else attrs.get(action.field)
+        if isinstance(action.value, (int, float)) and not isinstance(action.value, bool):
+            number = _number(current)
+            return number is not None and abs(number - action.value) <= self.tolerance(action.field)
+        if isinstance(action.value, str) and isinstance(current, str):
+            return fold(current) == fold(action.value)
+        return current == action.value
+
+    def tolerance(self, field: str) -> float:
+        return 0.05
+
+    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
+        raise NotImplementedError
+
+
+def _raw(value: Any) -> str:
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _field(data: Mapping[str, Any], s: DeviceSettings, name: str, default: str) -> Any:
+    path = s.fields.get(name, default)
+    for part in path.split("."):
+        if not isinstance(data, Mapping) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+class Light(Control):
+    """On/off, brightness in % (Zigbee2MQTT sends 0-254), colour temperature in mireds (shown in K)."""
+
+    primary = "state"
+
+    def read(self, s: DeviceSettings, payload: bytes, previous: Any, before: Mapping[str, Any]
+             ) -> tuple[Any, dict[str, Any]]:
+        data = payload_data(s, payload, "state")
+        attrs = dict(before)
+        if dialect(s) == "tasmota":
+            state = _on(next((data[k] for k in ("POWER", "POWER1") if k in data), None))
+            brightness, mireds = _number(data.get("Dimmer")), _number(data.get("CT"))
+        else:
+            state = _on(_field(data, s, "state", "state"))
+            raw = _number(_field(data, s, "brightness", "brightness"))
+            brightness = None if raw is None else round(raw * 100 / s.brightness_scale)
+            mireds = _number(_field(data, s, "color_temp", "color_temp"))
+        if brightness is not None:
+            attrs["brightness"] = int(brightness)
+        if mireds is not None:
+            attrs["color_temp"] = int(mireds)
+        if state is None:
+            if previous is None:
+                raise PayloadError("no on/off state in the payload")
+            state = previous
+        return state, attrs
+
+    def action(self, s: DeviceSettings, label: str, word: str) -> Action:
+        number = parse_number(word)
+        if number is not None and number[1] == "k":
+            if not s.color_temp:
+                raise ActionError(_("{label} has no colour temperature.").format(label=label))
+            kelvin = number[0]
+            if not 2000 <= kelvin <= 6500:
+                raise ActionError(_("{label} takes 2000 K to 6500 K; {value} K is out of range.").format(
+                    label=label, value=format_number(kelvin, 0)))
+            return Action("color_temp", round(1_000_000 / kelvin))
+        if number is not None and number[1] in ("", "%"):
+            value = check_range(s, label, number[0], "%")
+            return Action("state", False) if value == 0 else Action("brightness", value)
+        on = _on(fold(word))
+        if on is not None:
+            return Action("state", on)
+        raise ActionError(_("{label} takes on, off, a brightness (40%){colour}.").format(
+            label=label, colour=_(" or a colour temperature (2700K)") if s.color_temp else ""))
+
+    def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
+        if action.field == "state":
+            return {s.fields.get("state", "state"): "ON" if action.value else "OFF"}
+        if action.field == "brightness":
+            return {s.fields.get("state", "state"): "ON",
+                    s.fields.get("brightness", "brightness"): round(action.value * s.brightness_scale / 100)}
+        return {s.fields.get("color_temp", "color_temp"): action.value}
+
+    def publishes(self, s: DeviceSettings, action: Action) -> list[Publish]:
+        if action.field == "brightness" and "brightness" in s.command_topics:   # a raw 0-scale value
+            return [Publish(s.command_topics["brightness"], str(round(action.value * s.brightness_scale / 100)))]
+        if dialect(s) == "raw" and action.field == "state":
+            return [Publish(s.command_topics.get("state", s.command_topic or ""),
+                            s.payload_on if action.value else s.payload_off)]
+        return super().publishes(s, action)
+
+    def tasmota(self, action: Action) -> tuple[str, str]:
+        if action.field == "state":
+            return "Power", "ON" if action.value else "OFF"
+        if action.field == "brightness":
+            return "Dimmer", _raw(action.value)
+        return "CT", _raw(action.value)
+
+    def reached(self, action: Action, value: Any, attrs: Mapping[str, Any]) -> bool:
+        if action.field == "brightness":
+            return value is True and abs(float(attrs.get("brightness", -99)) - action.value) <= 1
+        if action.field == "color_temp":
+            return abs(float(attrs.get("color_temp", -99)) - action.value) <= 2
+        return value == action.value
+
+    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
+        parts = [_(STATE_WORDS["on" if value else "off"])]
+        if value and "brightness" in attrs:
+            parts.append(f"{attrs['brightness']} %")
+        if value and s.color_temp and attrs.get("color_temp"):
+            parts.append(f"{round(1_000_000 / attrs['color_temp'], -1):.0f} K")
+        return ", ".join(parts)
+
+
+class Climate(Control):
+    """A thermostat: the room temperature (the primary value), the target and the mode."""
+
+    def read(self, s: DeviceSettings, payload: bytes, previous: Any, before: Mapping[str, Any]
+             ) -> tuple[Any, dict[str, Any]]:
+        data = payload_data(s, payload, "current")
+        attrs = dict(before)
+        target = _number(_field(data, s, "target", "current_heating_setpoint"))
+        mode = _field(data, s, "mode", "system_mode")
+        current = _number(_field(data, s, "current", "local_temperature"))
+        if target is not None:
+            attrs["target"] = target
+        if isinstance(mode, str) and mode:
+            attrs["mode"] = mode.casefold()
+        if current is None:
+            current = previous if previous is not None else attrs.get("target")
+        if current is None:
+            raise PayloadError("no temperature in the payload")
+        return current, attrs
+
+    def action(self, s: DeviceSettings, label: str, word: str) -> Action:
+        number = parse_number(word)
+        if number is not None and number[1] in ("", "°", "°c", "c"):
+            return Action("target", check_range(s, label, number[0], s.unit or "°C"))
+        wanted = fold(word)
+        for mode in s.modes:
+            if wanted in (fold(mode), fold(_(mode))):
+                return Action("mode", mode)
+        raise ActionError(_("{label} takes a temperature (21°) or a mode: {modes}.").format(
+            label=label, modes=", ".join(_(m) for m in s.modes)))
+
+    def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
+        default = {"target": "current_heating_setpoint", "mode": "system_mode"}[action.field]
+        return {s.fields.get(action.field, default): action.value}
+
+    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
+        unit = s.unit or "°C"
+        text = f"{format_number(value)} {unit}"
+        if "target" in attrs:
+            text += ", " + _("target {value}").format(value=f"{format_number(attrs['target'])} {unit}")
+        if "mode" in attrs:
+            text += f", {_(attrs['mode'])}"
+        return text
+
+
+class Cover(Control):
+    """Shutters and blinds: the position in % open (the primary value), and whether it moves."""
+
+    primary = "position"
+
+    def read(self, s: DeviceSettings, payload: bytes, previous: Any, before: Mapping[str, Any]
+             ) -> tuple[Any, dict[str, Any]]:
+        data = payload_data(s, payload, "state")
+        attrs = dict(before)
+        if dialect(s) == "tasmota":
+            key = s.fields.get("shutter", "Shutter1")
+            shutter = data.get(key) if isinstance(data.get(key), dict) else data
+            position = _number(shutter.get("Position"))
+            direction = _number(shutter.get("Direction"))
+            motion = None if direction is None else {1: "opening", -1: "closing"}.get(int(direction))
+            moving_known = direction is not None
+        else:
+            position = _number(_field(data, s, "position", "position"))
+            state = str(_field(data, s, "state", "state") or "").casefold()
+            moving = str(_field(data, s, "moving", "moving") or "").casefold()
+            motion = {"up": "opening", "down": "closing"}.get(moving) or \
+                (state if state in ("opening", "closing") else None)
+            moving_known = bool(moving) or state in ("opening", "closing", "stop", "stopped", "open", "closed",
+                                                     "close")
+            if position is None and state in ("open", "closed", "close"):
+                position = 100.0 if state == "open" else 0.0
+        if moving_known:
+            attrs["motion"] = motion
+        if position is None:
+            if previous is None:
+                raise PayloadError("no position or open/closed state in the payload")
+            position = previous
+        return position, attrs
+
+    def action(self, s: DeviceSettings, label: str, word: str) -> Action:
+        wanted = fold(word)
+        if wanted in OPEN_WORDS:
+            return Action("position", 100.0)
+        if wanted in CLOSE_WORDS:
+            return Action("position", 0.0)
+        if wanted in STOP_WORDS:
+            return Action("motion", None)
+        number = parse_number(word)
+        if number is not None and number[1] in ("", "%"):
+            return Action("position", check_range(s, label, number[0], "%"))
+        raise ActionError(_("{label} takes open, close, stop or a position (30%).").format(label=label))
+
+    def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
+        if action.field == "motion":
+            return {s.fields.get("state", "state"): "STOP"}
+        if action.value in (0.0, 100.0):
+            return {s.fields.get("state", "state"): "OPEN" if action.value else "CLOSE"}
+        return {s.fields.get("position", "position"): round(action.value)}
+
+    def tasmota(self, action: Action) -> tuple[str, str]:
+        if action.field == "motion":
+            return "ShutterStop", ""
+        if action.value in (0.0, 100.0):
+            return ("ShutterOpen" if action.value else "ShutterClose"), ""
+        return "ShutterPosition", _raw(action.value)
+
+    def publishes(self, s: DeviceSettings, action: Action) -> list[Publish]:
+        if action.field == "motion" and "stop" in s.command_topics:
+            return [Publish(s.command_topics["stop"], "STOP")]
+        if action.field == "position" and action.value in (0.0, 100.0) and "state" in s.command_topics:
+            return [Publish(s.command_topics["state"], "OPEN" if action.value else "CLOSE")]
+        published = super().publishes(s, action)
+        number = s.fields.get("shutter", "Shutter1").removeprefix("Shutter")
+        if dialect(s) == "tasmota" and number != "1":       # ShutterOpen2 drives the second shutter
+            published = [Publish(f"{published[0].topic}{number}", published[0].payload)]
+        return published
+
+    def reached(self, action: Action, value: Any, attrs: Mapping[str, Any]) -> bool:
+        if attrs.get("motion"):
+            return False
+        if action.field == "motion":
+            return True
+        return abs(float(value) - action.value) <= 1
+
+    def moving(self, attrs: Mapping[str, Any]) -> str | None:
+        return attrs.get("motion")
+
+    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
+        motion = attrs.get("motion")
+        if motion:
+            return f"{_(STATE_WORDS[motion])} ({format_number(value, 0)} %)"
+        if value >= 99.5:
+            return _(STATE_WORDS["open"])
+        if value <= 0.5:
+            return _(STATE_WORDS["closed"])
+        return _("{value} % open").format(value=format_number(value, 0))
+
+
+class Number(Control):
+    """A value in a range (a fan speed, a volume), set with `set DEVICE VALUE`."""
+
+    def read(self, s: DeviceSettings, payload: bytes, previous: Any, before: Mapping[str, Any]
+             ) -> tuple[Any, dict[str, Any]]:
+        raw: Any = payload.decode("utf-8", "replace").strip()
+        if s.value:
+            raw = _field(json_object(payload), s, "value", s.value)
+        number = _number(raw)
+        if number is None:
+            raise PayloadError(f"{str(raw)[:40]!r} is not a number")
+        return number, dict(before)
+
+    def action(self, s: DeviceSettings, label: str, word: str) -> Action:
+        number = parse_number(word)
+        if number is None:
+            low, high, _step = s.limits
+            raise ActionError(_("{label} takes a number from {low} to {high}.").format(
+                label=label, low=format_number(low, _decimals(low)), high=format_number(high, _decimals(high))))
+        return Action("value", check_range(s, label, number[0], s.unit))
+
+    def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
+        return {s.value or "value": action.value}
+
+    def tolerance(self, field: str) -> float:
+        return 1e-6
+
+    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
+        step = s.limits[2]
+        return f"{format_number(value, 0 if step and float(step).is_integer() else 1)} {s.unit}".strip()
+
+
+class Select(Control):
+    """One of a list of options (a fan mode, a scene), set with `set DEVICE OPTION`."""
+
+    def read(self, s: DeviceSettings, payload: bytes, previous: Any, before: Mapping[str, Any]
+             ) -> tuple[Any, dict[str, Any]]:
+        raw: Any = payload.decode("utf-8", "replace").strip()
+        if s.value:
+            raw = _field(json_object(payload), s, "value", s.value)
+        if raw is None or isinstance(raw, (dict, list)) or not str(raw):
+            raise PayloadError("no option in the payload")
+        return str(raw)[:100], dict(before)
+
+    def action(self, s: DeviceSettings, label: str, word: str) -> Action:
+        for option in s.options:
+            if fold(word) == fold(option):
+                return Action("value", option)
+        raise ActionError(_("{label} takes one of: {options}.").format(label=label, options=", ".join(s.options)))
+
+    def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
+        return {s.value or "value": action.value}
+
+    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
+        return str(value)
+
+
+CONTROLS: dict[DeviceType, Control] = {DeviceType.LIGHT: Light(), DeviceType.CLIMATE: Climate(),
+                                       DeviceType.COVER: Cover(), DeviceType.NUMBER: Number(),
+                                       DeviceType.SELECT: Select()}

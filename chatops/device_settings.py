@@ -1,0 +1,109 @@
+"""[devices.NAME]: what a device is, where its state is read and where it is driven.
+
+Sensors, binary sensors, switches and cameras read one value. Lights, thermostats (climate),
+covers, numbers and selects read several fields of one state payload and take several kinds of
+command; their payload conventions (Zigbee2MQTT JSON, Tasmota) live in chatops.controls, and only
+the limits and the odd field name are configured here.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .config_base import Duration, Section
+
+
+class DeviceType(str, Enum):
+    SENSOR = "sensor"
+    BINARY_SENSOR = "binary_sensor"
+    SWITCH = "switch"
+    CAMERA = "camera"
+    LIGHT = "light"
+    CLIMATE = "climate"
+    COVER = "cover"
+    NUMBER = "number"
+    SELECT = "select"
+
+
+# The types driven by a command topic, and those that take a value (`set DEVICE VALUE`).
+COMMANDED = (DeviceType.SWITCH, DeviceType.LIGHT, DeviceType.CLIMATE, DeviceType.COVER, DeviceType.NUMBER,
+             DeviceType.SELECT)
+SETTABLE = (DeviceType.LIGHT, DeviceType.CLIMATE, DeviceType.COVER, DeviceType.NUMBER, DeviceType.SELECT)
+# Limits when neither the config nor discovery gives them: (min, max, step).
+DEFAULT_LIMITS = {DeviceType.LIGHT: (0.0, 100.0, 1.0), DeviceType.CLIMATE: (5.0, 30.0, 0.5),
+                  DeviceType.COVER: (0.0, 100.0, 1.0), DeviceType.NUMBER: (0.0, 100.0, 1.0)}
+
+
+class DeviceSettings(Section):
+    type: DeviceType = Field(examples=['"sensor"'])
+    topic: str | None = Field(None, alias="state_topic", examples=['"zigbee2mqtt/salon"'])
+    command_topic: str | None = Field(None, examples=['"zigbee2mqtt/heater/set"'])
+    value: str | None = Field(None, examples=['"temperature"'])
+    unit: str = Field("", examples=['"°C"'])
+    label: str | None = Field(None, examples=['"Living room"'])
+    aliases: list[str] = Field(default_factory=list, examples=['["living room", "séjour"]'])
+    payload_on: str = Field("ON", examples=['\'{"state": "ON"}\''])
+    payload_off: str = Field("OFF", examples=['\'{"state": "OFF"}\''])
+    state_on: list[str] = Field(default_factory=lambda: ["on", "true", "1", "open", "detected"])
+    get_topic: str | None = Field(None, examples=['"zigbee2mqtt/salon/get"'])
+    get_payload: str | None = Field(None, examples=['\'{"temperature": ""}\''])
+    stale_after: Duration = Field(900.0, gt=0, examples=['"15m"'])
+    confirm_timeout: Duration = Field(5.0, gt=0, le=120, examples=['"5s"'])
+    snapshot_url: str | None = Field(None, examples=['"http://192.168.1.20/snapshot.jpg"'])
+    snapshot_topic: str | None = Field(None, examples=['"frigate/entree/snapshot"'])
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    auth: Literal["auto", "basic", "digest"] = Field("auto", examples=['"digest"'])
+    snapshot_timeout: Duration = Field(10.0, gt=0, le=120, examples=['"10s"'])
+    snapshot_max_bytes: int = Field(8 * 1024 * 1024, ge=1024, examples=["8388608"])
+    simulated: bool = False
+    # Lights, thermostats, covers, numbers, selects (see docs/devices.md).
+    payloads: Literal["auto", "zigbee2mqtt", "tasmota", "raw"] = Field(
+        "auto", examples=['"tasmota"'],
+        description="payload convention; auto: Tasmota for tele/ and stat/ topics, else Zigbee2MQTT JSON")
+    min: float | None = Field(None, examples=["5"])
+    max: float | None = Field(None, examples=["30"])
+    step: float | None = Field(None, gt=0, examples=["0.5"])
+    options: list[str] = Field(default_factory=list, examples=['["eco", "comfort", "away"]'])
+    modes: list[str] = Field(default_factory=lambda: ["off", "heat", "auto"], examples=['["off", "heat"]'])
+    brightness_scale: int = Field(254, ge=1, examples=["255"])
+    color_temp: bool = Field(False, description="the light has a colour temperature (set in kelvin: lampe 2700K)")
+    fields: dict[str, str] = Field(default_factory=dict, examples=['{ target = "occupied_heating_setpoint" }'],
+                                   description="a field of the state payload under another name")
+    command_topics: dict[str, str] = Field(default_factory=dict, examples=['{ target = "thermo/set/target" }'],
+                                           description="one topic per field taking the raw value "
+                                                       "(Home Assistant discovery's per-field topics)")
+    command_template: str | None = Field(None, examples=['\'{"value": {value}}\''],
+                                         description="number and select: the payload, {value} replaced")
+    travel_timeout: Duration = Field(60.0, gt=0, le=600, examples=['"45s"'],
+                                     description="cover: how long it may take to reach a position")
+
+    @model_validator(mode="after")
+    def _needs_topics(self) -> DeviceSettings:
+        kind = self.type.value
+        if self.type is DeviceType.CAMERA and not (self.snapshot_url or self.snapshot_topic or self.simulated):
+            raise ValueError("a camera needs snapshot_url = \"http://...\", snapshot_topic = \"...\" "
+                             "or simulated = true")
+        if self.type is not DeviceType.CAMERA and not self.topic:
+            raise ValueError(f"a {kind} needs topic = \"...\" (the MQTT state topic), "
+                             "e.g. topic = \"zigbee2mqtt/salon\"")
+        if self.type in COMMANDED and not (self.command_topic or self.command_topics):
+            raise ValueError(f"a {kind} needs command_topic = \"...\", "
+                             f"e.g. command_topic = \"zigbee2mqtt/{kind}/set\"")
+        if self.type is DeviceType.SELECT and not self.options:
+            raise ValueError("a select needs options = [\"...\", ...], the values it takes")
+        low, high, _ = self.limits
+        if low >= high:
+            raise ValueError(f"min ({low:g}) must be below max ({high:g})")
+        return self
+
+    @property
+    def limits(self) -> tuple[float, float, float]:
+        """(min, max, step) from the config, else the type's defaults."""
+        low, high, step = DEFAULT_LIMITS.get(self.type, (float("-inf"), float("inf"), 0.0))
+        return (low if self.min is None else self.min, high if self.max is None else self.max,
+                step if self.step is None else self.step)

@@ -1,0 +1,161 @@
+"""Home Assistant MQTT discovery: a `<prefix>/<component>/[<node>/]<object>/config` payload -> settings.
+
+Zigbee2MQTT, Tasmota (in its Home Assistant mode), ESPHome and many others announce their
+devices this way. Each component maps to the device type of the same name; the state fields
+come from the `*_template`s (`{{ value_json.position }}` -> `position`) and the commands go
+where the announcement says: Zigbee2MQTT's JSON `.../set` topic for lights and covers, one
+topic per field taking the raw value for thermostats, numbers and selects.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .auth import fold
+from .device_settings import DeviceSettings, DeviceType
+
+_TEMPLATE_PATH = re.compile(r"value_json((?:\.[A-Za-z_][\w]*|\[['\"][^'\"]+['\"]\]|\[\d+\])+)")
+COMPONENTS = {"sensor": DeviceType.SENSOR, "binary_sensor": DeviceType.BINARY_SENSOR, "switch": DeviceType.SWITCH,
+              "light": DeviceType.LIGHT, "climate": DeviceType.CLIMATE, "cover": DeviceType.COVER,
+              "number": DeviceType.NUMBER, "select": DeviceType.SELECT}
+_ABBREVIATIONS = {"stat_t": "state_topic", "cmd_t": "command_topic", "val_tpl": "value_template",
+                  "unit_of_meas": "unit_of_measurement", "pl_on": "payload_on", "pl_off": "payload_off",
+                  "stat_on": "state_on", "dev": "device", "uniq_id": "unique_id", "t": "topic",
+                  "bri_cmd_t": "brightness_command_topic", "bri_scl": "brightness_scale",
+                  "curr_temp_t": "current_temperature_topic", "curr_temp_tpl": "current_temperature_template",
+                  "temp_cmd_t": "temperature_command_topic", "temp_stat_t": "temperature_state_topic",
+                  "temp_stat_tpl": "temperature_state_template", "mode_cmd_t": "mode_command_topic",
+                  "mode_stat_t": "mode_state_topic", "mode_stat_tpl": "mode_state_template",
+                  "pos_t": "position_topic", "pos_tpl": "position_template", "set_pos_t": "set_position_topic",
+                  "cmd_tpl": "command_template", "ops": "options", "sup_clrm": "supported_color_modes"}
+
+
+def path_from_template(template: str | None) -> str | None:
+    """Dotted path of a Home Assistant `value_template` such as `{{ value_json.temperature }}`."""
+    if not template:
+        return None
+    match = _TEMPLATE_PATH.search(template)
+    if not match:
+        return None
+    parts = re.findall(r"\.([A-Za-z_]\w*)|\[['\"]([^'\"]+)['\"]\]|\[(\d+)\]", match.group(1))
+    return ".".join(a or b or c for a, b, c in parts)
+
+
+def discovered_settings(component: str, data: dict[str, Any], object_id: str) -> tuple[str, DeviceSettings] | None:
+    """(name, settings) of an announced device, None for a component the hub does not drive."""
+    kind = COMPONENTS.get(component)
+    if kind is None:
+        return None
+    data = {_ABBREVIATIONS.get(k, k): v for k, v in data.items()}
+    base = data.get("~", "")
+    for key, value in list(data.items()):
+        if key.endswith("_topic") and isinstance(value, str):
+            data[key] = value.replace("~", base)
+    state_topic = next((data[k] for k in ("state_topic", "current_temperature_topic", "temperature_state_topic",
+                                          "mode_state_topic", "position_topic") if isinstance(data.get(k), str)), None)
+    if state_topic is None:
+        return None
+    device_name = (data.get("device") or {}).get("name") if isinstance(data.get("device"), dict) else None
+    name = data.get("name") or object_id
+    if device_name and not fold(str(name)).startswith(fold(device_name)):
+        name = f"{device_name} {name}"
+    slug = re.sub(r"[^a-z0-9]+", "_", fold(str(name))).strip("_")[:60] or object_id
+    common: dict[str, Any] = {"type": kind, "state_topic": state_topic, "label": str(name),
+                              "unit": str(data.get("unit_of_measurement") or "")}
+    extra = _TYPED.get(kind, _plain)(data, kind)
+    if extra is None:
+        return None
+    return slug, DeviceSettings(**{**common, **extra})
+
+
+def _plain(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:
+    on_words = ["on", "true", "1"]
+    for key in ("payload_on", "state_on"):
+        if data.get(key) is not None:
+            on_words.append(str(data[key]))
+    return {"value": path_from_template(data.get("value_template")),
+            "command_topic": data.get("command_topic") if kind is DeviceType.SWITCH else None,
+            "payload_on": str(data.get("payload_on", "ON")), "payload_off": str(data.get("payload_off", "OFF")),
+            "state_on": on_words}
+
+
+def _light(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:
+    modes = data.get("supported_color_modes") or []
+    colour = "color_temp" in modes or bool(data.get("color_temp"))
+    if data.get("schema") == "json":                    # Zigbee2MQTT: one JSON object each way
+        return {"command_topic": data.get("command_topic"), "payloads": "zigbee2mqtt", "color_temp": colour,
+                "brightness_scale": int(data.get("brightness_scale") or 255)}
+    topics = {"state": data.get("command_topic")}
+    if isinstance(data.get("brightness_command_topic"), str):
+        topics["brightness"] = data["brightness_command_topic"]
+    path = path_from_template(data.get("state_value_template") or data.get("value_template"))
+    return {"command_topic": data.get("command_topic"), "command_topics": {k: v for k, v in topics.items() if v},
+            "payloads": "raw", "fields": {"state": path} if path else {},
+            "payload_on": str(data.get("payload_on", "ON")), "payload_off": str(data.get("payload_off", "OFF")),
+            "brightness_scale": int(data.get("brightness_scale") or 255)}
+
+
+def _climate(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:
+    fields = {name: path for name, key in (("current", "current_temperature_template"),
+                                          ("target", "temperature_state_template"), ("mode", "mode_state_template"))
+              if (path := path_from_template(data.get(key)))}
+    topics = {name: data[key] for name, key in (("target", "temperature_command_topic"), ("mode", "mode_command_topic"))
+              if isinstance(data.get(key), str)}
+    if not topics:
+        return None
+    unit = str(data.get("temperature_unit") or "C")
+    return {"fields": fields, "command_topics": topics, "unit": f"°{unit}",
+            "modes": [str(m) for m in data.get("modes") or ["off", "heat", "auto"]],
+            **_limits(data, "min_temp", "max_temp", "temp_step")}
+
+
+def _cover(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:
+    fields = {name: path for name, key in (("position", "position_template"), ("state", "value_template"))
+              if (path := path_from_template(data.get(key)))}
+    command = data.get("command_topic")
+    if not isinstance(command, str):
+        return None
+    if data.get("set_position_topic") in (None, command):     # Zigbee2MQTT: JSON on one .../set topic
+        return {"command_topic": command, "fields": fields, "payloads": "zigbee2mqtt"}
+    return {"command_topic": command, "fields": fields, "payloads": "zigbee2mqtt",
+            "command_topics": {"state": command, "stop": command, "position": data["set_position_topic"]}}
+
+
+def _number(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:
+    if not isinstance(data.get("command_topic"), str):
+        return None
+    template = data.get("command_template")
+    converted = re.sub(r"\{\{\s*value\s*\}\}", "{value}", template) if isinstance(template, str) else None
+    extra: dict[str, Any] = {"command_topic": data["command_topic"], "payloads": "raw",
+                             "value": path_from_template(data.get("value_template")),
+                             "command_template": converted if converted and "{{" not in converted else None}
+    if kind is DeviceType.SELECT:
+        options = data.get("options")
+        if not isinstance(options, list) or not options:
+            return None
+        return {**extra, "options": [str(o) for o in options]}
+    return {**extra, **_limits(data, "min", "max", "step")}
+
+
+def _limits(data: dict[str, Any], low: str, high: str, step: str) -> dict[str, float]:
+    found = {}
+    for key, name in ((low, "min"), (high, "max"), (step, "step")):
+        try:
+            found[name] = float(data[key])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
+_TYPED = {DeviceType.LIGHT: _light, DeviceType.CLIMATE: _climate, DeviceType.COVER: _cover,
+          DeviceType.NUMBER: _number, DeviceType.SELECT: _number}
+
+
+def parse_config(payload: bytes) -> dict[str, Any]:
+    """The JSON object of a discovery payload; ValueError otherwise."""
+    data = json.loads(payload.decode("utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("discovery payload is not a JSON object")
+    return data

@@ -1,0 +1,142 @@
+"""Driving lights, thermostats, covers, numbers and selects: set, dim, open, close.
+
+`set DEVICE VALUE` is the one way in; `dim`, `open`, `close` and the router's `DEVICE VALUE`
+shorthand (`lampe 40%`, `thermostat 21°`, `volet close`) end up in it. What a value means for a
+device is its Control's business (chatops.controls): this module only talks and waits.
+
+A cover takes tens of seconds to move: the answer says "closing…" at once and the hub tells the
+asker "closed" (or where it stopped) later, through the durable outbox, so the conversation is
+free meanwhile (`volet stop` must get through while it moves).
+
+All four need the `switch` permission, the one that drives devices: a role that may switch the
+heater may dim a lamp, and no role config needs a new word.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from chatops.command import CommandError, Context, Shorthand, command
+from chatops.config import DeviceType
+from chatops.controls import Action, ActionError
+from chatops.durations import format_duration
+from chatops.home import Device, Reading
+from chatops.i18n import _
+from chatops.message import Reply
+from chatops.mqtt import MqttUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def _settable(ctx: Context, name: str) -> Device:
+    device = ctx.home.find(name)
+    if device is None:
+        known = ", ".join(sorted(ctx.home.devices)) or _("none")
+        raise CommandError(_("No device called {name!r}. Devices: {known}.").format(name=name, known=known))
+    if not device.settable:
+        if device.switchable:
+            raise CommandError(_("{label} only switches: say {prefix}{name} on or {prefix}{name} off.").format(
+                label=device.label, prefix=ctx.prefix, name=device.name))
+        raise CommandError(_("{label} is a {kind}, it cannot be set.").format(label=device.label,
+                                                                              kind=device.type.value))
+    return device
+
+
+@command("set", aliases=["règle", "regle", "mets"], usage="set DEVICE VALUE", needs_user=True, permission="switch",
+         shorthand=Shorthand.DEVICE_VALUE)
+async def set_value(ctx: Context, device: str, value: str) -> str:
+    """Set a light's brightness, a thermostat's target or mode, a cover's position, a number or a select."""
+    target = _settable(ctx, device)
+    try:
+        action = target.action(value)
+    except ActionError as exc:
+        raise CommandError(str(exc)) from None
+    return await _drive(ctx, target, action, value)
+
+
+@command("dim", aliases=["tamise", "variateur"], usage="dim LIGHT PERCENT", needs_user=True, permission="switch")
+async def dim(ctx: Context, light: str, percent: str) -> str:
+    """Set a light's brightness (dim lampe 40)."""
+    target = _settable(ctx, light)
+    if target.type is not DeviceType.LIGHT:
+        raise CommandError(_("{label} is not a light.").format(label=target.label))
+    return await set_value(ctx, target.name, percent if percent.endswith("%") else f"{percent}%")
+
+
+@command("open", aliases=["ouvre", "ouvrir"], usage="open COVER", needs_user=True, permission="switch")
+async def open_cover(ctx: Context, cover: str) -> str:
+    """Open a shutter or blind."""
+    return await _cover_word(ctx, cover, "open")
+
+
+@command("close", aliases=["ferme", "fermer"], usage="close COVER", needs_user=True, permission="switch")
+async def close_cover(ctx: Context, cover: str) -> str:
+    """Close a shutter or blind."""
+    return await _cover_word(ctx, cover, "close")
+
+
+async def _cover_word(ctx: Context, name: str, word: str) -> str:
+    target = _settable(ctx, name)
+    if target.type is not DeviceType.COVER:
+        raise CommandError(_("{label} is not a cover (a shutter or blind).").format(label=target.label))
+    return await set_value(ctx, target.name, word)
+
+
+async def _drive(ctx: Context, device: Device, action: Action, asked: str) -> str:
+    control = device.control
+    assert control is not None
+    try:
+        if device.type is DeviceType.COVER:
+            return await _move(ctx, device, action, asked)
+        confirmed, reading = await ctx.home.drive(device, action)
+    except MqttUnavailable as exc:
+        raise CommandError(_("Cannot drive {label}: {why}.").format(label=device.label, why=exc)) from None
+    if not confirmed:
+        return _no_confirmation(device, asked, device.settings.confirm_timeout)
+    return f"{device.label}: {device.show()}"
+
+
+def _no_confirmation(device: Device, asked: str, waited: float) -> str:
+    last = device.show() if device.reading is not None else _("unknown")
+    return _("No confirmation from {label} after {waited} (asked {asked}, last state {last}).").format(
+        label=device.label, waited=format_duration(waited), asked=asked, last=last)
+
+
+async def _move(ctx: Context, cover: Device, action: Action, asked: str) -> str:
+    """Start the cover; answer at once with where it goes, and report its arrival later."""
+    control = cover.control
+    assert control is not None
+
+    def started_or_done(reading: Reading) -> bool:
+        return bool(reading.attrs.get("motion")) or control.reached(action, reading.value, reading.attrs)
+
+    reading = await ctx.home.publish_and_wait(cover, control.publishes(cover.settings, action), started_or_done,
+                                              cover.settings.confirm_timeout)
+    if reading is None:
+        return _no_confirmation(cover, asked, cover.settings.confirm_timeout)
+    if not reading.attrs.get("motion"):
+        return f"{cover.label}: {cover.show()}"
+    ctx.hub.spawn(_report_arrival(ctx, cover, action, asked), f"cover-{cover.name}")
+    return f"{cover.label}: {cover.show()}"
+
+
+async def _report_arrival(ctx: Context, cover: Device, action: Action, asked: str) -> None:
+    """Wait until the cover stops moving, then tell the asker where it is (durably)."""
+    control = cover.control
+    assert control is not None
+    reading = cover.reading
+    if reading is None or reading.attrs.get("motion"):
+        reading = await ctx.home.wait_for(cover, lambda r: not r.attrs.get("motion"), cover.settings.travel_timeout)
+    if reading is None:
+        text = _("{label} is still moving after {waited} ({state}).").format(
+            label=cover.label, waited=format_duration(cover.settings.travel_timeout), state=cover.show())
+    elif control.reached(action, reading.value, reading.attrs):
+        text = f"{cover.label}: {cover.show()}"
+    else:
+        text = _("{label} stopped before reaching {asked}: {state}.").format(label=cover.label, asked=asked,
+                                                                            state=cover.show())
+    recipient = ctx.user.name if ctx.user else str(ctx.sender)
+    try:
+        await ctx.hub.timers.deliver(ctx.address, recipient, "device", [Reply(text, notice=True)])
+    except Exception:
+        log.exception("could not queue the arrival report of %s", cover.name)

@@ -1,0 +1,359 @@
+"""Lights, thermostats, covers, numbers and selects: what they read, what a chat word asks of them,
+and the closed loop over a real mosquitto with Zigbee2MQTT payloads (the simulator), Tasmota
+payloads (its own discovery) and Home Assistant discovery (Zigbee2MQTT's announcements)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from chatops.config import DeviceSettings, DeviceType
+from chatops.controls import ActionError
+from chatops.hub import Hub, running
+from chatops.home import Device, Reading, discovered_device
+from chatops.tasmota import discovered_devices
+from chatops.testing import Mosquitto, exec_command, settings_for, wait_for
+
+USERS = {"fam": {"roles": ["family"], "web": ["fam"]}}
+
+
+def device(kind: str, **settings: Any) -> Device:
+    base: dict[str, Any] = {"type": kind, "state_topic": f"zigbee2mqtt/{kind}", "command_topic": f"zigbee2mqtt/{kind}/set"}
+    return Device(kind, DeviceSettings(**{**base, **settings}))
+
+
+def read(target: Device, *payloads: dict[str, Any] | str) -> str:
+    """Feed payloads as the device would send them; the state shown after the last."""
+    for payload in payloads:
+        raw = payload if isinstance(payload, str) else json.dumps(payload)
+        value, attrs = target.read_state(raw.encode())
+        target.reading = Reading(value, 0.0 + 1e12, raw, attrs)
+    return target.show(now=1e12)
+
+
+# ---- what they read -------------------------------------------------------------------------
+
+def test_a_zigbee2mqtt_light_reads_on_brightness_and_colour_temperature() -> None:
+    lamp = device("light", color_temp=True)
+    assert read(lamp, {"state": "ON", "brightness": 102, "color_temp": 370}) == "on, 40 %, 2700 K"
+    assert read(lamp, {"state": "OFF", "brightness": 102}) == "off"
+    assert lamp.reading is not None and lamp.reading.value is False       # alerts and history see on/off
+
+
+def test_a_tasmota_light_reads_power_and_dimmer_and_merges_partial_results() -> None:
+    lamp = device("light", state_topic="tele/bureau/STATE", command_topic="cmnd/bureau")
+    assert read(lamp, {"POWER": "ON", "Dimmer": 55}) == "on, 55 %"
+    assert read(lamp, {"Dimmer": 30}) == "on, 30 %"           # stat/bureau/RESULT after `Dimmer 30`
+
+
+def test_a_thermostat_shows_current_target_and_mode() -> None:
+    thermostat = device("climate", unit="°C")
+    payload = {"local_temperature": 19.5, "current_heating_setpoint": 21, "system_mode": "heat"}
+    assert read(thermostat, payload) == "19.5 °C, target 21.0 °C, heat"
+    assert thermostat.reading is not None and thermostat.reading.value == 19.5     # graphs the room
+
+
+def test_a_cover_reads_position_and_motion() -> None:
+    cover = device("cover")
+    assert read(cover, {"position": 100, "state": "OPEN", "moving": "STOP"}) == "open"
+    assert read(cover, {"position": 60, "state": "OPEN", "moving": "DOWN"}) == "closing… (60 %)"
+    assert read(cover, {"position": 0, "state": "CLOSE", "moving": "STOP"}) == "closed"
+    tasmota = device("cover", state_topic="tele/volet/SENSOR", command_topic="cmnd/volet")
+    assert read(tasmota, {"Shutter1": {"Position": 30, "Direction": 1, "Target": 80}}) == "opening… (30 %)"
+    assert read(tasmota, {"Shutter1": {"Position": 80, "Direction": 0, "Target": 80}}) == "80 % open"
+
+
+def test_a_payload_without_the_state_is_refused_not_guessed() -> None:
+    from chatops.controls import PayloadError
+    with pytest.raises(PayloadError):
+        device("light").read_state(b'{"linkquality": 80}')
+    with pytest.raises(PayloadError):
+        device("cover").read_state(b"not json")
+
+
+# ---- what a word asks --------------------------------------------------------------------------
+
+def test_words_become_actions_and_publishes() -> None:
+    lamp = device("light", color_temp=True)
+    assert [(p.topic, json.loads(p.payload)) for p in lamp.control.publishes(lamp.settings, lamp.action("40%"))] == \
+        [("zigbee2mqtt/light/set", {"state": "ON", "brightness": 102})]
+    assert json.loads(lamp.control.publishes(lamp.settings, lamp.action("2700K"))[0].payload) == {"color_temp": 370}
+    assert lamp.action("0%").field == "state"                            # 0 % is off
+    tasmota = device("light", state_topic="tele/bureau/STATE", command_topic="cmnd/bureau")
+    assert [(p.topic, p.payload) for p in tasmota.control.publishes(tasmota.settings, tasmota.action("40"))] == \
+        [("cmnd/bureau/Dimmer", "40")]
+    cover = device("cover", state_topic="tele/volet/SENSOR", command_topic="cmnd/volet")
+    assert [(p.topic, p.payload) for p in cover.control.publishes(cover.settings, cover.action("close"))] == \
+        [("cmnd/volet/ShutterClose", "")]
+    assert [(p.topic, p.payload) for p in cover.control.publishes(cover.settings, cover.action("30%"))] == \
+        [("cmnd/volet/ShutterPosition", "30")]
+
+
+@pytest.mark.parametrize(("kind", "settings", "word", "answer"), [
+    ("climate", {"unit": "°C", "min": 5, "max": 30, "step": 0.5}, "45",
+     "climate takes 5 to 30 °C in steps of 0,5; 45 is out of range."),
+    ("light", {}, "140%", "light takes 0 to 100 % in steps of 1; 140 is out of range."),
+    ("cover", {}, "sideways", "cover takes open, close, stop or a position (30%)."),
+    ("select", {"options": ["eco", "comfort"]}, "party", "select takes one of: eco, comfort."),
+    ("number", {"min": 1, "max": 3}, "7", "number takes 1 to 3 in steps of 1; 7 is out of range."),
+    ("light", {}, "2700K", "light has no colour temperature."),
+])
+def test_a_value_out_of_range_is_refused_with_the_range(kind: str, settings: dict[str, Any], word: str,
+                                                        answer: str) -> None:
+    with pytest.raises(ActionError) as refused:
+        device(kind, **settings).action(word)
+    assert str(refused.value) == answer.replace("0,5", "0.5")
+
+
+def test_a_step_snaps_the_value() -> None:
+    assert device("climate").action("21.3°").value == 21.5
+    assert device("climate").action("21,2").value == 21.0
+
+
+# ---- Home Assistant and Tasmota discovery ----------------------------------------------------------
+
+Z2M = "zigbee2mqtt/0x00158d0001"
+
+
+def announced(component: str, **data: Any) -> Device:
+    found = discovered_device(component, json.dumps({"device": {"name": "Salon"}, **data}).encode(), component)
+    assert found is not None
+    return found
+
+
+def test_home_assistant_discovery_maps_each_component_to_its_own_type() -> None:
+    light = announced("light", name="Lampe", schema="json", state_topic=Z2M, command_topic=f"{Z2M}/set",
+                      brightness=True, brightness_scale=254, supported_color_modes=["color_temp"])
+    assert light.type is DeviceType.LIGHT and light.settings.color_temp and light.settings.brightness_scale == 254
+    climate = announced("climate", name="Thermostat", current_temperature_topic=Z2M,
+                        current_temperature_template="{{ value_json.local_temperature }}",
+                        temperature_state_topic=Z2M,
+                        temperature_state_template="{{ value_json.occupied_heating_setpoint }}",
+                        temperature_command_topic=f"{Z2M}/set/occupied_heating_setpoint",
+                        mode_state_topic=Z2M, mode_state_template="{{ value_json.system_mode }}",
+                        mode_command_topic=f"{Z2M}/set/system_mode", modes=["off", "heat"],
+                        min_temp="7", max_temp="28", temp_step=0.5, temperature_unit="C")
+    assert climate.type is DeviceType.CLIMATE and climate.settings.limits == (7.0, 28.0, 0.5)
+    assert [(p.topic, p.payload) for p in climate.control.publishes(climate.settings, climate.action("21"))] == \
+        [(f"{Z2M}/set/occupied_heating_setpoint", "21")]
+    assert read(climate, {"local_temperature": 18.5, "occupied_heating_setpoint": 20, "system_mode": "heat"}) == \
+        "18.5 °C, target 20.0 °C, heat"
+    cover = announced("cover", name="Volet", state_topic=Z2M, value_template="{{ value_json.state }}",
+                      command_topic=f"{Z2M}/set", position_topic=Z2M,
+                      position_template="{{ value_json.position }}", set_position_topic=f"{Z2M}/set")
+    assert cover.type is DeviceType.COVER
+    assert json.loads(cover.control.publishes(cover.settings, cover.action("30%"))[0].payload) == {"position": 30}
+    number = announced("number", name="Volume", state_topic=Z2M, value_template="{{ value_json.volume }}",
+                       command_topic=f"{Z2M}/set/volume", min=0, max=10, step=1)
+    assert number.type is DeviceType.NUMBER and read(number, {"volume": 4}) == "4"
+    assert [(p.topic, p.payload) for p in number.control.publishes(number.settings, number.action("7"))] == \
+        [(f"{Z2M}/set/volume", "7")]
+    select = announced("select", name="Mode", state_topic=Z2M, value_template="{{ value_json.preset }}",
+                       command_topic=f"{Z2M}/set/preset", options=["eco", "comfort"])
+    assert select.type is DeviceType.SELECT and select.action("Comfort").value == "comfort"
+
+
+def test_tasmota_discovery_gives_a_dimmable_light_and_a_shutter() -> None:
+    base = {"dn": "Bureau", "t": "bureau", "ft": "%prefix%/%topic%/", "tp": ["cmnd", "stat", "tele"],
+            "state": ["OFF", "ON", "TOGGLE", "HOLD"], "fn": ["Lampe bureau"]}
+    light = dict(discovered_devices({**base, "rl": [2, 0, 0, 0], "lt_st": 2}, None))
+    assert light["lampe_bureau"].type is DeviceType.LIGHT and light["lampe_bureau"].color_temp
+    assert light["lampe_bureau"].topic == "tele/bureau/STATE"
+    shutter = dict(discovered_devices({**base, "dn": "Volet", "t": "volet", "fn": [], "rl": [3, 3, 0, 0]}, None))
+    assert shutter["volet"].type is DeviceType.COVER and shutter["volet"].command_topic == "cmnd/volet"
+
+
+# ---- the closed loop over mosquitto -------------------------------------------------------------
+
+pytest_servers = pytest.mark.servers
+
+
+@contextlib.asynccontextmanager
+async def home(tmp_path: Path, mosquitto: Mosquitto, **overrides: Any) -> AsyncIterator[Hub]:
+    settings = settings_for(tmp_path / "data", mosquitto.url, users=USERS, automations=[],
+                            adapters={"loopback": {"name": "loop"}},
+                            simulator={"enabled": True, "cover_travel": "2s", "interval": "1s"}, **overrides)
+    async with running(Hub(settings, tty=False)) as hub:
+        await wait_for(lambda: all(hub.home.devices[n].reading is not None
+                                   for n in ("lampe", "volet_salon", "thermostat")))
+        yield hub
+
+
+async def say(hub: Hub, text: str) -> str:
+    return await exec_command(hub, text, adapter="loop", network="web", sender="fam")
+
+
+async def later(hub: Hub, timeout: float = 10.0) -> str:
+    """The next message the hub sends on its own (a cover's arrival report)."""
+    return (await hub.adapters["loop"].next(timeout))[1]  # type: ignore[attr-defined]
+
+
+@contextlib.asynccontextmanager
+async def watching(mosquitto: Mosquitto, topic: str) -> AsyncIterator[list[tuple[str, str]]]:
+    """Every message published on `topic` while inside, as (topic, payload)."""
+    seen: list[tuple[str, str]] = []
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+        await client.subscribe(topic)
+
+        async def collect() -> None:
+            async for message in client.messages:
+                seen.append((str(message.topic), message.payload.decode()))
+
+        task = asyncio.create_task(collect())
+        try:
+            yield seen
+        finally:
+            task.cancel()
+
+
+@pytest_servers
+async def test_lampe_40_percent_is_published_and_confirmed(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with home(tmp_path, mosquitto) as hub, watching(mosquitto, "zigbee2mqtt/lampe/set") as published:
+        assert await say(hub, "lampe 40%") == "lampe: on, 40 %, 2700 K"
+        await wait_for(lambda: published)
+        assert json.loads(published[-1][1]) == {"state": "ON", "brightness": 102}
+        assert await say(hub, "dim lampe 10") == "lampe: on, 10 %, 2700 K"
+        assert await say(hub, "lampe 4000K") == "lampe: on, 10 %, 4000 K"
+        assert await say(hub, "lampe off") == "lampe is OFF"
+        assert await say(hub, "read lampe") == "lampe: off"
+
+
+@pytest_servers
+async def test_thermostat_target_and_mode_and_the_salon_drifts_toward_it(tmp_path: Path,
+                                                                           mosquitto: Mosquitto) -> None:
+    async with home(tmp_path, mosquitto) as hub:
+        assert (await say(hub, "thermostat 25°")).endswith(", target 25.0 °C, off")
+        assert (await say(hub, "set thermostat heat")).endswith(", target 25.0 °C, heat")
+        before = hub.home.devices["salon"].reading.value
+        await wait_for(lambda: hub.home.devices["salon"].reading.value > before + 0.5, timeout=15)
+        answer = await say(hub, "thermostat 45")
+        assert answer == "thermostat takes 5 to 30 °C in steps of 0.5; 45 is out of range."
+        assert hub.home.devices["thermostat"].reading.attrs["target"] == 25.0
+
+
+@pytest_servers
+async def test_volet_close_says_closing_at_once_and_closed_when_it_is(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with home(tmp_path, mosquitto) as hub:
+        assert (await say(hub, "open volet")).startswith("volet salon: opening… (")
+        assert await later(hub) == "volet salon: open"
+        answer = await say(hub, "volet close")
+        assert answer.startswith("volet salon: closing… ("), answer
+        assert await later(hub) == "volet salon: closed"
+
+
+@pytest_servers
+async def test_a_cover_stopped_halfway_says_where_it_stopped(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with home(tmp_path, mosquitto) as hub:
+        assert (await say(hub, "volet open")).startswith("volet salon: opening…")
+        await wait_for(lambda: 20 <= hub.home.devices["volet_salon"].reading.value <= 80)
+        assert (await say(hub, "volet stop")).endswith("% open")      # the lane is free while it moves
+        report = await later(hub)
+        assert report.startswith("volet salon stopped before reaching open: ") and report.endswith("% open."), report
+
+
+@pytest_servers
+async def test_a_device_that_never_confirms_says_so(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    deaf = {"type": "light", "topic": "zigbee2mqtt/deaf", "command_topic": "zigbee2mqtt/deaf/set",
+            "confirm_timeout": "1s"}
+    async with home(tmp_path, mosquitto, devices={"deaf": deaf}) as hub:
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as bulb:
+            await bulb.publish("zigbee2mqtt/deaf", json.dumps({"state": "OFF", "brightness": 0}), retain=True)
+        await wait_for(lambda: hub.home.devices["deaf"].reading is not None)
+        assert await say(hub, "deaf 50%") == "No confirmation from deaf after 1s (asked 50%, last state off)."
+
+
+@pytest_servers
+async def test_tasmota_light_and_shutter_from_its_discovery(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    light = {"dn": "Bureau", "t": "bureau", "ft": "%prefix%/%topic%/", "tp": ["cmnd", "stat", "tele"],
+             "fn": ["Lampe bureau"], "rl": [2, 0, 0, 0], "lt_st": 1, "mac": "AABBCC000001"}
+    shutter = {"dn": "Volet bureau", "t": "voletb", "ft": "%prefix%/%topic%/", "tp": ["cmnd", "stat", "tele"],
+               "fn": [], "rl": [3, 3, 0, 0], "mac": "AABBCC000002"}
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as tasmota:
+        for config in (light, shutter):
+            await tasmota.publish(f"tasmota/discovery/{config['mac']}/config", json.dumps(config), qos=1, retain=True)
+        await tasmota.publish("tele/bureau/STATE", json.dumps({"POWER": "OFF", "Dimmer": 100}), qos=1, retain=True)
+        await tasmota.publish("tele/voletb/SENSOR", json.dumps({"Shutter1": {"Position": 0, "Direction": 0}}),
+                              qos=1, retain=True)
+        await tasmota.subscribe("cmnd/#")
+        commands: list[tuple[str, str]] = []
+
+        async def firmware() -> None:
+            """Tasmota's answers: a RESULT at once; the shutter reports its way to the target."""
+            async for message in tasmota.messages:
+                topic, payload = str(message.topic), message.payload.decode()
+                commands.append((topic, payload))
+                if topic == "cmnd/bureau/Dimmer":
+                    await tasmota.publish("stat/bureau/RESULT", json.dumps({"POWER": "ON", "Dimmer": int(payload)}))
+                elif topic == "cmnd/voletb/ShutterPosition":
+                    for position in (10, 20, 30):
+                        direction = 0 if position == int(payload) else 1
+                        await tasmota.publish("stat/voletb/RESULT", json.dumps(
+                            {"Shutter1": {"Position": position, "Direction": direction, "Target": int(payload)}}))
+
+        task = asyncio.create_task(firmware())
+        try:
+            async with home(tmp_path, mosquitto) as hub:
+                await wait_for(lambda: hub.home.find("lampe bureau") is not None and hub.home.find("volet bureau"))
+                await wait_for(lambda: hub.home.find("volet bureau").reading is not None)
+                assert await say(hub, "dim lampe bureau 40") == "Lampe bureau: on, 40 %"
+                assert ("cmnd/bureau/Dimmer", "40") in commands
+                assert (await say(hub, "volet bureau 30%")).startswith("Volet bureau: opening… (")
+                assert await later(hub) == "Volet bureau: 30 % open"
+                assert ("cmnd/voletb/ShutterPosition", "30") in commands
+        finally:
+            task.cancel()
+            for config in (light, shutter):
+                await tasmota.publish(f"tasmota/discovery/{config['mac']}/config", b"", qos=1, retain=True)
+
+
+@pytest_servers
+async def test_home_assistant_discovered_number_and_select_over_mosquitto(tmp_path: Path,
+                                                                           mosquitto: Mosquitto) -> None:
+    topic = "zigbee2mqtt/siren"
+    number = {"name": "Volume", "state_topic": topic, "value_template": "{{ value_json.volume }}",
+              "command_topic": f"{topic}/set/volume", "min": 0, "max": 10, "step": 1}
+    select = {"name": "Melody", "state_topic": topic, "value_template": "{{ value_json.melody }}",
+              "command_topic": f"{topic}/set/melody", "options": ["bell", "alarm"]}
+    state = {"volume": 3, "melody": "bell"}
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as siren:
+        await siren.publish("homeassistant/number/siren/volume/config", json.dumps(number), qos=1, retain=True)
+        await siren.publish("homeassistant/select/siren/melody/config", json.dumps(select), qos=1, retain=True)
+        await siren.publish(topic, json.dumps(state), qos=1, retain=True)
+        await siren.subscribe(f"{topic}/set/+")
+
+        async def firmware() -> None:
+            async for message in siren.messages:
+                field = str(message.topic).rsplit("/", 1)[1]
+                raw = message.payload.decode()
+                state[field] = int(raw) if field == "volume" else raw
+                await siren.publish(topic, json.dumps(state), retain=True)
+
+        task = asyncio.create_task(firmware())
+        try:
+            async with home(tmp_path, mosquitto) as hub:
+                await wait_for(lambda: hub.home.find("volume") is not None and hub.home.find("melody") is not None)
+                await wait_for(lambda: hub.home.find("melody").reading is not None)
+                assert await say(hub, "set volume 7") == "Volume: 7"
+                assert await say(hub, "set volume 11") == "Volume takes 0 to 10 in steps of 1; 11 is out of range."
+                assert await say(hub, "set melody alarm") == "Melody: alarm"
+                assert await say(hub, "melody disco") == "Melody takes one of: bell, alarm."
+                assert state == {"volume": 7, "melody": "alarm"}
+        finally:
+            task.cancel()
+            for kind, name in (("number", "volume"), ("select", "melody")):
+                await siren.publish(f"homeassistant/{kind}/siren/{name}/config", b"", qos=1, retain=True)
+
+
+@pytest_servers
+async def test_a_stranger_cannot_drive_a_light(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with home(tmp_path, mosquitto) as hub:
+        answer = await exec_command(hub, "lampe 40%", adapter="loop", network="web", sender="nobody")
+        assert "lampe" not in answer.lower() or "not" in answer.lower(), answer
+        assert hub.home.devices["lampe"].reading.value is False
