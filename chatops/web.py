@@ -8,7 +8,8 @@ One websocket per open page carries both the chat and the dashboard. Server to p
 `hello`, `reply` (chat), `result` (of an action), `error` (a message it cannot read), and after the page sent `{"type": "watch"}`:
 `state` (devices, alerts, health, what the web user may do), `reading` (one device), `alerts`,
 `health`. Page to server: `{"text": ...}` (a chat line), `{"type": "watch"}`,
-`{"type": "switch", "device", "state"}`, `{"type": "ack", "id"}`, `{"type": "snap", "camera"}`. Actions run as chat commands of the `[web] user`, so the same
+`{"type": "switch", "device", "state"}`, `{"type": "set", "device", "value"}` (a slider, + and −, open/close/stop),
+`{"type": "ack", "id"}`, `{"type": "snap", "camera"}`. Actions run as chat commands of the `[web] user`, so the same
 permissions, rate limits and audit apply as in the chat.
 """
 
@@ -237,11 +238,11 @@ class WebServer:
                     if writer is None:
                         self._feeds[session] = feed
                         writer = asyncio.create_task(self._push(socket, feed), name=f"web-push-{session}")
-                elif kind in ("switch", "ack", "snap"):
+                elif kind in ("switch", "set", "ack", "snap"):
                     feed.spawn(self._action(socket, session, data), f"web-{kind}")
                 elif kind != "chat":
                     await socket.send_str(json.dumps({"type": "error", "text": (
-                        f"unknown message type {str(kind)[:40]!r}: expected chat, watch, switch, ack or snap")}))
+                        f"unknown message type {str(kind)[:40]!r}: expected chat, watch, switch, set, ack or snap")}))
                 else:
                     message = Message(self._identity(session), Address(self.chat.name, session, True),
                                       str(data.get("text") or ""), addressed=True)
@@ -270,11 +271,18 @@ class WebServer:
     def device_json(device: Device, now: float) -> dict[str, object]:
         reading = device.reading
         value = reading.value if reading else None
-        return {"name": device.name, "label": device.label, "type": device.type.value, "unit": device.unit,
-                "value": value, "shown": format_value(value, device.unit) if reading else None,
-                "at": reading.at if reading else None, "stale_after": device.settings.stale_after,
-                "stale": device.is_stale(now),
-                "chart": device.type is not DeviceType.CAMERA and not isinstance(value, str)}
+        shown = (device.show(now) if device.control else format_value(value, device.unit)) if reading else None
+        found: dict[str, object] = {
+            "name": device.name, "label": device.label, "type": device.type.value, "unit": device.unit,
+            "value": value, "shown": shown, "at": reading.at if reading else None,
+            "stale_after": device.settings.stale_after, "stale": device.is_stale(now),
+            "chart": device.type is not DeviceType.CAMERA and not isinstance(value, str)}
+        if device.control is not None:          # what the card's controls need: fields, limits, choices
+            low, high, step = device.settings.limits
+            found.update(attrs=dict(reading.attrs) if reading else {}, options=device.settings.options,
+                         modes=device.settings.modes, color_temp=device.settings.color_temp,
+                         limits={"min": low, "max": high, "step": step} if step else None)
+        return found
 
     def _health_json(self) -> dict[str, object]:
         health = self.hub.health()
@@ -345,6 +353,11 @@ class WebServer:
                 state = _quoteless(state)[:20].replace(" ", "_") or '""'    # the router explains the choices
             text = f'switch "{_quoteless(name)}" {state}'
             result["device"] = name
+        elif kind == "set":
+            name = str(data.get("device", ""))
+            value = _quoteless(str(data.get("value", "")))[:20].replace(" ", "") or '""'   # `set` explains the choices
+            text = f'set "{_quoteless(name)}" {value}'
+            result["device"] = name
         elif kind == "ack":
             wanted = str(data.get("id") or "")
             text = f"ack {wanted}" if wanted else "ack"      # a bad id is refused by ack, never widened
@@ -357,7 +370,7 @@ class WebServer:
         replies = await self.hub.execute(message)
         result["text"] = "\n".join(r.text for r in replies)
         result["images"] = [u for r in replies for u in self.chat.image_urls(r.attachments)]
-        if kind == "switch":
+        if kind in ("switch", "set"):
             device = self.hub.home.find(str(data.get("device", "")))
             if device is not None:
                 result["state"] = self.device_json(device, time.time())

@@ -342,3 +342,55 @@ async def test_dashboard_needs_the_token_beyond_loopback(tmp_path: Path, mosquit
             async with http.get(base + "/api/state") as response:     # the cookie now opens the API
                 assert response.status == 200 and (await response.json())["type"] == "state"
     assert "s3cret-token-value" not in caplog.text
+
+
+@needs_chromium
+async def test_dashboard_dims_the_lamp_nudges_the_thermostat_and_moves_the_shutter(tmp_path: Path,
+                                                                                   mosquitto: Mosquitto) -> None:
+    """Each device type has its own control: a brightness slider, a target with − and +, open/stop/close."""
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"interval": "1m", "cover_travel": "2s"})
+    async with running(Hub(settings, tty=False)) as hub, \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as watcher, Browser.launch() as browser:
+        assert hub.web is not None
+        await watcher.subscribe("zigbee2mqtt/+/set")
+        await browser.goto(f"http://127.0.0.1:{hub.web.port}/")
+        await browser.wait_until("document.body.dataset.ready === 'true'")
+        card = "document.querySelector('[data-device=\"{}\"]')".format
+        await browser.wait_until(card("thermostat") + ".querySelector('[data-shows=\"target\"]').textContent"
+                                 " === '20.0 °C'")
+
+        async def published(device: str) -> dict[str, Any]:
+            async with asyncio.timeout(10):
+                async for message in watcher.messages:
+                    if message.topic.value == f"zigbee2mqtt/{device}/set":
+                        return json.loads(message.payload)
+            raise AssertionError("unreachable")
+
+        # The lamp's slider: dragged to 40 and let go.
+        await browser.evaluate(card("lampe") + ".querySelector('input[data-control=\"brightness\"]').value = 40; "
+                               + card("lampe") + ".querySelector('input[data-control=\"brightness\"]')"
+                               ".dispatchEvent(new Event('change'))")
+        assert await published("lampe") == {"state": "ON", "brightness": 102}
+        await browser.wait_until(card("lampe") + ".querySelector('.note').textContent === 'lampe: on, 40 %, 2700 K'")
+        assert await browser.evaluate(card("lampe") + ".dataset.state") == "on"
+        assert await browser.evaluate(card("lampe") + ".querySelector('[data-shows=\"brightness\"]').textContent") \
+            == "40 %"
+
+        # The thermostat's +: one step (0.5) up, confirmed by the device.
+        await browser.click('[data-device="thermostat"] button[data-nudge="+"]')
+        assert await published("thermostat") == {"current_heating_setpoint": 20.5}
+        await browser.wait_until(card("thermostat") + ".querySelector('[data-shows=\"target\"]').textContent"
+                                 " === '20.5 °C'")
+        await browser.click('[data-device="thermostat"] button[data-mode="heat"]')
+        assert await published("thermostat") == {"system_mode": "heat"}
+        await browser.wait_until(card("thermostat") + ".querySelector('button[data-mode=\"heat\"]')"
+                                 ".classList.contains('active')")
+
+        # The shutter: Open moves it (opening…), and the card follows it to open.
+        await browser.click('[data-device="volet_salon"] button[data-cover="open"]')
+        assert await published("volet_salon") == {"state": "OPEN"}
+        await browser.wait_until(card("volet_salon") + ".dataset.motion === 'opening'")
+        await browser.wait_until(card("volet_salon") + ".querySelector('.value').textContent === 'open'")
+        await browser.screenshot(ARTIFACTS / "dashboard-controls.png")
+        assert hub.home.devices["volet_salon"].reading.value == 100
+        assert browser.errors == []

@@ -49,11 +49,12 @@ function buildCard(device) {
   const card = el("article", {class: "card", "data-device": device.name, "data-type": device.type},
     el("header", {}, el("h3", {}, device.label), el("span", {class: "age"})),
     el("div", {class: "value"}));
-  if (device.type === "switch") {
+  if (device.type === "switch" || device.type === "light") {
     const button = (state, label) => el("button", {type: "button", "data-set": state, "aria-pressed": "false",
       onclick: () => switchDevice(device.name, state)}, label);
     card.append(el("div", {class: "actions"}, button("on", "On"), button("off", "Off")));
   }
+  card.append(...controlsFor(device));
   if (device.type === "camera") {
     card.append(el("div", {class: "actions"}, el("button", {type: "button", "data-snap": device.name,
       onclick: () => snap(device.name)}, "Take a picture")));
@@ -64,6 +65,68 @@ function buildCard(device) {
   return card;
 }
 
+// Lights, thermostats, covers, numbers, selects: each sends `set DEVICE VALUE` as the web user.
+function controlsFor(device) {
+  const name = device.name, limits = device.limits || {min: 0, max: 100, step: 1};
+  const slider = (field, min, max, step, unit) => {
+    const input = el("input", {type: "range", min, max, step, "data-control": field, "aria-label": device.label + " " + field});
+    const shown = el("output", {"data-shows": field});
+    input.addEventListener("input", () => { shown.textContent = input.value + unit; });
+    input.addEventListener("change", () => setDevice(name, input.value + (unit.trim() === "%" ? "%" : "")));
+    return el("label", {class: "slider"}, input, shown);
+  };
+  const button = (attrs, label, value) => el("button", {type: "button", ...attrs, onclick: () => setDevice(name, value())}, label);
+  if (device.type === "light") {
+    const rows = [slider("brightness", 1, 100, 1, " %")];
+    if (device.color_temp) rows.push(slider("kelvin", 2000, 6500, 100, " K"));
+    return rows;
+  }
+  if (device.type === "number") return [slider("value", limits.min, limits.max, limits.step, device.unit ? " " + device.unit : "")];
+  if (device.type === "climate") {
+    const target = () => Number((devices.get(name).attrs || {}).target ?? limits.min);
+    const nudge = (sign) => () => String(Math.min(limits.max, Math.max(limits.min, target() + sign * limits.step)));
+    const modes = (device.modes || []).map((mode) => button({"data-mode": mode}, mode, () => mode));
+    return [el("div", {class: "actions thermostat"}, button({"data-nudge": "-"}, "−", nudge(-1)),
+      el("span", {class: "target", "data-shows": "target"}), button({"data-nudge": "+"}, "+", nudge(1))),
+      el("div", {class: "actions"}, ...modes)];
+  }
+  if (device.type === "cover") {
+    return [el("div", {class: "actions"}, ...["open", "stop", "close"].map((word) =>
+      button({"data-cover": word}, word[0].toUpperCase() + word.slice(1), () => word)))];
+  }
+  if (device.type === "select") {
+    const select = el("select", {"data-control": "select", "aria-label": device.label},
+      ...(device.options || []).map((option) => el("option", {value: option}, option)));
+    select.addEventListener("change", () => setDevice(name, select.value));
+    return [el("div", {class: "actions"}, select)];
+  }
+  return [];
+}
+
+function renderControls(device, card) {
+  const attrs = device.attrs || {};
+  const busy = card.classList.contains("busy");
+  for (const input of card.querySelectorAll("[data-control], button[data-mode], button[data-nudge], button[data-cover]"))
+    input.disabled = !may.switch || busy;
+  const set = (field, value, text) => {
+    const input = card.querySelector(`input[data-control="${field}"]`);
+    if (input && value !== undefined && value !== null && document.activeElement !== input) input.value = value;
+    const out = card.querySelector(`[data-shows="${field}"]`);
+    if (out && value !== undefined && value !== null) out.textContent = text;
+  };
+  if (device.type === "light") {
+    set("brightness", attrs.brightness, attrs.brightness + " %");
+    if (attrs.color_temp) { const k = Math.round(1e6 / attrs.color_temp / 100) * 100; set("kelvin", k, k + " K"); }
+  }
+  if (device.type === "number") set("value", device.value, device.shown);
+  if (device.type === "climate") {
+    set("target", attrs.target, attrs.target === undefined ? "—" : attrs.target.toFixed(1) + " " + (device.unit || "°C"));
+    for (const b of card.querySelectorAll("button[data-mode]")) b.classList.toggle("active", b.dataset.mode === attrs.mode);
+  }
+  if (device.type === "cover") card.dataset.motion = attrs.motion || "";
+  if (device.type === "select") { const select = card.querySelector("select"); if (select && document.activeElement !== select) select.value = device.value; }
+}
+
 function renderCard(name) {
   const device = devices.get(name), card = cards.get(name);
   if (!device || !card) return;
@@ -71,7 +134,7 @@ function renderCard(name) {
   const value = card.querySelector(".value");
   if (device.type === "camera") value.textContent = "";
   else if (device.shown === null) value.textContent = "—";
-  else if (typeof device.value === "number" && device.unit) {
+  else if (typeof device.value === "number" && device.unit && !device.attrs) {
     value.textContent = device.shown.slice(0, -device.unit.length).trim();
     value.append(el("small", {}, device.unit));
   } else value.textContent = device.shown;
@@ -81,6 +144,7 @@ function renderCard(name) {
     button.setAttribute("aria-pressed", String(active));
     button.disabled = !may.switch;
   }
+  renderControls(device, card);
   const snapButton = card.querySelector("button[data-snap]");
   if (snapButton) snapButton.disabled = !may.snap;
   renderAge(name);
@@ -229,6 +293,14 @@ function switchDevice(name, state) {
   note(name, "switching " + state + "…");
 }
 
+function setDevice(name, value) {
+  const card = cards.get(name);
+  if (!send({type: "set", device: name, value, request: ++requestId})) return note(name, "not connected", true);
+  card.classList.add("busy");
+  renderCard(name);
+  note(name, "asking " + value + "…");
+}
+
 function snap(name) {
   if (send({type: "snap", camera: name, request: ++requestId})) note(name, "taking a picture…");
 }
@@ -244,6 +316,13 @@ function onResult(result) {
     if (result.state) devices.set(result.device, result.state);
     const confirmed = result.state && /\bis (ON|OFF)$/.test(result.text);
     note(result.device, result.text, !confirmed);
+    renderCard(result.device);
+  } else if (result.action === "set") {
+    const card = cards.get(result.device);
+    if (card) card.classList.remove("busy");
+    if (result.state) devices.set(result.device, result.state);
+    const device = devices.get(result.device);
+    note(result.device, result.text, !(device && result.text.startsWith(device.label + ":")));
     renderCard(result.device);
   } else if (result.action === "snap") {
     const card = cards.get(result.camera);
