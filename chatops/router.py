@@ -148,7 +148,10 @@ class Router:
         for spec in self.commands.shorthands:
             if spec.shorthand is Shorthand.DEVICE_STATE and len(words) >= 2:
                 for cut in range(len(words) - 1, 0, -1):
-                    if fold(words[cut]) in SWITCH_STATES and self._find_device(" ".join(words[:cut])):
+                    device = self._find_device(" ".join(words[:cut])) if fold(words[cut]) in SWITCH_STATES else None
+                    # "thermostat off" is a mode, "volet on" a cover's refusal: theirs to answer.
+                    if device is not None and (getattr(device, "switchable", True)
+                                               or not getattr(device, "settable", False)):
                         return spec, [" ".join(words[:cut]), *words[cut:]]
                 # "chauffage blah" gets the switch usage line back.
                 device = self._find_device(" ".join(words[:-1]))

@@ -357,3 +357,65 @@ async def test_a_stranger_cannot_drive_a_light(tmp_path: Path, mosquitto: Mosqui
         answer = await exec_command(hub, "lampe 40%", adapter="loop", network="web", sender="nobody")
         assert "lampe" not in answer.lower() or "not" in answer.lower(), answer
         assert hub.home.devices["lampe"].reading.value is False
+
+
+@pytest_servers
+async def test_home_assistant_discovered_light_thermostat_and_cover_over_mosquitto(tmp_path: Path,
+                                                                                   mosquitto: Mosquitto) -> None:
+    """Zigbee2MQTT's own announcements: a JSON-schema light, a thermostat with one command topic per
+    field (raw values), a cover on the JSON .../set topic; each driven and confirmed."""
+    base = "zigbee2mqtt/0xa4c138"
+    state = {"bulb": {"state": "OFF", "brightness": 254},
+             "trv": {"local_temperature": 18.5, "occupied_heating_setpoint": 19, "system_mode": "heat"},
+             "blind": {"position": 100, "state": "OPEN"}}
+    configs = {
+        "light/bulb": {"name": "Bulb", "schema": "json", "state_topic": f"{base}/bulb",
+                       "command_topic": f"{base}/bulb/set", "brightness": True, "brightness_scale": 254},
+        "climate/trv": {"name": "TRV", "current_temperature_topic": f"{base}/trv",
+                        "current_temperature_template": "{{ value_json.local_temperature }}",
+                        "temperature_state_topic": f"{base}/trv",
+                        "temperature_state_template": "{{ value_json.occupied_heating_setpoint }}",
+                        "temperature_command_topic": f"{base}/trv/set/occupied_heating_setpoint",
+                        "mode_state_topic": f"{base}/trv", "mode_state_template": "{{ value_json.system_mode }}",
+                        "mode_command_topic": f"{base}/trv/set/system_mode", "modes": ["off", "heat"],
+                        "min_temp": "5", "max_temp": "30", "temp_step": 0.5},
+        "cover/blind": {"name": "Blind", "state_topic": f"{base}/blind", "value_template": "{{ value_json.state }}",
+                        "command_topic": f"{base}/blind/set", "position_topic": f"{base}/blind",
+                        "position_template": "{{ value_json.position }}", "set_position_topic": f"{base}/blind/set"},
+    }
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as zigbee:
+        for path, config in configs.items():
+            await zigbee.publish(f"homeassistant/{path}/config", json.dumps(config), qos=1, retain=True)
+        for name, fields in state.items():
+            await zigbee.publish(f"{base}/{name}", json.dumps(fields), qos=1, retain=True)
+        await zigbee.subscribe(f"{base}/+/set/#")
+
+        async def firmware() -> None:
+            async for message in zigbee.messages:
+                parts = str(message.topic).split("/")
+                name, raw = parts[2], message.payload.decode()
+                if len(parts) == 5:                               # .../set/<field>: a raw value
+                    state[name][parts[4]] = raw if parts[4] == "system_mode" else float(raw)
+                else:
+                    asked = json.loads(raw)
+                    if name == "blind" and asked.get("state") in ("OPEN", "CLOSE"):
+                        asked = {"position": 100 if asked["state"] == "OPEN" else 0, "state": asked["state"]}
+                    state[name].update(asked)
+                await zigbee.publish(f"{base}/{name}", json.dumps(state[name]), retain=True)
+
+        task = asyncio.create_task(firmware())
+        try:
+            async with home(tmp_path, mosquitto) as hub:
+                await wait_for(lambda: all(hub.home.find(n) is not None and hub.home.find(n).reading is not None
+                                           for n in ("bulb", "trv", "blind")))
+                assert hub.home.find("bulb").type is DeviceType.LIGHT
+                assert await say(hub, "bulb 50%") == "Bulb: on, 50 %"
+                assert state["bulb"] == {"state": "ON", "brightness": 127}
+                assert await say(hub, "trv 21.5") == "TRV: 18.5 °C, target 21.5 °C, heat"
+                assert await say(hub, "trv off") == "TRV: 18.5 °C, target 21.5 °C, off"
+                assert await say(hub, "blind 40%") == "Blind: 40 % open"
+                assert await say(hub, "close blind") == "Blind: closed"
+        finally:
+            task.cancel()
+            for path in configs:
+                await zigbee.publish(f"homeassistant/{path}/config", b"", qos=1, retain=True)
