@@ -71,26 +71,37 @@ class Router:
             return text[mention.end():].strip()
         return text if message.addressed else None
 
-    async def replies(self, message: Message, *, as_user: User | None = None) -> AsyncIterator[Reply]:
+    async def run(self, message: Message) -> tuple[str, list[Reply]]:
+        """(outcome, replies) of `message`: ok, refused, unknown, error or timeout, for callers that
+        answer in another shape than text (Jabber-RPC turns a refusal into a fault)."""
+        outcome: list[str] = []
+        replies = [reply async for reply in self.replies(message, outcome=outcome)]
+        return (outcome[0] if outcome else "unknown"), replies
+
+    async def replies(self, message: Message, *, as_user: User | None = None,
+                      outcome: list[str] | None = None) -> AsyncIterator[Reply]:
         """Every reply to `message` (none when it is not for the hub).
 
         `as_user` runs the line as that configured user whatever the sender (timers and
-        automations act as their owner): the same permission, rate limit and audit apply."""
+        automations act as their owner): the same permission, rate limit and audit apply.
+        `outcome`, when given, receives the line's outcome (see `run`)."""
         line = self.command_text(message)
         if line is None:
             return
         started = time.perf_counter()
         user = as_user if as_user is not None else self.auth.user_for(message.sender)
         low = user is None
-        outcome, name = "ok", "unknown"
+        result, name = "ok", "unknown"
         try:
             async for reply in self._handle(message, line, user, acting=as_user is not None):
                 if isinstance(reply, str):
-                    outcome, name = reply.split(":", 1)
+                    result, name = reply.split(":", 1)
                     continue
                 yield self._bounded(reply, low)
         finally:
-            self.hub.observe_command(name, outcome, time.perf_counter() - started)
+            self.hub.observe_command(name, result, time.perf_counter() - started)
+            if outcome is not None:
+                outcome.append(result)
 
     async def _handle(self, message: Message, line: str, user: User | None,
                       acting: bool = False) -> AsyncIterator[Reply | str]:

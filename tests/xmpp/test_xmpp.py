@@ -245,6 +245,22 @@ async def test_rpc_switch_refused_for_a_stranger_and_the_stream_survives(
             collector.cancel()
 
 
+async def test_rpc_switch_runs_the_switch_command(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """hub.switch is the `switch` command: it drives a light as the chat does, and a switch from RPC
+    overrides a pending "on for 2h" as any switch does (its switch-back will leave it alone)."""
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody)) as (hub, _a):
+        await wait_for(lambda: hub.home.devices["lampe"].reading is not None)
+        async with RpcClient("alice@localhost", PASSWORD, HUB_JID, server="127.0.0.1", port=prosody.c2s_port,
+                             plaintext=True) as alice:
+            assert (await alice.call("hub.switch", "lampe", "on"))["state"] == "ON"
+            assert hub.home.devices["lampe"].reading.value is True
+            assert "timer #1" in await alice.call("hub.command", "switch heater on for 2h")
+            assert (await alice.call("hub.switch", "heater", "off"))["on"] is False
+        timers = await hub.timers.listed()
+        assert timers and timers[0].data.get("superseded_by") == "alice"
+
+
 async def test_rpc_command_runs_as_the_caller(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody)), \
