@@ -32,6 +32,7 @@ from chatops.config import (COUNTRY_PATTERN, AdapterSettings, ConfigError, Durat
                             read_secret)
 from chatops.health import Health
 from chatops.message import Address, Attachment, Identity, Message, Reply
+from chatops.outbox import Undeliverable, queue_message
 from chatops.router import clean_text
 
 from .sms_network import normalise_phone
@@ -45,16 +46,8 @@ log = logging.getLogger(__name__)
 
 E164 = re.compile(r"^\+[1-9]\d{5,14}$")
 HOUR = 3600.0
-MAX_ATTEMPTS = 8           # a message the modem refused this often is given up (logged)
 
-OUTBOX_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sms_outbox (
-    id INTEGER PRIMARY KEY, adapter TEXT NOT NULL, number TEXT NOT NULL, text TEXT NOT NULL,
-    parts INTEGER NOT NULL, queued_at REAL NOT NULL, next_try REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, sent_at REAL, failed_at REAL, last_error TEXT);
-CREATE INDEX IF NOT EXISTS sms_outbox_pending ON sms_outbox(adapter, sent_at, failed_at, next_try);
-CREATE INDEX IF NOT EXISTS sms_outbox_recent ON sms_outbox(adapter, number, queued_at);
-"""
+LEGACY_OUTBOX = "sms_outbox"   # the SMS adapter's own queue before replies joined the hub's deliveries
 
 
 class BackendKind(str, Enum):
@@ -97,7 +90,8 @@ class Settings(AdapterSettings):
 
 
 class Adapter(AdapterBase):
-    """The SMS adapter; `send` queues (durably) and raises when the modem is down."""
+    """The SMS adapter. Replies and alerts wait in the hub's one delivery outbox (chatops.outbox);
+    `send` hands one message to the modem, and raises when it is down so the outbox retries."""
 
     network = "sms"
 
@@ -111,28 +105,25 @@ class Adapter(AdapterBase):
         self.backend: Any = None               # the open backend while the modem is usable
         self._identity = ""                    # what the open modem says it is
         self._hub: Hub | None = None
-        self._wake = asyncio.Event()           # the outbox has something new
         self._probe_now = asyncio.Event()      # a transmit failed: is the modem still there?
         self._inflight: set[str] = set()
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._handlers: set[asyncio.Task[None]] = set()
         self._held: deque[float] = deque()
-        self._pending = 0
+        self._spent: dict[str, deque[tuple[float, int]]] = {}    # number -> (sent at, parts) in the last hour
 
     # ---- lifecycle ------------------------------------------------------------------------
 
     async def run(self, hub: Hub) -> None:
         self._hub = hub
         sim_pin = read_secret(self.settings, "pin", hub.settings.base_dir)
-        await hub.store.call(self._prepare_store)
-        transmitter = asyncio.create_task(self._transmit_forever(), name=f"{self.name}-transmit")
+        await hub.store.call(hub.store.transaction, self._prepare_store)
         try:
             await self._connect_forever(sim_pin)
         finally:
-            transmitter.cancel()
             for task in list(self._handlers):
                 task.cancel()
-            await asyncio.gather(transmitter, *self._handlers, return_exceptions=True)
+            await asyncio.gather(*self._handlers, return_exceptions=True)
 
     def _new_backend(self, sim_pin: str | None) -> Any:
         base = self._hub.settings.base_dir if self._hub else None
@@ -144,7 +135,6 @@ class Adapter(AdapterBase):
     async def _connect_forever(self, sim_pin: str | None) -> None:
         """Open the modem, serve it until it fails, close it, retry with backoff; forever."""
         assert self._hub is not None
-        store = self._hub.store
         backoff = Backoff(base=2.0, cap=300.0, reset_after=120.0)
         while True:
             backend = self._new_backend(sim_pin)
@@ -153,7 +143,6 @@ class Adapter(AdapterBase):
                                  if self.health.started else "opening the modem")
             try:
                 self._identity = await backend.open()
-                await store.call(self._retry_now)       # what failed with the old modem goes first
                 self.backend = backend
                 await self._probe(backend)
                 backoff.up()
@@ -190,8 +179,7 @@ class Adapter(AdapterBase):
     async def _probe(self, backend: Any) -> None:
         """Health from the modem's answer; ModemError (reopen) when it does not answer at all."""
         try:
-            self.health.up(f"{self._identity}, {await backend.probe()}")
-            self._wake.set()
+            self.health.up(f"{self._identity}, {await backend.probe()}")   # the outbox resumes
         except ModemError as exc:
             if exc.reopen:
                 raise
@@ -261,19 +249,21 @@ class Adapter(AdapterBase):
         return [rendered] if rendered else []
 
     async def _finish(self, number: str, texts: list[str], done: str) -> None:
-        """Queue the replies and record the message as done, in one transaction."""
+        """Queue the replies in the hub's outbox and record the message as done, in one
+        transaction: a reply is sent once even if the hub dies right after."""
         hub = self._hub
         assert hub is not None
-        valid = number if E164.match(number) else None
-        prepared = [(t, self.encoder.count(t)) for t in texts] if valid else []
+        texts = texts if E164.match(number) else []
+        address = Address(self.name, number, True)
 
-        def write(db: sqlite3.Connection) -> list[str]:
-            db.execute("INSERT OR IGNORE INTO processed(key, at) VALUES (?, ?)", (done, time.time()))
-            return self._queue(db, number, prepared)
-        held = await hub.store.call(hub.store.transaction, write)
-        self._note_held(number, held)
-        if prepared:
-            self._wake.set()
+        def write(db: sqlite3.Connection) -> None:
+            now = time.time()
+            db.execute("INSERT OR IGNORE INTO processed(key, at) VALUES (?, ?)", (done, now))
+            for text in texts:
+                queue_message(db, address, number, "reply", text, None, now)
+        await hub.store.call(hub.store.transaction, write)
+        if texts:
+            hub.alerts.outbox.wake(self.name).set()
 
     async def _delete(self, incoming: Incoming) -> None:
         backend = self.backend
@@ -314,20 +304,37 @@ class Adapter(AdapterBase):
     # ---- sending -----------------------------------------------------------------------------
 
     async def send(self, address: Address, reply: Reply) -> None:
-        """Queue `reply` for `address` (durably); raise when the modem is down so the outbox retries."""
-        hub = self._hub
-        if hub is None or self.backend is None or not self.health.connected:
+        """Hand `reply` to the modem now. Raises ConnectionError while it is down and ModemError
+        when it fails (the outbox retries both), Undeliverable when it never can be sent."""
+        backend = self.backend
+        if self._hub is None or backend is None or not self.health.connected:
             raise ConnectionError(f"SMS modem is down: {self.health.detail}")
         number = self.e164(address.target)
         if number is None:
-            raise ValueError(f"{address.target!r} is not a phone number")
+            raise Undeliverable(f"{address.target!r} is not a phone number")
         text = self.render([reply])
         if not text:
             return
-        prepared = [(text, self.encoder.count(text))]
-        held = await hub.store.call(hub.store.transaction, lambda db: self._queue(db, number, prepared))
-        self._note_held(number, held)
-        self._wake.set()
+        parts = self.encoder.count(text)
+        if not self._within_cap(number, parts):
+            self._note_held(number, [text])
+            raise Undeliverable(f"held back by the hourly cap ({self.settings.hourly_cap} SMS per number per hour)")
+        try:
+            await backend.transmit(number, text, self.settings.smsc)
+        except ModemError:
+            self._probe_now.set()               # is the modem still there?
+            raise
+        except Exception as exc:                # this message cannot be encoded or sent at all
+            log.exception("%s: SMS to %s cannot be sent", self.name, number)
+            raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
+        self._spent.setdefault(number, deque()).append((time.time(), parts))
+
+    def _within_cap(self, number: str, parts: int) -> bool:
+        """Whether `parts` more SMS to `number` stay within the hourly cap."""
+        spent = self._spent.setdefault(number, deque())
+        while spent and time.time() - spent[0][0] > HOUR:
+            spent.popleft()
+        return sum(p for _, p in spent) + parts <= self.settings.hourly_cap
 
     def render(self, replies: list[Reply]) -> str:
         """One SMS text for `replies`: images as links, cut to `max_parts` SMS."""
@@ -345,122 +352,42 @@ class Adapter(AdapterBase):
             url = web.links.publish(attachment.path, attachment.mime)
         return f"Image: {url}" if url else "(an image: SMS cannot carry it and the web server is off)"
 
-    def _queue(self, db: sqlite3.Connection, number: str, prepared: list[tuple[str, int]]) -> list[str]:
-        """Insert texts into the outbox under the hourly cap (store thread); returns those held back."""
-        now = time.time()
-        used = db.execute("SELECT COALESCE(SUM(parts), 0) FROM sms_outbox WHERE adapter = ? AND number = ? "
-                          "AND queued_at > ? AND failed_at IS NULL", (self.name, number, now - HOUR)).fetchone()[0]
-        held = []
-        for text, parts in prepared:
-            if used + parts > self.settings.hourly_cap:
-                held.append(text)
-                continue
-            db.execute("INSERT INTO sms_outbox(adapter, number, text, parts, queued_at, next_try) "
-                       "VALUES (?,?,?,?,?,?)", (self.name, number, text, parts, now, now))
-            used += parts
-        return held
-
     def _note_held(self, number: str, held: list[str]) -> None:
         for text in held:
             self._held.append(time.time())
             log.warning("%s: SMS to %s held back by the hourly cap (%d SMS per number per hour): %r",
                         self.name, number, self.settings.hourly_cap, text[:80])
 
-    def _prepare_store(self) -> None:
-        assert self._hub is not None
-        db = self._hub.store.db
-        db.executescript(OUTBOX_SCHEMA)
-        week = time.time() - 7 * 86400
-        db.execute("DELETE FROM sms_outbox WHERE adapter = ? AND (sent_at < ? OR failed_at < ?)",
-                   (self.name, week, week))
-        db.execute("DELETE FROM processed WHERE key LIKE 'sms:%' AND at < ?", (time.time() - 30 * 86400,))
-
-    async def _transmit_forever(self) -> None:
-        """Hand queued SMS to the modem while it is up; failures wait with backoff and ask for a probe."""
-        hub = self._hub
-        assert hub is not None
-        store = hub.store
-        while True:
-            self._wake.clear()
-            backend = self.backend
-            if backend is None or not self.health.connected:
-                await self._wake.wait()             # set again once a probe finds the modem up
-                continue
-            rows = await store.call(self._due, time.time())
-            for row_id, number, text, attempts in rows:
-                if self.backend is not backend:
-                    break
-                try:
-                    await backend.transmit(number, text, self.settings.smsc)
-                except ModemError as exc:
-                    await store.call(self._failed, row_id, attempts + 1, str(exc))
-                    self._probe_now.set()
-                    break
-                except Exception as exc:        # this message cannot be encoded or sent at all
-                    log.exception("%s: SMS %d to %s cannot be sent", self.name, row_id, number)
-                    await store.call(self._failed, row_id, MAX_ATTEMPTS, f"{type(exc).__name__}: {exc}")
-                    continue
-                await store.call(self._sent, row_id)
-            self._pending, upcoming = await store.call(self._backlog)
-            if len(rows) == 50 and self.backend is backend:
-                continue
-            timeout = None if upcoming is None else max(0.05, upcoming - time.time())
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-
-    # Outbox statements, run on the store's thread.
-
-    @property
-    def _db(self) -> sqlite3.Connection:
-        assert self._hub is not None
-        return self._hub.store.db
-
-    def _due(self, now: float) -> list[tuple[int, str, str, int]]:
-        return self._db.execute(
-            "SELECT id, number, text, attempts FROM sms_outbox WHERE adapter = ? AND sent_at IS NULL "
-            "AND failed_at IS NULL AND next_try <= ? ORDER BY id LIMIT 50", (self.name, now)).fetchall()
-
-    def _sent(self, row_id: int) -> None:
-        self._db.execute("UPDATE sms_outbox SET sent_at = ?, attempts = attempts + 1 WHERE id = ?",
-                         (time.time(), row_id))
-
-    def _backlog(self) -> tuple[int, float | None]:
-        count, upcoming = self._db.execute(
-            "SELECT COUNT(*), MIN(next_try) FROM sms_outbox WHERE adapter = ? AND sent_at IS NULL "
-            "AND failed_at IS NULL", (self.name,)).fetchone()
-        return int(count), upcoming
-
-    def _retry_now(self) -> None:
-        """The modem is back: what waited for it goes now, not at its backed-off time."""
-        self._db.execute("UPDATE sms_outbox SET next_try = ? WHERE adapter = ? AND sent_at IS NULL "
-                         "AND failed_at IS NULL", (time.time(), self.name))
-
-    def _failed(self, row_id: int, attempts: int, error: str) -> None:
+    def _prepare_store(self, db: sqlite3.Connection) -> None:
+        """Forget old processed keys; carry messages an older version left in its own SMS queue
+        over to the hub's outbox (once: the table goes), and count this hour's sent SMS per number
+        toward the cap again."""
         now = time.time()
-        if attempts >= MAX_ATTEMPTS:
-            log.error("%s: giving up SMS %d after %d attempts: %s", self.name, row_id, attempts, error)
-            self._db.execute("UPDATE sms_outbox SET attempts = ?, failed_at = ?, last_error = ? WHERE id = ?",
-                             (attempts, now, error[:300], row_id))
-            return
-        log.warning("%s: SMS %d not sent (attempt %d): %s", self.name, row_id, attempts, error)
-        self._db.execute("UPDATE sms_outbox SET attempts = ?, next_try = ?, last_error = ? WHERE id = ?",
-                         (attempts, now + Backoff.delay_after(attempts, 5.0, 300.0), error[:300], row_id))
+        db.execute("DELETE FROM processed WHERE key LIKE 'sms:%' AND at < ?", (now - 30 * 86400,))
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (LEGACY_OUTBOX,)).fetchone():
+            rows = db.execute(f"SELECT adapter, number, text, queued_at FROM {LEGACY_OUTBOX} "
+                              "WHERE sent_at IS NULL AND failed_at IS NULL ORDER BY id").fetchall()
+            for adapter, number, text, queued_at in rows:
+                queue_message(db, Address(adapter, number, True), number, "reply", text, None, queued_at)
+            db.execute(f"DROP TABLE {LEGACY_OUTBOX}")
+            if rows:
+                log.info("%s: %d SMS waiting in the old SMS queue moved to the outbox", self.name, len(rows))
+        for number, text, at in db.execute(
+                "SELECT target, text, delivered_at FROM deliveries WHERE adapter = ? AND delivered_at > ? "
+                "ORDER BY delivered_at", (self.name, now - HOUR)).fetchall():
+            self._spent.setdefault(number, deque()).append((at, self.encoder.count(text)))
 
     # ---- status --------------------------------------------------------------------------------
 
     def status_note(self) -> str | None:
-        """What !status adds for SMS: messages held back by the cap, messages waiting for the modem."""
+        """What !status adds for SMS: messages held back by the cap (those waiting for the modem
+        are the outbox's, shown for every network)."""
         while self._held and time.time() - self._held[0] > HOUR:
             self._held.popleft()
         notes = []
         if self._held:
             notes.append(f"{len(self._held)} SMS held back in the last hour "
                          f"(hourly cap: {self.settings.hourly_cap} per number)")
-        if self._pending:
-            notes.append(f"{self._pending} SMS waiting for the modem")
         return "; ".join(notes) or None
 
 

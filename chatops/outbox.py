@@ -107,6 +107,13 @@ class Outbox:
             except TimeoutError:
                 pass
 
+    async def waiting(self) -> dict[str, int]:
+        """Adapter name -> deliveries not sent yet (a network that is down, a modem that fails)."""
+        store = self.hub.store
+        rows = await store.call(lambda: store.db.execute(
+            "SELECT adapter, COUNT(*) FROM deliveries WHERE delivered_at IS NULL GROUP BY adapter").fetchall())
+        return {adapter: count for adapter, count in rows}
+
     async def settled(self, adapter_name: str) -> None:
         """Return once nothing is due or new through `adapter_name`: what is recorded has been
         sent, or has failed and waits for its retry (a row never tried yet, e.g. held a moment for

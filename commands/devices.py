@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 from chatops.auth import fold
@@ -163,6 +164,13 @@ async def status(ctx: Context) -> str:
     for name, adapter in sorted(hub.adapters.items()):
         if note := adapter.status_note():
             lines.append(f"{name}: {note}")
+    if hub.store.health.connected:
+        try:
+            waiting = await hub.alerts.outbox.waiting()
+        except sqlite3.DatabaseError:
+            waiting = {}                    # the storage line below says why
+        for name, count in sorted(waiting.items()):
+            lines.append(f"{name}: {count} message{'s' if count > 1 else ''} waiting to be sent")
     for plugin, problem in sorted(hub.plugin_problems.items()):
         lines.append(f"plugin {plugin}: NOT LOADED ({problem})")
     stale = [d.name for d in hub.home.devices.values() if d.is_stale(now)]

@@ -283,7 +283,7 @@ async def test_gammu_restart_does_not_run_a_handled_command_again(tmp_path: Path
             await wait_for(lambda: not phone.waiting(), timeout=10)
             await wait_for(lambda: not adapter._handlers, timeout=10)
             pending = await hub.store.call(lambda: hub.store.db.execute(
-                "SELECT COUNT(*) FROM sms_outbox WHERE sent_at IS NULL").fetchone()[0])
+                "SELECT COUNT(*) FROM deliveries WHERE delivered_at IS NULL").fetchone()[0])
             assert pending == 0
         assert commands.empty()                                     # not switched a second time
         assert modem_spy.texts(ALICE) == ["heater is ON"]           # nor answered twice
@@ -341,13 +341,18 @@ async def test_gammu_hourly_cap_holds_back_and_says_so(tmp_path: Path, mosquitto
     settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone, hourly_cap=2))
     async with running(Hub(settings)) as hub:
         adapter = await sms_up(hub)
-        for i in range(3):
-            await adapter.send(Address("sms", ALICE), Reply(f"alert {i}", notice=True))
+        await hub.timers.deliver(Address("sms", ALICE), "alice", "notify",
+                                 [Reply(f"alert {i}", notice=True) for i in range(3)])
         await wait_for(lambda: len(modem_spy.texts(ALICE)) == 2, timeout=10)
+        await wait_for(lambda: adapter.status_note() is not None, timeout=10)
         assert sorted(modem_spy.texts(ALICE)) == ["alert 0", "alert 1"]
         assert adapter.status_note() == "1 SMS held back in the last hour (hourly cap: 2 per number)"
         status = "\n".join(r.text for r in await hub.execute(_console("status")))
         assert "sms: 1 SMS held back" in status
+        given_up = await hub.store.call(lambda: hub.store.db.execute(
+            "SELECT text, last_error FROM deliveries WHERE delivered_at = -1").fetchall())
+        assert given_up == [("alert 2", "refused: Undeliverable: held back by the hourly cap "
+                                        "(2 SMS per number per hour)")]
 
 
 async def test_gammu_silent_modem_is_reopened_without_losing_queued_sms(
@@ -386,7 +391,7 @@ async def test_gammu_send_failure_keeps_message_until_reopened(
     async with running(Hub(settings)) as hub:
         adapter = await sms_up(hub)
         modem_spy.go_silent()                                      # the probe has not noticed yet
-        await adapter.send(Address("sms", ALICE), Reply("kept", notice=True))
+        await hub.timers.deliver(Address("sms", ALICE), "alice", "notify", [Reply("kept", notice=True)])
         await wait_for(lambda: modem_spy.opened >= 2 and modem_spy.texts(ALICE) == ["kept"], timeout=20)
 
 

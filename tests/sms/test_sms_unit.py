@@ -200,7 +200,7 @@ async def adapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     sms: Adapter = hub.adapters["sms"]  # type: ignore[assignment]
     sms._hub = hub
     await hub.store.open()
-    await hub.store.call(sms._prepare_store)
+    await hub.store.call(hub.store.transaction, sms._prepare_store)
     yield sms
     await hub.store.close()
 
@@ -226,16 +226,46 @@ async def test_images_go_as_links(adapter: Adapter, tmp_path: Path) -> None:
 
 
 async def test_hourly_cap_counts_parts_per_number(adapter: Adapter) -> None:
-    store = adapter._hub.store
-
-    def queue(number: str, text: str) -> list[str]:
-        return adapter._queue(store.db, number, [(text, adapter.encoder.count(text))])
-    assert await store.call(queue, ALICE, "x" * 300) == []                # 2 SMS
-    assert await store.call(queue, ALICE, "y" * 300) == ["y" * 300]       # would be 4 > 3
-    assert await store.call(queue, ALICE, "z") == []                      # 3
-    assert await store.call(queue, "+33622222222", "other number") == []
+    def send(number: str, text: str) -> bool:
+        parts = adapter.encoder.count(text)
+        fits = adapter._within_cap(number, parts)
+        if fits:
+            adapter._spent[number].append((time.time(), parts))
+        return fits
+    assert send(ALICE, "x" * 300)                   # 2 SMS
+    assert not send(ALICE, "y" * 300)               # would be 4 > 3
+    assert send(ALICE, "z")                         # 3
+    assert send("+33622222222", "other number")
     adapter._note_held(ALICE, ["y" * 300])
     assert adapter.status_note() == "1 SMS held back in the last hour (hourly cap: 3 per number)"
+
+
+async def test_an_older_versions_sms_queue_is_carried_over_to_the_outbox(tmp_path: Path) -> None:
+    """A database from before the one outbox: its waiting SMS are queued in deliveries, once,
+    and the old table goes; sent ones are not sent again."""
+    settings = settings_for(tmp_path / "data", adapters={"sms": {}})
+    hub = Hub(settings)
+    sms: Adapter = hub.adapters["sms"]  # type: ignore[assignment]
+    sms._hub = hub
+    await hub.store.open()
+    try:
+        def legacy(db: Any) -> None:
+            db.execute("CREATE TABLE sms_outbox (id INTEGER PRIMARY KEY, adapter TEXT NOT NULL, number TEXT NOT NULL, "
+                       "text TEXT NOT NULL, parts INTEGER NOT NULL, queued_at REAL NOT NULL, next_try REAL NOT NULL, "
+                       "attempts INTEGER NOT NULL DEFAULT 0, sent_at REAL, failed_at REAL, last_error TEXT)")
+            db.executemany("INSERT INTO sms_outbox(adapter, number, text, parts, queued_at, next_try, sent_at) "
+                           "VALUES ('sms', ?, ?, 1, 1000, 1000, ?)",
+                           [(ALICE, "heater is ON", None), (ALICE, "already sent", 1001.0)])
+        await hub.store.call(hub.store.transaction, legacy)
+        await hub.store.call(hub.store.transaction, sms._prepare_store)
+        await hub.store.call(hub.store.transaction, sms._prepare_store)      # twice: nothing moves again
+        rows = await hub.store.call(lambda: hub.store.db.execute(
+            "SELECT adapter, target, direct, kind, text, delivered_at FROM deliveries").fetchall())
+        assert rows == [("sms", ALICE, 1, "reply", "heater is ON", None)]
+        assert not await hub.store.call(lambda: hub.store.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'sms_outbox'").fetchone())
+    finally:
+        await hub.store.close()
 
 
 class Answering:
@@ -259,19 +289,6 @@ async def test_probe_sets_health_and_tells_a_dead_modem_from_a_missing_network(a
     assert adapter.health.detail == "Huawei E173: no mobile network (RequestingNetwork), signal 0%"
     with pytest.raises(ModemError):                        # silent: the caller reopens the modem
         await adapter._probe(Answering(ModemError("no answer from the modem in 60s")))
-
-
-async def test_transmitter_waits_quietly_while_the_modem_is_closing(adapter: Adapter) -> None:
-    """Regression: with the modem closing (backend gone, health not yet down) the transmitter
-    once spun without yielding and froze the hub; now it sleeps until woken."""
-    adapter.health.up("closing")
-    adapter.backend = None
-    transmitter = asyncio.create_task(adapter._transmit_forever())
-    await asyncio.sleep(0.05)                              # would never return with a spinning loop
-    assert not transmitter.done()
-    transmitter.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await transmitter
 
 
 async def test_send_raises_while_the_modem_is_down(adapter: Adapter) -> None:
