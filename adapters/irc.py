@@ -48,6 +48,7 @@ from adapters.irc_link import Link
 from adapters.irc_network import irc_nick
 from adapters.irc_register import Registration
 from adapters.irc_settings import Settings
+from chatops import render
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
 from chatops.config import ConfigError, read_secret
@@ -363,12 +364,8 @@ class Adapter(AdapterBase):
 
     def _link_for(self, attachment: Any) -> str:
         label = attachment.name or attachment.path.name
-        if attachment.url:
-            return f"{label}: {attachment.url}"
-        web = getattr(self._hub, "web", None)
-        if web is None:
-            return f"{label}: (no link: the hub's web server is disabled)"
-        return f"{label}: {web.links.publish(attachment.path, attachment.mime)}"
+        url = render.image_link(getattr(self._hub, "web", None), attachment)
+        return f"{label}: {url or render.NO_LINK}"
 
     # ---- handlers (irc3 events; one link at a time) ----
 

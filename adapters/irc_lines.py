@@ -6,7 +6,8 @@ No I/O and no irc3 here, so all of it is unit-tested on raw strings and bytes.
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from chatops import render
 
 LINE_BYTES = 512                 # RFC 1459/2812: a line with its CRLF, as any client receives it
 USERLEN, HOSTLEN = 10, 63        # assumed for our own prefix until the server shows the real one
@@ -33,38 +34,14 @@ def strip_formatting(text: str) -> str:
 
 
 def split_text(text: str, limit: int) -> list[str]:
-    """Lines of at most `limit` UTF-8 bytes: one per line of `text`, long ones cut at spaces
-    (or, for a word longer than a line, between characters, never inside one)."""
+    """Lines of at most `limit` UTF-8 bytes: one per line of `text`, long ones cut as
+    chatops.render cuts everything (at spaces, never inside a character)."""
     if limit < 8:
         raise ValueError(f"no room for text in an IRC line ({limit} bytes)")
     lines: list[str] = []
     for paragraph in _NEWLINES.split(text):
-        rest = sanitise(paragraph).rstrip()
-        while len(rest.encode("utf-8")) > limit:
-            cut = _cut(rest, limit)
-            head = rest[:cut].rstrip()
-            if head:
-                lines.append(head)
-            rest = rest[cut:].lstrip(" ")
-        if rest.strip():
-            lines.append(rest)
+        lines += render.split_text(sanitise(paragraph).rstrip(), limit, render.utf8_size)
     return lines
-
-
-def _cut(text: str, limit: int) -> int:
-    """Index at which to cut `text` so the head fits in `limit` bytes, at a space when possible."""
-    size, fit = 0, 0
-    for index, char in enumerate(text):
-        size += len(char.encode("utf-8"))
-        if size > limit:
-            break
-        fit = index + 1
-    space = text.rfind(" ", 0, fit + 1)
-    if space > fit // 3:
-        return space
-    while fit > 1 and (unicodedata.combining(text[fit]) or text[fit] in "\u200d\ufe0f"):
-        fit -= 1                              # keep a base character with its combining marks
-    return fit
 
 
 def split_params(text: str) -> list[str]:

@@ -40,6 +40,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from chatops import render
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
 from chatops.config import AdapterSettings, ConfigError, Duration, read_secret
@@ -137,41 +138,11 @@ async def plain_text(text: str, user_name: Callable[[str], Awaitable[str]],
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """`text` escaped and cut into messages of at most `limit` characters.
-
-    Cuts fall at line ends, else after spaces, else anywhere (never inside an escape).
-    """
+    """`text` escaped and cut into messages of at most `limit` characters once escaped (the cut
+    is chatops.render's, measured after escaping, so it never falls inside an escape)."""
     def size(piece: str) -> int:
         return len(piece) + 4 * piece.count("&") + 3 * (piece.count("<") + piece.count(">"))
-
-    def pieces() -> Any:
-        for line in text.splitlines(keepends=True):
-            if size(line) <= limit:
-                yield line
-                continue
-            for word in re.split(r"(?<=\s)", line):
-                if size(word) <= limit:
-                    yield word
-                    continue
-                start = 0
-                while start < len(word):
-                    end = start + 1
-                    while end < len(word) and size(word[start:end + 1]) <= limit:
-                        end += 1
-                    yield word[start:end]
-                    start = end
-
-    chunks: list[str] = []
-    current, current_size = "", 0
-    for piece in pieces():
-        piece_size = size(piece)
-        if current and current_size + piece_size > limit:
-            chunks.append(current)
-            current, current_size = "", 0
-        current += piece
-        current_size += piece_size
-    chunks.append(current)
-    return [escape(c.strip("\n")) for c in chunks if c.strip()]
+    return [escape(piece) for piece in render.split_text(text, limit, size)]
 
 
 # ---- rate limits ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
+from chatops import render
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.auth import User
 from chatops.backoff import Backoff
@@ -346,11 +347,8 @@ class Adapter(AdapterBase):
         return self.encoder.fit("\n".join(lines), self.settings.max_parts) if lines else ""
 
     def _link(self, attachment: Attachment) -> str:
-        url = attachment.url
-        web = getattr(self._hub, "web", None)
-        if url is None and web is not None and attachment.path.exists():
-            url = web.links.publish(attachment.path, attachment.mime)
-        return f"Image: {url}" if url else "(an image: SMS cannot carry it and the web server is off)"
+        url = render.image_link(getattr(self._hub, "web", None), attachment)
+        return f"Image: {url}" if url else render.NO_LINK
 
     def _note_held(self, number: str, held: list[str]) -> None:
         for text in held:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chatops import render
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
 from chatops.config import ConfigError, read_secret
@@ -100,19 +101,6 @@ def strip_mention(text: str, nick: str) -> str | None:
     """`nick: temp salon` -> `temp salon`; None when the line does not start with the nick."""
     match = re.match(rf"@?{re.escape(nick)}\s*[:,]\s*", text, re.I)
     return text[match.end():] if match else None
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Chunks of at most `limit` characters, cut at line ends when possible."""
-    chunks: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > limit // 2 else limit
-        chunks.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    if text or not chunks:
-        chunks.append(text)
-    return chunks
 
 
 # ---- the adapter ------------------------------------------------------------------------------
@@ -505,7 +493,7 @@ class Adapter(AdapterBase):
         sent: list[str] = []
         try:
             if reply.text:
-                for chunk in split_text(reply.text, self.settings.max_text):
+                for chunk in render.split_text(reply.text, self.settings.max_text):
                     sent.append(self._message(to, kind, chunk, address.thread))
             for attachment in reply.attachments:
                 url, uploaded = await self._publish(attachment)
@@ -568,10 +556,7 @@ class Adapter(AdapterBase):
                     log.info("%s: the server offers no HTTP upload; images go as links", self.name)
                 else:
                     log.warning("%s: HTTP upload of %s failed: %s", self.name, attachment.path.name, exc)
-        hub = self._hub
-        if hub is not None and hub.web is not None and attachment.path.exists():
-            return hub.web.links.publish(attachment.path, attachment.mime), False
-        return attachment.url, False
+        return render.image_link(getattr(self._hub, "web", None), attachment), False
 
 
 

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from chatops import render
 from chatops.config import DeviceType
 from chatops.home import SWITCH_STATES, Device, format_value
 from chatops.message import Address, Identity, Message
@@ -132,12 +133,9 @@ class HubService:
         message = Message(caller, Address(self.adapter, caller.id, True), text, addressed=True)
         replies = await self.hub.execute(message)
         lines = [r.text for r in replies if r.text]
-        web = self.hub.web
         for reply in replies:
             for attachment in reply.attachments:
-                url = web.links.publish(attachment.path, attachment.mime) if web is not None and \
-                    attachment.path.exists() else attachment.url
-                if url:
+                if url := render.image_link(self.hub.web, attachment):
                     lines.append(f"[image] {url}")
         return "\n".join(lines)
 

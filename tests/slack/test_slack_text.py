@@ -21,7 +21,7 @@ def test_split_prefers_lines_then_words_and_never_cuts_an_escape() -> None:
     assert split_text(lines, 130) == ["\n".join(["x" * 60] * 2)] * 2 + ["x" * 60]
     words = " ".join(["word"] * 10)
     parts = split_text(words, 20)
-    assert all(len(p) <= 20 for p in parts) and "".join(parts).split() == ["word"] * 10
+    assert all(len(p) <= 20 for p in parts) and " ".join(parts).split() == ["word"] * 10
     amps = split_text("&" * 10, 12)                 # each & is 5 characters once escaped
     assert amps == ["&amp;&amp;"] * 5
     assert all(len(p) <= 4000 for p in split_text("y" * 10000))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapters.xmpp import Adapter, split_text, strip_mention
+from adapters.xmpp import Adapter, strip_mention
 from adapters.xmpp_rpc import HubService, caller_of
 from chatops.config import ConfigError
 from chatops.hub import Hub
@@ -128,9 +128,6 @@ def test_text_helpers() -> None:
     assert strip_mention("Maison: temp salon", "maison") == "temp salon"
     assert strip_mention("@maison, temp", "maison") == "temp"
     assert strip_mention("maisonette: hi", "maison") is None
-    chunks = split_text("\n".join(f"line {i}" for i in range(100)), 200)
-    assert all(len(c) <= 200 for c in chunks) and "\n".join(chunks).count("line") == 100
-    assert split_text("", 10) == [""]
 
 
 # ---- stanzas in --------------------------------------------------------------------------------
