@@ -24,6 +24,7 @@ from pathlib import Path
 from .auth import Auth, User, fold
 from .command import CommandSpec
 from .config import ConfigError, read_secret
+from .i18n import _
 from .rate import SenderLimits
 
 log = logging.getLogger(__name__)
@@ -121,27 +122,28 @@ class Access:
         if metered and not admin and not (spec is not None and spec.unmetered):
             verdict = self.limits.take(user.name if user else sender)
             if verdict != SenderLimits.ALLOWED:
-                answer = "Too many commands; wait a minute and try again." \
+                answer = _("Too many commands; wait a minute and try again.") \
                     if verdict == SenderLimits.FIRST_REFUSAL else None
                 return Refusal("rate-limited", answer, spec.name if spec else "unknown command")
         if spec is None:
             return None
         if not (admin or spec.permission in grants) or (spec.needs_user and user is None):
-            who = "you" if user is None else user.name
-            hint = " Ask the hub's owner to add you to [users] in config.toml." if user is None else ""
-            return Refusal("refused", f"Sorry, {who} may not use {spec.name}.{hint}", f"{spec.name}: not permitted")
+            who = _("you") if user is None else user.name
+            hint = " " + _("Ask the hub's owner to add you to [users] in config.toml.") if user is None else ""
+            return Refusal("refused", _("Sorry, {who} may not use {command}.").format(who=who, command=spec.name)
+                           + hint, f"{spec.name}: not permitted")
         if user is None or pin is Pin.NOT_ASKED:
             return None
         needs_pin = spec.permission not in self.auth.default_grants
         if pin is Pin.WRONG:
             self._failures.setdefault(user.name, deque()).append(self._clock())
-            return Refusal("pin-wrong", "Wrong PIN; nothing was done.", f"{spec.name}: wrong PIN ({user.name})")
+            return Refusal("pin-wrong", _("Wrong PIN; nothing was done."), f"{spec.name}: wrong PIN ({user.name})")
         if not needs_pin:
             return None
         if self.locked_out(user):
-            return Refusal("pin-locked", "Too many wrong PINs; try again in an hour.",
+            return Refusal("pin-locked", _("Too many wrong PINs; try again in an hour."),
                            f"{spec.name}: locked out ({user.name})")
         if pin is Pin.ABSENT:
-            return Refusal("pin-missing", "This command needs your PIN first, e.g. \"PIN chauffage on\".",
+            return Refusal("pin-missing", _("This command needs your PIN first, e.g. \"PIN chauffage on\"."),
                            f"{spec.name}: missing PIN ({user.name})")
         return None

@@ -62,6 +62,13 @@ class Auth:
         self.users = {name: User(name, expand_roles(settings.roles, u.roles), u)
                       for name, u in settings.users.items()}
 
+    def language_of(self, user: User | str | None) -> str:
+        """What `user` (a User, a user name, or None for a stranger) reads: theirs, else the hub's."""
+        if isinstance(user, str):
+            user = self.users.get(user)
+        own = user.settings.language if user is not None else None
+        return own or self._settings.hub.language
+
     def user_for(self, identity: Identity) -> User | None:
         """The configured user behind `identity`, or None (untrusted identities never match)."""
         if not identity.trusted:

@@ -103,6 +103,8 @@ class HubSettings(Section):
     default_country: str = Field("+33", pattern=COUNTRY_PATTERN, examples=['"+33"', '"FR"'],
                                  description="country of phone numbers written without one: "
                                              "calling code or region code")
+    language: Literal["en", "fr"] = Field("en", examples=['"fr"'],
+                                         description="what the hub answers in; a user's own `language` wins")
     handler_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
     rate_limit: int = Field(30, ge=1, examples=["30"], description="commands per sender per minute")
     audit_retention: Duration = Field(90 * 86400.0, gt=0, examples=['"90d"'],
@@ -302,6 +304,8 @@ class UserSettings(Section):
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
     roles: list[str] = Field(default_factory=list, examples=['["family"]'])
+    language: Literal["en", "fr"] | None = Field(None, examples=['"fr"'],
+                                                description="what this person reads (default: [hub] language)")
     pin_env: str | None = Field(None, examples=['"ALICE_SMS_PIN"'])
     pin_file: str | None = None
 

@@ -15,7 +15,7 @@ import contextlib
 import functools
 import gettext
 from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from pathlib import Path
 
 DOMAIN = "chatops"
@@ -50,6 +50,18 @@ def N_(message: str) -> str:
 
 def current_language() -> str:
     return _language.get()
+
+
+def set_language(language: str) -> Token[str]:
+    """Speak `language` from here on in this context; give the token to `reset_language`."""
+    return _language.set(language)
+
+
+def reset_language(token: Token[str]) -> None:
+    try:
+        _language.reset(token)
+    except ValueError:          # an async generator closed from another context: nothing to undo there
+        pass
 
 
 @contextlib.contextmanager

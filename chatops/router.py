@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from .access import Access, Pin
 from .auth import User, fold
+from . import i18n
+from .i18n import _
 from .command import CommandError, CommandSet, CommandSpec, Context, Parameter, Shorthand, as_reply
 from .home import SWITCH_STATES
 from .message import Message, Reply
@@ -92,6 +94,9 @@ class Router:
         user = as_user if as_user is not None else self.auth.user_for(message.sender)
         low = user is None
         result, name = "ok", "unknown"
+        # Everything this line says is in the asker's language (a context variable: the
+        # handler, and the tasks it starts, read it; other conversations are not affected).
+        token = i18n.set_language(self.auth.language_of(user))
         try:
             async for reply in self._handle(message, line, user, acting=as_user is not None):
                 if isinstance(reply, str):
@@ -99,6 +104,7 @@ class Router:
                     continue
                 yield self._bounded(reply, low)
         finally:
+            i18n.reset_language(token)
             self.hub.observe_command(name, result, time.perf_counter() - started)
             if outcome is not None:
                 outcome.append(result)
@@ -109,13 +115,14 @@ class Router:
         string "OUTCOME:COMMAND" for metrics."""
         if len(line) > MAX_INPUT_CHARS:
             yield "refused:unknown"
-            yield Reply(f"That message is {len(line)} characters long; commands are short "
-                        f"(at most {MAX_INPUT_CHARS}), e.g. {self._prefix(message)}temp salon")
+            yield Reply(_("That message is {length} characters long; commands are short (at most {most}), "
+                          "e.g. {prefix}temp salon").format(length=len(line), most=MAX_INPUT_CHARS,
+                                                           prefix=self._prefix(message)))
             return
         words = _split(clean_text(line))
         if not words:
             if message.addressed:
-                yield Reply(f"Say {self._prefix(message)}help for the list of commands.")
+                yield Reply(_("Say {prefix}help for the list of commands.").format(prefix=self._prefix(message)))
             return
         adapter = self.hub.adapters.get(message.address.adapter)
         forgeable = not acting and bool(adapter is not None and adapter.capabilities.forgeable_sender)
@@ -144,7 +151,7 @@ class Router:
             bound = bind(spec, args)
         except BindError as exc:
             yield f"refused:{name}"
-            yield Reply(f"{exc} Usage: {self._prefix(message)}{spec.usage}")
+            yield Reply(_("{problem} Usage: {usage}").format(problem=exc, usage=self._prefix(message) + spec.usage))
             return
         ctx = Context(message=message, user=user, hub=self.hub, spec=spec, grants=self.auth.grants_for(user))
         yield f"ok:{name}"
@@ -192,7 +199,7 @@ class Router:
         try:
             bind(spec, args)
         except BindError as exc:
-            return f"{exc} Usage: {spec.usage}"
+            return _("{problem} Usage: {usage}").format(problem=exc, usage=spec.usage)
         return None
 
     def resolve(self, line: str) -> CommandSpec | None:
@@ -210,8 +217,9 @@ class Router:
         close = difflib.get_close_matches(fold(word), self.commands.words, n=1, cutoff=0.6)
         spec = self.commands.find(close[0]) if close else None
         if spec is not None:
-            return f"Unknown command {shown!r}. Did you mean {prefix}{spec.name}?"
-        return f"Unknown command {shown!r}. Say {prefix}help for the list."
+            return _("Unknown command {word!r}. Did you mean {prefix}{command}?").format(
+                word=shown, prefix=prefix, command=spec.name)
+        return _("Unknown command {word!r}. Say {prefix}help for the list.").format(word=shown, prefix=prefix)
 
     async def _run(self, ctx: Context, args: list[Any]) -> AsyncIterator[Reply | str]:
         try:
@@ -231,12 +239,14 @@ class Router:
         except TimeoutError:
             yield f"timeout:{ctx.spec.name}"
             log.warning("command %s timed out after %ss", ctx.spec.name, self.timeout)
-            yield Reply(f"{ctx.spec.name} took longer than {self.timeout:g}s and was stopped.")
+            yield Reply(_("{command} took longer than {seconds}s and was stopped.").format(
+                command=ctx.spec.name, seconds=f"{self.timeout:g}"))
         except Exception:
             yield f"error:{ctx.spec.name}"
             incident = secrets.token_hex(3)
             log.exception("command %s failed (incident %s) for %s", ctx.spec.name, incident, ctx.sender)
-            yield Reply(f"Sorry, {ctx.spec.name} failed (incident {incident}); the details are in the hub's log.")
+            yield Reply(_("Sorry, {command} failed (incident {incident}); the details are in the hub's log.").format(
+                command=ctx.spec.name, incident=incident))
 
     def _bounded(self, reply: Reply, low_priority: bool) -> Reply:
         if len(reply.text) > self.max_reply:
@@ -268,7 +278,7 @@ def bind(spec: CommandSpec, words: list[str]) -> list[Any]:
     if len(words) > len(fixed) and not has_rest:
         first_text = next((i for i, p in enumerate(fixed) if p.kind is str), None)
         if first_text is None:
-            raise BindError("Too many arguments.")
+            raise BindError(_("Too many arguments."))
         extra = len(words) - len(fixed)
         words[first_text:first_text + extra + 1] = [" ".join(words[first_text:first_text + extra + 1])]
     values: list[Any] = []
@@ -278,7 +288,7 @@ def bind(spec: CommandSpec, words: list[str]) -> list[Any]:
             break
         if index >= len(words):
             if not param.optional:
-                raise BindError(f"Missing {param.name}.")
+                raise BindError(_("Missing {name}.").format(name=param.name))
             break
         values.append(_convert(param, words[index]))
     return values
@@ -290,10 +300,12 @@ def _convert(param: Parameter, word: str) -> Any:
         for choice in kind:
             if fold(word) == fold(choice):
                 return choice
-        raise BindError(f"{param.name} must be one of {', '.join(kind)}, not {clean_text(word)[:30]!r}.")
+        raise BindError(_("{name} must be one of {choices}, not {word!r}.").format(
+            name=param.name, choices=", ".join(kind), word=clean_text(word)[:30]))
     if kind is int or kind is float:
         try:
             return kind(word.replace(",", ".") if kind is float else word)
         except ValueError:
-            raise BindError(f"{param.name} must be a number, not {clean_text(word)[:30]!r}.") from None
+            raise BindError(_("{name} must be a number, not {word!r}.").format(
+                name=param.name, word=clean_text(word)[:30])) from None
     return word

@@ -8,6 +8,7 @@ import json
 from typing import Literal
 
 from chatops.command import CommandError, Context, command
+from chatops.i18n import _
 from chatops.controls import Publish
 from chatops.durations import format_duration
 from chatops.mqtt import MqttUnavailable
@@ -24,19 +25,20 @@ async def simulate(ctx: Context, what: Literal["smoke", "motion"], state: Litera
     hub = ctx.hub
     settings = hub.settings.simulator
     if not settings.enabled:
-        raise CommandError("The simulator is off ([simulator] enabled = false).")
+        raise CommandError(_("The simulator is off ([simulator] enabled = false)."))
     if what == "motion":
         return await _motion(ctx, state != "off")
     if state is None:
-        raise CommandError(f"Say {ctx.prefix}simulate smoke on or {ctx.prefix}simulate smoke off.")
+        raise CommandError(_('Say {prefix}simulate smoke on or {prefix}simulate smoke off.').format(
+            prefix=ctx.prefix))
     on = state == "on"
-    done = f"Simulated smoke {'detected' if on else 'cleared'} in the kitchen"
+    done = _("Simulated smoke detected in the kitchen") if on else _("Simulated smoke cleared in the kitchen")
     state_topic = f"{settings.base_topic}/kitchen_smoke"
     detector = next((d for d in hub.home.devices.values() if d.settings.topic == state_topic), None)
     try:
         if detector is None:                   # no device of the config listens to it: nothing to wait for
             await hub.mqtt.publish(f"{state_topic}/set", json.dumps({"smoke": on}))
-            return f"{done}."
+            return done + "."
         # Who acknowledged the alerts already open, read before the detector fires: an alert this
         # run raises is new (not acknowledged), and reading the store after it would let the
         # alert's own delivery overtake this answer.
@@ -44,22 +46,26 @@ async def simulate(ctx: Context, what: Literal["smoke", "motion"], state: Litera
         reading = await hub.home.publish_and_wait(detector, [Publish(f"{state_topic}/set", json.dumps({"smoke": on}))],
                                                   lambda r: r.value == on, REPORT_WAIT)
     except MqttUnavailable as exc:
-        raise CommandError(f"Cannot reach the simulator: {exc}.") from None
+        raise CommandError(_('Cannot reach the simulator: {exc}.').format(exc=exc)) from None
     if reading is None:
-        raise CommandError(f"{done}, but {detector.label} did not report it within {REPORT_WAIT:g} s.")
+        raise CommandError(_('{done}, but {label} did not report it within {REPORT_WAIT:g} s.').format(
+            done=done, label=detector.label, REPORT_WAIT=REPORT_WAIT))
     try:
         async with asyncio.timeout(REPORT_WAIT):
             await hub.alerts.settled()
     except TimeoutError:
-        return f"{done}; {detector.label} reports it (the alert rules are still busy)."
+        return _('{done}; {label} reports it (the alert rules are still busy).').format(
+            done=done, label=detector.label)
     raised = {rule.active_id: name for name, rule in hub.alerts.rules.items()
               if rule.rule.device == detector.name and rule.active_id is not None}
     if not (on and raised):
-        return f"{done}; {detector.label} reports it."
-    states = [f"Alert #{alert_id} ({name}) is active, acknowledged by {acked_by[alert_id]}."
-              if acked_by.get(alert_id) else f"Alert #{alert_id} ({name}) is active: `ack` stops it."
+        return _('{done}; {label} reports it.').format(done=done, label=detector.label)
+    states = [_("Alert #{id} ({name}) is active, acknowledged by {who}.").format(id=alert_id, name=name,
+                                                                                who=acked_by[alert_id])
+              if acked_by.get(alert_id) else _("Alert #{id} ({name}) is active: `ack` stops it.").format(
+                  id=alert_id, name=name)
               for alert_id, name in raised.items()]
-    return f"{done}; {detector.label} reports it. " + " ".join(states)
+    return _('{done}; {label} reports it. ').format(done=done, label=detector.label) + " ".join(states)
 
 
 async def _motion(ctx: Context, on: bool) -> str:
@@ -68,17 +74,19 @@ async def _motion(ctx: Context, on: bool) -> str:
     settings = hub.settings.simulator
     state_topic = f"{settings.base_topic}/hall_motion"
     sensor = next((d for d in hub.home.devices.values() if d.settings.topic == state_topic), None)
-    done = "Simulated motion in the hall" if on else "Simulated an empty hall"
+    done = _("Simulated motion in the hall") if on else _("Simulated an empty hall")
     payload = json.dumps({"occupancy": on})
     try:
         if sensor is None:
             await hub.mqtt.publish(f"{state_topic}/set", payload)
-            return f"{done}."
+            return done + "."
         reading = await hub.home.publish_and_wait(sensor, [Publish(f"{state_topic}/set", payload)],
                                                   lambda r: r.value == on, REPORT_WAIT)
     except MqttUnavailable as exc:
-        raise CommandError(f"Cannot reach the simulator: {exc}.") from None
+        raise CommandError(_('Cannot reach the simulator: {exc}.').format(exc=exc)) from None
     if reading is None:
-        raise CommandError(f"{done}, but {sensor.label} did not report it within {REPORT_WAIT:g} s.")
-    clears = f" (it clears by itself after {format_duration(settings.motion_clear)})" if on else ""
-    return f"{done}; {sensor.label} reports it{clears}."
+        raise CommandError(_('{done}, but {label} did not report it within {REPORT_WAIT:g} s.').format(
+            done=done, label=sensor.label, REPORT_WAIT=REPORT_WAIT))
+    clears = " " + _("(it clears by itself after {duration})").format(
+        duration=format_duration(settings.motion_clear)) if on else ""
+    return _('{done}; {label} reports it{clears}.').format(done=done, label=sensor.label, clears=clears)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from chatops.command import CommandError, Context, command
+from chatops.i18n import _
 from chatops.durations import format_duration, parse_duration
 
 MAX_MUTE = 30 * 86400.0
@@ -15,16 +16,17 @@ async def alerts(ctx: Context) -> str:
     """Active alerts with their id, age, who was told and who acknowledged."""
     active = await ctx.hub.alerts.active()
     if not active:
-        return "No active alerts."
+        return _("No active alerts.")
     now = time.time()
     lines = []
     for a in active:
-        acked = f"acknowledged by {a['acked_by']}" if a["acked_by"] else "NOT acknowledged"
-        told = ", ".join(a["told"]) or "nobody yet"
-        pending = f", {a['pending']} pending" if a["pending"] else ""
-        number = f"#{a['id']}" if a["id"] is not None else "(NOT STORED: storage is failing)"
-        lines.append(f"{number} [{a['severity']}] {a['message']} — {format_duration(now - a['raised_at'])} ago, "
-                     f"{acked}; told: {told}{pending}")
+        acked = _("acknowledged by {who}").format(who=a["acked_by"]) if a["acked_by"] else _("NOT acknowledged")
+        told = ", ".join(a["told"]) or _("nobody yet")
+        pending = _(", {count} pending").format(count=a["pending"]) if a["pending"] else ""
+        number = f"#{a['id']}" if a["id"] is not None else _("(NOT STORED: storage is failing)")
+        lines.append(_("{number} [{severity}] {message} — {age} ago, {acked}; told: {told}{pending}").format(
+            number=number, severity=_(a["severity"]), message=a["message"], age=format_duration(now - a["raised_at"]),
+            acked=acked, told=told, pending=pending))
     return "\n".join(lines)
 
 
@@ -35,10 +37,10 @@ async def ack(ctx: Context, alert_id: str | None = None) -> str:
     if alert_id is not None:
         digits = alert_id.lstrip("#")
         if not digits.isdigit() or len(digits) > 12:
-            raise CommandError(f"{alert_id[:20]!r} is not an alert id; say ack or ack 12.")
+            raise CommandError(_("{word!r} is not an alert id; say ack or ack 12.").format(word=alert_id[:20]))
         number = int(digits)
     acked_id, rule = await ctx.hub.alerts.ack(number, ctx.who, ctx.user.name if ctx.user else None)
-    return f"Alert #{acked_id} ({rule}) acknowledged; reminders stopped."
+    return _("Alert #{id} ({rule}) acknowledged; reminders stopped.").format(id=acked_id, rule=rule)
 
 
 @command("mute", usage="mute RULE DURATION", needs_user=True)
@@ -49,8 +51,9 @@ async def mute(ctx: Context, rule: str, duration: str) -> str:
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     if seconds > MAX_MUTE:
-        raise CommandError(f"A mute lasts at most {format_duration(MAX_MUTE)}; edit config.toml to drop a rule.")
+        raise CommandError(_("A mute lasts at most {most}; edit config.toml to drop a rule.").format(
+            most=format_duration(MAX_MUTE)))
     await ctx.hub.alerts.mute(rule, seconds, ctx.who)
     if seconds == 0:
-        return f"Alert rule {rule} unmuted."
-    return f"Alert rule {rule} muted for {format_duration(seconds)}."
+        return _("Alert rule {rule} unmuted.").format(rule=rule)
+    return _("Alert rule {rule} muted for {duration}.").format(rule=rule, duration=format_duration(seconds))

@@ -6,6 +6,7 @@ import time
 
 from chatops.cameras import SnapshotError
 from chatops.command import CommandError, Context, command
+from chatops.i18n import _
 from chatops.durations import format_duration
 from chatops.message import Reply
 
@@ -17,9 +18,9 @@ async def snap(ctx: Context, camera: str | None = None) -> Reply:
     if camera is None:
         names = sorted(d.name for d in cameras.cameras())
         if not names:
-            raise CommandError("No camera is configured.")
+            raise CommandError(_("No camera is configured."))
         if len(names) > 1:
-            raise CommandError(f"Which camera? Say snap {' or snap '.join(names)}.")
+            raise CommandError(_('Which camera? Say snap {names}.').format(names=' or snap '.join(names)))
         camera = names[0]
     try:
         shot = await cameras.snapshot(camera)

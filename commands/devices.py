@@ -10,7 +10,7 @@ from chatops.command import CommandError, Context, Shorthand, command
 from chatops.config import DeviceType
 from chatops.durations import format_duration, parse_duration
 from chatops.home import SWITCH_STATES, Device, format_value
-from chatops.i18n import _
+from chatops.i18n import _, ngettext
 from chatops.mqtt import MqttUnavailable
 from chatops.router import clean_text
 from chatops.schedule import Recurrence, local_time
@@ -20,7 +20,7 @@ def _device(ctx: Context, name: str) -> Device:
     device = ctx.home.find(name)
     if device is None:
         known = ", ".join(sorted(ctx.home.devices)) or "none"
-        raise CommandError(f"No device called {name!r}. Devices: {known}.")
+        raise CommandError(_("No device called {name!r}. Devices: {known}.").format(name=name, known=known))
     return device
 
 
@@ -43,11 +43,11 @@ async def temp(ctx: Context, room: str | None = None) -> str:
     if room:
         device = _device(ctx, room)
         if device.type is DeviceType.CAMERA:
-            raise CommandError(f"{device.label} is a camera; try snap {device.name}.")
+            raise CommandError(_("{label} is a camera; try snap {name}.").format(label=device.label, name=device.name))
         return await _reading(ctx, device)
     sensors = [d for d in ctx.home.devices.values() if _is_temperature(d)]
     if not sensors:
-        raise CommandError("No temperature sensor is configured.")
+        raise CommandError(_("No temperature sensor is configured."))
     return "\n".join([await _reading(ctx, d) for d in sensors])
 
 
@@ -56,11 +56,11 @@ async def read(ctx: Context, device: str) -> str:
     """Current value of any device."""
     target = _device(ctx, device)
     if target.type is DeviceType.CAMERA:
-        raise CommandError(f"{target.label} is a camera; try snap {target.name}.")
+        raise CommandError(_("{label} is a camera; try snap {name}.").format(label=target.label, name=target.name))
     return await _reading(ctx, target)
 
 
-@command("switch", aliases=["turn", "allume"], usage="switch DEVICE on|off|toggle [for DURATION]", needs_user=True,
+@command("switch", aliases=["turn"], usage="switch DEVICE on|off|toggle [for DURATION]", needs_user=True,
          shorthand=Shorthand.DEVICE_STATE)
 async def switch(ctx: Context, device: str, *words: str) -> str:
     """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
@@ -75,7 +75,7 @@ async def switch(ctx: Context, device: str, *words: str) -> str:
     before = target.reading.value if target.reading is not None else None
     if state == "toggle":
         if target.reading is None:
-            raise CommandError(f"The state of {target.label} is unknown; say on or off.")
+            raise CommandError(_("The state of {label} is unknown; say on or off.").format(label=target.label))
         wanted = not bool(target.reading.value)
     else:
         wanted = state == "on"
@@ -84,28 +84,56 @@ async def switch(ctx: Context, device: str, *words: str) -> str:
     try:
         confirmed, reading = await ctx.home.switch(target, wanted)
     except MqttUnavailable as exc:
-        raise CommandError(f"Cannot switch {target.label}: {exc}.") from None
-    shown = "ON" if wanted else "OFF"
+        raise CommandError(_("Cannot switch {label}: {why}.").format(label=target.label, why=exc)) from None
+    shown = format_value(wanted)
     if not confirmed:
         timeout = format_duration(target.settings.confirm_timeout)
-        now = format_value(reading.value) if reading else "unknown"
-        later = " Nothing will be switched back." if hold else ""
-        return f"No confirmation from {target.label} after {timeout} (asked {shown}, last state {now}).{later}"
+        now = format_value(reading.value) if reading else _("unknown")
+        later = " " + _("Nothing will be switched back.") if hold else ""
+        return _("No confirmation from {label} after {waited} (asked {asked}, last state {last}).").format(
+            label=target.label, waited=timeout, asked=shown, last=now) + later
     if hold is None:
-        return f"{target.label} is {shown}"
+        return _("{label} is {state}").format(label=target.label, state=shown)
     return await _switch_back_later(ctx, target, wanted, before, hold, pending, f"{name} {state} for "
                                     f"{format_duration(hold)}")
 
 
+@command("allume", aliases=["allumer"], usage="allume DEVICE [for DURATION]", needs_user=True,
+         permission="switch")
+async def switch_on(ctx: Context, device: str, *words: str) -> str:
+    """Switch a device on (French: allume chauffage, allume chauffage 2h)."""
+    return await _switch_to(ctx, "on", [device, *words])
+
+
+@command("eteins", aliases=["éteins", "eteindre", "éteindre"], usage="éteins DEVICE [for DURATION]",
+         needs_user=True, permission="switch")
+async def switch_off(ctx: Context, device: str, *words: str) -> str:
+    """Switch a device off (French: éteins la lampe, éteins chauffage)."""
+    return await _switch_to(ctx, "off", [device, *words])
+
+
+async def _switch_to(ctx: Context, state: str, words: list[str]) -> str:
+    """`switch DEVICE STATE [DURATION]` for a verb that carries the state: the longest run of
+    words naming a device is the device, the rest the duration (a French article is skipped)."""
+    if len(words) > 1 and fold(words[0]) in ("le", "la", "les", "l'"):
+        words = words[1:]
+    if words and fold(words[0]).startswith("l'"):
+        words = [words[0][2:], *words[1:]]
+    for cut in range(len(words), 0, -1):
+        if ctx.home.find(" ".join(words[:cut])) is not None:
+            return await switch(ctx, " ".join(words[:cut]), state, *words[cut:])
+    return await switch(ctx, " ".join(words), state)        # says there is no such device
+
+
 def _switch_words(ctx: Context, words: list[str]) -> tuple[str, str, float | None]:
     """(device, on|off|toggle, seconds or None) from `DEVICE STATE [[for] DURATION]`."""
-    usage = f" Usage: {ctx.prefix}switch DEVICE on|off|toggle [for DURATION]"
+    usage = " " + _("Usage: {usage}").format(usage=f"{ctx.prefix}switch DEVICE on|off|toggle [for DURATION]")
     cut = next((i for i in range(len(words) - 1, 0, -1) if fold(words[i]) in SWITCH_STATES), None)
     if cut is None:
         if len(words) == 1:
-            raise CommandError("Missing state." + usage)
+            raise CommandError(_("Missing state.") + usage)
         shown = clean_text(words[-1])[:30]
-        raise CommandError(f"state must be one of on, off, toggle, not {shown!r}." + usage)
+        raise CommandError(_("state must be one of on, off, toggle, not {word!r}.").format(word=shown) + usage)
     tail = words[cut + 1:]
     if tail and fold(tail[0]) in ("for", "pour", "pendant"):
         tail = tail[1:]
@@ -114,28 +142,31 @@ def _switch_words(ctx: Context, words: list[str]) -> tuple[str, str, float | Non
         try:
             hold = parse_duration("".join(tail))
         except ValueError:
-            raise CommandError(f"{' '.join(tail)[:30]!r} is not a duration (e.g. 2h, 30m)." + usage) from None
+            raise CommandError(_("{word!r} is not a duration (e.g. 2h, 30m).").format(word=" ".join(tail)[:30])
+                               + usage) from None
         if hold <= 0:
-            raise CommandError("The duration must be more than 0." + usage)
+            raise CommandError(_("The duration must be more than 0.") + usage)
     return " ".join(words[:cut]), fold(words[cut]), hold
 
 
 async def _switch_back_later(ctx: Context, target: Device, wanted: bool, before: object, hold: float,
                              pending: dict[str, object] | None, said: str) -> str:
     """Schedule the switch back to the state before (a durable timer) and say when."""
-    shown = "ON" if wanted else "OFF"
+    shown = format_value(wanted)
     back = (not wanted) if before is None else bool(before)
     if pending and pending.get("set") == before:        # `on for 1h` then `on for 3h`: back as it was first
         back = bool(pending.get("back"))
     if back == wanted:
-        return f"{target.label} is {shown} (it already was, so nothing will be switched back)"
+        return _("{label} is {state} (it already was, so nothing will be switched back)").format(
+            label=target.label, state=shown)
     timers = ctx.hub.timers
     now = ctx.hub.clock.time()
     assert ctx.user is not None                           # needs_user
     timer_id = await timers.add(ctx.user.name, ctx.address, said, Recurrence("once", label="once"), now + hold,
                                 kind="restore", data={"device": target.name, "set": wanted, "back": back})
-    return (f"{target.label} is {shown} until {local_time(now + hold, timers.tz, now)}, then back "
-            f"{'ON' if back else 'OFF'} (timer #{timer_id})")
+    return _("{label} is {state} until {when}, then back {back} (timer #{id})").format(
+        label=target.label, state=shown, when=local_time(now + hold, timers.tz, now), back=format_value(back),
+        id=timer_id)
 
 
 @command("devices", aliases=["appareils", "list"])
@@ -143,10 +174,11 @@ async def devices(ctx: Context) -> str:
     """List the devices the hub knows."""
     lines = []
     for device in sorted(ctx.home.devices.values(), key=lambda d: d.name):
-        aliases = f" (aka {', '.join(device.settings.aliases)})" if device.settings.aliases else ""
+        aliases = " " + _("(aka {names})").format(names=", ".join(device.settings.aliases)) \
+            if device.settings.aliases else ""
         value = "" if device.type is DeviceType.CAMERA else f": {device.show()}"
         lines.append(f"{device.name} [{device.type.value}]{aliases}{value}")
-    return "\n".join(lines) or "No devices configured."
+    return "\n".join(lines) or _("No devices configured.")
 
 
 @command("status", aliases=["etat", "état"])
@@ -156,10 +188,12 @@ async def status(ctx: Context) -> str:
     now = time.time()
 
     def line(name: str, health: object) -> str:
-        state = "connected" if health.connected else f"DOWN ({health.detail})"  # type: ignore[attr-defined]
-        return f"{name}: {state} for {format_duration(now - health.since)}"  # type: ignore[attr-defined]
+        state = _("connected") if health.connected else _("DOWN ({why})").format(why=health.detail)  # type: ignore[attr-defined]
+        return _("{name}: {state} for {duration}").format(  # type: ignore[attr-defined]
+            name=name, state=state, duration=format_duration(now - health.since))  # type: ignore[attr-defined]
 
-    lines = [f"{hub.settings.hub.name} up {format_duration(now - hub.started_at)}", line("mqtt", hub.mqtt.health)]
+    lines = [_("{hub} up {duration}").format(hub=hub.settings.hub.name, duration=format_duration(now - hub.started_at)),
+             line("mqtt", hub.mqtt.health)]
     lines += [line(name, a.health) for name, a in sorted(hub.adapters.items())]
     for name, adapter in sorted(hub.adapters.items()):
         if note := adapter.status_note():
@@ -170,15 +204,17 @@ async def status(ctx: Context) -> str:
         except sqlite3.DatabaseError:
             waiting = {}                    # the storage line below says why
         for name, count in sorted(waiting.items()):
-            lines.append(f"{name}: {count} message{'s' if count > 1 else ''} waiting to be sent")
+            lines.append(ngettext("{name}: {count} message waiting to be sent",
+                                  "{name}: {count} messages waiting to be sent", count).format(name=name, count=count))
     for plugin, problem in sorted(hub.plugin_problems.items()):
-        lines.append(f"plugin {plugin}: NOT LOADED ({problem})")
+        lines.append(_("plugin {plugin}: NOT LOADED ({why})").format(plugin=plugin, why=problem))
     stale = [d.name for d in hub.home.devices.values() if d.is_stale(now)]
     silent = [d.name for d in hub.home.devices.values() if d.reading is None and d.type is not DeviceType.CAMERA]
-    lines.append(f"devices: {len(hub.home.devices)}" + (f", stale: {', '.join(stale)}" if stale else "")
-                 + (f", no reading yet: {', '.join(silent)}" if silent else ""))
+    lines.append(_("devices: {count}").format(count=len(hub.home.devices))
+                 + (_(", stale: {names}").format(names=", ".join(stale)) if stale else "")
+                 + (_(", no reading yet: {names}").format(names=", ".join(silent)) if silent else ""))
     if not hub.store.health.connected:
-        lines.append(f"storage: FAILING ({hub.store.health.detail}); alerts are sent from memory")
+        lines.append(_("storage: FAILING ({why}); alerts are sent from memory").format(why=hub.store.health.detail))
     active = await hub.alerts.active()
-    lines.append(f"alerts: {len(active)} active" if active else "alerts: none active")
+    lines.append(_("alerts: {count} active").format(count=len(active)) if active else _("alerts: none active"))
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chatops.command import CommandError, Context, command
+from chatops.i18n import _
 
 
 @command("help", aliases=["aide", "?"])
@@ -12,20 +13,20 @@ async def help_(ctx: Context, name: str | None = None) -> str:
     if name:
         spec = ctx.hub.commands.find(name.lstrip(ctx.hub.settings.hub.prefix))
         if spec is None:
-            raise CommandError(f"No command {name!r}. Say {prefix}help for the list.")
-        aliases = f" (also: {', '.join(spec.aliases)})" if spec.aliases else ""
-        return f"{prefix}{spec.usage} — {spec.help}{aliases}"
+            raise CommandError(_("No command {name!r}. Say {prefix}help for the list.").format(name=name, prefix=prefix))
+        aliases = " " + _("(also: {names})").format(names=", ".join(spec.aliases)) if spec.aliases else ""
+        return f"{prefix}{spec.usage} — {_(spec.help)}{aliases}"
     usable = [s for s in ctx.hub.commands.specs if not s.hidden and ctx.may(s.permission)
               and not (s.needs_user and ctx.user is None)]
-    lines = [f"{prefix}{s.usage} — {s.help}" for s in usable]
+    lines = [f"{prefix}{s.usage} — {_(s.help)}" for s in usable]     # a command's help line is in the catalogue
     if ctx.may("switch") and ctx.user:
-        lines.append(f"{prefix}DEVICE on|off — shorthand for switch (e.g. {prefix}chauffage on)")
-    return "Commands:\n" + "\n".join(lines)
+        lines.append(_("{prefix}DEVICE on|off — shorthand for switch (e.g. {prefix}chauffage on)").format(prefix=prefix))
+    return _("Commands:") + "\n" + "\n".join(lines)
 
 
 @command("whoami", aliases=["moi"])
 async def whoami(ctx: Context) -> str:
     """Show how the hub identifies you and what you may do."""
-    who = ctx.user.name if ctx.user else "an unknown sender"
-    grants = "everything" if "*" in ctx.grants else ", ".join(sorted(ctx.grants)) or "nothing"
-    return f"You are {ctx.sender} ({who}); you may use: {grants}."
+    who = ctx.user.name if ctx.user else _("an unknown sender")
+    grants = _("everything") if "*" in ctx.grants else ", ".join(sorted(ctx.grants)) or _("nothing")
+    return _("You are {sender} ({who}); you may use: {grants}.").format(sender=ctx.sender, who=who, grants=grants)

@@ -8,6 +8,7 @@ import time
 
 from chatops.cameras import ImageFolder
 from chatops.command import CommandError, Context, command
+from chatops.i18n import _, ngettext
 from chatops.config import DeviceType
 from chatops.durations import format_duration, parse_duration
 from chatops.graph import Series, render
@@ -27,13 +28,14 @@ def _period(ctx: Context, words: list[str]) -> tuple[list[str], float, str]:
             seconds = parse_duration(words[-1])
         except ValueError:
             if re.fullmatch(r"\d+(\.\d+)?[a-z]+", words[-1].lower()) and ctx.home.find(words[-1]) is None:
-                raise CommandError(f"{words[-1]!r} is not a period; write e.g. 1h, 24h, 7d or 30d.") from None
+                raise CommandError(_('{words!r} is not a period; write e.g. 1h, 24h, 7d or 30d.').format(
+                    words=words[-1])) from None
             return words, DEFAULT_PERIOD, "24h"
         s = ctx.hub.settings.history
         longest = max(s.raw_retention, s.rollup_retention)
         if not 60 <= seconds <= longest:
-            raise CommandError(f"The period must be between 1m and {format_duration(longest)}, "
-                               f"not {words[-1]}.")
+            raise CommandError(_('The period must be between 1m and {duration}, not {words}.').format(
+                duration=format_duration(longest), words=words[-1]))
         return words[:-1], seconds, words[-1].lower()
     return words, DEFAULT_PERIOD, "24h"
 
@@ -49,9 +51,11 @@ def _devices(ctx: Context, words: list[str]) -> list[Device]:
                 break
         else:
             known = ", ".join(sorted(d.name for d in ctx.home.devices.values() if d.type is not DeviceType.CAMERA))
-            raise CommandError(f"No device called {words[i]!r}. Devices: {known or 'none'}.")
+            raise CommandError(_('No device called {name!r}. Devices: {known}.').format(
+                name=words[i], known=known or _('none')))
         if device.type is DeviceType.CAMERA:
-            raise CommandError(f"{device.label} is a camera; it has pictures, not history (snap {device.name}).")
+            raise CommandError(_('{label} is a camera; it has pictures, not history (snap {name}).').format(
+                label=device.label, name=device.name))
         if device not in found:
             found.append(device)
         i = j
@@ -60,7 +64,7 @@ def _devices(ctx: Context, words: list[str]) -> list[Device]:
 
 def _history_on(ctx: Context) -> None:
     if not ctx.hub.history.enabled:
-        raise CommandError("History is off ([history] enabled = false in config.toml).")
+        raise CommandError(_("History is off ([history] enabled = false in config.toml)."))
 
 
 def _on_share(points: list[tuple[float, float]], until: float) -> float:
@@ -78,27 +82,28 @@ async def history(ctx: Context, *words: str) -> str:
     _history_on(ctx)
     names, period, span = _period(ctx, list(words))
     if not names:
-        raise CommandError(f"Which device? Usage: {ctx.hub.settings.hub.prefix}history DEVICE [24h|7d]")
+        raise CommandError(_('Which device? Usage: {prefix}history DEVICE [24h|7d]').format(
+            prefix=ctx.hub.settings.hub.prefix))
     (device, *others) = _devices(ctx, names)
     if others:
-        raise CommandError("One device at a time for history; graph takes several.")
+        raise CommandError(_("One device at a time for history; graph takes several."))
     until = time.time()
     since = until - period
     summary = await ctx.hub.history.summary(device.name, since, until)
     if summary is None:
-        return f"No readings of {device.label} in the last {span}."
-    count = f"{summary.count:,} reading{'s' if summary.count != 1 else ''}"
+        return _('No readings of {label} in the last {span}.').format(label=device.label, span=span)
+    count = ngettext("{count} reading", "{count} readings", summary.count).format(count=f"{summary.count:,}")
     if note := simulated_note(await simulated_until(ctx.hub, [device.name]), since):
         count += f"; {note}"
     if device.type in (DeviceType.SWITCH, DeviceType.BINARY_SENSOR):
         points = [(p.at, p.avg) for p in await ctx.hub.history.series(device.name, since, until, 2000)]
         share = _on_share(points, until)
-        return (f"{device.label}, last {span}: on {share:.0%} of the time; "
-                f"last {format_value(summary.last >= 0.5)} ({count})")
+        return (_('{label}, last {span}: on {share:.0%} of the time; last {value} ({count})').format(
+            label=device.label, span=span, share=share, value=format_value(summary.last >= 0.5), count=count))
     unit = device.unit
-    return (f"{device.label}, last {span}: min {format_value(summary.min, unit)}, "
-            f"avg {format_value(summary.avg, unit)}, max {format_value(summary.max, unit)}; "
-            f"last {format_value(summary.last, unit)} ({count})")
+    return (_('{label}, last {span}: min {min}, avg {avg}, max {max}; last {last} ({count})').format(
+        label=device.label, span=span, min=format_value(summary.min, unit), avg=format_value(summary.avg, unit),
+        max=format_value(summary.max, unit), last=format_value(summary.last, unit), count=count))
 
 
 @command("graph", aliases=["chart", "courbe", "graphe"], usage="graph DEVICE [DEVICE...] [24h|7d]")
@@ -107,7 +112,8 @@ async def graph(ctx: Context, *words: str) -> Reply:
     _history_on(ctx)
     names, period, span = _period(ctx, list(words))
     if not names:
-        raise CommandError(f"Which device? Usage: {ctx.hub.settings.hub.prefix}graph DEVICE [DEVICE...] [24h|7d]")
+        raise CommandError(_('Which device? Usage: {prefix}graph DEVICE [DEVICE...] [24h|7d]').format(
+            prefix=ctx.hub.settings.hub.prefix))
     devices = _devices(ctx, names)
     until = time.time()
     since = until - period
@@ -117,7 +123,8 @@ async def graph(ctx: Context, *words: str) -> Reply:
         boolean = device.type in (DeviceType.SWITCH, DeviceType.BINARY_SENSOR)
         series.append(Series(device.label, device.unit, [(p.at, p.avg) for p in points], boolean))
     if not any(s.points for s in series):
-        raise CommandError(f"No readings of {', '.join(d.label for d in devices)} in the last {span} yet.")
+        raise CommandError(_('No readings of {names} in the last {span} yet.').format(
+            names=', '.join(d.label for d in devices), span=span))
     title = f"{', '.join(d.label for d in devices)} — last {span}"
     if note := simulated_note(await simulated_until(ctx.hub, [d.name for d in devices]), since):
         title += f" ({note})"
@@ -125,11 +132,11 @@ async def graph(ctx: Context, *words: str) -> Reply:
     try:
         chart = await asyncio.to_thread(render, series, since, until, width=width, height=height, title=title)
     except ValueError as exc:                               # three units on one chart
-        raise CommandError(f"{exc}; draw them in two graphs.") from None
+        raise CommandError(_('{exc}; draw them in two graphs.').format(exc=exc)) from None
     folder = ImageFolder(ctx.hub.settings.data_dir / "graphs", keep_files=200, keep_bytes=64 * 1048576)
     stem = "-".join(d.name for d in devices)[:60]
     path = await asyncio.to_thread(folder.save, stem, chart.png, ".png")
     web = ctx.hub.web
     url = web.links.publish(path, "image/png") if web is not None else None
-    count = f"{chart.points:,} point{'s' if chart.points != 1 else ''}"
+    count = ngettext("{count} point", "{count} points", chart.points).format(count=f"{chart.points:,}")
     return Reply(f"{title}: {count}", (Attachment(path, "image/png", url, name=path.name),))

@@ -4,6 +4,7 @@ automations of config.toml (automations, enable, disable)."""
 from __future__ import annotations
 
 from chatops.command import CommandError, Context, command
+from chatops.i18n import _
 from chatops.durations import format_duration
 from chatops.schedule import FORMS, ScheduleError, local_time, parse_plan
 from chatops.timers import ACTIVE, CANCELLED, PAUSED, Timer, line_problem
@@ -23,22 +24,23 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
     try:
         plan = parse_plan(verb, list(words), now, timers.tz)
     except ScheduleError as exc:
-        raise CommandError(f"{str(exc)[0].upper()}{str(exc)[1:]}. Forms: {FORMS}.") from None
+        raise CommandError(_("{problem}. Forms: {forms}.").format(
+            problem=str(exc)[0].upper() + str(exc)[1:], forms=FORMS)) from None
     if not plan.rest:
-        raise CommandError(f"{verb} {' '.join(words)}: then what? Add the command, e.g. {ctx.prefix}{verb} "
-                           f"{' '.join(words)} chauffage on")
+        raise CommandError(_('{verb} {names}: then what? Add the command, e.g. {prefix}{verb} {names} chauffage on').format(
+            verb=verb, names=' '.join(words), prefix=ctx.prefix))
     line = _line(plan.rest)
     spec = ctx.hub.router.resolve(line)
     if spec is not None and spec.name in SCHEDULING:
-        raise CommandError("A timer cannot set timers; write the schedule once.")
+        raise CommandError(_("A timer cannot set timers; write the schedule once."))
     problem = line_problem(ctx.hub, ctx.user, line, sender=str(ctx.sender))
     if problem:
-        raise CommandError(f"Not scheduled: {problem}")
+        raise CommandError(_('Not scheduled: {problem}').format(problem=problem))
     assert ctx.user is not None                 # needs_user
     timer_id = await timers.add(ctx.user.name, ctx.address, line, plan.recurrence, plan.first)
     repeat = "" if plan.recurrence.kind == "once" else f", {plan.recurrence.label}"
-    return (f"Timer #{timer_id}: {line} at {local_time(plan.first, timers.tz, now)} "
-            f"(in {format_duration(plan.first - now)}){repeat}.")
+    return (_('Timer #{timer_id}: {line} at {when} (in {duration}){repeat}.').format(
+        timer_id=timer_id, line=line, when=local_time(plan.first, timers.tz, now), duration=format_duration(plan.first - now), repeat=repeat))
 
 
 @command("in", permission="schedule", needs_user=True, usage="in DURATION COMMAND")
@@ -85,8 +87,8 @@ async def timers(ctx: Context) -> str:
     now = ctx.hub.clock.time()
     listed = await ctx.hub.timers.listed()
     if not listed:
-        return f"No timers. Set one with e.g. {ctx.prefix}in 10m snap entree or {ctx.prefix}every day at 06:30 " \
-               "chauffage on."
+        return _('No timers. Set one with e.g. {prefix}in 10m snap entree or {prefix}every day at 06:30 chauffage on.').format(
+            prefix=ctx.prefix)
     return "\n".join(_describe(ctx, t, now) for t in listed)
 
 
@@ -94,12 +96,15 @@ async def _own_timer(ctx: Context, ident: str) -> Timer:
     try:
         timer_id = int(ident.lstrip("#"))
     except ValueError:
-        raise CommandError(f"{ident!r} is not a timer number; {ctx.prefix}timers lists them.") from None
+        raise CommandError(_('{ident!r} is not a timer number; {prefix}timers lists them.').format(
+            ident=ident, prefix=ctx.prefix)) from None
     timer = await ctx.hub.timers.get(timer_id)
     if timer is None or timer.kind == "automation" or timer.state not in (ACTIVE, PAUSED):
-        raise CommandError(f"No timer #{timer_id}; {ctx.prefix}timers lists them.")
+        raise CommandError(_('No timer #{timer_id}; {prefix}timers lists them.').format(
+            timer_id=timer_id, prefix=ctx.prefix))
     if ctx.user is None or (timer.owner != ctx.user.name and not ctx.may("*")):
-        raise CommandError(f"Timer #{timer_id} is {timer.owner}'s; only they (or an admin) can change it.")
+        raise CommandError(_("Timer #{timer_id} is {owner}'s; only they (or an admin) can change it.").format(
+            timer_id=timer_id, owner=timer.owner))
     return timer
 
 
@@ -108,7 +113,7 @@ async def cancel(ctx: Context, ident: str) -> str:
     """Cancel a timer for good."""
     timer = await _own_timer(ctx, ident)
     await ctx.hub.timers.set_state(timer.id, CANCELLED)
-    return f"Timer #{timer.id} cancelled ({timer.command})."
+    return _('Timer #{id} cancelled ({command}).').format(id=timer.id, command=timer.command)
 
 
 @command("pause", permission="schedule", needs_user=True, usage="pause ID")
@@ -116,9 +121,10 @@ async def pause(ctx: Context, ident: str) -> str:
     """Pause a timer; resume ID starts it again."""
     timer = await _own_timer(ctx, ident)
     if timer.state == PAUSED:
-        return f"Timer #{timer.id} is already paused."
+        return _('Timer #{id} is already paused.').format(id=timer.id)
     await ctx.hub.timers.set_state(timer.id, PAUSED)
-    return f"Timer #{timer.id} paused ({timer.command}); {ctx.prefix}resume {timer.id} starts it again."
+    return _('Timer #{id} paused ({command}); {prefix}resume {id} starts it again.').format(
+        id=timer.id, command=timer.command, prefix=ctx.prefix)
 
 
 @command("resume", permission="schedule", needs_user=True, usage="resume ID")
@@ -126,29 +132,30 @@ async def resume(ctx: Context, ident: str) -> str:
     """Resume a paused timer."""
     timer = await _own_timer(ctx, ident)
     if timer.state == ACTIVE:
-        return f"Timer #{timer.id} is not paused."
+        return _('Timer #{id} is not paused.').format(id=timer.id)
     hub_timers = ctx.hub.timers
     when = hub_timers.resume_at(timer)
     await hub_timers.set_state(timer.id, ACTIVE, when)
     now = ctx.hub.clock.time()
-    return f"Timer #{timer.id} resumed: {timer.command} at {local_time(when or now, hub_timers.tz, now)}."
+    return _('Timer #{id} resumed: {command} at {when}.').format(
+        id=timer.id, command=timer.command, when=local_time(when or now, hub_timers.tz, now))
 
 
 @command("automations", usage="automations")
 async def automations(ctx: Context) -> str:
     """List the automations with their last and next run."""
     lines = await ctx.hub.automations.describe()
-    return "\n".join(lines) or "No automations; add [[automations]] to config.toml."
+    return "\n".join(lines) or _("No automations; add [[automations]] to config.toml.")
 
 
 async def _toggle(ctx: Context, name: str, enabled: bool) -> str:
     auto = await ctx.hub.automations.set_enabled(name, enabled)
     if auto is None:
         known = ", ".join(ctx.hub.automations.by_name) or "none"
-        raise CommandError(f"No automation called {name!r}; automations: {known}.")
+        raise CommandError(_('No automation called {name!r}; automations: {known}.').format(name=name, known=known))
     if enabled and auto.stopped:
-        return f"Automation {auto.name!r} cannot run: {auto.stopped}."
-    return f"Automation {auto.name!r} {'enabled' if enabled else 'disabled'}."
+        return _('Automation {name!r} cannot run: {stopped}.').format(name=auto.name, stopped=auto.stopped)
+    return _('Automation {name!r} {value}.').format(name=auto.name, value=_("enabled") if enabled else _("disabled"))
 
 
 @command("enable", permission="automations", needs_user=True, usage="enable NAME")

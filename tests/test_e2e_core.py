@@ -103,7 +103,7 @@ async def test_web_chat_and_health(tmp_path: Path, broker: str, request: pytest.
                 await ws.send_json({"type": "reboot"})
                 error = await ws.receive_json(timeout=5)
                 assert error == {"type": "error", "text": "unknown message type 'reboot': expected chat, watch, "
-                                                          "switch, ack or snap"}
+                                                          "switch, set, ack or snap"}
                 await ws.send_str("read heater")                       # a bare line is a chat line too
                 assert (await ws.receive_json(timeout=5))["text"] == "heater: ON"
 
