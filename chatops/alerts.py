@@ -17,6 +17,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +27,14 @@ from .backoff import Backoff
 from .conditions import Condition
 from .config import AlertSettings
 from .home import Device, Reading, format_value
+from .i18n import N_, _, speaking
 from .outbox import STORE_RETRY_CAP, Outbox
 
 if TYPE_CHECKING:
     from .hub import Hub
 
 log = logging.getLogger(__name__)
+SEVERITY_WORDS = (N_("info"), N_("warning"), N_("critical"))      # shown translated, in capitals
 
 SNAPSHOT_HOLD = 1.0     # seconds an alert with `snapshot` waits for the picture before going without it
 NOTICE_PREFIX = "notify/"   # rule name of the alerts notifications open (chatops.notify): no rule of their own
@@ -207,11 +210,17 @@ class AlertEngine:
         """Record the alert and its deliveries (one transaction), then wake the workers."""
         rule = state.rule
         now = time.time()
-        text = self.render(rule.message, device, value, rule)
+        with speaking(self.hub.settings.hub.language):           # the alert as the hub records it
+            text = self.render(rule.message, device, value, rule)
         recipients = self.recipients(rule.notify)
         repeat = rule.repeat_every
         prefix = self.hub.settings.hub.prefix
-        head = f"[{rule.severity.value.upper()}] {text}"
+
+        def told(alert_id: int) -> Callable[[], str]:
+            """The alert as one recipient reads it, in their language (the rule's own words stay)."""
+            return lambda: _("[{severity}] {text} (alert #{id}; answer {prefix}ack {id})").format(
+                severity=_(rule.severity.value).upper(), text=self.render(rule.message, device, value, rule),
+                id=alert_id, prefix=prefix)
         picture = bool(rule.snapshot and getattr(self.hub, "cameras", None) is not None)
         store = self.hub.store
 
@@ -221,15 +230,14 @@ class AlertEngine:
                 "VALUES (?,?,?,?,?,?,?)", (rule.name, device.name, rule.severity.value, text, str(value), now,
                                            now + repeat if repeat else None))
             alert_id = int(cursor.lastrowid or 0)
-            self._insert_deliveries(db, alert_id, recipients, "raise",
-                                    f"{head} (alert #{alert_id}; answer {prefix}ack {alert_id})", None,
+            self._insert_deliveries(db, alert_id, recipients, "raise", told(alert_id), None,
                                     now + SNAPSHOT_HOLD if picture else now)
             # Sent from memory while the database refused it: recorded as told, not sent again.
             db.executemany("UPDATE deliveries SET delivered_at = ? WHERE alert_id = ? AND adapter = ? AND "
-                           "target = ? AND kind = 'raise'", [(now, alert_id, a, t) for a, t in told])
+                           "target = ? AND kind = 'raise'", [(now, alert_id, a, t) for a, t in already])
             return alert_id
 
-        told = self.unstored.told(rule.name, device.name)
+        already = self.unstored.told(rule.name, device.name)
         alert_id = await store.call(store.transaction, write)
         self.unstored.recorded(rule.name, device.name)
         state.active_id, state.last_raised = alert_id, now
@@ -253,7 +261,8 @@ class AlertEngine:
         is being sent."""
         attachment = await self._snapshot(rule)
         store = self.hub.store
-        caption = f"Picture from {rule.snapshot} for alert #{alert_id}"
+        with speaking(self.hub.settings.hub.language):
+            caption = _("Picture from {camera} for alert #{id}").format(camera=rule.snapshot, id=alert_id)
 
         def attach(db: Any) -> list[str]:
             now = time.time()
@@ -287,12 +296,18 @@ class AlertEngine:
             return None
 
     def _insert_deliveries(self, db: Any, alert_id: int, recipients: list[Recipient], kind: str,
-                           text: str, attachment: str | None, due: float) -> None:
+                           text: str | Callable[[], str], attachment: str | None, due: float) -> None:
+        """One delivery row per recipient; a callable `text` is rendered in each one's language."""
+        def shown(recipient: Recipient) -> str:
+            if isinstance(text, str):
+                return text
+            with speaking(self.hub.auth.language_of(recipient.user or None)):
+                return text()
         db.executemany(
             "INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, attachment, "
             "created, next_try) VALUES (?,?,?,?,?,?,?,?,?,?)",
             [(alert_id, self._adapter_name(r.network), r.target, int(_is_direct(r)), r.user or
-              f"{r.network}:{r.target}", kind, text, attachment, time.time(), due) for r in recipients])
+              f"{r.network}:{r.target}", kind, shown(r), attachment, time.time(), due) for r in recipients])
 
     def _adapter_name(self, network: str) -> str:
         adapters = self.hub.adapters_for(network)
@@ -330,16 +345,20 @@ class AlertEngine:
             return
         rule = state.rule
         now = time.time()
-        text = self.render(rule.cleared, device, reading.value, rule) if rule.cleared else None
+        text = rule.cleared
         recipients = self.recipients(rule.notify) if text else []
+
+        def cleared() -> str:
+            assert rule.cleared is not None
+            return _("[CLEARED] {text} (alert #{id})").format(
+                text=self.render(rule.cleared, device, reading.value, rule), id=alert_id)
         store = self.hub.store
 
         def write(db: Any) -> None:
             db.execute("UPDATE alerts SET cleared_at = ?, next_repeat = NULL WHERE id = ?", (now, alert_id))
             self._cancel_pending(db, alert_id, "repeat")
             if text:
-                self._insert_deliveries(db, alert_id, recipients, "clear", f"[CLEARED] {text} (alert #{alert_id})",
-                                        None, now)
+                self._insert_deliveries(db, alert_id, recipients, "clear", cleared, None, now)
 
         await store.call(store.transaction, write)
         state.active_id = None
@@ -366,9 +385,9 @@ class AlertEngine:
             else:
                 row = db.execute("SELECT id, rule, acked_by FROM alerts WHERE id = ?", (alert_id,)).fetchone()
             if row is None:
-                return "nothing to acknowledge" if alert_id is None else f"no alert #{alert_id}"
+                return ("none", alert_id, None)
             if row[2] is not None:
-                return f"alert #{row[0]} was already acknowledged by {row[2]}"
+                return ("already", row[0], row[2])
             db.execute("UPDATE alerts SET acked_by = ?, acked_at = ?, next_repeat = NULL WHERE id = ?",
                        (by, now, row[0]))
             self._cancel_pending(db, row[0], "repeat")
@@ -378,16 +397,23 @@ class AlertEngine:
             others = db.execute("SELECT DISTINCT adapter, target, direct, recipient FROM deliveries "
                                 "WHERE alert_id = ? AND kind = 'raise'", (row[0],)).fetchall()
             others = [o for o in others if not (by_user and o[3] == by_user)]
-            text = f"Alert #{row[0]} ({row[1]}) acknowledged by {by}."
+
+            def text(recipient: str) -> str:
+                with speaking(self.hub.auth.language_of(recipient)):
+                    return _("Alert #{id} ({rule}) acknowledged by {who}.").format(id=row[0], rule=row[1], who=by)
             db.executemany(
                 "INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, created, next_try) "
-                "VALUES (?,?,?,?,?,'ack',?,?,?)", [(row[0], a, t, d, r, text, now, now) for a, t, d, r in others])
+                "VALUES (?,?,?,?,?,'ack',?,?,?)", [(row[0], a, t, d, r, text(r), now, now) for a, t, d, r in others])
             return row[0], row[1], others
 
         result = await store.call(store.transaction, write)
-        if isinstance(result, str):
+        if isinstance(result[0], str):
             from .command import CommandError
-            raise CommandError(result[0].upper() + result[1:] + ".")
+            kind, number, who = result
+            if kind == "already":
+                raise CommandError(_("Alert #{id} was already acknowledged by {who}.").format(id=number, who=who))
+            raise CommandError(_("Nothing to acknowledge.") if number is None
+                               else _("No alert #{id}.").format(id=number))
         acked_id, rule, others = result
         for adapter_name in {o[0] for o in others}:
             self.outbox.wake(adapter_name).set()
@@ -397,7 +423,8 @@ class AlertEngine:
     async def mute(self, rule: str, seconds: float, by: str) -> None:
         if rule not in self.rules:
             from .command import CommandError
-            raise CommandError(f"No alert rule named {rule!r}; rules: {', '.join(self.rules) or 'none'}.")
+            raise CommandError(_("No alert rule named {rule!r}; rules: {rules}.").format(
+                rule=rule, rules=", ".join(self.rules) or _("none")))
         until = time.time() + seconds
         store = self.hub.store
         await store.call(lambda: store.db.execute(
@@ -498,7 +525,12 @@ class AlertEngine:
         now = time.time()
         recipients = self.recipients(state.rule.notify) if state else []
         prefix = self.hub.settings.hub.prefix
-        text = f"[REMINDER {repeats + 1}] {message} (alert #{alert_id}; answer {prefix}ack {alert_id})"
+
+        def reminder() -> str:
+            return _("[REMINDER {count}] {text} (alert #{id}; answer {prefix}ack {id})").format(
+                count=repeats + 1, text=message, id=alert_id, prefix=prefix)
+        with speaking(self.hub.settings.hub.language):
+            text = reminder()               # a notification's reminder: its first recipients, the hub's language
         store = self.hub.store
 
         if state is None and rule_name.startswith(NOTICE_PREFIX):
@@ -509,7 +541,7 @@ class AlertEngine:
                        (now + every if every else None, alert_id))
             self._cancel_pending(db, alert_id, "repeat")
             if state is not None:
-                self._insert_deliveries(db, alert_id, recipients, "repeat", text, None, now)
+                self._insert_deliveries(db, alert_id, recipients, "repeat", reminder, None, now)
                 return []
             # No rule to name its recipients (a notification): those its first message went to.
             db.execute("INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, created, "

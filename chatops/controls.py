@@ -19,7 +19,7 @@ from typing import Any
 
 from .auth import fold
 from .device_settings import DeviceSettings, DeviceType
-from .i18n import N_, _, format_number
+from .i18n import N_, NP_, _, format_number, pgettext
 
 MAX_JSON_DEPTH = 32
 _NUMBER = re.compile(r"^(-?\d+(?:[.,]\d+)?)\s*(%|°c?|°f|c|k)?$", re.IGNORECASE)
@@ -29,6 +29,16 @@ STOP_WORDS = ("stop", "arrete", "arrête")
 # States as people read them (the French catalogue has allumé, éteint, ouvert, fermé...).
 STATE_WORDS = {"on": N_("on"), "off": N_("off"), "open": N_("open"), "closed": N_("closed"),
                "opening": N_("opening…"), "closing": N_("closing…")}
+MODE_CONTEXT = "thermostat mode"             # pgettext context of the mode words
+
+
+def mode_word(mode: str) -> str:
+    """A thermostat mode as the reader says it (French: arrêt, chauffe, auto)."""
+    return pgettext(MODE_CONTEXT, mode)
+
+
+MODES = (NP_("thermostat mode", "off"), NP_("thermostat mode", "heat"), NP_("thermostat mode", "auto"),
+         NP_("thermostat mode", "cool"), NP_("thermostat mode", "eco"))     # the usual ones, in the catalogue
 
 
 class PayloadError(ValueError):
@@ -314,10 +324,10 @@ class Climate(Control):
             return Action("target", check_range(s, label, number[0], s.unit or "°C"))
         wanted = fold(word)
         for mode in s.modes:
-            if wanted in (fold(mode), fold(_(mode))):
+            if wanted in (fold(mode), fold(mode_word(mode))):
                 return Action("mode", mode)
         raise ActionError(_("{label} takes a temperature (21°) or a mode: {modes}.").format(
-            label=label, modes=", ".join(_(m) for m in s.modes)))
+            label=label, modes=", ".join(mode_word(m) for m in s.modes)))
 
     def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
         default = {"target": "current_heating_setpoint", "mode": "system_mode"}[action.field]
@@ -329,7 +339,7 @@ class Climate(Control):
         if "target" in attrs:
             text += ", " + _("target {value}").format(value=f"{format_number(attrs['target'])} {unit}")
         if "mode" in attrs:
-            text += f", {_(attrs['mode'])}"
+            text += f", {mode_word(attrs['mode'])}"
         return text
 
 

@@ -43,8 +43,19 @@ def ngettext(singular: str, plural: str, count: int) -> str:
     return catalogue(_language.get()).ngettext(singular, plural, count)
 
 
+def pgettext(context: str, message: str) -> str:
+    """`message` in the current language, where the same English word means another thing
+    elsewhere (a thermostat's mode `off` is not a lamp's state `off`)."""
+    return catalogue(_language.get()).pgettext(context, message)
+
+
 def N_(message: str) -> str:
     """Mark `message` for the catalogue without translating it now (a constant translated when shown)."""
+    return message
+
+
+def NP_(context: str, message: str) -> str:
+    """Mark `message` in `context` for the catalogue (see pgettext) without translating it now."""
     return message
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .i18n import _, speaking
 from .message import Address, Reply
 
 if TYPE_CHECKING:
@@ -50,23 +52,28 @@ class Unstored:
         key = (rule.name, device.name)
         if key in self.alerts:
             return
-        text = self.engine.render(rule.message, device, value, rule)
+        with speaking(self.hub.settings.hub.language):
+            text = self.engine.render(rule.message, device, value, rule)
         alert = self.alerts[key] = UnstoredAlert(rule.name, device.name, rule.severity.value, text, reason,
                                                  time.time())
-        line = (f"[{rule.severity.value.upper()}] {text} (NOT STORED: the hub's storage is failing: {reason}; "
-                "it is recorded and can be acknowledged once storage is back)")
+
+        def line() -> str:
+            return _("[{severity}] {text} (NOT STORED: the hub's storage is failing: {why}; it is recorded and "
+                     "can be acknowledged once storage is back)").format(
+                severity=_(rule.severity.value).upper(), text=self.engine.render(rule.message, device, value, rule),
+                why=reason)
         alert.told = await self._send(self.engine.recipients(rule.notify), line)
         log.error("alert %s on %s could not be recorded (%s): sent from memory to %d recipients",
                   rule.name, device.name, reason, len(alert.told))
         if not self._admins_told:
             admins = [name for name, user in self.hub.auth.users.items() if "*" in user.grants]
-            told = await self._send(self.engine.recipients(admins),
-                                    f"[CRITICAL] The hub's storage is failing ({reason}): alerts are sent from "
-                                    "memory and history is kept in memory until it is fixed (free disk space, "
-                                    "or make the data folder writable).")
+            told = await self._send(self.engine.recipients(admins), lambda: _(
+                "[CRITICAL] The hub's storage is failing ({why}): alerts are sent from memory and history is kept "
+                "in memory until it is fixed (free disk space, or make the data folder writable).").format(why=reason))
             self._admins_told = bool(told)
 
-    async def _send(self, recipients: list[Recipient], text: str) -> set[tuple[str, str]]:
+    async def _send(self, recipients: list[Recipient], text: Callable[[], str]) -> set[tuple[str, str]]:
+        """Send `text`, rendered in each recipient's language, to those whose network is up."""
         from .alerts import _is_direct
 
         told: set[tuple[str, str]] = set()
@@ -77,7 +84,9 @@ class Unstored:
                 continue
             try:
                 async with asyncio.timeout(SEND_TIMEOUT):
-                    await adapter.send(Address(name, recipient.target, _is_direct(recipient)), Reply(text, notice=True))
+                    with speaking(self.hub.auth.language_of(recipient.user or None)):
+                        shown = text()
+                    await adapter.send(Address(name, recipient.target, _is_direct(recipient)), Reply(shown, notice=True))
                 told.add((name, recipient.target))
             except Exception as exc:
                 log.warning("an unstored alert could not reach %s:%s: %s", name, recipient.target, exc)

@@ -65,7 +65,7 @@ async def simulate(ctx: Context, what: Literal["smoke", "motion"], state: Litera
               if acked_by.get(alert_id) else _("Alert #{id} ({name}) is active: `ack` stops it.").format(
                   id=alert_id, name=name)
               for alert_id, name in raised.items()]
-    return _('{done}; {label} reports it. ').format(done=done, label=detector.label) + " ".join(states)
+    return _('{done}; {label} reports it.').format(done=done, label=detector.label) + " " + " ".join(states)
 
 
 async def _motion(ctx: Context, on: bool) -> str:
