@@ -128,10 +128,12 @@ class Access:
         if spec is None:
             return None
         if not (admin or spec.permission in grants) or (spec.needs_user and user is None):
-            who = _("you") if user is None else user.name
-            hint = " " + _("Ask the hub's owner to add you to [users] in config.toml.") if user is None else ""
-            return Refusal("refused", _("Sorry, {who} may not use {command}.").format(who=who, command=spec.name)
-                           + hint, f"{spec.name}: not permitted")
+            if user is None:
+                answer = _("Sorry, you may not use {command}.").format(command=spec.name) + " " + \
+                    _("Ask the hub's owner to add you to [users] in config.toml.")
+            else:
+                answer = _("Sorry, {who} may not use {command}.").format(who=user.name, command=spec.name)
+            return Refusal("refused", answer, f"{spec.name}: not permitted")
         if user is None or pin is Pin.NOT_ASKED:
             return None
         needs_pin = spec.permission not in self.auth.default_grants

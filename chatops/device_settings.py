@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .config_base import Duration, Section
+from .i18n import NP_, pgettext
 
 
 class DeviceType(str, Enum):
@@ -26,6 +27,18 @@ class DeviceType(str, Enum):
     COVER = "cover"
     NUMBER = "number"
     SELECT = "select"
+
+
+TYPE_CONTEXT = "device type"
+# How each type is named to people (pgettext(TYPE_CONTEXT, ...); French: capteur, volet...).
+TYPE_WORDS = (NP_("device type", "sensor"), NP_("device type", "binary_sensor"), NP_("device type", "switch"),
+              NP_("device type", "camera"), NP_("device type", "light"), NP_("device type", "climate"),
+              NP_("device type", "cover"), NP_("device type", "number"), NP_("device type", "select"))
+
+
+def type_word(kind: DeviceType) -> str:
+    """`kind` as the reader names it."""
+    return pgettext(TYPE_CONTEXT, kind.value)
 
 
 # The types driven by a command topic, and those that take a value (`set DEVICE VALUE`).

@@ -190,7 +190,14 @@ class Hub:
         """Start a named task owned by the hub's TaskGroup; its failure is logged, not lost."""
         if self._task_group is None:
             raise RuntimeError("the hub is not running")
-        task = self._task_group.create_task(self._guarded(coro, name), name=name)  # type: ignore[arg-type]
+        guarded = self._guarded(coro, name)
+        try:
+            task = self._task_group.create_task(guarded, name=name)  # type: ignore[arg-type]
+        except RuntimeError:                    # the hub is shutting down: nothing more starts
+            guarded.close()
+            if inspect.iscoroutine(coro):
+                coro.close()
+            raise
         self.tasks.add(task)
         task.add_done_callback(functools.partial(self._forget, coro))   # one callback: a lane per command
         return task

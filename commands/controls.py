@@ -19,6 +19,7 @@ import logging
 from chatops.command import CommandError, Context, Shorthand, command
 from chatops.config import DeviceType
 from chatops.controls import Action, ActionError
+from chatops.device_settings import type_word
 from chatops.durations import format_duration
 from chatops.home import Device, Reading
 from chatops.i18n import _
@@ -38,7 +39,7 @@ def _settable(ctx: Context, name: str) -> Device:
             raise CommandError(_("{label} only switches: say {prefix}{name} on or {prefix}{name} off.").format(
                 label=device.label, prefix=ctx.prefix, name=device.name))
         raise CommandError(_("{label} is a {kind}, it cannot be set.").format(label=device.label,
-                                                                              kind=device.type.value))
+                                                                              kind=type_word(device.type)))
     return device
 
 

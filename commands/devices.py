@@ -10,6 +10,7 @@ from chatops.command import CommandError, Context, Shorthand, command
 from chatops.config import DeviceType
 from chatops.durations import format_duration, parse_duration
 from chatops.home import SWITCH_STATES, Device, format_value
+from chatops.device_settings import type_word
 from chatops.i18n import _, ngettext
 from chatops.mqtt import MqttUnavailable
 from chatops.router import clean_text
@@ -69,9 +70,9 @@ async def switch(ctx: Context, device: str, *words: str) -> str:
     if not target.switchable:
         if target.settable:
             raise CommandError(_("{label} is a {kind}: say {prefix}set {name} VALUE.").format(
-                label=target.label, kind=target.type.value, prefix=ctx.prefix, name=target.name))
+                label=target.label, kind=type_word(target.type), prefix=ctx.prefix, name=target.name))
         raise CommandError(_("{label} is a {kind}, it cannot be switched.").format(label=target.label,
-                                                                                   kind=target.type.value))
+                                                                                   kind=type_word(target.type)))
     before = target.reading.value if target.reading is not None else None
     if state == "toggle":
         if target.reading is None:

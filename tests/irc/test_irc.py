@@ -333,3 +333,24 @@ async def test_shipped_pacing_survives_ngircd_flood_penalties(tmp_path: Path, mo
         server.stop()
     ends = [l for l in server.log_text().splitlines() if 'User "maison!' in l and "unregistered" in l]
     assert len(ends) == 1 and "Got QUIT command" in ends[0], ends        # ngircd never cut the bot off
+
+
+async def test_in_french_on_irc(tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    """[hub] language = "fr": the channel reads French (decimal comma, accents in UTF-8 lines), and
+    a user who set `language = "en"` for herself gets English in private at the same time."""
+    alice = await in_channel(tmp_path, "alice", irc_client)
+    users = {"alice": {"roles": ["family"], "irc": ["alice!*@127.0.0.1"], "language": "en"}}
+    bob = await in_channel(tmp_path, "bob", irc_client)
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port), users=users,
+                            hub={"language": "fr"}) as (_hub, _irc):
+        await bob.wait_member("#maison", "maison")
+        bob.say("#maison", "!temp salon")
+        assert re.fullmatch(r"salon: -?\d+,\d °C", (await bob.reply("maison", "#maison")).text)
+        bob.say("#maison", "!tmep salon")
+        assert (await bob.reply("maison", "#maison")).text == "Commande inconnue 'tmep'. Vouliez-vous dire !temp ?"
+        bob.say("#maison", "!chauffage on")
+        assert (await bob.reply("maison", "#maison")).text.startswith("Désolé, vous ne pouvez pas utiliser switch.")
+        alice.say("maison", "chauffage on")
+        assert (await alice.reply("maison", "alice")).text == "heater is ON"
+        alice.say("maison", "temp salon")
+        assert READING.fullmatch((await alice.reply("maison", "alice")).text)

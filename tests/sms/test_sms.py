@@ -216,6 +216,22 @@ async def test_hub_killed_after_handling_does_not_run_it_again(tmp_path: Path, m
         assert ["".join(p["Text"] for p in m) for m in smsd.sent()] == ["heater is ON"]
 
 
+async def test_gammu_in_french_accents_kept(tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone,
+                                           modem_spy: ModemSpy) -> None:
+    """Alice reads French: her SMS come back in French with their accents (UCS-2 when needed)."""
+    users = {"alice": {"roles": ["family"], "sms": [ALICE], "language": "fr"}}
+    async with heater_commands(mosquitto) as commands, \
+            running(Hub(hub_settings(tmp_path, mosquitto, gammu_backend(phone), users=users))) as hub:
+        await sms_up(hub)
+        phone.deliver(ALICE, "allume chauffage")
+        assert json.loads(await asyncio.wait_for(commands.get(), 10)) == {"state": "ON"}
+        await wait_for(lambda: modem_spy.texts(ALICE), timeout=10)
+        phone.deliver(ALICE, "éteins volet")
+        await wait_for(lambda: len(modem_spy.texts(ALICE)) == 2, timeout=10)
+        assert modem_spy.texts(ALICE) == ["heater est allumé",
+                                          "volet salon est de type volet : dites règle volet_salon VALEUR."]
+
+
 # ---- the hub owns the modem (python-gammu StateMachine) ----------------------------------------
 
 async def test_gammu_chauffage_on_switches_and_answers(tmp_path: Path, mosquitto: Mosquitto,

@@ -1,0 +1,102 @@
+"""French: the catalogue is complete and compiled, each person reads their own language at the
+same time as others read theirs, alerts go to each recipient in theirs, and the demo path reads
+naturally on the console (`20,5 °C`, `allumé`, `se ferme…`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from chatops import i18n
+from chatops.hub import Hub, running
+from chatops.i18n_catalogue import extract, problems
+from chatops.testing import Mosquitto, exec_command, settings_for, wait_for, write_demo_config
+
+USERS = {"owner": None,
+         "alice": {"roles": ["admin"], "language": "fr", "web": ["alice"], "loopback": ["alice"]},
+         "bob": {"roles": ["admin"], "web": ["bob"], "loopback": ["bob"]}}
+
+
+def test_every_text_is_in_the_french_catalogue_translated_and_compiled() -> None:
+    assert problems("fr", extract()) == []
+
+
+def test_a_text_missing_from_the_catalogue_is_reported() -> None:
+    from babel.messages.catalog import Catalog
+    template = Catalog()
+    template.add("A text nobody translated yet {count}")
+    assert problems("fr", template) == ["missing from fr: 'A text nobody translated yet {count}'"]
+
+
+def test_numbers_follow_the_language() -> None:
+    with i18n.speaking("fr"):
+        assert i18n.format_number(20.5) == "20,5" and i18n._("closing…") == "se ferme…"
+    assert i18n.format_number(20.5) == "20.5" and i18n._("closing…") == "closing…"
+
+
+def test_an_unknown_language_is_refused_with_the_choices(tmp_path: Path) -> None:
+    from chatops.config import ConfigError, parse_settings
+    with pytest.raises(ConfigError) as refused:
+        parse_settings({"hub": {"language": "de"}})
+    assert "hub.language" in str(refused.value) and "'en'" in str(refused.value) and "'fr'" in str(refused.value)
+
+
+@pytest.mark.servers
+async def test_alice_reads_french_while_bob_reads_english(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    settings = settings_for(tmp_path / "data", mosquitto.url, users=USERS, simulator={"enabled": True},
+                            web={"user": None}, alerts=[])
+    async with running(Hub(settings, tty=False)) as hub:
+        await wait_for(lambda: hub.home.devices["salon"].reading is not None)
+        french, english = await asyncio.gather(
+            exec_command(hub, "tmep salon", network="web", sender="alice"),
+            exec_command(hub, "tmep salon", network="web", sender="bob"))
+        assert french == "Commande inconnue 'tmep'. Vouliez-vous dire temp ?"
+        assert english == "Unknown command 'tmep'. Did you mean temp?"
+        assert (await exec_command(hub, "temp salon", network="web", sender="alice")).count(",") == 1
+        assert await exec_command(hub, "chauffage on", network="web", sender="alice") == "heater est allumé"
+        assert await exec_command(hub, "chauffage off", network="web", sender="bob") == "heater is OFF"
+        assert (await exec_command(hub, "aide", network="web", sender="alice")).startswith("Commandes :\n")
+
+
+@pytest.mark.servers
+async def test_an_alert_reaches_each_recipient_in_their_language(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Fumée : {device} ({value})",
+            "severity": "critical", "notify": ["alice", "bob"], "repeat": "1h", "cooldown": "30s"}
+    settings = settings_for(tmp_path / "data", mosquitto.url, users=USERS, alerts=[rule], web={"user": None},
+                            simulator={"enabled": False}, adapters={"loopback": {"name": "loop"}})
+    async with running(Hub(settings, tty=False)) as hub, aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        await device.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        inbox = hub.adapters["loop"]
+        received = dict([await inbox.next(10), await inbox.next(10)])  # type: ignore[attr-defined]
+        assert received["alice"] == "[CRITIQUE] Fumée : kitchen smoke detector (allumé) (alerte n°1 ; répondez !ack 1)"
+        assert received["bob"] == "[CRITICAL] Fumée : kitchen smoke detector (ON) (alert #1; answer !ack 1)"
+        assert await exec_command(hub, "ack", network="web", sender="bob") == \
+            "Alert #1 (smoke) acknowledged; reminders stopped."
+        assert await inbox.next(10) == ("alice", "Alerte n°1 (smoke) acquittée par bob.")  # type: ignore[attr-defined]
+
+
+def test_the_demo_path_in_french_on_the_console(tmp_path: Path) -> None:
+    config = write_demo_config(tmp_path)
+    config.write_text(config.read_text(encoding="utf-8").replace("[hub]\n", '[hub]\nlanguage = "fr"\n', 1),
+                      encoding="utf-8")
+    lines = "temp salon\nchauffage on\nvolet ferme\nlampe 40%\nthermostat 45\n!simulate smoke on\n!ack\n"
+    result = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
+                            input=lines, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    said = result.stdout.splitlines()
+    assert said[0].startswith("salon: ") and said[0].endswith(" °C") and "," in said[0]
+    assert said[1] == "heater est allumé"
+    assert said[2] == "volet salon: fermé"
+    assert said[3] == "lampe: allumé, 40 %, 2700 K"
+    assert said[4] == "thermostat accepte de 5 à 30 °C par pas de 0,5 ; 45 est hors limites."
+    assert "Fumée simulée détectée dans la cuisine ; kitchen smoke detector le signale. " \
+           "L'alerte n°1 (smoke) est en cours : `ack` l'arrête." in said
+    assert "Alerte n°1 (smoke) acquittée ; les rappels sont arrêtés." in said
+    assert any(line.startswith("! [CRITIQUE] Smoke detected in the kitchen! (alerte n°1 ; répondez !ack 1)")
+               for line in said)
