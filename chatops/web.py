@@ -34,6 +34,7 @@ from .durations import parse_duration
 from .config import DeviceType
 from .health import Health
 from .home import SWITCH_STATES, Device, Reading, format_value
+from .i18n import N_, _, speaking
 from .message import Address, Attachment, Identity, Message, Reply
 from .sim_past import simulated_until
 from .notify_web import NotifyApi
@@ -42,6 +43,12 @@ from .web_guard import RequestGuard
 if TYPE_CHECKING:
     from .hub import Hub
 
+PAGE_LABELS = (N_("On"), N_("Off"), N_("Take a picture"), N_("no reading yet"), N_("stale"), N_("{span} ago"),
+               N_("No device to show (the web user may not read devices)."), N_("not connected"),
+               N_("switching…"), N_("taking a picture…"), N_("acknowledged by {who}"), N_("NOT acknowledged"),
+               N_("Acknowledged"), N_("Acknowledge"), N_("Alerts"), N_("Chat"), N_("Send"),
+               N_("Type a command: temp, chauffage on, snap entree, graph salon 7d… (help lists them all)"),
+               N_("temp salon, chauffage on, graph salon 7d, help"))
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 COOKIE = "chatops_token"
@@ -267,8 +274,17 @@ class WebServer:
         grants, _ = self._grants()
         return "*" in grants or permission in grants
 
+    def device_json(self, device: Device, now: float) -> dict[str, object]:
+        """A device as the page shows it, in the web user's language (`20,5 °C`, `allumé`)."""
+        with speaking(self.language):
+            return self._device_json(device, now)
+
+    @property
+    def language(self) -> str:
+        return self.hub.auth.language_of(self.hub.auth.user_for(self._identity("dashboard")))
+
     @staticmethod
-    def device_json(device: Device, now: float) -> dict[str, object]:
+    def _device_json(device: Device, now: float) -> dict[str, object]:
         reading = device.reading
         value = reading.value if reading else None
         shown = (device.show(now) if device.control else format_value(value, device.unit)) if reading else None
@@ -288,6 +304,12 @@ class WebServer:
         health = self.hub.health()
         return {"ready": health["ready"], "mqtt": health["mqtt"], "adapters": health["adapters"]}
 
+    def labels(self) -> dict[str, str]:
+        """The page's own words in the web user's language (the dashboard asks for no other file)."""
+        language = self.language
+        with speaking(language):
+            return {"language": language, **{text: _(text) for text in PAGE_LABELS}}
+
     async def state(self) -> dict[str, object]:
         """Everything the dashboard shows, as the web user may see it."""
         grants, is_user = self._grants()
@@ -298,7 +320,7 @@ class WebServer:
         now = time.time()
         devices = [self.device_json(d, now) for d in sorted(self.hub.home.devices.values(), key=lambda d: d.name)]
         alerts = await self.hub.alerts.active() if may("alerts") else []
-        return {"type": "state", "now": now, "name": self.hub.settings.hub.name,
+        return {"type": "state", "now": now, "name": self.hub.settings.hub.name, "labels": self.labels(),
                 "devices": devices if may("read") else [], "alerts": alerts, "health": self._health_json(),
                 "may": {"switch": may("switch") and is_user, "ack": may("ack"), "snap": may("snap"),
                         "history": may("history") or may("graph"), "chat": True}}

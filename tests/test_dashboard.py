@@ -394,3 +394,26 @@ async def test_dashboard_dims_the_lamp_nudges_the_thermostat_and_moves_the_shutt
         await browser.screenshot(ARTIFACTS / "dashboard-controls.png")
         assert hub.home.devices["volet_salon"].reading.value == 100
         assert browser.errors == []
+
+
+@needs_chromium
+async def test_dashboard_in_french(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """[hub] language = "fr": the page's own words, the values and the web chat's answers are French."""
+    settings = settings_for(tmp_path, mosquitto.url, hub={"language": "fr"}, simulator={"interval": "1m"})
+    async with running(Hub(settings, tty=False)) as hub, Browser.launch() as browser:
+        assert hub.web is not None
+        await browser.goto(f"http://127.0.0.1:{hub.web.port}/")
+        await browser.wait_until("document.body.dataset.ready === 'true'")
+        card = "document.querySelector('[data-device=\"{}\"]')".format
+        assert await browser.evaluate(card("heater") + ".querySelector('button[data-set=\"on\"]').textContent") \
+            == "Allumer"
+        await browser.wait_until(card("salon") + ".querySelector('.age').textContent.startsWith('il y a ')")
+        await browser.wait_until("/^\\d+,\\d$/.test(" + card("salon") + ".querySelector('.value').firstChild"
+                                 ".textContent.trim())")
+        assert (await browser.evaluate("document.querySelector('#log .greeting').textContent")).startswith("Tapez ")
+        assert await browser.evaluate("document.documentElement.lang") == "fr"
+        await browser.evaluate("document.getElementById('text').value = 'tmep'; "
+                               "document.getElementById('form').requestSubmit()")
+        await browser.wait_until("[...document.querySelectorAll('#log .bot')].some(d => d.textContent === "
+                                 "\"Commande inconnue 'tmep'. Vouliez-vous dire temp ?\")")
+        assert browser.errors == []

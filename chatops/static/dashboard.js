@@ -8,7 +8,8 @@ const devices = new Map();        // name -> device JSON from the hub
 const series = new Map();         // name -> [[t, value], ...] over the last day
 const simulatedUntil = new Map();  // name -> end of the demo's simulated past day (unix seconds)
 const cards = new Map();          // name -> card element
-let socket, may = {}, clockOffset = 0, requestId = 0;
+let socket, may = {}, clockOffset = 0, requestId = 0, labels = {};
+const t = (text) => labels[text] || text;    // the page's words in the web user's language (state.labels)
 
 const serverNow = () => (Date.now() + clockOffset) / 1000;
 window.chatops = {devices, series};     // for tests and curious people in the console
@@ -26,10 +27,10 @@ function el(tag, attrs = {}, ...children) {
 
 function ago(seconds) {
   seconds = Math.max(0, Math.round(seconds));
-  if (seconds < 60) return seconds + "s ago";
-  if (seconds < 3600) return Math.floor(seconds / 60) + "m ago";
-  if (seconds < DAY) return Math.floor(seconds / 3600) + "h" + String(Math.floor(seconds % 3600 / 60)).padStart(2, "0") + " ago";
-  return Math.floor(seconds / DAY) + "d ago";
+  const span = seconds < 60 ? seconds + "s" : seconds < 3600 ? Math.floor(seconds / 60) + "m"
+    : seconds < DAY ? Math.floor(seconds / 3600) + "h" + String(Math.floor(seconds % 3600 / 60)).padStart(2, "0")
+    : Math.floor(seconds / DAY) + "d";
+  return t("{span} ago").replace("{span}", span);
 }
 
 function send(data) {
@@ -52,12 +53,12 @@ function buildCard(device) {
   if (device.type === "switch" || device.type === "light") {
     const button = (state, label) => el("button", {type: "button", "data-set": state, "aria-pressed": "false",
       onclick: () => switchDevice(device.name, state)}, label);
-    card.append(el("div", {class: "actions"}, button("on", "On"), button("off", "Off")));
+    card.append(el("div", {class: "actions"}, button("on", t("On")), button("off", t("Off"))));
   }
   card.append(...controlsFor(device));
   if (device.type === "camera") {
     card.append(el("div", {class: "actions"}, el("button", {type: "button", "data-snap": device.name,
-      onclick: () => snap(device.name)}, "Take a picture")));
+      onclick: () => snap(device.name)}, t("Take a picture"))));
     card.append(el("div", {class: "image"}));
   }
   card.append(el("div", {class: "note"}));
@@ -157,7 +158,7 @@ function renderAge(name) {
   const age = device.at ? serverNow() - device.at : null;
   const stale = age !== null && age > device.stale_after;
   card.classList.toggle("stale", stale);
-  card.querySelector(".age").textContent = age === null ? "no reading yet" : (stale ? "stale, " : "") + ago(age);
+  card.querySelector(".age").textContent = age === null ? t("no reading yet") : (stale ? t("stale") + ", " : "") + ago(age);
 }
 
 function renderDevices(list) {
@@ -171,7 +172,7 @@ function renderDevices(list) {
     grid.append(card);
     renderCard(device.name);
   }
-  if (!list.length) grid.append(el("p", {}, "No device to show (the web user may not read devices)."));
+  if (!list.length) grid.append(el("p", {}, t("No device to show (the web user may not read devices).")));
 }
 
 async function loadHistory(name) {
@@ -287,22 +288,22 @@ function note(name, text, error) {
 function switchDevice(name, state) {
   const card = cards.get(name);
   const button = card.querySelector(`button[data-set="${state}"]`);
-  if (!send({type: "switch", device: name, state, request: ++requestId})) return note(name, "not connected", true);
+  if (!send({type: "switch", device: name, state, request: ++requestId})) return note(name, t("not connected"), true);
   for (const b of card.querySelectorAll("button[data-set]")) b.disabled = true;
   button.classList.add("pending");
-  note(name, "switching " + state + "…");
+  note(name, t("switching…"));
 }
 
 function setDevice(name, value) {
   const card = cards.get(name);
-  if (!send({type: "set", device: name, value, request: ++requestId})) return note(name, "not connected", true);
+  if (!send({type: "set", device: name, value, request: ++requestId})) return note(name, t("not connected"), true);
   card.classList.add("busy");
   renderCard(name);
-  note(name, "asking " + value + "…");
+  note(name, value + "…");
 }
 
 function snap(name) {
-  if (send({type: "snap", camera: name, request: ++requestId})) note(name, "taking a picture…");
+  if (send({type: "snap", camera: name, request: ++requestId})) note(name, t("taking a picture…"));
 }
 
 function acknowledge(id, button) {
@@ -340,8 +341,8 @@ function onResult(result) {
 function renderAlerts(alerts) {
   $("alerts").hidden = !alerts.length;
   $("alert-list").replaceChildren(...alerts.map((alert) => {
-    const acked = alert.acked_by ? "acknowledged by " + alert.acked_by : "not acknowledged";
-    const button = el("button", {type: "button", "data-ack": alert.id}, alert.acked_by ? "Acknowledged" : "Acknowledge");
+    const acked = alert.acked_by ? t("acknowledged by {who}").replace("{who}", alert.acked_by) : t("NOT acknowledged");
+    const button = el("button", {type: "button", "data-ack": alert.id}, alert.acked_by ? t("Acknowledged") : t("Acknowledge"));
     button.disabled = Boolean(alert.acked_by) || !may.ack;
     button.addEventListener("click", () => acknowledge(alert.id, button));
     return el("div", {class: "alert", "data-alert": alert.id},
@@ -364,7 +365,8 @@ function addChat(cls, text, images) {
   log.append(div);
   log.scrollTop = log.scrollHeight;
 }
-addChat("bot", "Type a command: temp, chauffage on, snap entree, graph salon 7d… (help lists them all)");
+const greeting = () => t("Type a command: temp, chauffage on, snap entree, graph salon 7d… (help lists them all)");
+addChat("bot greeting", greeting());
 
 function onMessage(event) {
   const data = JSON.parse(event.data);
@@ -373,6 +375,8 @@ function onMessage(event) {
     case "state":
       clockOffset = data.now * 1000 - Date.now();
       may = data.may;
+      labels = data.labels || {};
+      translatePage();
       renderDevices(data.devices);
       renderAlerts(data.alerts);
       renderHealth(data.health);
@@ -386,6 +390,14 @@ function onMessage(event) {
     case "result": onResult(data); break;
     case "reply": addChat(data.notice ? "bot notice" : "bot", data.text, data.images); break;
   }
+}
+
+function translatePage() {
+  for (const node of document.querySelectorAll("[data-label]")) node.textContent = t(node.dataset.label);
+  $("text").placeholder = t("temp salon, chauffage on, graph salon 7d, help");
+  const first = document.querySelector("#log .greeting");
+  if (first) first.textContent = greeting();
+  document.documentElement.lang = labels.language || "en";
 }
 
 function connect() {
