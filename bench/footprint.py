@@ -137,6 +137,8 @@ async def floor_bot_start(tester: Any, irc_port: int, mqtt_port: int, idle: floa
 async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: bool = False) -> str:
     from tests.irc.conftest import IrcClient, Ngircd
     from tests.slack.emulator import APP_TOKEN, BOT_TOKEN, SlackEmulator
+    from tests.telegram.emulator import TOKEN as TELEGRAM_TOKEN
+    from tests.telegram.emulator import BotApi
     from tests.xmpp.conftest import PASSWORD, Prosody
 
     ngircd = Ngircd(workdir / "ngircd")
@@ -148,10 +150,13 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
     prosody.start()
     slack = SlackEmulator()
     await slack.start()
+    telegram = BotApi()
+    await telegram.start()
     phone = workdir / "phone"
     (phone / "sms" / "1").mkdir(parents=True)
     device = tester = None
-    env = {"HUB_XMPP_PASSWORD": PASSWORD, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, **BYTECODE}
+    env = {"HUB_XMPP_PASSWORD": PASSWORD, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN,
+           "TELEGRAM_TOKEN": TELEGRAM_TOKEN, **BYTECODE}
     irc = irc_section(ngircd.port)
     xmpp = {"jid": "maison@localhost/chatops", "password_env": "HUB_XMPP_PASSWORD", "host": "127.0.0.1",
             "port": prosody.c2s_port, "allow_plaintext": True}
@@ -166,6 +171,8 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
         ("XMPP only + web", {"xmpp": xmpp}, False, False),
         ("Slack only + web", {"slack": slack_section}, False, False),
         ("SMS only + web", {"sms": sms}, False, False),
+        ("Telegram only + web (Bot API emulator)", {"telegram": {"api_url": telegram.url, "token_env": "TELEGRAM_TOKEN"}},
+         False, False),
         ("everything: IRC + XMPP + Slack + SMS + web", {"irc": irc, "xmpp": xmpp, "slack": slack_section,
                                                         "sms": sms}, False, True),
     ]
@@ -246,6 +253,7 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
         if device is not None:
             await device.stop()
         await slack.stop()
+        await telegram.stop()
         prosody.stop()
         broker.stop()
         ngircd.stop()

@@ -123,6 +123,7 @@ DESCRIPTIONS: dict[str, str] = {
     "users.NAME.sms": "phone numbers (E.164, or national with `[hub] default_country`)",
     "users.NAME.email": "email addresses (mail goes out only; see [networks/email.md](networks/email.md))",
     "users.NAME.matrix": "Matrix user ids, `@alice:example.org` (see [networks/matrix.md](networks/matrix.md))",
+    "users.NAME.telegram": "Telegram numeric user ids, `123456789` (see [networks/telegram.md](networks/telegram.md))",
     "users.NAME.console": "`[\"*\"]`: whoever runs the hub on its terminal",
     "users.NAME.web": "the web chat's user names (see `[web] user`)",
     "plugins.NAME": "the keys the plugin declares (its own schema, checked like the rest)",

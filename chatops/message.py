@@ -55,6 +55,15 @@ class Attachment:
     name: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A one-tap answer a reply offers: pressing it sends `line` as the presser, through the same
+    path as typed text (networks with buttons draw it; the others leave it out, the text says how)."""
+
+    label: str
+    line: str
+
+
 # What must never reach a chat client: C0 controls but tab and line feed, DEL and C1 controls,
 # bidirectional embeddings, overrides and isolates, lone surrogates and the two non-characters
 # XML 1.0 forbids (one of those in a stanza makes the XMPP server drop the stream).
@@ -81,6 +90,7 @@ class Reply:
     attachments: tuple[Attachment, ...] = ()
     notice: bool = False
     low_priority: bool = False      # an answer to a stranger: paced networks send it after the rest
+    buttons: tuple[Button, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", safe_text(self.text))

@@ -40,6 +40,7 @@ BUILTIN = {
     "sms": "adapters.sms_network:NETWORK",
     "email": "adapters.email_network:NETWORK",
     "matrix": "adapters.matrix_network:NETWORK",
+    "telegram": "adapters.telegram_network:NETWORK",
     "loopback": "adapters.loopback:NETWORK",
     "web": "chatops.networks:WEB",
 }

@@ -19,11 +19,13 @@ import logging
 import secrets
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .alerts import NOTICE_PREFIX, Recipient, parse_address
 from .config import NotifyTopic, read_secret
+from .i18n import _
 from .networks import networks
 from .private import private_dir, write_private
 from .rate import TokenBucket
@@ -234,8 +236,18 @@ class Notifications:
         now = time.time()
         rule = f"{NOTICE_PREFIX}{source}" + (f"/{key}" if key else "")
         prefix = self.hub.settings.hub.prefix
-        head = notice.text if notice.severity == "info" else f"[{notice.severity.upper()}] {notice.text}"
         open_ = notice.ack or key is not None
+
+        def told(notice_id: int) -> Callable[[], str]:
+            """The notification as one recipient reads it (their language for the fixed words)."""
+            def text() -> str:
+                if notice.ack:
+                    return _("[{severity}] {text} (alert #{id}; answer {prefix}ack {id})").format(
+                        severity=_(notice.severity).upper(), text=notice.text, id=notice_id, prefix=prefix)
+                if notice.severity == "info":
+                    return notice.text
+                return f"[{_(notice.severity).upper()}] {notice.text}"
+            return text
         store = self.hub.store
 
         def write(db: Any) -> int:
@@ -245,8 +257,7 @@ class Notifications:
                                              now + self.settings.repeat if notice.ack else None,
                                              None if open_ else now))
             notice_id = int(cursor.lastrowid or 0)
-            text = f"{head} (alert #{notice_id}; answer {prefix}ack {notice_id})" if notice.ack else head
-            engine._insert_deliveries(db, notice_id, recipients, "raise", text, attachment, now)
+            engine._insert_deliveries(db, notice_id, recipients, "raise", told(notice_id), attachment, now)
             return notice_id
 
         notice_id = await store.call(store.transaction, write)

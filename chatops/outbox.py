@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backoff import Backoff
-from .message import Address, Attachment, Reply
+from .i18n import _, speaking
+from .message import Address, Attachment, Button, Reply
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -141,7 +142,9 @@ class Outbox:
         skip = sorted(unrecorded)
         exclude = f" AND id NOT IN ({','.join('?' * len(skip))})" if skip else ""
         due = await store.call(lambda: store.db.execute(
-            "SELECT id, target, direct, text, attachment, attempts, created FROM deliveries WHERE adapter = ? "
+            "SELECT id, target, direct, text, attachment, attempts, created, alert_id, kind, recipient, "
+            "(SELECT a.acked_by IS NULL AND a.cleared_at IS NULL FROM alerts a WHERE a.id = deliveries.alert_id) "
+            "FROM deliveries WHERE adapter = ? "
             f"AND delivered_at IS NULL AND (next_try <= ? OR (? AND attempts > 0)){exclude} ORDER BY id LIMIT 200",
             (adapter_name, now, int(reconnected), *skip)).fetchall())
         delivered: list[int] = []
@@ -149,9 +152,11 @@ class Outbox:
         expired: list[tuple[int, int, str]] = []
 
         async def send_in_order(rows: list[Any]) -> None:
-            for delivery_id, target, direct, text, attachment, attempts, created in rows:
+            for delivery_id, target, direct, text, attachment, attempts, created, alert_id, kind, recipient, \
+                    open_ in rows:
+                buttons = self._ack_button(alert_id, recipient) if open_ and kind in ("raise", "repeat") else ()
                 outcome = await self._send_one(adapter, adapter_name, target, bool(direct), text, attachment,
-                                               attempts)
+                                               attempts, buttons)
                 if outcome is None:
                     delivered.append(delivery_id)
                     self.shown.add(delivery_id)      # `alerts` lists the recipient as told at once
@@ -191,14 +196,20 @@ class Outbox:
             (adapter_name,)).fetchone()[0])
         return upcoming, len(due) == 200 and not failed
 
+    def _ack_button(self, alert_id: int, recipient: str) -> tuple[Button, ...]:
+        """An open alert's one-tap acknowledgement, labelled in the recipient's language."""
+        with speaking(self.hub.auth.language_of(recipient)):
+            return (Button(_("Acknowledge"), f"ack {alert_id}"),)
+
     async def _send_one(self, adapter: Any, adapter_name: str, target: str, direct: bool, text: str,
-                        attachment: str | None, attempts: int) -> tuple[str, float] | None:
+                        attachment: str | None, attempts: int, buttons: tuple[Button, ...] = ()
+                        ) -> tuple[str, float] | None:
         """Send one delivery; None when sent, else (error, retry delay)."""
         attachments = ()
         if attachment:
             mime = mimetypes.guess_type(attachment)[0] or "image/jpeg"
             attachments = (Attachment(path=Path(attachment), mime=mime),)
-        reply = Reply(text, attachments, notice=True)
+        reply = Reply(text, attachments, notice=True, buttons=buttons)
         epoch = adapter.health.since                # changes when the connection goes down or up
         try:
             async with asyncio.timeout(SEND_TIMEOUT):

@@ -12,6 +12,7 @@ from chatops.durations import format_duration, parse_duration
 from chatops.home import SWITCH_STATES, Device, format_value
 from chatops.device_settings import type_word
 from chatops.i18n import _, ngettext
+from chatops.message import Button, Reply
 from chatops.mqtt import MqttUnavailable
 from chatops.router import clean_text
 from chatops.schedule import Recurrence, local_time
@@ -63,7 +64,7 @@ async def read(ctx: Context, device: str) -> str:
 
 @command("switch", aliases=["turn"], usage="switch DEVICE on|off|toggle [for DURATION]", needs_user=True,
          shorthand=Shorthand.DEVICE_STATE)
-async def switch(ctx: Context, device: str, *words: str) -> str:
+async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
     name, state, hold = _switch_words(ctx, [device, *words])
     target = _device(ctx, name)
@@ -94,26 +95,27 @@ async def switch(ctx: Context, device: str, *words: str) -> str:
         return _("No confirmation from {label} after {waited} (asked {asked}, last state {last}).").format(
             label=target.label, waited=timeout, asked=shown, last=now) + later
     if hold is None:
-        return _("{label} is {state}").format(label=target.label, state=shown)
+        return Reply(_("{label} is {state}").format(label=target.label, state=shown),
+                     buttons=(Button(_("On"), f"switch {target.name} on"), Button(_("Off"), f"switch {target.name} off")))
     return await _switch_back_later(ctx, target, wanted, before, hold, pending, f"{name} {state} for "
                                     f"{format_duration(hold)}")
 
 
 @command("allume", aliases=["allumer"], usage="allume DEVICE [for DURATION]", needs_user=True,
          permission="switch")
-async def switch_on(ctx: Context, device: str, *words: str) -> str:
+async def switch_on(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device on (French: allume chauffage, allume chauffage 2h)."""
     return await _switch_to(ctx, "on", [device, *words])
 
 
 @command("eteins", aliases=["éteins", "eteindre", "éteindre"], usage="éteins DEVICE [for DURATION]",
          needs_user=True, permission="switch")
-async def switch_off(ctx: Context, device: str, *words: str) -> str:
+async def switch_off(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device off (French: éteins la lampe, éteins chauffage)."""
     return await _switch_to(ctx, "off", [device, *words])
 
 
-async def _switch_to(ctx: Context, state: str, words: list[str]) -> str:
+async def _switch_to(ctx: Context, state: str, words: list[str]) -> str | Reply:
     """`switch DEVICE STATE [DURATION]` for a verb that carries the state: the longest run of
     words naming a device is the device, the rest the duration (a French article is skipped)."""
     if len(words) > 1 and fold(words[0]) in ("le", "la", "les", "l'"):

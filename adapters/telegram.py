@@ -1,0 +1,340 @@
+"""Telegram (python-telegram-bot's Bot, without its Application): private chats and groups,
+answers that reply to the asking message, pictures as photos, buttons.
+
+`run` owns one loop: long polling with getUpdates by default (a home has no public address),
+or a webhook behind the user's reverse proxy. The offset of the next update is written to the
+hub's store *before* the updates are handed to the hub, so a restart never runs a line twice.
+A button press is a line sent by whoever pressed it: `ack 12` from the alert's "Acknowledge",
+`switch heater off` from a switch's "Off", and it takes the same path as typed text (the one
+access check, rate limits, audit). Telegram's 429 answers are obeyed: the send waits the
+`retry_after` it was told, then goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from chatops import render
+from chatops.adapter import AdapterBase, Capabilities
+from chatops.backoff import Backoff
+from chatops.config import ConfigError, read_secret
+from chatops.health import Health
+from chatops.message import Address, Identity, Message, Reply
+from chatops.outbox import Undeliverable
+
+from adapters.telegram_settings import Settings
+
+if TYPE_CHECKING:
+    from chatops.hub import Hub
+
+__all__ = ["Adapter", "Settings", "ChatAddress"]
+
+log = logging.getLogger(__name__)
+MAX_TEXT = 4096                 # Telegram's limit for one message
+CALLBACK_BYTES = 64             # and for a button's data: longer lines get no button
+UPDATES = ["message", "callback_query"]
+MAX_WAIT = 120.0                # the longest retry_after obeyed before giving the send back to the outbox
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAddress(Address):
+    """A chat that remembers the message that asked: the answer replies to it. Same adapter,
+    target and thread as the chat, so the hub keeps one lane (one order) per chat."""
+
+    message_id: int = 0
+
+
+class _Fatal(Exception):
+    """Telegram refused the token: trying again will not help."""
+
+
+class _TokenMask(logging.Filter):
+    """Replaces the bot's token in a log line by `<token>` (it is the password of the bot)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if self.token in text:
+            record.msg, record.args = text.replace(self.token, "<token>"), ()
+        return True
+
+
+def _seconds(value: Any) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class Adapter(AdapterBase):
+    """The hub as one Telegram bot."""
+
+    network = "telegram"
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name = name
+        self.settings = settings
+        self.capabilities = Capabilities(max_text=MAX_TEXT, images=True)
+        self.health = Health()
+        self.bot: Any = None
+        self.username = ""
+        self.updates = 0                        # updates handled (tests, status)
+        self._hub: Hub | None = None
+        self._store = f"telegram:{name}"        # the plugin_kv namespace of this adapter
+        # The Bot API puts the token in every URL; python-telegram-bot logs the URL at DEBUG and
+        # httpx at INFO: never below WARNING for those, and the token masked if one still shows.
+        for noisy in ("httpx", "httpcore", "telegram"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self, hub: Hub) -> None:
+        from telegram import Bot
+        from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter
+        from telegram.request import HTTPXRequest
+
+        self._hub = hub
+        token = read_secret(self.settings, "token", hub.settings.base_dir)
+        if not token:
+            raise ConfigError([f"adapters.{self.name}: the bot token is empty"])
+        mask = _TokenMask(token)
+        for source in ("telegram.Bot", "telegram.ext", "httpx", log.name):
+            logging.getLogger(source).addFilter(mask)
+        base = self.settings.api_url.rstrip("/")
+        wait = self.settings.poll_timeout + 15
+        self.bot = Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
+                       request=HTTPXRequest(connection_pool_size=8, read_timeout=20.0, media_write_timeout=30.0),
+                       get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=wait))
+        backoff = Backoff(base=0.5, cap=self.settings.reconnect_max)
+        try:
+            while True:
+                try:
+                    await self._connect()
+                    if self.settings.mode == "webhook":
+                        await self._serve_webhook(backoff)
+                    else:
+                        await self._poll(backoff)
+                except _Fatal as exc:
+                    self.health.down(str(exc))
+                    raise ConfigError([f"adapters.{self.name}: {exc}"]) from None
+                except RetryAfter as exc:
+                    delay = min(_seconds(exc.retry_after), MAX_WAIT)
+                    self.health.down(f"Telegram asks to wait {delay:.0f}s")
+                    await asyncio.sleep(delay)
+                    continue
+                except (NetworkError, OSError, asyncio.TimeoutError) as exc:
+                    if isinstance(exc, (InvalidToken, Forbidden)):
+                        raise ConfigError([f"adapters.{self.name}: Telegram refused the token ({exc})"]) from None
+                    self.health.down(f"cannot reach {self.settings.api_url}: {exc}")
+                    log.warning("%s: %s", self.name, self.health.detail)
+                except Exception as exc:        # never end the adapter on a surprise
+                    self.health.down(f"{type(exc).__name__}: {exc}")
+                    log.warning("%s: polling failed", self.name, exc_info=True)
+                await asyncio.sleep(backoff.next_delay())
+        finally:
+            self.health.down("stopped")
+            try:
+                await self.bot.shutdown()
+            except Exception:
+                pass
+
+    async def _connect(self) -> None:
+        from telegram.error import InvalidToken
+        try:
+            me = await self.bot.get_me()
+        except InvalidToken as exc:
+            raise _Fatal(f"Telegram refused the token ({exc})") from None
+        self.username = me.username or ""
+
+    async def _poll(self, backoff: Backoff) -> None:
+        await self.bot.delete_webhook()            # polling and a webhook exclude each other
+        stored = await self._hub_value("offset")
+        offset = int(stored) if stored else None
+        while True:
+            updates = await self.bot.get_updates(offset=offset, timeout=int(self.settings.poll_timeout),
+                                                 allowed_updates=UPDATES)
+            if not self.health.connected:
+                backoff.up()
+                self.health.up(f"@{self.username}, long polling")
+            if not updates:
+                continue
+            offset = updates[-1].update_id + 1
+            await self._set_hub_value("offset", str(offset))     # before handling: at most once
+            for update in updates:
+                self._update(update)
+
+    async def _serve_webhook(self, backoff: Backoff) -> None:
+        """Listen for Telegram's posts (behind the reverse proxy that has the public https URL)."""
+        from aiohttp import web
+        from telegram import Update
+
+        assert self._hub is not None
+        secret = read_secret(self.settings, "webhook_secret", self._hub.settings.base_dir) or ""
+        host, _, port = self.settings.webhook_listen.rpartition(":")
+
+        async def posted(request: web.Request) -> web.Response:
+            given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+            if not hmac.compare_digest(given.encode(), secret.encode()):
+                assert self._hub is not None
+                self._hub.audit.record("refused", f"{self.network}:webhook", f"{self.name}:{request.remote}",
+                                       "(webhook post)", "wrong or missing secret token")
+                return web.Response(status=403, text="wrong secret token")
+            try:
+                update = Update.de_json(await request.json(), self.bot)
+            except Exception:
+                return web.Response(status=400, text="not an update")
+            assert self._hub is not None
+            if update is not None and await self._hub.store.mark_processed(f"{self._store}:{update.update_id}"):
+                self._update(update)
+            return web.Response(text="ok")
+
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_post("/{path:.*}", posted)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port)).start()
+            await self.bot.set_webhook(self.settings.webhook_url, secret_token=secret, allowed_updates=UPDATES)
+            backoff.up()
+            self.health.up(f"@{self.username}, webhook {self.settings.webhook_url}")
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    # ---- inbound ------------------------------------------------------------------------------
+
+    def _update(self, update: Any) -> None:
+        self.updates += 1
+        try:
+            if update.callback_query is not None:
+                self._pressed(update.callback_query)
+            elif update.message is not None and update.message.text:
+                self._message(update.message)
+        except Exception:
+            log.exception("%s: update %s could not be handled", self.name, update.update_id)
+
+    def _message(self, message: Any) -> None:
+        hub = self._hub
+        assert hub is not None
+        sender = message.from_user
+        if sender is None or sender.is_bot:
+            return                              # other bots never drive the house
+        direct = message.chat.type == "private"
+        text, addressed = self._command_text(message.text, direct)
+        if text is None:
+            return
+        address = ChatAddress(self.name, str(message.chat.id), direct, message_id=message.message_id)
+        late = time.time() - message.date.timestamp()
+        if late > self.settings.stale_after:
+            log.warning("%s: not running a line of %s that reached the hub %.0fs late", self.name, sender.id, late)
+            if addressed:
+                hub.spawn(hub.send(address, Reply(
+                    f"Not run: this reached the hub {late / 60:.0f} min late (it was offline). "
+                    "Send it again if it still matters.")), "telegram-stale")
+            return
+        hub.dispatch(Message(self._identity(sender), address, text, addressed=addressed, raw=message))
+
+    def _command_text(self, text: str, direct: bool) -> tuple[str | None, bool]:
+        """(the line for the hub, addressed) from a message: `/temp@maison_bot salon` and
+        `@maison_bot temp` are for the hub anywhere; `/other@other_bot` is not; plain text in a
+        group goes to the router, which wants its prefix there."""
+        name = self.username.casefold()
+        if text.startswith("/"):
+            first, _, rest = text[1:].partition(" ")
+            command, _, bot = first.partition("@")
+            if bot and bot.casefold() != name:
+                return None, False
+            return f"{command} {rest}".strip(), True
+        if name and text.casefold().startswith(f"@{name}"):
+            return text[len(name) + 1:].lstrip(" :,"), True
+        return text, direct
+
+    def _pressed(self, query: Any) -> None:
+        """A button press: the button's line, sent by whoever pressed it, on the usual path."""
+        hub = self._hub
+        assert hub is not None
+        hub.spawn(self._answer_press(query.id), "telegram-press")
+        if not query.data or query.from_user is None or query.from_user.is_bot:
+            return
+        chat = getattr(query.message, "chat", None)
+        message_id = getattr(query.message, "message_id", 0) or 0
+        target = str(chat.id) if chat is not None else str(query.from_user.id)
+        direct = chat is None or chat.type == "private"
+        address = ChatAddress(self.name, target, direct, message_id=message_id)
+        hub.dispatch(Message(self._identity(query.from_user), address, query.data, addressed=True, raw=query))
+
+    async def _answer_press(self, query_id: str) -> None:
+        try:
+            await self.bot.answer_callback_query(query_id)      # stops the button's spinner
+        except Exception as exc:
+            log.info("%s: could not answer a button press: %s", self.name, exc)
+
+    def _identity(self, user: Any) -> Identity:
+        return Identity(self.network, str(user.id), display=user.username or user.first_name or str(user.id))
+
+    # ---- outbound -----------------------------------------------------------------------------
+
+    async def send(self, address: Address, reply: Reply) -> None:
+        from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
+        from telegram.error import BadRequest, Forbidden, NetworkError
+
+        if self.bot is None or not self.health.connected:
+            raise ConnectionError(f"{self.name} is not connected: {self.health.detail}")
+        try:
+            chat_id = int(address.target)
+        except ValueError:
+            raise Undeliverable(f"{address.target!r} is not a Telegram chat id") from None
+        asked = address.message_id if isinstance(address, ChatAddress) and address.message_id else None
+        replying = ReplyParameters(message_id=asked, allow_sending_without_reply=True) if asked else None
+        buttons = [InlineKeyboardButton(b.label, callback_data=b.line) for b in reply.buttons
+                   if len(b.line.encode()) <= CALLBACK_BYTES]
+        markup = InlineKeyboardMarkup([buttons]) if buttons else None
+        pieces = render.split_text(reply.text, MAX_TEXT)
+        try:
+            for attachment in reply.attachments:
+                photo = await asyncio.to_thread(attachment.path.read_bytes)
+                await self._obeying(self.bot.send_photo, chat_id=chat_id, photo=photo,
+                                    caption=None if pieces else (attachment.name or None), reply_parameters=replying,
+                                    reply_markup=None if pieces else markup)
+            for index, piece in enumerate(pieces):
+                last = index == len(pieces) - 1
+                await self._obeying(self.bot.send_message, chat_id=chat_id, text=piece,
+                                    reply_parameters=replying if index == 0 else None,
+                                    reply_markup=markup if last else None)
+        except (Forbidden, BadRequest) as exc:
+            raise Undeliverable(f"Telegram refused the message to {chat_id}: {exc}") from None
+        except NetworkError as exc:
+            raise ConnectionError(f"{self.name}: {exc}") from None
+
+    async def _obeying(self, call: Any, **kwargs: Any) -> Any:
+        """`call`, waiting as long as Telegram's 429 answer says (`retry_after`) before again."""
+        from telegram.error import RetryAfter
+        for _attempt in range(3):
+            try:
+                return await call(**kwargs)
+            except RetryAfter as exc:
+                delay = _seconds(exc.retry_after)
+                if delay > MAX_WAIT:
+                    raise ConnectionError(f"Telegram asks to wait {delay:.0f}s") from None
+                log.info("%s: Telegram asks to wait %.0fs before sending", self.name, delay)
+                await asyncio.sleep(delay)
+        return await call(**kwargs)
+
+    def status_note(self) -> str | None:
+        return f"@{self.username}, {self.updates} updates" if self.username else None
+
+    # ---- small state in the hub's store -------------------------------------------------------
+
+    async def _hub_value(self, key: str) -> str | None:
+        assert self._hub is not None
+        return await self._hub.store.plugin_value(self._store, key)
+
+    async def _set_hub_value(self, key: str, value: str) -> None:
+        assert self._hub is not None
+        await self._hub.store.set_plugin_value(self._store, key, value)

@@ -1,0 +1,164 @@
+"""The Telegram adapter against a local Bot API emulator driving the real python-telegram-bot:
+private chats and groups, replies, photos, buttons pressed by people (and by strangers), alerts with
+an Acknowledge button, 429s obeyed, no update handled twice across a restart, and the webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import aiomqtt
+import pytest
+
+from chatops.config import Settings
+from chatops.hub import Hub, running
+from chatops.testing import Mosquitto, free_port, wait_for
+
+from .conftest import ALICE, STRANGER
+from .emulator import TOKEN, BotApi
+
+pytestmark = pytest.mark.servers
+READING = re.compile(r"salon: -?\d+\.\d °C")
+
+
+async def connected(hub: Hub) -> Any:
+    adapter = hub.adapters["telegram"]
+    await wait_for(lambda: adapter.health.connected, timeout=10)
+    return adapter
+
+
+async def test_private_chat_and_group(telegram_settings: Callable[..., Settings], bot_api: BotApi) -> None:
+    async with running(Hub(telegram_settings())) as hub:
+        await connected(hub)
+        asked = await bot_api.say(ALICE, "temp salon")
+        answer = (await bot_api.wait_sent(ALICE))[0]
+        assert READING.fullmatch(answer.text) and answer.reply_to == asked
+        group = -1001234
+        await bot_api.say(ALICE, "temp salon", chat_id=group)                 # not for the hub in a group
+        await bot_api.say(ALICE, "/temp@maison_bot salon", chat_id=group)
+        await bot_api.say(ALICE, "/temp@other_bot salon", chat_id=group)      # another bot's command
+        await bot_api.say(ALICE, "!temp chambre", chat_id=group)
+        sent = await bot_api.wait_sent(group, 2)
+        assert [s.text.split(":")[0] for s in sent] == ["salon", "chambre"]
+        await bot_api.say(ALICE, "snap entree")
+        photo = (await bot_api.wait_sent(ALICE, 2))[1]
+        assert photo.method == "sendPhoto" and photo.photo_bytes > 1000
+
+
+async def test_switch_buttons_are_pressed_as_the_presser(telegram_settings: Callable[..., Settings],
+                                                         bot_api: BotApi, mosquitto: Mosquitto) -> None:
+    async with running(Hub(telegram_settings())) as hub:
+        await connected(hub)
+        await wait_for(lambda: hub.home.devices["heater"].reading is not None)
+        await bot_api.say(ALICE, "chauffage on")
+        answer = (await bot_api.wait_sent(ALICE))[0]
+        assert answer.text == "heater is ON"
+        assert answer.buttons == [{"text": "On", "data": "switch heater on"}, {"text": "Off", "data": "switch heater off"}]
+        await bot_api.press(ALICE, answer, "switch heater off")
+        assert (await bot_api.wait_sent(ALICE, 2))[1].text == "heater is OFF"
+        assert hub.home.devices["heater"].reading.value is False
+        await bot_api.press(STRANGER, answer, "switch heater on")             # the same button, a stranger
+        refusal = (await bot_api.wait_sent(ALICE, 3))[2].text
+        assert refusal.startswith("Sorry, you may not use switch.")
+        assert hub.home.devices["heater"].reading.value is False
+        await wait_for(lambda: len(bot_api.answered) == 2)                    # every press is answered
+        audit = await hub.store.audit_entries("refused")
+        assert any(f"telegram:{STRANGER}" in e["sender"] for e in audit)
+
+
+async def test_an_alert_has_an_acknowledge_button(telegram_settings: Callable[..., Settings], bot_api: BotApi,
+                                                  mosquitto: Mosquitto) -> None:
+    async with running(Hub(telegram_settings())) as hub, aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        await connected(hub)
+        await device.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        alert = (await bot_api.wait_sent(ALICE))[0]
+        assert alert.text.startswith("[CRITICAL] Smoke in the kitchen! (alert #1")
+        assert alert.buttons == [{"text": "Acknowledge", "data": "ack 1"}]
+        await bot_api.press(ALICE, alert, "ack 1")
+        assert (await bot_api.wait_sent(ALICE, 2))[1].text == "Alert #1 (smoke) acknowledged; reminders stopped."
+        assert (await hub.alerts.active())[0]["acked_by"] == "alice"
+
+
+async def test_429_retry_after_is_obeyed(telegram_settings: Callable[..., Settings], bot_api: BotApi) -> None:
+    async with running(Hub(telegram_settings())) as hub:
+        await connected(hub)
+        bot_api.throttle("sendmessage", retry_after=1)
+        asked = time.monotonic()
+        await bot_api.say(ALICE, "whoami")
+        answer = (await bot_api.wait_sent(ALICE))[0]
+        assert answer.text.startswith(f"You are telegram:{ALICE}")
+        assert time.monotonic() - asked >= 1.0
+        assert bot_api.calls.count("sendmessage") == 2                      # refused once, then sent
+
+
+async def test_a_restart_never_handles_an_update_twice(telegram_settings: Callable[..., Settings],
+                                                        bot_api: BotApi, mosquitto: Mosquitto) -> None:
+    settings = telegram_settings()
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as watcher:
+        await watcher.subscribe("zigbee2mqtt/heater/set")
+        async with running(Hub(settings)) as hub:
+            await connected(hub)
+            await bot_api.say(ALICE, "chauffage on")
+            await bot_api.wait_sent(ALICE)
+        async with running(Hub(settings)) as hub:
+            adapter = await connected(hub)
+            await wait_for(lambda: bot_api.calls.count("getupdates") >= 3)   # polled again after the restart
+            await bot_api.say(ALICE, "whoami")
+            await bot_api.wait_sent(ALICE, 2)
+            assert adapter.updates == 1
+        commands = []
+        while True:
+            try:
+                async with asyncio.timeout(0.5):
+                    commands.append((await anext(watcher.messages)).payload)
+            except TimeoutError:
+                break
+        assert len(commands) == 1                  # the heater was switched once
+        assert [s.text for s in bot_api.to(ALICE)][0] == "heater is ON" and len(bot_api.to(ALICE)) == 2
+
+
+async def test_webhook_with_its_secret(telegram_settings: Callable[..., Settings], bot_api: BotApi,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret-webhook")
+    port = free_port()
+    settings = telegram_settings(mode="webhook", webhook_url=f"http://127.0.0.1:{port}/telegram",
+                                 webhook_listen=f"127.0.0.1:{port}", webhook_secret_env="TELEGRAM_WEBHOOK_SECRET")
+    async with running(Hub(settings)) as hub, aiohttp.ClientSession() as http:
+        await connected(hub)
+        assert bot_api.webhook == {"url": f"http://127.0.0.1:{port}/telegram", "secret": "s3cret-webhook"}
+        update = bot_api.update(message={"message_id": 5, "date": int(time.time()),
+                                         "chat": {"id": ALICE, "type": "private"},
+                                         "from": {"id": ALICE, "is_bot": False, "first_name": "alice"},
+                                         "text": "temp salon"})
+        async with http.post(f"http://127.0.0.1:{port}/telegram", json=update,
+                             headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}) as refused:
+            assert refused.status == 403
+        for _ in range(2):                          # Telegram posts again when unsure: handled once
+            async with http.post(f"http://127.0.0.1:{port}/telegram", json=update,
+                                 headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-webhook"}) as accepted:
+                assert accepted.status == 200
+        assert READING.fullmatch((await bot_api.wait_sent(ALICE))[0].text)
+        await asyncio.sleep(0)
+        assert len(bot_api.to(ALICE)) == 1 and "getupdates" not in bot_api.calls
+
+
+async def test_the_token_never_reaches_the_log(telegram_settings: Callable[..., Settings], bot_api: BotApi,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with running(Hub(telegram_settings())) as hub:
+        await connected(hub)
+        await bot_api.say(ALICE, "temp salon")
+        await bot_api.wait_sent(ALICE)
+    assert TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text
+
+
+def test_identities_and_addresses_are_checked() -> None:
+    from adapters.telegram_network import address_problem, identity_problem
+    assert identity_problem("123456789") is None and "not a Telegram user id" in str(identity_problem("@alice"))
+    assert address_problem("-1001234567890") is None and address_problem("alice") is not None
