@@ -36,6 +36,9 @@ class _Window:
     more: int = 0
 
 
+MAX_WAITING = 10_000            # audit rows kept in memory while the store refuses them
+
+
 class AuditTrail:
     """Folds and writes audit rows for one hub."""
 
@@ -47,6 +50,8 @@ class AuditTrail:
         self._wall = wall
         self._windows: OrderedDict[tuple[str, str], _Window] = OrderedDict()
         self._pending: list[Row] = []
+        self.failing: str | None = None     # why rows cannot be stored, while they cannot
+        self.lost = 0                       # rows dropped (the oldest) since then
         self._wake = asyncio.Event()
         store.before_audit_read = self.flush       # a reader of the audit log sees what waits here too
 
@@ -104,8 +109,22 @@ class AuditTrail:
             return
         try:
             await self.store.audit_rows(rows)
-        except Exception as exc:           # the store says it is failing; the log line above stays
-            log.warning("%d audit rows could not be stored (%s)", len(rows), exc)
+        except Exception as exc:           # the store says it is failing: keep them (bounded), say it once
+            kept = rows + self._pending
+            if self.failing is None:
+                log.error("audit rows cannot be stored (%s); keeping the newest %d in memory until storage is back "
+                          "(each is in the log too)", exc, MAX_WAITING)
+            self.lost += max(0, len(kept) - MAX_WAITING)
+            self._pending, self.failing = kept[-MAX_WAITING:], str(exc)
+            return
+        if self.failing is not None:
+            log.warning("audit: storage is back; %d rows kept in memory stored (%d lost)", len(rows), self.lost)
+            self.failing, self.lost = None, 0
+
+    @property
+    def waiting(self) -> int:
+        """Rows not stored yet."""
+        return len(self._pending)
 
     async def run(self) -> None:
         """Write rows as they come, close finished minutes, prune old rows; until cancelled."""

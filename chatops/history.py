@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS history_rollup (
     max REAL NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (device, bucket)) WITHOUT ROWID;
 """
 MAINTENANCE_EVERY = 300.0            # seconds between roll-up/retention passes (at most)
-MAX_BUFFERED = 100_000               # readings kept in memory while the disk refuses writes
+MAX_BUFFERED = 10_000                # readings kept in memory while the disk refuses writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,8 @@ class History:
         self._kept: dict[str, tuple[int, float]] = {}       # device -> (unix ms, value) last buffered
         self._ids: dict[str, int] = {}
         self.written = 0
+        self.failing: str | None = None     # why writes fail, while they do (status shows it)
+        self.dropped = 0                    # readings lost since writes began to fail (the oldest first)
 
     @property
     def enabled(self) -> bool:
@@ -146,11 +148,27 @@ class History:
             self._buffer = rows + self._buffer      # rewritten at the final flush (same keys: no duplicates)
             raise
         except sqlite3.Error as exc:                # a full disk: keep the newest readings, try again later
-            self._buffer = (rows + self._buffer)[-MAX_BUFFERED:]
-            log.warning("history: %d readings wait to be written: %s", len(self._buffer), exc)
+            kept = rows + self._buffer
+            if self.failing is None:
+                log.error("history: readings cannot be written (%s); keeping the newest %d in memory until "
+                          "storage is back", exc, MAX_BUFFERED)
+            if len(kept) > MAX_BUFFERED:
+                if not self.dropped:
+                    log.error("history: more than %d readings wait; the oldest are dropped from now on", MAX_BUFFERED)
+                self.dropped += len(kept) - MAX_BUFFERED
+            self._buffer, self.failing = kept[-MAX_BUFFERED:], str(exc)
             return 0
+        if self.failing is not None:
+            log.warning("history: storage is back; %d readings kept in memory written (%d dropped)",
+                        len(rows), self.dropped)
+            self.failing, self.dropped = None, 0
         self.written += len(rows)
         return len(rows)
+
+    @property
+    def waiting(self) -> int:
+        """Readings buffered, not yet written."""
+        return len(self._buffer)
 
     def write(self, db: sqlite3.Connection, rows: list[tuple[str, int, float]]) -> None:
         """Insert (device name, unix ms, value) rows (store thread, inside a transaction)."""

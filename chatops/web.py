@@ -48,7 +48,8 @@ PAGE_LABELS = (N_("On"), N_("Off"), N_("Take a picture"), N_("no reading yet"), 
                N_("switching…"), N_("taking a picture…"), N_("acknowledged by {who}"), N_("NOT acknowledged"),
                N_("Acknowledged"), N_("Acknowledge"), N_("Alerts"), N_("Chat"), N_("Send"),
                N_("Type a command: temp, chauffage on, snap entree, graph salon 7d… (help lists them all)"),
-               N_("temp salon, chauffage on, graph salon 7d, help"))
+               N_("temp salon, chauffage on, graph salon 7d, help"),
+               N_("Storage is failing ({why}): alerts are sent from memory, readings kept in memory."))
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 COOKIE = "chatops_token"
@@ -302,7 +303,9 @@ class WebServer:
 
     def _health_json(self) -> dict[str, object]:
         health = self.hub.health()
-        return {"ready": health["ready"], "mqtt": health["mqtt"], "adapters": health["adapters"]}
+        store = self.hub.store.health
+        return {"ready": health["ready"], "mqtt": health["mqtt"], "adapters": health["adapters"],
+                "storage": {"connected": store.connected, "detail": store.detail}}
 
     def labels(self) -> dict[str, str]:
         """The page's own words in the web user's language (the dashboard asks for no other file)."""

@@ -218,6 +218,13 @@ async def status(ctx: Context) -> str:
                  + (_(", no reading yet: {names}").format(names=", ".join(silent)) if silent else ""))
     if not hub.store.health.connected:
         lines.append(_("storage: FAILING ({why}); alerts are sent from memory").format(why=hub.store.health.detail))
+    if hub.history.failing is not None:
+        lines.append(_("history: {count} readings kept in memory, not stored ({why})").format(
+            count=hub.history.waiting, why=hub.history.failing)
+                     + (_("; {count} dropped").format(count=hub.history.dropped) if hub.history.dropped else ""))
+    if hub.audit.failing is not None:
+        lines.append(_("audit: {count} rows kept in memory and in the log, not stored ({why})").format(
+            count=hub.audit.waiting, why=hub.audit.failing))
     active = await hub.alerts.active()
     lines.append(_("alerts: {count} active").format(count=len(active)) if active else _("alerts: none active"))
     return "\n".join(lines)

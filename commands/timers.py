@@ -3,6 +3,8 @@ automations of config.toml (automations, enable, disable)."""
 
 from __future__ import annotations
 
+import sqlite3
+
 from chatops.command import CommandError, Context, command
 from chatops.i18n import _
 from chatops.durations import format_duration
@@ -37,7 +39,12 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
     if problem:
         raise CommandError(_('Not scheduled: {problem}').format(problem=problem))
     assert ctx.user is not None                 # needs_user
-    timer_id = await timers.add(ctx.user.name, ctx.address, line, plan.recurrence, plan.first)
+    try:
+        timer_id = await timers.add(ctx.user.name, ctx.address, line, plan.recurrence, plan.first)
+    except sqlite3.DatabaseError as exc:
+        # A timer only in memory would silently vanish at the next restart: say so instead.
+        raise CommandError(_("Cannot store the timer ({why}): it was not set. Free disk space (or make the "
+                             "data folder writable) and say it again.").format(why=exc)) from None
     repeat = "" if plan.recurrence.kind == "once" else f", {plan.recurrence.label}"
     return (_('Timer #{timer_id}: {line} at {when} (in {duration}){repeat}.').format(
         timer_id=timer_id, line=line, when=local_time(plan.first, timers.tz, now), duration=format_duration(plan.first - now), repeat=repeat))

@@ -417,3 +417,23 @@ async def test_dashboard_in_french(tmp_path: Path, mosquitto: Mosquitto) -> None
         await browser.wait_until("[...document.querySelectorAll('#log .bot')].some(d => d.textContent === "
                                  "\"Commande inconnue 'tmep'. Vouliez-vous dire temp ?\")")
         assert browser.errors == []
+
+
+@needs_chromium
+async def test_dashboard_says_storage_is_failing(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """When the store reports failing writes (a full disk, see tests/test_storage_failure.py) the page
+    shows why, in a banner and a red pill, and both go once it is back."""
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"interval": "1m"})
+    async with running(Hub(settings, tty=False)) as hub, Browser.launch() as browser:
+        assert hub.web is not None
+        await browser.goto(f"http://127.0.0.1:{hub.web.port}/")
+        await browser.wait_until("document.body.dataset.ready === 'true'")
+        assert await browser.evaluate("document.getElementById('storage').hidden") is True
+        hub.store.health.down("database or disk is full")
+        await browser.wait_until("!document.getElementById('storage').hidden && document.getElementById('storage')"
+                                 ".textContent.includes('database or disk is full')", timeout=15)
+        assert await browser.evaluate("document.querySelector('[data-health=\"storage\"]').classList"
+                                      ".contains('down')")
+        hub.store.health.up("ok")
+        await browser.wait_until("document.getElementById('storage').hidden", timeout=15)
+        assert browser.errors == []

@@ -82,3 +82,61 @@ async def test_a_full_disk_never_silences_the_smoke_alarm(small_disk: Path, mosq
         await wait_for(lambda: hub.store.health.connected, timeout=30)
         assert hub.health()["status"] == "ok"
         assert inbox.queue.empty(), "the alert was sent twice"
+
+
+async def test_commands_history_and_timers_while_the_disk_is_full(
+        small_disk: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
+    """Commands keep working; a timer is refused with why (not kept in memory to vanish at the next
+    restart); readings wait in memory with one log line however often the write fails; status says
+    all of it; once space is back everything is stored without a restart."""
+    settings = settings_for(small_disk / "data", mosquitto.url, simulator={"enabled": False}, alerts=[],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None},
+                            history={"flush_interval": "0.2s", "min_interval": "0s"},
+                            users={"owner": None, "alice": {"roles": ["admin"], "loopback": ["alice"]}})
+    hub = Hub(settings, tty=False)
+
+    async def say(text: str) -> str:
+        return await exec_command(hub, text, sender="alice", network="loopback", adapter="loop")
+
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        filler = fill(small_disk)
+        for value in (19.5, 19.6, 19.7):
+            await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": value}), qos=1)
+        await wait_for(lambda: hub.history.failing is not None and hub.history.waiting >= 3, timeout=10)
+        assert (await say("temp salon")) == "salon: 19.7 °C"                   # commands keep working
+        assert (await say("in 10m snap entree")).startswith("Cannot store the timer (")
+        assert "it was not set" in await say("in 10m snap entree")
+        status = await say("status")
+        assert "history: " in status and "readings kept in memory, not stored" in status, status
+        for _ in range(3):                                   # several failed flushes: still one log line
+            await hub.history.flush()
+        assert caplog.text.count("history: readings cannot be written") == 1
+        filler.unlink()
+        await wait_for(lambda: hub.history.failing is None, timeout=30)
+        summary = await say("history salon 1h")
+        assert "min 19.5 °C" in summary and "max 19.7 °C" in summary, summary
+        assert "history: " not in await say("status")
+        assert (await say("in 10m snap entree")).startswith("Timer #1: snap entree at ")
+
+
+async def test_a_read_only_database_is_said_and_survived(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A database SQLite may no longer write (what a read-only SD card or file gives: "attempt to
+    write a readonly database"): the audit trail keeps its rows in memory and says so once, and
+    stores them when writing works again."""
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, alerts=[],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None},
+                            users={"owner": None, "alice": {"roles": ["admin"], "loopback": ["alice"]}})
+    hub = Hub(settings, tty=False)
+    async with running(hub):
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        await exec_command(hub, "switch heater on", sender="stranger", network="loopback", adapter="loop")
+        await hub.audit.flush()
+        assert hub.audit.failing is not None and "readonly" in hub.audit.failing and hub.audit.waiting >= 1
+        status = await exec_command(hub, "status", sender="alice", network="loopback", adapter="loop")
+        assert "audit: " in status and "not stored" in status
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+        await hub.audit.flush()
+        assert hub.audit.failing is None
+        refused = await hub.store.audit_entries("refused")
+        assert any("stranger" in e["sender"] for e in refused)

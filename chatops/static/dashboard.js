@@ -353,7 +353,11 @@ function renderAlerts(alerts) {
 }
 
 function renderHealth(health) {
-  const pills = [["mqtt", health.mqtt], ...Object.entries(health.adapters)];
+  const storage = health.storage || {connected: true};
+  $("storage").hidden = storage.connected;
+  $("storage").textContent = storage.connected ? "" : t("Storage is failing ({why}): alerts are sent from memory, "
+    + "readings kept in memory.").replace("{why}", storage.detail);
+  const pills = [["mqtt", health.mqtt], ["storage", storage], ...Object.entries(health.adapters)];
   $("health").replaceChildren(...pills.map(([name, h]) =>
     el("span", {class: "pill" + (h.connected ? "" : " down"), title: h.detail, "data-health": name}, name)));
 }
