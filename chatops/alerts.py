@@ -46,9 +46,9 @@ class RuleState:
     rule: AlertSettings
     condition: Condition
     active_id: int | None = None
-    last_raised: float = 0.0
+    last_raised: float = float("-inf")     # monotonic: a cooldown is a duration, deaf to clock steps
     recheck: asyncio.TimerHandle | None = None
-    quiet_since: float | None = None
+    quiet_since: float | None = None       # monotonic too
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ class AlertEngine:
         for alert_id, rule, raised_at in rows:
             if rule in self.rules:
                 self.rules[rule].active_id = alert_id
-                self.rules[rule].last_raised = raised_at
+                self.rules[rule].last_raised = self.hub.clock.monotonic() - max(0.0, time.time() - raised_at)
         self._mutes = dict(await store.call(lambda: store.db.execute(
             "SELECT rule, until FROM mutes WHERE until > ?", (time.time(),)).fetchall()))
         self.hub.home.listen(self._on_reading)
@@ -171,7 +171,7 @@ class AlertEngine:
         elif state.active_id is not None:
             # Clear only once the condition stayed false for the cooldown: a flapping sensor
             # keeps one alert open instead of raising ten, and a real alarm is never delayed.
-            now = time.time()
+            now = self.hub.clock.monotonic()
             if state.quiet_since is None:
                 state.quiet_since = now
             remaining = state.quiet_since + state.rule.cooldown - now
@@ -187,7 +187,7 @@ class AlertEngine:
         if self._mutes.get(rule.name, 0) > now:
             log.info("alert %s is muted; not raised", rule.name)
             return
-        if state.condition.kind == "changed" and now - state.last_raised < rule.cooldown:
+        if state.condition.kind == "changed" and self.hub.clock.monotonic() - state.last_raised < rule.cooldown:
             log.info("alert %s: change within the cooldown, not raised again", rule.name)
             return
         await self.raise_alert(state, device, value)
@@ -240,7 +240,7 @@ class AlertEngine:
         already = self.unstored.told(rule.name, device.name)
         alert_id = await store.call(store.transaction, write)
         self.unstored.recorded(rule.name, device.name)
-        state.active_id, state.last_raised = alert_id, now
+        state.active_id, state.last_raised = alert_id, self.hub.clock.monotonic()
         log.info("alert #%d %s raised: %s -> %d recipients", alert_id, rule.name, text, len(recipients))
         if picture:
             task = self.hub.spawn(self._attach_snapshot(alert_id, rule), f"alert-snapshot-{alert_id}")
@@ -485,6 +485,10 @@ class AlertEngine:
                 self.hub.spawn(self.hub.mqtt.publish_latest(self.state_topic(rule), payload), f"alert-state-{rule}")
 
     # ---- repeats and offline checks ------------------------------------------------------------
+
+    def wake_reminders(self) -> None:
+        """Look at the due reminders now (the wall clock stepped)."""
+        self._repeat_changed.set()
 
     async def _repeat_forever(self) -> None:
         store = self.hub.store

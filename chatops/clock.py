@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -97,6 +98,24 @@ async def nap(clock: Clock, seconds: float, wake: asyncio.Event, passed: asyncio
     finally:
         for future in (sleep, woken):
             future.cancel()
+
+
+JUMP_CHECK_EVERY = 5.0          # seconds of monotonic time between two looks at the wall clock
+JUMP_TOLERANCE = 2.0            # a drift smaller than this is not a jump (a slow loop, a suspend of a moment)
+
+
+async def watch_jumps(clock: Clock, on_jump: Callable[[float], None], every: float = JUMP_CHECK_EVERY) -> None:
+    """Call `on_jump(seconds)` whenever the wall clock steps (NTP after a boot without a real-time
+    clock: forward by months, or back by minutes), so that what waits on wall time (timers,
+    alert reminders) looks again at once instead of after its sleep. Costs one wake-up every
+    `every` seconds; until cancelled."""
+    offset = clock.time() - clock.monotonic()
+    while True:
+        await clock.sleep(every)
+        now = clock.time() - clock.monotonic()
+        if abs(now - offset) > JUMP_TOLERANCE:
+            on_jump(now - offset)
+        offset = now
 
 
 SYSTEM_CLOCK = SystemClock()

@@ -31,7 +31,8 @@ from .auth import Auth, User
 from .backoff import Backoff
 from .broker import BrokerMissing, embedded_broker
 from .cameras import Cameras
-from .clock import SYSTEM_CLOCK, Clock
+from .clock import SYSTEM_CLOCK, Clock, watch_jumps
+from .durations import format_duration
 from .command import CommandSet, CommandSpec
 from .plugins import Plugin, Storage, declared_config
 from .config import ConfigError, Settings, adapter_class
@@ -85,6 +86,7 @@ class Hub:
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.settings = settings
         self.started_at = time.time()
+        self.clock_jumps = 0                            # wall clock steps seen (status, tests)
         name = settings.hub.name
         self.mqtt = MqttLink(settings.mqtt, settings.mqtt.client_id or f"chatops-{name}-{os.getpid()}",
                              status_topic=f"chatops/{name}/status")
@@ -165,6 +167,7 @@ class Hub:
                         self.hub_device = HubDevice(self)
                         await self.hub_device.start()
                         self.spawn(self._watch_ready(), "ready")
+                        self.spawn(watch_jumps(self.clock, self._clock_jumped), "clock-jumps")
                         self._notify_systemd()
                         await self._stop.wait()
                         raise _Stop
@@ -181,6 +184,16 @@ class Hub:
         """Problems with the data folder and the listening ports (blocking: run in a thread)."""
         problem = data_dir_problem(self.settings, create=True)
         return ([problem] if problem else []) + listen_problems(self.settings, web=self.web is not None)
+
+    def _clock_jumped(self, seconds: float) -> None:
+        """The wall clock stepped: say it once, and let what waits on wall time look again now.
+        Durations (cooldowns, rate limits, link expiry, backoffs) are on monotonic time: untouched."""
+        direction = "forward" if seconds > 0 else "back"
+        log.warning("the wall clock jumped %s by %s (NTP after a boot without a real-time clock?); timers and "
+                    "alert reminders are checked again now", direction, format_duration(abs(seconds)))
+        self.clock_jumps += 1
+        self.timers.wake()
+        self.alerts.wake_reminders()
 
     def stop(self) -> None:
         """Ask the hub to shut down (idempotent, callable from signal handlers)."""

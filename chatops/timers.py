@@ -202,6 +202,10 @@ class Timers:
 
         return await store.call(store.transaction, write)
 
+    def wake(self) -> None:
+        """Look at the due timers now (the wall clock stepped)."""
+        self._changed.set()
+
     async def settled(self) -> None:
         """Return after the scheduler's next complete pass (tests wait on it, never on time)."""
         self._changed.set()

@@ -75,7 +75,7 @@ class LinkStore:
         self._links: dict[str, Link] = {}
 
     def publish(self, path: Path, mime: str | None = None, ttl: float | None = None) -> str:
-        now = time.time()
+        now = time.monotonic()                     # a link lives `ttl` seconds, whatever the wall clock does
         self._links = {k: v for k, v in self._links.items() if v.expires > now}
         token = secrets.token_urlsafe(24)
         guessed = mime or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -84,7 +84,7 @@ class LinkStore:
 
     def get(self, token: str) -> Link | None:
         link = self._links.get(token)
-        if link is None or link.expires <= time.time() or not link.path.exists():
+        if link is None or link.expires <= time.monotonic() or not link.path.exists():
             return None
         return link
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chatops.clock import ManualClock
+from chatops.clock import JUMP_CHECK_EVERY, ManualClock
 from chatops.hub import Hub, running
 from chatops.testing import Mosquitto, exec_command, settings_for, wait_for, write_demo_config
 
@@ -169,6 +169,34 @@ async def test_a_forward_clock_jump_skips_instead_of_firing_everything(tmp_path:
         clock.advance(15 * 60)
         assert (await next_result(hub)).startswith("Timer #1 (read salon): salon: ")
         assert hub.timers.fired == 1
+
+
+async def test_a_jump_of_months_is_seen_at_once_said_once_and_runs_nothing_twice(
+        tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
+    """A Pi without a real-time clock: NTP steps the clock 90 days forward, later 10 minutes back.
+    The hub notices within seconds (one log line each), a repeating timer misses once (not the
+    8,640 quarter hours), and the step back runs nothing a second time."""
+    clock = ManualClock(wall=datetime(2026, 1, 1, 10, 0, tzinfo=PARIS).timestamp())
+    async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
+        await say(hub, "every 15m read salon")
+        clock.jump(90 * 86400)
+        clock.advance(JUMP_CHECK_EVERY)         # the watcher's next look, far less than a timer's nap
+        result = await next_result(hub)
+        # 90 days later it is 11:00 in Paris (summer time): the next quarter hour is 11:15
+        assert result.startswith("Timer #1 (read salon) was due at ") and "skipped. Next run: 11:15." in result
+        assert hub.clock_jumps == 1 and caplog.text.count("the wall clock jumped forward by 90d") == 1
+        clock.advance(15 * 60)
+        assert (await next_result(hub)).startswith("Timer #1 (read salon): salon: ")      # 11:15, on time
+        runs = hub.timers.fired
+        clock.jump(-10 * 60)                    # back to 11:05: 11:15 is not run again
+        for _ in range(4):
+            clock.advance(JUMP_CHECK_EVERY)
+            await hub.timers.settled()
+        assert hub.clock_jumps == 2 and "the wall clock jumped back by 10m" in caplog.text
+        assert hub.timers.fired == runs
+        clock.advance(25 * 60)                  # the next quarter hour (11:30) runs, once
+        assert (await next_result(hub)).startswith("Timer #1 (read salon): salon: ")
+        assert hub.timers.fired == runs + 1
 
 
 MAX_NAP = 30.0

@@ -1,0 +1,67 @@
+"""Durations on monotonic time, schedules on wall time, and a step of the wall clock seen at once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from chatops.clock import JUMP_CHECK_EVERY, ManualClock, watch_jumps
+from chatops.hub import Hub, running
+from chatops.testing import Mosquitto, settings_for, wait_for
+from chatops.web import LinkStore
+
+
+def test_a_link_lives_its_ttl_whatever_the_wall_clock_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    picture = tmp_path / "snap.jpg"
+    picture.write_bytes(b"\xff\xd8")
+    links = LinkStore("http://hub", ttl=3600)
+    token = links.publish(picture).split("/")[-2]
+    real_wall, real_mono = time.time, time.monotonic
+    monkeypatch.setattr(time, "time", lambda: real_wall() + 365 * 86400)     # NTP steps a year forward
+    assert links.get(token) is not None
+    monkeypatch.setattr(time, "monotonic", lambda: real_mono() + 3601)       # an hour really passed
+    assert links.get(token) is None
+
+
+async def test_the_watcher_tells_steps_not_drift() -> None:
+    clock = ManualClock()
+    seen: list[float] = []
+    watcher = asyncio.create_task(watch_jumps(clock, seen.append))
+    await asyncio.sleep(0)
+    clock.jump(1.0)                           # a second of drift: not a jump
+    clock.advance(JUMP_CHECK_EVERY)
+    await asyncio.sleep(0)
+    clock.jump(-600)
+    clock.advance(JUMP_CHECK_EVERY)
+    await asyncio.sleep(0)
+    watcher.cancel()
+    assert seen == [-600.0]
+
+
+@pytest.mark.servers
+async def test_an_alert_cooldown_ignores_a_clock_step(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A `changed` rule with a 1 h cooldown: the wall clock stepping a day forward does not end it."""
+    clock = ManualClock(wall=time.time())
+    rule = {"name": "door", "device": "hall_motion", "when": "changed", "message": "{device}: {value}",
+            "severity": "info", "notify": ["loop:bob"], "cooldown": "1h"}
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, automations=[])
+    hub = Hub(settings, tty=False, clock=clock)
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        inbox = hub.adapters["loop"]
+        for occupied in (False, True):
+            await device.publish("zigbee2mqtt/hall_motion", json.dumps({"occupancy": occupied}), qos=1)
+            await wait_for(lambda o=occupied: hub.home.devices["hall_motion"].reading is not None
+                           and hub.home.devices["hall_motion"].reading.value is o)
+        first = await inbox.next(10)
+        assert first[1].startswith("[INFO] hall motion: ON")
+        clock.jump(86400)
+        await device.publish("zigbee2mqtt/hall_motion", json.dumps({"occupancy": False}), qos=1)
+        await wait_for(lambda: hub.home.devices["hall_motion"].reading.value is False)
+        with pytest.raises(TimeoutError):            # within the hour's cooldown: nothing raised
+            await inbox.next(1.0)
