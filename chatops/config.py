@@ -12,7 +12,6 @@ import ipaddress
 import os
 import re
 import stat
-import string
 import tomllib
 from enum import Enum
 from pathlib import Path
@@ -20,10 +19,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .config_base import Duration, Section
+from .config_base import Duration, Section  # noqa: F401 (re-exported for adapters' sections)
+from .config_checks import cross_checks
 from .config_errors import SECRET_KEYS, format_errors
-from .device_settings import DeviceSettings, DeviceType
-from .durations import parse_config_duration
+from .device_settings import DeviceSettings, DeviceType  # noqa: F401 (DeviceType re-exported)
+from .rule_settings import AlertSettings, AutomationDefaults, AutomationSettings
 
 
 
@@ -325,115 +325,6 @@ class UserSettings(Section):
         return list((self.model_extra or {}).get(network) or [])
 
 
-class Severity(str, Enum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-
-TEMPLATE_FIELDS = ("device", "value", "unit", "time", "rule", "severity")
-
-
-def template_problem(template: str | None) -> str | None:
-    """Why an alert message template cannot be rendered, or None when it can."""
-    if template is None:
-        return None
-    try:
-        names = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
-    except ValueError as exc:
-        return f"{exc} (write {{{{ and }}}} for literal braces)"
-    unknown = [n for n in names if n not in TEMPLATE_FIELDS]
-    if unknown:
-        return (f"unknown field {{{unknown[0]}}}; the fields are "
-                + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS))
-    return None
-
-
-_CONDITION = re.compile(r"^(on|off|changed|[<>]=?\s*-?\d+(\.\d+)?|==?\s*\S+|offline\s+\S+)$", re.I)
-
-
-class AlertSettings(Section):
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$", examples=['"smoke"'])
-    device: str = Field(examples=['"kitchen_smoke"'])
-    when: str = Field("on", examples=['"on"', '"> 30"', '"offline 10m"'])
-    message: str = Field("{device} is {value}{unit}", examples=['"Smoke detected in the kitchen!"'])
-    cleared: str | None = Field("{device} is back to normal ({value}{unit})",
-                                examples=['"No more smoke in the kitchen"'])
-    severity: Severity = Severity.WARNING
-    notify: list[str] = Field(min_length=1, examples=['["alice", "NETWORK:ADDRESS"]'])
-    repeat: Duration | None = Field(None, examples=['"5m"'])
-    cooldown: Duration = Field(60.0, ge=0, examples=['"1m"'])
-    snapshot: str | None = Field(None, examples=['"entree"'])
-
-    @model_validator(mode="after")
-    def _check_when(self) -> AlertSettings:
-        for key in ("message", "cleared"):
-            problem = template_problem(getattr(self, key))
-            if problem:
-                raise ValueError(f"{key} = {getattr(self, key)!r}: {problem}")
-        if not _CONDITION.match(self.when.strip()):
-            raise ValueError(f"when = {self.when!r} is not a condition; write \"on\", \"off\", "
-                             "\"> 30\", \"< 5\", \"changed\" or \"offline 10m\"")
-        if self.when.strip().lower().startswith("offline"):
-            try:
-                parse_config_duration(self.when.split(None, 1)[1])
-            except ValueError as exc:
-                raise ValueError(f"when = {self.when!r}: {exc}") from None
-        return self
-
-    @property
-    def repeat_every(self) -> float | None:
-        """Repeat interval: as configured, else 5 min for critical alerts, else none."""
-        if self.repeat is not None:
-            return self.repeat or None
-        return 300.0 if self.severity is Severity.CRITICAL else None
-
-
-class AutomationSettings(Section):
-    """[[automations]]: `when` a device condition holds (or `at` a schedule), run `do` as `owner`."""
-
-    name: str = Field(min_length=1, max_length=60, pattern=r"^[\w][\w .-]*$", examples=['"hall light"'])
-    when: str | None = Field(None, examples=['"hall_motion on"', '"chambre < 19"', '"hall_motion off for 10m"'])
-    at: str | None = Field(None, examples=['"every weekday at 06:30"'])
-    do: list[str] = Field(min_length=1, examples=['["switch hall_light on"]'])
-    only_if: list[str] = Field(default_factory=list, examples=['["presence on", "between 05:00 and 09:00"]'])
-    hysteresis: float = Field(0.0, ge=0, examples=["0.5"])
-    notify: list[str] = Field(default_factory=list, examples=['["owner"]'],
-                              description="told what was done: users, addresses, or \"owner\"")
-    owner: str | None = Field(None, examples=['"alice"'])
-    enabled: bool = True
-    max_runs_per_minute: int | None = Field(None, ge=1, examples=["10"])
-
-    @model_validator(mode="after")
-    def _check_trigger(self) -> AutomationSettings:
-        from .conditions import Trigger
-        from .schedule import parse_phrase, window, zone
-
-        if (self.when is None) == (self.at is None):
-            raise ValueError("give exactly one of when = \"DEVICE CONDITION\" or at = \"every day at 06:30\"")
-        if self.when is not None:
-            Trigger.parse(self.when)
-        if self.at is not None:
-            plan = parse_phrase(self.at, 0.0, zone("UTC"))
-            if plan.recurrence.kind == "once":
-                raise ValueError(f"at = {self.at!r} runs once; an automation repeats: write "
-                                 "\"every day at 06:30\", \"every 15m\" or cron \"...\"")
-        for entry in self.only_if:
-            if entry.strip().lower().startswith("between"):
-                window(entry)
-            elif Trigger.parse(entry).hold or Trigger.parse(entry).condition.kind in ("changed", "offline"):
-                raise ValueError(f"only_if {entry!r}: write a state to check now, e.g. \"presence on\" "
-                                 "or \"salon > 20\"")
-        return self
-
-
-class AutomationDefaults(Section):
-    """[automations_defaults]: what every automation has unless it says otherwise."""
-
-    owner: str | None = Field(None, examples=['"owner"'])
-    max_runs_per_minute: int = Field(10, ge=1, examples=["10"])
-
-
 class Settings(Section):
     hub: HubSettings = HubSettings()
     mqtt: MqttSettings = MqttSettings()
@@ -533,149 +424,6 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
     return sections, problems
 
 
-def _cross_checks(s: Settings) -> list[str]:
-    problems = []
-    roles = set(s.roles)
-    if s.hub.default_role not in roles:
-        problems.append(f"hub.default_role: role {s.hub.default_role!r} is not defined in [roles]; "
-                        f"defined: {', '.join(sorted(roles)) or 'none'}")
-    for role, grants in s.roles.items():
-        for grant in grants:
-            if grant != "*" and not re.fullmatch(r"[a-z0-9_]+", grant):
-                problems.append(f"roles.{role}: {grant!r} is neither a command nor a role name")
-    for user, u in s.users.items():
-        for role in u.roles:
-            if role not in roles:
-                problems.append(f"users.{user}.roles: role {role!r} is not defined in [roles]")
-        problems += _identity_problems(user, u)
-    if s.mqtt.discovery_ack_user and s.mqtt.discovery_ack_user not in s.users:
-        problems.append(f"mqtt.discovery_ack_user: no user named {s.mqtt.discovery_ack_user!r} in [users]; "
-                        f"known: {', '.join(sorted(s.users)) or 'none'}")
-    if s.web.user and s.web.user not in s.users:
-        problems.append(f"web.user: no user named {s.web.user!r} in [users]; "
-                        f"known: {', '.join(sorted(s.users)) or 'none'}")
-    seen_names: dict[str, str] = {}
-    for name, device in s.devices.items():
-        for word in (name, *device.aliases):
-            key = " ".join(word.casefold().split())
-            other = seen_names.setdefault(key, name)
-            if other != name:
-                problems.append(f"devices.{name}.aliases: {word!r} already names device {other!r}; "
-                                "give each device its own names")
-    networks = {"console", "web"} | {kind for _, kind, sec in s.adapter_sections if sec.enabled} \
-        | {name for name, _, sec in s.adapter_sections if sec.enabled}
-    for i, alert in enumerate(s.alerts):
-        device = s.devices.get(alert.snapshot or "")
-        if device is not None and device.type is not DeviceType.CAMERA:
-            problems.append(f"alerts[{i}].snapshot: {alert.snapshot!r} is a {device.type.value}, not a camera")
-        for target in alert.notify:
-            if ":" not in target:
-                continue
-            network, _, address = target.partition(":")
-            problem = _address_problem(network, address, networks)
-            if problem:
-                problems.append(f"alerts[{i}].notify: {target!r}: {problem}")
-        if alert.device not in s.devices:
-            problems.append(f"alerts[{i}].device: no device named {alert.device!r}; "
-                            f"known: {', '.join(sorted(s.devices)) or 'none'}")
-        if alert.snapshot and alert.snapshot not in s.devices:
-            problems.append(f"alerts[{i}].snapshot: no camera named {alert.snapshot!r}")
-        for target in alert.notify:
-            if ":" not in target and target not in s.users:
-                users = f"users: {', '.join(sorted(s.users))}" if s.users else "no [users] are defined"
-                from .networks import networks
-                examples = " or ".join([f'"{n.example}"' for n in networks().known.values() if "*" not in n.example][:2])
-                problems.append(f"alerts[{i}].notify: {target!r} is neither a user name nor an "
-                                f"address such as {examples}; " + users)
-    names = [a.name for a in s.alerts]
-    for dup in {n for n in names if names.count(n) > 1}:
-        problems.append(f"alerts: two rules are named {dup!r}")
-    problems += _automation_problems(s)
-    problems += _notify_problems(s, networks)
-    return problems
-
-
-def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
-    """Recipients named in [notify] and [web.notify_tokens] must exist, as an alert's must."""
-    lists = [("notify.default_to", s.notify.default_to)] + \
-        [(f"notify.topics[{i}].to", t.to) for i, t in enumerate(s.notify.topics)] + \
-        [(f"web.notify_tokens.{name}.to", t.to) for name, t in s.web.notify_tokens.items()]
-    problems = []
-    for where, targets in lists:
-        for target in targets:
-            if ":" in target:
-                network, _, address = target.partition(":")
-                problem = _address_problem(network, address, enabled)
-            else:
-                problem = None if target in s.users else \
-                    f"no user named so; users: {', '.join(sorted(s.users)) or 'none'}"
-            if problem:
-                problems.append(f"{where}: {target!r}: {problem}")
-    return problems
-
-
-def _automation_problems(s: Settings) -> list[str]:
-    """Owners and devices the automations name must exist (commands are checked by the hub,
-    which knows them: chatops.automations.command_problems)."""
-    from .conditions import Trigger
-
-    problems = []
-    for i, auto in enumerate(s.automations):
-        owner = auto.owner or s.automations_defaults.owner
-        if owner is None:
-            problems.append(f"automations[{i}] ({auto.name}): no owner; set owner = \"USER\" here or in "
-                            "[automations_defaults]: its commands run as that user, with that user's roles")
-        elif owner not in s.users:
-            problems.append(f"automations[{i}] ({auto.name}).owner: no user named {owner!r} in [users]")
-        entries = ([auto.when] if auto.when else []) + [e for e in auto.only_if
-                                                         if not e.strip().lower().startswith("between")]
-        for entry in entries:
-            device = Trigger.parse(entry).device
-            known = {n.casefold() for n in s.devices} | {a.casefold() for d in s.devices.values() for a in d.aliases}
-            if device.casefold() not in known and device.replace(" ", "_").casefold() not in known:
-                problems.append(f"automations[{i}] ({auto.name}): no device named {device!r} (in {entry!r}); "
-                                f"known: {', '.join(sorted(s.devices)) or 'none'}")
-    names = [a.name for a in s.automations]
-    for dup in {n for n in names if names.count(n) > 1}:
-        problems.append(f"automations: two are named {dup!r}")
-    return problems
-
-
-def _identity_problems(user: str, settings: UserSettings) -> list[str]:
-    """Each network checks its own `[users.NAME] NETWORK = [...]` patterns."""
-    from .networks import networks
-
-    known = networks()
-    problems = []
-    for name, patterns in settings.identities.items():
-        network = known.get(name)
-        if network is None:
-            why = f" (its plugin failed to load: {known.broken[name]})" if name in known.broken else ""
-            problems.append(f"users.{user}.{name}: unknown key{why}; known keys here: roles, pin_env, pin_file, "
-                            f"and the networks {', '.join(known.names)}")
-            continue
-        for pattern in patterns:
-            problem = network.identity_problem(pattern)
-            if problem:
-                problems.append(f"users.{user}.{name}: {problem}")
-    return problems
-
-
-def _address_problem(network: str, address: str, enabled: set[str]) -> str | None:
-    """Why an alert address can never be delivered, or None."""
-    from .networks import networks
-
-    known = networks().get(network)
-    if known is None and network not in enabled:
-        examples = ", ".join(n.example for n in networks().known.values() if n.example)
-        return f"unknown network; write one of {examples}"
-    if network not in enabled:
-        return f"no {network} adapter is enabled, so it could never be delivered; enable [adapters.{network}]"
-    if not address:
-        return "the address after the colon is empty"
-    return known.address_problem(address) if known is not None else None
-
-
 def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
     """Validate a parsed TOML document; raise ConfigError listing every problem."""
     try:
@@ -692,7 +440,7 @@ def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
     problems += plugin_problems
     settings = settings.model_copy(update={"base_dir": base_dir, "adapter_sections": tuple(sections),
                                            "plugin_sections": plugin_sections})
-    problems += _cross_checks(settings)
+    problems += cross_checks(settings)
     if problems:
         raise ConfigError(problems)
     return settings

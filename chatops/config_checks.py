@@ -1,0 +1,157 @@
+"""What no single section can check alone: names that must exist elsewhere in the config (roles,
+users, devices, cameras), alert and notification addresses, automations' devices and owners.
+Each problem is one line naming the key and the fix, as `chatops check` prints it."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .device_settings import DeviceType
+
+if TYPE_CHECKING:
+    from .config import Settings, UserSettings
+
+
+def cross_checks(s: Settings) -> list[str]:
+    """Every cross-section problem of `s` (empty when it runs)."""
+    problems = []
+    roles = set(s.roles)
+    if s.hub.default_role not in roles:
+        problems.append(f"hub.default_role: role {s.hub.default_role!r} is not defined in [roles]; "
+                        f"defined: {', '.join(sorted(roles)) or 'none'}")
+    for role, grants in s.roles.items():
+        for grant in grants:
+            if grant != "*" and not re.fullmatch(r"[a-z0-9_]+", grant):
+                problems.append(f"roles.{role}: {grant!r} is neither a command nor a role name")
+    for user, u in s.users.items():
+        for role in u.roles:
+            if role not in roles:
+                problems.append(f"users.{user}.roles: role {role!r} is not defined in [roles]")
+        problems += _identity_problems(user, u)
+    if s.mqtt.discovery_ack_user and s.mqtt.discovery_ack_user not in s.users:
+        problems.append(f"mqtt.discovery_ack_user: no user named {s.mqtt.discovery_ack_user!r} in [users]; "
+                        f"known: {', '.join(sorted(s.users)) or 'none'}")
+    if s.web.user and s.web.user not in s.users:
+        problems.append(f"web.user: no user named {s.web.user!r} in [users]; "
+                        f"known: {', '.join(sorted(s.users)) or 'none'}")
+    seen_names: dict[str, str] = {}
+    for name, device in s.devices.items():
+        for word in (name, *device.aliases):
+            key = " ".join(word.casefold().split())
+            other = seen_names.setdefault(key, name)
+            if other != name:
+                problems.append(f"devices.{name}.aliases: {word!r} already names device {other!r}; "
+                                "give each device its own names")
+    networks = {"console", "web"} | {kind for _, kind, sec in s.adapter_sections if sec.enabled} \
+        | {name for name, _, sec in s.adapter_sections if sec.enabled}
+    for i, alert in enumerate(s.alerts):
+        device = s.devices.get(alert.snapshot or "")
+        if device is not None and device.type is not DeviceType.CAMERA:
+            problems.append(f"alerts[{i}].snapshot: {alert.snapshot!r} is a {device.type.value}, not a camera")
+        for target in alert.notify:
+            if ":" not in target:
+                continue
+            network, _, address = target.partition(":")
+            problem = _address_problem(network, address, networks)
+            if problem:
+                problems.append(f"alerts[{i}].notify: {target!r}: {problem}")
+        if alert.device not in s.devices:
+            problems.append(f"alerts[{i}].device: no device named {alert.device!r}; "
+                            f"known: {', '.join(sorted(s.devices)) or 'none'}")
+        if alert.snapshot and alert.snapshot not in s.devices:
+            problems.append(f"alerts[{i}].snapshot: no camera named {alert.snapshot!r}")
+        for target in alert.notify:
+            if ":" not in target and target not in s.users:
+                users = f"users: {', '.join(sorted(s.users))}" if s.users else "no [users] are defined"
+                from .networks import networks
+                examples = " or ".join([f'"{n.example}"' for n in networks().known.values() if "*" not in n.example][:2])
+                problems.append(f"alerts[{i}].notify: {target!r} is neither a user name nor an "
+                                f"address such as {examples}; " + users)
+    names = [a.name for a in s.alerts]
+    for dup in {n for n in names if names.count(n) > 1}:
+        problems.append(f"alerts: two rules are named {dup!r}")
+    problems += _automation_problems(s)
+    problems += _notify_problems(s, networks)
+    return problems
+
+
+def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
+    """Recipients named in [notify] and [web.notify_tokens] must exist, as an alert's must."""
+    lists = [("notify.default_to", s.notify.default_to)] + \
+        [(f"notify.topics[{i}].to", t.to) for i, t in enumerate(s.notify.topics)] + \
+        [(f"web.notify_tokens.{name}.to", t.to) for name, t in s.web.notify_tokens.items()]
+    problems = []
+    for where, targets in lists:
+        for target in targets:
+            if ":" in target:
+                network, _, address = target.partition(":")
+                problem = _address_problem(network, address, enabled)
+            else:
+                problem = None if target in s.users else \
+                    f"no user named so; users: {', '.join(sorted(s.users)) or 'none'}"
+            if problem:
+                problems.append(f"{where}: {target!r}: {problem}")
+    return problems
+
+
+def _automation_problems(s: Settings) -> list[str]:
+    """Owners and devices the automations name must exist (commands are checked by the hub,
+    which knows them: chatops.automations.command_problems)."""
+    from .conditions import Trigger
+
+    problems = []
+    for i, auto in enumerate(s.automations):
+        owner = auto.owner or s.automations_defaults.owner
+        if owner is None:
+            problems.append(f"automations[{i}] ({auto.name}): no owner; set owner = \"USER\" here or in "
+                            "[automations_defaults]: its commands run as that user, with that user's roles")
+        elif owner not in s.users:
+            problems.append(f"automations[{i}] ({auto.name}).owner: no user named {owner!r} in [users]")
+        entries = ([auto.when] if auto.when else []) + [e for e in auto.only_if
+                                                         if not e.strip().lower().startswith("between")]
+        for entry in entries:
+            device = Trigger.parse(entry).device
+            known = {n.casefold() for n in s.devices} | {a.casefold() for d in s.devices.values() for a in d.aliases}
+            if device.casefold() not in known and device.replace(" ", "_").casefold() not in known:
+                problems.append(f"automations[{i}] ({auto.name}): no device named {device!r} (in {entry!r}); "
+                                f"known: {', '.join(sorted(s.devices)) or 'none'}")
+    names = [a.name for a in s.automations]
+    for dup in {n for n in names if names.count(n) > 1}:
+        problems.append(f"automations: two are named {dup!r}")
+    return problems
+
+
+def _identity_problems(user: str, settings: UserSettings) -> list[str]:
+    """Each network checks its own `[users.NAME] NETWORK = [...]` patterns."""
+    from .networks import networks
+
+    known = networks()
+    problems = []
+    for name, patterns in settings.identities.items():
+        network = known.get(name)
+        if network is None:
+            why = f" (its plugin failed to load: {known.broken[name]})" if name in known.broken else ""
+            problems.append(f"users.{user}.{name}: unknown key{why}; known keys here: roles, pin_env, pin_file, "
+                            f"and the networks {', '.join(known.names)}")
+            continue
+        for pattern in patterns:
+            problem = network.identity_problem(pattern)
+            if problem:
+                problems.append(f"users.{user}.{name}: {problem}")
+    return problems
+
+
+def _address_problem(network: str, address: str, enabled: set[str]) -> str | None:
+    """Why an alert address can never be delivered, or None."""
+    from .networks import networks
+
+    known = networks().get(network)
+    if known is None and network not in enabled:
+        examples = ", ".join(n.example for n in networks().known.values() if n.example)
+        return f"unknown network; write one of {examples}"
+    if network not in enabled:
+        return f"no {network} adapter is enabled, so it could never be delivered; enable [adapters.{network}]"
+    if not address:
+        return "the address after the colon is empty"
+    return known.address_problem(address) if known is not None else None

@@ -1,0 +1,121 @@
+"""[[alerts]] and [[automations]]: the rules the house follows, checked when the config is read."""
+
+from __future__ import annotations
+
+import re
+import string
+from enum import Enum
+
+from pydantic import Field, model_validator
+
+from .config_base import Duration, Section
+from .durations import parse_config_duration
+
+
+class Severity(str, Enum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+TEMPLATE_FIELDS = ("device", "value", "unit", "time", "rule", "severity")
+
+
+def template_problem(template: str | None) -> str | None:
+    """Why an alert message template cannot be rendered, or None when it can."""
+    if template is None:
+        return None
+    try:
+        names = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError as exc:
+        return f"{exc} (write {{{{ and }}}} for literal braces)"
+    unknown = [n for n in names if n not in TEMPLATE_FIELDS]
+    if unknown:
+        return (f"unknown field {{{unknown[0]}}}; the fields are "
+                + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS))
+    return None
+
+
+_CONDITION = re.compile(r"^(on|off|changed|[<>]=?\s*-?\d+(\.\d+)?|==?\s*\S+|offline\s+\S+)$", re.I)
+
+
+class AlertSettings(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$", examples=['"smoke"'])
+    device: str = Field(examples=['"kitchen_smoke"'])
+    when: str = Field("on", examples=['"on"', '"> 30"', '"offline 10m"'])
+    message: str = Field("{device} is {value}{unit}", examples=['"Smoke detected in the kitchen!"'])
+    cleared: str | None = Field("{device} is back to normal ({value}{unit})",
+                                examples=['"No more smoke in the kitchen"'])
+    severity: Severity = Severity.WARNING
+    notify: list[str] = Field(min_length=1, examples=['["alice", "NETWORK:ADDRESS"]'])
+    repeat: Duration | None = Field(None, examples=['"5m"'])
+    cooldown: Duration = Field(60.0, ge=0, examples=['"1m"'])
+    snapshot: str | None = Field(None, examples=['"entree"'])
+
+    @model_validator(mode="after")
+    def _check_when(self) -> AlertSettings:
+        for key in ("message", "cleared"):
+            problem = template_problem(getattr(self, key))
+            if problem:
+                raise ValueError(f"{key} = {getattr(self, key)!r}: {problem}")
+        if not _CONDITION.match(self.when.strip()):
+            raise ValueError(f"when = {self.when!r} is not a condition; write \"on\", \"off\", "
+                             "\"> 30\", \"< 5\", \"changed\" or \"offline 10m\"")
+        if self.when.strip().lower().startswith("offline"):
+            try:
+                parse_config_duration(self.when.split(None, 1)[1])
+            except ValueError as exc:
+                raise ValueError(f"when = {self.when!r}: {exc}") from None
+        return self
+
+    @property
+    def repeat_every(self) -> float | None:
+        """Repeat interval: as configured, else 5 min for critical alerts, else none."""
+        if self.repeat is not None:
+            return self.repeat or None
+        return 300.0 if self.severity is Severity.CRITICAL else None
+
+
+class AutomationSettings(Section):
+    """[[automations]]: `when` a device condition holds (or `at` a schedule), run `do` as `owner`."""
+
+    name: str = Field(min_length=1, max_length=60, pattern=r"^[\w][\w .-]*$", examples=['"hall light"'])
+    when: str | None = Field(None, examples=['"hall_motion on"', '"chambre < 19"', '"hall_motion off for 10m"'])
+    at: str | None = Field(None, examples=['"every weekday at 06:30"'])
+    do: list[str] = Field(min_length=1, examples=['["switch hall_light on"]'])
+    only_if: list[str] = Field(default_factory=list, examples=['["presence on", "between 05:00 and 09:00"]'])
+    hysteresis: float = Field(0.0, ge=0, examples=["0.5"])
+    notify: list[str] = Field(default_factory=list, examples=['["owner"]'],
+                              description="told what was done: users, addresses, or \"owner\"")
+    owner: str | None = Field(None, examples=['"alice"'])
+    enabled: bool = True
+    max_runs_per_minute: int | None = Field(None, ge=1, examples=["10"])
+
+    @model_validator(mode="after")
+    def _check_trigger(self) -> AutomationSettings:
+        from .conditions import Trigger
+        from .schedule import parse_phrase, window, zone
+
+        if (self.when is None) == (self.at is None):
+            raise ValueError("give exactly one of when = \"DEVICE CONDITION\" or at = \"every day at 06:30\"")
+        if self.when is not None:
+            Trigger.parse(self.when)
+        if self.at is not None:
+            plan = parse_phrase(self.at, 0.0, zone("UTC"))
+            if plan.recurrence.kind == "once":
+                raise ValueError(f"at = {self.at!r} runs once; an automation repeats: write "
+                                 "\"every day at 06:30\", \"every 15m\" or cron \"...\"")
+        for entry in self.only_if:
+            if entry.strip().lower().startswith("between"):
+                window(entry)
+            elif Trigger.parse(entry).hold or Trigger.parse(entry).condition.kind in ("changed", "offline"):
+                raise ValueError(f"only_if {entry!r}: write a state to check now, e.g. \"presence on\" "
+                                 "or \"salon > 20\"")
+        return self
+
+
+class AutomationDefaults(Section):
+    """[automations_defaults]: what every automation has unless it says otherwise."""
+
+    owner: str | None = Field(None, examples=['"owner"'])
+    max_runs_per_minute: int = Field(10, ge=1, examples=["10"])
