@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .i18n import _, speaking
 from .clock import nap
 from .conditions import Trigger
 from .config import AutomationSettings
@@ -309,8 +310,10 @@ class Automations:
             auto.last_result = "; ".join(results)
             await self._record(auto, "automation", f"{why}: {auto.last_result}")
             if auto.settings.notify:
-                await self._tell(auto, [n if n != "owner" else auto.owner for n in auto.settings.notify],
-                                 f"Automation {name!r} ({why}): {auto.last_result}")
+                with speaking(self.hub.auth.language_of(auto.owner)):
+                    told = _("Automation {name!r} ({why}): {result}").format(name=name, why=why,
+                                                                              result=auto.last_result)
+                await self._tell(auto, [n if n != "owner" else auto.owner for n in auto.settings.notify], told)
             return auto.last_result
 
     def _unmet(self, auto: Automation, now: float) -> str | None:
@@ -333,9 +336,10 @@ class Automations:
         auto.last_result = auto.stopped
         log.error("automation %s %s (%s); say enable %s to start it again", auto.name, auto.stopped, why, auto.name)
         await self._record(auto, "automation-stopped", f"{why}; more than {auto.limit} runs in a minute")
-        await self._tell(auto, [auto.owner], f"[WARNING] Automation {auto.name!r} ran {auto.limit} times within a "
-                                             f"minute and was stopped (does it trigger itself?). Say "
-                                             f"enable {auto.name} to start it again.")
+        with speaking(self.hub.auth.language_of(auto.owner)):
+            told = _("[WARNING] Automation {name!r} ran {count} times within a minute and was stopped (does it "
+                     "trigger itself?). Say enable {name} to start it again.").format(name=auto.name, count=auto.limit)
+        await self._tell(auto, [auto.owner], told)
 
     async def _record(self, auto: Automation, kind: str, detail: str) -> None:
         self._dirty.add(auto.name)
@@ -369,9 +373,11 @@ class Automations:
         now = self.hub.clock.time()
         auto.last_result = f"missed the run due {local_time(due, tz, now)}"
         await self._record(auto, "automation-missed", auto.last_result)
-        then = f" Next run: {local_time(following, tz, now)}." if following else ""
-        await self._tell(auto, [auto.owner], f"Automation {name!r} was due at {local_time(due, tz, now)} but the "
-                                             f"hub could not run it within the grace: skipped.{then}")
+        with speaking(self.hub.auth.language_of(auto.owner)):
+            then = " " + _("Next run: {when}.").format(when=local_time(following, tz, now)) if following else ""
+            told = _("Automation {name!r} was due at {when} but the hub could not run it within the grace: "
+                     "skipped.").format(name=name, when=local_time(due, tz, now)) + then
+        await self._tell(auto, [auto.owner], told)
 
     # ---- chat --------------------------------------------------------------------------------
 

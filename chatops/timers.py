@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from .backoff import Backoff
 from .clock import nap
 from .durations import format_duration
+from .home import format_value
+from .i18n import _, speaking
 from .message import Address, Reply
 from .outbox import STORE_RETRY_CAP, queue_message
 from .schedule import Recurrence, local_time, zone
@@ -291,14 +293,21 @@ class Timers:
         if timer.kind == "automation":
             await self.hub.automations.missed(timer.command, due, following)
             return
-        then = f" Next run: {local_time(following, self.tz, now)}." if following is not None else ""
-        text = (f"Timer #{timer.id} ({timer.command}) was due at {local_time(due, self.tz, now)} but the hub "
-                f"could not run it in time ({format_duration(now - due)} late, more than the "
-                f"{format_duration(self.grace)} grace): skipped.{then}")
+        with speaking(self.hub.auth.language_of(timer.owner)):
+            then = " " + _("Next run: {when}.").format(when=local_time(following, self.tz, now)) \
+                if following is not None else ""
+            text = _("Timer #{id} ({command}) was due at {when} but the hub could not run it in time ({late} late, "
+                     "more than the {grace} grace): skipped.").format(
+                id=timer.id, command=timer.command, when=local_time(due, self.tz, now),
+                late=format_duration(now - due), grace=format_duration(self.grace)) + then
         await self.deliver(timer.address, timer.owner, "timer", [Reply(text)])
         await self._audit(timer, "timer-missed", f"due {local_time(due, self.tz)}; skipped")
 
     async def _run(self, timer: Timer) -> None:
+        with speaking(self.hub.auth.language_of(timer.owner)):    # what the owner reads
+            await self._run_speaking(timer)
+
+    async def _run_speaking(self, timer: Timer) -> None:
         if timer.kind == "automation":
             await self.hub.automations.run(timer.command, f"schedule {timer.recurrence.label}")
             return
@@ -308,10 +317,10 @@ class Timers:
             try:
                 replies = await self.hub.run_as(timer.owner, timer.command, timer.address)
             except KeyError:
-                replies = [Reply(f"{timer.owner} is no longer a configured user; not run.")]
-        head = f"Timer #{timer.id} ({timer.command})"
+                replies = [Reply(_("{owner} is no longer a configured user; not run.").format(owner=timer.owner))]
+        head = _("Timer #{id} ({command})").format(id=timer.id, command=timer.command)
         shown = [Reply(f"{head}: {r.text}", r.attachments, notice=True) for r in replies] or \
-            [Reply(f"{head}: done.", notice=True)]
+            [Reply(f"{head}: " + _("done."), notice=True)]
         await self.deliver(timer.address, timer.owner, "timer", shown)
         await self._audit(timer, "timer", " | ".join(r.text for r in replies)[:300])
 
@@ -321,13 +330,16 @@ class Timers:
         device = self.hub.home.devices.get(str(data.get("device")))
         back = "ON" if data.get("back") else "OFF"
         if device is None:
-            return [Reply(f"{data.get('device')} is gone from the configuration; nothing switched back.")]
+            return [Reply(_("{device} is gone from the configuration; nothing switched back.").format(
+                device=data.get("device")))]
         current = device.reading.value if device.reading is not None else None
         by = data.get("superseded_by")
         if by or (current is not None and current != data.get("set")):
-            now_shown = "ON" if current else "OFF" if current is not None else "in an unknown state"
-            who = f" by {by}" if by else ""
-            return [Reply(f"{device.label} was switched since{who}; left {now_shown} (not switched back {back}).")]
+            now_shown = format_value(bool(current)) if current is not None else _("in an unknown state")
+            text = _("{label} was switched since by {who}; left {state} (not switched back {back}).") if by else \
+                _("{label} was switched since; left {state} (not switched back {back}).")
+            return [Reply(text.format(label=device.label, who=by, state=now_shown,
+                                      back=format_value(bool(data.get("back")))))]
         return await self.hub.run_as(timer.owner, f"switch {device.name} {back.lower()}", timer.address)
 
     async def deliver(self, address: Address, recipient: str, kind: str, replies: list[Reply]) -> None:
