@@ -13,6 +13,9 @@ from .networks import Network, networks
 _ANY = Network(name="*", adapter="")
 
 
+KNOWN_IDENTITIES = 4096         # identities whose user (or none) is remembered
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     """A configured person: their name, granted commands and identities."""
@@ -61,6 +64,7 @@ class Auth:
         self.default_grants = expand_roles(settings.roles, [settings.hub.default_role])
         self.users = {name: User(name, expand_roles(settings.roles, u.roles), u)
                       for name, u in settings.users.items()}
+        self._known: dict[Identity, User | None] = {}
 
     def language_of(self, user: User | str | None) -> str:
         """What `user` (a User, a user name, or None for a stranger) reads: theirs, else the hub's."""
@@ -70,13 +74,22 @@ class Auth:
         return own or self._settings.hub.language
 
     def user_for(self, identity: Identity) -> User | None:
-        """The configured user behind `identity`, or None (untrusted identities never match)."""
+        """The configured user behind `identity`, or None (untrusted identities never match).
+
+        Remembered per identity (the config does not change while the hub runs): a line asks it
+        several times, and matching walks every user's patterns (profiled: ~45 µs a call)."""
         if not identity.trusted:
             return None
-        for user in self.users.values():
-            if any(self.matches(identity, p) for p in user.settings.patterns(identity.network)):
-                return user
-        return None
+        try:
+            return self._known[identity]
+        except KeyError:
+            pass
+        found = next((user for user in self.users.values()
+                      if any(self.matches(identity, p) for p in user.settings.patterns(identity.network))), None)
+        if len(self._known) >= KNOWN_IDENTITIES:
+            self._known.clear()             # a stranger cycling through ids costs memory never more than this
+        self._known[identity] = found
+        return found
 
     def matches(self, identity: Identity, pattern: str) -> bool:
         """Whether `identity` is the one a `[users]` pattern of its network names (the network's
