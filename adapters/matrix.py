@@ -204,9 +204,8 @@ class Adapter(AdapterBase):
                 log.warning("%s: not running a line of %s that reached the hub %.0fs late", self.name,
                             event.sender, late)
                 if direct or event.body.startswith(self._hub.router.prefix):
-                    self._hub.spawn(self._hub.send(address, Reply(
-                        f"Not run: this reached the hub {late / 60:.0f} min late (it was offline). "
-                        "Send it again if it still matters.")), "matrix-stale")
+                    late_reply = self._hub.late_reply(Identity(self.network, event.sender), late)
+                    self._hub.spawn(self._hub.send(address, late_reply), "matrix-stale")
                 continue
             if direct and self._dm.get(event.sender) != room_id:
                 self._dm[event.sender] = room_id

@@ -32,6 +32,8 @@ from chatops.backoff import Backoff
 from chatops.config import (COUNTRY_PATTERN, AdapterSettings, ConfigError, Duration, known_country,
                             read_secret)
 from chatops.health import Health
+from chatops.i18n import _ as gettext
+from chatops.i18n import speaking
 from chatops.message import Address, Attachment, Identity, Message, Reply
 from chatops.outbox import Undeliverable, queue_message
 from chatops.router import clean_text
@@ -224,9 +226,11 @@ class Adapter(AdapterBase):
             # Begun by an earlier run that died before finishing: never run a command twice.
             log.warning("%s: SMS from %s was interrupted while being handled (hub stopped?); "
                         "not running it again", self.name, number)
-            user, _ = self.identify(number)
-            texts = [f"The hub was interrupted while handling \"{clean_text(incoming.text)[:40]}\"; to be safe "
-                     "it was not run again. Send it again if needed."] if user else []
+            user, _identity = self.identify(number)
+            with speaking(hub.auth.language_of(user)):
+                texts = [gettext("The hub was interrupted while handling \"{line}\"; to be safe it was not run "
+                                 "again. Send it again if needed.").format(line=clean_text(incoming.text)[:40])] \
+                    if user else []
             await self._finish(number, texts, done)
             await self._delete(incoming)
             return

@@ -234,9 +234,7 @@ class Adapter(AdapterBase):
         if late > self.settings.stale_after:
             log.warning("%s: not running a line of %s that reached the hub %.0fs late", self.name, sender.id, late)
             if addressed:
-                hub.spawn(hub.send(address, Reply(
-                    f"Not run: this reached the hub {late / 60:.0f} min late (it was offline). "
-                    "Send it again if it still matters.")), "telegram-stale")
+                hub.spawn(hub.send(address, hub.late_reply(self._identity(sender), late)), "telegram-stale")
             return
         hub.dispatch(Message(self._identity(sender), address, text, addressed=addressed, raw=message))
 

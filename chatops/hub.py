@@ -39,6 +39,7 @@ from .config import ConfigError, Settings, adapter_class
 from .history import History
 from .hub_device import HubDevice, node_id
 from .home import Home
+from .i18n import _, speaking
 from .message import Address, Identity, Message, Reply
 from .metrics import Metrics
 from .mqtt import MqttLink, broker_address
@@ -184,6 +185,13 @@ class Hub:
         """Problems with the data folder and the listening ports (blocking: run in a thread)."""
         problem = data_dir_problem(self.settings, create=True)
         return ([problem] if problem else []) + listen_problems(self.settings, web=self.web is not None)
+
+    def late_reply(self, sender: Identity, seconds: float) -> Reply:
+        """What a network that can deliver old lines (after the hub was offline) answers instead of
+        running one: in the sender's language. Adapters call it; they decide what is late."""
+        with speaking(self.auth.language_of(self.auth.user_for(sender))):
+            return Reply(_("Not run: this reached the hub {minutes} min late (it was offline). Send it again if it "
+                           "still matters.").format(minutes=f"{seconds / 60:.0f}"))
 
     def _clock_jumped(self, seconds: float) -> None:
         """The wall clock stepped: say it once, and let what waits on wall time look again now.

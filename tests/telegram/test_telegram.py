@@ -162,3 +162,16 @@ def test_identities_and_addresses_are_checked() -> None:
     from adapters.telegram_network import address_problem, identity_problem
     assert identity_problem("123456789") is None and "not a Telegram user id" in str(identity_problem("@alice"))
     assert address_problem("-1001234567890") is None and address_problem("alice") is not None
+
+
+async def test_a_line_that_arrives_late_is_not_run_and_the_sender_is_told(
+        telegram_settings: Callable[..., Settings], bot_api: BotApi) -> None:
+    """Sent while the hub was offline, 10 minutes ago: a switch that late could surprise; it is
+    not run, and the sender reads why (beyond [adapters.telegram] stale_after, 5 min)."""
+    async with running(Hub(telegram_settings())) as hub:
+        await connected(hub)
+        await bot_api.say(ALICE, "chauffage on", date=time.time() - 600)
+        answer = (await bot_api.wait_sent(ALICE))[0]
+        assert answer.text == ("Not run: this reached the hub 10 min late (it was offline). "
+                               "Send it again if it still matters.")
+        assert hub.home.devices["heater"].reading is None or hub.home.devices["heater"].reading.value is False
