@@ -156,12 +156,16 @@ class Adapter(AdapterBase):
         await self.bot.delete_webhook()            # polling and a webhook exclude each other
         stored = await self._hub_value("offset")
         offset = int(stored) if stored else None
+        # Up now: the first long poll may rightly wait `poll_timeout` for a message, and a failed
+        # poll takes health down again in `run`.
+        self.health.up(f"@{self.username}, long polling")
+        first = True
         while True:
             updates = await self.bot.get_updates(offset=offset, timeout=int(self.settings.poll_timeout),
                                                  allowed_updates=UPDATES)
-            if not self.health.connected:
-                backoff.up()
-                self.health.up(f"@{self.username}, long polling")
+            if first:
+                backoff.up()                            # the backoff resets once a poll worked
+                first = False
             if not updates:
                 continue
             offset = updates[-1].update_id + 1
