@@ -13,6 +13,8 @@ import stat
 import sys
 from typing import TYPE_CHECKING, TextIO
 
+from pydantic import Field
+
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.config import AdapterSettings
 from chatops.health import Health
@@ -29,8 +31,10 @@ EOF_GRACE = 5.0            # seconds a piped console waits at end of input for t
 class Settings(AdapterSettings):
     """[adapters.console]: enabled = "auto" starts it when stdin is a terminal."""
 
-    enabled: bool | str = "auto"
-    stop_at_eof: bool = True
+    enabled: bool | str = Field("auto",
+                                description='`"auto"`: on when standard input is a terminal; '
+                                            '`chatops run --console` forces it')
+    stop_at_eof: bool = Field(True, description="piped input: stop the hub once it ends")
 
 
 class Adapter(AdapterBase):

@@ -21,16 +21,22 @@ class Security(str, Enum):
 class Settings(AdapterSettings):
     """[adapters.email]: the SMTP server mail goes out through, and who it comes from."""
 
-    host: str = Field(examples=['"smtp.example.org"'])
+    host: str = Field(examples=['"smtp.example.org"'],
+                      description="the SMTP server (your provider's submission server, or a local relay)")
     port: int | None = Field(None, ge=1, le=65535, examples=["587"],
                              description="default: 587 for starttls, 465 for tls, 25 for none")
-    security: Security = Field(Security.STARTTLS, examples=['"starttls"', '"tls"'])
+    security: Security = Field(Security.STARTTLS, examples=['"starttls"', '"tls"'],
+                               description="`\"starttls\"` (port 587), `\"tls\"` (SMTPS, port 465), or `\"none\"` (loopback relay only)")
     ca_file: str = Field("", examples=['"/etc/ssl/my-ca.pem"'], description="extra CA for a private server")
-    username: str | None = Field(None, examples=['"maison@example.org"'])
-    password_env: str | None = Field(None, examples=['"SMTP_PASSWORD"'])
-    password_file: str | None = Field(None, examples=['"/etc/chatops/smtp.pass"'])
+    username: str | None = Field(None, examples=['"maison@example.org"'],
+                                 description="login on the SMTP server; none: send without logging in")
+    password_env: str | None = Field(None, examples=['"SMTP_PASSWORD"'],
+                                     description="environment variable holding the SMTP password")
+    password_file: str | None = Field(None, examples=['"/etc/chatops/smtp.pass"'],
+                                      description="file holding the SMTP password")
     sender: str = Field(examples=['"maison@example.org"'], description="the From address")
-    timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
+    timeout: Duration = Field(30.0, gt=0, examples=['"30s"'],
+                              description="one SMTP session taking longer fails (and is retried)")
     reconnect_max: Duration = Field(300.0, gt=0, examples=['"5m"'],
                                     description="longest wait between two tries of a server that is down")
 

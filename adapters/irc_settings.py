@@ -19,47 +19,59 @@ from chatops.config import AdapterSettings, Duration, Section
 class Channel(Section):
     """A channel to sit in, with its key given as `key_env` or `key_file` when it has one."""
 
-    name: str = Field(pattern=r"^[#&+!][^\s,\x00-\x1f]{1,49}$", examples=['"#maison"'])
-    key_env: str | None = Field(None, examples=['"IRC_MAISON_KEY"'])
-    key_file: str | None = None
+    name: str = Field(pattern=r"^[#&+!][^\s,\x00-\x1f]{1,49}$", examples=['"#maison"'], description="the channel")
+    key_env: str | None = Field(None, examples=['"IRC_MAISON_KEY"'],
+                                description="environment variable holding the channel key (+k)")
+    key_file: str | None = Field(None, description="file holding the channel key (+k)")
 
 
 class Settings(AdapterSettings):
     """[adapters.irc], or [[adapters.irc]] with `name = "libera"` per network."""
 
-    host: str = Field(min_length=1, examples=['"irc.libera.chat"'])
-    port: int = Field(6697, ge=1, le=65535, examples=["6697"])
-    tls: bool = True
-    tls_verify: bool = True
+    host: str = Field(min_length=1, examples=['"irc.libera.chat"'], description="server name")
+    port: int = Field(6697, ge=1, le=65535, examples=["6697"], description="server port")
+    tls: bool = Field(True, description="TLS, certificate verified")
+    tls_verify: bool = Field(True, description="`false` skips verification (logged as a warning)")
     ca_file: str | None = Field(None, examples=['"/etc/chatops/irc-ca.pem"'],
                                 description="extra CA to trust (self-signed servers)")
     nick: str | None = Field(None, pattern=NICK_PATTERN, max_length=30, examples=['"maison"'],
                              description="default: the hub's name")
-    alt_nicks: list[str] = Field(default_factory=list, examples=['["maison_", "maisonbot"]'])
-    username: str = Field("chatops", pattern=r"^[A-Za-z0-9_.~-]{1,16}$", examples=['"chatops"'])
-    realname: str = Field("chatops home hub", min_length=1, max_length=100, examples=['"chatops home hub"'])
-    channels: list[Channel] = Field(default_factory=list, examples=['["#maison"]'])
+    alt_nicks: list[str] = Field(default_factory=list, examples=['["maison_", "maisonbot"]'],
+                                 description="tried in order when the nick is taken, then `nick_1`, `nick_2`...")
+    username: str = Field("chatops", pattern=r"^[A-Za-z0-9_.~-]{1,16}$", examples=['"chatops"'],
+                          description="the ident part of the hostmask")
+    realname: str = Field("chatops home hub", min_length=1, max_length=100, examples=['"chatops home hub"'],
+                          description="shown by WHOIS")
+    channels: list[Channel] = Field(default_factory=list, examples=['["#maison"]'],
+                                    description="`\"#chan\"` or a table with a key")
     sasl_username: str | None = Field(None, examples=['"maison"'], description="default: nick")
-    sasl_password_env: str | None = Field(None, examples=['"IRC_SASL_PASSWORD"'])
-    sasl_password_file: str | None = Field(None, examples=['"/etc/chatops/irc.pass"'])
+    sasl_password_env: str | None = Field(None, examples=['"IRC_SASL_PASSWORD"'],
+                                          description="environment variable holding the SASL password: enables SASL PLAIN")
+    sasl_password_file: str | None = Field(None, examples=['"/etc/chatops/irc.pass"'],
+                                           description="file holding the SASL password: enables SASL PLAIN")
     server_password_env: str | None = Field(None, examples=['"IRC_SERVER_PASSWORD"'],
                                             description="PASS sent first: a bouncer (ZNC) or a private server")
-    server_password_file: str | None = Field(None, examples=['"/etc/chatops/znc.pass"'])
+    server_password_file: str | None = Field(None, examples=['"/etc/chatops/znc.pass"'],
+                                             description="file holding the server (PASS) password")
     password_env: str | None = Field(None, examples=['"IRC_NICKSERV_PASSWORD"'],
                                      description="NickServ IDENTIFY password")
-    password_file: str | None = Field(None, examples=['"/etc/chatops/nickserv.pass"'])
-    nickserv: str = Field("NickServ", pattern=NICK_PATTERN, examples=['"NickServ"'])
+    password_file: str | None = Field(None, examples=['"/etc/chatops/nickserv.pass"'],
+                                      description="file holding the NickServ password")
+    nickserv: str = Field("NickServ", pattern=NICK_PATTERN, examples=['"NickServ"'],
+                          description="nick of the services bot")
     nickserv_account: str | None = Field(None, examples=['"maison"'], description="default: nick")
     burst: int = Field(5, ge=1, le=1000, examples=["5"], description="lines sent at once")
     rate: float = Field(1.0, gt=0, le=100000, examples=["1.0"], description="lines per second after the burst")
-    ping_interval: Duration = Field(60.0, gt=0, examples=['"60s"'])
-    ping_timeout: Duration = Field(180.0, gt=0, examples=['"3m"'])
-    connect_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
-    rejoin_delay: Duration = Field(5.0, ge=0, examples=['"5s"'])
+    ping_interval: Duration = Field(60.0, gt=0, examples=['"60s"'],
+                                    description="a PING after this long without a line")
+    ping_timeout: Duration = Field(180.0, gt=0, examples=['"3m"'],
+                                   description="reconnect after this long without an answer")
+    connect_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'], description="connect and register")
+    rejoin_delay: Duration = Field(5.0, ge=0, examples=['"5s"'], description="wait after a kick")
     ack_timeout: Duration = Field(10.0, gt=0, examples=['"10s"'],
                                   description="how long an alert waits for the server to show it read it")
-    backoff_min: Duration = Field(1.0, gt=0, examples=['"1s"'])
-    backoff_max: Duration = Field(300.0, gt=0, examples=['"5m"'])
+    backoff_min: Duration = Field(1.0, gt=0, examples=['"1s"'], description="first reconnect delay")
+    backoff_max: Duration = Field(300.0, gt=0, examples=['"5m"'], description="longest reconnect delay")
 
     @field_validator("channels", mode="before")
     @classmethod

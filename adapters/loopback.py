@@ -25,7 +25,7 @@ class Settings(AdapterSettings):
 
 
 NETWORK = Network(name="loopback", adapter="adapters.loopback:Adapter", settings="adapters.loopback:Settings",
-                  example="loop:alice")
+                  example="loop:alice", identities="ids on the in-memory test network (`chatops.testing`)")
 
 
 class Adapter(AdapterBase):

@@ -13,20 +13,28 @@ from adapters.matrix_network import ROOM, USER_ID
 class Settings(AdapterSettings):
     """[adapters.matrix]: homeserver, account, secret (an access token or a password), rooms."""
 
-    homeserver: str = Field(examples=['"https://matrix.example.org"'])
-    user_id: str = Field(examples=['"@maison:example.org"'])
-    access_token_env: str | None = Field(None, examples=['"MATRIX_TOKEN"'])
-    access_token_file: str | None = Field(None, examples=['"/etc/chatops/matrix.token"'])
-    password_env: str | None = Field(None, examples=['"MATRIX_PASSWORD"'])
-    password_file: str | None = Field(None, examples=['"/etc/chatops/matrix.pass"'])
-    device_name: str = Field("chatops", min_length=1, max_length=100)
+    homeserver: str = Field(examples=['"https://matrix.example.org"'],
+                            description="the homeserver's URL (https; http only on a loopback address)")
+    user_id: str = Field(examples=['"@maison:example.org"'], description="the hub's own Matrix account")
+    access_token_env: str | None = Field(None, examples=['"MATRIX_TOKEN"'],
+                                         description="environment variable holding the account's access token")
+    access_token_file: str | None = Field(None, examples=['"/etc/chatops/matrix.token"'],
+                                          description="file holding the access token")
+    password_env: str | None = Field(None, examples=['"MATRIX_PASSWORD"'],
+                                     description="environment variable holding the account password (used when there is no token)")
+    password_file: str | None = Field(None, examples=['"/etc/chatops/matrix.pass"'],
+                                      description="file holding the account password")
+    device_name: str = Field("chatops", min_length=1, max_length=100,
+                             description="the device name the hub logs in as")
     rooms: list[str] = Field(default_factory=list, examples=['["#maison:example.org"]'],
                              description="rooms joined at start (invitations from configured users are accepted too)")
-    max_text: int = Field(4000, ge=200, le=60000, examples=["4000"])
-    sync_timeout: Duration = Field(30.0, gt=0, le=300, examples=['"30s"'])
+    max_text: int = Field(4000, ge=200, le=60000, examples=["4000"],
+                          description="longer replies are split at line ends")
+    sync_timeout: Duration = Field(30.0, gt=0, le=300, examples=['"30s"'],
+                                   description="longest wait of one /sync long poll")
     stale_after: Duration = Field(300.0, gt=0, examples=['"5m"'],
                                   description="commands that reach the hub later than this are not run")
-    reconnect_max: Duration = Field(60.0, gt=0, examples=['"60s"'])
+    reconnect_max: Duration = Field(60.0, gt=0, examples=['"60s"'], description="longest reconnect delay")
 
     @field_validator("user_id")
     @classmethod

@@ -66,18 +66,25 @@ class Mode(str, Enum):
 class Settings(AdapterSettings):
     """[adapters.slack]: a Slack app in Socket Mode (bot and app-level tokens), or a classic app over RTM."""
 
-    mode: Mode = Field(Mode.SOCKET, examples=['"socket"', '"rtm"'])
-    bot_token_env: str | None = Field(None, examples=['"SLACK_BOT_TOKEN"'])
-    bot_token_file: str | None = Field(None, examples=['"/etc/chatops/slack-bot.token"'])
-    app_token_env: str | None = Field(None, examples=['"SLACK_APP_TOKEN"'])
-    app_token_file: str | None = Field(None, examples=['"/etc/chatops/slack-app.token"'])
-    api_url: str = Field("https://slack.com/api/", pattern=r"^https?://", examples=['"https://slack.com/api/"'])
+    mode: Mode = Field(Mode.SOCKET, examples=['"socket"', '"rtm"'],
+                       description="`socket` (Socket Mode), or `rtm` for a legacy classic app")
+    bot_token_env: str | None = Field(None, examples=['"SLACK_BOT_TOKEN"'],
+                                      description="environment variable holding the bot token (`xoxb-...`)")
+    bot_token_file: str | None = Field(None, examples=['"/etc/chatops/slack-bot.token"'],
+                                       description="file holding the bot token")
+    app_token_env: str | None = Field(None, examples=['"SLACK_APP_TOKEN"'],
+                                      description="environment variable holding the app-level token (`xapp-...`, Socket Mode)")
+    app_token_file: str | None = Field(None, examples=['"/etc/chatops/slack-app.token"'],
+                                       description="file holding the app-level token")
+    api_url: str = Field("https://slack.com/api/", pattern=r"^https?://", examples=['"https://slack.com/api/"'],
+                         description="only changed for tests or a proxy")
     allow_bots: bool = Field(False, description="answer messages posted by other bots")
     watchdog: Duration = Field(30.0, ge=0.5, le=600, examples=['"30s"'],
                                description="recreate the connection after this long without a frame or pong")
-    slash_command: str = Field("/home", pattern=r"^/[\w-]+$", examples=['"/home"'])
+    slash_command: str = Field("/home", pattern=r"^/[\w-]+$", examples=['"/home"'],
+                               description="the slash command whose text is a hub command")
     max_retries: int = Field(10, ge=0, le=100, description="retries of a rate-limited (429) Web API call")
-    timeout: Duration = Field(30.0, gt=0, le=300, examples=['"30s"'])
+    timeout: Duration = Field(30.0, gt=0, le=300, examples=['"30s"'], description="one Web API call")
     backoff_max: Duration = Field(60.0, gt=0, le=3600, examples=['"60s"'],
                                   description="longest wait between two reconnect attempts")
 

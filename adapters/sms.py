@@ -61,26 +61,35 @@ class BackendKind(str, Enum):
 class Settings(AdapterSettings):
     """[adapters.sms]: a 3G key driven by python-gammu, or gammu-smsd's spool."""
 
-    backend: BackendKind = Field(BackendKind.GAMMU, examples=['"gammu"', '"smsd"'])
-    connection: str = Field("at", examples=['"at"', '"at115200"'])
-    device: str = Field("/dev/ttyUSB0", examples=['"/dev/ttyUSB0"', '"/dev/serial/by-id/usb-HUAWEI-if00-port0"'])
-    model: str = Field("", examples=['""', '"dummy"'])
+    backend: BackendKind = Field(BackendKind.GAMMU, examples=['"gammu"', '"smsd"'],
+                                 description="`gammu`: the hub drives the modem; `smsd`: gammu-smsd does (files service)")
+    connection: str = Field("at", examples=['"at"', '"at115200"'], description="gammu connection (backend gammu)")
+    device: str = Field("/dev/ttyUSB0", examples=['"/dev/ttyUSB0"', '"/dev/serial/by-id/usb-HUAWEI-if00-port0"'],
+                        description="modem port; `/dev/serial/by-id/...` is stable (backend gammu)")
+    model: str = Field("", examples=['""', '"dummy"'],
+                       description="`\"\"` lets gammu detect it; `\"dummy\"` for libgammu's test phone")
     gammurc: str | None = Field(None, examples=['"/etc/gammurc"'],
                                 description="read connection/device/model from this gammurc instead")
-    gammurc_section: int = Field(0, ge=0, examples=["0"])
-    pin_env: str | None = Field(None, examples=['"SIM_PIN"'])
-    pin_file: str | None = Field(None, examples=['"/etc/chatops/sim.pin"'])
+    gammurc_section: int = Field(0, ge=0, examples=["0"], description="`[gammu1]` is section 1")
+    pin_env: str | None = Field(None, examples=['"SIM_PIN"'],
+                                description="environment variable holding the SIM PIN (entered once, never retried)")
+    pin_file: str | None = Field(None, examples=['"/etc/chatops/sim.pin"'], description="file holding the SIM PIN")
     smsc: str | None = Field(None, examples=['"+33609001390"'], description="SMS centre; default: the SIM's")
-    smsd_config: str = Field("/etc/gammu-smsdrc", examples=['"/etc/gammu-smsdrc"'])
-    poll_interval: Duration = Field(5.0, gt=0, le=600, examples=['"5s"'])
-    probe_interval: Duration = Field(60.0, gt=0, examples=['"1m"'])
-    call_timeout: Duration = Field(60.0, gt=0, examples=['"60s"'])
+    smsd_config: str = Field("/etc/gammu-smsdrc", examples=['"/etc/gammu-smsdrc"'],
+                             description="gammu-smsd's config file, whose spool folders are used (backend smsd)")
+    poll_interval: Duration = Field(5.0, gt=0, le=600, examples=['"5s"'], description="how often the SIM is read")
+    probe_interval: Duration = Field(60.0, gt=0, examples=['"1m"'],
+                                     description="signal and network check; a silent modem is reopened")
+    call_timeout: Duration = Field(60.0, gt=0, examples=['"60s"'],
+                                   description="a modem call taking longer counts as a silent modem")
     default_country: str | None = Field(None, pattern=COUNTRY_PATTERN, examples=['"+33"', '"FR"'],
                                         description="default: [hub] default_country")
     hourly_cap: int = Field(10, ge=1, examples=["10"], description="SMS sent per number per hour")
     max_parts: int = Field(4, ge=1, le=10, examples=["4"], description="longest reply, in SMS")
-    multipart_timeout: Duration = Field(600.0, gt=0, examples=['"10m"'])
-    smsd_stale: Duration = Field(600.0, gt=0, examples=['"10m"'])
+    multipart_timeout: Duration = Field(600.0, gt=0, examples=['"10m"'],
+                                        description="wait this long for the missing parts of a long SMS")
+    smsd_stale: Duration = Field(600.0, gt=0, examples=['"10m"'],
+                                 description="files waiting longer in the outbox mark the spool down")
 
     @field_validator("default_country")
     @classmethod

@@ -13,22 +13,27 @@ from chatops.config import AdapterSettings, Duration, is_loopback
 class Settings(AdapterSettings):
     """[adapters.telegram]: a bot made with @BotFather; long polling unless a webhook is set."""
 
-    token_env: str | None = Field(None, examples=['"TELEGRAM_TOKEN"'])
-    token_file: str | None = Field(None, examples=['"/etc/chatops/telegram.token"'])
+    token_env: str | None = Field(None, examples=['"TELEGRAM_TOKEN"'],
+                                  description="environment variable holding the bot token from @BotFather")
+    token_file: str | None = Field(None, examples=['"/etc/chatops/telegram.token"'],
+                                   description="file holding the bot token")
     api_url: str = Field("https://api.telegram.org", examples=['"https://api.telegram.org"'],
                          description="the Bot API server (a local telegram-bot-api, or the tests' emulator)")
     mode: Literal["polling", "webhook"] = Field("polling", examples=['"webhook"'],
                                                 description="polling needs no public address; a webhook does")
-    poll_timeout: Duration = Field(25.0, gt=0, le=50, examples=['"25s"'])
+    poll_timeout: Duration = Field(25.0, gt=0, le=50, examples=['"25s"'],
+                                   description="longest wait of one getUpdates long poll")
     webhook_url: str | None = Field(None, examples=['"https://maison.example.org/telegram"'],
                                     description="the public https URL Telegram posts to (mode = \"webhook\")")
     webhook_listen: str = Field("127.0.0.1:8443", examples=['"127.0.0.1:8443"'],
                                 description="where the hub listens for it, behind your reverse proxy")
-    webhook_secret_env: str | None = Field(None, examples=['"TELEGRAM_WEBHOOK_SECRET"'])
-    webhook_secret_file: str | None = Field(None, examples=['"/etc/chatops/telegram.secret"'])
+    webhook_secret_env: str | None = Field(None, examples=['"TELEGRAM_WEBHOOK_SECRET"'],
+                                           description="environment variable holding the webhook's secret token")
+    webhook_secret_file: str | None = Field(None, examples=['"/etc/chatops/telegram.secret"'],
+                                            description="file holding the webhook's secret token")
     stale_after: Duration = Field(300.0, gt=0, examples=['"5m"'],
                                   description="commands that reach the hub later than this are not run")
-    reconnect_max: Duration = Field(60.0, gt=0, examples=['"60s"'])
+    reconnect_max: Duration = Field(60.0, gt=0, examples=['"60s"'], description="longest reconnect delay")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

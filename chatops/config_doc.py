@@ -23,15 +23,15 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from .config import Settings, UserSettings, adapter_schema
-from .networks import networks
+from .networks import Network, networks
 from .durations import format_duration, parse_config_duration
 
 COMMAND = ".venv/bin/python -m chatops.config_doc > docs/configuration.md"
-ADAPTERS = ("console", "irc", "xmpp", "slack", "sms", "email")   # the built-in networks, in the order people meet them
 
 # What each key means, by key path. NAME stands for a name you choose ([users.alice] is users.NAME);
 # [[alerts]] rules are `alerts.KEY`; `adapters.*.KEY` describes a key every adapter section has.
-# A Field(description=...) in the schema is used when a key is not listed here.
+# A Field(description=...) in the schema is used when a key is not listed here: each network describes its
+# own [adapters.NAME] keys that way, and its section and identities in its `Network` (`about`, `identities`).
 DESCRIPTIONS: dict[str, str] = {
     # sections
     "hub": "Who the hub is and how it answers.",
@@ -43,19 +43,7 @@ DESCRIPTIONS: dict[str, str] = {
     "users": "One table per person: roles, and the identities that are this person on each network.",
     "devices": "One table per device. See [devices.md](devices.md) for Zigbee2MQTT, Tasmota and cameras.",
     "alerts": "One `[[alerts]]` table per rule. See [alerts.md](alerts.md).",
-    "adapters": "One section per network; `[[adapters.irc]]` tables (each with its `name`) for several.",
-    "adapters.console": "The terminal the hub runs on.",
-    "adapters.irc": "See [networks/irc.md](networks/irc.md).",
-    "adapters.xmpp": "See [networks/xmpp.md](networks/xmpp.md).",
-    "adapters.slack": "See [networks/slack.md](networks/slack.md).",
-    "adapters.sms": "See [networks/sms.md](networks/sms.md).",
-    "adapters.email": "Mail out through an SMTP server. See [networks/email.md](networks/email.md).",
-    "adapters.email.host": "the SMTP server (your provider's submission server, or a local relay)",
-    "adapters.email.security": "`\"starttls\"` (port 587), `\"tls\"` (SMTPS, port 465), or `\"none\"` (loopback relay only)",
-    "adapters.email.username": "login on the SMTP server; none: send without logging in",
-    "adapters.email.password_env": "environment variable holding the SMTP password",
-    "adapters.email.password_file": "file holding the SMTP password",
-    "adapters.email.timeout": "one SMTP session taking longer fails (and is retried)",
+    "adapters": "One section per network; `[[adapters.NAME]]` tables (each with its `name`) for several.",
     # [hub]
     "hub.name": "what people address in rooms (`maison: temp`); the default nick",
     "hub.prefix": "commands in rooms start with it (`!temp`)",
@@ -117,21 +105,12 @@ DESCRIPTIONS: dict[str, str] = {
     "roles.NAME": "commands and roles this role may use",
     # [users.NAME]
     "users.NAME.roles": "roles of this person",
-    "users.NAME.irc": "`account:NAME` (services account) or full `nick!user@host` patterns",
-    "users.NAME.xmpp": "bare JIDs",
-    "users.NAME.slack": "Slack member IDs",
-    "users.NAME.sms": "phone numbers (E.164, or national with `[hub] default_country`)",
-    "users.NAME.email": "email addresses (mail goes out only; see [networks/email.md](networks/email.md))",
-    "users.NAME.matrix": "Matrix user ids, `@alice:example.org` (see [networks/matrix.md](networks/matrix.md))",
-    "users.NAME.telegram": "Telegram numeric user ids, `123456789` (see [networks/telegram.md](networks/telegram.md))",
-    "users.NAME.console": "`[\"*\"]`: whoever runs the hub on its terminal",
-    "users.NAME.web": "the web chat's user names (see `[web] user`)",
     "plugins.NAME": "the keys the plugin declares (its own schema, checked like the rest)",
     "plugins": "One table per command plugin that declares a config schema, `[plugins.NAME]`; see "
                "[plugins.md](plugins.md).",
-    "users.NAME.loopback": "ids on the in-memory test network (`chatops.testing`)",
-    "users.NAME.pin_env": "environment variable holding this person's SMS PIN word",
-    "users.NAME.pin_file": "file holding this person's SMS PIN word",
+    "users.NAME.pin_env": "environment variable holding this person's PIN word, asked first on the networks "
+                          "whose senders can be forged (a phone number)",
+    "users.NAME.pin_file": "file holding this person's PIN word",
     # [devices.NAME]
     "devices.NAME.type": "what the device is: sensor, binary_sensor, switch, camera, light, climate, cover, "
                          "number, select",
@@ -170,7 +149,6 @@ DESCRIPTIONS: dict[str, str] = {
     "alerts.message": "template; fields `{device}` `{value}` `{unit}` `{time}` `{rule}` `{severity}`",
     "alerts.cleared": "sent when the condition ends (same fields)",
     "alerts.severity": "critical alerts repeat every 5 min by default",
-    "alerts.notify": "user names, or addresses `xmpp:JID`, `sms:+33...`, `irc:#chan`, `slack:C0123`",
     "alerts.repeat": "remind until acknowledged (none; `\"5m\"` for critical)",
     "alerts.cooldown": "clears only after this long without the condition",
     "alerts.snapshot": "a camera whose picture rides with the alert",
@@ -193,77 +171,6 @@ DESCRIPTIONS: dict[str, str] = {
     # every adapter
     "adapters.*.enabled": "`false` keeps the section without starting it",
     "adapters.*.name": "instance name, for several networks of one kind (`libera`)",
-    # [adapters.console]
-    "adapters.console.enabled": "`\"auto\"`: on when standard input is a terminal; `chatops run --console` forces it",
-    "adapters.console.stop_at_eof": "piped input: stop the hub once it ends",
-    # [adapters.irc]
-    "adapters.irc.host": "server name",
-    "adapters.irc.port": "server port",
-    "adapters.irc.tls": "TLS, certificate verified",
-    "adapters.irc.tls_verify": "`false` skips verification (logged as a warning)",
-    "adapters.irc.alt_nicks": "tried in order when the nick is taken, then `nick_1`, `nick_2`...",
-    "adapters.irc.username": "the ident part of the hostmask",
-    "adapters.irc.realname": "shown by WHOIS",
-    "adapters.irc.channels": "`\"#chan\"` or a table with a key",
-    "adapters.irc.channels.name": "the channel",
-    "adapters.irc.channels.key_env": "environment variable holding the channel key (+k)",
-    "adapters.irc.channels.key_file": "file holding the channel key (+k)",
-    "adapters.irc.sasl_password_env": "environment variable holding the SASL password: enables SASL PLAIN",
-    "adapters.irc.sasl_password_file": "file holding the SASL password: enables SASL PLAIN",
-    "adapters.irc.server_password_file": "file holding the server (PASS) password",
-    "adapters.irc.password_file": "file holding the NickServ password",
-    "adapters.irc.nickserv": "nick of the services bot",
-    "adapters.irc.ping_interval": "a PING after this long without a line",
-    "adapters.irc.ping_timeout": "reconnect after this long without an answer",
-    "adapters.irc.connect_timeout": "connect and register",
-    "adapters.irc.rejoin_delay": "wait after a kick",
-    "adapters.irc.backoff_min": "first reconnect delay",
-    "adapters.irc.backoff_max": "longest reconnect delay",
-    # [adapters.xmpp]
-    "adapters.xmpp.jid": "the hub's account; the resource is fixed (default `/chatops`) so scripts can address it",
-    "adapters.xmpp.password_env": "environment variable holding the account password",
-    "adapters.xmpp.password_file": "file holding the account password",
-    "adapters.xmpp.port": "server port",
-    "adapters.xmpp.ca_file": "extra CA for a private or self-signed server certificate",
-    "adapters.xmpp.nick": "nick in rooms (default: `[hub] name`)",
-    "adapters.xmpp.rooms": "room JIDs, or tables with a nick and password",
-    "adapters.xmpp.rooms.jid": "the room",
-    "adapters.xmpp.rooms.nick": "nick in this room",
-    "adapters.xmpp.rooms.password_env": "environment variable holding the room password",
-    "adapters.xmpp.rooms.password_file": "file holding the room password",
-    "adapters.xmpp.max_text": "longer replies are split at line ends",
-    "adapters.xmpp.ping_interval": "server keepalive",
-    "adapters.xmpp.ping_timeout": "no answer within this: reconnect",
-    "adapters.xmpp.self_ping_interval": "XEP-0410: check that a quiet room still knows the hub",
-    "adapters.xmpp.connect_timeout": "connect and log in",
-    "adapters.xmpp.reconnect_max": "longest reconnect delay",
-    "adapters.xmpp.http_upload": "images by XEP-0363 when the server offers it",
-    "adapters.xmpp.rpc": "answer Jabber-RPC (XEP-0009, `chatops rpc`)",
-    "adapters.xmpp.adhoc": "offer ad-hoc commands (XEP-0050)",
-    "adapters.xmpp.rpc_timeout": "longest Jabber-RPC call",
-    # [adapters.slack]
-    "adapters.slack.mode": "`socket` (Socket Mode), or `rtm` for a legacy classic app",
-    "adapters.slack.bot_token_env": "environment variable holding the bot token (`xoxb-...`)",
-    "adapters.slack.bot_token_file": "file holding the bot token",
-    "adapters.slack.app_token_env": "environment variable holding the app-level token (`xapp-...`, Socket Mode)",
-    "adapters.slack.app_token_file": "file holding the app-level token",
-    "adapters.slack.api_url": "only changed for tests or a proxy",
-    "adapters.slack.slash_command": "the slash command whose text is a hub command",
-    "adapters.slack.timeout": "one Web API call",
-    # [adapters.sms]
-    "adapters.sms.backend": "`gammu`: the hub drives the modem; `smsd`: gammu-smsd does (files service)",
-    "adapters.sms.connection": "gammu connection (backend gammu)",
-    "adapters.sms.device": "modem port; `/dev/serial/by-id/...` is stable (backend gammu)",
-    "adapters.sms.model": "`\"\"` lets gammu detect it; `\"dummy\"` for libgammu's test phone",
-    "adapters.sms.gammurc_section": "`[gammu1]` is section 1",
-    "adapters.sms.pin_env": "environment variable holding the SIM PIN (entered once, never retried)",
-    "adapters.sms.pin_file": "file holding the SIM PIN",
-    "adapters.sms.smsd_config": "gammu-smsd's config file, whose spool folders are used (backend smsd)",
-    "adapters.sms.poll_interval": "how often the SIM is read",
-    "adapters.sms.probe_interval": "signal and network check; a silent modem is reopened",
-    "adapters.sms.call_timeout": "a modem call taking longer counts as a silent modem",
-    "adapters.sms.multipart_timeout": "wait this long for the missing parts of a long SMS",
-    "adapters.sms.smsd_stale": "files waiting longer in the outbox mark the spool down",
 }
 
 INTRO = """\
@@ -318,7 +225,7 @@ it is for. `NAME` is a name you choose.
 class Key:
     """One documented key: where it lives, what it holds, what it defaults to."""
 
-    path: str             # description lookup: "hub.name", "users.NAME.roles", "adapters.irc.channels.name"
+    path: str             # description lookup: "hub.name", "users.NAME.roles", "adapters.NAME.channels.name"
     key: str              # as written in the file
     type: str
     default: str
@@ -335,16 +242,38 @@ class Table:
     description: str | None
 
 
+def _first_party() -> list[Network]:
+    """The networks shipped with chatops, in the registry's order (the order people meet them)."""
+    return [n for n in networks().known.values() if n.adapter.startswith(("adapters.", "chatops."))]
+
+
+def _network_words(path: str) -> str | None:
+    """What a network says of itself: `[adapters.NAME]`, `users.NAME.<network>`; alert addresses."""
+    parts = path.split(".")
+    if path == "alerts.notify":
+        examples = ", ".join(f"`{n.example}`" for n in _first_party() if n.about and n.example)
+        return f"user names, or addresses: {examples}"
+    network = networks().get(parts[-1])
+    if network is None:
+        return None
+    if len(parts) == 2 and parts[0] == "adapters":
+        return network.about or None
+    if len(parts) == 3 and parts[:2] == ["users", "NAME"]:
+        return network.identities or None
+    return None
+
+
 def _describe(path: str, field: FieldInfo | None = None) -> str | None:
     if path in DESCRIPTIONS:
         return DESCRIPTIONS[path]
-    parts = path.split(".")
-    if len(parts) >= 3 and parts[0] == "adapters":
-        generic = ".".join(["adapters", "*", *parts[2:]])
-        if generic in DESCRIPTIONS:
-            return DESCRIPTIONS[generic]
+    said = _network_words(path)
+    if said:
+        return said
     if field is not None and field.description:
         return field.description
+    parts = path.split(".")
+    if len(parts) >= 3 and parts[0] == "adapters":
+        return DESCRIPTIONS.get(".".join(["adapters", "*", *parts[2:]]))
     return None
 
 
@@ -428,7 +357,7 @@ def _default(field: FieldInfo, duration: bool) -> str:
     return _toml(field.default, duration)
 
 
-def _tables(model: type[BaseModel], path: str, header: str) -> list[Table]:
+def _tables(model: type[BaseModel], path: str, header: str, holder: FieldInfo | None = None) -> list[Table]:
     """`model` as a table, followed by the tables nested in its keys (IRC channels, XMPP rooms)."""
     keys: list[Key] = []
     nested: list[Table] = []
@@ -444,14 +373,14 @@ def _tables(model: type[BaseModel], path: str, header: str) -> list[Table]:
         single = [a for a in (field.annotation, *(typing.get_args(field.annotation) if union else ()))
                   if isinstance(a, type) and issubclass(a, BaseModel)]      # a table, not a list of them
         for inner in _models(field.annotation):
-            nested += _tables(inner, key_path, f"[{key_path}]" if inner in single else f"{header} `{name}` entries")
+            nested += _tables(inner, key_path, f"[{key_path}]" if inner in single else f"{header} `{name}` entries",
+                              field)
     if model is UserSettings:
         # One key per network this installation knows (plugins included): the person's identities there.
-        first_party = [n for n in networks().known.values() if n.adapter.startswith(("adapters.", "chatops."))]
-        for network in sorted(first_party, key=lambda n: (n.name not in ADAPTERS, n.name)):
+        for network in sorted(_first_party(), key=lambda n: not n.about):
             key_path = f"{path}.{network.name}"
             keys.append(Key(key_path, f"`{network.name}`", "list of strings", "`[]`", _describe(key_path)))
-    return [Table(path, header, tuple(keys), _describe(path)), *nested]
+    return [Table(path, header, tuple(keys), _describe(path, holder)), *nested]
 
 
 def collect() -> list[Table]:
@@ -482,9 +411,10 @@ def collect() -> list[Table]:
                                  _describe(name, field)))
     if root_keys:
         tables.insert(0, Table("", "top level (before any table)", tuple(root_keys), None))
-    for kind in ADAPTERS:
-        schema: type[BaseModel] = adapter_schema(kind)
-        tables += _tables(schema, f"adapters.{kind}", f"[adapters.{kind}]")
+    for network in _first_party():
+        if network.about:                          # a network people configure (not the test loopback)
+            schema: type[BaseModel] = adapter_schema(network.name)
+            tables += _tables(schema, f"adapters.{network.name}", f"[adapters.{network.name}]")
     return tables
 
 

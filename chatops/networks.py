@@ -75,6 +75,9 @@ class Network:
     address_problem: Callable[[str], str | None] = _no_problem
     is_direct: Callable[[str], bool] = field(default=lambda _target: True)
     cli: str = ""                                  # "module:function" adding `chatops` subcommands
+    # For the configuration reference (docs/configuration.md), in the network's own words:
+    identities: str = ""                           # what goes in `[users.X] NAME = [...]`
+    about: str = ""                                # what its `[adapters.NAME]` section is, and its guide
 
     def cli_adder(self) -> Any:
         return _load(self.cli)
@@ -129,4 +132,5 @@ def networks() -> Networks:
 
 
 WEB = Network(name="web", adapter="chatops.web:WebChat", example="web:*",
-              targets=lambda _user, _patterns: ["*"])
+              targets=lambda _user, _patterns: ["*"],
+              identities="the web chat's user names (see `[web] user`)")
