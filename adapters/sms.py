@@ -36,6 +36,7 @@ from chatops.i18n import _ as gettext
 from chatops.i18n import speaking
 from chatops.message import Address, Attachment, Identity, Message, Reply
 from chatops.outbox import Undeliverable, queue_message
+from chatops.store import deliveries, processed
 from chatops.router import clean_text
 
 from .sms_network import normalise_phone
@@ -272,7 +273,7 @@ class Adapter(AdapterBase):
 
         def write(db: sqlite3.Connection) -> None:
             now = time.time()
-            db.execute("INSERT OR IGNORE INTO processed(key, at) VALUES (?, ?)", (done, now))
+            processed.mark(db, done, now)
             for text in texts:
                 queue_message(db, address, number, "reply", text, None, now)
         await hub.store.call(hub.store.transaction, write)
@@ -374,18 +375,15 @@ class Adapter(AdapterBase):
         over to the hub's outbox (once: the table goes), and count this hour's sent SMS per number
         toward the cap again."""
         now = time.time()
-        db.execute("DELETE FROM processed WHERE key LIKE 'sms:%' AND at < ?", (now - 30 * 86400,))
-        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (LEGACY_OUTBOX,)).fetchone():
-            rows = db.execute(f"SELECT adapter, number, text, queued_at FROM {LEGACY_OUTBOX} "
-                              "WHERE sent_at IS NULL AND failed_at IS NULL ORDER BY id").fetchall()
-            for adapter, number, text, queued_at in rows:
-                queue_message(db, Address(adapter, number, True), number, "reply", text, None, queued_at)
-            db.execute(f"DROP TABLE {LEGACY_OUTBOX}")
-            if rows:
-                log.info("%s: %d SMS waiting in the old SMS queue moved to the outbox", self.name, len(rows))
-        for number, text, at in db.execute(
-                "SELECT target, text, delivered_at FROM deliveries WHERE adapter = ? AND delivered_at > ? "
-                "ORDER BY delivered_at", (self.name, now - HOUR)).fetchall():
+        processed.forget(db, "sms:", now - 30 * 86400)
+        rows = processed.take_table(db, LEGACY_OUTBOX, "adapter, number, text, queued_at",
+                                    "sent_at IS NULL AND failed_at IS NULL")
+        for adapter, number, text, queued_at in rows:
+            queue_message(db, Address(str(adapter), str(number), True), str(number), "reply", str(text), None,
+                          float(queued_at))  # type: ignore[arg-type]
+        if rows:
+            log.info("%s: %d SMS waiting in the old SMS queue moved to the outbox", self.name, len(rows))
+        for number, text, at in deliveries.sent_since(db, self.name, now - HOUR):
             self._spent.setdefault(number, deque()).append((at, self.encoder.count(text)))
 
     # ---- status --------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from .config import AlertSettings
 from .home import Device, Reading, format_value
 from .i18n import N_, _, speaking
 from .outbox import STORE_RETRY_CAP, Outbox
+from .store import alerts as alert_rows, deliveries
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -92,21 +93,18 @@ class AlertEngine:
     async def start(self) -> None:
         """Load active alerts and mutes, then start the engine's tasks in the hub's group."""
         store = self.hub.store
-        rows = await store.call(lambda: store.db.execute(
-            "SELECT id, rule, raised_at FROM alerts WHERE cleared_at IS NULL ORDER BY id").fetchall())
+        rows = await store.call(alert_rows.open_alerts, store.db)
         for alert_id, rule, raised_at in rows:
             if rule in self.rules:
                 self.rules[rule].active_id = alert_id
                 self.rules[rule].last_raised = self.hub.clock.monotonic() - max(0.0, time.time() - raised_at)
-        self._mutes = dict(await store.call(lambda: store.db.execute(
-            "SELECT rule, until FROM mutes WHERE until > ?", (time.time(),)).fetchall()))
+        self._mutes = await store.call(alert_rows.mutes, store.db, time.time())
         self.hub.home.listen(self._on_reading)
         self.hub.spawn(self._evaluate_forever(), "alerts-rules")
         self.hub.spawn(self._repeat_forever(), "alerts-repeat")
         if any(s.condition.kind == "offline" for s in self.rules.values()):
             self.hub.spawn(self._offline_forever(), "alerts-offline")
-        adapters = set(self.hub.adapters) | set(await store.call(lambda: [r[0] for r in store.db.execute(
-            "SELECT DISTINCT adapter FROM deliveries WHERE delivered_at IS NULL").fetchall()]))
+        adapters = set(self.hub.adapters) | set(await store.call(deliveries.adapters_waiting, store.db))
         for name in adapters:
             self.outbox.wake(name)
 
@@ -225,16 +223,12 @@ class AlertEngine:
         store = self.hub.store
 
         def write(db: Any) -> int:
-            cursor = db.execute(
-                "INSERT INTO alerts(rule, device, severity, message, value, raised_at, next_repeat) "
-                "VALUES (?,?,?,?,?,?,?)", (rule.name, device.name, rule.severity.value, text, str(value), now,
-                                           now + repeat if repeat else None))
-            alert_id = int(cursor.lastrowid or 0)
+            alert_id = alert_rows.insert(db, rule.name, device.name, rule.severity.value, text, str(value), now,
+                                         now + repeat if repeat else None)
             self._insert_deliveries(db, alert_id, recipients, "raise", told(alert_id), None,
                                     now + SNAPSHOT_HOLD if picture else now)
             # Sent from memory while the database refused it: recorded as told, not sent again.
-            db.executemany("UPDATE deliveries SET delivered_at = ? WHERE alert_id = ? AND adapter = ? AND "
-                           "target = ? AND kind = 'raise'", [(now, alert_id, a, t) for a, t in already])
+            deliveries.mark_told(db, alert_id, already, now)
             return alert_id
 
         already = self.unstored.told(rule.name, device.name)
@@ -266,20 +260,12 @@ class AlertEngine:
 
         def attach(db: Any) -> list[str]:
             now = time.time()
-            held = ("WHERE alert_id = ? AND kind = 'raise' AND delivered_at IS NULL AND attempts = 0 "
-                    "AND next_try > ?")
-            db.execute(f"UPDATE deliveries SET attachment = ?, next_try = ? {held}", (attachment, now, alert_id, now))
-            if attachment is None:
-                late: list[Any] = []
-            else:
-                late = db.execute("SELECT adapter, target, direct, recipient FROM deliveries WHERE alert_id = ? "
-                                  "AND kind = 'raise' AND attachment IS NULL", (alert_id,)).fetchall()
-                db.executemany("INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, "
-                               "attachment, created, next_try) VALUES (?,?,?,?,?,'snapshot',?,?,?,?)",
-                               [(alert_id, a, t, d, r, caption, attachment, now, now) for a, t, d, r in late])
-            return [row[0] for row in db.execute(
-                "SELECT DISTINCT adapter FROM deliveries WHERE alert_id = ? AND delivered_at IS NULL",
-                (alert_id,)).fetchall()]
+            deliveries.release_held(db, alert_id, now, attachment, attach=True)
+            if attachment is not None:
+                late = deliveries.first_recipients(db, alert_id, without_picture=True)
+                deliveries.insert(db, [(alert_id, a, t, d, r, "snapshot", caption, attachment, now, now)
+                                       for a, t, d, r in late])
+            return deliveries.adapters_waiting(db, alert_id)
 
         for adapter_name in await store.call(store.transaction, attach):
             self.outbox.wake(adapter_name).set()
@@ -303,11 +289,9 @@ class AlertEngine:
                 return text
             with speaking(self.hub.auth.language_of(recipient.user or None)):
                 return text()
-        db.executemany(
-            "INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, attachment, "
-            "created, next_try) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [(alert_id, self._adapter_name(r.network), r.target, int(_is_direct(r)), r.user or
-              f"{r.network}:{r.target}", kind, shown(r), attachment, time.time(), due) for r in recipients])
+        deliveries.insert(db, [(alert_id, self._adapter_name(r.network), r.target, int(_is_direct(r)),
+                                r.user or f"{r.network}:{r.target}", kind, shown(r), attachment, time.time(), due)
+                               for r in recipients])
 
     def _adapter_name(self, network: str) -> str:
         adapters = self.hub.adapters_for(network)
@@ -355,8 +339,8 @@ class AlertEngine:
         store = self.hub.store
 
         def write(db: Any) -> None:
-            db.execute("UPDATE alerts SET cleared_at = ?, next_repeat = NULL WHERE id = ?", (now, alert_id))
-            self._cancel_pending(db, alert_id, "repeat")
+            alert_rows.clear(db, alert_id, now)
+            deliveries.cancel_pending(db, alert_id, "repeat")
             if text:
                 self._insert_deliveries(db, alert_id, recipients, "clear", cleared, None, now)
 
@@ -366,11 +350,6 @@ class AlertEngine:
         self._wake(recipients)
         await self._publish_state(rule.name, alert_id)
 
-    @staticmethod
-    def _cancel_pending(db: Any, alert_id: int, kind: str) -> None:
-        db.execute("UPDATE deliveries SET delivered_at = -1, last_error = 'cancelled' "
-                   "WHERE alert_id = ? AND kind = ? AND delivered_at IS NULL", (alert_id, kind))
-
     # ---- acknowledge, mute, list -------------------------------------------------------------
 
     async def ack(self, alert_id: int | None, by: str, by_user: str | None) -> tuple[int, str]:
@@ -379,31 +358,21 @@ class AlertEngine:
         now = time.time()
 
         def write(db: Any) -> tuple[int, str, list[tuple[str, str, int, str]]] | str:
-            if alert_id is None:
-                row = db.execute("SELECT id, rule, acked_by FROM alerts WHERE acked_by IS NULL AND cleared_at IS NULL "
-                                 "ORDER BY id DESC LIMIT 1").fetchone()
-            else:
-                row = db.execute("SELECT id, rule, acked_by FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+            row = alert_rows.to_acknowledge(db, alert_id)
             if row is None:
                 return ("none", alert_id, None)
             if row[2] is not None:
                 return ("already", row[0], row[2])
-            db.execute("UPDATE alerts SET acked_by = ?, acked_at = ?, next_repeat = NULL WHERE id = ?",
-                       (by, now, row[0]))
-            self._cancel_pending(db, row[0], "repeat")
+            alert_rows.acknowledge(db, row[0], by, now)
+            deliveries.cancel_pending(db, row[0], "repeat")
             # The alert itself must not arrive after its acknowledgement: stop waiting for the picture.
-            db.execute("UPDATE deliveries SET next_try = ? WHERE alert_id = ? AND kind = 'raise' AND attempts = 0 "
-                       "AND delivered_at IS NULL AND next_try > ?", (now, row[0], now))
-            others = db.execute("SELECT DISTINCT adapter, target, direct, recipient FROM deliveries "
-                                "WHERE alert_id = ? AND kind = 'raise'", (row[0],)).fetchall()
-            others = [o for o in others if not (by_user and o[3] == by_user)]
+            deliveries.release_held(db, row[0], now)
+            others = [o for o in deliveries.first_recipients(db, row[0]) if not (by_user and o[3] == by_user)]
 
             def text(recipient: str) -> str:
                 with speaking(self.hub.auth.language_of(recipient)):
                     return _("Alert #{id} ({rule}) acknowledged by {who}.").format(id=row[0], rule=row[1], who=by)
-            db.executemany(
-                "INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, created, next_try) "
-                "VALUES (?,?,?,?,?,'ack',?,?,?)", [(row[0], a, t, d, r, text(r), now, now) for a, t, d, r in others])
+            deliveries.insert(db, [(row[0], a, t, d, r, "ack", text(r), None, now, now) for a, t, d, r in others])
             return row[0], row[1], others
 
         result = await store.call(store.transaction, write)
@@ -427,26 +396,18 @@ class AlertEngine:
                 rule=rule, rules=", ".join(self.rules) or _("none")))
         until = time.time() + seconds
         store = self.hub.store
-        await store.call(lambda: store.db.execute(
-            "INSERT OR REPLACE INTO mutes(rule, until, by) VALUES (?,?,?)", (rule, until, by)))
+        await store.call(alert_rows.mute, store.db, rule, until, by)
         self._mutes[rule] = until
 
     async def active(self) -> list[dict[str, Any]]:
         """Alerts not cleared yet, newest first, with who was told and who acknowledged."""
         store = self.hub.store
         shown = tuple(self.outbox.shown)      # sent a moment ago, their delivered mark on its way
-        among = ",".join("?" * len(shown))   # SQLite takes an empty IN ()
 
         def query() -> list[dict[str, Any]]:
-            rows = store.db.execute("SELECT id, rule, device, severity, message, raised_at, acked_by FROM alerts "
-                                    "WHERE cleared_at IS NULL ORDER BY id DESC LIMIT 20").fetchall()
             result = []
-            for alert_id, rule, device, severity, message, raised_at, acked_by in rows:
-                told = [r[0] for r in store.db.execute(
-                    "SELECT DISTINCT adapter || ':' || target FROM deliveries WHERE alert_id = ? AND kind = 'raise' "
-                    f"AND (delivered_at > 0 OR id IN ({among}))", (alert_id, *shown)).fetchall()]
-                pending = store.db.execute("SELECT COUNT(*) FROM deliveries WHERE alert_id = ? AND delivered_at "
-                                           f"IS NULL AND id NOT IN ({among})", (alert_id, *shown)).fetchone()[0]
+            for alert_id, rule, device, severity, message, raised_at, acked_by in alert_rows.listed(store.db):
+                told, pending = deliveries.told_and_pending(store.db, alert_id, shown)
                 result.append({"id": alert_id, "rule": rule, "device": device, "severity": severity,
                                "message": message, "raised_at": raised_at, "acked_by": acked_by,
                                "told": told, "pending": pending})
@@ -456,9 +417,7 @@ class AlertEngine:
 
     async def _publish_state(self, rule: str, alert_id: int) -> None:
         store = self.hub.store
-        row = await store.call(lambda: store.db.execute(
-            "SELECT id, device, severity, message, value, raised_at, acked_by, cleared_at FROM alerts WHERE id = ?",
-            (alert_id,)).fetchone())
+        row = await store.call(alert_rows.state, store.db, alert_id)
         if row is None:
             return
         state = "cleared" if row[7] else ("acknowledged" if row[6] else "active")
@@ -475,8 +434,7 @@ class AlertEngine:
         """Publish each rule's latest alert state again, `cleared` for a rule never raised (Home
         Assistant's binary sensors then have a state even after the broker forgot its retained ones)."""
         store = self.hub.store
-        latest = dict(await store.call(lambda: store.db.execute(
-            "SELECT rule, MAX(id) FROM alerts GROUP BY rule").fetchall()))
+        latest = await store.call(alert_rows.latest_per_rule, store.db)
         for rule in self.rules:
             if rule in latest:
                 await self._publish_state(rule, latest[rule])
@@ -497,14 +455,10 @@ class AlertEngine:
             self._repeat_changed.clear()
             now = time.time()
             try:
-                due = await store.call(lambda: store.db.execute(
-                    "SELECT id, rule, message, repeats FROM alerts WHERE next_repeat IS NOT NULL "
-                    "AND next_repeat <= ? AND acked_by IS NULL AND cleared_at IS NULL", (now,)).fetchall())
+                due = await store.call(alert_rows.reminders_due, store.db, now)
                 for alert_id, rule_name, message, repeats in due:
                     await self._repeat(alert_id, rule_name, message, repeats)
-                upcoming = await store.call(lambda: store.db.execute(
-                    "SELECT MIN(next_repeat) FROM alerts WHERE next_repeat IS NOT NULL AND acked_by IS NULL "
-                    "AND cleared_at IS NULL").fetchone()[0])
+                upcoming = await store.call(alert_rows.next_reminder, store.db)
             except sqlite3.DatabaseError as exc:
                 delay = backoff.next_delay()
                 log.error("alert reminders could not be recorded (%s); retrying in %.1fs", exc, delay)
@@ -541,18 +495,14 @@ class AlertEngine:
             every = self.hub.settings.notify.repeat      # a notification sent with ack (chatops.notify)
 
         def write(db: Any) -> list[str]:
-            db.execute("UPDATE alerts SET next_repeat = ?, repeats = repeats + 1 WHERE id = ?",
-                       (now + every if every else None, alert_id))
-            self._cancel_pending(db, alert_id, "repeat")
+            alert_rows.reminded(db, alert_id, now + every if every else None)
+            deliveries.cancel_pending(db, alert_id, "repeat")
             if state is not None:
                 self._insert_deliveries(db, alert_id, recipients, "repeat", reminder, None, now)
                 return []
             # No rule to name its recipients (a notification): those its first message went to.
-            db.execute("INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, created, "
-                       "next_try) SELECT DISTINCT alert_id, adapter, target, direct, recipient, 'repeat', ?, ?, ? "
-                       "FROM deliveries WHERE alert_id = ? AND kind = 'raise'", (text, now, now, alert_id))
-            return [r[0] for r in db.execute("SELECT DISTINCT adapter FROM deliveries WHERE alert_id = ? "
-                                             "AND kind = 'repeat'", (alert_id,)).fetchall()]
+            deliveries.copy_to_first_recipients(db, alert_id, "repeat", text, now)
+            return deliveries.adapters_waiting(db, alert_id, "repeat")
 
         for adapter_name in await store.call(store.transaction, write):
             self.outbox.wake(adapter_name).set()

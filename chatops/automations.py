@@ -25,6 +25,7 @@ from .config import AutomationSettings
 from .durations import format_duration
 from .message import Address
 from .schedule import in_window, local_time, parse_phrase
+from .store import automations as saved
 
 if TYPE_CHECKING:
     from .home import Device, Reading
@@ -33,14 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_NAP = 30.0
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS automations (
-    name TEXT PRIMARY KEY, enabled INTEGER, stopped TEXT, trigger TEXT NOT NULL DEFAULT '',
-    holding INTEGER NOT NULL DEFAULT 0, since REAL, fired INTEGER NOT NULL DEFAULT 0,
-    last_run REAL, last_result TEXT);
-"""
-
 
 @dataclass(slots=True)
 class Automation:
@@ -99,10 +92,7 @@ class Automations:
             await self.hub.timers.drop_automations(set())
             return
         store = self.hub.store
-        await store.call(lambda: store.db.executescript(SCHEMA))
-        rows = await store.call(lambda: store.db.execute(
-            "SELECT name, enabled, stopped, trigger, holding, since, fired, last_run, last_result "
-            "FROM automations").fetchall())
+        rows = await store.call(saved.load, store.db)
         for name, enabled, stopped, trigger, holding, since, fired, last_run, last_result in rows:
             auto = self.by_name.get(name)
             if auto is None:
@@ -251,9 +241,7 @@ class Automations:
                 for a in (self.by_name[n] for n in dirty)]
         store = self.hub.store
         try:
-            await store.call(lambda: store.db.executemany(
-                "INSERT OR REPLACE INTO automations(name, enabled, stopped, trigger, holding, since, fired, "
-                "last_run, last_result) VALUES (?,?,?,?,?,?,?,?,?)", rows))
+            await store.call(saved.save, store.db, rows)
         except sqlite3.DatabaseError:
             self._dirty |= dirty
             raise

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .config import DeviceType, HistorySettings
 from .store import Store
+from .store import history as rows
 
 if TYPE_CHECKING:
     from .home import Device, Reading
@@ -25,15 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS history_devices (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS history_raw (
-    device INTEGER NOT NULL, at INTEGER NOT NULL, value REAL NOT NULL,
-    PRIMARY KEY (device, at)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS history_rollup (
-    device INTEGER NOT NULL, bucket INTEGER NOT NULL, avg REAL NOT NULL, min REAL NOT NULL,
-    max REAL NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (device, bucket)) WITHOUT ROWID;
-"""
 MAINTENANCE_EVERY = 300.0            # seconds between roll-up/retention passes (at most)
 MAX_BUFFERED = 10_000                # readings kept in memory while the disk refuses writes
 
@@ -88,15 +80,11 @@ class History:
             hub.spawn(self.run(), "history")
 
     async def open(self) -> None:
-        def create() -> None:
-            self.store.db.executescript(SCHEMA)
-            self._ids.update({name: i for i, name in self.store.db.execute("SELECT id, name FROM history_devices")})
-        await self.store.call(create)
+        self._ids.update(await self.store.call(rows.create, self.store.db))
 
     async def empty(self) -> bool:
         """Whether no reading was ever recorded (a first start: the demo then simulates a past day)."""
-        return not await self.store.call(lambda: self.store.db.execute(
-            "SELECT EXISTS(SELECT 1 FROM history_raw) OR EXISTS(SELECT 1 FROM history_rollup)").fetchone()[0])
+        return await self.store.call(rows.empty, self.store.db)
 
     # ---- recording -----------------------------------------------------------------------
 
@@ -170,13 +158,11 @@ class History:
         """Readings buffered, not yet written."""
         return len(self._buffer)
 
-    def write(self, db: sqlite3.Connection, rows: list[tuple[str, int, float]]) -> None:
+    def write(self, db: sqlite3.Connection, readings: list[tuple[str, int, float]]) -> None:
         """Insert (device name, unix ms, value) rows (store thread, inside a transaction)."""
-        for name in {r[0] for r in rows} - set(self._ids):
-            db.execute("INSERT OR IGNORE INTO history_devices(name) VALUES (?)", (name,))
-            self._ids[name] = db.execute("SELECT id FROM history_devices WHERE name = ?", (name,)).fetchone()[0]
-        db.executemany("INSERT OR REPLACE INTO history_raw(device, at, value) VALUES (?,?,?)",
-                       [(self._ids[name], at, value) for name, at, value in rows])
+        for name in {r[0] for r in readings} - set(self._ids):
+            self._ids[name] = rows.device_id(db, name)
+        rows.insert_raw(db, [(self._ids[name], at, value) for name, at, value in readings])
 
     # ---- roll-up and retention -----------------------------------------------------------
 
@@ -193,18 +179,8 @@ class History:
         interval = int(s.rollup_interval)
         done_until = int((now - 2 * s.flush_interval - 1) // interval * interval)    # complete buckets only
         raw_cutoff = int((now - s.raw_retention) * 1000)
-        for (device,) in db.execute("SELECT id FROM history_devices").fetchall():
-            if s.rollup_retention > 0:
-                last = db.execute("SELECT MAX(bucket) FROM history_rollup WHERE device = ?", (device,)).fetchone()[0]
-                start = (last + interval) * 1000 if last is not None else 0
-                db.execute(
-                    "INSERT OR REPLACE INTO history_rollup(device, bucket, avg, min, max, count) "
-                    "SELECT device, (at / 1000 / ?) * ?, AVG(value), MIN(value), MAX(value), COUNT(*) "
-                    "FROM history_raw WHERE device = ? AND at >= ? AND at < ? GROUP BY at / 1000 / ?",
-                    (interval, interval, device, start, done_until * 1000, interval))
-                db.execute("DELETE FROM history_rollup WHERE device = ? AND bucket < ?",
-                           (device, int(now - s.rollup_retention)))
-            db.execute("DELETE FROM history_raw WHERE device = ? AND at < ?", (device, raw_cutoff))
+        rows.maintain(db, interval, done_until, raw_cutoff,
+                      int(now - s.rollup_retention) if s.rollup_retention > 0 else None)
 
     # ---- queries ---------------------------------------------------------------------------
 
@@ -218,11 +194,8 @@ class History:
         device = self._ids.get(name)
         if device is None:
             return []
-        rows = self.store.db.execute(
-            f"SELECT SUM(t * n) / SUM(n), SUM(v * n) / SUM(n), MIN(lo), MAX(hi), SUM(n) FROM ({self._UNION}) "
-            "GROUP BY CAST((t - ?) / ? AS INTEGER) ORDER BY 1",
-            (*self._union_args(device, since, until), since, step)).fetchall()
-        return [Point(*row) for row in rows]
+        return [Point(*row) for row in rows.series(self.store.db, device, since, until, step,
+                                                   self.settings.rollup_interval / 2)]
 
     async def summary(self, name: str, since: float, until: float) -> Summary | None:
         """min/avg/max of `name` over [since, until] and its last value; None without readings."""
@@ -233,28 +206,7 @@ class History:
         device = self._ids.get(name)
         if device is None:
             return None
-        row = self.store.db.execute(
-            f"SELECT SUM(n), MIN(lo), SUM(v * n) / SUM(n), MAX(hi), MIN(t), MAX(t) FROM ({self._UNION})",
-            self._union_args(device, since, until)).fetchone()
+        row, last = rows.summary(self.store.db, device, since, until, self.settings.rollup_interval / 2)
         if not row or not row[0]:
             return None
-        last = self.store.db.execute(
-            "SELECT value FROM history_raw WHERE device = ? AND at <= ? ORDER BY at DESC LIMIT 1",
-            (device, int(until * 1000))).fetchone()
-        if last is None:
-            last = self.store.db.execute(
-                "SELECT avg FROM history_rollup WHERE device = ? AND bucket <= ? ORDER BY bucket DESC LIMIT 1",
-                (device, int(until))).fetchone()
-        return Summary(int(row[0]), row[1], row[2], row[3], row[4], row[5], last[0] if last else row[2])
-
-    # Raw readings where they are kept, roll-ups (time = middle of the bucket) before the oldest raw one.
-    _UNION = (
-        "SELECT bucket + ? AS t, avg AS v, min AS lo, max AS hi, count AS n FROM history_rollup "
-        "WHERE device = ? AND bucket >= ? AND bucket <= ? AND bucket * 1000 < "
-        "IFNULL((SELECT MIN(at) FROM history_raw WHERE device = ?), 1e18) "
-        "UNION ALL SELECT at / 1000.0, value, value, value, 1 FROM history_raw "
-        "WHERE device = ? AND at >= ? AND at <= ?")
-
-    def _union_args(self, device: int, since: float, until: float) -> tuple[object, ...]:
-        half = self.settings.rollup_interval / 2
-        return (half, device, int(since - half), int(until), device, device, int(since * 1000), int(until * 1000))
+        return Summary(int(row[0]), row[1], row[2], row[3], row[4], row[5], row[2] if last is None else last)

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .store import alerts as alert_rows, deliveries, history as history_rows
+
 if TYPE_CHECKING:
     from .hub import Hub
 
@@ -104,18 +106,9 @@ class Metrics:
 
         def query() -> dict[str, Any]:
             db = store.db
-            figures: dict[str, Any] = {
-                "alerts": db.execute(
-                    "SELECT rule, COUNT(*), COUNT(acked_by), SUM(cleared_at IS NULL), "
-                    "SUM(cleared_at IS NULL AND acked_by IS NULL) FROM alerts GROUP BY rule").fetchall(),
-                "deliveries": db.execute(
-                    "SELECT adapter, alert_id > 0, SUM(delivered_at > 0), SUM(delivered_at IS NULL), "
-                    "SUM(delivered_at = -1) FROM deliveries GROUP BY adapter, alert_id > 0").fetchall(),
-            }
+            figures: dict[str, Any] = {"alerts": alert_rows.counts(db), "deliveries": deliveries.counts(db)}
             if recount and history is not None:
-                figures["history"] = {
-                    "raw": db.execute("SELECT COUNT(*) FROM history_raw").fetchone()[0],
-                    "rollup": db.execute("SELECT COUNT(*) FROM history_rollup").fetchone()[0]}
+                figures["history"] = history_rows.counts(db)
             return figures
 
         try:

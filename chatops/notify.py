@@ -29,6 +29,7 @@ from .i18n import _
 from .networks import networks
 from .private import private_dir, write_private
 from .rate import TokenBucket
+from .store import alerts as alert_rows, deliveries
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -251,12 +252,8 @@ class Notifications:
         store = self.hub.store
 
         def write(db: Any) -> int:
-            cursor = db.execute(
-                "INSERT INTO alerts(rule, device, severity, message, value, raised_at, next_repeat, cleared_at) "
-                "VALUES (?,?,?,?,?,?,?,?)", (rule, "", notice.severity, notice.text, "", now,
-                                             now + self.settings.repeat if notice.ack else None,
-                                             None if open_ else now))
-            notice_id = int(cursor.lastrowid or 0)
+            notice_id = alert_rows.insert(db, rule, "", notice.severity, notice.text, "", now,
+                                          now + self.settings.repeat if notice.ack else None, None if open_ else now)
             engine._insert_deliveries(db, notice_id, recipients, "raise", told(notice_id), attachment, now)
             return notice_id
 
@@ -276,21 +273,13 @@ class Notifications:
         store = self.hub.store
 
         def write(db: Any) -> tuple[int, list[str]] | None:
-            row = db.execute("SELECT id FROM alerts WHERE rule = ? AND cleared_at IS NULL ORDER BY id DESC LIMIT 1",
-                             (rule,)).fetchone()
-            if row is None:
+            notice_id = alert_rows.open_by_rule(db, rule)
+            if notice_id is None:
                 return None
-            db.execute("UPDATE alerts SET cleared_at = ?, next_repeat = NULL WHERE rule = ? AND cleared_at IS NULL",
-                       (now, rule))
-            db.execute("UPDATE deliveries SET delivered_at = -1, last_error = 'cancelled' WHERE alert_id = ? "
-                       "AND kind = 'repeat' AND delivered_at IS NULL", (row[0],))
-            db.execute("INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, created, "
-                       "next_try) SELECT DISTINCT alert_id, adapter, target, direct, recipient, 'clear', ?, ?, ? "
-                       "FROM deliveries WHERE alert_id = ? AND kind = 'raise'",
-                       (f"[RESOLVED] {text} (alert #{row[0]})", now, now, row[0]))
-            adapters = [r[0] for r in db.execute("SELECT DISTINCT adapter FROM deliveries WHERE alert_id = ?",
-                                                 (row[0],)).fetchall()]
-            return row[0], adapters
+            alert_rows.clear_rule(db, rule, now)
+            deliveries.cancel_pending(db, notice_id, "repeat")
+            deliveries.copy_to_first_recipients(db, notice_id, "clear", f"[RESOLVED] {text} (alert #{notice_id})", now)
+            return notice_id, deliveries.adapters_of(db, notice_id)
 
         result = await store.call(store.transaction, write)
         if result is None:
@@ -301,10 +290,7 @@ class Notifications:
 
     async def open_key(self, source: str, key: str) -> int | None:
         store = self.hub.store
-        row = await store.call(lambda: store.db.execute(
-            "SELECT id FROM alerts WHERE rule = ? AND cleared_at IS NULL", (f"{NOTICE_PREFIX}{source}/{key}",)
-        ).fetchone())
-        return row[0] if row else None
+        return await store.call(alert_rows.open_by_rule, store.db, f"{NOTICE_PREFIX}{source}/{key}")
 
     async def status(self, notice_id: int) -> dict[str, Any] | None:
         """A notification's state and each recipient's: delivered, pending (with the last error), failed."""
@@ -312,14 +298,12 @@ class Notifications:
         shown = set(self.hub.alerts.outbox.shown)
 
         def query() -> dict[str, Any] | None:
-            row = store.db.execute("SELECT rule, severity, message, raised_at, acked_by, cleared_at FROM alerts "
-                                   "WHERE id = ? AND rule LIKE ?", (notice_id, NOTICE_PREFIX + "%")).fetchone()
+            row = alert_rows.notice(store.db, notice_id, NOTICE_PREFIX)
             if row is None:
                 return None
             recipients = []
-            for did, adapter, target, recipient, kind, attempts, delivered, error in store.db.execute(
-                    "SELECT id, adapter, target, recipient, kind, attempts, delivered_at, last_error FROM deliveries "
-                    "WHERE alert_id = ? ORDER BY id", (notice_id,)):
+            for did, adapter, target, recipient, kind, attempts, delivered, error in \
+                    deliveries.of_alert(store.db, notice_id):
                 state = "delivered" if (delivered or 0) > 0 or did in shown else \
                     ("failed" if delivered == -1 and error != "cancelled" else
                      ("cancelled" if delivered == -1 else "pending"))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .backoff import Backoff
 from .i18n import _, speaking
 from .message import Address, Attachment, Button, Reply
+from .store import deliveries
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -43,9 +44,8 @@ def queue_message(db: Any, address: Address, recipient: str, kind: str, text: st
     """Queue a plain message (a timer's result, an automation's report) for `address` in the
     store's transaction `db`: it is sent, retried and kept across restarts as an alert's
     deliveries are. alert_id 0 marks a delivery that belongs to no alert."""
-    db.execute("INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, attachment, "
-               "created, next_try) VALUES (0,?,?,?,?,?,?,?,?,?)",
-               (address.adapter, address.target, int(address.direct), recipient, kind, text, attachment, now, now))
+    deliveries.insert(db, [(0, address.adapter, address.target, int(address.direct), recipient, kind, text,
+                            attachment, now, now)])
 
 
 class Outbox:
@@ -111,9 +111,7 @@ class Outbox:
     async def waiting(self) -> dict[str, int]:
         """Adapter name -> deliveries not sent yet (a network that is down, a modem that fails)."""
         store = self.hub.store
-        rows = await store.call(lambda: store.db.execute(
-            "SELECT adapter, COUNT(*) FROM deliveries WHERE delivered_at IS NULL GROUP BY adapter").fetchall())
-        return {adapter: count for adapter, count in rows}
+        return await store.call(deliveries.waiting_per_adapter, store.db)
 
     async def settled(self, adapter_name: str) -> None:
         """Return once nothing is due or new through `adapter_name`: what is recorded has been
@@ -122,10 +120,7 @@ class Outbox:
         store = self.hub.store
         while True:
             passed = self._pass_done.setdefault(adapter_name, asyncio.Event())   # before the count: no lost pass
-            due, new = await store.call(lambda: store.db.execute(
-                "SELECT COALESCE(SUM(next_try <= ?), 0), COUNT(*) FROM deliveries WHERE adapter = ? "
-                "AND delivered_at IS NULL AND (next_try <= ? OR attempts = 0)",
-                (time.time(), adapter_name, time.time())).fetchone())
+            due, new = await store.call(deliveries.due_and_new, store.db, adapter_name, time.time())
             if not new:
                 return
             if due:
@@ -139,14 +134,7 @@ class Outbox:
         due time, more due now)."""
         store = self.hub.store
         now = time.time()
-        skip = sorted(unrecorded)
-        exclude = f" AND id NOT IN ({','.join('?' * len(skip))})" if skip else ""
-        due = await store.call(lambda: store.db.execute(
-            "SELECT id, target, direct, text, attachment, attempts, created, alert_id, kind, recipient, "
-            "(SELECT a.acked_by IS NULL AND a.cleared_at IS NULL FROM alerts a WHERE a.id = deliveries.alert_id) "
-            "FROM deliveries WHERE adapter = ? "
-            f"AND delivered_at IS NULL AND (next_try <= ? OR (? AND attempts > 0)){exclude} ORDER BY id LIMIT 200",
-            (adapter_name, now, int(reconnected), *skip)).fetchall())
+        due = await store.call(deliveries.due, store.db, adapter_name, now, reconnected, sorted(unrecorded))
         delivered: list[int] = []
         failed: list[tuple[int, int, str, float]] = []
         expired: list[tuple[int, int, str]] = []
@@ -183,7 +171,8 @@ class Outbox:
         if unrecorded or failed or expired:
             done = sorted(unrecorded)
             try:
-                await store.call(store.transaction, lambda db: self._record(db, done, failed, expired))
+                await store.call(store.transaction, lambda db: deliveries.record(db, time.time(), done, failed,
+                                                                                  expired))
             except sqlite3.DatabaseError as exc:
                 if delivered:
                     log.error("deliveries %s through %s were sent but cannot be marked delivered (%s); "
@@ -191,10 +180,8 @@ class Outbox:
                 raise
             unrecorded.difference_update(done)
             self.shown.difference_update(done)
-        upcoming = await store.call(lambda: store.db.execute(
-            "SELECT MIN(next_try) FROM deliveries WHERE adapter = ? AND delivered_at IS NULL",
-            (adapter_name,)).fetchone()[0])
-        return upcoming, len(due) == 200 and not failed
+        upcoming = await store.call(deliveries.next_try, store.db, adapter_name)
+        return upcoming, len(due) == deliveries.DUE_BATCH and not failed
 
     def _ack_button(self, alert_id: int, recipient: str) -> tuple[Button, ...]:
         """An open alert's one-tap acknowledgement, labelled in the recipient's language."""
@@ -230,14 +217,3 @@ class Outbox:
             delay = (0.0 if renewed else RECONNECT_RETRY) if lost else Backoff.delay_after(attempts + 1, 1.0, RETRY_CAP)
             log.warning("delivery to %s:%s failed (attempt %d): %s", adapter_name, target, attempts + 1, exc)
             return f"{type(exc).__name__}: {exc}"[:300], delay
-
-    @staticmethod
-    def _record(db: Any, delivered: list[int], failed: list[tuple[int, int, str, float]],
-                expired: list[tuple[int, int, str]]) -> None:
-        now = time.time()
-        db.executemany("UPDATE deliveries SET delivered_at = ?, attempts = attempts + 1 "
-                       "WHERE id = ? AND delivered_at IS NULL", [(now, d) for d in delivered])
-        db.executemany("UPDATE deliveries SET attempts = ?, last_error = ?, next_try = ? WHERE id = ?",
-                       [(attempts, error, now + delay, d) for d, attempts, error, delay in failed])
-        db.executemany("UPDATE deliveries SET attempts = ?, last_error = ?, delivered_at = -1 WHERE id = ?",
-                       [(attempts, error, d) for d, attempts, error in expired])

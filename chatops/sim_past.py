@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .config import DeviceType
 from .home import PayloadError, Reading
 from .sim import SimulatedHome
+from .store import history as history_rows
 
 if TYPE_CHECKING:
     from .home import Device
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 FIRST_READINGS_WAIT = 5.0     # seconds the hub waits for the simulated devices before it says it is ready
 PAST = 86400.0                # a first start gets this much simulated history...
 PAST_STEP = 60.0              # ...one reading a minute per device
-SCHEMA = "CREATE TABLE IF NOT EXISTS simulated_history (device TEXT PRIMARY KEY, until REAL NOT NULL)"
 HEATING = ((6.5, 8.0), (18.0, 22.0))     # the simulated past day's heater: mornings and evenings
 
 
@@ -118,12 +118,8 @@ async def simulate_past_day(hub: Hub, now: float | None = None) -> int:
             marked.append((device.name, now))
     store = hub.store
 
-    def mark(db: sqlite3.Connection) -> None:
-        db.execute(SCHEMA)
-        db.executemany("INSERT OR REPLACE INTO simulated_history(device, until) VALUES (?,?)", marked)
-
     try:
-        await store.call(store.transaction, mark)
+        await store.call(store.transaction, lambda db: history_rows.mark_simulated(db, marked))
     except sqlite3.Error as exc:          # the demo starts anyway; history keeps trying to write them
         log.warning("simulator: the simulated past day cannot be marked as simulated: %s", exc)
     await history.flush()
@@ -134,17 +130,7 @@ async def simulate_past_day(hub: Hub, now: float | None = None) -> int:
 async def simulated_until(hub: Hub, names: list[str]) -> float | None:
     """When the simulated past of these devices ends (None: none of them has one)."""
     store = hub.store
-
-    def query() -> float | None:
-        if not store.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                                "AND name = 'simulated_history'").fetchone():
-            return None
-        marks = ",".join("?" * len(names))
-        row = store.db.execute(f"SELECT MAX(until) FROM simulated_history WHERE device IN ({marks})",
-                               names).fetchone()
-        return row[0] if row else None
-
-    return await store.call(query)
+    return await store.call(history_rows.simulated_until, store.db, names)
 
 
 def simulated_note(until: float | None, since: float) -> str:

@@ -28,6 +28,7 @@ from .i18n import _, speaking
 from .message import Address, Reply
 from .outbox import STORE_RETRY_CAP, queue_message
 from .schedule import Recurrence, local_time, zone
+from .store import timers as rows
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -37,14 +38,6 @@ log = logging.getLogger(__name__)
 MAX_NAP = 30.0          # the scheduler looks at the wall clock at least this often (NTP may step it)
 BATCH = 1000            # due rows taken per pass
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS timers (
-    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, adapter TEXT NOT NULL,
-    target TEXT NOT NULL, direct INTEGER NOT NULL, command TEXT NOT NULL, recurrence TEXT NOT NULL,
-    label TEXT NOT NULL, next_run REAL, state TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}',
-    created REAL NOT NULL, last_run REAL, runs INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS timers_due ON timers(state, next_run);
-"""
 ACTIVE, PAUSED, DONE, CANCELLED, MISSED = "active", "paused", "done", "cancelled", "missed"
 
 
@@ -66,13 +59,11 @@ class Timer:
 
     @classmethod
     def from_row(cls, row: Any) -> Timer:
+        """From a row of `store.timers.COLUMNS`."""
         (tid, kind, owner, adapter, target, direct, command, recurrence, label, next_run, state, data,
          last_run, runs) = row
         return cls(tid, kind, owner, Address(adapter, target, bool(direct)), command,
                    Recurrence.decode(recurrence, label), next_run, state, json.loads(data), last_run, runs)
-
-
-_COLUMNS = "id, kind, owner, adapter, target, direct, command, recurrence, label, next_run, state, data, last_run, runs"
 
 
 class Timers:
@@ -97,7 +88,7 @@ class Timers:
 
     async def start(self) -> None:
         store = self.hub.store
-        await store.call(lambda: store.db.executescript(SCHEMA))
+        await store.call(rows.create, store.db)
         self.hub.spawn(self._schedule_forever(), "timers")
 
     # ---- what chat and config ask ----------------------------------------------------------
@@ -112,34 +103,23 @@ class Timers:
             self._restores_possible = True
         row = (kind, owner, address.adapter, address.target, int(address.direct), command, recurrence.encode(),
                recurrence.label, first, ACTIVE, json.dumps(data or {}), now)
-        timer_id = await store.call(lambda: store.db.execute(
-            "INSERT INTO timers(kind, owner, adapter, target, direct, command, recurrence, label, next_run, "
-            "state, data, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row).lastrowid)
+        timer_id = await store.call(rows.insert, store.db, row)
         self._changed.set()
-        return int(timer_id or 0)
+        return timer_id
 
     async def listed(self, kinds: tuple[str, ...] = ("chat", "restore")) -> list[Timer]:
         """Active and paused timers, soonest first."""
         store = self.hub.store
-        marks = ",".join("?" * len(kinds))
-        rows = await store.call(lambda: store.db.execute(
-            f"SELECT {_COLUMNS} FROM timers WHERE state IN ('active','paused') AND kind IN ({marks}) "
-            "ORDER BY state, next_run", kinds).fetchall())
-        return [Timer.from_row(r) for r in rows]
+        return [Timer.from_row(r) for r in await store.call(rows.listed, store.db, kinds)]
 
     async def get(self, timer_id: int) -> Timer | None:
         store = self.hub.store
-        row = await store.call(lambda: store.db.execute(
-            f"SELECT {_COLUMNS} FROM timers WHERE id = ?", (timer_id,)).fetchone())
+        row = await store.call(rows.get, store.db, timer_id)
         return Timer.from_row(row) if row else None
 
     async def set_state(self, timer_id: int, state: str, next_run: float | None = None) -> None:
         store = self.hub.store
-        if next_run is None:
-            await store.call(lambda: store.db.execute("UPDATE timers SET state = ? WHERE id = ?", (state, timer_id)))
-        else:
-            await store.call(lambda: store.db.execute("UPDATE timers SET state = ?, next_run = ? WHERE id = ?",
-                                                      (state, next_run, timer_id)))
+        await store.call(rows.set_state, store.db, timer_id, state, next_run)
         self._changed.set()
 
     def resume_at(self, timer: Timer) -> float | None:
@@ -158,39 +138,19 @@ class Timers:
         now = self.clock.time()
         first = recurrence.after(now, now, self.tz) or now
 
-        def write(db: Any) -> float:
-            row = db.execute("SELECT id, recurrence, next_run FROM timers WHERE kind = 'automation' AND command = ? "
-                             "AND state IN ('active','missed')", (name,)).fetchone()
-            if row is not None and row[1] == recurrence.encode() and row[2] is not None:
-                db.execute("UPDATE timers SET owner = ?, label = ?, state = 'active' WHERE id = ?",
-                           (owner, recurrence.label, row[0]))
-                return float(row[2])
-            if row is not None:
-                db.execute("UPDATE timers SET state = 'cancelled' WHERE id = ?", (row[0],))
-            db.execute("INSERT INTO timers(kind, owner, adapter, target, direct, command, recurrence, label, "
-                       "next_run, state, created) VALUES ('automation',?,'automation',?,1,?,?,?,?,'active',?)",
-                       (owner, name, name, recurrence.encode(), recurrence.label, first, now))
-            return first
-
-        next_run = await store.call(store.transaction, write)
+        next_run = await store.call(store.transaction, lambda db: rows.sync_automation(
+            db, name, owner, recurrence.encode(), recurrence.label, first, now))
         self._changed.set()
         return next_run
 
     async def drop_automations(self, keep: set[str]) -> None:
         """Cancel the schedule rows of automations no longer in the config."""
         store = self.hub.store
-        rows = await store.call(lambda: store.db.execute(
-            "SELECT id, command FROM timers WHERE kind = 'automation' AND state = 'active'").fetchall())
-        gone = [(tid,) for tid, name in rows if name not in keep]
-        if gone:
-            await store.call(lambda: store.db.executemany("UPDATE timers SET state = 'cancelled' WHERE id = ?", gone))
+        await store.call(store.transaction, lambda db: rows.cancel_automations_except(db, keep))
 
     async def next_automation_run(self, name: str) -> float | None:
         store = self.hub.store
-        row = await store.call(lambda: store.db.execute(
-            "SELECT next_run FROM timers WHERE kind = 'automation' AND command = ? AND state = 'active'",
-            (name,)).fetchone())
-        return row[0] if row else None
+        return await store.call(rows.next_automation_run, store.db, name)
 
     async def supersede_restores(self, device: str, by: str) -> dict[str, Any] | None:
         """Someone switched `device`: pending switch-backs of it will leave it alone (and say so).
@@ -199,24 +159,10 @@ class Timers:
         if not self._restores_possible:
             return None
         added = self._restores_added
-        pending = 0
 
-        def write(db: Any) -> dict[str, Any] | None:
-            nonlocal pending
-            latest = None
-            rows = db.execute("SELECT id, data FROM timers WHERE kind = 'restore' AND state = 'active' "
-                              "ORDER BY id", ()).fetchall()
-            pending = len(rows)
-            for tid, data in rows:
-                parsed = json.loads(data)
-                if parsed.get("device") != device or parsed.get("superseded_by"):
-                    continue
-                latest = dict(parsed)
-                parsed["superseded_by"] = by
-                db.execute("UPDATE timers SET data = ? WHERE id = ?", (json.dumps(parsed), tid))
-            return latest
-
-        latest = await store.call(store.transaction, write)
+        def switched(data: dict[str, Any]) -> bool:
+            return data.get("device") == device and not data.get("superseded_by")
+        pending, latest = await store.call(store.transaction, lambda db: rows.supersede_restores(db, switched, by))
         if pending == 0 and added == self._restores_added:     # none, and none added meanwhile
             self._restores_possible = False
         return latest
@@ -266,34 +212,26 @@ class Timers:
 
     async def _upcoming(self) -> float | None:
         store = self.hub.store
-        return await store.call(lambda: store.db.execute(
-            "SELECT MIN(next_run) FROM timers WHERE state = 'active'").fetchone()[0])
+        return await store.call(rows.next_run, store.db)
 
     async def _fire_due(self) -> bool:
         """Commit what each due timer does now (run or skip), then start the runs; True when more
         rows are due than one pass takes."""
         store = self.hub.store
         now = self.clock.time()
-        rows = await store.call(lambda: store.db.execute(
-            f"SELECT {_COLUMNS} FROM timers WHERE state = 'active' AND next_run <= ? ORDER BY next_run LIMIT ?",
-            (now, BATCH)).fetchall())
-        if not rows:
+        due = await store.call(rows.due, store.db, now, BATCH)
+        if not due:
             return False
-        timers = [Timer.from_row(r) for r in rows]
+        timers = [Timer.from_row(r) for r in due]
         plans: list[tuple[Timer, bool, float | None]] = []
         for timer in timers:
             due = timer.next_run or now
             following = timer.recurrence.after(now, due, self.tz)
             plans.append((timer, now - due <= self.grace, following))
 
-        def write(db: Any) -> None:
-            db.executemany(
-                "UPDATE timers SET next_run = ?, state = ?, last_run = CASE WHEN ? THEN ? ELSE last_run END, "
-                "runs = runs + ? WHERE id = ? AND state = 'active'",
-                [(following, ACTIVE if following is not None else (DONE if run else MISSED), int(run), now,
-                  int(run), timer.id) for timer, run, following in plans])
-
-        await store.call(store.transaction, write)
+        outcomes = [(following, ACTIVE if following is not None else (DONE if run else MISSED), run, now, timer.id)
+                    for timer, run, following in plans]
+        await store.call(store.transaction, lambda db: rows.decide(db, outcomes))
         for timer, run, following in plans:
             if run:
                 self.fired += 1
@@ -301,7 +239,7 @@ class Timers:
             else:
                 self.skipped += 1
                 self.hub.spawn(self._missed(timer, now, following), f"timer-missed-{timer.id}")
-        return len(rows) == BATCH
+        return len(due) == BATCH
 
     async def _missed(self, timer: Timer, now: float, following: float | None) -> None:
         due = timer.next_run or now

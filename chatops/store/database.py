@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .health import Health
-from .private import private_dir, private_file
+from ..health import Health
+from ..private import private_dir, private_file
 
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("chatops.audit")

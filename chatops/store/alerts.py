@@ -1,0 +1,108 @@
+"""The `alerts` and `mutes` tables: raised alerts (and notifications, whose rule starts with
+`notify/`), their acknowledgement, clearing and reminders; rules muted until a time.
+
+Every function runs on the store's thread, most inside the caller's transaction (`db`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+DB = sqlite3.Connection
+
+
+def insert(db: DB, rule: str, device: str, severity: str, message: str, value: str, raised_at: float,
+           next_repeat: float | None, cleared_at: float | None = None) -> int:
+    """A new alert; its id."""
+    cursor = db.execute(
+        "INSERT INTO alerts(rule, device, severity, message, value, raised_at, next_repeat, cleared_at) "
+        "VALUES (?,?,?,?,?,?,?,?)", (rule, device, severity, message, value, raised_at, next_repeat, cleared_at))
+    return int(cursor.lastrowid or 0)
+
+
+def open_alerts(db: DB) -> list[tuple[int, str, float]]:
+    """(id, rule, raised_at) of the alerts not cleared, oldest first."""
+    return db.execute("SELECT id, rule, raised_at FROM alerts WHERE cleared_at IS NULL ORDER BY id").fetchall()
+
+
+def open_by_rule(db: DB, rule: str) -> int | None:
+    """The newest alert of `rule` not cleared yet."""
+    row = db.execute("SELECT id FROM alerts WHERE rule = ? AND cleared_at IS NULL ORDER BY id DESC LIMIT 1",
+                     (rule,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def clear(db: DB, alert_id: int, now: float) -> None:
+    db.execute("UPDATE alerts SET cleared_at = ?, next_repeat = NULL WHERE id = ?", (now, alert_id))
+
+
+def clear_rule(db: DB, rule: str, now: float) -> None:
+    """Every open alert of `rule` is over."""
+    db.execute("UPDATE alerts SET cleared_at = ?, next_repeat = NULL WHERE rule = ? AND cleared_at IS NULL",
+               (now, rule))
+
+
+def to_acknowledge(db: DB, alert_id: int | None) -> tuple[int, str, str | None] | None:
+    """(id, rule, acked_by) of alert `alert_id`, or of the newest open one not acknowledged."""
+    if alert_id is None:
+        return db.execute("SELECT id, rule, acked_by FROM alerts WHERE acked_by IS NULL AND cleared_at IS NULL "
+                          "ORDER BY id DESC LIMIT 1").fetchone()
+    return db.execute("SELECT id, rule, acked_by FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+
+
+def acknowledge(db: DB, alert_id: int, by: str, now: float) -> None:
+    db.execute("UPDATE alerts SET acked_by = ?, acked_at = ?, next_repeat = NULL WHERE id = ?", (by, now, alert_id))
+
+
+def listed(db: DB, limit: int = 20) -> list[tuple[int, str, str, str, str, float, str | None]]:
+    """(id, rule, device, severity, message, raised_at, acked_by) of open alerts, newest first."""
+    return db.execute("SELECT id, rule, device, severity, message, raised_at, acked_by FROM alerts "
+                      "WHERE cleared_at IS NULL ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+
+
+def state(db: DB, alert_id: int) -> Any:
+    """(id, device, severity, message, value, raised_at, acked_by, cleared_at), or None."""
+    return db.execute("SELECT id, device, severity, message, value, raised_at, acked_by, cleared_at FROM alerts "
+                      "WHERE id = ?", (alert_id,)).fetchone()
+
+
+def notice(db: DB, alert_id: int, prefix: str) -> Any:
+    """(rule, severity, message, raised_at, acked_by, cleared_at) of an alert whose rule starts
+    with `prefix`, or None."""
+    return db.execute("SELECT rule, severity, message, raised_at, acked_by, cleared_at FROM alerts "
+                      "WHERE id = ? AND rule LIKE ?", (alert_id, prefix + "%")).fetchone()
+
+
+def latest_per_rule(db: DB) -> dict[str, int]:
+    return dict(db.execute("SELECT rule, MAX(id) FROM alerts GROUP BY rule").fetchall())
+
+
+def reminders_due(db: DB, now: float) -> list[tuple[int, str, str, int]]:
+    """(id, rule, message, repeats) of open, unacknowledged alerts whose reminder is due."""
+    return db.execute("SELECT id, rule, message, repeats FROM alerts WHERE next_repeat IS NOT NULL "
+                      "AND next_repeat <= ? AND acked_by IS NULL AND cleared_at IS NULL", (now,)).fetchall()
+
+
+def next_reminder(db: DB) -> float | None:
+    return db.execute("SELECT MIN(next_repeat) FROM alerts WHERE next_repeat IS NOT NULL AND acked_by IS NULL "
+                      "AND cleared_at IS NULL").fetchone()[0]
+
+
+def reminded(db: DB, alert_id: int, next_repeat: float | None) -> None:
+    db.execute("UPDATE alerts SET next_repeat = ?, repeats = repeats + 1 WHERE id = ?", (next_repeat, alert_id))
+
+
+def counts(db: DB) -> list[tuple[str, int, int, int, int]]:
+    """(rule, raised, acknowledged, open, open and not acknowledged) for the metrics."""
+    return db.execute("SELECT rule, COUNT(*), COUNT(acked_by), SUM(cleared_at IS NULL), "
+                      "SUM(cleared_at IS NULL AND acked_by IS NULL) FROM alerts GROUP BY rule").fetchall()
+
+
+def mute(db: DB, rule: str, until: float, by: str) -> None:
+    db.execute("INSERT OR REPLACE INTO mutes(rule, until, by) VALUES (?,?,?)", (rule, until, by))
+
+
+def mutes(db: DB, now: float) -> dict[str, float]:
+    """Rule -> end of its mute, for mutes not over."""
+    return dict(db.execute("SELECT rule, until FROM mutes WHERE until > ?", (now,)).fetchall())
