@@ -362,7 +362,7 @@ class Home:
         future = self._waiter(device, wanted)
         try:
             for publish in publishes:
-                await self.mqtt.publish(publish.topic, publish.payload, qos=0)
+                await self.mqtt.send_now(publish.topic, publish.payload)
             async with asyncio.timeout(timeout):
                 return await future
         except TimeoutError:

@@ -62,13 +62,15 @@ class Router:
         self.name = settings.name
         self.timeout = settings.handler_timeout
         self.max_reply = settings.max_reply_chars
+        name = re.escape(self.name)
+        self._mention = re.compile(rf"@?{name}\s*[:,]\s*|@{name}\s+", re.I)
 
     def command_text(self, message: Message) -> str | None:
         """The command line inside `message`, or None when the line is not for the hub."""
         text = message.text.strip()
         if text.startswith(self.prefix):
             return text[len(self.prefix):].strip()
-        mention = re.match(rf"@?{re.escape(self.name)}\s*[:,]\s*|@{re.escape(self.name)}\s+", text, re.I)
+        mention = self._mention.match(text)
         if mention:
             return text[mention.end():].strip()
         return text if message.addressed else None
@@ -250,7 +252,8 @@ class Router:
 
     def _bounded(self, reply: Reply, low_priority: bool) -> Reply:
         if len(reply.text) > self.max_reply:
-            reply = Reply(reply.text[: self.max_reply - 14] + " … (truncated)", reply.attachments, reply.notice)
+            reply = Reply(reply.text[: self.max_reply - 14] + " … (truncated)", reply.attachments, reply.notice,
+                          buttons=reply.buttons)
         return dataclasses.replace(reply, low_priority=True) if low_priority else reply
 
 
