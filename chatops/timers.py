@@ -219,10 +219,10 @@ class Timers:
         rows are due than one pass takes."""
         store = self.hub.store
         now = self.clock.time()
-        due = await store.call(rows.due, store.db, now, BATCH)
-        if not due:
+        found = await store.call(rows.due, store.db, now, BATCH)
+        if not found:
             return False
-        timers = [Timer.from_row(r) for r in due]
+        timers = [Timer.from_row(r) for r in found]
         plans: list[tuple[Timer, bool, float | None]] = []
         for timer in timers:
             due = timer.next_run or now
@@ -239,7 +239,7 @@ class Timers:
             else:
                 self.skipped += 1
                 self.hub.spawn(self._missed(timer, now, following), f"timer-missed-{timer.id}")
-        return len(due) == BATCH
+        return len(found) == BATCH
 
     async def _missed(self, timer: Timer, now: float, following: float | None) -> None:
         due = timer.next_run or now

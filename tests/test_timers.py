@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -80,7 +81,7 @@ async def test_switched_since_is_left_alone_and_said(tmp_path: Path, mosquitto: 
             "Timer #1 (heater on for 2s): heater was switched since by fam; left OFF (not switched back OFF)."
 
 
-async def test_in_2s_chauffage_on(tmp_path: Path, mosquitto: Mosquitto) -> None:
+async def test_in_2s_chauffage_on(tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         await say(hub, "chauffage off")
         answer = await say(hub, "in 2s chauffage on")
@@ -90,6 +91,8 @@ async def test_in_2s_chauffage_on(tmp_path: Path, mosquitto: Mosquitto) -> None:
         audit = await hub.store.audit_entries("timer")
         assert [(a["sender"], a["text"], a["detail"]) for a in audit] == \
             [("timer:1:owner", "chauffage on", "heater is ON")]
+        await hub.timers.settled()
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []   # no failed pass
 
 
 async def test_timers_cancel_pause_resume(tmp_path: Path, mosquitto: Mosquitto) -> None:
