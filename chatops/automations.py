@@ -25,6 +25,7 @@ from .config import AutomationSettings
 from .durations import format_duration
 from .message import Address
 from .schedule import in_window, local_time, parse_phrase
+from .watchers import Watchers
 from .store import automations as saved
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class Automations:
         self.hub = hub
         defaults = hub.settings.automations_defaults
         self.by_name: dict[str, Automation] = {}
-        self._by_device: dict[str, list[Automation]] = {}
+        watching: dict[str, list[Automation]] = {}
         for item in hub.settings.automations:
             trigger = Trigger.parse(item.when) if item.when else None
             auto = Automation(item, item.owner or defaults.owner or "", item.max_runs_per_minute
@@ -76,8 +77,9 @@ class Automations:
             if trigger is not None:
                 device = hub.home.find(trigger.device)
                 auto.device = device.name if device is not None else trigger.device
-                self._by_device.setdefault(auto.device, []).append(auto)
+                watching.setdefault(auto.device, []).append(auto)
             self.by_name[item.name] = auto
+        self._by_device = {device: Watchers(autos) for device, autos in watching.items()}
         self._dirty: set[str] = set()
         self._fire: list[tuple[Automation, str]] = []
         self._wake = asyncio.Event()
@@ -120,16 +122,16 @@ class Automations:
             device = self.hub.home.devices.get(auto.device or "")
             if device is not None and device.reading is not None and auto.trigger is not None:
                 self._observe(auto, device.reading, None)
+            if auto.device in self._by_device:
+                self._by_device[auto.device].refile(auto)     # its remembered or first state
         self.hub.spawn(self._engine_forever(), "automations")
 
     # ---- conditions --------------------------------------------------------------------------
 
     def _on_reading(self, device: Device, reading: Reading, previous: Reading | None) -> None:
-        watching = self._by_device.get(device.name)
-        if not watching:
-            return
-        for auto in watching:
-            self._observe(auto, reading, previous)
+        watchers = self._by_device.get(device.name)
+        if watchers is not None:
+            watchers.judge(reading.value, lambda auto: self._observe(auto, reading, previous))
 
     def _observe(self, auto: Automation, reading: Reading, previous: Reading | None) -> None:
         """Follow the condition on a new reading: fire on the edge where it starts to hold."""
