@@ -10,6 +10,7 @@ import signal
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 from .config import ConfigError, Settings, adapter_schema, check_secrets, config_warnings, load_settings
 
@@ -172,6 +173,19 @@ async def _simulate(settings: Settings, on: bool) -> int:
     return 0
 
 
+def _add_network_subcommands(sub: Any) -> None:
+    """The subcommands networks bring (XMPP: `rpc`). Only read when the command line asks for
+    one, or for help: their clients are not loaded by `chatops run` (the XMPP one is 0.9 MiB)."""
+    from .networks import networks
+
+    for network in networks().known.values():
+        if network.cli:
+            try:
+                network.cli_adder()(sub)
+            except ImportError as exc:
+                logging.getLogger(__name__).debug("no %s subcommands: %s", network.name, exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chatops", description="A chat-ops hub for the home.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -195,14 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     simulate.set_defaults(func=cmd_simulate)
     from .notify_cli import add_parser as add_notify
     add_notify(sub)
-    from .networks import networks
-
-    for network in networks().known.values():         # a network may bring subcommands (xmpp: rpc)
-        if network.cli:
-            try:
-                network.cli_adder()(sub)
-            except ImportError as exc:
-                logging.getLogger(__name__).debug("no %s subcommands: %s", network.name, exc)
+    wanted = next((word for word in (argv if argv is not None else sys.argv[1:]) if not word.startswith("-")), None)
+    if wanted not in sub.choices:                     # not a core subcommand: perhaps a network's
+        _add_network_subcommands(sub)
     args = parser.parse_args(argv)
     # Someone typing at the console wants answers, not log lines between them.
     console = getattr(args, "console", False) or (args.command == "run" and sys.stdin.isatty())
