@@ -3,8 +3,9 @@
 The hub is started as `chatops run --config FILE` against mosquitto (left at its defaults;
 `--tuned-broker` sets set_tcp_nodelay true): IRC alone with the web server off, timed from exec
 to the first correct `!temp salon` answer on ngircd (the issue's measure); then IRC, XMPP
-(prosody), Slack (the local emulator) and SMS (libgammu's dummy phone) each alone with the web
-server on, and everything, timed from exec to `GET /health` answering ready with every adapter
+(prosody), Slack (the local emulator), SMS (libgammu's dummy phone), Telegram (the local Bot API
+emulator) and Matrix (a real Synapse, logging in with a password) each alone with the web server
+on, and everything, timed from exec to `GET /health` answering ready with every adapter
 connected (polled every 5 ms). RSS (VmRSS) at idle is read a few seconds after that; under load,
 the peak while 10 IRC clients fire commands as fast as the answers come. Floor, same run, same
 servers: the raw asyncio IRC + MQTT bot of bench.latency, timed to its first correct answer.
@@ -136,11 +137,14 @@ async def floor_bot_start(tester: Any, irc_port: int, mqtt_port: int, idle: floa
 
 async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: bool = False) -> str:
     from tests.irc.conftest import IrcClient, Ngircd
+    from tests.matrix.conftest import Synapse
     from tests.slack.emulator import APP_TOKEN, BOT_TOKEN, SlackEmulator
     from tests.telegram.emulator import TOKEN as TELEGRAM_TOKEN
     from tests.telegram.emulator import BotApi
     from tests.xmpp.conftest import PASSWORD, Prosody
 
+    synapse = Synapse(workdir / "synapse")           # the slowest to start (~10 s): started meanwhile
+    synapse_up = asyncio.create_task(asyncio.to_thread(synapse.start))
     ngircd = Ngircd(workdir / "ngircd")
     ngircd.start()
     broker = mosquitto(workdir / "mosquitto", nodelay=tuned)
@@ -155,7 +159,9 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
     phone = workdir / "phone"
     (phone / "sms" / "1").mkdir(parents=True)
     device = tester = None
-    env = {"HUB_XMPP_PASSWORD": PASSWORD, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN,
+    await synapse_up
+    await asyncio.to_thread(synapse.register, "maison", "pw-maison")
+    env = {"MATRIX_PASSWORD": "pw-maison", "HUB_XMPP_PASSWORD": PASSWORD, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN,
            "TELEGRAM_TOKEN": TELEGRAM_TOKEN, **BYTECODE}
     irc = irc_section(ngircd.port)
     xmpp = {"jid": "maison@localhost/chatops", "password_env": "HUB_XMPP_PASSWORD", "host": "127.0.0.1",
@@ -173,6 +179,8 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
         ("SMS only + web", {"sms": sms}, False, False),
         ("Telegram only + web (Bot API emulator)", {"telegram": {"api_url": telegram.url, "token_env": "TELEGRAM_TOKEN"}},
          False, False),
+        ("Matrix only + web (Synapse)", {"matrix": {"homeserver": synapse.url, "user_id": "@maison:localhost",
+                                                     "password_env": "MATRIX_PASSWORD"}}, False, False),
         ("everything: IRC + XMPP + Slack + SMS + web", {"irc": irc, "xmpp": xmpp, "slack": slack_section,
                                                         "sms": sms}, False, True),
     ]
@@ -254,6 +262,7 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
             await device.stop()
         await slack.stop()
         await telegram.stop()
+        synapse.stop()
         prosody.stop()
         broker.stop()
         ngircd.stop()
