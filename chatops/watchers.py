@@ -114,8 +114,8 @@ class Watchers:
         if not auto.known or (auto.holding and trigger.hold and not auto.fired and auto.due is None):
             return None                       # first sight, or a `for` to take up again: judge it
         threshold = condition.threshold
-        slack = max(0.0, float(auto.settings.hysteresis or 0.0))
+        margin = max(0.0, float(auto.settings.hysteresis or 0.0))
         rises = condition.kind in (">", ">=")
         if not auto.holding:
             return ("rising", threshold) if rises else ("falling", threshold)
-        return ("falling", threshold - slack) if rises else ("rising", threshold + slack)
+        return ("falling", threshold - margin) if rises else ("rising", threshold + margin)

@@ -107,7 +107,7 @@ def test_no_file_in_the_core_names_a_network() -> None:
     names = re.compile(r"\b(irc|xmpp|slack|sms|gammu|slixmpp|irc3|slack_sdk|tcplines|matrix|telegram|email|smtp)\b",
                        re.IGNORECASE)
     found = {path.name: sorted(set(m.group(0) for m in names.finditer(code_without_prose(path))))
-             for path in sorted((REPO / "chatops").glob("*.py")) if path.name not in REGISTERS}
+             for path in sorted((REPO / "chatops").rglob("*.py")) if path.name not in REGISTERS}
     assert {name: words for name, words in found.items() if words} == {}
 
 
