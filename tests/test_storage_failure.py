@@ -140,3 +140,63 @@ async def test_a_read_only_database_is_said_and_survived(tmp_path: Path, mosquit
         assert hub.audit.failing is None
         refused = await hub.store.audit_entries("refused")
         assert any("stranger" in e["sender"] for e in refused)
+
+
+@pytest.fixture
+def ext4_disk(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A small ext4 file system on a loop device, mounted `errors=remount-ro` as a data folder
+    on an SD card usually is; (mount point, the kernel's trigger_fs_error file for it)."""
+    if os.geteuid() != 0:
+        pytest.skip("a loop device and a mount need root (CI runs as root)")
+    image = tmp_path / "disk.img"
+    with image.open("wb") as handle:
+        handle.truncate(32 * 1048576)
+    setup = subprocess.run(["losetup", "--find", "--show", str(image)], capture_output=True, text=True)
+    if setup.returncode != 0:
+        pytest.skip(f"no loop device on this machine: {setup.stderr.strip()}")
+    loop = setup.stdout.strip()
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    try:
+        subprocess.run(["mkfs.ext4", "-q", loop], check=True)
+        subprocess.run(["mount", "-o", "errors=remount-ro", loop, str(mount)], check=True)
+        trigger = Path("/sys/fs/ext4") / Path(loop).name / "trigger_fs_error"
+        yield mount, trigger
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+        subprocess.run(["losetup", "-d", loop], check=False)
+
+
+async def test_the_kernel_remounting_the_data_folder_read_only_never_silences_the_smoke_alarm(
+        ext4_disk: tuple[Path, Path], mosquitto: Mosquitto) -> None:
+    """The kernel turns the data folder read-only under the open database (an I/O error on an SD
+    card with `errors=remount-ro`; here ext4's own trigger_fs_error): SQLite then answers "disk I/O
+    error". The smoke alarm still reaches everyone, marked as not stored; commands answer; status
+    and /health say that storage fails."""
+    mount, trigger = ext4_disk
+    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
+            "severity": "critical", "notify": ["loop:bob", "alice"], "repeat": "1h"}
+    settings = settings_for(mount / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, history={"enabled": False},
+                            users={"owner": None, "alice": {"roles": ["admin"], "loopback": ["alice"]}})
+    hub = Hub(settings, tty=False)
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+        inbox = hub.adapters["loop"]
+        trigger.write_text("chatops test\n")
+        mounted = next(line for line in Path("/proc/mounts").read_text().splitlines() if f" {mount} " in line)
+        assert {"ro", "emergency_ro"} & set(mounted.split()[3].split(",")), mounted   # the kernel made it read-only
+
+        await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        got = {await inbox.next(), await inbox.next(), await inbox.next()}
+        alarms = {who for who, text in got if text.startswith("[CRITICAL] Smoke in the kitchen smoke detector! "
+                                                                  "(NOT STORED")}
+        assert alarms == {"alice", "bob"}, got
+        assert any(who == "alice" and "storage is failing" in text for who, text in got), got
+        hub.home.devices["salon"].reading = None
+        await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": 18.5}), qos=1)
+        await wait_for(lambda: hub.home.devices["salon"].reading is not None, timeout=10)
+        say = {"sender": "alice", "network": "loopback", "adapter": "loop"}
+        assert await exec_command(hub, "temp salon", **say) == "salon: 18.5 °C"
+        status = await exec_command(hub, "status", **say)
+        assert "storage: FAILING" in status and "I/O error" in status, status
+        assert hub.health()["status"] == "degraded"
