@@ -17,8 +17,11 @@ does to an automation stays `Automations._observe`'s.
 from __future__ import annotations
 
 import bisect
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 ORDERED = (">", ">=", "<", "<=")
 
@@ -77,8 +80,9 @@ class Watchers:
         for auto in woken:
             try:
                 observe(auto)
-            finally:
-                self._file(auto)
+            except Exception:                    # one broken automation never drops the others
+                log.exception("automation %s: a reading could not be judged", auto.settings.name)
+            self._file(auto)
 
     def refile(self, auto: Any) -> None:
         """`auto` changed outside a reading (start-up, its `for` ran out): file it again."""

@@ -80,3 +80,19 @@ def test_a_value_that_is_not_a_number_judges_every_one() -> None:
     watchers.judge("unavailable", lambda auto: auto.observe("unavailable"))
     assert [a.judged for a in many] == [2] * 10
     assert not any(a.holding for a in many)
+
+
+def test_an_automation_that_fails_to_be_judged_leaves_the_others_indexed() -> None:
+    many = [Auto(Trigger("salon", Condition.parse(f"> {n}")), FakeSettings()) for n in range(3)]
+    for auto in many:
+        auto.settings.name = f"a{many.index(auto)}"      # type: ignore[attr-defined]
+    watchers = Watchers(many)
+
+    def observe(auto: Auto) -> None:
+        if auto is many[0]:
+            raise RuntimeError("broken")
+        auto.observe(5.0)
+    watchers.judge(5.0, observe)
+    assert len(watchers) == 3 and [a.known for a in many] == [False, True, True]
+    watchers.judge(0.5, lambda auto: auto.observe(0.5))     # still indexed: the broken one is judged again
+    assert many[0].known and many[0].holding
