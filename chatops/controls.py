@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -145,17 +146,20 @@ class Publish:
     payload: str
 
 
-class Control:
-    """Behaviour shared by the multi-value types; each type overrides what differs."""
+class Control(ABC):
+    """Behaviour shared by the multi-value types; each type says how it reads, what a chat word
+    asks of it and how it is shown, and overrides the rest where it differs."""
 
     primary = "value"
 
+    @abstractmethod
     def read(self, s: DeviceSettings, payload: bytes, previous: Any, before: Mapping[str, Any]
              ) -> tuple[Any, dict[str, Any]]:
-        raise NotImplementedError
+        """(primary value, other attributes) of a state payload."""
 
+    @abstractmethod
     def action(self, s: DeviceSettings, label: str, word: str) -> Action:
-        raise NotImplementedError
+        """What a chat word (`40%`, `21°`, `close`) asks of the device."""
 
     def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
         """The Zigbee2MQTT JSON fields that ask for `action`."""
@@ -192,8 +196,9 @@ class Control:
     def tolerance(self, field: str) -> float:
         return 0.05
 
+    @abstractmethod
     def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
-        raise NotImplementedError
+        """A reading as people read it."""
 
 
 def _raw(value: Any) -> str:
