@@ -8,9 +8,9 @@ Built-in networks and third-party packages register the same way, as entry point
 `chatops.adapters` naming a `Network` object. A plugin that fails to load is logged and left out;
 `Networks.broken` keeps why, for `status`.
 
-This module is the one place in chatops/ that lists the built-in networks (in pyproject.toml,
-as entry points; `BUILTIN` below is their fallback when the package metadata is missing, e.g. a
-source checkout run without `pip install -e`).
+The core names no network: the built-in ones are entry points in pyproject.toml, like a
+plugin's, and `adapters.SHIPPED` lists them for a source checkout without package metadata.
+The core's own network is the web chat (`WEB` below).
 """
 
 from __future__ import annotations
@@ -32,18 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GROUP = "chatops.adapters"
-BUILTIN = {
-    "console": "adapters.console_network:NETWORK",
-    "irc": "adapters.irc_network:NETWORK",
-    "xmpp": "adapters.xmpp_network:NETWORK",
-    "slack": "adapters.slack_network:NETWORK",
-    "sms": "adapters.sms_network:NETWORK",
-    "email": "adapters.email_network:NETWORK",
-    "matrix": "adapters.matrix_network:NETWORK",
-    "telegram": "adapters.telegram_network:NETWORK",
-    "loopback": "adapters.loopback:NETWORK",
-    "web": "chatops.networks:WEB",
-}
 
 
 def _no_problem(_text: str) -> str | None:
@@ -97,6 +85,16 @@ def _load(path: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
+def _shipped() -> dict[str, str]:
+    """The networks that come with chatops, in the order people meet them: the adapters
+    package's, then the web chat (the entry points say the same when the package is installed)."""
+    try:
+        from adapters import SHIPPED
+    except ImportError:                          # the core alone, adapters not installed
+        SHIPPED = {}
+    return {**SHIPPED, "web": "chatops.networks:WEB"}
+
+
 class Networks:
     """The networks this installation knows: built-ins and plugins, by name."""
 
@@ -104,7 +102,7 @@ class Networks:
         self.known: dict[str, Network] = {}
         self.broken: dict[str, str] = {}
         found = {ep.name: ep.value for ep in entry_points(group=GROUP)}
-        for name, path in {**BUILTIN, **found}.items():
+        for name, path in {**_shipped(), **found}.items():
             try:
                 network = _load(path)
             except Exception as exc:            # a broken plugin never stops the hub

@@ -3,6 +3,10 @@ rooms and people. The core asks these descriptions and names no network itself."
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
+from adapters import SHIPPED
 from chatops.alerts import Recipient, _is_direct
 from chatops.message import Identity
 from chatops.networks import networks
@@ -12,6 +16,14 @@ from chatops.testing import settings_for
 def test_the_built_in_networks_are_registered_as_plugins_are() -> None:
     assert {"console", "irc", "xmpp", "slack", "sms", "web", "loopback"} <= set(networks().names)
     assert networks().broken == {}
+
+
+def test_the_shipped_list_is_the_entry_points() -> None:
+    """adapters.SHIPPED (read without package metadata) and pyproject's entry points say the same."""
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    points = project["project"]["entry-points"]["chatops.adapters"]
+    assert {**SHIPPED, "web": "chatops.networks:WEB"} == points
+    assert list(networks().known)[:len(SHIPPED)] == list(SHIPPED)      # the order people meet them
 
 
 def test_an_xmpp_room_is_never_guessed_from_its_domain() -> None:
