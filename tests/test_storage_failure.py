@@ -46,24 +46,36 @@ def fill(folder: Path) -> Path:
     return filler
 
 
-async def test_a_full_disk_never_silences_the_smoke_alarm(small_disk: Path, mosquitto: Mosquitto) -> None:
+def smoke_hub(data: Path, mosquitto: Mosquitto) -> Hub:
+    """A hub whose smoke rule tells bob (an address) and alice (an admin) on the loopback network."""
     rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
             "severity": "critical", "notify": ["loop:bob", "alice"], "repeat": "1h"}
-    settings = settings_for(small_disk / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
+    settings = settings_for(data, mosquitto.url, simulator={"enabled": False}, alerts=[rule],
                             adapters={"loopback": {"name": "loop"}}, web={"user": None}, history={"enabled": False},
                             users={"owner": None, "alice": {"roles": ["admin"], "loopback": ["alice"]}})
-    hub = Hub(settings, tty=False)
+    return Hub(settings, tty=False)
+
+
+async def smoke_goes_out_not_stored(hub: Hub, broker: aiomqtt.Client) -> None:
+    """The detector fires while the database refuses writes: both recipients get the alarm marked
+    NOT STORED, and alice, an admin, is told that storage is failing."""
+    inbox = hub.adapters["loop"]
+    await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+    got = {await inbox.next(), await inbox.next(), await inbox.next()}
+    alarms = {who for who, text in got if text.startswith("[CRITICAL] Smoke in the kitchen smoke detector! "
+                                                              "(NOT STORED")}
+    assert alarms == {"alice", "bob"}, got
+    assert any(who == "alice" and "storage is failing" in text for who, text in got), got
+
+
+async def test_a_full_disk_never_silences_the_smoke_alarm(small_disk: Path, mosquitto: Mosquitto) -> None:
+    hub = smoke_hub(small_disk / "data", mosquitto)
     async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
         inbox = hub.adapters["loop"]
         await hub.store.call(lambda: hub.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
         filler = fill(small_disk)
 
-        await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
-        got = {await inbox.next(), await inbox.next(), await inbox.next()}
-        alarms = {who for who, text in got if text.startswith("[CRITICAL] Smoke in the kitchen smoke detector! "
-                                                                  "(NOT STORED")}
-        assert alarms == {"alice", "bob"}, got
-        assert any(who == "alice" and "storage is failing" in text for who, text in got), got
+        await smoke_goes_out_not_stored(hub, broker)
         status = await exec_command(hub, "status", sender="alice", network="loopback", adapter="loop")
         assert "storage: FAILING" in status
         listing = await exec_command(hub, "alerts", sender="alice", network="loopback", adapter="loop")
@@ -177,24 +189,13 @@ async def test_the_kernel_remounting_the_data_folder_read_only_never_silences_th
     error". The smoke alarm still reaches everyone, marked as not stored; commands answer; status
     and /health say that storage fails."""
     mount, trigger = ext4_disk
-    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
-            "severity": "critical", "notify": ["loop:bob", "alice"], "repeat": "1h"}
-    settings = settings_for(mount / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
-                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, history={"enabled": False},
-                            users={"owner": None, "alice": {"roles": ["admin"], "loopback": ["alice"]}})
-    hub = Hub(settings, tty=False)
+    hub = smoke_hub(mount / "data", mosquitto)
     async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
-        inbox = hub.adapters["loop"]
         trigger.write_text("chatops test\n")
         mounted = next(line for line in Path("/proc/mounts").read_text().splitlines() if f" {mount} " in line)
         assert {"ro", "emergency_ro"} & set(mounted.split()[3].split(",")), mounted   # the kernel made it read-only
 
-        await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
-        got = {await inbox.next(), await inbox.next(), await inbox.next()}
-        alarms = {who for who, text in got if text.startswith("[CRITICAL] Smoke in the kitchen smoke detector! "
-                                                                  "(NOT STORED")}
-        assert alarms == {"alice", "bob"}, got
-        assert any(who == "alice" and "storage is failing" in text for who, text in got), got
+        await smoke_goes_out_not_stored(hub, broker)
         hub.home.devices["salon"].reading = None
         await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": 18.5}), qos=1)
         await wait_for(lambda: hub.home.devices["salon"].reading is not None, timeout=10)
