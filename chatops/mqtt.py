@@ -144,13 +144,9 @@ class MqttLink:
         leaves (profiled with py-spy on bench.latency). paho's client, which aiomqtt keeps as
         `_client`, can write at once; where it is not there (another aiomqtt), the ordinary
         publish is used."""
-        if not self.connected.is_set():
-            await self.publish(topic, payload, qos=0, wait=wait)
-            return
-        client = self._client
-        paho = getattr(client, "_client", None)
-        if client is None or not hasattr(paho, "loop_write"):
-            await self.publish(topic, payload, qos=0, wait=wait)
+        paho = getattr(self._client, "_client", None)
+        if not self.connected.is_set() or not hasattr(paho, "loop_write"):
+            await self.publish(topic, payload, qos=0, wait=wait)      # waits for the connection, or says why not
             return
         info = paho.publish(topic, payload, qos=0)
         if info.rc != 0:
