@@ -13,7 +13,7 @@ import stat
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from pydantic import Field
+from chatops.schema import Field
 
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.config import AdapterSettings

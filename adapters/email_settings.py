@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import Field, model_validator
+from chatops.schema import Field, model_validator
 
 from chatops.config import AdapterSettings, Duration, is_loopback
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from chatops.schema import Field, field_validator, model_validator
 
 from adapters.irc_lines import NICK_PATTERN
 from chatops.config import AdapterSettings, Duration, Section

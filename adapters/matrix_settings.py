@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from chatops.schema import Field, field_validator, model_validator
 
 from chatops.config import AdapterSettings, Duration, is_loopback
 from adapters.matrix_network import ROOM, USER_ID

@@ -23,7 +23,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator
+from chatops.schema import Field, field_validator
 
 from chatops import render
 from chatops.adapter import AdapterBase, Capabilities

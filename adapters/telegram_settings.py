@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from chatops.schema import Field, model_validator
 
 from chatops.config import AdapterSettings, Duration, is_loopback
 

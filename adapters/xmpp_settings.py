@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator, model_validator
+from chatops.schema import Field, field_validator, model_validator
 
 from chatops.config import AdapterSettings, Duration, Section, is_loopback
 from adapters.xmpp_rpc_client import DEFAULT_RESOURCE

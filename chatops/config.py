@@ -17,7 +17,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from .schema import Field, Model, ValidationError, field_validator, model_validator
 
 from .config_base import Duration, Section  # noqa: F401 (re-exported for adapters' sections)
 from .config_checks import cross_checks
@@ -35,7 +35,7 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def read_secret(section: BaseModel, key: str, base_dir: Path | None = None) -> str | None:
+def read_secret(section: Model, key: str, base_dir: Path | None = None) -> str | None:
     """The secret `key` of `section`, from its `KEY_env` variable or `KEY_file` file.
 
     Returns None when neither is configured; raises ConfigError when one is configured
@@ -60,7 +60,7 @@ def read_secret(section: BaseModel, key: str, base_dir: Path | None = None) -> s
     return None
 
 
-def secret_file_warnings(section: BaseModel, prefix: str) -> list[str]:
+def secret_file_warnings(section: Model, prefix: str) -> list[str]:
     """Warnings for secret files other users can read (chmod 600 is the fix)."""
     warnings = []
     for key in SECRET_KEYS:
@@ -301,7 +301,7 @@ class UserSettings(Section):
     a pattern may look like is each network's own business (chatops.networks); the cross-checks
     ask them."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = {"extra": "allow"}
 
     roles: list[str] = Field(default_factory=list, examples=['["family"]'])
     language: Literal["en", "fr"] | None = Field(None, examples=['"fr"'],
@@ -460,10 +460,10 @@ def load_settings(path: Path) -> Settings:
     return parse_settings(raw, path.resolve().parent)
 
 
-def _sections(prefix: str, value: Any) -> list[tuple[str, BaseModel]]:
+def _sections(prefix: str, value: Any) -> list[tuple[str, Model]]:
     """Every section inside `value` (nested tables, lists and dicts of tables) with its key path."""
-    found: list[tuple[str, BaseModel]] = []
-    if isinstance(value, BaseModel):
+    found: list[tuple[str, Model]] = []
+    if isinstance(value, Model):
         found.append((prefix, value))
         for name in type(value).model_fields:
             found += _sections(f"{prefix}{name}.", getattr(value, name))
@@ -476,7 +476,7 @@ def _sections(prefix: str, value: Any) -> list[tuple[str, BaseModel]]:
     return found
 
 
-def _parts(settings: Settings, console_forced: bool = False) -> list[tuple[str, BaseModel]]:
+def _parts(settings: Settings, console_forced: bool = False) -> list[tuple[str, Model]]:
     """The sections that will be used at run time: core, enabled adapters, users, devices."""
     parts = _sections("mqtt.", settings.mqtt) + _sections("web.", settings.web)
     for name, _kind, section in settings.enabled_adapters(console_forced, tty=True):

@@ -18,9 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from .schema import MISSING, FieldInfo, Model
 
 from .config import Settings, UserSettings, adapter_schema
 from .networks import Network, networks
@@ -289,9 +287,9 @@ def _is_duration(field: FieldInfo) -> bool:
     return False
 
 
-def _models(annotation: Any) -> list[type[BaseModel]]:
+def _models(annotation: Any) -> list[type[Model]]:
     """The config sections an annotation holds: a model, a list of them, or one in a union."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if isinstance(annotation, type) and issubclass(annotation, Model):
         return [annotation]
     return [m for arg in typing.get_args(annotation) for m in _models(arg)]
 
@@ -315,7 +313,7 @@ def _type_name(annotation: Any, duration: bool = False) -> str:
     if isinstance(annotation, type):
         if issubclass(annotation, Enum):
             return " or ".join(json.dumps(m.value) for m in annotation)
-        if issubclass(annotation, BaseModel):
+        if issubclass(annotation, Model):
             return "table"
         if issubclass(annotation, Path):
             return "path"
@@ -352,12 +350,12 @@ def _toml(value: Any, duration: bool) -> str:
 def _default(field: FieldInfo, duration: bool) -> str:
     if field.default_factory is not None:
         return _toml(field.default_factory(), duration)   # type: ignore[call-arg]
-    if field.default is PydanticUndefined:
+    if field.default is MISSING:
         return "*required*"
     return _toml(field.default, duration)
 
 
-def _tables(model: type[BaseModel], path: str, header: str, holder: FieldInfo | None = None) -> list[Table]:
+def _tables(model: type[Model], path: str, header: str, holder: FieldInfo | None = None) -> list[Table]:
     """`model` as a table, followed by the tables nested in its keys (IRC channels, XMPP rooms)."""
     keys: list[Key] = []
     nested: list[Table] = []
@@ -371,7 +369,7 @@ def _tables(model: type[BaseModel], path: str, header: str, holder: FieldInfo | 
                         _describe(key_path, field)))
         union = typing.get_origin(field.annotation) in (typing.Union, types.UnionType)
         single = [a for a in (field.annotation, *(typing.get_args(field.annotation) if union else ()))
-                  if isinstance(a, type) and issubclass(a, BaseModel)]      # a table, not a list of them
+                  if isinstance(a, type) and issubclass(a, Model)]      # a table, not a list of them
         for inner in _models(field.annotation):
             nested += _tables(inner, key_path, f"[{key_path}]" if inner in single else f"{header} `{name}` entries",
                               field)
@@ -393,7 +391,7 @@ def collect() -> list[Table]:
         annotation = field.annotation
         origin = typing.get_origin(annotation)
         args = typing.get_args(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if isinstance(annotation, type) and issubclass(annotation, Model):
             tables += _tables(annotation, name, f"[{name}]")
         elif origin is dict and _models(args[1]):
             start = len(tables)
@@ -413,7 +411,7 @@ def collect() -> list[Table]:
         tables.insert(0, Table("", "top level (before any table)", tuple(root_keys), None))
     for network in _first_party():
         if network.about:                          # a network people configure (not the test loopback)
-            schema: type[BaseModel] = adapter_schema(network.name)
+            schema: type[Model] = adapter_schema(network.name)
             tables += _tables(schema, f"adapters.{network.name}", f"[adapters.{network.name}]")
     return tables
 

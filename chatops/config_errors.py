@@ -1,22 +1,22 @@
 """Config errors as a user can act on them: the key path, what is wrong, and a right value.
 
-pydantic reports a location tuple and a message; this module walks that location through the
-section models to find the field (for its example) or the table (for the keys it knows), so
-`chatops check` can say `mqtt.port: ...; for example: port = 1883` instead of a stack of
-pydantic jargon.
+chatops.schema reports a location tuple and a message; this module walks that location through
+the section models to find the field (for its example) or the table (for the keys it knows), so
+`chatops check` can say `mqtt.port: ...; for example: port = 1883` instead of a bare list of
+locations.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from .schema import Model, ValidationError
 
 SECRET_KEYS = ("password", "token", "bot_token", "app_token", "pin", "sasl_password", "server_password", "key",
                "metrics_token")
 
 
-def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Any, Any]:
+def _walk(model: type[Model], loc: tuple[Any, ...]) -> tuple[Any, Any]:
     """Follow an error location through the section models: (model reached, field of the last part).
 
     Keys of a dict of sections (`devices.salon`) and list indexes leave the model unchanged."""
@@ -24,7 +24,7 @@ def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Any, Any]:
     field_info = None
     for part in loc:
         field_info = None
-        if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
+        if isinstance(current, type) and issubclass(current, Model) and isinstance(part, str):
             fields = current.model_fields
             field_info = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
             if field_info is not None:
@@ -32,7 +32,7 @@ def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Any, Any]:
     return current, field_info
 
 
-def _example_for(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+def _example_for(model: type[Model], loc: tuple[Any, ...]) -> str | None:
     """The first example of the field an error is about, if it has one."""
     _, field_info = _walk(model, loc)
     return str(field_info.examples[0]) if field_info is not None and field_info.examples else None
@@ -40,16 +40,16 @@ def _example_for(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
 
 def _inner_model(annotation: Any) -> Any:
     for candidate in (annotation, *getattr(annotation, "__args__", ())):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+        if isinstance(candidate, type) and issubclass(candidate, Model):
             return candidate
         for inner in getattr(candidate, "__args__", ()):
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
+            if isinstance(inner, type) and issubclass(inner, Model):
                 return inner
     return None
 
 
-def format_errors(exc: ValidationError, model: type[BaseModel], prefix: str = "") -> list[str]:
-    """One line per pydantic error: the key path as the user wrote it, what is wrong, what was
+def format_errors(exc: ValidationError, model: type[Model], prefix: str = "") -> list[str]:
+    """One line per validation error: the key path as the user wrote it, what is wrong, what was
     given, and the field's example as the fix (or, for an unknown key, the keys known there)."""
     problems = []
     for err in exc.errors():
@@ -77,11 +77,11 @@ def format_errors(exc: ValidationError, model: type[BaseModel], prefix: str = ""
     return problems
 
 
-def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+def _known_keys(model: type[Model], loc: tuple[Any, ...]) -> list[str]:
     """The keys a table accepts, as users write them: a field with an alias accepts both
     (`topic (or state_topic)`), and the field's own name is the one the README uses."""
     current, _ = _walk(model, loc)
-    if isinstance(current, type) and issubclass(current, BaseModel):
+    if isinstance(current, type) and issubclass(current, Model):
         return [f"{n} (or {f.alias})" if f.alias and f.alias != n else n
                 for n, f in current.model_fields.items() if not f.exclude]
     return []

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Literal
 
-from pydantic import Field, model_validator
+from .schema import Field, model_validator
 
 from .config_base import Duration, Section
 from .i18n import NP_, pgettext

@@ -1,7 +1,7 @@
 """What a command plugin gets from the hub besides its commands: its own config section and its
 own small key-value storage.
 
-A command module may declare `CONFIG = ("NAME", Schema)`, a pydantic model (subclass
+A command module may declare `CONFIG = ("NAME", Schema)`, a config section (subclass
 `chatops.config.Section`): its settings are then the `[plugins.NAME]` table of config.toml,
 checked at start and by `chatops check` with the same error format as the rest. Handlers reach
 them as `ctx.plugin.settings`, and a storage of their own as `ctx.plugin.storage`.
@@ -14,23 +14,23 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+from .schema import Model, ValidationError
 
 from .config_errors import format_errors
 
 if TYPE_CHECKING:
     from .store import Store
 
-def declared_config(module: ModuleType) -> tuple[str, type[BaseModel]] | None:
+def declared_config(module: ModuleType) -> tuple[str, type[Model]] | None:
     config = getattr(module, "CONFIG", None)
     if isinstance(config, tuple) and len(config) == 2 and isinstance(config[0], str):
         return config[0], config[1]
     return None
 
 
-def validate_sections(modules: list[ModuleType], raw: dict[str, Any]) -> tuple[dict[str, BaseModel], list[str]]:
+def validate_sections(modules: list[ModuleType], raw: dict[str, Any]) -> tuple[dict[str, Model], list[str]]:
     """Each plugin's `[plugins.NAME]` table validated by its own schema; problems in the usual form."""
-    sections: dict[str, BaseModel] = {}
+    sections: dict[str, Model] = {}
     problems: list[str] = []
     declared = {}
     for module in modules:

@@ -6,7 +6,7 @@ import re
 import string
 from enum import Enum
 
-from pydantic import Field, model_validator
+from .schema import Field, model_validator
 
 from .config_base import Duration, Section
 from .durations import parse_config_duration

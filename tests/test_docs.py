@@ -236,7 +236,7 @@ def test_a_command_shown_prints_what_the_document_shows(shown: Shown, tmp_path: 
 def test_a_table_inside_a_section_is_documented_with_its_own_header() -> None:
     """A key added as a sub-table ([mqtt.discovery]) or a list of tables (IRC channels) has its
     keys documented too, so they are held to a description like any other."""
-    from pydantic import Field
+    from chatops.schema import Field
 
     from chatops.config import Section
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from chatops.schema import ValidationError
 
 from adapters.irc import Adapter, Settings
 from chatops.rate import TokenBucket

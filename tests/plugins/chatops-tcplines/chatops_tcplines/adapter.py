@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from pydantic import Field
+from chatops.schema import Field
 
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.config import AdapterSettings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from chatops.schema import Field
 
 from chatops.command import Context, command
 from chatops.config import Section
