@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import irc3
 
 from adapters.irc_identity import Roster, Whois
 from adapters.irc_lines import HOSTLEN, USERLEN, casefold, decode_line
 from adapters.irc_output import SendQueue
+from chatops.tcp import ack_now
 
 if TYPE_CHECKING:
     from adapters.irc import Adapter
@@ -34,14 +35,17 @@ class Connection(irc3.IrcConnection):
         self.closed = True                 # until connection_made
         self.encoding = "utf-8"
         self._buffer = b""
+        self._socket: Any = None
         self.last_read = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._socket = transport.get_extra_info("socket")
         self.closed = False
 
     def data_received(self, data: bytes) -> None:
         self.last_read = time.monotonic()
+        ack_now(self._socket)              # the server's next line is not held 40 ms (chatops.tcp)
         *lines, self._buffer = (self._buffer + data).split(b"\n")
         if len(self._buffer) > 16384:
             self.link.fail("the server sent a line longer than 16 KiB")

@@ -172,6 +172,9 @@ class Transport:
     def close(self) -> None:
         pass
 
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default                  # no socket: nothing to acknowledge early
+
     @property
     def lines(self) -> list[str]:
         return self.data.decode().split("\r\n")[:-1]
