@@ -39,7 +39,11 @@ def mode_word(mode: str) -> str:
 
 
 MODES = (NP_("thermostat mode", "off"), NP_("thermostat mode", "heat"), NP_("thermostat mode", "auto"),
-         NP_("thermostat mode", "cool"), NP_("thermostat mode", "eco"))     # the usual ones, in the catalogue
+         NP_("thermostat mode", "cool"), NP_("thermostat mode", "eco"),
+         NP_("thermostat mode", "manual"))     # the usual ones, in the catalogue
+# Tasmota's thermostat driver (ThermostatModeSet): off, automatic operation (it heats to the
+# target), manual (it follows its wall switch). Chat says off and heat; manual is only shown.
+TASMOTA_MODES = {0: "off", 1: "heat", 2: "manual"}
 
 
 class PayloadError(ValueError):
@@ -310,9 +314,12 @@ class Climate(Control):
              ) -> tuple[Any, dict[str, Any]]:
         data = payload_data(s, payload, "current")
         attrs = dict(before)
-        target = _number(_field(data, s, "target", "current_heating_setpoint"))
-        mode = _field(data, s, "mode", "system_mode")
-        current = _number(_field(data, s, "current", "local_temperature"))
+        if dialect(s) == "tasmota":
+            current, target, mode = _tasmota_thermostat(s, data)
+        else:
+            target = _number(_field(data, s, "target", "current_heating_setpoint"))
+            mode = _field(data, s, "mode", "system_mode")
+            current = _number(_field(data, s, "current", "local_temperature"))
         if target is not None:
             attrs["target"] = target
         if isinstance(mode, str) and mode:
@@ -328,15 +335,27 @@ class Climate(Control):
         if number is not None and number[1] in ("", "°", "°c", "c"):
             return Action("target", check_range(s, label, number[0], s.unit or "°C"))
         wanted = fold(word)
-        for mode in s.modes:
+        modes = [m for m in s.modes if m in TASMOTA_MODES.values()] if dialect(s) == "tasmota" else s.modes
+        for mode in modes:
             if wanted in (fold(mode), fold(mode_word(mode))):
                 return Action("mode", mode)
         raise ActionError(_("{label} takes a temperature (21°) or a mode: {modes}.").format(
-            label=label, modes=", ".join(mode_word(m) for m in s.modes)))
+            label=label, modes=", ".join(mode_word(m) for m in modes)))
 
     def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
         default = {"target": "current_heating_setpoint", "mode": "system_mode"}[action.field]
         return {s.fields.get(action.field, default): action.value}
+
+    def publishes(self, s: DeviceSettings, action: Action) -> list[Publish]:
+        if dialect(s) != "tasmota" or action.field in s.command_topics:
+            return super().publishes(s, action)
+        # TempTargetSet1 21 / ThermostatModeSet1 1: the driver numbers its controllers from 1.
+        number = s.fields.get("thermostat", "1")
+        prefix = (s.command_topic or "").rstrip("/")
+        if action.field == "target":
+            return [Publish(f"{prefix}/TempTargetSet{number}", _raw(action.value))]
+        code = next(code for code, mode in TASMOTA_MODES.items() if mode == action.value)
+        return [Publish(f"{prefix}/ThermostatModeSet{number}", str(code))]
 
     def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
         unit = s.unit or "°C"
@@ -346,6 +365,34 @@ class Climate(Control):
         if "mode" in attrs:
             text += f", {mode_word(attrs['mode'])}"
         return text
+
+
+def _tasmota_thermostat(s: DeviceSettings, data: Mapping[str, Any]) -> tuple[float | None, float | None, str | None]:
+    """(room temperature, target, mode) from a Tasmota thermostat's payloads: a command's answer on
+    stat/<topic>/RESULT (`{"TempTargetSet":21.0}`, `{"ThermostatModeSet":1}`) or the telemetry on
+    tele/<topic>/SENSOR, where the driver's figures sit under `Thermostat0` (its first controller)
+    beside the sensors (`{"DS18B20":{"Temperature":19.5}}`). `fields.current` names the sensor's
+    field when there are several; `fields.thermostat` the controller (1, 2...)."""
+    number = s.fields.get("thermostat", "1")
+    block = data.get(f"Thermostat{int(number) - 1}") if number.isdigit() else None
+    sources = [block, data] if isinstance(block, Mapping) else [data]
+
+    def figure(name: str) -> Any:
+        for source in sources:
+            for key in (f"{name}{number}", name):
+                if key in source:
+                    return source[key]
+        return None
+    target, code, current = _number(figure("TempTargetSet")), _number(figure("ThermostatModeSet")), None
+    if "current" in s.fields:
+        current = _number(_field(data, s, "current", ""))
+    else:
+        current = _number(figure("TempMeasuredSet"))
+        if current is None:
+            current = next((_number(v["Temperature"]) for v in data.values()
+                            if isinstance(v, Mapping) and "Temperature" in v), None)
+    mode = None if code is None else TASMOTA_MODES.get(int(code))
+    return current, target, mode
 
 
 class Cover(Control):

@@ -21,6 +21,7 @@ class Health:
     detail: str = "starting"
     started: bool = False
     up_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    started_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)   # first up or down
     ups: int = 0
     downs: int = 0
     watchers: list[Callable[[Health], None]] = field(default_factory=list, repr=False)
@@ -37,6 +38,7 @@ class Health:
             self.ups += 1
         self.connected, self.detail, self.started = True, detail, True
         self.up_event.set()
+        self.started_event.set()
         if changed:
             self._tell()
 
@@ -47,6 +49,7 @@ class Health:
             self.downs += 1
         self.connected, self.detail, self.started = False, detail, True
         self.up_event.clear()
+        self.started_event.set()
         if changed:
             self._tell()
 

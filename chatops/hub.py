@@ -293,8 +293,8 @@ class Hub:
         if self.settings.simulator.enabled:
             from .sim_past import first_readings
             await first_readings(self)      # `devices` right after start shows the simulated values
-        while not all(a.health.started for a in self.adapters.values()):
-            await asyncio.sleep(0.05)
+        for adapter in list(self.adapters.values()):      # each has connected or said why not
+            await adapter.health.started_event.wait()
         self.ready.set()
         log.info("hub ready in %.2fs", time.time() - self.started_at)
 

@@ -60,6 +60,23 @@ def test_a_thermostat_shows_current_target_and_mode() -> None:
     assert thermostat.reading is not None and thermostat.reading.value == 19.5     # graphs the room
 
 
+def test_a_tasmota_thermostat_reads_its_driver_answers_and_telemetry() -> None:
+    thermostat = device("climate", state_topic="tele/radiateur/SENSOR", command_topic="cmnd/radiateur", unit="°C")
+    telemetry = {"DS18B20": {"Temperature": 19.5}, "TempUnit": "C",
+                 "Thermostat0": {"ThermostatModeSet": 1, "TempTargetSet": 20.0, "CtrDutyCycleRead": 40}}
+    assert read(thermostat, telemetry) == "19.5 °C, target 20.0 °C, heat"
+    assert read(thermostat, {"TempTargetSet": 21.5}) == "19.5 °C, target 21.5 °C, heat"    # stat/…/RESULT
+    assert read(thermostat, {"ThermostatModeSet": 0}) == "19.5 °C, target 21.5 °C, off"
+    assert read(thermostat, {"ThermostatModeSet": 2}) == "19.5 °C, target 21.5 °C, manual"
+    assert read(thermostat, {"TempMeasuredSet": 18.0}) == "18.0 °C, target 21.5 °C, manual"
+    second = device("climate", state_topic="tele/radiateur/SENSOR", command_topic="cmnd/radiateur",
+                    fields={"thermostat": "2", "current": "SHT3X.Temperature"})
+    both = {"SHT3X": {"Temperature": 17.0}, "DS18B20": {"Temperature": 30.0},
+            "Thermostat0": {"ThermostatModeSet": 0, "TempTargetSet": 5.0},
+            "Thermostat1": {"ThermostatModeSet": 1, "TempTargetSet": 19.0}}
+    assert read(second, both) == "17.0 °C, target 19.0 °C, heat"
+
+
 def test_a_cover_reads_position_and_motion() -> None:
     cover = device("cover")
     assert read(cover, {"position": 100, "state": "OPEN", "moving": "STOP"}) == "open"
@@ -94,6 +111,19 @@ def test_words_become_actions_and_publishes() -> None:
         [("cmnd/volet/ShutterClose", "")]
     assert [(p.topic, p.payload) for p in cover.control.publishes(cover.settings, cover.action("30%"))] == \
         [("cmnd/volet/ShutterPosition", "30")]
+
+
+def test_a_tasmota_thermostat_is_driven_by_its_driver_commands() -> None:
+    thermostat = device("climate", state_topic="tele/radiateur/SENSOR", command_topic="cmnd/radiateur/")
+
+    def sent(word: str) -> list[tuple[str, str]]:
+        return [(p.topic, p.payload) for p in thermostat.control.publishes(thermostat.settings, thermostat.action(word))]
+    assert sent("21,5°") == [("cmnd/radiateur/TempTargetSet1", "21.5")]
+    assert sent("heat") == [("cmnd/radiateur/ThermostatModeSet1", "1")]
+    assert sent("off") == [("cmnd/radiateur/ThermostatModeSet1", "0")]
+    with pytest.raises(ActionError) as refused:         # the driver has no "auto": say what it takes
+        thermostat.action("auto")
+    assert str(refused.value) == "climate takes a temperature (21°) or a mode: off, heat."
 
 
 @pytest.mark.parametrize(("kind", "settings", "word", "answer"), [
@@ -311,6 +341,43 @@ async def test_tasmota_light_and_shutter_from_its_discovery(tmp_path: Path, mosq
             task.cancel()
             for config in (light, shutter):
                 await tasmota.publish(f"tasmota/discovery/{config['mac']}/config", b"", qos=1, retain=True)
+
+
+@pytest_servers
+async def test_tasmota_thermostat_target_and_mode_over_mosquitto(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    radiateur = {"type": "climate", "topic": "tele/radiateur/SENSOR", "command_topic": "cmnd/radiateur",
+                 "unit": "°C", "confirm_timeout": "3s"}
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as tasmota:
+        await tasmota.publish("tele/radiateur/SENSOR", json.dumps(
+            {"DS18B20": {"Temperature": 18.5}, "Thermostat0": {"ThermostatModeSet": 0, "TempTargetSet": 16.0}}),
+            qos=1, retain=True)
+        await tasmota.subscribe("cmnd/radiateur/#")
+        commands: list[tuple[str, str]] = []
+
+        async def firmware() -> None:
+            """The thermostat driver's answers on stat/radiateur/RESULT, as Tasmota sends them."""
+            async for message in tasmota.messages:
+                topic, payload = str(message.topic), message.payload.decode()
+                commands.append((topic, payload))
+                command = topic.rsplit("/", 1)[1].rstrip("0123456789")
+                answer = float(payload) if command == "TempTargetSet" else int(payload)
+                await tasmota.publish("stat/radiateur/RESULT", json.dumps({command: answer}))
+
+        task = asyncio.create_task(firmware())
+        try:
+            async with home(tmp_path, mosquitto, devices={"radiateur": radiateur}) as hub:
+                await wait_for(lambda: hub.home.devices["radiateur"].reading is not None)
+                assert await say(hub, "read radiateur") == "radiateur: 18.5 °C, target 16.0 °C, off"
+                assert await say(hub, "radiateur 21°") == "radiateur: 18.5 °C, target 21.0 °C, off"
+                assert await say(hub, "set radiateur heat") == "radiateur: 18.5 °C, target 21.0 °C, heat"
+                assert commands == [("cmnd/radiateur/TempTargetSet1", "21"), ("cmnd/radiateur/ThermostatModeSet1", "1")]
+                assert await say(hub, "radiateur auto") == \
+                    "radiateur takes a temperature (21°) or a mode: off, heat."
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await tasmota.publish("tele/radiateur/SENSOR", b"", qos=1, retain=True)
 
 
 @pytest_servers
