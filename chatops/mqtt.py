@@ -77,6 +77,14 @@ def _matches(topic_filter: str, topic: str) -> bool:
     return len(levels) == len(wanted)
 
 
+def _unwatch_write(paho: Any) -> None:
+    """Stop watching paho's socket for writing when it has nothing to write (after `send_now`).
+    Should paho want to write later, it asks again, and aiomqtt watches it again."""
+    sock = paho.socket()
+    if sock is not None and not paho.want_write():
+        asyncio.get_running_loop().remove_writer(sock.fileno())
+
+
 class MqttLink:
     """Owns the MQTT client; other parts register listeners and publish through it."""
 
@@ -155,6 +163,11 @@ class MqttLink:
         if info.rc != 0:
             raise MqttUnavailable(f"MQTT publish failed: {aiomqtt.MqttCodeError(info.rc)}")
         paho.loop_write()
+        if not paho.want_write():
+            # paho's publish asked aiomqtt to watch the socket for writing, which lands next turn
+            # (call_soon_threadsafe); the write above then asked to stop, which landed at once.
+            # The late watch would fire on every turn from then on: a core spinning while idle.
+            asyncio.get_running_loop().call_soon(_unwatch_write, paho)
         self.published += 1
 
     async def publish_latest(self, topic: str, payload: str | bytes) -> None:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import aiomqtt
 
+from chatops.config import MqttSettings
 from chatops.hub import Hub, running
+from chatops.mqtt import MqttLink, broker_address
 from chatops.testing import Mosquitto, exec_command, settings_for
 
 
@@ -48,3 +50,26 @@ async def test_unanswered_switch_says_so_and_never_claims_the_state(tmp_path: Pa
     async with running(Hub(settings, tty=False)) as hub:
         reply = await exec_command(hub, "switch heater on")
     assert reply.startswith("No confirmation from heater after 1s (asked ON, last state"), reply
+
+
+async def test_a_command_written_at_once_leaves_the_loop_idle(mosquitto: Mosquitto) -> None:
+    """`MqttLink.send_now` writes through paho in the calling turn; paho has by then asked aiomqtt
+    (thread-safely, so one turn later) to watch the socket for writing. Left there, that watch
+    fires on every loop turn (a writable socket): the hub spun a core while idle after a switch."""
+    settings = MqttSettings(url=mosquitto.url)
+    link = MqttLink(settings, "spin-test", "chatops/spin-test/status")
+    heard = asyncio.Event()
+    async with asyncio.TaskGroup() as tasks:
+        runner = tasks.create_task(link.run(broker_address(settings, Path("."))))
+        async with asyncio.timeout(10):
+            await link.connected.wait()
+            await link.subscribe("test/spin", lambda _t, _p, _r: heard.set())
+            await link.send_now("test/spin", b"on")
+            await heard.wait()                  # written, through the broker and back
+        for _ in range(5):                      # the turns in which paho's requests to the loop land
+            await asyncio.sleep(0)
+        paho = link._client._client             # type: ignore[union-attr]
+        assert not paho.want_write()
+        assert not asyncio.get_running_loop().remove_writer(paho.socket().fileno()), \
+            "the MQTT socket is still watched for writing with nothing to write"
+        runner.cancel()
