@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from .config import DeviceType
 from .home import PayloadError, Reading
-from .sim import SimulatedHome
 from .store import history as history_rows
 
 if TYPE_CHECKING:
     from .home import Device
     from .hub import Hub
+    from .sim import SimulatedHome
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ async def simulate_past_day(hub: Hub, now: float | None = None) -> int:
     if not history.enabled or not await history.empty():
         return 0
     now = time.time() if now is None else now
+    from .sim import SimulatedHome         # only a hub with the simulator on loads it
     sim = SimulatedHome(hub.settings.simulator, hub.mqtt, seed=int(now))
     base = hub.settings.simulator.base_topic.rstrip("/") + "/"
     count, marked = 0, []
