@@ -6,7 +6,7 @@ to the first correct `!temp salon` answer on ngircd (the issue's measure); then 
 (prosody), Slack (the local emulator), SMS (libgammu's dummy phone), Telegram (the local Bot API
 emulator) and Matrix (a real Synapse, logging in with a password) each alone with the web server
 on, and everything, timed from exec to `GET /health` answering ready with every adapter
-connected (polled every 5 ms). RSS (VmRSS) at idle is read a few seconds after that; under load,
+connected (polled every 5 ms). RSS (VmRSS) at idle is read a few seconds after that, with the CPU used meanwhile; under load,
 the peak while 10 IRC clients fire commands as fast as the answers come. Floor, same run, same
 servers: the raw asyncio IRC + MQTT bot of bench.latency, timed to its first correct answer.
 Errbot 6.2's figures are the issue's, printed beside ours, not measured here. Also printed:
@@ -30,7 +30,7 @@ from typing import Any
 
 from bench.common import machine, rss_mb, scratch_dir, table
 from bench.latency import Child, HubProcess, hub_config, irc_section, mosquitto
-from bench.throughput import LoadClient
+from bench.throughput import LoadClient, cpu_seconds
 
 # As on an installed system, where Python caches the bytecode of every module it imports: this
 # environment sets PYTHONDONTWRITEBYTECODE=1, which would add ~90 ms of compiling to every start.
@@ -220,7 +220,10 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
                                             20, what="the hub gone from IRC")
             assert hub is not None
             try:
+                assert hub.proc is not None
+                cpu_before, idle_started = cpu_seconds(hub.proc.pid), time.monotonic()
                 await asyncio.sleep(idle)
+                idle_cpu = (cpu_seconds(hub.proc.pid) - cpu_before) / (time.monotonic() - idle_started)
                 idle_rss = hub.rss_mb()
                 peak = after = ""
                 if loaded:
@@ -236,7 +239,7 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
             figures[label] = idle_rss
             figures[f"{label} start"] = start
             ratio = f"x{start / bot_start:.1f}" if no_web else ""
-            rows.append([label, start * 1000, min(times) * 1000, idle_rss, peak, after, ratio,
+            rows.append([label, start * 1000, min(times) * 1000, idle_rss, f"{idle_cpu:.1%}", peak, after, ratio,
                          f"x{idle_rss / bot_rss:.1f}"])
             if index == 0:
                 profiled = HubProcess(workdir / "importtime", hub_config(workdir / "importtime", broker.port,
@@ -250,10 +253,10 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
                                         20, what="the hub gone from IRC")
                 imports = slowest_imports(profiled.log_path)
         rows.append(["floor: raw asyncio IRC + MQTT bot (bench.latency --floor-bot), to first answer",
-                     bot_start * 1000, min(r[0] for r in bot_runs) * 1000, bot_rss, "", "", "x1.0", "x1.0"])
+                     bot_start * 1000, min(r[0] for r in bot_runs) * 1000, bot_rss, "", "", "", "x1.0", "x1.0"])
         rows.append(["floor: bare `python -c` asyncio + aiomqtt, connected", floor_start * 1000,
-                     min(r[0] for r in floor_runs) * 1000, floor_rss, "", "", "", f"x{floor_rss / bot_rss:.1f}"])
-        rows.append([f"{ERRBOT} (IRC only)", ERRBOT_START_S * 1000, "", ERRBOT_IDLE_MIB, "", "",
+                     min(r[0] for r in floor_runs) * 1000, floor_rss, "", "", "", "", f"x{floor_rss / bot_rss:.1f}"])
+        rows.append([f"{ERRBOT} (IRC only)", ERRBOT_START_S * 1000, "", ERRBOT_IDLE_MIB, "", "", "",
                      f"x{ERRBOT_START_S / bot_start:.1f}", f"x{ERRBOT_IDLE_MIB / bot_rss:.1f}"])
     finally:
         if tester is not None:
@@ -277,7 +280,7 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
             f"of {starts} starts after a warm-up one (bytecode cached, as on an installed system); RSS (MiB) at "
             f"idle {idle:g} s after the last start, under load while 10 IRC clients fire "
             f"{load} commands each ({machine()})\n\n"
-            + table(["process", "start-up ms (median)", "start-up ms (best)", "RSS idle MiB",
+            + table(["process", "start-up ms (median)", "start-up ms (best)", "RSS idle MiB", "CPU at idle (of one core)",
                      "RSS peak under load MiB", "RSS after load MiB", "start / floor bot", "idle RSS / floor bot"],
                     rows)
             + f"\n\nTargets (issue 17): idle RSS IRC only, web off <= {TARGET_IRC_RSS_MB:g} MiB: "
