@@ -6,9 +6,10 @@ to the first correct `!temp salon` answer on ngircd (the issue's measure); then 
 (prosody), Slack (the local emulator), SMS (libgammu's dummy phone), Telegram (the local Bot API
 emulator) and Matrix (a real Synapse, logging in with a password) each alone with the web server
 on, and everything, timed from exec to `GET /health` answering ready with every adapter
-connected (polled every 5 ms). RSS (VmRSS) at idle is read a few seconds after that, with the CPU used meanwhile; under load,
-the peak while 10 IRC clients fire commands as fast as the answers come. Floor, same run, same
-servers: the raw asyncio IRC + MQTT bot of bench.latency, timed to its first correct answer.
+connected (polled every 5 ms). RSS (VmRSS) at idle is read a few seconds after that, with the
+CPU used meanwhile; under load, the peak while 10 IRC clients fire commands as fast as the
+answers come. Floor, same run, same servers: the raw asyncio IRC + MQTT bot of bench.latency,
+timed to its first correct answer.
 Errbot 6.2's figures are the issue's, printed beside ours, not measured here. Also printed:
 where start-up goes (`python -X importtime`). Prints markdown tables; never fails on a figure.
 
@@ -239,8 +240,8 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
             figures[label] = idle_rss
             figures[f"{label} start"] = start
             ratio = f"x{start / bot_start:.1f}" if no_web else ""
-            rows.append([label, start * 1000, min(times) * 1000, idle_rss, f"{idle_cpu:.1%}", peak, after, ratio,
-                         f"x{idle_rss / bot_rss:.1f}"])
+            rows.append([label, start * 1000, min(times) * 1000, idle_rss, f"{idle_cpu:.1%}", peak, after,
+                         ratio, f"x{idle_rss / bot_rss:.1f}"])
             if index == 0:
                 profiled = HubProcess(workdir / "importtime", hub_config(workdir / "importtime", broker.port,
                                                                           adapters=adapters, web=web_off),
@@ -280,8 +281,9 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
             f"of {starts} starts after a warm-up one (bytecode cached, as on an installed system); RSS (MiB) at "
             f"idle {idle:g} s after the last start, under load while 10 IRC clients fire "
             f"{load} commands each ({machine()})\n\n"
-            + table(["process", "start-up ms (median)", "start-up ms (best)", "RSS idle MiB", "CPU at idle (of one core)",
-                     "RSS peak under load MiB", "RSS after load MiB", "start / floor bot", "idle RSS / floor bot"],
+            + table(["process", "start-up ms (median)", "start-up ms (best)", "RSS idle MiB",
+                     "CPU at idle (of one core)", "RSS peak under load MiB", "RSS after load MiB",
+                     "start / floor bot", "idle RSS / floor bot"],
                     rows)
             + f"\n\nTargets (issue 17): idle RSS IRC only, web off <= {TARGET_IRC_RSS_MB:g} MiB: "
             f"{verdict(irc_rss <= TARGET_IRC_RSS_MB)} ({irc_rss:.1f}); idle RSS with everything <= "

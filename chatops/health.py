@@ -19,12 +19,16 @@ class Health:
     connected: bool = False
     since: float = field(default_factory=time.time)
     detail: str = "starting"
-    started: bool = False
     up_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     started_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)   # first up or down
     ups: int = 0
     downs: int = 0
     watchers: list[Callable[[Health], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def started(self) -> bool:
+        """Whether it has connected or said why not, at least once."""
+        return self.started_event.is_set()
 
     @property
     def reconnects(self) -> int:
@@ -36,7 +40,7 @@ class Health:
         if not self.connected:
             self.since = time.time()
             self.ups += 1
-        self.connected, self.detail, self.started = True, detail, True
+        self.connected, self.detail = True, detail
         self.up_event.set()
         self.started_event.set()
         if changed:
@@ -47,7 +51,7 @@ class Health:
         if self.connected:
             self.since = time.time()
             self.downs += 1
-        self.connected, self.detail, self.started = False, detail, True
+        self.connected, self.detail = False, detail
         self.up_event.clear()
         self.started_event.set()
         if changed:

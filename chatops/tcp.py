@@ -12,6 +12,7 @@ set again after every read. One system call, about a microsecond.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from typing import Any
 
@@ -23,7 +24,5 @@ def ack_now(sock: Any) -> None:
     where the system has no TCP_QUICKACK or the socket is gone."""
     if _QUICKACK is None or sock is None:
         return
-    try:
+    with contextlib.suppress(OSError, ValueError):      # closed meanwhile: nothing left to acknowledge
         sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-    except (OSError, ValueError):
-        pass                            # closed meanwhile: nothing left to acknowledge

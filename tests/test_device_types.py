@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,8 @@ def test_a_tasmota_thermostat_is_driven_by_its_driver_commands() -> None:
     thermostat = device("climate", state_topic="tele/radiateur/SENSOR", command_topic="cmnd/radiateur/")
 
     def sent(word: str) -> list[tuple[str, str]]:
-        return [(p.topic, p.payload) for p in thermostat.control.publishes(thermostat.settings, thermostat.action(word))]
+        action = thermostat.action(word)
+        return [(p.topic, p.payload) for p in thermostat.control.publishes(thermostat.settings, action)]
     assert sent("21,5°") == [("cmnd/radiateur/TempTargetSet1", "21.5")]
     assert sent("heat") == [("cmnd/radiateur/ThermostatModeSet1", "1")]
     assert sent("off") == [("cmnd/radiateur/ThermostatModeSet1", "0")]
@@ -299,6 +300,28 @@ async def test_a_device_that_never_confirms_says_so(tmp_path: Path, mosquitto: M
         assert await say(hub, "deaf 50%") == "No confirmation from deaf after 1s (asked 50%, last state off)."
 
 
+@contextlib.asynccontextmanager
+async def firmware(device: aiomqtt.Client, answer: Callable[[str, str], Awaitable[None]]
+                   ) -> AsyncIterator[list[tuple[str, str]]]:
+    """A device's firmware on `device` (subscribed to its command topics) while inside: every
+    command received is noted, as (topic, payload), and answered by `answer`."""
+    commands: list[tuple[str, str]] = []
+
+    async def run() -> None:
+        async for message in device.messages:
+            topic, payload = str(message.topic), message.payload.decode()
+            commands.append((topic, payload))
+            await answer(topic, payload)
+
+    task = asyncio.create_task(run())
+    try:
+        yield commands
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @pytest_servers
 async def test_tasmota_light_and_shutter_from_its_discovery(tmp_path: Path, mosquitto: Mosquitto) -> None:
     light = {"dn": "Bureau", "t": "bureau", "ft": "%prefix%/%topic%/", "tp": ["cmnd", "stat", "tele"],
@@ -312,24 +335,19 @@ async def test_tasmota_light_and_shutter_from_its_discovery(tmp_path: Path, mosq
         await tasmota.publish("tele/voletb/SENSOR", json.dumps({"Shutter1": {"Position": 0, "Direction": 0}}),
                               qos=1, retain=True)
         await tasmota.subscribe("cmnd/#")
-        commands: list[tuple[str, str]] = []
 
-        async def firmware() -> None:
+        async def answer(topic: str, payload: str) -> None:
             """Tasmota's answers: a RESULT at once; the shutter reports its way to the target."""
-            async for message in tasmota.messages:
-                topic, payload = str(message.topic), message.payload.decode()
-                commands.append((topic, payload))
-                if topic == "cmnd/bureau/Dimmer":
-                    await tasmota.publish("stat/bureau/RESULT", json.dumps({"POWER": "ON", "Dimmer": int(payload)}))
-                elif topic == "cmnd/voletb/ShutterPosition":
-                    for position in (10, 20, 30):
-                        direction = 0 if position == int(payload) else 1
-                        await tasmota.publish("stat/voletb/RESULT", json.dumps(
-                            {"Shutter1": {"Position": position, "Direction": direction, "Target": int(payload)}}))
+            if topic == "cmnd/bureau/Dimmer":
+                await tasmota.publish("stat/bureau/RESULT", json.dumps({"POWER": "ON", "Dimmer": int(payload)}))
+            elif topic == "cmnd/voletb/ShutterPosition":
+                for position in (10, 20, 30):
+                    direction = 0 if position == int(payload) else 1
+                    await tasmota.publish("stat/voletb/RESULT", json.dumps(
+                        {"Shutter1": {"Position": position, "Direction": direction, "Target": int(payload)}}))
 
-        task = asyncio.create_task(firmware())
         try:
-            async with home(tmp_path, mosquitto) as hub:
+            async with firmware(tasmota, answer) as commands, home(tmp_path, mosquitto) as hub:
                 await wait_for(lambda: hub.home.find("lampe bureau") is not None and hub.home.find("volet bureau"))
                 await wait_for(lambda: hub.home.find("volet bureau").reading is not None)
                 assert await say(hub, "dim lampe bureau 40") == "Lampe bureau: on, 40 %"
@@ -338,7 +356,6 @@ async def test_tasmota_light_and_shutter_from_its_discovery(tmp_path: Path, mosq
                 assert await later(hub) == "Volet bureau: 30 % open"
                 assert ("cmnd/voletb/ShutterPosition", "30") in commands
         finally:
-            task.cancel()
             for config in (light, shutter):
                 await tasmota.publish(f"tasmota/discovery/{config['mac']}/config", b"", qos=1, retain=True)
 
@@ -352,20 +369,16 @@ async def test_tasmota_thermostat_target_and_mode_over_mosquitto(tmp_path: Path,
             {"DS18B20": {"Temperature": 18.5}, "Thermostat0": {"ThermostatModeSet": 0, "TempTargetSet": 16.0}}),
             qos=1, retain=True)
         await tasmota.subscribe("cmnd/radiateur/#")
-        commands: list[tuple[str, str]] = []
 
-        async def firmware() -> None:
+        async def answer(topic: str, payload: str) -> None:
             """The thermostat driver's answers on stat/radiateur/RESULT, as Tasmota sends them."""
-            async for message in tasmota.messages:
-                topic, payload = str(message.topic), message.payload.decode()
-                commands.append((topic, payload))
-                command = topic.rsplit("/", 1)[1].rstrip("0123456789")
-                answer = float(payload) if command == "TempTargetSet" else int(payload)
-                await tasmota.publish("stat/radiateur/RESULT", json.dumps({command: answer}))
+            command = topic.rsplit("/", 1)[1].rstrip("0123456789")
+            value = float(payload) if command == "TempTargetSet" else int(payload)
+            await tasmota.publish("stat/radiateur/RESULT", json.dumps({command: value}))
 
-        task = asyncio.create_task(firmware())
         try:
-            async with home(tmp_path, mosquitto, devices={"radiateur": radiateur}) as hub:
+            async with firmware(tasmota, answer) as commands, \
+                    home(tmp_path, mosquitto, devices={"radiateur": radiateur}) as hub:
                 await wait_for(lambda: hub.home.devices["radiateur"].reading is not None)
                 assert await say(hub, "read radiateur") == "radiateur: 18.5 °C, target 16.0 °C, off"
                 assert await say(hub, "radiateur 21°") == "radiateur: 18.5 °C, target 21.0 °C, off"
@@ -374,9 +387,6 @@ async def test_tasmota_thermostat_target_and_mode_over_mosquitto(tmp_path: Path,
                 assert await say(hub, "radiateur auto") == \
                     "radiateur takes a temperature (21°) or a mode: off, heat."
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await tasmota.publish("tele/radiateur/SENSOR", b"", qos=1, retain=True)
 
 
@@ -395,16 +405,13 @@ async def test_home_assistant_discovered_number_and_select_over_mosquitto(tmp_pa
         await siren.publish(topic, json.dumps(state), qos=1, retain=True)
         await siren.subscribe(f"{topic}/set/+")
 
-        async def firmware() -> None:
-            async for message in siren.messages:
-                field = str(message.topic).rsplit("/", 1)[1]
-                raw = message.payload.decode()
-                state[field] = int(raw) if field == "volume" else raw
-                await siren.publish(topic, json.dumps(state), retain=True)
+        async def answer(command_topic: str, raw: str) -> None:
+            field = command_topic.rsplit("/", 1)[1]
+            state[field] = int(raw) if field == "volume" else raw
+            await siren.publish(topic, json.dumps(state), retain=True)
 
-        task = asyncio.create_task(firmware())
         try:
-            async with home(tmp_path, mosquitto) as hub:
+            async with firmware(siren, answer), home(tmp_path, mosquitto) as hub:
                 await wait_for(lambda: hub.home.find("volume") is not None and hub.home.find("melody") is not None)
                 await wait_for(lambda: hub.home.find("melody").reading is not None)
                 assert await say(hub, "set volume 7") == "Volume: 7"
@@ -413,7 +420,6 @@ async def test_home_assistant_discovered_number_and_select_over_mosquitto(tmp_pa
                 assert await say(hub, "melody disco") == "Melody takes one of: bell, alarm."
                 assert state == {"volume": 7, "melody": "alarm"}
         finally:
-            task.cancel()
             for kind, name in (("number", "volume"), ("select", "melody")):
                 await siren.publish(f"homeassistant/{kind}/siren/{name}/config", b"", qos=1, retain=True)
 
@@ -457,22 +463,20 @@ async def test_home_assistant_discovered_light_thermostat_and_cover_over_mosquit
             await zigbee.publish(f"{base}/{name}", json.dumps(fields), qos=1, retain=True)
         await zigbee.subscribe(f"{base}/+/set/#")
 
-        async def firmware() -> None:
-            async for message in zigbee.messages:
-                parts = str(message.topic).split("/")
-                name, raw = parts[2], message.payload.decode()
-                if len(parts) == 5:                               # .../set/<field>: a raw value
-                    state[name][parts[4]] = raw if parts[4] == "system_mode" else float(raw)
-                else:
-                    asked = json.loads(raw)
-                    if name == "blind" and asked.get("state") in ("OPEN", "CLOSE"):
-                        asked = {"position": 100 if asked["state"] == "OPEN" else 0, "state": asked["state"]}
-                    state[name].update(asked)
-                await zigbee.publish(f"{base}/{name}", json.dumps(state[name]), retain=True)
+        async def answer(command_topic: str, raw: str) -> None:
+            parts = command_topic.split("/")
+            name = parts[2]
+            if len(parts) == 5:                               # .../set/<field>: a raw value
+                state[name][parts[4]] = raw if parts[4] == "system_mode" else float(raw)
+            else:
+                asked = json.loads(raw)
+                if name == "blind" and asked.get("state") in ("OPEN", "CLOSE"):
+                    asked = {"position": 100 if asked["state"] == "OPEN" else 0, "state": asked["state"]}
+                state[name].update(asked)
+            await zigbee.publish(f"{base}/{name}", json.dumps(state[name]), retain=True)
 
-        task = asyncio.create_task(firmware())
         try:
-            async with home(tmp_path, mosquitto) as hub:
+            async with firmware(zigbee, answer), home(tmp_path, mosquitto) as hub:
                 await wait_for(lambda: all(hub.home.find(n) is not None and hub.home.find(n).reading is not None
                                            for n in ("bulb", "trv", "blind")))
                 assert hub.home.find("bulb").type is DeviceType.LIGHT
@@ -483,6 +487,5 @@ async def test_home_assistant_discovered_light_thermostat_and_cover_over_mosquit
                 assert await say(hub, "blind 40%") == "Blind: 40 % open"
                 assert await say(hub, "close blind") == "Blind: closed"
         finally:
-            task.cancel()
             for path in configs:
                 await zigbee.publish(f"homeassistant/{path}/config", b"", qos=1, retain=True)
