@@ -11,7 +11,7 @@ import logging
 import inspect
 import typing
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -237,8 +237,11 @@ def command_modules(names: tuple[str, ...] = BUILTIN_COMMAND_MODULES) -> tuple[l
     return modules, broken
 
 
-def as_reply(value: Any) -> Reply | None:
-    """A handler's return value as a Reply (str, Reply or None)."""
-    if value is None or isinstance(value, Reply):
-        return value
-    return Reply(str(value))
+def as_reply(value: Any, low_priority: bool = False) -> Reply | None:
+    """A handler's return value as a Reply (str, Reply or None), marked as an answer to a
+    stranger when `low_priority`."""
+    if value is None:
+        return None
+    if isinstance(value, Reply):
+        return replace(value, low_priority=True) if low_priority and not value.low_priority else value
+    return Reply(str(value), low_priority=low_priority)

@@ -15,7 +15,6 @@ import logging
 import os
 import sys
 import time
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
@@ -37,6 +36,7 @@ from .command import CommandSet, CommandSpec
 from .plugins import Plugin, Storage, declared_config
 from .config import ConfigError, Settings, adapter_class
 from .history import History
+from .lanes import Lanes
 from .hub_device import HubDevice, node_id
 from .home import Home
 from .i18n import _, speaking
@@ -55,16 +55,6 @@ log = logging.getLogger(__name__)
 
 
 LANE_BOUND = 20                 # lines waiting per conversation before strangers' lines are dropped
-
-
-class _Lane:
-    """The lines of one conversation waiting for the router."""
-
-    __slots__ = ("lines", "dropped")
-
-    def __init__(self) -> None:
-        self.lines: deque[Message] = deque()
-        self.dropped = 0
 
 
 class _Stop(Exception):
@@ -112,7 +102,14 @@ class Hub:
         self.tasks: set[asyncio.Task[object]] = set()
         self._stop = asyncio.Event()
         self._fatal: str | None = None
-        self._lanes: dict[str, _Lane] = {}
+        # Lines of one conversation are answered in order; strangers' answers go out in order
+        # behind everyone else's, one lane per adapter, without holding up the next line.
+        self.lanes: Lanes[Message] = Lanes("lane", self._answer, self.spawn, bound=LANE_BOUND,
+                                           droppable=lambda m: self.auth.user_for(m.sender) is None,
+                                           dropped_what="lines from unknown senders")
+        self._low_replies: Lanes[tuple[Address, Reply]] = Lanes(
+            "low-replies", self._send_low, self.spawn, bound=10 * LANE_BOUND, droppable=lambda _: True,
+            dropped_what="replies to unknown senders")
         self._task_group: asyncio.TaskGroup | None = None
         tty = sys.stdin.isatty() if tty is None else tty
         self.adapters: dict[str, Adapter] = {}
@@ -306,31 +303,21 @@ class Hub:
         A lane holds at most LANE_BOUND lines: past that, a stranger's oldest line is dropped
         (a configured user's never is), so a flood in a channel cannot push a user's command
         minutes back."""
-        key = f"{message.address}#{message.address.thread or ''}"
-        lane = self._lanes.get(key)
-        if lane is None:
-            lane = self._lanes[key] = _Lane()
-            self.spawn(self._drain(key, lane), f"lane-{key[:40]}")
         self.metrics.message_in(message.address.adapter)
-        lane.lines.append(message)
-        if len(lane.lines) > LANE_BOUND:
-            stranger = next((m for m in lane.lines if self.auth.user_for(m.sender) is None), None)
-            if stranger is not None:
-                lane.lines.remove(stranger)
-                lane.dropped += 1
+        thread = message.address.thread
+        self.lanes.put(f"{message.address} thread {thread}" if thread else str(message.address), message)
 
-    async def _drain(self, key: str, lane: _Lane) -> None:
-        while lane.lines:
-            message = lane.lines.popleft()
-            async for reply in self.router.replies(message):
-                if reply.low_priority:           # a stranger's answer must not hold up the next line
-                    self.spawn(self.send(message.address, reply), "reply")
-                else:
-                    await self.send(message.address, reply)
-        del self._lanes[key]
-        if lane.dropped:
-            log.warning("%s: dropped %d lines from unknown senders (more than %d waiting)",
-                        key.rsplit("#", 1)[0], lane.dropped, LANE_BOUND)
+    async def _answer(self, message: Message) -> None:
+        async for reply in self.router.replies(message):
+            if reply.low_priority and not message.address.direct:
+                # A stranger's answer in a room must not hold up the next line there; a direct
+                # chat's lane holds only that stranger's own lines.
+                self._low_replies.put(message.address.adapter, (message.address, reply))
+            else:
+                await self.send(message.address, reply)
+
+    async def _send_low(self, item: tuple[Address, Reply]) -> None:
+        await self.send(*item)
 
     async def execute(self, message: Message) -> list[Reply]:
         """Handle `message` and return its replies instead of sending them (RPC, console, tests)."""

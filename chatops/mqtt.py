@@ -77,12 +77,18 @@ def _matches(topic_filter: str, topic: str) -> bool:
     return len(levels) == len(wanted)
 
 
-def _unwatch_write(paho: Any) -> None:
-    """Stop watching paho's socket for writing when it has nothing to write (after `send_now`).
-    Should paho want to write later, it asks again, and aiomqtt watches it again."""
-    sock = paho.socket()
-    if sock is not None and not paho.want_write():
-        asyncio.get_running_loop().remove_writer(sock.fileno())
+class _Delivered(asyncio.Queue):  # type: ignore[type-arg]
+    """Stands in for aiomqtt's queue of incoming messages (its `queue_type`): each message goes
+    to `take` as paho parses it. aiomqtt's message iterator starts a task and an asyncio.wait
+    for every message it takes from its queue: three loop turns and most of an echo's cost on
+    the way back to a switch's handler (py-spy on bench.latency)."""
+
+    def __init__(self, take: Callable[[aiomqtt.Message], None], maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self._take = take
+
+    def put_nowait(self, item: aiomqtt.Message) -> None:
+        self._take(item)
 
 
 class MqttLink:
@@ -146,28 +152,34 @@ class MqttLink:
         self.published += 1
 
     async def send_now(self, topic: str, payload: str | bytes, wait: float = 5.0) -> None:
-        """Publish at QoS 0 and write it to the socket in this loop turn (a device command whose
-        state topic confirms it: `Home.publish_and_wait`).
+        """Publish at QoS 0 and write it to the socket at once (a device command whose state
+        topic confirms it: `Home.publish_and_wait`).
 
         aiomqtt's publish hands the packet to paho, asks the loop (thread-safely: a self-pipe
         wake-up) to watch the socket for writing, writes one turn later and returns one or two
         turns after that: four loop turns and five system calls before a switch command even
-        leaves (profiled with py-spy on bench.latency). paho's client, which aiomqtt keeps as
-        `_client`, can write at once; where it is not there (another aiomqtt), the ordinary
-        publish is used."""
+        leaves (profiled with py-spy and strace on bench.latency). paho itself writes at once
+        when no one asked to be told about writes: so for this one publish, that callback of
+        aiomqtt's is set aside, and only a write the socket could not take whole is handed
+        back to aiomqtt. Where paho's client is not there as aiomqtt's `_client` (another
+        aiomqtt), the ordinary publish is used."""
         paho = getattr(self._client, "_client", None)
-        if not self.connected.is_set() or not hasattr(paho, "loop_write"):
+        if not self.connected.is_set() or not hasattr(paho, "_call_socket_register_write"):
             await self.publish(topic, payload, qos=0, wait=wait)      # waits for the connection, or says why not
             return
-        info = paho.publish(topic, payload, qos=0)
+        register = paho._on_socket_register_write
+        paho._on_socket_register_write = None
+        try:
+            info = paho.publish(topic, payload, qos=0)
+            if paho.want_write():
+                paho.loop_write()         # paho held it back (called from inside one of its callbacks)
+        finally:
+            paho._on_socket_register_write = register
         if info.rc != 0:
             raise MqttUnavailable(f"MQTT publish failed: {aiomqtt.MqttCodeError(info.rc)}")
-        paho.loop_write()
-        if not paho.want_write():
-            # paho's publish asked aiomqtt to watch the socket for writing, which lands next turn
-            # (call_soon_threadsafe); the write above then asked to stop, which landed at once.
-            # The late watch would fire on every turn from then on: a core spinning while idle.
-            asyncio.get_running_loop().call_soon(_unwatch_write, paho)
+        if paho.want_write():             # the socket took part of it: aiomqtt writes the rest
+            paho._registered_write = False
+            paho._call_socket_register_write()
         self.published += 1
 
     async def publish_latest(self, topic: str, payload: str | bytes) -> None:
@@ -269,6 +281,7 @@ class MqttLink:
                     address.host, address.port, username=address.username, password=address.password,
                     identifier=self.client_id, keepalive=self.settings.keepalive, will=will,
                     tls_context=tls_context(self.settings, address), timeout=10,
+                    queue_type=functools.partial(_Delivered, self._take),    # type: ignore[arg-type]
                 ) as client:
                     self._client = client
                     self._subscribed = set()
@@ -286,16 +299,10 @@ class MqttLink:
                     self.connected.set()
                     log.info("MQTT connected to %s:%d", address.host, address.port)
                     try:
-                        paho_socket = getattr(getattr(client, "_client", None), "socket", lambda: None)()
-                        async for message in client.messages:
-                            ack_now(paho_socket)    # mosquitto's next message is not held 40 ms (chatops.tcp)
-                            payload = message.payload
-                            if isinstance(payload, str):
-                                payload = payload.encode()
-                            elif not isinstance(payload, (bytes, bytearray)):
-                                payload = str(payload).encode() if payload is not None else b""
-                            self.deliver(message.topic.value, bytes(payload), bool(message.retain))
-                            del message, payload    # a huge payload must not stay alive until the next one
+                        # Never yields (each message was handed over as it came, see _Delivered):
+                        # it ends, raising MqttError, when the connection drops.
+                        async for _message in client.messages:
+                            pass
                     except asyncio.CancelledError:
                         await self._say_offline(client)
                         raise
@@ -308,6 +315,17 @@ class MqttLink:
             delay = backoff.next_delay()
             log.warning("MQTT disconnected (%s); reconnecting in %.1fs", self.health.detail, delay)
             await asyncio.sleep(delay)
+
+    def _take(self, message: aiomqtt.Message) -> None:
+        """One message from the broker, as paho parsed it (inside aiomqtt's read callback)."""
+        paho = getattr(self._client, "_client", None)
+        ack_now(paho.socket() if paho is not None else None)   # mosquitto's next message is not held 40 ms
+        payload = message.payload
+        if isinstance(payload, str):
+            payload = payload.encode()
+        elif not isinstance(payload, (bytes, bytearray)):
+            payload = str(payload).encode() if payload is not None else b""
+        self.deliver(message.topic.value, bytes(payload), bool(message.retain))
 
     async def _say_offline(self, client: aiomqtt.Client) -> None:
         """The hub stops: publish `offline` on the status topic ourselves, since a clean disconnect

@@ -16,7 +16,8 @@ import re
 import secrets
 import shlex
 import time
-from collections.abc import AsyncIterator, Callable
+import types
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from .access import Access, Pin
@@ -88,77 +89,113 @@ class Router:
 
         `as_user` runs the line as that configured user whatever the sender (timers and
         automations act as their owner): the same permission, rate limit and audit apply.
-        `outcome`, when given, receives the line's outcome (see `run`)."""
+        `outcome`, when given, receives the line's outcome (see `run`).
+
+        The one async generator of a line's path (each level costs as much as a dict of
+        commands): what decides is plain code in `_prepare`, the handler is awaited here."""
         line = self.command_text(message)
         if line is None:
             return
         started = time.perf_counter()
         user = as_user if as_user is not None else self.auth.user_for(message.sender)
         low = user is None
-        result, name = "ok", "unknown"
+        verdict = _Verdict()
         # Everything this line says is in the asker's language (a context variable: the
         # handler, and the tasks it starts, read it; other conversations are not affected).
         token = i18n.set_language(self.auth.language_of(user))
         try:
-            async for reply in self._handle(message, line, user, acting=as_user is not None):
-                if isinstance(reply, str):
-                    result, name = reply.split(":", 1)
-                    continue
-                yield self._bounded(reply, low)
+            prepared = self._prepare(message, line, user, as_user is not None, verdict)
+            if isinstance(prepared, Reply):
+                yield self._bounded(prepared, low)
+            elif prepared is not None:
+                ctx, args = prepared
+                try:
+                    produced = ctx.spec.func(ctx, *args)
+                    if inspect.isasyncgen(produced):         # progress: each item as it comes
+                        async with asyncio.timeout(self.timeout):
+                            async for item in produced:
+                                if reply := as_reply(item, low):
+                                    yield self._bounded(reply, low)
+                    elif reply := as_reply(await self._result_of(produced), low):
+                        yield self._bounded(reply, low)
+                except Exception as exc:
+                    verdict.result, reply = self._failure(ctx, exc)
+                    yield self._bounded(reply, low)
         finally:
             i18n.reset_language(token)
-            self.hub.observe_command(name, result, time.perf_counter() - started)
+            self.hub.observe_command(verdict.command, verdict.result, time.perf_counter() - started)
             if outcome is not None:
-                outcome.append(result)
+                outcome.append(verdict.result)
 
-    async def _handle(self, message: Message, line: str, user: User | None,
-                      acting: bool = False) -> AsyncIterator[Reply | str]:
-        """The one path: parse, PIN, resolve, authorize, bind, run. Yields replies, and once a
-        string "OUTCOME:COMMAND" for metrics."""
+    def _prepare(self, message: Message, line: str, user: User | None, acting: bool,
+                 verdict: _Verdict) -> Reply | tuple[Context, list[Any]] | None:
+        """The one path: parse, PIN, resolve, authorize, bind. Returns the handler's context and
+        arguments, or the answer instead of running it (usage, refusal, unknown command; None
+        for an empty line in a room). `verdict` receives the outcome and command name."""
         if len(line) > MAX_INPUT_CHARS:
-            yield "refused:unknown"
-            yield Reply(_("That message is {length} characters long; commands are short (at most {most}), "
-                          "e.g. {prefix}temp salon").format(length=len(line), most=MAX_INPUT_CHARS,
-                                                           prefix=self._prefix(message)))
-            return
+            verdict.result = "refused"
+            return Reply(_("That message is {length} characters long; commands are short (at most {most}), "
+                           "e.g. {prefix}temp salon").format(length=len(line), most=MAX_INPUT_CHARS,
+                                                            prefix=self._prefix(message)))
         words = _split(clean_text(line))
         if not words:
             if message.addressed:
-                yield Reply(_("Say {prefix}help for the list of commands.").format(prefix=self._prefix(message)))
-            return
+                return Reply(_("Say {prefix}help for the list of commands.").format(prefix=self._prefix(message)))
+            return None
         adapter = self.hub.adapters.get(message.address.adapter)
         forgeable = not acting and bool(adapter is not None and adapter.capabilities.forgeable_sender)
         pin_word = self.access.pin_of(user, forgeable)
         guessed = words[0] if pin_word is not None else None
         words, pin = self.access.take_pin(pin_word, words, lambda w: self._resolve(w)[0] is not None)
         spec, args = self._resolve(words) if words else (None, [])
-        sender = str(message.sender)
-        refusal = self.access.authorize(sender, user, spec, pin)
+        refusal = self.access.authorize(str(message.sender), user, spec, pin)
         if refusal is None and spec is None:
-            yield "unknown:unknown"
-            if words:
-                yield Reply(self._unknown(words[0], message))
-            return
-        name = spec.name if spec else "unknown"
+            verdict.result = "unknown"
+            return Reply(self._unknown(words[0], message)) if words else None
+        if spec is not None:
+            verdict.command = spec.name
         if refusal is not None:
-            yield f"refused:{name}"
+            verdict.result = "refused"
             shown = self.access.mask(user, message.text, guessed if pin is Pin.WRONG else None)
             self._audit(refusal.kind, dataclasses.replace(message, text=shown), refusal.detail,
                         refusal.kind == "rate-limited")
-            if refusal.answer:
-                yield Reply(refusal.answer)
-            return
+            return Reply(refusal.answer) if refusal.answer else None
         assert spec is not None
         try:
             bound = bind(spec, args)
         except BindError as exc:
-            yield f"refused:{name}"
-            yield Reply(_("{problem} Usage: {usage}").format(problem=exc, usage=self._prefix(message) + spec.usage))
-            return
-        ctx = Context(message=message, user=user, hub=self.hub, spec=spec, grants=self.auth.grants_for(user))
-        yield f"ok:{name}"
-        async for reply in self._run(ctx, bound):
-            yield reply
+            verdict.result = "refused"
+            return Reply(_("{problem} Usage: {usage}").format(problem=exc, usage=self._prefix(message) + spec.usage))
+        return Context(message=message, user=user, hub=self.hub, spec=spec, grants=self.auth.grants_for(user)), bound
+
+    async def _result_of(self, produced: Any) -> Any:
+        """What a coroutine handler returns. Its first step runs at once: most answers (a
+        reading from memory) end there and need no timer, which costs more than the rest of
+        the step; a handler that waits goes on under the handler timeout. (Python 3.12's
+        eager tasks do the same for tasks; Debian 12 has 3.11.)"""
+        if not inspect.iscoroutine(produced):
+            async with asyncio.timeout(self.timeout):
+                return await produced
+        try:
+            waiting_on = produced.send(None)
+        except StopIteration as done:
+            return done.value
+        async with asyncio.timeout(self.timeout):
+            return await _rest_of(produced, waiting_on)
+
+    def _failure(self, ctx: Context, exc: Exception) -> tuple[str, Reply]:
+        """(outcome, answer) for a handler that raised: its own words for a CommandError, an
+        apology with an incident id (the traceback to the log) for anything else."""
+        if isinstance(exc, CommandError):
+            return "ok", Reply(str(exc))
+        if isinstance(exc, TimeoutError):
+            log.warning("command %s timed out after %ss", ctx.spec.name, self.timeout)
+            return "timeout", Reply(_("{command} took longer than {seconds}s and was stopped.").format(
+                command=ctx.spec.name, seconds=f"{self.timeout:g}"))
+        incident = secrets.token_hex(3)
+        log.error("command %s failed (incident %s) for %s", ctx.spec.name, incident, ctx.sender, exc_info=exc)
+        return "error", Reply(_("Sorry, {command} failed (incident {incident}); the details are in the hub's log.").format(
+            command=ctx.spec.name, incident=incident))
 
     def _resolve(self, words: list[str]) -> tuple[CommandSpec | None, list[str]]:
         spec = self.commands.find(words[0])
@@ -223,38 +260,42 @@ class Router:
                 word=shown, prefix=prefix, command=spec.name)
         return _("Unknown command {word!r}. Say {prefix}help for the list.").format(word=shown, prefix=prefix)
 
-    async def _run(self, ctx: Context, args: list[Any]) -> AsyncIterator[Reply | str]:
-        try:
-            async with asyncio.timeout(self.timeout):
-                result = ctx.spec.func(ctx, *args)
-                if inspect.isasyncgen(result):
-                    async for item in result:
-                        reply = as_reply(item)
-                        if reply:
-                            yield reply
-                    return
-                reply = as_reply(await result)
-            if reply:
-                yield reply
-        except CommandError as exc:
-            yield Reply(str(exc))
-        except TimeoutError:
-            yield f"timeout:{ctx.spec.name}"
-            log.warning("command %s timed out after %ss", ctx.spec.name, self.timeout)
-            yield Reply(_("{command} took longer than {seconds}s and was stopped.").format(
-                command=ctx.spec.name, seconds=f"{self.timeout:g}"))
-        except Exception:
-            yield f"error:{ctx.spec.name}"
-            incident = secrets.token_hex(3)
-            log.exception("command %s failed (incident %s) for %s", ctx.spec.name, incident, ctx.sender)
-            yield Reply(_("Sorry, {command} failed (incident {incident}); the details are in the hub's log.").format(
-                command=ctx.spec.name, incident=incident))
-
     def _bounded(self, reply: Reply, low_priority: bool) -> Reply:
+        """`reply` cut at `max_reply_chars`, marked low priority for a stranger."""
         if len(reply.text) > self.max_reply:
-            reply = Reply(reply.text[: self.max_reply - 14] + " … (truncated)", reply.attachments, reply.notice,
-                          buttons=reply.buttons)
-        return dataclasses.replace(reply, low_priority=True) if low_priority else reply
+            return Reply(reply.text[: self.max_reply - 14] + " … (truncated)", reply.attachments, reply.notice,
+                         low_priority or reply.low_priority, reply.buttons)
+        return as_reply(reply, low_priority) or reply
+
+
+@dataclasses.dataclass(slots=True)
+class _Verdict:
+    """How a line ended, for metrics: ok, refused, unknown, error or timeout; and its command."""
+
+    result: str = "ok"
+    command: str = "unknown"
+
+
+@types.coroutine
+def _rest_of(coro: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
+    """Await the rest of `coro`, whose first step already ran and is waiting on `waiting_on`:
+    what the task sends or throws in goes on to `coro`, as `await` would have passed it."""
+    while True:
+        try:
+            sent = yield waiting_on
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:            # CancelledError (the timeout), anything thrown in
+            try:
+                waiting_on = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                waiting_on = coro.send(sent)
+            except StopIteration as done:
+                return done.value
 
 
 def _split(line: str) -> list[str]:

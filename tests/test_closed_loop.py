@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from pathlib import Path
 
 import aiomqtt
@@ -53,9 +54,9 @@ async def test_unanswered_switch_says_so_and_never_claims_the_state(tmp_path: Pa
 
 
 async def test_a_command_written_at_once_leaves_the_loop_idle(mosquitto: Mosquitto) -> None:
-    """`MqttLink.send_now` writes through paho in the calling turn; paho has by then asked aiomqtt
-    (thread-safely, so one turn later) to watch the socket for writing. Left there, that watch
-    fires on every loop turn (a writable socket): the hub spun a core while idle after a switch."""
+    """`MqttLink.send_now` writes through paho in the calling turn. It once let paho ask aiomqtt
+    (thread-safely, so one turn later) to watch the socket for writing; left there, that watch
+    fired on every loop turn (a writable socket): the hub spun a core while idle after a switch."""
     settings = MqttSettings(url=mosquitto.url)
     link = MqttLink(settings, "spin-test", "chatops/spin-test/status")
     heard = asyncio.Event()
@@ -72,4 +73,38 @@ async def test_a_command_written_at_once_leaves_the_loop_idle(mosquitto: Mosquit
         assert not paho.want_write()
         assert not asyncio.get_running_loop().remove_writer(paho.socket().fileno()), \
             "the MQTT socket is still watched for writing with nothing to write"
+        runner.cancel()
+
+
+async def test_commands_the_socket_cannot_take_at_once_still_all_go_out(mosquitto: Mosquitto) -> None:
+    """While the broker is frozen (SIGSTOP) the hub's socket fills: `send_now` hands what paho
+    could not write to aiomqtt, which writes it once the broker reads again. Nothing is lost
+    and nothing is sent twice."""
+    settings = MqttSettings(url=mosquitto.url, max_payload=1 << 20)
+    link = MqttLink(settings, "full-socket", "chatops/full-socket/status")
+    heard: list[bytes] = []
+    all_heard = asyncio.Event()
+    count, size = 24, 256 * 1024                 # 6 MiB: more than loopback's socket buffers hold
+
+    def on_message(_topic: str, payload: bytes, _retained: bool) -> None:
+        heard.append(payload[:8])
+        if len(heard) == count:
+            all_heard.set()
+
+    assert mosquitto.proc is not None
+    async with asyncio.TaskGroup() as tasks:
+        runner = tasks.create_task(link.run(broker_address(settings, Path("."))))
+        async with asyncio.timeout(60):
+            await link.connected.wait()
+            await link.subscribe("test/full", on_message)
+            paho = link._client._client             # type: ignore[union-attr]
+            mosquitto.proc.send_signal(signal.SIGSTOP)
+            try:
+                for number in range(count):
+                    await link.send_now("test/full", f"{number:08d}".encode() + bytes(size - 8))
+                assert paho.want_write(), "the socket took everything: the test proves nothing"
+            finally:
+                mosquitto.proc.send_signal(signal.SIGCONT)
+            await all_heard.wait()
+        assert heard == [f"{number:08d}".encode() for number in range(count)]
         runner.cancel()

@@ -11,6 +11,7 @@ import pytest
 
 from chatops.command import CommandSet, Context, command
 from chatops.hub import Hub, running
+from chatops.message import Reply
 from chatops.router import Router, bind
 from chatops.testing import exec_command, message, settings_for, wait_for
 
@@ -153,6 +154,28 @@ async def test_a_command_past_the_handler_timeout_is_stopped(tmp_path: Path,
     assert [r.text async for r in router.replies(message("slow"))] == ["slow took longer than 0.2s and was stopped."]
     assert stopped.is_set()                                  # cancelled, not left running behind the answer
     assert "command slow timed out after 0.2s" in caplog.text
+
+
+async def test_a_handler_that_waits_answers_or_fails_like_one_that_does_not(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The handler's first step runs at once (no timer for an answer from memory); one that
+    waits goes on with what it waited for, and its later failure is still an apology."""
+    hub = Hub(settings_for(tmp_path), tty=False)
+
+    @command("later", permission="help")
+    async def later(ctx: Context, what: Literal["answer", "fail"]) -> str:
+        """Answers after two waits."""
+        got = await asyncio.get_running_loop().run_in_executor(None, lambda: 21)
+        await asyncio.sleep(0)
+        if what == "fail":
+            raise RuntimeError("late kaboom")
+        return f"waited for {got * 2}"
+
+    router = Router(hub, CommandSet([later.__chatops_command__]), hub.access, lambda *a: None, hub.home.find)
+    assert await router.run(message("later answer")) == ("ok", [Reply("waited for 42")])
+    outcome, replies = await router.run(message("later fail"))
+    assert outcome == "error" and replies[0].text.startswith("Sorry, later failed (incident ")
+    assert "late kaboom" in caplog.text
 
 
 # Devices that never answer: simulator off, so nothing on the (embedded) broker echoes or reports.

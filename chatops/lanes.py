@@ -1,0 +1,102 @@
+"""Lanes: what one conversation (or one network's low-priority replies) waits for, in order.
+
+Each lane has one worker task that takes its items one at a time. A worker whose lane runs
+dry does not end: it waits for the next item, since creating a task per chat line (its start,
+its two done-callbacks) cost more than the rest of a `!temp` answer's dispatch
+(bench/throughput.py). At most `keep_idle` workers wait so; past that the longest idle one
+ends, so a stream of strangers each writing once leaves no more than that many behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+
+
+class _Lane(Generic[Item]):
+    __slots__ = ("items", "dropped", "waiter")
+
+    def __init__(self) -> None:
+        self.items: deque[Item] = deque()
+        self.dropped = 0
+        self.waiter: asyncio.Future[bool] | None = None      # set while the worker waits idle
+
+
+class Lanes(Generic[Item]):
+    """Items of each key handled in order by `work`, keys independently of each other.
+
+    A lane holds at most `bound` waiting items: past that, the oldest item `droppable` accepts
+    is dropped (and counted in one log line once the lane runs dry), so a flood cannot push a
+    user's command minutes back."""
+
+    def __init__(self, what: str, work: Callable[[Item], Awaitable[None]],
+                 spawn: Callable[[Awaitable[None], str], object], *, bound: int,
+                 droppable: Callable[[Item], bool], dropped_what: str = "items", keep_idle: int = 32) -> None:
+        self.what = what                  # names the workers' tasks and the log lines
+        self.dropped_what = dropped_what
+        self._work = work
+        self._spawn = spawn
+        self.bound = bound
+        self._droppable = droppable
+        self.keep_idle = keep_idle
+        self._lanes: dict[str, _Lane[Item]] = {}
+        self._idle: dict[str, _Lane[Item]] = {}        # insertion order: longest idle first
+
+    def __len__(self) -> int:
+        """Lanes with a worker, busy or idle."""
+        return len(self._lanes)
+
+    def put(self, key: str, item: Item) -> None:
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane()
+            self._spawn(self._drain(key, lane), f"{self.what}-{key[:40]}")
+        lane.items.append(item)
+        if lane.waiter is not None:
+            del self._idle[key]
+            lane.waiter.set_result(True)
+            lane.waiter = None
+        if len(lane.items) > self.bound:
+            oldest = next((i for i in lane.items if self._droppable(i)), None)
+            if oldest is not None:
+                lane.items.remove(oldest)
+                lane.dropped += 1
+
+    async def _drain(self, key: str, lane: _Lane[Item]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                while lane.items:
+                    try:
+                        await self._work(lane.items.popleft())
+                    except Exception:                # one item's failure must not silence the lane
+                        log.exception("%s %s: handling an item failed", self.what, key)
+                if lane.dropped:
+                    log.warning("%s: dropped %d %s (more than %d waiting)",
+                                key, lane.dropped, self.dropped_what, self.bound)
+                    lane.dropped = 0
+                lane.waiter = loop.create_future()
+                self._idle[key] = lane
+                if len(self._idle) > self.keep_idle:
+                    self._retire(next(iter(self._idle)))
+                if not await lane.waiter:
+                    return
+        finally:
+            if self._lanes.get(key) is lane:
+                del self._lanes[key]
+                self._idle.pop(key, None)
+
+    def _retire(self, key: str) -> None:
+        """End an idle worker: its next item will start a new one."""
+        lane = self._idle.pop(key)
+        del self._lanes[key]
+        assert lane.waiter is not None
+        lane.waiter.set_result(False)
+        lane.waiter = None

@@ -1,0 +1,120 @@
+"""Lanes: each conversation's lines in order, workers that wait for the next line, a bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+
+import pytest
+
+from chatops.lanes import Lanes
+
+
+class Recorder:
+    """What a lane's work saw, with a gate that holds each item until the test opens it."""
+
+    def __init__(self, hold: bool = False) -> None:
+        self.seen: list[str] = []
+        self.gate = asyncio.Event()
+        if not hold:
+            self.gate.set()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.started = 0
+        self.changed = asyncio.Condition()
+        self.taken = asyncio.Event()          # a worker took its first item
+
+    async def work(self, item: str) -> None:
+        self.taken.set()
+        await self.gate.wait()
+        if item == "boom":
+            raise RuntimeError("kaboom")
+        async with self.changed:
+            self.seen.append(item)
+            self.changed.notify_all()
+
+    def spawn(self, coro: Awaitable[None], name: str) -> None:
+        self.started += 1
+        self.tasks.append(asyncio.ensure_future(coro))
+
+    async def until(self, count: int) -> None:
+        """Until `count` items were handled. A worker goes idle in the same step as its last
+        item, so by the time this returns, it waits for its next one."""
+        async with asyncio.timeout(5), self.changed:
+            await self.changed.wait_for(lambda: len(self.seen) >= count)
+
+    def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+async def test_items_of_one_key_in_order_by_one_worker_that_stays(recorder: Recorder) -> None:
+    lanes: Lanes[str] = Lanes("lane", recorder.work, recorder.spawn, bound=20, droppable=lambda _: True)
+    try:
+        for item in ("a1", "a2", "a3"):
+            lanes.put("a", item)
+        await recorder.until(3)
+        lanes.put("a", "a4")                  # the worker waited idle: no second one
+        lanes.put("b", "b1")
+        await recorder.until(5)
+        assert recorder.seen == ["a1", "a2", "a3", "a4", "b1"]
+        assert recorder.started == 2
+        assert len(lanes) == 2
+    finally:
+        recorder.close()
+
+
+async def test_a_failing_item_is_logged_and_the_lane_goes_on(recorder: Recorder,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    lanes: Lanes[str] = Lanes("lane", recorder.work, recorder.spawn, bound=20, droppable=lambda _: True)
+    try:
+        for item in ("one", "boom", "two"):
+            lanes.put("a", item)
+        await recorder.until(2)
+        assert recorder.seen == ["one", "two"]
+        assert "lane a: handling an item failed" in caplog.text and "kaboom" in caplog.text
+    finally:
+        recorder.close()
+
+
+async def test_past_the_bound_the_oldest_droppable_item_goes_with_one_log_line(
+        caplog: pytest.LogCaptureFixture) -> None:
+    recorder = Recorder(hold=True)
+    lanes: Lanes[str] = Lanes("lane", recorder.work, recorder.spawn, bound=3,
+                              droppable=lambda item: item.startswith("stranger"), dropped_what="strangers' lines")
+    try:
+        lanes.put("room", "user-1")           # taken by the worker, held at the gate
+        await asyncio.wait_for(recorder.taken.wait(), 5)
+        for item in ("stranger-1", "user-2", "stranger-2", "user-3", "stranger-3"):
+            lanes.put("room", item)
+        recorder.gate.set()
+        await recorder.until(4)
+        assert recorder.seen == ["user-1", "user-2", "user-3", "stranger-3"]
+        with caplog.at_level(logging.WARNING):
+            assert "room: dropped 2 strangers' lines (more than 3 waiting)" in caplog.text
+    finally:
+        recorder.close()
+
+
+async def test_idle_workers_beyond_keep_idle_end_and_come_back_on_demand(recorder: Recorder) -> None:
+    lanes: Lanes[str] = Lanes("lane", recorder.work, recorder.spawn, bound=20, droppable=lambda _: True,
+                              keep_idle=2)
+    try:
+        for count, key in enumerate(("a", "b", "c", "d"), 1):
+            lanes.put(key, key)
+            await recorder.until(count)
+        assert len(lanes) == 2                # a and b ended, longest idle first
+        _, pending = await asyncio.wait(recorder.tasks[:2], timeout=5)
+        assert not pending
+        lanes.put("a", "a again")
+        await recorder.until(5)
+        assert recorder.seen == ["a", "b", "c", "d", "a again"]
+        assert recorder.started == 5
+        assert len(lanes) == 2
+    finally:
+        recorder.close()
