@@ -10,6 +10,7 @@ ends, so a stream of strangers each writing once leaves no more than that many b
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -55,9 +56,15 @@ class Lanes(Generic[Item]):
 
     def put(self, key: str, item: Item) -> None:
         lane = self._lanes.get(key)
+        if lane is not None and lane.waiter is not None and lane.waiter.done():
+            lane = None                   # its worker was cancelled while idle (shutdown): not there any more
         if lane is None:
-            lane = self._lanes[key] = _Lane()
-            self._spawn(self._drain(key, lane), f"{self.what}-{key[:40]}")
+            lane = _Lane()
+            # A fresh context: what the line that starts a worker set (its asker's language)
+            # must not stick to the worker's later items.
+            contextvars.Context().run(self._spawn, self._drain(key, lane), f"{self.what}-{key[:40]}")
+            self._idle.pop(key, None)
+            self._lanes[key] = lane
         lane.items.append(item)
         if lane.waiter is not None:
             del self._idle[key]
@@ -82,11 +89,11 @@ class Lanes(Generic[Item]):
                     log.warning("%s: dropped %d %s (more than %d waiting)",
                                 key, lane.dropped, self.dropped_what, self.bound)
                     lane.dropped = 0
-                lane.waiter = loop.create_future()
+                waiter = lane.waiter = loop.create_future()
                 self._idle[key] = lane
                 if len(self._idle) > self.keep_idle:
                     self._retire(next(iter(self._idle)))
-                if not await lane.waiter:
+                if not await waiter:
                     return
         finally:
             if self._lanes.get(key) is lane:
@@ -97,6 +104,6 @@ class Lanes(Generic[Item]):
         """End an idle worker: its next item will start a new one."""
         lane = self._idle.pop(key)
         del self._lanes[key]
-        assert lane.waiter is not None
-        lane.waiter.set_result(False)
+        if lane.waiter is not None and not lane.waiter.done():
+            lane.waiter.set_result(False)
         lane.waiter = None

@@ -77,6 +77,14 @@ def _matches(topic_filter: str, topic: str) -> bool:
     return len(levels) == len(wanted)
 
 
+def _unwatch_write(paho: Any) -> None:
+    """Stop watching paho's socket for writing when it has nothing to write (after `send_now`).
+    Should paho want to write later, it asks again, and aiomqtt watches it again."""
+    sock = paho.socket()
+    if sock is not None and not paho.want_write():
+        asyncio.get_running_loop().remove_writer(sock.fileno())
+
+
 class _Delivered(asyncio.Queue):  # type: ignore[type-arg]
     """Stands in for aiomqtt's queue of incoming messages (its `queue_type`): each message goes
     to `take` as paho parses it. aiomqtt's message iterator starts a task and an asyncio.wait
@@ -168,6 +176,7 @@ class MqttLink:
             await self.publish(topic, payload, qos=0, wait=wait)      # waits for the connection, or says why not
             return
         register = paho._on_socket_register_write
+        watch_coming = paho._registered_write      # an earlier write's watch request, maybe still on its way
         paho._on_socket_register_write = None
         try:
             info = paho.publish(topic, payload, qos=0)
@@ -180,6 +189,11 @@ class MqttLink:
         if paho.want_write():             # the socket took part of it: aiomqtt writes the rest
             paho._registered_write = False
             paho._call_socket_register_write()
+        elif watch_coming:
+            # We wrote what an earlier publish (a PUBACK, a QoS 1 state) had queued too: its
+            # watch, asked thread-safely, lands after this turn and would then fire on every
+            # turn with nothing to write (a core spinning while idle). Undo it once it landed.
+            asyncio.get_running_loop().call_soon(_unwatch_write, paho)
         self.published += 1
 
     async def publish_latest(self, topic: str, payload: str | bytes) -> None:
@@ -268,7 +282,7 @@ class MqttLink:
         for listener in listeners:
             try:
                 listener(topic, payload, retained)
-            except Exception:
+            except (Exception, asyncio.CancelledError):    # a listener's .result() of a cancelled future
                 log.exception("listener for %s failed on a %d-byte payload", topic, len(payload))
 
     async def run(self, address: BrokerAddress) -> None:
@@ -325,7 +339,10 @@ class MqttLink:
             payload = payload.encode()
         elif not isinstance(payload, (bytes, bytearray)):
             payload = str(payload).encode() if payload is not None else b""
-        self.deliver(message.topic.value, bytes(payload), bool(message.retain))
+        try:
+            self.deliver(message.topic.value, bytes(payload), bool(message.retain))
+        except (Exception, asyncio.CancelledError):   # must not reach paho: it would read the packet again
+            log.exception("delivering a message on %s failed", message.topic.value)
 
     async def _say_offline(self, client: aiomqtt.Client) -> None:
         """The hub stops: publish `offline` on the status topic ourselves, since a clean disconnect

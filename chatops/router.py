@@ -112,10 +112,9 @@ class Router:
                 try:
                     produced = ctx.spec.func(ctx, *args)
                     if inspect.isasyncgen(produced):         # progress: each item as it comes
-                        async with asyncio.timeout(self.timeout):
-                            async for item in produced:
-                                if reply := as_reply(item, low):
-                                    yield self._bounded(reply, low)
+                        async for item in self._steps(produced):
+                            if reply := as_reply(item, low):
+                                yield self._bounded(reply, low)
                     elif reply := as_reply(await self._result_of(produced), low):
                         yield self._bounded(reply, low)
                 except Exception as exc:
@@ -182,6 +181,22 @@ class Router:
             return done.value
         async with asyncio.timeout(self.timeout):
             return await _rest_of(produced, waiting_on)
+
+    async def _steps(self, produced: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """The items of a progress handler, all within the handler timeout. The timer runs only
+        while the handler does: never while its last item is being sent (a timeout then would
+        cancel the send, outside any timeout's reach, and end the conversation's worker)."""
+        loop = asyncio.get_running_loop()
+        left = self.timeout
+        while True:
+            started = loop.time()
+            try:
+                async with asyncio.timeout(left):
+                    item = await anext(produced)
+            except StopAsyncIteration:
+                return
+            left -= loop.time() - started
+            yield item
 
     def _failure(self, ctx: Context, exc: Exception) -> tuple[str, Reply]:
         """(outcome, answer) for a handler that raised: its own words for a CommandError, an

@@ -53,6 +53,17 @@ async def test_unanswered_switch_says_so_and_never_claims_the_state(tmp_path: Pa
     assert reply.startswith("No confirmation from heater after 1s (asked ON, last state"), reply
 
 
+async def assert_not_watched_for_writing(link: MqttLink) -> None:
+    """Once paho's requests to the loop have landed, the MQTT socket, with nothing to write, is
+    not watched for writing (such a watch fires on every loop turn: a core spinning while idle)."""
+    for _ in range(5):                          # the turns in which those requests land
+        await asyncio.sleep(0)
+    paho = link._client._client                 # type: ignore[union-attr]
+    assert not paho.want_write()
+    assert not asyncio.get_running_loop().remove_writer(paho.socket().fileno()), \
+        "the MQTT socket is still watched for writing with nothing to write"
+
+
 async def test_a_command_written_at_once_leaves_the_loop_idle(mosquitto: Mosquitto) -> None:
     """`MqttLink.send_now` writes through paho in the calling turn. It once let paho ask aiomqtt
     (thread-safely, so one turn later) to watch the socket for writing; left there, that watch
@@ -67,12 +78,7 @@ async def test_a_command_written_at_once_leaves_the_loop_idle(mosquitto: Mosquit
             await link.subscribe("test/spin", lambda _t, _p, _r: heard.set())
             await link.send_now("test/spin", b"on")
             await heard.wait()                  # written, through the broker and back
-        for _ in range(5):                      # the turns in which paho's requests to the loop land
-            await asyncio.sleep(0)
-        paho = link._client._client             # type: ignore[union-attr]
-        assert not paho.want_write()
-        assert not asyncio.get_running_loop().remove_writer(paho.socket().fileno()), \
-            "the MQTT socket is still watched for writing with nothing to write"
+        await assert_not_watched_for_writing(link)
         runner.cancel()
 
 
@@ -107,4 +113,29 @@ async def test_commands_the_socket_cannot_take_at_once_still_all_go_out(mosquitt
                 mosquitto.proc.send_signal(signal.SIGCONT)
             await all_heard.wait()
         assert heard == [f"{number:08d}".encode() for number in range(count)]
+        runner.cancel()
+
+
+async def test_a_command_written_with_an_earlier_publish_leaves_the_loop_idle(mosquitto: Mosquitto) -> None:
+    """An ordinary publish asks aiomqtt to watch the socket one turn late; a command written in
+    between writes both, and the late watch must not stay behind (it fired on every turn until
+    some later write cleared it). A QoS 0 listener elsewhere, so no PUBACK of ours clears it."""
+    settings = MqttSettings(url=mosquitto.url)
+    link = MqttLink(settings, "spin-test-2", "chatops/spin-test-2/status")
+    async with asyncio.TaskGroup() as tasks, aiomqtt.Client("127.0.0.1", mosquitto.port) as listener:
+        await listener.subscribe("test/spin2", qos=0)
+        runner = tasks.create_task(link.run(broker_address(settings, Path("."))))
+        async with asyncio.timeout(10):
+            await link.connected.wait()
+            ordinary = tasks.create_task(link.publish("test/spin2", b"state", qos=1))
+            await asyncio.sleep(0)              # its first step: paho queues it, the watch is asked for
+            await link.send_now("test/spin2", b"command")
+            await ordinary                      # the broker's PUBACK: it has both
+            heard = []
+            async for received in listener.messages:
+                heard.append(received.payload)
+                if len(heard) == 2:
+                    break
+        await assert_not_watched_for_writing(link)
+        assert sorted(heard) == [b"command", b"state"]
         runner.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable
 
@@ -116,5 +117,42 @@ async def test_idle_workers_beyond_keep_idle_end_and_come_back_on_demand(recorde
         assert recorder.seen == ["a", "b", "c", "d", "a again"]
         assert recorder.started == 5
         assert len(lanes) == 2
+    finally:
+        recorder.close()
+
+
+async def test_a_worker_cancelled_while_idle_is_replaced_by_the_next_line(recorder: Recorder) -> None:
+    """At shutdown the workers are cancelled while adapters may still hand over a line: it
+    starts a new worker instead of failing on the old one's cancelled wait."""
+    lanes: Lanes[str] = Lanes("lane", recorder.work, recorder.spawn, bound=20, droppable=lambda _: True)
+    try:
+        lanes.put("a", "first")
+        await recorder.until(1)
+        recorder.tasks[0].cancel()              # its idle wait is cancelled at once, its end runs later
+        lanes.put("a", "second")
+        await recorder.until(2)
+        assert recorder.seen == ["first", "second"]
+        assert recorder.started == 2
+    finally:
+        recorder.close()
+
+
+async def test_a_worker_starts_in_a_context_of_its_own(recorder: Recorder) -> None:
+    """What the line that started a worker had set (its asker's language) does not stick to the
+    worker's later items."""
+    language: contextvars.ContextVar[str] = contextvars.ContextVar("language", default="en")
+    languages: list[str] = []
+
+    async def work(item: str) -> None:
+        languages.append(language.get())
+        await recorder.work(item)
+
+    lanes: Lanes[str] = Lanes("lane", work, recorder.spawn, bound=20, droppable=lambda _: True)
+    try:
+        token = language.set("fr")
+        lanes.put("a", "from a French speaker")
+        language.reset(token)
+        await recorder.until(1)
+        assert languages == ["en"]
     finally:
         recorder.close()

@@ -178,6 +178,27 @@ async def test_a_handler_that_waits_answers_or_fails_like_one_that_does_not(
     assert "late kaboom" in caplog.text
 
 
+async def test_a_slow_send_between_progress_replies_is_not_the_handlers_time(tmp_path: Path) -> None:
+    """The handler timeout runs while a progress handler works, not while its last reply is
+    being sent: a slow network then cancelled the send itself, outside any timeout's reach."""
+    hub = Hub(settings_for(tmp_path, hub={"handler_timeout": "200ms"}), tty=False)
+
+    @command("shutter", permission="help")
+    async def shutter(ctx: Context) -> AsyncIterator[str]:
+        """Says closing, then closed."""
+        yield "closing…"
+        yield "closed"
+
+    router = Router(hub, CommandSet([shutter.__chatops_command__]), hub.access, lambda *a: None, hub.home.find)
+    seen = []
+    async for reply in router.replies(message("shutter")):
+        seen.append(reply.text)
+        if len(seen) == 1:                      # a send slower than the whole handler timeout
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.Event().wait(), 0.4)
+    assert seen == ["closing…", "closed"]
+
+
 # Devices that never answer: simulator off, so nothing on the (embedded) broker echoes or reports.
 QUIET_DEVICES = {
     "lamp": {"type": "switch", "state_topic": "test/lamp/state", "command_topic": "test/lamp/set",
