@@ -39,6 +39,7 @@ from adapters.irc_lines import (
     NICK_PATTERN,
     WHOX_TOKEN,
     _TARGET,
+    privmsg_parts,
     sanitise,
     split_params,
     strip_formatting,
@@ -70,6 +71,7 @@ class _Bot(irc3.IrcBot):
     with handlers run as the line is read."""
 
     logging_config = {"version": 1, "incremental": True}
+    on_privmsg: Callable[..., None] | None = None       # the PRIVMSG handler, for untagged lines read without irc3
 
     def dispatch(self, data: str, iotype: str = "in", client: Any = None) -> None:
         """irc3's dispatch, calling plain-function handlers at once instead of one loop turn later
@@ -77,7 +79,12 @@ class _Bot(irc3.IrcBot):
         raising (`Adapter._guarded`): a command's answer starts a loop turn sooner
         (bench/latency.py), and lines are still handled in the order they came. Each of our
         patterns matches one command word, so the search stops at the first match, and the
-        table in `_make_bot` lists the most frequent lines (PRIVMSG, PING) first."""
+        table in `_make_bot` lists the most frequent lines (PRIVMSG, PING) first. An untagged
+        PRIVMSG, the most frequent, does not even go through the table (`privmsg_parts`)."""
+        if iotype == "in" and self.on_privmsg is not None and (parts := privmsg_parts(data)) is not None:
+            source, target, text = parts
+            self.on_privmsg(command="PRIVMSG", target=target, data=text, source=source)
+            return
         for match, events in self.registry.get_event_matches(data, iotype):
             kwargs = {key: None if value is None else IrcString(value) for key, value in match.groupdict().items()}
             if kwargs.get("tags", True) is None:
@@ -176,6 +183,7 @@ class Adapter(AdapterBase):
             (r"CHGHOST +(?P<user>\S+) +:?(?P<host>\S+)", channels.on_chghost),
         ]
         bot.attach_events(*(irc3.event(_PREFIX + regexp, self._guarded(handler)) for regexp, handler in events))
+        bot.on_privmsg = self._guarded(self._on_message)
         return bot
 
     def _tls_context(self) -> ssl.SSLContext | None:

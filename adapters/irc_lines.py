@@ -17,6 +17,7 @@ NICK_PATTERN = r"^[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*$"
 _TARGET = re.compile(r"[^\s,\x00-\x1f:][^\s,\x00-\x1f]*")
 _NEWLINES = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 _UNSAFE = re.compile(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f]")   # C0 controls except formatting
+_NEEDS_CARE = re.compile(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f\x85\u2028\u2029]")  # _UNSAFE, _NEWLINES
 _FORMATTING = re.compile(r"\x03(\d\d?(,\d\d?)?)?|\x04([0-9a-fA-F]{6}(,[0-9a-fA-F]{6})?)?|[\x02\x0f\x11\x16\x1d\x1e\x1f]")
 JOIN_ERRORS = {"403", "405", "471", "473", "474", "475", "477", "489"}
 NICK_ERRORS = {"431", "432", "433", "436", "437"}
@@ -38,10 +39,42 @@ def split_text(text: str, limit: int) -> list[str]:
     chatops.render cuts everything (at spaces, never inside a character)."""
     if limit < 8:
         raise ValueError(f"no room for text in an IRC line ({limit} bytes)")
+    if not _NEEDS_CARE.search(text):            # the common answer: one short, clean line
+        line = text.rstrip()
+        if not line:
+            return []
+        if len(line.encode("utf-8")) <= limit:
+            return [line]
+    return _split_carefully(text, limit)
+
+
+def _split_carefully(text: str, limit: int) -> list[str]:
     lines: list[str] = []
     for paragraph in _NEWLINES.split(text):
         lines += render.split_text(sanitise(paragraph).rstrip(), limit, render.utf8_size)
     return lines
+
+
+def privmsg_parts(line: str) -> tuple[str, str, str] | None:
+    """(source, target, text) of an untagged `:source PRIVMSG target :text` line, else None.
+
+    The line most often read, taken apart with string methods: irc3's dispatch (a regular
+    expression per event, an `IrcString` per group) cost more than the rest of the way to
+    the router. Anything else (tags, NOTICE, odd spacing) goes to irc3, which reads the same
+    lines the same way (tests/irc/test_lines.py compares the two)."""
+    if not line.startswith(":"):
+        return None
+    space = line.find(" ")
+    if space < 2:
+        return None
+    source, rest = line[1:space], line[space + 1:].lstrip(" ")
+    if not rest.startswith("PRIVMSG "):
+        return None
+    target, separator, text = rest[8:].lstrip(" ").partition(" ")
+    if not separator or not target or "\t" in source or "\t" in target:
+        return None
+    text = text.lstrip(" ")
+    return source, target, text[1:] if text.startswith(":") else text
 
 
 def split_params(text: str) -> list[str]:

@@ -16,8 +16,11 @@ from chatops.schema import ValidationError
 
 from adapters.irc import Adapter, Settings
 from chatops.rate import TokenBucket
-from adapters.irc_lines import (HOSTLEN, USERLEN, casefold, decode_line, sanitise, split_params,
-                                split_text, strip_formatting, strip_mention)
+import re
+
+from adapters.irc import _PREFIX
+from adapters.irc_lines import (HOSTLEN, USERLEN, _split_carefully, casefold, decode_line, privmsg_parts,
+                                sanitise, split_params, split_text, strip_formatting, strip_mention)
 from adapters.irc_link import Link
 from chatops.config import ConfigError
 from chatops.hub import Hub
@@ -72,6 +75,48 @@ def test_split_property(text: str, limit: int) -> None:
         assert line.strip()
     kept = "".join(sanitise(text).split())
     assert "".join("".join(lines).split()) == kept
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=300), st.integers(min_value=8, max_value=450))
+def test_the_short_clean_line_shortcut_cuts_as_the_full_path_does(text: str, limit: int) -> None:
+    assert split_text(text, limit) == _split_carefully(text, limit)
+    assert split_text("  " + text[:20] + "  ", limit) == _split_carefully("  " + text[:20] + "  ", limit)
+
+
+_IRC3_PRIVMSG = re.compile(_PREFIX + r"(?P<command>PRIVMSG|NOTICE) +(?P<target>\S+) +:?(?P<data>.*)$")
+_WORD = st.text(alphabet=st.sampled_from("ab#!@:. \t"), min_size=0, max_size=6)
+
+
+_PIECE = st.one_of(_WORD, st.sampled_from([":", " ", "  ", "PRIVMSG", "NOTICE", "@a=b", "é", "\x01"]))
+
+
+_NAME = st.text(alphabet=st.sampled_from("ab#!@:.é\t"), max_size=8)
+_GAP = st.sampled_from(["", " ", "  ", "\t", " :", ": "])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_PIECE, max_size=10), _NAME, _NAME, st.lists(_PIECE, max_size=6),
+       st.lists(_GAP, min_size=3, max_size=3), st.booleans())
+def test_the_privmsg_shortcut_reads_lines_as_irc3_does(noise: list[str], source: str, target: str,
+                                                        text: list[str], gaps: list[str], shaped: bool) -> None:
+    line = ":" + source + gaps[0] + "PRIVMSG" + gaps[1] + target + gaps[2] + "".join(text) if shaped else "".join(noise)
+    parts = privmsg_parts(line)
+    if parts is None:
+        return                                   # irc3's own dispatch reads it
+    match = _IRC3_PRIVMSG.match(line)
+    assert match is not None, line
+    assert (match["tags"], match["command"]) == (None, "PRIVMSG")
+    assert parts == (match["source"], match["target"], match["data"])
+
+
+def test_the_privmsg_shortcut_on_the_lines_servers_send() -> None:
+    assert privmsg_parts(":bob!b@h PRIVMSG #maison :!temp salon") == ("bob!b@h", "#maison", "!temp salon")
+    assert privmsg_parts(":bob!b@h PRIVMSG maison hello") == ("bob!b@h", "maison", "hello")
+    assert privmsg_parts(":bob!b@h PRIVMSG maison :") == ("bob!b@h", "maison", "")
+    assert privmsg_parts(":bob!b@h PRIVMSG maison") is None            # no text: not a message
+    assert privmsg_parts("@account=bob :bob!b@h PRIVMSG maison :hi") is None   # tags: irc3 reads them
+    assert privmsg_parts(":bob!b@h NOTICE maison :hi") is None
 
 
 def test_formatting_is_stripped_from_what_users_type() -> None:
