@@ -91,13 +91,16 @@ def split_params(text: str) -> list[str]:
     return params
 
 
+_STRICT_RFC1459 = str.maketrans({"[": "{", "]": "}", "\\": "|"})
+_RFC1459 = str.maketrans({"[": "{", "]": "}", "\\": "|", "~": "^"})
+
+
 def casefold(name: str, mapping: str = "rfc1459") -> str:
     """IRC case folding of a nick or channel name (`CASEMAPPING` from the server)."""
     name = name.lower()
     if mapping == "ascii":
         return name
-    table = {"[": "{", "]": "}", "\\": "|"} | ({"~": "^"} if mapping == "rfc1459" else {})
-    return name.translate(str.maketrans(table))
+    return name.translate(_RFC1459 if mapping == "rfc1459" else _STRICT_RFC1459)
 
 
 def strip_mention(text: str, nick: str, mapping: str = "rfc1459") -> str | None:
