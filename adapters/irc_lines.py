@@ -71,8 +71,8 @@ def privmsg_parts(line: str) -> tuple[str, str, str] | None:
     if not rest.startswith("PRIVMSG "):
         return None
     target, separator, text = rest[8:].lstrip(" ").partition(" ")
-    if not separator or not target or "\t" in source or "\t" in target:
-        return None
+    if not separator or source.split() != [source] or target.split() != [target]:
+        return None                              # irc3's \S+ refuses any whitespace in them
     text = text.lstrip(" ")
     return source, target, text[1:] if text.startswith(":") else text
 

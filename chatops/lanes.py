@@ -62,7 +62,13 @@ class Lanes(Generic[Item]):
             lane = _Lane()
             # A fresh context: what the line that starts a worker set (its asker's language)
             # must not stick to the worker's later items.
-            contextvars.Context().run(self._spawn, self._drain(key, lane), f"{self.what}-{key[:40]}")
+            worker = self._drain(key, lane)
+            try:
+                contextvars.Context().run(self._spawn, worker, f"{self.what}-{key[:40]}")
+            except RuntimeError:          # the hub is stopping: nothing new starts
+                worker.close()
+                log.info("%s %s: not handled, the hub is stopping", self.what, key)
+                return
             self._idle.pop(key, None)
             self._lanes[key] = lane
         lane.items.append(item)

@@ -189,6 +189,8 @@ class Router:
         loop = asyncio.get_running_loop()
         left = self.timeout
         while True:
+            if left <= 0:                   # one that yields without ever waiting is stopped too
+                raise TimeoutError
             started = loop.time()
             try:
                 async with asyncio.timeout(left):

@@ -156,3 +156,15 @@ async def test_a_worker_starts_in_a_context_of_its_own(recorder: Recorder) -> No
         assert languages == ["en"]
     finally:
         recorder.close()
+
+
+async def test_a_line_that_comes_while_the_hub_stops_is_dropped_with_a_log_line(
+        recorder: Recorder, caplog: pytest.LogCaptureFixture) -> None:
+    def stopped(coro: Awaitable[None], name: str) -> None:
+        raise RuntimeError("the hub is not running")
+
+    lanes: Lanes[str] = Lanes("lane", recorder.work, stopped, bound=20, droppable=lambda _: True)
+    with caplog.at_level(logging.INFO):
+        lanes.put("a", "too late")
+    assert len(lanes) == 0
+    assert "lane a: not handled, the hub is stopping" in caplog.text

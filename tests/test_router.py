@@ -199,6 +199,21 @@ async def test_a_slow_send_between_progress_replies_is_not_the_handlers_time(tmp
     assert seen == ["closing…", "closed"]
 
 
+async def test_a_progress_handler_that_never_waits_is_stopped_at_the_timeout(tmp_path: Path) -> None:
+    hub = Hub(settings_for(tmp_path, hub={"handler_timeout": "100ms"}), tty=False)
+
+    @command("chatter", permission="help")
+    async def chatter(ctx: Context) -> AsyncIterator[str]:
+        """Talks for ever without waiting for anything."""
+        while True:
+            yield "more"
+
+    router = Router(hub, CommandSet([chatter.__chatops_command__]), hub.access, lambda *a: None, hub.home.find)
+    outcome, replies = await router.run(message("chatter"))
+    assert outcome == "timeout"
+    assert replies[-1].text == "chatter took longer than 0.1s and was stopped."
+
+
 # Devices that never answer: simulator off, so nothing on the (embedded) broker echoes or reports.
 QUIET_DEVICES = {
     "lamp": {"type": "switch", "state_topic": "test/lamp/state", "command_topic": "test/lamp/set",

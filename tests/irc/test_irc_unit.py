@@ -91,7 +91,7 @@ _WORD = st.text(alphabet=st.sampled_from("ab#!@:. \t"), min_size=0, max_size=6)
 _PIECE = st.one_of(_WORD, st.sampled_from([":", " ", "  ", "PRIVMSG", "NOTICE", "@a=b", "é", "\x01"]))
 
 
-_NAME = st.text(alphabet=st.sampled_from("ab#!@:.é\t"), max_size=8)
+_NAME = st.text(alphabet=st.sampled_from("ab#!@:.é\t\xa0\x0b\x85\u3000"), max_size=8)
 _GAP = st.sampled_from(["", " ", "  ", "\t", " :", ": "])
 
 
