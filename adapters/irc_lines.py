@@ -17,7 +17,7 @@ NICK_PATTERN = r"^[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*$"
 _TARGET = re.compile(r"[^\s,\x00-\x1f:][^\s,\x00-\x1f]*")
 _NEWLINES = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 _UNSAFE = re.compile(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f]")   # C0 controls except formatting
-_NEEDS_CARE = re.compile(r"[\x00\x01\x05-\x0e\x10\x12-\x15\x17-\x1c\x7f\x85\u2028\u2029]")  # _UNSAFE, _NEWLINES
+_NEEDS_CARE = re.compile(f"{_UNSAFE.pattern}|{_NEWLINES.pattern}")    # what sanitise() would change
 _FORMATTING = re.compile(r"\x03(\d\d?(,\d\d?)?)?|\x04([0-9a-fA-F]{6}(,[0-9a-fA-F]{6})?)?|[\x02\x0f\x11\x16\x1d\x1e\x1f]")
 JOIN_ERRORS = {"403", "405", "471", "473", "474", "475", "477", "489"}
 NICK_ERRORS = {"431", "432", "433", "436", "437"}
@@ -61,7 +61,7 @@ def privmsg_parts(line: str) -> tuple[str, str, str] | None:
     The line most often read, taken apart with string methods: irc3's dispatch (a regular
     expression per event, an `IrcString` per group) cost more than the rest of the way to
     the router. Anything else (tags, NOTICE, odd spacing) goes to irc3, which reads the same
-    lines the same way (tests/irc/test_lines.py compares the two)."""
+    lines the same way (tests/irc/test_irc_unit.py compares the two)."""
     if not line.startswith(":"):
         return None
     space = line.find(" ")
@@ -91,8 +91,9 @@ def split_params(text: str) -> list[str]:
     return params
 
 
-_STRICT_RFC1459 = str.maketrans({"[": "{", "]": "}", "\\": "|"})
-_RFC1459 = str.maketrans({"[": "{", "]": "}", "\\": "|", "~": "^"})
+_STRICT_RFC1459_PAIRS = {"[": "{", "]": "}", "\\": "|"}
+_STRICT_RFC1459 = str.maketrans(_STRICT_RFC1459_PAIRS)
+_RFC1459 = str.maketrans(_STRICT_RFC1459_PAIRS | {"~": "^"})
 
 
 def casefold(name: str, mapping: str = "rfc1459") -> str:

@@ -112,6 +112,7 @@ class MqttLink:
         self._wildcard: list[tuple[str, Listener]] = []
         self._limits: dict[Listener, int] = {}     # listeners that take payloads beyond max_payload
         self._client: aiomqtt.Client | None = None
+        self._socket: Any = None               # paho's socket on the current connection (chatops.tcp.ack_now)
         self._subscribed: set[str] = set()     # filters subscribed on the current connection
         self._pending: set[asyncio.Task[object]] = set()   # publishes and subscribes waiting for an ack
         self._aborted: set[asyncio.Task[object]] = set()   # of those, the ones cancelled by a drop
@@ -298,6 +299,7 @@ class MqttLink:
                     queue_type=functools.partial(_Delivered, self._take),    # type: ignore[arg-type]
                 ) as client:
                     self._client = client
+                    self._socket = getattr(getattr(client, "_client", None), "socket", lambda: None)()
                     self._subscribed = set()
                     # Listeners may register while we subscribe: loop until every filter is in.
                     # Many filters per SUBSCRIBE packet: one round trip each on a stock mosquitto
@@ -323,7 +325,7 @@ class MqttLink:
             except (aiomqtt.MqttError, OSError) as exc:
                 self._mark_down(str(exc) or type(exc).__name__)
             finally:
-                self._client = None
+                self._client = self._socket = None
                 self.connected.clear()
                 self._abort_pending()
             delay = backoff.next_delay()
@@ -332,8 +334,7 @@ class MqttLink:
 
     def _take(self, message: aiomqtt.Message) -> None:
         """One message from the broker, as paho parsed it (inside aiomqtt's read callback)."""
-        paho = getattr(self._client, "_client", None)
-        ack_now(paho.socket() if paho is not None else None)   # mosquitto's next message is not held 40 ms
+        ack_now(self._socket)                  # mosquitto's next message is not held 40 ms (chatops.tcp)
         payload = message.payload
         if isinstance(payload, str):
             payload = payload.encode()

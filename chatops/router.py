@@ -106,20 +106,22 @@ class Router:
         try:
             prepared = self._prepare(message, line, user, as_user is not None, verdict)
             if isinstance(prepared, Reply):
-                yield self._bounded(prepared, low)
+                if reply := self._bounded(prepared, low):
+                    yield reply
             elif prepared is not None:
                 ctx, args = prepared
                 try:
                     produced = ctx.spec.func(ctx, *args)
                     if inspect.isasyncgen(produced):         # progress: each item as it comes
                         async for item in self._steps(produced):
-                            if reply := as_reply(item, low):
-                                yield self._bounded(reply, low)
-                    elif reply := as_reply(await self._result_of(produced), low):
-                        yield self._bounded(reply, low)
+                            if reply := self._bounded(item, low):
+                                yield reply
+                    elif reply := self._bounded(await self._result_of(produced), low):
+                        yield reply
                 except Exception as exc:
-                    verdict.result, reply = self._failure(ctx, exc)
-                    yield self._bounded(reply, low)
+                    verdict.result, failure = self._failure(ctx, exc)
+                    if reply := self._bounded(failure, low):
+                        yield reply
         finally:
             i18n.reset_language(token)
             self.hub.observe_command(verdict.command, verdict.result, time.perf_counter() - started)
@@ -277,12 +279,14 @@ class Router:
                 word=shown, prefix=prefix, command=spec.name)
         return _("Unknown command {word!r}. Say {prefix}help for the list.").format(word=shown, prefix=prefix)
 
-    def _bounded(self, reply: Reply, low_priority: bool) -> Reply:
-        """`reply` cut at `max_reply_chars`, marked low priority for a stranger."""
-        if len(reply.text) > self.max_reply:
+    def _bounded(self, value: Any, low_priority: bool) -> Reply | None:
+        """What a handler gave (text, a Reply, None) or the router's own answer, as the Reply
+        that goes out: marked low priority for a stranger, cut at `max_reply_chars`."""
+        reply = as_reply(value, low_priority)
+        if reply is not None and len(reply.text) > self.max_reply:
             return Reply(reply.text[: self.max_reply - 14] + " … (truncated)", reply.attachments, reply.notice,
-                         low_priority or reply.low_priority, reply.buttons)
-        return as_reply(reply, low_priority) or reply
+                         reply.low_priority, reply.buttons)
+        return reply
 
 
 @dataclasses.dataclass(slots=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -15,11 +16,10 @@ from chatops.lanes import Lanes
 class Recorder:
     """What a lane's work saw, with a gate that holds each item until the test opens it."""
 
-    def __init__(self, hold: bool = False) -> None:
+    def __init__(self) -> None:
         self.seen: list[str] = []
         self.gate = asyncio.Event()
-        if not hold:
-            self.gate.set()
+        self.gate.set()
         self.tasks: list[asyncio.Task[None]] = []
         self.started = 0
         self.changed = asyncio.Condition()
@@ -44,97 +44,88 @@ class Recorder:
         async with asyncio.timeout(5), self.changed:
             await self.changed.wait_for(lambda: len(self.seen) >= count)
 
+    def lanes(self, work: Callable[[str], Awaitable[None]] | None = None, **options: Any) -> Lanes[str]:
+        """Lanes whose workers this recorder starts, and whose items it records."""
+        settings: dict[str, Any] = {"bound": 20, "droppable": lambda _: True} | options
+        return Lanes("lane", work or self.work, self.spawn, **settings)
+
     def close(self) -> None:
         for task in self.tasks:
             task.cancel()
 
 
 @pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
+def recorder() -> Iterator[Recorder]:
+    recorder = Recorder()
+    yield recorder
+    recorder.close()
 
 
 async def test_items_of_one_key_in_order_by_one_worker_that_stays(recorder: Recorder) -> None:
-    lanes: Lanes[str] = Lanes("lane", recorder.work, recorder.spawn, bound=20, droppable=lambda _: True)
-    try:
-        for item in ("a1", "a2", "a3"):
-            lanes.put("a", item)
-        await recorder.until(3)
-        lanes.put("a", "a4")                  # the worker waited idle: no second one
-        lanes.put("b", "b1")
-        await recorder.until(5)
-        assert recorder.seen == ["a1", "a2", "a3", "a4", "b1"]
-        assert recorder.started == 2
-        assert len(lanes) == 2
-    finally:
-        recorder.close()
+    lanes = recorder.lanes()
+    for item in ("a1", "a2", "a3"):
+        lanes.put("a", item)
+    await recorder.until(3)
+    lanes.put("a", "a4")                  # the worker waited idle: no second one
+    lanes.put("b", "b1")
+    await recorder.until(5)
+    assert recorder.seen == ["a1", "a2", "a3", "a4", "b1"]
+    assert recorder.started == 2
+    assert len(lanes) == 2
 
 
 async def test_a_failing_item_is_logged_and_the_lane_goes_on(recorder: Recorder,
                                                               caplog: pytest.LogCaptureFixture) -> None:
-    lanes: Lanes[str] = Lanes("lane", recorder.work, recorder.spawn, bound=20, droppable=lambda _: True)
-    try:
-        for item in ("one", "boom", "two"):
-            lanes.put("a", item)
-        await recorder.until(2)
-        assert recorder.seen == ["one", "two"]
-        assert "lane a: handling an item failed" in caplog.text and "kaboom" in caplog.text
-    finally:
-        recorder.close()
+    lanes = recorder.lanes()
+    for item in ("one", "boom", "two"):
+        lanes.put("a", item)
+    await recorder.until(2)
+    assert recorder.seen == ["one", "two"]
+    assert "lane a: handling an item failed" in caplog.text and "kaboom" in caplog.text
 
 
 async def test_past_the_bound_the_oldest_droppable_item_goes_with_one_log_line(
-        caplog: pytest.LogCaptureFixture) -> None:
-    recorder = Recorder(hold=True)
-    lanes: Lanes[str] = Lanes("lane", recorder.work, recorder.spawn, bound=3,
-                              droppable=lambda item: item.startswith("stranger"), dropped_what="strangers' lines")
-    try:
-        lanes.put("room", "user-1")           # taken by the worker, held at the gate
-        await asyncio.wait_for(recorder.taken.wait(), 5)
-        for item in ("stranger-1", "user-2", "stranger-2", "user-3", "stranger-3"):
-            lanes.put("room", item)
-        recorder.gate.set()
-        await recorder.until(4)
-        assert recorder.seen == ["user-1", "user-2", "user-3", "stranger-3"]
-        with caplog.at_level(logging.WARNING):
-            assert "room: dropped 2 strangers' lines (more than 3 waiting)" in caplog.text
-    finally:
-        recorder.close()
+        recorder: Recorder, caplog: pytest.LogCaptureFixture) -> None:
+    recorder.gate.clear()                     # each item waits at the gate until the test opens it
+    lanes = recorder.lanes(bound=3, droppable=lambda item: item.startswith("stranger"),
+                           dropped_what="strangers' lines")
+    lanes.put("room", "user-1")           # taken by the worker, held at the gate
+    await asyncio.wait_for(recorder.taken.wait(), 5)
+    for item in ("stranger-1", "user-2", "stranger-2", "user-3", "stranger-3"):
+        lanes.put("room", item)
+    recorder.gate.set()
+    await recorder.until(4)
+    assert recorder.seen == ["user-1", "user-2", "user-3", "stranger-3"]
+    with caplog.at_level(logging.WARNING):
+        assert "room: dropped 2 strangers' lines (more than 3 waiting)" in caplog.text
 
 
 async def test_idle_workers_beyond_keep_idle_end_and_come_back_on_demand(recorder: Recorder) -> None:
-    lanes: Lanes[str] = Lanes("lane", recorder.work, recorder.spawn, bound=20, droppable=lambda _: True,
-                              keep_idle=2)
-    try:
-        for count, key in enumerate(("a", "b", "c", "d"), 1):
-            lanes.put(key, key)
-            await recorder.until(count)
-        assert len(lanes) == 2                # a and b ended, longest idle first
-        _, pending = await asyncio.wait(recorder.tasks[:2], timeout=5)
-        assert not pending
-        lanes.put("a", "a again")
-        await recorder.until(5)
-        assert recorder.seen == ["a", "b", "c", "d", "a again"]
-        assert recorder.started == 5
-        assert len(lanes) == 2
-    finally:
-        recorder.close()
+    lanes = recorder.lanes(keep_idle=2)
+    for count, key in enumerate(("a", "b", "c", "d"), 1):
+        lanes.put(key, key)
+        await recorder.until(count)
+    assert len(lanes) == 2                # a and b ended, longest idle first
+    _, pending = await asyncio.wait(recorder.tasks[:2], timeout=5)
+    assert not pending
+    lanes.put("a", "a again")
+    await recorder.until(5)
+    assert recorder.seen == ["a", "b", "c", "d", "a again"]
+    assert recorder.started == 5
+    assert len(lanes) == 2
 
 
 async def test_a_worker_cancelled_while_idle_is_replaced_by_the_next_line(recorder: Recorder) -> None:
     """At shutdown the workers are cancelled while adapters may still hand over a line: it
     starts a new worker instead of failing on the old one's cancelled wait."""
-    lanes: Lanes[str] = Lanes("lane", recorder.work, recorder.spawn, bound=20, droppable=lambda _: True)
-    try:
-        lanes.put("a", "first")
-        await recorder.until(1)
-        recorder.tasks[0].cancel()              # its idle wait is cancelled at once, its end runs later
-        lanes.put("a", "second")
-        await recorder.until(2)
-        assert recorder.seen == ["first", "second"]
-        assert recorder.started == 2
-    finally:
-        recorder.close()
+    lanes = recorder.lanes()
+    lanes.put("a", "first")
+    await recorder.until(1)
+    recorder.tasks[0].cancel()              # its idle wait is cancelled at once, its end runs later
+    lanes.put("a", "second")
+    await recorder.until(2)
+    assert recorder.seen == ["first", "second"]
+    assert recorder.started == 2
 
 
 async def test_a_worker_starts_in_a_context_of_its_own(recorder: Recorder) -> None:
@@ -147,15 +138,12 @@ async def test_a_worker_starts_in_a_context_of_its_own(recorder: Recorder) -> No
         languages.append(language.get())
         await recorder.work(item)
 
-    lanes: Lanes[str] = Lanes("lane", work, recorder.spawn, bound=20, droppable=lambda _: True)
-    try:
-        token = language.set("fr")
-        lanes.put("a", "from a French speaker")
-        language.reset(token)
-        await recorder.until(1)
-        assert languages == ["en"]
-    finally:
-        recorder.close()
+    lanes = recorder.lanes(work)
+    token = language.set("fr")
+    lanes.put("a", "from a French speaker")
+    language.reset(token)
+    await recorder.until(1)
+    assert languages == ["en"]
 
 
 async def test_a_line_that_comes_while_the_hub_stops_is_dropped_with_a_log_line(
