@@ -27,7 +27,7 @@ from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
 from chatops.config import read_secret
 from chatops.health import Health
-from chatops.message import Address, Reply
+from chatops.message import Address, AlertRef, Reply
 from chatops.outbox import Undeliverable
 
 from .email_settings import Security, Settings
@@ -42,16 +42,18 @@ _SEVERITY = re.compile(r"^\[(CRITICAL|WARNING|INFO|REMINDER \d+|CLEARED|RESOLVED
 _ALERT_ID = re.compile(r"\s*\(alert #(\d+)(?:;[^)]*)?\)")
 
 
-def subject(text: str, hub_name: str) -> str:
-    """`[maison] CRITICAL alert #12: Smoke in the kitchen!` from an alert's text: the severity and
-    the alert's id lead, so a mail client's list and filters show them."""
+def subject(text: str, hub_name: str, alert: AlertRef | None = None) -> str:
+    """`[maison] CRITICAL alert #12: Smoke in the kitchen!`: the severity and the alert's id lead,
+    so a mail client's list and filters show them. They come from the delivery's alert, or from
+    the text where it has them (`[REMINDER 2]`, `[CLEARED]` say more than the severity)."""
     first = text.strip().splitlines()[0] if text.strip() else "(no text)"
-    severity = _SEVERITY.match(first)
-    first = first[severity.end():] if severity else first
-    alert = _ALERT_ID.search(first)
+    marker = _SEVERITY.match(first)
+    first = first[marker.end():] if marker else first
+    number = _ALERT_ID.search(first)
     first = _ALERT_ID.sub("", first).strip()
-    head = " ".join(p for p in (severity.group(1) if severity else "",
-                                f"alert #{alert.group(1)}" if alert else "") if p)
+    severity = marker.group(1) if marker else alert.severity.upper() if alert else ""
+    alert_id = number.group(1) if number else str(alert.id) if alert else ""
+    head = " ".join(p for p in (severity, f"alert #{alert_id}" if alert_id else "") if p)
     line = f"[{hub_name}] {head + ': ' if head else ''}{first}"
     return line if len(line) <= SUBJECT_MAX else line[:SUBJECT_MAX - 1] + "…"
 
@@ -149,7 +151,7 @@ class Adapter(AdapterBase):
         mail = EmailMessage()
         mail["From"] = self.settings.sender
         mail["To"] = to
-        mail["Subject"] = subject(reply.text, self._hub_name)
+        mail["Subject"] = subject(reply.text, self._hub_name, reply.alert)
         mail["Date"] = formatdate(localtime=True)
         mail["Message-ID"] = make_msgid(domain=self.settings.sender.rpartition("@")[2])
         mail["Auto-Submitted"] = "auto-generated"       # RFC 3834: no vacation replies to the hub

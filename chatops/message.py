@@ -80,6 +80,15 @@ def safe_text(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertRef:
+    """The alert or notification a delivery belongs to, for networks that show a heading (an
+    email's subject names the severity and the id, whatever the text says)."""
+
+    id: int
+    severity: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """What a handler answers. `notice` asks IRC for a NOTICE (alerts never trigger bots).
 
@@ -91,6 +100,7 @@ class Reply:
     notice: bool = False
     low_priority: bool = False      # an answer to a stranger: paced networks send it after the rest
     buttons: tuple[Button, ...] = ()
+    alert: AlertRef | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", safe_text(self.text))

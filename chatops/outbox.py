@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backoff import Backoff
 from .i18n import _, speaking
-from .message import Address, Attachment, Button, Reply
+from .message import AlertRef, Address, Attachment, Button, Reply
 from .store import deliveries
 
 if TYPE_CHECKING:
@@ -183,10 +183,11 @@ class Outbox:
 
         async def send_in_order(rows: list[Any]) -> None:
             for delivery_id, target, direct, text, attachment, attempts, created, alert_id, kind, recipient, \
-                    open_ in rows:
+                    open_, severity in rows:
                 buttons = self._ack_button(alert_id, recipient) if open_ and kind in ("raise", "repeat") else ()
+                alert = AlertRef(alert_id, severity) if severity is not None else None
                 outcome = await self._send_one(adapter, adapter_name, target, bool(direct), text, attachment,
-                                               attempts, buttons)
+                                               attempts, buttons, alert)
                 if outcome is None:
                     delivered.append(delivery_id)
                     self.shown.add(delivery_id)      # `alerts` lists the recipient as told at once
@@ -231,14 +232,14 @@ class Outbox:
             return (Button(_("Acknowledge"), f"ack {alert_id}"),)
 
     async def _send_one(self, adapter: Any, adapter_name: str, target: str, direct: bool, text: str,
-                        attachment: str | None, attempts: int, buttons: tuple[Button, ...] = ()
-                        ) -> tuple[str, float] | None:
+                        attachment: str | None, attempts: int, buttons: tuple[Button, ...] = (),
+                        alert: AlertRef | None = None) -> tuple[str, float] | None:
         """Send one delivery; None when sent, else (error, retry delay)."""
         attachments = ()
         if attachment:
             mime = mimetypes.guess_type(attachment)[0] or "image/jpeg"
             attachments = (Attachment(path=Path(attachment), mime=mime),)
-        reply = Reply(text, attachments, notice=True, buttons=buttons)
+        reply = Reply(text, attachments, notice=True, buttons=buttons, alert=alert)
         epoch = adapter.health.since                # changes when the connection goes down or up
         try:
             async with asyncio.timeout(SEND_TIMEOUT):

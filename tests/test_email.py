@@ -23,6 +23,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
 from adapters.email import subject  # noqa: E402
 from adapters.email_network import identity_problem  # noqa: E402
 from chatops.hub import Hub, running  # noqa: E402
+from chatops.message import AlertRef  # noqa: E402
 from chatops.notify import Notice, Refused  # noqa: E402
 from chatops.testing import Mosquitto, free_port, settings_for, tiny_png  # noqa: E402
 
@@ -165,7 +166,7 @@ async def test_a_4xx_is_retried_and_a_5xx_given_up(tmp_path: Path, mosquitto: Mo
     async with running(Hub(email_settings(tmp_path, mosquitto.url, smtp_server), tty=False)) as hub:
         first = await hub.notifications.submit(Notice(("owner",), "Washing machine done"), "test")
         mail = await asyncio.wait_for(smtp_server.mailbox.mails.get(), 10)
-        assert mail["Subject"] == "[maison] Washing machine done"
+        assert mail["Subject"] == f"[maison] INFO alert #{first}: Washing machine done"
         delivered = await status_of(hub, first, "delivered")
         assert delivered["attempts"] == 2, "refused once with 451, then accepted"
         with pytest.raises(Refused, match="not an email address"):
@@ -191,7 +192,7 @@ async def test_a_server_down_and_back_gets_the_mail_later(tmp_path: Path, mosqui
         assert "127.0.0.1" in hub.adapters["email"].health.detail
         smtp_server.start()
         mail = await asyncio.wait_for(smtp_server.mailbox.mails.get(), 15)
-        assert mail["Subject"] == "[maison] WARNING: Freezer open"
+        assert mail["Subject"] == f"[maison] WARNING alert #{notice_id}: Freezer open"
         await status_of(hub, notice_id, "delivered")
 
 
@@ -211,3 +212,7 @@ def test_addresses_and_subjects() -> None:
         "[maison] REMINDER 2 alert #7: Smoke!"
     assert subject("[CLEARED] Smoke gone (alert #7)", "m") == "[m] CLEARED alert #7: Smoke gone"
     assert len(subject("x" * 500, "m")) == 120
+    assert subject("Washing machine done", "m", AlertRef(8, "info")) == "[m] INFO alert #8: Washing machine done"
+    assert subject("[RESOLVED] Disk full (alert #9)", "m", AlertRef(9, "critical")) == \
+        "[m] RESOLVED alert #9: Disk full", "the text's marker says more than the severity"
+    assert subject("Shopping list", "m") == "[m] Shopping list", "a reply of no alert has no heading"

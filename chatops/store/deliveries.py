@@ -94,12 +94,14 @@ def due_and_new(db: DB, adapter: str, now: float) -> tuple[int, int]:
 
 def due(db: DB, adapter: str, now: float, retry_failed: bool, skip: Sequence[int]) -> list[Any]:
     """Up to DUE_BATCH rows to send through `adapter`, oldest first (after a reconnect: also
-    the failed ones waiting for their retry), each with whether its alert is still open:
-    (id, target, direct, text, attachment, attempts, created, alert_id, kind, recipient, open)."""
+    the failed ones waiting for their retry), each with whether its alert is still open and its
+    severity (None for a delivery of no alert):
+    (id, target, direct, text, attachment, attempts, created, alert_id, kind, recipient, open, severity)."""
     exclude = f" AND id NOT IN ({','.join('?' * len(skip))})" if skip else ""
     return db.execute(
         "SELECT id, target, direct, text, attachment, attempts, created, alert_id, kind, recipient, "
-        "(SELECT a.acked_by IS NULL AND a.cleared_at IS NULL FROM alerts a WHERE a.id = deliveries.alert_id) "
+        "(SELECT a.acked_by IS NULL AND a.cleared_at IS NULL FROM alerts a WHERE a.id = deliveries.alert_id), "
+        "(SELECT a.severity FROM alerts a WHERE a.id = deliveries.alert_id) "
         "FROM deliveries WHERE adapter = ? "
         f"AND delivered_at IS NULL AND (next_try <= ? OR (? AND attempts > 0)){exclude} ORDER BY id LIMIT ?",
         (adapter, now, int(retry_failed), *skip, DUE_BATCH)).fetchall()
