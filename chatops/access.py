@@ -105,10 +105,13 @@ class Access:
         return len(failures) >= PIN_FAILURES
 
     def mask(self, user: User | None, text: str, guessed: str | None = None) -> str:
-        """`text` with the user's PIN (and a wrong guess at it) hidden, for audit rows and logs."""
+        """`text` with the user's PIN (and a wrong guess at it) hidden, for audit rows and logs:
+        any word that holds it in a form `take_pin` accepts (`CAFE` for `café`, fullwidth digits)."""
         for secret in (self._pins.get(user.name) if user else None, guessed):
             if secret:
                 text = re.sub(re.escape(secret), "****", text, flags=re.IGNORECASE)
+                folded = fold(secret)
+                text = re.sub(r"\S+", lambda word: "****" if folded in fold(word.group()) else word.group(), text)
         return text
 
     # ---- the decision ---------------------------------------------------------------------
@@ -119,7 +122,9 @@ class Access:
         not. `spec` None is an unknown command: it still costs the sender a token."""
         grants = self.auth.grants_for(user)
         admin = "*" in grants
-        if metered and not admin and not (spec is not None and spec.unmetered):
+        # `unmetered` spares a user's acknowledgement during a storm of alerts; a stranger's
+        # lines all cost their bucket, or refusals of `ack` would be answered without limit.
+        if metered and not admin and not (spec is not None and spec.unmetered and user is not None):
             verdict = self.limits.take(user.name if user else sender)
             if verdict != SenderLimits.ALLOWED:
                 answer = _("Too many commands; wait a minute and try again.") \

@@ -48,15 +48,20 @@ def read_secret(section: Model, key: str, base_dir: Path | None = None) -> str |
         if value is None:
             raise ConfigError([f"{key}_env: environment variable {env_name} is not set; "
                                f"export {env_name}=... before starting"])
+        if not value.strip():       # an empty secret would open what it guards (no PIN, any webhook)
+            raise ConfigError([f"{key}_env: environment variable {env_name} is empty; give it the secret"])
         return value
     if file_name:
         path = Path(file_name)
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
         try:
-            return path.read_text(encoding="utf-8").strip()
+            value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError([f"{key}_file: cannot read {path}: {exc.strerror}"]) from None
+        if not value:
+            raise ConfigError([f"{key}_file: {path} is empty; write the secret in it"])
+        return value
     return None
 
 

@@ -189,16 +189,24 @@ class Notifications:
 
     def check(self, token: str, notice: Notice) -> None:
         """The token's `to` limit and rate; Refused(403/429) when either says no."""
+        self.check_recipients(token, notice.to)
+        self.take(token)
+
+    def check_recipients(self, token: str, to: tuple[str, ...]) -> None:
+        """Refused(403) when the token's `to` does not allow every one of `to`."""
         allowed = self.hub.settings.web.notify_tokens[token].to
         if allowed:
-            outside = [t for t in notice.to if t not in allowed]
+            outside = [t for t in to if t not in allowed]
             if outside:
                 raise Refused(403, f"token {token!r} may not address {', '.join(outside)}", allowed=allowed)
+
+    def take(self, token: str, **extra: Any) -> None:
+        """One notification from the token's rate; Refused(429, with `extra`) when it is spent."""
         bucket = self._buckets[token]
         if not bucket.take():
             wait = max(1, round(bucket.delay()))
             raise Refused(429, f"token {token!r} sends more than {bucket.burst:g} notifications a minute; "
-                               f"try again in {wait} s", retry_after=wait)
+                               f"try again in {wait} s", retry_after=wait, **extra)
 
     # ---- recording ------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .notify import Notifications
 
 log = logging.getLogger(__name__)
+WEBHOOKS = ("alertmanager", "grafana")
 SEVERITY_WORDS = {"critical": "critical", "page": "critical", "error": "critical", "high": "critical",
                   "warning": "warning", "warn": "warning", "medium": "warning"}
 
@@ -46,12 +47,14 @@ class NotifyApi:
         return web.json_response({"id": notice_id, "status": f"/api/notify/{notice_id}"}, status=202)
 
     async def get(self, request: web.Request) -> web.Response:
+        """The status of a notification sent with the same token (another's reads as not found:
+        its text and its recipients' addresses are not this script's business)."""
         try:
-            self._token(request)
+            token = self._token(request)
         except Refused as exc:
             return _refusal(request, exc)
         status = await self.notifications.status(int(request.match_info["id"]))
-        if status is None:
+        if status is None or not _sent_with(status["source"], token):
             return web.json_response({"error": f"no notification #{request.match_info['id']}"}, status=404)
         return web.json_response(status)
 
@@ -77,13 +80,18 @@ class NotifyApi:
             ack = request.query.get("ack", "").lower() in ("1", "true", "yes")
             events = _events(body, source)
             origin = f"{source}/{token}"
-            if to:      # the token's `to` and rate once per call: a group of 40 alerts is one call
-                notifications.check(token, Notice(tuple(to), source))
-            opened, resolved = [], []
+            if to:
+                notifications.check_recipients(token, tuple(to))
+            opened: list[int] = []
+            resolved: list[int] = []
             for key, firing, text, severity, image_url in events:
                 if firing:
                     if await notifications.open_key(origin, key) is not None:
                         continue          # Alertmanager repeats a firing alert: it is open already
+                    # Each notification costs the token's rate, not each call: a body may carry
+                    # thousands of alerts. Past the rate, 429: the sender retries the call later,
+                    # and the ones opened already are open (skipped above) by then.
+                    notifications.take(token, opened=opened, resolved=resolved)
                     notice = parse_notice({"to": to, "text": text, "severity": severity, "ack": ack},
                                           notifications.settings.default_to)
                     if image_url:
@@ -122,6 +130,11 @@ async def _body(request: web.Request) -> Any:
         return json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refused(400, f"the body is not valid JSON: {exc}") from None
+
+
+def _sent_with(source: str, token: str) -> bool:
+    """Whether a notification of `source` (`TOKEN`, or `WEBHOOK/TOKEN/KEY` from `_webhook`) came with `token`."""
+    return source == token or any(source.startswith(f"{hook}/{token}/") for hook in WEBHOOKS)
 
 
 def _refusal(request: web.Request, refused: Refused) -> web.Response:

@@ -145,6 +145,7 @@ class WebServer:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024, middlewares=[self.guard.middleware()])
+        app.on_response_prepare.append(self.guard.unframed)
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/", self._index)
@@ -184,9 +185,15 @@ class WebServer:
     def _authorised(self, request: web.Request) -> bool:
         if self._token is None:
             return self.settings.loopback
-        offered = request.query.get("token") or request.cookies.get(COOKIE) or \
-            request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        return bool(offered) and hmac.compare_digest(offered.encode(), self._token.encode())
+        cookie = request.cookies.get(COOKIE, "")
+        return _offered(request, self._token) or \
+            bool(cookie) and hmac.compare_digest(cookie.encode(), self._session().encode())
+
+    def _session(self) -> str:
+        """The cookie's value: derived from the token, so the browser's cookie store never holds
+        the token itself (which also opens the API and, without metrics_token, /metrics)."""
+        assert self._token is not None
+        return hmac.new(self._token.encode(), b"chatops web session", "sha256").hexdigest()
 
     async def _health(self, request: web.Request) -> web.Response:
         """The hub's state; 503 until ready, since probes (Docker, Kubernetes, systemd) read the status only."""
@@ -213,7 +220,8 @@ class WebServer:
             return web.Response(status=401, text="This hub needs its token: open /?token=YOUR_TOKEN once.")
         if "token" in request.query:      # keep the token out of the address bar and history
             response = web.HTTPFound("/")
-            response.set_cookie(COOKIE, request.query["token"], httponly=True, samesite="Strict")
+            secure = (self.settings.public_url or "").lower().startswith("https:")
+            response.set_cookie(COOKIE, self._session(), httponly=True, samesite="Strict", secure=secure)
             raise response
         return web.FileResponse(STATIC / "index.html")
 

@@ -61,15 +61,20 @@ class RequestGuard:
             names.update({machine, f"{machine}.local", socket.getfqdn().lower()})
         self.names = frozenset(n for n in names if n)
         self.public_origin = _origin_of(public_url) if public_url else None
+        self.public_host = _hostname(urlsplit(public_url).netloc) if public_url else None
 
     def host_allowed(self, host: str) -> bool:
         name = _hostname(host)
         return _is_ip(name) or name in self.names or name.endswith(".localhost")
 
     def origin_allowed(self, origin: str, request_host: str) -> bool:
-        """Whether `origin` is the hub's own: the scheme and address the request came to, or public_url."""
-        if origin == self.public_origin:
+        """Whether `origin` is the hub's own: the scheme and address the request came to, or public_url.
+        Reached by public_url's host, the scheme must be public_url's too: a page someone slipped
+        into plain-HTTP traffic for that name is not the hub's page."""
+        if self.public_origin is not None and origin.lower() == self.public_origin:
             return True
+        if _hostname(request_host) == self.public_host:
+            return False
         parts = urlsplit(origin)
         return parts.scheme in ("http", "https") and parts.netloc.lower() == request_host.strip().lower()
 
@@ -95,6 +100,16 @@ class RequestGuard:
     def _refuse(request: web.Request, status: int, why: str, text: str) -> web.Response:
         log.warning("web: refused %s %s from %s: %s", request.method, request.path, request.remote, why)
         return web.json_response({"error": text}, status=status)
+
+    @staticmethod
+    async def unframed(request: web.Request, response: web.StreamResponse) -> None:
+        """Every answer refuses to be framed by another site: the Origin rules cannot tell a
+        click on the hub's own page inside someone else's invisible frame (clickjacking) from a
+        real one. Nor is a picture's type guessed, nor the address (with a token) sent on."""
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
 
     def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
         @web.middleware

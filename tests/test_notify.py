@@ -265,6 +265,59 @@ async def test_alertmanager_and_grafana_webhooks(tmp_path: Path, mosquitto: Mosq
             assert response.status == 400
 
 
+async def test_a_webhook_pays_per_notification_and_a_token_reads_only_its_own(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    # cron's token allows 5 a minute: one call carrying 8 alerts opens 5, then answers 429 with
+    # what it opened; the sender's retry skips those (open already) and costs nothing for them.
+    alerts = [{"status": "firing", "fingerprint": f"f{n}", "labels": {"alertname": f"Disk{n}"},
+               "annotations": {"summary": "full"}} for n in range(8)]
+    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+        async with http.post(f"{base}/api/notify/alertmanager", json={"alerts": alerts},
+                             headers=bearer()) as response:
+            assert response.status == 429 and int(response.headers["Retry-After"]) >= 1
+            body = await response.json()
+        assert len(body["opened"]) == 5 and "5 notifications a minute" in body["error"]
+        assert len(await hub.alerts.active()) == 5
+        async with http.post(f"{base}/api/notify/alertmanager", json={"alerts": alerts[:5]},
+                             headers=bearer()) as response:
+            assert response.status == 202 and (await response.json())["opened"] == [], "open already: free"
+
+        # A token reads the notifications sent with it, and no other script's.
+        mine = body["opened"][0]
+        async with http.get(f"{base}/api/notify/{mine}", headers=bearer(LIMITED)) as response:
+            assert response.status == 404
+            assert "Disk0" not in await response.text()
+        async with http.get(f"{base}/api/notify/{mine}", headers=bearer()) as response:
+            assert response.status == 200 and (await response.json())["text"].startswith("Disk0")
+        async with http.post(f"{base}/api/notify", json={"text": "Grafana is up"}, headers=bearer(LIMITED)) as r:
+            theirs = (await r.json())["id"]
+        async with http.get(f"{base}/api/notify/{theirs}", headers=bearer()) as response:
+            assert response.status == 404
+
+
+async def test_grafana_unified_alerting_payload(tmp_path: Path, mosquitto: Mosquitto,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Grafana 9+ sends Alertmanager's shape with a few fields of its own.
+    def payload(status: str) -> dict[str, Any]:
+        return {"receiver": "chatops", "status": status, "orgId": 1, "title": f"[{status.upper()}:1] Garage humidity",
+                "state": "alerting" if status == "firing" else "ok", "message": "…", "alerts": [{
+                    "status": status, "fingerprint": "0a1b2c3d", "labels": {"alertname": "Garage humidity",
+                                                                           "grafana_folder": "Home"},
+                    "annotations": {"summary": "above 80%"}, "valueString": "[ var='A' value=83 ]",
+                    "startsAt": "2026-12-05T00:00:00Z"}]}
+
+    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+        async with http.post(f"{base}/api/notify/grafana", json=payload("firing"), headers=bearer(LIMITED)) as r:
+            assert r.status == 202
+            opened = (await r.json())["opened"]
+        _, reply = await next_sent(inbox)
+        assert reply.text == "[WARNING] Garage humidity: above 80%"
+        async with http.post(f"{base}/api/notify/grafana", json=payload("resolved"), headers=bearer(LIMITED)) as r:
+            assert (await r.json())["resolved"] == opened
+        _, reply = await next_sent(inbox)
+        assert reply.text == f"[RESOLVED] Garage humidity: above 80% (alert #{opened[0]})"
+
+
 def test_payload_checks_and_templates() -> None:
     notice = parse_notice({"text": " hi "}, ["owner"])
     assert notice == Notice(("owner",), "hi")

@@ -96,3 +96,14 @@ async def test_a_pin_anywhere_in_a_refused_line_is_masked(hub: Hub) -> None:
         ["**** simulate smoke on", "simulate smoke on ****"]
     alice = hub.auth.users["alice"]
     assert hub.access.mask(alice, "maison: sesame chauffage on") == "maison: **** chauffage on"
+
+
+async def test_the_pin_is_masked_in_every_form_it_is_accepted_in(hub: Hub) -> None:
+    # take_pin folds case, accents and compatibility forms: the audit row hides the same forms.
+    assert "may not use simulate" in await sms(hub, "SÉSAME simulate smoke on")
+    await hub.audit.flush()
+    assert [e["text"] for e in await hub.store.audit_entries("refused")] == ["**** simulate smoke on"]
+    alice = hub.auth.users["alice"]
+    assert hub.access.mask(alice, "Ｓｅｓａｍｅ chauffage on") == "**** chauffage on"
+    assert hub.access.mask(alice, "sésame, chauffage on") == "**** chauffage on"
+    assert hub.access.mask(alice, "temp salon") == "temp salon"

@@ -96,6 +96,18 @@ async def test_rate_limit_per_sender(hub: Hub) -> None:
     assert (await exec_command(hub, "whoami", **other)).startswith("You are")
 
 
+async def test_a_strangers_ack_costs_the_bucket_as_any_line(hub: Hub) -> None:
+    # `ack` is unmetered for users (a storm of alerts must not lock them out); a stranger's refused
+    # `ack` lines would otherwise be answered and audited without limit.
+    flood = {"network": "irc", "sender": "m!m@evil.example", "adapter": "irc"}
+    replies = [await exec_command(hub, "ack", **flood) for _ in range(8)]
+    assert all(r.startswith("Sorry, you may not use ack.") for r in replies[:5]), replies
+    assert replies[5] == "Too many commands; wait a minute and try again."
+    assert replies[6:] == ["", ""]
+    bob = {"network": "irc", "sender": "bob!b@home.example.org", "adapter": "irc"}
+    assert [await exec_command(hub, "ack", **bob) for _ in range(7)][-1] == "Nothing to acknowledge."
+
+
 async def test_oversized_and_control_characters(hub: Hub) -> None:
     assert "characters long" in await exec_command(hub, "temp " + "x" * 5000)
     assert (await exec_command(hub, "temp\x00 sa\u202elon\x07")).startswith("No device called")

@@ -99,6 +99,23 @@ def test_secret_files_readable_by_others_draw_a_warning(tmp_path: Path) -> None:
     assert config_warnings(settings) == []
 
 
+def test_an_empty_secret_stops_the_start_with_the_key_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An empty PIN would mean "no PIN" and an empty webhook secret would match any request.
+    from chatops.access import Access
+    from chatops.auth import Auth
+    from chatops.config import ConfigError
+    monkeypatch.setenv("ALICE_EMPTY_PIN", "  ")
+    blank = tmp_path / "pin"
+    blank.write_text("\n")
+    for user in ({"pin_env": "ALICE_EMPTY_PIN"}, {"pin_file": str(blank)}):
+        settings = settings_for(tmp_path, users={"alice": {"roles": ["family"], "sms": ["+33611111111"], **user}})
+        with pytest.raises(ConfigError) as refused:
+            Access.from_auth(Auth(settings), tmp_path, 30)
+        assert refused.value.problems == [
+            "users.alice.pin_env: environment variable ALICE_EMPTY_PIN is empty; give it the secret"
+            if "pin_env" in user else f"users.alice.pin_file: {blank} is empty; write the secret in it"]
+
+
 # ---- every network's secrets, while each network refuses the hub --------------------------------
 
 CHAT_SECRETS = {

@@ -85,7 +85,34 @@ async def test_the_same_rules_hold_with_a_token(tmp_path: Path, mosquitto: Mosqu
                              headers={**bearer, "Host": "home.example.org",
                                       "Origin": "https://home.example.org"}) as response:
             assert response.status == 200
+        # The same host over plain HTTP is not the hub's page (a page slipped into HTTP traffic).
+        async with http.post(f"{base}/api/command", json={"text": "temp salon"},
+                             headers={**bearer, "Host": "home.example.org",
+                                      "Origin": "http://home.example.org"}) as response:
+            assert response.status == 403
+        # The token is swapped once for a cookie that is not the token, sent over HTTPS only.
+        async with http.get(f"{base}/?token=s3cret-token", allow_redirects=False) as login:
+            assert login.status == 302 and login.headers["Location"] == "/"
+            cookie = login.cookies["chatops_token"]
+            assert cookie.value and "s3cret-token" not in cookie.value
+            assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Strict"
+        async with http.get(f"{base}/api/state", cookies={"chatops_token": cookie.value}) as response:
+            assert response.status == 200
+        async with http.get(f"{base}/api/state", cookies={"chatops_token": "s3cret-token"}) as response:
+            assert response.status == 401, "the cookie holds the session value, never the token"
         assert not heater_on(hub)
+
+
+async def test_no_page_of_the_hub_can_be_framed_by_another_site(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    # Clickjacking: the hub's own page in an invisible frame sends the hub's own Origin.
+    hub = Hub(settings_for(tmp_path / "data", mosquitto.url))
+    async with running(hub), aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{hub.web.port}"
+        for path in ("/", "/static/dashboard.js", "/api/state", "/health", "/nowhere"):
+            async with http.get(f"{base}{path}") as response:
+                assert response.headers["X-Frame-Options"] == "DENY", path
+                assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'", path
+                assert response.headers["X-Content-Type-Options"] == "nosniff", path
 
 
 def test_host_and_origin_rules() -> None:
@@ -100,3 +127,5 @@ def test_host_and_origin_rules() -> None:
     assert not guard.origin_allowed("http://127.0.0.1:9999", "127.0.0.1:8080")
     assert not guard.origin_allowed("null", "127.0.0.1:8080")
     assert not guard.origin_allowed("http://evil.example", "127.0.0.1:8080")
+    assert guard.origin_allowed("https://home.example.org", "home.example.org")
+    assert not guard.origin_allowed("http://home.example.org", "home.example.org"), "public_url's scheme"
