@@ -94,10 +94,13 @@ class AlertEngine:
         """Load active alerts and mutes, then start the engine's tasks in the hub's group."""
         store = self.hub.store
         rows = await store.call(alert_rows.open_alerts, store.db)
-        for alert_id, rule, raised_at in rows:
+        for alert_id, rule, raised_at, quiet_since in rows:
             if rule in self.rules:
-                self.rules[rule].active_id = alert_id
-                self.rules[rule].last_raised = self.hub.clock.monotonic() - max(0.0, time.time() - raised_at)
+                state = self.rules[rule]
+                state.active_id = alert_id
+                state.last_raised = self.hub.clock.monotonic() - max(0.0, time.time() - raised_at)
+                if quiet_since is not None:
+                    state.quiet_since = self.hub.clock.monotonic() - max(0.0, self.hub.clock.time() - quiet_since)
         self._mutes = await store.call(alert_rows.mutes, store.db, time.time())
         self.hub.home.listen(self._on_reading)
         self.hub.spawn(self._evaluate_forever(), "alerts-rules")
@@ -163,7 +166,15 @@ class AlertEngine:
                 await self._maybe_raise(state, device, reading.value)
             return
         if holds:
-            state.quiet_since = None          # back on before the cooldown ended: the same alert goes on
+            if state.quiet_since is not None and state.active_id is not None:
+                if self.hub.clock.monotonic() - state.quiet_since >= state.rule.cooldown:
+                    # Quiet for the whole cooldown, but the hub stopped before it ended: that
+                    # alert is over, and this is a new alarm that must be told, not folded into
+                    # an old one someone acknowledged.
+                    await self.clear(state, device, reading, tell=False)
+                else:                         # back on before the cooldown ended: the same alert goes on
+                    await self._remember_quiet(state, None)
+            state.quiet_since = None
             if state.active_id is None:
                 await self._maybe_raise(state, device, reading.value)
         elif state.active_id is not None:
@@ -172,6 +183,7 @@ class AlertEngine:
             now = self.hub.clock.monotonic()
             if state.quiet_since is None:
                 state.quiet_since = now
+                await self._remember_quiet(state, self.hub.clock.time())
             remaining = state.quiet_since + state.rule.cooldown - now
             if remaining <= 0:
                 state.quiet_since = None
@@ -322,14 +334,25 @@ class AlertEngine:
                     result.append(Recipient(network.name, target, user.name))
         return list(dict.fromkeys(result))
 
-    async def clear(self, state: RuleState, device: Device, reading: Reading) -> None:
-        """The condition ended: stop repeats and tell everyone it is over."""
+    async def _remember_quiet(self, state: RuleState, since: float | None) -> None:
+        """Record since when the active alert's condition stopped holding (None: it holds again).
+        Best effort: with the disk full, the cooldown is counted in memory as before."""
+        if state.active_id is None:
+            return
+        try:
+            await self.hub.store.call(alert_rows.set_quiet, self.hub.store.db, state.active_id, since)
+        except sqlite3.DatabaseError as exc:
+            log.warning("alert #%d: when its condition ended could not be recorded (%s)", state.active_id, exc)
+
+    async def clear(self, state: RuleState, device: Device, reading: Reading, tell: bool = True) -> None:
+        """The condition ended: stop repeats and tell everyone it is over (unless `tell` is False:
+        a new alert of the same rule follows at once and says more)."""
         alert_id = state.active_id
         if alert_id is None:
             return
         rule = state.rule
         now = time.time()
-        text = rule.cleared
+        text = rule.cleared if tell else None
         recipients = self.recipients(rule.notify) if text else []
 
         def cleared() -> str:

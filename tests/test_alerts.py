@@ -17,6 +17,7 @@ import aiomqtt
 import pytest
 
 from chatops.alerts import Condition
+from chatops.clock import ManualClock
 from chatops.hub import Hub, running
 from chatops.testing import Mosquitto, exec_command, settings_for
 
@@ -36,6 +37,13 @@ def alert_settings(tmp_path: Path, url: str, *, mqtt: dict[str, Any] | None = No
 @asynccontextmanager
 async def hub_with_inbox(settings: Any) -> AsyncIterator[tuple[Hub, Any]]:
     hub = Hub(settings, tty=False)
+    async with running(hub):
+        yield hub, hub.adapters["loop"]
+
+
+@asynccontextmanager
+async def hub_with_inbox_on(settings: Any, clock: ManualClock) -> AsyncIterator[tuple[Hub, Any]]:
+    hub = Hub(settings, tty=False, clock=clock)
     async with running(hub):
         yield hub, hub.adapters["loop"]
 
@@ -202,6 +210,41 @@ async def test_pending_alert_survives_a_restart_and_is_sent_once(tmp_path: Path,
         rows = await hub.store.call(lambda: hub.store.db.execute(
             "SELECT COUNT(*), SUM(delivered_at IS NOT NULL) FROM deliveries").fetchone())
         assert rows == (1, 1)
+
+
+async def test_a_new_alarm_after_a_restart_is_told_though_the_old_one_was_acknowledged(
+        tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
+    # Smoke, acknowledged; the smoke goes and the hub stops before the cooldown ends (the alert
+    # stays open). Smoke again two hours later: a new alarm, told to everyone, not folded into
+    # the old acknowledged alert.
+    settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"], cooldown="10m")
+    clock = ManualClock()
+    async with hub_with_inbox_on(settings, clock) as (hub, inbox):
+        await smoke(broker, True)
+        assert (await inbox.next())[1].startswith("[CRITICAL] Smoke in the kitchen smoke detector! (alert #1")
+        assert await exec_command(hub, "ack", sender="alice") == "Alert #1 (smoke) acknowledged; reminders stopped."
+        assert (await inbox.next())[1] == "Alert #1 (smoke) acknowledged by alice."
+        await smoke(broker, False)
+        async with asyncio.timeout(5):
+            while hub.alerts.rules["smoke"].quiet_since is None:
+                await asyncio.sleep(0.01)
+        await hub.alerts.settled()
+    later = ManualClock(wall=clock.time() + 7200, monotonic=50.0)      # a new boot: monotonic starts again
+    async with hub_with_inbox_on(settings, later) as (hub, inbox):
+        await smoke(broker, True)
+        target, text = await inbox.next()
+        assert text.startswith("[CRITICAL] Smoke in the kitchen smoke detector! (alert #2"), text
+        assert [a["id"] for a in await hub.alerts.active()] == [2]
+    # Back on within the cooldown (a flapping sensor across a restart): still the one alert.
+    async with hub_with_inbox_on(settings, ManualClock(wall=later.time() + 1, monotonic=10.0)) as (hub, inbox):
+        await smoke(broker, False)
+        await hub.alerts.settled()
+    async with hub_with_inbox_on(settings, ManualClock(wall=later.time() + 60, monotonic=10.0)) as (hub, inbox):
+        await smoke(broker, True)
+        await hub.alerts.settled()
+        with pytest.raises(TimeoutError):
+            await inbox.next(timeout=0.5)
+        assert [a["id"] for a in await hub.alerts.active()] == [2]
 
 
 async def test_mute_stops_new_alerts(tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:

@@ -21,9 +21,19 @@ def insert(db: DB, rule: str, device: str, severity: str, message: str, value: s
     return int(cursor.lastrowid or 0)
 
 
-def open_alerts(db: DB) -> list[tuple[int, str, float]]:
-    """(id, rule, raised_at) of the alerts not cleared, oldest first."""
-    return db.execute("SELECT id, rule, raised_at FROM alerts WHERE cleared_at IS NULL ORDER BY id").fetchall()
+def open_alerts(db: DB) -> list[tuple[int, str, float, float | None]]:
+    """(id, rule, raised_at, quiet since) of the alerts not cleared, oldest first."""
+    return db.execute("SELECT id, rule, raised_at, (SELECT since FROM alert_quiet WHERE alert_id = alerts.id) "
+                      "FROM alerts WHERE cleared_at IS NULL ORDER BY id").fetchall()
+
+
+def set_quiet(db: DB, alert_id: int, since: float | None) -> None:
+    """Since when alert `alert_id`'s condition has not held (None: it holds again), so that a
+    cooldown the hub did not see the end of is still counted after a restart."""
+    if since is None:
+        db.execute("DELETE FROM alert_quiet WHERE alert_id = ?", (alert_id,))
+    else:
+        db.execute("INSERT OR REPLACE INTO alert_quiet(alert_id, since) VALUES (?,?)", (alert_id, since))
 
 
 def open_by_rule(db: DB, rule: str) -> int | None:
@@ -35,6 +45,7 @@ def open_by_rule(db: DB, rule: str) -> int | None:
 
 def clear(db: DB, alert_id: int, now: float) -> None:
     db.execute("UPDATE alerts SET cleared_at = ?, next_repeat = NULL WHERE id = ?", (now, alert_id))
+    db.execute("DELETE FROM alert_quiet WHERE alert_id = ?", (alert_id,))
 
 
 def clear_rule(db: DB, rule: str, now: float) -> None:
