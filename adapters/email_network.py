@@ -23,7 +23,8 @@ def address_problem(target: str) -> str | None:
 
 
 NETWORK = Network(name="email", adapter="adapters.email:Adapter", settings="adapters.email_settings:Settings",
-                  extra="email", example="email:alice@example.org", identity_problem=identity_problem,
+                  extra="email", requires=("aiosmtplib",),
+                  example="email:alice@example.org", identity_problem=identity_problem,
                   address_problem=address_problem,
                   identities="email addresses (mail goes out only; see [networks/email.md](networks/email.md))",
                   about="Mail out through an SMTP server. See [networks/email.md](networks/email.md).")

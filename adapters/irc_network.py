@@ -54,7 +54,8 @@ def is_direct(target: str) -> bool:
 
 
 NETWORK = Network(name="irc", adapter="adapters.irc:Adapter", settings="adapters.irc_settings:Settings",
-                  extra="irc", example="irc:#maison", identity_problem=identity_problem, matches=matches,
+                  extra="irc", requires=("irc3",),
+                  example="irc:#maison", identity_problem=identity_problem, matches=matches,
                   targets=targets, is_direct=is_direct,
                   identities="`account:NAME` (services account) or full `nick!user@host` patterns",
                   about="See [networks/irc.md](networks/irc.md).")

@@ -26,7 +26,8 @@ def address_problem(target: str) -> str | None:
 
 
 NETWORK = Network(name="matrix", adapter="adapters.matrix:Adapter", settings="adapters.matrix_settings:Settings",
-                  extra="matrix", example="matrix:@alice:example.org", identity_problem=identity_problem,
+                  extra="matrix", requires=("nio",),
+                  example="matrix:@alice:example.org", identity_problem=identity_problem,
                   address_problem=address_problem, is_direct=lambda target: target.startswith("@"),
                   identities="Matrix user ids, `@alice:example.org` (see [networks/matrix.md](networks/matrix.md))",
                   about="See [networks/matrix.md](networks/matrix.md).")

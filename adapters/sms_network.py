@@ -63,6 +63,7 @@ def address_problem(target: str) -> str | None:
 
 
 NETWORK = Network(name="sms", adapter="adapters.sms:Adapter", settings="adapters.sms:Settings", extra="sms",
+                  requires=("gammu",),
                   example="sms:+33612345678", identity_problem=identity_problem, matches=matches,
                   address_problem=address_problem,
                   identities="phone numbers (E.164, or national with `[hub] default_country`)",

@@ -27,7 +27,8 @@ def address_problem(target: str) -> str | None:
 
 
 NETWORK = Network(name="telegram", adapter="adapters.telegram:Adapter", settings="adapters.telegram_settings:Settings",
-                  extra="telegram", example="telegram:123456789", identity_problem=identity_problem,
+                  extra="telegram", requires=("telegram",),
+                  example="telegram:123456789", identity_problem=identity_problem,
                   address_problem=address_problem, is_direct=lambda target: not target.startswith("-"),
                   identities="Telegram numeric user ids, `123456789` (see [networks/telegram.md](networks/telegram.md))",
                   about="See [networks/telegram.md](networks/telegram.md).")

@@ -32,7 +32,8 @@ def address_problem(target: str) -> str | None:
 
 
 NETWORK = Network(name="xmpp", adapter="adapters.xmpp:Adapter", settings="adapters.xmpp_settings:Settings",
-                  extra="xmpp", example="xmpp:alice@example.org", identity_problem=identity_problem,
+                  extra="xmpp", requires=("slixmpp",),
+                  example="xmpp:alice@example.org", identity_problem=identity_problem,
                   matches=matches, address_problem=address_problem, is_direct=lambda target: False,
                   cli="adapters.xmpp_rpc_client:add_parser",
                   identities="bare JIDs",

@@ -142,7 +142,7 @@ async def _run(settings: Settings, console: bool) -> int:
             print("chatops cannot start:", file=sys.stderr)
             for problem in exc.problems:
                 print(f"  - {problem}", file=sys.stderr)
-        return 1
+        return EXIT_INVALID if exc.lasting else 1
     return 0
 
 

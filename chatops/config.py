@@ -395,6 +395,19 @@ def _enabled(body: Any) -> bool:
     return any(not isinstance(b, dict) or b.get("enabled", True) is not False for b in bodies)
 
 
+def _library_problem(kind: str) -> str | None:
+    """Why an enabled adapter of `kind` could not run (its pip extra is missing), or None.
+    Its settings may not need the library, but running it does: say so now, not in a traceback."""
+    from .networks import networks
+
+    network = networks().get(kind)
+    missing = network.missing_module() if network is not None else None
+    if missing is None:
+        return None
+    extra = network.extra or kind if network is not None else kind
+    return f"adapters.{kind}: needs the {extra} extra (module {missing} is missing): pip install 'chatops[{extra}]'"
+
+
 def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, AdapterSettings]], list[str]]:
     sections: list[tuple[str, str, AdapterSettings]] = []
     problems: list[str] = []
@@ -423,6 +436,9 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
                 continue
             name = section.name or (kind if len(bodies) == 1 else f"{kind}.{index}")
             sections.append((name, kind, section))
+        problem = _library_problem(kind) if any(s.enabled is not False for _, k, s in sections if k == kind) else None
+        if problem:
+            problems.append(problem)
     names = [n for n, _, _ in sections]
     for name in {n for n in names if names.count(n) > 1}:
         problems.append(f"adapters: two adapters are named {name!r}; give each a distinct name = \"...\"")

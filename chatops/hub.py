@@ -62,11 +62,14 @@ class _Stop(Exception):
 
 
 class StartupError(Exception):
-    """The hub cannot start (a port taken, ...); each of `problems` says what to change."""
+    """The hub cannot start (a port taken, ...); each of `problems` says what to change.
+    `lasting`: starting again cannot help until someone changes something (the data folder),
+    unlike a port another process holds for a moment (systemd stops restarting on the first)."""
 
-    def __init__(self, *problems: str) -> None:
+    def __init__(self, *problems: str, lasting: bool = False) -> None:
         super().__init__("\n".join(problems))
         self.problems = list(problems)
+        self.lasting = lasting
 
 
 class Hub:
@@ -129,9 +132,9 @@ class Hub:
 
         What the machine must provide (data folder, free ports) is checked before anything
         starts, so every such problem is reported at once and nothing is left half-started."""
-        problems = await asyncio.to_thread(self._preflight)
-        if problems:
-            raise StartupError(*problems)
+        data_dir, ports = await asyncio.to_thread(self._preflight)
+        if data_dir or ports:
+            raise StartupError(*data_dir, *ports, lasting=bool(data_dir))
         await self.store.open()
         try:
             async with AsyncExitStack() as stack:
@@ -178,10 +181,10 @@ class Hub:
         if self._fatal:
             raise StartupError(self._fatal)
 
-    def _preflight(self) -> list[str]:
-        """Problems with the data folder and the listening ports (blocking: run in a thread)."""
+    def _preflight(self) -> tuple[list[str], list[str]]:
+        """Problems with the data folder, and with the listening ports (blocking: run in a thread)."""
         problem = data_dir_problem(self.settings, create=True)
-        return ([problem] if problem else []) + listen_problems(self.settings, web=self.web is not None)
+        return ([problem] if problem else []), listen_problems(self.settings, web=self.web is not None)
 
     def late_reply(self, sender: Identity, seconds: float) -> Reply:
         """What a network that can deliver old lines (after the hub was offline) answers instead of

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import importlib
+import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class Network:
     adapter: str                                   # "module:Class", imported only when enabled
     settings: str = ""                             # "module:Settings": its [adapters.NAME] schema
     extra: str | None = None                       # the pip extra that brings its library
+    requires: tuple[str, ...] = ()                 # modules that extra installs (checked, not imported)
     example: str = ""                              # an alert address, e.g. "xmpp:alice@example.org"
     identity_problem: Callable[[str], str | None] = _no_problem
     matches: Callable[[Identity, str, Settings], bool] = _same_id
@@ -66,6 +68,17 @@ class Network:
     # For the configuration reference (docs/configuration.md), in the network's own words:
     identities: str = ""                           # what goes in `[users.X] NAME = [...]`
     about: str = ""                                # what its `[adapters.NAME]` section is, and its guide
+
+    def missing_module(self) -> str | None:
+        """The first of `requires` that cannot be imported here, or None (nothing is imported:
+        `chatops check` stays quick, and an adapter that imports its library late is covered)."""
+        for module in self.requires:
+            try:
+                if importlib.util.find_spec(module) is None:
+                    return module
+            except (ImportError, ValueError):       # a parent package missing; a module set to None
+                return module
+        return None
 
     def cli_adder(self) -> Any:
         return _load(self.cli)

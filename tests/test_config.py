@@ -37,6 +37,23 @@ def test_wrong_type_names_the_key_and_gives_an_example(tmp_path: Path) -> None:
     assert "'often'" in problems[0] and "for example: keepalive = 30" in problems[0]
 
 
+@pytest.mark.parametrize("kind, section, module", [
+    ("irc", '[adapters.irc]\nhost = "irc.libera.chat"\nchannels = ["#maison"]\n', "irc3"),
+    ("xmpp", '[adapters.xmpp]\njid = "maison@example.org"\npassword_env = "X"\n', "slixmpp"),
+])
+def test_an_adapter_whose_library_is_missing_names_its_extra(kind: str, section: str, module: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # The library of an enabled network is missing (a venv made with another extra): check and
+    # run say which extra to install, instead of "OK" and then a traceback at start.
+    monkeypatch.setitem(sys.modules, module, None)          # `import irc3` raises ImportError
+    monkeypatch.delitem(sys.modules, f"adapters.{kind}", raising=False)
+    assert problems_of(section, tmp_path) == \
+        [f"adapters.{kind}: needs the {kind} extra (module {module} is missing): pip install 'chatops[{kind}]'"]
+    disabled = tmp_path / "disabled.toml"
+    disabled.write_text(section.replace("]\n", "]\nenabled = false\n", 1), encoding="utf-8")
+    assert load_settings(disabled).adapter_sections, "a disabled network needs no library"
+
+
 def test_the_embedded_broker_listens_on_loopback_only(tmp_path: Path) -> None:
     """It has no passwords: on 0.0.0.0 anyone on the network could switch the heater."""
     problems = problems_of('[mqtt]\nurl = "embedded"\nembedded_listen = "0.0.0.0:1883"\n', tmp_path)
@@ -218,7 +235,7 @@ def test_run_with_an_unwritable_data_dir_is_a_clean_startup_error(locked_config:
     config, data_dir, reason = locked_config
     result = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--config", str(config)],
                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 1
+    assert result.returncode == 2, "as a config error: systemd (RestartPreventExitStatus=2) stops restarting"
     assert result.stderr.splitlines()[-1] == "chatops cannot start: " + data_dir_error(config, data_dir, reason)
     assert "Traceback" not in result.stderr
     assert not data_dir.exists()
