@@ -68,6 +68,13 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
     name, state, hold = _switch_words(ctx, [device, *words])
     target = _device(ctx, name)
+    scheduling = ctx.hub.commands.find("in")
+    if hold is not None and (scheduling is None or ctx.hub.access.authorize(str(ctx.sender), ctx.user, scheduling,
+                                                                            metered=False) is not None):
+        # The switch back is a timer: the one access rule for setting timers decides, as for `in`.
+        raise CommandError(_("Sorry, {who} may not set timers, and {line} switches back by one. Without the "
+                             "duration it switches and stays.").format(who=ctx.who, line=f"“{name} {state} "
+                                                                       f"{format_duration(hold)}”"))
     if not target.switchable:
         if target.settable:
             raise CommandError(_("{label} is a {kind}: say {prefix}set {name} VALUE.").format(

@@ -24,9 +24,11 @@ from chatops.testing import Mosquitto, exec_command, settings_for, wait_for, wri
 
 pytestmark = pytest.mark.servers
 PARIS = ZoneInfo("Europe/Paris")
-ROLES = {"kid": ["guest", "schedule"]}          # may set timers, not switch
+ROLES = {"kid": ["guest", "schedule"],           # may set timers, not switch
+         "switcher": ["guest", "switch"]}         # may switch, not set timers
 USERS = {"kid": {"roles": ["kid"], "web": ["kid"]},
-         "fam": {"roles": ["family"], "web": ["fam"]}}
+         "fam": {"roles": ["family"], "web": ["fam"]},
+         "sw": {"roles": ["switcher"], "web": ["sw"]}}
 
 
 def hub_for(tmp_path: Path, mosquitto: Mosquitto, clock: ManualClock | None = None, **hub: Any) -> Hub:
@@ -129,6 +131,19 @@ async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosqu
         assert await say(hub, "in 1m in 2m read salon") == "A timer cannot set timers; write the schedule once."
         refused = await hub.store.audit_entries("refused")
         assert any(r["text"] == "in 1m chauffage on" for r in refused)
+
+
+async def test_a_switch_for_a_while_needs_the_schedule_permission(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    # `chauffage on for 2h` stores a timer (the switch back): it asks what `in` asks.
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        for line in ("chauffage on for 2h", "chauffage on 2h", "allume chauffage 2h"):
+            assert await say(hub, line, network="web", sender="sw") == (
+                "Sorry, sw may not set timers, and “chauffage on 2h” switches back by one. Without the duration it "
+                "switches and stays."), line
+        assert (await say(hub, "read heater", network="web", sender="sw")).endswith("OFF"), "nothing was switched"
+        assert (await say(hub, "timers")).startswith("No timers.")
+        assert await say(hub, "chauffage on", network="web", sender="sw") == "heater is ON"
+        assert "(timer #1)" in await say(hub, "chauffage off for 2h", network="web", sender="fam")
 
 
 async def test_restart_within_the_grace_runs_once_beyond_it_is_reported(tmp_path: Path,
