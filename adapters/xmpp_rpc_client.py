@@ -47,7 +47,7 @@ def import_slixmpp() -> ModuleType:
     builds a terminal colouriser for its debug log of XML: 3 MB of RSS and ~50 ms of start-up
     spent on output nobody reads from a daemon. Hiding pygments for that one import leaves slixmpp
     its plain fallback; other code can still import pygments afterwards."""
-    if "slixmpp" in sys.modules:
+    if sys.modules.get("slixmpp") is not None:
         return sys.modules["slixmpp"]
     hidden = "pygments" not in sys.modules
     if hidden:
@@ -451,8 +451,13 @@ def cmd_rpc(args: argparse.Namespace) -> int:
     try:
         params = _arguments(args.method, args.args)
         password = _password(args)
+        import_slixmpp()
     except (ValueError, OSError) as exc:
         print(f"chatops rpc: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ImportError:
+        print("chatops rpc: needs the xmpp extra (module slixmpp is missing): pip install 'chatops[xmpp]'",
+              file=sys.stderr)
         return EXIT_USAGE
     logging.getLogger("slixmpp").setLevel(logging.CRITICAL)   # its login chatter is not for scripts
     return asyncio.run(_rpc(args, password, params))

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .durations import parse_config_duration, parse_duration
+from .durations import parse_duration
 
 if TYPE_CHECKING:
     from .home import Reading
@@ -91,9 +91,9 @@ class Trigger:
                              "\"chambre < 19\", \"hall_motion off for 10m\" or \"salon offline 10m\"")
         condition_text = match.group("condition")
         if condition_text.lower().startswith("offline"):
-            parse_config_duration(condition_text.split(None, 1)[1])
+            parse_duration(condition_text.split(None, 1)[1])
         condition = Condition.parse(condition_text)
-        hold = parse_config_duration(match.group("hold")) if match.group("hold") else 0.0
+        hold = parse_duration(match.group("hold")) if match.group("hold") else 0.0
         if hold and condition.kind in ("changed", "offline"):
             raise ValueError(f"{text!r}: 'for' applies to a state that lasts (on, off, < N, > N), "
                              f"not to {condition.kind}")

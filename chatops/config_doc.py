@@ -22,7 +22,7 @@ from .schema import MISSING, FieldInfo, Model
 
 from .config import Settings, UserSettings, adapter_schema
 from .networks import Network, networks
-from .durations import format_duration, parse_config_duration
+from .durations import format_duration, parse_duration
 
 COMMAND = ".venv/bin/python -m chatops.config_doc > docs/configuration.md"
 
@@ -277,7 +277,7 @@ def _describe(path: str, field: FieldInfo | None = None) -> str | None:
 
 def _is_duration(field: FieldInfo) -> bool:
     def marked(items: Any) -> bool:
-        return any(getattr(m, "func", None) is parse_config_duration for m in items)
+        return any(getattr(m, "func", None) is parse_duration for m in items)
 
     if marked(field.metadata):
         return True

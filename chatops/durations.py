@@ -9,16 +9,24 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 
 
 def parse_duration(text: str | int | float) -> float:
-    """Seconds in `text`; a bare number is seconds (chat: `mute smoke 0`). ValueError names the forms."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        if text < 0:
+    """Seconds in `text` ("90s", "5m", "1h30m", "7d"); ValueError names the forms.
+
+    A number needs a unit, in config.toml as in chat: `repeat = 5` or `in 10 snap entree` could
+    mean seconds or minutes, and the wrong guess either floods people or leaves them waiting, so
+    it is refused with the spellings to choose from. Zero needs no unit (`mute smoke 0`)."""
+    bare = text if isinstance(text, (int, float)) and not isinstance(text, bool) else None
+    if isinstance(text, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", text):
+        bare = float(text)
+    if bare is not None:
+        if bare < 0:
             raise ValueError("a duration cannot be negative")
-        return float(text)
+        if bare > 0:
+            number = f"{bare:g}"
+            raise ValueError(f'give a unit: "{number}s", "{number}m" or "{number}h"')
+        return 0.0
     if not isinstance(text, str):
         raise ValueError('expected a duration such as "30s", "5m", "1h30m" or "7d"')
     cleaned = text.strip().lower().replace(" ", "")
-    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
-        return float(cleaned)
     pos, total = 0, 0.0
     for match in _PART.finditer(cleaned):
         if match.start() != pos:
@@ -28,21 +36,6 @@ def parse_duration(text: str | int | float) -> float:
     if pos != len(cleaned) or not cleaned:
         raise ValueError(f'{text!r} is not a duration; write e.g. "30s", "5m", "1h30m" or "7d"')
     return total
-
-
-def parse_config_duration(value: str | int | float) -> float:
-    """Seconds of a duration written in config.toml, where a number needs a unit.
-
-    `repeat = 5` could mean 5 seconds or 5 minutes, and the wrong guess either floods people
-    with reminders or leaves them waiting, so it is refused with the spellings to choose from.
-    Zero needs no unit (0 s is 0 min)."""
-    bare = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
-        bare = float(value)
-    if bare is not None and bare > 0:
-        number = f"{bare:g}"
-        raise ValueError(f'give a unit: "{number}s", "{number}m" or "{number}h"')
-    return parse_duration(value)
 
 
 def format_duration(seconds: float) -> str:

@@ -9,7 +9,7 @@ from enum import Enum
 from .schema import Field, model_validator
 
 from .config_base import Duration, Section
-from .durations import parse_config_duration
+from .durations import parse_duration
 
 
 class Severity(str, Enum):
@@ -63,7 +63,7 @@ class AlertSettings(Section):
                              "\"> 30\", \"< 5\", \"changed\" or \"offline 10m\"")
         if self.when.strip().lower().startswith("offline"):
             try:
-                parse_config_duration(self.when.split(None, 1)[1])
+                parse_duration(self.when.split(None, 1)[1])
             except ValueError as exc:
                 raise ValueError(f"when = {self.when!r}: {exc}") from None
         return self

@@ -154,7 +154,9 @@ def test_unknown_adapter_and_bad_toml(tmp_path: Path) -> None:
 
 def test_durations() -> None:
     assert parse_duration("1h30m") == 5400
-    assert parse_duration("90") == 90
+    assert parse_duration("0") == 0
+    with pytest.raises(ValueError, match="give a unit"):
+        parse_duration("90")
     with pytest.raises(ValueError):
         parse_duration("soon")
 

@@ -253,3 +253,15 @@ def test_a_table_inside_a_section_is_documented_with_its_own_header() -> None:
         ("[mqtt.discovery]", ["mqtt.discovery.publish"]),
         ("[mqtt] `many` entries", ["mqtt.many.publish"])]
     assert config_doc.undescribed(tables) == ["mqtt.discovery", "mqtt.many"]
+
+
+def test_the_imports_python_examples_show_exist() -> None:
+    # A Python example a user copies must at least import: its `from X import Y` lines are run.
+    imports = [(block.where, line.strip()) for doc in DOCS for block in blocks(doc) if block.lang == "python"
+               for line in block.body if re.match(r"\s*(from \S+ )?import ", line)]
+    assert imports, "the documents show Python examples"
+    for where, line in imports:
+        try:
+            exec(line, {})
+        except ImportError as exc:
+            raise AssertionError(f"{where}: {line}: {exc}") from None

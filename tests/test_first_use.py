@@ -135,3 +135,14 @@ async def test_the_dashboard_charts_get_the_simulated_day_and_its_mark(tmp_path:
             chart = await answer.json()
     assert len(chart["points"]) > 200                          # the day is drawn, not an empty line
     assert chart["since"] < chart["simulated_until"] <= chart["until"]
+
+
+def test_rpc_without_the_xmpp_extra_says_which_to_install() -> None:
+    # `chatops rpc` in a venv without slixmpp: a usage error naming the extra, not a traceback.
+    run = ("import sys; sys.modules['slixmpp'] = None; from chatops.cli import main; "
+           "sys.argv = ['chatops', 'rpc', '--jid', 'a@example.org', '--to', 'b@example.org', 'read', 'salon']; raise SystemExit(main())")
+    result = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, timeout=30,
+                            env={**os.environ, "XMPP_PASSWORD": "x"})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == \
+        "chatops rpc: needs the xmpp extra (module slixmpp is missing): pip install 'chatops[xmpp]'"

@@ -46,6 +46,13 @@ def test_every_phrase_of_the_issue(verb: str, words: list[str], first: str, labe
     assert plan.rest[-1] in ("entree", "on", "salon")
 
 
+@pytest.mark.parametrize(("verb", "words"), [("in", ["10", "snap", "entree"]), ("every", ["15", "read", "salon"])])
+def test_a_number_without_a_unit_is_refused_with_the_spellings(verb: str, words: list[str]) -> None:
+    # `in 10 snap entree` could mean seconds or minutes: the user chooses.
+    with pytest.raises(ScheduleError, match=f'give a unit: "{words[0]}s", "{words[0]}m" or "{words[0]}h"'):
+        parse_plan(verb, words, NOW, PARIS)
+
+
 def test_recurrences_continue_on_the_calendar() -> None:
     weekdays = parse_plan("every", ["weekday", "at", "06:30", "x"], NOW, PARIS)
     runs = [weekdays.first]
