@@ -47,7 +47,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{args.config}: automations that could not run:", file=sys.stderr)
         for problem in automations:
             print(f"  - automations: {problem}", file=sys.stderr)
-    if problems or data_dir or automations:
+    grants = _unknown_grants(settings)
+    if grants:
+        print(f"{args.config}: role grants that grant nothing:", file=sys.stderr)
+        for problem in grants:
+            print(f"  - {problem}", file=sys.stderr)
+    if problems or data_dir or automations or grants:
         return EXIT_INVALID
     print(f"{args.config}: OK")
     print(f"MQTT: {settings.mqtt.url}")
@@ -64,8 +69,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"adapters enabled: {', '.join(enabled) or 'none'}")
     print(f"alert rules: {', '.join(a.name for a in settings.alerts) or 'none'}")
     print(f"automations: {', '.join(a.name for a in settings.automations) or 'none'}")
-    for warning in _unknown_grants(settings):
-        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -81,14 +84,24 @@ def _automation_problems(settings: Settings) -> list[str]:
 
 
 def _unknown_grants(settings: Settings) -> list[str]:
-    """Role grants that name no command (a typo in [roles] silently grants nothing)."""
+    """Role grants that name no command (a typo in [roles] silently grants nothing: a family
+    whose `swtich` would never switch), each with the closest name."""
+    import difflib
+
     from .command import CommandSet
 
     commands = CommandSet.from_modules()
     names = {spec.permission for spec in commands.specs} | {spec.name for spec in commands.specs}
-    return [f"roles.{role}: {grant!r} is neither a command nor a role; commands: {', '.join(sorted(names))}"
-            for role, grants in settings.roles.items() for grant in grants
-            if grant != "*" and grant not in settings.roles and grant not in names]
+    problems = []
+    for role, grants in settings.roles.items():
+        for grant in grants:
+            if grant == "*" or grant in settings.roles or grant in names:
+                continue
+            close = difflib.get_close_matches(grant, [*names, *settings.roles], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(f"roles.{role}: {grant!r} is neither a command nor a role; {hint}"
+                            f"commands: {', '.join(sorted(names))}")
+    return problems
 
 
 def _with_console(settings: Settings) -> Settings:
@@ -146,13 +159,19 @@ async def _run(settings: Settings, console: bool) -> int:
     return 0
 
 
+# What `chatops simulate` drives: the simulated device, its payload field, and what is printed.
+SIMULATED = {"smoke": ("kitchen_smoke", "smoke", "simulated smoke detected in the kitchen",
+                       "simulated smoke cleared in the kitchen"),
+             "motion": ("hall_motion", "occupancy", "simulated motion in the hall", "simulated an empty hall")}
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
-    """Publish to the simulated smoke detector's command topic on the configured broker."""
+    """Publish to a simulated device's command topic on the configured broker (as chat's `simulate`)."""
     settings = _load(args.config)
-    return asyncio.run(_simulate(settings, args.state == "on"))
+    return asyncio.run(_simulate(settings, args.device, args.state == "on"))
 
 
-async def _simulate(settings: Settings, on: bool) -> int:
+async def _simulate(settings: Settings, what: str, on: bool) -> int:
     import json
 
     import aiomqtt
@@ -163,13 +182,13 @@ async def _simulate(settings: Settings, on: bool) -> int:
     try:
         async with aiomqtt.Client(address.host, address.port, username=address.username, password=address.password,
                                   tls_context=tls_context(settings.mqtt, address), timeout=5) as client:
-            await client.publish(f"{settings.simulator.base_topic}/kitchen_smoke/set",
-                                 json.dumps({"smoke": on}), qos=1)
+            device, field, done, undone = SIMULATED[what]
+            await client.publish(f"{settings.simulator.base_topic}/{device}/set", json.dumps({field: on}), qos=1)
     except aiomqtt.MqttError as exc:
         print(f"cannot reach the MQTT broker at {address.host}:{address.port}: {exc} (is the hub running?)",
               file=sys.stderr)
         return 1
-    print(f"simulated smoke {'detected' if on else 'cleared'} in the kitchen")
+    print(done if on else undone)
     return 0
 
 
@@ -202,9 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check", help="validate the config file (exit 0 valid, 2 invalid)")
     with_config(check)
     check.set_defaults(func=cmd_check)
-    simulate = sub.add_parser("simulate", help="fire or clear the simulated smoke detector")
+    simulate = sub.add_parser("simulate", help="fire or clear the simulated smoke detector, or walk into the hall")
     with_config(simulate)
-    simulate.add_argument("device", choices=["smoke"])
+    simulate.add_argument("device", choices=sorted(SIMULATED))
     simulate.add_argument("state", choices=["on", "off"], nargs="?", default="on")
     simulate.set_defaults(func=cmd_simulate)
     from .notify_cli import add_parser as add_notify

@@ -27,7 +27,8 @@ def cross_checks(s: Settings) -> list[str]:
     for user, u in s.users.items():
         for role in u.roles:
             if role not in roles:
-                problems.append(f"users.{user}.roles: role {role!r} is not defined in [roles]")
+                problems.append(f"users.{user}.roles: role {role!r} is not defined in [roles]; "
+                                f"defined: {', '.join(sorted(roles)) or 'none'}")
         problems += _identity_problems(user, u)
     if s.mqtt.discovery_ack_user and s.mqtt.discovery_ack_user not in s.users:
         problems.append(f"mqtt.discovery_ack_user: no user named {s.mqtt.discovery_ack_user!r} in [users]; "

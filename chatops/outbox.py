@@ -113,10 +113,15 @@ class Outbox:
         """Send due deliveries for one adapter whenever it is connected; retry with backoff."""
         unrecorded: set[int] = set()        # sent, but not yet marked in the database: never sent again
         store_backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
+        said_missing = False
         while True:
             adapter = self.hub.adapters.get(adapter_name)
             if adapter is None:
-                log.error("alerts for %r wait: no such adapter is enabled", adapter_name)
+                if not said_missing:        # once: it is a state (a network turned off), not an event
+                    log.warning("messages for %r wait until that network is enabled again ([adapters.%s] in the "
+                                "config; for the console, a terminal or chatops run --console); nothing is lost",
+                                adapter_name, adapter_name.split(".")[0])
+                    said_missing = True
                 await changed.wait()
                 changed.clear()
                 continue

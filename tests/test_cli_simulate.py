@@ -66,6 +66,18 @@ async def test_cli_simulate_raises_the_smoke_alert_of_the_running_hub(tmp_path: 
         assert retained and state["state"] == "active" and state["id"] == 1
 
 
+async def test_cli_simulate_motion_lights_the_hall_as_chat_does(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    config = write_demo_config(tmp_path, mosquitto.url)
+    async with running(Hub(load_settings(config), tty=False)) as hub:
+        motion = hub.home.find("hall_motion")
+        waiting = asyncio.ensure_future(hub.home.wait_for(motion, lambda reading: reading.value is True, 10))
+        await asyncio.sleep(0)                          # its waiter is in place before the CLI runs
+        code, out, err = await chatops_cli("simulate", "motion", "on", "--config", str(config))
+        assert (code, out) == (0, "simulated motion in the hall\n"), err
+        assert (await waiting) is not None
+        assert await exec_command(hub, "read hall_motion") == f"{motion.label}: ON"
+
+
 async def test_cli_simulate_without_a_broker_says_so(tmp_path: Path, mosquitto: Mosquitto) -> None:
     config = write_demo_config(tmp_path, mosquitto.url)
     mosquitto.stop()

@@ -183,6 +183,20 @@ def run_check(path: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
+def test_a_typo_in_a_role_grant_fails_the_check_with_the_closest_name(tmp_path: Path) -> None:
+    # `swtich` would silently grant nothing: the family could never switch.
+    text = DEMO_CONFIG.read_text(encoding="utf-8").replace('"guest", "switch",', '"guest", "swtich",', 1)
+    assert '"swtich"' in text
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    result = run_check(path)
+    assert result.returncode == 2 and "OK" not in result.stdout
+    assert "  - roles.family: 'swtich' is neither a command nor a role; did you mean 'switch'? commands: " in \
+        result.stderr
+    assert problems_of('[roles]\nguest = ["help"]\nfamily = ["guest"]\n[users.bob]\nroles = ["famly"]\n', tmp_path) \
+        == ["users.bob.roles: role 'famly' is not defined in [roles]; defined: family, guest"]
+
+
 def test_check_command_exit_codes(tmp_path: Path) -> None:
     good = run_check(DEMO_CONFIG)
     assert good.returncode == 0, good.stderr
