@@ -1,8 +1,8 @@
 """The embedded MQTT broker (amqtt, in-process, loopback only) for the zero-setup demo.
 
 amqtt facts we work around (../shared/notes/servers.md): anonymous sessions never queue
-offline messages, so clients must log in with any username (`allow_anonymous: False` with
-the anonymous plugin still accepts them); it replays other clients' retained topics on
+offline messages, so clients log in (here with the hub's own name and secret, the only login
+the broker takes: chatops.broker_auth); it replays other clients' retained topics on
 connect, which MqttLink tolerates because it routes by its own topic filters.
 """
 
@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from .config import split_listen
+from .config import MqttSettings, split_listen
 from .preflight import broker_message
+from .private import private_dir, write_private
 
 log = logging.getLogger(__name__)
 EMBEDDED_USERNAME = "chatops"
@@ -44,16 +47,41 @@ def _not_bookkeeping(record: logging.LogRecord) -> bool:
     return True
 
 
-def _config(host: str, port: int) -> dict[str, object]:
+SECRET_FILE = "embedded-broker.secret"
+
+
+def embedded_username(settings: MqttSettings) -> str:
+    """The one name the embedded broker lets in: `[mqtt] username`, or `chatops`."""
+    return settings.username or EMBEDDED_USERNAME
+
+
+def embedded_secret(data_dir: Path, create: bool) -> str | None:
+    """The embedded broker's password, kept in the data folder (made with `create` when absent,
+    then the same at every start, for devices set up with it); None when absent and not made."""
+    path = data_dir / SECRET_FILE
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        secret = ""
+    if secret or not create:
+        return secret or None
+    private_dir(data_dir)
+    secret = secrets.token_urlsafe(24)
+    write_private(path, (secret + "\n").encode())
+    return secret
+
+
+def _config(host: str, port: int, username: str, password: str) -> dict[str, object]:
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False}},
+        "plugins": {"chatops.broker_auth.SecretAuth": {"username": username, "password": password}},
     }
 
 
 @asynccontextmanager
-async def embedded_broker(listen: str) -> AsyncIterator[tuple[str, int]]:
-    """Run an amqtt broker on `listen` (HOST:PORT, port 0 = any) and yield its (host, port).
+async def embedded_broker(listen: str, username: str, password: str) -> AsyncIterator[tuple[str, int]]:
+    """Run an amqtt broker on `listen` (HOST:PORT, port 0 = any) and yield its (host, port). It
+    lets in `username` with `password` only (chatops.broker_auth).
 
     A taken port is refused with a clear message: silently moving to another port would
     leave devices and `chatops simulate` talking to whatever broker holds the configured one.
@@ -73,7 +101,7 @@ async def embedded_broker(listen: str) -> AsyncIterator[tuple[str, int]]:
             logging.getLogger(name).addFilter(_not_bookkeeping)
 
     host, port = split_listen(listen)
-    broker = Broker(_config(host, port))
+    broker = Broker(_config(host, port, username, password))
     try:
         await broker.start()
     except Exception as exc:  # amqtt wraps the OSError in its own BrokerError

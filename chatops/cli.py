@@ -178,7 +178,7 @@ async def _simulate(settings: Settings, what: str, on: bool) -> int:
 
     from .mqtt import broker_address, tls_context
 
-    address = broker_address(settings.mqtt, settings.base_dir)
+    address = broker_address(settings.mqtt, settings.base_dir, data_dir=settings.data_dir)
     try:
         async with aiomqtt.Client(address.host, address.port, username=address.username, password=address.password,
                                   tls_context=tls_context(settings.mqtt, address), timeout=5) as client:

@@ -59,7 +59,7 @@ DESCRIPTIONS: dict[str, str] = {
     "mqtt.client_id": "default `chatops-NAME-PID`, new at every start; fix one if your broker's ACLs name clients",
     "mqtt.keepalive": "seconds between keepalive pings",
     "mqtt.backoff_max": "longest wait between reconnects",
-    "mqtt.embedded_listen": "where the embedded broker listens: loopback only, it takes no passwords",
+    "mqtt.embedded_listen": "where the embedded broker listens: loopback only; it lets in the hub's own login only (`chatops`, or `username`, with the secret it keeps in `data_dir/embedded-broker.secret`)",
     "mqtt.max_payload": "bytes; larger messages are dropped",
     "mqtt.discovery_publish": "announce the hub to Home Assistant as a device (alerts, adapters, an "
                               "acknowledge button); see [home-assistant.md](home-assistant.md)",

@@ -28,7 +28,7 @@ from .automations import Automations
 from .audit import AuditTrail
 from .auth import Auth, User
 from .backoff import Backoff
-from .broker import BrokerMissing, embedded_broker
+from .broker import BrokerMissing, embedded_broker, embedded_secret, embedded_username
 from .cameras import Cameras
 from .clock import SYSTEM_CLOCK, Clock, watch_jumps
 from .durations import format_duration
@@ -244,7 +244,9 @@ class Hub:
         s = self.settings.mqtt
         if s.url == "embedded":
             try:
-                broker = embedded_broker(s.embedded_listen)
+                secret = await asyncio.to_thread(embedded_secret, self.settings.data_dir, True)
+                assert secret is not None
+                broker = embedded_broker(s.embedded_listen, embedded_username(s), secret)
                 host, port = await broker.__aenter__()
             except (OSError, BrokerMissing) as exc:
                 self._fatal = str(exc)
@@ -253,7 +255,7 @@ class Hub:
             async with contextlib.AsyncExitStack() as stack:
                 stack.push_async_exit(broker)
                 self.embedded_port = port
-                await self.mqtt.run(broker_address(s, self.settings.base_dir, port))
+                await self.mqtt.run(broker_address(s, self.settings.base_dir, port, self.settings.data_dir))
         else:
             await self.mqtt.run(broker_address(s, self.settings.base_dir))
 

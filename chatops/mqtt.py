@@ -19,7 +19,7 @@ from typing import Any
 import aiomqtt
 
 from .backoff import Backoff
-from .broker import EMBEDDED_USERNAME
+from .broker import embedded_secret, embedded_username
 from .config import MqttSettings, read_secret, split_listen
 from .health import Health
 from .tcp import ack_now
@@ -44,11 +44,14 @@ class BrokerAddress:
     password: str | None
 
 
-def broker_address(settings: MqttSettings, base_dir: Path, embedded_port: int | None = None) -> BrokerAddress:
-    """Where `[mqtt]` says the broker is, with its credentials (the hub and the CLI share this)."""
+def broker_address(settings: MqttSettings, base_dir: Path, embedded_port: int | None = None,
+                   data_dir: Path | None = None) -> BrokerAddress:
+    """Where `[mqtt]` says the broker is, with its credentials (the hub and the CLI share this).
+    The embedded broker's password is the one the hub keeps in `data_dir` (chatops.broker)."""
     if settings.url == "embedded":
         host, port = split_listen(settings.embedded_listen)
-        return BrokerAddress(host, embedded_port or port, False, settings.username or EMBEDDED_USERNAME, None)
+        password = embedded_secret(data_dir, create=False) if data_dir is not None else None
+        return BrokerAddress(host, embedded_port or port, False, embedded_username(settings), password)
     host, port_number, tls = settings.host_port_tls
     return BrokerAddress(host, port_number, tls, settings.username, read_secret(settings, "password", base_dir))
 

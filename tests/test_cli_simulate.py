@@ -78,6 +78,19 @@ async def test_cli_simulate_motion_lights_the_hall_as_chat_does(tmp_path: Path, 
         assert await exec_command(hub, "read hall_motion") == f"{motion.label}: ON"
 
 
+async def test_cli_simulate_logs_in_to_the_demos_embedded_broker(tmp_path: Path) -> None:
+    # The embedded broker takes the hub's secret only; the CLI reads it from the data folder.
+    from chatops.testing import free_port
+    config = write_demo_config(tmp_path, embedded_listen=f"127.0.0.1:{free_port()}")
+    async with running(Hub(load_settings(config), tty=False)) as hub:
+        detector = hub.home.find("kitchen_smoke")
+        waiting = asyncio.ensure_future(hub.home.wait_for(detector, lambda reading: reading.value is True, 10))
+        await asyncio.sleep(0)                          # its waiter is in place before the CLI runs
+        code, out, err = await chatops_cli("simulate", "smoke", "on", "--config", str(config))
+        assert (code, out) == (0, "simulated smoke detected in the kitchen\n"), err
+        assert (await waiting) is not None
+
+
 async def test_cli_simulate_without_a_broker_says_so(tmp_path: Path, mosquitto: Mosquitto) -> None:
     config = write_demo_config(tmp_path, mosquitto.url)
     mosquitto.stop()

@@ -93,7 +93,7 @@ def test_the_demo_terminal_shows_only_answers(tmp_path: Path) -> None:
 async def test_the_embedded_broker_keeps_its_bookkeeping_to_debug_logs(caplog: pytest.LogCaptureFixture) -> None:
     """The warnings amqtt logs when the demo stops (queued messages dropped, acknowledgements of
     deliveries it forgot) are not shown; its other warnings are."""
-    async with embedded_broker("127.0.0.1:0"):
+    async with embedded_broker("127.0.0.1:0", "chatops", "s3cret"):
         with caplog.at_level(logging.INFO):
             logging.getLogger("amqtt.broker").warning("1 messages not broadcasted")
             logging.getLogger("amqtt.mqtt.protocol.handler").warning(
@@ -146,3 +146,28 @@ def test_rpc_without_the_xmpp_extra_says_which_to_install() -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == \
         "chatops rpc: needs the xmpp extra (module slixmpp is missing): pip install 'chatops[xmpp]'"
+
+
+async def test_the_embedded_broker_lets_in_the_hub_only(tmp_path: Path) -> None:
+    # Loopback is reachable by every local process: without the hub's secret, no publish on
+    # zigbee2mqtt/heater/set (past every permission) and no notification (past every token).
+    import aiomqtt
+
+    from chatops.broker import SECRET_FILE
+    settings = settings_for(tmp_path / "data", "embedded", mqtt={"embedded_listen": "127.0.0.1:0"})
+    async with running(Hub(settings, tty=False)) as hub:
+        port = hub.embedded_port
+        secret_file = tmp_path / "data" / SECRET_FILE
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+        for login in ({}, {"username": "anyone-at-all"}, {"username": "chatops", "password": "guess"}):
+            with pytest.raises(aiomqtt.MqttError):
+                async with aiomqtt.Client("127.0.0.1", port, timeout=5, **login) as intruder:
+                    await intruder.publish("zigbee2mqtt/heater/set", '{"state":"ON"}')
+        async with aiomqtt.Client("127.0.0.1", port, username="chatops", timeout=5,
+                                  password=secret_file.read_text().strip()) as device:
+            await device.publish("zigbee2mqtt/heater/set", '{"state":"ON"}', qos=1)
+        heater = hub.home.find("heater")
+        assert await hub.home.wait_for(heater, lambda reading: reading.value is True, 5) is not None
+        first = secret_file.read_text()
+    async with running(Hub(settings, tty=False)):
+        assert secret_file.read_text() == first, "the same at every start (devices set up with it keep working)"
