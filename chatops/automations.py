@@ -18,7 +18,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .i18n import _, speaking
+from .home import format_value
+from .i18n import N_, _, format_number, pgettext, speaking
 from .clock import nap
 from .conditions import Trigger
 from .config import AutomationSettings
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_NAP = 30.0
+
+LOOP_GUARD = "stopped: ran"          # how a stop by the loop guard starts, as stored (enable clears it)
+
 
 @dataclass(slots=True)
 class Automation:
@@ -141,7 +145,8 @@ class Automations:
         now = self.hub.clock.time()
         if condition.kind == "changed":
             if condition.holds(reading.value, previous):
-                self._queue(auto, f"{auto.device} changed to {_shown(reading.value)}")
+                self._queue(auto, self._said(N_("{device} changed to {value}"), device=auto.device,
+                                             value=lambda: _shown(reading.value)))
             return
         if condition.kind == "offline":
             auto.due = now + float(condition.threshold or 0)
@@ -176,9 +181,15 @@ class Automations:
             auto.due = now + trigger.hold
         elif holds:
             auto.fired = True
-            self._queue(auto, f"{auto.settings.when} ({_shown(reading.value)})")
+            self._queue(auto, self._said("{when} ({value})", when=auto.settings.when,
+                                         value=lambda: _shown(reading.value)))
         self._dirty.add(auto.name)
         self._wake.set()
+
+    def _said(self, template: str, **fields: object) -> str:
+        """A reason, as the hub records it: in `[hub] language` (the owner's message reuses it)."""
+        with speaking(self.hub.settings.hub.language):
+            return _(template).format(**{k: v() if callable(v) else v for k, v in fields.items()})
 
     def _queue(self, auto: Automation, why: str) -> None:
         self._fire.append((auto, why))
@@ -222,7 +233,8 @@ class Automations:
             if not auto.holding:
                 auto.holding, auto.since, auto.fired = True, now, True
                 self._dirty.add(auto.name)
-                self._queue(auto, f"{auto.device} silent for {format_duration(float(trigger.condition.threshold or 0))}")
+                self._queue(auto, self._said(N_("{device} silent for {duration}"), device=auto.device,
+                                             duration=format_duration(float(trigger.condition.threshold or 0))))
             return
         if auto.holding and not auto.fired:
             auto.fired = True
@@ -275,7 +287,7 @@ class Automations:
             now = self.hub.clock.time()
             unmet = self._unmet(auto, now)
             if unmet:
-                auto.last_result = f"skipped: {unmet}"
+                auto.last_result = self._said(N_("skipped: {why}"), why=unmet)
                 await self._record(auto, "automation-skipped", f"{why}; {unmet}")
                 return auto.last_result
             mono = self.hub.clock.monotonic()
@@ -295,7 +307,7 @@ class Automations:
                     replies = []
                     results.append(f"{line}: {exc}")
                     continue
-                results.append(" ".join(r.text for r in replies) or f"{line}: done")
+                results.append(" ".join(r.text for r in replies) or self._said(N_("{line}: done"), line=line))
             auto.last_run = now
             auto.last_result = "; ".join(results)
             await self._record(auto, "automation", f"{why}: {auto.last_result}")
@@ -311,18 +323,20 @@ class Automations:
         for entry in auto.settings.only_if:
             if entry.strip().lower().startswith("between"):
                 if not in_window(entry, now, self.hub.timers.tz):
-                    return f"not {entry}"
+                    return self._said(N_("not {condition}"), condition=entry)
                 continue
             check = Trigger.parse(entry)
             device = self.hub.home.find(check.device)
             if device is None or device.reading is None:
-                return f"{check.device} has no reading yet"
+                return self._said(N_("{device} has no reading yet"), device=check.device)
             if not check.condition.holds(device.reading.value, None):
-                return f"{entry} is not true ({device.label} is {_shown(device.reading.value)})"
+                value = device.reading.value
+                return self._said(N_("{condition} is not true ({label} is {value})"), condition=entry,
+                                  label=device.label, value=lambda: _shown(value))
         return None
 
     async def _stop(self, auto: Automation, why: str) -> None:
-        auto.stopped = f"stopped: ran {auto.limit} times within a minute"
+        auto.stopped = f"{LOOP_GUARD} {auto.limit} times within a minute"      # stored: the English marker
         auto.last_result = auto.stopped
         log.error("automation %s %s (%s); say enable %s to start it again", auto.name, auto.stopped, why, auto.name)
         await self._record(auto, "automation-stopped", f"{why}; more than {auto.limit} runs in a minute")
@@ -377,7 +391,7 @@ class Automations:
             return None
         auto.enabled = enabled
         if enabled:
-            auto.stopped = None if (auto.stopped or "").startswith("stopped") else auto.stopped
+            auto.stopped = None if (auto.stopped or "").startswith(LOOP_GUARD) else auto.stopped
             auto.recent.clear()
         self._dirty.add(auto.name)
         await self._save({auto.name})
@@ -393,21 +407,34 @@ class Automations:
         now = self.hub.clock.time()
         lines = []
         for auto in self.by_name.values():
-            state = "on" if auto.enabled and not auto.stopped else (auto.stopped or "off")
-            trigger = f"when {auto.settings.when}" if auto.settings.when else f"at {auto.settings.at}"
-            last = f"last {local_time(auto.last_run, tz, now)}" if auto.last_run else "never run"
+            running = auto.enabled and not auto.stopped
+            if running:
+                state = pgettext("automation", "on")
+            elif not auto.stopped:
+                state = pgettext("automation", "off")
+            elif auto.stopped.startswith(LOOP_GUARD):
+                state = _("stopped: ran {count} times within a minute").format(count=auto.limit)
+            else:
+                state = auto.stopped
+            # `when`/`at` and `do` are shown as config.toml says them: they are its syntax.
+            trigger = _("when {condition}").format(condition=auto.settings.when) if auto.settings.when else \
+                _("at {schedule}").format(schedule=auto.settings.at)
+            last = _("last {when}").format(when=local_time(auto.last_run, tz, now)) if auto.last_run else \
+                _("never run")
             result = f" ({auto.last_result})" if auto.last_result else ""
             upcoming = await self.hub.timers.next_automation_run(auto.name) if auto.settings.at else auto.due
-            following = f"; next {local_time(upcoming, tz, now)}" if upcoming and state == "on" else ""
-            lines.append(f"{auto.name} [{state}] {trigger} -> {'; '.join(auto.settings.do)} as {auto.owner}; "
-                         f"{last}{result}{following}")
+            following = "; " + _("next {when}").format(when=local_time(upcoming, tz, now)) \
+                if upcoming and running else ""
+            lines.append(_("{name} [{state}] {trigger} -> {commands} as {owner}; {last}{result}{following}").format(
+                name=auto.name, state=state, trigger=trigger, commands="; ".join(auto.settings.do), owner=auto.owner,
+                last=last, result=result, following=following))
         return lines
 
 
 def _shown(value: object) -> str:
-    if isinstance(value, bool):
-        return "ON" if value else "OFF"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, (bool, float)):
+        return format_value(value) if isinstance(value, bool) else format_number(value, 1).rstrip("0").rstrip(".,")
+    return str(value)
 
 
 def command_problems(hub: Hub) -> list[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from .i18n import format_number
+
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 
@@ -43,7 +45,7 @@ def format_duration(seconds: float) -> str:
     if 0 < seconds < 1:
         return f"{round(seconds * 1000)}ms"
     if seconds < 10 and seconds != int(seconds):
-        return f"{seconds:.1f}".rstrip("0").rstrip(".") + "s"
+        return format_number(seconds, 1).rstrip("0").rstrip(".,") + "s"      # 1.5s, 1,5s in French
     seconds = max(0, int(seconds))
     if seconds < 60:
         return f"{seconds}s"

@@ -58,6 +58,7 @@ class Device:
     source: str = "config"
     reading: Reading | None = None
     _waiters: list[tuple[Callable[[Reading], bool], asyncio.Future[Reading]]] = field(default_factory=list)
+    last_move: object | None = None     # the newest movement asked of a cover (its report is the one told)
 
     @property
     def type(self) -> DeviceType:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from .durations import format_duration, parse_duration
+from .i18n import N_, _
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY_WORDS = {**{d: i for i, d in enumerate(DAYS)}, **{d[:3]: i for i, d in enumerate(DAYS)},
@@ -253,6 +254,9 @@ def window(text: str) -> tuple[int, int]:
     return h1 * 60 + m1, h2 * 60 + m2
 
 
+WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))   # not the C locale's
+
+
 def local_time(moment: float, tz: tzinfo, now: float | None = None) -> str:
     """`06:30` today, `Sat 06:30` within a week, `2026-12-24 18:00` further away."""
     local = _local(moment, tz)
@@ -261,5 +265,5 @@ def local_time(moment: float, tz: tzinfo, now: float | None = None) -> str:
         if local.date() == today:
             return local.strftime("%H:%M:%S" if 0 <= moment - now < 600 else "%H:%M")
         if 0 < (local.date() - today).days < 7:
-            return local.strftime("%a %H:%M")
+            return f"{_(WEEKDAYS[local.weekday()])} {local:%H:%M}"
     return local.strftime("%Y-%m-%d %H:%M")

@@ -117,24 +117,40 @@ async def _move(ctx: Context, cover: Device, action: Action, asked: str) -> str:
         return _no_confirmation(cover, asked, cover.settings.confirm_timeout)
     if not reading.attrs.get("motion"):
         return f"{cover.label}: {cover.show()}"
-    ctx.hub.spawn(_report_arrival(ctx, cover, action, asked), f"cover-{cover.name}")
+    move = cover.last_move = object()          # a later movement supersedes this one's report
+    ctx.hub.spawn(_report_arrival(ctx, cover, action, move), f"cover-{cover.name}")
     return f"{cover.label}: {cover.show()}"
 
 
-async def _report_arrival(ctx: Context, cover: Device, action: Action, asked: str) -> None:
-    """Wait until the cover stops moving, then tell the asker where it is (durably)."""
+def _goal(cover: Device, action: Action) -> str:
+    """Where `action` sends the cover, in the words its state is shown in (`closed`, `30 % open`)."""
+    control = cover.control
+    assert control is not None
+    if action.field == "position":
+        return control.show(cover.settings, float(action.value), {})
+    if action.field == "state":
+        return control.show(cover.settings, 100.0 if action.value else 0.0, {})
+    return str(action.value)
+
+
+async def _report_arrival(ctx: Context, cover: Device, action: Action, move: object) -> None:
+    """Wait until the cover stops moving, then tell the asker where it is (durably). A command
+    given meanwhile (`ferme` then `ouvre`) reports instead: this one was not stopped, it was changed."""
     control = cover.control
     assert control is not None
     reading = cover.reading
     if reading is None or reading.attrs.get("motion"):
         reading = await ctx.home.wait_for(cover, lambda r: not r.attrs.get("motion"), cover.settings.travel_timeout)
+    if cover.last_move is not move:
+        return
     if reading is None:
         text = _("{label} is still moving after {waited} ({state}).").format(
             label=cover.label, waited=format_duration(cover.settings.travel_timeout), state=cover.show())
     elif control.reached(action, reading.value, reading.attrs):
         text = f"{cover.label}: {cover.show()}"
     else:
-        text = _("{label} stopped before reaching {asked}: {state}.").format(label=cover.label, asked=asked,
+        text = _("{label} stopped before reaching {asked}: {state}.").format(label=cover.label,
+                                                                            asked=_goal(cover, action),
                                                                             state=cover.show())
     recipient = ctx.user.name if ctx.user else str(ctx.sender)
     try:

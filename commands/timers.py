@@ -3,12 +3,14 @@ automations of config.toml (automations, enable, disable)."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 from chatops.command import CommandError, Context, command
 from chatops.i18n import _
 from chatops.durations import format_duration
-from chatops.schedule import FORMS, ScheduleError, local_time, parse_plan
+from chatops.home import format_value
+from chatops.schedule import FORMS, Recurrence, ScheduleError, local_time, parse_plan
 from chatops.timers import ACTIVE, CANCELLED, PAUSED, Timer, line_problem
 
 SCHEDULING = ("in", "at", "every", "cron")
@@ -75,17 +77,26 @@ async def cron(ctx: Context, *words: str) -> str:
     return await _schedule(ctx, "cron", words)
 
 
+def _repeat(recurrence: Recurrence) -> str:
+    """How a timer repeats, in the reader's language. A schedule phrase (`every weekday at 06:30`,
+    `cron "..."`) is shown as it was written: it is the command's own syntax."""
+    if recurrence.kind != "once":
+        return recurrence.label
+    delay = re.fullmatch(r"once, set for in (\S+)", recurrence.label)
+    return _("once, set for in {duration}").format(duration=delay.group(1)) if delay else _("once")
+
+
 def _describe(ctx: Context, timer: Timer, now: float) -> str:
     tz = ctx.hub.timers.tz
-    when = "paused" if timer.state == PAUSED else \
+    when = _("paused") if timer.state == PAUSED else \
         local_time(timer.next_run, tz, now) if timer.next_run is not None else "-"
     if timer.kind == "restore":
-        back = "ON" if timer.data.get("back") else "OFF"
-        what = f"switch {timer.data.get('device')} back {back} (after {timer.command})"
+        what = _("switch {device} back {state} (after {command})").format(
+            device=timer.data.get("device"), state=format_value(bool(timer.data.get("back"))), command=timer.command)
         if timer.data.get("superseded_by"):
-            what += f"; switched since by {timer.data['superseded_by']}, will be left"
+            what += "; " + _("switched since by {who}, will be left").format(who=timer.data["superseded_by"])
         return f"#{timer.id} {when} {timer.owner}: {what}"
-    return f"#{timer.id} {when} {timer.owner}: {timer.command} ({timer.recurrence.label})"
+    return f"#{timer.id} {when} {timer.owner}: {timer.command} ({_repeat(timer.recurrence)})"
 
 
 @command("timers", permission="schedule", usage="timers")

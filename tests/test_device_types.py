@@ -290,6 +290,19 @@ async def test_a_cover_stopped_halfway_says_where_it_stopped(tmp_path: Path, mos
 
 
 @pytest_servers
+async def test_a_cover_sent_back_reports_once_where_it_went(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    # `volet open` then `volet close` while it opens: the open was changed, not stopped; the
+    # one report is the close's.
+    async with home(tmp_path, mosquitto) as hub:
+        assert (await say(hub, "volet open")).startswith("volet salon: opening…")
+        await wait_for(lambda: hub.home.devices["volet_salon"].reading.value >= 10)
+        assert (await say(hub, "volet close")).startswith("volet salon: closing…")
+        assert await later(hub) == "volet salon: closed"
+        with pytest.raises(TimeoutError):
+            await later(hub, timeout=1.0)
+
+
+@pytest_servers
 async def test_a_device_that_never_confirms_says_so(tmp_path: Path, mosquitto: Mosquitto) -> None:
     deaf = {"type": "light", "topic": "zigbee2mqtt/deaf", "command_topic": "zigbee2mqtt/deaf/set",
             "confirm_timeout": "1s"}

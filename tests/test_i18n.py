@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,23 @@ def test_the_demo_path_in_french_on_the_console(tmp_path: Path) -> None:
     assert "Alerte n°1 (smoke) acquittée ; les rappels sont arrêtés." in said
     assert any(line.startswith("! [CRITIQUE] Smoke detected in the kitchen! (alerte n°1 ; répondez !ack 1)")
                for line in said)
+
+
+async def test_timers_automations_and_durations_read_french(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    from chatops.clock import ManualClock
+    from chatops.durations import format_duration
+    clock = ManualClock()
+    settings = settings_for(tmp_path / "data", mosquitto.url, hub={"language": "fr", "timezone": "Europe/Paris"})
+    async with running(Hub(settings, tty=False, clock=clock)) as hub:
+        await exec_command(hub, "in 10m lire salon")
+        await exec_command(hub, "chauffage on for 2h")
+        await exec_command(hub, "in 3d lire salon")
+        listed = (await exec_command(hub, "timers")).splitlines()
+        assert listed[0].endswith(" owner: lire salon (une fois, posée pour dans 10m)"), listed
+        assert listed[1].endswith(" owner: remettre heater sur éteint (après chauffage on for 2h)"), listed
+        assert re.match(r"#3 (lun|mar|mer|jeu|ven|sam|dim)\. \d\d:\d\d owner: lire salon", listed[2]), listed
+        automations = await exec_command(hub, "automations")
+        assert "en tant que owner ; jamais lancée" in automations and "[active]" in automations, automations
+    with i18n.speaking("fr"):
+        assert format_duration(1.5) == "1,5s"
+    assert format_duration(1.5) == "1.5s"
