@@ -38,23 +38,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUBJECT_MAX = 120
-_SEVERITY = re.compile(r"^\[(CRITICAL|WARNING|INFO|REMINDER \d+|CLEARED|RESOLVED)\]\s*")
-_ALERT_ID = re.compile(r"\s*\(alert #(\d+)(?:;[^)]*)?\)")
+_MARKER = re.compile(r"^\[([^\]\n]{1,40})\]\s*")      # [CRITICAL], [REMINDER 2], [TERMINÉ]: any language
 
 
 def subject(text: str, hub_name: str, alert: AlertRef | None = None) -> str:
-    """`[maison] CRITICAL alert #12: Smoke in the kitchen!`: the severity and the alert's id lead,
-    so a mail client's list and filters show them. They come from the delivery's alert, or from
-    the text where it has them (`[REMINDER 2]`, `[CLEARED]` say more than the severity)."""
+    """`[maison] CRITICAL #12: Smoke in the kitchen!`: the severity (or the text's own marker,
+    `REMINDER 2`, `CLEARED`, in the reader's language) and the alert's id lead, so a mail client's
+    list and filters show them. The id comes from the delivery's alert; the text's own mention of
+    it (`(alert #12; answer !ack 12)`, in whatever language) is dropped from the subject."""
     first = text.strip().splitlines()[0] if text.strip() else "(no text)"
-    marker = _SEVERITY.match(first)
+    marker = _MARKER.match(first)
     first = first[marker.end():] if marker else first
-    number = _ALERT_ID.search(first)
-    first = _ALERT_ID.sub("", first).strip()
-    severity = marker.group(1) if marker else alert.severity.upper() if alert else ""
-    alert_id = number.group(1) if number else str(alert.id) if alert else ""
-    head = " ".join(p for p in (severity, f"alert #{alert_id}" if alert_id else "") if p)
-    line = f"[{hub_name}] {head + ': ' if head else ''}{first}"
+    head = marker.group(1) if marker else ""
+    if alert is not None:
+        mention = list(re.finditer(rf"\s*\([^()]*?(?<!\d){alert.id}(?!\d)[^()]*\)", first))
+        if mention:
+            first = first[:mention[-1].start()] + first[mention[-1].end():]
+        if not head and alert.kind in ("raise", "repeat"):
+            head = alert.severity.upper()
+        head = f"{head} #{alert.id}".strip()
+    line = f"[{hub_name}] {head + ': ' if head else ''}{first.strip()}"
     return line if len(line) <= SUBJECT_MAX else line[:SUBJECT_MAX - 1] + "…"
 
 

@@ -170,8 +170,10 @@ class AlertEngine:
                 if self.hub.clock.monotonic() - state.quiet_since >= state.rule.cooldown:
                     # Quiet for the whole cooldown, but the hub stopped before it ended: that
                     # alert is over, and this is a new alarm that must be told, not folded into
-                    # an old one someone acknowledged.
-                    await self.clear(state, device, reading, tell=False)
+                    # an old one someone acknowledged. Its own clear message is left out, as the
+                    # new alert says more, unless the rule is muted and no new alert will come.
+                    muted = self._mutes.get(state.rule.name, 0) > time.time()
+                    await self.clear(state, device, reading, tell=muted)
                 else:                         # back on before the cooldown ended: the same alert goes on
                     await self._remember_quiet(state, None)
             state.quiet_since = None

@@ -178,7 +178,12 @@ async def _simulate(settings: Settings, what: str, on: bool) -> int:
 
     from .mqtt import broker_address, tls_context
 
-    address = broker_address(settings.mqtt, settings.base_dir, data_dir=settings.data_dir)
+    try:
+        address = broker_address(settings.mqtt, settings.base_dir, data_dir=settings.data_dir)
+    except OSError as exc:                # the embedded broker's secret, in a folder of the hub's user
+        print(f"cannot read the embedded broker's secret in {settings.data_dir} ({exc.strerror}); run this as "
+              "the user the hub runs as (sudo -u chatops chatops simulate ...)", file=sys.stderr)
+        return 1
     try:
         async with aiomqtt.Client(address.host, address.port, username=address.username, password=address.password,
                                   tls_context=tls_context(settings.mqtt, address), timeout=5) as client:

@@ -17,8 +17,10 @@ def parse_duration(text: str | int | float) -> float:
     mean seconds or minutes, and the wrong guess either floods people or leaves them waiting, so
     it is refused with the spellings to choose from. Zero needs no unit (`mute smoke 0`)."""
     bare = text if isinstance(text, (int, float)) and not isinstance(text, bool) else None
-    if isinstance(text, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", text):
-        bare = float(text)
+    if isinstance(text, str):
+        text = text.replace(",", ".")            # 1,5s: as format_duration writes it in French
+        if re.fullmatch(r"\s*\d+(\.\d+)?\s*", text):
+            bare = float(text)
     if bare is not None:
         if bare < 0:
             raise ValueError("a duration cannot be negative")

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+def period_range(settings: HistorySettings) -> tuple[float, float]:
+    """The periods a graph or chart may cover: from a minute to the longest retention (asking
+    for more reads nothing more, and a year of raw rows is work a Pi should not be made to do)."""
+    return 60.0, max(settings.raw_retention, settings.rollup_retention)
+
+
 MAINTENANCE_EVERY = 300.0            # seconds between roll-up/retention passes (at most)
 MAX_BUFFERED = 10_000                # readings kept in memory while the disk refuses writes
 

@@ -86,6 +86,7 @@ class AlertRef:
 
     id: int
     severity: str
+    kind: str = "raise"             # the delivery: raise, repeat (a reminder), clear, ack, picture...
 
 
 @dataclass(frozen=True, slots=True)

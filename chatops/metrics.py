@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .notify import rule_family
 from .store import alerts as alert_rows, deliveries, history as history_rows
 
 if TYPE_CHECKING:
@@ -193,13 +194,17 @@ class Metrics:
         active = gauge("chatops_alerts_active", "Alerts raised and not cleared yet, per rule.", labels=["rule"])
         unacked = gauge("chatops_alerts_unacknowledged", "Active alerts nobody acknowledged, per rule.",
                         labels=["rule"])
-        rows = {row[0]: row for row in figures["alerts"]}
-        for rule in sorted(set(rows) | set(self.hub.alerts.rules)):
-            _, count, acks, open_, unacked_ = rows.get(rule, (rule, 0, 0, 0, 0))
+        totals: dict[str, list[int]] = {rule: [0, 0, 0, 0] for rule in self.hub.alerts.rules}
+        for rule, *figures_ in figures["alerts"]:
+            total = totals.setdefault(rule_family(rule), [0, 0, 0, 0])
+            for index, figure in enumerate(figures_):
+                total[index] += figure or 0
+        for rule in sorted(totals):
+            count, acks, open_, unacked_ = totals[rule]
             raised.add_metric([rule], count)
             acked.add_metric([rule], acks)
-            active.add_metric([rule], open_ or 0)
-            unacked.add_metric([rule], unacked_ or 0)
+            active.add_metric([rule], open_)
+            unacked.add_metric([rule], unacked_)
         yield from (raised, acked, active, unacked)
 
         delivered = counter("chatops_alert_deliveries_delivered", "Alert messages delivered, per adapter.",

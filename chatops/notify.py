@@ -44,6 +44,20 @@ SEVERITIES = ("info", "warning", "critical")
 IMAGE_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png", b"GIF8": ".gif"}
 
 
+WEBHOOKS = ("alertmanager", "grafana")        # their notifications' source: WEBHOOK/TOKEN, and a key each
+
+
+def rule_family(rule: str) -> str:
+    """`rule` without a webhook notification's own key (`notify/alertmanager/TOKEN/FINGERPRINT` ->
+    `notify/alertmanager/TOKEN`): what metrics count by, so their labels stay as few as the
+    config's rules and tokens, however many alerts a monitoring system sends."""
+    if rule.startswith(NOTICE_PREFIX):
+        parts = rule[len(NOTICE_PREFIX):].split("/")
+        if parts[0] in WEBHOOKS and len(parts) > 2:
+            return NOTICE_PREFIX + "/".join(parts[:2])
+    return rule
+
+
 class Refused(Exception):
     """A notification that cannot be taken, with the HTTP status and the text that explains why."""
 

@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .notify import MAX_BODY, Notice, Refused, parse_notice
+from .notify import MAX_BODY, WEBHOOKS, Notice, Refused, parse_notice
 
 if TYPE_CHECKING:
     from .notify import Notifications
 
 log = logging.getLogger(__name__)
-WEBHOOKS = ("alertmanager", "grafana")
 SEVERITY_WORDS = {"critical": "critical", "page": "critical", "error": "critical", "high": "critical",
                   "warning": "warning", "warn": "warning", "medium": "warning"}
 
@@ -84,14 +83,19 @@ class NotifyApi:
                 notifications.check_recipients(token, tuple(to))
             opened: list[int] = []
             resolved: list[int] = []
-            for key, firing, text, severity, image_url in events:
+            # Resolutions first: they cost nothing, and must not wait behind a rate limit.
+            for key, firing, text, severity, image_url in sorted(events, key=lambda event: event[1]):
                 if firing:
                     if await notifications.open_key(origin, key) is not None:
                         continue          # Alertmanager repeats a firing alert: it is open already
                     # Each notification costs the token's rate, not each call: a body may carry
-                    # thousands of alerts. Past the rate, 429: the sender retries the call later,
-                    # and the ones opened already are open (skipped above) by then.
-                    notifications.take(token, opened=opened, resolved=resolved)
+                    # thousands of alerts. Past the rate, 503 with Retry-After: Alertmanager and
+                    # Grafana retry a 5xx (a 4xx they drop), and the ones opened already are open
+                    # (skipped above) by then.
+                    try:
+                        notifications.take(token, opened=opened, resolved=resolved)
+                    except Refused as exc:
+                        raise Refused(503, exc.error, **exc.extra) from None
                     notice = parse_notice({"to": to, "text": text, "severity": severity, "ack": ack},
                                           notifications.settings.default_to)
                     if image_url:

@@ -190,7 +190,7 @@ class Outbox:
             for delivery_id, target, direct, text, attachment, attempts, created, alert_id, kind, recipient, \
                     open_, severity in rows:
                 buttons = self._ack_button(alert_id, recipient) if open_ and kind in ("raise", "repeat") else ()
-                alert = AlertRef(alert_id, severity) if severity is not None else None
+                alert = AlertRef(alert_id, severity, kind) if severity is not None else None
                 outcome = await self._send_one(adapter, adapter_name, target, bool(direct), text, attachment,
                                                attempts, buttons, alert)
                 if outcome is None:

@@ -188,7 +188,7 @@ def parse_plan(verb: str, words: list[str], now: float, tz: tzinfo) -> Plan:
     if verb == "every":
         if not words:
             raise ScheduleError("every what? write e.g. every day at 06:30 CMD or every 15m CMD")
-        if re.fullmatch(r"\d+(\.\d+)?(ms|s|m|h|d|w)?(\d+(ms|s|m|h|d|w))*", words[0].lower()):
+        if re.fullmatch(r"\d+([.,]\d+)?(ms|s|m|h|d|w)?(\d+(ms|s|m|h|d|w))*", words[0].lower()):
             try:
                 every = parse_duration(words[0])
             except ValueError as exc:

@@ -105,6 +105,8 @@ def settings_for(data_dir: Path, mqtt_url: str = "embedded", **overrides: Any) -
     owner = raw.get("automations_defaults", {}).get("owner")
     if "automations" not in overrides and owner not in raw.get("users", {}):
         raw.pop("automations", None)        # the demo's automations act as its owner: no owner, no automations
+    if raw["mqtt"].get("discovery_ack_user") not in raw.get("users", {}):
+        raw["mqtt"].pop("discovery_ack_user", None)     # likewise Home Assistant's acknowledge button
     return parse_settings(raw, data_dir)
 
 

@@ -31,10 +31,11 @@ from aiohttp import WSMsgType, web
 from .adapter import AdapterBase, Capabilities
 from .config import read_secret
 from .durations import parse_duration
+from .history import period_range
 from .config import DeviceType
 from .health import Health
 from .home import SWITCH_STATES, Device, Reading, format_value
-from .i18n import N_, _, speaking
+from .i18n import N_, _, pgettext, speaking
 from .message import Address, Attachment, Identity, Message, Reply
 from .sim_past import simulated_until
 from .notify_web import NotifyApi
@@ -49,7 +50,8 @@ PAGE_LABELS = (N_("On"), N_("Off"), N_("Take a picture"), N_("no reading yet"), 
                N_("Acknowledged"), N_("Acknowledge"), N_("Alerts"), N_("Chat"), N_("Send"),
                N_("Type a command: temp, chauffage on, snap entree, graph salon 7d… (help lists them all)"),
                N_("temp salon, chauffage on, graph salon 7d, help"),
-               N_("Storage is failing ({why}): alerts are sent from memory, readings kept in memory."))
+               N_("Storage is failing ({why}): alerts are sent from memory, readings kept in memory."),
+               N_("Open"), N_("Stop"), N_("Close"), N_("no history yet"), N_("simulated"))
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 COOKIE = "chatops_token"
@@ -220,7 +222,9 @@ class WebServer:
             return web.Response(status=401, text="This hub needs its token: open /?token=YOUR_TOKEN once.")
         if "token" in request.query:      # keep the token out of the address bar and history
             response = web.HTTPFound("/")
-            secure = (self.settings.public_url or "").lower().startswith("https:")
+            # Secure as the request came: by https (or through a TLS proxy saying so), never over
+            # plain HTTP, where a browser would drop a Secure cookie and the page stay locked.
+            secure = request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
             response.set_cookie(COOKIE, self._session(), httponly=True, samesite="Strict", secure=secure)
             raise response
         return web.FileResponse(STATIC / "index.html")
@@ -306,6 +310,7 @@ class WebServer:
             low, high, step = device.settings.limits
             found.update(attrs=dict(reading.attrs) if reading else {}, options=device.settings.options,
                          modes=device.settings.modes, color_temp=device.settings.color_temp,
+                         mode_labels={mode: pgettext("thermostat mode", mode) for mode in device.settings.modes},
                          limits={"min": low, "max": high, "step": step} if step else None)
         return found
 
@@ -432,6 +437,8 @@ class WebServer:
             points = max(10, min(2000, int(request.query.get("points", CHART_POINTS))))
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
+        shortest, longest = period_range(self.hub.settings.history)
+        period = min(max(period, shortest), longest)    # the dashboard asks 24h even of 12h of history
         until = time.time()
         series = await self.hub.history.series(device.name, until - period, until, points) \
             if self.hub.history.enabled else []
@@ -460,10 +467,11 @@ class WebServer:
 
 
 def _offered(request: web.Request, token: str) -> bool:
-    """Whether `request` carries `token` (`Authorization: Bearer` or `?token=`)."""
-    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip() or \
-        request.query.get("token", "")
-    return bool(offered) and hmac.compare_digest(offered.encode(), token.encode())
+    """Whether `request` carries `token`, as `?token=` or `Authorization: Bearer` (another kind of
+    Authorization, a reverse proxy's Basic login, is not the hub's to judge and never hides `?token=`)."""
+    header = request.headers.get("Authorization", "")
+    offered = [request.query.get("token", ""), header[7:].strip() if header[:7].lower() == "bearer " else ""]
+    return any(o and hmac.compare_digest(o.encode(), token.encode()) for o in offered)
 
 
 def _quoteless(name: str) -> str:

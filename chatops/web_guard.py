@@ -71,7 +71,7 @@ class RequestGuard:
         """Whether `origin` is the hub's own: the scheme and address the request came to, or public_url.
         Reached by public_url's host, the scheme must be public_url's too: a page someone slipped
         into plain-HTTP traffic for that name is not the hub's page."""
-        if self.public_origin is not None and origin.lower() == self.public_origin:
+        if self.public_origin is not None and _origin_of(origin) == self.public_origin:
             return True
         if _hostname(request_host) == self.public_host:
             return False
@@ -120,5 +120,13 @@ class RequestGuard:
 
 
 def _origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    """`scheme://host[:port]` as a browser writes an Origin: lower case, without the default port."""
+    parts = urlsplit(url.strip().lower())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")

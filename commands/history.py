@@ -12,6 +12,7 @@ from chatops.i18n import _, ngettext
 from chatops.config import DeviceType
 from chatops.durations import format_duration, parse_duration
 from chatops.graph import Series, render
+from chatops.history import period_range
 from chatops.home import Device, format_value
 from chatops.message import Attachment, Reply
 from chatops.sim_past import simulated_note, simulated_until
@@ -31,9 +32,8 @@ def _period(ctx: Context, words: list[str]) -> tuple[list[str], float, str]:
                 raise CommandError(_('{words!r} is not a period; write e.g. 1h, 24h, 7d or 30d.').format(
                     words=words[-1])) from None
             return words, DEFAULT_PERIOD, "24h"
-        s = ctx.hub.settings.history
-        longest = max(s.raw_retention, s.rollup_retention)
-        if not 60 <= seconds <= longest:
+        shortest, longest = period_range(ctx.hub.settings.history)
+        if not shortest <= seconds <= longest:
             raise CommandError(_('The period must be between 1m and {duration}, not {words}.').format(
                 duration=format_duration(longest), words=words[-1]))
         return words[:-1], seconds, words[-1].lower()

@@ -212,6 +212,20 @@ async def test_pending_alert_survives_a_restart_and_is_sent_once(tmp_path: Path,
         assert rows == (1, 1)
 
 
+async def smoke_came_and_went(hub: Hub, inbox: Any, broker: aiomqtt.Client, ack: bool = False) -> None:
+    """Alert #1 raised (and acknowledged by alice with `ack`), then the smoke gone, its quiet recorded."""
+    await smoke(broker, True)
+    assert (await inbox.next())[1].startswith("[CRITICAL] Smoke in the kitchen smoke detector! (alert #1")
+    if ack:
+        assert await exec_command(hub, "ack", sender="alice") == "Alert #1 (smoke) acknowledged; reminders stopped."
+        assert (await inbox.next())[1] == "Alert #1 (smoke) acknowledged by alice."
+    await smoke(broker, False)
+    async with asyncio.timeout(5):
+        while hub.alerts.rules["smoke"].quiet_since is None:
+            await asyncio.sleep(0.01)
+    await hub.alerts.settled()
+
+
 async def test_a_new_alarm_after_a_restart_is_told_though_the_old_one_was_acknowledged(
         tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
     # Smoke, acknowledged; the smoke goes and the hub stops before the cooldown ends (the alert
@@ -220,15 +234,7 @@ async def test_a_new_alarm_after_a_restart_is_told_though_the_old_one_was_acknow
     settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"], cooldown="10m")
     clock = ManualClock()
     async with hub_with_inbox_on(settings, clock) as (hub, inbox):
-        await smoke(broker, True)
-        assert (await inbox.next())[1].startswith("[CRITICAL] Smoke in the kitchen smoke detector! (alert #1")
-        assert await exec_command(hub, "ack", sender="alice") == "Alert #1 (smoke) acknowledged; reminders stopped."
-        assert (await inbox.next())[1] == "Alert #1 (smoke) acknowledged by alice."
-        await smoke(broker, False)
-        async with asyncio.timeout(5):
-            while hub.alerts.rules["smoke"].quiet_since is None:
-                await asyncio.sleep(0.01)
-        await hub.alerts.settled()
+        await smoke_came_and_went(hub, inbox, broker, ack=True)
     later = ManualClock(wall=clock.time() + 7200, monotonic=50.0)      # a new boot: monotonic starts again
     async with hub_with_inbox_on(settings, later) as (hub, inbox):
         await smoke(broker, True)
@@ -245,6 +251,22 @@ async def test_a_new_alarm_after_a_restart_is_told_though_the_old_one_was_acknow
         with pytest.raises(TimeoutError):
             await inbox.next(timeout=0.5)
         assert [a["id"] for a in await hub.alerts.active()] == [2]
+
+
+async def test_an_alert_over_during_a_restart_is_cleared_aloud_when_its_rule_is_muted(
+        tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
+    # The smoke ended while the hub was down; the rule is muted now, so no new alert will say
+    # more: those told of alert #1 are told it is over.
+    settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"], cooldown="10m")
+    clock = ManualClock()
+    async with hub_with_inbox_on(settings, clock) as (hub, inbox):
+        await smoke_came_and_went(hub, inbox, broker)
+    async with hub_with_inbox_on(settings, ManualClock(wall=clock.time() + 7200, monotonic=50.0)) as (hub, inbox):
+        assert await exec_command(hub, "mute smoke 10m", sender="alice") == "Alert rule smoke muted for 10m."
+        await smoke(broker, True)
+        assert (await inbox.next())[1].startswith("[CLEARED]")
+        await hub.alerts.settled()
+        assert await hub.alerts.active() == []
 
 
 async def test_mute_stops_new_alerts(tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:

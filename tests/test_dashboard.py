@@ -348,21 +348,28 @@ async def test_dashboard_needs_the_token_beyond_loopback(tmp_path: Path, mosquit
 async def test_dashboard_dims_the_lamp_nudges_the_thermostat_and_moves_the_shutter(tmp_path: Path,
                                                                                    mosquitto: Mosquitto) -> None:
     """Each device type has its own control: a brightness slider, a target with − and +, open/stop/close."""
-    settings = settings_for(tmp_path, mosquitto.url, simulator={"interval": "1m", "cover_travel": "2s"})
+    siren = "zigbee2mqtt/siren"
+    devices = {"volume": {"type": "number", "topic": siren, "value": "volume", "command_topic": f"{siren}/set/volume",
+                          "min": 0, "max": 10, "step": 1},
+               "melody": {"type": "select", "topic": siren, "value": "melody", "command_topic": f"{siren}/set/melody",
+                          "options": ["bell", "alarm"]}}
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"interval": "1m", "cover_travel": "2s"}, devices=devices)
     async with running(Hub(settings, tty=False)) as hub, \
             aiomqtt.Client("127.0.0.1", mosquitto.port) as watcher, Browser.launch() as browser:
         assert hub.web is not None
         await watcher.subscribe("zigbee2mqtt/+/set")
+        await watcher.subscribe(f"{siren}/set/+")
+        await watcher.publish(siren, json.dumps({"volume": 3, "melody": "bell"}), qos=1)
         await browser.goto(f"http://127.0.0.1:{hub.web.port}/")
         await browser.wait_until("document.body.dataset.ready === 'true'")
         card = "document.querySelector('[data-device=\"{}\"]')".format
         await browser.wait_until(card("thermostat") + ".querySelector('[data-shows=\"target\"]').textContent"
                                  " === '20.0 °C'")
 
-        async def published(device: str) -> dict[str, Any]:
+        async def published(device: str, topic: str | None = None) -> Any:
             async with asyncio.timeout(10):
                 async for message in watcher.messages:
-                    if message.topic.value == f"zigbee2mqtt/{device}/set":
+                    if message.topic.value == (topic or f"zigbee2mqtt/{device}/set"):
                         return json.loads(message.payload)
             raise AssertionError("unreachable")
 
@@ -385,6 +392,20 @@ async def test_dashboard_dims_the_lamp_nudges_the_thermostat_and_moves_the_shutt
         assert await published("thermostat") == {"system_mode": "heat"}
         await browser.wait_until(card("thermostat") + ".querySelector('button[data-mode=\"heat\"]')"
                                  ".classList.contains('active')")
+        await browser.click('[data-device="thermostat"] button[data-nudge="-"]')
+        assert await published("thermostat") == {"current_heating_setpoint": 20.0}
+        await browser.wait_until(card("thermostat") + ".querySelector('[data-shows=\"target\"]').textContent"
+                                 " === '20.0 °C'")
+
+        # A number's slider and a select's list publish on their command topics.
+        await browser.wait_until(card("volume") + ".querySelector('input[data-control=\"value\"]').value === '3'")
+        await browser.evaluate(card("volume") + ".querySelector('input[data-control=\"value\"]').value = 7; "
+                               + card("volume") + ".querySelector('input[data-control=\"value\"]')"
+                               ".dispatchEvent(new Event('change'))")
+        assert await published("volume", f"{siren}/set/volume") == {"volume": 7}
+        await browser.evaluate(card("melody") + ".querySelector('select').value = 'alarm'; "
+                               + card("melody") + ".querySelector('select').dispatchEvent(new Event('change'))")
+        assert await published("melody", f"{siren}/set/melody") == {"melody": "alarm"}
 
         # The shutter: Open moves it (opening…), and the card follows it to open.
         await browser.click('[data-device="volet_salon"] button[data-cover="open"]')
@@ -393,6 +414,14 @@ async def test_dashboard_dims_the_lamp_nudges_the_thermostat_and_moves_the_shutt
         await browser.wait_until(card("volet_salon") + ".querySelector('.value').textContent === 'open'")
         await browser.screenshot(ARTIFACTS / "dashboard-controls.png")
         assert hub.home.devices["volet_salon"].reading.value == 100
+        # Close sets it going down; Stop halts it on the way.
+        await browser.click('[data-device="volet_salon"] button[data-cover="close"]')
+        assert await published("volet_salon") == {"state": "CLOSE"}
+        await browser.wait_until(card("volet_salon") + ".dataset.motion === 'closing'")
+        await browser.click('[data-device="volet_salon"] button[data-cover="stop"]')
+        assert await published("volet_salon") == {"state": "STOP"}
+        await browser.wait_until(card("volet_salon") + ".dataset.motion === ''")
+        assert 0 < hub.home.devices["volet_salon"].reading.value < 100
         assert browser.errors == []
 
 
@@ -407,6 +436,13 @@ async def test_dashboard_in_french(tmp_path: Path, mosquitto: Mosquitto) -> None
         card = "document.querySelector('[data-device=\"{}\"]')".format
         assert await browser.evaluate(card("heater") + ".querySelector('button[data-set=\"on\"]').textContent") \
             == "Allumer"
+        assert await browser.evaluate("[...document.querySelectorAll('[data-device=\"volet_salon\"] button')]"
+                                      ".map(b => b.textContent).join(' ')") == "Ouvrir Arrêter Fermer"
+        await browser.wait_until(card("thermostat") + ".querySelector('[data-shows=\"target\"]').textContent"
+                                 " === '20,0 °C'")
+        modes = await browser.evaluate("[...document.querySelectorAll('[data-device=\"thermostat\"] "
+                                       "button[data-mode]')].map(b => b.textContent)")
+        assert "chauffe" in modes and "heat" not in modes, modes
         await browser.wait_until(card("salon") + ".querySelector('.age').textContent.startsWith('il y a ')")
         await browser.wait_until("/^\\d+,\\d$/.test(" + card("salon") + ".querySelector('.value').firstChild"
                                  ".textContent.trim())")

@@ -142,7 +142,7 @@ async def test_an_alert_mail_with_its_picture(tmp_path: Path, mosquitto: Mosquit
             Notice(("owner",), "Person at the front door", "critical", image=picture, ack=True), "test")
         mail = await asyncio.wait_for(smtp_server.mailbox.mails.get(), 10)
         assert mail["To"] == "owner@example.org" and mail["From"] == "maison@example.org"
-        assert mail["Subject"] == f"[maison] CRITICAL alert #{notice_id}: Person at the front door"
+        assert mail["Subject"] == f"[maison] CRITICAL #{notice_id}: Person at the front door"
         assert "Person at the front door" in mail.get_body(("plain",)).get_content()
         html = mail.get_body(("html",))
         images = [p for p in mail.walk() if p.get_content_maintype() == "image"]
@@ -166,7 +166,7 @@ async def test_a_4xx_is_retried_and_a_5xx_given_up(tmp_path: Path, mosquitto: Mo
     async with running(Hub(email_settings(tmp_path, mosquitto.url, smtp_server), tty=False)) as hub:
         first = await hub.notifications.submit(Notice(("owner",), "Washing machine done"), "test")
         mail = await asyncio.wait_for(smtp_server.mailbox.mails.get(), 10)
-        assert mail["Subject"] == f"[maison] INFO alert #{first}: Washing machine done"
+        assert mail["Subject"] == f"[maison] INFO #{first}: Washing machine done"
         delivered = await status_of(hub, first, "delivered")
         assert delivered["attempts"] == 2, "refused once with 451, then accepted"
         with pytest.raises(Refused, match="not an email address"):
@@ -192,7 +192,7 @@ async def test_a_server_down_and_back_gets_the_mail_later(tmp_path: Path, mosqui
         assert "127.0.0.1" in hub.adapters["email"].health.detail
         smtp_server.start()
         mail = await asyncio.wait_for(smtp_server.mailbox.mails.get(), 15)
-        assert mail["Subject"] == f"[maison] WARNING alert #{notice_id}: Freezer open"
+        assert mail["Subject"] == f"[maison] WARNING #{notice_id}: Freezer open"
         await status_of(hub, notice_id, "delivered")
 
 
@@ -208,11 +208,16 @@ def test_a_user_email_must_be_an_address(tmp_path: Path) -> None:
 def test_addresses_and_subjects() -> None:
     assert identity_problem("alice@example.org") is None
     assert identity_problem("alice") and identity_problem("a@b") and identity_problem("a b@example.org")
-    assert subject("[REMINDER 2] Smoke! (alert #7; answer !ack 7)", "maison") == \
-        "[maison] REMINDER 2 alert #7: Smoke!"
-    assert subject("[CLEARED] Smoke gone (alert #7)", "m") == "[m] CLEARED alert #7: Smoke gone"
+    reminder = AlertRef(7, "critical", "repeat")
+    assert subject("[REMINDER 2] Smoke! (alert #7; answer !ack 7)", "maison", reminder) == "[maison] REMINDER 2 #7: Smoke!"
+    assert subject("[RAPPEL 2] Fumée ! (alerte n°7 ; répondez !ack 7)", "maison", reminder) == \
+        "[maison] RAPPEL 2 #7: Fumée !", "the marker and the mention of the id in any language"
+    assert subject("[CLEARED] Smoke gone (alert #7)", "m", AlertRef(7, "critical", "clear")) == "[m] CLEARED #7: Smoke gone"
+    assert subject("Alert #7 (smoke) acknowledged by alice.", "m", AlertRef(7, "critical", "ack")) == \
+        "[m] #7: Alert #7 (smoke) acknowledged by alice.", "an acknowledgement is not tagged CRITICAL"
     assert len(subject("x" * 500, "m")) == 120
-    assert subject("Washing machine done", "m", AlertRef(8, "info")) == "[m] INFO alert #8: Washing machine done"
-    assert subject("[RESOLVED] Disk full (alert #9)", "m", AlertRef(9, "critical")) == \
-        "[m] RESOLVED alert #9: Disk full", "the text's marker says more than the severity"
+    assert subject("Washing machine done", "m", AlertRef(8, "info")) == "[m] INFO #8: Washing machine done"
+    assert subject("[RESOLVED] Disk full (alert #9)", "m", AlertRef(9, "critical", "clear")) == \
+        "[m] RESOLVED #9: Disk full", "the text's marker says more than the severity"
+    assert subject("[CRITICAL] Smoke (NOT STORED: disk full)", "m") == "[m] CRITICAL: Smoke (NOT STORED: disk full)"
     assert subject("Shopping list", "m") == "[m] Shopping list", "a reply of no alert has no heading"

@@ -133,6 +133,11 @@ async def test_the_dashboard_charts_get_the_simulated_day_and_its_mark(tmp_path:
         async with http.get(f"{hub.web.links.base_url}/api/history?device=salon&period=24h&points=288") as answer:
             assert answer.status == 200
             chart = await answer.json()
+        # A period past the longest retention only costs the Pi work: it is cut to what is kept.
+        async with http.get(f"{hub.web.links.base_url}/api/history?device=salon&period=5000d") as answer:
+            assert answer.status == 200
+            longest = await answer.json()
+            assert longest["until"] - longest["since"] == 365 * 86400
     assert len(chart["points"]) > 200                          # the day is drawn, not an empty line
     assert chart["since"] < chart["simulated_until"] <= chart["until"]
 
@@ -140,7 +145,8 @@ async def test_the_dashboard_charts_get_the_simulated_day_and_its_mark(tmp_path:
 def test_rpc_without_the_xmpp_extra_says_which_to_install() -> None:
     # `chatops rpc` in a venv without slixmpp: a usage error naming the extra, not a traceback.
     run = ("import sys; sys.modules['slixmpp'] = None; from chatops.cli import main; "
-           "sys.argv = ['chatops', 'rpc', '--jid', 'a@example.org', '--to', 'b@example.org', 'read', 'salon']; raise SystemExit(main())")
+           "sys.argv = ['chatops', 'rpc', '--jid', 'a@example.org', '--to', 'b@example.org', 'read', 'salon'];"
+           " raise SystemExit(main())")
     result = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, timeout=30,
                             env={**os.environ, "XMPP_PASSWORD": "x"})
     assert result.returncode == 2, result.stderr

@@ -105,7 +105,7 @@ def test_the_demo_path_in_french_on_the_console(tmp_path: Path) -> None:
 
 async def test_timers_automations_and_durations_read_french(tmp_path: Path, mosquitto: Mosquitto) -> None:
     from chatops.clock import ManualClock
-    from chatops.durations import format_duration
+    from chatops.durations import format_duration, parse_duration
     clock = ManualClock()
     settings = settings_for(tmp_path / "data", mosquitto.url, hub={"language": "fr", "timezone": "Europe/Paris"})
     async with running(Hub(settings, tty=False, clock=clock)) as hub:
@@ -121,3 +121,4 @@ async def test_timers_automations_and_durations_read_french(tmp_path: Path, mosq
     with i18n.speaking("fr"):
         assert format_duration(1.5) == "1,5s"
     assert format_duration(1.5) == "1.5s"
+    assert parse_duration("1,5s") == parse_duration("1.5s") == 1.5, "what is shown can be typed back"

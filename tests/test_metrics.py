@@ -3,6 +3,7 @@ the outbox and history, in Prometheus's text format, behind the web server's acc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -14,7 +15,9 @@ import aiomqtt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from chatops.command import CommandSet, Context, command
 from chatops.hub import Hub, running
+from chatops.router import Router
 from chatops.testing import REPO, Mosquitto, exec_command, settings_for, wait_for
 
 pytestmark = pytest.mark.servers
@@ -74,6 +77,31 @@ async def test_commands_are_counted_by_name_and_outcome_with_latency(tmp_path: P
     assert [labels for name, labels in found if name == "chatops_info"][0][0] == ("name", "maison")
 
 
+@command("boom", permission="help")
+async def boom(ctx: Context) -> str:
+    """Always fails."""
+    raise RuntimeError("kaboom")
+
+
+@command("slow", permission="help")
+async def slow(ctx: Context) -> str:
+    """Never answers in time."""
+    await asyncio.Event().wait()
+    return "never"
+
+
+async def test_failed_and_timed_out_commands_are_counted_as_such(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    settings = hub_settings(tmp_path, mosquitto.url, hub={"handler_timeout": "200ms"})
+    async with running(Hub(settings, tty=False)) as hub:
+        hub.commands = CommandSet([boom.__chatops_command__, slow.__chatops_command__])
+        hub.router = Router(hub, hub.commands, hub.access, hub._audit_refusal, hub.home.find)
+        assert (await exec_command(hub, "boom", sender="alice")).startswith("Sorry, boom failed (incident ")
+        assert (await exec_command(hub, "slow", sender="alice")).endswith("and was stopped.")
+        found = samples((await scrape(hub))[1])
+    assert found["chatops_commands_total", (("command", "boom"), ("outcome", "error"))] == 1
+    assert found["chatops_commands_total", (("command", "slow"), ("outcome", "timeout"))] == 1
+
+
 async def test_alerts_outbox_adapters_and_mqtt_figures(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with running(Hub(hub_settings(tmp_path, mosquitto.url), tty=False)) as hub:
         loop = hub.adapters["loop"]
@@ -105,6 +133,25 @@ async def test_alerts_outbox_adapters_and_mqtt_figures(tmp_path: Path, mosquitto
             assert ("chatops_history_rows", (("table", "raw"),)) in found
             assert found["chatops_store_ok", ()] == 1
             assert found["chatops_process_resident_memory_bytes", ()] > 0
+
+
+async def test_webhook_alerts_are_counted_by_source_not_by_fingerprint(tmp_path: Path, mosquitto: Mosquitto,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each Alertmanager alert has its own fingerprint: as labels, they would grow without bound.
+    monkeypatch.setenv("T_AM", "am-token-0123456789")
+    settings = hub_settings(tmp_path, mosquitto.url, web={"notify_tokens": {"grafana": {"token_env": "T_AM"}}},
+                            notify={"default_to": ["loop:alice"]})
+    alerts = [{"status": "firing", "fingerprint": f"aa0{n}", "labels": {"alertname": f"Disk{n}"}} for n in range(3)]
+    async with running(Hub(settings, tty=False)) as hub:
+        assert hub.web is not None
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"http://127.0.0.1:{hub.web.port}/api/notify/alertmanager", json={"alerts": alerts},
+                                 headers={"Authorization": "Bearer am-token-0123456789"}) as response:
+                assert response.status == 202
+        found = samples((await scrape(hub))[1])
+    rules = {dict(labels)["rule"] for name, labels in found if name == "chatops_alerts_raised_total"}
+    assert rules == {"smoke", "notify/alertmanager/grafana"}
+    assert found["chatops_alerts_raised_total", (("rule", "notify/alertmanager/grafana"),)] == 3
 
 
 async def test_metrics_follow_the_web_token_and_take_their_own(tmp_path: Path, mosquitto: Mosquitto,

@@ -10,6 +10,9 @@ const simulatedUntil = new Map();  // name -> end of the demo's simulated past d
 const cards = new Map();          // name -> card element
 let socket, may = {}, clockOffset = 0, requestId = 0, labels = {};
 const t = (text) => labels[text] || text;    // the page's words in the web user's language (state.labels)
+// 20.5 or 20,5 as the web user's language writes it, one decimal
+const decimal = (value) => Number(value).toLocaleString(labels.language || "en",
+  {minimumFractionDigits: 1, maximumFractionDigits: 1});
 
 const serverNow = () => (Date.now() + clockOffset) / 1000;
 window.chatops = {devices, series};     // for tests and curious people in the console
@@ -86,14 +89,15 @@ function controlsFor(device) {
   if (device.type === "climate") {
     const target = () => Number((devices.get(name).attrs || {}).target ?? limits.min);
     const nudge = (sign) => () => String(Math.min(limits.max, Math.max(limits.min, target() + sign * limits.step)));
-    const modes = (device.modes || []).map((mode) => button({"data-mode": mode}, mode, () => mode));
+    const modes = (device.modes || []).map((mode) =>
+      button({"data-mode": mode}, (device.mode_labels || {})[mode] || mode, () => mode));
     return [el("div", {class: "actions thermostat"}, button({"data-nudge": "-"}, "−", nudge(-1)),
       el("span", {class: "target", "data-shows": "target"}), button({"data-nudge": "+"}, "+", nudge(1))),
       el("div", {class: "actions"}, ...modes)];
   }
   if (device.type === "cover") {
     return [el("div", {class: "actions"}, ...["open", "stop", "close"].map((word) =>
-      button({"data-cover": word}, word[0].toUpperCase() + word.slice(1), () => word)))];
+      button({"data-cover": word}, t(word[0].toUpperCase() + word.slice(1)), () => word)))];
   }
   if (device.type === "select") {
     const select = el("select", {"data-control": "select", "aria-label": device.label},
@@ -121,7 +125,7 @@ function renderControls(device, card) {
   }
   if (device.type === "number") set("value", device.value, device.shown);
   if (device.type === "climate") {
-    set("target", attrs.target, attrs.target === undefined ? "—" : attrs.target.toFixed(1) + " " + (device.unit || "°C"));
+    set("target", attrs.target, attrs.target === undefined ? "—" : decimal(attrs.target) + " " + (device.unit || "°C"));
     for (const b of card.querySelectorAll("button[data-mode]")) b.classList.toggle("active", b.dataset.mode === attrs.mode);
   }
   if (device.type === "cover") card.dataset.motion = attrs.motion || "";
@@ -232,13 +236,13 @@ function drawChart(name) {
     g.beginPath(); g.moveTo(px, 0); g.lineTo(px, height - 12); g.stroke();
     g.fillText(String(tick.getHours()).padStart(2, "0") + ":00", Math.min(px + 2, width - 30), height - 2);
   }
-  if (!points.length) { g.fillText("no history yet", 4, 12); return; }
+  if (!points.length) { g.fillText(t("no history yet"), 4, 12); return; }
   const simulated = simulatedUntil.get(name);
   if (simulated && simulated > since) {   // the demo's simulated past day: shaded and named
     g.fillStyle = "rgba(138, 148, 166, 0.12)";
     g.fillRect(0, 0, x(simulated), height - 12);
     g.fillStyle = "#8a94a6";
-    g.fillText("simulated", Math.max(2, x(simulated) - 52), 10);
+    g.fillText(t("simulated"), Math.max(2, x(simulated) - 52), 10);
   }
   const boolean = typeof device.value === "boolean";
   const top = 4, bottom = height - 16;
