@@ -36,6 +36,16 @@ async def test_chatops_notify(tmp_path: Path, mosquitto: Mosquitto, monkeypatch:
         assert (target, text) == ("owner", "[WARNING] Backup finished")
         assert (await hub.notifications.status(notice_id))["text"] == "Backup finished"
 
+        # --ack: an alert that repeats until someone acknowledges it.
+        code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "owner", "--ack", "Water leak"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        alert_id = int(out.strip())
+        _, text = await hub.adapters["loop"].next()
+        assert text.startswith(f"[INFO] Water leak (alert #{alert_id}; answer "), text
+        assert (await hub.notifications.status(alert_id))["open"] is True
+        assert [a["id"] for a in await hub.alerts.active()] == [alert_id]
+
         code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "nobody", "hello"])
         out, err = capsys.readouterr()
         assert code == 1 and out == ""
