@@ -20,6 +20,7 @@ from typing import Any
 
 from .auth import fold
 from .device_settings import DeviceSettings, DeviceType
+from .tasmota import sibling
 from .i18n import N_, NP_, _, format_number, pgettext
 
 MAX_JSON_DEPTH = 32
@@ -93,7 +94,7 @@ def dialect(settings: DeviceSettings) -> str:
     """`tasmota`, `zigbee2mqtt` or `raw`: how this device's payloads are shaped."""
     if settings.payloads != "auto":
         return settings.payloads
-    if re.match(r"(tele|stat)/", settings.topic or ""):
+    if sibling(settings.topic or "", "stat", "RESULT") is not None:      # a Tasmota topic, any full topic
         return "tasmota"
     if settings.type in (DeviceType.NUMBER, DeviceType.SELECT) and not settings.value:
         return "raw"

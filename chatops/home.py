@@ -27,7 +27,7 @@ from .durations import format_duration
 from .mqtt import MqttLink
 from .tasmota import DISCOVERY as TASMOTA_DISCOVERY
 from .tasmota import discovered_devices as tasmota_devices
-from .tasmota import status_answer, unwrap
+from .tasmota import sibling, status_answer, unwrap
 
 log = logging.getLogger(__name__)
 
@@ -245,11 +245,10 @@ class Home:
         if device.settings.topic:
             await self.mqtt.subscribe(device.settings.topic,
                                       lambda _t, payload, _r, d=device: self.update(d, payload))
-            tasmota = re.fullmatch(r"(?:tele|stat)/([^/]+)/\w+", device.settings.topic)
-            if device.control is not None and tasmota and dialect(device.settings) == "tasmota":
+            result = sibling(device.settings.topic, "stat", "RESULT")
+            if device.control is not None and result and dialect(device.settings) == "tasmota":
                 # Tasmota answers a command on stat/<topic>/RESULT at once; telemetry comes minutes later.
-                await self.mqtt.subscribe(f"stat/{tasmota.group(1)}/RESULT",
-                                          lambda _t, payload, _r, d=device: self.update(d, payload))
+                await self.mqtt.subscribe(result, lambda _t, payload, _r, d=device: self.update(d, payload))
             answer = status_answer(device.settings.topic)
             if answer is not None:      # Tasmota answers `Status 8` there, not on the telemetry topic
                 await self.mqtt.subscribe(answer[0], lambda topic, payload, _r, d=device, key=answer[1]:
@@ -309,12 +308,11 @@ class Home:
         if topic.startswith("zigbee2mqtt/") and topic.count("/") == 1:
             field_name = (s.value or "state").split(".")[0]
             return f"{topic}/get", json.dumps({field_name: ""})
-        tasmota = re.fullmatch(r"(tele|stat)/([^/]+)/(SENSOR|POWER\d*|STATE)", topic)
-        if tasmota:
-            kind, name, leaf = tasmota.groups()
-            if leaf.startswith("POWER"):
-                return f"cmnd/{name}/{leaf}", ""
-            return f"cmnd/{name}/Status", "8" if leaf == "SENSOR" else "11"
+        leaf = topic.rsplit("/", 1)[-1]
+        if re.fullmatch(r"POWER\d*", leaf) and sibling(topic, "cmnd", leaf):
+            return sibling(topic, "cmnd", leaf), ""          # Tasmota answers an empty POWER with its state
+        if leaf in ("SENSOR", "STATE") and sibling(topic, "cmnd", "Status"):
+            return sibling(topic, "cmnd", "Status"), "8" if leaf == "SENSOR" else "11"
         return None, None
 
     async def switch(self, device: Device, on: bool) -> tuple[bool, Reading | None]:

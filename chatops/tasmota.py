@@ -31,13 +31,29 @@ _RELAY_KINDS = (1, 2)               # rl: 1 a plain relay, 2 a light, 3 a shutte
 _COLOUR_TEMPERATURE = (2, 5)        # lt_st, the light's channels: 1 dimmer, 2 CT, 3 RGB, 4 RGBW, 5 RGBCW
 
 
+_LEAF = re.compile(r"SENSOR|STATE|RESULT|POWER\d*|STATUS\d*")
+_PREFIXES = ("tele", "stat", "cmnd")
+
+
+def sibling(topic: str, prefix: str, leaf: str) -> str | None:
+    """`topic`, a Tasmota one, with its prefix level set to `prefix` (cmnd, stat, tele) and its last
+    level to `leaf`: `tele/salon/SENSOR` -> `cmnd/salon/Status`, and the same under a full topic
+    of one's own (`ft`, say `maison/%topic%/%prefix%/`: `maison/salon/tele/SENSOR`). None when
+    `topic` does not look like Tasmota's: a prefix level and a Tasmota leaf, three levels at least."""
+    parts = topic.split("/")
+    if len(parts) < 3 or not _LEAF.fullmatch(parts[-1]):
+        return None
+    for index in range(len(parts) - 2, -1, -1):
+        if parts[index] in _PREFIXES:
+            return "/".join([*parts[:index], prefix, *parts[index + 1:-1], leaf])
+    return None
+
+
 def status_answer(topic: str) -> tuple[str, str] | None:
     """(answer topic, wrapping key) for a device reading Tasmota telemetry on `topic`, else None."""
-    match = re.fullmatch(r"tele/([^/]+)/(SENSOR|STATE)", topic)
-    if match is None:
-        return None
-    leaf, key = _ANSWERS[match.group(2)]
-    return f"stat/{match.group(1)}/{leaf}", key
+    last = topic.rsplit("/", 1)[-1]
+    answer = sibling(topic, "stat", _ANSWERS[last][0]) if last in _ANSWERS else None
+    return (answer, _ANSWERS[last][1]) if answer is not None and "tele" in topic.split("/")[:-1] else None
 
 
 def unwrap(payload: bytes, key: str) -> bytes:

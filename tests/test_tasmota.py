@@ -36,6 +36,7 @@ def test_the_status_answer_topic_and_its_wrapping() -> None:
     assert status_answer("tele/cellier/SENSOR") == ("stat/cellier/STATUS8", "StatusSNS")
     assert status_answer("tele/cellier/STATE") == ("stat/cellier/STATUS11", "StatusSTS")
     assert status_answer("zigbee2mqtt/salon") is None and status_answer("stat/cellier/POWER") is None
+    assert status_answer("maison/cellier/tele/SENSOR") == ("maison/cellier/stat/STATUS8", "StatusSNS"), "ft of one's own"
     assert json.loads(unwrap(json.dumps(STATUS8).encode(), "StatusSNS"))["AM2301"]["Temperature"] == 11.6
     with pytest.raises(ValueError):
         unwrap(b'{"Status": {"Module": 4}}', "StatusSNS")
@@ -67,24 +68,29 @@ def test_relays_of_a_multi_channel_device_and_a_custom_full_topic() -> None:
 
 
 @pytest.mark.servers
-async def test_a_silent_sensor_is_read_from_its_status8_answer(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    devices = {"cellier": {"type": "sensor", "topic": "tele/cellier/SENSOR", "value": "AM2301.Temperature",
+@pytest.mark.parametrize("full_topic", ["%prefix%/%topic%", "maison/%topic%/%prefix%"])
+async def test_a_silent_sensor_is_read_from_its_status8_answer(full_topic: str, tmp_path: Path,
+                                                               mosquitto: Mosquitto) -> None:
+    def topic(prefix: str, leaf: str) -> str:       # as Tasmota builds it from its FullTopic (ft)
+        return full_topic.replace("%prefix%", prefix).replace("%topic%", "cellier") + f"/{leaf}"
+
+    devices = {"cellier": {"type": "sensor", "topic": topic("tele", "SENSOR"), "value": "AM2301.Temperature",
                            "unit": "°C"}}
     settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False}, devices=devices)
     async with running(Hub(settings, tty=False)) as hub, aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
-        await device.subscribe("cmnd/cellier/Status")
+        await device.subscribe(topic("cmnd", "Status"))
         asked: list[bytes] = []
 
         async def tasmota() -> None:            # answers `Status 8` as the firmware does
             async for message in device.messages:
                 asked.append(bytes(message.payload))   # type: ignore[arg-type]
-                await device.publish("stat/cellier/STATUS8", json.dumps(STATUS8))
+                await device.publish(topic("stat", "STATUS8"), json.dumps(STATUS8))
 
         responder = asyncio.create_task(tasmota())
         try:
             assert await exec_command(hub, "temp cellier") == "cellier: 11.6 °C"
             assert asked == [b"8"]
-            await device.publish("stat/cellier/STATUS8", b'{"StatusSNS": "not an object"}')
+            await device.publish(topic("stat", "STATUS8"), b'{"StatusSNS": "not an object"}')
             await wait_for(lambda: hub.home.bad_payloads == 1)
             assert hub.home.devices["cellier"].reading.value == 11.6      # the last good reading stays
         finally:
