@@ -5,7 +5,7 @@ they mean for a person is kept here, in DESCRIPTIONS, so the reference never lis
 explained. tests/test_docs.py fails when the document differs from what this module prints, or
 when a key has no description. Regenerate with:
 
-    .venv/bin/python -m chatops.config_doc > docs/configuration.md
+    .venv/bin/python -m chatops.config_doc docs/configuration.md
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .config import Settings, UserSettings, adapter_schema
 from .networks import Network, networks
 from .durations import format_duration, parse_duration
 
-COMMAND = ".venv/bin/python -m chatops.config_doc > docs/configuration.md"
+COMMAND = ".venv/bin/python -m chatops.config_doc docs/configuration.md"
 
 # What each key means, by key path. NAME stands for a name you choose ([users.alice] is users.NAME);
 # [[alerts]] rules are `alerts.KEY`; `adapters.*.KEY` describes a key every adapter section has.
@@ -460,12 +460,21 @@ def render(tables: list[Table] | None = None) -> str:
 def main() -> int:
     import sys
 
-    tables = collect()
+    try:
+        tables = collect()
+    except ImportError as exc:      # a network's settings need its library: the reference covers them all
+        print(f"chatops.config_doc: the reference covers every network, and module {exc.name} is missing: "
+              "pip install -e '.[all]' first", file=sys.stderr)
+        return 2
     missing = undescribed(tables)
     if missing:
         print("chatops.config_doc: these config keys have no description (add them to DESCRIPTIONS in "
               "chatops/config_doc.py): " + ", ".join(missing), file=sys.stderr)
-    sys.stdout.write(render(tables))
+    text = render(tables)
+    if len(sys.argv) > 1:           # the file is written only once the whole reference is made
+        Path(sys.argv[1]).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
     return 1 if missing else 0
 
 

@@ -265,3 +265,14 @@ def test_the_imports_python_examples_show_exist() -> None:
             exec(line, {})
         except ImportError as exc:
             raise AssertionError(f"{where}: {line}: {exc}") from None
+
+
+def test_the_reference_is_not_written_half_without_every_networks_library(tmp_path: Path) -> None:
+    # Regenerating docs/configuration.md in a venv without slack_sdk must leave the file as it was.
+    target = tmp_path / "configuration.md"
+    target.write_text("as before", encoding="utf-8")
+    run = ("import sys; sys.modules['slack_sdk'] = None; from chatops.config_doc import main; "
+           "raise SystemExit(main())")
+    result = subprocess.run([sys.executable, "-c", run, str(target)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "pip install -e '.[all]'" in result.stderr
+    assert target.read_text(encoding="utf-8") == "as before"
