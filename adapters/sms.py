@@ -35,6 +35,7 @@ from chatops.health import Health
 from chatops.i18n import _ as gettext
 from chatops.i18n import speaking
 from chatops.message import Address, Attachment, Identity, Message, Reply
+from chatops.rate import SenderLimits
 from chatops.outbox import Undeliverable, queue_message
 from chatops.store import deliveries, processed
 from chatops.router import clean_text
@@ -255,8 +256,11 @@ class Adapter(AdapterBase):
         user, identity = self.identify(number)
         address = Address(self.name, number, True)
         if user is None:
+            # Each costs the number's rate bucket as any line would: past it, one row a minute
+            # with a count, so a flood from a number (or a spoofed one) cannot fill the disk.
+            flood = hub.access.limits.take(f"sms:{number}") != SenderLimits.ALLOWED
             hub.audit.record("sms-unknown-sender", f"sms:{number}", str(address), incoming.text,
-                             "no [users] entry has this number; not answered")
+                             "no [users] entry has this number; not answered", fold=flood)
             return []
         message = Message(identity, address, incoming.text, addressed=True, raw=incoming)
         replies = await hub.execute(message)

@@ -191,3 +191,18 @@ async def test_sms_adapter_answers_no_unknown_number(hub: Hub, tmp_path: Path) -
     unanswered = await hub.store.audit_entries("sms-unknown-sender")
     assert [(e["sender"], e["text"]) for e in unanswered] == \
         [(f"sms:{unknown}", c) for c in sorted(READ_ONLY | FAMILY | ADMIN)]
+
+
+async def test_an_unknown_numbers_flood_is_folded_in_the_audit(hub: Hub, tmp_path: Path) -> None:
+    # A flood from one unknown (or spoofed) number: one row each within its rate, then folded.
+    from adapters.sms import Adapter, Settings
+    from adapters.sms_text import Incoming
+
+    sms = Adapter("sms", Settings(backend="gammu", model="dummy", connection="none", device=str(tmp_path)))
+    sms._hub = hub
+    number = "+33699999999"
+    for index in range(hub.settings.hub.rate_limit + 500):
+        assert await sms._answer(Incoming(number, "chauffage on", f"x{index}", ()), number) == []
+    await settle_audit(hub)
+    rows = await hub.store.audit_entries("sms-unknown-sender")
+    assert hub.settings.hub.rate_limit <= len(rows) <= hub.settings.hub.rate_limit + 3, len(rows)
