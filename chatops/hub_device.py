@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .health import Health
 from .message import Address
-from .mqtt import MqttUnavailable
+from .mqtt import Listener, MqttUnavailable
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -117,12 +117,14 @@ class HubDevice:
         """Subscribe (safe before MQTT is up) and start announcing in the hub's task group."""
         mqtt = self.hub.mqtt
         self.hub.spawn(self._publish_forever(), "ha-discovery")
-        await mqtt.subscribe(f"{self.prefix}/+/{self.node}/+/config", self._on_config)
+        wanted: list[tuple[str, Listener]] = [(f"{self.prefix}/+/{self.node}/+/config", self._on_config)]
+        if self.publish:        # else what was announced before is still removed (_on_config)
+            wanted.append((mqtt.status_topic, self._on_status))
+            if self.ack_user:
+                wanted.append((self.ack_topic, self._on_press))
+        await mqtt.subscribe_all(wanted)
         if not self.publish:
-            return                  # what was announced before is still removed (_on_config)
-        await mqtt.subscribe(mqtt.status_topic, self._on_status)
-        if self.ack_user:
-            await mqtt.subscribe(self.ack_topic, self._on_press)
+            return
         for name, adapter in self.hub.adapters.items():
             adapter.health.watchers.append(functools.partial(self._on_adapter, name))
 

@@ -132,16 +132,24 @@ class MqttLink:
         """
         if max_payload is not None and max_payload > self.settings.max_payload:
             self._limits[listener] = max_payload
-        if "+" in topic_filter or "#" in topic_filter:
-            self._wildcard.append((topic_filter, listener))
-        else:
-            self._exact.setdefault(topic_filter, []).append(listener)
+        await self.subscribe_all([(topic_filter, listener)])
+
+    async def subscribe_all(self, wanted: list[tuple[str, Listener]]) -> None:
+        """`subscribe` for several filters, in one SUBSCRIBE packet once connected: one round trip
+        to the broker instead of one each (on a stock mosquitto, Nagle's algorithm and our delayed
+        ACK can make each 40 ms: the Home Assistant device's three cost the first answer 45 ms)."""
+        for topic_filter, listener in wanted:
+            if "+" in topic_filter or "#" in topic_filter:
+                self._wildcard.append((topic_filter, listener))
+            else:
+                self._exact.setdefault(topic_filter, []).append(listener)
         client = self._client
-        if client is not None and topic_filter not in self._subscribed:
-            self._subscribed.add(topic_filter)
-            failure = await self._acknowledged(client.subscribe(topic_filter, qos=1))
+        missing = list(dict.fromkeys(f for f, _ in wanted if f not in self._subscribed))
+        if client is not None and missing:
+            self._subscribed.update(missing)
+            failure = await self._acknowledged(client.subscribe([(f, 1) for f in missing]))
             if failure is not None:
-                log.warning("subscribe %s failed (%s); it is retried on reconnect", topic_filter, failure)
+                log.warning("subscribe %s failed (%s); it is retried on reconnect", ", ".join(missing), failure)
 
     def _filters(self) -> list[str]:
         return list(dict.fromkeys([*self._exact, *(f for f, _ in self._wildcard)]))

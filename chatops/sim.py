@@ -115,8 +115,7 @@ class SimulatedHome:
 
     async def run(self) -> None:
         """Publish every device now and every `interval`; answer commands until cancelled."""
-        await self.mqtt.subscribe(f"{self.base}/+/set", self._on_command)
-        await self.mqtt.subscribe(f"{self.base}/+/get", self._on_command)
+        await self.mqtt.subscribe_all([(f"{self.base}/+/set", self._on_command), (f"{self.base}/+/get", self._on_command)])
         await self.mqtt.connected.wait()
         self._pending.update(DEVICES)
         next_tick = time.monotonic()
