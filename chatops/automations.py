@@ -409,9 +409,9 @@ class Automations:
         for auto in self.by_name.values():
             running = auto.enabled and not auto.stopped
             if running:
-                state = pgettext("automation", "on")
+                state = pgettext("automation", "enabled")
             elif not auto.stopped:
-                state = pgettext("automation", "off")
+                state = pgettext("automation", "disabled")
             elif auto.stopped.startswith(LOOP_GUARD):
                 state = _("stopped: ran {count} times within a minute").format(count=auto.limit)
             else:
@@ -423,8 +423,7 @@ class Automations:
                 _("never run")
             result = f" ({auto.last_result})" if auto.last_result else ""
             upcoming = await self.hub.timers.next_automation_run(auto.name) if auto.settings.at else auto.due
-            following = "; " + _("next {when}").format(when=local_time(upcoming, tz, now)) \
-                if upcoming and running else ""
+            following = _("; next {when}").format(when=local_time(upcoming, tz, now)) if upcoming and running else ""
             lines.append(_("{name} [{state}] {trigger} -> {commands} as {owner}; {last}{result}{following}").format(
                 name=auto.name, state=state, trigger=trigger, commands="; ".join(auto.settings.do), owner=auto.owner,
                 last=last, result=result, following=following))

@@ -94,7 +94,7 @@ def _describe(ctx: Context, timer: Timer, now: float) -> str:
         what = _("switch {device} back {state} (after {command})").format(
             device=timer.data.get("device"), state=format_value(bool(timer.data.get("back"))), command=timer.command)
         if timer.data.get("superseded_by"):
-            what += "; " + _("switched since by {who}, will be left").format(who=timer.data["superseded_by"])
+            what += _("; switched since by {who}, will be left").format(who=timer.data["superseded_by"])
         return f"#{timer.id} {when} {timer.owner}: {what}"
     return f"#{timer.id} {when} {timer.owner}: {timer.command} ({_repeat(timer.recurrence)})"
 

@@ -78,7 +78,7 @@ async def test_hall_light_follows_motion_and_goes_off_after_a_quiet_while(tmp_pa
             ("automation:hall light", "hall_motion on (ON): hall light is ON"),
             ("automation:hall light off", "hall_motion off for 2s: hall light is OFF")]
         listed = await exec_command(hub, "automations")
-        assert "hall light [on] when hall_motion on -> switch hall_light on as owner; last " in listed
+        assert "hall light [enabled] when hall_motion on -> switch hall_light on as owner; last " in listed
 
 
 async def test_a_threshold_fires_on_crossing_with_hysteresis(tmp_path: Path, mosquitto: Mosquitto) -> None:
@@ -154,7 +154,7 @@ async def test_only_if_checks_devices_and_schedules_run_automations(tmp_path: Pa
         await reading(hub, mosquitto, "probe", {"temperature": 32.0}, 32.0)
         await wait_for(lambda: "Automation 'hot' (probe > 30 (32)): probe: 32.0 °C" in told(hub))
         await wait_for(lambda: any(t.startswith("Automation 'tick' (schedule every 1s): salon: ") for t in told(hub)))
-        assert "tick [on] at every 1s -> read salon as owner; last " in await exec_command(hub, "automations")
+        assert "tick [enabled] at every 1s -> read salon as owner; last " in await exec_command(hub, "automations")
 
 
 async def test_the_loop_guard_stops_an_automation_that_triggers_itself(tmp_path: Path,
@@ -182,7 +182,7 @@ async def test_disable_survives_a_restart(tmp_path: Path, mosquitto: Mosquitto) 
     async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
         assert await exec_command(hub, "disable Hall Light") == "Automation 'hall light' disabled."
     async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
-        assert (await exec_command(hub, "automations")).startswith("hall light [off] when hall_motion on")
+        assert (await exec_command(hub, "automations")).startswith("hall light [disabled] when hall_motion on")
         await exec_command(hub, "simulate motion")
         await hub.automations.settled()
         assert hub.automations.runs == 0 and hub.home.devices["hall_light"].reading.value is False

@@ -117,7 +117,7 @@ async def test_timers_automations_and_durations_read_french(tmp_path: Path, mosq
         assert listed[1].endswith(" owner: remettre heater sur éteint (après chauffage on for 2h)"), listed
         assert re.match(r"#3 (lun|mar|mer|jeu|ven|sam|dim)\. \d\d:\d\d owner: lire salon", listed[2]), listed
         automations = await exec_command(hub, "automations")
-        assert "en tant que owner ; jamais lancée" in automations and "[active]" in automations, automations
+        assert "en tant que owner ; jamais lancé" in automations and "[actif]" in automations, automations
     with i18n.speaking("fr"):
         assert format_duration(1.5) == "1,5s"
     assert format_duration(1.5) == "1.5s"
