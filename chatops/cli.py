@@ -159,10 +159,9 @@ async def _run(settings: Settings, console: bool) -> int:
     return 0
 
 
-# What `chatops simulate` drives: the simulated device, its payload field, and what is printed.
-SIMULATED = {"smoke": ("kitchen_smoke", "smoke", "simulated smoke detected in the kitchen",
-                       "simulated smoke cleared in the kitchen"),
-             "motion": ("hall_motion", "occupancy", "simulated motion in the hall", "simulated an empty hall")}
+# What `chatops simulate` prints, on and off, for each of chatops.sim's TRIGGERS.
+SIMULATED = {"smoke": ("simulated smoke detected in the kitchen", "simulated smoke cleared in the kitchen"),
+             "motion": ("simulated motion in the hall", "simulated an empty hall")}
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -172,11 +171,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 async def _simulate(settings: Settings, what: str, on: bool) -> int:
-    import json
-
     import aiomqtt
 
     from .mqtt import broker_address, tls_context
+    from .sim import trigger
 
     try:
         address = broker_address(settings.mqtt, settings.base_dir, data_dir=settings.data_dir)
@@ -187,13 +185,13 @@ async def _simulate(settings: Settings, what: str, on: bool) -> int:
     try:
         async with aiomqtt.Client(address.host, address.port, username=address.username, password=address.password,
                                   tls_context=tls_context(settings.mqtt, address), timeout=5) as client:
-            device, field, done, undone = SIMULATED[what]
-            await client.publish(f"{settings.simulator.base_topic}/{device}/set", json.dumps({field: on}), qos=1)
+            _, command_topic, payload = trigger(settings.simulator.base_topic, what, on)
+            await client.publish(command_topic, payload, qos=1)
     except aiomqtt.MqttError as exc:
         print(f"cannot reach the MQTT broker at {address.host}:{address.port}: {exc} (is the hub running?)",
               file=sys.stderr)
         return 1
-    print(done if on else undone)
+    print(SIMULATED[what][0 if on else 1])
     return 0
 
 

@@ -309,10 +309,12 @@ class Home:
             field_name = (s.value or "state").split(".")[0]
             return f"{topic}/get", json.dumps({field_name: ""})
         leaf = topic.rsplit("/", 1)[-1]
-        if re.fullmatch(r"POWER\d*", leaf) and sibling(topic, "cmnd", leaf):
-            return sibling(topic, "cmnd", leaf), ""          # Tasmota answers an empty POWER with its state
-        if leaf in ("SENSOR", "STATE") and sibling(topic, "cmnd", "Status"):
-            return sibling(topic, "cmnd", "Status"), "8" if leaf == "SENSOR" else "11"
+        if re.fullmatch(r"POWER\d*", leaf):
+            command = sibling(topic, "cmnd", leaf)
+            return (command, "") if command else (None, None)   # Tasmota answers an empty POWER with its state
+        if leaf in ("SENSOR", "STATE"):
+            command = sibling(topic, "cmnd", "Status")
+            return (command, "8" if leaf == "SENSOR" else "11") if command else (None, None)
         return None, None
 
     async def switch(self, device: Device, on: bool) -> tuple[bool, Reading | None]:

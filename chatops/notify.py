@@ -47,14 +47,19 @@ IMAGE_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png", b"GIF8": "
 WEBHOOKS = ("alertmanager", "grafana")        # their notifications' source: WEBHOOK/TOKEN, and a key each
 
 
+def source_family(source: str) -> str:
+    """A notification's source without a webhook's own key: `TOKEN`, or `WEBHOOK/TOKEN` for
+    `WEBHOOK/TOKEN/FINGERPRINT` (the shape `submit` stores: the webhook and its token, then the key)."""
+    parts = source.split("/")
+    return "/".join(parts[:2]) if parts[0] in WEBHOOKS and len(parts) > 2 else source
+
+
 def rule_family(rule: str) -> str:
     """`rule` without a webhook notification's own key (`notify/alertmanager/TOKEN/FINGERPRINT` ->
     `notify/alertmanager/TOKEN`): what metrics count by, so their labels stay as few as the
     config's rules and tokens, however many alerts a monitoring system sends."""
     if rule.startswith(NOTICE_PREFIX):
-        parts = rule[len(NOTICE_PREFIX):].split("/")
-        if parts[0] in WEBHOOKS and len(parts) > 2:
-            return NOTICE_PREFIX + "/".join(parts[:2])
+        return NOTICE_PREFIX + source_family(rule[len(NOTICE_PREFIX):])
     return rule
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .notify import MAX_BODY, WEBHOOKS, Notice, Refused, parse_notice
+from .notify import MAX_BODY, WEBHOOKS, Notice, Refused, parse_notice, source_family
 
 if TYPE_CHECKING:
     from .notify import Notifications
@@ -138,7 +138,7 @@ async def _body(request: web.Request) -> Any:
 
 def _sent_with(source: str, token: str) -> bool:
     """Whether a notification of `source` (`TOKEN`, or `WEBHOOK/TOKEN/KEY` from `_webhook`) came with `token`."""
-    return source == token or any(source.startswith(f"{hook}/{token}/") for hook in WEBHOOKS)
+    return source_family(source) in (token, *(f"{hook}/{token}" for hook in WEBHOOKS))
 
 
 def _refusal(request: web.Request, refused: Refused) -> web.Response:

@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 DEVICES = ("salon", "chambre", "heater", "kitchen_smoke", "hall_motion", "hall_light", "lampe", "volet_salon",
            "thermostat")
 COVER_STEP = 1.0            # seconds between two position reports of a moving shutter
+# What `simulate` (in chat and on the command line) sets off: the device and its payload's field.
+TRIGGERS = {"smoke": ("kitchen_smoke", "smoke"), "motion": ("hall_motion", "occupancy")}
+
+
+def trigger(base_topic: str, what: str, on: bool) -> tuple[str, str, str]:
+    """(state topic, command topic, payload) that set off or clear the simulated `what`."""
+    device, field = TRIGGERS[what]
+    return f"{base_topic}/{device}", f"{base_topic}/{device}/set", json.dumps({field: on})
 
 
 class SimulatedHome:

@@ -4,7 +4,6 @@ motion sensor (the hall-light automations)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Literal
 
 from chatops.command import CommandError, Context, command
@@ -33,17 +32,18 @@ async def simulate(ctx: Context, what: Literal["smoke", "motion"], state: Litera
             prefix=ctx.prefix))
     on = state == "on"
     done = _("Simulated smoke detected in the kitchen") if on else _("Simulated smoke cleared in the kitchen")
-    state_topic = f"{settings.base_topic}/kitchen_smoke"
+    from chatops.sim import trigger          # the simulator's module: loaded only when it is used
+    state_topic, command_topic, payload = trigger(settings.base_topic, "smoke", on)
     detector = next((d for d in hub.home.devices.values() if d.settings.topic == state_topic), None)
     try:
         if detector is None:                   # no device of the config listens to it: nothing to wait for
-            await hub.mqtt.publish(f"{state_topic}/set", json.dumps({"smoke": on}))
+            await hub.mqtt.publish(command_topic, payload)
             return done + "."
         # Who acknowledged the alerts already open, read before the detector fires: an alert this
         # run raises is new (not acknowledged), and reading the store after it would let the
         # alert's own delivery overtake this answer.
         acked_by = {a["id"]: a["acked_by"] for a in await hub.alerts.active() if a["acked_by"]}
-        reading = await hub.home.publish_and_wait(detector, [Publish(f"{state_topic}/set", json.dumps({"smoke": on}))],
+        reading = await hub.home.publish_and_wait(detector, [Publish(command_topic, payload)],
                                                   lambda r: r.value == on, REPORT_WAIT)
     except MqttUnavailable as exc:
         raise CommandError(_('Cannot reach the simulator: {exc}.').format(exc=exc)) from None
@@ -72,15 +72,15 @@ async def _motion(ctx: Context, on: bool) -> str:
     """Movement in the hall (or none): the sensor reports it, and clears by itself later."""
     hub = ctx.hub
     settings = hub.settings.simulator
-    state_topic = f"{settings.base_topic}/hall_motion"
+    from chatops.sim import trigger
+    state_topic, command_topic, payload = trigger(settings.base_topic, "motion", on)
     sensor = next((d for d in hub.home.devices.values() if d.settings.topic == state_topic), None)
     done = _("Simulated motion in the hall") if on else _("Simulated an empty hall")
-    payload = json.dumps({"occupancy": on})
     try:
         if sensor is None:
-            await hub.mqtt.publish(f"{state_topic}/set", payload)
+            await hub.mqtt.publish(command_topic, payload)
             return done + "."
-        reading = await hub.home.publish_and_wait(sensor, [Publish(f"{state_topic}/set", payload)],
+        reading = await hub.home.publish_and_wait(sensor, [Publish(command_topic, payload)],
                                                   lambda r: r.value == on, REPORT_WAIT)
     except MqttUnavailable as exc:
         raise CommandError(_('Cannot reach the simulator: {exc}.').format(exc=exc)) from None

@@ -66,16 +66,22 @@ async def test_cli_simulate_raises_the_smoke_alert_of_the_running_hub(tmp_path: 
         assert retained and state["state"] == "active" and state["id"] == 1
 
 
+async def simulated_and_reported(hub: Hub, config: Path, what: str, device: str) -> tuple[int, str, str, bool]:
+    """`chatops simulate WHAT on` from the shell: (exit code, stdout, stderr, whether `device` then reported ON)."""
+    target = hub.home.find(device)
+    waiting = asyncio.ensure_future(hub.home.wait_for(target, lambda reading: reading.value is True, 10))
+    await asyncio.sleep(0)                          # its waiter is in place before the CLI runs
+    code, out, err = await chatops_cli("simulate", what, "on", "--config", str(config))
+    return code, out, err, (await waiting) is not None
+
+
 async def test_cli_simulate_motion_lights_the_hall_as_chat_does(tmp_path: Path, mosquitto: Mosquitto) -> None:
     config = write_demo_config(tmp_path, mosquitto.url)
     async with running(Hub(load_settings(config), tty=False)) as hub:
-        motion = hub.home.find("hall_motion")
-        waiting = asyncio.ensure_future(hub.home.wait_for(motion, lambda reading: reading.value is True, 10))
-        await asyncio.sleep(0)                          # its waiter is in place before the CLI runs
-        code, out, err = await chatops_cli("simulate", "motion", "on", "--config", str(config))
+        code, out, err, reported = await simulated_and_reported(hub, config, "motion", "hall_motion")
         assert (code, out) == (0, "simulated motion in the hall\n"), err
-        assert (await waiting) is not None
-        assert await exec_command(hub, "read hall_motion") == f"{motion.label}: ON"
+        assert reported
+        assert await exec_command(hub, "read hall_motion") == f"{hub.home.find('hall_motion').label}: ON"
 
 
 async def test_cli_simulate_logs_in_to_the_demos_embedded_broker(tmp_path: Path) -> None:
@@ -83,12 +89,9 @@ async def test_cli_simulate_logs_in_to_the_demos_embedded_broker(tmp_path: Path)
     from chatops.testing import free_port
     config = write_demo_config(tmp_path, embedded_listen=f"127.0.0.1:{free_port()}")
     async with running(Hub(load_settings(config), tty=False)) as hub:
-        detector = hub.home.find("kitchen_smoke")
-        waiting = asyncio.ensure_future(hub.home.wait_for(detector, lambda reading: reading.value is True, 10))
-        await asyncio.sleep(0)                          # its waiter is in place before the CLI runs
-        code, out, err = await chatops_cli("simulate", "smoke", "on", "--config", str(config))
+        code, out, err, reported = await simulated_and_reported(hub, config, "smoke", "kitchen_smoke")
         assert (code, out) == (0, "simulated smoke detected in the kitchen\n"), err
-        assert (await waiting) is not None
+        assert reported
 
 
 async def test_cli_simulate_without_a_broker_says_so(tmp_path: Path, mosquitto: Mosquitto) -> None:
