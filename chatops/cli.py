@@ -10,7 +10,8 @@ import signal
 import stat
 import sys
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from .config import ConfigError, Settings, adapter_schema, check_secrets, config_warnings, load_settings
 
@@ -208,8 +209,22 @@ def _add_network_subcommands(sub: Any) -> None:
                 logging.getLogger(__name__).debug("no %s subcommands: %s", network.name, exc)
 
 
+class _Parser(argparse.ArgumentParser):
+    """The top-level parser. The networks' subcommands are added only when asked for (their
+    clients cost memory), so before an error prints the usage line they are added to it: a
+    mistyped option must not hide `rpc` from the list."""
+
+    complete: Callable[[], None] | None = None
+
+    def error(self, message: str) -> NoReturn:
+        complete, self.complete = self.complete, None
+        if complete is not None:
+            complete()
+        super().error(message)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="chatops", description="A chat-ops hub for the home.")
+    parser = _Parser(prog="chatops", description="A chat-ops hub for the home.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -234,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     wanted = next((word for word in (argv if argv is not None else sys.argv[1:]) if not word.startswith("-")), None)
     if wanted not in sub.choices:                     # not a core subcommand: perhaps a network's
         _add_network_subcommands(sub)
+    else:
+        parser.complete = lambda: _add_network_subcommands(sub)
     args = parser.parse_args(argv)
     # Someone typing at the console wants answers, not log lines between them.
     console = getattr(args, "console", False) or (args.command == "run" and sys.stdin.isatty())

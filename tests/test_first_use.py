@@ -177,3 +177,15 @@ async def test_the_embedded_broker_lets_in_the_hub_only(tmp_path: Path) -> None:
         first = secret_file.read_text()
     async with running(Hub(settings, tty=False)):
         assert secret_file.read_text() == first, "the same at every start (devices set up with it keep working)"
+
+
+def test_a_mistyped_option_shows_every_subcommand_in_the_usage_line(capsys: pytest.CaptureFixture[str]) -> None:
+    # The networks' subcommands (XMPP's rpc) are loaded on demand; the usage line printed for a
+    # typo in a core subcommand's options must still list them.
+    from chatops.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", "--confg", "x.toml"])
+    assert stopped.value.code == 2
+    usage = capsys.readouterr().err
+    assert "{run,check,simulate,notify,rpc}" in usage and "unrecognized arguments: --confg" in usage
