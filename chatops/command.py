@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import inspect
+import re
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .auth import User, fold
+from .i18n import N_, _
 from .message import Address, Identity, Message, Reply
 from .plugins import Plugin
 
@@ -74,6 +76,7 @@ class Context:
     hub: Hub
     spec: CommandSpec
     grants: frozenset[str] = field(default_factory=frozenset)
+    word: str = ""            # the command word as written (an alias: `dans` for `in`), to echo a phrasing back
 
     @property
     def sender(self) -> Identity:
@@ -155,6 +158,19 @@ def _parameters(func: Callable[..., Any]) -> tuple[Parameter, ...]:
         rest = param.kind is inspect.Parameter.VAR_POSITIONAL
         result.append(Parameter(pname, kind, optional or rest, rest))
     return tuple(result)
+
+
+# The placeholders of the usage lines, translated when shown (a plugin's own stay as written).
+PLACEHOLDERS = (N_("DEVICE"), N_("DURATION"), N_("COMMAND"), N_("CAMERA"), N_("COVER"), N_("LIGHT"),
+                N_("PERCENT"), N_("ROOM"), N_("RULE"), N_("VALUE"), N_("NAME"), N_("ID"), N_("DAY"),
+                N_("MONTH"), N_("HOUR"), N_("MIN"), N_("WEEKDAY"), N_("YYYY"), N_("DD"))
+_PLACEHOLDER = re.compile(r"\b[A-Z][A-Z_]*[A-Z]\b")
+
+
+def shown_usage(usage: str) -> str:
+    """A usage line for its reader: the placeholders (DEVICE, DURATION) in their language; the
+    command words and choices (`switch`, `on|off`, `for`) stay, since they are what is typed."""
+    return _PLACEHOLDER.sub(lambda match: _(match.group()), usage)
 
 
 def _usage(name: str, parameters: tuple[Parameter, ...]) -> str:

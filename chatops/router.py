@@ -24,7 +24,7 @@ from .access import Access, Pin
 from .auth import User, fold
 from . import i18n
 from .i18n import _
-from .command import CommandError, CommandSet, CommandSpec, Context, Parameter, Shorthand, as_reply
+from .command import CommandError, CommandSet, CommandSpec, Context, Parameter, Shorthand, as_reply, shown_usage
 from .home import SWITCH_STATES
 from .message import Message, Reply
 
@@ -166,8 +166,9 @@ class Router:
             bound = bind(spec, args)
         except BindError as exc:
             verdict.result = "refused"
-            return Reply(_("{problem} Usage: {usage}").format(problem=exc, usage=self._prefix(message) + spec.usage))
-        return Context(message=message, user=user, hub=self.hub, spec=spec, grants=self.auth.grants_for(user)), bound
+            return Reply(_("{problem} Usage: {usage}").format(problem=exc, usage=self._prefix(message) + shown_usage(spec.usage)))
+        return Context(message=message, user=user, hub=self.hub, spec=spec, grants=self.auth.grants_for(user),
+                       word=words[0] if self.commands.find(words[0]) is spec else spec.name), bound
 
     async def _result_of(self, produced: Any) -> Any:
         """What a coroutine handler returns. Its first step runs at once: most answers (a
@@ -257,7 +258,7 @@ class Router:
         try:
             bind(spec, args)
         except BindError as exc:
-            return _("{problem} Usage: {usage}").format(problem=exc, usage=spec.usage)
+            return _("{problem} Usage: {usage}").format(problem=exc, usage=shown_usage(spec.usage))
         return None
 
     def resolve(self, line: str) -> CommandSpec | None:

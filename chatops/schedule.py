@@ -1,7 +1,9 @@
 """When things happen: the schedule phrases of chat and config, as recurrences in the hub's timezone.
 
 `at 06:30`, `every weekday at 06:30`, `every monday,friday at 7:00`, `every 15m`, `in 10m`,
-`at 2026-12-24 18:00` and `cron "30 6 * * 1-5"` all become one `Recurrence`. Calendar
+`at 2026-12-24 18:00` and `cron "30 6 * * 1-5"` all become one `Recurrence`; so do their French
+forms (`dans 10m`, `à 6h30`, `tous les jours à 06:30`, `chaque lundi,vendredi à 7h`, `toutes les
+15m`, `tous les jours ouvrés à 06:30`). Calendar
 recurrences are cron expressions evaluated by cronsim (a kept library) on zoneinfo datetimes,
 so a daily 02:30 runs once on the day the clocks spring forward (at 03:00) and once on the day
 they fall back; fixed intervals are counted in real seconds and ignore the calendar.
@@ -18,13 +20,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
+from .auth import fold
 from .durations import format_duration, parse_duration
 from .i18n import N_, _
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY_WORDS = {**{d: i for i, d in enumerate(DAYS)}, **{d[:3]: i for i, d in enumerate(DAYS)},
               "lundi": 0, "mardi": 1, "mercredi": 2, "jeudi": 3, "vendredi": 4, "samedi": 5, "dimanche": 6}
-_GROUPS = {"day": "*", "weekday": "1-5", "weekdays": "1-5", "weekend": "0,6", "weekends": "0,6"}
+_GROUPS = {"day": "*", "weekday": "1-5", "weekdays": "1-5", "weekend": "0,6", "weekends": "0,6",
+           "jour": "*", "jours": "*", "week-end": "0,6", "week-ends": "0,6"}
+_WORKING = ("ouvre", "ouvres")            # `jours ouvrés`: Monday to Friday
+# The verbs of the phrases, French ones beside English (folded: no accents, lower case).
+VERBS = {"in": "in", "dans": "in", "at": "at", "a": "at", "every": "every", "chaque": "every",
+         "tous": "every", "toutes": "every", "cron": "cron"}
 _CLOCK = re.compile(r"(\d{1,2})(?::|h)(\d{2})?$|(\d{1,2})h$")
 FORMS = ('in 10m CMD, at 06:30 CMD, at 2026-12-24 18:00 CMD, every day at 06:30 CMD, '
          'every weekday at 06:30 CMD, every monday,friday at 7:00 CMD, every 15m CMD, cron "30 6 * * 1-5" CMD')
@@ -132,14 +140,19 @@ def cron_expression(text: str) -> str:
     return expression
 
 
+def _day(word: str) -> str:
+    """One day's name (`lundis` as `lundi`: `tous les lundis`)."""
+    return word[:-1] if word not in _DAY_WORDS and word.endswith("s") and word[:-1] in _DAY_WORDS else word
+
+
 def _days(word: str) -> str:
-    """`day`, `weekday`, `monday,friday`, `mon-fri` as a cron day-of-week field."""
-    word = word.lower().strip(",")
+    """`day`, `weekday`, `monday,friday`, `mon-fri`, `jours`, `lundis` as a cron day-of-week field."""
+    word = fold(word).strip(",")
     if word in _GROUPS:
         return _GROUPS[word]
     parts = []
     for part in word.split(","):
-        ends = part.split("-")
+        ends = [_day(e) for e in part.split("-")]
         if len(ends) > 2 or any(e not in _DAY_WORDS for e in ends):
             raise ScheduleError(f"{part!r} is not a day; write day, weekday, weekend, monday or monday,friday")
         numbers = [(_DAY_WORDS[e] + 1) % 7 for e in ends]   # cron counts from Sunday = 0
@@ -151,11 +164,13 @@ def _local(moment: float, tz: tzinfo) -> datetime:
     return datetime.fromtimestamp(moment, tz)
 
 
-def parse_plan(verb: str, words: list[str], now: float, tz: tzinfo) -> Plan:
-    """The schedule at the head of `words` for `verb` (in, at, every, cron), and the words after it.
+def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
+    """The schedule at the head of `words` for the verb `said` (in, at, every, cron, or a French
+    one: dans, à, chaque, tous, toutes), and the words after it. A repeating schedule's label is
+    the phrase as written (`tous les jours à 06:30`), since it is what people type back.
 
     Raises ScheduleError with the forms to use."""
-    verb = verb.lower()
+    verb = VERBS.get(fold(said), fold(said))
     if verb == "in":
         if not words:
             raise ScheduleError("in what? write e.g. in 10m snap entree")
@@ -186,6 +201,9 @@ def parse_plan(verb: str, words: list[str], now: float, tz: tzinfo) -> Plan:
         first = next(CronSim(f"{minute} {hour} * * *", _local(now, tz))).timestamp()
         return Plan(first, Recurrence("once", label="once"), words[1:])
     if verb == "every":
+        said = said.lower()
+        if words and fold(words[0]) == "les":           # tous les jours, toutes les 15m
+            said, words = f"{said} {words[0]}", words[1:]
         if not words:
             raise ScheduleError("every what? write e.g. every day at 06:30 CMD or every 15m CMD")
         if re.fullmatch(r"\d+([.,]\d+)?(ms|s|m|h|d|w)?(\d+(ms|s|m|h|d|w))*", words[0].lower()):
@@ -195,14 +213,17 @@ def parse_plan(verb: str, words: list[str], now: float, tz: tzinfo) -> Plan:
                 raise ScheduleError(str(exc)) from None
             if every < 1:
                 raise ScheduleError("repeat at most once a second")
-            label = f"every {format_duration(every)}"
+            label = f"{said} {format_duration(every)}"
             return Plan(now + every, Recurrence("every", every=every, label=label), words[1:])
-        days = _days(words[0])
-        if len(words) < 3 or words[1].lower() != "at":
-            raise ScheduleError(f"every {words[0]} at what time? write e.g. every {words[0]} at 06:30 CMD")
+        days, when = _days(words[0]), words[0].lower()
+        if days == "*" and len(words) > 1 and fold(words[1]) in _WORKING:
+            days, when, words = "1-5", f"{when} {words[1]}", words[1:]
+        if len(words) < 3 or VERBS.get(fold(words[1])) != "at":
+            at = "at" if said.startswith("every") else "à"
+            raise ScheduleError(f"{said} {when} at what time? write e.g. {said} {when} {at} 06:30 CMD")
         hour, minute = parse_clock(words[2])
         expression = f"{minute} {hour} * * {days}"
-        label = f"every {words[0].lower()} at {hour:02d}:{minute:02d}"
+        label = f"{said} {when} {words[1].lower()} {hour:02d}:{minute:02d}"
         first = next(CronSim(expression, _local(now, tz))).timestamp()
         return Plan(first, Recurrence("cron", cron=expression, label=label), words[3:])
     if verb == "cron":

@@ -6,7 +6,7 @@ import sqlite3
 import time
 
 from chatops.auth import fold
-from chatops.command import CommandError, Context, Shorthand, command
+from chatops.command import CommandError, Context, Shorthand, command, shown_usage
 from chatops.config import DeviceType
 from chatops.durations import format_duration, parse_duration
 from chatops.home import SWITCH_STATES, Device, format_value
@@ -137,7 +137,7 @@ async def _switch_to(ctx: Context, state: str, words: list[str]) -> str | Reply:
 
 def _switch_words(ctx: Context, words: list[str]) -> tuple[str, str, float | None]:
     """(device, on|off|toggle, seconds or None) from `DEVICE STATE [[for] DURATION]`."""
-    usage = " " + _("Usage: {usage}").format(usage=f"{ctx.prefix}switch DEVICE on|off|toggle [for DURATION]")
+    usage = " " + _("Usage: {usage}").format(usage=ctx.prefix + shown_usage("switch DEVICE on|off|toggle [for DURATION]"))
     cut = next((i for i in range(len(words) - 1, 0, -1) if fold(words[i]) in SWITCH_STATES), None)
     if cut is None:
         if len(words) == 1:

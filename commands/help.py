@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatops.command import CommandError, Context, command
+from chatops.command import CommandError, Context, command, shown_usage
 from chatops.i18n import _
 
 
@@ -15,10 +15,10 @@ async def help_(ctx: Context, name: str | None = None) -> str:
         if spec is None:
             raise CommandError(_("No command {name!r}. Say {prefix}help for the list.").format(name=name, prefix=prefix))
         aliases = " " + _("(also: {names})").format(names=", ".join(spec.aliases)) if spec.aliases else ""
-        return f"{prefix}{spec.usage} — {_(spec.help)}{aliases}"
+        return f"{prefix}{shown_usage(spec.usage)} — {_(spec.help)}{aliases}"
     usable = [s for s in ctx.hub.commands.specs if not s.hidden and ctx.may(s.permission)
               and not (s.needs_user and ctx.user is None)]
-    lines = [f"{prefix}{s.usage} — {_(s.help)}" for s in usable]     # a command's help line is in the catalogue
+    lines = [f"{prefix}{shown_usage(s.usage)} — {_(s.help)}" for s in usable]     # a command's help line is in the catalogue
     if ctx.may("switch") and ctx.user:
         lines.append(_("{prefix}DEVICE on|off — shorthand for switch (e.g. {prefix}chauffage on)").format(prefix=prefix))
     return _("Commands:") + "\n" + "\n".join(lines)

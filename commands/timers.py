@@ -26,13 +26,13 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
     timers = ctx.hub.timers
     now = ctx.hub.clock.time()
     try:
-        plan = parse_plan(verb, list(words), now, timers.tz)
+        plan = parse_plan(ctx.word or verb, list(words), now, timers.tz)
     except ScheduleError as exc:
         raise CommandError(_("{problem}. Forms: {forms}.").format(
             problem=str(exc)[0].upper() + str(exc)[1:], forms=FORMS)) from None
     if not plan.rest:
         raise CommandError(_('{verb} {names}: then what? Add the command, e.g. {prefix}{verb} {names} chauffage on').format(
-            verb=verb, names=' '.join(words), prefix=ctx.prefix))
+            verb=ctx.word or verb, names=' '.join(words), prefix=ctx.prefix))
     line = _line(plan.rest)
     spec = ctx.hub.router.resolve(line)
     if spec is not None and spec.name in SCHEDULING:
@@ -52,22 +52,22 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
         timer_id=timer_id, line=line, when=local_time(plan.first, timers.tz, now), duration=format_duration(plan.first - now), repeat=repeat))
 
 
-@command("in", permission="schedule", needs_user=True, usage="in DURATION COMMAND")
+@command("in", aliases=["dans"], permission="schedule", needs_user=True, usage="in DURATION COMMAND")
 async def in_(ctx: Context, *words: str) -> str:
-    """Run a command once after a delay: in 10m snap entree."""
+    """Run a command once after a delay: in 10m snap entree (French: dans 10m photo entree)."""
     return await _schedule(ctx, "in", words)
 
 
-@command("at", permission="schedule", needs_user=True, usage="at [YYYY-MM-DD] HH:MM COMMAND")
+@command("at", aliases=["à"], permission="schedule", needs_user=True, usage="at [YYYY-MM-DD] HH:MM COMMAND")
 async def at(ctx: Context, *words: str) -> str:
-    """Run a command once at a time of day or a date: at 06:30 chauffage on."""
+    """Run a command once at a time of day or a date: at 06:30 chauffage on (French: à 6h30 allume chauffage)."""
     return await _schedule(ctx, "at", words)
 
 
-@command("every", permission="schedule", needs_user=True,
+@command("every", aliases=["chaque", "tous", "toutes"], permission="schedule", needs_user=True,
          usage="every day|weekday|weekend|monday,friday at HH:MM COMMAND | every DURATION COMMAND")
 async def every(ctx: Context, *words: str) -> str:
-    """Run a command on a schedule: every weekday at 06:30 chauffage on, every 15m read salon."""
+    """Run a command on a schedule: every weekday at 06:30 chauffage on, every 15m read salon (French: tous les jours ouvrés à 6h30, toutes les 15m)."""
     return await _schedule(ctx, "every", words)
 
 

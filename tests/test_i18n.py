@@ -116,9 +116,29 @@ async def test_timers_automations_and_durations_read_french(tmp_path: Path, mosq
         assert listed[0].endswith(" owner: lire salon (une fois, posée pour dans 10m)"), listed
         assert listed[1].endswith(" owner: remettre heater sur éteint (après chauffage on for 2h)"), listed
         assert re.match(r"#3 (lun|mar|mer|jeu|ven|sam|dim)\. \d\d:\d\d owner: lire salon", listed[2]), listed
+        # The schedule phrases in French: set, then listed as written.
+        set_at = await exec_command(hub, "tous les jours ouvrés à 6h30 allume chauffage")
+        assert re.fullmatch(r"Minuterie n°4 : allume chauffage .*, tous les jours ouvrés à 06:30\.", set_at), set_at
+        assert (await exec_command(hub, "dans 5m lire salon")).startswith("Minuterie n°5 : lire salon "), "dans"
+        listed = (await exec_command(hub, "timers")).splitlines()
+        assert any(line.endswith(" owner: allume chauffage (tous les jours ouvrés à 06:30)") for line in listed), listed
         automations = await exec_command(hub, "automations")
         assert "en tant que owner ; jamais lancé" in automations and "[actif]" in automations, automations
     with i18n.speaking("fr"):
         assert format_duration(1.5) == "1,5s"
     assert format_duration(1.5) == "1.5s"
     assert parse_duration("1,5s") == parse_duration("1.5s") == 1.5, "what is shown can be typed back"
+
+
+async def test_usage_lines_name_their_placeholders_in_french(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    # The words to type (switch, on|off, for) stay; what to put in their place reads French.
+    settings = settings_for(tmp_path / "data", mosquitto.url, hub={"language": "fr"})
+    async with running(Hub(settings, tty=False)) as hub:
+        assert (await exec_command(hub, "aide switch")).startswith("switch APPAREIL on|off|toggle [for DURÉE] — ")
+        assert (await exec_command(hub, "switch chauffage")).endswith(
+            " Utilisation : switch APPAREIL on|off|toggle [for DURÉE]")
+        listing = await exec_command(hub, "aide")
+        assert "cancel NUMÉRO — " in listing and "at [AAAA-MM-JJ] HH:MM COMMANDE — " in listing, listing
+    settings = settings_for(tmp_path / "data2", mosquitto.url)
+    async with running(Hub(settings, tty=False)) as hub:
+        assert (await exec_command(hub, "help switch")).startswith("switch DEVICE on|off|toggle [for DURATION] — ")

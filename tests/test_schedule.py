@@ -159,3 +159,33 @@ def test_the_shipped_automations_validate(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     assert [a.name for a in settings.automations] == ["hall light", "hall light off", "frost guard"]
     assert settings.automations_defaults.owner == "owner"
+
+
+@pytest.mark.parametrize(("verb", "words", "first", "label"), [
+    ("dans", ["10m", "photo", "entree"], "2026-12-04 10:10 +0100", "once, set for in 10m"),
+    ("à", ["6h30", "allume", "chauffage"], "2026-12-05 06:30 +0100", "once"),
+    ("a", ["2026-12-24", "18h", "allume", "chauffage"], "2026-12-24 18:00 +0100", "once"),
+    ("tous", ["les", "jours", "à", "06:30", "allume", "chauffage"], "2026-12-05 06:30 +0100",
+     "tous les jours à 06:30"),
+    ("Chaque", ["jour", "a", "7h", "allume", "chauffage"], "2026-12-05 07:00 +0100", "chaque jour a 07:00"),
+    ("tous", ["les", "jours", "ouvrés", "à", "06:30", "allume", "chauffage"], "2026-12-07 06:30 +0100",
+     "tous les jours ouvrés à 06:30"),
+    ("chaque", ["lundi,vendredi", "à", "7h", "allume", "chauffage"], "2026-12-07 07:00 +0100",
+     "chaque lundi,vendredi à 07:00"),
+    ("tous", ["les", "samedis", "à", "9h", "ouvre", "volet"], "2026-12-05 09:00 +0100", "tous les samedis à 09:00"),
+    ("chaque", ["week-end", "à", "9h", "ouvre", "volet"], "2026-12-05 09:00 +0100", "chaque week-end à 09:00"),
+    ("toutes", ["les", "15m", "lire", "salon"], "2026-12-04 10:15 +0100", "toutes les 15m"),
+])
+def test_the_french_phrases(verb: str, words: list[str], first: str, label: str) -> None:
+    # A French speaker schedules in French; a repeating schedule is listed as it was written.
+    plan = parse_plan(verb, words, NOW, PARIS)
+    assert local(plan.first) == first
+    assert plan.recurrence.label == label
+    assert plan.rest[-1] in ("entree", "chauffage", "volet", "salon")
+    weekdays = parse_phrase("tous les jours ouvrés à 06:30", NOW, PARIS)
+    assert weekdays.recurrence.cron == "30 6 * * 1-5"
+
+
+def test_a_french_phrase_without_its_time_says_what_to_write() -> None:
+    with pytest.raises(ScheduleError, match="tous les jours at what time"):
+        parse_plan("tous", ["les", "jours", "allume", "chauffage"], NOW, PARIS)
