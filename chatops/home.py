@@ -397,12 +397,20 @@ class Home:
             self._discovered(device)
 
     def _discovered(self, device: Device) -> None:
-        """Add a device some discovery announced, unless one by that name or on that reading exists."""
+        """Add a device some discovery announced, unless one by that name, on that reading or
+        driven by that command exists: a Tasmota relay announced both by Tasmota's own discovery
+        and Home Assistant's (SetOption19) is one device, not two switching the same relay."""
         if device.name in self.devices:
             return
-        if any(d.settings.topic == device.settings.topic and d.settings.value == device.settings.value
-               for d in self.devices.values()):
-            return
+        s = device.settings
+        for known in self.devices.values():
+            same_reading = known.settings.topic == s.topic and known.settings.value == s.value
+            same_command = bool(s.command_topic) and known.type is device.type and \
+                (known.settings.command_topic, known.settings.payload_on) == (s.command_topic, s.payload_on)
+            if same_reading or same_command:
+                log.info("%s %s on %s is %s, already known: not added twice",
+                         device.source, device.name, s.command_topic or s.topic, known.name)
+                return
         self._add(device)
         log.info("discovered %s %s on %s", device.type.value, device.name, device.settings.topic)
         asyncio.get_running_loop().create_task(self._subscribe(device), name=f"subscribe-{device.name}")

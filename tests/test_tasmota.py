@@ -121,3 +121,32 @@ async def test_tasmota_discovery_over_mosquitto_gives_devices_to_drive(tmp_path:
                 assert await exec_command(hub, "read cellier am2301 humidity") == "Cellier AM2301 Humidity: 71.2 %"
             finally:
                 responder.cancel()
+
+
+@pytest.mark.servers
+async def test_a_relay_announced_by_both_discoveries_is_one_device(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    # Tasmota with SetOption19 announces its relay to Home Assistant too (legacy discovery), while
+    # its own discovery stays retained from before: one relay, so one device to switch, not two.
+    legacy = {"name": "Cellier Pompe", "uniq_id": f"{MAC}_RL_1", "cmd_t": "cmnd/cellier/POWER",
+              "stat_t": "tele/cellier/STATE", "val_tpl": "{{value_json.POWER}}", "pl_off": "OFF", "pl_on": "ON",
+              "avty_t": "tele/cellier/LWT", "pl_avail": "Online", "pl_not_avail": "Offline"}
+    temperature = {"name": "Cellier AM2301 Temperature", "uniq_id": f"{MAC}_AM2301_Temperature",
+                   "stat_t": "tele/cellier/SENSOR", "val_tpl": "{{value_json['AM2301'].Temperature}}",
+                   "unit_of_meas": "°C", "dev_cla": "temperature"}
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False})
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        await device.publish(f"homeassistant/switch/{MAC}_RL_1/config", json.dumps(legacy), qos=1, retain=True)
+        await device.publish(f"homeassistant/sensor/{MAC}_AM2301_Temperature/config", json.dumps(temperature),
+                             qos=1, retain=True)
+        await device.publish(f"tasmota/discovery/{MAC}/config", json.dumps(CONFIG), qos=1, retain=True)
+        await device.publish(f"tasmota/discovery/{MAC}/sensors", json.dumps(SENSORS), qos=1, retain=True)
+        async with running(Hub(settings, tty=False)) as hub:
+            # A config announced now comes after every retained one (the broker sent those first).
+            sentinel = {"name": "Sentinel", "stat_t": "sentinel/state"}
+            await device.publish("homeassistant/sensor/sentinel/config", json.dumps(sentinel), qos=1, retain=True)
+            await wait_for(lambda: hub.home.find("sentinel") is not None)
+            relays = [d for d in hub.home.devices.values() if d.settings.command_topic == "cmnd/cellier/POWER"]
+            temperatures = [d for d in hub.home.devices.values()
+                            if d.settings.topic == "tele/cellier/SENSOR" and d.settings.value == "AM2301.Temperature"]
+            assert len(relays) == 1 and len(temperatures) == 1, [d.name for d in hub.home.devices.values()]
+            assert hub.home.find("cellier am2301 humidity") is not None, "the rest of each announcement is kept"
