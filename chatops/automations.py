@@ -25,7 +25,7 @@ from .conditions import Trigger
 from .config import AutomationSettings
 from .durations import format_duration
 from .message import Address
-from .schedule import in_window, local_time, parse_phrase
+from .schedule import in_window, is_window, local_time, parse_phrase
 from .watchers import Watchers
 from .store import automations as saved
 
@@ -321,7 +321,7 @@ class Automations:
     def _unmet(self, auto: Automation, now: float) -> str | None:
         """The first `only_if` that does not hold now, or None."""
         for entry in auto.settings.only_if:
-            if entry.strip().lower().startswith("between"):
+            if is_window(entry):
                 if not in_window(entry, now, self.hub.timers.tz):
                     return self._said(N_("not {condition}"), condition=entry)
                 continue
@@ -416,9 +416,10 @@ class Automations:
                 state = _("stopped: ran {count} times within a minute").format(count=auto.limit)
             else:
                 state = auto.stopped
-            # `when`/`at` and `do` are shown as config.toml says them: they are its syntax.
+            # `when`/`at` and `do` are shown as config.toml says them: they are its syntax (a
+            # schedule starts with its own word: every…, tous les…, cron…).
             trigger = _("when {condition}").format(condition=auto.settings.when) if auto.settings.when else \
-                _("at {schedule}").format(schedule=auto.settings.at)
+                str(auto.settings.at)
             last = _("last {when}").format(when=local_time(auto.last_run, tz, now)) if auto.last_run else \
                 _("never run")
             result = f" ({auto.last_result})" if auto.last_result else ""

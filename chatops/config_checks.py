@@ -100,6 +100,7 @@ def _automation_problems(s: Settings) -> list[str]:
     """Owners and devices the automations name must exist (commands are checked by the hub,
     which knows them: chatops.automations.command_problems)."""
     from .conditions import Trigger
+    from .schedule import is_window
 
     problems = []
     for i, auto in enumerate(s.automations):
@@ -109,8 +110,7 @@ def _automation_problems(s: Settings) -> list[str]:
                             "[automations_defaults]: its commands run as that user, with that user's roles")
         elif owner not in s.users:
             problems.append(f"automations[{i}] ({auto.name}).owner: no user named {owner!r} in [users]")
-        entries = ([auto.when] if auto.when else []) + [e for e in auto.only_if
-                                                         if not e.strip().lower().startswith("between")]
+        entries = ([auto.when] if auto.when else []) + [e for e in auto.only_if if not is_window(e)]
         for entry in entries:
             device = Trigger.parse(entry).device
             known = {n.casefold() for n in s.devices} | {a.casefold() for d in s.devices.values() for a in d.aliases}

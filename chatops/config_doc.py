@@ -212,7 +212,9 @@ the hub could not write to. Run it as the user the hub runs as.
 that group or others can read draws a warning (`chmod 600` it).
 
 **Durations are strings with a unit**: `"500ms"`, `"30s"`, `"5m"`, `"1h30m"`, `"7d"`, `"2w"`. A
-bare number such as `repeat = 5` is refused ("give a unit"); only `0` needs none.
+bare number such as `repeat = 5` is refused ("give a unit"); only `0` needs none. Units may be
+written out, in English or French (`"10 minutes"`, `"2 heures"`, `"3 days"`), and `"1h30"` is an
+hour and a half.
 
 Below, every key of every section: its type, its default (*required* when it has none) and what
 it is for. `NAME` is a name you choose.

@@ -1,4 +1,5 @@
-"""Human durations ("90s", "5m", "1h30m", "7d") as seconds, for config and commands."""
+"""Human durations ("90s", "5m", "1h30m", "7d", "10 minutes", "2 heures", "1h30") as seconds,
+for config and commands."""
 
 from __future__ import annotations
 
@@ -7,7 +8,34 @@ import re
 from .i18n import format_number
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+# Units as people write them, in English and French: `10 minutes`, `2 heures`, `3 jours`, `15min`.
+_UNIT_WORDS = {
+    **{w: "s" for w in ("sec", "secs", "second", "seconds", "seconde", "secondes")},
+    **{w: "m" for w in ("min", "mins", "mn", "minute", "minutes")},
+    **{w: "h" for w in ("hr", "hrs", "hour", "hours", "heure", "heures")},
+    **{w: "d" for w in ("j", "day", "days", "jour", "jours")},
+    **{w: "w" for w in ("week", "weeks", "sem", "semaine", "semaines")},
+}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([a-z]+)?")
+_ONE = re.compile(r"(?:une?|an?)([a-z]+)")          # `une heure`, `an hour`
+_SMALLER = {"h": "m", "m": "s"}                     # `1h30`: the unit after hours is minutes
+
+
+def unit_of(word: str) -> str | None:
+    """The unit (s, m, h, d, w) a word names (`minutes`, `heures`, `h`), or None."""
+    word = word.lower()
+    return word if word in _UNIT_SECONDS else _UNIT_WORDS.get(word)
+
+
+def leading_duration(words: list[str]) -> tuple[float, int]:
+    """The duration at the head of `words` and how many words it took: `10m`, `10 minutes`,
+    `une heure`, `1h30`. ValueError (as parse_duration's) when the first word is none."""
+    if len(words) > 1 and unit_of(words[1]) and not unit_of(words[0].rstrip("0123456789.,")):
+        try:
+            return parse_duration(words[0] + words[1]), 2
+        except ValueError:
+            pass
+    return parse_duration(words[0]), 1
 
 
 def parse_duration(text: str | int | float) -> float:
@@ -31,12 +59,16 @@ def parse_duration(text: str | int | float) -> float:
     if not isinstance(text, str):
         raise ValueError('expected a duration such as "30s", "5m", "1h30m" or "7d"')
     cleaned = text.strip().lower().replace(" ", "")
-    pos, total = 0, 0.0
+    one = _ONE.fullmatch(cleaned)
+    if one and unit_of(one.group(1)):
+        cleaned = "1" + one.group(1)
+    pos, total, previous = 0, 0.0, ""
     for match in _PART.finditer(cleaned):
-        if match.start() != pos:
+        unit = unit_of(match.group(2)) if match.group(2) else _SMALLER.get(previous) if match.end() == len(cleaned) else None
+        if match.start() != pos or unit is None:
             break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
+        total += float(match.group(1)) * _UNIT_SECONDS[unit]
+        pos, previous = match.end(), unit
     if pos != len(cleaned) or not cleaned:
         raise ValueError(f'{text!r} is not a duration; write e.g. "30s", "5m", "1h30m" or "7d"')
     return total

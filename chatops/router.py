@@ -248,10 +248,10 @@ class Router:
         automations. Costs no rate token; the full path decides again when the line runs."""
         words = _split(clean_text(line))
         if not words:
-            return "the command is empty"
+            return _("the command is empty")
         spec, args = self._resolve(words)
         if spec is None:
-            return f"{words[0]!r} is not a command"
+            return _("{word!r} is not a command").format(word=words[0])
         refusal = self.access.authorize(sender, user, spec, metered=False)
         if refusal is not None:
             return refusal.answer or refusal.detail
@@ -354,7 +354,7 @@ def bind(spec: CommandSpec, words: list[str]) -> list[Any]:
             break
         if index >= len(words):
             if not param.optional:
-                raise BindError(_("Missing {name}.").format(name=param.name))
+                raise BindError(_("Missing {name}.").format(name=_(param.name.upper()).lower()))
             break
         values.append(_convert(param, words[index]))
     return values

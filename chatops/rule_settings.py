@@ -94,7 +94,7 @@ class AutomationSettings(Section):
     @model_validator(mode="after")
     def _check_trigger(self) -> AutomationSettings:
         from .conditions import Trigger
-        from .schedule import parse_phrase, window, zone
+        from .schedule import is_window, parse_phrase, window, zone
 
         if (self.when is None) == (self.at is None):
             raise ValueError("give exactly one of when = \"DEVICE CONDITION\" or at = \"every day at 06:30\"")
@@ -106,7 +106,7 @@ class AutomationSettings(Section):
                 raise ValueError(f"at = {self.at!r} runs once; an automation repeats: write "
                                  "\"every day at 06:30\", \"every 15m\" or cron \"...\"")
         for entry in self.only_if:
-            if entry.strip().lower().startswith("between"):
+            if is_window(entry):
                 window(entry)
             elif Trigger.parse(entry).hold or Trigger.parse(entry).condition.kind in ("changed", "offline"):
                 raise ValueError(f"only_if {entry!r}: write a state to check now, e.g. \"presence on\" "

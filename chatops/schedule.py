@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from .auth import fold
-from .durations import format_duration, parse_duration
+from .durations import format_duration, leading_duration, unit_of
 from .i18n import N_, _
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -33,9 +33,10 @@ _WORKING = ("ouvre", "ouvres")            # `jours ouvrés`: Monday to Friday
 # The verbs of the phrases, French ones beside English (folded: no accents, lower case).
 VERBS = {"in": "in", "dans": "in", "at": "at", "a": "at", "every": "every", "chaque": "every",
          "tous": "every", "toutes": "every", "cron": "cron"}
+_SPOKEN = {"midi": "12:00", "noon": "12:00", "minuit": "00:00", "midnight": "00:00"}
 _CLOCK = re.compile(r"(\d{1,2})(?::|h)(\d{2})?$|(\d{1,2})h$")
-FORMS = ('in 10m CMD, at 06:30 CMD, at 2026-12-24 18:00 CMD, every day at 06:30 CMD, '
-         'every weekday at 06:30 CMD, every monday,friday at 7:00 CMD, every 15m CMD, cron "30 6 * * 1-5" CMD')
+FORMS = N_('in 10m CMD, at 06:30 CMD, at 2026-12-24 18:00 CMD, every day at 06:30 CMD, '
+           'every weekday at 06:30 CMD, every monday,friday at 7:00 CMD, every 15m CMD, cron "30 6 * * 1-5" CMD')
 
 
 class ScheduleError(ValueError):
@@ -119,7 +120,8 @@ class Plan:
 
 
 def parse_clock(word: str) -> tuple[int, int]:
-    """`06:30`, `6:30`, `7h`, `7h30` as (hour, minute)."""
+    """`06:30`, `6:30`, `7h`, `7h30`, `midi`, `noon` as (hour, minute)."""
+    word = _SPOKEN.get(fold(word.strip()), word)
     match = _CLOCK.fullmatch(word.strip().lower())
     if not match:
         raise ScheduleError(f"{word!r} is not a time of day; write e.g. 06:30 or 7h30")
@@ -175,12 +177,12 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
         if not words:
             raise ScheduleError("in what? write e.g. in 10m snap entree")
         try:
-            delay = parse_duration(words[0])
+            delay, taken = leading_duration(words)
         except ValueError as exc:
             raise ScheduleError(str(exc)) from None
         if delay <= 0:
             raise ScheduleError("the delay must be more than 0")
-        return Plan(now + delay, Recurrence("once", label=f"once, set for in {format_duration(delay)}"), words[1:])
+        return Plan(now + delay, Recurrence("once", label=f"once, set for in {format_duration(delay)}"), words[taken:])
     if verb == "at":
         if words and re.fullmatch(r"\d{4}-\d{2}-\d{2}", words[0]):
             if len(words) < 2:
@@ -206,26 +208,35 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
             said, words = f"{said} {words[0]}", words[1:]
         if not words:
             raise ScheduleError("every what? write e.g. every day at 06:30 CMD or every 15m CMD")
-        if re.fullmatch(r"\d+([.,]\d+)?(ms|s|m|h|d|w)?(\d+(ms|s|m|h|d|w))*", words[0].lower()):
+        first = fold(words[0])
+        if unit_of(first) in ("s", "m", "h"):              # toutes les heures, every minute
+            words = ["1" + first, *words[1:]]
+        if first[:1].isdigit() or unit_of(first) in ("s", "m", "h") or first in ("un", "une", "a", "an"):
             try:
-                every = parse_duration(words[0])
+                every, taken = leading_duration(words)
             except ValueError as exc:
                 raise ScheduleError(str(exc)) from None
             if every < 1:
                 raise ScheduleError("repeat at most once a second")
             label = f"{said} {format_duration(every)}"
-            return Plan(now + every, Recurrence("every", every=every, label=label), words[1:])
-        days, when = _days(words[0]), words[0].lower()
-        if days == "*" and len(words) > 1 and fold(words[1]) in _WORKING:
-            days, when, words = "1-5", f"{when} {words[1]}", words[1:]
-        if len(words) < 3 or VERBS.get(fold(words[1])) != "at":
-            at = "at" if said.startswith("every") else "à"
-            raise ScheduleError(f"{said} {when} at what time? write e.g. {said} {when} {at} 06:30 CMD")
-        hour, minute = parse_clock(words[2])
+            return Plan(now + every, Recurrence("every", every=every, label=label), words[taken:])
+        at = next((i for i, word in enumerate(words) if VERBS.get(fold(word)) == "at"), None)
+        named = [w.strip(",") for w in words[:1 if at is None else at] if fold(w) not in ("et", "and") and w.strip(",")]
+        when = " ".join(words[:at]).lower() if at else words[0].lower()
+        if not named:
+            raise ScheduleError(f"{said} which days? write e.g. every weekday at 06:30 CMD")
+        if len(named) == 2 and _days(named[0]) == "*" and fold(named[1]) in _WORKING:
+            days = "1-5"                                     # tous les jours ouvrés
+        else:
+            days = _days(",".join(named))
+        if at is None or at + 1 >= len(words):
+            at_word = "at" if said.startswith("every") else "à"
+            raise ScheduleError(f"{said} {when} at what time? write e.g. {said} {when} {at_word} 06:30 CMD")
+        hour, minute = parse_clock(words[at + 1])
         expression = f"{minute} {hour} * * {days}"
-        label = f"{said} {when} {words[1].lower()} {hour:02d}:{minute:02d}"
-        first = next(CronSim(expression, _local(now, tz))).timestamp()
-        return Plan(first, Recurrence("cron", cron=expression, label=label), words[3:])
+        label = f"{said} {when} {words[at].lower()} {hour:02d}:{minute:02d}"
+        first_run = next(CronSim(expression, _local(now, tz))).timestamp()
+        return Plan(first_run, Recurrence("cron", cron=expression, label=label), words[at + 2:])
     if verb == "cron":
         if not words:
             raise ScheduleError('write cron "30 6 * * 1-5" CMD (the expression in double quotes)')
@@ -266,9 +277,16 @@ def in_window(text: str, moment: float, tz: tzinfo) -> bool:
     return start <= minutes < end if start <= end else minutes >= start or minutes < end
 
 
+def is_window(entry: str) -> bool:
+    """Whether an `only_if` entry is a time window (`between …`, `entre …`), not a device's state."""
+    words = entry.split(maxsplit=1)
+    return bool(words) and fold(words[0]) in ("between", "entre")
+
+
 def window(text: str) -> tuple[int, int]:
-    """`between 22:00 and 06:00` as (start, end) minutes of the day; ScheduleError when it is not one."""
-    match = re.fullmatch(r"between\s+(\S+)\s+and\s+(\S+)", text.strip().lower())
+    """`between 22:00 and 06:00` (`entre 22h et 6h`) as (start, end) minutes of the day;
+    ScheduleError when it is not one."""
+    match = re.fullmatch(r"(?:between|entre)\s+(\S+)\s+(?:and|et)\s+(\S+)", text.strip().lower())
     if not match:
         raise ScheduleError(f"{text!r} is not a time window; write \"between 22:00 and 06:00\"")
     (h1, m1), (h2, m2) = parse_clock(match.group(1)), parse_clock(match.group(2))

@@ -274,8 +274,8 @@ class Timers:
             except KeyError:
                 replies = [Reply(_("{owner} is no longer a configured user; not run.").format(owner=timer.owner))]
         head = _("Timer #{id} ({command})").format(id=timer.id, command=timer.command)
-        shown = [Reply(f"{head}: {r.text}", r.attachments, notice=True) for r in replies] or \
-            [Reply(f"{head}: " + _("done."), notice=True)]
+        shown = [Reply(_("{head}: {text}").format(head=head, text=r.text), r.attachments, notice=True)
+                 for r in replies] or [Reply(_("{head}: {text}").format(head=head, text=_("done.")), notice=True)]
         await self.deliver(timer.address, timer.owner, "timer", shown)
         self._audit(timer, "timer", " | ".join(r.text for r in replies)[:300])
 

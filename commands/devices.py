@@ -147,6 +147,8 @@ def _switch_words(ctx: Context, words: list[str]) -> tuple[str, str, float | Non
     tail = words[cut + 1:]
     if tail and fold(tail[0]) in ("for", "pour", "pendant"):
         tail = tail[1:]
+        if not tail:                                   # `chauffage on for`: not "on for ever"
+            raise CommandError(_("For how long? Add a duration (e.g. 2h, 30m).") + usage)
     hold = None
     if tail:
         try:
@@ -164,7 +166,7 @@ async def _switch_back_later(ctx: Context, target: Device, wanted: bool, before:
     """Schedule the switch back to the state before (a durable timer) and say when."""
     shown = format_value(wanted)
     back = (not wanted) if before is None else bool(before)
-    if pending and pending.get("set") == before:        # `on for 1h` then `on for 3h`: back as it was first
+    if pending and pending.get("set") == before == wanted:   # `on for 1h` then `on for 3h`: back as it was first
         back = bool(pending.get("back"))
     if back == wanted:
         return _("{label} is {state} (it already was, so nothing will be switched back)").format(

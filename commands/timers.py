@@ -29,7 +29,7 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
         plan = parse_plan(ctx.word or verb, list(words), now, timers.tz)
     except ScheduleError as exc:
         raise CommandError(_("{problem}. Forms: {forms}.").format(
-            problem=str(exc)[0].upper() + str(exc)[1:], forms=FORMS)) from None
+            problem=str(exc)[0].upper() + str(exc)[1:], forms=_(FORMS))) from None
     if not plan.rest:
         raise CommandError(_('{verb} {names}: then what? Add the command, e.g. {prefix}{verb} {names} chauffage on').format(
             verb=ctx.word or verb, names=' '.join(words), prefix=ctx.prefix))
@@ -99,7 +99,7 @@ def _describe(ctx: Context, timer: Timer, now: float) -> str:
     return f"#{timer.id} {when} {timer.owner}: {timer.command} ({_repeat(timer.recurrence)})"
 
 
-@command("timers", permission="schedule", usage="timers")
+@command("timers", aliases=["minuteries"], permission="schedule", usage="timers")
 async def timers(ctx: Context) -> str:
     """List the timers: next run, owner, command, repeat."""
     now = ctx.hub.clock.time()
@@ -126,7 +126,7 @@ async def _own_timer(ctx: Context, ident: str) -> Timer:
     return timer
 
 
-@command("cancel", permission="schedule", needs_user=True, usage="cancel ID")
+@command("cancel", aliases=["annule", "annuler"], permission="schedule", needs_user=True, usage="cancel ID")
 async def cancel(ctx: Context, ident: str) -> str:
     """Cancel a timer for good."""
     timer = await _own_timer(ctx, ident)
@@ -145,7 +145,7 @@ async def pause(ctx: Context, ident: str) -> str:
         id=timer.id, command=timer.command, prefix=ctx.prefix)
 
 
-@command("resume", permission="schedule", needs_user=True, usage="resume ID")
+@command("resume", aliases=["reprends", "reprendre"], permission="schedule", needs_user=True, usage="resume ID")
 async def resume(ctx: Context, ident: str) -> str:
     """Resume a paused timer."""
     timer = await _own_timer(ctx, ident)
@@ -176,13 +176,13 @@ async def _toggle(ctx: Context, name: str, enabled: bool) -> str:
     return _('Automation {name!r} {value}.').format(name=auto.name, value=_("enabled") if enabled else _("disabled"))
 
 
-@command("enable", permission="automations", needs_user=True, usage="enable NAME")
+@command("enable", aliases=["active", "activer"], permission="automations", needs_user=True, usage="enable NAME")
 async def enable(ctx: Context, name: str) -> str:
     """Enable an automation (also one the loop guard stopped)."""
     return await _toggle(ctx, name, True)
 
 
-@command("disable", permission="automations", needs_user=True, usage="disable NAME")
+@command("disable", aliases=["desactive", "désactive", "desactiver", "désactiver"], permission="automations", needs_user=True, usage="disable NAME")
 async def disable(ctx: Context, name: str) -> str:
     """Disable an automation until enable NAME (kept across restarts)."""
     return await _toggle(ctx, name, False)

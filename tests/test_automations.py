@@ -142,7 +142,7 @@ async def test_a_pending_for_is_cancelled_when_the_condition_stops(tmp_path: Pat
 
 
 async def test_only_if_checks_devices_and_schedules_run_automations(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    autos = [{"name": "hot", "when": "probe > 30", "only_if": ["hall_light on", "between 00:00 and 23:59"],
+    autos = [{"name": "hot", "when": "probe > 30", "only_if": ["hall_light on", "between 00:00 and 23:59", "entre 0h et 23h59"],
               "do": ["read probe"], "notify": ["loop:watch"], "owner": "owner"},
              {"name": "tick", "at": "every 1s", "do": ["read salon"], "notify": ["loop:tick"], "owner": "owner"}]
     async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
@@ -154,7 +154,7 @@ async def test_only_if_checks_devices_and_schedules_run_automations(tmp_path: Pa
         await reading(hub, mosquitto, "probe", {"temperature": 32.0}, 32.0)
         await wait_for(lambda: "Automation 'hot' (probe > 30 (32)): probe: 32.0 °C" in told(hub))
         await wait_for(lambda: any(t.startswith("Automation 'tick' (schedule every 1s): salon: ") for t in told(hub)))
-        assert "tick [enabled] at every 1s -> read salon as owner; last " in await exec_command(hub, "automations")
+        assert "tick [enabled] every 1s -> read salon as owner; last " in await exec_command(hub, "automations")
 
 
 async def test_the_loop_guard_stops_an_automation_that_triggers_itself(tmp_path: Path,

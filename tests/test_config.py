@@ -159,6 +159,15 @@ def test_durations() -> None:
         parse_duration("90")
     with pytest.raises(ValueError):
         parse_duration("soon")
+    # Units as people write them, in English and French; `1h30` is an hour and a half.
+    assert parse_duration("10 minutes") == parse_duration("10min") == parse_duration("10m") == 600
+    assert parse_duration("2 heures") == parse_duration("2 hours") == 7200
+    assert parse_duration("1h30") == 5400 and parse_duration("5m30") == 330
+    assert parse_duration("3 jours") == parse_duration("3j") == parse_duration("3 days") == 3 * 86400
+    assert parse_duration("une heure") == parse_duration("an hour") == 3600
+    for wrong in ("10 lightyears", "1h30x", "h"):
+        with pytest.raises(ValueError, match="is not a duration"):
+            parse_duration(wrong)
 
 
 def test_a_duration_key_needs_a_unit(tmp_path: Path) -> None:

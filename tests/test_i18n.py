@@ -120,8 +120,11 @@ async def test_timers_automations_and_durations_read_french(tmp_path: Path, mosq
         set_at = await exec_command(hub, "tous les jours ouvrés à 6h30 allume chauffage")
         assert re.fullmatch(r"Minuterie n°4 : allume chauffage .*, tous les jours ouvrés à 06:30\.", set_at), set_at
         assert (await exec_command(hub, "dans 5m lire salon")).startswith("Minuterie n°5 : lire salon "), "dans"
-        listed = (await exec_command(hub, "timers")).splitlines()
+        listed = (await exec_command(hub, "minuteries")).splitlines()
         assert any(line.endswith(" owner: allume chauffage (tous les jours ouvrés à 06:30)") for line in listed), listed
+        assert await exec_command(hub, "dans 5m truc") == "Non programmé : 'truc' n'est pas une commande"
+        assert "Formes : dans 10m COMMANDE, à 6h30 COMMANDE," in await exec_command(hub, "dans bientôt lire salon")
+        assert (await exec_command(hub, "annule 5")).startswith("Minuterie n°5 annulée")
         automations = await exec_command(hub, "automations")
         assert "en tant que owner ; jamais lancé" in automations and "[actif]" in automations, automations
     with i18n.speaking("fr"):

@@ -37,6 +37,11 @@ NOW = at(2026, 12, 4, 10, 0)        # a Friday
     ("every", ["monday,friday", "at", "7:00", "chauffage", "on"], "2026-12-07 07:00 +0100",
      "every monday,friday at 07:00"),
     ("every", ["15m", "read", "salon"], "2026-12-04 10:15 +0100", "every 15m"),
+    ("every", ["15", "minutes", "read", "salon"], "2026-12-04 10:15 +0100", "every 15m"),
+    ("every", ["hour", "read", "salon"], "2026-12-04 11:00 +0100", "every 1h"),
+    ("in", ["an", "hour", "snap", "entree"], "2026-12-04 11:00 +0100", "once, set for in 1h"),
+    ("every", ["monday", "and", "friday", "at", "noon", "x", "on"], "2026-12-04 12:00 +0100",
+     "every monday and friday at 12:00"),
     ("cron", ["30 6 * * 1-5", "chauffage", "on"], "2026-12-07 06:30 +0100", 'cron "30 6 * * 1-5"'),
 ])
 def test_every_phrase_of_the_issue(verb: str, words: list[str], first: str, label: str) -> None:
@@ -110,6 +115,7 @@ def test_config_phrases_and_windows() -> None:
     assert in_window("between 22:00 and 06:00", at(2026, 12, 4, 23, 30), PARIS)
     assert in_window("between 22:00 and 06:00", at(2026, 12, 5, 5, 59), PARIS)
     assert not in_window("between 22:00 and 06:00", at(2026, 12, 5, 6, 0), PARIS)
+    assert in_window("entre 22h et 6h", at(2026, 12, 4, 23, 30), PARIS), "French, as only_if = [\"entre 22h et 6h\"]"
     assert in_window("between 05:00 and 09:00", at(2026, 12, 5, 6, 30), PARIS)
     assert zone("Europe/Paris") == PARIS
     with pytest.raises(ScheduleError, match="IANA"):
@@ -175,6 +181,17 @@ def test_the_shipped_automations_validate(tmp_path: Path) -> None:
     ("tous", ["les", "samedis", "à", "9h", "ouvre", "volet"], "2026-12-05 09:00 +0100", "tous les samedis à 09:00"),
     ("chaque", ["week-end", "à", "9h", "ouvre", "volet"], "2026-12-05 09:00 +0100", "chaque week-end à 09:00"),
     ("toutes", ["les", "15m", "lire", "salon"], "2026-12-04 10:15 +0100", "toutes les 15m"),
+    ("toutes", ["les", "15", "minutes", "lire", "salon"], "2026-12-04 10:15 +0100", "toutes les 15m"),
+    ("toutes", ["les", "heures", "lire", "salon"], "2026-12-04 11:00 +0100", "toutes les 1h"),
+    ("dans", ["10", "minutes", "photo", "entree"], "2026-12-04 10:10 +0100", "once, set for in 10m"),
+    ("dans", ["une", "heure", "photo", "entree"], "2026-12-04 11:00 +0100", "once, set for in 1h"),
+    ("dans", ["1h30", "photo", "entree"], "2026-12-04 11:30 +0100", "once, set for in 1h30m"),
+    ("dans", ["2j", "photo", "entree"], "2026-12-06 10:00 +0100", "once, set for in 2d"),
+    ("à", ["midi", "allume", "chauffage"], "2026-12-04 12:00 +0100", "once"),
+    ("chaque", ["lundi", "et", "vendredi", "à", "7h", "allume", "chauffage"], "2026-12-07 07:00 +0100",
+     "chaque lundi et vendredi à 07:00"),
+    ("chaque", ["lundi,", "vendredi", "à", "7h", "allume", "chauffage"], "2026-12-07 07:00 +0100",
+     "chaque lundi, vendredi à 07:00"),
 ])
 def test_the_french_phrases(verb: str, words: list[str], first: str, label: str) -> None:
     # A French speaker schedules in French; a repeating schedule is listed as it was written.

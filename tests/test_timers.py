@@ -83,6 +83,20 @@ async def test_switched_since_is_left_alone_and_said(tmp_path: Path, mosquitto: 
             "Timer #1 (heater on for 2s): heater was switched since by fam; left OFF (not switched back OFF)."
 
 
+async def test_the_opposite_switch_for_a_while_goes_back_to_the_state_before_it(tmp_path: Path,
+                                                                                mosquitto: Mosquitto) -> None:
+    # `on for 2h` then `off for 30m`: off now, and on again after the 30 min (the state it was in
+    # when asked), not "it already was off, nothing will be switched back".
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        await say(hub, "chauffage off")
+        assert "then back OFF (timer #1)" in await say(hub, "chauffage on for 2h")
+        answer = await say(hub, "éteins chauffage pendant 2 secondes")
+        assert answer.startswith("heater is OFF until ") and answer.endswith(", then back ON (timer #2)"), answer
+        assert await next_result(hub) == "Timer #2 (chauffage off for 2s): heater is ON"
+        assert await say(hub, "chauffage on for") == \
+            "For how long? Add a duration (e.g. 2h, 30m). Usage: switch DEVICE on|off|toggle [for DURATION]"
+
+
 async def test_in_2s_chauffage_on(tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         await say(hub, "chauffage off")
