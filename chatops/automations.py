@@ -447,7 +447,7 @@ def command_problems(hub: Hub) -> list[str]:
         owner = item.owner or hub.settings.automations_defaults.owner or ""
         user = hub.auth.users.get(owner)
         for line in item.do:
-            problem = line_problem(hub, user, line, sender=f"automation:{item.name}")
+            problem = line_problem(hub, user, line, sender=f"automation:{item.name}", precheck=False)
             if problem:
                 problems.append(f"{item.name}: do {line!r}: {problem}")
     return problems

@@ -65,6 +65,7 @@ class CommandSpec:
     needs_user: bool = False
     unmetered: bool = False            # never costs the sender's rate-limit bucket (`ack`)
     shorthand: Shorthand | None = None  # the router runs "DEVICE on" / "DEVICE" as this command
+    precheck: Callable[[Any, list[str]], str | None] | None = None   # (hub, args): a problem, before a timer is set
 
 
 @dataclass(slots=True)
@@ -115,13 +116,16 @@ class Context:
 def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission: str | None = None,
             usage: str | None = None, hidden: bool = False, needs_user: bool = False,
             unmetered: bool = False, shorthand: Shorthand | None = None,
+            precheck: Callable[[Any, list[str]], str | None] | None = None,
             ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
     """Mark `func(ctx, ...)` as the command `name`; usage and help come from its signature and docstring.
 
     `needs_user=True` refuses senders no [users] entry matches, whatever the default role
     grants: device control is never given to strangers by accident. `unmetered=True` keeps the
     command out of the rate limit. `shorthand` lets a line that starts with a device name run
-    this command (see `Shorthand`).
+    this command (see `Shorthand`). `precheck(hub, args)` says what is wrong with the arguments
+    (an unknown device) without running the command: a timer or automation that would fail when
+    it runs is refused when it is set.
     """
 
     def mark(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -130,7 +134,7 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
             name=name, func=func, aliases=tuple(aliases), permission=permission or name,
             usage=usage or _usage(name, parameters), help=_first_line(func.__doc__),
             parameters=parameters, hidden=hidden, needs_user=needs_user,
-            unmetered=unmetered, shorthand=shorthand,
+            unmetered=unmetered, shorthand=shorthand, precheck=precheck,
         )
         setattr(func, SPEC_ATTRIBUTE, spec)
         return func

@@ -229,6 +229,25 @@ class Home:
         key = fold(" ".join(name.split()))
         return self._index.get(key) or self._index.get(key.replace(" ", "_"))
 
+    def find_leading(self, words: list[str]) -> tuple[Device | None, str, list[str]]:
+        """The device the first words name: the longest run of them that names one (a French
+        article before it is skipped: `la lampe`, `l'entree`). (device, its name as written, the
+        words after it); (None, the first word, the rest) when none does."""
+        if len(words) > 1 and fold(words[0]) in ("le", "la", "les", "l'"):
+            words = words[1:]
+        if words and fold(words[0]).startswith("l'"):
+            words = [words[0][2:], *words[1:]]
+        for cut in range(len(words), 0, -1):
+            device = self.find(" ".join(words[:cut]))
+            if device is not None:
+                return device, " ".join(words[:cut]), words[cut:]
+        return None, words[0] if words else "", words[1:]
+
+    def unknown(self, name: str) -> str:
+        """What to answer for a device name that names none."""
+        known = ", ".join(sorted(self.devices)) or "none"
+        return _("No device called {name!r}. Devices: {known}.").format(name=name, known=known)
+
     def listen(self, listener: Listener) -> None:
         """Call `listener(device, reading, previous)` on every new reading."""
         self._listeners.append(listener)
@@ -440,3 +459,12 @@ def discovered_device(component: str, payload: bytes, object_id: str) -> Device 
     """A Device from a Home Assistant discovery config payload, or None for other kinds."""
     found = discovered_settings(component, parse_config(payload), object_id)
     return None if found is None else Device(found[0], found[1], source="discovery")
+
+
+def names_a_device(hub: Any, args: list[str]) -> str | None:
+    """A command's precheck (`@command(precheck=...)`): its first words must name a device. Asked
+    when a timer or automation is set, so that a typo is answered now, not at 06:30."""
+    if not args:
+        return None
+    device, name, _rest = hub.home.find_leading(args)
+    return None if device is not None else hub.home.unknown(name)

@@ -242,10 +242,11 @@ class Router:
                 return spec, [" ".join(words)]
         return None, words
 
-    def problem_with(self, line: str, user: User | None, sender: str) -> str | None:
+    def problem_with(self, line: str, user: User | None, sender: str, precheck: bool = True) -> str | None:
         """Why `user` could not run `line` (it names no command, its arguments do not fit, the one
-        access rule refuses), or None: asked when a timer is set and by `chatops check` for
-        automations. Costs no rate token; the full path decides again when the line runs."""
+        access rule refuses, its command's precheck: an unknown device), or None: asked when a
+        timer is set and by `chatops check` for automations. Costs no rate token; the full path
+        decides again when the line runs."""
         words = _split(clean_text(line))
         if not words:
             return _("the command is empty")
@@ -259,7 +260,7 @@ class Router:
             bind(spec, args)
         except BindError as exc:
             return _("{problem} Usage: {usage}").format(problem=exc, usage=shown_usage(spec.usage))
-        return None
+        return spec.precheck(self.hub, args) if precheck and spec.precheck is not None else None
 
     def resolve(self, line: str) -> CommandSpec | None:
         """The command a line would run (None when it names none): for timers and automations."""

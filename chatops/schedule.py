@@ -35,6 +35,7 @@ VERBS = {"in": "in", "dans": "in", "at": "at", "a": "at", "every": "every", "cha
          "tous": "every", "toutes": "every", "cron": "cron"}
 _SPOKEN = {"midi": "12:00", "noon": "12:00", "minuit": "00:00", "midnight": "00:00"}
 _CLOCK = re.compile(r"(\d{1,2})(?::|h)(\d{2})?$|(\d{1,2})h$")
+_TWELVE = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*([ap])\.?m\.?")         # 7am, 7:30pm, 12 a.m.
 FORMS = N_('in 10m CMD, at 06:30 CMD, at 2026-12-24 18:00 CMD, every day at 06:30 CMD, '
            'every weekday at 06:30 CMD, every monday,friday at 7:00 CMD, every 15m CMD, cron "30 6 * * 1-5" CMD')
 
@@ -120,8 +121,12 @@ class Plan:
 
 
 def parse_clock(word: str) -> tuple[int, int]:
-    """`06:30`, `6:30`, `7h`, `7h30`, `midi`, `noon` as (hour, minute)."""
+    """`06:30`, `6:30`, `7h`, `7h30`, `7am`, `7:30pm`, `midi`, `noon` as (hour, minute)."""
     word = _SPOKEN.get(fold(word.strip()), word)
+    twelve = _TWELVE.fullmatch(word.strip().lower())
+    if twelve and 1 <= int(twelve.group(1)) <= 12:
+        hour = int(twelve.group(1)) % 12 + (12 if twelve.group(3) == "p" else 0)
+        word = f"{hour}:{twelve.group(2) or '00'}"
     match = _CLOCK.fullmatch(word.strip().lower())
     if not match:
         raise ScheduleError(f"{word!r} is not a time of day; write e.g. 06:30 or 7h30")

@@ -307,8 +307,10 @@ class Timers:
         self.hub.audit.record(kind, f"timer:{timer.id}:{timer.owner}", str(timer.address), timer.command, detail)
 
 
-def line_problem(hub: Hub, user: Any, line: str, sender: str = "") -> str | None:
+def line_problem(hub: Hub, user: Any, line: str, sender: str = "", precheck: bool = True) -> str | None:
     """Why `user` could not run the command line `line` (it names no command, its arguments do
-    not fit, the user may not), or None. Asked when a timer is set and by `chatops check` for
-    automations; the router decides again when the line runs (roles may change meanwhile)."""
-    return hub.router.problem_with(line, user, sender or f"user:{getattr(user, 'name', '?')}")
+    not fit, the user may not, it names no device), or None. Asked when a timer is set and by
+    `chatops check` for automations; the router decides again when the line runs (roles may
+    change meanwhile). `precheck=False` skips the device check, for automations: a device Home
+    Assistant's discovery announces is not known yet when the config is checked."""
+    return hub.router.problem_with(line, user, sender or f"user:{getattr(user, 'name', '?')}", precheck)

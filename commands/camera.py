@@ -8,10 +8,12 @@ from chatops.cameras import SnapshotError
 from chatops.command import CommandError, Context, command
 from chatops.i18n import _
 from chatops.durations import format_duration
+from chatops.home import names_a_device
 from chatops.message import Reply
 
 
-@command("snap", aliases=["snapshot", "photo", "cam"], permission="snap", usage="snap [CAMERA]")
+@command("snap", aliases=["snapshot", "photo", "cam"], permission="snap", usage="snap [CAMERA]",
+         precheck=names_a_device)
 async def snap(ctx: Context, camera: str | None = None) -> Reply:
     """Take a picture with a camera (e.g. snap entree)."""
     cameras = ctx.hub.cameras

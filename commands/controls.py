@@ -21,7 +21,7 @@ from chatops.config import DeviceType
 from chatops.controls import Action, ActionError
 from chatops.device_settings import type_word
 from chatops.durations import format_duration
-from chatops.home import Device, Reading
+from chatops.home import Device, Reading, names_a_device
 from chatops.i18n import _
 from chatops.message import Reply
 from chatops.mqtt import MqttUnavailable
@@ -43,7 +43,7 @@ def _settable(ctx: Context, name: str) -> Device:
     return device
 
 
-@command("set", aliases=["règle", "regle", "mets"], usage="set DEVICE VALUE", needs_user=True, permission="switch",
+@command("set", aliases=["règle", "regle", "mets"], precheck=names_a_device, usage="set DEVICE VALUE", needs_user=True, permission="switch",
          shorthand=Shorthand.DEVICE_VALUE)
 async def set_value(ctx: Context, device: str, value: str) -> str:
     """Set a light's brightness, a thermostat's target or mode, a cover's position, a number or a select."""
@@ -55,7 +55,7 @@ async def set_value(ctx: Context, device: str, value: str) -> str:
     return await _drive(ctx, target, action, value)
 
 
-@command("dim", aliases=["tamise", "variateur"], usage="dim LIGHT PERCENT", needs_user=True, permission="switch")
+@command("dim", aliases=["tamise", "variateur"], precheck=names_a_device, usage="dim LIGHT PERCENT", needs_user=True, permission="switch")
 async def dim(ctx: Context, light: str, percent: str) -> str:
     """Set a light's brightness (dim lampe 40)."""
     target = _settable(ctx, light)
@@ -64,13 +64,13 @@ async def dim(ctx: Context, light: str, percent: str) -> str:
     return await set_value(ctx, target.name, percent if percent.endswith("%") else f"{percent}%")
 
 
-@command("open", aliases=["ouvre", "ouvrir"], usage="open COVER", needs_user=True, permission="switch")
+@command("open", aliases=["ouvre", "ouvrir"], precheck=names_a_device, usage="open COVER", needs_user=True, permission="switch")
 async def open_cover(ctx: Context, cover: str) -> str:
     """Open a shutter or blind."""
     return await _cover_word(ctx, cover, "open")
 
 
-@command("close", aliases=["ferme", "fermer"], usage="close COVER", needs_user=True, permission="switch")
+@command("close", aliases=["ferme", "fermer"], precheck=names_a_device, usage="close COVER", needs_user=True, permission="switch")
 async def close_cover(ctx: Context, cover: str) -> str:
     """Close a shutter or blind."""
     return await _cover_word(ctx, cover, "close")

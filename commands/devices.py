@@ -9,7 +9,7 @@ from chatops.auth import fold
 from chatops.command import CommandError, Context, Shorthand, command, shown_usage
 from chatops.config import DeviceType
 from chatops.durations import format_duration, parse_duration
-from chatops.home import SWITCH_STATES, Device, format_value
+from chatops.home import SWITCH_STATES, Device, format_value, names_a_device
 from chatops.device_settings import type_word
 from chatops.i18n import _, ngettext
 from chatops.message import Button, Reply
@@ -21,8 +21,7 @@ from chatops.schedule import Recurrence, local_time
 def _device(ctx: Context, name: str) -> Device:
     device = ctx.home.find(name)
     if device is None:
-        known = ", ".join(sorted(ctx.home.devices)) or "none"
-        raise CommandError(_("No device called {name!r}. Devices: {known}.").format(name=name, known=known))
+        raise CommandError(ctx.home.unknown(name))
     return device
 
 
@@ -53,7 +52,7 @@ async def temp(ctx: Context, room: str | None = None) -> str:
     return "\n".join([await _reading(ctx, d) for d in sensors])
 
 
-@command("read", aliases=["get", "lire"], usage="read DEVICE", shorthand=Shorthand.DEVICE)
+@command("read", aliases=["get", "lire"], precheck=names_a_device, usage="read DEVICE", shorthand=Shorthand.DEVICE)
 async def read(ctx: Context, device: str) -> str:
     """Current value of any device."""
     target = _device(ctx, device)
@@ -62,7 +61,7 @@ async def read(ctx: Context, device: str) -> str:
     return await _reading(ctx, target)
 
 
-@command("switch", aliases=["turn"], usage="switch DEVICE on|off|toggle [for DURATION]", needs_user=True,
+@command("switch", aliases=["turn"], precheck=names_a_device, usage="switch DEVICE on|off|toggle [for DURATION]", needs_user=True,
          shorthand=Shorthand.DEVICE_STATE)
 async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
@@ -108,14 +107,14 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
                                     f"{format_duration(hold)}")
 
 
-@command("allume", aliases=["allumer"], usage="allume DEVICE [for DURATION]", needs_user=True,
+@command("allume", aliases=["allumer"], precheck=names_a_device, usage="allume DEVICE [for DURATION]", needs_user=True,
          permission="switch")
 async def switch_on(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device on (French: allume chauffage, allume chauffage 2h)."""
     return await _switch_to(ctx, "on", [device, *words])
 
 
-@command("eteins", aliases=["éteins", "eteindre", "éteindre"], usage="éteins DEVICE [for DURATION]",
+@command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=names_a_device, usage="éteins DEVICE [for DURATION]",
          needs_user=True, permission="switch")
 async def switch_off(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device off (French: éteins la lampe, éteins chauffage)."""
@@ -125,14 +124,10 @@ async def switch_off(ctx: Context, device: str, *words: str) -> str | Reply:
 async def _switch_to(ctx: Context, state: str, words: list[str]) -> str | Reply:
     """`switch DEVICE STATE [DURATION]` for a verb that carries the state: the longest run of
     words naming a device is the device, the rest the duration (a French article is skipped)."""
-    if len(words) > 1 and fold(words[0]) in ("le", "la", "les", "l'"):
-        words = words[1:]
-    if words and fold(words[0]).startswith("l'"):
-        words = [words[0][2:], *words[1:]]
-    for cut in range(len(words), 0, -1):
-        if ctx.home.find(" ".join(words[:cut])) is not None:
-            return await switch(ctx, " ".join(words[:cut]), state, *words[cut:])
-    return await switch(ctx, " ".join(words), state)        # says there is no such device
+    device, name, rest = ctx.home.find_leading(words)
+    if device is None:
+        return await switch(ctx, " ".join(words), state)        # says there is no such device
+    return await switch(ctx, name, state, *rest)
 
 
 def _switch_words(ctx: Context, words: list[str]) -> tuple[str, str, float | None]:

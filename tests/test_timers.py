@@ -142,6 +142,10 @@ async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosqu
         assert (await say(hub, "in 1m read salon", network="web", sender="kid")).startswith("Timer #1: read salon")
         assert (await say(hub, "in 1m chauffage on", network="web", sender="fam")).startswith("Timer #2: ")
         assert await say(hub, "in 1m frobnicate") == "Not scheduled: 'frobnicate' is not a command"
+        # A typo in the device is answered now, not when the timer runs at 06:30.
+        assert (await say(hub, "every day at 06:30 allume chaufage", network="web", sender="fam")).startswith(
+            "Not scheduled: No device called 'chaufage'. Devices: ")
+        assert (await say(hub, "in 1m ouvre la volet_salon", network="web", sender="fam")).startswith("Timer #")
         assert await say(hub, "in 1m in 2m read salon") == "A timer cannot set timers; write the schedule once."
         refused = await hub.store.audit_entries("refused")
         assert any(r["text"] == "in 1m chauffage on" for r in refused)
