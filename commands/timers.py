@@ -127,17 +127,17 @@ async def _own_timer(ctx: Context, ident: str) -> Timer:
 
 
 @command("cancel", aliases=["annule", "annuler"], permission="schedule", needs_user=True, usage="cancel ID")
-async def cancel(ctx: Context, ident: str) -> str:
+async def cancel(ctx: Context, id: str) -> str:  # noqa: A002 (named as in the usage line: cancel ID)
     """Cancel a timer for good."""
-    timer = await _own_timer(ctx, ident)
+    timer = await _own_timer(ctx, id)
     await ctx.hub.timers.set_state(timer.id, CANCELLED)
     return _('Timer #{id} cancelled ({command}).').format(id=timer.id, command=timer.command)
 
 
 @command("pause", permission="schedule", needs_user=True, usage="pause ID")
-async def pause(ctx: Context, ident: str) -> str:
+async def pause(ctx: Context, id: str) -> str:  # noqa: A002 (named as in the usage line: pause ID)
     """Pause a timer; resume ID starts it again."""
-    timer = await _own_timer(ctx, ident)
+    timer = await _own_timer(ctx, id)
     if timer.state == PAUSED:
         return _('Timer #{id} is already paused.').format(id=timer.id)
     await ctx.hub.timers.set_state(timer.id, PAUSED)
@@ -146,9 +146,9 @@ async def pause(ctx: Context, ident: str) -> str:
 
 
 @command("resume", aliases=["reprends", "reprendre"], permission="schedule", needs_user=True, usage="resume ID")
-async def resume(ctx: Context, ident: str) -> str:
+async def resume(ctx: Context, id: str) -> str:  # noqa: A002 (named as in the usage line: resume ID)
     """Resume a paused timer."""
-    timer = await _own_timer(ctx, ident)
+    timer = await _own_timer(ctx, id)
     if timer.state == ACTIVE:
         return _('Timer #{id} is not paused.').format(id=timer.id)
     hub_timers = ctx.hub.timers

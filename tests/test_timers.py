@@ -123,6 +123,7 @@ async def test_timers_cancel_pause_resume(tmp_path: Path, mosquitto: Mosquitto) 
         assert listed[3].endswith(" owner: chauffage on (every weekday at 06:30)")
         assert await say(hub, "pause 1") == "Timer #1 paused (read salon); resume 1 starts it again."
         assert await say(hub, "cancel 3") == "Timer #3 cancelled (snap entree)."
+        assert await say(hub, "cancel") == "Missing id. Usage: cancel ID"
         # #4 fires after #1 was due: had the paused #1 run, its result would come first
         assert (await next_result(hub)).startswith("Timer #4 (read chambre): chambre: ")
         assert (await say(hub, "timers")).splitlines()[-1] == "#1 paused owner: read salon (once, set for in 3s)"
