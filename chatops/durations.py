@@ -17,7 +17,8 @@ _UNIT_WORDS = {
     **{w: "w" for w in ("week", "weeks", "sem", "semaine", "semaines")},
 }
 _PART = re.compile(r"(\d+(?:\.\d+)?)([a-z]+)?")
-_ONE = re.compile(r"(?:une?|an?)([a-z]+)")          # `une heure`, `an hour`
+_ONE = re.compile(r"(?:une?|an?)([a-z]{3,})")       # `une heure`, `an hour`: a unit written out
+_NUMBER_OR_ONE = re.compile(r"\d+(?:[.,]\d+)?|une?|an?")
 _SMALLER = {"h": "m", "m": "s"}                     # `1h30`: the unit after hours is minutes
 
 
@@ -30,7 +31,7 @@ def unit_of(word: str) -> str | None:
 def leading_duration(words: list[str]) -> tuple[float, int]:
     """The duration at the head of `words` and how many words it took: `10m`, `10 minutes`,
     `une heure`, `1h30`. ValueError (as parse_duration's) when the first word is none."""
-    if len(words) > 1 and unit_of(words[1]) and not unit_of(words[0].rstrip("0123456789.,")):
+    if len(words) > 1 and unit_of(words[1]) and _NUMBER_OR_ONE.fullmatch(words[0].lower()):
         try:
             return parse_duration(words[0] + words[1]), 2
         except ValueError:

@@ -233,14 +233,17 @@ class Home:
         """The device the first words name: the longest run of them that names one (a French
         article before it is skipped: `la lampe`, `l'entree`). (device, its name as written, the
         words after it); (None, the first word, the rest) when none does."""
+        tries = [words]                                  # `les volets` may be a name itself
         if len(words) > 1 and fold(words[0]) in ("le", "la", "les", "l'"):
-            words = words[1:]
-        if words and fold(words[0]).startswith("l'"):
-            words = [words[0][2:], *words[1:]]
-        for cut in range(len(words), 0, -1):
-            device = self.find(" ".join(words[:cut]))
-            if device is not None:
-                return device, " ".join(words[:cut]), words[cut:]
+            tries.append(words[1:])
+        elif words and fold(words[0]).startswith("l'"):
+            tries.append([words[0][2:], *words[1:]])
+        for tried in tries:
+            for cut in range(len(tried), 0, -1):
+                device = self.find(" ".join(tried[:cut]))
+                if device is not None:
+                    return device, " ".join(tried[:cut]), tried[cut:]
+        words = tries[-1]
         return None, words[0] if words else "", words[1:]
 
     def unknown(self, name: str) -> str:

@@ -220,7 +220,11 @@ class Router:
     def _resolve(self, words: list[str]) -> tuple[CommandSpec | None, list[str]]:
         spec = self.commands.find(words[0])
         if spec is not None:
-            return spec, words[1:]
+            # An alias (à, tous, active...) does not swallow a device whose name starts with it:
+            # "toutes les lampes on" switches that device, it is not a schedule.
+            if len(words) < 2 or words[0] == spec.name or fold(words[0]) == spec.name or not any(
+                    self._find_device(" ".join(words[:cut])) for cut in range(len(words), 1, -1)):
+                return spec, words[1:]
         # Device shorthands: "chauffage on [for 2h]" is "switch chauffage on [for 2h]"; "salon" reads it.
         for spec in self.commands.shorthands:
             if spec.shorthand is Shorthand.DEVICE_STATE and len(words) >= 2:

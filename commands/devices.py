@@ -161,8 +161,14 @@ async def _switch_back_later(ctx: Context, target: Device, wanted: bool, before:
     """Schedule the switch back to the state before (a durable timer) and say when."""
     shown = format_value(wanted)
     back = (not wanted) if before is None else bool(before)
-    if pending and pending.get("set") == before == wanted:   # `on for 1h` then `on for 3h`: back as it was first
+    if pending and pending.get("set") == before:        # `on for 1h` then `on for 3h`: back as it was first
         back = bool(pending.get("back"))
+        if back == wanted:
+            # `on for 2h` then `off for 30m`: switching back on after 30 min would leave it on for
+            # good (the first switch-back is superseded), so it stays off, as the first one wanted.
+            return _("{label} is {state}; it stays so: it was only {before} for a while, and that "
+                     "switch-back is replaced by this one.").format(label=target.label, state=shown,
+                                                                    before=format_value(bool(before)))
     if back == wanted:
         return _("{label} is {state} (it already was, so nothing will be switched back)").format(
             label=target.label, state=shown)

@@ -165,7 +165,7 @@ def test_durations() -> None:
     assert parse_duration("1h30") == 5400 and parse_duration("5m30") == 330
     assert parse_duration("3 jours") == parse_duration("3j") == parse_duration("3 days") == 3 * 86400
     assert parse_duration("une heure") == parse_duration("an hour") == 3600
-    for wrong in ("10 lightyears", "1h30x", "h"):
+    for wrong in ("10 lightyears", "1h30x", "h", "am", "as", "ah"):
         with pytest.raises(ValueError, match="is not a duration"):
             parse_duration(wrong)
 

@@ -262,3 +262,14 @@ async def test_a_device_that_never_answers_is_given_up_at_the_handler_timeout(tm
     async with running(Hub(settings, tty=False)) as hub:
         assert await exec_command(hub, "temp chambre") == "temp took longer than 0.2s and was stopped."
         assert (await exec_command(hub, "whoami")).startswith("You are")      # and answers on
+
+
+async def test_an_alias_does_not_swallow_a_device_named_with_it(tmp_path: Path) -> None:
+    # "tous"/"toutes" schedule and "à" is `at`, but a device whose name starts with such a word
+    # is still switched by its name; and an article that is part of a name is not dropped.
+    settings = settings_for(tmp_path, devices={"hall_light": {"aliases": ["toutes les lampes"]},
+                                               "volet_salon": {"aliases": ["les volets"]}})
+    async with running(Hub(settings, tty=False)) as hub:
+        assert await exec_command(hub, "toutes les lampes on") == "hall light is ON"
+        assert (await exec_command(hub, "toutes les 15m read salon")).startswith("Timer #1: read salon at ")
+        assert (await exec_command(hub, "in 5m read les volets")).startswith("Timer #2: read les volets at ")

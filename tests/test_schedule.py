@@ -209,3 +209,11 @@ def test_the_french_phrases(verb: str, words: list[str], first: str, label: str)
 def test_a_french_phrase_without_its_time_says_what_to_write() -> None:
     with pytest.raises(ScheduleError, match="tous les jours at what time"):
         parse_plan("tous", ["les", "jours", "allume", "chauffage"], NOW, PARIS)
+
+
+def test_a_command_word_after_a_duration_is_not_glued_to_it() -> None:
+    # `in 10m s...`: "s" would read as seconds glued onto 10m; only a bare number takes the next word.
+    from chatops.durations import leading_duration
+    assert leading_duration(["10m", "s"]) == (600.0, 1)
+    assert leading_duration(["10", "minutes", "x"]) == (600.0, 2)
+
