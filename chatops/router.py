@@ -148,7 +148,7 @@ class Router:
         pin_word = self.access.pin_of(user, forgeable)
         guessed = words[0] if pin_word is not None else None
         words, pin = self.access.take_pin(pin_word, words, lambda w: self._resolve(w)[0] is not None)
-        spec, args = self._resolve(words) if words else (None, [])
+        spec, args, word = self._resolve(words) if words else (None, [], "")
         refusal = self.access.authorize(str(message.sender), user, spec, pin)
         if refusal is None and spec is None:
             verdict.result = "unknown"
@@ -168,7 +168,7 @@ class Router:
             verdict.result = "refused"
             return Reply(_("{problem} Usage: {usage}").format(problem=exc, usage=self._prefix(message) + shown_usage(spec.usage)))
         return Context(message=message, user=user, hub=self.hub, spec=spec, grants=self.auth.grants_for(user),
-                       word=words[0] if self.commands.find(words[0]) is spec else spec.name), bound
+                       word=word), bound
 
     async def _result_of(self, produced: Any) -> Any:
         """What a coroutine handler returns. Its first step runs at once: most answers (a
@@ -217,14 +217,16 @@ class Router:
         return "error", Reply(_("Sorry, {command} failed (incident {incident}); the details are in the hub's log.").format(
             command=ctx.spec.name, incident=incident))
 
-    def _resolve(self, words: list[str]) -> tuple[CommandSpec | None, list[str]]:
+    def _resolve(self, words: list[str]) -> tuple[CommandSpec | None, list[str], str]:
+        """(the command, its arguments, the word that named it: as typed, or the command's name
+        for a device shorthand), or (None, words, "")."""
         spec = self.commands.find(words[0])
         if spec is not None:
             # An alias (à, tous, active...) does not swallow a device whose name starts with it:
             # "toutes les lampes on" switches that device, it is not a schedule.
             if len(words) < 2 or words[0] == spec.name or fold(words[0]) == spec.name or not any(
                     self._find_device(" ".join(words[:cut])) for cut in range(len(words), 1, -1)):
-                return spec, words[1:]
+                return spec, words[1:], words[0]
         # Device shorthands: "chauffage on [for 2h]" is "switch chauffage on [for 2h]"; "salon" reads it.
         for spec in self.commands.shorthands:
             if spec.shorthand is Shorthand.DEVICE_STATE and len(words) >= 2:
@@ -233,18 +235,18 @@ class Router:
                     # "thermostat off" is a mode, "volet on" a cover's refusal: theirs to answer.
                     if device is not None and (getattr(device, "switchable", True)
                                                or not getattr(device, "settable", False)):
-                        return spec, [" ".join(words[:cut]), *words[cut:]]
+                        return spec, [" ".join(words[:cut]), *words[cut:]], spec.name
                 # "chauffage blah" gets the switch usage line back.
                 device = self._find_device(" ".join(words[:-1]))
                 if device is not None and getattr(device, "switchable", False) and not device.settable:
-                    return spec, [" ".join(words[:-1]), words[-1]]
+                    return spec, [" ".join(words[:-1]), words[-1]], spec.name
             elif spec.shorthand is Shorthand.DEVICE_VALUE and len(words) >= 2:
                 device = self._find_device(" ".join(words[:-1]))
                 if device is not None and getattr(device, "settable", False):
-                    return spec, [" ".join(words[:-1]), words[-1]]
+                    return spec, [" ".join(words[:-1]), words[-1]], spec.name
             elif spec.shorthand is Shorthand.DEVICE and self._find_device(" ".join(words)) is not None:
-                return spec, [" ".join(words)]
-        return None, words
+                return spec, [" ".join(words)], spec.name
+        return None, words, ""
 
     def problem_with(self, line: str, user: User | None, sender: str, precheck: bool = True) -> str | None:
         """Why `user` could not run `line` (it names no command, its arguments do not fit, the one
@@ -254,7 +256,7 @@ class Router:
         words = _split(clean_text(line))
         if not words:
             return _("the command is empty")
-        spec, args = self._resolve(words)
+        spec, args, _word = self._resolve(words)
         if spec is None:
             return _("{word!r} is not a command").format(word=words[0])
         refusal = self.access.authorize(sender, user, spec, metered=False)

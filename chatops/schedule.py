@@ -30,9 +30,16 @@ _DAY_WORDS = {**{d: i for i, d in enumerate(DAYS)}, **{d[:3]: i for i, d in enum
 _GROUPS = {"day": "*", "weekday": "1-5", "weekdays": "1-5", "weekend": "0,6", "weekends": "0,6",
            "jour": "*", "jours": "*", "week-end": "0,6", "week-ends": "0,6"}
 _WORKING = ("ouvre", "ouvres")            # `jours ouvrés`: Monday to Friday
-# The verbs of the phrases, French ones beside English (folded: no accents, lower case).
-VERBS = {"in": "in", "dans": "in", "at": "at", "a": "at", "every": "every", "chaque": "every",
+# The verbs of the phrases, French ones beside English. The
+# timer commands take their aliases from here (`other_words`), so the grammar is written once.
+VERBS = {"in": "in", "dans": "in", "at": "at", "à": "at", "every": "every", "chaque": "every",
          "tous": "every", "toutes": "every", "cron": "cron"}
+_MEANING = {fold(word): verb for word, verb in VERBS.items()}      # what a typed word means: `a` is `à`
+
+
+def other_words(verb: str) -> list[str]:
+    """The other words that mean `verb` (`every`: chaque, tous, toutes)."""
+    return [word for word, meaning in VERBS.items() if meaning == verb and word != verb]
 _SPOKEN = {"midi": "12:00", "noon": "12:00", "minuit": "00:00", "midnight": "00:00"}
 _CLOCK = re.compile(r"(\d{1,2})(?::|h)(\d{2})?$|(\d{1,2})h$")
 _TWELVE = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*([ap])\.?m\.?")         # 7am, 7:30pm, 12 a.m.
@@ -177,7 +184,7 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
     the phrase as written (`tous les jours à 06:30`), since it is what people type back.
 
     Raises ScheduleError with the forms to use."""
-    verb = VERBS.get(fold(said), fold(said))
+    verb = _MEANING.get(fold(said), fold(said))
     if verb == "in":
         if not words:
             raise ScheduleError("in what? write e.g. in 10m snap entree")
@@ -225,7 +232,7 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
                 raise ScheduleError("repeat at most once a second")
             label = f"{said} {format_duration(every)}"
             return Plan(now + every, Recurrence("every", every=every, label=label), words[taken:])
-        at = next((i for i, word in enumerate(words) if VERBS.get(fold(word)) == "at"), None)
+        at = next((i for i, word in enumerate(words) if _MEANING.get(fold(word)) == "at"), None)
         named = [w.strip(",") for w in words[:1 if at is None else at] if fold(w) not in ("et", "and") and w.strip(",")]
         when = " ".join(words[:at]).lower() if at else words[0].lower()
         if not named:

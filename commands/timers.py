@@ -10,7 +10,7 @@ from chatops.command import CommandError, Context, command
 from chatops.i18n import _
 from chatops.durations import format_duration
 from chatops.home import format_value
-from chatops.schedule import FORMS, Recurrence, ScheduleError, local_time, parse_plan
+from chatops.schedule import FORMS, Recurrence, ScheduleError, local_time, other_words, parse_plan
 from chatops.timers import ACTIVE, CANCELLED, PAUSED, Timer, line_problem
 
 SCHEDULING = ("in", "at", "every", "cron")
@@ -52,19 +52,19 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
         timer_id=timer_id, line=line, when=local_time(plan.first, timers.tz, now), duration=format_duration(plan.first - now), repeat=repeat))
 
 
-@command("in", aliases=["dans"], permission="schedule", needs_user=True, usage="in DURATION COMMAND")
+@command("in", aliases=other_words("in"), permission="schedule", needs_user=True, usage="in DURATION COMMAND")
 async def in_(ctx: Context, *words: str) -> str:
     """Run a command once after a delay: in 10m snap entree (French: dans 10m photo entree)."""
     return await _schedule(ctx, "in", words)
 
 
-@command("at", aliases=["à"], permission="schedule", needs_user=True, usage="at [YYYY-MM-DD] HH:MM COMMAND")
+@command("at", aliases=other_words("at"), permission="schedule", needs_user=True, usage="at [YYYY-MM-DD] HH:MM COMMAND")
 async def at(ctx: Context, *words: str) -> str:
     """Run a command once at a time of day or a date: at 06:30 chauffage on (French: à 6h30 allume chauffage)."""
     return await _schedule(ctx, "at", words)
 
 
-@command("every", aliases=["chaque", "tous", "toutes"], permission="schedule", needs_user=True,
+@command("every", aliases=other_words("every"), permission="schedule", needs_user=True,
          usage="every day|weekday|weekend|monday,friday at HH:MM COMMAND | every DURATION COMMAND")
 async def every(ctx: Context, *words: str) -> str:
     """Run a command on a schedule: every weekday at 06:30 chauffage on, every 15m read salon (French: tous les jours ouvrés à 6h30, toutes les 15m)."""
