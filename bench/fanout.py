@@ -84,8 +84,8 @@ async def measure(recipients: int, rounds: int, profile: bool, workdir: Path) ->
     names = [f"r{i:03d}" for i in range(recipients)]
     for user in ("maison", "floor", *names):
         prosody.register(user)
-    prosody.start()
-    broker = mosquitto(workdir / "mosquitto")
+    await asyncio.to_thread(prosody.start)          # its wait for the port, off the loop
+    broker = await asyncio.to_thread(mosquitto, workdir / "mosquitto")
     hub = device = None
     clients: list[Any] = []
     floor: Any = None

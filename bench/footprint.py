@@ -147,12 +147,12 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
     synapse = Synapse(workdir / "synapse")           # the slowest to start (~10 s): started meanwhile
     synapse_up = asyncio.create_task(asyncio.to_thread(synapse.start))
     ngircd = Ngircd(workdir / "ngircd")
-    ngircd.start()
-    broker = mosquitto(workdir / "mosquitto", nodelay=tuned)
+    await asyncio.to_thread(ngircd.start)           # its wait for the port, off the loop
+    broker = await asyncio.to_thread(mosquitto, workdir / "mosquitto", tuned)
     prosody = Prosody(workdir / "prosody", upload=False)
     prosody.conf.write_text(prosody.conf.read_text().replace('log = { debug =', 'log = { info ='))
     prosody.register("maison")
-    prosody.start()
+    await asyncio.to_thread(prosody.start)
     slack = SlackEmulator()
     await slack.start()
     telegram = BotApi()

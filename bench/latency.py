@@ -467,8 +467,8 @@ async def measure(count: int, profile: bool, workdir: Path, nodelay: bool = Fals
     from tests.irc.conftest import IrcClient, Ngircd
 
     ngircd = Ngircd(workdir / "ngircd")
-    ngircd.start()
-    broker = mosquitto(workdir / "mosquitto", nodelay)
+    await asyncio.to_thread(ngircd.start)           # its wait for the port, off the loop
+    broker = await asyncio.to_thread(mosquitto, workdir / "mosquitto", nodelay)
     hub = device = floor = None
     heater = Heater()
     loop_mqtt = None

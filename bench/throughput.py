@@ -96,8 +96,8 @@ async def measure(clients_n: int, count: int, rounds: int, profile: bool, workdi
     from tests.irc.conftest import Ngircd
 
     ngircd = Ngircd(workdir / "ngircd")              # MaxPenaltyTime = 0: no flood penalties
-    ngircd.start()
-    broker = mosquitto(workdir / "mosquitto", nodelay=tuned)
+    await asyncio.to_thread(ngircd.start)           # its wait for the port, off the loop
+    broker = await asyncio.to_thread(mosquitto, workdir / "mosquitto", tuned)
     hub = device = floor = None
     clients: list[LoadClient] = []
     results: dict[str, list[tuple[float, float, list[float]]]] = {"maison": [], "floor": []}

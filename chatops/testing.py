@@ -35,7 +35,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0,
               proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Block until `port` accepts connections (used only by sync fixtures, outside the loop)."""
+    """Block until `port` accepts connections. Sync fixtures call it before any loop runs; a
+    coroutine calls the server's start() through asyncio.to_thread, so no loop ever waits here."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:

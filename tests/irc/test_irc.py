@@ -291,7 +291,7 @@ async def test_shipped_pacing_survives_ngircd_flood_penalties(tmp_path: Path, mo
     lines back), and ngircd never throws the bot out for flooding."""
     caplog.set_level("DEBUG", logger="adapters.irc_output")        # "irc -> LINE" as each is written
     server = Ngircd(tmp_path / "penalties-ngircd", penalties=True)
-    server.start()
+    await asyncio.to_thread(server.start)           # its wait for the port must not block the loop
     alice: IrcClient | None = None
     try:
         assert "MaxPenaltyTime = -1" in server.conf.read_text()             # ngircd's default: penalties on
