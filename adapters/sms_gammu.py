@@ -145,7 +145,8 @@ class GammuThread:
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        """True while the thread still takes calls; once it has said it exited it only has to return."""
+        return self._thread.is_alive() and not self._exited.done()
 
 
 def new_state_machine() -> Any:
