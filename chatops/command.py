@@ -14,11 +14,11 @@ import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from importlib.metadata import entry_points
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .auth import User, fold
+from .entry_points import entry_points
 from .i18n import N_, _
 from .message import Address, Identity, Message, Reply
 from .plugins import Plugin
@@ -244,7 +244,7 @@ def command_modules(names: tuple[str, ...] = BUILTIN_COMMAND_MODULES) -> tuple[l
     """The modules of the `chatops.commands` entry points (built-in modules register there too;
     `names` stands in for them when the package metadata is missing), and those that failed to
     import with why: a broken plugin is logged and left out, the hub starts without it."""
-    found = {ep.value: ep.name for ep in entry_points(group="chatops.commands")}
+    found = {path: name for name, path in entry_points("chatops.commands").items()}
     wanted = {**{n: n.rpartition(".")[2] for n in names if n not in found}, **found}
     modules: list[ModuleType] = []
     broken: dict[str, str] = {}

@@ -25,6 +25,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
+from . import __version__
 from .health import Health
 from .message import Address
 from .mqtt import Listener, MqttUnavailable
@@ -84,10 +85,10 @@ class HubDevice:
     def _entities(self) -> dict[str, dict[str, Any]]:
         """Config topic -> discovery payload of every entity the hub has today."""
         device = {"identifiers": [self.node], "name": self.name, "manufacturer": "chatops",
-                  "model": "chat-ops hub", "sw_version": _version()}
+                  "model": "chat-ops hub", "sw_version": __version__}
         common = {"availability_topic": self.hub.mqtt.status_topic, "payload_available": "online",
                   "payload_not_available": "offline", "device": device,
-                  "origin": {"name": "chatops", "sw_version": _version()}}
+                  "origin": {"name": "chatops", "sw_version": __version__}}
         entities: dict[str, dict[str, Any]] = {}
 
         def add(component: str, object_id: str, payload: dict[str, Any]) -> None:
@@ -220,12 +221,3 @@ class HubDevice:
 def _adapter_state(health: Health) -> str:
     return json.dumps({"state": "connected" if health.connected else "disconnected", "detail": health.detail,
                        "since": round(health.since, 3)})
-
-
-@functools.lru_cache(maxsize=1)
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("chatops")
-    except PackageNotFoundError:
-        return "unknown"

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import __version__
 from .notify import rule_family
 from .store import alerts as alert_rows, deliveries, history as history_rows
 
@@ -128,7 +129,7 @@ class Metrics:
         hub = self.hub
         info = GaugeMetricFamily("chatops_info", "The hub: its name and version (always 1).",
                                  labels=["name", "version"])
-        info.add_metric([hub.settings.hub.name, _version()], 1)
+        info.add_metric([hub.settings.hub.name, __version__], 1)
         yield info
         yield _gauge(GaugeMetricFamily, "chatops_ready", "1 once MQTT is up and every adapter started.",
                      int(hub.ready.is_set()))
@@ -248,11 +249,3 @@ class _Collector:
 
 def _gauge(kind: Any, name: str, documentation: str, value: float) -> Any:
     return kind(name, documentation, value=value)
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("chatops")
-    except PackageNotFoundError:
-        return "unknown"

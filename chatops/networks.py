@@ -22,9 +22,9 @@ import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
+from .entry_points import entry_points
 from .message import Identity
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class Networks:
     def __init__(self) -> None:
         self.known: dict[str, Network] = {}
         self.broken: dict[str, str] = {}
-        found = {ep.name: ep.value for ep in entry_points(group=GROUP)}
+        found = entry_points(GROUP)
         for name, path in {**_shipped(), **found}.items():
             try:
                 network = _load(path)

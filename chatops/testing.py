@@ -27,10 +27,21 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO / "config.toml"
 
 
+# Ports this process has handed out. The kernel may offer a port again as soon as the probing
+# socket is closed: two servers started side by side (the benchmarks start Synapse while ngircd
+# starts) then got the same one, and Synapse's readiness probe reached ngircd.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on now, never one this process has handed out before."""
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0,

@@ -3,6 +3,8 @@ the outbox and history, in Prometheus's text format, behind the web server's acc
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import asyncio
 import json
 import subprocess
@@ -74,7 +76,8 @@ async def test_commands_are_counted_by_name_and_outcome_with_latency(tmp_path: P
     assert found["chatops_adapter_up", (("adapter", "loop"),)] == 1
     assert found["chatops_mqtt_connected", ()] == 1
     assert found["chatops_ready", ()] == 1
-    assert [labels for name, labels in found if name == "chatops_info"][0][0] == ("name", "maison")
+    info = dict([labels for name, labels in found if name == "chatops_info"][0])
+    assert info == {"name": "maison", "version": importlib.metadata.version("chatops")}   # one version, in chatops/__init__.py
 
 
 @command("boom", permission="help")
