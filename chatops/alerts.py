@@ -61,6 +61,10 @@ class Recipient:
     user: str
 
 
+Event = tuple[str, Device, Reading, Reading | None]       # (rule name, device, reading, previous)
+BACKLOG_LIMIT = 1000          # readings one rule keeps while the database refuses its alert
+
+
 def parse_address(text: str) -> tuple[str, str]:
     """`xmpp:alice@example.org` -> ('xmpp', 'alice@example.org')."""
     network, _, target = text.partition(":")
@@ -76,7 +80,10 @@ class AlertEngine:
         self._rules_by_device: dict[str, list[RuleState]] = {}
         for state in self.rules.values():
             self._rules_by_device.setdefault(state.rule.device, []).append(state)
-        self._events: asyncio.Queue[tuple[str, Device, Reading, Reading | None]] = asyncio.Queue()
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._backlog: dict[str, list[Event]] = {}          # by rule: events the database refused, in order
+        self._backlog_waiting = asyncio.Event()
+        self._backlog_trimmed = False
         self.outbox = Outbox(hub)
         self.unstored = Unstored(hub, self)
         self._repeat_changed = asyncio.Event()
@@ -104,6 +111,8 @@ class AlertEngine:
         self._mutes = await store.call(alert_rows.mutes, store.db, time.time())
         self.hub.home.listen(self._on_reading)
         self.hub.spawn(self._evaluate_forever(), "alerts-rules")
+        self.hub.spawn(self._retry_backlog_forever(), "alerts-backlog")
+        self.unstored.watch()
         self.hub.spawn(self._repeat_forever(), "alerts-repeat")
         if any(s.condition.kind == "offline" for s in self.rules.values()):
             self.hub.spawn(self._offline_forever(), "alerts-offline")
@@ -118,31 +127,87 @@ class AlertEngine:
             self._events.put_nowait((state.rule.name, device, reading, previous))
 
     async def _evaluate_forever(self) -> None:
+        """Evaluate readings in the order they came. An event the database refuses waits in its
+        rule's backlog, retried by `_retry_backlog_forever`, and that rule's later events queue
+        behind it; other rules go on, so one refused write never holds back another rule's alarm."""
+        while True:
+            event = await self._events.get()
+            try:
+                backlog = self._backlog.get(event[0])
+                if backlog is not None:                  # this rule waits for the database: keep its order
+                    self._park(backlog, event)
+                    await self._from_memory(event, self.hub.store.health.detail or "storage is failing")
+                else:
+                    await self._evaluate_event(event)
+            finally:
+                self._events.task_done()
+
+    async def _evaluate_event(self, event: Event) -> bool:
+        """Evaluate one event; False when the database refused it (then it is in the backlog and
+        the alarm it raises has gone out from memory)."""
+        rule_name, device, reading, previous = event
+        try:
+            await self._evaluate(self.rules[rule_name], device, reading, previous)
+        except sqlite3.DatabaseError as exc:
+            # Not recorded: the alarm goes out from memory at once (chatops.unstored); the event is
+            # evaluated again until the database takes it, and then those already told are
+            # recorded as told.
+            await self._from_memory(event, str(exc))
+            if rule_name not in self._backlog:
+                self._backlog[rule_name] = [event]
+                self._backlog_waiting.set()
+            return False
+        except Exception:
+            log.exception("alert rule %s failed on %s", rule_name, device.name)
+        return True
+
+    def _park(self, backlog: list[Event], event: Event) -> None:
+        """Queue `event` behind its rule's refused one, at most BACKLOG_LIMIT of them (then the
+        oldest after the first go, said once: the alarm itself is already out from memory)."""
+        backlog.append(event)
+        if len(backlog) > BACKLOG_LIMIT:
+            del backlog[1]
+            if not self._backlog_trimmed:
+                self._backlog_trimmed = True
+                log.error("alert rule %s: more than %d readings wait for the database; the oldest are "
+                          "dropped", event[0], BACKLOG_LIMIT)
+
+    async def _from_memory(self, event: Event, reason: str) -> None:
+        """Send the alert this event raises, without the database, if it raises one."""
+        rule_name, device, reading, previous = event
+        state = self.rules[rule_name]
+        if state.active_id is None and state.condition.kind != "offline" \
+                and self._mutes.get(rule_name, 0) <= time.time() and state.condition.holds(reading.value, previous):
+            await self.unstored.deliver(state.rule, device, reading.value, reason)
+
+    async def _retry_backlog_forever(self) -> None:
+        """Every few seconds while some rule's events wait for the database, try them again,
+        oldest first; a rule whose first event is refused again keeps the rest."""
         backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
         while True:
-            rule_name, device, reading, previous = await self._events.get()
-            backoff.reset()
-            while True:
-                try:
-                    await self._evaluate(self.rules[rule_name], device, reading, previous)
-                except sqlite3.DatabaseError as exc:
-                    # Not recorded: the alarm goes out from memory at once (chatops.unstored), and
-                    # the same event is evaluated again (later events wait, in order) until the
-                    # database takes it; then those already told are recorded as told.
-                    state = self.rules[rule_name]
-                    if state.active_id is None and state.condition.kind != "offline" \
-                            and state.condition.holds(reading.value, previous):
-                        await self.unstored.deliver(state.rule, device, reading.value, str(exc))
-                    delay = max(backoff.next_delay(), STORE_RETRY_CAP)
-                    if backoff.attempts <= 2 or backoff.attempts % 12 == 0:     # not a line every few seconds
-                        log.error("alert rule %s on %s could not be recorded (%s); retrying every %.0fs",
-                                  rule_name, device.name, exc, delay)
-                    await asyncio.sleep(delay)
-                    continue
-                except Exception:
-                    log.exception("alert rule %s failed on %s", rule_name, device.name)
-                break
-            self._events.task_done()
+            if not self._backlog:
+                backoff.reset()
+                self._backlog_trimmed = False
+                self._backlog_waiting.clear()
+                await self._backlog_waiting.wait()
+            delay = max(backoff.next_delay(), STORE_RETRY_CAP)
+            if backoff.attempts <= 2 or backoff.attempts % 12 == 0:     # not a line every few seconds
+                log.error("alert rules %s could not be recorded (%s); retrying every %.0fs",
+                          ", ".join(sorted(self._backlog)), self.hub.store.health.detail, delay)
+            await asyncio.sleep(delay)
+            for rule_name in list(self._backlog):
+                events = self._backlog[rule_name]
+                while events:
+                    rule_name, device, reading, previous = events[0]
+                    try:
+                        await self._evaluate(self.rules[rule_name], device, reading, previous)
+                    except sqlite3.DatabaseError:
+                        break
+                    except Exception:
+                        log.exception("alert rule %s failed on %s", rule_name, device.name)
+                    events.pop(0)
+                if not events:
+                    del self._backlog[rule_name]
 
     async def settled(self) -> None:
         """Return once every reading received so far has been evaluated (and its alert recorded).
@@ -400,12 +465,22 @@ class AlertEngine:
             deliveries.insert(db, [(row[0], a, t, d, r, "ack", text(r), None, now, now) for a, t, d, r in others])
             return row[0], row[1], others
 
-        result = await store.call(store.transaction, write)
+        from .command import CommandError
+        unstored = _("Alert {rules} is not stored (the hub's storage is failing): it can be acknowledged once "
+                     "storage is back, and it is not repeated meanwhile.").format(
+            rules=", ".join(sorted({rule for rule, _device in self.unstored.alerts})))
+        try:
+            result = await store.call(store.transaction, write)
+        except sqlite3.DatabaseError:
+            if alert_id is None and self.unstored.alerts:
+                raise CommandError(unstored) from None
+            raise
         if isinstance(result[0], str):
-            from .command import CommandError
             kind, number, who = result
             if kind == "already":
                 raise CommandError(_("Alert #{id} was already acknowledged by {who}.").format(id=number, who=who))
+            if number is None and self.unstored.alerts:
+                raise CommandError(unstored)
             raise CommandError(_("Nothing to acknowledge.") if number is None
                                else _("No alert #{id}.").format(id=number))
         acked_id, rule, others = result
@@ -557,7 +632,12 @@ class AlertEngine:
                     try:
                         await self._maybe_raise(state, device, "offline")
                     except sqlite3.DatabaseError as exc:
-                        log.error("alert rule %s could not be recorded (%s); retrying", state.rule.name, exc)
+                        # Said from memory now (once), recorded when the database takes it.
+                        if (state.rule.name, device.name) not in self.unstored.alerts:
+                            log.error("alert rule %s could not be recorded (%s); retrying every %.0fs",
+                                      state.rule.name, exc, STORE_RETRY_CAP)
+                            if self._mutes.get(state.rule.name, 0) <= now:
+                                await self.unstored.deliver(state.rule, device, "offline", str(exc))
                         next_check = min(next_check, now + STORE_RETRY_CAP)
                 elif state.active_id is None:
                     next_check = min(next_check, seen + limit)

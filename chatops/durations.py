@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .i18n import format_number
+from .i18n import _, format_number
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 # Units as people write them, in English and French: `10 minutes`, `2 heures`, `3 jours`, `15min`.
@@ -28,15 +28,52 @@ def unit_of(word: str) -> str | None:
     return word if word in _UNIT_SECONDS else _UNIT_WORDS.get(word)
 
 
+def _piece(words: list[str], at: int) -> int:
+    """How many words the duration piece at `words[at]` takes: 2 for a number and a unit word
+    (`10 minutes`, `une heure`), else 1."""
+    if at + 1 < len(words) and unit_of(words[at + 1]) and _NUMBER_OR_ONE.fullmatch(words[at].lower()):
+        return 2
+    return 1
+
+
 def leading_duration(words: list[str]) -> tuple[float, int]:
     """The duration at the head of `words` and how many words it took: `10m`, `10 minutes`,
-    `une heure`, `1h30`. ValueError (as parse_duration's) when the first word is none."""
-    if len(words) > 1 and unit_of(words[1]) and _NUMBER_OR_ONE.fullmatch(words[0].lower()):
+    `une heure`, `1h30`, and pieces written apart (`1h 30m`, `2 heures 30 minutes`, `1h 30`).
+    A piece after the first starts with a digit, so a command word is never taken for one.
+    ValueError (as parse_duration's) when the first word is no duration."""
+    size = _piece(words, 0)
+    try:
+        total, text = parse_duration("".join(words[:size])), "".join(words[:size])
+    except ValueError:
+        if size == 1:
+            raise
+        size = 1
+        total, text = parse_duration(words[0]), words[0]
+    taken = size
+    while taken < len(words) and words[taken][:1].isdigit():
+        size = _piece(words, taken)
         try:
-            return parse_duration(words[0] + words[1]), 2
+            total = parse_duration(text + "".join(words[taken:taken + size]))
         except ValueError:
-            pass
-    return parse_duration(words[0]), 1
+            break
+        text += "".join(words[taken:taken + size])
+        taken += size
+    return total, taken
+
+
+def trailing_duration(words: list[str]) -> tuple[float, int] | None:
+    """The duration at the end of `words` (`24h`, `7 jours`, `1h 30m`) and how many words it
+    took, or None when the last words are no duration."""
+    for start in range(max(0, len(words) - 4), len(words)):
+        if not words[start][:1].isdigit() and words[start].lower() not in ("un", "une", "a", "an"):
+            continue
+        try:
+            seconds, taken = leading_duration(words[start:])
+        except ValueError:
+            continue
+        if start + taken == len(words):
+            return seconds, taken
+    return None
 
 
 def parse_duration(text: str | int | float) -> float:
@@ -52,13 +89,13 @@ def parse_duration(text: str | int | float) -> float:
             bare = float(text)
     if bare is not None:
         if bare < 0:
-            raise ValueError("a duration cannot be negative")
+            raise ValueError(_("a duration cannot be negative"))
         if bare > 0:
             number = f"{bare:g}"
-            raise ValueError(f'give a unit: "{number}s", "{number}m" or "{number}h"')
+            raise ValueError(_('give a unit: "{number}s", "{number}m" or "{number}h"').format(number=number))
         return 0.0
     if not isinstance(text, str):
-        raise ValueError('expected a duration such as "30s", "5m", "1h30m" or "7d"')
+        raise ValueError(_('expected a duration such as "30s", "5m", "1h30m" or "7d"'))
     cleaned = text.strip().lower().replace(" ", "")
     one = _ONE.fullmatch(cleaned)
     if one and unit_of(one.group(1)):
@@ -71,7 +108,7 @@ def parse_duration(text: str | int | float) -> float:
         total += float(match.group(1)) * _UNIT_SECONDS[unit]
         pos, previous = match.end(), unit
     if pos != len(cleaned) or not cleaned:
-        raise ValueError(f'{text!r} is not a duration; write e.g. "30s", "5m", "1h30m" or "7d"')
+        raise ValueError(_('{text!r} is not a duration; write e.g. "30s", "5m", "1h30m" or "7d"').format(text=text))
     return total
 
 

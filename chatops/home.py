@@ -229,6 +229,12 @@ class Home:
         key = fold(" ".join(name.split()))
         return self._index.get(key) or self._index.get(key.replace(" ", "_"))
 
+    def words(self) -> dict[str, str]:
+        """Every one-word name a device is known by (name or alias), folded, with its spelling:
+        what the router compares a mistyped word with (`chaufage` is close to `chauffage`)."""
+        return {fold(word): word for device in self.devices.values()
+                for word in (device.name, *device.settings.aliases) if " " not in word}
+
     def find_leading(self, words: list[str]) -> tuple[Device | None, str, list[str]]:
         """The device the first words name: the longest run of them that names one (a French
         article before it is skipped: `la lampe`, `l'entree`). (device, its name as written, the

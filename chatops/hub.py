@@ -92,7 +92,7 @@ class Hub:
         self.access = Access.from_auth(self.auth, settings.base_dir, settings.hub.rate_limit)
         self.commands = CommandSet.from_modules()
         self.plugin_problems = {**networks().broken, **self.commands.broken}   # for status and /health
-        self.router = Router(self, self.commands, self.access, self._audit_refusal, self.home.find)
+        self.router = Router(self, self.commands, self.access, self._audit_refusal, self.home.find, self.home.words)
         self.alerts = AlertEngine(self)
         self.notifications = Notifications(self)
         self.history = History(self.store, settings.history)

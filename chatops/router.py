@@ -15,6 +15,7 @@ import logging
 import re
 import secrets
 import shlex
+import sqlite3
 import time
 import types
 from collections.abc import AsyncIterator, Callable, Generator
@@ -27,6 +28,7 @@ from .i18n import _
 from .command import CommandError, CommandSet, CommandSpec, Context, Parameter, Shorthand, as_reply, shown_usage
 from .home import SWITCH_STATES
 from .message import Message, Reply
+from .store.database import STATEMENT_ERRORS
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -51,13 +53,15 @@ class Router:
     """Parses messages into commands and runs them for one hub."""
 
     def __init__(self, hub: Hub, commands: CommandSet, access: Access, audit: AuditFn,
-                 find_device: Callable[[str], Any | None]) -> None:
+                 find_device: Callable[[str], Any | None],
+                 device_words: Callable[[], dict[str, str]] = dict) -> None:
         self.hub = hub
         self.commands = commands
         self.access = access
         self.auth = access.auth
         self._audit = audit
         self._find_device = find_device
+        self._device_words = device_words
         settings = hub.settings.hub
         self.prefix = settings.prefix
         self.name = settings.name
@@ -152,7 +156,7 @@ class Router:
         refusal = self.access.authorize(str(message.sender), user, spec, pin)
         if refusal is None and spec is None:
             verdict.result = "unknown"
-            return Reply(self._unknown(words[0], message)) if words else None
+            return Reply(self._unknown(words, message)) if words else None
         if spec is not None:
             verdict.command = spec.name
         if refusal is not None:
@@ -212,6 +216,12 @@ class Router:
             log.warning("command %s timed out after %ss", ctx.spec.name, self.timeout)
             return "timeout", Reply(_("{command} took longer than {seconds}s and was stopped.").format(
                 command=ctx.spec.name, seconds=f"{self.timeout:g}"))
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, STATEMENT_ERRORS):
+            # A full disk or a read-only card, not a bug: say what it is and what to do.
+            log.warning("command %s could not write to the database: %s", ctx.spec.name, exc)
+            return "error", Reply(_("{command} could not be done: the hub's storage is failing ({why}). Free disk "
+                                    "space (or make the data folder writable) and say it again.").format(
+                command=ctx.spec.name, why=exc))
         incident = secrets.token_hex(3)
         log.error("command %s failed (incident %s) for %s", ctx.spec.name, incident, ctx.sender, exc_info=exc)
         return "error", Reply(_("Sorry, {command} failed (incident {incident}); the details are in the hub's log.").format(
@@ -258,6 +268,9 @@ class Router:
             return _("the command is empty")
         spec, args, _word = self._resolve(words)
         if spec is None:
+            meant = self._meant(words)
+            if meant is not None:
+                return _("{word!r} is not a command (did you mean {meant}?)").format(word=words[0], meant=meant)
             return _("{word!r} is not a command").format(word=words[0])
         refusal = self.access.authorize(sender, user, spec, metered=False)
         if refusal is not None:
@@ -277,15 +290,28 @@ class Router:
         """The prefix as this conversation needs it: none where every line is for the hub."""
         return "" if message.address.direct else self.prefix
 
-    def _unknown(self, word: str, message: Message) -> str:
-        shown = clean_text(word)[:40]
+    def _unknown(self, words: list[str], message: Message) -> str:
+        shown = clean_text(words[0])[:40]
         prefix = self._prefix(message)
-        close = difflib.get_close_matches(fold(word), self.commands.words, n=1, cutoff=0.6)
-        spec = self.commands.find(close[0]) if close else None
-        if spec is not None:
+        meant = self._meant(words)
+        if meant is not None:
             return _("Unknown command {word!r}. Did you mean {prefix}{command}?").format(
-                word=shown, prefix=prefix, command=spec.name)
+                word=shown, prefix=prefix, command=meant)
         return _("Unknown command {word!r}. Say {prefix}help for the list.").format(word=shown, prefix=prefix)
+
+    def _meant(self, words: list[str]) -> str | None:
+        """What a line with a mistyped first word probably meant: the closest command's name, or
+        the closest device's name with the words that followed (`chaufage on`: `chauffage on`,
+        the shorthand it was meant to be), whichever is closer; None when nothing is close."""
+        devices = self._device_words()               # {folded name, label or alias: device name}
+        close = difflib.get_close_matches(fold(words[0]), [*self.commands.words, *devices], n=1, cutoff=0.6)
+        if not close:
+            return None
+        spec = self.commands.find(close[0])
+        if spec is not None:
+            return spec.name
+        rest = clean_text(" ".join(words[1:]))
+        return f"{devices[close[0]]} {rest[:40]}{'…' if len(rest) > 40 else ''}".rstrip()
 
     def _bounded(self, value: Any, low_priority: bool) -> Reply | None:
         """What a handler gave (text, a Reply, None) or the router's own answer, as the Reply

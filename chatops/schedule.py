@@ -33,7 +33,7 @@ _WORKING = ("ouvre", "ouvres")            # `jours ouvrés`: Monday to Friday
 # The verbs of the phrases, French ones beside English. The
 # timer commands take their aliases from here (`other_words`), so the grammar is written once.
 VERBS = {"in": "in", "dans": "in", "at": "at", "à": "at", "every": "every", "chaque": "every",
-         "tous": "every", "toutes": "every", "cron": "cron"}
+         "tous": "every", "toutes": "every", "cron": "cron", "tomorrow": "tomorrow", "demain": "tomorrow"}
 _MEANING = {fold(word): verb for word, verb in VERBS.items()}      # what a typed word means: `a` is `à`
 
 
@@ -41,9 +41,9 @@ def other_words(verb: str) -> list[str]:
     """The other words that mean `verb` (`every`: chaque, tous, toutes)."""
     return [word for word, meaning in VERBS.items() if meaning == verb and word != verb]
 _SPOKEN = {"midi": "12:00", "noon": "12:00", "minuit": "00:00", "midnight": "00:00"}
-_CLOCK = re.compile(r"(\d{1,2})(?::|h)(\d{2})?$|(\d{1,2})h$")
+_CLOCK = re.compile(r"(\d{1,2})(?::(\d{2})|h(\d{2})?)$")
 _TWELVE = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*([ap])\.?m\.?")         # 7am, 7:30pm, 12 a.m.
-FORMS = N_('in 10m CMD, at 06:30 CMD, at 2026-12-24 18:00 CMD, every day at 06:30 CMD, '
+FORMS = N_('in 10m CMD, at 06:30 CMD, tomorrow at 07:00 CMD, at 2026-12-24 18:00 CMD, every day at 06:30 CMD, '
            'every weekday at 06:30 CMD, every monday,friday at 7:00 CMD, every 15m CMD, cron "30 6 * * 1-5" CMD')
 
 
@@ -60,7 +60,7 @@ def zone(name: str | None) -> tzinfo:
         try:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ScheduleError(f"unknown timezone {name!r}; write an IANA name such as \"Europe/Paris\"") from None
+            raise ScheduleError(_("unknown timezone {name!r}; write an IANA name such as \"Europe/Paris\"").format(name=name)) from None
     env = os.environ.get("TZ", "").lstrip(":")
     if env:
         try:
@@ -136,12 +136,29 @@ def parse_clock(word: str) -> tuple[int, int]:
         word = f"{hour}:{twelve.group(2) or '00'}"
     match = _CLOCK.fullmatch(word.strip().lower())
     if not match:
-        raise ScheduleError(f"{word!r} is not a time of day; write e.g. 06:30 or 7h30")
-    hour = int(match.group(1) or match.group(3))
-    minute = int(match.group(2) or 0)
+        raise ScheduleError(_("{word!r} is not a time of day; write e.g. 06:30 or 7h30").format(word=word))
+    hour = int(match.group(1))
+    minute = int(match.group(2) or match.group(3) or 0)
     if hour > 23 or minute > 59:
-        raise ScheduleError(f"{word!r} is not a time of day (00:00 to 23:59)")
+        raise ScheduleError(_("{word!r} is not a time of day (00:00 to 23:59)").format(word=word))
     return hour, minute
+
+
+def _clock_words(words: list[str], at: int) -> tuple[int, int, int]:
+    """The time of day at `words[at]`, written in one word (`19:00`, `7pm`) or two (`7 pm`):
+    (hour, minute, the index of the word after it)."""
+    if at + 1 < len(words) and words[at + 1].lower().replace(".", "") in ("am", "pm"):
+        hour, minute = parse_clock(words[at] + words[at + 1])
+        return hour, minute, at + 2
+    hour, minute = parse_clock(words[at])
+    return hour, minute, at + 1
+
+
+def _tomorrow(hour: int, minute: int, now: float, tz: tzinfo) -> float:
+    """The first `hour:minute` from tomorrow's start, local time (cronsim moves it past a DST gap)."""
+    day = _local(now, tz) + timedelta(days=1)
+    start = datetime(day.year, day.month, day.day, tzinfo=tz) - timedelta(seconds=1)
+    return next(CronSim(f"{minute} {hour} * * *", start)).timestamp()
 
 
 def cron_expression(text: str) -> str:
@@ -150,7 +167,7 @@ def cron_expression(text: str) -> str:
     try:
         CronSim(expression, datetime(2026, 1, 1))
     except (CronSimError, ValueError) as exc:
-        raise ScheduleError(f"cron {expression!r}: {exc}; write 5 fields, e.g. \"30 6 * * 1-5\"") from None
+        raise ScheduleError(_("cron {expression!r}: {problem}; write 5 fields, e.g. \"30 6 * * 1-5\"").format(expression=expression, problem=exc)) from None
     return expression
 
 
@@ -168,7 +185,7 @@ def _days(word: str) -> str:
     for part in word.split(","):
         ends = [_day(e) for e in part.split("-")]
         if len(ends) > 2 or any(e not in _DAY_WORDS for e in ends):
-            raise ScheduleError(f"{part!r} is not a day; write day, weekday, weekend, monday or monday,friday")
+            raise ScheduleError(_("{part!r} is not a day; write day, weekday, weekend, monday or monday,friday").format(part=part))
         numbers = [(_DAY_WORDS[e] + 1) % 7 for e in ends]   # cron counts from Sunday = 0
         parts.append("-".join(str(n) for n in numbers))
     return ",".join(parts)
@@ -187,39 +204,49 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
     verb = _MEANING.get(fold(said), fold(said))
     if verb == "in":
         if not words:
-            raise ScheduleError("in what? write e.g. in 10m snap entree")
+            raise ScheduleError(_("in what? write e.g. in 10m snap entree"))
         try:
             delay, taken = leading_duration(words)
         except ValueError as exc:
             raise ScheduleError(str(exc)) from None
         if delay <= 0:
-            raise ScheduleError("the delay must be more than 0")
+            raise ScheduleError(_("the delay must be more than 0"))
         return Plan(now + delay, Recurrence("once", label=f"once, set for in {format_duration(delay)}"), words[taken:])
     if verb == "at":
         if words and re.fullmatch(r"\d{4}-\d{2}-\d{2}", words[0]):
             if len(words) < 2:
-                raise ScheduleError("at which time? write e.g. at 2026-12-24 18:00 chauffage on")
+                raise ScheduleError(_("at which time? write e.g. at 2026-12-24 18:00 chauffage on"))
             hour, minute = parse_clock(words[1])
             try:
                 day = datetime.strptime(words[0], "%Y-%m-%d")
             except ValueError:
-                raise ScheduleError(f"{words[0]!r} is not a date (YYYY-MM-DD)") from None
+                raise ScheduleError(_("{word!r} is not a date (YYYY-MM-DD)").format(word=words[0])) from None
             expression = f"{minute} {hour} {day.day} {day.month} *"
             first = _first_on(expression, day, tz)
             if first is None or first <= now:
-                raise ScheduleError(f"{words[0]} {words[1]} is in the past")
+                raise ScheduleError(_("{when} is in the past").format(when=f"{words[0]} {words[1]}"))
             return Plan(first, Recurrence("once", label="once"), words[2:])
         if not words:
-            raise ScheduleError("at what time? write e.g. at 06:30 chauffage on")
-        hour, minute = parse_clock(words[0])
+            raise ScheduleError(_("at what time? write e.g. at 06:30 chauffage on"))
+        hour, minute, after = _clock_words(words, 0)
+        if after < len(words) and _MEANING.get(fold(words[after])) == "tomorrow":     # at 7:00 tomorrow
+            return Plan(_tomorrow(hour, minute, now, tz), Recurrence("once", label="once"), words[after + 1:])
         first = next(CronSim(f"{minute} {hour} * * *", _local(now, tz))).timestamp()
-        return Plan(first, Recurrence("once", label="once"), words[1:])
+        return Plan(first, Recurrence("once", label="once"), words[after:])
+    if verb == "tomorrow":                                      # tomorrow [at] 7:00, demain [à] 7h
+        if words and _MEANING.get(fold(words[0])) == "at":
+            words = words[1:]
+        if not words:
+            raise ScheduleError(_("{said} at what time? write e.g. {said} {at} 07:00 chauffage on").format(
+                said=said, at="at" if fold(said) == "tomorrow" else "à"))
+        hour, minute, after = _clock_words(words, 0)
+        return Plan(_tomorrow(hour, minute, now, tz), Recurrence("once", label="once"), words[after:])
     if verb == "every":
         said = said.lower()
         if words and fold(words[0]) == "les":           # tous les jours, toutes les 15m
             said, words = f"{said} {words[0]}", words[1:]
         if not words:
-            raise ScheduleError("every what? write e.g. every day at 06:30 CMD or every 15m CMD")
+            raise ScheduleError(_("every what? write e.g. every day at 06:30 CMD or every 15m CMD"))
         first = fold(words[0])
         if unit_of(first) in ("s", "m", "h"):              # toutes les heures, every minute
             words = ["1" + first, *words[1:]]
@@ -229,33 +256,34 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
             except ValueError as exc:
                 raise ScheduleError(str(exc)) from None
             if every < 1:
-                raise ScheduleError("repeat at most once a second")
+                raise ScheduleError(_("repeat at most once a second"))
             label = f"{said} {format_duration(every)}"
             return Plan(now + every, Recurrence("every", every=every, label=label), words[taken:])
         at = next((i for i, word in enumerate(words) if _MEANING.get(fold(word)) == "at"), None)
         named = [w.strip(",") for w in words[:1 if at is None else at] if fold(w) not in ("et", "and") and w.strip(",")]
         when = " ".join(words[:at]).lower() if at else words[0].lower()
         if not named:
-            raise ScheduleError(f"{said} which days? write e.g. every weekday at 06:30 CMD")
+            raise ScheduleError(_("{said} which days? write e.g. every weekday at 06:30 CMD").format(said=said))
         if len(named) == 2 and _days(named[0]) == "*" and fold(named[1]) in _WORKING:
             days = "1-5"                                     # tous les jours ouvrés
         else:
             days = _days(",".join(named))
         if at is None or at + 1 >= len(words):
             at_word = "at" if said.startswith("every") else "à"
-            raise ScheduleError(f"{said} {when} at what time? write e.g. {said} {when} {at_word} 06:30 CMD")
-        hour, minute = parse_clock(words[at + 1])
+            raise ScheduleError(_("{said} {when} at what time? write e.g. {said} {when} {at} 06:30 CMD").format(
+                said=said, when=when, at=at_word))
+        hour, minute, after = _clock_words(words, at + 1)
         expression = f"{minute} {hour} * * {days}"
         label = f"{said} {when} {words[at].lower()} {hour:02d}:{minute:02d}"
         first_run = next(CronSim(expression, _local(now, tz))).timestamp()
-        return Plan(first_run, Recurrence("cron", cron=expression, label=label), words[at + 2:])
+        return Plan(first_run, Recurrence("cron", cron=expression, label=label), words[after:])
     if verb == "cron":
         if not words:
-            raise ScheduleError('write cron "30 6 * * 1-5" CMD (the expression in double quotes)')
+            raise ScheduleError(_('write cron "30 6 * * 1-5" CMD (the expression in double quotes)'))
         expression = cron_expression(words[0])
         first = next(CronSim(expression, _local(now, tz))).timestamp()
         return Plan(first, Recurrence("cron", cron=expression, label=f'cron "{expression}"'), words[1:])
-    raise ScheduleError(f"unknown schedule {verb!r}; forms: {FORMS}")
+    raise ScheduleError(_("unknown schedule {verb!r}; forms: {forms}").format(verb=verb, forms=_(FORMS)))
 
 
 def _first_on(expression: str, day: datetime, tz: tzinfo) -> float | None:
@@ -269,10 +297,10 @@ def parse_phrase(text: str, now: float, tz: tzinfo) -> Plan:
     """A whole config phrase (`every weekday at 06:30`, `cron "..."`) with nothing after it."""
     words = split_phrase(text)
     if not words:
-        raise ScheduleError(f"empty schedule; forms: {FORMS}")
+        raise ScheduleError(_("empty schedule; forms: {forms}").format(forms=_(FORMS)))
     plan = parse_plan(words[0], words[1:], now, tz)
     if plan.rest:
-        raise ScheduleError(f"unexpected {' '.join(plan.rest)!r} after the schedule")
+        raise ScheduleError(_("unexpected {words!r} after the schedule").format(words=" ".join(plan.rest)))
     return plan
 
 
@@ -300,7 +328,7 @@ def window(text: str) -> tuple[int, int]:
     ScheduleError when it is not one."""
     match = re.fullmatch(r"(?:between|entre)\s+(\S+)\s+(?:and|et)\s+(\S+)", text.strip().lower())
     if not match:
-        raise ScheduleError(f"{text!r} is not a time window; write \"between 22:00 and 06:00\"")
+        raise ScheduleError(_("{text!r} is not a time window; write \"between 22:00 and 06:00\"").format(text=text))
     (h1, m1), (h2, m2) = parse_clock(match.group(1)), parse_clock(match.group(2))
     return h1 * 60 + m1, h2 * 60 + m2
 

@@ -21,6 +21,7 @@ from .message import Address, Reply
 
 if TYPE_CHECKING:
     from .alerts import AlertEngine, Recipient
+    from .health import Health
     from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Unstored:
         self.engine = engine
         self.alerts: dict[tuple[str, str], UnstoredAlert] = {}
         self._admins_told = False
+        self._telling = False
 
     async def deliver(self, rule: Any, device: Any, value: Any, reason: str) -> None:
         """Send the alert `rule` would raise now, from memory, once per (rule, device)."""
@@ -65,12 +67,38 @@ class Unstored:
         alert.told = await self._send(self.engine.recipients(rule.notify), line)
         log.error("alert %s on %s could not be recorded (%s): sent from memory to %d recipients",
                   rule.name, device.name, reason, len(alert.told))
-        if not self._admins_told:
-            admins = [name for name, user in self.hub.auth.users.items() if "*" in user.grants]
-            told = await self._send(self.engine.recipients(admins), lambda: _(
+        await self.tell_admins(reason)
+
+    def watch(self) -> None:
+        """Tell the admins whenever the database starts failing, whatever wrote (history, the
+        audit trail, a timer, an alert), and again when it takes writes once more."""
+        def changed(health: Health) -> None:
+            if not health.connected:
+                self.hub.spawn(self.tell_admins(health.detail), "storage-failing")
+            elif self._admins_told:
+                self.hub.spawn(self._tell_back(), "storage-back")
+        self.hub.store.health.watchers.append(changed)
+
+    async def tell_admins(self, reason: str) -> None:
+        """Once per outage: the admins read that storage fails, why, and what to do."""
+        if self._admins_told or self._telling:
+            return
+        self._telling = True
+        try:
+            told = await self._send(self._admins(), lambda: _(
                 "[CRITICAL] The hub's storage is failing ({why}): alerts are sent from memory and history is kept "
                 "in memory until it is fixed (free disk space, or make the data folder writable).").format(why=reason))
-            self._admins_told = bool(told)
+            self._admins_told = bool(told)       # nobody reachable: the next failure tries again
+        finally:
+            self._telling = False
+
+    async def _tell_back(self) -> None:
+        self._admins_told = False
+        await self._send(self._admins(), lambda: _(
+            "[RESOLVED] The hub's storage works again: what waited in memory is being stored."))
+
+    def _admins(self) -> list[Recipient]:
+        return self.engine.recipients([name for name, user in self.hub.auth.users.items() if "*" in user.grants])
 
     async def _send(self, recipients: list[Recipient], text: Callable[[], str]) -> set[tuple[str, str]]:
         """Send `text`, rendered in each recipient's language, to those whose network is up."""
@@ -98,8 +126,7 @@ class Unstored:
 
     def recorded(self, rule: str, device: str) -> None:
         """The alert is in the database now: the outbox takes it from here."""
-        if self.alerts.pop((rule, device), None) is not None and not self.alerts:
-            self._admins_told = False
+        self.alerts.pop((rule, device), None)
 
     def entries(self) -> list[dict[str, Any]]:
         """The waiting alerts in the shape of `AlertEngine.active()` (id None: not stored)."""

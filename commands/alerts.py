@@ -6,7 +6,7 @@ import time
 
 from chatops.command import CommandError, Context, command
 from chatops.i18n import _
-from chatops.durations import format_duration, parse_duration
+from chatops.durations import format_duration, leading_duration
 
 MAX_MUTE = 30 * 86400.0
 
@@ -44,10 +44,12 @@ async def ack(ctx: Context, alert_id: str | None = None) -> str:
 
 
 @command("mute", usage="mute RULE DURATION", needs_user=True)
-async def mute(ctx: Context, rule: str, duration: str) -> str:
-    """Silence an alert rule for a while (e.g. mute smoke 30m; 0 to unmute)."""
+async def mute(ctx: Context, rule: str, duration: str, *more: str) -> str:
+    """Silence an alert rule for a while (e.g. mute smoke 30m, mute smoke 2 hours; 0 to unmute)."""
     try:
-        seconds = parse_duration(duration)
+        seconds, taken = leading_duration([duration, *more])
+        if taken < 1 + len(more):
+            raise ValueError(_("{words!r} is not a duration").format(words=" ".join([duration, *more])[:40]))
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     if seconds > MAX_MUTE:

@@ -88,7 +88,13 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     else:
         wanted = state == "on"
     # Whoever switches a device overrides a pending "for" on it: that switch-back will leave it alone.
-    pending = await ctx.hub.timers.supersede_restores(target.name, ctx.who)
+    note = ""
+    try:
+        pending = await ctx.hub.timers.supersede_restores(target.name, ctx.who)
+    except sqlite3.DatabaseError as exc:        # the switch matters more than the bookkeeping
+        pending = None
+        note = " " + _("(The hub's storage is failing ({why}): a switch-back set earlier with “for” may still "
+                       "run.)").format(why=exc)
     try:
         confirmed, reading = await ctx.home.switch(target, wanted)
     except MqttUnavailable as exc:
@@ -101,10 +107,10 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
         return _("No confirmation from {label} after {waited} (asked {asked}, last state {last}).").format(
             label=target.label, waited=timeout, asked=shown, last=now) + later
     if hold is None:
-        return Reply(_("{label} is {state}").format(label=target.label, state=shown),
+        return Reply(_("{label} is {state}").format(label=target.label, state=shown) + note,
                      buttons=(Button(_("On"), f"switch {target.name} on"), Button(_("Off"), f"switch {target.name} off")))
     return await _switch_back_later(ctx, target, wanted, before, hold, pending, f"{name} {state} for "
-                                    f"{format_duration(hold)}")
+                                    f"{format_duration(hold)}") + note
 
 
 @command("allume", aliases=["allumer"], precheck=names_a_device, usage="allume DEVICE [for DURATION]", needs_user=True,
@@ -175,8 +181,14 @@ async def _switch_back_later(ctx: Context, target: Device, wanted: bool, before:
     timers = ctx.hub.timers
     now = ctx.hub.clock.time()
     assert ctx.user is not None                           # needs_user
-    timer_id = await timers.add(ctx.user.name, ctx.address, said, Recurrence("once", label="once"), now + hold,
-                                kind="restore", data={"device": target.name, "set": wanted, "back": back})
+    try:
+        timer_id = await timers.add(ctx.user.name, ctx.address, said, Recurrence("once", label="once"), now + hold,
+                                    kind="restore", data={"device": target.name, "set": wanted, "back": back})
+    except sqlite3.DatabaseError as exc:
+        # Switched already; a switch-back only in memory would vanish at a restart: say so plainly.
+        return _("{label} is {state}, but it will NOT be switched back: the hub's storage is failing ({why}), "
+                 "so the timer could not be stored. Switch it back yourself.").format(
+            label=target.label, state=shown, why=exc)
     return _("{label} is {state} until {when}, then back {back} (timer #{id})").format(
         label=target.label, state=shown, when=local_time(now + hold, timers.tz, now), back=format_value(back),
         id=timer_id)

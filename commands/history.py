@@ -10,7 +10,7 @@ from chatops.cameras import ImageFolder
 from chatops.command import CommandError, Context, command
 from chatops.i18n import _, ngettext
 from chatops.config import DeviceType
-from chatops.durations import format_duration, parse_duration
+from chatops.durations import format_duration, trailing_duration
 from chatops.graph import Series, render
 from chatops.history import period_range
 from chatops.home import Device, format_value
@@ -25,18 +25,19 @@ GRAPH_SIZE = (800, 400)
 def _period(ctx: Context, words: list[str]) -> tuple[list[str], float, str]:
     """Split `words` into device words and a trailing period (24h when absent), with its label."""
     if words and ctx.home.find(" ".join(words)) is None:
-        try:
-            seconds = parse_duration(words[-1])
-        except ValueError:
+        found = trailing_duration(words)
+        if found is None:
             if re.fullmatch(r"\d+(\.\d+)?[a-z]+", words[-1].lower()) and ctx.home.find(words[-1]) is None:
                 raise CommandError(_('{words!r} is not a period; write e.g. 1h, 24h, 7d or 30d.').format(
                     words=words[-1])) from None
             return words, DEFAULT_PERIOD, "24h"
+        seconds, taken = found
+        label = " ".join(words[-taken:]).lower()
         shortest, longest = period_range(ctx.hub.settings.history)
         if not shortest <= seconds <= longest:
             raise CommandError(_('The period must be between 1m and {duration}, not {words}.').format(
-                duration=format_duration(longest), words=words[-1]))
-        return words[:-1], seconds, words[-1].lower()
+                duration=format_duration(longest), words=label))
+        return words[:-taken], seconds, label
     return words, DEFAULT_PERIOD, "24h"
 
 

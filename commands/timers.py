@@ -13,7 +13,7 @@ from chatops.home import format_value
 from chatops.schedule import FORMS, Recurrence, ScheduleError, local_time, other_words, parse_plan
 from chatops.timers import ACTIVE, CANCELLED, PAUSED, Timer, line_problem
 
-SCHEDULING = ("in", "at", "every", "cron")
+SCHEDULING = ("in", "at", "tomorrow", "every", "cron")
 
 
 def _line(words: list[str]) -> str:
@@ -62,6 +62,13 @@ async def in_(ctx: Context, *words: str) -> str:
 async def at(ctx: Context, *words: str) -> str:
     """Run a command once at a time of day or a date: at 06:30 chauffage on (French: à 6h30 allume chauffage)."""
     return await _schedule(ctx, "at", words)
+
+
+@command("tomorrow", aliases=other_words("tomorrow"), permission="schedule", needs_user=True,
+         usage="tomorrow [at] HH:MM COMMAND")
+async def tomorrow(ctx: Context, *words: str) -> str:
+    """Run a command once tomorrow at a time of day: tomorrow at 7:00 chauffage on (French: demain à 7h allume chauffage)."""
+    return await _schedule(ctx, "tomorrow", words)
 
 
 @command("every", aliases=other_words("every"), permission="schedule", needs_user=True,

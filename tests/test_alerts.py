@@ -272,6 +272,10 @@ async def test_an_alert_over_during_a_restart_is_cleared_aloud_when_its_rule_is_
 async def test_mute_stops_new_alerts(tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
     settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"], cooldown="0s")
     async with hub_with_inbox(settings) as (hub, inbox):
+        assert await exec_command(hub, "mute smoke 1 hour 30 minutes", sender="alice") == \
+            "Alert rule smoke muted for 1h30m."
+        assert await exec_command(hub, "mute smoke 10m please", sender="alice") == \
+            "'10m please' is not a duration"
         assert await exec_command(hub, "mute smoke 10m", sender="alice") == "Alert rule smoke muted for 10m."
         assert (await exec_command(hub, "mute smoke 10m", network="irc", sender="x!y@z", adapter="irc")
                 ).startswith("Sorry")

@@ -53,6 +53,9 @@ async def test_unknown_command_suggests_the_closest(hub: Hub) -> None:
     assert await exec_command(hub, "!tmep salon", direct=False) == "Unknown command 'tmep'. Did you mean !temp?"
     assert "Say !help" in await exec_command(hub, "!xyzzy", direct=False)
     assert "No device called 'garage'" in await exec_command(hub, "temp garage")
+    # A mistyped device is a mistyped shorthand: the answer gives the line it meant.
+    assert await exec_command(hub, "heatr on") == "Unknown command 'heatr'. Did you mean heater on?"
+    assert await exec_command(hub, "!heatre off", direct=False) == "Unknown command 'heatre'. Did you mean !heater off?"
 
 
 async def test_help_shows_the_prefix_only_where_one_is_needed(hub: Hub) -> None:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chatops.conditions import Condition, Trigger
+from chatops.i18n import speaking
 from chatops.config import ConfigError
 from chatops.schedule import ScheduleError, in_window, parse_phrase, parse_plan, zone
 from chatops.testing import settings_for
@@ -46,6 +47,14 @@ NOW = at(2026, 12, 4, 10, 0)        # a Friday
     ("every", ["monday", "and", "friday", "at", "noon", "x", "on"], "2026-12-04 12:00 +0100",
      "every monday and friday at 12:00"),
     ("cron", ["30 6 * * 1-5", "chauffage", "on"], "2026-12-07 06:30 +0100", 'cron "30 6 * * 1-5"'),
+    ("at", ["7", "pm", "chauffage", "on"], "2026-12-04 19:00 +0100", "once"),
+    ("every", ["day", "at", "7", "a.m.", "chauffage", "on"], "2026-12-05 07:00 +0100", "every day at 07:00"),
+    ("tomorrow", ["at", "7:00", "chauffage", "on"], "2026-12-05 07:00 +0100", "once"),
+    ("tomorrow", ["18:00", "chauffage", "on"], "2026-12-05 18:00 +0100", "once"),   # not today's 18:00
+    ("at", ["18:00", "tomorrow", "chauffage", "on"], "2026-12-05 18:00 +0100", "once"),
+    ("in", ["1h", "30m", "snap", "entree"], "2026-12-04 11:30 +0100", "once, set for in 1h30m"),
+    ("in", ["1h", "30", "snap", "entree"], "2026-12-04 11:30 +0100", "once, set for in 1h30m"),
+    ("in", ["1", "hour", "15", "minutes", "snap", "entree"], "2026-12-04 11:15 +0100", "once, set for in 1h15m"),
 ])
 def test_every_phrase_of_the_issue(verb: str, words: list[str], first: str, label: str) -> None:
     plan = parse_plan(verb, words, NOW, PARIS)
@@ -102,6 +111,9 @@ def test_an_hourly_cron_runs_in_both_0230s_of_the_fall_back_day() -> None:
     ("every", ["someday", "at", "10:00", "x"], "not a day"),
     ("every", ["day", "x"], "at what time"),
     ("every", ["0.5s", "x"], "at most once a second"),
+    ("at", ["7:", "x"], "not a time of day"),
+    ("at", ["13", "pm", "x"], "not a time of day"),
+    ("tomorrow", ["at"], "tomorrow at what time"),
     ("cron", ["61 * * * *", "x"], "Bad minute"),
     ("cron", [], "double quotes"),
 ])
@@ -195,6 +207,10 @@ def test_the_shipped_automations_validate(tmp_path: Path) -> None:
      "chaque lundi et vendredi à 07:00"),
     ("chaque", ["lundi,", "vendredi", "à", "7h", "allume", "chauffage"], "2026-12-07 07:00 +0100",
      "chaque lundi, vendredi à 07:00"),
+    ("demain", ["à", "7h", "allume", "chauffage"], "2026-12-05 07:00 +0100", "once"),
+    ("demain", ["6h30", "allume", "chauffage"], "2026-12-05 06:30 +0100", "once"),
+    ("à", ["7h", "demain", "allume", "chauffage"], "2026-12-05 07:00 +0100", "once"),
+    ("dans", ["2", "heures", "30", "minutes", "photo", "entree"], "2026-12-04 12:30 +0100", "once, set for in 2h30m"),
 ])
 def test_the_french_phrases(verb: str, words: list[str], first: str, label: str) -> None:
     # A French speaker schedules in French; a repeating schedule is listed as it was written.
@@ -209,6 +225,16 @@ def test_the_french_phrases(verb: str, words: list[str], first: str, label: str)
 def test_a_french_phrase_without_its_time_says_what_to_write() -> None:
     with pytest.raises(ScheduleError, match="tous les jours at what time"):
         parse_plan("tous", ["les", "jours", "allume", "chauffage"], NOW, PARIS)
+    with speaking("fr"), pytest.raises(ScheduleError, match="tous les jours à quelle heure .* tous les jours à 6h30"):
+        parse_plan("tous", ["les", "jours", "allume", "chauffage"], NOW, PARIS)
+    with speaking("fr"), pytest.raises(ScheduleError, match="'25:00' n'est pas une heure"):
+        parse_plan("à", ["25:00", "allume", "chauffage"], NOW, PARIS)
+
+
+def test_tomorrow_across_the_spring_forward_night() -> None:
+    # 02:30 does not exist in Paris on 2027-03-28: the timer runs when the clock reaches it after the gap.
+    plan = parse_plan("tomorrow", ["02:30", "x"], at(2027, 3, 27, 12, 0), PARIS)
+    assert local(plan.first).startswith("2027-03-28 03:")
 
 
 def test_a_command_word_after_a_duration_is_not_glued_to_it() -> None:

@@ -93,6 +93,9 @@ async def test_a_full_disk_never_silences_the_smoke_alarm(small_disk: Path, mosq
         assert rows == [("alice", 1), ("bob", 1)]
         await wait_for(lambda: hub.store.health.connected, timeout=30)
         assert hub.health()["status"] == "ok"
+        assert await inbox.next() == ("alice", "[RESOLVED] The hub's storage works again: what waited in memory "
+                                               "is being stored.")
+        await hub.alerts.outbox.settled("loop")
         assert inbox.queue.empty(), "the alert was sent twice"
 
 
@@ -204,3 +207,56 @@ async def test_the_kernel_remounting_the_data_folder_read_only_never_silences_th
         status = await exec_command(hub, "status", **say)
         assert "storage: FAILING" in status and "I/O error" in status, status
         assert hub.health()["status"] == "degraded"
+
+
+async def test_a_refused_alert_holds_back_no_other_and_commands_say_what_failed(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The database refuses writes (a read-only card). The motion alert it refused first does not
+    hold back the smoke alarm: both go out from memory at once. A switch still switches, and what
+    needs storage says so (a switch-back, a mute, the ack of an alert that is not stored). The
+    admins hear that storage fails and, once it works again, that it does; nobody is told twice."""
+    rules = [{"name": "motion", "device": "hall_motion", "when": "on", "message": "Someone in the {device}",
+              "severity": "warning", "notify": ["loop:bob"]},
+             {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
+              "severity": "critical", "notify": ["loop:bob", "alice"], "repeat": "1h"}]
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": True, "motion_clear": "1h"},
+                            alerts=rules, adapters={"loopback": {"name": "loop"}}, web={"user": None},
+                            history={"enabled": False},
+                            users={"owner": None, "alice": {"roles": ["admin"], "loopback": ["alice"]}})
+    hub = Hub(settings, tty=False)
+
+    async def say(text: str) -> str:
+        return await exec_command(hub, text, sender="alice", network="loopback", adapter="loop")
+
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+        inbox = hub.adapters["loop"]
+        await wait_for(lambda: hub.home.devices["heater"].reading is not None)
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+
+        await broker.publish("zigbee2mqtt/hall_motion", json.dumps({"occupancy": True}), qos=1)
+        got = {await inbox.next(), await inbox.next()}
+        assert {who for who, text in got if text.startswith("[WARNING] Someone in the hall motion (NOT STORED")} \
+            == {"bob"}, got
+        assert any(who == "alice" and text.startswith("[CRITICAL] The hub's storage is failing") for who, text in got)
+        await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        got = {await inbox.next(), await inbox.next()}
+        assert {who for who, text in got if text.startswith("[CRITICAL] Smoke in the kitchen smoke detector! "
+                                                              "(NOT STORED")} == {"alice", "bob"}, got
+
+        assert await say("ack") == ("Alert motion, smoke is not stored (the hub's storage is failing): it can be "
+                                    "acknowledged once storage is back, and it is not repeated meanwhile.")
+        switched = await say("switch heater on")
+        assert switched.startswith("heater is ON (The hub's storage is failing (attempt to write a readonly "
+                                   "database)"), switched
+        assert "heater is OFF, but it will NOT be switched back" in await say("heater off for 1h")
+        assert (await say("mute smoke 10m")).startswith("mute could not be done: the hub's storage is failing "
+                                                        "(attempt to write a readonly database). Free disk space")
+
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+        await wait_for(lambda: not hub.alerts.unstored.alerts, timeout=30)
+        assert await inbox.next() == ("alice", "[RESOLVED] The hub's storage works again: what waited in memory "
+                                               "is being stored.")
+        listing = (await say("alerts")).splitlines()
+        assert sorted(line.split(" [")[0] for line in listing) == ["#1", "#2"], listing
+        await hub.alerts.outbox.settled("loop")               # every recorded delivery handled
+        assert inbox.queue.empty(), "an alert was sent twice"

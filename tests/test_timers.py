@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -143,6 +144,11 @@ async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosqu
         assert (await say(hub, "in 1m read salon", network="web", sender="kid")).startswith("Timer #1: read salon")
         assert (await say(hub, "in 1m chauffage on", network="web", sender="fam")).startswith("Timer #2: ")
         assert await say(hub, "in 1m frobnicate") == "Not scheduled: 'frobnicate' is not a command"
+        assert await say(hub, "in 1m chaufage on") == \
+            "Not scheduled: 'chaufage' is not a command (did you mean chauffage on?)"
+        assert re.fullmatch(r"Timer #\d+: read salon at \w+ 07:00 \(in [0-9dhm]+\)\.",
+                            await say(hub, "tomorrow at 7 am read salon", network="web", sender="kid"))
+        assert (await say(hub, "in 1h 30m read salon", network="web", sender="kid")).endswith("(in 1h30m).")
         # A typo in the device is answered now, not when the timer runs at 06:30.
         assert (await say(hub, "every day at 06:30 allume chaufage", network="web", sender="fam")).startswith(
             "Not scheduled: No device called 'chaufage'. Devices: ")

@@ -26,6 +26,9 @@ from ..health import Health
 from ..private import private_dir, private_file
 
 log = logging.getLogger(__name__)
+# Errors about a statement (a constraint, a misuse), not about the database: they say nothing
+# of the disk, and a command that meets one has a bug.
+STATEMENT_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.DataError)
 audit_log = logging.getLogger("chatops.audit")
 T = TypeVar("T")
 
@@ -97,7 +100,7 @@ class Store:
             raise RuntimeError("the store is not open")
         try:
             result, wrote = await asyncio.get_running_loop().run_in_executor(self._executor, self._run, fn, args)
-        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.DataError):
+        except STATEMENT_ERRORS:
             raise                                   # about the statement, not the database
         except sqlite3.DatabaseError as exc:        # full, read-only, I/O error, locked, corrupt
             self._failed(exc)
