@@ -256,7 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     console = getattr(args, "console", False) or (args.command == "run" and sys.stdin.isatty())
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet or console else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return int(args.func(args) or 0)
+    from .command import CommandClash
+    try:
+        return int(args.func(args) or 0)
+    except CommandClash as exc:          # two installed packages claim one command word: lasting, like a bad config
+        print(f"chatops cannot start: {exc}", file=sys.stderr)
+        return EXIT_INVALID
 
 
 if __name__ == "__main__":

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+from chatops.command import BUILTIN_COMMAND_MODULES
 from chatops.entry_points import entry_points
+from chatops.testing import write_demo_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,3 +42,50 @@ def test_a_package_on_the_path_is_found_and_a_broken_one_is_skipped_and_shown(tm
                          env={"PYTHONPATH": path, "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "['broken'] True", out.stderr
     assert "command plugin broken (no_such_module_here) cannot be loaded" in out.stderr
+
+
+def test_two_packages_claiming_one_command_word_stop_the_hub_with_both_named(tmp_path: Path) -> None:
+    """A plugin whose command is called `temp` like the built-in one: `chatops check` and
+    `chatops run` stop with exit code 2 (a lasting problem, as a bad config), naming both."""
+    site = tmp_path / "site"
+    info = site / "clash_plugin-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "entry_points.txt").write_text("[chatops.commands]\nclash = clash_plugin\n", encoding="utf-8")
+    (site / "clash_plugin.py").write_text(
+        "from chatops.command import command\n\n\n@command('temp')\nasync def temp(ctx):\n    return 'mine'\n",
+        encoding="utf-8")
+    config = write_demo_config(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(site))
+    for verb in ("check", "run"):
+        out = subprocess.run([sys.executable, "-m", "chatops.cli", verb, "--config", str(config)], cwd=tmp_path,
+                             capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60)
+        assert out.returncode == 2, (verb, out.stderr)
+        assert ("chatops cannot start: commands clash: 'temp' is both the command 'temp' of clash_plugin "
+                "and the command 'temp' of commands.devices. Rename or remove one of them.") in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+
+
+def test_the_built_in_command_modules_are_the_entry_points() -> None:
+    """BUILTIN_COMMAND_MODULES (read without package metadata) and pyproject's entry points say the same."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert sorted(project["project"]["entry-points"]["chatops.commands"].values()) == sorted(BUILTIN_COMMAND_MODULES)
+    installed = [path for path in entry_points("chatops.commands").values() if path.startswith("commands.")]
+    assert sorted(installed) == sorted(BUILTIN_COMMAND_MODULES)        # the example plugin's are its own
+
+
+def test_a_broken_network_plugin_is_left_out_and_status_names_it(tmp_path: Path) -> None:
+    """A network plugin whose module does not import: the hub starts without it and `status` says
+    which and why (the hub's own networks still work)."""
+    site = tmp_path / "site"
+    info = site / "broken_net-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "entry_points.txt").write_text("[chatops.adapters]\nbrokennet = no_such_network_module:NETWORK\n",
+                                           encoding="utf-8")
+    config = write_demo_config(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
+                         cwd=tmp_path, capture_output=True, text=True, input="status\n", timeout=60,
+                         env=dict(os.environ, PYTHONPATH=str(site)))
+    assert out.returncode == 0, out.stderr
+    assert "plugin brokennet: NOT LOADED (ModuleNotFoundError: No module named 'no_such_network_module')" \
+        in out.stdout, out.stdout
+    assert "network plugin brokennet (no_such_network_module:NETWORK) cannot be loaded" in out.stderr
