@@ -24,6 +24,7 @@ from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
 from chatops.config import ConfigError, read_secret
 from chatops.health import Health
+from chatops.i18n import N_, _, speaking
 from chatops.message import Address, Identity, Message, Reply
 
 from adapters.matrix_settings import Settings
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["Adapter", "Settings", "EventAddress"]
 
 log = logging.getLogger(__name__)
-ENCRYPTED_NOTE = ("This room is end-to-end encrypted: the hub cannot read it and will not answer here. "
-                  "Talk to it in an unencrypted room or a direct chat without encryption.")
+ENCRYPTED_NOTE = N_("This room is end-to-end encrypted: the hub cannot read it and will not answer here. "
+                     "Talk to it in an unencrypted room or a direct chat without encryption.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +239,10 @@ class Adapter(AdapterBase):
             return
         self._warned.add(room_id)
         await self._set_hub_value(f"e2e:{room_id}", "told")
-        await self._send_content(room_id, {"msgtype": "m.notice", "body": ENCRYPTED_NOTE})
+        language = self._hub.settings.hub.language if self._hub is not None else None
+        with speaking(language):                  # who reads the room is not known: the hub's language
+            note = _(ENCRYPTED_NOTE)
+        await self._send_content(room_id, {"msgtype": "m.notice", "body": note})
 
     # ---- outbound -----------------------------------------------------------------------------
 

@@ -51,7 +51,8 @@ PAGE_LABELS = (N_("On"), N_("Off"), N_("Take a picture"), N_("no reading yet"), 
                N_("Type a command: temp, chauffage on, snap entree, graph salon 7d… (help lists them all)"),
                N_("temp salon, chauffage on, graph salon 7d, help"),
                N_("Storage is failing ({why}): alerts are sent from memory, readings kept in memory."),
-               N_("Open"), N_("Stop"), N_("Close"), N_("no history yet"), N_("simulated"))
+               N_("Open"), N_("Stop"), N_("Close"), N_("no history yet"), N_("simulated"),
+               N_("connecting…"), N_("live"), N_("reconnecting…"), N_("{label}, last 24 hours"))
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 COOKIE = "chatops_token"
@@ -219,7 +220,8 @@ class WebServer:
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
         if not self._authorised(request):
-            return web.Response(status=401, text="This hub needs its token: open /?token=YOUR_TOKEN once.")
+            with speaking(self.hub.settings.hub.language):
+                return web.Response(status=401, text=_("This hub needs its token: open /?token=YOUR_TOKEN once."))
         if "token" in request.query:      # keep the token out of the address bar and history
             response = web.HTTPFound("/")
             # Secure as the request came: by https (or through a TLS proxy saying so), never over

@@ -337,6 +337,8 @@ async def test_dashboard_needs_the_token_beyond_loopback(tmp_path: Path, mosquit
             for path in ("/", "/api/state", "/api/history?device=salon", "/ws"):
                 async with http.get(base + path) as response:
                     assert response.status == 401, path
+                    if path == "/":                           # a person at a browser is told what to do
+                        assert await response.text() == "This hub needs its token: open /?token=YOUR_TOKEN once."
             async with http.get(base + "/?token=s3cret-token-value") as response:
                 assert response.status == 200 and "<title>chatops</title>" in await response.text()
             async with http.get(base + "/api/state") as response:     # the cookie now opens the API
@@ -448,6 +450,9 @@ async def test_dashboard_in_french(tmp_path: Path, mosquitto: Mosquitto) -> None
                                  ".textContent.trim())")
         assert (await browser.evaluate("document.querySelector('#log .greeting').textContent")).startswith("Tapez ")
         assert await browser.evaluate("document.documentElement.lang") == "fr"
+        assert await browser.evaluate("document.getElementById('conn').textContent") == "en direct"
+        assert await browser.evaluate(card("salon") + ".querySelector('canvas').getAttribute('aria-label')") \
+            == "salon, dernières 24 heures"
         await browser.evaluate("document.getElementById('text').value = 'tmep'; "
                                "document.getElementById('form').requestSubmit()")
         await browser.wait_until("[...document.querySelectorAll('#log .bot')].some(d => d.textContent === "

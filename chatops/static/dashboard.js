@@ -65,7 +65,7 @@ function buildCard(device) {
     card.append(el("div", {class: "image"}));
   }
   card.append(el("div", {class: "note"}));
-  if (device.chart) card.append(el("canvas", {class: "chart", "aria-label": device.label + ", last 24 hours"}));
+  if (device.chart) card.append(el("canvas", {class: "chart", "aria-label": t("{label}, last 24 hours").replace("{label}", device.label)}));
   return card;
 }
 
@@ -400,6 +400,11 @@ function onMessage(event) {
   }
 }
 
+function showConnection(state) {       // "live", "reconnecting…": kept in English to be shown again translated
+  $("conn").dataset.label = state;
+  $("conn").textContent = t(state);
+}
+
 function translatePage() {
   for (const node of document.querySelectorAll("[data-label]")) node.textContent = t(node.dataset.label);
   $("text").placeholder = t("temp salon, chauffage on, graph salon 7d, help");
@@ -410,8 +415,8 @@ function translatePage() {
 
 function connect() {
   socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
-  socket.onopen = () => { $("conn").textContent = "live"; send({type: "watch"}); };
-  socket.onclose = () => { $("conn").textContent = "reconnecting…"; document.body.dataset.ready = "false"; setTimeout(connect, 2000); };
+  socket.onopen = () => { showConnection("live"); send({type: "watch"}); };
+  socket.onclose = () => { showConnection("reconnecting…"); document.body.dataset.ready = "false"; setTimeout(connect, 2000); };
   socket.onmessage = onMessage;
 }
 
