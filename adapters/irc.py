@@ -49,7 +49,6 @@ from adapters.irc_link import Link
 from adapters.irc_network import irc_nick
 from adapters.irc_register import Registration
 from adapters.irc_settings import Settings
-from chatops import render
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
 from chatops.config import ConfigError, read_secret
@@ -298,10 +297,8 @@ class Adapter(AdapterBase):
             target = await self._holder_of(link, target)
         elif not _TARGET.fullmatch(target):
             raise ValueError(f"{target!r} is not an IRC channel or nick")
-        text = reply.text
-        for attachment in reply.attachments:
-            text += "\n" + self._link_for(attachment)
-        future = link.out.message(target, text, notice=reply.notice, low_priority=reply.low_priority)
+        # Pictures came as links already (IRC carries none: the core's fit), long text in pieces.
+        future = link.out.message(target, reply.text, notice=reply.notice, low_priority=reply.low_priority)
         if future is not None:
             await future
 
@@ -369,11 +366,6 @@ class Adapter(AdapterBase):
         finally:
             link.pongs.pop(token, None)
             pong.cancel()
-
-    def _link_for(self, attachment: Any) -> str:
-        label = attachment.name or attachment.path.name
-        url = render.image_link(getattr(self._hub, "web", None), attachment)
-        return f"{label}: {url or render.NO_LINK}"
 
     # ---- handlers (irc3 events; one link at a time) ----
 

@@ -34,7 +34,7 @@ from chatops.config import (COUNTRY_PATTERN, AdapterSettings, ConfigError, Durat
 from chatops.health import Health
 from chatops.i18n import _ as gettext
 from chatops.i18n import speaking
-from chatops.message import Address, Attachment, Identity, Message, Reply
+from chatops.message import Address, Identity, Message, Reply
 from chatops.rate import SenderLimits
 from chatops.outbox import Undeliverable, queue_message
 from chatops.store import deliveries, processed
@@ -114,7 +114,8 @@ class Adapter(AdapterBase):
         self.settings = settings
         self.health = Health()
         # A sender number can be forged: users with a PIN word must give it (the router checks).
-        self.capabilities = Capabilities(max_text=153 * settings.max_parts, images=False, forgeable_sender=True)
+        self.capabilities = Capabilities(max_text=153 * settings.max_parts, images=False, forgeable_sender=True,
+                                         cut_long_text=True)
         self.encoder = Encoder()
         self.backend: Any = None               # the open backend while the modem is usable
         self._identity = ""                    # what the open modem says it is
@@ -356,17 +357,11 @@ class Adapter(AdapterBase):
         return sum(p for _, p in spent) + parts <= self.settings.hourly_cap
 
     def render(self, replies: list[Reply]) -> str:
-        """One SMS text for `replies`: images as links, cut to `max_parts` SMS."""
-        lines = []
-        for reply in replies:
-            if reply.text:
-                lines.append(reply.text)
-            lines += [self._link(a) for a in reply.attachments]
+        """One SMS text for `replies` (images as links, by the core's `fit`), cut to `max_parts`
+        SMS as the encoder counts them (GSM 7-bit or UCS-2)."""
+        web = getattr(self._hub, "web", None)
+        lines = [piece.text for reply in replies for piece in render.fit(reply, self.capabilities, web) if piece.text]
         return self.encoder.fit("\n".join(lines), self.settings.max_parts) if lines else ""
-
-    def _link(self, attachment: Attachment) -> str:
-        url = render.image_link(getattr(self._hub, "web", None), attachment)
-        return f"Image: {url}" if url else render.NO_LINK
 
     def _note_held(self, number: str, held: list[str]) -> None:
         for text in held:

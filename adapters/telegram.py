@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from chatops import render
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
 from chatops.config import ConfigError, read_secret
@@ -297,7 +296,7 @@ class Adapter(AdapterBase):
         buttons = [InlineKeyboardButton(b.label, callback_data=b.line) for b in reply.buttons
                    if len(b.line.encode()) <= CALLBACK_BYTES]
         markup = InlineKeyboardMarkup([buttons]) if buttons else None
-        pieces = render.split_text(reply.text, MAX_TEXT)
+        pieces = [reply.text] if reply.text else []        # within MAX_TEXT already: the core's fit cut it
         try:
             for attachment in reply.attachments:
                 photo = await asyncio.to_thread(attachment.path.read_bytes)

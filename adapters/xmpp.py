@@ -492,9 +492,8 @@ class Adapter(AdapterBase):
             to, kind = str(target), "chat"
         sent: list[str] = []
         try:
-            if reply.text:
-                for chunk in render.split_text(reply.text, self.settings.max_text):
-                    sent.append(self._message(to, kind, chunk, address.thread))
+            if reply.text:                      # within max_text already: the core's fit cut it
+                sent.append(self._message(to, kind, reply.text, address.thread))
             for attachment in reply.attachments:
                 url, uploaded = await self._publish(attachment)
                 if url:

@@ -14,13 +14,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What a network can render; the router and alerts adapt to it instead of crashing."""
+    """What a network can take. The core fits every reply to it before `send` (chatops.render.fit):
+    an adapter never cuts text at its limit or turns pictures into links itself; it may still cut
+    finer where its network measures otherwise (IRC lines in bytes, Slack after escaping)."""
 
-    max_text: int = 4000
-    images: bool = False           # can carry an image itself (upload); else a link is sent
+    max_text: int = 4000           # longer text goes as several messages (chatops.render.fit)
+    images: bool = False           # can carry an image itself (upload); else the core sends a link
     threads: bool = False
     markup: str = "plain"
     forgeable_sender: bool = False  # senders can be spoofed (SMS): users with a PIN must give it
+    cut_long_text: bool = False    # each message costs (SMS): one message cut short, not several
 
 
 @runtime_checkable

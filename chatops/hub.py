@@ -44,6 +44,7 @@ from .message import Address, Identity, Message, Reply
 from .metrics import Metrics
 from .mqtt import MqttLink, broker_address
 from .preflight import data_dir_problem, listen_problems, web_message
+from .render import fit
 from .router import Router
 from .store import Store
 from .timers import Timers
@@ -344,6 +345,13 @@ class Hub:
         "unknown", `outcome` one of ok, refused, error, timeout. Metrics hook."""
         self.metrics.observe_command(command, outcome, seconds)
 
+    async def send_through(self, adapter: Adapter, address: Address, reply: Reply) -> None:
+        """Every way out (answers, the outbox, alerts sent from memory) ends here: the reply fitted
+        to the network (chatops.render.fit: long text in pieces, pictures as links where the
+        network carries none), then the adapter's `send` for each piece."""
+        for piece in fit(reply, adapter.capabilities, self.web):
+            await adapter.send(address, piece)
+
     async def send(self, address: Address, reply: Reply) -> None:
         """Send through the adapter named in `address`; failures are logged (replies are best-effort)."""
         adapter = self.adapters.get(address.adapter)
@@ -351,7 +359,7 @@ class Hub:
             log.warning("no adapter %s for a reply to %s", address.adapter, address.target)
             return
         try:
-            await adapter.send(address, reply)
+            await self.send_through(adapter, address, reply)
             self.metrics.message_out(address.adapter)
         except asyncio.CancelledError:
             raise

@@ -248,7 +248,7 @@ class Outbox:
         epoch = adapter.health.since                # changes when the connection goes down or up
         try:
             async with asyncio.timeout(SEND_TIMEOUT):
-                await adapter.send(Address(adapter_name, target, direct), reply)
+                await self.hub.send_through(adapter, Address(adapter_name, target, direct), reply)
                 await adapter.confirm_delivery()    # a network without acks (IRC): the server read it
             self.sent_count += 1
             self.hub.metrics.message_out(adapter_name)

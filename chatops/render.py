@@ -1,18 +1,22 @@
 """Fitting a reply to a network: long text cut into messages, pictures as links where needed.
 
 Every adapter has a size limit and some carry no pictures; the cutting and the links are done
-here, once, so that a long `history` or a graph reads the same on IRC, XMPP, Slack and SMS. An
-adapter says how it measures a message (characters, UTF-8 bytes, characters after its own
-escaping) and gets pieces that fit.
+here, once (`fit`, called by the hub on every way out), so that a long `history` or a graph reads
+the same on IRC, XMPP, Slack, Matrix and SMS. An adapter that measures a message otherwise
+(UTF-8 bytes, characters after its own escaping) cuts finer with `split_text` and its measure.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .message import Attachment
+from .message import Attachment, Reply
+
+if TYPE_CHECKING:
+    from .adapter import Capabilities
 
 Measure = Callable[[str], int]
 _JOINERS = "\u200d\ufe0f"
@@ -75,3 +79,26 @@ def image_link(web: Any, attachment: Attachment) -> str | None:
 
 
 NO_LINK = "(a picture: this network cannot carry it and the hub's web server is off)"
+
+
+def fit(reply: Reply, capabilities: Capabilities, web: Any) -> list[Reply]:
+    """`reply` as a network with `capabilities` can take it: pictures it cannot carry become
+    links at the end of the text; text longer than `max_text` goes as several messages, the
+    pictures with the first and the buttons with the last, or, where each message costs
+    (`cut_long_text`), as one message cut short and saying so."""
+    if reply.attachments and not capabilities.images:
+        links = [f"{a.name or a.path.name}: {image_link(web, a) or NO_LINK}" for a in reply.attachments]
+        reply = dataclasses.replace(reply, text="\n".join(filter(None, [reply.text, *links])), attachments=())
+    limit = capabilities.max_text
+    if len(reply.text) <= limit:
+        return [reply]
+    if capabilities.cut_long_text:
+        return [dataclasses.replace(reply, text=reply.text[:max(1, limit - len(CUT))].rstrip() + CUT)]
+    pieces = split_text(reply.text, limit)
+    last = len(pieces) - 1
+    return [dataclasses.replace(reply, text=piece, attachments=reply.attachments if index == 0 else (),
+                                buttons=reply.buttons if index == last else ())
+            for index, piece in enumerate(pieces)]
+
+
+CUT = " …"

@@ -114,7 +114,8 @@ class Unstored:
                 async with asyncio.timeout(SEND_TIMEOUT):
                     with speaking(self.hub.auth.language_of(recipient.user or None)):
                         shown = text()
-                    await adapter.send(Address(name, recipient.target, _is_direct(recipient)), Reply(shown, notice=True))
+                    await self.hub.send_through(adapter, Address(name, recipient.target, _is_direct(recipient)),
+                                                Reply(shown, notice=True))
                 told.add((name, recipient.target))
             except Exception as exc:
                 log.warning("an unstored alert could not reach %s:%s: %s", name, recipient.target, exc)

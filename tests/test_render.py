@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from chatops.message import Attachment
-from chatops.render import image_link, split_text, utf8_size
+from chatops.adapter import Capabilities
+from chatops.message import Attachment, Button, Reply
+from chatops.render import NO_LINK, fit, image_link, split_text, utf8_size
 
 
 def test_short_text_is_one_piece_and_empty_text_none() -> None:
@@ -44,3 +45,28 @@ def test_pictures_become_their_url_or_an_expiring_link(tmp_path: Path) -> None:
     assert image_link(web, Attachment(picture, "image/jpeg")) == "http://hub/files/t/snap.jpg"
     assert image_link(None, Attachment(picture, url="https://example.org/g.png")) == "https://example.org/g.png"
     assert image_link(None, Attachment(picture, "image/jpeg")) is None
+
+
+def test_the_core_fits_a_reply_to_the_network(tmp_path: Path) -> None:
+    """Every way out goes through render.fit: a network without pictures gets links in the text;
+    a long text goes as pieces within max_text, pictures with the first and buttons with the
+    last; a network where each message costs (SMS) gets one message cut short."""
+    picture = tmp_path / "snap.jpg"
+    picture.write_bytes(b"\xff\xd8")
+    graph = Attachment(picture, url="https://example.org/g.png", name="graph salon")
+    button = Button("Ack", "ack 1")
+    reply = Reply("salon: 20.5 °C", (graph,), buttons=(button,))
+    irc = Capabilities(max_text=4000, images=False)
+    (linked,) = fit(reply, irc, None)
+    assert linked.text == "salon: 20.5 °C\ngraph salon: https://example.org/g.png" and linked.attachments == ()
+    (unlinked,) = fit(Reply("x", (Attachment(picture),)), irc, None)     # no URL and no web server: said so
+    assert unlinked.text == "x\nsnap.jpg: " + NO_LINK
+    assert fit(reply, Capabilities(images=True), None) == [reply]                # fits: untouched
+    long = Reply("\n".join(f"line {n}" for n in range(100)), (graph,), buttons=(button,))
+    pieces = fit(long, Capabilities(max_text=100, images=True), None)
+    assert len(pieces) > 5 and all(len(p.text) <= 100 for p in pieces)
+    assert "\n".join(p.text for p in pieces) == long.text
+    assert pieces[0].attachments == (graph,) and all(not p.attachments for p in pieces[1:])
+    assert pieces[-1].buttons == (button,) and all(not p.buttons for p in pieces[:-1])
+    (cut,) = fit(long, Capabilities(max_text=100, cut_long_text=True), None)
+    assert len(cut.text) <= 100 and cut.text.endswith(" …") and cut.text.startswith("line 0\nline 1")

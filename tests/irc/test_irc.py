@@ -210,11 +210,11 @@ async def test_images_are_sent_as_links(tmp_path: Path, mosquitto: Mosquitto, ng
     alice = await in_channel(tmp_path, "alice", irc_client)
     image = tmp_path / "entree.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\nfake")
-    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port)) as (_hub, irc):
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port)) as (hub, _irc):
         await alice.wait_member("#maison", "maison")
         reply = Reply("Entrée:", attachments=(Attachment(image, "image/png"),
                                               Attachment(image, url="https://example.org/a.png", name="a")))
-        await irc.send(CHANNEL, reply)
+        await hub.send(CHANNEL, reply)                    # the core turns the pictures into links
         texts = [(await alice.reply("maison", "#maison")).text for _ in range(3)]
         assert texts[0] == "Entrée:" and texts[2] == "a: https://example.org/a.png"
         url = texts[1].split(": ", 1)[1]

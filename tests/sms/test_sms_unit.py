@@ -221,8 +221,8 @@ async def test_images_go_as_links(adapter: Adapter, tmp_path: Path) -> None:
     text = adapter.render([Reply("entree", (Attachment(picture, "image/jpeg"),)),
                            Reply("graph", (Attachment(picture, url="https://example.org/g.png"),))])
     lines = text.splitlines()
-    assert lines[0] == "entree" and lines[1].startswith("Image: http://") and lines[1].endswith("/snap.jpg")
-    assert lines[2:] == ["graph", "Image: https://example.org/g.png"]
+    assert lines[0] == "entree" and lines[1].startswith("snap.jpg: http://") and lines[1].endswith("/snap.jpg")
+    assert lines[2:] == ["graph", "snap.jpg: https://example.org/g.png"]
 
 
 async def test_hourly_cap_counts_parts_per_number(adapter: Adapter) -> None:
