@@ -276,3 +276,23 @@ def test_the_reference_is_not_written_half_without_every_networks_library(tmp_pa
     result = subprocess.run([sys.executable, "-c", run, str(target)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "pip install -e '.[all]'" in result.stderr
     assert target.read_text(encoding="utf-8") == "as before"
+
+
+SHELL = ("sh", "bash", "shell", "console")
+
+
+def unmarked_shell_blocks() -> list[str]:
+    """Shell blocks that are neither run (`$ command` lines with their output) nor marked
+    `<!-- doc-test: skip REASON -->` with the reason they cannot be."""
+    return [block.where for doc in DOCS for block in blocks(doc)
+            if block.lang in SHELL and block.marker != "skip"
+            and not any(line.startswith("$ ") for line in block.body)]
+
+
+def test_every_shell_block_is_run_or_says_why_not() -> None:
+    assert unmarked_shell_blocks() == [], ("show these commands as `$ command` with their output, so a test runs "
+                                           "them, or mark the block <!-- doc-test: skip REASON -->")
+
+
+def test_a_skip_says_why() -> None:
+    assert [block.where for doc in DOCS for block in blocks(doc) if block.marker == "skip" and not block.reason] == []
