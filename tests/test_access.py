@@ -36,13 +36,18 @@ SENDERS = {
     "family phone": Identity("sms", "+33611111111"),
     "rpc caller (admin jid)": Identity("xmpp", "alice@example.org"),
     "rpc caller (unknown jid)": Identity("xmpp", "script@example.org"),
+    "admin (matrix)": Identity("matrix", "@alice:example.org"),
+    "unknown (matrix)": Identity("matrix", "@mallory:example.org"),
+    "family (telegram)": Identity("telegram", "123456789", display="bobby"),
+    "unknown (telegram, a family member's name)": Identity("telegram", "987654321", display="bob"),
 }
 READ_ONLY = {"help", "temp salon", "read heater", "status", "devices", "whoami"}
 FAMILY = {"switch heater on", "alerts", "ack", "history salon", "graph salon", "snap entree"}
 ADMIN = {"mute smoke 1m", "simulate smoke off"}
 LEVEL = {
-    "admin (xmpp)": "admin", "rpc caller (admin jid)": "admin",
+    "admin (xmpp)": "admin", "rpc caller (admin jid)": "admin", "admin (matrix)": "admin",
     "family (irc account)": "family", "family (irc hostmask)": "family", "family phone": "family",
+    "family (telegram)": "family",
 }
 
 
@@ -68,8 +73,10 @@ async def settle_audit(hub: Hub) -> None:
 async def hub(tmp_path: Path, mosquitto: object) -> AsyncIterator[Hub]:
     settings = settings_for(tmp_path, mosquitto.url, hub={"rate_limit": 1000}, alerts=[], web={"user": None}, users={  # type: ignore[attr-defined]
         "owner": None,
-        "alice": {"roles": ["admin"], "xmpp": ["alice@example.org"], "irc": ["alice!*@home.example.org"]},
-        "bob": {"roles": ["family"], "irc": ["account:bob", "bob!*@home.example.org"], "sms": ["06 11 11 11 11"]},
+        "alice": {"roles": ["admin"], "xmpp": ["alice@example.org"], "irc": ["alice!*@home.example.org"],
+                  "matrix": ["@alice:example.org"]},
+        "bob": {"roles": ["family"], "irc": ["account:bob", "bob!*@home.example.org"], "sms": ["06 11 11 11 11"],
+                "telegram": ["123456789"]},
     })
     async with running(Hub(settings, tty=False)) as started:
         yield started

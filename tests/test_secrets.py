@@ -128,6 +128,8 @@ CHAT_SECRETS = {
     "SLACK_APP_SECRET": "xapp-app-s3cret-9954",
     "SIM_PIN_SECRET": "86420917",
     "BOB_PIN_SECRET": "Abracadabra-5150",
+    "TELEGRAM_SECRET": "654321:telegram-s3cret-4471",
+    "MATRIX_SECRET": "matrix-s3cret-2208",
 }
 NICKSERV_SECRET = "irc-nickserv-s3cret-2290"            # given as a file
 SASL_USER = "maisonsasl"
@@ -167,10 +169,12 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
         caplog: pytest.LogCaptureFixture) -> None:
     """IRC (SASL refused with 904; NickServ and a channel key on a server that then drops the
     bot; SASL towards a closed port), XMPP (a closed port; a real prosody refusing the
-    password), Slack (invalid_auth) and SMS (no modem, SIM PIN and a user's PIN configured):
+    password), Slack (invalid_auth), SMS (no modem, SIM PIN and a user's PIN configured), Telegram
+    (a Bot API refusing the token, which travels in its URLs) and Matrix (a closed port):
     each adapter tries, fails and logs why, and no secret shows in any of it."""
     from tests.irc.conftest import FakeServer, welcome
     from tests.slack.emulator import SlackEmulator
+    from tests.telegram.emulator import BotApi
     from tests.xmpp.conftest import DOMAIN, Prosody
 
     caplog.set_level(logging.DEBUG)
@@ -180,8 +184,8 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
     nickserv_file.write_text(NICKSERV_SECRET + "\n")
     nickserv_file.chmod(0o600)
     closed = free_port()
-    sasl_server, nickserv_server, slack = FakeServer(), FakeServer(), SlackEmulator()
-    for peer in (sasl_server, nickserv_server, slack):
+    sasl_server, nickserv_server, slack, telegram = FakeServer(), FakeServer(), SlackEmulator(), BotApi()
+    for peer in (sasl_server, nickserv_server, slack, telegram):
         await peer.start()
     irc_common = {"host": "127.0.0.1", "tls": False, "nick": "maison", "backoff_min": "0.2s",
                   "backoff_max": "1s", "connect_timeout": "5s"}
@@ -211,6 +215,9 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
                               "app_token_env": "SLACK_APP_SECRET", "backoff_max": "1s"},
                     "sms": {"backend": "gammu", "model": "dummy", "connection": "none",
                             "device": str(tmp_path / "no-such-phone"), "pin_env": "SIM_PIN_SECRET"},
+                    "telegram": {"api_url": telegram.url, "token_env": "TELEGRAM_SECRET"},     # not its token
+                    "matrix": {"homeserver": f"http://127.0.0.1:{closed}", "user_id": "@maison:localhost",
+                               "password_env": "MATRIX_SECRET", "reconnect_max": "1s"},
                 })
             async with running(Hub(settings, tty=False)) as hub:
                 adapters = hub.adapters
@@ -246,6 +253,8 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
                 await wait_for(lambda: "refused the password" in adapters["xmpp.refused"].health.detail)
                 await wait_for(lambda: "refused the token" in adapters["slack"].health.detail)
                 await wait_for(lambda: "device" in adapters["sms"].health.detail)
+                await wait_for(lambda: "refused the token" in adapters["telegram"].health.detail)
+                await wait_for(lambda: adapters["matrix"].health.started and not adapters["matrix"].health.connected)
                 assert slack.calls and slack.calls[0].token == CHAT_SECRETS["SLACK_BOT_SECRET"]
                 assert hub.web is not None
                 async with aiohttp.ClientSession() as http:
@@ -253,10 +262,11 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
                         health = await response.text()
                 status = await exec_command(hub, "status")
     finally:
-        for peer in (sasl_server, nickserv_server, slack):
+        for peer in (sasl_server, nickserv_server, slack, telegram):
             await peer.stop()
     down = {name for name, a in json.loads(health)["adapters"].items() if not a["connected"]}
-    assert down == {"irc.sasl", "irc.nickserv", "irc.closed", "xmpp.closed", "xmpp.refused", "slack", "sms"}
+    assert down == {"irc.sasl", "irc.nickserv", "irc.closed", "xmpp.closed", "xmpp.refused", "slack", "sms",
+                    "telegram", "matrix"}
     assert status.count(": DOWN (") == len(down)
     shown = caplog.text                                   # DEBUG was captured, with the lines masked
     assert "irc.sasl -> AUTHENTICATE ****" in shown and "irc.nickserv -> PRIVMSG NickServ :IDENTIFY ****" in shown
