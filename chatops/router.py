@@ -151,7 +151,9 @@ class Router:
         forgeable = not acting and bool(adapter is not None and adapter.capabilities.forgeable_sender)
         pin_word = self.access.pin_of(user, forgeable)
         guessed = words[0] if pin_word is not None else None
-        words, pin = self.access.take_pin(pin_word, words, lambda w: self._resolve(w)[0] is not None)
+        words, pin = self.access.take_pin(pin_word, words, lambda w: self._resolve(self._unprefixed(w))[0] is not None)
+        if pin in (Pin.GIVEN, Pin.WRONG):
+            words = self._unprefixed(words)       # `SESAME !chauffage on`: the habit of a room after the PIN
         spec, args, word = self._resolve(words) if words else (None, [], "")
         refusal = self.access.authorize(str(message.sender), user, spec, pin)
         if refusal is None and spec is None:
@@ -285,6 +287,12 @@ class Router:
         """The command a line would run (None when it names none): for timers and automations."""
         words = _split(clean_text(line))
         return self._resolve(words)[0] if words else None
+
+    def _unprefixed(self, words: list[str]) -> list[str]:
+        """`words` without the prefix on the first one (`!chauffage on` as `chauffage on`)."""
+        if words and self.prefix and words[0].startswith(self.prefix) and len(words[0]) > len(self.prefix):
+            return [words[0][len(self.prefix):], *words[1:]]
+        return words
 
     def _prefix(self, message: Message) -> str:
         """The prefix as this conversation needs it: none where every line is for the hub."""

@@ -63,7 +63,7 @@ async def test_every_spelling_without_the_pin_is_refused_and_audited(hub: Hub) -
 
 async def test_the_pin_works_in_every_spelling(hub: Hub) -> None:
     for text in ("Sesame chauffage on", "!sesame chauffage on", "maison: SESAME switch heater on",
-                 '"sesame" heater on'):
+                 '"sesame" heater on', "Sesame !chauffage on"):
         reply = await sms(hub, text)
         assert "PIN" not in reply and "may not" not in reply, (text, reply)
     assert await audited(hub) == []
@@ -72,17 +72,15 @@ async def test_the_pin_works_in_every_spelling(hub: Hub) -> None:
 async def test_wrong_pins_in_any_spelling_count_toward_the_lockout(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     guesses = ["1234 chauffage on", "!1234 chauffage on", "maison: 1234 heater on", '"1234" switch heater on',
-               "0000 turn chauffage on"]
+               "0000 !chauffage on"]
     for text in guesses:
         assert await sms(hub, text) == "Wrong PIN; nothing was done.", text
-    # Not a guess: "1234 !chauffage on" would not run after the right PIN either.
-    assert (await sms(hub, "1234 !chauffage on")).startswith("Unknown command")
     assert await sms(hub, "Sesame chauffage on") == "Too many wrong PINs; try again in an hour."
     assert (await sms(hub, "Sesame temp salon")).startswith("salon"), "reading stays open"
     rows = await audited(hub)
     assert rows == [("pin-wrong", "**** chauffage on"), ("pin-wrong", "!**** chauffage on"),
                     ("pin-wrong", "maison: **** heater on"), ("pin-wrong", '"****" switch heater on'),
-                    ("pin-wrong", "**** turn chauffage on"), ("pin-locked", "**** chauffage on")]
+                    ("pin-wrong", "**** !chauffage on"), ("pin-locked", "**** chauffage on")]
     assert len(hub.access._failures["alice"]) == 5
     assert PIN.lower() not in caplog.text.lower()
 

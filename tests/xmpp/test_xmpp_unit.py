@@ -254,3 +254,33 @@ def test_slixmpp_is_imported_without_its_pygments_colouriser() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parents[2]).stdout
     assert out.split() == ["False", "x"]
+
+
+def test_slixmpps_stanza_lines_lose_their_secrets() -> None:
+    """slixmpp logs every stanza at DEBUG: SASL PLAIN's payload (the password in base64), a SCRAM
+    response and a room's password are masked, whatever else the line holds; other lines pass."""
+    import base64
+    import logging
+
+    from adapters.xmpp import StanzaSecrets
+
+    plain = base64.b64encode(b"\0maison\0xmpp-s3cret-6612").decode()
+    lines = {
+        f"SEND: <auth xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\" mechanism=\"PLAIN\">{plain}</auth>":
+            "SEND: <auth xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\" mechanism=\"PLAIN\">****</auth>",
+        "SEND: <response xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\">Yz1iaXdzLHI9</response>":
+            "SEND: <response xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\">****</response>",
+        "SEND: <presence to=\"maison@conference.example.org/maison\"><x xmlns=\"http://jabber.org/protocol/muc\">"
+        "<password>room-key-8803</password></x></presence>":
+            "SEND: <presence to=\"maison@conference.example.org/maison\"><x xmlns=\"http://jabber.org/protocol/muc\">"
+            "<password>****</password></x></presence>",
+        "RECV: <message><body>salon: 20.5</body></message>": "RECV: <message><body>salon: 20.5</body></message>",
+    }
+    for line, shown in lines.items():
+        record = logging.LogRecord("slixmpp.xmlstream.xmlstream", logging.DEBUG, __file__, 1, "SEND: %s",
+                                   (line.partition("SEND: ")[2],) if line.startswith("SEND") else (), None)
+        if not line.startswith("SEND"):
+            record.msg = line
+        assert StanzaSecrets().filter(record) is True
+        assert record.getMessage() == shown
+        assert "s3cret" not in record.getMessage() and plain not in record.getMessage()
