@@ -25,12 +25,14 @@ pytestmark = pytest.mark.servers
 SMOKE = "zigbee2mqtt/kitchen_smoke"
 
 
-def alert_settings(tmp_path: Path, url: str, *, mqtt: dict[str, Any] | None = None, **rule: Any) -> Any:
-    base = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
-            "severity": "critical", "notify": ["loop:alice", "loop:bob"], "repeat": "1h", "cooldown": "30s"}
-    base.update(rule)
-    return settings_for(tmp_path, url, simulator={"enabled": False}, alerts=[base], mqtt=mqtt or {},
-                        adapters={"loopback": {"name": "loop"}}, web={"user": None},
+SMOKE_RULE = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
+              "severity": "critical", "notify": ["loop:alice", "loop:bob"], "repeat": "1h", "cooldown": "30s"}
+
+
+def alert_settings(tmp_path: Path, url: str, *, mqtt: dict[str, Any] | None = None, hub: dict[str, Any] | None = None,
+                   **rule: Any) -> Any:
+    return settings_for(tmp_path, url, hub=hub or {}, simulator={"enabled": False}, alerts=[{**SMOKE_RULE, **rule}],
+                        mqtt=mqtt or {}, adapters={"loopback": {"name": "loop"}}, web={"user": None},
                         users={"owner": None, "alice": {"roles": ["admin"], "console": ["alice"]}})
 
 
@@ -366,3 +368,33 @@ async def test_a_delivery_refused_for_a_day_is_given_up(tmp_path: Path, mosquitt
                 await asyncio.sleep(0.02)
         assert state[1] == -1 and state[2].startswith("given up after 24 h: LookupError: nobody is not online")
         assert any("given up after 2 attempts" in r.getMessage() for r in caplog.records)
+
+
+async def test_two_hubs_on_one_broker_keep_their_alert_states_apart(tmp_path: Path, mosquitto: Mosquitto,
+                                                                     broker: aiomqtt.Client) -> None:
+    """Two hubs, `maison` and `chalet`, each with a `smoke` rule, on one mosquitto: each publishes
+    its retained state under its own name, so the chalet acknowledging its alarm does not mark the
+    house's as acknowledged (they used to share `chatops/alerts/smoke`)."""
+    house = alert_settings(tmp_path / "maison", mosquitto.url)
+    chalet = alert_settings(tmp_path / "chalet", mosquitto.url, hub={"name": "chalet"})
+    states: dict[str, dict[str, Any]] = {}
+    async with hub_with_inbox(house) as (_house, house_inbox), hub_with_inbox(chalet) as (chalet_hub, chalet_inbox), \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as watcher:
+        await watcher.subscribe("chatops/+/alerts/smoke")
+
+        async def seen(hub_name: str, state: str) -> None:
+            async with asyncio.timeout(10):
+                async for message in watcher.messages:
+                    states[str(message.topic)] = json.loads(message.payload)
+                    if states.get(f"chatops/{hub_name}/alerts/smoke", {}).get("state") == state:
+                        return
+
+        await smoke(broker, True)                          # one detector both hubs watch
+        for inbox in (house_inbox, chalet_inbox):
+            assert (await inbox.next())[1].startswith("[CRITICAL] Smoke in the kitchen smoke detector!")
+        await seen("maison", "active")
+        await seen("chalet", "active")
+        assert await exec_command(chalet_hub, "ack", sender="alice") == \
+            "Alert #1 (smoke) acknowledged; reminders stopped."
+        await seen("chalet", "acknowledged")
+        assert states["chatops/maison/alerts/smoke"]["state"] == "active"
