@@ -112,6 +112,22 @@ async def test_in_2s_chauffage_on(tmp_path: Path, mosquitto: Mosquitto, caplog: 
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []   # no failed pass
 
 
+async def test_a_result_waits_for_its_network_when_the_timer_fires_while_it_is_down(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The network the timer was set on is down when it fires: the command runs on time, and its
+    result goes through the outbox when the network is back."""
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        await say(hub, "chauffage off")
+        assert (await say(hub, "in 1s chauffage on")).startswith("Timer #1: ")
+        inbox = hub.adapters["loop"]
+        inbox.health.down("network unreachable")
+        await wait_for(lambda: hub.home.devices["heater"].reading.value is True, timeout=10)   # ran on time
+        with pytest.raises(TimeoutError):
+            await inbox.next(timeout=0.5)
+        inbox.health.up()
+        assert await next_result(hub) == "Timer #1 (chauffage on): heater is ON"
+
+
 async def test_timers_cancel_pause_resume(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         assert (await say(hub, "timers")).startswith("No timers.")
