@@ -227,7 +227,7 @@ class Timers:
         for timer in timers:
             due = timer.next_run or now
             following = timer.recurrence.after(now, due, self.tz)
-            plans.append((timer, now - due <= self.grace, following))
+            plans.append((timer, now - due <= self.grace or _safe_when_late(timer), following))
 
         outcomes = [(following, ACTIVE if following is not None else (DONE if run else MISSED), run, now, timer.id)
                     for timer, run, following in plans]
@@ -305,6 +305,13 @@ class Timers:
         """Audited like a chat command: through the hub's audit trail, written in batches (10,000
         timers due at once made 10,000 single-row writes)."""
         self.hub.audit.record(kind, f"timer:{timer.id}:{timer.owner}", str(timer.address), timer.command, detail)
+
+
+def _safe_when_late(timer: Timer) -> bool:
+    """A switch-back to OFF runs however late (the hub was down past it): skipping it would leave
+    the heater of `chauffage on for 2h` on for good. One back to ON keeps the grace: switching
+    something on hours after it was meant to is a surprise."""
+    return timer.kind == "restore" and timer.data.get("back") is False
 
 
 def line_problem(hub: Hub, user: Any, line: str, sender: str = "", precheck: bool = True) -> str | None:

@@ -206,6 +206,19 @@ async def test_restart_within_the_grace_runs_once_beyond_it_is_reported(tmp_path
         assert hub.timers.fired == 0 and hub.timers.skipped == 0, "no run ever happens twice"
 
 
+async def test_a_switch_back_to_off_runs_however_late(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`chauffage on for 10m`, and the hub down for three hours past it: the switch back to OFF
+    still runs (skipping it would leave the heater on for good)."""
+    clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
+    async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
+        await say(hub, "chauffage off")
+        assert "then back OFF (timer #1)" in await say(hub, "chauffage on for 10m")
+    clock.jump(3 * 3600)
+    async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
+        assert await next_result(hub) == "Timer #1 (chauffage on for 10m): heater is OFF"
+        assert hub.home.devices["heater"].reading.value is False
+
+
 async def test_a_run_missed_by_a_few_minutes_still_runs(tmp_path: Path, mosquitto: Mosquitto) -> None:
     clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
     async with started(hub_for(tmp_path, mosquitto, clock)) as hub:
