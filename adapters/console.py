@@ -39,7 +39,7 @@ class Settings(AdapterSettings):
 
 class Adapter(AdapterBase):
     network = "console"
-    capabilities = Capabilities(max_text=100000, images=False)
+    capabilities = Capabilities(max_text=100000, images=True)     # a picture is shown as its file's path
 
     def __init__(self, name: str, settings: Settings, stdin: TextIO | None = None,
                  stdout: TextIO | None = None) -> None:
