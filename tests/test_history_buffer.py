@@ -1,0 +1,44 @@
+"""History while the database refuses writes: at most 10,000 readings wait in memory, the oldest
+dropped with one log line however long it lasts, and all that waited is written once writes
+work again (real SQLite, made read-only with its own `query_only`)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from chatops.config import DeviceType, HistorySettings
+from chatops.history import MAX_BUFFERED, History
+from chatops.store import Store
+
+
+async def test_readings_wait_in_a_bounded_buffer_with_one_line_for_the_drops(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = Store(tmp_path / "chatops.db")
+    await store.open()
+    try:
+        history = History(store, HistorySettings(min_interval="0s"))
+        await history.open()
+        salon = SimpleNamespace(name="salon", type=DeviceType.SENSOR)
+        await store.call(lambda: store.db.execute("PRAGMA query_only = ON"))
+        start = 1_790_000_000.0
+        for batch in range(3):                               # three failed flushes, 4,000 readings each
+            for i in range(4000):
+                moment = start + batch * 4000 + i
+                history.record(salon, SimpleNamespace(value=20.0 + i % 10, at=moment))   # type: ignore[arg-type]
+            assert await history.flush() == 0
+        assert history.waiting == MAX_BUFFERED and history.dropped == 12000 - MAX_BUFFERED
+        assert caplog.text.count("the oldest are dropped") == 1
+        assert caplog.text.count("readings cannot be written") == 1
+        await store.call(lambda: store.db.execute("PRAGMA query_only = OFF"))
+        assert await history.flush() == MAX_BUFFERED
+        assert history.failing is None and history.waiting == 0
+        oldest, count = await store.call(lambda: store.db.execute(
+            "SELECT MIN(at), COUNT(*) FROM history_raw").fetchone())
+        assert count == MAX_BUFFERED and oldest == int((start + 12000 - MAX_BUFFERED) * 1000)   # the newest kept
+        assert "storage is back; 10000 readings kept in memory written (2000 dropped)" in caplog.text
+    finally:
+        await store.close()
