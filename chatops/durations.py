@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .i18n import _, format_number
+from .i18n import _, format_number, pgettext
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 # Units as people write them, in English and French: `10 minutes`, `2 heures`, `3 jours`, `15min`.
@@ -113,7 +113,8 @@ def parse_duration(text: str | int | float) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Short human form of a duration: 300ms, 1.5s, 42s, 5m, 3h12m, 2d4h."""
+    """Short human form of a duration: 300ms, 1.5s, 42s, 5m, 3h12m, 2d4h (2j4h in French: the
+    day's unit is the one a French speaker types back, `dans 2j`)."""
     if 0 < seconds < 1:
         return f"{round(seconds * 1000)}ms"
     if seconds < 10 and seconds != int(seconds):
@@ -128,4 +129,5 @@ def format_duration(seconds: float) -> str:
     if hours < 24:
         return f"{hours}h" + (f"{minutes:02d}m" if minutes else "")
     days, hours = divmod(hours, 24)
-    return f"{days}d" + (f"{hours}h" if hours else "")
+    day = pgettext("the unit of days in 2d, 1d4h", "d")
+    return f"{days}{day}" + (f"{hours}h" if hours else "")

@@ -8,6 +8,7 @@ that. A malformed payload is logged and ignored: the last good reading stays.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import logging
 import math
@@ -253,7 +254,12 @@ class Home:
         return None, words[0] if words else "", words[1:]
 
     def unknown(self, name: str) -> str:
-        """What to answer for a device name that names none."""
+        """What to answer for a device name that names none: the closest name or alias when one is
+        close (`chaufage`: chauffage), else the list."""
+        words = self.words()
+        close = difflib.get_close_matches(fold(name), list(words), n=1, cutoff=0.75)
+        if close:
+            return _("No device called {name!r}. Did you mean {close}?").format(name=name, close=words[close[0]])
         known = ", ".join(sorted(self.devices)) or "none"
         return _("No device called {name!r}. Devices: {known}.").format(name=name, known=known)
 

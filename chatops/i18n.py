@@ -92,3 +92,9 @@ def format_number(value: float, decimals: int = 1) -> str:
     """`20.5` in English, `20,5` in French, with `decimals` digits after the separator."""
     text = f"{value:.{decimals}f}" if abs(value) < 10000 else f"{value:g}"
     return text.replace(".", ",") if _language.get() in _DECIMAL_COMMA else text
+
+
+def format_count(count: int) -> str:
+    """`1,447` in English, `1 447` in French (a narrow no-break space groups the thousands)."""
+    text = f"{count:,}"
+    return text.replace(",", "\u202f") if _language.get() in _DECIMAL_COMMA else text

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING
 
+from .i18n import _
 from .config import DeviceType
 from .home import PayloadError, Reading
 from .store import history as history_rows
@@ -138,4 +139,4 @@ def simulated_note(until: float | None, since: float) -> str:
     """"simulated before 14:05" when the period shown reaches into a simulated past, else ""."""
     if until is None or until <= since:
         return ""
-    return f"simulated before {time.strftime('%H:%M', time.localtime(until))}"
+    return _("simulated before {time}").format(time=time.strftime('%H:%M', time.localtime(until)))

@@ -30,7 +30,7 @@ async def snap(ctx: Context, camera: str | None = None) -> Reply:
         raise CommandError(str(exc)) from None
     label = cameras.camera(shot.camera).label
     age = time.time() - shot.taken_at
-    text = f"{label} at {time.strftime('%H:%M:%S', time.localtime(shot.taken_at))}"
+    text = _("{label} at {time}").format(label=label, time=time.strftime('%H:%M:%S', time.localtime(shot.taken_at)))
     if age >= 60:
-        text += f" (the camera's last image, {format_duration(age)} old)"
+        text += " " + _("(the camera's last image, {age} old)").format(age=format_duration(age))
     return Reply(text, (shot.attachment,))

@@ -172,9 +172,9 @@ async def _switch_back_later(ctx: Context, target: Device, wanted: bool, before:
         if back == wanted:
             # `on for 2h` then `off for 30m`: switching back on after 30 min would leave it on for
             # good (the first switch-back is superseded), so it stays off, as the first one wanted.
-            return _("{label} is {state}; it stays so: it was only {before} for a while, and that "
-                     "switch-back is replaced by this one.").format(label=target.label, state=shown,
-                                                                    before=format_value(bool(before)))
+            return _("{label} is {state} and stays {state}: it was {before} only for a while, so it is not "
+                     "switched back {before} later (that would leave it {before} for good).").format(
+                label=target.label, state=shown, before=format_value(bool(before)))
     if back == wanted:
         return _("{label} is {state} (it already was, so nothing will be switched back)").format(
             label=target.label, state=shown)

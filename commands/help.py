@@ -13,6 +13,14 @@ async def help_(ctx: Context, name: str | None = None) -> str:
     if name:
         spec = ctx.hub.commands.find(name.lstrip(ctx.hub.settings.hub.prefix))
         if spec is None:
+            device = ctx.home.find(name)
+            if device is not None:                   # `help chauffage`: the shorthand the listing mentions
+                said = _("{name} is a device, not a command: {prefix}read {name} shows it, {prefix}devices lists "
+                         "them all.").format(name=name, prefix=prefix)
+                if getattr(device, "switchable", False):
+                    said += " " + _("Switch it with {prefix}{name} on or {prefix}{name} off.").format(
+                        name=name, prefix=prefix)
+                return said
             raise CommandError(_("No command {name!r}. Say {prefix}help for the list.").format(name=name, prefix=prefix))
         aliases = " " + _("(also: {names})").format(names=", ".join(spec.aliases)) if spec.aliases else ""
         return f"{prefix}{shown_usage(spec.usage)} — {_(spec.help)}{aliases}"

@@ -8,7 +8,7 @@ import time
 
 from chatops.cameras import ImageFolder
 from chatops.command import CommandError, Context, command
-from chatops.i18n import _, ngettext
+from chatops.i18n import _, format_count, ngettext
 from chatops.config import DeviceType
 from chatops.durations import format_duration, trailing_duration
 from chatops.graph import Series, render
@@ -32,7 +32,9 @@ def _period(ctx: Context, words: list[str]) -> tuple[list[str], float, str]:
                     words=words[-1])) from None
             return words, DEFAULT_PERIOD, "24h"
         seconds, taken = found
-        label = " ".join(words[-taken:]).lower()
+        typed = words[-1].lower()
+        # `24h`, `7d` as typed; `7 jours`, `1h 30m` as the hub writes durations (`7d`, or `7j` in French)
+        label = typed if taken == 1 and re.fullmatch(r"\d+[a-z]+", typed) else format_duration(seconds)
         shortest, longest = period_range(ctx.hub.settings.history)
         if not shortest <= seconds <= longest:
             raise CommandError(_('The period must be between 1m and {duration}, not {words}.').format(
@@ -93,9 +95,9 @@ async def history(ctx: Context, *words: str) -> str:
     summary = await ctx.hub.history.summary(device.name, since, until)
     if summary is None:
         return _('No readings of {label} in the last {span}.').format(label=device.label, span=span)
-    count = ngettext("{count} reading", "{count} readings", summary.count).format(count=f"{summary.count:,}")
+    count = ngettext("{count} reading", "{count} readings", summary.count).format(count=format_count(summary.count))
     if note := simulated_note(await simulated_until(ctx.hub, [device.name]), since):
-        count += f"; {note}"
+        count = _("{count}; {note}").format(count=count, note=note)
     if device.type in (DeviceType.SWITCH, DeviceType.BINARY_SENSOR):
         points = [(p.at, p.avg) for p in await ctx.hub.history.series(device.name, since, until, 2000)]
         share = _on_share(points, until)
@@ -126,7 +128,7 @@ async def graph(ctx: Context, *words: str) -> Reply:
     if not any(s.points for s in series):
         raise CommandError(_('No readings of {names} in the last {span} yet.').format(
             names=', '.join(d.label for d in devices), span=span))
-    title = f"{', '.join(d.label for d in devices)} — last {span}"
+    title = _("{labels} — last {span}").format(labels=", ".join(d.label for d in devices), span=span)
     if note := simulated_note(await simulated_until(ctx.hub, [d.name for d in devices]), since):
         title += f" ({note})"
     width, height = GRAPH_SIZE
@@ -139,5 +141,5 @@ async def graph(ctx: Context, *words: str) -> Reply:
     path = await asyncio.to_thread(folder.save, stem, chart.png, ".png")
     web = ctx.hub.web
     url = web.links.publish(path, "image/png") if web is not None else None
-    count = ngettext("{count} point", "{count} points", chart.points).format(count=f"{chart.points:,}")
-    return Reply(f"{title}: {count}", (Attachment(path, "image/png", url, name=path.name),))
+    count = ngettext("{count} point", "{count} points", chart.points).format(count=format_count(chart.points))
+    return Reply(_("{title}: {count}").format(title=title, count=count), (Attachment(path, "image/png", url, name=path.name),))

@@ -166,7 +166,7 @@ async def resume(ctx: Context, id: str) -> str:  # noqa: A002 (named as in the u
         id=timer.id, command=timer.command, when=local_time(when or now, hub_timers.tz, now))
 
 
-@command("automations", usage="automations")
+@command("automations", aliases=["automatismes"], usage="automations")
 async def automations(ctx: Context) -> str:
     """List the automations with their last and next run."""
     lines = await ctx.hub.automations.describe()

@@ -86,7 +86,8 @@ def test_the_demo_path_in_french_on_the_console(tmp_path: Path) -> None:
     config = write_demo_config(tmp_path)
     config.write_text(config.read_text(encoding="utf-8").replace("[hub]\n", '[hub]\nlanguage = "fr"\n', 1),
                       encoding="utf-8")
-    lines = "temp salon\nchauffage on\nvolet ferme\nlampe 40%\nthermostat 45\n!simulate smoke on\n!ack\n"
+    lines = ("temp salon\nchauffage on\nvolet ferme\nlampe 40%\nthermostat 45\nhistorique salon 7 jours\n"
+             "courbe salon 7 jours\nphoto entree\n!simulate smoke on\n!ack\n")
     result = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
                             input=lines, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -96,6 +97,10 @@ def test_the_demo_path_in_french_on_the_console(tmp_path: Path) -> None:
     assert said[2] == "volet salon: fermé"
     assert said[3] == "lampe: allumé, 40 %, 2700 K"
     assert said[4] == "thermostat accepte de 5 à 30 °C par pas de 0,5 ; 45 est hors limites."
+    assert re.fullmatch(r"salon, sur 7j : min \d+,\d °C, moy \d+,\d °C, max \d+,\d °C ; dernière \d+,\d °C "
+                        r"\(\d+(\u202f\d{3})? mesures ; simulé avant \d\d:\d\d\)", said[5]), said[5]
+    assert re.fullmatch(r"salon — sur 7j \(simulé avant \d\d:\d\d\) : \d+(\u202f\d{3})? points", said[6]), said[6]
+    assert re.fullmatch(r"entrée à \d\d:\d\d:\d\d", said[8]), said[7:9]
     assert "Fumée simulée détectée dans la cuisine ; kitchen smoke detector le signale. " \
            "L'alerte n°1 (smoke) est en cours : `ack` l'arrête." in said
     assert "Alerte n°1 (smoke) acquittée ; les rappels sont arrêtés." in said
@@ -125,11 +130,20 @@ async def test_timers_automations_and_durations_read_french(tmp_path: Path, mosq
         assert await exec_command(hub, "dans 5m truc") == "Non programmé : 'truc' n'est pas une commande"
         assert "Formes : dans 10m COMMANDE, à 6h30 COMMANDE," in await exec_command(hub, "dans bientôt lire salon")
         assert (await exec_command(hub, "annule 5")).startswith("Minuterie n°5 annulée")
-        automations = await exec_command(hub, "automations")
+        automations = await exec_command(hub, "automatismes")
         assert "en tant que owner ; jamais lancé" in automations and "[actif]" in automations, automations
+        # Days as a French speaker types them back; typos get the device meant.
+        assert (await exec_command(hub, "dans 2j lire salon")).endswith("(dans 2j).")
+        assert await exec_command(hub, "allume chaufage") == "Aucun appareil nommé 'chaufage'. Vouliez-vous dire chauffage ?"
+        assert (await exec_command(hub, "annule 99")).endswith("minuteries les liste.")
+        assert await exec_command(hub, "aide chauffage") == (
+            "chauffage est un appareil, pas une commande : lire chauffage l'affiche, appareils les liste tous. "
+            "Allumez-le avec allume chauffage, éteignez-le avec éteins chauffage.")
     with i18n.speaking("fr"):
-        assert format_duration(1.5) == "1,5s"
-    assert format_duration(1.5) == "1.5s"
+        assert format_duration(1.5) == "1,5s" and format_duration(2 * 86400 + 3600) == "2j1h"
+        assert i18n.format_count(1447) == "1\u202f447"
+    assert format_duration(1.5) == "1.5s" and format_duration(2 * 86400 + 3600) == "2d1h"
+    assert i18n.format_count(1447) == "1,447"
     assert parse_duration("1,5s") == parse_duration("1.5s") == 1.5, "what is shown can be typed back"
 
 

@@ -90,8 +90,9 @@ async def test_the_opposite_switch_for_a_while_never_leaves_the_heater_on(tmp_pa
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         await say(hub, "chauffage off")
         assert "then back OFF (timer #1)" in await say(hub, "chauffage on for 2h")
-        assert await say(hub, "éteins chauffage pendant 2 secondes") == \
-            "heater is OFF; it stays so: it was only ON for a while, and that switch-back is replaced by this one."
+        assert await say(hub, "éteins chauffage pendant 2 secondes") == (
+            "heater is OFF and stays OFF: it was ON only for a while, so it is not switched back ON later (that "
+            "would leave it ON for good).")
         assert hub.home.devices["heater"].reading.value is False
         assert "back ON" not in await say(hub, "timers"), "no timer will switch it on again"
         assert await say(hub, "chauffage on for") == \
@@ -167,7 +168,9 @@ async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosqu
         assert (await say(hub, "in 1h 30m read salon", network="web", sender="kid")).endswith("(in 1h30m).")
         # A typo in the device is answered now, not when the timer runs at 06:30.
         assert (await say(hub, "every day at 06:30 allume chaufage", network="web", sender="fam")).startswith(
-            "Not scheduled: No device called 'chaufage'. Devices: ")
+            "Not scheduled: No device called 'chaufage'. Did you mean chauffage?")
+        assert (await say(hub, "in 1m read garage", network="web", sender="fam")).startswith(
+            "Not scheduled: No device called 'garage'. Devices: ")          # nothing close: the list
         assert (await say(hub, "in 1m ouvre la volet_salon", network="web", sender="fam")).startswith("Timer #")
         assert await say(hub, "in 1m in 2m read salon") == "A timer cannot set timers; write the schedule once."
         refused = await hub.store.audit_entries("refused")
