@@ -142,9 +142,9 @@ class AlertEngine:
             finally:
                 self._events.task_done()
 
-    async def _evaluate_event(self, event: Event) -> bool:
-        """Evaluate one event; False when the database refused it (then it is in the backlog and
-        the alarm it raises has gone out from memory)."""
+    async def _evaluate_event(self, event: Event) -> None:
+        """Evaluate one event; when the database refuses it, it goes to its rule's backlog and the
+        alarm it raises goes out from memory."""
         rule_name, device, reading, previous = event
         try:
             await self._evaluate(self.rules[rule_name], device, reading, previous)
@@ -156,10 +156,8 @@ class AlertEngine:
             if rule_name not in self._backlog:
                 self._backlog[rule_name] = [event]
                 self._backlog_waiting.set()
-            return False
         except Exception:
             log.exception("alert rule %s failed on %s", rule_name, device.name)
-        return True
 
     def _park(self, backlog: list[Event], event: Event) -> None:
         """Queue `event` behind its rule's refused one, at most BACKLOG_LIMIT of them (then the
@@ -210,7 +208,8 @@ class AlertEngine:
                     del self._backlog[rule_name]
 
     async def settled(self) -> None:
-        """Return once every reading received so far has been evaluated (and its alert recorded).
+        """Return once every reading received so far has been evaluated (and its alert recorded, or
+        sent from memory and waiting in its rule's backlog while the database refuses it).
 
         A command that caused a reading (the simulator's smoke) can then say which alert it raised,
         and a piped console can wait for that alert before it stops. Pictures being fetched for
