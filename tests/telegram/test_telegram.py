@@ -1,6 +1,7 @@
 """The Telegram adapter against a local Bot API emulator driving the real python-telegram-bot:
 private chats and groups, replies, photos, buttons pressed by people (and by strangers), alerts with
-an Acknowledge button, 429s obeyed, no update handled twice across a restart, and the webhook."""
+an Acknowledge button, an alert waiting in the outbox while the Bot API is down, 429s obeyed, no
+update handled twice across a restart, and the webhook."""
 
 from __future__ import annotations
 
@@ -83,6 +84,24 @@ async def test_an_alert_has_an_acknowledge_button(telegram_settings: Callable[..
         await bot_api.press(ALICE, alert, "ack 1")
         assert (await bot_api.wait_sent(ALICE, 2))[1].text == "Alert #1 (smoke) acknowledged; reminders stopped."
         assert (await hub.alerts.active())[0]["acked_by"] == "alice"
+
+
+async def test_an_alert_waits_for_the_bot_api_and_arrives_once(telegram_settings: Callable[..., Settings],
+                                                                bot_api: BotApi, mosquitto: Mosquitto) -> None:
+    """The Bot API is unreachable when the smoke detector fires: the alert waits in the durable
+    outbox and arrives, once, when Telegram answers again."""
+    async with running(Hub(telegram_settings())) as hub, aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        adapter = await connected(hub)
+        await bot_api.stop()
+        await wait_for(lambda: not adapter.health.connected, timeout=30)
+        await device.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        await hub.alerts.settled()                              # recorded, waiting for the network
+        assert bot_api.to(ALICE) == []
+        await bot_api.start()
+        alert = (await bot_api.wait_sent(ALICE, timeout=30))[0]
+        assert alert.text.startswith("[CRITICAL] Smoke in the kitchen! (alert #1")
+        await hub.alerts.outbox.settled("telegram")
+        assert len(bot_api.to(ALICE)) == 1
 
 
 async def test_429_retry_after_is_obeyed(telegram_settings: Callable[..., Settings], bot_api: BotApi) -> None:
