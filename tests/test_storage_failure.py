@@ -243,6 +243,9 @@ async def test_a_refused_alert_holds_back_no_other_and_commands_say_what_failed(
         assert {who for who, text in got if text.startswith("[CRITICAL] Smoke in the kitchen smoke detector! "
                                                               "(NOT STORED")} == {"alice", "bob"}, got
 
+        status = await say("status")
+        assert "storage: FAILING (OperationalError: attempt to write a readonly database)" in status, status
+        assert "alerts: 2 active" in status, status                  # the two sent from memory count
         assert await say("ack") == ("Alert motion, smoke is not stored (the hub's storage is failing): it can be "
                                     "acknowledged once storage is back, and it is not repeated meanwhile.")
         switched = await say("switch heater on")
