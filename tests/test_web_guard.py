@@ -23,7 +23,8 @@ def heater_on(hub: Hub) -> bool:
     return bool(device and device.reading and device.reading.value)
 
 
-async def test_cross_site_requests_never_drive_the_house(tmp_path: Path, mosquitto: Mosquitto) -> None:
+async def test_cross_site_requests_never_drive_the_house(tmp_path: Path, mosquitto: Mosquitto,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
     hub = Hub(settings_for(tmp_path / "data", mosquitto.url))
     async with running(hub), aiohttp.ClientSession() as http:
         base = f"http://127.0.0.1:{hub.web.port}"
@@ -33,6 +34,7 @@ async def test_cross_site_requests_never_drive_the_house(tmp_path: Path, mosquit
                              headers={"Origin": EVIL, "Content-Type": "text/plain"}) as response:
             assert response.status == 403
             assert "Cross-site" in (await response.json())["error"]
+        assert f"web: refused POST /api/command from 127.0.0.1: cross-site request from '{EVIL}'" in caplog.text
         # The same with a JSON content type, still from another site.
         async with http.post(f"{base}/api/command", json={"text": "switch heater on"},
                              headers={"Origin": EVIL}) as response:
