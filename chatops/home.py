@@ -23,7 +23,7 @@ from .config import DeviceSettings, DeviceType
 from .controls import CONTROLS, Action, Control, PayloadError, Publish, dialect
 from .device_settings import SETTABLE
 from .ha_discovery import discovered_settings, parse_config, path_from_template  # noqa: F401 (re-exported)
-from .i18n import _, format_number
+from .i18n import _, format_number, pgettext
 from .durations import format_duration
 from .mqtt import MqttLink
 from .tasmota import DISCOVERY as TASMOTA_DISCOVERY
@@ -127,6 +127,16 @@ class Device:
             raise PayloadError(f"{number} is not a reading")
         return number
 
+    def value_text(self) -> str:
+        """The reading's value as people read it; a binary sensor says what it senses in its own
+        words (a smoke detector is not "switched on": `détecté` in French)."""
+        assert self.reading is not None
+        value = self.reading.value
+        if self.type is DeviceType.BINARY_SENSOR and isinstance(value, bool):
+            # context: a binary sensor's state (smoke, motion), not a switch's
+            return pgettext("binary sensor", "ON") if value else pgettext("binary sensor", "OFF")
+        return format_value(value, self.unit)
+
     def show(self, now: float | None = None) -> str:
         """`21.5 °C`, `ON`, `no reading yet`, with staleness when it applies."""
         if self.reading is None:
@@ -134,7 +144,7 @@ class Device:
         if self.control is not None:
             text = self.control.show(self.settings, self.reading.value, self.reading.attrs)
         else:
-            text = format_value(self.reading.value, self.unit)
+            text = self.value_text()
         if self.is_stale(now):
             text += " " + _("(stale: {age} old)").format(age=format_duration((now or time.time()) - self.reading.at))
         return text

@@ -34,7 +34,7 @@ from .durations import parse_duration
 from .history import period_range
 from .config import DeviceType
 from .health import Health
-from .home import SWITCH_STATES, Device, Reading, format_value
+from .home import SWITCH_STATES, Device, Reading
 from .i18n import N_, _, pgettext, speaking
 from .message import Address, Attachment, Identity, Message, Reply
 from .sim_past import simulated_until
@@ -302,7 +302,7 @@ class WebServer:
     def _device_json(device: Device, now: float) -> dict[str, object]:
         reading = device.reading
         value = reading.value if reading else None
-        shown = (device.show(now) if device.control else format_value(value, device.unit)) if reading else None
+        shown = (device.show(now) if device.control else device.value_text()) if reading else None
         found: dict[str, object] = {
             "name": device.name, "label": device.label, "type": device.type.value, "unit": device.unit,
             "value": value, "shown": shown, "at": reading.at if reading else None,

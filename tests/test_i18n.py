@@ -87,7 +87,7 @@ def test_the_demo_path_in_french_on_the_console(tmp_path: Path) -> None:
     config.write_text(config.read_text(encoding="utf-8").replace("[hub]\n", '[hub]\nlanguage = "fr"\n', 1),
                       encoding="utf-8")
     lines = ("temp salon\nchauffage on\nvolet ferme\nlampe 40%\nthermostat 45\nhistorique salon 7 jours\n"
-             "courbe salon 7 jours\nphoto entree\n!simulate smoke on\n!ack\n")
+             "courbe salon 7 jours\nphoto entree\n!simulate smoke on\nlire fumée\n!ack\n")
     result = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
                             input=lines, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -104,6 +104,7 @@ def test_the_demo_path_in_french_on_the_console(tmp_path: Path) -> None:
     assert "Fumée simulée détectée dans la cuisine ; kitchen smoke detector le signale. " \
            "L'alerte n°1 (smoke) est en cours : `ack` l'arrête." in said
     assert "Alerte n°1 (smoke) acquittée ; les rappels sont arrêtés." in said
+    assert "kitchen smoke detector: détecté" in said             # a detector is not "allumé"
     assert any(line.startswith("! [CRITIQUE] Smoke detected in the kitchen! (alerte n°1 ; répondez !ack 1)")
                for line in said)
 
