@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -154,7 +155,10 @@ async def test_only_if_checks_devices_and_schedules_run_automations(tmp_path: Pa
         await reading(hub, mosquitto, "probe", {"temperature": 32.0}, 32.0)
         await wait_for(lambda: "Automation 'hot' (probe > 30 (32)): probe: 32.0 °C" in told(hub))
         await wait_for(lambda: any(t.startswith("Automation 'tick' (schedule every 1s): salon: ") for t in told(hub)))
-        assert "tick [enabled] every 1s -> read salon as owner; last " in await exec_command(hub, "automations")
+        listed = await exec_command(hub, "automations")
+        tick = next(line for line in listed.splitlines() if line.startswith("tick "))
+        assert re.fullmatch(r"tick \[enabled\] every 1s -> read salon as owner; last \d\d:\d\d \(salon: .*\); "
+                            r"next \d\d:\d\d:\d\d", tick), tick          # a schedule says when it runs next
 
 
 async def test_the_loop_guard_stops_an_automation_that_triggers_itself(tmp_path: Path,
