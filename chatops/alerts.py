@@ -136,7 +136,8 @@ class AlertEngine:
                 backlog = self._backlog.get(event[0])
                 if backlog is not None:                  # this rule waits for the database: keep its order
                     self._park(backlog, event)
-                    await self._from_memory(event, self.hub.store.health.detail or "storage is failing")
+                    if not self.hub.store.health.connected:      # back already: the replay records it
+                        self._from_memory(event, self.hub.store.health.detail or "storage is failing")
                 else:
                     await self._evaluate_event(event)
             finally:
@@ -152,7 +153,7 @@ class AlertEngine:
             # Not recorded: the alarm goes out from memory at once (chatops.unstored); the event is
             # evaluated again until the database takes it, and then those already told are
             # recorded as told.
-            await self._from_memory(event, str(exc))
+            self._from_memory(event, str(exc))
             if rule_name not in self._backlog:
                 self._backlog[rule_name] = [event]
                 self._backlog_waiting.set()
@@ -170,13 +171,13 @@ class AlertEngine:
                 log.error("alert rule %s: more than %d readings wait for the database; the oldest are "
                           "dropped", event[0], BACKLOG_LIMIT)
 
-    async def _from_memory(self, event: Event, reason: str) -> None:
+    def _from_memory(self, event: Event, reason: str) -> None:
         """Send the alert this event raises, without the database, if it raises one."""
         rule_name, device, reading, previous = event
         state = self.rules[rule_name]
         if state.active_id is None and state.condition.kind != "offline" \
                 and self._mutes.get(rule_name, 0) <= time.time() and state.condition.holds(reading.value, previous):
-            await self.unstored.deliver(state.rule, device, reading.value, reason)
+            self.unstored.deliver(state.rule, device, reading.value, reason)
 
     async def _retry_backlog_forever(self) -> None:
         """Every few seconds while some rule's events wait for the database, try them again,
@@ -206,6 +207,10 @@ class AlertEngine:
                     events.pop(0)
                 if not events:
                     del self._backlog[rule_name]
+                    if self.rules[rule_name].active_id is None:      # replayed without raising: over meanwhile
+                        for gone_rule, gone_device in list(self.unstored.alerts):
+                            if gone_rule == rule_name:
+                                self.unstored.forget(gone_rule, gone_device)
 
     async def settled(self) -> None:
         """Return once every reading received so far has been evaluated (and its alert recorded, or
@@ -223,6 +228,8 @@ class AlertEngine:
         if kind == "offline":
             if state.active_id is not None:
                 await self.clear(state, device, reading)
+            else:                   # heard from before the database took its alarm: that one is over
+                self.unstored.forget(state.rule.name, device.name)
             return
         holds = state.condition.holds(reading.value, previous)
         if kind == "changed":
@@ -636,7 +643,7 @@ class AlertEngine:
                             log.error("alert rule %s could not be recorded (%s); retrying every %.0fs",
                                       state.rule.name, exc, STORE_RETRY_CAP)
                             if self._mutes.get(state.rule.name, 0) <= now:
-                                await self.unstored.deliver(state.rule, device, "offline", str(exc))
+                                self.unstored.deliver(state.rule, device, "offline", str(exc))
                         next_check = min(next_check, now + STORE_RETRY_CAP)
                 elif state.active_id is None:
                     next_check = min(next_check, seen + limit)

@@ -244,7 +244,7 @@ def command_modules(names: tuple[str, ...] = BUILTIN_COMMAND_MODULES) -> tuple[l
     """The modules of the `chatops.commands` entry points (built-in modules register there too;
     `names` stands in for them when the package metadata is missing), and those that failed to
     import with why: a broken plugin is logged and left out, the hub starts without it."""
-    found = {path: name for name, path in entry_points("chatops.commands").items()}
+    found = {path: name for name, path in entry_points("chatops.commands")}
     wanted = {**{n: n.rpartition(".")[2] for n in names if n not in found}, **found}
     modules: list[ModuleType] = []
     broken: dict[str, str] = {}

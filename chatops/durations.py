@@ -39,26 +39,41 @@ def _piece(words: list[str], at: int) -> int:
 def leading_duration(words: list[str]) -> tuple[float, int]:
     """The duration at the head of `words` and how many words it took: `10m`, `10 minutes`,
     `une heure`, `1h30`, and pieces written apart (`1h 30m`, `2 heures 30 minutes`, `1h 30`).
-    A piece after the first starts with a digit, so a command word is never taken for one.
-    ValueError (as parse_duration's) when the first word is no duration."""
+    Each piece is read on its own and they add up; a piece after the first starts with a digit,
+    so a command word is never taken for one, and a bare number counts only straight after hours
+    (`1h 30`: 30 minutes), as the last piece. ValueError (as parse_duration's) when the
+    first word is no duration."""
     size = _piece(words, 0)
     try:
-        total, text = parse_duration("".join(words[:size])), "".join(words[:size])
+        total = parse_duration("".join(words[:size]))
     except ValueError:
         if size == 1:
             raise
         size = 1
-        total, text = parse_duration(words[0]), words[0]
+        total = parse_duration(words[0])
+    last_unit = _last_unit(words[:size])
     taken = size
     while taken < len(words) and words[taken][:1].isdigit():
         size = _piece(words, taken)
+        piece = "".join(words[taken:taken + size])
+        if re.fullmatch(r"\d+", piece):                 # `1h 30`: minutes; `10m 5` is left alone
+            if last_unit == "h":
+                total += int(piece) * _UNIT_SECONDS["m"]
+                taken += size
+            break
         try:
-            total = parse_duration(text + "".join(words[taken:taken + size]))
+            total += parse_duration(piece)
         except ValueError:
             break
-        text += "".join(words[taken:taken + size])
+        last_unit = _last_unit(words[taken:taken + size])
         taken += size
     return total, taken
+
+
+def _last_unit(piece: list[str]) -> str | None:
+    """The unit a piece ends with (`1h` -> h, `10 minutes` -> m), None for `1h30` (it has its own)."""
+    match = re.search(r"([a-z]+)$", "".join(piece).lower())
+    return unit_of(match.group(1)) if match else None
 
 
 def trailing_duration(words: list[str]) -> tuple[float, int] | None:

@@ -114,7 +114,7 @@ class Networks:
     def __init__(self) -> None:
         self.known: dict[str, Network] = {}
         self.broken: dict[str, str] = {}
-        found = entry_points(GROUP)
+        found = dict(entry_points(GROUP))
         for name, path in {**_shipped(), **found}.items():
             try:
                 network = _load(path)

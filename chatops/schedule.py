@@ -216,7 +216,7 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
         if words and re.fullmatch(r"\d{4}-\d{2}-\d{2}", words[0]):
             if len(words) < 2:
                 raise ScheduleError(_("at which time? write e.g. at 2026-12-24 18:00 chauffage on"))
-            hour, minute = parse_clock(words[1])
+            hour, minute, after = _clock_words(words, 1)
             try:
                 day = datetime.strptime(words[0], "%Y-%m-%d")
             except ValueError:
@@ -224,8 +224,8 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
             expression = f"{minute} {hour} {day.day} {day.month} *"
             first = _first_on(expression, day, tz)
             if first is None or first <= now:
-                raise ScheduleError(_("{when} is in the past").format(when=f"{words[0]} {words[1]}"))
-            return Plan(first, Recurrence("once", label="once"), words[2:])
+                raise ScheduleError(_("{when} is in the past").format(when=" ".join(words[:after])))
+            return Plan(first, Recurrence("once", label="once"), words[after:])
         if not words:
             raise ScheduleError(_("at what time? write e.g. at 06:30 chauffage on"))
         hour, minute, after = _clock_words(words, 0)

@@ -49,8 +49,9 @@ class Unstored:
         self._admins_told = False
         self._telling = False
 
-    async def deliver(self, rule: Any, device: Any, value: Any, reason: str) -> None:
-        """Send the alert `rule` would raise now, from memory, once per (rule, device)."""
+    def deliver(self, rule: Any, device: Any, value: Any, reason: str) -> None:
+        """Send the alert `rule` would raise now, from memory, once per (rule, device), in a task
+        of its own: a slow network never holds back the next rule's alarm."""
         key = (rule.name, device.name)
         if key in self.alerts:
             return
@@ -64,10 +65,20 @@ class Unstored:
                      "can be acknowledged once storage is back)").format(
                 severity=_(rule.severity.value).upper(), text=self.engine.render(rule.message, device, value, rule),
                 why=reason)
-        alert.told = await self._send(self.engine.recipients(rule.notify), line)
-        log.error("alert %s on %s could not be recorded (%s): sent from memory to %d recipients",
-                  rule.name, device.name, reason, len(alert.told))
-        await self.tell_admins(reason)
+
+        async def send() -> None:
+            # Each recipient is marked told as soon as it is: an alert recorded meanwhile skips them.
+            await self._send(self.engine.recipients(rule.notify), line, alert.told)
+            log.error("alert %s on %s could not be recorded (%s): sent from memory to %d recipients",
+                      rule.name, device.name, reason, len(alert.told))
+            await self.tell_admins(reason)
+        self.hub.spawn(send(), f"unstored-{rule.name}")
+
+    def forget(self, rule: str, device: str) -> None:
+        """The condition ended before the database took the alert: nothing to record any more."""
+        if self.alerts.pop((rule, device), None) is not None:
+            log.warning("alert %s on %s, sent from memory, ended before storage came back; not recorded",
+                        rule, device)
 
     def watch(self) -> None:
         """Tell the admins whenever the database starts failing, whatever wrote (history, the
@@ -80,7 +91,8 @@ class Unstored:
         self.hub.store.health.watchers.append(changed)
 
     async def tell_admins(self, reason: str) -> None:
-        """Once per outage: the admins read that storage fails, why, and what to do."""
+        """Once per outage: the admins read that storage fails, why, and what to do; and that it
+        works again, also when it came back while they were being told."""
         if self._admins_told or self._telling:
             return
         self._telling = True
@@ -88,9 +100,11 @@ class Unstored:
             told = await self._send(self._admins(), lambda: _(
                 "[CRITICAL] The hub's storage is failing ({why}): alerts are sent from memory and history is kept "
                 "in memory until it is fixed (free disk space, or make the data folder writable).").format(why=reason))
-            self._admins_told = bool(told)       # nobody reachable: the next failure tries again
         finally:
             self._telling = False
+        self._admins_told = bool(told)           # nobody reachable: the next failure tries again
+        if self._admins_told and self.hub.store.health.connected:
+            await self._tell_back()
 
     async def _tell_back(self) -> None:
         self._admins_told = False
@@ -100,11 +114,13 @@ class Unstored:
     def _admins(self) -> list[Recipient]:
         return self.engine.recipients([name for name, user in self.hub.auth.users.items() if "*" in user.grants])
 
-    async def _send(self, recipients: list[Recipient], text: Callable[[], str]) -> set[tuple[str, str]]:
-        """Send `text`, rendered in each recipient's language, to those whose network is up."""
+    async def _send(self, recipients: list[Recipient], text: Callable[[], str],
+                    told: set[tuple[str, str]] | None = None) -> set[tuple[str, str]]:
+        """Send `text`, rendered in each recipient's language, to those whose network is up;
+        each one reached is added to `told` at once."""
         from .alerts import _is_direct
 
-        told: set[tuple[str, str]] = set()
+        told = set() if told is None else told
         for recipient in recipients:
             name = self.engine._adapter_name(recipient.network)
             adapter = self.hub.adapters.get(name)

@@ -18,12 +18,31 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_the_same_entry_points_as_importlib_metadata() -> None:
     for group in ("chatops.adapters", "chatops.commands"):
-        expected: dict[str, str] = {}
-        for point in importlib.metadata.entry_points(group=group):
-            expected.setdefault(point.name, point.value)
-        assert entry_points(group) == expected
-    assert entry_points("chatops.adapters")["irc"] == "adapters.irc_network:NETWORK"
-    assert "tcplines" in entry_points("chatops.adapters")          # the example plugin, installed by the test command
+        expected = sorted((point.name, point.value) for point in importlib.metadata.entry_points(group=group))
+        assert sorted(entry_points(group)) == expected
+    assert dict(entry_points("chatops.adapters"))["irc"] == "adapters.irc_network:NETWORK"
+    assert "tcplines" in dict(entry_points("chatops.adapters"))    # the example plugin, installed by the test command
+
+
+def test_two_packages_may_use_one_entry_name_and_an_unzipped_egg_counts(tmp_path: Path) -> None:
+    """Read as importlib.metadata reads them: two packages naming their command module `extra`
+    are both loaded, and an unzipped egg's EGG-INFO is read too."""
+    for folder in ("aa_plugin-1.0.dist-info", "zz_plugin-1.0.dist-info", "Egg_Plugin-1.0-py3.11.egg/EGG-INFO"):
+        info = tmp_path / folder
+        info.mkdir(parents=True)
+        module = folder.split("-")[0].lower()
+        (info / "entry_points.txt").write_text(f"[chatops.commands]\nextra = {module}\n", encoding="utf-8")
+        (info / ("PKG-INFO" if "EGG-INFO" in folder else "METADATA")).write_text(
+            f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n", encoding="utf-8")
+    script = ("import importlib.metadata as md\n"
+              "from chatops.entry_points import entry_points\n"
+              "ours = sorted(p for p in entry_points('chatops.commands') if p[0] == 'extra')\n"
+              "theirs = sorted((e.name, e.value) for e in md.entry_points(group='chatops.commands') if e.name == 'extra')\n"
+              "print(ours == theirs, ours)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
+                         env=dict(os.environ, PYTHONPATH=f"{tmp_path}:{tmp_path / 'Egg_Plugin-1.0-py3.11.egg'}"))
+    assert out.stdout.strip() == ("True [('extra', 'aa_plugin'), ('extra', 'egg_plugin'), ('extra', 'zz_plugin')]"), \
+        out.stdout + out.stderr
 
 
 def test_a_package_on_the_path_is_found_and_a_broken_one_is_skipped_and_shown(tmp_path: Path) -> None:
@@ -69,7 +88,7 @@ def test_the_built_in_command_modules_are_the_entry_points() -> None:
     """BUILTIN_COMMAND_MODULES (read without package metadata) and pyproject's entry points say the same."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert sorted(project["project"]["entry-points"]["chatops.commands"].values()) == sorted(BUILTIN_COMMAND_MODULES)
-    installed = [path for path in entry_points("chatops.commands").values() if path.startswith("commands.")]
+    installed = [path for _name, path in entry_points("chatops.commands") if path.startswith("commands.")]
     assert sorted(installed) == sorted(BUILTIN_COMMAND_MODULES)        # the example plugin's are its own
 
 

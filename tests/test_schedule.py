@@ -48,6 +48,7 @@ NOW = at(2026, 12, 4, 10, 0)        # a Friday
      "every monday and friday at 12:00"),
     ("cron", ["30 6 * * 1-5", "chauffage", "on"], "2026-12-07 06:30 +0100", 'cron "30 6 * * 1-5"'),
     ("at", ["7", "pm", "chauffage", "on"], "2026-12-04 19:00 +0100", "once"),
+    ("at", ["2026-12-24", "7", "pm", "chauffage", "on"], "2026-12-24 19:00 +0100", "once"),
     ("every", ["day", "at", "7", "a.m.", "chauffage", "on"], "2026-12-05 07:00 +0100", "every day at 07:00"),
     ("tomorrow", ["at", "7:00", "chauffage", "on"], "2026-12-05 07:00 +0100", "once"),
     ("tomorrow", ["18:00", "chauffage", "on"], "2026-12-05 18:00 +0100", "once"),   # not today's 18:00
@@ -242,4 +243,14 @@ def test_a_command_word_after_a_duration_is_not_glued_to_it() -> None:
     from chatops.durations import leading_duration
     assert leading_duration(["10m", "s"]) == (600.0, 1)
     assert leading_duration(["10", "minutes", "x"]) == (600.0, 2)
+
+
+def test_duration_pieces_written_apart_add_up_each_read_alone() -> None:
+    from chatops.durations import leading_duration, trailing_duration
+    assert leading_duration(["1h30", "15s", "x"]) == (5415.0, 2)          # 1h30m + 15s, not 1h50m15s
+    assert leading_duration(["1h", "30", "x"]) == (5400.0, 2)             # a bare number after hours: minutes
+    assert leading_duration(["1h", "30", "15s"]) == (5400.0, 2)           # ... and only as the last piece
+    assert leading_duration(["10m", "5", "x"]) == (600.0, 1)              # 10m then 5 what? left to the command
+    assert trailing_duration(["salon", "1h30", "15s"]) == (5415.0, 2)
+    assert trailing_duration(["salon", "7", "jours"]) == (604800.0, 2)
 

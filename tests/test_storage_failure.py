@@ -263,3 +263,31 @@ async def test_a_refused_alert_holds_back_no_other_and_commands_say_what_failed(
         assert sorted(line.split(" [")[0] for line in listing) == ["#1", "#2"], listing
         await hub.alerts.outbox.settled("loop")               # every recorded delivery handled
         assert inbox.queue.empty(), "an alert was sent twice"
+
+
+async def test_an_offline_alarm_over_before_storage_returns_never_silences_the_next(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The salon sensor goes silent while the database refuses writes: bob is told from memory.
+    It reports again before storage is back, so that alarm is over and forgotten; when it goes
+    silent again later, the new alert is recorded and bob is told again (he used to be skipped,
+    taken for already told)."""
+    rule = {"name": "gone", "device": "salon", "when": "offline 1s", "message": "{device} stopped reporting",
+            "severity": "warning", "notify": ["loop:bob"]}
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, history={"enabled": False})
+    hub = Hub(settings, tty=False)
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+        inbox = hub.adapters["loop"]
+        await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": 20.5}), qos=1)
+        await wait_for(lambda: hub.home.devices["salon"].reading is not None)
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        assert (await inbox.next(timeout=15)) == ("bob", "[WARNING] salon stopped reporting (NOT STORED: the "
+                                                         "hub's storage is failing: attempt to write a readonly "
+                                                         "database; it is recorded and can be acknowledged once "
+                                                         "storage is back)")
+        await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": 20.6}), qos=1)
+        await wait_for(lambda: not hub.alerts.unstored.alerts, timeout=15)            # over: forgotten
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+        assert await exec_command(hub, "alerts") == "No active alerts."
+        assert (await inbox.next(timeout=15)) == ("bob", "[WARNING] salon stopped reporting (alert #1; "
+                                                         "answer !ack 1)")
