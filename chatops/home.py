@@ -263,13 +263,18 @@ class Home:
         words = tries[-1]
         return None, words[0] if words else "", words[1:]
 
+    def closest(self, name: str) -> str | None:
+        """The device name or alias closest to a mistyped `name`, as written in config, or None."""
+        words = self.words()
+        close = difflib.get_close_matches(fold(name), list(words), n=1, cutoff=0.75)
+        return words[close[0]] if close else None
+
     def unknown(self, name: str) -> str:
         """What to answer for a device name that names none: the closest name or alias when one is
         close (`chaufage`: chauffage), else the list."""
-        words = self.words()
-        close = difflib.get_close_matches(fold(name), list(words), n=1, cutoff=0.75)
-        if close:
-            return _("No device called {name!r}. Did you mean {close}?").format(name=name, close=words[close[0]])
+        close = self.closest(name)
+        if close is not None:
+            return _("No device called {name!r}. Did you mean {close}?").format(name=name, close=close)
         known = ", ".join(sorted(self.devices)) or "none"
         return _("No device called {name!r}. Devices: {known}.").format(name=name, known=known)
 

@@ -42,7 +42,13 @@ def _is_temperature(device: Device) -> bool:
 async def temp(ctx: Context, room: str | None = None) -> str:
     """Temperature of a room, or of every room."""
     if room:
-        device = _device(ctx, room)
+        device = ctx.home.find(room)
+        if device is None:
+            rooms = sorted(d.name for d in ctx.home.devices.values() if _is_temperature(d))
+            if ctx.home.closest(room) is not None or not rooms:     # `salom`: did you mean salon?
+                raise CommandError(ctx.home.unknown(room))
+            raise CommandError(_("No room called {name!r}. Rooms with a temperature: {rooms}.").format(
+                name=room, rooms=", ".join(rooms)))
         if device.type is DeviceType.CAMERA:
             raise CommandError(_("{label} is a camera; try snap {name}.").format(label=device.label, name=device.name))
         return await _reading(ctx, device)

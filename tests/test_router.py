@@ -52,7 +52,8 @@ async def test_unknown_command_suggests_the_closest(hub: Hub) -> None:
     assert "Say help for the list" in await exec_command(hub, "xyzzy")
     assert await exec_command(hub, "!tmep salon", direct=False) == "Unknown command 'tmep'. Did you mean !temp?"
     assert "Say !help" in await exec_command(hub, "!xyzzy", direct=False)
-    assert "No device called 'garage'" in await exec_command(hub, "temp garage")
+    assert await exec_command(hub, "temp garage") == "No room called 'garage'. Rooms with a temperature: chambre, salon, thermostat."
+    assert await exec_command(hub, "temp salom") == "No device called 'salom'. Did you mean salon?"
     # A mistyped device is a mistyped shorthand: the answer gives the line it meant.
     assert await exec_command(hub, "heatr on") == "Unknown command 'heatr'. Did you mean heater on?"
     assert await exec_command(hub, "!heatre off", direct=False) == "Unknown command 'heatre'. Did you mean !heater off?"
