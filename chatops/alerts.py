@@ -62,7 +62,6 @@ class Recipient:
 
 
 Event = tuple[str, Device, Reading, Reading | None]       # (rule name, device, reading, previous)
-BACKLOG_LIMIT = 1000          # readings one rule keeps while the database refuses its alert
 
 
 def parse_address(text: str) -> tuple[str, str]:
@@ -81,9 +80,6 @@ class AlertEngine:
         for state in self.rules.values():
             self._rules_by_device.setdefault(state.rule.device, []).append(state)
         self._events: asyncio.Queue[Event] = asyncio.Queue()
-        self._backlog: dict[str, list[Event]] = {}          # by rule: events the database refused, in order
-        self._backlog_waiting = asyncio.Event()
-        self._backlog_trimmed = False
         self.outbox = Outbox(hub)
         self.unstored = Unstored(hub, self)
         self._repeat_changed = asyncio.Event()
@@ -111,7 +107,7 @@ class AlertEngine:
         self._mutes = await store.call(alert_rows.mutes, store.db, time.time())
         self.hub.home.listen(self._on_reading)
         self.hub.spawn(self._evaluate_forever(), "alerts-rules")
-        self.hub.spawn(self._retry_backlog_forever(), "alerts-backlog")
+        self.hub.spawn(self.unstored.retry_forever(), "alerts-backlog")
         self.unstored.watch()
         self.hub.spawn(self._repeat_forever(), "alerts-repeat")
         if any(s.condition.kind == "offline" for s in self.rules.values()):
@@ -127,90 +123,36 @@ class AlertEngine:
             self._events.put_nowait((state.rule.name, device, reading, previous))
 
     async def _evaluate_forever(self) -> None:
-        """Evaluate readings in the order they came. An event the database refuses waits in its
-        rule's backlog, retried by `_retry_backlog_forever`, and that rule's later events queue
-        behind it; other rules go on, so one refused write never holds back another rule's alarm."""
+        """Evaluate readings in the order they came. A rule whose alert the database refused has
+        its later readings queued behind it (chatops.unstored); other rules go on, so one refused
+        write never holds back another rule's alarm."""
         while True:
             event = await self._events.get()
             try:
-                backlog = self._backlog.get(event[0])
-                if backlog is not None:                  # this rule waits for the database: keep its order
-                    self._park(backlog, event)
-                    if not self.hub.store.health.connected:      # back already: the replay records it
-                        self._from_memory(event, self.hub.store.health.detail or "storage is failing")
+                if self.unstored.waiting(event[0]):
+                    self.unstored.park(event)
                 else:
-                    await self._evaluate_event(event)
+                    await self.evaluate(event)
             finally:
                 self._events.task_done()
 
-    async def _evaluate_event(self, event: Event) -> None:
-        """Evaluate one event; when the database refuses it, it goes to its rule's backlog and the
-        alarm it raises goes out from memory."""
+    async def evaluate(self, event: Event, refused_raises: bool = False) -> None:
+        """Evaluate one event. When the database refuses it, its alarm goes out from memory and
+        the event waits in its rule's backlog (or, with `refused_raises`, the replay of that
+        backlog, the refusal is raised for it to keep the event)."""
         rule_name, device, reading, previous = event
         try:
             await self._evaluate(self.rules[rule_name], device, reading, previous)
         except sqlite3.DatabaseError as exc:
-            # Not recorded: the alarm goes out from memory at once (chatops.unstored); the event is
-            # evaluated again until the database takes it, and then those already told are
-            # recorded as told.
-            self._from_memory(event, str(exc))
-            if rule_name not in self._backlog:
-                self._backlog[rule_name] = [event]
-                self._backlog_waiting.set()
+            if refused_raises:
+                raise
+            self.unstored.refused(event, str(exc))
         except Exception:
             log.exception("alert rule %s failed on %s", rule_name, device.name)
 
-    def _park(self, backlog: list[Event], event: Event) -> None:
-        """Queue `event` behind its rule's refused one, at most BACKLOG_LIMIT of them (then the
-        oldest after the first go, said once: the alarm itself is already out from memory)."""
-        backlog.append(event)
-        if len(backlog) > BACKLOG_LIMIT:
-            del backlog[1]
-            if not self._backlog_trimmed:
-                self._backlog_trimmed = True
-                log.error("alert rule %s: more than %d readings wait for the database; the oldest are "
-                          "dropped", event[0], BACKLOG_LIMIT)
-
-    def _from_memory(self, event: Event, reason: str) -> None:
-        """Send the alert this event raises, without the database, if it raises one."""
-        rule_name, device, reading, previous = event
-        state = self.rules[rule_name]
-        if state.active_id is None and state.condition.kind != "offline" \
-                and self._mutes.get(rule_name, 0) <= time.time() and state.condition.holds(reading.value, previous):
-            self.unstored.deliver(state.rule, device, reading.value, reason)
-
-    async def _retry_backlog_forever(self) -> None:
-        """Every few seconds while some rule's events wait for the database, try them again,
-        oldest first; a rule whose first event is refused again keeps the rest."""
-        backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
-        while True:
-            if not self._backlog:
-                backoff.reset()
-                self._backlog_trimmed = False
-                self._backlog_waiting.clear()
-                await self._backlog_waiting.wait()
-            delay = max(backoff.next_delay(), STORE_RETRY_CAP)
-            if backoff.attempts <= 2 or backoff.attempts % 12 == 0:     # not a line every few seconds
-                log.error("alert rules %s could not be recorded (%s); retrying every %.0fs",
-                          ", ".join(sorted(self._backlog)), self.hub.store.health.detail, delay)
-            await asyncio.sleep(delay)
-            for rule_name in list(self._backlog):
-                events = self._backlog[rule_name]
-                while events:
-                    rule_name, device, reading, previous = events[0]
-                    try:
-                        await self._evaluate(self.rules[rule_name], device, reading, previous)
-                    except sqlite3.DatabaseError:
-                        break
-                    except Exception:
-                        log.exception("alert rule %s failed on %s", rule_name, device.name)
-                    events.pop(0)
-                if not events:
-                    del self._backlog[rule_name]
-                    if self.rules[rule_name].active_id is None:      # replayed without raising: over meanwhile
-                        for gone_rule, gone_device in list(self.unstored.alerts):
-                            if gone_rule == rule_name:
-                                self.unstored.forget(gone_rule, gone_device)
+    def muted(self, rule: str) -> bool:
+        """Whether `rule` is muted now (mutes end at a wall-clock time: they are stored)."""
+        return self._mutes.get(rule, 0) > time.time()
 
     async def settled(self) -> None:
         """Return once every reading received so far has been evaluated (and its alert recorded, or
@@ -243,8 +185,7 @@ class AlertEngine:
                     # alert is over, and this is a new alarm that must be told, not folded into
                     # an old one someone acknowledged. Its own clear message is left out, as the
                     # new alert says more, unless the rule is muted and no new alert will come.
-                    muted = self._mutes.get(state.rule.name, 0) > time.time()
-                    await self.clear(state, device, reading, tell=muted)
+                    await self.clear(state, device, reading, tell=self.muted(state.rule.name))
                 else:                         # back on before the cooldown ended: the same alert goes on
                     await self._remember_quiet(state, None)
             state.quiet_since = None
@@ -265,9 +206,8 @@ class AlertEngine:
                 state.recheck = asyncio.get_running_loop().call_later(remaining, self._recheck, state, device)
 
     async def _maybe_raise(self, state: RuleState, device: Device, value: Any) -> None:
-        now = time.time()
         rule = state.rule
-        if self._mutes.get(rule.name, 0) > now:
+        if self.muted(rule.name):
             log.info("alert %s is muted; not raised", rule.name)
             return
         if state.condition.kind == "changed" and self.hub.clock.monotonic() - state.last_raised < rule.cooldown:
@@ -642,7 +582,7 @@ class AlertEngine:
                         if (state.rule.name, device.name) not in self.unstored.alerts:
                             log.error("alert rule %s could not be recorded (%s); retrying every %.0fs",
                                       state.rule.name, exc, STORE_RETRY_CAP)
-                            if self._mutes.get(state.rule.name, 0) <= now:
+                            if not self.muted(state.rule.name):
                                 self.unstored.deliver(state.rule, device, "offline", str(exc))
                         next_check = min(next_check, now + STORE_RETRY_CAP)
                 elif state.active_id is None:

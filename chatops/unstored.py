@@ -1,4 +1,5 @@
-"""Alerts the database refused (a full SD card, a read-only file system): sent from memory now.
+"""Alerts the database refused (a full SD card, a read-only file system): sent from memory now,
+and the readings behind them kept in order until the database takes them.
 
 An alert is written before it is sent, and that rule stays. But when the write fails, the
 alarm must not wait for the disk: it goes at once to every recipient whose network is up,
@@ -11,21 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .backoff import Backoff
 from .i18n import _, speaking
 from .message import Address, Reply
+from .outbox import STORE_RETRY_CAP
 
 if TYPE_CHECKING:
-    from .alerts import AlertEngine, Recipient
+    from .alerts import AlertEngine, Event, Recipient
     from .health import Health
     from .hub import Hub
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT = 10.0
+BACKLOG_LIMIT = 1000          # readings one rule keeps while the database refuses its alert
 
 
 @dataclass
@@ -46,8 +51,81 @@ class Unstored:
         self.hub = hub
         self.engine = engine
         self.alerts: dict[tuple[str, str], UnstoredAlert] = {}
+        self._backlog: dict[str, list[Event]] = {}          # by rule: readings behind a refused one, in order
+        self._backlog_waiting = asyncio.Event()
+        self._backlog_trimmed = False
         self._admins_told = False
         self._telling = False
+
+    # ---- readings behind a refused alert -----------------------------------------------------
+
+    def waiting(self, rule: str) -> bool:
+        """Whether `rule`'s readings wait behind one the database refused."""
+        return rule in self._backlog
+
+    def refused(self, event: Event, reason: str) -> None:
+        """The database refused what `event` wrote: its alarm goes out from memory now, and the
+        event is evaluated again until the database takes it (then those already told are
+        recorded as told)."""
+        self._from_memory(event, reason)
+        if event[0] not in self._backlog:
+            self._backlog[event[0]] = [event]
+            self._backlog_waiting.set()
+
+    def park(self, event: Event) -> None:
+        """Queue `event` behind its rule's refused one, at most BACKLOG_LIMIT of them (then the
+        oldest after the first go, said once: the alarm itself is already out from memory)."""
+        backlog = self._backlog[event[0]]
+        backlog.append(event)
+        if len(backlog) > BACKLOG_LIMIT:
+            del backlog[1]
+            if not self._backlog_trimmed:
+                self._backlog_trimmed = True
+                log.error("alert rule %s: more than %d readings wait for the database; the oldest are "
+                          "dropped", event[0], BACKLOG_LIMIT)
+        health = self.hub.store.health
+        if not health.connected:                    # back already: the replay records it
+            self._from_memory(event, health.detail or "storage is failing")
+
+    def _from_memory(self, event: Event, reason: str) -> None:
+        """Send the alert this event raises, without the database, if it raises one."""
+        rule_name, device, reading, previous = event
+        state = self.engine.rules[rule_name]
+        if state.active_id is None and state.condition.kind != "offline" and not self.engine.muted(rule_name) \
+                and state.condition.holds(reading.value, previous):
+            self.deliver(state.rule, device, reading.value, reason)
+
+    async def retry_forever(self) -> None:
+        """Every few seconds while some rule's readings wait for the database, evaluate them again,
+        oldest first; a rule whose first one is refused again keeps the rest."""
+        backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
+        while True:
+            if not self._backlog:
+                backoff.reset()
+                self._backlog_trimmed = False
+                self._backlog_waiting.clear()
+                await self._backlog_waiting.wait()
+            delay = max(backoff.next_delay(), STORE_RETRY_CAP)
+            if backoff.attempts <= 2 or backoff.attempts % 12 == 0:     # not a line every few seconds
+                log.error("alert rules %s could not be recorded (%s); retrying every %.0fs",
+                          ", ".join(sorted(self._backlog)), self.hub.store.health.detail, delay)
+            await asyncio.sleep(delay)
+            for rule_name in list(self._backlog):
+                events = self._backlog[rule_name]
+                while events:
+                    try:
+                        await self.engine.evaluate(events[0], refused_raises=True)
+                    except sqlite3.DatabaseError:
+                        break
+                    events.pop(0)
+                if not events:
+                    del self._backlog[rule_name]
+                    if self.engine.rules[rule_name].active_id is None:     # replayed without raising: over
+                        for gone_rule, gone_device in list(self.alerts):
+                            if gone_rule == rule_name:
+                                self.forget(gone_rule, gone_device)
+
+    # ---- alarms sent from memory ---------------------------------------------------------------
 
     def deliver(self, rule: Any, device: Any, value: Any, reason: str) -> None:
         """Send the alert `rule` would raise now, from memory, once per (rule, device), in a task
