@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .networks import networks
 from .unstored import Unstored
 from .backoff import Backoff
+from .clock import until
 from .conditions import Condition
 from .config import AlertSettings
 from .home import Device, Reading, format_value
@@ -101,10 +102,10 @@ class AlertEngine:
             if rule in self.rules:
                 state = self.rules[rule]
                 state.active_id = alert_id
-                state.last_raised = self.hub.clock.monotonic() - max(0.0, time.time() - raised_at)
+                state.last_raised = self.hub.clock.monotonic() - max(0.0, self.hub.clock.time() - raised_at)
                 if quiet_since is not None:
                     state.quiet_since = self.hub.clock.monotonic() - max(0.0, self.hub.clock.time() - quiet_since)
-        self._mutes = await store.call(alert_rows.mutes, store.db, time.time())
+        self._mutes = await store.call(alert_rows.mutes, store.db, self.hub.clock.time())
         self.hub.home.listen(self._on_reading)
         self.hub.spawn(self._evaluate_forever(), "alerts-rules")
         self.hub.spawn(self.unstored.retry_forever(), "alerts-backlog")
@@ -152,7 +153,7 @@ class AlertEngine:
 
     def muted(self, rule: str) -> bool:
         """Whether `rule` is muted now (mutes end at a wall-clock time: they are stored)."""
-        return self._mutes.get(rule, 0) > time.time()
+        return self._mutes.get(rule, 0) > self.hub.clock.time()
 
     async def settled(self) -> None:
         """Return once every reading received so far has been evaluated (and its alert recorded, or
@@ -232,7 +233,7 @@ class AlertEngine:
     async def raise_alert(self, state: RuleState, device: Device, value: Any) -> int:
         """Record the alert and its deliveries (one transaction), then wake the workers."""
         rule = state.rule
-        now = time.time()
+        now = self.hub.clock.time()
         with speaking(self.hub.settings.hub.language):           # the alert as the hub records it
             text = self.render(rule.message, device, value, rule)
         recipients = self.recipients(rule.notify)
@@ -284,7 +285,7 @@ class AlertEngine:
             caption = _("Picture from {camera} for alert #{id}").format(camera=rule.snapshot, id=alert_id)
 
         def attach(db: Any) -> list[str]:
-            now = time.time()
+            now = self.hub.clock.time()
             deliveries.release_held(db, alert_id, now, attachment, attach=True)
             if attachment is not None:
                 late = deliveries.first_recipients(db, alert_id, without_picture=True)
@@ -315,7 +316,7 @@ class AlertEngine:
             with speaking(self.hub.auth.language_of(recipient.user or None)):
                 return text()
         deliveries.insert(db, [(alert_id, self._adapter_name(r.network), r.target, int(_is_direct(r)),
-                                r.user or f"{r.network}:{r.target}", kind, shown(r), attachment, time.time(), due)
+                                r.user or f"{r.network}:{r.target}", kind, shown(r), attachment, self.hub.clock.time(), due)
                                for r in recipients])
 
     def _adapter_name(self, network: str) -> str:
@@ -364,7 +365,7 @@ class AlertEngine:
         if alert_id is None:
             return
         rule = state.rule
-        now = time.time()
+        now = self.hub.clock.time()
         text = rule.cleared if tell else None
         recipients = self.recipients(rule.notify) if text else []
 
@@ -391,7 +392,7 @@ class AlertEngine:
     async def ack(self, alert_id: int | None, by: str, by_user: str | None) -> tuple[int, str]:
         """Acknowledge alert `alert_id` (the latest unacknowledged when None); (id, rule)."""
         store = self.hub.store
-        now = time.time()
+        now = self.hub.clock.time()
 
         def write(db: Any) -> tuple[int, str, list[tuple[str, str, int, str]]] | str:
             row = alert_rows.to_acknowledge(db, alert_id)
@@ -440,7 +441,7 @@ class AlertEngine:
             from .command import CommandError
             raise CommandError(_("No alert rule named {rule!r}; rules: {rules}.").format(
                 rule=rule, rules=", ".join(self.rules) or _("none")))
-        until = time.time() + seconds
+        until = self.hub.clock.time() + seconds
         store = self.hub.store
         await store.call(alert_rows.mute, store.db, rule, until, by)
         self._mutes[rule] = until
@@ -499,7 +500,7 @@ class AlertEngine:
         backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
         while True:
             self._repeat_changed.clear()
-            now = time.time()
+            now = self.hub.clock.time()
             try:
                 due = await store.call(alert_rows.reminders_due, store.db, now)
                 for alert_id, rule_name, message, repeats in due:
@@ -516,17 +517,12 @@ class AlertEngine:
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()
-            timeout = None if upcoming is None else max(0.05, upcoming - time.time())
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._repeat_changed.wait()
-            except TimeoutError:
-                pass
+            await until(self.hub.clock, upcoming, self._repeat_changed)
 
     async def _repeat(self, alert_id: int, rule_name: str, message: str, repeats: int) -> None:
         state = self.rules.get(rule_name)
         every = state.rule.repeat_every if state else None
-        now = time.time()
+        now = self.hub.clock.time()
         recipients = self.recipients(state.rule.notify) if state else []
         prefix = self.hub.settings.hub.prefix
 
@@ -555,7 +551,7 @@ class AlertEngine:
         self._wake(recipients)
 
     async def _offline_forever(self) -> None:
-        started = time.time()
+        started = self.hub.clock.time()
         link = self.hub.mqtt
         while True:
             if not link.connected.is_set():
@@ -563,7 +559,7 @@ class AlertEngine:
                 # none is called offline; each gets a full period once the link is back.
                 await link.connected.wait()
                 continue
-            now = time.time()
+            now = self.hub.clock.time()
             heard_from = max(started, link.health.since)
             next_check = now + 60
             for state in self.rules.values():
@@ -587,7 +583,7 @@ class AlertEngine:
                         next_check = min(next_check, now + STORE_RETRY_CAP)
                 elif state.active_id is None:
                     next_check = min(next_check, seen + limit)
-            await asyncio.sleep(max(0.2, min(next_check - time.time(), 60)))
+            await asyncio.sleep(max(0.2, min(next_check - self.hub.clock.time(), 60)))
 
 def _is_direct(recipient: Recipient) -> bool:
     """A person (True) or a room: the network's own rule (no rule: a person)."""

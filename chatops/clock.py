@@ -83,9 +83,12 @@ class ManualClock:
         await fut
 
 
-async def nap(clock: Clock, seconds: float, wake: asyncio.Event, passed: asyncio.Event) -> None:
-    """Sleep `seconds` on `clock`, or less when `wake` is set; `passed` is set once the sleep is
-    in place, so a test that moves a ManualClock then knows the sleeper will see it."""
+async def nap(clock: Clock, seconds: float, wake: asyncio.Event, passed: asyncio.Event | None = None) -> None:
+    """Sleep `seconds` on `clock`, or less when `wake` is set; `passed`, when given, is set once
+    the sleep is in place, so a test that moves a ManualClock then knows the sleeper will see it.
+    What waits for a stored wall-clock time (a timer, a reminder, a delivery's retry) naps on the
+    hub's clock rather than on the event loop's, so that tests can step it."""
+    passed = passed or asyncio.Event()
     if wake.is_set():
         passed.set()
         return
@@ -98,6 +101,15 @@ async def nap(clock: Clock, seconds: float, wake: asyncio.Event, passed: asyncio
     finally:
         for future in (sleep, woken):
             future.cancel()
+
+
+async def until(clock: Clock, when: float | None, wake: asyncio.Event) -> None:
+    """Return at the wall time `when` on `clock` (None: not before `wake`), or sooner when `wake`
+    is set. A wall-clock step is seen by `watch_jumps`, whose callers set `wake`."""
+    if when is None:
+        await wake.wait()
+    else:
+        await nap(clock, max(0.05, when - clock.time()), wake)
 
 
 JUMP_CHECK_EVERY = 5.0          # seconds of monotonic time between two looks at the wall clock

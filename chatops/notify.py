@@ -261,7 +261,7 @@ class Notifications:
         recipients = self.resolve(notice.to)
         attachment, warning = await self._picture(notice)
         engine = self.hub.alerts
-        now = time.time()
+        now = self.hub.clock.time()
         rule = f"{NOTICE_PREFIX}{source}" + (f"/{key}" if key else "")
         prefix = self.hub.settings.hub.prefix
         open_ = notice.ack or key is not None
@@ -296,7 +296,7 @@ class Notifications:
         """Close the open notification `source`/`key` (a webhook's `resolved`), telling the same
         recipients; its id, or None when none is open."""
         rule = f"{NOTICE_PREFIX}{source}/{key}"
-        now = time.time()
+        now = self.hub.clock.time()
         store = self.hub.store
 
         def write(db: Any) -> tuple[int, list[str]] | None:

@@ -12,11 +12,11 @@ import asyncio
 import logging
 import mimetypes
 import sqlite3
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backoff import Backoff
+from .clock import until
 from .i18n import _, speaking
 from .message import AlertRef, Address, Attachment, Button, Reply
 from .store import deliveries
@@ -30,7 +30,9 @@ SEND_TIMEOUT = 30.0
 RETRY_CAP = 120.0
 RECONNECT_RETRY = 1.0           # a send that failed on the connection is tried again this soon (once it is up)
 STORE_RETRY_CAP = 5.0           # longest wait before retrying a write the database refused
-GIVE_UP_AFTER = 86400.0         # a delivery its network keeps refusing (not a lost connection) this long is dropped
+GIVE_UP_AFTER = 86400.0         # a delivery its network keeps refusing (not a lost connection) this long is dropped,
+GIVE_UP_ATTEMPTS = 720          # once refused this often too: a wall clock stepped forward cannot cut the day short
+                                # (720 retries at the 60-120 s ceiling are 12 h at the very least)
 NEVER = float("inf")            # retry delay of a delivery its network refused for good (Undeliverable)
 
 
@@ -148,12 +150,7 @@ class Outbox:
                 passed.set()
             if more or not adapter.health.connected:    # down: resend the moment it is back
                 continue
-            timeout = None if upcoming is None else max(0.05, upcoming - time.time())
-            try:
-                async with asyncio.timeout(timeout):
-                    await changed.wait()
-            except TimeoutError:
-                pass
+            await until(self.hub.clock, upcoming, changed)
 
     async def waiting(self) -> dict[str, int]:
         """Adapter name -> deliveries not sent yet (a network that is down, a modem that fails)."""
@@ -167,7 +164,7 @@ class Outbox:
         store = self.hub.store
         while True:
             passed = self._pass_done.setdefault(adapter_name, asyncio.Event())   # before the count: no lost pass
-            due, new = await store.call(deliveries.due_and_new, store.db, adapter_name, time.time())
+            due, new = await store.call(deliveries.due_and_new, store.db, adapter_name, self.hub.clock.time())
             if not new:
                 return
             if due:
@@ -180,7 +177,7 @@ class Outbox:
         retry, but never a row held for an alert's picture), record the outcome; returns (next
         due time, more due now)."""
         store = self.hub.store
-        now = time.time()
+        now = self.hub.clock.time()
         due = await store.call(deliveries.due, store.db, adapter_name, now, reconnected, sorted(unrecorded))
         delivered: list[int] = []
         failed: list[tuple[int, int, str, float]] = []
@@ -200,7 +197,7 @@ class Outbox:
                     log.error("delivery to %s:%s given up: the network refused it for good: %s", adapter_name,
                               target, outcome[0])
                     expired.append((delivery_id, attempts + 1, f"refused: {outcome[0]}"[:300]))
-                elif outcome[1] > RECONNECT_RETRY and time.time() - created > GIVE_UP_AFTER:
+                elif outcome[1] > RECONNECT_RETRY and self._refused_for_a_day(attempts + 1, created):
                     # Refused for a day (a person never online as themselves, an address that
                     # does not exist): stop, rather than deliver a day-old alarm some day.
                     log.error("delivery to %s:%s given up after %d attempts over %s: %s", adapter_name, target,
@@ -219,7 +216,7 @@ class Outbox:
         if unrecorded or failed or expired:
             done = sorted(unrecorded)
             try:
-                await store.call(store.transaction, lambda db: deliveries.record(db, time.time(), done, failed,
+                await store.call(store.transaction, lambda db: deliveries.record(db, self.hub.clock.time(), done, failed,
                                                                                   expired))
             except sqlite3.DatabaseError as exc:
                 if delivered:
@@ -230,6 +227,12 @@ class Outbox:
             self.shown.difference_update(done)
         upcoming = await store.call(deliveries.next_try, store.db, adapter_name)
         return upcoming, len(due) == deliveries.DUE_BATCH and not failed
+
+    def _refused_for_a_day(self, attempts: int, created: float) -> bool:
+        """A delivery refused `attempts` times since the wall time `created` is given up: a day by
+        the wall clock and GIVE_UP_ATTEMPTS refusals, so that NTP stepping the clock forward by
+        months after a boot does not drop an alarm after its first refusal."""
+        return attempts >= GIVE_UP_ATTEMPTS and self.hub.clock.time() - created > GIVE_UP_AFTER
 
     def _ack_button(self, alert_id: int, recipient: str) -> tuple[Button, ...]:
         """An open alert's one-tap acknowledgement, labelled in the recipient's language."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -136,7 +135,7 @@ class Unstored:
         with speaking(self.hub.settings.hub.language):
             text = self.engine.render(rule.message, device, value, rule)
         alert = self.alerts[key] = UnstoredAlert(rule.name, device.name, rule.severity.value, text, reason,
-                                                 time.time())
+                                                 self.hub.clock.time())
 
         def line() -> str:
             return _("[{severity}] {text} (NOT STORED: the hub's storage is failing: {why}; it is recorded and "

@@ -69,24 +69,36 @@ async def test_an_alert_cooldown_ignores_a_clock_step(tmp_path: Path, mosquitto:
 
 @pytest.mark.servers
 async def test_reminders_months_overdue_send_one_not_a_burst(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    """Reminders are stored on wall time (they survive a restart). After NTP steps the clock
+    """Reminders are stored on wall time (they survive a restart). After NTP steps the hub's clock
     forward by months, an open alert looks 90 days overdue: it gets one reminder, and the next
-    one is an hour from now, not one per missed hour."""
+    one is an hour from now, not one per missed hour. A step back sends nothing twice: the next
+    reminder comes an hour after the last one plus the step."""
+    clock = ManualClock(wall=time.time())
     rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
             "severity": "critical", "notify": ["loop:bob"], "repeat": "1h"}
     settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
                             adapters={"loopback": {"name": "loop"}}, web={"user": None}, automations=[])
-    hub = Hub(settings, tty=False)
+    hub = Hub(settings, tty=False, clock=clock)
     async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
         inbox = hub.adapters["loop"]
         await device.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
         assert (await inbox.next(10))[1].startswith("[CRITICAL] Smoke in the kitchen smoke detector! (alert #1")
-        store = hub.store
-        await store.call(lambda: store.db.execute("UPDATE alerts SET next_repeat = next_repeat - ?", (90 * 86400,)))
-        hub.alerts.wake_reminders()                     # what the hub does when it sees the clock jump
+
+        async def quiet() -> None:
+            await hub.alerts.outbox.settled("loop")
+            with pytest.raises(TimeoutError):
+                await inbox.next(0.5)
+
+        clock.jump(90 * 86400)                          # NTP: three months forward
+        clock.advance(JUMP_CHECK_EVERY)                 # the hub's watcher sees the step
         assert (await inbox.next(10))[1].startswith("[REMINDER 1] Smoke in the kitchen smoke detector!")
-        await hub.alerts.outbox.settled("loop")
-        with pytest.raises(TimeoutError):
-            await inbox.next(1.0)
+        await quiet()
+        store = hub.store
         (next_repeat,) = await store.call(lambda: store.db.execute("SELECT next_repeat FROM alerts").fetchone())
-        assert next_repeat > time.time() + 3500
+        assert next_repeat >= clock.time() + 3600 - JUMP_CHECK_EVERY
+        clock.jump(-600)                                # then ten minutes back
+        clock.advance(3600)                             # an hour later by the stepped clock: not yet due
+        await quiet()
+        clock.advance(600 + JUMP_CHECK_EVERY)
+        assert (await inbox.next(10))[1].startswith("[REMINDER 2] Smoke in the kitchen smoke detector!")
+        await quiet()
