@@ -337,12 +337,15 @@ WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_
 
 
 def local_time(moment: float, tz: tzinfo, now: float | None = None) -> str:
-    """`06:30` today, `Sat 06:30` within a week, `2026-12-24 18:00` further away."""
+    """`06:30` today, `Sat 06:30` within a week, `2026-12-24 18:00` further away. A moment off the
+    whole minute (`in 10m`, `every 15m`, `for 2h` count from when they were said) shows its
+    seconds, `04:48:17`: a timer reads the same in its answer and in every listing after."""
     local = _local(moment, tz)
+    clock = "%H:%M:%S" if local.second else "%H:%M"
     if now is not None:
         today = _local(now, tz).date()
         if local.date() == today:
-            return local.strftime("%H:%M:%S" if 0 <= moment - now < 600 else "%H:%M")
+            return local.strftime(clock)
         if 0 < (local.date() - today).days < 7:
-            return f"{_(WEEKDAYS[local.weekday()])} {local:%H:%M}"
-    return local.strftime("%Y-%m-%d %H:%M")
+            return f"{_(WEEKDAYS[local.weekday()])} {local.strftime(clock)}"
+    return local.strftime(f"%Y-%m-%d {clock}")

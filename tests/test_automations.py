@@ -157,7 +157,7 @@ async def test_only_if_checks_devices_and_schedules_run_automations(tmp_path: Pa
         await wait_for(lambda: any(t.startswith("Automation 'tick' (schedule every 1s): salon: ") for t in told(hub)))
         listed = await exec_command(hub, "automations")
         tick = next(line for line in listed.splitlines() if line.startswith("tick "))
-        assert re.fullmatch(r"tick \[enabled\] every 1s -> read salon as owner; last \d\d:\d\d \(salon: .*\); "
+        assert re.fullmatch(r"tick \[enabled\] every 1s -> read salon as owner; last \d\d:\d\d:\d\d \(salon: .*\); "
                             r"next \d\d:\d\d:\d\d", tick), tick          # a schedule says when it runs next
 
 

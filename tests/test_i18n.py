@@ -121,7 +121,7 @@ async def test_timers_automations_and_durations_read_french(tmp_path: Path, mosq
         listed = (await exec_command(hub, "timers")).splitlines()
         assert listed[0].endswith(" owner: lire salon (une fois, posée pour dans 10m)"), listed
         assert listed[1].endswith(" owner: remettre heater sur éteint (après chauffage on for 2h)"), listed
-        assert re.match(r"#3 (lun|mar|mer|jeu|ven|sam|dim)\. \d\d:\d\d owner: lire salon", listed[2]), listed
+        assert re.match(r"#3 (lun|mar|mer|jeu|ven|sam|dim)\. \d\d:\d\d:\d\d owner: lire salon", listed[2]), listed
         # The schedule phrases in French: set, then listed as written.
         set_at = await exec_command(hub, "tous les jours ouvrés à 6h30 allume chauffage")
         assert re.fullmatch(r"Minuterie n°4 : allume chauffage .*, tous les jours ouvrés à 06:30\.", set_at), set_at

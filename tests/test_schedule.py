@@ -11,7 +11,7 @@ import pytest
 from chatops.conditions import Condition, Trigger
 from chatops.i18n import speaking
 from chatops.config import ConfigError
-from chatops.schedule import ScheduleError, in_window, parse_phrase, parse_plan, zone
+from chatops.schedule import ScheduleError, in_window, local_time, parse_phrase, parse_plan, zone
 from chatops.testing import settings_for
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -256,3 +256,14 @@ def test_duration_pieces_written_apart_add_up_each_read_alone() -> None:
     assert trailing_duration(["salon", "1h30", "15s"]) == (5415.0, 2)
     assert trailing_duration(["salon", "7", "jours"]) == (604800.0, 2)
 
+
+
+def test_a_timer_reads_the_same_time_in_its_answer_and_its_listings() -> None:
+    """`in 10m` said at 04:38:17 is due 04:48:17: the answer and every later `timers` say so (the
+    seconds once showed only in the last ten minutes); a whole-minute time stays `06:30`."""
+    paris = ZoneInfo("Europe/Paris")
+    said = datetime(2026, 12, 4, 4, 38, 17, tzinfo=paris).timestamp()
+    due = said + 600
+    assert {local_time(due, paris, now) for now in (said, said + 120, due - 1)} == {"04:48:17"}
+    assert local_time(datetime(2026, 12, 4, 6, 30, tzinfo=paris).timestamp(), paris, said) == "06:30"
+    assert local_time(due + 2 * 86400, paris, said) == "Sun 04:48:17"
