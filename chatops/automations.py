@@ -160,11 +160,17 @@ class Automations:
         else:
             holds = condition.holds(reading.value, previous)
         if not auto.known:
-            # First sight with nothing remembered: no edge was seen, so nothing fires now; a held
-            # state (`for`) counts from here.
+            # First sight with nothing remembered. A threshold already passed is a level to keep
+            # (`chambre < 19` -> heater on, added while the room is cold): it fires now. An on/off
+            # or `=` state saw no edge (a motion sensor's retained ON from hours ago is nobody
+            # coming in): nothing fires. A held state (`for`) counts from here either way.
+            level = condition.kind in ("<", "<=", ">", ">=")
             auto.known, auto.holding, auto.since, auto.fired = True, holds, now if holds else None, holds
             if holds and trigger.hold:
                 auto.fired, auto.due = False, now + trigger.hold
+            elif holds and level:
+                self._queue(auto, self._said("{when} ({value})", when=auto.settings.when,
+                                             value=lambda: _shown(reading.value)))
             self._dirty.add(auto.name)
             self._wake.set()
             return

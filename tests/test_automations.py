@@ -94,6 +94,24 @@ async def test_a_threshold_fires_on_crossing_with_hysteresis(tmp_path: Path, mos
         assert hub.automations.runs == 2, "19.2 is inside the band: no new crossing until 19.5"
 
 
+async def test_a_threshold_already_passed_when_first_seen_fires_once_not_at_every_restart(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`probe < 19` added while the room is at 17 °C: the level to keep is missed now, so it fires
+    at once (not after the room warms past 19.5 and cools again). Restarted in the same cold
+    room, the remembered state says nothing crossed: it does not fire again."""
+    autos = [{"name": "frost", "when": "probe < 19", "hysteresis": 0.5, "do": ["read probe"],
+              "notify": ["loop:watch"], "owner": "owner"}]
+    await publish(mosquitto, "test/probe", {"temperature": 17.0}, retain=True)
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        await wait_for(lambda: told(hub) == ["Automation 'frost' (probe < 19 (17)): probe: 17.0 °C"])
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        await wait_for(lambda: hub.home.devices["probe"].reading is not None)
+        await hub.automations.settled()
+        assert told(hub) == [] and hub.automations.runs == 0
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:    # no retained probe for other tests
+        await client.publish("test/probe", b"", qos=1, retain=True)
+
+
 async def test_changed_and_offline_triggers(tmp_path: Path, mosquitto: Mosquitto) -> None:
     autos = [{"name": "gate moved", "when": "gate changed", "do": ["read gate"], "notify": ["loop:watch"],
               "owner": "owner"},
