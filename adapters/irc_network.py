@@ -8,6 +8,7 @@ A nick proves nothing on IRC (anyone may take it), so a pattern names a services
 from __future__ import annotations
 
 import fnmatch
+import re
 from typing import TYPE_CHECKING
 
 from chatops.message import Identity
@@ -26,14 +27,34 @@ def irc_nick(pattern: str) -> str | None:
     return nick if nick and not any(c in nick for c in "*?") else None
 
 
+_WILDCARDS = re.compile(r"[*?]")
+_ADDRESS_PREFIX = re.compile(r"^(\d{1,3}\.\d{1,3}\.|[0-9a-f]{1,4}:[0-9a-f]{1,4}:)", re.IGNORECASE)
+
+
+def host_names_someone(host: str) -> bool:
+    """Whether a hostmask's host part narrows who matches: a literal host (`home.example.org`,
+    `192.0.2.10`, a cloak `user/alice`), a domain of two labels or more behind a wildcard
+    (`*.example.org`, not `*.com`), or an address prefix of two octets or groups (`192.0.2.*`,
+    `2001:db8:*`, not `1*`). `*`, `*:*` (every IPv6 user) and `*/*` (every cloak, which anyone
+    can get) name no one."""
+    parts = _WILDCARDS.split(host)
+    if len(parts) == 1:
+        return bool(host.strip("."))
+    suffix_labels = [label for label in parts[-1].split(".") if label]
+    return (parts[-1].startswith(".") or not parts[-1]) and len(suffix_labels) >= 2 \
+        or bool(_ADDRESS_PREFIX.match(parts[0]))
+
+
 def identity_problem(pattern: str) -> str | None:
     if pattern.startswith("account:"):
         return None if pattern[8:] else "\"account:\" needs the services account name, e.g. \"account:alice\""
     host = pattern.partition("!")[2].partition("@")[2]
-    if "!" not in pattern or "@" not in pattern or not host.strip("*?."):
+    if "!" not in pattern or "@" not in pattern or not host_names_someone(host):
         return (f"{pattern!r} names a nick and nothing else, and anyone can take a nick (or say any user "
                 "name); use \"account:NAME\" (a services account), \"nick!user@host.example\" or "
-                "\"*!*@192.0.2.10\" (a host only that person connects from)")
+                "\"*!*@192.0.2.10\" (a host only that person connects from; a wildcard host must keep a "
+                "domain of two labels or an address prefix, \"*!*@*.example.org\" or \"*!*@192.0.2.*\", "
+                "not \"*.com\", \"*:*\" or \"*/*\")")
     return None
 
 

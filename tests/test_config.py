@@ -127,7 +127,8 @@ def test_cross_references_are_checked() -> None:
     assert "alerts[0].notify: 'carol'" in text
 
 
-@pytest.mark.parametrize("pattern", ["bob", "bob!*@*", "*!*@*", "bob!?*@**", "bob!*", "bob!~bob@*"])
+@pytest.mark.parametrize("pattern", ["bob", "bob!*@*", "*!*@*", "bob!?*@**", "bob!*", "bob!~bob@*",
+                                     "*!*@*:*", "*!*@*/*", "*!*@*.com", "*!*@1*", "*!*@*example.org"])
 def test_an_irc_pattern_that_is_a_nick_in_disguise_is_refused(pattern: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings({"users": {"bob": {"roles": [], "irc": [pattern]}}})
@@ -136,7 +137,8 @@ def test_an_irc_pattern_that_is_a_nick_in_disguise_is_refused(pattern: str) -> N
     assert "account:NAME" in problem and "nick!user@host.example" in problem and "*!*@192.0.2.10" in problem
 
 
-@pytest.mark.parametrize("pattern", ["account:bob", "bob!*@home.example.org", "*!*@192.0.2.10", "*!*@*.example.org"])
+@pytest.mark.parametrize("pattern", ["account:bob", "bob!*@home.example.org", "*!*@192.0.2.10", "*!*@*.example.org",
+                                     "*!*@192.0.2.*", "*!*@2001:db8:*", "*!*@user/bob"])
 def test_irc_patterns_that_name_more_than_a_nick_are_accepted(pattern: str) -> None:
     assert parse_settings({"users": {"bob": {"roles": [], "irc": [pattern]}}}).users["bob"].irc == [pattern]
 
