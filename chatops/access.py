@@ -117,14 +117,17 @@ class Access:
     # ---- the decision ---------------------------------------------------------------------
 
     def authorize(self, sender: str, user: User | None, spec: CommandSpec | None,
-                  pin: Pin = Pin.NOT_ASKED, *, metered: bool = True) -> Refusal | None:
+                  pin: Pin = Pin.NOT_ASKED, *, metered: bool = True, forgeable: bool = False) -> Refusal | None:
         """None when `user` (None: a stranger known as `sender`) may run `spec` now, else why
-        not. `spec` None is an unknown command: it still costs the sender a token."""
+        not. `spec` None is an unknown command: it still costs the sender a token. `forgeable`:
+        the line came by a network whose sender anyone can fake (SMS)."""
         grants = self.auth.grants_for(user)
         admin = "*" in grants
         # `unmetered` spares a user's acknowledgement during a storm of alerts; a stranger's
         # lines all cost their bucket, or refusals of `ack` would be answered without limit.
-        if metered and not admin and not (spec is not None and spec.unmetered and user is not None):
+        # An admin is unmetered only where the sender is proven: a forged admin number could
+        # otherwise flood wrong PINs into the audit log and the replies without end.
+        if metered and not (admin and not forgeable) and not (spec is not None and spec.unmetered and user is not None):
             verdict = self.limits.take(user.name if user else sender)
             if verdict != SenderLimits.ALLOWED:
                 answer = _("Too many commands; wait a minute and try again.") \

@@ -155,7 +155,7 @@ class Router:
         if pin in (Pin.GIVEN, Pin.WRONG):
             words = self._unprefixed(words)       # `SESAME !chauffage on`: the habit of a room after the PIN
         spec, args, word = self._resolve(words) if words else (None, [], "")
-        refusal = self.access.authorize(str(message.sender), user, spec, pin)
+        refusal = self.access.authorize(str(message.sender), user, spec, pin, forgeable=forgeable)
         if refusal is None and spec is None:
             verdict.result = "unknown"
             return Reply(self._unknown(words, message)) if words else None

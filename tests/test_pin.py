@@ -18,6 +18,7 @@ from chatops.testing import settings_for
 
 PIN = "Sesame"
 ALICE = "+33611111111"
+CAROL = "+33633333333"        # an admin: unmetered on proven networks, not on SMS
 
 
 @pytest.fixture
@@ -26,7 +27,8 @@ async def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     settings = settings_for(tmp_path / "data", adapters={"sms": {"backend": "gammu", "model": "dummy",
                                                                  "connection": "none", "device": str(tmp_path)}},
                             users={"alice": {"roles": ["family"], "sms": [ALICE], "pin_env": "ALICE_SMS_PIN"},
-                                   "bob": {"roles": ["family"], "sms": ["+33622222222"]}})
+                                   "bob": {"roles": ["family"], "sms": ["+33622222222"]},
+                                   "carol": {"roles": ["admin"], "sms": [CAROL], "pin_env": "ALICE_SMS_PIN"}})
     hub = Hub(settings)
     await hub.store.open()
     yield hub
@@ -105,3 +107,16 @@ async def test_the_pin_is_masked_in_every_form_it_is_accepted_in(hub: Hub) -> No
     assert hub.access.mask(alice, "Ｓｅｓａｍｅ chauffage on") == "**** chauffage on"
     assert hub.access.mask(alice, "sésame, chauffage on") == "**** chauffage on"
     assert hub.access.mask(alice, "temp salon") == "temp salon"
+
+
+async def test_a_flood_of_wrong_pins_from_an_admin_number_is_rate_limited(hub: Hub) -> None:
+    """Anyone can send an SMS from an admin's number: 200 guesses cost that number's bucket like
+    anyone else's, so they write a handful of audit rows and answers, not 200 of each."""
+    replies = [await sms(hub, f"{n:04d} chauffage on", CAROL) for n in range(200)]
+    answered = [r for r in replies if r]
+    assert answered[-1] == "Too many commands; wait a minute and try again."
+    burst = hub.settings.hub.rate_limit           # a minute's worth at once, then one refusal, then silence
+    assert set(answered[:-1]) == {"Wrong PIN; nothing was done."} and len(answered) <= burst + 1
+    await hub.audit.flush(everything=True)
+    entries = await hub.store.audit_entries()
+    assert len([e for e in entries if e["sender"] == f"sms:{CAROL}"]) <= burst + 2
