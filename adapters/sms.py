@@ -241,8 +241,8 @@ class Adapter(AdapterBase):
             user, _identity = self.identify(number)
             with speaking(hub.auth.language_of(user)):
                 texts = [gettext("The hub was interrupted while handling \"{line}\"; to be safe it was not run "
-                                 "again. Send it again if needed.").format(line=clean_text(incoming.text)[:40])] \
-                    if user else []
+                                 "again. Send it again if needed.").format(
+                    line=hub.access.mask(user, clean_text(incoming.text))[:40])] if user else []
             await self._finish(number, texts, done)
             await self._delete(incoming)
             return

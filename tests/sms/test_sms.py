@@ -308,7 +308,9 @@ async def test_gammu_restart_does_not_run_a_handled_command_again(tmp_path: Path
 async def test_gammu_command_cut_short_is_not_run_twice(tmp_path: Path, mosquitto: Mosquitto,
                                                         phone: DummyPhone, modem_spy: ModemSpy,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone))
+    monkeypatch.setenv("ALICE_SMS_PIN", "4321")
+    users = {"alice": {"roles": ["family"], "sms": [ALICE], "pin_env": "ALICE_SMS_PIN"}}
+    settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone), users=users)
     started = asyncio.Event()
 
     async def hang(self: Any, message: Any) -> list[Reply]:
@@ -319,13 +321,16 @@ async def test_gammu_command_cut_short_is_not_run_twice(tmp_path: Path, mosquitt
         patch.setattr(Hub, "execute", hang)
         async with running(Hub(settings)) as hub:
             await sms_up(hub)
-            phone.deliver(ALICE, "chauffage on")
+            phone.deliver(ALICE, "4321 chauffage on")
             await asyncio.wait_for(started.wait(), 10)
     async with heater_commands(mosquitto) as commands, running(Hub(settings)) as hub:
         await sms_up(hub)
         await wait_for(lambda: not phone.waiting(), timeout=10)
         await wait_for(lambda: modem_spy.texts(ALICE), timeout=10)
         assert "not run again" in modem_spy.texts(ALICE)[0]
+        assert '"**** chauffage on"' in modem_spy.texts(ALICE)[0]           # the PIN is not sent back
+        stored = await hub.store.call(lambda: hub.store.db.execute("SELECT text FROM deliveries").fetchall())
+        assert stored and "4321" not in repr(stored)
         assert commands.empty()
 
 
