@@ -86,6 +86,7 @@ class AlertEngine:
         self._repeat_changed = asyncio.Event()
         self._mutes: dict[str, float] = {}
         self._attaching: set[asyncio.Task[Any]] = set()     # pictures being fetched for held alerts
+        self._heard: dict[str, float] = {}       # device -> monotonic time of its last reading
 
     @property
     def sent_count(self) -> int:
@@ -120,6 +121,7 @@ class AlertEngine:
     # ---- rules ---------------------------------------------------------------------------
 
     def _on_reading(self, device: Device, reading: Reading, previous: Reading | None) -> None:
+        self._heard[device.name] = self.hub.clock.monotonic()     # offline rules: never the wall clock
         for state in self._rules_by_device.get(device.name, ()):
             self._events.put_nowait((state.rule.name, device, reading, previous))
 
@@ -551,16 +553,20 @@ class AlertEngine:
         self._wake(recipients)
 
     async def _offline_forever(self) -> None:
-        started = self.hub.clock.time()
+        """Raise `offline` rules for devices silent too long, measured on monotonic time: NTP
+        stepping the wall clock forward after a boot must not make every device look months silent."""
+        clock = self.hub.clock
         link = self.hub.mqtt
+        heard_from, link_since = clock.monotonic(), link.health.since
         while True:
             if not link.connected.is_set():
                 # Blind, not silent: while the broker is unreachable no device can be heard, so
                 # none is called offline; each gets a full period once the link is back.
                 await link.connected.wait()
                 continue
-            now = self.hub.clock.time()
-            heard_from = max(started, link.health.since)
+            now = clock.monotonic()
+            if link.health.since != link_since:       # the link came back since the last look
+                heard_from, link_since = now, link.health.since
             next_check = now + 60
             for state in self.rules.values():
                 if state.condition.kind != "offline":
@@ -568,7 +574,7 @@ class AlertEngine:
                 device = self.hub.home.devices.get(state.rule.device)
                 if device is None:
                     continue
-                seen = max(device.reading.at, heard_from) if device.reading else heard_from
+                seen = max(self._heard.get(device.name, heard_from), heard_from)
                 limit = float(state.condition.threshold or 0)
                 if now - seen >= limit and state.active_id is None:
                     try:
@@ -583,7 +589,7 @@ class AlertEngine:
                         next_check = min(next_check, now + STORE_RETRY_CAP)
                 elif state.active_id is None:
                     next_check = min(next_check, seen + limit)
-            await asyncio.sleep(max(0.2, min(next_check - self.hub.clock.time(), 60)))
+            await clock.sleep(max(0.2, min(next_check - clock.monotonic(), 60)))
 
 def _is_direct(recipient: Recipient) -> bool:
     """A person (True) or a room: the network's own rule (no rule: a person)."""

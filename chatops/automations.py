@@ -55,7 +55,8 @@ class Automation:
     holding: bool = False
     since: float | None = None          # wall time the condition started holding
     fired: bool = False                 # fired for this holding period
-    due: float | None = None            # wall time a `for` (or `offline`) check is due
+    due: float | None = None            # monotonic time a `for` (or `offline`) check is due: a wall
+                                        # clock stepped by NTP neither fires it early nor holds it back
     last_run: float | None = None
     last_result: str = ""
     recent: deque[float] = field(default_factory=deque)     # monotonic times of recent runs
@@ -119,7 +120,7 @@ class Automations:
                 recurrence = parse_phrase(auto.settings.at, now, self.hub.timers.tz).recurrence
                 await self.hub.timers.sync_automation(auto.name, auto.owner, recurrence)
             elif auto.trigger is not None and auto.trigger.condition.kind == "offline":
-                auto.due = now + float(auto.trigger.condition.threshold or 0)
+                auto.due = self.hub.clock.monotonic() + float(auto.trigger.condition.threshold or 0)
         await self.hub.timers.drop_automations({a.name for a in self.by_name.values() if a.settings.at})
         self.hub.home.listen(self._on_reading)
         for auto in self.by_name.values():        # states retained on the broker may be in already
@@ -142,14 +143,14 @@ class Automations:
         trigger = auto.trigger
         assert trigger is not None
         condition = trigger.condition
-        now = self.hub.clock.time()
+        now, mono = self.hub.clock.time(), self.hub.clock.monotonic()
         if condition.kind == "changed":
             if condition.holds(reading.value, previous):
                 self._queue(auto, self._said(N_("{device} changed to {value}"), device=auto.device,
                                              value=lambda: _shown(reading.value)))
             return
         if condition.kind == "offline":
-            auto.due = now + float(condition.threshold or 0)
+            auto.due = mono + float(condition.threshold or 0)
             if auto.holding:
                 auto.holding, auto.since, auto.fired = False, None, False
                 self._dirty.add(auto.name)
@@ -167,7 +168,7 @@ class Automations:
             level = condition.kind in ("<", "<=", ">", ">=")
             auto.known, auto.holding, auto.since, auto.fired = True, holds, now if holds else None, holds
             if holds and trigger.hold:
-                auto.fired, auto.due = False, now + trigger.hold
+                auto.fired, auto.due = False, mono + trigger.hold
             elif holds and level:
                 self._queue(auto, self._said("{when} ({value})", when=auto.settings.when,
                                              value=lambda: _shown(reading.value)))
@@ -176,7 +177,8 @@ class Automations:
             return
         if holds == auto.holding:
             if holds and trigger.hold and not auto.fired and auto.due is None and auto.since is not None:
-                auto.due = auto.since + trigger.hold          # remembered across a restart
+                # Remembered across a restart (stored on the wall clock): what is left of the hold.
+                auto.due = mono + max(0.0, auto.since + trigger.hold - now)
                 self._wake.set()
             return
         auto.holding = holds
@@ -184,7 +186,7 @@ class Automations:
         auto.since = now if holds else None
         auto.due = None
         if holds and trigger.hold:
-            auto.due = now + trigger.hold
+            auto.due = mono + trigger.hold
         elif holds:
             auto.fired = True
             self._queue(auto, self._said("{when} ({value})", when=auto.settings.when,
@@ -215,12 +217,12 @@ class Automations:
                 task = self.hub.spawn(self.run(auto.name, why), f"automation-{auto.name}")
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
-            now = self.hub.clock.time()
+            now, mono = self.hub.clock.time(), self.hub.clock.monotonic()
             upcoming: float | None = None
             for auto in self.by_name.values():
                 if auto.due is None:
                     continue
-                if auto.due > now:
+                if auto.due > mono:
                     upcoming = auto.due if upcoming is None else min(upcoming, auto.due)
                     continue
                 auto.due = None
@@ -228,7 +230,7 @@ class Automations:
             if self._fire or self._dirty:
                 continue
             passed, self._passed = self._passed, asyncio.Event()
-            delay = MAX_NAP if upcoming is None else min(MAX_NAP, max(0.0, upcoming - self.hub.clock.time()))
+            delay = MAX_NAP if upcoming is None else min(MAX_NAP, max(0.0, upcoming - self.hub.clock.monotonic()))
             await self._nap(delay, passed)
 
     def _due(self, auto: Automation, now: float) -> None:
@@ -429,7 +431,8 @@ class Automations:
             last = _("last {when}").format(when=local_time(auto.last_run, tz, now)) if auto.last_run else \
                 _("never run")
             result = f" ({auto.last_result})" if auto.last_result else ""
-            upcoming = await self.hub.timers.next_automation_run(auto.name) if auto.settings.at else auto.due
+            upcoming = await self.hub.timers.next_automation_run(auto.name) if auto.settings.at else \
+                None if auto.due is None else now + auto.due - self.hub.clock.monotonic()
             following = _("; next {when}").format(when=local_time(upcoming, tz, now)) if upcoming and running else ""
             lines.append(_("{name} [{state}] {trigger} -> {commands} as {owner}; {last}{result}{following}").format(
                 name=auto.name, state=state, trigger=trigger, commands="; ".join(auto.settings.do), owner=auto.owner,

@@ -198,11 +198,13 @@ class Hub:
         """The wall clock stepped: say it once, and let what waits on wall time look again now.
         Durations (cooldowns, rate limits, link expiry, backoffs) are on monotonic time: untouched."""
         direction = "forward" if seconds > 0 else "back"
-        log.warning("the wall clock jumped %s by %s (NTP after a boot without a real-time clock?); timers and "
-                    "alert reminders are checked again now", direction, format_duration(abs(seconds)))
+        log.warning("the wall clock jumped %s by %s (NTP after a boot without a real-time clock?); timers, "
+                    "alert reminders and delivery retries are checked again now", direction,
+                    format_duration(abs(seconds)))
         self.clock_jumps += 1
         self.timers.wake()
         self.alerts.wake_reminders()
+        self.alerts.outbox.wake_all()
 
     def stop(self) -> None:
         """Ask the hub to shut down (idempotent, callable from signal handlers)."""

@@ -102,6 +102,12 @@ class Outbox:
         finally:
             self._writer = None
 
+    def wake_all(self) -> None:
+        """Every running worker looks at its due deliveries now (the wall clock stepped: retry
+        times are stored on it)."""
+        for event in self._changed.values():
+            event.set()
+
     def wake(self, adapter_name: str) -> asyncio.Event:
         """Wake (starting it if needed) the worker of `adapter_name`; returns its event."""
         event = self._changed.get(adapter_name)

@@ -15,6 +15,7 @@ heater may dim a lamp, and no role config needs a new word.
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from chatops.command import CommandError, Context, Shorthand, command
 from chatops.config import DeviceType
@@ -155,5 +156,10 @@ async def _report_arrival(ctx: Context, cover: Device, action: Action, move: obj
     recipient = ctx.user.name if ctx.user else str(ctx.sender)
     try:
         await ctx.hub.timers.deliver(ctx.address, recipient, "device", [Reply(text, notice=True)])
+    except sqlite3.DatabaseError as exc:
+        # Storage failing: said now, from memory, to whoever moved it (not kept for a network
+        # that is down), rather than only logged.
+        log.warning("the arrival report of %s could not be stored (%s); sent from memory", cover.name, exc)
+        await ctx.hub.send(ctx.address, Reply(text, notice=True))
     except Exception:
         log.exception("could not queue the arrival report of %s", cover.name)

@@ -102,3 +102,37 @@ async def test_reminders_months_overdue_send_one_not_a_burst(tmp_path: Path, mos
         clock.advance(600 + JUMP_CHECK_EVERY)
         assert (await inbox.next(10))[1].startswith("[REMINDER 2] Smoke in the kitchen smoke detector!")
         await quiet()
+
+
+@pytest.mark.servers
+async def test_a_forward_step_makes_no_device_look_silent_nor_ends_a_held_state_early(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A Pi without a real-time clock: the hub hears the salon and the gate close, then NTP steps
+    the clock 90 days forward. 30 s later neither the `offline 1m` alert rule nor the `off for
+    10m` automation acts (their waits are on monotonic time); each acts when its time has really
+    passed."""
+    clock = ManualClock(wall=time.time())
+    rule = {"name": "silent", "device": "salon", "when": "offline 1m", "message": "{device} silent",
+            "severity": "warning", "notify": ["loop:bob"]}
+    automation = {"name": "gate shut", "when": "gate off for 10m", "do": ["read gate"], "notify": ["loop:watch"],
+                  "owner": "owner"}
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, automations=[automation],
+                            devices={"gate": {"type": "binary_sensor", "topic": "test/gate", "value": "open"}})
+    hub = Hub(settings, tty=False, clock=clock)
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        inbox = hub.adapters["loop"]
+        await device.publish("zigbee2mqtt/salon", json.dumps({"temperature": 20.0}), qos=1)
+        await device.publish("test/gate", json.dumps({"open": False}), qos=1)
+        await wait_for(lambda: hub.home.devices["salon"].reading is not None
+                       and hub.home.devices["gate"].reading is not None)
+        await hub.automations.settled()
+        clock.jump(90 * 86400)
+        clock.advance(30)
+        await hub.automations.settled()
+        with pytest.raises(TimeoutError):
+            await inbox.next(0.5)
+        clock.advance(31)
+        assert (await inbox.next(10)) == ("bob", "[WARNING] salon silent (alert #1; answer !ack 1)")
+        clock.advance(600)
+        assert (await inbox.next(10))[1] == "Automation 'gate shut' (gate off for 10m): gate: OFF"

@@ -280,6 +280,17 @@ async def test_volet_close_says_closing_at_once_and_closed_when_it_is(tmp_path: 
 
 
 @pytest_servers
+async def test_a_cover_arriving_while_storage_fails_is_still_said(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The arrival report goes through the durable outbox; with the database refusing writes it
+    is said from memory instead of only logged."""
+    async with home(tmp_path, mosquitto) as hub:
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        assert (await say(hub, "open volet")).startswith("volet salon: opening… (")
+        assert await later(hub) == "volet salon: open"
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+
+
+@pytest_servers
 async def test_a_cover_stopped_halfway_says_where_it_stopped(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with home(tmp_path, mosquitto) as hub:
         assert (await say(hub, "volet open")).startswith("volet salon: opening…")
