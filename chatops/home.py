@@ -215,14 +215,16 @@ class Home:
     """Device registry and state cache, fed by one MqttLink."""
 
     def __init__(self, devices: dict[str, DeviceSettings], mqtt: MqttLink, discovery: bool = True,
-                 discovery_prefix: str = DISCOVERY_PREFIX, own_node: str | None = None) -> None:
+                 discovery_prefix: str = DISCOVERY_PREFIX, hub_nodes: str | None = None) -> None:
         self.mqtt = mqtt
         self.devices: dict[str, Device] = {}
         self._index: dict[str, Device] = {}
         self._listeners: list[Listener] = []
         self._discovery = discovery
         self._prefix = discovery_prefix
-        self._own_node = own_node          # the hub's own announcements (chatops.hub_device) are no devices
+        # Announcements of hubs (this one's and others' on the same broker, chatops.hub_device)
+        # are no devices: their node ids start with `hub_nodes`.
+        self._hub_nodes = hub_nodes
         self._tasmota: dict[str, dict[str, Any]] = {}      # MAC -> {"config": ..., "sensors": ...}
         self.bad_payloads = 0
         for name, settings in devices.items():
@@ -434,7 +436,7 @@ class Home:
         if not topic.endswith("/config") or not payload:
             return
         parts = topic.split("/")[len(self._prefix.split("/")) - 1:]
-        if len(parts) not in (4, 5) or (len(parts) == 5 and parts[2] == self._own_node):
+        if len(parts) not in (4, 5) or (len(parts) == 5 and self._hub_nodes and parts[2].startswith(self._hub_nodes)):
             return
         component = parts[1]
         try:

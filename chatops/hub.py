@@ -37,7 +37,7 @@ from .plugins import Plugin, Storage, declared_config
 from .config import ConfigError, Settings, adapter_class
 from .history import History
 from .lanes import Lanes
-from .hub_device import HubDevice, node_id
+from .hub_device import HUB_NODE_PREFIX, HubDevice
 from .home import Home
 from .i18n import _, speaking
 from .message import Address, Identity, Message, Reply
@@ -86,7 +86,7 @@ class Hub:
         self.mqtt = MqttLink(settings.mqtt, settings.mqtt.client_id or f"chatops-{name}-{os.getpid()}",
                              status_topic=f"chatops/{name}/status")
         self.home = Home(settings.devices, self.mqtt, discovery_prefix=settings.mqtt.discovery_prefix,
-                         own_node=node_id(name))
+                         hub_nodes=HUB_NODE_PREFIX)
         self.store = Store(settings.data_dir / "chatops.db")
         self.audit = AuditTrail(self.store, settings.hub.audit_retention)
         self.auth = Auth(settings)

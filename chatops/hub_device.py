@@ -38,9 +38,12 @@ log = logging.getLogger(__name__)
 PRESS = "PRESS"
 
 
+HUB_NODE_PREFIX = "chatops_"      # every hub's node id starts so: hubs never read each other as devices
+
+
 def node_id(hub_name: str) -> str:
     """The hub's node id in discovery topics: `chatops_maison` (letters, digits, _ and - only)."""
-    return "chatops_" + (re.sub(r"[^A-Za-z0-9_-]+", "_", hub_name).strip("_") or "hub")
+    return HUB_NODE_PREFIX + (re.sub(r"[^A-Za-z0-9_-]+", "_", hub_name).strip("_") or "hub")
 
 
 def _object_id(name: str) -> str:
@@ -180,8 +183,18 @@ class HubDevice:
         log.info("removing %s from Home Assistant: no such entity any more", topic)
         self._removing.add(topic)
         self._stale.add(topic)
+        # Its retained state too (`chatops/maison/alerts/leak`): Node-RED follows those topics.
+        try:
+            state = json.loads(payload).get("state_topic")
+        except (ValueError, AttributeError):
+            state = None
+        if isinstance(state, str) and state.startswith(self.base + "/") and state not in self._state_topics():
+            self._stale.add(state)
         self.removed += 1
         self._wake.set()
+
+    def _state_topics(self) -> set[str]:
+        return {e["state_topic"] for e in self.entities.values() if "state_topic" in e}
 
     def _on_adapter(self, name: str, _health: Health) -> None:
         self._changed.add(name)

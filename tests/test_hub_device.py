@@ -133,12 +133,15 @@ async def test_a_retained_press_does_not_acknowledge(tmp_path: Path, mosquitto: 
 
 
 async def test_a_removed_rule_leaves_home_assistant(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    async with follower(mosquitto.port, f"homeassistant/+/{NODE}/+/config") as ha:
+    async with follower(mosquitto.port, f"homeassistant/+/{NODE}/+/config", "chatops/maison/alerts/+") as ha:
         async with running(Hub(hub_settings(tmp_path, mosquitto.url, ["smoke", "leak"]), tty=False)):
             await ha.until(lambda: {"binary_sensor/alert_smoke", "binary_sensor/alert_leak"} <= set(ha.configs()))
+            await ha.until(lambda: bool(ha.last.get("chatops/maison/alerts/leak")))
         async with running(Hub(hub_settings(tmp_path, mosquitto.url, ["smoke"]), tty=False)) as hub:
             await ha.until(lambda: "binary_sensor/alert_leak" not in ha.configs())
             assert ha.last[f"homeassistant/binary_sensor/{NODE}/alert_leak/config"] == b""
+            await ha.until(lambda: ha.last["chatops/maison/alerts/leak"] == b"")     # its retained state too
+            assert ha.last["chatops/maison/alerts/smoke"] != b""
             assert "binary_sensor/alert_smoke" in ha.configs()
             assert hub.hub_device is not None and hub.hub_device.removed == 1
     async with follower(mosquitto.port, f"homeassistant/+/{NODE}/+/config") as fresh:   # nothing retained is left
@@ -191,3 +194,19 @@ async def test_a_hub_that_stops_is_shown_offline(tmp_path: Path, mosquitto: Mosq
         await ha.until(lambda: ha.last.get("chatops/maison/status") == b"offline")
     async with follower(mosquitto.port, "chatops/maison/status") as late:      # and it is retained
         await late.until(lambda: late.last.get("chatops/maison/status") == b"offline")
+
+
+async def test_two_hubs_on_one_broker_never_read_each_other_as_devices(tmp_path: Path,
+                                                                      mosquitto: Mosquitto) -> None:
+    """`chalet` announces its alert sensor and adapters; `maison`, on the same broker, lists none
+    of them among its devices (nor counts their states as bad payloads)."""
+    chalet = settings_for(tmp_path / "chalet", mosquitto.url, hub={"name": "chalet"}, simulator={"enabled": False},
+                          alerts=[rule("smoke")], adapters={"loopback": {"name": "loop"}}, web={"user": None})
+    async with follower(mosquitto.port, "homeassistant/+/chatops_chalet/+/config") as ha, \
+            running(Hub(chalet, tty=False)):
+        await ha.until(lambda: any("alert_smoke" in t and p for t, p in ha.last.items()))
+        async with running(Hub(hub_settings(tmp_path, mosquitto.url, ["smoke"]), tty=False)) as hub:
+            assert hub.hub_device is not None
+            await hub.hub_device.announce()       # a round trip: chalet's retained configs came before it
+            assert not [d for d in hub.home.devices if "chalet" in d]
+            assert hub.home.bad_payloads == 0
