@@ -328,9 +328,14 @@ class Hub:
         await self.send(*item)
 
     async def execute(self, message: Message) -> list[Reply]:
-        """Handle `message` and return its replies instead of sending them (RPC, console, tests)."""
-        self.metrics.message_in(message.address.adapter)
-        return [reply async for reply in self.router.replies(message)]
+        """Handle `message` and return its replies instead of sending them (RPC, console, tests);
+        the caller hands them over (an HTTP answer, an RPC result): counted out here."""
+        adapter = message.address.adapter
+        self.metrics.message_in(adapter)
+        replies = [reply async for reply in self.router.replies(message)]
+        for _reply in replies:
+            self.metrics.message_out(adapter)
+        return replies
 
     async def run_as(self, user_name: str, text: str, address: Address) -> list[Reply]:
         """Run the command line `text` as the configured user `user_name` (timers, automations),

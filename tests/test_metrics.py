@@ -73,6 +73,7 @@ async def test_commands_are_counted_by_name_and_outcome_with_latency(tmp_path: P
     assert found["chatops_command_duration_seconds_count", (("command", "switch"),)] == 2
     assert found["chatops_command_duration_seconds_bucket", (("command", "switch"), ("le", "+Inf"))] == 2
     assert found["chatops_messages_received_total", (("adapter", "console"),)] == 5   # the five lines above
+    assert found["chatops_messages_sent_total", (("adapter", "console"),)] == 5       # and their answers
     assert found["chatops_adapter_up", (("adapter", "loop"),)] == 1
     assert found["chatops_mqtt_connected", ()] == 1
     assert found["chatops_ready", ()] == 1
