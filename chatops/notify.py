@@ -171,6 +171,12 @@ def field_value(payload: Any, path: str) -> Any:
     return payload
 
 
+def json_text(value: Any) -> str:
+    """A JSON scalar as JSON spells it (`true`, `false`, `null`, `3`, `person`): what a
+    `[[notify.topics]] match` value is written as, whatever Python would print."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 class Notifications:
     """Takes notifications for one hub: checks, records, and answers their status."""
 
@@ -417,7 +423,7 @@ class Notifications:
             if not isinstance(data, dict):
                 log.warning("notify: dropped a payload on %s: a JSON object is expected", topic)
                 return
-            if any(str(field_value(data, k)) != v for k, v in mapping.match.items()):
+            if any(json_text(field_value(data, k)) != v for k, v in mapping.match.items()):
                 return
             extra = {"topic": topic, "time": time.strftime("%H:%M:%S"), "severity": mapping.severity,
                      "rule": mapping.topic, "device": topic, "value": "", "unit": ""}

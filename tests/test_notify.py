@@ -197,7 +197,7 @@ async def test_mqtt_notifications(tmp_path: Path, mosquitto: Mosquitto, monkeypa
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     topics = [{"topic": "frigate/events", "message": "{after.label} at the {after.camera} ({severity})",
-               "match": {"type": "new", "after.label": "Person"}, "severity": "warning",
+               "match": {"type": "new", "after.label": "person", "after.has_snapshot": "true"}, "severity": "warning",
                "image_url": f"http://127.0.0.1:{port}/api/events/{{after.id}}/snapshot.jpg"}]
     try:
         async with hub_and_http(notify_settings(tmp_path, mosquitto.url, topics=topics), monkeypatch) as (
@@ -212,11 +212,14 @@ async def test_mqtt_notifications(tmp_path: Path, mosquitto: Mosquitto, monkeypa
             await client.publish("chatops/maison/notify", json.dumps({"to": ["owner"], "text": 5}))
             await client.publish("chatops/maison/notify", b"\xff\xfe")
             await client.publish("frigate/events", "{broken")
-            await client.publish("frigate/events", json.dumps({"type": "update", "after": {"label": "Person"}}))
-            await client.publish("frigate/events", json.dumps(
-                {"type": "new", "after": {"id": "1733-abc", "label": "Person", "camera": "front door"}}))
+            await client.publish("frigate/events", json.dumps({"type": "update", "after": {"label": "person"}}))
+            await client.publish("frigate/events", json.dumps(        # a JSON false is not "true"
+                {"type": "new", "after": {"id": "1733-x", "label": "person", "has_snapshot": False}}))
+            await client.publish("frigate/events", json.dumps(        # a JSON true is (as JSON spells it)
+                {"type": "new", "after": {"id": "1733-abc", "label": "person", "camera": "front door",
+                                          "has_snapshot": True}}))
             address, reply = await next_sent(inbox)
-            assert reply.text == "[WARNING] Person at the front door (warning)"
+            assert reply.text == "[WARNING] person at the front door (warning)"
             assert reply.attachments[0].path.read_bytes() == picture and asked == ["1733-abc"]
             logged = caplog.text
             assert '"text" must be a non-empty string' in logged
