@@ -106,7 +106,11 @@ class Automations:
                 continue
             if enabled is not None:
                 auto.enabled = bool(enabled)
-            auto.stopped, auto.last_run, auto.last_result = stopped, last_run, last_result or ""
+            # Only the loop guard's stop is remembered (it waits for `enable`); any other reason
+            # (a command that does not exist, a permission the owner lacks) is found again below
+            # from today's config, so fixing config.toml and restarting brings the automation back.
+            auto.stopped = stopped if (stopped or "").startswith(LOOP_GUARD) else None
+            auto.last_run, auto.last_result = last_run, last_result or ""
             if auto.settings.when and trigger == auto.settings.when:
                 auto.known, auto.holding, auto.since, auto.fired = True, bool(holding), since, bool(fired)
         for problem in command_problems(self.hub):

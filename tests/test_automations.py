@@ -214,6 +214,20 @@ async def test_disable_survives_a_restart(tmp_path: Path, mosquitto: Mosquitto) 
         await wait_for(lambda: hub.home.devices["hall_light"].reading.value is True)
 
 
+async def test_fixing_config_brings_a_stopped_automation_back(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A typo in `do` stops the automation (and says why); once config.toml is fixed, the next
+    start runs it: the old reason is not kept in the database (only the loop guard's is)."""
+    broken = [{"name": "hall light", "when": "hall_motion on", "do": ["swich hall_light on"], "owner": "owner"}]
+    async with started(hub_for(tmp_path, mosquitto, broken)) as hub:
+        assert (await exec_command(hub, "automations")).startswith(
+            "hall light [do 'swich hall_light on': 'swich' is not a command")
+    fixed = [{**broken[0], "do": ["switch hall_light on"]}]
+    async with started(hub_for(tmp_path, mosquitto, fixed)) as hub:
+        assert (await exec_command(hub, "automations")).startswith("hall light [enabled] when hall_motion on")
+        await exec_command(hub, "simulate motion")
+        await wait_for(lambda: hub.home.devices["hall_light"].reading.value is True)
+
+
 def check(tmp_path: Path, extra: str) -> subprocess.CompletedProcess[str]:
     config = write_demo_config(tmp_path, extra=extra)
     return subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(config)],
