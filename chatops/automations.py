@@ -24,7 +24,7 @@ from .clock import nap
 from .conditions import Trigger
 from .config import AutomationSettings
 from .durations import format_duration
-from .message import Address
+from .message import AUTOMATION, Address, Reply
 from .schedule import in_window, is_window, local_time, parse_phrase
 from .watchers import Watchers
 from .store import automations as saved
@@ -310,7 +310,7 @@ class Automations:
                 return auto.last_result
             auto.recent.append(mono)
             self.runs += 1
-            address = Address("automation", name, True)
+            address = Address(AUTOMATION, name, True)
             results = []
             for line in auto.settings.do:
                 try:
@@ -379,6 +379,18 @@ class Automations:
             log.error("automation %s: could not queue the message for %s (%s)", auto.name, notify, exc)
             return
         alerts._wake(recipients)
+
+    async def later(self, name: str, replies: list[Reply]) -> None:
+        """What a command of automation `name` says later (a timer's switch-back, a shutter
+        arriving): an automation has no conversation to answer in, so it goes where its runs are
+        told (`notify`), or to its owner."""
+        auto = self.by_name.get(name)
+        if auto is None or not replies:
+            return
+        notify = [n if n != "owner" else auto.owner for n in (auto.settings.notify or ["owner"])]
+        with speaking(self.hub.auth.language_of(auto.owner)):
+            told = _("Automation {name!r}: {result}").format(name=name, result=" ".join(r.text for r in replies))
+        await self._tell(auto, notify, told)
 
     async def missed(self, name: str, due: float, following: float | None) -> None:
         """An `at` run the hub could not make in time (down, clock stepped): tell the owner."""

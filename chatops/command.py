@@ -66,6 +66,7 @@ class CommandSpec:
     unmetered: bool = False            # never costs the sender's rate-limit bucket (`ack`)
     shorthand: Shorthand | None = None  # the router runs "DEVICE on" / "DEVICE" as this command
     precheck: Callable[[Any, list[str]], str | None] | None = None   # (hub, args): a problem, before a timer is set
+    also_needs: Callable[[list[str]], str | None] | None = None      # (args): a command whose access rule applies too
 
 
 @dataclass(slots=True)
@@ -117,6 +118,7 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
             usage: str | None = None, hidden: bool = False, needs_user: bool = False,
             unmetered: bool = False, shorthand: Shorthand | None = None,
             precheck: Callable[[Any, list[str]], str | None] | None = None,
+            also_needs: Callable[[list[str]], str | None] | None = None,
             ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
     """Mark `func(ctx, ...)` as the command `name`; usage and help come from its signature and docstring.
 
@@ -125,7 +127,9 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
     command out of the rate limit. `shorthand` lets a line that starts with a device name run
     this command (see `Shorthand`). `precheck(hub, args)` says what is wrong with the arguments
     (an unknown device) without running the command: a timer or automation that would fail when
-    it runs is refused when it is set.
+    it runs is refused when it is set. `also_needs(args)` names another command whose access rule
+    these arguments need as well (`switch heater on for 2h` sets a timer: `in`'s), so that
+    `chatops check` refuses an automation whose owner could not run it.
     """
 
     def mark(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -134,7 +138,7 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
             name=name, func=func, aliases=tuple(aliases), permission=permission or name,
             usage=usage or _usage(name, parameters), help=_first_line(func.__doc__),
             parameters=parameters, hidden=hidden, needs_user=needs_user,
-            unmetered=unmetered, shorthand=shorthand, precheck=precheck,
+            unmetered=unmetered, shorthand=shorthand, precheck=precheck, also_needs=also_needs,
         )
         setattr(func, SPEC_ATTRIBUTE, spec)
         return func

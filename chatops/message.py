@@ -32,6 +32,9 @@ class Identity:
         return f"{self.network}:{self.account or self.id}"
 
 
+AUTOMATION = "automation"      # the adapter name of an automation's own address: no network, no conversation
+
+
 @dataclass(frozen=True, slots=True)
 class Address:
     """Where a reply or an alert goes: a room or a person on one adapter, maybe a thread."""

@@ -277,6 +277,10 @@ class Router:
         refusal = self.access.authorize(sender, user, spec, metered=False)
         if refusal is not None:
             return refusal.answer or refusal.detail
+        other = self.commands.find(spec.also_needs(args) or "") if spec.also_needs is not None else None
+        if other is not None and (refusal := self.access.authorize(sender, user, other, metered=False)):
+            return _("{refusal} ({line} needs it too: it sets a timer)").format(
+                refusal=refusal.answer or refusal.detail, line=line)
         try:
             bind(spec, args)
         except BindError as exc:

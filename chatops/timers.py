@@ -25,7 +25,7 @@ from .clock import nap
 from .durations import format_duration
 from .home import format_value
 from .i18n import _, speaking
-from .message import Address, Reply
+from .message import AUTOMATION, Address, Reply
 from .outbox import STORE_RETRY_CAP
 from .schedule import Recurrence, local_time, zone
 from .store import timers as rows
@@ -298,7 +298,11 @@ class Timers:
         return await self.hub.run_as(timer.owner, f"switch {device.name} {back.lower()}", timer.address)
 
     async def deliver(self, address: Address, recipient: str, kind: str, replies: list[Reply]) -> None:
-        """Queue `replies` for `address` in the durable outbox (sent when that network is up)."""
+        """Queue `replies` for `address` in the durable outbox (sent when that network is up); set
+        by an automation, they go where the automation's runs are told."""
+        if address.adapter == AUTOMATION:
+            await self.hub.automations.later(address.target, replies)
+            return
         await self.hub.alerts.outbox.queue(address, recipient, kind, replies, self.clock.time())
 
     def _audit(self, timer: Timer, kind: str, detail: str) -> None:

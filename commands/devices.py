@@ -67,8 +67,25 @@ async def read(ctx: Context, device: str) -> str:
     return await _reading(ctx, target)
 
 
+def _held_by_a_timer(args: list[str]) -> str | None:
+    """`switch heater on for 2h`: the switch back is a timer, so `in`'s access rule applies too."""
+    cut = next((i for i in range(len(args) - 1, 0, -1) if fold(args[i]) in SWITCH_STATES), None)
+    return "in" if cut is not None and args[cut + 1:] else None
+
+
+def _held_for(args: list[str]) -> str | None:
+    """`allume chauffage 2h`: the last word a duration (the state is the verb's)."""
+    if len(args) < 2:
+        return None
+    try:
+        parse_duration(args[-1])
+    except ValueError:
+        return None
+    return "in"
+
+
 @command("switch", aliases=["turn"], precheck=names_a_device, usage="switch DEVICE on|off|toggle [for DURATION]", needs_user=True,
-         shorthand=Shorthand.DEVICE_STATE)
+         shorthand=Shorthand.DEVICE_STATE, also_needs=_held_by_a_timer)
 async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
     name, state, hold = _switch_words(ctx, [device, *words])
@@ -120,14 +137,14 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
 
 
 @command("allume", aliases=["allumer"], precheck=names_a_device, usage="allume DEVICE [for DURATION]", needs_user=True,
-         permission="switch")
+         permission="switch", also_needs=_held_for)
 async def switch_on(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device on (French: allume chauffage, allume chauffage 2h)."""
     return await _switch_to(ctx, "on", [device, *words])
 
 
 @command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=names_a_device, usage="éteins DEVICE [for DURATION]",
-         needs_user=True, permission="switch")
+         needs_user=True, permission="switch", also_needs=_held_for)
 async def switch_off(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device off (French: éteins la lampe, éteins chauffage)."""
     return await _switch_to(ctx, "off", [device, *words])

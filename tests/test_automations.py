@@ -228,6 +228,22 @@ async def test_fixing_config_brings_a_stopped_automation_back(tmp_path: Path, mo
         await wait_for(lambda: hub.home.devices["hall_light"].reading.value is True)
 
 
+async def test_what_an_automations_command_says_later_goes_to_its_notify(tmp_path: Path,
+                                                                        mosquitto: Mosquitto) -> None:
+    """`do = ["switch heater on for 1s"]`: the switch-back is a timer whose result has no chat to
+    answer in; it goes where the automation's runs are told, not to a network called automation."""
+    autos = [{"name": "boost", "when": "gate on", "do": ["switch heater on for 1s"], "notify": ["loop:watch"],
+              "owner": "owner"}]
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        await reading(hub, mosquitto, "gate", {"open": False}, False)
+        await reading(hub, mosquitto, "gate", {"open": True}, True)
+        await wait_for(lambda: len(told(hub)) == 2, timeout=15)
+        first, later = told(hub)
+        assert first.startswith("Automation 'boost' (gate on (ON)): heater is ON until "), first
+        assert later == "Automation 'boost': Timer #1 (heater on for 1s): heater is OFF", later
+        assert await hub.alerts.outbox.waiting() == {}
+
+
 def check(tmp_path: Path, extra: str) -> subprocess.CompletedProcess[str]:
     config = write_demo_config(tmp_path, extra=extra)
     return subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(config)],
@@ -253,3 +269,23 @@ def test_check_refuses_commands_the_owner_may_not_run_or_that_do_not_parse(tmp_p
     result = check(tmp_path, extra)
     assert result.returncode == 2, result.stdout
     assert says in result.stderr
+
+
+def test_check_refuses_a_timed_switch_whose_owner_may_not_set_timers(tmp_path: Path) -> None:
+    """`switch heater on for 2h` sets a timer to switch back: an owner allowed to switch but not
+    to schedule could never run it, so `chatops check` says so instead of the first run."""
+    extra = ('[users.sw]\nroles = ["switcher"]\n[[automations]]\nname = "boost"\nwhen = "chambre < 15"\n'
+             'do = ["switch heater on for 2h", "allume chauffage 2h"]\nowner = "sw"\n')
+    config = write_demo_config(tmp_path, extra=extra)
+    config.write_text(config.read_text().replace("[roles]\n", '[roles]\nswitcher = ["guest", "switch"]\n', 1))
+    result = subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout
+    assert ("boost: do 'switch heater on for 2h': Sorry, sw may not use in. (switch heater on for 2h needs it "
+            "too: it sets a timer)") in result.stderr
+    assert "boost: do 'allume chauffage 2h': Sorry, sw may not use in." in result.stderr
+    (tmp_path / "fine").mkdir()
+    fine = write_demo_config(tmp_path / "fine", extra=extra.replace(' for 2h", "allume chauffage 2h"', '"'))
+    fine.write_text(fine.read_text().replace("[roles]\n", '[roles]\nswitcher = ["guest", "switch"]\n', 1))
+    assert subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(fine)],
+                          capture_output=True, text=True, timeout=60).returncode == 0
