@@ -305,6 +305,12 @@ class Router:
     def _unknown(self, words: list[str], message: Message) -> str:
         shown = clean_text(words[0])[:40]
         prefix = self._prefix(message)
+        device = self._device_words().get(fold(words[0]))
+        if device is not None and len(words) > 1:
+            # A device named right, with words none of its shorthands takes (`volet close for 1h`):
+            # suggesting the same line back would help nobody.
+            return _("{device} does not take {words!r}. Say {prefix}help {device} for what it does.").format(
+                device=device, words=clean_text(" ".join(words[1:]))[:40], prefix=prefix)
         meant = self._meant(words)
         if meant is not None:
             return _("Unknown command {word!r}. Did you mean {prefix}{command}?").format(

@@ -57,6 +57,9 @@ async def test_unknown_command_suggests_the_closest(hub: Hub) -> None:
     # A mistyped device is a mistyped shorthand: the answer gives the line it meant.
     assert await exec_command(hub, "heatr on") == "Unknown command 'heatr'. Did you mean heater on?"
     assert await exec_command(hub, "!heatre off", direct=False) == "Unknown command 'heatre'. Did you mean !heater off?"
+    # The device named right, with words it does not take: no suggestion of the same line back.
+    assert await exec_command(hub, "salon right now") == \
+        "salon does not take 'right now'. Say help salon for what it does."
 
 
 async def test_help_shows_the_prefix_only_where_one_is_needed(hub: Hub) -> None:
