@@ -114,8 +114,18 @@ class Networks:
     def __init__(self) -> None:
         self.known: dict[str, Network] = {}
         self.broken: dict[str, str] = {}
-        found = dict(entry_points(GROUP))
-        for name, path in {**_shipped(), **found}.items():
+        shipped = _shipped()
+        found: dict[str, str] = {}
+        for name, path in entry_points(GROUP):
+            if shipped.get(name, path) != path or found.get(name, path) != path:
+                # A plugin that takes a taken name would replace how that network matches people
+                # (who counts as alice): refused, as two commands claiming one word are.
+                taken = shipped.get(name) or found[name]
+                self.broken[f"{name} ({path})"] = f"the network name {name!r} is taken by {taken}; rename the plugin's"
+                log.error("network plugin %s (%s) not loaded: the name is taken by %s", name, path, taken)
+                continue
+            found[name] = path
+        for name, path in {**shipped, **found}.items():
             try:
                 network = _load(path)
             except Exception as exc:            # a broken plugin never stops the hub

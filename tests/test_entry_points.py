@@ -108,3 +108,20 @@ def test_a_broken_network_plugin_is_left_out_and_status_names_it(tmp_path: Path)
     assert "plugin brokennet: NOT LOADED (ModuleNotFoundError: No module named 'no_such_network_module')" \
         in out.stdout, out.stdout
     assert "network plugin brokennet (no_such_network_module:NETWORK) cannot be loaded" in out.stderr
+
+
+def test_a_network_plugin_that_takes_a_built_in_name_is_refused(tmp_path: Path) -> None:
+    """A plugin registering `irc` would replace how IRC senders match people (who is alice): it is
+    left out, the built-in IRC stays, and `status` names the plugin and why."""
+    site = tmp_path / "site"
+    info = site / "fake_irc-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "entry_points.txt").write_text("[chatops.adapters]\nirc = fake_irc_module:NETWORK\n", encoding="utf-8")
+    config = write_demo_config(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
+                         cwd=tmp_path, capture_output=True, text=True, input="status\n", timeout=60,
+                         env=dict(os.environ, PYTHONPATH=str(site)))
+    assert out.returncode == 0, out.stderr
+    assert "plugin irc (fake_irc_module:NETWORK): NOT LOADED (the network name 'irc' is taken by " \
+           "adapters.irc_network:NETWORK; rename the plugin's)" in out.stdout, out.stdout
+    assert "network plugin irc (fake_irc_module:NETWORK) not loaded: the name is taken" in out.stderr
