@@ -240,11 +240,11 @@ class AlertEngine:
             text = self.render(rule.message, device, value, rule)
         recipients = self.recipients(rule.notify)
         repeat = rule.repeat_every
-        prefix = self.hub.settings.hub.prefix
 
-        def told(alert_id: int) -> Callable[[], str]:
-            """The alert as one recipient reads it, in their language (the rule's own words stay)."""
-            return lambda: _("[{severity}] {text} (alert #{id}; answer {prefix}ack {id})").format(
+        def told(alert_id: int) -> Callable[[str], str]:
+            """The alert as one recipient reads it, in their language (the rule's own words stay),
+            with the command prefix where they need one (a room, not a direct chat)."""
+            return lambda prefix: _("[{severity}] {text} (alert #{id}; answer {prefix}ack {id})").format(
                 severity=_(rule.severity.value).upper(), text=self.render(rule.message, device, value, rule),
                 id=alert_id, prefix=prefix)
         picture = bool(rule.snapshot and getattr(self.hub, "cameras", None) is not None)
@@ -310,13 +310,14 @@ class AlertEngine:
             return None
 
     def _insert_deliveries(self, db: Any, alert_id: int, recipients: list[Recipient], kind: str,
-                           text: str | Callable[[], str], attachment: str | None, due: float) -> None:
-        """One delivery row per recipient; a callable `text` is rendered in each one's language."""
+                           text: str | Callable[[str], str], attachment: str | None, due: float) -> None:
+        """One delivery row per recipient; a callable `text` is rendered in each one's language,
+        given the command prefix as that recipient types it ("" in a direct chat)."""
         def shown(recipient: Recipient) -> str:
             if isinstance(text, str):
                 return text
             with speaking(self.hub.auth.language_of(recipient.user or None)):
-                return text()
+                return text("" if _is_direct(recipient) else self.hub.settings.hub.prefix)
         deliveries.insert(db, [(alert_id, self._adapter_name(r.network), r.target, int(_is_direct(r)),
                                 r.user or f"{r.network}:{r.target}", kind, shown(r), attachment, self.hub.clock.time(), due)
                                for r in recipients])
@@ -371,7 +372,7 @@ class AlertEngine:
         text = rule.cleared if tell else None
         recipients = self.recipients(rule.notify) if text else []
 
-        def cleared() -> str:
+        def cleared(_prefix: str) -> str:
             assert rule.cleared is not None
             return _("[CLEARED] {text} (alert #{id})").format(
                 text=self.render(rule.cleared, device, reading.value, rule), id=alert_id)
@@ -526,9 +527,8 @@ class AlertEngine:
         every = state.rule.repeat_every if state else None
         now = self.hub.clock.time()
         recipients = self.recipients(state.rule.notify) if state else []
-        prefix = self.hub.settings.hub.prefix
 
-        def reminder() -> str:
+        def reminder(prefix: str = self.hub.settings.hub.prefix) -> str:
             return _("[REMINDER {count}] {text} (alert #{id}; answer {prefix}ack {id})").format(
                 count=repeats + 1, text=message, id=alert_id, prefix=prefix)
         with speaking(self.hub.settings.hub.language):

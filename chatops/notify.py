@@ -269,12 +269,12 @@ class Notifications:
         engine = self.hub.alerts
         now = self.hub.clock.time()
         rule = f"{NOTICE_PREFIX}{source}" + (f"/{key}" if key else "")
-        prefix = self.hub.settings.hub.prefix
         open_ = notice.ack or key is not None
 
-        def told(notice_id: int) -> Callable[[], str]:
-            """The notification as one recipient reads it (their language for the fixed words)."""
-            def text() -> str:
+        def told(notice_id: int) -> Callable[[str], str]:
+            """The notification as one recipient reads it (their language for the fixed words, the
+            command prefix where they need one)."""
+            def text(prefix: str) -> str:
                 if notice.ack:
                     return _("[{severity}] {text} (alert #{id}; answer {prefix}ack {id})").format(
                         severity=_(notice.severity).upper(), text=notice.text, id=notice_id, prefix=prefix)

@@ -70,11 +70,11 @@ async def test_smoke_alert_is_delivered_repeated_and_acknowledged(tmp_path: Path
         await smoke(broker, True)
         first = {await inbox.next(), await inbox.next()}
         latency = time.monotonic() - sent
-        assert first == {("alice", "[CRITICAL] Smoke in the kitchen smoke detector! (alert #1; answer !ack 1)"),
-                         ("bob", "[CRITICAL] Smoke in the kitchen smoke detector! (alert #1; answer !ack 1)")}
+        assert first == {("alice", "[CRITICAL] Smoke in the kitchen smoke detector! (alert #1; answer ack 1)"),
+                         ("bob", "[CRITICAL] Smoke in the kitchen smoke detector! (alert #1; answer ack 1)")}
         assert latency < 1.0
         reminders = {await inbox.next(), await inbox.next()}
-        assert {t for _, t in reminders} == {"[REMINDER 1] Smoke in the kitchen smoke detector! (alert #1; answer !ack 1)"}
+        assert {t for _, t in reminders} == {"[REMINDER 1] Smoke in the kitchen smoke detector! (alert #1; answer ack 1)"}
         listing = await exec_command(hub, "alerts", sender="alice")
         assert listing.startswith("#1 [critical] Smoke in the kitchen smoke detector!")
         assert "NOT acknowledged" in listing and "loop:alice" in listing
@@ -179,7 +179,7 @@ async def test_offline_rule_fires_when_a_device_stops_reporting(tmp_path: Path, 
     async with hub_with_inbox(settings) as (hub, inbox):
         await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": 20.0}))
         target, text = await inbox.next(timeout=5)
-        assert text == "[WARNING] salon stopped reporting (alert #1; answer !ack 1)"
+        assert text == "[WARNING] salon stopped reporting (alert #1; answer ack 1)"
         await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": 20.5}))
         assert (await inbox.next())[1] == "[CLEARED] salon is back (alert #1)"
 
@@ -323,7 +323,7 @@ async def test_time_field_renders_the_local_time_of_the_alert(tmp_path: Path, mo
         await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": 31.5}), qos=1)
         _, text = await inbox.next(timeout=5)
         received = time.time()
-    match = re.fullmatch(r"\[WARNING\] salon 31\.5 °C at (\d\d:\d\d:\d\d) \(alert #1; answer !ack 1\)", text)
+    match = re.fullmatch(r"\[WARNING\] salon 31\.5 °C at (\d\d:\d\d:\d\d) \(alert #1; answer ack 1\)", text)
     assert match, text
     seconds = range(int(sent) - 1, int(received) + 2)                # the clock read while the alert was raised
     assert match.group(1) in {time.strftime("%H:%M:%S", time.localtime(s)) for s in seconds}

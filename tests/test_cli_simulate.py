@@ -18,7 +18,7 @@ from chatops.testing import Mosquitto, exec_command, write_demo_config
 
 pytestmark = pytest.mark.servers
 ALERT_STATE = "chatops/maison/alerts/smoke"
-RAISED = "[CRITICAL] Smoke detected in the kitchen! (alert #1; answer !ack 1)"
+RAISED = "[CRITICAL] Smoke detected in the kitchen! (alert #1; answer ack 1)"
 
 
 async def chatops_cli(*args: str) -> tuple[int, str, str]:

@@ -133,6 +133,6 @@ async def test_a_forward_step_makes_no_device_look_silent_nor_ends_a_held_state_
         with pytest.raises(TimeoutError):
             await inbox.next(0.5)
         clock.advance(31)
-        assert (await inbox.next(10)) == ("bob", "[WARNING] salon silent (alert #1; answer !ack 1)")
+        assert (await inbox.next(10)) == ("bob", "[WARNING] salon silent (alert #1; answer ack 1)")
         clock.advance(600)
         assert (await inbox.next(10))[1] == "Automation 'gate shut' (gate off for 10m): gate: OFF"

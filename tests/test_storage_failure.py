@@ -290,4 +290,4 @@ async def test_an_offline_alarm_over_before_storage_returns_never_silences_the_n
         await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
         assert await exec_command(hub, "alerts") == "No active alerts."
         assert (await inbox.next(timeout=15)) == ("bob", "[WARNING] salon stopped reporting (alert #1; "
-                                                         "answer !ack 1)")
+                                                         "answer ack 1)")
