@@ -422,6 +422,13 @@ class Cover(Control):
                                                      "close")
             if position is None and state in ("open", "closed", "close"):
                 position = 100.0 if state == "open" else 0.0
+            inferred = not moving and motion is None and state not in ("stop", "stopped")
+            if inferred and position is not None and previous is not None:
+                # Only `state` (OPEN/CLOSE, the last order) and `position`: movement is seen from
+                # the position changing between reports; an end (0 or 100 %) or the same position
+                # twice is at rest.
+                motion = None if position in (0.0, 100.0) or abs(position - float(previous)) < 0.5 else \
+                    ("closing" if position < float(previous) else "opening")
         if moving_known:
             attrs["motion"] = motion
         if position is None:
@@ -469,10 +476,10 @@ class Cover(Control):
         return published
 
     def reached(self, action: Action, value: Any, attrs: Mapping[str, Any]) -> bool:
-        if attrs.get("motion"):
-            return False
+        """At the asked position (a cover that reports no movement of its own is at rest there);
+        a stop is reached once it no longer moves."""
         if action.field == "motion":
-            return True
+            return not attrs.get("motion")
         return abs(float(value) - action.value) <= 1
 
     def moving(self, attrs: Mapping[str, Any]) -> str | None:

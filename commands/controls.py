@@ -116,6 +116,8 @@ async def _move(ctx: Context, cover: Device, action: Action, asked: str) -> str:
                                               cover.settings.confirm_timeout)
     if reading is None:
         return _no_confirmation(cover, asked, cover.settings.confirm_timeout)
+    if control.reached(action, reading.value, reading.attrs):      # there already (or a jump to it)
+        return f"{cover.label}: {control.show(cover.settings, reading.value, {})}"
     if not reading.attrs.get("motion"):
         return f"{cover.label}: {cover.show()}"
     move = cover.last_move = object()          # a later movement supersedes this one's report
@@ -140,15 +142,17 @@ async def _report_arrival(ctx: Context, cover: Device, action: Action, move: obj
     control = cover.control
     assert control is not None
     reading = cover.reading
-    if reading is None or reading.attrs.get("motion"):
-        reading = await ctx.home.wait_for(cover, lambda r: not r.attrs.get("motion"), cover.settings.travel_timeout)
+    def at_rest(r: Reading) -> bool:
+        return not r.attrs.get("motion") or control.reached(action, r.value, r.attrs)
+    if reading is None or not at_rest(reading):
+        reading = await ctx.home.wait_for(cover, at_rest, cover.settings.travel_timeout)
     if cover.last_move is not move:
         return
     if reading is None:
         text = _("{label} is still moving after {waited} ({state}).").format(
             label=cover.label, waited=format_duration(cover.settings.travel_timeout), state=cover.show())
     elif control.reached(action, reading.value, reading.attrs):
-        text = f"{cover.label}: {cover.show()}"
+        text = f"{cover.label}: {control.show(cover.settings, reading.value, {})}"     # there: at rest
     else:
         text = _("{label} stopped before reaching {asked}: {state}.").format(label=cover.label,
                                                                             asked=_goal(cover, action),

@@ -82,6 +82,15 @@ def test_a_cover_reads_position_and_motion() -> None:
     assert read(cover, {"position": 100, "state": "OPEN", "moving": "STOP"}) == "open"
     assert read(cover, {"position": 60, "state": "OPEN", "moving": "DOWN"}) == "closing… (60 %)"
     assert read(cover, {"position": 0, "state": "CLOSE", "moving": "STOP"}) == "closed"
+    # One that reports only `state` (the last order) and `position`: movement from the position.
+    plain = device("cover")
+    assert read(plain, {"position": 100, "state": "OPEN"}) == "open"
+    assert read(plain, {"position": 70, "state": "CLOSE"}) == "closing… (70 %)"
+    assert read(plain, {"position": 40, "state": "CLOSE"}) == "closing… (40 %)"
+    assert read(plain, {"position": 40, "state": "CLOSE"}) == "40 % open"      # the same twice: at rest
+    assert read(plain, {"position": 60, "state": "OPEN"}) == "opening… (60 %)"
+    assert read(plain, {"position": 100, "state": "OPEN"}) == "open"            # an end is at rest
+    assert read(plain, {"position": 80, "state": "STOP"}) == "80 % open"
     tasmota = device("cover", state_topic="tele/volet/SENSOR", command_topic="cmnd/volet")
     assert read(tasmota, {"Shutter1": {"Position": 30, "Direction": 1, "Target": 80}}) == "opening… (30 %)"
     assert read(tasmota, {"Shutter1": {"Position": 80, "Direction": 0, "Target": 80}}) == "80 % open"
@@ -288,6 +297,31 @@ async def test_a_cover_arriving_while_storage_fails_is_still_said(tmp_path: Path
         assert (await say(hub, "open volet")).startswith("volet salon: opening… (")
         assert await later(hub) == "volet salon: open"
         await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+
+
+@pytest_servers
+async def test_a_cover_reporting_only_state_and_position_says_closing_then_closed(tmp_path: Path,
+                                                                                  mosquitto: Mosquitto) -> None:
+    """A Zigbee2MQTT cover without `moving`: its position going down is `closing…`, and its arrival
+    at 0 % is reported as for any cover."""
+    store = {"type": "cover", "topic": "zigbee2mqtt/store", "command_topic": "zigbee2mqtt/store/set"}
+    async with home(tmp_path, mosquitto, devices={"store": store}) as hub, \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as motor:
+        await motor.publish("zigbee2mqtt/store", json.dumps({"state": "OPEN", "position": 100}), retain=True)
+        await wait_for(lambda: hub.home.devices["store"].reading is not None)
+        await motor.subscribe("zigbee2mqtt/store/set")
+
+        async def travel(_topic: str, payload: str) -> None:
+            if json.loads(payload) == {"state": "CLOSE"}:
+                for position in (80, 50, 20, 0):            # the motor's own pace: a report per step
+                    await motor.publish("zigbee2mqtt/store", json.dumps({"state": "CLOSE", "position": position}))
+                    await asyncio.sleep(0.1)
+        async with firmware(motor, travel) as commands:
+            answer = await say(hub, "store close")
+            assert answer.startswith("store: closing… ("), answer
+            assert await later(hub) == "store: closed"
+            assert commands == [("zigbee2mqtt/store/set", '{"state": "CLOSE"}')]
+        await motor.publish("zigbee2mqtt/store", b"", retain=True)
 
 
 @pytest_servers
