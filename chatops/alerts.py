@@ -27,7 +27,7 @@ from .backoff import Backoff
 from .clock import until
 from .conditions import Condition
 from .config import AlertSettings
-from .home import Device, Reading, format_value
+from .home import Device, Reading, format_value, reported_decimals
 from .i18n import N_, _, speaking
 from .outbox import STORE_RETRY_CAP, Outbox
 from .store import alerts as alert_rows, deliveries
@@ -224,7 +224,8 @@ class AlertEngine:
             self._events.put_nowait((state.rule.name, device, device.reading, None))
 
     def render(self, template: str, device: Device, value: Any, rule: AlertSettings) -> str:
-        shown = format_value(value, "") if not isinstance(value, str) else value
+        raw = device.reading.raw if device.reading is not None else ""
+        shown = format_value(value, "", reported_decimals(raw, value)) if not isinstance(value, str) else value
         fields = {"device": device.label, "value": shown, "unit": f" {device.unit}" if device.unit else "",
                   "time": time.strftime("%H:%M:%S"), "rule": rule.name, "severity": rule.severity.value}
         try:

@@ -135,7 +135,7 @@ class Device:
         if self.type is DeviceType.BINARY_SENSOR and isinstance(value, bool):
             # context: a binary sensor's state (smoke, motion), not a switch's
             return pgettext("binary sensor", "ON") if value else pgettext("binary sensor", "OFF")
-        return format_value(value, self.unit)
+        return format_value(value, self.unit, reported_decimals(self.reading.raw, value))
 
     def show(self, now: float | None = None) -> str:
         """`21.5 °C`, `ON`, `no reading yet`, with staleness when it applies."""
@@ -150,11 +150,29 @@ class Device:
         return text
 
 
-def format_value(value: float | bool | str, unit: str = "") -> str:
+_NUMBER = re.compile(r"-?\d+(?:\.(\d+))?(?:[eE][-+]?\d+)?")
+
+
+def reported_decimals(raw: str, value: object) -> int | None:
+    """How many decimals the device wrote `value` with in its payload (`21` -> 0, `19.25` -> 2),
+    so that a reading is shown as precisely as it was reported; None when it cannot be told."""
+    if not isinstance(value, float) or isinstance(value, bool):
+        return None
+    for match in _NUMBER.finditer(raw):
+        try:
+            if float(match.group()) == value:
+                return min(len(match.group(1) or ""), 4)
+        except ValueError:
+            continue
+    return None
+
+
+def format_value(value: float | bool | str, unit: str = "", decimals: int | None = None) -> str:
+    """A value as people read it; a number with `decimals` digits (one when not known)."""
     if isinstance(value, bool):
         return _("ON") if value else _("OFF")
     if isinstance(value, float):
-        shown = format_number(value)
+        shown = format_number(value, 1 if decimals is None else decimals)
         return f"{shown} {unit}".strip() if unit else shown
     return f"{value} {unit}".strip()
 

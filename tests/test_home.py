@@ -7,7 +7,8 @@ import json
 import pytest
 
 from chatops.config import DeviceSettings, DeviceType
-from chatops.home import Device, PayloadError, discovered_device, extract, path_from_template
+from chatops.home import Device, PayloadError, Reading, discovered_device, extract, path_from_template
+from chatops.i18n import speaking
 
 
 def device(**kwargs: object) -> Device:
@@ -82,3 +83,16 @@ def test_stale_display() -> None:
     d.reading = Reading(20.0, at=1000.0)
     assert d.show(now=1030.0) == "20.0 °C"
     assert d.show(now=1000.0 + 600) == "20.0 °C (stale: 10m old)"
+
+
+def test_a_reading_is_shown_as_precisely_as_the_device_reported_it() -> None:
+    """`21` stays `21 °C`, `19.25` stays `19.25 °C` (one decimal was forced on every number)."""
+    salon = Device("salon", DeviceSettings(type="sensor", topic="t/salon", value="temperature", unit="°C"))
+    shown = []
+    for payload in (b'{"temperature": 21}', b'{"temperature": 19.25, "humidity": 50}', b'{"temperature": 19.0}'):
+        value = salon.parse(payload)
+        salon.reading = Reading(value, 1e12, payload.decode())
+        shown.append(salon.show(now=1e12))
+    assert shown == ["21 °C", "19.25 °C", "19.0 °C"]
+    with speaking("fr"):
+        assert salon.show(now=1e12) == "19,0 °C"
