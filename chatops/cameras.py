@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .config import ConfigError, DeviceType, read_secret
+from .device_settings import type_word
 from .durations import format_duration
+from .i18n import _
 from .message import Attachment
 from .private import private_dir, write_private
 
@@ -158,11 +160,12 @@ class Cameras:
     def camera(self, name: str) -> Device:
         """The camera called `name`; SnapshotError naming the cameras otherwise."""
         device = self.hub.home.find(name)
-        known = ", ".join(sorted(d.name for d in self.cameras())) or "none is configured"
+        known = ", ".join(sorted(d.name for d in self.cameras())) or _("none is configured")
         if device is None:
-            raise SnapshotError(f"No camera called {name!r}. Cameras: {known}.")
+            raise SnapshotError(_("No camera called {name!r}. Cameras: {known}.").format(name=name, known=known))
         if device.type is not DeviceType.CAMERA:
-            raise SnapshotError(f"{device.label} is a {device.type.value}, not a camera. Cameras: {known}.")
+            raise SnapshotError(_("{label} is a {kind}, not a camera. Cameras: {known}.").format(
+                label=device.label, kind=type_word(device.type), known=known))
         return device
 
     async def snapshot(self, name: str) -> Snapshot:
@@ -210,11 +213,11 @@ class Cameras:
                 data = b""
             mime = sniff(data)
             if mime is None:
-                raise SnapshotError(f"a {len(payload)}-byte payload that is not an image (JPEG, PNG, "
-                                    "GIF, WebP, or one of these in base64)")
+                raise SnapshotError(_("a {size}-byte payload that is not an image (JPEG, PNG, GIF, WebP, or one "
+                                      "of these in base64)").format(size=len(payload)))
         if len(data) > max_bytes:
-            raise SnapshotError(f"the image is too big ({_size(len(data))}; snapshot_max_bytes allows "
-                                f"{_size(max_bytes)})")
+            raise SnapshotError(_("the image is too big ({size}; snapshot_max_bytes allows {most})").format(
+                size=_size(len(data)), most=_size(max_bytes)))
         return Frame(data, mime, time.time())
 
     async def _last_on_topic(self, device: Device) -> Frame:
@@ -229,10 +232,11 @@ class Cameras:
         if frame is None:
             refused = self._refused.get(device.name)
             if refused:
-                raise SnapshotError(f"No image from {device.label} yet: the last message on "
-                                    f"{device.settings.snapshot_topic} was refused: {refused}.")
-            raise SnapshotError(f"No image from {device.label} yet on {device.settings.snapshot_topic} "
-                                "(the camera publishes one when it sees something).")
+                raise SnapshotError(_("No image from {label} yet: the last message on {topic} was refused: "
+                                      "{why}.").format(label=device.label, topic=device.settings.snapshot_topic,
+                                                       why=refused))
+            raise SnapshotError(_("No image from {label} yet on {topic} (the camera publishes one when it sees "
+                                  "something).").format(label=device.label, topic=device.settings.snapshot_topic))
         return frame
 
     # ---- HTTP ------------------------------------------------------------------------------
@@ -252,13 +256,15 @@ class Cameras:
             async with asyncio.timeout(s.snapshot_timeout):
                 return await self._get(device, s.snapshot_url, s.username, password or "")
         except TimeoutError:
-            raise SnapshotError(f"{device.label} did not send an image within {timeout} ({host}).") from None
+            raise SnapshotError(_("{label} did not send an image within {timeout} ({host}).").format(
+                label=device.label, timeout=timeout, host=host)) from None
         except aiohttp.ClientConnectorError as exc:
             reason = _reason(exc.os_error) if exc.os_error else str(exc)
-            raise SnapshotError(f"Cannot reach {device.label} at {host}: {reason}.") from None
+            raise SnapshotError(_("Cannot reach {label} at {host}: {why}.").format(
+                label=device.label, host=host, why=reason)) from None
         except aiohttp.ClientError as exc:
-            raise SnapshotError(f"{device.label} ({host}) failed: {type(exc).__name__} {exc}".strip() + ".") \
-                from None
+            raise SnapshotError(_("{label} ({host}) failed: {why}.").format(
+                label=device.label, host=host, why=f"{type(exc).__name__} {exc}".strip())) from None
 
     async def _get(self, device: Device, url: str, username: str | None, password: str) -> Frame:
         import aiohttp
@@ -269,7 +275,8 @@ class Cameras:
         basic = {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
         digest = getattr(aiohttp, "DigestAuthMiddleware", None)         # aiohttp 3.12+
         if username and digest is None and s.auth == "digest":
-            raise SnapshotError(f"{device.label}: digest authentication needs aiohttp 3.12 or later.")
+            raise SnapshotError(_("{label}: digest authentication needs aiohttp 3.12 or later.").format(
+                label=device.label))
         if username and (s.auth == "basic" or digest is None):
             headers = basic
         elif username:
@@ -288,26 +295,28 @@ class Cameras:
         s = device.settings
         label = device.label
         if response.status in (401, 403):
-            hint = "check username and password_env" if s.username else "set username and password_env"
-            raise SnapshotError(f"{label} refused the snapshot request (HTTP {response.status}): {hint}.")
+            hint = _("check username and password_env") if s.username else _("set username and password_env")
+            raise SnapshotError(_("{label} refused the snapshot request (HTTP {status}): {hint}.").format(
+                label=label, status=response.status, hint=hint))
         if response.status >= 300:
-            raise SnapshotError(f"{label} answered HTTP {response.status} {response.reason or ''}".rstrip() + ".")
-        declared = response.content_type or "no content type"
+            raise SnapshotError(_("{label} answered HTTP {status}.").format(
+                label=label, status=f"{response.status} {response.reason or ''}".rstrip()))
+        declared = response.content_type or _("no content type")
         if not declared.startswith("image/"):
-            raise SnapshotError(f"{label} answered {declared}, not an image: check snapshot_url "
-                                "(a login or error page?).")
+            raise SnapshotError(_("{label} answered {declared}, not an image: check snapshot_url (a login or error "
+                                  "page?).").format(label=label, declared=declared))
         length = response.content_length
         if length is not None and length > s.snapshot_max_bytes:
-            raise SnapshotError(f"{label} sent a {_size(length)} image; snapshot_max_bytes allows "
-                                f"{_size(s.snapshot_max_bytes)}.")
+            raise SnapshotError(_("{label} sent a {size} image; snapshot_max_bytes allows {most}.").format(
+                label=label, size=_size(length), most=_size(s.snapshot_max_bytes)))
         chunks, total = [], 0
         async for chunk in response.content.iter_chunked(65536):
             total += len(chunk)
             if total > s.snapshot_max_bytes:
-                raise SnapshotError(f"{label} sent more than {_size(s.snapshot_max_bytes)} "
-                                    "(snapshot_max_bytes); not an image a chat can carry.")
+                raise SnapshotError(_("{label} sent more than {most} (snapshot_max_bytes); not an image a chat "
+                                      "can carry.").format(label=label, most=_size(s.snapshot_max_bytes)))
             chunks.append(chunk)
         data = b"".join(chunks)
         if not data:
-            raise SnapshotError(f"{label} sent an empty image.")
+            raise SnapshotError(_("{label} sent an empty image.").format(label=label))
         return Frame(data, sniff(data) or declared, time.time())

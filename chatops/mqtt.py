@@ -22,6 +22,7 @@ from .backoff import Backoff
 from .broker import embedded_secret, embedded_username
 from .config import MqttSettings, read_secret, split_listen
 from .health import Health
+from .i18n import _
 from .tcp import ack_now
 
 log = logging.getLogger(__name__)
@@ -162,13 +163,13 @@ class MqttLink:
                 async with asyncio.timeout(wait):
                     await self.connected.wait()
             except TimeoutError:
-                raise MqttUnavailable("the MQTT broker is not reachable") from None
+                raise MqttUnavailable(_("the MQTT broker is not reachable")) from None
         client = self._client
         if client is None:
-            raise MqttUnavailable("the MQTT broker is not reachable")
+            raise MqttUnavailable(_("the MQTT broker is not reachable"))
         failure = await self._acknowledged(client.publish(topic, payload, qos=qos, retain=retain, timeout=wait))
         if failure is not None:
-            raise MqttUnavailable(f"MQTT publish failed: {failure}")
+            raise MqttUnavailable(_("MQTT publish failed: {why}").format(why=failure))
         self.published += 1
 
     async def send_now(self, topic: str, payload: str | bytes, wait: float = 5.0) -> None:
@@ -197,7 +198,7 @@ class MqttLink:
         finally:
             paho._on_socket_register_write = register
         if info.rc != 0:
-            raise MqttUnavailable(f"MQTT publish failed: {aiomqtt.MqttCodeError(info.rc)}")
+            raise MqttUnavailable(_("MQTT publish failed: {why}").format(why=aiomqtt.MqttCodeError(info.rc)))
         if paho.want_write():             # the socket took part of it: aiomqtt writes the rest
             paho._registered_write = False
             paho._call_socket_register_write()

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .alerts import NOTICE_PREFIX, Recipient, parse_address
 from .config import NotifyTopic, read_secret
-from .i18n import _
+from .i18n import _, speaking
 from .networks import networks
 from .private import private_dir, write_private
 from .rate import TokenBucket
@@ -311,7 +311,9 @@ class Notifications:
                 return None
             alert_rows.clear_rule(db, rule, now)
             deliveries.cancel_pending(db, notice_id, "repeat")
-            deliveries.copy_to_first_recipients(db, notice_id, "clear", f"[RESOLVED] {text} (alert #{notice_id})", now)
+            with speaking(self.hub.settings.hub.language):       # one text for its first recipients
+                resolved = _("[RESOLVED] {text} (alert #{id})").format(text=text, id=notice_id)
+            deliveries.copy_to_first_recipients(db, notice_id, "clear", resolved, now)
             return notice_id, deliveries.adapters_of(db, notice_id)
 
         result = await store.call(store.transaction, write)

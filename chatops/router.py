@@ -405,7 +405,9 @@ def bind(spec: CommandSpec, words: list[str]) -> list[Any]:
             break
         if index >= len(words):
             if not param.optional:
-                raise BindError(_("Missing {name}.").format(name=_(param.name.upper()).lower()))
+                # A choice names its words (`smoke|motion`), anything else its placeholder (`device`).
+                wanted = "|".join(param.kind) if isinstance(param.kind, tuple) else _(param.name.upper()).lower()
+                raise BindError(_("Missing {name}.").format(name=wanted))
             break
         values.append(_convert(param, words[index]))
     return values

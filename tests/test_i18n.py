@@ -160,3 +160,38 @@ async def test_usage_lines_name_their_placeholders_in_french(tmp_path: Path, mos
     settings = settings_for(tmp_path / "data2", mosquitto.url)
     async with running(Hub(settings, tty=False)) as hub:
         assert (await exec_command(hub, "help switch")).startswith("switch DEVICE on|off|toggle [for DURATION] — ")
+
+
+def english_fragments() -> set[str]:
+    """The fixed words of every English text in the catalogue (what is between placeholders),
+    long enough to mean something (`Cameras: ` yes, `: ` no)."""
+    fragments: set[str] = set()
+    for message in extract():
+        if not message.id or isinstance(message.id, tuple):
+            continue
+        for piece in re.split(r"\{[^}]*\}", message.id):
+            piece = piece.strip(" .,:;()")
+            if len(piece) >= 14 and " " in piece:
+                fragments.add(piece)
+    return fragments
+
+
+@pytest.mark.servers
+async def test_answers_in_french_hold_no_english_words(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Alice reads French: the answers to what a person says and gets wrong (a camera asked of a
+    sensor, a missing word, a refused value, a word too many) hold none of the English
+    texts of the catalogue, the ones a translator may have missed by their not being marked."""
+    settings = settings_for(tmp_path / "data", mosquitto.url, users=USERS, simulator={"enabled": True},
+                            web={"user": None}, alerts=[])
+    english = english_fragments()
+    said = ["photo salon", "photo nulle_part", "simulate", "lire", "règle thermostat 45", "volet 130%",
+            "lampe 40% pour 1h", "salon maintenant", "minuteries", "dans 10m", "annule 99", "alerts",
+            "historique salon", "tamise lampe 500", "éteins", "chauffage on pour toujours"]
+    async with running(Hub(settings, tty=False)) as hub:
+        await wait_for(lambda: hub.home.devices["salon"].reading is not None)
+        answers = [await exec_command(hub, text, network="web", sender="alice") for text in said]
+    leaks = {text: [f for f in english if f in answer] for text, answer in zip(said, answers)}
+    assert {text: found for text, found in leaks.items() if found} == {}, answers
+    # A text never marked for translation is in no catalogue: its English words give it away.
+    words = {"the", "is", "not", "and", "called", "yet", "an", "of", "to", "Missing", "Usage", "Unknown"}
+    assert {text: answer for text, answer in zip(said, answers) if words & set(re.findall(r"\w+", answer))} == {}

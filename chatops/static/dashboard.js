@@ -407,6 +407,7 @@ function showConnection(state) {       // "live", "reconnecting…": kept in Eng
 
 function translatePage() {
   for (const node of document.querySelectorAll("[data-label]")) node.textContent = t(node.dataset.label);
+  for (const node of document.querySelectorAll("[data-aria]")) node.setAttribute("aria-label", t(node.dataset.aria));
   $("text").placeholder = t("temp salon, chauffage on, graph salon 7d, help");
   const first = document.querySelector("#log .greeting");
   if (first) first.textContent = greeting();
