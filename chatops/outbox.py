@@ -41,6 +41,11 @@ class Undeliverable(Exception):
     address that cannot exist): the delivery is given up at once with a log line, not retried."""
 
 
+class Unread(Undeliverable):
+    """Nobody was there to read it, and the network keeps nothing for later (the web chat with no
+    page open): given up like Undeliverable, but an everyday event, logged as information."""
+
+
 def queue_message(db: Any, address: Address, recipient: str, kind: str, text: str,
                   attachment: str | None, now: float) -> None:
     """Queue a plain message (a timer's result, an automation's report) for `address` in the
@@ -200,8 +205,9 @@ class Outbox:
                     delivered.append(delivery_id)
                     self.shown.add(delivery_id)      # `alerts` lists the recipient as told at once
                 elif outcome[1] == NEVER:
-                    log.error("delivery to %s:%s given up: the network refused it for good: %s", adapter_name,
-                              target, outcome[0])
+                    log.log(logging.INFO if outcome[0].startswith(f"{Unread.__name__}:") else logging.ERROR,
+                            "delivery to %s:%s given up: the network refused it for good: %s", adapter_name,
+                            target, outcome[0])
                     expired.append((delivery_id, attempts + 1, f"refused: {outcome[0]}"[:300]))
                 elif outcome[1] > RECONNECT_RETRY and self._refused_for_a_day(attempts + 1, created):
                     # Refused for a day (a person never online as themselves, an address that

@@ -109,10 +109,17 @@ class WebChat(AdapterBase):
         self.health.up("serving")
 
     async def send(self, address: Address, reply: Reply) -> None:
-        targets = list(self.sockets.values()) if address.target == "*" else \
-            [s for k, s in self.sockets.items() if k == address.target]
-        if not targets and address.target != "*":
-            raise ConnectionError(f"web session {address.target} is closed")
+        """To one page, or every open page (`*`). A page closed since (a timer's result, set from
+        it) hands its message to the pages open now: they are the same web user's. With no page
+        open nobody reads it, and the web chat keeps no history: given up (Unread), so
+        `/api/notify/ID` says `failed: … no web chat page was open` instead of `delivered`, and
+        the person's other networks carry it. (A closed page's messages were once retried every
+        second, as if a connection had dropped.)"""
+        from .outbox import Unread
+
+        targets = [s for k, s in self.sockets.items() if k == address.target] or list(self.sockets.values())
+        if not targets:
+            raise Unread("no web chat page was open")
         payload = json.dumps({"type": "reply", "text": reply.text, "notice": reply.notice,
                               "images": self.image_urls(reply.attachments)})
         for socket in targets:

@@ -55,15 +55,17 @@ async def next_sent(inbox: Any, timeout: float = 5.0) -> tuple[Any, Any]:
     return inbox.sent[-1]
 
 
-async def wait_status(http: aiohttp.ClientSession, base: str, notice_id: int, state: str) -> dict[str, Any]:
-    """GET /api/notify/ID until every recipient is in `state` (the delivered mark is written
-    just after the send)."""
+async def wait_status(http: aiohttp.ClientSession, base: str, notice_id: int, state: str,
+                      network: str = "") -> dict[str, Any]:
+    """GET /api/notify/ID until every recipient (on `network`, when given) is in `state` (the
+    delivered mark is written just after the send)."""
     async with asyncio.timeout(5):
         while True:
             async with http.get(f"{base}/api/notify/{notice_id}", headers=bearer()) as response:
                 assert response.status == 200
                 status = await response.json()
-            if status["recipients"] and all(r["state"] == state for r in status["recipients"]):
+            mine = [r for r in status["recipients"] if r["address"].startswith(network)]
+            if mine and all(r["state"] == state for r in mine):
                 return status
             await asyncio.sleep(0.05)
 
@@ -83,7 +85,9 @@ async def test_a_script_notifies_a_user_with_a_picture(tmp_path: Path, mosquitto
         address, reply = await next_sent(inbox)
         assert (address.target, reply.text) == ("owner", "[WARNING] Washing machine done")
         assert reply.attachments[0].path.read_bytes() == picture
-        status = await wait_status(http, base, notice_id, "delivered")
+        status = await wait_status(http, base, notice_id, "delivered", network="loop")
+        web = await wait_status(http, base, notice_id, "failed", network="web")     # nobody read it there
+        assert "no web chat page was open" in [r for r in web["recipients"] if r["address"] == "web:*"][0]["error"]
         assert status["recipients"][0]["recipient"] == "owner"
         assert status["source"] == "cron" and not status["open"]
         assert not await hub.alerts.active(), "a notification without ack is no active alert"
@@ -359,7 +363,7 @@ async def test_a_notification_survives_a_restart(tmp_path: Path, mosquitto: Mosq
     async with hub_and_http(settings, monkeypatch) as (hub, inbox, http, base):
         target, text = await inbox.next()
         assert (target, text) == ("owner", "Water leak in the cellar")
-        status = await wait_status(http, base, notice_id, "delivered")
+        status = await wait_status(http, base, notice_id, "delivered", network="loop")
         assert status["id"] == notice_id
 
 
@@ -372,3 +376,26 @@ async def test_a_picture_that_cannot_be_fetched_leaves_the_text(tmp_path: Path, 
             assert response.status == 202
         _, reply = await next_sent(inbox)
         assert reply.text == "Doorbell" and reply.attachments == ()
+
+
+async def test_a_message_to_the_web_chat_with_no_page_open_says_so(tmp_path: Path, mosquitto: Mosquitto,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no page open nobody has read it: its status says failed and why, not delivered (the
+    owner's other networks carry it); with a page open, the page gets it."""
+    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+        async with http.post(f"{base}/api/notify", json={"to": ["web:*"], "text": "Parcel at the door"},
+                             headers=bearer()) as response:
+            assert response.status == 202
+            notice_id = (await response.json())["id"]
+        status = await wait_status(http, base, notice_id, "failed")
+        assert "no web chat page was open" in status["recipients"][0]["error"]
+        async with http.ws_connect(f"{base}/ws") as page:
+            async with http.post(f"{base}/api/notify", json={"to": ["web:*"], "text": "Parcel taken in"},
+                                 headers=bearer()) as response:
+                notice_id = (await response.json())["id"]
+            async with asyncio.timeout(5):
+                while True:
+                    message = await page.receive_json()
+                    if message.get("type") == "reply" and message["text"] == "Parcel taken in":
+                        break
+            await wait_status(http, base, notice_id, "delivered")
