@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,7 @@ class HubService:
         refusal = self.hub.access.authorize(str(caller), user, spec, metered=metered)
         if refusal is None:
             return user
+        self.hub.observe_command(command, "refused", 0.0)      # counted as a chat line's refusal is
         await self._audit(refusal.kind, caller, text, f"{refusal.detail} (rpc)")
         if refusal.kind == "rate-limited":
             raise Fault(FaultCode.RATE_LIMITED, "too many calls; wait a minute")
@@ -87,7 +89,9 @@ class HubService:
     # ---- operations -----------------------------------------------------------------------
 
     async def read(self, caller: Identity, name: str) -> dict[str, Any]:
-        """{device, label, value, unit, timestamp (Unix seconds), time (ISO 8601, UTC), stale}."""
+        """{device, label, value, unit, timestamp (Unix seconds), time (ISO 8601, UTC), stale}.
+        Structured, so not through the router's text; the same access decision and metrics."""
+        started = time.perf_counter()
         await self.permit(caller, "read", f"hub.read {name}")
         device = self._device(name)
         if device.type is DeviceType.CAMERA:
@@ -95,6 +99,7 @@ class HubService:
         reading = device.reading or await self.hub.home.request_reading(device)
         if reading is None:
             raise Fault(FaultCode.DEVICE_ERROR, f"no reading from {device.label} yet")
+        self.hub.observe_command("read", "ok", time.perf_counter() - started)
         return {"device": device.name, "label": device.label, "value": reading.value, "unit": device.unit,
                 "timestamp": float(reading.at), "time": _iso(reading.at), "stale": device.is_stale()}
 
@@ -142,6 +147,7 @@ class HubService:
     async def devices(self, caller: Identity) -> list[dict[str, Any]]:
         """[{name, type, label, unit, aliases, value?, time?}] sorted by name."""
         await self.permit(caller, "devices", "hub.devices")
+        self.hub.observe_command("devices", "ok", 0.0)
         result = []
         for device in sorted(self.hub.home.devices.values(), key=lambda d: d.name):
             entry: dict[str, Any] = {"name": device.name, "type": device.type.value, "label": device.label,

@@ -34,6 +34,8 @@ async def test_jabber_rpc_is_rate_limited_for_configured_users_too(
             assert limited.value.code == FaultCode.RATE_LIMITED
         rows = await hub.store.audit_entries("rate-limited")
         assert rows and rows[0]["sender"] == "xmpp:script@localhost"
+        # Counted in the command metrics as a chat line is: three reads, one refusal.
+        assert hub.metrics.commands["read", "ok"] == 3 and hub.metrics.commands["read", "refused"] == 1
 
 
 async def test_an_adhoc_session_is_continued_only_by_its_starter(
