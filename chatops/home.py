@@ -8,17 +8,18 @@ that. A malformed payload is logged and ignored: the last good reading stays.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import difflib
 import json
 import logging
 import math
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .auth import fold
+from .clock import SYSTEM_CLOCK, Clock
 from .config import DeviceSettings, DeviceType
 from .controls import CONTROLS, Action, Control, PayloadError, Publish, dialect
 from .device_settings import SETTABLE
@@ -48,6 +49,7 @@ class Reading:
     at: float
     raw: str = ""
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    seen: float = 0.0           # monotonic time it arrived (to tell a reading from before a clock step)
 
 
 @dataclass(slots=True)
@@ -60,6 +62,7 @@ class Device:
     reading: Reading | None = None
     _waiters: list[tuple[Callable[[Reading], bool], asyncio.Future[Reading]]] = field(default_factory=list)
     last_move: object | None = None     # the newest movement asked of a cover (its report is the one told)
+    clock: Clock = field(default=SYSTEM_CLOCK, repr=False, compare=False)   # the hub's (staleness)
 
     @property
     def type(self) -> DeviceType:
@@ -94,7 +97,7 @@ class Device:
 
     def is_stale(self, now: float | None = None) -> bool:
         return self.reading is not None and \
-            (now or time.time()) - self.reading.at > self.settings.stale_after
+            (now or self.clock.time()) - self.reading.at > self.settings.stale_after
 
     def parse(self, payload: bytes) -> float | bool | str:
         """The value in `payload` as this device's type; PayloadError when it is not there."""
@@ -146,7 +149,7 @@ class Device:
         else:
             text = self.value_text()
         if self.is_stale(now):
-            text += " " + _("(stale: {age} old)").format(age=format_duration((now or time.time()) - self.reading.at))
+            text += " " + _("(stale: {age} old)").format(age=format_duration((now or self.clock.time()) - self.reading.at))
         return text
 
 
@@ -233,8 +236,10 @@ class Home:
     """Device registry and state cache, fed by one MqttLink."""
 
     def __init__(self, devices: dict[str, DeviceSettings], mqtt: MqttLink, discovery: bool = True,
-                 discovery_prefix: str = DISCOVERY_PREFIX, hub_nodes: str | None = None) -> None:
+                 discovery_prefix: str = DISCOVERY_PREFIX, hub_nodes: str | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.mqtt = mqtt
+        self._clock = clock
         self.devices: dict[str, Device] = {}
         self._index: dict[str, Device] = {}
         self._listeners: list[Listener] = []
@@ -249,6 +254,7 @@ class Home:
             self._add(Device(name, settings))
 
     def _add(self, device: Device) -> None:
+        device.clock = self._clock
         self.devices[device.name] = device
         for word in (device.name, device.name.replace("_", " "), device.settings.label or "",
                      *device.settings.aliases):
@@ -332,6 +338,19 @@ class Home:
             return
         self.update(device, inner)
 
+    def restamp(self, seconds: float, before: float) -> int:
+        """The wall clock stepped by `seconds` (NTP after a boot without a real-time clock): the
+        readings that arrived before the step (monotonic time `before`) were dated by the wrong
+        clock; move them by the step, so that a switch last heard before it is not shown months
+        stale, nor one heard after it older than one heard before. Returns how many moved."""
+        moved = 0
+        for device in self.devices.values():
+            reading = device.reading
+            if reading is not None and reading.seen and reading.seen < before:
+                device.reading = dataclasses.replace(reading, at=reading.at + seconds)
+                moved += 1
+        return moved
+
     def update(self, device: Device, payload: bytes, at: float | None = None) -> Reading | None:
         """Parse `payload` as `device`'s new state and tell the listeners; None when malformed."""
         try:
@@ -340,7 +359,8 @@ class Home:
             self.bad_payloads += 1
             log.warning("ignored payload for %s on %s: %s", device.name, device.settings.topic, exc)
             return None
-        reading = Reading(value, at or time.time(), payload[:200].decode("utf-8", "replace"), attrs)
+        reading = Reading(value, at or self._clock.time(), payload[:200].decode("utf-8", "replace"), attrs,
+                          self._clock.monotonic())
         previous, device.reading = device.reading, reading
         for wanted, future in list(device._waiters):
             if not future.done() and wanted(reading):

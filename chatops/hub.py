@@ -30,7 +30,7 @@ from .auth import Auth, User
 from .backoff import Backoff
 from .broker import BrokerMissing, embedded_broker, embedded_secret, embedded_username
 from .cameras import Cameras
-from .clock import SYSTEM_CLOCK, Clock, watch_jumps
+from .clock import JUMP_CHECK_EVERY, SYSTEM_CLOCK, Clock, watch_jumps
 from .durations import format_duration
 from .command import CommandSet, CommandSpec
 from .plugins import Plugin, Storage, declared_config
@@ -86,7 +86,7 @@ class Hub:
         self.mqtt = MqttLink(settings.mqtt, settings.mqtt.client_id or f"chatops-{name}-{os.getpid()}",
                              status_topic=f"chatops/{name}/status")
         self.home = Home(settings.devices, self.mqtt, discovery_prefix=settings.mqtt.discovery_prefix,
-                         hub_nodes=HUB_NODE_PREFIX)
+                         hub_nodes=HUB_NODE_PREFIX, clock=self.clock)
         self.store = Store(settings.data_dir / "chatops.db")
         self.audit = AuditTrail(self.store, settings.hub.audit_retention)
         self.auth = Auth(settings)
@@ -202,6 +202,7 @@ class Hub:
                     "alert reminders and delivery retries are checked again now", direction,
                     format_duration(abs(seconds)))
         self.clock_jumps += 1
+        self.home.restamp(seconds, self.clock.monotonic() - JUMP_CHECK_EVERY)
         self.timers.wake()
         self.alerts.wake_reminders()
         self.alerts.outbox.wake_all()

@@ -341,7 +341,7 @@ def local_time(moment: float, tz: tzinfo, now: float | None = None) -> str:
     whole minute (`in 10m`, `every 15m`, `for 2h` count from when they were said) shows its
     seconds, `04:48:17`: a timer reads the same in its answer and in every listing after."""
     local = _local(moment, tz)
-    clock = "%H:%M:%S" if local.second else "%H:%M"
+    clock = "%H:%M:%S" if local.second or local.microsecond else "%H:%M"
     if now is not None:
         today = _local(now, tz).date()
         if local.date() == today:

@@ -343,7 +343,7 @@ class WebServer:
         def may(permission: str) -> bool:
             return "*" in grants or permission in grants
 
-        now = time.time()
+        now = self.hub.clock.time()
         devices = [self.device_json(d, now) for d in sorted(self.hub.home.devices.values(), key=lambda d: d.name)]
         alerts = await self.hub.alerts.active() if may("alerts") else []
         return {"type": "state", "now": now, "name": self.hub.settings.hub.name, "labels": self.labels(),
@@ -354,7 +354,7 @@ class WebServer:
     def _on_reading(self, device: Device, reading: Reading, previous: Reading | None) -> None:
         if not self._feeds:
             return
-        payload = json.dumps({"type": "reading", "device": self.device_json(device, time.time())})
+        payload = json.dumps({"type": "reading", "device": self.device_json(device, self.hub.clock.time())})
         for feed in list(self._feeds.values()):
             feed.put(payload)
 
@@ -421,7 +421,7 @@ class WebServer:
         if kind in ("switch", "set"):
             device = self.hub.home.find(str(data.get("device", "")))
             if device is not None:
-                result["state"] = self.device_json(device, time.time())
+                result["state"] = self.device_json(device, self.hub.clock.time())
         if not socket.closed:
             await socket.send_str(json.dumps(result))
         if kind == "ack":
@@ -449,7 +449,7 @@ class WebServer:
             return web.json_response({"error": str(exc)}, status=400)
         shortest, longest = period_range(self.hub.settings.history)
         period = min(max(period, shortest), longest)    # the dashboard asks 24h even of 12h of history
-        until = time.time()
+        until = self.hub.clock.time()
         series = await self.hub.history.series(device.name, until - period, until, points) \
             if self.hub.history.enabled else []
         simulated = await simulated_until(self.hub, [device.name]) if series else None

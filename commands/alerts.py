@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 from chatops.command import CommandError, Context, command
 from chatops.i18n import _
@@ -17,7 +16,7 @@ async def alerts(ctx: Context) -> str:
     active = await ctx.hub.alerts.active()
     if not active:
         return _("No active alerts.")
-    now = time.time()
+    now = ctx.hub.clock.time()
     lines = []
     for a in active:
         acked = _("acknowledged by {who}").format(who=a["acked_by"]) if a["acked_by"] else _("NOT acknowledged")

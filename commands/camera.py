@@ -29,7 +29,7 @@ async def snap(ctx: Context, camera: str | None = None) -> Reply:
     except SnapshotError as exc:
         raise CommandError(str(exc)) from None
     label = cameras.camera(shot.camera).label
-    age = time.time() - shot.taken_at
+    age = ctx.hub.clock.time() - shot.taken_at
     text = _("{label} at {time}").format(label=label, time=time.strftime('%H:%M:%S', time.localtime(shot.taken_at)))
     if age >= 60:
         text += " " + _("(the camera's last image, {age} old)").format(age=format_duration(age))

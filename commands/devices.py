@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 
 from chatops.auth import fold
 from chatops.command import CommandError, Context, Shorthand, command, shown_usage
@@ -233,7 +232,7 @@ async def devices(ctx: Context) -> str:
 async def status(ctx: Context) -> str:
     """Health of the hub: MQTT, each network, devices, active alerts."""
     hub = ctx.hub
-    now = time.time()
+    now = hub.clock.time()
 
     def line(name: str, health: object) -> str:
         state = _("connected") if health.connected else _("DOWN ({why})").format(why=health.detail)  # type: ignore[attr-defined]

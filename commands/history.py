@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 
 from chatops.cameras import ImageFolder
 from chatops.command import CommandError, Context, command
@@ -90,7 +89,7 @@ async def history(ctx: Context, *words: str) -> str:
     (device, *others) = _devices(ctx, names)
     if others:
         raise CommandError(_("One device at a time for history; graph takes several."))
-    until = time.time()
+    until = ctx.hub.clock.time()
     since = until - period
     summary = await ctx.hub.history.summary(device.name, since, until)
     if summary is None:
@@ -118,7 +117,7 @@ async def graph(ctx: Context, *words: str) -> Reply:
         raise CommandError(_('Which device? Usage: {prefix}graph DEVICE [DEVICE...] [24h|7d]').format(
             prefix=ctx.hub.settings.hub.prefix))
     devices = _devices(ctx, names)
-    until = time.time()
+    until = ctx.hub.clock.time()
     since = until - period
     series = []
     for device in devices:

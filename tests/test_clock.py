@@ -109,8 +109,8 @@ async def test_a_forward_step_makes_no_device_look_silent_nor_ends_a_held_state_
         tmp_path: Path, mosquitto: Mosquitto) -> None:
     """A Pi without a real-time clock: the hub hears the salon and the gate close, then NTP steps
     the clock 90 days forward. 30 s later neither the `offline 1m` alert rule nor the `off for
-    10m` automation acts (their waits are on monotonic time); each acts when its time has really
-    passed."""
+    10m` automation acts (their waits are on monotonic time), and no reading looks 90 days old;
+    each acts when its time has really passed."""
     clock = ManualClock(wall=time.time())
     rule = {"name": "silent", "device": "salon", "when": "offline 1m", "message": "{device} silent",
             "severity": "warning", "notify": ["loop:bob"]}
@@ -127,11 +127,15 @@ async def test_a_forward_step_makes_no_device_look_silent_nor_ends_a_held_state_
         await wait_for(lambda: hub.home.devices["salon"].reading is not None
                        and hub.home.devices["gate"].reading is not None)
         await hub.automations.settled()
+        heard = hub.home.devices["gate"].reading.at
         clock.jump(90 * 86400)
         clock.advance(30)
         await hub.automations.settled()
         with pytest.raises(TimeoutError):
             await inbox.next(0.5)
+        # Heard before the step, dated by the wrong clock: moved with it, not shown 90 days stale.
+        assert hub.home.devices["gate"].reading.at == heard + 90 * 86400
+        assert not hub.home.devices["gate"].is_stale(clock.time())
         clock.advance(31)
         assert (await inbox.next(10)) == ("bob", "[WARNING] salon silent (alert #1; answer ack 1)")
         clock.advance(600)
