@@ -162,10 +162,10 @@ DESCRIPTIONS: dict[str, str] = {
     "automations.hysteresis": "a threshold condition must come back this far before it fires again",
     "automations.owner": "the user whose roles the commands run with (default: `[automations_defaults] owner`)",
     "automations.enabled": "`false` keeps the rule without running it",
-    "automations.max_runs_per_minute": "runs beyond this are refused (default: `[automations_defaults]`)",
+    "automations.max_runs_per_minute": "one run more within a minute stops the automation until `enable NAME`, and its owner is warned (default: `[automations_defaults]`)",
     "automations_defaults": "What every automation has unless it says otherwise.",
     "automations_defaults.owner": "owner of automations that name none",
-    "automations_defaults.max_runs_per_minute": "runs per minute of each automation, beyond which it is refused",
+    "automations_defaults.max_runs_per_minute": "runs per minute of each automation; one more stops it until `enable NAME` (the loop guard)",
     # every adapter
     "adapters.*.enabled": "`false` keeps the section without starting it",
     "adapters.*.name": "instance name, for several networks of one kind (`libera`)",
