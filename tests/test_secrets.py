@@ -130,6 +130,8 @@ CHAT_SECRETS = {
     "BOB_PIN_SECRET": "Abracadabra-5150",
     "TELEGRAM_SECRET": "654321:telegram-s3cret-4471",
     "MATRIX_SECRET": "matrix-s3cret-2208",
+    "XMPP_ROOM_SECRET": "xmpp-room-s3cret-3391",
+    "TELEGRAM_HOOK_SECRET": "telegram-webhook-s3cret-8126",
 }
 NICKSERV_SECRET = "irc-nickserv-s3cret-2290"            # given as a file
 SASL_USER = "maisonsasl"
@@ -169,8 +171,9 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
         caplog: pytest.LogCaptureFixture) -> None:
     """IRC (SASL refused with 904; NickServ and a channel key on a server that then drops the
     bot; SASL towards a closed port), XMPP (a closed port; a real prosody refusing the
-    password), Slack (invalid_auth), SMS (no modem, SIM PIN and a user's PIN configured), Telegram
-    (a Bot API refusing the token, which travels in its URLs) and Matrix (a closed port):
+    password, with a room password), Slack (invalid_auth), SMS (no modem, SIM PIN and a user's PIN
+    configured), Telegram (a Bot API refusing the token, which travels in its URLs; polling, and a
+    webhook with its secret) and Matrix (a closed port):
     each adapter tries, fails and logs why, and no secret shows in any of it."""
     from tests.irc.conftest import FakeServer, welcome
     from tests.slack.emulator import SlackEmulator
@@ -209,13 +212,19 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
                         {"name": "xmpp.closed", "jid": f"maison@{DOMAIN}", "password_env": "XMPP_CLOSED_SECRET",
                          "host": "127.0.0.1", "port": closed, "allow_plaintext": True, "reconnect_max": "1s"},
                         {"name": "xmpp.refused", "jid": f"maison@{DOMAIN}", "password_env": "XMPP_WRONG_SECRET",
-                         "host": "127.0.0.1", "port": prosody.c2s_port, "allow_plaintext": True},
+                         "host": "127.0.0.1", "port": prosody.c2s_port, "allow_plaintext": True,
+                         "rooms": [{"jid": f"famille@conference.{DOMAIN}", "password_env": "XMPP_ROOM_SECRET"}]},
                     ],
                     "slack": {"api_url": slack.url, "bot_token_env": "SLACK_BOT_SECRET",
                               "app_token_env": "SLACK_APP_SECRET", "backoff_max": "1s"},
                     "sms": {"backend": "gammu", "model": "dummy", "connection": "none",
                             "device": str(tmp_path / "no-such-phone"), "pin_env": "SIM_PIN_SECRET"},
-                    "telegram": {"api_url": telegram.url, "token_env": "TELEGRAM_SECRET"},     # not its token
+                    "telegram": [
+                        {"name": "telegram", "api_url": telegram.url, "token_env": "TELEGRAM_SECRET"},  # not its token
+                        {"name": "telegram.hook", "api_url": telegram.url, "token_env": "TELEGRAM_SECRET",
+                         "mode": "webhook", "webhook_url": "http://127.0.0.1/telegram",
+                         "webhook_listen": f"127.0.0.1:{free_port()}", "webhook_secret_env": "TELEGRAM_HOOK_SECRET"},
+                    ],
                     "matrix": {"homeserver": f"http://127.0.0.1:{closed}", "user_id": "@maison:localhost",
                                "password_env": "MATRIX_SECRET", "reconnect_max": "1s"},
                 })
@@ -254,6 +263,7 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
                 await wait_for(lambda: "refused the token" in adapters["slack"].health.detail)
                 await wait_for(lambda: "device" in adapters["sms"].health.detail)
                 await wait_for(lambda: "refused the token" in adapters["telegram"].health.detail)
+                await wait_for(lambda: "refused the token" in adapters["telegram.hook"].health.detail)
                 await wait_for(lambda: adapters["matrix"].health.started and not adapters["matrix"].health.connected)
                 assert slack.calls and slack.calls[0].token == CHAT_SECRETS["SLACK_BOT_SECRET"]
                 assert hub.web is not None
@@ -266,7 +276,7 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
             await peer.stop()
     down = {name for name, a in json.loads(health)["adapters"].items() if not a["connected"]}
     assert down == {"irc.sasl", "irc.nickserv", "irc.closed", "xmpp.closed", "xmpp.refused", "slack", "sms",
-                    "telegram", "matrix"}
+                    "telegram", "telegram.hook", "matrix"}
     assert status.count(": DOWN (") == len(down)
     shown = caplog.text                                   # DEBUG was captured, with the lines masked
     assert "irc.sasl -> AUTHENTICATE ****" in shown and "irc.nickserv -> PRIVMSG NickServ :IDENTIFY ****" in shown
