@@ -310,3 +310,31 @@ async def test_a_line_that_arrives_too_late_is_answered_not_run(
         (answer,) = await alice.messages_from(bot, room)
         assert answer["content"]["body"].startswith("Not run: this reached the hub")
         assert answer["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
+
+
+@pytest.mark.servers
+async def test_a_flooding_stranger_gets_one_slow_down_then_silence(
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
+    """The per-sender rate limit, as on every network: bob's (a stranger's) 33 lines in alice's
+    room get 30 answers, one "Too many commands", then nothing; the refusals are audited in two
+    rows, not three."""
+    bot, alice, bob = people
+    hub = Hub(hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN"))
+    async with running(hub):
+        await wait_for(lambda: hub.adapters["matrix"].syncs >= 1, timeout=30)
+        room = await alice.create_room([bot, bob.user_id])        # a stranger's own invitation is declined
+        await bob.call("POST", f"/rooms/{room}/join", {})
+        await alice.wait_joined(room, bot)
+        for count in range(1, 32):                  # one at a time (a stranger's lines wait 20 at most)
+            await bob.send(room, "!temp salon")
+            answers = await bob.messages_from(bot, room, count)
+        assert answers[30]["content"]["body"] == "Too many commands; wait a minute and try again."
+        assert all(a["content"]["body"].startswith("salon: ") for a in answers[:30])
+        for _ in range(2):
+            await bob.send(room, "!temp salon")
+        await wait_for(lambda: hub.metrics.commands["temp", "refused"] == 3, timeout=30)
+        await bob.sync()
+        assert len([e for e in bob.events[room] if e["sender"] == bot]) == 31
+        await hub.audit.flush(everything=True)
+        rows = await hub.store.audit_entries("rate-limited")
+        assert len(rows) == 2 and {r["sender"] for r in rows} == {f"matrix:{bob.user_id}"}

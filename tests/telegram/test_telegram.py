@@ -194,3 +194,25 @@ async def test_a_line_that_arrives_late_is_not_run_and_the_sender_is_told(
         assert answer.text == ("Not run: this reached the hub 10 min late (it was offline). "
                                "Send it again if it still matters.")
         assert hub.home.devices["heater"].reading is None or hub.home.devices["heater"].reading.value is False
+
+
+async def test_a_flooding_stranger_gets_one_slow_down_then_silence(telegram_settings: Callable[..., Settings],
+                                                                    bot_api: BotApi) -> None:
+    """The per-sender rate limit, as on every network: a stranger's 35 lines get 30 answers, one
+    "Too many commands", then nothing, and the refusals are audited in two rows, not five."""
+    async with running(Hub(telegram_settings())) as hub:
+        await connected(hub)
+        for count in range(1, 32):                  # one at a time (a stranger's lane holds 20 waiting lines)
+            await bot_api.say(STRANGER, "temp salon")
+            sent = await bot_api.wait_sent(STRANGER, count)
+        for _ in range(4):
+            await bot_api.say(STRANGER, "temp salon")
+        assert sent[30].text == "Too many commands; wait a minute and try again."
+        assert all(READING.fullmatch(s.text) for s in sent[:30])
+        await wait_for(lambda: hub.metrics.commands["temp", "refused"] == 5)
+        assert len(bot_api.to(STRANGER)) == 31
+        await hub.audit.flush(everything=True)
+        rows = await hub.store.audit_entries("rate-limited")
+        # The first refusal, then the rest folded into one "(and N more)" row a minute.
+        assert len(rows) == 2 and {r["sender"] for r in rows} == {f"telegram:{STRANGER}"}
+        assert any(r["text"].startswith("(and ") for r in rows), rows
