@@ -256,9 +256,9 @@ class Light(Control):
             if not s.color_temp:
                 raise ActionError(_("{label} has no colour temperature.").format(label=label))
             kelvin = number[0]
-            if not 2000 <= kelvin <= 6500:
-                raise ActionError(_("{label} takes 2000 K to 6500 K; {value} K is out of range.").format(
-                    label=label, value=format_number(kelvin, 0)))
+            if not s.min_kelvin <= kelvin <= s.max_kelvin:
+                raise ActionError(_("{label} takes {low} K to {high} K; {value} K is out of range.").format(
+                    label=label, low=s.min_kelvin, high=s.max_kelvin, value=format_number(kelvin, 0)))
             return Action("color_temp", round(1_000_000 / kelvin))
         if number is not None and number[1] in ("", "%"):
             value = check_range(s, label, number[0], "%")

@@ -85,6 +85,10 @@ class DeviceSettings(Section):
     modes: list[str] = Field(default_factory=lambda: ["off", "heat", "auto"], examples=['["off", "heat"]'])
     brightness_scale: int = Field(254, ge=1, examples=["255"])
     color_temp: bool = Field(False, description="the light has a colour temperature (set in kelvin: lampe 2700K)")
+    min_kelvin: int = Field(2000, ge=1000, le=10000, examples=["2200"],
+                            description="warmest colour temperature the light takes (discovery: its max_mireds)")
+    max_kelvin: int = Field(6500, ge=1000, le=10000, examples=["4000"],
+                            description="coldest colour temperature the light takes (discovery: its min_mireds)")
     fields: dict[str, str] = Field(default_factory=dict, examples=['{ target = "occupied_heating_setpoint" }'],
                                    description="a field of the state payload under another name")
     command_topics: dict[str, str] = Field(default_factory=dict, examples=['{ target = "thermo/set/target" }'],

@@ -81,12 +81,29 @@ def _plain(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:
             "state_on": on_words}
 
 
+def _kelvin_limits(data: dict[str, Any]) -> dict[str, int]:
+    """The colour temperatures a light announces: `min_kelvin`/`max_kelvin`, or the older
+    `min_mireds`/`max_mireds` (the coldest is the fewest mireds); none: the defaults."""
+    limits: dict[str, int] = {}
+    for key, kelvin_key, mireds_key in (("min_kelvin", "min_kelvin", "max_mireds"),
+                                        ("max_kelvin", "max_kelvin", "min_mireds")):
+        try:
+            if data.get(kelvin_key):
+                limits[key] = int(float(data[kelvin_key]))
+            elif data.get(mireds_key):
+                limits[key] = round(1_000_000 / float(data[mireds_key]))
+        except (TypeError, ValueError, ZeroDivisionError):
+            continue
+    return limits if all(1000 <= v <= 10000 for v in limits.values()) else {}
+
+
 def _light(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:
     modes = data.get("supported_color_modes") or []
     colour = "color_temp" in modes or bool(data.get("color_temp"))
     if data.get("schema") == "json":                    # Zigbee2MQTT: one JSON object each way
         return {"command_topic": data.get("command_topic"), "payloads": "zigbee2mqtt", "color_temp": colour,
-                "brightness_scale": int(data.get("brightness_scale") or 255)}
+                "brightness_scale": int(data.get("brightness_scale") or 255),
+                **(_kelvin_limits(data) if colour else {})}
     topics = {"state": data.get("command_topic")}
     if isinstance(data.get("brightness_command_topic"), str):
         topics["brightness"] = data["brightness_command_topic"]

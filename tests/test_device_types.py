@@ -172,6 +172,15 @@ def test_home_assistant_discovery_maps_each_component_to_its_own_type() -> None:
     light = announced("light", name="Lampe", schema="json", state_topic=Z2M, command_topic=f"{Z2M}/set",
                       brightness=True, brightness_scale=254, supported_color_modes=["color_temp"])
     assert light.type is DeviceType.LIGHT and light.settings.color_temp and light.settings.brightness_scale == 254
+    with pytest.raises(ActionError, match="takes 2000 K to 6500 K"):       # nothing announced: the defaults
+        light.action("9000K")
+    # A bulb that announces 2200-4000 K (as mireds, as Zigbee2MQTT does) is not sent 6500 K.
+    warm = announced("light", name="Bulb", schema="json", state_topic=Z2M, command_topic=f"{Z2M}/set",
+                     supported_color_modes=["color_temp"], min_mireds=250, max_mireds=454)
+    assert (warm.settings.min_kelvin, warm.settings.max_kelvin) == (2203, 4000)
+    with pytest.raises(ActionError, match="Bulb takes 2203 K to 4000 K; 6500 K is out of range."):
+        warm.action("6500K")
+    assert warm.action("2700K").value == 370
     climate = announced("climate", name="Thermostat", current_temperature_topic=Z2M,
                         current_temperature_template="{{ value_json.local_temperature }}",
                         temperature_state_topic=Z2M,
