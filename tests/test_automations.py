@@ -179,6 +179,33 @@ async def test_only_if_checks_devices_and_schedules_run_automations(tmp_path: Pa
                             r"next \d\d:\d\d:\d\d", tick), tick          # a schedule says when it runs next
 
 
+async def test_a_window_that_blocks_a_bare_off_and_the_default_owner(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`only_if = ["between 22:00 and 06:00"]` at noon: skipped, said in `automations` and audited
+    as automation-skipped; at 23:00 it runs. `gate off` fires on the edge to OFF. Neither names an
+    owner: `[automations_defaults] owner` runs them."""
+    autos = [{"name": "night", "when": "gate on", "only_if": ["between 22:00 and 06:00"], "do": ["read gate"],
+              "notify": ["loop:watch"]},
+             {"name": "shut", "when": "gate off", "do": ["read gate"], "notify": ["loop:watch"]}]
+    clock = ManualClock(wall=datetime(2026, 6, 1, 12, 0, tzinfo=PARIS).timestamp())
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": True},
+                            adapters={"loopback": {"name": "loop"}}, devices=DEVICES, automations=autos,
+                            automations_defaults={"owner": "owner"}, hub={"timezone": "Europe/Paris"})
+    async with started(Hub(settings, tty=False, clock=clock)) as hub:
+        await reading(hub, mosquitto, "gate", {"open": False}, False)
+        await reading(hub, mosquitto, "gate", {"open": True}, True)
+        assert hub.automations.by_name["night"].last_result == "skipped: not between 22:00 and 06:00"
+        await reading(hub, mosquitto, "gate", {"open": False}, False)
+        await wait_for(lambda: told(hub) == ["Automation 'shut' (gate off (OFF)): gate: OFF"])
+        clock.jump(11 * 3600)                                   # 23:00
+        await reading(hub, mosquitto, "gate", {"open": True}, True)
+        await wait_for(lambda: told(hub)[-1] == "Automation 'night' (gate on (ON)): gate: ON")
+        await hub.audit.flush(everything=True)
+        skipped = await hub.store.audit_entries("automation-skipped")
+        assert [e["sender"] for e in skipped] == ["automation:night"]
+        assert "as owner" in (await exec_command(hub, "automations"))
+    await publish(mosquitto, "test/gate", {"open": False}, retain=True)
+
+
 async def test_the_loop_guard_stops_an_automation_that_triggers_itself(tmp_path: Path,
                                                                        mosquitto: Mosquitto) -> None:
     autos = [{"name": "flicker", "when": "hall_light changed", "do": ["switch hall_light toggle"],
