@@ -296,3 +296,32 @@ def test_every_shell_block_is_run_or_says_why_not() -> None:
 
 def test_a_skip_says_why() -> None:
     assert [block.where for doc in DOCS for block in blocks(doc) if block.marker == "skip" and not block.reason] == []
+
+
+# --- the README's table of what to say ---------------------------------------------------------------
+
+def said_and_answered() -> list[tuple[str, str]]:
+    """(first command, first answer) of each row of the README's "What you can say to it" whose
+    answer starts with a literal (`salon: 20.9 °C`): what a new user tries first."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("## What you can say to it", 1)[1].split("\n\n", 2)[1]
+    rows = []
+    for line in table.splitlines()[2:]:
+        said, answer = line.strip("|").split("|")[:2]
+        commands, literal = re.findall(r"`([^`]+)`", said), re.match(r"\s*`([^`]+)`", answer)
+        if commands and literal:
+            rows.append((commands[-1] if commands[0].startswith("!") else commands[0], literal.group(1)))
+    return rows
+
+
+def test_the_readme_table_answers_are_what_the_demo_says(tmp_path: Path) -> None:
+    rows = said_and_answered()
+    assert [said for said, _ in rows][:3] == ["temp salon", "chauffage on", "lampe 40%"]
+    config = write_demo_config(tmp_path)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    result = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
+                            cwd=tmp_path, env=env, input="".join(f"{said}\n" for said, _ in rows),
+                            capture_output=True, text=True, timeout=120)
+    printed = [line for line in result.stdout.splitlines() if line.strip()]
+    for said, answer in rows:
+        assert any(line_pattern(answer, True).fullmatch(line) for line in printed), (said, answer, printed)
