@@ -385,7 +385,17 @@ class AlertEngine:
             if text:
                 self._insert_deliveries(db, alert_id, recipients, "clear", cleared, None, now)
 
-        await store.call(store.transaction, write)
+        try:
+            await store.call(store.transaction, write)
+        except sqlite3.DatabaseError as exc:
+            # Over all the same: a new alarm of this rule (smoke gone, then back while the card is
+            # read-only) must go out from memory, not wait behind this write. It is recorded, and
+            # its clear message sent, once the database takes it (reminders wait until then).
+            log.warning("alert #%d %s is over but that cannot be recorded yet (%s); retried", alert_id,
+                        rule.name, exc)
+            state.active_id = None
+            self.unstored.write_later(lambda: store.call(store.transaction, write), recipients)
+            return
         state.active_id = None
         log.info("alert #%d %s cleared", alert_id, rule.name)
         self._wake(recipients)

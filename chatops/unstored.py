@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,9 @@ class Unstored:
         self._backlog_trimmed = False
         self._admins_told = False
         self._telling = False
+        # Writes that only record what already happened (an alert that ended), in order, retried
+        # before the backlog: (write, recipients whose outbox worker is woken once it is done).
+        self._writes: list[tuple[Callable[[], Awaitable[Any]], list[Recipient]]] = []
 
     # ---- readings behind a refused alert -----------------------------------------------------
 
@@ -70,6 +73,11 @@ class Unstored:
         if event[0] not in self._backlog:
             self._backlog[event[0]] = [event]
             self._backlog_waiting.set()
+
+    def write_later(self, write: Callable[[], Awaitable[Any]], recipients: list[Recipient]) -> None:
+        """Retry `write` (it records something already done in memory) with the backlog."""
+        self._writes.append((write, recipients))
+        self._backlog_waiting.set()
 
     def park(self, event: Event) -> None:
         """Queue `event` behind its rule's refused one, at most BACKLOG_LIMIT of them (then the
@@ -99,7 +107,7 @@ class Unstored:
         oldest first; a rule whose first one is refused again keeps the rest."""
         backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
         while True:
-            if not self._backlog:
+            if not self._backlog and not self._writes:
                 backoff.reset()
                 self._backlog_trimmed = False
                 self._backlog_waiting.clear()
@@ -107,8 +115,18 @@ class Unstored:
             delay = max(backoff.next_delay(), STORE_RETRY_CAP)
             if backoff.attempts <= 2 or backoff.attempts % 12 == 0:     # not a line every few seconds
                 log.error("alert rules %s could not be recorded (%s); retrying every %.0fs",
-                          ", ".join(sorted(self._backlog)), self.hub.store.health.detail, delay)
+                          ", ".join(sorted(self._backlog)) or "(ended alerts)", self.hub.store.health.detail, delay)
             await asyncio.sleep(delay)
+            while self._writes:
+                write, recipients = self._writes[0]
+                try:
+                    await write()
+                except sqlite3.DatabaseError:
+                    break
+                self._writes.pop(0)
+                self.engine._wake(recipients)
+            if self._writes:
+                continue
             for rule_name in list(self._backlog):
                 events = self._backlog[rule_name]
                 while events:
