@@ -339,8 +339,10 @@ async def test_in_french_on_irc(tmp_path: Path, mosquitto: Mosquitto, ngircd: Ng
     """[hub] language = "fr": the channel reads French (decimal comma, accents in UTF-8 lines), and
     a user who set `language = "en"` for herself gets English in private at the same time."""
     alice = await in_channel(tmp_path, "alice", irc_client)
-    users = {"alice": {"roles": ["family"], "irc": ["alice!*@127.0.0.1"], "language": "en"}}
+    users = {"alice": {"roles": ["family"], "irc": ["alice!*@127.0.0.1"], "language": "en"},
+             "claire": {"roles": ["family"], "irc": ["claire!*@127.0.0.1"]}}
     bob = await in_channel(tmp_path, "bob", irc_client)
+    claire = await in_channel(tmp_path, "claire", irc_client)
     async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port), users=users,
                             hub={"language": "fr"}) as (_hub, _irc):
         await bob.wait_member("#maison", "maison")
@@ -354,3 +356,15 @@ async def test_in_french_on_irc(tmp_path: Path, mosquitto: Mosquitto, ngircd: Ng
         assert (await alice.reply("maison", "alice")).text == "heater is ON"
         alice.say("maison", "temp salon")
         assert READING.fullmatch((await alice.reply("maison", "alice")).text)
+        # Claire (family, the hub's French) drives the lamp, the thermostat and the shutter in French.
+        async def answer(said: str, first_word: str) -> str:
+            claire.say("#maison", said)
+            line = await claire.expect(lambda l: l.command == "PRIVMSG" and l.nick == "maison"
+                                       and l.text.startswith(first_word), 10, what=f"the answer to {said}")
+            return str(line.text)
+        assert await answer("!tamise lampe 40", "lampe") == "lampe: allumé, 40 %, 2700 K"
+        assert re.fullmatch(r"thermostat: -?\d+,\d °C, consigne 21,0 °C, arrêt",
+                            await answer("!règle thermostat 21", "thermostat:"))
+        assert await answer("!règle thermostat 45", "thermostat accepte") == \
+            "thermostat accepte de 5 à 30 °C par pas de 0,5 ; 45 est hors limites."
+        assert (await answer("!ouvre volet", "volet")).startswith("volet salon: s'ouvre… (")
