@@ -60,7 +60,7 @@ async def test_alice_reads_french_while_bob_reads_english(tmp_path: Path, mosqui
         assert french == "Commande inconnue 'tmep'. Vouliez-vous dire temp ?"
         assert english == "Unknown command 'tmep'. Did you mean temp?"
         assert (await exec_command(hub, "temp salon", network="web", sender="alice")).count(",") == 1
-        assert await exec_command(hub, "chauffage on", network="web", sender="alice") == "heater : allumé"
+        assert await exec_command(hub, "chauffage on", network="web", sender="alice") == "heater: allumé"
         assert await exec_command(hub, "chauffage off", network="web", sender="bob") == "heater is OFF"
         assert (await exec_command(hub, "aide", network="web", sender="alice")).startswith("Commandes :\n")
 
@@ -93,7 +93,7 @@ def test_the_demo_path_in_french_on_the_console(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     said = result.stdout.splitlines()
     assert said[0].startswith("salon: ") and said[0].endswith(" °C") and "," in said[0]
-    assert said[1] == "heater : allumé"
+    assert said[1] == "heater: allumé"
     assert said[2] == "volet salon: fermé"
     assert said[3] == "lampe: allumé, 40 %, 2700 K"
     assert said[4] == "thermostat accepte de 5 à 30 °C par pas de 0,5 ; 45 est hors limites."

@@ -228,7 +228,7 @@ async def test_gammu_in_french_accents_kept(tmp_path: Path, mosquitto: Mosquitto
         await wait_for(lambda: modem_spy.texts(ALICE), timeout=10)
         phone.deliver(ALICE, "éteins volet")
         await wait_for(lambda: len(modem_spy.texts(ALICE)) == 2, timeout=10)
-        assert modem_spy.texts(ALICE) == ["heater : allumé",
+        assert modem_spy.texts(ALICE) == ["heater: allumé",
                                           "volet salon est de type volet : dites règle volet_salon VALEUR."]
 
 
