@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from .networks import networks
 from .unstored import Unstored
-from .backoff import Backoff
-from .clock import until
 from .conditions import Condition
 from .config import AlertSettings
 from .home import Device, Reading, format_value, reported_decimals
 from .i18n import N_, _, speaking
 from .outbox import STORE_RETRY_CAP, Outbox
+from .reminders import Reminders
 from .store import alerts as alert_rows, deliveries
 
 if TYPE_CHECKING:
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 SEVERITY_WORDS = (N_("info"), N_("warning"), N_("critical"))      # shown translated, in capitals
 
 SNAPSHOT_HOLD = 1.0     # seconds an alert with `snapshot` waits for the picture before going without it
-NOTICE_PREFIX = "notify/"   # rule name of the alerts notifications open (chatops.notify): no rule of their own
 
 
 
@@ -83,10 +81,9 @@ class AlertEngine:
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self.outbox = Outbox(hub)
         self.unstored = Unstored(hub, self)
-        self._repeat_changed = asyncio.Event()
+        self.reminders = Reminders(self)
         self._mutes: dict[str, float] = {}
         self._attaching: set[asyncio.Task[Any]] = set()     # pictures being fetched for held alerts
-        self._heard: dict[str, float] = {}       # device -> monotonic time of its last reading
 
     @property
     def sent_count(self) -> int:
@@ -111,7 +108,7 @@ class AlertEngine:
         self.hub.spawn(self._evaluate_forever(), "alerts-rules")
         self.hub.spawn(self.unstored.retry_forever(), "alerts-backlog")
         self.unstored.watch()
-        self.hub.spawn(self._repeat_forever(), "alerts-repeat")
+        self.hub.spawn(self.reminders.run_forever(), "alerts-repeat")
         if any(s.condition.kind == "offline" for s in self.rules.values()):
             self.hub.spawn(self._offline_forever(), "alerts-offline")
         adapters = set(self.hub.adapters) | set(await store.call(deliveries.adapters_waiting, store.db))
@@ -121,7 +118,6 @@ class AlertEngine:
     # ---- rules ---------------------------------------------------------------------------
 
     def _on_reading(self, device: Device, reading: Reading, previous: Reading | None) -> None:
-        self._heard[device.name] = self.hub.clock.monotonic()     # offline rules: never the wall clock
         for state in self._rules_by_device.get(device.name, ()):
             self._events.put_nowait((state.rule.name, device, reading, previous))
 
@@ -270,7 +266,7 @@ class AlertEngine:
             self._attaching.add(task)
             task.add_done_callback(self._attaching.discard)
         self._wake(recipients)            # a held row: the worker's pass sets its timer to the hold's end
-        self._repeat_changed.set()
+        self.reminders.wake()
         await self._publish_state(rule.name, alert_id)
         return alert_id
 
@@ -503,65 +499,11 @@ class AlertEngine:
                 payload = json.dumps({"state": "cleared", "id": None})
                 self.hub.spawn(self.hub.mqtt.publish_latest(self.state_topic(rule), payload), f"alert-state-{rule}")
 
-    # ---- repeats and offline checks ------------------------------------------------------------
+    # ---- reminders (chatops.reminders) and offline checks ---------------------------------------
 
     def wake_reminders(self) -> None:
-        """Look at the due reminders now (the wall clock stepped)."""
-        self._repeat_changed.set()
-
-    async def _repeat_forever(self) -> None:
-        store = self.hub.store
-        backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
-        while True:
-            self._repeat_changed.clear()
-            now = self.hub.clock.time()
-            try:
-                due = await store.call(alert_rows.reminders_due, store.db, now)
-                for alert_id, rule_name, message, repeats in due:
-                    await self._repeat(alert_id, rule_name, message, repeats)
-                upcoming = await store.call(alert_rows.next_reminder, store.db)
-            except sqlite3.DatabaseError as exc:
-                delay = backoff.next_delay()
-                log.error("alert reminders could not be recorded (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            except Exception:
-                delay = backoff.next_delay()
-                log.exception("alert reminders failed; retrying in %.1fs", delay)
-                await asyncio.sleep(delay)
-                continue
-            backoff.reset()
-            await until(self.hub.clock, upcoming, self._repeat_changed)
-
-    async def _repeat(self, alert_id: int, rule_name: str, message: str, repeats: int) -> None:
-        state = self.rules.get(rule_name)
-        every = state.rule.repeat_every if state else None
-        now = self.hub.clock.time()
-        recipients = self.recipients(state.rule.notify) if state else []
-
-        def reminder(prefix: str = self.hub.settings.hub.prefix) -> str:
-            return _("[REMINDER {count}] {text} (alert #{id}; answer {prefix}ack {id})").format(
-                count=repeats + 1, text=message, id=alert_id, prefix=prefix)
-        with speaking(self.hub.settings.hub.language):
-            text = reminder()               # a notification's reminder: its first recipients, the hub's language
-        store = self.hub.store
-
-        if state is None and rule_name.startswith(NOTICE_PREFIX):
-            every = self.hub.settings.notify.repeat      # a notification sent with ack (chatops.notify)
-
-        def write(db: Any) -> list[str]:
-            alert_rows.reminded(db, alert_id, now + every if every else None)
-            deliveries.cancel_pending(db, alert_id, "repeat")
-            if state is not None:
-                self._insert_deliveries(db, alert_id, recipients, "repeat", reminder, None, now)
-                return []
-            # No rule to name its recipients (a notification): those its first message went to.
-            deliveries.copy_to_first_recipients(db, alert_id, "repeat", text, now)
-            return deliveries.adapters_waiting(db, alert_id, "repeat")
-
-        for adapter_name in await store.call(store.transaction, write):
-            self.outbox.wake(adapter_name).set()
-        self._wake(recipients)
+        """Look at the due reminders now (the wall clock stepped, an alert was raised)."""
+        self.reminders.wake()
 
     async def _offline_forever(self) -> None:
         """Raise `offline` rules for devices silent too long, measured on monotonic time: NTP
@@ -585,7 +527,8 @@ class AlertEngine:
                 device = self.hub.home.devices.get(state.rule.device)
                 if device is None:
                     continue
-                seen = max(self._heard.get(device.name, heard_from), heard_from)
+                # When the hub heard it, on monotonic time (Reading.seen), never the wall clock.
+                seen = max(device.reading.seen, heard_from) if device.reading is not None else heard_from
                 limit = float(state.condition.threshold or 0)
                 if now - seen >= limit and state.active_id is None:
                     try:

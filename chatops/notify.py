@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .alerts import NOTICE_PREFIX, Recipient, parse_address
+from .alerts import Recipient, parse_address
+from .reminders import NOTICE_PREFIX
 from .config import NotifyTopic, read_secret
 from .i18n import _, speaking
 from .networks import networks
@@ -295,7 +296,7 @@ class Notifications:
                  f" (picture: {warning})" if warning else "")
         engine._wake(recipients)
         if notice.ack:
-            engine._repeat_changed.set()
+            engine.wake_reminders()
         return notice_id
 
     async def resolve_key(self, source: str, key: str, text: str) -> int | None:

@@ -39,6 +39,7 @@ from .i18n import N_, _, pgettext, speaking
 from .message import Address, Attachment, Identity, Message, Reply
 from .sim_past import simulated_until
 from .notify_web import NotifyApi
+from .outbox import Unread
 from .web_guard import RequestGuard
 
 if TYPE_CHECKING:
@@ -115,8 +116,6 @@ class WebChat(AdapterBase):
         `/api/notify/ID` says `failed: … no web chat page was open` instead of `delivered`, and
         the person's other networks carry it. (A closed page's messages were once retried every
         second, as if a connection had dropped.)"""
-        from .outbox import Unread
-
         targets = [s for k, s in self.sockets.items() if k == address.target] or list(self.sockets.values())
         if not targets:
             raise Unread("no web chat page was open")
