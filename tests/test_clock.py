@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -43,15 +44,21 @@ async def test_the_watcher_tells_steps_not_drift() -> None:
     assert seen == [-600.0]
 
 
+def hub_on(tmp_path: Path, mosquitto: Mosquitto, clock: ManualClock, rule: dict[str, Any], **more: Any) -> Hub:
+    """A hub on `clock` with one alert rule, told through the loopback network `loop`."""
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None},
+                            **{"automations": [], **more})
+    return Hub(settings, tty=False, clock=clock)
+
+
 @pytest.mark.servers
 async def test_an_alert_cooldown_ignores_a_clock_step(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """A `changed` rule with a 1 h cooldown: the wall clock stepping a day forward does not end it."""
     clock = ManualClock(wall=time.time())
     rule = {"name": "door", "device": "hall_motion", "when": "changed", "message": "{device}: {value}",
             "severity": "info", "notify": ["loop:bob"], "cooldown": "1h"}
-    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
-                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, automations=[])
-    hub = Hub(settings, tty=False, clock=clock)
+    hub = hub_on(tmp_path, mosquitto, clock, rule)
     async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
         inbox = hub.adapters["loop"]
         for occupied in (False, True):
@@ -76,9 +83,7 @@ async def test_reminders_months_overdue_send_one_not_a_burst(tmp_path: Path, mos
     clock = ManualClock(wall=time.time())
     rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
             "severity": "critical", "notify": ["loop:bob"], "repeat": "1h"}
-    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
-                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, automations=[])
-    hub = Hub(settings, tty=False, clock=clock)
+    hub = hub_on(tmp_path, mosquitto, clock, rule)
     async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
         inbox = hub.adapters["loop"]
         await device.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
@@ -116,10 +121,8 @@ async def test_a_forward_step_makes_no_device_look_silent_nor_ends_a_held_state_
             "severity": "warning", "notify": ["loop:bob"]}
     automation = {"name": "gate shut", "when": "gate off for 10m", "do": ["read gate"], "notify": ["loop:watch"],
                   "owner": "owner"}
-    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
-                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, automations=[automation],
-                            devices={"gate": {"type": "binary_sensor", "topic": "test/gate", "value": "open"}})
-    hub = Hub(settings, tty=False, clock=clock)
+    hub = hub_on(tmp_path, mosquitto, clock, rule, automations=[automation],
+                 devices={"gate": {"type": "binary_sensor", "topic": "test/gate", "value": "open"}})
     async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
         inbox = hub.adapters["loop"]
         await device.publish("zigbee2mqtt/salon", json.dumps({"temperature": 20.0}), qos=1)

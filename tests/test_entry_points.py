@@ -92,18 +92,23 @@ def test_the_built_in_command_modules_are_the_entry_points() -> None:
     assert sorted(installed) == sorted(BUILTIN_COMMAND_MODULES)        # the example plugin's are its own
 
 
+def status_with_network_plugin(tmp_path: Path, distribution: str, entry: str) -> subprocess.CompletedProcess[str]:
+    """`status` said to the demo hub with a distribution on its path that declares the
+    `chatops.adapters` entry point `entry` (as pip would leave it: a dist-info folder)."""
+    site = tmp_path / "site"
+    info = site / f"{distribution}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "entry_points.txt").write_text(f"[chatops.adapters]\n{entry}\n", encoding="utf-8")
+    config = write_demo_config(tmp_path)
+    return subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
+                          cwd=tmp_path, capture_output=True, text=True, input="status\n", timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(site)))
+
+
 def test_a_broken_network_plugin_is_left_out_and_status_names_it(tmp_path: Path) -> None:
     """A network plugin whose module does not import: the hub starts without it and `status` says
     which and why (the hub's own networks still work)."""
-    site = tmp_path / "site"
-    info = site / "broken_net-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "entry_points.txt").write_text("[chatops.adapters]\nbrokennet = no_such_network_module:NETWORK\n",
-                                           encoding="utf-8")
-    config = write_demo_config(tmp_path)
-    out = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
-                         cwd=tmp_path, capture_output=True, text=True, input="status\n", timeout=60,
-                         env=dict(os.environ, PYTHONPATH=str(site)))
+    out = status_with_network_plugin(tmp_path, "broken_net", "brokennet = no_such_network_module:NETWORK")
     assert out.returncode == 0, out.stderr
     assert "plugin brokennet: NOT LOADED (ModuleNotFoundError: No module named 'no_such_network_module')" \
         in out.stdout, out.stdout
@@ -113,14 +118,7 @@ def test_a_broken_network_plugin_is_left_out_and_status_names_it(tmp_path: Path)
 def test_a_network_plugin_that_takes_a_built_in_name_is_refused(tmp_path: Path) -> None:
     """A plugin registering `irc` would replace how IRC senders match people (who is alice): it is
     left out, the built-in IRC stays, and `status` names the plugin and why."""
-    site = tmp_path / "site"
-    info = site / "fake_irc-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "entry_points.txt").write_text("[chatops.adapters]\nirc = fake_irc_module:NETWORK\n", encoding="utf-8")
-    config = write_demo_config(tmp_path)
-    out = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
-                         cwd=tmp_path, capture_output=True, text=True, input="status\n", timeout=60,
-                         env=dict(os.environ, PYTHONPATH=str(site)))
+    out = status_with_network_plugin(tmp_path, "fake_irc", "irc = fake_irc_module:NETWORK")
     assert out.returncode == 0, out.stderr
     assert "plugin irc (fake_irc_module:NETWORK): NOT LOADED (the network name 'irc' is taken by " \
            "adapters.irc_network:NETWORK; rename the plugin's)" in out.stdout, out.stdout
