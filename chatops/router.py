@@ -305,23 +305,24 @@ class Router:
     def _unknown(self, words: list[str], message: Message) -> str:
         shown = clean_text(words[0])[:40]
         prefix = self._prefix(message)
-        device = self._device_words().get(fold(words[0]))
+        devices = self._device_words()               # {folded name, label or alias: device name}
+        device = devices.get(fold(words[0]))
         if device is not None and len(words) > 1:
             # A device named right, with words none of its shorthands takes (`volet close for 1h`):
             # suggesting the same line back would help nobody.
             return _("{device} does not take {words!r}. Say {prefix}help {device} for what it does.").format(
                 device=device, words=clean_text(" ".join(words[1:]))[:40], prefix=prefix)
-        meant = self._meant(words)
+        meant = self._meant(words, devices)
         if meant is not None:
             return _("Unknown command {word!r}. Did you mean {prefix}{command}?").format(
                 word=shown, prefix=prefix, command=meant)
         return _("Unknown command {word!r}. Say {prefix}help for the list.").format(word=shown, prefix=prefix)
 
-    def _meant(self, words: list[str]) -> str | None:
+    def _meant(self, words: list[str], devices: dict[str, str] | None = None) -> str | None:
         """What a line with a mistyped first word probably meant: the closest command's name, or
         the closest device's name with the words that followed (`chaufage on`: `chauffage on`,
         the shorthand it was meant to be), whichever is closer; None when nothing is close."""
-        devices = self._device_words()               # {folded name, label or alias: device name}
+        devices = self._device_words() if devices is None else devices
         close = difflib.get_close_matches(fold(words[0]), [*self.commands.words, *devices], n=1, cutoff=0.6)
         if not close:
             return None
