@@ -248,7 +248,8 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
         if not words:
             raise ScheduleError(_("every what? write e.g. every day at 06:30 CMD or every 15m CMD"))
         first = fold(words[0])
-        if unit_of(first) in ("s", "m", "h"):              # toutes les heures, every minute
+        bare = words[0].lower() if unit_of(first) in ("s", "m", "h") else None
+        if bare is not None:                               # toutes les heures, every minute
             words = ["1" + first, *words[1:]]
         if first[:1].isdigit() or unit_of(first) in ("s", "m", "h") or first in ("un", "une", "a", "an"):
             try:
@@ -257,7 +258,7 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
                 raise ScheduleError(str(exc)) from None
             if every < 1:
                 raise ScheduleError(_("repeat at most once a second"))
-            label = f"{said} {format_duration(every)}"
+            label = f"{said} {bare or format_duration(every)}"      # not "toutes les 1h"
             return Plan(now + every, Recurrence("every", every=every, label=label), words[taken:])
         at = next((i for i, word in enumerate(words) if _MEANING.get(fold(word)) == "at"), None)
         named = [w.strip(",") for w in words[:1 if at is None else at] if fold(w) not in ("et", "and") and w.strip(",")]

@@ -14,6 +14,9 @@ from chatops.schedule import FORMS, Recurrence, ScheduleError, local_time, other
 from chatops.timers import ACTIVE, CANCELLED, PAUSED, Timer, line_problem
 
 SCHEDULING = ("in", "at", "tomorrow", "every", "cron")
+# Each run of a timer answers in the conversation that set it: faster than this is a flood there
+# (and in the outbox when that network is down). An automation in config.toml may run faster.
+SHORTEST_REPEAT = 60.0
 
 
 def _line(words: list[str]) -> str:
@@ -30,6 +33,9 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
     except ScheduleError as exc:
         raise CommandError(_("{problem}. Forms: {forms}.").format(
             problem=str(exc)[0].upper() + str(exc)[1:], forms=_(FORMS))) from None
+    if plan.recurrence.kind == "every" and (plan.recurrence.every or 0) < SHORTEST_REPEAT:
+        raise CommandError(_("A timer repeats at most once a minute (each run answers here): write {prefix}every 1m "
+                             "or more; an automation in config.toml may run more often.").format(prefix=ctx.prefix))
     if not plan.rest:
         raise CommandError(_('{verb} {names}: then what? Add the command, e.g. {prefix}{verb} {names} chauffage on').format(
             verb=ctx.word or verb, names=' '.join(words), prefix=ctx.prefix))

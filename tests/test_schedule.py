@@ -39,7 +39,7 @@ NOW = at(2026, 12, 4, 10, 0)        # a Friday
      "every monday,friday at 07:00"),
     ("every", ["15m", "read", "salon"], "2026-12-04 10:15 +0100", "every 15m"),
     ("every", ["15", "minutes", "read", "salon"], "2026-12-04 10:15 +0100", "every 15m"),
-    ("every", ["hour", "read", "salon"], "2026-12-04 11:00 +0100", "every 1h"),
+    ("every", ["hour", "read", "salon"], "2026-12-04 11:00 +0100", "every hour"),
     ("in", ["an", "hour", "snap", "entree"], "2026-12-04 11:00 +0100", "once, set for in 1h"),
     ("at", ["7am", "chauffage", "on"], "2026-12-05 07:00 +0100", "once"),
     ("every", ["day", "at", "7:30pm", "chauffage", "on"], "2026-12-04 19:30 +0100", "every day at 19:30"),
@@ -203,7 +203,7 @@ def test_the_shipped_automations_validate(tmp_path: Path) -> None:
     ("chaque", ["week-end", "à", "9h", "ouvre", "volet"], "2026-12-05 09:00 +0100", "chaque week-end à 09:00"),
     ("toutes", ["les", "15m", "lire", "salon"], "2026-12-04 10:15 +0100", "toutes les 15m"),
     ("toutes", ["les", "15", "minutes", "lire", "salon"], "2026-12-04 10:15 +0100", "toutes les 15m"),
-    ("toutes", ["les", "heures", "lire", "salon"], "2026-12-04 11:00 +0100", "toutes les 1h"),
+    ("toutes", ["les", "heures", "lire", "salon"], "2026-12-04 11:00 +0100", "toutes les heures"),   # not "toutes les 1h"
     ("dans", ["10", "minutes", "photo", "entree"], "2026-12-04 10:10 +0100", "once, set for in 10m"),
     ("dans", ["une", "heure", "photo", "entree"], "2026-12-04 11:00 +0100", "once, set for in 1h"),
     ("dans", ["1h30", "photo", "entree"], "2026-12-04 11:30 +0100", "once, set for in 1h30m"),

@@ -152,6 +152,17 @@ async def test_timers_cancel_pause_resume(tmp_path: Path, mosquitto: Mosquitto) 
             "Timer #2 is owner's; only they (or an admin) can change it."
 
 
+async def test_a_timer_from_chat_repeats_at_most_once_a_minute(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    # Every run answers in the conversation: `every 1s` would flood it (an automation may).
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        refused = "A timer repeats at most once a minute (each run answers here): write every 1m or more; " \
+                  "an automation in config.toml may run more often."
+        assert await say(hub, "every 1s read salon") == refused
+        assert await say(hub, "every 59 seconds read salon") == refused
+        assert (await say(hub, "every minute read salon")).startswith("Timer #1: read salon at ")
+        assert (await say(hub, "timers")).endswith("owner: read salon (every minute)")
+
+
 async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         stranger = await say(hub, "in 1m chauffage on", network="web", sender="stranger")
