@@ -113,7 +113,8 @@ class Automations:
             auto.last_run, auto.last_result = last_run, last_result or ""
             if auto.settings.when and trigger == auto.settings.when:
                 auto.known, auto.holding, auto.since, auto.fired = True, bool(holding), since, bool(fired)
-        for problem in command_problems(self.hub):
+        # Devices named in `do` are not checked here: discovery may bring them after start.
+        for problem in command_problems(self.hub)[0]:
             log.error("automation not started: %s", problem)
             name = problem.split(":", 1)[0]
             if name in self.by_name:
@@ -462,17 +463,24 @@ def _shown(value: object) -> str:
     return str(value)
 
 
-def command_problems(hub: Hub) -> list[str]:
-    """Commands of automations that do not parse, or that their owner may not run:
-    "NAME: why" each. `chatops check` refuses them; a running hub leaves them off."""
+def command_problems(hub: Hub) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the automations' commands, "NAME: do 'LINE': why" each.
+
+    Problems: a line that does not parse, or that its owner may not run; `chatops check`
+    refuses them, a running hub leaves the automation off. Warnings: a line naming a device
+    the config does not have (a typo, or a device Home Assistant discovery brings later, which
+    only the running hub can know)."""
     from .timers import line_problem
 
-    problems = []
+    problems, warnings = [], []
     for item in hub.settings.automations:
         owner = item.owner or hub.settings.automations_defaults.owner or ""
         user = hub.auth.users.get(owner)
         for line in item.do:
-            problem = line_problem(hub, user, line, sender=f"automation:{item.name}", precheck=False)
+            sender = f"automation:{item.name}"
+            problem = line_problem(hub, user, line, sender=sender, precheck=False)
             if problem:
                 problems.append(f"{item.name}: do {line!r}: {problem}")
-    return problems
+            elif unknown := line_problem(hub, user, line, sender=sender):
+                warnings.append(f"{item.name}: do {line!r}: {unknown} (fine if MQTT discovery brings it)")
+    return problems, warnings

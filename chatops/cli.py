@@ -43,7 +43,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if data_dir:
         print(f"{args.config}: the hub would not start:", file=sys.stderr)
         print(f"  - {data_dir}", file=sys.stderr)
-    automations = _automation_problems(settings)
+    automations, device_warnings = _automation_problems(settings)
+    for warning in device_warnings:
+        print(f"warning: automations: {warning}", file=sys.stderr)
     if automations:
         print(f"{args.config}: automations that could not run:", file=sys.stderr)
         for problem in automations:
@@ -73,11 +75,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _automation_problems(settings: Settings) -> list[str]:
-    """Automation commands that do not parse or that their owner may not run (the hub's own
-    router and access rules judge them, as they will at run time)."""
+def _automation_problems(settings: Settings) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the automations' commands: lines that do not parse or that their
+    owner may not run, and lines naming a device the config lacks (the hub's own router and
+    access rules judge them, as they will at run time)."""
     if not settings.automations:
-        return []
+        return [], []
     from .automations import command_problems
     from .hub import Hub
 

@@ -298,6 +298,17 @@ def test_check_refuses_commands_the_owner_may_not_run_or_that_do_not_parse(tmp_p
     assert says in result.stderr
 
 
+def test_check_warns_of_a_device_the_config_lacks_in_do(tmp_path: Path) -> None:
+    # A typo, or a device discovery brings later: said, and the file is still valid.
+    extra = '[[automations]]\nname = "frost"\nwhen = "chambre < 5"\ndo = ["switch heatr on"]\n'
+    result = subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config",
+                             str(write_demo_config(tmp_path, extra=extra))], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    warning = next(line for line in result.stderr.splitlines() if "heatr" in line)
+    assert warning.startswith("warning: automations: frost: do 'switch heatr on': ") and "heater" in warning
+    assert warning.endswith("(fine if MQTT discovery brings it)")
+
+
 def test_check_refuses_a_timed_switch_whose_owner_may_not_set_timers(tmp_path: Path) -> None:
     """`switch heater on for 2h` sets a timer to switch back: an owner allowed to switch but not
     to schedule could never run it, so `chatops check` says so instead of the first run."""
