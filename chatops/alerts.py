@@ -267,7 +267,7 @@ class AlertEngine:
             task.add_done_callback(self._attaching.discard)
         self._wake(recipients)            # a held row: the worker's pass sets its timer to the hold's end
         self.reminders.wake()
-        await self._publish_state(rule.name, alert_id)
+        await self.publish_state(rule.name, alert_id)
         return alert_id
 
     async def _attach_snapshot(self, alert_id: int, rule: AlertSettings) -> None:
@@ -395,7 +395,7 @@ class AlertEngine:
         state.active_id = None
         log.info("alert #%d %s cleared", alert_id, rule.name)
         self._wake(recipients)
-        await self._publish_state(rule.name, alert_id)
+        await self.publish_state(rule.name, alert_id)
 
     # ---- acknowledge, mute, list -------------------------------------------------------------
 
@@ -429,6 +429,9 @@ class AlertEngine:
         try:
             result = await store.call(store.transaction, write)
         except sqlite3.DatabaseError:
+            acked = await self.unstored.acknowledge(alert_id, by, by_user)
+            if acked is not None:
+                return acked
             if alert_id is None and self.unstored.alerts:
                 raise CommandError(unstored) from None
             raise
@@ -443,7 +446,7 @@ class AlertEngine:
         acked_id, rule, others = result
         for adapter_name in {o[0] for o in others}:
             self.outbox.wake(adapter_name).set()
-        await self._publish_state(rule, acked_id)
+        await self.publish_state(rule, acked_id)
         return acked_id, rule
 
     async def mute(self, rule: str, seconds: float, by: str) -> None:
@@ -466,13 +469,14 @@ class AlertEngine:
             for alert_id, rule, device, severity, message, raised_at, acked_by in alert_rows.listed(store.db):
                 told, pending = deliveries.told_and_pending(store.db, alert_id, shown)
                 result.append({"id": alert_id, "rule": rule, "device": device, "severity": severity,
-                               "message": message, "raised_at": raised_at, "acked_by": acked_by,
+                               "message": message, "raised_at": raised_at,
+                               "acked_by": acked_by or self.unstored.acked.get(alert_id),
                                "told": told, "pending": pending})
             return result
 
         return self.unstored.entries() + await store.call(query)
 
-    async def _publish_state(self, rule: str, alert_id: int) -> None:
+    async def publish_state(self, rule: str, alert_id: int) -> None:
         store = self.hub.store
         row = await store.call(alert_rows.state, store.db, alert_id)
         if row is None:
@@ -494,7 +498,7 @@ class AlertEngine:
         latest = await store.call(alert_rows.latest_per_rule, store.db)
         for rule in self.rules:
             if rule in latest:
-                await self._publish_state(rule, latest[rule])
+                await self.publish_state(rule, latest[rule])
             else:
                 payload = json.dumps({"state": "cleared", "id": None})
                 self.hub.spawn(self.hub.mqtt.publish_latest(self.state_topic(rule), payload), f"alert-state-{rule}")

@@ -32,6 +32,9 @@ class Reminders:
         self.engine = engine
         self.hub = engine.hub
         self._changed = asyncio.Event()
+        # Alerts whose last reminder the database refused (a full card): id -> (reminders sent,
+        # when the next is due). The reminders go on from here until it is recorded.
+        self.held: dict[int, tuple[int, float | None]] = {}
 
     def wake(self) -> None:
         """Look at the due reminders now (one was added, the wall clock stepped)."""
@@ -46,8 +49,16 @@ class Reminders:
             try:
                 due = await store.call(alert_rows.reminders_due, store.db, now)
                 for alert_id, rule_name, message, repeats in due:
-                    await self._repeat(alert_id, rule_name, message, repeats)
-                upcoming = await store.call(alert_rows.next_reminder, store.db)
+                    if alert_id in self.engine.unstored.acked:
+                        continue
+                    held = self.held.get(alert_id)
+                    if held is not None and (held[1] is None or held[1] > now):
+                        continue
+                    await self._repeat(alert_id, rule_name, message, max(repeats, held[0] if held else 0))
+                upcoming = await store.call(alert_rows.next_reminder, store.db,
+                                            (*self.held, *self.engine.unstored.acked))
+                upcoming = min((at for at in (upcoming, *(at for _n, at in self.held.values())) if at is not None),
+                               default=None)
             except sqlite3.DatabaseError as exc:
                 delay = backoff.next_delay()
                 log.error("alert reminders could not be recorded (%s); retrying in %.1fs", exc, delay)
@@ -77,8 +88,10 @@ class Reminders:
         if state is None and rule_name.startswith(NOTICE_PREFIX):
             every = self.hub.settings.notify.repeat      # a notification sent with ack (chatops.notify)
 
+        next_at = now + every if every else None
+
         def write(db: Any) -> list[str]:
-            alert_rows.reminded(db, alert_id, now + every if every else None)
+            alert_rows.reminded(db, alert_id, next_at, repeats + 1)
             deliveries.cancel_pending(db, alert_id, "repeat")
             if state is not None:
                 self.engine._insert_deliveries(db, alert_id, recipients, "repeat", reminder, None, now)
@@ -87,6 +100,33 @@ class Reminders:
             deliveries.copy_to_first_recipients(db, alert_id, "repeat", text, now)
             return deliveries.adapters_waiting(db, alert_id, "repeat")
 
-        for adapter_name in await store.call(store.transaction, write):
+        try:
+            waiting = await store.call(store.transaction, write)
+        except sqlite3.DatabaseError as exc:
+            if state is None:
+                raise                       # a notification's first recipients are in the database only
+            await self._from_memory(alert_id, repeats + 1, next_at, recipients, reminder, exc)
+            return
+        self.held.pop(alert_id, None)
+        for adapter_name in waiting:
             self.engine.outbox.wake(adapter_name).set()
         self.engine._wake(recipients)
+
+    async def _from_memory(self, alert_id: int, count: int, next_at: float | None, recipients: list[Any],
+                           reminder: Any, exc: sqlite3.DatabaseError) -> None:
+        """The database refuses the reminder (a full card): an alarm raised before still reminds,
+        sent from memory to whoever is reachable now, and the next is counted from here. The
+        reminder is recorded (not sent again) once the database takes it."""
+        held = self.held[alert_id] = (count, next_at)
+        store = self.hub.store
+        unstored = self.engine.unstored
+        told = await unstored.send(recipients, reminder)
+        log.error("alert #%d: reminder %d could not be recorded (%s): sent from memory to %d recipients",
+                  alert_id, count, exc, len(told))
+
+        async def record() -> None:
+            await store.call(alert_rows.reminded, store.db, alert_id, next_at, count)
+            if self.held.get(alert_id) == held:        # a later reminder has its own record queued
+                del self.held[alert_id]
+        unstored.write_later(record, [])
+        await unstored.tell_admins(str(exc))

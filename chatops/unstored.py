@@ -58,6 +58,7 @@ class Unstored:
         # Writes that only record what already happened (an alert that ended), in order, retried
         # before the backlog: (write, recipients whose outbox worker is woken once it is done).
         self._writes: list[tuple[Callable[[], Awaitable[Any]], list[Recipient]]] = []
+        self.acked: dict[int, str] = {}     # stored alerts acknowledged while the database refused it: id -> by
 
     # ---- readings behind a refused alert -----------------------------------------------------
 
@@ -115,7 +116,7 @@ class Unstored:
             delay = max(backoff.next_delay(), STORE_RETRY_CAP)
             if backoff.attempts <= 2 or backoff.attempts % 12 == 0:     # not a line every few seconds
                 log.error("alert rules %s could not be recorded (%s); retrying every %.0fs",
-                          ", ".join(sorted(self._backlog)) or "(ended alerts)", self.hub.store.health.detail, delay)
+                          ", ".join(sorted(self._backlog)) or "(what alerts already did: reminders, ends, acknowledgements)", self.hub.store.health.detail, delay)
             await asyncio.sleep(delay)
             while self._writes:
                 write, recipients = self._writes[0]
@@ -155,7 +156,7 @@ class Unstored:
         alert = self.alerts[key] = UnstoredAlert(rule.name, device.name, rule.severity.value, text, reason,
                                                  self.hub.clock.time())
 
-        def line() -> str:
+        def line(_prefix: str) -> str:
             return _("[{severity}] {text} (NOT STORED: the hub's storage is failing: {why}; it is recorded and "
                      "can be acknowledged once storage is back)").format(
                 severity=_(rule.severity.value).upper(), text=self.engine.render(rule.message, device, value, rule),
@@ -163,11 +164,50 @@ class Unstored:
 
         async def send() -> None:
             # Each recipient is marked told as soon as it is: an alert recorded meanwhile skips them.
-            await self._send(self.engine.recipients(rule.notify), line, alert.told)
+            await self.send(self.engine.recipients(rule.notify), line, alert.told)
             log.error("alert %s on %s could not be recorded (%s): sent from memory to %d recipients",
                       rule.name, device.name, reason, len(alert.told))
             await self.tell_admins(reason)
         self.hub.spawn(send(), f"unstored-{rule.name}")
+
+    async def acknowledge(self, alert_id: int | None, by: str, by_user: str | None) -> tuple[int, str] | None:
+        """The database refused an acknowledgement (a full card): the alert is acknowledged in
+        memory all the same (its reminders stop, the others are told from here) and recorded
+        once the database takes it. (id, rule), or None when the alert cannot even be read."""
+        from .command import CommandError
+        from .store import alerts as alert_rows, deliveries
+
+        store = self.hub.store
+        try:
+            row = await store.call(alert_rows.to_acknowledge, store.db, alert_id)
+        except sqlite3.DatabaseError:
+            return None
+        if row is None or row[2] is not None:
+            return None
+        acked_id, rule = row[0], row[1]
+        if acked_id in self.acked:
+            raise CommandError(_("Alert #{id} was already acknowledged by {who}.").format(id=acked_id, who=self.acked[acked_id]))
+        self.acked[acked_id] = by
+        now = self.hub.clock.time()
+
+        def write(db: Any) -> None:
+            alert_rows.acknowledge(db, acked_id, by, now)
+            deliveries.cancel_pending(db, acked_id, "repeat")
+            deliveries.release_held(db, acked_id, now)
+
+        async def record() -> None:
+            await store.call(store.transaction, write)
+            del self.acked[acked_id]
+            self.engine.reminders.held.pop(acked_id, None)
+            await self.engine.publish_state(rule, acked_id)
+        self.write_later(record, [])
+        log.error("alert #%d: acknowledged by %s, which cannot be recorded yet; its reminders stop", acked_id, by)
+        state = self.engine.rules.get(rule)
+        others = [r for r in self.engine.recipients(state.rule.notify) if not (by_user and r.user == by_user)] \
+            if state is not None else []
+        self.hub.spawn(self.send(others, lambda _prefix: _("Alert #{id} ({rule}) acknowledged by {who}.").format(
+            id=acked_id, rule=rule, who=by)), f"acked-{acked_id}")
+        return acked_id, rule
 
     def forget(self, rule: str, device: str) -> None:
         """The condition ended before the database took the alert: nothing to record any more."""
@@ -192,7 +232,7 @@ class Unstored:
             return
         self._telling = True
         try:
-            told = await self._send(self._admins(), lambda: _(
+            told = await self.send(self._admins(), lambda _prefix: _(
                 "[CRITICAL] The hub's storage is failing ({why}): alerts are sent from memory and history is kept "
                 "in memory until it is fixed (free disk space, or make the data folder writable).").format(why=reason))
         finally:
@@ -203,16 +243,17 @@ class Unstored:
 
     async def _tell_back(self) -> None:
         self._admins_told = False
-        await self._send(self._admins(), lambda: _(
+        await self.send(self._admins(), lambda _prefix: _(
             "[RESOLVED] The hub's storage works again: what waited in memory is being stored."))
 
     def _admins(self) -> list[Recipient]:
         return self.engine.recipients([name for name, user in self.hub.auth.users.items() if "*" in user.grants])
 
-    async def _send(self, recipients: list[Recipient], text: Callable[[], str],
-                    told: set[tuple[str, str]] | None = None) -> set[tuple[str, str]]:
-        """Send `text`, rendered in each recipient's language, to those whose network is up;
-        each one reached is added to `told` at once."""
+    async def send(self, recipients: list[Recipient], text: Callable[[str], str],
+                   told: set[tuple[str, str]] | None = None) -> set[tuple[str, str]]:
+        """Send `text` without the database to the recipients whose network is up, rendered in
+        each one's language and given the command prefix as that one types it ("" in a direct
+        chat); each one reached is added to `told` at once."""
         from .alerts import _is_direct
 
         told = set() if told is None else told
@@ -221,11 +262,12 @@ class Unstored:
             adapter = self.hub.adapters.get(name)
             if adapter is None or not adapter.health.connected:
                 continue
+            direct = _is_direct(recipient)
             try:
                 async with asyncio.timeout(SEND_TIMEOUT):
                     with speaking(self.hub.auth.language_of(recipient.user or None)):
-                        shown = text()
-                    await self.hub.send_through(adapter, Address(name, recipient.target, _is_direct(recipient)),
+                        shown = text("" if direct else self.hub.settings.hub.prefix)
+                    await self.hub.send_through(adapter, Address(name, recipient.target, direct),
                                                 Reply(shown, notice=True))
                 told.add((name, recipient.target))
             except Exception as exc:

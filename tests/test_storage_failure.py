@@ -46,10 +46,10 @@ def fill(folder: Path) -> Path:
     return filler
 
 
-def smoke_hub(data: Path, mosquitto: Mosquitto) -> Hub:
+def smoke_hub(data: Path, mosquitto: Mosquitto, repeat: str = "1h") -> Hub:
     """A hub whose smoke rule tells bob (an address) and alice (an admin) on the loopback network."""
     rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
-            "severity": "critical", "notify": ["loop:bob", "alice"], "repeat": "1h"}
+            "severity": "critical", "notify": ["loop:bob", "alice"], "repeat": repeat}
     settings = settings_for(data, mosquitto.url, simulator={"enabled": False}, alerts=[rule],
                             adapters={"loopback": {"name": "loop"}}, web={"user": None}, history={"enabled": False},
                             users={"owner": None, "alice": {"roles": ["admin"], "loopback": ["alice"]}})
@@ -319,3 +319,45 @@ async def test_smoke_gone_then_back_while_storage_fails_is_a_new_alarm_not_silen
         await hub.alerts.outbox.settled("loop")
         assert inbox.queue.empty(), "the new alarm was sent twice"
         assert [a["id"] for a in await hub.alerts.active()] == [2]
+
+
+async def test_an_alarm_raised_before_the_disk_filled_still_reminds_and_ack_stops_it(
+        small_disk: Path, mosquitto: Mosquitto) -> None:
+    """The smoke alert is stored, then the card fills: its reminders go on from memory (each
+    once), `ack` still stops them and tells the others, and both are recorded once space is back."""
+    hub = smoke_hub(small_disk / "data", mosquitto, repeat="2s")
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+        inbox = hub.adapters["loop"]
+        await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        first = {await inbox.next(), await inbox.next()}
+        assert {who for who, text in first if text.startswith("[CRITICAL] Smoke in the kitchen smoke detector! "
+                                                               "(alert #1;")} == {"alice", "bob"}, first
+        await hub.alerts.outbox.settled("loop")
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        filler = fill(small_disk)
+
+        got = [await inbox.next(timeout=10) for _ in range(3)]     # two reminders, the storage alarm
+        reminders = {(who, text) for who, text in got if text.startswith("[REMINDER")}
+        assert reminders == {("alice", "[REMINDER 1] Smoke in the kitchen smoke detector! (alert #1; answer ack 1)"),
+                             ("bob", "[REMINDER 1] Smoke in the kitchen smoke detector! (alert #1; answer ack 1)")}, got
+        assert any(who == "alice" and "storage is failing" in text for who, text in got), got
+        assert (await inbox.next(timeout=10))[1].startswith("[REMINDER 2] "), "the reminders stopped"
+        await inbox.next(timeout=10)
+
+        answer = await exec_command(hub, "ack", sender="alice", network="loopback", adapter="loop")
+        assert answer.startswith("Alert #1 (smoke) acknowledged"), answer
+        assert await inbox.next() == ("bob", "Alert #1 (smoke) acknowledged by alice.")
+        listing = await exec_command(hub, "alerts", sender="alice", network="loopback", adapter="loop")
+        assert "acknowledged by alice" in listing, listing
+        assert "already acknowledged by alice" in await exec_command(
+            hub, "ack 1", sender="alice", network="loopback", adapter="loop")
+
+        filler.unlink()
+        await wait_for(lambda: not hub.alerts.unstored.acked, timeout=30)
+        row = await hub.store.call(lambda: hub.store.db.execute(
+            "SELECT acked_by, repeats, next_repeat FROM alerts WHERE id = 1").fetchone())
+        assert row == ("alice", 2, None)
+        assert await inbox.next() == ("alice", "[RESOLVED] The hub's storage works again: what waited in memory "
+                                               "is being stored.")
+        await hub.alerts.outbox.settled("loop")
+        assert inbox.queue.empty(), [inbox.queue.get_nowait() for _ in range(inbox.queue.qsize())]

@@ -95,13 +95,16 @@ def reminders_due(db: DB, now: float) -> list[tuple[int, str, str, int]]:
                       "AND next_repeat <= ? AND acked_by IS NULL AND cleared_at IS NULL", (now,)).fetchall()
 
 
-def next_reminder(db: DB) -> float | None:
+def next_reminder(db: DB, besides: tuple[int, ...] = ()) -> float | None:
+    """When the next reminder is due, of the alerts other than `besides` (held in memory)."""
+    skip = f" AND id NOT IN ({','.join('?' * len(besides))})" if besides else ""
     return db.execute("SELECT MIN(next_repeat) FROM alerts WHERE next_repeat IS NOT NULL AND acked_by IS NULL "
-                      "AND cleared_at IS NULL").fetchone()[0]
+                      "AND cleared_at IS NULL" + skip, besides).fetchone()[0]
 
 
-def reminded(db: DB, alert_id: int, next_repeat: float | None) -> None:
-    db.execute("UPDATE alerts SET next_repeat = ?, repeats = repeats + 1 WHERE id = ?", (next_repeat, alert_id))
+def reminded(db: DB, alert_id: int, next_repeat: float | None, repeats: int) -> None:
+    """Reminder number `repeats` went out; the next is due at `next_repeat` (None: no more)."""
+    db.execute("UPDATE alerts SET next_repeat = ?, repeats = ? WHERE id = ?", (next_repeat, repeats, alert_id))
 
 
 def counts(db: DB) -> list[tuple[str, int, int, int, int]]:
