@@ -17,7 +17,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -375,22 +375,32 @@ class AlertEngine:
                 text=self.render(rule.cleared, device, reading.value, rule), id=alert_id)
         store = self.hub.store
 
-        def write(db: Any) -> None:
+        def write(db: Any, told: Collection[tuple[str, str]] = ()) -> None:
             alert_rows.clear(db, alert_id, now)
             deliveries.cancel_pending(db, alert_id, "repeat")
-            if text:
-                self._insert_deliveries(db, alert_id, recipients, "clear", cleared, None, now)
+            untold = [r for r in recipients if (self._adapter_name(r.network), r.target) not in told]
+            if text and untold:
+                self._insert_deliveries(db, alert_id, untold, "clear", cleared, None, now)
 
         try:
             await store.call(store.transaction, write)
         except sqlite3.DatabaseError as exc:
             # Over all the same: a new alarm of this rule (smoke gone, then back while the card is
-            # read-only) must go out from memory, not wait behind this write. It is recorded, and
-            # its clear message sent, once the database takes it (reminders wait until then).
+            # read-only) must go out from memory, not wait behind this write; so does its clear
+            # message, to whoever is reachable. Both are recorded once the database takes them,
+            # the clear message queued for those it did not reach.
             log.warning("alert #%d %s is over but that cannot be recorded yet (%s); retried", alert_id,
                         rule.name, exc)
             state.active_id = None
-            self.unstored.write_later(lambda: store.call(store.transaction, write), recipients)
+            told: set[tuple[str, str]] = set()
+            telling = self.hub.spawn(self.unstored.send(recipients, cleared, told), f"cleared-{alert_id}") \
+                if text else None
+
+            async def record() -> None:
+                if telling is not None:
+                    await asyncio.wait([telling])
+                await store.call(store.transaction, lambda db: write(db, told))
+            self.unstored.write_later(record, recipients)
             return
         state.active_id = None
         log.info("alert #%d %s cleared", alert_id, rule.name)
