@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import gettext
-from collections.abc import Iterator
+import importlib.util
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar, Token
 from pathlib import Path
 
@@ -36,6 +37,39 @@ def catalogue(language: str) -> gettext.NullTranslations:
 def _(message: str) -> str:
     """`message` in the current language."""
     return catalogue(_language.get()).gettext(message)
+
+
+CORE_PACKAGES = ("chatops", "commands", "adapters")     # their texts are in the catalogue above
+
+
+@functools.cache
+def translator(module: str) -> Callable[[str], str]:
+    """The `_` of a plugin's module (`_ = translator(__name__)`): its own catalogue first,
+    `locale/<lang>/LC_MESSAGES/<package>.mo` in its top-level package (built with
+    `python -m chatops.i18n_catalogue --plugin PACKAGE`), then the hub's, in the current
+    language. A plugin translates its texts without a line in the core's catalogue; the core's
+    own modules get `_` itself."""
+    package = module.split(".")[0]
+    if package in CORE_PACKAGES:
+        return _
+    found = importlib.util.find_spec(package)
+    folder = Path(found.origin).parent / "locale" if found is not None and found.origin else None
+
+    @functools.cache
+    def plugin_catalogue(language: str) -> gettext.NullTranslations | None:
+        if folder is None:
+            return None
+        try:
+            return gettext.translation(package, localedir=folder, languages=[language])
+        except OSError:                    # no catalogue for this language: the hub's, or English
+            return None
+
+    def translate(message: str) -> str:
+        language = _language.get()
+        own = plugin_catalogue(language)
+        text = own.gettext(message) if own is not None else message
+        return text if text != message else catalogue(language).gettext(message)
+    return translate
 
 
 def ngettext(singular: str, plural: str, count: int) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chatops.command import CommandError, Context, command, shown_usage
-from chatops.i18n import _
+from chatops.command import CommandError, CommandSpec, Context, command, shown_usage
+from chatops.i18n import _, translator
 
 
 @command("help", aliases=["aide", "?"])
@@ -23,10 +23,10 @@ async def help_(ctx: Context, name: str | None = None) -> str:
                 return said
             raise CommandError(_("No command {name!r}. Say {prefix}help for the list.").format(name=name, prefix=prefix))
         aliases = " " + _("(also: {names})").format(names=", ".join(spec.aliases)) if spec.aliases else ""
-        return f"{prefix}{shown_usage(spec.usage)} — {_(spec.help)}{aliases}"
+        return f"{prefix}{shown_usage(spec.usage)} — {_help(spec)}{aliases}"
     usable = [s for s in ctx.hub.commands.specs if not s.hidden and ctx.may(s.permission)
               and not (s.needs_user and ctx.user is None)]
-    lines = [f"{prefix}{shown_usage(s.usage)} — {_(s.help)}" for s in usable]     # a command's help line is in the catalogue
+    lines = [f"{prefix}{shown_usage(s.usage)} — {_help(s)}" for s in usable]
     if ctx.may("switch") and ctx.user:
         lines.append(_("{prefix}DEVICE on|off — shorthand for switch (e.g. {prefix}chauffage on)").format(prefix=prefix))
     return _("Commands:") + "\n" + "\n".join(lines)
@@ -38,3 +38,9 @@ async def whoami(ctx: Context) -> str:
     who = ctx.user.name if ctx.user else _("an unknown sender")
     grants = _("everything") if "*" in ctx.grants else ", ".join(sorted(ctx.grants)) or _("nothing")
     return _("You are {sender} ({who}); you may use: {grants}.").format(sender=ctx.sender, who=who, grants=grants)
+
+
+def _help(spec: CommandSpec) -> str:
+    """A command's help line in the reader's language: from the hub's catalogue, or from its
+    plugin's own (chatops.i18n.translator)."""
+    return translator(spec.func.__module__)(spec.help)

@@ -77,6 +77,31 @@ async def test_a_third_party_network_and_command(tmp_path: Path, mosquitto: Mosq
         person.writer.close()
 
 
+async def test_a_plugin_speaks_french_from_its_own_catalogue(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The example plugin ships locale/fr (chatops.i18n.translator); the hub's catalogue has no
+    line of it. Alice reads French, Bob English, from the same command."""
+    settings = settings_for(tmp_path / "data", mosquitto.url, adapters={"tcplines": {"listen": "127.0.0.1:0"}},
+                            users={"alice": {"roles": ["family"], "tcplines": ["alice"], "language": "fr"},
+                                   "bob": {"roles": ["family"], "tcplines": ["bob"]}})
+    async with running(Hub(settings)) as hub:
+        adapter = hub.adapters["tcplines"]
+        await wait_for(lambda: adapter.port != 0)
+        alice = await Person.connect(adapter.port, "alice")
+        bob = await Person.connect(adapter.port, "bob")
+        assert await alice.say("greet") == "Hello, alice ! (salutation n°1)"
+        assert await bob.say("greet") == "Hello, bob! (greeting number 2)"
+        assert await alice.say("aide greet") == "greet — Saluer qui parle et compter les salutations."
+        assert await bob.say("help greet") == "greet — Greet the sender and count the greetings."
+    for person in (alice, bob):
+        person.writer.close()
+
+
+def test_the_example_plugins_catalogue_is_complete_and_compiled() -> None:
+    result = subprocess.run([sys.executable, "-m", "chatops.i18n_catalogue", "--plugin", "chatops_tcplines", "--check"],
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (0, ""), result.stdout + result.stderr
+
+
 def test_the_plugins_config_is_checked_with_the_usual_errors(tmp_path: Path, mosquitto: Mosquitto) -> None:
     with pytest.raises(ConfigError) as bad:
         settings_for(tmp_path / "data", mosquitto.url, plugins={"greeter": {"greting": "x"}, "nobody": {}},
