@@ -338,15 +338,17 @@ class Hub:
             self.metrics.message_out(adapter)
         return replies
 
-    async def run_as(self, user_name: str, text: str, address: Address) -> list[Reply]:
+    async def run_as(self, user_name: str, text: str, address: Address,
+                     outcome: list[str] | None = None) -> list[Reply]:
         """Run the command line `text` as the configured user `user_name` (timers, automations),
         through the same path as a chat line: permission, rate limit, audit. Replies are returned,
-        not sent; `address` is where the result belongs (the conversation that set a timer)."""
+        not sent; `address` is where the result belongs (the conversation that set a timer).
+        `outcome`, when given, receives the line's outcome (chatops.router.Router.run)."""
         user = self.auth.users.get(user_name)
         if user is None:
             raise KeyError(f"no [users.{user_name}] in the configuration")
         message = Message(Identity("hub", f"user:{user_name}", display=user_name), address, text, addressed=True)
-        return [reply async for reply in self.router.replies(message, as_user=user)]
+        return [reply async for reply in self.router.replies(message, as_user=user, outcome=outcome)]
 
     def observe_command(self, command: str, outcome: str, seconds: float) -> None:
         """Called by the router once per command line: `command` is the command's name or

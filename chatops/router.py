@@ -287,6 +287,13 @@ class Router:
             return _("{problem} Usage: {usage}").format(problem=exc, usage=shown_usage(spec.usage))
         return spec.precheck(self.hub, args) if precheck and spec.precheck is not None else None
 
+    def refusal(self, user: User | None, command: str, sender: str) -> str | None:
+        """Why `user` may not use the command named `command` now, or None: the one access rule,
+        asked without spending a rate token (a timer checks its owner may still set timers)."""
+        spec = self.commands.find(command)
+        refused = self.access.authorize(sender, user, spec, metered=False) if spec is not None else None
+        return (refused.answer or refused.detail) if refused is not None else None
+
     def resolve(self, line: str) -> CommandSpec | None:
         """The command a line would run (None when it names none): for timers and automations."""
         words = _split(clean_text(line))

@@ -266,16 +266,25 @@ class Timers:
         if timer.kind == "automation":
             await self.hub.automations.run(timer.command, f"schedule {timer.recurrence.label}")
             return
+        outcome: list[str] = []
         if timer.kind == "restore":
+            # Part of a `for 2h` its owner was allowed: the switch back runs whatever came since.
             replies = await self._restore(timer)
+        elif (user := self.hub.auth.users.get(timer.owner)) is None:
+            replies = [Reply(_("{owner} is no longer a configured user; not run.").format(owner=timer.owner))]
+        elif refused := self.hub.router.refusal(user, "in", f"timer:{timer.id}"):
+            # Its owner may no longer set timers (their roles changed): it stops until someone
+            # allowed resumes it, instead of running on in their name.
+            await self.set_state(timer.id, PAUSED)
+            replies = [Reply(_("not run, and paused: {refusal}").format(refusal=refused))]
+            outcome.append("refused")
         else:
-            try:
-                replies = await self.hub.run_as(timer.owner, timer.command, timer.address)
-            except KeyError:
-                replies = [Reply(_("{owner} is no longer a configured user; not run.").format(owner=timer.owner))]
+            replies = await self.hub.run_as(timer.owner, timer.command, timer.address, outcome)
         head = _("Timer #{id} ({command})").format(id=timer.id, command=timer.command)
+        # A refusal with no answer is the rate limit's (it answers once): never "done".
+        silent = _("not run: too many commands at once (the rate limit).") if outcome == ["refused"] else _("done.")
         shown = [Reply(_("{head}: {text}").format(head=head, text=r.text), r.attachments, notice=True)
-                 for r in replies] or [Reply(_("{head}: {text}").format(head=head, text=_("done.")), notice=True)]
+                 for r in replies] or [Reply(_("{head}: {text}").format(head=head, text=silent), notice=True)]
         await self.deliver(timer.address, timer.owner, "timer", shown)
         self._audit(timer, "timer", " | ".join(r.text for r in replies)[:300])
 

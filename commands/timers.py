@@ -17,6 +17,7 @@ SCHEDULING = ("in", "at", "tomorrow", "every", "cron")
 # Each run of a timer answers in the conversation that set it: faster than this is a flood there
 # (and in the outbox when that network is down). An automation in config.toml may run faster.
 SHORTEST_REPEAT = 60.0
+MOST_TIMERS = 50        # per person: a few dozen schedules is a busy house; thousands would be a flood
 
 
 def _line(words: list[str]) -> str:
@@ -47,6 +48,10 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
     if problem:
         raise CommandError(_('Not scheduled: {problem}').format(problem=problem))
     assert ctx.user is not None                 # needs_user
+    owned = [t for t in await timers.listed(("chat",)) if t.owner == ctx.user.name]
+    if len(owned) >= MOST_TIMERS:
+        raise CommandError(_("You have {count} timers, the most one person may have: cancel one first "
+                             "({prefix}timers lists them).").format(count=len(owned), prefix=ctx.prefix))
     try:
         timer_id = await timers.add(ctx.user.name, ctx.address, line, plan.recurrence, plan.first)
     except sqlite3.DatabaseError as exc:

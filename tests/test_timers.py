@@ -163,6 +163,28 @@ async def test_a_timer_from_chat_repeats_at_most_once_a_minute(tmp_path: Path, m
         assert (await say(hub, "timers")).endswith("owner: read salon (every minute)")
 
 
+async def test_a_timer_stops_when_its_owner_may_no_longer_set_timers(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    # kid sets a timer, then loses `schedule` (config changed, hub restarted): it does not run
+    # on in kid's name; it is paused and kid is told why.
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        assert (await say(hub, "in 2s read salon", network="web", sender="kid")).startswith("Timer #1: ")
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": True},
+                            adapters={"loopback": {"name": "loop"}}, users=USERS, automations=[],
+                            roles={**ROLES, "kid": ["guest"]})
+    async with started(Hub(settings, tty=False)) as hub:
+        assert await next_result(hub) == "Timer #1 (read salon): not run, and paused: Sorry, kid may not use in."
+        assert (await say(hub, "timers")) == "#1 paused kid: read salon (once, set for in 2s)"
+
+
+async def test_one_person_has_at_most_fifty_timers(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with started(hub_for(tmp_path, mosquitto, rate_limit=1000)) as hub:
+        for _ in range(50):
+            assert (await say(hub, "in 1h read salon", network="web", sender="kid")).startswith("Timer #")
+        assert await say(hub, "in 1h read salon", network="web", sender="kid") == \
+            "You have 50 timers, the most one person may have: cancel one first (timers lists them)."
+        assert (await say(hub, "in 1h read salon")).startswith("Timer #51: "), "someone else's are their own"
+
+
 async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         stranger = await say(hub, "in 1m chauffage on", network="web", sender="stranger")
