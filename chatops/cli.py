@@ -258,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     # Someone typing at the console wants answers, not log lines between them.
     console = getattr(args, "console", False) or (args.command == "run" and sys.stdin.isatty())
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet or console else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from .log_format import configure
+    configure(level, sys.stderr)
     from .command import CommandClash
     try:
         return int(args.func(args) or 0)

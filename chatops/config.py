@@ -16,6 +16,7 @@ import tomllib
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from .schema import Field, Model, ValidationError, field_validator, model_validator
 
@@ -513,6 +514,11 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
     warnings: list[str] = []
     for prefix, section in _parts(settings):
         warnings += secret_file_warnings(section, prefix)
+    web = settings.web
+    public_host = urlsplit(web.public_url).hostname if web.public_url else None
+    if web.enabled and public_host and not is_loopback(public_host) and not (web.token_env or web.token_file):
+        warnings.append(f"web.public_url: {web.public_url} is reached from beyond this machine and [web] has no "
+                        "token: requests that come through it are refused (401); set token_env or token_file")
     data_dir = settings.data_dir
     if data_dir.is_dir() and readable_by_others(data_dir):
         warnings.append(f"hub.data_dir: {data_dir} can be read by other users of this machine (audit log, "

@@ -194,6 +194,12 @@ class WebServer:
 
     def _authorised(self, request: web.Request) -> bool:
         if self._token is None:
+            # Loopback without a token is this machine's own browser, not the Internet coming
+            # in through a reverse proxy on this machine (chatops.web_guard.RequestGuard.from_beyond).
+            if self.settings.loopback and self.guard.from_beyond(request):
+                log.warning("web: refused %s %s: it came through a proxy or to %s, and [web] has no token",
+                            request.method, request.path[:200], self.settings.public_url)
+                return False
             return self.settings.loopback
         cookie = request.cookies.get(COOKIE, "")
         return _offered(request, self._token) or \
@@ -287,14 +293,11 @@ class WebServer:
 
     # ---- the dashboard -------------------------------------------------------------------
 
-    def _grants(self) -> tuple[frozenset[str], bool]:
-        """(grants, is a configured user) of the web user, as the router will see them."""
-        user = self.hub.auth.user_for(self._identity("dashboard"))
-        return self.hub.auth.grants_for(user), user is not None
-
-    def _may(self, permission: str) -> bool:
-        grants, _ = self._grants()
-        return "*" in grants or permission in grants
+    def _may(self, command: str) -> bool:
+        """Whether the web user may use `command`, asked of the one access rule (chatops.access)
+        without spending a rate token: the page's own reads (state, charts, the live feed)."""
+        identity = self._identity("dashboard")
+        return self.hub.router.refusal(self.hub.auth.user_for(identity), command, str(identity)) is None
 
     def device_json(self, device: Device, now: float) -> dict[str, object]:
         """A device as the page shows it, in the web user's language (`20,5 °C`, `allumé`)."""
@@ -337,17 +340,13 @@ class WebServer:
 
     async def state(self) -> dict[str, object]:
         """Everything the dashboard shows, as the web user may see it."""
-        grants, is_user = self._grants()
-
-        def may(permission: str) -> bool:
-            return "*" in grants or permission in grants
-
+        may = self._may           # what the buttons may do is what the commands behind them may
         now = self.hub.clock.time()
         devices = [self.device_json(d, now) for d in sorted(self.hub.home.devices.values(), key=lambda d: d.name)]
         alerts = await self.hub.alerts.active() if may("alerts") else []
         return {"type": "state", "now": now, "name": self.hub.settings.hub.name, "labels": self.labels(),
                 "devices": devices if may("read") else [], "alerts": alerts, "health": self._health_json(),
-                "may": {"switch": may("switch") and is_user, "ack": may("ack"), "snap": may("snap"),
+                "may": {"switch": may("switch"), "ack": may("ack"), "snap": may("snap"),
                         "history": may("history") or may("graph"), "chat": True}}
 
     def _on_reading(self, device: Device, reading: Reading, previous: Reading | None) -> None:

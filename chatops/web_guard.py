@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 
+from .config import is_loopback
+
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -63,6 +65,17 @@ class RequestGuard:
         self.public_origin = _origin_of(public_url) if public_url else None
         self.public_host = _hostname(urlsplit(public_url).netloc) if public_url else None
 
+    def from_beyond(self, request: web.Request) -> bool:
+        """Whether `request` came from beyond this machine although it reached a loopback listener:
+        through a reverse proxy (it says so in Forwarded or X-Forwarded-For / X-Real-IP), or sent
+        to public_url's host when that host is not a loopback one. Loopback alone then proves
+        nothing: such a request needs the token like any other from the network."""
+        headers = request.headers
+        if hdrs.FORWARDED in headers or hdrs.X_FORWARDED_FOR in headers or "X-Real-IP" in headers:
+            return True
+        host = _hostname(headers.get(hdrs.HOST, ""))
+        return self.public_host is not None and host == self.public_host and not is_loopback(host)
+
     def host_allowed(self, host: str) -> bool:
         name = _hostname(host)
         return _is_ip(name) or name in self.names or name.endswith(".localhost")
@@ -98,7 +111,7 @@ class RequestGuard:
 
     @staticmethod
     def _refuse(request: web.Request, status: int, why: str, text: str) -> web.Response:
-        log.warning("web: refused %s %s from %s: %s", request.method, request.path, request.remote, why)
+        log.warning("web: refused %s %s from %s: %s", request.method, request.path[:200], request.remote, why)
         return web.json_response({"error": text}, status=status)
 
     @staticmethod

@@ -138,3 +138,55 @@ def test_host_and_origin_rules() -> None:
     assert not guard.origin_allowed("http://home.example.org", "home.example.org"), "public_url's scheme"
     explicit = RequestGuard("127.0.0.1", "https://Home.example.org:443/", [])
     assert explicit.origin_allowed("https://home.example.org", "home.example.org"), "a browser omits :443"
+
+
+async def test_through_a_reverse_proxy_loopback_alone_opens_nothing(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Bound to loopback with no token, behind a proxy on the same machine for public_url: what
+    came through the proxy (it says so, or it asks for public_url's host) is the Internet, not
+    this machine's browser. It needs the token there is none of: 401. This machine's own
+    browser, asking 127.0.0.1, is still answered."""
+    settings = settings_for(tmp_path / "data", mosquitto.url, web={"public_url": "https://home.example.org/"})
+    hub = Hub(settings)
+    async with running(hub), aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{hub.web.port}"
+        for headers in ({"Host": "home.example.org"}, {"X-Forwarded-For": "203.0.113.9"},
+                        {"Forwarded": "for=203.0.113.9"}, {"X-Real-IP": "203.0.113.9"}):
+            async with http.post(f"{base}/api/command", json={"text": "switch heater on"}, headers=headers) as response:
+                assert response.status == 401, headers
+            async with http.get(f"{base}/api/state", headers=headers) as response:
+                assert response.status == 401, headers
+        async with http.get(f"{base}/api/state") as response:
+            assert response.status == 200
+        assert not heater_on(hub)
+    from chatops.config import config_warnings
+    assert any(w.startswith("web.public_url: https://home.example.org/ is reached from beyond this machine and "
+                            "[web] has no token") for w in config_warnings(settings))
+
+
+def test_a_line_break_sent_to_the_hub_never_forges_a_log_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from chatops.testing import free_port, wait_port, write_demo_config
+
+    port = free_port()
+    config = write_demo_config(tmp_path, web_listen=f"127.0.0.1:{port}", embedded_listen=f"127.0.0.1:{free_port()}")
+    hub = subprocess.Popen([sys.executable, "-m", "chatops.cli", "run", "--config", str(config)],
+                           cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        wait_port(port, timeout=30)
+        forged = "/api/x%0A2030-01-01%2000:00:00,000%20WARNING%20chatops.access:%20forged"
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{forged}", data=b"x", method="POST",
+                                         headers={"Content-Type": "text/plain"})
+        with pytest.raises(urllib.error.HTTPError) as refused_request:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused_request.value.code == 415
+    finally:
+        hub.terminate()
+        _out, log = hub.communicate(timeout=30)
+    refused = [line for line in log.splitlines() if "web: refused POST /api/x" in line]
+    assert refused and refused[0].endswith("content type 'text/plain'") and "\\n2030-01-01" in refused[0], log
+    assert not any(line.startswith("2030-01-01") for line in log.splitlines()), log

@@ -1,0 +1,31 @@
+"""The hub's log lines: one event, one line, whatever the people it quotes typed.
+
+Log lines quote what came from outside: a path, a nick, a notification's recipient, a JSON
+field. A line break inside one would start what looks like a line of its own (`2030-01-01 ...
+WARNING chatops.access: ...`), forged by whoever sent it. The formatter escapes line breaks
+and other control characters in the message (`\\n`), once, for every logger; a traceback
+below a message stays as Python prints it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class OneLine(logging.Formatter):
+    """A Formatter whose messages cannot hold a line break."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        if not record.message.isprintable():
+            record.message = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                                     for c in record.message)
+        return super().formatMessage(record)
+
+
+def configure(level: int, stream: object) -> None:
+    """Log to `stream` at `level`, every line through OneLine."""
+    handler = logging.StreamHandler(stream)     # type: ignore[arg-type]
+    handler.setFormatter(OneLine(FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
