@@ -201,12 +201,9 @@ class Adapter(AdapterBase):
                 continue                        # pictures, notices (other bots), edits: not commands
             address = EventAddress(self.name, room_id, direct, event_id=event.event_id)
             late = time.time() - event.server_timestamp / 1000
-            if late > self.settings.stale_after:
-                log.warning("%s: not running a line of %s that reached the hub %.0fs late", self.name,
-                            event.sender, late)
-                if direct or event.body.startswith(self._hub.router.prefix):
-                    late_reply = self._hub.late_reply(Identity(self.network, event.sender), late)
-                    self._hub.spawn(self._hub.send(address, late_reply), "matrix-stale")
+            if late > self.settings.stale_after:         # answered "not run" by the router, metered
+                self._hub.dispatch(Message(Identity(self.network, event.sender, display=event.sender), address,
+                                           event.body, addressed=direct, raw=event, late=late))
                 continue
             if direct and self._dm.get(event.sender) != room_id:
                 self._dm[event.sender] = room_id

@@ -234,12 +234,8 @@ class Adapter(AdapterBase):
             return
         address = ChatAddress(self.name, str(message.chat.id), direct, message_id=message.message_id)
         late = time.time() - message.date.timestamp()
-        if late > self.settings.stale_after:
-            log.warning("%s: not running a line of %s that reached the hub %.0fs late", self.name, sender.id, late)
-            if addressed:
-                hub.spawn(hub.send(address, hub.late_reply(self._identity(sender), late)), "telegram-stale")
-            return
-        hub.dispatch(Message(self._identity(sender), address, text, addressed=addressed, raw=message))
+        hub.dispatch(Message(self._identity(sender), address, text, addressed=addressed, raw=message,
+                             late=late if late > self.settings.stale_after else 0.0))
 
     def _command_text(self, text: str, direct: bool) -> tuple[str | None, bool]:
         """(the line for the hub, addressed) from a message: `/temp@maison_bot salon` and

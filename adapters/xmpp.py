@@ -410,13 +410,9 @@ class Adapter(AdapterBase):
             identity = Identity("xmpp", str(sender.bare), display=sender.user)
             address = Address(self.name, str(sender.bare), True, msg["thread"] or None)
         delay = delay_of(msg)
-        if delay is not None and delay.age > self.settings.stale_after:
-            log.info("%s: not running %r from %s, sent %.0fs ago", self.name, msg["body"][:60], sender, delay.age)
-            self.spawn(self.send(address, Reply(
-                f"Not run: your message {msg['body'][:60]!r} reached me {_ago(delay.age)} late. "
-                "Send it again if you still want it.", notice=True)), "stale-reply")
-            return
-        self._hub.dispatch(Message(identity, address, msg["body"], addressed=True, raw=msg))
+        late = delay.age if delay is not None and delay.age > self.settings.stale_after else 0.0
+        # A late line (a stamp anyone can write) is answered "not run" by the router, metered.
+        self._hub.dispatch(Message(identity, address, msg["body"], addressed=True, raw=msg, late=late))
 
     def _on_groupchat(self, msg: Any) -> None:
         """A room line: for the hub only with the prefix or a mention; never our echo or old history."""
@@ -556,13 +552,3 @@ class Adapter(AdapterBase):
                 else:
                     log.warning("%s: HTTP upload of %s failed: %s", self.name, attachment.path.name, exc)
         return render.image_link(getattr(self._hub, "web", None), attachment), False
-
-
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

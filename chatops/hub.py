@@ -187,13 +187,6 @@ class Hub:
         problem = data_dir_problem(self.settings, create=True)
         return ([problem] if problem else []), listen_problems(self.settings, web=self.web is not None)
 
-    def late_reply(self, sender: Identity, seconds: float) -> Reply:
-        """What a network that can deliver old lines (after the hub was offline) answers instead of
-        running one: in the sender's language. Adapters call it; they decide what is late."""
-        with speaking(self.auth.language_of(self.auth.user_for(sender))):
-            return Reply(_("Not run: this reached the hub {minutes} min late (it was offline). Send it again if it "
-                           "still matters.").format(minutes=f"{seconds / 60:.0f}"))
-
     def _clock_jumped(self, seconds: float) -> None:
         """The wall clock stepped: say it once, and let what waits on wall time look again now.
         Durations (cooldowns, rate limits, link expiry, backoffs) are on monotonic time: untouched."""

@@ -123,3 +123,7 @@ class Message:
     text: str
     addressed: bool = False
     raw: Any = field(default=None, compare=False, repr=False)
+    # Seconds the network delivered it late (queued while the hub was offline, or a stamp the
+    # sender wrote): the router answers "not run" instead of running it, through the same rate
+    # limit and audit as any line. 0: live.
+    late: float = 0.0

@@ -142,6 +142,8 @@ class Router:
             return Reply(_("That message is {length} characters long; commands are short (at most {most}), "
                            "e.g. {prefix}temp salon").format(length=len(line), most=MAX_INPUT_CHARS,
                                                             prefix=self._prefix(message)))
+        if message.late:
+            return self._late(message, user, acting, verdict)
         words = _split(clean_text(line))
         if not words:
             if message.addressed:
@@ -175,6 +177,23 @@ class Router:
             return Reply(_("{problem} Usage: {usage}").format(problem=exc, usage=self._prefix(message) + shown_usage(spec.usage)))
         return Context(message=message, user=user, hub=self.hub, spec=spec, grants=self.auth.grants_for(user),
                        word=word), bound
+
+    def _late(self, message: Message, user: User | None, acting: bool, verdict: _Verdict) -> Reply | None:
+        """A line its network delivered late (queued while the hub was offline, or stamped so by
+        its sender): not run, since a switch an hour late does harm. It costs the sender's token
+        and is audited like any line, so a forged stamp opens no side door around the limit."""
+        adapter = self.hub.adapters.get(message.address.adapter)
+        forgeable = not acting and bool(adapter is not None and adapter.capabilities.forgeable_sender)
+        verdict.result = "refused"
+        refusal = self.access.authorize(str(message.sender), user, None, forgeable=forgeable)
+        shown = self.access.mask(user, message.text)
+        if refusal is not None:
+            self._audit(refusal.kind, dataclasses.replace(message, text=shown), refusal.detail, True)
+            return Reply(refusal.answer) if refusal.answer else None
+        log.info("not running a line of %s that reached the hub %.0fs late", message.sender, message.late)
+        self._audit("late", dataclasses.replace(message, text=shown), f"{message.late:.0f}s late", True)
+        return Reply(_("Not run: this reached the hub {minutes} min late (it was offline). Send it again if it "
+                       "still matters.").format(minutes=f"{message.late / 60:.0f}"))
 
     async def _result_of(self, produced: Any) -> Any:
         """What a coroutine handler returns. Its first step runs at once: most answers (a

@@ -115,6 +115,20 @@ async def test_a_strangers_ack_costs_the_bucket_as_any_line(hub: Hub) -> None:
     assert [await exec_command(hub, "ack", **bob) for _ in range(7)][-1] == "Nothing to acknowledge."
 
 
+async def test_a_late_line_is_not_run_and_costs_the_bucket_as_any_line(hub: Hub) -> None:
+    # A network may deliver lines queued while the hub was offline; on XMPP and Matrix anyone may
+    # also stamp a line as old. Not run, answered, audited, and metered: no side door.
+    import dataclasses
+    late = [dataclasses.replace(message("chauffage on", sender="e!e@x", network="irc", adapter="irc"), late=3600.0)
+            for _ in range(8)]
+    replies = ["\n".join(r.text for r in await hub.execute(line)) for line in late]
+    assert replies[:5] == ["Not run: this reached the hub 60 min late (it was offline). Send it again if it still "
+                           "matters."] * 5
+    assert replies[5:] == ["Too many commands; wait a minute and try again.", "", ""]
+    assert len(await hub.store.audit_entries("late")) >= 1
+    assert hub.home.devices["heater"].reading is None or hub.home.devices["heater"].reading.value is not True
+
+
 async def test_oversized_and_control_characters(hub: Hub) -> None:
     assert "characters long" in await exec_command(hub, "temp " + "x" * 5000)
     assert (await exec_command(hub, "temp\x00 sa\u202elon\x07")).startswith("No device called")
