@@ -260,7 +260,7 @@ class Adapter(AdapterBase):
             # Each costs the number's rate bucket as any line would: past it, one row a minute
             # with a count, so a flood from a number (or a spoofed one) cannot fill the disk.
             flood = hub.access.limits.take(f"sms:{number}") != SenderLimits.ALLOWED
-            hub.audit.record("sms-unknown-sender", f"sms:{number}", str(address), incoming.text,
+            hub.audit.record("sms-unknown-sender", f"sms:{number}", str(address), hub.access.mask(None, incoming.text),
                              "no [users] entry has this number; not answered", fold=flood)
             return []
         message = Message(identity, address, incoming.text, addressed=True, raw=incoming)

@@ -106,8 +106,10 @@ class Access:
 
     def mask(self, user: User | None, text: str, guessed: str | None = None) -> str:
         """`text` with the user's PIN (and a wrong guess at it) hidden, for audit rows and logs:
-        any word that holds it in a form `take_pin` accepts (`CAFE` for `café`, fullwidth digits)."""
-        for secret in (self._pins.get(user.name) if user else None, guessed):
+        any word that holds it in a form `take_pin` accepts (`CAFE` for `café`, fullwidth digits).
+        A stranger's line (`user` None: an unknown number) has every user's PIN hidden: someone
+        texting from another phone writes their PIN all the same."""
+        for secret in ([self._pins.get(user.name)] if user else list(self._pins.values())) + [guessed]:
             if secret:
                 text = re.sub(re.escape(secret), "****", text, flags=re.IGNORECASE)
                 folded = fold(secret)

@@ -355,6 +355,12 @@ async def test_gammu_pin_word(tmp_path: Path, mosquitto: Mosquitto, phone: Dummy
         kinds = [e["kind"] for e in await hub.store.audit_entries() if e["kind"].startswith("pin-")]
         assert kinds == ["pin-missing", "pin-wrong"]
         assert "9999" not in json.dumps(await hub.store.audit_entries())
+        # Alice texting from a friend's phone: not answered, audited, her PIN not kept.
+        phone.deliver(STRANGER, "4321 chauffage off")
+        await wait_for(lambda: not phone.waiting(), timeout=10)
+        [stranger] = await hub.store.audit_entries("sms-unknown-sender")
+        assert stranger["text"] == "**** chauffage off"
+        assert "4321" not in json.dumps(await hub.store.audit_entries())
 
 
 async def test_gammu_hourly_cap_holds_back_and_says_so(tmp_path: Path, mosquitto: Mosquitto,
