@@ -160,7 +160,7 @@ class Router:
         refusal = self.access.authorize(str(message.sender), user, spec, pin, forgeable=forgeable)
         if refusal is None and spec is None:
             verdict.result = "unknown"
-            return Reply(self._unknown(words, message)) if words else None
+            return Reply(self._unknown(words, message, user)) if words else None
         if spec is not None:
             verdict.command = spec.name
         if refusal is not None:
@@ -168,6 +168,11 @@ class Router:
             shown = self.access.mask(user, message.text, guessed if pin is Pin.WRONG else None)
             self._audit(refusal.kind, dataclasses.replace(message, text=shown), refusal.detail,
                         refusal.kind == "rate-limited")
+            if refusal.answer and spec is not None and self.commands.find(words[0]) is None \
+                    and not self._may_see_devices(user, str(message.sender)):
+                # A device's name said alone (`heater`) by someone who may not read devices:
+                # answered as any unknown word, or the refusal would tell them the device exists.
+                return Reply(self._unknown(words, message, user))
             return Reply(refusal.answer) if refusal.answer else None
         assert spec is not None
         try:
@@ -328,10 +333,16 @@ class Router:
         """The prefix as this conversation needs it: none where every line is for the hub."""
         return "" if message.address.direct else self.prefix
 
-    def _unknown(self, words: list[str], message: Message) -> str:
+    def _may_see_devices(self, user: User | None, sender: str) -> bool:
+        """Whether the sender may read devices, and so learn which exist from a suggestion."""
+        return self.refusal(user, "read", sender) is None
+
+    def _unknown(self, words: list[str], message: Message, user: User | None = None) -> str:
         shown = clean_text(words[0])[:40]
         prefix = self._prefix(message)
-        devices = self._device_words()               # {folded name, label or alias: device name}
+        # {folded name, label or alias: device name}; none for whoever may not read devices:
+        # a did-you-mean would list, word by word, the devices the config hides from them.
+        devices = self._device_words() if self._may_see_devices(user, str(message.sender)) else {}
         device = devices.get(fold(words[0]))
         if device is not None and len(words) > 1:
             # A device named right, with words none of its shorthands takes (`volet close for 1h`):

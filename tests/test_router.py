@@ -129,6 +129,23 @@ async def test_a_late_line_is_not_run_and_costs_the_bucket_as_any_line(hub: Hub)
     assert hub.home.devices["heater"].reading is None or hub.home.devices["heater"].reading.value is not True
 
 
+async def test_a_stranger_who_may_not_read_learns_no_device_name(tmp_path: Path) -> None:
+    # With a default role that may not read, suggestions and refusals must not tell which
+    # devices exist: a device's name gets the answer any unknown word gets.
+    settings = settings_for(tmp_path, hub={"default_role": "nobody"}, roles={"nobody": ["help"]})
+    async with running(Hub(settings, tty=False)) as hub:
+        eve = {"network": "irc", "sender": "eve!e@evil.example", "adapter": "irc"}
+        answers = {line: await exec_command(hub, line, **eve) for line in ("chauffag on", "heater", "kitchen_smoke x",
+                                                                         "salon", "xyzzy")}
+        for line, answer in answers.items():
+            assert answer.startswith(f"Unknown command '{line.split()[0]}'."), answers
+            told = answer.replace(f"'{line.split()[0]}'", "").lower()     # beyond the word they typed
+            assert not any(name in told for name in ("chauffage", "heater", "salon", "kitchen")), answers
+        assert (await exec_command(hub, "read heater", **eve)).startswith("Sorry, you may not use read.")
+        assert any(e["kind"] == "refused" and e["text"] == "heater" for e in await hub.store.audit_entries())
+        assert "Did you mean chauffage" in await exec_command(hub, "chauffag on"), "the owner still gets help"
+
+
 async def test_oversized_and_control_characters(hub: Hub) -> None:
     assert "characters long" in await exec_command(hub, "temp " + "x" * 5000)
     assert (await exec_command(hub, "temp\x00 sa\u202elon\x07")).startswith("No device called")
