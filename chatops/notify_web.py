@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .notify import Notifications
 
 log = logging.getLogger(__name__)
+MOST_ALERTS_PER_CALL = 500        # a group of alerts in one webhook call (Alertmanager's max_alerts)
 SEVERITY_WORDS = {"critical": "critical", "page": "critical", "error": "critical", "high": "critical",
                   "warning": "warning", "warn": "warning", "medium": "warning"}
 
@@ -153,6 +154,10 @@ def _events(body: dict[str, Any], source: str) -> list[tuple[str, bool, str, str
     """(fingerprint, firing, text, severity, picture URL) of each alert in a webhook payload."""
     alerts = body.get("alerts")
     if isinstance(alerts, list):
+        if len(alerts) > MOST_ALERTS_PER_CALL:
+            # Resolutions cost no rate token, so the work of one call must be bounded otherwise.
+            raise Refused(413, f"{len(alerts)} alerts in one call; at most {MOST_ALERTS_PER_CALL} (Alertmanager: "
+                               f"max_alerts: {MOST_ALERTS_PER_CALL} in the webhook_config)")
         events = []
         for alert in alerts:
             if not isinstance(alert, dict):

@@ -270,6 +270,12 @@ async def test_alertmanager_and_grafana_webhooks(tmp_path: Path, mosquitto: Mosq
         assert reply.text.startswith("[RESOLVED]")
         async with http.post(f"{base}/api/notify/grafana", json={"hello": 1}, headers=bearer(LIMITED)) as response:
             assert response.status == 400
+        # Resolutions cost no rate token: the work one call may ask for is bounded instead.
+        many = {**payload("resolved"), "alerts": payload("resolved")["alerts"] * 501}
+        async with http.post(url, json=many, headers=bearer()) as response:
+            assert response.status == 413
+            assert (await response.json())["error"] == ("501 alerts in one call; at most 500 (Alertmanager: "
+                                                        "max_alerts: 500 in the webhook_config)")
 
 
 async def test_a_webhook_pays_per_notification_and_a_token_reads_only_its_own(
