@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .notify import MAX_BODY, WEBHOOKS, Notice, Refused, parse_notice, source_family
+from .notify import MAX_BODY, WEBHOOKS, Refused, parse_notice, source_family
 
 if TYPE_CHECKING:
     from .notify import Notifications
@@ -97,10 +97,11 @@ class NotifyApi:
                         notifications.take(token, opened=opened, resolved=resolved)
                     except Refused as exc:
                         raise Refused(503, exc.error, **exc.extra) from None
-                    notice = parse_notice({"to": to, "text": text, "severity": severity, "ack": ack},
+                    # The picture URL goes through the same check as POST /api/notify's (http or https).
+                    picture = {"image_url": image_url} if image_url and image_url.startswith(("http://", "https://")) \
+                        else {}
+                    notice = parse_notice({"to": to, "text": text, "severity": severity, "ack": ack, **picture},
                                           notifications.settings.default_to)
-                    if image_url:
-                        notice = Notice(notice.to, notice.text, notice.severity, image_url=image_url, ack=ack)
                     opened.append(await notifications.submit(notice, origin, key))
                 else:
                     closed = await notifications.resolve_key(origin, key, text)
