@@ -456,8 +456,8 @@ def cmd_rpc(args: argparse.Namespace) -> int:
         print(f"chatops rpc: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ImportError:
-        print("chatops rpc: needs the xmpp extra (module slixmpp is missing): pip install 'chatops[xmpp]'",
-              file=sys.stderr)
+        from chatops.extras import install_hint
+        print(f"chatops rpc: needs the xmpp extra (module slixmpp is missing): {install_hint('xmpp')}", file=sys.stderr)
         return EXIT_USAGE
     logging.getLogger("slixmpp").setLevel(logging.CRITICAL)   # its login chatter is not for scripts
     return asyncio.run(_rpc(args, password, params))

@@ -15,15 +15,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from .config import MqttSettings, split_listen
+from .config import MqttSettings, missing_amqtt, split_listen
 from .preflight import broker_message
 from .private import private_dir, write_private
 
 log = logging.getLogger(__name__)
 EMBEDDED_USERNAME = "chatops"
-MISSING_AMQTT = ('[mqtt] url = "embedded" needs the embedded broker, which is not installed: '
-                 'pip install "chatops[embedded]" (it brings amqtt), or set [mqtt] url to your own broker, '
-                 'e.g. "mqtt://127.0.0.1:1883"')
+MISSING_AMQTT = f"[mqtt] {missing_amqtt()}"
 
 
 class BrokerMissing(Exception):

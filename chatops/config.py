@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .extras import install_hint
 from .schema import Field, Model, ValidationError, field_validator, model_validator
 
 from .config_base import Duration, Section  # noqa: F401 (re-exported for adapters' sections)
@@ -406,7 +407,7 @@ def _library_problem(kind: str) -> str | None:
     if missing is None:
         return None
     extra = network.extra or kind if network is not None else kind
-    return f"adapters.{kind}: needs the {extra} extra (module {missing} is missing): pip install 'chatops[{extra}]'"
+    return f"adapters.{kind}: needs the {extra} extra (module {missing} is missing): {install_hint(extra)}"
 
 
 def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, AdapterSettings]], list[str]]:
@@ -422,7 +423,7 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
                                 f"{', '.join(n for n in networks().names if n != 'web')}")
             elif _enabled(body):
                 problems.append(f"adapters.{kind}: needs the {kind} extra (module {exc.name} is missing): "
-                                f"pip install 'chatops[{kind}]'")
+                                f"{install_hint(kind)}")
             continue
         bodies = body if isinstance(body, list) else [body]
         for index, item in enumerate(bodies):
@@ -463,9 +464,25 @@ def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
     settings = settings.model_copy(update={"base_dir": base_dir, "adapter_sections": tuple(sections),
                                            "plugin_sections": plugin_sections})
     problems += cross_checks(settings)
+    if settings.mqtt.url == "embedded" and not _has_module("amqtt"):
+        problems.append(f"mqtt.url: {missing_amqtt()}")
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def missing_amqtt() -> str:
+    return ('url = "embedded" needs the embedded broker, which is not installed: '
+            f'{install_hint("embedded")} (it brings amqtt), or set [mqtt] url to your own broker, '
+            'e.g. "mqtt://127.0.0.1:1883"')
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:
+        return False
 
 
 def load_settings(path: Path) -> Settings:

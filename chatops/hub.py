@@ -35,6 +35,7 @@ from .durations import format_duration
 from .command import CommandSet, CommandSpec
 from .plugins import Plugin, Storage, declared_config
 from .config import ConfigError, Settings, adapter_class
+from .extras import install_hint
 from .history import History
 from .lanes import Lanes
 from .hub_device import HUB_NODE_PREFIX, HubDevice
@@ -270,7 +271,7 @@ class Hub:
                 log.error("adapter %s cannot start: %s", adapter.name, exc)
                 return
             except ImportError as exc:
-                adapter.health.down(f"missing module {exc.name}: pip install 'chatops[{adapter.network}]'")
+                adapter.health.down(f"missing module {exc.name}: {install_hint(adapter.network)}")
                 log.error("adapter %s cannot start: %s (install the %s extra)", adapter.name, exc, adapter.network)
                 return
             except Exception as exc:

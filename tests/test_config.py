@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from chatops.extras import install_hint
 from chatops.config import ConfigError, Settings, load_settings, parse_settings
 from chatops.durations import parse_duration
 from chatops.testing import DEMO_CONFIG
@@ -48,7 +49,7 @@ def test_an_adapter_whose_library_is_missing_names_its_extra(kind: str, section:
     monkeypatch.setitem(sys.modules, module, None)          # `import irc3` raises ImportError
     monkeypatch.delitem(sys.modules, f"adapters.{kind}", raising=False)
     assert problems_of(section, tmp_path) == \
-        [f"adapters.{kind}: needs the {kind} extra (module {module} is missing): pip install 'chatops[{kind}]'"]
+        [f"adapters.{kind}: needs the {kind} extra (module {module} is missing): {install_hint(kind)}"]
     disabled = tmp_path / "disabled.toml"
     disabled.write_text(section.replace("]\n", "]\nenabled = false\n", 1), encoding="utf-8")
     assert load_settings(disabled).adapter_sections, "a disabled network needs no library"

@@ -150,8 +150,9 @@ def test_rpc_without_the_xmpp_extra_says_which_to_install() -> None:
     result = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, timeout=30,
                             env={**os.environ, "XMPP_PASSWORD": "x"})
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == \
-        "chatops rpc: needs the xmpp extra (module slixmpp is missing): pip install 'chatops[xmpp]'"
+    from chatops.extras import install_hint
+    assert result.stderr.strip() == f"chatops rpc: needs the xmpp extra (module slixmpp is missing): {install_hint('xmpp')}"
+    assert "-m pip install -e '" in result.stderr, "the source folder, never PyPI's other chatops"
 
 
 async def test_the_embedded_broker_lets_in_the_hub_only(tmp_path: Path) -> None:

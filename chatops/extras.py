@@ -1,0 +1,21 @@
+"""How to install an optional part (an extra: irc, xmpp, embedded...) into the running hub.
+
+The hub is installed from its source folder: the package named "chatops" on PyPI is another
+project, so `pip install 'chatops[irc]'` would replace the hub with it. Every "install this"
+hint names the source folder and the Python that runs the hub, so it can be pasted as is.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+SOURCE = Path(__file__).resolve().parent.parent
+
+
+def install_hint(extra: str) -> str:
+    """The command that adds `extra` to this installation."""
+    if (SOURCE / "pyproject.toml").is_file():
+        return f"{sys.executable} -m pip install -e '{SOURCE}[{extra}]'"
+    return (f"{sys.executable} -m pip install '/path/to/chatops-source[{extra}]' (from the folder the hub was "
+            f"installed from: the PyPI package named chatops is another project)")
