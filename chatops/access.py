@@ -138,11 +138,15 @@ class Access:
         if spec is None:
             return None
         if not (admin or spec.permission in grants) or (spec.needs_user and user is None):
+            # A command that needs another word's permission (`dim` needs `switch`) says which:
+            # that word is what the owner grants in [roles], not the command's name.
+            command = spec.name if spec.permission == spec.name else \
+                _("{command} (it needs the {permission} permission)").format(command=spec.name, permission=spec.permission)
             if user is None:
-                answer = _("Sorry, you may not use {command}.").format(command=spec.name) + " " + \
+                answer = _("Sorry, you may not use {command}.").format(command=command) + " " + \
                     _("Ask the hub's owner to add you to [users] in config.toml.")
             else:
-                answer = _("Sorry, {who} may not use {command}.").format(who=user.name, command=spec.name)
+                answer = _("Sorry, {who} may not use {command}.").format(who=user.name, command=command)
             return Refusal("refused", answer, f"{spec.name}: not permitted")
         if user is None or pin is Pin.NOT_ASKED:
             return None

@@ -95,16 +95,21 @@ def _unknown_grants(settings: Settings) -> list[str]:
     from .command import CommandSet
 
     commands = CommandSet.from_modules()
-    names = {spec.permission for spec in commands.specs} | {spec.name for spec in commands.specs}
+    names = {spec.permission for spec in commands.specs}
+    needs = {spec.name: spec.permission for spec in commands.specs if spec.permission != spec.name}
     problems = []
     for role, grants in settings.roles.items():
         for grant in grants:
             if grant == "*" or grant in settings.roles or grant in names:
                 continue
+            if grant in needs:              # `dim`, `in`: commands that use another word's permission
+                problems.append(f"roles.{role}: {grant!r} is a command, not a permission: it needs "
+                                f"{needs[grant]!r}; grant that instead")
+                continue
             close = difflib.get_close_matches(grant, [*names, *settings.roles], n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            problems.append(f"roles.{role}: {grant!r} is neither a command nor a role; {hint}"
-                            f"commands: {', '.join(sorted(names))}")
+            problems.append(f"roles.{role}: {grant!r} is neither a permission nor a role; {hint}"
+                            f"permissions: {', '.join(sorted(names))}")
     return problems
 
 

@@ -203,8 +203,15 @@ def test_a_typo_in_a_role_grant_fails_the_check_with_the_closest_name(tmp_path: 
     path.write_text(text, encoding="utf-8")
     result = run_check(path)
     assert result.returncode == 2 and "OK" not in result.stdout
-    assert "  - roles.family: 'swtich' is neither a command nor a role; did you mean 'switch'? commands: " in \
+    assert "  - roles.family: 'swtich' is neither a permission nor a role; did you mean 'switch'? permissions: " in \
         result.stderr
+    # `dim` and `in` are commands that use another word's permission: granting them grants nothing.
+    dims = text.replace('"guest", "swtich",', '"guest", "dim", "in",', 1)
+    path.write_text(dims, encoding="utf-8")
+    result = run_check(path)
+    assert result.returncode == 2, result.stdout
+    assert "  - roles.family: 'dim' is a command, not a permission: it needs 'switch'; grant that instead" in result.stderr
+    assert "  - roles.family: 'in' is a command, not a permission: it needs 'schedule'; grant that instead" in result.stderr
     assert problems_of('[roles]\nguest = ["help"]\nfamily = ["guest"]\n[users.bob]\nroles = ["famly"]\n', tmp_path) \
         == ["users.bob.roles: role 'famly' is not defined in [roles]; defined: family, guest"]
 

@@ -172,7 +172,7 @@ async def test_a_timer_stops_when_its_owner_may_no_longer_set_timers(tmp_path: P
                             adapters={"loopback": {"name": "loop"}}, users=USERS, automations=[],
                             roles={**ROLES, "kid": ["guest"]})
     async with started(Hub(settings, tty=False)) as hub:
-        assert await next_result(hub) == "Timer #1 (read salon): not run, and paused: Sorry, kid may not use in."
+        assert await next_result(hub) == "Timer #1 (read salon): not run, and paused: Sorry, kid may not use in (it needs the schedule permission)."
         assert (await say(hub, "timers")) == "#1 paused kid: read salon (once, set for in 2s)"
 
 
@@ -188,7 +188,7 @@ async def test_one_person_has_at_most_fifty_timers(tmp_path: Path, mosquitto: Mo
 async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         stranger = await say(hub, "in 1m chauffage on", network="web", sender="stranger")
-        assert stranger.startswith("Sorry, you may not use in.")
+        assert stranger.startswith("Sorry, you may not use in (it needs the schedule permission).")
         assert await say(hub, "in 1m chauffage on", network="web", sender="kid") == \
             "Not scheduled: Sorry, kid may not use switch."
         assert (await say(hub, "in 1m read salon", network="web", sender="kid")).startswith("Timer #1: read salon")
