@@ -421,6 +421,8 @@ class AlertEngine:
             if row[2] is not None:
                 return ("already", row[0], row[2])
             alert_rows.acknowledge(db, row[0], by, now)
+            if ends_when_acknowledged(row[1]):
+                alert_rows.clear(db, row[0], now)
             deliveries.cancel_pending(db, row[0], "repeat")
             # The alert itself must not arrive after its acknowledgement: stop waiting for the picture.
             deliveries.release_held(db, row[0], now)
@@ -433,6 +435,7 @@ class AlertEngine:
             return row[0], row[1], others
 
         from .command import CommandError
+        from .notify import ends_when_acknowledged
         unstored = _("Alert {rules} is not stored (the hub's storage is failing): it can be acknowledged once "
                      "storage is back, and it is not repeated meanwhile.").format(
             rules=", ".join(sorted({rule for rule, _device in self.unstored.alerts})))

@@ -55,6 +55,14 @@ def source_family(source: str) -> str:
     return "/".join(parts[:2]) if parts[0] in WEBHOOKS and len(parts) > 2 else source
 
 
+def ends_when_acknowledged(rule: str) -> bool:
+    """Whether the alert of `rule` is over once acknowledged: a notification sent with `ack` has
+    nothing else to end it. A webhook's (Alertmanager, Grafana) ends when it says resolved."""
+    if not rule.startswith(NOTICE_PREFIX):
+        return False
+    return source_family(rule[len(NOTICE_PREFIX):]).split("/")[0] not in WEBHOOKS
+
+
 def rule_family(rule: str) -> str:
     """`rule` without a webhook notification's own key (`notify/alertmanager/TOKEN/FINGERPRINT` ->
     `notify/alertmanager/TOKEN`): what metrics count by, so their labels stay as few as the

@@ -45,6 +45,10 @@ async def test_chatops_notify(tmp_path: Path, mosquitto: Mosquitto, monkeypatch:
         assert text.startswith(f"[INFO] Water leak (alert #{alert_id}; answer "), text
         assert (await hub.notifications.status(alert_id))["open"] is True
         assert [a["id"] for a in await hub.alerts.active()] == [alert_id]
+        # Nothing else ends it: acknowledged, it is over (not active for good).
+        await hub.alerts.ack(alert_id, "owner", "owner")
+        assert (await hub.notifications.status(alert_id))["open"] is False
+        assert await hub.alerts.active() == []
 
         code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "nobody", "hello"])
         out, err = capsys.readouterr()
