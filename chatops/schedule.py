@@ -161,13 +161,22 @@ def _tomorrow(hour: int, minute: int, now: float, tz: tzinfo) -> float:
     return next(CronSim(f"{minute} {hour} * * *", start)).timestamp()
 
 
+_CRON_FIELDS = {"minute": N_("minute"), "hour": N_("hour"), "day-of-month": N_("day"), "month": N_("month"),
+                "day-of-week": N_("weekday")}
+
+
 def cron_expression(text: str) -> str:
     """`text` checked as a cron expression (cronsim's syntax); ScheduleError says why not."""
     expression = " ".join(text.split())
     try:
         CronSim(expression, datetime(2026, 1, 1))
     except (CronSimError, ValueError) as exc:
-        raise ScheduleError(_("cron {expression!r}: {problem}; write 5 fields, e.g. \"30 6 * * 1-5\"").format(expression=expression, problem=exc)) from None
+        fields = len(expression.split())
+        field = str(exc).lower().removeprefix("bad ").strip(" .")     # cronsim: "Bad minute", "Bad day-of-week"
+        problem = _("it has {count} fields, a cron expression 5").format(count=fields) if fields != 5 else \
+            _("its {field} is out of range or not a number").format(field=_(_CRON_FIELDS.get(field, field)))
+        raise ScheduleError(_("cron {expression!r}: {problem}: minute 0-59, hour 0-23, day 1-31, month 1-12, "
+                              "weekday 0-6, e.g. \"30 6 * * 1-5\"").format(expression=expression, problem=problem)) from None
     return expression
 
 

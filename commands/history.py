@@ -84,8 +84,7 @@ async def history(ctx: Context, *words: str) -> str:
     _history_on(ctx)
     names, period, span = _period(ctx, list(words))
     if not names:
-        raise CommandError(_('Which device? Usage: {prefix}history DEVICE [24h|7d]').format(
-            prefix=ctx.hub.settings.hub.prefix))
+        raise CommandError(_('Which device? Usage: {prefix}history DEVICE [24h|7d]').format(prefix=ctx.prefix))
     (device, *others) = _devices(ctx, names)
     if others:
         raise CommandError(_("One device at a time for history; graph takes several."))
@@ -114,8 +113,7 @@ async def graph(ctx: Context, *words: str) -> Reply:
     _history_on(ctx)
     names, period, span = _period(ctx, list(words))
     if not names:
-        raise CommandError(_('Which device? Usage: {prefix}graph DEVICE [DEVICE...] [24h|7d]').format(
-            prefix=ctx.hub.settings.hub.prefix))
+        raise CommandError(_('Which device? Usage: {prefix}graph DEVICE [DEVICE...] [24h|7d]').format(prefix=ctx.prefix))
     devices = _devices(ctx, names)
     until = ctx.hub.clock.time()
     since = until - period
