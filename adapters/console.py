@@ -54,6 +54,12 @@ class Adapter(AdapterBase):
         self.health.up("reading standard input")
         await hub.ready.wait()
         piped = not self._stdin.isatty()
+        if not piped:
+            # At a terminal the log is quiet (WARNING): without this line nobody can tell the hub is up.
+            web = getattr(hub, "web", None)
+            page = f"; dashboard and web chat at {web.links.base_url.rstrip('/')}/" if web is not None and web.port else ""
+            self._stdout.write(f"{hub.settings.hub.name} is ready: type help (Ctrl-D stops it){page}\n")
+            self._stdout.flush()
         async for line in self._lines():
             text = line.strip()
             if not text:

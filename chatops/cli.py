@@ -234,6 +234,8 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="chatops", description="A chat-ops hub for the home.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"chatops {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True)
 

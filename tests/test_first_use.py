@@ -90,6 +90,28 @@ def test_the_demo_terminal_shows_only_answers(tmp_path: Path) -> None:
     assert done.stderr == ""
 
 
+def test_at_a_terminal_the_demo_says_it_is_ready_and_where_the_page_is(tmp_path: Path) -> None:
+    # The log is quiet at a terminal: without a line of its own, a new user cannot tell the hub is up.
+    import pty
+    import select
+
+    write_demo_config(tmp_path)
+    main, terminal = pty.openpty()
+    hub = subprocess.Popen([sys.executable, "-m", "chatops.cli", "run", "--config", "config.toml"], cwd=tmp_path,
+                           stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    os.close(terminal)
+    try:
+        ready, _, _ = select.select([hub.stdout], [], [], 60)
+        assert ready, "nothing printed within 60 s"
+        line = hub.stdout.readline()
+        assert re.fullmatch(r"maison is ready: type help \(Ctrl-D stops it\); dashboard and web chat at "
+                            r"http://127\.0\.0\.1:\d+/\n", line), line
+    finally:
+        hub.terminate()
+        hub.communicate(timeout=30)
+        os.close(main)
+
+
 async def test_the_embedded_broker_keeps_its_bookkeeping_to_debug_logs(caplog: pytest.LogCaptureFixture) -> None:
     """The warnings amqtt logs when the demo stops (queued messages dropped, acknowledgements of
     deliveries it forgot) are not shown; its other warnings are."""
@@ -190,3 +212,11 @@ def test_a_mistyped_option_shows_every_subcommand_in_the_usage_line(capsys: pyte
     assert stopped.value.code == 2
     usage = capsys.readouterr().err
     assert "{run,check,simulate,notify,rpc}" in usage and "unrecognized arguments: --confg" in usage
+
+
+def test_the_version_is_one_option_away(capsys: pytest.CaptureFixture[str]) -> None:
+    from chatops import __version__
+    from chatops.cli import main
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out == f"chatops {__version__}\n"
