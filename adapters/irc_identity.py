@@ -35,7 +35,9 @@ class Roster:
 
     def identity(self, mask: IrcString, tags: str | None) -> Identity:
         """The sender of a line from `mask`, carrying `tags` (None when it had none)."""
-        return Identity("irc", str(mask), display=str(mask.nick), account=self.account_of(mask, tags))
+        host = str(mask).rpartition("@")[2]
+        return Identity("irc", str(mask), display=str(mask.nick), account=self.account_of(mask, tags),
+                        flood_key=f"irc:*!*@{host}" if host else None)     # a /nick starts no fresh bucket
 
     def account_of(self, mask: IrcString, tags: str | None) -> str | None:
         """The services account of `mask`, only from what the server vouches for now."""

@@ -27,9 +27,17 @@ class Identity:
     display: str = ""
     account: str | None = None
     trusted: bool = True
+    # What a stranger's rate limit counts by, when the network lets them change part of `id` at
+    # will (an IRC nick: counted by the host, or every /nick would start a fresh bucket).
+    flood_key: str | None = None
 
     def __str__(self) -> str:
         return f"{self.network}:{self.account or self.id}"
+
+    @property
+    def rate_key(self) -> str:
+        """The name a stranger's lines are metered under."""
+        return self.flood_key if self.flood_key and not self.account else str(self)
 
 
 AUTOMATION = "automation"      # the adapter name of an automation's own address: no network, no conversation

@@ -157,7 +157,7 @@ class Router:
         if pin in (Pin.GIVEN, Pin.WRONG):
             words = self._unprefixed(words)       # `SESAME !chauffage on`: the habit of a room after the PIN
         spec, args, word = self._resolve(words) if words else (None, [], "")
-        refusal = self.access.authorize(str(message.sender), user, spec, pin, forgeable=forgeable)
+        refusal = self.access.authorize(message.sender.rate_key, user, spec, pin, forgeable=forgeable)
         if refusal is None and spec is None:
             verdict.result = "unknown"
             return Reply(self._unknown(words, message, user)) if words else None
@@ -190,7 +190,7 @@ class Router:
         adapter = self.hub.adapters.get(message.address.adapter)
         forgeable = not acting and bool(adapter is not None and adapter.capabilities.forgeable_sender)
         verdict.result = "refused"
-        refusal = self.access.authorize(str(message.sender), user, None, forgeable=forgeable)
+        refusal = self.access.authorize(message.sender.rate_key, user, None, forgeable=forgeable)
         shown = self.access.mask(user, message.text)
         if refusal is not None:
             self._audit(refusal.kind, dataclasses.replace(message, text=shown), refusal.detail, True)

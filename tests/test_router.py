@@ -103,6 +103,23 @@ async def test_rate_limit_per_sender(hub: Hub) -> None:
     assert (await exec_command(hub, "whoami", **other)).startswith("You are")
 
 
+async def test_a_stranger_changing_nick_on_irc_keeps_their_bucket(hub: Hub) -> None:
+    # The nick is the sender's to change at will; the host is not: a /nick starts no fresh bucket.
+    from irc3.utils import IrcString
+
+    from adapters.irc_identity import Roster
+    from chatops.message import Address, Message
+
+    roster = Roster(str.lower, set())
+
+    async def say(mask: str) -> str:
+        line = Message(roster.identity(IrcString(mask), None), Address("irc", "#maison", False), "!whoami")
+        return "\n".join(r.text for r in await hub.execute(line))
+    replies = [await say(f"eve{n}!e@evil.example") for n in range(7)]
+    assert replies[4].startswith("You are") and replies[5] == "Too many commands; wait a minute and try again."
+    assert (await say("bob!b@elsewhere.example")).startswith("You are")
+
+
 async def test_a_strangers_ack_costs_the_bucket_as_any_line(hub: Hub) -> None:
     # `ack` is unmetered for users (a storm of alerts must not lock them out); a stranger's refused
     # `ack` lines would otherwise be answered and audited without limit.
