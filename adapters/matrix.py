@@ -223,7 +223,7 @@ class Adapter(AdapterBase):
             log.warning("%s: invitation to %s from %s, who is no configured user: declined",
                         self.name, room_id, inviter)
             self._hub.audit.record("refused", f"{self.network}:{inviter}", f"{self.name}:{room_id}",
-                                   "(invitation)", "invitation from a stranger declined")
+                                   "(invitation)", "invitation from a stranger declined", fold=True)
             await self.client.room_leave(room_id)
             return
         resp = await self.client.join(room_id)

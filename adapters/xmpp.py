@@ -459,7 +459,7 @@ class Adapter(AdapterBase):
         item.unauthorize()
         if hub is not None:
             hub.audit.record("refused", f"xmpp:{who}", f"{self.name}:{who}", "presence subscription",
-                             "not a configured user")
+                             "not a configured user", fold=True)       # a flood of them: one row a minute
 
     # ---- outbound -----------------------------------------------------------------------------
 

@@ -265,6 +265,12 @@ class WebSettings(Section):
         if not self.loopback and not (self.token_env or self.token_file):
             raise ValueError("a web server bound beyond loopback needs a token: set "
                              "token_env = \"CHATOPS_WEB_TOKEN\" or token_file = \"/path\"")
+        for name in self.notify_tokens:
+            # A name is part of each notification's source (`alertmanager/NAME/KEY`): a "/" in it
+            # would let one token pass for another's webhook family.
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise ValueError(f"notify_tokens: the name {name!r} may hold letters, digits, '_', '.' and '-' only, "
+                                 f"e.g. [web.notify_tokens] grafana = {{ token_env = \"GRAFANA_TOKEN\" }}")
         return self
 
 

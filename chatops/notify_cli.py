@@ -90,9 +90,13 @@ def cmd_notify(args: argparse.Namespace) -> int:
         "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
     context = ssl.create_default_context(cafile=str(args.ca_file)) if args.ca_file else None
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT, context=context) as response:
+        with _opener(context).open(request, timeout=TIMEOUT) as response:
             answer = json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            print(f"chatops notify: the hub at {url} answered a redirect to {exc.headers.get('Location')}; "
+                  f"give that address with --url (the token is not sent on)", file=sys.stderr)
+            return 1
         print(f"chatops notify: refused ({exc.code}): {_reason(exc)}", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError) as exc:
@@ -102,6 +106,16 @@ def cmd_notify(args: argparse.Namespace) -> int:
         return 1
     print(answer.get("id"))
     return 0
+
+
+def _opener(context: ssl.SSLContext | None) -> Any:
+    """urllib's opener that follows no redirect: it would send the token on to wherever it points."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+    return urllib.request.build_opener(NoRedirect, urllib.request.HTTPSHandler(context=context))
 
 
 def _reason(error: urllib.error.HTTPError) -> str:

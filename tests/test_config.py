@@ -309,3 +309,10 @@ def test_a_secret_written_in_the_config_is_refused_with_the_way_to_give_it(secti
     assert f"{section}.{key}: unknown key; secrets never go in config.toml: use {key}_env = \"VAR\" " \
            f"or {key}_file = \"/path\"" in problems
     assert not any("hunter2" in p for p in problems)
+
+
+def test_a_notify_token_name_cannot_pass_for_another_tokens_webhook(tmp_path: Path) -> None:
+    # A notification's source is WEBHOOK/NAME/KEY: a "/" in a name would read as another token's.
+    assert problems_of('[web.notify_tokens."alertmanager/x"]\ntoken_env = "X"\n', tmp_path) == [
+        "web: notify_tokens: the name 'alertmanager/x' may hold letters, digits, '_', '.' and '-' only, "
+        'e.g. [web.notify_tokens] grafana = { token_env = "GRAFANA_TOKEN" }']

@@ -61,3 +61,38 @@ async def test_chatops_notify(tmp_path: Path, mosquitto: Mosquitto, monkeypatch:
         monkeypatch.delenv("CHATOPS_NOTIFY_TOKEN")
         assert await asyncio.to_thread(main, ["notify", "--url", url, "hello"]) == 2
         assert "set CHATOPS_NOTIFY_TOKEN" in capsys.readouterr().err
+
+
+async def test_the_token_never_follows_a_redirect(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # A hub address that redirects elsewhere (a wrong --url, a hostile proxy) never receives the token.
+    from aiohttp import web
+
+    seen: list[str | None] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:      # POST, or the GET a 302 turns it into
+        seen.append(request.headers.get("Authorization"))
+        return web.json_response({"id": 1}, status=202)
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"http://127.0.0.1:{ports[0]}/api/notify")      # urllib would follow a 302
+
+    runners, ports = [], []
+    for handler in (elsewhere, redirect):
+        app = web.Application()
+        app.router.add_route("*", "/api/notify", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        ports.append(site._server.sockets[0].getsockname()[1])    # type: ignore[union-attr]
+        runners.append(runner)
+    try:
+        monkeypatch.setenv("CHATOPS_NOTIFY_TOKEN", "s3cret")
+        code = await asyncio.to_thread(main, ["notify", "--url", f"http://127.0.0.1:{ports[1]}", "hello"])
+        assert code == 1
+        assert "answered a redirect to http://127.0.0.1:" in capsys.readouterr().err
+        assert seen == []
+    finally:
+        for runner in runners:
+            await runner.cleanup()
