@@ -21,6 +21,7 @@ from .backoff import Backoff
 from .i18n import _, speaking
 from .message import Address, Reply
 from .outbox import STORE_RETRY_CAP
+from .store import alerts as alert_rows, deliveries
 
 if TYPE_CHECKING:
     from .alerts import AlertEngine, Event, Recipient
@@ -175,7 +176,6 @@ class Unstored:
         memory all the same (its reminders stop, the others are told from here) and recorded
         once the database takes it. (id, rule), or None when the alert cannot even be read."""
         from .command import CommandError
-        from .store import alerts as alert_rows, deliveries
 
         store = self.hub.store
         try:
