@@ -36,9 +36,9 @@ async def timers_late(count: int) -> list[object]:
             starts: list[tuple[str, float]] = []
             original = hub.run_as
 
-            async def timed(user: str, text: str, address: Address) -> Any:
+            async def timed(user: str, text: str, address: Address, *more: Any) -> Any:
                 starts.append((text, time.time()))
-                return await original(user, text, address)
+                return await original(user, text, address, *more)
 
             hub.run_as = timed  # type: ignore[method-assign]
             due = time.time() + 3.0
