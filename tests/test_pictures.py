@@ -419,7 +419,7 @@ async def test_graph_is_a_png_with_every_point(tmp_path: Path, mosquitto: Mosqui
         assert await exec_text(hub, "graph salon_humidity") == "salon_humidity — last 24h: 1 point"
         assert await exec_text(hub, "graph kitchen_smoke") == "No readings of kitchen smoke detector in the last " \
             "24h yet."
-        assert await exec_text(hub, "graph") == "Which device? Usage: !graph DEVICE [DEVICE...] [24h|7d]"
+        assert await exec_text(hub, "graph") == "Which device? Usage: graph DEVICE [DEVICE...] [24h|7d]"   # a direct chat: no !
         (tmp_path / "graph.png").write_bytes(data)
 
 
