@@ -392,6 +392,7 @@ class AlertEngine:
             log.warning("alert #%d %s is over but that cannot be recorded yet (%s); retried", alert_id,
                         rule.name, exc)
             state.active_id = None
+            self.unstored.ended.add(alert_id)              # no reminder of it from memory meanwhile
             told: set[tuple[str, str]] = set()
             telling = self.hub.spawn(self.unstored.send(recipients, cleared, told), f"cleared-{alert_id}") \
                 if text else None
@@ -400,6 +401,8 @@ class AlertEngine:
                 if telling is not None:
                     await asyncio.wait([telling])
                 await store.call(store.transaction, lambda db: write(db, told))
+                self.unstored.ended.discard(alert_id)
+                self.reminders.held.pop(alert_id, None)
             self.unstored.write_later(record, recipients)
             return
         state.active_id = None
@@ -442,11 +445,11 @@ class AlertEngine:
         try:
             result = await store.call(store.transaction, write)
         except sqlite3.DatabaseError:
+            if alert_id is None and self.unstored.alerts:
+                raise CommandError(unstored) from None      # the newest alarm is one not stored yet
             acked = await self.unstored.acknowledge(alert_id, by, by_user)
             if acked is not None:
                 return acked
-            if alert_id is None and self.unstored.alerts:
-                raise CommandError(unstored) from None
             raise
         if isinstance(result[0], str):
             kind, number, who = result

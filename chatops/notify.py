@@ -60,7 +60,8 @@ def ends_when_acknowledged(rule: str) -> bool:
     nothing else to end it. A webhook's (Alertmanager, Grafana) ends when it says resolved."""
     if not rule.startswith(NOTICE_PREFIX):
         return False
-    return source_family(rule[len(NOTICE_PREFIX):]).split("/")[0] not in WEBHOOKS
+    parts = rule[len(NOTICE_PREFIX):].split("/")          # TOKEN, or WEBHOOK/TOKEN/KEY
+    return not (len(parts) >= 3 and parts[0] in WEBHOOKS)
 
 
 def rule_family(rule: str) -> str:

@@ -47,18 +47,19 @@ class Reminders:
             self._changed.clear()
             now = self.hub.clock.time()
             try:
+                unstored = self.engine.unstored
                 due = await store.call(alert_rows.reminders_due, store.db, now)
                 for alert_id, rule_name, message, repeats in due:
-                    if alert_id in self.engine.unstored.acked:
+                    if unstored.quiet(alert_id):         # acknowledged or over, the database not told yet
                         continue
                     held = self.held.get(alert_id)
                     if held is not None and (held[1] is None or held[1] > now):
                         continue
                     await self._repeat(alert_id, rule_name, message, max(repeats, held[0] if held else 0))
                 upcoming = await store.call(alert_rows.next_reminder, store.db,
-                                            (*self.held, *self.engine.unstored.acked))
-                upcoming = min((at for at in (upcoming, *(at for _n, at in self.held.values())) if at is not None),
-                               default=None)
+                                            (*self.held, *unstored.acked, *unstored.ended))
+                held_next = (at for alert_id, (_n, at) in self.held.items() if not unstored.quiet(alert_id))
+                upcoming = min((at for at in (upcoming, *held_next) if at is not None), default=None)
             except sqlite3.DatabaseError as exc:
                 delay = backoff.next_delay()
                 log.error("alert reminders could not be recorded (%s); retrying in %.1fs", exc, delay)
@@ -104,7 +105,11 @@ class Reminders:
             waiting = await store.call(store.transaction, write)
         except sqlite3.DatabaseError as exc:
             if state is None:
-                raise                       # a notification's first recipients are in the database only
+                # A notification's first recipients are in the database only: its reminder waits
+                # for storage, looked at again in a few seconds; the others' go on meanwhile.
+                log.warning("notification #%d: its reminder waits for storage (%s)", alert_id, exc)
+                self.held[alert_id] = (repeats, now + STORE_RETRY_CAP)
+                return
             await self._from_memory(alert_id, repeats + 1, next_at, recipients, reminder, exc)
             return
         self.held.pop(alert_id, None)
@@ -125,8 +130,10 @@ class Reminders:
                   alert_id, count, exc, len(told))
 
         async def record() -> None:
+            if self.held.get(alert_id) != held:
+                return          # a later reminder was recorded since, or has its own record queued
             await store.call(alert_rows.reminded, store.db, alert_id, next_at, count)
-            if self.held.get(alert_id) == held:        # a later reminder has its own record queued
+            if self.held.get(alert_id) == held:
                 del self.held[alert_id]
         unstored.write_later(record, [])
         await unstored.tell_admins(str(exc))

@@ -168,7 +168,7 @@ class Router:
             shown = self.access.mask(user, message.text, guessed if pin is Pin.WRONG else None)
             self._audit(refusal.kind, dataclasses.replace(message, text=shown), refusal.detail,
                         refusal.kind == "rate-limited")
-            if refusal.answer and spec is not None and self.commands.find(words[0]) is None \
+            if refusal.kind == "refused" and spec is not None and self.commands.find(words[0]) is None \
                     and not self._may_see_devices(user, str(message.sender)):
                 # A device's name said alone (`heater`) by someone who may not read devices:
                 # answered as any unknown word, or the refusal would tell them the device exists.
@@ -293,12 +293,14 @@ class Router:
         if not words:
             return _("the command is empty")
         spec, args, _word = self._resolve(words)
-        if spec is None:
-            meant = self._meant(words)
+        sees_devices = self._may_see_devices(user, sender)
+        refusal = self.access.authorize(sender, user, spec, metered=False) if spec is not None else None
+        if spec is None or (refusal is not None and not sees_devices and self.commands.find(words[0]) is None):
+            # (A device named alone by someone who may not read devices is no command to them.)
+            meant = self._meant(words, None if sees_devices else {})
             if meant is not None:
                 return _("{word!r} is not a command (did you mean {meant}?)").format(word=words[0], meant=meant)
             return _("{word!r} is not a command").format(word=words[0])
-        refusal = self.access.authorize(sender, user, spec, metered=False)
         if refusal is not None:
             return refusal.answer or refusal.detail
         other = self.commands.find(spec.also_needs(args) or "") if spec.also_needs is not None else None

@@ -169,6 +169,8 @@ def cron_expression(text: str) -> str:
     """`text` checked as a cron expression (cronsim's syntax); ScheduleError says why not."""
     expression = " ".join(text.split())
     try:
+        if len(expression.split()) != 5:       # cronsim also takes a sixth field, seconds: not here
+            raise ValueError("not 5 fields")
         CronSim(expression, datetime(2026, 1, 1))
     except (CronSimError, ValueError) as exc:
         fields = len(expression.split())

@@ -60,6 +60,7 @@ class Unstored:
         # before the backlog: (write, recipients whose outbox worker is woken once it is done).
         self._writes: list[tuple[Callable[[], Awaitable[Any]], list[Recipient]]] = []
         self.acked: dict[int, str] = {}     # stored alerts acknowledged while the database refused it: id -> by
+        self.ended: set[int] = set()        # stored alerts over while the database refused to record it
 
     # ---- readings behind a refused alert -----------------------------------------------------
 
@@ -171,11 +172,16 @@ class Unstored:
             await self.tell_admins(reason)
         self.hub.spawn(send(), f"unstored-{rule.name}")
 
+    def quiet(self, alert_id: int) -> bool:
+        """Whether stored alert `alert_id` is acknowledged or over in memory: no more reminders."""
+        return alert_id in self.acked or alert_id in self.ended
+
     async def acknowledge(self, alert_id: int | None, by: str, by_user: str | None) -> tuple[int, str] | None:
         """The database refused an acknowledgement (a full card): the alert is acknowledged in
         memory all the same (its reminders stop, the others are told from here) and recorded
         once the database takes it. (id, rule), or None when the alert cannot even be read."""
         from .command import CommandError
+        from .notify import ends_when_acknowledged
 
         store = self.hub.store
         try:
@@ -192,12 +198,14 @@ class Unstored:
 
         def write(db: Any) -> None:
             alert_rows.acknowledge(db, acked_id, by, now)
+            if ends_when_acknowledged(rule):
+                alert_rows.clear(db, acked_id, now)
             deliveries.cancel_pending(db, acked_id, "repeat")
             deliveries.release_held(db, acked_id, now)
 
         async def record() -> None:
             await store.call(store.transaction, write)
-            del self.acked[acked_id]
+            self.acked.pop(acked_id, None)
             self.engine.reminders.held.pop(acked_id, None)
             await self.engine.publish_state(rule, acked_id)
         self.write_later(record, [])

@@ -405,3 +405,12 @@ async def test_a_message_to_the_web_chat_with_no_page_open_says_so(tmp_path: Pat
                     if message.get("type") == "reply" and message["text"] == "Parcel taken in":
                         break
             await wait_status(http, base, notice_id, "delivered")
+
+
+def test_which_notifications_end_when_acknowledged() -> None:
+    # Nothing else ends a notification sent with ack; a webhook's ends when it says resolved. A
+    # plain token may be named like a webhook (the config's example names "grafana").
+    from chatops.notify import ends_when_acknowledged
+    assert ends_when_acknowledged("notify/cron") and ends_when_acknowledged("notify/grafana")
+    assert not ends_when_acknowledged("notify/alertmanager/prom/c0ffee")
+    assert not ends_when_acknowledged("smoke")

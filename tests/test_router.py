@@ -161,6 +161,15 @@ async def test_a_stranger_who_may_not_read_learns_no_device_name(tmp_path: Path)
         assert (await exec_command(hub, "read heater", **eve)).startswith("Sorry, you may not use read.")
         assert any(e["kind"] == "refused" and e["text"] == "heater" for e in await hub.store.audit_entries())
         assert "Did you mean chauffage" in await exec_command(hub, "chauffag on"), "the owner still gets help"
+    # Setting a timer asks the same question of the line: no device name there either.
+    settings = settings_for(tmp_path / "b", hub={"default_role": "nobody"}, roles={"nobody": ["help"], "planner": ["schedule"]},
+                            users={"kid": {"roles": ["planner"], "irc": ["kid!k@home.example.org"]}})
+    async with running(Hub(settings, tty=False)) as hub:
+        kid = {"network": "irc", "sender": "kid!k@home.example.org", "adapter": "irc"}
+        for line, word in (("in 1m chaufage on", "chaufage"), ("in 1m chauffage", "chauffage")):
+            answer = await exec_command(hub, line, **kid)
+            assert answer.startswith(f"Not scheduled: '{word}' is not a command"), answer
+            assert "chauffage" not in answer.replace(f"'{word}'", ""), answer
 
 
 async def test_oversized_and_control_characters(hub: Hub) -> None:

@@ -123,6 +123,7 @@ def test_an_hourly_cron_runs_in_both_0230s_of_the_fall_back_day() -> None:
     ("cron", ["61 * * * *", "x"], "its minute is out of range or not a number: minute 0-59, hour 0-23"),
     ("cron", ["0 25 * * *", "x"], "its hour is out of range"),
     ("cron", ["0 6 * *", "x"], "it has 4 fields, a cron expression 5"),
+    ("cron", ["* * * * * *", "x"], "it has 6 fields, a cron expression 5"),     # no seconds: every second from chat
     ("cron", [], "double quotes"),
 ])
 def test_wrong_phrases_say_what_to_write(verb: str, words: list[str], says: str) -> None:

@@ -363,3 +363,31 @@ async def test_an_alarm_raised_before_the_disk_filled_still_reminds_and_ack_stop
                                                "is being stored.")
         await hub.alerts.outbox.settled("loop")
         assert inbox.queue.empty(), [inbox.queue.get_nowait() for _ in range(inbox.queue.qsize())]
+
+
+async def test_an_alarm_over_while_the_disk_is_full_is_not_reminded(small_disk: Path, mosquitto: Mosquitto) -> None:
+    """Stored, then the card fills and the smoke goes: [CLEARED] from memory, and no reminder of
+    it afterwards, though the database still shows it open until space is back."""
+    import time
+
+    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
+            "severity": "critical", "notify": ["loop:bob"], "repeat": "2s", "cooldown": "0.2s",
+            "cleared": "No more smoke."}
+    settings = settings_for(small_disk / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, history={"enabled": False})
+    hub = Hub(settings, tty=False)
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+        inbox = hub.adapters["loop"]
+        await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        assert (await inbox.next())[1].startswith("[CRITICAL] Smoke in the kitchen smoke detector! (alert #1")
+        raised = time.time()
+        await hub.alerts.outbox.settled("loop")
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        filler = fill(small_disk)
+        await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": False}), qos=1)
+        assert (await inbox.next(10))[1] == "[CLEARED] No more smoke. (alert #1)"
+        await wait_for(lambda: time.time() > raised + 2 * 2 + 0.5, timeout=10)      # two reminder periods
+        assert inbox.queue.empty(), [inbox.queue.get_nowait() for _ in range(inbox.queue.qsize())]
+        filler.unlink()
+        await wait_for(lambda: not hub.alerts.unstored.ended, timeout=30)
+        assert await hub.alerts.active() == []
