@@ -131,8 +131,9 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     if hold is None:
         return Reply(_("{label} is {state}").format(label=target.label, state=shown) + note,
                      buttons=(Button(_("On"), f"switch {target.name} on"), Button(_("Off"), f"switch {target.name} off")))
-    return await _switch_back_later(ctx, target, wanted, before, hold, pending, f"{name} {state} for "
-                                    f"{format_duration(hold)}") + note
+    # The line as its author wrote it (`allume chauffage pendant 2h`): what `timers` shows them.
+    said = ctx.hub.router.command_text(ctx.message) or f"{name} {state} for {format_duration(hold)}"
+    return await _switch_back_later(ctx, target, wanted, before, hold, pending, said) + note
 
 
 @command("allume", aliases=["allumer"], precheck=names_a_device, usage="allume DEVICE [for DURATION]", needs_user=True,

@@ -267,7 +267,7 @@ async def test_what_an_automations_command_says_later_goes_to_its_notify(tmp_pat
         await wait_for(lambda: len(told(hub)) == 2, timeout=15)
         first, later = told(hub)
         assert first.startswith("Automation 'boost' (gate on (ON)): heater is ON until "), first
-        assert later == "Automation 'boost': Timer #1 (heater on for 1s): heater is OFF", later
+        assert later == "Automation 'boost': Timer #1 (switch heater on for 1s): heater is OFF", later
         assert await hub.alerts.outbox.waiting() == {}
 
 

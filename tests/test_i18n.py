@@ -116,11 +116,11 @@ async def test_timers_automations_and_durations_read_french(tmp_path: Path, mosq
     settings = settings_for(tmp_path / "data", mosquitto.url, hub={"language": "fr", "timezone": "Europe/Paris"})
     async with running(Hub(settings, tty=False, clock=clock)) as hub:
         await exec_command(hub, "in 10m lire salon")
-        await exec_command(hub, "chauffage on for 2h")
+        await exec_command(hub, "allume chauffage pendant 2h")
         await exec_command(hub, "in 3d lire salon")
         listed = (await exec_command(hub, "timers")).splitlines()
         assert listed[0].endswith(" owner: lire salon (une fois, posée pour dans 10m)"), listed
-        assert listed[1].endswith(" owner: remettre heater sur éteint (après chauffage on for 2h)"), listed
+        assert listed[1].endswith(" owner: remettre heater sur éteint (après allume chauffage pendant 2h)"), listed
         assert re.match(r"#3 (lun|mar|mer|jeu|ven|sam|dim)\. \d\d:\d\d:\d\d owner: lire salon", listed[2]), listed
         # The schedule phrases in French: set, then listed as written.
         set_at = await exec_command(hub, "tous les jours ouvrés à 6h30 allume chauffage")

@@ -63,7 +63,7 @@ async def test_chauffage_on_for_3s_switches_back_about_3s_later(tmp_path: Path, 
         assert answer.startswith("heater is ON until ") and answer.endswith(", then back OFF (timer #1)"), answer
         assert hub.home.devices["heater"].reading.value is True
         result = await next_result(hub)
-        assert result == "Timer #1 (chauffage on for 3s): heater is OFF"
+        assert result == "Timer #1 (switch chauffage on for 3s): heater is OFF"
         assert 2.5 < time.monotonic() - started_at < 6
         assert hub.home.devices["heater"].reading.value is False, "confirmed by the device, not assumed"
 
@@ -72,7 +72,7 @@ async def test_the_chat_shorthand_chauffage_on_2s(tmp_path: Path, mosquitto: Mos
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         await say(hub, "chauffage off")
         assert "then back OFF (timer #1)" in await say(hub, "chauffage on 2s")
-        assert await next_result(hub) == "Timer #1 (chauffage on for 2s): heater is OFF"
+        assert await next_result(hub) == "Timer #1 (chauffage on 2s): heater is OFF"
 
 
 async def test_switched_since_is_left_alone_and_said(tmp_path: Path, mosquitto: Mosquitto) -> None:
@@ -81,7 +81,7 @@ async def test_switched_since_is_left_alone_and_said(tmp_path: Path, mosquitto: 
         assert "timer #1" in await say(hub, "switch heater on for 2s")
         assert await say(hub, "switch heater off", network="web", sender="fam") == "heater is OFF"
         assert await next_result(hub) == \
-            "Timer #1 (heater on for 2s): heater was switched since by fam; left OFF (not switched back OFF)."
+            "Timer #1 (switch heater on for 2s): heater was switched since by fam; left OFF (not switched back OFF)."
 
 
 async def test_the_opposite_switch_for_a_while_never_leaves_the_heater_on(tmp_path: Path, mosquitto: Mosquitto) -> None:
