@@ -460,7 +460,7 @@ def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
     except ValidationError as exc:
         problems = format_errors(exc, Settings)
         sections, more = _validate_adapters(raw.get("adapters", {}) if isinstance(raw.get("adapters"), dict) else {})
-        raise ConfigError(problems + more) from None
+        raise ConfigError(problems + more + _cross_problems_besides(raw, exc, sections)) from None
     sections, problems = _validate_adapters(settings.adapters)
     from .command import command_modules
     from .plugins import validate_sections
@@ -475,6 +475,25 @@ def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+# Sections other sections point into (a device an alert names, a user's role): when one of them
+# is invalid, what points into it cannot be judged yet.
+_REFERENCED = {"hub", "mqtt", "devices", "users", "roles", "adapters"}
+
+
+def _cross_problems_besides(raw: dict[str, Any], exc: ValidationError,
+                            sections: list[tuple[str, str, AdapterSettings]]) -> list[str]:
+    """The cross-section problems of the sections that did validate, so that one run of
+    `chatops check` lists them beside the invalid ones instead of after they are fixed."""
+    failed = {str(error["loc"][0]) for error in exc.errors() if error.get("loc")}
+    if failed & _REFERENCED:
+        return []
+    try:
+        partial = Settings.model_validate({key: value for key, value in raw.items() if key not in failed})
+    except ValidationError:
+        return []
+    return cross_checks(partial.model_copy(update={"adapter_sections": tuple(sections)}))
 
 
 def missing_amqtt() -> str:

@@ -194,7 +194,10 @@ alert rules: smoke
 …
 ```
 
-or lists every problem with the key path, what is wrong and an example of a right value (exit 2):
+or lists every problem with the key path, what is wrong and an example of a right value (exit 2).
+A section that is invalid does not hide the others' problems (a role that does not exist is
+listed beside a wrong alert condition); only what points into the invalid section (an alert's
+device, when `[devices]` is wrong) waits for it to be fixed:
 
 ```text
 $ printf '[hub]\\nnmae = "maison"\\n[mqtt]\\nkeepalive = "often"\\n' > broken.toml

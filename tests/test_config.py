@@ -316,3 +316,14 @@ def test_a_notify_token_name_cannot_pass_for_another_tokens_webhook(tmp_path: Pa
     assert problems_of('[web.notify_tokens."alertmanager/x"]\ntoken_env = "X"\n', tmp_path) == [
         "web: notify_tokens: the name 'alertmanager/x' may hold letters, digits, '_', '.' and '-' only, "
         'e.g. [web.notify_tokens] grafana = { token_env = "GRAFANA_TOKEN" }']
+
+
+def test_one_check_lists_an_invalid_section_and_the_others_cross_problems(tmp_path: Path) -> None:
+    # A bad alert condition must not hide, until it is fixed, a role that does not exist.
+    text = DEMO_CONFIG.read_text(encoding="utf-8").replace('when = "on"', 'when = "sometimes"', 1)
+    problems = problems_of(text + '\n[users.zed]\nroles = ["nobodyrole"]\nconsole = ["zed"]\n', tmp_path)
+    assert any(p.startswith("alerts[0]: when = 'sometimes' is not a condition") for p in problems), problems
+    assert "users.zed.roles: role 'nobodyrole' is not defined in [roles]; defined: admin, family, guest" in problems
+    # What points into an invalid section is not judged (it would be a false alarm).
+    broken_devices = text.replace('[devices.salon]', '[devices.salon]\nbogus_key = 1', 1)
+    assert not any("no device named" in p for p in problems_of(broken_devices, tmp_path))
