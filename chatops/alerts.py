@@ -519,11 +519,7 @@ class AlertEngine:
                 payload = json.dumps({"state": "cleared", "id": None})
                 self.hub.spawn(self.hub.mqtt.publish_latest(self.state_topic(rule), payload), f"alert-state-{rule}")
 
-    # ---- reminders (chatops.reminders) and offline checks ---------------------------------------
-
-    def wake_reminders(self) -> None:
-        """Look at the due reminders now (the wall clock stepped, an alert was raised)."""
-        self.reminders.wake()
+    # ---- offline checks (reminders live in chatops.reminders) -------------------------------
 
     async def _offline_forever(self) -> None:
         """Raise `offline` rules for devices silent too long, measured on monotonic time: NTP

@@ -1,8 +1,12 @@
-"""One reconnect policy for every network: exponential backoff with jitter, reset after calm."""
+"""One reconnect policy for every network: exponential backoff with jitter, reset after calm;
+and the one way a loop that must never end (deliveries, timers, reminders) waits after a failed pass."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
+import sqlite3
 import time
 
 
@@ -45,3 +49,15 @@ class Backoff:
         ceiling = min(self.cap, self.base * (2 ** self.attempts))
         self.attempts += 1
         return random.uniform(ceiling / 2, ceiling)
+
+
+async def pause_after_failure(backoff: Backoff, exc: Exception, what: str, log: logging.Logger) -> None:
+    """A pass of `what` failed: say why, in `log` (the loop's own logger), then wait the backoff's
+    next delay before the next pass. A database error (a full card, a read-only file system) is
+    said as such; anything else is a bug, logged with its traceback, which must not end the loop."""
+    delay = backoff.next_delay()
+    if isinstance(exc, sqlite3.DatabaseError):
+        log.error("%s: the database fails (%s); retrying in %.1fs", what, exc, delay)
+    else:
+        log.error("%s failed; retrying in %.1fs", what, delay, exc_info=exc)
+    await asyncio.sleep(delay)

@@ -40,7 +40,6 @@ from .history import History
 from .lanes import Lanes
 from .hub_device import HUB_NODE_PREFIX, HubDevice
 from .home import Home
-from .i18n import _, speaking
 from .message import Address, Identity, Message, Reply
 from .metrics import Metrics
 from .mqtt import MqttLink, broker_address
@@ -198,7 +197,7 @@ class Hub:
         self.clock_jumps += 1
         self.home.restamp(seconds, self.clock.monotonic() - JUMP_CHECK_EVERY)
         self.timers.wake()
-        self.alerts.wake_reminders()
+        self.alerts.reminders.wake()
         self.alerts.outbox.wake_all()
 
     def stop(self) -> None:

@@ -305,7 +305,7 @@ class Notifications:
                  f" (picture: {warning})" if warning else "")
         engine._wake(recipients)
         if notice.ack:
-            engine.wake_reminders()
+            engine.reminders.wake()
         return notice_id
 
     async def resolve_key(self, source: str, key: str, text: str) -> int | None:

@@ -15,7 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .backoff import Backoff
+from .backoff import Backoff, pause_after_failure
 from .clock import until
 from .i18n import _, speaking
 from .message import AlertRef, Address, Attachment, Button, Reply
@@ -144,17 +144,8 @@ class Outbox:
             changed.clear()
             try:
                 upcoming, more = await self._deliver_due(adapter, adapter_name, unrecorded, reconnected)
-            except sqlite3.DatabaseError as exc:
-                delay = store_backoff.next_delay()
-                log.error("alert deliveries through %s: the database fails (%s); retrying in %.1fs",
-                          adapter_name, exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            except Exception:
-                # A bug must never end alert delivery for a network: log it and try again.
-                delay = store_backoff.next_delay()
-                log.exception("alert deliveries through %s failed; retrying in %.1fs", adapter_name, delay)
-                await asyncio.sleep(delay)
+            except Exception as exc:        # a bug must never end alert delivery for a network either
+                await pause_after_failure(store_backoff, exc, f"alert deliveries through {adapter_name}", log)
                 continue
             store_backoff.reset()
             if passed := self._pass_done.pop(adapter_name, None):

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from .backoff import Backoff
+from .backoff import Backoff, pause_after_failure
 from .clock import until
 from .i18n import _, speaking
 from .outbox import STORE_RETRY_CAP
@@ -60,15 +60,8 @@ class Reminders:
                                             (*self.held, *unstored.acked, *unstored.ended))
                 held_next = (at for alert_id, (_n, at) in self.held.items() if not unstored.quiet(alert_id))
                 upcoming = min((at for at in (upcoming, *held_next) if at is not None), default=None)
-            except sqlite3.DatabaseError as exc:
-                delay = backoff.next_delay()
-                log.error("alert reminders could not be recorded (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            except Exception:
-                delay = backoff.next_delay()
-                log.exception("alert reminders failed; retrying in %.1fs", delay)
-                await asyncio.sleep(delay)
+            except Exception as exc:
+                await pause_after_failure(backoff, exc, "alert reminders", log)
                 continue
             backoff.reset()
             await until(self.hub.clock, upcoming, self._changed)

@@ -16,11 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .backoff import Backoff
+from .backoff import Backoff, pause_after_failure
 from .clock import nap
 from .durations import format_duration
 from .home import format_value
@@ -186,15 +185,8 @@ class Timers:
             try:
                 more = await self._fire_due()
                 upcoming = await self._upcoming()
-            except sqlite3.DatabaseError as exc:
-                delay = backoff.next_delay()
-                log.error("timers: the database fails (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            except Exception:
-                delay = backoff.next_delay()
-                log.exception("timers: a pass failed; retrying in %.1fs", delay)
-                await asyncio.sleep(delay)
+            except Exception as exc:
+                await pause_after_failure(backoff, exc, "timers", log)
                 continue
             backoff.reset()
             passed, self._passed = self._passed, asyncio.Event()

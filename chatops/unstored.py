@@ -117,8 +117,9 @@ class Unstored:
                 await self._backlog_waiting.wait()
             delay = max(backoff.next_delay(), STORE_RETRY_CAP)
             if backoff.attempts <= 2 or backoff.attempts % 12 == 0:     # not a line every few seconds
+                waiting = ", ".join(sorted(self._backlog)) or "(what alerts already did: reminders, ends, acknowledgements)"
                 log.error("alert rules %s could not be recorded (%s); retrying every %.0fs",
-                          ", ".join(sorted(self._backlog)) or "(what alerts already did: reminders, ends, acknowledgements)", self.hub.store.health.detail, delay)
+                          waiting, self.hub.store.health.detail, delay)
             await asyncio.sleep(delay)
             while self._writes:
                 write, recipients = self._writes[0]

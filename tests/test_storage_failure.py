@@ -56,6 +56,15 @@ def smoke_hub(data: Path, mosquitto: Mosquitto, repeat: str = "1h") -> Hub:
     return Hub(settings, tty=False)
 
 
+def cleared_smoke_hub(data: Path, mosquitto: Mosquitto, **rule: str) -> Hub:
+    """A hub whose smoke rule tells bob on the loopback network, and tells him when it is over."""
+    smoke = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
+             "severity": "critical", "notify": ["loop:bob"], "cooldown": "0.2s", "cleared": "No more smoke.", **rule}
+    settings = settings_for(data, mosquitto.url, simulator={"enabled": False}, alerts=[smoke],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, history={"enabled": False})
+    return Hub(settings, tty=False)
+
+
 async def smoke_goes_out_not_stored(hub: Hub, broker: aiomqtt.Client) -> None:
     """The detector fires while the database refuses writes: both recipients get the alarm marked
     NOT STORED, and alice, an admin, is told that storage is failing."""
@@ -299,11 +308,7 @@ async def test_smoke_gone_then_back_while_storage_fails_is_a_new_alarm_not_silen
     written, so #1 stays open in the database: the clear is told from memory) and comes back:
     that is told at once from memory, not queued behind the refused clear until storage returns.
     Once it does, #1 is recorded as cleared and the new alarm as told: bob gets neither twice."""
-    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
-            "severity": "critical", "notify": ["loop:bob"], "cooldown": "0.2s", "cleared": "No more smoke."}
-    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
-                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, history={"enabled": False})
-    hub = Hub(settings, tty=False)
+    hub = cleared_smoke_hub(tmp_path / "data", mosquitto)
     async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
         inbox = hub.adapters["loop"]
         await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
@@ -370,12 +375,7 @@ async def test_an_alarm_over_while_the_disk_is_full_is_not_reminded(small_disk: 
     it afterwards, though the database still shows it open until space is back."""
     import time
 
-    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
-            "severity": "critical", "notify": ["loop:bob"], "repeat": "2s", "cooldown": "0.2s",
-            "cleared": "No more smoke."}
-    settings = settings_for(small_disk / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
-                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, history={"enabled": False})
-    hub = Hub(settings, tty=False)
+    hub = cleared_smoke_hub(small_disk / "data", mosquitto, repeat="2s")
     async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
         inbox = hub.adapters["loop"]
         await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
