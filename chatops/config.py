@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from .extras import install_hint
+from .extras import first_missing, install_hint
 from .schema import Field, Model, ValidationError, field_validator, model_validator
 
 from .config_base import Duration, Section  # noqa: F401 (re-exported for adapters' sections)
@@ -470,7 +470,7 @@ def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
     settings = settings.model_copy(update={"base_dir": base_dir, "adapter_sections": tuple(sections),
                                            "plugin_sections": plugin_sections})
     problems += cross_checks(settings)
-    if settings.mqtt.url == "embedded" and not _has_module("amqtt"):
+    if settings.mqtt.url == "embedded" and first_missing(["amqtt"]):
         problems.append(f"mqtt.url: {missing_amqtt()}")
     if problems:
         raise ConfigError(problems)
@@ -500,14 +500,6 @@ def missing_amqtt() -> str:
     return ('url = "embedded" needs the embedded broker, which is not installed: '
             f'{install_hint("embedded")} (it brings amqtt), or set [mqtt] url to your own broker, '
             'e.g. "mqtt://127.0.0.1:1883"')
-
-
-def _has_module(name: str) -> bool:
-    import importlib.util
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ImportError:
-        return False
 
 
 def load_settings(path: Path) -> Settings:

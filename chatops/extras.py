@@ -7,7 +7,9 @@ hint names the source folder and the Python that runs the hub, so it can be past
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parent.parent
@@ -19,3 +21,15 @@ def install_hint(extra: str) -> str:
         return f"{sys.executable} -m pip install -e '{SOURCE}[{extra}]'"
     return (f"{sys.executable} -m pip install '/path/to/chatops-source[{extra}]' (from the folder the hub was "
             f"installed from: the PyPI package named chatops is another project)")
+
+
+def first_missing(modules: Iterable[str]) -> str | None:
+    """The first of `modules` that cannot be imported here, or None. Nothing is imported: a
+    check stays quick, and a library imported late (an adapter's) is covered too."""
+    for module in modules:
+        try:
+            if importlib.util.find_spec(module) is None:
+                return module
+        except (ImportError, ValueError):           # a parent package missing; a module set to None
+            return module
+    return None

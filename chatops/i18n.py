@@ -42,6 +42,12 @@ def _(message: str) -> str:
 CORE_PACKAGES = ("chatops", "commands", "adapters")     # their texts are in the catalogue above
 
 
+def plugin_locale_dir(package: str) -> Path | None:
+    """`PACKAGE/locale`, where an installed plugin keeps its catalogue; None when not installed."""
+    found = importlib.util.find_spec(package)
+    return Path(found.origin).parent / "locale" if found is not None and found.origin else None
+
+
 @functools.cache
 def translator(module: str) -> Callable[[str], str]:
     """The `_` of a plugin's module (`_ = translator(__name__)`): its own catalogue first,
@@ -52,8 +58,7 @@ def translator(module: str) -> Callable[[str], str]:
     package = module.split(".")[0]
     if package in CORE_PACKAGES:
         return _
-    found = importlib.util.find_spec(package)
-    folder = Path(found.origin).parent / "locale" if found is not None and found.origin else None
+    folder = plugin_locale_dir(package)
 
     @functools.cache
     def plugin_catalogue(language: str) -> gettext.NullTranslations | None:

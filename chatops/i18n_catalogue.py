@@ -15,13 +15,12 @@ which its `_ = chatops.i18n.translator(__name__)` reads (docs/plugins.md).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .i18n import CORE_PACKAGES, DOMAIN, LANGUAGES, LOCALE_DIR
+from .i18n import CORE_PACKAGES, DOMAIN, LANGUAGES, LOCALE_DIR, plugin_locale_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {"_": None, "gettext": None, "N_": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2), "NP_": ((1, "c"), 2)}
@@ -58,11 +57,10 @@ def po_path(language: str) -> Path:
 
 def plugin_project(package: str, languages: list[str]) -> Project:
     """The catalogue of the installed plugin `package`: the languages it has, and `languages`."""
-    found = importlib.util.find_spec(package)
-    if found is None or not found.origin:
+    locale = plugin_locale_dir(package)
+    if locale is None:
         raise SystemExit(f"no installed package {package!r} (pip install it first)")
-    folder = Path(found.origin).parent
-    locale = folder / "locale"
+    folder = locale.parent
     existing = sorted(p.name for p in locale.iterdir() if (p / "LC_MESSAGES").is_dir()) if locale.is_dir() else []
     chosen = tuple(dict.fromkeys([*existing, *languages]))
     if not chosen:

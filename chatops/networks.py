@@ -18,13 +18,13 @@ from __future__ import annotations
 import fnmatch
 import functools
 import importlib
-import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .entry_points import entry_points
+from .extras import first_missing
 from .message import Identity
 
 if TYPE_CHECKING:
@@ -70,15 +70,8 @@ class Network:
     about: str = ""                                # what its `[adapters.NAME]` section is, and its guide
 
     def missing_module(self) -> str | None:
-        """The first of `requires` that cannot be imported here, or None (nothing is imported:
-        `chatops check` stays quick, and an adapter that imports its library late is covered)."""
-        for module in self.requires:
-            try:
-                if importlib.util.find_spec(module) is None:
-                    return module
-            except (ImportError, ValueError):       # a parent package missing; a module set to None
-                return module
-        return None
+        """The first of `requires` that cannot be imported here, or None."""
+        return first_missing(self.requires)
 
     def cli_adder(self) -> Any:
         return _load(self.cli)

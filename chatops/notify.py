@@ -55,13 +55,18 @@ def source_family(source: str) -> str:
     return "/".join(parts[:2]) if parts[0] in WEBHOOKS and len(parts) > 2 else source
 
 
+def is_web_url(url: object) -> bool:
+    """Whether a picture may be fetched from `url`: http or https, nothing else (file:, ftp:...)."""
+    return isinstance(url, str) and url.startswith(("http://", "https://"))
+
+
 def ends_when_acknowledged(rule: str) -> bool:
     """Whether the alert of `rule` is over once acknowledged: a notification sent with `ack` has
     nothing else to end it. A webhook's (Alertmanager, Grafana) ends when it says resolved."""
     if not rule.startswith(NOTICE_PREFIX):
         return False
-    parts = rule[len(NOTICE_PREFIX):].split("/")          # TOKEN, or WEBHOOK/TOKEN/KEY
-    return not (len(parts) >= 3 and parts[0] in WEBHOOKS)
+    source = rule[len(NOTICE_PREFIX):]
+    return source_family(source) == source               # no webhook key of its own
 
 
 def rule_family(rule: str) -> str:
@@ -136,7 +141,7 @@ def parse_notice(data: Any, default_to: list[str]) -> Notice:
             raise Refused(400, '"image" is not valid base64') from None
         image_kind(image)
     image_url = data.get("image_url")
-    if image_url is not None and (not isinstance(image_url, str) or not image_url.startswith(("http://", "https://"))):
+    if image_url is not None and not is_web_url(image_url):
         raise Refused(400, '"image_url" must be an http:// or https:// URL')
     return Notice(tuple(t.strip() for t in to), text.strip(), severity, image, image_url, ack)
 

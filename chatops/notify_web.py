@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .notify import MAX_BODY, WEBHOOKS, Refused, parse_notice, source_family
+from .notify import MAX_BODY, WEBHOOKS, Refused, is_web_url, parse_notice, source_family
 
 if TYPE_CHECKING:
     from .notify import Notifications
@@ -98,8 +98,7 @@ class NotifyApi:
                     except Refused as exc:
                         raise Refused(503, exc.error, **exc.extra) from None
                     # The picture URL goes through the same check as POST /api/notify's (http or https).
-                    picture = {"image_url": image_url} if image_url and image_url.startswith(("http://", "https://")) \
-                        else {}
+                    picture = {"image_url": image_url} if is_web_url(image_url) else {}
                     notice = parse_notice({"to": to, "text": text, "severity": severity, "ack": ack, **picture},
                                           notifications.settings.default_to)
                     opened.append(await notifications.submit(notice, origin, key))

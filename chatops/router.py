@@ -142,15 +142,15 @@ class Router:
             return Reply(_("That message is {length} characters long; commands are short (at most {most}), "
                            "e.g. {prefix}temp salon").format(length=len(line), most=MAX_INPUT_CHARS,
                                                             prefix=self._prefix(message)))
+        adapter = self.hub.adapters.get(message.address.adapter)
+        forgeable = not acting and bool(adapter is not None and adapter.capabilities.forgeable_sender)
         if message.late:
-            return self._late(message, user, acting, verdict)
+            return self._late(message, user, forgeable, verdict)
         words = _split(clean_text(line))
         if not words:
             if message.addressed:
                 return Reply(_("Say {prefix}help for the list of commands.").format(prefix=self._prefix(message)))
             return None
-        adapter = self.hub.adapters.get(message.address.adapter)
-        forgeable = not acting and bool(adapter is not None and adapter.capabilities.forgeable_sender)
         pin_word = self.access.pin_of(user, forgeable)
         guessed = words[0] if pin_word is not None else None
         words, pin = self.access.take_pin(pin_word, words, lambda w: self._resolve(self._unprefixed(w))[0] is not None)
@@ -183,12 +183,10 @@ class Router:
         return Context(message=message, user=user, hub=self.hub, spec=spec, grants=self.auth.grants_for(user),
                        word=word), bound
 
-    def _late(self, message: Message, user: User | None, acting: bool, verdict: _Verdict) -> Reply | None:
+    def _late(self, message: Message, user: User | None, forgeable: bool, verdict: _Verdict) -> Reply | None:
         """A line its network delivered late (queued while the hub was offline, or stamped so by
         its sender): not run, since a switch an hour late does harm. It costs the sender's token
         and is audited like any line, so a forged stamp opens no side door around the limit."""
-        adapter = self.hub.adapters.get(message.address.adapter)
-        forgeable = not acting and bool(adapter is not None and adapter.capabilities.forgeable_sender)
         verdict.result = "refused"
         refusal = self.access.authorize(message.sender.rate_key, user, None, forgeable=forgeable)
         shown = self.access.mask(user, message.text)
