@@ -269,10 +269,11 @@ class Home:
         key = fold(" ".join(name.split()))
         return self._index.get(key) or self._index.get(key.replace(" ", "_"))
 
-    def words(self) -> dict[str, str]:
+    def words(self, takes: Callable[[Device], bool] | None = None) -> dict[str, str]:
         """Every one-word name a device is known by (name or alias), folded, with its spelling:
-        what the router compares a mistyped word with (`chaufage` is close to `chauffage`)."""
-        return {fold(word): word for device in self.devices.values()
+        what the router compares a mistyped word with (`chaufage` is close to `chauffage`).
+        Only the devices `takes` accepts, when given."""
+        return {fold(word): word for device in self.devices.values() if takes is None or takes(device)
                 for word in (device.name, *device.settings.aliases) if " " not in word}
 
     def find_leading(self, words: list[str]) -> tuple[Device | None, str, list[str]]:
@@ -292,20 +293,25 @@ class Home:
         words = tries[-1]
         return None, words[0] if words else "", words[1:]
 
-    def closest(self, name: str) -> str | None:
-        """The device name or alias closest to a mistyped `name`, as written in config, or None."""
-        words = self.words()
+    def closest(self, name: str, among: DeviceKind | None = None) -> str | None:
+        """The device name or alias closest to a mistyped `name`, as written in config, or None;
+        only among the devices of `among`'s kind when given."""
+        words = self.words(among.takes if among is not None else None)
         close = difflib.get_close_matches(fold(name), list(words), n=1, cutoff=0.75)
         return words[close[0]] if close else None
 
-    def unknown(self, name: str) -> str:
+    def unknown(self, name: str, among: DeviceKind | None = None) -> str:
         """What to answer for a device name that names none: the closest name or alias when one is
-        close (`chaufage`: chauffage), else the list."""
-        close = self.closest(name)
+        close (`chaufage`: chauffage), else the list; a command that takes one kind of device
+        (`switch`: the ones that switch) passes it, so that neither suggests a camera."""
+        close = self.closest(name, among)
         if close is not None:
             return _("No device called {name!r}. Did you mean {close}?").format(name=name, close=close)
-        known = ", ".join(sorted(self.devices)) or "none"
-        return _("No device called {name!r}. Devices: {known}.").format(name=name, known=known)
+        if among is None:
+            known = ", ".join(sorted(self.devices)) or _("none")
+            return _("No device called {name!r}. Devices: {known}.").format(name=name, known=known)
+        known = ", ".join(sorted(d.name for d in self.devices.values() if among.takes(d))) or _("none")
+        return _("No device called {name!r}. {kind}: {known}.").format(name=name, kind=_(among.listing), known=known)
 
     def listen(self, listener: Listener) -> None:
         """Call `listener(device, reading, previous)` on every new reading."""
@@ -534,10 +540,24 @@ def discovered_device(component: str, payload: bytes, object_id: str) -> Device 
     return None if found is None else Device(found[0], found[1], source="discovery")
 
 
-def names_a_device(hub: Any, args: list[str]) -> str | None:
-    """A command's precheck (`@command(precheck=...)`): its first words must name a device. Asked
-    when a timer or automation is set, so that a typo is answered now, not at 06:30."""
+def names_a_device(hub: Any, args: list[str], kind: DeviceKind | None = None) -> str | None:
+    """A command's precheck (`@command(precheck=...)`): its first words must name a device (of
+    `kind`, for the list in the answer). Asked when a timer or automation is set, so that a typo
+    is answered now, not at 06:30."""
     if not args:
         return None
     device, name, _rest = hub.home.find_leading(args)
-    return None if device is not None else hub.home.unknown(name)
+    return None if device is not None else hub.home.unknown(name, kind)
+
+
+@dataclass(frozen=True)
+class DeviceKind:
+    """The devices a command takes (`switch`: those that switch), for its answer to a name that
+    names none: the list it gives, headed by `listing` (marked with N_, translated when said)."""
+
+    takes: Callable[[Device], bool]
+    listing: str
+
+    def precheck(self, hub: Any, args: list[str]) -> str | None:
+        """`names_a_device` for a command that takes this kind."""
+        return names_a_device(hub, args, self)

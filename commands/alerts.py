@@ -20,7 +20,8 @@ async def alerts(ctx: Context) -> str:
     lines = []
     for a in active:
         acked = _("acknowledged by {who}").format(who=a["acked_by"]) if a["acked_by"] else _("NOT acknowledged")
-        told = ", ".join(a["told"]) or _("nobody yet")
+        # "console:*" is everyone on the console: shown as the network's name alone.
+        told = ", ".join(address.removesuffix(":*") for address in a["told"]) or _("nobody yet")
         pending = _(", {count} pending").format(count=a["pending"]) if a["pending"] else ""
         number = f"#{a['id']}" if a["id"] is not None else _("(NOT STORED: storage is failing)")
         lines.append(_("{number} [{severity}] {message} — {age} ago, {acked}; told: {told}{pending}").format(

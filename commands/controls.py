@@ -22,19 +22,21 @@ from chatops.config import DeviceType
 from chatops.controls import Action, ActionError
 from chatops.device_settings import type_word
 from chatops.durations import format_duration
-from chatops.home import Device, Reading, names_a_device
-from chatops.i18n import _
+from chatops.home import Device, DeviceKind, Reading
+from chatops.i18n import N_, _
 from chatops.message import Reply
 from chatops.mqtt import MqttUnavailable
 
 log = logging.getLogger(__name__)
 
 
+TAKES_A_VALUE = DeviceKind(lambda device: device.settable, N_("Devices that take a value"))
+
+
 def _settable(ctx: Context, name: str) -> Device:
     device = ctx.home.find(name)
     if device is None:
-        known = ", ".join(sorted(ctx.home.devices)) or _("none")
-        raise CommandError(_("No device called {name!r}. Devices: {known}.").format(name=name, known=known))
+        raise CommandError(ctx.home.unknown(name, TAKES_A_VALUE))
     if not device.settable:
         if device.switchable:
             raise CommandError(_("{label} only switches: say {prefix}{name} on or {prefix}{name} off.").format(
@@ -44,7 +46,7 @@ def _settable(ctx: Context, name: str) -> Device:
     return device
 
 
-@command("set", aliases=["règle", "regle", "mets"], precheck=names_a_device, usage="set DEVICE VALUE", needs_user=True, permission="switch",
+@command("set", aliases=["règle", "regle", "mets"], precheck=TAKES_A_VALUE.precheck, usage="set DEVICE VALUE", needs_user=True, permission="switch",
          shorthand=Shorthand.DEVICE_VALUE)
 async def set_value(ctx: Context, device: str, value: str) -> str:
     """Set a light's brightness, a thermostat's target or mode, a cover's position, a number or a select."""
@@ -56,7 +58,7 @@ async def set_value(ctx: Context, device: str, value: str) -> str:
     return await _drive(ctx, target, action, value)
 
 
-@command("dim", aliases=["tamise", "variateur"], precheck=names_a_device, usage="dim LIGHT PERCENT", needs_user=True, permission="switch")
+@command("dim", aliases=["tamise", "variateur"], precheck=TAKES_A_VALUE.precheck, usage="dim LIGHT PERCENT", needs_user=True, permission="switch")
 async def dim(ctx: Context, light: str, percent: str) -> str:
     """Set a light's brightness (dim lampe 40)."""
     target = _settable(ctx, light)
@@ -65,13 +67,13 @@ async def dim(ctx: Context, light: str, percent: str) -> str:
     return await set_value(ctx, target.name, percent if percent.endswith("%") else f"{percent}%")
 
 
-@command("open", aliases=["ouvre", "ouvrir"], precheck=names_a_device, usage="open COVER", needs_user=True, permission="switch")
+@command("open", aliases=["ouvre", "ouvrir"], precheck=TAKES_A_VALUE.precheck, usage="open COVER", needs_user=True, permission="switch")
 async def open_cover(ctx: Context, cover: str) -> str:
     """Open a shutter or blind."""
     return await _cover_word(ctx, cover, "open")
 
 
-@command("close", aliases=["ferme", "fermer"], precheck=names_a_device, usage="close COVER", needs_user=True, permission="switch")
+@command("close", aliases=["ferme", "fermer"], precheck=TAKES_A_VALUE.precheck, usage="close COVER", needs_user=True, permission="switch")
 async def close_cover(ctx: Context, cover: str) -> str:
     """Close a shutter or blind."""
     return await _cover_word(ctx, cover, "close")

@@ -8,19 +8,22 @@ from chatops.auth import fold
 from chatops.command import CommandError, Context, Shorthand, command, shown_usage
 from chatops.config import DeviceType
 from chatops.durations import format_duration, parse_duration
-from chatops.home import SWITCH_STATES, Device, format_value, names_a_device
+from chatops.home import SWITCH_STATES, Device, DeviceKind, format_value, names_a_device
 from chatops.device_settings import type_word
-from chatops.i18n import _, ngettext
+from chatops.i18n import N_, _, ngettext
 from chatops.message import Button, Reply
 from chatops.mqtt import MqttUnavailable
 from chatops.router import clean_text
 from chatops.schedule import Recurrence, local_time
 
 
-def _device(ctx: Context, name: str) -> Device:
+SWITCHES = DeviceKind(lambda device: device.switchable, N_("Devices that switch"))
+
+
+def _device(ctx: Context, name: str, kind: DeviceKind | None = None) -> Device:
     device = ctx.home.find(name)
     if device is None:
-        raise CommandError(ctx.home.unknown(name))
+        raise CommandError(ctx.home.unknown(name, kind))
     return device
 
 
@@ -83,12 +86,12 @@ def _held_for(args: list[str]) -> str | None:
     return "in"
 
 
-@command("switch", aliases=["turn"], precheck=names_a_device, usage="switch DEVICE on|off|toggle [for DURATION]", needs_user=True,
+@command("switch", aliases=["turn"], precheck=SWITCHES.precheck, usage="switch DEVICE on|off|toggle [for DURATION]", needs_user=True,
          shorthand=Shorthand.DEVICE_STATE, also_needs=_held_by_a_timer)
 async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
     name, state, hold = _switch_words(ctx, [device, *words])
-    target = _device(ctx, name)
+    target = _device(ctx, name, SWITCHES)
     scheduling = ctx.hub.commands.find("in")
     if hold is not None and (scheduling is None or ctx.hub.access.authorize(str(ctx.sender), ctx.user, scheduling,
                                                                             metered=False) is not None):
@@ -136,14 +139,14 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     return await _switch_back_later(ctx, target, wanted, before, hold, pending, said) + note
 
 
-@command("allume", aliases=["allumer"], precheck=names_a_device, usage="allume DEVICE [for DURATION]", needs_user=True,
+@command("allume", aliases=["allumer"], precheck=SWITCHES.precheck, usage="allume DEVICE [for DURATION]", needs_user=True,
          permission="switch", also_needs=_held_for)
 async def switch_on(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device on (French: allume chauffage, allume chauffage 2h)."""
     return await _switch_to(ctx, "on", [device, *words])
 
 
-@command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=names_a_device, usage="éteins DEVICE [for DURATION]",
+@command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=SWITCHES.precheck, usage="éteins DEVICE [for DURATION]",
          needs_user=True, permission="switch", also_needs=_held_for)
 async def switch_off(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device off (French: éteins la lampe, éteins chauffage)."""

@@ -7,18 +7,19 @@ import re
 
 from chatops.cameras import ImageFolder
 from chatops.command import CommandError, Context, command
-from chatops.i18n import _, format_count, ngettext
+from chatops.i18n import N_, _, format_count, ngettext
 from chatops.config import DeviceType
 from chatops.durations import format_duration, trailing_duration
 from chatops.graph import Series, render
 from chatops.history import period_range
-from chatops.home import Device, format_value
+from chatops.home import Device, DeviceKind, format_value
 from chatops.message import Attachment, Reply
 from chatops.sim_past import simulated_note, simulated_until
 
 DEFAULT_PERIOD = 86400.0
 GRAPH_POINTS = 1440                       # one point a minute over a day
 GRAPH_SIZE = (800, 400)
+WITH_HISTORY = DeviceKind(lambda device: device.type is not DeviceType.CAMERA, N_("Devices with history"))
 
 
 def _period(ctx: Context, words: list[str]) -> tuple[list[str], float, str]:
@@ -52,9 +53,7 @@ def _devices(ctx: Context, words: list[str]) -> list[Device]:
             if device is not None:
                 break
         else:
-            known = ", ".join(sorted(d.name for d in ctx.home.devices.values() if d.type is not DeviceType.CAMERA))
-            raise CommandError(_('No device called {name!r}. Devices: {known}.').format(
-                name=words[i], known=known or _('none')))
+            raise CommandError(ctx.home.unknown(words[i], WITH_HISTORY))
         if device.type is DeviceType.CAMERA:
             raise CommandError(_('{label} is a camera; it has pictures, not history (snap {name}).').format(
                 label=device.label, name=device.name))

@@ -337,3 +337,19 @@ async def test_an_alias_does_not_swallow_a_device_named_with_it(tmp_path: Path) 
         assert await exec_command(hub, "toutes les lampes on") == "hall light is ON"
         assert (await exec_command(hub, "toutes les 15m read salon")).startswith("Timer #1: read salon at ")
         assert (await exec_command(hub, "in 5m read les volets")).startswith("Timer #2: read les volets at ")
+
+
+async def test_unknown_device_lists_only_what_the_command_takes(hub: Hub) -> None:
+    """`switch nope on` lists the devices that switch, not cameras and sensors; `set` the ones that
+    take a value; `history` every device but the cameras; `read` every device."""
+    switches = sorted(d.name for d in hub.home.devices.values() if d.switchable)
+    settable = sorted(d.name for d in hub.home.devices.values() if d.settable)
+    cameras = [d.name for d in hub.home.devices.values() if d.type.value == "camera"]
+    assert switches and cameras
+    assert await exec_command(hub, "switch nope on") == \
+        f"No device called 'nope'. Devices that switch: {', '.join(switches)}."
+    assert await exec_command(hub, "set nope 3") == \
+        f"No device called 'nope'. Devices that take a value: {', '.join(settable) or 'none'}."
+    listed = (await exec_command(hub, "history nope")).split(": ", 1)[1]
+    assert not set(cameras) & set(listed.rstrip(".").split(", "))
+    assert set(cameras) <= set((await exec_command(hub, "read nope")).split(": ", 1)[1].rstrip(".").split(", "))
