@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import time
@@ -25,6 +24,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from chatops import json_input
 from chatops.schema import Field, model_validator
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -362,7 +362,7 @@ class Adapter(AdapterBase):
         """Every text frame of the Socket Mode socket: liveness, hello, disconnect. Returns its type."""
         self.heard_at = time.time()
         try:
-            data = json.loads(frame.data)
+            data = json_input.loads(frame.data)
             kind = data.get("type")
             if kind == "hello":
                 self.health.up("connected (socket)")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from chatops import json_input
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
 from chatops.config import ConfigError, read_secret
@@ -191,7 +192,7 @@ class Adapter(AdapterBase):
                                        "(webhook post)", "wrong or missing secret token", fold=True)
                 return web.Response(status=403, text="wrong secret token")
             try:
-                update = Update.de_json(await request.json(), self.bot)
+                update = Update.de_json(await request.json(loads=json_input.loads), self.bot)
             except Exception:
                 return web.Response(status=400, text="not an update")
             assert self._hub is not None

@@ -108,6 +108,12 @@ class Context:
     def may(self, permission: str) -> bool:
         return "*" in self.grants or permission in self.grants
 
+    def may_use(self, command: str) -> bool:
+        """Whether this sender may use the command named `command`: the router's one access rule,
+        asked without spending a rate token. A command that would show what another guards (a
+        device's value or name: `read`'s) asks it, so that no command is a side door."""
+        return self.hub.router.refusal(self.user, command, str(self.sender)) is None
+
     @property
     def plugin(self) -> Plugin:
         """The command's plugin: its `[plugins.NAME]` settings and its own storage."""

@@ -200,7 +200,8 @@ class NotifyToken(Section):
     token_env: str | None = Field(None, examples=['"CRON_NOTIFY_TOKEN"'])
     token_file: str | None = Field(None, examples=['"/etc/chatops/cron.token"'])
     to: list[str] = Field(default_factory=list, examples=['["owner"]'],
-                          description="recipients this token may address (empty: any configured one)")
+                          description="recipients this token may address (empty: any user, and any address on an "
+                                      "enabled network)")
     per_minute: float = Field(30.0, gt=0, examples=["30"], description="notifications per minute (burst the same)")
 
     @model_validator(mode="after")
@@ -230,6 +231,9 @@ class NotifySettings(Section):
                                   description="recipients of a notification that names none")
     repeat: Duration = Field(300.0, gt=0, examples=['"5m"'],
                              description="how often a notification sent with ack repeats until acknowledged")
+    mqtt_per_minute: float = Field(30.0, gt=0, examples=["30"],
+                                   description="notifications per minute taken from each MQTT topic (the hub's "
+                                               "own and each of [[notify.topics]]; burst the same)")
     topics: list[NotifyTopic] = Field(default_factory=list)
 
 

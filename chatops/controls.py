@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import json_input
 from .auth import fold
 from .device_settings import DeviceSettings, DeviceType
 from .tasmota import sibling
@@ -72,7 +73,7 @@ def json_object(payload: bytes) -> dict[str, Any]:
     if text.count("{") + text.count("[") > MAX_JSON_DEPTH * 4:
         raise PayloadError("JSON too deeply nested")
     try:
-        data = json.loads(text)
+        data = json_input.loads(text)
     except (ValueError, RecursionError):
         raise PayloadError(f"payload is not JSON: {text[:40]!r}") from None
     if not isinstance(data, dict):

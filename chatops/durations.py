@@ -67,6 +67,8 @@ def leading_duration(words: list[str]) -> tuple[float, int]:
             break
         last_unit = _last_unit(words[taken:taken + size])
         taken += size
+    if total > LONGEST:
+        raise ValueError(_("{text!r} is more than a hundred years").format(text=" ".join(words[:taken])))
     return total, taken
 
 
@@ -89,6 +91,9 @@ def trailing_duration(words: list[str]) -> tuple[float, int] | None:
         if start + taken == len(words):
             return seconds, taken
     return None
+
+
+LONGEST = 100 * 365.25 * 86400      # seconds: past this, a date is beyond what a clock can show (year 9999)
 
 
 def parse_duration(text: str | int | float) -> float:
@@ -124,6 +129,8 @@ def parse_duration(text: str | int | float) -> float:
         pos, previous = match.end(), unit
     if pos != len(cleaned) or not cleaned:
         raise ValueError(_('{text!r} is not a duration; write e.g. "30s", "5m", "1h30m" or "7d"').format(text=text))
+    if total > LONGEST:
+        raise ValueError(_("{text!r} is more than a hundred years").format(text=text))
     return total
 
 

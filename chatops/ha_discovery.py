@@ -9,10 +9,10 @@ topic per field taking the raw value for thermostats, numbers and selects.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+from . import json_input
 from .auth import fold
 from .device_settings import DeviceSettings, DeviceType
 
@@ -172,7 +172,7 @@ _TYPED = {DeviceType.LIGHT: _light, DeviceType.CLIMATE: _climate, DeviceType.COV
 
 def parse_config(payload: bytes) -> dict[str, Any]:
     """The JSON object of a discovery payload; ValueError otherwise."""
-    data = json.loads(payload.decode("utf-8"))
+    data = json_input.loads(payload.decode("utf-8"))
     if not isinstance(data, dict):
         raise ValueError("discovery payload is not a JSON object")
     return data

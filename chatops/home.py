@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import json_input
 from .auth import fold
 from .clock import SYSTEM_CLOCK, Clock
 from .config import DeviceSettings, DeviceType
@@ -206,7 +207,7 @@ def extract(payload: bytes, path: str | None) -> Any:
     if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _nesting(text) > MAX_JSON_DEPTH:
         raise PayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        data = json.loads(text)
+        data = json_input.loads(text)
     except ValueError:
         raise PayloadError(f"payload is not JSON: {text[:40]!r}") from None
     for part in path.split("."):
@@ -519,7 +520,7 @@ class Home:
         if kind not in ("config", "sensors") or not payload:
             return
         try:
-            data = json.loads(payload.decode("utf-8"))
+            data = json_input.loads(payload.decode("utf-8"))
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             seen = self._tasmota.setdefault(mac, {})

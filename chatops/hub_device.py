@@ -25,6 +25,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
+from . import json_input
 from . import __version__
 from .health import Health
 from .message import Address
@@ -185,7 +186,7 @@ class HubDevice:
         self._stale.add(topic)
         # Its retained state too (`chatops/maison/alerts/leak`): Node-RED follows those topics.
         try:
-            state = json.loads(payload).get("state_topic")
+            state = json_input.loads(payload).get("state_topic")
         except (ValueError, AttributeError):
             state = None
         if isinstance(state, str) and state.startswith(self.base + "/") and state not in self._state_topics():

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import json_input
 from .alerts import Recipient, parse_address
 from .reminders import NOTICE_PREFIX
 from .config import NotifyTopic, read_secret
@@ -199,7 +200,8 @@ class Notifications:
         self.hub = hub
         self.settings = hub.settings.notify
         self._tokens: dict[str, str] = {}
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets: dict[str, TokenBucket] = {}        # a token's name, or an MQTT source -> its rate
+        self._mqtt_dropped: dict[str, int] = {}            # MQTT source -> notifications dropped over the rate
 
     async def start(self) -> None:
         """Read the tokens (a missing one stops start-up, named) and listen on the MQTT topics."""
@@ -213,6 +215,15 @@ class Notifications:
         await self.hub.mqtt.subscribe(f"chatops/{name}/notify", self._on_own_topic, max_payload=MAX_BODY)
         for topic in self.settings.topics:
             await self.hub.mqtt.subscribe(topic.topic, self._topic_listener(topic), max_payload=MAX_BODY)
+
+    def _mqtt_bucket(self, source: str) -> TokenBucket:
+        """The rate of one MQTT source (a topic filter), as a token's: whoever may publish on the
+        broker (a script in a loop, a device gone mad) cannot flood phones and mailboxes."""
+        bucket = self._buckets.get(source)
+        if bucket is None:
+            per_minute = self.settings.mqtt_per_minute
+            bucket = self._buckets[source] = TokenBucket(per_minute, per_minute / 60)
+        return bucket
 
     # ---- who may send ---------------------------------------------------------------------
 
@@ -394,7 +405,11 @@ class Notifications:
         import aiohttp          # the web server's library; only when a picture is asked for by URL
 
         timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
-        async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as response:
+        # No redirect followed: the picture is where the sender said, not wherever that points.
+        async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url, allow_redirects=False) as response:
+            if 300 <= response.status < 400:
+                raise Refused(422, f"image_url answered a redirect to {response.headers.get('Location', '?')[:200]}; "
+                                   "give the picture's own URL")
             response.raise_for_status()
             body = await response.content.read(MAX_IMAGE + 1)
             if len(body) > MAX_IMAGE:
@@ -415,7 +430,7 @@ class Notifications:
             return
         data: Any
         try:
-            data = json.loads(text)
+            data = json_input.loads(text)
         except ValueError:
             data = None
         if not isinstance(data, dict):
@@ -425,14 +440,14 @@ class Notifications:
         except Refused as exc:
             log.warning("notify: dropped a message on %s: %s", topic, exc.error)
             return
-        self.hub.spawn(self._submit_logged(notice, "mqtt", topic), "notify-mqtt")
+        self._submit_metered(notice, topic, topic)
 
     def _topic_listener(self, mapping: NotifyTopic) -> Any:
         def listener(topic: str, payload: bytes, retained: bool) -> None:
             if retained:
                 return
             try:
-                data = json.loads(payload)
+                data = json_input.loads(payload)
             except ValueError:
                 log.warning("notify: dropped a payload on %s: not JSON (the template of %s needs JSON fields)",
                             topic, mapping.topic)
@@ -446,14 +461,36 @@ class Notifications:
                      "rule": mapping.topic, "device": topic, "value": "", "unit": ""}
             text = fill(mapping.message, data, extra)[:MAX_TEXT]
             url = fill(mapping.image_url, data, extra) if mapping.image_url else None
+            if url is not None and not is_web_url(url):
+                log.warning("notify: a message on %s names a picture at %r, not an http:// or https:// URL: "
+                            "sent without it", topic, url[:200])
+                url = None
             notice = Notice(tuple(mapping.to or self.settings.default_to), text, mapping.severity,
                             image_url=url, ack=mapping.ack)
             if not notice.to:
                 log.warning("notify: dropped a message on %s: no recipient ([[notify.topics]] to, or "
                             "[notify] default_to)", topic)
                 return
-            self.hub.spawn(self._submit_logged(notice, "mqtt", topic), "notify-mqtt")
+            self._submit_metered(notice, mapping.topic, topic)
         return listener
+
+    def _submit_metered(self, notice: Notice, topic_filter: str, topic: str) -> None:
+        """Submit a notification taken from MQTT, within its topic filter's rate. Its source is
+        `mqtt:FILTER`: no token's name (no colon in those), so no token reads its status, and
+        as few metric labels as the config has topics. Past the rate, a burst's first drop is
+        logged, and how many were dropped once one is taken again."""
+        source = f"mqtt:{topic_filter}"
+        bucket = self._mqtt_bucket(source)
+        if not bucket.take():
+            dropped = self._mqtt_dropped[source] = self._mqtt_dropped.get(source, 0) + 1
+            if dropped == 1:
+                log.warning("notify: more than %g notifications a minute on %s: dropping them "
+                            "([notify] mqtt_per_minute)", bucket.burst, topic_filter)
+            return
+        dropped = self._mqtt_dropped.pop(source, 0)
+        if dropped:
+            log.warning("notify: dropped %d notification(s) on %s over the rate", dropped, topic_filter)
+        self.hub.spawn(self._submit_logged(notice, source, topic), "notify-mqtt")
 
     async def _submit_logged(self, notice: Notice, source: str, topic: str) -> None:
         try:

@@ -6,12 +6,12 @@ and bodies that are not JSON."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from . import json_input
 from .notify import MAX_BODY, WEBHOOKS, Refused, is_web_url, parse_notice, source_family
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ async def _body(request: web.Request) -> Any:
             raise Refused(413, f"the request is larger than {MAX_BODY // 1024 // 1024} MB")
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
+        return json_input.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refused(400, f"the body is not valid JSON: {exc}") from None
 

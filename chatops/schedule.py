@@ -352,7 +352,10 @@ def local_time(moment: float, tz: tzinfo, now: float | None = None) -> str:
     """`06:30` today, `Sat 06:30` within a week, `2026-12-24 18:00` further away. A moment off the
     whole minute (`in 10m`, `every 15m`, `for 2h` count from when they were said) shows its
     seconds, `04:48:17`: a timer reads the same in its answer and in every listing after."""
-    local = _local(moment, tz)
+    try:
+        local = _local(moment, tz)
+    except (ValueError, OverflowError, OSError):    # a row stored before durations were bounded
+        return _("after the year 9999")
     clock = "%H:%M:%S" if local.second or local.microsecond else "%H:%M"
     if now is not None:
         today = _local(now, tz).date()

@@ -21,6 +21,7 @@ import math
 import random
 import time
 
+from . import json_input
 from .config import SimulatorSettings
 from .mqtt import MqttLink, MqttUnavailable
 
@@ -164,7 +165,7 @@ class SimulatedHome:
             return
         if action == "set":
             try:
-                data = json.loads(payload)
+                data = json_input.loads(payload)
             except ValueError:
                 data = {"state": payload.decode("utf-8", "replace")}
             if not isinstance(data, dict):

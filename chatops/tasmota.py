@@ -16,6 +16,7 @@ import json
 import re
 from typing import Any
 
+from . import json_input
 from .auth import fold
 from .config import DeviceSettings, DeviceType
 
@@ -58,7 +59,7 @@ def status_answer(topic: str) -> tuple[str, str] | None:
 
 def unwrap(payload: bytes, key: str) -> bytes:
     """The telemetry inside a `Status` answer (`{"StatusSNS": {...}}` -> `{...}`); ValueError otherwise."""
-    data = json.loads(payload.decode("utf-8"))
+    data = json_input.loads(payload.decode("utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get(key), dict):
         raise ValueError(f"no {key} object in the answer")
     return json.dumps(data[key]).encode()

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from . import json_input
 from .adapter import AdapterBase, Capabilities
 from .config import read_secret
 from .durations import parse_duration
@@ -212,9 +213,14 @@ class WebServer:
         return hmac.new(self._token.encode(), b"chatops web session", "sha256").hexdigest()
 
     async def _health(self, request: web.Request) -> web.Response:
-        """The hub's state; 503 until ready, since probes (Docker, Kubernetes, systemd) read the status only."""
+        """The hub's state; 503 until ready, since probes (Docker, Kubernetes, systemd) read the status only.
+        Without the web server's access (a token beyond loopback), only that: the details name
+        servers, rooms and addresses, nobody's business on the LAN."""
         health = self.hub.health()
-        return web.json_response(health, status=200 if health["ready"] else 503)
+        status = 200 if health["ready"] else 503
+        if not self._authorised(request):
+            return web.json_response({"ready": health["ready"], "status": health["status"]}, status=status)
+        return web.json_response(health, status=status)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         """Prometheus's scrape: the web server's own access rules, or `[web] metrics_token` (then
@@ -263,7 +269,7 @@ class WebServer:
                 if frame.type != WSMsgType.TEXT:
                     continue
                 try:
-                    data = json.loads(frame.data)
+                    data = json_input.loads(frame.data)
                 except ValueError:
                     data = {"text": frame.data}
                 if not isinstance(data, dict):
@@ -460,7 +466,7 @@ class WebServer:
         if not self._authorised(request):
             return web.json_response({"error": "token required"}, status=401)
         try:
-            text = str((await request.json())["text"])
+            text = str((await request.json(loads=json_input.loads))["text"])
         except (ValueError, KeyError, TypeError):
             return web.json_response({"error": 'send JSON like {"text": "temp salon"}'}, status=400)
         message = Message(self._identity("api"), Address(self.chat.name, "api", True), text, addressed=True)

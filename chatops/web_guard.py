@@ -26,6 +26,10 @@ from aiohttp import hdrs, web
 
 from .config import is_loopback
 
+# What a reverse proxy adds to the requests it passes on (nginx, Apache, Caddy, Traefik, HAProxy).
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Server",
+                 "X-Forwarded-Port", "X-Real-IP", "Via", "X-Original-URL", "X-Original-Forwarded-For")
+
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -67,11 +71,13 @@ class RequestGuard:
 
     def from_beyond(self, request: web.Request) -> bool:
         """Whether `request` came from beyond this machine although it reached a loopback listener:
-        through a reverse proxy (it says so in Forwarded or X-Forwarded-For / X-Real-IP), or sent
-        to public_url's host when that host is not a loopback one. Loopback alone then proves
-        nothing: such a request needs the token like any other from the network."""
+        through a reverse proxy (any header a proxy adds: `PROXY_HEADERS`), or sent to
+        public_url's host when that host is not a loopback one. Loopback alone then proves
+        nothing: such a request needs the token like any other from the network. (A proxy that
+        adds none of them and rewrites Host to a loopback name cannot be told from a local
+        client: docs/deploy.md says to set a token behind one.)"""
         headers = request.headers
-        if hdrs.FORWARDED in headers or hdrs.X_FORWARDED_FOR in headers or "X-Real-IP" in headers:
+        if any(name in headers for name in PROXY_HEADERS):
             return True
         host = _hostname(headers.get(hdrs.HOST, ""))
         return self.public_host is not None and host == self.public_host and not is_loopback(host)

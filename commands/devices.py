@@ -40,15 +40,22 @@ def _is_temperature(device: Device) -> bool:
                                                  or "temp" in (device.settings.value or ""))
 
 
+TEMPERATURES = DeviceKind(_is_temperature, N_("Rooms with a temperature"))
+
+
 @command("temp", aliases=["temperature", "température"], usage="temp [ROOM]")
 async def temp(ctx: Context, room: str | None = None) -> str:
     """Temperature of a room, or of every room."""
     if room:
         device = ctx.home.find(room)
+        # Any other device's value is `read`'s to show: whoever may not read learns of none here.
+        kind = None if ctx.may_use("read") else TEMPERATURES
+        if device is not None and kind is not None and not _is_temperature(device):
+            device = None
         if device is None:
             rooms = sorted(d.name for d in ctx.home.devices.values() if _is_temperature(d))
-            if ctx.home.closest(room) is not None or not rooms:     # `salom`: did you mean salon?
-                raise CommandError(ctx.home.unknown(room))
+            if ctx.home.closest(room, kind) is not None or not rooms:     # `salom`: did you mean salon?
+                raise CommandError(ctx.home.unknown(room, kind))
             raise CommandError(_("No room called {name!r}. Rooms with a temperature: {rooms}.").format(
                 name=room, rooms=", ".join(rooms)))
         if device.type is DeviceType.CAMERA:
@@ -180,7 +187,9 @@ def _switch_words(ctx: Context, words: list[str]) -> tuple[str, str, float | Non
     if tail:
         try:
             hold = parse_duration("".join(tail))
-        except ValueError:
+        except ValueError as exc:
+            if "".join(tail)[:1].isdigit():            # a duration, wrong: parse_duration says how
+                raise CommandError(f"{exc}." + usage) from None
             raise CommandError(_("{word!r} is not a duration (e.g. 2h, 30m).").format(word=" ".join(tail)[:30])
                                + usage) from None
         if hold <= 0:
@@ -223,6 +232,8 @@ async def _switch_back_later(ctx: Context, target: Device, wanted: bool, before:
 @command("devices", aliases=["appareils", "list"])
 async def devices(ctx: Context) -> str:
     """List the devices the hub knows."""
+    if not ctx.may_use("read"):
+        raise CommandError(_("Sorry, {who} may not read devices, and the list shows their values.").format(who=ctx.who))
     lines = []
     for device in sorted(ctx.home.devices.values(), key=lambda d: d.name):
         aliases = " " + _("(aka {names})").format(names=", ".join(device.settings.aliases)) \
@@ -261,6 +272,8 @@ async def status(ctx: Context) -> str:
         lines.append(_("plugin {plugin}: NOT LOADED ({why})").format(plugin=plugin, why=problem))
     stale = [d.name for d in hub.home.devices.values() if d.is_stale(now)]
     silent = [d.name for d in hub.home.devices.values() if d.reading is None and d.type is not DeviceType.CAMERA]
+    if not ctx.may_use("read"):               # device names are `read`'s to show: counts only
+        stale, silent = [str(len(stale))] if stale else [], [str(len(silent))] if silent else []
     lines.append(_("devices: {count}").format(count=len(hub.home.devices))
                  + (_(", stale: {names}").format(names=", ".join(stale)) if stale else "")
                  + (_(", no reading yet: {names}").format(names=", ".join(silent)) if silent else ""))

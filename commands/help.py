@@ -13,7 +13,7 @@ async def help_(ctx: Context, name: str | None = None) -> str:
     if name:
         spec = ctx.hub.commands.find(name.lstrip(ctx.hub.settings.hub.prefix))
         if spec is None:
-            device = ctx.home.find(name)
+            device = ctx.home.find(name) if ctx.may_use("read") else None     # no name to whoever may not read
             if device is not None:                   # `help chauffage`: the shorthand the listing mentions
                 said = _("{name} is a device, not a command: {prefix}read {name} shows it, {prefix}devices lists "
                          "them all.").format(name=name, prefix=prefix)

@@ -127,6 +127,11 @@ async def test_refusals_are_explained(tmp_path: Path, mosquitto: Mosquitto, monk
                 **bearer(), "Content-Type": "application/json"}) as response:
             assert response.status == 400
             assert "not valid JSON" in (await response.json())["error"]
+        deep = "[" * 60_000                          # deeper than Python's recursion: malformed, not a 500
+        for path, headers in (("/api/notify", bearer()), ("/api/command", {})):
+            async with http.post(f"{base}{path}", data=deep, headers={
+                    **headers, "Content-Type": "application/json"}) as response:
+                assert response.status == 400, (path, await response.text())
         async with http.post(f"{base}/api/notify", json={"to": ["nobody", "xmpp:a@b.c"], "text": "hi"},
                              headers=bearer()) as response:
             assert response.status == 422
@@ -414,3 +419,63 @@ def test_which_notifications_end_when_acknowledged() -> None:
     assert ends_when_acknowledged("notify/cron") and ends_when_acknowledged("notify/grafana")
     assert not ends_when_acknowledged("notify/alertmanager/prom/c0ffee")
     assert not ends_when_acknowledged("smoke")
+
+
+async def test_mqtt_notifications_are_metered_private_and_fetch_no_redirect(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Whoever may publish on the broker cannot flood: each topic takes [notify] mqtt_per_minute.
+    A token named `mqtt` reads no MQTT notification's status. A picture URL that redirects, or
+    one a topic's template fills with something else than http(s), sends the text alone."""
+    picture = tiny_png(tmp_path / "snap.png").read_bytes()
+    app = web.Application()
+    fetched: list[str] = []
+
+    async def snapshot(request: web.Request) -> web.Response:
+        fetched.append(request.path)
+        return web.Response(body=picture, content_type="image/png")
+
+    async def moved(request: web.Request) -> web.Response:
+        fetched.append(request.path)
+        raise web.HTTPFound("/snap.png")
+
+    app.router.add_get("/snap.png", snapshot)
+    app.router.add_get("/moved.png", moved)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    topics = [{"topic": "doorbell/+", "message": "Ring {who}", "image_url": "{picture}"}]
+    settings = notify_settings(tmp_path, mosquitto.url, topics=topics, mqtt_per_minute=3)
+    settings.web.notify_tokens["mqtt"] = settings.web.notify_tokens["cron"].model_copy(update={"token_env": "T_MQTT"})
+    monkeypatch.setenv("T_MQTT", "a-token-named-mqtt-0000")
+    try:
+        async with hub_and_http(settings, monkeypatch) as (hub, inbox, http, base), \
+                aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            caplog.set_level(logging.WARNING, "chatops.notify")
+            for n in range(6):
+                await client.publish("chatops/maison/notify", json.dumps({"to": ["owner"], "text": f"spam {n}"}))
+            # Another topic has its own rate; its message, published last, arrives after the others.
+            await client.publish("doorbell/front", json.dumps({"who": "front", "picture": "file:///etc/passwd"}))
+            async with asyncio.timeout(5):
+                while not any(reply.text == "Ring front" for _a, reply in inbox.sent):
+                    await inbox.next()
+            texts = [reply.text for _a, reply in inbox.sent]
+            assert texts == ["spam 0", "spam 1", "spam 2", "Ring front"], texts
+            assert inbox.sent[-1][1].attachments == (), "no file: URL is fetched"
+            assert "more than 3 notifications a minute on chatops/maison/notify" in caplog.text
+            assert "not an http:// or https:// URL" in caplog.text
+
+            async with http.get(f"{base}/api/notify/1", headers=bearer("a-token-named-mqtt-0000")) as response:
+                assert response.status == 404, "an MQTT notification is no token's"
+
+            body = {"to": ["owner"], "text": "Parcel", "image_url": f"http://127.0.0.1:{port}/moved.png"}
+            async with http.post(f"{base}/api/notify", json=body, headers=bearer()) as response:
+                assert response.status == 202
+            async with asyncio.timeout(5):
+                while inbox.sent[-1][1].text != "Parcel":
+                    await inbox.next()
+            assert inbox.sent[-1][1].attachments == ()
+            assert fetched == ["/moved.png"], "the redirect was not followed"
+    finally:
+        await runner.cleanup()

@@ -161,6 +161,24 @@ async def test_a_stranger_who_may_not_read_learns_no_device_name(tmp_path: Path)
         assert (await exec_command(hub, "read heater", **eve)).startswith("Sorry, you may not use read.")
         assert any(e["kind"] == "refused" and e["text"] == "heater" for e in await hub.store.audit_entries())
         assert "Did you mean chauffage" in await exec_command(hub, "chauffag on"), "the owner still gets help"
+    # Nor from commands that may show something else than what `read` guards: `temp DEVICE`,
+    # `help DEVICE`, `devices`, the names in `status`.
+    settings = settings_for(tmp_path / "c", hub={"default_role": "nobody"},
+                            roles={"nobody": ["help", "temp", "status", "devices"]})
+    async with running(Hub(settings, tty=False)) as hub:
+        eve = {"network": "irc", "sender": "eve!e@evil.example", "adapter": "irc"}
+        rooms = "Rooms with a temperature: "
+        assert (await exec_command(hub, "temp salon", **eve)).startswith("salon: "), "temperatures are temp's"
+        for line in ("temp heater", "temp kitchen_smoke", "temp heatr"):
+            answer = await exec_command(hub, line, **eve)
+            assert answer.startswith(f"No room called '{line.split()[1]}'. {rooms}"), answer
+            assert "heater" not in answer.replace("'heater'", "") and "kitchen" not in answer.replace(
+                "'kitchen_smoke'", ""), answer
+        assert await exec_command(hub, "help heater", **eve) == "No command 'heater'. Say help for the list."
+        assert (await exec_command(hub, "devices", **eve)).startswith("Sorry, ")
+        status = await exec_command(hub, "status", **eve)
+        assert status.startswith("maison up") and "heater" not in status and "kitchen_smoke" not in status, status
+        assert (await exec_command(hub, "temp heater")).startswith("heater: "), "who may read still may"
     # Setting a timer asks the same question of the line: no device name there either.
     settings = settings_for(tmp_path / "b", hub={"default_role": "nobody"}, roles={"nobody": ["help"], "planner": ["schedule"]},
                             users={"kid": {"roles": ["planner"], "irc": ["kid!k@home.example.org"]}})

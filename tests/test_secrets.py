@@ -55,7 +55,10 @@ async def test_secrets_stay_out_of_logs_health_and_status(tmp_path: Path, locked
             async with http.get(f"{base}/?token={WEB_SECRET}", allow_redirects=False) as login:
                 assert login.status == 302 and "chatops_token" in login.cookies
             async with http.get(f"{base}/health") as response:
+                assert set(await response.json()) == {"ready", "status"}, "without the token: no details"
+            async with http.get(f"{base}/health", headers={"Authorization": f"Bearer {WEB_SECRET}"}) as response:
                 health = await response.text()
+                assert "adapters" in json.loads(health)
         status = await exec_command(hub, "status")
         await asyncio.to_thread(locked_mosquitto.stop)   # errors while the broker is gone must not leak either
         assert "Cannot switch heater" in await exec_command(hub, "chauffage on")

@@ -161,6 +161,12 @@ async def test_a_timer_from_chat_repeats_at_most_once_a_minute(tmp_path: Path, m
         assert await say(hub, "every 59 seconds read salon") == refused
         assert (await say(hub, "every minute read salon")).startswith("Timer #1: read salon at ")
         assert (await say(hub, "timers")).endswith("owner: read salon (every minute)")
+        # Nor can anyone store a timer whose date no clock can show: the listing stays everyone's.
+        for line in ("every 99999999999d read salon", "in 36500d 36500d read salon", "chauffage on for 99999999d"):
+            answer = await say(hub, line)
+            assert "is more than a hundred years" in answer, (line, answer)
+        assert (await say(hub, "timers")).endswith("owner: read salon (every minute)")
+        assert len((await say(hub, "timers")).splitlines()) == 1
 
 
 async def test_a_timer_stops_when_its_owner_may_no_longer_set_timers(tmp_path: Path, mosquitto: Mosquitto) -> None:

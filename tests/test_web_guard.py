@@ -150,7 +150,8 @@ async def test_through_a_reverse_proxy_loopback_alone_opens_nothing(tmp_path: Pa
     async with running(hub), aiohttp.ClientSession() as http:
         base = f"http://127.0.0.1:{hub.web.port}"
         for headers in ({"Host": "home.example.org"}, {"X-Forwarded-For": "203.0.113.9"},
-                        {"Forwarded": "for=203.0.113.9"}, {"X-Real-IP": "203.0.113.9"}):
+                        {"Forwarded": "for=203.0.113.9"}, {"X-Real-IP": "203.0.113.9"}, {"Via": "1.1 nginx"},
+                        {"X-Forwarded-Host": "home.example.org"}, {"X-Forwarded-Proto": "https"}):
             async with http.post(f"{base}/api/command", json={"text": "switch heater on"}, headers=headers) as response:
                 assert response.status == 401, headers
             async with http.get(f"{base}/api/state", headers=headers) as response:
