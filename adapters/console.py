@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+NOT_READY_GRACE = 5.0      # seconds the console waits for the hub to be ready before answering anyway
 EOF_GRACE = 5.0            # seconds a piped console waits at end of input for the alerts it caused
 
 
@@ -52,7 +53,16 @@ class Adapter(AdapterBase):
 
     async def run(self, hub: Hub) -> None:
         self.health.up("reading standard input")
-        await hub.ready.wait()
+        try:
+            async with asyncio.timeout(NOT_READY_GRACE):
+                await hub.ready.wait()
+        except TimeoutError:
+            # A broker that is down or refuses the login: answer anyway (what needs MQTT says so,
+            # as the web chat does) instead of a terminal that ignores every line and Ctrl-D.
+            mqtt = hub.mqtt.health
+            why = "" if mqtt.connected else f": MQTT is down ({hub.mqtt.why_down()})"
+            print(f"{hub.settings.hub.name} is not ready after {NOT_READY_GRACE:g}s{why}; answering anyway, and "
+                  "commands that need it will say so", file=sys.stderr, flush=True)
         piped = not self._stdin.isatty()
         if not piped:
             # At a terminal the log is quiet (WARNING): without this line nobody can tell the hub is up.

@@ -393,9 +393,13 @@ class Hub:
 
     def health(self) -> dict[str, object]:
         adapters = {name: a.health.as_dict() for name, a in self.adapters.items()}
+        ready = self.ready.is_set()
+        # "ok" only when nothing is missing: storage failing, or the broker lost once ready, is
+        # "degraded" (answers and alerts still go out, as far as they can); before it, "starting".
+        degraded = not self.store.health.connected or (ready and not self.mqtt.health.connected)
         return {
-            "ready": self.ready.is_set(),
-            "status": "ok" if self.store.health.connected else "degraded",
+            "ready": ready,
+            "status": "degraded" if degraded else "ok" if ready else "starting",
             "name": self.settings.hub.name,
             "uptime": round(time.time() - self.started_at, 1),
             "mqtt": self.mqtt.health.as_dict(),

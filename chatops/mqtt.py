@@ -103,6 +103,24 @@ class _Delivered(asyncio.Queue):  # type: ignore[type-arg]
         self._take(item)
 
 
+def what_to_check(why: str, address: BrokerAddress) -> str:
+    """`: what to check` for a reason the broker could not be reached, or "" when unsure (read by
+    someone who just edited [mqtt] and sees the hub stay silent)."""
+    folded = why.lower()
+    if "not authori" in folded or "bad user name or password" in folded or "code:134" in folded \
+            or "code:135" in folded or "code:4]" in folded or "code:5]" in folded:
+        return ": the broker refused the login; check [mqtt] username and password_env / password_file"
+    if "refused" in folded:
+        return f": is a broker running at {address.host}:{address.port}? ([mqtt] url)"
+    if "name or service not known" in folded or "nodename nor servname" in folded or "temporary failure in name" in folded:
+        return f": {address.host!r} is no host name this machine knows; check [mqtt] url"
+    if "certificate" in folded or "ssl" in folded:
+        return ": the TLS handshake failed; check [mqtt] url (mqtts://) and [mqtt] ca_file"
+    if "timed out" in folded or "timeout" in folded:
+        return f": nothing answered at {address.host}:{address.port}; check [mqtt] url and the network"
+    return ""
+
+
 class MqttLink:
     """Owns the MQTT client; other parts register listeners and publish through it."""
 
@@ -112,6 +130,7 @@ class MqttLink:
         self.status_topic = status_topic
         self.health = Health()
         self.connected = asyncio.Event()
+        self.address: BrokerAddress | None = None      # the broker run() connects to
         self._exact: dict[str, list[Listener]] = {}
         self._wildcard: list[tuple[str, Listener]] = []
         self._limits: dict[Listener, int] = {}     # listeners that take payloads beyond max_payload
@@ -301,6 +320,7 @@ class MqttLink:
     async def run(self, address: BrokerAddress) -> None:
         """Connect, subscribe, deliver forever; reconnect with backoff. Cancel to stop."""
         backoff = Backoff(cap=self.settings.backoff_max)
+        self.address = address
         will = aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True)
         while True:
             try:
@@ -341,7 +361,7 @@ class MqttLink:
                 self.connected.clear()
                 self._abort_pending()
             delay = backoff.next_delay()
-            log.warning("MQTT disconnected (%s); reconnecting in %.1fs", self.health.detail, delay)
+            log.warning("MQTT disconnected (%s); reconnecting in %.1fs", self.why_down(), delay)
             await asyncio.sleep(delay)
 
     def _take(self, message: aiomqtt.Message) -> None:
@@ -365,6 +385,11 @@ class MqttLink:
                 await client.publish(self.status_topic, b"offline", qos=1, retain=True)
         except (TimeoutError, aiomqtt.MqttError, OSError) as exc:
             log.info("could not say offline on %s: %s", self.status_topic, exc)
+
+    def why_down(self) -> str:
+        """Why the broker is not connected, and what to check (the log line, the console)."""
+        detail = self.health.detail
+        return detail + (what_to_check(detail, self.address) if self.address is not None else "")
 
     def _mark_down(self, why: str) -> None:
         self.connected.clear()

@@ -121,12 +121,21 @@ async def test_health_answers_503_until_the_hub_is_ready(tmp_path: Path) -> None
                 assert response.status == 503
                 health = await response.json()
             assert health["ready"] is False and health["mqtt"]["connected"] is False
+            assert health["status"] == "starting"
             await asyncio.to_thread(broker.start)
             async with asyncio.timeout(15):
                 await hub.ready.wait()
             async with http.get(f"http://127.0.0.1:{hub.web.port}/health") as response:
                 assert response.status == 200
-                assert (await response.json())["ready"] is True
+                health = await response.json()
+                assert health["ready"] is True and health["status"] == "ok"
+            lost = asyncio.Event()
+            hub.mqtt.health.watchers.append(lambda health: None if health.connected else lost.set())
+            await asyncio.to_thread(broker.stop)              # lost once ready: not "ok" any more
+            async with asyncio.timeout(10):
+                await lost.wait()
+            async with http.get(f"http://127.0.0.1:{hub.web.port}/health") as response:
+                assert (await response.json())["status"] == "degraded"
     finally:
         hub.stop()
         await asyncio.wait_for(task, 10)

@@ -220,3 +220,16 @@ def test_the_version_is_one_option_away(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out == f"chatops {__version__}\n"
+
+
+def test_the_console_answers_and_stops_when_the_broker_is_down(tmp_path: Path) -> None:
+    """A wrong [mqtt] url must not give a terminal that ignores every line and the end of input:
+    after a few seconds the console says why the hub is not ready, what to check, and answers."""
+    from chatops.testing import free_port
+    port = free_port()
+    write_demo_config(tmp_path, mqtt_url=f"mqtt://127.0.0.1:{port}")
+    done = run_cli(tmp_path, "run", "--console", "--config", "config.toml", stdin="help\nchauffage on\n")
+    assert done.stdout.startswith("Commands:"), done.stdout
+    assert "Cannot switch heater: the MQTT broker is not reachable." in done.stdout, done.stdout
+    assert f"maison is not ready after 5s: MQTT is down ([Errno 111] Connection refused: is a broker running at " \
+           f"127.0.0.1:{port}? ([mqtt] url))" in done.stderr, done.stderr
