@@ -471,7 +471,8 @@ class WebServer:
             return web.json_response({"error": 'send JSON like {"text": "temp salon"}'}, status=400)
         message = Message(self._identity("api"), Address(self.chat.name, "api", True), text, addressed=True)
         replies = await asyncio.wait_for(self.hub.execute(message), self.hub.settings.hub.handler_timeout + 5)
-        return web.json_response({"replies": [r.text for r in replies]})
+        return web.json_response({"replies": [r.text for r in replies],
+                                  "images": [u for r in replies for u in self.chat.image_urls(r.attachments)]})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         link = self.links.get(request.match_info["token"])

@@ -90,6 +90,11 @@ async def test_web_chat_and_health(tmp_path: Path, broker: str, request: pytest.
                 health = await response.json()
             assert health["ready"] is True and health["mqtt"]["connected"] is True
             assert health["adapters"]["web"]["connected"] is True
+            async with http.post(f"{base}/api/command", json={"text": "snap entree"}) as response:
+                answer = await response.json()
+            assert len(answer["replies"]) == 1 and len(answer["images"]) == 1, answer
+            async with http.get(answer["images"][0]) as picture:
+                assert picture.status == 200 and (await picture.read())[:3] == b"\xff\xd8\xff"
             async with http.get(base + "/") as page:
                 assert page.status == 200 and "<title>chatops</title>" in await page.text()
             async with http.ws_connect(f"{base}/ws") as ws:
