@@ -483,11 +483,11 @@ class AlertEngine:
         def query() -> list[dict[str, Any]]:
             result = []
             for alert_id, rule, device, severity, message, raised_at, acked_by in alert_rows.listed(store.db):
-                told, pending = deliveries.told_and_pending(store.db, alert_id, shown)
+                told, given_up, pending = deliveries.told_and_pending(store.db, alert_id, shown)
                 result.append({"id": alert_id, "rule": rule, "device": device, "severity": severity,
                                "message": message, "raised_at": raised_at,
                                "acked_by": acked_by or self.unstored.acked.get(alert_id),
-                               "told": told, "pending": pending})
+                               "told": told, "given_up": given_up, "pending": pending})
             return result
 
         return self.unstored.entries() + await store.call(query)

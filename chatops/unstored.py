@@ -295,4 +295,4 @@ class Unstored:
         """The waiting alerts in the shape of `AlertEngine.active()` (id None: not stored)."""
         return [{"id": None, "rule": a.rule, "device": a.device, "severity": a.severity, "message": a.message,
                  "raised_at": a.raised_at, "acked_by": None, "told": sorted(f"{n}:{t}" for n, t in a.told),
-                 "pending": 0, "unstored": a.reason} for a in self.alerts.values()]
+                 "given_up": [], "pending": 0, "unstored": a.reason} for a in self.alerts.values()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 
 from chatops.command import CommandError, Context, command
 from chatops.i18n import _
@@ -21,8 +22,14 @@ async def alerts(ctx: Context) -> str:
     for a in active:
         acked = _("acknowledged by {who}").format(who=a["acked_by"]) if a["acked_by"] else _("NOT acknowledged")
         # "console:*" is everyone on the console: shown as the network's name alone.
-        told = ", ".join(address.removesuffix(":*") for address in a["told"]) or _("nobody yet")
+        told = ", ".join(address.removesuffix(":*") for address in a["told"])
+        # Given up (a network that refused it for good): said, or "nobody yet" would promise it.
+        missed = "; ".join(_("{address} not reached ({why})").format(
+            address=address.removesuffix(":*"), why=re.sub(r"^refused: (\w+: )?", "", why))
+            for address, why in a.get("given_up", ()))
+        told = told or (_("nobody") if missed else _("nobody yet"))
         pending = _(", {count} pending").format(count=a["pending"]) if a["pending"] else ""
+        pending += f"; {missed}" if missed else ""
         number = f"#{a['id']}" if a["id"] is not None else _("(NOT STORED: storage is failing)")
         lines.append(_("{number} [{severity}] {message} — {age} ago, {acked}; told: {told}{pending}").format(
             number=number, severity=_(a["severity"]), message=a["message"], age=format_duration(now - a["raised_at"]),

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 
 from chatops.hub import Hub, running
+from chatops.message import Address, Identity, Message
 from chatops.notify import Notice, Refused, fill, parse_notice
 from chatops.testing import Mosquitto, settings_for, tiny_png
 
@@ -400,6 +401,15 @@ async def test_a_message_to_the_web_chat_with_no_page_open_says_so(tmp_path: Pat
             notice_id = (await response.json())["id"]
         status = await wait_status(http, base, notice_id, "failed")
         assert "no web chat page was open" in status["recipients"][0]["error"]
+        # Sent with ack, it is an alert: `alerts` says it reached nobody, and why, not "nobody yet".
+        async with http.post(f"{base}/api/notify", json={"to": ["web:*"], "text": "Water leak", "ack": True},
+                             headers=bearer()) as response:
+            notice_id = (await response.json())["id"]
+        await wait_status(http, base, notice_id, "failed")
+        listing = "\n".join(r.text for r in await hub.execute(Message(
+            Identity("loopback", "owner"), Address("loop", "owner"), "alerts", addressed=True)))
+        assert "Water leak" in listing and "told: nobody, 0 pending" not in listing, listing
+        assert "told: nobody; web not reached (no web chat page was open)" in listing, listing
         async with http.ws_connect(f"{base}/ws") as page:
             async with http.post(f"{base}/api/notify", json={"to": ["web:*"], "text": "Parcel taken in"},
                                  headers=bearer()) as response:

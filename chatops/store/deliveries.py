@@ -124,16 +124,20 @@ def next_try(db: DB, adapter: str) -> float | None:
                       (adapter,)).fetchone()[0]
 
 
-def told_and_pending(db: DB, alert_id: int, shown: Sequence[int]) -> tuple[list[str], int]:
-    """Who an alert's first message reached (`adapter:target`; `shown`: sent, mark on its way)
-    and how many of its messages still wait."""
+def told_and_pending(db: DB, alert_id: int, shown: Sequence[int]) -> tuple[list[str], list[tuple[str, str]], int]:
+    """Who an alert's first message reached (`adapter:target`; `shown`: sent, mark on its way),
+    whom it was given up for, with why (`adapter:target`, last error), and how many of its
+    messages still wait."""
     among = ",".join("?" * len(shown))      # SQLite takes an empty IN ()
     told = [r[0] for r in db.execute(
         "SELECT DISTINCT adapter || ':' || target FROM deliveries WHERE alert_id = ? AND kind = 'raise' "
         f"AND (delivered_at > 0 OR id IN ({among}))", (alert_id, *shown)).fetchall()]
+    given_up = [(r[0], r[1] or "") for r in db.execute(
+        "SELECT adapter || ':' || target, MAX(last_error) FROM deliveries WHERE alert_id = ? AND kind = 'raise' "
+        f"AND delivered_at = -1 AND id NOT IN ({among}) GROUP BY adapter, target", (alert_id, *shown)).fetchall()]
     pending = db.execute(f"SELECT COUNT(*) FROM deliveries WHERE alert_id = ? AND delivered_at IS NULL "
                          f"AND id NOT IN ({among})", (alert_id, *shown)).fetchone()[0]
-    return told, pending
+    return told, given_up, pending
 
 
 def of_alert(db: DB, alert_id: int) -> list[tuple[int, str, str, str, str, int, float | None, str | None]]:
