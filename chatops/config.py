@@ -23,7 +23,7 @@ from .schema import Field, Model, ValidationError, field_validator, model_valida
 
 from .config_base import Duration, Section  # noqa: F401 (re-exported for adapters' sections)
 from .config_checks import cross_checks
-from .config_errors import SECRET_KEYS, format_errors
+from .config_errors import SECRET_KEYS, format_errors, toml_problem
 from .device_settings import DeviceSettings, DeviceType  # noqa: F401 (DeviceType re-exported)
 from .rule_settings import AlertSettings, AutomationDefaults, AutomationSettings
 
@@ -516,7 +516,7 @@ def load_settings(path: Path) -> Settings:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}; check quotes and brackets on that line"]) from None
+        raise ConfigError([f"{path}: not valid TOML: {toml_problem(str(exc), text)}"]) from None
     return parse_settings(raw, path.resolve().parent)
 
 

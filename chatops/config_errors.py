@@ -8,6 +8,7 @@ locations.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .schema import Model, ValidationError
@@ -65,8 +66,12 @@ def format_errors(exc: ValidationError, model: type[Model], prefix: str = "") ->
                         f"or {secret}_file = \"/path\"")
             problems.append(f"{path or '(top level)'}: unknown key{hint}")
             continue
-        message = err["msg"].removeprefix("Value error, ")
         shown = err.get("input")
+        wrong_shape = _wrong_shape(model, loc, err["type"], shown, path)
+        if wrong_shape is not None:
+            problems.append(wrong_shape)
+            continue
+        message = err["msg"].removeprefix("Value error, ")
         got = ""
         if err["type"] != "missing" and not isinstance(shown, (dict, list)):
             got = f" (got {shown!r})"
@@ -75,6 +80,46 @@ def format_errors(exc: ValidationError, model: type[Model], prefix: str = "") ->
             if example else ""
         problems.append(f"{path or '(top level)'}: {message}{got}{fix}")
     return problems
+
+
+def _wrong_shape(model: type[Model], loc: tuple[Any, ...], kind: str, given: Any, path: str) -> str | None:
+    """What to write for a table written as a value, or a list of tables written as one table
+    (`[alerts]` for `[[alerts]]`, the commonest slip of someone coming from another tool), or
+    None for any other error. The validator's own words name classes and types, not TOML."""
+    key = loc[-1] if loc and isinstance(loc[-1], str) else "key"
+    current, field_info = _walk(model, loc)
+    table = isinstance(current, type) and issubclass(current, Model)
+    if kind == "list_type" and isinstance(given, dict):
+        if table and field_info is not None:          # a list of tables: [[alerts]]
+            return (f"{path}: each entry is its own [[{path}]] table, with double brackets "
+                    f"(known keys: {', '.join(_known_keys(model, loc))})")
+        return f'{path}: must be a list, not a table; for example: {key} = ["help", "temp"]' \
+            if path.startswith("roles.") else f"{path}: must be a list, e.g. {key} = [...], not a table"
+    if kind in ("model_type", "dict_type", "model_attributes_type") and table and not isinstance(given, dict):
+        identities = ", and one list of identities per network (irc = [...])" if path.startswith("users.") else ""
+        return (f"{path}: must be a table, not {given!r}: write [{path}] on a line of its own, then its keys "
+                f"(known keys: {', '.join(_known_keys(model, loc))}{identities})")
+    return None
+
+
+def toml_problem(message: str, text: str) -> str:
+    """What is wrong in TOML that does not parse, as the person who edited it can fix it: a table
+    declared twice (adding `[hub]` again at the end, as a guide says to set a key in it) names
+    both lines; a key set twice, its line; anything else, the parser's words and where to look."""
+    twice = re.fullmatch(r"Cannot declare \((.*)\) twice \(at line (\d+), column \d+\)", message)
+    if twice:
+        name = ".".join(part.strip().strip("'\"") for part in twice.group(1).split(",") if part.strip())
+        second = int(twice.group(2))
+        header = re.compile(rf"^\s*\[\s*{re.escape(name)}\s*\]\s*(#.*)?$")
+        first = next((n for n, line in enumerate(text.splitlines(), 1) if n < second and header.match(line)), None)
+        where = f"lines {first} and {second}" if first else f"line {second}"
+        return f"[{name}] appears twice ({where}): put the keys of the second into the first, and delete the second [{name}]"
+    overwrite = re.fullmatch(r"Cannot overwrite a value \(at line (\d+), column \d+\)", message)
+    if overwrite:
+        line = int(overwrite.group(1))
+        shown = text.splitlines()[line - 1].strip()[:60] if line <= len(text.splitlines()) else ""
+        return f"line {line} ({shown}) sets a key that is already set in the same table: keep one of the two"
+    return f"{message}; check quotes and brackets on that line"
 
 
 def _known_keys(model: type[Model], loc: tuple[Any, ...]) -> list[str]:

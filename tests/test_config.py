@@ -155,6 +155,26 @@ def test_unknown_adapter_and_bad_toml(tmp_path: Path) -> None:
     assert "not valid TOML" in problems_of("[hub\nname=1", tmp_path)[0]
 
 
+def test_the_commonest_slips_are_answered_in_toml_words(tmp_path: Path) -> None:
+    """A table added twice (a guide says "set data_dir in [hub]", so [hub] goes at the end again),
+    a key set twice, [alerts] for [[alerts]], a user or role written as a value: each answer
+    says what to write, with no validator class or Python tuple in it."""
+    shipped = Path(__file__).parent.parent.joinpath("config.toml").read_text(encoding="utf-8")
+    first = next(n for n, line in enumerate(shipped.splitlines(), 1) if line.strip() == "[hub]")
+    last = len(shipped.splitlines()) + 2
+    assert problems_of(shipped + '\n[hub]\ndata_dir = "/var/lib/chatops"\n', tmp_path)[0].endswith(
+        f"not valid TOML: [hub] appears twice (lines {first} and {last}): put the keys of the second into the "
+        "first, and delete the second [hub]")
+    assert problems_of('[hub]\nname = "a"\nname = "b"\n', tmp_path)[0].endswith(
+        'not valid TOML: line 3 (name = "b") sets a key that is already set in the same table: keep one of the two')
+    assert problems_of('[alerts]\nname = "smoke"\n', tmp_path)[0].startswith(
+        "alerts: each entry is its own [[alerts]] table, with double brackets (known keys: name, device, when,")
+    users = problems_of('[users]\nalice = "admin"\n', tmp_path)[0]
+    assert users.startswith("users.alice: must be a table, not 'admin': write [users.alice] on a line of its own")
+    assert "UserSettings" not in users
+    assert problems_of("[roles.k]\n", tmp_path) == ['roles.k: must be a list, not a table; for example: k = ["help", "temp"]']
+
+
 def test_durations() -> None:
     assert parse_duration("1h30m") == 5400
     assert parse_duration("0") == 0
