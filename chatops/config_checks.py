@@ -54,7 +54,7 @@ def cross_checks(s: Settings) -> list[str]:
             if ":" not in target:
                 continue
             network, _, address = target.partition(":")
-            problem = _address_problem(network, address, networks)
+            problem = address_problem(network, address, networks)
             if problem:
                 problems.append(f"alerts[{i}].notify: {target!r}: {problem}")
         if alert.device not in s.devices:
@@ -87,7 +87,7 @@ def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
         for target in targets:
             if ":" in target:
                 network, _, address = target.partition(":")
-                problem = _address_problem(network, address, enabled)
+                problem = address_problem(network, address, enabled)
             else:
                 problem = None if target in s.users else \
                     f"no user named so; users: {', '.join(sorted(s.users)) or 'none'}"
@@ -143,8 +143,10 @@ def _identity_problems(user: str, settings: UserSettings) -> list[str]:
     return problems
 
 
-def _address_problem(network: str, address: str, enabled: set[str]) -> str | None:
-    """Why an alert address can never be delivered, or None."""
+def address_problem(network: str, address: str, enabled: set[str]) -> str | None:
+    """Why an alert or notification address can never be delivered, or None (`chatops check`, and
+    a notification's unknown recipient over HTTP: the same words). `enabled`: the enabled
+    adapters' network kinds and names."""
     from .networks import networks
 
     known = networks().get(network)

@@ -28,7 +28,7 @@ from .alerts import Recipient, parse_address
 from .reminders import NOTICE_PREFIX
 from .config import NotifyTopic, read_secret
 from .i18n import _, speaking
-from .networks import networks
+from .config_checks import address_problem
 from .private import private_dir, write_private
 from .rate import TokenBucket
 from .store import alerts as alert_rows, deliveries
@@ -269,15 +269,13 @@ class Notifications:
     def resolve(self, to: tuple[str, ...]) -> list[Recipient]:
         """Addresses of `to`, by the alert engine's own resolution; Refused(422) for what is unknown."""
         unknown = []
+        enabled = {a.network for a in self.hub.adapters.values()} | set(self.hub.adapters)
         for entry in to:
             if ":" in entry:
                 network, target = parse_address(entry)
                 adapters = self.hub.adapters_for(network)
-                described = networks().get(adapters[0].network) if adapters else None
-                problem = described.address_problem(target) if described is not None and target else None
-                if not target or not adapters:
-                    unknown.append(entry)
-                elif problem:
+                problem = address_problem(adapters[0].network if adapters else network, target, enabled)
+                if problem:
                     unknown.append(f"{entry} ({problem})")
             elif entry not in self.hub.auth.users:
                 unknown.append(entry)

@@ -138,6 +138,8 @@ async def test_refusals_are_explained(tmp_path: Path, mosquitto: Mosquitto, monk
             assert response.status == 422
             answer = await response.json()
             assert "nobody" in answer["error"] and "xmpp:a@b.c" in answer["error"]
+            assert "xmpp:a@b.c (no xmpp adapter is enabled, so it could never be delivered; enable " \
+                   "[adapters.xmpp])" in answer["error"], "what chatops check says of the same address"
             assert {"owner", "bob", "loopback:ADDRESS"} <= set(answer["recipients"])
         async with http.post(f"{base}/api/notify", json={"to": ["owner"], "text": "x" * 5000},
                              headers=bearer()) as response:
