@@ -22,7 +22,7 @@ from cronsim import CronSim, CronSimError
 
 from .auth import fold
 from .durations import format_duration, leading_duration, unit_of
-from .i18n import N_, _
+from .i18n import N_, _, ngettext
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY_WORDS = {**{d: i for i, d in enumerate(DAYS)}, **{d[:3]: i for i, d in enumerate(DAYS)},
@@ -175,10 +175,12 @@ def cron_expression(text: str) -> str:
     except (CronSimError, ValueError) as exc:
         fields = len(expression.split())
         field = str(exc).lower().removeprefix("bad ").strip(" .")     # cronsim: "Bad minute", "Bad day-of-week"
-        problem = _("it has {count} fields, a cron expression 5").format(count=fields) if fields != 5 else \
+        problem = ngettext("it has {count} field, not 5", "it has {count} fields, not 5", fields).format(
+            count=fields) if fields != 5 else \
             _("its {field} is out of range or not a number").format(field=_(_CRON_FIELDS.get(field, field)))
-        raise ScheduleError(_("cron {expression!r}: {problem}: minute 0-59, hour 0-23, day 1-31, month 1-12, "
-                              "weekday 0-6, e.g. \"30 6 * * 1-5\"").format(expression=expression, problem=problem)) from None
+        raise ScheduleError(_("cron {expression!r}: {problem}. Its 5 fields are minute 0-59, hour 0-23, day 1-31, "
+                              "month 1-12 and weekday 0-6, e.g. \"30 6 * * 1-5\"").format(
+            expression=expression, problem=problem)) from None
     return expression
 
 

@@ -120,10 +120,10 @@ def test_an_hourly_cron_runs_in_both_0230s_of_the_fall_back_day() -> None:
     ("at", ["7:", "x"], "not a time of day"),
     ("at", ["13", "pm", "x"], "not a time of day"),
     ("tomorrow", ["at"], "tomorrow at what time"),
-    ("cron", ["61 * * * *", "x"], "its minute is out of range or not a number: minute 0-59, hour 0-23"),
+    ("cron", ["61 * * * *", "x"], "its minute is out of range or not a number. Its 5 fields are minute 0-59, hour 0-23"),
     ("cron", ["0 25 * * *", "x"], "its hour is out of range"),
-    ("cron", ["0 6 * *", "x"], "it has 4 fields, a cron expression 5"),
-    ("cron", ["* * * * * *", "x"], "it has 6 fields, a cron expression 5"),     # no seconds: every second from chat
+    ("cron", ["0 6 * *", "x"], "it has 4 fields, not 5. Its 5 fields are minute 0-59"),
+    ("cron", ["* * * * * *", "x"], "it has 6 fields, not 5"),     # no seconds: every second from chat
     ("cron", [], "double quotes"),
 ])
 def test_wrong_phrases_say_what_to_write(verb: str, words: list[str], says: str) -> None:
@@ -276,5 +276,5 @@ def test_a_wrong_cron_is_explained_in_the_readers_language() -> None:
     from chatops.i18n import speaking
     with speaking("fr"), pytest.raises(ScheduleError) as wrong:
         parse_plan("cron", ["30 25 * * *", "x"], NOW, PARIS)
-    assert str(wrong.value).startswith("cron '30 25 * * *' : l'heure est hors limites ou n'est pas un nombre : ")
+    assert str(wrong.value).startswith("cron '30 25 * * *' : l'heure est hors limites ou n'est pas un nombre. Ses 5 champs ")
     assert "Bad" not in str(wrong.value)
