@@ -110,6 +110,9 @@ async def _move(ctx: Context, cover: Device, action: Action, asked: str) -> str:
     """Start the cover; answer at once with where it goes, and report its arrival later."""
     control = cover.control
     assert control is not None
+    # Any command now (`stop` included) supersedes the report of an earlier movement: its own
+    # answer says where the cover is, so no "stopped before reaching" follows a wanted stop.
+    move = cover.last_move = object()
 
     def started_or_done(reading: Reading) -> bool:
         return bool(reading.attrs.get("motion")) or control.reached(action, reading.value, reading.attrs)
@@ -122,7 +125,6 @@ async def _move(ctx: Context, cover: Device, action: Action, asked: str) -> str:
         return f"{cover.label}: {control.show(cover.settings, reading.value, {})}"
     if not reading.attrs.get("motion"):
         return f"{cover.label}: {cover.show()}"
-    move = cover.last_move = object()          # a later movement supersedes this one's report
     ctx.hub.spawn(_report_arrival(ctx, cover, action, move), f"cover-{cover.name}")
     return f"{cover.label}: {cover.show()}"
 

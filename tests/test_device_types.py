@@ -335,12 +335,27 @@ async def test_a_cover_reporting_only_state_and_position_says_closing_then_close
 
 @pytest_servers
 async def test_a_cover_stopped_halfway_says_where_it_stopped(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    async with home(tmp_path, mosquitto) as hub:
+    """Stopped from elsewhere (the wall switch, an obstacle), the cover's report says so; stopped
+    with `volet stop`, that answer says where it is, and no "stopped before" notice follows."""
+    async with home(tmp_path, mosquitto) as hub, aiomqtt.Client("127.0.0.1", mosquitto.port) as wall_switch:
         assert (await say(hub, "volet open")).startswith("volet salon: opening…")
         await wait_for(lambda: 20 <= hub.home.devices["volet_salon"].reading.value <= 80)
-        assert (await say(hub, "volet stop")).endswith("% open")      # the lane is free while it moves
+        await wall_switch.publish("zigbee2mqtt/volet_salon/set", json.dumps({"state": "STOP"}))
         report = await later(hub)
         assert report.startswith("volet salon stopped before reaching open: ") and report.endswith("% open."), report
+
+        stopped_at = report_position(report)
+        way = "close" if stopped_at >= 50 else "open"                   # the longer way: time to stop it
+        assert (await say(hub, f"volet {way}")).startswith("volet salon: ")
+        await wait_for(lambda: abs(hub.home.devices["volet_salon"].reading.value - stopped_at) >= 5)
+        assert (await say(hub, "volet stop")).endswith("% open")      # the lane is free while it moves
+        with pytest.raises(TimeoutError):
+            await later(hub, timeout=2.5)                               # longer than the whole travel
+
+
+def report_position(report: str) -> float:
+    """The position in `volet salon stopped before reaching open: 43 % open.`"""
+    return float(report.rsplit(": ", 1)[1].split()[0])
 
 
 @pytest_servers
