@@ -50,7 +50,7 @@ async def ack(ctx: Context, alert_id: str | None = None) -> str:
     return _("Alert #{id} ({rule}) acknowledged; reminders stopped.").format(id=acked_id, rule=rule)
 
 
-@command("mute", usage="mute RULE DURATION", needs_user=True)
+@command("mute", aliases=["silence", "muet"], usage="mute RULE DURATION", needs_user=True)
 async def mute(ctx: Context, rule: str, duration: str, *more: str) -> str:
     """Silence an alert rule for a while (e.g. mute smoke 30m, mute smoke 2 hours; 0 to unmute)."""
     try:

@@ -146,14 +146,14 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     return await _switch_back_later(ctx, target, wanted, before, hold, pending, said) + note
 
 
-@command("allume", aliases=["allumer"], precheck=SWITCHES.precheck, usage="allume DEVICE [for DURATION]", needs_user=True,
+@command("allume", aliases=["allumer"], precheck=SWITCHES.precheck, usage="allume DEVICE [pendant DURATION]", needs_user=True,
          permission="switch", also_needs=_held_for)
 async def switch_on(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device on (French: allume chauffage, allume chauffage 2h)."""
     return await _switch_to(ctx, "on", [device, *words])
 
 
-@command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=SWITCHES.precheck, usage="éteins DEVICE [for DURATION]",
+@command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=SWITCHES.precheck, usage="éteins DEVICE [pendant DURATION]",
          needs_user=True, permission="switch", also_needs=_held_for)
 async def switch_off(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device off (French: éteins la lampe, éteins chauffage)."""

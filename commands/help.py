@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chatops.command import CommandError, CommandSpec, Context, command, shown_usage
-from chatops.i18n import _, translator
+from chatops.i18n import _, current_language, translator
 
 
 @command("help", aliases=["aide", "?"])
@@ -26,7 +26,12 @@ async def help_(ctx: Context, name: str | None = None) -> str:
         return f"{prefix}{shown_usage(spec.usage)} — {_help(spec)}{aliases}"
     usable = [s for s in ctx.hub.commands.specs if not s.hidden and ctx.may(s.permission)
               and not (s.needs_user and ctx.user is None)]
-    lines = [f"{prefix}{shown_usage(s.usage)} — {_help(s)}" for s in usable]
+    # In another language than English, the command's other words (`acquitter` for ack) are what
+    # its speakers look for: listed on each line, as `help NAME` lists them.
+    also = current_language() != "en"
+    lines = [f"{prefix}{shown_usage(s.usage)} — {_help(s)}"
+             + (" " + _("(also: {names})").format(names=", ".join(s.aliases)) if also and s.aliases else "")
+             for s in usable]
     if ctx.may("switch") and ctx.user:
         lines.append(_("{prefix}DEVICE on|off — shorthand for switch (e.g. {prefix}chauffage on)").format(prefix=prefix))
     return _("Commands:") + "\n" + "\n".join(lines)

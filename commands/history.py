@@ -106,7 +106,7 @@ async def history(ctx: Context, *words: str) -> str:
         max=format_value(summary.max, unit), last=format_value(summary.last, unit), count=count))
 
 
-@command("graph", aliases=["chart", "courbe", "graphe"], usage="graph DEVICE [DEVICE...] [24h|7d]")
+@command("graph", aliases=["chart", "courbe", "graphe", "graphique"], usage="graph DEVICE [DEVICE...] [24h|7d]")
 async def graph(ctx: Context, *words: str) -> Reply:
     """A chart of one or more devices over a period (24h unless you say 7d, 1h...)."""
     _history_on(ctx)

@@ -157,9 +157,16 @@ async def test_usage_lines_name_their_placeholders_in_french(tmp_path: Path, mos
             " Utilisation : switch APPAREIL on|off|toggle [for DURÉE]")
         listing = await exec_command(hub, "aide")
         assert "cancel NUMÉRO — " in listing and "at [AAAA-MM-JJ] HH:MM COMMANDE — " in listing, listing
+        # The French words of each command are on its line: `aide` shows what a French speaker types.
+        lines = listing.splitlines()
+        assert next(line for line in lines if line.startswith("ack ")).endswith(" (aussi : acquitter, ok)")
+        assert next(line for line in lines if line.startswith("allume ")).startswith("allume APPAREIL [pendant DURÉE] — ")
+        assert next(line for line in lines if line.startswith("mute ")).endswith(" (aussi : silence, muet)")
+        assert "inconnue" not in await exec_command(hub, "graphique salon")
     settings = settings_for(tmp_path / "data2", mosquitto.url)
     async with running(Hub(settings, tty=False)) as hub:
         assert (await exec_command(hub, "help switch")).startswith("switch DEVICE on|off|toggle [for DURATION] — ")
+        assert "(also: " not in await exec_command(hub, "help"), "English lines stay short"
 
 
 def english_fragments() -> set[str]:
