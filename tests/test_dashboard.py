@@ -433,11 +433,21 @@ async def test_dashboard_in_french(tmp_path: Path, mosquitto: Mosquitto) -> None
     settings = settings_for(tmp_path, mosquitto.url, hub={"language": "fr"}, simulator={"interval": "1m"})
     async with running(Hub(settings, tty=False)) as hub, Browser.launch() as browser:
         assert hub.web is not None
+        await seed_history(hub, hub.clock.time())
+        # What the charts write (their max and min) is recorded as the page draws it.
+        await browser.call("Page.addScriptToEvaluateOnNewDocument", source=(
+            "window.drawn = []; const fillText = CanvasRenderingContext2D.prototype.fillText; "
+            "CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) "
+            "{ window.drawn.push(String(text)); return fillText.call(this, text, ...rest); };"))
         await browser.goto(f"http://127.0.0.1:{hub.web.port}/")
         await browser.wait_until("document.body.dataset.ready === 'true'")
         card = "document.querySelector('[data-device=\"{}\"]')".format
         assert await browser.evaluate(card("heater") + ".querySelector('button[data-set=\"on\"]').textContent") \
             == "Allumer"
+        await browser.wait_until("window.drawn.some(t => /^max -?\\d+,\\d °C$/.test(t))")
+        drawn = await browser.evaluate("window.drawn")
+        assert not [t for t in drawn if re.search(r"\d\.\d", t)], drawn          # 20,1 °C, never 20.1
+        assert await browser.evaluate("document.querySelector('[data-health=\"storage\"]').textContent") == "stockage"
         assert await browser.evaluate("[...document.querySelectorAll('[data-device=\"volet_salon\"] button')]"
                                       ".map(b => b.textContent).join(' ')") == "Ouvrir Arrêter Fermer"
         await browser.wait_until(card("thermostat") + ".querySelector('[data-shows=\"target\"]').textContent"

@@ -260,8 +260,9 @@ function drawChart(name) {
     });
     return;
   }
-  let low = Math.min(...points.map((p) => p[1])), high = Math.max(...points.map((p) => p[1]));
-  if (high - low < 0.5) { low -= 0.25; high += 0.25; }
+  const lowest = Math.min(...points.map((p) => p[1])), highest = Math.max(...points.map((p) => p[1]));
+  let low = lowest, high = highest;
+  if (high - low < 0.5) { low -= 0.25; high += 0.25; }    // room to draw a flat line: not a value
   const y = (v) => bottom - (v - low) / (high - low) * (bottom - top);
   g.strokeStyle = "#1f77b4"; g.lineWidth = 1.6; g.lineJoin = "round";
   g.beginPath();
@@ -271,8 +272,12 @@ function drawChart(name) {
     previous = t;
   }
   g.stroke();
-  const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1)) + (device.unit ? " " + device.unit : "");
-  for (const [text, baseline] of [["max " + fmt(high), 10], ["min " + fmt(low), bottom - 2]]) {
+  // The values seen, as the cards write them (20,1 in French); a flat line has one.
+  const fmt = (v) => Number(v).toLocaleString(labels.language || "en", {maximumFractionDigits: Math.abs(v) >= 100 ? 0 : 1})
+    + (device.unit ? " " + device.unit : "");
+  const marks = highest === lowest ? [[t("max {value}").replace("{value}", fmt(highest)), 10]]
+    : [[t("max {value}").replace("{value}", fmt(highest)), 10], [t("min {value}").replace("{value}", fmt(lowest)), bottom - 2]];
+  for (const [text, baseline] of marks) {
     g.fillStyle = "rgba(255, 255, 255, 0.8)";
     g.fillRect(0, baseline - 10, g.measureText(text).width + 6, 13);
     g.fillStyle = "#4b5b6e";
@@ -363,7 +368,8 @@ function renderHealth(health) {
     + "readings kept in memory.").replace("{why}", storage.detail);
   const pills = [["mqtt", health.mqtt], ["storage", storage], ...Object.entries(health.adapters)];
   $("health").replaceChildren(...pills.map(([name, h]) =>
-    el("span", {class: "pill" + (h.connected ? "" : " down"), title: h.detail, "data-health": name}, name)));
+    el("span", {class: "pill" + (h.connected ? "" : " down"), title: h.detail, "data-health": name},
+       name === "storage" ? t("storage") : name)));
 }
 
 function addChat(cls, text, images) {
