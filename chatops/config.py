@@ -45,6 +45,8 @@ def read_secret(section: Model, key: str, base_dir: Path | None = None) -> str |
     """
     env_name = getattr(section, f"{key}_env", None)
     file_name = getattr(section, f"{key}_file", None)
+    if env_name and file_name:          # which one wins would be a surprise either way
+        raise ConfigError([f"{key}_env and {key}_file are both set; keep one of them"])
     if env_name:
         value = os.environ.get(env_name)
         if value is None:

@@ -255,6 +255,19 @@ def test_check_reports_missing_secret_variable(tmp_path: Path) -> None:
     assert "NO_SUCH_VAR_X is not set" in result.stderr
 
 
+def test_check_refuses_a_secret_given_two_ways(tmp_path: Path) -> None:
+    """password_env and password_file both set: which one wins would surprise whoever set them."""
+    secret = tmp_path / "mqtt.pass"
+    secret.write_text("s3cret")
+    secret.chmod(0o600)
+    path = tmp_path / "c.toml"
+    path.write_text('[mqtt]\nurl = "mqtt://127.0.0.1:1883"\nusername = "hub"\npassword_env = "HOME"\n'
+                    f'password_file = "{secret}"\n')
+    result = run_check(path)
+    assert result.returncode == 2
+    assert "mqtt.password_env and password_file are both set; keep one of them" in result.stderr, result.stderr
+
+
 
 @pytest.fixture
 def locked_config(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
