@@ -96,7 +96,7 @@ def _wrong_shape(model: type[Model], loc: tuple[Any, ...], kind: str, given: Any
         return f'{path}: must be a list, not a table; for example: {key} = ["help", "temp"]' \
             if path.startswith("roles.") else f"{path}: must be a list, e.g. {key} = [...], not a table"
     if kind in ("model_type", "dict_type", "model_attributes_type") and table and not isinstance(given, dict):
-        identities = ", and one list of identities per network (irc = [...])" if path.startswith("users.") else ""
+        identities = ", and a list of identities per network: NETWORK = [...]" if path.startswith("users.") else ""
         return (f"{path}: must be a table, not {given!r}: write [{path}] on a line of its own, then its keys "
                 f"(known keys: {', '.join(_known_keys(model, loc))}{identities})")
     return None
