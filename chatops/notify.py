@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import secrets
+import sqlite3
 import string
 import time
 from collections.abc import Callable
@@ -88,6 +89,20 @@ class Refused(Exception):
 
     def as_json(self) -> dict[str, Any]:
         return {"error": self.error, **self.extra}
+
+
+class NotStored(Exception):
+    """A notification the database refused (a full or read-only card): `told` are the addresses
+    it reached from memory anyway, `why` the storage's complaint. Not repeated, not listed."""
+
+    def __init__(self, why: str, told: list[str]) -> None:
+        super().__init__(why)
+        self.why, self.told = why, told
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": None, "stored": False, "told": self.told,
+                "warning": f"the hub's storage is failing ({self.why}): sent from memory to those reachable now; "
+                           "it will not repeat and has no status to ask for"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,10 +317,11 @@ class Notifications:
                 if notice.ack:
                     return _("[{severity}] {text} (alert #{id}; answer {prefix}ack {id})").format(
                         severity=_(notice.severity).upper(), text=notice.text, id=notice_id, prefix=prefix)
-                if notice.severity == "info":
-                    return notice.text
-                return f"[{_(notice.severity).upper()}] {notice.text}"
+                return plain()
             return text
+
+        def plain() -> str:
+            return notice.text if notice.severity == "info" else f"[{_(notice.severity).upper()}] {notice.text}"
         store = self.hub.store
 
         def write(db: Any) -> int:
@@ -314,7 +330,19 @@ class Notifications:
             engine._insert_deliveries(db, notice_id, recipients, "raise", told(notice_id), attachment, now)
             return notice_id
 
-        notice_id = await store.call(store.transaction, write)
+        try:
+            notice_id = await store.call(store.transaction, write)
+        except sqlite3.DatabaseError as exc:
+            # A full card: what can be told is told now, from memory, as alarms are (chatops.unstored);
+            # the sender hears it was not recorded, and a sender told of no delivery sends it again.
+            why = str(exc)
+
+            def unstored(_prefix: str) -> str:
+                return _("{text} (NOT STORED: the hub's storage is failing: {why})").format(text=plain(), why=why)
+            reached = await engine.unstored.send(recipients, unstored)
+            log.error("notification from %s could not be recorded (%s): sent from memory to %d of %d recipients",
+                      source, why, len(reached), len(recipients))
+            raise NotStored(why, sorted(f"{network}:{target}" for network, target in reached)) from None
         log.info("notification #%d from %s -> %d recipients%s", notice_id, source, len(recipients),
                  f" (picture: {warning})" if warning else "")
         engine._wake(recipients)
@@ -395,7 +423,11 @@ class Notifications:
             private_dir(folder)
             write_private(path, data)
 
-        await asyncio.to_thread(save)
+        try:
+            await asyncio.to_thread(save)
+        except OSError as exc:              # a full card: the text still goes
+            log.warning("a notification's picture could not be saved (%s): sent without it", exc)
+            return None, f"the picture could not be saved: {exc.strerror or exc}"
         return str(path), None
 
     @staticmethod
@@ -495,4 +527,6 @@ class Notifications:
             await self.submit(notice, source)
         except Refused as exc:
             log.warning("notify: dropped a message on %s: %s", topic, exc.error)
+        except NotStored:
+            pass                            # said from memory, and logged, by submit
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import json_input
-from .notify import MAX_BODY, WEBHOOKS, Refused, is_web_url, parse_notice, source_family
+from .notify import MAX_BODY, WEBHOOKS, NotStored, Refused, is_web_url, parse_notice, source_family
 
 if TYPE_CHECKING:
     from .notify import Notifications
@@ -44,6 +44,8 @@ class NotifyApi:
             notice_id = await self.notifications.submit(notice, token)
         except Refused as exc:
             return _refusal(request, exc)
+        except NotStored as exc:
+            return _not_stored(request, exc)
         return web.json_response({"id": notice_id, "status": f"/api/notify/{notice_id}"}, status=202)
 
     async def get(self, request: web.Request) -> web.Response:
@@ -84,6 +86,7 @@ class NotifyApi:
                 notifications.check_recipients(token, tuple(to))
             opened: list[int] = []
             resolved: list[int] = []
+            told_from_memory: list[str] = []       # storage failing: sent, not recorded
             # Resolutions first: they cost nothing, and must not wait behind a rate limit.
             for key, firing, text, severity, image_url in sorted(events, key=lambda event: event[1]):
                 if firing:
@@ -101,14 +104,21 @@ class NotifyApi:
                     picture = {"image_url": image_url} if is_web_url(image_url) else {}
                     notice = parse_notice({"to": to, "text": text, "severity": severity, "ack": ack, **picture},
                                           notifications.settings.default_to)
-                    opened.append(await notifications.submit(notice, origin, key))
+                    try:
+                        opened.append(await notifications.submit(notice, origin, key))
+                    except NotStored as exc:
+                        if not exc.told:          # told nobody: the sender's retry is the only chance
+                            raise Refused(503, exc.as_json()["warning"], retry_after=10, opened=opened,
+                                          resolved=resolved) from None
+                        told_from_memory += exc.told
                 else:
                     closed = await notifications.resolve_key(origin, key, text)
                     if closed is not None:
                         resolved.append(closed)
         except Refused as exc:
             return _refusal(request, exc)
-        return web.json_response({"opened": opened, "resolved": resolved}, status=202)
+        extra = {"told_unstored": told_from_memory} if told_from_memory else {}
+        return web.json_response({"opened": opened, "resolved": resolved, **extra}, status=202)
 
     def _token(self, request: web.Request) -> str:
         header = request.headers.get("Authorization", "")
@@ -140,6 +150,17 @@ async def _body(request: web.Request) -> Any:
 def _sent_with(source: str, token: str) -> bool:
     """Whether a notification of `source` (`TOKEN`, or `WEBHOOK/TOKEN/KEY` from `_webhook`) came with `token`."""
     return source_family(source) in (token, *(f"{hook}/{token}" for hook in WEBHOOKS))
+
+
+def _not_stored(request: web.Request, exc: NotStored) -> web.Response:
+    """202 when it reached someone from memory (sent again, they would read it twice); else 503
+    with Retry-After, so that the script or monitoring system sends it again later."""
+    if exc.told:
+        return web.json_response(exc.as_json(), status=202)
+    log.warning("notify: %s %s not recorded and nobody reachable: 503", request.method, request.path)
+    return web.json_response({"error": exc.as_json()["warning"].replace("sent from memory to those reachable now",
+                                                                        "nobody could be told from memory")},
+                             status=503, headers={"Retry-After": "10"})
 
 
 def _refusal(request: web.Request, refused: Refused) -> web.Response:

@@ -491,3 +491,27 @@ async def test_mqtt_notifications_are_metered_private_and_fetch_no_redirect(
             assert fetched == ["/moved.png"], "the redirect was not followed"
     finally:
         await runner.cleanup()
+
+
+async def test_a_notification_while_storage_fails_is_told_from_memory_or_refused_for_a_retry(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full card: the database refuses the notification. It still reaches whoever is reachable,
+    marked as not stored (202, stored: false); reaching nobody, the answer is 503 with Retry-After,
+    so that the script sends it again rather than believe it delivered."""
+    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        try:
+            async with http.post(f"{base}/api/notify", json={"to": ["owner"], "text": "Parcel", "severity": "warning"},
+                                 headers=bearer()) as response:
+                assert response.status == 202
+                answer = await response.json()
+            assert answer["stored"] is False and answer["told"] == ["loop:owner"], answer
+            texts = [reply.text for _address, reply in inbox.sent]
+            assert any(t.startswith("[WARNING] Parcel (NOT STORED: the hub's storage is failing: ") for t in texts), texts
+            inbox.health.down("unplugged")
+            async with http.post(f"{base}/api/notify", json={"to": ["owner"], "text": "Parcel again"},
+                                 headers=bearer()) as response:
+                assert response.status == 503 and response.headers["Retry-After"] == "10"
+                assert "nobody could be told" in (await response.json())["error"]
+        finally:
+            await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
