@@ -314,10 +314,19 @@ class AlertEngine:
             if isinstance(text, str):
                 return text
             with speaking(self.hub.auth.language_of(recipient.user or None)):
-                return text("" if _is_direct(recipient) else self.hub.settings.hub.prefix)
-        deliveries.insert(db, [(alert_id, self._adapter_name(r.network), r.target, int(_is_direct(r)),
+                return text("" if self.is_direct(recipient) else self.hub.settings.hub.prefix)
+        deliveries.insert(db, [(alert_id, self._adapter_name(r.network), r.target, int(self.is_direct(r)),
                                 r.user or f"{r.network}:{r.target}", kind, shown(r), attachment, self.hub.clock.time(), due)
                                for r in recipients])
+
+    def is_direct(self, recipient: Recipient) -> bool:
+        """A person (True) or a room, by the rule of the recipient's network. An address on an
+        adapter named apart (`irc.libera:#maison`, `xmpp.home:house@muc.example.org`) is judged
+        by that adapter's kind: looked up by the name, a room would go out as a person (and a
+        message to a MUC as a chat is lost)."""
+        adapters = self.hub.adapters_for(recipient.network)
+        kind = adapters[0].network if adapters else recipient.network
+        return _is_direct(Recipient(kind, recipient.target, recipient.user))
 
     def _adapter_name(self, network: str) -> str:
         adapters = self.hub.adapters_for(network)

@@ -263,15 +263,13 @@ class Unstored:
         """Send `text` without the database to the recipients whose network is up, rendered in
         each one's language and given the command prefix as that one types it ("" in a direct
         chat); each one reached is added to `told` at once."""
-        from .alerts import _is_direct
-
         told = set() if told is None else told
         for recipient in recipients:
             name = self.engine._adapter_name(recipient.network)
             adapter = self.hub.adapters.get(name)
             if adapter is None or not adapter.health.connected:
                 continue
-            direct = _is_direct(recipient)
+            direct = self.engine.is_direct(recipient)
             try:
                 async with asyncio.timeout(SEND_TIMEOUT):
                     with speaking(self.hub.auth.language_of(recipient.user or None)):
