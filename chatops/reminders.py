@@ -98,10 +98,19 @@ class Reminders:
             waiting = await store.call(store.transaction, write)
         except sqlite3.DatabaseError as exc:
             if state is None:
-                # A notification's first recipients are in the database only: its reminder waits
-                # for storage, looked at again in a few seconds; the others' go on meanwhile.
-                log.warning("notification #%d: its reminder waits for storage (%s)", alert_id, exc)
-                self.held[alert_id] = (repeats, now + STORE_RETRY_CAP)
+                # A notification's first recipients are in the database only: read (a full card
+                # still reads), its reminder goes from memory as an alarm's does. Unreadable too
+                # (an I/O error), it waits for storage, looked at again in a few seconds.
+                try:
+                    first = await store.call(deliveries.first_recipients, store.db, alert_id)
+                except sqlite3.DatabaseError:
+                    log.warning("notification #%d: its reminder waits for storage (%s)", alert_id, exc)
+                    self.held[alert_id] = (repeats, now + STORE_RETRY_CAP)
+                    return
+                from .alerts import Recipient           # (alerts imports this module)
+                recipients = [Recipient(adapter, target, "" if ":" in recipient else recipient)
+                              for adapter, target, _direct, recipient in first]
+                await self._from_memory(alert_id, repeats + 1, next_at, recipients, lambda _prefix: text, exc)
                 return
             await self._from_memory(alert_id, repeats + 1, next_at, recipients, reminder, exc)
             return

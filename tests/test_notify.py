@@ -515,3 +515,32 @@ async def test_a_notification_while_storage_fails_is_told_from_memory_or_refused
                 assert "nobody could be told" in (await response.json())["error"]
         finally:
             await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+
+
+async def test_a_notification_sent_with_ack_reminds_from_memory_while_storage_fails(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recorded, then the card fills: its reminders do not wait for storage. They go out from
+    memory to its first recipients (read from the database, which still reads), and `ack` stops
+    them all the same."""
+    settings = notify_settings(tmp_path, mosquitto.url, repeat="0.3s")
+    async with hub_and_http(settings, monkeypatch) as (hub, inbox, http, base):
+        async with http.post(f"{base}/api/notify", json={"to": "owner", "text": "Freezer open", "ack": True,
+                                                         "severity": "critical"}, headers=bearer()) as response:
+            notice_id = (await response.json())["id"]
+        _, first = await next_sent(inbox)
+        assert first.text.startswith(f"[CRITICAL] Freezer open (alert #{notice_id}")
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        try:
+            async with asyncio.timeout(5):
+                while not any(r.text.startswith("[REMINDER") and "Freezer open" in r.text
+                              for _a, r in inbox.sent[1:] if "storage" not in r.text):
+                    await inbox.next()
+            acked = "\n".join(r.text for r in await hub.execute(Message(
+                Identity("loopback", "owner"), Address("loop", "owner"), f"ack {notice_id}", addressed=True)))
+            assert acked.startswith(f"Alert #{notice_id}"), acked
+            count = len(inbox.sent)
+            with pytest.raises(TimeoutError):
+                await inbox.next(1.0)        # three repeat periods: no reminder after the ack
+            assert len(inbox.sent) == count
+        finally:
+            await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
