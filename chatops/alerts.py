@@ -105,6 +105,13 @@ class AlertEngine:
                     state.quiet_since = self.hub.clock.monotonic() - max(0.0, self.hub.clock.time() - quiet_since)
         self._mutes = await store.call(alert_rows.mutes, store.db, self.hub.clock.time())
         self.hub.home.listen(self._on_reading)
+        # States that came before this listener (retained ones, read as the hub subscribed) are
+        # judged now: an alarm open since before a restart whose device is back to normal ends
+        # (after its cooldown) instead of reminding for ever, and a detector firing at start alarms.
+        for name in self._rules_by_device:
+            device = self.hub.home.devices.get(name)
+            if device is not None and device.reading is not None:
+                self._on_reading(device, device.reading, None)
         self.hub.spawn(self._evaluate_forever(), "alerts-rules")
         self.hub.spawn(self.unstored.retry_forever(), "alerts-backlog")
         self.unstored.watch()

@@ -408,3 +408,23 @@ async def test_two_hubs_on_one_broker_keep_their_alert_states_apart(tmp_path: Pa
             "Alert #1 (smoke) acknowledged; reminders stopped."
         await seen("chalet", "acknowledged")
         assert states["chatops/maison/alerts/smoke"]["state"] == "active"
+
+
+async def test_an_alarm_whose_device_came_back_during_a_restart_ends_after_the_restart(
+        tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
+    """The retained state the hub reads as it subscribes (before the alert rules listen) is
+    judged too: the detector back to normal while the hub was down ends the alarm after its
+    cooldown, instead of reminders of smoke that is gone."""
+    settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"], cooldown="0.3s", repeat="1h")
+    try:
+        async with hub_with_inbox(settings) as (hub, inbox):
+            await broker.publish(SMOKE, json.dumps({"smoke": True, "battery": 100}), qos=1, retain=True)
+            assert (await inbox.next())[1].startswith("[CRITICAL] Smoke")
+            await hub.alerts.outbox.settled("loop")          # its delivered mark written
+        await broker.publish(SMOKE, json.dumps({"smoke": False, "battery": 100}), qos=1, retain=True)
+        async with hub_with_inbox(settings) as (hub, inbox):
+            assert (await inbox.next(timeout=5))[1].startswith("[CLEARED]")
+            await hub.alerts.settled()
+            assert await hub.alerts.active() == []
+    finally:
+        await broker.publish(SMOKE, b"", qos=1, retain=True)
