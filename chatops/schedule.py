@@ -200,6 +200,9 @@ def _days(word: str) -> str:
         if len(ends) > 2 or any(e not in _DAY_WORDS for e in ends):
             raise ScheduleError(_("{part!r} is not a day; write day, weekday, weekend, monday or monday,friday").format(part=part))
         numbers = [(_DAY_WORDS[e] + 1) % 7 for e in ends]   # cron counts from Sunday = 0
+        if len(numbers) == 2 and numbers[0] > numbers[1]:  # sat-sun, fri-mon: across the week's end
+            parts += [f"{numbers[0]}-6", f"0-{numbers[1]}" if numbers[1] else "0"]
+            continue
         parts.append("-".join(str(n) for n in numbers))
     return ",".join(parts)
 
@@ -289,7 +292,11 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
         hour, minute, after = _clock_words(words, at + 1)
         expression = f"{minute} {hour} * * {days}"
         label = f"{said} {when} {words[at].lower()} {hour:02d}:{minute:02d}"
-        first_run = next(CronSim(expression, _local(now, tz))).timestamp()
+        try:
+            first_run = next(CronSim(expression, _local(now, tz))).timestamp()
+        except (CronSimError, ValueError, StopIteration):      # a day list no check above foresaw
+            raise ScheduleError(_("{part!r} is not a day; write day, weekday, weekend, monday or monday,friday").format(
+                part=when)) from None
         return Plan(first_run, Recurrence("cron", cron=expression, label=label), words[after:])
     if verb == "cron":
         if not words:

@@ -47,6 +47,9 @@ NOW = at(2026, 12, 4, 10, 0)        # a Friday
     ("every", ["monday", "and", "friday", "at", "noon", "x", "on"], "2026-12-04 12:00 +0100",
      "every monday and friday at 12:00"),
     ("cron", ["30 6 * * 1-5", "chauffage", "on"], "2026-12-07 06:30 +0100", 'cron "30 6 * * 1-5"'),
+    ("every", ["sat-sun", "at", "9:00", "x", "on"], "2026-12-05 09:00 +0100", "every sat-sun at 09:00"),   # across the week's end
+    ("every", ["sunday-monday", "at", "9:00", "x", "on"], "2026-12-06 09:00 +0100", "every sunday-monday at 09:00"),
+    ("every", ["fri-mon", "at", "9:00", "x", "on"], "2026-12-05 09:00 +0100", "every fri-mon at 09:00"),
     ("at", ["7", "pm", "chauffage", "on"], "2026-12-04 19:00 +0100", "once"),
     ("at", ["2026-12-24", "7", "pm", "chauffage", "on"], "2026-12-24 19:00 +0100", "once"),
     ("every", ["day", "at", "7", "a.m.", "chauffage", "on"], "2026-12-05 07:00 +0100", "every day at 07:00"),
