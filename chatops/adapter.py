@@ -49,6 +49,18 @@ class AdapterBase:
     """The optional hooks with their do-nothing defaults: adapters inherit this and override what
     their network needs, so the core calls hooks instead of probing for them."""
 
+    def __init__(self, name: str, settings: object) -> None:
+        """What every adapter keeps (a plugin's `__init__` calls this first)."""
+        self.name, self.settings, self.health = name, settings, Health()
+
+    def __getattr__(self, attribute: str) -> object:
+        # An adapter whose __init__ made no Health of its own gets one on first use: `status`,
+        # /health and the outbox read it, and its absence once stopped the whole hub.
+        if attribute == "health":
+            health = self.__dict__["health"] = Health()
+            return health
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attribute!r}")
+
     async def confirm_delivery(self) -> None:
         """Wait until what `send` wrote has surely reached the server (a network without
         acknowledgements, IRC, proves it with a PING round trip). Default: nothing to wait for."""

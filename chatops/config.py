@@ -418,6 +418,18 @@ def _library_problem(kind: str) -> str | None:
     missing = network.missing_module() if network is not None else None
     if missing is None:
         return None
+    return _needs_module(kind, missing)
+
+
+def _needs_module(kind: str, missing: str) -> str:
+    """What to install for an adapter whose module `missing` is not there: the hub's own extra
+    for a built-in network, the plugin's package's dependencies for a plugin's."""
+    from .networks import networks
+
+    network = networks().get(kind)
+    if network is not None and not network.adapter.startswith("adapters."):
+        return (f"adapters.{kind}: its plugin needs the module {missing}, which is not installed: install it "
+                f"(pip install the package that provides it), or reinstall the plugin's package")
     extra = network.extra or kind if network is not None else kind
     return f"adapters.{kind}: needs the {extra} extra (module {missing} is missing): {install_hint(extra)}"
 
@@ -434,8 +446,7 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
                 problems.append(f"adapters.{kind}: unknown adapter; known ones are "
                                 f"{', '.join(n for n in networks().names if n != 'web')}")
             elif _enabled(body):
-                problems.append(f"adapters.{kind}: needs the {kind} extra (module {exc.name} is missing): "
-                                f"{install_hint(kind)}")
+                problems.append(_needs_module(kind, exc.name or "?"))
             continue
         bodies = body if isinstance(body, list) else [body]
         for index, item in enumerate(bodies):
@@ -471,11 +482,13 @@ def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
     from .command import command_modules
     from .plugins import validate_sections
 
-    plugin_sections, plugin_problems = validate_sections(command_modules()[0], settings.plugins)
+    modules, broken = command_modules()
+    plugin_sections, plugin_problems = validate_sections(modules, settings.plugins, broken)
     problems += plugin_problems
     settings = settings.model_copy(update={"base_dir": base_dir, "adapter_sections": tuple(sections),
                                            "plugin_sections": plugin_sections})
-    problems += cross_checks(settings)
+    unjudged = frozenset(kind for kind in settings.adapters if any(p.startswith(f"adapters.{kind}") for p in problems))
+    problems += cross_checks(settings, unjudged)
     if settings.mqtt.url == "embedded" and first_missing(["amqtt"]):
         problems.append(f"mqtt.url: {missing_amqtt()}")
     if problems:

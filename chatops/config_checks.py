@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     from .config import Settings, UserSettings
 
 
-def cross_checks(s: Settings) -> list[str]:
-    """Every cross-section problem of `s` (empty when it runs)."""
+def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[str]:
+    """Every cross-section problem of `s` (empty when it runs). `unjudged`: adapters whose own
+    section is wrong (reported apart): addresses on them are not called undeliverable."""
     problems = []
     roles = set(s.roles)
     if s.hub.default_role not in roles:
@@ -45,7 +46,7 @@ def cross_checks(s: Settings) -> list[str]:
                 problems.append(f"devices.{name}.aliases: {word!r} already names device {other!r}; "
                                 "give each device its own names")
     networks = {"console", "web"} | {kind for _, kind, sec in s.adapter_sections if sec.enabled} \
-        | {name for name, _, sec in s.adapter_sections if sec.enabled}
+        | {name for name, _, sec in s.adapter_sections if sec.enabled} | unjudged
     for i, alert in enumerate(s.alerts):
         device = s.devices.get(alert.snapshot or "")
         if device is not None and device.type is not DeviceType.CAMERA:

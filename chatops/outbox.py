@@ -265,9 +265,13 @@ class Outbox:
             return f"{type(exc).__name__}: {exc}"[:300], NEVER
         except Exception as exc:
             # Lost with the old connection while a new one is up: again now. Lost with the
-            # connection: as soon as it is back. Refused (by the network, a bad address): backoff.
-            lost = isinstance(exc, OSError) or not adapter.health.connected
+            # connection (the adapter says it is down): as soon as it is back. Anything else,
+            # an OSError on a connection still up included (a person offline, a file that cannot
+            # be written): refused, with backoff, and given up after a day. (An OSError once
+            # counted as a lost connection: a plugin raising ConnectionError for a person offline
+            # was retried every second for ever.)
             renewed = adapter.health.connected and adapter.health.since != epoch
-            delay = (0.0 if renewed else RECONNECT_RETRY) if lost else Backoff.delay_after(attempts + 1, 1.0, RETRY_CAP)
+            lost = not adapter.health.connected
+            delay = 0.0 if renewed else RECONNECT_RETRY if lost else Backoff.delay_after(attempts + 1, 1.0, RETRY_CAP)
             log.warning("delivery to %s:%s failed (attempt %d): %s", adapter_name, target, attempts + 1, exc)
             return f"{type(exc).__name__}: {exc}"[:300], delay

@@ -28,8 +28,12 @@ def declared_config(module: ModuleType) -> tuple[str, type[Model]] | None:
     return None
 
 
-def validate_sections(modules: list[ModuleType], raw: dict[str, Any]) -> tuple[dict[str, Model], list[str]]:
-    """Each plugin's `[plugins.NAME]` table validated by its own schema; problems in the usual form."""
+def validate_sections(modules: list[ModuleType], raw: dict[str, Any],
+                      broken: dict[str, str] | None = None) -> tuple[dict[str, Model], list[str]]:
+    """Each plugin's `[plugins.NAME]` table validated by its own schema; problems in the usual form.
+    The table of a plugin that failed to load (`broken`: its name -> why) is left alone: the hub
+    starts without the plugin, as promised, and `status` says why it is not there."""
+    broken = broken or {}
     sections: dict[str, Model] = {}
     problems: list[str] = []
     declared = {}
@@ -43,9 +47,11 @@ def validate_sections(modules: list[ModuleType], raw: dict[str, Any]) -> tuple[d
         except ValidationError as exc:
             problems += format_errors(exc, schema, f"plugins.{name}.")
     for name in raw:
-        if name not in declared:
-            problems.append(f"plugins.{name}: no installed plugin reads this table; installed: "
-                            f"{', '.join(sorted(declared)) or 'none'}")
+        if name not in declared and name not in broken:
+            failed = f"; failed to load: {', '.join(f'{n} ({why})' for n, why in sorted(broken.items()))}" \
+                if broken else ""
+            problems.append(f"plugins.{name}: no plugin loaded reads this table; loaded: "
+                            f"{', '.join(sorted(declared)) or 'none'}{failed}")
     return sections, problems
 
 

@@ -237,7 +237,11 @@ class Model(metaclass=ModelMeta):
                 if info.is_required():
                     problems.add("missing", loc + (info.alias or name,), "Field required", data)
                 else:
-                    values[name] = info.default_value()
+                    default = info.default_value()
+                    if isinstance(default, str) and any(isinstance(m, BeforeValidator) for m in info.metadata):
+                        # `Field("1s")` on a Duration: seconds, as if the config had said it
+                        default = cls._field(name, info, default, loc + (name,), problems)
+                    values[name] = default
                 continue
             used.add(key)
             values[name] = cls._field(name, info, data[key], loc + (key,), problems)

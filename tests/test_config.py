@@ -360,3 +360,13 @@ def test_one_check_lists_an_invalid_section_and_the_others_cross_problems(tmp_pa
     # What points into an invalid section is not judged (it would be a false alarm).
     broken_devices = text.replace('[devices.salon]', '[devices.salon]\nbogus_key = 1', 1)
     assert not any("no device named" in p for p in problems_of(broken_devices, tmp_path))
+
+
+def test_an_address_on_an_adapter_whose_section_is_wrong_is_not_called_undeliverable(tmp_path: Path) -> None:
+    """[adapters.irc] lacks its host: that is the problem. `irc:#maison` in an alert is not
+    "no irc adapter is enabled" as well: the section is there, it is being fixed."""
+    problems = problems_of('[adapters.irc]\nchannels = ["#maison"]\n[devices.smoke]\ntype = "binary_sensor"\n'
+                           'topic = "z/smoke"\n[[alerts]]\nname = "smoke"\ndevice = "smoke"\nwhen = "on"\n'
+                           'message = "Smoke"\nnotify = ["irc:#maison"]\n', tmp_path)
+    assert any(p.startswith("adapters.irc.host: Field required") for p in problems), problems
+    assert not [p for p in problems if "no irc adapter is enabled" in p], problems

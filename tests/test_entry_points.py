@@ -123,3 +123,20 @@ def test_a_network_plugin_that_takes_a_built_in_name_is_refused(tmp_path: Path) 
     assert "plugin irc (fake_irc_module:NETWORK): NOT LOADED (the network name 'irc' is taken by " \
            "adapters.irc_network:NETWORK; rename the plugin's)" in out.stdout, out.stdout
     assert "network plugin irc (fake_irc_module:NETWORK) not loaded: the name is taken" in out.stderr
+
+
+def test_a_broken_command_plugin_with_its_table_is_left_out_and_the_hub_starts(tmp_path: Path) -> None:
+    """A command plugin that fails to import, its `[plugins.NAME]` table in config.toml: the hub
+    starts without it (the table waits for it), `status` says why, as without the table."""
+    site = tmp_path / "site"
+    info = site / "weather_plugin-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "entry_points.txt").write_text("[chatops.commands]\nweather = weather_plugin\n", encoding="utf-8")
+    (site / "weather_plugin.py").write_text("import requests_not_installed\n", encoding="utf-8")
+    config = write_demo_config(tmp_path, extra='\n[plugins.weather]\ncity = "Paris"\n')
+    out = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
+                         cwd=tmp_path, capture_output=True, text=True, input="status\n", timeout=60,
+                         env=dict(os.environ, PYTHONPATH=str(site)))
+    assert out.returncode == 0, out.stderr
+    assert "plugin weather: NOT LOADED (ModuleNotFoundError: No module named 'requests_not_installed')" \
+        in out.stdout, out.stdout

@@ -39,6 +39,7 @@ class Sample(Model):
     language: Literal["en", "fr"] = "en"
     colour: Colour = Colour.RED
     wait: Annotated[float, BeforeValidator(_seconds)] = 10.0
+    later_wait: Annotated[float, BeforeValidator(_seconds)] = Field("90s")
     tags: list[str] = Field(default_factory=list, max_length=2)
     rooms: list[str | Room] = Field(default_factory=list)
     limits: dict[str, int] = Field(default_factory=dict)
@@ -85,6 +86,7 @@ def test_values_are_converted_as_a_config_would_expect() -> None:
     assert s.rooms == ["r@c", Room(jid="s@c", nick="m")]
     assert s.later == Later(depth=2)
     assert Sample.model_validate({"name": "x"}).tags == []          # a fresh default each time
+    assert Sample.model_validate({"name": "x"}).later_wait == 90.0    # Field("90s") on a Duration: seconds too
 
 
 def test_every_problem_is_reported_with_its_location_and_pydantics_words() -> None:

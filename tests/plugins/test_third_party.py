@@ -108,7 +108,7 @@ def test_the_plugins_config_is_checked_with_the_usual_errors(tmp_path: Path, mos
                      users={"bob": {"roles": [], "tcplines": ["Bob Smith"]}})
     problems = "\n".join(bad.value.problems)
     assert "plugins.greeter.greting: unknown key" in problems
-    assert "plugins.nobody: no installed plugin reads this table" in problems
+    assert "plugins.nobody: no plugin loaded reads this table" in problems
     assert "users.bob.tcplines: 'Bob Smith' is not a tcplines name" in problems
 
 
@@ -133,3 +133,24 @@ def test_no_file_in_the_core_names_a_network() -> None:
     found = {path.name: sorted(set(m.group(0) for m in names.finditer(code_without_prose(path))))
              for path in sorted((REPO / "chatops").rglob("*.py"))}
     assert {name: words for name, words in found.items() if words} == {}
+
+
+async def test_a_person_offline_on_a_plugins_network_is_retried_with_backoff(tmp_path: Path,
+                                                                              mosquitto: Mosquitto) -> None:
+    """The example adapter raises ConnectionError for a person who is not connected, its network
+    being up: that is a refusal, retried with backoff (and given up after a day), not a lost
+    connection retried every second for ever."""
+    settings = plugin_settings(tmp_path, mosquitto)
+    settings.alerts[0].notify.append("tcplines:bob")         # never connects
+    hub = Hub(settings)
+    async with running(hub):
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+
+        def bob() -> tuple[int, float] | None:
+            return hub.store.db.execute("SELECT attempts, next_try FROM deliveries WHERE target = 'bob' "
+                                        "AND kind = 'raise'").fetchone()
+        async with asyncio.timeout(10):
+            while (row := await hub.store.call(bob)) is None or row[0] < 2:
+                await asyncio.sleep(0.05)
+        assert row[1] - hub.clock.time() > 1.5, row              # doubling: 2-4 s after the second try

@@ -11,7 +11,6 @@ from chatops.schema import Field
 
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.config import AdapterSettings
-from chatops.health import Health
 from chatops.message import Address, Identity, Message, Reply
 
 if TYPE_CHECKING:
@@ -29,9 +28,8 @@ class Adapter(AdapterBase):
     capabilities = Capabilities(max_text=2000, images=False)
 
     def __init__(self, name: str, settings: Settings) -> None:
-        self.name = name
-        self.settings = settings
-        self.health = Health()
+        super().__init__(name, settings)              # self.name, self.settings, self.health
+        self.settings: Settings = settings
         self.port = 0
         self.clients: dict[str, asyncio.StreamWriter] = {}
         self._hub: Hub | None = None
