@@ -37,13 +37,15 @@ class Condition:
         try:
             return cls(op.replace("==", "="), float(value))
         except ValueError:
+            if op not in ("=", "=="):           # `> abc` once read as `= abc`, silently
+                raise ValueError(f"{op} compares numbers, not {value!r}; write e.g. \"< 19\" or \"= open\"") from None
             return cls("=", value)
 
     def holds(self, value: float | bool | str, previous: Reading | None) -> bool:
         if self.kind == "on":
             return value is True or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0)
-        if self.kind == "off":
-            return value is False
+        if self.kind == "off":              # as `on` is any number above 0: a cover closed, a plug drawing 0 W
+            return value is False or (isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0)
         if self.kind == "changed":
             return previous is not None and previous.value != value
         if self.kind == "=":

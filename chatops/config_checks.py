@@ -51,25 +51,11 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
         device = s.devices.get(alert.snapshot or "")
         if device is not None and device.type is not DeviceType.CAMERA:
             problems.append(f"alerts[{i}].snapshot: {alert.snapshot!r} is a {device.type.value}, not a camera")
-        for target in alert.notify:
-            if ":" not in target:
-                continue
-            network, _, address = target.partition(":")
-            problem = address_problem(network, address, networks)
-            if problem:
-                problems.append(f"alerts[{i}].notify: {target!r}: {problem}")
         if alert.device not in s.devices:
             problems.append(f"alerts[{i}].device: no device named {alert.device!r}; "
                             f"known: {', '.join(sorted(s.devices)) or 'none'}")
         if alert.snapshot and alert.snapshot not in s.devices:
             problems.append(f"alerts[{i}].snapshot: no camera named {alert.snapshot!r}")
-        for target in alert.notify:
-            if ":" not in target and target not in s.users:
-                users = f"users: {', '.join(sorted(s.users))}" if s.users else "no [users] are defined"
-                from .networks import networks
-                examples = " or ".join([f'"{n.example}"' for n in networks().known.values() if "*" not in n.example][:2])
-                problems.append(f"alerts[{i}].notify: {target!r} is neither a user name nor an "
-                                f"address such as {examples}; " + users)
     names = [a.name for a in s.alerts]
     for dup in {n for n in names if names.count(n) > 1}:
         problems.append(f"alerts: two rules are named {dup!r}")
@@ -79,21 +65,28 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
 
 
 def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
-    """Recipients named in [notify] and [web.notify_tokens] must exist, as an alert's must."""
-    lists = [("notify.default_to", s.notify.default_to)] + \
+    """Every recipient list (alert rules', automations', [notify]'s, notify tokens'): each entry
+    a configured user or an address some enabled adapter can deliver to."""
+    from .networks import networks
+
+    lists = [(f"alerts[{i}].notify", a.notify) for i, a in enumerate(s.alerts)] + \
+        [(f"automations[{i}] ({a.name}).notify", a.notify) for i, a in enumerate(s.automations)] + \
+        [("notify.default_to", s.notify.default_to)] + \
         [(f"notify.topics[{i}].to", t.to) for i, t in enumerate(s.notify.topics)] + \
         [(f"web.notify_tokens.{name}.to", t.to) for name, t in s.web.notify_tokens.items()]
+    users = f"users: {', '.join(sorted(s.users))}" if s.users else "no [users] are defined"
+    examples = " or ".join([f'"{n.example}"' for n in networks().known.values() if "*" not in n.example][:2])
     problems = []
     for where, targets in lists:
         for target in targets:
             if ":" in target:
                 network, _, address = target.partition(":")
                 problem = address_problem(network, address, enabled)
-            else:
-                problem = None if target in s.users else \
-                    f"no user named so; users: {', '.join(sorted(s.users)) or 'none'}"
-            if problem:
-                problems.append(f"{where}: {target!r}: {problem}")
+                if problem:
+                    problems.append(f"{where}: {target!r}: {problem}")
+            elif target not in s.users:
+                problems.append(f"{where}: {target!r} is neither a user name nor an address such as {examples}; "
+                                + users)
     return problems
 
 

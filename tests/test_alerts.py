@@ -292,11 +292,17 @@ async def test_mute_stops_new_alerts(tmp_path: Path, mosquitto: Mosquitto, broke
     ("> 30", 30.5, None, True), ("> 30", 30.0, None, False), ("< 5", 4.9, None, True),
     ("< 5", "n/a", None, False), ("changed", 2.0, 1.0, True), ("changed", 2.0, 2.0, False),
     ("= open", "OPEN", None, True),
+    ("off", 0.0, None, True), ("off", 30.0, None, False), ("on", 30.0, None, True),   # a cover: closed is off
 ])
 def test_conditions(when: str, value: Any, previous: Any, expected: bool) -> None:
     from chatops.home import Reading
     prev = Reading(previous, 0.0) if previous is not None else None
     assert Condition.parse(when).holds(value, prev) is expected
+
+
+def test_a_comparison_with_a_word_is_refused_not_read_as_equal() -> None:
+    with pytest.raises(ValueError, match="> compares numbers, not 'abc'"):
+        Condition.parse("> abc")
 
 
 async def test_flapping_keeps_one_alert_and_a_new_alarm_after_the_clear_is_not_delayed(

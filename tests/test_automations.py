@@ -290,6 +290,8 @@ def test_check_accepts_the_shipped_automations(tmp_path: Path) -> None:
      "typo: do 'swich heater on': 'swich' is not a command"),
     ('[[automations]]\nname = "short"\nwhen = "chambre < 15"\ndo = ["read"]\n',
      "short: do 'read': Missing device. Usage: read DEVICE"),
+    ('[[automations]]\nname = "tell"\nwhen = "chambre < 15"\ndo = ["read salon"]\nnotify = ["bobb"]\n',
+     "(tell).notify: 'bobb' is neither a user name nor an address"),
 ])
 def test_check_refuses_commands_the_owner_may_not_run_or_that_do_not_parse(tmp_path: Path, extra: str,
                                                                            says: str) -> None:

@@ -360,7 +360,7 @@ def test_recipients_in_the_config_must_exist(tmp_path: Path) -> None:
                      notify={"default_to": ["ownr"], "topics": [{"topic": "a/b", "message": "x", "to": ["nope:x"]}]},
                      web={"notify_tokens": {"cron": {"token_env": "X", "to": ["bob"]}}})
     text = str(refused.value)
-    assert "notify.default_to: 'ownr': no user named so" in text
+    assert "notify.default_to: 'ownr' is neither a user name nor an address" in text
     assert "notify.topics[0].to: 'nope:x': unknown network" in text
     assert "web.notify_tokens.cron.to: 'bob'" in text
 
