@@ -482,5 +482,11 @@ def command_problems(hub: Hub) -> tuple[list[str], list[str]]:
             if problem:
                 problems.append(f"{item.name}: do {line!r}: {problem}")
             elif unknown := line_problem(hub, user, line, sender=sender):
-                warnings.append(f"{item.name}: do {line!r}: {unknown} (fine if MQTT discovery brings it)")
+                words = line.split()
+                if any(hub.home.find_leading(w)[0] is not None for w in (words, words[1:]) if w):
+                    # The device is there: what is wrong is the value (`thermostat 45`), or what
+                    # the device is (`switch salon on`): no discovery will fix that.
+                    problems.append(f"{item.name}: do {line!r}: {unknown}")
+                else:
+                    warnings.append(f"{item.name}: do {line!r}: {unknown} (fine if MQTT discovery brings it)")
     return problems, warnings

@@ -558,7 +558,14 @@ class DeviceKind:
 
     takes: Callable[[Device], bool]
     listing: str
+    # What is wrong with the words after the device (`thermostat 45`: out of range), or None:
+    # asked when a timer or an automation is set, so that it is said now, not at 06:30.
+    check: Callable[[Device, list[str]], str | None] | None = None
 
     def precheck(self, hub: Any, args: list[str]) -> str | None:
-        """`names_a_device` for a command that takes this kind."""
-        return names_a_device(hub, args, self)
+        """`names_a_device` for a command that takes this kind, then its `check`."""
+        problem = names_a_device(hub, args, self)
+        if problem is not None or self.check is None or not args:
+            return problem
+        device, _name, rest = hub.home.find_leading(args)
+        return self.check(device, rest) if device is not None else None

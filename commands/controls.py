@@ -33,6 +33,20 @@ log = logging.getLogger(__name__)
 TAKES_A_VALUE = DeviceKind(lambda device: device.settable, N_("Devices that take a value"))
 
 
+def _value_problem(device: Device, rest: list[str]) -> str | None:
+    """What `set DEVICE VALUE` would answer about the value, without driving anything."""
+    if not device.settable:
+        return _("{label} is a {kind}, it cannot be set.").format(label=device.label, kind=type_word(device.type))
+    try:
+        device.action(" ".join(rest))
+    except ActionError as exc:
+        return str(exc)
+    return None
+
+
+SET_VALUE = DeviceKind(TAKES_A_VALUE.takes, TAKES_A_VALUE.listing, _value_problem)
+
+
 def _settable(ctx: Context, name: str) -> Device:
     device = ctx.home.find(name)
     if device is None:
@@ -46,7 +60,7 @@ def _settable(ctx: Context, name: str) -> Device:
     return device
 
 
-@command("set", aliases=["règle", "regle", "mets"], precheck=TAKES_A_VALUE.precheck, usage="set DEVICE VALUE", needs_user=True, permission="switch",
+@command("set", aliases=["règle", "regle", "mets"], precheck=SET_VALUE.precheck, usage="set DEVICE VALUE", needs_user=True, permission="switch",
          shorthand=Shorthand.DEVICE_VALUE)
 async def set_value(ctx: Context, device: str, value: str) -> str:
     """Set a light's brightness, a thermostat's target or mode, a cover's position, a number or a select."""

@@ -17,7 +17,13 @@ from chatops.router import clean_text
 from chatops.schedule import Recurrence, local_time
 
 
-SWITCHES = DeviceKind(lambda device: device.switchable, N_("Devices that switch"))
+def _not_switchable(device: Device, _rest: list[str]) -> str | None:
+    if device.switchable:
+        return None
+    return _("{label} is a {kind}, it cannot be switched.").format(label=device.label, kind=type_word(device.type))
+
+
+SWITCHES = DeviceKind(lambda device: device.switchable, N_("Devices that switch"), _not_switchable)
 
 
 def _device(ctx: Context, name: str, kind: DeviceKind | None = None) -> Device:

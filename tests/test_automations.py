@@ -290,6 +290,8 @@ def test_check_accepts_the_shipped_automations(tmp_path: Path) -> None:
      "typo: do 'swich heater on': 'swich' is not a command"),
     ('[[automations]]\nname = "short"\nwhen = "chambre < 15"\ndo = ["read"]\n',
      "short: do 'read': Missing device. Usage: read DEVICE"),
+    ('[[automations]]\nname = "hot"\nwhen = "chambre < 15"\ndo = ["thermostat 45"]\n',
+     "hot: do 'thermostat 45': thermostat takes 5 to 30 °C in steps of 0.5; 45 is out of range."),
     ('[[automations]]\nname = "tell"\nwhen = "chambre < 15"\ndo = ["read salon"]\nnotify = ["bobb"]\n',
      "(tell).notify: 'bobb' is neither a user name nor an address"),
 ])

@@ -211,6 +211,11 @@ async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosqu
         assert (await say(hub, "in 1m read garage", network="web", sender="fam")).startswith(
             "Not scheduled: No device called 'garage'. Devices: ")          # nothing close: the list
         assert (await say(hub, "in 1m ouvre la volet_salon", network="web", sender="fam")).startswith("Timer #")
+        # And a value the device does not take, or a device that does not switch: now too.
+        assert await say(hub, "in 1m thermostat 45", network="web", sender="fam") == \
+            "Not scheduled: thermostat takes 5 to 30 °C in steps of 0.5; 45 is out of range."
+        assert await say(hub, "in 1m switch salon on", network="web", sender="fam") == \
+            "Not scheduled: salon is a sensor, it cannot be switched."
         assert await say(hub, "in 1m in 2m read salon") == "A timer cannot set timers; write the schedule once."
         refused = await hub.store.audit_entries("refused")
         assert any(r["text"] == "in 1m chauffage on" for r in refused)
