@@ -150,6 +150,10 @@ def _clock_words(words: list[str], at: int) -> tuple[int, int, int]:
     if at + 1 < len(words) and words[at + 1].lower().replace(".", "") in ("am", "pm"):
         hour, minute = parse_clock(words[at] + words[at + 1])
         return hour, minute, at + 2
+    if at + 1 < len(words) and words[at].isdigit() and words[at + 1].lower() == "h":    # `19 h`, `7 h 30`
+        taken = 3 if at + 2 < len(words) and re.fullmatch(r"\d{2}", words[at + 2]) else 2
+        hour, minute = parse_clock("".join(words[at:at + taken]))
+        return hour, minute, at + taken
     hour, minute = parse_clock(words[at])
     return hour, minute, at + 1
 
@@ -274,6 +278,10 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
                 raise ScheduleError(str(exc)) from None
             if every < 1:
                 raise ScheduleError(_("repeat at most once a second"))
+            if taken < len(words) and _MEANING.get(fold(words[taken])) == "at":     # every 2 days at 7:00
+                raise ScheduleError(_("{said} {every} counts from now and takes no time of day; write {said} day at "
+                                      "07:00, or cron \"0 7 */2 * *\" for every other day").format(
+                    said=said, every=" ".join(words[:taken])))
             label = f"{said} {bare or format_duration(every)}"      # not "toutes les 1h"
             return Plan(now + every, Recurrence("every", every=every, label=label), words[taken:])
         at = next((i for i, word in enumerate(words) if _MEANING.get(fold(word)) == "at"), None)

@@ -47,6 +47,8 @@ NOW = at(2026, 12, 4, 10, 0)        # a Friday
     ("every", ["monday", "and", "friday", "at", "noon", "x", "on"], "2026-12-04 12:00 +0100",
      "every monday and friday at 12:00"),
     ("cron", ["30 6 * * 1-5", "chauffage", "on"], "2026-12-07 06:30 +0100", 'cron "30 6 * * 1-5"'),
+    ("à", ["19", "h", "x", "on"], "2026-12-04 19:00 +0100", "once"),          # French typography: 19 h
+    ("à", ["7", "h", "30", "x", "on"], "2026-12-05 07:30 +0100", "once"),
     ("every", ["sat-sun", "at", "9:00", "x", "on"], "2026-12-05 09:00 +0100", "every sat-sun at 09:00"),   # across the week's end
     ("every", ["sunday-monday", "at", "9:00", "x", "on"], "2026-12-06 09:00 +0100", "every sunday-monday at 09:00"),
     ("every", ["fri-mon", "at", "9:00", "x", "on"], "2026-12-05 09:00 +0100", "every fri-mon at 09:00"),
@@ -126,6 +128,7 @@ def test_an_hourly_cron_runs_in_both_0230s_of_the_fall_back_day() -> None:
     ("cron", ["61 * * * *", "x"], "its minute is out of range or not a number. Its 5 fields are minute 0-59, hour 0-23"),
     ("cron", ["0 25 * * *", "x"], "its hour is out of range"),
     ("cron", ["0 6 * *", "x"], "it has 4 fields, not 5. Its 5 fields are minute 0-59"),
+    ("every", ["2", "days", "at", "7:00", "x"], "every 2 days counts from now and takes no time of day"),
     ("cron", ["* * * * * *", "x"], "it has 6 fields, not 5"),     # no seconds: every second from chat
     ("cron", [], "double quotes"),
 ])
