@@ -36,7 +36,15 @@ def _walk(model: type[Model], loc: tuple[Any, ...]) -> tuple[Any, Any]:
 def _example_for(model: type[Model], loc: tuple[Any, ...]) -> str | None:
     """The first example of the field an error is about, if it has one."""
     _, field_info = _walk(model, loc)
-    return str(field_info.examples[0]) if field_info is not None and field_info.examples else None
+    if field_info is None or not field_info.examples:
+        return None
+    example = str(field_info.examples[0])
+    # Examples are written as TOML (`'"data"'`); a plugin's bare `/var/lib/x` is quoted, so the
+    # fix shown can be pasted as it is.
+    if re.fullmatch(r'["\'\[{].*|-?\d[\d._:eE+-]*|true|false', example, re.S):
+        return example
+    return '"' + example.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
 
 
 def _inner_model(annotation: Any) -> Any:

@@ -370,3 +370,18 @@ def test_an_address_on_an_adapter_whose_section_is_wrong_is_not_called_undeliver
                            'message = "Smoke"\nnotify = ["irc:#maison"]\n', tmp_path)
     assert any(p.startswith("adapters.irc.host: Field required") for p in problems), problems
     assert not [p for p in problems if "no irc adapter is enabled" in p], problems
+
+
+def test_an_example_in_a_fix_is_valid_toml_even_when_a_plugin_wrote_it_bare() -> None:
+    from chatops.config import Section
+    from chatops.config_errors import format_errors
+    from chatops.schema import Field, ValidationError
+
+    class Plugin(Section):
+        dir: str = Field(examples=["/var/lib/filechat"])        # a plugin's example, not quoted
+        every: int = Field(examples=["30"])
+
+    with pytest.raises(ValidationError) as caught:
+        Plugin.model_validate({})
+    assert format_errors(caught.value, Plugin) == ['dir: Field required; for example: dir = "/var/lib/filechat"',
+                                                   "every: Field required; for example: every = 30"]
