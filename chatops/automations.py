@@ -353,10 +353,27 @@ class Automations:
         auto.last_result = auto.stopped
         log.error("automation %s %s (%s); say enable %s to start it again", auto.name, auto.stopped, why, auto.name)
         await self._record(auto, "automation-stopped", f"{why}; more than {auto.limit} runs in a minute")
+        rivals = self._rivals(auto)
         with speaking(self.hub.auth.language_of(auto.owner)):
-            told = _("[WARNING] Automation {name!r} ran {count} times within a minute and was stopped (does it "
-                     "trigger itself?). Say enable {name} to start it again.").format(name=auto.name, count=auto.limit)
+            if rivals:
+                told = _("[WARNING] Automation {name!r} ran {count} times within a minute and was stopped: it and "
+                         "{others} drive each other's device. Say enable {name} to start it again, once they "
+                         "agree.").format(name=auto.name, count=auto.limit, others=", ".join(map(repr, rivals)))
+            else:
+                told = _("[WARNING] Automation {name!r} ran {count} times within a minute and was stopped (does it "
+                         "trigger itself?). Say enable {name} to start it again.").format(name=auto.name, count=auto.limit)
         await self._tell(auto, [auto.owner], told)
+
+    def _rivals(self, auto: Automation) -> list[str]:
+        """Other automations that run commands on the device `auto` watches while `auto` runs
+        them on the device they watch: two that undo each other (`plug off` -> on, `plug on` -> off)."""
+        def drives(other: Automation, device: str | None) -> bool:
+            if device is None:
+                return False
+            names = {device, *self.hub.home.devices[device].settings.aliases} if device in self.hub.home.devices else {device}
+            return any(word in names for line in other.settings.do for word in line.split())
+        return sorted(other.name for other in self.by_name.values()
+                      if other is not auto and drives(other, auto.device) and drives(auto, other.device))
 
     async def _record(self, auto: Automation, kind: str, detail: str) -> None:
         self._dirty.add(auto.name)

@@ -226,6 +226,24 @@ async def test_the_loop_guard_stops_an_automation_that_triggers_itself(tmp_path:
         assert flicker.stopped is None
 
 
+async def test_two_automations_undoing_each_other_are_named_together(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`hall_light off` -> on and `hall_light on` -> off: the loop guard stops one, and its
+    warning names the other instead of asking whether it triggers itself."""
+    autos = [{"name": "fight on", "when": "hall_light off", "do": ["switch hall_light on"], "owner": "owner",
+              "max_runs_per_minute": 3},
+             {"name": "fight off", "when": "hall_light on", "do": ["switch hall_light off"], "owner": "owner",
+              "max_runs_per_minute": 3}]
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        await exec_command(hub, "switch hall_light on")
+        await wait_for(lambda: any(a.stopped for a in hub.automations.by_name.values()), timeout=20)
+        store = hub.store
+        texts = [r[0] for r in await store.call(lambda: store.db.execute(
+            "SELECT text FROM deliveries WHERE kind = 'automation'").fetchall())]
+        warning = next(t for t in texts if "was stopped" in t)
+        assert "drive each other's device" in warning and "trigger itself" not in warning, warning
+        assert "'fight on'" in warning and "'fight off'" in warning, warning
+
+
 async def test_disable_survives_a_restart(tmp_path: Path, mosquitto: Mosquitto) -> None:
     autos = [{"name": "hall light", "when": "hall_motion on", "do": ["switch hall_light on"], "owner": "owner"}]
     async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
