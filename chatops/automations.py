@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .home import format_value
+from .home import UnknownDevice, format_value
 from .i18n import N_, _, format_number, pgettext, speaking
 from .clock import nap
 from .conditions import Trigger
@@ -499,11 +499,8 @@ def command_problems(hub: Hub) -> tuple[list[str], list[str]]:
             if problem:
                 problems.append(f"{item.name}: do {line!r}: {problem}")
             elif unknown := line_problem(hub, user, line, sender=sender):
-                words = line.split()
-                if any(hub.home.find_leading(w)[0] is not None for w in (words, words[1:]) if w):
-                    # The device is there: what is wrong is the value (`thermostat 45`), or what
-                    # the device is (`switch salon on`): no discovery will fix that.
-                    problems.append(f"{item.name}: do {line!r}: {unknown}")
-                else:
+                if isinstance(unknown, UnknownDevice):
                     warnings.append(f"{item.name}: do {line!r}: {unknown} (fine if MQTT discovery brings it)")
+                else:               # a value the device does not take (`thermostat 45`): no discovery fixes it
+                    problems.append(f"{item.name}: do {line!r}: {unknown}")
     return problems, warnings

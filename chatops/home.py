@@ -308,10 +308,9 @@ class Home:
         close = self.closest(name, among)
         if close is not None:
             return _("No device called {name!r}. Did you mean {close}?").format(name=name, close=close)
+        known = ", ".join(sorted(d.name for d in self.devices.values() if among is None or among.takes(d))) or _("none")
         if among is None:
-            known = ", ".join(sorted(self.devices)) or _("none")
             return _("No device called {name!r}. Devices: {known}.").format(name=name, known=known)
-        known = ", ".join(sorted(d.name for d in self.devices.values() if among.takes(d))) or _("none")
         return _("No device called {name!r}. {kind}: {known}.").format(name=name, kind=_(among.listing), known=known)
 
     def listen(self, listener: Listener) -> None:
@@ -541,14 +540,22 @@ def discovered_device(component: str, payload: bytes, object_id: str) -> Device 
     return None if found is None else Device(found[0], found[1], source="discovery")
 
 
+class UnknownDevice(str):
+    """A precheck's answer that the words name no device: a typo, or a device MQTT discovery
+    brings later, which only the running hub can know (`chatops check` warns of it in an
+    automation's `do`, where it refuses any other problem)."""
+
+
 def names_a_device(hub: Any, args: list[str], kind: DeviceKind | None = None) -> str | None:
     """A command's precheck (`@command(precheck=...)`): its first words must name a device (of
-    `kind`, for the list in the answer). Asked when a timer or automation is set, so that a typo
-    is answered now, not at 06:30."""
+    `kind`, for the list in the answer), and the words after it suit it (`kind.check`). Asked
+    when a timer or automation is set, so that a typo is answered now, not at 06:30."""
     if not args:
         return None
-    device, name, _rest = hub.home.find_leading(args)
-    return None if device is not None else hub.home.unknown(name, kind)
+    device, name, rest = hub.home.find_leading(args)
+    if device is None:
+        return UnknownDevice(hub.home.unknown(name, kind))
+    return kind.check(device, rest) if kind is not None and kind.check is not None else None
 
 
 @dataclass(frozen=True)
@@ -563,9 +570,5 @@ class DeviceKind:
     check: Callable[[Device, list[str]], str | None] | None = None
 
     def precheck(self, hub: Any, args: list[str]) -> str | None:
-        """`names_a_device` for a command that takes this kind, then its `check`."""
-        problem = names_a_device(hub, args, self)
-        if problem is not None or self.check is None or not args:
-            return problem
-        device, _name, rest = hub.home.find_leading(args)
-        return self.check(device, rest) if device is not None else None
+        """`names_a_device` for a command that takes this kind."""
+        return names_a_device(hub, args, self)

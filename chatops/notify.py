@@ -100,9 +100,15 @@ class NotStored(Exception):
         self.why, self.told = why, told
 
     def as_json(self) -> dict[str, Any]:
+        """The answer when it reached someone (202): sent again, they would read it twice."""
         return {"id": None, "stored": False, "told": self.told,
                 "warning": f"the hub's storage is failing ({self.why}): sent from memory to those reachable now; "
                            "it will not repeat and has no status to ask for"}
+
+    @property
+    def refusal(self) -> str:
+        """Why it is refused when it reached nobody (503): the sender's retry is its only chance."""
+        return f"the hub's storage is failing ({self.why}) and nobody could be told from memory; send it again later"
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,6 +533,7 @@ class Notifications:
             await self.submit(notice, source)
         except Refused as exc:
             log.warning("notify: dropped a message on %s: %s", topic, exc.error)
-        except NotStored:
-            pass                            # said from memory, and logged, by submit
+        except NotStored as exc:            # submit logged it; MQTT has no sender to answer
+            if not exc.told:
+                log.warning("notify: a message on %s is lost: storage fails and nobody could be told", topic)
 

@@ -108,7 +108,7 @@ class NotifyApi:
                         opened.append(await notifications.submit(notice, origin, key))
                     except NotStored as exc:
                         if not exc.told:          # told nobody: the sender's retry is the only chance
-                            raise Refused(503, exc.as_json()["warning"], retry_after=10, opened=opened,
+                            raise Refused(503, exc.refusal, retry_after=10, opened=opened,
                                           resolved=resolved) from None
                         told_from_memory += exc.told
                 else:
@@ -157,10 +157,7 @@ def _not_stored(request: web.Request, exc: NotStored) -> web.Response:
     with Retry-After, so that the script or monitoring system sends it again later."""
     if exc.told:
         return web.json_response(exc.as_json(), status=202)
-    log.warning("notify: %s %s not recorded and nobody reachable: 503", request.method, request.path)
-    return web.json_response({"error": exc.as_json()["warning"].replace("sent from memory to those reachable now",
-                                                                        "nobody could be told from memory")},
-                             status=503, headers={"Retry-After": "10"})
+    return _refusal(request, Refused(503, exc.refusal, retry_after=10))
 
 
 def _refusal(request: web.Request, refused: Refused) -> web.Response:

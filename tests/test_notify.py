@@ -46,6 +46,19 @@ async def hub_and_http(settings: Any, monkeypatch: pytest.MonkeyPatch
         yield hub, hub.adapters["loop"], http, f"http://127.0.0.1:{hub.web.port}"
 
 
+@asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[int]:
+    """`app` (a camera, Frigate) served on a free loopback port while inside; its port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
+
+
 def bearer(token: str = TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -203,15 +216,10 @@ async def test_mqtt_notifications(tmp_path: Path, mosquitto: Mosquitto, monkeypa
         return web.Response(body=picture, content_type="image/png")
 
     app.router.add_get("/api/events/{id}/snapshot.jpg", snapshot)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    topics = [{"topic": "frigate/events", "message": "{after.label} at the {after.camera} ({severity})",
-               "match": {"type": "new", "after.label": "person", "after.has_snapshot": "true"}, "severity": "warning",
-               "image_url": f"http://127.0.0.1:{port}/api/events/{{after.id}}/snapshot.jpg"}]
-    try:
+    async with serving(app) as port:
+        topics = [{"topic": "frigate/events", "message": "{after.label} at the {after.camera} ({severity})",
+                   "match": {"type": "new", "after.label": "person", "after.has_snapshot": "true"}, "severity": "warning",
+                   "image_url": f"http://127.0.0.1:{port}/api/events/{{after.id}}/snapshot.jpg"}]
         async with hub_and_http(notify_settings(tmp_path, mosquitto.url, topics=topics), monkeypatch) as (
                 hub, inbox, http, base), aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
             caplog.set_level(logging.WARNING, "chatops.notify")
@@ -237,8 +245,6 @@ async def test_mqtt_notifications(tmp_path: Path, mosquitto: Mosquitto, monkeypa
             assert '"text" must be a non-empty string' in logged
             assert "not UTF-8" in logged and "not JSON" in logged
             assert len(inbox.sent) == 3, "the malformed and the unmatched ones were dropped"
-    finally:
-        await runner.cleanup()
 
 
 async def test_alertmanager_and_grafana_webhooks(tmp_path: Path, mosquitto: Mosquitto,
@@ -452,16 +458,11 @@ async def test_mqtt_notifications_are_metered_private_and_fetch_no_redirect(
 
     app.router.add_get("/snap.png", snapshot)
     app.router.add_get("/moved.png", moved)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    topics = [{"topic": "doorbell/+", "message": "Ring {who}", "image_url": "{picture}"}]
-    settings = notify_settings(tmp_path, mosquitto.url, topics=topics, mqtt_per_minute=3)
-    settings.web.notify_tokens["mqtt"] = settings.web.notify_tokens["cron"].model_copy(update={"token_env": "T_MQTT"})
-    monkeypatch.setenv("T_MQTT", "a-token-named-mqtt-0000")
-    try:
+    async with serving(app) as port:
+        topics = [{"topic": "doorbell/+", "message": "Ring {who}", "image_url": "{picture}"}]
+        settings = notify_settings(tmp_path, mosquitto.url, topics=topics, mqtt_per_minute=3)
+        settings.web.notify_tokens["mqtt"] = settings.web.notify_tokens["cron"].model_copy(update={"token_env": "T_MQTT"})
+        monkeypatch.setenv("T_MQTT", "a-token-named-mqtt-0000")
         async with hub_and_http(settings, monkeypatch) as (hub, inbox, http, base), \
                 aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
             caplog.set_level(logging.WARNING, "chatops.notify")
@@ -489,8 +490,6 @@ async def test_mqtt_notifications_are_metered_private_and_fetch_no_redirect(
                     await inbox.next()
             assert inbox.sent[-1][1].attachments == ()
             assert fetched == ["/moved.png"], "the redirect was not followed"
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_notification_while_storage_fails_is_told_from_memory_or_refused_for_a_retry(
