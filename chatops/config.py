@@ -487,7 +487,8 @@ def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
     problems += plugin_problems
     settings = settings.model_copy(update={"base_dir": base_dir, "adapter_sections": tuple(sections),
                                            "plugin_sections": plugin_sections})
-    unjudged = frozenset(kind for kind in settings.adapters if any(p.startswith(f"adapters.{kind}") for p in problems))
+    # Adapters whose section did not validate (reported above): addresses on them are not judged.
+    unjudged = frozenset(settings.adapters) - {kind for _, kind, _ in sections}
     problems += cross_checks(settings, unjudged)
     if settings.mqtt.url == "embedded" and first_missing(["amqtt"]):
         problems.append(f"mqtt.url: {missing_amqtt()}")

@@ -33,10 +33,20 @@ log = logging.getLogger(__name__)
 TAKES_A_VALUE = DeviceKind(lambda device: device.settable, N_("Devices that take a value"))
 
 
+def _cannot_set(device: Device, prefix: str = "") -> str | None:
+    """Why `device` takes no value (it only switches, or it is a sensor), or None."""
+    if device.settable:
+        return None
+    if device.switchable:
+        return _("{label} only switches: say {prefix}{name} on or {prefix}{name} off.").format(
+            label=device.label, prefix=prefix, name=device.name)
+    return _("{label} is a {kind}, it cannot be set.").format(label=device.label, kind=type_word(device.type))
+
+
 def _value_problem(device: Device, rest: list[str]) -> str | None:
     """What `set DEVICE VALUE` would answer about the value, without driving anything."""
-    if not device.settable:
-        return _("{label} is a {kind}, it cannot be set.").format(label=device.label, kind=type_word(device.type))
+    if (problem := _cannot_set(device)) is not None:
+        return problem
     try:
         device.action(" ".join(rest))
     except ActionError as exc:
@@ -51,12 +61,8 @@ def _settable(ctx: Context, name: str) -> Device:
     device = ctx.home.find(name)
     if device is None:
         raise CommandError(ctx.home.unknown(name, TAKES_A_VALUE))
-    if not device.settable:
-        if device.switchable:
-            raise CommandError(_("{label} only switches: say {prefix}{name} on or {prefix}{name} off.").format(
-                label=device.label, prefix=ctx.prefix, name=device.name))
-        raise CommandError(_("{label} is a {kind}, it cannot be set.").format(label=device.label,
-                                                                              kind=type_word(device.type)))
+    if (problem := _cannot_set(device, ctx.prefix)) is not None:
+        raise CommandError(problem)
     return device
 
 

@@ -17,13 +17,18 @@ from chatops.router import clean_text
 from chatops.schedule import Recurrence, local_time
 
 
-def _not_switchable(device: Device, _rest: list[str]) -> str | None:
+def _cannot_switch(device: Device, prefix: str = "") -> str | None:
+    """Why `device` does not switch (it takes a value instead, or it is a sensor), or None."""
     if device.switchable:
         return None
+    if device.settable:
+        return _("{label} is a {kind}: say {prefix}set {name} VALUE.").format(
+            label=device.label, kind=type_word(device.type), prefix=prefix, name=device.name)
     return _("{label} is a {kind}, it cannot be switched.").format(label=device.label, kind=type_word(device.type))
 
 
-SWITCHES = DeviceKind(lambda device: device.switchable, N_("Devices that switch"), _not_switchable)
+SWITCHES = DeviceKind(lambda device: device.switchable, N_("Devices that switch"),
+                      lambda device, _rest: _cannot_switch(device))
 
 
 def _device(ctx: Context, name: str, kind: DeviceKind | None = None) -> Device:
@@ -112,12 +117,8 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
         raise CommandError(_("Sorry, {who} may not set timers, and {line} switches back by one. Without the "
                              "duration it switches and stays.").format(who=ctx.who, line=f"“{name} {state} "
                                                                        f"{format_duration(hold)}”"))
-    if not target.switchable:
-        if target.settable:
-            raise CommandError(_("{label} is a {kind}: say {prefix}set {name} VALUE.").format(
-                label=target.label, kind=type_word(target.type), prefix=ctx.prefix, name=target.name))
-        raise CommandError(_("{label} is a {kind}, it cannot be switched.").format(label=target.label,
-                                                                                   kind=type_word(target.type)))
+    if (problem := _cannot_switch(target, ctx.prefix)) is not None:
+        raise CommandError(problem)
     before = target.reading.value if target.reading is not None else None
     if state == "toggle":
         if target.reading is None:
