@@ -59,9 +59,11 @@ async def temp(ctx: Context, room: str | None = None) -> str:
     """Temperature of a room, or of every room."""
     if room:
         device = ctx.home.find(room)
+        if device is not None and _is_temperature(device):
+            return await _reading(ctx, device)          # the common line: no access question asked
         # Any other device's value is `read`'s to show: whoever may not read learns of none here.
         kind = None if ctx.may_use("read") else TEMPERATURES
-        if device is not None and kind is not None and not _is_temperature(device):
+        if kind is not None:
             device = None
         if device is None:
             rooms = sorted(d.name for d in ctx.home.devices.values() if _is_temperature(d))
