@@ -22,16 +22,13 @@ async def help_(ctx: Context, name: str | None = None) -> str:
                         name=name, prefix=prefix)
                 return said
             raise CommandError(_("No command {name!r}. Say {prefix}help for the list.").format(name=name, prefix=prefix))
-        aliases = " " + _("(also: {names})").format(names=", ".join(spec.aliases)) if spec.aliases else ""
-        return f"{prefix}{shown_usage(spec.usage)} — {_help(spec)}{aliases}"
+        return _line(spec, prefix, with_aliases=True)
     usable = [s for s in ctx.hub.commands.specs if not s.hidden and ctx.may(s.permission)
               and not (s.needs_user and ctx.user is None)]
     # In another language than English, the command's other words (`acquitter` for ack) are what
     # its speakers look for: listed on each line, as `help NAME` lists them.
     also = current_language() != "en"
-    lines = [f"{prefix}{shown_usage(s.usage)} — {_help(s)}"
-             + (" " + _("(also: {names})").format(names=", ".join(s.aliases)) if also and s.aliases else "")
-             for s in usable]
+    lines = [_line(s, prefix, with_aliases=also) for s in usable]
     if ctx.may("switch") and ctx.user:
         lines.append(_("{prefix}DEVICE on|off — shorthand for switch (e.g. {prefix}chauffage on)").format(prefix=prefix))
     return _("Commands:") + "\n" + "\n".join(lines)
@@ -43,6 +40,12 @@ async def whoami(ctx: Context) -> str:
     who = ctx.user.name if ctx.user else _("an unknown sender")
     grants = _("everything") if "*" in ctx.grants else ", ".join(sorted(ctx.grants)) or _("nothing")
     return _("You are {sender} ({who}); you may use: {grants}.").format(sender=ctx.sender, who=who, grants=grants)
+
+
+def _line(spec: CommandSpec, prefix: str, with_aliases: bool) -> str:
+    """`usage — help (also: aliases)`: one command as `help` shows it."""
+    aliases = " " + _("(also: {names})").format(names=", ".join(spec.aliases)) if with_aliases and spec.aliases else ""
+    return f"{prefix}{shown_usage(spec.usage)} — {_help(spec)}{aliases}"
 
 
 def _help(spec: CommandSpec) -> str:

@@ -275,8 +275,8 @@ function drawChart(name) {
   // The values seen, as the cards write them (20,1 in French); a flat line has one.
   const fmt = (v) => Number(v).toLocaleString(labels.language || "en", {maximumFractionDigits: Math.abs(v) >= 100 ? 0 : 1})
     + (device.unit ? " " + device.unit : "");
-  const marks = highest === lowest ? [[t("max {value}").replace("{value}", fmt(highest)), 10]]
-    : [[t("max {value}").replace("{value}", fmt(highest)), 10], [t("min {value}").replace("{value}", fmt(lowest)), bottom - 2]];
+  const marks = [[t("max {value}").replace("{value}", fmt(highest)), 10]];
+  if (lowest !== highest) marks.push([t("min {value}").replace("{value}", fmt(lowest)), bottom - 2]);
   for (const [text, baseline] of marks) {
     g.fillStyle = "rgba(255, 255, 255, 0.8)";
     g.fillRect(0, baseline - 10, g.measureText(text).width + 6, 13);
