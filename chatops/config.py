@@ -457,7 +457,7 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
             try:
                 section = schema.model_validate(item)
             except ValidationError as exc:
-                problems.extend(format_errors(exc, schema, where + "."))
+                problems.extend(format_errors(exc, schema, where + ".", data=item))
                 continue
             name = section.name or (kind if len(bodies) == 1 else f"{kind}.{index}")
             sections.append((name, kind, section))
@@ -475,7 +475,7 @@ def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        problems = format_errors(exc, Settings)
+        problems = format_errors(exc, Settings, data=raw)
         sections, more = _validate_adapters(raw.get("adapters", {}) if isinstance(raw.get("adapters"), dict) else {})
         raise ConfigError(problems + more + _cross_problems_besides(raw, exc, sections)) from None
     sections, problems = _validate_adapters(settings.adapters)

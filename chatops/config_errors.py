@@ -57,14 +57,16 @@ def _inner_model(annotation: Any) -> Any:
     return None
 
 
-def format_errors(exc: ValidationError, model: type[Model], prefix: str = "") -> list[str]:
+def format_errors(exc: ValidationError, model: type[Model], prefix: str = "", data: Any = None) -> list[str]:
     """One line per validation error: the key path as the user wrote it, what is wrong, what was
-    given, and the field's example as the fix (or, for an unknown key, the keys known there)."""
+    given, and the field's example as the fix (or, for an unknown key, the keys known there).
+
+    `data`, the document validated, lets an entry of a list of tables be named by its `name`
+    as well as its index: in a file of twenty [[automations]], `automations[7]` is hard to find."""
     problems = []
     for err in exc.errors():
         loc = tuple(err["loc"])
-        path = prefix.rstrip(".") + "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i or prefix else p)
-                                            for i, p in enumerate(loc))
+        path = _path(prefix, loc, data)
         if err["type"] == "extra_forbidden":
             known = _known_keys(model, loc[:-1])
             hint = f"; known keys here: {', '.join(known)}" if known else ""
@@ -90,6 +92,25 @@ def format_errors(exc: ValidationError, model: type[Model], prefix: str = "") ->
     return problems
 
 
+def entry(key: str, index: int, name: object) -> str:
+    """`automations[7] (soir)`: an entry of a list of tables by its index and, when it has one,
+    its name, as every message about such an entry writes it."""
+    return f"{key}[{index}]" + (f" ({name})" if isinstance(name, str) and name else "")
+
+
+def _path(prefix: str, loc: tuple[Any, ...], data: Any) -> str:
+    """The key path of an error as the user wrote it: `alerts[0] (smoke).repeat`."""
+    path = prefix.rstrip(".")
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            data = data[part] if isinstance(data, list) and 0 <= part < len(data) else None
+            path = entry(path, part, data.get("name") if isinstance(data, dict) else None)
+        else:
+            data = data.get(part) if isinstance(data, dict) else None
+            path += f".{part}" if i or prefix else str(part)
+    return path
+
+
 def _wrong_shape(model: type[Model], loc: tuple[Any, ...], kind: str, given: Any, path: str) -> str | None:
     """What to write for a table written as a value, or a list of tables written as one table
     (`[alerts]` for `[[alerts]]`, the commonest slip of someone coming from another tool), or
@@ -97,6 +118,13 @@ def _wrong_shape(model: type[Model], loc: tuple[Any, ...], kind: str, given: Any
     key = loc[-1] if loc and isinstance(loc[-1], str) else "key"
     current, field_info = _walk(model, loc)
     table = isinstance(current, type) and issubclass(current, Model)
+    if kind == "dict_type" and table and isinstance(given, list) and getattr(
+            field_info.annotation if field_info is not None else None, "__origin__", None) is dict:
+        first = given[0].get("name") if given and isinstance(given[0], dict) else None
+        example = first if isinstance(first, str) and re.fullmatch(r"[A-Za-z0-9_-]+", first) else "NAME"
+        return (f"{path}: each entry is its own [{path}.NAME] table, named in its header, for example "
+                f"[{path}.{example}]; a list of [[{path}]] tables is not read here "
+                f"(known keys: {', '.join(_known_keys(model, loc))})")
     if kind == "list_type" and isinstance(given, dict):
         if table and field_info is not None:          # a list of tables: [[alerts]]
             return (f"{path}: each entry is its own [[{path}]] table, with double brackets "

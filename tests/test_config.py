@@ -90,7 +90,7 @@ def test_notify_naming_an_unknown_user_lists_the_users() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings({"users": {"owner": {}, "alice": {}}, "devices": devices, "alerts": [rule]})
     assert caught.value.problems == [
-        "alerts[0].notify: 'bob' is neither a user name nor an address such as \"irc:#maison\" or "
+        "alerts[0] (a).notify: 'bob' is neither a user name nor an address such as \"irc:#maison\" or "
         "\"xmpp:alice@example.org\"; users: alice, owner"]
     with pytest.raises(ConfigError) as caught:
         parse_settings({"devices": devices, "alerts": [rule]})
@@ -124,8 +124,8 @@ def test_cross_references_are_checked() -> None:
     assert "hub.default_role" in text
     assert "users.bob.roles: role 'ghost'" in text
     assert "users.bob.irc" in text and "names a nick and nothing else" in text
-    assert "alerts[0].device: no device named 'missing'" in text
-    assert "alerts[0].notify: 'carol'" in text
+    assert "alerts[0] (a).device: no device named 'missing'" in text
+    assert "alerts[0] (a).notify: 'carol'" in text
 
 
 @pytest.mark.parametrize("pattern", ["bob", "bob!*@*", "*!*@*", "bob!?*@**", "bob!*", "bob!~bob@*",
@@ -173,6 +173,23 @@ def test_the_commonest_slips_are_answered_in_toml_words(tmp_path: Path) -> None:
     assert users.startswith("users.alice: must be a table, not 'admin': write [users.alice] on a line of its own")
     assert "UserSettings" not in users
     assert problems_of("[roles.k]\n", tmp_path) == ['roles.k: must be a list, not a table; for example: k = ["help", "temp"]']
+    # mqttwarn's and Home Assistant's lists of devices, [[devices]] with a name in each: the answer
+    # shows the header to write instead, named after the first one.
+    assert problems_of('[[devices]]\nname = "lampe"\ntype = "switch"\n', tmp_path)[0].startswith(
+        "devices: each entry is its own [devices.NAME] table, named in its header, for example [devices.lampe]; "
+        "a list of [[devices]] tables is not read here (known keys: type, ")
+
+
+def test_an_entry_of_a_list_of_tables_is_named_by_its_name_too(tmp_path: Path) -> None:
+    """In a file of twenty [[automations]], an index alone is hard to find."""
+    text = ('[[automations]]\nname = "matin"\nwhen = "salon < 19"\ndo = ["chauffage on"]\n'
+            '[[automations]]\nname = "soir été"\nwhen = "salon < 19"\ndo = "chauffage off"\ndelay = "5m"\n'
+            '[[automations]]\nwhen = "salon < 19"\ndo = "chauffage off"\n')
+    problems = problems_of(text, tmp_path)
+    assert "automations[1] (soir été).do: Input should be a valid list (got 'chauffage off'); for example: " \
+        'do = ["switch hall_light on"]' in problems
+    assert any(p.startswith("automations[1] (soir été).delay: unknown key") for p in problems)
+    assert any(p.startswith("automations[2].do: Input should be a valid list") for p in problems)
 
 
 def test_durations() -> None:
@@ -200,10 +217,10 @@ def test_a_duration_key_needs_a_unit(tmp_path: Path) -> None:
     problems = problems_of(rule + 'repeat = 5\ncooldown = "90"\n[history]\nmin_interval = 0.5\n', tmp_path)
     assert problems == [
         'history.min_interval: give a unit: "0.5s", "0.5m" or "0.5h" (got 0.5); for example: min_interval = "1s"',
-        'alerts[0].repeat: give a unit: "5s", "5m" or "5h" (got 5); for example: repeat = "5m"',
-        'alerts[0].cooldown: give a unit: "90s", "90m" or "90h" (got \'90\'); for example: cooldown = "1m"']
+        'alerts[0] (a).repeat: give a unit: "5s", "5m" or "5h" (got 5); for example: repeat = "5m"',
+        'alerts[0] (a).cooldown: give a unit: "90s", "90m" or "90h" (got \'90\'); for example: cooldown = "1m"']
     assert problems_of(rule + 'when = "offline 10"\n', tmp_path) == [
-        'alerts[0]: when = \'offline 10\': give a unit: "10s", "10m" or "10h"']
+        'alerts[0] (a): when = \'offline 10\': give a unit: "10s", "10m" or "10h"']
     path = tmp_path / "config.toml"
     path.write_text(rule + 'repeat = "5m"\ncooldown = 0\n[history]\nmin_interval = 0\n', encoding="utf-8")
     settings = load_settings(path)                  # units given, or zero, which needs none
@@ -355,7 +372,7 @@ def test_one_check_lists_an_invalid_section_and_the_others_cross_problems(tmp_pa
     # A bad alert condition must not hide, until it is fixed, a role that does not exist.
     text = DEMO_CONFIG.read_text(encoding="utf-8").replace('when = "on"', 'when = "sometimes"', 1)
     problems = problems_of(text + '\n[users.zed]\nroles = ["nobodyrole"]\nconsole = ["zed"]\n', tmp_path)
-    assert any(p.startswith("alerts[0]: when = 'sometimes' is not a condition") for p in problems), problems
+    assert any(p.startswith("alerts[0] (smoke): when = 'sometimes' is not a condition") for p in problems), problems
     assert "users.zed.roles: role 'nobodyrole' is not defined in [roles]; defined: admin, family, guest" in problems
     # What points into an invalid section is not judged (it would be a false alarm).
     broken_devices = text.replace('[devices.salon]', '[devices.salon]\nbogus_key = 1', 1)
