@@ -53,8 +53,17 @@ def identity_problem(pattern: str) -> str | None:
     return None
 
 
+def users_country(settings: Settings) -> str:
+    """The country of `[users] sms` numbers written without one: the SMS adapter's own
+    `default_country` (its modem's SIM is where the senders are read), `[hub] default_country`
+    when it sets none, or when two modems set different ones (then only E.164 is unambiguous)."""
+    countries = {getattr(section, "default_country", None) or settings.hub.default_country
+                 for _, kind, section in settings.adapter_sections if kind == "sms" and section.enabled is not False}
+    return countries.pop() if len(countries) == 1 else settings.hub.default_country
+
+
 def matches(identity: Identity, pattern: str, settings: Settings) -> bool:
-    country = settings.hub.default_country
+    country = users_country(settings)
     return normalise_phone(pattern, country) == normalise_phone(identity.id, country)
 
 
@@ -66,5 +75,6 @@ NETWORK = Network(name="sms", adapter="adapters.sms:Adapter", settings="adapters
                   requires=("gammu",),
                   example="sms:+33612345678", identity_problem=identity_problem, matches=matches,
                   address_problem=address_problem,
-                  identities="phone numbers (E.164, or national with `[hub] default_country`)",
+                  identities="phone numbers (E.164, or national with `[adapters.sms] default_country`, "
+                             "itself `[hub] default_country` by default)",
                   about="See [networks/sms.md](networks/sms.md).")

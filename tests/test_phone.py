@@ -61,6 +61,18 @@ def test_a_user_written_nationally_is_matched_by_the_e164_sender() -> None:
     assert auth.user_for(Identity("sms", "+39612345678")) is None      # not the same line
 
 
+def test_a_user_written_nationally_is_read_with_the_sms_adapters_country() -> None:
+    """The modem is in Italy, the hub's default France: giulia's `06 1234 5678` is her Italian
+    line, as the adapter reads the senders, not the French mobile the hub's default would make."""
+    settings = parse_settings({"hub": {"default_country": "+33"}, "adapters": {"sms": {"default_country": "IT"}},
+                               "roles": {"guest": ["help"], "family": ["help"]},
+                               "users": {"giulia": {"roles": ["family"], "sms": ["06 1234 5678"]}}})
+    auth = Auth(settings)
+    user = auth.user_for(Identity("sms", "+390612345678"))
+    assert user is not None and user.name == "giulia"
+    assert auth.user_for(Identity("sms", "+33612345678")) is None
+
+
 @pytest.mark.parametrize("value", ["FR", "fr", "+33", "+39", "IT", "GB", "+44", "US", "+1"])
 def test_default_country_takes_a_region_or_a_calling_code(value: str) -> None:
     settings = parse_settings({"hub": {"default_country": value}, "adapters": {"sms": {"default_country": value}}})
