@@ -25,8 +25,8 @@ from .networks import networks
 from .unstored import Unstored
 from .conditions import Condition
 from .config import AlertSettings
-from .home import Device, Reading, format_value, reported_decimals
-from .i18n import N_, _, speaking
+from .home import Device, Reading, format_value
+from .i18n import N_, _, reported_decimals, speaking
 from .outbox import STORE_RETRY_CAP, Outbox
 from .reminders import Reminders
 from .store import alerts as alert_rows, deliveries

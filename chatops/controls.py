@@ -22,7 +22,7 @@ from . import json_input
 from .auth import fold
 from .device_settings import DeviceSettings, DeviceType
 from .tasmota import sibling
-from .i18n import N_, NP_, _, format_number, pgettext
+from .i18n import N_, NP_, _, format_number, pgettext, reported_decimals
 
 MAX_JSON_DEPTH = 32
 _NUMBER = re.compile(r"^(-?\d+(?:[.,]\d+)?)\s*(%|°c?|°f|c|k)?$", re.IGNORECASE)
@@ -203,8 +203,9 @@ class Control(ABC):
         return 0.05
 
     @abstractmethod
-    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
-        """A reading as people read it."""
+    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any], raw: str = "") -> str:
+        """A reading as people read it; `raw`, the payload it came from, tells the precision the
+        device reported its figures with."""
 
 
 def _raw(value: Any) -> str:
@@ -300,7 +301,7 @@ class Light(Control):
             return abs(float(attrs.get("color_temp", -99)) - action.value) <= 2
         return value == action.value
 
-    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
+    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any], raw: str = "") -> str:
         parts = [_(STATE_WORDS["on" if value else "off"])]
         if value and "brightness" in attrs:
             parts.append(f"{attrs['brightness']} %")
@@ -359,11 +360,17 @@ class Climate(Control):
         code = next(code for code, mode in TASMOTA_MODES.items() if mode == action.value)
         return [Publish(f"{prefix}/ThermostatModeSet{number}", str(code))]
 
-    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
+    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any], raw: str = "") -> str:
         unit = s.unit or "°C"
-        text = f"{format_number(value)} {unit}"
+
+        def precise(number: Any) -> str:            # 19.25 as 19.25, a setpoint of 21 as 21
+            number = float(number)
+            decimals = reported_decimals(raw, number)
+            return format_number(number, 1 if decimals is None else decimals)
+
+        text = f"{precise(value)} {unit}"
         if "target" in attrs:
-            text += ", " + _("target {value}").format(value=f"{format_number(attrs['target'])} {unit}")
+            text += ", " + _("target {value}").format(value=f"{precise(attrs['target'])} {unit}")
         if "mode" in attrs:
             text += f", {mode_word(attrs['mode'])}"
         return text
@@ -486,7 +493,7 @@ class Cover(Control):
     def moving(self, attrs: Mapping[str, Any]) -> str | None:
         return attrs.get("motion")
 
-    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
+    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any], raw: str = "") -> str:
         motion = attrs.get("motion")
         if motion:
             return f"{_(STATE_WORDS[motion])} ({format_number(value, 0)} %)"
@@ -524,7 +531,7 @@ class Number(Control):
     def tolerance(self, field: str) -> float:
         return 1e-6
 
-    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
+    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any], raw: str = "") -> str:
         step = s.limits[2]
         return f"{format_number(value, 0 if step and float(step).is_integer() else 1)} {s.unit}".strip()
 
@@ -550,7 +557,7 @@ class Select(Control):
     def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
         return {s.value or "value": action.value}
 
-    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any]) -> str:
+    def show(self, s: DeviceSettings, value: Any, attrs: Mapping[str, Any], raw: str = "") -> str:
         return str(value)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import difflib
-import functools
 import json
 import logging
 import math
@@ -26,7 +25,7 @@ from .config import DeviceSettings, DeviceType
 from .controls import CONTROLS, Action, Control, PayloadError, Publish, dialect
 from .device_settings import SETTABLE
 from .ha_discovery import discovered_settings, parse_config, path_from_template  # noqa: F401 (re-exported)
-from .i18n import _, format_number, pgettext
+from .i18n import _, format_number, pgettext, reported_decimals
 from .durations import format_duration
 from .mqtt import MqttLink
 from .tasmota import DISCOVERY as TASMOTA_DISCOVERY
@@ -147,31 +146,12 @@ class Device:
         if self.reading is None:
             return _("no reading yet")
         if self.control is not None:
-            text = self.control.show(self.settings, self.reading.value, self.reading.attrs)
+            text = self.control.show(self.settings, self.reading.value, self.reading.attrs, self.reading.raw)
         else:
             text = self.value_text()
         if self.is_stale(now):
             text += " " + _("(stale: {age} old)").format(age=format_duration((now or self.clock.time()) - self.reading.at))
         return text
-
-
-_NUMBER = re.compile(r"-?\d+(?:\.(\d+))?(?:[eE][-+]?\d+)?")
-
-
-@functools.lru_cache(maxsize=512)
-def reported_decimals(raw: str, value: object) -> int | None:
-    """How many decimals the device wrote `value` with in its payload (`21` -> 0, `19.25` -> 2),
-    so that a reading is shown as precisely as it was reported; None when it cannot be told.
-    Cached: `temp salon` asked a thousand times reads the same payload (bench.throughput)."""
-    if not isinstance(value, float) or isinstance(value, bool):
-        return None
-    for match in _NUMBER.finditer(raw):
-        try:
-            if float(match.group()) == value:
-                return min(len(match.group(1) or ""), 4)
-        except ValueError:
-            continue
-    return None
 
 
 def format_value(value: float | bool | str, unit: str = "", decimals: int | None = None) -> str:

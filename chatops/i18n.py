@@ -15,6 +15,7 @@ import contextlib
 import functools
 import gettext
 import importlib.util
+import re
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar, Token
 from pathlib import Path
@@ -131,6 +132,26 @@ def format_number(value: float, decimals: int = 1) -> str:
     """`20.5` in English, `20,5` in French, with `decimals` digits after the separator."""
     text = f"{value:.{decimals}f}" if abs(value) < 10000 else f"{value:g}"
     return text.replace(".", ",") if _language.get() in _DECIMAL_COMMA else text
+
+
+# A number on its own, not the digits of a key such as `DS18B20` or `pm25`.
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.(\d+))?(?:[eE][-+]?\d+)?(?![\w.])")
+
+
+@functools.lru_cache(maxsize=512)
+def reported_decimals(raw: str, value: object) -> int | None:
+    """How many decimals the device wrote `value` with in its payload (`21` -> 0, `19.25` -> 2),
+    so that a reading is shown as precisely as it was reported; None when it cannot be told.
+    Cached: `temp salon` asked a thousand times reads the same payload (bench.throughput)."""
+    if not isinstance(value, float) or isinstance(value, bool):
+        return None
+    for match in _NUMBER.finditer(raw):
+        try:
+            if float(match.group()) == value:
+                return min(len(match.group(1) or ""), 4)
+        except ValueError:
+            continue
+    return None
 
 
 def format_count(count: int) -> str:

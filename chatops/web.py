@@ -55,7 +55,9 @@ PAGE_LABELS = (N_("On"), N_("Off"), N_("Take a picture"), N_("no reading yet"), 
                N_("Storage is failing ({why}): alerts are sent from memory, readings kept in memory."),
                N_("Open"), N_("Stop"), N_("Close"), N_("no history yet"), N_("simulated"),
                N_("connecting…"), N_("live"), N_("reconnecting…"), N_("{label}, last 24 hours"),
-               N_("connections"), N_("the house"), N_("chat"), N_("storage"), N_("max {value}"), N_("min {value}"))
+               N_("connections"), N_("the house"), N_("chat"), N_("storage"), N_("max {value}"), N_("min {value}"),
+               N_("brightness"), N_("colour temperature"), N_("value"), N_("lower the target"),
+               N_("raise the target"))
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 COOKIE = "chatops_token"

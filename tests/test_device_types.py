@@ -56,8 +56,11 @@ def test_a_tasmota_light_reads_power_and_dimmer_and_merges_partial_results() -> 
 def test_a_thermostat_shows_current_target_and_mode() -> None:
     thermostat = device("climate", unit="°C")
     payload = {"local_temperature": 19.5, "current_heating_setpoint": 21, "system_mode": "heat"}
-    assert read(thermostat, payload) == "19.5 °C, target 21.0 °C, heat"
+    assert read(thermostat, payload) == "19.5 °C, target 21 °C, heat"
     assert thermostat.reading is not None and thermostat.reading.value == 19.5     # graphs the room
+    # As precise as the device reports, as a sensor is: 19.25 stays 19.25, 21.0 stays 21.0.
+    payload = {"local_temperature": 19.25, "current_heating_setpoint": 21.0, "system_mode": "heat"}
+    assert read(thermostat, payload) == "19.25 °C, target 21.0 °C, heat"
 
 
 def test_a_tasmota_thermostat_reads_its_driver_answers_and_telemetry() -> None:
@@ -193,7 +196,7 @@ def test_home_assistant_discovery_maps_each_component_to_its_own_type() -> None:
     assert [(p.topic, p.payload) for p in climate.control.publishes(climate.settings, climate.action("21"))] == \
         [(f"{Z2M}/set/occupied_heating_setpoint", "21")]
     assert read(climate, {"local_temperature": 18.5, "occupied_heating_setpoint": 20, "system_mode": "heat"}) == \
-        "18.5 °C, target 20.0 °C, heat"
+        "18.5 °C, target 20 °C, heat"
     cover = announced("cover", name="Volet", state_topic=Z2M, value_template="{{ value_json.state }}",
                       command_topic=f"{Z2M}/set", position_topic=Z2M,
                       position_template="{{ value_json.position }}", set_position_topic=f"{Z2M}/set")
@@ -285,6 +288,9 @@ async def test_thermostat_target_and_mode_and_the_salon_drifts_toward_it(tmp_pat
         answer = await say(hub, "thermostat 45")
         assert answer == "thermostat takes 5 to 30 °C in steps of 0.5; 45 is out of range."
         assert hub.home.devices["thermostat"].reading.attrs["target"] == 25.0
+        # auto: the simulated thermostat (Zigbee2MQTT's system_mode) takes it and reports it back.
+        assert (await say(hub, "thermostat auto")).endswith(", target 25.0 °C, auto")
+        assert (await say(hub, "thermostat off")).endswith(", target 25.0 °C, off")
 
 
 @pytest_servers

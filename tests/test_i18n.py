@@ -35,6 +35,21 @@ def test_a_text_missing_from_the_catalogue_is_reported() -> None:
     assert problems("fr", template) == ["missing from fr: 'A text nobody translated yet {count}'"]
 
 
+def test_every_text_of_the_dashboard_goes_through_the_catalogue() -> None:
+    """The page translates with the labels the server sends (chatops.web.PAGE_LABELS, which the
+    catalogue extracts): a `t("...")`, `data-label` or `data-aria` text missing from that list
+    would stay English in a French page without a word."""
+    from chatops.web import PAGE_LABELS, STATIC
+
+    script = (STATIC / "dashboard.js").read_text(encoding="utf-8")
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    shown = set(re.findall(r'(?<![\w.])t\("([^"]+)"\)', script)) | \
+        set(re.findall(r'showConnection\("([^"]+)"\)', script)) | set(re.findall(r'data-(?:label|aria)="([^"]+)"', page))
+    assert len(shown) > 30
+    assert shown - set(PAGE_LABELS) == set()
+    assert "aria-label\": device.label + \" \" + field" not in script        # a slider says what it sets
+
+
 def test_numbers_follow_the_language() -> None:
     with i18n.speaking("fr"):
         assert i18n.format_number(20.5) == "20,5" and i18n._("closing…") == "se ferme…"

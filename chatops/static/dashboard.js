@@ -72,8 +72,8 @@ function buildCard(device) {
 // Lights, thermostats, covers, numbers, selects: each sends `set DEVICE VALUE` as the web user.
 function controlsFor(device) {
   const name = device.name, limits = device.limits || {min: 0, max: 100, step: 1};
-  const slider = (field, min, max, step, unit) => {
-    const input = el("input", {type: "range", min, max, step, "data-control": field, "aria-label": device.label + " " + field});
+  const slider = (field, label, min, max, step, unit) => {
+    const input = el("input", {type: "range", min, max, step, "data-control": field, "aria-label": device.label + ": " + label});
     const shown = el("output", {"data-shows": field});
     input.addEventListener("input", () => { shown.textContent = input.value + unit; });
     input.addEventListener("change", () => setDevice(name, input.value + (unit.trim() === "%" ? "%" : "")));
@@ -81,23 +81,24 @@ function controlsFor(device) {
   };
   const button = (attrs, label, value) => el("button", {type: "button", ...attrs, onclick: () => setDevice(name, value())}, label);
   if (device.type === "light") {
-    const rows = [slider("brightness", 1, 100, 1, " %")];
-    if (device.color_temp) rows.push(slider("kelvin", 2000, 6500, 100, " K"));
+    const rows = [slider("brightness", t("brightness"), 1, 100, 1, " %")];
+    if (device.color_temp) rows.push(slider("kelvin", t("colour temperature"), 2000, 6500, 100, " K"));
     return rows;
   }
-  if (device.type === "number") return [slider("value", limits.min, limits.max, limits.step, device.unit ? " " + device.unit : "")];
+  if (device.type === "number") return [slider("value", t("value"), limits.min, limits.max, limits.step, device.unit ? " " + device.unit : "")];
   if (device.type === "climate") {
     const target = () => Number((devices.get(name).attrs || {}).target ?? limits.min);
     const nudge = (sign) => () => String(Math.min(limits.max, Math.max(limits.min, target() + sign * limits.step)));
     const modes = (device.modes || []).map((mode) =>
       button({"data-mode": mode}, (device.mode_labels || {})[mode] || mode, () => mode));
-    return [el("div", {class: "actions thermostat"}, button({"data-nudge": "-"}, "−", nudge(-1)),
-      el("span", {class: "target", "data-shows": "target"}), button({"data-nudge": "+"}, "+", nudge(1))),
+    return [el("div", {class: "actions thermostat"}, button({"data-nudge": "-", "aria-label": t("lower the target")}, "−", nudge(-1)),
+      el("span", {class: "target", "data-shows": "target"}),
+      button({"data-nudge": "+", "aria-label": t("raise the target")}, "+", nudge(1))),
       el("div", {class: "actions"}, ...modes)];
   }
   if (device.type === "cover") {
-    return [el("div", {class: "actions"}, ...["open", "stop", "close"].map((word) =>
-      button({"data-cover": word}, t(word[0].toUpperCase() + word.slice(1)), () => word)))];
+    return [el("div", {class: "actions"}, ...[["open", t("Open")], ["stop", t("Stop")], ["close", t("Close")]].map(
+      ([word, label]) => button({"data-cover": word}, label, () => word)))];
   }
   if (device.type === "select") {
     const select = el("select", {"data-control": "select", "aria-label": device.label},
