@@ -259,6 +259,19 @@ async def test_disable_survives_a_restart(tmp_path: Path, mosquitto: Mosquitto) 
         await wait_for(lambda: hub.home.devices["hall_light"].reading.value is True)
 
 
+async def test_enable_of_one_shipped_disabled_survives_a_restart(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`enabled = false` in config.toml, `enable` from chat: the next start keeps it enabled."""
+    autos = [{"name": "hall light", "when": "hall_motion on", "do": ["switch hall_light on"], "owner": "owner",
+              "enabled": False}]
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        assert (await exec_command(hub, "automations")).startswith("hall light [disabled] when hall_motion on")
+        assert await exec_command(hub, "enable hall light") == "Automation 'hall light' enabled."
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        assert (await exec_command(hub, "automations")).startswith("hall light [enabled] when hall_motion on")
+        await exec_command(hub, "simulate motion")
+        await wait_for(lambda: hub.home.devices["hall_light"].reading.value is True)
+
+
 async def test_fixing_config_brings_a_stopped_automation_back(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """A typo in `do` stops the automation (and says why); once config.toml is fixed, the next
     start runs it: the old reason is not kept in the database (only the loop guard's is)."""

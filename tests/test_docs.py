@@ -325,3 +325,14 @@ def test_the_readme_table_answers_are_what_the_demo_says(tmp_path: Path) -> None
     printed = [line for line in result.stdout.splitlines() if line.strip()]
     for said, answer in rows:
         assert any(line_pattern(answer, True).fullmatch(line) for line in printed), (said, answer, printed)
+
+
+def test_the_readmes_systemd_lines_are_the_units() -> None:
+    """The README shows the heart of the unit; deploy.md has the whole of it: they cannot differ."""
+    def ini_lines(path: Path) -> set[str]:
+        blocks = re.findall(r"```ini\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+        return {line.strip() for block in blocks for line in block.splitlines()
+                if line.strip() and not line.strip().startswith("#")}
+    readme = ini_lines(ROOT / "README.md")
+    assert {"Type=notify", "WatchdogSec=30s"} <= readme
+    assert readme - ini_lines(ROOT / "docs" / "deploy.md") == set()
