@@ -14,7 +14,7 @@ from adapters.xmpp import Adapter, strip_mention
 from adapters.xmpp_rpc import HubService, caller_of
 from chatops.config import ConfigError
 from chatops.hub import Hub
-from chatops.message import Identity, Message
+from chatops.message import Address, Identity, Message
 from adapters.xmpp_rpc_client import (
     Fault, FaultCode, call_query, decode_value, encode_value, fault_query, parse_call, parse_response,
     render, result_query,
@@ -239,6 +239,26 @@ async def test_rpc_permissions_follow_the_router(tmp_path: Path, monkeypatch: py
         assert missing.value.code == FaultCode.NO_SUCH_DEVICE
         refusals = await hub.store.audit_entries("refused")
         assert [e["sender"] for e in refusals] == ["xmpp:eve@localhost", f"xmpp:{ROOM}/alice"]
+    finally:
+        await hub.store.close()
+
+
+async def test_rpc_devices_asks_reads_permission_as_the_chat_command_does(tmp_path: Path) -> None:
+    """hub.devices returns every device's value: a caller who may list but not `read` gets a
+    refusal, as `devices` in a chat answers, not the values by the side door."""
+    roles = {"guest": ["help", "devices"], "family": ["guest", "switch"], "admin": ["*"]}
+    hub = Hub(settings_for(tmp_path, users=USERS, roles=roles))
+    await hub.store.open()
+    try:
+        service = HubService(hub, "xmpp")
+        with pytest.raises(Fault) as refused:
+            await service.call(Identity("xmpp", "eve@localhost"), "hub.devices", [])
+        assert refused.value.code == FaultCode.NOT_PERMITTED and "read" in refused.value.message
+        said = await hub.execute(Message(Identity("xmpp", "eve@localhost"), Address("xmpp", "eve@localhost"),
+                                         "devices", addressed=True))
+        assert said[0].text.startswith("Sorry, xmpp:eve@localhost may not read devices")
+        listed = await service.call(Identity("xmpp", "alice@localhost"), "hub.devices", [])
+        assert [d["name"] for d in listed] == sorted(hub.home.devices)
     finally:
         await hub.store.close()
 
