@@ -23,6 +23,7 @@ from chatops.testing import free_port, started, stop_process, wait_port
 
 DOMAIN = "localhost"
 MUC = f"conference.{DOMAIN}"
+OTHER_MUC = f"muc.{DOMAIN}"          # a MUC service whose name says nothing of "conference"
 UPLOAD = f"upload.{DOMAIN}"
 PASSWORD = "s3cret-pw"
 
@@ -96,6 +97,10 @@ smacks_hibernation_time = 120
 VirtualHost "{DOMAIN}"
 
 Component "{MUC}" "muc"
+    muc_room_locking = false
+    restrict_room_creation = false
+
+Component "{OTHER_MUC}" "muc"
     muc_room_locking = false
     restrict_room_creation = false
 {upload}"""

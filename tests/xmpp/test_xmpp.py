@@ -24,7 +24,7 @@ from chatops.message import Address, Attachment, Reply
 from adapters.xmpp_rpc_client import Fault, FaultCode, RpcClient
 from chatops.testing import Mosquitto, settings_for, started, tiny_png, wait_for
 
-from .conftest import MUC, PASSWORD, Prosody, TcpProxy, XmppClient, xmpp_client
+from .conftest import MUC, OTHER_MUC, PASSWORD, Prosody, TcpProxy, XmppClient, xmpp_client
 
 pytestmark = pytest.mark.servers
 
@@ -360,6 +360,27 @@ async def test_an_alert_rule_reaches_a_person_and_a_room(tmp_path: Path, mosquit
                                            and "Smoke detected" in m["body"])
             kinds.add(str(alert["type"]))
         assert kinds == {"chat", "groupchat"}
+
+
+async def test_an_alert_to_a_room_not_in_the_config_on_any_muc_domain_reaches_the_room(
+        tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`xmpp:house@muc.localhost` is neither configured nor on a `conference.` domain: the adapter
+    asks the server what it is (disco#info), joins it, and the alert is said in the room, where
+    the old guess from the domain sent it as a direct chat to a room JID, lost."""
+    room = f"house@{OTHER_MUC}"
+    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke detected in the kitchen!",
+            "severity": "critical", "notify": [f"xmpp:{room}"], "cooldown": "0s"}
+    async with xmpp_client("bob@localhost/phone", prosody.c2s_port) as bob:
+        await bob.join(room, "bob")                      # the room exists before the hub knows of it
+        async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody), alerts=[rule]) \
+                as (_hub, adapter):
+            await adapter.wait_until(lambda: adapter.health.connected, 15)
+            assert room not in adapter.rooms
+            async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
+                await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+            alert = await bob.next_message(lambda m: m["type"] == "groupchat" and m["from"].resource == "maison")
+            assert "Smoke detected in the kitchen!" in alert["body"]
+            assert adapter.rooms[room].joined
 
 
 async def test_prosody_restart_reconnects_rejoins_and_answers(tmp_path: Path, mosquitto: Mosquitto,
