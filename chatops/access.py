@@ -64,8 +64,10 @@ class Access:
         self._failures: dict[str, deque[float]] = {}
 
     @classmethod
-    def from_auth(cls, auth: Auth, base_dir: Path | None, rate_limit: float) -> Access:
-        """Read every user's PIN word (`pin_env` / `pin_file`) once, at start."""
+    def from_auth(cls, auth: Auth, base_dir: Path | None, rate_limit: float,
+                  clock: Callable[[], float] = time.monotonic) -> Access:
+        """Read every user's PIN word (`pin_env` / `pin_file`) once, at start. `clock` is the
+        hub's monotonic clock: rate limits and the PIN lockout are durations."""
         pins: dict[str, str] = {}
         for name, user in auth.users.items():
             try:
@@ -74,7 +76,7 @@ class Access:
                 raise ConfigError([f"users.{name}.{problem}" for problem in exc.problems]) from None
             if pin:
                 pins[name] = pin
-        return cls(auth, pins, rate_limit)
+        return cls(auth, pins, rate_limit, clock)
 
     # ---- the PIN --------------------------------------------------------------------------
 

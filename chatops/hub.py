@@ -88,9 +88,9 @@ class Hub:
         self.home = Home(settings.devices, self.mqtt, discovery_prefix=settings.mqtt.discovery_prefix,
                          hub_nodes=HUB_NODE_PREFIX, clock=self.clock)
         self.store = Store(settings.data_dir / "chatops.db")
-        self.audit = AuditTrail(self.store, settings.hub.audit_retention)
+        self.audit = AuditTrail(self.store, settings.hub.audit_retention, self.clock.monotonic)
         self.auth = Auth(settings)
-        self.access = Access.from_auth(self.auth, settings.base_dir, settings.hub.rate_limit)
+        self.access = Access.from_auth(self.auth, settings.base_dir, settings.hub.rate_limit, self.clock.monotonic)
         self.commands = CommandSet.from_modules()
         self.plugin_problems = {**networks().broken, **self.commands.broken}   # for status and /health
         self.router = Router(self, self.commands, self.access, self._audit_refusal, self.home.find, self.home.words)

@@ -231,7 +231,7 @@ class Notifications:
             secret = read_secret(token, "token", self.hub.settings.base_dir)
             if secret:
                 self._tokens[name] = secret
-                self._buckets[name] = TokenBucket(token.per_minute, token.per_minute / 60)
+                self._buckets[name] = TokenBucket(token.per_minute, token.per_minute / 60, self.hub.clock.monotonic)
         name = self.hub.settings.hub.name
         await self.hub.mqtt.subscribe(f"chatops/{name}/notify", self._on_own_topic, max_payload=MAX_BODY)
         for topic in self.settings.topics:
@@ -243,7 +243,7 @@ class Notifications:
         bucket = self._buckets.get(source)
         if bucket is None:
             per_minute = self.settings.mqtt_per_minute
-            bucket = self._buckets[source] = TokenBucket(per_minute, per_minute / 60)
+            bucket = self._buckets[source] = TokenBucket(per_minute, per_minute / 60, self.hub.clock.monotonic)
         return bucket
 
     # ---- who may send ---------------------------------------------------------------------

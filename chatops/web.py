@@ -22,6 +22,7 @@ import logging
 import mimetypes
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,13 +78,14 @@ class Link:
 class LinkStore:
     """Unguessable, expiring URLs for snapshots and graphs (IRC and SMS get these)."""
 
-    def __init__(self, base_url: str, ttl: float) -> None:
+    def __init__(self, base_url: str, ttl: float, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.base_url = base_url.rstrip("/")
         self.ttl = ttl
         self._links: dict[str, Link] = {}
+        self._monotonic = monotonic
 
     def publish(self, path: Path, mime: str | None = None, ttl: float | None = None) -> str:
-        now = time.monotonic()                     # a link lives `ttl` seconds, whatever the wall clock does
+        now = self._monotonic()                    # a link lives `ttl` seconds, whatever the wall clock does
         self._links = {k: v for k, v in self._links.items() if v.expires > now}
         token = secrets.token_urlsafe(24)
         guessed = mime or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -92,7 +94,7 @@ class LinkStore:
 
     def get(self, token: str) -> Link | None:
         link = self._links.get(token)
-        if link is None or link.expires <= time.monotonic() or not link.path.exists():
+        if link is None or link.expires <= self._monotonic() or not link.path.exists():
             return None
         return link
 
@@ -147,7 +149,7 @@ class WebServer:
         self.settings = hub.settings.web
         host, port = self.settings.host_port
         base = self.settings.public_url or f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
-        self.links = LinkStore(base, self.settings.link_ttl)
+        self.links = LinkStore(base, self.settings.link_ttl, hub.clock.monotonic)
         self.chat = WebChat(links=self.links)
         self._token: str | None = None
         self._metrics_token: str | None = None

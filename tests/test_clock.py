@@ -13,20 +13,40 @@ import pytest
 
 from chatops.clock import JUMP_CHECK_EVERY, ManualClock, watch_jumps
 from chatops.hub import Hub, running
-from chatops.testing import Mosquitto, settings_for, wait_for
+from chatops.testing import Mosquitto, exec_command, settings_for, wait_for
 from chatops.web import LinkStore
 
 
-def test_a_link_lives_its_ttl_whatever_the_wall_clock_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_link_lives_its_ttl_whatever_the_wall_clock_does(tmp_path: Path) -> None:
     picture = tmp_path / "snap.jpg"
     picture.write_bytes(b"\xff\xd8")
-    links = LinkStore("http://hub", ttl=3600)
+    clock = ManualClock()
+    links = LinkStore("http://hub", ttl=3600, monotonic=clock.monotonic)
     token = links.publish(picture).split("/")[-2]
-    real_wall, real_mono = time.time, time.monotonic
-    monkeypatch.setattr(time, "time", lambda: real_wall() + 365 * 86400)     # NTP steps a year forward
+    clock.jump(365 * 86400)                    # NTP steps a year forward
     assert links.get(token) is not None
-    monkeypatch.setattr(time, "monotonic", lambda: real_mono() + 3601)       # an hour really passed
+    clock.jump(-2 * 365 * 86400)               # and two back
+    assert links.get(token) is not None
+    clock.advance(3601)                        # an hour really passed
     assert links.get(token) is None
+
+
+def test_rate_limits_count_real_time_whatever_the_wall_clock_does(tmp_path: Path) -> None:
+    """The hub's one clock reaches the rate limits: a step forward refills no bucket (a flood
+    goes on being refused), a step back locks no one out for the length of the step."""
+    clock = ManualClock()
+    hub = Hub(settings_for(tmp_path, hub={"rate_limit": 2}), clock=clock)
+    temp = hub.commands.find("temp")
+
+    def refused() -> bool:
+        return hub.access.authorize("irc:stranger", None, temp) is not None
+
+    assert [refused(), refused(), refused()] == [False, False, True]
+    clock.jump(86400)
+    assert refused()                           # a day "passed" on the wall clock: still limited
+    clock.jump(-2 * 86400)
+    clock.advance(60)                          # a real minute: the bucket refilled, the step ignored
+    assert not refused()
 
 
 async def test_the_watcher_tells_steps_not_drift() -> None:
@@ -72,6 +92,13 @@ async def test_an_alert_cooldown_ignores_a_clock_step(tmp_path: Path, mosquitto:
         await wait_for(lambda: hub.home.devices["hall_motion"].reading.value is False)
         with pytest.raises(TimeoutError):            # within the hour's cooldown: nothing raised
             await inbox.next(1.0)
+        # Back two days: the cooldown does not now seem to last two days more. An hour later on
+        # the monotonic clock, the next change is told.
+        clock.jump(-2 * 86400)
+        clock.advance(3601)
+        await device.publish("zigbee2mqtt/hall_motion", json.dumps({"occupancy": True}), qos=1)
+        told = await inbox.next(10)
+        assert told[1].startswith("[INFO] hall motion: ON")
 
 
 @pytest.mark.servers
@@ -143,3 +170,25 @@ async def test_a_forward_step_makes_no_device_look_silent_nor_ends_a_held_state_
         assert (await inbox.next(10)) == ("bob", "[WARNING] salon silent (alert #1; answer ack 1)")
         clock.advance(600)
         assert (await inbox.next(10))[1] == "Automation 'gate shut' (gate off for 10m): gate: OFF"
+
+
+@pytest.mark.servers
+async def test_history_dated_by_a_clock_that_ran_ahead_is_not_the_newest(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A Pi boots ten days ahead and records the salon at 30 °C; NTP steps it back; the salon
+    then says 18 °C. `history salon` gives 18 °C as the last value: the point dated in what is
+    now the future is neither the newest nor counted in the last 24 hours."""
+    clock = ManualClock(wall=time.time() + 10 * 86400)
+    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "notify": ["loop:bob"]}
+    hub = hub_on(tmp_path, mosquitto, clock, rule)
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        await device.publish("zigbee2mqtt/salon", json.dumps({"temperature": 30.0}), qos=1)
+        await wait_for(lambda: hub.home.devices["salon"].reading is not None)
+        await hub.history.flush()
+        clock.jump(-10 * 86400)                        # NTP: back to the real date
+        clock.advance(JUMP_CHECK_EVERY)
+        await wait_for(lambda: hub.clock_jumps == 1)
+        await device.publish("zigbee2mqtt/salon", json.dumps({"temperature": 18.0}), qos=1)
+        await wait_for(lambda: hub.home.devices["salon"].reading.value == 18.0)
+        await hub.history.flush()
+        answer = await exec_command(hub, "history salon")
+        assert answer == "salon, last 24h: min 18.0 °C, avg 18.0 °C, max 18.0 °C; last 18.0 °C (1 reading)", answer
