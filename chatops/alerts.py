@@ -495,10 +495,13 @@ class AlertEngine:
         """Alerts not cleared yet, newest first, with who was told and who acknowledged."""
         store = self.hub.store
         shown = tuple(self.outbox.shown)      # sent a moment ago, their delivered mark on its way
+        ended = set(self.unstored.ended)      # over, though the database could not record it yet
 
         def query() -> list[dict[str, Any]]:
             result = []
             for alert_id, rule, device, severity, message, raised_at, acked_by in alert_rows.listed(store.db):
+                if alert_id in ended:
+                    continue
                 told, given_up, pending = deliveries.told_and_pending(store.db, alert_id, shown)
                 result.append({"id": alert_id, "rule": rule, "device": device, "severity": severity,
                                "message": message, "raised_at": raised_at,

@@ -330,6 +330,12 @@ async def test_store_fault_keeps_the_hub_answering_and_loses_no_alert(
         assert hub_log.matching(error, logging.ERROR)
         for network in NETWORKS:                    # every network still answers commands
             assert (await rig.command_on(network)).startswith("salon: ")
+        # What people ask says it too: storage failing (bob, a stranger on XMPP), and the alarm B
+        # told from memory (alice on Slack, an admin).
+        status = await rig.xmpp_command("status")
+        assert "storage: FAILING (" in status and error in status, status
+        listed = await rig.slack_command("!alerts", expect="(NOT STORED: storage is failing) [warning]")
+        assert "Smoke in the kitchen!" in listed and f"#{first} " not in listed, listed     # A is over
         await until(lambda: len(hub_log.matching("could not be recorded")) >= 2, 10, "a second failed attempt")
         # A is over in memory (its clear waits to be recorded); B went out from memory, not recorded yet.
         assert hub.alerts.rules["smoke"].active_id is None and hub.alerts.unstored.alerts
