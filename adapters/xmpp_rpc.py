@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from chatops import render
 from chatops.config import DeviceType
 from chatops.home import SWITCH_STATES, Device, format_value
-from chatops.message import Address, Identity, Message
+from chatops.message import Address, Identity, Message, Reply
 from adapters.xmpp_rpc_client import Fault, FaultCode, fault_query, parse_call, result_query
 
 if TYPE_CHECKING:
@@ -88,18 +87,29 @@ class HubService:
 
     # ---- operations -----------------------------------------------------------------------
 
+    async def _run(self, caller: Identity, line: str) -> list[Reply]:
+        """Run `line` through the router, as a chat line from the caller: the one sequence of
+        resolve, authorize, rate limit, audit and metrics. The caller asked the permission
+        first (unmetered) to answer with the right fault code; a refusal here is the rate limit."""
+        outcome, replies = await self.hub.router.run(Message(caller, Address(self.adapter, caller.id, True), line,
+                                                             addressed=True))
+        if outcome == "refused":
+            raise Fault(FaultCode.RATE_LIMITED, "too many calls; wait a minute")
+        if outcome != "ok":
+            raise Fault(FaultCode.DEVICE_ERROR, " ".join(r.text for r in replies) or f"{line}: {outcome}")
+        return replies
+
     async def read(self, caller: Identity, name: str) -> dict[str, Any]:
-        """{device, label, value, unit, timestamp (Unix seconds), time (ISO 8601, UTC), stale}.
-        Structured, so not through the router's text; the same access decision and metrics."""
-        started = time.perf_counter()
-        await self.permit(caller, "read", f"hub.read {name}")
+        """{device, label, value, unit, timestamp (Unix seconds), time (ISO 8601, UTC), stale}:
+        the `read` command, run as a chat line would be, answered as structured data."""
+        await self.permit(caller, "read", f"hub.read {name}", metered=False)
         device = self._device(name)
         if device.type is DeviceType.CAMERA:
             raise Fault(FaultCode.DEVICE_ERROR, f"{device.label} is a camera; it has no value to read")
-        reading = device.reading or await self.hub.home.request_reading(device)
+        await self._run(caller, f'read "{device.name}"')
+        reading = device.reading
         if reading is None:
             raise Fault(FaultCode.DEVICE_ERROR, f"no reading from {device.label} yet")
-        self.hub.observe_command("read", "ok", time.perf_counter() - started)
         return {"device": device.name, "label": device.label, "value": reading.value, "unit": device.unit,
                 "timestamp": float(reading.at), "time": _iso(reading.at), "stale": device.is_stale()}
 
@@ -121,14 +131,10 @@ class HubService:
             wanted = not bool(device.reading.value)
         else:
             wanted = wanted_word == "on"
-        line = f'switch "{device.name}" {"on" if wanted else "off"}'
-        outcome, replies = await self.hub.router.run(Message(caller, Address(self.adapter, caller.id, True), line,
-                                                             addressed=True))
+        replies = await self._run(caller, f'switch "{device.name}" {"on" if wanted else "off"}')
         said = " ".join(r.text for r in replies)
-        if outcome == "refused":             # the permission passed above: the rate limit said no
-            raise Fault(FaultCode.RATE_LIMITED, "too many calls; wait a minute")
         reading = device.reading
-        if outcome != "ok" or reading is None or reading.value != wanted or said.startswith("No confirmation"):
+        if reading is None or reading.value != wanted or said.startswith("No confirmation"):
             raise Fault(FaultCode.DEVICE_ERROR, said or f"cannot switch {device.label}")
         log.info("%s switched %s %s over XMPP", caller, device.name, "on" if wanted else "off")
         return {"device": device.name, "state": "ON" if wanted else "OFF", "on": wanted, "time": _iso(reading.at)}
@@ -146,10 +152,10 @@ class HubService:
 
     async def devices(self, caller: Identity) -> list[dict[str, Any]]:
         """[{name, type, label, unit, aliases, value?, time?}] sorted by name."""
-        await self.permit(caller, "devices", "hub.devices")
+        await self.permit(caller, "devices", "hub.devices", metered=False)
         # The list shows every device's value: `read`'s to show, as the chat command says.
         await self.permit(caller, "read", "hub.devices", metered=False)
-        self.hub.observe_command("devices", "ok", 0.0)
+        await self._run(caller, "devices")
         result = []
         for device in sorted(self.hub.home.devices.values(), key=lambda d: d.name):
             entry: dict[str, Any] = {"name": device.name, "type": device.type.value, "label": device.label,
