@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .config import DeviceType, HistorySettings
 from .store import Store
+from .store.database import STATEMENT_ERRORS
 from .store import history as rows
 
 if TYPE_CHECKING:
@@ -177,8 +178,10 @@ class History:
         now = time.time() if now is None else now
         try:
             await self.store.call(self.store.transaction, lambda db: self.maintain_in(db, now))
-        except sqlite3.Error:
+        except STATEMENT_ERRORS:
             log.exception("history maintenance failed")
+        except sqlite3.DatabaseError as exc:         # storage failing: said by the store, tried again later
+            log.warning("history maintenance not done (%s); tried again later", exc)
 
     def maintain_in(self, db: sqlite3.Connection, now: float) -> None:
         s = self.settings

@@ -9,6 +9,7 @@ to change, and all of them are reported in one run.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 import tempfile
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from .config import Settings, split_listen
 from .private import private_dir
+
+log = logging.getLogger(__name__)
 
 
 def data_dir_problem(settings: Settings, create: bool) -> str | None:
@@ -36,6 +39,12 @@ def data_dir_problem(settings: Settings, create: bool) -> str | None:
         else:
             _check_writable(path)
     except OSError as exc:
+        if create and (path / "chatops.db").is_file():
+            # A folder that held the database and turned read-only (a worn SD card): the hub
+            # starts degraded on it rather than leaving the house silent (chatops.store).
+            log.error("[hub] data_dir: cannot write to %s (%s); starting with the database read-only",
+                      path, exc.strerror or exc)
+            return None
         return data_dir_message(settings, path, existed, exc.strerror or str(exc))
     return None
 

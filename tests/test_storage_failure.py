@@ -166,6 +166,35 @@ async def test_a_read_only_database_is_said_and_survived(tmp_path: Path, mosquit
         assert any("stranger" in e["sender"] for e in refused)
 
 
+async def test_a_database_found_read_only_at_start_starts_the_hub_degraded(tmp_path: Path,
+                                                                          mosquitto: Mosquitto) -> None:
+    """The Pi reboots with its database file read-only (a worn SD card, a file made immutable):
+    the hub starts anyway, opened read-only, says storage fails, sends the smoke alarm from
+    memory; once the file is writable again it is stored, without a restart."""
+    data = tmp_path / "data"
+    async with running(smoke_hub(data, mosquitto)):
+        pass
+    database = data / "chatops.db"
+    if subprocess.run(["chattr", "+i", str(database)], capture_output=True).returncode != 0:
+        pytest.skip("this file system has no immutable flag (chattr +i)")
+    try:
+        hub = smoke_hub(data, mosquitto)
+        hub.store.reopen_every = 0.5
+        async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+            assert hub.health()["status"] == "degraded"
+            say = {"sender": "alice", "network": "loopback", "adapter": "loop"}
+            status = await exec_command(hub, "status", **say)
+            assert "storage: FAILING (read-only: Operation not permitted)" in status, status
+            await smoke_goes_out_not_stored(hub, broker)
+            assert (await exec_command(hub, "alerts", **say)).startswith("(NOT STORED: storage is failing) [critical]")
+            subprocess.run(["chattr", "-i", str(database)], check=True)
+            await wait_for(lambda: hub.alerts.rules["smoke"].active_id is not None, timeout=15)   # recorded
+            assert hub.store.health.connected and hub.health()["status"] == "ok"
+            assert (await exec_command(hub, "alerts", **say)).startswith("#1 [critical] Smoke in the kitchen")
+    finally:
+        subprocess.run(["chattr", "-i", str(database)], check=False)
+
+
 @pytest.fixture
 def ext4_disk(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """A small ext4 file system on a loop device, mounted `errors=remount-ro` as a data folder
@@ -216,6 +245,22 @@ async def test_the_kernel_remounting_the_data_folder_read_only_never_silences_th
         status = await exec_command(hub, "status", **say)
         assert "storage: FAILING" in status and "I/O error" in status, status
         assert hub.health()["status"] == "degraded"
+
+
+async def test_a_data_folder_read_only_at_start_starts_the_hub_degraded(
+        ext4_disk: tuple[Path, Path], mosquitto: Mosquitto) -> None:
+    """The SD card turned read-only and the Pi rebooted: the data folder, with its database, is
+    on a read-only mount. The hub starts (the database read-only) and the alarm goes out."""
+    mount, _trigger = ext4_disk
+    async with running(smoke_hub(mount / "data", mosquitto)):
+        pass
+    subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+    hub = smoke_hub(mount / "data", mosquitto)
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+        assert hub.health()["status"] == "degraded"
+        status = await exec_command(hub, "status", sender="alice", network="loopback", adapter="loop")
+        assert "storage: FAILING (read-only: " in status, status
+        await smoke_goes_out_not_stored(hub, broker)
 
 
 async def test_a_refused_alert_holds_back_no_other_and_commands_say_what_failed(

@@ -7,6 +7,9 @@ before the caller goes on: an alert row exists before anything is sent.
 A full disk or a read-only file does not stop the hub: the failing call raises to its caller
 (the alert engine retries), `health` turns not-ok with SQLite's reason (shown in /health)
 and the first failure is logged as an error; the next write that goes through clears it.
+A database the hub finds it cannot write at start (a worn SD card turned read-only, a file
+made read-only) is opened read-only: the hub starts, says storage fails, sends alarms from
+memory, and tries the file for writing again every REOPEN_EVERY seconds.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 STATEMENT_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.DataError)
 audit_log = logging.getLogger("chatops.audit")
 T = TypeVar("T")
+REOPEN_EVERY = 10.0         # seconds between tries to open for writing a database found read-only
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -65,21 +69,72 @@ class Store:
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
         self._unsaved_keys: OrderedDict[str, None] = OrderedDict()   # mark_processed while writes fail
+        self._read_only: str | None = None      # why the database, found read-only at start, is not written
+        self._next_reopen = 0.0
+        self.reopen_every = REOPEN_EVERY
 
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         await self.call(self._connect)
-        self.health.up("ok")
+        if self._read_only is None:
+            self.health.up("ok")
+            return
+        self.write_errors += 1
+        log.error("the database %s cannot be written (%s): the hub runs on, alerts are sent from memory and "
+                  "nothing is stored; make the file and its folder writable (it is tried every %.0fs)",
+                  self.path, self._read_only, self.reopen_every)
+        self.health.down(f"read-only: {self._read_only}")
 
     def _connect(self) -> None:
+        try:
+            self._db = self._writable()
+            return
+        except (OSError, sqlite3.OperationalError) as exc:
+            if not self.path.is_file():
+                raise                               # nothing to read either (the preflight said why)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        self._db = self._readable()
+        self._read_only, self._next_reopen = reason, time.monotonic() + self.reopen_every
+
+    def _writable(self) -> sqlite3.Connection:
         private_dir(self.path.parent)
         private_file(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(SCHEMA)
-        self._db = db
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def _readable(self) -> sqlite3.Connection:
+        """The database opened read-only: alerts, history and timers can still be read. On a
+        folder where SQLite cannot make its WAL index either, the file is read as it stands."""
+        uri = self.path.resolve().as_uri().replace("file://", "file:", 1)
+        for options in ("mode=ro", "mode=ro&immutable=1"):
+            db = sqlite3.connect(f"{uri}?{options}", uri=True, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                return db
+            except sqlite3.Error:
+                db.close()
+        raise sqlite3.OperationalError(f"cannot read {self.path} either")
+
+    def _reopen(self) -> bool:
+        """Try the database for writing again (on the store's thread); True once it takes writes."""
+        self._next_reopen = time.monotonic() + self.reopen_every
+        try:
+            db = self._writable()
+        except (OSError, sqlite3.Error) as exc:
+            self._read_only = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return False
+        old, self._db, self._read_only = self._db, db, None
+        if old is not None:
+            old.close()
+        return True
 
     async def close(self) -> None:
         if self._executor is None:
@@ -112,9 +167,12 @@ class Store:
         return result
 
     def _run(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[T, bool]:
+        # Found read-only at start: reads answer from the read-only connection, writes raise
+        # "attempt to write a readonly database"; every REOPEN_EVERY s the file is tried again.
+        reopened = self._read_only is not None and time.monotonic() >= self._next_reopen and self._reopen()
         before = self._db.total_changes if self._db is not None else 0
         result = fn(*args)
-        return result, self._db is not None and self._db.total_changes != before
+        return result, reopened or (self._db is not None and self._db.total_changes != before)
 
     def _failed(self, exc: sqlite3.Error) -> None:
         self.write_errors += 1
