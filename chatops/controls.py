@@ -167,6 +167,11 @@ class Control(ABC):
     def action(self, s: DeviceSettings, label: str, word: str) -> Action:
         """What a chat word (`40%`, `21°`, `close`) asks of the device."""
 
+    @abstractmethod
+    def takes(self, s: DeviceSettings, label: str) -> str:
+        """What the device takes, in one sentence: a word it does not know is refused with it,
+        and `help DEVICE` says it."""
+
     def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
         """The Zigbee2MQTT JSON fields that ask for `action`."""
         return {s.fields.get(action.field, action.field): action.value}
@@ -268,8 +273,11 @@ class Light(Control):
         on = _on(fold(word))
         if on is not None:
             return Action("state", on)
-        raise ActionError(_("{label} takes on, off, a brightness (40%){colour}.").format(
-            label=label, colour=_(" or a colour temperature (2700K)") if s.color_temp else ""))
+        raise ActionError(self.takes(s, label))
+
+    def takes(self, s: DeviceSettings, label: str) -> str:
+        return _("{label} takes on, off, a brightness (40%){colour}.").format(
+            label=label, colour=_(" or a colour temperature (2700K)") if s.color_temp else "")
 
     def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
         if action.field == "state":
@@ -338,12 +346,18 @@ class Climate(Control):
         if number is not None and number[1] in ("", "°", "°c", "c"):
             return Action("target", check_range(s, label, number[0], s.unit or "°C"))
         wanted = fold(word)
-        modes = [m for m in s.modes if m in TASMOTA_MODES.values()] if dialect(s) == "tasmota" else s.modes
-        for mode in modes:
+        for mode in self._modes(s):
             if wanted in (fold(mode), fold(mode_word(mode))):
                 return Action("mode", mode)
-        raise ActionError(_("{label} takes a temperature (21°) or a mode: {modes}.").format(
-            label=label, modes=", ".join(mode_word(m) for m in modes)))
+        raise ActionError(self.takes(s, label))
+
+    @staticmethod
+    def _modes(s: DeviceSettings) -> list[str]:
+        return [m for m in s.modes if m in TASMOTA_MODES.values()] if dialect(s) == "tasmota" else list(s.modes)
+
+    def takes(self, s: DeviceSettings, label: str) -> str:
+        return _("{label} takes a temperature (21°) or a mode: {modes}.").format(
+            label=label, modes=", ".join(mode_word(m) for m in self._modes(s)))
 
     def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
         default = {"target": "current_heating_setpoint", "mode": "system_mode"}[action.field]
@@ -456,7 +470,10 @@ class Cover(Control):
         number = parse_number(word)
         if number is not None and number[1] in ("", "%"):
             return Action("position", check_range(s, label, number[0], "%"))
-        raise ActionError(_("{label} takes open, close, stop or a position (30%).").format(label=label))
+        raise ActionError(self.takes(s, label))
+
+    def takes(self, s: DeviceSettings, label: str) -> str:
+        return _("{label} takes open, close, stop or a position (30%).").format(label=label)
 
     def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
         if action.field == "motion":
@@ -520,10 +537,13 @@ class Number(Control):
     def action(self, s: DeviceSettings, label: str, word: str) -> Action:
         number = parse_number(word)
         if number is None:
-            low, high, _step = s.limits
-            raise ActionError(_("{label} takes a number from {low} to {high}.").format(
-                label=label, low=format_number(low, _decimals(low)), high=format_number(high, _decimals(high))))
+            raise ActionError(self.takes(s, label))
         return Action("value", check_range(s, label, number[0], s.unit))
+
+    def takes(self, s: DeviceSettings, label: str) -> str:
+        low, high, _step = s.limits
+        return _("{label} takes a number from {low} to {high}.").format(
+            label=label, low=format_number(low, _decimals(low)), high=format_number(high, _decimals(high)))
 
     def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
         return {s.value or "value": action.value}
@@ -552,7 +572,10 @@ class Select(Control):
         for option in s.options:
             if fold(word) == fold(option):
                 return Action("value", option)
-        raise ActionError(_("{label} takes one of: {options}.").format(label=label, options=", ".join(s.options)))
+        raise ActionError(self.takes(s, label))
+
+    def takes(self, s: DeviceSettings, label: str) -> str:
+        return _("{label} takes one of: {options}.").format(label=label, options=", ".join(s.options))
 
     def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
         return {s.value or "value": action.value}

@@ -96,6 +96,11 @@ class Device:
         assert self.control is not None, self.name
         return self.control.action(self.settings, self.label, word)
 
+    def takes(self) -> str | None:
+        """What a device with a control takes, in one sentence (`thermostat takes a temperature
+        (21°) or a mode: off, heat.`), or None."""
+        return self.control.takes(self.settings, self.label) if self.control is not None else None
+
     def is_stale(self, now: float | None = None) -> bool:
         return self.reading is not None and \
             (now or self.clock.time()) - self.reading.at > self.settings.stale_after
@@ -246,9 +251,13 @@ class Home:
                 self._index.setdefault(fold(word), device)
 
     def find(self, name: str) -> Device | None:
-        """The device called `name` (name, label or alias; case and accents do not matter)."""
+        """The device called `name` (name, label or alias; case and accents do not matter). A
+        French article before a name no device has is skipped: `ouvre le volet`, `photo l'entrée`."""
         key = fold(" ".join(name.split()))
-        return self._index.get(key) or self._index.get(key.replace(" ", "_"))
+        found = self._index.get(key) or self._index.get(key.replace(" ", "_"))
+        if found is None and (bare := _ARTICLE.sub("", key, count=1)) != key:
+            found = self._index.get(bare) or self._index.get(bare.replace(" ", "_"))
+        return found
 
     def words(self, takes: Callable[[Device], bool] | None = None) -> dict[str, str]:
         """Every one-word name a device is known by (name or alias), folded, with its spelling:
@@ -261,17 +270,14 @@ class Home:
         """The device the first words name: the longest run of them that names one (a French
         article before it is skipped: `la lampe`, `l'entree`). (device, its name as written, the
         words after it); (None, the first word, the rest) when none does."""
-        tries = [words]                                  # `les volets` may be a name itself
-        if len(words) > 1 and fold(words[0]) in ("le", "la", "les", "l'"):
-            tries.append(words[1:])
-        elif words and fold(words[0]).startswith("l'"):
-            tries.append([words[0][2:], *words[1:]])
-        for tried in tries:
-            for cut in range(len(tried), 0, -1):
-                device = self.find(" ".join(tried[:cut]))
-                if device is not None:
-                    return device, " ".join(tried[:cut]), tried[cut:]
-        words = tries[-1]
+        for cut in range(len(words), 0, -1):           # `les volets` may be a name itself
+            device = self.find(" ".join(words[:cut]))     # (find skips an article otherwise)
+            if device is not None:
+                return device, " ".join(words[:cut]), words[cut:]
+        if len(words) > 1 and fold(words[0]) in ("le", "la", "les", "l'", "l’"):
+            words = words[1:]
+        elif words and fold(words[0])[:2] in ("l'", "l’"):
+            words = [words[0][2:], *words[1:]]
         return None, words[0] if words else "", words[1:]
 
     def closest(self, name: str, among: DeviceKind | None = None) -> str | None:
@@ -518,6 +524,9 @@ def discovered_device(component: str, payload: bytes, object_id: str) -> Device 
     """A Device from a Home Assistant discovery config payload, or None for other kinds."""
     found = discovered_settings(component, parse_config(payload), object_id)
     return None if found is None else Device(found[0], found[1], source="discovery")
+
+
+_ARTICLE = re.compile(r"^(?:(?:le|la|les) |l['’] ?)(?=\S)")       # on a folded name
 
 
 class UnknownDevice(str):

@@ -346,7 +346,11 @@ class Router:
         device = devices.get(fold(words[0]))
         if device is not None and len(words) > 1:
             # A device named right, with words none of its shorthands takes (`volet close for 1h`):
-            # suggesting the same line back would help nobody.
+            # suggesting the same line back would help nobody; what it takes would.
+            takes = getattr(self._find_device(device), "takes", lambda: None)()
+            if takes:
+                return _("{device} does not take {words!r}: {takes}").format(
+                    device=device, words=clean_text(" ".join(words[1:]))[:40], takes=takes)
             return _("{device} does not take {words!r}. Say {prefix}help {device} for what it does.").format(
                 device=device, words=clean_text(" ".join(words[1:]))[:40], prefix=prefix)
         meant = self._meant(words, devices)
@@ -409,8 +413,15 @@ def _rest_of(coro: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
                 return done.value
 
 
+# A unit written apart from its number, as the hub itself writes it (`40 %`, `21 °C`, French
+# typography): one word with the number, as the devices' parsers read it.
+_SPACED_UNIT = re.compile(r"(?<=\d) (%|°[CcFf]?|[Kk])(?= |$)")
+
+
 def _split(line: str) -> list[str]:
     """Words of a command line; double quotes group words, apostrophes stay text (l'entrée)."""
+    if " " in line and _SPACED_UNIT.search(line):
+        line = _SPACED_UNIT.sub(r"\1", line)
     if '"' not in line:
         return line.split()       # the common case, 10x cheaper than shlex (profiled)
     lexer = shlex.shlex(line, posix=True)

@@ -20,6 +20,8 @@ async def help_(ctx: Context, name: str | None = None) -> str:
                 if getattr(device, "switchable", False):
                     said += " " + _("Switch it with {prefix}{name} on or {prefix}{name} off.").format(
                         name=name, prefix=prefix)
+                if takes := device.takes():           # `thermostat 21°`, `volet 30%`: what the value may be
+                    said += " " + takes + " " + _("Set it with {prefix}{name} VALUE.").format(name=name, prefix=prefix)
                 return said
             raise CommandError(_("No command {name!r}. Say {prefix}help for the list.").format(name=name, prefix=prefix))
         return _line(spec, prefix, with_aliases=True)

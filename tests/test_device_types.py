@@ -229,7 +229,7 @@ pytest_servers = pytest.mark.servers
 
 @contextlib.asynccontextmanager
 async def home(tmp_path: Path, mosquitto: Mosquitto, **overrides: Any) -> AsyncIterator[Hub]:
-    settings = settings_for(tmp_path / "data", mosquitto.url, users=USERS, automations=[],
+    settings = settings_for(tmp_path / "data", mosquitto.url, users=overrides.pop("users", USERS), automations=[],
                             adapters={"loopback": {"name": "loop"}},
                             simulator={"enabled": True, "cover_travel": "2s", "interval": "1s"}, **overrides)
     async with running(Hub(settings, tty=False)) as hub:
@@ -291,6 +291,32 @@ async def test_thermostat_target_and_mode_and_the_salon_drifts_toward_it(tmp_pat
         # auto: the simulated thermostat (Zigbee2MQTT's system_mode) takes it and reports it back.
         assert (await say(hub, "thermostat auto")).endswith(", target 25.0 °C, auto")
         assert (await say(hub, "thermostat off")).endswith(", target 25.0 °C, off")
+
+
+@pytest_servers
+async def test_values_as_the_hub_writes_them_and_french_articles_are_understood(tmp_path: Path,
+                                                                               mosquitto: Mosquitto) -> None:
+    """`lampe 40 %` and `thermostat 21 °C` as the hub itself writes them (French typography puts a
+    space before the unit); `tamise la lampe 40`, `règle le thermostat 21`, `ouvre le volet`:
+    an article before the device's name, as French speakers write."""
+    async with home(tmp_path, mosquitto) as hub:
+        assert await say(hub, "lampe 40 %") == "lampe: on, 40 %, 2700 K"
+        assert (await say(hub, "thermostat 22 °C")).endswith(", target 22.0 °C, off")
+        assert await say(hub, "lampe 4000 K") == "lampe: on, 40 %, 4000 K"
+        # A value it does not take is answered with what it takes, not sent to help.
+        assert await say(hub, "thermostat warm") == "thermostat takes a temperature (21°) or a mode: off, heat, auto."
+        assert await say(hub, "thermostat a bit warmer") == \
+            "thermostat does not take 'a bit warmer': thermostat takes a temperature (21°) or a mode: off, heat, auto."
+        assert await say(hub, "help thermostat") == (
+            "thermostat is a device, not a command: read thermostat shows it, devices lists them all. "
+            "thermostat takes a temperature (21°) or a mode: off, heat, auto. Set it with thermostat VALUE.")
+    french = {"fam": {"roles": ["family"], "web": ["fam"], "language": "fr"}}
+    async with home(tmp_path / "fr", mosquitto, users=french) as hub:
+        assert (await say(hub, "tamise la lampe 30")).startswith("lampe: allumé, 30 %")
+        assert (await say(hub, "lire la lampe")).startswith("lampe: allumé, 30 %")
+        assert (await say(hub, "règle le thermostat 21")).endswith("consigne 21,0 °C, arrêt")
+        assert (await say(hub, "ouvre le volet")).startswith("volet salon: s'ouvre… (")
+        assert (await later(hub)).startswith("volet salon: ouvert")
 
 
 @pytest_servers
