@@ -177,7 +177,7 @@ def _parameters(func: Callable[..., Any]) -> tuple[Parameter, ...]:
 # The placeholders of the usage lines, translated when shown (a plugin's own stay as written).
 PLACEHOLDERS = (N_("DEVICE"), N_("DURATION"), N_("COMMAND"), N_("CAMERA"), N_("COVER"), N_("LIGHT"),
                 N_("PERCENT"), N_("ROOM"), N_("RULE"), N_("VALUE"), N_("NAME"), N_("ID"), N_("DAY"),
-                N_("MONTH"), N_("HOUR"), N_("MIN"), N_("WEEKDAY"), N_("YYYY"), N_("DD"))
+                N_("MONTH"), N_("HOUR"), N_("MIN"), N_("WEEKDAY"), N_("YYYY"), N_("DD"), N_("TYPE"))
 _PLACEHOLDER = re.compile(r"\b[A-Z][A-Z_]*[A-Z]\b")
 
 

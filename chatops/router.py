@@ -378,7 +378,8 @@ class Router:
         that goes out: marked low priority for a stranger, cut at `max_reply_chars`."""
         reply = as_reply(value, low_priority)
         if reply is not None and len(reply.text) > self.max_reply:
-            return Reply(reply.text[: self.max_reply - 14] + " … (truncated)", reply.attachments, reply.notice,
+            cut = " … " + _("(cut: longer than [hub] max_reply_chars = {limit})").format(limit=self.max_reply)
+            return Reply(reply.text[: self.max_reply - len(cut)] + cut, reply.attachments, reply.notice,
                          reply.low_priority, reply.buttons)
         return reply
 

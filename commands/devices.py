@@ -238,18 +238,44 @@ async def _switch_back_later(ctx: Context, target: Device, wanted: bool, before:
         id=timer_id)
 
 
-@command("devices", aliases=["appareils", "list"])
-async def devices(ctx: Context) -> str:
-    """List the devices the hub knows."""
+@command("devices", aliases=["appareils", "list"], usage="devices [TYPE|NAME]")
+async def devices(ctx: Context, *words: str) -> str:
+    """List the devices the hub knows; a type (light, sensor...) or part of a name picks some."""
     if not ctx.may_use("read"):
         raise CommandError(_("Sorry, {who} may not read devices, and the list shows their values.").format(who=ctx.who))
-    lines = []
-    for device in sorted(ctx.home.devices.values(), key=lambda d: d.name):
+    wanted = fold(" ".join(words))
+    chosen = [d for d in sorted(ctx.home.devices.values(), key=lambda d: d.name) if _picked(d, wanted)]
+    if not chosen:
+        if not ctx.home.devices:
+            return _("No devices configured.")
+        raise CommandError(_("No device is a {word!r} or has it in its name. Types: {types}.").format(
+            word=" ".join(words)[:40], types=", ".join(sorted({type_word(d.type) for d in ctx.home.devices.values()}))))
+    lines: list[str] = []
+    room = ctx.hub.router.max_reply - 200        # what one answer holds, with the last line's hint
+    for shown, device in enumerate(chosen):
         aliases = " " + _("(aka {names})").format(names=", ".join(device.settings.aliases)) \
             if device.settings.aliases else ""
         value = "" if device.type is DeviceType.CAMERA else f": {device.show()}"
-        lines.append(f"{device.name} [{device.type.value}]{aliases}{value}")
-    return "\n".join(lines) or _("No devices configured.")
+        line = f"{device.name} [{device.type.value}]{aliases}{value}"
+        room -= len(line) + 1
+        if room < 0:                             # a house of 300 discovered sensors: say how to see the rest
+            lines.append(_("… and {count} more: say {prefix}devices TYPE or part of a name (types: {types}).").format(
+                count=len(chosen) - shown, prefix=ctx.prefix,
+                types=", ".join(sorted({type_word(d.type) for d in chosen}))))
+            break
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _picked(device: Device, wanted: str) -> bool:
+    """Whether `devices WORD` lists `device`: its type (in English or the reader's words), or
+    part of its name, label or an alias."""
+    if not wanted:
+        return True
+    if wanted in (fold(device.type.value), fold(type_word(device.type)), fold(device.type.value.replace("_", " "))):
+        return True
+    return any(wanted in fold(word) or wanted.replace(" ", "_") in fold(word)
+               for word in (device.name, device.label, *device.settings.aliases))
 
 
 @command("status", aliases=["etat", "état"])

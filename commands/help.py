@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from chatops.command import CommandError, CommandSpec, Context, command, shown_usage
 from chatops.i18n import _, current_language, translator
 
 
 @command("help", aliases=["aide", "?"])
-async def help_(ctx: Context, name: str | None = None) -> str:
+async def help_(ctx: Context, name: str | None = None) -> AsyncIterator[str]:
     """List the commands you may use, or show how to use one."""
-    prefix = ctx.prefix                          # shown only where it is needed: rooms and channels
     if name:
-        spec = ctx.hub.commands.find(name.lstrip(ctx.hub.settings.hub.prefix))
-        if spec is None:
-            device = ctx.home.find(name) if ctx.may_use("read") else None     # no name to whoever may not read
-            if device is not None:                   # `help chauffage`: the shorthand the listing mentions
-                said = _("{name} is a device, not a command: {prefix}read {name} shows it, {prefix}devices lists "
-                         "them all.").format(name=name, prefix=prefix)
-                if getattr(device, "switchable", False):
-                    said += " " + _("Switch it with {prefix}{name} on or {prefix}{name} off.").format(
-                        name=name, prefix=prefix)
-                if takes := device.takes():           # `thermostat 21°`, `volet 30%`: what the value may be
-                    said += " " + takes + " " + _("Set it with {prefix}{name} VALUE.").format(name=name, prefix=prefix)
-                return said
-            raise CommandError(_("No command {name!r}. Say {prefix}help for the list.").format(name=name, prefix=prefix))
-        return _line(spec, prefix, with_aliases=True)
+        yield _about(ctx, name)
+        return
+    prefix = ctx.prefix                          # shown only where it is needed: rooms and channels
     usable = [s for s in ctx.hub.commands.specs if not s.hidden and ctx.may(s.permission)
               and not (s.needs_user and ctx.user is None)]
     # In another language than English, the command's other words (`acquitter` for ack) are what
@@ -33,7 +23,35 @@ async def help_(ctx: Context, name: str | None = None) -> str:
     lines = [_line(s, prefix, with_aliases=also) for s in usable]
     if ctx.may("switch") and ctx.user:
         lines.append(_("{prefix}DEVICE on|off — shorthand for switch (e.g. {prefix}chauffage on)").format(prefix=prefix))
-    return _("Commands:") + "\n" + "\n".join(lines)
+    # Longer than one answer may be (plugins add lines, French adds each command's other words):
+    # in several answers, cut between lines, rather than one cut short.
+    part = _("Commands:")
+    for line in lines:
+        if len(part) + 1 + len(line) > ctx.hub.router.max_reply:
+            yield part
+            part = line
+        else:
+            part += "\n" + line
+    yield part
+
+
+def _about(ctx: Context, name: str) -> str:
+    """`help NAME`: a command's usage and help, or what a device is and takes."""
+    prefix = ctx.prefix
+    spec = ctx.hub.commands.find(name.lstrip(ctx.hub.settings.hub.prefix))
+    if spec is not None:
+        return _line(spec, prefix, with_aliases=True)
+    device = ctx.home.find(name) if ctx.may_use("read") else None     # no name to whoever may not read
+    if device is None:
+        raise CommandError(_("No command {name!r}. Say {prefix}help for the list.").format(name=name, prefix=prefix))
+    # `help chauffage`: the shorthand the listing mentions
+    said = _("{name} is a device, not a command: {prefix}read {name} shows it, {prefix}devices lists "
+             "them all.").format(name=name, prefix=prefix)
+    if getattr(device, "switchable", False):
+        said += " " + _("Switch it with {prefix}{name} on or {prefix}{name} off.").format(name=name, prefix=prefix)
+    if takes := device.takes():                   # `thermostat 21°`, `volet 30%`: what the value may be
+        said += " " + takes + " " + _("Set it with {prefix}{name} VALUE.").format(name=name, prefix=prefix)
+    return said
 
 
 @command("whoami", aliases=["moi"])

@@ -17,7 +17,7 @@ import pytest
 from chatops import i18n
 from chatops.hub import Hub, running
 from chatops.i18n_catalogue import extract, problems
-from chatops.testing import Mosquitto, exec_command, settings_for, wait_for, write_demo_config
+from chatops.testing import Mosquitto, exec_command, message, settings_for, wait_for, write_demo_config
 
 USERS = {"owner": None,
          "alice": {"roles": ["admin"], "language": "fr", "web": ["alice"], "loopback": ["alice"]},
@@ -170,8 +170,12 @@ async def test_usage_lines_name_their_placeholders_in_french(tmp_path: Path, mos
         assert (await exec_command(hub, "aide switch")).startswith("switch APPAREIL on|off|toggle [for DURÉE] — ")
         assert (await exec_command(hub, "switch chauffage")).endswith(
             " Utilisation : switch APPAREIL on|off|toggle [for DURÉE]")
-        listing = await exec_command(hub, "aide")
+        replies = await hub.execute(message("aide"))
+        listing = "\n".join(r.text for r in replies)
         assert "cancel NUMÉRO — " in listing and "at [AAAA-MM-JJ] HH:MM COMMANDE — " in listing, listing
+        # Longer than one answer in French: in several, each whole, none cut short.
+        assert all(len(r.text) <= hub.router.max_reply for r in replies) and "coupé" not in listing
+        assert listing.splitlines()[-1].startswith("APPAREIL on|off — ")
         # The French words of each command are on its line: `aide` shows what a French speaker types.
         lines = listing.splitlines()
         assert next(line for line in lines if line.startswith("ack ")).endswith(" (aussi : acquitter, ok)")

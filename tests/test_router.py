@@ -371,3 +371,21 @@ async def test_unknown_device_lists_only_what_the_command_takes(hub: Hub) -> Non
     listed = (await exec_command(hub, "history nope")).split(": ", 1)[1]
     assert not set(cameras) & set(listed.rstrip(".").split(", "))
     assert set(cameras) <= set((await exec_command(hub, "read nope")).split(": ", 1)[1].rstrip(".").split(", "))
+
+
+async def test_a_house_of_many_devices_is_listed_by_type_or_name_never_cut(tmp_path: Path) -> None:
+    """150 discovered sensors: `devices` says how many more there are and how to see them rather
+    than cutting the answer mid-line; `devices TYPE` and `devices PART-OF-A-NAME` pick some."""
+    many = {f"room{i:03}_temperature": {"type": "sensor", "topic": f"t/{i}", "unit": "°C"} for i in range(150)}
+    settings = settings_for(tmp_path, simulator={"enabled": False}, devices=many)
+    async with running(Hub(settings, tty=False)) as hub:
+        listed = await exec_command(hub, "devices")
+        assert len(listed) <= hub.router.max_reply and "cut:" not in listed
+        shown, total = listed.count("\n"), len(hub.home.devices)
+        assert listed.splitlines()[-1] == f"… and {total - shown} more: say devices TYPE or part of a name " \
+            "(types: binary_sensor, camera, climate, cover, light, sensor, switch)."
+        assert (await exec_command(hub, "devices room149")) == "room149_temperature [sensor]: no reading yet"
+        assert len((await exec_command(hub, "devices room14")).splitlines()) == 10      # room140 … room149
+        assert "\nroom000_temperature [sensor]" in await exec_command(hub, "devices sensor")
+        assert await exec_command(hub, "devices garage") == "No device is a 'garage' or has it in its name. " \
+            "Types: binary_sensor, camera, climate, cover, light, sensor, switch."
