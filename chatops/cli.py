@@ -193,7 +193,7 @@ async def _simulate(settings: Settings, what: str, on: bool) -> int:
         return 1
     try:
         async with aiomqtt.Client(address.host, address.port, username=address.username, password=address.password,
-                                  tls_context=tls_context(settings.mqtt, address), timeout=5) as client:
+                                  tls_context=tls_context(address), timeout=5) as client:
             _, command_topic, payload = trigger(settings.simulator.base_topic, what, on)
             await client.publish(command_topic, payload, qos=1)
     except aiomqtt.MqttError as exc:

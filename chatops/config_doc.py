@@ -55,7 +55,7 @@ DESCRIPTIONS: dict[str, str] = {
     "mqtt.username": "broker account",
     "mqtt.password_env": "environment variable holding the broker password",
     "mqtt.password_file": "file holding the broker password (chmod 600)",
-    "mqtt.ca_file": "private CA for `mqtts`",
+    "mqtt.ca_file": "PEM file of a private authority for `mqtts` (relative to the config file), checked at start",
     "mqtt.client_id": "default `chatops-NAME-PID`, new at every start; fix one if your broker's ACLs name clients",
     "mqtt.keepalive": "seconds between keepalive pings",
     "mqtt.backoff_max": "longest wait between reconnects",

@@ -43,6 +43,7 @@ class BrokerAddress:
     tls: bool
     username: str | None
     password: str | None
+    ca_file: Path | None = None       # `[mqtt] ca_file`, relative to the config file's folder
 
 
 def broker_address(settings: MqttSettings, base_dir: Path, embedded_port: int | None = None,
@@ -54,12 +55,14 @@ def broker_address(settings: MqttSettings, base_dir: Path, embedded_port: int | 
         password = embedded_secret(data_dir, create=False) if data_dir is not None else None
         return BrokerAddress(host, embedded_port or port, False, embedded_username(settings), password)
     host, port_number, tls = settings.host_port_tls
-    return BrokerAddress(host, port_number, tls, settings.username, read_secret(settings, "password", base_dir))
+    ca_file = base_dir / settings.ca_file if settings.ca_file else None
+    return BrokerAddress(host, port_number, tls, settings.username, read_secret(settings, "password", base_dir),
+                         ca_file)
 
 
-def tls_context(settings: MqttSettings, address: BrokerAddress) -> ssl.SSLContext | None:
+def tls_context(address: BrokerAddress) -> ssl.SSLContext | None:
     """A verifying TLS context for an mqtts:// broker (plus `ca_file`), else None."""
-    return ssl.create_default_context(cafile=settings.ca_file or None) if address.tls else None
+    return ssl.create_default_context(cafile=address.ca_file) if address.tls else None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -327,7 +330,7 @@ class MqttLink:
                 async with aiomqtt.Client(
                     address.host, address.port, username=address.username, password=address.password,
                     identifier=self.client_id, keepalive=self.settings.keepalive, will=will,
-                    tls_context=tls_context(self.settings, address), timeout=10,
+                    tls_context=tls_context(address), timeout=10,
                     queue_type=functools.partial(_Delivered, self._take),    # type: ignore[arg-type]
                 ) as client:
                     self._client = client

@@ -287,3 +287,50 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
     leaks = [(where, label) for where, text in [("health", health), ("status", status), *logged_texts(caplog)]
              for label, value in forbidden().items() if value in text]
     assert leaks == []
+
+
+class TlsMosquitto(Mosquitto):
+    """mosquitto with a TLS listener whose certificate a private authority signed (ca.pem)."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        ca, key = workdir / "ca.pem", workdir / "ca.key"
+        cert, cert_key, request = workdir / "server.pem", workdir / "server.key", workdir / "server.csr"
+        openssl = ["openssl"]
+        subprocess.run([*openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                        str(ca), "-days", "2", "-subj", "/CN=test authority"], check=True, capture_output=True)
+        subprocess.run([*openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(cert_key), "-out",
+                        str(request), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        extensions = workdir / "san.cnf"
+        extensions.write_text("subjectAltName=IP:127.0.0.1\n")
+        subprocess.run([*openssl, "x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(key),
+                        "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(extensions)],
+                       check=True, capture_output=True)
+        self.ca = ca
+        self.conf.write_text(self.conf.read_text() + f"certfile {cert}\nkeyfile {cert_key}\n")
+
+    @property
+    def url(self) -> str:
+        return f"mqtts://127.0.0.1:{self.port}"
+
+
+async def test_a_tls_broker_is_trusted_through_ca_file_relative_to_the_config(tmp_path: Path) -> None:
+    """`[mqtt] url = "mqtts://..."` and `ca_file` naming the authority, relative to the config's
+    folder: the hub connects and reads the house; a CA file it cannot read is refused by
+    `chatops check` with the key and the fix, instead of a reconnect loop naming no file."""
+    with started(TlsMosquitto(tmp_path / "mosquitto")) as broker:
+        config_dir = tmp_path / "etc"
+        config_dir.mkdir()
+        (config_dir / "broker-ca.pem").write_bytes(broker.ca.read_bytes())
+        settings = settings_for(tmp_path / "data", broker.url, mqtt={"ca_file": "broker-ca.pem"})
+        settings = settings.model_copy(update={"base_dir": config_dir})
+        async with running(Hub(settings, tty=False)) as hub:
+            await wait_for(lambda: hub.mqtt.connected.is_set(), timeout=15)
+            assert (await exec_command(hub, "temp salon")).startswith("salon: ")
+    config = tmp_path / "broken.toml"
+    config.write_text('[mqtt]\nurl = "mqtts://127.0.0.1:8883"\nca_file = "/nowhere/ca.pem"\n')
+    checked = subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(config)],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 2
+    assert "mqtt.ca_file: cannot read /nowhere/ca.pem (No such file or directory); give the PEM file" in checked.stderr
