@@ -123,7 +123,7 @@ class WebChat(AdapterBase):
         second, as if a connection had dropped.)"""
         targets = [s for k, s in self.sockets.items() if k == address.target] or list(self.sockets.values())
         if not targets:
-            raise Unread("no web chat page was open")
+            raise Unread(N_("no web chat page was open"))      # stored as is, said in the reader's language
         payload = json.dumps({"type": "reply", "text": reply.text, "notice": reply.notice,
                               "images": self.image_urls(reply.attachments)})
         for socket in targets:

@@ -24,8 +24,9 @@ async def alerts(ctx: Context) -> str:
         # "console:*" is everyone on the console: shown as the network's name alone.
         told = ", ".join(address.removesuffix(":*") for address in a["told"])
         # Given up (a network that refused it for good): said, or "nobody yet" would promise it.
+        # The reason is stored in English; one the catalogue knows (N_) is said in the reader's.
         missed = "; ".join(_("{address} not reached ({why})").format(
-            address=address.removesuffix(":*"), why=re.sub(r"^refused: (\w+: )?", "", why))
+            address=address.removesuffix(":*"), why=_(re.sub(r"^refused: (\w+: )?", "", why)))
             for address, why in a.get("given_up", ()))
         told = told or (_("nobody") if missed else _("nobody yet"))
         pending = _(", {count} pending").format(count=a["pending"]) if a["pending"] else ""
