@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .config_errors import entry
+from .config_errors import named_entry
 from .device_settings import DeviceType
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
     networks = {"console", "web"} | {kind for _, kind, sec in s.adapter_sections if sec.enabled} \
         | {name for name, _, sec in s.adapter_sections if sec.enabled} | unjudged
     for i, alert in enumerate(s.alerts):
-        rule = entry("alerts", i, alert.name)
+        rule = named_entry("alerts", i, alert.name)
         device = s.devices.get(alert.snapshot or "")
         if device is not None and device.type is not DeviceType.CAMERA:
             problems.append(f"{rule}.snapshot: {alert.snapshot!r} is a {device.type.value}, not a camera")
@@ -71,8 +71,8 @@ def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
     a configured user or an address some enabled adapter can deliver to."""
     from .networks import networks
 
-    lists = [(f"{entry('alerts', i, a.name)}.notify", a.notify) for i, a in enumerate(s.alerts)] + \
-        [(f"{entry('automations', i, a.name)}.notify", a.notify) for i, a in enumerate(s.automations)] + \
+    lists = [(f"{named_entry('alerts', i, a.name)}.notify", a.notify) for i, a in enumerate(s.alerts)] + \
+        [(f"{named_entry('automations', i, a.name)}.notify", a.notify) for i, a in enumerate(s.automations)] + \
         [("notify.default_to", s.notify.default_to)] + \
         [(f"notify.topics[{i}].to", t.to) for i, t in enumerate(s.notify.topics)] + \
         [(f"web.notify_tokens.{name}.to", t.to) for name, t in s.web.notify_tokens.items()]
@@ -102,16 +102,16 @@ def _automation_problems(s: Settings) -> list[str]:
     for i, auto in enumerate(s.automations):
         owner = auto.owner or s.automations_defaults.owner
         if owner is None:
-            problems.append(f"{entry('automations', i, auto.name)}: no owner; set owner = \"USER\" here or in "
+            problems.append(f"{named_entry('automations', i, auto.name)}: no owner; set owner = \"USER\" here or in "
                             "[automations_defaults]: its commands run as that user, with that user's roles")
         elif owner not in s.users:
-            problems.append(f"{entry('automations', i, auto.name)}.owner: no user named {owner!r} in [users]")
+            problems.append(f"{named_entry('automations', i, auto.name)}.owner: no user named {owner!r} in [users]")
         entries = ([auto.when] if auto.when else []) + [e for e in auto.only_if if not is_window(e)]
         for entry in entries:
             device = Trigger.parse(entry).device
             known = {n.casefold() for n in s.devices} | {a.casefold() for d in s.devices.values() for a in d.aliases}
             if device.casefold() not in known and device.replace(" ", "_").casefold() not in known:
-                problems.append(f"{entry('automations', i, auto.name)}: no device named {device!r} (in {entry!r}); "
+                problems.append(f"{named_entry('automations', i, auto.name)}: no device named {device!r} (in {entry!r}); "
                                 f"known: {', '.join(sorted(s.devices)) or 'none'}")
     names = [a.name for a in s.automations]
     for dup in {n for n in names if names.count(n) > 1}:

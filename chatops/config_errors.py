@@ -92,7 +92,7 @@ def format_errors(exc: ValidationError, model: type[Model], prefix: str = "", da
     return problems
 
 
-def entry(key: str, index: int, name: object) -> str:
+def named_entry(key: str, index: int, name: object) -> str:
     """`automations[7] (soir)`: an entry of a list of tables by its index and, when it has one,
     its name, as every message about such an entry writes it."""
     return f"{key}[{index}]" + (f" ({name})" if isinstance(name, str) and name else "")
@@ -104,7 +104,7 @@ def _path(prefix: str, loc: tuple[Any, ...], data: Any) -> str:
     for i, part in enumerate(loc):
         if isinstance(part, int):
             data = data[part] if isinstance(data, list) and 0 <= part < len(data) else None
-            path = entry(path, part, data.get("name") if isinstance(data, dict) else None)
+            path = named_entry(path, part, data.get("name") if isinstance(data, dict) else None)
         else:
             data = data.get(part) if isinstance(data, dict) else None
             path += f".{part}" if i or prefix else str(part)

@@ -276,8 +276,9 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
                 every, taken = leading_duration(words)
             except ValueError as exc:
                 raise ScheduleError(str(exc)) from None
-            if every < 1:
-                raise ScheduleError(_("repeat at most once a second"))
+            if every < 1:                                  # `every 0m`: the limits are the callers' (timers: 1m)
+                raise ScheduleError(_("{every} is no interval to repeat at: give a duration such as 1m").format(
+                    every=" ".join(words[:taken])))
             if taken < len(words) and _MEANING.get(fold(words[taken])) == "at":     # every 2 days at 7:00
                 raise ScheduleError(_("{said} {every} counts from now and takes no time of day; write {said} day at "
                                       "07:00, or cron \"0 7 */2 * *\" for every other day").format(
