@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .durations import format_duration, parse_duration
 from .schema import Model, ValidationError
 
 SECRET_KEYS = ("password", "token", "bot_token", "app_token", "pin", "sasl_password", "server_password", "key",
@@ -85,6 +86,8 @@ def format_errors(exc: ValidationError, model: type[Model], prefix: str = "", da
         got = ""
         if err["type"] != "missing" and not isinstance(shown, (dict, list)):
             got = f" (got {shown!r})"
+        if (limit := _duration_limit(model, loc, err["type"])) is not None and isinstance(shown, (int, float)):
+            message, got = limit, f" (got {format_duration(float(shown))})"   # `10s`, not `10` and `1.0`
         example = _example_for(model, loc)
         fix = f"; for example: {loc[-1] if loc and isinstance(loc[-1], str) else 'value'} = {example}" \
             if example else ""
@@ -109,6 +112,22 @@ def _path(prefix: str, loc: tuple[Any, ...], data: Any) -> str:
             data = data.get(part) if isinstance(data, dict) else None
             path += f".{part}" if i or prefix else str(part)
     return path
+
+
+_LIMIT_WORDS = {"greater_than": ("gt", "more than"), "greater_than_equal": ("ge", "at least"),
+                "less_than": ("lt", "less than"), "less_than_equal": ("le", "at most")}
+
+
+def _duration_limit(model: type[Model], loc: tuple[Any, ...], kind: str) -> str | None:
+    """`must be at least 10s` for a duration key out of its limits: the validator's words give
+    the bound in bare seconds, where the config writes `10s`."""
+    _, field_info = _walk(model, loc)
+    if kind not in _LIMIT_WORDS or field_info is None or not any(
+            getattr(meta, "func", None) is parse_duration for meta in field_info.metadata):
+        return None
+    attribute, words = _LIMIT_WORDS[kind]
+    bound = getattr(field_info, attribute, None)
+    return None if bound is None else f"must be {words} {format_duration(float(bound))}"
 
 
 def _wrong_shape(model: type[Model], loc: tuple[Any, ...], kind: str, given: Any, path: str) -> str | None:

@@ -192,6 +192,14 @@ def test_an_entry_of_a_list_of_tables_is_named_by_its_name_too(tmp_path: Path) -
     assert any(p.startswith("automations[2].do: Input should be a valid list") for p in problems)
 
 
+def test_a_duration_out_of_its_limits_is_said_in_durations(tmp_path: Path) -> None:
+    """`rollup_interval = "1s"` was answered "greater than or equal to 10 (got 1.0)": seconds
+    without their unit, and not the value written."""
+    assert problems_of('[history]\nrollup_interval = "1s"\n[hub]\nhandler_timeout = "0s"\n', tmp_path) == [
+        'hub.handler_timeout: must be more than 0s (got 0s); for example: handler_timeout = "30s"',
+        'history.rollup_interval: must be at least 10s (got 1s); for example: rollup_interval = "5m"']
+
+
 def test_durations() -> None:
     assert parse_duration("1h30m") == 5400
     assert parse_duration("0") == 0
