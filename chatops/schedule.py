@@ -310,6 +310,15 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
     if verb == "cron":
         if not words:
             raise ScheduleError(_('write cron "30 6 * * 1-5" CMD (the expression in double quotes)'))
+        if len(words) >= 6 and len(words[0].split()) == 1:
+            unquoted = " ".join(words[:5])            # `cron 30 6 * * 1-5 chauffage on`: the quotes forgotten
+            try:
+                cron_expression(unquoted)
+            except ScheduleError:
+                pass
+            else:
+                raise ScheduleError(_('put the 5 fields in double quotes: cron "{expression}" {command}').format(
+                    expression=unquoted, command=" ".join(words[5:])))
         expression = cron_expression(words[0])
         first = next(CronSim(expression, _local(now, tz))).timestamp()
         return Plan(first, Recurrence("cron", cron=expression, label=f'cron "{expression}"'), words[1:])
