@@ -129,7 +129,7 @@ def test_an_hourly_cron_runs_in_both_0230s_of_the_fall_back_day() -> None:
     ("cron", ["61 * * * *", "x"], "its minute is out of range or not a number. Its 5 fields are minute 0-59, hour 0-23"),
     ("cron", ["0 25 * * *", "x"], "its hour is out of range"),
     ("cron", ["0 6 * *", "x"], "it has 4 fields, not 5. Its 5 fields are minute 0-59"),
-    ("cron", ["30", "6", "*", "*", "1-5", "chauffage", "on"], 'put the 5 fields in double quotes: cron "30 6 * * 1-5" chauffage on'),
+    ("cron", ["30", "6", "*", "*", "1-5", "chauffage", "on"], r'put the 5 fields in double quotes: cron "30 6 \* \* 1-5" chauffage on'),
     ("every", ["2", "days", "at", "7:00", "x"], "every 2 days counts from now and takes no time of day"),
     ("cron", ["* * * * * *", "x"], "it has 6 fields, not 5"),     # no seconds: every second from chat
     ("cron", [], "double quotes"),
