@@ -568,6 +568,9 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
     warnings: list[str] = []
     for prefix, section in _parts(settings):
         warnings += secret_file_warnings(section, prefix)
+    for role, grants in settings.roles.items():
+        if role in grants:                       # harmless, but a slip: `family = ["family"]` for ["guest", ...]?
+            warnings.append(f"roles.{role}: includes itself, which adds nothing; remove {role!r} from its list")
     web = settings.web
     public_host = urlsplit(web.public_url).hostname if web.public_url else None
     if web.enabled and public_host and not is_loopback(public_host) and not (web.token_env or web.token_file):

@@ -69,6 +69,13 @@ async def temp(ctx: Context, room: str | None = None) -> str:
             rooms = sorted(d.name for d in ctx.home.devices.values() if _is_temperature(d))
             if ctx.home.closest(room, kind) is not None or not rooms:     # `salom`: did you mean salon?
                 raise CommandError(ctx.home.unknown(room, kind))
+            # `temp garage` for a discovered "Garage Temperature" (garage_temperature): the one
+            # room whose name holds the word is the one meant.
+            holding = [d.name for d in ctx.home.devices.values() if _is_temperature(d)
+                       and any(fold(room) in fold(word) for word in (d.name.replace("_", " "), d.label))]
+            if len(holding) == 1:
+                raise CommandError(_("No device called {name!r}. Did you mean {close}?").format(
+                    name=room, close=holding[0]))
             raise CommandError(_("No room called {name!r}. Rooms with a temperature: {rooms}.").format(
                 name=room, rooms=", ".join(rooms)))
         if device.type is DeviceType.CAMERA:

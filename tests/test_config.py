@@ -13,7 +13,7 @@ import pytest
 from chatops.extras import install_hint
 from chatops.config import ConfigError, Settings, load_settings, parse_settings
 from chatops.durations import parse_duration
-from chatops.testing import DEMO_CONFIG
+from chatops.testing import DEMO_CONFIG, settings_for
 
 
 def problems_of(text: str, tmp_path: Path) -> list[str]:
@@ -198,6 +198,12 @@ def test_a_duration_out_of_its_limits_is_said_in_durations(tmp_path: Path) -> No
     assert problems_of('[history]\nrollup_interval = "1s"\n[hub]\nhandler_timeout = "0s"\n', tmp_path) == [
         'hub.handler_timeout: must be more than 0s (got 0s); for example: handler_timeout = "30s"',
         'history.rollup_interval: must be at least 10s (got 1s); for example: rollup_interval = "5m"']
+
+
+def test_a_role_that_includes_itself_draws_a_warning(tmp_path: Path) -> None:
+    from chatops.config import config_warnings
+    settings = settings_for(tmp_path, roles={"guest": ["help"], "family": ["family", "switch"], "admin": ["*"]})
+    assert "roles.family: includes itself, which adds nothing; remove 'family' from its list" in config_warnings(settings)
 
 
 def test_durations() -> None:

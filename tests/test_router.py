@@ -373,6 +373,16 @@ async def test_unknown_device_lists_only_what_the_command_takes(hub: Hub) -> Non
     assert set(cameras) <= set((await exec_command(hub, "read nope")).split(": ", 1)[1].rstrip(".").split(", "))
 
 
+async def test_temp_of_a_word_in_one_rooms_name_suggests_that_room(tmp_path: Path) -> None:
+    """A discovered "Garage Temperature" is garage_temperature: `temp garage` suggests it."""
+    devices = {"garage_temperature": {"type": "sensor", "topic": "t/garage", "unit": "°C",
+                                      "label": "Garage Temperature"}}
+    settings = settings_for(tmp_path, simulator={"enabled": False}, devices=devices)
+    async with running(Hub(settings, tty=False)) as hub:
+        assert await exec_command(hub, "temp garage") == \
+            "No device called 'garage'. Did you mean garage_temperature?"
+
+
 async def test_a_house_of_many_devices_is_listed_by_type_or_name_never_cut(tmp_path: Path) -> None:
     """150 discovered sensors: `devices` says how many more there are and how to see them rather
     than cutting the answer mid-line; `devices TYPE` and `devices PART-OF-A-NAME` pick some."""
