@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import machine
+from bench.common import TARGETS_LINE, machine
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,6 +75,7 @@ def main() -> int:
     print(f"# chatops benchmarks{' (--quick: tiny counts, figures mean nothing)' if options.quick else ''}\n")
     print(f"Machine: {machine()}\n")
     failed: list[str] = []
+    targets: list[str] = []
     for bench in BENCHES:
         if wanted and bench.name not in wanted:
             continue
@@ -88,11 +89,15 @@ def main() -> int:
         result = subprocess.run([sys.executable, "-m", f"bench.{bench.name}", *args], cwd=REPO,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         print(result.stdout.rstrip())
+        targets += [f"- bench.{bench.name}: {line.removeprefix(TARGETS_LINE).strip()}"
+                    for line in result.stdout.splitlines() if line.startswith(TARGETS_LINE)]
         if result.returncode != 0:
             failed.append(bench.name)
             print(f"\n**bench.{bench.name} failed (exit {result.returncode})**\n\n```\n"
                   f"{result.stderr.strip()[-3000:]}\n```")
         print(f"\n({time.perf_counter() - started:.0f} s)\n", flush=True)
+    if targets:
+        print(f"## {TARGETS_LINE.rstrip(':')}, from this run\n\n" + "\n".join(targets) + "\n")
     if failed:
         print(f"FAILED: {', '.join(failed)}")
         return 1

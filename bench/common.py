@@ -58,3 +58,16 @@ def scratch_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="chatops-bench-") as tmp:
         os.chmod(tmp, 0o755)
         yield Path(tmp)
+
+
+# Issue 17's targets, each a ratio to the floor measured in the same run (or a size): every
+# benchmark that judges one prints a line starting with TARGETS_LINE, and `python -m bench`
+# gathers those lines at the end, so that one run gives every target's figure.
+TARGETS_LINE = "Targets (issue 17):"
+TARGET_SWITCH = 1.3           # `!switch` closed loop p50, to the floor bot's
+TARGET_TEMP = 1.2             # `!temp` p50, to the floor bot's
+TARGET_THROUGHPUT = 0.7       # commands/s, to the floor bot's
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, rss_mb, scratch_dir, table
+from bench.common import TARGETS_LINE, machine, rss_mb, scratch_dir, table, verdict
 from bench.latency import Child, HubProcess, hub_config, irc_section, mosquitto
 from bench.throughput import LoadClient, cpu_seconds
 
@@ -274,8 +274,6 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
     all_rss = figures[configs[-1][0]]
     irc_start = figures[f"{configs[0][0]} start"]
 
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "MISSED"
     broker_note = "set_tcp_nodelay true" if tuned else "at its defaults"
     text = (f"Footprint of `chatops run` against mosquitto ({broker_note}) on loopback: start-up is the median "
             f"of {starts} starts after a warm-up one (bytecode cached, as on an installed system); RSS (MiB) at "
@@ -285,7 +283,7 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
                      "CPU at idle (of one core)", "RSS peak under load MiB", "RSS after load MiB",
                      "start / floor bot", "idle RSS / floor bot"],
                     rows)
-            + f"\n\nTargets (issue 17): idle RSS IRC only, web off <= {TARGET_IRC_RSS_MB:g} MiB: "
+            + f"\n\n{TARGETS_LINE} idle RSS IRC only, web off <= {TARGET_IRC_RSS_MB:g} MiB: "
             f"{verdict(irc_rss <= TARGET_IRC_RSS_MB)} ({irc_rss:.1f}); idle RSS with everything <= "
             f"{TARGET_RSS_MB:g} MiB: {verdict(all_rss <= TARGET_RSS_MB)} ({all_rss:.1f}); start-up to the first "
             f"answer <= x{TARGET_START_RATIO:g} the floor bot's: {verdict(irc_start <= TARGET_START_RATIO * bot_start)} "

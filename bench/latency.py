@@ -40,7 +40,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, percentile, rss_mb, scratch_dir, table
+from bench.common import (TARGET_SWITCH, TARGET_TEMP, TARGETS_LINE, machine, percentile, rss_mb, scratch_dir, table,
+                          verdict)
 from chatops.testing import DEMO_CONFIG, free_port, merge
 
 CHATOPS = Path(sys.executable).parent / "chatops"
@@ -541,6 +542,11 @@ async def measure(count: int, profile: bool, workdir: Path, nodelay: bool = Fals
                 max(ms), f"x{percentile(ms, 50) / percentile(base, 50):.2f}",
                 f"x{percentile(ms, 99) / percentile(base, 99):.2f}"]
 
+    def p50(seconds: list[float]) -> str:
+        return f"{percentile(seconds, 50) * 1000:.2f} ms"
+
+    switch_ratio = percentile(switch_hub, 50) / percentile(switch_floor, 50)
+    temp_ratio = percentile(temp_hub, 50) / percentile(temp_floor, 50)
     rows = [
         row("`!temp salon`", "chatops hub (`chatops run`, irc3 adapter)", temp_hub, temp_floor),
         row("`!temp salon`", "floor: raw asyncio bot, answer from memory", temp_floor, temp_floor),
@@ -557,6 +563,10 @@ async def measure(count: int, profile: bool, workdir: Path, nodelay: bool = Fals
             + table(["path", "bot", "p50 ms", "p90 ms", "p99 ms", "mean ms", "max ms", "p50 / floor bot",
                      "p99 / floor bot"], rows)
             + f"\n\nSwitch commands the hub could not confirm: {unconfirmed} of {count + warmup}."
+            + f"\n\n{TARGETS_LINE} `!switch` closed loop p50 <= x{TARGET_SWITCH}: "
+              f"{verdict(switch_ratio <= TARGET_SWITCH)} (x{switch_ratio:.2f}: {p50(switch_hub)} vs {p50(switch_floor)}); "
+              f"`!temp` p50 <= x{TARGET_TEMP}: {verdict(temp_ratio <= TARGET_TEMP)} (x{temp_ratio:.2f}: "
+              f"{p50(temp_hub)} vs {p50(temp_floor)})."
             + "\n\nErrbot 6.2, measured by the issue, not in this run (stock mosquitto): `!switch` closed loop "
               "p50 1.1 ms.")
     summary = profile_summary(workdir / "hub.prof", "Latency run") if profile else None

@@ -20,7 +20,7 @@ import os
 import time
 from pathlib import Path
 
-from bench.common import machine, percentile, scratch_dir, table
+from bench.common import TARGET_THROUGHPUT, TARGETS_LINE, machine, percentile, scratch_dir, table, verdict
 from bench.latency import Child, HubProcess, hub_config, irc_section, mosquitto, profile_summary
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -151,6 +151,9 @@ async def measure(clients_n: int, count: int, rounds: int, profile: bool, workdi
     text += (f"\n\nCPU of the other processes (of one core), hub phases / floor phases: the load generator "
              f"(this process) {load['maison']:.0%} / {load['floor']:.0%}, ngircd {server['maison']:.0%} / "
              f"{server['floor']:.0%}. Near 100% means that process, not the bot, set the ceiling.")
+    ratio = hub_rate / floor_rate
+    text += (f"\n\n{TARGETS_LINE} throughput >= x{TARGET_THROUGHPUT}: {verdict(ratio >= TARGET_THROUGHPUT)} "
+             f"(x{ratio:.2f}: {hub_rate:,.0f} vs {floor_rate:,.0f} commands/s).")
     if profile:
         text += "\n" + profile_summary(workdir / "hub.prof", "Throughput run")
     return text
