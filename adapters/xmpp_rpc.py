@@ -78,12 +78,20 @@ class HubService:
     async def _audit(self, kind: str, caller: Identity, text: str, detail: str) -> None:
         self.hub.audit.record(kind, str(caller), f"{self.adapter}:{caller.id}", text, detail)
 
-    def _device(self, name: str) -> Device:
+    async def _device(self, caller: Identity, command: str, text: str, name: str) -> Device:
         device = self.hub.home.find(name)
         if device is None:
             known = ", ".join(sorted(self.hub.home.devices)) or "none"
-            raise Fault(FaultCode.NO_SUCH_DEVICE, f"no device called {name!r}; devices: {known}")
+            await self._fail(caller, command, text, Fault(FaultCode.NO_SUCH_DEVICE,
+                                                          f"no device called {name!r}; devices: {known}"))
+        assert device is not None
         return device
+
+    async def _fail(self, caller: Identity, command: str, text: str, fault: Fault) -> None:
+        """Raise `fault` for a call that ends before the router: it still costs the caller a rate
+        token (a refusal past the limit), as a chat line naming no device does."""
+        await self.permit(caller, command, text)
+        raise fault
 
     # ---- operations -----------------------------------------------------------------------
 
@@ -102,10 +110,12 @@ class HubService:
     async def read(self, caller: Identity, name: str) -> dict[str, Any]:
         """{device, label, value, unit, timestamp (Unix seconds), time (ISO 8601, UTC), stale}:
         the `read` command, run as a chat line would be, answered as structured data."""
-        await self.permit(caller, "read", f"hub.read {name}", metered=False)
-        device = self._device(name)
+        text = f"hub.read {name}"
+        await self.permit(caller, "read", text, metered=False)
+        device = await self._device(caller, "read", text, name)
         if device.type is DeviceType.CAMERA:
-            raise Fault(FaultCode.DEVICE_ERROR, f"{device.label} is a camera; it has no value to read")
+            await self._fail(caller, "read", text, Fault(FaultCode.DEVICE_ERROR,
+                                                         f"{device.label} is a camera; it has no value to read"))
         await self._run(caller, f'read "{device.name}"')
         reading = device.reading
         if reading is None:
@@ -121,13 +131,16 @@ class HubService:
         wanted_word = state.strip().casefold()
         if wanted_word not in SWITCH_STATES:
             raise Fault(FaultCode.BAD_PARAMS, f"state must be {', '.join(SWITCH_STATES)}, not {state!r}")
-        await self.permit(caller, "switch", f"hub.switch {name} {state}", metered=False)
-        device = self._device(name)
+        text = f"hub.switch {name} {state}"
+        await self.permit(caller, "switch", text, metered=False)
+        device = await self._device(caller, "switch", text, name)
         if not device.switchable:
-            raise Fault(FaultCode.DEVICE_ERROR, f"{device.label} is a {device.type.value}; it cannot be switched")
+            await self._fail(caller, "switch", text, Fault(
+                FaultCode.DEVICE_ERROR, f"{device.label} is a {device.type.value}; it cannot be switched"))
         if wanted_word == "toggle":
             if device.reading is None:
-                raise Fault(FaultCode.DEVICE_ERROR, f"the state of {device.label} is unknown; say on or off")
+                await self._fail(caller, "switch", text, Fault(
+                    FaultCode.DEVICE_ERROR, f"the state of {device.label} is unknown; say on or off"))
             wanted = not bool(device.reading.value)
         else:
             wanted = wanted_word == "on"

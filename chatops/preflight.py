@@ -39,7 +39,8 @@ def data_dir_problem(settings: Settings, create: bool) -> str | None:
         else:
             _check_writable(path)
     except OSError as exc:
-        if create and (path / "chatops.db").is_file():
+        database = path / "chatops.db"
+        if create and database.is_file() and os.access(database, os.R_OK):
             # A folder that held the database and turned read-only (a worn SD card): the hub
             # starts degraded on it rather than leaving the house silent (chatops.store).
             log.error("[hub] data_dir: cannot write to %s (%s); starting with the database read-only",

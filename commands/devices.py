@@ -258,19 +258,19 @@ async def devices(ctx: Context, *words: str) -> str:
         raise CommandError(_("No device is a {word!r} or has it in its name. Types: {types}.").format(
             word=" ".join(words)[:40], types=", ".join(sorted({type_word(d.type) for d in ctx.home.devices.values()}))))
     lines: list[str] = []
-    room = ctx.hub.router.max_reply - 200        # what one answer holds, with the last line's hint
-    for shown, device in enumerate(chosen):
+    for device in chosen:
         aliases = " " + _("(aka {names})").format(names=", ".join(device.settings.aliases)) \
             if device.settings.aliases else ""
         value = "" if device.type is DeviceType.CAMERA else f": {device.show()}"
-        line = f"{device.name} [{device.type.value}]{aliases}{value}"
-        room -= len(line) + 1
-        if room < 0:                             # a house of 300 discovered sensors: say how to see the rest
-            lines.append(_("… and {count} more: say {prefix}devices TYPE or part of a name (types: {types}).").format(
-                count=len(chosen) - shown, prefix=ctx.prefix,
-                types=", ".join(sorted({type_word(d.type) for d in chosen}))))
-            break
-        lines.append(line)
+        lines.append(f"{device.name} [{device.type.value}]{aliases}{value}")
+    if len("\n".join(lines)) <= ctx.hub.router.max_reply:
+        return "\n".join(lines)
+    # A house of 300 discovered sensors: as many as fit (one at least), then how to see the rest.
+    room, shown = ctx.hub.router.max_reply - 200, 1
+    while shown < len(lines) and len("\n".join(lines[:shown + 1])) <= room:
+        shown += 1
+    lines = lines[:shown] + [_("… and {count} more: say {prefix}devices TYPE or part of a name (types: {types}).").format(
+        count=len(chosen) - shown, prefix=ctx.prefix, types=", ".join(sorted({type_word(d.type) for d in chosen})))]
     return "\n".join(lines)
 
 

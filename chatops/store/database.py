@@ -115,7 +115,10 @@ class Store:
         folder where SQLite cannot make its WAL index either, the file is read as it stands."""
         uri = self.path.resolve().as_uri().replace("file://", "file:", 1)
         for options in ("mode=ro", "mode=ro&immutable=1"):
-            db = sqlite3.connect(f"{uri}?{options}", uri=True, isolation_level=None, check_same_thread=False)
+            try:
+                db = sqlite3.connect(f"{uri}?{options}", uri=True, isolation_level=None, check_same_thread=False)
+            except sqlite3.Error:
+                continue
             try:
                 db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
                 return db
@@ -169,7 +172,10 @@ class Store:
     def _run(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[T, bool]:
         # Found read-only at start: reads answer from the read-only connection, writes raise
         # "attempt to write a readonly database"; every REOPEN_EVERY s the file is tried again.
+        old = self._db
         reopened = self._read_only is not None and time.monotonic() >= self._next_reopen and self._reopen()
+        if reopened:              # callers pass `store.db`, taken before the swap: give them the new one
+            args = tuple(self._db if arg is old else arg for arg in args)
         before = self._db.total_changes if self._db is not None else 0
         result = fn(*args)
         return result, reopened or (self._db is not None and self._db.total_changes != before)

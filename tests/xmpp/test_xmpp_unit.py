@@ -263,6 +263,27 @@ async def test_rpc_devices_asks_reads_permission_as_the_chat_command_does(tmp_pa
         await hub.store.close()
 
 
+async def test_rpc_calls_naming_no_device_cost_a_rate_token(tmp_path: Path) -> None:
+    """hub.read of an unknown name ends before the router: it still spends the caller's bucket,
+    so a flood of them is refused as rate-limited, as chat lines naming no device are."""
+    hub = Hub(settings_for(tmp_path, users=USERS, hub={"rate_limit": 3}))
+    await hub.store.open()
+    try:
+        service = HubService(hub, "xmpp")
+        eve = Identity("xmpp", "eve@localhost")
+        codes = []
+        for n in range(5):
+            with pytest.raises(Fault) as failed:
+                await service.call(eve, "hub.read", [f"nope{n}"])
+            codes.append(failed.value.code)
+        assert codes[:3] == [FaultCode.NO_SUCH_DEVICE] * 3 and codes[3:] == [FaultCode.RATE_LIMITED] * 2
+        with pytest.raises(Fault) as limited:
+            await service.call(eve, "hub.read", ["salon"])
+        assert limited.value.code == FaultCode.RATE_LIMITED
+    finally:
+        await hub.store.close()
+
+
 def test_slixmpp_is_imported_without_its_pygments_colouriser() -> None:
     """pygments is installed here (pytest needs it): slixmpp must not build its colouriser, yet
     pygments stays importable for anyone else in the process."""
