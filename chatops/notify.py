@@ -250,7 +250,8 @@ class Notifications:
 
     def token_name(self, authorization: str) -> str | None:
         """The notify token's name `Authorization: Bearer TOKEN` carries, or None."""
-        offered = authorization.removeprefix("Bearer ").strip().encode()
+        scheme, _, credentials = authorization.strip().partition(" ")
+        offered = (credentials if scheme.casefold() == "bearer" else authorization).strip().encode()   # any case
         if not offered:
             return None
         found = None
