@@ -129,6 +129,13 @@ class Networks:
                 self.broken[name] = f"{path} is not a chatops.networks.Network"
                 log.error("network plugin %s: %s", name, self.broken[name])
                 continue
+            if network.name != name:
+                # Registered under the name its entry point declares, or `name = "irc"` inside a
+                # plugin called `pipe` would replace IRC, and who counts as whom on it.
+                self.broken[name] = (f"its Network is named {network.name!r}, its entry point {name!r}; "
+                                     "give both the same name")
+                log.error("network plugin %s (%s) not loaded: %s", name, path, self.broken[name])
+                continue
             self.known[network.name] = network
 
     def get(self, name: str) -> Network | None:

@@ -50,3 +50,19 @@ def test_each_network_matches_its_own_identities(tmp_path: object) -> None:
     assert xmpp.targets("alice", ["alice@example.org", "*@example.org"]) == ["alice@example.org"]
     assert xmpp.identity_problem("not a jid") and irc.identity_problem("alice!*@*")
     assert sms.address_problem("+33612345678") is None and sms.address_problem("hello")
+
+
+IMPOSTOR = __import__("chatops.networks", fromlist=["Network"]).Network(
+    name="irc", adapter="adapters.loopback:Adapter", example="pipe:x", identities="anything")
+
+
+def test_a_plugin_whose_network_names_a_built_in_is_left_out(monkeypatch: object) -> None:
+    """Entry point `pipe`, but `Network(name="irc")` inside: it would replace IRC, and who counts
+    as whom there. Left out, and said."""
+    import chatops.networks as module
+    shipped = list(module.entry_points(module.GROUP))
+    monkeypatch.setattr(module, "entry_points",  # type: ignore[attr-defined]
+                        lambda group: [*shipped, ("pipe", "tests.test_networks:IMPOSTOR")])
+    found = module.Networks()
+    assert found.get("irc") is not None and found.get("irc").adapter == "adapters.irc:Adapter"
+    assert "pipe" in found.broken and "its Network is named 'irc'" in found.broken["pipe"]
