@@ -586,17 +586,8 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
 def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]:
     """Problems with secrets of the parts that will start (unset variables, unreadable files),
     and with the other files they read (the broker's CA)."""
-    problems = []
-    mqtt = settings.mqtt
-    if mqtt.ca_file and mqtt.url != "embedded":
-        path = settings.base_dir / mqtt.ca_file
-        try:
-            with path.open("rb"):
-                pass
-        except OSError as exc:
-            problems.append(f"mqtt.ca_file: cannot read {path} ({exc.strerror or exc}); give the PEM file of the "
-                            "authority that signed the broker's certificate, or remove ca_file to trust the "
-                            "system's authorities")
+    from .config_checks import ca_file_problems
+    problems = ca_file_problems(settings)
     for prefix, section in _parts(settings, console_forced):
         for key in SECRET_KEYS:
             if f"{key}_env" in type(section).model_fields:

@@ -154,3 +154,18 @@ def address_problem(network: str, address: str, enabled: set[str]) -> str | None
     if not address:
         return "the address after the colon is empty"
     return known.address_problem(address) if known is not None else None
+
+
+def ca_file_problems(s: Settings) -> list[str]:
+    """`[mqtt] ca_file` must be readable, relative to the config's folder: found at start, not
+    as a reconnect loop saying "No such file" without naming it."""
+    mqtt = s.mqtt
+    if not mqtt.ca_file or mqtt.url == "embedded":
+        return []
+    path = s.base_dir / mqtt.ca_file
+    try:
+        with path.open("rb"):
+            return []
+    except OSError as exc:
+        return [f"mqtt.ca_file: cannot read {path} ({exc.strerror or exc}); give the PEM file of the authority that "
+                "signed the broker's certificate, or remove ca_file to trust the system's authorities"]

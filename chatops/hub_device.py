@@ -68,7 +68,7 @@ class HubDevice:
             log.error("[mqtt] discovery_ack_user = %r: that user's roles do not grant ack, so the acknowledge "
                       "button is not announced; give them a role with ack", self.ack_user)
             self.ack_user = None
-        if self.publish and self.ack_user is None and user is None and settings.discovery_ack_user is None:
+        if self.publish and settings.discovery_ack_user is None:
             log.info("Home Assistant: no acknowledge button (set [mqtt] discovery_ack_user to the user it acts as)")
         self.entities = self._entities() if self.publish else {}
         self._wake = asyncio.Event()

@@ -130,8 +130,8 @@ class Networks:
                 log.error("network plugin %s: %s", name, self.broken[name])
                 continue
             if network.name != name:
-                # Registered under the name its entry point declares, or `name = "irc"` inside a
-                # plugin called `pipe` would replace IRC, and who counts as whom on it.
+                # Registered under the name its entry point declares, or a plugin could name a
+                # built-in network inside and replace it, and who counts as whom on it.
                 self.broken[name] = (f"its Network is named {network.name!r}, its entry point {name!r}; "
                                      "give both the same name")
                 log.error("network plugin %s (%s) not loaded: %s", name, path, self.broken[name])

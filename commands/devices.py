@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 
 from chatops.auth import fold
 from chatops.command import CommandError, Context, Shorthand, command, shown_usage
@@ -256,7 +257,7 @@ async def devices(ctx: Context, *words: str) -> str:
         if not ctx.home.devices:
             return _("No devices configured.")
         raise CommandError(_("No device is a {word!r} or has it in its name. Types: {types}.").format(
-            word=" ".join(words)[:40], types=", ".join(sorted({type_word(d.type) for d in ctx.home.devices.values()}))))
+            word=" ".join(words)[:40], types=_types(ctx.home.devices.values())))
     lines: list[str] = []
     for device in chosen:
         aliases = " " + _("(aka {names})").format(names=", ".join(device.settings.aliases)) \
@@ -270,8 +271,13 @@ async def devices(ctx: Context, *words: str) -> str:
     while shown < len(lines) and len("\n".join(lines[:shown + 1])) <= room:
         shown += 1
     lines = lines[:shown] + [_("… and {count} more: say {prefix}devices TYPE or part of a name (types: {types}).").format(
-        count=len(chosen) - shown, prefix=ctx.prefix, types=", ".join(sorted({type_word(d.type) for d in chosen})))]
+        count=len(chosen) - shown, prefix=ctx.prefix, types=_types(chosen))]
     return "\n".join(lines)
+
+
+def _types(devices: Iterable[Device]) -> str:
+    """The types of `devices`, in the reader's words: what `devices TYPE` takes."""
+    return ", ".join(sorted({type_word(d.type) for d in devices}))
 
 
 def _picked(device: Device, wanted: str) -> bool:

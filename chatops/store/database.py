@@ -58,6 +58,12 @@ CREATE TABLE IF NOT EXISTS alert_quiet (alert_id INTEGER PRIMARY KEY, since REAL
 """
 
 
+def _why(exc: Exception) -> str:
+    """Why a file could not be opened for writing: the system's words (`Operation not
+    permitted`) or SQLite's."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
 class Store:
     """The hub's database file; open() before use, close() at shutdown."""
 
@@ -92,7 +98,7 @@ class Store:
         except (OSError, sqlite3.OperationalError) as exc:
             if not self.path.is_file():
                 raise                               # nothing to read either (the preflight said why)
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            reason = _why(exc)
         self._db = self._readable()
         self._read_only, self._next_reopen = reason, time.monotonic() + self.reopen_every
 
@@ -132,7 +138,7 @@ class Store:
         try:
             db = self._writable()
         except (OSError, sqlite3.Error) as exc:
-            self._read_only = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self._read_only = _why(exc)
             return False
         old, self._db, self._read_only = self._db, db, None
         if old is not None:
