@@ -6,6 +6,7 @@ specs of the modules the hub loads. Nothing is registered globally.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import inspect
@@ -254,6 +255,14 @@ def command_modules(names: tuple[str, ...] = BUILTIN_COMMAND_MODULES) -> tuple[l
     """The modules of the `chatops.commands` entry points (built-in modules register there too;
     `names` stands in for them when the package metadata is missing), and those that failed to
     import with why: a broken plugin is logged and left out, the hub starts without it."""
+    modules, broken = _imported(names)
+    return list(modules), dict(broken)
+
+
+@functools.cache
+def _imported(names: tuple[str, ...]) -> tuple[list[ModuleType], dict[str, str]]:
+    """Imported once per process: the config, `check` and the hub ask in turn, and a plugin that
+    fails would fail, and be logged, each time."""
     found = {path: name for name, path in entry_points("chatops.commands")}
     wanted = {**{n: n.rpartition(".")[2] for n in names if n not in found}, **found}
     modules: list[ModuleType] = []

@@ -10,6 +10,7 @@ them as `ctx.plugin.settings`, and a storage of their own as `ctx.plugin.storage
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from .config_errors import format_errors
 
 if TYPE_CHECKING:
     from .store import Store
+
+log = logging.getLogger(__name__)
 
 def declared_config(module: ModuleType) -> tuple[str, type[Model]] | None:
     config = getattr(module, "CONFIG", None)
@@ -46,12 +49,21 @@ def validate_sections(modules: list[ModuleType], raw: dict[str, Any],
             sections[name] = schema.model_validate(raw.get(name) or {})
         except ValidationError as exc:
             problems += format_errors(exc, schema, f"plugins.{name}.")
+        except Exception as exc:                 # a validator of the plugin's own that crashed
+            problems.append(f"plugins.{name}: the plugin's own check of this table failed "
+                            f"({type(exc).__name__}: {exc}); fix the table, or report it to the plugin's author")
     for name in raw:
-        if name not in declared and name not in broken:
-            failed = f"; failed to load: {', '.join(f'{n} ({why})' for n, why in sorted(broken.items()))}" \
-                if broken else ""
-            problems.append(f"plugins.{name}: no plugin loaded reads this table; loaded: "
-                            f"{', '.join(sorted(declared)) or 'none'}{failed}")
+        if name in declared or name in broken:
+            continue
+        unread = f"plugins.{name}: no plugin loaded reads this table; loaded: {', '.join(sorted(declared)) or 'none'}"
+        if broken:
+            # A plugin that failed to load may declare its table under another name than its
+            # entry point's: the table cannot be told apart from a typo, and the hub starts
+            # without the plugin, as promised, saying both.
+            failed = ", ".join(f"{n} ({why})" for n, why in sorted(broken.items()))
+            log.warning("%s; failed to load: %s", unread, failed)
+        else:
+            problems.append(unread)
     return sections, problems
 
 

@@ -140,3 +140,42 @@ def test_a_broken_command_plugin_with_its_table_is_left_out_and_the_hub_starts(t
     assert out.returncode == 0, out.stderr
     assert "plugin weather: NOT LOADED (ModuleNotFoundError: No module named 'requests_not_installed')" \
         in out.stdout, out.stdout
+
+
+def test_a_plugin_raising_at_import_or_in_its_validator_gets_a_sentence_not_a_traceback(tmp_path: Path) -> None:
+    """A command module raising RuntimeError at import is left out (its table, declared under
+    another name, only warned about); a validator of a plugin's schema raising TypeError stops
+    `check` and `run` with exit code 2 and the table named, never a traceback."""
+    site = tmp_path / "site"
+    info = site / "two_plugins-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "entry_points.txt").write_text("[chatops.commands]\nboom = boom_plugin\nmeteo = meteo_plugin\n",
+                                           encoding="utf-8")
+    (site / "boom_plugin.py").write_text("raise RuntimeError('no weather today')\n", encoding="utf-8")
+    (site / "meteo_plugin.py").write_text(
+        "from chatops.command import command\nfrom chatops.config import Section\n"
+        "from chatops.schema import field_validator\n\n\n"
+        "class Settings(Section):\n    city: str = 'Paris'\n\n"
+        "    @field_validator('city')\n    @classmethod\n    def known(cls, value):\n"
+        "        if value == 'Atlantis':\n            raise TypeError('cities are str')\n        return value\n\n\n"
+        "CONFIG = ('meteo', Settings)\n\n\n"
+        "@command('meteo')\nasync def meteo(ctx):\n    return f'sunny in {ctx.plugin.settings.city}'\n",
+        encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(site))
+    config = write_demo_config(tmp_path, extra='\n[plugins.meteo]\ncity = "Lyon"\n[plugins.boom_settings]\nx = 1\n')
+    out = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
+                         cwd=tmp_path, capture_output=True, text=True, input="status\nmeteo\n", timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "plugin boom: NOT LOADED (RuntimeError: no weather today)" in out.stdout, out.stdout
+    assert "sunny in Lyon" in out.stdout
+    assert ("plugins.boom_settings: no plugin loaded reads this table; loaded: greeter, meteo; "
+            "failed to load: boom (RuntimeError: no weather today)") in out.stderr, out.stderr
+    assert out.stderr.count("command plugin boom (boom_plugin) cannot be loaded") == 1, out.stderr
+    config = write_demo_config(tmp_path, extra='\n[plugins.meteo]\ncity = "Atlantis"\n')
+    for verb in ("check", "run"):
+        out = subprocess.run([sys.executable, "-m", "chatops.cli", verb, "--config", str(config)], cwd=tmp_path,
+                             capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60)
+        assert out.returncode == 2, (verb, out.stderr)
+        assert ("plugins.meteo: the plugin's own check of this table failed (TypeError: cities are str); "
+                "fix the table, or report it to the plugin's author") in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
