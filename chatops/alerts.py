@@ -317,14 +317,21 @@ class AlertEngine:
                            text: str | Callable[[str], str], attachment: str | None, due: float) -> None:
         """One delivery row per recipient; a callable `text` is rendered in each one's language,
         given the command prefix as that recipient types it ("" in a direct chat)."""
-        def shown(recipient: Recipient) -> str:
-            if isinstance(text, str):
-                return text
-            with speaking(self.hub.auth.language_of(recipient.user or None)):
-                return text("" if self.is_direct(recipient) else self.hub.settings.hub.prefix)
+        shown = self.in_their_words(text if callable(text) else lambda _prefix: text)
         deliveries.insert(db, [(alert_id, self._adapter_name(r.network), r.target, int(self.is_direct(r)),
-                                r.user or f"{r.network}:{r.target}", kind, shown(r), attachment, self.hub.clock.time(), due)
+                                r.user or f"{r.network}:{r.target}", kind,
+                                shown(r.user or f"{r.network}:{r.target}", self.is_direct(r)),
+                                attachment, self.hub.clock.time(), due)
                                for r in recipients])
+
+    def in_their_words(self, text: Callable[[str], str]) -> Callable[[str, bool], str]:
+        """`text(prefix)` for one recipient as a delivery row names it (a user name, or an
+        address such as "irc:#maison") and whether it is a direct chat: in the user's language
+        (an address reads the hub's), with the command prefix as they type it ("" when direct)."""
+        def shown(recipient: str, direct: bool) -> str:
+            with speaking(self.hub.auth.language_of(None if ":" in recipient else recipient)):
+                return text("" if direct else self.hub.settings.hub.prefix)
+        return shown
 
     def is_direct(self, recipient: Recipient) -> bool:
         """A person (True) or a room, by the rule of the recipient's network. An address on an

@@ -28,7 +28,7 @@ from . import json_input
 from .alerts import Recipient, parse_address
 from .reminders import NOTICE_PREFIX
 from .config import NotifyTopic, read_secret
-from .i18n import _, speaking
+from .i18n import _
 from .config_checks import address_problem
 from .private import private_dir, write_private
 from .rate import TokenBucket
@@ -370,8 +370,8 @@ class Notifications:
                 return None
             alert_rows.clear_rule(db, rule, now)
             deliveries.cancel_pending(db, notice_id, "repeat")
-            with speaking(self.hub.settings.hub.language):       # one text for its first recipients
-                resolved = _("[RESOLVED] {text} (alert #{id})").format(text=text, id=notice_id)
+            resolved = self.hub.alerts.in_their_words(
+                lambda _prefix: _("[RESOLVED] {text} (alert #{id})").format(text=text, id=notice_id))
             deliveries.copy_to_first_recipients(db, notice_id, "clear", resolved, now)
             return notice_id, deliveries.adapters_of(db, notice_id)
 

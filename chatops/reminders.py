@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backoff import Backoff, pause_after_failure
 from .clock import until
-from .i18n import _, speaking
+from .i18n import _
 from .outbox import STORE_RETRY_CAP
 from .store import alerts as alert_rows, deliveries
 
@@ -75,8 +75,6 @@ class Reminders:
         def reminder(prefix: str = self.hub.settings.hub.prefix) -> str:
             return _("[REMINDER {count}] {text} (alert #{id}; answer {prefix}ack {id})").format(
                 count=repeats + 1, text=message, id=alert_id, prefix=prefix)
-        with speaking(self.hub.settings.hub.language):
-            text = reminder()               # a notification's reminder: its first recipients, the hub's language
         store = self.hub.store
 
         if state is None and rule_name.startswith(NOTICE_PREFIX):
@@ -91,7 +89,7 @@ class Reminders:
                 self.engine._insert_deliveries(db, alert_id, recipients, "repeat", reminder, None, now)
                 return []
             # No rule to name its recipients (a notification): those its first message went to.
-            deliveries.copy_to_first_recipients(db, alert_id, "repeat", text, now)
+            deliveries.copy_to_first_recipients(db, alert_id, "repeat", self.engine.in_their_words(reminder), now)
             return deliveries.adapters_waiting(db, alert_id, "repeat")
 
         try:
@@ -110,7 +108,7 @@ class Reminders:
                 from .alerts import Recipient           # (alerts imports this module)
                 recipients = [Recipient(adapter, target, "" if ":" in recipient else recipient)
                               for adapter, target, _direct, recipient in first]
-                await self._from_memory(alert_id, repeats + 1, next_at, recipients, lambda _prefix: text, exc)
+                await self._from_memory(alert_id, repeats + 1, next_at, recipients, reminder, exc)
                 return
             await self._from_memory(alert_id, repeats + 1, next_at, recipients, reminder, exc)
             return

@@ -26,13 +26,16 @@ TOKEN = "cron-secret-token-1234"
 LIMITED = "grafana-secret-token-5678"
 
 
-def notify_settings(tmp_path: Path, url: str, **notify: Any) -> Any:
+def notify_settings(tmp_path: Path, url: str, french: str = "", **notify: Any) -> Any:
+    """Two users on the loopback network, `owner` and `bob`; the one named `french` reads French."""
+    users = {"owner": {"roles": ["admin"], "loopback": ["owner"]}, "bob": {"roles": ["guest"], "loopback": ["bob"]}}
+    if french:
+        users[french]["language"] = "fr"
     return settings_for(
         tmp_path / "data", url, simulator={"enabled": False}, adapters={"loopback": {"name": "loop"}},
         web={"user": None, "notify_tokens": {"cron": {"token_env": "T_CRON", "per_minute": 5},
                                              "grafana": {"token_env": "T_GRAFANA", "to": ["owner"]}}},
-        users={"owner": {"roles": ["admin"], "loopback": ["owner"]}, "bob": {"roles": ["guest"], "loopback": ["bob"]}},
-        notify={"default_to": ["owner"], **notify})
+        users=users, notify={"default_to": ["owner"], **notify})
 
 
 @asynccontextmanager
@@ -66,7 +69,7 @@ def bearer(token: str = TOKEN) -> dict[str, str]:
 async def next_sent(inbox: Any, timeout: float = 5.0) -> tuple[Any, Any]:
     """The next (address, reply) the loopback network was asked to send."""
     await inbox.next(timeout)
-    return inbox.sent[-1]
+    return inbox.sent[len(inbox.sent) - inbox.queue.qsize() - 1]      # the one just taken, not the latest
 
 
 async def wait_status(http: aiohttp.ClientSession, base: str, notice_id: int, state: str,
@@ -180,7 +183,8 @@ async def test_refusals_are_explained(tmp_path: Path, mosquitto: Mosquitto, monk
 
 async def test_ack_repeats_until_acknowledged_and_survives_a_down_network(
         tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = notify_settings(tmp_path, mosquitto.url, repeat="0.3s")
+    # The owner reads French: the reminder in the reader's language, not the hub's.
+    settings = notify_settings(tmp_path, mosquitto.url, french="owner", repeat="0.3s")
     async with hub_and_http(settings, monkeypatch) as (hub, inbox, http, base):
         inbox.health.down("test: network away")
         async with http.post(f"{base}/api/notify", json={"to": "owner", "text": "Freezer open", "ack": True,
@@ -192,9 +196,9 @@ async def test_ack_repeats_until_acknowledged_and_survives_a_down_network(
             assert states["loop:owner"] == "pending"
         inbox.health.up()
         _, first = await next_sent(inbox)
-        assert first.text.startswith(f"[CRITICAL] Freezer open (alert #{notice_id}")
+        assert first.text == f"[CRITIQUE] Freezer open (alerte n°{notice_id} ; répondez ack {notice_id})"
         _, reminder = await next_sent(inbox)
-        assert reminder.text.startswith("[REMINDER")
+        assert reminder.text == f"[RAPPEL 1] Freezer open (alerte n°{notice_id} ; répondez ack {notice_id})"
         assert [a["id"] for a in await hub.alerts.active()] == [notice_id]
         await hub.alerts.ack(notice_id, "owner", "owner")
         async with http.get(f"{base}/api/notify/{notice_id}", headers=bearer()) as response:
@@ -255,20 +259,22 @@ async def test_alertmanager_and_grafana_webhooks(tmp_path: Path, mosquitto: Mosq
                                                                   "instance": "nas:9100"},
             "annotations": {"summary": "/ is 97% full"}, "startsAt": "2026-12-05T00:00:00Z"}]}
 
-    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+    settings = notify_settings(tmp_path, mosquitto.url, french="bob")
+    async with hub_and_http(settings, monkeypatch) as (hub, inbox, http, base):
         url = f"{base}/api/notify/alertmanager?to=owner,bob"
         async with http.post(url, json=payload("firing"), headers=bearer()) as response:
             assert response.status == 202
             opened = (await response.json())["opened"]
         texts = {(await next_sent(inbox))[1].text, (await next_sent(inbox))[1].text}
-        assert texts == {"[CRITICAL] DiskFull: / is 97% full (nas:9100)"}
+        assert texts == {"[CRITICAL] DiskFull: / is 97% full (nas:9100)", "[CRITIQUE] DiskFull: / is 97% full (nas:9100)"}
         async with http.post(url, json=payload("firing"), headers=bearer()) as response:
             assert (await response.json())["opened"] == [], "a repeated firing alert is the same alert"
         assert [a["id"] for a in await hub.alerts.active()] == opened
         async with http.post(url, json=payload("resolved"), headers=bearer()) as response:
             assert (await response.json())["resolved"] == opened
-        sent = [(await next_sent(inbox))[1].text for _ in range(2)]
-        assert sent == [f"[RESOLVED] DiskFull: / is 97% full (nas:9100) (alert #{opened[0]})"] * 2
+        sent = {(await next_sent(inbox))[1].text for _ in range(2)}
+        assert sent == {f"[RESOLVED] DiskFull: / is 97% full (nas:9100) (alert #{opened[0]})",
+                        f"[RÉSOLU] DiskFull: / is 97% full (nas:9100) (alerte n°{opened[0]})"}, "each in their language"
         assert await hub.alerts.active() == []
 
         legacy = {"title": "[Alerting] Garage humidity", "ruleId": 7, "ruleName": "Garage humidity",
@@ -520,23 +526,23 @@ async def test_a_notification_sent_with_ack_reminds_from_memory_while_storage_fa
         tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
     """Recorded, then the card fills: its reminders do not wait for storage. They go out from
     memory to its first recipients (read from the database, which still reads), and `ack` stops
-    them all the same."""
-    settings = notify_settings(tmp_path, mosquitto.url, repeat="0.3s")
+    them all the same, in the reader's language."""
+    settings = notify_settings(tmp_path, mosquitto.url, french="owner", repeat="0.3s")
     async with hub_and_http(settings, monkeypatch) as (hub, inbox, http, base):
         async with http.post(f"{base}/api/notify", json={"to": "owner", "text": "Freezer open", "ack": True,
                                                          "severity": "critical"}, headers=bearer()) as response:
             notice_id = (await response.json())["id"]
         _, first = await next_sent(inbox)
-        assert first.text.startswith(f"[CRITICAL] Freezer open (alert #{notice_id}")
+        assert first.text.startswith(f"[CRITIQUE] Freezer open (alerte n°{notice_id}")
         await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
         try:
             async with asyncio.timeout(5):
-                while not any(r.text.startswith("[REMINDER") and "Freezer open" in r.text
+                while not any(r.text.startswith("[RAPPEL 1] Freezer open") and "répondez ack" in r.text
                               for _a, r in inbox.sent[1:] if "storage" not in r.text):
                     await inbox.next()
             acked = "\n".join(r.text for r in await hub.execute(Message(
                 Identity("loopback", "owner"), Address("loop", "owner"), f"ack {notice_id}", addressed=True)))
-            assert acked.startswith(f"Alert #{notice_id}"), acked
+            assert acked.startswith(f"Alerte n°{notice_id}"), acked
             count = len(inbox.sent)
             with pytest.raises(TimeoutError):
                 await inbox.next(1.0)        # three repeat periods: no reminder after the ack

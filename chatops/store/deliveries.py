@@ -10,7 +10,7 @@ or cancelled (`last_error` says which).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 DB = sqlite3.Connection
@@ -25,12 +25,12 @@ def insert(db: DB, rows: Iterable[Row]) -> None:
                    "created, next_try) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
 
-def copy_to_first_recipients(db: DB, alert_id: int, kind: str, text: str, now: float) -> None:
+def copy_to_first_recipients(db: DB, alert_id: int, kind: str, text: Callable[[str, bool], str], now: float) -> None:
     """A message of `kind` for everyone an alert's first message went to (a notification's
-    reminder or resolution: it has no rule naming its recipients)."""
-    db.execute("INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, created, "
-               "next_try) SELECT DISTINCT alert_id, adapter, target, direct, recipient, ?, ?, ?, ? "
-               "FROM deliveries WHERE alert_id = ? AND kind = 'raise'", (kind, text, now, now, alert_id))
+    reminder or resolution: it has no rule naming its recipients). `text(recipient, direct)`
+    writes it for each, in their language."""
+    insert(db, [(alert_id, adapter, target, direct, recipient, kind, text(recipient, bool(direct)), None, now, now)
+                for adapter, target, direct, recipient in first_recipients(db, alert_id)])
 
 
 def mark_told(db: DB, alert_id: int, told: Iterable[tuple[str, str]], now: float) -> None:
