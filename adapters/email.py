@@ -69,7 +69,7 @@ class Adapter(AdapterBase):
     """Sends each reply as one mail to `address.target`; receives nothing."""
 
     network = "email"
-    capabilities = Capabilities(max_text=100_000, images=True)
+    capabilities = Capabilities(max_text=100_000, images=True, reads_answers=False)   # mail only goes out
 
     def __init__(self, name: str = "email", settings: Settings | None = None) -> None:
         if settings is None:

@@ -24,6 +24,8 @@ class Capabilities:
     markup: str = "plain"
     forgeable_sender: bool = False  # senders can be spoofed (SMS): users with a PIN must give it
     cut_long_text: bool = False    # each message costs (SMS): one message cut short, not several
+    reads_answers: bool = True     # people can answer the hub there; else (email) an alert says
+                                   # to acknowledge it elsewhere instead of "answer ack 12"
 
 
 @runtime_checkable

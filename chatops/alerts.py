@@ -69,6 +69,14 @@ def parse_address(text: str) -> tuple[str, str]:
     return network.strip().lower(), target.strip()
 
 
+
+def how_to_ack(alert_id: int, prefix: str | None) -> str:
+    """The end of an alert's message: its id and how to acknowledge it, as the reader types it
+    (`prefix`), or, where the hub reads no answer (`None`: email), where to do it instead."""
+    if prefix is None:
+        return _("(alert #{id}; acknowledge it in a chat or on the dashboard: ack {id})").format(id=alert_id)
+    return _("(alert #{id}; answer {prefix}ack {id})").format(id=alert_id, prefix=prefix)
+
 class AlertEngine:
     """Evaluates rules on readings and drives the durable outbox for one hub."""
 
@@ -245,12 +253,12 @@ class AlertEngine:
         recipients = self.recipients(rule.notify)
         repeat = rule.repeat_every
 
-        def told(alert_id: int) -> Callable[[str], str]:
+        def told(alert_id: int) -> Callable[[str | None], str]:
             """The alert as one recipient reads it, in their language (the rule's own words stay),
             with the command prefix where they need one (a room, not a direct chat)."""
-            return lambda prefix: _("[{severity}] {text} (alert #{id}; answer {prefix}ack {id})").format(
+            return lambda prefix: _("[{severity}] {text} {how_to_ack}").format(
                 severity=_(rule.severity.value).upper(), text=self.render(rule.message, device, value, rule),
-                id=alert_id, prefix=prefix)
+                how_to_ack=how_to_ack(alert_id, prefix))
         picture = bool(rule.snapshot and getattr(self.hub, "cameras", None) is not None)
         store = self.hub.store
 
@@ -314,23 +322,27 @@ class AlertEngine:
             return None
 
     def _insert_deliveries(self, db: Any, alert_id: int, recipients: list[Recipient], kind: str,
-                           text: str | Callable[[str], str], attachment: str | None, due: float) -> None:
+                           text: str | Callable[[str | None], str], attachment: str | None, due: float) -> None:
         """One delivery row per recipient; a callable `text` is rendered in each one's language,
         given the command prefix as that recipient types it ("" in a direct chat)."""
         shown = self.in_their_words(text if callable(text) else lambda _prefix: text)
-        deliveries.insert(db, [(alert_id, self._adapter_name(r.network), r.target, int(self.is_direct(r)),
-                                r.user or f"{r.network}:{r.target}", kind,
-                                shown(r.user or f"{r.network}:{r.target}", self.is_direct(r)),
-                                attachment, self.hub.clock.time(), due)
-                               for r in recipients])
+        rows = []
+        for r in recipients:
+            adapter, direct, recipient = self._adapter_name(r.network), self.is_direct(r), r.user or f"{r.network}:{r.target}"
+            rows.append((alert_id, adapter, r.target, int(direct), recipient, kind, shown(recipient, adapter, direct),
+                         attachment, self.hub.clock.time(), due))
+        deliveries.insert(db, rows)
 
-    def in_their_words(self, text: Callable[[str], str]) -> Callable[[str, bool], str]:
+    def in_their_words(self, text: Callable[[str | None], str]) -> Callable[[str, str, bool], str]:
         """`text(prefix)` for one recipient as a delivery row names it (a user name, or an
-        address such as "irc:#maison") and whether it is a direct chat: in the user's language
-        (an address reads the hub's), with the command prefix as they type it ("" when direct)."""
-        def shown(recipient: str, direct: bool) -> str:
+        address such as "irc:#maison"), the adapter it goes through and whether it is a direct
+        chat: in the user's language (an address reads the hub's), with the command prefix as
+        they type it ("" when direct; None where nobody can answer, see `how_to_ack`)."""
+        def shown(recipient: str, adapter_name: str, direct: bool) -> str:
+            adapter = self.hub.adapters.get(adapter_name)
+            answers = adapter is None or adapter.capabilities.reads_answers
             with speaking(self.hub.auth.language_of(None if ":" in recipient else recipient)):
-                return text("" if direct else self.hub.settings.hub.prefix)
+                return text(None if not answers else "" if direct else self.hub.settings.hub.prefix)
         return shown
 
     def is_direct(self, recipient: Recipient) -> bool:

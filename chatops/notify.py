@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import json_input
-from .alerts import Recipient, parse_address
+from .alerts import Recipient, how_to_ack, parse_address
 from .reminders import NOTICE_PREFIX
 from .config import NotifyTopic, read_secret
 from .i18n import _
@@ -317,13 +317,13 @@ class Notifications:
         rule = f"{NOTICE_PREFIX}{source}" + (f"/{key}" if key else "")
         open_ = notice.ack or key is not None
 
-        def told(notice_id: int) -> Callable[[str], str]:
+        def told(notice_id: int) -> Callable[[str | None], str]:
             """The notification as one recipient reads it (their language for the fixed words, the
             command prefix where they need one)."""
-            def text(prefix: str) -> str:
+            def text(prefix: str | None) -> str:
                 if notice.ack:
-                    return _("[{severity}] {text} (alert #{id}; answer {prefix}ack {id})").format(
-                        severity=_(notice.severity).upper(), text=notice.text, id=notice_id, prefix=prefix)
+                    return _("[{severity}] {text} {how_to_ack}").format(
+                        severity=_(notice.severity).upper(), text=notice.text, how_to_ack=how_to_ack(notice_id, prefix))
                 return plain()
             return text
 

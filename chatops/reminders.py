@@ -72,9 +72,11 @@ class Reminders:
         now = self.hub.clock.time()
         recipients = self.engine.recipients(state.rule.notify) if state else []
 
-        def reminder(prefix: str = self.hub.settings.hub.prefix) -> str:
-            return _("[REMINDER {count}] {text} (alert #{id}; answer {prefix}ack {id})").format(
-                count=repeats + 1, text=message, id=alert_id, prefix=prefix)
+        from .alerts import how_to_ack               # (alerts imports this module)
+
+        def reminder(prefix: str | None) -> str:
+            return _("[REMINDER {count}] {text} {how_to_ack}").format(
+                count=repeats + 1, text=message, how_to_ack=how_to_ack(alert_id, prefix))
         store = self.hub.store
 
         if state is None and rule_name.startswith(NOTICE_PREFIX):

@@ -258,7 +258,7 @@ class Unstored:
     def _admins(self) -> list[Recipient]:
         return self.engine.recipients([name for name, user in self.hub.auth.users.items() if "*" in user.grants])
 
-    async def send(self, recipients: list[Recipient], text: Callable[[str], str],
+    async def send(self, recipients: list[Recipient], text: Callable[[str | None], str],
                    told: set[tuple[str, str]] | None = None) -> set[tuple[str, str]]:
         """Send `text` without the database to the recipients whose network is up, rendered in
         each one's language and given the command prefix as that one types it ("" in a direct
@@ -272,8 +272,8 @@ class Unstored:
             direct = self.engine.is_direct(recipient)
             try:
                 async with asyncio.timeout(SEND_TIMEOUT):
-                    with speaking(self.hub.auth.language_of(recipient.user or None)):
-                        shown = text("" if direct else self.hub.settings.hub.prefix)
+                    shown = self.engine.in_their_words(text)(recipient.user or f"{recipient.network}:{recipient.target}",
+                                                             name, direct)
                     await self.hub.send_through(adapter, Address(name, recipient.target, direct),
                                                 Reply(shown, notice=True))
                 told.add((name, recipient.target))

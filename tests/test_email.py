@@ -143,7 +143,10 @@ async def test_an_alert_mail_with_its_picture(tmp_path: Path, mosquitto: Mosquit
         mail = await asyncio.wait_for(smtp_server.mailbox.mails.get(), 10)
         assert mail["To"] == "owner@example.org" and mail["From"] == "maison@example.org"
         assert mail["Subject"] == f"[maison] CRITICAL #{notice_id}: Person at the front door"
-        assert "Person at the front door" in mail.get_body(("plain",)).get_content()
+        # The hub reads no mail: the body says where to acknowledge, not "answer ack".
+        assert mail.get_body(("plain",)).get_content().strip() == (
+            f"[CRITICAL] Person at the front door (alert #{notice_id}; acknowledge it in a chat or on the "
+            f"dashboard: ack {notice_id})")
         html = mail.get_body(("html",))
         images = [p for p in mail.walk() if p.get_content_maintype() == "image"]
         assert len(images) == 1 and images[0].get_content() == picture

@@ -25,11 +25,13 @@ def insert(db: DB, rows: Iterable[Row]) -> None:
                    "created, next_try) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
 
-def copy_to_first_recipients(db: DB, alert_id: int, kind: str, text: Callable[[str, bool], str], now: float) -> None:
+def copy_to_first_recipients(db: DB, alert_id: int, kind: str, text: Callable[[str, str, bool], str],
+                             now: float) -> None:
     """A message of `kind` for everyone an alert's first message went to (a notification's
-    reminder or resolution: it has no rule naming its recipients). `text(recipient, direct)`
-    writes it for each, in their language."""
-    insert(db, [(alert_id, adapter, target, direct, recipient, kind, text(recipient, bool(direct)), None, now, now)
+    reminder or resolution: it has no rule naming its recipients). `text(recipient, adapter,
+    direct)` writes it for each, in their language."""
+    insert(db, [(alert_id, adapter, target, direct, recipient, kind, text(recipient, adapter, bool(direct)), None,
+                 now, now)
                 for adapter, target, direct, recipient in first_recipients(db, alert_id)])
 
 
