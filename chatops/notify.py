@@ -468,7 +468,12 @@ class Notifications:
         data: Any
         try:
             data = json_input.loads(text)
-        except ValueError:
+        except ValueError as exc:
+            if text.lstrip().startswith("{"):
+                # Meant as JSON: sent as text, the recipients would read braces and keys.
+                log.warning("notify: dropped a payload on %s: it starts like a JSON object but is not one (%s); "
+                            "fix the JSON, or send plain text", topic, exc)
+                return
             data = None
         if not isinstance(data, dict):
             data = {"text": text}         # plain text (or a bare JSON value): to [notify] default_to

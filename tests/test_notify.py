@@ -235,6 +235,7 @@ async def test_mqtt_notifications(tmp_path: Path, mosquitto: Mosquitto, monkeypa
             assert (address.target, reply.text) == ("owner", "Dishwasher done"), "plain text: [notify] default_to"
             await client.publish("chatops/maison/notify", json.dumps({"to": ["owner"], "text": 5}))
             await client.publish("chatops/maison/notify", b"\xff\xfe")
+            await client.publish("chatops/maison/notify", '{"to": ["owner"], "text": "unquoted, }')
             await client.publish("frigate/events", "{broken")
             await client.publish("frigate/events", json.dumps({"type": "update", "after": {"label": "person"}}))
             await client.publish("frigate/events", json.dumps(        # a JSON false is not "true"
@@ -248,6 +249,7 @@ async def test_mqtt_notifications(tmp_path: Path, mosquitto: Mosquitto, monkeypa
             logged = caplog.text
             assert '"text" must be a non-empty string' in logged
             assert "not UTF-8" in logged and "not JSON" in logged
+            assert "starts like a JSON object but is not one" in logged, "broken JSON is not sent as text"
             assert len(inbox.sent) == 3, "the malformed and the unmatched ones were dropped"
 
 
