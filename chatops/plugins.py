@@ -46,7 +46,7 @@ def validate_sections(modules: list[ModuleType], raw: dict[str, Any],
             declared[config[0]] = config[1]
     for name, schema in declared.items():
         try:
-            sections[name] = schema.model_validate(raw.get(name) or {})
+            sections[name] = schema.model_validate(raw.get(name, {}))
         except ValidationError as exc:
             problems += format_errors(exc, schema, f"plugins.{name}.")
         except Exception as exc:                 # a validator of the plugin's own that crashed

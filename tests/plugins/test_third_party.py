@@ -110,6 +110,10 @@ def test_the_plugins_config_is_checked_with_the_usual_errors(tmp_path: Path, mos
     assert "plugins.greeter.greting: unknown key" in problems
     assert "plugins.nobody: no plugin loaded reads this table" in problems
     assert "users.bob.tcplines: 'Bob Smith' is not a tcplines name" in problems
+    with pytest.raises(ConfigError) as empty:
+        settings_for(tmp_path / "data", mosquitto.url, plugins={"greeter": ""})
+    assert empty.value.problems == ["plugins.greeter: must be a table, not '': write [plugins.greeter] on a line "
+                                    "of its own, then its keys (known keys: greeting)"], "an empty value is not a table"
 
 
 def code_without_prose(path: Path) -> str:
