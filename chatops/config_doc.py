@@ -462,9 +462,15 @@ def render(tables: list[Table] | None = None) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
     import sys
 
+    parser = argparse.ArgumentParser(prog="python -m chatops.config_doc",
+                                     description="Write the configuration reference (docs/configuration.md) "
+                                                 "from the config schemas.")
+    parser.add_argument("output", nargs="?", type=Path, help="the file to write (default: print it)")
+    args = parser.parse_args(argv)
     try:
         tables = collect()
     except ImportError as exc:      # a network's settings need its library: the reference covers them all
@@ -476,8 +482,8 @@ def main() -> int:
         print("chatops.config_doc: these config keys have no description (add them to DESCRIPTIONS in "
               "chatops/config_doc.py): " + ", ".join(missing), file=sys.stderr)
     text = render(tables)
-    if len(sys.argv) > 1:           # the file is written only once the whole reference is made
-        Path(sys.argv[1]).write_text(text, encoding="utf-8")
+    if args.output:                 # the file is written only once the whole reference is made
+        args.output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 1 if missing else 0

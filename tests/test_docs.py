@@ -23,7 +23,7 @@ import pytest
 
 from chatops import config_doc
 from chatops.config import parse_settings
-from chatops.testing import write_demo_config
+from chatops.testing import REPO, write_demo_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -336,3 +336,10 @@ def test_the_readmes_systemd_lines_are_the_units() -> None:
     readme = ini_lines(ROOT / "README.md")
     assert {"Type=notify", "WatchdogSec=30s"} <= readme
     assert readme - ini_lines(ROOT / "docs" / "deploy.md") == set()
+
+
+def test_the_reference_generator_answers_help_without_writing_a_file(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "chatops.config_doc", "--help"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert out.returncode == 0 and out.stdout.startswith("usage: python -m chatops.config_doc"), out.stderr
+    assert list(tmp_path.iterdir()) == [], "no file named --help"
