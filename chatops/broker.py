@@ -2,8 +2,8 @@
 
 amqtt facts we work around (../shared/notes/servers.md): anonymous sessions never queue
 offline messages, so clients log in (here with the hub's own name and secret, the only login
-the broker takes: chatops.broker_auth); it replays other clients' retained topics on
-connect, which MqttLink tolerates because it routes by its own topic filters.
+the broker takes: chatops.broker_auth); on every connect it sends the new client the retained
+messages of every client's subscriptions (see _own_filters_only).
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from .config import MqttSettings, missing_amqtt, split_listen
 from .preflight import broker_message
@@ -43,6 +44,24 @@ def _not_bookkeeping(record: logging.LogRecord) -> bool:
     if any(text in record.getMessage() for text in _BOOKKEEPING):
         return log.isEnabledFor(logging.DEBUG)
     return True
+
+
+def _own_filters_only(replay: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """amqtt's retained replay, for the session's own subscriptions only.
+
+    On every connect amqtt (0.12, Broker._handle_client_session) replays the retained messages of
+    every filter any client subscribed to: the hub's `homeassistant/#` discovery and states went
+    to each `mosquitto_pub`. Such a publisher never reads them, so closing its socket sends a TCP
+    reset instead of a FIN; the reset reaches the broker with the PUBLISH and DISCONNECT still
+    unparsed in asyncio's StreamReader, which then raises ConnectionResetError before handing out
+    what it holds: a QoS 0 notification was lost (QoS 1 publishers read up to their PUBACK, so
+    theirs went through). A SUBSCRIBE still gets its retained messages: amqtt adds the filter to
+    the session before it replays."""
+    async def own(self: Any, subscription: tuple[str, int], session: Any) -> None:
+        subscribers = self._subscriptions.get(subscription[0], ())
+        if any(other.client_id == session.client_id for other, _qos in subscribers):
+            await replay(self, subscription, session)
+    return own
 
 
 SECRET_FILE = "embedded-broker.secret"
@@ -98,8 +117,12 @@ async def embedded_broker(listen: str, username: str, password: str) -> AsyncIte
         if _not_bookkeeping not in logging.getLogger(name).filters:
             logging.getLogger(name).addFilter(_not_bookkeeping)
 
+    class _Broker(Broker):  # type: ignore[misc]
+        _publish_retained_messages_for_subscription = _own_filters_only(
+            Broker._publish_retained_messages_for_subscription)
+
     host, port = split_listen(listen)
-    broker = Broker(_config(host, port, username, password))
+    broker = _Broker(_config(host, port, username, password))
     try:
         await broker.start()
     except Exception as exc:  # amqtt wraps the OSError in its own BrokerError

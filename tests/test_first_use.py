@@ -125,6 +125,44 @@ async def test_the_embedded_broker_keeps_its_bookkeeping_to_debug_logs(caplog: p
     assert shown == ["Failed to cleanly shutdown broadcast loop"]
 
 
+async def test_the_embedded_broker_keeps_a_qos0_publish_that_closes_at_once() -> None:
+    """`mosquitto_pub -q 0` writes PUBLISH and DISCONNECT and closes. amqtt sent every new client
+    the retained messages of every client's filters (the hub's `homeassistant/#`): left unread,
+    they turned that close into a TCP reset, which lost the PUBLISH still unparsed in the broker."""
+    import aiomqtt
+
+    def field(text: str) -> bytes:
+        return len(text).to_bytes(2, "big") + text.encode()
+
+    async def publish_and_close(port: int, text: str) -> None:            # what mosquitto_pub -q 0 sends
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        connect = field("MQTT") + bytes([4, 0xC2, 0, 30]) + field(text) + field("chatops") + field("s3cret")
+        writer.write(bytes([0x10, len(connect)]) + connect)
+        assert (await reader.readexactly(4))[3] == 0
+        publish = field("chatops/maison/notify") + text.encode()
+        writer.write(bytes([0x30, len(publish)]) + publish + b"\xe0\x00")
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    async with embedded_broker("127.0.0.1:0", "chatops", "s3cret") as (host, port), aiomqtt.Client(
+            host, port, username="chatops", password="s3cret", identifier="hub") as hub:
+        await hub.subscribe([("chatops/maison/notify", 1), ("homeassistant/#", 1)])
+        await hub.publish("homeassistant/sensor/maison/config", b"{}", qos=1, retain=True)
+        got = []
+        async with asyncio.timeout(5):
+            async for message in hub.messages:          # its own retained config first
+                if message.topic.matches("homeassistant/#"):
+                    break
+            for n in range(5):
+                await publish_and_close(port, f"pub{n}")
+            async for message in hub.messages:
+                got.append(message.payload)
+                if len(got) == 5:
+                    break
+        assert got == [f"pub{n}".encode() for n in range(5)]
+
+
 def test_devices_right_after_start_show_the_simulated_readings(tmp_path: Path) -> None:
     write_demo_config(tmp_path)
     done = run_cli(tmp_path, "run", "--console", "--config", "config.toml", stdin="devices\ntemp salon\n")
