@@ -134,7 +134,25 @@ class Automations:
                 self._observe(auto, device.reading, None)
             if auto.device in self._by_device:
                 self._by_device[auto.device].refile(auto)     # its remembered or first state
+        self._resume_holds()
         self.hub.spawn(self._engine_forever(), "automations")
+
+    def _resume_holds(self) -> None:
+        """A `for` that was counting when the hub stopped, on a device that keeps no retained state
+        (Zigbee2MQTT's default) and so says nothing at the restart: the remembered state is
+        believed and the hold ends on time (the hall light goes off ten minutes after the last
+        movement, restart or not), unless the device reports otherwise meanwhile (`_observe`)."""
+        now, mono = self.hub.clock.time(), self.hub.clock.monotonic()
+        for auto in self.by_name.values():
+            trigger, device = auto.trigger, self.hub.home.devices.get(auto.device or "")
+            if trigger is None or not trigger.hold or not auto.known or not auto.holding or auto.fired \
+                    or auto.since is None or auto.due is not None or (device is not None and device.reading is not None):
+                continue
+            auto.due = mono + max(0.0, auto.since + trigger.hold - now)
+            log.info("automation %s: %s was holding before the restart and %s has not reported since: "
+                     "it fires in %s unless it does", auto.name, auto.settings.when, auto.device,
+                     format_duration(auto.due - mono))
+        self._wake.set()
 
     # ---- conditions --------------------------------------------------------------------------
 

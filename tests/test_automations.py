@@ -147,6 +147,30 @@ async def test_for_is_kept_across_a_restart(tmp_path: Path, mosquitto: Mosquitto
     await publish(mosquitto, "test/gate", {"open": False}, retain=True)
 
 
+async def test_a_pending_for_ends_on_time_after_a_restart_without_a_retained_state(tmp_path: Path,
+                                                                                  mosquitto: Mosquitto) -> None:
+    """The gate does not retain its state (Zigbee2MQTT's default): after the restart at 10:08 it
+    says nothing, and the `for` still ends at 10:10 on the state remembered."""
+    autos = [{"name": "gate left open", "when": "gate on for 10m", "do": ["simulate smoke off"],
+              "notify": ["loop:watch"], "owner": "owner"}]
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+        await client.publish("test/gate", b"", qos=1, retain=True)        # no retained state left by others
+    clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
+    async with started(hub_for(tmp_path, mosquitto, autos, clock)) as hub:
+        await reading(hub, mosquitto, "gate", {"open": False}, False)
+        await reading(hub, mosquitto, "gate", {"open": True}, True)
+    clock.jump(8 * 60)
+    async with started(hub_for(tmp_path, mosquitto, autos, clock)) as hub:
+        await hub.automations.settled()
+        assert hub.home.devices["gate"].reading is None
+        clock.advance(119)
+        await hub.automations.settled()
+        assert hub.automations.runs == 0
+        clock.advance(2)
+        await wait_for(lambda: len(told(hub)) == 1)
+        assert told(hub)[0].startswith("Automation 'gate left open' (gate on for 10m): "), told(hub)
+
+
 async def test_a_pending_for_is_cancelled_when_the_condition_stops(tmp_path: Path, mosquitto: Mosquitto) -> None:
     autos = [{"name": "gate left open", "when": "gate on for 1m", "do": ["read gate"], "owner": "owner"}]
     clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
