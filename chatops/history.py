@@ -35,6 +35,7 @@ def period_range(settings: HistorySettings) -> tuple[float, float]:
 
 MAINTENANCE_EVERY = 300.0            # seconds between roll-up/retention passes (at most)
 MAX_BUFFERED = 10_000                # readings kept in memory while the disk refuses writes
+RETRY_WHILE_FAILING = 10.0           # seconds between write attempts while they fail (not one per reading)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,19 +111,19 @@ class History:
                 at = kept[0] + 1                 # two readings in one millisecond: both are kept
         self._kept[device.name] = (at, value)
         self._buffer.append((device.name, at, value))
-        if len(self._buffer) >= self.settings.flush_batch:
-            self._full.set()
+        if len(self._buffer) >= self.settings.flush_batch and self.failing is None:
+            self._full.set()                 # while writes fail, the buffer is over a batch: wait the retry
 
     async def run(self) -> None:
         """Flush every flush_interval (or when the batch is full), maintain now and then; flush at the end."""
-        next_maintenance = 0.0
+        next_maintenance = 0.0               # monotonic: a clock stepped by NTP moves no pass
         try:
             while True:
-                if time.time() >= next_maintenance:
+                if time.monotonic() >= next_maintenance:
                     await self.maintain()
-                    next_maintenance = time.time() + min(MAINTENANCE_EVERY, self.settings.rollup_interval)
+                    next_maintenance = time.monotonic() + min(MAINTENANCE_EVERY, self.settings.rollup_interval)
                 try:
-                    async with asyncio.timeout(self.settings.flush_interval):
+                    async with asyncio.timeout(RETRY_WHILE_FAILING if self.failing else self.settings.flush_interval):
                         await self._full.wait()
                 except TimeoutError:
                     pass
