@@ -15,17 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller          # the test extra brings it: missing, the file fails
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
-pytest.importorskip("aiosmtpd")
-from aiosmtpd.controller import Controller  # noqa: E402
-from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
-
-from adapters.email import subject  # noqa: E402
-from adapters.email_network import identity_problem  # noqa: E402
-from chatops.hub import Hub, running  # noqa: E402
-from chatops.message import AlertRef  # noqa: E402
-from chatops.notify import Notice, Refused  # noqa: E402
-from chatops.testing import Mosquitto, free_port, settings_for, tiny_png  # noqa: E402
+from adapters.email import subject
+from adapters.email_network import identity_problem
+from chatops.hub import Hub, running
+from chatops.message import AlertRef
+from chatops.notify import Notice, Refused
+from chatops.testing import Mosquitto, free_port, settings_for, tiny_png
 
 PASSWORD = "pw-Zq8!never-in-logs"
 
