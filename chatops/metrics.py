@@ -200,6 +200,9 @@ class Metrics:
             total = totals.setdefault(rule_family(rule), [0, 0, 0, 0])
             for index, figure in enumerate(figures_):
                 total[index] += figure or 0
+        for alert in self.hub.alerts.unstored.alerts.values():     # sent from memory, the database refusing it
+            total = totals.setdefault(rule_family(alert.rule), [0, 0, 0, 0])
+            total[0], total[2], total[3] = total[0] + 1, total[2] + 1, total[3] + 1
         for rule in sorted(totals):
             count, acks, open_, unacked_ = totals[rule]
             raised.add_metric([rule], count)

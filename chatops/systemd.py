@@ -109,6 +109,7 @@ def status_line(hub: Hub) -> str:
         parts.append(", ".join(adapters))
     if not hub.store.health.connected and hub.store.health.started:
         parts.append(f"database failing ({hub.store.health.detail[:60]})")
-    active = sum(1 for state in hub.alerts.rules.values() if state.active_id is not None)
-    parts.append(f"{active} alert{'s' if active != 1 else ''} active")
+    unstored = len(hub.alerts.unstored.alerts)             # sent from memory: active all the same
+    active = sum(1 for state in hub.alerts.rules.values() if state.active_id is not None) + unstored
+    parts.append(f"{active} alert{'s' if active != 1 else ''} active" + (f" ({unstored} not stored)" if unstored else ""))
     return "; ".join(parts).replace("\n", " ")

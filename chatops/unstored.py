@@ -11,6 +11,7 @@ sent it again. Until then `alerts` and `status` show it from here.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -158,8 +159,12 @@ class Unstored:
             text = self.engine.render(rule.message, device, value, rule)
         alert = self.alerts[key] = UnstoredAlert(rule.name, device.name, rule.severity.value, text, reason,
                                                  self.hub.clock.time())
+        # Home Assistant's binary sensor, Node-RED and the dashboard hear of it as of a stored one.
+        self._publish_state(rule.name, {"state": "active", "id": None, "device": device.name,
+                                        "severity": alert.severity, "message": text, "value": str(value),
+                                        "raised_at": alert.raised_at, "acked_by": None, "stored": False})
 
-        def line(_prefix: str) -> str:
+        def line(_prefix: str | None) -> str:
             return _("[{severity}] {text} (NOT STORED: the hub's storage is failing: {why}; it is recorded and "
                      "can be acknowledged once storage is back)").format(
                 severity=_(rule.severity.value).upper(), text=self.engine.render(rule.message, device, value, rule),
@@ -223,6 +228,14 @@ class Unstored:
         if self.alerts.pop((rule, device), None) is not None:
             log.warning("alert %s on %s, sent from memory, ended before storage came back; not recorded",
                         rule, device)
+            if not any(r == rule for r, _d in self.alerts):
+                self._publish_state(rule, {"state": "cleared", "id": None})
+
+    def _publish_state(self, rule: str, state: dict[str, Any]) -> None:
+        """The rule's retained alert state (AlertEngine.state_topic) for an alert not stored; once
+        stored, the engine publishes the stored one over it."""
+        self.hub.spawn(self.hub.mqtt.publish_latest(self.engine.state_topic(rule), json.dumps(state)),
+                       f"alert-state-{rule}")
 
     def watch(self) -> None:
         """Tell the admins whenever the database starts failing, whatever wrote (history, the

@@ -488,3 +488,26 @@ async def test_dashboard_says_storage_is_failing(tmp_path: Path, mosquitto: Mosq
         hub.store.health.up("ok")
         await browser.wait_until("document.getElementById('storage').hidden", timeout=15)
         assert browser.errors == []
+
+
+async def test_dashboard_shows_an_alarm_sent_from_memory_and_does_not_ack_another(tmp_path: Path,
+                                                                                  mosquitto: Mosquitto) -> None:
+    """The database refuses writes and the smoke detector fires: the alarm is listed, marked NOT
+    STORED, its button disabled (a bare `ack` would reach another alert); once stored, it has
+    its number and can be acknowledged."""
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"interval": "1m"}, history={"enabled": False})
+    async with running(Hub(settings, tty=False)) as hub, \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as device, Browser.launch() as browser:
+        assert hub.web is not None
+        await browser.goto(f"http://127.0.0.1:{hub.web.port}/")
+        await browser.wait_until("document.body.dataset.ready === 'true'")
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        await device.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        text = await browser.wait_until("document.querySelector('[data-alert=\"unstored\"]')?.textContent", timeout=15)
+        assert "(NOT STORED: storage is failing) Smoke detected in the kitchen!" in text, text
+        assert await browser.evaluate("document.querySelector('[data-alert=\"unstored\"] button').disabled") is True
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+        alert_id = await browser.wait_until("document.querySelector('[data-alert]:not([data-alert=\"unstored\"])')"
+                                            "?.dataset.alert", timeout=30)
+        assert await browser.evaluate(f"document.querySelector('[data-alert=\"{alert_id}\"] button').disabled") is False
+        assert browser.errors == []

@@ -5,6 +5,7 @@ A real (small) tmpfs as the data folder, real mosquitto, the in-memory loopback 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import aiomqtt
 import pytest
 
 from chatops.hub import Hub, running
+from chatops.systemd import status_line
 from chatops.testing import Mosquitto, exec_command, settings_for, wait_for
 
 pytestmark = pytest.mark.servers
@@ -285,6 +287,7 @@ async def test_a_refused_alert_holds_back_no_other_and_commands_say_what_failed(
     async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
         inbox = hub.adapters["loop"]
         await wait_for(lambda: hub.home.devices["heater"].reading is not None)
+        await broker.subscribe(hub.alerts.state_topic("smoke"), qos=1)
         await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
 
         await broker.publish("zigbee2mqtt/hall_motion", json.dumps({"occupancy": True}), qos=1)
@@ -297,6 +300,17 @@ async def test_a_refused_alert_holds_back_no_other_and_commands_say_what_failed(
         assert {who for who, text in got if text.startswith("[CRITICAL] Smoke in the kitchen smoke detector! "
                                                               "(NOT STORED")} == {"alice", "bob"}, got
 
+        # Home Assistant's binary sensor, /metrics and systemd's STATUS count it as an alarm too.
+        async with asyncio.timeout(10):
+            async for state in broker.messages:
+                if json.loads(state.payload)["state"] == "active":
+                    break
+        assert json.loads(state.payload) | {"raised_at": 0} == {
+            "state": "active", "id": None, "device": "kitchen_smoke", "severity": "critical", "raised_at": 0,
+            "message": "Smoke in the kitchen smoke detector!", "value": "True", "acked_by": None, "stored": False}
+        exposition = (await hub.metrics.exposition()).decode()
+        assert 'chatops_alerts_active{rule="smoke"} 1.0' in exposition, exposition
+        assert status_line(hub).endswith("; 2 alerts active (2 not stored)"), status_line(hub)
         status = await say("status")
         assert "storage: FAILING (OperationalError: attempt to write a readonly database)" in status, status
         assert "alerts: 2 active" in status, status                  # the two sent from memory count

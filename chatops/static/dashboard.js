@@ -351,12 +351,17 @@ function onResult(result) {
 function renderAlerts(alerts) {
   $("alerts").hidden = !alerts.length;
   $("alert-list").replaceChildren(...alerts.map((alert) => {
+    // An alert sent from memory while storage fails has no id yet: marked, and not acknowledged
+    // from here (a bare "ack" would reach whichever stored alert is latest).
+    const stored = alert.id !== null && alert.id !== undefined;
     const acked = alert.acked_by ? t("acknowledged by {who}").replace("{who}", alert.acked_by) : t("NOT acknowledged");
-    const button = el("button", {type: "button", "data-ack": alert.id}, alert.acked_by ? t("Acknowledged") : t("Acknowledge"));
-    button.disabled = Boolean(alert.acked_by) || !may.ack;
+    const button = el("button", {type: "button", "data-ack": stored ? alert.id : ""}, alert.acked_by ? t("Acknowledged") : t("Acknowledge"));
+    button.disabled = Boolean(alert.acked_by) || !may.ack || !stored;
+    if (!stored) button.title = t("It can be acknowledged once storage is back.");
     button.addEventListener("click", () => acknowledge(alert.id, button));
-    return el("div", {class: "alert", "data-alert": alert.id},
-      el("div", {}, el("span", {class: "sev " + alert.severity}, alert.severity), "#" + alert.id + " " + alert.message,
+    return el("div", {class: "alert", "data-alert": stored ? alert.id : "unstored"},
+      el("div", {}, el("span", {class: "sev " + alert.severity}, alert.severity),
+        (stored ? "#" + alert.id + " " : "(" + t("NOT STORED: storage is failing") + ") ") + alert.message,
         el("small", {}, ago(serverNow() - alert.raised_at) + ", " + acked)),
       button);
   }));
