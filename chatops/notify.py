@@ -93,7 +93,8 @@ class Refused(Exception):
 
 class NotStored(Exception):
     """A notification the database refused (a full or read-only card): `told` are the addresses
-    it reached from memory anyway, `why` the storage's complaint. Not repeated, not listed."""
+    it reached from memory anyway, `why` the storage's complaint. Told to someone, it is recorded
+    once the database takes it (chatops.unstored), under an id the sender never learns."""
 
     def __init__(self, why: str, told: list[str]) -> None:
         super().__init__(why)
@@ -103,7 +104,8 @@ class NotStored(Exception):
         """The answer when it reached someone (202): sent again, they would read it twice."""
         return {"id": None, "stored": False, "told": self.told,
                 "warning": f"the hub's storage is failing ({self.why}): sent from memory to those reachable now; "
-                           "it will not repeat and has no status to ask for"}
+                           "it is recorded once storage is back (the others told then, repeated if it asks an "
+                           "ack), under an id this answer cannot give"}
 
     @property
     def refusal(self) -> str:
@@ -344,11 +346,25 @@ class Notifications:
             # the sender hears it was not recorded, and a sender told of no delivery sends it again.
             why = str(exc)
 
-            def unstored(_prefix: str) -> str:
+            def unstored(_prefix: str | None) -> str:
                 return _("{text} (NOT STORED: the hub's storage is failing: {why})").format(text=plain(), why=why)
             reached = await engine.unstored.send(recipients, unstored)
             log.error("notification from %s could not be recorded (%s): sent from memory to %d of %d recipients",
                       source, why, len(reached), len(recipients))
+            if reached:
+                # Told to some (the sender will not send it again): recorded once the database takes
+                # it, those told marked told, the others sent it then, repeated when it asks an ack.
+                async def record() -> int:
+                    def write_told(db: Any) -> int:
+                        notice_id = write(db)
+                        deliveries.mark_told(db, notice_id, reached, now)
+                        return notice_id
+                    notice_id = await store.call(store.transaction, write_told)
+                    log.info("notification from %s, sent from memory, recorded as #%d", source, notice_id)
+                    if notice.ack:
+                        engine.reminders.wake()
+                    return notice_id
+                engine.unstored.notification(rule, notice.severity, notice.text, why, notice.ack, record, recipients)
             raise NotStored(why, sorted(f"{network}:{target}" for network, target in reached)) from None
         log.info("notification #%d from %s -> %d recipients%s", notice_id, source, len(recipients),
                  f" (picture: {warning})" if warning else "")

@@ -11,6 +11,7 @@ sent it again. Until then `alerts` and `status` show it from here.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import sqlite3
@@ -62,6 +63,7 @@ class Unstored:
         self._writes: list[tuple[Callable[[], Awaitable[Any]], list[Recipient]]] = []
         self.acked: dict[int, str] = {}     # stored alerts acknowledged while the database refused it: id -> by
         self.ended: set[int] = set()        # stored alerts over while the database refused to record it
+        self._notifications = itertools.count(1)     # tells notifications waiting apart (same source)
 
     # ---- readings behind a refused alert -----------------------------------------------------
 
@@ -82,6 +84,20 @@ class Unstored:
         """Retry `write` (it records something already done in memory) with the backlog."""
         self._writes.append((write, recipients))
         self._backlog_waiting.set()
+
+    def notification(self, rule: str, severity: str, text: str, reason: str, acked: bool,
+                     record: Callable[[], Awaitable[int]], recipients: list[Recipient]) -> None:
+        """A notification the database refused, already told from memory to some: `record` writes
+        it (those told marked told) once the database takes it. One that waits for an ack is
+        listed among the alerts meanwhile, as an alarm sent from memory is."""
+        key = (rule, f"notification {next(self._notifications)}")
+
+        async def write() -> None:
+            await record()
+            self.alerts.pop(key, None)
+        if acked:
+            self.alerts[key] = UnstoredAlert(rule, "", severity, text, reason, self.hub.clock.time())
+        self.write_later(write, recipients)
 
     def park(self, event: Event) -> None:
         """Queue `event` behind its rule's refused one, at most BACKLOG_LIMIT of them (then the

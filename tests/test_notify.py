@@ -20,7 +20,7 @@ from aiohttp import web
 from chatops.hub import Hub, running
 from chatops.message import Address, Identity, Message
 from chatops.notify import Notice, Refused, fill, parse_notice
-from chatops.testing import Mosquitto, settings_for, tiny_png
+from chatops.testing import Mosquitto, exec_command, settings_for, tiny_png, wait_for
 
 TOKEN = "cron-secret-token-1234"
 LIMITED = "grafana-secret-token-5678"
@@ -522,6 +522,35 @@ async def test_a_notification_while_storage_fails_is_told_from_memory_or_refused
                 assert "nobody could be told" in (await response.json())["error"]
         finally:
             await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+
+
+async def test_a_notification_told_from_memory_is_recorded_once_storage_is_back_and_then_reminds(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sent with ack while the card is read-only: told from memory, listed among the alerts as not
+    stored; once the database takes writes it is recorded (the owner, told, is not told again) and
+    reminds until acknowledged."""
+    settings = notify_settings(tmp_path, mosquitto.url, repeat="0.5s")
+    async with hub_and_http(settings, monkeypatch) as (hub, inbox, http, base):
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        async with http.post(f"{base}/api/notify", json={"to": ["owner"], "text": "Freezer open", "ack": True,
+                                                         "severity": "critical"}, headers=bearer()) as response:
+            assert response.status == 202 and (await response.json())["stored"] is False
+        _, first = await next_sent(inbox)
+        assert first.text.startswith("[CRITICAL] Freezer open (NOT STORED: the hub's storage is failing: ")
+        listing = await exec_command(hub, "alerts", sender="owner", network="loopback", adapter="loop")
+        assert listing.startswith("(NOT STORED: storage is failing) [critical] Freezer open"), listing
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+        await wait_for(lambda: not hub.alerts.unstored.alerts, timeout=30)
+        [stored] = await hub.alerts.active()
+        reminder = None
+        async with asyncio.timeout(10):
+            while reminder is None:
+                _, reply = await next_sent(inbox)
+                if "Freezer open" in reply.text:
+                    reminder = reply.text
+        assert reminder == f"[REMINDER 1] Freezer open (alert #{stored['id']}; answer ack {stored['id']})", \
+            "recorded: the first message not sent again, the reminder next"
+        await hub.alerts.ack(stored["id"], "owner", "owner")
 
 
 async def test_a_notification_sent_with_ack_reminds_from_memory_while_storage_fails(
