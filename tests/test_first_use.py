@@ -112,6 +112,37 @@ def test_at_a_terminal_the_demo_says_it_is_ready_and_where_the_page_is(tmp_path:
         os.close(main)
 
 
+def test_at_a_terminal_without_a_console_section_the_hub_says_so_and_logs(tmp_path: Path) -> None:
+    """A config without [adapters.console] (the README's smallest one), run at a terminal: the hub
+    says that what is typed is not read and how to change it, and its log shows it is up."""
+    import pty
+    import select
+
+    config = write_demo_config(tmp_path)
+    text = config.read_text(encoding="utf-8")
+    start = text.index("[adapters.console]")
+    end = text.index("\n[", start + 1)
+    config.write_text(text[:start] + text[end + 1:], encoding="utf-8")
+    main, terminal = pty.openpty()
+    hub = subprocess.Popen([sys.executable, "-m", "chatops.cli", "run", "--config", "config.toml"], cwd=tmp_path,
+                           stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    os.close(terminal)
+    seen = ""
+    try:
+        while "hub ready" not in seen:
+            ready, _, _ = select.select([hub.stderr], [], [], 60)
+            assert ready, f"nothing more within 60 s: {seen}"
+            line = hub.stderr.readline()
+            assert line, seen
+            seen += line
+        assert seen.startswith("chatops: the console is off (config.toml has no [adapters.console] section), so "
+                               "what is typed here is not read; add --console to talk to the hub here."), seen
+    finally:
+        hub.terminate()
+        hub.communicate(timeout=30)
+        os.close(main)
+
+
 async def test_the_embedded_broker_keeps_its_bookkeeping_to_debug_logs(caplog: pytest.LogCaptureFixture) -> None:
     """The warnings amqtt logs when the demo stops (queued messages dropped, acknowledgements of
     deliveries it forgot) are not shown; its other warnings are."""
