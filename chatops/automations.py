@@ -435,7 +435,7 @@ class Automations:
             return
         tz = self.hub.timers.tz
         now = self.hub.clock.time()
-        auto.last_result = f"missed the run due {local_time(due, tz, now)}"
+        auto.last_result = self._said(N_("missed the run due {when}"), when=local_time(due, tz, now))
         await self._record(auto, "automation-missed", auto.last_result)
         with speaking(self.hub.auth.language_of(auto.owner)):
             then = " " + _("Next run: {when}.").format(when=local_time(following, tz, now)) if following else ""

@@ -222,7 +222,9 @@ def _raw(value: Any) -> str:
 
 
 def _field(data: Mapping[str, Any], s: DeviceSettings, name: str, default: str) -> Any:
-    path = s.fields.get(name, default)
+    # A field on a topic of its own is kept under its own name unless `fields` gives a path
+    # (chatops.home.Home._field_update).
+    path = s.fields.get(name) or (name if name in s.field_topics else default)
     for part in path.split("."):
         if not isinstance(data, Mapping) or part not in data:
             return None
@@ -289,7 +291,11 @@ class Light(Control):
 
     def publishes(self, s: DeviceSettings, action: Action) -> list[Publish]:
         if action.field == "brightness" and "brightness" in s.command_topics:   # a raw 0-scale value
-            return [Publish(s.command_topics["brightness"], str(round(action.value * s.brightness_scale / 100)))]
+            # Then ON, as Home Assistant does by default (on_command_type "last"): a light that is
+            # off takes the level and lights up; one that is on stays at it.
+            on = s.command_topics.get("state", s.command_topic)
+            return [Publish(s.command_topics["brightness"], str(round(action.value * s.brightness_scale / 100))),
+                    *([Publish(on, s.payload_on)] if on else [])]
         if dialect(s) == "raw" and action.field == "state":
             return [Publish(s.command_topics.get("state", s.command_topic or ""),
                             s.payload_on if action.value else s.payload_off)]
@@ -491,9 +497,9 @@ class Cover(Control):
 
     def publishes(self, s: DeviceSettings, action: Action) -> list[Publish]:
         if action.field == "motion" and "stop" in s.command_topics:
-            return [Publish(s.command_topics["stop"], "STOP")]
+            return [Publish(s.command_topics["stop"], s.payload_stop)]
         if action.field == "position" and action.value in (0.0, 100.0) and "state" in s.command_topics:
-            return [Publish(s.command_topics["state"], "OPEN" if action.value else "CLOSE")]
+            return [Publish(s.command_topics["state"], s.payload_open if action.value else s.payload_close)]
         published = super().publishes(s, action)
         number = s.fields.get("shutter", "Shutter1").removeprefix("Shutter")
         if dialect(s) == "tasmota" and number != "1":       # ShutterOpen2 drives the second shutter

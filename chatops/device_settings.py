@@ -60,6 +60,9 @@ class DeviceSettings(Section):
     aliases: list[str] = Field(default_factory=list, examples=['["living room", "séjour"]'])
     payload_on: str = Field("ON", examples=['\'{"state": "ON"}\''])
     payload_off: str = Field("OFF", examples=['\'{"state": "OFF"}\''])
+    payload_open: str = Field("OPEN", examples=['"UP"'])
+    payload_close: str = Field("CLOSE", examples=['"DOWN"'])
+    payload_stop: str = Field("STOP", examples=['"HALT"'])
     state_on: list[str] = Field(default_factory=lambda: ["on", "true", "1", "open", "detected"])
     get_topic: str | None = Field(None, examples=['"zigbee2mqtt/salon/get"'])
     get_payload: str | None = Field(None, examples=['\'{"temperature": ""}\''])
@@ -91,6 +94,10 @@ class DeviceSettings(Section):
                             description="coldest colour temperature the light takes (discovery: its min_mireds)")
     fields: dict[str, str] = Field(default_factory=dict, examples=['{ target = "occupied_heating_setpoint" }'],
                                    description="a field of the state payload under another name")
+    field_topics: dict[str, str] = Field(default_factory=dict, examples=['{ target = "thermo/target/state" }'],
+                                         description="a field reported on a topic of its own: its raw value, or "
+                                                     "at its `fields` path in that topic's JSON (Home Assistant "
+                                                     "discovery's per-field state topics, ESPHome's)")
     command_topics: dict[str, str] = Field(default_factory=dict, examples=['{ target = "thermo/set/target" }'],
                                            description="one topic per field taking the raw value "
                                                        "(Home Assistant discovery's per-field topics)")

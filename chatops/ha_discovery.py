@@ -67,7 +67,20 @@ def discovered_settings(component: str, data: dict[str, Any], object_id: str) ->
     extra = _TYPED.get(kind, _plain)(data, kind)
     if extra is None:
         return None
+    topics = {name: data[key] for name, key in _FIELD_TOPICS.get(kind, ()) if isinstance(data.get(key), str)}
+    if len(set(topics.values())) > 1:       # fields on topics of their own (ESPHome): each one read there
+        extra["field_topics"] = topics
     return slug, DeviceSettings(**{**common, **extra})
+
+
+# Where Home Assistant's discovery puts each field's state, for the types that may split them.
+_FIELD_TOPICS = {
+    DeviceType.CLIMATE: (("current", "current_temperature_topic"), ("target", "temperature_state_topic"),
+                         ("mode", "mode_state_topic")),
+    DeviceType.LIGHT: (("state", "state_topic"), ("brightness", "brightness_state_topic"),
+                       ("color_temp", "color_temp_state_topic")),
+    DeviceType.COVER: (("state", "state_topic"), ("position", "position_topic")),
+}
 
 
 def _plain(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:
@@ -107,9 +120,11 @@ def _light(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:
     topics = {"state": data.get("command_topic")}
     if isinstance(data.get("brightness_command_topic"), str):
         topics["brightness"] = data["brightness_command_topic"]
-    path = path_from_template(data.get("state_value_template") or data.get("value_template"))
+    fields = {name: path for name, key in (("state", "state_value_template"), ("brightness", "brightness_value_template"),
+                                           ("color_temp", "color_temp_value_template"))
+              if (path := path_from_template(data.get(key) or (data.get("value_template") if name == "state" else None)))}
     return {"command_topic": data.get("command_topic"), "command_topics": {k: v for k, v in topics.items() if v},
-            "payloads": "raw", "fields": {"state": path} if path else {},
+            "payloads": "raw", "fields": fields,
             "payload_on": str(data.get("payload_on", "ON")), "payload_off": str(data.get("payload_off", "OFF")),
             "brightness_scale": int(data.get("brightness_scale") or 255)}
 
@@ -134,10 +149,18 @@ def _cover(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:
     command = data.get("command_topic")
     if not isinstance(command, str):
         return None
-    if data.get("set_position_topic") in (None, command):     # Zigbee2MQTT: JSON on one .../set topic
+    payloads = {key: str(data[key]) for key in ("payload_open", "payload_close", "payload_stop")
+                if data.get(key) is not None}
+    own_words = any(payloads.get(key, word) != word
+                    for key, word in (("payload_open", "OPEN"), ("payload_close", "CLOSE"), ("payload_stop", "STOP")))
+    if data.get("set_position_topic") in (None, command) and not own_words:   # Zigbee2MQTT: JSON on .../set
         return {"command_topic": command, "fields": fields, "payloads": "zigbee2mqtt"}
-    return {"command_topic": command, "fields": fields, "payloads": "zigbee2mqtt",
-            "command_topics": {"state": command, "stop": command, "position": data["set_position_topic"]}}
+    # Its own words (UP, DOWN, HALT) on the command topic, and a position topic when it has one.
+    topics = {"state": command, "stop": command}
+    if data.get("set_position_topic") not in (None, command):
+        topics["position"] = data["set_position_topic"]
+    return {"command_topic": command, "fields": fields, "payloads": "zigbee2mqtt", "command_topics": topics,
+            **payloads}
 
 
 def _number(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:

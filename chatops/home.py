@@ -63,6 +63,7 @@ class Device:
     reading: Reading | None = None
     _waiters: list[tuple[Callable[[Reading], bool], asyncio.Future[Reading]]] = field(default_factory=list)
     last_move: object | None = None     # the newest movement asked of a cover (its report is the one told)
+    reported: dict[str, Any] = field(default_factory=dict)   # fields heard on their own topics (field_topics)
     clock: Clock = field(default=SYSTEM_CLOCK, repr=False, compare=False)   # the hub's (staleness)
 
     @property
@@ -312,7 +313,9 @@ class Home:
             await self.mqtt.subscribe(f"{TASMOTA_DISCOVERY}/+/+", self._on_tasmota)
 
     async def _subscribe(self, device: Device) -> None:
-        if device.settings.topic:
+        for name, topic in device.settings.field_topics.items():
+            await self.mqtt.subscribe(topic, lambda _t, payload, _r, d=device, f=name: self._field_update(d, f, payload))
+        if device.settings.topic and device.settings.topic not in device.settings.field_topics.values():
             await self.mqtt.subscribe(device.settings.topic,
                                       lambda _t, payload, _r, d=device: self.update(d, payload))
             result = sibling(device.settings.topic, "stat", "RESULT")
@@ -323,6 +326,29 @@ class Home:
             if answer is not None:      # Tasmota answers `Status 8` there, not on the telemetry topic
                 await self.mqtt.subscribe(answer[0], lambda topic, payload, _r, d=device, key=answer[1]:
                                           self._status_answer(d, topic, payload, key))
+
+    def _field_update(self, device: Device, name: str, payload: bytes) -> None:
+        """One field on its own topic (ESPHome's thermostat: the target on one topic, the mode on
+        another): kept with the device's other fields, and read as one state payload of them all,
+        shaped as `fields` says, so that each control reads it as it reads a single topic's."""
+        path = device.settings.fields.get(name, name)
+        try:
+            data: Any = json_input.loads(payload.decode("utf-8").strip() or '""')
+        except ValueError:
+            data = payload.decode("utf-8", "replace").strip()        # a bare word: ON, heat
+        if isinstance(data, dict):          # that topic's JSON: the field at its path
+            for part in path.split("."):
+                data = data.get(part) if isinstance(data, dict) else None
+            if data is None:
+                self.bad_payloads += 1
+                log.warning("ignored payload for %s.%s: no %s in it", device.name, name, path)
+                return
+        target = device.reported
+        *parents, last = path.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[last] = data
+        self.update(device, json.dumps(device.reported).encode())
 
     def _status_answer(self, device: Device, topic: str, payload: bytes, key: str) -> None:
         try:

@@ -263,7 +263,7 @@ async def devices(ctx: Context, *words: str) -> str:
         aliases = " " + _("(aka {names})").format(names=", ".join(device.settings.aliases)) \
             if device.settings.aliases else ""
         value = "" if device.type is DeviceType.CAMERA else f": {device.show()}"
-        lines.append(f"{device.name} [{device.type.value}]{aliases}{value}")
+        lines.append(f"{device.name} [{type_word(device.type)}]{aliases}{value}")
     if len("\n".join(lines)) <= ctx.hub.router.max_reply:
         return "\n".join(lines)
     # A house of 300 discovered sensors: as many as fit (one at least), then how to see the rest.

@@ -603,3 +603,70 @@ async def test_home_assistant_discovered_light_thermostat_and_cover_over_mosquit
         finally:
             for path in configs:
                 await zigbee.publish(f"homeassistant/{path}/config", b"", qos=1, retain=True)
+
+
+async def test_discovered_devices_with_a_topic_per_field_and_their_own_words(tmp_path: Path,
+                                                                            mosquitto: Mosquitto) -> None:
+    """Announcements as ESPHome and DIY firmwares make them: a thermostat reporting its current
+    and target temperature and its mode on three topics (bare values), a default-schema dimmer
+    with its brightness on a topic of its own, a cover that says UP, DOWN and HALT and reports
+    its position apart. Each is read, driven and confirmed."""
+    esp = "esphome/node"
+    configs = {
+        "climate/node_trv": {"name": "Radiator", "current_temperature_topic": f"{esp}/trv/current",
+                             "temperature_state_topic": f"{esp}/trv/target",
+                             "temperature_command_topic": f"{esp}/trv/target/set",
+                             "mode_state_topic": f"{esp}/trv/mode", "mode_command_topic": f"{esp}/trv/mode/set",
+                             "modes": ["off", "heat"], "min_temp": 5, "max_temp": 30, "temp_step": 0.5},
+        "light/node_dimmer": {"name": "Dimmer", "state_topic": f"{esp}/dimmer/state",
+                              "command_topic": f"{esp}/dimmer/set",
+                              "brightness_state_topic": f"{esp}/dimmer/level",
+                              "brightness_command_topic": f"{esp}/dimmer/level/set", "brightness_scale": 100},
+        "cover/node_blind": {"name": "Awning", "state_topic": f"{esp}/awning/state",
+                             "command_topic": f"{esp}/awning/set", "payload_open": "UP", "payload_close": "DOWN",
+                             "payload_stop": "HALT", "state_open": "open", "state_closed": "closed",
+                             "position_topic": f"{esp}/awning/position",
+                             "set_position_topic": f"{esp}/awning/position/set"},
+    }
+    state = {"trv/current": "18.5", "trv/target": "19.0", "trv/mode": "heat", "dimmer/state": "OFF",
+             "dimmer/level": "0", "awning/state": "open", "awning/position": "100"}
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as node:
+        for path, config in configs.items():
+            await node.publish(f"homeassistant/{path}/config", json.dumps(config), qos=1, retain=True)
+        for topic, value in state.items():
+            await node.publish(f"{esp}/{topic}", value, qos=1, retain=True)
+        await node.subscribe(f"{esp}/+/set")
+        await node.subscribe(f"{esp}/+/+/set")
+
+        async def answer(command_topic: str, raw: str) -> None:
+            field = command_topic.removeprefix(f"{esp}/").removesuffix("/set")
+            if field == "awning":                              # its own words
+                reports = {"UP": {"awning/state": "open", "awning/position": "100"},
+                           "DOWN": {"awning/state": "closed", "awning/position": "0"}}.get(raw, {})
+            elif field == "dimmer":
+                reports = {"dimmer/state": raw}
+            elif field == "awning/position":
+                reports = {"awning/position": raw, "awning/state": "open"}
+            else:
+                reports = {field: raw}
+            for topic, value in reports.items():
+                state[topic] = value
+                await node.publish(f"{esp}/{topic}", value, retain=True)
+
+        try:
+            async with firmware(node, answer) as commands, home(tmp_path, mosquitto) as hub:
+                await wait_for(lambda: all(hub.home.find(n) is not None and hub.home.find(n).reading is not None
+                                           for n in ("radiator", "dimmer", "awning")))
+                await wait_for(lambda: hub.home.find("radiator").show() == "18.5 °C, target 19.0 °C, heat")
+                assert await say(hub, "radiator 21.5") == "Radiator: 18.5 °C, target 21.5 °C, heat"
+                assert await say(hub, "radiator off") == "Radiator: 18.5 °C, target 21.5 °C, off"
+                assert await say(hub, "dimmer 40%") == "Dimmer: on, 40 %"
+                assert await say(hub, "close awning") == "Awning: closed"
+                assert await say(hub, "awning 30%") == "Awning: 30 % open"
+                assert (f"{esp}/awning/set", "DOWN") in commands and (f"{esp}/awning/position/set", "30") in commands
+                assert state["trv/target"] == "21.5" and state["trv/mode"] == "off" and state["dimmer/level"] == "40"
+        finally:
+            for path in configs:
+                await node.publish(f"homeassistant/{path}/config", b"", qos=1, retain=True)
+            for topic in state:
+                await node.publish(f"{esp}/{topic}", b"", qos=1, retain=True)

@@ -212,10 +212,11 @@ async def test_answers_in_french_hold_no_english_words(tmp_path: Path, mosquitto
     english = english_fragments()
     said = ["photo salon", "photo nulle_part", "simulate", "lire", "règle thermostat 45", "volet 130%",
             "lampe 40% pour 1h", "salon maintenant", "minuteries", "dans 10m", "annule 99", "alerts",
-            "historique salon", "tamise lampe 500", "éteins", "chauffage on pour toujours"]
+            "historique salon", "tamise lampe 500", "éteins", "chauffage on pour toujours", "appareils salon"]
     async with running(Hub(settings, tty=False)) as hub:
         await wait_for(lambda: hub.home.devices["salon"].reading is not None)
         answers = [await exec_command(hub, text, network="web", sender="alice") for text in said]
+    assert answers[-1].startswith("salon [capteur] (alias "), answers[-1]     # the type in French too
     leaks = {text: [f for f in english if f in answer] for text, answer in zip(said, answers)}
     assert {text: found for text, found in leaks.items() if found} == {}, answers
     # A text never marked for translation is in no catalogue: its English words give it away.
