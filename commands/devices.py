@@ -22,6 +22,9 @@ def _cannot_switch(device: Device, prefix: str = "") -> str | None:
     """Why `device` does not switch (it takes a value instead, or it is a sensor), or None."""
     if device.switchable:
         return None
+    if device.type is DeviceType.COVER:     # `off` meant closed, most likely
+        return _("{label} is a {kind}: say {prefix}open {name}, {prefix}close {name} or {prefix}stop {name}.").format(
+            label=device.label, kind=type_word(device.type), prefix=prefix, name=device.name)
     if device.settable:
         return _("{label} is a {kind}: say {prefix}set {name} VALUE.").format(
             label=device.label, kind=type_word(device.type), prefix=prefix, name=device.name)
