@@ -24,6 +24,7 @@ from .clock import nap
 from .conditions import Trigger
 from .config import AutomationSettings
 from .durations import format_duration
+from .notify import Notice, NotStored, Refused
 from .message import AUTOMATION, Address, Reply
 from .schedule import in_window, is_window, local_time, parse_phrase
 from .watchers import Watchers
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 MAX_NAP = 30.0
 
 LOOP_GUARD = "stopped: ran"          # how a stop by the loop guard starts, as stored (enable clears it)
+GUARD_SOURCE = "automation"          # the loop guard's alerts: notifications of this source, keyed by name
 
 
 @dataclass(slots=True)
@@ -374,13 +376,20 @@ class Automations:
         rivals = self._rivals(auto)
         with speaking(self.hub.auth.language_of(auto.owner)):
             if rivals:
-                told = _("[WARNING] Automation {name!r} ran {count} times within a minute and was stopped: it and "
+                told = _("Automation {name!r} ran {count} times within a minute and was stopped: it and "
                          "{others} drive each other's device. Say enable {name} to start it again, once they "
                          "agree.").format(name=auto.name, count=auto.limit, others=", ".join(map(repr, rivals)))
             else:
-                told = _("[WARNING] Automation {name!r} ran {count} times within a minute and was stopped (does it "
+                told = _("Automation {name!r} ran {count} times within a minute and was stopped (does it "
                          "trigger itself?). Say enable {name} to start it again.").format(name=auto.name, count=auto.limit)
-        await self._tell(auto, [auto.owner], told)
+        # An alert of its own: listed by `alerts`, repeated until acknowledged, resolved by `enable`.
+        try:
+            await self.hub.notifications.submit(Notice((auto.owner,), told, "warning", ack=True), GUARD_SOURCE,
+                                                key=auto.name)
+        except NotStored:
+            pass                                # told from memory; recorded once storage is back
+        except Refused as exc:                  # the owner is on no enabled network: the log says it
+            log.error("automation %s: its owner %s cannot be alerted: %s", auto.name, auto.owner, exc.error)
 
     def _rivals(self, auto: Automation) -> list[str]:
         """Other automations that run commands on the device `auto` watches while `auto` runs
@@ -451,7 +460,14 @@ class Automations:
             return None
         auto.enabled = enabled
         if enabled:
-            auto.stopped = None if (auto.stopped or "").startswith(LOOP_GUARD) else auto.stopped
+            if (auto.stopped or "").startswith(LOOP_GUARD):
+                auto.stopped = None
+                with speaking(self.hub.auth.language_of(auto.owner)):
+                    text = _("Automation {name!r} was enabled again.").format(name=auto.name)
+                try:
+                    await self.hub.notifications.resolve_key(GUARD_SOURCE, auto.name, text)
+                except sqlite3.DatabaseError as exc:     # its alert stays listed until acknowledged
+                    log.warning("automation %s: its loop-guard alert could not be closed (%s)", auto.name, exc)
             auto.recent.clear()
         self._dirty.add(auto.name)
         await self._save({auto.name})

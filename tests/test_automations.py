@@ -241,13 +241,20 @@ async def test_the_loop_guard_stops_an_automation_that_triggers_itself(tmp_path:
         assert hub.automations.runs == 3
         assert "flicker [stopped: ran 3 times within a minute]" in await exec_command(hub, "automations")
         store = hub.store
+        # An alert to its owner: listed, repeated until acknowledged, closed by `enable`.
+        [alert] = await hub.alerts.active()
+        assert alert["message"] == ("Automation 'flicker' ran 3 times within a minute and was stopped (does it "
+                                    "trigger itself?). Say enable flicker to start it again."), alert
         rows = await store.call(lambda: store.db.execute(
-            "SELECT recipient, kind, text FROM deliveries WHERE kind = 'automation'").fetchall())
-        assert ("owner", "automation", "[WARNING] Automation 'flicker' ran 3 times within a minute and was stopped "
-                "(does it trigger itself?). Say enable flicker to start it again.") in rows
+            "SELECT recipient, text FROM deliveries WHERE kind = 'raise'").fetchall())
+        assert ("owner", f"[WARNING] {alert['message']} (alert #{alert['id']}; answer ack {alert['id']})") in rows, rows
         assert [a["kind"] for a in await store.audit_entries("automation-stopped")] == ["automation-stopped"]
         assert await exec_command(hub, "enable flicker") == "Automation 'flicker' enabled."
         assert flicker.stopped is None
+        assert await hub.alerts.active() == [], "enabled again: its alert is over"
+        closed = await store.call(lambda: store.db.execute(
+            "SELECT text FROM deliveries WHERE kind = 'clear'").fetchall())
+        assert (f"[RESOLVED] Automation 'flicker' was enabled again. (alert #{alert['id']})",) in closed, closed
 
 
 async def test_two_automations_undoing_each_other_are_named_together(tmp_path: Path, mosquitto: Mosquitto) -> None:
@@ -262,7 +269,7 @@ async def test_two_automations_undoing_each_other_are_named_together(tmp_path: P
         await wait_for(lambda: any(a.stopped for a in hub.automations.by_name.values()), timeout=20)
         store = hub.store
         texts = [r[0] for r in await store.call(lambda: store.db.execute(
-            "SELECT text FROM deliveries WHERE kind = 'automation'").fetchall())]
+            "SELECT text FROM deliveries WHERE kind = 'raise'").fetchall())]
         warning = next(t for t in texts if "was stopped" in t)
         assert "drive each other's device" in warning and "trigger itself" not in warning, warning
         assert "'fight on'" in warning and "'fight off'" in warning, warning
