@@ -182,9 +182,12 @@ PLACEHOLDERS = (N_("DEVICE"), N_("DURATION"), N_("COMMAND"), N_("CAMERA"), N_("C
 _PLACEHOLDER = re.compile(r"\b[A-Z][A-Z_]*[A-Z]\b")
 
 
-def shown_usage(usage: str) -> str:
+def shown_usage(usage: str, typed: str = "") -> str:
     """A usage line for its reader: the placeholders (DEVICE, DURATION) in their language; the
-    command words and choices (`switch`, `on|off`, `for`) stay, since they are what is typed."""
+    command words and choices (`switch`, `on|off`, `for`) stay, since they are what is typed,
+    and the command's own word is the one `typed` when given (`règle APPAREIL VALEUR`)."""
+    if typed:
+        usage = typed + usage[len(usage.split(" ", 1)[0]):]
     return _PLACEHOLDER.sub(lambda match: _(match.group()), usage)
 
 

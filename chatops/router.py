@@ -179,7 +179,8 @@ class Router:
             bound = bind(spec, args)
         except BindError as exc:
             verdict.result = "refused"
-            return Reply(_("{problem} Usage: {usage}").format(problem=exc, usage=self._prefix(message) + shown_usage(spec.usage)))
+            return Reply(_("{problem} Usage: {usage}").format(
+                problem=exc, usage=self._prefix(message) + shown_usage(spec.usage, self._alias_typed(spec, word))))
         return Context(message=message, user=user, hub=self.hub, spec=spec, grants=self.auth.grants_for(user),
                        word=word), bound
 
@@ -282,6 +283,11 @@ class Router:
                 return spec, [" ".join(words)], spec.name
         return None, words, ""
 
+    def _alias_typed(self, spec: CommandSpec, word: str) -> str:
+        """`word` when it is one of `spec`'s own words (`règle` for set), so that its usage line
+        says what was typed; "" for anything else (a device name said as a shorthand)."""
+        return word if word and spec.usage.split(" ", 1)[0] == spec.name and self.commands.find(word) is spec else ""
+
     def problem_with(self, line: str, user: User | None, sender: str, precheck: bool = True) -> str | None:
         """Why `user` could not run `line` (it names no command, its arguments do not fit, the one
         access rule refuses, its command's precheck: an unknown device), or None: asked when a
@@ -290,7 +296,7 @@ class Router:
         words = _split(clean_text(line))
         if not words:
             return _("the command is empty")
-        spec, args, _word = self._resolve(words)
+        spec, args, word = self._resolve(words)
         sees_devices = self._may_see_devices(user, sender)
         refusal = self.access.authorize(sender, user, spec, metered=False) if spec is not None else None
         if spec is None or (refusal is not None and not sees_devices and self.commands.find(words[0]) is None):
@@ -308,7 +314,8 @@ class Router:
         try:
             bind(spec, args)
         except BindError as exc:
-            return _("{problem} Usage: {usage}").format(problem=exc, usage=shown_usage(spec.usage))
+            return _("{problem} Usage: {usage}").format(problem=exc, usage=shown_usage(spec.usage,
+                                                                                     self._alias_typed(spec, word)))
         return spec.precheck(self.hub, args) if precheck and spec.precheck is not None else None
 
     def refusal(self, user: User | None, command: str, sender: str) -> str | None:

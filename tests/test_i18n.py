@@ -170,6 +170,9 @@ async def test_usage_lines_name_their_placeholders_in_french(tmp_path: Path, mos
         assert (await exec_command(hub, "aide switch")).startswith("switch APPAREIL on|off|toggle [for DURÉE] — ")
         assert (await exec_command(hub, "switch chauffage")).endswith(
             " Utilisation : switch APPAREIL on|off|toggle [for DURÉE]")
+        # The word typed leads the usage line: a French speaker sees the French word back.
+        assert (await exec_command(hub, "règle")).endswith(" Utilisation : règle APPAREIL VALEUR")
+        assert (await exec_command(hub, "lire")).endswith(" Utilisation : lire APPAREIL")
         replies = await hub.execute(message("aide"))
         listing = "\n".join(r.text for r in replies)
         assert "cancel NUMÉRO — " in listing and "at [AAAA-MM-JJ] HH:MM COMMANDE — " in listing, listing
