@@ -20,3 +20,29 @@ async def test_audit_rows_older_than_the_retention_are_pruned(tmp_path: Path, mo
             "INSERT INTO audit(at, kind, sender, address, text, detail) VALUES (?,?,?,?,?,?)", rows))
         await hub.audit._prune()                    # what the trail does every hour
         assert [e["sender"] for e in await hub.store.audit_entries("refused")] == ["a minute ago"]
+
+
+async def test_a_flood_of_refusals_is_one_row_a_minute_with_a_count(tmp_path: Path) -> None:
+    """What the XMPP adapter does with a stranger's presence subscriptions and the Matrix adapter
+    with invitations (`record(fold=True)`): 30 in a minute are one row, then one with the count;
+    the next minute starts a row of its own."""
+    from chatops.audit import AuditTrail
+    from chatops.store import Store
+
+    store = Store(tmp_path / "chatops.db")
+    await store.open()
+    now = [1000.0]
+    try:
+        trail = AuditTrail(store, retention=86400.0, monotonic=lambda: now[0])
+        for _ in range(30):
+            trail.record("refused", "xmpp:eve@example.org", "xmpp:eve@example.org", "presence subscription",
+                         "not a configured user", fold=True)
+        now[0] += 61
+        trail.record("refused", "xmpp:eve@example.org", "xmpp:eve@example.org", "presence subscription",
+                     "not a configured user", fold=True)
+        await trail.flush(everything=True)
+        texts = [e["text"] for e in await store.audit_entries("refused")]
+        assert sorted(texts) == sorted(["presence subscription", "(and 29 more like this within a minute)",
+                                        "presence subscription"]), texts
+    finally:
+        await store.close()
