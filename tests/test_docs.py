@@ -343,3 +343,13 @@ def test_the_reference_generator_answers_help_without_writing_a_file(tmp_path: P
                          capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert out.returncode == 0 and out.stdout.startswith("usage: python -m chatops.config_doc"), out.stderr
     assert list(tmp_path.iterdir()) == [], "no file named --help"
+
+
+def test_every_test_security_md_names_exists() -> None:
+    """SECURITY.md's rows name the tests of their defences: each named test is in its file."""
+    text = (REPO / "SECURITY.md").read_text(encoding="utf-8")
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text)
+    assert len(named) > 20, named
+    missing = [f"{path}::{name}" for path, name in named
+               if not re.search(rf"^(async )?def {name}\(", (REPO / path).read_text(encoding="utf-8"), re.M)]
+    assert missing == []
