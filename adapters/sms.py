@@ -125,7 +125,7 @@ class Adapter(AdapterBase):
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._handlers: set[asyncio.Task[None]] = set()
         self._held: deque[float] = deque()
-        self._spent: dict[str, deque[tuple[float, int]]] = {}    # number -> (sent at, parts) in the last hour
+        self._spent: dict[str, deque[tuple[float, int]]] = {}    # number -> (sent at, monotonic; parts) in the last hour
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -347,12 +347,12 @@ class Adapter(AdapterBase):
         except Exception as exc:                # this message cannot be encoded or sent at all
             log.exception("%s: SMS to %s cannot be sent", self.name, number)
             raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
-        self._spent.setdefault(number, deque()).append((time.time(), parts))
+        self._spent.setdefault(number, deque()).append((time.monotonic(), parts))
 
     def _within_cap(self, number: str, parts: int) -> bool:
         """Whether `parts` more SMS to `number` stay within the hourly cap."""
         spent = self._spent.setdefault(number, deque())
-        while spent and time.time() - spent[0][0] > HOUR:
+        while spent and time.monotonic() - spent[0][0] > HOUR:      # monotonic: NTP's steps move no window
             spent.popleft()
         return sum(p for _, p in spent) + parts <= self.settings.hourly_cap
 
@@ -365,7 +365,7 @@ class Adapter(AdapterBase):
 
     def _note_held(self, number: str, held: list[str]) -> None:
         for text in held:
-            self._held.append(time.time())
+            self._held.append(time.monotonic())
             log.warning("%s: SMS to %s held back by the hourly cap (%d SMS per number per hour): %r",
                         self.name, number, self.settings.hourly_cap, text[:80])
 
@@ -382,15 +382,16 @@ class Adapter(AdapterBase):
                           float(queued_at))  # type: ignore[arg-type]
         if rows:
             log.info("%s: %d SMS waiting in the old SMS queue moved to the outbox", self.name, len(rows))
+        ago = time.monotonic() - now                 # the stored wall times, on the monotonic clock
         for number, text, at in deliveries.sent_since(db, self.name, now - HOUR):
-            self._spent.setdefault(number, deque()).append((at, self.encoder.count(text)))
+            self._spent.setdefault(number, deque()).append((at + ago, self.encoder.count(text)))
 
     # ---- status --------------------------------------------------------------------------------
 
     def status_note(self) -> str | None:
         """What !status adds for SMS: messages held back by the cap (those waiting for the modem
         are the outbox's, shown for every network)."""
-        while self._held and time.time() - self._held[0] > HOUR:
+        while self._held and time.monotonic() - self._held[0] > HOUR:
             self._held.popleft()
         notes = []
         if self._held:

@@ -17,6 +17,7 @@ from adapters import sms_gammu, sms_smsd, sms_text
 from adapters.sms import Adapter, Settings
 from adapters.sms_gammu import GammuModem, GammuThread, ModemError
 from adapters.sms_text import Encoder
+from chatops.store import deliveries
 from chatops.config import ConfigError, parse_settings
 from chatops.hub import Hub
 from chatops.message import Attachment, Reply
@@ -385,3 +386,23 @@ def test_sim_pin_is_entered_once_when_asked(phone: DummyPhone, monkeypatch: pyte
     with pytest.raises(ModemError, match="PUK"):
         modem._unlock(FakeSim(["PUK"]))
     modem._unlock(FakeSim([None]))
+
+
+async def test_the_hourly_cap_counts_across_a_restart_and_a_clock_step(adapter: Adapter,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three SMS delivered ten minutes ago (in the database): after a restart the cap of 3 is
+    reached; NTP stepping the wall clock a month forward does not open it (the cap's hour is
+    counted on the monotonic clock)."""
+    import time
+
+    store = adapter._hub.store
+    sent = time.time() - 600
+    rows = [(0, "sms", "+32470123456", 1, "alice", "reply", "hello", None, sent, sent) for _ in range(3)]
+    await store.call(store.transaction, lambda db: deliveries.insert(db, rows))
+    await store.call(store.transaction, lambda db: db.execute("UPDATE deliveries SET delivered_at = ?", (sent,)))
+    adapter._spent.clear()
+    await store.call(store.transaction, adapter._prepare_store)       # what a restart reads
+    assert not adapter._within_cap("+32470123456", 1)
+    monkeypatch.setattr(time, "time", lambda: sent + 30 * 86400)
+    assert not adapter._within_cap("+32470123456", 1), "a wall-clock step opened the cap"
+    assert adapter._within_cap("+33622222222", 1), "another number has its own"
