@@ -50,6 +50,12 @@ DEFAULT_LIMITS = {DeviceType.LIGHT: (0.0, 100.0, 1.0), DeviceType.CLIMATE: (5.0,
                   DeviceType.COVER: (0.0, 100.0, 1.0), DeviceType.NUMBER: (0.0, 100.0, 1.0)}
 
 
+# The fields a type reads, each of which may come on a topic of its own (`field_topics`).
+FIELD_TOPIC_NAMES = {DeviceType.LIGHT: ("state", "brightness", "color_temp"),
+                     DeviceType.CLIMATE: ("current", "target", "mode"),
+                     DeviceType.COVER: ("state", "position", "moving")}
+
+
 class DeviceSettings(Section):
     type: DeviceType = Field(examples=['"sensor"'])
     topic: str | None = Field(None, alias="state_topic", examples=['"zigbee2mqtt/salon"'])
@@ -118,6 +124,11 @@ class DeviceSettings(Section):
         if self.type in COMMANDED and not (self.command_topic or self.command_topics):
             raise ValueError(f"a {kind} needs command_topic = \"...\", "
                              f"e.g. command_topic = \"zigbee2mqtt/{kind}/set\"")
+        fields = FIELD_TOPIC_NAMES.get(self.type, ())
+        for name in self.field_topics:
+            if name not in fields:
+                raise ValueError(f"field_topics: {name!r} is no field of a {kind}; "
+                                 + (f"its fields: {', '.join(fields)}" if fields else f"a {kind} reads its topic only"))
         if self.type is DeviceType.SELECT and not self.options:
             raise ValueError("a select needs options = [\"...\", ...], the values it takes")
         low, high, _ = self.limits

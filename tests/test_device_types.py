@@ -14,7 +14,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from chatops.config import DeviceSettings, DeviceType
+from chatops.config import ConfigError, DeviceSettings, DeviceType, parse_settings
 from chatops.controls import ActionError
 from chatops.hub import Hub, running
 from chatops.home import Device, Reading, discovered_device
@@ -670,3 +670,16 @@ async def test_discovered_devices_with_a_topic_per_field_and_their_own_words(tmp
                 await node.publish(f"homeassistant/{path}/config", b"", qos=1, retain=True)
             for topic in state:
                 await node.publish(f"{esp}/{topic}", b"", qos=1, retain=True)
+
+
+def test_a_field_topic_names_a_field_of_its_type() -> None:
+    """A typo in field_topics is refused with the type's fields, not read as nothing."""
+    device = {"type": "climate", "topic": "esphome/trv/current", "command_topics": {"target": "esphome/trv/target/set"},
+              "field_topics": {"current": "esphome/trv/current", "targt": "esphome/trv/target"}}
+    with pytest.raises(ConfigError) as bad:
+        parse_settings({"devices": {"trv": device}})
+    assert bad.value.problems == ["devices.trv: field_topics: 'targt' is no field of a climate; its fields: "
+                                  "current, target, mode"]
+    sensor = {"type": "sensor", "topic": "a/b", "field_topics": {"value": "a/c"}}
+    with pytest.raises(ConfigError, match="a sensor reads its topic only"):
+        parse_settings({"devices": {"probe": sensor}})
