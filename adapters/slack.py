@@ -225,7 +225,7 @@ class Adapter(AdapterBase):
         self._hub: Hub | None = None
         self._web: AsyncWebClient | None = None
         self._inbound: asyncio.Queue[Inbound] = asyncio.Queue()
-        self.heard_at = 0.0                 # wall-clock time of the last frame from Slack
+        self.heard_at = 0.0                 # monotonic time of the last frame from Slack
         self._names: dict[str, str] = {}
         self._channel_names: dict[str, str] = {}
         self._dm_channels: dict[str, str] = {}
@@ -310,7 +310,7 @@ class Adapter(AdapterBase):
 
         client.on_message_listeners.append(on_frame)
         client.socket_mode_request_listeners.append(self._on_request)
-        self.heard_at = time.time()
+        self.heard_at = time.monotonic()
         try:
             client.wss_uri = await client.issue_new_wss_url()     # errors surface here, not in the SDK's retry loop
             async with asyncio.timeout(self.settings.timeout):
@@ -324,7 +324,7 @@ class Adapter(AdapterBase):
         from .slack_rtm import RtmConnection
 
         rtm = RtmConnection(self, bot_token)
-        self.heard_at = time.time()
+        self.heard_at = time.monotonic()
         try:
             await rtm.open(self.settings.timeout)
             backoff.up()
@@ -340,12 +340,19 @@ class Adapter(AdapterBase):
         only turns up on that greeting.
         """
         limit = self.settings.watchdog
-        started = time.time()
+        # All on the monotonic clock, so that NTP stepping the wall clock neither forces a needless
+        # reconnect nor hides a dead socket: a pong counts when its (wall) time changes.
+        healthy_at = time.monotonic()
+        pong = pong_time()
         while True:
             await asyncio.sleep(min(1.0, limit / 5))
-            now = time.time()
-            silence = now - max(self.heard_at, pong_time() or 0.0)
-            unhealthy = now - max(self.health.since, started)
+            now = time.monotonic()
+            if pong_time() != pong:
+                pong, self.heard_at = pong_time(), now
+            if self.health.connected:
+                healthy_at = now
+            silence = now - self.heard_at
+            unhealthy = now - healthy_at
             if silence > limit or (not self.health.connected and unhealthy > limit):
                 self.watchdog_restarts += 1
                 why = f"nothing from Slack for {silence:.1f}s" if silence > limit else \
@@ -360,7 +367,7 @@ class Adapter(AdapterBase):
 
     def _on_frame(self, frame: aiohttp.WSMessage) -> str | None:
         """Every text frame of the Socket Mode socket: liveness, hello, disconnect. Returns its type."""
-        self.heard_at = time.time()
+        self.heard_at = time.monotonic()
         try:
             data = json_input.loads(frame.data)
             kind = data.get("type")
@@ -389,7 +396,7 @@ class Adapter(AdapterBase):
 
     def deliver_rtm(self, event: dict[str, Any]) -> None:
         """An RTM event, already back on the loop (see slack_rtm)."""
-        self.heard_at = time.time()
+        self.heard_at = time.monotonic()
         kind = event.get("type")
         if kind == "hello":
             self.health.up("connected (rtm)")

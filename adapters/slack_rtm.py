@@ -45,7 +45,7 @@ class RtmConnection:
             to_loop(adapter.deliver_rtm, event)
 
         def on_frame(raw: str) -> None:                      # receiver thread; a float store is atomic
-            adapter.heard_at = time.time()
+            adapter.heard_at = time.monotonic()
 
         def on_close(code: int, reason: str | None) -> None:
             to_loop(adapter.health.down, f"RTM connection closed ({code}); reconnecting")
