@@ -22,7 +22,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-from aiohttp import hdrs, web
+from aiohttp import HttpVersion11, hdrs, web
 
 from .config import is_loopback
 
@@ -72,12 +72,14 @@ class RequestGuard:
     def from_beyond(self, request: web.Request) -> bool:
         """Whether `request` came from beyond this machine although it reached a loopback listener:
         through a reverse proxy (any header a proxy adds: `PROXY_HEADERS`), or sent to
-        public_url's host when that host is not a loopback one. Loopback alone then proves
-        nothing: such a request needs the token like any other from the network. (A proxy that
-        adds none of them and rewrites Host to a loopback name cannot be told from a local
-        client: docs/deploy.md says to set a token behind one.)"""
+        public_url's host when that host is not a loopback one, or in HTTP/1.0: nginx's bare
+        `proxy_pass` adds no header and asks for 127.0.0.1, but speaks HTTP/1.0 to the hub, where
+        browsers, curl and Python speak 1.1. Loopback alone then proves nothing: such a request
+        needs the token like any other from the network. (A proxy that adds none of the headers,
+        speaks 1.1 and rewrites Host to a loopback name cannot be told from a local client:
+        docs/deploy.md says to set a token behind one.)"""
         headers = request.headers
-        if any(name in headers for name in PROXY_HEADERS):
+        if any(name in headers for name in PROXY_HEADERS) or request.version < HttpVersion11:
             return True
         host = _hostname(headers.get(hdrs.HOST, ""))
         return self.public_host is not None and host == self.public_host and not is_loopback(host)

@@ -158,6 +158,10 @@ async def test_through_a_reverse_proxy_loopback_alone_opens_nothing(tmp_path: Pa
                 assert response.status == 401, headers
         async with http.get(f"{base}/api/state") as response:
             assert response.status == 200
+        # nginx's bare proxy_pass: no header of its own, Host 127.0.0.1, but HTTP/1.0.
+        async with aiohttp.ClientSession(version=aiohttp.HttpVersion10) as proxied:
+            async with proxied.post(f"{base}/api/command", json={"text": "switch heater on"}) as response:
+                assert response.status == 401
         assert not heater_on(hub)
     from chatops.config import config_warnings
     assert any(w.startswith("web.public_url: https://home.example.org/ is reached from beyond this machine and "
