@@ -135,15 +135,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     if args.console:
         settings = _with_console(settings)
-    elif not any(kind == "console" for _, kind, _ in settings.enabled_adapters(tty=False)):
-        if _piped_in():
+    else:
+        terminal = sys.stdin.isatty()
+        console_on = any(kind == "console" for _, kind, _ in settings.enabled_adapters(tty=terminal))
+        if not console_on and _piped_in():
             print("chatops: the console is off, so commands piped in are not read; "
                   "add --console (chatops run --console) to read commands from standard input", file=sys.stderr)
-        elif sys.stdin.isatty():
+        elif not console_on and terminal:
             # Quiet logs are for someone talking to the console; here they are all that shows the hub is up.
-            print(f"chatops: the console is off ({args.config} has no [adapters.console] section), so what is "
-                  f"typed here is not read; add --console to talk to the hub here. Ctrl-C stops it; "
-                  "the log follows.", file=sys.stderr)
+            has_section = any(kind == "console" for _, kind, _ in settings.adapter_sections)
+            why = "its [adapters.console] has enabled = false" if has_section else "no [adapters.console] section"
+            print(f"chatops: the console is off ({args.config}: {why}), so what is typed here is not read; "
+                  "add --console to talk to the hub here. Ctrl-C stops it; the log follows.", file=sys.stderr)
             if not args.quiet and not args.verbose:
                 logging.getLogger().setLevel(logging.INFO)
     problems = check_secrets(settings, console_forced=args.console)

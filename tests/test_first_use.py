@@ -108,8 +108,9 @@ def test_at_a_terminal_the_demo_says_it_is_ready_and_where_the_page_is(tmp_path:
                             r"http://127\.0\.0\.1:\d+/\n", line), line
     finally:
         hub.terminate()
-        hub.communicate(timeout=30)
+        _out, err = hub.communicate(timeout=30)
         os.close(main)
+    assert "the console is off" not in err, err
 
 
 def test_at_a_terminal_without_a_console_section_the_hub_says_so_and_logs(tmp_path: Path) -> None:
@@ -135,7 +136,7 @@ def test_at_a_terminal_without_a_console_section_the_hub_says_so_and_logs(tmp_pa
             line = hub.stderr.readline()
             assert line, seen
             seen += line
-        assert seen.startswith("chatops: the console is off (config.toml has no [adapters.console] section), so "
+        assert seen.startswith("chatops: the console is off (config.toml: no [adapters.console] section), so "
                                "what is typed here is not read; add --console to talk to the hub here."), seen
     finally:
         hub.terminate()
