@@ -99,6 +99,13 @@ async def close_cover(ctx: Context, cover: str) -> str:
     return await _cover_word(ctx, cover, "close")
 
 
+@command("stop", aliases=["arrête", "arrete"], precheck=TAKES_A_VALUE.precheck, usage="stop COVER", needs_user=True,
+         permission="switch")
+async def stop_cover(ctx: Context, cover: str) -> str:
+    """Stop a shutter or blind where it is."""
+    return await _cover_word(ctx, cover, "stop")
+
+
 async def _cover_word(ctx: Context, name: str, word: str) -> str:
     target = _settable(ctx, name)
     if target.type is not DeviceType.COVER:
