@@ -351,11 +351,13 @@ class Notifications:
             reached = await engine.unstored.send(recipients, unstored)
             log.error("notification from %s could not be recorded (%s): sent from memory to %d of %d recipients",
                       source, why, len(reached), len(recipients))
-            if reached:
+            if reached and not (key is not None and engine.unstored.pending(rule)):
                 # Told to some (the sender will not send it again): recorded once the database takes
                 # it, those told marked told, the others sent it then, repeated when it asks an ack.
                 async def record() -> int:
                     def write_told(db: Any) -> int:
+                        if key is not None and (open_id := alert_rows.open_by_rule(db, rule)) is not None:
+                            return open_id       # the same alert, recorded meanwhile by another way
                         notice_id = write(db)
                         deliveries.mark_told(db, notice_id, reached, now)
                         return notice_id
@@ -364,7 +366,8 @@ class Notifications:
                     if notice.ack:
                         engine.reminders.wake()
                     return notice_id
-                engine.unstored.notification(rule, notice.severity, notice.text, why, notice.ack, record, recipients)
+                engine.unstored.notification(rule, notice.severity, notice.text, why, notice.ack, key is not None,
+                                             record, recipients, reached)
             raise NotStored(why, sorted(f"{network}:{target}" for network, target in reached)) from None
         log.info("notification #%d from %s -> %d recipients%s", notice_id, source, len(recipients),
                  f" (picture: {warning})" if warning else "")
@@ -379,6 +382,9 @@ class Notifications:
         rule = f"{NOTICE_PREFIX}{source}/{key}"
         now = self.hub.clock.time()
         store = self.hub.store
+        if await self.hub.alerts.unstored.resolve(rule, lambda _prefix: _("[RESOLVED] {text}").format(text=text)):
+            log.info("notification %s, told from memory and never recorded, resolved", rule)
+            return None
 
         def write(db: Any) -> tuple[int, list[str]] | None:
             notice_id = alert_rows.open_by_rule(db, rule)
@@ -399,8 +405,13 @@ class Notifications:
         return result[0]
 
     async def open_key(self, source: str, key: str) -> int | None:
+        """The id of the open notification `source`/`key`; 0 for one told from memory that waits
+        for the database (open all the same); None when none is open."""
+        rule = f"{NOTICE_PREFIX}{source}/{key}"
+        if self.hub.alerts.unstored.pending(rule):
+            return 0
         store = self.hub.store
-        return await store.call(alert_rows.open_by_rule, store.db, f"{NOTICE_PREFIX}{source}/{key}")
+        return await store.call(alert_rows.open_by_rule, store.db, rule)
 
     async def status(self, notice_id: int) -> dict[str, Any] | None:
         """A notification's state and each recipient's: delivered, pending (with the last error), failed."""

@@ -64,6 +64,7 @@ class Unstored:
         self.acked: dict[int, str] = {}     # stored alerts acknowledged while the database refused it: id -> by
         self.ended: set[int] = set()        # stored alerts over while the database refused to record it
         self._notifications = itertools.count(1)     # tells notifications waiting apart (same source)
+        self._keyed: dict[str, tuple[tuple[str, str], list[Recipient]]] = {}   # rule -> its key, recipients
 
     # ---- readings behind a refused alert -----------------------------------------------------
 
@@ -85,19 +86,42 @@ class Unstored:
         self._writes.append((write, recipients))
         self._backlog_waiting.set()
 
-    def notification(self, rule: str, severity: str, text: str, reason: str, acked: bool,
-                     record: Callable[[], Awaitable[int]], recipients: list[Recipient]) -> None:
-        """A notification the database refused, already told from memory to some: `record` writes
-        it (those told marked told) once the database takes it. One that waits for an ack is
-        listed among the alerts meanwhile, as an alarm sent from memory is."""
+    def notification(self, rule: str, severity: str, text: str, reason: str, acked: bool, keyed: bool,
+                     record: Callable[[], Awaitable[int]], recipients: list[Recipient],
+                     told: set[tuple[str, str]]) -> None:
+        """A notification the database refused, already `told` from memory to some: `record`
+        writes it (those told marked told) once the database takes it. One that waits for an ack
+        is listed among the alerts meanwhile, as an alarm sent from memory is. A `keyed` one (a
+        webhook's alert, the loop guard's) is one per rule: `pending` says so, and `resolve`
+        ends it before it is ever recorded."""
         key = (rule, f"notification {next(self._notifications)}")
+        if keyed:
+            self._keyed[rule] = (key, recipients)
 
         async def write() -> None:
+            if keyed and self._keyed.get(rule, (None,))[0] != key:
+                return                          # resolved while in memory: nothing left to record
             await record()
             self.alerts.pop(key, None)
+            self._keyed.pop(rule, None)
         if acked:
-            self.alerts[key] = UnstoredAlert(rule, "", severity, text, reason, self.hub.clock.time())
+            self.alerts[key] = UnstoredAlert(rule, "", severity, text, reason, self.hub.clock.time(), set(told))
         self.write_later(write, recipients)
+
+    def pending(self, rule: str) -> bool:
+        """Whether keyed notification `rule` waits in memory for the database."""
+        return rule in self._keyed
+
+    async def resolve(self, rule: str, text: Callable[[str | None], str]) -> bool:
+        """End keyed notification `rule` waiting in memory: never recorded, its recipients told
+        `text` from memory. False when none waits."""
+        entry = self._keyed.pop(rule, None)
+        if entry is None:
+            return False
+        key, recipients = entry
+        self.alerts.pop(key, None)
+        await self.send(recipients, text)
+        return True
 
     def park(self, event: Event) -> None:
         """Queue `event` behind its rule's refused one, at most BACKLOG_LIMIT of them (then the

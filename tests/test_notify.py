@@ -19,7 +19,7 @@ from aiohttp import web
 
 from chatops.hub import Hub, running
 from chatops.message import Address, Identity, Message
-from chatops.notify import Notice, Refused, fill, parse_notice
+from chatops.notify import Notice, NotStored, Refused, fill, parse_notice
 from chatops.testing import Mosquitto, exec_command, settings_for, tiny_png, wait_for
 
 TOKEN = "cron-secret-token-1234"
@@ -551,6 +551,34 @@ async def test_a_notification_told_from_memory_is_recorded_once_storage_is_back_
         assert reminder == f"[REMINDER 1] Freezer open (alert #{stored['id']}; answer ack {stored['id']})", \
             "recorded: the first message not sent again, the reminder next"
         await hub.alerts.ack(stored["id"], "owner", "owner")
+
+
+async def test_a_keyed_notification_told_from_memory_is_one_and_its_resolution_ends_it(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The card is read-only. A webhook-style notification (source and key) fires twice: one
+    alert, listed with who was told; resolved before storage is back, it is told resolved and
+    never recorded, so nothing reminds anyone afterwards."""
+    settings = notify_settings(tmp_path, mosquitto.url, repeat="0.5s")
+    async with hub_and_http(settings, monkeypatch) as (hub, inbox, http, base):
+        notifications = hub.notifications
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        for _ in range(2):
+            with pytest.raises(NotStored):
+                await notifications.submit(Notice(("owner",), "Disk full", "critical", ack=True), "hooks", key="disk")
+        assert await notifications.open_key("hooks", "disk") == 0, "open, in memory"
+        [listed] = await hub.alerts.active()
+        assert listed["id"] is None and listed["told"] == ["loop:owner"], listed
+        assert await notifications.resolve_key("hooks", "disk", "Disk freed") is None
+        assert await notifications.open_key("hooks", "disk") is None and await hub.alerts.active() == []
+        texts = [reply.text for _address, reply in inbox.sent]
+        assert "[RESOLVED] Disk freed" in texts, texts
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+        while not inbox.queue.empty():                # what was said so far, checked above
+            inbox.queue.get_nowait()
+        count = len(inbox.sent)
+        with pytest.raises(TimeoutError):
+            await inbox.next(1.5)                   # three repeat periods: nothing recorded, nothing reminds
+        assert len(inbox.sent) == count and await hub.alerts.active() == []
 
 
 async def test_a_notification_sent_with_ack_reminds_from_memory_while_storage_fails(
