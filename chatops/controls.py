@@ -222,9 +222,9 @@ def _raw(value: Any) -> str:
 
 
 def _field(data: Mapping[str, Any], s: DeviceSettings, name: str, default: str) -> Any:
-    # A field on a topic of its own is kept under its own name unless `fields` gives a path
-    # (chatops.home.Home._field_update).
-    path = s.fields.get(name) or (name if name in s.field_topics else default)
+    # A field on a topic of its own is kept under its own name (chatops.home.Home._field_update:
+    # its `fields` path is where it is in that topic's JSON, and two topics may use the same one).
+    path = name if name in s.field_topics else s.fields.get(name, default)
     for part in path.split("."):
         if not isinstance(data, Mapping) or part not in data:
             return None
@@ -342,7 +342,9 @@ class Climate(Control):
         if isinstance(mode, str) and mode:
             attrs["mode"] = mode.casefold()
         if current is None:
-            current = previous if previous is not None else attrs.get("target")
+            # A thermostat reporting no room temperature shows its target; one that reports it on
+            # a topic of its own has not yet: no reading rather than the target taken for it.
+            current = previous if previous is not None else None if "current" in s.field_topics else attrs.get("target")
         if current is None:
             raise PayloadError("no temperature in the payload")
         return current, attrs

@@ -329,8 +329,8 @@ class Home:
 
     def _field_update(self, device: Device, name: str, payload: bytes) -> None:
         """One field on its own topic (ESPHome's thermostat: the target on one topic, the mode on
-        another): kept with the device's other fields, and read as one state payload of them all,
-        shaped as `fields` says, so that each control reads it as it reads a single topic's."""
+        another): kept with the device's other fields under its name, and read as one state
+        payload of them all (`controls._field` reads a field of `field_topics` by its name)."""
         path = device.settings.fields.get(name, name)
         try:
             data: Any = json_input.loads(payload.decode("utf-8").strip() or '""')
@@ -343,11 +343,7 @@ class Home:
                 self.bad_payloads += 1
                 log.warning("ignored payload for %s.%s: no %s in it", device.name, name, path)
                 return
-        target = device.reported
-        *parents, last = path.split(".")
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[last] = data
+        device.reported[name] = data
         self.update(device, json.dumps(device.reported).encode())
 
     def _status_answer(self, device: Device, topic: str, payload: bytes, key: str) -> None:

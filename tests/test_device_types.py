@@ -665,6 +665,23 @@ async def test_discovered_devices_with_a_topic_per_field_and_their_own_words(tmp
                 assert await say(hub, "awning 30%") == "Awning: 30 % open"
                 assert (f"{esp}/awning/set", "DOWN") in commands and (f"{esp}/awning/position/set", "30") in commands
                 assert state["trv/target"] == "21.5" and state["trv/mode"] == "off" and state["dimmer/level"] == "40"
+                # Two topics whose JSON names the value alike: each field kept apart. The target
+                # heard first is no room temperature: no reading until the room's own comes.
+                pair = {"name": "Pair", "current_temperature_topic": f"{esp}/room/sensor",
+                        "current_temperature_template": "{{ value_json.temperature }}",
+                        "temperature_state_topic": f"{esp}/pair/state",
+                        "temperature_state_template": "{{ value_json.temperature }}",
+                        "temperature_command_topic": f"{esp}/pair/set"}
+                configs["climate/node_pair"] = pair
+                state["pair/state"] = json.dumps({"temperature": 21})           # retained: read once subscribed
+                bad = hub.home.bad_payloads
+                await node.publish(f"{esp}/pair/state", state["pair/state"], qos=1, retain=True)
+                await node.publish("homeassistant/climate/node_pair/config", json.dumps(pair), qos=1, retain=True)
+                await wait_for(lambda: hub.home.bad_payloads > bad)
+                assert hub.home.find("pair").reading is None
+                await node.publish(f"{esp}/room/sensor", json.dumps({"temperature": 18.5}), qos=1)
+                await wait_for(lambda: hub.home.find("pair").reading is not None)
+                assert hub.home.find("pair").show() == "18.5 °C, target 21 °C"
         finally:
             for path in configs:
                 await node.publish(f"homeassistant/{path}/config", b"", qos=1, retain=True)
