@@ -426,6 +426,12 @@ def _tasmota_thermostat(s: DeviceSettings, data: Mapping[str, Any]) -> tuple[flo
     return current, target, mode
 
 
+def _takes_positions(s: DeviceSettings) -> bool:
+    """Whether a cover can be sent a position: one driven by its own words on per-field topics
+    (Home Assistant discovery) takes one only if it announced a topic for it."""
+    return not s.command_topics or "position" in s.command_topics
+
+
 class Cover(Control):
     """Shutters and blinds: the position in % open (the primary value), and whether it moves."""
 
@@ -477,10 +483,14 @@ class Cover(Control):
             return Action("motion", None)
         number = parse_number(word)
         if number is not None and number[1] in ("", "%"):
-            return Action("position", check_range(s, label, number[0], "%"))
+            position = check_range(s, label, number[0], "%")
+            if position in (0.0, 100.0) or _takes_positions(s):
+                return Action("position", position)
         raise ActionError(self.takes(s, label))
 
     def takes(self, s: DeviceSettings, label: str) -> str:
+        if not _takes_positions(s):
+            return _("{label} takes open, close or stop.").format(label=label)
         return _("{label} takes open, close, stop or a position (30%).").format(label=label)
 
     def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:

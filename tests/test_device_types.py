@@ -689,6 +689,22 @@ async def test_discovered_devices_with_a_topic_per_field_and_their_own_words(tmp
                 await node.publish(f"{esp}/{topic}", b"", qos=1, retain=True)
 
 
+def test_a_cover_announced_with_its_own_words_and_no_position_topic_takes_no_position() -> None:
+    """UP, DOWN and HALT on its command topic, no set_position_topic: 40% is refused with what it
+    takes, not sent as JSON to a topic that only knows its words; open and close still are."""
+    from chatops.ha_discovery import discovered_settings
+
+    name, settings = discovered_settings("cover", {"name": "Awning", "state_topic": "a/state", "command_topic": "a/set",
+                                                   "payload_open": "UP", "payload_close": "DOWN",
+                                                   "payload_stop": "HALT"}, "awning")
+    awning = Device(name, settings)
+    assert awning.control is not None
+    with pytest.raises(ActionError, match="^Awning takes open, close or stop.$"):
+        awning.control.action(settings, "Awning", "40%")
+    close = awning.control.action(settings, "Awning", "close")
+    assert [(p.topic, p.payload) for p in awning.control.publishes(settings, close)] == [("a/set", "DOWN")]
+
+
 def test_a_field_topic_names_a_field_of_its_type() -> None:
     """A typo in field_topics is refused with the type's fields, not read as nothing."""
     device = {"type": "climate", "topic": "esphome/trv/current", "command_topics": {"target": "esphome/trv/target/set"},
