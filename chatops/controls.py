@@ -291,11 +291,15 @@ class Light(Control):
 
     def publishes(self, s: DeviceSettings, action: Action) -> list[Publish]:
         if action.field == "brightness" and "brightness" in s.command_topics:   # a raw 0-scale value
-            # Then ON, as Home Assistant does by default (on_command_type "last"): a light that is
-            # off takes the level and lights up; one that is on stays at it.
+            # And ON where on_command_type says, as Home Assistant does: after the level by default
+            # (a light that is off takes it and lights up), before it, or not at all (a dimmer
+            # that goes to full brightness on ON).
+            level = Publish(s.command_topics["brightness"], str(round(action.value * s.brightness_scale / 100)))
             on = s.command_topics.get("state", s.command_topic)
-            return [Publish(s.command_topics["brightness"], str(round(action.value * s.brightness_scale / 100))),
-                    *([Publish(on, s.payload_on)] if on else [])]
+            if not on or s.on_command_type == "brightness":
+                return [level]
+            switch_on = Publish(on, s.payload_on)
+            return [switch_on, level] if s.on_command_type == "first" else [level, switch_on]
         if dialect(s) == "raw" and action.field == "state":
             return [Publish(s.command_topics.get("state", s.command_topic or ""),
                             s.payload_on if action.value else s.payload_off)]

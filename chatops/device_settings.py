@@ -93,6 +93,10 @@ class DeviceSettings(Section):
     options: list[str] = Field(default_factory=list, examples=['["eco", "comfort", "away"]'])
     modes: list[str] = Field(default_factory=lambda: ["off", "heat", "auto"], examples=['["off", "heat"]'])
     brightness_scale: int = Field(254, ge=1, examples=["255"])
+    on_command_type: Literal["last", "first", "brightness"] = Field(
+        "last", examples=['"brightness"'],
+        description="a light with a brightness topic: ON after the level (last), before it (first), "
+                    "or the level alone (brightness: it lights up at the level); Home Assistant's option")
     color_temp: bool = Field(False, description="the light has a colour temperature (set in kelvin: lampe 2700K)")
     min_kelvin: int = Field(2000, ge=1000, le=10000, examples=["2200"],
                             description="warmest colour temperature the light takes (discovery: its max_mireds)")

@@ -29,7 +29,11 @@ _ABBREVIATIONS = {"stat_t": "state_topic", "cmd_t": "command_topic", "val_tpl": 
                   "temp_stat_tpl": "temperature_state_template", "mode_cmd_t": "mode_command_topic",
                   "mode_stat_t": "mode_state_topic", "mode_stat_tpl": "mode_state_template",
                   "pos_t": "position_topic", "pos_tpl": "position_template", "set_pos_t": "set_position_topic",
-                  "cmd_tpl": "command_template", "ops": "options", "sup_clrm": "supported_color_modes"}
+                  "cmd_tpl": "command_template", "ops": "options", "sup_clrm": "supported_color_modes",
+                  "bri_stat_t": "brightness_state_topic", "bri_val_tpl": "brightness_value_template",
+                  "clr_temp_stat_t": "color_temp_state_topic", "clr_temp_val_tpl": "color_temp_value_template",
+                  "stat_val_tpl": "state_value_template", "pl_open": "payload_open", "pl_cls": "payload_close",
+                  "pl_stop": "payload_stop", "on_cmd_type": "on_command_type"}
 
 
 def path_from_template(template: str | None) -> str | None:
@@ -125,6 +129,8 @@ def _light(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:
               if (path := path_from_template(data.get(key) or (data.get("value_template") if name == "state" else None)))}
     return {"command_topic": data.get("command_topic"), "command_topics": {k: v for k, v in topics.items() if v},
             "payloads": "raw", "fields": fields,
+            **({"on_command_type": data["on_command_type"]} if data.get("on_command_type") in ("first", "brightness")
+               else {}),
             "payload_on": str(data.get("payload_on", "ON")), "payload_off": str(data.get("payload_off", "OFF")),
             "brightness_scale": int(data.get("brightness_scale") or 255)}
 

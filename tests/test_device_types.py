@@ -716,3 +716,19 @@ def test_a_field_topic_names_a_field_of_its_type() -> None:
     sensor = {"type": "sensor", "topic": "a/b", "field_topics": {"value": "a/c"}}
     with pytest.raises(ConfigError, match="a sensor reads its topic only"):
         parse_settings({"devices": {"probe": sensor}})
+
+
+@pytest.mark.parametrize(("on_command_type", "sent"), [
+    (None, [("d/level", "40"), ("d/set", "ON")]), ("first", [("d/set", "ON"), ("d/level", "40")]),
+    ("brightness", [("d/level", "40")])])
+def test_a_dimmers_level_and_on_follow_its_on_command_type(on_command_type: str | None,
+                                                          sent: list[tuple[str, str]]) -> None:
+    from chatops.ha_discovery import discovered_settings
+
+    config = {"name": "Dimmer", "stat_t": "d/state", "cmd_t": "d/set", "bri_cmd_t": "d/level", "bri_scl": 100,
+              **({"on_cmd_type": on_command_type} if on_command_type else {})}
+    name, settings = discovered_settings("light", config, "dimmer")
+    dimmer = Device(name, settings)
+    assert dimmer.control is not None
+    action = dimmer.control.action(settings, "Dimmer", "40%")
+    assert [(p.topic, p.payload) for p in dimmer.control.publishes(settings, action)] == sent
