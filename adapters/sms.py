@@ -384,7 +384,8 @@ class Adapter(AdapterBase):
             log.info("%s: %d SMS waiting in the old SMS queue moved to the outbox", self.name, len(rows))
         ago = time.monotonic() - now                 # the stored wall times, on the monotonic clock
         for number, text, at in deliveries.sent_since(db, self.name, now - HOUR):
-            self._spent.setdefault(number, deque()).append((at + ago, self.encoder.count(text)))
+            # Keyed as a send keys it: the stored target may be a user's number as written (national).
+            self._spent.setdefault(self.e164(number) or number, deque()).append((at + ago, self.encoder.count(text)))
 
     # ---- status --------------------------------------------------------------------------------
 

@@ -123,7 +123,8 @@ class History:
                     await self.maintain()
                     next_maintenance = time.monotonic() + min(MAINTENANCE_EVERY, self.settings.rollup_interval)
                 try:
-                    async with asyncio.timeout(RETRY_WHILE_FAILING if self.failing else self.settings.flush_interval):
+                    wait = self.settings.flush_interval
+                    async with asyncio.timeout(max(wait, RETRY_WHILE_FAILING) if self.failing else wait):
                         await self._full.wait()
                 except TimeoutError:
                     pass

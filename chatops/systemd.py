@@ -109,7 +109,8 @@ def status_line(hub: Hub) -> str:
         parts.append(", ".join(adapters))
     if not hub.store.health.connected and hub.store.health.started:
         parts.append(f"database failing ({hub.store.health.detail[:60]})")
-    unstored = len(hub.alerts.unstored.alerts)             # sent from memory: active all the same
+    # Alarms sent from memory are active all the same (notifications, stored or not, are not counted).
+    unstored = sum(1 for alert in hub.alerts.unstored.alerts.values() if alert.device)
     active = sum(1 for state in hub.alerts.rules.values() if state.active_id is not None) + unstored
     parts.append(f"{active} alert{'s' if active != 1 else ''} active" + (f" ({unstored} not stored)" if unstored else ""))
     return "; ".join(parts).replace("\n", " ")

@@ -397,7 +397,7 @@ async def test_the_hourly_cap_counts_across_a_restart_and_a_clock_step(adapter: 
 
     store = adapter._hub.store
     sent = time.time() - 600
-    rows = [(0, "sms", "+32470123456", 1, "alice", "reply", "hello", None, sent, sent) for _ in range(3)]
+    rows = [(0, "sms", "0470 12 34 56", 1, "alice", "reply", "hello", None, sent, sent) for _ in range(3)]  # as written
     await store.call(store.transaction, lambda db: deliveries.insert(db, rows))
     await store.call(store.transaction, lambda db: db.execute("UPDATE deliveries SET delivered_at = ?", (sent,)))
     adapter._spent.clear()
