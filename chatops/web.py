@@ -203,8 +203,9 @@ class WebServer:
             # Loopback without a token is this machine's own browser, not the Internet coming
             # in through a reverse proxy on this machine (chatops.web_guard.RequestGuard.from_beyond).
             if self.settings.loopback and self.guard.from_beyond(request):
-                log.warning("web: refused %s %s: it came through a proxy or to %s, and [web] has no token",
-                            request.method, request.path[:200], self.settings.public_url)
+                log.warning("web: refused %s %s: it came through a proxy (a proxy's header, HTTP/1.0, or the "
+                            "host of public_url %s), and [web] has no token", request.method, request.path[:200],
+                            self.settings.public_url)
                 return False
             return self.settings.loopback
         cookie = request.cookies.get(COOKIE, "")
