@@ -103,6 +103,14 @@ async def test_cli_simulate_without_a_broker_says_so(tmp_path: Path, mosquitto: 
     assert err.rstrip().endswith("(is the hub running?)")
 
 
+async def test_cli_simulate_with_a_broker_on_any_free_port_says_what_to_set(tmp_path: Path) -> None:
+    config = write_demo_config(tmp_path)                    # embedded_listen = "127.0.0.1:0"
+    code, out, err = await chatops_cli("simulate", "smoke", "on", "--config", str(config))
+    assert (code, out) == (2, "") and "Traceback" not in err
+    assert err.startswith("cannot tell which port the broker listens on: [mqtt] embedded_listen asks for any free "
+                          "port (:0)"), err
+
+
 async def test_web_chat_simulate_gets_the_answer_and_the_alert(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """The demo's [web] user is owner (an admin, web = ["owner"]), so the page may simulate, and
     the smoke rule notifies owner, which on the web is every open page."""
