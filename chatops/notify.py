@@ -345,13 +345,16 @@ class Notifications:
             # A full card: what can be told is told now, from memory, as alarms are (chatops.unstored);
             # the sender hears it was not recorded, and a sender told of no delivery sends it again.
             why = str(exc)
+            earlier = engine.unstored.told_pending(rule) if key is not None else None
+            if earlier is not None:             # the same alert, told from memory already: not again
+                raise NotStored(why, sorted(f"{network}:{target}" for network, target in earlier)) from None
 
             def unstored(_prefix: str | None) -> str:
                 return _("{text} (NOT STORED: the hub's storage is failing: {why})").format(text=plain(), why=why)
             reached = await engine.unstored.send(recipients, unstored)
             log.error("notification from %s could not be recorded (%s): sent from memory to %d of %d recipients",
                       source, why, len(reached), len(recipients))
-            if reached and not (key is not None and engine.unstored.pending(rule)):
+            if reached:
                 # Told to some (the sender will not send it again): recorded once the database takes
                 # it, those told marked told, the others sent it then, repeated when it asks an ack.
                 async def record() -> int:
@@ -408,7 +411,7 @@ class Notifications:
         """The id of the open notification `source`/`key`; 0 for one told from memory that waits
         for the database (open all the same); None when none is open."""
         rule = f"{NOTICE_PREFIX}{source}/{key}"
-        if self.hub.alerts.unstored.pending(rule):
+        if self.hub.alerts.unstored.told_pending(rule) is not None:
             return 0
         store = self.hub.store
         return await store.call(alert_rows.open_by_rule, store.db, rule)

@@ -64,7 +64,9 @@ class Unstored:
         self.acked: dict[int, str] = {}     # stored alerts acknowledged while the database refused it: id -> by
         self.ended: set[int] = set()        # stored alerts over while the database refused to record it
         self._notifications = itertools.count(1)     # tells notifications waiting apart (same source)
-        self._keyed: dict[str, tuple[tuple[str, str], list[Recipient]]] = {}   # rule -> its key, recipients
+        # Keyed notifications waiting in memory: rule -> (its key in `alerts`, those it reached, as told).
+        self._keyed: dict[str, tuple[tuple[str, str], list[Recipient], set[tuple[str, str]]]] = {}
+        self._recording: set[str] = set()            # keyed notifications whose row is being written
 
     # ---- readings behind a refused alert -----------------------------------------------------
 
@@ -92,35 +94,45 @@ class Unstored:
         """A notification the database refused, already `told` from memory to some: `record`
         writes it (those told marked told) once the database takes it. One that waits for an ack
         is listed among the alerts meanwhile, as an alarm sent from memory is. A `keyed` one (a
-        webhook's alert, the loop guard's) is one per rule: `pending` says so, and `resolve`
-        ends it before it is ever recorded."""
+        webhook's alert, the loop guard's) is one per rule: `told_pending` says whom it reached,
+        and `resolve` ends it before it is ever recorded."""
         key = (rule, f"notification {next(self._notifications)}")
         if keyed:
-            self._keyed[rule] = (key, recipients)
+            self._keyed[rule] = (key, [r for r in recipients if (self.engine._adapter_name(r.network), r.target) in told],
+                                 set(told))
 
         async def write() -> None:
             if keyed and self._keyed.get(rule, (None,))[0] != key:
                 return                          # resolved while in memory: nothing left to record
-            await record()
+            self._recording.add(rule)           # a resolution now waits for the row and closes it
+            try:
+                await record()
+            finally:
+                self._recording.discard(rule)
             self.alerts.pop(key, None)
             self._keyed.pop(rule, None)
         if acked:
             self.alerts[key] = UnstoredAlert(rule, "", severity, text, reason, self.hub.clock.time(), set(told))
         self.write_later(write, recipients)
 
-    def pending(self, rule: str) -> bool:
-        """Whether keyed notification `rule` waits in memory for the database."""
-        return rule in self._keyed
+    def told_pending(self, rule: str) -> set[tuple[str, str]] | None:
+        """Whom keyed notification `rule`, waiting in memory for the database, reached; None
+        when none waits (or its row is being written: it is the database's then)."""
+        entry = self._keyed.get(rule)
+        return None if entry is None or rule in self._recording else set(entry[2])
 
     async def resolve(self, rule: str, text: Callable[[str | None], str]) -> bool:
-        """End keyed notification `rule` waiting in memory: never recorded, its recipients told
-        `text` from memory. False when none waits."""
+        """End keyed notification `rule` waiting in memory: never recorded, those it reached told
+        `text` from memory. False when none waits, or when its row is being written (the caller
+        then closes it in the database, where the store's one thread orders it after the row)."""
+        if rule in self._recording:
+            return False
         entry = self._keyed.pop(rule, None)
         if entry is None:
             return False
-        key, recipients = entry
+        key, reached, _told = entry
         self.alerts.pop(key, None)
-        await self.send(recipients, text)
+        await self.send(reached, text)
         return True
 
     def park(self, event: Event) -> None:

@@ -566,6 +566,8 @@ async def test_a_keyed_notification_told_from_memory_is_one_and_its_resolution_e
             with pytest.raises(NotStored):
                 await notifications.submit(Notice(("owner",), "Disk full", "critical", ack=True), "hooks", key="disk")
         assert await notifications.open_key("hooks", "disk") == 0, "open, in memory"
+        said = [reply.text for _address, reply in inbox.sent if "Disk full (NOT STORED" in reply.text]
+        assert len(said) == 1, said                 # the second firing is the same alert: not told again
         [listed] = await hub.alerts.active()
         assert listed["id"] is None and listed["told"] == ["loop:owner"], listed
         assert await notifications.resolve_key("hooks", "disk", "Disk freed") is None
@@ -579,6 +581,33 @@ async def test_a_keyed_notification_told_from_memory_is_one_and_its_resolution_e
         with pytest.raises(TimeoutError):
             await inbox.next(1.5)                   # three repeat periods: nothing recorded, nothing reminds
         assert len(inbox.sent) == count and await hub.alerts.active() == []
+
+
+async def test_a_resolution_while_the_notification_is_being_recorded_closes_its_row(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Storage is back and the keyed notification told from memory is being written (a slow card):
+    its resolution then waits for the row and closes it, rather than tell it resolved from memory
+    and leave the row open behind it."""
+    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+        notifications, store = hub.notifications, hub.store
+        await store.call(lambda: store.db.execute("PRAGMA query_only = ON"))
+        with pytest.raises(NotStored):
+            await notifications.submit(Notice(("owner",), "Disk full", "critical", ack=True), "hooks", key="disk")
+        writing = asyncio.Event()
+        call = store.call
+
+        async def slow(function: Any, *args: Any) -> Any:
+            if function == store.transaction and hub.alerts.unstored._recording:
+                writing.set()
+                await asyncio.sleep(0.3)                  # a slow SD card, while the row is on its way
+            return await call(function, *args)
+        monkeypatch.setattr(store, "call", slow)
+        await store.call(lambda: store.db.execute("PRAGMA query_only = OFF"))
+        async with asyncio.timeout(30):
+            await writing.wait()
+        await notifications.resolve_key("hooks", "disk", "Disk freed")
+        assert await notifications.open_key("hooks", "disk") is None, "the recorded row is closed"
+        assert await hub.alerts.active() == []
 
 
 async def test_a_notification_sent_with_ack_reminds_from_memory_while_storage_fails(
