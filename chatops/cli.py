@@ -196,17 +196,18 @@ async def _simulate(settings: Settings, what: str, on: bool) -> int:
     from .mqtt import broker_address, tls_context
     from .sim import trigger
 
+    if settings.mqtt.url == "embedded" and settings.mqtt.embedded_listen.endswith(":0"):
+        # A free port the running hub chose: not in the file.
+        print("cannot tell which port the broker listens on: [mqtt] embedded_listen asks for any free port "
+              "(:0); give it a port (embedded_listen = \"127.0.0.1:1883\") to use chatops simulate",
+              file=sys.stderr)
+        return 2
     try:
         address = broker_address(settings.mqtt, settings.base_dir, data_dir=settings.data_dir)
     except OSError as exc:                # the embedded broker's secret, in a folder of the hub's user
         print(f"cannot read the embedded broker's secret in {settings.data_dir} ({exc.strerror}); run this as "
               "the user the hub runs as (sudo -u chatops chatops simulate ...)", file=sys.stderr)
         return 1
-    if address.port == 0:                 # a free port the running hub chose: not in the file
-        print("cannot tell which port the broker listens on: [mqtt] embedded_listen asks for any free port "
-              "(:0); give it a port (embedded_listen = \"127.0.0.1:1883\") to use chatops simulate",
-              file=sys.stderr)
-        return 2
     try:
         async with aiomqtt.Client(address.host, address.port, username=address.username, password=address.password,
                                   tls_context=tls_context(address), timeout=5) as client:

@@ -300,6 +300,9 @@ class Light(Control):
                 return [level]
             switch_on = Publish(on, s.payload_on)
             return [switch_on, level] if s.on_command_type == "first" else [level, switch_on]
+        if action.field == "state" and action.value and s.on_command_type == "brightness" \
+                and "brightness" in s.command_topics:       # ON would not do: it lights up at a level
+            return [Publish(s.command_topics["brightness"], str(s.brightness_scale))]
         if dialect(s) == "raw" and action.field == "state":
             return [Publish(s.command_topics.get("state", s.command_topic or ""),
                             s.payload_on if action.value else s.payload_off)]

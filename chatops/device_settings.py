@@ -96,7 +96,8 @@ class DeviceSettings(Section):
     on_command_type: Literal["last", "first", "brightness"] = Field(
         "last", examples=['"brightness"'],
         description="a light with a brightness topic: ON after the level (last), before it (first), "
-                    "or the level alone (brightness: it lights up at the level); Home Assistant's option")
+                    "or the level alone (brightness: it lights up at the level, and `on` sends the full "
+                    "level); Home Assistant's option")
     color_temp: bool = Field(False, description="the light has a colour temperature (set in kelvin: lampe 2700K)")
     min_kelvin: int = Field(2000, ge=1000, le=10000, examples=["2200"],
                             description="warmest colour temperature the light takes (discovery: its max_mireds)")

@@ -33,7 +33,8 @@ _ABBREVIATIONS = {"stat_t": "state_topic", "cmd_t": "command_topic", "val_tpl": 
                   "bri_stat_t": "brightness_state_topic", "bri_val_tpl": "brightness_value_template",
                   "clr_temp_stat_t": "color_temp_state_topic", "clr_temp_val_tpl": "color_temp_value_template",
                   "stat_val_tpl": "state_value_template", "pl_open": "payload_open", "pl_cls": "payload_close",
-                  "pl_stop": "payload_stop", "on_cmd_type": "on_command_type"}
+                  "pl_stop": "payload_stop", "on_cmd_type": "on_command_type", "temp_unit": "temperature_unit",
+                  "min_mirs": "min_mireds", "max_mirs": "max_mireds"}
 
 
 def path_from_template(template: str | None) -> str | None:
@@ -161,9 +162,10 @@ def _cover(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:
                     for key, word in (("payload_open", "OPEN"), ("payload_close", "CLOSE"), ("payload_stop", "STOP")))
     if data.get("set_position_topic") in (None, command) and not own_words:   # Zigbee2MQTT: JSON on .../set
         return {"command_topic": command, "fields": fields, "payloads": "zigbee2mqtt"}
-    # Its own words (UP, DOWN, HALT) on the command topic, and a position topic when it has one.
+    # Its own words (UP, DOWN, HALT) on the command topic, and the raw position on its topic when
+    # it has one (the command topic itself, for some).
     topics = {"state": command, "stop": command}
-    if data.get("set_position_topic") not in (None, command):
+    if isinstance(data.get("set_position_topic"), str):
         topics["position"] = data["set_position_topic"]
     return {"command_topic": command, "fields": fields, "payloads": "zigbee2mqtt", "command_topics": topics,
             **payloads}

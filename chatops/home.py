@@ -344,7 +344,14 @@ class Home:
                 log.warning("ignored payload for %s.%s: no %s in it", device.name, name, path)
                 return
         device.reported[name] = data
-        self.update(device, json.dumps(device.reported).encode())
+        merged = json.dumps(device.reported).encode()
+        if device.reading is None:
+            try:
+                device.read_state(merged)
+            except PayloadError:            # the target before the room's temperature: wait for it, quietly
+                log.debug("%s: %s kept; its other fields have not come yet", device.name, name)
+                return
+        self.update(device, merged)
 
     def _status_answer(self, device: Device, topic: str, payload: bytes, key: str) -> None:
         try:

@@ -203,6 +203,8 @@ class WebServer:
             # Loopback without a token is this machine's own browser, not the Internet coming
             # in through a reverse proxy on this machine (chatops.web_guard.RequestGuard.from_beyond).
             if self.settings.loopback and self.guard.from_beyond(request):
+                if request.path == "/health":   # answered all the same, without the details: no refusal
+                    return False
                 log.warning("web: refused %s %s: it came through a proxy (a proxy's header, HTTP/1.0, or the "
                             "host of public_url %s), and [web] has no token", request.method, request.path[:200],
                             self.settings.public_url)
@@ -246,6 +248,10 @@ class WebServer:
     async def _index(self, request: web.Request) -> web.StreamResponse:
         if not self._authorised(request):
             with speaking(self.hub.settings.hub.language):
+                if self._token is None:         # loopback with no token, and this came through a proxy
+                    return web.Response(status=401, text=_(
+                        "This hub answers its own machine only: this request came through a proxy (or in "
+                        "HTTP/1.0), and the hub has no token. Give [web] a token_file (docs/deploy.md)."))
                 return web.Response(status=401, text=_("This hub needs its token: open /?token=YOUR_TOKEN once."))
         if "token" in request.query:      # keep the token out of the address bar and history
             response = web.HTTPFound("/")

@@ -677,8 +677,8 @@ async def test_discovered_devices_with_a_topic_per_field_and_their_own_words(tmp
                 bad = hub.home.bad_payloads
                 await node.publish(f"{esp}/pair/state", state["pair/state"], qos=1, retain=True)
                 await node.publish("homeassistant/climate/node_pair/config", json.dumps(pair), qos=1, retain=True)
-                await wait_for(lambda: hub.home.bad_payloads > bad)
-                assert hub.home.find("pair").reading is None
+                await wait_for(lambda: hub.home.find("pair") is not None and hub.home.find("pair").reported)
+                assert hub.home.find("pair").reading is None and hub.home.bad_payloads == bad, "waiting is no error"
                 await node.publish(f"{esp}/room/sensor", json.dumps({"temperature": 18.5}), qos=1)
                 await wait_for(lambda: hub.home.find("pair").reading is not None)
                 assert hub.home.find("pair").show() == "18.5 °C, target 21 °C"
@@ -732,3 +732,6 @@ def test_a_dimmers_level_and_on_follow_its_on_command_type(on_command_type: str 
     assert dimmer.control is not None
     action = dimmer.control.action(settings, "Dimmer", "40%")
     assert [(p.topic, p.payload) for p in dimmer.control.publishes(settings, action)] == sent
+    on = dimmer.control.action(settings, "Dimmer", "on")
+    assert [(p.topic, p.payload) for p in dimmer.control.publishes(settings, on)] == \
+        ([("d/level", "100")] if on_command_type == "brightness" else [("d/set", "ON")]), "lit at full, not by ON"

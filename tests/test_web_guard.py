@@ -162,6 +162,11 @@ async def test_through_a_reverse_proxy_loopback_alone_opens_nothing(tmp_path: Pa
         async with aiohttp.ClientSession(version=aiohttp.HttpVersion10) as proxied:
             async with proxied.post(f"{base}/api/command", json={"text": "switch heater on"}) as response:
                 assert response.status == 401
+            async with proxied.get(f"{base}/") as response:
+                assert response.status == 401 and (await response.text()).startswith(
+                    "This hub answers its own machine only: this request came through a proxy (or in HTTP/1.0)")
+            async with proxied.get(f"{base}/health") as response:         # probes still read the status
+                assert response.status == 200 and set(await response.json()) == {"ready", "status"}
         assert not heater_on(hub)
     from chatops.config import config_warnings
     assert any(w.startswith("web.public_url: https://home.example.org/ is reached from beyond this machine and "
