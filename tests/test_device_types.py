@@ -735,3 +735,13 @@ def test_a_dimmers_level_and_on_follow_its_on_command_type(on_command_type: str 
     on = dimmer.control.action(settings, "Dimmer", "on")
     assert [(p.topic, p.payload) for p in dimmer.control.publishes(settings, on)] == \
         ([("d/level", "100")] if on_command_type == "brightness" else [("d/set", "ON")]), "lit at full, not by ON"
+
+
+def test_discovery_reads_only_fields_a_field_topic_may_name() -> None:
+    """Discovery's per-field topics (ha_discovery) and what field_topics accepts (device_settings)
+    say the same fields, or a discovered device would fail its own validation."""
+    from chatops.device_settings import FIELD_TOPIC_NAMES
+    from chatops.ha_discovery import _FIELD_TOPICS
+
+    for kind, pairs in _FIELD_TOPICS.items():
+        assert {name for name, _key in pairs} <= set(FIELD_TOPIC_NAMES[kind]), kind
