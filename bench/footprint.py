@@ -208,10 +208,14 @@ async def measure(starts: int, idle: float, load: int, workdir: Path, tuned: boo
             hub = None
             for attempt in range(-1, starts):           # -1: unrecorded warm-up (writes the bytecode cache)
                 hub = HubProcess(folder, config, env=env)
-                if no_web:
-                    elapsed = await first_answer(hub.spawn, tester, "#maison", "maison")
-                else:
-                    elapsed = await hub.start()
+                try:
+                    if no_web:
+                        elapsed = await first_answer(hub.spawn, tester, "#maison", "maison")
+                    else:
+                        elapsed = await hub.start()
+                except BaseException:
+                    await hub.stop()              # a failed start leaves no hub running behind the benchmark
+                    raise
                 if attempt >= 0:
                     times.append(elapsed)
                 if attempt < starts - 1:
