@@ -181,6 +181,14 @@ def as_bool(raw: Any, state_on: list[str]) -> bool:
     raise PayloadError(f"{str(raw)[:40]!r} is neither on nor off")
 
 
+def _bare(text: str) -> Any:
+    """A value sent bare on a topic of its own: a number as a number, anything else as the text."""
+    try:
+        return json_input.loads(text) if text else ""
+    except ValueError:
+        return text
+
+
 def extract(payload: bytes, path: str | None) -> Any:
     """The value at dotted `path` in a JSON payload, or the raw text when path is None."""
     try:
@@ -331,18 +339,16 @@ class Home:
         """One field on its own topic (ESPHome's thermostat: the target on one topic, the mode on
         another): kept with the device's other fields under its name, and read as one state
         payload of them all (`controls._field` reads a field of `field_topics` by its name)."""
-        path = device.settings.fields.get(name, name)
+        text = payload.decode("utf-8", "replace").strip()
         try:
-            data: Any = json_input.loads(payload.decode("utf-8").strip() or '""')
-        except ValueError:
-            data = payload.decode("utf-8", "replace").strip()        # a bare word: ON, heat
-        if isinstance(data, dict):          # that topic's JSON: the field at its path
-            for part in path.split("."):
-                data = data.get(part) if isinstance(data, dict) else None
-            if data is None:
-                self.bad_payloads += 1
-                log.warning("ignored payload for %s.%s: no %s in it", device.name, name, path)
-                return
+            if text.startswith("{"):        # that topic's JSON: the field at its path
+                data: Any = extract(payload, device.settings.fields.get(name, name))
+            else:                           # a bare value: 21.5, or a word (ON, heat)
+                data = _bare(text)
+        except PayloadError as exc:
+            self.bad_payloads += 1
+            log.warning("ignored payload for %s.%s: %s", device.name, name, exc)
+            return
         device.reported[name] = data
         merged = json.dumps(device.reported).encode()
         if device.reading is None:
