@@ -59,6 +59,12 @@ class Recipient:
     target: str
     user: str
 
+    @property
+    def row_name(self) -> str:
+        """As a delivery row names it: the user, or for a bare address `network:target` (a name
+        with `:` is an address: `in_their_words` reads such a one in the hub's language)."""
+        return self.user or f"{self.network}:{self.target}"
+
 
 Event = tuple[str, Device, Reading, Reading | None]       # (rule name, device, reading, previous)
 
@@ -328,8 +334,8 @@ class AlertEngine:
         shown = self.in_their_words(text if callable(text) else lambda _prefix: text)
         rows = []
         for r in recipients:
-            adapter, direct, recipient = self._adapter_name(r.network), self.is_direct(r), r.user or f"{r.network}:{r.target}"
-            rows.append((alert_id, adapter, r.target, int(direct), recipient, kind, shown(recipient, adapter, direct),
+            adapter, direct = self._adapter_name(r.network), self.is_direct(r)
+            rows.append((alert_id, adapter, r.target, int(direct), r.row_name, kind, shown(r.row_name, adapter, direct),
                          attachment, self.hub.clock.time(), due))
         deliveries.insert(db, rows)
 
@@ -536,8 +542,14 @@ class AlertEngine:
         if row is None:
             return
         state = "cleared" if row[7] else ("acknowledged" if row[6] else "active")
-        payload = json.dumps({"state": state, "id": row[0], "device": row[1], "severity": row[2],
-                              "message": row[3], "value": row[4], "raised_at": row[5], "acked_by": row[6]})
+        self.publish_rule_state(rule, {"state": state, "id": row[0], "device": row[1], "severity": row[2],
+                                       "message": row[3], "value": row[4], "raised_at": row[5], "acked_by": row[6]})
+
+    def publish_rule_state(self, rule: str, state: dict[str, Any] | None = None) -> None:
+        """Publish `state` (retained, again until the broker has it) as rule `rule`'s alert state:
+        a stored alert's, one sent from memory (chatops.unstored), or by default `cleared`, a rule
+        with no alert raised or none left."""
+        payload = json.dumps(state or {"state": "cleared", "id": None})
         self.hub.spawn(self.hub.mqtt.publish_latest(self.state_topic(rule), payload), f"alert-state-{rule}")
 
     def state_topic(self, rule: str) -> str:
@@ -554,8 +566,7 @@ class AlertEngine:
             if rule in latest:
                 await self.publish_state(rule, latest[rule])
             else:
-                payload = json.dumps({"state": "cleared", "id": None})
-                self.hub.spawn(self.hub.mqtt.publish_latest(self.state_topic(rule), payload), f"alert-state-{rule}")
+                self.publish_rule_state(rule)
 
     # ---- offline checks (reminders live in chatops.reminders) -------------------------------
 

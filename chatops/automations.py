@@ -386,8 +386,9 @@ class Automations:
         try:
             await self.hub.notifications.submit(Notice((auto.owner,), told, "warning", ack=True), GUARD_SOURCE,
                                                 key=auto.name)
-        except NotStored:
-            pass                                # told from memory; recorded once storage is back
+        except NotStored as exc:                # told from memory; recorded once storage is back
+            log.warning("automation %s: its owner was alerted from memory (%s); recorded once storage is back",
+                        auto.name, exc.why)
         except Refused as exc:                  # the owner is on no enabled network: the log says it
             log.error("automation %s: its owner %s cannot be alerted: %s", auto.name, auto.owner, exc.error)
 

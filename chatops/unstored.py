@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -212,9 +211,9 @@ class Unstored:
         alert = self.alerts[key] = UnstoredAlert(rule.name, device.name, rule.severity.value, text, reason,
                                                  self.hub.clock.time())
         # Home Assistant's binary sensor, Node-RED and the dashboard hear of it as of a stored one.
-        self._publish_state(rule.name, {"state": "active", "id": None, "device": device.name,
-                                        "severity": alert.severity, "message": text, "value": str(value),
-                                        "raised_at": alert.raised_at, "acked_by": None, "stored": False})
+        self.engine.publish_rule_state(rule.name, {"state": "active", "id": None, "device": device.name,
+                                                   "severity": alert.severity, "message": text, "value": str(value),
+                                                   "raised_at": alert.raised_at, "acked_by": None, "stored": False})
 
         def line(_prefix: str | None) -> str:
             return _("[{severity}] {text} (NOT STORED: the hub's storage is failing: {why}; it is recorded and "
@@ -281,13 +280,7 @@ class Unstored:
             log.warning("alert %s on %s, sent from memory, ended before storage came back; not recorded",
                         rule, device)
             if not any(r == rule for r, _d in self.alerts):
-                self._publish_state(rule, {"state": "cleared", "id": None})
-
-    def _publish_state(self, rule: str, state: dict[str, Any]) -> None:
-        """The rule's retained alert state (AlertEngine.state_topic) for an alert not stored; once
-        stored, the engine publishes the stored one over it."""
-        self.hub.spawn(self.hub.mqtt.publish_latest(self.engine.state_topic(rule), json.dumps(state)),
-                       f"alert-state-{rule}")
+                self.engine.publish_rule_state(rule)
 
     def watch(self) -> None:
         """Tell the admins whenever the database starts failing, whatever wrote (history, the
@@ -329,6 +322,7 @@ class Unstored:
         each one's language and given the command prefix as that one types it ("" in a direct
         chat); each one reached is added to `told` at once."""
         told = set() if told is None else told
+        shown_to = self.engine.in_their_words(text)
         for recipient in recipients:
             name = self.engine._adapter_name(recipient.network)
             adapter = self.hub.adapters.get(name)
@@ -337,8 +331,7 @@ class Unstored:
             direct = self.engine.is_direct(recipient)
             try:
                 async with asyncio.timeout(SEND_TIMEOUT):
-                    shown = self.engine.in_their_words(text)(recipient.user or f"{recipient.network}:{recipient.target}",
-                                                             name, direct)
+                    shown = shown_to(recipient.row_name, name, direct)
                     await self.hub.send_through(adapter, Address(name, recipient.target, direct),
                                                 Reply(shown, notice=True))
                 told.add((name, recipient.target))
