@@ -21,13 +21,13 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .networks import networks
 from .unstored import Unstored
 from .conditions import Condition
 from .config import AlertSettings
 from .home import Device, Reading, format_value
 from .i18n import N_, _, reported_decimals, speaking
 from .outbox import STORE_RETRY_CAP, Outbox
+from .recipients import Recipient, how_to_ack, is_direct, parse_address
 from .reminders import Reminders
 from .store import alerts as alert_rows, deliveries
 
@@ -51,37 +51,8 @@ class RuleState:
     quiet_since: float | None = None       # monotonic too
 
 
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """One address an alert goes to, and the user it stands for ('' for a bare address)."""
-
-    network: str
-    target: str
-    user: str
-
-    @property
-    def row_name(self) -> str:
-        """As a delivery row names it: the user, or for a bare address `network:target` (a name
-        with `:` is an address: `in_their_words` reads such a one in the hub's language)."""
-        return self.user or f"{self.network}:{self.target}"
-
-
 Event = tuple[str, Device, Reading, Reading | None]       # (rule name, device, reading, previous)
 
-
-def parse_address(text: str) -> tuple[str, str]:
-    """`xmpp:alice@example.org` -> ('xmpp', 'alice@example.org')."""
-    network, _, target = text.partition(":")
-    return network.strip().lower(), target.strip()
-
-
-
-def how_to_ack(alert_id: int, prefix: str | None) -> str:
-    """The end of an alert's message: its id and how to acknowledge it, as the reader types it
-    (`prefix`), or, where the hub reads no answer (`None`: email), where to do it instead."""
-    if prefix is None:
-        return _("(alert #{id}; acknowledge it in a chat or on the dashboard: ack {id})").format(id=alert_id)
-    return _("(alert #{id}; answer {prefix}ack {id})").format(id=alert_id, prefix=prefix)
 
 class AlertEngine:
     """Evaluates rules on readings and drives the durable outbox for one hub."""
@@ -358,7 +329,7 @@ class AlertEngine:
         message to a MUC as a chat is lost)."""
         adapters = self.hub.adapters_for(recipient.network)
         kind = adapters[0].network if adapters else recipient.network
-        return _is_direct(Recipient(kind, recipient.target, recipient.user))
+        return is_direct(Recipient(kind, recipient.target, recipient.user))
 
     def _adapter_name(self, network: str) -> str:
         adapters = self.hub.adapters_for(network)
@@ -609,10 +580,3 @@ class AlertEngine:
                 elif state.active_id is None:
                     next_check = min(next_check, seen + limit)
             await clock.sleep(max(0.2, min(next_check - clock.monotonic(), 60)))
-
-def _is_direct(recipient: Recipient) -> bool:
-    """A person (True) or a room: the network's own rule (no rule: a person)."""
-    network = networks().get(recipient.network)
-    return network.is_direct(recipient.target) if network is not None else True
-
-

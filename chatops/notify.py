@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import json_input
-from .alerts import Recipient, how_to_ack, parse_address
+from .recipients import Recipient, how_to_ack, parse_address
 from .reminders import NOTICE_PREFIX
 from .config import NotifyTopic, read_secret
 from .i18n import _

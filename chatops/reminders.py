@@ -16,6 +16,7 @@ from .backoff import Backoff, pause_after_failure
 from .clock import until
 from .i18n import _
 from .outbox import STORE_RETRY_CAP
+from .recipients import Recipient, how_to_ack
 from .store import alerts as alert_rows, deliveries
 
 if TYPE_CHECKING:
@@ -72,8 +73,6 @@ class Reminders:
         now = self.hub.clock.time()
         recipients = self.engine.recipients(state.rule.notify) if state else []
 
-        from .alerts import how_to_ack               # (alerts imports this module)
-
         def reminder(prefix: str | None) -> str:
             return _("[REMINDER {count}] {text} {how_to_ack}").format(
                 count=repeats + 1, text=message, how_to_ack=how_to_ack(alert_id, prefix))
@@ -107,7 +106,6 @@ class Reminders:
                     log.warning("notification #%d: its reminder waits for storage (%s)", alert_id, exc)
                     self.held[alert_id] = (repeats, now + STORE_RETRY_CAP)
                     return
-                from .alerts import Recipient           # (alerts imports this module)
                 recipients = [Recipient(adapter, target, "" if ":" in recipient else recipient)
                               for adapter, target, _direct, recipient in first]
                 await self._from_memory(alert_id, repeats + 1, next_at, recipients, reminder, exc)

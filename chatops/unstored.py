@@ -25,7 +25,8 @@ from .outbox import STORE_RETRY_CAP
 from .store import alerts as alert_rows, deliveries
 
 if TYPE_CHECKING:
-    from .alerts import AlertEngine, Event, Recipient
+    from .alerts import AlertEngine, Event
+    from .recipients import Recipient
     from .health import Health
     from .hub import Hub
 

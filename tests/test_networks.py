@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 from adapters import SHIPPED
-from chatops.alerts import Recipient, _is_direct
+from chatops.recipients import Recipient, is_direct
 from chatops.message import Identity
 from chatops.networks import networks
 from chatops.testing import settings_for
@@ -29,11 +29,11 @@ def test_the_shipped_list_is_the_entry_points() -> None:
 def test_an_xmpp_room_is_never_guessed_from_its_domain() -> None:
     """`xmpp:house@muc.example.org` used to go out as a direct chat ("conference" was not in the
     domain) and was lost: XMPP addresses now go out undecided and the adapter asks the server."""
-    assert _is_direct(Recipient("xmpp", "house@muc.example.org", "")) is False
-    assert _is_direct(Recipient("irc", "#maison", "")) is False and _is_direct(Recipient("irc", "alice", ""))
-    assert _is_direct(Recipient("slack", "C0123", "")) is False and _is_direct(Recipient("slack", "U0123", ""))
-    assert _is_direct(Recipient("sms", "+33612345678", ""))
-    assert _is_direct(Recipient("some-plugin-not-installed", "x", ""))
+    assert is_direct(Recipient("xmpp", "house@muc.example.org", "")) is False
+    assert is_direct(Recipient("irc", "#maison", "")) is False and is_direct(Recipient("irc", "alice", ""))
+    assert is_direct(Recipient("slack", "C0123", "")) is False and is_direct(Recipient("slack", "U0123", ""))
+    assert is_direct(Recipient("sms", "+33612345678", ""))
+    assert is_direct(Recipient("some-plugin-not-installed", "x", ""))
 
 
 def test_each_network_matches_its_own_identities(tmp_path: object) -> None:

@@ -197,7 +197,7 @@ def test_several_networks_are_a_list_of_sections(tmp_path: Path) -> None:
     assert {n for n, a in hub.adapters.items() if a.network == "irc"} == {"libera", "oftc"}
     assert hub.adapters["oftc"].settings.host == "irc.oftc.net"  # type: ignore[attr-defined]
     # An alert to `oftc:#maison` is a channel, by the rule of oftc's kind (irc), not a person.
-    from chatops.alerts import Recipient
+    from chatops.recipients import Recipient
     assert hub.alerts.is_direct(Recipient("oftc", "#maison", "")) is False
     assert hub.alerts.is_direct(Recipient("oftc", "alice", "")) is True
 

@@ -1,0 +1,45 @@
+"""Who an alert goes to and how it reads to them: a recipient (an address, and the user it stands
+for), whether it is a person or a room, and the end of an alert's message that says how to
+acknowledge it. Shared by the alert engine, its reminders and notifications."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .i18n import _
+from .networks import networks
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One address an alert goes to, and the user it stands for ('' for a bare address)."""
+
+    network: str
+    target: str
+    user: str
+
+    @property
+    def row_name(self) -> str:
+        """As a delivery row names it: the user, or for a bare address `network:target` (a name
+        with `:` is an address: `in_their_words` reads such a one in the hub's language)."""
+        return self.user or f"{self.network}:{self.target}"
+
+
+def parse_address(text: str) -> tuple[str, str]:
+    """`xmpp:alice@example.org` -> ('xmpp', 'alice@example.org')."""
+    network, _, target = text.partition(":")
+    return network.strip().lower(), target.strip()
+
+
+def how_to_ack(alert_id: int, prefix: str | None) -> str:
+    """The end of an alert's message: its id and how to acknowledge it, as the reader types it
+    (`prefix`), or, where the hub reads no answer (`None`: email), where to do it instead."""
+    if prefix is None:
+        return _("(alert #{id}; acknowledge it in a chat or on the dashboard: ack {id})").format(id=alert_id)
+    return _("(alert #{id}; answer {prefix}ack {id})").format(id=alert_id, prefix=prefix)
+
+
+def is_direct(recipient: Recipient) -> bool:
+    """A person (True) or a room: the network's own rule (no rule: a person)."""
+    network = networks().get(recipient.network)
+    return network.is_direct(recipient.target) if network is not None else True
