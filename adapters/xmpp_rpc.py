@@ -67,6 +67,10 @@ class HubService:
         refusal = self.hub.access.authorize(str(caller), user, spec, metered=metered)
         if refusal is None:
             return user
+        if not metered:
+            # The question asked first, for the right fault code, was refused: the call still costs
+            # the caller a token, as a refused chat line does, or refusals flow without limit.
+            refusal = self.hub.access.authorize(str(caller), user, None) or refusal
         self.hub.observe_command(command, "refused", 0.0)      # counted as a chat line's refusal is
         await self._audit(refusal.kind, caller, text, f"{refusal.detail} (rpc)")
         if refusal.kind == "rate-limited":
@@ -76,14 +80,17 @@ class HubService:
         raise Fault(FaultCode.NOT_PERMITTED, f"{who} may not use {command}{hint}")
 
     async def _audit(self, kind: str, caller: Identity, text: str, detail: str) -> None:
-        self.hub.audit.record(kind, str(caller), f"{self.adapter}:{caller.id}", text, detail)
+        self.hub.audit.record(kind, str(caller), f"{self.adapter}:{caller.id}", text, detail, fold=True)
 
     async def _device(self, caller: Identity, command: str, text: str, name: str) -> Device:
         device = self.hub.home.find(name)
         if device is None:
+            # The names are `read`'s to show (as a chat line's did-you-mean): not to whoever may
+            # only switch.
             known = ", ".join(sorted(self.hub.home.devices)) or "none"
-            await self._fail(caller, command, text, Fault(FaultCode.NO_SUCH_DEVICE,
-                                                          f"no device called {name!r}; devices: {known}"))
+            listed = f"; devices: {known}" \
+                if self.hub.router.refusal(self.hub.auth.user_for(caller), "read", str(caller)) is None else ""
+            await self._fail(caller, command, text, Fault(FaultCode.NO_SUCH_DEVICE, f"no device called {name!r}{listed}"))
         assert device is not None
         return device
 

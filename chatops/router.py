@@ -21,7 +21,7 @@ import types
 from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from .access import Access, Pin
+from .access import Access, Pin, Refusal
 from .auth import User, fold
 from . import i18n
 from .i18n import _
@@ -137,20 +137,24 @@ class Router:
         """The one path: parse, PIN, resolve, authorize, bind. Returns the handler's context and
         arguments, or the answer instead of running it (usage, refusal, unknown command; None
         for an empty line in a room). `verdict` receives the outcome and command name."""
-        if len(line) > MAX_INPUT_CHARS:
-            verdict.result = "refused"
-            return Reply(_("That message is {length} characters long; commands are short (at most {most}), "
-                           "e.g. {prefix}temp salon").format(length=len(line), most=MAX_INPUT_CHARS,
-                                                            prefix=self._prefix(message)))
         adapter = self.hub.adapters.get(message.address.adapter)
         forgeable = not acting and bool(adapter is not None and adapter.capabilities.forgeable_sender)
         if message.late:
             return self._late(message, user, forgeable, verdict)
+        if len(line) > MAX_INPUT_CHARS:
+            verdict.result = "refused"
+            if refused := self._charged(message, user, forgeable, "too-long", f"{len(line)} characters"):
+                return Reply(refused.answer) if refused.answer else None
+            return Reply(_("That message is {length} characters long; commands are short (at most {most}), "
+                           "e.g. {prefix}temp salon").format(length=len(line), most=MAX_INPUT_CHARS,
+                                                            prefix=self._prefix(message)))
         words = _split(clean_text(line))
         if not words:
-            if message.addressed:
-                return Reply(_("Say {prefix}help for the list of commands.").format(prefix=self._prefix(message)))
-            return None
+            if not message.addressed:
+                return None
+            if refused := self._charged(message, user, forgeable):
+                return Reply(refused.answer) if refused.answer else None
+            return Reply(_("Say {prefix}help for the list of commands.").format(prefix=self._prefix(message)))
         pin_word = self.access.pin_of(user, forgeable)
         guessed = words[0] if pin_word is not None else None
         words, pin = self.access.take_pin(pin_word, words, lambda w: self._resolve(self._unprefixed(w))[0] is not None)
@@ -184,18 +188,29 @@ class Router:
         return Context(message=message, user=user, hub=self.hub, spec=spec, grants=self.auth.grants_for(user),
                        word=word), bound
 
+    def _charged(self, message: Message, user: User | None, forgeable: bool,
+                 kind: str | None = None, detail: str = "") -> Refusal | None:
+        """Charge the sender's token for a line that runs no command (too long, empty, late), as
+        any line costs one: the refusal when the bucket is empty, else None. Either is audited
+        (folded per minute) under its own kind, or `kind` when given, so that a flood of such
+        lines is neither answered without limit nor silent."""
+        refusal = self.access.authorize(message.sender.rate_key, user, None, forgeable=forgeable)
+        if refusal is not None or kind is not None:
+            shown = dataclasses.replace(message, text=self.access.mask(user, message.text)[:MAX_INPUT_CHARS])
+            if refusal is not None:
+                self._audit(refusal.kind, shown, refusal.detail, True)
+            else:
+                self._audit(kind, shown, detail, True)
+        return refusal
+
     def _late(self, message: Message, user: User | None, forgeable: bool, verdict: _Verdict) -> Reply | None:
         """A line its network delivered late (queued while the hub was offline, or stamped so by
         its sender): not run, since a switch an hour late does harm. It costs the sender's token
         and is audited like any line, so a forged stamp opens no side door around the limit."""
         verdict.result = "refused"
-        refusal = self.access.authorize(message.sender.rate_key, user, None, forgeable=forgeable)
-        shown = self.access.mask(user, message.text)
-        if refusal is not None:
-            self._audit(refusal.kind, dataclasses.replace(message, text=shown), refusal.detail, True)
+        if refusal := self._charged(message, user, forgeable, "late", f"{message.late:.0f}s late"):
             return Reply(refusal.answer) if refusal.answer else None
         log.info("not running a line of %s that reached the hub %.0fs late", message.sender, message.late)
-        self._audit("late", dataclasses.replace(message, text=shown), f"{message.late:.0f}s late", True)
         return Reply(_("Not run: this reached the hub {minutes} min late (it was offline). Send it again if it "
                        "still matters.").format(minutes=f"{message.late / 60:.0f}"))
 

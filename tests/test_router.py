@@ -132,6 +132,20 @@ async def test_a_strangers_ack_costs_the_bucket_as_any_line(hub: Hub) -> None:
     assert [await exec_command(hub, "ack", **bob) for _ in range(7)][-1] == "Nothing to acknowledge."
 
 
+async def test_oversized_and_empty_lines_cost_the_bucket_as_any_line(hub: Hub) -> None:
+    # Answered before any command is looked up, they were once answered without limit and
+    # without a trace: a stranger could make the hub talk for ever (1,001 characters, or `!`).
+    for line, answer in (("x" * 1001, "That message is 1001 characters long"), ("!", "Say help for the list")):
+        sender = {"network": "irc", "sender": f"e{len(line)}!e@evil{len(line)}.example", "adapter": "irc"}
+        replies = [await exec_command(hub, line, **sender) for _ in range(8)]
+        assert all(r.startswith(answer) for r in replies[:5]), replies
+        assert replies[5:] == ["Too many commands; wait a minute and try again.", "", ""], replies
+        assert (await exec_command(hub, "whoami", **sender)) == "", "the bucket is empty for commands too"
+    audited = await hub.store.audit_entries("too-long")
+    assert len(audited) == 1 and audited[0]["detail"] == "1001 characters" and len(audited[0]["text"]) <= 1000
+    assert len(await hub.store.audit_entries("rate-limited")) == 2
+
+
 async def test_a_late_line_is_not_run_and_costs_the_bucket_as_any_line(hub: Hub) -> None:
     # A network may deliver lines queued while the hub was offline; on XMPP and Matrix anyone may
     # also stamp a line as old. Not run, answered, audited, and metered: no side door.

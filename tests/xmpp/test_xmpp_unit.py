@@ -284,6 +284,48 @@ async def test_rpc_calls_naming_no_device_cost_a_rate_token(tmp_path: Path) -> N
         await hub.store.close()
 
 
+async def test_rpc_refusals_cost_a_rate_token_and_are_audited_once_a_minute(tmp_path: Path) -> None:
+    """A stranger's refused hub.switch once cost nothing and wrote one audit row each: 300 calls,
+    300 rows. Now refusals spend the bucket like refused chat lines, and their rows are folded."""
+    hub = Hub(settings_for(tmp_path, users=USERS, hub={"rate_limit": 3}))
+    await hub.store.open()
+    try:
+        service = HubService(hub, "xmpp")
+        eve = Identity("xmpp", "eve@evil.example")
+        codes = []
+        for _ in range(20):
+            with pytest.raises(Fault) as refused:
+                await service.call(eve, "hub.switch", ["heater", "on"])
+            codes.append(refused.value.code)
+        assert codes[:3] == [FaultCode.NOT_PERMITTED] * 3 and set(codes[3:]) == {FaultCode.RATE_LIMITED}
+        with pytest.raises(Fault) as limited:
+            await service.call(eve, "hub.read", ["salon"])
+        assert limited.value.code == FaultCode.RATE_LIMITED, "the bucket is spent for reading too"
+        await hub.audit.flush(everything=True)
+        refused_rows = [e["text"] for e in await hub.store.audit_entries("refused")]
+        assert sorted(refused_rows) == ["(and 2 more like this within a minute)", "hub.switch heater on"]
+        assert len(await hub.store.audit_entries("rate-limited")) == 2      # the first, and "(and 17 more…)"
+    finally:
+        await hub.store.close()
+
+
+async def test_rpc_names_the_devices_only_to_whoever_may_read_them(tmp_path: Path) -> None:
+    roles = {"guest": ["help"], "switcher": ["switch"], "admin": ["*"]}
+    users = {**USERS, "sam": {"roles": ["switcher"], "xmpp": ["sam@localhost"]}}
+    hub = Hub(settings_for(tmp_path, users=users, roles=roles))
+    await hub.store.open()
+    try:
+        service = HubService(hub, "xmpp")
+        with pytest.raises(Fault) as unknown:
+            await service.call(Identity("xmpp", "sam@localhost"), "hub.switch", ["garage", "on"])
+        assert unknown.value.code == FaultCode.NO_SUCH_DEVICE and unknown.value.message == "no device called 'garage'"
+        with pytest.raises(Fault) as listed:
+            await service.call(Identity("xmpp", "alice@localhost"), "hub.switch", ["garage", "on"])
+        assert "devices: " in listed.value.message and "heater" in listed.value.message
+    finally:
+        await hub.store.close()
+
+
 def test_slixmpp_is_imported_without_its_pygments_colouriser() -> None:
     """pygments is installed here (pytest needs it): slixmpp must not build its colouriser, yet
     pygments stays importable for anyone else in the process."""
