@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import pwd
 import re
 import stat
 import tomllib
@@ -252,6 +253,9 @@ class WebSettings(Section):
     link_ttl: Duration = Field(86400.0, gt=0, examples=['"24h"'])
     allowed_hosts: list[str] = Field(default_factory=list, examples=['["home.lan", "pi.local"]'],
                                      description="extra Host names the web server answers to")
+    local_users: list[str] = Field(default_factory=list, examples=['["pi"]'],
+                                   description="accounts of this machine whose browser (or ssh tunnel) may use a "
+                                               "loopback web server without a token, beside the hub's own and root")
     notify_tokens: dict[str, NotifyToken] = Field(default_factory=dict,
                                                   description="one token per script that may POST /api/notify")
 
@@ -263,6 +267,17 @@ class WebSettings(Section):
     @property
     def loopback(self) -> bool:
         return is_loopback(self.host_port[0])
+
+    @field_validator("local_users")
+    @classmethod
+    def _accounts_exist(cls, accounts: list[str]) -> list[str]:
+        for account in accounts:
+            try:
+                pwd.getpwnam(account)
+            except KeyError:
+                raise ValueError(f"this machine has no account {account!r}; name the login that runs the browser "
+                                 f"or the ssh tunnel (see `getent passwd`)") from None
+        return accounts
 
     @model_validator(mode="after")
     def _check_listen(self) -> WebSettings:

@@ -42,6 +42,7 @@ from .message import Address, Attachment, Identity, Message, Reply
 from .sim_past import simulated_until
 from .notify_web import NotifyApi
 from .outbox import Unread
+from .peer_account import account_name, account_uids, kernel_tells_owners, owner_of
 from .web_guard import RequestGuard
 
 if TYPE_CHECKING:
@@ -158,6 +159,8 @@ class WebServer:
         self.port = port
         self._feeds: dict[str, Feed] = {}
         self.guard = RequestGuard(host, self.settings.public_url, self.settings.allowed_hosts)
+        self._local_uids = account_uids(self.settings.local_users)
+        self._refused_accounts: set[int] = set()        # logged once each
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024, middlewares=[self.guard.middleware()])
@@ -200,19 +203,38 @@ class WebServer:
 
     def _authorised(self, request: web.Request) -> bool:
         if self._token is None:
-            # Loopback without a token is this machine's own browser, not the Internet coming
-            # in through a reverse proxy on this machine (chatops.web_guard.RequestGuard.from_beyond).
-            if self.settings.loopback and self.guard.from_beyond(request):
-                if request.path == "/health":   # answered all the same, without the details: no refusal
-                    return False
-                log.warning("web: refused %s %s: it came through a proxy (a proxy's header, HTTP/1.0, or the "
-                            "host of public_url %s), and [web] has no token", request.method, request.path[:200],
-                            self.settings.public_url)
-                return False
-            return self.settings.loopback
+            return self.settings.loopback and self._tokenless_refusal(request, log_it=request.path != "/health") is None
         cookie = request.cookies.get(COOKIE, "")
         return _offered(request, self._token) or \
             bool(cookie) and hmac.compare_digest(cookie.encode(), self._session().encode())
+
+    def _tokenless_refusal(self, request: web.Request, log_it: bool = False) -> str | None:
+        """Why a loopback server without a token does not answer `request`, or None when it does.
+
+        Loopback without a token is this machine's own browser, run by the hub's own account
+        (or root, or one of `[web] local_users`): not the Internet coming in through a reverse
+        proxy or forwarder on this machine (chatops.web_guard.RequestGuard.from_beyond), nor
+        another local account, which would otherwise act as the admin the web chat is."""
+        if self.guard.from_beyond(request):
+            if log_it:
+                log.warning("web: refused %s %s: it came from beyond this machine (a proxy's header, HTTP/1.0, "
+                            "or Host %r, not a loopback name), and [web] has no token", request.method,
+                            request.path[:200], request.headers.get("Host", "")[:100])
+            return "beyond"
+        transport = request.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        own = transport.get_extra_info("sockname") if transport is not None else None
+        uid = owner_of(peer[:2], own[:2]) if peer and own else None
+        if uid is None:                 # not Linux: loopback alone, as docs/deploy.md says
+            return None if kernel_tells_owners() else "unknown"
+        if uid in self._local_uids:
+            return None
+        if log_it and uid not in self._refused_accounts and len(self._refused_accounts) < 100:
+            self._refused_accounts.add(uid)
+            log.warning("web: refused %s %s from the local account %s: without a token, the web server answers "
+                        "the hub's own account, root and [web] local_users only", request.method,
+                        request.path[:200], account_name(uid))
+        return account_name(uid)
 
     def _session(self) -> str:
         """The cookie's value: derived from the token, so the browser's cookie store never holds
@@ -248,10 +270,17 @@ class WebServer:
     async def _index(self, request: web.Request) -> web.StreamResponse:
         if not self._authorised(request):
             with speaking(self.hub.settings.hub.language):
-                if self._token is None:         # loopback with no token, and this came through a proxy
+                account = self._tokenless_refusal(request) if self._token is None else None
+                if account == "beyond":
                     return web.Response(status=401, text=_(
                         "This hub answers its own machine only: this request came through a proxy (or in "
-                        "HTTP/1.0), and the hub has no token. Give [web] a token_file (docs/deploy.md)."))
+                        "HTTP/1.0, or for a host that is not a loopback name), and the hub has no token. Give "
+                        "[web] a token_file (docs/deploy.md)."))
+                if account is not None:
+                    return web.Response(status=401, text=_(
+                        "Without a token, this hub answers its own account on this machine only, and this "
+                        "browser runs as {account}. Add local_users = [\"{account}\"] to [web], or give [web] a "
+                        "token_file (docs/deploy.md).").format(account=account))
                 return web.Response(status=401, text=_("This hub needs its token: open /?token=YOUR_TOKEN once."))
         if "token" in request.query:      # keep the token out of the address bar and history
             response = web.HTTPFound("/")

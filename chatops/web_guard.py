@@ -40,7 +40,10 @@ def _hostname(host: str) -> str:
     """`host` of a Host header or URL netloc, lower case, without port or IPv6 brackets."""
     host = host.strip().lower()
     if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else host[1:]
+        close = host.find("]")
+        rest = host[close + 1:] if close > 0 else "?"
+        # `[::1]evil` is no address: kept whole, so that no rule takes it for ::1
+        return host[1:close] if rest == "" or rest[:1] == ":" and rest[1:].isdigit() else host
     if host.count(":") == 1:
         host = host.split(":", 1)[0]
     return host.rstrip(".")
@@ -71,18 +74,19 @@ class RequestGuard:
 
     def from_beyond(self, request: web.Request) -> bool:
         """Whether `request` came from beyond this machine although it reached a loopback listener:
-        through a reverse proxy (any header a proxy adds: `PROXY_HEADERS`), or sent to
-        public_url's host when that host is not a loopback one, or in HTTP/1.0: nginx's bare
-        `proxy_pass` adds no header and asks for 127.0.0.1, but speaks HTTP/1.0 to the hub, where
-        browsers, curl and Python speak 1.1. Loopback alone then proves nothing: such a request
-        needs the token like any other from the network. (A proxy that adds none of the headers,
-        speaks 1.1 and rewrites Host to a loopback name cannot be told from a local client:
-        docs/deploy.md says to set a token behind one.)"""
+        through a reverse proxy (any header a proxy adds: `PROXY_HEADERS`), or sent to a host
+        that is not a loopback one (public_url's, the LAN address of a TCP forwarder such as
+        socat or `ssh -g -L`, 0.0.0.0), or in HTTP/1.0: nginx's bare `proxy_pass` adds no header
+        and asks for 127.0.0.1, but speaks HTTP/1.0 to the hub, where browsers, curl and Python
+        speak 1.1. Loopback alone then proves nothing: such a request needs the token like any
+        other from the network. (A proxy that adds none of the headers, speaks 1.1 and rewrites
+        Host to a loopback name cannot be told from a local client: docs/deploy.md says to set
+        a token behind one.)"""
         headers = request.headers
         if any(name in headers for name in PROXY_HEADERS) or request.version < HttpVersion11:
             return True
         host = _hostname(headers.get(hdrs.HOST, ""))
-        return self.public_host is not None and host == self.public_host and not is_loopback(host)
+        return not (is_loopback(host) or host.endswith(".localhost"))
 
     def host_allowed(self, host: str) -> bool:
         name = _hostname(host)

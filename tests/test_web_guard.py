@@ -4,7 +4,12 @@ the web chat acting as the admin `owner`)."""
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import json
+import os
+import pwd
+import socket
 from pathlib import Path
 
 import aiohttp
@@ -158,19 +163,104 @@ async def test_through_a_reverse_proxy_loopback_alone_opens_nothing(tmp_path: Pa
                 assert response.status == 401, headers
         async with http.get(f"{base}/api/state") as response:
             assert response.status == 200
+        # A plain TCP forwarder (socat, `ssh -g -L`) adds nothing, but the browser beyond it asks for
+        # the forwarder's address: not a loopback name, so not this machine's browser.
+        for host in ("192.0.2.2:37015", "0.0.0.0", "[::1]evil", "pi.lan"):
+            async with http.post(f"{base}/api/command", json={"text": "switch heater on"},
+                                 headers={"Host": host}) as response:
+                assert response.status in (401, 403), host
+        for host in ("localhost", f"127.0.0.2:{hub.web.port}", f"[::1]:{hub.web.port}", "hub.localhost"):
+            async with http.get(f"{base}/api/state", headers={"Host": host}) as response:
+                assert response.status == 200, host
         # nginx's bare proxy_pass: no header of its own, Host 127.0.0.1, but HTTP/1.0.
         async with aiohttp.ClientSession(version=aiohttp.HttpVersion10) as proxied:
             async with proxied.post(f"{base}/api/command", json={"text": "switch heater on"}) as response:
                 assert response.status == 401
             async with proxied.get(f"{base}/") as response:
                 assert response.status == 401 and (await response.text()).startswith(
-                    "This hub answers its own machine only: this request came through a proxy (or in HTTP/1.0)")
+                    "This hub answers its own machine only: this request came through a proxy (or in HTTP/1.0")
             async with proxied.get(f"{base}/health") as response:         # probes still read the status
                 assert response.status == 200 and set(await response.json()) == {"ready", "status"}
         assert not heater_on(hub)
     from chatops.config import config_warnings
     assert any(w.startswith("web.public_url: https://home.example.org/ is reached from beyond this machine and "
                             "[web] has no token") for w in config_warnings(settings))
+
+
+def _socket_owned_by(uid: int) -> socket.socket:
+    """A TCP socket the kernel files under `uid`, as another account's browser would open:
+    setfsuid is per thread and only for this call, so nothing else in the test runs as `uid`."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.setfsuid(uid)
+    try:
+        return socket.socket()
+    finally:
+        libc.setfsuid(os.getuid())
+
+
+async def _http_as(uid: int, port: int, method: str, path: str, body: str = "",
+                   headers: str = "") -> tuple[int, str]:
+    """(status, body) of one HTTP/1.1 request sent from a socket that `uid` owns."""
+    sock = _socket_owned_by(uid)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    extra = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
+    writer.write(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}{headers}Connection: close\r\n\r\n"
+                 f"{body}".encode())
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    head, _, text = answer.decode().partition("\r\n\r\n")
+    return int(head.split()[1]), text
+
+
+def test_the_kernel_names_the_account_at_the_other_end_of_a_loopback_connection() -> None:
+    from chatops.peer_account import owner_of
+    for family, listen, connect in ((socket.AF_INET, "127.0.0.1", "127.0.0.1"), (socket.AF_INET6, "::1", "::1"),
+                                    (socket.AF_INET6, "::", "127.0.0.1")):       # the last: dual stack, mapped
+        with socket.socket(family) as server:
+            server.bind((listen, 0))
+            server.listen()
+            with socket.socket(socket.AF_INET if "." in connect else socket.AF_INET6) as client:
+                client.connect((connect, server.getsockname()[1]))
+                accepted, peer = server.accept()
+                with accepted:
+                    assert owner_of(peer[:2], accepted.getsockname()[:2]) == os.getuid(), (listen, connect)
+                    assert owner_of(("127.0.0.1", 1), accepted.getsockname()[:2]) is None
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="making a socket as another account needs root (CI runs as root)")
+async def test_on_loopback_without_a_token_other_local_accounts_need_the_token(tmp_path: Path,
+                                                                                mosquitto: Mosquitto) -> None:
+    """Loopback proves the request came from this machine, not from whom: another account (a
+    guest login, a compromised service) once acted as the admin web user and muted the smoke
+    alarm. Without a token the hub answers its own account and root, and [web] local_users."""
+    nobody = pwd.getpwnam("nobody").pw_uid
+    hub = Hub(settings_for(tmp_path / "data", mosquitto.url))
+    async with running(hub):
+        port = hub.web.port
+        status, text = await _http_as(nobody, port, "POST", "/api/command", '{"text": "mute smoke 1d"}')
+        assert status == 401, text
+        status, text = await _http_as(nobody, port, "GET", "/")
+        assert status == 401 and "this browser runs as nobody. Add local_users = [\"nobody\"] to [web]" in text, text
+        status, text = await _http_as(nobody, port, "GET", "/api/state")
+        assert status == 401, text
+        ws = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " \
+             "dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        status, _ = await _http_as(nobody, port, "GET", "/ws", headers=ws)
+        assert status == 401
+        status, text = await _http_as(nobody, port, "GET", "/health")
+        assert status == 200 and set(json.loads(text)) == {"ready", "status"}, "probes still read the status"
+        status, text = await _http_as(os.getuid(), port, "POST", "/api/command", '{"text": "whoami"}')
+        assert status == 200 and "owner" in text, "the hub's own account is answered"
+    allowed = Hub(settings_for(tmp_path / "data2", mosquitto.url, web={"local_users": ["nobody"]}))
+    async with running(allowed):
+        status, text = await _http_as(nobody, allowed.web.port, "POST", "/api/command", '{"text": "whoami"}')
+        assert status == 200 and "owner" in text, text
+    from chatops.config import ConfigError, parse_settings
+    with pytest.raises(ConfigError) as unknown:
+        parse_settings({"web": {"local_users": ["no-such-account"]}})
+    assert "web.local_users" in str(unknown.value) and "no account 'no-such-account'" in str(unknown.value)
 
 
 def test_a_line_break_sent_to_the_hub_never_forges_a_log_line(tmp_path: Path) -> None:
