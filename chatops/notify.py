@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000                     # characters of a notification's text
+MAX_RECIPIENTS = 20                 # entries of its "to": one request is not a mailing list
 MAX_IMAGE = 5 * 1024 * 1024         # bytes of a picture, decoded or fetched
 MAX_BODY = MAX_IMAGE * 4 // 3 + 64 * 1024   # a request: the picture in base64 plus the rest
 FETCH_TIMEOUT = 10.0                # seconds to fetch an `image_url`
@@ -140,6 +141,11 @@ def parse_notice(data: Any, default_to: list[str]) -> Notice:
         raise Refused(400, '"to" must be a list of user names or addresses, e.g. ["owner"] (a user) or ["NETWORK:ADDRESS"]')
     if not to:
         raise Refused(400, 'no recipient: give "to", or set [notify] default_to')
+    if len(set(to)) > MAX_RECIPIENTS:
+        # Each recipient is a delivery row and a message (an SMS costs money): a request that
+        # could name thousands would cost one unit of its token's rate for all of them.
+        raise Refused(413, f'"to" names {len(set(to))} recipients; at most {MAX_RECIPIENTS} are taken in one '
+                           'notification (name a room, or a user: it reaches every network they are on)')
     text = data.get("text")
     if not isinstance(text, str) or not text.strip():
         raise Refused(400, '"text" must be a non-empty string')

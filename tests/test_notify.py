@@ -161,6 +161,10 @@ async def test_refusals_are_explained(tmp_path: Path, mosquitto: Mosquitto, monk
                              headers=bearer()) as response:
             assert response.status == 413
             assert "4000" in (await response.json())["error"]
+        many = [f"loopback:n{n}" for n in range(21)]        # once 20,000 delivery rows for one unit of rate
+        async with http.post(f"{base}/api/notify", json={"to": many, "text": "x"}, headers=bearer()) as response:
+            assert response.status == 413
+            assert (await response.json())["error"].startswith('"to" names 21 recipients; at most 20 are taken')
         big = base64.b64encode(b"\xff\xd8\xff" + bytes(6 * 1024 * 1024)).decode()
         async with http.post(f"{base}/api/notify", json={"to": ["owner"], "text": "x", "image": big},
                              headers=bearer()) as response:
