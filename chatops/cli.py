@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from .config import ConfigError, Settings, adapter_schema, check_secrets, config_warnings, load_settings
+from .url_secrets import masked
 
 EXIT_INVALID = 2
 
@@ -62,7 +63,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"devices ({len(settings.devices)}):")
     for name, device in settings.devices.items():
         aliases = f" aliases: {', '.join(device.aliases)}" if device.aliases else ""
-        print(f"  {name} [{device.type.value}] {device.topic or device.snapshot_url or device.snapshot_topic or ''}"
+        print(f"  {name} [{device.type.value}] {masked(device.topic or device.snapshot_url or device.snapshot_topic or '')}"
               f"{aliases}")
     print(f"users ({len(settings.users)}):")
     for name, user in settings.users.items():

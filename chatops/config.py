@@ -25,6 +25,7 @@ from .schema import Field, Model, ValidationError, field_validator, model_valida
 from .config_base import Duration, Section  # noqa: F401 (re-exported for adapters' sections)
 from .config_checks import cross_checks
 from .config_errors import SECRET_KEYS, format_errors, toml_problem
+from .url_secrets import without_password
 from .device_settings import DeviceSettings, DeviceType  # noqa: F401 (DeviceType re-exported)
 from .rule_settings import AlertSettings, AutomationDefaults, AutomationSettings
 
@@ -173,14 +174,20 @@ class MqttSettings(Section):
     discovery_ack_user: str | None = Field(None, examples=['"alice"'],
                                            description="the user whose `ack` the acknowledge button runs")
 
+    @field_validator("url")
+    @classmethod
+    def _no_password_in_url(cls, url: str) -> str:
+        return without_password(url, 'give username = "hub" and password_env = "MQTT_PASSWORD" (or password_file)') \
+            or url
+
     @model_validator(mode="after")
     def _check_url(self) -> MqttSettings:
         if not re.fullmatch(r"[^:\s]+:\d{1,5}", self.embedded_listen):
             raise ValueError(f"embedded_listen {self.embedded_listen!r} must be HOST:PORT, "
                              "e.g. \"127.0.0.1:1883\"")
         if self.url == "embedded" and not is_loopback(split_listen(self.embedded_listen)[0]):
-            raise ValueError(f"embedded_listen {self.embedded_listen!r}: the embedded broker lets anyone connect "
-                             "without a password, so it listens on loopback only (\"127.0.0.1:1883\"); for "
+            raise ValueError(f"embedded_listen {self.embedded_listen!r}: the embedded broker is this machine's "
+                             "(it lets in the hub's own login only), so it listens on loopback only (\"127.0.0.1:1883\"); for "
                              "devices on your network run mosquitto with passwords and set url = "
                              "\"mqtt://HOST:1883\"")
         if self.url != "embedded" and not re.fullmatch(r"mqtts?://[^/:]+(:\d{1,5})?/?", self.url):
@@ -225,6 +232,12 @@ class NotifyTopic(Section):
     match: dict[str, str] = Field(default_factory=dict, examples=['{ type = "new", "after.label" = "person" }'],
                                   description="payload fields that must have these values")
     ack: bool = False
+
+    @field_validator("image_url")
+    @classmethod
+    def _no_password_in_url(cls, url: str | None) -> str | None:
+        return without_password(url, "use an address that answers without a login (Frigate's API on port 5000 needs "
+                                     "none)")
 
 
 class NotifySettings(Section):

@@ -13,6 +13,7 @@ from typing import Any
 
 from .durations import format_duration, parse_duration
 from .schema import Model, ValidationError
+from .url_secrets import masked
 
 SECRET_KEYS = ("password", "token", "bot_token", "app_token", "pin", "sasl_password", "server_password", "key",
                "metrics_token")
@@ -92,7 +93,7 @@ def format_errors(exc: ValidationError, model: type[Model], prefix: str = "", da
         fix = f"; for example: {loc[-1] if loc and isinstance(loc[-1], str) else 'value'} = {example}" \
             if example else ""
         problems.append(f"{path or '(top level)'}: {message}{got}{fix}")
-    return problems
+    return [masked(problem) for problem in problems]     # a password in a URL is never echoed
 
 
 def named_entry(key: str, index: int, name: object) -> str:

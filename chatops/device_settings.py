@@ -11,10 +11,11 @@ from __future__ import annotations
 from enum import Enum
 from typing import Literal
 
-from .schema import Field, model_validator
+from .schema import Field, field_validator, model_validator
 
 from .config_base import Duration, Section
 from .i18n import NP_, pgettext
+from .url_secrets import without_password
 
 
 class DeviceType(str, Enum):
@@ -116,6 +117,11 @@ class DeviceSettings(Section):
                                          description="number and select: the payload, {value} replaced")
     travel_timeout: Duration = Field(60.0, gt=0, le=600, examples=['"45s"'],
                                      description="cover: how long it may take to reach a position")
+
+    @field_validator("snapshot_url")
+    @classmethod
+    def _no_password_in_url(cls, url: str | None) -> str | None:
+        return without_password(url, 'give username = "admin" and password_env = "CAMERA_PASSWORD" (or password_file)')
 
     @model_validator(mode="after")
     def _needs_topics(self) -> DeviceSettings:

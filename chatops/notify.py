@@ -33,6 +33,7 @@ from .config_checks import address_problem
 from .private import private_dir, write_private
 from .rate import TokenBucket
 from .store import alerts as alert_rows, deliveries
+from .url_secrets import masked
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -455,7 +456,7 @@ class Notifications:
             except Refused as exc:
                 return None, exc.error
             except Exception as exc:
-                log.warning("notification picture %s could not be fetched: %s", notice.image_url, exc)
+                log.warning("notification picture %s could not be fetched: %s", masked(notice.image_url), masked(str(exc)))
                 return None, f"{type(exc).__name__}: {exc}"
         if data is None:
             return None, None

@@ -119,6 +119,40 @@ def test_an_empty_secret_stops_the_start_with_the_key_named(tmp_path: Path, monk
             if "pin_env" in user else f"users.alice.pin_file: {blank} is empty; write the secret in it"]
 
 
+def test_a_password_written_in_a_url_is_refused_and_never_echoed(tmp_path: Path) -> None:
+    # `snapshot_url = "http://admin:hunter2@camera/"` was taken, and `chatops check` printed it.
+    config = tmp_path / "config.toml"
+    config.write_text('[mqtt]\nurl = "mqtt://bob:mqtt-s3cret@127.0.0.1:1883"\n'
+                      '[devices.entree]\ntype = "camera"\nsnapshot_url = "http://admin:hunter2@192.168.1.20/a.jpg"\n'
+                      '[[notify.topics]]\ntopic = "frigate/events"\nmessage = "{after.label}"\n'
+                      'image_url = "http://frigate:fr1gate@127.0.0.1:5000/{after.id}.jpg"\n')
+    checked = subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(config)],
+                             capture_output=True, text=True, timeout=60)
+    said = checked.stdout + checked.stderr
+    assert checked.returncode == 2, said
+    for key, fix in (("mqtt.url", 'password_env = "MQTT_PASSWORD"'), ("devices.entree.snapshot_url",
+                                                                      'password_env = "CAMERA_PASSWORD"'),
+                     ("notify.topics[0].image_url", "answers without a login")):
+        assert any(line.startswith(f"  - {key}: a password written in the URL is a secret") and fix in line
+                   for line in said.splitlines()), said
+    assert not any(secret in said for secret in ("mqtt-s3cret", "hunter2", "fr1gate")), said
+    assert "http://admin:****@192.168.1.20/a.jpg" in said
+
+
+async def test_a_notification_pictures_password_stays_out_of_the_log(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRON_TOKEN", "cron-token-1234567890")
+    settings = settings_for(tmp_path, web={"notify_tokens": {"cron": {"token_env": "CRON_TOKEN"}}})
+    async with running(Hub(settings, tty=False)) as hub, aiohttp.ClientSession() as http:
+        url = f"http://frigate:pict-s3cret@127.0.0.1:{free_port()}/snap.jpg"     # nothing listens there
+        async with http.post(f"http://127.0.0.1:{hub.web.port}/api/notify",
+                             json={"to": ["owner"], "text": "someone at the door", "image_url": url},
+                             headers={"Authorization": "Bearer cron-token-1234567890"}) as response:
+            assert response.status == 202
+        await wait_for(lambda: "could not be fetched" in caplog.text, 20)
+    assert "frigate:****@127.0.0.1" in caplog.text and "pict-s3cret" not in caplog.text
+
+
 # ---- every network's secrets, while each network refuses the hub --------------------------------
 
 CHAT_SECRETS = {
