@@ -465,16 +465,23 @@ def _needs_module(kind: str, missing: str) -> str:
 def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, AdapterSettings]], list[str]]:
     sections: list[tuple[str, str, AdapterSettings]] = []
     problems: list[str] = []
+    from .networks import networks
+
+    known = networks()
     for kind, body in raw.items():
+        if kind in known.broken:            # its plugin failed to load: the hub starts without it
+            continue                        # (chatops check and status say why)
         try:
             schema = adapter_schema(kind)
         except ModuleNotFoundError as exc:
             if exc.name in (kind, f"adapters.{kind}"):
-                from .networks import networks
                 problems.append(f"adapters.{kind}: unknown adapter; known ones are "
-                                f"{', '.join(n for n in networks().names if n != 'web')}")
+                                f"{', '.join(n for n in known.names if n != 'web')}")
             elif _enabled(body):
                 problems.append(_needs_module(kind, exc.name or "?"))
+            continue
+        except Exception as exc:            # a plugin's settings module that raised on import
+            known.left_out(kind, exc, "its settings module")
             continue
         bodies = body if isinstance(body, list) else [body]
         for index, item in enumerate(bodies):

@@ -127,9 +127,10 @@ def _identity_problems(user: str, settings: UserSettings) -> list[str]:
     problems = []
     for name, patterns in settings.identities.items():
         network = known.get(name)
+        if network is None and name in known.broken:
+            continue                        # a plugin that failed to load: started without, and said
         if network is None:
-            why = f" (its plugin failed to load: {known.broken[name]})" if name in known.broken else ""
-            problems.append(f"users.{user}.{name}: unknown key{why}; known keys here: roles, pin_env, pin_file, "
+            problems.append(f"users.{user}.{name}: unknown key; known keys here: roles, pin_env, pin_file, "
                             f"and the networks {', '.join(known.names)}")
             continue
         for pattern in patterns:

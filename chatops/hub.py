@@ -92,7 +92,6 @@ class Hub:
         self.auth = Auth(settings)
         self.access = Access.from_auth(self.auth, settings.base_dir, settings.hub.rate_limit, self.clock.monotonic)
         self.commands = CommandSet.from_modules()
-        self.plugin_problems = {**networks().broken, **self.commands.broken}   # for status and /health
         self.router = Router(self, self.commands, self.access, self._audit_refusal, self.home.find, self.home.words)
         self.alerts = AlertEngine(self)
         self.notifications = Notifications(self)
@@ -118,7 +117,16 @@ class Hub:
         tty = sys.stdin.isatty() if tty is None else tty
         self.adapters: dict[str, Adapter] = {}
         for instance, kind, section in settings.enabled_adapters(console, tty):
-            self.adapters[instance] = adapter_class(kind)(instance, section)
+            if kind in networks().broken:   # left out already (status says why)
+                continue
+            try:
+                adapter = adapter_class(kind)
+            except ModuleNotFoundError:
+                raise                       # a missing library: the config check names the extra
+            except Exception as exc:        # a plugin's adapter module that raised on import
+                networks().left_out(kind, exc, "its adapter module")
+                continue
+            self.adapters[instance] = adapter(instance, section)
         self.web: WebServer | None = None
         if settings.web.enabled:
             from .web import WebServer  # aiohttp is imported only when the web server is on (memory)
@@ -375,6 +383,12 @@ class Hub:
         config = declared_config(module)
         name = config[0] if config else spec.func.__module__
         return Plugin(name, self.settings.plugin_sections.get(name), Storage(self.store, name))
+
+    @property
+    def plugin_problems(self) -> dict[str, str]:
+        """Plugins left out and why (for status and /health): those that failed to import, and
+        networks whose settings or adapter module raised when the config or the start asked."""
+        return {**networks().broken, **self.commands.broken}
 
     def networks_of(self, user: User) -> list[Network]:
         """The networks `user` has identities on, as their plugins describe them."""

@@ -141,6 +141,13 @@ class Networks:
     def get(self, name: str) -> Network | None:
         return self.known.get(name)
 
+    def left_out(self, name: str, exc: BaseException, what: str) -> None:
+        """Leave out network `name`, whose `what` (its settings schema, its adapter) raised on
+        import: a broken plugin never stops the hub, and `status` and `chatops check` say why."""
+        network = self.known.pop(name, None)
+        self.broken[name] = f"{what} failed to import: {type(exc).__name__}: {exc}"
+        log.error("network plugin %s (%s) left out: %s", name, network.adapter if network else "?", self.broken[name])
+
     @property
     def names(self) -> list[str]:
         return sorted(self.known)

@@ -181,3 +181,57 @@ def test_a_plugin_raising_at_import_or_in_its_validator_gets_a_sentence_not_a_tr
     config = write_demo_config(tmp_path, extra='\n[plugins.meteo]\ncity = "Atlantis"\n')
     assert_check_and_run_stop(tmp_path, config, env, "plugins.meteo: the plugin's own check of this table failed "
                               "(TypeError: cities are str); fix the table, or report it to the plugin's author")
+
+
+def test_a_network_plugin_raising_anywhere_is_left_out_and_check_and_run_say_so(tmp_path: Path) -> None:
+    """Its settings or adapter module raising on import, or its Network module: `check` and
+    `run` once stopped with a traceback (exit 1: systemd restarts that in a loop) or called the
+    configured network unknown. Now the hub starts without it, whatever the config says of it,
+    and both name the plugin and why; a role granting a broken command plugin's permission is
+    a warning in `check` too, since `run` starts all the same."""
+    site = tmp_path / "site"
+    info = site / "tcpnet_plugin-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "entry_points.txt").write_text(
+        "[chatops.adapters]\ntcpnet = tcpnet_network:NETWORK\nnonet = nonet_network:NETWORK\n"
+        "setnet = setnet_network:NETWORK\n[chatops.commands]\nweather = weather_plugin\n", encoding="utf-8")
+    for name, adapter, settings in (("tcpnet", "tcpnet_adapter", "tcpnet_settings"),
+                                    ("setnet", "setnet_adapter", "setnet_settings")):
+        (site / f"{name}_network.py").write_text(
+            "from chatops.networks import Network\n"
+            f"NETWORK = Network(name='{name}', adapter='{adapter}:Adapter', settings='{settings}:Settings')\n",
+            encoding="utf-8")
+    (site / "tcpnet_settings.py").write_text(
+        "from chatops.config import AdapterSettings\n\n\nclass Settings(AdapterSettings):\n    port: int = 7000\n",
+        encoding="utf-8")
+    (site / "tcpnet_adapter.py").write_text("raise RuntimeError('socket library too old')\n", encoding="utf-8")
+    (site / "setnet_settings.py").write_text("raise KeyError('no such setting')\n", encoding="utf-8")
+    (site / "nonet_network.py").write_text("raise ValueError('bad network module')\n", encoding="utf-8")
+    (site / "weather_plugin.py").write_text("raise RuntimeError('no weather today')\n", encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(site))
+    config = write_demo_config(tmp_path, extra='\n[adapters.tcpnet]\nport = 7000\n[adapters.nonet]\n[adapters.setnet]\n'
+                                               '[users.alice]\nroles = ["weatherfans"]\ntcpnet = ["127.0.0.2"]\n'
+                                               'nonet = ["x"]\n[roles.weatherfans]\n')
+    text = config.read_text(encoding="utf-8").replace("[roles.weatherfans]\n", "")
+    text = text.replace("[roles]\n", '[roles]\nweatherfans = ["weather"]\n', 1)
+    config.write_text(text, encoding="utf-8")
+    checked = subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(config)], cwd=tmp_path,
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    for line in ("warning: plugin tcpnet failed to load, and the hub starts without it: its adapter module failed "
+                 "to import: RuntimeError: socket library too old",
+                 "warning: plugin setnet failed to load, and the hub starts without it: its settings module failed "
+                 "to import: KeyError: 'no such setting'",
+                 "warning: plugin nonet failed to load, and the hub starts without it: ValueError: bad network module",
+                 "warning: plugin weather failed to load, and the hub starts without it: RuntimeError: no weather today",
+                 "warning: roles.weatherfans: 'weather' is neither a permission nor a role"):
+        assert line in checked.stderr, checked.stderr
+    assert "Traceback" not in checked.stderr
+    out = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
+                         cwd=tmp_path, capture_output=True, text=True, input="status\ntemp salon\n", timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "plugin tcpnet: NOT LOADED (its adapter module failed to import: RuntimeError: socket library too old)" \
+        in out.stdout, out.stdout
+    assert "plugin setnet: NOT LOADED (its settings module failed to import: KeyError: 'no such setting')" in out.stdout
+    assert "plugin nonet: NOT LOADED (ValueError: bad network module)" in out.stdout
+    assert "salon: " in out.stdout and "Traceback" not in out.stderr
