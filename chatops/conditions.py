@@ -12,8 +12,10 @@ from .durations import parse_duration
 if TYPE_CHECKING:
     from .home import Reading
 
-_CONDITION = r"on|off|changed|offline\s+\S+|(?:>=|<=|==|=|>|<)\s*\S+"
-_TRIGGER = re.compile(rf"(?P<device>.+?)\s+(?P<condition>{_CONDITION})(?:\s+for\s+(?P<hold>\S+))?", re.I)
+# A duration may be written out ("10 minutes", "1h 30m"): several words, up to a `for`.
+_DURATION = r"\S+(?:\s+(?!for\b)\S+)*"
+_CONDITION = rf"on|off|changed|offline\s+{_DURATION}|(?:>=|<=|==|=|>|<)\s*\S+"
+_TRIGGER = re.compile(rf"(?P<device>.+?)\s+(?P<condition>{_CONDITION})(?:\s+for\s+(?P<hold>{_DURATION}))?", re.I)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ def template_problem(template: str | None) -> str | None:
     return None
 
 
-_CONDITION = re.compile(r"^(on|off|changed|[<>]=?\s*-?\d+(\.\d+)?|==?\s*\S+|offline\s+\S+)$", re.I)
+_CONDITION = re.compile(r"^(on|off|changed|[<>]=?\s*-?\d+(\.\d+)?|==?\s*\S+|offline\s+\S.*)$", re.I)
 
 
 class AlertSettings(Section):

@@ -236,6 +236,8 @@ def test_a_duration_key_needs_a_unit(tmp_path: Path) -> None:
     assert problems_of(rule + 'when = "offline 10"\n', tmp_path) == [
         'alerts[0] (a): when = \'offline 10\': give a unit: "10s", "10m" or "10h"']
     path = tmp_path / "config.toml"
+    path.write_text(rule + 'when = "offline 10 minutes"\n', encoding="utf-8")
+    assert load_settings(path).alerts[0].when == "offline 10 minutes", "written out, as everywhere"
     path.write_text(rule + 'repeat = "5m"\ncooldown = 0\n[history]\nmin_interval = 0\n', encoding="utf-8")
     settings = load_settings(path)                  # units given, or zero, which needs none
     assert settings.alerts[0].repeat == 300 and settings.alerts[0].cooldown == 0 and settings.history.min_interval == 0

@@ -159,6 +159,11 @@ def test_triggers_are_alert_conditions_plus_for() -> None:
     assert Trigger.parse("hall_motion off for 10m") == Trigger("hall_motion", Condition("off"), 600.0)
     assert Trigger.parse("living room < 19") == Trigger("living room", Condition("<", 19.0))
     assert Trigger.parse("salon offline 10m") == Trigger("salon", Condition("offline", 600.0))
+    # Written out, as configuration.md allows any duration to be (once refused in `when` alone).
+    assert Trigger.parse("hall_motion off for 10 minutes") == Trigger("hall_motion", Condition("off"), 600.0)
+    assert Trigger.parse("living room < 19 for 1h 30m") == Trigger("living room", Condition("<", 19.0), 5400.0)
+    assert Trigger.parse("salon offline 10 minutes") == Trigger("salon", Condition("offline", 600.0))
+    assert Condition.parse("offline 2 hours") == Condition("offline", 7200.0)
     with pytest.raises(ValueError, match="DEVICE CONDITION"):
         Trigger.parse("hall_motion")
     with pytest.raises(ValueError, match="not to changed"):
