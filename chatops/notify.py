@@ -135,7 +135,7 @@ def parse_notice(data: Any, default_to: list[str]) -> Notice:
     if unknown:
         raise Refused(400, f"unknown field(s) {', '.join(sorted(unknown))}; "
                            "known: to, text, severity, image, image_url, ack")
-    to = data.get("to", default_to)
+    to = data.get("to") or default_to       # absent, null or []: the configured default
     if isinstance(to, str):
         to = [to]
     if not isinstance(to, list) or not all(isinstance(t, str) and t.strip() for t in to):
@@ -276,9 +276,9 @@ class Notifications:
 
     def check_recipients(self, token: str, to: tuple[str, ...]) -> None:
         """Refused(403) when the token's `to` does not allow every one of `to`."""
-        allowed = self.hub.settings.web.notify_tokens[token].to
+        allowed = self.canonical(tuple(self.hub.settings.web.notify_tokens[token].to))
         if allowed:
-            outside = [t for t in to if t not in allowed]
+            outside = [t for t in self.canonical(to) if t not in allowed]
             if outside:
                 raise Refused(403, f"token {token!r} may not address {', '.join(outside)}", allowed=allowed)
 
@@ -301,6 +301,7 @@ class Notifications:
         """Addresses of `to`, by the alert engine's own resolution; Refused(422) for what is unknown."""
         unknown = []
         enabled = {a.network for a in self.hub.adapters.values()} | set(self.hub.adapters)
+        to = self.canonical(to)
         for entry in to:
             if ":" in entry:
                 network, target = parse_address(entry)
@@ -315,6 +316,12 @@ class Notifications:
         if unknown:
             raise Refused(422, f"unknown recipient(s): {', '.join(unknown)}", recipients=self.known_recipients())
         return self.hub.alerts.recipients(list(to))
+
+    def canonical(self, to: tuple[str, ...]) -> tuple[str, ...]:
+        """`to` with each user name spelt as in [users] (`Owner` is owner: people, like devices and
+        commands, are named without minding case); addresses are left as written."""
+        users = {name.casefold(): name for name in self.hub.auth.users}
+        return tuple(entry if ":" in entry else users.get(entry.casefold(), entry) for entry in to)
 
     async def submit(self, notice: Notice, source: str, key: str | None = None) -> int:
         """Record `notice` and wake the outbox; its id. `key` (a webhook's fingerprint) names the

@@ -39,7 +39,7 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
                              "or more; an automation in config.toml may run more often.").format(prefix=ctx.prefix))
     if not plan.rest:
         raise CommandError(_('{verb} {names}: then what? Add the command, e.g. {prefix}{verb} {names} chauffage on').format(
-            verb=ctx.word or verb, names=' '.join(words), prefix=ctx.prefix))
+            verb=ctx.word or verb, names=_line(list(words)), prefix=ctx.prefix))
     line = _line(plan.rest)
     spec = ctx.hub.router.resolve(line)
     if spec is not None and spec.name in SCHEDULING:

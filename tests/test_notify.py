@@ -175,14 +175,17 @@ async def test_refusals_are_explained(tmp_path: Path, mosquitto: Mosquitto, monk
             assert (await response.json())["allowed"] == ["owner"]
         assert not inbox.sent, "nothing refused was sent"
         codes = []
-        for _ in range(5):          # cron's token: 5 a minute, and the unknown recipient above took one
-            async with http.post(f"{base}/api/notify", json=ok, headers=bearer()) as response:
+        # cron's token: 5 a minute, and the unknown recipient above took one. A user's name in any
+        # case is that user, and an empty "to" is [notify] default_to, as an absent one.
+        for body in (ok, {"to": ["OWNER"], "text": "hi"}, {"to": [], "text": "hi"}, ok, ok):
+            async with http.post(f"{base}/api/notify", json=body, headers=bearer()) as response:
                 codes.append(response.status)
                 retry = response.headers.get("Retry-After")
         assert codes == [202] * 4 + [429]
         assert retry is not None and int(retry) >= 1
-        async with http.post(f"{base}/api/notify", json=ok, headers=bearer(LIMITED)) as response:
-            assert response.status == 202, "each token has its own rate"
+        async with http.post(f"{base}/api/notify", json={"to": ["Owner"], "text": "hi"},
+                             headers=bearer(LIMITED)) as response:
+            assert response.status == 202, "each token has its own rate, and Owner is owner for its `to` too"
 
 
 async def test_ack_repeats_until_acknowledged_and_survives_a_down_network(

@@ -167,6 +167,10 @@ async def test_a_timer_from_chat_repeats_at_most_once_a_minute(tmp_path: Path, m
             assert "is more than a hundred years" in answer, (line, answer)
         assert (await say(hub, "timers")).endswith("owner: read salon (every minute)")
         assert len((await say(hub, "timers")).splitlines()) == 1
+        # A schedule with no command: the example given back is one the hub takes as written.
+        hint = await say(hub, 'cron "30 6 * * 1-5"')
+        assert hint == 'cron "30 6 * * 1-5": then what? Add the command, e.g. cron "30 6 * * 1-5" chauffage on', hint
+        assert (await say(hub, 'cron "30 6 * * 1-5" chauffage on')).startswith("Timer #2: chauffage on at ")
 
 
 async def test_a_timer_stops_when_its_owner_may_no_longer_set_timers(tmp_path: Path, mosquitto: Mosquitto) -> None:
