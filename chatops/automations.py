@@ -32,6 +32,7 @@ from .store import automations as saved
 
 if TYPE_CHECKING:
     from .home import Device, Reading
+    from .command import CommandSpec
     from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -396,10 +397,13 @@ class Automations:
         """Other automations that run commands on the device `auto` watches while `auto` runs
         them on the device they watch: two that undo each other (`plug off` -> on, `plug on` -> off)."""
         def drives(other: Automation, device: str | None) -> bool:
+            """Whether a line of `other` acts (a command that needs a configured user: switch,
+            set, dim...) on `device`: `read salon` watches it, it does not drive it."""
             if device is None:
                 return False
             names = {device, *self.hub.home.devices[device].settings.aliases} if device in self.hub.home.devices else {device}
-            return any(word in names for line in other.settings.do for word in line.split())
+            return any(word in names for line in other.settings.do if _acts(self.hub.router.resolve(line))
+                       for word in line.split())
         return sorted(other.name for other in self.by_name.values()
                       if other is not auto and drives(other, auto.device) and drives(auto, other.device))
 
@@ -539,3 +543,7 @@ def command_problems(hub: Hub) -> tuple[list[str], list[str]]:
                 else:               # a value the device does not take (`thermostat 45`): no discovery fixes it
                     problems.append(f"{item.name}: do {line!r}: {unknown}")
     return problems, warnings
+
+
+def _acts(spec: CommandSpec | None) -> bool:
+    return spec is not None and spec.needs_user

@@ -275,6 +275,19 @@ async def test_two_automations_undoing_each_other_are_named_together(tmp_path: P
         assert "'fight on'" in warning and "'fight off'" in warning, warning
 
 
+def test_an_automation_that_only_reads_a_device_is_no_rival(tmp_path: Path) -> None:
+    """Two automations whose lines `read salon` drive nothing: a stopped one was once said to
+    fight the other over the salon ("drive each other's device") instead of triggering itself."""
+    autos = [{"name": "loop", "when": "salon changed", "do": ["read salon"], "owner": "owner"},
+             {"name": "hot", "when": "salon > 0", "do": ["read salon"], "owner": "owner"},
+             {"name": "heat", "when": "salon < 15", "do": ["chauffage on"], "owner": "owner"},
+             {"name": "cool", "when": "heater on", "do": ["set salon 12"], "owner": "owner"}]
+    hub = Hub(settings_for(tmp_path / "data", automations=autos), tty=False)
+    rivals = hub.automations._rivals
+    assert rivals(hub.automations.by_name["loop"]) == []
+    assert rivals(hub.automations.by_name["heat"]) == ["cool"], "a switch and a set each drive the other's device"
+
+
 async def test_disable_survives_a_restart(tmp_path: Path, mosquitto: Mosquitto) -> None:
     autos = [{"name": "hall light", "when": "hall_motion on", "do": ["switch hall_light on"], "owner": "owner"}]
     async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
