@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -165,6 +166,16 @@ class Timers:
         if pending == 0 and added == self._restores_added:     # none, and none added meanwhile
             self._restores_possible = False
         return latest
+
+    async def overridden(self, device: str, by: str) -> tuple[dict[str, Any] | None, str]:
+        """Someone drives `device` (switch, set, dim, open...): a pending switch-back of it leaves
+        it alone. (The latest pending one's data, or None; a note for the answer when storage
+        failed, since the command matters more than the bookkeeping.)"""
+        try:
+            return await self.supersede_restores(device, by), ""
+        except sqlite3.DatabaseError as exc:
+            return None, " " + _("(The hub's storage is failing ({why}): a switch-back set earlier with “for” may "
+                                 "still run.)").format(why=exc)
 
     def wake(self) -> None:
         """Look at the due timers now (the wall clock stepped)."""

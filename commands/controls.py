@@ -116,15 +116,18 @@ async def _cover_word(ctx: Context, name: str, word: str) -> str:
 async def _drive(ctx: Context, device: Device, action: Action, asked: str) -> str:
     control = device.control
     assert control is not None
+    # Whoever drives a device overrides a pending "for" on it (`lampe on for 10m`, then `lampe 40%`):
+    # that switch-back leaves it alone, as after a switch.
+    _, note = await ctx.hub.timers.overridden(device.name, ctx.who)
     try:
         if device.type is DeviceType.COVER:
-            return await _move(ctx, device, action, asked)
+            return await _move(ctx, device, action, asked) + note
         confirmed, reading = await ctx.home.drive(device, action)
     except MqttUnavailable as exc:
         raise CommandError(_("Cannot drive {label}: {why}.").format(label=device.label, why=exc)) from None
     if not confirmed:
-        return _no_confirmation(device, asked, device.settings.confirm_timeout)
-    return f"{device.label}: {device.show()}"
+        return _no_confirmation(device, asked, device.settings.confirm_timeout) + note
+    return f"{device.label}: {device.show()}" + note
 
 
 def _no_confirmation(device: Device, asked: str, waited: float) -> str:

@@ -140,13 +140,7 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     else:
         wanted = state == "on"
     # Whoever switches a device overrides a pending "for" on it: that switch-back will leave it alone.
-    note = ""
-    try:
-        pending = await ctx.hub.timers.supersede_restores(target.name, ctx.who)
-    except sqlite3.DatabaseError as exc:        # the switch matters more than the bookkeeping
-        pending = None
-        note = " " + _("(The hub's storage is failing ({why}): a switch-back set earlier with “for” may still "
-                       "run.)").format(why=exc)
+    pending, note = await ctx.hub.timers.overridden(target.name, ctx.who)
     try:
         confirmed, reading = await ctx.home.switch(target, wanted)
     except MqttUnavailable as exc:

@@ -84,6 +84,19 @@ async def test_switched_since_is_left_alone_and_said(tmp_path: Path, mosquitto: 
             "Timer #1 (switch heater on for 2s): heater was switched since by fam; left OFF (not switched back OFF)."
 
 
+async def test_a_lamp_dimmed_since_is_left_alone_too(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    # `lampe on for 2s` then `lampe 40%`: the switch-back once turned off the lamp just adjusted;
+    # set, dim, open and close override a pending switch-back as a switch does.
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        await wait_for(lambda: hub.home.devices["lampe"].reading is not None)
+        await say(hub, "lampe off")
+        assert "timer #1" in await say(hub, "lampe on for 2s")
+        assert (await say(hub, "lampe 40%", network="web", sender="fam")).startswith("lampe: on, 40 %")
+        assert await next_result(hub) == \
+            "Timer #1 (lampe on for 2s): lampe was switched since by fam; left ON (not switched back OFF)."
+        assert hub.home.devices["lampe"].reading.value is True
+
+
 async def test_the_opposite_switch_for_a_while_never_leaves_the_heater_on(tmp_path: Path, mosquitto: Mosquitto) -> None:
     # `on for 2h` then `off for 2s`: switching back ON after 2 s would leave the heater on for
     # good (the first switch-back is superseded), so it stays OFF and says why, not "it already was".
