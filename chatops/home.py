@@ -264,9 +264,16 @@ class Home:
         French article before a name no device has is skipped: `ouvre le volet`, `photo l'entrée`."""
         key = fold(" ".join(name.split()))
         found = self._index.get(key) or self._index.get(key.replace(" ", "_"))
-        if found is None and (bare := _ARTICLE.sub("", key, count=1)) != key:
-            found = self._index.get(bare) or self._index.get(bare.replace(" ", "_"))
-        return found
+        if found is not None:
+            return found
+        # What people put around a name: an article (`le volet`), a plural (`les volets`), the
+        # word before a value (`règle le thermostat à 21`, `set thermostat to 21`).
+        bare = _ARTICLE.sub("", key, count=1)
+        bare = _BEFORE_A_VALUE.sub("", bare, count=1)
+        for candidate in (bare, _PLURAL.sub("", bare)):
+            if candidate != key and (found := self._index.get(candidate) or self._index.get(candidate.replace(" ", "_"))):
+                return found
+        return None
 
     def words(self, takes: Callable[[Device], bool] | None = None) -> dict[str, str]:
         """Every one-word name a device is known by (name or alias), folded, with its spelling:
@@ -562,6 +569,8 @@ def discovered_device(component: str, payload: bytes, object_id: str) -> Device 
 
 
 _ARTICLE = re.compile(r"^(?:(?:le|la|les) |l['’] ?)(?=\S)")       # on a folded name
+_BEFORE_A_VALUE = re.compile(r"(?<=\S) (?:a|au|to|sur)$")          # `thermostat à`: fold makes à a
+_PLURAL = re.compile(r"(?<=[^s])[sx]$")                               # `volets`, `rideaux` -> volet, rideau
 
 
 class UnknownDevice(str):

@@ -180,6 +180,10 @@ async def _switch_to(ctx: Context, state: str, words: list[str]) -> str | Reply:
     device, name, rest = ctx.home.find_leading(words)
     if device is None:
         return await switch(ctx, " ".join(words), state)        # says there is no such device
+    setting = ctx.hub.commands.find("set")
+    if state == "on" and len(rest) == 1 and rest[0].endswith(("%", "°")) and device.control is not None \
+            and setting is not None:
+        return await setting.func(ctx, device.name, rest[0])     # `allume la lampe à 40%`: on, at 40 %
     return await switch(ctx, name, state, *rest)
 
 

@@ -317,6 +317,14 @@ async def test_values_as_the_hub_writes_them_and_french_articles_are_understood(
         assert (await say(hub, "règle le thermostat 21")).endswith("consigne 21,0 °C, arrêt")
         assert (await say(hub, "ouvre le volet")).startswith("volet salon: s'ouvre… (")
         assert (await later(hub)).startswith("volet salon: ouvert")
+        # As people say it: `à` before the value, a plural, a level with `allume`.
+        assert (await say(hub, "règle le thermostat à 19")).endswith("consigne 19,0 °C, arrêt")
+        assert (await say(hub, "règle la lampe à 40")).startswith("lampe: allumé, 40 %")
+        assert (await say(hub, "éteins la lampe")) == "lampe: éteint"
+        assert (await say(hub, "allume la lampe à 60%")).startswith("lampe: allumé, 60 %")
+        assert (await say(hub, "ferme les volets")).startswith("volet salon: se ferme… (")
+        assert (await later(hub)).startswith("volet salon: fermé")
+        assert (await say(hub, "set thermostat to 20")).endswith("consigne 20,0 °C, arrêt")
 
 
 @pytest_servers
