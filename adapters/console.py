@@ -11,7 +11,7 @@ import logging
 import os
 import stat
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 from chatops.schema import Field
 
@@ -32,7 +32,7 @@ EOF_GRACE = 5.0            # seconds a piped console waits at end of input for t
 class Settings(AdapterSettings):
     """[adapters.console]: enabled = "auto" starts it when stdin is a terminal."""
 
-    enabled: bool | str = Field("auto",
+    enabled: bool | Literal["auto"] = Field("auto",
                                 description='`"auto"`: on when standard input is a terminal; '
                                             '`chatops run --console` forces it')
     stop_at_eof: bool = Field(True, description="piped input: stop the hub once it ends")

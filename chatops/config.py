@@ -8,6 +8,7 @@ chat library. Secrets are never written in config.toml: every secret KEY is give
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import pwd
@@ -475,8 +476,10 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
             schema = adapter_schema(kind)
         except ModuleNotFoundError as exc:
             if exc.name in (kind, f"adapters.{kind}"):
-                problems.append(f"adapters.{kind}: unknown adapter; known ones are "
-                                f"{', '.join(n for n in known.names if n != 'web')}")
+                names = [n for n in known.names if n != "web"]
+                close = difflib.get_close_matches(kind, names, n=1)
+                meant = f"did you mean {close[0]!r}? Known" if close else "known"
+                problems.append(f"adapters.{kind}: unknown adapter; {meant} ones are {', '.join(names)}")
             elif _enabled(body):
                 problems.append(_needs_module(kind, exc.name or "?"))
             continue

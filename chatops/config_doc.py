@@ -206,7 +206,7 @@ device, when `[devices]` is wrong) waits for it to be fixed:
 $ printf '[hub]\\nnmae = "maison"\\n[mqtt]\\nkeepalive = "often"\\n' > broken.toml
 $ chatops check --config broken.toml
 broken.toml: the configuration is not valid:
-  - hub.nmae: unknown key; known keys here: name, prefix, data_dir, …
+  - hub.nmae: unknown key; did you mean 'name'? Known keys here: name, prefix, data_dir, …
   - mqtt.keepalive: Input should be a valid integer, unable to parse string as an integer (got 'often'); for example: keepalive = 30
 ```
 

@@ -8,6 +8,7 @@ locations.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -72,6 +73,9 @@ def format_errors(exc: ValidationError, model: type[Model], prefix: str = "", da
         if err["type"] == "extra_forbidden":
             known = _known_keys(model, loc[:-1])
             hint = f"; known keys here: {', '.join(known)}" if known else ""
+            close = difflib.get_close_matches(str(loc[-1]) if loc else "", [k.split(" ")[0] for k in known], n=1)
+            if close:                       # `topik`: the one meant leads, before the list of forty
+                hint = f"; did you mean {close[0]!r}? Known keys here: {', '.join(known)}"
             secret = next((s for s in SECRET_KEYS if loc and loc[-1] == s), None)
             if secret:
                 hint = (f"; secrets never go in config.toml: use {secret}_env = \"VAR\" "

@@ -73,15 +73,16 @@ def load_settings_text(text: str, tmp_path: Path) -> Settings:
 
 
 def test_unknown_key_is_an_error_listing_known_keys(tmp_path: Path) -> None:
-    problems = problems_of('[hub]\nnmae = "x"\n', tmp_path)
-    assert problems[0].startswith("hub.nmae: unknown key")
-    assert "name" in problems[0]
+    problems = problems_of('[hub]\nnmae = "x"\n[adapters.ircc]\n[adapters.console]\nenabled = "atuo"\n', tmp_path)
+    assert problems[0].startswith("hub.nmae: unknown key; did you mean 'name'? Known keys here: name, ")
+    assert any(p.startswith("adapters.ircc: unknown adapter; did you mean 'irc'? Known ones are ") for p in problems)
+    assert "adapters.console.enabled: Input should be a valid boolean or 'auto' (got 'atuo')" in problems, problems
 
 
 def test_unknown_device_key_lists_the_names_users_write(tmp_path: Path) -> None:
     problems = problems_of('[devices.salon]\ntype = "sensor"\ntopik = "zigbee2mqtt/salon"\n', tmp_path)
-    assert problems[0].startswith("devices.salon.topik: unknown key; known keys here: type, topic (or state_topic), "
-                                  "command_topic, value, unit, ")
+    assert problems[0].startswith("devices.salon.topik: unknown key; did you mean 'topic'? Known keys here: type, "
+                                  "topic (or state_topic), command_topic, value, unit, ")
 
 
 def test_notify_naming_an_unknown_user_lists_the_users() -> None:
