@@ -19,10 +19,24 @@ from chatops.config import AdapterSettings, Duration, Section
 class Channel(Section):
     """A channel to sit in, with its key given as `key_env` or `key_file` when it has one."""
 
-    name: str = Field(pattern=r"^[#&+!][^\s,\x00-\x1f]{1,49}$", examples=['"#maison"'], description="the channel")
+    name: str = Field(examples=['"#maison"'], description="the channel")
     key_env: str | None = Field(None, examples=['"IRC_MAISON_KEY"'],
                                 description="environment variable holding the channel key (+k)")
     key_file: str | None = Field(None, description="file holding the channel key (+k)")
+
+    @field_validator("name")
+    @classmethod
+    def _a_channel_name(cls, name: str) -> str:
+        return channel_name(name)
+
+
+def channel_name(name: str) -> str:
+    """`name` when it is an IRC channel's; ValueError with the likely one (`maison`: `#maison`)."""
+    if not re.fullmatch(r"[#&+!][^\s,\x00-\x1f]{1,49}", name):
+        suggestion = "#" + re.sub(r"[\s,\x00-\x1f]+", "", name)[:49] if name.strip() else "#maison"
+        raise ValueError(f"{name!r} is no IRC channel: a channel starts with # (or &, +, !) and has no space "
+                         f"or comma, e.g. \"{suggestion}\"")
+    return name
 
 
 class Settings(AdapterSettings):
@@ -76,8 +90,8 @@ class Settings(AdapterSettings):
     @field_validator("channels", mode="before")
     @classmethod
     def _channel_names(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"name": item} if isinstance(item, str) else item for item in value]
+        if isinstance(value, list):         # the short form, checked here to be named as written
+            return [{"name": channel_name(item)} if isinstance(item, str) else item for item in value]
         return value
 
     @field_validator("alt_nicks")

@@ -189,6 +189,16 @@ def test_settings_refused(bad: dict[str, Any]) -> None:
         Settings.model_validate(bad)
 
 
+def test_a_channel_without_its_hash_is_named_as_written_with_the_fix(tmp_path: Path) -> None:
+    from chatops.config import ConfigError, parse_settings
+    with pytest.raises(ConfigError) as refused:
+        parse_settings({"adapters": {"irc": {"host": "h", "channels": ["#ok", "maison"]}}})
+    assert refused.value.problems[0].startswith(
+        "adapters.irc.channels: 'maison' is no IRC channel: a channel starts with # (or &, +, !) and has no space "
+        "or comma, e.g. \"#maison\""), refused.value.problems
+    assert "pattern" not in refused.value.problems[0]
+
+
 def test_several_networks_are_a_list_of_sections(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, adapters={"irc": [
         {"name": "libera", "host": "irc.libera.chat", "channels": ["#maison"]},
