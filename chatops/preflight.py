@@ -69,6 +69,9 @@ def _check_writable(path: Path) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         code = errno.EROFS if os.statvfs(existing).f_flag & os.ST_RDONLY else errno.EACCES
         raise OSError(code, os.strerror(code))
+    # Permissions do not tell everything (root passes os.access on /proc, a full disk refuses
+    # what the mode allows): an empty folder made and removed at once says, and leaves nothing.
+    os.rmdir(tempfile.mkdtemp(prefix=".chatops-check-", dir=existing))
 
 
 def listen_problems(settings: Settings, web: bool) -> list[str]:

@@ -357,6 +357,16 @@ def test_check_creates_nothing_and_passes_for_a_data_dir_that_can_be_made(tmp_pa
     result = run_check(config)
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "var").exists()
+    assert list(tmp_path.iterdir()) == [config], "its probe of the folder above is gone too"
+
+
+def test_check_tries_the_folder_where_permissions_say_nothing(tmp_path: Path) -> None:
+    # As root, os.access allows /proc; the hub could never create its folder there: check said OK.
+    config = tmp_path / "config.toml"
+    config.write_text('[hub]\ndata_dir = "/proc/chatops-nope"\n', encoding="utf-8")
+    result = run_check(config)
+    assert result.returncode == 2, result.stderr
+    assert "[hub] data_dir: cannot create /proc/chatops-nope" in result.stderr
 
 
 @pytest.mark.parametrize(("seconds", "shown"), [(0, "0s"), (0.3, "300ms"), (1.5, "1.5s"), (42, "42s"), (300, "5m"),
