@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sqlite3
 from collections.abc import Iterable
 
@@ -195,7 +196,11 @@ def _switch_words(ctx: Context, words: list[str]) -> tuple[str, str, float | Non
         if len(words) == 1:
             raise CommandError(_("Missing state.") + usage)
         shown = clean_text(words[-1])[:30]
-        raise CommandError(_("state must be one of on, off, toggle, not {word!r}.").format(word=shown) + usage)
+        close = difflib.get_close_matches(fold(shown), SWITCH_STATES, n=1, cutoff=0.5)
+        if close:                                      # `chauffage of`
+            raise CommandError(_("The state is on, off or toggle, not {word!r}: did you mean {state}?").format(
+                word=shown, state=close[0]) + usage)
+        raise CommandError(_("The state is on, off or toggle, not {word!r}.").format(word=shown) + usage)
     tail = words[cut + 1:]
     if tail and fold(tail[0]) in ("for", "pour", "pendant"):
         tail = tail[1:]

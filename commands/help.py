@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import AsyncIterator
 
+from chatops.auth import fold
 from chatops.command import CommandError, CommandSpec, Context, command, shown_usage
 from chatops.i18n import _, current_language, translator
 
@@ -43,6 +45,11 @@ def _about(ctx: Context, name: str) -> str:
         return _line(spec, prefix, with_aliases=True)
     device = ctx.home.find(name) if ctx.may_use("read") else None     # no name to whoever may not read
     if device is None:
+        close = difflib.get_close_matches(fold(name), ctx.hub.commands.words, n=1, cutoff=0.8)
+        meant = ctx.hub.commands.find(close[0]) if close else None
+        if meant is not None:               # `help swich`, as a line `swich heater on` is answered
+            raise CommandError(_("No command {name!r}. Did you mean {prefix}help {command}?").format(
+                name=name, prefix=prefix, command=meant.name))
         raise CommandError(_("No command {name!r}. Say {prefix}help for the list.").format(name=name, prefix=prefix))
     # `help chauffage`: the shorthand the listing mentions
     said = _("{name} is a device, not a command: {prefix}read {name} shows it, {prefix}devices lists "

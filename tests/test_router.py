@@ -40,7 +40,10 @@ async def test_aliases_in_any_language_and_case(hub: Hub) -> None:
 
 async def test_wrong_argument_gets_the_usage_line(hub: Hub) -> None:
     reply = await exec_command(hub, "switch heater sideways")
-    assert "state must be one of on, off, toggle" in reply
+    assert reply.startswith("The state is on, off or toggle, not 'sideways'. Usage: switch DEVICE"), reply
+    assert (await exec_command(hub, "chauffage of")).startswith(
+        "The state is on, off or toggle, not 'of': did you mean off? Usage: ")
+    assert await exec_command(hub, "help swich") == "No command 'swich'. Did you mean help switch?"
     assert "Usage: switch DEVICE on|off|toggle" in reply, "a direct chat has no prefix"
     assert "Missing device. Usage: read DEVICE" == await exec_command(hub, "read")
     assert "Usage: !switch DEVICE" in await exec_command(hub, "!switch heater sideways", direct=False)
