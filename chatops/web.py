@@ -1,13 +1,14 @@
 """The hub's web server: /health, expiring file links, the dashboard and its web chat.
 
-Bound to loopback it is open to local users; anywhere else it needs the configured token,
+Bound to loopback without a token it answers this machine's browser run by the hub's own
+account (root and `[web] local_users` too: chatops.peer_account); anywhere else it needs the configured token,
 given once as `?token=` (then kept in an HttpOnly cookie) or as `Authorization: Bearer`.
 The access log is off so the token never lands in a log line.
 
 One websocket per open page carries both the chat and the dashboard. Server to page:
-`hello`, `reply` (chat), `result` (of an action), `error` (a message it cannot read), and after the page sent `{"type": "watch"}`:
+`hello`, `reply` (chat), `result` (of an action), `error` (a message of an unknown type), and after the page sent `{"type": "watch"}`:
 `state` (devices, alerts, health, what the web user may do), `reading` (one device), `alerts`,
-`health`. Page to server: `{"text": ...}` (a chat line), `{"type": "watch"}`,
+`health`. Page to server: `{"text": ...}` or a frame that is not JSON (a chat line, for `websocat`), `{"type": "watch"}`,
 `{"type": "switch", "device", "state"}`, `{"type": "set", "device", "value"}` (a slider, + and −, open/close/stop),
 `{"type": "ack", "id"}`, `{"type": "snap", "camera"}`. Actions run as chat commands of the `[web] user`, so the same
 permissions, rate limits and audit apply as in the chat.
