@@ -140,6 +140,11 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
     """
 
     def mark(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        if not (inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)):
+            # A plain `def` would run on the event loop, holding up every network while it
+            # runs, and its result cannot be awaited: said where it is written, not at each call.
+            raise TypeError(f"command {name!r}: {getattr(func, '__qualname__', func)!r} must be `async def` "
+                            "(blocking work goes in `await asyncio.to_thread(...)`)")
         parameters = _parameters(func)
         spec = CommandSpec(
             name=name, func=func, aliases=tuple(aliases), permission=permission or name,

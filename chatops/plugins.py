@@ -39,11 +39,20 @@ def validate_sections(modules: list[ModuleType], raw: dict[str, Any],
     broken = broken or {}
     sections: dict[str, Model] = {}
     problems: list[str] = []
-    declared = {}
+    declared: dict[str, type[Model]] = {}
+    owners: dict[str, str] = {}
     for module in modules:
         config = declared_config(module)
-        if config is not None:
-            declared[config[0]] = config[1]
+        if config is None:
+            continue
+        if config[0] in owners:
+            # One table and one storage for two plugins: each would read the other's settings
+            # and overwrite the other's data. Refused, as two commands claiming one word are.
+            problems.append(f"plugins.{config[0]}: both {owners[config[0]]} and {module.__name__} declare this "
+                            "table (CONFIG); rename one of them, each plugin needs its own")
+            continue
+        owners[config[0]] = module.__name__
+        declared[config[0]] = config[1]
     for name, schema in declared.items():
         try:
             sections[name] = schema.model_validate(raw.get(name, {}))

@@ -235,3 +235,31 @@ def test_a_network_plugin_raising_anywhere_is_left_out_and_check_and_run_say_so(
     assert "plugin setnet: NOT LOADED (its settings module failed to import: KeyError: 'no such setting')" in out.stdout
     assert "plugin nonet: NOT LOADED (ValueError: bad network module)" in out.stdout
     assert "salon: " in out.stdout and "Traceback" not in out.stderr
+
+
+def test_a_plain_def_handler_and_two_plugins_sharing_a_table_are_said_at_once(tmp_path: Path) -> None:
+    """A plain `def` handler once loaded, then failed on every call (`str can't be used in
+    'await'`): now its module is left out, saying why. Two modules declaring one CONFIG name
+    once shared settings and storage silently: now a config problem naming both."""
+    site = tmp_path / "site"
+    info = site / "trio-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "entry_points.txt").write_text(
+        "[chatops.commands]\nsyncy = syncy_plugin\nw1 = weather_one\nw2 = weather_two\n", encoding="utf-8")
+    (site / "syncy_plugin.py").write_text(
+        "from chatops.command import command\n\n\n@command('syncy')\ndef syncy(ctx):\n    return 'hi'\n",
+        encoding="utf-8")
+    for module, key in (("weather_one", "units"), ("weather_two", "colour")):
+        (site / f"{module}.py").write_text(
+            f"from chatops.config import Section\n\n\nclass Settings(Section):\n    {key}: str = 'x'\n\n\n"
+            "CONFIG = ('weather', Settings)\n", encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(site))
+    config = write_demo_config(tmp_path)
+    checked = subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(config)], cwd=tmp_path,
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert checked.returncode == 2, checked.stderr
+    assert ("plugins.weather: both weather_one and weather_two declare this table (CONFIG); rename one of them, "
+            "each plugin needs its own") in checked.stderr
+    assert ("command plugin syncy (syncy_plugin) cannot be loaded: TypeError: command 'syncy': 'syncy' must be "
+            "`async def`") in checked.stderr, checked.stderr
+    assert "Traceback" not in checked.stderr
