@@ -537,7 +537,7 @@ def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
 
 # Sections other sections point into (a device an alert names, a user's role): when one of them
 # is invalid, what points into it cannot be judged yet.
-_REFERENCED = {"hub", "mqtt", "devices", "users", "roles", "adapters"}
+_REFERENCED = {"devices", "users", "roles", "adapters"}
 
 
 def _cross_problems_besides(raw: dict[str, Any], exc: ValidationError,
