@@ -74,10 +74,16 @@ def test_two_packages_claiming_one_command_word_stop_the_hub_with_both_named(tmp
         "from chatops.command import command\n\n\n@command('temp')\nasync def temp(ctx):\n    return 'mine'\n",
         encoding="utf-8")
     config = write_demo_config(tmp_path)
-    env = dict(os.environ, PYTHONPATH=str(site))
+    env = with_path(site)
     assert_check_and_run_stop(tmp_path, config, env, "chatops cannot start: commands clash: 'temp' is both the "
                               "command 'temp' of clash_plugin and the command 'temp' of commands.devices. Rename or "
                               "remove one of them.")
+
+
+def with_path(site: Path) -> dict[str, str]:
+    """The environment of a hub with `site` on its path, before what the tests' own path holds
+    (the example plugin: tests/conftest.py)."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p))
 
 
 def assert_check_and_run_stop(tmp_path: Path, config: Path, env: dict[str, str], said: str) -> None:
@@ -109,7 +115,7 @@ def status_with_network_plugin(tmp_path: Path, distribution: str, entry: str) ->
     config = write_demo_config(tmp_path)
     return subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
                           cwd=tmp_path, capture_output=True, text=True, input="status\n", timeout=60,
-                          env=dict(os.environ, PYTHONPATH=str(site)))
+                          env=with_path(site))
 
 
 def test_a_broken_network_plugin_is_left_out_and_status_names_it(tmp_path: Path) -> None:
@@ -143,7 +149,7 @@ def test_a_broken_command_plugin_with_its_table_is_left_out_and_the_hub_starts(t
     config = write_demo_config(tmp_path, extra='\n[plugins.weather]\ncity = "Paris"\n')
     out = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
                          cwd=tmp_path, capture_output=True, text=True, input="status\n", timeout=60,
-                         env=dict(os.environ, PYTHONPATH=str(site)))
+                         env=with_path(site))
     assert out.returncode == 0, out.stderr
     assert "plugin weather: NOT LOADED (ModuleNotFoundError: No module named 'requests_not_installed')" \
         in out.stdout, out.stdout
@@ -168,7 +174,7 @@ def test_a_plugin_raising_at_import_or_in_its_validator_gets_a_sentence_not_a_tr
         "CONFIG = ('meteo', Settings)\n\n\n"
         "@command('meteo')\nasync def meteo(ctx):\n    return f'sunny in {ctx.plugin.settings.city}'\n",
         encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(site))
+    env = with_path(site)
     config = write_demo_config(tmp_path, extra='\n[plugins.meteo]\ncity = "Lyon"\n[plugins.boom_settings]\nx = 1\n')
     out = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
                          cwd=tmp_path, capture_output=True, text=True, input="status\nmeteo\n", timeout=60, env=env)
@@ -208,7 +214,7 @@ def test_a_network_plugin_raising_anywhere_is_left_out_and_check_and_run_say_so(
     (site / "setnet_settings.py").write_text("raise KeyError('no such setting')\n", encoding="utf-8")
     (site / "nonet_network.py").write_text("raise ValueError('bad network module')\n", encoding="utf-8")
     (site / "weather_plugin.py").write_text("raise RuntimeError('no weather today')\n", encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(site))
+    env = with_path(site)
     config = write_demo_config(tmp_path, extra='\n[adapters.tcpnet]\nport = 7000\n[adapters.nonet]\n[adapters.setnet]\n'
                                                '[users.alice]\nroles = ["weatherfans"]\ntcpnet = ["127.0.0.2"]\n'
                                                'nonet = ["x"]\n[roles.weatherfans]\n')
@@ -253,7 +259,7 @@ def test_a_plain_def_handler_and_two_plugins_sharing_a_table_are_said_at_once(tm
         (site / f"{module}.py").write_text(
             f"from chatops.config import Section\n\n\nclass Settings(Section):\n    {key}: str = 'x'\n\n\n"
             "CONFIG = ('weather', Settings)\n", encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(site))
+    env = with_path(site)
     config = write_demo_config(tmp_path)
     checked = subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(config)], cwd=tmp_path,
                              capture_output=True, text=True, env=env, timeout=60)
