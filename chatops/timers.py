@@ -299,8 +299,14 @@ class Timers:
         if device is None:
             return [Reply(_("{device} is gone from the configuration; nothing switched back.").format(
                 device=data.get("device")))]
-        current = device.reading.value if device.reading is not None else None
         by = data.get("superseded_by")
+        if device.reading is None:
+            # Run at a start, before the device's state came back (retained, or asked for): worth
+            # a few seconds' wait, or an OFF heater is said to be "in an unknown state".
+            await self.hub.home.request_reading(device, wait=device.settings.confirm_timeout)
+            if device.reading is None:
+                await self.hub.home.wait_for(device, lambda _reading: True, device.settings.confirm_timeout)
+        current = device.reading.value if device.reading is not None else None
         if by or (current is not None and current != data.get("set")):
             now_shown = format_value(bool(current)) if current is not None else _("in an unknown state")
             text = _("{label} was switched since by {who}; left {state} (not switched back {back}).") if by else \
