@@ -128,9 +128,9 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     if hold is not None and (scheduling is None or ctx.hub.access.authorize(str(ctx.sender), ctx.user, scheduling,
                                                                             metered=False) is not None):
         # The switch back is a timer: the one access rule for setting timers decides, as for `in`.
+        said = ctx.hub.router.command_text(ctx.message) or f"{name} {state} {format_duration(hold)}"
         raise CommandError(_("Sorry, {who} may not set timers, and {line} switches back by one. Without the "
-                             "duration it switches and stays.").format(who=ctx.who, line=f"“{name} {state} "
-                                                                       f"{format_duration(hold)}”"))
+                             "duration it switches and stays.").format(who=ctx.who, line=f"“{said}”"))
     if (problem := _cannot_switch(target, ctx.prefix)) is not None:
         raise CommandError(problem)
     before = target.reading.value if target.reading is not None else None

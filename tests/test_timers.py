@@ -242,8 +242,8 @@ async def test_a_switch_for_a_while_needs_the_schedule_permission(tmp_path: Path
     # `chauffage on for 2h` stores a timer (the switch back): it asks what `in` asks.
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         for line in ("chauffage on for 2h", "chauffage on 2h", "allume chauffage 2h"):
-            assert await say(hub, line, network="web", sender="sw") == (
-                "Sorry, sw may not set timers, and “chauffage on 2h” switches back by one. Without the duration it "
+            assert await say(hub, line, network="web", sender="sw") == (      # quoting their own words
+                f"Sorry, sw may not set timers, and “{line}” switches back by one. Without the duration it "
                 "switches and stays."), line
         assert (await say(hub, "read heater", network="web", sender="sw")).endswith("OFF"), "nothing was switched"
         assert (await say(hub, "timers")).startswith("No timers.")
