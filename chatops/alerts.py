@@ -409,13 +409,21 @@ class AlertEngine:
             telling = self.hub.spawn(self.unstored.send(recipients, cleared, told), f"cleared-{alert_id}") \
                 if text else None
 
+            def quiet() -> bool:
+                """No newer alarm of this rule holds its state topic (stored or from memory)."""
+                return state.active_id is None and not any(name == rule.name for name, _ in self.unstored.alerts)
+
             async def record() -> None:
                 if telling is not None:
                     await asyncio.wait([telling])
                 await store.call(store.transaction, lambda db: write(db, told))
                 self.unstored.ended.discard(alert_id)
                 self.reminders.held.pop(alert_id, None)
+                if quiet():         # last word after an acknowledgement recorded meanwhile
+                    await self.publish_state(rule.name, alert_id)
             self.unstored.write_later(record, recipients)
+            # Home Assistant's binary sensor goes off now, not once the card is writable again.
+            self.publish_rule_state(rule.name, {"state": "cleared", "id": alert_id, "device": device.name})
             return
         state.active_id = None
         log.info("alert #%d %s cleared", alert_id, rule.name)

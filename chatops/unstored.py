@@ -268,6 +268,8 @@ class Unstored:
             await self.engine.publish_state(rule, acked_id)
         self.write_later(record, [])
         log.error("alert #%d: acknowledged by %s, which cannot be recorded yet; its reminders stop", acked_id, by)
+        self.engine.publish_rule_state(rule, {"state": "cleared" if ends_when_acknowledged(rule) else "acknowledged",
+                                              "id": acked_id, "acked_by": by})
         state = self.engine.rules.get(rule)
         others = [r for r in self.engine.recipients(state.rule.notify) if not (by_user and r.user == by_user)] \
             if state is not None else []

@@ -450,3 +450,39 @@ async def test_an_alarm_over_while_the_disk_is_full_is_not_reminded(small_disk: 
         filler.unlink()
         await wait_for(lambda: not hub.alerts.unstored.ended, timeout=30)
         assert await hub.alerts.active() == []
+
+
+async def test_home_assistant_sees_an_alarm_acknowledged_and_over_while_storage_fails(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Stored, then the database refuses writes: acknowledged, then the smoke gone. The retained
+    state once stayed `active` (then `acknowledged` for good, once storage was back) and Home
+    Assistant's sensor on: it follows at once, and its last word is `cleared`."""
+    hub = cleared_smoke_hub(tmp_path / "data", mosquitto)
+
+    async def states(broker: aiomqtt.Client, wanted: str) -> dict[str, object]:
+        async with asyncio.timeout(10):
+            async for message in broker.messages:
+                state = json.loads(message.payload)
+                if state["state"] == wanted:
+                    return state
+        raise AssertionError("unreachable")
+
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+        inbox = hub.adapters["loop"]
+        await broker.subscribe(hub.alerts.state_topic("smoke"), qos=1)
+        await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        assert (await inbox.next())[1].startswith("[CRITICAL] Smoke in the kitchen smoke detector! (alert #1")
+        assert (await states(broker, "active"))["id"] == 1
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        await exec_command(hub, "ack 1")
+        assert (await states(broker, "acknowledged"))["id"] == 1
+        await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": False}), qos=1)
+        assert (await states(broker, "cleared"))["id"] == 1
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+        await wait_for(lambda: not hub.alerts.unstored.ended and not hub.alerts.unstored.acked, timeout=30)
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as follower:        # as Home Assistant finds it
+        await follower.subscribe(hub.alerts.state_topic("smoke"), qos=1)
+        async with asyncio.timeout(10):
+            async for message in follower.messages:
+                assert json.loads(message.payload)["state"] == "cleared"
+                break
