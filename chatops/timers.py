@@ -144,9 +144,14 @@ class Timers:
         return next_run
 
     async def drop_automations(self, keep: set[str]) -> None:
-        """Cancel the schedule rows of automations no longer in the config."""
+        """Cancel the schedule rows of automations no longer in the config (housekeeping at a
+        start: with storage failing it waits for the next start, rather than stop this one)."""
         store = self.hub.store
-        await store.call(store.transaction, lambda db: rows.cancel_automations_except(db, keep))
+        try:
+            await store.call(store.transaction, lambda db: rows.cancel_automations_except(db, keep))
+        except sqlite3.DatabaseError as exc:
+            log.warning("the stored schedules of automations removed from the config are cancelled at the next "
+                        "start with working storage (%s)", exc)
 
     async def next_automation_run(self, name: str) -> float | None:
         store = self.hub.store

@@ -6,6 +6,7 @@ A real (small) tmpfs as the data folder, real mosquitto, the in-memory loopback 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -193,6 +194,34 @@ async def test_a_database_found_read_only_at_start_starts_the_hub_degraded(tmp_p
             await wait_for(lambda: hub.alerts.rules["smoke"].active_id is not None, timeout=15)   # recorded
             assert hub.store.health.connected and hub.health()["status"] == "ok"
             assert (await exec_command(hub, "alerts", **say)).startswith("#1 [critical] Smoke in the kitchen")
+    finally:
+        subprocess.run(["chattr", "-i", str(database)], check=False)
+
+
+async def test_an_empty_database_found_read_only_at_start_starts_the_hub_degraded(tmp_path: Path,
+                                                                                mosquitto: Mosquitto) -> None:
+    """A database file with no tables (a file system check emptied it) and read-only: the hub once
+    stopped at start with a traceback (exit 1: a restart loop under systemd), creating its tables.
+    It starts degraded, alarms from memory, and creates them once the file is writable."""
+    import sqlite3
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    database = data / "chatops.db"
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        db.execute("CREATE TABLE x (a)")
+        db.execute("DROP TABLE x")
+    if subprocess.run(["chattr", "+i", str(database)], capture_output=True).returncode != 0:
+        pytest.skip("this file system has no immutable flag (chattr +i)")
+    try:
+        hub = smoke_hub(data, mosquitto)
+        hub.store.reopen_every = 0.5
+        async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+            assert hub.health()["status"] == "degraded"
+            await smoke_goes_out_not_stored(hub, broker)
+            subprocess.run(["chattr", "-i", str(database)], check=True)
+            await wait_for(lambda: hub.alerts.rules["smoke"].active_id is not None, timeout=15)   # recorded
+            assert hub.health()["status"] == "ok"
     finally:
         subprocess.run(["chattr", "-i", str(database)], check=False)
 

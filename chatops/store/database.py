@@ -126,10 +126,14 @@ class Store:
             except sqlite3.Error:
                 continue
             try:
-                db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-                return db
+                tables = db.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
             except sqlite3.Error:
                 db.close()
+                continue
+            if tables:
+                return db
+            db.close()
+            return _empty_read_only()
         raise sqlite3.OperationalError(f"cannot read {self.path} either")
 
     def _reopen(self) -> bool:
@@ -301,3 +305,16 @@ class Store:
             return True
         return await self.call(lambda: self.db.execute(
             "SELECT 1 FROM processed WHERE key = ?", (key,)).fetchone() is not None)
+
+
+def _empty_read_only() -> sqlite3.Connection:
+    """A database file with no tables yet (never written, or emptied by a file system check)
+    that cannot be written: nothing to read in it, so an empty database in memory with every
+    table stands in, refusing writes as the file does, until the file takes them (`_reopen`)."""
+    from . import automations, history, timers
+
+    db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    for module_schema in (SCHEMA, history.SCHEMA, timers.SCHEMA, automations.SCHEMA):
+        db.executescript(module_schema)
+    db.execute("PRAGMA query_only = ON")
+    return db
