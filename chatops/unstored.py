@@ -288,12 +288,24 @@ class Unstored:
     def watch(self) -> None:
         """Tell the admins whenever the database starts failing, whatever wrote (history, the
         audit trail, a timer, an alert), and again when it takes writes once more."""
+        store = self.hub.store.health
+
         def changed(health: Health) -> None:
             if not health.connected:
                 self.hub.spawn(self.tell_admins(health.detail), "storage-failing")
             elif self._admins_told:
                 self.hub.spawn(self._tell_back(), "storage-back")
-        self.hub.store.health.watchers.append(changed)
+
+        def network_up(health: Health) -> None:
+            # Storage failed before any network was up (a start on a full card): nobody could be
+            # told then, so the first network to come up carries it.
+            if health.connected and store.started and not store.connected and not self._admins_told:
+                self.hub.spawn(self.tell_admins(store.detail), "storage-failing")
+        store.watchers.append(changed)
+        for adapter in self.hub.adapters.values():
+            adapter.health.watchers.append(network_up)
+        if store.started and not store.connected:
+            changed(store)
 
     async def tell_admins(self, reason: str) -> None:
         """Once per outage: the admins read that storage fails, why, and what to do; and that it

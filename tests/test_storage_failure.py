@@ -218,7 +218,14 @@ async def test_an_empty_database_found_read_only_at_start_starts_the_hub_degrade
         hub.store.reopen_every = 0.5
         async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
             assert hub.health()["status"] == "degraded"
-            await smoke_goes_out_not_stored(hub, broker)
+            # Failing before any network was up: the admins hear it once one is, with no alarm
+            # needed to carry it (once nobody was told at all).
+            who, text = await hub.adapters["loop"].next()
+            assert who == "alice" and text.startswith("[CRITICAL] The hub's storage is failing"), text
+            await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+            inbox = hub.adapters["loop"]
+            got = {await inbox.next(), await inbox.next()}
+            assert {who for who, text in got if "(NOT STORED" in text} == {"alice", "bob"}, got
             subprocess.run(["chattr", "-i", str(database)], check=True)
             await wait_for(lambda: hub.alerts.rules["smoke"].active_id is not None, timeout=15)   # recorded
             assert hub.health()["status"] == "ok"
