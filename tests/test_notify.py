@@ -363,7 +363,10 @@ async def test_grafana_unified_alerting_payload(tmp_path: Path, mosquitto: Mosqu
 def test_payload_checks_and_templates() -> None:
     notice = parse_notice({"text": " hi "}, ["owner"])
     assert notice == Notice(("owner",), "hi")
-    for bad, why in (({"text": "x", "to": []}, "no recipient"), ({"text": "x", "severity": "loud"}, "severity"),
+    assert parse_notice({"text": "x", "to": []}, ["owner"]).to == ("owner",), "empty is the default, as absent"
+    with pytest.raises(Refused, match="no recipient"):
+        parse_notice({"text": "x", "to": []}, [])
+    for bad, why in (({"text": "x", "severity": "loud"}, "severity"),
                      ({"text": "x", "image": "@@@"}, "base64"), ({"text": "x", "colour": 1}, "colour"),
                      ({"text": "x", "image": base64.b64encode(b"GIF89a").decode(), "image_url": "http://x"}, "not both"),
                      ({"text": "x", "image": base64.b64encode(b"%PDF").decode()}, "JPEG")):
