@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import difflib
+import errno
 import inspect
 import logging
 import re
@@ -29,6 +30,9 @@ from .command import CommandError, CommandSet, CommandSpec, Context, Parameter, 
 from .home import SWITCH_STATES
 from .message import Message, Reply
 from .store.database import STATEMENT_ERRORS
+
+# What a file write says of a full or failing card (ENOSPC, EROFS, EDQUOT, EIO).
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO})
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -256,8 +260,10 @@ class Router:
             log.warning("command %s timed out after %ss", ctx.spec.name, self.timeout)
             return "timeout", Reply(_("{command} took longer than {seconds}s and was stopped.").format(
                 command=ctx.spec.name, seconds=f"{self.timeout:g}"))
-        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, STATEMENT_ERRORS):
-            # A full disk or a read-only card, not a bug: say what it is and what to do.
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, STATEMENT_ERRORS) or \
+                isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
+            # A full disk or a read-only card (the database, or a picture being saved), not a
+            # bug: say what it is and what to do.
             log.warning("command %s could not write to the database: %s", ctx.spec.name, exc)
             return "error", Reply(_("{command} could not be done: the hub's storage is failing ({why}). Free disk "
                                     "space (or make the data folder writable) and say it again.").format(

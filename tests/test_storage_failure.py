@@ -132,6 +132,9 @@ async def test_commands_history_and_timers_while_the_disk_is_full(
             await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": value}), qos=1)
         await wait_for(lambda: hub.history.failing is not None and hub.history.waiting >= 3, timeout=10)
         assert (await say("temp salon")) == "salon: 19.7 °C"                   # commands keep working
+        taken = await say("snap entree")                                     # its picture cannot be saved
+        assert taken.startswith("snap could not be done: the hub's storage is failing ([Errno 28] No space left "
+                                "on device"), taken
         assert (await say("in 10m snap entree")).startswith("Cannot store the timer (")
         assert "it was not set" in await say("in 10m snap entree")
         status = await say("status")
