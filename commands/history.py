@@ -68,6 +68,17 @@ def _history_on(ctx: Context) -> None:
         raise CommandError(_("History is off ([history] enabled = false in config.toml)."))
 
 
+def _unstored(ctx: Context) -> str:
+    """What history lacks while storage fails: the newest readings wait in memory, and neither
+    `history` nor `graph` reads them, so the answer says so rather than look complete."""
+    waiting = ctx.hub.history.waiting
+    if ctx.hub.history.failing is None or not waiting:
+        return ""
+    return " " + ngettext("({count} newer reading waits in memory, not shown: the hub's storage is failing.)",
+                          "({count} newer readings wait in memory, not shown: the hub's storage is failing.)",
+                          waiting).format(count=format_count(waiting))
+
+
 def _on_share(points: list[tuple[float, float]], until: float) -> float:
     """Time-weighted share of `on` for an on/off series (each state holds until the next reading)."""
     if not points:
@@ -91,7 +102,7 @@ async def history(ctx: Context, *words: str) -> str:
     since = until - period
     summary = await ctx.hub.history.summary(device.name, since, until)
     if summary is None:
-        return _('No readings of {label} in the last {span}.').format(label=device.label, span=span)
+        return _('No readings of {label} in the last {span}.').format(label=device.label, span=span) + _unstored(ctx)
     count = ngettext("{count} reading", "{count} readings", summary.count).format(count=format_count(summary.count))
     if note := simulated_note(await simulated_until(ctx.hub, [device.name]), since):
         count = _("{count}; {note}").format(count=count, note=note)
@@ -99,11 +110,12 @@ async def history(ctx: Context, *words: str) -> str:
         points = [(p.at, p.avg) for p in await ctx.hub.history.series(device.name, since, until, 2000)]
         share = _on_share(points, until)
         return (_('{label}, last {span}: on {share:.0%} of the time; last {value} ({count})').format(
-            label=device.label, span=span, share=share, value=format_value(summary.last >= 0.5), count=count))
+            label=device.label, span=span, share=share, value=format_value(summary.last >= 0.5), count=count)
+            + _unstored(ctx))
     unit = device.unit
     return (_('{label}, last {span}: min {min}, avg {avg}, max {max}; last {last} ({count})').format(
         label=device.label, span=span, min=format_value(summary.min, unit), avg=format_value(summary.avg, unit),
-        max=format_value(summary.max, unit), last=format_value(summary.last, unit), count=count))
+        max=format_value(summary.max, unit), last=format_value(summary.last, unit), count=count) + _unstored(ctx))
 
 
 @command("graph", aliases=["chart", "courbe", "graphe", "graphique"], usage="graph DEVICE [DEVICE...] [24h|7d]")
@@ -123,7 +135,7 @@ async def graph(ctx: Context, *words: str) -> Reply:
         series.append(Series(device.label, device.unit, [(p.at, p.avg) for p in points], boolean))
     if not any(s.points for s in series):
         raise CommandError(_('No readings of {names} in the last {span} yet.').format(
-            names=', '.join(d.label for d in devices), span=span))
+            names=', '.join(d.label for d in devices), span=span) + _unstored(ctx))
     title = _("{labels} — last {span}").format(labels=", ".join(d.label for d in devices), span=span)
     if note := simulated_note(await simulated_until(ctx.hub, [d.name for d in devices]), since):
         title += f" ({note})"
@@ -138,4 +150,5 @@ async def graph(ctx: Context, *words: str) -> Reply:
     web = ctx.hub.web
     url = web.links.publish(path, "image/png") if web is not None else None
     count = ngettext("{count} point", "{count} points", chart.points).format(count=format_count(chart.points))
-    return Reply(_("{title}: {count}").format(title=title, count=count), (Attachment(path, "image/png", url, name=path.name),))
+    return Reply(_("{title}: {count}").format(title=title, count=count) + _unstored(ctx),
+                 (Attachment(path, "image/png", url, name=path.name),))

@@ -132,6 +132,8 @@ async def test_commands_history_and_timers_while_the_disk_is_full(
             await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": value}), qos=1)
         await wait_for(lambda: hub.history.failing is not None and hub.history.waiting >= 3, timeout=10)
         assert (await say("temp salon")) == "salon: 19.7 °C"                   # commands keep working
+        assert await say("history salon 1h") == ("No readings of salon in the last 1h. (3 newer readings wait in "
+                                                  "memory, not shown: the hub's storage is failing.)")
         taken = await say("snap entree")                                     # its picture cannot be saved
         assert taken.startswith("snap could not be done: the hub's storage is failing ([Errno 28] No space left "
                                 "on device"), taken
