@@ -18,6 +18,7 @@ class Health:
 
     connected: bool = False
     since: float = field(default_factory=time.time)
+    since_monotonic: float = field(default_factory=time.monotonic)     # for how long: NTP's steps aside
     detail: str = "starting"
     up_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     started_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)   # first up or down
@@ -38,7 +39,7 @@ class Health:
     def up(self, detail: str = "connected") -> None:
         changed = not self.connected or detail != self.detail
         if not self.connected:
-            self.since = time.time()
+            self.since, self.since_monotonic = time.time(), time.monotonic()
             self.ups += 1
         self.connected, self.detail = True, detail
         self.up_event.set()
@@ -49,13 +50,19 @@ class Health:
     def down(self, detail: str) -> None:
         changed = self.connected or detail != self.detail
         if self.connected:
-            self.since = time.time()
+            self.since, self.since_monotonic = time.time(), time.monotonic()
             self.downs += 1
         self.connected, self.detail = False, detail
         self.up_event.clear()
         self.started_event.set()
         if changed:
             self._tell()
+
+    @property
+    def lasted(self) -> float:
+        """Seconds in the present state, on monotonic time (a clock stepped by months is no
+        connection months old)."""
+        return time.monotonic() - self.since_monotonic
 
     def _tell(self) -> None:
         for watcher in list(self.watchers):

@@ -81,6 +81,7 @@ class Hub:
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.settings = settings
         self.started_at = time.time()
+        self.started_monotonic = self.clock.monotonic()
         self.clock_jumps = 0                            # wall clock steps seen (status, tests)
         name = settings.hub.name
         self.mqtt = MqttLink(settings.mqtt, settings.mqtt.client_id or f"chatops-{name}-{os.getpid()}",
@@ -385,6 +386,11 @@ class Hub:
         return Plugin(name, self.settings.plugin_sections.get(name), Storage(self.store, name))
 
     @property
+    def uptime(self) -> float:
+        """Seconds since the hub started, on monotonic time (NTP's steps aside)."""
+        return self.clock.monotonic() - self.started_monotonic
+
+    @property
     def plugin_problems(self) -> dict[str, str]:
         """Plugins left out and why (for status and /health): those that failed to import, and
         networks whose settings or adapter module raised when the config or the start asked."""
@@ -415,7 +421,7 @@ class Hub:
             "ready": ready,
             "status": "degraded" if degraded else "ok" if ready else "starting",
             "name": self.settings.hub.name,
-            "uptime": round(time.time() - self.started_at, 1),
+            "uptime": round(self.uptime, 1),
             "mqtt": self.mqtt.health.as_dict(),
             "store": {"ok": self.store.health.connected, "since": round(self.store.health.since, 3),
                       "detail": self.store.health.detail},

@@ -134,7 +134,7 @@ class Metrics:
         yield _gauge(GaugeMetricFamily, "chatops_ready", "1 once MQTT is up and every adapter started.",
                      int(hub.ready.is_set()))
         yield _gauge(GaugeMetricFamily, "chatops_uptime_seconds", "Seconds since the hub started.",
-                     time.time() - hub.started_at)
+                     hub.uptime)
 
         commands = CounterMetricFamily("chatops_commands", "Command lines handled, by command and outcome.",
                                        labels=["command", "outcome"])

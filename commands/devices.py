@@ -306,9 +306,9 @@ async def status(ctx: Context) -> str:
     def line(name: str, health: object) -> str:
         state = _("connected") if health.connected else _("DOWN ({why})").format(why=health.detail)  # type: ignore[attr-defined]
         return _("{name}: {state} for {duration}").format(  # type: ignore[attr-defined]
-            name=name, state=state, duration=format_duration(now - health.since))  # type: ignore[attr-defined]
+            name=name, state=state, duration=format_duration(health.lasted))  # type: ignore[attr-defined]
 
-    lines = [_("{hub} up {duration}").format(hub=hub.settings.hub.name, duration=format_duration(now - hub.started_at)),
+    lines = [_("{hub} up {duration}").format(hub=hub.settings.hub.name, duration=format_duration(hub.uptime)),
              line("mqtt", hub.mqtt.health)]
     lines += [line(name, a.health) for name, a in sorted(hub.adapters.items())]
     for name, adapter in sorted(hub.adapters.items()):

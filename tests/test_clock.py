@@ -166,6 +166,10 @@ async def test_a_forward_step_makes_no_device_look_silent_nor_ends_a_held_state_
         # Heard before the step, dated by the wrong clock: moved with it, not shown 90 days stale.
         assert hub.home.devices["gate"].reading.at == heard + 90 * 86400
         assert not hub.home.devices["gate"].is_stale(clock.time())
+        # Nor is the hub, or its link to the broker, "up 90d" (once measured on the wall clock).
+        status = await exec_command(hub, "status")
+        assert status.startswith("maison up 3") and "90d" not in status, status
+        assert (await hub.metrics.exposition()).decode().count("chatops_uptime_seconds 3") == 1
         clock.advance(31)
         assert (await inbox.next(10)) == ("bob", "[WARNING] salon silent (alert #1; answer ack 1)")
         clock.advance(600)
