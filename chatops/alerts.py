@@ -229,6 +229,12 @@ class AlertEngine:
             text = self.render(rule.message, device, value, rule)
         recipients = self.recipients(rule.notify)
         repeat = rule.repeat_every
+        # Sent from memory while the database refused it: recorded as raised then, not now, and
+        # its next reminder counted from the last time it was said (at once when that is past).
+        sent = self.unstored.alerts.get((rule.name, device.name))
+        raised = sent.raised_at if sent is not None else now
+        said = sent.last_said if sent is not None else now
+        acked_by = sent.acked_by if sent is not None else None
 
         def told(alert_id: int) -> Callable[[str | None], str]:
             """The alert as one recipient reads it, in their language (the rule's own words stay),
@@ -236,12 +242,16 @@ class AlertEngine:
             return lambda prefix: _("[{severity}] {text} {how_to_ack}").format(
                 severity=_(rule.severity.value).upper(), text=self.render(rule.message, device, value, rule),
                 how_to_ack=how_to_ack(alert_id, prefix))
-        picture = bool(rule.snapshot and getattr(self.hub, "cameras", None) is not None)
+        # A picture taken long after the alarm (recorded once storage came back) would show the
+        # room as it is now, not as it was: only one taken within a minute of it is sent.
+        picture = bool(rule.snapshot and getattr(self.hub, "cameras", None) is not None) and now - raised < 60
         store = self.hub.store
 
         def write(db: Any) -> int:
-            alert_id = alert_rows.insert(db, rule.name, device.name, rule.severity.value, text, str(value), now,
-                                         now + repeat if repeat else None)
+            alert_id = alert_rows.insert(db, rule.name, device.name, rule.severity.value, text, str(value), raised,
+                                         max(now, said + repeat) if repeat and acked_by is None else None)
+            if acked_by is not None:                # acknowledged in memory meanwhile
+                alert_rows.acknowledge(db, alert_id, acked_by, now)
             self._insert_deliveries(db, alert_id, recipients, "raise", told(alert_id), None,
                                     now + SNAPSHOT_HOLD if picture else now)
             # Sent from memory while the database refused it: recorded as told, not sent again.
@@ -459,14 +469,11 @@ class AlertEngine:
 
         from .command import CommandError
         from .notify import ends_when_acknowledged
-        unstored = _("Alert {rules} is not stored (the hub's storage is failing): it can be acknowledged once "
-                     "storage is back, and it is not repeated meanwhile.").format(
-            rules=", ".join(sorted({rule for rule, _device in self.unstored.alerts})))
         try:
             result = await store.call(store.transaction, write)
         except sqlite3.DatabaseError:
-            if alert_id is None and self.unstored.alerts:
-                raise CommandError(unstored) from None      # the newest alarm is one not stored yet
+            if alert_id is None and self.unstored.alerts:       # the newest alarm is one not stored yet
+                raise CommandError(self.unstored.acknowledge_in_memory(by, by_user)) from None
             acked = await self.unstored.acknowledge(alert_id, by, by_user)
             if acked is not None:
                 return acked
@@ -476,7 +483,7 @@ class AlertEngine:
             if kind == "already":
                 raise CommandError(_("Alert #{id} was already acknowledged by {who}.").format(id=number, who=who))
             if number is None and self.unstored.alerts:
-                raise CommandError(unstored)
+                raise CommandError(self.unstored.acknowledge_in_memory(by, by_user))
             raise CommandError(_("Nothing to acknowledge.") if number is None
                                else _("No alert #{id}.").format(id=number))
         acked_id, rule, others = result

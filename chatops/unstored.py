@@ -44,6 +44,12 @@ class UnstoredAlert:
     reason: str
     raised_at: float
     told: set[tuple[str, str]] = field(default_factory=set)      # (adapter, target)
+    last_said: float = 0.0              # wall clock of the alarm or its latest reminder from memory
+    reminders: int = 0
+    acked_by: str | None = None         # acknowledged in memory: no more reminders
+
+    def __post_init__(self) -> None:
+        self.last_said = self.last_said or self.raised_at
 
 
 class Unstored:
@@ -174,6 +180,7 @@ class Unstored:
                 log.error("alert rules %s could not be recorded (%s); retrying every %.0fs",
                           waiting, self.hub.store.health.detail, delay)
             await asyncio.sleep(delay)
+            await self.remind_due()
             while self._writes:
                 write, recipients = self._writes[0]
                 try:
@@ -216,11 +223,11 @@ class Unstored:
                                                    "severity": alert.severity, "message": text, "value": str(value),
                                                    "raised_at": alert.raised_at, "acked_by": None, "stored": False})
 
-        def line(_prefix: str | None) -> str:
-            return _("[{severity}] {text} (NOT STORED: the hub's storage is failing: {why}; it is recorded and "
-                     "can be acknowledged once storage is back)").format(
+        def line(prefix: str | None) -> str:
+            return _("[{severity}] {text} (NOT STORED: the hub's storage is failing: {why}; it is recorded once "
+                     "storage is back; answer {prefix}ack)").format(
                 severity=_(rule.severity.value).upper(), text=self.engine.render(rule.message, device, value, rule),
-                why=reason)
+                why=reason, prefix=prefix or "")
 
         async def send() -> None:
             # Each recipient is marked told as soon as it is: an alert recorded meanwhile skips them.
@@ -229,6 +236,50 @@ class Unstored:
                       rule.name, device.name, reason, len(alert.told))
             await self.tell_admins(reason)
         self.hub.spawn(send(), f"unstored-{rule.name}")
+
+    def acknowledge_in_memory(self, by: str, by_user: str | None) -> str:
+        """`ack` of the newest alarm sent from memory: its reminders stop now, the others are told
+        from here, and it is recorded as acknowledged by `by` once storage is back. The answer."""
+        waiting = [a for a in self.alerts.values() if a.device]          # alarms, not notifications
+        open_ = [a for a in waiting if a.acked_by is None]
+        if not open_:
+            if waiting:
+                newest = max(waiting, key=lambda a: a.raised_at)
+                return _("Alert {rule} was already acknowledged by {who}.").format(rule=newest.rule, who=newest.acked_by)
+            return _("Alert {rules} is not stored (the hub's storage is failing): it can be acknowledged once "
+                     "storage is back.").format(rules=", ".join(sorted({a.rule for a in self.alerts.values()})))
+        alert = max(open_, key=lambda a: a.raised_at)
+        alert.acked_by = by
+        log.error("alert %s on %s, sent from memory: acknowledged by %s, recorded once storage is back", alert.rule,
+                  alert.device, by)
+        state = self.engine.rules.get(alert.rule)
+        others = [r for r in self.engine.recipients(state.rule.notify) if not (by_user and r.user == by_user)] \
+            if state is not None else []
+        self.hub.spawn(self.send(others, lambda _prefix: _("Alert {rule} (not stored) acknowledged by {who}.").format(
+            rule=alert.rule, who=by)), f"acked-{alert.rule}")
+        self.engine.publish_rule_state(alert.rule, {"state": "acknowledged", "id": None, "device": alert.device,
+                                                    "severity": alert.severity, "message": alert.message,
+                                                    "raised_at": alert.raised_at, "acked_by": by, "stored": False})
+        return _("Alert {rule} (not stored: the hub's storage is failing) acknowledged; reminders stopped. It is "
+                 "recorded as acknowledged once storage is back.").format(rule=alert.rule)
+
+    async def remind_due(self) -> None:
+        """Reminders of alarms sent from memory, as a stored alert's come: every `repeat` of its
+        rule until acknowledged, to whoever is reachable (a full card must not silence them)."""
+        now = self.hub.clock.time()
+        for alert in list(self.alerts.values()):
+            state = self.engine.rules.get(alert.rule) if alert.device else None
+            every = state.rule.repeat_every if state is not None else None
+            if state is None or not every or alert.acked_by is not None or now < alert.last_said + every:
+                continue
+            alert.reminders += 1
+            alert.last_said = now
+
+            def line(prefix: str | None, alert: UnstoredAlert = alert, count: int = alert.reminders) -> str:
+                return _("[REMINDER {count}] {text} (NOT STORED: the hub's storage is failing; answer {prefix}ack "
+                         "to stop it)").format(count=count, text=alert.message, prefix=prefix or "")
+            self.hub.spawn(self.send(self.engine.recipients(state.rule.notify), line),
+                           f"unstored-reminder-{alert.rule}")
 
     def quiet(self, alert_id: int) -> bool:
         """Whether stored alert `alert_id` is acknowledged or over in memory: no more reminders."""

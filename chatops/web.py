@@ -61,7 +61,7 @@ PAGE_LABELS = (N_("On"), N_("Off"), N_("Take a picture"), N_("no reading yet"), 
                N_("connections"), N_("the house"), N_("chat"), N_("storage"), N_("max {value}"), N_("min {value}"),
                N_("brightness"), N_("colour temperature"), N_("value"), N_("lower the target"),
                N_("raise the target"), N_("NOT STORED: storage is failing"),
-               N_("It can be acknowledged once storage is back."))
+               N_("Not stored yet: answer ack in the chat to acknowledge it."))
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 COOKIE = "chatops_token"

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -355,8 +356,10 @@ async def test_a_refused_alert_holds_back_no_other_and_commands_say_what_failed(
         status = await say("status")
         assert "storage: FAILING (OperationalError: attempt to write a readonly database)" in status, status
         assert "alerts: 2 active" in status, status                  # the two sent from memory count
-        assert await say("ack") == ("Alert motion, smoke is not stored (the hub's storage is failing): it can be "
-                                    "acknowledged once storage is back, and it is not repeated meanwhile.")
+        # Acknowledged in memory (the newest, the smoke): its reminders stop, bob hears it from here.
+        assert await say("ack") == ("Alert smoke (not stored: the hub's storage is failing) acknowledged; reminders "
+                                    "stopped. It is recorded as acknowledged once storage is back.")
+        assert await inbox.next() == ("bob", "Alert smoke (not stored) acknowledged by alice.")
         switched = await say("switch heater on")
         assert switched.startswith("heater is ON (The hub's storage is failing (attempt to write a readonly "
                                    "database)"), switched
@@ -392,8 +395,8 @@ async def test_an_offline_alarm_over_before_storage_returns_never_silences_the_n
         await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
         assert (await inbox.next(timeout=15)) == ("bob", "[WARNING] salon stopped reporting (NOT STORED: the "
                                                          "hub's storage is failing: attempt to write a readonly "
-                                                         "database; it is recorded and can be acknowledged once "
-                                                         "storage is back)")
+                                                         "database; it is recorded once storage is back; answer "
+                                                         "ack)")
         await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": 20.6}), qos=1)
         await wait_for(lambda: not hub.alerts.unstored.alerts, timeout=15)            # over: forgotten
         await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
@@ -527,3 +530,34 @@ async def test_home_assistant_sees_an_alarm_acknowledged_and_over_while_storage_
             async for message in follower.messages:
                 assert json.loads(message.payload)["state"] == "cleared"
                 break
+
+
+async def test_an_alarm_sent_from_memory_is_repeated_until_acknowledged_and_recorded_as_it_was(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """While the database refuses writes, a critical alarm was said once and then nothing until
+    storage came back, and `ack` could not stop what did not repeat. It is repeated from memory
+    as a stored one is, `ack` acknowledges it in memory, and once recorded it keeps the time it
+    was raised and who acknowledged it."""
+    hub = smoke_hub(tmp_path / "data", mosquitto, repeat="1s")
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+        inbox = hub.adapters["loop"]
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        await smoke_goes_out_not_stored(hub, broker)
+        raised = hub.alerts.unstored.alerts["smoke", "kitchen_smoke"].raised_at
+        reminded: set[str] = set()
+        while reminded != {"alice", "bob"}:
+            who, text = await inbox.next(timeout=15)
+            assert re.fullmatch(r"\[REMINDER \d\] Smoke in the kitchen smoke detector! \(NOT STORED: the hub's "
+                                r"storage is failing; answer ack to stop it\)", text), text
+            reminded.add(who)
+        answer = await exec_command(hub, "ack", sender="alice", network="loopback", adapter="loop")
+        assert answer.startswith("Alert smoke (not stored: the hub's storage is failing) acknowledged"), answer
+        while (said := await inbox.next(timeout=15)) != ("bob", "Alert smoke (not stored) acknowledged by alice."):
+            assert said[1].startswith("[REMINDER "), said                 # one already on its way
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+        await wait_for(lambda: hub.alerts.rules["smoke"].active_id is not None, timeout=30)
+        row = await hub.store.call(lambda: hub.store.db.execute(
+            "SELECT raised_at, acked_by, next_repeat FROM alerts WHERE rule = 'smoke'").fetchone())
+        assert row == (raised, "alice", None), row
+        assert not [m for m in [inbox.queue.get_nowait() for _ in range(inbox.queue.qsize())]
+                    if m[1].startswith("[REMINDER")], "acknowledged: no reminder after"

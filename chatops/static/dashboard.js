@@ -357,7 +357,7 @@ function renderAlerts(alerts) {
     const acked = alert.acked_by ? t("acknowledged by {who}").replace("{who}", alert.acked_by) : t("NOT acknowledged");
     const button = el("button", {type: "button", "data-ack": stored ? alert.id : ""}, alert.acked_by ? t("Acknowledged") : t("Acknowledge"));
     button.disabled = Boolean(alert.acked_by) || !may.ack || !stored;
-    if (!stored) button.title = t("It can be acknowledged once storage is back.");
+    if (!stored) button.title = t("Not stored yet: answer ack in the chat to acknowledge it.");
     button.addEventListener("click", () => acknowledge(alert.id, button));
     return el("div", {class: "alert", "data-alert": stored ? alert.id : "unstored"},
       el("div", {}, el("span", {class: "sev " + alert.severity}, alert.severity),
