@@ -13,6 +13,7 @@ import functools
 import inspect
 import logging
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -205,9 +206,28 @@ class Hub:
                     format_duration(abs(seconds)))
         self.clock_jumps += 1
         self.home.restamp(seconds, self.clock.monotonic() - JUMP_CHECK_EVERY)
+        if seconds < 0:
+            self.spawn(self._step_back(seconds), "clock-stepped-back")
         self.timers.wake()
         self.alerts.reminders.wake()
         self.alerts.outbox.wake_all()
+
+    async def _step_back(self, seconds: float) -> None:
+        """The wall clock went back: what counts real time from a stored wall-clock due time
+        (`every 15m`, a `for` switch-back, alert reminders) moves back with it, or it would wait
+        the step out (a reminder due in 5 min after an hour). Calendar times (`at 06:30`) stay."""
+        from .store import alerts as alert_rows, timers as timer_rows
+
+        store = self.store
+        try:
+            moved = await store.call(store.transaction, lambda db: (timer_rows.shift_intervals(db, seconds),
+                                                                     alert_rows.shift_reminders(db, seconds)))
+        except sqlite3.DatabaseError as exc:
+            log.warning("after the clock stepped back, timers and reminders could not be moved with it (%s)", exc)
+            return
+        log.info("clock stepped back: %d interval timers and %d alert reminders moved with it", *moved)
+        self.timers.wake()
+        self.alerts.reminders.wake()
 
     def stop(self) -> None:
         """Ask the hub to shut down (idempotent, callable from signal handlers)."""

@@ -105,8 +105,9 @@ async def test_an_alert_cooldown_ignores_a_clock_step(tmp_path: Path, mosquitto:
 async def test_reminders_months_overdue_send_one_not_a_burst(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """Reminders are stored on wall time (they survive a restart). After NTP steps the hub's clock
     forward by months, an open alert looks 90 days overdue: it gets one reminder, and the next
-    one is an hour from now, not one per missed hour. A step back sends nothing twice: the next
-    reminder comes an hour after the last one plus the step."""
+    one is an hour from now, not one per missed hour. A step back sends nothing twice, and the
+    next reminder moves back with it: an hour after the last one in real time, not the hour plus
+    the step (once, ten minutes back meant seventy minutes of silence)."""
     clock = ManualClock(wall=time.time())
     rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
             "severity": "critical", "notify": ["loop:bob"], "repeat": "1h"}
@@ -129,9 +130,14 @@ async def test_reminders_months_overdue_send_one_not_a_burst(tmp_path: Path, mos
         (next_repeat,) = await store.call(lambda: store.db.execute("SELECT next_repeat FROM alerts").fetchone())
         assert next_repeat >= clock.time() + 3600 - JUMP_CHECK_EVERY
         clock.jump(-600)                                # then ten minutes back
-        clock.advance(3600)                             # an hour later by the stepped clock: not yet due
+        clock.advance(JUMP_CHECK_EVERY)                 # the watcher sees it: the reminder moves with it
+        await wait_for(lambda: hub.clock_jumps == 2)
+        await asyncio.gather(*[t for t in hub.tasks if t.get_name() == "clock-stepped-back"])
+        (moved,) = await store.call(lambda: store.db.execute("SELECT next_repeat FROM alerts").fetchone())
+        assert moved == pytest.approx(next_repeat - 600)
+        clock.advance(3600 - 3 * JUMP_CHECK_EVERY)      # not yet an hour of real time since the last
         await quiet()
-        clock.advance(600 + JUMP_CHECK_EVERY)
+        clock.advance(2 * JUMP_CHECK_EVERY + 1)
         assert (await inbox.next(10))[1].startswith("[REMINDER 2] Smoke in the kitchen smoke detector!")
         await quiet()
 

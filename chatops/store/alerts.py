@@ -102,6 +102,13 @@ def next_reminder(db: DB, besides: tuple[int, ...] = ()) -> float | None:
                       "AND cleared_at IS NULL" + skip, besides).fetchone()[0]
 
 
+def shift_reminders(db: DB, seconds: float) -> int:
+    """Move every pending reminder by `seconds` (the wall clock stepped back: a reminder due in
+    5 min must not wait the step out). The rows moved."""
+    return db.execute("UPDATE alerts SET next_repeat = next_repeat + ? WHERE next_repeat IS NOT NULL "
+                      "AND acked_by IS NULL AND cleared_at IS NULL", (seconds,)).rowcount
+
+
 def reminded(db: DB, alert_id: int, next_repeat: float | None, repeats: int) -> None:
     """Reminder number `repeats` went out; the next is due at `next_repeat` (None: no more)."""
     db.execute("UPDATE alerts SET next_repeat = ?, repeats = ? WHERE id = ?", (next_repeat, repeats, alert_id))

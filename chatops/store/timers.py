@@ -120,3 +120,12 @@ def decide(db: DB, outcomes: Sequence[Outcome]) -> None:
     db.executemany("UPDATE timers SET next_run = ?, state = ?, last_run = CASE WHEN ? THEN ? ELSE last_run END, "
                    "runs = runs + ? WHERE id = ? AND state = 'active'",
                    [(following, state, int(ran), now, int(ran), tid) for following, state, ran, now, tid in outcomes])
+
+
+def shift_intervals(db: DB, seconds: float) -> int:
+    """Move by `seconds` the next run of the timers that count real time (`every N`, and the
+    switch-back of a `for`), not the calendar's (`at 06:30`, cron): the wall clock stepped back
+    and they would otherwise wait the step out. The rows moved."""
+    return db.execute("UPDATE timers SET next_run = next_run + ? WHERE state IN ('active', 'paused') "
+                      "AND next_run IS NOT NULL AND (recurrence LIKE 'every:%' OR kind = 'restore')",
+                      (seconds,)).rowcount
