@@ -336,7 +336,8 @@ async def test_a_jump_of_months_is_seen_at_once_said_once_and_runs_nothing_twice
         tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
     """A Pi without a real-time clock: NTP steps the clock 90 days forward, later 10 minutes back.
     The hub notices within seconds (one log line each), a repeating timer misses once (not the
-    8,640 quarter hours), and the step back runs nothing a second time."""
+    8,640 quarter hours), and the step back runs nothing a second time: its next run moves back
+    with the step, fifteen minutes of real time after the last."""
     clock = ManualClock(wall=datetime(2026, 1, 1, 10, 0, tzinfo=PARIS).timestamp())
     async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
         await say(hub, "every 15m read salon")
@@ -355,7 +356,10 @@ async def test_a_jump_of_months_is_seen_at_once_said_once_and_runs_nothing_twice
             await hub.timers.settled()
         assert hub.clock_jumps == 2 and "the wall clock jumped back by 10m" in caplog.text
         assert hub.timers.fired == runs
-        clock.advance(25 * 60)                  # the next quarter hour (11:30) runs, once
+        clock.advance(15 * 60 - 4 * JUMP_CHECK_EVERY - 1)      # 11:19:59 on the corrected clock
+        await hub.timers.settled()
+        assert hub.timers.fired == runs
+        clock.advance(2)                        # 11:20, a quarter hour of real time after the last: once
         assert (await next_result(hub)).startswith("Timer #1 (read salon): salon: ")
         assert hub.timers.fired == runs + 1
 
