@@ -26,6 +26,9 @@ class Capabilities:
     cut_long_text: bool = False    # each message costs (SMS): one message cut short, not several
     reads_answers: bool = True     # people can answer the hub there; else (email) an alert says
                                    # to acknowledge it elsewhere instead of "answer ack 12"
+    keeps_messages: bool = True    # a message for someone not there waits for them; else (the web
+                                   # chat, with no page open) a timer's later result goes to the
+                                   # owner's other networks
 
 
 @runtime_checkable

@@ -326,6 +326,18 @@ class Timers:
         if address.adapter == AUTOMATION:
             await self.hub.automations.later(address.target, replies)
             return
+        adapter = self.hub.adapters.get(address.adapter)
+        if adapter is not None and not adapter.capabilities.keeps_messages:
+            # Set from a web page (or the HTTP API), which will be closed when it runs: to the
+            # owner's other networks, where it waits for them, when they have any.
+            engine = self.hub.alerts
+            elsewhere = [r for r in engine.recipients([recipient]) if r.network != adapter.network]
+            if elsewhere:
+                for where in elsewhere:
+                    await engine.outbox.queue(Address(engine._adapter_name(where.network), where.target,
+                                                      engine.is_direct(where)),
+                                              recipient, kind, replies, self.clock.time())
+                return
         await self.hub.alerts.outbox.queue(address, recipient, kind, replies, self.clock.time())
 
     def _audit(self, timer: Timer, kind: str, detail: str) -> None:

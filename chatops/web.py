@@ -106,7 +106,7 @@ class WebChat(AdapterBase):
     """The web chat as an adapter: each open page is a direct conversation."""
 
     network = "web"
-    capabilities = Capabilities(max_text=20000, images=True)
+    capabilities = Capabilities(max_text=20000, images=True, keeps_messages=False)
 
     def __init__(self, name: str = "web", links: LinkStore | None = None) -> None:
         self.name = name

@@ -300,6 +300,20 @@ async def test_a_run_missed_by_a_few_minutes_still_runs(tmp_path: Path, mosquitt
         assert (await next_result(hub)).startswith("Timer #1 (read salon): salon: ")
 
 
+async def test_a_timer_set_from_a_web_page_answers_on_its_owners_other_networks(tmp_path: Path,
+                                                                                mosquitto: Mosquitto) -> None:
+    # The page (or the HTTP API, `web:api`) is closed when the timer runs: its result was given up
+    # there ("no web chat page was open") and never seen. It goes where its owner can read it later.
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": True},
+                            adapters={"loopback": {"name": "loop"}}, automations=[],
+                            users={"fam": {"roles": ["family"], "web": ["fam"], "loopback": ["fam"]}})
+    async with started(Hub(settings, tty=False)) as hub:
+        answer = await exec_command(hub, "in 1s read salon", network="web", sender="fam", adapter="web")
+        assert answer.startswith("Timer #1: read salon at "), answer
+        who, text = await hub.adapters["loop"].next(10)
+        assert who == "fam" and text.startswith("Timer #1 (read salon): salon: "), (who, text)
+
+
 async def test_a_backward_clock_step_moves_interval_timers_not_calendar_ones(tmp_path: Path,
                                                                            mosquitto: Mosquitto) -> None:
     # `every 15m` is real time: after the clock steps an hour back it once waited 1h15m. `at 11:00`
