@@ -284,7 +284,9 @@ class Timers:
             # Its owner may no longer set timers (their roles changed): it stops until someone
             # allowed resumes it, instead of running on in their name.
             await self.set_state(timer.id, PAUSED)
-            replies = [Reply(_("not run, and paused: {refusal}").format(refusal=refused))]
+            log.info("timer #%d paused: its owner %s may no longer set timers (%s)", timer.id, timer.owner, refused)
+            replies = [Reply(_("not run, and paused: {owner} may no longer set timers (it needs the schedule "
+                               "permission); someone who may can resume it.").format(owner=timer.owner))]
             outcome.append("refused")
         else:
             replies = await self.hub.run_as(timer.owner, timer.command, timer.address, outcome)

@@ -195,7 +195,8 @@ async def test_a_timer_stops_when_its_owner_may_no_longer_set_timers(tmp_path: P
                             adapters={"loopback": {"name": "loop"}}, users=USERS, automations=[],
                             roles={**ROLES, "kid": ["guest"]})
     async with started(Hub(settings, tty=False)) as hub:
-        assert await next_result(hub) == "Timer #1 (read salon): not run, and paused: Sorry, kid may not use in (it needs the schedule permission)."
+        assert await next_result(hub) == ("Timer #1 (read salon): not run, and paused: kid may no longer set timers "
+                                          "(it needs the schedule permission); someone who may can resume it.")
         assert (await say(hub, "timers")) == "#1 paused kid: read salon (once, set for in 2s)"
 
 
