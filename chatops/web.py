@@ -65,6 +65,7 @@ PAGE_LABELS = (N_("On"), N_("Off"), N_("Take a picture"), N_("no reading yet"), 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 COOKIE = "chatops_token"
+BEYOND = "(beyond this machine)"     # why a tokenless request is refused; no account is named so
 FEED_SIZE = 500                 # pushes queued per page before it is sent a fresh `state` instead
 HEALTH_EVERY = 2.0              # seconds between health comparisons per page
 CHART_POINTS = 288              # dashboard charts: one point per 5 minutes over a day
@@ -221,13 +222,13 @@ class WebServer:
                 log.warning("web: refused %s %s: it came from beyond this machine (a proxy's header, HTTP/1.0, "
                             "or Host %r, not a loopback name), and [web] has no token", request.method,
                             request.path[:200], request.headers.get("Host", "")[:100])
-            return "beyond"
+            return BEYOND
         transport = request.transport
         peer = transport.get_extra_info("peername") if transport is not None else None
         own = transport.get_extra_info("sockname") if transport is not None else None
         uid = owner_of(peer[:2], own[:2]) if peer and own else None
         if uid is None:                 # not Linux: loopback alone, as docs/deploy.md says
-            return None if kernel_tells_owners() else "unknown"
+            return None if kernel_tells_owners() else "(unknown)"
         if uid in self._local_uids:
             return None
         if log_it and uid not in self._refused_accounts and len(self._refused_accounts) < 100:
@@ -272,7 +273,7 @@ class WebServer:
         if not self._authorised(request):
             with speaking(self.hub.settings.hub.language):
                 account = self._tokenless_refusal(request) if self._token is None else None
-                if account == "beyond":
+                if account == BEYOND:
                     return web.Response(status=401, text=_(
                         "This hub answers its own machine only: this request came through a proxy (or in "
                         "HTTP/1.0, or for a host that is not a loopback name), and the hub has no token. Give "
