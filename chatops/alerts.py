@@ -26,6 +26,7 @@ from .conditions import Condition
 from .config import AlertSettings
 from .home import Device, Reading, format_value
 from .i18n import N_, _, reported_decimals, speaking
+from .message import Address
 from .outbox import STORE_RETRY_CAP, Outbox
 from .recipients import Recipient, how_to_ack, is_direct, parse_address
 from .reminders import Reminders
@@ -315,9 +316,9 @@ class AlertEngine:
         shown = self.in_their_words(text if callable(text) else lambda _prefix: text)
         rows = []
         for r in recipients:
-            adapter, direct = self._adapter_name(r.network), self.is_direct(r)
-            rows.append((alert_id, adapter, r.target, int(direct), r.row_name, kind, shown(r.row_name, adapter, direct),
-                         attachment, self.hub.clock.time(), due))
+            to = self.address_of(r)
+            rows.append((alert_id, to.adapter, r.target, int(to.direct), r.row_name, kind,
+                         shown(r.row_name, to.adapter, to.direct), attachment, self.hub.clock.time(), due))
         deliveries.insert(db, rows)
 
     def in_their_words(self, text: Callable[[str | None], str]) -> Callable[[str, str, bool], str]:
@@ -344,6 +345,11 @@ class AlertEngine:
     def _adapter_name(self, network: str) -> str:
         adapters = self.hub.adapters_for(network)
         return adapters[0].name if adapters else network
+
+    def address_of(self, recipient: Recipient) -> Address:
+        """Where a message for `recipient` goes: the adapter that carries its network, the
+        target, and whether that is a person or a room."""
+        return Address(self._adapter_name(recipient.network), recipient.target, self.is_direct(recipient))
 
     def _wake(self, recipients: list[Recipient]) -> None:
         for name in {self._adapter_name(r.network) for r in recipients}:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -13,8 +14,8 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from .config import (ConfigError, Settings, adapter_class, adapter_schema, check_secrets, config_warnings,
-                     load_settings)
+from .config import (ConfigError, Settings, adapter_schema, check_secrets, config_warnings, load_settings,
+                     loaded_adapter_class)
 from .url_secrets import masked
 
 EXIT_INVALID = 2
@@ -104,12 +105,8 @@ def _failed_plugins(settings: Settings | None = None) -> dict[str, str]:
     from .networks import networks
 
     for kind in {kind for _, kind, section in (settings.adapter_sections if settings else []) if section.enabled}:
-        try:
-            adapter_class(kind)
-        except ModuleNotFoundError:
-            pass                            # a missing library: the config check named the extra
-        except Exception as exc:
-            networks().left_out(kind, exc, "its adapter module")
+        with contextlib.suppress(ModuleNotFoundError):     # a missing library: the config check named the extra
+            loaded_adapter_class(kind)
     return {**networks().broken, **command_modules()[1]}
 
 

@@ -433,6 +433,23 @@ def adapter_class(kind: str) -> Any:
     return network.adapter_class()
 
 
+def loaded_adapter_class(kind: str) -> Any | None:
+    """The adapter class of network `kind`, or None when its plugin was left out: its adapter
+    module raised on import (now or before), which never stops the hub (`status` says why). A
+    missing library still raises ModuleNotFoundError: the config check names the extra."""
+    from .networks import networks
+
+    if kind in networks().broken:
+        return None
+    try:
+        return adapter_class(kind)
+    except ModuleNotFoundError:
+        raise
+    except Exception as exc:
+        networks().left_out(kind, exc, "its adapter module")
+        return None
+
+
 def _enabled(body: Any) -> bool:
     bodies = body if isinstance(body, list) else [body]
     return any(not isinstance(b, dict) or b.get("enabled", True) is not False for b in bodies)

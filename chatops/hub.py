@@ -35,7 +35,7 @@ from .clock import JUMP_CHECK_EVERY, SYSTEM_CLOCK, Clock, watch_jumps
 from .durations import format_duration
 from .command import CommandSet, CommandSpec
 from .plugins import Plugin, Storage, declared_config
-from .config import ConfigError, Settings, adapter_class
+from .config import ConfigError, Settings, loaded_adapter_class
 from .extras import install_hint
 from .history import History
 from .lanes import Lanes
@@ -119,16 +119,8 @@ class Hub:
         tty = sys.stdin.isatty() if tty is None else tty
         self.adapters: dict[str, Adapter] = {}
         for instance, kind, section in settings.enabled_adapters(console, tty):
-            if kind in networks().broken:   # left out already (status says why)
-                continue
-            try:
-                adapter = adapter_class(kind)
-            except ModuleNotFoundError:
-                raise                       # a missing library: the config check names the extra
-            except Exception as exc:        # a plugin's adapter module that raised on import
-                networks().left_out(kind, exc, "its adapter module")
-                continue
-            self.adapters[instance] = adapter(instance, section)
+            if (adapter := loaded_adapter_class(kind)) is not None:
+                self.adapters[instance] = adapter(instance, section)
         self.web: WebServer | None = None
         if settings.web.enabled:
             from .web import WebServer  # aiohttp is imported only when the web server is on (memory)

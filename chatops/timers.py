@@ -336,9 +336,7 @@ class Timers:
             elsewhere = [r for r in engine.recipients([recipient]) if r.network != adapter.network]
             if elsewhere:
                 for where in elsewhere:
-                    await engine.outbox.queue(Address(engine._adapter_name(where.network), where.target,
-                                                      engine.is_direct(where)),
-                                              recipient, kind, replies, self.clock.time())
+                    await engine.outbox.queue(engine.address_of(where), recipient, kind, replies, self.clock.time())
                 return
         await self.hub.alerts.outbox.queue(address, recipient, kind, replies, self.clock.time())
 

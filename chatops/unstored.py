@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backoff import Backoff
 from .i18n import _, speaking
-from .message import Address, Reply
+from .message import Reply
 from .outbox import STORE_RETRY_CAP
 from .store import alerts as alert_rows, deliveries
 
@@ -50,6 +50,12 @@ class UnstoredAlert:
 
     def __post_init__(self) -> None:
         self.last_said = self.last_said or self.raised_at
+
+    def published(self, state: str, value: str | None = None) -> dict[str, Any]:
+        """Its retained alert state, as a stored alert's is published, with no id (not stored)."""
+        return {"state": state, "id": None, "device": self.device, "severity": self.severity,
+                "message": self.message, "value": value, "raised_at": self.raised_at, "acked_by": self.acked_by,
+                "stored": False}
 
 
 class Unstored:
@@ -219,9 +225,7 @@ class Unstored:
         alert = self.alerts[key] = UnstoredAlert(rule.name, device.name, rule.severity.value, text, reason,
                                                  self.hub.clock.time())
         # Home Assistant's binary sensor, Node-RED and the dashboard hear of it as of a stored one.
-        self.engine.publish_rule_state(rule.name, {"state": "active", "id": None, "device": device.name,
-                                                   "severity": alert.severity, "message": text, "value": str(value),
-                                                   "raised_at": alert.raised_at, "acked_by": None, "stored": False})
+        self.engine.publish_rule_state(rule.name, alert.published("active", str(value)))
 
         def line(prefix: str | None) -> str:
             return _("[{severity}] {text} (NOT STORED: the hub's storage is failing: {why}; it is recorded once "
@@ -252,14 +256,9 @@ class Unstored:
         alert.acked_by = by
         log.error("alert %s on %s, sent from memory: acknowledged by %s, recorded once storage is back", alert.rule,
                   alert.device, by)
-        state = self.engine.rules.get(alert.rule)
-        others = [r for r in self.engine.recipients(state.rule.notify) if not (by_user and r.user == by_user)] \
-            if state is not None else []
-        self.hub.spawn(self.send(others, lambda _prefix: _("Alert {rule} (not stored) acknowledged by {who}.").format(
-            rule=alert.rule, who=by)), f"acked-{alert.rule}")
-        self.engine.publish_rule_state(alert.rule, {"state": "acknowledged", "id": None, "device": alert.device,
-                                                    "severity": alert.severity, "message": alert.message,
-                                                    "raised_at": alert.raised_at, "acked_by": by, "stored": False})
+        self._tell_the_others(alert.rule, by_user, lambda _prefix: _("Alert {rule} (not stored) acknowledged by "
+                                                                    "{who}.").format(rule=alert.rule, who=by))
+        self.engine.publish_rule_state(alert.rule, alert.published("acknowledged"))
         return _("Alert {rule} (not stored: the hub's storage is failing) acknowledged; reminders stopped. It is "
                  "recorded as acknowledged once storage is back.").format(rule=alert.rule)
 
@@ -321,12 +320,17 @@ class Unstored:
         log.error("alert #%d: acknowledged by %s, which cannot be recorded yet; its reminders stop", acked_id, by)
         self.engine.publish_rule_state(rule, {"state": "cleared" if ends_when_acknowledged(rule) else "acknowledged",
                                               "id": acked_id, "acked_by": by})
+        self._tell_the_others(rule, by_user, lambda _prefix: _("Alert #{id} ({rule}) acknowledged by {who}.").format(
+            id=acked_id, rule=rule, who=by))
+        return acked_id, rule
+
+    def _tell_the_others(self, rule: str, by_user: str | None, text: Callable[[str | None], str]) -> None:
+        """Say `text` (an acknowledgement made in memory) from here to the rule's recipients but
+        the one who acknowledged."""
         state = self.engine.rules.get(rule)
         others = [r for r in self.engine.recipients(state.rule.notify) if not (by_user and r.user == by_user)] \
             if state is not None else []
-        self.hub.spawn(self.send(others, lambda _prefix: _("Alert #{id} ({rule}) acknowledged by {who}.").format(
-            id=acked_id, rule=rule, who=by)), f"acked-{acked_id}")
-        return acked_id, rule
+        self.hub.spawn(self.send(others, text), f"acked-{rule}")
 
     def forget(self, rule: str, device: str) -> None:
         """The condition ended before the database took the alert: nothing to record any more."""
@@ -390,16 +394,15 @@ class Unstored:
         told = set() if told is None else told
         shown_to = self.engine.in_their_words(text)
         for recipient in recipients:
-            name = self.engine._adapter_name(recipient.network)
+            to = self.engine.address_of(recipient)
+            name = to.adapter
             adapter = self.hub.adapters.get(name)
             if adapter is None or not adapter.health.connected:
                 continue
-            direct = self.engine.is_direct(recipient)
             try:
                 async with asyncio.timeout(SEND_TIMEOUT):
-                    shown = shown_to(recipient.row_name, name, direct)
-                    await self.hub.send_through(adapter, Address(name, recipient.target, direct),
-                                                Reply(shown, notice=True))
+                    await self.hub.send_through(adapter, to, Reply(shown_to(recipient.row_name, name, to.direct),
+                                                                   notice=True))
                 told.add((name, recipient.target))
             except Exception as exc:
                 log.warning("an unstored alert could not reach %s:%s: %s", name, recipient.target, exc)
