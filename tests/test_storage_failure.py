@@ -11,7 +11,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiomqtt
@@ -175,6 +175,21 @@ async def test_a_read_only_database_is_said_and_survived(tmp_path: Path, mosquit
         assert any("stranger" in e["sender"] for e in refused)
 
 
+@contextlib.contextmanager
+def immutable(database: Path) -> Iterator[Callable[[], None]]:
+    """`database` made immutable (`chattr +i`: read-only even to root, as a worn card is) for the
+    block; it yields the function that makes it writable again (also done on the way out)."""
+    if subprocess.run(["chattr", "+i", str(database)], capture_output=True).returncode != 0:
+        pytest.skip("this file system has no immutable flag (chattr +i)")
+
+    def writable() -> None:
+        subprocess.run(["chattr", "-i", str(database)], check=True)
+    try:
+        yield writable
+    finally:
+        subprocess.run(["chattr", "-i", str(database)], check=False)
+
+
 async def test_a_database_found_read_only_at_start_starts_the_hub_degraded(tmp_path: Path,
                                                                           mosquitto: Mosquitto) -> None:
     """The Pi reboots with its database file read-only (a worn SD card, a file made immutable):
@@ -183,10 +198,7 @@ async def test_a_database_found_read_only_at_start_starts_the_hub_degraded(tmp_p
     data = tmp_path / "data"
     async with running(smoke_hub(data, mosquitto)):
         pass
-    database = data / "chatops.db"
-    if subprocess.run(["chattr", "+i", str(database)], capture_output=True).returncode != 0:
-        pytest.skip("this file system has no immutable flag (chattr +i)")
-    try:
+    with immutable(data / "chatops.db") as writable:
         hub = smoke_hub(data, mosquitto)
         hub.store.reopen_every = 0.5
         async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
@@ -196,12 +208,10 @@ async def test_a_database_found_read_only_at_start_starts_the_hub_degraded(tmp_p
             assert "storage: FAILING (read-only: Operation not permitted)" in status, status
             await smoke_goes_out_not_stored(hub, broker)
             assert (await exec_command(hub, "alerts", **say)).startswith("(NOT STORED: storage is failing) [critical]")
-            subprocess.run(["chattr", "-i", str(database)], check=True)
+            writable()
             await wait_for(lambda: hub.alerts.rules["smoke"].active_id is not None, timeout=15)   # recorded
             assert hub.store.health.connected and hub.health()["status"] == "ok"
             assert (await exec_command(hub, "alerts", **say)).startswith("#1 [critical] Smoke in the kitchen")
-    finally:
-        subprocess.run(["chattr", "-i", str(database)], check=False)
 
 
 async def test_an_empty_database_found_read_only_at_start_starts_the_hub_degraded(tmp_path: Path,
@@ -217,9 +227,7 @@ async def test_an_empty_database_found_read_only_at_start_starts_the_hub_degrade
     with contextlib.closing(sqlite3.connect(database)) as db:
         db.execute("CREATE TABLE x (a)")
         db.execute("DROP TABLE x")
-    if subprocess.run(["chattr", "+i", str(database)], capture_output=True).returncode != 0:
-        pytest.skip("this file system has no immutable flag (chattr +i)")
-    try:
+    with immutable(database) as writable:
         hub = smoke_hub(data, mosquitto)
         hub.store.reopen_every = 0.5
         async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
@@ -232,11 +240,9 @@ async def test_an_empty_database_found_read_only_at_start_starts_the_hub_degrade
             inbox = hub.adapters["loop"]
             got = {await inbox.next(), await inbox.next()}
             assert {who for who, text in got if "(NOT STORED" in text} == {"alice", "bob"}, got
-            subprocess.run(["chattr", "-i", str(database)], check=True)
+            writable()
             await wait_for(lambda: hub.alerts.rules["smoke"].active_id is not None, timeout=15)   # recorded
             assert hub.health()["status"] == "ok"
-    finally:
-        subprocess.run(["chattr", "-i", str(database)], check=False)
 
 
 @pytest.fixture

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -263,40 +265,45 @@ async def test_rpc_devices_asks_reads_permission_as_the_chat_command_does(tmp_pa
         await hub.store.close()
 
 
+@contextlib.asynccontextmanager
+async def rpc_service(tmp_path: Path, **settings: Any) -> AsyncIterator[tuple[Hub, HubService]]:
+    """A hub with its store open (what a Jabber-RPC call needs of it) and its RPC service."""
+    hub = Hub(settings_for(tmp_path, **{"users": USERS, **settings}))
+    await hub.store.open()
+    try:
+        yield hub, HubService(hub, "xmpp")
+    finally:
+        await hub.store.close()
+
+
+async def fault_codes(service: HubService, caller: Identity, method: str, params: list[Any], times: int) -> list[int]:
+    """The fault code of each of `times` calls that all fail."""
+    codes = []
+    for _ in range(times):
+        with pytest.raises(Fault) as failed:
+            await service.call(caller, method, params)
+        codes.append(failed.value.code)
+    return codes
+
+
 async def test_rpc_calls_naming_no_device_cost_a_rate_token(tmp_path: Path) -> None:
     """hub.read of an unknown name ends before the router: it still spends the caller's bucket,
     so a flood of them is refused as rate-limited, as chat lines naming no device are."""
-    hub = Hub(settings_for(tmp_path, users=USERS, hub={"rate_limit": 3}))
-    await hub.store.open()
-    try:
-        service = HubService(hub, "xmpp")
+    async with rpc_service(tmp_path, hub={"rate_limit": 3}) as (_hub, service):
         eve = Identity("xmpp", "eve@localhost")
-        codes = []
-        for n in range(5):
-            with pytest.raises(Fault) as failed:
-                await service.call(eve, "hub.read", [f"nope{n}"])
-            codes.append(failed.value.code)
+        codes = await fault_codes(service, eve, "hub.read", ["nope"], 5)
         assert codes[:3] == [FaultCode.NO_SUCH_DEVICE] * 3 and codes[3:] == [FaultCode.RATE_LIMITED] * 2
         with pytest.raises(Fault) as limited:
             await service.call(eve, "hub.read", ["salon"])
         assert limited.value.code == FaultCode.RATE_LIMITED
-    finally:
-        await hub.store.close()
 
 
 async def test_rpc_refusals_cost_a_rate_token_and_are_audited_once_a_minute(tmp_path: Path) -> None:
     """A stranger's refused hub.switch once cost nothing and wrote one audit row each: 300 calls,
     300 rows. Now refusals spend the bucket like refused chat lines, and their rows are folded."""
-    hub = Hub(settings_for(tmp_path, users=USERS, hub={"rate_limit": 3}))
-    await hub.store.open()
-    try:
-        service = HubService(hub, "xmpp")
+    async with rpc_service(tmp_path, hub={"rate_limit": 3}) as (hub, service):
         eve = Identity("xmpp", "eve@evil.example")
-        codes = []
-        for _ in range(20):
-            with pytest.raises(Fault) as refused:
-                await service.call(eve, "hub.switch", ["heater", "on"])
-            codes.append(refused.value.code)
+        codes = await fault_codes(service, eve, "hub.switch", ["heater", "on"], 20)
         assert codes[:3] == [FaultCode.NOT_PERMITTED] * 3 and set(codes[3:]) == {FaultCode.RATE_LIMITED}
         with pytest.raises(Fault) as limited:
             await service.call(eve, "hub.read", ["salon"])
@@ -305,25 +312,18 @@ async def test_rpc_refusals_cost_a_rate_token_and_are_audited_once_a_minute(tmp_
         refused_rows = [e["text"] for e in await hub.store.audit_entries("refused")]
         assert sorted(refused_rows) == ["(and 2 more like this within a minute)", "hub.switch heater on"]
         assert len(await hub.store.audit_entries("rate-limited")) == 2      # the first, and "(and 17 more…)"
-    finally:
-        await hub.store.close()
 
 
 async def test_rpc_names_the_devices_only_to_whoever_may_read_them(tmp_path: Path) -> None:
     roles = {"guest": ["help"], "switcher": ["switch"], "admin": ["*"]}
     users = {**USERS, "sam": {"roles": ["switcher"], "xmpp": ["sam@localhost"]}}
-    hub = Hub(settings_for(tmp_path, users=users, roles=roles))
-    await hub.store.open()
-    try:
-        service = HubService(hub, "xmpp")
+    async with rpc_service(tmp_path, users=users, roles=roles) as (_hub, service):
         with pytest.raises(Fault) as unknown:
             await service.call(Identity("xmpp", "sam@localhost"), "hub.switch", ["garage", "on"])
         assert unknown.value.code == FaultCode.NO_SUCH_DEVICE and unknown.value.message == "no device called 'garage'"
         with pytest.raises(Fault) as listed:
             await service.call(Identity("xmpp", "alice@localhost"), "hub.switch", ["garage", "on"])
         assert "devices: " in listed.value.message and "heater" in listed.value.message
-    finally:
-        await hub.store.close()
 
 
 def test_slixmpp_is_imported_without_its_pygments_colouriser() -> None:
