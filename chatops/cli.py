@@ -14,8 +14,8 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from .config import (ConfigError, Settings, adapter_schema, check_secrets, config_warnings, load_settings,
-                     loaded_adapter_class)
+from .config import ConfigError, Settings, adapter_schema, load_settings, loaded_adapter_class
+from .config_report import check_secrets, config_warnings
 from .url_secrets import masked
 
 EXIT_INVALID = 2

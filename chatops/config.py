@@ -13,19 +13,17 @@ import ipaddress
 import os
 import pwd
 import re
-import stat
 import tomllib
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from .extras import first_missing, install_hint
 from .schema import Field, Model, ValidationError, field_validator, model_validator
 
 from .config_base import Duration, Section  # noqa: F401 (re-exported for adapters' sections)
 from .config_checks import cross_checks
-from .config_errors import SECRET_KEYS, format_errors, toml_problem
+from .config_errors import format_errors, toml_problem
 from .url_secrets import without_password
 from .device_settings import DeviceSettings, DeviceType  # noqa: F401 (DeviceType re-exported)
 from .rule_settings import AlertSettings, AutomationDefaults, AutomationSettings
@@ -70,19 +68,6 @@ def read_secret(section: Model, key: str, base_dir: Path | None = None) -> str |
             raise ConfigError([f"{key}_file: {path} is empty; write the secret in it"])
         return value
     return None
-
-
-def secret_file_warnings(section: Model, prefix: str) -> list[str]:
-    """Warnings for secret files other users can read (chmod 600 is the fix)."""
-    warnings = []
-    for key in SECRET_KEYS:
-        file_name = getattr(section, f"{key}_file", None)
-        if file_name and Path(file_name).exists():
-            mode = Path(file_name).stat().st_mode
-            if mode & (stat.S_IRGRP | stat.S_IROTH):
-                warnings.append(f"{prefix}{key}_file: {file_name} is readable by other users; "
-                                f"run chmod 600 {file_name}")
-    return warnings
 
 
 COUNTRY_PATTERN = r"^(\+[1-9]\d{0,3}|[A-Za-z]{2})$"
@@ -589,65 +574,3 @@ def load_settings(path: Path) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {toml_problem(str(exc), text)}"]) from None
     return parse_settings(raw, path.resolve().parent)
-
-
-def _sections(prefix: str, value: Any) -> list[tuple[str, Model]]:
-    """Every section inside `value` (nested tables, lists and dicts of tables) with its key path."""
-    found: list[tuple[str, Model]] = []
-    if isinstance(value, Model):
-        found.append((prefix, value))
-        for name in type(value).model_fields:
-            found += _sections(f"{prefix}{name}.", getattr(value, name))
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found += _sections(f"{prefix.rstrip('.')}[{index}].", item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            found += _sections(f"{prefix}{key}.", item)
-    return found
-
-
-def _parts(settings: Settings, console_forced: bool = False) -> list[tuple[str, Model]]:
-    """The sections that will be used at run time: core, enabled adapters, users, devices."""
-    parts = _sections("mqtt.", settings.mqtt) + _sections("web.", settings.web)
-    for name, _kind, section in settings.enabled_adapters(console_forced, tty=True):
-        parts += _sections(f"adapters.{name}.", section)
-    parts += _sections("users.", settings.users) + _sections("devices.", settings.devices)
-    return parts
-
-
-def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
-    """Things that run but that an owner should fix (secret files, or the data folder, readable by others)."""
-    from .private import readable_by_others
-
-    warnings: list[str] = []
-    for prefix, section in _parts(settings):
-        warnings += secret_file_warnings(section, prefix)
-    for role, grants in settings.roles.items():
-        if role in grants:                       # harmless, but a slip: `family = ["family"]` for ["guest", ...]?
-            warnings.append(f"roles.{role}: includes itself, which adds nothing; remove {role!r} from its list")
-    web = settings.web
-    public_host = urlsplit(web.public_url).hostname if web.public_url else None
-    if web.enabled and public_host and not is_loopback(public_host) and not (web.token_env or web.token_file):
-        warnings.append(f"web.public_url: {web.public_url} is reached from beyond this machine and [web] has no "
-                        "token: requests that come through it are refused (401); set token_env or token_file")
-    data_dir = settings.data_dir
-    if data_dir.is_dir() and readable_by_others(data_dir):
-        warnings.append(f"hub.data_dir: {data_dir} can be read by other users of this machine (audit log, "
-                        f"history, camera pictures); chmod 700 {data_dir}")
-    return warnings
-
-
-def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]:
-    """Problems with secrets of the parts that will start (unset variables, unreadable files),
-    and with the other files they read (the broker's CA)."""
-    from .config_checks import ca_file_problems
-    problems = ca_file_problems(settings)
-    for prefix, section in _parts(settings, console_forced):
-        for key in SECRET_KEYS:
-            if f"{key}_env" in type(section).model_fields:
-                try:
-                    read_secret(section, key, settings.base_dir)
-                except ConfigError as exc:
-                    problems += [prefix + p for p in exc.problems]
-    return problems

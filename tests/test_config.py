@@ -202,7 +202,7 @@ def test_a_duration_out_of_its_limits_is_said_in_durations(tmp_path: Path) -> No
 
 
 def test_a_role_that_includes_itself_draws_a_warning(tmp_path: Path) -> None:
-    from chatops.config import config_warnings
+    from chatops.config_report import config_warnings
     settings = settings_for(tmp_path, roles={"guest": ["help"], "family": ["family", "switch"], "admin": ["*"]})
     assert "roles.family: includes itself, which adds nothing; remove 'family' from its list" in config_warnings(settings)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from chatops.config import config_warnings
+from chatops.config_report import config_warnings
 from chatops.hub import Hub, running
 from chatops.testing import Mosquitto, exec_command, free_port, settings_for, started, wait_for
 

@@ -182,7 +182,7 @@ async def test_through_a_reverse_proxy_loopback_alone_opens_nothing(tmp_path: Pa
             async with proxied.get(f"{base}/health") as response:         # probes still read the status
                 assert response.status == 200 and set(await response.json()) == {"ready", "status"}
         assert not heater_on(hub)
-    from chatops.config import config_warnings
+    from chatops.config_report import config_warnings
     assert any(w.startswith("web.public_url: https://home.example.org/ is reached from beyond this machine and "
                             "[web] has no token") for w in config_warnings(settings))
 
