@@ -22,6 +22,7 @@ from . import json_input
 from .auth import fold
 from .clock import SYSTEM_CLOCK, Clock
 from .config import DeviceSettings, DeviceType
+from .device_names import ARTICLES, spoken_forms
 from .controls import CONTROLS, Action, Control, PayloadError, Publish, dialect
 from .device_settings import SETTABLE
 from .ha_discovery import discovered_settings, parse_config, path_from_template  # noqa: F401 (re-exported)
@@ -262,16 +263,8 @@ class Home:
     def find(self, name: str) -> Device | None:
         """The device called `name` (name, label or alias; case and accents do not matter). A
         French article before a name no device has is skipped: `ouvre le volet`, `photo l'entrée`."""
-        key = fold(" ".join(name.split()))
-        found = self._index.get(key) or self._index.get(key.replace(" ", "_"))
-        if found is not None:
-            return found
-        # What people put around a name: an article (`le volet`), a plural (`les volets`), the
-        # word before a value (`règle le thermostat à 21`, `set thermostat to 21`).
-        bare = _ARTICLE.sub("", key, count=1)
-        bare = _BEFORE_A_VALUE.sub("", bare, count=1)
-        for candidate in (bare, _PLURAL.sub("", bare)):
-            if candidate != key and (found := self._index.get(candidate) or self._index.get(candidate.replace(" ", "_"))):
+        for key in spoken_forms(fold(" ".join(name.split()))):
+            if found := self._index.get(key) or self._index.get(key.replace(" ", "_")):
                 return found
         return None
 
@@ -290,7 +283,7 @@ class Home:
             device = self.find(" ".join(words[:cut]))     # (find skips an article otherwise)
             if device is not None:
                 return device, " ".join(words[:cut]), words[cut:]
-        if len(words) > 1 and fold(words[0]) in ("le", "la", "les", "l'", "l’"):
+        if len(words) > 1 and fold(words[0]) in ARTICLES:
             words = words[1:]
         elif words and fold(words[0])[:2] in ("l'", "l’"):
             words = [words[0][2:], *words[1:]]
@@ -568,9 +561,6 @@ def discovered_device(component: str, payload: bytes, object_id: str) -> Device 
     return None if found is None else Device(found[0], found[1], source="discovery")
 
 
-_ARTICLE = re.compile(r"^(?:(?:le|la|les) |l['’] ?)(?=\S)")       # on a folded name
-_BEFORE_A_VALUE = re.compile(r"(?<=\S) (?:a|au|to|sur)$")          # `thermostat à`: fold makes à a
-_PLURAL = re.compile(r"(?<=[^s])[sx]$")                               # `volets`, `rideaux` -> volet, rideau
 
 
 class UnknownDevice(str):

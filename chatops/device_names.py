@@ -1,0 +1,19 @@
+"""How people say a device's name around the name itself: an article (`le volet`, `l'entrée`),
+a plural (`ferme les volets`), the word before a value (`règle le thermostat à 21`, `set
+thermostat to 21`). Names are compared folded (chatops.auth.fold: no case, no accents)."""
+
+from __future__ import annotations
+
+import re
+
+ARTICLES = ("le", "la", "les", "l'", "l’")
+_ARTICLE = re.compile(r"^(?:(?:le|la|les) |l['’] ?)(?=\S)")
+_BEFORE_A_VALUE = re.compile(r"(?<=\S) (?:a|au|to|sur)$")          # `thermostat à`: fold makes à a
+_PLURAL = re.compile(r"(?<=[^s])[sx]$")                               # `volets`, `rideaux` -> volet, rideau
+
+
+def spoken_forms(key: str) -> list[str]:
+    """The folded name `key` as written, then without what people put around a name, then in
+    the singular: the forms to look up, in that order (the name itself always wins)."""
+    bare = _BEFORE_A_VALUE.sub("", _ARTICLE.sub("", key, count=1), count=1)
+    return [key, *(form for form in (bare, _PLURAL.sub("", bare)) if form != key)]
