@@ -15,7 +15,6 @@ import logging
 import os
 import sqlite3
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
@@ -81,7 +80,6 @@ class Hub:
                  clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.settings = settings
-        self.started_at = time.time()
         self.started_monotonic = self.clock.monotonic()
         self.clock_jumps = 0                            # wall clock steps seen (status, tests)
         name = settings.hub.name
@@ -316,7 +314,7 @@ class Hub:
         for adapter in list(self.adapters.values()):      # each has connected or said why not
             await adapter.health.started_event.wait()
         self.ready.set()
-        log.info("hub ready in %.2fs", time.time() - self.started_at)
+        log.info("hub ready in %.2fs", self.uptime)
 
     # ---- messages ----------------------------------------------------------------------
 
