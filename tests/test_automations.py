@@ -238,6 +238,7 @@ async def test_the_loop_guard_stops_an_automation_that_triggers_itself(tmp_path:
         await exec_command(hub, "switch hall_light on")
         flicker = hub.automations.by_name["flicker"]
         await wait_for(lambda: flicker.stopped is not None, timeout=20)
+        await hub.automations.settled()         # `stopped` is set before its warning is queued
         assert hub.automations.runs == 3
         assert "flicker [stopped: ran 3 times within a minute]" in await exec_command(hub, "automations")
         store = hub.store
@@ -267,6 +268,7 @@ async def test_two_automations_undoing_each_other_are_named_together(tmp_path: P
     async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
         await exec_command(hub, "switch hall_light on")
         await wait_for(lambda: any(a.stopped for a in hub.automations.by_name.values()), timeout=20)
+        await hub.automations.settled()         # `stopped` is set before its warning is queued
         store = hub.store
         texts = [r[0] for r in await store.call(lambda: store.db.execute(
             "SELECT text FROM deliveries WHERE kind = 'raise'").fetchall())]
