@@ -48,7 +48,7 @@ def phone_region(country: str) -> str:
 
 
 def identity_problem(pattern: str) -> str | None:
-    if not re.fullmatch(r"\+?[\d ().-]{6,20}", pattern):
+    if not re.fullmatch(r"\+?[\d ()./-]{6,20}", pattern):       # 0171/1234567 is how Germans write it
         return f"{pattern!r} is not a phone number; write \"+33612345678\" or \"06 12 34 56 78\""
     return None
 

@@ -117,6 +117,17 @@ class HubSettings(Section):
     def _known_country(cls, value: str) -> str:
         return known_country(value)
 
+    @field_validator("name")
+    @classmethod
+    def _topic_safe(cls, value: str) -> str:
+        # The name is a level of the hub's MQTT topics (chatops/NAME/status): a wildcard or a
+        # slash there makes the broker drop the connection at once, with no reason a user sees.
+        bad = sorted({c for c in value if c in "#+/" or ord(c) < 32})
+        if bad:
+            raise ValueError(f"the name is part of MQTT topics (chatops/NAME/...) and may not contain "
+                             f"{' '.join(map(repr, bad))}; write e.g. \"maison\" or \"Maison 2\"")
+        return value
+
     @model_validator(mode="after")
     def _check_timezone(self) -> HubSettings:
         if self.timezone:

@@ -35,6 +35,7 @@ class Notifier:
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self._socket.setblocking(False)
         self._status = ""
+        self._failing: str | None = None     # the error of the last failed send, until one works
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> Notifier | None:
@@ -51,15 +52,23 @@ class Notifier:
         return cls(address, watchdog)
 
     def notify(self, *fields: str) -> bool:
-        """Send `fields` (`READY=1`, ...) as one datagram; False (logged once in a while) when it fails.
+        """Send `fields` (`READY=1`, ...) as one datagram; False when it fails. A failure is logged
+        when it starts (or its error changes) and once when sends work again, not at every
+        watchdog ping: a socket that is gone would otherwise write a warning every few seconds.
 
         A full socket buffer (systemd busy) drops this one message: the next ping follows soon."""
         try:
             self._socket.sendto("\n".join(fields).encode(), self.address)
-            return True
         except OSError as exc:
-            log.warning("systemd notify (%s) failed: %s", fields[0] if fields else "", exc)
+            if str(exc) != self._failing:
+                log.warning("systemd notify (%s) failed: %s; said again only if the error changes",
+                            fields[0] if fields else "", exc)
+                self._failing = str(exc)
             return False
+        if self._failing is not None:
+            log.info("systemd notify works again")
+            self._failing = None
+        return True
 
     def close(self) -> None:
         self._socket.close()

@@ -38,6 +38,21 @@ def test_wrong_type_names_the_key_and_gives_an_example(tmp_path: Path) -> None:
     assert "'often'" in problems[0] and "for example: keepalive = 30" in problems[0]
 
 
+@pytest.mark.parametrize("name", ["Maison #2", "home+garden", "a/b"])
+def test_a_hub_name_that_breaks_its_mqtt_topics_is_refused(name: str, tmp_path: Path) -> None:
+    """The name is a topic level (chatops/NAME/status): `#` there made mosquitto drop every
+    connection, and the hub retried for ever with "nothing answered"."""
+    [problem] = problems_of(f'[hub]\nname = "{name}"\n', tmp_path)
+    assert problem.startswith("hub.name: the name is part of MQTT topics"), problem
+    assert load_settings_text('[hub]\nname = "Maison 2"\n', tmp_path).hub.name == "Maison 2"
+
+
+def load_settings_text(text: str, tmp_path: Path) -> Settings:
+    path = tmp_path / "ok.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_settings(path)
+
+
 @pytest.mark.parametrize("kind, section, module", [
     ("irc", '[adapters.irc]\nhost = "irc.libera.chat"\nchannels = ["#maison"]\n', "irc3"),
     ("xmpp", '[adapters.xmpp]\njid = "maison@example.org"\npassword_env = "X"\n', "slixmpp"),

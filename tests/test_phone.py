@@ -85,3 +85,11 @@ def test_an_unknown_country_is_refused_with_the_key_named(value: str) -> None:
         parse_settings({"hub": {"default_country": value}})
     with pytest.raises(ConfigError, match="adapters.sms.default_country"):
         parse_settings({"adapters": {"sms": {"default_country": value}}})
+
+
+def test_a_german_number_written_with_a_slash_is_accepted_and_matched() -> None:
+    """`0171/1234567` is how Germans write a mobile: the config refused it as no phone number."""
+    settings = parse_settings({"hub": {"default_country": "DE"}, "roles": {"guest": ["help"], "family": ["help"]},
+                               "users": {"jonas": {"roles": ["family"], "sms": ["0171/1234567"]}}})
+    user = Auth(settings).user_for(Identity("sms", "+491711234567"))
+    assert user is not None and user.name == "jonas"

@@ -136,9 +136,18 @@ def test_the_environment_decides_what_is_sent() -> None:
 
 
 def test_a_missing_notify_socket_is_logged_not_fatal(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    notifier = Notifier(str(tmp_path / "nobody-listens"), None)
+    caplog.set_level("INFO", logger="chatops.systemd")
+    path = tmp_path / "nobody-listens"
+    notifier = Notifier(str(path), None)
     assert notifier.notify("READY=1") is False
     assert "systemd notify (READY=1) failed" in caplog.text
+    for _ in range(10):                 # the watchdog pings on: one warning, not one per ping
+        assert notifier.notify("WATCHDOG=1") is False
+    assert len([r for r in caplog.records if "failed" in r.getMessage()]) == 1, caplog.text
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        systemd.bind(str(path))
+        assert notifier.notify("WATCHDOG=1") is True
+        assert "systemd notify works again" in caplog.text
     notifier.close()
 
 
