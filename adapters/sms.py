@@ -264,7 +264,7 @@ class Adapter(AdapterBase):
                              "no [users] entry has this number; not answered", fold=flood)
             return []
         message = Message(identity, address, incoming.text, addressed=True, raw=incoming)
-        replies = await hub.execute(message)
+        replies = await hub.execute(message, queued=True)     # _finish queues them
         rendered = self.render(replies)
         return [rendered] if rendered else []
 

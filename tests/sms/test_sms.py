@@ -248,6 +248,9 @@ async def test_gammu_chauffage_on_switches_and_answers(tmp_path: Path, mosquitto
         await wait_for(lambda: modem_spy.texts(ALICE), timeout=10)
         assert modem_spy.texts(ALICE) == ["heater is ON"]
         await wait_for(lambda: not phone.waiting(), timeout=5)
+        # One SMS in, one out: the reply was counted twice (once by execute, once by the outbox).
+        await wait_for(lambda: hub.metrics.sent["sms"] >= 1)
+        assert (hub.metrics.received["sms"], hub.metrics.sent["sms"]) == (1, 1)
 
 
 async def test_gammu_unknown_number_is_audited_not_answered(tmp_path: Path, mosquitto: Mosquitto,
