@@ -320,7 +320,7 @@ async def test_gammu_command_cut_short_is_not_run_twice(tmp_path: Path, mosquitt
     settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone), users=users)
     started = asyncio.Event()
 
-    async def hang(self: Any, message: Any) -> list[Reply]:
+    async def hang(self: Any, message: Any, **_: Any) -> list[Reply]:
         started.set()
         await asyncio.Event().wait()
         return []
