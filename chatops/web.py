@@ -260,7 +260,12 @@ class WebServer:
         allowed = self._authorised(request) if self._metrics_token is None else \
             _offered(request, self._metrics_token) or (self._token is not None and self._authorised(request))
         if not allowed:
-            return web.Response(status=401, text="token required: Authorization: Bearer TOKEN",
+            account = self._tokenless_refusal(request) if self._token is None and self._metrics_token is None else None
+            hint = "" if account is None else (
+                f"; without a token this hub answers only its own account, root and [web] local_users, and this "
+                f"scraper runs as {account}: give [web] a metrics_token_file (it opens /metrics only), see "
+                f"docs/metrics.md")
+            return web.Response(status=401, text=f"token required: Authorization: Bearer TOKEN{hint}",
                                 headers={"WWW-Authenticate": "Bearer"})
         try:
             body = await self.hub.metrics.exposition()

@@ -251,6 +251,8 @@ async def test_on_loopback_without_a_token_other_local_accounts_need_the_token(t
         assert status == 401
         status, text = await _http_as(nobody, port, "GET", "/health")
         assert status == 200 and set(json.loads(text)) == {"ready", "status"}, "probes still read the status"
+        status, text = await _http_as(nobody, port, "GET", "/metrics")      # a Prometheus of its own account
+        assert status == 401 and "this scraper runs as nobody: give [web] a metrics_token_file" in text, text
         status, text = await _http_as(os.getuid(), port, "POST", "/api/command", '{"text": "whoami"}')
         assert status == 200 and "owner" in text, "the hub's own account is answered"
     allowed = Hub(settings_for(tmp_path / "data2", mosquitto.url, web={"local_users": ["nobody"]}))
