@@ -29,7 +29,7 @@ from .i18n import N_, _, reported_decimals, speaking
 from .message import Address
 from .outbox import STORE_RETRY_CAP, Outbox
 from .recipients import Recipient, how_to_ack, is_direct, parse_address
-from .reminders import Reminders
+from .reminders import NOTICE_PREFIX, Reminders
 from .store import alerts as alert_rows, deliveries
 
 if TYPE_CHECKING:
@@ -82,6 +82,8 @@ class AlertEngine:
         """Load active alerts and mutes, then start the engine's tasks in the hub's group."""
         store = self.hub.store
         rows = await store.call(alert_rows.open_alerts, store.db)
+        await self._close_orphans([(alert_id, rule) for alert_id, rule, *_ in rows
+                                   if rule not in self.rules and not rule.startswith(NOTICE_PREFIX)])
         for alert_id, rule, raised_at, quiet_since in rows:
             if rule in self.rules:
                 state = self.rules[rule]
@@ -107,6 +109,32 @@ class AlertEngine:
         adapters = set(self.hub.adapters) | set(await store.call(deliveries.adapters_waiting, store.db))
         for name in adapters:
             self.outbox.wake(name)
+
+    async def _close_orphans(self, orphans: list[tuple[int, str]]) -> None:
+        """Close the open alerts of rules no longer in config.toml, telling those they reached:
+        no reading can end them now, and they would stay active for ever (`alerts`, `status`,
+        the metrics and Home Assistant would disagree about them)."""
+        if not orphans:
+            return
+        now = self.hub.clock.time()
+
+        def write(db: Any) -> None:
+            for alert_id, rule in orphans:
+                alert_rows.clear(db, alert_id, now)
+                deliveries.cancel_pending(db, alert_id, "repeat")
+                deliveries.copy_to_first_recipients(db, alert_id, "clear", self.in_their_words(
+                    lambda _prefix, alert_id=alert_id, rule=rule: _(
+                        "[CLEARED] Alert #{id} is over: its rule {rule!r} is no longer in the configuration.").format(
+                        id=alert_id, rule=rule)), now)
+        store = self.hub.store
+        try:
+            await store.call(store.transaction, write)
+        except sqlite3.DatabaseError as exc:
+            log.warning("alerts %s of rules no longer configured could not be closed (%s); tried again at the "
+                        "next start", ", ".join(f"#{i}" for i, _ in orphans), exc)
+            return
+        for alert_id, rule in orphans:
+            log.info("alert #%d closed: its rule %s is no longer in the configuration", alert_id, rule)
 
     # ---- rules ---------------------------------------------------------------------------
 

@@ -215,6 +215,22 @@ async def test_pending_alert_survives_a_restart_and_is_sent_once(tmp_path: Path,
         assert rows == (1, 1)
 
 
+async def test_an_open_alert_of_a_rule_taken_out_of_the_config_is_closed_aloud(tmp_path: Path, mosquitto: Mosquitto,
+                                                                              broker: aiomqtt.Client) -> None:
+    """Rule `smoke` raised #1, then was renamed in config.toml: #1 stayed active for ever
+    (`alerts`, `status`, chatops_alerts_active), since no reading of a rule that is gone ends it."""
+    async with hub_with_inbox(alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"])) as (hub, inbox):
+        await smoke(broker, True)
+        assert (await inbox.next())[1].startswith("[CRITICAL] Smoke in the kitchen smoke detector! (alert #1")
+        await hub.alerts.outbox.settled("loop")         # recorded as delivered: not sent again
+    async with hub_with_inbox(alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"], name="fumee")) \
+            as (hub, inbox):
+        assert (await inbox.next())[1] == \
+            "[CLEARED] Alert #1 is over: its rule 'smoke' is no longer in the configuration."
+        assert await hub.alerts.active() == []
+        assert "alerts: none active" in await exec_command(hub, "status", sender="alice")
+
+
 async def smoke_came_and_went(hub: Hub, inbox: Any, broker: aiomqtt.Client, ack: bool = False) -> None:
     """Alert #1 raised (and acknowledged by alice with `ack`), then the smoke gone, its quiet recorded."""
     await smoke(broker, True)
