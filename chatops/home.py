@@ -23,7 +23,7 @@ from .auth import fold
 from .clock import SYSTEM_CLOCK, Clock
 from .config import DeviceSettings, DeviceType
 from .device_names import ARTICLES, spoken_forms
-from .controls import CONTROLS, Action, Control, PayloadError, Publish, dialect
+from .controls import CONTROLS, Action, Control, PayloadError, Publish
 from .device_settings import SETTABLE
 from .ha_discovery import discovered_settings, parse_config, path_from_template  # noqa: F401 (re-exported)
 from .i18n import _, format_number, pgettext, reported_decimals
@@ -327,9 +327,12 @@ class Home:
             await self.mqtt.subscribe(device.settings.topic,
                                       lambda _t, payload, _r, d=device: self.update(d, payload))
             result = sibling(device.settings.topic, "stat", "RESULT")
-            if device.control is not None and result and dialect(device.settings) == "tasmota":
-                # Tasmota answers a command on stat/<topic>/RESULT at once; telemetry comes minutes later.
-                await self.mqtt.subscribe(result, lambda _t, payload, _r, d=device: self.update(d, payload))
+            if result and (device.control is not None or device.switchable):
+                # Tasmota answers a command on stat/<topic>/RESULT at once; telemetry comes minutes
+                # later. Whatever the payload style (a Tasmota plug announced through Home
+                # Assistant's discovery reads `raw`), the answer carries the same fields. Answers
+                # to other commands (Timezone, Status...) carry none of them: not bad payloads.
+                await self.mqtt.subscribe(result, lambda _t, payload, _r, d=device: self.update(d, payload, quiet=True))
             answer = status_answer(device.settings.topic)
             if answer is not None:      # Tasmota answers `Status 8` there, not on the telemetry topic
                 await self.mqtt.subscribe(answer[0], lambda topic, payload, _r, d=device, key=answer[1]:
@@ -381,11 +384,15 @@ class Home:
                 moved += 1
         return moved
 
-    def update(self, device: Device, payload: bytes, at: float | None = None) -> Reading | None:
-        """Parse `payload` as `device`'s new state and tell the listeners; None when malformed."""
+    def update(self, device: Device, payload: bytes, at: float | None = None, quiet: bool = False) -> Reading | None:
+        """Parse `payload` as `device`'s new state and tell the listeners; None when malformed
+        (logged and counted, unless `quiet`: a topic that carries other things too)."""
         try:
             value, attrs = device.read_state(payload)
         except PayloadError as exc:
+            if quiet:
+                log.debug("%s: not a state in %r (%s)", device.name, payload[:80], exc)
+                return None
             self.bad_payloads += 1
             log.warning("ignored payload for %s on %s: %s", device.name, device.settings.topic, exc)
             return None

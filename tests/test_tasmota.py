@@ -150,3 +150,36 @@ async def test_a_relay_announced_by_both_discoveries_is_one_device(tmp_path: Pat
                             if d.settings.topic == "tele/cellier/SENSOR" and d.settings.value == "AM2301.Temperature"]
             assert len(relays) == 1 and len(temperatures) == 1, [d.name for d in hub.home.devices.values()]
             assert hub.home.find("cellier am2301 humidity") is not None, "the rest of each announcement is kept"
+
+
+@pytest.mark.servers
+async def test_a_plug_announced_only_to_home_assistant_is_confirmed_from_its_result(tmp_path: Path,
+                                                                                    mosquitto: Mosquitto) -> None:
+    """A Tasmota plug with SetOption19 announces tele/<topic>/STATE, which it sends every 5 min: the
+    switch said "No confirmation" though the plug answered on stat/<topic>/RESULT at once."""
+    legacy = {"name": "Garage Door", "uniq_id": "AABBCC_RL_1", "cmd_t": "cmnd/garage_plug/POWER",
+              "stat_t": "tele/garage_plug/STATE", "val_tpl": "{{value_json.POWER}}", "pl_off": "OFF", "pl_on": "ON"}
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False})
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        await device.publish("homeassistant/switch/AABBCC_RL_1/config", json.dumps(legacy), qos=1, retain=True)
+        await device.publish("tele/garage_plug/STATE", json.dumps({"POWER": "OFF", "Uptime": "3T01:02:03"}),
+                             qos=1, retain=True)
+        try:
+            async with running(Hub(settings, tty=False)) as hub:
+                await wait_for(lambda: hub.home.find("garage door") is not None)
+                await device.subscribe("cmnd/garage_plug/POWER")
+
+                async def plug() -> None:
+                    async for message in device.messages:
+                        await device.publish("stat/garage_plug/RESULT", json.dumps({"Timezone": 99}))   # another answer
+                        await device.publish("stat/garage_plug/RESULT", json.dumps({"POWER": message.payload.decode()}))
+
+                responder = asyncio.create_task(plug())
+                try:
+                    assert await exec_command(hub, "switch garage door on") == "Garage Door is ON"
+                finally:
+                    responder.cancel()
+                assert hub.home.bad_payloads == 0, "an answer to another command is no bad payload"
+        finally:
+            await device.publish("homeassistant/switch/AABBCC_RL_1/config", b"", qos=1, retain=True)
+            await device.publish("tele/garage_plug/STATE", b"", qos=1, retain=True)
