@@ -25,17 +25,14 @@ from .config import DeviceSettings, DeviceType
 from .device_names import ARTICLES, spoken_forms
 from .controls import CONTROLS, Action, Control, PayloadError, Publish
 from .device_settings import SETTABLE
-from .ha_discovery import discovered_settings, parse_config, path_from_template  # noqa: F401 (re-exported)
+from .ha_discovery import path_from_template  # noqa: F401 (re-exported)
 from .i18n import _, format_number, pgettext, reported_decimals
 from .durations import format_duration
 from .mqtt import MqttLink
-from .tasmota import DISCOVERY as TASMOTA_DISCOVERY
-from .tasmota import discovered_devices as tasmota_devices
 from .tasmota import sibling, status_answer, unwrap
 
 log = logging.getLogger(__name__)
 
-DISCOVERY_PREFIX = "homeassistant"
 MAX_JSON_DEPTH = 32
 SWITCH_STATES = ("on", "off", "toggle")      # the words that switch a device, everywhere
 
@@ -231,23 +228,21 @@ def _nesting(text: str) -> int:
 Listener = Callable[[Device, Reading, Reading | None], None]
 
 
+def _words_of(device: Device) -> set[str]:
+    """The folded names `find` knows `device` by: its name, with spaces, its label, its aliases."""
+    return {fold(word) for word in (device.name, device.name.replace("_", " "), device.settings.label or "",
+                                    *device.settings.aliases) if word}
+
+
 class Home:
     """Device registry and state cache, fed by one MqttLink."""
 
-    def __init__(self, devices: dict[str, DeviceSettings], mqtt: MqttLink, discovery: bool = True,
-                 discovery_prefix: str = DISCOVERY_PREFIX, hub_nodes: str | None = None,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, devices: dict[str, DeviceSettings], mqtt: MqttLink, clock: Clock = SYSTEM_CLOCK) -> None:
         self.mqtt = mqtt
         self._clock = clock
         self.devices: dict[str, Device] = {}
         self._index: dict[str, Device] = {}
         self._listeners: list[Listener] = []
-        self._discovery = discovery
-        self._prefix = discovery_prefix
-        # Announcements of hubs (this one's and others' on the same broker, chatops.hub_device)
-        # are no devices: their node ids start with `hub_nodes`.
-        self._hub_nodes = hub_nodes
-        self._tasmota: dict[str, dict[str, Any]] = {}      # MAC -> {"config": ..., "sensors": ...}
         self.bad_payloads = 0
         for name, settings in devices.items():
             self._add(Device(name, settings))
@@ -255,10 +250,44 @@ class Home:
     def _add(self, device: Device) -> None:
         device.clock = self._clock
         self.devices[device.name] = device
-        for word in (device.name, device.name.replace("_", " "), device.settings.label or "",
-                     *device.settings.aliases):
-            if word:
-                self._index.setdefault(fold(word), device)
+        for key in _words_of(device):
+            self._index.setdefault(key, device)
+
+    def adopt(self, device: Device) -> bool:
+        """Add a device some discovery announced, unless one by that name, on that reading or
+        driven by that command exists: a Tasmota relay announced both by Tasmota's own discovery
+        and Home Assistant's (SetOption19) is one device, not two switching the same relay.
+        Whether it was added."""
+        if device.name in self.devices:
+            return False
+        s = device.settings
+        for known in self.devices.values():
+            same_reading = known.settings.topic == s.topic and known.settings.value == s.value
+            same_command = bool(s.command_topic) and known.type is device.type and \
+                (known.settings.command_topic, known.settings.payload_on) == (s.command_topic, s.payload_on)
+            if same_reading or same_command:
+                log.info("%s %s on %s is %s, already known: not added twice",
+                         device.source, device.name, s.command_topic or s.topic, known.name)
+                return False
+        self._add(device)
+        log.info("discovered %s %s on %s", device.type.value, device.name, device.settings.topic)
+        asyncio.get_running_loop().create_task(self._subscribe(device), name=f"subscribe-{device.name}")
+        return True
+
+    def discard(self, name: str) -> None:
+        """Forget device `name` (its announcement was withdrawn or replaced): no longer found,
+        listed or read; what its topics still bring is dropped (`update` reads only the devices
+        the registry holds)."""
+        device = self.devices.pop(name, None)
+        if device is None:
+            return
+        for key in [key for key, known in self._index.items() if known is device]:
+            del self._index[key]
+            if other := next((d for d in self.devices.values() if key in _words_of(d)), None):
+                self._index[key] = other        # a name two devices shared goes to the one left
+        for _wanted, future in device._waiters:
+            if not future.done():
+                future.cancel()
 
     def find(self, name: str) -> Device | None:
         """The device called `name` (name, label or alias; case and accents do not matter). A
@@ -313,12 +342,10 @@ class Home:
         self._listeners.append(listener)
 
     async def start(self) -> None:
-        """Subscribe to every device's state topic (and discovery); safe before MQTT is up."""
+        """Subscribe to every device's state topic; safe before MQTT is up. (Devices announced
+        over discovery come and go through chatops.announced.)"""
         for device in list(self.devices.values()):
             await self._subscribe(device)
-        if self._discovery:
-            await self.mqtt.subscribe(f"{self._prefix}/#", self._on_discovery)
-            await self.mqtt.subscribe(f"{TASMOTA_DISCOVERY}/+/+", self._on_tasmota)
 
     async def _subscribe(self, device: Device) -> None:
         for name, topic in device.settings.field_topics.items():
@@ -386,7 +413,10 @@ class Home:
 
     def update(self, device: Device, payload: bytes, at: float | None = None, quiet: bool = False) -> Reading | None:
         """Parse `payload` as `device`'s new state and tell the listeners; None when malformed
-        (logged and counted, unless `quiet`: a topic that carries other things too)."""
+        (logged and counted, unless `quiet`: a topic that carries other things too). A device
+        no longer in the registry (its discovery withdrawn) reads nothing."""
+        if self.devices.get(device.name) is not device:
+            return None
         try:
             value, attrs = device.read_state(payload)
         except PayloadError as exc:
@@ -506,68 +536,6 @@ class Home:
         device._waiters[:] = [(w, f) for w, f in device._waiters if f is not future]
         if not future.done():
             future.cancel()
-
-    def _on_discovery(self, topic: str, payload: bytes, _retained: bool) -> None:
-        if not topic.endswith("/config") or not payload:
-            return
-        parts = topic.split("/")[len(self._prefix.split("/")) - 1:]
-        if len(parts) not in (4, 5) or (len(parts) == 5 and self._hub_nodes and parts[2].startswith(self._hub_nodes)):
-            return
-        component = parts[1]
-        try:
-            device = discovered_device(component, payload, object_id=parts[-2])
-        except (ValueError, TypeError) as exc:
-            log.warning("ignored discovery config on %s: %s", topic, exc)
-            return
-        if device is not None:
-            self._discovered(device)
-
-    def _discovered(self, device: Device) -> None:
-        """Add a device some discovery announced, unless one by that name, on that reading or
-        driven by that command exists: a Tasmota relay announced both by Tasmota's own discovery
-        and Home Assistant's (SetOption19) is one device, not two switching the same relay."""
-        if device.name in self.devices:
-            return
-        s = device.settings
-        for known in self.devices.values():
-            same_reading = known.settings.topic == s.topic and known.settings.value == s.value
-            same_command = bool(s.command_topic) and known.type is device.type and \
-                (known.settings.command_topic, known.settings.payload_on) == (s.command_topic, s.payload_on)
-            if same_reading or same_command:
-                log.info("%s %s on %s is %s, already known: not added twice",
-                         device.source, device.name, s.command_topic or s.topic, known.name)
-                return
-        self._add(device)
-        log.info("discovered %s %s on %s", device.type.value, device.name, device.settings.topic)
-        asyncio.get_running_loop().create_task(self._subscribe(device), name=f"subscribe-{device.name}")
-
-    def _on_tasmota(self, topic: str, payload: bytes, _retained: bool) -> None:
-        """`tasmota/discovery/<MAC>/config` and `.../sensors`: devices once the config is known."""
-        _, _, mac, kind = topic.split("/")
-        if kind not in ("config", "sensors") or not payload:
-            return
-        try:
-            data = json_input.loads(payload.decode("utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            seen = self._tasmota.setdefault(mac, {})
-            seen[kind] = data
-            if "config" not in seen:
-                return
-            found = tasmota_devices(seen["config"], seen.get("sensors"))
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
-            log.warning("ignored Tasmota discovery on %s: %s", topic, exc)
-            return
-        for name, settings in found:
-            self._discovered(Device(name, settings, source="tasmota"))
-
-
-def discovered_device(component: str, payload: bytes, object_id: str) -> Device | None:
-    """A Device from a Home Assistant discovery config payload, or None for other kinds."""
-    found = discovered_settings(component, parse_config(payload), object_id)
-    return None if found is None else Device(found[0], found[1], source="discovery")
-
-
 
 
 class UnknownDevice(str):

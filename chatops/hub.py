@@ -40,6 +40,7 @@ from .history import History
 from .lanes import Lanes
 from .hub_device import HUB_NODE_PREFIX, HubDevice
 from .home import Home
+from .announced import Announced
 from .message import Address, Identity, Message, Reply
 from .metrics import Metrics
 from .mqtt import MqttLink, broker_address
@@ -85,8 +86,8 @@ class Hub:
         name = settings.hub.name
         self.mqtt = MqttLink(settings.mqtt, settings.mqtt.client_id or f"chatops-{name}-{os.getpid()}",
                              status_topic=f"chatops/{name}/status")
-        self.home = Home(settings.devices, self.mqtt, discovery_prefix=settings.mqtt.discovery_prefix,
-                         hub_nodes=HUB_NODE_PREFIX, clock=self.clock)
+        self.home = Home(settings.devices, self.mqtt, clock=self.clock)
+        self.announced = Announced(self.home, self.mqtt, settings.mqtt.discovery_prefix, HUB_NODE_PREFIX)
         self.store = Store(settings.data_dir / "chatops.db")
         self.audit = AuditTrail(self.store, settings.hub.audit_retention, self.clock.monotonic)
         self.auth = Auth(settings)
@@ -152,6 +153,7 @@ class Hub:
                         self.spawn(self._run_mqtt(), "mqtt")
                         self.spawn(self.audit.run(), "audit-trail")
                         await self.home.start()
+                        await self.announced.start()
                         await self.history.start(self)
                         await self.cameras.start()
                         await self.alerts.start()

@@ -17,7 +17,8 @@ import pytest
 from chatops.config import ConfigError, DeviceSettings, DeviceType, parse_settings
 from chatops.controls import ActionError
 from chatops.hub import Hub, running
-from chatops.home import Device, Reading, discovered_device
+from chatops.announced import discovered_device
+from chatops.home import Device, Reading
 from chatops.tasmota import discovered_devices
 from chatops.testing import Mosquitto, exec_command, settings_for, wait_for
 

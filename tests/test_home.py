@@ -7,7 +7,8 @@ import json
 import pytest
 
 from chatops.config import DeviceSettings, DeviceType
-from chatops.home import Device, PayloadError, Reading, discovered_device, extract, path_from_template
+from chatops.announced import discovered_device
+from chatops.home import Device, PayloadError, Reading, extract, path_from_template
 from chatops.i18n import speaking
 
 

@@ -1,0 +1,72 @@
+"""Devices announced over discovery follow their announcement: a changed config replaces the
+device, an empty retained config (what Zigbee2MQTT, ESPHome and Tasmota publish when a device is
+removed or renamed) removes it. Before, both were ignored until a restart: a ghost that answered."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from chatops.hub import Hub, running
+from chatops.testing import Mosquitto, exec_command, settings_for, wait_for
+
+pytestmark = pytest.mark.servers
+CONFIG = "homeassistant/switch/garage_plug/config"
+
+
+def plug(name: str, topic: str = "garage/plug") -> str:
+    return json.dumps({"name": name, "unique_id": "garage_plug", "state_topic": topic,
+                       "command_topic": f"{topic}/set", "value_template": "{{ value_json.state }}"})
+
+
+async def test_a_withdrawn_announcement_removes_its_device_and_a_changed_one_replaces_it(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False})
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device, running(Hub(settings, tty=False)) as hub:
+        await device.publish(CONFIG, plug("Garage Plug"), qos=1, retain=True)
+        await device.publish("garage/plug", json.dumps({"state": "ON"}), qos=1, retain=True)
+        await wait_for(lambda: (d := hub.home.find("garage plug")) is not None and d.reading is not None)
+        assert await exec_command(hub, "read garage plug") == "Garage Plug: ON"
+
+        await device.publish(CONFIG, plug("Workshop Plug"), qos=1, retain=True)       # renamed
+        await wait_for(lambda: hub.home.find("workshop plug") is not None)
+        assert hub.home.find("garage plug") is None
+        assert await exec_command(hub, "read workshop plug") == "Workshop Plug: ON", "its last reading is kept"
+
+        await device.publish(CONFIG, b"", qos=1, retain=True)                          # removed
+        await wait_for(lambda: hub.home.find("workshop plug") is None)
+        assert "No device called 'workshop plug'" in await exec_command(hub, "read workshop plug")
+        await device.publish("garage/plug", json.dumps({"state": "OFF"}), qos=1)
+        await device.publish(CONFIG, plug("Garage Plug"), qos=1, retain=True)        # back again
+        await wait_for(lambda: hub.home.find("garage plug") is not None)
+        assert hub.home.bad_payloads == 0
+
+
+async def test_the_same_announcement_again_keeps_the_device_and_its_reading(tmp_path: Path,
+                                                                            mosquitto: Mosquitto) -> None:
+    """Zigbee2MQTT publishes every config again when Home Assistant starts: nothing changes."""
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False})
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device, running(Hub(settings, tty=False)) as hub:
+        await device.publish(CONFIG, plug("Garage Plug"), qos=1, retain=True)
+        await device.publish("garage/plug", json.dumps({"state": "ON"}), qos=1, retain=True)
+        await wait_for(lambda: (d := hub.home.find("garage plug")) is not None and d.reading is not None)
+        first = hub.home.find("garage plug")
+        await device.publish(CONFIG, plug("Garage Plug"), qos=1, retain=True)
+        await device.publish("homeassistant/sensor/sentinel/config", json.dumps({"name": "Sentinel",
+                                                                                 "stat_t": "sentinel/state"}), qos=1)
+        await wait_for(lambda: hub.home.find("sentinel") is not None)      # came after the second config
+        assert hub.home.find("garage plug") is first
+
+
+async def test_a_withdrawn_tasmota_config_removes_its_devices(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    from tests.test_tasmota import CONFIG as TASMOTA, MAC
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False})
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device, running(Hub(settings, tty=False)) as hub:
+        await device.publish(f"tasmota/discovery/{MAC}/config", json.dumps(TASMOTA), qos=1, retain=True)
+        await wait_for(lambda: hub.home.find("pompe") is not None)
+        await device.publish(f"tasmota/discovery/{MAC}/config", b"", qos=1, retain=True)
+        await wait_for(lambda: hub.home.find("pompe") is None)
+        assert "pompe" not in hub.home.devices
