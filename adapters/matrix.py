@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
 __all__ = ["Adapter", "Settings", "EventAddress"]
 
 log = logging.getLogger(__name__)
+# Synapse sends 10 events of a room per sync unless told: the lines written while the hub was
+# down beyond those were lost without a word. A flood past this many is said in the log.
+TIMELINE_LIMIT = 100
+SYNC_FILTER = {"room": {"timeline": {"limit": TIMELINE_LIMIT}}}
 ENCRYPTED_NOTE = N_("This room is end-to-end encrypted: the hub cannot read it and will not answer here. "
                      "Talk to it in an unencrypted room or a direct chat without encryption.")
 
@@ -45,6 +50,16 @@ class EventAddress(Address):
     adapter, target and thread as the room, so the hub keeps one lane (one order) per room."""
 
     event_id: str = ""
+
+
+def _without_quote(body: str) -> str:
+    """A reply's text without the quote of the message it answers (`> <@hub:x> salon: 20.8 °C`,
+    then an empty line), which clients put before it for those that show no replies."""
+    lines = body.split("\n")
+    if not lines or not lines[0].startswith(">"):
+        return body
+    rest = list(itertools.dropwhile(lambda line: line.startswith(">"), lines))
+    return "\n".join(rest[1:] if rest and not rest[0].strip() else rest)
 
 
 class _Refused(ConnectionError):
@@ -144,7 +159,7 @@ class Adapter(AdapterBase):
         first = True
         while True:
             resp = await self.client.sync(timeout=int(self.settings.sync_timeout * 1000), since=since,
-                                          full_state=first, set_presence="offline")
+                                          full_state=first, set_presence="offline", sync_filter=SYNC_FILTER)
             if isinstance(resp, nio.SyncError):
                 if resp.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
                     if self.settings.password_env or self.settings.password_file:
@@ -178,6 +193,9 @@ class Adapter(AdapterBase):
             self._hub.spawn(self._invited(room_id, invite), f"matrix-invite-{room_id[:20]}")
         if catch_up:
             for room_id, info in resp.rooms.join.items():
+                if info.timeline.limited:
+                    log.warning("%s: more than %d events in %s since the last sync (the hub was down?): the "
+                                "older ones are not handled", self.name, TIMELINE_LIMIT, room_id)
                 self._room_events(room_id, info.timeline.events)
 
     def _room_events(self, room_id: str, events: list[Any]) -> None:
@@ -185,6 +203,7 @@ class Adapter(AdapterBase):
         assert self._hub is not None
         room = self.client.rooms.get(room_id)
         direct = room is not None and room.member_count <= 2
+        encrypted = room is not None and room.encrypted
         # The sync that brings the hub's own join also brings the room's recent history:
         # lines written before the hub was there were not meant for it.
         joined = [i for i, e in enumerate(events) if isinstance(e, nio.RoomMemberEvent)
@@ -192,24 +211,29 @@ class Adapter(AdapterBase):
         for event in events[joined[-1] + 1:] if joined else events:
             if getattr(event, "sender", None) == self.client.user_id:
                 continue
-            if isinstance(event, nio.MegolmEvent):
+            if isinstance(event, nio.MegolmEvent) or (encrypted and isinstance(event, nio.RoomMessage)):
+                # Nothing of an encrypted room is run, not even a line some client sent in clear:
+                # the answer would go out in clear, and the room would become the sender's direct
+                # room, where alarms would follow.
                 self._hub.spawn(self._say_encrypted(room_id), f"matrix-e2e-{room_id[:20]}")
                 continue
             relation = event.source.get("content", {}).get("m.relates_to", {}) \
                 if isinstance(event, nio.RoomMessageText) else {}
             if not isinstance(event, nio.RoomMessageText) or relation.get("rel_type") == "m.replace":
                 continue                        # pictures, notices (other bots), edits: not commands
-            address = EventAddress(self.name, room_id, direct, event_id=event.event_id)
+            thread = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
+            address = EventAddress(self.name, room_id, direct, thread, event_id=event.event_id)
+            body = _without_quote(event.body) if "m.in_reply_to" in relation else event.body
             late = time.time() - event.server_timestamp / 1000
             if late > self.settings.stale_after:         # answered "not run" by the router, metered
                 self._hub.dispatch(Message(Identity(self.network, event.sender, display=event.sender), address,
-                                           event.body, addressed=direct, raw=event, late=late))
+                                           body, addressed=direct, raw=event, late=late))
                 continue
             if direct and self._dm.get(event.sender) != room_id:
                 self._dm[event.sender] = room_id
                 self._hub.spawn(self._set_hub_value(f"dm:{event.sender}", room_id), "matrix-dm")
             self._hub.dispatch(Message(Identity(self.network, event.sender, display=event.sender), address,
-                                       event.body, addressed=direct, raw=event))
+                                       body, addressed=direct, raw=event))
 
     async def _invited(self, room_id: str, invite: Any) -> None:
         """Join when a configured user invites the hub; reject (and audit) anyone else's invitation."""
@@ -247,8 +271,12 @@ class Adapter(AdapterBase):
         if self.client is None or not self.client.access_token:
             raise ConnectionError(f"{self.name} is not logged in")
         room_id = await self._room_for(address.target)
-        relates = ({"m.relates_to": {"m.in_reply_to": {"event_id": address.event_id}}}
-                   if isinstance(address, EventAddress) and address.event_id else {})
+        relates: dict[str, Any] = {}
+        if isinstance(address, EventAddress) and address.event_id:
+            reply_to = {"m.in_reply_to": {"event_id": address.event_id}}
+            # In a thread, the answer stays in it (a client without threads shows it as a reply).
+            relates = {"m.relates_to": {"rel_type": "m.thread", "event_id": address.thread, "is_falling_back": True,
+                                        **reply_to} if address.thread else reply_to}
         try:
             for attachment in reply.attachments:
                 await self._send_content(room_id, await self._image(attachment) | relates)
@@ -292,9 +320,13 @@ class Adapter(AdapterBase):
                 await self.client.join(resp.room_id)
             return str(resp.room_id)
         room_id = self._dm.get(target) or await self._hub_value(f"dm:{target}")
-        if room_id:
+        if room_id and self._still_direct(room_id, target):
             self._dm[target] = room_id
             return room_id
+        if room_id:             # they left it (or declined the invitation), or it became encrypted
+            log.info("%s: %s is no longer in the direct room %s: opening a new one", self.name, target, room_id)
+            self._dm.pop(target, None)
+            await self._hub_delete(f"dm:{target}")
         resp = await self.client.room_create(is_direct=True, invite=[target],
                                              preset=nio.RoomPreset.trusted_private_chat)
         if not isinstance(resp, nio.RoomCreateResponse):
@@ -302,6 +334,13 @@ class Adapter(AdapterBase):
         self._dm[target] = resp.room_id
         await self._set_hub_value(f"dm:{target}", resp.room_id)
         return str(resp.room_id)
+
+    def _still_direct(self, room_id: str, person: str) -> bool:
+        """Whether `person` can read what the hub writes in `room_id`: the hub and they are
+        members (or they are invited), and the room is not encrypted. A room they left still
+        accepts the hub's messages: the alarm would be written to nobody, and marked delivered."""
+        room = self.client.rooms.get(room_id)
+        return room is not None and not room.encrypted and (person in room.users or person in room.invited_users)
 
     def status_note(self) -> str | None:
         return f"{len(self.client.rooms) if self.client else 0} rooms" if self.client else None

@@ -235,6 +235,59 @@ async def test_an_encrypted_room_is_told_once_that_the_hub_cannot_read_it(
 
 
 @pytest.mark.servers
+async def test_a_line_in_clear_in_an_encrypted_direct_room_is_not_run_and_alarms_go_elsewhere(
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
+    """A client that sends in clear into an encrypted room was answered in clear, and the room
+    became alice's direct room: the smoke alarm went there, unencrypted."""
+    bot, alice, _bob = people
+    hub = Hub(hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN"))
+    async with running(hub):
+        await wait_for(lambda: hub.adapters["matrix"].syncs >= 1, timeout=30)
+        room = await alice.create_room([bot], direct=True, encrypted=True)
+        await alice.wait_joined(room, bot)
+        await alice.send(room, "temp salon")
+        (note,) = await alice.messages_from(bot, room)
+        assert "end-to-end encrypted" in note["content"]["body"]
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        async with asyncio.timeout(30):
+            while not alice.invites:
+                await alice.sync()
+        (other,) = alice.invites
+        assert other != room
+        await alice.call("POST", f"/rooms/{other}/join", {})
+        assert "Smoke in the kitchen!" in (await alice.messages_from(bot, other))[0]["content"]["body"]
+        assert [e["content"]["body"] for e in alice.events[room] if e["sender"] == bot] == [note["content"]["body"]]
+
+
+@pytest.mark.servers
+async def test_an_alarm_for_someone_who_left_their_direct_room_opens_a_new_one(
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
+    """The alarm was written into the room alice had left, with only the hub in it, and marked
+    delivered."""
+    bot, alice, _bob = people
+    hub = Hub(hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN"))
+    async with running(hub):
+        adapter = hub.adapters["matrix"]
+        await wait_for(lambda: adapter.syncs >= 1, timeout=30)
+        direct = await alice.create_room([bot], direct=True)
+        await alice.wait_joined(direct, bot)
+        await alice.send(direct, "temp salon")
+        await alice.messages_from(bot, direct)
+        await alice.call("POST", f"/rooms/{direct}/leave", {})
+        room = adapter.client.rooms.get(direct)
+        await wait_for(lambda: alice.user_id not in room.users, timeout=30)    # the hub's sync saw it
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        async with asyncio.timeout(30):
+            while not (alice.invites - {direct}):
+                await alice.sync()
+        (other,) = alice.invites - {direct}
+        await alice.call("POST", f"/rooms/{other}/join", {})
+        assert "Smoke in the kitchen!" in (await alice.messages_from(bot, other))[0]["content"]["body"]
+
+
+@pytest.mark.servers
 async def test_pictures_go_to_the_media_repository_rate_limits_are_waited_out_aliases_resolved(
         tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer],
         caplog: pytest.LogCaptureFixture) -> None:
@@ -340,3 +393,35 @@ async def test_a_flooding_stranger_gets_one_slow_down_then_silence(
         await hub.audit.flush(everything=True)
         rows = await hub.store.audit_entries("rate-limited")
         assert len(rows) == 2 and {r["sender"] for r in rows} == {f"matrix:{bob.user_id}"}
+
+
+@pytest.mark.servers
+async def test_replies_threads_and_lines_written_while_the_hub_was_down(
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
+    """A reply carries a quote of what it answers (`Unknown command '>'`); an answer to a line in
+    a thread went to the main timeline; of the lines written while the hub was down, only the
+    last 10 (Synapse's default) were handled, the others lost without a word."""
+    bot, alice, _bob = people
+    settings = hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN")
+    async with running(Hub(settings)) as hub:
+        await wait_for(lambda: hub.adapters["matrix"].syncs >= 1, timeout=30)
+        direct = await alice.create_room([bot], direct=True)
+        await alice.wait_joined(direct, bot)
+        asked = await alice.send(direct, "temp salon")
+        (answer,) = await alice.messages_from(bot, direct)
+        quoted = {"msgtype": "m.text", "body": f"> <{bot}> {answer['content']['body']}\n\nwhoami",
+                  "m.relates_to": {"m.in_reply_to": {"event_id": answer["event_id"]}}}
+        await alice.call("PUT", f"/rooms/{direct}/send/m.room.message/{uuid.uuid4().hex}", quoted)
+        in_thread = {"msgtype": "m.text", "body": "temp salon",
+                     "m.relates_to": {"rel_type": "m.thread", "event_id": asked, "is_falling_back": True,
+                                      "m.in_reply_to": {"event_id": asked}}}
+        await alice.call("PUT", f"/rooms/{direct}/send/m.room.message/{uuid.uuid4().hex}", in_thread)
+        _first, who, threaded = await alice.messages_from(bot, direct, 3)
+        assert "alice" in who["content"]["body"] and "Unknown" not in who["content"]["body"], who
+        assert threaded["content"]["m.relates_to"]["rel_type"] == "m.thread"
+        assert threaded["content"]["m.relates_to"]["event_id"] == asked
+    for n in range(15):
+        await alice.send(direct, "temp salon")
+    async with running(Hub(settings)):
+        answers = await alice.messages_from(bot, direct, 3 + 15, timeout=60)
+    assert len(answers) == 18
