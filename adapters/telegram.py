@@ -7,7 +7,7 @@ hub's store *before* the updates are handed to the hub, so a restart never runs 
 A button press is a line sent by whoever pressed it: `ack 12` from the alert's "Acknowledge",
 `switch heater off` from a switch's "Off", and it takes the same path as typed text (the one
 access check, rate limits, audit). Telegram's 429 answers are obeyed: the send waits the
-`retry_after` it was told, then goes.
+`retry_after` it was told, then goes; a longer wait goes back to the outbox (RetryLater).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +27,7 @@ from chatops.backoff import Backoff
 from chatops.config import ConfigError, read_secret
 from chatops.health import Health
 from chatops.message import Address, Identity, Message, Reply
-from chatops.outbox import Undeliverable
+from chatops.outbox import RetryLater, Undeliverable
 
 from adapters.telegram_settings import Settings
 
@@ -39,7 +40,10 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 4096                 # Telegram's limit for one message
 CALLBACK_BYTES = 64             # and for a button's data: longer lines get no button
 UPDATES = ["message", "callback_query"]
-MAX_WAIT = 120.0                # the longest retry_after obeyed before giving the send back to the outbox
+_NAME_GOES_ON = re.compile(r"\w")      # `@maison_bot_helper` is another bot than `@maison_bot`
+# The longest retry_after waited in the send itself; beyond, the outbox (an alert, a notification)
+# tries again once it is over, and an answer to a command is dropped with a log line.
+MAX_WAIT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,8 @@ class Adapter(AdapterBase):
         self.updates = 0                        # updates handled (tests, status)
         self._hub: Hub | None = None
         self._store = f"telegram:{name}"        # the plugin_kv namespace of this adapter
+        self._migrated: dict[int, int] = {}     # a group's old id -> the supergroup it became
+        self._polled_at = 0.0                   # wall time of the last poll answered (0: none yet)
         # The Bot API puts the token in every URL; python-telegram-bot logs the URL at DEBUG and
         # httpx at INFO: never below WARNING for those, and the token masked if one still shows.
         for noisy in ("httpx", "httpcore", "telegram"):
@@ -140,6 +146,11 @@ class Adapter(AdapterBase):
         finally:
             self.health.down("stopped")
             try:
+                if self._polled_at:             # how long the next start was away is counted from here
+                    await self._set_hub_value("polled_at", str(self._polled_at))
+            except Exception:
+                pass
+            try:
                 await self.bot.shutdown()
             except Exception:
                 pass
@@ -160,18 +171,26 @@ class Adapter(AdapterBase):
         # poll takes health down again in `run`.
         self.health.up(f"@{self.username}, long polling")
         first = True
+        # A button press carries no date: one waiting since before the hub was away (stopped, or
+        # its network down) is taken as late by as long as the hub was away, the most it can be.
+        away_since = self._polled_at or float(await self._hub_value("polled_at") or 0) or time.time()
         while True:
             updates = await self.bot.get_updates(offset=offset, timeout=int(self.settings.poll_timeout),
                                                  allowed_updates=UPDATES)
+            polled_at, self._polled_at = self._polled_at, time.time()
             if first:
                 backoff.up()                            # the backoff resets once a poll worked
+                away = self._polled_at - away_since
                 first = False
+            else:
+                away = 0.0 if self._polled_at - polled_at < self.settings.poll_timeout + 30 else self._polled_at - polled_at
             if not updates:
                 continue
             offset = updates[-1].update_id + 1
             await self._set_hub_value("offset", str(offset))     # before handling: at most once
+            await self._set_hub_value("polled_at", str(self._polled_at))
             for update in updates:
-                self._update(update)
+                self._update(update, pressed_late=away if away > self.settings.stale_after else 0.0)
 
     async def _serve_webhook(self, backoff: Backoff) -> None:
         """Listen for Telegram's posts (behind the reverse proxy that has the public https URL)."""
@@ -215,11 +234,11 @@ class Adapter(AdapterBase):
 
     # ---- inbound ------------------------------------------------------------------------------
 
-    def _update(self, update: Any) -> None:
+    def _update(self, update: Any, pressed_late: float = 0.0) -> None:
         self.updates += 1
         try:
             if update.callback_query is not None:
-                self._pressed(update.callback_query)
+                self._pressed(update.callback_query, pressed_late)
             elif update.message is not None and update.message.text:
                 self._message(update.message)
         except Exception:
@@ -250,13 +269,16 @@ class Adapter(AdapterBase):
             command, _, bot = first.partition("@")
             if bot and bot.casefold() != name:
                 return None, False
+            if command.casefold() == "start":       # what every Telegram client sends first
+                command = "help"
             return f"{command} {rest}".strip(), True
-        if name and text.casefold().startswith(f"@{name}"):
+        if name and text.casefold().startswith(f"@{name}") and not _NAME_GOES_ON.match(text, len(name) + 1):
             return text[len(name) + 1:].lstrip(" :,"), True
         return text, direct
 
-    def _pressed(self, query: Any) -> None:
-        """A button press: the button's line, sent by whoever pressed it, on the usual path."""
+    def _pressed(self, query: Any, late: float = 0.0) -> None:
+        """A button press: the button's line, sent by whoever pressed it, on the usual path
+        (`late`: it may have waited that long, the hub being away; then it is not run)."""
         hub = self._hub
         assert hub is not None
         hub.spawn(self._answer_press(query.id), "telegram-press")
@@ -267,7 +289,8 @@ class Adapter(AdapterBase):
         target = str(chat.id) if chat is not None else str(query.from_user.id)
         direct = chat is None or chat.type == "private"
         address = ChatAddress(self.name, target, direct, message_id=message_id)
-        hub.dispatch(Message(self._identity(query.from_user), address, query.data, addressed=True, raw=query))
+        hub.dispatch(Message(self._identity(query.from_user), address, query.data, addressed=True, raw=query,
+                             late=late))
 
     async def _answer_press(self, query_id: str) -> None:
         try:
@@ -282,7 +305,7 @@ class Adapter(AdapterBase):
 
     async def send(self, address: Address, reply: Reply) -> None:
         from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
-        from telegram.error import BadRequest, Forbidden, NetworkError
+        from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError
 
         if self.bot is None or not self.health.connected:
             raise ConnectionError(f"{self.name} is not connected: {self.health.detail}")
@@ -290,6 +313,7 @@ class Adapter(AdapterBase):
             chat_id = int(address.target)
         except ValueError:
             raise Undeliverable(f"{address.target!r} is not a Telegram chat id") from None
+        chat_id = self._migrated.get(chat_id) or int(await self._hub_value(f"migrated:{chat_id}") or chat_id)
         asked = address.message_id if isinstance(address, ChatAddress) and address.message_id else None
         replying = ReplyParameters(message_id=asked, allow_sending_without_reply=True) if asked else None
         buttons = [InlineKeyboardButton(b.label, callback_data=b.line) for b in reply.buttons
@@ -307,6 +331,15 @@ class Adapter(AdapterBase):
                 await self._obeying(self.bot.send_message, chat_id=chat_id, text=piece,
                                     reply_parameters=replying if index == 0 else None,
                                     reply_markup=markup if last else None)
+        except ChatMigrated as exc:
+            # A group becomes a supergroup (a new id) when an admin changes some settings: what
+            # was addressed to the old id goes to the new one, now and after a restart.
+            new_id = int(exc.new_chat_id)
+            self._migrated[int(address.target)] = new_id
+            await self._set_hub_value(f"migrated:{address.target}", str(new_id))
+            log.warning("%s: the group %s became the supergroup %s: messages follow it; write telegram:%s in "
+                        "config.toml", self.name, address.target, new_id, new_id)
+            raise RetryLater(f"the group {address.target} is now {new_id}", 0.0) from None
         except (Forbidden, BadRequest) as exc:
             raise Undeliverable(f"Telegram refused the message to {chat_id}: {exc}") from None
         except NetworkError as exc:
@@ -321,7 +354,7 @@ class Adapter(AdapterBase):
             except RetryAfter as exc:
                 delay = _seconds(exc.retry_after)
                 if delay > MAX_WAIT:
-                    raise ConnectionError(f"Telegram asks to wait {delay:.0f}s") from None
+                    raise RetryLater(f"Telegram asks to wait {delay:.0f}s", delay) from None
                 log.info("%s: Telegram asks to wait %.0fs before sending", self.name, delay)
                 await asyncio.sleep(delay)
         return await call(**kwargs)

@@ -46,6 +46,16 @@ class Unread(Undeliverable):
     page open): given up like Undeliverable, but an everyday event, logged as information."""
 
 
+class RetryLater(Exception):
+    """Raised by an adapter's `send` when the network asked to wait (Telegram's 429 with
+    `retry_after`, Matrix's M_LIMIT_EXCEEDED): the delivery is tried again after `after`
+    seconds, not sooner, instead of the send sleeping past the outbox's send timeout."""
+
+    def __init__(self, message: str, after: float) -> None:
+        super().__init__(message)
+        self.after = after
+
+
 def queue_message(db: Any, address: Address, recipient: str, kind: str, text: str,
                   attachment: str | None, now: float) -> None:
     """Queue a plain message (a timer's result, an automation's report) for `address` in the
@@ -263,6 +273,9 @@ class Outbox:
             raise
         except Undeliverable as exc:
             return f"{type(exc).__name__}: {exc}"[:300], NEVER
+        except RetryLater as exc:
+            log.info("delivery to %s:%s waits %.0fs, as the network asked: %s", adapter_name, target, exc.after, exc)
+            return f"{type(exc).__name__}: {exc}"[:300], exc.after
         except Exception as exc:
             # Lost with the old connection while a new one is up: again now. Lost with the
             # connection (the adapter says it is down): as soon as it is back. Anything else,

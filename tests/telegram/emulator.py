@@ -51,6 +51,7 @@ class BotApi:
         self.webhook: dict[str, str] | None = None
         self._new = asyncio.Condition()
         self._throttled: dict[str, list[int]] = defaultdict(list)
+        self.migrated: dict[int, int] = {}      # a group made a supergroup: its old id -> its new one
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -115,6 +116,11 @@ class BotApi:
             return web.json_response({"ok": False, "error_code": 429,
                                       "description": f"Too Many Requests: retry after {wait}",
                                       "parameters": {"retry_after": wait}}, status=429)
+        chat = params.get("chat_id")
+        if method.startswith("send") and chat is not None and int(chat) in self.migrated:
+            return web.json_response({"ok": False, "error_code": 400, "description": "Bad Request: group chat was "
+                                      "upgraded to a supergroup chat",
+                                      "parameters": {"migrate_to_chat_id": self.migrated[int(chat)]}}, status=400)
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)

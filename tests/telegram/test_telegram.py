@@ -44,11 +44,14 @@ async def test_private_chat_and_group(telegram_settings: Callable[..., Settings]
         await bot_api.say(ALICE, "temp salon", chat_id=group)                 # not for the hub in a group
         await bot_api.say(ALICE, "/temp@maison_bot salon", chat_id=group)
         await bot_api.say(ALICE, "/temp@other_bot salon", chat_id=group)      # another bot's command
+        await bot_api.say(ALICE, "@maison_bot_helper hello", chat_id=group)    # another bot, a longer name
         await bot_api.say(ALICE, "!temp chambre", chat_id=group)
         sent = await bot_api.wait_sent(group, 2)
         assert [s.text.split(":")[0] for s in sent] == ["salon", "chambre"]
+        await bot_api.say(ALICE, "/start")                                    # a new chat's first word
+        assert (await bot_api.wait_sent(ALICE, 2))[1].text.startswith("Commands:\nack")
         await bot_api.say(ALICE, "snap entree")
-        photo = (await bot_api.wait_sent(ALICE, 2))[1]
+        photo = (await bot_api.wait_sent(ALICE, 3))[2]
         assert photo.method == "sendPhoto" and photo.photo_bytes > 1000
 
 
@@ -216,3 +219,62 @@ async def test_a_flooding_stranger_gets_one_slow_down_then_silence(telegram_sett
         # The first refusal, then the rest folded into one "(and N more)" row a minute.
         assert len(rows) == 2 and {r["sender"] for r in rows} == {f"telegram:{STRANGER}"}
         assert any(r["text"].startswith("(and ") for r in rows), rows
+
+
+async def test_a_long_retry_after_goes_back_to_the_outbox_for_that_long(
+        telegram_settings: Callable[..., Settings], bot_api: BotApi, mosquitto: Mosquitto) -> None:
+    """A 45 s retry_after was slept in the send, which the outbox's 30 s send timeout cut: the
+    alert went again at 31 s, before Telegram allowed it."""
+    async with running(Hub(telegram_settings())) as hub, aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        await connected(hub)
+        bot_api.throttle("sendmessage", retry_after=45)
+        await device.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        store = hub.store
+
+        async def row() -> Any:
+            return await store.call(lambda: store.db.execute(
+                "SELECT last_error, next_try, delivered_at FROM deliveries").fetchone())
+        await hub.alerts.settled()
+        await wait_for(lambda: bot_api.calls.count("sendmessage") == 1)
+        await hub.alerts.outbox.settled("telegram")
+        error, next_try, delivered = await row()
+        assert delivered is None and error.startswith("RetryLater: Telegram asks to wait 45s"), error
+        assert next_try - time.time() > 40
+        assert bot_api.calls.count("sendmessage") == 1
+
+
+async def test_an_alert_to_a_group_that_became_a_supergroup_follows_it(
+        telegram_settings: Callable[..., Settings], bot_api: BotApi) -> None:
+    from chatops.notify import Notice
+    bot_api.migrated[-4001] = -1004001
+    async with running(Hub(telegram_settings())) as hub:
+        await connected(hub)
+        await hub.notifications.submit(Notice(("telegram:-4001",), "Washing machine done"), "test")
+        (sent,) = await bot_api.wait_sent(-1004001)
+        assert sent.text.startswith("Washing machine done")
+        await hub.notifications.submit(Notice(("telegram:-4001",), "Dryer done"), "test")
+        assert (await bot_api.wait_sent(-1004001, 2))[1].text.startswith("Dryer done")
+        assert bot_api.to(-4001) == []
+
+
+async def test_a_button_pressed_while_the_hub_was_away_is_not_run(
+        telegram_settings: Callable[..., Settings], bot_api: BotApi) -> None:
+    """A press carries no date: the heater's "On", pressed while the hub was stopped, switched it
+    when the hub came back, while the same words typed were refused as late."""
+    import sqlite3
+    settings = telegram_settings()
+    async with running(Hub(settings)) as hub:
+        await connected(hub)
+        await wait_for(lambda: hub.home.devices["heater"].reading is not None)
+        await bot_api.say(ALICE, "chauffage off")
+        answer = (await bot_api.wait_sent(ALICE))[0]
+    await bot_api.press(ALICE, answer, "switch heater on")
+    with sqlite3.connect(settings.data_dir / "chatops.db") as db:       # the hub was stopped 10 min ago
+        db.execute("UPDATE plugin_kv SET value = ? WHERE key = 'polled_at'", (str(time.time() - 600),))
+    async with running(Hub(settings)) as hub:
+        await connected(hub)
+        refusal = (await bot_api.wait_sent(ALICE, 2))[1].text
+        assert refusal.startswith("Not run: this reached the hub 10 min late"), refusal
+        assert hub.home.devices["heater"].reading.value is False
+        await bot_api.press(ALICE, answer, "switch heater on")              # pressed now: run
+        assert (await bot_api.wait_sent(ALICE, 3))[2].text == "heater is ON"
