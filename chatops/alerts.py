@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ from .i18n import N_, _, reported_decimals, speaking
 from .message import Address
 from .outbox import STORE_RETRY_CAP, Outbox
 from .recipients import Recipient, how_to_ack, is_direct, parse_address
-from .reminders import NOTICE_PREFIX, Reminders
+from .reminders import NOTICE_PREFIX, Reminders, shown_rule
 from .store import alerts as alert_rows, deliveries
 
 if TYPE_CHECKING:
@@ -244,7 +243,7 @@ class AlertEngine:
         raw = device.reading.raw if device.reading is not None else ""
         shown = format_value(value, "", reported_decimals(raw, value)) if not isinstance(value, str) else value
         fields = {"device": device.label, "value": shown, "unit": f" {device.unit}" if device.unit else "",
-                  "time": time.strftime("%H:%M:%S"), "rule": rule.name, "severity": rule.severity.value}
+                  "time": self.hub.timers.clock_time(), "rule": rule.name, "severity": rule.severity.value}
         try:
             return template.format(**fields)
         except (KeyError, IndexError, ValueError):
@@ -497,7 +496,8 @@ class AlertEngine:
 
             def text(recipient: str) -> str:
                 with speaking(self.hub.auth.language_of(recipient)):
-                    return _("Alert #{id} ({rule}) acknowledged by {who}.").format(id=row[0], rule=row[1], who=by)
+                    return _("Alert #{id} ({rule}) acknowledged by {who}.").format(id=row[0], rule=shown_rule(row[1]),
+                                                                                    who=by)
             deliveries.insert(db, [(row[0], a, t, d, r, "ack", text(r), None, now, now) for a, t, d, r in others])
             return row[0], row[1], others
 

@@ -137,6 +137,7 @@ class Hub:
         data_dir, ports = await asyncio.to_thread(self._preflight)
         if data_dir or ports:
             raise StartupError(*data_dir, *ports, lasting=bool(data_dir))
+        self.notifications.read_tokens()
         await self.store.open()
         try:
             async with AsyncExitStack() as stack:

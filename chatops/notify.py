@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from . import json_input
 from .recipients import Recipient, how_to_ack, parse_address
 from .reminders import NOTICE_PREFIX
-from .config import NotifyTopic, read_secret
+from .config import ConfigError, NotifyTopic, read_secret
 from .i18n import _
 from .config_checks import address_problem
 from .private import private_dir, write_private
@@ -44,6 +44,7 @@ MAX_TEXT = 4000                     # characters of a notification's text
 MAX_RECIPIENTS = 20                 # entries of its "to": one request is not a mailing list
 MAX_IMAGE = 5 * 1024 * 1024         # bytes of a picture, decoded or fetched
 MAX_BODY = MAX_IMAGE * 4 // 3 + 64 * 1024   # a request: the picture in base64 plus the rest
+MAX_URL = 2000                      # characters of a picture's URL (browsers' and servers' usual limit)
 FETCH_TIMEOUT = 10.0                # seconds to fetch an `image_url`
 SEVERITIES = ("info", "warning", "critical")
 IMAGE_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png", b"GIF8": ".gif"}
@@ -65,12 +66,12 @@ def is_web_url(url: object) -> bool:
 
 
 def ends_when_acknowledged(rule: str) -> bool:
-    """Whether the alert of `rule` is over once acknowledged: a notification sent with `ack` has
-    nothing else to end it. A webhook's (Alertmanager, Grafana) ends when it says resolved."""
-    if not rule.startswith(NOTICE_PREFIX):
-        return False
-    source = rule[len(NOTICE_PREFIX):]
-    return source_family(source) == source               # no webhook key of its own
+    """Whether the alert of `rule` is over once acknowledged: any notification's. One sent with
+    `ack` has nothing else to end it; a webhook's (Alertmanager, Grafana) also ends when its
+    sender says resolved, but a sender may never say it (Grafana's test button, `send_resolved:
+    false`), and while it is open every new firing of its key is taken as a repeat: after an
+    acknowledgement, the next firing is news again."""
+    return rule.startswith(NOTICE_PREFIX)
 
 
 def rule_family(rule: str) -> str:
@@ -164,16 +165,23 @@ def parse_notice(data: Any, default_to: list[str]) -> Notice:
             raise Refused(400, 'give "image" or "image_url", not both')
         if not isinstance(data["image"], str):
             raise Refused(400, '"image" must be the picture in base64')
-        if len(data["image"]) > MAX_IMAGE * 4 // 3 + 4:
+        # `base64 file` wraps its lines, and a browser's FileReader gives a data: URI: both are
+        # the picture in base64 all the same.
+        encoded = "".join(data["image"].split())
+        if encoded.startswith("data:") and ";base64," in encoded:
+            encoded = encoded.partition(";base64,")[2]
+        if len(encoded) > MAX_IMAGE * 4 // 3 + 4:
             raise Refused(413, f'"image" is larger than {MAX_IMAGE // 1024 // 1024} MB')
         try:
-            image = base64.b64decode(data["image"], validate=True)
+            image = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
-            raise Refused(400, '"image" is not valid base64') from None
+            raise Refused(400, '"image" is not valid base64 (the picture\'s bytes in base64, or a data: URI)') from None
         image_kind(image)
     image_url = data.get("image_url")
     if image_url is not None and not is_web_url(image_url):
         raise Refused(400, '"image_url" must be an http:// or https:// URL')
+    if image_url is not None and len(image_url) > MAX_URL:
+        raise Refused(413, f'"image_url" has {len(image_url)} characters; at most {MAX_URL} are taken')
     return Notice(tuple(t.strip() for t in to), text.strip(), severity, image, image_url, ack)
 
 
@@ -233,14 +241,23 @@ class Notifications:
         self._buckets: dict[str, TokenBucket] = {}        # a token's name, or an MQTT source -> its rate
         self._mqtt_dropped: dict[str, int] = {}            # MQTT source -> notifications dropped over the rate
 
-    async def start(self) -> None:
-        """Read the tokens (a missing one stops start-up, named) and listen on the MQTT topics."""
+    def read_tokens(self) -> None:
+        """Read the tokens: a missing one, or two with one secret, stops start-up, named (the hub
+        calls this before anything runs, so nothing is left half-started)."""
         web = self.hub.settings.web
         for name, token in web.notify_tokens.items():
             secret = read_secret(token, "token", self.hub.settings.base_dir)
             if secret:
+                if twin := next((other for other, known in self._tokens.items() if known == secret), None):
+                    # Which one a request came with could not be told: the last would win, its
+                    # `to` limit applied to the other's scripts, and neither revoked alone.
+                    raise ConfigError([f"web.notify_tokens: {twin} and {name} have the same secret; give each "
+                                       f"script a token of its own (e.g. openssl rand -hex 24)"])
                 self._tokens[name] = secret
                 self._buckets[name] = TokenBucket(token.per_minute, token.per_minute / 60, self.hub.clock.monotonic)
+
+    async def start(self) -> None:
+        """Listen on the MQTT topics."""
         name = self.hub.settings.hub.name
         await self.hub.mqtt.subscribe(f"chatops/{name}/notify", self._on_own_topic, max_payload=MAX_BODY)
         for topic in self.settings.topics:
@@ -446,7 +463,8 @@ class Notifications:
                     ("failed" if delivered == -1 and error != "cancelled" else
                      ("cancelled" if delivered == -1 else "pending"))
                 recipients.append({"recipient": recipient, "address": f"{adapter}:{target}", "kind": kind,
-                                   "state": state, "attempts": attempts, "error": error})
+                                   "state": state, "attempts": attempts,
+                                   "error": None if state == "delivered" else error})   # not the error it got over
             return {"id": notice_id, "source": row[0].removeprefix(NOTICE_PREFIX), "severity": row[1],
                     "text": row[2], "at": row[3], "acked_by": row[4], "open": row[5] is None,
                     "recipients": recipients}
@@ -463,7 +481,7 @@ class Notifications:
             except Refused as exc:
                 return None, exc.error
             except Exception as exc:
-                log.warning("notification picture %s could not be fetched: %s", masked(notice.image_url), masked(str(exc)))
+                log.warning("notification picture %s could not be fetched: %s", masked(notice.image_url)[:200], masked(str(exc))[:300])
                 return None, f"{type(exc).__name__}: {exc}"
         if data is None:
             return None, None
@@ -543,7 +561,7 @@ class Notifications:
                 return
             if any(json_text(field_value(data, k)) != v for k, v in mapping.match.items()):
                 return
-            extra = {"topic": topic, "time": time.strftime("%H:%M:%S"), "severity": mapping.severity,
+            extra = {"topic": topic, "time": self.hub.timers.clock_time(), "severity": mapping.severity,
                      "rule": mapping.topic, "device": topic, "value": "", "unit": ""}
             text = fill(mapping.message, data, extra)[:MAX_TEXT]
             url = fill(mapping.image_url, data, extra) if mapping.image_url else None

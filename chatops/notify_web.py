@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import json_input
-from .notify import MAX_BODY, WEBHOOKS, NotStored, Refused, is_web_url, parse_notice, source_family
+from .notify import MAX_BODY, MAX_IMAGE, WEBHOOKS, NotStored, Refused, is_web_url, parse_notice, source_family
 
 if TYPE_CHECKING:
     from .notify import Notifications
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MOST_ALERTS_PER_CALL = 500        # a group of alerts in one webhook call (Alertmanager's max_alerts)
 SEVERITY_WORDS = {"critical": "critical", "page": "critical", "error": "critical", "high": "critical",
-                  "warning": "warning", "warn": "warning", "medium": "warning"}
+                  "warning": "warning", "warn": "warning", "medium": "warning",
+                  "info": "info", "informational": "info", "low": "info", "none": "info"}
 
 
 class NotifyApi:
@@ -28,6 +29,9 @@ class NotifyApi:
 
     def __init__(self, notifications: Notifications) -> None:
         self.notifications = notifications
+        # Webhook alerts being opened now (their picture is being fetched): a sender that timed
+        # out and sent again, or a second call at once, would otherwise open each twice.
+        self._opening: set[str] = set()
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/notify", self.post)
@@ -55,7 +59,8 @@ class NotifyApi:
             token = self._token(request)
         except Refused as exc:
             return _refusal(request, exc)
-        status = await self.notifications.status(int(request.match_info["id"]))
+        notice_id = int(request.match_info["id"])
+        status = await self.notifications.status(notice_id) if notice_id < 2 ** 63 else None   # SQLite's largest
         if status is None or not _sent_with(status["source"], token):
             return web.json_response({"error": f"no notification #{request.match_info['id']}"}, status=404)
         return web.json_response(status)
@@ -77,21 +82,32 @@ class NotifyApi:
             body = await _body(request)
             if not isinstance(body, dict):
                 raise Refused(400, f"this is not a {source} webhook payload (a JSON object is expected)")
-            to = [t for t in request.query.get("to", "").split(",") if t.strip()] or \
-                notifications.settings.default_to
-            ack = request.query.get("ack", "").lower() in ("1", "true", "yes")
+            asked = [t.strip() for t in request.query.get("to", "").split(",") if t.strip()]
+            to = asked or notifications.settings.default_to
+            ack_word = request.query.get("ack", "false").lower()
+            if ack_word not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise Refused(400, f"?ack={ack_word[:20]} is neither true nor false")
+            ack = ack_word in ("1", "true", "yes", "on")
             events = _events(body, source)
             origin = f"{source}/{token}"
             if to:
                 notifications.check_recipients(token, tuple(to))
             opened: list[int] = []
             resolved: list[int] = []
+            already_open: list[int] = []           # repeats of an open one: not told again, said here
             told_from_memory: list[str] = []       # storage failing: sent, not recorded
             # Resolutions first: they cost nothing, and must not wait behind a rate limit.
             for key, firing, text, severity, image_url in sorted(events, key=lambda event: event[1]):
+                # Two receivers of one Alertmanager (routes with `continue`) send the same alert
+                # to different people: each is told, so the recipients are part of its key.
+                key = f"{key}/to={','.join(sorted(set(asked)))}" if asked else key
                 if firing:
-                    if await notifications.open_key(origin, key) is not None:
-                        continue          # Alertmanager repeats a firing alert: it is open already
+                    if f"{origin}/{key}" in self._opening:
+                        already_open.append(0)          # being opened by a call still running
+                        continue
+                    if (open_id := await notifications.open_key(origin, key)) is not None:
+                        already_open.append(open_id)     # Alertmanager repeats a firing alert: open already
+                        continue
                     # Each notification costs the token's rate, not each call: a body may carry
                     # thousands of alerts. Past the rate, 503 with Retry-After: Alertmanager and
                     # Grafana retry a 5xx (a 4xx they drop), and the ones opened already are open
@@ -104,6 +120,7 @@ class NotifyApi:
                     picture = {"image_url": image_url} if is_web_url(image_url) else {}
                     notice = parse_notice({"to": to, "text": text, "severity": severity, "ack": ack, **picture},
                                           notifications.settings.default_to)
+                    self._opening.add(f"{origin}/{key}")
                     try:
                         opened.append(await notifications.submit(notice, origin, key))
                     except NotStored as exc:
@@ -111,6 +128,8 @@ class NotifyApi:
                             raise Refused(503, exc.refusal, retry_after=10, opened=opened,
                                           resolved=resolved) from None
                         told_from_memory += exc.told
+                    finally:
+                        self._opening.discard(f"{origin}/{key}")
                 else:
                     closed = await notifications.resolve_key(origin, key, text)
                     if closed is not None:
@@ -118,6 +137,8 @@ class NotifyApi:
         except Refused as exc:
             return _refusal(request, exc)
         extra = {"told_unstored": told_from_memory} if told_from_memory else {}
+        if already_open:
+            extra["already_open"] = already_open
         return web.json_response({"opened": opened, "resolved": resolved, **extra}, status=202)
 
     def _token(self, request: web.Request) -> str:
@@ -134,12 +155,12 @@ class NotifyApi:
 async def _body(request: web.Request) -> Any:
     """The JSON body, up to MAX_BODY bytes (more than the web server's usual limit: pictures)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise Refused(413, f"the request is larger than {MAX_BODY // 1024 // 1024} MB")
+        raise Refused(413, f"the request is larger than {MAX_BODY:,} bytes (a picture of {MAX_IMAGE // 1024 // 1024} MB in base64, and the rest)")
     chunks, size = [], 0
     async for chunk in request.content.iter_chunked(64 * 1024):    # a chunked body has no length
         size += len(chunk)
         if size > MAX_BODY:
-            raise Refused(413, f"the request is larger than {MAX_BODY // 1024 // 1024} MB")
+            raise Refused(413, f"the request is larger than {MAX_BODY:,} bytes (a picture of {MAX_IMAGE // 1024 // 1024} MB in base64, and the rest)")
         chunks.append(chunk)
     try:
         return json_input.loads(b"".join(chunks))
@@ -189,7 +210,9 @@ def _events(body: dict[str, Any], source: str) -> list[tuple[str, bool, str, str
                 raise Refused(400, "an alert has neither a fingerprint nor labels")
             status = str(alert.get("status") or body.get("status") or "firing")
             name = labels.get("alertname") or body.get("title") or source
-            summary = notes.get("summary") or notes.get("description") or body.get("message") or ""
+            # Not the body's "message": Grafana puts there the text of the whole group, every
+            # alert's labels and values, which is no summary of this one.
+            summary = notes.get("summary") or notes.get("description") or str(alert.get("valueString") or "").strip()
             where = labels.get("instance")
             text = f"{name}: {summary}" if summary else str(name)
             if where:

@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 NOTICE_PREFIX = "notify/"   # rule name of the alerts notifications open (chatops.notify): no rule of their own
 
 
+def shown_rule(rule: str) -> str:
+    """How `rule` is named to people: a notification by where it came from (`alertmanager`, the
+    token `cron`), not by the key it is stored under (`notify/alertmanager/TOKEN/FINGERPRINT`)."""
+    return rule[len(NOTICE_PREFIX):].split("/")[0] if rule.startswith(NOTICE_PREFIX) else rule
+
+
 class Reminders:
     """The reminders of one hub's alerts: one task, woken when one is due or added."""
 

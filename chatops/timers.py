@@ -18,6 +18,7 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .backoff import Backoff, pause_after_failure
@@ -181,6 +182,10 @@ class Timers:
         except sqlite3.DatabaseError as exc:
             return None, " " + _("(The hub's storage is failing ({why}): a switch-back set earlier with “for” may "
                                  "still run.)").format(why=exc)
+
+    def clock_time(self) -> str:
+        """The time now, as a message's `{time}` shows it: in `[hub] timezone`, on the hub's clock."""
+        return datetime.fromtimestamp(self.hub.clock.time(), self.tz).strftime("%H:%M:%S")
 
     def wake(self) -> None:
         """Look at the due timers now (the wall clock stepped)."""

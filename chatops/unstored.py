@@ -22,6 +22,7 @@ from .backoff import Backoff
 from .i18n import _, speaking
 from .message import Reply
 from .outbox import STORE_RETRY_CAP
+from .reminders import shown_rule
 from .store import alerts as alert_rows, deliveries
 
 if TYPE_CHECKING:
@@ -321,7 +322,7 @@ class Unstored:
         self.engine.publish_rule_state(rule, {"state": "cleared" if ends_when_acknowledged(rule) else "acknowledged",
                                               "id": acked_id, "acked_by": by})
         self._tell_the_others(rule, by_user, lambda _prefix: _("Alert #{id} ({rule}) acknowledged by {who}.").format(
-            id=acked_id, rule=rule, who=by))
+            id=acked_id, rule=shown_rule(rule), who=by))
         return acked_id, rule
 
     def _tell_the_others(self, rule: str, by_user: str | None, text: Callable[[str | None], str]) -> None:

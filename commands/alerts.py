@@ -6,6 +6,7 @@ import re
 
 from chatops.command import CommandError, Context, command
 from chatops.i18n import _
+from chatops.reminders import shown_rule
 from chatops.durations import format_duration, leading_duration
 
 MAX_MUTE = 30 * 86400.0
@@ -48,7 +49,7 @@ async def ack(ctx: Context, alert_id: str | None = None) -> str:
             raise CommandError(_("{word!r} is not an alert id; say ack or ack 12.").format(word=alert_id[:20]))
         number = int(digits)
     acked_id, rule = await ctx.hub.alerts.ack(number, ctx.who, ctx.user.name if ctx.user else None)
-    return _("Alert #{id} ({rule}) acknowledged; reminders stopped.").format(id=acked_id, rule=rule)
+    return _("Alert #{id} ({rule}) acknowledged; reminders stopped.").format(id=acked_id, rule=shown_rule(rule))
 
 
 @command("mute", aliases=["silence", "muet"], usage="mute RULE DURATION", needs_user=True)

@@ -9,9 +9,11 @@ import re
 import signal
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiomqtt
 import pytest
@@ -337,9 +339,10 @@ async def test_flapping_keeps_one_alert_and_a_new_alarm_after_the_clear_is_not_d
 
 async def test_time_field_renders_the_local_time_of_the_alert(tmp_path: Path, mosquitto: Mosquitto,
                                                               broker: aiomqtt.Client) -> None:
+    # In [hub] timezone, not the system's (UTC here): "at 20:50" for a hub in Tokyo was UTC.
     settings = alert_settings(tmp_path, mosquitto.url, name="hot", device="salon", when="> 30",
                               message="{device} {value}{unit} at {time}", severity="warning",
-                              notify=["loop:alice"], cleared=None)
+                              notify=["loop:alice"], cleared=None, hub={"timezone": "Asia/Tokyo"})
     async with hub_with_inbox(settings) as (hub, inbox):
         sent = time.time()
         await broker.publish("zigbee2mqtt/salon", json.dumps({"temperature": 31.5}), qos=1)
@@ -348,7 +351,8 @@ async def test_time_field_renders_the_local_time_of_the_alert(tmp_path: Path, mo
     match = re.fullmatch(r"\[WARNING\] salon 31\.5 °C at (\d\d:\d\d:\d\d) \(alert #1; answer ack 1\)", text)
     assert match, text
     seconds = range(int(sent) - 1, int(received) + 2)                # the clock read while the alert was raised
-    assert match.group(1) in {time.strftime("%H:%M:%S", time.localtime(s)) for s in seconds}
+    tokyo = ZoneInfo("Asia/Tokyo")
+    assert match.group(1) in {datetime.fromtimestamp(s, tokyo).strftime("%H:%M:%S") for s in seconds}
 
 
 def test_a_person_with_two_irc_patterns_is_one_irc_recipient(tmp_path: Path) -> None:

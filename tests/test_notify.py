@@ -277,7 +277,8 @@ async def test_alertmanager_and_grafana_webhooks(tmp_path: Path, mosquitto: Mosq
         texts = {(await next_sent(inbox))[1].text, (await next_sent(inbox))[1].text}
         assert texts == {"[CRITICAL] DiskFull: / is 97% full (nas:9100)", "[CRITIQUE] DiskFull: / is 97% full (nas:9100)"}
         async with http.post(url, json=payload("firing"), headers=bearer()) as response:
-            assert (await response.json())["opened"] == [], "a repeated firing alert is the same alert"
+            again = await response.json()
+            assert again["opened"] == [] and again["already_open"] == opened, "a repeated firing alert is the same"
         assert [a["id"] for a in await hub.alerts.active()] == opened
         async with http.post(url, json=payload("resolved"), headers=bearer()) as response:
             assert (await response.json())["resolved"] == opened
@@ -305,6 +306,31 @@ async def test_alertmanager_and_grafana_webhooks(tmp_path: Path, mosquitto: Mosq
             assert response.status == 413
             assert (await response.json())["error"] == ("501 alerts in one call; at most 500 (Alertmanager: "
                                                         "max_alerts: 500 in the webhook_config)")
+
+
+async def test_a_webhook_alert_is_told_to_each_receiver_and_fires_again_once_acknowledged(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three ways a firing was swallowed: the same alert for another receiver's people (`?to=`),
+    a firing again after an acknowledgement (the sender never said resolved: Grafana's test
+    button), and an `info` alert told as a WARNING. And an alert without a summary read the
+    body's message: Grafana's text of the whole group."""
+    alert = {"status": "firing", "fingerprint": "57c6d9296de2ad39", "labels": {"alertname": "Backup",
+                                                                              "severity": "info"},
+             "annotations": {}, "valueString": "[ var='B' value=93.2 ]"}
+    body = {"status": "firing", "message": "**Firing**\n\nValue: B=93.2\nLabels:\n - alertname = Other", "alerts": [alert]}
+    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+        async with http.post(f"{base}/api/notify/alertmanager", json=body, headers=bearer()) as response:
+            (first,) = (await response.json())["opened"]
+        address, reply = await next_sent(inbox)
+        assert (address.target, reply.text) == ("owner", "Backup: [ var='B' value=93.2 ]")         # info: no [WARNING]
+        async with http.post(f"{base}/api/notify/alertmanager?to=bob", json=body, headers=bearer()) as response:
+            (for_bob,) = (await response.json())["opened"]
+        address, reply = await next_sent(inbox)
+        assert (address.target, reply.text) == ("bob", "Backup: [ var='B' value=93.2 ]")
+        assert await exec_command(hub, f"ack {first}", sender="owner")
+        async with http.post(f"{base}/api/notify/alertmanager", json=body, headers=bearer()) as response:
+            again = (await response.json())["opened"]
+        assert len(again) == 1 and again[0] not in (first, for_bob), "acknowledged: a new firing is told again"
 
 
 async def test_a_webhook_pays_per_notification_and_a_token_reads_only_its_own(
@@ -449,11 +475,13 @@ async def test_a_message_to_the_web_chat_with_no_page_open_says_so(tmp_path: Pat
 
 
 def test_which_notifications_end_when_acknowledged() -> None:
-    # Nothing else ends a notification sent with ack; a webhook's ends when it says resolved. A
-    # plain token may be named like a webhook (the config's example names "grafana").
+    # Nothing else ends a notification sent with ack. A plain token may be named like a webhook
+    # (the config's example names "grafana").
+    # A webhook's too: its sender may never say resolved (Grafana's test button), and while it
+    # is open every firing of its key was swallowed as a repeat.
     from chatops.notify import ends_when_acknowledged
     assert ends_when_acknowledged("notify/cron") and ends_when_acknowledged("notify/grafana")
-    assert not ends_when_acknowledged("notify/alertmanager/prom/c0ffee")
+    assert ends_when_acknowledged("notify/alertmanager/prom/c0ffee")
     assert not ends_when_acknowledged("smoke")
 
 
@@ -647,3 +675,60 @@ async def test_a_notification_sent_with_ack_reminds_from_memory_while_storage_fa
             assert len(inbox.sent) == count
         finally:
             await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+
+
+async def test_two_notify_tokens_with_one_secret_stop_the_start(tmp_path: Path, mosquitto: Mosquitto,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last token of the two took every request: grafana's `to` limit applied to cron's
+    scripts, and cron's notifications read as someone else's (404)."""
+    from chatops.config import ConfigError
+    monkeypatch.setenv("T_CRON", TOKEN)
+    monkeypatch.setenv("T_GRAFANA", TOKEN)
+    with pytest.raises(ConfigError) as refused:          # before anything starts
+        async with running(Hub(notify_settings(tmp_path, mosquitto.url), tty=False)):
+            pass
+    assert refused.value.problems == ["web.notify_tokens: cron and grafana have the same secret; give each script "
+                                      "a token of its own (e.g. openssl rand -hex 24)"]
+
+
+def test_pictures_in_base64_as_tools_write_them_and_urls_of_a_sane_length() -> None:
+    """`base64 file` wraps lines and a browser gives a data: URI: both were "not valid base64";
+    a 7 MB image_url was taken, and written whole to the log."""
+    picture = bytes.fromhex("89504e470d0a1a0a") + bytes(range(256)) * 2        # a PNG's magic, then bytes
+    png = base64.b64encode(picture).decode()
+    wrapped = "\n".join(png[i:i + 76] for i in range(0, len(png), 76)) + "\n"
+    for image in (wrapped, f"data:image/png;base64,{png}"):
+        assert parse_notice({"text": "x", "image": image}, ["owner"]).image == picture
+    with pytest.raises(Refused) as refused:
+        parse_notice({"text": "x", "image_url": "http://cam/" + "a" * 5000}, ["owner"])
+    assert refused.value.status == 413 and "at most 2000" in refused.value.error
+
+
+async def test_a_webhook_sent_again_while_its_picture_is_fetched_opens_one_alert(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sender that timed out while the hub fetched the alert's picture sends again: both calls
+    opened the alert, and everyone got it twice."""
+    asked, release = asyncio.Event(), asyncio.Event()
+    picture = tiny_png(tmp_path / "graph.png").read_bytes()
+
+    async def slow(_request: web.Request) -> web.Response:
+        asked.set()
+        await release.wait()
+        return web.Response(body=picture, content_type="image/png")
+    app = web.Application()
+    app.router.add_get("/graph.png", slow)
+    async with serving(app) as port, \
+            hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+        body = {"alerts": [{"status": "firing", "fingerprint": "f00d", "labels": {"alertname": "Fridge"},
+                            "imageURL": f"http://127.0.0.1:{port}/graph.png"}]}
+
+        async def call() -> Any:
+            async with http.post(f"{base}/api/notify/grafana", json=body, headers=bearer()) as response:
+                return await response.json()
+        first = asyncio.create_task(call())
+        await asyncio.wait_for(asked.wait(), 10)
+        second = await call()
+        assert second["opened"] == [] and second["already_open"] == [0], second
+        release.set()
+        assert len((await first)["opened"]) == 1
+        assert len(await hub.alerts.active()) == 1
