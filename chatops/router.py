@@ -48,6 +48,9 @@ class BindError(Exception):
     """Arguments that do not fit the command's parameters."""
 
 
+_LINE_END = "?!.…"           # what may close a chat line without being part of the command
+
+
 def clean_text(text: str) -> str:
     """Text without control characters or bidi overrides, whitespace collapsed to single spaces."""
     return " ".join(_CONTROL.sub(" ", text).split())
@@ -152,7 +155,7 @@ class Router:
             return Reply(_("That message is {length} characters long; commands are short (at most {most}), "
                            "e.g. {prefix}temp salon").format(length=len(line), most=MAX_INPUT_CHARS,
                                                             prefix=self._prefix(message)))
-        words = _split(clean_text(line))
+        words = command_words(line)
         if not words:
             if not message.addressed:
                 return None
@@ -314,7 +317,7 @@ class Router:
         access rule refuses, its command's precheck: an unknown device), or None: asked when a
         timer is set and by `chatops check` for automations. Costs no rate token; the full path
         decides again when the line runs."""
-        words = _split(clean_text(line))
+        words = command_words(line)
         if not words:
             return _("the command is empty")
         spec, args, word = self._resolve(words)
@@ -348,7 +351,7 @@ class Router:
 
     def resolve(self, line: str) -> CommandSpec | None:
         """The command a line would run (None when it names none): for timers and automations."""
-        words = _split(clean_text(line))
+        words = command_words(line)
         return self._resolve(words)[0] if words else None
 
     def _unprefixed(self, words: list[str]) -> list[str]:
@@ -445,6 +448,22 @@ def _rest_of(coro: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
 # A unit written apart from its number, as the hub itself writes it (`40 %`, `21 °C`, French
 # typography): one word with the number, as the devices' parsers read it.
 _SPACED_UNIT = re.compile(r"(?<=\d) (%|°[CcFf]?|[Kk])(?= |$)")
+
+
+def command_words(line: str) -> list[str]:
+    """The words of a command line as the router reads them: cleaned, split, and without the
+    punctuation people end a chat line with (`temp salon ?`, `allume la lampe.`) or put after a
+    word (`dans 10 min, ferme les volets`). A decimal comma inside a number stays (20,5)."""
+    words = _split(clean_text(line))
+    if not words:
+        return words
+    if any(word[-1] in ",;" for word in words):
+        words = [word.rstrip(",;") or word for word in words]
+    while words and not words[-1].rstrip(_LINE_END):
+        words.pop()                                 # a `?` or `!` on its own, French style
+    if words and words[-1][-1] in _LINE_END:
+        words[-1] = words[-1].rstrip(_LINE_END)
+    return words
 
 
 def _split(line: str) -> list[str]:

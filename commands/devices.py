@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import sqlite3
 from collections.abc import Iterable
 
@@ -32,6 +33,7 @@ def _cannot_switch(device: Device, prefix: str = "") -> str | None:
     return _("{label} is a {kind}, it cannot be switched.").format(label=device.label, kind=type_word(device.type))
 
 
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")       # a level said without its unit: `à 40`
 SWITCHES = DeviceKind(lambda device: device.switchable, N_("Devices that switch"),
                       lambda device, _rest: _cannot_switch(device))
 
@@ -182,9 +184,10 @@ async def _switch_to(ctx: Context, state: str, words: list[str]) -> str | Reply:
     if device is None:
         return await switch(ctx, " ".join(words), state)        # says there is no such device
     setting = ctx.hub.commands.find("set")
-    if state == "on" and len(rest) == 1 and rest[0].endswith(("%", "°")) and device.control is not None \
-            and setting is not None:
-        return await setting.func(ctx, device.name, rest[0])     # `allume la lampe à 40%`: on, at 40 %
+    if state == "on" and len(rest) == 1 and device.control is not None and setting is not None \
+            and (rest[0].endswith(("%", "°")) or _NUMBER.fullmatch(rest[0])):
+        # `allume la lampe à 40%`, `à 40`: on, at 40 % (a bare number is no duration: those need a unit)
+        return await setting.func(ctx, device.name, rest[0])
     return await switch(ctx, name, state, *rest)
 
 
@@ -192,6 +195,8 @@ def _switch_words(ctx: Context, words: list[str]) -> tuple[str, str, float | Non
     """(device, on|off|toggle, seconds or None) from `DEVICE STATE [[for] DURATION]`."""
     usage = " " + _("Usage: {usage}").format(usage=ctx.prefix + shown_usage("switch DEVICE on|off|toggle [for DURATION]"))
     cut = next((i for i in range(len(words) - 1, 0, -1) if fold(words[i]) in SWITCH_STATES), None)
+    if cut is None and len(words) > 1 and fold(words[0]) in SWITCH_STATES:     # `turn on the lamp`
+        return " ".join(words[1:]), fold(words[0]), None
     if cut is None:
         if len(words) == 1:
             raise CommandError(_("Missing state.") + usage)
@@ -211,7 +216,7 @@ def _switch_words(ctx: Context, words: list[str]) -> tuple[str, str, float | Non
         try:
             hold = parse_duration("".join(tail))
         except ValueError as exc:
-            if "".join(tail)[:1].isdigit():            # a duration, wrong: parse_duration says how
+            if len(tail) == 1 and tail[0][:1].isdigit():     # a duration, wrong: parse_duration says how
                 raise CommandError(f"{exc}." + usage) from None
             raise CommandError(_("{word!r} is not a duration (e.g. 2h, 30m).").format(word=" ".join(tail)[:30])
                                + usage) from None

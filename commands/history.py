@@ -6,6 +6,7 @@ import asyncio
 import re
 
 from chatops.cameras import ImageFolder
+from chatops.auth import fold
 from chatops.command import CommandError, Context, command
 from chatops.i18n import N_, _, format_count, ngettext
 from chatops.config import DeviceType
@@ -48,6 +49,9 @@ def _devices(ctx: Context, words: list[str]) -> list[Device]:
     found: list[Device] = []
     i = 0
     while i < len(words):
+        if len(found) and fold(words[i]) in ("et", "and", "&"):      # `graph salon et chambre`
+            i += 1
+            continue
         for j in range(len(words), i, -1):
             device = ctx.home.find(" ".join(words[i:j]))
             if device is not None:

@@ -329,6 +329,27 @@ async def test_values_as_the_hub_writes_them_and_french_articles_are_understood(
 
 
 @pytest_servers
+async def test_what_people_type_around_a_command_in_french(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Punctuation closing a chat line (`temp salon ?`, `allume la lampe.`), a level without its
+    `%` (`allume la lampe à 40`), `du`, `de la` and `au` before a name, and English with the
+    state first (`turn off the lampe`): each was refused or misread."""
+    french = {"fam": {"roles": ["family"], "web": ["fam"], "language": "fr"}}
+    async with home(tmp_path, mosquitto, users=french) as hub:
+        assert await say(hub, "temp salon ?") == await say(hub, "temp salon")
+        assert "Commandes" in await say(hub, "aide.")
+        assert (await say(hub, "allume la lampe à 40")).startswith("lampe: allumé, 40 %")
+        assert await say(hub, "éteins la lampe.") == "lampe: éteint"
+        assert (await say(hub, "allume la lampe !")).startswith("lampe: allumé")
+        assert (await say(hub, "lampe 30%.")).startswith("lampe: allumé, 30 %")
+        assert (await say(hub, "température du salon")).startswith("salon")
+        assert (await say(hub, "lire le thermostat")).startswith("thermostat")
+        assert (await say(hub, "historique du salon")).startswith("salon")
+        assert await say(hub, "turn off the lampe") == "lampe: éteint"
+        assert "n'est pas une durée" in await say(hub, "allume la lampe à 40% pendant une heure")
+        assert "40%pendant" not in await say(hub, "allume la lampe à 40% pendant une heure")
+
+
+@pytest_servers
 async def test_volet_close_says_closing_at_once_and_closed_when_it_is(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with home(tmp_path, mosquitto) as hub:
         assert (await say(hub, "open volet")).startswith("volet salon: opening… (")
