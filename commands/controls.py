@@ -15,8 +15,11 @@ heater may dim a lamp, and no role config needs a new word.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
+from collections.abc import Callable
 
+from chatops.auth import fold
 from chatops.command import CommandError, Context, Shorthand, command
 from chatops.config import DeviceType
 from chatops.controls import Action, ActionError
@@ -55,6 +58,40 @@ def _value_problem(device: Device, rest: list[str]) -> str | None:
 
 
 SET_VALUE = DeviceKind(TAKES_A_VALUE.takes, TAKES_A_VALUE.listing, _value_problem)
+_HALF = ("moitie", "half", "halfway", "mi-hauteur")
+_POSITION = re.compile(r"\d+(?:[.,]\d+)? ?%?")
+
+
+def _position(device: Device, word: str, rest: list[str]) -> str:
+    """The position `ouvre le volet à 50%`, `ferme le volet à moitié` asks, as `set` takes it;
+    CommandError when the words after the cover's name are none."""
+    words = [w for w in rest if fold(w) not in ("a", "to", "at")]
+    said = fold(" ".join(words))
+    if word != "stop" and said in _HALF:
+        return "50%"
+    if word != "stop" and _POSITION.fullmatch(said):
+        return said.replace(" ", "") if said.endswith("%") else f"{said}%"
+    if word == "stop":
+        raise CommandError(_("stop takes the cover's name alone, not {words!r}.").format(words=" ".join(rest)))
+    raise CommandError(_("{label}: {words!r} is no position; give one as 50% (or half), or none.").format(
+        label=device.label, words=" ".join(rest)))
+
+
+def _cover_problem(word: str) -> Callable[[Device, list[str]], str | None]:
+    """What `open|close|stop COVER [POSITION]` would answer, driving nothing (a timer's check)."""
+    def problem(device: Device, rest: list[str]) -> str | None:
+        if device.type is not DeviceType.COVER:
+            return _("{label} is not a cover (a shutter or blind).").format(label=device.label)
+        try:
+            _position(device, word, rest) if rest else None
+        except CommandError as exc:
+            return str(exc)
+        return None
+    return problem
+
+
+def _covers(word: str) -> DeviceKind:
+    return DeviceKind(lambda device: device.type is DeviceType.COVER, N_("Covers"), _cover_problem(word))
 
 
 def _settable(ctx: Context, name: str) -> Device:
@@ -87,19 +124,19 @@ async def dim(ctx: Context, light: str, percent: str) -> str:
     return await set_value(ctx, target.name, percent if percent.endswith("%") else f"{percent}%")
 
 
-@command("open", aliases=["ouvre", "ouvrir"], precheck=TAKES_A_VALUE.precheck, usage="open COVER", needs_user=True, permission="switch")
+@command("open", aliases=["ouvre", "ouvrir"], precheck=_covers("open").precheck, usage="open COVER", needs_user=True, permission="switch")
 async def open_cover(ctx: Context, cover: str) -> str:
     """Open a shutter or blind."""
     return await _cover_word(ctx, cover, "open")
 
 
-@command("close", aliases=["ferme", "fermer"], precheck=TAKES_A_VALUE.precheck, usage="close COVER", needs_user=True, permission="switch")
+@command("close", aliases=["ferme", "fermer"], precheck=_covers("close").precheck, usage="close COVER", needs_user=True, permission="switch")
 async def close_cover(ctx: Context, cover: str) -> str:
     """Close a shutter or blind."""
     return await _cover_word(ctx, cover, "close")
 
 
-@command("stop", aliases=["arrête", "arrete"], precheck=TAKES_A_VALUE.precheck, usage="stop COVER", needs_user=True,
+@command("stop", aliases=["arrête", "arrete"], precheck=_covers("stop").precheck, usage="stop COVER", needs_user=True,
          permission="switch")
 async def stop_cover(ctx: Context, cover: str) -> str:
     """Stop a shutter or blind where it is."""
@@ -107,10 +144,13 @@ async def stop_cover(ctx: Context, cover: str) -> str:
 
 
 async def _cover_word(ctx: Context, name: str, word: str) -> str:
-    target = _settable(ctx, name)
-    if target.type is not DeviceType.COVER:
-        raise CommandError(_("{label} is not a cover (a shutter or blind).").format(label=target.label))
-    return await set_value(ctx, target.name, word)
+    """`open COVER`, and `ouvre le volet à 50%` / `à moitié`: to that position."""
+    device, said, rest = ctx.home.find_leading(name.split())
+    if device is None:              # `said`: the first word, its article dropped (`le volot`: volot)
+        raise CommandError(ctx.home.unknown(said, _covers(word)))
+    if (problem := _cover_problem(word)(device, [])) is not None:
+        raise CommandError(problem)
+    return await set_value(ctx, device.name, _position(device, word, rest) if rest else word)
 
 
 async def _drive(ctx: Context, device: Device, action: Action, asked: str) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import difflib
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from chatops.auth import fold
 from chatops.command import CommandError, Context, Shorthand, command, shown_usage
 from chatops.config import DeviceType
+from chatops.controls import ActionError
 from chatops.durations import format_duration, parse_duration
 from chatops.home import SWITCH_STATES, Device, DeviceKind, format_value, names_a_device
 from chatops.device_settings import type_word
@@ -34,8 +35,41 @@ def _cannot_switch(device: Device, prefix: str = "") -> str | None:
 
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")       # a level said without its unit: `à 40`
-SWITCHES = DeviceKind(lambda device: device.switchable, N_("Devices that switch"),
-                      lambda device, _rest: _cannot_switch(device))
+def _switch_problem(device: Device, rest: list[str]) -> str | None:
+    """What `switch DEVICE STATE [for DURATION]` would answer about `rest`, driving nothing."""
+    if (problem := _cannot_switch(device)) is not None:
+        return problem
+    try:
+        _switch_words("", [device.name, *rest])
+    except CommandError as exc:
+        return str(exc)
+    return None
+
+
+def _verb_problem(state: str) -> Callable[[Device, list[str]], str | None]:
+    """The same for `allume DEVICE [pendant DURATION]` and `éteins DEVICE ...` (`allume la lampe
+    à 40`: the level too): asked when a timer is set, so that `dans 20s allume la lampe stp` is
+    refused at once, not at run time."""
+    def problem(device: Device, rest: list[str]) -> str | None:
+        if _is_level(device, state, rest):
+            try:
+                device.action(rest[0])
+            except ActionError as exc:
+                return str(exc)
+            return None
+        return _switch_problem(device, [state, *rest])
+    return problem
+
+
+def _is_level(device: Device, state: str, rest: list[str]) -> bool:
+    """`allume la lampe à 40%`, `à 40`: on at a level (a bare number is no duration: those need a unit)."""
+    return state == "on" and len(rest) == 1 and device.control is not None and \
+        (rest[0].endswith(("%", "°")) or _NUMBER.fullmatch(rest[0]) is not None)
+
+
+SWITCHES = DeviceKind(lambda device: device.switchable, N_("Devices that switch"), _switch_problem)
+SWITCHES_ON = DeviceKind(SWITCHES.takes, SWITCHES.listing, _verb_problem("on"))
+SWITCHES_OFF = DeviceKind(SWITCHES.takes, SWITCHES.listing, _verb_problem("off"))
 
 
 def _device(ctx: Context, name: str, kind: DeviceKind | None = None) -> Device:
@@ -124,7 +158,7 @@ def _held_for(args: list[str]) -> str | None:
          shorthand=Shorthand.DEVICE_STATE, also_needs=_held_by_a_timer)
 async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
-    name, state, hold = _switch_words(ctx, [device, *words])
+    name, state, hold = _switch_words(ctx.prefix, [device, *words])
     target = _device(ctx, name, SWITCHES)
     scheduling = ctx.hub.commands.find("in")
     if hold is not None and (scheduling is None or ctx.hub.access.authorize(str(ctx.sender), ctx.user, scheduling,
@@ -163,14 +197,14 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     return await _switch_back_later(ctx, target, wanted, before, hold, pending, said) + note
 
 
-@command("allume", aliases=["allumer"], precheck=SWITCHES.precheck, usage="allume DEVICE [pendant DURATION]", needs_user=True,
+@command("allume", aliases=["allumer"], precheck=SWITCHES_ON.precheck, usage="allume DEVICE [pendant DURATION]", needs_user=True,
          permission="switch", also_needs=_held_for)
 async def switch_on(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device on (French: allume chauffage, allume chauffage 2h)."""
     return await _switch_to(ctx, "on", [device, *words])
 
 
-@command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=SWITCHES.precheck, usage="éteins DEVICE [pendant DURATION]",
+@command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=SWITCHES_OFF.precheck, usage="éteins DEVICE [pendant DURATION]",
          needs_user=True, permission="switch", also_needs=_held_for)
 async def switch_off(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device off (French: éteins la lampe, éteins chauffage)."""
@@ -184,16 +218,14 @@ async def _switch_to(ctx: Context, state: str, words: list[str]) -> str | Reply:
     if device is None:
         return await switch(ctx, " ".join(words), state)        # says there is no such device
     setting = ctx.hub.commands.find("set")
-    if state == "on" and len(rest) == 1 and device.control is not None and setting is not None \
-            and (rest[0].endswith(("%", "°")) or _NUMBER.fullmatch(rest[0])):
-        # `allume la lampe à 40%`, `à 40`: on, at 40 % (a bare number is no duration: those need a unit)
-        return await setting.func(ctx, device.name, rest[0])
+    if _is_level(device, state, rest) and setting is not None:
+        return await setting.func(ctx, device.name, rest[0])     # `allume la lampe à 40`: on, at 40 %
     return await switch(ctx, name, state, *rest)
 
 
-def _switch_words(ctx: Context, words: list[str]) -> tuple[str, str, float | None]:
+def _switch_words(prefix: str, words: list[str]) -> tuple[str, str, float | None]:
     """(device, on|off|toggle, seconds or None) from `DEVICE STATE [[for] DURATION]`."""
-    usage = " " + _("Usage: {usage}").format(usage=ctx.prefix + shown_usage("switch DEVICE on|off|toggle [for DURATION]"))
+    usage = " " + _("Usage: {usage}").format(usage=prefix + shown_usage("switch DEVICE on|off|toggle [for DURATION]"))
     cut = next((i for i in range(len(words) - 1, 0, -1) if fold(words[i]) in SWITCH_STATES), None)
     if cut is None and len(words) > 1 and fold(words[0]) in SWITCH_STATES:     # `turn on the lamp`
         return " ".join(words[1:]), fold(words[0]), None

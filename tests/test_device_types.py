@@ -350,6 +350,27 @@ async def test_what_people_type_around_a_command_in_french(tmp_path: Path, mosqu
 
 
 @pytest_servers
+async def test_a_timer_is_refused_when_set_if_its_command_would_fail_when_it_runs(tmp_path: Path,
+                                                                                 mosquitto: Mosquitto) -> None:
+    """`dans 20s allume la lampe stp` was accepted, then failed 20 s later: a daily one would fail
+    every morning. And `ouvre le volet à 50%` named no device (`le volet à 50%`)."""
+    french = {"fam": {"roles": ["family"], "web": ["fam"], "language": "fr"}}
+    async with home(tmp_path, mosquitto, users=french) as hub:
+        refused = await say(hub, "dans 20s allume la lampe stp")
+        assert refused.startswith("Non programmé : 'stp' n'est pas une durée"), refused
+        assert (await say(hub, "tous les jours à 7h ferme le volet du salon")).startswith(
+            "Non programmé : volet salon : 'du salon' n'est pas une position")
+        assert (await say(hub, "dans 20s arrête le volet vite")).startswith("Non programmé : arrête prend le nom")
+        assert (await say(hub, "dans 20s ouvre le volet à moitié")).startswith("Minuterie n°")
+        assert (await say(hub, "dans 20s allume la lampe à 40")).startswith("Minuterie n°")
+        assert await say(hub, "ouvre la lampe") == "lampe n'est pas un volet ni un store."
+        assert await say(hub, "ouvre le volot") == "Aucun appareil nommé 'volot'. Vouliez-vous dire volet ?"
+        assert (await say(hub, "ouvre le volet à 50%")).startswith("volet salon: s'ouvre… (")
+        await wait_for(lambda: hub.home.devices["volet_salon"].reading.value == 50, timeout=10)
+        assert (await later(hub)).startswith("volet salon: ouvert à 50 %")
+
+
+@pytest_servers
 async def test_volet_close_says_closing_at_once_and_closed_when_it_is(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with home(tmp_path, mosquitto) as hub:
         assert (await say(hub, "open volet")).startswith("volet salon: opening… (")
