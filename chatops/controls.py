@@ -327,7 +327,7 @@ class Light(Control):
         if value and "brightness" in attrs:
             parts.append(f"{attrs['brightness']} %")
         if value and s.color_temp and attrs.get("color_temp"):
-            parts.append(f"{round(1_000_000 / attrs['color_temp'], -1):.0f} K")
+            parts.append(f"{round(1_000_000 / attrs['color_temp'], -2):.0f} K")   # 6500 K: 154 mireds, 6494 K
         return ", ".join(parts)
 
 
@@ -530,7 +530,12 @@ class Cover(Control):
         a stop is reached once it no longer moves."""
         if action.field == "motion":
             return not attrs.get("motion")
-        return abs(float(value) - action.value) <= 1
+        position, target = float(value), float(action.value)
+        if {position, target} & {0.0, 100.0}:
+            # Closed and open are states of their own: 1 % open is not closed, and closed is not
+            # the 1 % asked (the tolerance once answered "closed" to `volet 1%`, then it moved).
+            return position == target
+        return abs(position - target) <= 1
 
     def moving(self, attrs: Mapping[str, Any]) -> str | None:
         return attrs.get("motion")

@@ -304,6 +304,7 @@ async def test_values_as_the_hub_writes_them_and_french_articles_are_understood(
         assert await say(hub, "lampe 40 %") == "lampe: on, 40 %, 2700 K"
         assert (await say(hub, "thermostat 22 °C")).endswith(", target 22.0 °C, off")
         assert await say(hub, "lampe 4000 K") == "lampe: on, 40 %, 4000 K"
+        assert await say(hub, "lampe 6500K") == "lampe: on, 40 %, 6500 K"         # was 6490 K (154 mireds)
         # A value it does not take is answered with what it takes, not sent to help.
         assert await say(hub, "thermostat warm") == "thermostat takes a temperature (21°) or a mode: off, heat, auto."
         assert await say(hub, "thermostat a bit warmer") == \
@@ -375,6 +376,22 @@ async def test_volet_close_says_closing_at_once_and_closed_when_it_is(tmp_path: 
     async with home(tmp_path, mosquitto) as hub:
         assert (await say(hub, "open volet")).startswith("volet salon: opening… (")
         assert await later(hub) == "volet salon: open"
+        answer = await say(hub, "volet close")
+        assert answer.startswith("volet salon: closing… ("), answer
+        assert await later(hub) == "volet salon: closed"
+
+
+@pytest_servers
+async def test_a_cover_one_percent_from_its_end_is_neither_closed_nor_open(tmp_path: Path,
+                                                                           mosquitto: Mosquitto) -> None:
+    """The 1 % tolerance answered "closed" to `volet 1%` from closed (then it moved to 1 %), and
+    "1 % open" to `volet close` from 1 % (then it closed), with no report after."""
+    async with home(tmp_path, mosquitto) as hub:
+        volet = hub.home.devices["volet_salon"]
+        assert volet.reading.value == 0
+        answer = await say(hub, "volet 1%")
+        assert answer.startswith("volet salon: opening… ("), answer
+        assert await later(hub) == "volet salon: 1 % open"
         answer = await say(hub, "volet close")
         assert answer.startswith("volet salon: closing… ("), answer
         assert await later(hub) == "volet salon: closed"
