@@ -150,6 +150,8 @@ def _clock_words(words: list[str], at: int) -> tuple[int, int, int]:
     if at + 1 < len(words) and words[at + 1].lower().replace(".", "") in ("am", "pm"):
         hour, minute = parse_clock(words[at] + words[at + 1])
         return hour, minute, at + 2
+    if at + 1 < len(words) and words[at].isdigit() and fold(words[at + 1]) in ("heure", "heures"):   # `7 heures`
+        words = [*words[:at + 1], "h", *words[at + 2:]]
     if at + 1 < len(words) and words[at].isdigit() and words[at + 1].lower() == "h":    # `19 h`, `7 h 30`
         taken = 3 if at + 2 < len(words) and re.fullmatch(r"\d{2}", words[at + 2]) else 2
         hour, minute = parse_clock("".join(words[at:at + taken]))

@@ -97,7 +97,11 @@ def _covers(word: str) -> DeviceKind:
 def _settable(ctx: Context, name: str) -> Device:
     device = ctx.home.find(name)
     if device is None:
-        raise CommandError(ctx.home.unknown(name, TAKES_A_VALUE))
+        # `mets le chauffage pendant 2 heures`: a device that only switches, more words after it.
+        found, _said, _rest = ctx.home.find_leading(name.split())
+        if found is None or found.settable:
+            raise CommandError(ctx.home.unknown(name, TAKES_A_VALUE))
+        device = found
     if (problem := _cannot_set(device, ctx.prefix)) is not None:
         raise CommandError(problem)
     return device

@@ -71,8 +71,10 @@ async def whoami(ctx: Context) -> str:
 
 def _line(spec: CommandSpec, prefix: str, with_aliases: bool) -> str:
     """`usage — help (also: aliases)`: one command as `help` shows it."""
-    aliases = " " + _("(also: {names})").format(names=", ".join(spec.aliases)) if with_aliases and spec.aliases else ""
-    return f"{prefix}{shown_usage(spec.usage)} — {_help(spec)}{aliases}"
+    usage = shown_usage(spec.usage)
+    others = [alias for alias in spec.aliases if alias != usage.split(" ", 1)[0]]    # `éteins` is shown first
+    aliases = " " + _("(also: {names})").format(names=", ".join(others)) if with_aliases and others else ""
+    return f"{prefix}{usage} — {_help(spec)}{aliases}"
 
 
 def _help(spec: CommandSpec) -> str:

@@ -130,7 +130,7 @@ async def timers(ctx: Context) -> str:
 
 async def _own_timer(ctx: Context, ident: str) -> Timer:
     try:
-        timer_id = int(ident.lstrip("#"))
+        timer_id = int(re.sub(r"^(?:#|n°|no\.?|nº)\s*", "", ident.strip(), flags=re.IGNORECASE))  # as timers shows it
     except ValueError:
         raise CommandError(_('{ident!r} is not a timer number; {prefix}timers lists them.').format(
             ident=ident, prefix=ctx.prefix)) from None

@@ -369,6 +369,14 @@ async def test_a_timer_is_refused_when_set_if_its_command_would_fail_when_it_run
         assert (await say(hub, "ouvre le volet à 50%")).startswith("volet salon: s'ouvre… (")
         await wait_for(lambda: hub.home.devices["volet_salon"].reading.value == 50, timeout=10)
         assert (await later(hub)).startswith("volet salon: ouvert à 50 %")
+        set_at_seven = await say(hub, "à 7 heures ouvre volet")             # was "'7' n'est pas une heure"
+        assert set_at_seven.startswith("Minuterie n°") and "07:00" in set_at_seven, set_at_seven
+        number = set_at_seven.split("n°")[1].split(" ")[0]
+        assert (await say(hub, f"annule n°{number}")).startswith(f"Minuterie n°{number} annulée")   # as shown
+        assert await say(hub, "mets le chauffage pendant 2 heures") == \
+            "heater ne fait que s'allumer et s'éteindre : dites allume heater ou éteins heater."
+        listing = await say(hub, "aide")
+        assert "(éteins la lampe, éteins chauffage). (aussi : eteindre, éteindre)" in listing, "not éteins again"
 
 
 @pytest_servers
