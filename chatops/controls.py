@@ -138,7 +138,8 @@ def check_range(settings: DeviceSettings, label: str, value: float, unit: str = 
             label=label, low=format_number(low, _decimals(low)), high=format_number(high, _decimals(high)),
             unit=f" {unit}" if unit else "", step=shown_step, value=format_number(value, _decimals(value))))
     if step:
-        value = round(round((value - low) / step) * step + low, 6)
+        # Half up, as people round (12.5 % is 13 %): round() goes to the even step (12), 13.5 to 14.
+        value = round(math.floor((value - low) / step + 0.5) * step + low, 6)
     return value
 
 

@@ -159,6 +159,8 @@ def test_a_value_out_of_range_is_refused_with_the_range(kind: str, settings: dic
 def test_a_step_snaps_the_value() -> None:
     assert device("climate").action("21.3°").value == 21.5
     assert device("climate").action("21,2").value == 21.0
+    # Half up, both ways alike: round() went to the even step (12.5 -> 12, 13.5 -> 14).
+    assert [device("light").action(w).value for w in ("12.5%", "13.5%")] == [13, 14]
 
 
 # ---- Home Assistant and Tasmota discovery ----------------------------------------------------------
