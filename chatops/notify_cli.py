@@ -32,8 +32,9 @@ def add_parser(sub: Any) -> None:
                         help="a user name or an address such as NETWORK:ADDRESS (repeat it; default: "
                              "[notify] default_to)")
     notify.add_argument("--severity", choices=["info", "warning", "critical"], default="info")
-    notify.add_argument("--image", type=Path, metavar="FILE", help="a JPEG, PNG or GIF to attach")
-    notify.add_argument("--image-url", metavar="URL", help="a picture the hub fetches and attaches")
+    picture = notify.add_mutually_exclusive_group()       # one or the other: argparse says so, exit 2
+    picture.add_argument("--image", type=Path, metavar="FILE", help="a JPEG, PNG or GIF to attach")
+    picture.add_argument("--image-url", metavar="URL", help="a picture the hub fetches and attaches")
     notify.add_argument("--ack", action="store_true", help="repeat until someone acknowledges it")
     notify.add_argument("--url", help=f"the hub's web address (default: ${URL_ENV}, else from --config)")
     notify.add_argument("--config", type=Path, default=Path("config.toml"),

@@ -96,3 +96,11 @@ async def test_the_token_never_follows_a_redirect(monkeypatch: pytest.MonkeyPatc
     finally:
         for runner in runners:
             await runner.cleanup()
+
+
+def test_a_picture_file_and_a_picture_url_together_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """The docs say one or the other; both went to the hub and came back as its 400 (exit 1)."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["notify", "--image", "a.png", "--image-url", "http://cam/x.jpg", "hello"])
+    assert stopped.value.code == 2
+    assert "not allowed with argument --image" in capsys.readouterr().err
