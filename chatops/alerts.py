@@ -26,8 +26,9 @@ from .config import AlertSettings
 from .home import Device, Reading, format_value
 from .i18n import N_, _, reported_decimals, speaking
 from .message import Address
-from .outbox import STORE_RETRY_CAP, Outbox
+from .outbox import Outbox
 from .recipients import Recipient, how_to_ack, is_direct, parse_address
+from .offline_rules import watch_offline
 from .reminders import NOTICE_PREFIX, Reminders, shown_rule
 from .store import alerts as alert_rows, deliveries
 
@@ -104,7 +105,7 @@ class AlertEngine:
         self.unstored.watch()
         self.hub.spawn(self.reminders.run_forever(), "alerts-repeat")
         if any(s.condition.kind == "offline" for s in self.rules.values()):
-            self.hub.spawn(self._offline_forever(), "alerts-offline")
+            self.hub.spawn(watch_offline(self), "alerts-offline")
         adapters = set(self.hub.adapters) | set(await store.call(deliveries.adapters_waiting, store.db))
         for name in adapters:
             self.outbox.wake(name)
@@ -195,7 +196,7 @@ class AlertEngine:
         holds = state.condition.holds(reading.value, previous)
         if kind == "changed":
             if holds:
-                await self._maybe_raise(state, device, reading.value)
+                await self.maybe_raise(state, device, reading.value)
             return
         if holds:
             if state.quiet_since is not None and state.active_id is not None:
@@ -209,7 +210,7 @@ class AlertEngine:
                     await self._remember_quiet(state, None)
             state.quiet_since = None
             if state.active_id is None:
-                await self._maybe_raise(state, device, reading.value)
+                await self.maybe_raise(state, device, reading.value)
         elif state.active_id is not None:
             # Clear only once the condition stayed false for the cooldown: a flapping sensor
             # keeps one alert open instead of raising ten, and a real alarm is never delayed.
@@ -224,7 +225,7 @@ class AlertEngine:
             elif state.recheck is None:
                 state.recheck = asyncio.get_running_loop().call_later(remaining, self._recheck, state, device)
 
-    async def _maybe_raise(self, state: RuleState, device: Device, value: Any) -> None:
+    async def maybe_raise(self, state: RuleState, device: Device, value: Any) -> None:
         rule = state.rule
         if self.muted(rule.name):
             log.info("alert %s is muted; not raised", rule.name)
@@ -587,45 +588,3 @@ class AlertEngine:
                 await self.publish_state(rule, latest[rule])
             else:
                 self.publish_rule_state(rule)
-
-    # ---- offline checks (reminders live in chatops.reminders) -------------------------------
-
-    async def _offline_forever(self) -> None:
-        """Raise `offline` rules for devices silent too long, measured on monotonic time: NTP
-        stepping the wall clock forward after a boot must not make every device look months silent."""
-        clock = self.hub.clock
-        link = self.hub.mqtt
-        heard_from, link_since = clock.monotonic(), link.health.since
-        while True:
-            if not link.connected.is_set():
-                # Blind, not silent: while the broker is unreachable no device can be heard, so
-                # none is called offline; each gets a full period once the link is back.
-                await link.connected.wait()
-                continue
-            now = clock.monotonic()
-            if link.health.since != link_since:       # the link came back since the last look
-                heard_from, link_since = now, link.health.since
-            next_check = now + 60
-            for state in self.rules.values():
-                if state.condition.kind != "offline":
-                    continue
-                device = self.hub.home.devices.get(state.rule.device)
-                if device is None:
-                    continue
-                # When the hub heard it, on monotonic time (Reading.seen), never the wall clock.
-                seen = max(device.reading.seen, heard_from) if device.reading is not None else heard_from
-                limit = float(state.condition.threshold or 0)
-                if now - seen >= limit and state.active_id is None:
-                    try:
-                        await self._maybe_raise(state, device, "offline")
-                    except sqlite3.DatabaseError as exc:
-                        # Said from memory now (once), recorded when the database takes it.
-                        if (state.rule.name, device.name) not in self.unstored.alerts:
-                            log.error("alert rule %s could not be recorded (%s); retrying every %.0fs",
-                                      state.rule.name, exc, STORE_RETRY_CAP)
-                            if not self.muted(state.rule.name):
-                                self.unstored.deliver(state.rule, device, "offline", str(exc))
-                        next_check = min(next_check, now + STORE_RETRY_CAP)
-                elif state.active_id is None:
-                    next_check = min(next_check, seen + limit)
-            await clock.sleep(max(0.2, min(next_check - clock.monotonic(), 60)))

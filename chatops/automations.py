@@ -24,7 +24,8 @@ from .clock import nap
 from .conditions import Trigger
 from .config import AutomationSettings
 from .durations import format_duration
-from .notify import Notice, NotStored, Refused
+from .notice import Notice, Refused
+from .notify import NotStored
 from .message import AUTOMATION, Address, Reply
 from .schedule import in_window, is_window, local_time, parse_phrase
 from .watchers import Watchers

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import json_input
-from .notify import MAX_BODY, MAX_IMAGE, WEBHOOKS, NotStored, Refused, is_web_url, parse_notice, source_family
+from .notice import MAX_BODY, MAX_IMAGE, Refused, is_web_url, parse_notice
+from .notify import WEBHOOKS, NotStored, source_family
 
 if TYPE_CHECKING:
     from .notify import Notifications

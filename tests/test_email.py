@@ -22,7 +22,7 @@ from adapters.email import subject
 from adapters.email_network import identity_problem
 from chatops.hub import Hub, running
 from chatops.message import AlertRef
-from chatops.notify import Notice, Refused
+from chatops.notice import Notice, Refused
 from chatops.testing import Mosquitto, free_port, settings_for, tiny_png
 
 PASSWORD = "pw-Zq8!never-in-logs"

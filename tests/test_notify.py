@@ -19,7 +19,8 @@ from aiohttp import web
 
 from chatops.hub import Hub, running
 from chatops.message import Address, Identity, Message
-from chatops.notify import Notice, NotStored, Refused, fill, parse_notice
+from chatops.notice import Notice, Refused, parse_notice
+from chatops.notify import NotStored, fill
 from chatops.testing import Mosquitto, exec_command, settings_for, tiny_png, wait_for
 
 TOKEN = "cron-secret-token-1234"

@@ -245,7 +245,7 @@ async def test_a_long_retry_after_goes_back_to_the_outbox_for_that_long(
 
 async def test_an_alert_to_a_group_that_became_a_supergroup_follows_it(
         telegram_settings: Callable[..., Settings], bot_api: BotApi) -> None:
-    from chatops.notify import Notice
+    from chatops.notice import Notice
     bot_api.migrated[-4001] = -1004001
     async with running(Hub(telegram_settings())) as hub:
         await connected(hub)
