@@ -108,7 +108,7 @@ class Adapter(AdapterBase):
         self.name = name
         self.settings = settings
         self.health = Health()
-        self.capabilities = Capabilities(max_text=4000, images=False)
+        self.capabilities = Capabilities(max_text=4000, images=False, names_pass_on=True)
         self.bucket = TokenBucket(settings.burst, settings.rate)
         self.bot: _Bot | None = None
         self.connections = 0

@@ -29,6 +29,9 @@ class Capabilities:
     keeps_messages: bool = True    # a message for someone not there waits for them; else (the web
                                    # chat, with no page open) a timer's later result goes to the
                                    # owner's other networks
+    names_pass_on: bool = False    # a direct chat's name may be someone else's later (an IRC nick):
+                                   # a timer's later result goes to the owner as an alert does,
+                                   # their identity checked when it is sent
 
 
 @runtime_checkable

@@ -334,16 +334,28 @@ class Timers:
             await self.hub.automations.later(address.target, replies)
             return
         adapter = self.hub.adapters.get(address.adapter)
+        engine = self.hub.alerts
         if adapter is not None and not adapter.capabilities.keeps_messages:
             # Set from a web page (or the HTTP API), which will be closed when it runs: to the
             # owner's other networks, where it waits for them, when they have any.
-            engine = self.hub.alerts
             elsewhere = [r for r in engine.recipients([recipient]) if r.network != adapter.network]
             if elsewhere:
                 for where in elsewhere:
                     await engine.outbox.queue(engine.address_of(where), recipient, kind, replies, self.clock.time())
                 return
-        await self.hub.alerts.outbox.queue(address, recipient, kind, replies, self.clock.time())
+        if adapter is not None and address.direct and adapter.capabilities.names_pass_on \
+                and recipient in self.hub.auth.users:
+            # A private chat on a network where anyone may take a name (an IRC nick): by the time
+            # this is sent, the nick may be someone else's. To the owner as an alert goes, whose
+            # holder is checked when it is sent; nowhere there when their patterns name no nick.
+            mine = [r for r in engine.recipients([recipient]) if r.network == adapter.network]
+            if not mine:
+                log.warning("a %s for %s is not sent to the nick %s: no [users.%s] pattern names a nick whose "
+                            "holder can be checked", kind, recipient, address.target, recipient)
+            for where in mine:
+                await engine.outbox.queue(engine.address_of(where), recipient, kind, replies, self.clock.time())
+            return
+        await engine.outbox.queue(address, recipient, kind, replies, self.clock.time())
 
     def _audit(self, timer: Timer, kind: str, detail: str) -> None:
         """Audited like a chat command: through the hub's audit trail, written in batches (10,000

@@ -283,6 +283,34 @@ async def test_an_alert_for_a_person_never_reaches_whoever_took_their_nick(
         assert not [l for l in impostor.lines if l.command == "NOTICE" and l.nick == "maison"]
 
 
+async def test_a_private_timer_result_never_reaches_whoever_took_the_nick(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    """alice sets `in 2s whoami` in private, then changes nick, and eve takes `alice`: the
+    result (who alice is, what she may do) went to eve. It goes to alice as an alert does."""
+    users = {"alice": {"roles": ["family"], "irc": ["alice!*alice@127.0.0.1"]}}
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port), users=users,
+                            simulator={"enabled": False}) as (hub, irc):
+        await wait_for(lambda: irc.health.connected, timeout=10)
+        alice = await irc_client("alice", user="alice")
+        alice.send("PRIVMSG maison :in 2s whoami")
+        assert (await alice.reply("maison", "alice", timeout=10)).text.startswith("Timer #1")
+        alice.send("NICK alice_away")
+        impostor = await irc_client("alice", user="eve")
+        store = hub.store
+        async with asyncio.timeout(15):                 # due, tried, refused: eve holds the nick
+            while not (rows := await store.call(lambda: store.db.execute(
+                    "SELECT attempts, last_error FROM deliveries WHERE adapter = 'irc'").fetchall())) \
+                    or not rows[0][0]:
+                await asyncio.sleep(0.05)
+        assert "held by alice!~eve@127.0.0.1" in rows[0][1], rows
+        impostor.send("QUIT :bye")
+        await wait_for(lambda: impostor.closed, timeout=5)
+        alice.send("NICK alice")
+        notice = await alice.reply("maison", "alice", command="NOTICE", timeout=20)
+        assert notice.text.startswith("Timer #1 (whoami): You are"), notice.text
+        assert not [l for l in impostor.lines if l.nick == "maison" and "Timer #1" in l.text]
+
+
 async def test_shipped_pacing_survives_ngircd_flood_penalties(tmp_path: Path, mosquitto: Mosquitto,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     """Every other test here turns ngircd's flood penalties off. With them on, and the pacing
