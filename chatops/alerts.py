@@ -571,6 +571,12 @@ class AlertEngine:
         a stored alert's, one sent from memory (chatops.unstored), or by default `cleared`, a rule
         with no alert raised or none left."""
         payload = json.dumps(state or {"state": "cleared", "id": None})
+        if rule.startswith(NOTICE_PREFIX):
+            # One state per source (`notify/alertmanager/TOKEN`), not per key: a webhook's keys
+            # (fingerprints, labels, ?to= addresses) would leave a retained topic each on the
+            # broker, and may hold `+` or `#`, which no topic may.
+            from .notify import rule_family
+            rule = rule_family(rule).replace("+", "_").replace("#", "_")
         self.hub.spawn(self.hub.mqtt.publish_latest(self.state_topic(rule), payload), f"alert-state-{rule}")
 
     def state_topic(self, rule: str) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import json_input
-from .notice import MAX_BODY, MAX_IMAGE, Refused, is_web_url, parse_notice
+from .notice import MAX_BODY, MAX_IMAGE, MAX_URL, Refused, is_web_url, parse_notice
 from .notify import WEBHOOKS, NotStored, source_family
 
 if TYPE_CHECKING:
@@ -103,34 +103,38 @@ class NotifyApi:
                 # to different people: each is told, so the recipients are part of its key.
                 key = f"{key}/to={','.join(sorted(set(asked)))}" if asked else key
                 if firing:
-                    if f"{origin}/{key}" in self._opening:
+                    mark = f"{origin}/{key}"
+                    if mark in self._opening:
                         already_open.append(0)          # being opened by a call still running
                         continue
-                    if (open_id := await notifications.open_key(origin, key)) is not None:
-                        already_open.append(open_id)     # Alertmanager repeats a firing alert: open already
-                        continue
-                    # Each notification costs the token's rate, not each call: a body may carry
-                    # thousands of alerts. Past the rate, 503 with Retry-After: Alertmanager and
-                    # Grafana retry a 5xx (a 4xx they drop), and the ones opened already are open
-                    # (skipped above) by then.
+                    self._opening.add(mark)             # before any await: a call at the same moment sees it
                     try:
-                        notifications.take(token, opened=opened, resolved=resolved)
-                    except Refused as exc:
-                        raise Refused(503, exc.error, **exc.extra) from None
-                    # The picture URL goes through the same check as POST /api/notify's (http or https).
-                    picture = {"image_url": image_url} if is_web_url(image_url) else {}
-                    notice = parse_notice({"to": to, "text": text, "severity": severity, "ack": ack, **picture},
-                                          notifications.settings.default_to)
-                    self._opening.add(f"{origin}/{key}")
-                    try:
-                        opened.append(await notifications.submit(notice, origin, key))
-                    except NotStored as exc:
-                        if not exc.told:          # told nobody: the sender's retry is the only chance
-                            raise Refused(503, exc.refusal, retry_after=10, opened=opened,
-                                          resolved=resolved) from None
-                        told_from_memory += exc.told
+                        if (open_id := await notifications.open_key(origin, key)) is not None:
+                            already_open.append(open_id)     # Alertmanager repeats a firing alert: open already
+                            continue
+                        # Each notification costs the token's rate, not each call: a body may carry
+                        # thousands of alerts. Past the rate, 503 with Retry-After: Alertmanager and
+                        # Grafana retry a 5xx (a 4xx they drop), and the ones opened already are open
+                        # (skipped above) by then.
+                        try:
+                            notifications.take(token, opened=opened, resolved=resolved)
+                        except Refused as exc:
+                            raise Refused(503, exc.error, **exc.extra) from None
+                        # The picture URL goes through the same check as POST /api/notify's (http or
+                        # https); one too long is left out, not the alert: a sender drops a 4xx for good.
+                        picture = {"image_url": image_url} if is_web_url(image_url) and len(image_url) <= MAX_URL \
+                            else {}
+                        notice = parse_notice({"to": to, "text": text, "severity": severity, "ack": ack, **picture},
+                                              notifications.settings.default_to)
+                        try:
+                            opened.append(await notifications.submit(notice, origin, key))
+                        except NotStored as exc:
+                            if not exc.told:          # told nobody: the sender's retry is the only chance
+                                raise Refused(503, exc.refusal, retry_after=10, opened=opened,
+                                              resolved=resolved) from None
+                            told_from_memory += exc.told
                     finally:
-                        self._opening.discard(f"{origin}/{key}")
+                        self._opening.discard(mark)
                 else:
                     closed = await notifications.resolve_key(origin, key, text)
                     if closed is not None:

@@ -733,3 +733,32 @@ async def test_a_webhook_sent_again_while_its_picture_is_fetched_opens_one_alert
         release.set()
         assert len((await first)["opened"]) == 1
         assert len(await hub.alerts.active()) == 1
+        # Three at the same moment (each got past the check while the others awaited): one.
+        body["alerts"][0]["fingerprint"] = "beef"
+        answers = await asyncio.gather(*(call() for _ in range(3)))
+        assert sorted(len(a["opened"]) for a in answers) == [0, 0, 1], answers
+        # A picture URL too long is left out, not the alert (a 413 would lose it: senders drop 4xx).
+        long = {"alerts": [{"status": "firing", "fingerprint": "cafe", "labels": {"alertname": "Presigned"},
+                            "imageURL": "https://bucket.example/x.png?token=" + "a" * 2500}]}
+        async with http.post(f"{base}/api/notify/grafana", json=long, headers=bearer()) as response:
+            assert response.status == 202 and len((await response.json())["opened"]) == 1
+
+
+async def test_a_webhook_alert_state_is_published_per_source_not_per_key(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The state went to chatops/maison/alerts/notify/alertmanager/cron/KEY/to=loop:+336...: a `+`
+    no topic may hold (the publish failed with a traceback), and a retained topic per key."""
+    body = {"alerts": [{"status": "firing", "fingerprint": "abc", "labels": {"alertname": "Disk"}}]}
+    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base), \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as follower:
+        await follower.subscribe("chatops/maison/alerts/#")
+        async with http.post(f"{base}/api/notify/alertmanager?to=loop:%2B33612345678&ack=true", json=body,
+                             headers=bearer()) as response:
+            (opened,) = (await response.json())["opened"]
+        assert (await exec_command(hub, f"ack {opened}", sender="owner")).startswith(f"Alert #{opened} (alertmanager)")
+        async with asyncio.timeout(10):
+            async for message in follower.messages:
+                if json.loads(message.payload or b"{}").get("id") == opened:    # type: ignore[arg-type]
+                    assert message.topic.value == "chatops/maison/alerts/notify/alertmanager/cron"
+                    break
+    assert "failed" not in caplog.text
