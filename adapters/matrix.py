@@ -27,6 +27,7 @@ from chatops.config import ConfigError, read_secret
 from chatops.health import Health
 from chatops.i18n import N_, _, speaking
 from chatops.message import Address, Identity, Message, Reply
+from chatops.outbox import Undeliverable
 
 from adapters.matrix_settings import Settings
 
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 # Synapse sends 10 events of a room per sync unless told: the lines written while the hub was
 # down beyond those were lost without a word. A flood past this many is said in the log.
 TIMELINE_LIMIT = 100
+REOPEN_AFTER = 3600.0           # seconds before the hub opens another direct room for one person
 SYNC_FILTER = {"room": {"timeline": {"limit": TIMELINE_LIMIT}}}
 ENCRYPTED_NOTE = N_("This room is end-to-end encrypted: the hub cannot read it and will not answer here. "
                      "Talk to it in an unencrypted room or a direct chat without encryption.")
@@ -90,6 +92,7 @@ class Adapter(AdapterBase):
         self._store = f"matrix:{name}"          # the plugin_kv namespace of this adapter
         self._dm: dict[str, str] = {}           # user id -> direct room id
         self._warned: set[str] = set()          # encrypted rooms already told
+        self._opened: dict[str, tuple[str, float]] = {}   # person -> (room the hub opened, when: monotonic)
         # nio logs every response it validates at DEBUG, the login's access token and every
         # message body included: never below INFO, whatever the root level (tests check it).
         logging.getLogger("nio.responses").setLevel(logging.INFO)
@@ -323,6 +326,16 @@ class Adapter(AdapterBase):
         if room_id and self._still_direct(room_id, target):
             self._dm[target] = room_id
             return room_id
+        opened = self._opened.get(target)
+        if opened is not None and time.monotonic() - opened[1] < REOPEN_AFTER:
+            # Not a new room (and invitation) for every message: they declined the last one, or
+            # the server made it encrypted. The outbox tries again later.
+            room = self.client.rooms.get(opened[0])
+            if room is not None and room.encrypted:
+                raise Undeliverable(f"{self.name}: the homeserver makes new rooms encrypted, which the hub cannot "
+                                    f"write in; turn encryption_enabled_by_default_for_room_type off, or alert a room")
+            raise ConnectionError(f"{self.name}: {target} has not joined the direct room the hub opened "
+                                  f"{time.monotonic() - opened[1]:.0f}s ago; not opening another yet")
         if room_id:             # they left it (or declined the invitation), or it became encrypted
             log.info("%s: %s is no longer in the direct room %s: opening a new one", self.name, target, room_id)
             self._dm.pop(target, None)
@@ -331,6 +344,7 @@ class Adapter(AdapterBase):
                                              preset=nio.RoomPreset.trusted_private_chat)
         if not isinstance(resp, nio.RoomCreateResponse):
             raise ConnectionError(f"{self.name}: cannot open a direct room with {target}: {_error(resp)}")
+        self._opened[target] = (resp.room_id, time.monotonic())
         self._dm[target] = resp.room_id
         await self._set_hub_value(f"dm:{target}", resp.room_id)
         return str(resp.room_id)
@@ -340,7 +354,9 @@ class Adapter(AdapterBase):
         members (or they are invited), and the room is not encrypted. A room they left still
         accepts the hub's messages: the alarm would be written to nobody, and marked delivered."""
         room = self.client.rooms.get(room_id)
-        return room is not None and not room.encrypted and (person in room.users or person in room.invited_users)
+        if room is None:            # one the hub has just opened, which no sync has shown yet
+            return self._opened.get(person, ("", 0.0))[0] == room_id
+        return not room.encrypted and (person in room.users or person in room.invited_users)
 
     def status_note(self) -> str | None:
         return f"{len(self.client.rooms) if self.client else 0} rooms" if self.client else None

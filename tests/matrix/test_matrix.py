@@ -425,3 +425,34 @@ async def test_replies_threads_and_lines_written_while_the_hub_was_down(
     async with running(Hub(settings)):
         answers = await alice.messages_from(bot, direct, 3 + 15, timeout=60)
     assert len(answers) == 18
+
+
+@pytest.mark.servers
+async def test_a_declined_invitation_is_not_followed_by_a_new_room_for_every_message(
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
+    """alice declines the room the hub opened for an alarm: each later message opened another
+    room and sent another invitation, without end."""
+    bot, alice, _bob = people
+    hub = Hub(hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN"))
+    async with running(hub):
+        adapter = hub.adapters["matrix"]
+        await wait_for(lambda: adapter.syncs >= 1, timeout=30)
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+            async with asyncio.timeout(30):
+                while not alice.invites:
+                    await alice.sync()
+            (first,) = alice.invites
+            await alice.call("POST", f"/rooms/{first}/leave", {})          # declined
+            room = adapter.client.rooms.get(first)
+            await wait_for(lambda: room is not None and alice.user_id not in room.invited_users, timeout=30)
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": False}), qos=1)
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        store = hub.store
+        await wait_for(lambda: hub.alerts.rules["smoke"].active_id not in (None, 1), timeout=10)
+        async with asyncio.timeout(20):
+            while not any("not opening another yet" in (row[0] or "") for row in await store.call(
+                    lambda: store.db.execute("SELECT last_error FROM deliveries").fetchall())):
+                await asyncio.sleep(0.1)
+        await alice.sync()
+        assert alice.invites == {first}, "no second room, no second invitation"
