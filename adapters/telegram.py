@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 4096                 # Telegram's limit for one message
 CALLBACK_BYTES = 64             # and for a button's data: longer lines get no button
 UPDATES = ["message", "callback_query"]
+WEBHOOK_CATCH_UP = 60.0        # seconds after a webhook comes back in which Telegram posts the backlog
 _NAME_GOES_ON = re.compile(r"\w")      # `@maison_bot_helper` is another bot than `@maison_bot`
 # The longest retry_after waited in the send itself; beyond, the outbox (an alert, a notification)
 # tries again once it is over, and an answer to a command is dropped with a log line.
@@ -174,6 +175,7 @@ class Adapter(AdapterBase):
         # A button press carries no date: one waiting since before the hub was away (stopped, or
         # its network down) is taken as late by as long as the hub was away, the most it can be.
         away_since = self._polled_at or float(await self._hub_value("polled_at") or 0) or time.time()
+        backlog, away = False, 0.0
         while True:
             updates = await self.bot.get_updates(offset=offset, timeout=int(self.settings.poll_timeout),
                                                  allowed_updates=UPDATES)
@@ -182,8 +184,13 @@ class Adapter(AdapterBase):
                 backoff.up()                            # the backoff resets once a poll worked
                 away = self._polled_at - away_since
                 first = False
-            else:
-                away = 0.0 if self._polled_at - polled_at < self.settings.poll_timeout + 30 else self._polled_at - polled_at
+            elif self._polled_at - polled_at >= self.settings.poll_timeout + 30:
+                away = self._polled_at - polled_at      # a poll that took that long: the hub was away
+            elif not backlog:
+                away = 0.0
+            # A batch is at most 100 updates: until one comes with fewer, the backlog from while
+            # the hub was away is still being read, and its presses are as late as the first.
+            backlog = len(updates) >= 100
             if not updates:
                 continue
             offset = updates[-1].update_id + 1
@@ -201,6 +208,11 @@ class Adapter(AdapterBase):
         secret = read_secret(self.settings, "webhook_secret", self._hub.settings.base_dir) or ""
         host, _, port = self.settings.webhook_listen.rpartition(":")
 
+        # Telegram posts again what it could not post while the hub was away, at once when it is
+        # back: a press posted in the first minute after a long absence is as late as that.
+        away_since = self._polled_at or float(await self._hub_value("polled_at") or 0) or time.time()
+        up_at = time.time()
+
         async def posted(request: web.Request) -> web.Response:
             given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
             if not hmac.compare_digest(given.encode(), secret.encode()):
@@ -216,7 +228,9 @@ class Adapter(AdapterBase):
                 return web.Response(status=400, text="not an update")
             assert self._hub is not None
             if update is not None and await self._hub.store.mark_processed(f"{self._store}:{update.update_id}"):
-                self._update(update)
+                away = up_at - away_since if time.time() - up_at < WEBHOOK_CATCH_UP else 0.0
+                self._polled_at = time.time()
+                self._update(update, pressed_late=away if away > self.settings.stale_after else 0.0)
             return web.Response(text="ok")
 
         app = web.Application(client_max_size=1024 * 1024)

@@ -268,6 +268,8 @@ async def test_a_button_pressed_while_the_hub_was_away_is_not_run(
         await wait_for(lambda: hub.home.devices["heater"].reading is not None)
         await bot_api.say(ALICE, "chauffage off")
         answer = (await bot_api.wait_sent(ALICE))[0]
+    for n in range(100):                        # a busy group meanwhile: the press is in the second batch
+        await bot_api.say(STRANGER, f"hello {n}", chat_id=-1001234)
     await bot_api.press(ALICE, answer, "switch heater on")
     with sqlite3.connect(settings.data_dir / "chatops.db") as db:       # the hub was stopped 10 min ago
         db.execute("UPDATE plugin_kv SET value = ? WHERE key = 'polled_at'", (str(time.time() - 600),))
@@ -278,3 +280,30 @@ async def test_a_button_pressed_while_the_hub_was_away_is_not_run(
         assert hub.home.devices["heater"].reading.value is False
         await bot_api.press(ALICE, answer, "switch heater on")              # pressed now: run
         assert (await bot_api.wait_sent(ALICE, 3))[2].text == "heater is ON"
+
+
+async def test_a_press_telegram_posts_to_the_webhook_when_the_hub_is_back_is_late(
+        telegram_settings: Callable[..., Settings], bot_api: BotApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Telegram posts again, once the hub is back, what it could not post while it was away: a
+    press from then ran as if pressed now."""
+    import sqlite3
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret-webhook")
+    port = free_port()
+    settings = telegram_settings(mode="webhook", webhook_url=f"http://127.0.0.1:{port}/telegram",
+                                 webhook_listen=f"127.0.0.1:{port}", webhook_secret_env="TELEGRAM_WEBHOOK_SECRET")
+    async with running(Hub(settings)) as hub:
+        await connected(hub)
+    with sqlite3.connect(settings.data_dir / "chatops.db") as db:       # it stopped 10 min ago
+        db.execute("INSERT OR REPLACE INTO plugin_kv(plugin, key, value) VALUES ('telegram:telegram', 'polled_at', ?)",
+                   (str(time.time() - 600),))
+    press = bot_api.update(callback_query={
+        "id": "cq1", "from": {"id": ALICE, "is_bot": False, "first_name": "alice"}, "chat_instance": "42",
+        "data": "switch heater on", "message": {"message_id": 3, "date": int(time.time()) - 700,
+                                                 "chat": {"id": ALICE, "type": "private"}, "text": "heater is OFF"}})
+    async with running(Hub(settings)) as hub, aiohttp.ClientSession() as http:
+        await connected(hub)
+        async with http.post(f"http://127.0.0.1:{port}/telegram", json=press,
+                             headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-webhook"}) as accepted:
+            assert accepted.status == 200
+        answer = (await bot_api.wait_sent(ALICE))[0].text
+        assert answer.startswith("Not run: this reached the hub 10 min late"), answer
