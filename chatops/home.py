@@ -21,6 +21,7 @@ from typing import Any
 from . import json_input
 from .auth import fold
 from .clock import SYSTEM_CLOCK, Clock
+from .command import CommandError
 from .config import DeviceSettings, DeviceType
 from .device_names import ARTICLES, spoken_forms
 from .controls import CONTROLS, Action, Control, PayloadError, Publish
@@ -287,7 +288,10 @@ class Home:
                 self._index[key] = other        # a name two devices shared goes to the one left
         for _wanted, future in device._waiters:
             if not future.done():
-                future.cancel()
+                # Not cancel(): a handler waiting for its confirmation would take the
+                # CancelledError for its own, and end the conversation's worker with it.
+                future.set_exception(CommandError(_("{label} is gone: its discovery announcement was withdrawn or "
+                                                    "changed.").format(label=device.label)))
 
     def find(self, name: str) -> Device | None:
         """The device called `name` (name, label or alias; case and accents do not matter). A

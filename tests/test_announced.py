@@ -70,3 +70,26 @@ async def test_a_withdrawn_tasmota_config_removes_its_devices(tmp_path: Path, mo
         await device.publish(f"tasmota/discovery/{MAC}/config", b"", qos=1, retain=True)
         await wait_for(lambda: hub.home.find("pompe") is None)
         assert "pompe" not in hub.home.devices
+
+
+async def test_a_switch_waiting_for_its_confirmation_when_its_announcement_changes_is_answered(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The wait was cancelled: the handler took the CancelledError for its own, the conversation's
+    worker ended, and neither that line nor the next one was ever answered."""
+    from chatops.testing import message
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False},
+                            adapters={"loopback": {"name": "loop"}},
+                            users={"owner": {"roles": ["admin"], "loopback": ["owner"]}})
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device, running(Hub(settings, tty=False)) as hub:
+        await device.publish(CONFIG, plug("Garage Plug"), qos=1, retain=True)
+        await device.publish("garage/plug", json.dumps({"state": "OFF"}), qos=1, retain=True)
+        await wait_for(lambda: (d := hub.home.find("garage plug")) is not None and d.reading is not None)
+        loop = hub.adapters["loop"]
+        hub.dispatch(message("switch garage plug on", sender="owner", network="loopback", adapter="loop"))
+        await wait_for(lambda: hub.home.find("garage plug")._waiters, timeout=5)    # sent, no plug answers
+        hub.dispatch(message("whoami", sender="owner", network="loopback", adapter="loop"))
+        await device.publish(CONFIG, plug("Garage Plug", topic="garage/plug2"), qos=1, retain=True)
+        _address, first = await loop.next(timeout=10)
+        assert first == "Garage Plug is gone: its discovery announcement was withdrawn or changed."
+        _address, second = await loop.next(timeout=10)
+        assert second.startswith("You are"), second
