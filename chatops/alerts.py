@@ -366,6 +366,8 @@ class AlertEngine:
         adapter named apart (`irc.libera:#maison`, `xmpp.home:house@muc.example.org`) is judged
         by that adapter's kind: looked up by the name, a room would go out as a person (and a
         message to a MUC as a chat is lost)."""
+        if recipient.user:          # one of a configured user's identities: a person, on any network
+            return True             # (XMPP cannot tell a JID from a room by its look: "answer !ack")
         adapters = self.hub.adapters_for(recipient.network)
         kind = adapters[0].network if adapters else recipient.network
         return is_direct(Recipient(kind, recipient.target, recipient.user))
@@ -476,8 +478,11 @@ class AlertEngine:
 
     # ---- acknowledge, mute, list -------------------------------------------------------------
 
-    async def ack(self, alert_id: int | None, by: str, by_user: str | None) -> tuple[int, str]:
-        """Acknowledge alert `alert_id` (the latest unacknowledged when None); (id, rule)."""
+    async def ack(self, alert_id: int | None, by: str, by_user: str | None,
+                  where: Address | None = None) -> tuple[int, str]:
+        """Acknowledge alert `alert_id` (the latest unacknowledged when None); (id, rule). The
+        others it reached are told; not `by_user`, nor the room `where` it was typed in, which
+        reads the answer already."""
         store = self.hub.store
         now = self.hub.clock.time()
 
@@ -493,7 +498,8 @@ class AlertEngine:
             deliveries.cancel_pending(db, row[0], "repeat")
             # The alert itself must not arrive after its acknowledgement: stop waiting for the picture.
             deliveries.release_held(db, row[0], now)
-            others = [o for o in deliveries.first_recipients(db, row[0]) if not (by_user and o[3] == by_user)]
+            others = [o for o in deliveries.first_recipients(db, row[0]) if not (by_user and o[3] == by_user)
+                      and not (where is not None and (o[0], o[1]) == (where.adapter, where.target))]
 
             def text(recipient: str) -> str:
                 with speaking(self.hub.auth.language_of(recipient)):

@@ -48,7 +48,7 @@ async def ack(ctx: Context, alert_id: str | None = None) -> str:
         if not digits.isdigit() or len(digits) > 12:
             raise CommandError(_("{word!r} is not an alert id; say ack or ack 12.").format(word=alert_id[:20]))
         number = int(digits)
-    acked_id, rule = await ctx.hub.alerts.ack(number, ctx.who, ctx.user.name if ctx.user else None)
+    acked_id, rule = await ctx.hub.alerts.ack(number, ctx.who, ctx.user.name if ctx.user else None, ctx.address)
     return _("Alert #{id} ({rule}) acknowledged; reminders stopped.").format(id=acked_id, rule=shown_rule(rule))
 
 

@@ -454,3 +454,18 @@ async def test_an_alarm_whose_device_came_back_during_a_restart_ends_after_the_r
             assert await hub.alerts.active() == []
     finally:
         await broker.publish(SMOKE, b"", qos=1, retain=True)
+
+
+async def test_an_ack_typed_in_a_room_the_alert_reached_is_not_told_back_to_that_room(
+        tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
+    """`!ack` in #room: the room read the answer, then "acknowledged by alice" as well."""
+    settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:#room", "loop:bob"])
+    async with hub_with_inbox(settings) as (hub, inbox):
+        await smoke(broker, True)
+        told = {(await inbox.next())[0], (await inbox.next())[0]}
+        assert told == {"#room", "bob"}
+        answer = await exec_command(hub, "!ack", sender="alice", adapter="loop", network="console", direct=False)
+        assert answer == "Alert #1 (smoke) acknowledged; reminders stopped."
+        assert await inbox.next() == ("bob", "Alert #1 (smoke) acknowledged by alice.")
+        await hub.alerts.outbox.settled("loop")
+        assert [a.target for a, reply in inbox.sent if "acknowledged by" in reply.text] == ["bob"]

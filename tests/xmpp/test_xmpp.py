@@ -362,6 +362,21 @@ async def test_an_alert_rule_reaches_a_person_and_a_room(tmp_path: Path, mosquit
         assert kinds == {"chat", "groupchat"}
 
 
+async def test_an_alert_to_a_user_says_ack_without_the_rooms_prefix(tmp_path: Path, mosquitto: Mosquitto,
+                                                                    prosody: Prosody,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """alice's JID (a user's identity) was judged a room, as XMPP cannot tell one by its look: her
+    one-to-one chat read `answer !ack 1`, where the `!` belongs to rooms only."""
+    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke!",
+            "severity": "critical", "notify": ["alice"], "cooldown": "0s"}
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody), alerts=[rule]), \
+            xmpp_client("alice@localhost/phone", prosody.c2s_port) as alice:
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        alert = await alice.next_message(lambda m: "Smoke!" in m["body"])
+        assert str(alert["type"]) == "chat" and alert["body"] == "[CRITICAL] Smoke! (alert #1; answer ack 1)"
+
+
 async def test_an_alert_to_a_room_not_in_the_config_on_any_muc_domain_reaches_the_room(
         tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody, monkeypatch: pytest.MonkeyPatch) -> None:
     """`xmpp:house@muc.localhost` is neither configured nor on a `conference.` domain: the adapter
