@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .access import Access, Pin, Refusal
 from .auth import User, fold
 from . import i18n
+from .durations import format_duration
 from .i18n import _
 from .command import CommandError, CommandSet, CommandSpec, Context, Parameter, Shorthand, as_reply, shown_usage
 from .home import SWITCH_STATES
@@ -218,8 +219,10 @@ class Router:
         if refusal := self._charged(message, user, forgeable, "late", f"{message.late:.0f}s late"):
             return Reply(refusal.answer) if refusal.answer else None
         log.info("not running a line of %s that reached the hub %.0fs late", message.sender, message.late)
-        return Reply(_("Not run: this reached the hub {minutes} min late (it was offline). Send it again if it "
-                       "still matters.").format(minutes=f"{message.late / 60:.0f}"))
+        # Which line, as its author wrote it (a PIN masked): several may come late at once.
+        said = self.access.mask(user, message.text)[:80]
+        return Reply(_("Not run: {line!r} reached the hub {late} late (it was offline). Send it again if it "
+                       "still matters.").format(line=said, late=format_duration(message.late)))
 
     async def _result_of(self, produced: Any) -> Any:
         """What a coroutine handler returns. Its first step runs at once: most answers (a

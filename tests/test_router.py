@@ -156,8 +156,8 @@ async def test_a_late_line_is_not_run_and_costs_the_bucket_as_any_line(hub: Hub)
     late = [dataclasses.replace(message("chauffage on", sender="e!e@x", network="irc", adapter="irc"), late=3600.0)
             for _ in range(8)]
     replies = ["\n".join(r.text for r in await hub.execute(line)) for line in late]
-    assert replies[:5] == ["Not run: this reached the hub 60 min late (it was offline). Send it again if it still "
-                           "matters."] * 5
+    assert replies[:5] == ["Not run: 'chauffage on' reached the hub 1h late (it was offline). Send it again if it "
+                           "still matters."] * 5
     assert replies[5:] == ["Too many commands; wait a minute and try again.", "", ""]
     assert len(await hub.store.audit_entries("late")) >= 1
     assert hub.home.devices["heater"].reading is None or hub.home.devices["heater"].reading.value is not True

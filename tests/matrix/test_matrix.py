@@ -361,7 +361,7 @@ async def test_a_line_that_arrives_too_late_is_answered_not_run(
         await alice.send(room, "chauffage on")           # not for the hub: no answer at all
         asked = await alice.send(room, "!chauffage on")
         (answer,) = await alice.messages_from(bot, room)
-        assert answer["content"]["body"].startswith("Not run: this reached the hub")
+        assert answer["content"]["body"].startswith("Not run: '!chauffage on' reached the hub")
         assert answer["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
 
 
