@@ -72,10 +72,10 @@ async def test_help_shows_the_prefix_only_where_one_is_needed(hub: Hub) -> None:
     assert "temp [ROOM] — Temperature of a room, or of every room." in direct
     assert direct[-1] == "DEVICE on|off — shorthand for switch (e.g. chauffage on)"
     assert not [line for line in direct if line.startswith("!")]
-    room = (await exec_command(hub, "!help", direct=False)).splitlines()
-    assert "!temp [ROOM] — Temperature of a room, or of every room." in room
-    assert room[-1] == "!DEVICE on|off — shorthand for switch (e.g. !chauffage on)"
-    assert all(line.startswith("!") for line in room[1:])
+    # In a room, one line: 30 of them held everyone's answers behind them on a paced IRC channel.
+    room = await exec_command(hub, "!help", direct=False)
+    assert room.startswith("Commands: ack, alerts, ") and "temp" in room and "\n" not in room, room
+    assert room.endswith("!help NAME tells how to use one; help in a direct chat lists them all with their use.")
     assert (await exec_command(hub, "help temp")).startswith("temp [ROOM] — ")
     assert (await exec_command(hub, "!help !temp", direct=False)).startswith("!temp [ROOM] — ")
     assert await exec_command(hub, "help nope") == "No command 'nope'. Say help for the list."

@@ -449,8 +449,8 @@ async def test_a_declined_invitation_is_not_followed_by_a_new_room_for_every_mes
             await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": False}), qos=1)
             await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
         store = hub.store
-        await wait_for(lambda: hub.alerts.rules["smoke"].active_id not in (None, 1), timeout=10)
-        async with asyncio.timeout(20):
+        await wait_for(lambda: hub.alerts.rules["smoke"].active_id not in (None, 1), timeout=30)
+        async with asyncio.timeout(60):
             while not any("not opening another yet" in (row[0] or "") for row in await store.call(
                     lambda: store.db.execute("SELECT last_error FROM deliveries").fetchall())):
                 await asyncio.sleep(0.1)
