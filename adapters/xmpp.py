@@ -395,7 +395,7 @@ class Adapter(AdapterBase):
 
     def _on_message(self, msg: Any) -> None:
         """One-to-one chat (and private messages from room occupants): any text is a command."""
-        if msg["type"] not in ("chat", "normal") or not msg["body"].strip() or self._hub is None:
+        if msg["type"] not in ("chat", "normal") or not msg["body"].strip() or self._hub is None or _corrects(msg):
             return
         sender = msg["from"]
         if not sender.user or sender == self.xmpp.boundjid:
@@ -421,7 +421,7 @@ class Adapter(AdapterBase):
             return
         room.wake.set()
         nick = msg["from"].resource
-        if not nick or nick == room.nick or not msg["body"].strip():
+        if not nick or nick == room.nick or not msg["body"].strip() or _corrects(msg):
             return
         delay = delay_of(msg)
         if delay is not None and (delay.by == room.jid or delay.age > self.settings.stale_after):
@@ -552,3 +552,9 @@ class Adapter(AdapterBase):
                 else:
                     log.warning("%s: HTTP upload of %s failed: %s", self.name, attachment.path.name, exc)
         return render.image_link(getattr(self._hub, "web", None), attachment), False
+
+
+def _corrects(msg: Any) -> bool:
+    """Whether `msg` corrects an earlier one (XEP-0308, a client's "edit"): not a new command,
+    or correcting `chauffage on` would switch again (Slack's and Matrix's edits are ignored too)."""
+    return msg.xml.find("{urn:xmpp:message-correct:0}replace") is not None

@@ -74,6 +74,15 @@ async def test_direct_chat_any_text_is_a_command(tmp_path: Path, mosquitto: Mosq
         answer = await alice.next_message(lambda m: m["from"].bare == "maison@localhost")
         assert re.fullmatch(r"salon: -?\d+\.\d °C", answer["body"]), answer["body"]
         assert answer["type"] == "chat"
+        # A correction (XEP-0308, a client's edit) is no new command: correcting `chauffage on`
+        # switched again. The next plain line is answered as ever.
+        from slixmpp.xmlstream import ET
+        corrected = alice.xmpp.make_message(mto="maison@localhost", mbody="temp chambre", mtype="chat")
+        corrected.xml.append(ET.Element("{urn:xmpp:message-correct:0}replace", {"id": "abc"}))
+        corrected.send()
+        alice.say("maison@localhost", "whoami")
+        answer = await alice.next_message(lambda m: m["from"].bare == "maison@localhost")
+        assert answer["body"].startswith("You are"), answer["body"]
 
 
 async def test_room_prefix_and_mention_no_echo_no_history(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
