@@ -424,19 +424,23 @@ def _password(args: argparse.Namespace) -> str:
 def render(method: str, result: Any) -> str:
     """What a shell script reads: a bare value for read, the state for switch, text otherwise."""
     if method == "read" and isinstance(result, dict):
-        value = result.get("value")
-        if isinstance(value, bool):
-            return "ON" if value else "OFF"
-        return str(value)
+        return _value_text(result.get("value"))
     if method == "switch" and isinstance(result, dict):
         return str(result.get("state", ""))
     if method == "devices" and isinstance(result, list):
         lines = []
         for d in result:
-            shown = "" if d.get("value") is None else f" {d['value']}{(' ' + d['unit']) if d.get('unit') else ''}"
+            shown = "" if d.get("value") is None else f" {_value_text(d['value'])}{(' ' + d['unit']) if d.get('unit') else ''}"
             lines.append(f"{d.get('name')}\t{d.get('type')}{shown}")
         return "\n".join(lines)
     return str(result)
+
+
+def _value_text(value: Any) -> str:
+    """A device's value as `read` prints it for a script: ON or OFF for a state, else as it is."""
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    return str(value)
 
 
 def _json_default(value: Any) -> Any:

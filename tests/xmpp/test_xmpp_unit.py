@@ -101,6 +101,8 @@ def test_cli_output_is_easy_to_read_in_a_script() -> None:
     assert render("switch", {"device": "heater", "state": "OFF"}) == "OFF"
     assert render("devices", [{"name": "salon", "type": "sensor", "value": 21.5, "unit": "°C"},
                               {"name": "entree", "type": "camera"}]) == "salon\tsensor 21.5 °C\nentree\tcamera"
+    # As read prints it: a state was `False` in the list and `OFF` from read.
+    assert render("devices", [{"name": "heater", "type": "switch", "value": False}]) == "heater\tswitch OFF"
 
 
 # ---- configuration ---------------------------------------------------------------------------
