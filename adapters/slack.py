@@ -144,12 +144,16 @@ async def plain_text(text: str, user_name: Callable[[str], Awaitable[str]],
     return "".join(out)
 
 
+def escaped_size(piece: str) -> int:
+    """How long `piece` is once escaped (`&amp;`, `&lt;`, `&gt;`): what Slack's limit counts."""
+    return len(piece) + 4 * piece.count("&") + 3 * (piece.count("<") + piece.count(">"))
+
+
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     """`text` escaped and cut into messages of at most `limit` characters once escaped (the cut
-    is chatops.render's, measured after escaping, so it never falls inside an escape)."""
-    def size(piece: str) -> int:
-        return len(piece) + 4 * piece.count("&") + 3 * (piece.count("<") + piece.count(">"))
-    return [escape(piece) for piece in render.split_text(text, limit, size)]
+    is chatops.render's, measured after escaping, so it never falls inside an escape). The core
+    cut with the same measure already (Capabilities.size): this cuts only what came otherwise."""
+    return [escape(piece) for piece in render.split_text(text, limit, escaped_size)]
 
 
 # ---- rate limits ------------------------------------------------------------------------
@@ -214,7 +218,7 @@ class Adapter(AdapterBase):
     """One Slack workspace."""
 
     network = "slack"
-    capabilities = Capabilities(max_text=MAX_TEXT, images=True, threads=True, markup="slack")
+    capabilities = Capabilities(max_text=MAX_TEXT, images=True, threads=True, markup="slack", size=escaped_size)
 
     def __init__(self, name: str, settings: Settings) -> None:
         self.name = name

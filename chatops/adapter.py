@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -19,6 +20,7 @@ class Capabilities:
     finer where its network measures otherwise (IRC lines in bytes, Slack after escaping)."""
 
     max_text: int = 4000           # longer text goes as several messages (chatops.render.fit)
+    size: Callable[[str], int] = len   # how the network counts `max_text` (Slack: once escaped)
     images: bool = False           # can carry an image itself (upload); else the core sends a link
     threads: bool = False
     markup: str = "plain"

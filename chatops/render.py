@@ -90,11 +90,11 @@ def fit(reply: Reply, capabilities: Capabilities, web: Any) -> list[Reply]:
         links = [f"{a.name or a.path.name}: {image_link(web, a) or NO_LINK}" for a in reply.attachments]
         reply = dataclasses.replace(reply, text="\n".join(filter(None, [reply.text, *links])), attachments=())
     limit = capabilities.max_text
-    if len(reply.text) <= limit:
+    if capabilities.size(reply.text) <= limit:
         return [reply]
     if capabilities.cut_long_text:
         return [dataclasses.replace(reply, text=reply.text[:max(1, limit - len(CUT))].rstrip() + CUT)]
-    pieces = split_text(reply.text, limit) or [""]          # only blanks: the pictures and buttons still go
+    pieces = split_text(reply.text, limit, capabilities.size) or [""]          # only blanks: the pictures and buttons still go
     last = len(pieces) - 1
     return [dataclasses.replace(reply, text=piece, attachments=reply.attachments if index == 0 else (),
                                 buttons=reply.buttons if index == last else ())

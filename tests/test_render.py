@@ -70,3 +70,15 @@ def test_the_core_fits_a_reply_to_the_network(tmp_path: Path) -> None:
     assert pieces[-1].buttons == (button,) and all(not p.buttons for p in pieces[:-1])
     (cut,) = fit(long, Capabilities(max_text=100, cut_long_text=True), None)
     assert len(cut.text) <= 100 and cut.text.endswith(" …") and cut.text.startswith("line 0\nline 1")
+
+
+def test_a_network_that_counts_otherwise_is_cut_once_by_its_measure() -> None:
+    """Slack counts its limit once `&`, `<` and `>` are escaped: the core cut at 4,000 raw
+    characters and the adapter again, which left stray 400-character messages between."""
+    from adapters.slack import MAX_TEXT, escaped_size, split_text as slack_split
+    text = "\n".join(f"line {i}: a & b < c > d" for i in range(400))
+    slack = Capabilities(max_text=MAX_TEXT, size=escaped_size)
+    pieces = fit(Reply(text), slack, None)
+    assert all(escaped_size(p.text) <= MAX_TEXT for p in pieces)
+    assert [slack_split(p.text) for p in pieces] == [[slack_split(p.text)[0]] for p in pieces], "no second cut"
+    assert len(pieces) <= escaped_size(text) // MAX_TEXT + 2        # cut at line ends: a little under full
