@@ -172,7 +172,11 @@ class Router:
         refusal = self.access.authorize(message.sender.rate_key, user, spec, pin, forgeable=forgeable)
         if refusal is None and spec is None:
             verdict.result = "unknown"
-            return Reply(self._unknown(words, message, user)) if words else None
+            if not words:
+                return None
+            unknown = self._unknown(words, message, user)
+            # `SESAME.chauffage on`: the PIN glued to a word is no PIN, but it is not said back either.
+            return Reply(self.access.mask(user, unknown) if pin_word is not None else unknown)
         if spec is not None:
             verdict.command = spec.name
         if refusal is not None:

@@ -96,6 +96,11 @@ async def test_a_pin_anywhere_in_a_refused_line_is_masked(hub: Hub) -> None:
         ["**** simulate smoke on", "simulate smoke on ****"]
     alice = hub.auth.users["alice"]
     assert hub.access.mask(alice, "maison: sesame chauffage on") == "maison: **** chauffage on"
+    # Glued to a word, the PIN is no PIN; the unknown-command answer does not say it back.
+    answer = await sms(hub, "Sesame.chauffage on")
+    assert "Sesame" not in answer and "sesame" not in answer.lower(), answer
+    # And closing punctuation does not cost the PIN: `Sesame chauffage on.` switches.
+    assert (await sms(hub, "Sesame chauffage on.")).startswith("Cannot switch heater")   # past the PIN: no broker here
 
 
 async def test_the_pin_is_masked_in_every_form_it_is_accepted_in(hub: Hub) -> None:
