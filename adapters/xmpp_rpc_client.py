@@ -430,7 +430,8 @@ def render(method: str, result: Any) -> str:
     if method == "devices" and isinstance(result, list):
         lines = []
         for d in result:
-            shown = "" if d.get("value") is None else f" {_value_text(d['value'])}{(' ' + d['unit']) if d.get('unit') else ''}"
+            unit = f" {d['unit']}" if d.get("unit") else ""
+            shown = "" if d.get("value") is None else f" {_value_text(d['value'])}{unit}"
             lines.append(f"{d.get('name')}\t{d.get('type')}{shown}")
         return "\n".join(lines)
     return str(result)

@@ -126,15 +126,13 @@ class AlertEngine:
                     lambda _prefix, alert_id=alert_id, rule=rule: _(
                         "[CLEARED] Alert #{id} is over: its rule {rule!r} is no longer in the configuration.").format(
                         id=alert_id, rule=rule)), now)
-        store = self.hub.store
+        closed = ", ".join(f"#{alert_id} ({rule})" for alert_id, rule in orphans)
         try:
-            await store.call(store.transaction, write)
+            await self.hub.store.call(self.hub.store.transaction, write)
+            log.info("alerts %s closed: their rules are no longer in the configuration", closed)
         except sqlite3.DatabaseError as exc:
-            log.warning("alerts %s of rules no longer configured could not be closed (%s); tried again at the "
-                        "next start", ", ".join(f"#{i}" for i, _ in orphans), exc)
-            return
-        for alert_id, rule in orphans:
-            log.info("alert #%d closed: its rule %s is no longer in the configuration", alert_id, rule)
+            log.warning("alerts %s of rules no longer configured could not be closed (%s); tried at the next start",
+                        closed, exc)
 
     # ---- rules ---------------------------------------------------------------------------
 

@@ -379,7 +379,8 @@ class Notifications:
             except Refused as exc:
                 return None, exc.error
             except Exception as exc:
-                log.warning("notification picture %s could not be fetched: %s", masked(notice.image_url)[:200], masked(str(exc))[:300])
+                log.warning("notification picture %s could not be fetched: %s", masked(notice.image_url)[:200],
+                            masked(str(exc))[:300])
                 return None, f"{type(exc).__name__}: {exc}"
         if data is None:
             return None, None

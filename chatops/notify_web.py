@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from .notify import Notifications
 
 log = logging.getLogger(__name__)
+TOO_LARGE = f"the request is larger than {MAX_BODY:,} bytes (a picture of {MAX_IMAGE // 1024 // 1024} MB in base64, " \
+    "and the rest)"
 MOST_ALERTS_PER_CALL = 500        # a group of alerts in one webhook call (Alertmanager's max_alerts)
 SEVERITY_WORDS = {"critical": "critical", "page": "critical", "error": "critical", "high": "critical",
                   "warning": "warning", "warn": "warning", "medium": "warning",
@@ -160,12 +162,12 @@ class NotifyApi:
 async def _body(request: web.Request) -> Any:
     """The JSON body, up to MAX_BODY bytes (more than the web server's usual limit: pictures)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise Refused(413, f"the request is larger than {MAX_BODY:,} bytes (a picture of {MAX_IMAGE // 1024 // 1024} MB in base64, and the rest)")
+        raise Refused(413, TOO_LARGE)
     chunks, size = [], 0
     async for chunk in request.content.iter_chunked(64 * 1024):    # a chunked body has no length
         size += len(chunk)
         if size > MAX_BODY:
-            raise Refused(413, f"the request is larger than {MAX_BODY:,} bytes (a picture of {MAX_IMAGE // 1024 // 1024} MB in base64, and the rest)")
+            raise Refused(413, TOO_LARGE)
         chunks.append(chunk)
     try:
         return json_input.loads(b"".join(chunks))

@@ -94,7 +94,7 @@ def fit(reply: Reply, capabilities: Capabilities, web: Any) -> list[Reply]:
         return [reply]
     if capabilities.cut_long_text:
         return [dataclasses.replace(reply, text=reply.text[:max(1, limit - len(CUT))].rstrip() + CUT)]
-    pieces = split_text(reply.text, limit, capabilities.size) or [""]          # only blanks: the pictures and buttons still go
+    pieces = split_text(reply.text, limit, capabilities.size) or [""]     # only blanks: pictures, buttons still go
     last = len(pieces) - 1
     return [dataclasses.replace(reply, text=piece, attachments=reply.attachments if index == 0 else (),
                                 buttons=reply.buttons if index == last else ())
