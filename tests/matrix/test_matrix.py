@@ -79,6 +79,14 @@ class Peer:
                 await self.sync()
         return found[:count]
 
+    async def invited(self, besides: frozenset[str] = frozenset(), timeout: float = 30) -> str:
+        """The one room this person is invited to besides `besides` (waiting for it)."""
+        async with asyncio.timeout(timeout):
+            while not (self.invites - besides):
+                await self.sync()
+        (room,) = self.invites - besides
+        return room
+
     async def wait_joined(self, room: str, user: str, timeout: float = 20) -> None:
         async with asyncio.timeout(timeout):
             while user not in await self.members(room):
@@ -167,10 +175,7 @@ async def test_an_alert_reaches_a_user_also_after_synapse_restarts(
         await wait_for(lambda: adapter.syncs >= 1, timeout=30)
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
             await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
-        async with asyncio.timeout(30):
-            while not alice.invites:
-                await alice.sync()
-        (direct,) = alice.invites
+        direct = await alice.invited()
         await alice.call("POST", f"/rooms/{direct}/join", {})
         assert "Smoke in the kitchen!" in (await alice.messages_from(bot, direct))[0]["content"]["body"]
         # Synapse down: the next alert waits in the outbox and goes out once it is back.
@@ -250,10 +255,7 @@ async def test_a_line_in_clear_in_an_encrypted_direct_room_is_not_run_and_alarms
         assert "end-to-end encrypted" in note["content"]["body"]
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
             await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
-        async with asyncio.timeout(30):
-            while not alice.invites:
-                await alice.sync()
-        (other,) = alice.invites
+        other = await alice.invited()
         assert other != room
         await alice.call("POST", f"/rooms/{other}/join", {})
         assert "Smoke in the kitchen!" in (await alice.messages_from(bot, other))[0]["content"]["body"]
@@ -279,10 +281,7 @@ async def test_an_alarm_for_someone_who_left_their_direct_room_opens_a_new_one(
         await wait_for(lambda: alice.user_id not in room.users, timeout=30)    # the hub's sync saw it
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
             await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
-        async with asyncio.timeout(30):
-            while not (alice.invites - {direct}):
-                await alice.sync()
-        (other,) = alice.invites - {direct}
+        other = await alice.invited(besides=frozenset({direct}))
         await alice.call("POST", f"/rooms/{other}/join", {})
         assert "Smoke in the kitchen!" in (await alice.messages_from(bot, other))[0]["content"]["body"]
 
@@ -439,10 +438,7 @@ async def test_a_declined_invitation_is_not_followed_by_a_new_room_for_every_mes
         await wait_for(lambda: adapter.syncs >= 1, timeout=30)
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
             await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
-            async with asyncio.timeout(30):
-                while not alice.invites:
-                    await alice.sync()
-            (first,) = alice.invites
+            first = await alice.invited()
             await alice.call("POST", f"/rooms/{first}/leave", {})          # declined
             await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": False}), qos=1)
             await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
