@@ -11,7 +11,6 @@ these devices as they treat the others; the other fields ride along in `Reading.
 from __future__ import annotations
 
 import json
-import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -22,10 +21,11 @@ from . import json_input
 from .auth import fold
 from .device_settings import DeviceSettings, DeviceType
 from .tasmota import sibling
+from .device_values import ActionError, check_range, parse_number
+from .device_values import decimals as _decimals, finite as _number, state_word as _on
 from .i18n import N_, NP_, _, format_number, pgettext, reported_decimals
 
 MAX_JSON_DEPTH = 32
-_NUMBER = re.compile(r"^(-?\d+(?:[.,]\d+)?)\s*(%|°c?|°f|c|k)?$", re.IGNORECASE)
 OPEN_WORDS = ("open", "ouvre", "ouvrir", "up")
 CLOSE_WORDS = ("close", "ferme", "fermer", "down")
 STOP_WORDS = ("stop", "arrete", "arrête")
@@ -50,10 +50,6 @@ TASMOTA_MODES = {0: "off", 1: "heat", 2: "manual"}
 
 class PayloadError(ValueError):
     """A state payload that does not hold the configured value."""
-
-
-class ActionError(ValueError):
-    """A chat word the device cannot take; the text says what it takes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,51 +96,6 @@ def dialect(settings: DeviceSettings) -> str:
     if settings.type in (DeviceType.NUMBER, DeviceType.SELECT) and not settings.value:
         return "raw"
     return "zigbee2mqtt"
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _on(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().casefold()
-    if text in ("on", "true", "1"):
-        return True
-    if text in ("off", "false", "0"):
-        return False
-    return None
-
-
-def parse_number(word: str) -> tuple[float, str] | None:
-    """(`21.5`, `°`) from `21,5°`; None when the word is no number."""
-    match = _NUMBER.match(word.strip())
-    if match is None:
-        return None
-    return float(match.group(1).replace(",", ".")), (match.group(2) or "").casefold()
-
-
-def check_range(settings: DeviceSettings, label: str, value: float, unit: str = "") -> float:
-    """`value` snapped to the device's step; ActionError giving the range when outside it."""
-    low, high, step = settings.limits
-    if not low <= value <= high:
-        shown_step = _(" in steps of {step}").format(step=format_number(step, _decimals(step))) if step else ""
-        raise ActionError(_("{label} takes {low} to {high}{unit}{step}; {value} is out of range.").format(
-            label=label, low=format_number(low, _decimals(low)), high=format_number(high, _decimals(high)),
-            unit=f" {unit}" if unit else "", step=shown_step, value=format_number(value, _decimals(value))))
-    if step:
-        # Half up, as people round (12.5 % is 13 %): round() goes to the even step (12), 13.5 to 14.
-        value = round(math.floor((value - low) / step + 0.5) * step + low, 6)
-    return value
-
-
-def _decimals(value: float) -> int:
-    return 0 if float(value).is_integer() else 1
 
 
 @dataclass(frozen=True, slots=True)
