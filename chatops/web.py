@@ -67,7 +67,7 @@ STATIC = Path(__file__).parent / "static"
 COOKIE = "chatops_token"
 BEYOND = "(beyond this machine)"     # why a tokenless request is refused; no account is named so
 FEED_SIZE = 500                 # pushes queued per page before it is sent a fresh `state` instead
-HEALTH_EVERY = 2.0              # seconds between health comparisons per page
+HEALTH_EVERY = 2.0              # seconds between health comparisons per page, until the hub is ready
 CHART_POINTS = 288              # dashboard charts: one point per 5 minutes over a day
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"    # Prometheus's text format
 
@@ -185,6 +185,8 @@ class WebServer:
         self._token = read_secret(self.settings, "token", self.hub.settings.base_dir)
         self._metrics_token = read_secret(self.settings, "metrics_token", self.hub.settings.base_dir)
         self.hub.home.listen(self._on_reading)
+        for health in self._healths():
+            health.watchers.append(self._on_health)
         await self.hub.mqtt.subscribe(self.hub.alerts.state_topic("#"), self._on_alert_state)
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -198,6 +200,9 @@ class WebServer:
         log.info("web chat on http://%s:%d/", host, self.port)
 
     async def stop(self) -> None:
+        for health in self._healths():
+            if self._on_health in health.watchers:
+                health.watchers.remove(self._on_health)
         for socket in list(self.chat.sockets.values()):
             await socket.close()
         if self._runner is not None:
@@ -410,18 +415,29 @@ class WebServer:
         for feed in list(self._feeds.values()):
             feed.put(payload)
 
+    def _healths(self) -> list[Health]:
+        """What the dashboard's connection pills and storage banner show."""
+        return [self.hub.store.health, self.hub.mqtt.health, *(a.health for a in self.hub.adapters.values())]
+
+    def _on_health(self, _health: Health) -> None:
+        # Pushed at once: a storage failure that lasts a second (one refused write before the
+        # next succeeds) is still shown, and nothing is polled once the hub is ready.
+        for feed in list(self._feeds.values()):
+            feed.put(Feed.HEALTH)
+
     def _on_alert_state(self, _topic: str, _payload: bytes, _retained: bool) -> None:
         for feed in list(self._feeds.values()):
             feed.put(Feed.ALERTS)
 
     async def _push(self, socket: web.WebSocketResponse, feed: Feed) -> None:
-        """Send this page its state, then every push; health is compared every few seconds."""
+        """Send this page its state, then every push; health is sent when it changes (and, until
+        the hub is ready, compared every few seconds: readiness has no watchers)."""
         try:
             await socket.send_str(json.dumps(await self.state()))
             health = self._health_json()
             while not socket.closed:
                 try:
-                    async with asyncio.timeout(HEALTH_EVERY):
+                    async with asyncio.timeout(None if self.hub.ready.is_set() else HEALTH_EVERY):
                         item = await feed.get()
                 except TimeoutError:
                     item = None
@@ -545,6 +561,7 @@ class Feed:
     """What waits to be pushed to one page; a page too slow to keep up gets a fresh `state` instead."""
 
     ALERTS = object()
+    HEALTH = object()
     RESYNC = object()
 
     def __init__(self, session: str) -> None:

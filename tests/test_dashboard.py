@@ -14,6 +14,7 @@ import json
 import math
 import re
 import shutil
+import sqlite3
 import struct
 import tempfile
 import time
@@ -480,12 +481,17 @@ async def test_dashboard_says_storage_is_failing(tmp_path: Path, mosquitto: Mosq
         await browser.goto(f"http://127.0.0.1:{hub.web.port}/")
         await browser.wait_until("document.body.dataset.ready === 'true'")
         assert await browser.evaluate("document.getElementById('storage').hidden") is True
-        hub.store.health.down("database or disk is full")
+        # A real refused write: the hub's own writes (history, audit) cannot mark it healthy
+        # again before the page has seen it, as a flag flipped by hand could be.
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        with pytest.raises(sqlite3.OperationalError):
+            await hub.store.call(lambda: hub.store.db.execute("CREATE TABLE refused (x)"))
         await browser.wait_until("!document.getElementById('storage').hidden && document.getElementById('storage')"
-                                 ".textContent.includes('database or disk is full')", timeout=15)
+                                 ".textContent.includes('attempt to write a readonly database')", timeout=15)
         assert await browser.evaluate("document.querySelector('[data-health=\"storage\"]').classList"
                                       ".contains('down')")
-        hub.store.health.up("ok")
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+        await hub.store.call(lambda: hub.store.db.executescript("CREATE TABLE accepted (x); INSERT INTO accepted VALUES (1)"))
         await browser.wait_until("document.getElementById('storage').hidden", timeout=15)
         assert browser.errors == []
 
