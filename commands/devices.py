@@ -95,6 +95,19 @@ def _is_temperature(device: Device) -> bool:
 TEMPERATURES = DeviceKind(_is_temperature, N_("Rooms with a temperature"))
 
 
+_LIST_WORDS = frozenset({"and", "et", "&"})
+
+
+def _rooms_named(ctx: Context, text: str) -> list[Device]:
+    """The rooms `text` lists (`salon, chambre`, `salon et chambre`), when it names two or more
+    and each is a room with a temperature; else nothing, and the one-room errors explain."""
+    words = [word for word in re.split(r"[\s,;]+", text) if word and fold(word) not in _LIST_WORDS]
+    devices = [ctx.home.find(word) for word in words]
+    if len(devices) < 2 or not all(d is not None and _is_temperature(d) for d in devices):
+        return []
+    return list({d.name: d for d in devices if d is not None}.values())
+
+
 @command("temp", aliases=["temperature", "température"], usage="temp [ROOM]")
 async def temp(ctx: Context, room: str | None = None) -> str:
     """Temperature of a room, or of every room."""
@@ -102,6 +115,9 @@ async def temp(ctx: Context, room: str | None = None) -> str:
         device = ctx.home.find(room)
         if device is not None and _is_temperature(device):
             return await _reading(ctx, device)          # the common line: no access question asked
+        several = _rooms_named(ctx, room)
+        if several:                                     # `temp salon, chambre`, `temp salon et chambre`
+            return "\n".join([await _reading(ctx, d) for d in several])
         # Any other device's value is `read`'s to show: whoever may not read learns of none here.
         kind = None if ctx.may_use("read") else TEMPERATURES
         if kind is not None:

@@ -65,6 +65,17 @@ async def test_unknown_command_suggests_the_closest(hub: Hub) -> None:
         "salon does not take 'right now'. Say help salon for what it does."
 
 
+async def test_temp_reads_several_rooms_listed(hub: Hub) -> None:
+    """`temp salon, chambre` answers both rooms, in the order asked; one unknown room among them
+    is named as any unknown room is."""
+    for line in ("temp salon, chambre", "temp salon et chambre", "!temp salon chambre salon"):
+        lines = (await exec_command(hub, line, direct=not line.startswith("!"))).splitlines()
+        assert [text.split(":")[0] for text in lines] == ["salon", "chambre"], (line, lines)
+        assert all(text.endswith("°C") for text in lines), lines
+    assert await exec_command(hub, "temp salon garage") == \
+        "No room called 'salon garage'. Rooms with a temperature: chambre, salon, thermostat."
+
+
 async def test_help_shows_the_prefix_only_where_one_is_needed(hub: Hub) -> None:
     """The console and other direct chats take `temp salon` as is; a room needs `!temp salon`."""
     direct = (await exec_command(hub, "help")).splitlines()
