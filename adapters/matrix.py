@@ -196,10 +196,19 @@ class Adapter(AdapterBase):
             self._hub.spawn(self._invited(room_id, invite), f"matrix-invite-{room_id[:20]}")
         if catch_up:
             for room_id, info in resp.rooms.join.items():
-                if info.timeline.limited:
+                # A room the hub has just joined comes with a window of its history, cut short
+                # as a rule: missing none of the hub's lines, it is worth no warning.
+                if info.timeline.limited and self._own_join(info.timeline.events) is None:
                     log.warning("%s: more than %d events in %s since the last sync (the hub was down?): the "
                                 "older ones are not handled", self.name, TIMELINE_LIMIT, room_id)
                 self._room_events(room_id, info.timeline.events)
+
+    def _own_join(self, events: list[Any]) -> int | None:
+        """Where in `events` the hub's own (latest) join is, or None."""
+        import nio
+        joined = [i for i, e in enumerate(events) if isinstance(e, nio.RoomMemberEvent)
+                  and e.state_key == self.client.user_id and e.membership == "join"]
+        return joined[-1] if joined else None
 
     def _room_events(self, room_id: str, events: list[Any]) -> None:
         import nio
@@ -209,9 +218,8 @@ class Adapter(AdapterBase):
         encrypted = room is not None and room.encrypted
         # The sync that brings the hub's own join also brings the room's recent history:
         # lines written before the hub was there were not meant for it.
-        joined = [i for i, e in enumerate(events) if isinstance(e, nio.RoomMemberEvent)
-                  and e.state_key == self.client.user_id and e.membership == "join"]
-        for event in events[joined[-1] + 1:] if joined else events:
+        joined = self._own_join(events)
+        for event in events[joined + 1:] if joined is not None else events:
             if getattr(event, "sender", None) == self.client.user_id:
                 continue
             if isinstance(event, nio.MegolmEvent) or (encrypted and isinstance(event, nio.RoomMessage)):

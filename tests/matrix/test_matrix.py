@@ -16,6 +16,7 @@ import aiohttp
 import aiomqtt
 import pytest
 
+from adapters.matrix import TIMELINE_LIMIT
 from adapters.matrix_network import NETWORK, address_problem, identity_problem
 from adapters.matrix_settings import Settings
 from chatops.hub import Hub, running
@@ -141,9 +142,11 @@ async def test_commands_in_a_room_and_a_direct_room_and_a_stranger_refused(
 
 @pytest.mark.servers
 async def test_invitations_from_a_stranger_are_declined_and_audited_from_a_user_accepted(
-        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer],
+        caplog: pytest.LogCaptureFixture) -> None:
     bot, alice, bob = people
-    hub = Hub(hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN"))
+    settings = hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN")
+    hub = Hub(settings)
     async with running(hub):
         await wait_for(lambda: hub.adapters["matrix"].syncs >= 1, timeout=30)
         room = await bob.create_room([bot])
@@ -155,14 +158,30 @@ async def test_invitations_from_a_stranger_are_declined_and_audited_from_a_user_
         state = await bob.call("GET", f"/rooms/{room}/state/m.room.member/{bot}")
         assert state["membership"] == "leave"
         # alice's invitation is accepted; what the room said before the hub joined is not run.
+        # A room with a long past: the window of it that comes with the join is cut short, and
+        # that is no "events missed" warning.
         room = await alice.create_room([])
         await alice.send(room, "!chauffage on")
+        for n in range(TIMELINE_LIMIT + 5):
+            await alice.send(room, f"chat {n}")
         await alice.call("POST", f"/rooms/{room}/invite", {"user_id": bot})
         await alice.wait_joined(room, bot)
         asked = await alice.send(room, "!temp salon")
         (answer,) = await alice.messages_from(bot, room)
         assert answer["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
         assert answer["content"]["body"].startswith("salon: ")
+        assert "since the last sync" not in caplog.text
+    # More events than a sync brings while the hub was down (notices: a room of two is a direct
+    # room, where every line would be a command): the newest are handled, and the log says that
+    # older ones were not.
+    for n in range(TIMELINE_LIMIT + 5):
+        await alice.call("PUT", f"/rooms/{room}/send/m.room.message/{uuid.uuid4().hex}",
+                         {"msgtype": "m.notice", "body": f"a bot's notice {n}"})
+    asked = await alice.send(room, "!temp salon")
+    async with running(Hub(settings)):
+        (_first, answer) = await alice.messages_from(bot, room, 2, timeout=30)
+    assert answer["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked, answer
+    assert f"more than {TIMELINE_LIMIT} events in {room} since the last sync" in caplog.text
 
 
 @pytest.mark.servers
@@ -398,8 +417,8 @@ async def test_a_flooding_stranger_gets_one_slow_down_then_silence(
 async def test_replies_threads_and_lines_written_while_the_hub_was_down(
         tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
     """A reply carries a quote of what it answers (`Unknown command '>'`); an answer to a line in
-    a thread went to the main timeline; of the lines written while the hub was down, only the
-    last 10 (Synapse's default) were handled, the others lost without a word."""
+    a thread went to the main timeline; the lines written while the hub was down are all
+    handled (up to the sync filter's TIMELINE_LIMIT; more, and the log says some were missed)."""
     bot, alice, _bob = people
     settings = hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN")
     async with running(Hub(settings)) as hub:
