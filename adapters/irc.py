@@ -133,7 +133,7 @@ class Adapter(AdapterBase):
         self.bot = self._make_bot(primary)
         backoff = Backoff(base=s.backoff_min, cap=s.backoff_max, reset_after=60.0)
         where = f"{s.host}:{s.port}"
-        self.health.down(f"connecting to {where}")
+        self.health.connecting(f"connecting to {where}")
         while True:
             try:
                 reason = await self._connect_once(backoff)

@@ -47,6 +47,17 @@ class Health:
         if changed:
             self._tell()
 
+    def connecting(self, detail: str) -> None:
+        """Trying for the first time, or again: down, but not yet a reason to be ready without
+        it (a first attempt that is still running has not "said why not")."""
+        if self.connected:
+            self.down(detail)
+            return
+        changed = detail != self.detail
+        self.detail = detail
+        if changed:
+            self._tell()
+
     def down(self, detail: str) -> None:
         changed = self.connected or detail != self.detail
         if self.connected:

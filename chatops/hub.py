@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+READY_WITHIN = 30              # seconds a network's first connection is waited for before the hub is ready
 LANE_BOUND = 20                 # lines waiting per conversation before strangers' lines are dropped
 
 
@@ -314,8 +315,18 @@ class Hub:
         if self.settings.simulator.enabled:
             from .sim_past import first_readings
             await first_readings(self)      # `devices` right after start shows the simulated values
-        for adapter in list(self.adapters.values()):      # each has connected or said why not
-            await adapter.health.started_event.wait()
+        # Each network has connected or said why not; one whose first try is still running
+        # after READY_WITHIN (a server that drops packets, an adapter that never reports) is
+        # not waited for: the hub answers on the others, and /health names it.
+        deadline, late = asyncio.get_running_loop().time() + READY_WITHIN, []
+        for name, adapter in list(self.adapters.items()):
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await adapter.health.started_event.wait()
+            except TimeoutError:
+                late.append(f"{name} ({adapter.health.detail})")
+        if late:
+            log.warning("ready without %s: no answer from its server after %ds", ", ".join(late), READY_WITHIN)
         self.ready.set()
         log.info("hub ready in %.2fs", self.uptime)
 

@@ -171,9 +171,14 @@ async def test_account_users_may_switch_whatever_their_nick(
     settings = settings_for(tmp_path / "hub", mqtt_url=mosquitto.url, users=users,
                             adapters={"irc": settings_irc(fake_server.port)})
     hub = Hub(settings)
-    async with running(hub):
+
+    async def serve() -> LineReader:         # the hub is ready once the server has answered
         conn = await fake_server.accept()
         await welcome(conn, "maison", caps="account-tag extended-join account-notify")
+        return conn
+    serving = asyncio.create_task(serve())
+    async with running(hub):
+        conn = await serving
         await conn.expect(command("JOIN"))
         conn.send(":maison!chatops@bot.host JOIN #maison * :chatops home hub")
         conn.send("@account=alice :someone!~x@198.51.100.7 PRIVMSG #maison :!switch heater on")
@@ -216,3 +221,21 @@ async def test_alert_to_an_account_goes_to_its_nick_only_while_whois_confirms_th
         conn.send(":fake.test 401 maison alice :No such nick/channel")
         with pytest.raises(LookupError, match="alice is not online"):
             await sending
+
+
+@pytest.mark.servers
+async def test_the_hub_is_not_ready_while_the_irc_server_has_not_answered(
+        tmp_path: Path, fake_server: FakeServer, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that takes the connection and says nothing (a TLS port spoken to in clear, one
+    that hangs): "ready" waits for the network's answer, or READY_WITHIN seconds, then says which
+    network it is ready without; /health shows it still connecting."""
+    monkeypatch.setattr("chatops.hub.READY_WITHIN", 1.5)
+    settings = settings_for(tmp_path / "hub", mqtt_url=mosquitto.url,
+                            adapters={"irc": settings_irc(fake_server.port, connect_timeout="60s")})
+    hub = Hub(settings)
+    async with running(hub):
+        assert hub.uptime >= 1.5, "ready before the IRC server said anything"
+        irc = hub.health()["adapters"]["irc"]          # type: ignore[index]
+        assert irc["connected"] is False and irc["detail"] == f"connecting to 127.0.0.1:{fake_server.port}"
+        assert f"ready without irc (connecting to 127.0.0.1:{fake_server.port})" in caplog.text
