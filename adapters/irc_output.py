@@ -114,6 +114,9 @@ class SendQueue:
         for _line, future in (*self.queue, *self.low):
             if future is not None and not future.done():
                 future.set_exception(error)
+                # Lines nobody waits for (a JOIN, a PONG) are lost with the link, which is no
+                # error of theirs: asyncio would log "exception was never retrieved" for each.
+                future.exception()
         self.queue.clear()
         self.low.clear()
         self.urgent.clear()

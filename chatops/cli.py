@@ -179,6 +179,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     for warning in config_warnings(settings):
         logging.getLogger("chatops").warning("%s", warning)
+    # What `check` refuses, `run` says at each start: a house is not left silent over a typo in
+    # [roles], nor is the typo silent (the guest who lacks `help` would never know why).
+    for problem in _unknown_grants(settings):
+        logging.getLogger("chatops").warning("%s; until then it grants nothing", problem)
     return asyncio.run(_run(settings, args.console))
 
 

@@ -142,6 +142,13 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def port_too_high(address: str) -> bool:
+    """Whether the port at the end of `HOST:PORT` (or a URL) is past 65535: five digits pass the
+    patterns, and the socket call then fails with a traceback or a misleading "refused"."""
+    port = re.search(r":(\d+)/?$", address)
+    return port is not None and int(port.group(1)) > 65535
+
+
 def is_loopback(host: str) -> bool:
     """Whether `host` (a name or an address) only ever means this machine."""
     if host == "localhost":
@@ -187,6 +194,9 @@ class MqttSettings(Section):
                              "(it lets in the hub's own login only), so it listens on loopback only (\"127.0.0.1:1883\"); for "
                              "devices on your network run mosquitto with passwords and set url = "
                              "\"mqtt://HOST:1883\"")
+        if port_too_high(self.embedded_listen) or port_too_high(self.url):
+            which = "embedded_listen" if port_too_high(self.embedded_listen) else "url"
+            raise ValueError(f"{which}: a port is at most 65535 (the broker's is usually 1883, or 8883 with TLS)")
         if self.url != "embedded" and not re.fullmatch(r"mqtts?://[^/:]+(:\d{1,5})?/?", self.url):
             raise ValueError(f"url {self.url!r} is not understood; write \"embedded\", "
                              "\"mqtt://host:1883\" or \"mqtts://host:8883\"")
@@ -293,6 +303,8 @@ class WebSettings(Section):
     def _check_listen(self) -> WebSettings:
         if not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}", self.listen):
             raise ValueError(f"listen {self.listen!r} must be HOST:PORT, e.g. \"127.0.0.1:8080\"")
+        if port_too_high(self.listen):
+            raise ValueError(f"listen {self.listen!r}: a port is at most 65535, e.g. \"127.0.0.1:8080\"")
         if not self.loopback and not (self.token_env or self.token_file):
             raise ValueError("a web server bound beyond loopback needs a token: set "
                              "token_env = \"CHATOPS_WEB_TOKEN\" or token_file = \"/path\"")
@@ -357,7 +369,12 @@ class UserSettings(Section):
     def _identities_are_lists(self) -> UserSettings:
         for network, patterns in (self.model_extra or {}).items():
             if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
-                raise ValueError(f"{network} must be a list of identities, e.g. {network} = [\"...\"]")
+                # Any other key is a network's identities: `langage = "fr"` is a slip for a key.
+                close = difflib.get_close_matches(network, [n for n in type(self).model_fields], n=1, cutoff=0.7)
+                if close:
+                    raise ValueError(f"unknown key {network!r}; did you mean {close[0]!r}?")
+                raise ValueError(f"{network} must be a list of identities, e.g. {network} = [\"...\"] (a key of "
+                                 f"[users.NAME] other than {', '.join(type(self).model_fields)} is a network's name)")
         return self
 
     @property
@@ -390,7 +407,7 @@ class Settings(Section):
 
     @property
     def data_dir(self) -> Path:
-        path = self.hub.data_dir
+        path = self.hub.data_dir.expanduser()           # `~/chatops`: the home of whoever runs the hub
         return path if path.is_absolute() else self.base_dir / path
 
     def enabled_adapters(self, console_forced: bool = False, tty: bool = False

@@ -4,6 +4,7 @@ secrets that are missing or readable by other users, a data folder others can re
 
 from __future__ import annotations
 
+import contextlib
 import stat
 from pathlib import Path
 from typing import Any
@@ -14,16 +15,22 @@ from .config_errors import SECRET_KEYS
 from .schema import Model
 
 
-def secret_file_warnings(section: Model, prefix: str) -> list[str]:
-    """Warnings for secret files other users can read (chmod 600 is the fix)."""
+def secret_file_warnings(section: Model, prefix: str, base_dir: Path) -> list[str]:
+    """Warnings for secret files other users can read (chmod 600 is the fix). A relative name
+    is taken from the config file's folder, as the hub reads it, wherever `check` runs from; a
+    file that cannot be reached is `check_secrets`'s to report."""
     warnings = []
     for key in SECRET_KEYS:
         file_name = getattr(section, f"{key}_file", None)
-        if file_name and Path(file_name).exists():
-            mode = Path(file_name).stat().st_mode
-            if mode & (stat.S_IRGRP | stat.S_IROTH):
-                warnings.append(f"{prefix}{key}_file: {file_name} is readable by other users; "
-                                f"run chmod 600 {file_name}")
+        if not file_name:
+            continue
+        path = base_dir / file_name
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            warnings.append(f"{prefix}{key}_file: {path} is readable by other users; run chmod 600 {path}")
     return warnings
 
 
@@ -58,7 +65,7 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
 
     warnings: list[str] = []
     for prefix, section in _parts(settings):
-        warnings += secret_file_warnings(section, prefix)
+        warnings += secret_file_warnings(section, prefix, settings.base_dir)
     for role, grants in settings.roles.items():
         if role in grants:                       # harmless, but a slip: `family = ["family"]` for ["guest", ...]?
             warnings.append(f"roles.{role}: includes itself, which adds nothing; remove {role!r} from its list")
@@ -68,7 +75,9 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
         warnings.append(f"web.public_url: {web.public_url} is reached from beyond this machine and [web] has no "
                         "token: requests that come through it are refused (401); set token_env or token_file")
     data_dir = settings.data_dir
-    if data_dir.is_dir() and readable_by_others(data_dir):
+    with contextlib.suppress(OSError):          # a folder that cannot be reached is data_dir_problem's
+        if not data_dir.is_dir() or not readable_by_others(data_dir):
+            return warnings
         warnings.append(f"hub.data_dir: {data_dir} can be read by other users of this machine (audit log, "
                         f"history, camera pictures); chmod 700 {data_dir}")
     return warnings

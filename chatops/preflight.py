@@ -30,7 +30,7 @@ def data_dir_problem(settings: Settings, create: bool) -> str | None:
     (often root) could then be unwritable for the service user; permissions are checked instead.
     """
     path = settings.data_dir
-    existed = path.is_dir()
+    existed = _is(path.is_dir)
     try:
         if create:
             private_dir(path)
@@ -40,7 +40,7 @@ def data_dir_problem(settings: Settings, create: bool) -> str | None:
             _check_writable(path)
     except OSError as exc:
         database = path / "chatops.db"
-        if create and database.is_file() and os.access(database, os.R_OK):
+        if create and _is(database.is_file) and os.access(database, os.R_OK):
             # A folder that held the database and turned read-only (a worn SD card): the hub
             # starts degraded on it rather than leaving the house silent (chatops.store).
             log.error("[hub] data_dir: cannot write to %s (%s); starting with the database read-only",
@@ -59,10 +59,19 @@ def data_dir_message(settings: Settings, path: Path, existed: bool, reason: str)
             f"in [hub], or create {path} owned by the user chatops runs as")
 
 
+def _is(test: Callable[[], bool]) -> bool:
+    """`path.is_dir()` and the like, False where a folder on the way cannot be entered (they
+    raise PermissionError there): what cannot be reached is reported as not writable."""
+    try:
+        return test()
+    except OSError:
+        return False
+
+
 def _check_writable(path: Path) -> None:
     """Raise the OSError that creating or writing in `path` would raise, without creating it."""
     existing = path
-    while not existing.exists() and existing != existing.parent:
+    while not _is(existing.exists) and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
         raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))

@@ -285,6 +285,20 @@ def test_a_typo_in_a_role_grant_fails_the_check_with_the_closest_name(tmp_path: 
         == ["users.bob.roles: role 'famly' is not defined in [roles]; defined: family, guest"]
 
 
+def test_run_says_at_start_which_role_grants_grant_nothing(tmp_path: Path) -> None:
+    """`run` starts (a typo in [roles] does not leave the house without alarms) and says it."""
+    from chatops.testing import write_demo_config
+    config = write_demo_config(tmp_path)
+    config.write_text(config.read_text(encoding="utf-8").replace('"guest", "switch",', '"guest", "swtich",', 1),
+                      encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
+                          input="whoami\n", capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "owner" in done.stdout
+    assert "roles.family: 'swtich' is neither a permission nor a role; did you mean 'switch'?" in done.stderr
+    assert "until then it grants nothing" in done.stderr
+
+
 def test_check_command_exit_codes(tmp_path: Path) -> None:
     good = run_check(DEMO_CONFIG)
     assert good.returncode == 0, good.stderr
@@ -364,6 +378,22 @@ def test_check_reports_an_unwritable_data_dir(locked_config: tuple[Path, Path, s
     assert result.returncode == 2
     assert f"  - {data_dir_error(config, data_dir, reason)}" in result.stderr.splitlines()
     assert not data_dir.exists()
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_a_data_dir_the_system_cannot_even_look_at_is_a_clean_error(tmp_path: Path, command: str) -> None:
+    """Looking at the folder fails (a parent folder of someone else's, mode 0700; as root, a
+    name too long): exit 2 with the key named, not a traceback that systemd restarts for ever."""
+    data_dir = tmp_path / ("x" * 300) / "data"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[hub]\ndata_dir = "{data_dir}"\n[web]\nenabled = false\n'
+                      '[mqtt]\nembedded_listen = "127.0.0.1:0"\n', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "chatops.cli", command, "--config", str(config)],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert "Traceback" not in result.stderr, result.stderr
+    if command == "run":
+        assert result.returncode == 2, result.stderr
+        assert f"[hub] data_dir: cannot create {data_dir} (File name too long)" in result.stderr
 
 
 def test_check_creates_nothing_and_passes_for_a_data_dir_that_can_be_made(tmp_path: Path) -> None:
@@ -448,3 +478,25 @@ def test_an_example_in_a_fix_is_valid_toml_even_when_a_plugin_wrote_it_bare() ->
         Plugin.model_validate({})
     assert format_errors(caught.value, Plugin) == ['dir: Field required; for example: dir = "/var/lib/filechat"',
                                                    "every: Field required; for example: every = 30"]
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('[mqtt]\nurl = "mqtt://127.0.0.1:99999"\n', "mqtt: url: a port is at most 65535"),
+    ('[mqtt]\nembedded_listen = "127.0.0.1:70000"\n', "mqtt: embedded_listen: a port is at most 65535"),
+    ('[web]\nlisten = "127.0.0.1:99999"\n', "web: listen '127.0.0.1:99999': a port is at most 65535"),
+])
+def test_a_port_past_65535_is_a_config_error(text: str, problem: str, tmp_path: Path) -> None:
+    """Five digits look like a port: without this, the hub retried a broker "refusing" for
+    ever, or the web server died with an OverflowError traceback."""
+    problems = problems_of(text, tmp_path)
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_a_misspelled_key_of_a_user_is_named_as_one(tmp_path: Path) -> None:
+    """Any other key of [users.NAME] is a network's identities; a slip for `language` or
+    `pin_file` is told as the slip it is, not as a network that wants a list."""
+    base = '[users.bob]\nroles = ["guest"]\nconsole = ["bob"]\n'
+    assert problems_of(base + 'langage = "fr"\n', tmp_path) == ["users.bob: unknown key 'langage'; did you mean 'language'?"]
+    assert problems_of(base + 'pin_fil = "pin.txt"\n', tmp_path) == ["users.bob: unknown key 'pin_fil'; did you mean 'pin_file'?"]
+    (problem,) = problems_of(base + 'mastodon = "@bob"\n', tmp_path)
+    assert problem.startswith('users.bob: mastodon must be a list of identities, e.g. mastodon = ["..."]'), problem

@@ -102,6 +102,21 @@ def test_secret_files_readable_by_others_draw_a_warning(tmp_path: Path) -> None:
     assert config_warnings(settings) == []
 
 
+def test_a_relative_secret_file_is_checked_where_the_hub_reads_it(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`token_file = "web.token"` is read from the config file's folder, whatever the working
+    directory (systemd's is /): the permission check looks there too."""
+    token_file = tmp_path / "web.token"
+    token_file.write_text("x")
+    token_file.chmod(0o644)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = settings_for(tmp_path, web={"token_file": "web.token"})
+    assert config_warnings(settings) == [
+        f"web.token_file: {token_file} is readable by other users; run chmod 600 {token_file}"]
+
+
 def test_an_empty_secret_stops_the_start_with_the_key_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # An empty PIN would mean "no PIN" and an empty webhook secret would match any request.
     from chatops.access import Access
@@ -265,9 +280,7 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
                     "matrix": {"homeserver": f"http://127.0.0.1:{closed}", "user_id": "@maison:localhost",
                                "password_env": "MATRIX_SECRET", "reconnect_max": "1s"},
                 })
-            async with running(Hub(settings, tty=False)) as hub:
-                adapters = hub.adapters
-
+            async def play_the_irc_servers() -> None:    # the hub is ready once they have answered
                 conn = await sasl_server.accept()                  # SASL PLAIN, then 904
                 await conn.expect(lambda l: l.command == "CAP" and l.params[:1] == ("LS",))
                 conn.send(":fake.test CAP * LS :sasl=PLAIN multi-prefix")
@@ -291,6 +304,11 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
                 conn.send(":fake.test 475 maison #famille :Cannot join channel (+k)")
                 conn.send("ERROR :Closing Link: maison (Bad channel key)")
                 await conn.close()
+
+            servers = asyncio.create_task(play_the_irc_servers())
+            async with running(Hub(settings, tty=False)) as hub:
+                adapters = hub.adapters
+                await servers
 
                 await wait_for(lambda: "SASL login as maisonsasl refused" in adapters["irc.sasl"].health.detail)
                 await wait_for(lambda: "server said: Closing Link" in adapters["irc.nickserv"].health.detail)

@@ -409,3 +409,23 @@ async def test_a_failing_handler_is_logged_and_the_next_line_still_handled(
 async def test_status_prefixed_channel_messages_answer_the_same_audience(wired: SimpleNamespace) -> None:
     [message] = await wired.feed(":alice!a@h PRIVMSG @#maison :!temp salon")
     assert message.address == Address("irc", "@#maison", False)
+
+
+async def test_lines_nobody_waits_for_are_dropped_quietly_with_the_link(caplog: pytest.LogCaptureFixture) -> None:
+    """A JOIN queued when the hub stops: its future fails with the link and nobody awaits it;
+    asyncio must not log "Future exception was never retrieved" as an ERROR at every stop."""
+    import gc
+
+    from adapters.irc_output import SendQueue
+    bucket = TokenBucket(rate=0.001, burst=1)
+    bucket.take()                                           # empty: every line waits in the queue
+    link = SimpleNamespace(adapter=SimpleNamespace(bucket=bucket, name="irc", bot=None))
+    queue = SendQueue(link)  # type: ignore[arg-type]
+    assert queue.enqueue(["JOIN #maison"]) is not None      # dropped on the floor, as irc_channels does
+    awaited = queue.enqueue(["PRIVMSG #maison :hello"])
+    queue.fail(ConnectionError("IRC connection lost (hub stopping)"))
+    with pytest.raises(ConnectionError):
+        await awaited                                       # a sender that waits still hears of it
+    del awaited
+    gc.collect()
+    assert "never retrieved" not in caplog.text
