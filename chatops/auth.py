@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import unicodedata
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from .message import Identity
 from .networks import Network, networks
 
 _ANY = Network(name="*", adapter="")
+log = logging.getLogger(__name__)
 
 
 KNOWN_IDENTITIES = 4096         # identities whose user (or none) is remembered
@@ -55,6 +57,11 @@ def expand_roles(roles: dict[str, list[str]], wanted: list[str]) -> frozenset[st
     return frozenset(grants)
 
 
+def _wildness(pattern: str) -> int:
+    """How much of a pattern is left open (`*`, `?`): fewer is closer to one person."""
+    return pattern.count("*") + pattern.count("?")
+
+
 class Auth:
     """Maps identities to configured users and users to the commands their roles grant."""
 
@@ -84,12 +91,26 @@ class Auth:
             return self._known[identity]
         except KeyError:
             pass
-        found = next((user for user in self.users.values()
-                      if any(self.matches(identity, p) for p in user.settings.patterns(identity.network))), None)
+        found = self._closest(identity)
         if len(self._known) >= KNOWN_IDENTITIES:
             self._known.clear()             # a stranger cycling through ids costs memory never more than this
         self._known[identity] = found
         return found
+
+    def _closest(self, identity: Identity) -> User | None:
+        """The user whose pattern names `identity` most closely: `alice!~alice@10.0.0.5` is
+        alice's even when bob's `*!*@10.0.0.5` (the whole house) also takes it, whatever the
+        order of the file. Equally close patterns of two users: the first, and a warning."""
+        ranked = sorted(((_wildness(p), index, user) for index, user in enumerate(self.users.values())
+                         for p in user.settings.patterns(identity.network) if self.matches(identity, p)),
+                        key=lambda entry: entry[:2])
+        if not ranked:
+            return None
+        best = ranked[0]
+        if len(ranked) > 1 and ranked[1][0] == best[0] and ranked[1][2] is not best[2]:
+            log.warning("%s matches users %s and %s as closely; taken for %s: give them distinct patterns",
+                        identity, best[2].name, ranked[1][2].name, best[2].name)
+        return best[2]
 
     def matches(self, identity: Identity, pattern: str) -> bool:
         """Whether `identity` is the one a `[users]` pattern of its network names (the network's

@@ -32,6 +32,7 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
                 problems.append(f"users.{user}.roles: role {role!r} is not defined in [roles]; "
                                 f"defined: {', '.join(sorted(roles)) or 'none'}")
         problems += _identity_problems(user, u)
+    problems += _shared_identities(s)
     if s.mqtt.discovery_ack_user and s.mqtt.discovery_ack_user not in s.users:
         problems.append(f"mqtt.discovery_ack_user: no user named {s.mqtt.discovery_ack_user!r} in [users]; "
                         f"known: {', '.join(sorted(s.users)) or 'none'}")
@@ -119,6 +120,21 @@ def _automation_problems(s: Settings) -> list[str]:
     return problems
 
 
+def _shared_identities(s: Settings) -> list[str]:
+    """The same pattern given to two users: a sender is one person, and which of the two the
+    hub would take them for (whose roles) must not hang on the order of the file."""
+    owner: dict[tuple[str, str], str] = {}
+    problems = []
+    for user, u in s.users.items():
+        for network, patterns in u.identities.items():
+            for pattern in patterns:
+                first = owner.setdefault((network, pattern.casefold()), user)
+                if first != user:
+                    problems.append(f"users.{user}.{network}: {pattern!r} is also {first}'s; a sender is one "
+                                    f"person: remove it from one of them")
+    return problems
+
+
 def _identity_problems(user: str, settings: UserSettings) -> list[str]:
     """Each network checks its own `[users.NAME] NETWORK = [...]` patterns."""
     from .networks import networks
@@ -130,7 +146,7 @@ def _identity_problems(user: str, settings: UserSettings) -> list[str]:
         if network is None and name in known.broken:
             continue                        # a plugin that failed to load: started without, and said
         if network is None:
-            problems.append(f"users.{user}.{name}: unknown key; known keys here: roles, pin_env, pin_file, "
+            problems.append(f"users.{user}.{name}: unknown key; known keys here: roles, language, pin_env, pin_file, "
                             f"and the networks {', '.join(known.names)}")
             continue
         for pattern in patterns:

@@ -213,3 +213,23 @@ async def test_an_unknown_numbers_flood_is_folded_in_the_audit(hub: Hub, tmp_pat
     await settle_audit(hub)
     rows = await hub.store.audit_entries("sms-unknown-sender")
     assert hub.settings.hub.rate_limit <= len(rows) <= hub.settings.hub.rate_limit + 3, len(rows)
+
+
+def test_a_sender_is_the_user_whose_pattern_names_them_most_closely(tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """bob's `*!*@127.0.0.1` (everyone at home) listed before alice's own mask: alice is still
+    alice, an admin, not bob the guest; the same pattern in two users is a config error."""
+    from chatops.auth import Auth
+    from chatops.config import ConfigError
+
+    users = {"bob": {"roles": ["guest"], "irc": ["*!*@127.0.0.1"]},
+             "alice": {"roles": ["admin"], "irc": ["alice!~alice@127.0.0.1"]}}
+    auth = Auth(settings_for(tmp_path, users=users))
+    assert auth.user_for(Identity("irc", "alice!~alice@127.0.0.1")).name == "alice"   # type: ignore[union-attr]
+    assert auth.user_for(Identity("irc", "carol!~carol@127.0.0.1")).name == "bob"     # type: ignore[union-attr]
+    assert "as closely" not in caplog.text
+    users["alice"]["irc"] = ["*!*@127.0.0.1"]
+    with pytest.raises(ConfigError) as caught:
+        settings_for(tmp_path, users=users)
+    assert "users.alice.irc: '*!*@127.0.0.1' is also bob's; a sender is one person: remove it from one of them" \
+        in caught.value.problems
