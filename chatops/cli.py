@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -78,7 +77,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"users ({len(settings.users)}):")
     for name, user in settings.users.items():
         print(f"  {name}: roles {', '.join(user.roles) or 'none'}")
-    enabled = [n if n == k else f"{n} ({k})" for n, k, s in settings.adapter_sections if s.enabled]
+    from .networks import networks
+    broken = networks().broken
+    enabled = [(n if n == k else f"{n} ({k})") + (" NOT LOADED (see above)" if k in broken else "")
+               for n, k, s in settings.adapter_sections if s.enabled]
     enabled += ["web"] if settings.web.enabled else []
     print(f"adapters enabled: {', '.join(enabled) or 'none'}")
     print(f"alert rules: {', '.join(a.name for a in settings.alerts) or 'none'}")
@@ -105,8 +107,7 @@ def _failed_plugins(settings: Settings | None = None) -> dict[str, str]:
     from .networks import networks
 
     for kind in {kind for _, kind, section in (settings.adapter_sections if settings else []) if section.enabled}:
-        with contextlib.suppress(ModuleNotFoundError):     # a missing library: the config check named the extra
-            loaded_adapter_class(kind)
+        loaded_adapter_class(kind)
     return {**networks().broken, **command_modules()[1]}
 
 
@@ -257,8 +258,11 @@ def _add_network_subcommands(sub: Any) -> None:
         if network.cli:
             try:
                 network.cli_adder()(sub)
-            except ImportError as exc:
+            except ImportError as exc:              # its extra is not installed: its subcommands are not offered
                 logging.getLogger(__name__).debug("no %s subcommands: %s", network.name, exc)
+            except Exception as exc:                # a plugin's bug must not take `chatops --help` down with it
+                print(f"warning: the {network.name} plugin's subcommands are left out: "
+                      f"{network.cli} raised {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -448,16 +448,15 @@ def adapter_class(kind: str) -> Any:
 
 def loaded_adapter_class(kind: str) -> Any | None:
     """The adapter class of network `kind`, or None when its plugin was left out: its adapter
-    module raised on import (now or before), which never stops the hub (`status` says why). A
-    missing library still raises ModuleNotFoundError: the config check names the extra."""
+    module raised on import (now or before), which never stops the hub (`status` says why).
+    That includes a library it imports without declaring it in `requires` (a declared one that
+    is missing is the config check's to name, with what to install)."""
     from .networks import networks
 
     if kind in networks().broken:
         return None
     try:
         return adapter_class(kind)
-    except ModuleNotFoundError:
-        raise
     except Exception as exc:
         networks().left_out(kind, exc, "its adapter module")
         return None
@@ -477,10 +476,10 @@ def _library_problem(kind: str) -> str | None:
     missing = network.missing_module() if network is not None else None
     if missing is None:
         return None
-    return _needs_module(kind, missing)
+    return needs_module(kind, missing)
 
 
-def _needs_module(kind: str, missing: str) -> str:
+def needs_module(kind: str, missing: str) -> str:
     """What to install for an adapter whose module `missing` is not there: the hub's own extra
     for a built-in network, the plugin's package's dependencies for a plugin's."""
     from .networks import networks
@@ -511,7 +510,7 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
                 meant = f"did you mean {close[0]!r}? Known" if close else "known"
                 problems.append(f"adapters.{kind}: unknown adapter; {meant} ones are {', '.join(names)}")
             elif _enabled(body):
-                problems.append(_needs_module(kind, exc.name or "?"))
+                problems.append(needs_module(kind, exc.name or "?"))
             continue
         except Exception as exc:            # a plugin's settings module that raised on import
             known.left_out(kind, exc, "its settings module")
@@ -526,6 +525,10 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
                 section = schema.model_validate(item)
             except ValidationError as exc:
                 problems.extend(format_errors(exc, schema, where + ".", data=item))
+                continue
+            except Exception as exc:                # a validator of a plugin's schema that crashed
+                problems.append(f"{where}: the network's own check of this table failed ({type(exc).__name__}: "
+                                f"{exc}); fix the table, or report it to the plugin's author")
                 continue
             name = section.name or (kind if len(bodies) == 1 else f"{kind}.{index}")
             sections.append((name, kind, section))

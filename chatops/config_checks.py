@@ -5,6 +5,7 @@ Each problem is one line naming the key and the fix, as `chatops check` prints i
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .config_errors import named_entry
@@ -150,7 +151,7 @@ def _identity_problems(user: str, settings: UserSettings) -> list[str]:
                             f"and the networks {', '.join(known.names)}")
             continue
         for pattern in patterns:
-            problem = network.identity_problem(pattern)
+            problem = _hook(network.name, "identity_problem", network.identity_problem, pattern)
             if problem:
                 problems.append(f"users.{user}.{name}: {problem}")
     return problems
@@ -170,7 +171,17 @@ def address_problem(network: str, address: str, enabled: set[str]) -> str | None
         return f"no {network} adapter is enabled, so it could never be delivered; enable [adapters.{network}]"
     if not address:
         return "the address after the colon is empty"
-    return known.address_problem(address) if known is not None else None
+    return _hook(known.name, "address_problem", known.address_problem, address) if known is not None else None
+
+
+def _hook(network: str, hook: str, check: Callable[[str], str | None], value: str) -> str | None:
+    """A network's own check of `value`; one that raises (a plugin's bug) is a sentence naming
+    it, not a traceback out of `chatops check` and `run`."""
+    try:
+        return check(value)
+    except Exception as exc:
+        return (f"the {network} network's {hook} failed on {value!r} ({type(exc).__name__}: {exc}); "
+                f"report it to the plugin's author")
 
 
 def ca_file_problems(s: Settings) -> list[str]:

@@ -34,8 +34,7 @@ from .clock import JUMP_CHECK_EVERY, SYSTEM_CLOCK, Clock, watch_jumps
 from .durations import format_duration
 from .command import CommandSet, CommandSpec
 from .plugins import Plugin, Storage, declared_config
-from .config import ConfigError, Settings, loaded_adapter_class
-from .extras import install_hint
+from .config import ConfigError, Settings, loaded_adapter_class, needs_module
 from .history import History
 from .lanes import Lanes
 from .hub_device import HUB_NODE_PREFIX, HubDevice
@@ -292,9 +291,10 @@ class Hub:
                 adapter.health.down(f"configuration: {exc}")
                 log.error("adapter %s cannot start: %s", adapter.name, exc)
                 return
-            except ImportError as exc:
-                adapter.health.down(f"missing module {exc.name}: {install_hint(adapter.network)}")
-                log.error("adapter %s cannot start: %s (install the %s extra)", adapter.name, exc, adapter.network)
+            except ImportError as exc:              # installing is the fix: trying again is not
+                why = needs_module(adapter.network, exc.name or str(exc))
+                adapter.health.down(why.partition(": ")[2])
+                log.error("adapter %s cannot start: %s", adapter.name, why)
                 return
             except Exception as exc:
                 adapter.health.down(f"crashed: {type(exc).__name__}: {exc}")

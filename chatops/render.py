@@ -93,7 +93,7 @@ def fit(reply: Reply, capabilities: Capabilities, web: Any) -> list[Reply]:
     if capabilities.size(reply.text) <= limit:
         return [reply]
     if capabilities.cut_long_text:
-        return [dataclasses.replace(reply, text=reply.text[:max(1, limit - len(CUT))].rstrip() + CUT)]
+        return [dataclasses.replace(reply, text=_longest_head(reply.text, limit, capabilities.size) + CUT)]
     pieces = split_text(reply.text, limit, capabilities.size) or [""]     # only blanks: pictures, buttons still go
     last = len(pieces) - 1
     return [dataclasses.replace(reply, text=piece, attachments=reply.attachments if index == 0 else (),
@@ -102,3 +102,17 @@ def fit(reply: Reply, capabilities: Capabilities, web: Any) -> list[Reply]:
 
 
 CUT = " …"
+
+
+def _longest_head(text: str, limit: int, size: Callable[[str], int]) -> str:
+    """The longest start of `text` that leaves room for CUT within `limit`, measured as the
+    network measures (bytes, escaped characters): every character an SMS can still carry."""
+    room = limit - size(CUT)
+    low, high = 1, len(text)                # size grows with the length: the longest that fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        if size(text[:middle]) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low].rstrip()

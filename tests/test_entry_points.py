@@ -9,6 +9,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from chatops.command import BUILTIN_COMMAND_MODULES
 from chatops.entry_points import entry_points
 from chatops.testing import write_demo_config
@@ -269,3 +271,66 @@ def test_a_plain_def_handler_and_two_plugins_sharing_a_table_are_said_at_once(tm
     assert ("command plugin syncy (syncy_plugin) cannot be loaded: TypeError: command 'syncy': 'syncy' must be "
             "`async def`") in checked.stderr, checked.stderr
     assert "Traceback" not in checked.stderr
+
+
+def test_a_network_plugin_whose_adapter_or_subcommands_break_leaves_the_hub_and_the_cli_working(tmp_path: Path) -> None:
+    """Its adapter module imports a library it never declared (`requires`), its `cli` module
+    raises: `run` starts without the network and `status` says why (no traceback and restart
+    loop), `check` lists it as not loaded, and `chatops --help` still works, with a warning."""
+    site = tmp_path / "site"
+    info = site / "badlib_plugin-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "entry_points.txt").write_text("[chatops.adapters]\nbadlib = badlib_net:NETWORK\n", encoding="utf-8")
+    (site / "badlib_net.py").write_text(
+        "from chatops.config import AdapterSettings\nfrom chatops.networks import Network\n\n\n"
+        "class Settings(AdapterSettings):\n    pass\n\n\n"
+        "NETWORK = Network(name='badlib', adapter='badlib_adapter:Adapter', settings='badlib_net:Settings',\n"
+        "                  cli='badlib_cli:add_parser')\n", encoding="utf-8")
+    (site / "badlib_adapter.py").write_text("import nonexistent_lib_xyz\n", encoding="utf-8")
+    (site / "badlib_cli.py").write_text("def add_parser(sub):\n    raise RuntimeError('half-written')\n",
+                                        encoding="utf-8")
+    config = write_demo_config(tmp_path, extra="\n[adapters.badlib]\n")
+    env = with_path(site)
+
+    def chatops(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "chatops.cli", *args], cwd=tmp_path, capture_output=True,
+                              text=True, input=stdin, timeout=60, env=env)
+    out = chatops("run", "--console", "--config", str(config), stdin="status\ntemp salon\n")
+    assert out.returncode == 0, out.stderr
+    assert "plugin badlib: NOT LOADED (its adapter module failed to import: ModuleNotFoundError: No module named " \
+           "'nonexistent_lib_xyz')" in out.stdout, out.stdout
+    assert "salon: " in out.stdout
+    assert "Traceback" not in out.stderr
+    out = chatops("check", "--config", str(config))
+    assert "badlib NOT LOADED (see above)" in out.stdout, (out.stdout, out.stderr)
+    out = chatops("--help")
+    assert out.returncode == 0 and "run" in out.stdout, out.stderr
+    assert "warning: the badlib plugin's subcommands are left out: badlib_cli:add_parser raised RuntimeError: " \
+           "half-written" in out.stderr
+
+
+@pytest.mark.parametrize("broken", ["validator", "identity_problem"])
+def test_a_network_plugins_own_checks_that_crash_are_sentences_not_tracebacks(tmp_path: Path, broken: str) -> None:
+    """A validator of its `[adapters.NAME]` schema raising TypeError, an `identity_problem`
+    raising KeyError: `check` and `run` stop with exit 2 and the key named (as for any wrong
+    table), never with a traceback that systemd would restart for ever."""
+    site = tmp_path / "site"
+    info = site / "crashy_plugin-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "entry_points.txt").write_text("[chatops.adapters]\ncrashy = crashy_net:NETWORK\n", encoding="utf-8")
+    (site / "crashy_net.py").write_text(
+        "from chatops.config import AdapterSettings\nfrom chatops.networks import Network\n"
+        "from chatops.schema import field_validator\n\n\n"
+        "class Settings(AdapterSettings):\n    room: str = 'hall'\n\n"
+        "    @field_validator('room')\n    @classmethod\n    def known(cls, value):\n"
+        "        if value == 'attic':\n            raise TypeError('rooms are str')\n        return value\n\n\n"
+        "def identity_problem(pattern):\n    return {'alice': None}[pattern]\n\n\n"
+        "NETWORK = Network(name='crashy', adapter='crashy_net:Settings', settings='crashy_net:Settings',\n"
+        "                  identity_problem=identity_problem)\n", encoding="utf-8")
+    extra = '\n[adapters.crashy]\nroom = "attic"\n' if broken == "validator" else \
+        '\n[adapters.crashy]\n[users.bob]\nroles = ["guest"]\ncrashy = ["bob"]\n'
+    config = write_demo_config(tmp_path, extra=extra)
+    said = "adapters.crashy: the network's own check of this table failed (TypeError: rooms are str)" \
+        if broken == "validator" else \
+        "users.bob.crashy: the crashy network's identity_problem failed on 'bob' (KeyError: 'bob')"
+    assert_check_and_run_stop(tmp_path, config, with_path(site), said)

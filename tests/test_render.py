@@ -70,6 +70,11 @@ def test_the_core_fits_a_reply_to_the_network(tmp_path: Path) -> None:
     assert pieces[-1].buttons == (button,) and all(not p.buttons for p in pieces[:-1])
     (cut,) = fit(long, Capabilities(max_text=100, cut_long_text=True), None)
     assert len(cut.text) <= 100 and cut.text.endswith(" …") and cut.text.startswith("line 0\nline 1")
+    assert len(cut.text) >= 95, "filled to the limit: each SMS costs"
+    # Measured as the network measures: 50 bytes hold 23 two-byte characters and the 4-byte mark.
+    utf8 = Capabilities(max_text=50, size=lambda text: len(text.encode()), cut_long_text=True)
+    (cut,) = fit(Reply("é" * 100), utf8, None)
+    assert cut.text == "é" * 23 + " …" and len(cut.text.encode()) <= 50
 
 
 def test_a_network_that_counts_otherwise_is_cut_once_by_its_measure() -> None:
