@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .auth import User, fold
+from .durations import parse_duration
 from .entry_points import entry_points
 from .i18n import N_, _
 from .message import Address, Identity, Message, Reply
@@ -51,6 +52,10 @@ class Parameter:
     kind: type | tuple[str, ...]       # a type to convert to, or the allowed words
     optional: bool
     rest: bool                         # *args: takes every remaining word
+
+
+class DURATION:
+    """The kind of a `Duration` argument (`in 5m`): converted with parse_duration, to seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +168,7 @@ def _first_line(doc: str | None) -> str:
 
 
 def _parameters(func: Callable[..., Any]) -> tuple[Parameter, ...]:
-    hints = typing.get_type_hints(func)
+    hints = typing.get_type_hints(func, include_extras=True)
     result = []
     for index, (pname, param) in enumerate(inspect.signature(func).parameters.items()):
         if index == 0:
@@ -174,6 +179,9 @@ def _parameters(func: Callable[..., Any]) -> tuple[Parameter, ...]:
         if type(None) in args:
             hint = next(a for a in args if a is not type(None))
             args = typing.get_args(hint)
+        if typing.get_origin(hint) is typing.Annotated:     # `Duration`: "5m", given as seconds
+            base, *metadata = typing.get_args(hint)
+            hint = DURATION if any(getattr(m, "func", None) is parse_duration for m in metadata) else base
         kind: type | tuple[str, ...] = tuple(args) if typing.get_origin(hint) is typing.Literal else hint
         rest = param.kind is inspect.Parameter.VAR_POSITIONAL
         result.append(Parameter(pname, kind, optional or rest, rest))

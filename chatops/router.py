@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 from .access import Access, Pin, Refusal
 from .auth import User, fold
 from . import i18n
-from .durations import format_duration
+from .durations import format_duration, parse_duration
 from .i18n import _
-from .command import CommandError, CommandSet, CommandSpec, Context, Parameter, Shorthand, as_reply, shown_usage
+from .command import (DURATION, CommandError, CommandSet, CommandSpec, Context, Parameter, Shorthand, as_reply,
+                      shown_usage)
 from .home import SWITCH_STATES
 from .message import Message, Reply
 from .store.database import STATEMENT_ERRORS
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 1000
+# A `bool` argument of a command (a plugin's `verbose: bool`): these words, in either language.
+YES_WORDS = frozenset({"yes", "y", "true", "on", "1", "oui", "vrai"})
+NO_WORDS = frozenset({"no", "n", "false", "off", "0", "non", "faux"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 AuditFn = Callable[[str, Message, str], None]
 
@@ -531,4 +535,16 @@ def _convert(param: Parameter, word: str) -> Any:
         except ValueError:
             raise BindError(_("{name} must be a number, not {word!r}.").format(
                 name=param.name, word=clean_text(word)[:30])) from None
+    if kind is DURATION:
+        try:
+            return parse_duration(word)
+        except ValueError:
+            raise BindError(_("{name} must be a duration such as 30s, 5m or 2h, not {word!r}.").format(
+                name=param.name, word=clean_text(word)[:30])) from None
+    if kind is bool:
+        folded = fold(word)
+        if folded in YES_WORDS or folded in NO_WORDS:
+            return folded in YES_WORDS
+        raise BindError(_("{name} must be yes or no, not {word!r}.").format(
+            name=param.name, word=clean_text(word)[:30]))
     return word

@@ -12,7 +12,8 @@ import pytest
 from chatops.command import CommandSet, Context, command
 from chatops.hub import Hub, running
 from chatops.message import Reply
-from chatops.router import Router, bind
+from chatops.config_base import Duration
+from chatops.router import BindError, Router, bind
 from chatops.testing import exec_command, message, settings_for, wait_for
 
 
@@ -255,6 +256,24 @@ def test_bind_joins_extra_words_into_the_first_text_parameter() -> None:
 
 async def _switch(ctx: Context, device: str, state: Literal["on", "off"]) -> str:
     return ""
+
+
+async def _typed(ctx: Context, loud: bool, wait: Duration = 0.0) -> str:
+    return ""
+
+
+def test_bool_and_duration_arguments_are_converted_or_explained() -> None:
+    """A plugin's `loud: bool` takes yes/no words (`false` is False, not a true string), a
+    `Duration` takes "5m" as 300 seconds; anything else is answered with what it must be."""
+    spec = command("typed")(_typed).__chatops_command__
+    assert bind(spec, ["false", "5m"]) == [False, 300.0]
+    assert bind(spec, ["OUI"]) == [True]
+    with pytest.raises(BindError, match=r"^loud must be yes or no, not 'maybe'\.$"):
+        bind(spec, ["maybe"])
+    with pytest.raises(BindError, match=r"^wait must be a duration such as 30s, 5m or 2h, not 'soon'\.$"):
+        bind(spec, ["no", "soon"])
+    with pytest.raises(BindError, match=r"^Too many arguments\.$"):
+        bind(spec, ["no", "5m", "extra"])
 
 
 async def test_a_command_past_the_handler_timeout_is_stopped(tmp_path: Path,
