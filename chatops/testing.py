@@ -106,6 +106,9 @@ def write_demo_config(folder: Path, mqtt_url: str = "embedded", web_listen: str 
 
 def settings_for(data_dir: Path, mqtt_url: str = "embedded", **overrides: Any) -> Settings:
     """The demo config with a private data dir, free ports and `overrides` merged in."""
+    if not DEMO_CONFIG.is_file():
+        raise FileNotFoundError(f"{DEMO_CONFIG} is not there: chatops.testing starts from the demo config.toml "
+                                "of the hub's source folder; install chatops from a checkout with pip install -e")
     raw = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
     raw = merge(raw, {
         "hub": {"data_dir": str(data_dir)},
