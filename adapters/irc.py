@@ -207,9 +207,12 @@ class Adapter(AdapterBase):
         try:
             context = self._tls_context()
             loop = asyncio.get_running_loop()
-            async with asyncio.timeout(s.connect_timeout):
-                await loop.create_connection(lambda: link.protocol, s.host, s.port, ssl=context,
-                                             server_hostname=s.host if context else None)
+            try:
+                async with asyncio.timeout(s.connect_timeout):
+                    await loop.create_connection(lambda: link.protocol, s.host, s.port, ssl=context,
+                                                 server_hostname=s.host if context else None)
+            except ssl.SSLError as exc:          # a plain-text port spoken to in TLS
+                raise ConnectionError(f"TLS failed ({exc.reason or exc}): {self._tls_hint(True)}") from exc
             assert self.bot is not None
             link.protocol.factory = self.bot
             self.bot.protocol = link.protocol   # irc3's send_line writes through it
@@ -223,7 +226,14 @@ class Adapter(AdapterBase):
             link.out.send_urgent("CAP LS 302")
             link.out.send_urgent(f"NICK {link.nick}")
             link.out.send_urgent(f"USER {s.username} 0 * :{sanitise(s.realname)}")
-            await self._wait(link, link.registered, s.connect_timeout, "no welcome (001) from the server")
+            try:
+                await self._wait(link, link.registered, s.connect_timeout, "no welcome (001) from the server")
+            except (TimeoutError, ConnectionError) as exc:
+                if link.protocol.heard:
+                    raise
+                # Not a word from the server: a TLS port spoken to in clear says nothing, then hangs up.
+                raise type(exc)(f"{exc or type(exc).__name__}, and not a word from the server: "
+                                f"{self._tls_hint(False)}") from exc
             backoff.up()
             log.info("IRC %s registered on %s:%d as %s", self.name, s.host, s.port, link.nick)
             if self._nickserv and not link.account:
@@ -252,6 +262,11 @@ class Adapter(AdapterBase):
             if self._link is link:
                 self._link = None
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _tls_hint(self, tls: bool) -> str:
+        s = self.settings
+        return (f"is {s.host}:{s.port} a {'TLS' if tls else 'plain-text'} port? [adapters.{self.name}] has tls = "
+                f"{str(tls).lower()}; IRC servers usually take TLS on 6697 and plain text on 6667")
 
     async def _wait(self, link: Link, wanted: asyncio.Future[Any], timeout: float, what: str) -> None:
         """Wait for `wanted`; raise if the link is lost first, TimeoutError after `timeout`."""

@@ -37,6 +37,7 @@ class Connection(irc3.IrcConnection):
         self._buffer = b""
         self._socket: Any = None
         self.last_read = time.monotonic()
+        self.heard = False                 # anything at all from the server (a wrong `tls` gets nothing)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -44,7 +45,7 @@ class Connection(irc3.IrcConnection):
         self.closed = False
 
     def data_received(self, data: bytes) -> None:
-        self.last_read = time.monotonic()
+        self.last_read, self.heard = time.monotonic(), True
         ack_now(self._socket)              # the server's next line is not held 40 ms (chatops.tcp)
         *lines, self._buffer = (self._buffer + data).split(b"\n")
         if len(self._buffer) > 16384:

@@ -239,3 +239,19 @@ async def test_the_hub_is_not_ready_while_the_irc_server_has_not_answered(
         irc = hub.health()["adapters"]["irc"]          # type: ignore[index]
         assert irc["connected"] is False and irc["detail"] == f"connecting to 127.0.0.1:{fake_server.port}"
         assert f"ready without irc (connecting to 127.0.0.1:{fake_server.port})" in caplog.text
+
+
+async def test_a_wrong_tls_setting_is_named_in_the_adapters_state(tmp_path: Path, fake_server: FakeServer) -> None:
+    """Plain text to a server that says nothing and hangs up (a TLS port), or TLS to a server
+    that talks plain text: the state says which setting to look at, not a bare reset."""
+    async with adapter_running(tmp_path, fake_server.port) as (adapter, _hub, _task):
+        conn = await fake_server.accept()
+        await conn.close()
+        await wait_for(lambda: "not a word from the server" in adapter.health.detail)
+        assert f"is 127.0.0.1:{fake_server.port} a plain-text port? [adapters.irc] has tls = false" \
+            in adapter.health.detail, adapter.health.detail
+    async with adapter_running(tmp_path, fake_server.port, tls=True) as (adapter, _hub, _task):
+        conn = await fake_server.accept()
+        conn.send(":fake.test NOTICE * :*** Looking up your hostname...")
+        await wait_for(lambda: "TLS failed" in adapter.health.detail)
+        assert f"is 127.0.0.1:{fake_server.port} a TLS port? [adapters.irc] has tls = true" in adapter.health.detail
