@@ -192,8 +192,12 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
         wanted = not bool(target.reading.value)
     else:
         wanted = state == "on"
-    # Whoever switches a device overrides a pending "for" on it: that switch-back will leave it alone.
-    pending, note = await ctx.hub.timers.overridden(target.name, ctx.who)
+    # Whoever switches a device overrides a pending "for" on it: that switch-back will leave it
+    # alone. A switch to the state it is already in changes nothing, and overrides nothing (the
+    # frost guard's "heater on" while it is on for 2 h must not keep it on for good); a new
+    # "for" always takes the place of the pending one.
+    unchanged = before is not None and bool(before) == wanted
+    pending, note = (None, "") if unchanged and hold is None else await ctx.hub.timers.overridden(target.name, ctx.who)
     try:
         confirmed, reading = await ctx.home.switch(target, wanted)
     except MqttUnavailable as exc:

@@ -84,6 +84,18 @@ async def test_switched_since_is_left_alone_and_said(tmp_path: Path, mosquitto: 
             "Timer #1 (switch heater on for 2s): heater was switched since by fam; left OFF (not switched back OFF)."
 
 
+async def test_a_switch_to_the_state_it_is_in_does_not_cancel_the_switch_back(tmp_path: Path,
+                                                                             mosquitto: Mosquitto) -> None:
+    """`chauffage on for 2s`, then the frost guard (or anyone) says `heater on` while it is on:
+    nothing changed, so the heater still goes back OFF, instead of staying on for good."""
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        await say(hub, "switch heater off")
+        assert "timer #1" in await say(hub, "switch heater on for 2s")
+        assert await say(hub, "switch heater on", network="web", sender="fam") == "heater is ON"
+        assert await next_result(hub) == "Timer #1 (switch heater on for 2s): heater is OFF"
+        assert hub.home.devices["heater"].reading.value is False
+
+
 async def test_a_lamp_dimmed_since_is_left_alone_too(tmp_path: Path, mosquitto: Mosquitto) -> None:
     # `lampe on for 2s` then `lampe 40%`: the switch-back once turned off the lamp just adjusted;
     # set, dim, open and close override a pending switch-back as a switch does.
