@@ -86,6 +86,7 @@ class Recurrence:
     every: float = 0.0
     cron: str = ""
     label: str = ""                 # the phrase people wrote, shown by `timers`
+    relative: bool = False          # a `once` counted from when it was set (`in 10m`), not a calendar time
 
     def encode(self) -> str:
         """The form stored in SQLite."""
@@ -93,7 +94,7 @@ class Recurrence:
             return f"every:{self.every:g}"
         if self.kind == "cron":
             return f"cron:{self.cron}"
-        return "once"
+        return "once:in" if self.relative else "once"
 
     @classmethod
     def decode(cls, text: str, label: str = "") -> Recurrence:
@@ -102,7 +103,7 @@ class Recurrence:
             return cls("every", every=float(rest), label=label)
         if kind == "cron":
             return cls("cron", cron=rest, label=label)
-        return cls("once", label=label)
+        return cls("once", label=label, relative=rest == "in")
 
     def after(self, moment: float, due: float, tz: tzinfo) -> float | None:
         """The first run strictly after `moment` (epoch seconds); None for a one-off.
@@ -233,7 +234,7 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
             raise ScheduleError(str(exc)) from None
         if delay <= 0:
             raise ScheduleError(_("the delay must be more than 0"))
-        return Plan(now + delay, Recurrence("once", label=f"once, set for in {format_duration(delay)}"), words[taken:])
+        return Plan(now + delay, Recurrence("once", label=f"once, set for in {format_duration(delay)}", relative=True), words[taken:])
     if verb == "at":
         if words and re.fullmatch(r"\d{4}-\d{2}-\d{2}", words[0]):
             if len(words) < 2:

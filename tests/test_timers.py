@@ -329,19 +329,21 @@ async def test_a_timer_set_from_a_web_page_answers_on_its_owners_other_networks(
 
 async def test_a_backward_clock_step_moves_interval_timers_not_calendar_ones(tmp_path: Path,
                                                                            mosquitto: Mosquitto) -> None:
-    # `every 15m` is real time: after the clock steps an hour back it once waited 1h15m. `at 11:00`
-    # is the calendar's: it stays 11:00 on the corrected clock.
+    # `every 15m` and `in 10m` are real time: after the clock steps an hour back they once waited
+    # an hour more. `at 11:00` is the calendar's: it stays 11:00 on the corrected clock.
     clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
     async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
         await say(hub, "every 15m read salon")
         await say(hub, "at 11:00 read chambre")
+        await say(hub, "in 10m snap entree")             # real time too: ten minutes, not seventy
         due = {t.command: t.next_run for t in await hub.timers.listed()}
         clock.jump(-3600)
         clock.advance(JUMP_CHECK_EVERY)
         await wait_for(lambda: hub.clock_jumps == 1)
         await asyncio.gather(*[t for t in hub.tasks if t.get_name() == "clock-stepped-back"])
         moved = {t.command: t.next_run for t in await hub.timers.listed()}
-        assert moved == {"read salon": due["read salon"] - 3600, "read chambre": due["read chambre"]}
+        assert moved == {"read salon": due["read salon"] - 3600, "read chambre": due["read chambre"],
+                         "snap entree": due["snap entree"] - 3600}
 
 
 async def test_a_forward_clock_jump_skips_instead_of_firing_everything(tmp_path: Path,

@@ -123,9 +123,9 @@ def decide(db: DB, outcomes: Sequence[Outcome]) -> None:
 
 
 def shift_intervals(db: DB, seconds: float) -> int:
-    """Move by `seconds` the next run of the timers that count real time (`every N`, and the
-    switch-back of a `for`), not the calendar's (`at 06:30`, cron): the wall clock stepped back
-    and they would otherwise wait the step out. The rows moved."""
-    return db.execute("UPDATE timers SET next_run = next_run + ? WHERE state IN ('active', 'paused') "
-                      "AND next_run IS NOT NULL AND (recurrence LIKE 'every:%' OR kind = 'restore')",
+    """Move by `seconds` the next run of the timers that count real time (`every N`, `in 10m`,
+    and the switch-back of a `for`), not the calendar's (`at 06:30`, cron): the wall clock
+    stepped back and they would otherwise wait the step out. The rows moved."""
+    return db.execute("UPDATE timers SET next_run = next_run + ? WHERE state IN ('active', 'paused') AND next_run "
+                      "IS NOT NULL AND (recurrence LIKE 'every:%' OR recurrence = 'once:in' OR kind = 'restore')",
                       (seconds,)).rowcount
