@@ -110,7 +110,8 @@ class HubSettings(Section):
     timezone: str | None = Field(None, examples=['"Europe/Paris"'],
                                  description="IANA zone of schedules and shown times (default: the system's)")
     misfire_grace: Duration = Field(300.0, ge=0, examples=['"5m"'],
-                                    description="a timer run missed by at most this much still runs")
+                                    description="a timer run missed by at most this much (and a second: the "
+                                                "scheduler wakes a little late) still runs")
 
     @field_validator("default_country")
     @classmethod

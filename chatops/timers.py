@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_NAP = 30.0          # the scheduler looks at the wall clock at least this often (NTP may step it)
+WAKE_SLACK = 1.0         # seconds a run may start after its time and still be on time (misfire_grace = "0")
 BATCH = 1000            # due rows taken per pass
 
 ACTIVE, PAUSED, DONE, CANCELLED, MISSED = "active", "paused", "done", "cancelled", "missed"
@@ -240,7 +241,8 @@ class Timers:
         for timer in timers:
             due = timer.next_run or now
             following = timer.recurrence.after(now, due, self.tz)
-            plans.append((timer, now - due <= self.grace or _safe_when_late(timer), following))
+            on_time = now - due <= self.grace + WAKE_SLACK
+            plans.append((timer, on_time or _safe_when_late(timer), following))
 
         outcomes = [(following, ACTIVE if following is not None else (DONE if run else MISSED), run, now, timer.id)
                     for timer, run, following in plans]

@@ -134,7 +134,7 @@ async def _own_timer(ctx: Context, ident: str) -> Timer:
     except ValueError:
         raise CommandError(_('{ident!r} is not a timer number; {prefix}timers lists them.').format(
             ident=ident, prefix=ctx.prefix)) from None
-    timer = await ctx.hub.timers.get(timer_id)
+    timer = await ctx.hub.timers.get(timer_id) if 0 < timer_id < 2**63 else None     # SQLite's integers
     if timer is None or timer.kind == "automation" or timer.state not in (ACTIVE, PAUSED):
         raise CommandError(_('No timer #{timer_id}; {prefix}timers lists them.').format(
             timer_id=timer_id, prefix=ctx.prefix))
@@ -190,7 +190,7 @@ async def _toggle(ctx: Context, name: str, enabled: bool) -> str:
         known = ", ".join(ctx.hub.automations.by_name) or "none"
         raise CommandError(_('No automation called {name!r}; automations: {known}.').format(name=name, known=known))
     if enabled and auto.stopped:
-        return _('Automation {name!r} cannot run: {stopped}.').format(name=auto.name, stopped=auto.stopped)
+        return _('Automation {name!r} cannot run: {stopped}.').format(name=auto.name, stopped=auto.stopped.rstrip("."))
     return _('Automation {name!r} {value}.').format(name=auto.name, value=_("enabled") if enabled else _("disabled"))
 
 

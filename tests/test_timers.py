@@ -68,6 +68,14 @@ async def test_chauffage_on_for_3s_switches_back_about_3s_later(tmp_path: Path, 
         assert hub.home.devices["heater"].reading.value is False, "confirmed by the device, not assumed"
 
 
+async def test_a_grace_of_zero_still_runs_what_is_on_time(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`misfire_grace = "0"` means "only on time": the scheduler wakes a few ms after the due
+    time, and that is on time, or every timer would be skipped while the hub runs."""
+    async with started(hub_for(tmp_path, mosquitto, misfire_grace="0")) as hub:
+        await say(hub, "in 1s read salon")
+        assert (await next_result(hub)).startswith("Timer #1 (read salon): salon: ")
+
+
 async def test_the_chat_shorthand_chauffage_on_2s(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         await say(hub, "chauffage off")
@@ -173,6 +181,8 @@ async def test_timers_cancel_pause_resume(tmp_path: Path, mosquitto: Mosquitto) 
         assert "resumed" in await say(hub, "resume 1")
         assert (await next_result(hub)).startswith("Timer #1 (read salon): salon: ")
         assert await say(hub, "cancel 3") == "No timer #3; timers lists them."
+        huge = "9" * 25                                 # past SQLite's integers: no "Sorry, cancel failed"
+        assert await say(hub, f"pause {huge}") == f"No timer #{huge}; timers lists them."
         assert await say(hub, "cancel 2", network="web", sender="fam") == \
             "Timer #2 is owner's; only they (or an admin) can change it."
 
