@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import string
+from collections.abc import Iterator
 from enum import Enum
 
 from .schema import Field, model_validator
@@ -98,20 +100,36 @@ class AutomationSettings(Section):
 
         if (self.when is None) == (self.at is None):
             raise ValueError("give exactly one of when = \"DEVICE CONDITION\" or at = \"every day at 06:30\"")
+        # Each problem names its key and what was written (two keys can hold the same mistake:
+        # a 25:00 in `at` and in `only_if`).
         if self.when is not None:
-            Trigger.parse(self.when)
+            with _naming(f"when = {self.when!r}"):
+                Trigger.parse(self.when)
         if self.at is not None:
-            plan = parse_phrase(self.at, 0.0, zone("UTC"))
+            with _naming(f"at = {self.at!r}"):
+                plan = parse_phrase(self.at, 0.0, zone("UTC"))
             if plan.recurrence.kind == "once":
                 raise ValueError(f"at = {self.at!r} runs once; an automation repeats: write "
                                  "\"every day at 06:30\", \"every 15m\" or cron \"...\"")
         for entry in self.only_if:
-            if is_window(entry):
-                window(entry)
-            elif Trigger.parse(entry).hold or Trigger.parse(entry).condition.kind in ("changed", "offline"):
+            with _naming(f"only_if {entry!r}"):
+                if is_window(entry):
+                    window(entry)
+                    continue
+                trigger = Trigger.parse(entry)
+            if trigger.hold or trigger.condition.kind in ("changed", "offline"):
                 raise ValueError(f"only_if {entry!r}: write a state to check now, e.g. \"presence on\" "
                                  "or \"salon > 20\"")
         return self
+
+
+@contextlib.contextmanager
+def _naming(key: str) -> Iterator[None]:
+    """A ValueError raised inside, said again with `key` (what the config says) in front."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
 
 
 class AutomationDefaults(Section):

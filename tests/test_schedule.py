@@ -190,7 +190,9 @@ def _automation(tmp_path: Path, **fields: object) -> None:
     ({"when": None, "at": "at 06:30"}, "runs once"),
     ({"when": "cellar_door on"}, "no device named 'cellar_door'"),
     ({"owner": "nobody"}, "no user named 'nobody'"),
-    ({"only_if": ["between 25:00 and 06:00"]}, "not a time of day"),
+    ({"only_if": ["between 25:00 and 06:00"]}, "only_if 'between 25:00 and 06:00': '25:00' is not a time of day"),
+    ({"when": None, "at": "every day at 25:00"}, "at = 'every day at 25:00': '25:00' is not a time of day"),
+    ({"when": "chambre < abc"}, "when = 'chambre < abc': < compares numbers, not 'abc'"),
     ({"when": "hall_motion off for 10"}, "give a unit"),
 ])
 def test_config_refuses_automations_that_cannot_work(tmp_path: Path, fields: dict[str, object], says: str) -> None:
