@@ -61,6 +61,7 @@ class Automation:
     fired: bool = False                 # fired for this holding period
     due: float | None = None            # monotonic time a `for` (or `offline`) check is due: a wall
                                         # clock stepped by NTP neither fires it early nor holds it back
+    due_from_wall: bool = False         # `due` was worked out from `since` (a hold resumed after a restart)
     last_run: float | None = None
     last_result: str = ""
     recent: deque[float] = field(default_factory=deque)     # monotonic times of recent runs
@@ -152,10 +153,28 @@ class Automations:
             if trigger is None or not trigger.hold or not auto.known or not auto.holding or auto.fired \
                     or auto.since is None or auto.due is not None or (device is not None and device.reading is not None):
                 continue
-            auto.due = mono + max(0.0, auto.since + trigger.hold - now)
+            auto.due, auto.due_from_wall = self._rest_of_hold(auto, trigger.hold, now, mono), True
             log.info("automation %s: %s was holding before the restart and %s has not reported since: "
                      "it fires in %s unless it does", auto.name, auto.settings.when, auto.device,
                      format_duration(auto.due - mono))
+        self._wake.set()
+
+    @staticmethod
+    def _rest_of_hold(auto: Automation, hold: float, now: float, mono: float) -> float:
+        """When a hold that started at `auto.since` (wall time, before a restart) ends, on the
+        monotonic clock: never more than the whole hold from now, whatever the wall clock says
+        (a Pi that boots a month behind would otherwise wait the month out)."""
+        assert auto.since is not None
+        return mono + min(hold, max(0.0, auto.since + hold - now))
+
+    def clock_jumped(self) -> None:
+        """The wall clock stepped (NTP after a boot without a real-time clock): the holds worked
+        out from it are worked out again, on the corrected clock."""
+        now, mono = self.hub.clock.time(), self.hub.clock.monotonic()
+        for auto in self.by_name.values():
+            trigger = auto.trigger
+            if auto.due_from_wall and auto.due is not None and auto.since is not None and trigger is not None:
+                auto.due = self._rest_of_hold(auto, trigger.hold, now, mono)
         self._wake.set()
 
     # ---- conditions --------------------------------------------------------------------------
@@ -205,13 +224,13 @@ class Automations:
         if holds == auto.holding:
             if holds and trigger.hold and not auto.fired and auto.due is None and auto.since is not None:
                 # Remembered across a restart (stored on the wall clock): what is left of the hold.
-                auto.due = mono + max(0.0, auto.since + trigger.hold - now)
+                auto.due, auto.due_from_wall = self._rest_of_hold(auto, trigger.hold, now, mono), True
                 self._wake.set()
             return
         auto.holding = holds
         auto.fired = False
         auto.since = now if holds else None
-        auto.due = None
+        auto.due, auto.due_from_wall = None, False
         if holds and trigger.hold:
             auto.due = mono + trigger.hold
         elif holds:
@@ -252,7 +271,7 @@ class Automations:
                 if auto.due > mono:
                     upcoming = auto.due if upcoming is None else min(upcoming, auto.due)
                     continue
-                auto.due = None
+                auto.due, auto.due_from_wall = None, False
                 self._due(auto, now)
             if self._fire or self._dirty:
                 continue

@@ -202,6 +202,7 @@ class Hub:
         if seconds < 0:
             self.spawn(self._step_back(seconds), "clock-stepped-back")
         self.timers.wake()
+        self.automations.clock_jumped()
         self.alerts.reminders.wake()
         self.alerts.outbox.wake_all()
 

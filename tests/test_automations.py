@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import aiomqtt
 import pytest
 
-from chatops.clock import ManualClock
+from chatops.clock import JUMP_CHECK_EVERY, ManualClock
 from chatops.hub import Hub, running
 from chatops.testing import Mosquitto, exec_command, settings_for, wait_for, write_demo_config
 
@@ -167,6 +167,33 @@ async def test_a_pending_for_ends_on_time_after_a_restart_without_a_retained_sta
         await hub.automations.settled()
         assert hub.automations.runs == 0
         clock.advance(2)
+        await wait_for(lambda: len(told(hub)) == 1)
+        assert told(hub)[0].startswith("Automation 'gate left open' (gate on for 10m): "), told(hub)
+
+
+async def test_a_pending_for_ends_on_time_when_the_hub_restarts_on_a_wrong_clock(tmp_path: Path,
+                                                                                 mosquitto: Mosquitto) -> None:
+    """A Pi without a real-time clock restarts a month behind, then NTP steps it right: the
+    remembered hold (gate open since 10:00, `for 10m`) ends at 10:10 on the corrected clock, not
+    a month later."""
+    autos = [{"name": "gate left open", "when": "gate on for 10m", "do": ["simulate smoke off"],
+              "notify": ["loop:watch"], "owner": "owner"}]
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+        await client.publish("test/gate", b"", qos=1, retain=True)
+    clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
+    async with started(hub_for(tmp_path, mosquitto, autos, clock)) as hub:
+        await reading(hub, mosquitto, "gate", {"open": False}, False)
+        await reading(hub, mosquitto, "gate", {"open": True}, True)
+    month = 30 * 86400
+    clock.jump(8 * 60 - month)                      # 10:08, but the boot clock says a month earlier
+    async with started(hub_for(tmp_path, mosquitto, autos, clock)) as hub:
+        await hub.automations.settled()
+        clock.jump(month)                           # NTP: 10:08 on the right day
+        clock.advance(JUMP_CHECK_EVERY)
+        await wait_for(lambda: hub.clock_jumps == 1)
+        await hub.automations.settled()
+        assert hub.automations.runs == 0
+        clock.advance(120 - JUMP_CHECK_EVERY + 1)  # 10:10 and a second
         await wait_for(lambda: len(told(hub)) == 1)
         assert told(hub)[0].startswith("Automation 'gate left open' (gate on for 10m): "), told(hub)
 
