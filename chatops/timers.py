@@ -321,6 +321,11 @@ class Timers:
             if device.reading is None:
                 await self.hub.home.wait_for(device, lambda _reading: True, device.settings.confirm_timeout)
         current = device.reading.value if device.reading is not None else None
+        if not by and current is not None and bool(current) == bool(data.get("back")):
+            # Already where it was to go back to (after a restart, or switched so by hand):
+            # nothing to do, and nobody to blame for it.
+            return [Reply(_("{label} is already {state}; nothing to switch back.").format(
+                label=device.label, state=format_value(bool(current))))]
         if by or (current is not None and current != data.get("set")):
             now_shown = format_value(bool(current)) if current is not None else _("in an unknown state")
             text = _("{label} was switched since by {who}; left {state} (not switched back {back}).") if by else \

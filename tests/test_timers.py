@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiomqtt
 import pytest
 
 from chatops.clock import JUMP_CHECK_EVERY, ManualClock
@@ -102,6 +103,18 @@ async def test_a_switch_to_the_state_it_is_in_does_not_cancel_the_switch_back(tm
         assert await say(hub, "switch heater on", network="web", sender="fam") == "heater is ON"
         assert await next_result(hub) == "Timer #1 (switch heater on for 2s): heater is OFF"
         assert hub.home.devices["heater"].reading.value is False
+
+
+async def test_a_device_already_back_is_said_so_without_blaming_anyone(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Switched off at the wall (no command through the hub) before its switch-back: nothing to
+    do, and the answer says so, not "was switched since; left OFF (not switched back OFF)"."""
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        await say(hub, "switch heater off")
+        assert "timer #1" in await say(hub, "switch heater on for 2s")
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as wall:
+            await wall.publish("zigbee2mqtt/heater/set", '{"state": "OFF"}', qos=1)
+        await wait_for(lambda: hub.home.devices["heater"].reading.value is False)
+        assert await next_result(hub) == "Timer #1 (switch heater on for 2s): heater is already OFF; nothing to switch back."
 
 
 async def test_a_lamp_dimmed_since_is_left_alone_too(tmp_path: Path, mosquitto: Mosquitto) -> None:
