@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sqlite3
 
+from chatops.auth import fold
 from chatops.command import CommandError, Context, command
 from chatops.i18n import _
 from chatops.durations import format_duration
@@ -40,6 +41,12 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
     if not plan.rest:
         raise CommandError(_('{verb} {names}: then what? Add the command, e.g. {prefix}{verb} {names} chauffage on').format(
             verb=ctx.word or verb, names=_line(list(words)), prefix=ctx.prefix))
+    if fold(plan.rest[0]) in ("and", "et", "&") and len(plan.rest) > 1:
+        # `every day at 7:00 and 19:00 chauffage on`: two times are two timers.
+        phrase = list(words)[:len(words) - len(plan.rest)]
+        second = _line([ctx.word or verb, *phrase[:-1], plan.rest[1], *plan.rest[2:]])
+        raise CommandError(_("A timer has one time: set a second one for {other} ({example}).").format(
+            other=plan.rest[1], example=ctx.prefix + second))
     line = _line(plan.rest)
     spec = ctx.hub.router.resolve(line)
     if spec is not None and spec.name in SCHEDULING:

@@ -145,6 +145,14 @@ async def test_the_opposite_switch_for_a_while_never_leaves_the_heater_on(tmp_pa
             "For how long? Add a duration (e.g. 2h, 30m). Usage: switch DEVICE on|off|toggle [for DURATION]"
 
 
+async def test_two_times_in_one_phrase_are_answered_with_the_second_timer_to_set(tmp_path: Path,
+                                                                                  mosquitto: Mosquitto) -> None:
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        assert await say(hub, "every day at 7:00 and 19:00 chauffage on") == \
+            "A timer has one time: set a second one for 19:00 (every day at 19:00 chauffage on)."
+        assert "No timers" in await say(hub, "timers")
+
+
 async def test_in_2s_chauffage_on(tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         await say(hub, "chauffage off")
