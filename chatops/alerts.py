@@ -261,7 +261,7 @@ class AlertEngine:
         sent = self.unstored.alerts.get((rule.name, device.name))
         raised = sent.raised_at if sent is not None else now
         said = sent.last_said if sent is not None else now
-        acked_by = sent.acked_by if sent is not None else None
+        acked_by, acked_at = (sent.acked_by, sent.acked_at or now) if sent is not None else (None, now)
 
         def told(alert_id: int) -> Callable[[str | None], str]:
             """The alert as one recipient reads it, in their language (the rule's own words stay),
@@ -278,7 +278,7 @@ class AlertEngine:
             alert_id = alert_rows.insert(db, rule.name, device.name, rule.severity.value, text, str(value), raised,
                                          max(now, said + repeat) if repeat and acked_by is None else None)
             if acked_by is not None:                # acknowledged in memory meanwhile
-                alert_rows.acknowledge(db, alert_id, acked_by, now)
+                alert_rows.acknowledge(db, alert_id, acked_by, acked_at)
             self._insert_deliveries(db, alert_id, recipients, "raise", told(alert_id), None,
                                     now + SNAPSHOT_HOLD if picture else now)
             # Sent from memory while the database refused it: recorded as told, not sent again.

@@ -48,6 +48,7 @@ class UnstoredAlert:
     last_said: float = 0.0              # wall clock of the alarm or its latest reminder from memory
     reminders: int = 0
     acked_by: str | None = None         # acknowledged in memory: no more reminders
+    acked_at: float | None = None       # when (wall clock), recorded with it once storage is back
 
     def __post_init__(self) -> None:
         self.last_said = self.last_said or self.raised_at
@@ -254,7 +255,7 @@ class Unstored:
             return _("Alert {rules} is not stored (the hub's storage is failing): it can be acknowledged once "
                      "storage is back.").format(rules=", ".join(sorted({a.rule for a in self.alerts.values()})))
         alert = max(open_, key=lambda a: a.raised_at)
-        alert.acked_by = by
+        alert.acked_by, alert.acked_at = by, self.hub.clock.time()
         log.error("alert %s on %s, sent from memory: acknowledged by %s, recorded once storage is back", alert.rule,
                   alert.device, by)
         self._tell_the_others(alert.rule, by_user, lambda _prefix: _("Alert {rule} (not stored) acknowledged by "
@@ -420,5 +421,5 @@ class Unstored:
     def entries(self) -> list[dict[str, Any]]:
         """The waiting alerts in the shape of `AlertEngine.active()` (id None: not stored)."""
         return [{"id": None, "rule": a.rule, "device": a.device, "severity": a.severity, "message": a.message,
-                 "raised_at": a.raised_at, "acked_by": None, "told": sorted(f"{n}:{t}" for n, t in a.told),
+                 "raised_at": a.raised_at, "acked_by": a.acked_by, "told": sorted(f"{n}:{t}" for n, t in a.told),
                  "given_up": [], "pending": 0, "unstored": a.reason} for a in self.alerts.values()]

@@ -366,6 +366,8 @@ async def test_a_refused_alert_holds_back_no_other_and_commands_say_what_failed(
         assert await say("ack") == ("Alert smoke (not stored: the hub's storage is failing) acknowledged; reminders "
                                     "stopped. It is recorded as acknowledged once storage is back.")
         assert await inbox.next() == ("bob", "Alert smoke (not stored) acknowledged by alice.")
+        smoke = [line for line in (await say("alerts")).splitlines() if "Smoke" in line]
+        assert len(smoke) == 1 and "acknowledged by alice" in smoke[0] and "NOT acknowledged" not in smoke[0], smoke
         switched = await say("switch heater on")
         assert switched.startswith("heater is ON (The hub's storage is failing (attempt to write a readonly "
                                    "database)"), switched
