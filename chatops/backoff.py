@@ -10,6 +10,9 @@ import sqlite3
 import time
 
 
+SAY_FAILURES_EVERY = 60.0   # seconds between log lines of one loop's failing passes
+
+
 class Backoff:
     """Delays between reconnect attempts.
 
@@ -24,6 +27,8 @@ class Backoff:
         self.reset_after = reset_after
         self.attempts = 0
         self._up_since: float | None = None
+        self.said_at: float | None = None       # monotonic time a failing streak was last logged
+        self.unsaid = 0                         # failures since
 
     def up(self) -> None:
         """The connection is established."""
@@ -33,6 +38,7 @@ class Backoff:
         """The operation succeeded: the next failure starts from `base` again."""
         self.attempts = 0
         self._up_since = None
+        self.said_at, self.unsaid = None, 0
 
     @staticmethod
     def delay_after(attempts: int, base: float, cap: float) -> float:
@@ -56,8 +62,14 @@ async def pause_after_failure(backoff: Backoff, exc: Exception, what: str, log: 
     next delay before the next pass. A database error (a full card, a read-only file system) is
     said as such; anything else is a bug, logged with its traceback, which must not end the loop."""
     delay = backoff.next_delay()
-    if isinstance(exc, sqlite3.DatabaseError):
-        log.error("%s: the database fails (%s); retrying in %.1fs", what, exc, delay)
+    now = time.monotonic()
+    if backoff.said_at is not None and now - backoff.said_at < SAY_FAILURES_EVERY:
+        backoff.unsaid += 1         # a full card fails every pass: once a minute says it (issue 23)
+    elif isinstance(exc, sqlite3.DatabaseError):
+        again = f" ({backoff.unsaid} more failed passes since the last line)" if backoff.unsaid else ""
+        log.error("%s: the database fails (%s); retrying every few seconds%s", what, exc, again)
+        backoff.said_at, backoff.unsaid = now, 0
     else:
         log.error("%s failed; retrying in %.1fs", what, delay, exc_info=exc)
+        backoff.said_at, backoff.unsaid = now, 0
     await asyncio.sleep(delay)

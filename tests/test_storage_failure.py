@@ -569,3 +569,29 @@ async def test_an_alarm_sent_from_memory_is_repeated_until_acknowledged_and_reco
         assert row == (raised, "alice", None), row
         assert not [m for m in [inbox.queue.get_nowait() for _ in range(inbox.queue.qsize())]
                     if m[1].startswith("[REMINDER")], "acknowledged: no reminder after"
+
+
+async def test_a_loop_failing_on_a_full_card_logs_once_a_minute_not_every_pass(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 23's log: "could not be recorded …; retrying" every few seconds, for ever. A loop
+    whose every pass fails on the database says it once, then once a minute with the count."""
+    import logging
+    import sqlite3
+
+    from chatops.backoff import SAY_FAILURES_EVERY, Backoff, pause_after_failure
+    log = logging.getLogger("chatops.test_loop")
+    backoff = Backoff(base=0.001, cap=0.001)
+    full = sqlite3.OperationalError("database or disk is full")
+    for _ in range(5):
+        await pause_after_failure(backoff, full, "timers", log)
+    lines = [r.getMessage() for r in caplog.records if r.name == "chatops.test_loop"]
+    assert lines == ["timers: the database fails (database or disk is full); retrying every few seconds"], lines
+    assert backoff.said_at is not None
+    backoff.said_at -= SAY_FAILURES_EVERY                    # a minute later
+    await pause_after_failure(backoff, full, "timers", log)
+    lines = [r.getMessage() for r in caplog.records if r.name == "chatops.test_loop"]
+    assert lines[-1] == ("timers: the database fails (database or disk is full); retrying every few seconds "
+                         "(4 more failed passes since the last line)"), lines
+    backoff.reset()                                          # a pass went through: a new failure is said at once
+    await pause_after_failure(backoff, full, "timers", log)
+    assert len([r for r in caplog.records if r.name == "chatops.test_loop"]) == 3
