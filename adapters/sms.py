@@ -14,6 +14,7 @@ Two backends behind one adapter: `gammu` (the hub owns the modem through python-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
@@ -132,7 +133,14 @@ class Adapter(AdapterBase):
     async def run(self, hub: Hub) -> None:
         self._hub = hub
         sim_pin = read_secret(self.settings, "pin", hub.settings.base_dir)
-        await hub.store.call(hub.store.transaction, self._prepare_store)
+        try:
+            await hub.store.call(hub.store.transaction, self._prepare_store)
+        except sqlite3.DatabaseError as exc:
+            # A full or read-only card at boot: housekeeping waits for the next start; the modem
+            # is opened all the same, or no alarm would go out by SMS (they go from memory).
+            log.warning("%s: the SMS tables' housekeeping is skipped (storage fails: %s)", self.name, exc)
+        with contextlib.suppress(sqlite3.DatabaseError):
+            await hub.store.call(self._count_spent, hub.store.db)
         try:
             await self._connect_forever(sim_pin)
         finally:
@@ -281,7 +289,21 @@ class Adapter(AdapterBase):
             processed.mark(db, done, now)
             for text in texts:
                 queue_message(db, address, number, "reply", text, None, now)
-        await hub.store.call(hub.store.transaction, write)
+        try:
+            await hub.store.call(hub.store.transaction, write)
+        except sqlite3.DatabaseError as exc:
+            # A full or read-only card: the command ran, so its answer goes out now, from memory
+            # (at most once: the store remembers the message as done until it can write it),
+            # instead of the message being taken next poll for one interrupted by a crash.
+            await hub.store.mark_processed(done)
+            log.warning("%s: the reply to %s cannot be queued (%s): sent from memory", self.name, number, exc)
+            for text in texts:
+                try:
+                    await hub.send_through(self, address, Reply(text))
+                except Exception as send_error:
+                    log.error("%s: the reply to %s is lost: storage fails and sending failed too (%s)",
+                              self.name, number, send_error)
+            return
         if texts:
             hub.alerts.outbox.wake(self.name).set()
 
@@ -371,8 +393,7 @@ class Adapter(AdapterBase):
 
     def _prepare_store(self, db: sqlite3.Connection) -> None:
         """Forget old processed keys; carry messages an older version left in its own SMS queue
-        over to the hub's outbox (once: the table goes), and count this hour's sent SMS per number
-        toward the cap again."""
+        over to the hub's outbox (once: the table goes)."""
         now = time.time()
         processed.forget(db, "sms:", now - 30 * 86400)
         rows = processed.take_table(db, LEGACY_OUTBOX, "adapter, number, text, queued_at",
@@ -382,6 +403,11 @@ class Adapter(AdapterBase):
                           float(queued_at))  # type: ignore[arg-type]
         if rows:
             log.info("%s: %d SMS waiting in the old SMS queue moved to the outbox", self.name, len(rows))
+
+    def _count_spent(self, db: sqlite3.Connection) -> None:
+        """Count this hour's sent SMS per number toward the cap again (a read: works on a
+        read-only card too)."""
+        now = time.time()
         ago = time.monotonic() - now                 # the stored wall times, on the monotonic clock
         for number, text, at in deliveries.sent_since(db, self.name, now - HOUR):
             # Keyed as a send keys it: the stored target may be a user's number as written (national).

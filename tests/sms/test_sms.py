@@ -253,6 +253,34 @@ async def test_gammu_chauffage_on_switches_and_answers(tmp_path: Path, mosquitto
         assert (hub.metrics.received["sms"], hub.metrics.sent["sms"]) == (1, 1)
 
 
+async def test_gammu_on_a_read_only_card_answers_from_memory_and_never_says_interrupted(
+        tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone, modem_spy: ModemSpy) -> None:
+    """The Pi boots on a worn card (the database read-only): the SMS adapter starts all the same
+    (its housekeeping waits), `chauffage on` switches and is answered at once from memory; once
+    the card takes writes again, nothing says the command was "interrupted"."""
+    from tests.test_storage_failure import immutable
+
+    settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone))
+    async with running(Hub(settings)):
+        pass                                                    # the database exists
+    with immutable(tmp_path / "data" / "chatops.db") as writable:
+        hub = Hub(settings)
+        hub.store.reopen_every = 0.5
+        async with heater_commands(mosquitto) as commands, running(hub):
+            await sms_up(hub)
+            phone.deliver(ALICE, "chauffage on")
+            assert json.loads(await asyncio.wait_for(commands.get(), 10)) == {"state": "ON"}
+            await wait_for(lambda: modem_spy.texts(ALICE), timeout=10)
+            assert modem_spy.texts(ALICE)[0].startswith("heater is ON"), modem_spy.texts(ALICE)
+            await wait_for(lambda: not phone.waiting(), timeout=10)  # handled once, deleted
+            writable()
+            await wait_for(lambda: hub.store.health.connected, timeout=15)
+            phone.deliver(ALICE, "temp salon")
+            await wait_for(lambda: len(modem_spy.texts(ALICE)) == 2, timeout=10)
+            assert modem_spy.texts(ALICE)[1].startswith("salon: "), modem_spy.texts(ALICE)
+            assert commands.empty()
+
+
 async def test_gammu_unknown_number_is_audited_not_answered(tmp_path: Path, mosquitto: Mosquitto,
                                                             phone: DummyPhone, modem_spy: ModemSpy) -> None:
     async with heater_commands(mosquitto) as commands, \
