@@ -193,11 +193,13 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     else:
         wanted = state == "on"
     # Whoever switches a device overrides a pending "for" on it: that switch-back will leave it
-    # alone. A switch to the state it is already in changes nothing, and overrides nothing (the
-    # frost guard's "heater on" while it is on for 2 h must not keep it on for good); a new
-    # "for" always takes the place of the pending one.
-    unchanged = before is not None and bool(before) == wanted
-    pending, note = (None, "") if unchanged and hold is None else await ctx.hub.timers.overridden(target.name, ctx.who)
+    # alone. Also a switch to the state it is already in: "heater on" says it must be on (the
+    # frost guard's, while it is on for 2 h: switched back off at the end, the room would stay
+    # cold, since the guard fires on the way down only). The answer says so, as that changed.
+    pending, note = await ctx.hub.timers.overridden(target.name, ctx.who)
+    if pending is not None and hold is None and before is not None and bool(before) == wanted:
+        note += " " + _("(It already was; the switch back {back} set with “for” is cancelled: it stays {state}.)").format(
+            back=format_value(bool(pending.get("back"))), state=format_value(wanted))
     try:
         confirmed, reading = await ctx.home.switch(target, wanted)
     except MqttUnavailable as exc:

@@ -93,16 +93,19 @@ async def test_switched_since_is_left_alone_and_said(tmp_path: Path, mosquitto: 
             "Timer #1 (switch heater on for 2s): heater was switched since by fam; left OFF (not switched back OFF)."
 
 
-async def test_a_switch_to_the_state_it_is_in_does_not_cancel_the_switch_back(tmp_path: Path,
-                                                                             mosquitto: Mosquitto) -> None:
+async def test_a_switch_to_the_state_it_is_in_cancels_the_switch_back_and_says_so(tmp_path: Path,
+                                                                                 mosquitto: Mosquitto) -> None:
     """`chauffage on for 2s`, then the frost guard (or anyone) says `heater on` while it is on:
-    nothing changed, so the heater still goes back OFF, instead of staying on for good."""
+    that says it must stay on (switched off at the end, a cold room would stay cold: the guard
+    fires on the way down only), and the answer says the switch-back is cancelled."""
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         await say(hub, "switch heater off")
         assert "timer #1" in await say(hub, "switch heater on for 2s")
-        assert await say(hub, "switch heater on", network="web", sender="fam") == "heater is ON"
-        assert await next_result(hub) == "Timer #1 (switch heater on for 2s): heater is OFF"
-        assert hub.home.devices["heater"].reading.value is False
+        assert await say(hub, "switch heater on", network="web", sender="fam") == \
+            "heater is ON (It already was; the switch back OFF set with “for” is cancelled: it stays ON.)"
+        assert await next_result(hub) == \
+            "Timer #1 (switch heater on for 2s): heater was switched since by fam; left ON (not switched back OFF)."
+        assert hub.home.devices["heater"].reading.value is True
 
 
 async def test_a_device_already_back_is_said_so_without_blaming_anyone(tmp_path: Path, mosquitto: Mosquitto) -> None:
