@@ -57,9 +57,9 @@ def expand_roles(roles: dict[str, list[str]], wanted: list[str]) -> frozenset[st
     return frozenset(grants)
 
 
-def _wildness(pattern: str) -> int:
-    """How much of a pattern is left open (`*`, `?`): fewer is closer to one person."""
-    return pattern.count("*") + pattern.count("?")
+def _rights(user: User) -> tuple[bool, int]:
+    """How much `user` may do, to take the least of two: an admin (`*`) most, then by grants."""
+    return ("*" in user.grants, len(user.grants))
 
 
 class Auth:
@@ -98,19 +98,20 @@ class Auth:
         return found
 
     def _closest(self, identity: Identity) -> User | None:
-        """The user whose pattern names `identity` most closely: `alice!~alice@10.0.0.5` is
-        alice's even when bob's `*!*@10.0.0.5` (the whole house) also takes it, whatever the
-        order of the file. Equally close patterns of two users: the first, and a warning."""
-        ranked = sorted(((_wildness(p), index, user) for index, user in enumerate(self.users.values())
-                         for p in user.settings.patterns(identity.network) if self.matches(identity, p)),
-                        key=lambda entry: entry[:2])
-        if not ranked:
-            return None
-        best = ranked[0]
-        if len(ranked) > 1 and ranked[1][0] == best[0] and ranked[1][2] is not best[2]:
-            log.warning("%s matches users %s and %s as closely; taken for %s: give them distinct patterns",
-                        identity, best[2].name, ranked[1][2].name, best[2].name)
-        return best[2]
+        """The user behind `identity`. Two users' patterns may both take it (bob's household
+        `*!*@10.0.0.5` and alice's `alice!~alice@10.0.0.5`): the one with fewer rights is taken,
+        whatever the order of the file, and the log says so. Never the "closer" pattern: the nick
+        and user parts of an IRC mask are whatever a client says, so anyone at that address
+        could become alice by picking her nick. Fail closed; the fix is patterns of one's own
+        (an `account:`, a host no one else shares)."""
+        found = [user for user in self.users.values()
+                 if any(self.matches(identity, p) for p in user.settings.patterns(identity.network))]
+        if len(found) > 1:
+            ranked = sorted(found, key=_rights)
+            log.warning("%s matches users %s: taken for %s, who has the fewest rights; give each person patterns "
+                        "no one else's take", identity, ", ".join(u.name for u in found), ranked[0].name)
+            return ranked[0]
+        return found[0] if found else None
 
     def matches(self, identity: Identity, pattern: str) -> bool:
         """Whether `identity` is the one a `[users]` pattern of its network names (the network's

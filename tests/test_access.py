@@ -215,20 +215,23 @@ async def test_an_unknown_numbers_flood_is_folded_in_the_audit(hub: Hub, tmp_pat
     assert hub.settings.hub.rate_limit <= len(rows) <= hub.settings.hub.rate_limit + 3, len(rows)
 
 
-def test_a_sender_is_the_user_whose_pattern_names_them_most_closely(tmp_path: Path,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    """bob's `*!*@127.0.0.1` (everyone at home) listed before alice's own mask: alice is still
-    alice, an admin, not bob the guest; the same pattern in two users is a config error."""
+def test_a_sender_two_users_take_is_the_one_with_fewer_rights(tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """bob's `*!*@127.0.0.1` (everyone at home) and alice's `alice!~alice@127.0.0.1` both take
+    `alice!~alice@127.0.0.1`: anyone at that address may say they are alice (nick and user are
+    what the client sends), so it is bob, the guest, in either order of the file, and the log
+    says why. The same pattern in two users is a config error."""
     from chatops.auth import Auth
     from chatops.config import ConfigError
 
-    users = {"bob": {"roles": ["guest"], "irc": ["*!*@127.0.0.1"]},
-             "alice": {"roles": ["admin"], "irc": ["alice!~alice@127.0.0.1"]}}
-    auth = Auth(settings_for(tmp_path, users=users))
-    assert auth.user_for(Identity("irc", "alice!~alice@127.0.0.1")).name == "alice"   # type: ignore[union-attr]
-    assert auth.user_for(Identity("irc", "carol!~carol@127.0.0.1")).name == "bob"     # type: ignore[union-attr]
-    assert "as closely" not in caplog.text
-    users["alice"]["irc"] = ["*!*@127.0.0.1"]
+    for order in (["bob", "alice"], ["alice", "bob"]):
+        everyone = {"bob": {"roles": ["guest"], "irc": ["*!*@127.0.0.1"]},
+                    "alice": {"roles": ["admin"], "irc": ["alice!~alice@127.0.0.1"]}}
+        auth = Auth(settings_for(tmp_path, users={name: everyone[name] for name in order}))
+        assert auth.user_for(Identity("irc", "alice!~alice@127.0.0.1")).name == "bob"     # type: ignore[union-attr]
+        assert auth.user_for(Identity("irc", "alice!~alice@192.0.2.7")) is None
+        assert "matches users" in caplog.text and "taken for bob, who has the fewest rights" in caplog.text
+    users = {"bob": {"roles": ["guest"], "irc": ["*!*@127.0.0.1"]}, "alice": {"roles": ["admin"], "irc": ["*!*@127.0.0.1"]}}
     with pytest.raises(ConfigError) as caught:
         settings_for(tmp_path, users=users)
     assert "users.alice.irc: '*!*@127.0.0.1' is also bob's; a sender is one person: remove it from one of them" \
