@@ -211,6 +211,8 @@ class Adapter(AdapterBase):
                 async with asyncio.timeout(s.connect_timeout):
                     await loop.create_connection(lambda: link.protocol, s.host, s.port, ssl=context,
                                                  server_hostname=s.host if context else None)
+            except ssl.SSLCertVerificationError:
+                raise                               # a certificate refused says why itself: never "try plain text"
             except ssl.SSLError as exc:          # a plain-text port spoken to in TLS
                 raise ConnectionError(f"TLS failed ({exc.reason or exc}): {self._tls_hint(True)}") from exc
             assert self.bot is not None

@@ -235,6 +235,8 @@ async def test_tls_with_the_servers_ca_file_and_refused_without(tmp_path: Path, 
         async with hub_with_irc(tmp_path / "b", mosquitto, settings_irc(server.tls_port, tls=True)) as (_hub, irc):
             await wait_for(lambda: "CERTIFICATE_VERIFY_FAILED" in irc.health.detail, timeout=5)
             assert not irc.health.connected
+            assert "plain-text" not in irc.health.detail and "6667" not in irc.health.detail, \
+                "a refused certificate is no reason to try plain text"
         await alice.close()
 
 
