@@ -262,7 +262,7 @@ def _add_network_subcommands(sub: Any) -> None:
                 logging.getLogger(__name__).debug("no %s subcommands: %s", network.name, exc)
             except Exception as exc:                # a plugin's bug must not take `chatops --help` down with it
                 print(f"warning: the {network.name} plugin's subcommands are left out: "
-                      f"{network.cli} raised {type(exc).__name__}: {exc}", file=sys.stderr)
+                      f"{network.cli} raised {type(exc).__name__}: {masked(str(exc))}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):

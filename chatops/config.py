@@ -24,7 +24,7 @@ from .schema import Field, Model, ValidationError, field_validator, model_valida
 from .config_base import Duration, Section  # noqa: F401 (re-exported for adapters' sections)
 from .config_checks import cross_checks
 from .config_errors import format_errors, toml_problem
-from .url_secrets import without_password
+from .url_secrets import masked, without_password
 from .device_settings import DeviceSettings, DeviceType  # noqa: F401 (DeviceType re-exported)
 from .rule_settings import AlertSettings, AutomationDefaults, AutomationSettings
 
@@ -529,7 +529,7 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
                 continue
             except Exception as exc:                # a validator of a plugin's schema that crashed
                 problems.append(f"{where}: the network's own check of this table failed ({type(exc).__name__}: "
-                                f"{exc}); fix the table, or report it to the plugin's author")
+                                f"{masked(str(exc))}); fix the table, or report it to the plugin's author")
                 continue
             name = section.name or (kind if len(bodies) == 1 else f"{kind}.{index}")
             sections.append((name, kind, section))

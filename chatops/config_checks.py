@@ -180,8 +180,9 @@ def _hook(network: str, hook: str, check: Callable[[str], str | None], value: st
     try:
         return check(value)
     except Exception as exc:
-        return (f"the {network} network's {hook} failed on {value!r} ({type(exc).__name__}: {exc}); "
-                f"report it to the plugin's author")
+        from .url_secrets import masked
+        return masked(f"the {network} network's {hook} failed on {value!r} ({type(exc).__name__}: {exc}); "
+                      f"report it to the plugin's author")
 
 
 def ca_file_problems(s: Settings) -> list[str]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .entry_points import entry_points
 from .extras import first_missing
+from .url_secrets import masked
 from .message import Identity
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ class Networks:
         """Leave out network `name`, whose `what` (its settings schema, its adapter) raised on
         import: a broken plugin never stops the hub, and `status` and `chatops check` say why."""
         network = self.known.pop(name, None)
-        self.broken[name] = f"{what} failed to import: {type(exc).__name__}: {exc}"
+        self.broken[name] = masked(f"{what} failed to import: {type(exc).__name__}: {exc}")
         log.error("network plugin %s (%s) left out: %s", name, network.adapter if network else "?", self.broken[name])
 
     @property

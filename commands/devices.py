@@ -18,6 +18,7 @@ from chatops.i18n import N_, _, ngettext
 from chatops.message import Button, Reply
 from chatops.mqtt import MqttUnavailable
 from chatops.router import clean_text
+from chatops.url_secrets import masked
 from chatops.schedule import Recurrence, local_time
 
 
@@ -382,7 +383,9 @@ async def status(ctx: Context) -> str:
             lines.append(ngettext("{name}: {count} message waiting to be sent",
                                   "{name}: {count} messages waiting to be sent", count).format(name=name, count=count))
     for plugin, problem in sorted(hub.plugin_problems.items()):
-        lines.append(_("plugin {plugin}: NOT LOADED ({why})").format(plugin=plugin, why=problem))
+        # Why is for admins: an exception's text may hold what a plugin read (a token, a path).
+        lines.append(_("plugin {plugin}: NOT LOADED ({why})").format(plugin=plugin, why=masked(problem))
+                     if ctx.may("*") else _("plugin {plugin}: NOT LOADED").format(plugin=plugin))
     stale = [d.name for d in hub.home.devices.values() if d.is_stale(now)]
     silent = [d.name for d in hub.home.devices.values() if d.reading is None and d.type is not DeviceType.CAMERA]
     if not ctx.may_use("read"):               # device names are `read`'s to show: counts only

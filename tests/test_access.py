@@ -236,3 +236,16 @@ def test_a_sender_two_users_take_is_the_one_with_fewer_rights(tmp_path: Path,
         settings_for(tmp_path, users=users)
     assert "users.alice.irc: '*!*@127.0.0.1' is also bob's; a sender is one person: remove it from one of them" \
         in caught.value.problems
+
+
+@pytest.mark.servers
+async def test_why_a_plugin_failed_is_for_admins_and_masked(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`status` is a guest's command: a stranger learns that a plugin is not loaded, not the text
+    of its exception (which may hold what it read); an admin sees it, URL passwords masked."""
+    from chatops.testing import exec_command
+    why = "RuntimeError: cannot reach https://hub:hunter2@ntfy.example/x"
+    monkeypatch.setattr(Hub, "plugin_problems", property(lambda _hub: {"ntfy": why}))
+    stranger = await exec_command(hub, "status", network="slack", adapter="slack", sender="U0STRANGER")
+    assert "plugin ntfy: NOT LOADED" in stranger and "RuntimeError" not in stranger, stranger
+    admin = await exec_command(hub, "status", network="xmpp", adapter="xmpp", sender="alice@example.org")
+    assert "plugin ntfy: NOT LOADED (RuntimeError: cannot reach https://hub:****@ntfy.example/x)" in admin, admin
