@@ -208,6 +208,8 @@ async def test_a_database_found_read_only_at_start_starts_the_hub_degraded(tmp_p
             assert "storage: FAILING (read-only: Operation not permitted)" in status, status
             await smoke_goes_out_not_stored(hub, broker)
             assert (await exec_command(hub, "alerts", **say)).startswith("(NOT STORED: storage is failing) [critical]")
+            # A write refused since (the alarm's) keeps the file system's reason, not SQLite's.
+            assert "storage: FAILING (read-only: Operation not permitted)" in await exec_command(hub, "status", **say)
             writable()
             await wait_for(lambda: hub.alerts.rules["smoke"].active_id is not None, timeout=15)   # recorded
             assert hub.store.health.connected and hub.health()["status"] == "ok"

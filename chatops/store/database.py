@@ -192,7 +192,9 @@ class Store:
 
     def _failed(self, exc: sqlite3.Error) -> None:
         self.write_errors += 1
-        reason = f"{type(exc).__name__}: {exc}"
+        # Opened read-only at start: that reason (the file system's word: "Read-only file system",
+        # "No space left on device") says more than SQLite's "attempt to write a readonly database".
+        reason = f"read-only: {self._read_only}" if self._read_only is not None else f"{type(exc).__name__}: {exc}"
         if self.health.connected or not self.health.started:
             log.error("the database %s fails (%s): alerts wait in memory and are retried; free disk space "
                       "or make the file writable", self.path, reason)
