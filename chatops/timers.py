@@ -83,6 +83,7 @@ class Timers:
         self._restores_possible = True
         self._restores_added = 0
         self._passed = asyncio.Event()
+        self._said_waiting: set[tuple[int, float | None]] = set()   # (timer, due) told "waits for storage"
 
     @property
     def clock(self) -> Any:
@@ -246,7 +247,14 @@ class Timers:
 
         outcomes = [(following, ACTIVE if following is not None else (DONE if run else MISSED), run, now, timer.id)
                     for timer, run, following in plans]
-        await store.call(store.transaction, lambda db: rows.decide(db, outcomes))
+        try:
+            await store.call(store.transaction, lambda db: rows.decide(db, outcomes))
+        except sqlite3.DatabaseError as exc:
+            # A run is recorded before it starts (never twice): with the card full, none starts.
+            # Not silently: each owner hears of it once, from memory, while the scheduler retries.
+            self._say_waiting([timer for timer, run, _following in plans if run], exc)
+            raise
+        self._said_waiting.clear()
         for timer, run, following in plans:
             if run:
                 self.fired += 1
@@ -255,6 +263,25 @@ class Timers:
                 self.skipped += 1
                 self.hub.spawn(self._missed(timer, now, following), f"timer-missed-{timer.id}")
         return len(found) == BATCH
+
+    def _say_waiting(self, timers: list[Timer], exc: Exception) -> None:
+        """Tell the owners of `timers`, due now, that they wait for storage (once per run)."""
+        unstored = self.hub.alerts.unstored
+        for timer in timers:
+            if (timer.id, timer.next_run) in self._said_waiting or timer.kind == "automation":
+                continue
+            self._said_waiting.add((timer.id, timer.next_run))
+
+            def text(_prefix: str | None, timer: Timer = timer) -> str:      # in each reader's language
+                late = _("it runs once storage is back") if _safe_when_late(timer) else \
+                    _("it runs once storage is back, if that is within {grace}; else it is skipped").format(
+                        grace=format_duration(self.grace))
+                return _("Timer #{id} ({command}) is due, but the hub's storage is failing ({why}): {late}.").format(
+                    id=timer.id, command=timer.command, why=exc, late=late)
+            log.error("timer #%d (%s) is due but cannot be recorded as run (%s): waiting for storage",
+                      timer.id, timer.command, exc)
+            recipients = self.hub.alerts.recipients([timer.owner])
+            self.hub.spawn(unstored.send(recipients, text), f"timer-waits-{timer.id}")
 
     async def _missed(self, timer: Timer, now: float, following: float | None) -> None:
         due = timer.next_run or now

@@ -597,3 +597,25 @@ async def test_a_loop_failing_on_a_full_card_logs_once_a_minute_not_every_pass(
     backoff.reset()                                          # a pass went through: a new failure is said at once
     await pause_after_failure(backoff, full, "timers", log)
     assert len([r for r in caplog.records if r.name == "chatops.test_loop"]) == 3
+
+
+async def test_a_timer_due_while_storage_fails_waits_and_its_owner_is_told(tmp_path: Path,
+                                                                          mosquitto: Mosquitto) -> None:
+    """A run is recorded before it starts, so on a full card none starts: its owner hears that
+    it waits (once, from memory), and it runs once storage is back, within the grace."""
+    hub = smoke_hub(tmp_path / "data", mosquitto)
+
+    async def say(text: str) -> str:
+        return await exec_command(hub, text, sender="alice", network="loopback", adapter="loop")
+
+    async with running(hub):
+        inbox = hub.adapters["loop"]
+        assert (await say("in 1s whoami")).startswith("Timer #1: whoami at ")
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        told = [await inbox.next(), await inbox.next()]             # the admins' storage alert, and the timer
+        assert ("alice", "Timer #1 (whoami) is due, but the hub's storage is failing (attempt to write a readonly "
+                         "database): it runs once storage is back, if that is within 5m; else it is skipped.") \
+            in told, told
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+        results = [await inbox.next(timeout=30) for _ in range(2)]   # [RESOLVED] storage, and the run
+        assert any(text.startswith("Timer #1 (whoami): You are ") for _who, text in results), results
