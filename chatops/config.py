@@ -18,7 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
-from .extras import first_missing, install_hint
+from .extras import first_missing, install_hint, library_problem, needs_module
 from .schema import Field, Model, ValidationError, field_validator, model_validator
 
 from .config_base import Duration, Section  # noqa: F401 (re-exported for adapters' sections)
@@ -468,31 +468,6 @@ def _enabled(body: Any) -> bool:
     return any(not isinstance(b, dict) or b.get("enabled", True) is not False for b in bodies)
 
 
-def _library_problem(kind: str) -> str | None:
-    """Why an enabled adapter of `kind` could not run (its pip extra is missing), or None.
-    Its settings may not need the library, but running it does: say so now, not in a traceback."""
-    from .networks import networks
-
-    network = networks().get(kind)
-    missing = network.missing_module() if network is not None else None
-    if missing is None:
-        return None
-    return needs_module(kind, missing)
-
-
-def needs_module(kind: str, missing: str) -> str:
-    """What to install for an adapter whose module `missing` is not there: the hub's own extra
-    for a built-in network, the plugin's package's dependencies for a plugin's."""
-    from .networks import networks
-
-    network = networks().get(kind)
-    if network is not None and not network.adapter.startswith("adapters."):
-        return (f"adapters.{kind}: its plugin needs the module {missing}, which is not installed: install it "
-                f"(pip install the package that provides it), or reinstall the plugin's package")
-    extra = network.extra or kind if network is not None else kind
-    return f"adapters.{kind}: needs the {extra} extra (module {missing} is missing): {install_hint(extra)}"
-
-
 def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, AdapterSettings]], list[str]]:
     sections: list[tuple[str, str, AdapterSettings]] = []
     problems: list[str] = []
@@ -533,7 +508,7 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
                 continue
             name = section.name or (kind if len(bodies) == 1 else f"{kind}.{index}")
             sections.append((name, kind, section))
-        problem = _library_problem(kind) if any(s.enabled is not False for _, k, s in sections if k == kind) else None
+        problem = library_problem(kind) if any(s.enabled is not False for _, k, s in sections if k == kind) else None
         if problem:
             problems.append(problem)
     names = [n for n, _, _ in sections]

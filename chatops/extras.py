@@ -33,3 +33,28 @@ def first_missing(modules: Iterable[str]) -> str | None:
         except (ImportError, ValueError):           # a parent package missing; a module set to None
             return module
     return None
+
+
+def library_problem(kind: str) -> str | None:
+    """Why an enabled adapter of `kind` could not run (its pip extra is missing), or None.
+    Its settings may not need the library, but running it does: say so now, not in a traceback."""
+    from .networks import networks
+
+    network = networks().get(kind)
+    missing = network.missing_module() if network is not None else None
+    if missing is None:
+        return None
+    return needs_module(kind, missing)
+
+
+def needs_module(kind: str, missing: str) -> str:
+    """What to install for an adapter whose module `missing` is not there: the hub's own extra
+    for a built-in network, the plugin's package's dependencies for a plugin's."""
+    from .networks import networks
+
+    network = networks().get(kind)
+    if network is not None and not network.adapter.startswith("adapters."):
+        return (f"adapters.{kind}: its plugin needs the module {missing}, which is not installed: install it "
+                f"(pip install the package that provides it), or reinstall the plugin's package")
+    extra = network.extra or kind if network is not None else kind
+    return f"adapters.{kind}: needs the {extra} extra (module {missing} is missing): {install_hint(extra)}"

@@ -34,7 +34,8 @@ from .clock import JUMP_CHECK_EVERY, SYSTEM_CLOCK, Clock, watch_jumps
 from .durations import format_duration
 from .command import CommandSet, CommandSpec
 from .plugins import Plugin, Storage, declared_config
-from .config import ConfigError, Settings, loaded_adapter_class, needs_module
+from .config import ConfigError, Settings, loaded_adapter_class
+from .extras import needs_module
 from .history import History
 from .lanes import Lanes
 from .hub_device import HUB_NODE_PREFIX, HubDevice
