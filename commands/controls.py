@@ -162,7 +162,7 @@ async def _drive(ctx: Context, device: Device, action: Action, asked: str) -> st
     assert control is not None
     # Whoever drives a device overrides a pending "for" on it (`lampe on for 10m`, then `lampe 40%`):
     # that switch-back leaves it alone, as after a switch.
-    _, note = await ctx.hub.timers.overridden(device.name, ctx.who)
+    _pending, note = await ctx.hub.timers.overridden(device.name, ctx.who)
     try:
         if device.type is DeviceType.COVER:
             return await _move(ctx, device, action, asked) + note

@@ -298,8 +298,13 @@ def test_the_console_answers_and_stops_when_the_broker_is_down(tmp_path: Path) -
     from chatops.testing import free_port
     port = free_port()
     write_demo_config(tmp_path, mqtt_url=f"mqtt://127.0.0.1:{port}")
-    done = run_cli(tmp_path, "run", "--console", "--config", "config.toml", stdin="help\nchauffage on\n")
+    done = run_cli(tmp_path, "run", "--console", "--config", "config.toml",
+                   stdin="help\nchauffage on\nlampe 40%\nthermostat 21\n")
     assert done.stdout.startswith("Commands:"), done.stdout
     assert "Cannot switch heater: the MQTT broker is not reachable." in done.stdout, done.stdout
+    # Every device that is set, not only switched, says why too (it once failed with an incident).
+    assert "Cannot drive lampe: the MQTT broker is not reachable." in done.stdout, done.stdout
+    assert "Cannot drive thermostat: the MQTT broker is not reachable." in done.stdout, done.stdout
+    assert "incident" not in done.stdout
     assert f"maison is not ready after 5s: MQTT is down ([Errno 111] Connection refused: is a broker running at " \
            f"127.0.0.1:{port}? ([mqtt] url))" in done.stderr, done.stderr
