@@ -381,6 +381,7 @@ class WebServer:
             low, high, step = device.settings.limits
             found.update(attrs=dict(reading.attrs) if reading else {}, options=device.settings.options,
                          modes=device.settings.modes, color_temp=device.settings.color_temp,
+                         kelvin={"min": device.settings.min_kelvin, "max": device.settings.max_kelvin},
                          mode_labels={mode: pgettext("thermostat mode", mode) for mode in device.settings.modes},
                          limits={"min": low, "max": high, "step": step} if step else None)
         return found

@@ -385,6 +385,12 @@ async def test_dashboard_dims_the_lamp_nudges_the_thermostat_and_moves_the_shutt
         assert await browser.evaluate(card("lampe") + ".dataset.state") == "on"
         assert await browser.evaluate(card("lampe") + ".querySelector('[data-shows=\"brightness\"]').textContent") \
             == "40 %"
+        # Its colour-temperature slider sends kelvins (once read as a 4000 % brightness).
+        kelvin = card("lampe") + ".querySelector('input[data-control=\"kelvin\"]')"
+        assert await browser.evaluate(f"[{kelvin}.min, {kelvin}.max]") == ["2000", "6500"]
+        await browser.evaluate(f"{kelvin}.value = 4000; {kelvin}.dispatchEvent(new Event('change'))")
+        assert (await published("lampe"))["color_temp"] == 250
+        await browser.wait_until(card("lampe") + ".querySelector('.note').textContent === 'lampe: on, 40 %, 4000 K'")
 
         # The thermostat's +: one step (0.5) up, confirmed by the device.
         await browser.click('[data-device="thermostat"] button[data-nudge="+"]')
@@ -445,6 +451,9 @@ async def test_dashboard_in_french(tmp_path: Path, mosquitto: Mosquitto) -> None
         card = "document.querySelector('[data-device=\"{}\"]')".format
         assert await browser.evaluate(card("heater") + ".querySelector('button[data-set=\"on\"]').textContent") \
             == "Allumer"
+        await browser.click('[data-device="heater"] button[data-set="on"]')       # confirmed: not shown as an error
+        await browser.wait_until(card("heater") + ".querySelector('.note').textContent === 'heater: allumé'")
+        assert await browser.evaluate(card("heater") + ".querySelector('.note').classList.contains('error')") is False
         await browser.wait_until("window.drawn.some(t => /^max -?\\d+,\\d °C$/.test(t))")
         drawn = await browser.evaluate("window.drawn")
         assert not [t for t in drawn if re.search(r"\d\.\d", t)], drawn          # 20,1 °C, never 20.1

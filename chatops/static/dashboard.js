@@ -76,13 +76,15 @@ function controlsFor(device) {
     const input = el("input", {type: "range", min, max, step, "data-control": field, "aria-label": device.label + ": " + label});
     const shown = el("output", {"data-shows": field});
     input.addEventListener("input", () => { shown.textContent = input.value + unit; });
-    input.addEventListener("change", () => setDevice(name, input.value + (unit.trim() === "%" ? "%" : "")));
+    // The unit goes with the value where it says which field: "40%" is brightness, "4000K" colour.
+    input.addEventListener("change", () => setDevice(name, input.value + (["%", "K"].includes(unit.trim()) ? unit.trim() : "")));
     return el("label", {class: "slider"}, input, shown);
   };
   const button = (attrs, label, value) => el("button", {type: "button", ...attrs, onclick: () => setDevice(name, value())}, label);
   if (device.type === "light") {
     const rows = [slider("brightness", t("brightness"), 1, 100, 1, " %")];
-    if (device.color_temp) rows.push(slider("kelvin", t("colour temperature"), 2000, 6500, 100, " K"));
+    const kelvin = device.kelvin || {min: 2000, max: 6500};
+    if (device.color_temp) rows.push(slider("kelvin", t("colour temperature"), kelvin.min, kelvin.max, 100, " K"));
     return rows;
   }
   if (device.type === "number") return [slider("value", t("value"), limits.min, limits.max, limits.step, device.unit ? " " + device.unit : "")];
@@ -325,7 +327,10 @@ function onResult(result) {
     const card = cards.get(result.device);
     if (card) for (const b of card.querySelectorAll("button[data-set]")) b.classList.remove("pending");
     if (result.state) devices.set(result.device, result.state);
-    const confirmed = result.state && /\bis (ON|OFF)$/.test(result.text);
+    // Confirmed answers start with the device's label in every language ("heater is ON",
+    // "heater: allumé"); a refusal or "No confirmation from …" does not.
+    const device = devices.get(result.device);
+    const confirmed = result.state && device && result.text.startsWith(device.label);
     note(result.device, result.text, !confirmed);
     renderCard(result.device);
   } else if (result.action === "set") {
