@@ -370,8 +370,15 @@ class Timers:
         adapter = self.hub.adapters.get(address.adapter)
         engine = self.hub.alerts
         if adapter is not None and not adapter.capabilities.keeps_messages:
-            # Set from a web page (or the HTTP API), which will be closed when it runs: to the
-            # owner's other networks, where it waits for them, when they have any.
+            # Set from a web page (or the HTTP API): to that page while it is open (a shutter's
+            # arrival 20 s after the click); else, as it will be closed, to the owner's other
+            # networks, where it waits for them, when they have any.
+            try:
+                for reply in replies:
+                    await self.hub.send_through(adapter, address, reply)
+                return
+            except Exception as exc:                # no page open (Unread), or it went away
+                log.debug("a %s for %s waits elsewhere: %s", kind, recipient, exc)
             elsewhere = [r for r in engine.recipients([recipient]) if r.network != adapter.network]
             if elsewhere:
                 for where in elsewhere:

@@ -421,6 +421,9 @@ async def test_dashboard_dims_the_lamp_nudges_the_thermostat_and_moves_the_shutt
         assert await published("volet_salon") == {"state": "OPEN"}
         await browser.wait_until(card("volet_salon") + ".dataset.motion === 'opening'")
         await browser.wait_until(card("volet_salon") + ".querySelector('.value').textContent === 'open'")
+        # Its arrival is told to the page that moved it (once sent to the owner's other networks).
+        await browser.wait_until("[...document.querySelectorAll('#log .notice')].some(d => d.textContent === "
+                                 "'volet salon: open')")
         await browser.screenshot(ARTIFACTS / "dashboard-controls.png")
         assert hub.home.devices["volet_salon"].reading.value == 100
         # Close sets it going down; Stop halts it on the way.
