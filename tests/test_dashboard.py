@@ -293,8 +293,14 @@ async def test_dashboard_acknowledges_an_alert_and_takes_a_picture(tmp_path: Pat
         src = await browser.wait_until("document.querySelector('[data-device=\"entree\"] img')?.src")
         async with aiohttp.ClientSession() as http, http.get(src) as response:
             assert response.status == 200 and response.content_type == "image/jpeg"
-        # The phone layout: no horizontal scrolling.
+        # The phone layout: no horizontal scrolling, and no button sticking out of its card (a
+        # phone's layout viewport grows to fit what overflows: the first check alone passed).
         assert await browser.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        outside = await browser.evaluate(
+            "[...document.querySelectorAll('.card button, .card select, .card input')].filter(e => "
+            "e.getBoundingClientRect().right > e.closest('.card').getBoundingClientRect().right + 0.5 || "
+            "e.getBoundingClientRect().right > 390.5).map(e => e.closest('.card').dataset.device + ': ' + e.textContent)")
+        assert outside == [], outside
         assert browser.errors == []
         await browser.screenshot(ARTIFACTS / "dashboard-phone.png")
 

@@ -234,10 +234,13 @@ function drawChart(name) {
   g.fillStyle = "#8a94a6"; g.strokeStyle = "#e6e9ef"; g.lineWidth = 1;
   const tick = new Date(since * 1000); tick.setMinutes(0, 0, 0);
   tick.setHours(Math.ceil(tick.getHours() / 6) * 6);
+  while (tick.getTime() / 1000 < since) tick.setHours(tick.getHours() + 6);     // the first one inside the day
+  let labelEnd = -Infinity;               // a label that would be cut at the edge or overlap the last is left out
   for (; tick.getTime() / 1000 < until; tick.setHours(tick.getHours() + 6)) {
     const px = x(tick.getTime() / 1000);
     g.beginPath(); g.moveTo(px, 0); g.lineTo(px, height - 12); g.stroke();
-    g.fillText(String(tick.getHours()).padStart(2, "0") + ":00", Math.min(px + 2, width - 30), height - 2);
+    const label = String(tick.getHours()).padStart(2, "0") + ":00", room = g.measureText(label).width;
+    if (px + 2 + room <= width && px + 2 > labelEnd + 4) { g.fillText(label, px + 2, height - 2); labelEnd = px + 2 + room; }
   }
   if (!points.length) { g.fillText(t("no history yet"), 4, 12); return; }
   const simulated = simulatedUntil.get(name);
