@@ -38,6 +38,7 @@ from .history import period_range
 from .config import DeviceType
 from .health import Health
 from .home import SWITCH_STATES, Device, Reading
+from .alerts import SEVERITY_WORDS
 from .i18n import N_, _, pgettext, speaking
 from .message import Address, Attachment, Identity, Message, Reply
 from .sim_past import simulated_until
@@ -396,7 +397,9 @@ class WebServer:
         """The page's own words in the web user's language (the dashboard asks for no other file)."""
         language = self.language
         with speaking(language):
-            return {"language": language, **{text: _(text) for text in PAGE_LABELS}}
+            # Days as durations write them (`2j` in French), the severities as alerts say them.
+            return {"language": language, **{text: _(text) for text in PAGE_LABELS},
+                    "d": pgettext("the unit of days in 2d, 1d4h", "d"), **{w: _(w) for w in SEVERITY_WORDS}}
 
     async def state(self) -> dict[str, object]:
         """Everything the dashboard shows, as the web user may see it."""

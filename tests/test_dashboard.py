@@ -486,6 +486,11 @@ async def test_dashboard_in_french(tmp_path: Path, mosquitto: Mosquitto) -> None
                                "document.getElementById('form').requestSubmit()")
         await browser.wait_until("[...document.querySelectorAll('#log .bot')].some(d => d.textContent === "
                                  "\"Commande inconnue 'tmep'. Vouliez-vous dire temp ?\")")
+        # An alert's severity in French, as the chat says it ([CRITIQUE]), and its age moving on.
+        await browser.evaluate("document.getElementById('text').value = 'simulate smoke on'; "
+                               "document.getElementById('form').requestSubmit()")
+        await browser.wait_until("document.querySelector('[data-alert] .sev')?.textContent === 'critique'")
+        await browser.wait_until("/^il y a [1-9]/.test(document.querySelector('[data-alert] small').textContent)")
         assert browser.errors == []
 
 

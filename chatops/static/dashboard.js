@@ -32,7 +32,7 @@ function ago(seconds) {
   seconds = Math.max(0, Math.round(seconds));
   const span = seconds < 60 ? seconds + "s" : seconds < 3600 ? Math.floor(seconds / 60) + "m"
     : seconds < DAY ? Math.floor(seconds / 3600) + "h" + String(Math.floor(seconds % 3600 / 60)).padStart(2, "0")
-    : Math.floor(seconds / DAY) + "d";
+    : Math.floor(seconds / DAY) + t("d");
   return t("{span} ago").replace("{span}", span);
 }
 
@@ -368,9 +368,9 @@ function renderAlerts(alerts) {
     if (!stored) button.title = t("Not stored yet: answer ack in the chat to acknowledge it.");
     button.addEventListener("click", () => acknowledge(alert.id, button));
     return el("div", {class: "alert", "data-alert": stored ? alert.id : "unstored"},
-      el("div", {}, el("span", {class: "sev " + alert.severity}, alert.severity),
+      el("div", {}, el("span", {class: "sev " + alert.severity}, t(alert.severity)),
         (stored ? "#" + alert.id + " " : "(" + t("NOT STORED: storage is failing") + ") ") + alert.message,
-        el("small", {}, ago(serverNow() - alert.raised_at) + ", " + acked)),
+        el("small", {"data-raised": alert.raised_at, "data-acked": acked}, ago(serverNow() - alert.raised_at) + ", " + acked)),
       button);
   }));
 }
@@ -447,7 +447,11 @@ $("form").addEventListener("submit", (event) => {
   if (!input.value.trim()) return;
   if (send({text: input.value})) { addChat("me", "> " + input.value); input.value = ""; }
 });
-setInterval(() => { for (const name of devices.keys()) renderAge(name); }, 1000);
+setInterval(() => {
+  for (const name of devices.keys()) renderAge(name);
+  for (const small of document.querySelectorAll("[data-raised]"))      // an alert's age moves on too
+    small.textContent = ago(serverNow() - Number(small.dataset.raised)) + ", " + small.dataset.acked;
+}, 1000);
 setInterval(() => { for (const name of devices.keys()) drawChart(name); }, 60000);
 window.addEventListener("resize", () => { for (const name of devices.keys()) drawChart(name); });
 connect();
