@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
@@ -45,6 +45,7 @@ from .sim_past import simulated_until
 from .notify_web import NotifyApi
 from .outbox import Unread
 from .peer_account import account_name, account_uids, kernel_tells_owners, owner_of
+from .web_feed import Feed
 from .web_guard import RequestGuard
 
 if TYPE_CHECKING:
@@ -63,11 +64,14 @@ PAGE_LABELS = (N_("On"), N_("Off"), N_("Take a picture"), N_("no reading yet"), 
                N_("brightness"), N_("colour temperature"), N_("value"), N_("lower the target"),
                N_("raise the target"), N_("NOT STORED: storage is failing"),
                N_("Not stored yet: answer ack in the chat to acknowledge it."))
+# The severities as alerts say them; days as durations write them (`2j` in French: a context of
+# its own in the catalogue, as one letter means many things).
+PAGE_LABELS += SEVERITY_WORDS
+PAGE_CONTEXT_LABELS = {"d": "the unit of days in 2d, 1d4h"}
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 COOKIE = "chatops_token"
 BEYOND = "(beyond this machine)"     # why a tokenless request is refused; no account is named so
-FEED_SIZE = 500                 # pushes queued per page before it is sent a fresh `state` instead
 HEALTH_EVERY = 2.0              # seconds between health comparisons per page, until the hub is ready
 CHART_POINTS = 288              # dashboard charts: one point per 5 minutes over a day
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"    # Prometheus's text format
@@ -397,9 +401,8 @@ class WebServer:
         """The page's own words in the web user's language (the dashboard asks for no other file)."""
         language = self.language
         with speaking(language):
-            # Days as durations write them (`2j` in French), the severities as alerts say them.
             return {"language": language, **{text: _(text) for text in PAGE_LABELS},
-                    "d": pgettext("the unit of days in 2d, 1d4h", "d"), **{w: _(w) for w in SEVERITY_WORDS}}
+                    **{key: pgettext(context, key) for key, context in PAGE_CONTEXT_LABELS.items()}}
 
     async def state(self) -> dict[str, object]:
         """Everything the dashboard shows, as the web user may see it."""
@@ -559,42 +562,3 @@ def _offered(request: web.Request, token: str) -> bool:
 
 def _quoteless(name: str) -> str:
     return name.replace('"', "")
-
-
-class Feed:
-    """What waits to be pushed to one page; a page too slow to keep up gets a fresh `state` instead."""
-
-    ALERTS = object()
-    HEALTH = object()
-    RESYNC = object()
-
-    def __init__(self, session: str) -> None:
-        self.session = session
-        self._queue: asyncio.Queue[object] = asyncio.Queue(FEED_SIZE)
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def put(self, item: object) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            while not self._queue.empty():
-                self._queue.get_nowait()
-            self._queue.put_nowait(Feed.RESYNC)
-
-    async def get(self) -> object:
-        return await self._queue.get()
-
-    def spawn(self, coro: Any, name: str) -> None:
-        """Run one page action; its failure is logged, and it ends with the page."""
-        task = asyncio.create_task(coro, name=f"{name}-{self.session}")
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("dashboard action failed", exc_info=task.exception())
-
-    def cancel(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
