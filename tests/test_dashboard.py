@@ -522,8 +522,8 @@ async def test_dashboard_says_storage_is_failing(tmp_path: Path, mosquitto: Mosq
 async def test_dashboard_shows_an_alarm_sent_from_memory_and_does_not_ack_another(tmp_path: Path,
                                                                                   mosquitto: Mosquitto) -> None:
     """The database refuses writes and the smoke detector fires: the alarm is listed, marked NOT
-    STORED, its button disabled (a bare `ack` would reach another alert); once stored, it has
-    its number and can be acknowledged."""
+    STORED, its button disabled (a bare `ack` would reach another alert); acknowledged in a chat
+    meanwhile, the page says so at once; once stored, it has its number and its acknowledgement."""
     settings = settings_for(tmp_path, mosquitto.url, simulator={"interval": "1m"}, history={"enabled": False})
     async with running(Hub(settings, tty=False)) as hub, \
             aiomqtt.Client("127.0.0.1", mosquitto.port) as device, Browser.launch() as browser:
@@ -535,8 +535,14 @@ async def test_dashboard_shows_an_alarm_sent_from_memory_and_does_not_ack_anothe
         text = await browser.wait_until("document.querySelector('[data-alert=\"unstored\"]')?.textContent", timeout=15)
         assert "(NOT STORED: storage is failing) Smoke detected in the kitchen!" in text, text
         assert await browser.evaluate("document.querySelector('[data-alert=\"unstored\"] button').disabled") is True
+        # Acknowledged in a chat meanwhile: the page says so at once, not once storage is back.
+        assert "acknowledged" in await exec_command(hub, "ack")
+        await browser.wait_until("document.querySelector('[data-alert=\"unstored\"]').textContent"
+                                 ".includes('acknowledged by owner')")
         await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
         alert_id = await browser.wait_until("document.querySelector('[data-alert]:not([data-alert=\"unstored\"])')"
                                             "?.dataset.alert", timeout=30)
-        assert await browser.evaluate(f"document.querySelector('[data-alert=\"{alert_id}\"] button').disabled") is False
+        # Stored with its number, and with the acknowledgement given while it waited.
+        assert "acknowledged by owner" in await browser.evaluate(f"document.querySelector('[data-alert=\"{alert_id}\"]')"
+                                                                 ".textContent")
         assert browser.errors == []
