@@ -546,3 +546,23 @@ async def test_dashboard_shows_an_alarm_sent_from_memory_and_does_not_ack_anothe
         assert "acknowledged by owner" in await browser.evaluate(f"document.querySelector('[data-alert=\"{alert_id}\"]')"
                                                                  ".textContent")
         assert browser.errors == []
+
+
+@needs_chromium
+async def test_a_page_whose_hub_is_gone_says_so(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The hub stops (or the network goes): the page greys what it shows as of then instead of
+    keeping green pills, and a line typed is answered "not connected", not silently kept."""
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"interval": "1m"})
+    async with Browser.launch() as browser:
+        async with running(Hub(settings, tty=False)) as hub:
+            assert hub.web is not None
+            await browser.goto(f"http://127.0.0.1:{hub.web.port}/")
+            await browser.wait_until("document.body.dataset.ready === 'true'")
+            assert await browser.evaluate("document.body.classList.contains('offline')") is False
+        await browser.wait_until("document.body.classList.contains('offline')")
+        assert await browser.evaluate("getComputedStyle(document.querySelector('.pill')).backgroundColor") \
+            == "rgb(138, 148, 166)"
+        await browser.evaluate("document.getElementById('text').value = 'temp'; "
+                               "document.getElementById('form').requestSubmit()")
+        await browser.wait_until("[...document.querySelectorAll('#log .notice')].some(d => d.textContent === "
+                                 "'not connected')")

@@ -436,8 +436,12 @@ function translatePage() {
 
 function connect() {
   socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
-  socket.onopen = () => { showConnection("live"); send({type: "watch"}); };
-  socket.onclose = () => { showConnection("reconnecting…"); document.body.dataset.ready = "false"; setTimeout(connect, 2000); };
+  socket.onopen = () => { showConnection("live"); document.body.classList.remove("offline"); send({type: "watch"}); };
+  socket.onclose = () => {
+    // The hub is out of reach: what the page shows is as of then (greyed), and nothing can be sent.
+    showConnection("reconnecting…"); document.body.dataset.ready = "false"; document.body.classList.add("offline");
+    setTimeout(connect, 2000);
+  };
   socket.onmessage = onMessage;
 }
 
@@ -446,6 +450,7 @@ $("form").addEventListener("submit", (event) => {
   const input = $("text");
   if (!input.value.trim()) return;
   if (send({text: input.value})) { addChat("me", "> " + input.value); input.value = ""; }
+  else addChat("bot notice", t("not connected"));
 });
 setInterval(() => {
   for (const name of devices.keys()) renderAge(name);
