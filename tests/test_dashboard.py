@@ -391,12 +391,17 @@ async def test_dashboard_dims_the_lamp_nudges_the_thermostat_and_moves_the_shutt
         assert await browser.evaluate(card("lampe") + ".dataset.state") == "on"
         assert await browser.evaluate(card("lampe") + ".querySelector('[data-shows=\"brightness\"]').textContent") \
             == "40 %"
+        # Set from elsewhere (a chat) while the slider still has the focus: the thumb follows.
+        await browser.evaluate(card("lampe") + ".querySelector('input[data-control=\"brightness\"]').focus()")
+        assert (await exec_command(hub, "lampe 80%")).startswith("lampe: on, 80 %")
+        assert await published("lampe") == {"state": "ON", "brightness": 203}
+        await browser.wait_until(card("lampe") + ".querySelector('input[data-control=\"brightness\"]').value === '80'")
         # Its colour-temperature slider sends kelvins (once read as a 4000 % brightness).
         kelvin = card("lampe") + ".querySelector('input[data-control=\"kelvin\"]')"
         assert await browser.evaluate(f"[{kelvin}.min, {kelvin}.max]") == ["2000", "6500"]
         await browser.evaluate(f"{kelvin}.value = 4000; {kelvin}.dispatchEvent(new Event('change'))")
         assert (await published("lampe"))["color_temp"] == 250
-        await browser.wait_until(card("lampe") + ".querySelector('.note').textContent === 'lampe: on, 40 %, 4000 K'")
+        await browser.wait_until(card("lampe") + ".querySelector('.note').textContent === 'lampe: on, 80 %, 4000 K'")
 
         # The thermostat's +: one step (0.5) up, confirmed by the device.
         await browser.click('[data-device="thermostat"] button[data-nudge="+"]')

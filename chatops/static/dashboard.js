@@ -75,9 +75,12 @@ function controlsFor(device) {
   const slider = (field, label, min, max, step, unit) => {
     const input = el("input", {type: "range", min, max, step, "data-control": field, "aria-label": device.label + ": " + label});
     const shown = el("output", {"data-shows": field});
-    input.addEventListener("input", () => { shown.textContent = input.value + unit; });
+    input.addEventListener("input", () => { input.dataset.moving = "yes"; shown.textContent = input.value + unit; });
     // The unit goes with the value where it says which field: "40%" is brightness, "4000K" colour.
-    input.addEventListener("change", () => setDevice(name, input.value + (["%", "K"].includes(unit.trim()) ? unit.trim() : "")));
+    input.addEventListener("change", () => {
+      delete input.dataset.moving;
+      setDevice(name, input.value + (["%", "K"].includes(unit.trim()) ? unit.trim() : ""));
+    });
     return el("label", {class: "slider"}, input, shown);
   };
   const button = (attrs, label, value) => el("button", {type: "button", ...attrs, onclick: () => setDevice(name, value())}, label);
@@ -118,7 +121,8 @@ function renderControls(device, card) {
     input.disabled = !may.switch || busy;
   const set = (field, value, text) => {
     const input = card.querySelector(`input[data-control="${field}"]`);
-    if (input && value !== undefined && value !== null && document.activeElement !== input) input.value = value;
+    // Follows the device, except while a hand is on it (between its first move and letting go).
+    if (input && value !== undefined && value !== null && !input.dataset.moving) input.value = value;
     const out = card.querySelector(`[data-shows="${field}"]`);
     if (out && value !== undefined && value !== null) out.textContent = text;
   };
