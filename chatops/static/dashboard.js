@@ -393,9 +393,14 @@ function renderHealth(health) {
 function addChat(cls, text, images) {
   const log = $("log");
   const div = el("div", {class: cls}, text);
-  for (const url of images || []) div.append(el("a", {href: url, target: "_blank"}, el("img", {src: url, alt: ""})));
+  const bottom = () => { log.scrollTop = log.scrollHeight; };
+  for (const url of images || []) {
+    const img = el("img", {src: url, alt: ""});
+    img.addEventListener("load", bottom);             // its height is known once loaded: the picture stays in view
+    div.append(el("a", {href: url, target: "_blank"}, img));
+  }
   log.append(div);
-  log.scrollTop = log.scrollHeight;
+  bottom();
 }
 const greeting = () => t("Type a command: temp, chauffage on, snap entree, graph salon 7d… (help lists them all)");
 addChat("bot greeting", greeting());
