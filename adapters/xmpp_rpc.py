@@ -162,7 +162,13 @@ class HubService:
     async def command(self, caller: Identity, text: str) -> str:
         """Any command line, run as the caller would in a chat; the replies' text."""
         message = Message(caller, Address(self.adapter, caller.id, True), text, addressed=True)
-        replies = await self.hub.execute(message)
+        outcome: list[str] = []
+        replies = await self.hub.execute(message, outcome=outcome)
+        if outcome == ["refused"]:
+            # A script must tell a refusal from an answer without reading it: a fault, as for
+            # hub.read and hub.switch (the refusal's own words, or the rate limit's).
+            said = " ".join(r.text for r in replies if r.text)
+            raise Fault(FaultCode.NOT_PERMITTED, said or "too many calls; wait a minute")
         lines = [r.text for r in replies if r.text]
         for reply in replies:
             for attachment in reply.attachments:

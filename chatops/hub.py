@@ -356,13 +356,14 @@ class Hub:
     async def _send_low(self, item: tuple[Address, Reply]) -> None:
         await self.send(*item)
 
-    async def execute(self, message: Message, *, queued: bool = False) -> list[Reply]:
+    async def execute(self, message: Message, *, queued: bool = False, outcome: list[str] | None = None) -> list[Reply]:
         """Handle `message` and return its replies instead of sending them (RPC, console, tests);
         the caller hands them over (an HTTP answer, an RPC result): counted out here, unless
-        `queued` (the caller puts them in the outbox, which counts each once it is sent)."""
+        `queued` (the caller puts them in the outbox, which counts each once it is sent).
+        `outcome`, when given, receives the line's (ok, refused, unknown, error, timeout)."""
         adapter = message.address.adapter
         self.metrics.message_in(adapter)
-        replies = [reply async for reply in self.router.replies(message)]
+        replies = [reply async for reply in self.router.replies(message, outcome=outcome)]
         if not queued:
             for _reply in replies:
                 self.metrics.message_out(adapter)

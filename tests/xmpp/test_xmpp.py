@@ -278,7 +278,9 @@ async def test_rpc_command_runs_as_the_caller(tmp_path: Path, mosquitto: Mosquit
             RpcClient("eve@localhost", PASSWORD, HUB_JID, server="127.0.0.1", port=prosody.c2s_port,
                       plaintext=True) as eve:
         assert (await alice.call("hub.command", "whoami")).find("alice") >= 0
-        assert "may not use switch" in await eve.call("hub.command", "chauffage on")
+        with pytest.raises(Fault) as refused:          # a script tells a refusal from an answer by its status
+            await eve.call("hub.command", "chauffage on")
+        assert refused.value.code == FaultCode.NOT_PERMITTED and "may not use switch" in refused.value.message
         assert (await alice.call("hub.command", "chauffage off")) == "heater is OFF"
 
 
