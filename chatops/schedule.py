@@ -372,6 +372,9 @@ def window(text: str) -> tuple[int, int]:
     if not match:
         raise ScheduleError(_("{text!r} is not a time window; write \"between 22:00 and 06:00\"").format(text=text))
     (h1, m1), (h2, m2) = parse_clock(match.group(1)), parse_clock(match.group(2))
+    if (h1, m1) == (h2, m2):
+        raise ScheduleError(_("{text!r} is an empty window: it would never hold; give two different times, "
+                              "e.g. \"between 22:00 and 06:00\"").format(text=text))
     return h1 * 60 + m1, h2 * 60 + m2
 
 

@@ -194,6 +194,7 @@ def _automation(tmp_path: Path, **fields: object) -> None:
     ({"when": None, "at": "every day at 25:00"}, "at = 'every day at 25:00': '25:00' is not a time of day"),
     ({"when": "chambre < abc"}, "when = 'chambre < abc': < compares numbers, not 'abc'"),
     ({"when": "hall_motion off for 10"}, "give a unit"),
+    ({"only_if": ["between 22:00 and 22:00"]}, "is an empty window: it would never hold"),
 ])
 def test_config_refuses_automations_that_cannot_work(tmp_path: Path, fields: dict[str, object], says: str) -> None:
     with pytest.raises(ConfigError, match=says):
