@@ -129,12 +129,13 @@ class HubSettings(Section):
                              f"{' '.join(map(repr, bad))}; write e.g. \"maison\" or \"Maison 2\"")
         return value
 
-    @model_validator(mode="after")
-    def _check_timezone(self) -> HubSettings:
-        if self.timezone:
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str | None) -> str | None:
+        if value:                           # a field's check: the error names hub.timezone
             from .schedule import zone
-            zone(self.timezone)             # ScheduleError (a ValueError) names the fix
-        return self
+            zone(value)                     # ScheduleError (a ValueError) names the fix
+        return value
 
 
 def split_listen(listen: str) -> tuple[str, int]:

@@ -500,3 +500,8 @@ def test_a_misspelled_key_of_a_user_is_named_as_one(tmp_path: Path) -> None:
     assert problems_of(base + 'pin_fil = "pin.txt"\n', tmp_path) == ["users.bob: unknown key 'pin_fil'; did you mean 'pin_file'?"]
     (problem,) = problems_of(base + 'mastodon = "@bob"\n', tmp_path)
     assert problem.startswith('users.bob: mastodon must be a list of identities, e.g. mastodon = ["..."]'), problem
+
+
+def test_a_wrong_timezone_names_its_key(tmp_path: Path) -> None:
+    (problem,) = problems_of('[hub]\ntimezone = "Europe/Pariss"\n', tmp_path)
+    assert problem.startswith("hub.timezone: unknown timezone 'Europe/Pariss'; write an IANA name"), problem
