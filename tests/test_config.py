@@ -449,7 +449,7 @@ def test_one_check_lists_an_invalid_section_and_the_others_cross_problems(tmp_pa
     # Nor a misspelt timezone, an alert naming a device and a user that do not exist.
     problems = problems_of('[hub]\ntimezone = "Europe/Pariss"\n[[alerts]]\nname = "a"\ndevice = "nodev"\n'
                            'when = "on"\nnotify = ["nobody"]\n', tmp_path)
-    assert [p.split(":")[0] for p in problems] == ["hub", "alerts[0] (a).device", "alerts[0] (a).notify"], problems
+    assert [p.split(":")[0] for p in problems] == ["hub.timezone", "alerts[0] (a).device", "alerts[0] (a).notify"], problems
     # What points into an invalid section is not judged (it would be a false alarm).
     broken_devices = text.replace('[devices.salon]', '[devices.salon]\nbogus_key = 1', 1)
     assert not any("no device named" in p for p in problems_of(broken_devices, tmp_path))
