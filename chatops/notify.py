@@ -409,10 +409,14 @@ class Notifications:
                 raise Refused(422, f"image_url answered a redirect to {response.headers.get('Location', '?')[:200]}; "
                                    "give the picture's own URL")
             response.raise_for_status()
-            body = await response.content.read(MAX_IMAGE + 1)
+            # `read(n)` gives what has arrived so far, up to n: read until the end or past the cap
+            # (a 1 MB camera picture once went out cut to its first 128 kB).
+            body = bytearray()
+            while len(body) <= MAX_IMAGE and (chunk := await response.content.read(MAX_IMAGE + 1 - len(body))):
+                body += chunk
             if len(body) > MAX_IMAGE:
                 raise Refused(413, f"the picture at image_url is larger than {MAX_IMAGE // 1024 // 1024} MB")
-            return body
+            return bytes(body)
 
     # ---- MQTT ------------------------------------------------------------------------------
 

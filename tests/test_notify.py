@@ -443,6 +443,34 @@ async def test_a_picture_that_cannot_be_fetched_leaves_the_text(tmp_path: Path, 
         assert reply.text == "Doorbell" and reply.attachments == ()
 
 
+async def test_a_picture_fetched_by_url_arrives_whole(tmp_path: Path, mosquitto: Mosquitto,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1 MB camera picture served in pieces (as a real camera's is): the file passed on is the
+    whole picture, not what the first read happened to hold (it was cut to 128 kB)."""
+    import os
+
+    picture = b"\xff\xd8\xff\xe0" + os.urandom(1_000_000) + b"\xff\xd9"
+
+    async def snapshot(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+        await response.prepare(request)
+        for start in range(0, len(picture), 65536):
+            await response.write(picture[start:start + 65536])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/snap.jpg", snapshot)
+    async with serving(app) as port, \
+            hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (hub, inbox, http, base):
+        body = {"to": ["owner"], "text": "Doorbell", "image_url": f"http://127.0.0.1:{port}/snap.jpg"}
+        async with http.post(f"{base}/api/notify", json=body, headers=bearer()) as response:
+            assert response.status == 202
+        _, reply = await next_sent(inbox)
+        (attachment,) = reply.attachments
+        assert attachment.path.read_bytes() == picture
+
+
 async def test_a_message_to_the_web_chat_with_no_page_open_says_so(tmp_path: Path, mosquitto: Mosquitto,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """With no page open nobody has read it: its status says failed and why, not delivered (the
