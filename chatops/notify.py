@@ -185,8 +185,10 @@ class Notifications:
         return found
 
     def check(self, token: str, notice: Notice) -> None:
-        """The token's `to` limit and rate; Refused(403/429) when either says no."""
+        """The token's `to` limit, its recipients, its rate; Refused(403/422/429) when one says no.
+        A request refused for what it says costs none of the rate (a script's typo would lock it out)."""
         self.check_recipients(token, notice.to)
+        self.resolve(notice.to)
         self.take(token)
 
     def check_recipients(self, token: str, to: tuple[str, ...]) -> None:
