@@ -42,16 +42,21 @@ _MARKER = re.compile(r"^\[([^\]\n]{1,40})\]\s*")      # [CRITICAL], [REMINDER 2]
 
 
 def subject(text: str, hub_name: str, alert: AlertRef | None = None) -> str:
-    """`[maison] CRITICAL #12: Smoke in the kitchen!`: the severity (or the text's own marker,
-    `REMINDER 2`, `CLEARED`, in the reader's language) and the alert's id lead, so a mail client's
-    list and filters show them. The id comes from the delivery's alert; the text's own mention of
-    it (`(alert #12; answer !ack 12)`, in whatever language) is dropped from the subject."""
+    """`[maison] CRITICAL #12: Smoke in the kitchen!`: the severity (or the hub's own marker in
+    capitals, `REMINDER 2`, `CLEARED`, in the reader's language) and the alert's id lead, so a
+    mail client's list and filters show them. The id comes from the delivery's alert; the hub's
+    own note of it (`(alert #12; answer !ack 12)`, in whatever language) is dropped."""
     first = text.strip().splitlines()[0] if text.strip() else "(no text)"
     marker = _MARKER.match(first)
+    if marker and not (marker.group(1).isupper() and any(c.isalpha() for c in marker.group(1))):
+        marker = None           # the hub writes its markers in capitals: `[backup] done` is the sender's text
     first = first[marker.end():] if marker else first
     head = marker.group(1) if marker else ""
     if alert is not None:
-        mention = list(re.finditer(rf"\s*\([^()]*?(?<!\d){alert.id}(?!\d)[^()]*\)", first))
+        # Only the hub's own note: `(alert #12; answer !ack 12)`, ending "ack 12)" in every
+        # language, or `(alert #12)`, `(alerte n°12)`. An exit code or an address that holds
+        # the number (`(exit code 89)`, `(192.168.1.12:9100)`) stays.
+        mention = list(re.finditer(rf"\s*\((?:[^()]*\back {alert.id}|[^\W\d_]+ (?:#|n°){alert.id})\)", first))
         if mention:
             first = first[:mention[-1].start()] + first[mention[-1].end():]
         if not head and alert.kind in ("raise", "repeat"):

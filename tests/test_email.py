@@ -222,3 +222,12 @@ def test_addresses_and_subjects() -> None:
         "[m] RESOLVED #9: Disk full", "the text's marker says more than the severity"
     assert subject("[CRITICAL] Smoke (NOT STORED: disk full)", "m") == "[m] CRITICAL: Smoke (NOT STORED: disk full)"
     assert subject("Shopping list", "m") == "[m] Shopping list", "a reply of no alert has no heading"
+    # The id in a text of its own is not the hub's note: it stays.
+    assert subject("rsync to backup failed (exit code 89)", "m", AlertRef(89, "warning")) == \
+        "[m] WARNING #89: rsync to backup failed (exit code 89)"
+    assert subject("Node down (192.168.1.12:9100)", "m", AlertRef(12, "critical")) == \
+        "[m] CRITICAL #12: Node down (192.168.1.12:9100)"
+    assert subject("Alerte finie (alerte n°12)", "m", AlertRef(12, "critical", "clear")) == "[m] #12: Alerte finie"
+    # A sender's own brackets are their text; the hub's markers are in capitals.
+    assert subject("[backup] nightly done", "m", AlertRef(74, "info")) == "[m] INFO #74: [backup] nightly done"
+    assert subject("[1,2]", "m", AlertRef(20, "info")) == "[m] INFO #20: [1,2]"
