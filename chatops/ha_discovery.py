@@ -63,9 +63,14 @@ def discovered_settings(component: str, data: dict[str, Any], object_id: str) ->
     if state_topic is None:
         return None
     device_name = (data.get("device") or {}).get("name") if isinstance(data.get("device"), dict) else None
-    name = data.get("name") or object_id
-    if device_name and not fold(str(name)).startswith(fold(device_name)):
-        name = f"{device_name} {name}"
+    if "name" in data and data["name"] is None:
+        # `"name": null` is Home Assistant's "the device's main entity": named after the device
+        # (Zigbee2MQTT's lamp is `lampe_bureau`, not `lampe_bureau light`).
+        name = device_name or data.get("object_id") or object_id
+    else:
+        name = data.get("name") or object_id
+        if device_name and not fold(str(name)).startswith(fold(device_name)):
+            name = f"{device_name} {name}"
     slug = re.sub(r"[^a-z0-9]+", "_", fold(str(name))).strip("_")[:60] or object_id
     common: dict[str, Any] = {"type": kind, "state_topic": state_topic, "label": str(name),
                               "unit": str(data.get("unit_of_measurement") or "")}

@@ -258,9 +258,8 @@ class Home:
         """Add a device some discovery announced, unless one by that name, on that reading or
         driven by that command exists: a Tasmota relay announced both by Tasmota's own discovery
         and Home Assistant's (SetOption19) is one device, not two switching the same relay.
-        Whether it was added."""
-        if device.name in self.devices:
-            return False
+        Whether it was added. Another device by that name (two plugs both called "Tasmota", as
+        they leave the factory) is added under the name with a number, and the log says so."""
         s = device.settings
         for known in self.devices.values():
             same_reading = known.settings.topic == s.topic and known.settings.value == s.value
@@ -270,6 +269,18 @@ class Home:
                 log.info("%s %s on %s is %s, already known: not added twice",
                          device.source, device.name, s.command_topic or s.topic, known.name)
                 return False
+        if device.name in self.devices:
+            if self.devices[device.name].source == "config":
+                log.warning("%s %s on %s is not added: [devices.%s] in the config has that name", device.source,
+                            device.name, s.topic, device.name)
+                return False
+            taken, number = device.name, 2
+            while f"{taken}_{number}" in self.devices:
+                number += 1
+            device.name = f"{taken}_{number}"
+            log.warning("%s %s on %s is added as %s: %s is another device's name (on %s); give them names of "
+                        "their own (Tasmota: DeviceName)", device.source, taken, s.topic, device.name, taken,
+                        self.devices[taken].settings.topic)
         self._add(device)
         log.info("discovered %s %s on %s", device.type.value, device.name, device.settings.topic)
         asyncio.get_running_loop().create_task(self._subscribe(device), name=f"subscribe-{device.name}")

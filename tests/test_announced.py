@@ -93,3 +93,22 @@ async def test_a_switch_waiting_for_its_confirmation_when_its_announcement_chang
         assert first == "Garage Plug is gone: its discovery announcement was withdrawn or changed."
         _address, second = await loop.next(timeout=10)
         assert second.startswith("You are"), second
+
+
+async def test_two_plugs_announced_under_one_name_are_both_kept(tmp_path: Path, mosquitto: Mosquitto,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Two Tasmota plugs left with their factory name: both are devices (the second numbered, and
+    the log says why); the second one once vanished without a word."""
+    from tests.test_tasmota import CONFIG as TASMOTA
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False})
+    plugs = {"A4CF12111111": "tasmota_111111", "A4CF12222222": "tasmota_222222"}
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device, running(Hub(settings, tty=False)) as hub:
+        for mac, topic in plugs.items():
+            config = {**TASMOTA, "mac": mac, "t": topic, "dn": "Tasmota", "fn": ["Tasmota", *[None] * 7]}
+            await device.publish(f"tasmota/discovery/{mac}/config", json.dumps(config), qos=1, retain=True)
+        await wait_for(lambda: {"tasmota", "tasmota_2"} <= set(hub.home.devices))
+        assert {hub.home.devices[n].settings.command_topic for n in ("tasmota", "tasmota_2")} == \
+            {"cmnd/tasmota_111111/POWER", "cmnd/tasmota_222222/POWER"}
+        assert "is added as tasmota_2: tasmota is another device's name" in caplog.text
+        for mac in plugs:
+            await device.publish(f"tasmota/discovery/{mac}/config", b"", qos=1, retain=True)

@@ -215,6 +215,19 @@ def test_home_assistant_discovery_maps_each_component_to_its_own_type() -> None:
     assert select.type is DeviceType.SELECT and select.action("Comfort").value == "comfort"
 
 
+def test_a_devices_main_entity_is_named_after_the_device() -> None:
+    """Zigbee2MQTT announces a lamp's light with `"name": null`: Home Assistant names it after
+    the device (`lampe_bureau`), so `lampe_bureau 40%` works; a named entity keeps its prefix."""
+    main = discovered_device("light", json.dumps({
+        "name": None, "object_id": "lampe_bureau", "device": {"name": "lampe_bureau"}, "schema": "json",
+        "state_topic": Z2M, "command_topic": f"{Z2M}/set", "brightness": True}).encode(), "light")
+    assert main is not None and (main.name, main.label) == ("lampe_bureau", "lampe_bureau")
+    other = discovered_device("sensor", json.dumps({
+        "name": "Battery", "device": {"name": "lampe_bureau"}, "state_topic": Z2M,
+        "value_template": "{{ value_json.battery }}"}).encode(), "battery")
+    assert other is not None and other.name == "lampe_bureau_battery"
+
+
 def test_tasmota_discovery_gives_a_dimmable_light_and_a_shutter() -> None:
     base = {"dn": "Bureau", "t": "bureau", "ft": "%prefix%/%topic%/", "tp": ["cmnd", "stat", "tele"],
             "state": ["OFF", "ON", "TOGGLE", "HOLD"], "fn": ["Lampe bureau"]}
