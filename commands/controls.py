@@ -189,7 +189,10 @@ async def _move(ctx: Context, cover: Device, action: Action, asked: str) -> str:
     move = cover.last_move = object()
 
     def started_or_done(reading: Reading) -> bool:
-        return bool(reading.attrs.get("motion")) or control.reached(action, reading.value, reading.attrs)
+        # A stop is done once the cover no longer moves: the report it sends while still coasting
+        # ("moving": "DOWN" at 80 %) is no answer to it (it answered "closing…", then "80 % open").
+        moving = bool(reading.attrs.get("motion")) and action.field != "motion"
+        return moving or control.reached(action, reading.value, reading.attrs)
 
     reading = await ctx.home.publish_and_wait(cover, control.publishes(cover.settings, action), started_or_done,
                                               cover.settings.confirm_timeout)

@@ -476,6 +476,30 @@ async def test_a_cover_stopped_halfway_says_where_it_stopped(tmp_path: Path, mos
             await later(hub, timeout=2.5)                               # longer than the whole travel
 
 
+@pytest_servers
+async def test_a_stop_answers_where_the_cover_came_to_rest_not_its_coasting(tmp_path: Path,
+                                                                           mosquitto: Mosquitto) -> None:
+    """A Zigbee2MQTT cover that reports once more while coasting after a stop (`"moving": "DOWN"`
+    at 80 %), then at rest: `stop` answers the rest, "80 % open", once; not "closing…" first."""
+    store = {"type": "cover", "topic": "zigbee2mqtt/store", "command_topic": "zigbee2mqtt/store/set"}
+    async with home(tmp_path, mosquitto, devices={"store": store}) as hub, \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as motor:
+        await motor.publish("zigbee2mqtt/store", json.dumps({"position": 90, "moving": "DOWN"}), retain=True)
+        await wait_for(lambda: hub.home.devices["store"].reading is not None)
+        await motor.subscribe("zigbee2mqtt/store/set")
+
+        async def coast(_topic: str, payload: str) -> None:
+            if json.loads(payload) == {"state": "STOP"}:
+                await motor.publish("zigbee2mqtt/store", json.dumps({"position": 80, "moving": "DOWN"}))
+                await asyncio.sleep(0.1)
+                await motor.publish("zigbee2mqtt/store", json.dumps({"position": 80, "moving": "STOP"}))
+        async with firmware(motor, coast):
+            assert await say(hub, "store stop") == "store: 80 % open"
+            with pytest.raises(TimeoutError):
+                await later(hub, timeout=1.0)                           # and nothing after it
+        await motor.publish("zigbee2mqtt/store", b"", retain=True)
+
+
 def report_position(report: str) -> float:
     """The position in `volet salon stopped before reaching open: 43 % open.`"""
     return float(report.rsplit(": ", 1)[1].split()[0])
