@@ -14,10 +14,8 @@ import asyncio
 import hmac
 import json
 import logging
-import secrets
 import sqlite3
 import string
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +25,6 @@ from .reminders import NOTICE_PREFIX
 from .config import ConfigError, NotifyTopic, read_secret
 from .i18n import _
 from .config_checks import address_problem
-from .private import private_dir, write_private
 from .rate import TokenBucket
 from .store import alerts as alert_rows, deliveries
 from .notice import MAX_BODY, MAX_IMAGE, MAX_TEXT, Notice, Refused, image_kind, is_web_url, parse_notice
@@ -386,15 +383,12 @@ class Notifications:
                 return None, f"{type(exc).__name__}: {exc}"
         if data is None:
             return None, None
-        folder = self.hub.settings.data_dir / "notify"
-        path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(6)}{image_kind(data)}"
-
-        def save() -> None:
-            private_dir(folder)
-            write_private(path, data)
-
+        # Kept as camera snapshots are: the oldest go past 500 files, 256 MB or 7 days, or a
+        # doorbell's picture a ring would fill the card in the end.
+        from .cameras import ImageFolder
+        folder = ImageFolder(self.hub.settings.data_dir / "notify")
         try:
-            await asyncio.to_thread(save)
+            path = await asyncio.to_thread(folder.save, "notify", data, image_kind(data))
         except OSError as exc:              # a full card: the text still goes
             log.warning("a notification's picture could not be saved (%s): sent without it", exc)
             return None, f"the picture could not be saved: {exc.strerror or exc}"

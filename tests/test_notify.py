@@ -7,6 +7,8 @@ import asyncio
 import base64
 import json
 import logging
+import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -448,8 +450,6 @@ async def test_a_picture_fetched_by_url_arrives_whole(tmp_path: Path, mosquitto:
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """A 1 MB camera picture served in pieces (as a real camera's is): the file passed on is the
     whole picture, not what the first read happened to hold (it was cut to 128 kB)."""
-    import os
-
     picture = b"\xff\xd8\xff\xe0" + os.urandom(1_000_000) + b"\xff\xd9"
 
     async def snapshot(request: web.Request) -> web.StreamResponse:
@@ -470,6 +470,15 @@ async def test_a_picture_fetched_by_url_arrives_whole(tmp_path: Path, mosquitto:
         _, reply = await next_sent(inbox)
         (attachment,) = reply.attachments
         assert attachment.path.read_bytes() == picture
+        # Kept as snapshots are: the folder is pruned, the oldest first, at each new picture.
+        folder = hub.settings.data_dir / "notify"
+        old = folder / "notify-old.jpg"
+        old.write_bytes(picture[:100])
+        os.utime(old, (time.time() - 8 * 86400,) * 2)
+        async with http.post(f"{base}/api/notify", json=body, headers=bearer()) as response:
+            assert response.status == 202
+        await next_sent(inbox)
+        assert not old.exists() and attachment.path.exists()
 
 
 async def test_a_message_to_the_web_chat_with_no_page_open_says_so(tmp_path: Path, mosquitto: Mosquitto,
