@@ -105,6 +105,13 @@ def cmd_notify(args: argparse.Namespace) -> int:
         print(f"chatops notify: cannot reach the hub at {url}: {reason} (is it running? --url or {URL_ENV})",
               file=sys.stderr)
         return 1
+    if answer.get("id") is None:
+        # Taken but not stored (the hub's storage fails): there is no id to print; what it says
+        # goes to standard error, and the exit status says it was sent to some.
+        told = ", ".join(answer.get("told") or []) or "nobody yet"
+        print(f"chatops notify: sent but not stored ({answer.get('warning') or 'the hub cannot store it'}); "
+              f"told: {told}", file=sys.stderr)
+        return 0
     print(answer.get("id"))
     return 0
 

@@ -50,6 +50,15 @@ async def test_chatops_notify(tmp_path: Path, mosquitto: Mosquitto, monkeypatch:
         assert (await hub.notifications.status(alert_id))["open"] is False
         assert await hub.alerts.active() == []
 
+        # Storage failing: sent from memory, no id to print; stderr says so, instead of "None".
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "owner", "Disk nearly full"])
+        out, err = capsys.readouterr()
+        assert code == 0 and out == "", (out, err)
+        assert "chatops notify: sent but not stored (the hub's storage is failing" in err and "told: " in err, err
+        await hub.adapters["loop"].next()
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+
         code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "nobody", "hello"])
         out, err = capsys.readouterr()
         assert code == 1 and out == ""
