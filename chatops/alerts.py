@@ -572,9 +572,10 @@ class AlertEngine:
 
     def publish_rule_state(self, rule: str, state: dict[str, Any] | None = None) -> None:
         """Publish `state` (retained, again until the broker has it) as rule `rule`'s alert state:
-        a stored alert's, one sent from memory (chatops.unstored), or by default `cleared`, a rule
-        with no alert raised or none left."""
-        payload = json.dumps(state or {"state": "cleared", "id": None})
+        a stored alert's, one sent from memory (chatops.unstored), or by default `cleared`."""
+        from .device_values import native_value     # `true`, 45: as JSON has them, not "True", "45.0"
+        state = {**state, "value": native_value(state.get("value"))} if state else {"state": "cleared", "id": None}
+        payload = json.dumps(state)
         if rule.startswith(NOTICE_PREFIX):
             # One state per source (`notify/alertmanager/TOKEN`), not per key: a webhook's keys
             # (fingerprints, labels, ?to= addresses) would leave a retained topic each on the
@@ -584,8 +585,7 @@ class AlertEngine:
         self.hub.spawn(self.hub.mqtt.publish_latest(self.state_topic(rule), payload), f"alert-state-{rule}")
 
     def state_topic(self, rule: str) -> str:
-        """Where a rule's alert state is published (retained): under the hub's own name, so two
-        hubs on one broker never mix their alerts."""
+        """Where a rule's alert state is published (retained): under the hub's own name."""
         return f"chatops/{self.hub.settings.hub.name}/alerts/{rule}"
 
     async def publish_states(self) -> None:

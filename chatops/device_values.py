@@ -38,6 +38,20 @@ def state_word(value: Any) -> bool | None:
     return None
 
 
+def native_value(text: Any) -> Any:
+    """A reading stored as text (`"True"`, `"45.0"`, `"open"`) as JSON would have it (true, 45,
+    "open"): what Node-RED and Home Assistant templates compare against."""
+    if not isinstance(text, str):
+        return text
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if math.isfinite(number) and number.is_integer() else (number if math.isfinite(number) else text)
+
+
 def parse_number(word: str) -> tuple[float, str] | None:
     """(`21.5`, `°`) from `21,5°`; None when the word is no number."""
     match = _NUMBER.match(word.strip())

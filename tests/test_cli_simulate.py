@@ -54,7 +54,7 @@ async def test_cli_simulate_raises_the_smoke_alert_of_the_running_hub(tmp_path: 
         state, _ = await alert_state(watcher)
         assert {k: state[k] for k in ("state", "id", "device", "severity", "message", "value")} == {
             "state": "active", "id": 1, "device": "kitchen_smoke", "severity": "critical",
-            "message": "Smoke detected in the kitchen!", "value": "True"}
+            "message": "Smoke detected in the kitchen!", "value": True}
         listing = await exec_command(hub, "alerts")
         assert listing.startswith("#1 [critical] Smoke detected in the kitchen!")
         assert "NOT acknowledged" in listing

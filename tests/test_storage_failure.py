@@ -357,7 +357,7 @@ async def test_a_refused_alert_holds_back_no_other_and_commands_say_what_failed(
                     break
         assert json.loads(state.payload) | {"raised_at": 0} == {
             "state": "active", "id": None, "device": "kitchen_smoke", "severity": "critical", "raised_at": 0,
-            "message": "Smoke in the kitchen smoke detector!", "value": "True", "acked_by": None, "stored": False}
+            "message": "Smoke in the kitchen smoke detector!", "value": True, "acked_by": None, "stored": False}
         exposition = (await hub.metrics.exposition()).decode()
         assert 'chatops_alerts_active{rule="smoke"} 1.0' in exposition, exposition
         assert status_line(hub).endswith("; 2 alerts active (2 not stored)"), status_line(hub)
