@@ -124,14 +124,13 @@ class HubDevice:
         """Subscribe (safe before MQTT is up) and start announcing in the hub's task group."""
         mqtt = self.hub.mqtt
         self.hub.spawn(self._publish_forever(), "ha-discovery")
-        wanted: list[tuple[str, Listener]] = [(f"{self.prefix}/+/{self.node}/+/config", self._on_config)]
-        if self.publish:        # else what was announced before is still removed (_on_config)
-            wanted.append((mqtt.status_topic, self._on_status))
-            if self.ack_user:
-                wanted.append((self.ack_topic, self._on_press))
+        # Without `discovery_publish` nothing is announced to Home Assistant (what was is removed,
+        # _on_config), but the rules' and adapters' states are still published: Node-RED reads them.
+        wanted: list[tuple[str, Listener]] = [(f"{self.prefix}/+/{self.node}/+/config", self._on_config),
+                                              (mqtt.status_topic, self._on_status)]
+        if self.publish and self.ack_user:
+            wanted.append((self.ack_topic, self._on_press))
         await mqtt.subscribe_all(wanted)
-        if not self.publish:
-            return
         for name, adapter in self.hub.adapters.items():
             adapter.health.watchers.append(functools.partial(self._on_adapter, name))
 
@@ -197,7 +196,11 @@ class HubDevice:
         self._wake.set()
 
     def _state_topics(self) -> set[str]:
-        return {e["state_topic"] for e in self.entities.values() if "state_topic" in e}
+        """The state topics still in use: Node-RED reads a configured rule's and adapter's even
+        when the hub announces nothing to Home Assistant (`discovery_publish = false`)."""
+        return {e["state_topic"] for e in self.entities.values() if "state_topic" in e} | \
+            {self.hub.alerts.state_topic(rule) for rule in self.hub.alerts.rules} | \
+            {self.adapter_topic(adapter) for adapter in self.hub.adapters}
 
     def _on_adapter(self, name: str, _health: Health) -> None:
         self._changed.add(name)

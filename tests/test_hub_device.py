@@ -155,8 +155,16 @@ async def test_discovery_publish_off_removes_the_hub_and_announces_nothing(tmp_p
         async with running(Hub(hub_settings(tmp_path, mosquitto.url, ["smoke"]), tty=False)):
             await ha.until(lambda: len(ha.configs()) == 4)
         settings = hub_settings(tmp_path, mosquitto.url, ["smoke"], discovery_publish=False)
-        async with running(Hub(settings, tty=False)):
+        async with running(Hub(settings, tty=False)) as hub:
             await ha.until(lambda: not ha.configs())
+            assert hub.hub_device is not None
+            await wait_for(lambda: not hub.hub_device._stale)      # every removal of the pass published
+            # The rule's state stays for Node-RED: only Home Assistant's announcements go.
+            async with aiomqtt.Client("127.0.0.1", mosquitto.port) as node_red:
+                await node_red.subscribe(hub.alerts.state_topic("smoke"))
+                async with asyncio.timeout(5):
+                    state = await anext(aiter(node_red.messages))
+                assert json.loads(state.payload)["state"] == "cleared"
 
 
 async def test_a_discovery_prefix_is_used_both_ways(tmp_path: Path, mosquitto: Mosquitto) -> None:
