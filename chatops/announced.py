@@ -77,6 +77,9 @@ class Announced:
             seen.pop(kind, None)
             if kind == "config":
                 self._announce(f"tasmota:{mac}", [])
+            elif "config" in seen:          # its sensors withdrawn: the relays stay, the sensors go
+                self._announce(f"tasmota:{mac}", [Device(name, settings, source="tasmota")
+                                                  for name, settings in tasmota_devices(seen["config"], None)])
             return
         try:
             data = json_input.loads(payload.decode("utf-8"))

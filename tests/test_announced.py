@@ -62,11 +62,17 @@ async def test_the_same_announcement_again_keeps_the_device_and_its_reading(tmp_
 
 
 async def test_a_withdrawn_tasmota_config_removes_its_devices(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    from tests.test_tasmota import CONFIG as TASMOTA, MAC
+    """Its sensors withdrawn: they go, the relay stays; its config withdrawn: everything goes."""
+    from tests.test_tasmota import CONFIG as TASMOTA, MAC, SENSORS
     settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False})
     async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device, running(Hub(settings, tty=False)) as hub:
         await device.publish(f"tasmota/discovery/{MAC}/config", json.dumps(TASMOTA), qos=1, retain=True)
-        await wait_for(lambda: hub.home.find("pompe") is not None)
+        await device.publish(f"tasmota/discovery/{MAC}/sensors", json.dumps(SENSORS), qos=1, retain=True)
+        await wait_for(lambda: hub.home.find("pompe") is not None and
+                       any(n.startswith("cellier_am2301") for n in hub.home.devices))
+        await device.publish(f"tasmota/discovery/{MAC}/sensors", b"", qos=1, retain=True)
+        await wait_for(lambda: not any(n.startswith("cellier_am2301") for n in hub.home.devices))
+        assert hub.home.find("pompe") is not None
         await device.publish(f"tasmota/discovery/{MAC}/config", b"", qos=1, retain=True)
         await wait_for(lambda: hub.home.find("pompe") is None)
         assert "pompe" not in hub.home.devices
