@@ -248,6 +248,8 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
             first = _first_on(expression, day, tz)
             if first is None or first <= now:
                 raise ScheduleError(_("{when} is in the past").format(when=" ".join(words[:after])))
+            if first - now > 100 * 365.25 * 86400:          # as far as `in` goes
+                raise ScheduleError(_("{text!r} is more than a hundred years").format(text=" ".join(words[:after])))
             return Plan(first, Recurrence("once", label="once"), words[after:])
         if not words:
             raise ScheduleError(_("at what time? write e.g. at 06:30 chauffage on"))

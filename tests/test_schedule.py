@@ -118,6 +118,7 @@ def test_an_hourly_cron_runs_in_both_0230s_of_the_fall_back_day() -> None:
 @pytest.mark.parametrize(("verb", "words", "says"), [
     ("in", ["soon", "x"], "not a duration"),
     ("at", ["25:00", "x"], "not a time of day"),
+    ("at", ["9999-12-31", "23:59", "x"], "is more than a hundred years"),
     ("at", ["2020-01-01", "10:00", "x"], "in the past"),
     ("every", ["someday", "at", "10:00", "x"], "not a day"),
     ("every", ["day", "x"], "at what time"),
