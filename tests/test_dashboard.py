@@ -416,6 +416,13 @@ async def test_dashboard_dims_the_lamp_nudges_the_thermostat_and_moves_the_shutt
         assert await published("thermostat") == {"current_heating_setpoint": 20.0}
         await browser.wait_until(card("thermostat") + ".querySelector('[data-shows=\"target\"]').textContent"
                                  " === '20.0 °C'")
+        # Three quick clicks are three steps, not one (the card was busy for the second and third).
+        await browser.evaluate("for (let i = 0; i < 3; i++) document.querySelector("
+                               "'[data-device=\"thermostat\"] button[data-nudge=\"-\"]').click()")
+        assert [await published("thermostat") for _ in range(3)] == \
+            [{"current_heating_setpoint": 19.5}, {"current_heating_setpoint": 19.0}, {"current_heating_setpoint": 18.5}]
+        await browser.wait_until(card("thermostat") + ".querySelector('[data-shows=\"target\"]').textContent"
+                                 " === '18.5 °C'")
 
         # A number's slider and a select's list publish on their command topics.
         await browser.wait_until(card("volume") + ".querySelector('input[data-control=\"value\"]').value === '3'")

@@ -93,7 +93,14 @@ function controlsFor(device) {
   if (device.type === "number") return [slider("value", t("value"), limits.min, limits.max, limits.step, device.unit ? " " + device.unit : "")];
   if (device.type === "climate") {
     const target = () => Number((devices.get(name).attrs || {}).target ?? limits.min);
-    const nudge = (sign) => () => String(Math.min(limits.max, Math.max(limits.min, target() + sign * limits.step)));
+    // Clicks while the last one is still being confirmed add up (three − are three steps).
+    let asked = null;
+    const nudge = (sign) => () => {
+      const busy = cards.get(name)?.classList.contains("busy");
+      const from = busy && asked !== null ? asked : target();
+      asked = Number(Math.min(limits.max, Math.max(limits.min, from + sign * limits.step)).toFixed(2));
+      return String(asked);
+    };
     const modes = (device.modes || []).map((mode) =>
       button({"data-mode": mode}, (device.mode_labels || {})[mode] || mode, () => mode));
     return [el("div", {class: "actions thermostat"}, button({"data-nudge": "-", "aria-label": t("lower the target")}, "−", nudge(-1)),
@@ -118,7 +125,7 @@ function renderControls(device, card) {
   const attrs = device.attrs || {};
   const busy = card.classList.contains("busy");
   for (const input of card.querySelectorAll("[data-control], button[data-mode], button[data-nudge], button[data-cover]"))
-    input.disabled = !may.switch || busy;
+    input.disabled = !may.switch || (busy && !input.dataset.nudge);
   const set = (field, value, text) => {
     const input = card.querySelector(`input[data-control="${field}"]`);
     // Follows the device, except while a hand is on it (between its first move and letting go).
