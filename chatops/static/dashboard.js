@@ -289,9 +289,14 @@ function drawChart(name) {
     previous = t;
   }
   g.stroke();
-  // The values seen, as the cards write them (20,1 in French); a flat line has one.
+  if (points.length === 1) {              // one reading so far: a dot, where a line needs two
+    g.fillStyle = "#1f77b4"; g.beginPath(); g.arc(x(points[0][0]), y(points[0][1]), 2.5, 0, 2 * Math.PI); g.fill();
+  }
+  // The values seen, as the cards write them (20,1 in French); a flat line has one. A cover's
+  // position is a percentage though its device has no unit.
+  const unit = device.unit || (device.type === "cover" ? "%" : "");
   const fmt = (v) => Number(v).toLocaleString(labels.language || "en", {maximumFractionDigits: Math.abs(v) >= 100 ? 0 : 1})
-    + (device.unit ? " " + device.unit : "");
+    + (unit ? " " + unit : "");
   const marks = [[t("max {value}").replace("{value}", fmt(highest)), 10]];
   if (lowest !== highest) marks.push([t("min {value}").replace("{value}", fmt(lowest)), bottom - 2]);
   for (const [text, baseline] of marks) {
