@@ -402,7 +402,8 @@ class Router:
         return _("Unknown command {word!r}. Say {prefix}help for the list.").format(word=shown, prefix=prefix)
 
     def _meant(self, words: list[str], devices: dict[str, str] | None = None) -> str | None:
-        """What a line with a mistyped first word probably meant: the closest command's name, or
+        """What a line with a mistyped first word probably meant: the closest command word (its
+        name or an alias, as the asker's language has it), or
         the closest device's name with the words that followed (`chaufage on`: `chauffage on`,
         the shorthand it was meant to be), whichever is closer; None when nothing is close."""
         devices = self._device_words() if devices is None else devices
@@ -411,7 +412,7 @@ class Router:
             return None
         spec = self.commands.find(close[0])
         if spec is not None:
-            return spec.name
+            return close[0]             # the word it is close to, in its language: `minuterie` -> minuteries
         rest = clean_text(" ".join(words[1:]))
         return f"{devices[close[0]]} {rest[:40]}{'…' if len(rest) > 40 else ''}".rstrip()
 

@@ -74,6 +74,9 @@ async def test_alice_reads_french_while_bob_reads_english(tmp_path: Path, mosqui
             exec_command(hub, "tmep salon", network="web", sender="bob"))
         assert french == "Commande inconnue 'tmep'. Vouliez-vous dire temp ?"
         assert english == "Unknown command 'tmep'. Did you mean temp?"
+        # A French word mistyped is answered with the French word it is close to, not the command's name.
+        assert await exec_command(hub, "minuterie", network="web", sender="alice") == \
+            "Commande inconnue 'minuterie'. Vouliez-vous dire minuteries ?"
         assert (await exec_command(hub, "temp salon", network="web", sender="alice")).count(",") == 1
         assert await exec_command(hub, "chauffage on", network="web", sender="alice") == "heater: allumé"
         assert await exec_command(hub, "chauffage off", network="web", sender="bob") == "heater is OFF"
