@@ -57,11 +57,6 @@ def expand_roles(roles: dict[str, list[str]], wanted: list[str]) -> frozenset[st
     return frozenset(grants)
 
 
-def _rights(user: User) -> tuple[bool, int]:
-    """How much `user` may do, to take the least of two: an admin (`*`) most, then by grants."""
-    return ("*" in user.grants, len(user.grants))
-
-
 class Auth:
     """Maps identities to configured users and users to the commands their roles grant."""
 
@@ -98,19 +93,19 @@ class Auth:
         return found
 
     def _closest(self, identity: Identity) -> User | None:
-        """The user behind `identity`. Two users' patterns may both take it (bob's household
-        `*!*@10.0.0.5` and alice's `alice!~alice@10.0.0.5`): the one with fewer rights is taken,
-        whatever the order of the file, and the log says so. Never the "closer" pattern: the nick
-        and user parts of an IRC mask are whatever a client says, so anyone at that address
-        could become alice by picking her nick. Fail closed; the fix is patterns of one's own
-        (an `account:`, a host no one else shares)."""
+        """The user behind `identity`, or None. Two users' patterns may both take it (bob's
+        household `*!*@10.0.0.5` and alice's `alice!~alice@10.0.0.5`): it is then neither, a
+        stranger with the default role, and the log says so. Not the "closer" pattern (the nick
+        and user parts of an IRC mask are whatever a client says: anyone at that address could
+        become alice by picking her nick), nor the one with fewer grants (fewer is not less:
+        `switch` alone is more than six read commands). The fix is patterns of one's own (an
+        `account:`, a host no one else shares)."""
         found = [user for user in self.users.values()
                  if any(self.matches(identity, p) for p in user.settings.patterns(identity.network))]
         if len(found) > 1:
-            ranked = sorted(found, key=_rights)
-            log.warning("%s matches users %s: taken for %s, who has the fewest rights; give each person patterns "
-                        "no one else's take", identity, ", ".join(u.name for u in found), ranked[0].name)
-            return ranked[0]
+            log.warning("%s matches users %s: taken for neither (a stranger, with the default role); give each "
+                        "person patterns no one else's take", identity, ", ".join(u.name for u in found))
+            return None
         return found[0] if found else None
 
     def matches(self, identity: Identity, pattern: str) -> bool:

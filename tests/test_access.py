@@ -219,22 +219,23 @@ async def test_an_unknown_numbers_flood_is_folded_in_the_audit(hub: Hub, tmp_pat
     assert hub.settings.hub.rate_limit <= len(rows) <= hub.settings.hub.rate_limit + 3, len(rows)
 
 
-def test_a_sender_two_users_take_is_the_one_with_fewer_rights(tmp_path: Path,
-                                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_a_sender_two_users_take_is_neither(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """bob's `*!*@127.0.0.1` (everyone at home) and alice's `alice!~alice@127.0.0.1` both take
     `alice!~alice@127.0.0.1`: anyone at that address may say they are alice (nick and user are
-    what the client sends), so it is bob, the guest, in either order of the file, and the log
+    what the client sends), and "the one with fewer grants" is no answer either (`switch` alone
+    is more than six read commands): it is a stranger, in either order of the file, and the log
     says why. The same pattern in two users is a config error."""
     from chatops.auth import Auth
     from chatops.config import ConfigError
 
-    for order in (["bob", "alice"], ["alice", "bob"]):
-        everyone = {"bob": {"roles": ["guest"], "irc": ["*!*@127.0.0.1"]},
-                    "alice": {"roles": ["admin"], "irc": ["alice!~alice@127.0.0.1"]}}
-        auth = Auth(settings_for(tmp_path, users={name: everyone[name] for name in order}))
-        assert auth.user_for(Identity("irc", "alice!~alice@127.0.0.1")).name == "bob"     # type: ignore[union-attr]
-        assert auth.user_for(Identity("irc", "alice!~alice@192.0.2.7")) is None
-        assert "matches users" in caplog.text and "taken for bob, who has the fewest rights" in caplog.text
+    roles = {"reader": ["help", "temp", "read", "status", "devices", "whoami"], "operator": ["switch", "set"]}
+    for order in (["kid", "mallory"], ["mallory", "kid"]):
+        everyone = {"kid": {"roles": ["reader"], "irc": ["*!*@127.0.0.1"]},
+                    "mallory": {"roles": ["operator"], "irc": ["mal!~mal@127.0.0.1"]}}
+        auth = Auth(settings_for(tmp_path, roles=roles, users={name: everyone[name] for name in order}))
+        assert auth.user_for(Identity("irc", "mal!~mal@127.0.0.1")) is None
+        assert auth.user_for(Identity("irc", "kid!~kid@127.0.0.1")).name == "kid"      # type: ignore[union-attr]
+        assert "matches users" in caplog.text and "taken for neither" in caplog.text
     users = {"bob": {"roles": ["guest"], "irc": ["*!*@127.0.0.1"]}, "alice": {"roles": ["admin"], "irc": ["*!*@127.0.0.1"]}}
     with pytest.raises(ConfigError) as caught:
         settings_for(tmp_path, users=users)
