@@ -140,7 +140,7 @@ class Adapter(AdapterBase):
             # is opened all the same, or no alarm would go out by SMS (they go from memory).
             log.warning("%s: the SMS tables' housekeeping is skipped (storage fails: %s)", self.name, exc)
         with contextlib.suppress(sqlite3.DatabaseError):
-            await hub.store.call(self._count_spent, hub.store.db)
+            self._spent = await hub.store.call(self._count_spent, hub.store.db)
         try:
             await self._connect_forever(sim_pin)
         finally:
@@ -404,14 +404,17 @@ class Adapter(AdapterBase):
         if rows:
             log.info("%s: %d SMS waiting in the old SMS queue moved to the outbox", self.name, len(rows))
 
-    def _count_spent(self, db: sqlite3.Connection) -> None:
-        """Count this hour's sent SMS per number toward the cap again (a read: works on a
-        read-only card too)."""
+    def _count_spent(self, db: sqlite3.Connection) -> dict[str, deque[tuple[float, int]]]:
+        """This hour's sent SMS per number, counted toward the cap again from the database (a
+        read: works on a read-only card too); the count replaces the one in memory, so a restart
+        of the adapter does not count them twice."""
         now = time.time()
         ago = time.monotonic() - now                 # the stored wall times, on the monotonic clock
+        spent: dict[str, deque[tuple[float, int]]] = {}
         for number, text, at in deliveries.sent_since(db, self.name, now - HOUR):
             # Keyed as a send keys it: the stored target may be a user's number as written (national).
-            self._spent.setdefault(self.e164(number) or number, deque()).append((at + ago, self.encoder.count(text)))
+            spent.setdefault(self.e164(number) or number, deque()).append((at + ago, self.encoder.count(text)))
+        return spent
 
     # ---- status --------------------------------------------------------------------------------
 

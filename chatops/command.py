@@ -182,6 +182,7 @@ def _parameters(func: Callable[..., Any]) -> tuple[Parameter, ...]:
         if typing.get_origin(hint) is typing.Annotated:     # `Duration`: "5m", given as seconds
             base, *metadata = typing.get_args(hint)
             hint = DURATION if any(getattr(m, "func", None) is parse_duration for m in metadata) else base
+            args = typing.get_args(hint)                    # `Annotated[Literal[...], ...]`: its choices
         kind: type | tuple[str, ...] = tuple(args) if typing.get_origin(hint) is typing.Literal else hint
         rest = param.kind is inspect.Parameter.VAR_POSITIONAL
         result.append(Parameter(pname, kind, optional or rest, rest))

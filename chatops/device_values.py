@@ -38,18 +38,23 @@ def state_word(value: Any) -> bool | None:
     return None
 
 
-def native_value(text: Any) -> Any:
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?")
+
+
+def native_value(value: Any) -> Any:
     """A reading stored as text (`"True"`, `"45.0"`, `"open"`) as JSON would have it (true, 45,
-    "open"): what Node-RED and Home Assistant templates compare against."""
-    if not isinstance(text, str):
-        return text
-    if text in ("True", "False"):
-        return text == "True"
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return int(number) if math.isfinite(number) and number.is_integer() else (number if math.isfinite(number) else text)
+    "open"): what Node-RED and Home Assistant templates compare against. Only a plain number
+    becomes one: `"0123"` (a code) and `"1_000"` stay text."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not isinstance(value, str):
+        return value
+    if value in ("True", "False"):
+        return value == "True"
+    if not _PLAIN_NUMBER.fullmatch(value):
+        return value
+    number = float(value)
+    return int(number) if number.is_integer() else number
 
 
 def parse_number(word: str) -> tuple[float, str] | None:

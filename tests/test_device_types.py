@@ -860,3 +860,10 @@ def test_discovery_reads_only_fields_a_field_topic_may_name() -> None:
 
     for kind, pairs in _FIELD_TOPICS.items():
         assert {name for name, _key in pairs} <= set(FIELD_TOPIC_NAMES[kind]), kind
+
+
+def test_a_reading_is_published_as_json_has_it() -> None:
+    """Alert states for Node-RED: true, 45, 2.5 as JSON values; a code such as 0123 stays text."""
+    from chatops.device_values import native_value
+    assert [native_value(v) for v in ("True", "False", "45.0", "-3.5", "0123", "1_000", "open", 45.0, None)] == \
+        [True, False, 45, -3.5, "0123", "1_000", "open", 45, None]

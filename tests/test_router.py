@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import pytest
 
@@ -260,6 +260,17 @@ async def _switch(ctx: Context, device: str, state: Literal["on", "off"]) -> str
 
 async def _typed(ctx: Context, loud: bool, wait: Duration = 0.0) -> str:
     return ""
+
+
+async def _annotated(ctx: Context, mode: Annotated[Literal["on", "off"], "the mode"]) -> str:
+    return ""
+
+
+def test_an_annotated_choice_keeps_its_choices() -> None:
+    spec = command("annotated")(_annotated).__chatops_command__
+    assert bind(spec, ["ON"]) == ["on"]
+    with pytest.raises(BindError, match=r"^mode must be one of on, off, not 'up'\.$"):
+        bind(spec, ["up"])
 
 
 def test_bool_and_duration_arguments_are_converted_or_explained() -> None:
