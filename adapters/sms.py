@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from chatops.hub import Hub
 
 log = logging.getLogger(__name__)
+READY_GRACE = 5.0             # seconds SMS waits for the hub to be ready before it reads messages anyway
 
 E164 = re.compile(r"^\+[1-9]\d{5,14}$")
 HOUR = 3600.0
@@ -182,7 +183,11 @@ class Adapter(AdapterBase):
     async def _serve(self, backend: Any) -> None:
         """Poll for messages and probe the modem until it fails (ModemError)."""
         assert self._hub is not None
-        await self._hub.ready.wait()
+        # The first readings are worth a few seconds; a network still connecting elsewhere (an IRC
+        # server that does not answer holds "ready" up to 30 s) is not worth an SMS left unread.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(READY_GRACE):
+                await self._hub.ready.wait()
         next_probe = time.monotonic() + self.settings.probe_interval
         while True:
             for incoming in await backend.receive():
