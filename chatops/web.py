@@ -475,7 +475,7 @@ class WebServer:
             if state not in SWITCH_STATES:
                 state = _quoteless(state)[:20].replace(" ", "_") or '""'    # the router explains the choices
             text = f'switch "{_quoteless(name)}" {state}'
-            result["device"] = name
+            result["device"], result["asked"] = name, state
         elif kind == "set":
             name = str(data.get("device", ""))
             value = _quoteless(str(data.get("value", "")))[:20].replace(" ", "") or '""'   # `set` explains the choices

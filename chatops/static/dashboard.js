@@ -77,10 +77,10 @@ function controlsFor(device) {
     const shown = el("output", {"data-shows": field});
     input.addEventListener("input", () => { input.dataset.moving = "yes"; shown.textContent = input.value + unit; });
     // The unit goes with the value where it says which field: "40%" is brightness, "4000K" colour.
-    input.addEventListener("change", () => {
-      delete input.dataset.moving;
-      setDevice(name, input.value + (["%", "K"].includes(unit.trim()) ? unit.trim() : ""));
-    });
+    // It follows the device again once its own value is answered (the thumb would jump back to
+    // the old value until then), or once let go where it started (no change is sent then).
+    input.addEventListener("change", () => setDevice(name, input.value + (["%", "K"].includes(unit.trim()) ? unit.trim() : "")));
+    input.addEventListener("blur", () => { if (!cards.get(name)?.classList.contains("busy")) delete input.dataset.moving; });
     return el("label", {class: "slider"}, input, shown);
   };
   const button = (attrs, label, value) => el("button", {type: "button", ...attrs, onclick: () => setDevice(name, value())}, label);
@@ -328,6 +328,7 @@ function switchDevice(name, state) {
 function setDevice(name, value) {
   const card = cards.get(name);
   if (!send({type: "set", device: name, value, request: ++requestId})) return note(name, t("not connected"), true);
+  card.dataset.inflight = String(Number(card.dataset.inflight || 0) + 1);      // busy until every one is answered
   card.classList.add("busy");
   renderCard(name);
   note(name, value + "…");
@@ -349,12 +350,22 @@ function onResult(result) {
     // Confirmed answers start with the device's label in every language ("heater is ON",
     // "heater: allumé"); a refusal or "No confirmation from …" does not.
     const device = devices.get(result.device);
-    const confirmed = result.state && device && result.text.startsWith(device.label);
+    // Confirmed: the device is now as asked (a refusal, "No confirmation from …", "… is gone" are
+    // not), and the answer is about it.
+    const asked = {on: true, off: false}[result.asked];
+    const confirmed = result.state && device && result.text.startsWith(device.label)
+      && (asked === undefined || result.state.value === asked);
     note(result.device, result.text, !confirmed);
     renderCard(result.device);
   } else if (result.action === "set") {
     const card = cards.get(result.device);
-    if (card) card.classList.remove("busy");
+    if (card) {
+      card.dataset.inflight = String(Math.max(0, Number(card.dataset.inflight || 1) - 1));
+      if (card.dataset.inflight === "0") {
+        card.classList.remove("busy");
+        for (const input of card.querySelectorAll("input[data-moving]")) delete input.dataset.moving;
+      }
+    }
     if (result.state) devices.set(result.device, result.state);
     const device = devices.get(result.device);
     note(result.device, result.text, !(device && result.text.startsWith(device.label + ":")));
