@@ -28,6 +28,7 @@ class Backoff:
         self.attempts = 0
         self._up_since: float | None = None
         self.said_at: float | None = None       # monotonic time a failing streak was last logged
+        self.said_kind = ""                     # of which exception (another one is logged at once)
         self.unsaid = 0                         # failures since
 
     def up(self) -> None:
@@ -38,7 +39,7 @@ class Backoff:
         """The operation succeeded: the next failure starts from `base` again."""
         self.attempts = 0
         self._up_since = None
-        self.said_at, self.unsaid = None, 0
+        self.said_at, self.said_kind, self.unsaid = None, "", 0
 
     @staticmethod
     def delay_after(attempts: int, base: float, cap: float) -> float:
@@ -63,13 +64,14 @@ async def pause_after_failure(backoff: Backoff, exc: Exception, what: str, log: 
     said as such; anything else is a bug, logged with its traceback, which must not end the loop."""
     delay = backoff.next_delay()
     now = time.monotonic()
-    if backoff.said_at is not None and now - backoff.said_at < SAY_FAILURES_EVERY:
+    kind = type(exc).__name__
+    if backoff.said_at is not None and now - backoff.said_at < SAY_FAILURES_EVERY and kind == backoff.said_kind:
         backoff.unsaid += 1         # a full card fails every pass: once a minute says it (issue 23)
     elif isinstance(exc, sqlite3.DatabaseError):
         again = f" ({backoff.unsaid} more failed passes since the last line)" if backoff.unsaid else ""
         log.error("%s: the database fails (%s); retrying every few seconds%s", what, exc, again)
-        backoff.said_at, backoff.unsaid = now, 0
+        backoff.said_at, backoff.said_kind, backoff.unsaid = now, kind, 0
     else:
         log.error("%s failed; retrying in %.1fs", what, delay, exc_info=exc)
-        backoff.said_at, backoff.unsaid = now, 0
+        backoff.said_at, backoff.said_kind, backoff.unsaid = now, kind, 0
     await asyncio.sleep(delay)

@@ -597,6 +597,8 @@ async def test_a_loop_failing_on_a_full_card_logs_once_a_minute_not_every_pass(
     backoff.reset()                                          # a pass went through: a new failure is said at once
     await pause_after_failure(backoff, full, "timers", log)
     assert len([r for r in caplog.records if r.name == "chatops.test_loop"]) == 3
+    await pause_after_failure(backoff, RuntimeError("a bug"), "timers", log)   # another failure: said at once
+    assert [r for r in caplog.records if r.name == "chatops.test_loop"][-1].exc_info is not None
 
 
 async def test_a_timer_due_while_storage_fails_waits_and_its_owner_is_told(tmp_path: Path,
