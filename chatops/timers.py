@@ -370,8 +370,8 @@ class Timers:
         adapter = self.hub.adapters.get(address.adapter)
         engine = self.hub.alerts
         if adapter is not None and not adapter.capabilities.keeps_messages:
-            # Set from a web page (or the HTTP API): to that page while it is open (a shutter's
-            # arrival 20 s after the click); else, as it will be closed, to the owner's other
+            # Set from a web page (or the HTTP API): to the web user's open pages, that one first
+            # (a shutter's arrival 20 s after the click); with none open, to the owner's other
             # networks, where it waits for them, when they have any.
             try:
                 for reply in replies:
