@@ -53,10 +53,7 @@ class Adapter(AdapterBase):
 
     async def run(self, hub: Hub) -> None:
         self.health.up("reading standard input")
-        try:
-            async with asyncio.timeout(NOT_READY_GRACE):
-                await hub.ready.wait()
-        except TimeoutError:
+        if not await hub.wait_ready(NOT_READY_GRACE):
             # A broker that is down or refuses the login: answer anyway (what needs MQTT says so,
             # as the web chat does) instead of a terminal that ignores every line and Ctrl-D.
             mqtt = hub.mqtt.health

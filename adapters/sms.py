@@ -185,9 +185,7 @@ class Adapter(AdapterBase):
         assert self._hub is not None
         # The first readings are worth a few seconds; a network still connecting elsewhere (an IRC
         # server that does not answer holds "ready" up to 30 s) is not worth an SMS left unread.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(READY_GRACE):
-                await self._hub.ready.wait()
+        await self._hub.wait_ready(READY_GRACE)
         next_probe = time.monotonic() + self.settings.probe_interval
         while True:
             for incoming in await backend.receive():

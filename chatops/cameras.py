@@ -100,6 +100,12 @@ class ImageFolder:
         self.keep_bytes = keep_bytes
         self.keep_age = keep_age
 
+    @classmethod
+    def linked(cls, path: Path, link_ttl: float) -> ImageFolder:
+        """A folder whose pictures may be sent as links (`[web] link_ttl`): each is kept as long
+        as its link lives, and at least a week."""
+        return cls(path, keep_age=max(7 * 86400.0, link_ttl))
+
     def save(self, stem: str, data: bytes, suffix: str) -> Path:
         """Write `data` atomically as STEM-DATE-RANDOM.SUFFIX, prune, return the path (blocking)."""
         private_dir(self.path)
@@ -138,8 +144,7 @@ class Cameras:
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        keep_age = max(7 * 86400.0, hub.settings.web.link_ttl)
-        self.folder = ImageFolder(hub.settings.data_dir / "snapshots", keep_age=keep_age)
+        self.folder = ImageFolder.linked(hub.settings.data_dir / "snapshots", hub.settings.web.link_ttl)
         self._frames: dict[str, Frame] = {}
         self._arrived: dict[str, asyncio.Event] = {}
         self._refused: dict[str, str] = {}

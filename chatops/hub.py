@@ -332,6 +332,16 @@ class Hub:
         self.ready.set()
         log.info("hub ready in %.2fs", self.uptime)
 
+    async def wait_ready(self, within: float) -> bool:
+        """Wait for the hub to be ready, at most `within` seconds; whether it is. For the ways in
+        that answer anyway after that (the console, SMS): what needs MQTT says so itself."""
+        try:
+            async with asyncio.timeout(within):
+                await self.ready.wait()
+        except TimeoutError:
+            return False
+        return True
+
     # ---- messages ----------------------------------------------------------------------
 
     def dispatch(self, message: Message) -> None:

@@ -386,9 +386,7 @@ class Notifications:
         # Kept as camera snapshots are: the oldest go past 500 files, 256 MB or 7 days, or a
         # doorbell's picture a ring would fill the card in the end.
         from .cameras import ImageFolder
-        # As long as a link to it may be followed (`[web] link_ttl`), at least a week.
-        keep_age = max(7 * 86400.0, self.hub.settings.web.link_ttl)
-        folder = ImageFolder(self.hub.settings.data_dir / "notify", keep_age=keep_age)
+        folder = ImageFolder.linked(self.hub.settings.data_dir / "notify", self.hub.settings.web.link_ttl)
         try:
             path = await asyncio.to_thread(folder.save, "notify", data, image_kind(data))
         except OSError as exc:              # a full card: the text still goes

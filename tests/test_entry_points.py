@@ -273,22 +273,32 @@ def test_a_plain_def_handler_and_two_plugins_sharing_a_table_are_said_at_once(tm
     assert "Traceback" not in checked.stderr
 
 
+def network_plugin(tmp_path: Path, name: str, modules: dict[str, str]) -> Path:
+    """A site folder holding network plugin `name` as pip leaves one (a dist-info folder whose
+    entry point is `{name}_net:NETWORK`) and its modules; the network module gets the imports
+    every network module has."""
+    site = tmp_path / "site"
+    info = site / f"{name}_plugin-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "entry_points.txt").write_text(f"[chatops.adapters]\n{name} = {name}_net:NETWORK\n", encoding="utf-8")
+    for module, text in modules.items():
+        head = "from chatops.config import AdapterSettings\nfrom chatops.networks import Network\n" \
+            if module == f"{name}_net" else ""
+        (site / f"{module}.py").write_text(head + text, encoding="utf-8")
+    return site
+
+
 def test_a_network_plugin_whose_adapter_or_subcommands_break_leaves_the_hub_and_the_cli_working(tmp_path: Path) -> None:
     """Its adapter module imports a library it never declared (`requires`), its `cli` module
     raises: `run` starts without the network and `status` says why (no traceback and restart
     loop), `check` lists it as not loaded, and `chatops --help` still works, with a warning."""
-    site = tmp_path / "site"
-    info = site / "badlib_plugin-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "entry_points.txt").write_text("[chatops.adapters]\nbadlib = badlib_net:NETWORK\n", encoding="utf-8")
-    (site / "badlib_net.py").write_text(
-        "from chatops.config import AdapterSettings\nfrom chatops.networks import Network\n\n\n"
-        "class Settings(AdapterSettings):\n    pass\n\n\n"
-        "NETWORK = Network(name='badlib', adapter='badlib_adapter:Adapter', settings='badlib_net:Settings',\n"
-        "                  cli='badlib_cli:add_parser')\n", encoding="utf-8")
-    (site / "badlib_adapter.py").write_text("import nonexistent_lib_xyz\n", encoding="utf-8")
-    (site / "badlib_cli.py").write_text("def add_parser(sub):\n    raise RuntimeError('half-written')\n",
-                                        encoding="utf-8")
+    site = network_plugin(tmp_path, "badlib", {
+        "badlib_net": "class Settings(AdapterSettings):\n    pass\n\n\n"
+                      "NETWORK = Network(name='badlib', adapter='badlib_adapter:Adapter',\n"
+                      "                  settings='badlib_net:Settings',\n"
+                      "                  cli='badlib_cli:add_parser')\n",
+        "badlib_adapter": "import nonexistent_lib_xyz\n",
+        "badlib_cli": "def add_parser(sub):\n    raise RuntimeError('half-written')\n"})
     config = write_demo_config(tmp_path, extra="\n[adapters.badlib]\n")
     env = with_path(site)
 
@@ -314,19 +324,16 @@ def test_a_network_plugins_own_checks_that_crash_are_sentences_not_tracebacks(tm
     """A validator of its `[adapters.NAME]` schema raising TypeError, an `identity_problem`
     raising KeyError: `check` and `run` stop with exit 2 and the key named (as for any wrong
     table), never with a traceback that systemd would restart for ever."""
-    site = tmp_path / "site"
-    info = site / "crashy_plugin-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "entry_points.txt").write_text("[chatops.adapters]\ncrashy = crashy_net:NETWORK\n", encoding="utf-8")
-    (site / "crashy_net.py").write_text(
-        "from chatops.config import AdapterSettings\nfrom chatops.networks import Network\n"
-        "from chatops.schema import field_validator\n\n\n"
-        "class Settings(AdapterSettings):\n    room: str = 'hall'\n\n"
-        "    @field_validator('room')\n    @classmethod\n    def known(cls, value):\n"
-        "        if value == 'attic':\n            raise TypeError('rooms are str')\n        return value\n\n\n"
-        "def identity_problem(pattern):\n    return {'alice': None}[pattern]\n\n\n"
-        "NETWORK = Network(name='crashy', adapter='crashy_net:Settings', settings='crashy_net:Settings',\n"
-        "                  identity_problem=identity_problem)\n", encoding="utf-8")
+    site = network_plugin(tmp_path, "crashy", {
+        "crashy_net": "from chatops.schema import field_validator\n\n\n"
+                      "class Settings(AdapterSettings):\n    room: str = 'hall'\n\n"
+                      "    @field_validator('room')\n    @classmethod\n    def known(cls, value):\n"
+                      "        if value == 'attic':\n            raise TypeError('rooms are str')\n"
+                      "        return value\n\n\n"
+                      "def identity_problem(pattern):\n    return {'alice': None}[pattern]\n\n\n"
+                      "NETWORK = Network(name='crashy', adapter='crashy_net:Settings',\n"
+                      "                  settings='crashy_net:Settings',\n"
+                      "                  identity_problem=identity_problem)\n"})
     extra = '\n[adapters.crashy]\nroom = "attic"\n' if broken == "validator" else \
         '\n[adapters.crashy]\n[users.bob]\nroles = ["guest"]\ncrashy = ["bob"]\n'
     config = write_demo_config(tmp_path, extra=extra)
