@@ -121,10 +121,12 @@ class Access:
     # ---- the decision ---------------------------------------------------------------------
 
     def authorize(self, sender: str, user: User | None, spec: CommandSpec | None,
-                  pin: Pin = Pin.NOT_ASKED, *, metered: bool = True, forgeable: bool = False) -> Refusal | None:
+                  pin: Pin = Pin.NOT_ASKED, *, metered: bool = True, forgeable: bool = False,
+                  word: str = "") -> Refusal | None:
         """None when `user` (None: a stranger known as `sender`) may run `spec` now, else why
         not. `spec` None is an unknown command: it still costs the sender a token. `forgeable`:
-        the line came by a network whose sender anyone can fake (SMS)."""
+        the line came by a network whose sender anyone can fake (SMS). `word`: the command's
+        word as typed (`dans` for `in`), which a refusal names."""
         grants = self.auth.grants_for(user)
         admin = "*" in grants
         # `unmetered` spares a user's acknowledgement during a storm of alerts; a stranger's
@@ -142,8 +144,9 @@ class Access:
         if not (admin or spec.permission in grants) or (spec.needs_user and user is None):
             # A command that needs another word's permission (`dim` needs `switch`) says which:
             # that word is what the owner grants in [roles], not the command's name.
-            command = spec.name if spec.permission == spec.name else \
-                _("{command} (it needs the {permission} permission)").format(command=spec.name, permission=spec.permission)
+            typed = word.lower() or spec.name
+            command = typed if spec.permission == spec.name else \
+                _("{command} (it needs the {permission} permission)").format(command=typed, permission=spec.permission)
             if user is None:
                 answer = _("Sorry, you may not use {command}.").format(command=command) + " " + \
                     _("Ask the hub's owner to add you to [users] in config.toml.")

@@ -18,8 +18,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .home import UnknownDevice, format_value
-from .i18n import N_, _, format_number, pgettext, speaking
+from .home import UnknownDevice
+from .i18n import N_, _, pgettext, speaking
 from .clock import nap
 from .conditions import Trigger
 from .config import AutomationSettings
@@ -136,7 +136,7 @@ class Automations:
         for auto in self.by_name.values():        # states retained on the broker may be in already
             device = self.hub.home.devices.get(auto.device or "")
             if device is not None and device.reading is not None and auto.trigger is not None:
-                self._observe(auto, device.reading, None)
+                self._observe(auto, device, device.reading, None)
             if auto.device in self._by_device:
                 self._by_device[auto.device].refile(auto)     # its remembered or first state
         self._resume_holds()
@@ -182,9 +182,9 @@ class Automations:
     def _on_reading(self, device: Device, reading: Reading, previous: Reading | None) -> None:
         watchers = self._by_device.get(device.name)
         if watchers is not None:
-            watchers.judge(reading.value, lambda auto: self._observe(auto, reading, previous))
+            watchers.judge(reading.value, lambda auto: self._observe(auto, device, reading, previous))
 
-    def _observe(self, auto: Automation, reading: Reading, previous: Reading | None) -> None:
+    def _observe(self, auto: Automation, device: Device, reading: Reading, previous: Reading | None) -> None:
         """Follow the condition on a new reading: fire on the edge where it starts to hold."""
         trigger = auto.trigger
         assert trigger is not None
@@ -193,7 +193,7 @@ class Automations:
         if condition.kind == "changed":
             if condition.holds(reading.value, previous):
                 self._queue(auto, self._said(N_("{device} changed to {value}"), device=auto.device,
-                                             value=lambda: _shown(reading.value)))
+                                             value=lambda: device.value_text(reading.value)))
             return
         if condition.kind == "offline":
             auto.due = mono + float(condition.threshold or 0)
@@ -217,7 +217,7 @@ class Automations:
                 auto.fired, auto.due = False, mono + trigger.hold
             elif holds and level:
                 self._queue(auto, self._said("{when} ({value})", when=auto.settings.when,
-                                             value=lambda: _shown(reading.value)))
+                                             value=lambda: device.value_text(reading.value)))
             self._dirty.add(auto.name)
             self._wake.set()
             return
@@ -236,7 +236,7 @@ class Automations:
         elif holds:
             auto.fired = True
             self._queue(auto, self._said("{when} ({value})", when=auto.settings.when,
-                                         value=lambda: _shown(reading.value)))
+                                         value=lambda: device.value_text(reading.value)))
         self._dirty.add(auto.name)
         self._wake.set()
 
@@ -386,7 +386,7 @@ class Automations:
             if not check.condition.holds(device.reading.value, None):
                 value = device.reading.value
                 return self._said(N_("{condition} is not true ({label} is {value})"), condition=entry,
-                                  label=device.label, value=lambda: _shown(value))
+                                  label=device.label, value=lambda: device.value_text(value))
         return None
 
     async def _stop(self, auto: Automation, why: str) -> None:
@@ -531,12 +531,6 @@ class Automations:
                 name=auto.name, state=state, trigger=trigger, commands="; ".join(auto.settings.do), owner=auto.owner,
                 last=last, result=result, following=following))
         return lines
-
-
-def _shown(value: object) -> str:
-    if isinstance(value, (bool, float)):
-        return format_value(value) if isinstance(value, bool) else format_number(value, 1).rstrip("0").rstrip(".,")
-    return str(value)
 
 
 def command_problems(hub: Hub) -> tuple[list[str], list[str]]:

@@ -111,6 +111,12 @@ class Context:
         every line is for the hub, the configured one (`!`) in a room or channel."""
         return "" if self.address.direct else self.hub.settings.hub.prefix
 
+    def usage(self) -> str:
+        """" Usage: …" for an answer that refuses the arguments, with the command word as typed
+        (`historique APPAREIL`, not `history DEVICE`, for a French asker)."""
+        typed = self.hub.router.alias_typed(self.spec, self.word)
+        return " " + _("Usage: {usage}").format(usage=self.prefix + shown_usage(self.spec.usage, typed))
+
     def may(self, permission: str) -> bool:
         return "*" in self.grants or permission in self.grants
 

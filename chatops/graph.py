@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from .i18n import N_, _, format_number
+from .schedule import WEEKDAYS
+
 SCALE = 2                       # supersampling factor
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 BACKGROUND, GRID, AXIS, TEXT = "#ffffff", "#e6e9ef", "#8a94a6", "#24364b"
@@ -85,21 +88,29 @@ def time_ticks(since: float, until: float, wanted: int = 7) -> tuple[list[float]
     return ticks, step
 
 
+MONTHS = (N_("Jan"), N_("Feb"), N_("Mar"), N_("Apr"), N_("May"), N_("Jun"), N_("Jul"), N_("Aug"),
+          N_("Sep"), N_("Oct"), N_("Nov"), N_("Dec"))          # not the C locale's, as WEEKDAYS
+
+
 def _time_label(t: float, step: float) -> str:
+    """`Tue 01 Dec` (a day's tick), `Tue 01` (midnight), `14:00`, in the asker's language."""
     local = time.localtime(t)
     if step >= 86400:
-        return time.strftime("%a %d %b", local)
+        return f"{_(WEEKDAYS[local.tm_wday])} {local.tm_mday:02d} {_(MONTHS[local.tm_mon - 1])}"
     if local.tm_hour == 0 and local.tm_min == 0:
-        return time.strftime("%a %d", local)
+        return f"{_(WEEKDAYS[local.tm_wday])} {local.tm_mday:02d}"
     return time.strftime("%H:%M", local)
 
 
 def _format(value: float) -> str:
+    """An axis mark: as few digits as tell it apart, with the asker's decimal separator."""
     if value == 0:
         return "0"
     if abs(value) >= 1000 or float(value).is_integer():
         return f"{value:.0f}"
-    return f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 1 else f"{value:.1f}"
+    if abs(value) < 1:
+        return format_number(value, 2).rstrip("0").rstrip(".,")
+    return format_number(value)
 
 
 def _segments(points: Sequence[tuple[float, float]], gap: float) -> list[list[tuple[float, float]]]:

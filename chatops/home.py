@@ -136,15 +136,18 @@ class Device:
             raise PayloadError(f"{number} is not a reading")
         return number
 
-    def value_text(self) -> str:
-        """The reading's value as people read it; a binary sensor says what it senses in its own
-        words (a smoke detector is not "switched on": `détecté` in French)."""
-        assert self.reading is not None
-        value = self.reading.value
+    def value_text(self, value: float | bool | str | None = None) -> str:
+        """The reading's value (or `value`, one of this device's) as people read it; a binary
+        sensor says what it senses in its own words (a smoke detector is not "switched on":
+        `détecté` in French), in history and automations' notes as in `read`."""
+        if value is None:
+            assert self.reading is not None
+            value = self.reading.value
         if self.type is DeviceType.BINARY_SENSOR and isinstance(value, bool):
             # context: a binary sensor's state (smoke, motion), not a switch's
             return pgettext("binary sensor", "ON") if value else pgettext("binary sensor", "OFF")
-        return format_value(value, self.unit, reported_decimals(self.reading.raw, value))
+        raw = self.reading.raw if self.reading is not None and value == self.reading.value else ""
+        return format_value(value, self.unit, reported_decimals(raw, value))
 
     def show(self, now: float | None = None) -> str:
         """`21.5 °C`, `ON`, `no reading yet`, with staleness when it applies."""

@@ -173,7 +173,7 @@ class Router:
         if pin in (Pin.GIVEN, Pin.WRONG):
             words = self._unprefixed(words)       # `SESAME !chauffage on`: the habit of a room after the PIN
         spec, args, word = self._resolve(words) if words else (None, [], "")
-        refusal = self.access.authorize(message.sender.rate_key, user, spec, pin, forgeable=forgeable)
+        refusal = self.access.authorize(message.sender.rate_key, user, spec, pin, forgeable=forgeable, word=word)
         if refusal is None and spec is None:
             verdict.result = "unknown"
             if not words:
@@ -200,7 +200,7 @@ class Router:
         except BindError as exc:
             verdict.result = "refused"
             return Reply(_("{problem} Usage: {usage}").format(
-                problem=exc, usage=self._prefix(message) + shown_usage(spec.usage, self._alias_typed(spec, word))))
+                problem=exc, usage=self._prefix(message) + shown_usage(spec.usage, self.alias_typed(spec, word))))
         return Context(message=message, user=user, hub=self.hub, spec=spec, grants=self.auth.grants_for(user),
                        word=word), bound
 
@@ -318,7 +318,7 @@ class Router:
                 return spec, [" ".join(words)], spec.name
         return None, words, ""
 
-    def _alias_typed(self, spec: CommandSpec, word: str) -> str:
+    def alias_typed(self, spec: CommandSpec, word: str) -> str:
         """`word` when it is one of `spec`'s own words (`règle` for set), so that its usage line
         says what was typed; "" for anything else (a device name said as a shorthand)."""
         return word if word and spec.usage.split(" ", 1)[0] == spec.name and self.commands.find(word) is spec else ""
@@ -350,7 +350,7 @@ class Router:
             bind(spec, args)
         except BindError as exc:
             return _("{problem} Usage: {usage}").format(problem=exc, usage=shown_usage(spec.usage,
-                                                                                     self._alias_typed(spec, word)))
+                                                                                     self.alias_typed(spec, word)))
         return spec.precheck(self.hub, args) if precheck and spec.precheck is not None else None
 
     def refusal(self, user: User | None, command: str, sender: str) -> str | None:
@@ -459,7 +459,8 @@ def _rest_of(coro: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
 
 # A unit written apart from its number, as the hub itself writes it (`40 %`, `21 °C`, French
 # typography): one word with the number, as the devices' parsers read it.
-_SPACED_UNIT = re.compile(r"(?<=\d) (%|°[CcFf]?|[Kk])(?= |$)")
+# `21 °C`, `40 %`, `19 degrés`: a unit written apart from its number is read as one word (`19°`).
+_SPACED_UNIT = re.compile(r"(?<=\d) (%|°[CcFf]?|[Kk]|(?i:d[eé]gr[eé]s?|degrees?))(?= |$)")
 
 
 def command_words(line: str) -> list[str]:
@@ -471,6 +472,8 @@ def command_words(line: str) -> list[str]:
         return words
     if any(word[-1] in ",;" for word in words):
         words = [word.rstrip(",;") or word for word in words]
+    if words == ["?"]:
+        return words                                # `?` alone: help's own word
     while words and not words[-1].rstrip(_LINE_END):
         words.pop()                                 # a `?` or `!` on its own, French style
     if words and words[-1][-1] in _LINE_END:
@@ -481,7 +484,7 @@ def command_words(line: str) -> list[str]:
 def _split(line: str) -> list[str]:
     """Words of a command line; double quotes group words, apostrophes stay text (l'entrée)."""
     if " " in line and _SPACED_UNIT.search(line):
-        line = _SPACED_UNIT.sub(r"\1", line)
+        line = _SPACED_UNIT.sub(lambda unit: "°" if unit[1][0] in "dD" else unit[1], line)
     if '"' not in line:
         return line.split()       # the common case, 10x cheaper than shlex (profiled)
     lexer = shlex.shlex(line, posix=True)

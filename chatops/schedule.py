@@ -29,7 +29,7 @@ _DAY_WORDS = {**{d: i for i, d in enumerate(DAYS)}, **{d[:3]: i for i, d in enum
               "lundi": 0, "mardi": 1, "mercredi": 2, "jeudi": 3, "vendredi": 4, "samedi": 5, "dimanche": 6}
 _GROUPS = {"day": "*", "weekday": "1-5", "weekdays": "1-5", "weekend": "0,6", "weekends": "0,6",
            "jour": "*", "jours": "*", "week-end": "0,6", "week-ends": "0,6"}
-_WORKING = ("ouvre", "ouvres")            # `jours ouvrés`: Monday to Friday
+_WORKING = ("ouvre", "ouvres", "ouvrable", "ouvrables")   # `jours ouvrés`: Monday to Friday
 # The verbs of the phrases, French ones beside English. The
 # timer commands take their aliases from here (`other_words`), so the grammar is written once.
 VERBS = {"in": "in", "dans": "in", "at": "at", "à": "at", "every": "every", "chaque": "every",

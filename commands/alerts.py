@@ -26,12 +26,13 @@ async def alerts(ctx: Context) -> str:
         told = ", ".join(address.removesuffix(":*") for address in a["told"])
         # Given up (a network that refused it for good): said, or "nobody yet" would promise it.
         # The reason is stored in English; one the catalogue knows (N_) is said in the reader's.
-        missed = "; ".join(_("{address} not reached ({why})").format(
+        separator = _("; ")                            # French puts a space before it
+        missed = separator.join(_("{address} not reached ({why})").format(
             address=address.removesuffix(":*"), why=_(re.sub(r"^refused: (\w+: )?", "", why)))
             for address, why in a.get("given_up", ()))
         told = told or (_("nobody") if missed else _("nobody yet"))
         pending = _(", {count} pending").format(count=a["pending"]) if a["pending"] else ""
-        pending += f"; {missed}" if missed else ""
+        pending += separator + missed if missed else ""
         number = f"#{a['id']}" if a["id"] is not None else _("(NOT STORED: storage is failing)")
         lines.append(_("{number} [{severity}] {message} — {age} ago, {acked}; told: {told}{pending}").format(
             number=number, severity=_(a["severity"]), message=a["message"], age=format_duration(now - a["raised_at"]),

@@ -36,18 +36,22 @@ def _cannot_switch(device: Device, prefix: str = "") -> str | None:
 
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")       # a level said without its unit: `à 40`
-def _switch_problem(device: Device, rest: list[str]) -> str | None:
+SWITCH_USAGE = "switch DEVICE on|off|toggle [for DURATION]"
+ON_USAGE, OFF_USAGE = "allume DEVICE [pendant DURATION]", "éteins DEVICE [pendant DURATION]"
+
+
+def _switch_problem(device: Device, rest: list[str], usage: str = SWITCH_USAGE) -> str | None:
     """What `switch DEVICE STATE [for DURATION]` would answer about `rest`, driving nothing."""
     if (problem := _cannot_switch(device)) is not None:
         return problem
     try:
-        _switch_words("", [device.name, *rest])
+        _switch_words(" " + _("Usage: {usage}").format(usage=shown_usage(usage)), [device.name, *rest])
     except CommandError as exc:
         return str(exc)
     return None
 
 
-def _verb_problem(state: str) -> Callable[[Device, list[str]], str | None]:
+def _verb_problem(state: str, usage: str) -> Callable[[Device, list[str]], str | None]:
     """The same for `allume DEVICE [pendant DURATION]` and `éteins DEVICE ...` (`allume la lampe
     à 40`: the level too): asked when a timer is set, so that `dans 20s allume la lampe stp` is
     refused at once, not at run time."""
@@ -58,7 +62,7 @@ def _verb_problem(state: str) -> Callable[[Device, list[str]], str | None]:
             except ActionError as exc:
                 return str(exc)
             return None
-        return _switch_problem(device, [state, *rest])
+        return _switch_problem(device, [state, *rest], usage)
     return problem
 
 
@@ -69,8 +73,8 @@ def _is_level(device: Device, state: str, rest: list[str]) -> bool:
 
 
 SWITCHES = DeviceKind(lambda device: device.switchable, N_("Devices that switch"), _switch_problem)
-SWITCHES_ON = DeviceKind(SWITCHES.takes, SWITCHES.listing, _verb_problem("on"))
-SWITCHES_OFF = DeviceKind(SWITCHES.takes, SWITCHES.listing, _verb_problem("off"))
+SWITCHES_ON = DeviceKind(SWITCHES.takes, SWITCHES.listing, _verb_problem("on", ON_USAGE))
+SWITCHES_OFF = DeviceKind(SWITCHES.takes, SWITCHES.listing, _verb_problem("off", OFF_USAGE))
 
 
 def _device(ctx: Context, name: str, kind: DeviceKind | None = None) -> Device:
@@ -171,11 +175,11 @@ def _held_for(args: list[str]) -> str | None:
     return "in"
 
 
-@command("switch", aliases=["turn"], precheck=SWITCHES.precheck, usage="switch DEVICE on|off|toggle [for DURATION]", needs_user=True,
+@command("switch", aliases=["turn"], precheck=SWITCHES.precheck, usage=SWITCH_USAGE, needs_user=True,
          shorthand=Shorthand.DEVICE_STATE, also_needs=_held_by_a_timer)
 async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
-    name, state, hold = _switch_words(ctx.prefix, [device, *words])
+    name, state, hold = _switch_words(ctx.usage(), [device, *words])
     target = _device(ctx, name, SWITCHES)
     scheduling = ctx.hub.commands.find("in")
     if hold is not None and (scheduling is None or ctx.hub.access.authorize(str(ctx.sender), ctx.user, scheduling,
@@ -220,14 +224,14 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     return await _switch_back_later(ctx, target, wanted, before, hold, pending, said) + note
 
 
-@command("allume", aliases=["allumer"], precheck=SWITCHES_ON.precheck, usage="allume DEVICE [pendant DURATION]", needs_user=True,
+@command("allume", aliases=["allumer"], precheck=SWITCHES_ON.precheck, usage=ON_USAGE, needs_user=True,
          permission="switch", also_needs=_held_for)
 async def switch_on(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device on (French: allume chauffage, allume chauffage 2h)."""
     return await _switch_to(ctx, "on", [device, *words])
 
 
-@command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=SWITCHES_OFF.precheck, usage="éteins DEVICE [pendant DURATION]",
+@command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=SWITCHES_OFF.precheck, usage=OFF_USAGE,
          needs_user=True, permission="switch", also_needs=_held_for)
 async def switch_off(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device off (French: éteins la lampe, éteins chauffage)."""
@@ -246,9 +250,9 @@ async def _switch_to(ctx: Context, state: str, words: list[str]) -> str | Reply:
     return await switch(ctx, name, state, *rest)
 
 
-def _switch_words(prefix: str, words: list[str]) -> tuple[str, str, float | None]:
-    """(device, on|off|toggle, seconds or None) from `DEVICE STATE [[for] DURATION]`."""
-    usage = " " + _("Usage: {usage}").format(usage=prefix + shown_usage("switch DEVICE on|off|toggle [for DURATION]"))
+def _switch_words(usage: str, words: list[str]) -> tuple[str, str, float | None]:
+    """(device, on|off|toggle, seconds or None) from `DEVICE STATE [[for] DURATION]`; `usage`
+    ends each refusal (the usage line of the command as typed: `allume`, `switch`)."""
     cut = next((i for i in range(len(words) - 1, 0, -1) if fold(words[i]) in SWITCH_STATES), None)
     if cut is None and len(words) > 1 and fold(words[0]) in SWITCH_STATES:     # `turn on the lamp`
         return " ".join(words[1:]), fold(words[0]), None

@@ -8,7 +8,7 @@ import re
 from chatops.cameras import ImageFolder
 from chatops.auth import fold
 from chatops.command import CommandError, Context, command
-from chatops.i18n import N_, _, format_count, ngettext
+from chatops.i18n import N_, _, format_count, format_number, ngettext
 from chatops.config import DeviceType
 from chatops.durations import format_duration, trailing_duration
 from chatops.graph import Series, render
@@ -20,6 +20,7 @@ from chatops.sim_past import simulated_note, simulated_until
 DEFAULT_PERIOD = 86400.0
 GRAPH_POINTS = 1440                       # one point a minute over a day
 GRAPH_SIZE = (800, 400)
+ON_OFF = frozenset({DeviceType.SWITCH, DeviceType.BINARY_SENSOR, DeviceType.LIGHT})   # recorded as 1 and 0
 WITH_HISTORY = DeviceKind(lambda device: device.type is not DeviceType.CAMERA, N_("Devices with history"))
 
 
@@ -34,8 +35,9 @@ def _period(ctx: Context, words: list[str]) -> tuple[list[str], float, str]:
             return words, DEFAULT_PERIOD, "24h"
         seconds, taken = found
         typed = words[-1].lower()
-        # `24h`, `7d` as typed; `7 jours`, `1h 30m` as the hub writes durations (`7d`, or `7j` in French)
-        label = typed if taken == 1 and re.fullmatch(r"\d+[a-z]+", typed) else format_duration(seconds)
+        # `24h`, `36h` as typed (not `1d12h`); anything else as the hub writes durations, in the
+        # asker's language (`7d` typed in French is answered `7j`, as its other answers say)
+        label = typed if taken == 1 and re.fullmatch(r"\d+h", typed) else format_duration(seconds)
         shortest, longest = period_range(ctx.hub.settings.history)
         if not shortest <= seconds <= longest:
             raise CommandError(_('The period must be between 1m and {duration}, not {words}.').format(
@@ -98,7 +100,7 @@ async def history(ctx: Context, *words: str) -> str:
     _history_on(ctx)
     names, period, span = _period(ctx, list(words))
     if not names:
-        raise CommandError(_('Which device? Usage: {prefix}history DEVICE [24h|7d]').format(prefix=ctx.prefix))
+        raise CommandError(_("Which device?") + ctx.usage())
     (device, *others) = _devices(ctx, names)
     if others:
         raise CommandError(_("One device at a time for history; graph takes several."))
@@ -110,13 +112,13 @@ async def history(ctx: Context, *words: str) -> str:
     count = ngettext("{count} reading", "{count} readings", summary.count).format(count=format_count(summary.count))
     if note := simulated_note(await simulated_until(ctx.hub, [device.name]), since):
         count = _("{count}; {note}").format(count=count, note=note)
-    if device.type in (DeviceType.SWITCH, DeviceType.BINARY_SENSOR):
+    if device.type in ON_OFF:
         points = [(p.at, p.avg) for p in await ctx.hub.history.series(device.name, since, until, 2000)]
-        share = _on_share(points, until)
-        return (_('{label}, last {span}: on {share:.0%} of the time; last {value} ({count})').format(
-            label=device.label, span=span, share=share, value=format_value(summary.last >= 0.5), count=count)
-            + _unstored(ctx))
-    unit = device.unit
+        share = f"{format_number(_on_share(points, until) * 100, 0)} %"
+        return (_('{label}, last {span}: {on} {share} of the time; last {value} ({count})').format(
+            label=device.label, span=span, on=device.value_text(True).lower(), share=share,
+            value=device.value_text(summary.last >= 0.5), count=count) + _unstored(ctx))
+    unit = device.unit or ("%" if device.type is DeviceType.COVER else "")
     return (_('{label}, last {span}: min {min}, avg {avg}, max {max}; last {last} ({count})').format(
         label=device.label, span=span, min=format_value(summary.min, unit), avg=format_value(summary.avg, unit),
         max=format_value(summary.max, unit), last=format_value(summary.last, unit), count=count) + _unstored(ctx))
@@ -128,14 +130,14 @@ async def graph(ctx: Context, *words: str) -> Reply:
     _history_on(ctx)
     names, period, span = _period(ctx, list(words))
     if not names:
-        raise CommandError(_('Which device? Usage: {prefix}graph DEVICE [DEVICE...] [24h|7d]').format(prefix=ctx.prefix))
+        raise CommandError(_("Which device?") + ctx.usage())
     devices = _devices(ctx, names)
     until = ctx.hub.clock.time()
     since = until - period
     series = []
     for device in devices:
         points = await ctx.hub.history.series(device.name, since, until, GRAPH_POINTS)
-        boolean = device.type in (DeviceType.SWITCH, DeviceType.BINARY_SENSOR)
+        boolean = device.type in ON_OFF
         series.append(Series(device.label, device.unit, [(p.at, p.avg) for p in points], boolean))
     if not any(s.points for s in series):
         raise CommandError(_('No readings of {names} in the last {span} yet.').format(

@@ -89,8 +89,8 @@ async def test_a_threshold_fires_on_crossing_with_hysteresis(tmp_path: Path, mos
         for value in (20.0, 18.9, 18.5, 19.2, 18.7, 19.6, 18.8, 18.0):
             await reading(hub, mosquitto, "probe", {"temperature": value}, value)
         await wait_for(lambda: len(told(hub)) >= 2)
-        assert told(hub) == ["Automation 'frost' (probe < 19 (18.9)): probe: 18.9 °C",
-                             "Automation 'frost' (probe < 19 (18.8)): probe: 18.8 °C"]
+        assert told(hub) == ["Automation 'frost' (probe < 19 (18.9 °C)): probe: 18.9 °C",
+                             "Automation 'frost' (probe < 19 (18.8 °C)): probe: 18.8 °C"]
         assert hub.automations.runs == 2, "19.2 is inside the band: no new crossing until 19.5"
 
 
@@ -103,7 +103,7 @@ async def test_a_threshold_already_passed_when_first_seen_fires_once_not_at_ever
               "notify": ["loop:watch"], "owner": "owner"}]
     await publish(mosquitto, "test/probe", {"temperature": 17.0}, retain=True)
     async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
-        await wait_for(lambda: told(hub) == ["Automation 'frost' (probe < 19 (17)): probe: 17.0 °C"])
+        await wait_for(lambda: told(hub) == ["Automation 'frost' (probe < 19 (17.0 °C)): probe: 17.0 °C"])
     async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
         await wait_for(lambda: hub.home.devices["probe"].reading is not None)
         await hub.automations.settled()
@@ -222,7 +222,7 @@ async def test_only_if_checks_devices_and_schedules_run_automations(tmp_path: Pa
         assert await exec_command(hub, "switch hall_light on") == "hall light is ON"
         await reading(hub, mosquitto, "probe", {"temperature": 20.0}, 20.0)
         await reading(hub, mosquitto, "probe", {"temperature": 32.0}, 32.0)
-        await wait_for(lambda: "Automation 'hot' (probe > 30 (32)): probe: 32.0 °C" in told(hub))
+        await wait_for(lambda: "Automation 'hot' (probe > 30 (32.0 °C)): probe: 32.0 °C" in told(hub))
         await wait_for(lambda: any(t.startswith("Automation 'tick' (schedule every 1s): salon: ") for t in told(hub)))
         listed = await exec_command(hub, "automations")
         tick = next(line for line in listed.splitlines() if line.startswith("tick "))

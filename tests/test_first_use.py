@@ -209,7 +209,7 @@ def test_a_first_demo_start_has_a_simulated_past_day(tmp_path: Path) -> None:
     readings = int(re.search(r"\(([\d,]+) readings", salon).group(1).replace(",", ""))  # type: ignore[union-attr]
     assert readings > 1000, salon                # a day of readings, every few minutes at least
     assert "simulated" in salon and "simulated" in heater, first.stdout
-    assert re.search(r"on \d+% of the time", heater), heater
+    assert re.search(r"on \d+ % of the time", heater), heater
     graph = run_cli(tmp_path, "run", "--console", "--config", "config.toml", stdin="graph salon\n")
     assert "[image]" in graph.stdout and "simulated" in graph.stdout, graph.stdout
     # only an empty history gets one: a second start keeps what is there

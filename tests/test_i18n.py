@@ -228,3 +228,38 @@ async def test_answers_in_french_hold_no_english_words(tmp_path: Path, mosquitto
     # A text never marked for translation is in no catalogue: its English words give it away.
     words = {"the", "is", "not", "and", "called", "yet", "an", "of", "to", "Missing", "Usage", "Unknown"}
     assert {text: answer for text, answer in zip(said, answers) if words & set(re.findall(r"\w+", answer))} == {}
+
+
+@pytest.mark.servers
+async def test_french_answers_say_the_words_typed_and_the_devices_own_states(tmp_path: Path,
+                                                                              mosquitto: Mosquitto) -> None:
+    """A French speaker's usage lines and refusals name the French word typed, not the command's
+    English name; history calls a detector's state its own word, a day `j`, a position in %."""
+    settings = settings_for(tmp_path / "data", mosquitto.url, users=USERS, simulator={"enabled": False},
+                            web={"user": None}, alerts=[], history={"min_interval": 0}, hub={"language": "fr"})
+    async with running(Hub(settings, tty=False)) as hub, aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        await device.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": False}), qos=1)
+        await device.publish("zigbee2mqtt/volet_salon", json.dumps({"position": 30, "state": "OPEN"}), qos=1)
+        await device.publish("zigbee2mqtt/heater", json.dumps({"state": "OFF"}), qos=1)
+        await wait_for(lambda: all(hub.home.find(name).reading is not None for name in ("fumée", "volet", "heater")))
+
+        async def alice(text: str) -> str:
+            return await exec_command(hub, text, network="web", sender="alice")
+
+        assert await alice("historique") == "Quel appareil ? Utilisation : historique APPAREIL [24h|7d]"
+        assert (await alice("allume chauffage pendant xyz")).endswith(
+            "Utilisation : allume APPAREIL [pendant DURÉE]")
+        assert (await alice("?")).startswith("Commandes :\n")
+        await hub.history.flush()
+        assert (await alice("historique fumée 7d")).startswith(
+            "kitchen smoke detector, sur 7j : détecté 0 % du temps ; dernier état calme (")
+        assert (await alice("historique volet")).startswith("volet salon, sur 24h : min 30,0 %, ")
+        # A stranger is refused the word they typed (`dans`), not `in`.
+        assert await exec_command(hub, "dans 10m lire salon", network="web", sender="mallory") == \
+            "Désolé, vous ne pouvez pas utiliser dans (il faut la permission schedule). " \
+            "Demandez au propriétaire du hub de vous ajouter dans [users] de config.toml."
+    with i18n.speaking("fr"):
+        import time
+        from chatops.graph import _format, _time_label
+        tuesday = time.mktime((2026, 12, 1, 12, 0, 0, 0, 0, -1))
+        assert _time_label(tuesday, 86400) == "mar. 01 déc." and _format(19.2) == "19,2" and _format(0.25) == "0,25"

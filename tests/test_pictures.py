@@ -381,7 +381,7 @@ async def test_history_answers_and_survives_a_restart(tmp_path: Path, mosquitto:
             "salon, last 24h: min 20.0 °C, avg 22.4 °C, max 24.0 °C; last 23.5 °C (4 readings)"
         assert await exec_text(hub, "history living room 7d") == \
             "salon, last 7d: min 20.0 °C, avg 22.4 °C, max 24.0 °C; last 23.5 °C (4 readings)"
-        assert (await exec_text(hub, "history heater")).startswith("heater, last 24h: on 100% of the time; last ON")
+        assert (await exec_text(hub, "history heater")).startswith("heater, last 24h: on 100 % of the time; last ON")
         assert await exec_text(hub, "history chambre") == "No readings of chambre in the last 24h."
         assert await exec_text(hub, "history salon 2y") == "'2y' is not a period; write e.g. 1h, 24h, 7d or 30d."
         assert await exec_text(hub, "history salon 400d") == "The period must be between 1m and 365d, not 400d."
