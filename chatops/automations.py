@@ -222,7 +222,8 @@ class Automations:
             self._wake.set()
             return
         if holds == auto.holding:
-            if holds and trigger.hold and not auto.fired and auto.due is None and auto.since is not None:
+            if holds and trigger.hold and not auto.fired and auto.due is None and auto.since is not None \
+                    and auto.enabled and not auto.stopped:
                 # Remembered across a restart (stored on the wall clock): what is left of the hold.
                 auto.due, auto.due_from_wall = self._rest_of_hold(auto, trigger.hold, now, mono), True
                 self._wake.set()
@@ -337,6 +338,9 @@ class Automations:
         async with auto.lock:
             if not auto.enabled or auto.stopped:
                 log.info("automation %s: %s, not run (%s)", name, auto.stopped or "disabled", why)
+                if auto.holding and _levelled(auto):
+                    auto.fired = False              # missed, not done: enabling it again re-arms it
+                    self._dirty.add(name)
                 return "disabled"
             now = self.hub.clock.time()
             unmet = self._unmet(auto, now)
@@ -487,6 +491,8 @@ class Automations:
         if enabled:
             if (auto.stopped or "").startswith(LOOP_GUARD):
                 auto.stopped = None
+                if auto.last_result.startswith(LOOP_GUARD):
+                    auto.last_result = ""           # `automations` would still say "stopped"
                 with speaking(self.hub.auth.language_of(auto.owner)):
                     text = _("Automation {name!r} was enabled again.").format(name=auto.name)
                 try:
@@ -494,9 +500,24 @@ class Automations:
                 except sqlite3.DatabaseError as exc:     # its alert stays listed until acknowledged
                     log.warning("automation %s: its loop-guard alert could not be closed (%s)", auto.name, exc)
             auto.recent.clear()
+            self._rearm(auto)
         self._dirty.add(auto.name)
         await self._save({auto.name})
         return auto
+
+    def _rearm(self, auto: Automation) -> None:
+        """An automation enabled again while its condition holds, whose run it missed while off
+        (the hall empty for 10 minutes, the light left on): with a `for`, the hold counts again
+        from now; without one, it fires now, as it would have."""
+        trigger = auto.trigger
+        if trigger is None or not auto.holding or auto.fired or not _levelled(auto):
+            return
+        if trigger.hold:
+            auto.due, auto.due_from_wall = self.hub.clock.monotonic() + trigger.hold, False
+            self._wake.set()
+        else:
+            auto.fired = True
+            self._queue(auto, self._said(N_("{when} (enabled again while it holds)"), when=auto.settings.when))
 
     def find(self, name: str) -> Automation | None:
         folded = " ".join(name.split()).casefold()
@@ -523,7 +544,9 @@ class Automations:
                 str(auto.settings.at)
             last = _("last {when}").format(when=local_time(auto.last_run, tz, now)) if auto.last_run else \
                 _("never run")
-            result = f" ({auto.last_result})" if auto.last_result else ""
+            # The loop guard's stop is the state already (said in the reader's language).
+            result = f" ({auto.last_result})" if auto.last_result and not auto.last_result.startswith(LOOP_GUARD) \
+                else ""
             upcoming = await self.hub.timers.next_automation_run(auto.name) if auto.settings.at else \
                 None if auto.due is None else now + auto.due - self.hub.clock.monotonic()
             following = _("; next {when}").format(when=local_time(upcoming, tz, now)) if upcoming and running else ""
@@ -531,6 +554,12 @@ class Automations:
                 name=auto.name, state=state, trigger=trigger, commands="; ".join(auto.settings.do), owner=auto.owner,
                 last=last, result=result, following=following))
         return lines
+
+
+def _levelled(auto: Automation) -> bool:
+    """A condition that holds for a while (`chambre < 19`, `hall_motion off for 10m`), not a
+    moment (`changed`) or a silence (`offline`, which the engine follows by itself)."""
+    return auto.trigger is not None and auto.trigger.condition.kind not in ("changed", "offline")
 
 
 def command_problems(hub: Hub) -> tuple[list[str], list[str]]:

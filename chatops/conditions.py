@@ -18,6 +18,12 @@ _CONDITION = rf"on|off|changed|offline\s+{_DURATION}|(?:>=|<=|==|=|>|<)\s*\S+"
 _TRIGGER = re.compile(rf"(?P<device>.+?)\s+(?P<condition>{_CONDITION})(?:\s+for\s+(?P<hold>{_DURATION}))?", re.I)
 
 
+# `= WORD` on a device whose value is on/off or a number (a switch, a shutter's position) means
+# `on` or `off`; on a text value (`= open` of a sensor that says OPEN) it is that word.
+STATE_WORDS = {"on": "on", "true": "on", "yes": "on", "open": "on", "opened": "on",
+               "off": "off", "false": "off", "no": "off", "closed": "off", "close": "off"}
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
     """A parsed `when`: kind is on, off, changed, offline, or a comparison operator."""
@@ -51,8 +57,12 @@ class Condition:
         if self.kind == "changed":
             return previous is not None and previous.value != value
         if self.kind == "=":
-            return str(value).casefold() == str(self.threshold).casefold() if isinstance(self.threshold, str) \
-                else _number(value) == self.threshold
+            if not isinstance(self.threshold, str):
+                return _number(value) == self.threshold
+            state = STATE_WORDS.get(self.threshold) if not isinstance(value, str) else None
+            if state is not None:                # `heater = on`, `volet = open`: as `on` (a value is no word)
+                return Condition(state).holds(value, previous)
+            return str(value).casefold() == self.threshold.casefold()
         number = _number(value)
         if number is None or not isinstance(self.threshold, float):
             return False

@@ -60,6 +60,8 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
                             f"known: {', '.join(sorted(s.devices)) or 'none'}")
         if alert.snapshot and alert.snapshot not in s.devices:
             problems.append(f"{rule}.snapshot: no camera named {alert.snapshot!r}")
+        if alert.device in s.devices and (why := never_holds(s.devices[alert.device].type, alert.when)):
+            problems.append(f"{rule}.when: {why}")
     names = [a.name for a in s.alerts]
     for dup in {n for n in names if names.count(n) > 1}:
         problems.append(f"alerts: two rules are named {dup!r}")
@@ -94,6 +96,31 @@ def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
     return problems
 
 
+ON_OFF_TYPES = frozenset({DeviceType.SWITCH, DeviceType.BINARY_SENSOR, DeviceType.LIGHT})
+
+
+def never_holds(kind: DeviceType, said: str, condition: Condition | None = None) -> str | None:
+    """Why `said` can never hold on a device of type `kind`, or None: a number compared with
+    an on/off value (`lampe > 50`: a light's value is on or off, its brightness is no reading),
+    a word with a number (`volet = ouvert`: a shutter's value is its position)."""
+    from .conditions import STATE_WORDS, Condition
+
+    if condition is None:
+        try:
+            condition = Condition.parse(said)
+        except ValueError:
+            return None                          # the rule's own check says why
+    if kind in ON_OFF_TYPES and condition.kind not in ("changed", "offline") \
+            and not (condition.holds(True, None) or condition.holds(False, None)):
+        aside = " (its brightness is no reading)" if kind is DeviceType.LIGHT else ""
+        return f"{said!r} never holds: a {kind.value}'s value is on or off{aside}; write \"on\" or \"off\" instead"
+    if kind in (DeviceType.COVER, DeviceType.NUMBER, DeviceType.CLIMATE) and condition.kind == "=" \
+            and isinstance(condition.threshold, str) and condition.threshold.casefold() not in STATE_WORDS:
+        return (f"{said!r} never holds: a {kind.value}'s value is a number (a shutter's is its position in %), "
+                f"not a word; write \"on\" (above 0: open), \"off\" (0: closed) or a comparison such as \"> 50\"")
+    return None
+
+
 def _automation_problems(s: Settings) -> list[str]:
     """Owners and devices the automations name must exist (commands are checked by the hub,
     which knows them: chatops.automations.command_problems)."""
@@ -109,12 +136,15 @@ def _automation_problems(s: Settings) -> list[str]:
         elif owner not in s.users:
             problems.append(f"{named_entry('automations', i, auto.name)}.owner: no user named {owner!r} in [users]")
         entries = ([auto.when] if auto.when else []) + [e for e in auto.only_if if not is_window(e)]
+        by_word = {word.casefold(): d for n, d in s.devices.items() for word in (n, *d.aliases)}
         for entry in entries:
-            device = Trigger.parse(entry).device
-            known = {n.casefold() for n in s.devices} | {a.casefold() for d in s.devices.values() for a in d.aliases}
-            if device.casefold() not in known and device.replace(" ", "_").casefold() not in known:
-                problems.append(f"{named_entry('automations', i, auto.name)}: no device named {device!r} (in {entry!r}); "
-                                f"known: {', '.join(sorted(s.devices)) or 'none'}")
+            trigger = Trigger.parse(entry)
+            device = by_word.get(trigger.device.casefold()) or by_word.get(trigger.device.replace(" ", "_").casefold())
+            if device is None:
+                problems.append(f"{named_entry('automations', i, auto.name)}: no device named {trigger.device!r} "
+                                f"(in {entry!r}); known: {', '.join(sorted(s.devices)) or 'none'}")
+            elif why := never_holds(device.type, entry, trigger.condition):
+                problems.append(f"{named_entry('automations', i, auto.name)}: {why}")
     names = [a.name for a in s.automations]
     for dup in {n for n in names if names.count(n) > 1}:
         problems.append(f"automations: two are named {dup!r}")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import io
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
@@ -74,15 +74,25 @@ def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
     return ticks
 
 
-def time_ticks(since: float, until: float, wanted: int = 7) -> tuple[list[float], float]:
+def _local(t: float, tz: tzinfo | None) -> datetime:
+    """`t` on the hub's clock face (`[hub] timezone`; the system's when None)."""
+    return datetime.fromtimestamp(t, tz) if tz is not None else datetime.fromtimestamp(t).astimezone()
+
+
+def _offset(t: float, tz: tzinfo | None) -> float:
+    offset = _local(t, tz).utcoffset()
+    return offset.total_seconds() if offset is not None else 0.0
+
+
+def time_ticks(since: float, until: float, wanted: int = 7, tz: tzinfo | None = None) -> tuple[list[float], float]:
     """Tick times aligned on local clock boundaries (xx:00, midnight), and the step."""
     span = until - since
     step = next((s for s in _TIME_STEPS if span / s <= wanted), _TIME_STEPS[-1])
     ticks = []
-    offset = time.localtime(since).tm_gmtoff
+    offset = _offset(since, tz)
     t = math.ceil((since + offset) / step) * step - offset
     while t <= until:
-        shift = time.localtime(t).tm_gmtoff - offset        # DST change inside the range
+        shift = _offset(t, tz) - offset                  # DST change inside the range
         ticks.append(t - shift)
         t += step
     return ticks, step
@@ -92,14 +102,14 @@ MONTHS = (N_("Jan"), N_("Feb"), N_("Mar"), N_("Apr"), N_("May"), N_("Jun"), N_("
           N_("Sep"), N_("Oct"), N_("Nov"), N_("Dec"))          # not the C locale's, as WEEKDAYS
 
 
-def _time_label(t: float, step: float) -> str:
+def _time_label(t: float, step: float, tz: tzinfo | None = None) -> str:
     """`Tue 01 Dec` (a day's tick), `Tue 01` (midnight), `14:00`, in the asker's language."""
-    local = time.localtime(t)
+    local = _local(t, tz)
     if step >= 86400:
-        return f"{_(WEEKDAYS[local.tm_wday])} {local.tm_mday:02d} {_(MONTHS[local.tm_mon - 1])}"
-    if local.tm_hour == 0 and local.tm_min == 0:
-        return f"{_(WEEKDAYS[local.tm_wday])} {local.tm_mday:02d}"
-    return time.strftime("%H:%M", local)
+        return f"{_(WEEKDAYS[local.weekday()])} {local.day:02d} {_(MONTHS[local.month - 1])}"
+    if local.hour == 0 and local.minute == 0:
+        return f"{_(WEEKDAYS[local.weekday()])} {local.day:02d}"
+    return local.strftime("%H:%M")
 
 
 def _format(value: float) -> str:
@@ -133,7 +143,7 @@ def _gap(points: Sequence[tuple[float, float]], span: float) -> float:
 
 
 def render(series: Sequence[Series], since: float, until: float, *, width: int = 800, height: int = 400,
-           title: str = "") -> Chart:
+           title: str = "", tz: tzinfo | None = None) -> Chart:
     """Draw `series` between `since` and `until` (unix times) as a PNG of width × height pixels.
 
     Numeric series share a left axis for the first unit and a right axis for the second; a
@@ -175,14 +185,14 @@ def render(series: Sequence[Series], since: float, until: float, *, width: int =
         return left + (t - since) / (until - since) * (right - left)
 
     # Time grid and labels.
-    ticks, step = time_ticks(since, until)
+    ticks, step = time_ticks(since, until, tz=tz)
     for t in ticks:
         px = x_of(t)
         draw.line((px, top, px, bottom), fill=GRID, width=k)
-        label = _time_label(t, step)
+        label = _time_label(t, step, tz)
         w = draw.textlength(label, font=small)
         draw.text((max(left, min(right - w, px - w / 2)), bottom + 6 * k), label, fill=AXIS, font=small)
-    zone = time.strftime("%Z", time.localtime(until))
+    zone = _local(until, tz).tzname() or ""
     draw.text((right - draw.textlength(zone, font=small), H - 14 * k), zone, fill=AXIS, font=small)
 
     # Value axes.

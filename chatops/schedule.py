@@ -185,10 +185,25 @@ def cron_expression(text: str) -> str:
         problem = ngettext("it has {count} field, not 5", "it has {count} fields, not 5", fields).format(
             count=fields) if fields != 5 else \
             _("its {field} is out of range or not a number").format(field=_(_CRON_FIELDS.get(field, field)))
+        if fields == 5 and _day_not_in_month(expression):
+            minute, hour, day, month, _weekday = expression.split()
+            problem = _("day {day} never comes in month {month}").format(day=day, month=month)
         raise ScheduleError(_("cron {expression!r}: {problem}. Its 5 fields are minute 0-59, hour 0-23, day 1-31, "
                               "month 1-12 and weekday 0-6, e.g. \"30 6 * * 1-5\"").format(
             expression=expression, problem=problem)) from None
     return expression
+
+
+def _day_not_in_month(expression: str) -> bool:
+    """`30 6 30 2 *`: each field right by itself, the day never in the month (cronsim refuses it
+    as a bad day, which would send the user looking at a day within 1-31)."""
+    fields = expression.split()
+    try:
+        CronSim(" ".join([*fields[:3], "*", fields[4]]), datetime(2026, 1, 1))
+        CronSim(" ".join([*fields[:2], "*", *fields[3:]]), datetime(2026, 1, 1))
+    except (CronSimError, ValueError):
+        return False
+    return True
 
 
 def _day(word: str) -> str:
@@ -246,6 +261,8 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
                 raise ScheduleError(_("{word!r} is not a date (YYYY-MM-DD)").format(word=words[0])) from None
             expression = f"{minute} {hour} {day.day} {day.month} *"
             first = _first_on(expression, day, tz)
+            if first is None and day.year > _local(now, tz).year:         # year 9999: past the calendar's end
+                raise ScheduleError(_("{text!r} is more than a hundred years").format(text=" ".join(words[:after])))
             if first is None or first <= now:
                 raise ScheduleError(_("{when} is in the past").format(when=" ".join(words[:after])))
             if first - now > 100 * 365.25 * 86400:          # as far as `in` goes
@@ -332,9 +349,12 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
 
 def _first_on(expression: str, day: datetime, tz: tzinfo) -> float | None:
     """The first run of `expression` on `day` (the date only), DST gaps included."""
-    start = datetime(day.year, day.month, day.day, tzinfo=tz) - timedelta(seconds=1)
-    run = next(CronSim(expression, start), None)
-    return run.timestamp() if run is not None else None
+    try:
+        start = datetime(day.year, day.month, day.day, tzinfo=tz) - timedelta(seconds=1)
+        run = next(CronSim(expression, start), None)
+        return run.timestamp() if run is not None else None
+    except (OverflowError, ValueError):      # 0001-01-01 (before the calendar's start), 9999-12-31
+        return None
 
 
 def parse_phrase(text: str, now: float, tz: tzinfo) -> Plan:

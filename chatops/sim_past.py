@@ -11,6 +11,7 @@ import json
 import logging
 import sqlite3
 import time
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from .i18n import _
@@ -135,8 +136,9 @@ async def simulated_until(hub: Hub, names: list[str]) -> float | None:
     return await store.call(history_rows.simulated_until, store.db, names)
 
 
-def simulated_note(until: float | None, since: float) -> str:
-    """"simulated before 14:05" when the period shown reaches into a simulated past, else ""."""
+def simulated_note(until: float | None, since: float, tz: tzinfo) -> str:
+    """"simulated before 14:05" (on the `[hub] timezone` clock, as timers) when the period shown
+    reaches into a simulated past, else ""."""
     if until is None or until <= since:
         return ""
-    return _("simulated before {time}").format(time=time.strftime('%H:%M', time.localtime(until)))
+    return _("simulated before {time}").format(time=datetime.fromtimestamp(until, tz).strftime("%H:%M"))

@@ -32,6 +32,7 @@ from .schedule import Recurrence, local_time, zone
 from .store import timers as rows
 
 if TYPE_CHECKING:
+    from .home import Device
     from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -290,6 +291,8 @@ class Timers:
         if timer.kind == "automation":
             await self.hub.automations.missed(timer.command, due, following)
             return
+        device = self.hub.home.devices.get(str(timer.data.get("device"))) if timer.kind == "restore" else None
+        current = await self._state_of(device) if device is not None else None
         with speaking(self.hub.auth.language_of(timer.owner)):
             then = " " + _("Next run: {when}.").format(when=local_time(following, self.tz, now)) \
                 if following is not None else ""
@@ -297,6 +300,11 @@ class Timers:
                      "more than the {grace} grace): skipped.").format(
                 id=timer.id, command=timer.command, when=local_time(due, self.tz, now),
                 late=format_duration(now - due), grace=format_duration(self.grace)) + then
+            if device is not None:               # a switch back to ON, too late: where it stays, and how to
+                state = format_value(bool(current)) if current is not None else _("unknown")
+                text += " " + _("{label} stays {state}; say {command} to switch it back yourself.").format(
+                    label=device.label, state=state,
+                    command=f"switch {device.name} {'on' if timer.data.get('back') else 'off'}")
         await self.deliver(timer.address, timer.owner, "timer", [Reply(text)])
         self._audit(timer, "timer-missed", f"due {local_time(due, self.tz)}; skipped")
 
@@ -332,6 +340,16 @@ class Timers:
         await self.deliver(timer.address, timer.owner, "timer", shown)
         self._audit(timer, "timer", " | ".join(r.text for r in replies)[:300])
 
+    async def _state_of(self, device: Device) -> Any:
+        """The device's value, None when unknown. Asked at a start, before the device's state
+        came back (retained, or asked for): worth a few seconds' wait, or an OFF heater is said
+        to be "in an unknown state"."""
+        if device.reading is None:
+            await self.hub.home.request_reading(device, wait=device.settings.confirm_timeout)
+            if device.reading is None:
+                await self.hub.home.wait_for(device, lambda _reading: True, device.settings.confirm_timeout)
+        return device.reading.value if device.reading is not None else None
+
     async def _restore(self, timer: Timer) -> list[Reply]:
         """Switch a device back, unless someone switched it since: then say so and leave it."""
         data = timer.data
@@ -341,18 +359,13 @@ class Timers:
             return [Reply(_("{device} is gone from the configuration; nothing switched back.").format(
                 device=data.get("device")))]
         by = data.get("superseded_by")
-        if device.reading is None:
-            # Run at a start, before the device's state came back (retained, or asked for): worth
-            # a few seconds' wait, or an OFF heater is said to be "in an unknown state".
-            await self.hub.home.request_reading(device, wait=device.settings.confirm_timeout)
-            if device.reading is None:
-                await self.hub.home.wait_for(device, lambda _reading: True, device.settings.confirm_timeout)
-        current = device.reading.value if device.reading is not None else None
-        if not by and current is not None and bool(current) == bool(data.get("back")):
+        current = await self._state_of(device)
+        if current is not None and bool(current) == bool(data.get("back")):
             # Already where it was to go back to (after a restart, or switched so by hand):
-            # nothing to do, and nobody to blame for it.
-            return [Reply(_("{label} is already {state}; nothing to switch back.").format(
-                label=device.label, state=format_value(bool(current))))]
+            # nothing to do; who did it is said, not that it was "left" where it was to go.
+            text = _("{label} was switched {state} since by {who}; nothing to switch back.") if by else \
+                _("{label} is already {state}; nothing to switch back.")
+            return [Reply(text.format(label=device.label, state=format_value(bool(current)), who=by))]
         if by or (current is not None and current != data.get("set")):
             now_shown = format_value(bool(current)) if current is not None else _("in an unknown state")
             text = _("{label} was switched since by {who}; left {state} (not switched back {back}).") if by else \

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from datetime import datetime
 
 from chatops.cameras import SnapshotError
 from chatops.command import CommandError, Context, command
@@ -30,7 +30,8 @@ async def snap(ctx: Context, camera: str | None = None) -> Reply:
         raise CommandError(str(exc)) from None
     label = cameras.camera(shot.camera).label
     age = ctx.hub.clock.time() - shot.taken_at
-    text = _("{label} at {time}").format(label=label, time=time.strftime('%H:%M:%S', time.localtime(shot.taken_at)))
+    taken = datetime.fromtimestamp(shot.taken_at, ctx.hub.timers.tz)      # `[hub] timezone`, as timers
+    text = _("{label} at {time}").format(label=label, time=taken.strftime("%H:%M:%S"))
     if age >= 60:
         text += " " + _("(the camera's last image, {age} old)").format(age=format_duration(age))
     return Reply(text, (shot.attachment,))

@@ -276,7 +276,8 @@ def _switch_words(usage: str, words: list[str]) -> tuple[str, str, float | None]
             hold = parse_duration("".join(tail))
         except ValueError as exc:
             if len(tail) == 1 and tail[0][:1].isdigit():     # a duration, wrong: parse_duration says how
-                raise CommandError(f"{exc}." + usage) from None
+                said = str(exc)
+                raise CommandError(f"{said[:1].upper()}{said[1:]}." + usage) from None
             raise CommandError(_("{word!r} is not a duration (e.g. 2h, 30m).").format(word=" ".join(tail)[:30])
                                + usage) from None
         if hold <= 0:

@@ -110,7 +110,7 @@ async def history(ctx: Context, *words: str) -> str:
     if summary is None:
         return _('No readings of {label} in the last {span}.').format(label=device.label, span=span) + _unstored(ctx)
     count = ngettext("{count} reading", "{count} readings", summary.count).format(count=format_count(summary.count))
-    if note := simulated_note(await simulated_until(ctx.hub, [device.name]), since):
+    if note := simulated_note(await simulated_until(ctx.hub, [device.name]), since, ctx.hub.timers.tz):
         count = _("{count}; {note}").format(count=count, note=note)
     if device.type in ON_OFF:
         points = [(p.at, p.avg) for p in await ctx.hub.history.series(device.name, since, until, 2000)]
@@ -143,11 +143,12 @@ async def graph(ctx: Context, *words: str) -> Reply:
         raise CommandError(_('No readings of {names} in the last {span} yet.').format(
             names=', '.join(d.label for d in devices), span=span) + _unstored(ctx))
     title = _("{labels} — last {span}").format(labels=", ".join(d.label for d in devices), span=span)
-    if note := simulated_note(await simulated_until(ctx.hub, [d.name for d in devices]), since):
+    if note := simulated_note(await simulated_until(ctx.hub, [d.name for d in devices]), since, ctx.hub.timers.tz):
         title += f" ({note})"
     width, height = GRAPH_SIZE
     try:
-        chart = await asyncio.to_thread(render, series, since, until, width=width, height=height, title=title)
+        chart = await asyncio.to_thread(render, series, since, until, width=width, height=height, title=title,
+                                          tz=ctx.hub.timers.tz)
     except ValueError as exc:                               # three units on one chart
         raise CommandError(_('{exc}; draw them in two graphs.').format(exc=exc)) from None
     folder = ImageFolder(ctx.hub.settings.data_dir / "graphs", keep_files=200, keep_bytes=64 * 1048576)

@@ -67,7 +67,7 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
                              "data folder writable) and say it again.").format(why=exc)) from None
     repeat = "" if plan.recurrence.kind == "once" else f", {plan.recurrence.label}"
     return (_('Timer #{timer_id}: {line} at {when} (in {duration}){repeat}.').format(
-        timer_id=timer_id, line=line, when=local_time(plan.first, timers.tz, now), duration=format_duration(plan.first - now), repeat=repeat))
+        timer_id=timer_id, line=line, when=local_time(plan.first, timers.tz, now), duration=format_duration(round(plan.first - now, 3)), repeat=repeat))
 
 
 @command("in", aliases=other_words("in"), permission="schedule", needs_user=True, usage="in DURATION COMMAND")

@@ -147,6 +147,38 @@ async def test_for_is_kept_across_a_restart(tmp_path: Path, mosquitto: Mosquitto
     await publish(mosquitto, "test/gate", {"open": False}, retain=True)
 
 
+async def test_enabled_again_while_its_condition_holds_it_is_rearmed(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The gate stayed open for 10 minutes while `gate left open` was disabled: enabled again,
+    its hold counts again from then (it does not wait for the gate to close and reopen); a
+    threshold without `for` that was crossed while off fires at once."""
+    autos = [{"name": "gate left open", "when": "gate on for 10m", "do": ["read gate"],
+              "notify": ["loop:watch"], "owner": "owner"},
+             {"name": "frost", "when": "probe < 19", "do": ["read probe"], "notify": ["loop:watch"], "owner": "owner"}]
+    clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
+    async with started(hub_for(tmp_path, mosquitto, autos, clock)) as hub:
+        await reading(hub, mosquitto, "gate", {"open": False}, False)
+        await reading(hub, mosquitto, "probe", {"temperature": 20.0}, 20.0)
+        assert await exec_command(hub, "disable gate left open") == "Automation 'gate left open' disabled."
+        assert await exec_command(hub, "disable frost") == "Automation 'frost' disabled."
+        await reading(hub, mosquitto, "gate", {"open": True}, True)
+        await reading(hub, mosquitto, "probe", {"temperature": 17.0}, 17.0)
+        clock.advance(11 * 60)
+        await hub.automations.settled()
+        assert told(hub) == [] and hub.automations.runs == 0
+        assert await exec_command(hub, "enable frost") == "Automation 'frost' enabled."
+        await wait_for(lambda: told(hub) == ["Automation 'frost' (probe < 19 (enabled again while it holds)): "
+                                             "probe: 17.0 °C"])
+        assert await exec_command(hub, "enable gate left open") == "Automation 'gate left open' enabled."
+        await hub.automations.settled()
+        clock.advance(9 * 60)
+        await hub.automations.settled()
+        assert len(told(hub)) == 1, "the hold counts from the enable"
+        clock.advance(61)
+        await wait_for(lambda: told(hub)[1:] == ["Automation 'gate left open' (gate on for 10m): gate: ON "
+                                                 "(stale: 21m old)"])
+    await publish(mosquitto, "test/gate", {"open": False}, retain=True)
+
+
 async def test_a_pending_for_ends_on_time_after_a_restart_without_a_retained_state(tmp_path: Path,
                                                                                   mosquitto: Mosquitto) -> None:
     """The gate does not retain its state (Zigbee2MQTT's default): after the restart at 10:08 it
@@ -279,6 +311,8 @@ async def test_the_loop_guard_stops_an_automation_that_triggers_itself(tmp_path:
         assert [a["kind"] for a in await store.audit_entries("automation-stopped")] == ["automation-stopped"]
         assert await exec_command(hub, "enable flicker") == "Automation 'flicker' enabled."
         assert flicker.stopped is None
+        listed = await exec_command(hub, "automations")
+        assert "flicker [enabled]" in listed and "stopped" not in listed, "no stale stop reason once enabled"
         assert await hub.alerts.active() == [], "enabled again: its alert is over"
         closed = await store.call(lambda: store.db.execute(
             "SELECT text FROM deliveries WHERE kind = 'clear'").fetchall())

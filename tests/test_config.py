@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from chatops.conditions import Condition
+
 from chatops.extras import install_hint
 from chatops.config import ConfigError, Settings, load_settings, parse_settings
 from chatops.durations import parse_duration
@@ -142,6 +144,28 @@ def test_cross_references_are_checked() -> None:
     assert "users.bob.irc" in text and "names a nick and nothing else" in text
     assert "alerts[0] (a).device: no device named 'missing'" in text
     assert "alerts[0] (a).notify: 'carol'" in text
+
+
+def test_a_condition_the_device_can_never_meet_is_refused() -> None:
+    """`lampe > 50` (a light is on or off), `volet = ouvert` (a shutter's value is its position):
+    they would never fire, silently. `heater = on` and `volet = open` are `on`, and pass."""
+    devices = {"lampe": {"type": "light", "topic": "l", "command_topic": "l/set"},
+               "volet": {"type": "cover", "topic": "v", "command_topic": "v/set"},
+               "heater": {"type": "switch", "topic": "h", "command_topic": "h/set"}}
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"users": {"owner": {"console": ["*"]}}, "devices": devices,
+                        "alerts": [{"name": "bright", "device": "lampe", "when": "> 50", "notify": ["owner"]}],
+                        "automations": [{"name": "a", "when": "volet = ouvert", "do": ["read volet"], "owner": "owner"},
+                                        {"name": "b", "when": "heater = on", "only_if": ["volet = open"],
+                                         "do": ["read volet"], "owner": "owner"}]})
+    assert caught.value.problems == [
+        "alerts[0] (bright).when: '> 50' never holds: a light's value is on or off (its brightness is no "
+        "reading); write \"on\" or \"off\" instead",
+        "automations[0] (a): 'volet = ouvert' never holds: a cover's value is a number (a shutter's is its "
+        "position in %), not a word; write \"on\" (above 0: open), \"off\" (0: closed) or a comparison such as "
+        "\"> 50\""]
+    assert Condition.parse("= on").holds(True, None) and Condition.parse("= open").holds(30.0, None)
+    assert Condition.parse("= closed").holds(0.0, None) and not Condition.parse("= on").holds(False, None)
 
 
 @pytest.mark.parametrize("pattern", ["bob", "bob!*@*", "*!*@*", "bob!?*@**", "bob!*", "bob!~bob@*",

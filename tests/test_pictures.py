@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import datetime
 import hashlib
 import io
 import json
@@ -20,6 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import aiomqtt
@@ -326,13 +328,23 @@ async def test_a_slow_camera_never_delays_the_alert_and_its_picture_follows(
 
 
 def test_simulated_camera_from_the_console(tmp_path: Path) -> None:
-    """`!snap entree` on the console prints the saved file and its link."""
+    """`!snap entree` on the console prints the saved file and its link, and when the picture
+    was taken on the `[hub] timezone` clock (the one timers show), not the system's."""
     config = write_demo_config(tmp_path)
+    config.write_text(config.read_text().replace('# timezone = "Europe/Paris"', 'timezone = "Pacific/Kiritimati"'))
     result = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
-                            input="!snap entree\n", capture_output=True, text=True, timeout=60)
+                            input="!snap entree\nhistory salon\n", capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "TZ": "UTC"})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert re.fullmatch(r"entrée at \d\d:\d\d:\d\d", lines[0]), lines
+    kiritimati = datetime.datetime.now(ZoneInfo("Pacific/Kiritimati"))        # UTC+14
+    shown = datetime.datetime.strptime(lines[0][-8:], "%H:%M:%S").replace(
+        year=kiritimati.year, month=kiritimati.month, day=kiritimati.day, tzinfo=kiritimati.tzinfo)
+    apart = (kiritimati - shown).total_seconds() % 86400             # across midnight too
+    assert min(apart, 86400 - apart) < 120, (lines[0], kiritimati)
+    simulated = re.search(r"simulated before (\d\d):\d\d", lines[2])
+    assert simulated and simulated.group(1) == kiritimati.strftime("%H") or kiritimati.minute == 0, lines
     match = re.fullmatch(r"  \[image\] (\S+\.jpg) (http://127\.0\.0\.1:\d+/files/[\w-]+/\S+\.jpg)", lines[1])
     assert match, lines
     assert Path(match.group(1)).read_bytes()[:3] == b"\xff\xd8\xff"

@@ -120,6 +120,7 @@ def test_an_hourly_cron_runs_in_both_0230s_of_the_fall_back_day() -> None:
     ("at", ["25:00", "x"], "not a time of day"),
     ("at", ["9999-12-31", "23:59", "x"], "is more than a hundred years"),
     ("at", ["2020-01-01", "10:00", "x"], "in the past"),
+    ("at", ["0001-01-01", "06:30", "x"], "in the past"),                 # not an OverflowError
     ("every", ["someday", "at", "10:00", "x"], "not a day"),
     ("every", ["day", "x"], "at what time"),
     ("every", ["0.5s", "x"], "0.5s is no interval to repeat at: give a duration such as 1m"),
@@ -129,6 +130,7 @@ def test_an_hourly_cron_runs_in_both_0230s_of_the_fall_back_day() -> None:
     ("tomorrow", ["at"], "tomorrow at what time"),
     ("cron", ["61 * * * *", "x"], "its minute is out of range or not a number. Its 5 fields are minute 0-59, hour 0-23"),
     ("cron", ["0 25 * * *", "x"], "its hour is out of range"),
+    ("cron", ["30 6 30 2 *", "x"], "day 30 never comes in month 2. Its 5 fields"),
     ("cron", ["0 6 * *", "x"], "it has 4 fields, not 5. Its 5 fields are minute 0-59"),
     ("cron", ["30", "6", "*", "*", "1-5", "chauffage", "on"], r'put the 5 fields in double quotes: cron "30 6 \* \* 1-5" chauffage on'),
     ("every", ["2", "days", "at", "7:00", "x"], "every 2 days counts from now and takes no time of day"),

@@ -90,7 +90,7 @@ async def test_switched_since_is_left_alone_and_said(tmp_path: Path, mosquitto: 
         assert "timer #1" in await say(hub, "switch heater on for 2s")
         assert await say(hub, "switch heater off", network="web", sender="fam") == "heater is OFF"
         assert await next_result(hub) == \
-            "Timer #1 (switch heater on for 2s): heater was switched since by fam; left OFF (not switched back OFF)."
+            "Timer #1 (switch heater on for 2s): heater was switched OFF since by fam; nothing to switch back."
 
 
 async def test_a_switch_to_the_state_it_is_in_cancels_the_switch_back_and_says_so(tmp_path: Path,
@@ -335,7 +335,14 @@ async def test_a_switch_back_to_off_runs_however_late(tmp_path: Path, mosquitto:
     clock.jump(3600)
     async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
         assert await next_result(hub) == \
-            "Timer #2 (chauffage on for 10m): heater was switched since by owner; left OFF (not switched back OFF)."
+            "Timer #2 (chauffage on for 10m): heater was switched OFF since by owner; nothing to switch back."
+        # A switch back to ON keeps the grace: skipped, and the state it is left in is said.
+        assert await say(hub, "chauffage on") == "heater is ON"
+        assert "then back ON (timer #3)" in await say(hub, "chauffage off for 10m")
+    clock.jump(3600)
+    async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
+        assert (await next_result(hub)).endswith(
+            "more than the 5m grace): skipped. heater stays OFF; say switch heater on to switch it back yourself.")
 
 
 async def test_a_run_missed_by_a_few_minutes_still_runs(tmp_path: Path, mosquitto: Mosquitto) -> None:
