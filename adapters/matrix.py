@@ -73,7 +73,17 @@ class _Fatal(Exception):
 
 
 def _error(resp: Any) -> str:
-    return f"{getattr(resp, 'status_code', '') or 'error'}: {getattr(resp, 'message', resp)}"
+    """A refusal as the homeserver said it (`M_FORBIDDEN: ...`); an answer with no Matrix error in
+    it (a web server's HTML 404: `homeserver` is the site, not its client API) says that."""
+    code = getattr(resp, "status_code", None)
+    if code:
+        return f"{code}: {getattr(resp, 'message', resp)}"
+    status = getattr(getattr(resp, "transport_response", None), "status", None)
+    if status is not None and status >= 500:             # a proxy in front of a homeserver restarting
+        return f"HTTP {status} from the homeserver, with no Matrix error in it"
+    http = f"HTTP {status}" if status else "an answer"
+    return (f"{http} that is not the Matrix client API: is homeserver the client API's URL (for "
+            f"@maison:example.org often https://matrix.example.org, as example.org/.well-known/matrix/client says)?")
 
 
 class Adapter(AdapterBase):
@@ -92,6 +102,7 @@ class Adapter(AdapterBase):
         self._store = f"matrix:{name}"          # the plugin_kv namespace of this adapter
         self._dm: dict[str, str] = {}           # user id -> direct room id
         self._warned: set[str] = set()          # encrypted rooms already told
+        self._direct_invites: set[str] = set()  # rooms joined on a direct chat's invitation, until the join is seen
         self._opened: dict[str, tuple[str, float]] = {}   # person -> (room the hub opened, when: monotonic)
         # nio logs every response it validates at DEBUG, the login's access token and every
         # message body included: never below INFO, whatever the root level (tests check it).
@@ -216,12 +227,21 @@ class Adapter(AdapterBase):
         room = self.client.rooms.get(room_id)
         direct = room is not None and room.member_count <= 2
         encrypted = room is not None and room.encrypted
-        # The sync that brings the hub's own join also brings the room's recent history:
-        # lines written before the hub was there were not meant for it.
+        # The sync that brings the hub's own join also brings the room's recent history: lines
+        # written before the hub was there were not meant for it. A direct chat opened with the
+        # hub is another matter: Element creates the room with its first line ("temp salon") and
+        # invites the hub (`is_direct`) after, so its recent lines (not stale ones) are the hub's.
         joined = self._own_join(events)
-        for event in events[joined + 1:] if joined is not None else events:
+        opened = joined is not None and direct and room_id in self._direct_invites
+        if joined is not None:
+            self._direct_invites.discard(room_id)
+        before = set(map(id, events[:joined])) if opened else set()
+        for event in events[joined + 1:] if joined is not None and not opened else events:
             if getattr(event, "sender", None) == self.client.user_id:
                 continue
+            if id(event) in before and time.time() - getattr(event, "server_timestamp", 0) / 1000 > \
+                    self.settings.stale_after:
+                continue                        # history of a direct room from before the hub joined
             if isinstance(event, nio.MegolmEvent) or (encrypted and isinstance(event, nio.RoomMessage)):
                 # Nothing of an encrypted room is run, not even a line some client sent in clear:
                 # the answer would go out in clear, and the room would become the sender's direct
@@ -249,11 +269,12 @@ class Adapter(AdapterBase):
     async def _invited(self, room_id: str, invite: Any) -> None:
         """Join when a configured user invites the hub; reject (and audit) anyone else's invitation."""
         assert self._hub is not None
-        inviter = next((e.sender for e in invite.invite_state
-                        if getattr(e, "state_key", None) == self.client.user_id
-                        and getattr(e, "membership", None) == "invite"), None)
-        if inviter is None:
+        invitation = next((e for e in invite.invite_state
+                           if getattr(e, "state_key", None) == self.client.user_id
+                           and getattr(e, "membership", None) == "invite"), None)
+        if invitation is None:
             return
+        inviter = invitation.sender
         if self._hub.auth.user_for(Identity(self.network, inviter)) is None:
             log.warning("%s: invitation to %s from %s, who is no configured user: declined",
                         self.name, room_id, inviter)
@@ -261,6 +282,8 @@ class Adapter(AdapterBase):
                                    "(invitation)", "invitation from a stranger declined", fold=True)
             await self.client.room_leave(room_id)
             return
+        if (getattr(invitation, "content", None) or {}).get("is_direct"):
+            self._direct_invites.add(room_id)   # the lines that made the room are for the hub
         resp = await self.client.join(room_id)
         if not hasattr(resp, "room_id"):
             log.warning("%s: cannot join %s on %s's invitation: %s", self.name, room_id, inviter, _error(resp))
@@ -328,7 +351,13 @@ class Adapter(AdapterBase):
             if not isinstance(resp, nio.RoomResolveAliasResponse):
                 raise ConnectionError(f"{self.name}: cannot resolve {target}: {_error(resp)}")
             if resp.room_id not in self.client.rooms:
-                await self.client.join(resp.room_id)
+                joined = await self.client.join(resp.room_id)
+                if isinstance(joined, nio.JoinError):
+                    why = f"{self.name}: cannot join {target}: {_error(joined)}"
+                    log.warning("%s", why)
+                    if joined.status_code == "M_FORBIDDEN":      # invite-only: no retry changes that
+                        raise Undeliverable(f"{why}; invite {self.settings.user_id} to {target}")
+                    raise ConnectionError(why)
             return str(resp.room_id)
         room_id = self._dm.get(target) or await self._hub_value(f"dm:{target}")
         if room_id and self._still_direct(room_id, target):

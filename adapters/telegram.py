@@ -119,19 +119,20 @@ class Adapter(AdapterBase):
                        request=HTTPXRequest(connection_pool_size=8, read_timeout=20.0, media_write_timeout=30.0),
                        get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=wait))
         backoff = Backoff(base=0.5, cap=self.settings.reconnect_max)
+        secret = self._webhook_secret() if self.settings.mode == "webhook" else ""   # a config error stops here
         try:
             while True:
                 try:
                     await self._connect()
                     if self.settings.mode == "webhook":
-                        await self._serve_webhook(backoff)
+                        await self._serve_webhook(backoff, secret)
                     else:
                         await self._poll(backoff)
                 except _Fatal as exc:
                     self.health.down(str(exc))
                     raise ConfigError([f"adapters.{self.name}: {exc}"]) from None
-                except RetryAfter as exc:
-                    delay = min(_seconds(exc.retry_after), MAX_WAIT)
+                except RetryAfter as exc:               # on getUpdates: the whole wait, or it comes again
+                    delay = _seconds(exc.retry_after)
                     self.health.down(f"Telegram asks to wait {delay:.0f}s")
                     await asyncio.sleep(delay)
                     continue
@@ -199,13 +200,23 @@ class Adapter(AdapterBase):
             for update in updates:
                 self._update(update, pressed_late=away if away > self.settings.stale_after else 0.0)
 
-    async def _serve_webhook(self, backoff: Backoff) -> None:
+    def _webhook_secret(self) -> str:
+        """The webhook's secret token, as Telegram takes it (1-256 of A-Z, a-z, 0-9, _ and -:
+        `openssl rand -base64` gives + / =, which setWebhook refuses)."""
+        assert self._hub is not None
+        secret = read_secret(self.settings, "webhook_secret", self._hub.settings.base_dir) or ""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise ConfigError([f"adapters.{self.name}.webhook_secret: Telegram takes 1 to 256 letters, digits, _ "
+                               f"and - (not {len(secret)} characters with others); make one with openssl rand -hex 32"])
+        return secret
+
+    async def _serve_webhook(self, backoff: Backoff, secret: str) -> None:
         """Listen for Telegram's posts (behind the reverse proxy that has the public https URL)."""
         from aiohttp import web
         from telegram import Update
+        from telegram.error import BadRequest
 
         assert self._hub is not None
-        secret = read_secret(self.settings, "webhook_secret", self._hub.settings.base_dir) or ""
         host, _, port = self.settings.webhook_listen.rpartition(":")
 
         # Telegram posts again what it could not post while the hub was away, at once when it is
@@ -239,7 +250,10 @@ class Adapter(AdapterBase):
         await runner.setup()
         try:
             await web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port)).start()
-            await self.bot.set_webhook(self.settings.webhook_url, secret_token=secret, allowed_updates=UPDATES)
+            try:
+                await self.bot.set_webhook(self.settings.webhook_url, secret_token=secret, allowed_updates=UPDATES)
+            except BadRequest as exc:                # the URL or the secret: retrying will not change it
+                raise _Fatal(f"Telegram refused the webhook {self.settings.webhook_url} ({exc})") from None
             backoff.up()
             self.health.up(f"@{self.username}, webhook {self.settings.webhook_url}")
             await asyncio.Event().wait()
@@ -362,16 +376,16 @@ class Adapter(AdapterBase):
     async def _obeying(self, call: Any, **kwargs: Any) -> Any:
         """`call`, waiting as long as Telegram's 429 answer says (`retry_after`) before again."""
         from telegram.error import RetryAfter
-        for _attempt in range(3):
+        for attempt in range(4):
             try:
                 return await call(**kwargs)
             except RetryAfter as exc:
                 delay = _seconds(exc.retry_after)
-                if delay > MAX_WAIT:
+                if delay > MAX_WAIT or attempt == 3:
                     raise RetryLater(f"Telegram asks to wait {delay:.0f}s", delay) from None
                 log.info("%s: Telegram asks to wait %.0fs before sending", self.name, delay)
                 await asyncio.sleep(delay)
-        return await call(**kwargs)
+        raise AssertionError("unreachable")
 
     def status_note(self) -> str | None:
         return f"@{self.username}, {self.updates} updates" if self.username else None

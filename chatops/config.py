@@ -375,6 +375,10 @@ class UserSettings(Section):
                 close = difflib.get_close_matches(network, [n for n in type(self).model_fields], n=1, cutoff=0.7)
                 if close:
                     raise ValueError(f"unknown key {network!r}; did you mean {close[0]!r}?")
+                if isinstance(patterns, list) and all(isinstance(p, (str, int)) and not isinstance(p, bool)
+                                                      for p in patterns):   # telegram = [123456789]
+                    quoted = ", ".join(f'"{p}"' for p in patterns)
+                    raise ValueError(f"identities are text: write the numbers in quotes, {network} = [{quoted}]")
                 raise ValueError(f"{network} must be a list of identities, e.g. {network} = [\"...\"] (a key of "
                                  f"[users.NAME] other than {', '.join(type(self).model_fields)} is a network's name)")
         return self

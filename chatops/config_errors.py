@@ -16,8 +16,11 @@ from .durations import format_duration, parse_duration
 from .schema import Model, ValidationError
 from .url_secrets import masked
 
-SECRET_KEYS = ("password", "token", "bot_token", "app_token", "pin", "sasl_password", "server_password", "key",
-               "metrics_token")
+def secret_keys(model: type[Model]) -> tuple[str, ...]:
+    """The secrets a section takes: each KEY with KEY_env and KEY_file beside it, the convention
+    every section follows (a plugin's too), so that no list in the core names them."""
+    fields = model.model_fields
+    return tuple(name[:-4] for name in fields if name.endswith("_env") and f"{name[:-4]}_file" in fields)
 
 
 def _walk(model: type[Model], loc: tuple[Any, ...]) -> tuple[Any, Any]:
@@ -76,7 +79,9 @@ def format_errors(exc: ValidationError, model: type[Model], prefix: str = "", da
             close = difflib.get_close_matches(str(loc[-1]) if loc else "", [k.split(" ")[0] for k in known], n=1)
             if close:                       # `topik`: the one meant leads, before the list of forty
                 hint = f"; did you mean {close[0]!r}? Known keys here: {', '.join(known)}"
-            secret = next((s for s in SECRET_KEYS if loc and loc[-1] == s), None)
+            section, _field = _walk(model, loc[:-1])
+            secret = str(loc[-1]) if loc and isinstance(section, type) and issubclass(section, Model) \
+                and str(loc[-1]) in secret_keys(section) else None
             if secret:
                 hint = (f"; secrets never go in config.toml: use {secret}_env = \"VAR\" "
                         f"or {secret}_file = \"/path\"")

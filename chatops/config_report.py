@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .config import ConfigError, Settings, is_loopback, read_secret
-from .config_errors import SECRET_KEYS
+from .config_errors import secret_keys
 from .schema import Model
 
 
@@ -20,7 +20,7 @@ def secret_file_warnings(section: Model, prefix: str, base_dir: Path) -> list[st
     is taken from the config file's folder, as the hub reads it, wherever `check` runs from; a
     file that cannot be reached is `check_secrets`'s to report."""
     warnings = []
-    for key in SECRET_KEYS:
+    for key in secret_keys(type(section)):
         file_name = getattr(section, f"{key}_file", None)
         if not file_name:
             continue
@@ -90,10 +90,9 @@ def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]
 
     problems = ca_file_problems(settings)
     for prefix, section in _parts(settings, console_forced):
-        for key in SECRET_KEYS:
-            if f"{key}_env" in type(section).model_fields:
-                try:
-                    read_secret(section, key, settings.base_dir)
-                except ConfigError as exc:
-                    problems += [prefix + p for p in exc.problems]
+        for key in secret_keys(type(section)):
+            try:
+                read_secret(section, key, settings.base_dir)
+            except ConfigError as exc:
+                problems += [prefix + p for p in exc.problems]
     return problems

@@ -342,6 +342,20 @@ def test_check_reports_missing_secret_variable(tmp_path: Path) -> None:
     assert "NO_SUCH_VAR_X is not set" in result.stderr
 
 
+@pytest.mark.parametrize(("section", "key"), [
+    ('[adapters.matrix]\nhomeserver = "https://matrix.example.org"\nuser_id = "@maison:example.org"\n',
+     "access_token"),
+    ('[adapters.telegram]\ntoken_env = "HOME"\nwebhook_url = "https://hub.example.org/telegram"\n', "webhook_secret")])
+def test_check_reports_a_networks_missing_secret(tmp_path: Path, section: str, key: str) -> None:
+    """Every `KEY_env` beside a `KEY_file` is a secret `check` reads, whichever network (a plugin's
+    too) declares it: an unset variable stops here, not with one line when the hub runs."""
+    path = tmp_path / "c.toml"
+    path.write_text(f'[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n{section}{key}_env = "NO_SUCH_VAR_Y"\n')
+    result = run_check(path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{key}_env" in result.stderr and "NO_SUCH_VAR_Y is not set" in result.stderr, result.stderr
+
+
 def test_check_refuses_a_secret_given_two_ways(tmp_path: Path) -> None:
     """password_env and password_file both set: which one wins would surprise whoever set them."""
     secret = tmp_path / "mqtt.pass"
@@ -446,11 +460,15 @@ def test_durations_are_shown_short_and_never_rounded_to_zero(seconds: float, sho
 
 
 @pytest.mark.parametrize(("section", "key"), [("mqtt", "password"), ("adapters.irc", "sasl_password"),
-                                              ("adapters.irc", "server_password"), ("adapters.slack", "bot_token")])
+                                              ("adapters.irc", "server_password"), ("adapters.slack", "bot_token"),
+                                              ("adapters.matrix", "access_token"),
+                                              ("adapters.telegram", "webhook_secret")])
 def test_a_secret_written_in_the_config_is_refused_with_the_way_to_give_it(section: str, key: str,
                                                                             tmp_path: Path) -> None:
     base = {"mqtt": "", "adapters.irc": 'host = "irc.libera.chat"\n',
-            "adapters.slack": 'app_token_env = "A"\n'}[section]
+            "adapters.slack": 'app_token_env = "A"\n',
+            "adapters.matrix": 'homeserver = "https://matrix.example.org"\nuser_id = "@maison:example.org"\n',
+            "adapters.telegram": 'token_env = "T"\n'}[section]
     problems = problems_of(f'[{section}]\n{base}{key} = "hunter2"\n', tmp_path)
     assert f"{section}.{key}: unknown key; secrets never go in config.toml: use {key}_env = \"VAR\" " \
            f"or {key}_file = \"/path\"" in problems
@@ -524,6 +542,9 @@ def test_a_misspelled_key_of_a_user_is_named_as_one(tmp_path: Path) -> None:
     assert problems_of(base + 'pin_fil = "pin.txt"\n', tmp_path) == ["users.bob: unknown key 'pin_fil'; did you mean 'pin_file'?"]
     (problem,) = problems_of(base + 'mastodon = "@bob"\n', tmp_path)
     assert problem.startswith('users.bob: mastodon must be a list of identities, e.g. mastodon = ["..."]'), problem
+    # A Telegram id is a number, and TOML writes it bare: told to quote it, not that it is no list.
+    assert problems_of(base + 'telegram = [123456789]\n', tmp_path) == [
+        'users.bob: identities are text: write the numbers in quotes, telegram = ["123456789"]']
 
 
 def test_a_wrong_timezone_names_its_key(tmp_path: Path) -> None:

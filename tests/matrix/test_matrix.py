@@ -346,6 +346,51 @@ async def test_pictures_go_to_the_media_repository_rate_limits_are_waited_out_al
     assert "ratelimited" in caplog.text          # Synapse did say M_LIMIT_EXCEEDED, and it was waited out
 
 
+@pytest.mark.servers
+async def test_the_line_that_opened_a_direct_chat_is_answered_and_an_unjoinable_room_is_said(
+        tmp_path: Path, mosquitto: Mosquitto, synapse: Synapse, people: tuple[str, Peer, Peer]) -> None:
+    """Element opens a direct chat with its first line, and invites the hub (`is_direct`) after:
+    that line is for the hub. An invite-only room the hub was not invited to cannot be written
+    to: given up at once, with the reason (invite the hub), not retried for a day in silence."""
+    from chatops.outbox import Undeliverable
+    bot, alice, _bob = people
+    direct = await alice.create_room([bot], direct=True)          # the hub is not running yet
+    await alice.send(direct, "temp salon")
+    hub = Hub(hub_settings(tmp_path, mosquitto, synapse, bot, alice, access_token_env="MATRIX_TOKEN"))
+    async with running(hub):
+        (answer,) = await alice.messages_from(bot, direct)
+        assert answer["content"]["body"].startswith("salon: "), answer
+        alias = f"priv{uuid.uuid4().hex[:8]}"
+        await alice.call("POST", "/createRoom", {"preset": "private_chat", "room_alias_name": alias})
+        with pytest.raises(Undeliverable, match=f"M_FORBIDDEN.*; invite {bot} to #{alias}:localhost"):
+            await hub.adapters["matrix"].send(Address("matrix", f"#{alias}:localhost", False), Reply("Door open"))
+
+
+async def test_a_web_site_given_as_homeserver_is_said_to_be_one(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`homeserver = "https://example.org"` where the client API is on matrix.example.org: the
+    site answers an HTML 404, which nio reads as "unknown error"; the hub says what it is."""
+    from aiohttp import web as aioweb
+    async def not_matrix(_request: aioweb.Request) -> aioweb.Response:
+        return aioweb.Response(status=404, text="<html>Not here</html>", content_type="text/html")
+
+    app = aioweb.Application()
+    app.router.add_route("*", "/{tail:.*}", not_matrix)
+    runner = aioweb.AppRunner(app)
+    await runner.setup()
+    site = aioweb.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]          # type: ignore[union-attr]
+    try:
+        settings = settings_for(tmp_path / "data", mosquitto.url, adapters={"matrix": {
+            "homeserver": f"http://127.0.0.1:{port}", "user_id": "@maison:localhost", "password_env": "HOME"}})
+        async with running(Hub(settings)) as hub:
+            adapter = hub.adapters["matrix"]
+            await wait_for(lambda: "HTTP 404" in adapter.health.detail, timeout=20)
+            assert "is homeserver the client API's URL" in adapter.health.detail, adapter.health.detail
+    finally:
+        await runner.cleanup()
+
+
 @pytest.mark.parametrize(("pattern", "ok"), [("@alice:example.org", True), ("@*:example.org", True),
                                              ("alice@example.org", False), ("@Alice", False)])
 def test_identities_are_matrix_user_ids(pattern: str, ok: bool) -> None:

@@ -119,6 +119,39 @@ async def test_429_retry_after_is_obeyed(telegram_settings: Callable[..., Settin
         assert bot_api.calls.count("sendmessage") == 2                      # refused once, then sent
 
 
+async def test_an_answer_telegram_asks_to_hold_back_too_long_is_dropped_with_one_line(
+        telegram_settings: Callable[..., Settings], bot_api: BotApi, caplog: pytest.LogCaptureFixture) -> None:
+    """A chat answer is not kept for later (an alert is, in the outbox): past 10 s of
+    `retry_after`, or a fourth 429 in a row, the log says it was dropped and why, with no
+    traceback, and the next answer goes."""
+    async with running(Hub(telegram_settings())) as hub:
+        await connected(hub)
+        bot_api.throttle("sendmessage", retry_after=30)
+        await bot_api.say(ALICE, "whoami")
+        await wait_for(lambda: any("was dropped" in r.getMessage() for r in caplog.records))
+        [dropped] = [r for r in caplog.records if "was dropped" in r.getMessage()]
+        assert dropped.getMessage() == f"a reply to {ALICE} through telegram was dropped: Telegram asks to wait 30s"
+        assert dropped.exc_info is None and not any(r.exc_info for r in caplog.records if r.levelno >= logging.ERROR)
+        await bot_api.say(ALICE, "whoami")
+        assert (await bot_api.wait_sent(ALICE))[0].text.startswith(f"You are telegram:{ALICE}")
+
+
+async def test_a_webhook_secret_telegram_would_refuse_stops_the_adapter_with_the_fix(
+        telegram_settings: Callable[..., Settings], bot_api: BotApi, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """`openssl rand -base64` gives + / =, which setWebhook refuses: said once, at start, not
+    retried for ever as a network that cannot be reached."""
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "q1w2+e3r/4t5y6==")
+    port = free_port()
+    settings = telegram_settings(mode="webhook", webhook_url=f"http://127.0.0.1:{port}/telegram",
+                                 webhook_listen=f"127.0.0.1:{port}", webhook_secret_env="TELEGRAM_WEBHOOK_SECRET")
+    async with running(Hub(settings)) as hub:
+        adapter = hub.adapters["telegram"]
+        await wait_for(lambda: "webhook_secret" in adapter.health.detail)
+        assert "make one with openssl rand -hex 32" in adapter.health.detail, adapter.health.detail
+        assert "getme" not in bot_api.calls and "setwebhook" not in bot_api.calls
+
+
 async def test_a_restart_never_handles_an_update_twice(telegram_settings: Callable[..., Settings],
                                                         bot_api: BotApi, mosquitto: Mosquitto) -> None:
     settings = telegram_settings()
