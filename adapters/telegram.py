@@ -162,6 +162,9 @@ class Adapter(AdapterBase):
         try:
             me = await self.bot.get_me()
         except InvalidToken as exc:
+            if "not found" in str(exc).casefold():    # python-telegram-bot reads any 404 as a bad token
+                raise _Fatal(f"{self.settings.api_url} answers 404 Not Found: the token is wrong, or api_url is "
+                             f"no Bot API server (leave it out for Telegram's own)") from None
             raise _Fatal(f"Telegram refused the token ({exc})") from None
         self.username = me.username or ""
 
