@@ -34,9 +34,14 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
                                 f"defined: {', '.join(sorted(roles)) or 'none'}")
         problems += _identity_problems(user, u)
     problems += _shared_identities(s)
-    if s.mqtt.discovery_ack_user and s.mqtt.discovery_ack_user not in s.users:
-        problems.append(f"mqtt.discovery_ack_user: no user named {s.mqtt.discovery_ack_user!r} in [users]; "
+    ack_user = s.mqtt.discovery_ack_user
+    if ack_user and ack_user not in s.users:
+        problems.append(f"mqtt.discovery_ack_user: no user named {ack_user!r} in [users]; "
                         f"known: {', '.join(sorted(s.users)) or 'none'}")
+    elif ack_user and not {"*", "ack"} & _expand_roles(s.roles, s.users[ack_user].roles):
+        # The button acts as that user, through the one access path: it would be refused at every press.
+        problems.append(f"mqtt.discovery_ack_user: {ack_user}'s roles do not grant ack, so the acknowledge button "
+                        f"could never acknowledge; give {ack_user} a role with ack")
     if s.web.user and s.web.user not in s.users:
         problems.append(f"web.user: no user named {s.web.user!r} in [users]; "
                         f"known: {', '.join(sorted(s.users)) or 'none'}")
@@ -94,6 +99,11 @@ def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
                 problems.append(f"{where}: {target!r} is neither a user name nor an address such as {examples}; "
                                 + users)
     return problems
+
+
+def _expand_roles(roles: dict[str, list[str]], wanted: list[str]) -> frozenset[str]:
+    from .auth import expand_roles          # auth imports config, which imports this module
+    return expand_roles(roles, wanted)
 
 
 ON_OFF_TYPES = frozenset({DeviceType.SWITCH, DeviceType.BINARY_SENSOR, DeviceType.LIGHT})

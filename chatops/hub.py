@@ -108,6 +108,7 @@ class Hub:
         self.tasks: set[asyncio.Task[object]] = set()
         self._stop = asyncio.Event()
         self._fatal: str | None = None
+        self._fatal_lasting = False
         # Lines of one conversation are answered in order; strangers' answers go out in order
         # behind everyone else's, one lane per adapter, without holding up the next line.
         self.lanes: Lanes[Message] = Lanes("lane", self._answer, self.spawn, bound=LANE_BOUND,
@@ -185,7 +186,7 @@ class Hub:
             await self.store.close()
             log.info("hub stopped")
         if self._fatal:
-            raise StartupError(self._fatal)
+            raise StartupError(self._fatal, lasting=self._fatal_lasting)
 
     def _preflight(self) -> tuple[list[str], list[str]]:
         """Problems with the data folder, and with the listening ports (blocking: run in a thread)."""
@@ -272,6 +273,7 @@ class Hub:
                 host, port = await broker.__aenter__()
             except (OSError, BrokerMissing) as exc:
                 self._fatal = str(exc)
+                self._fatal_lasting = isinstance(exc, BrokerMissing)     # an extra to install: restarts cannot help
                 self.stop()
                 return
             async with contextlib.AsyncExitStack() as stack:

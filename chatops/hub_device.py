@@ -62,12 +62,7 @@ class HubDevice:
         self.prefix = settings.discovery_prefix
         self.base = f"chatops/{self.name}"
         self.publish = settings.discovery_publish
-        self.ack_user = settings.discovery_ack_user
-        user = hub.auth.users.get(self.ack_user or "")
-        if user is not None and not user.may("ack"):
-            log.error("[mqtt] discovery_ack_user = %r: that user's roles do not grant ack, so the acknowledge "
-                      "button is not announced; give them a role with ack", self.ack_user)
-            self.ack_user = None
+        self.ack_user = settings.discovery_ack_user      # one whose roles grant ack (chatops.config_checks)
         if self.publish and settings.discovery_ack_user is None:
             log.info("Home Assistant: no acknowledge button (set [mqtt] discovery_ack_user to the user it acts as)")
         self.entities = self._entities() if self.publish else {}
@@ -128,7 +123,7 @@ class HubDevice:
         # _on_config), but the rules' and adapters' states are still published: Node-RED reads them.
         wanted: list[tuple[str, Listener]] = [(f"{self.prefix}/+/{self.node}/+/config", self._on_config),
                                               (mqtt.status_topic, self._on_status)]
-        if self.publish and self.ack_user:
+        if self.ack_user:                       # Node-RED presses it too, with or without the announcements
             wanted.append((self.ack_topic, self._on_press))
         await mqtt.subscribe_all(wanted)
         for name, adapter in self.hub.adapters.items():

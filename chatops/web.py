@@ -272,6 +272,9 @@ class WebServer:
         if not allowed:
             account = self._tokenless_refusal(request) if self._token is None and self._metrics_token is None else None
             hint = "" if account is None else (
+                "; this request came through a proxy (or in HTTP/1.0, or for a host that is not a loopback name) "
+                "and this hub has no token: give [web] a metrics_token_file (it opens /metrics only), see "
+                "docs/metrics.md") if account == BEYOND else (
                 f"; without a token this hub answers only its own account, root and [web] local_users, and this "
                 f"scraper runs as {account}: give [web] a metrics_token_file (it opens /metrics only), see "
                 f"docs/metrics.md")

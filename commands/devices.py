@@ -91,8 +91,12 @@ async def _reading(ctx: Context, device: Device) -> str:
 
 
 def _is_temperature(device: Device) -> bool:
+    """A room's temperature: a thermostat, or a sensor in °C/°F that is no dew point (Tasmota's
+    AM2301 reports one beside the temperature, in °C too)."""
     if device.type is DeviceType.CLIMATE:
         return True
+    if "dew" in f"{device.settings.value or ''} {device.name}".casefold():
+        return False
     return device.type is DeviceType.SENSOR and (device.unit.endswith("C") or device.unit.endswith("F")
                                                  or "temp" in (device.settings.value or ""))
 

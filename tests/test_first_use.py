@@ -22,9 +22,9 @@ CONSOLE_SECTION = re.compile(r"^\[adapters\.console\]\n(?:[^\[\n].*\n)*", re.M)
 
 
 def run_cli(folder: Path, *args: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """`chatops ARGS` in `folder`, `stdin` piped in; a hub that does not stop fails the test."""
+    """`python -m chatops ARGS` in `folder`, `stdin` piped in; a hub that does not stop fails the test."""
     try:
-        return subprocess.run([sys.executable, "-m", "chatops.cli", *args], cwd=folder, input=stdin, text=True,
+        return subprocess.run([sys.executable, "-m", "chatops", *args], cwd=folder, input=stdin, text=True,
                               capture_output=True, timeout=timeout, env=dict(os.environ))
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"chatops {' '.join(args)} was still running after {timeout:g} s "

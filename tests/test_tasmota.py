@@ -119,6 +119,9 @@ async def test_tasmota_discovery_over_mosquitto_gives_devices_to_drive(tmp_path:
                 await device.publish("tele/cellier/SENSOR", json.dumps(SENSORS["sn"]))
                 await wait_for(lambda: hub.home.devices["cellier_am2301_humidity"].reading is not None)
                 assert await exec_command(hub, "read cellier am2301 humidity") == "Cellier AM2301 Humidity: 71.2 %"
+                # Every room's temperature: the AM2301's, not its dew point (°C too, but no room's).
+                rooms = await exec_command(hub, "temp")
+                assert "Cellier AM2301 Temperature: 11.8 °C" in rooms and "DewPoint" not in rooms, rooms
             finally:
                 responder.cancel()
 

@@ -179,6 +179,9 @@ async def test_through_a_reverse_proxy_loopback_alone_opens_nothing(tmp_path: Pa
             async with proxied.get(f"{base}/") as response:
                 assert response.status == 401 and (await response.text()).startswith(
                     "This hub answers its own machine only: this request came through a proxy (or in HTTP/1.0")
+            async with proxied.get(f"{base}/metrics") as response:        # a scraper is told the same, not "runs as"
+                text = await response.text()
+                assert response.status == 401 and "this request came through a proxy" in text and " as (" not in text
             async with proxied.get(f"{base}/health") as response:         # probes still read the status
                 assert response.status == 200 and set(await response.json()) == {"ready", "status"}
         assert not heater_on(hub)
