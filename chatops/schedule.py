@@ -316,6 +316,8 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
             days = "1-5"                                     # tous les jours ouvrés
         else:
             days = _days(",".join(named))
+            if len(named) > 1 and at is not None and len(named) == at:     # `Monday, Friday` (the router took the comma)
+                when = ",".join(n.lower() for n in named)
         if at is None or at + 1 >= len(words):
             at_word = "at" if said.startswith("every") else "à"
             raise ScheduleError(_("{said} {when} at what time? write e.g. {said} {when} {at} 06:30 CMD").format(

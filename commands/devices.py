@@ -360,7 +360,9 @@ def _picked(device: Device, wanted: str) -> bool:
     part of its name, label or an alias."""
     if not wanted:
         return True
-    if wanted in (fold(device.type.value), fold(type_word(device.type)), fold(device.type.value.replace("_", " "))):
+    types = (fold(device.type.value), fold(type_word(device.type)), fold(device.type.value.replace("_", " ")))
+    singular = {wanted[:-1], wanted[:-2]} if wanted.endswith(("s", "x")) else set()   # lights, switches, lampes
+    if wanted in types or singular & set(types):
         return True
     return any(wanted in fold(word) or wanted.replace(" ", "_") in fold(word)
                for word in (device.name, device.label, *device.settings.aliases))

@@ -250,6 +250,8 @@ async def test_french_answers_say_the_words_typed_and_the_devices_own_states(tmp
         assert (await alice("allume chauffage pendant xyz")).endswith(
             "Utilisation : allume APPAREIL [pendant DURÉE]")
         assert (await alice("?")).startswith("Commandes :\n")
+        assert (await alice("appareils lampes")).startswith("lampe [lampe]"), "a type in the plural"
+        assert (await exec_command(hub, "devices switches")).startswith("hall_light [interrupteur]")
         await hub.history.flush()
         assert (await alice("historique fumée 7d")).startswith(
             "kitchen smoke detector, sur 7j : détecté 0 % du temps ; dernier état calme (")

@@ -37,6 +37,8 @@ NOW = at(2026, 12, 4, 10, 0)        # a Friday
     ("every", ["weekday", "at", "06:30", "chauffage", "on"], "2026-12-07 06:30 +0100", "every weekday at 06:30"),
     ("every", ["monday,friday", "at", "7:00", "chauffage", "on"], "2026-12-07 07:00 +0100",
      "every monday,friday at 07:00"),
+    ("every", ["Monday", "Friday", "at", "7:00", "chauffage", "on"], "2026-12-07 07:00 +0100",
+     "every monday,friday at 07:00"),                     # `Monday, Friday`: the router took the comma
     ("every", ["15m", "read", "salon"], "2026-12-04 10:15 +0100", "every 15m"),
     ("every", ["15", "minutes", "read", "salon"], "2026-12-04 10:15 +0100", "every 15m"),
     ("every", ["hour", "read", "salon"], "2026-12-04 11:00 +0100", "every hour"),
@@ -234,7 +236,7 @@ def test_the_shipped_automations_validate(tmp_path: Path) -> None:
     ("chaque", ["lundi", "et", "vendredi", "à", "7h", "allume", "chauffage"], "2026-12-07 07:00 +0100",
      "chaque lundi et vendredi à 07:00"),
     ("chaque", ["lundi,", "vendredi", "à", "7h", "allume", "chauffage"], "2026-12-07 07:00 +0100",
-     "chaque lundi, vendredi à 07:00"),
+     "chaque lundi,vendredi à 07:00"),
     ("demain", ["à", "7h", "allume", "chauffage"], "2026-12-05 07:00 +0100", "once"),
     ("demain", ["6h30", "allume", "chauffage"], "2026-12-05 06:30 +0100", "once"),
     ("à", ["7h", "demain", "allume", "chauffage"], "2026-12-05 07:00 +0100", "once"),
