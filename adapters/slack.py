@@ -244,6 +244,10 @@ class Adapter(AdapterBase):
         app_token = read_secret(s, "app_token", hub.settings.base_dir) if s.mode is Mode.SOCKET else None
         if not bot_token or (s.mode is Mode.SOCKET and not app_token):
             raise ConfigError(["a bot token (and, in Socket Mode, an app token) is required"])
+        if bot_token.startswith("xapp-") or (app_token is not None and app_token.startswith("xox")):
+            # Slack answers a swapped pair with a bare invalid_auth: the prefixes tell them apart.
+            raise ConfigError([f"adapters.{self.name}: the bot token (bot_token_env/_file) is the xoxb-… one and "
+                               f"the app token (app_token_env/_file) the xapp-… one: they are swapped"])
         self._hub = hub
         self._inbound = asyncio.Queue()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=s.timeout)) as http:
@@ -276,8 +280,7 @@ class Adapter(AdapterBase):
                 error = str(exc.response.get("error", "")) if exc.response is not None else ""
                 if error in FATAL_ERRORS:
                     self.health.down(f"Slack refused the token: {error}")
-                    raise ConfigError([f"Slack refused the token ({error}); check the bot/app tokens "
-                                       "and the app's scopes (see docs/slack.md)"]) from None
+                    raise ConfigError([self._refusal(error, str(getattr(exc.response, "api_url", "")))]) from None
                 self.health.down(f"Slack API error: {error or exc}")
                 log.warning("%s: Slack API error: %s", self.name, error or exc)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -289,6 +292,18 @@ class Adapter(AdapterBase):
                 self.health.down(f"connection failed: {type(exc).__name__}: {exc}")
                 log.exception("%s: connection failed", self.name)
             await asyncio.sleep(backoff.next_delay())
+
+    def _refusal(self, error: str, url: str) -> str:
+        """What Slack's refusal of a token means, naming the key to fix (which token: the call says)."""
+        method = url.rstrip("/").rsplit("/", 1)[-1] or "the API"
+        if method == "rtm.connect" and error == "not_allowed_token_type":
+            return (f"adapters.{self.name}: this Slack app cannot use RTM (only classic apps can): set "
+                    f"mode = \"socket\" and an app token (app_token_env), see docs/networks/slack.md")
+        key = "app_token" if method == "apps.connections.open" else "bot_token"
+        kind = "xapp-… app-level token (connections:write)" if key == "app_token" else "xoxb-… bot token"
+        fix = "the app's scopes" if error in ("missing_scope", "no_permission") else f"{key}_env / {key}_file"
+        return (f"adapters.{self.name}: Slack refused the {kind} ({error} from {method}): check {fix}, "
+                f"see docs/networks/slack.md")
 
     async def _whoami(self) -> BotIdentity:
         assert self._web is not None
@@ -534,9 +549,20 @@ class Adapter(AdapterBase):
             await self._post(web, channel, chunk, address.thread)
         for index, (attachment, data) in enumerate(uploads):
             filename = attachment.name or attachment.path.name
-            # files.getUploadURLExternal, the upload POST, files.completeUploadExternal
-            await web.files_upload_v2(file=data, filename=filename, title=filename, channel=channel,
-                                      thread_ts=address.thread, initial_comment=comment if index == 0 else None)
+            try:
+                # files.getUploadURLExternal, the upload POST, files.completeUploadExternal
+                await web.files_upload_v2(file=data, filename=filename, title=filename, channel=channel,
+                                          thread_ts=address.thread, initial_comment=comment if index == 0 else None)
+            except SlackApiError as exc:
+                # Refused (an app without files:write): the words still go, and what became of the picture.
+                error = exc.response.get("error") or "refused"
+                log.warning("slack %s: the picture %s was refused (%s)", self.name, filename, error)
+                scope = " (the app needs the files:write scope)" if error in ("missing_scope", "not_allowed") else ""
+                note = f"(picture {filename} not sent: Slack said {error}{scope})"
+                if attachment.url:
+                    note += f" {escape(attachment.url)}"
+                await self._post(web, channel, f"{comment}\n{note}" if comment and index == 0 else note,
+                                 address.thread)
 
     async def _post(self, web: AsyncWebClient, channel: str, text: str, thread: str | None) -> None:
         """chat.postMessage; where the bot is not a member, the response_url of a recent slash command there."""

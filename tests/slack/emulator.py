@@ -70,6 +70,7 @@ class SlackEmulator:
         self.sockets: list[Socket] = []
         self.changed = asyncio.Condition()      # notified on every connection, ack, post
         self._rate_limits: dict[str, list[float]] = {}
+        self.refuse: dict[str, str] = {}        # method -> the error Slack answers it with (missing_scope...)
         self._slash_channels: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -217,8 +218,10 @@ class SlackEmulator:
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": f"{delay:g}"})
         wanted = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
-        if token != wanted:
-            result: dict[str, Any] = {"ok": False, "error": "invalid_auth" if token else "not_authed"}
+        if method in self.refuse:
+            result: dict[str, Any] = {"ok": False, "error": self.refuse[method]}
+        elif token != wanted:
+            result = {"ok": False, "error": "invalid_auth" if token else "not_authed"}
         else:
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
             result = handler(params) if handler else {"ok": False, "error": "unknown_method"}

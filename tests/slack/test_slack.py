@@ -177,6 +177,22 @@ async def test_snap_command_uploads_the_camera_picture_into_the_thread(
     assert picture[:3] == b"\xff\xd8\xff"                    # a JPEG
 
 
+async def test_a_picture_slack_refuses_leaves_its_words_and_says_why(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    """An app without files:write: `!snap entree` once answered nothing at all (the caption went
+    with the refused upload); the words go, with what became of the picture."""
+    slack_emulator.refuse["files.getUploadURLExternal"] = "missing_scope"
+    async with running(Hub(slack_settings())) as hub:
+        await connected(hub, slack_emulator)
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0ALICE", "text": "!snap entree", "ts": "1700000300.000100"})
+        post = await slack_emulator.next_post()
+    first, note = post["text"].split("\n")
+    assert re.fullmatch(r"entrée at \d\d:\d\d:\d\d", first), post
+    assert re.fullmatch(r"\(picture \S+\.jpg not sent: Slack said missing_scope \(the app needs the files:write "
+                        r"scope\)\) http://127\.0\.0\.1:\d+/files/\S+\.jpg", note), note
+
+
 async def test_replies_are_escaped_split_and_sent_to_users(
         slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
     async with running(Hub(slack_settings())) as hub:
@@ -334,14 +350,29 @@ async def test_watchdog_recreates_a_connection_never_greeted(
 
 
 async def test_refused_token_stops_the_adapter_and_says_why(
-        slack_settings: SettingsFactory, slack_emulator: SlackEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-revoked")
     async with running(Hub(slack_settings())) as hub:
         adapter = hub.adapters["slack"]
-        await wait_for(lambda: "refused the token" in adapter.health.detail)
+        await wait_for(lambda: "Slack refused the" in adapter.health.detail)
         assert not adapter.health.connected
         assert hub.health()["ready"] is True
     assert len(slack_emulator.calls_of("apps.connections.open")) == 1      # fatal: not retried
+    # Which token, by the call Slack refused it on, and the key to fix.
+    assert "Slack refused the xapp-… app-level token (connections:write) (invalid_auth from apps.connections.open): " \
+           "check app_token_env / app_token_file" in caplog.text, caplog.text
+
+
+async def test_swapped_tokens_are_told_apart_by_their_prefixes(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xoxb-emulator")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xapp-emulator")
+    async with running(Hub(slack_settings())) as hub:
+        await wait_for(lambda: "they are swapped" in caplog.text)
+        assert not hub.adapters["slack"].health.connected
+    assert slack_emulator.calls == [], "nothing sent to Slack with the wrong token"
 
 
 async def test_cancellation_closes_quickly(slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
