@@ -90,6 +90,9 @@ class Settings(AdapterSettings):
                                         description="default: [hub] default_country")
     hourly_cap: int = Field(10, ge=1, examples=["10"], description="SMS sent per number per hour")
     max_parts: int = Field(4, ge=1, le=10, examples=["4"], description="longest reply, in SMS")
+    stale_after: Duration = Field(7200.0, gt=0, examples=['"2h"'],
+                                  description="a command the SMS centre stamped longer ago (waiting on the SIM "
+                                              "while the hub was down) is answered \"not run\", not run")
     multipart_timeout: Duration = Field(600.0, gt=0, examples=['"10m"'],
                                         description="wait this long for the missing parts of a long SMS")
     smsd_stale: Duration = Field(600.0, gt=0, examples=['"10m"'],
@@ -188,7 +191,8 @@ class Adapter(AdapterBase):
         await self._hub.wait_ready(READY_GRACE)
         next_probe = time.monotonic() + self.settings.probe_interval
         while True:
-            for incoming in await backend.receive():
+            # In the order they were sent, not their SIM slots: `off` sent after `on` must win.
+            for incoming in sorted(await backend.receive(), key=lambda i: i.sent_at or 0.0):
                 if incoming.key not in self._inflight:
                     self._inflight.add(incoming.key)
                     self._spawn(self._handle(incoming))
@@ -267,14 +271,17 @@ class Adapter(AdapterBase):
         assert hub is not None
         user, identity = self.identify(number)
         address = Address(self.name, number, True)
-        if user is None:
+        if user is None or incoming.binary:
             # Each costs the number's rate bucket as any line would: past it, one row a minute
             # with a count, so a flood from a number (or a spoofed one) cannot fill the disk.
             flood = hub.access.limits.take(f"sms:{number}") != SenderLimits.ALLOWED
-            hub.audit.record("sms-unknown-sender", f"sms:{number}", str(address), hub.access.mask(None, incoming.text),
-                             "no [users] entry has this number; not answered", fold=flood)
+            kind, why = ("sms-not-text", "8-bit data (an MMS notice?), not text; deleted") if incoming.binary else \
+                ("sms-unknown-sender", "no [users] entry has this number; not answered")
+            hub.audit.record(kind, f"sms:{number}", str(address), hub.access.mask(None, incoming.text), why, fold=flood)
             return []
-        message = Message(identity, address, incoming.text, addressed=True, raw=incoming)
+        late = time.time() - incoming.sent_at if incoming.sent_at is not None else 0.0
+        message = Message(identity, address, incoming.text, addressed=True, raw=incoming,
+                          late=late if late > self.settings.stale_after else 0.0)
         replies = await hub.execute(message, queued=True)     # _finish queues them
         rendered = self.render(replies)
         return [rendered] if rendered else []

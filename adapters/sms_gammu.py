@@ -281,10 +281,15 @@ class GammuModem:
                     continue
                 log.warning("SMS from %s: %d of %s parts after %.0fs; handling what arrived",
                             first.get("Number"), len(group), udh.get("AllParts"), now - started)
-            text = sms_text.join(group)
             number = str(first.get("Number") or "")
-            key = sms_text.message_key(number, first.get("DateTime"), text)
-            result.append(Incoming(number, text, key, tuple(p["Location"] for p in group), len(group)))
+            try:
+                text, binary = sms_text.join(group), sms_text.is_binary(group)
+            except Exception:                   # one message no one can read must not stop the others
+                log.exception("SMS from %s cannot be read; taken as data (audited, deleted)", number)
+                text, binary = "", True
+            key = sms_text.message_key(number, first.get("DateTime"), text, "bin" if binary else "")
+            result.append(Incoming(number, text, key, tuple(p["Location"] for p in group), len(group),
+                                   sms_text.stamped(first.get("DateTime")), binary))
         self._first_seen = {k: v for k, v in self._first_seen.items() if k in seen}
         return result
 

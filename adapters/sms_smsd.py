@@ -15,6 +15,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from .sms_text import Encoder, Incoming
 log = logging.getLogger(__name__)
 
 # IN<date>_<time>_<serial>_<sender>_<part>.<ext>, as the files service names received messages.
-INBOX_NAME = re.compile(r"^IN(\d{8})_(\d{6})_(\d+)_(.*)_(\d+)\.txt$")
+INBOX_NAME = re.compile(r"^IN(\d{8})_(\d{6})_(\d+)_(.*)_(\d+)\.(txt|bin)$")    # .bin: 8-bit data (an MMS notice)
 SETTLE = 0.3          # seconds a file must be left alone before we read it (the daemon writes in place)
 GIVE_UP = 120.0       # an unreadable inbox file older than this is set aside
 
@@ -207,7 +208,7 @@ def _read_inbox(config: SpoolConfig) -> list[Incoming]:
         match = INBOX_NAME.match(entry.name)
         if not match or not entry.is_file():
             continue
-        date, clock, serial, number, part = match.groups()
+        date, clock, serial, number, part, _kind = match.groups()
         groups.setdefault((date, clock, serial, number), []).append(
             (int(part), Path(entry.path), entry.stat().st_mtime))
     result = []
@@ -218,12 +219,20 @@ def _read_inbox(config: SpoolConfig) -> list[Incoming]:
             continue
         paths = tuple(str(p) for _, p, _ in files)
         try:
+            sent_at: float | None = datetime.strptime(date + clock, "%Y%m%d%H%M%S").timestamp()
+        except ValueError:
+            sent_at = None
+        if any(p.endswith(".bin") for p in paths):      # data, not text: audited and removed, never run
+            result.append(Incoming(number, "", sms_text.message_key(number, f"{date}_{clock}_{serial}", "", "bin"),
+                                   paths, len(files), sent_at, binary=True))
+            continue
+        try:
             if config.inbox_format == "detail":
                 incoming = _read_detail(files[0][1], paths, number)
             else:
                 text = "".join(_read_text(p, config.inbox_format) for _, p, _ in files)
                 key = sms_text.message_key(number, f"{date}_{clock}_{serial}", text)
-                incoming = Incoming(number, text, key, paths, len(files))
+                incoming = Incoming(number, text, key, paths, len(files), sent_at)
         except (gammu.GSMError, OSError, UnicodeError, ValueError) as exc:
             if age > GIVE_UP:
                 for path in paths:
@@ -244,7 +253,8 @@ def _read_detail(path: Path, paths: tuple[str, ...], file_number: str) -> Incomi
     first = group[0]
     text = sms_text.join(group)
     number = str(first.get("Number") or file_number)
-    return Incoming(number, text, sms_text.message_key(number, first.get("DateTime"), text), paths, len(group))
+    return Incoming(number, text, sms_text.message_key(number, first.get("DateTime"), text), paths, len(group),
+                    sms_text.stamped(first.get("DateTime")), sms_text.is_binary(group))
 
 
 def _read_text(path: Path, fmt: str) -> str:

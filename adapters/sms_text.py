@@ -39,6 +39,8 @@ class Incoming:
     key: str
     handle: tuple[Any, ...]
     parts: int = 1
+    sent_at: float | None = None        # the SMS centre's stamp (unix time), when known
+    binary: bool = False                # no text (an operator's MMS notice, a WAP push): never a command
 
 
 def fits_gsm7(text: str) -> bool:
@@ -115,11 +117,26 @@ def is_complete(group: list[SmsDict]) -> bool:
     return len({(p.get("UDH") or {}).get("PartNumber") for p in group}) >= int(udh.get("AllParts") or 1)
 
 
+def is_binary(group: list[SmsDict]) -> bool:
+    """Whether a message carries data, not text (8-bit: an MMS notice; gammu gives its Text as bytes)."""
+    return any(not isinstance(part.get("Text") or "", str) for part in group)
+
+
+def stamped(sent_at: Any) -> float | None:
+    """The SMS centre's time of a message as unix time (gammu's naive datetime is local time)."""
+    try:
+        return sent_at.timestamp() if isinstance(sent_at, datetime) else None
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def join(group: list[SmsDict]) -> str:
     """Text of one linked message: gammu.DecodeSMS, else the parts' texts in part order.
 
     A message still missing parts (given up waiting) shows each gap as an ellipsis.
     """
+    if is_binary(group):
+        return ""
     if not is_complete(group):
         by_number = {(p.get("UDH") or {}).get("PartNumber"): p.get("Text") or "" for p in group}
         total = int((group[0].get("UDH") or {}).get("AllParts") or len(group))

@@ -141,8 +141,8 @@ async def test_smsd_unicode_inbox_format(tmp_path: Path, mosquitto: Mosquitto) -
 
 def inbox_file(daemon: GammuSmsd, number: str, text: str) -> Path:
     """A received SMS as gammu-smsd's files service leaves it in its inbox (detail format)."""
-    when = datetime.datetime(2026, 5, 1, 12, 0, 0)
-    path = daemon.folders["inbox"] / f"IN20260501_120000_00_{number}_00.txt"
+    when = datetime.datetime.now().replace(microsecond=0)           # an old one is answered "not run"
+    path = daemon.folders["inbox"] / f"IN{when:%Y%m%d_%H%M%S}_00_{number}_00.txt"
     staging = daemon.workdir / "staging.txt"
     gammu.SaveSMSBackup(str(staging), [{"Type": "Deliver", "Number": number, "Text": text, "State": "UnRead",
                                         "Folder": 1, "SMSC": {"Number": "+33000000000"}, "DateTime": when}])
@@ -291,6 +291,32 @@ async def test_gammu_unknown_number_is_audited_not_answered(tmp_path: Path, mosq
         entries = await audit(hub, "sms-unknown-sender")
         assert [(e["sender"], e["text"]) for e in entries] == [(f"sms:{STRANGER}", "chauffage on")]
         assert commands.empty() and modem_spy.sent == []
+
+
+async def test_gammu_data_sms_is_audited_and_deleted_and_the_rest_run_in_the_order_sent(
+        tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone, modem_spy: ModemSpy) -> None:
+    """An operator's MMS notice (8-bit data) once crashed the adapter at every poll, the SIM
+    never emptied: it is audited and deleted. Messages waiting on the SIM run in the order they
+    were sent (`off` after `on` wins, whatever their slots), and one sent hours ago is not run."""
+    now = datetime.datetime.now().replace(microsecond=0)
+    base = {"Type": "Deliver", "Number": "+33600000000", "State": "UnRead", "Folder": 1,
+            "SMSC": {"Number": "+33000000000"}, "DateTime": now}
+    phone._place(dict(base, Text=b"\x8c\x82\x98mms-notice", Coding="8bit"))
+    phone.deliver(ALICE, "chauffage off", when=now)
+    phone.deliver(ALICE, "chauffage on", when=now - datetime.timedelta(seconds=30))
+    phone.deliver(ALICE, "temp salon", when=now - datetime.timedelta(hours=3))
+    async with heater_commands(mosquitto) as commands, \
+            running(Hub(hub_settings(tmp_path, mosquitto, gammu_backend(phone)))) as hub:
+        await sms_up(hub)
+        switched = [json.loads(await asyncio.wait_for(commands.get(), 10)) for _ in range(2)]
+        assert switched == [{"state": "ON"}, {"state": "OFF"}]
+        await wait_for(lambda: len(modem_spy.texts(ALICE)) == 3, timeout=10)
+        assert modem_spy.texts(ALICE)[0].startswith("Not run: 'temp salon' reached the hub 3h late"), \
+            modem_spy.texts(ALICE)                                   # the oldest, answered first
+        await wait_for(lambda: not phone.waiting(), timeout=10)     # the data SMS too
+        [data] = await audit(hub, "sms-not-text")
+        assert data["sender"] == "sms:+33600000000" and "MMS" in data["detail"], data
+        assert hub.adapters["sms"].health.connected
 
 
 async def test_gammu_two_part_and_accented_ucs2(tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone,
