@@ -68,7 +68,7 @@ class AlertEngine:
         self.outbox = Outbox(hub)
         self.unstored = Unstored(hub, self)
         self.reminders = Reminders(self)
-        self._mutes: dict[str, float] = {}
+        self.mutes: dict[str, float] = {}          # rule -> the wall-clock time its mute ends
         self._attaching: set[asyncio.Task[Any]] = set()     # pictures being fetched for held alerts
 
     @property
@@ -91,7 +91,7 @@ class AlertEngine:
                 state.last_raised = self.hub.clock.monotonic() - max(0.0, self.hub.clock.time() - raised_at)
                 if quiet_since is not None:
                     state.quiet_since = self.hub.clock.monotonic() - max(0.0, self.hub.clock.time() - quiet_since)
-        self._mutes = await store.call(alert_rows.mutes, store.db, self.hub.clock.time())
+        self.mutes = await store.call(alert_rows.mutes, store.db, self.hub.clock.time())
         self.hub.home.listen(self._on_reading)
         # States that came before this listener (retained ones, read as the hub subscribed) are
         # judged now: an alarm open since before a restart whose device is back to normal ends
@@ -170,7 +170,7 @@ class AlertEngine:
 
     def muted(self, rule: str) -> bool:
         """Whether `rule` is muted now (mutes end at a wall-clock time: they are stored)."""
-        return self._mutes.get(rule, 0) > self.hub.clock.time()
+        return self.mutes.get(rule, 0) > self.hub.clock.time()
 
     async def settled(self) -> None:
         """Return once every reading received so far has been evaluated (and its alert recorded, or
@@ -539,7 +539,7 @@ class AlertEngine:
         until = self.hub.clock.time() + seconds
         store = self.hub.store
         await store.call(alert_rows.mute, store.db, rule, until, by)
-        self._mutes[rule] = until
+        self.mutes[rule] = until
 
     async def active(self) -> list[dict[str, Any]]:
         """Alerts not cleared yet, newest first, with who was told and who acknowledged."""

@@ -55,8 +55,11 @@ def data_dir_message(settings: Settings, path: Path, existed: bool, reason: str)
     action = "cannot write to" if existed else "cannot create"
     relative = "" if settings.hub.data_dir.is_absolute() else \
         f" (a relative data_dir is taken from the config file's folder, {settings.base_dir})"
-    return (f"[hub] data_dir: {action} {path} ({reason}){relative}; set data_dir = \"/var/lib/chatops\" "
-            f"in [hub], or create {path} owned by the user chatops runs as")
+    import getpass
+    user = getpass.getuser()
+    return (f"[hub] data_dir: {action} {path} ({reason}){relative}; create it for the user the hub runs as "
+            f"({user}): sudo install -d -m 700 -o {user} {path}, or set data_dir in [hub] to a folder {user} can "
+            f"write, e.g. data_dir = \"data\" (beside the config file)")
 
 
 def _is(test: Callable[[], bool]) -> bool:

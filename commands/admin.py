@@ -11,6 +11,7 @@ from chatops.i18n import _
 from chatops.controls import Publish
 from chatops.durations import format_duration
 from chatops.mqtt import MqttUnavailable
+from chatops.mutes import muted_note
 
 REPORT_WAIT = 5.0          # seconds for the detector to report its new state, then for the rules to run
 
@@ -59,7 +60,8 @@ async def simulate(ctx: Context, what: Literal["smoke", "motion"], state: Litera
     raised = {rule.active_id: name for name, rule in hub.alerts.rules.items()
               if rule.rule.device == detector.name and rule.active_id is not None}
     if not (on and raised):
-        return _('{done}; {label} reports it.').format(done=done, label=detector.label)
+        return _('{done}; {label} reports it.').format(done=done, label=detector.label) + \
+            (muted_note(hub, detector.name) if on else "")
     states = [_("Alert #{id} ({name}) is active, acknowledged by {who}.").format(id=alert_id, name=name,
                                                                                 who=acked_by[alert_id])
               if acked_by.get(alert_id) else _("Alert #{id} ({name}) is active: `ack` stops it.").format(

@@ -6,6 +6,7 @@ import re
 
 from chatops.command import CommandError, Context, command
 from chatops.i18n import _
+from chatops.mutes import muted_note
 from chatops.reminders import shown_rule
 from chatops.durations import format_duration, leading_duration
 
@@ -17,7 +18,7 @@ async def alerts(ctx: Context) -> str:
     """Active alerts with their id, age, who was told and who acknowledged."""
     active = await ctx.hub.alerts.active()
     if not active:
-        return _("No active alerts.")
+        return _("No active alerts.") + muted_note(ctx.hub)
     now = ctx.hub.clock.time()
     lines = []
     for a in active:

@@ -19,6 +19,7 @@ from chatops.message import Button, Reply
 from chatops.mqtt import MqttUnavailable
 from chatops.router import clean_text
 from chatops.url_secrets import masked
+from chatops.mutes import muted_note
 from chatops.schedule import Recurrence, local_time
 
 
@@ -414,5 +415,6 @@ async def status(ctx: Context) -> str:
         lines.append(_("audit: {count} rows kept in memory and in the log, not stored ({why})").format(
             count=hub.audit.waiting, why=hub.audit.failing))
     active = await hub.alerts.active()
-    lines.append(_("alerts: {count} active").format(count=len(active)) if active else _("alerts: none active"))
+    lines.append((_("alerts: {count} active").format(count=len(active)) if active else _("alerts: none active"))
+                 + muted_note(hub))
     return "\n".join(lines)

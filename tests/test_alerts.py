@@ -303,6 +303,12 @@ async def test_mute_stops_new_alerts(tmp_path: Path, mosquitto: Mosquitto, broke
         await smoke(broker, True)
         with pytest.raises(TimeoutError):
             await inbox.next(timeout=1.0)
+        # No alert, and why: a mute survives restarts, and a forgotten one looked like a dead detector.
+        until = hub.alerts.mutes["smoke"]
+        from chatops.schedule import local_time
+        shown = local_time(until, hub.timers.tz, hub.clock.time())
+        assert await exec_command(hub, "alerts", sender="alice") == f"No active alerts. Muted: smoke until {shown}."
+        assert f"alerts: none active Muted: smoke until {shown}." in await exec_command(hub, "status", sender="alice")
 
 
 @pytest.mark.parametrize("when, value, previous, expected", [

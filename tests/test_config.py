@@ -395,9 +395,12 @@ def locked_config(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
 
 
 def data_dir_error(config: Path, data_dir: Path, reason: str) -> str:
+    import getpass
+    user = getpass.getuser()
     return (f"[hub] data_dir: cannot create {data_dir} ({reason}) (a relative data_dir is taken from the config "
-            f"file's folder, {config.parent}); set data_dir = \"/var/lib/chatops\" in [hub], or create "
-            f"{data_dir} owned by the user chatops runs as")
+            f"file's folder, {config.parent}); create it for the user the hub runs as ({user}): sudo install -d "
+            f"-m 700 -o {user} {data_dir}, or set data_dir in [hub] to a folder {user} can write, e.g. "
+            f"data_dir = \"data\" (beside the config file)")
 
 
 def test_run_with_an_unwritable_data_dir_is_a_clean_startup_error(locked_config: tuple[Path, Path, str]) -> None:

@@ -80,6 +80,15 @@ def test_alerts_lists_the_console_as_told_once_it_showed_the_alert(tmp_path: Pat
     assert "nobody yet" not in listing
 
 
+def test_a_muted_smoke_rule_is_said_when_the_demo_smoke_fires(tmp_path: Path) -> None:
+    """`mute smoke 30m` from an earlier try (mutes survive restarts): `simulate smoke on` raised
+    nothing, and nothing said why."""
+    write_demo_config(tmp_path)
+    done = run_cli(tmp_path, "run", "--console", "--config", "config.toml", stdin="mute smoke 30m\nsimulate smoke on\n")
+    fired = next(line for line in done.stdout.splitlines() if line.startswith("Simulated smoke detected"))
+    assert re.search(r"reports it\. Muted: smoke until \d\d:\d\d(:\d\d)?\.$", fired), done.stdout
+
+
 def test_the_demo_terminal_shows_only_answers(tmp_path: Path) -> None:
     """No broker bookkeeping (amqtt's PUBACK and "not broadcasted" warnings), no log line
     repeating an alert the console already shows."""
