@@ -62,6 +62,13 @@ class BackendKind(str, Enum):
     SMSD = "smsd"
 
 
+# Typography outside the GSM alphabet, which would make the whole SMS UCS-2 (70 characters, not
+# 160): `help`'s dashes, French quotes and spaces, an ellipsis. `°` has no stand-in and stays.
+GSM_FRIENDLY = str.maketrans({"\u2014": "-", "\u2013": "-", "\u2019": "'", "\u2018": "'", "\u201c": '"',
+                              "\u201d": '"', "\u00ab": '"', "\u00bb": '"', "\u2026": "...", "\u202f": " ",
+                              "\u00a0": " "})
+
+
 class Settings(AdapterSettings):
     """[adapters.sms]: a 3G key driven by python-gammu, or gammu-smsd's spool."""
 
@@ -368,7 +375,10 @@ class Adapter(AdapterBase):
         if not text:
             return
         parts = self.encoder.count(text)
-        if not self._within_cap(number, parts):
+        # The cap holds back what the hub sends unasked (alerts, reminders, timers); the answer to
+        # an SMS the user just paid for, and an alarm's end or acknowledgement, always go (counted).
+        wanted = reply.answer or (reply.alert is not None and reply.alert.kind in ("clear", "ack"))
+        if not wanted and not self._within_cap(number, parts):
             self._note_held(number, [text])
             raise Undeliverable(f"held back by the hourly cap ({self.settings.hourly_cap} SMS per number per hour)")
         try:
@@ -393,7 +403,8 @@ class Adapter(AdapterBase):
         SMS as the encoder counts them (GSM 7-bit or UCS-2)."""
         web = getattr(self._hub, "web", None)
         lines = [piece.text for reply in replies for piece in render.fit(reply, self.capabilities, web) if piece.text]
-        return self.encoder.fit("\n".join(lines), self.settings.max_parts) if lines else ""
+        text = "\n".join(lines).translate(GSM_FRIENDLY)
+        return self.encoder.fit(text, self.settings.max_parts) if lines else ""
 
     def _note_held(self, number: str, held: list[str]) -> None:
         for text in held:

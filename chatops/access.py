@@ -20,12 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .auth import Auth, User, fold
 from .command import CommandSpec
 from .config import ConfigError, read_secret
 from .i18n import _
 from .rate import SenderLimits
+
+if TYPE_CHECKING:
+    from .adapter import Capabilities
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +90,23 @@ class Access:
             return None
         return self._pins.get(user.name)
 
+    def asks_pin(self, user_name: str, permission: str, capabilities: Capabilities) -> bool:
+        """Whether `user_name` must put their PIN before a command needing `permission` on a
+        network with these capabilities: an alert tells a PIN user on SMS `answer PIN ack 1`."""
+        return self.pin_of(self.auth.users.get(user_name), capabilities.forgeable_sender) is not None \
+            and self._pin_guards(permission)
+
+    def _pin_guards(self, permission: str) -> bool:
+        """The PIN guards what strangers may not do: reading needs none (`temp salon`)."""
+        return permission not in self.auth.default_grants
+
     def take_pin(self, pin: str | None, words: list[str],
                  resolves: Callable[[list[str]], bool]) -> tuple[list[str], Pin]:
         """The words to route and what their first word was. `resolves(words)` tells whether
         words name a command (the router's own resolution)."""
         if pin is None or not words:
             return words, Pin.NOT_ASKED
-        if hmac.compare_digest(fold(words[0]).encode(), fold(pin).encode()):
+        if hmac.compare_digest(fold(words[0].rstrip(":")).encode(), fold(pin).encode()):    # `Sésame: chauffage on`
             return words[1:], Pin.GIVEN
         if not resolves(words) and len(words) > 1 and resolves(words[1:]):
             return words[1:], Pin.WRONG
@@ -155,7 +169,7 @@ class Access:
             return Refusal("refused", answer, f"{spec.name}: not permitted")
         if user is None or pin is Pin.NOT_ASKED:
             return None
-        needs_pin = spec.permission not in self.auth.default_grants
+        needs_pin = self._pin_guards(spec.permission)
         if pin is Pin.WRONG:
             self._failures.setdefault(user.name, deque()).append(self._clock())
             return Refusal("pin-wrong", _("Wrong PIN; nothing was done."), f"{spec.name}: wrong PIN ({user.name})")
@@ -165,6 +179,7 @@ class Access:
             return Refusal("pin-locked", _("Too many wrong PINs; try again in an hour."),
                            f"{spec.name}: locked out ({user.name})")
         if pin is Pin.ABSENT:
-            return Refusal("pin-missing", _("This command needs your PIN first, e.g. \"PIN chauffage on\"."),
+            return Refusal("pin-missing", _("This command needs your PIN first: send \"PIN {command}\", your PIN "
+                                            "word in front.").format(command=word.lower() or spec.name),
                            f"{spec.name}: missing PIN ({user.name})")
         return None

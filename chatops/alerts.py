@@ -71,11 +71,6 @@ class AlertEngine:
         self.mutes: dict[str, float] = {}          # rule -> the wall-clock time its mute ends
         self._attaching: set[asyncio.Task[Any]] = set()     # pictures being fetched for held alerts
 
-    @property
-    def sent_count(self) -> int:
-        """Deliveries sent by this process (tests and benchmarks read it)."""
-        return self.outbox.sent_count
-
     # ---- start-up ------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -351,12 +346,14 @@ class AlertEngine:
         """`text(prefix)` for one recipient as a delivery row names it (a user name, or an
         address such as "irc:#maison"), the adapter it goes through and whether it is a direct
         chat: in the user's language (an address reads the hub's), with the command prefix as
-        they type it ("" when direct; None where nobody can answer, see `how_to_ack`)."""
+        they type it ("" when direct, `PIN ` where they give one; None where nobody can answer)."""
         def shown(recipient: str, adapter_name: str, direct: bool) -> str:
             adapter = self.hub.adapters.get(adapter_name)
-            answers = adapter is None or adapter.capabilities.reads_answers
+            prefix = None if adapter is not None and not adapter.capabilities.reads_answers else \
+                "" if direct else self.hub.settings.hub.prefix
             with speaking(self.hub.auth.language_of(None if ":" in recipient else recipient)):
-                return text(None if not answers else "" if direct else self.hub.settings.hub.prefix)
+                pin = adapter is not None and self.hub.access.asks_pin(recipient, "ack", adapter.capabilities)
+                return text(_("PIN") + " " + prefix if pin and prefix is not None else prefix)
         return shown
 
     def is_direct(self, recipient: Recipient) -> bool:

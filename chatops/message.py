@@ -113,6 +113,7 @@ class Reply:
     low_priority: bool = False      # an answer to a stranger: paced networks send it after the rest
     buttons: tuple[Button, ...] = ()
     alert: AlertRef | None = None
+    answer: bool = False            # the answer to a line its reader sent (a paying network sends it past its cap)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", safe_text(self.text))

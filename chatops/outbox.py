@@ -201,7 +201,7 @@ class Outbox:
                 buttons = self._ack_button(alert_id, recipient) if open_ and kind in ("raise", "repeat") else ()
                 alert = AlertRef(alert_id, severity, kind) if severity is not None else None
                 outcome = await self._send_one(adapter, adapter_name, target, bool(direct), text, attachment,
-                                               attempts, buttons, alert)
+                                               attempts, buttons, alert, answer=kind == "reply")
                 if outcome is None:
                     delivered.append(delivery_id)
                     self.shown.add(delivery_id)      # `alerts` lists the recipient as told at once
@@ -254,13 +254,13 @@ class Outbox:
 
     async def _send_one(self, adapter: Any, adapter_name: str, target: str, direct: bool, text: str,
                         attachment: str | None, attempts: int, buttons: tuple[Button, ...] = (),
-                        alert: AlertRef | None = None) -> tuple[str, float] | None:
+                        alert: AlertRef | None = None, answer: bool = False) -> tuple[str, float] | None:
         """Send one delivery; None when sent, else (error, retry delay)."""
         attachments = ()
         if attachment:
             mime = mimetypes.guess_type(attachment)[0] or "image/jpeg"
             attachments = (Attachment(path=Path(attachment), mime=mime),)
-        reply = Reply(text, attachments, notice=True, buttons=buttons, alert=alert)
+        reply = Reply(text, attachments, notice=True, buttons=buttons, alert=alert, answer=answer)
         epoch = adapter.health.since                # changes when the connection goes down or up
         try:
             async with asyncio.timeout(SEND_TIMEOUT):

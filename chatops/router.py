@@ -172,6 +172,8 @@ class Router:
         words, pin = self.access.take_pin(pin_word, words, lambda w: self._resolve(self._unprefixed(w))[0] is not None)
         if pin in (Pin.GIVEN, Pin.WRONG):
             words = self._unprefixed(words)       # `SESAME !chauffage on`: the habit of a room after the PIN
+        if pin is Pin.GIVEN and not words:       # the PIN alone: said what it is for, not silence
+            return Reply(_("That is your PIN: put it in front of a command, e.g. \"PIN chauffage on\"."))
         spec, args, word = self._resolve(words) if words else (None, [], "")
         refusal = self.access.authorize(message.sender.rate_key, user, spec, pin, forgeable=forgeable, word=word)
         if refusal is None and spec is None:

@@ -125,3 +125,19 @@ async def test_a_flood_of_wrong_pins_from_an_admin_number_is_rate_limited(hub: H
     await hub.audit.flush(everything=True)
     entries = await hub.store.audit_entries()
     assert len([e for e in entries if e["sender"] == f"sms:{CAROL}"]) <= burst + 2
+
+
+async def test_an_alarm_tells_a_pin_user_to_answer_with_the_pin_and_the_refusal_names_the_command(hub: Hub) -> None:
+    """`(alert #1; answer ack 1)` sent to alice, whose SMS need her PIN: her `ack` was refused,
+    with an example about the heater, an SMS each way during an alarm."""
+    from chatops.alerts import AlertEngine
+    shown = AlertEngine.in_their_words(hub.alerts, lambda prefix: f"(alert #1; answer {prefix}ack 1)")
+    assert shown("alice", "sms", True) == "(alert #1; answer PIN ack 1)"
+    assert shown("bob", "sms", True) == "(alert #1; answer ack 1)"             # no PIN: none asked
+    assert await sms(hub, "ack 1") == 'This command needs your PIN first: send "PIN ack", your PIN word in front.'
+
+
+async def test_the_pin_with_a_colon_is_the_pin_and_the_pin_alone_is_answered(hub: Hub) -> None:
+    assert await sms(hub, "Sesame: whoami") != "Wrong PIN; nothing was done."
+    assert await sms(hub, "Sesame") == 'That is your PIN: put it in front of a command, e.g. "PIN chauffage on".'
+    assert await audited(hub) == []

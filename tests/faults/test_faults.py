@@ -152,7 +152,7 @@ async def test_chat_peer_killed_and_restarted(rig: Rig, network: str, recovery_l
         after = await rig.smoke(True)
         assert after is not None
         await rig.delivered_exactly_once(after)
-        assert hub.alerts.sent_count == 9
+        assert hub.alerts.outbox.sent_count == 9
         recovery_log.add(Recovery(KILLED[network], network, outage, connected, answered, f"{CAP:g} s"))
 
 
@@ -191,7 +191,7 @@ async def test_mosquitto_killed_and_restarted(rig: Rig, recovery_log: RecoveryLo
         assert after is not None
         await rig.delivered_exactly_once(after)
         assert rig.copies(alert) == {n: 1 for n in NETWORKS}
-        assert hub.alerts.sent_count == 6
+        assert hub.alerts.outbox.sent_count == 6
         assert await hub.alerts.active() and [a["rule"] for a in await hub.alerts.active()] == ["smoke"]
         recovery_log.add(Recovery(KILLED["mqtt"], "mqtt", back - killed, connected, answered, f"{CAP:g} s"))
 
@@ -234,7 +234,7 @@ async def test_partition_longer_than_every_backoff_cap(rig: Rig, recovery_log: R
         assert after is not None
         await rig.delivered_exactly_once(after)
         assert rig.copies(before) == {n: 1 for n in NETWORKS}
-        assert hub.alerts.sent_count == 6
+        assert hub.alerts.outbox.sent_count == 6
 
 
 # ---- the SQLite file: disk full, read-only ----------------------------------------------------------
@@ -349,7 +349,7 @@ async def test_store_fault_keeps_the_hub_answering_and_loses_no_alert(
         # B went out from memory at once (NOT STORED), then was recorded with everyone as told.
         await rig.delivered_exactly_once(second, shown_as="Smoke in the kitchen! (NOT STORED")
         assert (await rig.health())["store"]["ok"] is True
-        assert hub.alerts.sent_count == 3                    # A through the outbox; B was sent from memory
+        assert hub.alerts.outbox.sent_count == 3                    # A through the outbox; B was sent from memory
 
 
 # ---- the hub killed with SIGKILL and restarted ----------------------------------------------------------

@@ -441,6 +441,11 @@ async def test_gammu_hourly_cap_holds_back_and_says_so(tmp_path: Path, mosquitto
             "SELECT text, last_error FROM deliveries WHERE delivered_at = -1").fetchall())
         assert given_up == [("alert 2", "refused: Undeliverable: held back by the hourly cap "
                                         "(2 SMS per number per hour)")]
+        # Past the cap, the answer to alice's own SMS still goes: she paid for it, and an `ack`
+        # during an alarm must be confirmed.
+        phone.deliver(ALICE, "temp salon")
+        await wait_for(lambda: len(modem_spy.texts(ALICE)) == 3, timeout=10)
+        assert modem_spy.texts(ALICE)[-1].startswith("salon: ")
 
 
 async def test_gammu_silent_modem_is_reopened_without_losing_queued_sms(

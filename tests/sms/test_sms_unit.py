@@ -424,3 +424,12 @@ async def test_the_hourly_cap_counts_across_a_restart_and_a_clock_step(adapter: 
     monkeypatch.setattr(time, "time", lambda: sent + 30 * 86400)
     assert not adapter._within_cap("+32470123456", 1), "a wall-clock step opened the cap"
     assert adapter._within_cap("+33622222222", 1), "another number has its own"
+
+
+async def test_typography_goes_in_the_gsm_alphabet_so_help_costs_fewer_sms(adapter: Adapter) -> None:
+    """`help`'s dashes, French quotes and thin spaces once made every SMS UCS-2 (70 characters
+    instead of 160): they become their GSM look-alikes; `°` has none and stays."""
+    from adapters import sms_text
+    text = adapter.render([Reply("ack — acquitter l’alerte… « ack 1 », 1\u202f447")])
+    assert text == "ack - acquitter l'alerte... \" ack 1 \", 1 447" and sms_text.fits_gsm7(text)
+    assert adapter.render([Reply("salon: 20,5 °C")]) == "salon: 20,5 °C"
