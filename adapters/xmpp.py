@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chatops import render
+from chatops.outbox import Undeliverable
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
 from chatops.config import ConfigError, read_secret
@@ -128,6 +129,7 @@ class Adapter(AdapterBase):
         self._lost = asyncio.Event()
         self._changed = asyncio.Event()
         self._acks: dict[str, asyncio.Future[None]] = {}
+        self._sent_to: dict[str, str] = {}      # stanza id -> where it went (recent ones), to name a bounce
         self._upload_available: bool | None = None
         self._last_error = ""
         self._rpc: Any = None
@@ -206,6 +208,7 @@ class Adapter(AdapterBase):
         on(xmpp, "session_end", self._on_session_end)
         on(xmpp, "stanza_acked", self._on_acked)
         on(xmpp, "message", self._on_message)
+        on(xmpp, "message_error", self._on_bounce)
         on(xmpp, "groupchat_message", self._on_groupchat)
         on(xmpp, "groupchat_presence", self.muc.on_presence)
         on(xmpp, "roster_subscription_request", self._on_subscribe)
@@ -492,8 +495,9 @@ class Adapter(AdapterBase):
                 sent.append(self._message(to, kind, reply.text, address.thread))
             for attachment in reply.attachments:
                 url, uploaded = await self._publish(attachment)
-                if url:
-                    sent.append(self._message(to, kind, url, address.thread, oob=url if uploaded else None))
+                # No HTTP upload and no web server: said, as on networks that carry no picture.
+                shown = url or f"{attachment.name or attachment.path.name}: {render.NO_LINK}"
+                sent.append(self._message(to, kind, shown, address.thread, oob=url if uploaded else None))
             await self._acknowledged(sent)
         finally:
             for stanza_id in sent:
@@ -512,8 +516,25 @@ class Adapter(AdapterBase):
         if oob:
             msg["oob"]["url"] = oob             # XEP-0066: clients show the image inline when body == url
         self._acks[stanza_id] = asyncio.get_running_loop().create_future()
+        self._sent_to[stanza_id] = to
+        while len(self._sent_to) > 200:              # the recent ones: a bounce comes within seconds
+            del self._sent_to[next(iter(self._sent_to))]
         msg.send()
         return stanza_id
+
+    def _on_bounce(self, msg: Any) -> None:
+        """The server returned one of our messages (no such user, no such room): never silent. Before
+        its acknowledgement (a local user: the server bounces before it answers our ack request)
+        the send fails for good, and the outbox says why; later (a remote server) it is logged."""
+        to = self._sent_to.pop(str(msg["id"]), None) if msg["id"] else None
+        if to is None:
+            return
+        why = f"{self.name}: the server returned the message to {to} ({msg['error']['condition']}" \
+              f"{': ' + msg['error']['text'] if msg['error']['text'] else ''})"
+        log.warning("%s", why)
+        future = self._acks.get(str(msg["id"]))
+        if future is not None and not future.done():
+            future.set_exception(Undeliverable(why))
 
     async def _acknowledged(self, ids: list[str]) -> None:
         """Wait until the server acknowledged (XEP-0198) these stanzas, so an alert is never lost."""

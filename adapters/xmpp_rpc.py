@@ -164,16 +164,17 @@ class HubService:
         message = Message(caller, Address(self.adapter, caller.id, True), text, addressed=True)
         outcome: list[str] = []
         replies = await self.hub.execute(message, outcome=outcome)
-        if outcome == ["refused"]:
+        if outcome[:1] == ["refused"]:
             # A script must tell a refusal from an answer without reading it: a fault, as for
-            # hub.read and hub.switch (the refusal's own words, or the rate limit's).
+            # hub.read and hub.switch (the refusal's own words, or the rate limit's: 5, to back off).
             said = " ".join(r.text for r in replies if r.text)
-            raise Fault(FaultCode.NOT_PERMITTED, said or "too many calls; wait a minute")
+            code = FaultCode.RATE_LIMITED if "rate-limited" in outcome else FaultCode.NOT_PERMITTED
+            raise Fault(code, said or "too many calls; wait a minute")
         lines = [r.text for r in replies if r.text]
         for reply in replies:
             for attachment in reply.attachments:
-                if url := render.image_link(self.hub.web, attachment):
-                    lines.append(f"[image] {url}")
+                url = render.image_link(self.hub.web, attachment)
+                lines.append(f"[image] {url}" if url else f"[image] {render.NO_LINK}")
         return "\n".join(lines)
 
     async def devices(self, caller: Identity) -> list[dict[str, Any]]:
@@ -266,20 +267,20 @@ class Endpoints:
     def _form(self, title: str) -> Any:
         return self.xmpp.plugin["xep_0004"].make_form(ftype="form", title=title)
 
-    def _devices_field(self, form: Any, kinds: tuple[DeviceType, ...]) -> None:
+    def _devices_field(self, form: Any, wanted: Callable[[Any], bool]) -> None:
         field = form.add_field(var="device", ftype="list-single", label="Device", required=True)
         for device in sorted(self.service.hub.home.devices.values(), key=lambda d: d.name):
-            if device.type in kinds:
+            if wanted(device):
                 field.add_option(label=device.label, value=device.name)
 
     async def _read_form(self, iq: Any, session: dict[str, Any]) -> dict[str, Any]:
         form = self._form("Read a device")
-        self._devices_field(form, (DeviceType.SENSOR, DeviceType.BINARY_SENSOR, DeviceType.SWITCH))
+        self._devices_field(form, lambda device: device.type is not DeviceType.CAMERA)    # what hub.read reads
         return await self._ask(session, "read", form, self._read_done)
 
     async def _switch_form(self, iq: Any, session: dict[str, Any]) -> dict[str, Any]:
         form = self._form("Switch a device")
-        self._devices_field(form, (DeviceType.SWITCH,))
+        self._devices_field(form, lambda device: device.switchable)       # a light too, as `switch` takes it
         field = form.add_field(var="state", ftype="list-single", label="State", required=True, value="on")
         for word in SWITCH_STATES:
             field.add_option(label=word, value=word)

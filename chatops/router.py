@@ -141,8 +141,8 @@ class Router:
         finally:
             i18n.reset_language(token)
             self.hub.observe_command(verdict.command, verdict.result, time.perf_counter() - started)
-            if outcome is not None:
-                outcome.append(verdict.result)
+            if outcome is not None:               # ["refused", "rate-limited"]: a script backs off
+                outcome.extend([verdict.result, verdict.refusal] if verdict.refusal else [verdict.result])
 
     def _prepare(self, message: Message, line: str, user: User | None, acting: bool,
                  verdict: _Verdict) -> Reply | tuple[Context, list[Any]] | None:
@@ -186,7 +186,7 @@ class Router:
         if spec is not None:
             verdict.command = spec.name
         if refusal is not None:
-            verdict.result = "refused"
+            verdict.result, verdict.refusal = "refused", refusal.kind
             shown = self.access.mask(user, message.text, guessed if pin is Pin.WRONG else None)
             self._audit(refusal.kind, dataclasses.replace(message, text=shown), refusal.detail,
                         refusal.kind == "rate-limited")
@@ -435,6 +435,7 @@ class _Verdict:
 
     result: str = "ok"
     command: str = "unknown"
+    refusal: str = ""                   # a refusal's kind (rate-limited, pin-missing...), for callers
 
 
 @types.coroutine

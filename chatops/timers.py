@@ -334,7 +334,7 @@ class Timers:
             replies = await self.hub.run_as(timer.owner, timer.command, timer.address, outcome)
         head = _("Timer #{id} ({command})").format(id=timer.id, command=timer.command)
         # A refusal with no answer is the rate limit's (it answers once): never "done".
-        silent = _("not run: too many commands at once (the rate limit).") if outcome == ["refused"] else _("done.")
+        silent = _("not run: too many commands at once (the rate limit).") if outcome[:1] == ["refused"] else _("done.")
         shown = [Reply(_("{head}: {text}").format(head=head, text=r.text), r.attachments, notice=True)
                  for r in replies] or [Reply(_("{head}: {text}").format(head=head, text=silent), notice=True)]
         await self.deliver(timer.address, timer.owner, "timer", shown)

@@ -282,6 +282,35 @@ async def test_rpc_command_runs_as_the_caller(tmp_path: Path, mosquitto: Mosquit
             await eve.call("hub.command", "chauffage on")
         assert refused.value.code == FaultCode.NOT_PERMITTED and "may not use switch" in refused.value.message
         assert (await alice.call("hub.command", "chauffage off")) == "heater is OFF"
+        # The rate limit is fault 5, as for hub.read: a script backs off instead of giving up.
+        with pytest.raises(Fault) as limited:
+            for _ in range(100):
+                await eve.call("hub.command", "temp salon")
+        assert limited.value.code == FaultCode.RATE_LIMITED, limited.value
+
+
+async def test_a_message_the_server_returns_fails_the_send_with_the_reason(
+        tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An alert to a JID with no account was counted delivered: the server's bounce was dropped."""
+    from chatops.outbox import Undeliverable
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody)) as (_hub, adapter):
+        with pytest.raises(Undeliverable, match="returned the message to nobody@localhost"):
+            await adapter.send(Address("xmpp", "nobody@localhost", True), Reply("Smoke in the kitchen!"))
+        assert "returned the message to nobody@localhost" in caplog.text
+
+
+async def test_a_picture_with_no_way_to_go_is_said_not_dropped(tmp_path: Path, mosquitto: Mosquitto,
+                                                                prosody: Prosody, monkeypatch: pytest.MonkeyPatch) -> None:
+    image = tiny_png(tmp_path / "snap.png")
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, {**xmpp_section(prosody), "http_upload": False},
+                             web={"enabled": False}) as (_hub, adapter), \
+            xmpp_client("bob@localhost/phone", prosody.c2s_port) as bob:
+        await adapter.send(Address("xmpp", "bob@localhost", True),
+                           Reply("Entrée", attachments=(Attachment(path=image, mime="image/png"),)))
+        assert (await bob.next_message())["body"] == "Entrée"
+        assert (await bob.next_message())["body"] == \
+            "snap.png: (a picture: this network cannot carry it and the hub's web server is off)"
 
 
 async def test_image_goes_by_http_upload_with_oob(tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody,
@@ -513,6 +542,12 @@ async def test_adhoc_commands_are_listed_and_run(tmp_path: Path, mosquitto: Mosq
         adhoc = alice.xmpp.plugin["xep_0050"]
         first = await adhoc.send_command(HUB_JID, "read", timeout=5)
         assert first["command"]["status"] == "executing"
+        # Every device hub.read reads, and every one `switch` takes (the dimmable lamp too).
+        readable = {o["value"] for o in first["command"]["form"].get_fields()["device"].get_options()}
+        assert {"salon", "lampe", "thermostat", "volet_salon", "heater"} <= readable and "entree" not in readable
+        switch = await adhoc.send_command(HUB_JID, "switch", timeout=5)
+        assert {o["value"] for o in switch["command"]["form"].get_fields()["device"].get_options()} == \
+            {"hall_light", "heater", "lampe"}
         form = alice.xmpp.plugin["xep_0004"].make_form(ftype="submit")
         form.add_field(var="device", value="salon")
         done = await adhoc.send_command(HUB_JID, "read", sessionid=first["command"]["sessionid"],
