@@ -175,7 +175,14 @@ class GammuModem:
         try:
             return await self._call(self._init)
         except gammu.GSMError as exc:
-            device = self.settings.device
+            device, s = self.settings.device, self.settings
+            # What retrying cannot fix stops the adapter, naming the key (never a reopen loop).
+            if type(exc).__name__ == "ERR_UNKNOWNCONNECTIONTYPESTRING" and not s.gammurc:
+                raise ConfigError([f"adapters.{self.name}.connection: gammu knows no connection {s.connection!r}; write e.g. "
+                                   f"\"at\" (most 3G keys), \"at115200\" or \"none\" (the dummy driver)"]) from None
+            if type(exc).__name__ == "ERR_CANTOPENFILE" and s.gammurc:
+                raise ConfigError([f"adapters.{self.name}.gammurc: cannot open {s.gammurc_path(self._base_dir)}; give the path "
+                                   f"of a gammurc file, or leave gammurc out and set device and connection"]) from None
             if not self.settings.gammurc and device.startswith("/") and not Path(device).exists():
                 # libgammu says "no permission" for a path that is not there: name the real cause.
                 raise ModemError(f"{device} does not exist (is the 3G key plugged in? check device = ...)") from None

@@ -95,4 +95,13 @@ def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]
                 read_secret(section, key, settings.base_dir)
             except ConfigError as exc:
                 problems += [prefix + p for p in exc.problems]
+        ca_file = getattr(section, "ca_file", None) if prefix != "mqtt." else None      # mqtt's: above
+        if isinstance(ca_file, str) and ca_file:
+            path = settings.base_dir / ca_file
+            try:
+                with path.open("rb"):
+                    pass
+            except OSError as exc:           # a chat network's private CA: said here, not as a TLS loop
+                problems.append(f"{prefix}ca_file: cannot read {path} ({exc.strerror or exc}); give the PEM file "
+                                "of the authority that signed the server's certificate")
     return problems

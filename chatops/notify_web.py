@@ -154,6 +154,9 @@ class NotifyApi:
             raise Refused(401, "a notify token is required, even on loopback: "
                                "send Authorization: Bearer TOKEN (one of [web.notify_tokens])")
         name = self.notifications.token_name(header)
+        if name is None and not self.notifications.hub.settings.web.notify_tokens:
+            raise Refused(401, "this hub has no [web.notify_tokens] in its config: add one (docs/notify.md), "
+                               "restart the hub, and send its token")
         if name is None:
             raise Refused(401, "this token is not one of [web.notify_tokens]")
         return name

@@ -356,6 +356,17 @@ def test_check_reports_a_networks_missing_secret(tmp_path: Path, section: str, k
     assert f"{key}_env" in result.stderr and "NO_SUCH_VAR_Y is not set" in result.stderr, result.stderr
 
 
+def test_check_reports_a_chat_networks_missing_ca_file(tmp_path: Path) -> None:
+    """`ca_file = "/nonexistent/ca.pem"` for XMPP passed check, then failed in a TLS loop whose
+    log named neither the key nor the file."""
+    path = tmp_path / "c.toml"
+    path.write_text('[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n[adapters.xmpp]\njid = "maison@example.org"\n'
+                    'password_env = "HOME"\nca_file = "/nonexistent/ca.pem"\n')
+    result = run_check(path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "adapters.xmpp.ca_file: cannot read /nonexistent/ca.pem (No such file or directory)" in result.stderr
+
+
 def test_check_refuses_a_secret_given_two_ways(tmp_path: Path) -> None:
     """password_env and password_file both set: which one wins would surprise whoever set them."""
     secret = tmp_path / "mqtt.pass"

@@ -193,6 +193,18 @@ async def test_refusals_are_explained(tmp_path: Path, mosquitto: Mosquitto, monk
             assert response.status == 202, "each token has its own rate, and Owner is owner for its `to` too"
 
 
+async def test_a_hub_with_no_notify_tokens_says_so(tmp_path: Path, mosquitto: Mosquitto,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo has no [web.notify_tokens]: "this token is not one of [web.notify_tokens]" sent
+    a newcomer looking for a token in a table that is not there."""
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, web={"user": None},
+                            adapters={"loopback": {"name": "loop"}})
+    async with hub_and_http(settings, monkeypatch) as (_hub, _inbox, http, base):
+        async with http.post(f"{base}/api/notify", json={"text": "hi"}, headers=bearer()) as response:
+            assert response.status == 401
+            assert (await response.json())["error"].startswith("this hub has no [web.notify_tokens] in its config")
+
+
 async def test_ack_repeats_until_acknowledged_and_survives_a_down_network(
         tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
     # The owner reads French: the reminder in the reader's language, not the hub's.

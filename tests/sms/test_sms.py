@@ -319,6 +319,14 @@ async def test_gammu_data_sms_is_audited_and_deleted_and_the_rest_run_in_the_ord
         assert hub.adapters["sms"].health.connected
 
 
+async def test_a_connection_gammu_does_not_know_stops_the_adapter_naming_the_key(
+        tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone, caplog: pytest.LogCaptureFixture) -> None:
+    """`connection = "foo"` was retried for ever, the log saying "Unknown connection type string"."""
+    async with running(Hub(hub_settings(tmp_path, mosquitto, gammu_backend(phone, connection="foo")))) as hub:
+        await wait_for(lambda: "adapters.sms.connection: gammu knows no connection 'foo'" in caplog.text)
+        assert not hub.adapters["sms"].health.connected
+
+
 async def test_gammu_two_part_and_accented_ucs2(tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone,
                                                 modem_spy: ModemSpy) -> None:
     async with heater_commands(mosquitto) as commands, \
