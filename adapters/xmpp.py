@@ -130,6 +130,7 @@ class Adapter(AdapterBase):
         self._changed = asyncio.Event()
         self._acks: dict[str, asyncio.Future[None]] = {}
         self._sent_to: dict[str, str] = {}      # stanza id -> where it went (recent ones), to name a bounce
+        self._auth_failure = ""                 # the last SASL failure's condition
         self._upload_available: bool | None = None
         self._last_error = ""
         self._rpc: Any = None
@@ -199,9 +200,9 @@ class Adapter(AdapterBase):
         on = self._on
         on(xmpp, "session_start", lambda _e: self._settle("start"))
         on(xmpp, "session_resumed", self._on_resumed)
+        on(xmpp, "failed_auth", lambda failure: setattr(self, "_auth_failure", str(failure["condition"] or "")))
         on(xmpp, "failed_all_auth", self._on_failed_auth)
-        on(xmpp, "ssl_invalid_chain", lambda _e: self._note("the server's TLS certificate is not trusted "
-                                                              "(set ca_file for a private CA)"))
+        on(xmpp, "ssl_invalid_chain", self._on_untrusted)
         on(xmpp, "connection_failed", lambda e: self._note(str(e)))
         on(xmpp, "stream_error", lambda e: self._note(f"stream error: {e['condition']} {e['text']}".strip()))
         on(xmpp, "disconnected", self._on_disconnected)
@@ -294,8 +295,17 @@ class Adapter(AdapterBase):
         self._last_error = error
         log.info("%s: %s", self.name, error)
 
+    def _on_untrusted(self, error: Any) -> None:
+        """The certificate refused, with the reason (a name that does not match is no CA problem)."""
+        reason = getattr(error, "verify_message", None) or str(error)
+        hint = "" if self.settings.ca_file or "hostname" in reason.casefold() else " (set ca_file for a private CA)"
+        self._note(f"the server's TLS certificate is not trusted: {reason}{hint}")
+
     def _on_failed_auth(self, _event: Any) -> None:
-        if self.xmpp.plugin["feature_mechanisms"].attempted_mechs:
+        if self._auth_failure == "temporary-auth-failure":
+            # The server could not check (its account store down): retried with backoff, not fatal.
+            self._settle("the server could not check the password just now (temporary-auth-failure)")
+        elif self.xmpp.plugin["feature_mechanisms"].attempted_mechs:
             self._settle(f"fatal:the server refused the password of {self.settings.jid}")
         else:
             self._settle("fatal:the server offers no login this client accepts over this connection "

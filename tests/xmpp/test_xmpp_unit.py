@@ -370,3 +370,20 @@ def test_slixmpps_stanza_lines_lose_their_secrets() -> None:
         assert StanzaSecrets().filter(record) is True
         assert record.getMessage() == shown
         assert "s3cret" not in record.getMessage() and plain not in record.getMessage()
+
+
+async def test_a_temporary_login_failure_is_retried_a_refused_password_is_not() -> None:
+    """slixmpp says failed_all_auth for any SASL failure: `temporary-auth-failure` (the server's
+    account store down a moment) once stopped the adapter until a restart."""
+    import asyncio
+    from types import SimpleNamespace
+    from adapters.xmpp_settings import Settings
+    adapter = Adapter("xmpp", Settings(jid="maison@example.org", password_env="HOME"))
+    adapter.xmpp = SimpleNamespace(plugin={"feature_mechanisms": SimpleNamespace(attempted_mechs={"PLAIN"})})
+    for condition, outcome in (("temporary-auth-failure", "the server could not check the password just now "
+                                                          "(temporary-auth-failure)"),
+                               ("not-authorized", "fatal:the server refused the password of maison@example.org")):
+        adapter._outcome = asyncio.get_running_loop().create_future()
+        adapter._auth_failure = condition
+        adapter._on_failed_auth(None)
+        assert adapter._outcome.result() == outcome
