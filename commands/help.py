@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from chatops.auth import fold
 from chatops.command import CommandError, CommandSpec, Context, command, shown_usage
 from chatops.i18n import _, current_language, translator
+from chatops.message import Reply
 
 
 @command("help", aliases=["aide", "?"])
-async def help_(ctx: Context, name: str | None = None) -> AsyncIterator[str]:
+async def help_(ctx: Context, name: str | None = None) -> AsyncIterator[str | Reply]:
     """List the commands you may use, or show how to use one."""
     if name:
         yield _about(ctx, name)
@@ -33,15 +34,16 @@ async def help_(ctx: Context, name: str | None = None) -> AsyncIterator[str]:
     if ctx.may("switch") and ctx.user:
         lines.append(_("{prefix}DEVICE on|off — shorthand for switch (e.g. {prefix}chauffage on)").format(prefix=prefix))
     # Longer than one answer may be (plugins add lines, French adds each command's other words):
-    # in several answers, cut between lines, rather than one cut short.
+    # in several answers, cut between lines, rather than one cut short. Low priority: on a paced
+    # network (IRC, a line a second) 36 lines of help must not hold up the channels' answers.
     part = _("Commands:")
     for line in lines:
         if len(part) + 1 + len(line) > ctx.hub.router.max_reply:
-            yield part
+            yield Reply(part, low_priority=True)
             part = line
         else:
             part += "\n" + line
-    yield part
+    yield Reply(part, low_priority=True)
 
 
 def _about(ctx: Context, name: str) -> str:
