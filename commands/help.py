@@ -51,7 +51,10 @@ def _about(ctx: Context, name: str) -> str:
     prefix = ctx.prefix
     spec = ctx.hub.commands.find(name.lstrip(ctx.hub.settings.hub.prefix))
     if spec is not None:
-        return _line(spec, prefix, with_aliases=True)
+        line = _line(spec, prefix, with_aliases=True)
+        if not ctx.may_use(spec.name):            # said, rather than a guest trying it to learn so
+            line += " " + _("(not for you: it needs the {permission} permission)").format(permission=spec.permission)
+        return line
     device = ctx.home.find(name) if ctx.may_use("read") else None     # no name to whoever may not read
     if device is None:
         close = difflib.get_close_matches(fold(name), ctx.hub.commands.words, n=1, cutoff=0.8)

@@ -99,6 +99,8 @@ async def test_help_shows_the_prefix_only_where_one_is_needed(hub: Hub) -> None:
 async def test_strangers_read_but_cannot_switch_and_are_audited(hub: Hub) -> None:
     stranger = {"network": "irc", "sender": "eve!e@evil.example", "adapter": "irc"}
     assert (await exec_command(hub, "temp salon", **stranger)).startswith("salon:")
+    assert (await exec_command(hub, "help switch", **stranger)).endswith("(not for you: it needs the switch permission)")
+    assert not (await exec_command(hub, "help temp", **stranger)).endswith("permission)")
     refused = await exec_command(hub, "switch heater on", **stranger)
     assert refused.startswith("Sorry, you may not use switch.")
     assert hub.home.devices["heater"].reading is None or hub.home.devices["heater"].reading.value is False
