@@ -59,6 +59,7 @@ class RoomKeeper:
     def __init__(self, adapter: Adapter) -> None:
         self.adapter = adapter
         self.rooms: dict[str, Room] = {}
+        self._kinds: dict[str, bool] = {}       # JID -> a room (True) or a person, as disco#info said
 
     @property
     def xmpp(self) -> Any:
@@ -200,14 +201,23 @@ class RoomKeeper:
             return exc.condition not in ("item-not-found", "gone", "remote-server-not-found")
 
     async def is_room(self, jid: str) -> bool:
-        """Whether `jid` is a MUC room (disco#info identity category "conference")."""
+        """Whether `jid` is a MUC room (disco#info identity category "conference"): asked once per
+        JID and remembered (a slow remote server must not delay every alert to a person); a JID
+        that did not answer is asked again next time."""
         from slixmpp.exceptions import IqError, IqTimeout
 
+        known = self._kinds.get(jid)
+        if known is not None:
+            return known
         try:
             info = await self.xmpp.plugin["xep_0030"].get_info(jid=jid, timeout=self.adapter.settings.ping_timeout)
-        except (IqError, IqTimeout):
+        except IqTimeout:
             return False
-        return any(identity[0] == "conference" for identity in info["disco_info"]["identities"])
+        except IqError:
+            self._kinds[jid] = False
+            return False
+        self._kinds[jid] = any(identity[0] == "conference" for identity in info["disco_info"]["identities"])
+        return self._kinds[jid]
 
     async def join_on_demand(self, jid: str, nick: str) -> Room:
         """A room that is not configured (an alert names it): join it for this and later alerts."""
