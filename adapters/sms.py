@@ -62,6 +62,8 @@ class BackendKind(str, Enum):
     SMSD = "smsd"
 
 
+ANSWER_RESERVE = 2     # SMS an hour the hourly cap keeps for answers, clears and acknowledgements
+
 # Typography outside the GSM alphabet, which would make the whole SMS UCS-2 (70 characters, not
 # 160): `help`'s dashes, French quotes and spaces, an ellipsis. `°` has no stand-in and stays.
 GSM_FRIENDLY = str.maketrans({"\u2014": "-", "\u2013": "-", "\u2019": "'", "\u2018": "'", "\u201c": '"',
@@ -375,10 +377,13 @@ class Adapter(AdapterBase):
         if not text:
             return
         parts = self.encoder.count(text)
-        # The cap holds back what the hub sends unasked (alerts, reminders, timers); the answer to
-        # an SMS the user just paid for, and an alarm's end or acknowledgement, always go (counted).
+        # What the hub sends unasked (alerts, reminders, timers) stops ANSWER_RESERVE short of the
+        # cap: the answer to an SMS the user just sent (their `ack` after an hour of reminders) and
+        # an alarm's end or acknowledgement still fit. Nothing goes past the cap: a forged sender
+        # must not make the hub send without limit.
         wanted = reply.answer or (reply.alert is not None and reply.alert.kind in ("clear", "ack"))
-        if not wanted and not self._within_cap(number, parts):
+        cap = self.settings.hourly_cap
+        if not self._within_cap(number, parts, cap if wanted else max(1, cap - ANSWER_RESERVE)):
             self._note_held(number, [text])
             raise Undeliverable(f"held back by the hourly cap ({self.settings.hourly_cap} SMS per number per hour)")
         try:
@@ -391,12 +396,13 @@ class Adapter(AdapterBase):
             raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
         self._spent.setdefault(number, deque()).append((time.monotonic(), parts))
 
-    def _within_cap(self, number: str, parts: int) -> bool:
-        """Whether `parts` more SMS to `number` stay within the hourly cap."""
+    def _within_cap(self, number: str, parts: int, cap: int | None = None) -> bool:
+        """Whether `parts` more SMS to `number` stay within `cap` (the hourly cap) this hour."""
+        cap = self.settings.hourly_cap if cap is None else cap
         spent = self._spent.setdefault(number, deque())
         while spent and time.monotonic() - spent[0][0] > HOUR:      # monotonic: NTP's steps move no window
             spent.popleft()
-        return sum(p for _, p in spent) + parts <= self.settings.hourly_cap
+        return sum(p for _, p in spent) + parts <= cap
 
     def render(self, replies: list[Reply]) -> str:
         """One SMS text for `replies` (images as links, by the core's `fit`), cut to `max_parts`

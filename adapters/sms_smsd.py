@@ -15,7 +15,6 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -218,10 +217,9 @@ def _read_inbox(config: SpoolConfig) -> list[Incoming]:
         if age < SETTLE:
             continue
         paths = tuple(str(p) for _, p, _ in files)
-        try:
-            sent_at: float | None = datetime.strptime(date + clock, "%Y%m%d%H%M%S").timestamp()
-        except ValueError:
-            sent_at = None
+        # When the daemon took it from the modem, by the daemon's own clock: the time in the file
+        # name is the SMS centre's with its zone dropped, which read in the hub's zone can be hours off.
+        sent_at: float | None = min(mtime for _, _, mtime in files)
         if any(p.endswith(".bin") for p in paths):      # data, not text: audited and removed, never run
             result.append(Incoming(number, "", sms_text.message_key(number, f"{date}_{clock}_{serial}", "", "bin"),
                                    paths, len(files), sent_at, binary=True))

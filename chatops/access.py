@@ -147,7 +147,8 @@ class Access:
         # lines all cost their bucket, or refusals of `ack` would be answered without limit.
         # An admin is unmetered only where the sender is proven: a forged admin number could
         # otherwise flood wrong PINs into the audit log and the replies without end.
-        if metered and not (admin and not forgeable) and not (spec is not None and spec.unmetered and user is not None):
+        if metered and not (admin and not forgeable) and \
+                not (spec is not None and spec.unmetered and user is not None and not forgeable):
             verdict = self.limits.take(user.name if user else sender)
             if verdict != SenderLimits.ALLOWED:
                 answer = _("Too many commands; wait a minute and try again.") \

@@ -172,9 +172,15 @@ class Router:
         words, pin = self.access.take_pin(pin_word, words, lambda w: self._resolve(self._unprefixed(w))[0] is not None)
         if pin in (Pin.GIVEN, Pin.WRONG):
             words = self._unprefixed(words)       # `SESAME !chauffage on`: the habit of a room after the PIN
-        if pin is Pin.GIVEN and not words:       # the PIN alone: said what it is for, not silence
-            return Reply(_("That is your PIN: put it in front of a command, e.g. \"PIN chauffage on\"."))
         spec, args, word = self._resolve(words) if words else (None, [], "")
+        if pin_word is not None and ((pin is Pin.GIVEN and not words) or (pin is Pin.ABSENT and len(words) == 1
+                                                                          and spec is None)):
+            # One word alone, the PIN or not, from a user who gives a PIN here: one answer for both,
+            # metered, so that a phone in the wrong hands learns nothing of which word is the PIN.
+            if refused := self._charged(message, user, forgeable):
+                return Reply(refused.answer) if refused.answer else None
+            return Reply(_("Put your PIN word in front of a command, e.g. \"PIN chauffage on\"; "
+                           "{prefix}help lists the commands.").format(prefix=self._prefix(message)))
         refusal = self.access.authorize(message.sender.rate_key, user, spec, pin, forgeable=forgeable, word=word)
         if refusal is None and spec is None:
             verdict.result = "unknown"

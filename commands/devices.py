@@ -416,5 +416,5 @@ async def status(ctx: Context) -> str:
             count=hub.audit.waiting, why=hub.audit.failing))
     active = await hub.alerts.active()
     lines.append((_("alerts: {count} active").format(count=len(active)) if active else _("alerts: none active"))
-                 + muted_note(hub))
+                 + (muted_note(hub) if ctx.may_use("alerts") else ""))     # alert state is `alerts`' to show
     return "\n".join(lines)

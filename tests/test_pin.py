@@ -137,7 +137,12 @@ async def test_an_alarm_tells_a_pin_user_to_answer_with_the_pin_and_the_refusal_
     assert await sms(hub, "ack 1") == 'This command needs your PIN first: send "PIN ack", your PIN word in front.'
 
 
-async def test_the_pin_with_a_colon_is_the_pin_and_the_pin_alone_is_answered(hub: Hub) -> None:
+async def test_the_pin_with_a_colon_is_the_pin_and_a_word_alone_tells_nothing_of_the_pin(hub: Hub) -> None:
+    """The PIN alone once got silence and another word "Unknown command": an oracle for whoever
+    holds the phone. Both now get the same answer, metered like any line."""
     assert await sms(hub, "Sesame: whoami") != "Wrong PIN; nothing was done."
-    assert await sms(hub, "Sesame") == 'That is your PIN: put it in front of a command, e.g. "PIN chauffage on".'
+    said = 'Put your PIN word in front of a command, e.g. "PIN chauffage on"; help lists the commands.'
+    assert await sms(hub, "Sesame") == said and await sms(hub, "zzzz") == said
     assert await audited(hub) == []
+    answers = [await sms(hub, "Sesame") for _ in range(40)]
+    assert answers[-1] == "", "a flood of them runs dry with the sender's bucket"
