@@ -7,12 +7,11 @@ A nick proves nothing on IRC (anyone may take it), so a pattern names a services
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from typing import TYPE_CHECKING
 
 from chatops.message import Identity
-from chatops.networks import Network
+from chatops.networks import Network, wildcard
 
 if TYPE_CHECKING:
     from chatops.config import Settings
@@ -61,7 +60,7 @@ def identity_problem(pattern: str) -> str | None:
 def matches(identity: Identity, pattern: str, _settings: Settings) -> bool:
     if pattern.startswith("account:"):
         return identity.account is not None and identity.account.casefold() == pattern[8:].casefold()
-    return "!" in identity.id and fnmatch.fnmatchcase(identity.id.casefold(), pattern.casefold())
+    return "!" in identity.id and wildcard(pattern).fullmatch(identity.id.casefold()) is not None
 
 
 def targets(user: str, patterns: list[str]) -> list[str]:

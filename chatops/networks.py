@@ -15,10 +15,10 @@ The core's own network is the web chat (`WEB` below).
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import importlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,9 +40,17 @@ def _no_problem(_text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=512)
+def wildcard(pattern: str) -> re.Pattern[str]:
+    """A pattern of `[users]`, ignoring case: `*` and `?` are its only wildcards (fnmatch read
+    `alice[m]`'s brackets as a set of characters, so that nick never matched its own pattern)."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.casefold()),
+                      re.S)
+
+
 def _same_id(identity: Identity, pattern: str, _settings: Settings) -> bool:
     """The default match: the sender's id against a pattern, ignoring case, `*` and `?` allowed."""
-    return fnmatch.fnmatchcase(identity.id.casefold(), pattern.casefold())
+    return wildcard(pattern).fullmatch(identity.id.casefold()) is not None
 
 
 def _plain_targets(_user: str, patterns: list[str]) -> list[str]:

@@ -429,3 +429,14 @@ async def test_lines_nobody_waits_for_are_dropped_quietly_with_the_link(caplog: 
     del awaited
     gc.collect()
     assert "never retrieved" not in caplog.text
+
+
+def test_brackets_in_a_nick_are_the_nick_not_a_wildcard() -> None:
+    """`alice[m]` (a Matrix bridge's nick) never matched its own pattern: fnmatch read [m] as a
+    set of one character. `*` and `?` are the only wildcards, as docs/networks/irc.md says."""
+    from adapters.irc_network import matches
+    from chatops.message import Identity
+    alice = Identity("irc", "alice[m]!~alice@127.0.0.1")
+    assert matches(alice, "alice[m]!*@127.0.0.1", None)          # type: ignore[arg-type]
+    assert not matches(Identity("irc", "alicem!~alice@127.0.0.1"), "alice[m]!*@127.0.0.1", None)  # type: ignore[arg-type]
+    assert matches(alice, "ALICE[M]!?alice@127.0.0.*", None)     # type: ignore[arg-type]
