@@ -314,10 +314,32 @@ class Adapter(AdapterBase):
             target = await self._holder_of(link, target)
         elif not _TARGET.fullmatch(target):
             raise ValueError(f"{target!r} is not an IRC channel or nick")
+        elif link.is_channel(bare := target.lstrip(link.isupport.get("STATUSMSG", "@+"))) \
+                and link.fold(bare) not in link.joined:
+            # Kicked, banned, not joined yet: the server would drop the line (404), and the outbox
+            # would count it delivered. It waits for the rejoin instead.
+            why = "kicked, banned or not joined yet; it rejoins" if self.channels.configured(link, bare) else \
+                f"not one of [adapters.{self.name}] channels: add it there"
+            raise ConnectionError(f"IRC {self.name} is not in {bare} ({why})")
+        elif reply.notice and not link.is_channel(target):
+            await self._online(link, target)          # an alert to a nick: not into the void (401)
         # Pictures came as links already (IRC carries none: the core's fit), long text in pieces.
         future = link.out.message(target, reply.text, notice=reply.notice, low_priority=reply.low_priority)
         if future is not None:
-            await future
+            try:
+                await future
+            except asyncio.CancelledError:            # the outbox gave up waiting: its retry sends it
+                link.out.withdraw(future)
+                raise
+
+    async def _online(self, link: Link, nick: str) -> None:
+        """LookupError (the outbox tries again later) when no one holds `nick` now."""
+        try:
+            holder = await link.whois.ask(nick, lambda line: link.out.enqueue([line]), self.settings.ack_timeout)
+        except TimeoutError:
+            raise LookupError(f"no WHOIS answer for {nick} within {self.settings.ack_timeout:g}s") from None
+        if holder.mask is None:
+            raise LookupError(f"{nick} is not online; not sent")
 
     async def _holder_of(self, link: Link, person: str) -> str:
         """The nick to write to for a person: `user:NAME` (any of that user's `[users]` irc

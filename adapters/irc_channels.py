@@ -31,7 +31,8 @@ class Channels:
     def join(self, link: Link, channel: str) -> None:
         if link.lost.done():
             return
-        key = self.keys.get(channel)
+        # By the server's folding: a kick names `#famille` for the configured `#Famille`.
+        key = next((k for name, k in self.keys.items() if link.fold(name) == link.fold(channel)), None)
         link.out.enqueue([f"JOIN {channel} {key}" if key else f"JOIN {channel}"])
 
     def configured(self, link: Link, channel: str) -> bool:

@@ -113,8 +113,13 @@ def strip_mention(text: str, nick: str, mapping: str = "rfc1459") -> str | None:
 
 
 def decode_line(raw: bytes) -> str:
-    """A received line as text: UTF-8, or Latin-1 for the odd legacy client."""
+    """A received line as text: UTF-8, or Latin-1 for the odd legacy client. A UTF-8 line with a
+    stray byte in it (`!temp séjour` and a \\xff) stays UTF-8 without that byte: read as Latin-1
+    whole, its `é` became `Ã©` and the room was not found."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
+        lenient = raw.decode("utf-8", "replace")
+        if any(ord(c) > 0x7F and c != "\ufffd" for c in lenient):
+            return lenient.replace("\ufffd", "")
         return raw.decode("latin-1")

@@ -30,9 +30,9 @@ class SendQueue:
 
     def __init__(self, link: Link) -> None:
         self.link = link
-        self.queue: deque[tuple[str, asyncio.Future[None] | None]] = deque()
+        self.queue: deque[tuple[str, asyncio.Future[None] | None, bool]] = deque()
         self.urgent: deque[str] = deque()
-        self.low: deque[tuple[str, asyncio.Future[None] | None]] = deque()
+        self.low: deque[tuple[str, asyncio.Future[None] | None, bool]] = deque()
         # Strangers' lines never spend the last tokens of the burst: a configured user's answer
         # always finds one at once instead of waiting for the next refill.
         self.reserve = min(2.0, link.adapter.bucket.burst - 1)
@@ -72,10 +72,19 @@ class SendQueue:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = self.low if low_priority else self.queue
         for line in lines[:-1]:
-            queue.append((line, None))
-        queue.append((lines[-1], future))
+            queue.append((line, future, False))
+        queue.append((lines[-1], future, True))
         self.wake.set()
         return future
+
+    def withdraw(self, future: asyncio.Future[None]) -> None:
+        """Take back the lines of a send that gave up (the outbox's time ran out behind a long
+        queue): left queued, they went out later anyway, and the retry queued them again."""
+        for queue in (self.queue, self.low):
+            kept = [item for item in queue if item[1] is not future]
+            if len(kept) != len(queue):
+                queue.clear()
+                queue.extend(kept)
 
     def message(self, target: str, text: str, notice: bool = False,
                 low_priority: bool = False) -> asyncio.Future[None] | None:
@@ -104,14 +113,14 @@ class SendQueue:
             if self.urgent:
                 self.write(self.urgent.popleft())
                 continue
-            line, future = (self.queue or self.low).popleft()
+            line, future, last = (self.queue or self.low).popleft()
             self.write(line)
-            if future is not None and not future.done():
+            if last and future is not None and not future.done():
                 future.set_result(None)
 
     def fail(self, error: Exception) -> None:
         """Drop every waiting line; the senders waiting for them get `error`."""
-        for _line, future in (*self.queue, *self.low):
+        for _line, future, _last in (*self.queue, *self.low):
             if future is not None and not future.done():
                 future.set_exception(error)
                 # Lines nobody waits for (a JOIN, a PONG) are lost with the link, which is no

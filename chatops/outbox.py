@@ -286,5 +286,7 @@ class Outbox:
             renewed = adapter.health.connected and adapter.health.since != epoch
             lost = not adapter.health.connected
             delay = 0.0 if renewed else RECONNECT_RETRY if lost else Backoff.delay_after(attempts + 1, 1.0, RETRY_CAP)
+            if isinstance(exc, TimeoutError) and not str(exc):
+                exc = TimeoutError(f"{adapter_name} did not take it within {SEND_TIMEOUT:g}s")
             log.warning("delivery to %s:%s failed (attempt %d): %s", adapter_name, target, attempts + 1, exc)
             return f"{type(exc).__name__}: {exc}"[:300], delay

@@ -67,6 +67,6 @@ async def test_a_strangers_flood_never_delays_a_configured_user(
         # What the stranger is still to be told waits behind everyone else's lines, at the
         # shipped pace: a few refusals and one "slow down", not 2,000 answers.
         out = _irc._link.out
-        waiting = [line.split(" :", 1)[1] for line, _ in out.low]
+        waiting = [line.split(" :", 1)[1] for line, _, _ in out.low]
         assert waiting.count("Too many commands; wait a minute and try again.") <= 1
         assert len(waiting) <= hub.settings.hub.rate_limit + 10     # the bucket refills a little meanwhile

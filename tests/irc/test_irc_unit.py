@@ -258,6 +258,7 @@ async def wired(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
     adapter.bot.protocol = link.protocol
     adapter._link = link
     link.registered.set_result(None)
+    link.joined[link.fold("#maison")] = "#maison"          # as after its JOIN
 
     async def feed(*lines: str) -> list[Message]:
         for line in lines:
@@ -440,3 +441,28 @@ def test_brackets_in_a_nick_are_the_nick_not_a_wildcard() -> None:
     assert matches(alice, "alice[m]!*@127.0.0.1", None)          # type: ignore[arg-type]
     assert not matches(Identity("irc", "alicem!~alice@127.0.0.1"), "alice[m]!*@127.0.0.1", None)  # type: ignore[arg-type]
     assert matches(alice, "ALICE[M]!?alice@127.0.0.*", None)     # type: ignore[arg-type]
+
+
+async def test_a_channel_the_bot_is_not_in_is_no_delivery_and_a_withdrawn_send_leaves_no_line(
+        wired: SimpleNamespace) -> None:
+    """An alert to a channel the bot was kicked from was counted delivered (the server dropped
+    it, 404); one the outbox stopped waiting for (behind a long queue) went out later anyway, and
+    its retry again: the same alert three times."""
+    wired.link.joined.clear()
+    with pytest.raises(ConnectionError, match="not in #maison"):
+        await wired.adapter.send(Address("irc", "#maison", False), Reply("Smoke!", notice=True))
+    wired.link.joined[wired.link.fold("#maison")] = "#maison"
+    wired.adapter.bucket = TokenBucket(rate=0.001, burst=1)
+    wired.adapter.bucket.take()                             # empty: the lines wait in the queue
+    sending = asyncio.create_task(wired.adapter.send(Address("irc", "#maison", False), Reply("a\nb", notice=True)))
+    await asyncio.sleep(0)
+    assert len(wired.link.out.queue) == 2
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    assert not wired.link.out.queue, "withdrawn, not written later"
+
+
+def test_a_stray_byte_does_not_turn_a_utf8_line_into_latin1() -> None:
+    assert decode_line("!temp séjour".encode() + b"\xff") == "!temp séjour"
+    assert decode_line(b"temp s\xe9jour") == "temp séjour"          # a legacy Latin-1 client still read
