@@ -315,7 +315,7 @@ async def test_chat_secrets_stay_out_of_logs_health_and_status_while_every_netwo
                 await wait_for(lambda: "reconnecting" in adapters["irc.closed"].health.detail)
                 await wait_for(lambda: "cannot connect" in adapters["xmpp.closed"].health.detail)
                 await wait_for(lambda: "refused the password" in adapters["xmpp.refused"].health.detail)
-                await wait_for(lambda: "refused the token" in adapters["slack"].health.detail)
+                await wait_for(lambda: "Slack refused the" in adapters["slack"].health.detail)
                 await wait_for(lambda: "device" in adapters["sms"].health.detail)
                 await wait_for(lambda: "refused the token" in adapters["telegram"].health.detail)
                 await wait_for(lambda: "refused the token" in adapters["telegram.hook"].health.detail)
