@@ -25,6 +25,7 @@ import asyncio
 import logging
 import re
 import ssl
+from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -190,8 +191,9 @@ class Adapter(AdapterBase):
         if not s.tls:
             return None
         context = ssl.create_default_context()
-        if s.ca_file:
-            context.load_verify_locations(s.ca_file)
+        if s.ca_file:                  # beside the config file when relative, as `chatops check` reads it
+            base = self._hub.settings.base_dir if self._hub is not None else Path(".")
+            context.load_verify_locations(base / s.ca_file)
         if not s.tls_verify:
             log.warning("IRC %s: TLS certificate verification is off (tls_verify = false)", self.name)
             context.check_hostname = False
@@ -299,6 +301,8 @@ class Adapter(AdapterBase):
         missing = [c.name for c in self.settings.channels if link.fold(c.name) not in link.joined]
         if missing:
             notes.append(f"not in {', '.join(missing)}")
+        if link.login_missing:
+            notes.append(link.login_missing)
         return "; ".join(notes) or None
 
     # ---- sending ----

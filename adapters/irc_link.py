@@ -92,6 +92,7 @@ class Link:
         self.lost: asyncio.Future[str] = loop.create_future()
         self.identified = asyncio.Event()
         self.fatal: str | None = None
+        self.login_missing = ""           # SASL configured but not to be had on this server (status says so)
         self.error: str | None = None
         self.joined: dict[str, str] = {}               # folded name -> name as the server wrote it
         self.roster = Roster(self.fold, self.caps)

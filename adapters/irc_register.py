@@ -105,11 +105,11 @@ class Registration:
             wanted = [c for c in WANTED_CAPS if c in link.offered and c not in link.caps]
             if self.sasl and "sasl" in link.offered and not link.registered.done():
                 wanted.append("sasl")
+            elif self.sasl and sub == "LS":
+                self._without_login(link, "the server offers no SASL")
             if wanted:
                 link.out.send_urgent(f"CAP REQ :{' '.join(wanted)}")
             elif sub == "LS":
-                if self.sasl:
-                    log.warning("IRC %s: the server offers no SASL; continuing without login", self.adapter.name)
                 self.cap_end(link)
         elif sub == "ACK":
             for name in caps:
@@ -122,11 +122,18 @@ class Registration:
             else:
                 self.cap_end(link)
         elif sub == "NAK":
+            if self.sasl and "sasl" in caps:
+                self._without_login(link, "the server refused to start SASL (CAP NAK)")
             self.cap_end(link)
         elif sub == "DEL":
             for name in caps:
                 link.caps.discard(name)
                 link.offered.pop(name, None)
+
+    def _without_login(self, link: Link, why: str) -> None:
+        """SASL configured but not to be had: said in the log and by `status`, not skipped in silence."""
+        link.login_missing = f"not logged in: {why} (sasl_password is set)"
+        log.warning("IRC %s: %s; continuing without login", self.adapter.name, link.login_missing)
 
     def cap_end(self, link: Link) -> None:
         if not link.cap_ended and not link.registered.done():

@@ -91,6 +91,21 @@ async def test_refused_sasl_stops_the_adapter_and_says_why(tmp_path: Path, fake_
         assert fake_server.count == 1
 
 
+async def test_sasl_the_server_does_not_offer_is_said_not_skipped(tmp_path: Path, fake_server: FakeServer,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """sasl_password set, the server's CAP LS without sasl (but with other capabilities): the bot
+    went on logged out, and nothing said so."""
+    monkeypatch.setenv("IRC_TEST_SASL", "s3cret")
+    async with adapter_running(tmp_path, fake_server.port, sasl_password_env="IRC_TEST_SASL") as (adapter, _hub, _t):
+        conn = await fake_server.accept()
+        await welcome(conn, "maison", caps="multi-prefix account-notify")
+        async with asyncio.timeout(5):
+            await adapter.health.up_event.wait()
+        assert (adapter.status_note() or "").endswith("not logged in: the server offers no SASL (sasl_password is set)")
+        assert "the server offers no SASL" in caplog.text
+
+
 async def test_nickserv_identify_before_joining(tmp_path: Path, fake_server: FakeServer) -> None:
     secret = tmp_path / "nickserv.pass"
     secret.write_text("hunter2\n")
