@@ -4,7 +4,7 @@ Inbound, every Socket Mode envelope is acked at once and queued; one consumer tu
 events into `Message`s in order: Slack's redeliveries are dropped by `event_id` (and a post
 seen as both `message` and `app_mention` by channel and ts) through the hub's store, so a
 command never runs twice, even across restarts. Outbound, replies go through
-`AsyncWebClient` with a retry handler that waits out HTTP 429 Retry-After.
+`AsyncWebClient` with a retry handler that waits out HTTP 429 Retry-After (adapters.slack_retry).
 
 The SDK reconnects on `disconnect` envelopes and closed sockets by itself; a watchdog
 recreates the whole client when nothing (no frame, no pong) arrived for `watchdog` seconds,
@@ -27,19 +27,12 @@ import aiohttp
 from chatops import json_input
 from chatops.schema import Field, model_validator
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack_retry import retry_handlers
 from chatops import render
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
@@ -154,44 +147,6 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     is chatops.render's, measured after escaping, so it never falls inside an escape). The core
     cut with the same measure already (Capabilities.size): this cuts only what came otherwise."""
     return [escape(piece) for piece in render.split_text(text, limit, escaped_size)]
-
-
-# ---- rate limits ------------------------------------------------------------------------
-
-def retry_after(headers: Any, default: float = 1.0) -> float:
-    """Seconds from a Retry-After header (a dict of lists or of strings, any case)."""
-    for key, value in dict(headers or {}).items():
-        if key.lower() == "retry-after":
-            value = value[0] if isinstance(value, (list, tuple)) else value
-            try:
-                return max(0.0, float(value))
-            except (TypeError, ValueError):
-                return default
-    return default
-
-
-class RetryAfterHandler(AsyncRateLimitErrorRetryHandler):
-    """Waits out a 429's Retry-After, then retries the same call (up to `max_retry_count` times).
-
-    slack_sdk's handler, plus a log line per wait (an owner wonders why the bot is slow) and
-    tolerance of a malformed or fractional header, which its `int()` would turn into a crash.
-    """
-
-    async def prepare_for_next_attempt_async(self, *, state: RetryState, request: HttpRequest,
-                                             response: HttpResponse | None = None,
-                                             error: Exception | None = None) -> None:
-        if response is None:
-            raise error  # type: ignore[misc]
-        delay = retry_after(response.headers)
-        log.warning("Slack rate-limited %s; retrying in %.1fs (attempt %d)", request.url.rsplit("/", 1)[-1],
-                    delay, state.current_attempt + 1)
-        state.next_attempt_requested = True
-        await asyncio.sleep(delay)
-        state.increment_current_attempt()
-
-
-def retry_handlers(max_retries: int) -> list[AsyncRetryHandler]:
-    return [AsyncConnectionErrorRetryHandler(max_retry_count=2), RetryAfterHandler(max_retry_count=max_retries)]
 
 
 # ---- the adapter ------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict
 
-from adapters.slack import Settings, escape, plain_text, retry_after, split_text, unescape
+from adapters.slack import Settings, escape, plain_text, split_text, unescape
+from adapters.slack_retry import retry_after
 from chatops.config import ConfigError, parse_settings
 
 
