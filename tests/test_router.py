@@ -209,8 +209,11 @@ async def test_a_stranger_who_may_not_read_learns_no_device_name(tmp_path: Path)
                 "'kitchen_smoke'", ""), answer
         assert await exec_command(hub, "help heater", **eve) == "No command 'heater'. Say help for the list."
         assert (await exec_command(hub, "devices", **eve)).startswith("Sorry, ")
+        await hub.alerts.mute("smoke", 3600, "owner")
         status = await exec_command(hub, "status", **eve)
         assert status.startswith("maison up") and "heater" not in status and "kitchen_smoke" not in status, status
+        assert "Muted" not in status, "which alarm is silenced, and until when, is alerts' to show"
+        assert "Muted: smoke until" in await exec_command(hub, "status"), "the owner is told"
         assert (await exec_command(hub, "temp heater")).startswith("heater: "), "who may read still may"
     # Setting a timer asks the same question of the line: no device name there either.
     settings = settings_for(tmp_path / "b", hub={"default_role": "nobody"}, roles={"nobody": ["help"], "planner": ["schedule"]},
