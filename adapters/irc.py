@@ -22,9 +22,11 @@ the hub's Backoff.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import ssl
+import time
 from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -64,6 +66,7 @@ __all__ = ["Adapter", "Settings"]
 log = logging.getLogger(__name__)
 
 _PREFIX = r"^(@(?P<tags>\S+) +)?(:(?P<source>\S+) +)?"
+JOIN_WAIT = 5.0        # seconds a send waits for a configured channel being (re)joined
 
 
 class _Bot(irc3.IrcBot):
@@ -319,8 +322,8 @@ class Adapter(AdapterBase):
         elif not _TARGET.fullmatch(target):
             raise ValueError(f"{target!r} is not an IRC channel or nick")
         elif link.is_channel(bare := target.lstrip(link.isupport.get("STATUSMSG", "@+"))) \
-                and link.fold(bare) not in link.joined:
-            # Kicked, banned, not joined yet: the server would drop the line (404), and the outbox
+                and not await self._in_channel(link, bare):
+            # Kicked, banned, not joined: the server would drop the line (404), and the outbox
             # would count it delivered. It waits for the rejoin instead.
             why = "kicked, banned or not joined yet; it rejoins" if self.channels.configured(link, bare) else \
                 f"not one of [adapters.{self.name}] channels: add it there"
@@ -335,6 +338,19 @@ class Adapter(AdapterBase):
             except asyncio.CancelledError:            # the outbox gave up waiting: its retry sends it
                 link.out.withdraw(future)
                 raise
+
+    async def _in_channel(self, link: Link, channel: str) -> bool:
+        """Whether the bot is in `channel`; a configured one it is (re)joining right after a
+        reconnect is worth a few seconds' wait, or the first send after it would fail."""
+        deadline = time.monotonic() + JOIN_WAIT
+        while link.fold(channel) not in link.joined:
+            if not self.channels.configured(link, channel) or time.monotonic() >= deadline or link.lost.done():
+                return False
+            link.join_seen.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    await link.join_seen.wait()
+        return True
 
     async def _online(self, link: Link, nick: str) -> None:
         """LookupError (the outbox tries again later) when no one holds `nick` now."""

@@ -65,6 +65,7 @@ class Channels:
         if link.is_me(str(mask.nick)):
             link.mask = str(mask)
             link.joined[link.fold(channel)] = str(channel)
+            link.join_seen.set()
             log.info("IRC %s joined %s", self.adapter.name, channel)
             if "WHOX" in link.isupport and "account-notify" in link.caps:
                 link.out.enqueue([f"WHO {channel} %tuhna,{WHOX_TOKEN}"])

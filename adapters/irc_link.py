@@ -93,6 +93,7 @@ class Link:
         self.identified = asyncio.Event()
         self.fatal: str | None = None
         self.login_missing = ""           # SASL configured but not to be had on this server (status says so)
+        self.join_seen = asyncio.Event()  # set at each of our JOINs (a send waits for its channel)
         self.error: str | None = None
         self.joined: dict[str, str] = {}               # folded name -> name as the server wrote it
         self.roster = Roster(self.fold, self.caps)
