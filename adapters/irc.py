@@ -322,7 +322,7 @@ class Adapter(AdapterBase):
         elif not _TARGET.fullmatch(target):
             raise ValueError(f"{target!r} is not an IRC channel or nick")
         elif link.is_channel(bare := target.lstrip(link.isupport.get("STATUSMSG", "@+"))) \
-                and not await self._in_channel(link, bare):
+                and link.fold(bare) not in link.joined and not await self._in_channel(link, bare):
             # Kicked, banned, not joined: the server would drop the line (404), and the outbox
             # would count it delivered. It waits for the rejoin instead.
             why = "kicked, banned or not joined yet; it rejoins" if self.channels.configured(link, bare) else \
@@ -352,13 +352,17 @@ class Adapter(AdapterBase):
                     await link.join_seen.wait()
         return True
 
-    async def _online(self, link: Link, nick: str) -> None:
-        """LookupError (the outbox tries again later) when no one holds `nick` now."""
+    async def _whois(self, link: Link, nick: str) -> Any:
+        """Who holds `nick` now (its mask None when no one); LookupError when the server does not
+        say within `ack_timeout` (the outbox tries again later)."""
         try:
-            holder = await link.whois.ask(nick, lambda line: link.out.enqueue([line]), self.settings.ack_timeout)
+            return await link.whois.ask(nick, lambda line: link.out.enqueue([line]), self.settings.ack_timeout)
         except TimeoutError:
             raise LookupError(f"no WHOIS answer for {nick} within {self.settings.ack_timeout:g}s") from None
-        if holder.mask is None:
+
+    async def _online(self, link: Link, nick: str) -> None:
+        """LookupError (the outbox tries again later) when no one holds `nick` now."""
+        if (await self._whois(link, nick)).mask is None:
             raise LookupError(f"{nick} is not online; not sent")
 
     async def _holder_of(self, link: Link, person: str) -> str:
@@ -387,10 +391,7 @@ class Adapter(AdapterBase):
             if link.fold(nick) in asked:
                 continue
             asked.add(link.fold(nick))
-            try:
-                holder = await link.whois.ask(nick, lambda line: link.out.enqueue([line]), self.settings.ack_timeout)
-            except TimeoutError:
-                raise LookupError(f"no WHOIS answer for {nick} within {self.settings.ack_timeout:g}s") from None
+            holder = await self._whois(link, nick)
             if holder.mask is None:
                 found.append(f"{nick} is not online")
                 continue

@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .config_errors import named_entry
-from .device_settings import DeviceType
+from .device_settings import ON_OFF_TYPES, DeviceType
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .config import Settings, UserSettings
 
 
@@ -104,9 +106,6 @@ def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
 def _expand_roles(roles: dict[str, list[str]], wanted: list[str]) -> frozenset[str]:
     from .auth import expand_roles          # auth imports config, which imports this module
     return expand_roles(roles, wanted)
-
-
-ON_OFF_TYPES = frozenset({DeviceType.SWITCH, DeviceType.BINARY_SENSOR, DeviceType.LIGHT})
 
 
 def never_holds(kind: DeviceType, said: str, condition: Condition | None = None) -> str | None:
@@ -231,10 +230,16 @@ def ca_file_problems(s: Settings) -> list[str]:
     mqtt = s.mqtt
     if not mqtt.ca_file or mqtt.url == "embedded":
         return []
-    path = s.base_dir / mqtt.ca_file
+    problem = ca_file_problem("mqtt.", mqtt.ca_file, s.base_dir, "broker")
+    return [problem + ", or remove ca_file to trust the system's authorities"] if problem else []
+
+
+def ca_file_problem(prefix: str, ca_file: str, base_dir: Path, peer: str = "server") -> str | None:
+    """Why a section's `ca_file` cannot be read (relative to the config's folder), or None."""
+    path = base_dir / ca_file
     try:
         with path.open("rb"):
-            return []
+            return None
     except OSError as exc:
-        return [f"mqtt.ca_file: cannot read {path} ({exc.strerror or exc}); give the PEM file of the authority that "
-                "signed the broker's certificate, or remove ca_file to trust the system's authorities"]
+        return (f"{prefix}ca_file: cannot read {path} ({exc.strerror or exc}); give the PEM file of the authority "
+                f"that signed the {peer}'s certificate")

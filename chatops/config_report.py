@@ -86,7 +86,7 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
 def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]:
     """Problems with secrets of the parts that will start (unset variables, unreadable files),
     and with the other files they read (the broker's CA)."""
-    from .config_checks import ca_file_problems
+    from .config_checks import ca_file_problem, ca_file_problems
 
     problems = ca_file_problems(settings)
     for prefix, section in _parts(settings, console_forced):
@@ -96,12 +96,6 @@ def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]
             except ConfigError as exc:
                 problems += [prefix + p for p in exc.problems]
         ca_file = getattr(section, "ca_file", None) if prefix != "mqtt." else None      # mqtt's: above
-        if isinstance(ca_file, str) and ca_file:
-            path = settings.base_dir / ca_file
-            try:
-                with path.open("rb"):
-                    pass
-            except OSError as exc:           # a chat network's private CA: said here, not as a TLS loop
-                problems.append(f"{prefix}ca_file: cannot read {path} ({exc.strerror or exc}); give the PEM file "
-                                "of the authority that signed the server's certificate")
+        if isinstance(ca_file, str) and ca_file and (problem := ca_file_problem(prefix, ca_file, settings.base_dir)):
+            problems.append(problem)         # a chat network's private CA: said here, not as a TLS loop
     return problems

@@ -30,6 +30,9 @@ class DeviceType(str, Enum):
     SELECT = "select"
 
 
+# Types whose value is on or off (history records 1 and 0; `> 50` can never hold on them).
+ON_OFF_TYPES = frozenset({DeviceType.SWITCH, DeviceType.BINARY_SENSOR, DeviceType.LIGHT})
+
 TYPE_CONTEXT = "device type"
 # How each type is named to people (pgettext(TYPE_CONTEXT, ...); French: capteur, volet...).
 TYPE_WORDS = (NP_("device type", "sensor"), NP_("device type", "binary_sensor"), NP_("device type", "switch"),

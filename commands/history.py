@@ -10,6 +10,7 @@ from chatops.auth import fold
 from chatops.command import CommandError, Context, command
 from chatops.i18n import N_, _, format_count, format_number, ngettext
 from chatops.config import DeviceType
+from chatops.device_settings import ON_OFF_TYPES
 from chatops.durations import format_duration, trailing_duration
 from chatops.graph import Series, render
 from chatops.history import period_range
@@ -20,7 +21,6 @@ from chatops.sim_past import simulated_note, simulated_until
 DEFAULT_PERIOD = 86400.0
 GRAPH_POINTS = 1440                       # one point a minute over a day
 GRAPH_SIZE = (800, 400)
-ON_OFF = frozenset({DeviceType.SWITCH, DeviceType.BINARY_SENSOR, DeviceType.LIGHT})   # recorded as 1 and 0
 WITH_HISTORY = DeviceKind(lambda device: device.type is not DeviceType.CAMERA, N_("Devices with history"))
 
 
@@ -112,7 +112,7 @@ async def history(ctx: Context, *words: str) -> str:
     count = ngettext("{count} reading", "{count} readings", summary.count).format(count=format_count(summary.count))
     if note := simulated_note(await simulated_until(ctx.hub, [device.name]), since, ctx.hub.timers.tz):
         count = _("{count}; {note}").format(count=count, note=note)
-    if device.type in ON_OFF:
+    if device.type in ON_OFF_TYPES:
         points = [(p.at, p.avg) for p in await ctx.hub.history.series(device.name, since, until, 2000)]
         share = f"{format_number(_on_share(points, until) * 100, 0)} %"
         return (_('{label}, last {span}: {on} {share} of the time; last {value} ({count})').format(
@@ -137,7 +137,7 @@ async def graph(ctx: Context, *words: str) -> Reply:
     series = []
     for device in devices:
         points = await ctx.hub.history.series(device.name, since, until, GRAPH_POINTS)
-        boolean = device.type in ON_OFF
+        boolean = device.type in ON_OFF_TYPES
         series.append(Series(device.label, device.unit, [(p.at, p.avg) for p in points], boolean))
     if not any(s.points for s in series):
         raise CommandError(_('No readings of {names} in the last {span} yet.').format(

@@ -370,25 +370,21 @@ async def test_a_web_site_given_as_homeserver_is_said_to_be_one(tmp_path: Path, 
     """`homeserver = "https://example.org"` where the client API is on matrix.example.org: the
     site answers an HTML 404, which nio reads as "unknown error"; the hub says what it is."""
     from aiohttp import web as aioweb
+
+    from tests.test_notify import serving
+
     async def not_matrix(_request: aioweb.Request) -> aioweb.Response:
         return aioweb.Response(status=404, text="<html>Not here</html>", content_type="text/html")
 
     app = aioweb.Application()
     app.router.add_route("*", "/{tail:.*}", not_matrix)
-    runner = aioweb.AppRunner(app)
-    await runner.setup()
-    site = aioweb.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]          # type: ignore[union-attr]
-    try:
+    async with serving(app) as port:
         settings = settings_for(tmp_path / "data", mosquitto.url, adapters={"matrix": {
             "homeserver": f"http://127.0.0.1:{port}", "user_id": "@maison:localhost", "password_env": "HOME"}})
         async with running(Hub(settings)) as hub:
             adapter = hub.adapters["matrix"]
             await wait_for(lambda: "HTTP 404" in adapter.health.detail, timeout=20)
             assert "is homeserver the client API's URL" in adapter.health.detail, adapter.health.detail
-    finally:
-        await runner.cleanup()
 
 
 @pytest.mark.parametrize(("pattern", "ok"), [("@alice:example.org", True), ("@*:example.org", True),
