@@ -2,9 +2,11 @@
 
 Urgent lines (registration, PONG, SASL) go ahead of queued replies but still spend tokens,
 so nothing is written faster than the server's flood limit. Replies to strangers (`Reply.low_priority`)
-wait behind everyone else's: a flood of refusals never delays a configured user's answer. A reply's future resolves when
-its last line is written and fails when the connection is lost first, so the alert outbox
-sends it again after the reconnect.
+wait behind everyone else's: a flood of refusals never delays a configured user's answer.
+Waiting lines take turns by target, one line each: at the shipped pace of a line a second,
+a 30-line `devices` listing to alice no longer holds the smoke alert to #maison for 30 s.
+A reply's future resolves when its last line is written and fails when the connection is
+lost first, so the alert outbox sends it again after the reconnect.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextlib
 import logging
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from adapters.irc_lines import LINE_BYTES, split_text
@@ -24,15 +26,58 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+Line = tuple[str, "asyncio.Future[None] | None", bool]     # (line, its send's future, last line of that send)
+
+
+class TakingTurns:
+    """Waiting lines kept per target (a channel, a nick; "" for the hub's own commands), handed
+    out one line per target in turn, each target's lines in their order."""
+
+    def __init__(self) -> None:
+        self._targets: dict[str, deque[Line]] = {}     # insertion order: whose turn is next
+
+    def __len__(self) -> int:
+        return sum(len(lines) for lines in self._targets.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._targets)
+
+    def __iter__(self) -> Iterator[Line]:
+        for lines in list(self._targets.values()):
+            yield from lines
+
+    def append(self, target: str, item: Line) -> None:
+        self._targets.setdefault(target, deque()).append(item)
+
+    def popleft(self) -> Line:
+        target, lines = next(iter(self._targets.items()))
+        item = lines.popleft()
+        del self._targets[target]
+        if lines:
+            self._targets[target] = lines           # to the back: the next target's turn
+        return item
+
+    def discard(self, future: asyncio.Future[None]) -> None:
+        """Drop the lines of the send whose future is `future`."""
+        for target, lines in list(self._targets.items()):
+            kept = deque(item for item in lines if item[1] is not future)
+            if kept:
+                self._targets[target] = kept
+            else:
+                del self._targets[target]
+
+    def clear(self) -> None:
+        self._targets.clear()
+
 
 class SendQueue:
     """The lines `link` has still to write: urgent ones first, each waiting for a token."""
 
     def __init__(self, link: Link) -> None:
         self.link = link
-        self.queue: deque[tuple[str, asyncio.Future[None] | None, bool]] = deque()
+        self.queue = TakingTurns()
         self.urgent: deque[str] = deque()
-        self.low: deque[tuple[str, asyncio.Future[None] | None, bool]] = deque()
+        self.low = TakingTurns()
         # Strangers' lines never spend the last tokens of the burst: a configured user's answer
         # always finds one at once instead of waiting for the next refill.
         self.reserve = min(2.0, link.adapter.bucket.burst - 1)
@@ -59,8 +104,9 @@ class SendQueue:
         self.urgent.append(line)
         self.wake.set()
 
-    def enqueue(self, lines: Iterable[str], low_priority: bool = False) -> asyncio.Future[None] | None:
-        """Queue `lines` in order; the future resolves when the last one is written."""
+    def enqueue(self, lines: Iterable[str], low_priority: bool = False,
+                target: str = "") -> asyncio.Future[None] | None:
+        """Queue `lines` in order, in `target`'s turn; the future resolves when the last one is written."""
         lines = list(lines)
         bucket = self.link.adapter.bucket
         reserve = self.reserve if low_priority else 0.0
@@ -72,19 +118,16 @@ class SendQueue:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = self.low if low_priority else self.queue
         for line in lines[:-1]:
-            queue.append((line, future, False))
-        queue.append((lines[-1], future, True))
+            queue.append(target, (line, future, False))
+        queue.append(target, (lines[-1], future, True))
         self.wake.set()
         return future
 
     def withdraw(self, future: asyncio.Future[None]) -> None:
         """Take back the lines of a send that gave up (the outbox's time ran out behind a long
         queue): left queued, they went out later anyway, and the retry queued them again."""
-        for queue in (self.queue, self.low):
-            kept = [item for item in queue if item[1] is not future]
-            if len(kept) != len(queue):
-                queue.clear()
-                queue.extend(kept)
+        self.queue.discard(future)
+        self.low.discard(future)
 
     def message(self, target: str, text: str, notice: bool = False,
                 low_priority: bool = False) -> asyncio.Future[None] | None:
@@ -92,7 +135,8 @@ class SendQueue:
         once the server has put our `:nick!user@host` before it."""
         head = f"{'NOTICE' if notice else 'PRIVMSG'} {target} :"
         room = LINE_BYTES - 2 - self.link.prefix_bytes() - len(head.encode("utf-8"))
-        return self.enqueue([head + chunk for chunk in split_text(text, room)], low_priority)
+        return self.enqueue([head + chunk for chunk in split_text(text, room)], low_priority,
+                            self.link.fold(target))
 
     async def write_forever(self) -> None:
         """Write queued lines as tokens come, until cancelled with the connection."""

@@ -466,3 +466,22 @@ async def test_a_channel_the_bot_is_not_in_is_no_delivery_and_a_withdrawn_send_l
 def test_a_stray_byte_does_not_turn_a_utf8_line_into_latin1() -> None:
     assert decode_line("!temp séjour".encode() + b"\xff") == "!temp séjour"
     assert decode_line(b"temp s\xe9jour") == "temp séjour"          # a legacy Latin-1 client still read
+
+
+async def test_waiting_lines_take_turns_by_target(wired: SimpleNamespace) -> None:
+    """At the shipped pace (a line a second), a long listing to one person held an alert to the
+    channel until its last line: now each target waiting gets a line in turn."""
+    wired.adapter.bucket = TokenBucket(rate=2000, burst=1)
+    wired.adapter.bucket.take()                             # empty: the lines wait their tokens
+    listing = asyncio.create_task(wired.adapter.send(Address("irc", "alice", True),
+                                                     Reply("\n".join(f"device {n}" for n in range(1, 5)))))
+    await asyncio.sleep(0)
+    alert = asyncio.create_task(wired.adapter.send(Address("irc", "#maison", False), Reply("Smoke!", notice=True)))
+    writer = asyncio.create_task(wired.link.out.write_forever())
+    try:
+        async with asyncio.timeout(5):
+            await asyncio.gather(listing, alert)
+    finally:
+        writer.cancel()
+    assert wired.transport.lines == ["PRIVMSG alice :device 1", "NOTICE #maison :Smoke!", "PRIVMSG alice :device 2",
+                                     "PRIVMSG alice :device 3", "PRIVMSG alice :device 4"]
