@@ -76,6 +76,7 @@ def is_direct(target: str) -> bool:
 NETWORK = Network(name="irc", adapter="adapters.irc:Adapter", settings="adapters.irc_settings:Settings",
                   extra="irc", requires=("irc3",),
                   example="irc:#maison", identity_problem=identity_problem, matches=matches,
+                  reach_hint="a nick is needed to write to: `alice!*@192.0.2.10` or `account:alice`",
                   targets=targets, is_direct=is_direct,
                   identities="`account:NAME` (services account) or full `nick!user@host` patterns",
                   about="See [networks/irc.md](networks/irc.md).")

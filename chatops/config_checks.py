@@ -77,16 +77,41 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
     return problems
 
 
+def recipient_lists(s: Settings) -> list[tuple[str, list[str]]]:
+    """(key, entries) of every recipient list: alert rules', automations', [notify]'s, notify tokens'."""
+    return [(f"{named_entry('alerts', i, a.name)}.notify", a.notify) for i, a in enumerate(s.alerts)] + \
+        [(f"{named_entry('automations', i, a.name)}.notify", a.notify) for i, a in enumerate(s.automations)] + \
+        [("notify.default_to", s.notify.default_to)] + \
+        [(f"notify.topics[{i}].to", t.to) for i, t in enumerate(s.notify.topics)] + \
+        [(f"web.notify_tokens.{name}.to", t.to) for name, t in s.web.notify_tokens.items()]
+
+
+def unreachable_recipients(s: Settings, enabled_kinds: set[str]) -> list[str]:
+    """A user named as a recipient, with patterns on an enabled network none of which names an
+    address to write to there (an IRC hostmask with no nick, `*@example.org`): the hub knows
+    them when they write, but nothing it sends them goes that way, and nothing said so."""
+    from .networks import networks
+
+    warnings = []
+    for where, entries in recipient_lists(s):
+        for name in dict.fromkeys(e for e in entries if ":" not in e and e in s.users):
+            for kind in sorted(enabled_kinds):
+                network = networks().get(kind)
+                patterns = s.users[name].patterns(kind)
+                if network is None or not patterns or network.targets(name, patterns):
+                    continue
+                hint = f" ({network.reach_hint})" if network.reach_hint else ""
+                warnings.append(f"{where}: {name!r} is told nothing on {kind}: no pattern of users.{name}.{kind} "
+                                f"({', '.join(patterns)}) names someone to write to; add one that does{hint}")
+    return warnings
+
+
 def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
     """Every recipient list (alert rules', automations', [notify]'s, notify tokens'): each entry
     a configured user or an address some enabled adapter can deliver to."""
     from .networks import networks
 
-    lists = [(f"{named_entry('alerts', i, a.name)}.notify", a.notify) for i, a in enumerate(s.alerts)] + \
-        [(f"{named_entry('automations', i, a.name)}.notify", a.notify) for i, a in enumerate(s.automations)] + \
-        [("notify.default_to", s.notify.default_to)] + \
-        [(f"notify.topics[{i}].to", t.to) for i, t in enumerate(s.notify.topics)] + \
-        [(f"web.notify_tokens.{name}.to", t.to) for name, t in s.web.notify_tokens.items()]
+    lists = recipient_lists(s)
     users = f"users: {', '.join(sorted(s.users))}" if s.users else "no [users] are defined"
     examples = " or ".join([f'"{n.example}"' for n in networks().known.values() if "*" not in n.example][:2])
     problems = []

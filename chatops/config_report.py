@@ -61,6 +61,7 @@ def _parts(settings: Settings, console_forced: bool = False) -> list[tuple[str, 
 
 def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
     """Things that run but that an owner should fix (secret files, or the data folder, readable by others)."""
+    from .config_checks import unreachable_recipients
     from .private import readable_by_others
 
     warnings: list[str] = []
@@ -69,6 +70,7 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
     for role, grants in settings.roles.items():
         if role in grants:                       # harmless, but a slip: `family = ["family"]` for ["guest", ...]?
             warnings.append(f"roles.{role}: includes itself, which adds nothing; remove {role!r} from its list")
+    warnings += unreachable_recipients(settings, {kind for _name, kind, _s in settings.enabled_adapters(tty=True)})
     web = settings.web
     public_host = urlsplit(web.public_url).hostname if web.public_url else None
     if web.enabled and public_host and not is_loopback(public_host) and not (web.token_env or web.token_file):

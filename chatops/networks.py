@@ -71,6 +71,7 @@ class Network:
     identity_problem: Callable[[str], str | None] = _no_problem
     matches: Callable[[Identity, str, Settings], bool] = _same_id
     targets: Callable[[str, list[str]], list[str]] = _plain_targets
+    reach_hint: str = ""                           # a pattern `targets` can write to, when none can
     address_problem: Callable[[str], str | None] = _no_problem
     is_direct: Callable[[str], bool] = field(default=lambda _target: True)
     cli: str = ""                                  # "module:function" adding `chatops` subcommands

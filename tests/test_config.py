@@ -564,3 +564,21 @@ def test_a_misspelled_key_of_a_user_is_named_as_one(tmp_path: Path) -> None:
 def test_a_wrong_timezone_names_its_key(tmp_path: Path) -> None:
     (problem,) = problems_of('[hub]\ntimezone = "Europe/Pariss"\n', tmp_path)
     assert problem.startswith("hub.timezone: unknown timezone 'Europe/Pariss'; write an IANA name"), problem
+
+
+def test_a_recipient_no_pattern_can_write_to_draws_a_warning(tmp_path: Path) -> None:
+    """alice, known on IRC by her address alone (`*!*@192.0.2.10`), was named in an alert rule
+    and never told anything there: no nick to write to, and nothing said so."""
+    path = tmp_path / "config.toml"
+    path.write_text('[adapters.irc]\nhost = "127.0.0.1"\nnick = "maison"\nchannels = ["#maison"]\n'
+                    '[users.alice]\nirc = ["*!*@192.0.2.10"]\n[users.bob]\nirc = ["bob!*@192.0.2.11"]\n'
+                    '[devices.smoke]\ntype = "binary_sensor"\ntopic = "zigbee2mqtt/smoke"\nvalue = "smoke"\n'
+                    '[[alerts]]\nname = "smoke"\ndevice = "smoke"\nwhen = "on"\nnotify = ["alice", "bob"]\n',
+                    encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "chatops", "check", "--config", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "warning: alerts[0] (smoke).notify: 'alice' is told nothing on irc: no pattern of users.alice.irc " \
+           "(*!*@192.0.2.10) names someone to write to; add one that does (a nick is needed to write to: " \
+           "`alice!*@192.0.2.10` or `account:alice`)" in result.stderr
+    assert "'bob'" not in result.stderr
