@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import ssl
 import time
 from pathlib import Path
@@ -39,7 +38,6 @@ from chatops.rate import TokenBucket
 from adapters.irc_channels import Channels
 from adapters.irc_lines import (
     JOIN_ERRORS,
-    NICK_PATTERN,
     WHOX_TOKEN,
     _TARGET,
     privmsg_parts,
@@ -130,9 +128,9 @@ class Adapter(AdapterBase):
         self._hub = hub
         s = self.settings
         self._read_secrets(hub)
-        primary = s.nick or re.sub(r"[^A-Za-z0-9_-]", "", hub.settings.hub.name)[:30]
-        if not re.match(NICK_PATTERN, primary or "-"):
-            raise ConfigError([f"adapters.{self.name}.nick: the hub name cannot be a nick; set nick = \"maison\""])
+        primary = s.primary_nick(hub.settings.hub)
+        if primary is None:
+            raise ConfigError([f"adapters.{self.name}.{p}" for p in s.problems_with(hub.settings.hub)])
         self.nicks = [primary, *s.alt_nicks]
         self.bot = self._make_bot(primary)
         backoff = Backoff(base=s.backoff_min, cap=s.backoff_max, reset_after=60.0)

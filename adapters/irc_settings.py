@@ -8,12 +8,13 @@ Kept apart from the adapter so the schema reads as one page; `adapters.irc` re-e
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from chatops.schema import Field, field_validator, model_validator
 
 from adapters.irc_lines import NICK_PATTERN
-from chatops.config import AdapterSettings, Duration, Section
+from chatops.config import AdapterSettings, Duration, HubSettings, Section
 
 
 class Channel(Section):
@@ -49,7 +50,7 @@ class Settings(AdapterSettings):
     ca_file: str | None = Field(None, examples=['"/etc/chatops/irc-ca.pem"'],
                                 description="extra CA to trust (self-signed servers)")
     nick: str | None = Field(None, pattern=NICK_PATTERN, max_length=30, examples=['"maison"'],
-                             description="default: the hub's name")
+                             description="default: the hub's name without spaces or accents (`Maison Dupré`: `MaisonDupre`)")
     alt_nicks: list[str] = Field(default_factory=list, examples=['["maison_", "maisonbot"]'],
                                  description="tried in order when the nick is taken, then `nick_1`, `nick_2`...")
     username: str = Field("chatops", pattern=r"^[A-Za-z0-9_.~-]{1,16}$", examples=['"chatops"'],
@@ -106,6 +107,19 @@ class Settings(AdapterSettings):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return value or None
+
+    def primary_nick(self, hub: HubSettings) -> str | None:
+        """`nick`, or the hub's name made a nick (`Maison Dupré` is `MaisonDupre`); None when that
+        cannot be one."""
+        ascii_name = unicodedata.normalize("NFKD", hub.name).encode("ascii", "ignore").decode()
+        nick = self.nick or re.sub(r"[^A-Za-z0-9_-]", "", ascii_name)[:30]
+        return nick if re.match(NICK_PATTERN, nick or "-") else None
+
+    def problems_with(self, hub: HubSettings) -> list[str]:
+        if self.primary_nick(hub) is None:
+            return [f"nick: the hub's name {hub.name!r} cannot be an IRC nick (a letter first, then letters, "
+                    f"digits, - or _); set nick = \"maison\""]
+        return []
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -352,6 +352,11 @@ class AdapterSettings(Section):
     enabled: bool | Literal["auto"] = True
     name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_.-]*$", examples=['"libera"'])
 
+    def problems_with(self, hub: HubSettings) -> list[str]:
+        """What is wrong with this section given `[hub]` (a default taken from the hub's name),
+        as `KEY: why; fix`, checked by `chatops check` before the adapter ever starts."""
+        return []
+
 
 class UserSettings(Section):
     """[users.NAME]: roles, a PIN word, and one key per network with that person's identities

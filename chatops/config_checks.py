@@ -55,6 +55,9 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
             if other != name:
                 problems.append(f"devices.{name}.aliases: {word!r} already names device {other!r}; "
                                 "give each device its own names")
+    for name, _kind, section in s.adapter_sections:
+        if section.enabled:
+            problems += [f"adapters.{name}.{problem}" for problem in section.problems_with(s.hub)]
     networks = {"console", "web"} | {kind for _, kind, sec in s.adapter_sections if sec.enabled} \
         | {name for name, _, sec in s.adapter_sections if sec.enabled} | unjudged
     for i, alert in enumerate(s.alerts):

@@ -582,3 +582,17 @@ def test_a_recipient_no_pattern_can_write_to_draws_a_warning(tmp_path: Path) -> 
            "(*!*@192.0.2.10) names someone to write to; add one that does (a nick is needed to write to: " \
            "`alice!*@192.0.2.10` or `account:alice`)" in result.stderr
     assert "'bob'" not in result.stderr
+
+
+def test_a_hub_name_that_cannot_be_an_irc_nick_is_said_by_check(tmp_path: Path) -> None:
+    """`chatops check` said OK to a hub named `1-maison` with no IRC nick set; `run` then
+    refused to start the IRC adapter. A name with accents gives its letters without them."""
+    irc = '[adapters.irc]\nhost = "127.0.0.1"\nchannels = ["#maison"]\n'
+    assert problems_of(f'[hub]\nname = "1-maison"\n{irc}', tmp_path) == [
+        "adapters.irc.nick: the hub's name '1-maison' cannot be an IRC nick (a letter first, then letters, "
+        'digits, - or _); set nick = "maison"']
+    path = tmp_path / "config.toml"
+    path.write_text(f'[hub]\nname = "Maison Dupré"\n{irc}', encoding="utf-8")
+    settings = load_settings(path)
+    [(_name, _kind, section)] = settings.adapter_sections
+    assert section.primary_nick(settings.hub) == "MaisonDupre"
