@@ -111,6 +111,13 @@ class Context:
         every line is for the hub, the configured one (`!`) in a room or channel."""
         return "" if self.address.direct else self.hub.settings.hub.prefix
 
+    @property
+    def messages_cost(self) -> bool:
+        """Whether each message costs the asker (SMS): a long answer is then cut to one, so a
+        handler gives the short form of what it has to say (the network's `cut_long_text`)."""
+        adapter = self.hub.adapters.get(self.address.adapter)
+        return adapter is not None and adapter.capabilities.cut_long_text
+
     def usage(self) -> str:
         """" Usage: …" for an answer that refuses the arguments, with the command word as typed
         (`historique APPAREIL`, not `history DEVICE`, for a French asker)."""

@@ -20,12 +20,16 @@ async def help_(ctx: Context, name: str | None = None) -> AsyncIterator[str | Re
     prefix = ctx.prefix                          # shown only where it is needed: rooms and channels
     usable = [s for s in ctx.hub.commands.specs if not s.hidden and ctx.may(s.permission)
               and not (s.needs_user and ctx.user is None)]
+    names = ", ".join(dict.fromkeys(shown_usage(s.usage).split(" ", 1)[0] for s in usable))
     if not ctx.address.direct:
         # A room reads everything said there, and a paced network (IRC: a line a second) would
         # hold everyone's answers behind 30 lines: the names in one line, the rest in private.
-        names = ", ".join(dict.fromkeys(shown_usage(s.usage).split(" ", 1)[0] for s in usable))
         yield _("Commands: {names}. {prefix}help NAME tells how to use one; help in a direct chat lists "
                 "them all with their use.").format(names=names, prefix=prefix)
+        return
+    if ctx.messages_cost:
+        # 36 lines are 20 SMS, cut to the first few commands: the names, and help NAME for the rest.
+        yield _("Commands: {names}. help NAME tells how to use one.").format(names=names)
         return
     # In another language than English, the command's other words (`acquitter` for ack) are what
     # its speakers look for: listed on each line, as `help NAME` lists them.

@@ -236,6 +236,19 @@ async def test_gammu_in_french_accents_kept(tmp_path: Path, mosquitto: Mosquitto
         assert re.fullmatch(r"salon: \d+,\d °C", modem_spy.texts(ALICE)[2]), modem_spy.texts(ALICE)[2]
 
 
+async def test_gammu_help_is_the_command_names_in_one_sms_not_a_listing_cut_short(
+        tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone, modem_spy: ModemSpy) -> None:
+    """`help` by SMS was the direct chat's listing, 36 lines cut to the first few commands (each SMS
+    costs): now the names of all of them, and how to ask about one."""
+    async with running(Hub(hub_settings(tmp_path, mosquitto, gammu_backend(phone)))) as hub:
+        await sms_up(hub)
+        phone.deliver(ALICE, "help")
+        await wait_for(lambda: modem_spy.texts(ALICE), timeout=10)
+        [answer] = modem_spy.texts(ALICE)
+        assert answer.startswith("Commands: ack, alerts, ") and answer.endswith(". help NAME tells how to use one.")
+        assert ", whoami." in answer and "\n" not in answer and len(answer) < 320, answer
+
+
 # ---- the hub owns the modem (python-gammu StateMachine) ----------------------------------------
 
 async def test_gammu_chauffage_on_switches_and_answers(tmp_path: Path, mosquitto: Mosquitto,
