@@ -55,6 +55,8 @@ def read_secret(section: Model, key: str, base_dir: Path | None = None) -> str |
                                f"export {env_name}=... before starting"])
         if not value.strip():       # an empty secret would open what it guards (no PIN, any webhook)
             raise ConfigError([f"{key}_env: environment variable {env_name} is empty; give it the secret"])
+        _long_enough(section, key, value, f"{key}_env: environment variable {env_name}",
+                     f"export {env_name}=$(openssl rand -hex 24)")
         return value
     if file_name:
         path = Path(file_name)
@@ -66,8 +68,19 @@ def read_secret(section: Model, key: str, base_dir: Path | None = None) -> str |
             raise ConfigError([f"{key}_file: cannot read {path}: {exc.strerror}"]) from None
         if not value:
             raise ConfigError([f"{key}_file: {path} is empty; write the secret in it"])
+        _long_enough(section, key, value, f"{key}_file: {path}", f"openssl rand -hex 24 > {path}")
         return value
     return None
+
+
+def _long_enough(section: Model, key: str, value: str, where: str, fix: str) -> None:
+    """Refuse a guessable token: a section's `SHORTEST_SECRETS` names its secrets that open a
+    door to anyone who can reach it (the web server's tokens), with their least length. A
+    2-character token was found by trying them all in half a second."""
+    least = getattr(type(section), "SHORTEST_SECRETS", {}).get(key)
+    if least is not None and len(value) < least:
+        raise ConfigError([f"{where} holds a {len(value)}-character token, which anyone who reaches the web "
+                           f"server could guess; use at least {least} random characters: {fix}"])
 
 
 COUNTRY_PATTERN = r"^(\+[1-9]\d{0,3}|[A-Za-z]{2})$"
@@ -216,6 +229,8 @@ class MqttSettings(Section):
 class NotifyToken(Section):
     """[web.notify_tokens] NAME = {token_env | token_file, to}: one script's key to POST /api/notify."""
 
+    SHORTEST_SECRETS = {"token": 16}
+
     token_env: str | None = Field(None, examples=['"CRON_NOTIFY_TOKEN"'])
     token_file: str | None = Field(None, examples=['"/etc/chatops/cron.token"'])
     to: list[str] = Field(default_factory=list, examples=['["owner"]'],
@@ -263,6 +278,8 @@ class NotifySettings(Section):
 
 
 class WebSettings(Section):
+    SHORTEST_SECRETS = {"token": 16, "metrics_token": 16}
+
     enabled: bool = True
     listen: str = Field("127.0.0.1:8080", examples=['"127.0.0.1:8080"', '"0.0.0.0:8080"'])
     token_env: str | None = Field(None, examples=['"CHATOPS_WEB_TOKEN"'])
@@ -300,6 +317,15 @@ class WebSettings(Section):
                 raise ValueError(f"this machine has no account {account!r}; name the login that runs the browser "
                                  f"or the ssh tunnel (see `getent passwd`)") from None
         return accounts
+
+    @field_validator("public_url")
+    @classmethod
+    def _a_url(cls, url: str | None) -> str | None:
+        # `hub.lan:8080` was taken as is: every picture link sent on chat became `hub.lan:8080/files/…`,
+        # which no client opens.
+        if url is not None and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", url):
+            raise ValueError("not a web address the hub is reached by; write it whole, with http:// or https://")
+        return url
 
     @model_validator(mode="after")
     def _check_listen(self) -> WebSettings:

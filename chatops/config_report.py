@@ -72,6 +72,15 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
             warnings.append(f"roles.{role}: includes itself, which adds nothing; remove {role!r} from its list")
     warnings += unreachable_recipients(settings, {kind for _name, kind, _s in settings.enabled_adapters(tty=True)})
     web = settings.web
+    if not web.enabled and (web.notify_tokens or web.metrics_token_env or web.metrics_token_file):
+        keys = ", ".join((["web.notify_tokens"] if web.notify_tokens else [])
+                         + (["web.metrics_token"] if web.metrics_token_env or web.metrics_token_file else []))
+        warnings.append(f"web.enabled: false, so {keys} open nothing (scripts and scrapers find no server); "
+                        "set enabled = true, or remove them")
+    if web.enabled and web.host_port[0] in ("0.0.0.0", "::") and not web.public_url:
+        warnings.append(f"web.public_url: not set, and listen = {web.listen!r}: links to pictures sent on chat "
+                        "networks name 127.0.0.1, which opens on this machine only; set public_url = "
+                        "\"http://hub.lan:8080\" (the address phones reach the hub by)")
     public_host = urlsplit(web.public_url).hostname if web.public_url else None
     if web.enabled and public_host and not is_loopback(public_host) and not (web.token_env or web.token_file):
         warnings.append(f"web.public_url: {web.public_url} is reached from beyond this machine and [web] has no "

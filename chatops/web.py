@@ -17,7 +17,6 @@ permissions, rate limits and audit apply as in the chat.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import mimetypes
@@ -32,7 +31,6 @@ from aiohttp import WSMsgType, web
 
 from . import json_input
 from .adapter import AdapterBase, Capabilities
-from .config import read_secret
 from .durations import parse_duration
 from .history import period_range
 from .config import DeviceType
@@ -44,8 +42,8 @@ from .message import Address, Attachment, Identity, Message, Reply
 from .sim_past import simulated_until
 from .notify_web import NotifyApi
 from .outbox import Unread
-from .peer_account import account_name, account_uids, kernel_tells_owners, owner_of
 from .web_feed import Feed
+from .web_access import BEYOND, COOKIE, WebAccess
 from .web_guard import RequestGuard
 
 if TYPE_CHECKING:
@@ -58,7 +56,8 @@ PAGE_LABELS = (N_("On"), N_("Off"), N_("Take a picture"), N_("no reading yet"), 
                N_("Type a command: temp, chauffage on, snap entree, graph salon 7d… (help lists them all)"),
                N_("temp salon, chauffage on, graph salon 7d, help"),
                N_("Storage is failing ({why}): alerts are sent from memory, readings kept in memory."),
-               N_("Open"), N_("Stop"), N_("Close"), N_("no history yet"), N_("simulated"),
+               N_("Open"), N_("Stop"), N_("Close"), N_("no history yet"), N_("history is not for the web user"),
+               N_("simulated"),
                N_("connecting…"), N_("live"), N_("reconnecting…"), N_("{label}, last 24 hours"),
                N_("connections"), N_("the house"), N_("chat"), N_("storage"), N_("max {value}"), N_("min {value}"),
                N_("brightness"), N_("colour temperature"), N_("value"), N_("lower the target"),
@@ -70,11 +69,16 @@ PAGE_LABELS += SEVERITY_WORDS
 PAGE_CONTEXT_LABELS = {"d": "the unit of days in 2d, 1d4h"}
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-COOKIE = "chatops_token"
-BEYOND = "(beyond this machine)"     # why a tokenless request is refused; no account is named so
 HEALTH_EVERY = 2.0              # seconds between health comparisons per page, until the hub is ready
 CHART_POINTS = 288              # dashboard charts: one point per 5 minutes over a day
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"    # Prometheus's text format
+
+
+def served_at(host: str, port: int) -> str:
+    """The address links point at without a `public_url`: the listen address (IPv6 in brackets),
+    or 127.0.0.1 for a wildcard one (`chatops check` warns: that link opens on this machine only)."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,17 +138,21 @@ class WebChat(AdapterBase):
         if not targets:
             raise Unread(N_("no web chat page was open"))      # stored as is, said in the reader's language
         payload = json.dumps({"type": "reply", "text": reply.text, "notice": reply.notice,
-                              "images": self.image_urls(reply.attachments)})
+                              "images": self.image_urls(reply.attachments, "")})
         for socket in targets:
             await socket.send_str(payload)
 
-    def image_urls(self, attachments: tuple[Attachment, ...]) -> list[str]:
-        """Links the page can show: the attachment's own, or a fresh one (alert snapshots have none)."""
+    def image_urls(self, attachments: tuple[Attachment, ...], origin: str) -> list[str]:
+        """Links to show: the attachment's own, or a fresh one (alert snapshots have none), on
+        `origin` (the address the request came to; "" for the page: a link relative to the site,
+        right whatever name or address the browser reached the hub by)."""
         urls = []
         for attachment in attachments:
             url = attachment.url
             if url is None and self.links is not None and attachment.path.exists():
                 url = self.links.publish(attachment.path, attachment.mime)
+            if url and self.links is not None and url.startswith(self.links.base_url + "/files/"):
+                url = origin + url[len(self.links.base_url):]
             if url:
                 urls.append(url)
         return urls
@@ -157,17 +165,14 @@ class WebServer:
         self.hub = hub
         self.settings = hub.settings.web
         host, port = self.settings.host_port
-        base = self.settings.public_url or f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
-        self.links = LinkStore(base, self.settings.link_ttl, hub.clock.monotonic)
+        self.links = LinkStore(self.settings.public_url or served_at(host, port), self.settings.link_ttl,
+                               hub.clock.monotonic)
         self.chat = WebChat(links=self.links)
-        self._token: str | None = None
-        self._metrics_token: str | None = None
         self._runner: web.AppRunner | None = None
         self.port = port
         self._feeds: dict[str, Feed] = {}
         self.guard = RequestGuard(host, self.settings.public_url, self.settings.allowed_hosts)
-        self._local_uids = account_uids(self.settings.local_users)
-        self._refused_accounts: set[int] = set()        # logged once each
+        self.access = WebAccess(self.settings, self.guard, hub.clock.monotonic)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024, middlewares=[self.guard.middleware()])
@@ -187,8 +192,7 @@ class WebServer:
         return app
 
     async def start(self) -> None:
-        self._token = read_secret(self.settings, "token", self.hub.settings.base_dir)
-        self._metrics_token = read_secret(self.settings, "metrics_token", self.hub.settings.base_dir)
+        self.access.read_tokens(self.hub.settings.base_dir)
         self.hub.home.listen(self._on_reading)
         for health in self._healths():
             health.watchers.append(self._on_health)
@@ -200,7 +204,7 @@ class WebServer:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         if port == 0:
-            self.links.base_url = self.settings.public_url or f"http://{host}:{self.port}"
+            self.links.base_url = self.settings.public_url or served_at(host, self.port)
         self.chat.health.up("serving")
         log.info("web chat on http://%s:%d/", host, self.port)
 
@@ -213,64 +217,22 @@ class WebServer:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def _authorised(self, request: web.Request) -> bool:
-        if self._token is None:
-            return self.settings.loopback and self._tokenless_refusal(request, log_it=request.path != "/health") is None
-        cookie = request.cookies.get(COOKIE, "")
-        return _offered(request, self._token) or \
-            bool(cookie) and hmac.compare_digest(cookie.encode(), self._session().encode())
-
-    def _tokenless_refusal(self, request: web.Request, log_it: bool = False) -> str | None:
-        """Why a loopback server without a token does not answer `request`, or None when it does.
-
-        Loopback without a token is this machine's own browser, run by the hub's own account
-        (or root, or one of `[web] local_users`): not the Internet coming in through a reverse
-        proxy or forwarder on this machine (chatops.web_guard.RequestGuard.from_beyond), nor
-        another local account, which would otherwise act as the admin the web chat is."""
-        if self.guard.from_beyond(request):
-            if log_it:
-                log.warning("web: refused %s %s: it came from beyond this machine (a proxy's header, HTTP/1.0, "
-                            "or Host %r, not a loopback name), and [web] has no token", request.method,
-                            request.path[:200], request.headers.get("Host", "")[:100])
-            return BEYOND
-        transport = request.transport
-        peer = transport.get_extra_info("peername") if transport is not None else None
-        own = transport.get_extra_info("sockname") if transport is not None else None
-        uid = owner_of(peer[:2], own[:2]) if peer and own else None
-        if uid is None:                 # not Linux: loopback alone, as docs/deploy.md says
-            return None if kernel_tells_owners() else "(unknown)"
-        if uid in self._local_uids:
-            return None
-        if log_it and uid not in self._refused_accounts and len(self._refused_accounts) < 100:
-            self._refused_accounts.add(uid)
-            log.warning("web: refused %s %s from the local account %s: without a token, the web server answers "
-                        "the hub's own account, root and [web] local_users only", request.method,
-                        request.path[:200], account_name(uid))
-        return account_name(uid)
-
-    def _session(self) -> str:
-        """The cookie's value: derived from the token, so the browser's cookie store never holds
-        the token itself (which also opens the API and, without metrics_token, /metrics)."""
-        assert self._token is not None
-        return hmac.new(self._token.encode(), b"chatops web session", "sha256").hexdigest()
-
     async def _health(self, request: web.Request) -> web.Response:
         """The hub's state; 503 until ready, since probes (Docker, Kubernetes, systemd) read the status only.
         Without the web server's access (a token beyond loopback), only that: the details name
         servers, rooms and addresses, nobody's business on the LAN."""
         health = self.hub.health()
         status = 200 if health["ready"] else 503
-        if not self._authorised(request):
+        if not self.access.authorised(request):
             return web.json_response({"ready": health["ready"], "status": health["status"]}, status=status)
         return web.json_response(health, status=status)
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        """Prometheus's scrape: the web server's own access rules, or `[web] metrics_token` (then
-        required, even on loopback), so a scraper can be given a token that opens nothing else."""
-        allowed = self._authorised(request) if self._metrics_token is None else \
-            _offered(request, self._metrics_token) or (self._token is not None and self._authorised(request))
-        if not allowed:
-            account = self._tokenless_refusal(request) if self._token is None and self._metrics_token is None else None
+        """Prometheus's scrape (chatops.web_access.WebAccess.metrics_allowed)."""
+        if not self.access.metrics_allowed(request):
+            access = self.access
+            account = access.tokenless_refusal(request) if access.token is None and access.metrics_token is None \
+                else None
             hint = "" if account is None else (
                 "; this request came through a proxy (or in HTTP/1.0, or for a host that is not a loopback name) "
                 "and this hub has no token: give [web] a metrics_token_file (it opens /metrics only), see "
@@ -278,7 +240,8 @@ class WebServer:
                 f"; without a token this hub answers only its own account, root and [web] local_users, and this "
                 f"scraper runs as {account}: give [web] a metrics_token_file (it opens /metrics only), see "
                 f"docs/metrics.md")
-            return web.Response(status=401, text=f"token required: Authorization: Bearer TOKEN{hint}",
+            return web.Response(status=self.access.status(request),
+                                text=f"token required: Authorization: Bearer TOKEN{hint}",
                                 headers={"WWW-Authenticate": "Bearer"})
         try:
             body = await self.hub.metrics.exposition()
@@ -288,9 +251,11 @@ class WebServer:
         return web.Response(body=body, headers={"Content-Type": METRICS_TYPE})
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
-        if not self._authorised(request):
+        if not self.access.authorised(request):
+            if self.access.status(request) == 429:
+                return web.Response(status=429, text=self.access.refusal(request))
             with speaking(self.hub.settings.hub.language):
-                account = self._tokenless_refusal(request) if self._token is None else None
+                account = self.access.tokenless_refusal(request) if self.access.token is None else None
                 if account == BEYOND:
                     return web.Response(status=401, text=_(
                         "This hub answers its own machine only: this request came through a proxy (or in "
@@ -304,10 +269,11 @@ class WebServer:
                 return web.Response(status=401, text=_("This hub needs its token: open /?token=YOUR_TOKEN once."))
         if "token" in request.query:      # keep the token out of the address bar and history
             response = web.HTTPFound("/")
-            # Secure as the request came: by https (or through a TLS proxy saying so), never over
-            # plain HTTP, where a browser would drop a Secure cookie and the page stay locked.
-            secure = request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
-            response.set_cookie(COOKIE, self._session(), httponly=True, samesite="Strict", secure=secure)
+            if self.access.token is not None:    # (a hub without one: an old bookmark, nothing to keep)
+                # Lax: a link to the dashboard from another site (webmail, a Home Assistant panel)
+                # opens it; what changes things (POST, WebSocket) is held to the hub's own Origin.
+                response.set_cookie(COOKIE, self.access.session(), httponly=True, samesite="Lax",
+                                    secure=self.access.secure_cookie(request))
             raise response
         return web.FileResponse(STATIC / "index.html")
 
@@ -315,9 +281,11 @@ class WebServer:
         return Identity("web", self.settings.user or "web", display=f"web-{session[:6]}")
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        if not self._authorised(request):
-            return web.Response(status=401, text="token required")
-        socket = web.WebSocketResponse(heartbeat=30, max_msg_size=16 * 1024)
+        if not self.access.authorised(request):
+            return web.Response(status=self.access.status(request), text=self.access.refusal(request))
+        # A chat line may be MAX_INPUT_CHARS characters, answered by the router as too long; a
+        # frame beyond what aiohttp takes closed the page's connection without a word.
+        socket = web.WebSocketResponse(heartbeat=30, max_msg_size=256 * 1024)
         await socket.prepare(request)
         session = secrets.token_hex(8)
         await socket.send_str(json.dumps({"type": "hello", "name": self.hub.settings.hub.name,
@@ -333,8 +301,8 @@ class WebServer:
                     data = json_input.loads(frame.data)
                 except ValueError:
                     data = {"text": frame.data}
-                if not isinstance(data, dict):
-                    data = {"text": str(data)}
+                if not isinstance(data, dict):        # `42`, `"temp"`: a line typed into websocat
+                    data = {"text": data if isinstance(data, str) else frame.data}
                 kind = data.get("type", "chat")
                 if kind == "watch":                               # the dashboard wants the live feed
                     if writer is None:
@@ -345,9 +313,12 @@ class WebServer:
                 elif kind != "chat":
                     await socket.send_str(json.dumps({"type": "error", "text": (
                         f"unknown message type {str(kind)[:40]!r}: expected chat, watch, switch, set, ack or snap")}))
+                elif not isinstance(data.get("text", ""), str):
+                    await socket.send_str(json.dumps({"type": "error", "text": (
+                        'a chat line is {"text": "temp salon"}, its text a string')}))
                 else:
                     message = Message(self._identity(session), Address(self.chat.name, session, True),
-                                      str(data.get("text") or ""), addressed=True)
+                                      data.get("text") or "", addressed=True)
                     self.hub.dispatch(message)
         finally:
             self.chat.sockets.pop(session, None)
@@ -495,7 +466,7 @@ class WebServer:
         message = Message(self._identity(session), Address(self.chat.name, session, True), text, addressed=True)
         replies = await self.hub.execute(message)
         result["text"] = "\n".join(r.text for r in replies)
-        result["images"] = [u for r in replies for u in self.chat.image_urls(r.attachments)]
+        result["images"] = [u for r in replies for u in self.chat.image_urls(r.attachments, "")]
         if kind in ("switch", "set"):
             device = self.hub.home.find(str(data.get("device", "")))
             if device is not None:
@@ -506,15 +477,18 @@ class WebServer:
             for feed in list(self._feeds.values()):
                 feed.put(Feed.ALERTS)
 
+    def _refused(self, request: web.Request) -> web.Response:
+        return web.json_response({"error": self.access.refusal(request)}, status=self.access.status(request))
+
     async def _api_state(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return web.json_response({"error": "token required"}, status=401)
+        if not self.access.authorised(request):
+            return self._refused(request)
         return web.json_response(await self.state())
 
     async def _api_history(self, request: web.Request) -> web.Response:
         """GET ?device=NAME&period=24h&points=288: a device's history for the dashboard's charts."""
-        if not self._authorised(request):
-            return web.json_response({"error": "token required"}, status=401)
+        if not self.access.authorised(request):
+            return self._refused(request)
         if not self._may("history") and not self._may("graph"):
             return web.json_response({"error": "the web user may not read history"}, status=403)
         device = self.hub.home.find(request.query.get("device", ""))
@@ -522,9 +496,13 @@ class WebServer:
             return web.json_response({"error": "no such device"}, status=404)
         try:
             period = parse_duration(request.query.get("period", "24h"))
-            points = max(10, min(2000, int(request.query.get("points", CHART_POINTS))))
         except ValueError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return web.json_response({"error": f"period: {exc}"}, status=400)
+        points_text = request.query.get("points", str(CHART_POINTS))
+        if not points_text.isdigit():
+            return web.json_response({"error": f"points: a whole number from 10 to 2000, not {points_text[:20]!r}"},
+                                     status=400)
+        points = max(10, min(2000, int(points_text)))
         shortest, longest = period_range(self.hub.settings.history)
         period = min(max(period, shortest), longest)    # the dashboard asks 24h even of 12h of history
         until = self.hub.clock.time()
@@ -537,30 +515,29 @@ class WebServer:
 
     async def _api_command(self, request: web.Request) -> web.Response:
         """POST {"text": "..."}: run a command as the web user and return the replies (scripts, CLI)."""
-        if not self._authorised(request):
-            return web.json_response({"error": "token required"}, status=401)
+        if not self.access.authorised(request):
+            return self._refused(request)
         try:
-            text = str((await request.json(loads=json_input.loads))["text"])
+            text = (await request.json(loads=json_input.loads))["text"]
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response({"error": 'a command is short: send JSON like {"text": "temp salon"}'},
+                                     status=413)
         except (ValueError, KeyError, TypeError):
-            return web.json_response({"error": 'send JSON like {"text": "temp salon"}'}, status=400)
+            text = None
+        if not isinstance(text, str):
+            return web.json_response({"error": 'send JSON like {"text": "temp salon"}: text is a string'},
+                                     status=400)
         message = Message(self._identity("api"), Address(self.chat.name, "api", True), text, addressed=True)
         replies = await asyncio.wait_for(self.hub.execute(message), self.hub.settings.hub.handler_timeout + 5)
+        origin = f"{request.scheme}://{request.host}"      # a Host the guard let through
         return web.json_response({"replies": [r.text for r in replies],
-                                  "images": [u for r in replies for u in self.chat.image_urls(r.attachments)]})
+                                  "images": [u for r in replies for u in self.chat.image_urls(r.attachments, origin)]})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         link = self.links.get(request.match_info["token"])
         if link is None:
             raise web.HTTPNotFound()
         return web.FileResponse(link.path, headers={"Content-Type": link.mime, "Cache-Control": "private"})
-
-
-def _offered(request: web.Request, token: str) -> bool:
-    """Whether `request` carries `token`, as `?token=` or `Authorization: Bearer` (another kind of
-    Authorization, a reverse proxy's Basic login, is not the hub's to judge and never hides `?token=`)."""
-    header = request.headers.get("Authorization", "")
-    offered = [request.query.get("token", ""), header[7:].strip() if header[:7].lower() == "bearer " else ""]
-    return any(o and hmac.compare_digest(o.encode(), token.encode()) for o in offered)
 
 
 def _quoteless(name: str) -> str:

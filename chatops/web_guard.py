@@ -88,6 +88,10 @@ class RequestGuard:
         host = _hostname(headers.get(hdrs.HOST, ""))
         return not (is_loopback(host) or host.endswith(".localhost"))
 
+    def is_public_host(self, host: str) -> bool:
+        """Whether `host` (a Host header) names public_url's host."""
+        return self.public_host is not None and _hostname(host) == self.public_host
+
     def host_allowed(self, host: str) -> bool:
         name = _hostname(host)
         return _is_ip(name) or name in self.names or name.endswith(".localhost")

@@ -596,3 +596,19 @@ def test_a_hub_name_that_cannot_be_an_irc_nick_is_said_by_check(tmp_path: Path) 
     settings = load_settings(path)
     [(_name, _kind, section)] = settings.adapter_sections
     assert section.primary_nick(settings.hub) == "MaisonDupre"
+
+
+def test_web_settings_that_open_nothing_or_link_nowhere_are_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`public_url = "hub.lan:8080"` made every picture link `hub.lan:8080/files/…`; notify tokens
+    under `[web] enabled = false` left every cron post refused, and a 0.0.0.0 listen without a
+    public_url sent links naming 127.0.0.1 to phones."""
+    assert problems_of('[web]\npublic_url = "hub.lan:8080"\n', tmp_path) == [
+        "web.public_url: not a web address the hub is reached by; write it whole, with http:// or https:// "
+        "(got 'hub.lan:8080'); for example: public_url = \"https://home.example.org/\""]
+    from chatops.config_report import config_warnings
+    off = settings_for(tmp_path, web={"enabled": False, "notify_tokens": {"cron": {"token_env": "CRON_TOKEN"}}})
+    assert "web.enabled: false, so web.notify_tokens open nothing (scripts and scrapers find no server); " \
+           "set enabled = true, or remove them" in config_warnings(off)
+    wide = settings_for(tmp_path, web={"listen": "0.0.0.0:8080", "token_env": "WEB_TOKEN"})
+    assert any(w.startswith("web.public_url: not set, and listen = '0.0.0.0:8080': links to pictures")
+               for w in config_warnings(wide))

@@ -160,30 +160,30 @@ async def test_webhook_alerts_are_counted_by_source_not_by_fingerprint(tmp_path:
 
 async def test_metrics_follow_the_web_token_and_take_their_own(tmp_path: Path, mosquitto: Mosquitto,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WEB_TOKEN", "web-secret")
-    monkeypatch.setenv("METRICS_TOKEN", "scrape-secret")
+    monkeypatch.setenv("WEB_TOKEN", "web-secret-0123456789")
+    monkeypatch.setenv("METRICS_TOKEN", "scrape-secret-0123456789")
     settings = hub_settings(tmp_path, mosquitto.url,
                             web={"token_env": "WEB_TOKEN", "metrics_token_env": "METRICS_TOKEN"})
     async with running(Hub(settings, tty=False)) as hub:
         assert (await scrape(hub))[0] == 401
         assert (await scrape(hub, {"Authorization": "Bearer wrong"}))[0] == 401
-        status, text = await scrape(hub, {"Authorization": "Bearer scrape-secret"})
+        status, text = await scrape(hub, {"Authorization": "Bearer scrape-secret-0123456789"})
         assert status == 200 and "# TYPE chatops_commands_total counter" in text
-        assert (await scrape(hub, {"Authorization": "Bearer web-secret"}))[0] == 200
+        assert (await scrape(hub, {"Authorization": "Bearer web-secret-0123456789"}))[0] == 200
         assert hub.web is not None
         async with aiohttp.ClientSession() as http:      # the scrape token opens nothing else
             async with http.get(f"http://127.0.0.1:{hub.web.port}/api/state",
-                                headers={"Authorization": "Bearer scrape-secret"}) as response:
+                                headers={"Authorization": "Bearer scrape-secret-0123456789"}) as response:
                 assert response.status == 401
 
 
 async def test_a_metrics_token_is_required_even_on_loopback(tmp_path: Path, mosquitto: Mosquitto,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("METRICS_TOKEN", "scrape-secret")
+    monkeypatch.setenv("METRICS_TOKEN", "scrape-secret-0123456789")
     settings = hub_settings(tmp_path, mosquitto.url, web={"metrics_token_env": "METRICS_TOKEN"})
     async with running(Hub(settings, tty=False)) as hub:
         assert (await scrape(hub))[0] == 401
-        assert (await scrape(hub, {"Authorization": "Bearer scrape-secret"}))[0] == 200
+        assert (await scrape(hub, {"Authorization": "Bearer scrape-secret-0123456789"}))[0] == 200
 
 
 def test_prometheus_client_is_loaded_only_by_a_scrape(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.servers
 
 async def test_chatops_notify(tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch,
                               capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("T_CRON", "cli-token-42")
+    monkeypatch.setenv("T_CRON", "cli-token-42-0123456789")
     settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False},
                             adapters={"loopback": {"name": "loop"}}, web={"user": None, "notify_tokens": {
                                 "cron": {"token_env": "T_CRON"}}},
@@ -26,7 +26,7 @@ async def test_chatops_notify(tmp_path: Path, mosquitto: Mosquitto, monkeypatch:
     async with running(Hub(settings, tty=False)) as hub:
         assert hub.web is not None
         url = f"http://127.0.0.1:{hub.web.port}"
-        monkeypatch.setenv("CHATOPS_NOTIFY_TOKEN", "cli-token-42")
+        monkeypatch.setenv("CHATOPS_NOTIFY_TOKEN", "cli-token-42-0123456789")
         code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "owner", "Backup finished",
                                               "--image", str(picture), "--severity", "warning"])
         out, err = capsys.readouterr()

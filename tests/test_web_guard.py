@@ -75,13 +75,13 @@ async def test_cross_site_requests_never_drive_the_house(tmp_path: Path, mosquit
 
 async def test_the_same_rules_hold_with_a_token(tmp_path: Path, mosquitto: Mosquitto,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GUARD_WEB_TOKEN", "s3cret-token")
+    monkeypatch.setenv("GUARD_WEB_TOKEN", "s3cret-token-0123456789")
     settings = settings_for(tmp_path / "data", mosquitto.url,
                             web={"token_env": "GUARD_WEB_TOKEN", "public_url": "https://home.example.org/"})
     hub = Hub(settings)
     async with running(hub), aiohttp.ClientSession() as http:
         base = f"http://127.0.0.1:{hub.web.port}"
-        bearer = {"Authorization": "Bearer s3cret-token"}
+        bearer = {"Authorization": "Bearer s3cret-token-0123456789"}
         async with http.post(f"{base}/api/command", json={"text": "switch heater on"},
                              headers={**bearer, "Origin": EVIL}) as response:
             assert response.status == 403
@@ -100,17 +100,17 @@ async def test_the_same_rules_hold_with_a_token(tmp_path: Path, mosquitto: Mosqu
         # The token is swapped once for a cookie that is not the token, Secure when it came by
         # HTTPS (here through the reverse proxy of public_url), and not over plain HTTP, where a
         # browser would drop it; a proxy's own Basic login does not hide ?token=.
-        async with http.get(f"{base}/?token=s3cret-token", allow_redirects=False,
+        async with http.get(f"{base}/?token=s3cret-token-0123456789", allow_redirects=False,
                             headers={"X-Forwarded-Proto": "https", "Authorization": "Basic YWxpY2U6eA=="}) as login:
             assert login.status == 302 and login.headers["Location"] == "/"
             cookie = login.cookies["chatops_token"]
-            assert cookie.value and "s3cret-token" not in cookie.value
-            assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Strict"
-        async with http.get(f"{base}/?token=s3cret-token", allow_redirects=False) as login:
+            assert cookie.value and "s3cret-token-0123456789" not in cookie.value
+            assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Lax"
+        async with http.get(f"{base}/?token=s3cret-token-0123456789", allow_redirects=False) as login:
             assert login.status == 302 and not login.cookies["chatops_token"]["secure"], "plain HTTP on the LAN"
         async with http.get(f"{base}/api/state", cookies={"chatops_token": cookie.value}) as response:
             assert response.status == 200
-        async with http.get(f"{base}/api/state", cookies={"chatops_token": "s3cret-token"}) as response:
+        async with http.get(f"{base}/api/state", cookies={"chatops_token": "s3cret-token-0123456789"}) as response:
             assert response.status == 401, "the cookie holds the session value, never the token"
         assert not heater_on(hub)
 
@@ -295,3 +295,81 @@ def test_a_line_break_sent_to_the_hub_never_forges_a_log_line(tmp_path: Path) ->
     refused = [line for line in log.splitlines() if "web: refused POST /api/x" in line]
     assert refused and refused[0].endswith("content type 'text/plain'") and "\\n2030-01-01" in refused[0], log
     assert not any(line.startswith("2030-01-01") for line in log.splitlines()), log
+
+
+async def test_wrong_tokens_are_logged_and_an_address_that_keeps_guessing_is_held_off(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """1,500 wrong tokens took under a second, unlogged, and a 2-character token fell in half a
+    second: now a wrong token is logged, and after 10 in a minute the address is refused (429)
+    until the minute is over, the right token too; a short token is refused at start."""
+    monkeypatch.setenv("GUARD_WEB_TOKEN", "s3cret-token-0123456789")
+    hub = Hub(settings_for(tmp_path / "data", mosquitto.url, web={"token_env": "GUARD_WEB_TOKEN"}))
+    async with running(hub), aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{hub.web.port}"
+        statuses = []
+        for guess in range(12):
+            async with http.get(f"{base}/api/state", headers={"Authorization": f"Bearer guess-{guess}"}) as response:
+                statuses.append(response.status)
+        assert statuses == [401] * 9 + [429] * 3          # the tenth already answers 429
+        async with http.get(f"{base}/api/state", headers={"Authorization": "Bearer s3cret-token-0123456789"}) as held:
+            assert held.status == 429 and "too many wrong tokens" in (await held.json())["error"]
+    assert "web: a wrong token from 127.0.0.1 (/api/state)" in caplog.text
+    assert "web: 10 wrong tokens from 127.0.0.1 within a minute" in caplog.text
+    monkeypatch.setenv("GUARD_WEB_TOKEN", "z9")
+    from chatops.config import ConfigError, read_secret
+    with pytest.raises(ConfigError, match="GUARD_WEB_TOKEN holds a 2-character token, which anyone who reaches "
+                                          "the web server could guess; use at least 16"):
+        read_secret(settings_for(tmp_path / "data", mosquitto.url, web={"token_env": "GUARD_WEB_TOKEN"}).web, "token")
+
+
+async def test_tokenless_hub_answers_scripts_why_and_ignores_a_token_in_the_address(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`/?token=x` on a hub with no token (an old bookmark) was a 500 and a traceback; a script
+    refused by such a hub was told to send a token that does not exist; `{"text": null}` ran the
+    command `None`."""
+    hub = Hub(settings_for(tmp_path / "data", mosquitto.url))
+    async with running(hub), aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{hub.web.port}"
+        async with http.get(f"{base}/?token=x", allow_redirects=False) as response:
+            assert response.status == 302 and "chatops_token" not in response.cookies
+        async with http.get(f"{base}/api/state", headers={"X-Forwarded-For": "192.0.2.7"}) as response:
+            assert response.status == 401
+            assert "this hub has no token: give [web] a token_file" in (await response.json())["error"]
+        for body in ({"text": None}, {"text": ["switch", "heater", "on"]}):
+            async with http.post(f"{base}/api/command", json=body) as response:
+                assert response.status == 400 and "text is a string" in (await response.json())["error"]
+        async with http.post(f"{base}/api/command", json={"text": "temp " + "x" * 70000}) as response:
+            assert response.status == 413 and "a command is short" in (await response.json())["error"]
+        async with http.get(f"{base}/api/history?device=salon&points=x") as response:
+            assert response.status == 400
+            assert (await response.json())["error"] == "points: a whole number from 10 to 2000, not 'x'"
+        socket = await http.ws_connect(f"{base}/ws", headers={"Origin": base})
+        await socket.receive(timeout=5)                                     # hello
+        await socket.send_str("temp " + "x" * 17000)                        # beyond the old 16 KiB frame limit
+        answer = json.loads((await socket.receive(timeout=5)).data)
+        assert answer["type"] == "reply" and "characters long; commands are short" in answer["text"]
+        await socket.close()
+
+
+async def test_picture_links_on_the_page_are_relative_and_ipv6_links_bracketed(tmp_path: Path,
+                                                                              mosquitto: Mosquitto) -> None:
+    """Bound to [::1] the link was http://::1:PORT/files/…; bound to 0.0.0.0 it named 127.0.0.1,
+    which a phone reaching the hub as hub.lan opened on itself."""
+    from chatops.web import served_at
+    assert served_at("::1", 8080) == "http://[::1]:8080" and served_at("0.0.0.0", 8080) == "http://127.0.0.1:8080"
+    hub = Hub(settings_for(tmp_path / "data", mosquitto.url))
+    async with running(hub), aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{hub.web.port}"
+        async with http.post(f"{base}/api/command", json={"text": "snap entree"},
+                             headers={"Host": f"localhost:{hub.web.port}"}) as response:
+            [image] = (await response.json())["images"]
+        assert image.startswith(f"http://localhost:{hub.web.port}/files/"), image
+        socket = await http.ws_connect(f"{base}/ws", headers={"Origin": base})
+        await socket.receive(timeout=5)
+        await socket.send_str(json.dumps({"type": "snap", "camera": "entree", "request": 1}))
+        result = json.loads((await socket.receive(timeout=10)).data)
+        await socket.close()
+        [page_image] = result["images"]
+        assert page_image.startswith("/files/"), page_image
+        async with http.get(f"{base}{page_image}") as picture:
+            assert picture.status == 200 and picture.content_type == "image/jpeg"

@@ -253,7 +253,9 @@ function drawChart(name) {
     const label = String(tick.getHours()).padStart(2, "0") + ":00", room = g.measureText(label).width;
     if (px + 2 + room <= width && px + 2 > labelEnd + 4) { g.fillText(label, px + 2, height - 2); labelEnd = px + 2 + room; }
   }
-  if (!points.length) { g.fillText(t("no history yet"), 4, 12); return; }
+  if (!points.length) {                   // a web user who may not read history is told so, not "none yet"
+    g.fillText(t(may.history ? "no history yet" : "history is not for the web user"), 4, 12); return;
+  }
   const simulated = simulatedUntil.get(name);
   if (simulated && simulated > since) {   // the demo's simulated past day: shaded and named
     g.fillStyle = "rgba(138, 148, 166, 0.12)";
