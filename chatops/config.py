@@ -550,6 +550,12 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
     names = [n for n, _, _ in sections]
     for name in {n for n in names if names.count(n) > 1}:
         problems.append(f"adapters: two adapters are named {name!r}; give each a distinct name = \"...\"")
+    for name, kind, _section in sections:
+        # An address `irc:bob` is checked by IRC's rules and goes to the adapter named irc: an
+        # instance of another network by that name took it (and `web` hid the TCP port it opened).
+        if name != kind and (name == "web" or name in known.known):
+            problems.append(f"adapters.{kind}: name = {name!r} is the name of the {name} network; name this "
+                            f"{kind} adapter otherwise, e.g. name = \"{kind}_home\"")
     return sections, problems
 
 

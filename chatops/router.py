@@ -81,6 +81,7 @@ class Router:
         self.max_reply = settings.max_reply_chars
         name = re.escape(self.name)
         self._mention = re.compile(rf"@?{name}\s*[:,]\s*|@{name}\s+", re.I)
+        self._misnamed: set[str] = set()        # adapters whose senders name another network (logged once)
 
     def command_text(self, message: Message) -> str | None:
         """The command line inside `message`, or None when the line is not for the hub."""
@@ -113,7 +114,7 @@ class Router:
         if line is None:
             return
         started = time.perf_counter()
-        user = as_user if as_user is not None else self.auth.user_for(message.sender)
+        user = as_user if as_user is not None else self._user_of(message)
         low = user is None
         verdict = _Verdict()
         # Everything this line says is in the asker's language (a context variable: the
@@ -143,6 +144,21 @@ class Router:
             self.hub.observe_command(verdict.command, verdict.result, time.perf_counter() - started)
             if outcome is not None:               # ["refused", "rate-limited"]: a script backs off
                 outcome.extend([verdict.result, verdict.refusal] if verdict.refusal else [verdict.result])
+
+    def _user_of(self, message: Message) -> User | None:
+        """The configured user who sent `message`, judged by the rules of the network it came in
+        on: a sender naming another network (an adapter writing `Identity(self.name, ...)` with
+        an instance named `console`) would be matched by that network's patterns, a TCP
+        stranger taken for the console's owner. Such a sender is a stranger, and the log says why."""
+        adapter = self.hub.adapters.get(message.address.adapter)
+        if adapter is not None and message.sender.network != adapter.network:
+            if adapter.name not in self._misnamed:
+                self._misnamed.add(adapter.name)
+                log.error("adapter %s (network %s) sent a message from %s, a sender of network %r: taken for a "
+                          "stranger; the adapter must build Identity(self.network, ...)", adapter.name,
+                          adapter.network, message.sender.id[:80], message.sender.network)
+            return None
+        return self.auth.user_for(message.sender)
 
     def _prepare(self, message: Message, line: str, user: User | None, acting: bool,
                  verdict: _Verdict) -> Reply | tuple[Context, list[Any]] | None:

@@ -254,3 +254,25 @@ async def test_why_a_plugin_failed_is_for_admins_and_masked(hub: Hub, monkeypatc
     assert "plugin ntfy: NOT LOADED" in stranger and "RuntimeError" not in stranger, stranger
     admin = await exec_command(hub, "status", network="xmpp", adapter="xmpp", sender="alice@example.org")
     assert "plugin ntfy: NOT LOADED (RuntimeError: cannot reach https://hub:****@ntfy.example/x)" in admin, admin
+
+
+@pytest.mark.servers
+async def test_a_sender_claiming_another_network_than_its_adapters_is_a_stranger(
+        hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
+    """A plugin adapter that wrote `Identity(self.name, ...)`, its instance named `xmpp` or
+    `console`, had its TCP strangers matched by that network's patterns: eve became alice, admin."""
+    from types import SimpleNamespace
+
+    from chatops.adapter import Capabilities
+    hub.adapters["tcp"] = SimpleNamespace(name="tcp", network="tcpchat", capabilities=Capabilities())  # type: ignore[assignment]
+    try:
+        claimed = Message(Identity("xmpp", "alice@example.org"), Address("tcp", "eve", True), "whoami", addressed=True)
+        [reply] = await hub.execute(claimed)
+        assert "(an unknown sender)" in reply.text, reply.text
+        assert "adapter tcp (network tcpchat) sent a message from alice@example.org, a sender of network 'xmpp': " \
+               "taken for a stranger" in caplog.text
+        own = Message(Identity("xmpp", "alice@example.org"), Address("xmpp", "alice@example.org", True), "whoami",
+                      addressed=True)
+        assert "(alice)" in (await hub.execute(own))[0].text
+    finally:
+        del hub.adapters["tcp"]

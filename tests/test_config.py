@@ -612,3 +612,13 @@ def test_web_settings_that_open_nothing_or_link_nowhere_are_said(tmp_path: Path,
     wide = settings_for(tmp_path, web={"listen": "0.0.0.0:8080", "token_env": "WEB_TOKEN"})
     assert any(w.startswith("web.public_url: not set, and listen = '0.0.0.0:8080': links to pictures")
                for w in config_warnings(wide))
+
+
+def test_an_adapter_may_not_take_another_networks_name(tmp_path: Path) -> None:
+    """`[[adapters.irc]] name = "web"` hid the web chat's port, and a plugin's instance named `irc`
+    took the alerts addressed `irc:bob` under IRC's rules."""
+    problems = problems_of('[[adapters.irc]]\nname = "web"\nhost = "127.0.0.1"\n'
+                           '[[adapters.irc]]\nname = "xmpp"\nhost = "127.0.0.2"\n', tmp_path)
+    assert 'adapters.irc: name = \'web\' is the name of the web network; name this irc adapter otherwise, ' \
+           'e.g. name = "irc_home"' in problems
+    assert any(p.startswith("adapters.irc: name = 'xmpp' is the name of the xmpp network") for p in problems)

@@ -57,6 +57,8 @@ class Adapter(AdapterBase):
                 if text and self._hub is not None:
                     self._hub.dispatch(Message(Identity(self.network, name, display=name),
                                                Address(self.name, name, True), text, addressed=True))
+        except ConnectionError:             # the client went away (a reset): nothing to report
+            pass
         finally:
             if self.clients.get(name) is writer:
                 del self.clients[name]
