@@ -12,7 +12,9 @@ import difflib
 import ipaddress
 import os
 import pwd
+import json
 import re
+import string
 import tomllib
 from enum import Enum
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any, Literal
 from .extras import first_missing, install_hint, library_problem, needs_module
 from .schema import Field, Model, ValidationError, field_validator, model_validator
 
-from .config_base import Duration, Section  # noqa: F401 (re-exported for adapters' sections)
+from .config_base import Duration, Section, publish_topic, topic_filter  # noqa: F401 (re-exported for adapters' sections)
 from .config_checks import cross_checks
 from .config_errors import format_errors, toml_problem
 from .url_secrets import masked, without_password
@@ -257,6 +259,29 @@ class NotifyTopic(Section):
                                   description="payload fields that must have these values")
     ack: bool = False
 
+    @field_validator("topic")
+    @classmethod
+    def _a_filter(cls, topic: str) -> str:
+        return topic_filter(topic)
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _as_json_writes_them(cls, match: Any) -> Any:
+        # `"after.has_snapshot" = true` is what anyone writes first: taken as JSON spells it ("true").
+        if isinstance(match, dict):
+            return {k: json.dumps(v) if isinstance(v, (bool, int, float)) else v for k, v in match.items()}
+        return match
+
+    @field_validator("message", "image_url")
+    @classmethod
+    def _a_template(cls, template: str | None) -> str | None:
+        if template is not None:
+            try:
+                list(string.Formatter().parse(template))
+            except ValueError as exc:     # `{after.label` was sent as written, braces and all
+                raise ValueError(f"{exc}; a field is written {{after.label}}, a brace itself {{{{ or }}}}") from None
+        return template
+
     @field_validator("image_url")
     @classmethod
     def _no_password_in_url(cls, url: str | None) -> str | None:
@@ -349,10 +374,16 @@ class SimulatorSettings(Section):
     enabled: bool = False
     interval: Duration = Field(10.0, gt=0, examples=['"10s"'])
     base_topic: str = Field("zigbee2mqtt", examples=['"zigbee2mqtt"'])
+
     motion_clear: Duration = Field(60.0, gt=0, examples=['"1m"'],
                                    description="hall_motion reports no motion this long after `simulate motion`")
     cover_travel: Duration = Field(20.0, gt=0, le=600, examples=['"20s"'],
                                    description="volet_salon takes this long from closed to open")
+
+    @field_validator("base_topic")
+    @classmethod
+    def _no_wildcard(cls, topic: str) -> str:
+        return publish_topic(topic)
 
 
 class HistorySettings(Section):

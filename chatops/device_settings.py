@@ -13,7 +13,7 @@ from typing import Literal
 
 from .schema import Field, field_validator, model_validator
 
-from .config_base import Duration, Section
+from .config_base import Duration, Section, publish_topic, topic_filter
 from .i18n import NP_, pgettext
 from .url_secrets import without_password
 
@@ -120,6 +120,26 @@ class DeviceSettings(Section):
                                          description="number and select: the payload, {value} replaced")
     travel_timeout: Duration = Field(60.0, gt=0, le=600, examples=['"45s"'],
                                      description="cover: how long it may take to reach a position")
+
+    @field_validator("topic", "snapshot_topic")
+    @classmethod
+    def _filters(cls, topic: str | None) -> str | None:
+        return topic_filter(topic) if topic is not None else None
+
+    @field_validator("command_topic", "get_topic")
+    @classmethod
+    def _published(cls, topic: str | None) -> str | None:
+        return publish_topic(topic) if topic is not None else None
+
+    @field_validator("field_topics")
+    @classmethod
+    def _field_filters(cls, topics: dict[str, str]) -> dict[str, str]:
+        return {name: topic_filter(topic) for name, topic in topics.items()}
+
+    @field_validator("command_topics")
+    @classmethod
+    def _field_published(cls, topics: dict[str, str]) -> dict[str, str]:
+        return {name: publish_topic(topic) for name, topic in topics.items()}
 
     @field_validator("snapshot_url")
     @classmethod

@@ -36,7 +36,7 @@ def alert_settings(tmp_path: Path, url: str, *, mqtt: dict[str, Any] | None = No
                    **rule: Any) -> Any:
     return settings_for(tmp_path, url, hub=hub or {}, simulator={"enabled": False}, alerts=[{**SMOKE_RULE, **rule}],
                         mqtt=mqtt or {}, adapters={"loopback": {"name": "loop"}}, web={"user": None},
-                        users={"owner": None, "alice": {"roles": ["admin"], "console": ["alice"]}})
+                        users={"owner": None, "alice": {"roles": ["admin"], "console": ["alice"], "loopback": ["alice"]}})
 
 
 @asynccontextmanager
@@ -470,7 +470,7 @@ async def test_an_ack_typed_in_a_room_the_alert_reached_is_not_told_back_to_that
         await smoke(broker, True)
         told = {(await inbox.next())[0], (await inbox.next())[0]}
         assert told == {"#room", "bob"}
-        answer = await exec_command(hub, "!ack", sender="alice", adapter="loop", network="console", direct=False)
+        answer = await exec_command(hub, "!ack", sender="alice", adapter="loop", network="loopback", direct=False)
         assert answer == "Alert #1 (smoke) acknowledged; reminders stopped."
         assert await inbox.next() == ("bob", "Alert #1 (smoke) acknowledged by alice.")
         await hub.alerts.outbox.settled("loop")

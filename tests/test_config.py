@@ -622,3 +622,29 @@ def test_an_adapter_may_not_take_another_networks_name(tmp_path: Path) -> None:
     assert 'adapters.irc: name = \'web\' is the name of the web network; name this irc adapter otherwise, ' \
            'e.g. name = "irc_home"' in problems
     assert any(p.startswith("adapters.irc: name = 'xmpp' is the name of the xmpp network") for p in problems)
+
+
+def test_mqtt_topics_a_broker_refuses_are_said_by_check(tmp_path: Path) -> None:
+    """`frigate/#/x` passed check, then stopped the hub with a 50-line traceback; a wildcard in a
+    command topic failed at every switch; a notify topic nobody receives dropped every message."""
+    problems = problems_of(
+        '[[notify.topics]]\ntopic = "frigate/#/x"\nmessage = "x"\nto = ["owner"]\n'
+        '[[notify.topics]]\ntopic = "cams/+"\nmessage = "Person {after.label"\n'
+        '[[notify.topics]]\ntopic = "frigate/events"\nmessage = "{after.label}"\nto = ["owner"]\n'
+        'match = { "after.has_snapshot" = true }\n'
+        '[devices.chambre]\ntype = "sensor"\ntopic = "zigbee2mqtt/chambre#"\n'
+        '[devices.prise]\ntype = "switch"\ntopic = "zigbee2mqtt/prise"\ncommand_topic = "zigbee2mqtt/+/set"\n'
+        '[simulator]\nbase_topic = "z2m/#"\n', tmp_path)
+    assert "notify.topics[0].topic: '#' stands alone as the last level (zigbee2mqtt/#), never inside one " \
+           "(got 'frigate/#/x'); for example: topic = \"frigate/events\"" in problems
+    assert "notify.topics[1].message: expected '}' before end of string; a field is written {after.label}, a brace " \
+           "itself {{ or }} (got 'Person {after.label'); for example: message = \"{after.label} at {after.camera}\"" \
+           in problems
+    assert not any(p.startswith("notify.topics[2]") for p in problems), problems   # true taken as "true"
+    assert any(p.startswith("devices.chambre.topic: '#' stands alone") for p in problems)
+    assert any(p.startswith("devices.prise.command_topic: a topic the hub publishes on names one device, without "
+                            "+ or # (got 'zigbee2mqtt/+/set')") for p in problems)
+    assert any(p.startswith("simulator.base_topic: a topic the hub publishes on") for p in problems)
+    assert problems_of('[[notify.topics]]\ntopic = "cams/+"\nmessage = "x"\n', tmp_path) == [
+        "notify.topics[0].to: empty, and so is [notify] default_to: every message on cams/+ would be dropped; "
+        "give to = [\"owner\"] here or default_to in [notify]"]

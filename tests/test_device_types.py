@@ -22,7 +22,7 @@ from chatops.home import Device, Reading
 from chatops.tasmota import discovered_devices
 from chatops.testing import Mosquitto, exec_command, settings_for, wait_for
 
-USERS = {"fam": {"roles": ["family"], "web": ["fam"]}}
+USERS = {"fam": {"roles": ["family"], "web": ["fam"], "loopback": ["fam"]}}
 
 
 def device(kind: str, **settings: Any) -> Device:
@@ -255,7 +255,7 @@ async def home(tmp_path: Path, mosquitto: Mosquitto, **overrides: Any) -> AsyncI
 
 
 async def say(hub: Hub, text: str) -> str:
-    return await exec_command(hub, text, adapter="loop", network="web", sender="fam")
+    return await exec_command(hub, text, adapter="loop", network="loopback", sender="fam")
 
 
 async def later(hub: Hub, timeout: float = 10.0) -> str:
@@ -327,7 +327,7 @@ async def test_values_as_the_hub_writes_them_and_french_articles_are_understood(
         assert await say(hub, "help thermostat") == (
             "thermostat is a device, not a command: read thermostat shows it, devices lists them all. "
             "thermostat takes a temperature (21°) or a mode: off, heat, auto. Set it with thermostat VALUE.")
-    french = {"fam": {"roles": ["family"], "web": ["fam"], "language": "fr"}}
+    french = {"fam": {"roles": ["family"], "web": ["fam"], "loopback": ["fam"], "language": "fr"}}
     async with home(tmp_path / "fr", mosquitto, users=french) as hub:
         assert (await say(hub, "tamise la lampe 30")).startswith("lampe: allumé, 30 %")
         assert (await say(hub, "lire la lampe")).startswith("lampe: allumé, 30 %")
@@ -349,7 +349,7 @@ async def test_what_people_type_around_a_command_in_french(tmp_path: Path, mosqu
     """Punctuation closing a chat line (`temp salon ?`, `allume la lampe.`), a level without its
     `%` (`allume la lampe à 40`), `du`, `de la` and `au` before a name, and English with the
     state first (`turn off the lampe`): each was refused or misread."""
-    french = {"fam": {"roles": ["family"], "web": ["fam"], "language": "fr"}}
+    french = {"fam": {"roles": ["family"], "web": ["fam"], "loopback": ["fam"], "language": "fr"}}
     async with home(tmp_path, mosquitto, users=french) as hub:
         assert await say(hub, "temp salon ?") == await say(hub, "temp salon")
         assert "Commandes" in await say(hub, "aide.")
@@ -370,7 +370,7 @@ async def test_a_timer_is_refused_when_set_if_its_command_would_fail_when_it_run
                                                                                  mosquitto: Mosquitto) -> None:
     """`dans 20s allume la lampe stp` was accepted, then failed 20 s later: a daily one would fail
     every morning. And `ouvre le volet à 50%` named no device (`le volet à 50%`)."""
-    french = {"fam": {"roles": ["family"], "web": ["fam"], "language": "fr"}}
+    french = {"fam": {"roles": ["family"], "web": ["fam"], "loopback": ["fam"], "language": "fr"}}
     async with home(tmp_path, mosquitto, users=french) as hub:
         refused = await say(hub, "dans 20s allume la lampe stp")
         assert refused.startswith("Non programmé : 'stp' n'est pas une durée"), refused
@@ -656,7 +656,7 @@ async def test_home_assistant_discovered_number_and_select_over_mosquitto(tmp_pa
 @pytest_servers
 async def test_a_stranger_cannot_drive_a_light(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with home(tmp_path, mosquitto) as hub:
-        answer = await exec_command(hub, "lampe 40%", adapter="loop", network="web", sender="nobody")
+        answer = await exec_command(hub, "lampe 40%", adapter="loop", network="loopback", sender="nobody")
         assert "lampe" not in answer.lower() or "not" in answer.lower(), answer
         assert hub.home.devices["lampe"].reading.value is False
 

@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,9 +28,10 @@ pytestmark = pytest.mark.servers
 PARIS = ZoneInfo("Europe/Paris")
 ROLES = {"kid": ["guest", "schedule"],           # may set timers, not switch
          "switcher": ["guest", "switch"]}         # may switch, not set timers
-USERS = {"kid": {"roles": ["kid"], "web": ["kid"]},
-         "fam": {"roles": ["family"], "web": ["fam"]},
-         "sw": {"roles": ["switcher"], "web": ["sw"]}}
+USERS = {"kid": {"roles": ["kid"], "web": ["kid"], "loopback": ["kid"]},
+         "fam": {"roles": ["family"], "web": ["fam"], "loopback": ["fam"]},
+         "sw": {"roles": ["switcher"], "web": ["sw"], "loopback": ["sw"]},
+         "owner": {"loopback": ["tester"]}}
 
 
 def hub_for(tmp_path: Path, mosquitto: Mosquitto, clock: ManualClock | None = None, **hub: Any) -> Hub:
@@ -49,7 +50,9 @@ async def started(hub: Hub) -> AsyncIterator[Hub]:
 
 
 async def say(hub: Hub, text: str, **kwargs: Any) -> str:
-    return await exec_command(hub, text, adapter="loop", **kwargs)
+    """`text` typed on the in-memory network, by the tester (the owner) or `sender=`."""
+    kwargs.pop("network", None)
+    return await exec_command(hub, text, adapter="loop", network="loopback", **kwargs)
 
 
 async def next_result(hub: Hub, timeout: float = 10.0) -> str:
@@ -189,13 +192,17 @@ async def test_a_result_waits_for_its_network_when_the_timer_fires_while_it_is_d
 async def test_timers_cancel_pause_resume(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         assert (await say(hub, "timers")).startswith("No timers.")
+        # A daily time a minute ago: next due in almost a day, whatever the time the test runs at
+        # (a weekday 06:30 came before `in 1h` when run between 05:30 and 06:30).
+        from chatops.schedule import zone
+        daily = (datetime.now(zone(hub.settings.hub.timezone)) - timedelta(minutes=1)).strftime("%H:%M")
         await say(hub, "in 3s read salon")
-        await say(hub, "every weekday at 06:30 chauffage on")
+        await say(hub, f"every day at {daily} chauffage on")
         await say(hub, "in 1h snap entree")
         await say(hub, "in 4s read chambre")
         listed = (await say(hub, "timers")).splitlines()
         assert [line.split()[0] for line in listed] == ["#1", "#4", "#3", "#2"], listed
-        assert listed[3].endswith(" owner: chauffage on (every weekday at 06:30)")
+        assert listed[3].endswith(f" owner: chauffage on (every day at {daily})")
         assert await say(hub, "pause 1") == "Timer #1 paused (read salon); resume 1 starts it again."
         assert await say(hub, "cancel 3") == "Timer #3 cancelled (snap entree)."
         assert await say(hub, "cancel") == "Missing id. Usage: cancel ID"
