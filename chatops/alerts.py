@@ -270,8 +270,11 @@ class AlertEngine:
         store = self.hub.store
 
         def write(db: Any) -> int:
+            next_repeat = max(now, said + repeat) if repeat and acked_by is None else None
             alert_id = alert_rows.insert(db, rule.name, device.name, rule.severity.value, text, str(value), raised,
-                                         max(now, said + repeat) if repeat and acked_by is None else None)
+                                         next_repeat)
+            if sent is not None and sent.reminders:     # [REMINDER 3] after the two said from memory
+                alert_rows.reminded(db, alert_id, next_repeat, sent.reminders)
             if acked_by is not None:                # acknowledged in memory meanwhile
                 alert_rows.acknowledge(db, alert_id, acked_by, acked_at)
             self._insert_deliveries(db, alert_id, recipients, "raise", told(alert_id), None,
@@ -509,8 +512,8 @@ class AlertEngine:
             result = await store.call(store.transaction, write)
         except sqlite3.DatabaseError:
             if alert_id is None and self.unstored.alerts:       # the newest alarm is one not stored yet
-                raise CommandError(self.unstored.acknowledge_in_memory(by, by_user)) from None
-            acked = await self.unstored.acknowledge(alert_id, by, by_user)
+                raise CommandError(self.unstored.acknowledge_in_memory(by, by_user, where)) from None
+            acked = await self.unstored.acknowledge(alert_id, by, by_user, where)
             if acked is not None:
                 return acked
             raise

@@ -27,6 +27,7 @@ from .store import alerts as alert_rows, deliveries
 
 if TYPE_CHECKING:
     from .alerts import AlertEngine, Event
+    from .message import Address
     from .recipients import Recipient
     from .health import Health
     from .hub import Hub
@@ -49,6 +50,9 @@ class UnstoredAlert:
     reminders: int = 0
     acked_by: str | None = None         # acknowledged in memory: no more reminders
     acked_at: float | None = None       # when (wall clock), recorded with it once storage is back
+    notify: list[str] = field(default_factory=list)          # its rule's recipients
+    first: Callable[[str | None], str] | None = None         # the alarm's text, for who was not reached yet
+    sending: bool = False               # the alarm is on its way to some: no second copy meanwhile
 
     def __post_init__(self) -> None:
         self.last_said = self.last_said or self.raised_at
@@ -235,15 +239,44 @@ class Unstored:
                 severity=_(rule.severity.value).upper(), text=self.engine.render(rule.message, device, value, rule),
                 why=reason, prefix=prefix or "")
 
+        alert.notify, alert.first, alert.sending = list(rule.notify), line, True
+
         async def send() -> None:
             # Each recipient is marked told as soon as it is: an alert recorded meanwhile skips them.
-            await self.send(self.engine.recipients(rule.notify), line, alert.told)
+            try:
+                await self.send(self.engine.recipients(rule.notify), line, alert.told)
+            finally:
+                alert.sending = False
             log.error("alert %s on %s could not be recorded (%s): sent from memory to %d recipients",
                       rule.name, device.name, reason, len(alert.told))
             await self.tell_admins(reason)
         self.hub.spawn(send(), f"unstored-{rule.name}")
 
-    def acknowledge_in_memory(self, by: str, by_user: str | None) -> str:
+    def catch_up(self) -> None:
+        """Send each alarm waiting in memory to its recipients it has not reached yet whose network
+        is up now: one down when it fired (IRC reconnecting) once heard only its reminders, and a
+        rule that does not repeat nothing at all until storage came back, maybe days later."""
+        for alert in self.alerts.values():
+            if alert.first is None or alert.sending or alert.acked_by is not None:
+                continue
+            missing = [r for r in self.engine.recipients(alert.notify) if self._reachable(r)
+                       and (self.engine.address_of(r).adapter, r.target) not in alert.told]
+            if missing:
+                alert.sending = True
+                self.hub.spawn(self._catch_up(alert, missing), f"unstored-catch-up-{alert.rule}")
+
+    async def _catch_up(self, alert: UnstoredAlert, missing: list[Recipient]) -> None:
+        assert alert.first is not None
+        try:
+            await self.send(missing, alert.first, alert.told)
+        finally:
+            alert.sending = False
+
+    def _reachable(self, recipient: Recipient) -> bool:
+        adapter = self.hub.adapters.get(self.engine.address_of(recipient).adapter)
+        return adapter is not None and adapter.health.connected
+
+    def acknowledge_in_memory(self, by: str, by_user: str | None, where: Address | None = None) -> str:
         """`ack` of the newest alarm sent from memory: its reminders stop now, the others are told
         from here, and it is recorded as acknowledged by `by` once storage is back. The answer."""
         waiting = [a for a in self.alerts.values() if a.device]          # alarms, not notifications
@@ -259,7 +292,7 @@ class Unstored:
         log.error("alert %s on %s, sent from memory: acknowledged by %s, recorded once storage is back", alert.rule,
                   alert.device, by)
         self._tell_the_others(alert.rule, by_user, lambda _prefix: _("Alert {rule} (not stored) acknowledged by "
-                                                                    "{who}.").format(rule=alert.rule, who=by))
+                                                                    "{who}.").format(rule=alert.rule, who=by), where)
         self.engine.publish_rule_state(alert.rule, alert.published("acknowledged"))
         return _("Alert {rule} (not stored: the hub's storage is failing) acknowledged; reminders stopped. It is "
                  "recorded as acknowledged once storage is back.").format(rule=alert.rule)
@@ -267,6 +300,7 @@ class Unstored:
     async def remind_due(self) -> None:
         """Reminders of alarms sent from memory, as a stored alert's come: every `repeat` of its
         rule until acknowledged, to whoever is reachable (a full card must not silence them)."""
+        self.catch_up()
         now = self.hub.clock.time()
         for alert in list(self.alerts.values()):
             state = self.engine.rules.get(alert.rule) if alert.device else None
@@ -279,14 +313,15 @@ class Unstored:
             def line(prefix: str | None, alert: UnstoredAlert = alert, count: int = alert.reminders) -> str:
                 return _("[REMINDER {count}] {text} (NOT STORED: the hub's storage is failing; answer {prefix}ack "
                          "to stop it)").format(count=count, text=alert.message, prefix=prefix or "")
-            self.hub.spawn(self.send(self.engine.recipients(state.rule.notify), line),
+            self.hub.spawn(self.send(self.engine.recipients(state.rule.notify), line, alert.told),
                            f"unstored-reminder-{alert.rule}")
 
     def quiet(self, alert_id: int) -> bool:
         """Whether stored alert `alert_id` is acknowledged or over in memory: no more reminders."""
         return alert_id in self.acked or alert_id in self.ended
 
-    async def acknowledge(self, alert_id: int | None, by: str, by_user: str | None) -> tuple[int, str] | None:
+    async def acknowledge(self, alert_id: int | None, by: str, by_user: str | None,
+                          where: Address | None = None) -> tuple[int, str] | None:
         """The database refused an acknowledgement (a full card): the alert is acknowledged in
         memory all the same (its reminders stop, the others are told from here) and recorded
         once the database takes it. (id, rule), or None when the alert cannot even be read."""
@@ -323,15 +358,17 @@ class Unstored:
         self.engine.publish_rule_state(rule, {"state": "cleared" if ends_when_acknowledged(rule) else "acknowledged",
                                               "id": acked_id, "acked_by": by})
         self._tell_the_others(rule, by_user, lambda _prefix: _("Alert #{id} ({rule}) acknowledged by {who}.").format(
-            id=acked_id, rule=shown_rule(rule), who=by))
+            id=acked_id, rule=shown_rule(rule), who=by), where)
         return acked_id, rule
 
-    def _tell_the_others(self, rule: str, by_user: str | None, text: Callable[[str | None], str]) -> None:
+    def _tell_the_others(self, rule: str, by_user: str | None, text: Callable[[str | None], str],
+                         where: Address | None = None) -> None:
         """Say `text` (an acknowledgement made in memory) from here to the rule's recipients but
-        the one who acknowledged."""
+        the one who acknowledged and the room `where` it was typed in (it read the answer)."""
         state = self.engine.rules.get(rule)
-        others = [r for r in self.engine.recipients(state.rule.notify) if not (by_user and r.user == by_user)] \
-            if state is not None else []
+        others = [r for r in self.engine.recipients(state.rule.notify) if not (by_user and r.user == by_user)
+                  and not (where is not None and (self.engine.address_of(r).adapter, r.target)
+                           == (where.adapter, where.target))] if state is not None else []
         self.hub.spawn(self.send(others, text), f"acked-{rule}")
 
     def forget(self, rule: str, device: str) -> None:
@@ -355,9 +392,12 @@ class Unstored:
 
         def network_up(health: Health) -> None:
             # Storage failed before any network was up (a start on a full card): nobody could be
-            # told then, so the first network to come up carries it.
+            # told then, so the first network to come up carries it; and the alarms sent from
+            # memory go to those on it they have not reached.
             if health.connected and store.started and not store.connected and not self._admins_told:
                 self.hub.spawn(self.tell_admins(store.detail), "storage-failing")
+            if health.connected:
+                self.catch_up()
         store.watchers.append(changed)
         for adapter in self.hub.adapters.values():
             adapter.health.watchers.append(network_up)

@@ -621,3 +621,65 @@ async def test_a_timer_due_while_storage_fails_waits_and_its_owner_is_told(tmp_p
         await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
         results = [await inbox.next(timeout=30) for _ in range(2)]   # [RESOLVED] storage, and the run
         assert any(text.startswith("Timer #1 (whoami): You are ") for _who, text in results), results
+
+
+async def test_an_alarm_sent_from_memory_reaches_a_network_that_was_down_when_it_fired(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Storage failing and the network down at the same moment: the alarm skipped that network,
+    and a rule that does not repeat said nothing there until storage came back, maybe days later.
+    It goes out once the network is back."""
+    hub = smoke_hub(tmp_path / "data", mosquitto)
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+        inbox = hub.adapters["loop"]
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        inbox.health.down("reconnecting")
+        await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        await wait_for(lambda: ("smoke", "kitchen_smoke") in hub.alerts.unstored.alerts, timeout=10)
+        assert inbox.queue.empty()
+        inbox.health.up()
+        got = {await inbox.next(timeout=10) for _ in range(3)}
+        alarms = {who for who, text in got if text.startswith("[CRITICAL] Smoke in the kitchen smoke detector! "
+                                                               "(NOT STORED")}
+        assert alarms == {"alice", "bob"}, got
+        assert hub.alerts.unstored.alerts["smoke", "kitchen_smoke"].told == {("loop", "alice"), ("loop", "bob")}
+        with pytest.raises(TimeoutError):
+            await inbox.next(timeout=0.5)                   # once each, not again at the next pass
+
+
+async def test_an_ack_typed_in_a_room_while_storage_fails_is_not_told_back_to_that_room(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`!ack` in #room with the disk full: the room read the answer, then "acknowledged by alice"."""
+    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke in the {device}!",
+            "severity": "critical", "notify": ["loop:#room", "loop:bob"], "repeat": "1h"}
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, alerts=[rule],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, history={"enabled": False},
+                            users={"owner": None, "alice": {"roles": ["admin"], "loopback": ["alice"]}})
+    async with running(Hub(settings, tty=False)) as hub, aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+        inbox = hub.adapters["loop"]
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        await broker.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        told = {(await inbox.next())[0] for _ in range(3)}               # the room, bob, alice (storage failing)
+        assert {"#room", "bob"} <= told, told
+        answer = await exec_command(hub, "!ack", sender="alice", adapter="loop", network="loopback", direct=False)
+        assert answer.startswith("Alert smoke (not stored: the hub's storage is failing) acknowledged"), answer
+        assert await inbox.next() == ("bob", "Alert smoke (not stored) acknowledged by alice.")
+        with pytest.raises(TimeoutError):
+            await inbox.next(timeout=0.5)                                   # not the room again
+
+
+async def test_reminders_said_from_memory_are_counted_on_once_the_alarm_is_recorded(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`[REMINDER 1]` from memory, storage back, then `[REMINDER 1]` again: the count carries over."""
+    hub = smoke_hub(tmp_path / "data", mosquitto, repeat="1s")
+    async with running(hub), aiomqtt.Client("127.0.0.1", mosquitto.port) as broker:
+        inbox = hub.adapters["loop"]
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        await smoke_goes_out_not_stored(hub, broker)
+        while not (await inbox.next(timeout=15))[1].startswith("[REMINDER 1] "):
+            pass
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = OFF"))
+        await wait_for(lambda: hub.alerts.rules["smoke"].active_id is not None, timeout=30)
+        while not (said := await inbox.next(timeout=15))[1].startswith("[REMINDER") or "NOT STORED" in said[1]:
+            pass
+        number = int(said[1].split()[1].rstrip("]"))
+        assert number >= 2, said
