@@ -86,13 +86,14 @@ class Adapter(AdapterBase):
         self._tls: ssl.SSLContext | None = None
         self._hub_name = "chatops"
         self._lost = asyncio.Event()
+        self._backoff = Backoff(base=1.0, cap=settings.reconnect_max)
 
     async def run(self, hub: Hub) -> None:
         """Check the server (connect, TLS, login) until it answers; again whenever a send finds it gone."""
         self._hub_name = hub.settings.hub.name
         self._password = read_secret(self.settings, "password", hub.settings.base_dir)
         self._tls = await asyncio.to_thread(self._tls_context)
-        backoff = Backoff(base=1.0, cap=self.settings.reconnect_max)
+        backoff = self._backoff
         where = f"{self.settings.host}:{self.settings.real_port}"
         while True:
             try:
@@ -105,10 +106,14 @@ class Adapter(AdapterBase):
                 log.warning("email: cannot send through %s (%s); next try in %.1fs", where, reason, delay)
                 await asyncio.sleep(delay)
                 continue
-            backoff.reset()
             self._lost.clear()
             self.health.up(f"sending through {where}")
             await self._lost.wait()
+            # A send failed where the check passes (a login the server wants only at MAIL FROM, a
+            # sender it refuses): without this wait the outbox tried again at once, 190 times a second.
+            delay = backoff.next_delay()
+            self.health.down(f"{self.health.detail}; next try in {delay:.0f}s")
+            await asyncio.sleep(delay)
 
     async def send(self, address: Address, reply: Reply) -> None:
         """One mail; raises so the outbox retries (or gives up on a 5xx: Undeliverable)."""
@@ -116,19 +121,31 @@ class Adapter(AdapterBase):
         try:
             async with self._session() as smtp:
                 await smtp.send_message(mail)
+            self._backoff.reset()
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusal = exc.recipients[0] if exc.recipients else None
             if refusal is not None and refusal.code >= 500:
                 raise Undeliverable(f"{address.target}: {refusal.code} {refusal.message}") from None
             raise RuntimeError(f"{address.target}: {refusal.code if refusal else ''} "
                                f"{refusal.message if refusal else exc}") from None
+        except aiosmtplib.SMTPSenderRefused as exc:
+            # Every mail would be refused the same: the adapter is down (status says why), the mails wait.
+            why = (f"the server refuses the sender {self.settings.sender} ({exc.code} {exc.message}); set "
+                   f"[adapters.{self.name}] sender to an address your login may send as")
+            self._went_down(why)
+            raise ServerDown(why) from None
         except aiosmtplib.SMTPResponseException as exc:
             if isinstance(exc, aiosmtplib.SMTPAuthenticationError) or exc.code in (530, 534, 535, 538):
-                self._went_down(f"login refused: {exc.code} {exc.message}")
-                raise ServerDown(f"login refused: {exc.code} {exc.message}") from None
+                hint = "" if self.settings.username else \
+                    f"; the server wants a login: set [adapters.{self.name}] username and password_env"
+                self._went_down(f"login refused: {exc.code} {exc.message}{hint}")
+                raise ServerDown(f"login refused: {exc.code} {exc.message}{hint}") from None
             if exc.code >= 500:
                 raise Undeliverable(f"{address.target}: {exc.code} {exc.message}") from None
             raise RuntimeError(f"{address.target}: {exc.code} {exc.message}") from None
+        except aiosmtplib.SMTPNotSupported as exc:
+            # An address with accents to a server without SMTPUTF8: this mail never goes, others do.
+            raise Undeliverable(f"{address.target}: the mail server cannot take it ({exc})") from None
         except (OSError, aiosmtplib.SMTPException) as exc:
             reason = self._why(exc)
             self._went_down(reason)

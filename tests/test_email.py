@@ -35,6 +35,7 @@ class Mailbox:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.mails: asyncio.Queue[EmailMessage] = asyncio.Queue()
         self.rcpt_answers: list[str] = []       # the next RCPT TO answers, then 250
+        self.mail_answers: list[str] = []       # the next MAIL FROM answers, then 250
         self.logins: list[tuple[bytes, bytes]] = []
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
@@ -43,6 +44,12 @@ class Mailbox:
         if self.rcpt_answers:
             return self.rcpt_answers.pop(0)
         envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.mail_answers:
+            return self.mail_answers.pop(0)
+        envelope.mail_from = address
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -195,6 +202,27 @@ async def test_a_server_down_and_back_gets_the_mail_later(tmp_path: Path, mosqui
         mail = await asyncio.wait_for(smtp_server.mailbox.mails.get(), 15)
         assert mail["Subject"] == f"[maison] WARNING #{notice_id}: Freezer open"
         await status_of(hub, notice_id, "delivered")
+
+
+async def test_a_refused_sender_is_the_adapter_down_with_the_fix_and_the_mail_waits(
+        tmp_path: Path, mosquitto: Mosquitto, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server refusing `sender` (553 at MAIL FROM) lost every mail as the recipient's fault while
+    /health said email was fine; a refusal the start-up check cannot see had the outbox retry at
+    once, 190 times a second. Now: down, saying the fix, retried with backoff, sent once fixed."""
+    monkeypatch.setenv("T_SMTP_PW", PASSWORD)
+    smtp_server.mailbox.mail_answers = ["553 5.7.1 Sender address rejected: not owned by user"] * 3
+    async with running(Hub(email_settings(tmp_path, mosquitto.url, smtp_server), tty=False)) as hub:
+        notice_id = await hub.notifications.submit(Notice(("owner",), "Freezer open", "warning"), "test")
+        email = hub.adapters["email"]
+        async with asyncio.timeout(10):
+            while "refuses the sender" not in email.health.detail:
+                await asyncio.sleep(0.05)
+        assert "the server refuses the sender maison@example.org (553 5.7.1 Sender address rejected: not owned by " \
+               "user); set [adapters.email] sender to an address your login may send as" in email.health.detail
+        mail = await asyncio.wait_for(smtp_server.mailbox.mails.get(), 15)
+        assert mail["Subject"] == f"[maison] WARNING #{notice_id}: Freezer open"
+        delivered = await status_of(hub, notice_id, "delivered")
+        assert delivered["attempts"] == 4, "three refusals, with backoff between them, then the mail"
 
 
 def test_a_user_email_must_be_an_address(tmp_path: Path) -> None:
