@@ -27,7 +27,7 @@ from .home import Device, Reading, format_value
 from .i18n import N_, _, reported_decimals, speaking
 from .message import Address
 from .outbox import Outbox
-from .recipients import Recipient, how_to_ack, is_direct, parse_address
+from .recipients import Recipient, how_to_ack, is_direct, one_each, parse_address
 from .offline_rules import watch_offline
 from .reminders import NOTICE_PREFIX, Reminders, shown_rule
 from .store import alerts as alert_rows, deliveries
@@ -402,7 +402,7 @@ class AlertEngine:
                     continue        # that network is not enabled here; explicit addresses still queue
                 for target in network.targets(user.name, user.settings.patterns(network.name)):
                     result.append(Recipient(network.name, target, user.name))
-        return list(dict.fromkeys(result))
+        return one_each(result)
 
     async def _remember_quiet(self, state: RuleState, since: float | None) -> None:
         """Record since when the active alert's condition stopped holding (None: it holds again).

@@ -37,25 +37,35 @@ def add_parser(sub: Any) -> None:
     picture.add_argument("--image-url", metavar="URL", help="a picture the hub fetches and attaches")
     notify.add_argument("--ack", action="store_true", help="repeat until someone acknowledges it")
     notify.add_argument("--url", help=f"the hub's web address (default: ${URL_ENV}, else from --config)")
-    notify.add_argument("--config", type=Path, default=Path("config.toml"),
-                        help="config file the hub's address is read from (default ./config.toml)")
+    notify.add_argument("--config", type=Path, default=None,
+                        help="config file the hub's address is read from (default ./config.toml, if there)")
     notify.add_argument("--token-env", default=TOKEN_ENV, metavar="VAR",
                         help=f"environment variable holding the notify token (default {TOKEN_ENV})")
     notify.add_argument("--ca-file", type=Path, help="CA certificate of a hub served over https with a private CA")
     notify.set_defaults(func=cmd_notify)
 
 
-def hub_url(args: argparse.Namespace) -> str:
-    """--url, $CHATOPS_URL, the config's public_url or listen address, else the default port."""
+def hub_url(args: argparse.Namespace) -> str | None:
+    """--url, $CHATOPS_URL, the config's public_url or listen address, else the default port;
+    None (said on stderr) when a --config given cannot be read."""
     if args.url:
         return str(args.url).rstrip("/")
     if os.environ.get(URL_ENV):
         return os.environ[URL_ENV].rstrip("/")
-    if args.config.exists():
+    config = args.config or Path("config.toml")
+    if args.config is not None and not config.is_file():
+        # A path given and wrong: said, not "cannot reach the hub at 127.0.0.1:8080" about the default.
+        print(f"chatops notify: --config {config}: no such file", file=sys.stderr)
+        return None
+    if config.is_file():
         from .config import ConfigError, load_settings
         try:
-            web = load_settings(args.config).web
-        except ConfigError:
+            web = load_settings(config).web
+        except ConfigError as exc:
+            if args.config is not None:
+                print(f"chatops notify: --config {config} is not valid, so the hub's address cannot be read from "
+                      f"it:\n" + "\n".join(f"  - {p}" for p in exc.problems), file=sys.stderr)
+                return None
             web = None
         if web is not None:
             if web.public_url:
@@ -86,7 +96,10 @@ def cmd_notify(args: argparse.Namespace) -> int:
             return 2
     if args.image_url:
         body["image_url"] = args.image_url
-    url = f"{hub_url(args)}/api/notify"
+    base = hub_url(args)
+    if base is None:
+        return 2
+    url = f"{base}/api/notify"
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
         "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
     context = ssl.create_default_context(cafile=str(args.ca_file)) if args.ca_file else None

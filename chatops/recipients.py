@@ -43,3 +43,13 @@ def is_direct(recipient: Recipient) -> bool:
     """A person (True) or a room: the network's own rule (no rule: a person)."""
     network = networks().get(recipient.network)
     return network.is_direct(recipient.target) if network is not None else True
+
+
+def one_each(recipients: list[Recipient]) -> list[Recipient]:
+    """One recipient per address, in order: `owner` and `email:owner@example.org` in one list
+    are one mail (the user's, who reads it in their language), not two."""
+    unique: dict[tuple[str, str], Recipient] = {}
+    for recipient in recipients:
+        if (kept := unique.get((recipient.network, recipient.target))) is None or not kept.user:
+            unique[recipient.network, recipient.target] = recipient
+    return list(unique.values())

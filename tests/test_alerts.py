@@ -475,3 +475,11 @@ async def test_an_ack_typed_in_a_room_the_alert_reached_is_not_told_back_to_that
         assert await inbox.next() == ("bob", "Alert #1 (smoke) acknowledged by alice.")
         await hub.alerts.outbox.settled("loop")
         assert [a.target for a, reply in inbox.sent if "acknowledged by" in reply.text] == ["bob"]
+
+
+def test_a_user_and_their_own_address_in_one_list_are_one_recipient() -> None:
+    """`{"to": ["owner", "email:owner@example.org"]}` sent two identical mails."""
+    from chatops.recipients import Recipient, one_each
+    assert one_each([Recipient("email", "owner@example.org", ""), Recipient("email", "owner@example.org", "owner"),
+                     Recipient("irc", "#maison", "")]) == [Recipient("email", "owner@example.org", "owner"),
+                                                           Recipient("irc", "#maison", "")]

@@ -153,6 +153,11 @@ async def test_refusals_are_explained(tmp_path: Path, mosquitto: Mosquitto, monk
             async with http.post(f"{base}{path}", data=deep, headers={
                     **headers, "Content-Type": "application/json"}) as response:
                 assert response.status == 400, (path, await response.text())
+        lone = '{"to": ["owner"], "text": "lone \\ud800 surrogate"}'   # valid JSON, no character: was a 500
+        async with http.post(f"{base}/api/notify", data=lone, headers={
+                **bearer(), "Content-Type": "application/json"}) as response:
+            assert response.status == 400
+            assert "lone surrogate" in (await response.json())["error"]
         async with http.post(f"{base}/api/notify", json={"to": ["nobody", "xmpp:a@b.c"], "text": "hi"},
                              headers=bearer()) as response:
             assert response.status == 422

@@ -113,3 +113,18 @@ def test_a_picture_file_and_a_picture_url_together_are_a_usage_error(capsys: pyt
         main(["notify", "--image", "a.png", "--image-url", "http://cam/x.jpg", "hello"])
     assert stopped.value.code == 2
     assert "not allowed with argument --image" in capsys.readouterr().err
+
+
+def test_a_config_named_and_missing_or_broken_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`--config nonexist.toml` answered "cannot reach the hub at http://127.0.0.1:8080": the
+    wrong path was never named."""
+    monkeypatch.setenv("CHATOPS_NOTIFY_TOKEN", "cli-token-42-0123456789")
+    monkeypatch.delenv("CHATOPS_URL", raising=False)
+    assert main(["notify", "--config", str(tmp_path / "nonexist.toml"), "x"]) == 2
+    assert f"--config {tmp_path / 'nonexist.toml'}: no such file" in capsys.readouterr().err
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[web]\nlisten = "nowhere"\n', encoding="utf-8")
+    assert main(["notify", "--config", str(broken), "x"]) == 2
+    err = capsys.readouterr().err
+    assert "is not valid, so the hub's address cannot be read from it" in err and "listen 'nowhere'" in err
