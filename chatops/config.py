@@ -645,10 +645,19 @@ def missing_amqtt() -> str:
 def load_settings(path: Path) -> Settings:
     """Read and validate config file `path`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file ({exc.strerror}); "
                            "pass --config FILE or run from the folder holding config.toml"]) from None
+    try:
+        # Windows Notepad's byte-order mark is no TOML: read past it rather than "invalid statement
+        # at line 1, column 1", which points at nothing anyone can see.
+        text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError([f"{path}: line {line} is not UTF-8 (byte 0x{data[exc.start]:02x}: the file was saved "
+                           "in another encoding, Latin-1 or Windows-1252); save it as UTF-8 in your editor, or "
+                           f"convert it: iconv -f latin1 -t utf-8 {path.name} > fixed.toml"]) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

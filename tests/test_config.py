@@ -648,3 +648,17 @@ def test_mqtt_topics_a_broker_refuses_are_said_by_check(tmp_path: Path) -> None:
     assert problems_of('[[notify.topics]]\ntopic = "cams/+"\nmessage = "x"\n', tmp_path) == [
         "notify.topics[0].to: empty, and so is [notify] default_to: every message on cams/+ would be dropped; "
         "give to = [\"owner\"] here or default_to in [notify]"]
+
+
+def test_a_config_saved_in_latin1_or_with_a_bom_is_read_or_said(tmp_path: Path) -> None:
+    """A French `°C` saved in Latin-1 was a UnicodeDecodeError traceback; Notepad's byte-order
+    mark "not valid TOML: Invalid statement (at line 1, column 1)"."""
+    path = tmp_path / "config.toml"
+    path.write_bytes('[hub]\nname = "maison"\n\n[devices.salon]\ntype = "sensor"\ntopic = "z/salon"\nunit = "°C"\n'
+                     .encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    [problem] = caught.value.problems
+    assert problem.startswith(f"{path}: line 7 is not UTF-8 (byte 0xb0: the file was saved in another encoding")
+    path.write_bytes(b"\xef\xbb\xbf" + '[hub]\nname = "maison"\n'.encode())
+    assert load_settings(path).hub.name == "maison"

@@ -386,3 +386,19 @@ async def test_a_tls_broker_is_trusted_through_ca_file_relative_to_the_config(tm
                              capture_output=True, text=True, timeout=60)
     assert checked.returncode == 2
     assert "mqtt.ca_file: cannot read /nowhere/ca.pem (No such file or directory); give the PEM file" in checked.stderr
+
+
+def test_check_says_a_missing_pin_and_no_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With automations, `chatops check` built a hub to judge them, which read the missing PIN
+    secret again and stopped on it with a traceback (exit 1)."""
+    from chatops.cli import main
+    config = tmp_path / "config.toml"
+    config.write_text('[hub]\ndata_dir = "data"\n[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n[web]\nenabled = false\n'
+                      '[users.bob]\nroles = ["guest"]\nsms = ["+33612345678"]\npin_env = "NO_SUCH_VAR_XYZ"\n'
+                      '[automations_defaults]\nowner = "bob"\n'
+                      '[devices.heater]\ntype = "switch"\ntopic = "z/heater"\ncommand_topic = "z/heater/set"\n'
+                      '[[automations]]\nname = "x"\nat = "every day at 06:30"\ndo = ["switch heater on"]\n',
+                      encoding="utf-8")
+    assert main(["check", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "users.bob.pin_env: environment variable NO_SUCH_VAR_XYZ is not set" in err and "Traceback" not in err
