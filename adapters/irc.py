@@ -55,6 +55,7 @@ from chatops.backoff import Backoff
 from chatops.config import ConfigError, read_secret
 from chatops.health import Health
 from chatops.message import Address, Identity, Message, Reply
+from chatops.outbox import Undeliverable
 
 if TYPE_CHECKING:
     from chatops.hub import Hub
@@ -319,6 +320,12 @@ class Adapter(AdapterBase):
             target = await self._holder_of(link, target)
         elif not _TARGET.fullmatch(target):
             raise ValueError(f"{target!r} is not an IRC channel or nick")
+        elif link.is_me(target) or link.fold(target) in {link.fold(n) for n in self.nicks}:
+            # `irc:maison` for `irc:#maison`: the hub would notice itself, and count it delivered.
+            channel = next((c.name for c in self.settings.channels if link.fold(c.name).lstrip("#&") == link.fold(target)),
+                           None)
+            hint = f"; the channel is written {self.name}:{channel}" if channel else ""
+            raise Undeliverable(f"{self.name}:{target} is the hub's own nick{hint}")
         elif link.is_channel(bare := target.lstrip(link.isupport.get("STATUSMSG", "@+"))) \
                 and link.fold(bare) not in link.joined and not await self._in_channel(link, bare):
             # Kicked, banned, not joined: the server would drop the line (404), and the outbox

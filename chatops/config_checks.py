@@ -47,6 +47,12 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
     if s.web.user and s.web.user not in s.users:
         problems.append(f"web.user: no user named {s.web.user!r} in [users]; "
                         f"known: {', '.join(sorted(s.users)) or 'none'}")
+    elif s.web.user and not _web_patterns_take(s.users[s.web.user].patterns("web"), s.web.user):
+        # The web chat speaks as `web:USER`, known by the user's `web` patterns: without one
+        # taking it, the page silently acted as a stranger (a guest).
+        problems.append(f"web.user: the web chat acts as {s.web.user!r}, but users.{s.web.user}.web "
+                        f"({', '.join(s.users[s.web.user].patterns('web')) or 'none'}) does not take that name; "
+                        f"add web = [\"{s.web.user}\"] to [users.{s.web.user}]")
     seen_names: dict[str, str] = {}
     for name, device in s.devices.items():
         for word in (name, *device.aliases):
@@ -131,6 +137,11 @@ def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
                 problems.append(f"{where}: {target!r} is neither a user name nor an address such as {examples}; "
                                 + users)
     return problems
+
+
+def _web_patterns_take(patterns: list[str], name: str) -> bool:
+    from .networks import wildcard
+    return any(wildcard(p).fullmatch(name.casefold()) for p in patterns)
 
 
 def _expand_roles(roles: dict[str, list[str]], wanted: list[str]) -> frozenset[str]:

@@ -662,3 +662,10 @@ def test_a_config_saved_in_latin1_or_with_a_bom_is_read_or_said(tmp_path: Path) 
     assert problem.startswith(f"{path}: line 7 is not UTF-8 (byte 0xb0: the file was saved in another encoding")
     path.write_bytes(b"\xef\xbb\xbf" + '[hub]\nname = "maison"\n'.encode())
     assert load_settings(path).hub.name == "maison"
+
+
+def test_the_web_user_must_be_taken_by_their_own_web_patterns(tmp_path: Path) -> None:
+    """`[web] user = "owner"` with `web = ["someone"]`: the page silently acted as a guest."""
+    assert problems_of('[web]\nuser = "owner"\n[users.owner]\nweb = ["someone"]\n', tmp_path) == [
+        "web.user: the web chat acts as 'owner', but users.owner.web (someone) does not take that name; "
+        'add web = ["owner"] to [users.owner]']

@@ -485,3 +485,12 @@ async def test_waiting_lines_take_turns_by_target(wired: SimpleNamespace) -> Non
         writer.cancel()
     assert wired.transport.lines == ["PRIVMSG alice :device 1", "NOTICE #maison :Smoke!", "PRIVMSG alice :device 2",
                                      "PRIVMSG alice :device 3", "PRIVMSG alice :device 4"]
+
+
+async def test_an_alert_to_the_hubs_own_nick_is_undeliverable_naming_the_channel(wired: SimpleNamespace) -> None:
+    """`notify = ["irc:maison"]` for `irc:#maison`: the hub noticed itself and counted it delivered."""
+    from chatops.outbox import Undeliverable
+    wired.adapter.settings = Settings.model_validate({"host": "h", "nick": "maison", "channels": ["#maison"]})
+    with pytest.raises(Undeliverable, match="irc:maison is the hub's own nick; the channel is written irc:#maison"):
+        await wired.adapter.send(Address("irc", "maison", True), Reply("Smoke!", notice=True))
+    assert "Smoke" not in wired.transport.data.decode()
