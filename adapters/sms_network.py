@@ -67,6 +67,15 @@ def matches(identity: Identity, pattern: str, settings: Settings) -> bool:
     return normalise_phone(pattern, country) == normalise_phone(identity.id, country)
 
 
+def canonical(pattern: str, settings: Settings) -> str:
+    """The number as senders are compared (E.164), so that two users cannot both hold it written
+    two ways; without phonenumbers (no sms extra), its digits."""
+    try:
+        return normalise_phone(pattern, users_country(settings))
+    except ImportError:
+        return re.sub(r"[^\d+]", "", pattern)
+
+
 def address_problem(target: str) -> str | None:
     return None if identity_problem(target) is None else "not a phone number; write sms:+33612345678"
 
@@ -74,7 +83,7 @@ def address_problem(target: str) -> str | None:
 NETWORK = Network(name="sms", adapter="adapters.sms:Adapter", settings="adapters.sms:Settings", extra="sms",
                   requires=("gammu",),
                   example="sms:+33612345678", identity_problem=identity_problem, matches=matches,
-                  address_problem=address_problem,
+                  address_problem=address_problem, canonical=canonical,
                   identities="phone numbers (E.164, or national with `[adapters.sms] default_country`, "
                              "itself `[hub] default_country` by default)",
                   about="See [networks/sms.md](networks/sms.md).")

@@ -204,12 +204,17 @@ def _automation_problems(s: Settings) -> list[str]:
 def _shared_identities(s: Settings) -> list[str]:
     """The same pattern given to two users: a sender is one person, and which of the two the
     hub would take them for (whose roles) must not hang on the order of the file."""
+    from .networks import networks
+
     owner: dict[tuple[str, str], str] = {}
     problems = []
     for user, u in s.users.items():
         for network, patterns in u.identities.items():
+            known = networks().get(network)
             for pattern in patterns:
-                first = owner.setdefault((network, pattern.casefold()), user)
+                # Compared as the network compares senders: `06 12 34 56 78` is `+33612345678`.
+                same = known.canonical(pattern, s) if known is not None else pattern.casefold()
+                first = owner.setdefault((network, same), user)
                 if first != user:
                     problems.append(f"users.{user}.{network}: {pattern!r} is also {first}'s; a sender is one "
                                     f"person: remove it from one of them")

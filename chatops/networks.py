@@ -53,6 +53,10 @@ def _same_id(identity: Identity, pattern: str, _settings: Settings) -> bool:
     return wildcard(pattern).fullmatch(identity.id.casefold()) is not None
 
 
+def _folded(pattern: str, _settings: Settings) -> str:
+    return pattern.casefold()
+
+
 def _plain_targets(_user: str, patterns: list[str]) -> list[str]:
     """The default: every pattern without wildcards is an address to write to."""
     return [p for p in patterns if not any(c in p for c in "*?")]
@@ -70,6 +74,7 @@ class Network:
     example: str = ""                              # an alert address, e.g. "xmpp:alice@example.org"
     identity_problem: Callable[[str], str | None] = _no_problem
     matches: Callable[[Identity, str, Settings], bool] = _same_id
+    canonical: Callable[[str, Settings], str] = _folded    # one person's pattern as two users' would be compared
     targets: Callable[[str, list[str]], list[str]] = _plain_targets
     reach_hint: str = ""                           # a pattern `targets` can write to, when none can
     address_problem: Callable[[str], str | None] = _no_problem

@@ -669,3 +669,10 @@ def test_the_web_user_must_be_taken_by_their_own_web_patterns(tmp_path: Path) ->
     assert problems_of('[web]\nuser = "owner"\n[users.owner]\nweb = ["someone"]\n', tmp_path) == [
         "web.user: the web chat acts as 'owner', but users.owner.web (someone) does not take that name; "
         'add web = ["owner"] to [users.owner]']
+
+
+def test_one_phone_number_written_two_ways_for_two_users_is_said(tmp_path: Path) -> None:
+    """bob `+33612345678` and alice `06 12 34 56 78` passed check; at run time both were strangers."""
+    problems = problems_of('[users.bob]\nsms = ["+33612345678"]\n[users.alice]\nsms = ["06 12 34 56 78"]\n', tmp_path)
+    assert problems == ["users.alice.sms: '06 12 34 56 78' is also bob's; a sender is one person: remove it from "
+                        "one of them"]
