@@ -112,7 +112,12 @@ class Auth:
         """Whether `identity` is the one a `[users]` pattern of its network names (the network's
         own rule; a network no plugin describes compares ids, ignoring case, `*` allowed)."""
         network = networks().get(identity.network)
-        return (network or _ANY).matches(identity, pattern, self._settings)
+        try:
+            return (network or _ANY).matches(identity, pattern, self._settings)
+        except Exception as exc:         # a plugin's bug: the sender got no answer at all, nothing audited
+            log.error("network %s: matches() failed on %s against %r (%s: %s); the sender is taken for a "
+                      "stranger", identity.network, identity.id[:80], pattern, type(exc).__name__, exc)
+            return False
 
     def grants_for(self, user: User | None) -> frozenset[str]:
         return user.grants if user else self.default_grants

@@ -289,7 +289,13 @@ class Hub:
         while True:
             try:
                 await adapter.run(self)
-                return
+                if not adapter.health.connected:
+                    return                          # it ended and said why (the console at end of input)
+                # Still "connected" with nothing running (a plugin's run that returned): /health
+                # said all was well for ever. Down, said, and started again as after a crash.
+                adapter.health.down("its run() returned while saying it was connected; started again")
+                log.error("adapter %s: run() returned while its health said connected; an adapter runs until "
+                          "cancelled: starting it again", adapter.name)
             except asyncio.CancelledError:
                 raise
             except ConfigError as exc:

@@ -124,8 +124,10 @@ class WebChat(AdapterBase):
         self.links = links
         self.sockets: dict[str, web.WebSocketResponse] = {}
 
-    async def run(self, hub: Hub) -> None:   # served by WebServer; nothing to connect
+    async def run(self, hub: Hub) -> None:
+        """Served by WebServer: nothing to connect; runs until cancelled, as every adapter does."""
         self.health.up("serving")
+        await asyncio.Event().wait()
 
     async def send(self, address: Address, reply: Reply) -> None:
         """To one page, or every open page (`*`). A page closed since (a timer's result, set from

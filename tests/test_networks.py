@@ -3,8 +3,11 @@ rooms and people. The core asks these descriptions and names no network itself."
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
 from pathlib import Path
+
+import pytest
 
 from adapters import SHIPPED
 from chatops.recipients import Recipient, is_direct
@@ -66,3 +69,55 @@ def test_a_plugin_whose_network_names_a_built_in_is_left_out(monkeypatch: object
     found = module.Networks()
     assert found.get("irc") is not None and found.get("irc").adapter == "adapters.irc:Adapter"
     assert "pipe" in found.broken and "its Network is named 'irc'" in found.broken["pipe"]
+
+
+async def test_an_adapter_whose_run_returns_while_connected_is_down_and_started_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A plugin's run() that said `up` and returned showed `connected: true` in /health for ever."""
+    from types import SimpleNamespace
+
+    from chatops.health import Health
+    from chatops.hub import Hub
+
+    class Returns:
+        name, network = "tcp", "tcpchat"
+
+        def __init__(self) -> None:
+            self.health, self.runs = Health(), 0
+
+        async def run(self, hub: object) -> None:
+            self.runs += 1
+            self.health.up("pretending")
+            if self.runs == 2:
+                await asyncio.Event().wait()
+
+    adapter = Returns()
+    supervising = asyncio.create_task(Hub._supervise(SimpleNamespace(), adapter))  # type: ignore[arg-type]
+    try:
+        async with asyncio.timeout(5):
+            while adapter.runs < 2:
+                await asyncio.sleep(0.01)
+    finally:
+        supervising.cancel()
+    assert "adapter tcp: run() returned while its health said connected" in caplog.text
+
+
+def test_a_plugin_matches_that_raises_leaves_a_stranger_not_silence(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A network's `matches` that raised (a plugin's KeyError) left the sender with no answer."""
+    import dataclasses
+
+    from chatops.auth import Auth
+    settings = settings_for(tmp_path, users={"owner": {"web": ["owner"]}})
+    auth = Auth(settings)
+    web = networks().known["web"]
+
+    def broken(identity: Identity, pattern: str, _settings: object) -> bool:
+        raise KeyError("nick")
+    networks().known["web"] = dataclasses.replace(web, matches=broken)
+    try:
+        assert auth.user_for(Identity("web", "mallory")) is None
+    finally:
+        networks().known["web"] = web
+    assert "network web: matches() failed on mallory against 'owner' (KeyError: 'nick'); the sender is taken " \
+           "for a stranger" in caplog.text
