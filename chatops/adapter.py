@@ -78,3 +78,23 @@ class AdapterBase:
     def status_note(self) -> str | None:
         """One more line for `status` (rooms not joined, messages waiting...), or None."""
         return None
+
+
+class NotLoaded(AdapterBase):
+    """An enabled network whose plugin failed to load: in the hub's adapters all the same, down
+    with the reason, so /health, the metrics, Home Assistant and the outbox say so (it vanished
+    from them, `status` alone telling). Its messages wait, as for any network that is down."""
+
+    capabilities = Capabilities()
+
+    def __init__(self, name: str, network: str, why: str) -> None:
+        super().__init__(name, None)
+        self.network = network
+        self.why = why
+        self.health.down(f"plugin NOT LOADED: {why}")
+
+    async def run(self, hub: Hub) -> None:
+        """Nothing to run: it stays down until the plugin is fixed and the hub restarted."""
+
+    async def send(self, address: Address, reply: Reply) -> None:
+        raise ConnectionError(f"{self.name}: its plugin is not loaded ({self.why}); fix it and restart the hub")

@@ -543,7 +543,9 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
     known = networks()
     for kind, body in raw.items():
         if kind in known.broken:            # its plugin failed to load: the hub starts without it
-            continue                        # (chatops check and status say why)
+            # (chatops check and status say why), its adapter shown down with the reason
+            sections.append((kind, kind, AdapterSettings(enabled=_enabled(body))))
+            continue
         try:
             schema = adapter_schema(kind)
         except ModuleNotFoundError as exc:

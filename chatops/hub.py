@@ -20,7 +20,7 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from .access import Access
-from .adapter import Adapter
+from .adapter import Adapter, NotLoaded
 from .networks import Network, networks
 from .alerts import AlertEngine
 from .notify import Notifications
@@ -123,6 +123,8 @@ class Hub:
         for instance, kind, section in settings.enabled_adapters(console, tty):
             if (adapter := loaded_adapter_class(kind)) is not None:
                 self.adapters[instance] = adapter(instance, section)
+            else:
+                self.adapters[instance] = NotLoaded(instance, kind, networks().broken.get(kind, "it failed to load"))
         self.web: WebServer | None = None
         if settings.web.enabled:
             from .web import WebServer  # aiohttp is imported only when the web server is on (memory)

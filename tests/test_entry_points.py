@@ -243,6 +243,9 @@ def test_a_network_plugin_raising_anywhere_is_left_out_and_check_and_run_say_so(
     assert "plugin setnet: NOT LOADED (its settings module failed to import: KeyError: 'no such setting')" in out.stdout
     assert "plugin nonet: NOT LOADED (ValueError: bad network module)" in out.stdout
     assert "salon: " in out.stdout and "Traceback" not in out.stderr
+    # Enabled, its adapter is down with the reason wherever networks are listed (/health, the
+    # metrics, Home Assistant), not gone from them.
+    assert "tcpnet: DOWN (plugin NOT LOADED: its adapter module failed to import" in out.stdout, out.stdout
 
 
 def test_a_plain_def_handler_and_two_plugins_sharing_a_table_are_said_at_once(tmp_path: Path) -> None:
