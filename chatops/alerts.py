@@ -27,6 +27,7 @@ from .home import Device, Reading, format_value
 from .i18n import N_, _, reported_decimals, speaking
 from .message import Address
 from .outbox import Outbox
+from .alert_orphans import close_orphans
 from .recipients import Recipient, how_to_ack, is_direct, one_each, parse_address
 from .offline_rules import watch_offline
 from .reminders import NOTICE_PREFIX, Reminders, shown_rule
@@ -77,7 +78,7 @@ class AlertEngine:
         """Load active alerts and mutes, then start the engine's tasks in the hub's group."""
         store = self.hub.store
         rows = await store.call(alert_rows.open_alerts, store.db)
-        await self._close_orphans([(alert_id, rule) for alert_id, rule, *_ in rows
+        await close_orphans(self, [(alert_id, rule) for alert_id, rule, *_ in rows
                                    if rule not in self.rules and not rule.startswith(NOTICE_PREFIX)])
         for alert_id, rule, raised_at, quiet_since in rows:
             if rule in self.rules:
@@ -87,6 +88,9 @@ class AlertEngine:
                 if quiet_since is not None:
                     state.quiet_since = self.hub.clock.monotonic() - max(0.0, self.hub.clock.time() - quiet_since)
         self.mutes = await store.call(alert_rows.mutes, store.db, self.hub.clock.time())
+        for rule, until in self.mutes.items():
+            if rule in self.rules:
+                self.hub.spawn(self._judge_at_end_of_mute(rule, until), f"mute-end-{rule}")
         self.hub.home.listen(self._on_reading)
         # States that came before this listener (retained ones, read as the hub subscribed) are
         # judged now: an alarm open since before a restart whose device is back to normal ends
@@ -104,30 +108,6 @@ class AlertEngine:
         adapters = set(self.hub.adapters) | set(await store.call(deliveries.adapters_waiting, store.db))
         for name in adapters:
             self.outbox.wake(name)
-
-    async def _close_orphans(self, orphans: list[tuple[int, str]]) -> None:
-        """Close the open alerts of rules no longer in config.toml, telling those they reached:
-        no reading can end them now, and they would stay active for ever (`alerts`, `status`,
-        the metrics and Home Assistant would disagree about them)."""
-        if not orphans:
-            return
-        now = self.hub.clock.time()
-
-        def write(db: Any) -> None:
-            for alert_id, rule in orphans:
-                alert_rows.clear(db, alert_id, now)
-                deliveries.cancel_pending(db, alert_id, "repeat")
-                deliveries.copy_to_first_recipients(db, alert_id, "clear", self.in_their_words(
-                    lambda _prefix, alert_id=alert_id, rule=rule: _(
-                        "[CLEARED] Alert #{id} is over: its rule {rule!r} is no longer in the configuration.").format(
-                        id=alert_id, rule=rule)), now)
-        closed = ", ".join(f"#{alert_id} ({rule})" for alert_id, rule in orphans)
-        try:
-            await self.hub.store.call(self.hub.store.transaction, write)
-            log.info("alerts %s closed: their rules are no longer in the configuration", closed)
-        except sqlite3.DatabaseError as exc:
-            log.warning("alerts %s of rules no longer configured could not be closed (%s); tried at the next start",
-                        closed, exc)
 
     # ---- rules ---------------------------------------------------------------------------
 
@@ -540,6 +520,15 @@ class AlertEngine:
         store = self.hub.store
         await store.call(alert_rows.mute, store.db, rule, until, by)
         self.mutes[rule] = until
+        self.hub.spawn(self._judge_at_end_of_mute(rule, until), f"mute-end-{rule}")
+
+    async def _judge_at_end_of_mute(self, rule: str, until: float) -> None:
+        """When the mute ends, judge the device's reading now: smoke that began while muted and
+        goes on, from a detector that reports only changes, was never raised."""
+        await asyncio.sleep(max(0.0, until - self.hub.clock.time()) + 0.01)
+        device = self.hub.home.devices.get(self.rules[rule].rule.device)
+        if self.mutes.get(rule) == until and device is not None and device.reading is not None:
+            self._events.put_nowait((rule, device, device.reading, None))
 
     async def active(self) -> list[dict[str, Any]]:
         """Alerts not cleared yet, newest first, with who was told and who acknowledged."""

@@ -24,7 +24,8 @@ async def alerts(ctx: Context) -> str:
     for a in active:
         acked = _("acknowledged by {who}").format(who=a["acked_by"]) if a["acked_by"] else _("NOT acknowledged")
         # "console:*" is everyone on the console: shown as the network's name alone.
-        told = ", ".join(address.removesuffix(":*") for address in a["told"])
+        # An alert to a person on a network where names change hands (IRC's `user:owner`) reads `irc:owner`.
+        told = ", ".join(address.removesuffix(":*").replace(":user:", ":", 1) for address in a["told"])
         # Given up (a network that refused it for good): said, or "nobody yet" would promise it.
         # The reason is stored in English; one the catalogue knows (N_) is said in the reader's.
         separator = _("; ")                            # French puts a space before it
@@ -36,8 +37,11 @@ async def alerts(ctx: Context) -> str:
         pending += separator + missed if missed else ""
         number = f"#{a['id']}" if a["id"] is not None else _("(NOT STORED: storage is failing)")
         lines.append(_("{number} [{severity}] {message} — {age} ago, {acked}; told: {told}{pending}").format(
-            number=number, severity=_(a["severity"]), message=a["message"], age=format_duration(now - a["raised_at"]),
+            number=number, severity=_(a["severity"]), message=a["message"],
+            age=format_duration(max(0.0, now - a["raised_at"])),    # raised by a clock ahead, read by one behind
             acked=acked, told=told, pending=pending))
+    if note := muted_note(ctx.hub):
+        lines.append(note.strip())
     return "\n".join(lines)
 
 
@@ -69,4 +73,9 @@ async def mute(ctx: Context, rule: str, duration: str, *more: str) -> str:
     await ctx.hub.alerts.mute(rule, seconds, ctx.who)
     if seconds == 0:
         return _("Alert rule {rule} unmuted.").format(rule=rule)
-    return _("Alert rule {rule} muted for {duration}.").format(rule=rule, duration=format_duration(seconds))
+    answer = _("Alert rule {rule} muted for {duration}.").format(rule=rule, duration=format_duration(seconds))
+    open_id = ctx.hub.alerts.rules[rule].active_id
+    if open_id is not None and ctx.hub.alerts.rules[rule].rule.repeat_every:
+        # A mute holds back new alerts: the one already open goes on until acknowledged.
+        answer += " " + _("Alert #{id}, open before, is not silenced: ack {id} stops its reminders.").format(id=open_id)
+    return answer

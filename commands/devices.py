@@ -415,6 +415,7 @@ async def status(ctx: Context) -> str:
         lines.append(_("audit: {count} rows kept in memory and in the log, not stored ({why})").format(
             count=hub.audit.waiting, why=hub.audit.failing))
     active = await hub.alerts.active()
+    note = muted_note(hub) if ctx.may_use("alerts") else ""           # alert state is `alerts`' to show
     lines.append((_("alerts: {count} active").format(count=len(active)) if active else _("alerts: none active"))
-                 + (muted_note(hub) if ctx.may_use("alerts") else ""))     # alert state is `alerts`' to show
+                 + ("." + note if note else ""))
     return "\n".join(lines)

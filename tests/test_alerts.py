@@ -283,7 +283,9 @@ async def test_an_alert_over_during_a_restart_is_cleared_aloud_when_its_rule_is_
     async with hub_with_inbox_on(settings, clock) as (hub, inbox):
         await smoke_came_and_went(hub, inbox, broker)
     async with hub_with_inbox_on(settings, ManualClock(wall=clock.time() + 7200, monotonic=50.0)) as (hub, inbox):
-        assert await exec_command(hub, "mute smoke 10m", sender="alice") == "Alert rule smoke muted for 10m."
+        # A mute holds back new alerts, and says so of the one still open.
+        assert await exec_command(hub, "mute smoke 10m", sender="alice") == \
+            "Alert rule smoke muted for 10m. Alert #1, open before, is not silenced: ack 1 stops its reminders."
         await smoke(broker, True)
         assert (await inbox.next())[1].startswith("[CLEARED]")
         await hub.alerts.settled()
@@ -308,7 +310,7 @@ async def test_mute_stops_new_alerts(tmp_path: Path, mosquitto: Mosquitto, broke
         from chatops.schedule import local_time
         shown = local_time(until, hub.timers.tz, hub.clock.time())
         assert await exec_command(hub, "alerts", sender="alice") == f"No active alerts. Muted: smoke until {shown}."
-        assert f"alerts: none active Muted: smoke until {shown}." in await exec_command(hub, "status", sender="alice")
+        assert f"alerts: none active. Muted: smoke until {shown}." in await exec_command(hub, "status", sender="alice")
 
 
 @pytest.mark.parametrize("when, value, previous, expected", [
@@ -483,3 +485,16 @@ def test_a_user_and_their_own_address_in_one_list_are_one_recipient() -> None:
     assert one_each([Recipient("email", "owner@example.org", ""), Recipient("email", "owner@example.org", "owner"),
                      Recipient("irc", "#maison", "")]) == [Recipient("email", "owner@example.org", "owner"),
                                                            Recipient("irc", "#maison", "")]
+
+
+async def test_smoke_that_goes_on_after_a_mute_ends_is_raised_then(tmp_path: Path, mosquitto: Mosquitto,
+                                                                     broker: aiomqtt.Client) -> None:
+    """Smoke began while the rule was muted and went on; a detector that reports only changes
+    said nothing more, and no alert was ever raised once the mute ended."""
+    settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"], cooldown="0s")
+    async with hub_with_inbox(settings) as (hub, inbox):
+        assert await exec_command(hub, "mute smoke 1s", sender="alice") == "Alert rule smoke muted for 1s."
+        await smoke(broker, True)
+        target, text = await inbox.next(timeout=10)
+        assert target == "alice" and text.startswith("[CRITICAL] "), text
+        assert hub.clock.time() >= hub.alerts.mutes["smoke"], "not before the mute ended"
