@@ -28,6 +28,7 @@ from .i18n import N_, _, reported_decimals, speaking
 from .message import Address
 from .outbox import Outbox
 from .alert_orphans import close_orphans
+from .broker_watch import BrokerWatch
 from .recipients import Recipient, how_to_ack, is_direct, one_each, parse_address
 from .offline_rules import watch_offline
 from .reminders import NOTICE_PREFIX, Reminders, shown_rule
@@ -102,6 +103,7 @@ class AlertEngine:
         self.hub.spawn(self._evaluate_forever(), "alerts-rules")
         self.hub.spawn(self.unstored.retry_forever(), "alerts-backlog")
         self.unstored.watch()
+        BrokerWatch(self).start()
         self.hub.spawn(self.reminders.run_forever(), "alerts-repeat")
         if any(s.condition.kind == "offline" for s in self.rules.values()):
             self.hub.spawn(watch_offline(self), "alerts-offline")

@@ -185,6 +185,9 @@ class MqttSettings(Section):
     client_id: str | None = Field(None, examples=['"chatops-maison"'])
     keepalive: int = Field(30, ge=5, le=3600, examples=["30"])
     backoff_max: Duration = Field(30.0, gt=0, examples=['"30s"'])
+    down_alert_after: Duration = Field(60.0, gt=0, examples=['"2m"'],
+                                       description="the admins are told once the broker has been lost this long "
+                                                   "(no detector can be heard), and again when it is back")
     embedded_listen: str = Field("127.0.0.1:1883", examples=['"127.0.0.1:1883"'])
     max_payload: int = Field(262144, ge=1024, examples=["262144"])
     discovery_publish: bool = Field(True, examples=["true"],

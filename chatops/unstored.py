@@ -411,7 +411,7 @@ class Unstored:
             return
         self._telling = True
         try:
-            told = await self.send(self._admins(), lambda _prefix: _(
+            told = await self.send(self.admins(), lambda _prefix: _(
                 "[CRITICAL] The hub's storage is failing ({why}): alerts are sent from memory and history is kept "
                 "in memory until it is fixed (free disk space, or make the data folder writable).").format(why=reason))
         finally:
@@ -422,10 +422,11 @@ class Unstored:
 
     async def _tell_back(self) -> None:
         self._admins_told = False
-        await self.send(self._admins(), lambda _prefix: _(
+        await self.send(self.admins(), lambda _prefix: _(
             "[RESOLVED] The hub's storage works again: what waited in memory is being stored."))
 
-    def _admins(self) -> list[Recipient]:
+    def admins(self) -> list[Recipient]:
+        """Every address of the users whose roles grant everything."""
         return self.engine.recipients([name for name, user in self.hub.auth.users.items() if "*" in user.grants])
 
     async def send(self, recipients: list[Recipient], text: Callable[[str | None], str],

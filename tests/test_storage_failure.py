@@ -683,3 +683,22 @@ async def test_reminders_said_from_memory_are_counted_on_once_the_alarm_is_recor
             pass
         number = int(said[1].split()[1].rstrip("]"))
         assert number >= 2, said
+
+
+async def test_the_admins_are_told_when_the_broker_stays_lost_and_when_it_is_back(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """With the broker killed, the hub heard no detector and only `status` said so."""
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, alerts=[],
+                            mqtt={"down_alert_after": "1s", "backoff_max": "0.5s"},
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, history={"enabled": False},
+                            users={"owner": None, "alice": {"roles": ["admin"], "loopback": ["alice"]}})
+    async with running(Hub(settings, tty=False)) as hub:
+        inbox = hub.adapters["loop"]
+        mosquitto.stop(kill=True)
+        who, text = await inbox.next(timeout=15)
+        assert who == "alice" and text.startswith(f"[CRITICAL] The hub has not reached the MQTT broker at "
+                                                  f"127.0.0.1:{mosquitto.port} for 1s ("), text
+        assert "no detector can be heard" in text
+        mosquitto.start()
+        assert await inbox.next(timeout=15) == ("alice", "[RESOLVED] The hub reaches the MQTT broker again: detectors "
+                                                         "are heard and devices switched.")
