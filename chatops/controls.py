@@ -201,8 +201,8 @@ class Light(Control):
             raw = _number(_field(data, s, "brightness", "brightness"))
             brightness = None if raw is None else round(raw * 100 / s.brightness_scale)
             mireds = _number(_field(data, s, "color_temp", "color_temp"))
-        if brightness is not None:
-            attrs["brightness"] = int(brightness)
+        if brightness is not None:        # 9999 was shown `3937 %`, -50 `-20 %`: a device's slip, kept in range
+            attrs["brightness"] = int(min(100, max(0, brightness)))
         if mireds is not None:
             attrs["color_temp"] = int(mireds)
         if state is None:
@@ -426,6 +426,8 @@ class Cover(Control):
                     ("closing" if position < float(previous) else "opening")
         if moving_known:
             attrs["motion"] = motion
+        if position is not None:          # 250 % open was kept as is, for alerts and history
+            position = min(100.0, max(0.0, position))
         if position is None:
             if previous is None:
                 raise PayloadError("no position or open/closed state in the payload")

@@ -168,6 +168,9 @@ class DeviceSettings(Section):
         low, high, _ = self.limits
         if low >= high:
             raise ValueError(f"min ({low:g}) must be below max ({high:g})")
+        if self.color_temp and self.min_kelvin >= self.max_kelvin:
+            raise ValueError(f"min_kelvin ({self.min_kelvin}) must be below max_kelvin ({self.max_kelvin}): the "
+                             "warmest, then the coldest, e.g. min_kelvin = 2200, max_kelvin = 6500")
         return self
 
     @property

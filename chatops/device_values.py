@@ -17,13 +17,19 @@ class ActionError(ValueError):
     """A chat word the device cannot take; the text says what it takes."""
 
 
+PLAUSIBLE = 1e15      # beyond it no sensor reads anything: 1e308 made a day's average `inf` in history
+
+
 def finite(value: Any) -> float | None:
-    """`value` as a finite number, or None (a payload's `"NaN"`, a word)."""
+    """`value` as a plausible finite number, or None (a payload's `"NaN"`, a word, `true`:
+    float(True) is 1.0, and a thermostat's `"local_temperature": true` read 1 °C)."""
+    if isinstance(value, bool):
+        return None
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return number if math.isfinite(number) else None
+    return number if math.isfinite(number) and abs(number) < PLAUSIBLE else None
 
 
 def state_word(value: Any) -> bool | None:

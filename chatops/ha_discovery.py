@@ -114,7 +114,10 @@ def _kelvin_limits(data: dict[str, Any]) -> dict[str, int]:
             if data.get(kelvin_key):
                 limits[key] = int(float(data[kelvin_key]))
             elif data.get(mireds_key):
-                limits[key] = round(1_000_000 / float(data[mireds_key]))
+                # Widened to the next 10 K: a Hue bulb's 454 mireds is 2202.6 K, and the 2200 K on
+                # its box was refused as out of range.
+                kelvin = 1_000_000 / float(data[mireds_key])
+                limits[key] = int(kelvin // 10 * 10) if key == "min_kelvin" else int(-(-kelvin // 10) * 10)
         except (TypeError, ValueError, ZeroDivisionError):
             continue
     return limits if all(1000 <= v <= 10000 for v in limits.values()) else {}

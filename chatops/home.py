@@ -26,6 +26,7 @@ from .config import DeviceSettings, DeviceType
 from .device_names import ARTICLES, spoken_forms
 from .controls import CONTROLS, Action, Control, PayloadError, Publish
 from .device_settings import SETTABLE
+from .device_values import PLAUSIBLE
 from .ha_discovery import path_from_template  # noqa: F401 (re-exported)
 from .i18n import _, format_number, pgettext, reported_decimals
 from .durations import format_duration
@@ -122,6 +123,8 @@ class Device:
         if self.type in (DeviceType.SWITCH, DeviceType.BINARY_SENSOR):
             return as_bool(raw, self.settings.state_on)
         if isinstance(raw, bool):
+            if self.unit:                   # `"temperature": true` is no temperature (a frost rule read it 1 °C)
+                raise PayloadError(f"{str(raw).lower()} is not a number in {self.unit}")
             return raw
         try:
             number = float(raw) if isinstance(raw, (int, float)) else float(str(raw).strip())
@@ -132,8 +135,8 @@ class Device:
             if len(text) > 200:
                 raise PayloadError(f"{len(text)}-character text is not a reading") from None
             return text
-        if not math.isfinite(number):
-            raise PayloadError(f"{number} is not a reading")
+        if not math.isfinite(number) or abs(number) >= PLAUSIBLE:
+            raise PayloadError(f"{number:g} is not a reading")
         return number
 
     def value_text(self, value: float | bool | str | None = None) -> str:

@@ -48,6 +48,20 @@ def test_a_zigbee2mqtt_light_reads_on_brightness_and_colour_temperature() -> Non
     assert lamp.reading is not None and lamp.reading.value is False       # alerts and history see on/off
 
 
+def test_values_beyond_their_range_are_kept_in_it_and_limits_in_order() -> None:
+    """`{"brightness": 9999}` was shown `3937 %`, a position of 250 kept for alerts and history; a
+    Hue bulb's 454 mireds refused the 2200 K on its box; min_kelvin above max_kelvin passed check."""
+    lamp = device("light")
+    assert read(lamp, {"state": "ON", "brightness": 9999}) == "on, 100 %"
+    assert read(lamp, {"state": "ON", "brightness": -50}) == "on, 0 %"
+    cover = device("cover")
+    assert read(cover, {"position": 250, "state": "OPEN"}) == "open" and cover.reading.value == 100.0
+    from chatops.ha_discovery import _kelvin_limits
+    assert _kelvin_limits({"max_mireds": 454, "min_mireds": 153}) == {"min_kelvin": 2200, "max_kelvin": 6540}
+    with pytest.raises(ValueError, match=r"min_kelvin \(5000\) must be below max_kelvin \(3000\)"):
+        device("light", color_temp=True, min_kelvin=5000, max_kelvin=3000)
+
+
 def test_a_tasmota_light_reads_power_and_dimmer_and_merges_partial_results() -> None:
     lamp = device("light", state_topic="tele/bureau/STATE", command_topic="cmnd/bureau")
     assert read(lamp, {"POWER": "ON", "Dimmer": 55}) == "on, 55 %"
@@ -183,8 +197,8 @@ def test_home_assistant_discovery_maps_each_component_to_its_own_type() -> None:
     # A bulb that announces 2200-4000 K (as mireds, as Zigbee2MQTT does) is not sent 6500 K.
     warm = announced("light", name="Bulb", schema="json", state_topic=Z2M, command_topic=f"{Z2M}/set",
                      supported_color_modes=["color_temp"], min_mireds=250, max_mireds=454)
-    assert (warm.settings.min_kelvin, warm.settings.max_kelvin) == (2203, 4000)
-    with pytest.raises(ActionError, match="Bulb takes 2203 K to 4000 K; 6500 K is out of range."):
+    assert (warm.settings.min_kelvin, warm.settings.max_kelvin) == (2200, 4000)
+    with pytest.raises(ActionError, match="Bulb takes 2200 K to 4000 K; 6500 K is out of range."):
         warm.action("6500K")
     assert warm.action("2700K").value == 370
     climate = announced("climate", name="Thermostat", current_temperature_topic=Z2M,

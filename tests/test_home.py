@@ -97,3 +97,16 @@ def test_a_reading_is_shown_as_precisely_as_the_device_reported_it() -> None:
     assert shown == ["21 °C", "19.25 °C", "19.0 °C"]
     with speaking("fr"):
         assert salon.show(now=1e12) == "19,0 °C"
+
+
+@pytest.mark.parametrize("payload, why", [
+    (b'{"temperature": true}', "true is not a number in °C"),
+    (b'{"temperature": 1e308}', "1e[+]308 is not a reading"),
+])
+def test_nonsense_numbers_are_not_readings(payload: bytes, why: str) -> None:
+    """`true` read as 1 °C (a frost rule would fire), 1e308 made a day's average `inf`."""
+    with pytest.raises(PayloadError, match=why):
+        Device("salon", DeviceSettings(type=DeviceType.SENSOR, state_topic="z/salon", value="temperature",
+                                       unit="°C")).parse(payload)
+    from chatops.device_values import finite
+    assert finite(True) is None and finite(1e308) is None and finite("21.5") == 21.5
