@@ -128,7 +128,8 @@ async def test_web_chat_simulate_gets_the_answer_and_the_alert(tmp_path: Path, m
                                       "Alert #1 (smoke) is active: `ack` stops it."}
             assert alert["type"] == "reply" and alert["text"] == RAISED
             assert len(alert["images"]) == 1                          # the rule's snapshot of entree
-            async with http.get(alert["images"][0]) as picture:
+            assert alert["images"][0].startswith("/files/"), "relative: right by whatever name the page was opened"
+            async with http.get(f"http://127.0.0.1:{hub.web.port}{alert['images'][0]}") as picture:
                 assert picture.status == 200 and picture.content_type == "image/jpeg"
             await ws.send_json({"text": "ack"})
             assert (await ws.receive_json(timeout=5))["text"] == "Alert #1 (smoke) acknowledged; reminders stopped."
