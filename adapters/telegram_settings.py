@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 from urllib.parse import urlsplit
 
 from chatops.schema import Field, model_validator
 
-from chatops.config import AdapterSettings, Duration, is_loopback
+from chatops.config import AdapterSettings, Duration, is_loopback, port_too_high
 
 
 class Settings(AdapterSettings):
@@ -17,6 +18,8 @@ class Settings(AdapterSettings):
                                   description="environment variable holding the bot token from @BotFather")
     token_file: str | None = Field(None, examples=['"/etc/chatops/telegram.token"'],
                                    description="file holding the bot token")
+    SECRET_FORMATS = {"webhook_secret": (r"[A-Za-z0-9_-]{1,256}", "Telegram takes 1 to 256 letters, digits, _ and -")}
+
     api_url: str = Field("https://api.telegram.org", examples=['"https://api.telegram.org"'],
                          description="the Bot API server (a local telegram-bot-api, or the tests' emulator)")
     mode: Literal["polling", "webhook"] = Field("polling", examples=['"webhook"'],
@@ -46,6 +49,10 @@ class Settings(AdapterSettings):
         if url.scheme == "http" and not is_loopback(url.hostname):
             raise ValueError("an http:// api_url sends the token unencrypted; use https:// "
                              "(plain http is only accepted on a loopback address)")
+        if not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}", self.webhook_listen) or \
+                port_too_high(self.webhook_listen):
+            raise ValueError(f"webhook_listen {self.webhook_listen!r} must be HOST:PORT with a port up to 65535, "
+                             "e.g. \"127.0.0.1:8443\"")
         if self.mode == "webhook":
             if not self.webhook_url or not self.webhook_url.startswith("https://") and \
                     not is_loopback(urlsplit(self.webhook_url).hostname or ""):

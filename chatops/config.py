@@ -78,11 +78,17 @@ def read_secret(section: Model, key: str, base_dir: Path | None = None) -> str |
 def _long_enough(section: Model, key: str, value: str, where: str, fix: str) -> None:
     """Refuse a guessable token: a section's `SHORTEST_SECRETS` names its secrets that open a
     door to anyone who can reach it (the web server's tokens), with their least length. A
-    2-character token was found by trying them all in half a second."""
+    2-character token was found by trying them all in half a second. Its `SECRET_FORMATS` names
+    those a service takes in one form only, (pattern, what it takes): said by `chatops check`,
+    not first when the adapter starts."""
     least = getattr(type(section), "SHORTEST_SECRETS", {}).get(key)
     if least is not None and len(value) < least:
         raise ConfigError([f"{where} holds a {len(value)}-character token, which anyone who reaches the web "
                            f"server could guess; use at least {least} random characters: {fix}"])
+    form = getattr(type(section), "SECRET_FORMATS", {}).get(key)
+    if form is not None and not re.fullmatch(form[0], value):
+        raise ConfigError([f"{where}: {form[1]} (not {len(value)} characters with others); make one with "
+                           f"openssl rand -hex 32"])
 
 
 COUNTRY_PATTERN = r"^(\+[1-9]\d{0,3}|[A-Za-z]{2})$"

@@ -8,6 +8,7 @@ the limits and the odd field name are configured here.
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Literal
 
@@ -144,6 +145,9 @@ class DeviceSettings(Section):
     @field_validator("snapshot_url")
     @classmethod
     def _no_password_in_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"https?://[^/\s]", url):
+            # `192.168.1.20/snap.jpg` passed check, then every `snap` failed with InvalidUrlClientError.
+            raise ValueError("a snapshot URL is written whole, with http:// or https://")
         return without_password(url, 'give username = "admin" and password_env = "CAMERA_PASSWORD" (or password_file)')
 
     @model_validator(mode="after")

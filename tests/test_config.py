@@ -676,3 +676,25 @@ def test_one_phone_number_written_two_ways_for_two_users_is_said(tmp_path: Path)
     problems = problems_of('[users.bob]\nsms = ["+33612345678"]\n[users.alice]\nsms = ["06 12 34 56 78"]\n', tmp_path)
     assert problems == ["users.alice.sms: '06 12 34 56 78' is also bob's; a sender is one person: remove it from "
                         "one of them"]
+
+
+def test_telegram_and_camera_settings_that_fail_only_at_run_are_said_by_check(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port past 65535 in webhook_listen failed in a traceback loop after "hub ready"; a webhook
+    secret Telegram refuses was said only once the adapter started; `192.168.1.20/snap.jpg`
+    failed at every snap."""
+    telegram = '[adapters.telegram]\ntoken_env = "TG_TOKEN"\n'
+    assert any(p.startswith("adapters.telegram: webhook_listen '127.0.0.1:99999' must be HOST:PORT with a port up "
+                            "to 65535") for p in problems_of(telegram + 'webhook_listen = "127.0.0.1:99999"\n', tmp_path))
+    assert any(p.startswith("devices.entree.snapshot_url: a snapshot URL is written whole, with http:// or https://")
+               for p in problems_of('[devices.entree]\ntype = "camera"\nsnapshot_url = "192.168.1.20/snap.jpg"\n',
+                                    tmp_path))
+    from chatops.config_report import check_secrets
+    monkeypatch.setenv("TG_TOKEN", "123:abc")
+    monkeypatch.setenv("TG_SECRET", "q1w2+e3r/4t5y6==")
+    path = tmp_path / "config.toml"
+    path.write_text(telegram + 'mode = "webhook"\nwebhook_url = "https://maison.example.org/tg"\n'
+                    'webhook_secret_env = "TG_SECRET"\n', encoding="utf-8")
+    assert check_secrets(load_settings(path)) == [
+        "adapters.telegram.webhook_secret_env: environment variable TG_SECRET: Telegram takes 1 to 256 letters, "
+        "digits, _ and - (not 16 characters with others); make one with openssl rand -hex 32"]
