@@ -7,11 +7,15 @@ import re
 import string
 from collections.abc import Iterator
 from enum import Enum
+from typing import Any
 
-from .schema import Field, model_validator
+from .schema import Field, field_validator, model_validator
 
 from .config_base import Duration, Section
 from .durations import parse_duration
+
+AT_FORMS = ('every day at 06:30, every weekday at 06:30, every monday,friday at 7:00, every 15m, '
+            'cron "30 6 * * 1-5"')
 
 
 class Severity(str, Enum):
@@ -93,6 +97,15 @@ class AutomationSettings(Section):
     enabled: bool = True
     max_runs_per_minute: int | None = Field(None, ge=1, examples=["10"])
 
+    @field_validator("at", mode="before")
+    @classmethod
+    def _bare_cron(cls, at: Any) -> Any:
+        """`at = "30 6 * * 1-5"`, five cron fields as crontab writes them: taken as cron "…"."""
+        if isinstance(at, str) and re.fullmatch(r"\s*(\S+\s+){4}\S+\s*", at) and \
+                all(re.fullmatch(r"[\d*/,\-]+|[A-Za-z]{3}(-[A-Za-z]{3})?", f) for f in at.split()):
+            return f'cron "{at.strip()}"'
+        return at
+
     @model_validator(mode="after")
     def _check_trigger(self) -> AutomationSettings:
         from .conditions import Trigger
@@ -106,8 +119,12 @@ class AutomationSettings(Section):
             with _naming(f"when = {self.when!r}"):
                 Trigger.parse(self.when)
         if self.at is not None:
-            with _naming(f"at = {self.at!r}"):
+            try:
                 plan = parse_phrase(self.at, 0.0, zone("UTC"))
+            except ValueError as exc:
+                # The chat's advice (`… CMD`, and forms that run once) followed as written was refused again.
+                said = str(exc).replace(" CMD", "").split("; forms:")[0]
+                raise ValueError(f"at = {self.at!r}: {said}; an automation's forms: {AT_FORMS}") from None
             if plan.recurrence.kind == "once":
                 raise ValueError(f"at = {self.at!r} runs once; an automation repeats: write "
                                  "\"every day at 06:30\", \"every 15m\" or cron \"...\"")

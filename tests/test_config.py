@@ -698,3 +698,18 @@ def test_telegram_and_camera_settings_that_fail_only_at_run_are_said_by_check(
     assert check_secrets(load_settings(path)) == [
         "adapters.telegram.webhook_secret_env: environment variable TG_SECRET: Telegram takes 1 to 256 letters, "
         "digits, _ and - (not 16 characters with others); make one with openssl rand -hex 32"]
+
+
+def test_an_automations_at_takes_crontab_fields_and_its_advice_works_as_written(tmp_path: Path) -> None:
+    """`at = "30 6 * * 1-5"` was "unknown schedule '30'" with the chat's forms (`… CMD`, and
+    forms that run once); `at = "every day 06:30"` was told a form that was then refused."""
+    base = ('[users.bob]\nroles = ["admin"]\nconsole = ["*"]\n[automations_defaults]\nowner = "bob"\n'
+            '[roles]\nadmin = ["*"]\nguest = ["help"]\n[devices.heater]\ntype = "switch"\ntopic = "z/h"\ncommand_topic = "z/h/set"\n'
+            '[[automations]]\nname = "x"\ndo = ["switch heater on"]\n')
+    path = tmp_path / "config.toml"
+    path.write_text(base + "at = '30 6 * * 1-5'\n", encoding="utf-8")
+    assert load_settings(path).automations[0].at == 'cron "30 6 * * 1-5"'
+    [problem] = problems_of(base + "at = 'every day 06:30'\n", tmp_path)
+    assert problem == ("automations[0] (x): at = 'every day 06:30': every day at what time? write e.g. every day at "
+                       "06:30; an automation's forms: every day at 06:30, every weekday at 06:30, every monday,friday "
+                       'at 7:00, every 15m, cron "30 6 * * 1-5"')
