@@ -323,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     except CommandClash as exc:          # two installed packages claim one command word: lasting, like a bad config
         print(f"chatops cannot start: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except BrokenPipeError:              # `chatops check | head -1`: the reader had enough, no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -50,6 +50,11 @@ def read_secret(section: Model, key: str, base_dir: Path | None = None) -> str |
     file_name = getattr(section, f"{key}_file", None)
     if env_name and file_name:          # which one wins would be a surprise either way
         raise ConfigError([f"{key}_env and {key}_file are both set; keep one of them"])
+    if env_name and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env_name):
+        # `token_env = "xoxb-…"`: the secret itself, which the message must not print back.
+        raise ConfigError([f"{key}_env names an environment variable (letters, digits and _), and what is written "
+                           f"there is no such name: the secret itself? Keep secrets out of config.toml: export "
+                           f"{key.upper()}=... and write {key}_env = \"{key.upper()}\""])
     if env_name:
         value = os.environ.get(env_name)
         if value is None:

@@ -55,11 +55,12 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
                         f"add web = [\"{s.web.user}\"] to [users.{s.web.user}]")
     seen_names: dict[str, str] = {}
     for name, device in s.devices.items():
-        for word in (name, *device.aliases):
+        labelled = [(device.label, "label")] if device.label else []
+        for word, key_name in [(name, "aliases"), *((a, "aliases") for a in device.aliases), *labelled]:
             key = " ".join(word.casefold().split())
             other = seen_names.setdefault(key, name)
-            if other != name:
-                problems.append(f"devices.{name}.aliases: {word!r} already names device {other!r}; "
+            if other != name:    # `label = "salon"` on chambre: `temp chambre` answered "salon: 17.4 °C"
+                problems.append(f"devices.{name}.{key_name}: {word!r} already names device {other!r}; "
                                 "give each device its own names")
     for name, _kind, section in s.adapter_sections:
         if section.enabled:

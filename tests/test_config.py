@@ -713,3 +713,10 @@ def test_an_automations_at_takes_crontab_fields_and_its_advice_works_as_written(
     assert problem == ("automations[0] (x): at = 'every day 06:30': every day at what time? write e.g. every day at "
                        "06:30; an automation's forms: every day at 06:30, every weekday at 06:30, every monday,friday "
                        'at 7:00, every 15m, cron "30 6 * * 1-5"')
+
+
+def test_a_label_that_names_another_device_is_refused_as_an_alias_is(tmp_path: Path) -> None:
+    """`label = "salon"` on chambre: `temp chambre` answered `salon: 17.4 °C` beside the real salon."""
+    problems = problems_of('[devices.salon]\ntype = "sensor"\ntopic = "z/salon"\n'
+                           '[devices.chambre]\ntype = "sensor"\ntopic = "z/chambre"\nlabel = "Salon"\n', tmp_path)
+    assert problems == ["devices.chambre.label: 'Salon' already names device 'salon'; give each device its own names"]

@@ -402,3 +402,14 @@ def test_check_says_a_missing_pin_and_no_traceback(tmp_path: Path, capsys: pytes
     assert main(["check", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "users.bob.pin_env: environment variable NO_SUCH_VAR_XYZ is not set" in err and "Traceback" not in err
+
+
+def test_a_secret_pasted_where_its_variable_goes_is_not_printed_back(tmp_path: Path) -> None:
+    """`bot_token_env = "xoxb-1234-abcd-secret"` was answered `export xoxb-1234-abcd-secret=...`."""
+    from chatops.config import ConfigError, read_secret
+    settings = settings_for(tmp_path, web={"token_env": "s3cret-token-0123456789!"})
+    with pytest.raises(ConfigError) as caught:
+        read_secret(settings.web, "token")
+    [problem] = caught.value.problems
+    assert problem.startswith("token_env names an environment variable (letters, digits and _)")
+    assert "s3cret" not in problem and 'token_env = "TOKEN"' in problem
