@@ -78,6 +78,15 @@ class Settings(AdapterSettings):
             raise ValueError(f"{value!r} is not a JID such as \"maison@example.org/chatops\"")
         return value
 
+    @field_validator("rooms")
+    @classmethod
+    def _room_jids(cls, rooms: list[str | RoomSettings]) -> list[str | RoomSettings]:
+        # A bare string is a room's JID: checked here, or its error came out as a raw validation dump.
+        for index, room in enumerate(rooms):
+            if isinstance(room, str) and not _ROOM_JID.match(room):
+                raise ValueError(f"rooms[{index}]: {room!r} is not a room JID such as \"maison@conference.example.org\"")
+        return rooms
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if not (self.password_env or self.password_file):

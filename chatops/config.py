@@ -635,7 +635,9 @@ def parse_settings(raw: dict[str, Any], base_dir: Path = Path(".")) -> Settings:
 
 # Sections other sections point into (a device an alert names, a user's role): when one of them
 # is invalid, what points into it cannot be judged yet.
-_REFERENCED = {"devices", "users", "roles", "adapters"}
+# Sections others are judged by: one of them invalid, the others are not judged against its
+# defaults (a typo in [automations_defaults] made every automation "no owner" as well).
+_REFERENCED = {"devices", "users", "roles", "adapters", "automations_defaults"}
 
 
 def _cross_problems_besides(raw: dict[str, Any], exc: ValidationError,

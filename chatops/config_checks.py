@@ -40,7 +40,8 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
     if ack_user and ack_user not in s.users:
         problems.append(f"mqtt.discovery_ack_user: no user named {ack_user!r} in [users]; "
                         f"known: {', '.join(sorted(s.users)) or 'none'}")
-    elif ack_user and not {"*", "ack"} & _expand_roles(s.roles, s.users[ack_user].roles):
+    elif ack_user and set(s.users[ack_user].roles) <= roles and \
+            not {"*", "ack"} & _expand_roles(s.roles, s.users[ack_user].roles):    # (an unknown role is said above)
         # The button acts as that user, through the one access path: it would be refused at every press.
         problems.append(f"mqtt.discovery_ack_user: {ack_user}'s roles do not grant ack, so the acknowledge button "
                         f"could never acknowledge; give {ack_user} a role with ack")

@@ -720,3 +720,19 @@ def test_a_label_that_names_another_device_is_refused_as_an_alias_is(tmp_path: P
     problems = problems_of('[devices.salon]\ntype = "sensor"\ntopic = "z/salon"\n'
                            '[devices.chambre]\ntype = "sensor"\ntopic = "z/chambre"\nlabel = "Salon"\n', tmp_path)
     assert problems == ["devices.chambre.label: 'Salon' already names device 'salon'; give each device its own names"]
+
+
+def test_a_room_that_is_no_jid_is_one_line_naming_its_place(tmp_path: Path) -> None:
+    """`rooms = ["maison"]` printed a raw validation dump on three lines, without `rooms[0]`."""
+    problems = problems_of('[adapters.xmpp]\njid = "maison@example.org"\npassword_env = "XP"\nrooms = ["maison"]\n',
+                           tmp_path)
+    assert any(p.startswith("adapters.xmpp.rooms: rooms[0]: 'maison' is not a room JID such as "
+                            '"maison@conference.example.org"') and "\n" not in p for p in problems), problems
+
+
+def test_one_typo_in_a_section_others_depend_on_is_said_once(tmp_path: Path) -> None:
+    """A typo in [automations_defaults] also made every automation "no owner", though it had one."""
+    problems = problems_of('[automations_defaults]\nowner = "bob"\nmax_run_per_minute = 5\n[users.bob]\nconsole = ["*"]\n'
+                           '[[automations]]\nname = "x"\nat = "every day at 06:30"\ndo = ["temp"]\n', tmp_path)
+    assert len(problems) == 1 and problems[0].startswith("automations_defaults.max_run_per_minute: unknown key"), \
+        problems
