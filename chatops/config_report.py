@@ -70,6 +70,9 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
     for role, grants in settings.roles.items():
         if role in grants:                       # harmless, but a slip: `family = ["family"]` for ["guest", ...]?
             warnings.append(f"roles.{role}: includes itself, which adds nothing; remove {role!r} from its list")
+        elif (loop := _role_loop(settings.roles, role)) is not None:
+            warnings.append(f"roles.{role}: includes {' which includes '.join(loop)}: a loop, which adds nothing; "
+                            f"remove {loop[0]!r} from its list, or {role!r} from {loop[-2]!r}'s")
     warnings += unreachable_recipients(settings, {kind for _name, kind, _s in settings.enabled_adapters(tty=True)})
     web = settings.web
     if not web.enabled and (web.notify_tokens or web.metrics_token_env or web.metrics_token_file):
@@ -92,6 +95,21 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
         warnings.append(f"hub.data_dir: {data_dir} can be read by other users of this machine (audit log, "
                         f"history, camera pictures); chmod 700 {data_dir}")
     return warnings
+
+
+def _role_loop(roles: dict[str, list[str]], start: str) -> list[str] | None:
+    """[b, a] when role `start` (a) includes b, which includes a again; None without a loop."""
+    path, seen = [start], {start}
+    while True:
+        following = next((g for g in roles.get(path[-1], []) if g in roles and g != path[-1]), None)
+        if following is None:
+            return None
+        if following == start:
+            return [*path[1:], start]
+        if following in seen:
+            return None                  # a loop that does not pass through `start`: said at its own roles
+        path.append(following)
+        seen.add(following)
 
 
 def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]:

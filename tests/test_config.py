@@ -736,3 +736,10 @@ def test_one_typo_in_a_section_others_depend_on_is_said_once(tmp_path: Path) -> 
                            '[[automations]]\nname = "x"\nat = "every day at 06:30"\ndo = ["temp"]\n', tmp_path)
     assert len(problems) == 1 and problems[0].startswith("automations_defaults.max_run_per_minute: unknown key"), \
         problems
+
+
+def test_roles_that_include_each_other_draw_a_warning(tmp_path: Path) -> None:
+    from chatops.config_report import config_warnings
+    settings = settings_for(tmp_path, roles={"a": ["b", "help"], "b": ["a"]})
+    assert "roles.a: includes b which includes a: a loop, which adds nothing; remove 'b' from its list, or 'a' " \
+           "from 'b''s" in config_warnings(settings)
