@@ -56,6 +56,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{args.config}: automations that could not run:", file=sys.stderr)
         for problem in automations:
             print(f"  - automations: {problem}", file=sys.stderr)
+    for warning in _device_words_taken(settings):
+        print(f"warning: {warning}", file=sys.stderr)
     grants = _unknown_grants(settings)
     if grants and _failed_plugins():
         # The grant may be the permission of a plugin that failed to load: `run` starts without
@@ -111,6 +113,25 @@ def _failed_plugins(settings: Settings | None = None) -> dict[str, str]:
     for kind in {kind for _, kind, section in (settings.adapter_sections if settings else []) if section.enabled}:
         loaded_adapter_class(kind)
     return {**networks().broken, **command_modules()[1]}
+
+
+def _device_words_taken(settings: Settings) -> list[str]:
+    """Device names and aliases that are also a command's word (a plugin's `weather`, a device
+    called `status`): a line starting with one runs the command, so `status on` never switched
+    that device, and nothing said why."""
+    from .auth import fold
+    from .command import CommandSet
+
+    commands = CommandSet.from_modules()
+    taken = []
+    for name, device in settings.devices.items():
+        for word in (name, *device.aliases):
+            spec = commands.find(word)
+            if spec is not None:
+                taken.append(f"devices.{name}: {word!r} is also the command {spec.name!r}, so `{word} on` runs "
+                             f"that command, not this device; give the device another name or alias "
+                             f"(`read {fold(name)}` still reads it)")
+    return taken
 
 
 def _unknown_grants(settings: Settings) -> list[str]:

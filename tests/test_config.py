@@ -743,3 +743,15 @@ def test_roles_that_include_each_other_draw_a_warning(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, roles={"a": ["b", "help"], "b": ["a"]})
     assert "roles.a: includes b which includes a: a loop, which adds nothing; remove 'b' from its list, or 'a' " \
            "from 'b''s" in config_warnings(settings)
+
+
+def test_a_device_named_like_a_command_draws_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A device called `status`: `status on` answered "Too many arguments. Usage: status"."""
+    from chatops.cli import main
+    path = tmp_path / "config.toml"
+    path.write_text('[hub]\ndata_dir = "data"\n[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n[web]\nenabled = false\n'
+                    '[devices.status]\ntype = "switch"\ntopic = "z/status"\ncommand_topic = "z/status/set"\n',
+                    encoding="utf-8")
+    assert main(["check", "--config", str(path)]) == 0
+    assert "warning: devices.status: 'status' is also the command 'status', so `status on` runs that command" \
+        in capsys.readouterr().err
