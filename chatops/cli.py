@@ -281,8 +281,13 @@ def _add_network_subcommands(sub: Any) -> None:
         if network.cli:
             try:
                 network.cli_adder()(sub)
-            except ImportError as exc:              # its extra is not installed: its subcommands are not offered
-                logging.getLogger(__name__).debug("no %s subcommands: %s", network.name, exc)
+            except ImportError as exc:
+                if (exc.name or "").split(".")[0] in network.requires:   # its extra is not installed: not offered
+                    logging.getLogger(__name__).debug("no %s subcommands: %s", network.name, exc)
+                    continue
+                print(f"warning: the {network.name} plugin's subcommands are left out: {network.cli} cannot "
+                      f"import {exc.name or exc} (not among its requires: a plugin's bug, or install it)",
+                      file=sys.stderr)
             except Exception as exc:                # a plugin's bug must not take `chatops --help` down with it
                 print(f"warning: the {network.name} plugin's subcommands are left out: "
                       f"{network.cli} raised {type(exc).__name__}: {masked(str(exc))}", file=sys.stderr)

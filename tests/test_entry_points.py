@@ -344,3 +344,16 @@ def test_a_network_plugins_own_checks_that_crash_are_sentences_not_tracebacks(tm
         if broken == "validator" else \
         "users.bob.crashy: the crashy network's identity_problem failed on 'bob' (KeyError: 'bob')"
     assert_check_and_run_stop(tmp_path, config, with_path(site), said)
+
+
+def test_a_plugin_cli_that_imports_what_it_never_declared_is_said(tmp_path: Path) -> None:
+    """`chatops chatlog` answered "invalid choice": the plugin's cli module imported a library
+    it does not declare, and that was logged at debug level only, as for a built-in extra."""
+    site = network_plugin(tmp_path, "chatlog", {
+        "chatlog_net": "NETWORK = Network(name='chatlog', adapter='chatlog_net:Adapter', cli='chatlog_cli:add')\n",
+        "chatlog_cli": "import nonexistent_cli_lib\n\n\ndef add(sub):\n    pass\n"})
+    out = subprocess.run([sys.executable, "-m", "chatops.cli", "--help"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60, env=with_path(site))
+    assert out.returncode == 0, out.stderr
+    assert "warning: the chatlog plugin's subcommands are left out: chatlog_cli:add cannot import " \
+           "nonexistent_cli_lib (not among its requires" in out.stderr, out.stderr
