@@ -222,8 +222,11 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
         return _("No confirmation from {label} after {waited} (asked {asked}, last state {last}).").format(
             label=target.label, waited=timeout, asked=shown, last=now) + later
     if hold is None:
-        return Reply(_("{label} is {state}").format(label=target.label, state=shown) + note,
-                     buttons=(Button(_("On"), f"switch {target.name} on"), Button(_("Off"), f"switch {target.name} off")))
+        # A light says its state as it reported it, as `lampe 40%` does (`lampe: on, 100 %, 2700 K`).
+        said = f"{target.label}: {target.show()}" if target.control is not None and target.reading is not None \
+            else _("{label} is {state}").format(label=target.label, state=shown)
+        return Reply(said + note, buttons=(Button(_("On"), f"switch {target.name} on"),
+                                           Button(_("Off"), f"switch {target.name} off")))
     # The line as its author wrote it (`allume chauffage pendant 2h`): what `timers` shows them.
     said = ctx.hub.router.command_text(ctx.message) or f"{name} {state} for {format_duration(hold)}"
     return await _switch_back_later(ctx, target, wanted, before, hold, pending, said) + note

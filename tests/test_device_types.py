@@ -303,7 +303,7 @@ async def test_lampe_40_percent_is_published_and_confirmed(tmp_path: Path, mosqu
         assert json.loads(published[-1][1]) == {"state": "ON", "brightness": 102}
         assert await say(hub, "dim lampe 10") == "lampe: on, 10 %, 2700 K"
         assert await say(hub, "lampe 4000K") == "lampe: on, 10 %, 4000 K"
-        assert await say(hub, "lampe off") == "lampe is OFF"
+        assert await say(hub, "lampe off") == "lampe: off"            # as the light reported it, as `lampe 40%`
         assert await say(hub, "read lampe") == "lampe: off"
 
 
