@@ -196,6 +196,12 @@ async def _move(ctx: Context, cover: Device, action: Action, asked: str) -> str:
 
     reading = await ctx.home.publish_and_wait(cover, control.publishes(cover.settings, action), started_or_done,
                                               cover.settings.confirm_timeout)
+    if reading is None and action.field != "motion":
+        # A cover silent until it arrives (many report only at rest): its arrival was never said.
+        ctx.hub.spawn(_report_late_start(ctx, cover, action, move, started_or_done), f"cover-{cover.name}")
+        return _no_confirmation(cover, asked, cover.settings.confirm_timeout) + " " + _(
+            "Where it gets to within {travel} is told here.").format(
+            travel=format_duration(cover.settings.travel_timeout))
     if reading is None:
         return _no_confirmation(cover, asked, cover.settings.confirm_timeout)
     if control.reached(action, reading.value, reading.attrs):      # there already (or a jump to it)
@@ -204,6 +210,16 @@ async def _move(ctx: Context, cover: Device, action: Action, asked: str) -> str:
         return f"{cover.label}: {cover.show()}"
     ctx.hub.spawn(_report_arrival(ctx, cover, action, move), f"cover-{cover.name}")
     return f"{cover.label}: {cover.show()}"
+
+
+async def _report_late_start(ctx: Context, cover: Device, action: Action, move: object,
+                             started_or_done: Callable[[Reading], bool]) -> None:
+    """After "no confirmation": the first report within `travel_timeout`, if any, is said (there),
+    or the movement it shows is followed to its end, as for a cover that answered at once."""
+    reading = await ctx.home.wait_for(cover, started_or_done, cover.settings.travel_timeout)
+    if reading is None or cover.last_move is not move:
+        return
+    await _report_arrival(ctx, cover, action, move)
 
 
 def _goal(cover: Device, action: Action) -> str:

@@ -471,6 +471,30 @@ async def test_a_cover_reporting_only_state_and_position_says_closing_then_close
 
 
 @pytest_servers
+async def test_a_cover_silent_until_it_arrives_is_said_when_it_does(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A motor that reports only at rest, 1.5 s after the order: "No confirmation" was all anyone
+    heard, though travel_timeout allowed it 45 s."""
+    store = {"type": "cover", "topic": "zigbee2mqtt/store", "command_topic": "zigbee2mqtt/store/set",
+             "confirm_timeout": "0.5s", "travel_timeout": "10s"}
+    async with home(tmp_path, mosquitto, devices={"store": store}) as hub, \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as motor:
+        await motor.publish("zigbee2mqtt/store", json.dumps({"state": "CLOSE", "position": 0}), retain=True)
+        await wait_for(lambda: hub.home.devices["store"].reading is not None)
+        await motor.subscribe("zigbee2mqtt/store/set")
+
+        async def slow(_topic: str, payload: str) -> None:
+            if json.loads(payload) == {"state": "OPEN"}:
+                await asyncio.sleep(1.5)
+                await motor.publish("zigbee2mqtt/store", json.dumps({"state": "OPEN", "position": 100}))
+        async with firmware(motor, slow):
+            answer = await say(hub, "store open")
+            assert answer.startswith("No confirmation from store after 500ms") and \
+                answer.endswith("Where it gets to within 10s is told here."), answer
+            assert await later(hub) == "store: open"
+        await motor.publish("zigbee2mqtt/store", b"", retain=True)
+
+
+@pytest_servers
 async def test_a_cover_stopped_halfway_says_where_it_stopped(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """Stopped from elsewhere (the wall switch, an obstacle), the cover's report says so; stopped
     with `volet stop`, that answer says where it is, and no "stopped before" notice follows."""
