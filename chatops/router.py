@@ -335,9 +335,13 @@ class Router:
                 if device is not None and getattr(device, "switchable", False) and not device.settable:
                     return spec, [" ".join(words[:-1]), words[-1]], spec.name
             elif spec.shorthand is Shorthand.DEVICE_VALUE and len(words) >= 2:
-                device = self._find_device(" ".join(words[:-1]))
-                if device is not None and getattr(device, "settable", False):
-                    return spec, [" ".join(words[:-1]), words[-1]], spec.name
+                # The words naming a device, the rest its value: one word, or several that the
+                # device takes as one (a select's `Ding Dong`; `thermostat a bit warmer` is no value).
+                for cut in range(len(words) - 1, 0, -1):
+                    device = self._find_device(" ".join(words[:cut]))
+                    if device is not None and getattr(device, "settable", False) and \
+                            (cut == len(words) - 1 or _takes(device, " ".join(words[cut:]))):
+                        return spec, [" ".join(words[:cut]), " ".join(words[cut:])], spec.name
             elif spec.shorthand is Shorthand.DEVICE and self._find_device(" ".join(words)) is not None:
                 return spec, [" ".join(words)], spec.name
         return None, words, ""
@@ -486,6 +490,15 @@ def _rest_of(coro: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
 # typography): one word with the number, as the devices' parsers read it.
 # `21 °C`, `40 %`, `19 degrés`: a unit written apart from its number is read as one word (`19°`).
 _SPACED_UNIT = re.compile(r"(?<=\d) (%|°[CcFf]?|[Kk]|(?i:d[eé]gr[eé]s?|degrees?))(?= |$)")
+
+
+def _takes(device: Any, value: str) -> bool:
+    """Whether `device` takes `value` (words with spaces: a select's option)."""
+    try:
+        device.action(value)
+    except Exception:
+        return False
+    return True
 
 
 def command_words(line: str) -> list[str]:

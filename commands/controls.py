@@ -111,6 +111,12 @@ def _settable(ctx: Context, name: str) -> Device:
          shorthand=Shorthand.DEVICE_VALUE)
 async def set_value(ctx: Context, device: str, value: str) -> str:
     """Set a light's brightness, a thermostat's target or mode, a cover's position, a number or a select."""
+    if ctx.home.find(device) is None:
+        # `set sonnette Fur Elise`: the device is the longest run of words naming one, the value
+        # the rest (a select's option may hold spaces), not all words but the last.
+        found, said, rest = ctx.home.find_leading([*device.split(), value])
+        if found is not None and found.settable and rest:
+            device, value = said, " ".join(rest)
     target = _settable(ctx, device)
     try:
         action = target.action(value)

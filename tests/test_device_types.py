@@ -471,6 +471,22 @@ async def test_a_cover_reporting_only_state_and_position_says_closing_then_close
 
 
 @pytest_servers
+async def test_a_select_option_with_spaces_is_set_with_or_without_quotes(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`set sonnette Fur Elise` was "no device named 'sonnette Fur'"; `sonnette Ding Dong` said
+    the select does not take `Ding Dong`, listing it among those it takes."""
+    bell = {"type": "select", "topic": "z/sonnette", "command_topic": "z/sonnette/set", "value": "melody",
+            "options": ["Ding Dong", "Fur Elise"], "confirm_timeout": "0.3s"}
+    async with home(tmp_path, mosquitto, devices={"sonnette": bell}) as hub, \
+            watching(mosquitto, "z/sonnette/set") as published:
+        await say(hub, "set sonnette Fur Elise")
+        await wait_for(lambda: len(published) == 1)
+        await say(hub, "sonnette ding dong")
+        await wait_for(lambda: len(published) == 2)
+        assert [json.loads(p) for _t, p in published] == [{"melody": "Fur Elise"}, {"melody": "Ding Dong"}]
+        assert (await say(hub, "lampe 40 %")).startswith("lampe: on, 40 %")
+
+
+@pytest_servers
 async def test_a_cover_silent_until_it_arrives_is_said_when_it_does(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """A motor that reports only at rest, 1.5 s after the order: "No confirmation" was all anyone
     heard, though travel_timeout allowed it 45 s."""
