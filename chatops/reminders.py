@@ -50,6 +50,7 @@ class Reminders:
     async def run_forever(self) -> None:
         store = self.hub.store
         backoff = Backoff(base=0.2, cap=STORE_RETRY_CAP)
+        await self._at_most_one_period_away()
         while True:
             self._changed.clear()
             now = self.hub.clock.time()
@@ -72,6 +73,23 @@ class Reminders:
                 continue
             backoff.reset()
             await until(self.hub.clock, upcoming, self._changed)
+
+    async def _at_most_one_period_away(self) -> None:
+        """At start, no reminder is due later than one period from now: stored by a clock that
+        ran ahead of this one (a start before NTP), it would wait out the difference."""
+        now, store = self.hub.clock.time(), self.hub.store
+        periods = [(name, state.rule.repeat_every, False) for name, state in self.engine.rules.items()
+                   if state.rule.repeat_every]
+        periods.append((NOTICE_PREFIX, self.hub.settings.notify.repeat, True))
+        try:
+            moved = sum([await store.call(alert_rows.cap_reminders, store.db, rule, now + every, prefix)
+                         for rule, every, prefix in periods])
+        except sqlite3.DatabaseError as exc:
+            log.warning("reminders stored further away than their period could not be brought in (%s)", exc)
+            return
+        if moved:
+            log.warning("%d reminders were due further away than their period (stored by a clock ahead of this "
+                        "one): due within one period now", moved)
 
     async def _repeat(self, alert_id: int, rule_name: str, message: str, repeats: int) -> None:
         state = self.engine.rules.get(rule_name)

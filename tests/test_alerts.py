@@ -22,7 +22,7 @@ from chatops.alerts import Condition
 from chatops.clock import ManualClock
 from chatops.hub import Hub, running
 from chatops.outbox import GIVE_UP_ATTEMPTS
-from chatops.testing import Mosquitto, exec_command, settings_for
+from chatops.testing import Mosquitto, exec_command, settings_for, wait_for
 
 pytestmark = pytest.mark.servers
 SMOKE = "zigbee2mqtt/kitchen_smoke"
@@ -498,3 +498,22 @@ async def test_smoke_that_goes_on_after_a_mute_ends_is_raised_then(tmp_path: Pat
         target, text = await inbox.next(timeout=10)
         assert target == "alice" and text.startswith("[CRITICAL] "), text
         assert hub.clock.time() >= hub.alerts.mutes["smoke"], "not before the mute ended"
+
+
+async def test_a_hub_started_with_its_clock_behind_still_reminds_within_a_period(
+        tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
+    """Restarted 90 days behind (a Pi before NTP), the open alert's next reminder was 90 days away."""
+    settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"], repeat="30s")
+    clock = ManualClock()
+    async with hub_with_inbox_on(settings, clock) as (hub, inbox):
+        await smoke(broker, True)
+        assert (await inbox.next())[1].startswith("[CRITICAL]")
+    behind = ManualClock(wall=clock.time() - 90 * 86400, monotonic=50.0)
+    async with hub_with_inbox_on(settings, behind) as (hub, inbox):
+        await wait_for(lambda: hub.alerts.rules["smoke"].active_id is not None)
+
+        def next_repeat() -> float:
+            return hub.store.db.execute("SELECT next_repeat FROM alerts WHERE rule = 'smoke'").fetchone()[0]
+        await wait_for(lambda: next_repeat() <= behind.time() + 30, timeout=10)
+        behind.advance(31)
+        assert (await inbox.next(timeout=10))[1].startswith("[REMINDER 1]")

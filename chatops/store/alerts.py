@@ -109,6 +109,18 @@ def shift_reminders(db: DB, seconds: float) -> int:
                       "AND acked_by IS NULL AND cleared_at IS NULL", (seconds,)).rowcount
 
 
+def cap_reminders(db: DB, rule: str, latest: float, prefix: bool = False) -> int:
+    """Bring the pending reminders of `rule` (of every rule starting so, with `prefix`) due after
+    `latest` to it: a hub started with its clock behind (a Pi without a real-time clock, before
+    NTP) found them months away and said nothing. The rows moved."""
+    return db.execute("UPDATE alerts SET next_repeat = ? WHERE rule GLOB ? AND next_repeat > ? AND acked_by IS NULL "
+                      "AND cleared_at IS NULL", (latest, _glob_literal(rule) + ("*" if prefix else ""), latest)).rowcount
+
+
+def _glob_literal(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
 def reminded(db: DB, alert_id: int, next_repeat: float | None, repeats: int) -> None:
     """Reminder number `repeats` went out; the next is due at `next_repeat` (None: no more)."""
     db.execute("UPDATE alerts SET next_repeat = ?, repeats = ? WHERE id = ?", (next_repeat, repeats, alert_id))
