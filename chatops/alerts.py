@@ -71,6 +71,7 @@ class AlertEngine:
         self.unstored = Unstored(hub, self)
         self.reminders = Reminders(self)
         self.mutes: dict[str, float] = {}          # rule -> the wall-clock time its mute ends
+        self._unreachable: set[str] = set()        # users named as recipients who can be told nothing (logged)
         self._attaching: set[asyncio.Task[Any]] = set()     # pictures being fetched for held alerts
 
     # ---- start-up ------------------------------------------------------------------------
@@ -384,6 +385,9 @@ class AlertEngine:
                     continue        # that network is not enabled here; explicit addresses still queue
                 for target in network.targets(user.name, user.settings.patterns(network.name)):
                     result.append(Recipient(network.name, target, user.name))
+            if not any(r.user == user.name for r in result) and user.name not in self._unreachable:
+                self._unreachable.add(user.name)        # said once: `chatops check` names the fix
+                log.warning("alert recipient %s can be told nothing: no entry names them on an enabled network", entry)
         return one_each(result)
 
     async def _remember_quiet(self, state: RuleState, since: float | None) -> None:

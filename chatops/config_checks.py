@@ -106,6 +106,14 @@ def unreachable_recipients(s: Settings, enabled_kinds: set[str]) -> list[str]:
     warnings = []
     for where, entries in recipient_lists(s):
         for name in dict.fromkeys(e for e in entries if ":" not in e and e in s.users):
+            reachable = [kind for kind in enabled_kinds if (network := networks().get(kind)) is not None
+                         and s.users[name].patterns(kind) and network.targets(name, s.users[name].patterns(kind))]
+            own = [k for k in s.users[name].identities if s.users[name].patterns(k)]
+            if not reachable and not any(k in enabled_kinds for k in own):
+                # roles only, or entries on networks not enabled here: nothing is ever sent to them
+                warnings.append(f"{where}: {name!r} can be told nothing: users.{name} names nobody on an enabled "
+                                f"network ({', '.join(sorted(enabled_kinds)) or 'none'}); give them an entry there")
+                continue
             for kind in sorted(enabled_kinds):
                 network = networks().get(kind)
                 patterns = s.users[name].patterns(kind)

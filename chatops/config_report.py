@@ -73,7 +73,8 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
         elif (loop := _role_loop(settings.roles, role)) is not None:
             warnings.append(f"roles.{role}: includes {' which includes '.join(loop)}: a loop, which adds nothing; "
                             f"remove {loop[0]!r} from its list, or {role!r} from {loop[-2]!r}'s")
-    warnings += unreachable_recipients(settings, {kind for _name, kind, _s in settings.enabled_adapters(tty=True)})
+    warnings += unreachable_recipients(settings, {kind for _name, kind, _s in settings.enabled_adapters(tty=True)}
+                                       | ({"web"} if settings.web.enabled else set()))
     web = settings.web
     if not web.enabled and (web.notify_tokens or web.metrics_token_env or web.metrics_token_file):
         keys = ", ".join((["web.notify_tokens"] if web.notify_tokens else [])

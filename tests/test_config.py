@@ -755,3 +755,14 @@ def test_a_device_named_like_a_command_draws_a_warning(tmp_path: Path, capsys: p
     assert main(["check", "--config", str(path)]) == 0
     assert "warning: devices.status: 'status' is also the command 'status', so `status on` runs that command" \
         in capsys.readouterr().err
+
+
+def test_a_recipient_with_no_entry_on_an_enabled_network_draws_a_warning(tmp_path: Path) -> None:
+    """dave (roles only) named in an alert rule: `-> 0 recipients` at INFO, and nothing else."""
+    from chatops.config_report import config_warnings
+    settings = settings_for(tmp_path, users={"dave": {"roles": ["family"]}},
+                            alerts=[{"name": "smoke", "device": "kitchen_smoke", "when": "on", "notify": ["dave"]}])
+    assert any(w.startswith("alerts[0] (smoke).notify: 'dave' can be told nothing: users.dave names nobody on an "
+                            "enabled network") for w in config_warnings(settings)), config_warnings(settings)
+    demo = settings_for(tmp_path)
+    assert not [w for w in config_warnings(demo) if "told nothing" in w]
