@@ -308,11 +308,14 @@ class MqttLink:
         listeners += [fn for f, fn in self._wildcard if _matches(f, topic)]
         if len(payload) > self.settings.max_payload:
             default = self.settings.max_payload
+            most = max((self._limits.get(fn, default) for fn in listeners), default=default)
             listeners = [fn for fn in listeners if len(payload) <= self._limits.get(fn, default)]
             if not listeners:
                 self.dropped_payloads += 1
-                log.warning("dropped a %d-byte payload on %s (max_payload is %d)",
-                            len(payload), topic, self.settings.max_payload)
+                # The limit that applied: a topic whose listener takes more (pictures, notifications)
+                # is not helped by raising [mqtt] max_payload.
+                limit = f"max_payload is {default}" if most == default else f"at most {most} bytes on this topic"
+                log.warning("dropped a %d-byte payload on %s (%s)", len(payload), topic, limit)
                 return
         for listener in listeners:
             try:

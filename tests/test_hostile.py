@@ -215,3 +215,16 @@ async def test_oversized_payloads_leave_no_memory_behind(salon_at_21_5: tuple[Hu
     assert warnings_logged(caplog).count(f"dropped a {TEN_MB}-byte payload on {SALON} (max_payload is 262144)") == 20
     assert grown < 2 * 1024 * 1024, f"traced memory grew by {grown / 1e6:.1f} MB"
     assert await exec_command(hub, "temp salon") == "salon: 21.0 °C"
+
+
+async def test_a_payload_dropped_on_a_topic_that_takes_more_names_that_topics_limit(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An 8 MB notification was dropped "(max_payload is 262144)" though that topic takes 7 MB:
+    raising [mqtt] max_payload would have helped nothing."""
+    from chatops.config import MqttSettings
+    from chatops.mqtt import MqttLink
+    link = MqttLink(MqttSettings(), "t", "chatops/t/status")
+    await link.subscribe("chatops/maison/notify", lambda *_: None, max_payload=7_000_000)
+    link.deliver("chatops/maison/notify", b"x" * 8_000_000, False)
+    assert "dropped a 8000000-byte payload on chatops/maison/notify (at most 7000000 bytes on this topic)" \
+        in caplog.text
