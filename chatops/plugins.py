@@ -9,6 +9,8 @@ them as `ctx.plugin.settings`, and a storage of their own as `ctx.plugin.storage
 
 from __future__ import annotations
 
+import difflib
+
 import json
 import logging
 from dataclasses import dataclass
@@ -64,7 +66,10 @@ def validate_sections(modules: list[ModuleType], raw: dict[str, Any],
     for name in raw:
         if name in declared or name in broken:
             continue
-        unread = f"plugins.{name}: no plugin loaded reads this table; loaded: {', '.join(sorted(declared)) or 'none'}"
+        close = difflib.get_close_matches(name, list(declared), n=1)
+        meant = f"did you mean [plugins.{close[0]}]? " if close else ""
+        unread = (f"plugins.{name}: no loaded plugin reads this table; {meant}tables the loaded plugins read: "
+                  f"{', '.join(sorted(declared)) or 'none (no plugin declares a CONFIG table)'}")
         if broken:
             # A plugin that failed to load may declare its table under another name than its
             # entry point's: the table cannot be told apart from a typo, and the hub starts

@@ -183,7 +183,7 @@ def test_a_plugin_raising_at_import_or_in_its_validator_gets_a_sentence_not_a_tr
     assert out.returncode == 0, out.stderr
     assert "plugin boom: NOT LOADED (RuntimeError: no weather today)" in out.stdout, out.stdout
     assert "sunny in Lyon" in out.stdout
-    assert ("plugins.boom_settings: no plugin loaded reads this table; loaded: greeter, meteo; "
+    assert ("plugins.boom_settings: no loaded plugin reads this table; tables the loaded plugins read: greeter, meteo; "
             "failed to load: boom (RuntimeError: no weather today)") in out.stderr, out.stderr
     assert out.stderr.count("command plugin boom (boom_plugin) cannot be loaded") == 1, out.stderr
     config = write_demo_config(tmp_path, extra='\n[plugins.meteo]\ncity = "Atlantis"\n')

@@ -112,7 +112,7 @@ def test_the_plugins_config_is_checked_with_the_usual_errors(tmp_path: Path, mos
                      users={"bob": {"roles": [], "tcplines": ["Bob Smith"]}})
     problems = "\n".join(bad.value.problems)
     assert "plugins.greeter.greting: unknown key" in problems
-    assert "plugins.nobody: no plugin loaded reads this table" in problems
+    assert "plugins.nobody: no loaded plugin reads this table" in problems
     assert "users.bob.tcplines: 'Bob Smith' is not a tcplines name" in problems
     with pytest.raises(ConfigError) as empty:
         settings_for(tmp_path / "data", mosquitto.url, plugins={"greeter": ""})
