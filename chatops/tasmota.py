@@ -115,9 +115,10 @@ def discovered_devices(config: dict[str, Any], sensors: dict[str, Any] | None) -
     if isinstance(sample, dict):
         temperature = f"°{sample.get('TempUnit', 'C')}"
         pressure = str(sample.get("PressureUnit", "hPa"))
+        covered = {f"Shutter{number}" for number in range(1, shutters + 1)}
         for sensor, fields in sample.items():
-            if not isinstance(fields, dict):
-                continue
+            if not isinstance(fields, dict) or sensor in covered:
+                continue                # a shutter's telemetry is its cover's state, not four more sensors
             for field, value in fields.items():
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or "." in sensor + field:
                     continue            # a dotted path cannot name `PM2.5`

@@ -250,6 +250,11 @@ def test_tasmota_discovery_gives_a_dimmable_light_and_a_shutter() -> None:
     assert light["lampe_bureau"].topic == "tele/bureau/STATE"
     shutter = dict(discovered_devices({**base, "dn": "Volet", "t": "volet", "fn": [], "rl": [3, 3, 0, 0]}, None))
     assert shutter["volet"].type is DeviceType.COVER and shutter["volet"].command_topic == "cmnd/volet"
+    # Its telemetry sample holds Shutter1: the cover's state, not four sensors that disagree with it.
+    sample = {"sn": {"Time": "2026-12-07T06:00:00", "Shutter1": {"Position": 0, "Direction": 0, "Target": 0,
+                                                                  "Tilt": 0}, "ANALOG": {"Temperature": 21.5}}}
+    found = dict(discovered_devices({**base, "dn": "Volet", "t": "volet", "fn": [], "rl": [3, 3, 0, 0]}, sample))
+    assert sorted(found) == ["volet", "volet_analog_temperature"], sorted(found)
 
 
 # ---- the closed loop over mosquitto -------------------------------------------------------------
