@@ -88,6 +88,12 @@ class DeviceSettings(Section):
     snapshot_timeout: Duration = Field(10.0, gt=0, le=120, examples=['"10s"'])
     snapshot_max_bytes: int = Field(8 * 1024 * 1024, ge=1024, examples=["8388608"])
     simulated: bool = False
+    availability_topic: str | None = Field(None, examples=['"zigbee2mqtt/lampe/availability"'],
+                                           description="where the device says it is online or offline")
+    payload_available: str = Field("online", examples=['"Online"'],
+                                   description="what it says there when it is online (any case)")
+    payload_not_available: str = Field("offline", examples=['"Offline"'],
+                                       description="what it says there when it dropped off")
     # Lights, thermostats, covers, numbers, selects (see docs/devices.md).
     payloads: Literal["auto", "zigbee2mqtt", "tasmota", "raw"] = Field(
         "auto", examples=['"tasmota"'],
@@ -122,7 +128,7 @@ class DeviceSettings(Section):
     travel_timeout: Duration = Field(60.0, gt=0, le=600, examples=['"45s"'],
                                      description="cover: how long it may take to reach a position")
 
-    @field_validator("topic", "snapshot_topic")
+    @field_validator("topic", "snapshot_topic", "availability_topic")
     @classmethod
     def _filters(cls, topic: str | None) -> str | None:
         return topic_filter(topic) if topic is not None else None

@@ -21,6 +21,8 @@ COMPONENTS = {"sensor": DeviceType.SENSOR, "binary_sensor": DeviceType.BINARY_SE
               "light": DeviceType.LIGHT, "climate": DeviceType.CLIMATE, "cover": DeviceType.COVER,
               "number": DeviceType.NUMBER, "select": DeviceType.SELECT}
 _ABBREVIATIONS = {"stat_t": "state_topic", "cmd_t": "command_topic", "val_tpl": "value_template",
+                  "avty_t": "availability_topic", "avty": "availability", "pl_avail": "payload_available",
+                  "pl_not_avail": "payload_not_available",
                   "unit_of_meas": "unit_of_measurement", "pl_on": "payload_on", "pl_off": "payload_off",
                   "stat_on": "state_on", "dev": "device", "uniq_id": "unique_id", "t": "topic",
                   "bri_cmd_t": "brightness_command_topic", "bri_scl": "brightness_scale",
@@ -77,10 +79,27 @@ def discovered_settings(component: str, data: dict[str, Any], object_id: str) ->
     extra = _TYPED.get(kind, _plain)(data, kind)
     if extra is None:
         return None
+    extra.update(_availability(data, base))
     topics = {name: data[key] for name, key in _FIELD_TOPICS.get(kind, ()) if isinstance(data.get(key), str)}
     if len(set(topics.values())) > 1:       # fields on topics of their own (ESPHome): each one read there
         extra["field_topics"] = topics
     return slug, DeviceSettings(**{**common, **extra})
+
+
+def _availability(data: dict[str, Any], base: str) -> dict[str, Any]:
+    """Where the device says it is online: `availability_topic`, or in `availability` the device's
+    own topic (Zigbee2MQTT lists its bridge's state first, then the device's)."""
+    entries = [{_ABBREVIATIONS.get(k, k): v for k, v in e.items()} for e in data.get("availability") or []
+               if isinstance(e, dict)] if isinstance(data.get("availability"), list) else []
+    if isinstance(data.get("availability_topic"), str):
+        entries.append({"topic": data["availability_topic"], **data})
+    entries = [e for e in entries if isinstance(e.get("topic"), str)]
+    if not entries:
+        return {}
+    own = next((e for e in reversed(entries) if not e["topic"].endswith("/bridge/state")), entries[-1])
+    return {"availability_topic": own["topic"].replace("~", base),
+            "payload_available": str(own.get("payload_available") or "online"),
+            "payload_not_available": str(own.get("payload_not_available") or "offline")}
 
 
 # Where Home Assistant's discovery puts each field's state, for the types that may split them.

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import json_input
 from .auth import fold
+from .availability import heard
 from .clock import SYSTEM_CLOCK, Clock
 from .command import CommandError
 from .config import DeviceSettings, DeviceType
@@ -65,6 +66,7 @@ class Device:
     last_move: object | None = None     # the newest movement asked of a cover (its report is the one told)
     reported: dict[str, Any] = field(default_factory=dict)   # fields heard on their own topics (field_topics)
     clock: Clock = field(default=SYSTEM_CLOCK, repr=False, compare=False)   # the hub's (staleness)
+    offline_since: float | None = None  # when its availability topic said offline (chatops.availability)
 
     @property
     def type(self) -> DeviceType:
@@ -160,7 +162,9 @@ class Device:
             text = self.control.show(self.settings, self.reading.value, self.reading.attrs, self.reading.raw)
         else:
             text = self.value_text()
-        if self.is_stale(now):
+        if self.offline_since is not None:
+            text += " " + _("(offline: the device said so)")
+        elif self.is_stale(now):
             text += " " + _("(stale: {age} old)").format(age=format_duration((now or self.clock.time()) - self.reading.at))
         return text
 
@@ -369,6 +373,8 @@ class Home:
             await self._subscribe(device)
 
     async def _subscribe(self, device: Device) -> None:
+        if topic := device.settings.availability_topic:
+            await self.mqtt.subscribe(topic, lambda _t, payload, _r, d=device: heard(d, payload, self._clock.time()))
         for name, topic in device.settings.field_topics.items():
             await self.mqtt.subscribe(topic, lambda _t, payload, _r, d=device, f=name: self._field_update(d, f, payload))
         if device.settings.topic and device.settings.topic not in device.settings.field_topics.values():

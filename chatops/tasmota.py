@@ -88,6 +88,9 @@ def discovered_devices(config: dict[str, Any], sensors: dict[str, Any] | None) -
     words = config.get("state") or ["OFF", "ON", "TOGGLE", "HOLD"]
     off, on = str(words[0]), str(words[1])
     found: list[tuple[str, DeviceSettings]] = []
+    # Its last will on tele/<topic>/LWT: `Offline` once it drops off the broker.
+    lwt = {"availability_topic": f"{_topic(config, 2)}/LWT", "payload_available": str(config.get("onln") or "Online"),
+           "payload_not_available": str(config.get("ofln") or "Offline")}
     relays = [index for index, kind in enumerate(config.get("rl") or []) if kind in _RELAY_KINDS]
     names = config.get("fn") or []
     light = int(config.get("lt_st") or 0)
@@ -96,19 +99,19 @@ def discovered_devices(config: dict[str, Any], sensors: dict[str, Any] | None) -
         label = names[index] if index < len(names) and names[index] else \
             (device_name if len(relays) == 1 else f"{device_name} {index + 1}")
         if config["rl"][index] == 2 and light:          # a dimmable light: Power, Dimmer, CT on cmnd/<topic>/
-            found.append((_slug(str(label)) or _slug(config["t"]), DeviceSettings(
+            found.append((_slug(str(label)) or _slug(config["t"]), DeviceSettings(**lwt,
                 type=DeviceType.LIGHT, state_topic=f"{_topic(config, 2)}/STATE", command_topic=_topic(config, 0),
                 label=str(label), payloads="tasmota", color_temp=light in _COLOUR_TEMPERATURE)))
             light = 0                                   # Tasmota drives one light per device
             continue
-        found.append((_slug(str(label)) or _slug(f"{config['t']} {leaf}"), DeviceSettings(
+        found.append((_slug(str(label)) or _slug(f"{config['t']} {leaf}"), DeviceSettings(**lwt,
             type=DeviceType.SWITCH, state_topic=f"{_topic(config, 1)}/{leaf}",
             command_topic=f"{_topic(config, 0)}/{leaf}", label=str(label), payload_on=on, payload_off=off,
             state_on=[on, "on"])))
     shutters = sum(1 for kind in config.get("rl") or [] if kind == 3) // 2
     for number in range(1, shutters + 1):
         label = device_name if shutters == 1 else f"{device_name} {number}"
-        found.append((_slug(label), DeviceSettings(
+        found.append((_slug(label), DeviceSettings(**lwt,
             type=DeviceType.COVER, state_topic=f"{_topic(config, 2)}/SENSOR", command_topic=_topic(config, 0),
             label=label, payloads="tasmota", fields={"shutter": f"Shutter{number}"})))
     sample = (sensors or {}).get("sn") if isinstance(sensors, dict) else None
@@ -125,7 +128,7 @@ def discovered_devices(config: dict[str, Any], sensors: dict[str, Any] | None) -
                 unit = temperature if field in _TEMPERATURES else \
                     (pressure if "Pressure" in field else _UNITS.get(field, ""))
                 label = f"{device_name} {sensor} {field}"
-                found.append((_slug(label), DeviceSettings(
+                found.append((_slug(label), DeviceSettings(**lwt,
                     type=DeviceType.SENSOR, state_topic=f"{_topic(config, 2)}/SENSOR", value=f"{sensor}.{field}",
                     label=label, unit=unit)))
     return found

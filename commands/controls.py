@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Callable
 
 from chatops.auth import fold
+from chatops.availability import offline_problem
 from chatops.command import CommandError, Context, Shorthand, command
 from chatops.config import DeviceType
 from chatops.controls import Action, ActionError
@@ -166,6 +167,8 @@ async def _cover_word(ctx: Context, name: str, word: str) -> str:
 async def _drive(ctx: Context, device: Device, action: Action, asked: str) -> str:
     control = device.control
     assert control is not None
+    if (offline := offline_problem(device)) is not None:
+        raise CommandError(offline)
     # Whoever drives a device overrides a pending "for" on it (`lampe on for 10m`, then `lampe 40%`):
     # that switch-back leaves it alone, as after a switch.
     _pending, note = await ctx.hub.timers.overridden(device.name, ctx.who)

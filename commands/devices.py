@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 
 from chatops.auth import fold
+from chatops.availability import offline_problem
 from chatops.command import CommandError, Context, Shorthand, command, shown_usage
 from chatops.config import DeviceType
 from chatops.controls import ActionError
@@ -193,7 +194,7 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
         said = ctx.hub.router.command_text(ctx.message) or f"{name} {state} {format_duration(hold)}"
         raise CommandError(_("Sorry, {who} may not set timers, and {line} switches back by one. Without the "
                              "duration it switches and stays.").format(who=ctx.who, line=f"“{said}”"))
-    if (problem := _cannot_switch(target, ctx.prefix)) is not None:
+    if (problem := _cannot_switch(target, ctx.prefix) or offline_problem(target)) is not None:
         raise CommandError(problem)
     before = target.reading.value if target.reading is not None else None
     if state == "toggle":
@@ -401,11 +402,13 @@ async def status(ctx: Context) -> str:
         # Why is for admins: an exception's text may hold what a plugin read (a token, a path).
         lines.append(_("plugin {plugin}: NOT LOADED ({why})").format(plugin=plugin, why=masked(problem))
                      if ctx.may("*") else _("plugin {plugin}: NOT LOADED").format(plugin=plugin))
-    stale = [d.name for d in hub.home.devices.values() if d.is_stale(now)]
+    offline = [d.name for d in hub.home.devices.values() if d.offline_since is not None]
+    stale = [d.name for d in hub.home.devices.values() if d.is_stale(now) and d.offline_since is None]
     silent = [d.name for d in hub.home.devices.values() if d.reading is None and d.type is not DeviceType.CAMERA]
     if not ctx.may_use("read"):               # device names are `read`'s to show: counts only
-        stale, silent = [str(len(stale))] if stale else [], [str(len(silent))] if silent else []
+        offline, stale, silent = ([str(len(names))] if names else [] for names in (offline, stale, silent))
     lines.append(_("devices: {count}").format(count=len(hub.home.devices))
+                 + (_(", offline: {names}").format(names=", ".join(offline)) if offline else "")
                  + (_(", stale: {names}").format(names=", ".join(stale)) if stale else "")
                  + (_(", no reading yet: {names}").format(names=", ".join(silent)) if silent else ""))
     if not hub.store.health.connected:

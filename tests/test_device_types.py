@@ -476,6 +476,46 @@ async def test_a_cover_reporting_only_state_and_position_says_closing_then_close
 
 
 @pytest_servers
+async def test_a_device_that_says_it_is_offline_is_shown_so_and_not_driven(tmp_path: Path,
+                                                                         mosquitto: Mosquitto) -> None:
+    """Zigbee2MQTT's `<device>/availability` said offline: `read` showed the last state as if all
+    was well, and `lampe_bureau off` published, then waited 5 s for no confirmation."""
+    bureau = {"type": "light", "topic": "z/bureau", "command_topic": "z/bureau/set",
+              "availability_topic": "z/bureau/availability"}
+    async with home(tmp_path, mosquitto, devices={"bureau": bureau}) as hub, \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as bulb, watching(mosquitto, "z/bureau/set") as published:
+        await bulb.publish("z/bureau", json.dumps({"state": "ON", "brightness": 254}), retain=True)
+        await bulb.publish("z/bureau/availability", json.dumps({"state": "offline"}), retain=True)
+        await wait_for(lambda: hub.home.devices["bureau"].offline_since is not None)
+        assert await say(hub, "read bureau") == "bureau: on, 100 % (offline: the device said so)"
+        assert await say(hub, "bureau off") == \
+            "bureau says it is offline; nothing was sent (it is shown online again once it says so)."
+        assert await say(hub, "bureau 40%") == \
+            "bureau says it is offline; nothing was sent (it is shown online again once it says so)."
+        assert "offline: bureau" in await say(hub, "status")
+        await bulb.publish("z/bureau/availability", json.dumps({"state": "online"}), retain=True)
+        await wait_for(lambda: hub.home.devices["bureau"].offline_since is None)
+        assert await say(hub, "read bureau") == "bureau: on, 100 %"
+        await say(hub, "bureau off")            # no device answers here: "no confirmation", but it was sent
+        assert [json.loads(p) for _t, p in published] == [{"state": "OFF"}]
+        for topic in ("z/bureau", "z/bureau/availability"):
+            await bulb.publish(topic, b"", retain=True)
+
+
+def test_discovery_reads_where_a_device_says_it_is_online() -> None:
+    from chatops.ha_discovery import discovered_settings
+    z2m = {"name": None, "device": {"name": "lampe_bureau"}, "state_topic": "zigbee2mqtt/lampe_bureau",
+           "command_topic": "zigbee2mqtt/lampe_bureau/set", "schema": "json",
+           "availability": [{"topic": "zigbee2mqtt/bridge/state"}, {"topic": "zigbee2mqtt/lampe_bureau/availability"}]}
+    found = discovered_settings("light", z2m, "0x01")
+    assert found is not None and found[1].availability_topic == "zigbee2mqtt/lampe_bureau/availability"
+    tasmota = dict(discovered_devices({"dn": "Prise", "t": "prise", "ft": "%prefix%/%topic%/", "rl": [1],
+                                       "onln": "Online", "ofln": "Offline"}, None))
+    assert tasmota["prise"].availability_topic == "tele/prise/LWT"
+    assert tasmota["prise"].payload_not_available == "Offline"
+
+
+@pytest_servers
 async def test_a_select_option_with_spaces_is_set_with_or_without_quotes(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """`set sonnette Fur Elise` was "no device named 'sonnette Fur'"; `sonnette Ding Dong` said
     the select does not take `Ding Dong`, listing it among those it takes."""
