@@ -178,6 +178,9 @@ def toml_problem(message: str, text: str) -> str:
         header = re.compile(rf"^\s*\[\s*{re.escape(name)}\s*\]\s*(#.*)?$")
         first = next((n for n, line in enumerate(text.splitlines(), 1) if n < second and header.match(line)), None)
         where = f"lines {first} and {second}" if first else f"line {second}"
+        if first is None and re.search(rf"^\s*\[\[\s*{re.escape(name)}\s*\]\]", text, re.M):
+            # `[alerts]` after `[[alerts]]` entries: a new entry of that list, written with one bracket.
+            return f"line {second}: [{name}] after [[{name}]] entries: each entry of that list starts with [[{name}]]"
         return f"[{name}] appears twice ({where}): put the keys of the second into the first, and delete the second [{name}]"
     overwrite = re.fullmatch(r"Cannot overwrite a value \(at line (\d+), column \d+\)", message)
     if overwrite:

@@ -766,3 +766,9 @@ def test_a_recipient_with_no_entry_on_an_enabled_network_draws_a_warning(tmp_pat
                             "enabled network") for w in config_warnings(settings)), config_warnings(settings)
     demo = settings_for(tmp_path)
     assert not [w for w in config_warnings(demo) if "told nothing" in w]
+
+
+def test_a_list_entry_written_with_one_bracket_says_so(tmp_path: Path) -> None:
+    """`[alerts]` after `[[alerts]]` was "[alerts] appears twice: put the keys of the second into the first"."""
+    [problem] = problems_of('[[alerts]]\nname = "a"\ndevice = "d"\nwhen = "on"\n[alerts]\nname = "b"\n', tmp_path)
+    assert problem.endswith("line 5: [alerts] after [[alerts]] entries: each entry of that list starts with [[alerts]]")
