@@ -59,6 +59,11 @@ async def simulate(ctx: Context, what: Literal["smoke", "motion"], state: Litera
             done=done, label=detector.label)
     raised = {rule.active_id: name for name, rule in hub.alerts.rules.items()
               if rule.rule.device == detector.name and rule.active_id is not None}
+    unstored = sorted(rule for (rule, device) in hub.alerts.unstored.alerts if device == detector.name)
+    if on and unstored and not raised:      # storage failing: the alarm went from memory, not stored
+        return _('{done}; {label} reports it.').format(done=done, label=detector.label) + " " + _(
+            "Alert {rules} is active (NOT STORED: the hub's storage is failing): `ack` stops it.").format(
+            rules=", ".join(unstored))
     if not (on and raised):
         return _('{done}; {label} reports it.').format(done=done, label=detector.label) + \
             (muted_note(hub, detector.name) if on else "")

@@ -702,3 +702,15 @@ async def test_the_admins_are_told_when_the_broker_stays_lost_and_when_it_is_bac
         mosquitto.start()
         assert await inbox.next(timeout=15) == ("alice", "[RESOLVED] The hub reaches the MQTT broker again: detectors "
                                                          "are heard and devices switched.")
+
+
+async def test_simulate_names_the_alarm_sent_from_memory(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """With storage failing, `simulate smoke on` said only that the detector reported it."""
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": True}, automations=[],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None}, history={"enabled": False},
+                            users={"owner": {"loopback": ["tester"]}})
+    async with running(Hub(settings, tty=False)) as hub:
+        await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
+        answer = await exec_command(hub, "simulate smoke on", network="loopback", adapter="loop")
+        assert answer.endswith("Alert smoke is active (NOT STORED: the hub's storage is failing): `ack` stops it."), \
+            answer
