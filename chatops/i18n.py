@@ -151,7 +151,10 @@ def reported_decimals(raw: str, value: object) -> int | None:
                 return min(len(match.group(1) or ""), 4)
         except ValueError:
             continue
-    return None
+    # Not in this payload (a thermostat's partial update kept the temperature from an earlier
+    # one): as many decimals as the number holds, so 26.25 is not shown 26.2 beside an alert's 26.25.
+    fraction = repr(value).partition(".")[2]
+    return min(len(fraction), 4) if fraction.isdigit() and fraction != "0" else None
 
 
 def format_count(count: int) -> str:

@@ -68,6 +68,13 @@ def test_a_tasmota_light_reads_power_and_dimmer_and_merges_partial_results() -> 
     assert read(lamp, {"Dimmer": 30}) == "on, 30 %"           # stat/bureau/RESULT after `Dimmer 30`
 
 
+def test_a_partial_update_keeps_each_figure_as_precise_as_reported() -> None:
+    """After `{"current_heating_setpoint": 22}` the room's 26.25 °C read `26.2 °C`."""
+    trv = device("climate")
+    read(trv, {"local_temperature": 26.25, "current_heating_setpoint": 21, "system_mode": "heat"})
+    assert read(trv, {"current_heating_setpoint": 22}).startswith("26.25 °C, target 22 °C"), trv.show(now=1e12)
+
+
 def test_a_thermostat_shows_current_target_and_mode() -> None:
     thermostat = device("climate", unit="°C")
     payload = {"local_temperature": 19.5, "current_heating_setpoint": 21, "system_mode": "heat"}
