@@ -1,7 +1,7 @@
-"""The admins are told when the MQTT broker stays lost: the hub then hears no detector and
-switches nothing, and only `status` and /health said so (a full disk, by contrast, was told at
-once). After `[mqtt] down_alert_after` without it, every admin reachable on a chat network
-reads why; once it is back, they read that too. Sent straight to the networks that are up, as
+"""The admins are told when the MQTT broker stays lost, from the start or later: the hub then
+hears no detector and switches nothing, and only `status` and /health said so (a full disk, by
+contrast, was told at once). After `[mqtt] down_alert_after` without it, every admin reachable
+on a chat network reads why; once it is back, they read that too. Sent straight to the networks that are up, as
 the storage alarm is (chatops.unstored): nothing here needs the broker or the database."""
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ class BrokerWatch:
         self._told = False
 
     def start(self) -> None:
+        """Watch from now; a broker already down (a start after a power cut, the broker slower to
+        come back than the hub) counts from now too."""
         self.hub.mqtt.health.watchers.append(self._changed)
+        self._changed(self.hub.mqtt.health)
 
     def _changed(self, health: Health) -> None:
         if not health.connected:
-            if self._timer is None and not self._told and self.hub.ready.is_set():
+            if self._timer is None and not self._told:
                 wait = self.hub.settings.mqtt.down_alert_after
                 self._timer = asyncio.get_running_loop().call_later(wait, self._still_down)
             return

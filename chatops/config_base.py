@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Annotated
 
 from .durations import parse_duration
@@ -35,3 +37,26 @@ def publish_topic(topic: str) -> str:
     if "+" in topic or "#" in topic:
         raise ValueError("a topic the hub publishes on names one device, without + or #")
     return topic
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """`HOST:PORT` (HOST may be `[::1]`) as (host without brackets, port)."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def port_too_high(address: str) -> bool:
+    """Whether the port at the end of `HOST:PORT` (or a URL) is past 65535: five digits pass the
+    patterns, and the socket call then fails with a traceback or a misleading "refused"."""
+    port = re.search(r":(\d+)/?$", address)
+    return port is not None and int(port.group(1)) > 65535
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address) only ever means this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -56,12 +56,11 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
                         f"add web = [\"{s.web.user}\"] to [users.{s.web.user}]")
     seen_names: dict[str, str] = {}
     for name, device in s.devices.items():
-        labelled = [(device.label, "label")] if device.label else []
-        for word, key_name in [(name, "aliases"), *((a, "aliases") for a in device.aliases), *labelled]:
+        for word in (name, *device.aliases):
             key = " ".join(word.casefold().split())
             other = seen_names.setdefault(key, name)
-            if other != name:    # `label = "salon"` on chambre: `temp chambre` answered "salon: 17.4 °C"
-                problems.append(f"devices.{name}.{key_name}: {word!r} already names device {other!r}; "
+            if other != name:
+                problems.append(f"devices.{name}.aliases: {word!r} already names device {other!r}; "
                                 "give each device its own names")
     for name, _kind, section in s.adapter_sections:
         if section.enabled:
@@ -86,6 +85,24 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
     problems += _automation_problems(s)
     problems += _notify_problems(s, networks)
     return problems
+
+
+def label_clashes(s: Settings) -> list[str]:
+    """Labels another device's name, alias or label already holds (`label = "salon"` on chambre:
+    `temp chambre` answered "salon: 17.4 °C" beside the real salon's). A warning: two devices
+    labelled alike ran before, and their names still tell them apart."""
+    named = {" ".join(w.casefold().split()): n for n, d in s.devices.items() for w in (n, *d.aliases)}
+    warnings, labels = [], {}
+    for name, device in s.devices.items():
+        if not device.label:
+            continue
+        key = " ".join(device.label.casefold().split())
+        other = named.get(key) if named.get(key) not in (None, name) else labels.get(key)
+        labels.setdefault(key, name)
+        if other is not None and other != name:
+            warnings.append(f"devices.{name}.label: {device.label!r} also names device {other!r}: a line saying it "
+                            f"reaches one of them; give each device a label of its own")
+    return warnings
 
 
 def recipient_lists(s: Settings) -> list[tuple[str, list[str]]]:

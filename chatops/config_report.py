@@ -5,6 +5,8 @@ secrets that are missing or readable by other users, a data folder others can re
 from __future__ import annotations
 
 import contextlib
+import getpass
+import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -26,11 +28,16 @@ def secret_file_warnings(section: Model, prefix: str, base_dir: Path) -> list[st
             continue
         path = base_dir / file_name
         try:
-            mode = path.stat().st_mode
+            info = path.stat()
         except OSError:
             continue
-        if mode & (stat.S_IRGRP | stat.S_IROTH):
-            warnings.append(f"{prefix}{key}_file: {path} is readable by other users; run chmod 600 {path}")
+        if info.st_mode & (stat.S_IRGRP | stat.S_IROTH):
+            # Owned by another account (made by root for the service), chmod 600 alone would lock
+            # the hub out of its own secret: the owner changes first.
+            fix = f"chmod 600 {path}" if info.st_uid == os.geteuid() else \
+                f"sudo chown {getpass.getuser()} {path} && sudo chmod 600 {path}"
+            who = "other users" if info.st_mode & stat.S_IROTH else "its group"
+            warnings.append(f"{prefix}{key}_file: {path} is readable by {who}; run {fix}")
     return warnings
 
 
@@ -61,7 +68,7 @@ def _parts(settings: Settings, console_forced: bool = False) -> list[tuple[str, 
 
 def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
     """Things that run but that an owner should fix (secret files, or the data folder, readable by others)."""
-    from .config_checks import unreachable_recipients
+    from .config_checks import label_clashes, unreachable_recipients
     from .private import readable_by_others
 
     warnings: list[str] = []
@@ -72,7 +79,8 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
             warnings.append(f"roles.{role}: includes itself, which adds nothing; remove {role!r} from its list")
         elif (loop := _role_loop(settings.roles, role)) is not None:
             warnings.append(f"roles.{role}: includes {' which includes '.join(loop)}: a loop, which adds nothing; "
-                            f"remove {loop[0]!r} from its list, or {role!r} from {loop[-2]!r}'s")
+                            f"remove {loop[0]!r} from its list, or {role!r} from the list of {loop[-2]!r}")
+    warnings += label_clashes(settings)
     warnings += unreachable_recipients(settings, {kind for _name, kind, _s in settings.enabled_adapters(tty=True)}
                                        | ({"web"} if settings.web.enabled else set()))
     web = settings.web
@@ -99,18 +107,19 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
 
 
 def _role_loop(roles: dict[str, list[str]], start: str) -> list[str] | None:
-    """[b, a] when role `start` (a) includes b, which includes a again; None without a loop."""
-    path, seen = [start], {start}
-    while True:
-        following = next((g for g in roles.get(path[-1], []) if g in roles and g != path[-1]), None)
-        if following is None:
-            return None
-        if following == start:
-            return [*path[1:], start]
-        if following in seen:
-            return None                  # a loop that does not pass through `start`: said at its own roles
-        path.append(following)
-        seen.add(following)
+    """[b, a] when role `start` (a) includes b, which includes a again (through any of the roles
+    each lists); None without a loop back to `start`."""
+    stack: list[tuple[str, list[str]]] = [(start, [])]
+    seen: set[str] = set()
+    while stack:
+        role, path = stack.pop()
+        for grant in roles.get(role, []):
+            if grant == start and path:
+                return [*path, start]
+            if grant in roles and grant != role and grant not in seen and grant != start:
+                seen.add(grant)
+                stack.append((grant, [*path, grant]))
+    return None
 
 
 def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]:

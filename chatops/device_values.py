@@ -87,3 +87,13 @@ def check_range(settings: DeviceSettings, label: str, value: float, unit: str = 
 
 def decimals(value: float) -> int:
     return 0 if float(value).is_integer() else 1
+
+
+def takes(device: Any, value: str) -> bool:
+    """Whether `device` takes `value` as it is written (`Fur Elise`, a select's option with a
+    space; not `a bit warmer`): what decides where a device's name ends in a line of words."""
+    try:
+        device.action(value)
+    except Exception:           # ActionError, or anything a device's own parsing raises: not taken
+        return False
+    return True

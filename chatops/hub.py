@@ -44,7 +44,7 @@ from .announced import Announced
 from .message import Address, Identity, Message, Reply
 from .metrics import Metrics
 from .mqtt import MqttLink, broker_address
-from .outbox import RetryLater
+from .outbox import RetryLater, Unread
 from .preflight import data_dir_problem, listen_problems, web_message
 from .render import fit
 from .router import Router
@@ -425,7 +425,8 @@ class Hub:
             self.metrics.message_out(address.adapter)
         except asyncio.CancelledError:
             raise
-        except (RetryLater, ConnectionError) as exc:     # a network's own refusal, already worded
+        except (RetryLater, ConnectionError, Unread) as exc:     # a network's own refusal, already worded
+            # (Unread: the web chat page that asked was closed before its answer came.)
             log.warning("a reply to %s through %s was dropped: %s", address.target, address.adapter, exc)
         except Exception:
             log.exception("sending a reply through %s failed", address.adapter)

@@ -46,7 +46,7 @@ def add_parser(sub: Any) -> None:
 
 
 def hub_url(args: argparse.Namespace) -> str | None:
-    """--url, $CHATOPS_URL, the config's public_url or listen address, else the default port;
+    """--url, $CHATOPS_URL, the config's listen address, else the default port;
     None (said on stderr) when a --config given cannot be read."""
     if args.url:
         return str(args.url).rstrip("/")
@@ -68,8 +68,8 @@ def hub_url(args: argparse.Namespace) -> str | None:
                 return None
             web = None
         if web is not None:
-            if web.public_url:
-                return web.public_url.rstrip("/")
+            # The listen address, not public_url: cron runs on the hub's machine, where a LAN name
+            # (`hub.lan`) may not resolve, while the listen address always answers.
             host, port = web.host_port
             host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
             return f"http://{f'[{host}]' if ':' in host else host}:{port}"

@@ -14,8 +14,10 @@ from aiohttp import web
 from . import json_input
 from .notice import MAX_BODY, MAX_IMAGE, MAX_URL, Refused, is_web_url, parse_notice
 from .notify import WEBHOOKS, NotStored, source_family
+from .web_access import client_of
 
 if TYPE_CHECKING:
+    from .web_access import WebAccess
     from .notify import Notifications
 
 log = logging.getLogger(__name__)
@@ -30,8 +32,9 @@ SEVERITY_WORDS = {"critical": "critical", "page": "critical", "error": "critical
 class NotifyApi:
     """Request handlers over one hub's Notifications."""
 
-    def __init__(self, notifications: Notifications) -> None:
+    def __init__(self, notifications: Notifications, access: WebAccess | None = None) -> None:
         self.notifications = notifications
+        self.access = access        # the web server's brake on whoever keeps guessing tokens
         # Webhook alerts being opened now (their picture is being fetched): a sender that timed
         # out and sent again, or a second call at once, would otherwise open each twice.
         self._opening: set[str] = set()
@@ -150,6 +153,8 @@ class NotifyApi:
 
     def _token(self, request: web.Request) -> str:
         header = request.headers.get("Authorization", "")
+        if self.access is not None and self.access.guesses.blocked(client_of(request)):
+            raise Refused(429, "too many wrong tokens from this address; wait a minute")
         if not header:
             raise Refused(401, "a notify token is required, even on loopback: "
                                "send Authorization: Bearer TOKEN (one of [web.notify_tokens])")
@@ -158,6 +163,8 @@ class NotifyApi:
             raise Refused(401, "this hub has no [web.notify_tokens] in its config: add one (docs/notify.md), "
                                "restart the hub, and send its token")
         if name is None:
+            if self.access is not None:
+                self.access.count_guess(request)
             raise Refused(401, "this token is not one of [web.notify_tokens]")
         return name
 
@@ -192,7 +199,7 @@ def _not_stored(request: web.Request, exc: NotStored) -> web.Response:
 
 
 def _refusal(request: web.Request, refused: Refused) -> web.Response:
-    log.warning("notify: refused %s %s: %s", request.method, request.path, refused.error)
+    log.warning("notify: refused %s %s from %s: %s", request.method, request.path, client_of(request), refused.error)
     headers = {"Retry-After": str(refused.extra["retry_after"])} if "retry_after" in refused.extra else None
     if refused.status == 401:
         headers = {"WWW-Authenticate": "Bearer"}

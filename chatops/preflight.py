@@ -47,7 +47,29 @@ def data_dir_problem(settings: Settings, create: bool) -> str | None:
                       path, exc.strerror or exc)
             return None
         return data_dir_message(settings, path, existed, exc.strerror or str(exc))
-    return None
+    return _files_of_another(path)
+
+
+def _files_of_another(path: Path) -> str | None:
+    """A file in the data folder this account cannot write (a first run as root left the
+    database root's): `check` said OK, and `run` stopped on it with a traceback."""
+    import getpass
+    import pwd
+
+    try:            # another account's: a file of ours made read-only (a worn card) starts degraded instead
+        entries = [entry for entry in path.iterdir()
+                   if entry.stat().st_uid != os.geteuid() and not os.access(entry, os.R_OK | os.W_OK)]
+    except OSError:
+        return None
+    if not entries:
+        return None
+    user = getpass.getuser()
+    try:
+        owner = pwd.getpwuid(entries[0].stat().st_uid).pw_name
+    except (KeyError, OSError):
+        owner = "another account"
+    return (f"[hub] data_dir: {entries[0]} belongs to {owner}, and the hub runs as {user}, which cannot write it "
+            f"(a run as {owner} left it?): sudo chown -R {user}: {path}")
 
 
 def data_dir_message(settings: Settings, path: Path, existed: bool, reason: str) -> str:
@@ -57,9 +79,13 @@ def data_dir_message(settings: Settings, path: Path, existed: bool, reason: str)
         f" (a relative data_dir is taken from the config file's folder, {settings.base_dir})"
     import getpass
     user = getpass.getuser()
+    # Read-only where the mode allows it: systemd's ProtectSystem=strict, or a read-only mount.
+    unit = f", or, under systemd's ProtectSystem=strict, add ReadWritePaths={path} to the unit" \
+        if reason == os.strerror(errno.EROFS) else ""
+    example = "/var/lib/chatops" if relative else "data"
     return (f"[hub] data_dir: {action} {path} ({reason}){relative}; create it for the user the hub runs as "
-            f"({user}): sudo install -d -m 700 -o {user} {path}, or set data_dir in [hub] to a folder {user} can "
-            f"write, e.g. data_dir = \"data\" (beside the config file)")
+            f"({user}): sudo install -d -m 700 -o {user} {path}{unit}, or set data_dir in [hub] to a folder {user} "
+            f"can write, e.g. data_dir = \"{example}\"")
 
 
 def _is(test: Callable[[], bool]) -> bool:

@@ -26,6 +26,7 @@ from .access import Access, Pin, Refusal
 from .auth import User, fold
 from . import i18n
 from .durations import format_duration, parse_duration
+from .device_values import takes
 from .i18n import _
 from .command import (DURATION, CommandError, CommandSet, CommandSpec, Context, Parameter, Shorthand, as_reply,
                       shown_usage)
@@ -340,7 +341,7 @@ class Router:
                 for cut in range(len(words) - 1, 0, -1):
                     device = self._find_device(" ".join(words[:cut]))
                     if device is not None and getattr(device, "settable", False) and \
-                            (cut == len(words) - 1 or _takes(device, " ".join(words[cut:]))):
+                            (cut == len(words) - 1 or takes(device, " ".join(words[cut:]))):
                         return spec, [" ".join(words[:cut]), " ".join(words[cut:])], spec.name
             elif spec.shorthand is Shorthand.DEVICE and self._find_device(" ".join(words)) is not None:
                 return spec, [" ".join(words)], spec.name
@@ -490,15 +491,6 @@ def _rest_of(coro: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
 # typography): one word with the number, as the devices' parsers read it.
 # `21 °C`, `40 %`, `19 degrés`: a unit written apart from its number is read as one word (`19°`).
 _SPACED_UNIT = re.compile(r"(?<=\d) (%|°[CcFf]?|[Kk]|(?i:d[eé]gr[eé]s?|degrees?))(?= |$)")
-
-
-def _takes(device: Any, value: str) -> bool:
-    """Whether `device` takes `value` (words with spaces: a select's option)."""
-    try:
-        device.action(value)
-    except Exception:
-        return False
-    return True
 
 
 def command_words(line: str) -> list[str]:

@@ -101,8 +101,9 @@ class AutomationSettings(Section):
     @classmethod
     def _bare_cron(cls, at: Any) -> Any:
         """`at = "30 6 * * 1-5"`, five cron fields as crontab writes them: taken as cron "…"."""
-        if isinstance(at, str) and re.fullmatch(r"\s*(\S+\s+){4}\S+\s*", at) and \
-                all(re.fullmatch(r"[\d*/,\-]+|[A-Za-z]{3}(-[A-Za-z]{3})?", f) for f in at.split()):
+        fields = at.split() if isinstance(at, str) else []
+        if len(fields) == 5 and all(re.fullmatch(r"[\d*/,\-]+", f) for f in fields[:2]) and \
+                all(re.fullmatch(r"[\dA-Za-z*/,\-]+", f) for f in fields[2:]):     # `mon,wed,fri`, `jan-mar`
             return f'cron "{at.strip()}"'
         return at
 

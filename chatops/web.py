@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import mimetypes
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -186,7 +187,7 @@ class WebServer:
         app.router.add_post("/api/command", self._api_command)
         app.router.add_get("/api/state", self._api_state)
         app.router.add_get("/api/history", self._api_history)
-        NotifyApi(self.hub.notifications).add_routes(app)
+        NotifyApi(self.hub.notifications, self.access).add_routes(app)
         app.router.add_get("/files/{token}/{name}", self._file)
         app.router.add_get("/files/{token}", self._file)
         if STATIC.exists():
@@ -202,13 +203,16 @@ class WebServer:
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         host, port = self.settings.host_port
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        # `::` alone is IPv6 only (asyncio sets IPV6_V6ONLY): 127.0.0.1 and IPv4 phones were refused.
+        # No host binds every address of both families (one port for all: not with port 0).
+        everywhere = host in ("::", "0.0.0.0") and port != 0
+        site = web.TCPSite(self._runner, None if everywhere else host, port, reuse_address=True)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         if port == 0:
             self.links.base_url = self.settings.public_url or served_at(host, self.port)
         self.chat.health.up("serving")
-        log.info("web chat on http://%s:%d/", host, self.port)
+        log.info("web chat on http://%s:%d/", f"[{host}]" if ":" in host else host, self.port)
 
     async def stop(self) -> None:
         for health in self._healths():
@@ -242,8 +246,9 @@ class WebServer:
                 f"; without a token this hub answers only its own account, root and [web] local_users, and this "
                 f"scraper runs as {account}: give [web] a metrics_token_file (it opens /metrics only), see "
                 f"docs/metrics.md")
-            return web.Response(status=self.access.status(request),
-                                text=f"token required: Authorization: Bearer TOKEN{hint}",
+            text = self.access.refusal(request) if self.access.status(request) == 429 else \
+                f"token required: Authorization: Bearer TOKEN{hint}"
+            return web.Response(status=self.access.status(request), text=text,
                                 headers={"WWW-Authenticate": "Bearer"})
         try:
             body = await self.hub.metrics.exposition()
@@ -501,7 +506,7 @@ class WebServer:
         except ValueError as exc:
             return web.json_response({"error": f"period: {exc}"}, status=400)
         points_text = request.query.get("points", str(CHART_POINTS))
-        if not points_text.isdigit():
+        if not re.fullmatch(r"[0-9]{1,6}", points_text):        # not isdigit(): `²` is a digit to it
             return web.json_response({"error": f"points: a whole number from 10 to 2000, not {points_text[:20]!r}"},
                                      status=400)
         points = max(10, min(2000, int(points_text)))
@@ -531,7 +536,10 @@ class WebServer:
                                      status=400)
         message = Message(self._identity("api"), Address(self.chat.name, "api", True), text, addressed=True)
         replies = await asyncio.wait_for(self.hub.execute(message), self.hub.settings.hub.handler_timeout + 5)
-        origin = f"{request.scheme}://{request.host}"      # a Host the guard let through
+        # public_url when set (a proxy's own Host may be 127.0.0.1); else the address the script
+        # reached, by https if it came so (a Host the guard let through).
+        scheme = "https" if self.access.secure_cookie(request) else request.scheme
+        origin = (self.settings.public_url or f"{scheme}://{request.host}").rstrip("/")
         return web.json_response({"replies": [r.text for r in replies],
                                   "images": [u for r in replies for u in self.chat.image_urls(r.attachments, origin)]})
 

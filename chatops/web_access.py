@@ -4,8 +4,11 @@ accounts), the session cookie, and a brake on whoever keeps guessing the token.
 A wrong token costs nothing to try: 1,500 guesses took under a second, and a short token fell
 in half a second (tokens are now at least 16 characters: chatops.config). So each address that
 offers wrong tokens is logged, once a minute at most, and after `GUESSES_ALLOWED` of them in a
-minute every request from it is refused (429) until that minute is over: a few hundred tries
-an hour instead of thousands a second.
+minute its requests are refused (429) without a token being compared, until that minute is
+over: a few hundred tries an hour instead of thousands a second. The sender is told apart
+behind a reverse proxy on this machine too (by the address it forwards: every request there
+comes from 127.0.0.1), so a stranger guessing does not lock the owner out; and a cookie is no
+guess (an HMAC of the token: a tab left open across a token change would lock its owner out).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .config import WebSettings, read_secret
+from .config import WebSettings, is_loopback, read_secret
 from .peer_account import account_name, account_uids, kernel_tells_owners, owner_of
 from .web_guard import RequestGuard
 
@@ -87,40 +90,41 @@ class WebAccess:
     def authorised(self, request: web.Request) -> bool:
         if self.token is None:
             return self.settings.loopback and self.tokenless_refusal(request, log_it=request.path != "/health") is None
-        address = request.remote or "?"
-        if self.guesses.blocked(address):
+        if self.guesses.blocked(client_of(request)):
             return False
         if offered(request, self.token):
             return True
         cookie = request.cookies.get(COOKIE, "")
         if cookie and hmac.compare_digest(cookie.encode(), self.session().encode()):
             return True
-        if cookie or _tokens_in(request):
-            self.guesses.wrong(address, request.path)
+        self.count_guess(request)
         return False
+
+    def count_guess(self, request: web.Request) -> None:
+        """A token offered and found wrong (here or by the notify API): counted for its sender."""
+        if _tokens_in(request):
+            self.guesses.wrong(client_of(request), request.path)
 
     def metrics_allowed(self, request: web.Request) -> bool:
         """Prometheus's scrape: the pages' access, or `[web] metrics_token` (then required, even
         on loopback), so a scraper can be given a token that opens nothing else."""
         if self.metrics_token is None:
             return self.authorised(request)
-        address = request.remote or "?"
-        if self.guesses.blocked(address):
+        if self.guesses.blocked(client_of(request)):
             return False
         if offered(request, self.metrics_token):
             return True
-        if self.token is not None and self.authorised(request):
-            return True
-        if _tokens_in(request):
-            self.guesses.wrong(address, request.path)
+        if self.token is not None:
+            return self.authorised(request)       # the web token opens /metrics too (and counts a guess)
+        self.count_guess(request)
         return False
 
     def refusal(self, request: web.Request) -> str:
         """Why `request` (already found not authorised) is refused, for a script or a page: what
         to send, or, on a hub with no token, why this caller is not the machine's own."""
+        if self.guesses.blocked(client_of(request)):
+            return "too many wrong tokens from this address; wait a minute"
         if self.token is not None:
-            if self.guesses.blocked(request.remote or "?"):
-                return "too many wrong tokens from this address; wait a minute"
             return "token required: Authorization: Bearer TOKEN (the [web] token)"
         account = self.tokenless_refusal(request)
         if account == BEYOND:
@@ -132,7 +136,7 @@ class WebAccess:
 
     def status(self, request: web.Request) -> int:
         """401, or 429 for an address refused for guessing."""
-        return 429 if self.token is not None and self.guesses.blocked(request.remote or "?") else 401
+        return 429 if self.guesses.blocked(client_of(request)) else 401
 
     def tokenless_refusal(self, request: web.Request, log_it: bool = False) -> str | None:
         """Why a loopback server without a token does not answer `request`, or None when it does.
@@ -176,6 +180,17 @@ class WebAccess:
             return True
         public = self.settings.public_url or ""
         return public.startswith("https://") and self.guard.is_public_host(request.headers.get("Host", ""))
+
+
+def client_of(request: web.Request) -> str:
+    """Who sent `request`: its peer, or behind a reverse proxy on this machine (the peer is
+    loopback) the address the proxy appended last to X-Forwarded-For (a client can write the
+    header itself, but only before the proxy's own entry)."""
+    remote = request.remote or "?"
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and is_loopback(remote):
+        return forwarded.rsplit(",", 1)[-1].strip()[:64] or remote
+    return remote
 
 
 def _tokens_in(request: web.Request) -> bool:

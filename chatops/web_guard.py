@@ -112,7 +112,8 @@ class RequestGuard:
         host = request.headers.get(hdrs.HOST, "")
         if not self.host_allowed(host):
             return self._refuse(request, 403, f"unknown Host {host[:80]!r}",
-                                "This hub does not answer to that host name; add it to [web] allowed_hosts.")
+                                f"This hub does not answer to the host name {_hostname(host)[:80]!r}; add it to "
+                                f"[web] allowed_hosts.")
         origin = request.headers.get(hdrs.ORIGIN)
         changing = request.method not in SAFE_METHODS or \
             request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"

@@ -24,6 +24,7 @@ from chatops.availability import offline_problem
 from chatops.command import CommandError, Context, Shorthand, command
 from chatops.config import DeviceType
 from chatops.controls import Action, ActionError
+from chatops.device_values import takes
 from chatops.device_settings import type_word
 from chatops.durations import format_duration
 from chatops.home import Device, DeviceKind, Reading
@@ -116,8 +117,8 @@ async def set_value(ctx: Context, device: str, value: str) -> str:
         # `set sonnette Fur Elise`: the device is the longest run of words naming one, the value
         # the rest (a select's option may hold spaces), not all words but the last.
         found, said, rest = ctx.home.find_leading([*device.split(), value])
-        if found is not None and found.settable and rest:
-            device, value = said, " ".join(rest)
+        if found is not None and found.settable and rest and takes(found, " ".join(rest)):
+            device, value = said, " ".join(rest)      # (`set lampe cuisine 40`: no such device, said so)
     target = _settable(ctx, device)
     try:
         action = target.action(value)

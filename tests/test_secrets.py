@@ -413,3 +413,25 @@ def test_a_secret_pasted_where_its_variable_goes_is_not_printed_back(tmp_path: P
     [problem] = caught.value.problems
     assert problem.startswith("token_env names an environment variable (letters, digits and _)")
     assert "s3cret" not in problem and 'token_env = "TOKEN"' in problem
+
+
+def test_a_secret_file_the_hub_account_cannot_read_says_whose_it_must_be(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cannot read …: Permission denied` under "secrets are missing" named neither the account nor
+    the fix. (The tests run as root, whom every mode lets read: the refusal is played here.)"""
+    import getpass
+
+    from chatops.config import ConfigError, read_secret
+    secret = tmp_path / "web.token"
+    secret.write_text("0123456789abcdef0123")
+
+    settings = settings_for(tmp_path, web={"token_file": str(secret)})
+
+    def refused(self: Path, *args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(Path, "read_text", refused)
+    with pytest.raises(ConfigError) as caught:
+        read_secret(settings.web, "token")
+    user = getpass.getuser()
+    assert caught.value.problems == [f"token_file: cannot read {secret}: Permission denied (the hub runs as {user}: "
+                                     f"sudo chown {user} {secret} && sudo chmod 600 {secret})"]

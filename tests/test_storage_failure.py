@@ -714,3 +714,23 @@ async def test_simulate_names_the_alarm_sent_from_memory(tmp_path: Path, mosquit
         answer = await exec_command(hub, "simulate smoke on", network="loopback", adapter="loop")
         assert answer.endswith("Alert smoke is active (NOT STORED: the hub's storage is failing): `ack` stops it."), \
             answer
+
+
+async def test_the_admins_are_told_when_the_hub_starts_with_the_broker_down(tmp_path: Path,
+                                                                          mosquitto: Mosquitto) -> None:
+    """After a power cut the broker is often slower back than the hub: that case said nothing."""
+    mosquitto.stop(kill=True)
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, alerts=[],
+                            mqtt={"down_alert_after": "1s"}, adapters={"loopback": {"name": "loop"}},
+                            web={"user": None}, history={"enabled": False},
+                            users={"owner": None, "alice": {"roles": ["admin"], "loopback": ["alice"]}})
+    hub = Hub(settings, tty=False)
+    task = asyncio.create_task(hub.run())
+    try:
+        await wait_for(lambda: "loop" in hub.adapters and hub.adapters["loop"].health.connected, timeout=10)
+        who, text = await hub.adapters["loop"].next(timeout=15)
+        assert who == "alice" and text.startswith("[CRITICAL] The hub has not reached the MQTT broker"), text
+    finally:
+        hub.stop()
+        await asyncio.wait_for(task, 15)
+        mosquitto.start()
