@@ -48,7 +48,7 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
     if s.web.user and s.web.user not in s.users:
         problems.append(f"web.user: no user named {s.web.user!r} in [users]; "
                         f"known: {', '.join(sorted(s.users)) or 'none'}")
-    elif s.web.user and not _web_patterns_take(s.users[s.web.user].patterns("web"), s.web.user):
+    elif s.web.user and not _web_patterns_take(s, s.web.user):
         # The web chat speaks as `web:USER`, known by the user's `web` patterns: without one
         # taking it, the page silently acted as a stranger (a guest).
         problems.append(f"web.user: the web chat acts as {s.web.user!r}, but users.{s.web.user}.web "
@@ -166,9 +166,14 @@ def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
     return problems
 
 
-def _web_patterns_take(patterns: list[str], name: str) -> bool:
-    from .networks import wildcard
-    return any(wildcard(p).fullmatch(name.casefold()) for p in patterns)
+def _web_patterns_take(s: Settings, name: str) -> bool:
+    """Whether the web chat, acting as `name`, is taken by that user's `web` patterns (the web
+    network's own rule: the one the hub judges its senders by)."""
+    from .message import Identity
+    from .networks import networks
+
+    web = networks().get("web")
+    return web is not None and any(web.matches(Identity("web", name), p, s) for p in s.users[name].patterns("web"))
 
 
 def _expand_roles(roles: dict[str, list[str]], wanted: list[str]) -> frozenset[str]:
