@@ -38,6 +38,9 @@ class Settings(AdapterSettings):
                                   description="commands that reach the hub later than this are not run")
     reconnect_max: Duration = Field(60.0, gt=0, examples=['"60s"'], description="longest reconnect delay")
 
+    def listens(self) -> list[tuple[str, str]]:
+        return [("webhook_listen", self.webhook_listen)] if self.mode == "webhook" else []
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if not (self.token_env or self.token_file):

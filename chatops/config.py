@@ -260,6 +260,11 @@ class AdapterSettings(Section):
     enabled: bool | Literal["auto"] = True
     name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_.-]*$", examples=['"libera"'])
 
+    def listens(self) -> list[tuple[str, str]]:
+        """(key, HOST:PORT) of each address this adapter listens on (a webhook's), checked free
+        at start with the web server's and the broker's, so a clash is said, naming the key."""
+        return []
+
     def problems_with(self, hub: HubSettings) -> list[str]:
         """What is wrong with this section given `[hub]` (a default taken from the hub's name),
         as `KEY: why; fix`, checked by `chatops check` before the adapter ever starts."""

@@ -123,6 +123,10 @@ def listen_problems(settings: Settings, web: bool) -> list[str]:
         wanted.append((settings.web.listen, web_message))
     if settings.mqtt.url == "embedded":
         wanted.append((settings.mqtt.embedded_listen, broker_message))
+    for name, _kind, section in settings.enabled_adapters():
+        for key, listen in section.listens():     # a Telegram webhook on [web] listen's port: said here
+            wanted.append((listen, lambda address, reason, where=f"adapters.{name}.{key}":
+                           f"{where}: cannot listen on {address} ({reason}); give it an address of its own"))
     problems: list[str] = []
     held: list[socket.socket] = []
     try:
