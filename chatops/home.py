@@ -8,6 +8,7 @@ that. A malformed payload is logged and ignored: the last good reading stays.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import difflib
 import json
@@ -18,7 +19,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import json_input
 from .auth import fold
 from .availability import heard
 from .clock import SYSTEM_CLOCK, Clock
@@ -32,11 +32,11 @@ from .ha_discovery import path_from_template  # noqa: F401 (re-exported)
 from .i18n import _, format_number, pgettext, reported_decimals
 from .durations import format_duration
 from .mqtt import MqttLink
+from .payloads import as_bool, bare, extract
 from .tasmota import sibling, status_answer, unwrap
 
 log = logging.getLogger(__name__)
 
-MAX_JSON_DEPTH = 32
 SWITCH_STATES = ("on", "off", "toggle")      # the words that switch a device, everywhere
 
 
@@ -179,63 +179,6 @@ def format_value(value: float | bool | str, unit: str = "", decimals: int | None
     return f"{value} {unit}".strip()
 
 
-def as_bool(raw: Any, state_on: list[str]) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().casefold()
-    if text in [s.casefold() for s in state_on]:
-        return True
-    if text in ("off", "false", "0", "closed", "clear", "no", "none"):
-        return False
-    raise PayloadError(f"{str(raw)[:40]!r} is neither on nor off")
-
-
-def _bare(text: str) -> Any:
-    """A value sent bare on a topic of its own: a number as a number, anything else as the text."""
-    try:
-        return json_input.loads(text) if text else ""
-    except ValueError:
-        return text
-
-
-def extract(payload: bytes, path: str | None) -> Any:
-    """The value at dotted `path` in a JSON payload, or the raw text when path is None."""
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PayloadError(f"{len(payload)}-byte binary payload is not text") from None
-    if path is None:
-        return text.strip()
-    # depth <= number of openers: the per-character scan runs only for payloads that might be deep
-    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _nesting(text) > MAX_JSON_DEPTH:
-        raise PayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    try:
-        data = json_input.loads(text)
-    except ValueError:
-        raise PayloadError(f"payload is not JSON: {text[:40]!r}") from None
-    for part in path.split("."):
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            raise PayloadError(f"no field {path!r} in the payload")
-    if isinstance(data, (dict, list)) or data is None:
-        raise PayloadError(f"field {path!r} holds no single value")
-    return data
-
-
-def _nesting(text: str) -> int:
-    depth = deepest = 0
-    for char in text:
-        if char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
-
-
 Listener = Callable[[Device, Reading, Reading | None], None]
 
 
@@ -255,6 +198,11 @@ class Home:
         self._index: dict[str, Device] = {}
         self._listeners: list[Listener] = []
         self.bad_payloads = 0
+        # Devices discovery adopted, waiting for `subscribe_adopted` (a task the hub owns) to
+        # subscribe their topics; `_all_subscribed` is clear while any wait.
+        self._adopted: asyncio.Queue[Device] = asyncio.Queue()
+        self._all_subscribed = asyncio.Event()
+        self._all_subscribed.set()
         for name, settings in devices.items():
             self._add(Device(name, settings))
 
@@ -293,7 +241,8 @@ class Home:
                         self.devices[taken].settings.topic)
         self._add(device)
         log.info("discovered %s %s on %s", device.type.value, device.name, device.settings.topic)
-        asyncio.get_running_loop().create_task(self._subscribe(device), name=f"subscribe-{device.name}")
+        self._all_subscribed.clear()
+        self._adopted.put_nowait(device)
         return True
 
     def discard(self, name: str) -> None:
@@ -372,6 +321,28 @@ class Home:
         for device in list(self.devices.values()):
             await self._subscribe(device)
 
+    async def subscribe_adopted(self) -> None:
+        """Subscribe the topics of each device discovery adopts, in turn, for the hub's life.
+
+        `adopt` runs inside an MQTT callback and cannot await; a task of its own per device
+        would be owned by nobody (and may be collected before it ends)."""
+        while True:
+            device = await self._adopted.get()
+            try:
+                await self._subscribe(device)
+            finally:
+                if self._adopted.empty():
+                    self._all_subscribed.set()
+
+    async def _listening(self, timeout: float) -> None:
+        """Before asking a device for anything: wait (at most `timeout`) until the topics of the
+        devices discovery just adopted are subscribed. A command right after the announcement
+        otherwise had its answer (Tasmota's stat/…/RESULT) arrive before the hub listened there."""
+        if not self._all_subscribed.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._all_subscribed.wait()
+
     async def _subscribe(self, device: Device) -> None:
         if topic := device.settings.availability_topic:
             await self.mqtt.subscribe(topic, lambda _t, payload, _r, d=device: heard(d, payload, self._clock.time()))
@@ -401,7 +372,7 @@ class Home:
             if text.startswith("{"):        # that topic's JSON: the field at its path
                 data: Any = extract(payload, device.settings.fields.get(name, name))
             else:                           # a bare value: 21.5, or a word (ON, heat)
-                data = _bare(text)
+                data = bare(text)
         except PayloadError as exc:
             self.bad_payloads += 1
             log.warning("ignored payload for %s.%s: %s", device.name, name, exc)
@@ -471,6 +442,7 @@ class Home:
         topic, payload = self._get_request(device)
         if topic is None:
             return device.reading
+        await self._listening(wait)
         future = self._waiter(device, lambda _reading: True)
         try:
             await self.mqtt.publish(topic, payload or "", wait=wait)
@@ -543,6 +515,7 @@ class Home:
         is not missed. The command goes at QoS 0: the state topic is its confirmation, so a lost
         publish only means "not confirmed", never a wrong state reported; and a QoS 1 PUBACK
         followed at once by the device's echo meets Nagle on a stock mosquitto (40 ms each)."""
+        await self._listening(timeout)
         future = self._waiter(device, wanted)
         try:
             for publish in publishes:

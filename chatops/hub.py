@@ -159,6 +159,7 @@ class Hub:
                         self.spawn(self._run_mqtt(), "mqtt")
                         self.spawn(self.audit.run(), "audit-trail")
                         await self.home.start()
+                        self.spawn(self.home.subscribe_adopted(), "discovered-devices")
                         await self.announced.start()
                         await self.history.start(self)
                         await self.cameras.start()
