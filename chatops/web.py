@@ -44,7 +44,7 @@ from .sim_past import simulated_until
 from .notify_web import NotifyApi
 from .outbox import Unread
 from .web_feed import Feed
-from .web_access import BEYOND, COOKIE, WebAccess
+from .web_access import BEYOND, COOKIE, WebAccess, not_its_own
 from .web_guard import RequestGuard
 
 if TYPE_CHECKING:
@@ -237,17 +237,13 @@ class WebServer:
         """Prometheus's scrape (chatops.web_access.WebAccess.metrics_allowed)."""
         if not self.access.metrics_allowed(request):
             access = self.access
-            account = access.tokenless_refusal(request) if access.token is None and access.metrics_token is None \
-                else None
-            hint = "" if account is None else (
-                "; this request came through a proxy (or in HTTP/1.0, or for a host that is not a loopback name) "
-                "and this hub has no token: give [web] a metrics_token_file (it opens /metrics only), see "
-                "docs/metrics.md") if account == BEYOND else (
-                f"; without a token this hub answers only its own account, root and [web] local_users, and this "
-                f"scraper runs as {account}: give [web] a metrics_token_file (it opens /metrics only), see "
-                f"docs/metrics.md")
-            text = self.access.refusal(request) if self.access.status(request) == 429 else \
-                f"token required: Authorization: Bearer TOKEN{hint}"
+            if access.status(request) == 429:
+                text = access.refusal(request)
+            elif access.token is not None or access.metrics_token is not None:
+                text = "token required: Authorization: Bearer TOKEN"
+            else:
+                text = not_its_own(access.tokenless_refusal(request) or BEYOND, _("this scraper"),
+                                   "metrics_token_file (it opens /metrics only; docs/metrics.md)", local_users=False)
             return web.Response(status=self.access.status(request), text=text,
                                 headers={"WWW-Authenticate": "Bearer"})
         try:
@@ -262,18 +258,9 @@ class WebServer:
             if self.access.status(request) == 429:
                 return web.Response(status=429, text=self.access.refusal(request))
             with speaking(self.hub.settings.hub.language):
-                account = self.access.tokenless_refusal(request) if self.access.token is None else None
-                if account == BEYOND:
-                    return web.Response(status=401, text=_(
-                        "This hub answers its own machine only: this request came through a proxy (or in "
-                        "HTTP/1.0, or for a host that is not a loopback name), and the hub has no token. Give "
-                        "[web] a token_file (docs/deploy.md)."))
-                if account is not None:
-                    return web.Response(status=401, text=_(
-                        "Without a token, this hub answers its own account on this machine only, and this "
-                        "browser runs as {account}. Add local_users = [\"{account}\"] to [web], or give [web] a "
-                        "token_file (docs/deploy.md).").format(account=account))
-                return web.Response(status=401, text=_("This hub needs its token: open /?token=YOUR_TOKEN once."))
+                if self.access.token is not None:
+                    return web.Response(status=401, text=_("This hub needs its token: open /?token=YOUR_TOKEN once."))
+                return web.Response(status=401, text=self.access.refusal(request, _("this browser")))
         if "token" in request.query:      # keep the token out of the address bar and history
             response = web.HTTPFound("/")
             if self.access.token is not None:    # (a hub without one: an old bookmark, nothing to keep)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from .config import WebSettings, is_loopback, read_secret
+from .i18n import _
 from .peer_account import account_name, account_uids, kernel_tells_owners, owner_of
 from .web_guard import RequestGuard
 
@@ -119,20 +120,16 @@ class WebAccess:
         self.count_guess(request)
         return False
 
-    def refusal(self, request: web.Request) -> str:
+    def refusal(self, request: web.Request, caller: str | None = None) -> str:
         """Why `request` (already found not authorised) is refused, for a script or a page: what
-        to send, or, on a hub with no token, why this caller is not the machine's own."""
+        to send, or, on a hub with no token, why this caller (`caller`, "this request" when not
+        given) is not the machine's own. Its words are the hub's language where one is spoken
+        (chatops.i18n.speaking): the page's; English for scripts."""
         if self.guesses.blocked(client_of(request)):
             return "too many wrong tokens from this address; wait a minute"
         if self.token is not None:
             return "token required: Authorization: Bearer TOKEN (the [web] token)"
-        account = self.tokenless_refusal(request)
-        if account == BEYOND:
-            return ("this request came through a proxy (or in HTTP/1.0, or for a host that is not a loopback "
-                    "name), and this hub has no token: give [web] a token_file (docs/deploy.md)")
-        return (f"without a token this hub answers its own account on this machine, root and [web] local_users "
-                f"only, and this request comes from {account}: add local_users = [\"{account}\"] to [web], or "
-                f"give [web] a token_file (docs/deploy.md)")
+        return not_its_own(self.tokenless_refusal(request) or BEYOND, caller or _("this request"))
 
     def status(self, request: web.Request) -> int:
         """401, or 429 for an address refused for guessing."""
@@ -204,3 +201,20 @@ def offered(request: web.Request, token: str) -> bool:
     header = request.headers.get("Authorization", "")
     given = [request.query.get("token", ""), header[7:].strip() if header[:7].lower() == "bearer " else ""]
     return any(o and hmac.compare_digest(o.encode(), token.encode()) for o in given)
+
+
+def not_its_own(account: str, caller: str, key: str = "token_file (docs/deploy.md)",
+                local_users: bool = True) -> str:
+    """The one wording of a tokenless hub's refusal (the page, the API, the scrape): the request
+    came from beyond this machine (`account` is BEYOND), or `caller` runs as `account`, another
+    one; the fix is the `[web]` secret `key`, or naming that account in `local_users` when fit."""
+    if account == BEYOND:
+        return _("This hub answers its own machine only: this request came through a proxy (or in HTTP/1.0, or "
+                 "for a host that is not a loopback name), and the hub has no token. Give [web] a {key}.").format(
+                     key=key)
+    refused = _("Without a token, this hub answers its own account on this machine only (and root, and [web] "
+                "local_users), and {caller} runs as {account}.").format(caller=caller, account=account)
+    fix = _("Add local_users = [\"{account}\"] to [web], or give [web] a {key}.") if local_users else \
+        _("Give [web] a {key}.")
+    return f"{refused} {fix.format(account=account, key=key)}"
+

@@ -255,7 +255,7 @@ async def test_on_loopback_without_a_token_other_local_accounts_need_the_token(t
         status, text = await _http_as(nobody, port, "GET", "/health")
         assert status == 200 and set(json.loads(text)) == {"ready", "status"}, "probes still read the status"
         status, text = await _http_as(nobody, port, "GET", "/metrics")      # a Prometheus of its own account
-        assert status == 401 and "this scraper runs as nobody: give [web] a metrics_token_file" in text, text
+        assert status == 401 and "this scraper runs as nobody. Give [web] a metrics_token_file" in text, text
         status, text = await _http_as(os.getuid(), port, "POST", "/api/command", '{"text": "whoami"}')
         assert status == 200 and "owner" in text, "the hub's own account is answered"
     allowed = Hub(settings_for(tmp_path / "data2", mosquitto.url, web={"local_users": ["nobody"]}))
@@ -346,7 +346,7 @@ async def test_tokenless_hub_answers_scripts_why_and_ignores_a_token_in_the_addr
             assert response.status == 302 and "chatops_token" not in response.cookies
         async with http.get(f"{base}/api/state", headers={"X-Forwarded-For": "192.0.2.7"}) as response:
             assert response.status == 401
-            assert "this hub has no token: give [web] a token_file" in (await response.json())["error"]
+            assert "the hub has no token. Give [web] a token_file" in (await response.json())["error"]
         for body in ({"text": None}, {"text": ["switch", "heater", "on"]}):
             async with http.post(f"{base}/api/command", json=body) as response:
                 assert response.status == 400 and "text is a string" in (await response.json())["error"]
