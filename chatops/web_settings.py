@@ -138,14 +138,19 @@ class WebSettings(Section):
             raise ValueError("not a web address the hub is reached by; write it whole, with http:// or https://")
         return url
 
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, listen: str) -> str:
+        if not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}", listen):
+            raise ValueError("must be HOST:PORT")
+        if port_too_high(listen):
+            raise ValueError("a port is at most 65535")
+        return listen
+
     @model_validator(mode="after")
     def _check_listen(self) -> WebSettings:
-        if not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}", self.listen):
-            raise ValueError(f"listen {self.listen!r} must be HOST:PORT, e.g. \"127.0.0.1:8080\"")
-        if port_too_high(self.listen):
-            raise ValueError(f"listen {self.listen!r}: a port is at most 65535, e.g. \"127.0.0.1:8080\"")
         if not self.loopback and not (self.token_env or self.token_file):
-            raise ValueError("a web server bound beyond loopback needs a token: set "
+            raise ValueError(f"listen = {self.listen!r} is beyond loopback: a web server there needs a token: set "
                              "token_env = \"CHATOPS_WEB_TOKEN\" or token_file = \"/path\"")
         for name in self.notify_tokens:
             # A name is part of each notification's source (`alertmanager/NAME/KEY`): a "/" in it

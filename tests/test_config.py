@@ -539,7 +539,7 @@ def test_an_example_in_a_fix_is_valid_toml_even_when_a_plugin_wrote_it_bare() ->
 @pytest.mark.parametrize(("text", "problem"), [
     ('[mqtt]\nurl = "mqtt://127.0.0.1:99999"\n', "mqtt: url: a port is at most 65535"),
     ('[mqtt]\nembedded_listen = "127.0.0.1:70000"\n', "mqtt: embedded_listen: a port is at most 65535"),
-    ('[web]\nlisten = "127.0.0.1:99999"\n', "web: listen '127.0.0.1:99999': a port is at most 65535"),
+    ('[web]\nlisten = "127.0.0.1:99999"\n', "web.listen: a port is at most 65535 (got '127.0.0.1:99999')"),
 ])
 def test_a_port_past_65535_is_a_config_error(text: str, problem: str, tmp_path: Path) -> None:
     """Five digits look like a port: without this, the hub retried a broker "refusing" for
