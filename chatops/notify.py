@@ -237,11 +237,15 @@ class Notifications:
         users = {name.casefold(): name for name in self.hub.auth.users}
         return tuple(entry if ":" in entry else users.get(entry.casefold(), entry) for entry in to)
 
-    async def submit(self, notice: Notice, source: str, key: str | None = None) -> int:
+    async def submit(self, notice: Notice, source: str, key: str | None = None,
+                     left_out: list[str] | None = None) -> int:
         """Record `notice` and wake the outbox; its id. `key` (a webhook's fingerprint) names the
-        rule, so the same source can clear it later."""
+        rule, so the same source can clear it later. `left_out`, when given, receives why its
+        picture is not sent (a fetch that failed), which the sender's answer carries."""
         recipients = self.resolve(notice.to)
         attachment, warning = await self._picture(notice)
+        if warning and left_out is not None:
+            left_out.append(warning)
         engine = self.hub.alerts
         now = self.hub.clock.time()
         rule = f"{NOTICE_PREFIX}{source}" + (f"/{key}" if key else "")

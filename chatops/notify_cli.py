@@ -125,6 +125,8 @@ def cmd_notify(args: argparse.Namespace) -> int:
         print(f"chatops notify: sent but not stored ({answer.get('warning') or 'the hub cannot store it'}); "
               f"told: {told}", file=sys.stderr)
         return 0
+    if answer.get("picture"):
+        print(f"chatops notify: sent without the picture ({answer['picture']})", file=sys.stderr)
     print(answer.get("id"))
     return 0
 

@@ -51,12 +51,16 @@ class NotifyApi:
             token = self._token(request)
             notice = parse_notice(await _body(request), self.notifications.settings.default_to)
             self.notifications.check(token, notice)
-            notice_id = await self.notifications.submit(notice, token)
+            left_out: list[str] = []
+            notice_id = await self.notifications.submit(notice, token, left_out=left_out)
         except Refused as exc:
             return _refusal(request, exc)
         except NotStored as exc:
             return _not_stored(request, exc)
-        return web.json_response({"id": notice_id, "status": f"/api/notify/{notice_id}"}, status=202)
+        answer: dict[str, object] = {"id": notice_id, "status": f"/api/notify/{notice_id}"}
+        if left_out:                # the text goes; the script hears why its picture does not
+            answer["picture"] = f"left out: {left_out[0]}"
+        return web.json_response(answer, status=202)
 
     async def get(self, request: web.Request) -> web.Response:
         """The status of a notification sent with the same token (another's reads as not found:

@@ -460,6 +460,9 @@ async def test_a_picture_that_cannot_be_fetched_leaves_the_text(tmp_path: Path, 
         body = {"to": ["owner"], "text": "Doorbell", "image_url": f"http://127.0.0.1:{free_port()}/snap.jpg"}
         async with http.post(f"{base}/api/notify", json=body, headers=bearer()) as response:
             assert response.status == 202
+            # The script hears that its picture is left out, and why, beside the id it needs.
+            answer = await response.json()
+            assert answer["picture"].startswith("left out: ClientConnectorError: Cannot connect to host 127.0.0.1"), answer
         _, reply = await next_sent(inbox)
         assert reply.text == "Doorbell" and reply.attachments == ()
 

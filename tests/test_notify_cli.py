@@ -50,6 +50,16 @@ async def test_chatops_notify(tmp_path: Path, mosquitto: Mosquitto, monkeypatch:
         assert (await hub.notifications.status(alert_id))["open"] is False
         assert await hub.alerts.active() == []
 
+        # A picture the hub cannot fetch: the text goes, the id is printed, and stderr says why
+        # the picture did not go.
+        from chatops.testing import free_port
+        code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "owner", "Doorbell",
+                                              "--image-url", f"http://127.0.0.1:{free_port()}/snap.jpg"])
+        out, err = capsys.readouterr()
+        assert code == 0 and int(out.strip()) > alert_id, (out, err)
+        assert "chatops notify: sent without the picture (left out: ClientConnectorError" in err, err
+        assert await hub.adapters["loop"].next() == ("owner", "Doorbell")
+
         # Storage failing: sent from memory, no id to print; stderr says so, instead of "None".
         await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
         code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "owner", "Disk nearly full"])
@@ -127,4 +137,4 @@ def test_a_config_named_and_missing_or_broken_is_said(tmp_path: Path, monkeypatc
     broken.write_text('[web]\nlisten = "nowhere"\n', encoding="utf-8")
     assert main(["notify", "--config", str(broken), "x"]) == 2
     err = capsys.readouterr().err
-    assert "is not valid, so the hub's address cannot be read from it" in err and "listen 'nowhere'" in err
+    assert "is not valid, so the hub's address cannot be read from it" in err and "web.listen: must be HOST:PORT (got 'nowhere')" in err
