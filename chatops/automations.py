@@ -18,7 +18,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .home import UnknownDevice
 from .i18n import N_, _, pgettext, speaking
 from .clock import nap
 from .conditions import Trigger
@@ -119,6 +118,7 @@ class Automations:
             if auto.settings.when and trigger == auto.settings.when:
                 auto.known, auto.holding, auto.since, auto.fired = True, bool(holding), since, bool(fired)
         # Devices named in `do` are not checked here: discovery may bring them after start.
+        from .automation_checks import command_problems
         for problem in command_problems(self.hub)[0]:
             log.error("automation not started: %s", problem)
             name = problem.split(":", 1)[0]
@@ -352,28 +352,40 @@ class Automations:
             while auto.recent and mono - auto.recent[0] > 60:
                 auto.recent.popleft()
             if len(auto.recent) >= auto.limit:
+                if auto.holding and _levelled(auto):
+                    auto.fired = False              # refused, not done: `enable` re-arms it
+                    self._dirty.add(name)
                 await self._stop(auto, why)
                 return auto.last_result
             auto.recent.append(mono)
             self.runs += 1
             address = Address(AUTOMATION, name, True)
             results = []
+            failed = False
             for line in auto.settings.do:
+                outcome: list[str] = []
                 try:
-                    replies = await self.hub.run_as(auto.owner, line, address)
+                    replies = await self.hub.run_as(auto.owner, line, address, outcome)
                 except KeyError as exc:
-                    replies = []
+                    failed = True
                     results.append(f"{line}: {exc}")
                     continue
+                # Refused, unknown, a device that did not confirm, an error: not done.
+                failed = failed or outcome[:1] != ["ok"] or "failed" in outcome
                 results.append(" ".join(r.text for r in replies) or self._said(N_("{line}: done"), line=line))
             auto.last_run = now
             auto.last_result = "; ".join(results)
             await self._record(auto, "automation", f"{why}: {auto.last_result}")
-            if auto.settings.notify:
+            notify = auto.settings.notify
+            if failed:
+                # A run that failed is never silent: without `notify`, its owner is told.
+                log.warning("automation %s (%s) did not do it all: %s", name, why, auto.last_result[:300])
+                notify = notify or ["owner"]
+            if notify:
                 with speaking(self.hub.auth.language_of(auto.owner)):
                     told = _("Automation {name!r} ({why}): {result}").format(name=name, why=why,
                                                                               result=auto.last_result)
-                await self._tell(auto, [n if n != "owner" else auto.owner for n in auto.settings.notify], told)
+                await self._tell(auto, [n if n != "owner" else auto.owner for n in notify], told)
             return auto.last_result
 
     def _unmet(self, auto: Automation, now: float) -> str | None:
@@ -560,32 +572,6 @@ def _levelled(auto: Automation) -> bool:
     """A condition that holds for a while (`chambre < 19`, `hall_motion off for 10m`), not a
     moment (`changed`) or a silence (`offline`, which the engine follows by itself)."""
     return auto.trigger is not None and auto.trigger.condition.kind not in ("changed", "offline")
-
-
-def command_problems(hub: Hub) -> tuple[list[str], list[str]]:
-    """(problems, warnings) of the automations' commands, "NAME: do 'LINE': why" each.
-
-    Problems: a line that does not parse, or that its owner may not run; `chatops check`
-    refuses them, a running hub leaves the automation off. Warnings: a line naming a device
-    the config does not have (a typo, or a device Home Assistant discovery brings later, which
-    only the running hub can know)."""
-    from .timers import line_problem
-
-    problems, warnings = [], []
-    for item in hub.settings.automations:
-        owner = item.owner or hub.settings.automations_defaults.owner or ""
-        user = hub.auth.users.get(owner)
-        for line in item.do:
-            sender = f"automation:{item.name}"
-            problem = line_problem(hub, user, line, sender=sender, precheck=False)
-            if problem:
-                problems.append(f"{item.name}: do {line!r}: {problem}")
-            elif unknown := line_problem(hub, user, line, sender=sender):
-                if isinstance(unknown, UnknownDevice):
-                    warnings.append(f"{item.name}: do {line!r}: {unknown} (fine if MQTT discovery brings it)")
-                else:               # a value the device does not take (`thermostat 45`): no discovery fixes it
-                    problems.append(f"{item.name}: do {line!r}: {unknown}")
-    return problems, warnings
 
 
 def _acts(spec: CommandSpec | None) -> bool:

@@ -98,7 +98,7 @@ def _automation_problems(settings: Settings) -> tuple[list[str], list[str]]:
     access rules judge them, as they will at run time)."""
     if not settings.automations:
         return [], []
-    from .automations import command_problems
+    from .automation_checks import command_problems
     from .hub import Hub
 
     return command_problems(Hub(settings, tty=False))

@@ -205,7 +205,7 @@ def never_holds(kind: DeviceType, said: str, condition: Condition | None = None)
 
 def _automation_problems(s: Settings) -> list[str]:
     """Owners and devices the automations name must exist (commands are checked by the hub,
-    which knows them: chatops.automations.command_problems)."""
+    which knows them: chatops.automation_checks.command_problems)."""
     from .conditions import Trigger
     from .schedule import is_window
 

@@ -138,6 +138,7 @@ class Router:
                         yield reply
                 except Exception as exc:
                     verdict.result, failure = self._failure(ctx, exc)
+                    verdict.failed = True
                     if reply := self._bounded(failure, low):
                         yield reply
         finally:
@@ -145,6 +146,8 @@ class Router:
             self.hub.observe_command(verdict.command, verdict.result, time.perf_counter() - started)
             if outcome is not None:               # ["refused", "rate-limited"]: a script backs off
                 outcome.extend([verdict.result, verdict.refusal] if verdict.refusal else [verdict.result])
+                if verdict.failed:                # ["ok", "failed"]: the command said it could not
+                    outcome.append("failed")
 
     def _user_of(self, message: Message) -> User | None:
         """The configured user who sent `message`, judged by the rules of the network it came in
@@ -463,6 +466,7 @@ class _Verdict:
     result: str = "ok"
     command: str = "unknown"
     refusal: str = ""                   # a refusal's kind (rate-limited, pin-missing...), for callers
+    failed: bool = False                # the handler raised (its CommandError is an answer: "ok" to metrics)
 
 
 @types.coroutine

@@ -126,6 +126,12 @@ class Timers:
         await store.call(rows.set_state, store.db, timer_id, state, next_run)
         self._changed.set()
 
+    def owner_refusal(self, timer: Timer) -> str | None:
+        """Why the author of `timer` may no longer set timers (roles changed since), or None:
+        the router's one access rule, asked each time it would run and when it is resumed."""
+        user = self.hub.auth.users.get(timer.owner)
+        return None if user is None else self.hub.router.refusal(user, "in", f"timer:{timer.id}")
+
     def resume_at(self, timer: Timer) -> float | None:
         """When a paused timer runs next once resumed: its own time if still ahead, else its next
         occurrence (a one-off whose time passed while paused runs now)."""
@@ -322,13 +328,13 @@ class Timers:
             replies = await self._restore(timer)
         elif (user := self.hub.auth.users.get(timer.owner)) is None:
             replies = [Reply(_("{owner} is no longer a configured user; not run.").format(owner=timer.owner))]
-        elif refused := self.hub.router.refusal(user, "in", f"timer:{timer.id}"):
+        elif refused := self.owner_refusal(timer):
             # Its owner may no longer set timers (their roles changed): it stops until someone
             # allowed resumes it, instead of running on in their name.
             await self.set_state(timer.id, PAUSED)
             log.info("timer #%d paused: its owner %s may no longer set timers (%s)", timer.id, timer.owner, refused)
             replies = [Reply(_("not run, and paused: {owner} may no longer set timers (it needs the schedule "
-                               "permission); someone who may can resume it.").format(owner=timer.owner))]
+                               "permission); give it back and resume it, or cancel it.").format(owner=timer.owner))]
             outcome.append("refused")
         else:
             replies = await self.hub.run_as(timer.owner, timer.command, timer.address, outcome)

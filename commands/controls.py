@@ -179,8 +179,8 @@ async def _drive(ctx: Context, device: Device, action: Action, asked: str) -> st
         confirmed, reading = await ctx.home.drive(device, action)
     except MqttUnavailable as exc:
         raise CommandError(_("Cannot drive {label}: {why}.").format(label=device.label, why=exc)) from None
-    if not confirmed:
-        return _no_confirmation(device, asked, device.settings.confirm_timeout) + note
+    if not confirmed:       # raised: an automation running it learns it failed (chatops.automations)
+        raise CommandError(_no_confirmation(device, asked, device.settings.confirm_timeout) + note)
     return f"{device.label}: {device.show()}" + note
 
 
@@ -213,7 +213,7 @@ async def _move(ctx: Context, cover: Device, action: Action, asked: str) -> str:
             "Where it gets to within {travel} is told here.").format(
             travel=format_duration(cover.settings.travel_timeout))
     if reading is None:
-        return _no_confirmation(cover, asked, cover.settings.confirm_timeout)
+        raise CommandError(_no_confirmation(cover, asked, cover.settings.confirm_timeout))
     if control.reached(action, reading.value, reading.attrs):      # there already (or a jump to it)
         return f"{cover.label}: {control.show(cover.settings, reading.value, {})}"
     if not reading.attrs.get("motion"):

@@ -209,7 +209,7 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     # cold, since the guard fires on the way down only). The answer says so, as that changed.
     pending, note = await ctx.hub.timers.overridden(target.name, ctx.who)
     if pending is not None and hold is None and before is not None and bool(before) == wanted:
-        note += " " + _("(It already was; the switch back {back} set with “for” is cancelled: it stays {state}.)").format(
+        note += " " + _("(It already was; the switch back {back} set with “for” will not happen: it stays {state}.)").format(
             back=format_value(bool(pending.get("back"))), state=format_value(wanted))
     try:
         confirmed, reading = await ctx.home.switch(target, wanted)
@@ -220,8 +220,9 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
         timeout = format_duration(target.settings.confirm_timeout)
         now = format_value(reading.value) if reading else _("unknown")
         later = " " + _("Nothing will be switched back.") if hold else ""
-        return _("No confirmation from {label} after {waited} (asked {asked}, last state {last}).").format(
-            label=target.label, waited=timeout, asked=shown, last=now) + later
+        # Raised, not returned: the same answer, and whoever runs the line (an automation) learns it failed.
+        raise CommandError(_("No confirmation from {label} after {waited} (asked {asked}, last state {last}).").format(
+            label=target.label, waited=timeout, asked=shown, last=now) + later)
     if hold is None:
         # A light says its state as it reported it, as `lampe 40%` does (`lampe: on, 100 %, 2700 K`).
         said = f"{target.label}: {target.show()}" if target.control is not None and target.reading is not None \

@@ -177,6 +177,11 @@ async def resume(ctx: Context, id: str) -> str:  # noqa: A002 (named as in the u
     if timer.state == ACTIVE:
         return _('Timer #{id} is not paused.').format(id=timer.id)
     hub_timers = ctx.hub.timers
+    if timer.kind != "restore" and hub_timers.owner_refusal(timer) is not None:
+        # Resumed, it would pause again at its next run, after an answer that said "resumed".
+        raise CommandError(_("Timer #{id} runs as {owner}, who may no longer set timers (it needs the schedule "
+                             "permission): resumed, it would pause again. Give {owner} that permission in "
+                             "config.toml, or cancel it.").format(id=timer.id, owner=timer.owner))
     when = hub_timers.resume_at(timer)
     await hub_timers.set_state(timer.id, ACTIVE, when)
     now = ctx.hub.clock.time()

@@ -393,6 +393,31 @@ async def test_fixing_config_brings_a_stopped_automation_back(tmp_path: Path, mo
         await wait_for(lambda: hub.home.devices["hall_light"].reading.value is True)
 
 
+async def test_enabled_again_after_the_loop_guard_it_does_what_it_was_stopped_from(tmp_path: Path,
+                                                                                 mosquitto: Mosquitto) -> None:
+    """The loop guard refused a run while the condition held: `enable` makes it, as after a
+    `disable` (it said "enabled" and left the light as it was)."""
+    autos = [{"name": "fight on", "when": "hall_light off", "do": ["switch hall_light on"], "owner": "owner",
+              "max_runs_per_minute": 3},
+             {"name": "fight off", "when": "hall_light on", "do": ["switch hall_light off"], "owner": "owner",
+              "max_runs_per_minute": 3}]
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        await exec_command(hub, "switch hall_light on")
+        await wait_for(lambda: any(a.stopped for a in hub.automations.by_name.values()), timeout=20)
+        await hub.automations.settled()
+        stopped = next(a for a in hub.automations.by_name.values() if a.stopped)
+        other = next(a for a in hub.automations.by_name.values() if a is not stopped)
+        await exec_command(hub, f"disable {other.name}")
+        await hub.automations.settled()
+        light = hub.home.devices["hall_light"]
+        wanted = stopped.name == "fight on"
+        if light.reading is not None and light.reading.value is wanted:     # the other had the last word
+            await exec_command(hub, f"switch hall_light {'off' if wanted else 'on'}")
+            await hub.automations.settled()
+        assert await exec_command(hub, f"enable {stopped.name}") == f"Automation '{stopped.name}' enabled."
+        await wait_for(lambda: light.reading is not None and light.reading.value is wanted, timeout=10)
+
+
 async def test_what_an_automations_command_says_later_goes_to_its_notify(tmp_path: Path,
                                                                         mosquitto: Mosquitto) -> None:
     """`do = ["switch heater on for 1s"]`: the switch-back is a timer whose result has no chat to
@@ -407,6 +432,26 @@ async def test_what_an_automations_command_says_later_goes_to_its_notify(tmp_pat
         assert first.startswith("Automation 'boost' (gate on (ON)): heater is ON until "), first
         assert later == "Automation 'boost': Timer #1 (switch heater on for 1s): heater is OFF", later
         assert await hub.alerts.outbox.waiting() == {}
+
+
+async def test_a_run_that_fails_is_told_to_its_owner_without_notify(tmp_path: Path, mosquitto: Mosquitto,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """A typo in `do` (a device discovery never brought) or a device that does not confirm: the
+    run failed, and its owner hears it though the automation has no `notify` (it was only in
+    `automations`). A run that works stays quiet."""
+    autos = [{"name": "typo", "when": "gate on", "do": ["switch heatr on"], "owner": "owner"},
+             {"name": "quiet", "when": "gate on", "do": ["switch heater on"], "owner": "owner"}]
+    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+        await reading(hub, mosquitto, "gate", {"open": False}, False)
+        await reading(hub, mosquitto, "gate", {"open": True}, True)
+        await wait_for(lambda: hub.home.devices["heater"].reading is not None
+                       and hub.home.devices["heater"].reading.value is True)
+        await hub.automations.settled()
+        store = hub.store
+        rows = await store.call(lambda: store.db.execute(
+            "SELECT recipient, text FROM deliveries WHERE kind = 'automation'").fetchall())
+        assert rows == [("owner", "Automation 'typo' (gate on (ON)): No device called 'heatr'. Did you mean heater?")]
+        assert "automation typo (gate on (ON)) did not do it all: No device called 'heatr'" in caplog.text
 
 
 def check(tmp_path: Path, extra: str) -> subprocess.CompletedProcess[str]:

@@ -96,16 +96,16 @@ async def test_switched_since_is_left_alone_and_said(tmp_path: Path, mosquitto: 
             "Timer #1 (switch heater on for 2s): heater was switched OFF since by fam; nothing to switch back."
 
 
-async def test_a_switch_to_the_state_it_is_in_cancels_the_switch_back_and_says_so(tmp_path: Path,
-                                                                                 mosquitto: Mosquitto) -> None:
+async def test_a_switch_to_the_state_it_is_in_stops_the_switch_back_and_says_so(tmp_path: Path,
+                                                                               mosquitto: Mosquitto) -> None:
     """`chauffage on for 2s`, then the frost guard (or anyone) says `heater on` while it is on:
     that says it must stay on (switched off at the end, a cold room would stay cold: the guard
-    fires on the way down only), and the answer says the switch-back is cancelled."""
+    fires on the way down only), and the answer says the switch-back will not happen."""
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         await say(hub, "switch heater off")
         assert "timer #1" in await say(hub, "switch heater on for 2s")
         assert await say(hub, "switch heater on", network="web", sender="fam") == \
-            "heater is ON (It already was; the switch back OFF set with “for” is cancelled: it stays ON.)"
+            "heater is ON (It already was; the switch back OFF set with “for” will not happen: it stays ON.)"
         assert await next_result(hub) == \
             "Timer #1 (switch heater on for 2s): heater was switched since by fam; left ON (not switched back OFF)."
         assert hub.home.devices["heater"].reading.value is True
@@ -249,7 +249,13 @@ async def test_a_timer_stops_when_its_owner_may_no_longer_set_timers(tmp_path: P
                             roles={**ROLES, "kid": ["guest"]})
     async with started(Hub(settings, tty=False)) as hub:
         assert await next_result(hub) == ("Timer #1 (read salon): not run, and paused: kid may no longer set timers "
-                                          "(it needs the schedule permission); someone who may can resume it.")
+                                          "(it needs the schedule permission); give it back and resume it, or "
+                                          "cancel it.")
+        assert (await say(hub, "timers")) == "#1 paused kid: read salon (once, set for in 2s)"
+        # An admin's resume would only pause it again: refused, saying why (it said "resumed").
+        assert await say(hub, "resume 1") == (
+            "Timer #1 runs as kid, who may no longer set timers (it needs the schedule permission): resumed, it "
+            "would pause again. Give kid that permission in config.toml, or cancel it.")
         assert (await say(hub, "timers")) == "#1 paused kid: read salon (once, set for in 2s)"
 
 
