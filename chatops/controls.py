@@ -11,6 +11,7 @@ these devices as they treat the others; the other fields ride along in `Reading.
 from __future__ import annotations
 
 import json
+import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -46,6 +47,11 @@ MODES = (NP_("thermostat mode", "off"), NP_("thermostat mode", "heat"), NP_("the
 # Tasmota's thermostat driver (ThermostatModeSet): off, automatic operation (it heats to the
 # target), manual (it follows its wall switch). Chat says off and heat; manual is only shown.
 TASMOTA_MODES = {0: "off", 1: "heat", 2: "manual"}
+
+
+def modes_of(s: DeviceSettings) -> list[str]:
+    """The modes a thermostat takes: its `modes`, of which Tasmota's driver knows only some."""
+    return [m for m in s.modes if m in TASMOTA_MODES.values()] if dialect(s) == "tasmota" else list(s.modes)
 
 
 class PayloadError(ValueError):
@@ -129,7 +135,8 @@ class Control(ABC):
         return {s.fields.get(action.field, action.field): action.value}
 
     def tasmota(self, action: Action) -> tuple[str, str]:
-        raise ActionError(_("This device cannot be driven over Tasmota."))
+        raise ActionError(_("This device has no Tasmota command: give it command_template = \"{{value}}\" (or "
+                            "payloads = \"raw\") in config.toml.").format())
 
     def publishes(self, s: DeviceSettings, action: Action) -> list[Publish]:
         """The MQTT messages that ask the device for `action`."""
@@ -137,13 +144,13 @@ class Control(ABC):
             return [Publish(s.command_topics[action.field], _raw(action.value))]
         kind = dialect(s)
         base = s.command_topic or ""
+        if kind == "raw" or s.command_template:    # a template is what the device takes, on any topic
+            text = _raw(action.value)
+            return [Publish(base, s.command_template.replace("{value}", text) if s.command_template else text)]
         if kind == "tasmota":
             command, value = self.tasmota(action)
             prefix = re.sub(r"/(POWER|Power)\d*$", "", base.rstrip("/"))     # cmnd/lampe/POWER -> cmnd/lampe
             return [Publish(f"{prefix}/{command}", value)]
-        if kind == "raw" or s.command_template:
-            text = _raw(action.value)
-            return [Publish(base, s.command_template.replace("{value}", text) if s.command_template else text)]
         return [Publish(base, json.dumps(self.fields(s, action)))]
 
     def reached(self, action: Action, value: Any, attrs: Mapping[str, Any]) -> bool:
@@ -220,7 +227,11 @@ class Light(Control):
             if not s.min_kelvin <= kelvin <= s.max_kelvin:
                 raise ActionError(_("{label} takes {low} K to {high} K; {value} K is out of range.").format(
                     label=label, low=s.min_kelvin, high=s.max_kelvin, value=format_number(kelvin, 0)))
-            return Action("color_temp", round(1_000_000 / kelvin))
+            # Within the mireds the bulb announced: its 454 mireds read as 2200 K (rounded outward),
+            # and 2200 K back is 455, one past what it takes.
+            mireds = min(max(round(1_000_000 / kelvin), math.ceil(1_000_000 / s.max_kelvin)),
+                         math.floor(1_000_000 / s.min_kelvin))
+            return Action("color_temp", mireds)
         if number is not None and number[1] in ("", "%"):
             value = check_range(s, label, number[0], "%")
             return Action("state", False) if value == 0 else Action("brightness", value)
@@ -313,18 +324,15 @@ class Climate(Control):
         if number is not None and number[1] in ("", "°", "°c", "c"):
             return Action("target", check_range(s, label, number[0], s.unit or "°C"))
         wanted = fold(word)
-        for mode in self._modes(s):
+        for mode in modes_of(s):
             if wanted in (fold(mode), fold(mode_word(mode))):
                 return Action("mode", mode)
         raise ActionError(self.takes(s, label))
 
-    @staticmethod
-    def _modes(s: DeviceSettings) -> list[str]:
-        return [m for m in s.modes if m in TASMOTA_MODES.values()] if dialect(s) == "tasmota" else list(s.modes)
 
     def takes(self, s: DeviceSettings, label: str) -> str:
         return _("{label} takes a temperature (21°) or a mode: {modes}.").format(
-            label=label, modes=", ".join(mode_word(m) for m in self._modes(s)))
+            label=label, modes=", ".join(mode_word(m) for m in modes_of(s)))
 
     def fields(self, s: DeviceSettings, action: Action) -> dict[str, Any]:
         default = {"target": "current_heating_setpoint", "mode": "system_mode"}[action.field]
@@ -398,7 +406,12 @@ class Cover(Control):
 
     def read(self, s: DeviceSettings, payload: bytes, previous: Any, before: Mapping[str, Any]
              ) -> tuple[Any, dict[str, Any]]:
-        data = payload_data(s, payload, "state")
+        if dialect(s) != "tasmota" and not payload.lstrip().startswith(b"{"):
+            # `closed`, `opening` bare on the state topic: Home Assistant's plain cover (MQTT discovery
+            # without templates), or one configured without `payloads = "raw"`.
+            data: dict[str, Any] = {s.fields.get("state", "state"): payload.decode("utf-8", "replace").strip()}
+        else:
+            data = payload_data(s, payload, "state")
         attrs = dict(before)
         if dialect(s) == "tasmota":
             key = s.fields.get("shutter", "Shutter1")
@@ -473,6 +486,10 @@ class Cover(Control):
             return [Publish(s.command_topics["stop"], s.payload_stop)]
         if action.field == "position" and action.value in (0.0, 100.0) and "state" in s.command_topics:
             return [Publish(s.command_topics["state"], s.payload_open if action.value else s.payload_close)]
+        if dialect(s) == "raw" and not s.command_template and (action.field == "motion" or action.value in (0.0, 100.0)):
+            # Its words (OPEN, CLOSE, STOP or its own) on the command topic; a position goes raw.
+            word = s.payload_stop if action.field == "motion" else s.payload_open if action.value else s.payload_close
+            return [Publish(s.command_topic or "", word)]
         published = super().publishes(s, action)
         number = s.fields.get("shutter", "Shutter1").removeprefix("Shutter")
         if dialect(s) == "tasmota" and number != "1":       # ShutterOpen2 drives the second shutter

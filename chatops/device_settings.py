@@ -8,6 +8,7 @@ the limits and the odd field name are configured here.
 
 from __future__ import annotations
 
+import difflib
 import re
 from enum import Enum
 from typing import Literal
@@ -59,6 +60,12 @@ DEFAULT_LIMITS = {DeviceType.LIGHT: (0.0, 100.0, 1.0), DeviceType.CLIMATE: (5.0,
 FIELD_TOPIC_NAMES = {DeviceType.LIGHT: ("state", "brightness", "color_temp"),
                      DeviceType.CLIMATE: ("current", "target", "mode"),
                      DeviceType.COVER: ("state", "position", "moving")}
+# Beyond those: what else a state payload's field may be renamed (`fields`), and the commands
+# that may go on topics of their own (`command_topics`), per type (chatops.controls reads them).
+PAYLOAD_FIELD_NAMES = {DeviceType.CLIMATE: ("thermostat",), DeviceType.COVER: ("shutter",),
+                       DeviceType.NUMBER: ("value",), DeviceType.SELECT: ("value",)}
+COMMAND_TOPIC_NAMES = {DeviceType.LIGHT: ("state", "brightness"), DeviceType.CLIMATE: ("target", "mode"),
+                       DeviceType.COVER: ("state", "position", "stop")}
 
 
 class DeviceSettings(Section):
@@ -173,6 +180,17 @@ class DeviceSettings(Section):
             if name not in fields:
                 raise ValueError(f"field_topics: {name!r} is no field of a {kind}; "
                                  + (f"its fields: {', '.join(fields)}" if fields else f"a {kind} reads its topic only"))
+        # A typo (`targt`) was taken without a word: the target never shown, commands sent under the default name.
+        for key, names in (("fields", (*fields, *PAYLOAD_FIELD_NAMES.get(self.type, ()))),
+                           ("command_topics", COMMAND_TOPIC_NAMES.get(self.type, ()))):
+            for name in getattr(self, key):
+                if names and name not in names:
+                    close = difflib.get_close_matches(name, names, n=1)
+                    raise ValueError(f"{key}: {name!r} is no field of a {kind}"
+                                     + (f"; did you mean {close[0]!r}?" if close else "")
+                                     + f" Its fields: {', '.join(names)}")
+        if self.type is DeviceType.CLIMATE and not self.modes:
+            raise ValueError('modes: a thermostat takes at least one mode, e.g. modes = ["off", "heat"]')
         if self.type is DeviceType.SELECT and not self.options:
             raise ValueError("a select needs options = [\"...\", ...], the values it takes")
         low, high, _ = self.limits

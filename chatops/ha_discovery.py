@@ -187,6 +187,13 @@ def _cover(data: dict[str, Any], kind: DeviceType) -> dict[str, Any] | None:
                 if data.get(key) is not None}
     own_words = any(payloads.get(key, word) != word
                     for key, word in (("payload_open", "OPEN"), ("payload_close", "CLOSE"), ("payload_stop", "STOP")))
+    if not fields:
+        # No template: Home Assistant's plain cover, its words (OPEN or its own) on the command
+        # topic, bare states (`closed`, `opening`) on the state topic, a raw position on its topic.
+        topics = {"state": command, "stop": command}
+        if isinstance(data.get("set_position_topic"), str):
+            topics["position"] = data["set_position_topic"]
+        return {"command_topic": command, "payloads": "raw", "command_topics": topics, **payloads}
     if data.get("set_position_topic") in (None, command) and not own_words:   # Zigbee2MQTT: JSON on .../set
         return {"command_topic": command, "fields": fields, "payloads": "zigbee2mqtt"}
     # Its own words (UP, DOWN, HALT) on the command topic, and the raw position on its topic when

@@ -36,6 +36,7 @@ from .durations import parse_duration
 from .history import period_range
 from .config import DeviceType
 from .health import Health
+from .controls import modes_of
 from .home import SWITCH_STATES, Device, Reading
 from .alerts import SEVERITY_WORDS
 from .i18n import N_, _, pgettext, speaking
@@ -352,10 +353,11 @@ class WebServer:
             "chart": device.type is not DeviceType.CAMERA and not isinstance(value, str)}
         if device.control is not None:          # what the card's controls need: fields, limits, choices
             low, high, step = device.settings.limits
+            modes = modes_of(device.settings)   # the ones it takes: a button for another is refused
             found.update(attrs=dict(reading.attrs) if reading else {}, options=device.settings.options,
-                         modes=device.settings.modes, color_temp=device.settings.color_temp,
+                         modes=modes, color_temp=device.settings.color_temp,
                          kelvin={"min": device.settings.min_kelvin, "max": device.settings.max_kelvin},
-                         mode_labels={mode: pgettext("thermostat mode", mode) for mode in device.settings.modes},
+                         mode_labels={mode: pgettext("thermostat mode", mode) for mode in modes},
                          limits={"min": low, "max": high, "step": step} if step else None)
         return found
 

@@ -177,6 +177,8 @@ async def _drive(ctx: Context, device: Device, action: Action, asked: str) -> st
         if device.type is DeviceType.COVER:
             return await _move(ctx, device, action, asked) + note
         confirmed, reading = await ctx.home.drive(device, action)
+    except ActionError as exc:          # a payload its settings cannot make (a number on a Tasmota topic)
+        raise CommandError(f"{device.label}: {exc}") from None
     except MqttUnavailable as exc:
         raise CommandError(_("Cannot drive {label}: {why}.").format(label=device.label, why=exc)) from None
     if not confirmed:       # raised: an automation running it learns it failed (chatops.automations)

@@ -236,6 +236,43 @@ def test_home_assistant_discovery_maps_each_component_to_its_own_type() -> None:
     assert select.type is DeviceType.SELECT and select.action("Comfort").value == "comfort"
 
 
+def publishes(target: Device, word: str) -> list[tuple[str, str]]:
+    assert target.control is not None
+    return [(p.topic, p.payload) for p in target.control.publishes(target.settings, target.action(word))]
+
+
+def test_plain_covers_are_read_and_driven_in_their_own_words() -> None:
+    """A cover with plain payloads (`payloads = "raw"`) was sent 100, 0 and the text None; Home
+    Assistant's plain cover (discovery without templates) read `closed` as "not JSON", forever."""
+    raw = device("cover", payloads="raw", command_topic="garage/cmd")
+    assert [publishes(raw, word) for word in ("open", "close", "stop")] == \
+        [[("garage/cmd", "OPEN")], [("garage/cmd", "CLOSE")], [("garage/cmd", "STOP")]]
+    plain = announced("cover", name="Porte", state_topic="garage/state", command_topic="garage/cmd",
+                      payload_open="UP", payload_close="DOWN", payload_stop="HALT")
+    assert read(plain, "closed") == "closed" and read(plain, "opening") == "opening… (0 %)"
+    assert read(plain, "open") == "open"
+    assert [publishes(plain, word) for word in ("close", "stop")] == [[("garage/cmd", "DOWN")], [("garage/cmd", "HALT")]]
+    with pytest.raises(ActionError, match="takes open, close or stop"):     # it announced no position topic
+        plain.action("30%")
+    auto = device("cover")                       # configured, payloads left to auto: a bare state too
+    assert read(auto, "closed") == "closed"
+
+
+def test_a_template_is_what_a_device_on_a_tasmota_topic_is_sent() -> None:
+    """A number on Tasmota topics with `command_template = "{value}"` failed every `set` with an
+    incident (it looked for a Tasmota command first); a bulb announcing 454 mireds (2200 K,
+    rounded outward) was sent 455 for 2200 K; a Tasmota thermostat offered a mode it refuses."""
+    dimmer = device("number", state_topic="tele/dim/STATE", value="Dimmer", command_topic="cmnd/dim/Dimmer",
+                    command_template="{value}", min=0, max=100)
+    assert publishes(dimmer, "30") == [("cmnd/dim/Dimmer", "30")]
+    warm = announced("light", name="Bulb", schema="json", state_topic=Z2M, command_topic=f"{Z2M}/set",
+                     supported_color_modes=["color_temp"], min_mireds=250, max_mireds=454)
+    assert warm.action("2200K").value == 454 and warm.action("4000K").value == 250
+    from chatops.controls import modes_of
+    radiator = device("climate", state_topic="tele/radiateur/SENSOR", command_topic="cmnd/radiateur")
+    assert modes_of(radiator.settings) == ["off", "heat"]
+
+
 def test_a_devices_main_entity_is_named_after_the_device() -> None:
     """Zigbee2MQTT announces a lamp's light with `"name": null`: Home Assistant names it after
     the device (`lampe_bureau`), so `lampe_bureau 40%` works; a named entity keeps its prefix."""
@@ -937,6 +974,24 @@ def test_a_field_topic_names_a_field_of_its_type() -> None:
     sensor = {"type": "sensor", "topic": "a/b", "field_topics": {"value": "a/c"}}
     with pytest.raises(ConfigError, match="a sensor reads its topic only"):
         parse_settings({"devices": {"probe": sensor}})
+
+
+def test_a_renamed_field_a_command_topic_and_modes_are_checked() -> None:
+    """`fields = { targt = ... }` passed check: the target was never shown and `trv 21` went out
+    as current_heating_setpoint; `modes = []` answered "takes ... or a mode: ."."""
+    trv = {"type": "climate", "topic": "zigbee2mqtt/trv", "command_topic": "zigbee2mqtt/trv/set"}
+    cases = [({"fields": {"targt": "occupied_heating_setpoint"}},
+              "devices.trv: fields: 'targt' is no field of a climate; did you mean 'target'? Its fields: current, "
+              "target, mode, thermostat"),
+             ({"command_topics": {"mod": "trv/mode/set"}},
+              "devices.trv: command_topics: 'mod' is no field of a climate; did you mean 'mode'? Its fields: target, "
+              "mode"),
+             ({"modes": []}, 'devices.trv: modes: a thermostat takes at least one mode, e.g. modes = ["off", "heat"]')]
+    for extra, problem in cases:
+        with pytest.raises(ConfigError) as bad:
+            parse_settings({"devices": {"trv": {**trv, **extra}}})
+        assert bad.value.problems == [problem]
+    parse_settings({"devices": {"trv": {**trv, "fields": {"target": "occupied_heating_setpoint"}}}})
 
 
 @pytest.mark.parametrize(("on_command_type", "sent"), [
