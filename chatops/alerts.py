@@ -476,6 +476,8 @@ class AlertEngine:
                 return ("none", alert_id, None)
             if row[2] is not None:
                 return ("already", row[0], row[2])
+            if row[3] is not None:          # resolved (or a notification told once): nothing repeats
+                return ("over", row[0], None)
             alert_rows.acknowledge(db, row[0], by, now)
             if ends_when_acknowledged(row[1]):
                 alert_rows.clear(db, row[0], now)
@@ -507,6 +509,9 @@ class AlertEngine:
             kind, number, who = result
             if kind == "already":
                 raise CommandError(_("Alert #{id} was already acknowledged by {who}.").format(id=number, who=who))
+            if kind == "over":
+                raise CommandError(_("Alert #{id} is over already (resolved, or a message told once): nothing to "
+                                     "acknowledge.").format(id=number))
             if number is None and self.unstored.alerts:
                 raise CommandError(self.unstored.acknowledge_in_memory(by, by_user))
             raise CommandError(_("Nothing to acknowledge.") if number is None

@@ -182,6 +182,15 @@ class Timers:
             self._restores_possible = False
         return latest
 
+    async def replaced(self, device: str, by_timer: int) -> list[int]:
+        """A new `for` on `device` (timer `by_timer`) continues from the switch-backs it
+        superseded: they are cancelled, not left listed for hours to say "left alone". Their ids."""
+        store = self.hub.store
+        gone = await store.call(store.transaction, lambda db: rows.drop_superseded(db, device, by_timer))
+        if gone:
+            self._changed.set()
+        return gone
+
     async def overridden(self, device: str, by: str) -> tuple[dict[str, Any] | None, str]:
         """Someone drives `device` (switch, set, dim, open...): a pending switch-back of it leaves
         it alone. (The latest pending one's data, or None; a note for the answer when storage

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import sqlite3
@@ -322,9 +323,14 @@ async def _switch_back_later(ctx: Context, target: Device, wanted: bool, before:
         return _("{label} is {state}, but it will NOT be switched back: the hub's storage is failing ({why}), "
                  "so the timer could not be stored. Switch it back yourself.").format(
             label=target.label, state=shown, why=exc)
-    return _("{label} is {state} until {when}, then back {back} (timer #{id})").format(
+    answer = _("{label} is {state} until {when}, then back {back} (timer #{id})").format(
         label=target.label, state=shown, when=local_time(now + hold, timers.tz, now), back=format_value(back),
         id=timer_id)
+    if pending is not None:         # the switch-back it continues from (`on for 1h`, then `on for 3h`)
+        with contextlib.suppress(sqlite3.DatabaseError):    # left listed, it says "left alone" at its time
+            if gone := await timers.replaced(target.name, timer_id):
+                answer += " " + _("(it replaces {timers})").format(timers=", ".join(f"#{tid}" for tid in gone))
+    return answer
 
 
 @command("devices", aliases=["appareils", "list"], usage="devices [TYPE|NAME]")

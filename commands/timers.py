@@ -111,13 +111,20 @@ def _repeat(recurrence: Recurrence) -> str:
     return _("once, set for in {duration}").format(duration=delay.group(1)) if delay else _("once")
 
 
+def _what(timer: Timer) -> str:
+    """What a timer does, as `timers` lists it: a switch-back is not the command that set it."""
+    if timer.kind != "restore":
+        return timer.command
+    return _("switch {device} back {state} (after {command})").format(
+        device=timer.data.get("device"), state=format_value(bool(timer.data.get("back"))), command=timer.command)
+
+
 def _describe(ctx: Context, timer: Timer, now: float) -> str:
     tz = ctx.hub.timers.tz
     when = _("paused") if timer.state == PAUSED else \
         local_time(timer.next_run, tz, now) if timer.next_run is not None else "-"
     if timer.kind == "restore":
-        what = _("switch {device} back {state} (after {command})").format(
-            device=timer.data.get("device"), state=format_value(bool(timer.data.get("back"))), command=timer.command)
+        what = _what(timer)
         if timer.data.get("superseded_by"):
             what += _("; switched since by {who}, will be left").format(who=timer.data["superseded_by"])
         return f"#{timer.id} {when} {timer.owner}: {what}"
@@ -156,7 +163,7 @@ async def cancel(ctx: Context, id: str) -> str:  # noqa: A002 (named as in the u
     """Cancel a timer for good."""
     timer = await _own_timer(ctx, id)
     await ctx.hub.timers.set_state(timer.id, CANCELLED)
-    return _('Timer #{id} cancelled ({command}).').format(id=timer.id, command=timer.command)
+    return _('Timer #{id} cancelled ({command}).').format(id=timer.id, command=_what(timer))
 
 
 @command("pause", permission="schedule", needs_user=True, usage="pause ID")
@@ -167,7 +174,7 @@ async def pause(ctx: Context, id: str) -> str:  # noqa: A002 (named as in the us
         return _('Timer #{id} is already paused.').format(id=timer.id)
     await ctx.hub.timers.set_state(timer.id, PAUSED)
     return _('Timer #{id} paused ({command}); {prefix}resume {id} starts it again.').format(
-        id=timer.id, command=timer.command, prefix=ctx.prefix)
+        id=timer.id, command=_what(timer), prefix=ctx.prefix)
 
 
 @command("resume", aliases=["reprends", "reprendre"], permission="schedule", needs_user=True, usage="resume ID")

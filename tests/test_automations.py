@@ -317,6 +317,9 @@ async def test_the_loop_guard_stops_an_automation_that_triggers_itself(tmp_path:
         closed = await store.call(lambda: store.db.execute(
             "SELECT text FROM deliveries WHERE kind = 'clear'").fetchall())
         assert (f"[RESOLVED] Automation 'flicker' was enabled again. (alert #{alert['id']})",) in closed, closed
+        # Over: an ack no longer says "reminders stopped" of an alert that has none.
+        assert await exec_command(hub, f"ack {alert['id']}") == \
+            f"Alert #{alert['id']} is over already (resolved, or a message told once): nothing to acknowledge."
 
 
 async def test_two_automations_undoing_each_other_are_named_together(tmp_path: Path, mosquitto: Mosquitto) -> None:

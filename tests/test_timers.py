@@ -330,6 +330,21 @@ async def test_restart_within_the_grace_runs_once_beyond_it_is_reported(tmp_path
         assert hub.timers.fired == 0 and hub.timers.skipped == 0, "no run ever happens twice"
 
 
+async def test_a_new_for_replaces_the_switch_back_it_continues_from(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`on for 2h`, then `on for 3h` (or `every 1m chauffage on for 2h`): one switch-back, the
+    new one; the old was left listed for hours as "switched since by owner, will be left", a
+    hundred of them from a repeating timer. `cancel` names what a switch-back does."""
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        await say(hub, "chauffage off")
+        assert "then back OFF (timer #1)" in await say(hub, "chauffage on for 2h")
+        answer = await say(hub, "chauffage on for 3h")
+        assert answer.endswith("then back OFF (timer #2) (it replaces #1)"), answer
+        listed = (await say(hub, "timers")).splitlines()
+        assert len(listed) == 1 and listed[0].startswith("#2 ") and listed[0].endswith(
+            "owner: switch heater back OFF (after chauffage on for 3h)"), listed
+        assert await say(hub, "cancel 2") == "Timer #2 cancelled (switch heater back OFF (after chauffage on for 3h))."
+
+
 async def test_a_switch_back_to_off_runs_however_late(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """`chauffage on for 10m`, and the hub down for three hours past it: the switch back to OFF
     still runs (skipping it would leave the heater on for good)."""

@@ -54,12 +54,12 @@ def clear_rule(db: DB, rule: str, now: float) -> None:
                (now, rule))
 
 
-def to_acknowledge(db: DB, alert_id: int | None) -> tuple[int, str, str | None] | None:
-    """(id, rule, acked_by) of alert `alert_id`, or of the newest open one not acknowledged."""
+def to_acknowledge(db: DB, alert_id: int | None) -> tuple[int, str, str | None, float | None] | None:
+    """(id, rule, acked_by, cleared_at) of alert `alert_id`, or of the newest open one not acknowledged."""
     if alert_id is None:
-        return db.execute("SELECT id, rule, acked_by FROM alerts WHERE acked_by IS NULL AND cleared_at IS NULL "
-                          "ORDER BY id DESC LIMIT 1").fetchone()
-    return db.execute("SELECT id, rule, acked_by FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return db.execute("SELECT id, rule, acked_by, cleared_at FROM alerts WHERE acked_by IS NULL AND cleared_at "
+                          "IS NULL ORDER BY id DESC LIMIT 1").fetchone()
+    return db.execute("SELECT id, rule, acked_by, cleared_at FROM alerts WHERE id = ?", (alert_id,)).fetchone()
 
 
 def acknowledge(db: DB, alert_id: int, by: str, now: float) -> None:

@@ -103,6 +103,16 @@ def supersede_restores(db: DB, matches: Callable[[dict[str, Any]], bool], by: st
     return len(rows), latest
 
 
+def drop_superseded(db: DB, device: str, keep: int) -> list[int]:
+    """Cancel the pending switch-backs of `device` already superseded, but `keep` (the new one
+    that continues from them); their ids."""
+    gone = [tid for tid, data in db.execute(
+        "SELECT id, data FROM timers WHERE kind = 'restore' AND state = 'active' AND id != ? ORDER BY id",
+        (keep,)).fetchall() if (parsed := json.loads(data)).get("device") == device and parsed.get("superseded_by")]
+    db.executemany("UPDATE timers SET state = 'cancelled' WHERE id = ?", [(tid,) for tid in gone])
+    return gone
+
+
 def next_run(db: DB) -> float | None:
     """When the next active timer is due."""
     return db.execute("SELECT MIN(next_run) FROM timers WHERE state = 'active'").fetchone()[0]
