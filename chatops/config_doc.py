@@ -112,11 +112,12 @@ DESCRIPTIONS: dict[str, str] = {
     # [devices.NAME]
     "devices.NAME.type": "what the device is: sensor, binary_sensor, switch, camera, light, climate, cover, "
                          "number, select",
-    "devices.NAME.min": "lowest value a light (%), thermostat (°), cover (%) or number takes",
-    "devices.NAME.max": "highest value it takes",
-    "devices.NAME.step": "values are rounded to this step (a thermostat: 0.5)",
+    "devices.NAME.min": "lowest value a light (%), thermostat (°), cover (%) or number takes; none: 0 "
+                        "(a thermostat: 5), or what discovery announced",
+    "devices.NAME.max": "highest value it takes; none: 100 (a thermostat: 30)",
+    "devices.NAME.step": "values are rounded to this step; none: 1 (a thermostat: 0.5)",
     "devices.NAME.options": "a select's values",
-    "devices.NAME.modes": "a thermostat's modes",
+    "devices.NAME.modes": "a thermostat's modes (Tasmota's driver: off and heat only)",
     "devices.NAME.brightness_scale": "a light's full brightness in its payloads (Zigbee2MQTT: 254)",
     "devices.NAME.topic": "MQTT state topic",
     "devices.NAME.command_topic": "where commands are published (Tasmota: the cmnd/<topic> prefix)",
