@@ -18,6 +18,12 @@ JID = re.compile(r"[^@/\s]+@[^@/\s]+(/\S+)?")
 
 
 def identity_problem(pattern: str) -> str | None:
+    # Matched whole (a bare JID, no wildcard): `xmpp:alice@…` (an alert address pasted) or
+    # `*@example.org` passed and then never matched anyone.
+    if pattern.casefold().startswith("xmpp:"):
+        return f"{pattern!r}: write the JID without xmpp: (\"{pattern[5:]}\"); xmpp: starts an alert address only"
+    if "*" in pattern or "?" in pattern:
+        return f"{pattern!r}: a JID is matched whole, without wildcards; list each person's, e.g. \"alice@example.org\""
     return None if JID.fullmatch(pattern) else f"{pattern!r} is not a JID; write \"alice@example.org\""
 
 

@@ -121,3 +121,19 @@ def test_a_plugin_matches_that_raises_leaves_a_stranger_not_silence(tmp_path: Pa
         networks().known["web"] = web
     assert "network web: matches() failed on mallory against 'owner' (KeyError: 'nick'); the sender is taken " \
            "for a stranger" in caplog.text
+
+
+def test_an_xmpp_identity_that_could_never_match_is_refused() -> None:
+    """`xmpp:alice@…` (an alert address pasted) and `*@example.org` passed check, then the person
+    was a stranger: a JID is matched whole."""
+    from chatops.config import ConfigError, parse_settings
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"users": {"alice": {"xmpp": ["xmpp:alice@example.org"]},
+                                  "bob": {"xmpp": ["*@example.org", "bob!*@127.0.0.1"]}}})
+    assert caught.value.problems == [
+        "users.alice.xmpp: 'xmpp:alice@example.org': write the JID without xmpp: (\"alice@example.org\"); xmpp: "
+        "starts an alert address only",
+        "users.bob.xmpp: '*@example.org': a JID is matched whole, without wildcards; list each person's, e.g. "
+        "\"alice@example.org\"",
+        "users.bob.xmpp: 'bob!*@127.0.0.1': a JID is matched whole, without wildcards; list each person's, e.g. "
+        "\"alice@example.org\""]
