@@ -219,6 +219,12 @@ class Adapter(AdapterBase):
                 raise                               # a certificate refused says why itself: never "try plain text"
             except ssl.SSLError as exc:          # a plain-text port spoken to in TLS
                 raise ConnectionError(f"TLS failed ({exc.reason or exc}): {self._tls_hint(True)}") from exc
+            except ConnectionResetError as exc:
+                if context is None:
+                    raise
+                # ngircd's plain port takes the TLS greeting as garbage, waits, and hangs up.
+                raise ConnectionError(f"TLS failed (the server hung up during the handshake): "
+                                      f"{self._tls_hint(True)}") from exc
             assert self.bot is not None
             link.protocol.factory = self.bot
             self.bot.protocol = link.protocol   # irc3's send_line writes through it

@@ -270,3 +270,10 @@ async def test_a_wrong_tls_setting_is_named_in_the_adapters_state(tmp_path: Path
         conn.send(":fake.test NOTICE * :*** Looking up your hostname...")
         await wait_for(lambda: "TLS failed" in adapter.health.detail)
         assert f"is 127.0.0.1:{fake_server.port} a TLS port? [adapters.irc] has tls = true" in adapter.health.detail
+    # ngircd's plain port: silent, then it hangs up in the middle of the TLS handshake (a bare
+    # ConnectionResetError, which named no setting).
+    async with adapter_running(tmp_path, fake_server.port, tls=True) as (adapter, _hub, _task):
+        conn = await fake_server.accept()
+        await conn.close()
+        await wait_for(lambda: "TLS failed (the server hung up during the handshake)" in adapter.health.detail)
+        assert f"is 127.0.0.1:{fake_server.port} a TLS port? [adapters.irc] has tls = true" in adapter.health.detail
