@@ -110,14 +110,17 @@ TEMPERATURES = DeviceKind(_is_temperature, N_("Rooms with a temperature"))
 _LIST_WORDS = frozenset({"and", "et", "&"})
 
 
-def _rooms_named(ctx: Context, text: str) -> list[Device]:
-    """The rooms `text` lists (`salon, chambre`, `salon et chambre`), when it names two or more
-    and each is a room with a temperature; else nothing, and the one-room errors explain."""
+def _rooms_named(ctx: Context, text: str) -> tuple[list[Device], list[str]]:
+    """(the rooms `text` lists, the words of it that name no room) for `salon, chambre` or
+    `salon et chambre` (the text names no device as a whole: `living room` was found before):
+    each word a room, or some rooms and some not (`salon, chambr`: salon's reading, and
+    chambr's did-you-mean). Without any room, nothing: the one-room errors explain."""
     words = [word for word in re.split(r"[\s,;]+", text) if word and fold(word) not in _LIST_WORDS]
-    devices = [ctx.home.find(word) for word in words]
-    if len(devices) < 2 or not all(d is not None and _is_temperature(d) for d in devices):
-        return []
-    return list({d.name: d for d in devices if d is not None}.values())
+    if len(words) < 2:
+        return [], []
+    found = [(word, ctx.home.find(word)) for word in words]
+    rooms = [d for _word, d in found if d is not None and _is_temperature(d)]
+    return list({d.name: d for d in rooms}.values()), [word for word, d in found if d not in rooms]
 
 
 @command("temp", aliases=["temperature", "température"], usage="temp [ROOM]")
@@ -127,9 +130,13 @@ async def temp(ctx: Context, room: str | None = None) -> str:
         device = ctx.home.find(room)
         if device is not None and _is_temperature(device):
             return await _reading(ctx, device)          # the common line: no access question asked
-        several = _rooms_named(ctx, room)
+        several, others = _rooms_named(ctx, room)
         if several:                                     # `temp salon, chambre`, `temp salon et chambre`
-            return "\n".join([await _reading(ctx, d) for d in several])
+            rooms = ", ".join(sorted(d.name for d in ctx.home.devices.values() if _is_temperature(d)))
+            return "\n".join([await _reading(ctx, d) for d in several] + [
+                ctx.home.unknown(word, TEMPERATURES) if ctx.home.closest(word, TEMPERATURES) else   # `chambr`
+                _("No room called {name!r}. Rooms with a temperature: {rooms}.").format(name=word, rooms=rooms)
+                for word in others])
         # Any other device's value is `read`'s to show: whoever may not read learns of none here.
         kind = None if ctx.may_use("read") else TEMPERATURES
         if kind is not None:

@@ -68,13 +68,19 @@ async def test_unknown_command_suggests_the_closest(hub: Hub) -> None:
 
 async def test_temp_reads_several_rooms_listed(hub: Hub) -> None:
     """`temp salon, chambre` answers both rooms, in the order asked; one unknown room among them
-    is named as any unknown room is."""
+    is named as any unknown room is, after the rooms that are (it was "No room called 'salon
+    garage'", and `salon, chambr` had no did-you-mean)."""
     for line in ("temp salon, chambre", "temp salon et chambre", "!temp salon chambre salon"):
         lines = (await exec_command(hub, line, direct=not line.startswith("!"))).splitlines()
         assert [text.split(":")[0] for text in lines] == ["salon", "chambre"], (line, lines)
         assert all(text.endswith("°C") for text in lines), lines
-    assert await exec_command(hub, "temp salon garage") == \
-        "No room called 'salon garage'. Rooms with a temperature: chambre, salon, thermostat."
+    salon, garage = (await exec_command(hub, "temp salon garage")).splitlines()
+    assert salon.startswith("salon: ") and garage == \
+        "No room called 'garage'. Rooms with a temperature: chambre, salon, thermostat."
+    assert (await exec_command(hub, "temp salon, chambr")).splitlines()[1] == \
+        "No device called 'chambr'. Did you mean chambre?"
+    assert await exec_command(hub, "temp garage cellier") == \
+        "No room called 'garage cellier'. Rooms with a temperature: chambre, salon, thermostat."
 
 
 async def test_help_shows_the_prefix_only_where_one_is_needed(hub: Hub) -> None:
