@@ -130,6 +130,11 @@ class Adapter(AdapterBase):
                                f"{refusal.message if refusal else exc}") from None
         except aiosmtplib.SMTPSenderRefused as exc:
             # Every mail would be refused the same: the adapter is down (status says why), the mails wait.
+            if exc.code in (530, 534, 535, 538):     # refused at MAIL FROM for want of a login, not the sender
+                why = f"login refused: {exc.code} {exc.message}" + ("" if self.settings.username else
+                      f"; the server wants a login: set [adapters.{self.name}] username and password_env")
+                self._went_down(why)
+                raise ServerDown(why) from None
             why = (f"the server refuses the sender {self.settings.sender} ({exc.code} {exc.message}); set "
                    f"[adapters.{self.name}] sender to an address your login may send as")
             self._went_down(why)

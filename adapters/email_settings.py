@@ -49,6 +49,9 @@ class Settings(AdapterSettings):
                              "for a loopback host such as a local relay on 127.0.0.1")
         if self.username and not (self.password_env or self.password_file):
             raise ValueError("username needs a password: password_env = \"SMTP_PASSWORD\" or password_file = \"/path\"")
+        if (self.password_env or self.password_file) and not self.username:
+            # Mail went out without logging in, the password unused; a provider then refuses it (530).
+            raise ValueError("a password needs the login it goes with: username = \"maison@example.org\"")
         return self
 
     @property

@@ -90,7 +90,8 @@ def _long_enough(section: Model, key: str, value: str, where: str, fix: str) -> 
     not first when the adapter starts."""
     least = getattr(type(section), "SHORTEST_SECRETS", {}).get(key)
     if least is not None and len(value) < least:
-        raise ConfigError([f"{where} holds a {len(value)}-character token, which anyone who reaches the web "
+        article = "an" if len(value) in (8, 11) else "a"       # (shorter than SHORTEST_SECRETS' 16)
+        raise ConfigError([f"{where} holds {article} {len(value)}-character token, which anyone who reaches the web "
                            f"server could guess; use at least {least} random characters: {fix}"])
     form = getattr(type(section), "SECRET_FORMATS", {}).get(key)
     if form is not None and not re.fullmatch(form[0], value):

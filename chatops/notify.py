@@ -88,9 +88,14 @@ class NotStored(Exception):
         return f"the hub's storage is failing ({self.why}) and nobody could be told from memory; send it again later"
 
 
+class _Missing(str):
+    """A field the payload lacks: written back as it was in the template, format and all."""
+
+
 class _Fields(string.Formatter):
     """`{after.label}` reads a dotted path into the payload's JSON (not attributes); a missing
-    field is left as written, so a template never fails on a payload that lacks one."""
+    field is left as written, so a template never fails on a payload that lacks one. Values
+    read as JSON spells them (`true`, `null`; a list as `porch, yard`), not as Python prints."""
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
         value: Any = kwargs
@@ -100,8 +105,20 @@ class _Fields(string.Formatter):
             elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
                 value = value[int(part)]
             else:
-                return "{" + field_name + "}", field_name
+                return _Missing(field_name), field_name
         return value, field_name
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, _Missing):         # `{after.top_score:.0%}` with no top_score
+            return "{" + value + (":" + format_spec if format_spec else "") + "}"
+        if isinstance(value, list):
+            return ", ".join(json_text(item) for item in value)
+        if value is None or isinstance(value, bool) or isinstance(value, dict):
+            return json_text(value)
+        try:
+            return super().format_field(value, format_spec)
+        except ValueError:                      # a spec the value does not take (`:.0%` of a word)
+            return str(value)
 
 
 def fill(template: str, payload: dict[str, Any], extra: dict[str, Any]) -> str:

@@ -88,10 +88,19 @@ class NotifyApi:
     async def _webhook(self, request: web.Request, source: str) -> web.Response:
         notifications = self.notifications
         try:
-            token = self._token(request)
+            try:
+                token = self._token(request)
+            except Refused as exc:
+                if exc.status != 429:
+                    raise
+                # An address held for wrong tokens (a stale contact point beside this one, every
+                # local script being 127.0.0.1): 503, which Alertmanager and Grafana retry; a 429
+                # they drop, and the alert with it.
+                raise Refused(503, exc.error, **exc.extra) from None
             body = await _body(request)
             if not isinstance(body, dict):
-                raise Refused(400, f"this is not a {source} webhook payload (a JSON object is expected)")
+                raise Refused(400, f"this is not {'an' if source[0] in 'aeiou' else 'a'} {source} webhook payload "
+                                   f"(a JSON object is expected)")
             asked = [t.strip() for t in request.query.get("to", "").split(",") if t.strip()]
             to = asked or notifications.settings.default_to
             ack_word = request.query.get("ack", "false").lower()
@@ -158,7 +167,7 @@ class NotifyApi:
     def _token(self, request: web.Request) -> str:
         header = request.headers.get("Authorization", "")
         if self.access is not None and self.access.guesses.blocked(client_of(request)):
-            raise Refused(429, "too many wrong tokens from this address; wait a minute")
+            raise Refused(429, "too many wrong tokens from this address; wait a minute", retry_after=60)
         if not header:
             raise Refused(401, "a notify token is required, even on loopback: "
                                "send Authorization: Bearer TOKEN (one of [web.notify_tokens])")

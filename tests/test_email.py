@@ -225,10 +225,30 @@ async def test_a_refused_sender_is_the_adapter_down_with_the_fix_and_the_mail_wa
         assert delivered["attempts"] == 4, "three refusals, with backoff between them, then the mail"
 
 
+async def test_a_login_wanted_at_mail_from_names_the_login_not_the_sender(
+        tmp_path: Path, mosquitto: Mosquitto, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """530 "Authentication required" at MAIL FROM (a provider that wants a login there) said to
+    change `sender`; the fix is the login."""
+    monkeypatch.setenv("T_SMTP_PW", PASSWORD)
+    smtp_server.mailbox.mail_answers = ["530 5.7.0 Authentication required"]
+    async with running(Hub(email_settings(tmp_path, mosquitto.url, smtp_server), tty=False)) as hub:
+        notice_id = await hub.notifications.submit(Notice(("owner",), "Freezer open", "warning"), "test")
+        email = hub.adapters["email"]
+        async with asyncio.timeout(10):
+            while "login refused" not in email.health.detail:
+                await asyncio.sleep(0.05)
+        assert "login refused: 530 5.7.0 Authentication required" in email.health.detail
+        assert "refuses the sender" not in email.health.detail
+        await status_of(hub, notice_id, "delivered")      # answered once: the mail goes after the backoff
+
+
 def test_a_user_email_must_be_an_address(tmp_path: Path) -> None:
     from chatops.config import ConfigError
     with pytest.raises(ConfigError, match=r"users.bob.email: 'bob' is not an email address"):
         settings_for(tmp_path, users={"bob": {"roles": ["guest"], "email": ["bob"]}})
+    with pytest.raises(ConfigError, match="a password needs the login it goes with: username = "):
+        settings_for(tmp_path, adapters={"email": {"host": "127.0.0.1", "password_env": "T_SMTP_PW",
+                                                   "sender": "maison@example.org"}})
     with pytest.raises(ConfigError, match="only accepted for a loopback host"):
         settings_for(tmp_path, adapters={"email": {"host": "smtp.example.org", "security": "none",
                                                    "sender": "maison@example.org"}})

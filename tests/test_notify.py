@@ -423,6 +423,12 @@ def test_payload_checks_and_templates() -> None:
     assert fill("{after.label} on {after.zones.0} at {time}", {"after": {"label": "car", "zones": ["drive"]}},
                 {"time": "10:00"}) == "car on drive at 10:00"
     assert fill("{missing.field} {0} {", {}, {}) == "{missing.field} {0} {"
+    # One missing field with a format left every other field unfilled; values read as JSON spells them.
+    frigate = "{after.label} ({after.sub_label}), zones {after.zones}, score {after.top_score:.0%}, {after.has_snapshot}"
+    assert fill(frigate, {"after": {"label": "person", "sub_label": None, "zones": ["porch", "yard"],
+                                    "has_snapshot": True}}, {}) == \
+        "person (null), zones porch, yard, score {after.top_score:.0%}, true"
+    assert fill("{after.top_score:.0%} {after.label:.0%}", {"after": {"top_score": 0.84, "label": "car"}}, {}) == "84% car"
 
 
 def test_recipients_in_the_config_must_exist(tmp_path: Path) -> None:

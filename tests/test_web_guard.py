@@ -316,6 +316,12 @@ async def test_wrong_tokens_are_logged_and_an_address_that_keeps_guessing_is_hel
         async with http.post(f"{base}/api/notify", json={"text": "x"},
                              headers={"Authorization": "Bearer s3cret-token-0123456789"}) as notify:
             assert notify.status == 429, "notify tokens are guessed against the same brake"
+            assert notify.headers["Retry-After"] == "60"
+        # Alertmanager and Grafana drop a 4xx (the alert with it): held, they are told to retry.
+        async with http.post(f"{base}/api/notify/alertmanager", json={"alerts": []},
+                             headers={"Authorization": "Bearer s3cret-token-0123456789"}) as webhook:
+            assert webhook.status == 503 and webhook.headers["Retry-After"] == "60"
+            assert "too many wrong tokens" in (await webhook.json())["error"]
         # Behind a reverse proxy on this machine every request comes from 127.0.0.1: the owner,
         # at another forwarded address, still gets in; a stale cookie is no guess.
         owner = {"Authorization": "Bearer s3cret-token-0123456789", "X-Forwarded-For": "192.0.2.7"}
