@@ -71,6 +71,9 @@ class NotifyTopic(Section):
     @field_validator("image_url")
     @classmethod
     def _no_password_in_url(cls, url: str | None) -> str | None:
+        # A template may start with a field (`{after.snapshot}`): only a written scheme is judged.
+        if url is not None and not url.startswith("{") and not re.match(r"https?://", url, re.IGNORECASE):
+            raise ValueError("the hub fetches pictures over http:// or https:// only")
         return without_password(url, "use an address that answers without a login (Frigate's API on port 5000 needs "
                                      "none)")
 

@@ -632,6 +632,7 @@ def test_mqtt_topics_a_broker_refuses_are_said_by_check(tmp_path: Path) -> None:
         '[[notify.topics]]\ntopic = "cams/+"\nmessage = "Person {after.label"\n'
         '[[notify.topics]]\ntopic = "frigate/events"\nmessage = "{after.label}"\nto = ["owner"]\n'
         'match = { "after.has_snapshot" = true }\n'
+        '[[notify.topics]]\ntopic = "cams/x"\nmessage = "x"\nto = ["owner"]\nimage_url = "file:///etc/passwd"\n'
         '[devices.chambre]\ntype = "sensor"\ntopic = "zigbee2mqtt/chambre#"\n'
         '[devices.prise]\ntype = "switch"\ntopic = "zigbee2mqtt/prise"\ncommand_topic = "zigbee2mqtt/+/set"\n'
         '[simulator]\nbase_topic = "z2m/#"\n', tmp_path)
@@ -641,6 +642,8 @@ def test_mqtt_topics_a_broker_refuses_are_said_by_check(tmp_path: Path) -> None:
            "itself {{ or }} (got 'Person {after.label'); for example: message = \"{after.label} at {after.camera}\"" \
            in problems
     assert not any(p.startswith("notify.topics[2]") for p in problems), problems   # true taken as "true"
+    assert any(p.startswith("notify.topics[3].image_url: the hub fetches pictures over http:// or https:// only "
+                            "(got 'file:///etc/passwd')") for p in problems), problems
     assert any(p.startswith("devices.chambre.topic: '#' stands alone") for p in problems)
     assert any(p.startswith("devices.prise.command_topic: a topic the hub publishes on names one device, without "
                             "+ or # (got 'zigbee2mqtt/+/set')") for p in problems)
