@@ -73,6 +73,7 @@ class CommandSpec:
     shorthand: Shorthand | None = None  # the router runs "DEVICE on" / "DEVICE" as this command
     precheck: Callable[[Any, list[str]], str | None] | None = None   # (hub, args): a problem, before a timer is set
     also_needs: Callable[[list[str]], str | None] | None = None      # (args): a command whose access rule applies too
+    spoken_in: str | None = None       # a verb of one language (`allume`): listed by help to its speakers only
 
 
 @dataclass(slots=True)
@@ -143,7 +144,7 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
             usage: str | None = None, hidden: bool = False, needs_user: bool = False,
             unmetered: bool = False, shorthand: Shorthand | None = None,
             precheck: Callable[[Any, list[str]], str | None] | None = None,
-            also_needs: Callable[[list[str]], str | None] | None = None,
+            also_needs: Callable[[list[str]], str | None] | None = None, spoken_in: str | None = None,
             ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
     """Mark `func(ctx, ...)` as the command `name`; usage and help come from its signature and docstring.
 
@@ -154,7 +155,9 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
     (an unknown device) without running the command: a timer or automation that would fail when
     it runs is refused when it is set. `also_needs(args)` names another command whose access rule
     these arguments need as well (`switch heater on for 2h` sets a timer: `in`'s), so that
-    `chatops check` refuses an automation whose owner could not run it.
+    `chatops check` refuses an automation whose owner could not run it. `spoken_in` marks a
+    verb of one language (`allume`, `fr`): it works for everyone, and `help` lists it to those
+    who speak it.
     """
 
     def mark(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -168,7 +171,7 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
             name=name, func=func, aliases=tuple(aliases), permission=permission or name,
             usage=usage or _usage(name, parameters), help=_first_line(func.__doc__),
             parameters=parameters, hidden=hidden, needs_user=needs_user,
-            unmetered=unmetered, shorthand=shorthand, precheck=precheck, also_needs=also_needs,
+            unmetered=unmetered, shorthand=shorthand, precheck=precheck, also_needs=also_needs, spoken_in=spoken_in,
         )
         setattr(func, SPEC_ATTRIBUTE, spec)
         return func

@@ -243,14 +243,14 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
 
 
 @command("allume", aliases=["allumer"], precheck=SWITCHES_ON.precheck, usage=ON_USAGE, needs_user=True,
-         permission="switch", also_needs=_held_for)
+         permission="switch", also_needs=_held_for, spoken_in="fr")
 async def switch_on(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device on (French: allume chauffage, allume chauffage 2h)."""
     return await _switch_to(ctx, "on", [device, *words])
 
 
 @command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=SWITCHES_OFF.precheck, usage=OFF_USAGE,
-         needs_user=True, permission="switch", also_needs=_held_for)
+         needs_user=True, permission="switch", also_needs=_held_for, spoken_in="fr")
 async def switch_off(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device off (French: éteins la lampe, éteins chauffage)."""
     return await _switch_to(ctx, "off", [device, *words])

@@ -19,7 +19,7 @@ async def help_(ctx: Context, name: str | None = None) -> AsyncIterator[str | Re
         return
     prefix = ctx.prefix                          # shown only where it is needed: rooms and channels
     usable = [s for s in ctx.hub.commands.specs if not s.hidden and ctx.may(s.permission)
-              and not (s.needs_user and ctx.user is None)]
+              and not (s.needs_user and ctx.user is None) and s.spoken_in in (None, current_language())]
     names = ", ".join(dict.fromkeys(shown_usage(s.usage).split(" ", 1)[0] for s in usable))
     if not ctx.address.direct:
         # A room reads everything said there, and a paced network (IRC: a line a second) would

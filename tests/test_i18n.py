@@ -81,6 +81,13 @@ async def test_alice_reads_french_while_bob_reads_english(tmp_path: Path, mosqui
         assert await exec_command(hub, "chauffage on", network="web", sender="alice") == "heater: allumé"
         assert await exec_command(hub, "chauffage off", network="web", sender="bob") == "heater is OFF"
         assert (await exec_command(hub, "aide", network="web", sender="alice")).startswith("Commandes :\n")
+        # The French verbs (`allume`, `éteins`) are listed to French speakers; they work for all.
+        listed = {language: await exec_command(hub, "help", network="web", sender=who)
+                  for language, who in (("fr", "alice"), ("en", "bob"))}
+        starts = {language: {line.split(" ", 1)[0] for line in text.splitlines()} for language, text in listed.items()}
+        assert {"allume", "éteins"} <= starts["fr"], starts["fr"]
+        assert not {"allume", "éteins", "eteins"} & starts["en"], starts["en"]
+        assert await exec_command(hub, "allume chauffage", network="web", sender="bob") == "heater is ON"
 
 
 @pytest.mark.servers
