@@ -248,6 +248,7 @@ class Adapter(AdapterBase):
                                 f"{self._tls_hint(False)}") from exc
             backoff.up()
             log.info("IRC %s registered on %s:%d as %s", self.name, s.host, s.port, link.nick)
+            self._warn_of_blind_accounts(link)
             if self._nickserv and not link.account:
                 account, password = self._nickserv
                 link.out.enqueue([f"PRIVMSG {s.nickserv} :IDENTIFY {account} {password}"])
@@ -274,6 +275,19 @@ class Adapter(AdapterBase):
             if self._link is link:
                 self._link = None
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _warn_of_blind_accounts(self, link: Link) -> None:
+        """`account:alice` in [users] on a server that tells nobody's account (ngircd: no
+        account-tag, extended-join nor account-notify, which WHOX needs beside it here): alice can
+        never be recognised, and only her `whoami` said so. Said once per connection, with the fix."""
+        if {"account-tag", "extended-join", "account-notify"} & link.caps:
+            return
+        named = sorted(name for name, user in self._hub.auth.users.items()
+                       if any(p.startswith("account:") for p in user.settings.patterns(self.network)))
+        if named:
+            log.warning("IRC %s: %s tells no one's services account (none of account-tag, extended-join, "
+                        "account-notify): [users] %s with account: patterns are strangers here; give them a "
+                        "nick!user@host pattern instead", self.name, self.settings.host, ", ".join(named))
 
     def _tls_hint(self, tls: bool) -> str:
         s = self.settings

@@ -119,6 +119,18 @@ async def test_only_configured_hostmasks_may_switch(
         assert (await bob.reply("maison", "bob")).text.startswith("Sorry, you may not use switch.")
 
 
+async def test_account_patterns_on_a_server_that_tells_no_account_are_warned_of(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, caplog: pytest.LogCaptureFixture) -> None:
+    """ngircd offers none of account-tag, extended-join, account-notify: `account:alice` (the
+    README's smallest config) can never match, and nothing said so."""
+    users = {"alice": {"roles": ["family"], "irc": ["account:alice"]},
+             "bob": {"roles": ["family"], "irc": ["bob!*@127.0.0.1"]}}
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port), users=users) as (_hub, irc):
+        await wait_for(lambda: irc.health.connected)
+    assert "tells no one's services account (none of account-tag, extended-join, account-notify): [users] alice " \
+           "with account: patterns are strangers here; give them a nick!user@host pattern instead" in caplog.text
+
+
 async def test_rejoins_after_server_restart_and_refuses_sends_meanwhile(
         tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
     alice = await in_channel(tmp_path, "alice", irc_client)
