@@ -330,6 +330,8 @@ class Home:
             device = await self._adopted.get()
             try:
                 await self._subscribe(device)
+            except Exception:               # one device's trouble leaves the next ones subscribed
+                log.exception("could not subscribe to the topics of %s", device.name)
             finally:
                 if self._adopted.empty():
                     self._all_subscribed.set()
