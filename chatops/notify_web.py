@@ -135,7 +135,8 @@ class NotifyApi:
                         # Grafana retry a 5xx (a 4xx they drop), and the ones opened already are open
                         # (skipped above) by then.
                         try:
-                            notifications.take(token, opened=opened, resolved=resolved)
+                            notifications.take(token, opened=opened, resolved=resolved,
+                                               **({"already_open": already_open} if already_open else {}))
                         except Refused as exc:
                             raise Refused(503, exc.error, **exc.extra) from None
                         # The picture URL goes through the same check as POST /api/notify's (http or

@@ -371,6 +371,11 @@ async def test_a_webhook_pays_per_notification_and_a_token_reads_only_its_own(
         async with http.post(f"{base}/api/notify/alertmanager", json={"alerts": alerts[:5]},
                              headers=bearer()) as response:
             assert response.status == 202 and (await response.json())["opened"] == [], "open already: free"
+        # The whole body again, the rate spent: the 503 lists the ones open already, not only "opened": [].
+        async with http.post(f"{base}/api/notify/alertmanager", json={"alerts": alerts},
+                             headers=bearer()) as response:
+            again = await response.json()
+            assert response.status == 503 and again["opened"] == [] and again["already_open"] == body["opened"], again
 
         # A token reads the notifications sent with it, and no other script's.
         mine = body["opened"][0]
