@@ -115,39 +115,41 @@ class AutomationSettings(Section):
         if (self.when is None) == (self.at is None):
             raise ValueError("give exactly one of when = \"DEVICE CONDITION\" or at = \"every day at 06:30\"")
         # Each problem names its key and what was written (two keys can hold the same mistake:
-        # a 25:00 in `at` and in `only_if`).
+        # a 25:00 in `at` and in `only_if`); all of them at once, not one per `chatops check`.
+        problems: list[str] = []
         if self.when is not None:
-            with _naming(f"when = {self.when!r}"):
+            with _noting(problems, f"when = {self.when!r}"):
                 Trigger.parse(self.when)
         if self.at is not None:
             try:
                 plan = parse_phrase(self.at, 0.0, zone("UTC"))
+                if plan.recurrence.kind == "once":
+                    problems.append(f"at = {self.at!r} runs once; an automation repeats: write "
+                                    "\"every day at 06:30\", \"every 15m\" or cron \"...\"")
             except ValueError as exc:
                 # The chat's advice (`… CMD`, and forms that run once) followed as written was refused again.
                 said = str(exc).replace(" CMD", "").split("; forms:")[0]
-                raise ValueError(f"at = {self.at!r}: {said}; an automation's forms: {AT_FORMS}") from None
-            if plan.recurrence.kind == "once":
-                raise ValueError(f"at = {self.at!r} runs once; an automation repeats: write "
-                                 "\"every day at 06:30\", \"every 15m\" or cron \"...\"")
+                problems.append(f"at = {self.at!r}: {said}; an automation's forms: {AT_FORMS}")
         for entry in self.only_if:
-            with _naming(f"only_if {entry!r}"):
+            with _noting(problems, f"only_if {entry!r}"):
                 if is_window(entry):
                     window(entry)
                     continue
                 trigger = Trigger.parse(entry)
-            if trigger.hold or trigger.condition.kind in ("changed", "offline"):
-                raise ValueError(f"only_if {entry!r}: write a state to check now, e.g. \"presence on\" "
-                                 "or \"salon > 20\"")
+                if trigger.hold or trigger.condition.kind in ("changed", "offline"):
+                    raise ValueError("write a state to check now, e.g. \"presence on\" or \"salon > 20\"")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
 @contextlib.contextmanager
-def _naming(key: str) -> Iterator[None]:
-    """A ValueError raised inside, said again with `key` (what the config says) in front."""
+def _noting(problems: list[str], key: str) -> Iterator[None]:
+    """A ValueError raised inside, noted in `problems` with `key` (what the config says) in front."""
     try:
         yield
     except ValueError as exc:
-        raise ValueError(f"{key}: {exc}") from None
+        problems.append(f"{key}: {exc}")
 
 
 class AutomationDefaults(Section):

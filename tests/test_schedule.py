@@ -200,6 +200,11 @@ def _automation(tmp_path: Path, **fields: object) -> None:
     ({"when": "chambre < abc"}, "when = 'chambre < abc': < compares numbers, not 'abc'"),
     ({"when": "hall_motion off for 10"}, "give a unit"),
     ({"only_if": ["between 22:00 and 22:00"]}, "is an empty window: it would never hold"),
+    # All of an automation's problems at once: one per `chatops check` took four runs to see them.
+    ({"when": "chambre < abc", "only_if": ["heater changed", "between 25:00 and 06:00"]},
+     "when = 'chambre < abc': < compares numbers, not 'abc'; write e.g. \"< 19\" or \"= open\"; only_if 'heater "
+     "changed': write a state to check now, "
+     "e.g. \"presence on\" or \"salon > 20\"; only_if 'between 25:00 and 06:00': '25:00' is not a time of day"),
 ])
 def test_config_refuses_automations_that_cannot_work(tmp_path: Path, fields: dict[str, object], says: str) -> None:
     with pytest.raises(ConfigError, match=says):
