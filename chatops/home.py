@@ -29,7 +29,7 @@ from .controls import CONTROLS, Action, Control, PayloadError, Publish
 from .device_settings import SETTABLE
 from .device_values import PLAUSIBLE
 from .ha_discovery import path_from_template  # noqa: F401 (re-exported)
-from .i18n import _, format_number, pgettext, reported_decimals
+from .i18n import _, current_language, format_number, pgettext, reported_decimals
 from .durations import format_duration
 from .mqtt import MqttLink
 from .payloads import as_bool, bare, extract
@@ -67,6 +67,8 @@ class Device:
     reported: dict[str, Any] = field(default_factory=dict)   # fields heard on their own topics (field_topics)
     clock: Clock = field(default=SYSTEM_CLOCK, repr=False, compare=False)   # the hub's (staleness)
     offline_since: float | None = None  # when its availability topic said offline (chatops.availability)
+    # (reading, language, text) of the last `show`: the same reading read again is not formatted again
+    _shown: tuple[Reading, str, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def type(self) -> DeviceType:
@@ -156,12 +158,18 @@ class Device:
 
     def show(self, now: float | None = None) -> str:
         """`21.5 °C`, `ON`, `no reading yet`, with staleness when it applies."""
-        if self.reading is None:
+        reading = self.reading
+        if reading is None:
             return _("no reading yet")
-        if self.control is not None:
-            text = self.control.show(self.settings, self.reading.value, self.reading.attrs, self.reading.raw)
+        language = current_language()
+        shown = self._shown
+        if shown is not None and shown[0] is reading and shown[1] == language:
+            text = shown[2]
         else:
-            text = self.value_text()
+            control = self.control
+            text = control.show(self.settings, reading.value, reading.attrs, reading.raw) if control is not None \
+                else self.value_text()
+            self._shown = (reading, language, text)
         if self.offline_since is not None:
             text += " " + _("(offline: the device said so)")
         elif self.is_stale(now):
@@ -196,6 +204,7 @@ class Home:
         self._clock = clock
         self.devices: dict[str, Device] = {}
         self._index: dict[str, Device] = {}
+        self._found: dict[str, Device | None] = {}     # find()'s answers, until a device comes or goes
         self._listeners: list[Listener] = []
         self.bad_payloads = 0
         # Devices discovery adopted, waiting for `subscribe_adopted` (a task the hub owns) to
@@ -211,6 +220,7 @@ class Home:
         self.devices[device.name] = device
         for key in _words_of(device):
             self._index.setdefault(key, device)
+        self._found.clear()
 
     def adopt(self, device: Device) -> bool:
         """Add a device some discovery announced, unless one by that name, on that reading or
@@ -252,6 +262,7 @@ class Home:
         device = self.devices.pop(name, None)
         if device is None:
             return
+        self._found.clear()
         for key in [key for key, known in self._index.items() if known is device]:
             del self._index[key]
             if other := next((d for d in self.devices.values() if key in _words_of(d)), None):
@@ -265,11 +276,18 @@ class Home:
 
     def find(self, name: str) -> Device | None:
         """The device called `name` (name, label or alias; case and accents do not matter). A
-        French article before a name no device has is skipped: `ouvre le volet`, `photo l'entrée`."""
+        French article before a name no device has is skipped: `ouvre le volet`, `photo l'entrée`.
+        Answers are remembered (every `temp salon` asked the same), at most 1,024 names."""
+        if name in self._found:
+            return self._found[name]
+        found = None
         for key in spoken_forms(fold(" ".join(name.split()))):
             if found := self._index.get(key) or self._index.get(key.replace(" ", "_")):
-                return found
-        return None
+                break
+        if len(self._found) >= 1024:        # strangers' random words do not grow it without end
+            self._found.clear()
+        self._found[name] = found
+        return found
 
     def words(self, takes: Callable[[Device], bool] | None = None) -> dict[str, str]:
         """Every one-word name a device is known by (name or alias), folded, with its spelling:

@@ -98,10 +98,12 @@ def _is_temperature(device: Device) -> bool:
     AM2301 reports one beside the temperature, in °C too)."""
     if device.type is DeviceType.CLIMATE:
         return True
-    if "dew" in f"{device.settings.value or ''} {device.name}".casefold():
+    if device.type is not DeviceType.SENSOR:
         return False
-    return device.type is DeviceType.SENSOR and (device.unit.endswith("C") or device.unit.endswith("F")
-                                                 or "temp" in (device.settings.value or ""))
+    value = device.settings.value or ""
+    if not (device.unit.endswith("C") or device.unit.endswith("F") or "temp" in value):
+        return False
+    return "dew" not in value.casefold() and "dew" not in device.name.casefold()
 
 
 TEMPERATURES = DeviceKind(_is_temperature, N_("Rooms with a temperature"))
