@@ -85,7 +85,7 @@ class Adapter(AdapterBase):
     def __init__(self, name: str, settings: Settings) -> None:
         self.name = name
         self.settings = settings
-        self.capabilities = Capabilities(max_text=MAX_TEXT, images=True)
+        self.capabilities = Capabilities(max_text=MAX_TEXT, images=True, pictures_apart=True)
         self.health = Health()
         self.bot: Any = None
         self.username = ""

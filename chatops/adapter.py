@@ -31,6 +31,9 @@ class Capabilities:
     keeps_messages: bool = True    # a message for someone not there waits for them; else (the web
                                    # chat, with no page open) a timer's later result goes to the
                                    # owner's other networks
+    pictures_apart: bool = False   # a picture is a message of its own (Telegram's photo): the core
+                                   # sends it as a piece of its own, before the words, so that one the
+                                   # network refuses leaves the words and a retry does not send it twice
     names_pass_on: bool = False    # a direct chat's name may be someone else's later (an IRC nick):
                                    # a timer's later result goes to the owner as an alert does,
                                    # their identity checked when it is sent

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import inspect
 import logging
@@ -36,6 +37,7 @@ from .command import CommandSet, CommandSpec
 from .plugins import Plugin, Storage, declared_config
 from .config import ConfigError, Settings, loaded_adapter_class
 from .extras import needs_module
+from .i18n import _
 from .history import History
 from .lanes import Lanes
 from .hub_device import HUB_NODE_PREFIX, HubDevice
@@ -44,7 +46,7 @@ from .announced import Announced
 from .message import Address, Identity, Message, Reply
 from .metrics import Metrics
 from .mqtt import MqttLink, broker_address
-from .outbox import RetryLater, Unread
+from .outbox import RetryLater, Undeliverable, Unread
 from .preflight import data_dir_problem, listen_problems, web_message
 from .render import fit
 from .router import Router
@@ -408,12 +410,34 @@ class Hub:
         "unknown", `outcome` one of ok, refused, error, timeout. Metrics hook."""
         self.metrics.observe_command(command, outcome, seconds)
 
-    async def send_through(self, adapter: Adapter, address: Address, reply: Reply) -> None:
+    async def send_through(self, adapter: Adapter, address: Address, reply: Reply,
+                           sent: list[int] | None = None) -> None:
         """Every way out (answers, the outbox, alerts sent from memory) ends here: the reply fitted
         to the network (chatops.render.fit: long text in pieces, pictures as links where the
-        network carries none), then the adapter's `send` for each piece."""
-        for piece in fit(reply, adapter.capabilities, self.web):
-            await adapter.send(address, piece)
+        network carries none), then the adapter's `send` for each piece.
+
+        `sent` counts the pieces already sent (the outbox keeps it per delivery): a retry after
+        the second of two pieces failed starts there, instead of sending the first twice. A
+        picture the network refuses for good (Telegram's PHOTO_INVALID_DIMENSIONS) is left out,
+        and the words after it say so: an alarm is not lost for its picture."""
+        pieces = fit(reply, adapter.capabilities, self.web)
+        note = ""
+        for index, piece in enumerate(pieces):
+            if sent is not None and index < sent[0]:
+                continue
+            if note:
+                piece = dataclasses.replace(piece, text=f"{piece.text} {note}")
+                note = ""
+            try:
+                await adapter.send(address, piece)
+            except Undeliverable as exc:
+                if piece.text or index == len(pieces) - 1:
+                    raise
+                log.warning("%s refused a picture for %s (%s): the words go without it", adapter.name,
+                            address.target, exc)
+                note = _("(the picture could not be sent: {why})").format(why=str(exc)[:200])
+            if sent is not None:
+                sent[0] = index + 1
 
     async def send(self, address: Address, reply: Reply) -> None:
         """Send through the adapter named in `address`; failures are logged (replies are best-effort)."""

@@ -74,6 +74,9 @@ class Outbox:
         self._pass_done: dict[str, asyncio.Event] = {}
         self.sent_count = 0
         self.shown: set[int] = set()    # deliveries sent whose delivered mark is not written yet
+        # Pieces of a delivery sent before a later one failed (a long text in two messages, a
+        # picture then its words): its retry starts after them. In memory: a restart sends it whole.
+        self._pieces_sent: dict[int, list[int]] = {}
         self._queued: list[tuple[list[tuple[Address, str, str, str, str | None, float]], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[object] | None = None
 
@@ -200,8 +203,11 @@ class Outbox:
                     open_, severity in rows:
                 buttons = self._ack_button(alert_id, recipient) if open_ and kind in ("raise", "repeat") else ()
                 alert = AlertRef(alert_id, severity, kind) if severity is not None else None
+                sent = self._pieces_sent.setdefault(delivery_id, [0])
                 outcome = await self._send_one(adapter, adapter_name, target, bool(direct), text, attachment,
-                                               attempts, buttons, alert, answer=kind == "reply")
+                                               attempts, buttons, alert, answer=kind == "reply", sent=sent)
+                if outcome is None or outcome[1] == NEVER or not sent[0]:
+                    self._pieces_sent.pop(delivery_id, None)
                 if outcome is None:
                     delivered.append(delivery_id)
                     self.shown.add(delivery_id)      # `alerts` lists the recipient as told at once
@@ -254,7 +260,8 @@ class Outbox:
 
     async def _send_one(self, adapter: Any, adapter_name: str, target: str, direct: bool, text: str,
                         attachment: str | None, attempts: int, buttons: tuple[Button, ...] = (),
-                        alert: AlertRef | None = None, answer: bool = False) -> tuple[str, float] | None:
+                        alert: AlertRef | None = None, answer: bool = False,
+                        sent: list[int] | None = None) -> tuple[str, float] | None:
         """Send one delivery; None when sent, else (error, retry delay)."""
         attachments = ()
         if attachment:
@@ -264,7 +271,7 @@ class Outbox:
         epoch = adapter.health.since                # changes when the connection goes down or up
         try:
             async with asyncio.timeout(SEND_TIMEOUT):
-                await self.hub.send_through(adapter, Address(adapter_name, target, direct), reply)
+                await self.hub.send_through(adapter, Address(adapter_name, target, direct), reply, sent)
                 await adapter.confirm_delivery()    # a network without acks (IRC): the server read it
             self.sent_count += 1
             self.hub.metrics.message_out(adapter_name)

@@ -89,6 +89,9 @@ def fit(reply: Reply, capabilities: Capabilities, web: Any) -> list[Reply]:
     if reply.attachments and not capabilities.images:
         links = [f"{a.name or a.path.name}: {image_link(web, a) or NO_LINK}" for a in reply.attachments]
         reply = dataclasses.replace(reply, text="\n".join(filter(None, [reply.text, *links])), attachments=())
+    if reply.attachments and reply.text and capabilities.pictures_apart:
+        return [dataclasses.replace(reply, text="", buttons=()),
+                *fit(dataclasses.replace(reply, attachments=()), capabilities, web)]
     limit = capabilities.max_text
     if capabilities.size(reply.text) <= limit:
         return [reply]

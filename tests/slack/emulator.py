@@ -70,6 +70,7 @@ class SlackEmulator:
         self.sockets: list[Socket] = []
         self.changed = asyncio.Condition()      # notified on every connection, ack, post
         self._rate_limits: dict[str, list[float]] = {}
+        self._limit_after: dict[str, int] = {}      # calls of a method answered before its 429s
         self.refuse: dict[str, str] = {}        # method -> the error Slack answers it with (missing_scope...)
         self._slash_channels: dict[str, str] = {}
         self._ids = itertools.count(1)
@@ -104,9 +105,11 @@ class SlackEmulator:
 
     # ---- knobs and waits for tests ----------------------------------------------------
 
-    def rate_limit(self, method: str, retry_after: float = 1, times: int = 1) -> None:
-        """The next `times` calls of `method` get HTTP 429 with this Retry-After."""
+    def rate_limit(self, method: str, retry_after: float = 1, times: int = 1, after: int = 0) -> None:
+        """The next `times` calls of `method` get HTTP 429 with this Retry-After, once `after`
+        more calls of it were answered (the second part of a long message)."""
         self._rate_limits.setdefault(method, []).extend([retry_after] * times)
+        self._limit_after[method] = after
 
     def connections(self, kind: str = "socket") -> int:
         return sum(1 for s in self.sockets if s.kind == kind)
@@ -211,7 +214,9 @@ class SlackEmulator:
         call = Call(method, params, token, time.monotonic())
         self.calls.append(call)
         pending = self._rate_limits.get(method)
-        if pending:
+        if pending and self._limit_after.get(method, 0) > 0:
+            self._limit_after[method] -= 1
+        elif pending:
             call.status = 429
             delay = pending.pop(0)
             await self._notify()

@@ -224,6 +224,24 @@ async def test_rate_limited_call_is_retried_after_retry_after(
         assert accepted.at - refused.at >= 1.2
 
 
+async def test_a_long_message_retried_after_its_second_part_failed_sends_that_part_only(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    """7,000 characters go as two posts; the second refused (429, retries spent): the outbox's
+    retry posted the first again, so it arrived twice."""
+    from chatops.message import Address, Reply
+    async with running(Hub(slack_settings(max_retries=0))) as hub:
+        await connected(hub, slack_emulator)
+        text = "\n".join(f"line {n:04d} " + "x" * 60 for n in range(100))
+        slack_emulator.rate_limit("chat.postMessage", retry_after=0.5, after=1)
+        await hub.alerts.outbox.queue(Address("slack", "C0HOME", False), "slack:C0HOME", "timer", [Reply(text)],
+                                      hub.clock.time())
+        first = await slack_emulator.next_post()
+        second = await slack_emulator.next_post(timeout=20)
+        assert first["text"].startswith("line 0000") and not second["text"].startswith("line 0000"), second
+        assert first["text"] + "\n" + second["text"] == text
+        assert [c.status for c in slack_emulator.calls_of("chat.postMessage")] == [200, 429, 200]
+
+
 async def test_disconnect_envelope_reconnects(
         slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
     async with running(Hub(slack_settings())) as hub:

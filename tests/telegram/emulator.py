@@ -51,6 +51,7 @@ class BotApi:
         self.webhook: dict[str, str] | None = None
         self._new = asyncio.Condition()
         self._throttled: dict[str, list[int]] = defaultdict(list)
+        self._refused: dict[str, list[str]] = defaultdict(list)    # method -> 400 descriptions to answer
         self.migrated: dict[int, int] = {}      # a group made a supergroup: its old id -> its new one
         self._runner: web.AppRunner | None = None
 
@@ -88,6 +89,10 @@ class BotApi:
     def throttle(self, method: str, retry_after: int, times: int = 1) -> None:
         self._throttled[method] += [retry_after] * times
 
+    def refuse(self, method: str, description: str, times: int = 1) -> None:
+        """Answer the next calls of `method` with 400 `description` (a photo Telegram will not take)."""
+        self._refused[method] += [description] * times
+
     def update(self, **kind: Any) -> dict[str, Any]:
         """An update as Telegram would post it to a webhook (not queued for getUpdates)."""
         update = {"update_id": self.next_update, **kind}
@@ -116,6 +121,9 @@ class BotApi:
             return web.json_response({"ok": False, "error_code": 429,
                                       "description": f"Too Many Requests: retry after {wait}",
                                       "parameters": {"retry_after": wait}}, status=429)
+        if self._refused.get(method):
+            return web.json_response({"ok": False, "error_code": 400,
+                                      "description": self._refused[method].pop(0)}, status=400)
         chat = params.get("chat_id")
         if method.startswith("send") and chat is not None and int(chat) in self.migrated:
             return web.json_response({"ok": False, "error_code": 400, "description": "Bad Request: group chat was "

@@ -107,6 +107,31 @@ async def test_an_alert_waits_for_the_bot_api_and_arrives_once(telegram_settings
         assert len(bot_api.to(ALICE)) == 1
 
 
+async def test_a_picture_telegram_refuses_leaves_the_words_and_none_is_sent_twice(
+        telegram_settings: Callable[..., Settings], bot_api: BotApi, tmp_path: Any) -> None:
+    """A photo Telegram refused (PHOTO_INVALID_DIMENSIONS) lost the whole alert, words and all;
+    a 429 on the words after the photo sent the photo again at the retry."""
+    from chatops.notice import Notice
+    from chatops.testing import tiny_png
+    picture = tiny_png(tmp_path / "p.png").read_bytes()
+    async with running(Hub(telegram_settings())) as hub:
+        await connected(hub)
+        bot_api.refuse("sendphoto", "Bad Request: PHOTO_INVALID_DIMENSIONS")
+        await hub.notifications.submit(Notice(("alice",), "Smoke in the kitchen", "critical", image=picture), "test")
+        [words] = await bot_api.wait_sent(ALICE)
+        assert words.method == "sendMessage" and words.text.startswith("[CRITICAL] Smoke in the kitchen (the "
+                                                                       "picture could not be sent: "), words.text
+        assert "PHOTO_INVALID_DIMENSIONS" in words.text.upper()
+        # Four 429s in a row on the words: the adapter gives the delivery back to the outbox, whose
+        # retry sends the words only.
+        bot_api.throttle("sendmessage", retry_after=1, times=4)
+        await hub.notifications.submit(Notice(("alice",), "Doorbell", "info", image=picture), "test")
+        sent = await bot_api.wait_sent(ALICE, 3, timeout=20)
+        assert [(s.method, s.text) for s in sent[1:]] == [("sendPhoto", ""), ("sendMessage", "Doorbell")], sent
+        assert bot_api.calls.count("sendphoto") == 2, "the refused one, then the doorbell's once"
+        assert bot_api.calls.count("sendmessage") == 6, "the first words; four 429s, then the doorbell's words"
+
+
 async def test_429_retry_after_is_obeyed(telegram_settings: Callable[..., Settings], bot_api: BotApi) -> None:
     async with running(Hub(telegram_settings())) as hub:
         await connected(hub)
