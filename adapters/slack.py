@@ -39,6 +39,7 @@ from chatops.backoff import Backoff
 from chatops.config import AdapterSettings, ConfigError, Duration, read_secret
 from chatops.health import Health
 from chatops.message import Address, Attachment, Identity, Message, Reply
+from chatops.outbox import Undeliverable
 
 if TYPE_CHECKING:
     from chatops.hub import Hub
@@ -46,6 +47,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000                    # Slack truncates long messages; 4000 is its advice per message
+# Web API refusals no retry can help, with what to do about each.
+NEVER_DELIVERED = {
+    "channel_not_found": "no such channel, or one the bot cannot see: check the ID, or /invite the bot there",
+    "not_in_channel": "the bot is not a member of the channel: /invite it there",
+    "is_archived": "the channel is archived",
+    "user_not_found": "no such member: check the ID",
+    "user_disabled": "that member's account is deactivated",
+    "cannot_dm_bot": "a bot cannot be sent a direct message",
+}
 FATAL_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked",
                           "token_expired", "not_allowed_token_type", "missing_scope", "no_permission"})
 NEW_TEXT = frozenset({None, "thread_broadcast", "file_share", "me_message"})   # subtypes that are new text
@@ -484,7 +494,18 @@ class Adapter(AdapterBase):
     # ---- outbound --------------------------------------------------------------------
 
     async def send(self, address: Address, reply: Reply) -> None:
-        """Post `reply` to a channel, a DM or a user (`U…`: a DM is opened); raise when Slack refuses."""
+        """Post `reply` to a channel, a DM or a user (`U…`: a DM is opened); raise when Slack
+        refuses: Undeliverable, with the fix, where no retry can help (a channel that does not
+        exist, one the bot is not in), which was retried for a day while /health said all was well."""
+        try:
+            await self._send(address, reply)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "")
+            if error in NEVER_DELIVERED:
+                raise Undeliverable(f"slack:{address.target}: {error}: {NEVER_DELIVERED[error]}") from None
+            raise
+
+    async def _send(self, address: Address, reply: Reply) -> None:
         web = self._web
         if web is None:
             raise ConnectionError(f"the Slack adapter {self.name} is not running")

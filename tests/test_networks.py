@@ -137,3 +137,16 @@ def test_an_xmpp_identity_that_could_never_match_is_refused() -> None:
         "\"alice@example.org\"",
         "users.bob.xmpp: 'bob!*@127.0.0.1': a JID is matched whole, without wildcards; list each person's, e.g. "
         "\"alice@example.org\""]
+
+
+def test_a_slack_id_in_another_form_is_refused() -> None:
+    """`@alice` or a lower-cased id passed check, then alice was a stranger; `slack:#general`
+    was an alert retried for a day."""
+    from chatops.config import ConfigError, parse_settings
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"users": {"alice": {"slack": ["@alice"]}}})
+    assert caught.value.problems[0].startswith("users.alice.slack: '@alice' is not a Slack member ID; write it as "
+                                               "Slack does, e.g. \"U0123ABCD\"")
+    parse_settings({"users": {"alice": {"slack": ["U0123ABCD"]}}})
+    from adapters.slack_network import address_problem
+    assert address_problem("#general") and address_problem("c0123abc") and not address_problem("C0123ABCD")
