@@ -136,11 +136,12 @@ class Access:
 
     def authorize(self, sender: str, user: User | None, spec: CommandSpec | None,
                   pin: Pin = Pin.NOT_ASKED, *, metered: bool = True, forgeable: bool = False,
-                  word: str = "") -> Refusal | None:
+                  word: str = "", said: str = "") -> Refusal | None:
         """None when `user` (None: a stranger known as `sender`) may run `spec` now, else why
         not. `spec` None is an unknown command: it still costs the sender a token. `forgeable`:
         the line came by a network whose sender anyone can fake (SMS). `word`: the command's
-        word as typed (`dans` for `in`), which a refusal names."""
+        word as typed (`dans` for `in`), which a refusal names; `said`, the command line as typed
+        (`chauffage on`, a device's shorthand), which the PIN's refusal gives back with the PIN."""
         grants = self.auth.grants_for(user)
         admin = "*" in grants
         # `unmetered` spares a user's acknowledgement during a storm of alerts; a stranger's
@@ -181,6 +182,6 @@ class Access:
                            f"{spec.name}: locked out ({user.name})")
         if pin is Pin.ABSENT:
             return Refusal("pin-missing", _("This command needs your PIN first: send \"PIN {command}\", your PIN "
-                                            "word in front.").format(command=word.lower() or spec.name),
+                                            "word in front.").format(command=said or word.lower() or spec.name),
                            f"{spec.name}: missing PIN ({user.name})")
         return None

@@ -134,7 +134,10 @@ async def test_an_alarm_tells_a_pin_user_to_answer_with_the_pin_and_the_refusal_
     shown = AlertEngine.in_their_words(hub.alerts, lambda prefix: f"(alert #1; answer {prefix}ack 1)")
     assert shown("alice", "sms", True) == "(alert #1; answer PIN ack 1)"
     assert shown("bob", "sms", True) == "(alert #1; answer ack 1)"             # no PIN: none asked
-    assert await sms(hub, "ack 1") == 'This command needs your PIN first: send "PIN ack", your PIN word in front.'
+    assert await sms(hub, "ack 1") == 'This command needs your PIN first: send "PIN ack 1", your PIN word in front.'
+    # What she typed, given back whole: `PIN switch` (the shorthand's command) was no command.
+    assert await sms(hub, "chauffage on") == \
+        'This command needs your PIN first: send "PIN chauffage on", your PIN word in front.'
 
 
 async def test_the_pin_with_a_colon_is_the_pin_and_a_word_alone_tells_nothing_of_the_pin(hub: Hub) -> None:
