@@ -69,6 +69,15 @@ class Mode(str, Enum):
 class Settings(AdapterSettings):
     """[adapters.slack]: a Slack app in Socket Mode (bot and app-level tokens), or a classic app over RTM."""
 
+    # Swapped tokens get a bare invalid_auth from Slack: `chatops check` tells them apart by their prefixes.
+    SECRET_FORMATS = {
+        "bot_token": (r"xox[bp]-\S+", "the bot token starts with xoxb-",
+                      "it is the Bot User OAuth Token (OAuth & Permissions); an xapp- one is the app token"),
+        "app_token": (r"xapp-\S+", "the app-level token starts with xapp-",
+                      "it is made under Basic Information, App-Level Tokens (connections:write); an xoxb- one "
+                      "is the bot token"),
+    }
+
     mode: Mode = Field(Mode.SOCKET, examples=['"socket"', '"rtm"'],
                        description="`socket` (Socket Mode), or `rtm` for a legacy classic app")
     bot_token_env: str | None = Field(None, examples=['"SLACK_BOT_TOKEN"'],
@@ -209,10 +218,6 @@ class Adapter(AdapterBase):
         app_token = read_secret(s, "app_token", hub.settings.base_dir) if s.mode is Mode.SOCKET else None
         if not bot_token or (s.mode is Mode.SOCKET and not app_token):
             raise ConfigError(["a bot token (and, in Socket Mode, an app token) is required"])
-        if bot_token.startswith("xapp-") or (app_token is not None and app_token.startswith("xox")):
-            # Slack answers a swapped pair with a bare invalid_auth: the prefixes tell them apart.
-            raise ConfigError([f"adapters.{self.name}: the bot token (bot_token_env/_file) is the xoxb-… one and "
-                               f"the app token (app_token_env/_file) the xapp-… one: they are swapped"])
         self._hub = hub
         self._inbound = asyncio.Queue()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=s.timeout)) as http:

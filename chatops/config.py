@@ -95,6 +95,9 @@ def _long_enough(section: Model, key: str, value: str, where: str, fix: str) -> 
                            f"server could guess; use at least {least} random characters: {fix}"])
     form = getattr(type(section), "SECRET_FORMATS", {}).get(key)
     if form is not None and not re.fullmatch(form[0], value):
+        # (pattern, what it takes[, where to find the right one]); one we make is made with openssl.
+        if len(form) > 2:
+            raise ConfigError([f"{where}: {form[1]}; {form[2]}"])
         raise ConfigError([f"{where}: {form[1]} (not {len(value)} characters with others); make one with "
                            f"openssl rand -hex 32"])
 

@@ -390,9 +390,15 @@ async def test_swapped_tokens_are_told_apart_by_their_prefixes(
     monkeypatch.setenv("SLACK_APP_TOKEN", "xoxb-emulator")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xapp-emulator")
     async with running(Hub(slack_settings())) as hub:
-        await wait_for(lambda: "they are swapped" in caplog.text)
+        await wait_for(lambda: "the bot token starts with xoxb-; it is the Bot User OAuth Token" in caplog.text)
         assert not hub.adapters["slack"].health.connected
     assert slack_emulator.calls == [], "nothing sent to Slack with the wrong token"
+    from chatops.config_report import check_secrets            # and `chatops check` says so first
+    assert [p.split(": ", 2)[-1] for p in check_secrets(slack_settings())] == [
+        "the bot token starts with xoxb-; it is the Bot User OAuth Token (OAuth & Permissions); an xapp- one is "
+        "the app token",
+        "the app-level token starts with xapp-; it is made under Basic Information, App-Level Tokens "
+        "(connections:write); an xoxb- one is the bot token"]
 
 
 async def test_cancellation_closes_quickly(slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
