@@ -505,13 +505,13 @@ def command_words(line: str) -> list[str]:
     words = _split(clean_text(line))
     if not words:
         return words
-    if any(word[-1] in ",;" for word in words):
+    if any(word[-1:] in (",", ";") for word in words):     # (`""` is an empty word: no [-1])
         words = [word.rstrip(",;") or word for word in words]
     if words == ["?"]:
         return words                                # `?` alone: help's own word
-    while words and not words[-1].rstrip(_LINE_END):
+    while words and words[-1] and not words[-1].rstrip(_LINE_END):
         words.pop()                                 # a `?` or `!` on its own, French style
-    if words and words[-1][-1] in _LINE_END:
+    if words and words[-1][-1:] and words[-1][-1] in _LINE_END:
         words[-1] = words[-1].rstrip(_LINE_END)
     return words
 

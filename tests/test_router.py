@@ -83,6 +83,16 @@ async def test_temp_reads_several_rooms_listed(hub: Hub) -> None:
         "No room called 'garage cellier'. Rooms with a temperature: chambre, salon, thermostat."
 
 
+async def test_an_empty_quoted_word_is_answered_not_a_traceback(hub: Hub) -> None:
+    """`temp ""` (and the dashboard's button without a value, sent as `""`) ended in IndexError:
+    a 500 from the API, silence in the chat."""
+    assert await exec_command(hub, 'ack ""') == "'' is not an alert id; say ack or ack 12."
+    assert await exec_command(hub, 'switch heater ""') == \
+        "The state is on, off or toggle, not ''. Usage: switch DEVICE on|off|toggle [for DURATION]"
+    assert (await exec_command(hub, 'temp "" salon')).startswith("salon: ")
+    assert await exec_command(hub, '""') == "Unknown command ''. Say help for the list."
+
+
 async def test_help_shows_the_prefix_only_where_one_is_needed(hub: Hub) -> None:
     """The console and other direct chats take `temp salon` as is; a room needs `!temp salon`."""
     direct = (await exec_command(hub, "help")).splitlines()
