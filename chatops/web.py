@@ -460,8 +460,14 @@ class WebServer:
             text = f'snap "{_quoteless(name)}"'
             result["camera"] = name
         message = Message(self._identity(session), Address(self.chat.name, session, True), text, addressed=True)
-        replies = await self.hub.execute(message)
+        outcome: list[str] = []
+        replies = await self.hub.execute(message, outcome=outcome)
         result["text"] = "\n".join(r.text for r in replies)
+        if not replies and "rate-limited" in outcome:
+            # The rate limit answers a chat once, then keeps quiet; a button is told each time,
+            # or its card's note went blank and the thermostat's + stopped without a word.
+            with speaking(self.hub.auth.language_of(self.settings.user)):
+                result["text"] = _("Too many commands; wait a minute and try again.")
         result["images"] = [u for r in replies for u in self.chat.image_urls(r.attachments, "")]
         if kind in ("switch", "set"):
             device = self.hub.home.find(str(data.get("device", "")))

@@ -331,6 +331,25 @@ async def test_dashboard_actions_obey_permissions(tmp_path: Path, mosquitto: Mos
                                                            "detail": "testing"}
 
 
+async def test_a_rate_limited_button_says_so_each_time(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Past the rate limit, a chat is told once and then nothing; a button's card note went blank
+    (the thermostat's + stopped without a word). Each button is told."""
+    settings = settings_for(tmp_path, mosquitto.url, web={"user": None}, hub={"rate_limit": 2},
+                            simulator={"enabled": True})
+    async with running(Hub(settings, tty=False)) as hub:
+        assert hub.web is not None
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"http://127.0.0.1:{hub.web.port}/ws") as ws:
+            assert (await ws.receive_json(timeout=5))["type"] == "hello"
+            texts = []
+            for request in range(6):
+                await ws.send_json({"type": "switch", "device": "heater", "state": "on", "request": request})
+                while (result := await ws.receive_json(timeout=5))["type"] != "result":
+                    pass
+                texts.append(result["text"])
+            assert all(texts), texts
+            assert texts[-2:] == ["Too many commands; wait a minute and try again."] * 2, texts
+
+
 async def test_dashboard_needs_the_token_beyond_loopback(tmp_path: Path, mosquitto: Mosquitto,
                                                           monkeypatch: pytest.MonkeyPatch,
                                                           caplog: pytest.LogCaptureFixture) -> None:
