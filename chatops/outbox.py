@@ -292,6 +292,10 @@ class Outbox:
             # was retried every second for ever.)
             renewed = adapter.health.connected and adapter.health.since != epoch
             lost = not adapter.health.connected
+            if sent is not None and (renewed or lost or isinstance(exc, (ConnectionError, TimeoutError))):
+                # The connection went with it: what was written before may have died in the
+                # kernel too (IRC has no acknowledgement but `confirm_delivery`): all of it again.
+                sent[0] = 0
             delay = 0.0 if renewed else RECONNECT_RETRY if lost else Backoff.delay_after(attempts + 1, 1.0, RETRY_CAP)
             if isinstance(exc, TimeoutError) and not str(exc):
                 exc = TimeoutError(f"{adapter_name} did not take it within {SEND_TIMEOUT:g}s")

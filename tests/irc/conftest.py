@@ -320,6 +320,7 @@ class FakeHub:
         self.messages: asyncio.Queue[object] = asyncio.Queue()
         self.router = router
         self.web = None
+        self.auth = SimpleNamespace(users={})      # nobody configured: no account: pattern to warn of
 
     def dispatch(self, message: object) -> None:
         self.messages.put_nowait(message)
