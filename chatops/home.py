@@ -31,6 +31,7 @@ from .device_values import PLAUSIBLE
 from .ha_discovery import path_from_template  # noqa: F401 (re-exported)
 from .i18n import _, current_language, format_number, pgettext, reported_decimals
 from .durations import format_duration
+from .mqtt import Listener as MqttListener
 from .mqtt import MqttLink
 from .payloads import as_bool, bare, extract
 from .tasmota import sibling, status_answer, unwrap
@@ -209,7 +210,7 @@ class Home:
         self.bad_payloads = 0
         # Devices discovery adopted, waiting for `subscribe_adopted` (a task the hub owns) to
         # subscribe their topics; `_all_subscribed` is clear while any wait.
-        self._adopted: asyncio.Queue[Device] = asyncio.Queue()
+        self._adopted: asyncio.Queue[list[str]] = asyncio.Queue()     # the topics of each, to subscribe
         self._all_subscribed = asyncio.Event()
         self._all_subscribed.set()
         for name, settings in devices.items():
@@ -251,8 +252,10 @@ class Home:
                         self.devices[taken].settings.topic)
         self._add(device)
         log.info("discovered %s %s on %s", device.type.value, device.name, device.settings.topic)
+        wanted = self._wanted(device)
+        self.mqtt.follow(wanted)
         self._all_subscribed.clear()
-        self._adopted.put_nowait(device)
+        self._adopted.put_nowait([topic_filter for topic_filter, _listener in wanted])
         return True
 
     def discard(self, name: str) -> None:
@@ -336,20 +339,21 @@ class Home:
     async def start(self) -> None:
         """Subscribe to every device's state topic; safe before MQTT is up. (Devices announced
         over discovery come and go through chatops.announced.)"""
-        for device in list(self.devices.values()):
-            await self._subscribe(device)
+        await self.mqtt.subscribe_all([pair for device in list(self.devices.values()) for pair in self._wanted(device)])
 
     async def subscribe_adopted(self) -> None:
-        """Subscribe the topics of each device discovery adopts, in turn, for the hub's life.
+        """Send the SUBSCRIBE for the topics of each device discovery adopts, for the hub's life.
 
-        `adopt` runs inside an MQTT callback and cannot await; a task of its own per device
-        would be owned by nobody (and may be collected before it ends)."""
+        `adopt` runs inside an MQTT callback and cannot await: it registers the device's
+        listeners at once (a second entity on the same state topic, announced with the first,
+        gets the retained state the broker sends for it), and this task, which the hub owns,
+        sends what the broker must still be asked for."""
         while True:
-            device = await self._adopted.get()
+            filters = await self._adopted.get()
             try:
-                await self._subscribe(device)
+                await self.mqtt.subscribe_filters(filters)
             except Exception:               # one device's trouble leaves the next ones subscribed
-                log.exception("could not subscribe to the topics of %s", device.name)
+                log.exception("could not subscribe to %s", ", ".join(filters))
             finally:
                 if self._adopted.empty():
                     self._all_subscribed.set()
@@ -363,25 +367,27 @@ class Home:
                 async with asyncio.timeout(timeout):
                     await self._all_subscribed.wait()
 
-    async def _subscribe(self, device: Device) -> None:
+    def _wanted(self, device: Device) -> list[tuple[str, MqttListener]]:
+        """The (topic filter, listener) pairs that follow `device`."""
+        wanted: list[tuple[str, MqttListener]] = []
         if topic := device.settings.availability_topic:
-            await self.mqtt.subscribe(topic, lambda _t, payload, _r, d=device: heard(d, payload, self._clock.time()))
+            wanted.append((topic, lambda _t, payload, _r, d=device: heard(d, payload, self._clock.time())))
         for name, topic in device.settings.field_topics.items():
-            await self.mqtt.subscribe(topic, lambda _t, payload, _r, d=device, f=name: self._field_update(d, f, payload))
+            wanted.append((topic, lambda _t, payload, _r, d=device, f=name: self._field_update(d, f, payload)))
         if device.settings.topic and device.settings.topic not in device.settings.field_topics.values():
-            await self.mqtt.subscribe(device.settings.topic,
-                                      lambda _t, payload, _r, d=device: self.update(d, payload))
+            wanted.append((device.settings.topic, lambda _t, payload, _r, d=device: self.update(d, payload)))
             result = sibling(device.settings.topic, "stat", "RESULT")
             if result and (device.control is not None or device.switchable):
                 # Tasmota answers a command on stat/<topic>/RESULT at once; telemetry comes minutes
                 # later. Whatever the payload style (a Tasmota plug announced through Home
                 # Assistant's discovery reads `raw`), the answer carries the same fields. Answers
                 # to other commands (Timezone, Status...) carry none of them: not bad payloads.
-                await self.mqtt.subscribe(result, lambda _t, payload, _r, d=device: self.update(d, payload, quiet=True))
+                wanted.append((result, lambda _t, payload, _r, d=device: self.update(d, payload, quiet=True)))
             answer = status_answer(device.settings.topic)
             if answer is not None:      # Tasmota answers `Status 8` there, not on the telemetry topic
-                await self.mqtt.subscribe(answer[0], lambda topic, payload, _r, d=device, key=answer[1]:
-                                          self._status_answer(d, topic, payload, key))
+                wanted.append((answer[0], lambda topic, payload, _r, d=device, key=answer[1]:
+                               self._status_answer(d, topic, payload, key)))
+        return wanted
 
     def _field_update(self, device: Device, name: str, payload: bytes) -> None:
         """One field on its own topic (ESPHome's thermostat: the target on one topic, the mode on

@@ -161,13 +161,23 @@ class MqttLink:
         """`subscribe` for several filters, in one SUBSCRIBE packet once connected: one round trip
         to the broker instead of one each (on a stock mosquitto, Nagle's algorithm and our delayed
         ACK can make each 40 ms: the Home Assistant device's three cost the first answer 45 ms)."""
+        self.follow(wanted)
+        await self.subscribe_filters([f for f, _ in wanted])
+
+    def follow(self, wanted: list[tuple[str, Listener]]) -> None:
+        """Register listeners now, from code that cannot await (an MQTT callback); what the
+        broker must still be asked for goes with `subscribe_filters`."""
         for topic_filter, listener in wanted:
             if "+" in topic_filter or "#" in topic_filter:
                 self._wildcard.append((topic_filter, listener))
             else:
                 self._exact.setdefault(topic_filter, []).append(listener)
+
+    async def subscribe_filters(self, filters: list[str]) -> None:
+        """Ask the broker for those of `filters` not subscribed on this connection (`run`
+        subscribes every followed filter at each connect)."""
         client = self._client
-        missing = list(dict.fromkeys(f for f, _ in wanted if f not in self._subscribed))
+        missing = list(dict.fromkeys(f for f in filters if f not in self._subscribed))
         if client is not None and missing:
             self._subscribed.update(missing)
             failure = await self._acknowledged(client.subscribe([(f, 1) for f in missing]))
