@@ -28,6 +28,13 @@ DEVICES = {"probe": {"type": "sensor", "topic": "test/probe", "value": "temperat
            "gate": {"type": "binary_sensor", "topic": "test/gate", "value": "open"}}
 
 
+# Two automations that undo each other's work on one light: the loop guard's case.
+FIGHTING = [{"name": "fight on", "when": "hall_light off", "do": ["switch hall_light on"], "owner": "owner",
+             "max_runs_per_minute": 3},
+            {"name": "fight off", "when": "hall_light on", "do": ["switch hall_light off"], "owner": "owner",
+             "max_runs_per_minute": 3}]
+
+
 def hub_for(tmp_path: Path, mosquitto: Mosquitto, automations: list[dict[str, Any]],
             clock: ManualClock | None = None) -> Hub:
     settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": True, "motion_clear": "1s"},
@@ -325,11 +332,7 @@ async def test_the_loop_guard_stops_an_automation_that_triggers_itself(tmp_path:
 async def test_two_automations_undoing_each_other_are_named_together(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """`hall_light off` -> on and `hall_light on` -> off: the loop guard stops one, and its
     warning names the other instead of asking whether it triggers itself."""
-    autos = [{"name": "fight on", "when": "hall_light off", "do": ["switch hall_light on"], "owner": "owner",
-              "max_runs_per_minute": 3},
-             {"name": "fight off", "when": "hall_light on", "do": ["switch hall_light off"], "owner": "owner",
-              "max_runs_per_minute": 3}]
-    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+    async with started(hub_for(tmp_path, mosquitto, FIGHTING)) as hub:
         await exec_command(hub, "switch hall_light on")
         await wait_for(lambda: any(a.stopped for a in hub.automations.by_name.values()), timeout=20)
         await hub.automations.settled()         # `stopped` is set before its warning is queued
@@ -400,11 +403,7 @@ async def test_enabled_again_after_the_loop_guard_it_does_what_it_was_stopped_fr
                                                                                  mosquitto: Mosquitto) -> None:
     """The loop guard refused a run while the condition held: `enable` makes it, as after a
     `disable` (it said "enabled" and left the light as it was)."""
-    autos = [{"name": "fight on", "when": "hall_light off", "do": ["switch hall_light on"], "owner": "owner",
-              "max_runs_per_minute": 3},
-             {"name": "fight off", "when": "hall_light on", "do": ["switch hall_light off"], "owner": "owner",
-              "max_runs_per_minute": 3}]
-    async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
+    async with started(hub_for(tmp_path, mosquitto, FIGHTING)) as hub:
         await exec_command(hub, "switch hall_light on")
         await wait_for(lambda: any(a.stopped for a in hub.automations.by_name.values()), timeout=20)
         await hub.automations.settled()

@@ -317,6 +317,21 @@ async def home(tmp_path: Path, mosquitto: Mosquitto, **overrides: Any) -> AsyncI
         yield hub
 
 
+@contextlib.asynccontextmanager
+async def store_cover(tmp_path: Path, mosquitto: Mosquitto, at_first: dict[str, Any],
+                      **settings: Any) -> AsyncIterator[tuple[Hub, aiomqtt.Client]]:
+    """A hub with a Zigbee2MQTT cover `store`, and its motor: the first state retained and read,
+    the motor listening on its /set topic; the retained state is taken away at the end."""
+    store = {"type": "cover", "topic": "zigbee2mqtt/store", "command_topic": "zigbee2mqtt/store/set", **settings}
+    async with home(tmp_path, mosquitto, devices={"store": store}) as hub, \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as motor:
+        await motor.publish("zigbee2mqtt/store", json.dumps(at_first), retain=True)
+        await wait_for(lambda: hub.home.devices["store"].reading is not None)
+        await motor.subscribe("zigbee2mqtt/store/set")
+        yield hub, motor
+        await motor.publish("zigbee2mqtt/store", b"", retain=True)
+
+
 async def say(hub: Hub, text: str) -> str:
     return await exec_command(hub, text, adapter="loop", network="loopback", sender="fam")
 
@@ -499,13 +514,7 @@ async def test_a_cover_reporting_only_state_and_position_says_closing_then_close
                                                                                   mosquitto: Mosquitto) -> None:
     """A Zigbee2MQTT cover without `moving`: its position going down is `closing…`, and its arrival
     at 0 % is reported as for any cover."""
-    store = {"type": "cover", "topic": "zigbee2mqtt/store", "command_topic": "zigbee2mqtt/store/set"}
-    async with home(tmp_path, mosquitto, devices={"store": store}) as hub, \
-            aiomqtt.Client("127.0.0.1", mosquitto.port) as motor:
-        await motor.publish("zigbee2mqtt/store", json.dumps({"state": "OPEN", "position": 100}), retain=True)
-        await wait_for(lambda: hub.home.devices["store"].reading is not None)
-        await motor.subscribe("zigbee2mqtt/store/set")
-
+    async with store_cover(tmp_path, mosquitto, {"state": "OPEN", "position": 100}) as (hub, motor):
         async def travel(_topic: str, payload: str) -> None:
             if json.loads(payload) == {"state": "CLOSE"}:
                 for position in (80, 50, 20, 0):            # the motor's own pace: a report per step
@@ -516,7 +525,6 @@ async def test_a_cover_reporting_only_state_and_position_says_closing_then_close
             assert answer.startswith("store: closing… ("), answer
             assert await later(hub) == "store: closed"
             assert commands == [("zigbee2mqtt/store/set", '{"state": "CLOSE"}')]
-        await motor.publish("zigbee2mqtt/store", b"", retain=True)
 
 
 @pytest_servers
@@ -579,14 +587,8 @@ async def test_a_select_option_with_spaces_is_set_with_or_without_quotes(tmp_pat
 async def test_a_cover_silent_until_it_arrives_is_said_when_it_does(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """A motor that reports only at rest, 1.5 s after the order: "No confirmation" was all anyone
     heard, though travel_timeout allowed it 45 s."""
-    store = {"type": "cover", "topic": "zigbee2mqtt/store", "command_topic": "zigbee2mqtt/store/set",
-             "confirm_timeout": "0.5s", "travel_timeout": "10s"}
-    async with home(tmp_path, mosquitto, devices={"store": store}) as hub, \
-            aiomqtt.Client("127.0.0.1", mosquitto.port) as motor:
-        await motor.publish("zigbee2mqtt/store", json.dumps({"state": "CLOSE", "position": 0}), retain=True)
-        await wait_for(lambda: hub.home.devices["store"].reading is not None)
-        await motor.subscribe("zigbee2mqtt/store/set")
-
+    async with store_cover(tmp_path, mosquitto, {"state": "CLOSE", "position": 0}, confirm_timeout="0.5s",
+                           travel_timeout="10s") as (hub, motor):
         async def slow(_topic: str, payload: str) -> None:
             if json.loads(payload) == {"state": "OPEN"}:
                 await asyncio.sleep(1.5)
@@ -596,7 +598,6 @@ async def test_a_cover_silent_until_it_arrives_is_said_when_it_does(tmp_path: Pa
             assert answer.startswith("No confirmation from store after 500ms") and \
                 answer.endswith("Where it gets to within 10s is told here."), answer
             assert await later(hub) == "store: open"
-        await motor.publish("zigbee2mqtt/store", b"", retain=True)
 
 
 @pytest_servers
@@ -624,13 +625,7 @@ async def test_a_stop_answers_where_the_cover_came_to_rest_not_its_coasting(tmp_
                                                                            mosquitto: Mosquitto) -> None:
     """A Zigbee2MQTT cover that reports once more while coasting after a stop (`"moving": "DOWN"`
     at 80 %), then at rest: `stop` answers the rest, "80 % open", once; not "closing…" first."""
-    store = {"type": "cover", "topic": "zigbee2mqtt/store", "command_topic": "zigbee2mqtt/store/set"}
-    async with home(tmp_path, mosquitto, devices={"store": store}) as hub, \
-            aiomqtt.Client("127.0.0.1", mosquitto.port) as motor:
-        await motor.publish("zigbee2mqtt/store", json.dumps({"position": 90, "moving": "DOWN"}), retain=True)
-        await wait_for(lambda: hub.home.devices["store"].reading is not None)
-        await motor.subscribe("zigbee2mqtt/store/set")
-
+    async with store_cover(tmp_path, mosquitto, {"position": 90, "moving": "DOWN"}) as (hub, motor):
         async def coast(_topic: str, payload: str) -> None:
             if json.loads(payload) == {"state": "STOP"}:
                 await motor.publish("zigbee2mqtt/store", json.dumps({"position": 80, "moving": "DOWN"}))
@@ -640,7 +635,6 @@ async def test_a_stop_answers_where_the_cover_came_to_rest_not_its_coasting(tmp_
             assert await say(hub, "store stop") == "store: 80 % open"
             with pytest.raises(TimeoutError):
                 await later(hub, timeout=1.0)                           # and nothing after it
-        await motor.publish("zigbee2mqtt/store", b"", retain=True)
 
 
 def report_position(report: str) -> float:

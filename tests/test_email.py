@@ -23,7 +23,7 @@ from adapters.email_network import identity_problem
 from chatops.hub import Hub, running
 from chatops.message import AlertRef
 from chatops.notice import Notice, Refused
-from chatops.testing import Mosquitto, free_port, settings_for, tiny_png
+from chatops.testing import Mosquitto, free_port, settings_for, tiny_png, wait_for
 
 PASSWORD = "pw-Zq8!never-in-logs"
 
@@ -214,9 +214,7 @@ async def test_a_refused_sender_is_the_adapter_down_with_the_fix_and_the_mail_wa
     async with running(Hub(email_settings(tmp_path, mosquitto.url, smtp_server), tty=False)) as hub:
         notice_id = await hub.notifications.submit(Notice(("owner",), "Freezer open", "warning"), "test")
         email = hub.adapters["email"]
-        async with asyncio.timeout(10):
-            while "refuses the sender" not in email.health.detail:
-                await asyncio.sleep(0.05)
+        await wait_for(lambda: "refuses the sender" in email.health.detail)
         assert "the server refuses the sender maison@example.org (553 5.7.1 Sender address rejected: not owned by " \
                "user); set [adapters.email] sender to an address your login may send as" in email.health.detail
         mail = await asyncio.wait_for(smtp_server.mailbox.mails.get(), 15)
@@ -234,9 +232,7 @@ async def test_a_login_wanted_at_mail_from_names_the_login_not_the_sender(
     async with running(Hub(email_settings(tmp_path, mosquitto.url, smtp_server), tty=False)) as hub:
         notice_id = await hub.notifications.submit(Notice(("owner",), "Freezer open", "warning"), "test")
         email = hub.adapters["email"]
-        async with asyncio.timeout(10):
-            while "login refused" not in email.health.detail:
-                await asyncio.sleep(0.05)
+        await wait_for(lambda: "login refused" in email.health.detail)
         assert "login refused: 530 5.7.0 Authentication required" in email.health.detail
         assert "refuses the sender" not in email.health.detail
         await status_of(hub, notice_id, "delivered")      # answered once: the mail goes after the backoff
