@@ -125,6 +125,11 @@ def _rooms_named(ctx: Context, text: str) -> tuple[list[Device], list[str]]:
     return list({d.name: d for d in rooms}.values()), [word for word, d in found if d not in rooms]
 
 
+def _no_room(ctx: Context, name: str) -> str:
+    rooms = ", ".join(sorted(d.name for d in ctx.home.devices.values() if _is_temperature(d)))
+    return _("No room called {name!r}. Rooms with a temperature: {rooms}.").format(name=name, rooms=rooms)
+
+
 @command("temp", aliases=["temperature", "température"], usage="temp [ROOM]")
 async def temp(ctx: Context, room: str | None = None) -> str:
     """Temperature of a room, or of every room."""
@@ -134,11 +139,9 @@ async def temp(ctx: Context, room: str | None = None) -> str:
             return await _reading(ctx, device)          # the common line: no access question asked
         several, others = _rooms_named(ctx, room)
         if several:                                     # `temp salon, chambre`, `temp salon et chambre`
-            rooms = ", ".join(sorted(d.name for d in ctx.home.devices.values() if _is_temperature(d)))
             return "\n".join([await _reading(ctx, d) for d in several] + [
                 ctx.home.unknown(word, TEMPERATURES) if ctx.home.closest(word, TEMPERATURES) else   # `chambr`
-                _("No room called {name!r}. Rooms with a temperature: {rooms}.").format(name=word, rooms=rooms)
-                for word in others])
+                _no_room(ctx, word) for word in others])
         # Any other device's value is `read`'s to show: whoever may not read learns of none here.
         kind = None if ctx.may_use("read") else TEMPERATURES
         if kind is not None:
@@ -154,8 +157,7 @@ async def temp(ctx: Context, room: str | None = None) -> str:
             if len(holding) == 1:
                 raise CommandError(_("No device called {name!r}. Did you mean {close}?").format(
                     name=room, close=holding[0]))
-            raise CommandError(_("No room called {name!r}. Rooms with a temperature: {rooms}.").format(
-                name=room, rooms=", ".join(rooms)))
+            raise CommandError(_no_room(ctx, room))
         if device.type is DeviceType.CAMERA:
             raise CommandError(_("{label} is a camera; try snap {name}.").format(label=device.label, name=device.name))
         return await _reading(ctx, device)
