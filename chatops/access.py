@@ -25,13 +25,15 @@ from typing import TYPE_CHECKING
 from .auth import Auth, User, fold
 from .command import CommandSpec
 from .config import ConfigError, read_secret
-from .i18n import _
+from .i18n import N_, _
 from .rate import SenderLimits
 
 if TYPE_CHECKING:
     from .adapter import Capabilities
 
 log = logging.getLogger(__name__)
+
+RATE_LIMITED = N_("Too many commands; wait a minute and try again.")   # said once to a chat, to each button
 
 PIN_FAILURES = 5               # wrong PINs per user per hour before PIN commands are refused outright
 PIN_WINDOW = 3600.0
@@ -152,7 +154,7 @@ class Access:
                 not (spec is not None and spec.unmetered and user is not None and not forgeable):
             verdict = self.limits.take(user.name if user else sender)
             if verdict != SenderLimits.ALLOWED:
-                answer = _("Too many commands; wait a minute and try again.") \
+                answer = _(RATE_LIMITED) \
                     if verdict == SenderLimits.FIRST_REFUSAL else None
                 return Refusal("rate-limited", answer, spec.name if spec else "unknown command")
         if spec is None:

@@ -39,6 +39,7 @@ from .health import Health
 from .controls import modes_of
 from .home import SWITCH_STATES, Device, Reading
 from .alerts import SEVERITY_WORDS
+from .access import RATE_LIMITED
 from .i18n import N_, _, pgettext, speaking
 from .message import Address, Attachment, Identity, Message, Reply
 from .sim_past import simulated_until
@@ -467,7 +468,7 @@ class WebServer:
             # The rate limit answers a chat once, then keeps quiet; a button is told each time,
             # or its card's note went blank and the thermostat's + stopped without a word.
             with speaking(self.hub.auth.language_of(self.settings.user)):
-                result["text"] = _("Too many commands; wait a minute and try again.")
+                result["text"] = _(RATE_LIMITED)
         result["images"] = [u for r in replies for u in self.chat.image_urls(r.attachments, "")]
         if kind in ("switch", "set"):
             device = self.hub.home.find(str(data.get("device", "")))
