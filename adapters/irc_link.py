@@ -84,6 +84,8 @@ class Link:
         self.nick_tries = 0
         self.mask: str | None = None
         self.isupport: dict[str, str] = {}
+        self._folded: dict[str, str] = {}
+        self._folded_by = ""                          # the CASEMAPPING `_folded` was folded by
         self.offered: dict[str, str] = {}
         self.caps: set[str] = set()
         self.cap_ended = False
@@ -161,7 +163,19 @@ class Link:
         return self.isupport.get("CASEMAPPING", "rfc1459")
 
     def fold(self, name: str) -> str:
-        return casefold(name, self.casemapping)
+        """`name` folded by the server's CASEMAPPING. Remembered: handling one chat line and its
+        answer folds the same few names seven times (the sender, our nick, the channel), 9 % of
+        the hub's CPU under bench.throughput's profile."""
+        mapping = self.casemapping
+        if mapping != self._folded_by:
+            self._folded.clear()
+            self._folded_by = mapping
+        folded = self._folded.get(name)
+        if folded is None:
+            if len(self._folded) >= 1024:      # a busy channel's nicks: forget them all now and then
+                self._folded.clear()
+            folded = self._folded[name] = casefold(name, mapping)
+        return folded
 
     def is_me(self, nick: str | None) -> bool:
         return nick is not None and self.fold(nick) == self.fold(self.nick)

@@ -139,3 +139,21 @@ async def test_a_command_written_with_an_earlier_publish_leaves_the_loop_idle(mo
         await assert_not_watched_for_writing(link)
         assert sorted(heard) == [b"command", b"state"]
         runner.cancel()
+
+
+async def test_a_qos0_publish_queued_before_a_command_is_still_acknowledged(mosquitto: Mosquitto) -> None:
+    """`send_now` sets paho's written-callback aside for its own publish (nobody waits for it);
+    an ordinary QoS 0 publish queued just before is written in the same call, and its caller,
+    who waits for that callback, must still return."""
+    settings = MqttSettings(url=mosquitto.url)
+    link = MqttLink(settings, "qos0-before", "chatops/qos0-before/status")
+    async with asyncio.TaskGroup() as tasks:
+        runner = tasks.create_task(link.run(broker_address(settings, Path("."))))
+        async with asyncio.timeout(10):
+            await link.connected.wait()
+            ordinary = tasks.create_task(link.publish("test/qos0", b"state", qos=0))
+            await asyncio.sleep(0)              # its first step: paho queues it, the watch is asked for
+            await link.send_now("test/qos0", b"command")
+            await ordinary
+        assert link.published == 2
+        runner.cancel()

@@ -494,3 +494,13 @@ async def test_an_alert_to_the_hubs_own_nick_is_undeliverable_naming_the_channel
     with pytest.raises(Undeliverable, match="irc:maison is the hub's own nick; the channel is written irc:#maison"):
         await wired.adapter.send(Address("irc", "maison", True), Reply("Smoke!", notice=True))
     assert "Smoke" not in wired.transport.data.decode()
+
+
+async def test_names_are_folded_again_when_the_server_announces_its_casemapping(wired: SimpleNamespace) -> None:
+    """`Link.fold` remembers what it folded; a CASEMAPPING in the server's 005 (read after our
+    first names were folded) must change the answers, not leave the old mapping's."""
+    link = wired.link
+    assert link.fold("Alice[~]") == "alice{^}"                # rfc1459 until the server says otherwise
+    await wired.feed(":irc.example 005 maison CASEMAPPING=ascii :are supported by this server")
+    assert link.fold("Alice[~]") == "alice[~]"
+    assert link.is_me("MAISON")
