@@ -74,6 +74,7 @@ class CommandSpec:
     precheck: Callable[[Any, list[str]], str | None] | None = None   # (hub, args): a problem, before a timer is set
     also_needs: Callable[[list[str]], str | None] | None = None      # (args): a command whose access rule applies too
     spoken_in: str | None = None       # a verb of one language (`allume`): listed by help to its speakers only
+    overtakes: Callable[[list[str]], bool] | None = None   # (args): answered ahead of a line still being handled
 
 
 @dataclass(slots=True)
@@ -145,6 +146,7 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
             unmetered: bool = False, shorthand: Shorthand | None = None,
             precheck: Callable[[Any, list[str]], str | None] | None = None,
             also_needs: Callable[[list[str]], str | None] | None = None, spoken_in: str | None = None,
+            overtakes: Callable[[list[str]], bool] | None = None,
             ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
     """Mark `func(ctx, ...)` as the command `name`; usage and help come from its signature and docstring.
 
@@ -157,7 +159,9 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
     these arguments need as well (`switch heater on for 2h` sets a timer: `in`'s), so that
     `chatops check` refuses an automation whose owner could not run it. `spoken_in` marks a
     verb of one language (`allume`, `fr`): it works for everyone, and `help` lists it to those
-    who speak it.
+    who speak it. `overtakes(args)` says the line must not wait behind an earlier line of the
+    same conversation still being handled (`volet stop` while `volet close` waits for a silent
+    motor): it runs beside it, through the same access path.
     """
 
     def mark(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -172,6 +176,7 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
             usage=usage or _usage(name, parameters), help=_first_line(func.__doc__),
             parameters=parameters, hidden=hidden, needs_user=needs_user,
             unmetered=unmetered, shorthand=shorthand, precheck=precheck, also_needs=also_needs, spoken_in=spoken_in,
+            overtakes=overtakes,
         )
         setattr(func, SPEC_ATTRIBUTE, spec)
         return func

@@ -119,6 +119,7 @@ class Hub:
         self._low_replies: Lanes[tuple[Address, Reply]] = Lanes(
             "low-replies", self._send_low, self.spawn, bound=10 * LANE_BOUND, droppable=lambda _: True,
             dropped_what="replies to unknown senders")
+        self._overtaking: set[str] = set()     # conversations with a line running ahead of its lane
         self._task_group: asyncio.TaskGroup | None = None
         tty = sys.stdin.isatty() if tty is None else tty
         self.adapters: dict[str, Adapter] = {}
@@ -366,7 +367,20 @@ class Hub:
         minutes back."""
         self.metrics.message_in(message.address.adapter)
         thread = message.address.thread
-        self.lanes.put(f"{message.address} thread {thread}" if thread else str(message.address), message)
+        key = f"{message.address} thread {thread}" if thread else str(message.address)
+        if self.lanes.busy(key) and key not in self._overtaking and self.router.overtakes(message):
+            # `volet stop` while `volet close` still waits for its motor: answered now, beside it
+            # (one such line at a time per conversation; another waits its turn in the lane).
+            self._overtaking.add(key)
+            self.spawn(self._overtake(key, message), f"overtaking {key}")
+            return
+        self.lanes.put(key, message)
+
+    async def _overtake(self, key: str, message: Message) -> None:
+        try:
+            await self._answer(message)
+        finally:
+            self._overtaking.discard(key)
 
     async def _answer(self, message: Message) -> None:
         async for reply in self.router.replies(message):

@@ -54,6 +54,11 @@ class Lanes(Generic[Item]):
         """Lanes with a worker, busy or idle."""
         return len(self._lanes)
 
+    def busy(self, key: str) -> bool:
+        """Whether an item put on `key` now would wait for another one to be handled first."""
+        lane = self._lanes.get(key)
+        return lane is not None and (lane.waiter is None or bool(lane.items))
+
     def put(self, key: str, item: Item) -> None:
         lane = self._lanes.get(key)
         if lane is not None and lane.waiter is not None and lane.waiter.done():

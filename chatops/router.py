@@ -94,6 +94,18 @@ class Router:
             return text[mention.end():].strip()
         return text if message.addressed else None
 
+    def overtakes(self, message: Message) -> bool:
+        """Whether `message` runs a command that must not wait behind an earlier line of its
+        conversation (`CommandSpec.overtakes`). Only the order: `replies` may still refuse it."""
+        line = self.command_text(message)
+        words = self._unprefixed(command_words(line)) if line else []
+        if not words:
+            return False
+        spec, args, _word = self._resolve(words)
+        if spec is None and len(words) > 1:        # a PIN word in front (SMS)
+            spec, args, _word = self._resolve(self._unprefixed(words[1:]))
+        return spec is not None and spec.overtakes is not None and spec.overtakes(args)
+
     async def run(self, message: Message) -> tuple[str, list[Reply]]:
         """(outcome, replies) of `message`: ok, refused, unknown, error or timeout, for callers that
         answer in another shape than text (Jabber-RPC turns a refusal into a fault)."""
@@ -492,9 +504,8 @@ def _rest_of(coro: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
                 return done.value
 
 
-# A unit written apart from its number, as the hub itself writes it (`40 %`, `21 °C`, French
-# typography): one word with the number, as the devices' parsers read it.
-# `21 °C`, `40 %`, `19 degrés`: a unit written apart from its number is read as one word (`19°`).
+# `21 °C`, `40 %`, `19 degrés` (as the hub itself writes them, French typography): a unit written
+# apart from its number is read as one word with it (`19°`), as the devices' parsers read it.
 _SPACED_UNIT = re.compile(r"(?<=\d) (%|°[CcFf]?|[Kk]|(?i:d[eé]gr[eé]s?|degrees?))(?= |$)")
 
 

@@ -45,7 +45,7 @@ async def alerts(ctx: Context) -> str:
     return "\n".join(lines)
 
 
-@command("ack", aliases=["acquitter", "ok"], usage="ack [ID]", unmetered=True)
+@command("ack", aliases=["acquitter", "ok"], usage="ack [ID]", unmetered=True, overtakes=lambda _args: True)
 async def ack(ctx: Context, alert_id: str | None = None) -> str:
     """Acknowledge an alert (the latest when no id): repeats stop, the others are told."""
     number = None

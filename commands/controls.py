@@ -23,7 +23,7 @@ from chatops.auth import fold
 from chatops.availability import offline_problem
 from chatops.command import CommandError, Context, Shorthand, command
 from chatops.config import DeviceType
-from chatops.controls import Action, ActionError
+from chatops.controls import STOP_WORDS, Action, ActionError
 from chatops.device_values import takes
 from chatops.device_settings import type_word
 from chatops.durations import format_duration
@@ -109,8 +109,14 @@ def _settable(ctx: Context, name: str) -> Device:
     return device
 
 
+def _stops(args: list[str]) -> bool:
+    """`volet stop`, `set volet stop`: never behind the asker's `volet close` still waiting for a
+    motor that reports only at rest (`CommandSpec.overtakes`)."""
+    return bool(args) and args[-1].casefold() in STOP_WORDS
+
+
 @command("set", aliases=["règle", "regle", "mets"], precheck=SET_VALUE.precheck, usage="set DEVICE VALUE", needs_user=True, permission="switch",
-         shorthand=Shorthand.DEVICE_VALUE)
+         shorthand=Shorthand.DEVICE_VALUE, overtakes=_stops)
 async def set_value(ctx: Context, device: str, value: str) -> str:
     """Set a light's brightness, a thermostat's target or mode, a cover's position, a number or a select."""
     if ctx.home.find(device) is None:
@@ -149,7 +155,7 @@ async def close_cover(ctx: Context, cover: str) -> str:
 
 
 @command("stop", aliases=["arrête", "arrete"], precheck=_covers("stop").precheck, usage="stop COVER", needs_user=True,
-         permission="switch")
+         permission="switch", overtakes=lambda _args: True)
 async def stop_cover(ctx: Context, cover: str) -> str:
     """Stop a shutter or blind where it is."""
     return await _cover_word(ctx, cover, "stop")

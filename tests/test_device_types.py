@@ -20,7 +20,7 @@ from chatops.hub import Hub, running
 from chatops.announced import discovered_device
 from chatops.home import Device, Reading
 from chatops.tasmota import discovered_devices
-from chatops.testing import Mosquitto, exec_command, settings_for, wait_for
+from chatops.testing import Mosquitto, exec_command, message, settings_for, wait_for
 
 USERS = {"fam": {"roles": ["family"], "web": ["fam"], "loopback": ["fam"]}}
 
@@ -598,6 +598,29 @@ async def test_a_cover_silent_until_it_arrives_is_said_when_it_does(tmp_path: Pa
             assert answer.startswith("No confirmation from store after 500ms") and \
                 answer.endswith("Where it gets to within 10s is told here."), answer
             assert await later(hub) == "store: open"
+
+
+@pytest_servers
+async def test_stop_does_not_wait_behind_a_close_still_waiting_for_a_silent_motor(tmp_path: Path,
+                                                                                mosquitto: Mosquitto) -> None:
+    """A motor that says nothing while it moves: `store close` waits confirm_timeout (3 s) for a
+    first report, and `store stop` typed meanwhile waited behind it in the conversation's lane,
+    so the shutter went on closing. The stop now runs at once, beside it."""
+    async with store_cover(tmp_path, mosquitto, {"state": "OPEN", "position": 100}, confirm_timeout="3s",
+                           travel_timeout="10s") as (hub, motor):
+        async def at_rest_only(_topic: str, payload: str) -> None:
+            if json.loads(payload) == {"state": "STOP"}:
+                await motor.publish("zigbee2mqtt/store", json.dumps({"position": 40, "moving": "STOP"}))
+        async with firmware(motor, at_rest_only) as commands:
+            hub.dispatch(message("store close", sender="fam", network="loopback", adapter="loop"))
+            await wait_for(lambda: len(commands) == 1)
+            hub.dispatch(message("store stop", sender="fam", network="loopback", adapter="loop"))
+            assert await later(hub, timeout=2.0) == "store: 40 % open"
+            assert [json.loads(p) for _t, p in commands] == [{"state": "CLOSE"}, {"state": "STOP"}]
+            assert (await later(hub)).startswith("No confirmation from store after 3s")   # the close's own answer
+        for line in ("stop store", "arrête le store", "set store stop", "!store stop"):
+            assert hub.router.overtakes(message(line, sender="fam", network="loopback", adapter="loop")), line
+        assert not hub.router.overtakes(message("store close", sender="fam", network="loopback", adapter="loop"))
 
 
 @pytest_servers
