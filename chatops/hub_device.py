@@ -14,6 +14,12 @@ the hub connects to the broker (a broker without persistence forgets retained me
 What was announced is read back from the broker: any retained config under the hub's node id
 that is not one of today's entities (a rule removed from config.toml, an adapter turned off,
 `discovery_publish = false`) is removed with an empty retained payload as soon as it is seen.
+
+Two hubs with one `[hub] name` on one broker would take each other's entities for leftovers and
+remove them, and share one status topic. Each connection says hello on `chatops/NAME/hello`
+(who it is: host, process, a random word); a hello from another instance is a namesake: said
+in the log and in `status`, answered with our own hello (so it learns of us too), our entities
+announced again, and nothing removed any more while it is there.
 """
 
 from __future__ import annotations
@@ -22,12 +28,16 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import re
+import secrets
+import socket
 from typing import TYPE_CHECKING, Any
 
 from . import json_input
 from . import __version__
 from .health import Health
+from .i18n import _
 from .message import Address
 from .mqtt import Listener, MqttUnavailable
 
@@ -73,6 +83,9 @@ class HubDevice:
         self._removing: set[str] = set()        # ... and those on their way out
         self._pressing = False
         self.removed = 0
+        self.instance = f"{socket.gethostname()} pid {os.getpid()} {secrets.token_hex(3)}"
+        self.namesakes: list[str] = []          # other hubs with our name, as their hellos said
+        self._hello_due = False
 
     # ---- what is announced ------------------------------------------------------------------
 
@@ -82,6 +95,10 @@ class HubDevice:
     @property
     def ack_topic(self) -> str:
         return f"{self.base}/ack"
+
+    @property
+    def hello_topic(self) -> str:
+        return f"{self.base}/hello"
 
     def _entities(self) -> dict[str, dict[str, Any]]:
         """Config topic -> discovery payload of every entity the hub has today."""
@@ -122,7 +139,8 @@ class HubDevice:
         # Without `discovery_publish` nothing is announced to Home Assistant (what was is removed,
         # _on_config), but the rules' and adapters' states are still published: Node-RED reads them.
         wanted: list[tuple[str, Listener]] = [(f"{self.prefix}/+/{self.node}/+/config", self._on_config),
-                                              (mqtt.status_topic, self._on_status)]
+                                              (mqtt.status_topic, self._on_status),
+                                              (self.hello_topic, self._on_hello)]
         if self.ack_user:                       # Node-RED presses it too, with or without the announcements
             wanted.append((self.ack_topic, self._on_press))
         await mqtt.subscribe_all(wanted)
@@ -131,8 +149,28 @@ class HubDevice:
 
     def _on_status(self, _topic: str, payload: bytes, _retained: bool) -> None:
         if payload == b"online":        # our own birth message: a new connection to the broker
-            self._announce_due = True
+            self._announce_due = self._hello_due = True
             self._wake.set()
+
+    def _on_hello(self, _topic: str, payload: bytes, retained: bool) -> None:
+        who = payload.decode("utf-8", "replace")[:120]
+        if retained or who == self.instance or who in self.namesakes:
+            return
+        self.namesakes.append(who)
+        log.error("another hub named %r is connected to this broker (%s): give each hub its own [hub] name; "
+                  "until then they share one status, answer the same %s/notify, and this one removes "
+                  "nothing from Home Assistant", self.name, who, self.base)
+        # It may have removed our entities before it heard of us; the hello goes first, so it
+        # knows us before it sees them again.
+        self._hello_due = self._announce_due = True
+        self._wake.set()
+
+    def namesake_note(self) -> str | None:
+        """`status`'s line about other hubs with this one's name, or None."""
+        if not self.namesakes:
+            return None
+        return _("another hub named {name} is on this broker ({who}): give each its own [hub] name").format(
+            name=self.name, who="; ".join(self.namesakes))
 
     async def _publish_forever(self) -> None:
         """The one task that publishes for Home Assistant: announcements, adapter states, removals
@@ -142,6 +180,9 @@ class HubDevice:
             await self._wake.wait()
             self._wake.clear()
             try:
+                if self._hello_due:
+                    self._hello_due = False
+                    await mqtt.publish(self.hello_topic, self.instance)
                 if self._announce_due:
                     self._announce_due = False
                     await self.announce()
@@ -175,8 +216,8 @@ class HubDevice:
         if not payload:
             self._removing.discard(topic)      # our removal came back: done
             return
-        if topic in self.entities or topic in self._removing:
-            return
+        if topic in self.entities or topic in self._removing or self.namesakes:
+            return                             # (a namesake's entity is not ours to remove)
         log.info("removing %s from Home Assistant: no such entity any more", topic)
         self._removing.add(topic)
         self._stale.add(topic)

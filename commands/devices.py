@@ -416,6 +416,8 @@ async def status(ctx: Context) -> str:
         for name, count in sorted(waiting.items()):
             lines.append(ngettext("{name}: {count} message waiting to be sent",
                                   "{name}: {count} messages waiting to be sent", count).format(name=name, count=count))
+    if hub.hub_device is not None and (namesake := hub.hub_device.namesake_note()):
+        lines.append(namesake)
     for plugin, problem in sorted(hub.plugin_problems.items()):
         # Why is for admins: an exception's text may hold what a plugin read (a token, a path).
         lines.append(_("plugin {plugin}: NOT LOADED ({why})").format(plugin=plugin, why=masked(problem))

@@ -15,7 +15,7 @@ import aiomqtt
 import pytest
 
 from chatops.hub import Hub, running
-from chatops.testing import Mosquitto, settings_for, wait_for
+from chatops.testing import Mosquitto, exec_command, settings_for, wait_for
 
 pytestmark = pytest.mark.servers
 NODE = "chatops_maison"
@@ -230,3 +230,27 @@ async def test_two_hubs_on_one_broker_never_read_each_other_as_devices(tmp_path:
             await hub.hub_device.announce()       # a round trip: chalet's retained configs came before it
             assert not [d for d in hub.home.devices if "chalet" in d]
             assert hub.home.bad_payloads == 0
+
+
+async def test_two_hubs_with_one_name_say_so_and_keep_each_others_entities(tmp_path: Path,
+                                                                          mosquitto: Mosquitto) -> None:
+    """A second hub also named `maison` (a test install pointed at the house's broker) took the
+    first one's alert sensor for a leftover and removed it from Home Assistant, silently. Both now
+    say there is a namesake, in the log and in `status`, and both hubs' entities stay."""
+    # Two processes in real life: in one, each needs its own client id (it defaults to name and pid).
+    first, second = hub_settings(tmp_path / "a", mosquitto.url, ["smoke"], client_id="first"), \
+        hub_settings(tmp_path / "b", mosquitto.url, ["leak"], client_id="second")
+    async with follower(mosquitto.port, f"homeassistant/+/{NODE}/+/config") as ha, \
+            running(Hub(first, tty=False)) as one:
+        await ha.until(lambda: "binary_sensor/alert_smoke" in ha.configs())
+        async with running(Hub(second, tty=False)) as two:
+            assert one.hub_device is not None and two.hub_device is not None
+            await wait_for(lambda: one.hub_device.namesakes and two.hub_device.namesakes)   # type: ignore[union-attr]
+            assert one.hub_device.namesakes == [two.hub_device.instance]
+            await ha.until(lambda: {"binary_sensor/alert_smoke", "binary_sensor/alert_leak"} <= set(ha.configs()))
+            for hub, other in ((one, two), (two, one)):
+                status = await exec_command(hub, "status", sender="alice")
+                assert f"another hub named maison is on this broker ({other.hub_device.instance})" in status
+            await one.hub_device.announce()       # a round trip: any removal would have come by now
+            await two.hub_device.announce()
+            assert {"binary_sensor/alert_smoke", "binary_sensor/alert_leak"} <= set(ha.configs())
