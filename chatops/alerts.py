@@ -39,9 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SEVERITY_WORDS = (N_("info"), N_("warning"), N_("critical"))      # shown translated, in capitals
-
 SNAPSHOT_HOLD = 1.0     # seconds an alert with `snapshot` waits for the picture before going without it
-
 
 
 @dataclass(slots=True)
@@ -119,9 +117,8 @@ class AlertEngine:
             self._events.put_nowait((state.rule.name, device, reading, previous))
 
     async def _evaluate_forever(self) -> None:
-        """Evaluate readings in the order they came. A rule whose alert the database refused has
-        its later readings queued behind it (chatops.unstored); other rules go on, so one refused
-        write never holds back another rule's alarm."""
+        """Evaluate readings in the order they came. A rule whose alert the database refused has its
+        later readings queued behind it (chatops.unstored); one refused write holds back no other."""
         while True:
             event = await self._events.get()
             try:
@@ -151,12 +148,10 @@ class AlertEngine:
         return self.mutes.get(rule, 0) > self.hub.clock.time()
 
     async def settled(self) -> None:
-        """Return once every reading received so far has been evaluated (and its alert recorded, or
-        sent from memory and waiting in its rule's backlog while the database refuses it).
-
-        A command that caused a reading (the simulator's smoke) can then say which alert it raised,
-        and a piped console can wait for that alert before it stops. Pictures being fetched for
-        those alerts are waited for too, at most as long as an alert is held for its picture."""
+        """Return once every reading received so far has been evaluated (its alert recorded, or
+        sent from memory and waiting in its rule's backlog while the database refuses it), so a
+        command that caused a reading (the simulator's smoke) can say which alert it raised, and a
+        piped console wait for it. Pictures for those alerts are waited for, at most SNAPSHOT_HOLD."""
         await self._events.join()
         if self._attaching:
             await asyncio.wait(set(self._attaching), timeout=SNAPSHOT_HOLD)
@@ -164,10 +159,8 @@ class AlertEngine:
     async def _evaluate(self, state: RuleState, device: Device, reading: Reading, previous: Reading | None) -> None:
         kind = state.condition.kind
         if kind == "offline":
-            if state.active_id is not None:
-                await self.clear(state, device, reading)
-            else:                   # heard from before the database took its alarm: that one is over
-                self.unstored.forget(state.rule.name, device.name)
+            if device.offline_since is None:     # (while it says it is gone, a reading ends nothing)
+                await self.offline_over(state, device, reading)
             return
         holds = state.condition.holds(reading.value, previous)
         if kind == "changed":
@@ -399,6 +392,13 @@ class AlertEngine:
             await self.hub.store.call(alert_rows.set_quiet, self.hub.store.db, state.active_id, since)
         except sqlite3.DatabaseError as exc:
             log.warning("alert #%d: when its condition ended could not be recorded (%s)", state.active_id, exc)
+
+    async def offline_over(self, state: RuleState, device: Device, reading: Reading) -> None:
+        """The device of an `offline` rule was heard from, or said it is back: its alarm is over."""
+        if state.active_id is not None:
+            await self.clear(state, device, reading)
+        else:                   # heard from before the database took its alarm: that one is over
+            self.unstored.forget(state.rule.name, device.name)
 
     async def clear(self, state: RuleState, device: Device, reading: Reading, tell: bool = True) -> None:
         """The condition ended: stop repeats and tell everyone it is over (unless `tell` is False:

@@ -130,9 +130,12 @@ class Automations:
                 recurrence = parse_phrase(auto.settings.at, now, self.hub.timers.tz).recurrence
                 await self.hub.timers.sync_automation(auto.name, auto.owner, recurrence)
             elif auto.trigger is not None and auto.trigger.condition.kind == "offline":
-                auto.due = self.hub.clock.monotonic() + float(auto.trigger.condition.threshold or 0)
+                device = self.hub.home.devices.get(auto.device or "")
+                says = device is not None and bool(device.settings.availability_topic)
+                self._gone_from(auto, device.offline_since if says else self.hub.clock.monotonic())  # type: ignore[union-attr]
         await self.hub.timers.drop_automations({a.name for a in self.by_name.values() if a.settings.at})
         self.hub.home.listen(self._on_reading)
+        self.hub.home.listen_availability(self._on_availability)
         for auto in self.by_name.values():        # states retained on the broker may be in already
             device = self.hub.home.devices.get(auto.device or "")
             if device is not None and device.reading is not None and auto.trigger is not None:
@@ -196,11 +199,8 @@ class Automations:
                                              value=lambda: device.value_text(reading.value)))
             return
         if condition.kind == "offline":
-            auto.due = mono + float(condition.threshold or 0)
-            if auto.holding:
-                auto.holding, auto.since, auto.fired = False, None, False
-                self._dirty.add(auto.name)
-            self._wake.set()
+            if not device.settings.availability_topic:      # (one that has says so itself)
+                self._gone_from(auto, mono, back=True)
             return
         if auto.holding:
             holds = condition.still_holds(reading.value, auto.settings.hysteresis)
@@ -280,6 +280,22 @@ class Automations:
             delay = MAX_NAP if upcoming is None else min(MAX_NAP, max(0.0, upcoming - self.hub.clock.monotonic()))
             await self._nap(delay, passed)
 
+    def _on_availability(self, device: Device) -> None:
+        for auto in self.by_name.values():
+            if auto.device == device.name and auto.trigger is not None and auto.trigger.condition.kind == "offline":
+                self._gone_from(auto, device.offline_since, back=device.offline_since is None)
+
+    def _gone_from(self, auto: Automation, since: float | None, back: bool = False) -> None:
+        """An `offline` trigger's device is gone from `since` (monotonic; None: it is there). A
+        device with an availability topic counts from when it said offline (chatops.offline_rules),
+        any other from the last time it was heard; `back`, heard again, ends the hold."""
+        assert auto.trigger is not None
+        auto.due = None if since is None else since + float(auto.trigger.condition.threshold or 0)
+        if back and auto.holding:
+            auto.holding, auto.since, auto.fired = False, None, False
+            self._dirty.add(auto.name)
+        self._wake.set()
+
     def _due(self, auto: Automation, now: float) -> None:
         trigger = auto.trigger
         if trigger is None:
@@ -288,8 +304,11 @@ class Automations:
             if not auto.holding:
                 auto.holding, auto.since, auto.fired = True, now, True
                 self._dirty.add(auto.name)
-                self._queue(auto, self._said(N_("{device} silent for {duration}"), device=auto.device,
-                                             duration=format_duration(float(trigger.condition.threshold or 0))))
+                device = self.hub.home.devices.get(auto.device or "")
+                said = device is not None and device.offline_since is not None
+                self._queue(auto, self._said(N_("{device} offline for {duration}") if said else N_(
+                    "{device} silent for {duration}"), device=auto.device,
+                    duration=format_duration(float(trigger.condition.threshold or 0))))
             return
         if auto.holding and not auto.fired:
             auto.fired = True

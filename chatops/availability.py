@@ -35,21 +35,25 @@ def said_available(payload: bytes, available: str, not_available: str) -> bool |
     return None
 
 
-def heard(device: Device, payload: bytes, now: float) -> None:
-    """An availability message for `device`: remembered, and a change logged."""
+def heard(device: Device, payload: bytes, now: float) -> bool:
+    """An availability message for `device` at monotonic time `now`: remembered, and a change
+    logged. Whether it changed (offline rules follow it: chatops.offline_rules)."""
     s = device.settings
     available = said_available(payload, s.payload_available, s.payload_not_available)
     if available is None:
         log.debug("%s: %r on %s is neither %r nor %r", device.name, payload[:40], s.availability_topic,
                   s.payload_available, s.payload_not_available)
-        return
+        return False
     was_offline = device.offline_since is not None
     if available and was_offline:
         device.offline_since = None
         log.info("%s is available again", device.name)
-    elif not available and not was_offline:
+        return True
+    if not available and not was_offline:
         device.offline_since = now
         log.warning("%s says it is offline (%s)", device.name, s.availability_topic)
+        return True
+    return False
 
 
 def offline_problem(device: Device) -> str | None:

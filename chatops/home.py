@@ -14,7 +14,6 @@ import difflib
 import json
 import logging
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +33,7 @@ from .durations import format_duration
 from .mqtt import Listener as MqttListener
 from .mqtt import MqttLink
 from .payloads import as_bool, bare, extract
-from .tasmota import sibling, status_answer, unwrap
+from .tasmota import reading_request, sibling, status_answer, unwrap
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class Device:
     last_move: object | None = None     # the newest movement asked of a cover (its report is the one told)
     reported: dict[str, Any] = field(default_factory=dict)   # fields heard on their own topics (field_topics)
     clock: Clock = field(default=SYSTEM_CLOCK, repr=False, compare=False)   # the hub's (staleness)
-    offline_since: float | None = None  # when its availability topic said offline (chatops.availability)
+    offline_since: float | None = None  # monotonic time its availability topic said offline (chatops.availability)
     # (reading, language, text) of the last `show`: the same reading read again is not formatted again
     _shown: tuple[Reading, str, str] | None = field(default=None, repr=False, compare=False)
 
@@ -207,6 +206,7 @@ class Home:
         self._index: dict[str, Device] = {}
         self._found: dict[str, Device | None] = {}     # find()'s answers, until a device comes or goes
         self._listeners: list[Listener] = []
+        self._availability_listeners: list[Callable[[Device], None]] = []
         self.bad_payloads = 0
         # Devices discovery adopted, waiting for `subscribe_adopted` (a task the hub owns) to
         # subscribe their topics; `_all_subscribed` is clear while any wait.
@@ -336,6 +336,15 @@ class Home:
         """Call `listener(device, reading, previous)` on every new reading."""
         self._listeners.append(listener)
 
+    def listen_availability(self, listener: Callable[[Device], None]) -> None:
+        """Call `listener(device)` when a device's availability topic says it left or came back."""
+        self._availability_listeners.append(listener)
+
+    def _said_available(self, device: Device, payload: bytes) -> None:
+        if heard(device, payload, self._clock.monotonic()):
+            for listener in self._availability_listeners:
+                listener(device)
+
     async def start(self) -> None:
         """Subscribe to every device's state topic; safe before MQTT is up. (Devices announced
         over discovery come and go through chatops.announced.)"""
@@ -371,7 +380,7 @@ class Home:
         """The (topic filter, listener) pairs that follow `device`."""
         wanted: list[tuple[str, MqttListener]] = []
         if topic := device.settings.availability_topic:
-            wanted.append((topic, lambda _t, payload, _r, d=device: heard(d, payload, self._clock.time())))
+            wanted.append((topic, lambda _t, payload, _r, d=device: self._said_available(d, payload)))
         for name, topic in device.settings.field_topics.items():
             wanted.append((topic, lambda _t, payload, _r, d=device, f=name: self._field_update(d, f, payload)))
         if device.settings.topic and device.settings.topic not in device.settings.field_topics.values():
@@ -465,7 +474,7 @@ class Home:
 
     async def request_reading(self, device: Device, wait: float = 2.0) -> Reading | None:
         """Ask a device that supports it for a fresh value and wait briefly for it."""
-        topic, payload = self._get_request(device)
+        topic, payload = reading_request(device.settings)
         if topic is None:
             return device.reading
         await self._listening(wait)
@@ -481,22 +490,6 @@ class Home:
         finally:
             self._drop_waiter(device, future)
 
-    def _get_request(self, device: Device) -> tuple[str | None, str | None]:
-        s = device.settings
-        if s.get_topic:
-            return s.get_topic, s.get_payload or ""
-        topic = s.topic or ""
-        if topic.startswith("zigbee2mqtt/") and topic.count("/") == 1:
-            field_name = (s.value or "state").split(".")[0]
-            return f"{topic}/get", json.dumps({field_name: ""})
-        leaf = topic.rsplit("/", 1)[-1]
-        if re.fullmatch(r"POWER\d*", leaf):
-            command = sibling(topic, "cmnd", leaf)
-            return (command, "") if command else (None, None)   # Tasmota answers an empty POWER with its state
-        if leaf in ("SENSOR", "STATE"):
-            command = sibling(topic, "cmnd", "Status")
-            return (command, "8" if leaf == "SENSOR" else "11") if command else (None, None)
-        return None, None
 
     async def switch(self, device: Device, on: bool) -> tuple[bool, Reading | None]:
         """Publish the command and wait for the state topic to confirm; (confirmed, reading)."""

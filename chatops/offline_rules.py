@@ -1,13 +1,21 @@
-"""The `offline` alert rules (`when = "offline 30m"`): a device the hub has not heard from for
-that long raises its rule. Silence is measured on monotonic time, never the wall clock: NTP
-stepping the clock forward after a boot must not make every device look months silent."""
+"""The `offline` alert rules (`when = "offline 30m"`): a device gone that long raises its rule.
+
+A device with an availability topic (Zigbee2MQTT, Tasmota's LWT) says itself whether it is
+there: it is gone once it has said `offline` for that long, and back when it says `online`.
+Quiet, it is not gone: a Zigbee2MQTT switch publishes only when it changes, and its silence
+raised a false alarm every 30 minutes. Any other device is gone when the hub has not heard from
+it for that long. Time is measured on the monotonic clock, never the wall clock: NTP stepping
+the clock forward after a boot must not make every device look months silent."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from typing import TYPE_CHECKING
 
+from .clock import nap
+from .home import Device, Reading
 from .outbox import STORE_RETRY_CAP
 
 if TYPE_CHECKING:
@@ -22,7 +30,18 @@ async def watch_offline(engine: AlertEngine) -> None:
     clock = hub.clock
     link = hub.mqtt
     heard_from, link_since = clock.monotonic(), link.health.since
+    changed = asyncio.Event()
+
+    def said(device: Device) -> None:          # its availability changed: look again now
+        if device.offline_since is None:
+            back = device.reading or Reading(None, clock.time(), "", {}, clock.monotonic())
+            for state in engine.rules.values():
+                if state.condition.kind == "offline" and state.rule.device == device.name:
+                    hub.spawn(engine.offline_over(state, device, back), f"offline-over-{state.rule.name}")
+        changed.set()
+    hub.home.listen_availability(said)
     while True:
+        changed.clear()
         if not link.connected.is_set():
             # Blind, not silent: while the broker is unreachable no device can be heard, so
             # none is called offline; each gets a full period once the link is back.
@@ -38,8 +57,12 @@ async def watch_offline(engine: AlertEngine) -> None:
             device = hub.home.devices.get(state.rule.device)
             if device is None:
                 continue
-            # When the hub heard it, on monotonic time (Reading.seen), never the wall clock.
-            seen = max(device.reading.seen, heard_from) if device.reading is not None else heard_from
+            if device.settings.availability_topic:
+                if device.offline_since is None:
+                    continue                    # it says it is there (quiet or not)
+                seen = max(device.offline_since, heard_from)
+            else:   # when the hub heard it, on monotonic time (Reading.seen), never the wall clock
+                seen = max(device.reading.seen, heard_from) if device.reading is not None else heard_from
             limit = float(state.condition.threshold or 0)
             if now - seen >= limit and state.active_id is None:
                 try:
@@ -54,4 +77,4 @@ async def watch_offline(engine: AlertEngine) -> None:
                     next_check = min(next_check, now + STORE_RETRY_CAP)
             elif state.active_id is None:
                 next_check = min(next_check, seen + limit)
-        await clock.sleep(max(0.2, min(next_check - clock.monotonic(), 60)))
+        await nap(clock, max(0.2, min(next_check - clock.monotonic(), 60)), changed)

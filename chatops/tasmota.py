@@ -132,3 +132,22 @@ def discovered_devices(config: dict[str, Any], sensors: dict[str, Any] | None) -
                     type=DeviceType.SENSOR, state_topic=f"{_topic(config, 2)}/SENSOR", value=f"{sensor}.{field}",
                     label=label, unit=unit)))
     return found
+
+
+def reading_request(s: DeviceSettings) -> tuple[str | None, str | None]:
+    """(topic, payload) that asks a device for a fresh state, or (None, None): its `get_topic`,
+    Zigbee2MQTT's `/get`, or Tasmota's empty `POWER` (answered with its state) and `Status`."""
+    if s.get_topic:
+        return s.get_topic, s.get_payload or ""
+    topic = s.topic or ""
+    if topic.startswith("zigbee2mqtt/") and topic.count("/") == 1:
+        field_name = (s.value or "state").split(".")[0]
+        return f"{topic}/get", json.dumps({field_name: ""})
+    leaf = topic.rsplit("/", 1)[-1]
+    if re.fullmatch(r"POWER\d*", leaf):
+        command = sibling(topic, "cmnd", leaf)
+        return (command, "") if command else (None, None)
+    if leaf in ("SENSOR", "STATE"):
+        command = sibling(topic, "cmnd", "Status")
+        return (command, "8" if leaf == "SENSOR" else "11") if command else (None, None)
+    return None, None

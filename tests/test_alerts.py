@@ -186,6 +186,29 @@ async def test_offline_rule_fires_when_a_device_stops_reporting(tmp_path: Path, 
         assert (await inbox.next())[1] == "[CLEARED] salon is back (alert #1)"
 
 
+async def test_a_device_with_an_availability_topic_is_offline_when_it_says_so_not_when_quiet(
+        tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
+    """A Zigbee2MQTT plug publishes only when it changes: `offline 1s` on its silence raised a
+    false alarm every second it sat idle. It says itself whether it is there: the rule follows
+    that, raised once it has said offline for the period, cleared when it says online."""
+    plug = {"type": "switch", "topic": "z/plug", "command_topic": "z/plug/set", "value": "state",
+            "availability_topic": "z/plug/availability"}
+    rule = {**SMOKE_RULE, "name": "plug_gone", "device": "plug", "when": "offline 1s", "message": "{device} is gone",
+            "severity": "warning", "notify": ["loop:alice"], "cleared": "{device} is back"}
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False}, alerts=[rule],
+                            devices={"plug": plug}, adapters={"loopback": {"name": "loop"}}, web={"user": None})
+    async with hub_with_inbox(settings) as (hub, inbox):
+        await broker.publish("z/plug/availability", json.dumps({"state": "online"}))
+        await broker.publish("z/plug", json.dumps({"state": "ON"}))
+        await wait_for(lambda: hub.home.devices["plug"].reading is not None)
+        with pytest.raises(TimeoutError):
+            await inbox.next(timeout=2.5)                  # quiet for more than its second: still there
+        await broker.publish("z/plug/availability", json.dumps({"state": "offline"}))
+        assert (await inbox.next(timeout=5))[1] == "[WARNING] plug is gone (alert #1; answer ack 1)"
+        await broker.publish("z/plug/availability", json.dumps({"state": "online"}))
+        assert (await inbox.next())[1] == "[CLEARED] plug is back (alert #1)"
+
+
 async def test_alert_waits_for_a_network_that_is_down(tmp_path: Path, mosquitto: Mosquitto,
                                                       broker: aiomqtt.Client) -> None:
     async with hub_with_inbox(alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"])) as (hub, inbox):

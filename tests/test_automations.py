@@ -133,6 +133,39 @@ async def test_changed_and_offline_triggers(tmp_path: Path, mosquitto: Mosquitto
         assert [t for t in told(hub) if "gate moved" in t] == ["Automation 'gate moved' (gate changed to ON): gate: ON"]
 
 
+async def test_an_offline_trigger_follows_what_a_device_says_of_itself(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`plug offline 2s` on a device with an availability topic: quiet for ten minutes it is
+    still there (a Zigbee2MQTT plug reports only changes); said offline, it fires after 2 s, once;
+    said online again, the next time counts anew."""
+    plug = {"type": "switch", "topic": "test/plug", "command_topic": "test/plug/set", "value": "state",
+            "availability_topic": "test/plug/availability"}
+    autos = [{"name": "plug gone", "when": "plug offline 2s", "do": ["read plug"], "notify": ["loop:watch"],
+              "owner": "owner"}]
+    clock = ManualClock()
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": True},
+                            adapters={"loopback": {"name": "loop"}}, devices={**DEVICES, "plug": plug},
+                            automations=autos)
+    async with started(Hub(settings, tty=False, clock=clock)) as hub:
+        await publish(mosquitto, "test/plug/availability", {"state": "online"})
+        await reading(hub, mosquitto, "plug", {"state": "ON"}, True)
+        clock.advance(600)
+        await hub.automations.settled()
+        assert hub.automations.runs == 0
+        await publish(mosquitto, "test/plug/availability", {"state": "offline"})
+        await wait_for(lambda: hub.home.devices["plug"].offline_since is not None)
+        await hub.automations.settled()
+        clock.advance(1)
+        await hub.automations.settled()
+        assert hub.automations.runs == 0
+        clock.advance(1.5)
+        await wait_for(lambda: any(t.startswith("Automation 'plug gone' (plug offline for 2s)") for t in told(hub)))
+        clock.advance(60)
+        await hub.automations.settled()
+        assert hub.automations.runs == 1
+        await publish(mosquitto, "test/plug/availability", {"state": "online"})
+        await wait_for(lambda: not hub.automations.by_name["plug gone"].holding)
+
+
 async def test_for_is_kept_across_a_restart(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """`door on for 10m`: the door opened at 10:00, the hub restarted at 10:08; it fires at 10:10."""
     autos = [{"name": "gate left open", "when": "gate on for 10m", "do": ["read gate"],
