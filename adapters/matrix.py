@@ -107,6 +107,7 @@ class Adapter(AdapterBase):
         # nio logs every response it validates at DEBUG, the login's access token and every
         # message body included: never below INFO, whatever the root level (tests check it).
         logging.getLogger("nio.responses").setLevel(logging.INFO)
+        logging.getLogger("nio.rooms").setLevel(logging.WARNING)     # a line per event of every room, at INFO
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -225,7 +226,10 @@ class Adapter(AdapterBase):
         import nio
         assert self._hub is not None
         room = self.client.rooms.get(room_id)
-        direct = room is not None and room.member_count <= 2
+        # A room of two is a direct chat, unless it is one anybody may join or find by name
+        # (a group room whose other people have not come yet: its lines need the prefix).
+        direct = room is not None and room.member_count <= 2 and room.join_rule != "public" \
+            and not room.canonical_alias
         encrypted = room is not None and room.encrypted
         # The sync that brings the hub's own join also brings the room's recent history: lines
         # written before the hub was there were not meant for it. A direct chat opened with the
@@ -363,7 +367,7 @@ class Adapter(AdapterBase):
         if room_id and self._still_direct(room_id, target):
             self._dm[target] = room_id
             return room_id
-        opened = self._opened.get(target)
+        opened = self._opened.get(target) or await self._opened_before(target)
         if opened is not None and time.monotonic() - opened[1] < REOPEN_AFTER:
             # Not a new room (and invitation) for every message: they declined the last one, or
             # the server made it encrypted. The outbox tries again later.
@@ -373,27 +377,41 @@ class Adapter(AdapterBase):
                                     f"write in; turn encryption_enabled_by_default_for_room_type off, or alert a room")
             raise ConnectionError(f"{self.name}: {target} has not joined the direct room the hub opened "
                                   f"{time.monotonic() - opened[1]:.0f}s ago; not opening another yet")
-        if room_id:             # they left it (or declined the invitation), or it became encrypted
-            log.info("%s: %s is no longer in the direct room %s: opening a new one", self.name, target, room_id)
+        if room_id:             # they left it (or declined the invitation), others came, or it became encrypted
+            log.info("%s: %s is no longer alone with the hub in %s: opening a new room", self.name, target, room_id)
             self._dm.pop(target, None)
             await self._hub_delete(f"dm:{target}")
+            room = self.client.rooms.get(room_id)
+            if room is not None and set(room.users) <= {self.client.user_id}:
+                await self.client.room_leave(room_id)       # nobody reads it any more (status counts rooms)
         resp = await self.client.room_create(is_direct=True, invite=[target],
                                              preset=nio.RoomPreset.trusted_private_chat)
         if not isinstance(resp, nio.RoomCreateResponse):
             raise ConnectionError(f"{self.name}: cannot open a direct room with {target}: {_error(resp)}")
         self._opened[target] = (resp.room_id, time.monotonic())
+        await self._set_hub_value(f"opened:{target}", f"{resp.room_id} {time.time():.0f}")
         self._dm[target] = resp.room_id
         await self._set_hub_value(f"dm:{target}", resp.room_id)
         return str(resp.room_id)
 
+    async def _opened_before(self, person: str) -> tuple[str, float] | None:
+        """The room the hub last opened for `person`, kept across restarts (once an hour is once
+        an hour, restart or not), with when on this process's monotonic clock."""
+        kept = (await self._hub_value(f"opened:{person}") or "").split()
+        if len(kept) != 2 or not kept[1].isdigit():
+            return None
+        return kept[0], time.monotonic() - max(0.0, time.time() - int(kept[1]))
+
     def _still_direct(self, room_id: str, person: str) -> bool:
-        """Whether `person` can read what the hub writes in `room_id`: the hub and they are
-        members (or they are invited), and the room is not encrypted. A room they left still
-        accepts the hub's messages: the alarm would be written to nobody, and marked delivered."""
+        """Whether `room_id` is still `person`'s private room with the hub: they are a member (or
+        invited), nobody else is, and it is not encrypted. A room they left still accepts the
+        hub's messages: the alarm would be written to nobody, and marked delivered; one where
+        others joined since would show them `person`'s alarms and camera pictures."""
         room = self.client.rooms.get(room_id)
         if room is None:            # one the hub has just opened, which no sync has shown yet
             return self._opened.get(person, ("", 0.0))[0] == room_id
-        return not room.encrypted and (person in room.users or person in room.invited_users)
+        present = set(room.users) | set(room.invited_users)
+        return not room.encrypted and person in present and present <= {person, self.client.user_id}
 
     def status_note(self) -> str | None:
         return f"{len(self.client.rooms) if self.client else 0} rooms" if self.client else None

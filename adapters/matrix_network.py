@@ -8,8 +8,10 @@ import re
 
 from chatops.networks import Network
 
-USER_ID = re.compile(r"@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-\[\]:]+")
-ROOM = re.compile(r"[!#][^:\s]+:[A-Za-z0-9.\-\[\]:]+")
+# Historical user ids (matrix.org's oldest accounts) may have capitals; room ids of room version
+# 12 (Synapse's default since 2025) are opaque, `!rl_4xBF…`, with no `:server` part.
+USER_ID = re.compile(r"@[A-Za-z0-9._=\-/+]+:[A-Za-z0-9.\-\[\]:]+")
+ROOM = re.compile(r"#[^:\s]+:[A-Za-z0-9.\-\[\]:]+|![^:\s]+(:[A-Za-z0-9.\-\[\]:]+)?")
 
 
 def identity_problem(pattern: str) -> str | None:

@@ -29,7 +29,7 @@ class Settings(AdapterSettings):
     rooms: list[str] = Field(default_factory=list, examples=['["#maison:example.org"]'],
                              description="rooms joined at start (invitations from configured users are accepted too)")
     max_text: int = Field(4000, ge=200, le=60000, examples=["4000"],
-                          description="longer replies are split at line ends")
+                          description="longer replies are split at line ends (after [hub] max_reply_chars cut them)")
     sync_timeout: Duration = Field(30.0, gt=0, le=300, examples=['"30s"'],
                                    description="longest wait of one /sync long poll")
     stale_after: Duration = Field(300.0, gt=0, examples=['"5m"'],

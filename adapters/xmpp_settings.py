@@ -55,7 +55,7 @@ class Settings(AdapterSettings):
                                             examples=['["maison@conference.example.org"]'],
                                             description="room JIDs, or tables with a nick and password")
     max_text: int = Field(4000, ge=200, le=100000, examples=["4000"],
-                          description="longer replies are split at line ends")
+                          description="longer replies are split at line ends (after [hub] max_reply_chars cut them)")
     stale_after: Duration = Field(120.0, gt=0, examples=['"2m"'],
                                   description="commands delivered later than this (offline storage) are not run")
     ping_interval: Duration = Field(60.0, gt=0, examples=['"60s"'], description="server keepalive")
