@@ -184,6 +184,8 @@ class Adapter(AdapterBase):
                 raise ConnectionError(_error(resp))
             if first:
                 backoff.up()
+                if not self.health.connected and self.health.downs:
+                    log.info("%s: connected again to %s", self.name, self.settings.homeserver)
                 self.health.up(f"synced with {self.settings.homeserver} as {self.settings.user_id}")
                 await self._join_configured()
             # Written before handling: a line is handled at most once, even across a crash.
