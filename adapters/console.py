@@ -9,6 +9,7 @@ import asyncio
 import getpass
 import logging
 import os
+import selectors
 import stat
 import sys
 from typing import TYPE_CHECKING, Literal, TextIO
@@ -107,7 +108,9 @@ class Adapter(AdapterBase):
     async def _lines(self):  # type: ignore[no-untyped-def]
         """Lines of stdin without blocking the loop (a pipe or terminal is read asynchronously)."""
         fd = self._stdin.fileno()
-        if stat.S_ISREG(os.fstat(fd).st_mode):
+        if not _watchable(fd):
+            # A file, or /dev/null (`</dev/null` from cron, nohup, ssh): the loop cannot watch
+            # those (epoll refuses them), and they never block: read in a thread, at once.
             for line in (await asyncio.to_thread(self._stdin.read)).splitlines():
                 yield line
             return
@@ -126,3 +129,16 @@ class Adapter(AdapterBase):
         lines += [f"  [image] {a.path}" + (f" {a.url}" if a.url else "") for a in reply.attachments]
         self._stdout.write("\n".join(lines) + "\n")
         self._stdout.flush()
+
+
+def _watchable(fd: int) -> bool:
+    """Whether the event loop can watch `fd` for reading (a pipe, a terminal, a socket); a
+    regular file or /dev/null it cannot: asyncio would log the refusal and wait for ever."""
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        return False
+    try:
+        with selectors.DefaultSelector() as probe:
+            probe.register(fd, selectors.EVENT_READ)
+    except (PermissionError, ValueError):
+        return False
+    return True

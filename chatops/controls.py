@@ -29,7 +29,7 @@ from .i18n import N_, NP_, _, format_number, pgettext, reported_decimals
 MAX_JSON_DEPTH = 32
 OPEN_WORDS = ("open", "ouvre", "ouvrir", "up")
 CLOSE_WORDS = ("close", "ferme", "fermer", "down")
-STOP_WORDS = ("stop", "arrete", "arrête")
+STOP_WORDS = ("stop", "arrete", "arrête", "stoppe")
 # States as people read them (the French catalogue has allumé, éteint, ouvert, fermé...).
 STATE_WORDS = {"on": N_("on"), "off": N_("off"), "open": N_("open"), "closed": N_("closed"),
                "opening": N_("opening…"), "closing": N_("closing…")}

@@ -8,7 +8,7 @@ import re
 
 ARTICLES = ("le", "la", "les", "l'", "l’", "du", "des", "au", "aux", "de", "the")
 # `le volet`, `l'entrée`, with de/à folded in (`du salon`, `de la chambre`, `au salon`), `the lamp`
-_ARTICLE = re.compile(r"^(?:(?:de la|du|des|au|aux|le|la|les|de|the) |(?:de )?l['’] ?|d['’] ?)(?=\S)")
+_ARTICLE = re.compile(r"^(?:(?:de )?l['’] ?|d['’] ?|(?:de la|du|des|au|aux|le|la|les|de|the) )(?=\S)")
 _BEFORE_A_VALUE = re.compile(r"(?<=\S) (?:a|au|to|sur)$")          # `thermostat à`: fold makes à a
 _PLURAL = re.compile(r"(?<=[^s])[sx]$")                               # `volets`, `rideaux` -> volet, rideau
 

@@ -317,8 +317,11 @@ class Home:
         """The device name or alias closest to a mistyped `name`, as written in config, or None;
         only among the devices of `among`'s kind when given."""
         words = self.words(among.takes if among is not None else None)
-        close = difflib.get_close_matches(fold(name), list(words), n=1, cutoff=0.75)
-        return words[close[0]] if close else None
+        for form in spoken_forms(fold(name)):          # `la lamp`: lampe, as `lamp` is
+            close = difflib.get_close_matches(form, list(words), n=1, cutoff=0.75)
+            if close:
+                return words[close[0]]
+        return None
 
     def unknown(self, name: str, among: DeviceKind | None = None) -> str:
         """What to answer for a device name that names none: the closest name or alias when one is

@@ -577,24 +577,24 @@ def _convert(param: Parameter, word: str) -> Any:
         for choice in kind:
             if fold(word) == fold(choice):
                 return choice
-        raise BindError(_("{name} must be one of {choices}, not {word!r}.").format(
-            name=param.name, choices=", ".join(kind), word=clean_text(word)[:30]))
+        raise BindError(_("Say {choices}, not {word!r}.").format(     # (no Python name said: `what`)
+            choices=_(" or ").join(kind), word=clean_text(word)[:30]))
     if kind is int or kind is float:
         try:
             return kind(word.replace(",", ".") if kind is float else word)
         except ValueError:
             raise BindError(_("{name} must be a number, not {word!r}.").format(
-                name=param.name, word=clean_text(word)[:30])) from None
+                name=_(param.name.upper()).lower(), word=clean_text(word)[:30])) from None
     if kind is DURATION:
         try:
             return parse_duration(word)
         except ValueError:
             raise BindError(_("{name} must be a duration such as 30s, 5m or 2h, not {word!r}.").format(
-                name=param.name, word=clean_text(word)[:30])) from None
+                name=_(param.name.upper()).lower(), word=clean_text(word)[:30])) from None
     if kind is bool:
         folded = fold(word)
         if folded in YES_WORDS or folded in NO_WORDS:
             return folded in YES_WORDS
         raise BindError(_("{name} must be yes or no, not {word!r}.").format(
-            name=param.name, word=clean_text(word)[:30]))
+            name=_(param.name.upper()).lower(), word=clean_text(word)[:30]))
     return word

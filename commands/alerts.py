@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from chatops.command import CommandError, Context, command
 from chatops.i18n import _
@@ -45,7 +46,7 @@ async def alerts(ctx: Context) -> str:
     return "\n".join(lines)
 
 
-@command("ack", aliases=["acquitter", "ok"], usage="ack [ID]", unmetered=True, overtakes=lambda _args: True)
+@command("ack", aliases=["acquitter", "acquitte", "ok"], usage="ack [ID]", unmetered=True, overtakes=lambda _args: True)
 async def ack(ctx: Context, alert_id: str | None = None) -> str:
     """Acknowledge an alert (the latest when no id): repeats stop, the others are told."""
     number = None
@@ -58,24 +59,44 @@ async def ack(ctx: Context, alert_id: str | None = None) -> str:
     return _("Alert #{id} ({rule}) acknowledged; reminders stopped.").format(id=acked_id, rule=shown_rule(rule))
 
 
-@command("mute", aliases=["silence", "muet"], usage="mute RULE DURATION", needs_user=True)
-async def mute(ctx: Context, rule: str, duration: str, *more: str) -> str:
-    """Silence an alert rule for a while (e.g. mute smoke 30m, mute smoke 2 hours; 0 to unmute)."""
+def _mute_seconds(hub: Any, rule: str, words: list[str]) -> float:
+    """How long `mute RULE WORDS` mutes; CommandError naming what is wrong (the rule, the duration)."""
+    if rule not in hub.alerts.rules:
+        raise CommandError(_("No alert rule named {rule!r}; rules: {rules}.").format(
+            rule=rule, rules=", ".join(hub.alerts.rules) or _("none")))
     try:
-        seconds, taken = leading_duration([duration, *more])
-        if taken < 1 + len(more):
-            raise ValueError(_("{words!r} is not a duration").format(words=" ".join([duration, *more])[:40]))
+        seconds, taken = leading_duration(words)
+        if taken < len(words):
+            raise ValueError(_("{words!r} is not a duration").format(words=" ".join(words)[:40]))
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     if seconds > MAX_MUTE:
         raise CommandError(_("A mute lasts at most {most}; edit config.toml to drop a rule.").format(
             most=format_duration(MAX_MUTE)))
+    return seconds
+
+
+def _mute_problem(hub: Any, args: list[str]) -> str | None:
+    """What `mute RULE DURATION` would answer, muting nothing (a timer's check)."""
+    try:
+        if len(args) >= 2:
+            _mute_seconds(hub, args[0], args[1:])
+    except CommandError as exc:
+        return str(exc)
+    return None
+
+
+@command("mute", aliases=["silence", "muet"], usage="mute RULE DURATION", needs_user=True, precheck=_mute_problem)
+async def mute(ctx: Context, rule: str, duration: str, *more: str) -> str:
+    """Silence an alert rule for a while (e.g. mute smoke 30m, mute smoke 2 hours; 0 to unmute)."""
+    seconds = _mute_seconds(ctx.hub, rule, [duration, *more])
     await ctx.hub.alerts.mute(rule, seconds, ctx.who)
     if seconds == 0:
         return _("Alert rule {rule} unmuted.").format(rule=rule)
     answer = _("Alert rule {rule} muted for {duration}.").format(rule=rule, duration=format_duration(seconds))
     open_id = ctx.hub.alerts.rules[rule].active_id
-    if open_id is not None and ctx.hub.alerts.rules[rule].rule.repeat_every:
+    if open_id is not None and ctx.hub.alerts.rules[rule].rule.repeat_every and not any(
+            a["id"] == open_id and a["acked_by"] for a in await ctx.hub.alerts.active()):
         # A mute holds back new alerts: the one already open goes on until acknowledged.
         answer += " " + _("Alert #{id}, open before, is not silenced: ack {id} stops its reminders.").format(id=open_id)
     return answer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from chatops.cameras import SnapshotError
 from chatops.command import CommandError, Context, command
@@ -12,8 +13,20 @@ from chatops.home import names_a_device
 from chatops.message import Reply
 
 
+def _not_a_camera(hub: Any, args: list[str]) -> str | None:
+    """What `snap CAMERA` would answer about its name, taking no picture (a timer's check)."""
+    problem = names_a_device(hub, args)
+    if problem is not None or not args:
+        return problem
+    try:
+        hub.cameras.camera(" ".join(args))
+    except SnapshotError as exc:
+        return str(exc)
+    return None
+
+
 @command("snap", aliases=["snapshot", "photo", "cam"], permission="snap", usage="snap [CAMERA]",
-         precheck=names_a_device)
+         precheck=_not_a_camera)
 async def snap(ctx: Context, camera: str | None = None) -> Reply:
     """Take a picture with a camera (e.g. snap entree)."""
     cameras = ctx.hub.cameras

@@ -60,6 +60,17 @@ def _value_problem(device: Device, rest: list[str]) -> str | None:
 
 
 SET_VALUE = DeviceKind(TAKES_A_VALUE.takes, TAKES_A_VALUE.listing, _value_problem)
+
+
+def _dim_problem(device: Device, rest: list[str]) -> str | None:
+    """What `dim LIGHT PERCENT` would answer, driving nothing (a timer's or automation's check)."""
+    if device.type is not DeviceType.LIGHT:
+        return _("{label} is not a light.").format(label=device.label)
+    percent = " ".join(rest)
+    return _value_problem(device, [percent if percent.endswith("%") else f"{percent}%"])
+
+
+DIMS = DeviceKind(lambda device: device.type is DeviceType.LIGHT, N_("Lights"), _dim_problem)
 _HALF = ("moitie", "half", "halfway", "mi-hauteur")
 _POSITION = re.compile(r"\d+(?:[.,]\d+)? ?%?")
 
@@ -133,12 +144,12 @@ async def set_value(ctx: Context, device: str, value: str) -> str:
     return await _drive(ctx, target, action, value)
 
 
-@command("dim", aliases=["tamise", "variateur"], precheck=TAKES_A_VALUE.precheck, usage="dim LIGHT PERCENT", needs_user=True, permission="switch")
+@command("dim", aliases=["tamise", "variateur"], precheck=DIMS.precheck, usage="dim LIGHT PERCENT", needs_user=True, permission="switch")
 async def dim(ctx: Context, light: str, percent: str) -> str:
     """Set a light's brightness (dim lampe 40)."""
     target = _settable(ctx, light)
     if target.type is not DeviceType.LIGHT:
-        raise CommandError(_("{label} is not a light.").format(label=target.label))
+        raise CommandError(_dim_problem(target, [percent]))
     return await set_value(ctx, target.name, percent if percent.endswith("%") else f"{percent}%")
 
 
@@ -154,7 +165,7 @@ async def close_cover(ctx: Context, cover: str) -> str:
     return await _cover_word(ctx, cover, "close")
 
 
-@command("stop", aliases=["arrête", "arrete"], precheck=_covers("stop").precheck, usage="stop COVER", needs_user=True,
+@command("stop", aliases=["arrête", "arrete", "stoppe", "stopper"], precheck=_covers("stop").precheck, usage="stop COVER", needs_user=True,
          permission="switch", overtakes=lambda _args: True)
 async def stop_cover(ctx: Context, cover: str) -> str:
     """Stop a shutter or blind where it is."""

@@ -7,6 +7,7 @@ import difflib
 import re
 import sqlite3
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from chatops.auth import fold
 from chatops.availability import offline_problem
@@ -14,7 +15,7 @@ from chatops.command import CommandError, Context, Shorthand, command, shown_usa
 from chatops.config import DeviceType
 from chatops.controls import ActionError
 from chatops.durations import format_duration, parse_duration
-from chatops.home import SWITCH_STATES, Device, DeviceKind, format_value, names_a_device
+from chatops.home import SWITCH_STATES, Device, DeviceKind, UnknownDevice, format_value, names_a_device
 from chatops.device_settings import type_word
 from chatops.i18n import N_, _, ngettext
 from chatops.message import Button, Reply
@@ -112,7 +113,7 @@ TEMPERATURES = DeviceKind(_is_temperature, N_("Rooms with a temperature"))
 _LIST_WORDS = frozenset({"and", "et", "&"})
 
 
-def _rooms_named(ctx: Context, text: str) -> tuple[list[Device], list[str]]:
+def _rooms_named(home: Any, text: str) -> tuple[list[Device], list[str]]:
     """(the rooms `text` lists, the words of it that name no room) for `salon, chambre` or
     `salon et chambre` (the text names no device as a whole: `living room` was found before):
     each word a room, or some rooms and some not (`salon, chambr`: salon's reading, and
@@ -120,9 +121,18 @@ def _rooms_named(ctx: Context, text: str) -> tuple[list[Device], list[str]]:
     words = [word for word in re.split(r"[\s,;]+", text) if word and fold(word) not in _LIST_WORDS]
     if len(words) < 2:
         return [], []
-    found = [(word, ctx.home.find(word)) for word in words]
+    found = [(word, home.find(word)) for word in words]
     rooms = [d for _word, d in found if d is not None and _is_temperature(d)]
     return list({d.name: d for d in rooms}.values()), [word for word, d in found if d not in rooms]
+
+
+def _room_problem(hub: Any, args: list[str]) -> str | None:
+    """What `temp ROOM` would answer about the room, reading nothing (a timer's check)."""
+    room = " ".join(args)
+    if not args or hub.home.find(room) is not None:
+        return None
+    several, others = _rooms_named(hub.home, room)
+    return None if several and not others else UnknownDevice(hub.home.unknown(room, TEMPERATURES))
 
 
 def _no_room(ctx: Context, name: str) -> str:
@@ -130,14 +140,14 @@ def _no_room(ctx: Context, name: str) -> str:
     return _("No room called {name!r}. Rooms with a temperature: {rooms}.").format(name=name, rooms=rooms)
 
 
-@command("temp", aliases=["temperature", "température"], usage="temp [ROOM]")
+@command("temp", aliases=["temperature", "température"], usage="temp [ROOM]", precheck=_room_problem)
 async def temp(ctx: Context, room: str | None = None) -> str:
     """Temperature of a room, or of every room."""
     if room:
         device = ctx.home.find(room)
         if device is not None and _is_temperature(device):
             return await _reading(ctx, device)          # the common line: no access question asked
-        several, others = _rooms_named(ctx, room)
+        several, others = _rooms_named(ctx.home, room)
         if several:                                     # `temp salon, chambre`, `temp salon et chambre`
             return "\n".join([await _reading(ctx, d) for d in several] + [
                 ctx.home.unknown(word, TEMPERATURES) if ctx.home.closest(word, TEMPERATURES) else   # `chambr`

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 from chatops.cameras import ImageFolder
 from chatops.auth import fold
@@ -24,12 +25,12 @@ GRAPH_SIZE = (800, 400)
 WITH_HISTORY = DeviceKind(lambda device: device.type is not DeviceType.CAMERA, N_("Devices with history"))
 
 
-def _period(ctx: Context, words: list[str]) -> tuple[list[str], float, str]:
+def _period(hub: Any, words: list[str]) -> tuple[list[str], float, str]:
     """Split `words` into device words and a trailing period (24h when absent), with its label."""
-    if words and ctx.home.find(" ".join(words)) is None:
+    if words and hub.home.find(" ".join(words)) is None:
         found = trailing_duration(words)
         if found is None:
-            if re.fullmatch(r"\d+(\.\d+)?[a-z]+", words[-1].lower()) and ctx.home.find(words[-1]) is None:
+            if re.fullmatch(r"\d+(\.\d+)?[a-z]+", words[-1].lower()) and hub.home.find(words[-1]) is None:
                 raise CommandError(_('{words!r} is not a period; write e.g. 1h, 24h, 7d or 30d.').format(
                     words=words[-1])) from None
             return words, DEFAULT_PERIOD, "24h"
@@ -38,7 +39,7 @@ def _period(ctx: Context, words: list[str]) -> tuple[list[str], float, str]:
         # `24h`, `36h` as typed (not `1d12h`); anything else as the hub writes durations, in the
         # asker's language (`7d` typed in French is answered `7j`, as its other answers say)
         label = typed if taken == 1 and re.fullmatch(r"\d+h", typed) else format_duration(seconds)
-        shortest, longest = period_range(ctx.hub.settings.history)
+        shortest, longest = period_range(hub.settings.history)
         if not shortest <= seconds <= longest:
             raise CommandError(_('The period must be between 1m and {duration}, not {words}.').format(
                 duration=format_duration(longest), words=label))
@@ -46,7 +47,7 @@ def _period(ctx: Context, words: list[str]) -> tuple[list[str], float, str]:
     return words, DEFAULT_PERIOD, "24h"
 
 
-def _devices(ctx: Context, words: list[str]) -> list[Device]:
+def _devices(hub: Any, words: list[str]) -> list[Device]:
     """Device names in `words`, the longest that match first ("living room chambre" is two)."""
     found: list[Device] = []
     i = 0
@@ -55,11 +56,11 @@ def _devices(ctx: Context, words: list[str]) -> list[Device]:
             i += 1
             continue
         for j in range(len(words), i, -1):
-            device = ctx.home.find(" ".join(words[i:j]))
+            device = hub.home.find(" ".join(words[i:j]))
             if device is not None:
                 break
         else:
-            raise CommandError(ctx.home.unknown(words[i], WITH_HISTORY))
+            raise CommandError(hub.home.unknown(words[i], WITH_HISTORY))
         if device.type is DeviceType.CAMERA:
             raise CommandError(_('{label} is a camera; it has pictures, not history (snap {name}).').format(
                 label=device.label, name=device.name))
@@ -67,6 +68,17 @@ def _devices(ctx: Context, words: list[str]) -> list[Device]:
             found.append(device)
         i = j
     return found
+
+
+def _words_problem(hub: Any, args: list[str]) -> str | None:
+    """What `history`/`graph` would answer about their words (a device, a period), reading
+    nothing: a timer or automation that runs them is refused when it is set, not at 06:30."""
+    try:
+        names, _seconds, _span = _period(hub, list(args))
+        _devices(hub, names)
+    except CommandError as exc:
+        return str(exc)
+    return None
 
 
 def _history_on(ctx: Context) -> None:
@@ -94,14 +106,14 @@ def _on_share(points: list[tuple[float, float]], until: float) -> float:
     return on / total if total > 0 else float(points[-1][1] >= 0.5)
 
 
-@command("history", aliases=["historique", "stats"], usage="history DEVICE [24h|7d]")
+@command("history", aliases=["historique", "stats"], usage="history DEVICE [24h|7d]", precheck=_words_problem)
 async def history(ctx: Context, *words: str) -> str:
     """Min, average and max of a device over a period, and its last value."""
     _history_on(ctx)
-    names, period, span = _period(ctx, list(words))
+    names, period, span = _period(ctx.hub, list(words))
     if not names:
         raise CommandError(_("Which device?") + ctx.usage())
-    (device, *others) = _devices(ctx, names)
+    (device, *others) = _devices(ctx.hub, names)
     if others:
         raise CommandError(_("One device at a time for history; graph takes several."))
     until = ctx.hub.clock.time()
@@ -124,14 +136,15 @@ async def history(ctx: Context, *words: str) -> str:
         max=format_value(summary.max, unit), last=format_value(summary.last, unit), count=count) + _unstored(ctx))
 
 
-@command("graph", aliases=["chart", "courbe", "graphe", "graphique"], usage="graph DEVICE [DEVICE...] [24h|7d]")
+@command("graph", aliases=["chart", "courbe", "graphe", "graphique"], usage="graph DEVICE [DEVICE...] [24h|7d]",
+         precheck=_words_problem)
 async def graph(ctx: Context, *words: str) -> Reply:
     """A chart of one or more devices over a period (24h unless you say 7d, 1h...)."""
     _history_on(ctx)
-    names, period, span = _period(ctx, list(words))
+    names, period, span = _period(ctx.hub, list(words))
     if not names:
         raise CommandError(_("Which device?") + ctx.usage())
-    devices = _devices(ctx, names)
+    devices = _devices(ctx.hub, names)
     until = ctx.hub.clock.time()
     since = until - period
     series = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from typing import Any
 
 from chatops.auth import fold
 from chatops.command import CommandError, Context, command
@@ -203,23 +204,33 @@ async def automations(ctx: Context) -> str:
     return "\n".join(lines) or _("No automations; add [[automations]] to config.toml.")
 
 
+def _no_automation(hub: Any, args: list[str]) -> str | None:
+    """What `enable|disable NAME` would answer about the name (a timer's check), or None."""
+    name = " ".join(args)
+    if not args or name in hub.automations.by_name:
+        return None
+    known = ", ".join(hub.automations.by_name) or _("none")
+    return _('No automation called {name!r}; automations: {known}.').format(name=name, known=known)
+
+
 async def _toggle(ctx: Context, name: str, enabled: bool) -> str:
     auto = await ctx.hub.automations.set_enabled(name, enabled)
     if auto is None:
-        known = ", ".join(ctx.hub.automations.by_name) or "none"
-        raise CommandError(_('No automation called {name!r}; automations: {known}.').format(name=name, known=known))
+        raise CommandError(_no_automation(ctx.hub, [name]) or name)
     if enabled and auto.stopped:
         return _('Automation {name!r} cannot run: {stopped}.').format(name=auto.name, stopped=auto.stopped.rstrip("."))
     return _('Automation {name!r} {value}.').format(name=auto.name, value=_("enabled") if enabled else _("disabled"))
 
 
-@command("enable", aliases=["active", "activer"], permission="automations", needs_user=True, usage="enable NAME")
+@command("enable", aliases=["active", "activer"], permission="automations", needs_user=True, usage="enable NAME",
+         precheck=_no_automation)
 async def enable(ctx: Context, name: str) -> str:
     """Enable an automation (also one the loop guard stopped)."""
     return await _toggle(ctx, name, True)
 
 
-@command("disable", aliases=["desactive", "désactive", "desactiver", "désactiver"], permission="automations", needs_user=True, usage="disable NAME")
+@command("disable", aliases=["desactive", "désactive", "desactiver", "désactiver"], permission="automations",
+         needs_user=True, usage="disable NAME", precheck=_no_automation)
 async def disable(ctx: Context, name: str) -> str:
     """Disable an automation until enable NAME (kept across restarts)."""
     return await _toggle(ctx, name, False)

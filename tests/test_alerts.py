@@ -315,6 +315,17 @@ async def test_an_alert_over_during_a_restart_is_cleared_aloud_when_its_rule_is_
         assert await hub.alerts.active() == []
 
 
+async def test_a_mute_does_not_ask_to_acknowledge_an_alert_already_acknowledged(
+        tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
+    settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"], repeat="1h")
+    async with hub_with_inbox(settings) as (hub, inbox):
+        await smoke(broker, True)
+        await inbox.next()
+        assert (await exec_command(hub, "mute smoke 10m", sender="alice")).endswith("ack 1 stops its reminders.")
+        await exec_command(hub, "ack 1", sender="alice")
+        assert await exec_command(hub, "mute smoke 20m", sender="alice") == "Alert rule smoke muted for 20m."
+
+
 async def test_mute_stops_new_alerts(tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
     settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"], cooldown="0s")
     async with hub_with_inbox(settings) as (hub, inbox):

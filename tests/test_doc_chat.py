@@ -30,7 +30,7 @@ pytestmark = pytest.mark.servers
 # What the hub answers to a line it did not take (the router's and binder's own phrases).
 NOT_UNDERSTOOD = re.compile(
     r"Unknown command|Commande inconnue|Usage ?:|does not take|ne prend pas|is not a command|n'est pas une commande"
-    r"|Missing |Il manque|must be one of|doit être|must be a number|Too many arguments|Trop d'arguments"
+    r"|Missing |Il manque|must be one of|Say .+, not '|Dites .+, pas|doit être|must be a number|Too many arguments|Trop d'arguments"
     r"|Sorry, .* failed|Désolé|took longer than|a pris plus de|is not a day|n'est pas un jour|I do not understand"
     r"|Je ne comprends pas|is in the past|est déjà passé")        # a date shown must stay ahead
 PLACEHOLDER = re.compile(r"\b[A-ZÉ]{2,}\b|\[|…|\.\.\.")

@@ -46,6 +46,21 @@ def test_console_flag_starts_the_console_whatever_the_file_says(tmp_path: Path) 
     assert "owner" in done.stdout                # answered as the console user, then stopped at the end of input
 
 
+def test_the_console_with_dev_null_as_input_stops_at_once(tmp_path: Path) -> None:
+    """`chatops run --console </dev/null` (cron, nohup, `ssh host cmd </dev/null`) printed an
+    asyncio traceback (epoll refuses /dev/null) and never stopped."""
+    write_demo_config(tmp_path)
+    with open(os.devnull, encoding="utf-8") as nothing:
+        try:
+            done = subprocess.run([sys.executable, "-m", "chatops", "run", "--console", "--config", "config.toml"],
+                                  cwd=tmp_path, stdin=nothing, text=True, capture_output=True, timeout=30,
+                                  env=dict(os.environ))
+        except subprocess.TimeoutExpired:
+            pytest.fail("chatops run --console </dev/null was still running after 30 s")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "PermissionError" not in done.stderr, done.stderr
+
+
 async def test_piping_without_console_says_it_is_off_and_how_to_turn_it_on(tmp_path: Path) -> None:
     write_demo_config(tmp_path)                  # [adapters.console] enabled = "auto": off on a pipe
     proc = await asyncio.create_subprocess_exec(

@@ -191,7 +191,7 @@ async def test_usage_lines_name_their_placeholders_in_french(tmp_path: Path, mos
         assert listing.splitlines()[-1].startswith("APPAREIL on|off — ")
         # The French words of each command are on its line: `aide` shows what a French speaker types.
         lines = listing.splitlines()
-        assert next(line for line in lines if line.startswith("ack ")).endswith(" (aussi : acquitter, ok)")
+        assert next(line for line in lines if line.startswith("ack ")).endswith(" (aussi : acquitter, acquitte, ok)")
         assert next(line for line in lines if line.startswith("allume ")).startswith("allume APPAREIL [pendant DURÉE] — ")
         assert next(line for line in lines if line.startswith("mute ")).endswith(" (aussi : silence, muet)")
         assert "inconnue" not in await exec_command(hub, "graphique salon")

@@ -292,7 +292,7 @@ async def _annotated(ctx: Context, mode: Annotated[Literal["on", "off"], "the mo
 def test_an_annotated_choice_keeps_its_choices() -> None:
     spec = command("annotated")(_annotated).__chatops_command__
     assert bind(spec, ["ON"]) == ["on"]
-    with pytest.raises(BindError, match=r"^mode must be one of on, off, not 'up'\.$"):
+    with pytest.raises(BindError, match=r"^Say on or off, not 'up'\.$"):
         bind(spec, ["up"])
 
 

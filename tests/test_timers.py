@@ -298,6 +298,28 @@ async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosqu
         assert any(r["text"] == "in 1m chauffage on" for r in refused)
 
 
+async def test_every_command_s_words_are_checked_when_its_timer_is_set(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`in 2s dim lampe 140` was set, and said at run time that lampe takes 0 to 100 %; so were a
+    room that does not exist, a camera that is a lamp, a period of 0h, a rule misspelt, a mute
+    without a unit and an automation that does not exist. Each is refused when set now."""
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        refused = {"in 2s dim lampe 140": "lampe takes 0 to 100 %",
+                   "in 2s dim volet_salon 30": "volet salon is not a light.",
+                   "in 2s temp kitchen": "No device called 'kitchen'.",
+                   "in 2s snap lampe": "lampe is a light, not a camera.",
+                   "in 2s graph salon 3x": "'3x' is not a period",
+                   "in 2s history salon 0h": "The period must be between 1m and ",
+                   "in 2s mute smok 10m": "No alert rule named 'smok'; rules: ",
+                   "in 2s mute smoke 10": 'give a unit: "10s", "10m" or "10h"',
+                   "in 2s disable foo": "No automation called 'foo'; automations: "}
+        for line, problem in refused.items():
+            answer = await say(hub, line)
+            assert answer.startswith(f"Not scheduled: {problem}"), (line, answer)
+        for line in ("in 2s dim lampe 40", "in 2s temp salon", "in 2s temp salon, chambre", "in 2s snap entree",
+                     "in 2s graph salon 7d", "in 2s mute smoke 10m", "in 2s history salon"):
+            assert (await say(hub, line)).startswith("Timer #"), line
+
+
 async def test_a_switch_for_a_while_needs_the_schedule_permission(tmp_path: Path, mosquitto: Mosquitto) -> None:
     # `chauffage on for 2h` stores a timer (the switch back): it asks what `in` asks.
     async with started(hub_for(tmp_path, mosquitto)) as hub:
