@@ -14,7 +14,7 @@ from aiohttp import web
 from . import json_input
 from .notice import MAX_BODY, MAX_IMAGE, MAX_URL, Refused, is_web_url, parse_notice
 from .notify import WEBHOOKS, NotStored, source_family
-from .web_access import client_of
+from .web_access import shown_client
 
 if TYPE_CHECKING:
     from .web_access import WebAccess
@@ -167,7 +167,7 @@ class NotifyApi:
 
     def _token(self, request: web.Request) -> str:
         header = request.headers.get("Authorization", "")
-        if self.access is not None and self.access.guesses.blocked(client_of(request)):
+        if self.access is not None and self.access.guesses.blocked(self.access.client(request)):
             raise Refused(429, "too many wrong tokens from this address; wait a minute", retry_after=60)
         if not header:
             raise Refused(401, "a notify token is required, even on loopback: "
@@ -213,7 +213,7 @@ def _not_stored(request: web.Request, exc: NotStored) -> web.Response:
 
 
 def _refusal(request: web.Request, refused: Refused) -> web.Response:
-    log.warning("notify: refused %s %s from %s: %s", request.method, request.path, client_of(request), refused.error)
+    log.warning("notify: refused %s %s from %s: %s", request.method, request.path, shown_client(request), refused.error)
     headers = {"Retry-After": str(refused.extra["retry_after"])} if "retry_after" in refused.extra else None
     if refused.status == 401:
         headers = {"WWW-Authenticate": "Bearer"}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import pwd
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -82,6 +83,7 @@ class WebAccess:
         self.metrics_token: str | None = None
         self.guesses = TokenGuesses(monotonic)
         self._local_uids = account_uids(settings.local_users)
+        self._proxy_uid = pwd.getpwnam(settings.proxy_user).pw_uid if settings.proxy_user else None
         self._refused_accounts: set[int] = set()        # logged once each
 
     def read_tokens(self, base_dir: Path) -> None:
@@ -91,7 +93,7 @@ class WebAccess:
     def authorised(self, request: web.Request) -> bool:
         if self.token is None:
             return self.settings.loopback and self.tokenless_refusal(request, log_it=request.path != "/health") is None
-        if self.guesses.blocked(client_of(request)):
+        if self.guesses.blocked(self.client(request)):
             return False
         if offered(request, self.token):
             return True
@@ -104,14 +106,14 @@ class WebAccess:
     def count_guess(self, request: web.Request) -> None:
         """A token offered and found wrong (here or by the notify API): counted for its sender."""
         if _tokens_in(request):
-            self.guesses.wrong(client_of(request), request.path)
+            self.guesses.wrong(self.client(request), request.path)
 
     def metrics_allowed(self, request: web.Request) -> bool:
         """Prometheus's scrape: the pages' access, or `[web] metrics_token` (then required, even
         on loopback), so a scraper can be given a token that opens nothing else."""
         if self.metrics_token is None:
             return self.authorised(request)
-        if self.guesses.blocked(client_of(request)):
+        if self.guesses.blocked(self.client(request)):
             return False
         if offered(request, self.metrics_token):
             return True
@@ -125,7 +127,7 @@ class WebAccess:
         to send, or, on a hub with no token, why this caller (`caller`, "this request" when not
         given) is not the machine's own. Its words are the hub's language where one is spoken
         (chatops.i18n.speaking): the page's; English for scripts."""
-        if self.guesses.blocked(client_of(request)):
+        if self.guesses.blocked(self.client(request)):
             return "too many wrong tokens from this address; wait a minute"
         if self.token is not None:
             return "token required: Authorization: Bearer TOKEN (the [web] token)"
@@ -133,7 +135,7 @@ class WebAccess:
 
     def status(self, request: web.Request) -> int:
         """401, or 429 for an address refused for guessing."""
-        return 429 if self.guesses.blocked(client_of(request)) else 401
+        return 429 if self.guesses.blocked(self.client(request)) else 401
 
     def tokenless_refusal(self, request: web.Request, log_it: bool = False) -> str | None:
         """Why a loopback server without a token does not answer `request`, or None when it does.
@@ -148,12 +150,18 @@ class WebAccess:
                             "or Host %r, not a loopback name), and [web] has no token", request.method,
                             request.path[:200], request.headers.get("Host", "")[:100])
             return BEYOND
-        transport = request.transport
-        peer = transport.get_extra_info("peername") if transport is not None else None
-        own = transport.get_extra_info("sockname") if transport is not None else None
-        uid = owner_of(peer[:2], own[:2]) if peer and own else None
-        if uid is None:                 # not Linux: loopback alone, as docs/deploy.md says
-            return None if kernel_tells_owners() else "(unknown)"
+        uid = _owner(request)
+        if uid is None:
+            # Where the kernel shows owners (Linux), an owner it cannot find is a connection gone
+            # already (a client that sent its request, then reset at once, while the request
+            # waits here): refused, never taken for the hub's own. Elsewhere, loopback alone, as
+            # docs/deploy.md says.
+            if kernel_tells_owners():
+                if log_it:
+                    log.warning("web: refused %s %s: its connection was gone before its account could be "
+                                "read", request.method, request.path[:200])
+                return "(unknown)"
+            return None
         if uid in self._local_uids:
             return None
         if log_it and uid not in self._refused_accounts and len(self._refused_accounts) < 100:
@@ -162,6 +170,20 @@ class WebAccess:
                         "the hub's own account, root and [web] local_users only", request.method,
                         request.path[:200], account_name(uid))
         return account_name(uid)
+
+    def client(self, request: web.Request) -> str:
+        """Who sent `request`, for the brake on wrong tokens: its peer; behind the reverse proxy of
+        `[web] proxy_user` (a loopback connection that account owns), the address the proxy appended
+        last to X-Forwarded-For (a client can write the header itself, but only before the proxy's
+        entry). Anyone else's header is not believed: a local account would lock out the address
+        it names, or escape the brake by naming a new one at each guess."""
+        remote = request.remote or "?"
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded and self._proxy_uid is not None and is_loopback(remote):
+            uid = _owner(request)
+            if uid == self._proxy_uid or (uid is None and not kernel_tells_owners()):
+                return forwarded.rsplit(",", 1)[-1].strip()[:64] or remote
+        return remote
 
     def session(self) -> str:
         """The cookie's value: derived from the token, so the browser's cookie store never holds
@@ -179,15 +201,18 @@ class WebAccess:
         return public.startswith("https://") and self.guard.is_public_host(request.headers.get("Host", ""))
 
 
-def client_of(request: web.Request) -> str:
-    """Who sent `request`: its peer, or behind a reverse proxy on this machine (the peer is
-    loopback) the address the proxy appended last to X-Forwarded-For (a client can write the
-    header itself, but only before the proxy's own entry)."""
-    remote = request.remote or "?"
+def _owner(request: web.Request) -> int | None:
+    """The account owning the other end of `request`'s loopback connection (chatops.peer_account)."""
+    transport = request.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    own = transport.get_extra_info("sockname") if transport is not None else None
+    return owner_of(peer[:2], own[:2]) if peer and own else None
+
+
+def shown_client(request: web.Request) -> str:
+    """`request`'s peer for a log line, with the X-Forwarded-For it claims (believed or not)."""
     forwarded = request.headers.get("X-Forwarded-For", "")
-    if forwarded and is_loopback(remote):
-        return forwarded.rsplit(",", 1)[-1].strip()[:64] or remote
-    return remote
+    return f"{request.remote or '?'}" + (f" (forwarded for {forwarded[-64:]!r})" if forwarded else "")
 
 
 def _tokens_in(request: web.Request) -> bool:

@@ -109,6 +109,10 @@ class WebSettings(Section):
     local_users: list[str] = Field(default_factory=list, examples=['["pi"]'],
                                    description="accounts of this machine whose browser (or ssh tunnel) may use a "
                                                "loopback web server without a token, beside the hub's own and root")
+    proxy_user: str | None = Field(None, examples=['"www-data"'],
+                                   description="the account a reverse proxy on this machine runs as: the "
+                                               "X-Forwarded-For of its connections names the client (one guesser "
+                                               "behind it does not lock out the others); nobody else's is believed")
     notify_tokens: dict[str, NotifyToken] = Field(default_factory=dict,
                                                   description="one token per script that may POST /api/notify")
 
@@ -121,10 +125,10 @@ class WebSettings(Section):
     def loopback(self) -> bool:
         return is_loopback(self.host_port[0])
 
-    @field_validator("local_users")
+    @field_validator("local_users", "proxy_user")
     @classmethod
-    def _accounts_exist(cls, accounts: list[str]) -> list[str]:
-        for account in accounts:
+    def _accounts_exist(cls, accounts: list[str] | str | None) -> list[str] | str | None:
+        for account in [accounts] if isinstance(accounts, str) else accounts or []:
             try:
                 pwd.getpwnam(account)
             except KeyError:

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from chatops.hub import Hub, running
-from chatops.testing import Mosquitto, settings_for
+from chatops.testing import Mosquitto, settings_for, wait_for
 from chatops.web_guard import RequestGuard
 
 pytestmark = pytest.mark.servers
@@ -217,6 +217,25 @@ async def _http_as(uid: int, port: int, method: str, path: str, body: str = "",
     return int(head.split()[1]), text
 
 
+async def test_a_request_whose_connection_is_reset_at_once_is_not_run_as_the_owner(
+        tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
+    """Any local account sent a whole request, then reset the connection: by the time the hub
+    asked the kernel whose connection it was, the kernel no longer knew, and the hub took that
+    for "not Linux, loopback alone" and ran it as the web user, the admin (timers, mutes)."""
+    hub = Hub(settings_for(tmp_path / "data", mosquitto.url))
+    async with running(hub):
+        body = '{"text": "in 1h temp salon"}'
+        for _attempt in range(3):
+            with socket.create_connection(("127.0.0.1", hub.web.port)) as sock:
+                sock.sendall(f"POST /api/command HTTP/1.1\r\nHost: 127.0.0.1:{hub.web.port}\r\nContent-Type: "
+                             f"application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode())
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        await wait_for(lambda: caplog.text.count("its connection was gone before its account could be read") >= 3)
+        assert await hub.timers.listed() == [], "nothing ran as the owner"
+        status, text = await _http_as(os.getuid(), hub.web.port, "POST", "/api/command", '{"text": "whoami"}')
+        assert status == 200 and "owner" in text, "a connection that stays is answered as before"
+
+
 def test_the_kernel_names_the_account_at_the_other_end_of_a_loopback_connection() -> None:
     from chatops.peer_account import owner_of
     for family, listen, connect in ((socket.AF_INET, "127.0.0.1", "127.0.0.1"), (socket.AF_INET6, "::1", "::1"),
@@ -303,7 +322,8 @@ async def test_wrong_tokens_are_logged_and_an_address_that_keeps_guessing_is_hel
     second: now a wrong token is logged, and after 10 in a minute the address is refused (429)
     until the minute is over, the right token too; a short token is refused at start."""
     monkeypatch.setenv("GUARD_WEB_TOKEN", "s3cret-token-0123456789")
-    hub = Hub(settings_for(tmp_path / "data", mosquitto.url, web={"token_env": "GUARD_WEB_TOKEN"}))
+    proxy = pwd.getpwuid(os.getuid()).pw_name            # this test's requests come "through the proxy"
+    hub = Hub(settings_for(tmp_path / "data", mosquitto.url, web={"token_env": "GUARD_WEB_TOKEN", "proxy_user": proxy}))
     async with running(hub), aiohttp.ClientSession() as http:
         base = f"http://127.0.0.1:{hub.web.port}"
         statuses = []
@@ -338,6 +358,27 @@ async def test_wrong_tokens_are_logged_and_an_address_that_keeps_guessing_is_hel
     with pytest.raises(ConfigError, match="GUARD_WEB_TOKEN holds a 2-character token, which anyone who reaches "
                                           "the web server could guess; use at least 16"):
         read_secret(settings_for(tmp_path / "data", mosquitto.url, web={"token_env": "GUARD_WEB_TOKEN"}).web, "token")
+
+
+async def test_a_forwarded_address_is_believed_from_the_configured_proxy_only(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any local process could write X-Forwarded-For: naming the owner's address, it locked the
+    owner out for as long as it liked; naming a new address at each guess, it was never held off.
+    Without [web] proxy_user the header is not believed: the guesses count for the one peer."""
+    monkeypatch.setenv("GUARD_WEB_TOKEN", "s3cret-token-0123456789")
+    hub = Hub(settings_for(tmp_path / "data", mosquitto.url, web={"token_env": "GUARD_WEB_TOKEN"}))
+    async with running(hub), aiohttp.ClientSession() as http:
+        statuses = []
+        for guess in range(12):
+            async with http.get(f"http://127.0.0.1:{hub.web.port}/api/state",
+                                headers={"Authorization": f"Bearer guess-{guess}",
+                                         "X-Forwarded-For": f"10.9.{guess}.1"}) as response:
+                statuses.append(response.status)
+        assert statuses == [401] * 9 + [429] * 3, "a new forwarded address at each guess escapes nothing"
+        assert hub.web.access.guesses.blocked("127.0.0.1") and not hub.web.access.guesses.blocked("10.9.0.1")
+    from chatops.config import ConfigError
+    with pytest.raises(ConfigError, match="web.proxy_user.*no account 'no-such-proxy'"):
+        settings_for(tmp_path / "data", mosquitto.url, web={"proxy_user": "no-such-proxy"})
 
 
 async def test_tokenless_hub_answers_scripts_why_and_ignores_a_token_in_the_address(
