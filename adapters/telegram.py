@@ -38,6 +38,7 @@ __all__ = ["Adapter", "Settings", "ChatAddress"]
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096                 # Telegram's limit for one message
+POLLED_SAVE_EVERY = 30.0        # seconds between writes of the last poll's time on a quiet chat
 CALLBACK_BYTES = 64             # and for a button's data: longer lines get no button
 UPDATES = ["message", "callback_query"]
 WEBHOOK_CATCH_UP = 60.0        # seconds after a webhook comes back in which Telegram posts the backlog
@@ -94,6 +95,8 @@ class Adapter(AdapterBase):
         self._store = f"telegram:{name}"        # the plugin_kv namespace of this adapter
         self._migrated: dict[int, int] = {}     # a group's old id -> the supergroup it became
         self._polled_at = 0.0                   # wall time of the last poll answered (0: none yet)
+        self._polled_saved = 0.0                # ... as last written to the store
+        self._said: str | None = None           # the failure last logged, until a poll works again
         # The Bot API puts the token in every URL; python-telegram-bot logs the URL at DEBUG and
         # httpx at INFO: never below WARNING for those, and the token masked if one still shows.
         for noisy in ("httpx", "httpcore", "telegram"):
@@ -103,7 +106,7 @@ class Adapter(AdapterBase):
 
     async def run(self, hub: Hub) -> None:
         from telegram import Bot
-        from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter
+        from telegram.error import Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter
         from telegram.request import HTTPXRequest
 
         self._hub = hub
@@ -129,16 +132,23 @@ class Adapter(AdapterBase):
                     else:
                         await self._poll(backoff)
                 except _Fatal as exc:
-                    self.health.down(str(exc))
-                    raise ConfigError([f"adapters.{self.name}: {exc}"]) from None
+                    if not self.health.ups:     # never connected: the config is wrong, said at start
+                        self.health.down(str(exc))
+                        raise ConfigError([f"adapters.{self.name}: {exc}"]) from None
+                    self._down(f"{exc}; trying again")         # revoked while it ran: it may come back
                 except RetryAfter as exc:               # on getUpdates: the whole wait, or it comes again
                     delay = _seconds(exc.retry_after)
                     self.health.down(f"Telegram asks to wait {delay:.0f}s")
                     await asyncio.sleep(delay)
                     continue
-                except (NetworkError, OSError, asyncio.TimeoutError) as exc:
-                    if isinstance(exc, (InvalidToken, Forbidden)):
+                except Conflict:
+                    self._down("another program polls this bot's token (HTTP 409 Conflict): stop it, or give "
+                               "each its own bot")
+                except (InvalidToken, Forbidden) as exc:
+                    if not self.health.ups:
                         raise ConfigError([f"adapters.{self.name}: Telegram refused the token ({exc})"]) from None
+                    self._down(f"Telegram refused the token ({exc}); trying again")   # revoked? it may come back
+                except (NetworkError, OSError, asyncio.TimeoutError) as exc:
                     self.health.down(f"cannot reach {self.settings.api_url}: {exc}")
                     log.warning("%s: %s", self.name, self.health.detail)
                 except Exception as exc:        # never end the adapter on a surprise
@@ -157,6 +167,13 @@ class Adapter(AdapterBase):
             except Exception:
                 pass
 
+    def _down(self, why: str) -> None:
+        """Down for `why`, said in the log once, not at every retry (until a poll works again)."""
+        if self._said != why:
+            log.warning("%s: %s", self.name, why)
+            self._said = why
+        self.health.down(why)
+
     async def _connect(self) -> None:
         from telegram.error import InvalidToken
         try:
@@ -174,6 +191,8 @@ class Adapter(AdapterBase):
         offset = int(stored) if stored else None
         # Up now: the first long poll may rightly wait `poll_timeout` for a message, and a failed
         # poll takes health down again in `run`.
+        if self.health.downs and not self.health.connected:
+            log.info("%s: connected again", self.name)
         self.health.up(f"@{self.username}, long polling")
         first = True
         # A button press carries no date: one waiting since before the hub was away (stopped, or
@@ -186,6 +205,7 @@ class Adapter(AdapterBase):
             polled_at, self._polled_at = self._polled_at, time.time()
             if first:
                 backoff.up()                            # the backoff resets once a poll worked
+                self._said = None
                 away = self._polled_at - away_since
                 first = False
             elif self._polled_at - polled_at >= self.settings.poll_timeout + 30:
@@ -196,12 +216,21 @@ class Adapter(AdapterBase):
             # the hub was away is still being read, and its presses are as late as the first.
             backlog = len(updates) >= 100
             if not updates:
+                # Written now and then on quiet polls too: after a crash (no clean stop writes
+                # it), a press is late by the time the hub was really away, not since the last
+                # message (an alert's Acknowledge, refused as late after a quick restart).
+                if self._polled_at - self._polled_saved >= POLLED_SAVE_EVERY:
+                    await self._save_polled()
                 continue
             offset = updates[-1].update_id + 1
             await self._set_hub_value("offset", str(offset))     # before handling: at most once
-            await self._set_hub_value("polled_at", str(self._polled_at))
+            await self._save_polled()
             for update in updates:
                 self._update(update, pressed_late=away if away > self.settings.stale_after else 0.0)
+
+    async def _save_polled(self) -> None:
+        self._polled_saved = self._polled_at
+        await self._set_hub_value("polled_at", str(self._polled_at))
 
     def _webhook_secret(self) -> str:
         """The webhook's secret token, as Telegram takes it (1-256 of A-Z, a-z, 0-9, _ and -:
@@ -278,7 +307,10 @@ class Adapter(AdapterBase):
         if sender is None or sender.is_bot:
             return                              # other bots never drive the house
         direct = message.chat.type == "private"
-        text, addressed = self._command_text(message.text, direct)
+        replied = getattr(message.reply_to_message, "from_user", None)
+        to_us = replied is not None and bool(self.username) and (replied.username or "").casefold() == \
+            self.username.casefold()            # a reply to the bot's message (`ack` under an alert)
+        text, addressed = self._command_text(message.text, direct or to_us)
         if text is None:
             return
         address = ChatAddress(self.name, str(message.chat.id), direct, message_id=message.message_id)
@@ -296,6 +328,9 @@ class Adapter(AdapterBase):
             command, _, bot = first.partition("@")
             if bot and bot.casefold() != name:
                 return None, False
+            if not bot and not direct and (command.casefold() == "start" or self._hub is None
+                                           or self._hub.commands.find(command) is None):
+                return None, False              # a group's other bots take bare commands too: not ours
             if command.casefold() == "start":       # what every Telegram client sends first
                 command = "help"
             return f"{command} {rest}".strip(), True
@@ -351,7 +386,7 @@ class Adapter(AdapterBase):
             for attachment in reply.attachments:
                 photo = await asyncio.to_thread(attachment.path.read_bytes)
                 await self._obeying(self.bot.send_photo, chat_id=chat_id, photo=photo,
-                                    caption=None if pieces else (attachment.name or None), reply_parameters=replying,
+                                    caption=None, reply_parameters=replying,    # (not the file's name)
                                     reply_markup=None if pieces else markup)
             for index, piece in enumerate(pieces):
                 last = index == len(pieces) - 1
@@ -366,7 +401,9 @@ class Adapter(AdapterBase):
             await self._set_hub_value(f"migrated:{address.target}", str(new_id))
             log.warning("%s: the group %s became the supergroup %s: messages follow it; write telegram:%s in "
                         "config.toml", self.name, address.target, new_id, new_id)
-            raise RetryLater(f"the group {address.target} is now {new_id}", 0.0) from None
+            if new_id == chat_id:
+                raise RetryLater(f"the group {address.target} is now {new_id}", 0.0) from None
+            await self.send(address, reply)     # there now (the answer to a line of the old group too)
         except (Forbidden, BadRequest) as exc:
             raise Undeliverable(f"Telegram refused the message to {chat_id}: {exc}") from None
         except NetworkError as exc:

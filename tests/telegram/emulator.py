@@ -51,7 +51,7 @@ class BotApi:
         self.webhook: dict[str, str] | None = None
         self._new = asyncio.Condition()
         self._throttled: dict[str, list[int]] = defaultdict(list)
-        self._refused: dict[str, list[str]] = defaultdict(list)    # method -> 400 descriptions to answer
+        self._refused: dict[str, list[tuple[int, str]]] = defaultdict(list)   # method -> (status, description)s
         self.migrated: dict[int, int] = {}      # a group made a supergroup: its old id -> its new one
         self._runner: web.AppRunner | None = None
 
@@ -69,13 +69,18 @@ class BotApi:
     # ---- what people do ----------------------------------------------------------------------
 
     async def say(self, user_id: int, text: str, chat_id: int | None = None, date: float | None = None,
-                  username: str = "") -> int:
-        """A message from `user_id` (in their private chat, or in group `chat_id`); its message id."""
+                  username: str = "", reply_to: Sent | None = None) -> int:
+        """A message from `user_id` (in their private chat, or in group `chat_id`; a reply to the
+        bot's message `reply_to`); its message id."""
         chat = {"id": chat_id, "type": "supergroup", "title": "Maison"} if chat_id else \
             {"id": user_id, "type": "private", "first_name": f"user{user_id}"}
         message_id = self._message_id()
-        await self._push({"message": {"message_id": message_id, "date": int(date or time.time()), "chat": chat,
-                                      "from": self._user(user_id, username), "text": text}})
+        message = {"message_id": message_id, "date": int(date or time.time()), "chat": chat,
+                   "from": self._user(user_id, username), "text": text}
+        if reply_to is not None:
+            message["reply_to_message"] = {"message_id": reply_to.message_id, "date": int(time.time()),
+                                           "chat": chat, "from": BOT, "text": reply_to.text}
+        await self._push({"message": message})
         return message_id
 
     async def press(self, user_id: int, sent: Sent, data: str) -> None:
@@ -89,9 +94,10 @@ class BotApi:
     def throttle(self, method: str, retry_after: int, times: int = 1) -> None:
         self._throttled[method] += [retry_after] * times
 
-    def refuse(self, method: str, description: str, times: int = 1) -> None:
-        """Answer the next calls of `method` with 400 `description` (a photo Telegram will not take)."""
-        self._refused[method] += [description] * times
+    def refuse(self, method: str, description: str, times: int = 1, status: int = 400) -> None:
+        """Answer the next calls of `method` with `status` `description` (a photo Telegram will not
+        take; 409 Conflict: another program polls the same token)."""
+        self._refused[method] += [(status, description)] * times
 
     def update(self, **kind: Any) -> dict[str, Any]:
         """An update as Telegram would post it to a webhook (not queued for getUpdates)."""
@@ -122,8 +128,8 @@ class BotApi:
                                       "description": f"Too Many Requests: retry after {wait}",
                                       "parameters": {"retry_after": wait}}, status=429)
         if self._refused.get(method):
-            return web.json_response({"ok": False, "error_code": 400,
-                                      "description": self._refused[method].pop(0)}, status=400)
+            status, description = self._refused[method].pop(0)
+            return web.json_response({"ok": False, "error_code": status, "description": description}, status=status)
         chat = params.get("chat_id")
         if method.startswith("send") and chat is not None and int(chat) in self.migrated:
             return web.json_response({"ok": False, "error_code": 400, "description": "Bad Request: group chat was "

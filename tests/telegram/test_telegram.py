@@ -55,6 +55,72 @@ async def test_private_chat_and_group(telegram_settings: Callable[..., Settings]
         assert photo.method == "sendPhoto" and photo.photo_bytes > 1000
 
 
+async def test_in_a_group_other_bots_commands_are_left_alone_and_a_reply_to_the_bot_is_for_it(
+        telegram_settings: Callable[..., Settings], bot_api: BotApi) -> None:
+    """In a group with other bots, `/ban someone` got "Unknown command 'ban'" and a bare `/start`
+    the whole help; a reply to the bot's own message (`temp salon` under its answer) got nothing."""
+    async with running(Hub(telegram_settings())) as hub:
+        await connected(hub)
+        group = -1001234
+        for line in ("/ban someone", "/start", "/tmep salon"):
+            await bot_api.say(ALICE, line, chat_id=group)
+        await bot_api.say(ALICE, "/temp salon", chat_id=group)                 # ours, bare: answered
+        [answer] = await bot_api.wait_sent(group)
+        assert READING.fullmatch(answer.text), answer.text
+        await bot_api.say(ALICE, "temp chambre", chat_id=group, reply_to=answer)
+        replies = await bot_api.wait_sent(group, 2)
+        assert replies[1].text.startswith("chambre: "), replies[1].text
+        assert len(bot_api.to(group)) == 2, "nothing said to the other bots' commands"
+
+
+async def test_two_programs_polling_one_token_is_said_once_and_clearly(
+        telegram_settings: Callable[..., Settings], bot_api: BotApi, caplog: pytest.LogCaptureFixture) -> None:
+    """Another program polling the same bot (HTTP 409 Conflict) logged a traceback at every retry."""
+    async with running(Hub(telegram_settings())) as hub:
+        adapter = await connected(hub)
+        bot_api.refuse("getupdates", "Conflict: terminated by other getUpdates request; make sure that only one "
+                                     "bot instance is running", times=3, status=409)
+        await wait_for(lambda: "409 Conflict" in adapter.health.detail, timeout=20)
+        assert "another program polls this bot's token" in adapter.health.detail
+        await wait_for(lambda: adapter.health.connected, timeout=30)        # the other one stopped
+    assert caplog.text.count("another program polls this bot's token") == 1
+    assert "Traceback" not in caplog.text
+
+
+async def test_a_token_refused_while_running_is_retried_not_given_up(
+        telegram_settings: Callable[..., Settings], bot_api: BotApi, caplog: pytest.LogCaptureFixture) -> None:
+    """A token revoked (or Telegram briefly refusing it) while the hub ran ended the adapter until
+    a restart, logged as "cannot start"; and nothing said when it came back."""
+    caplog.set_level(logging.INFO)
+    async with running(Hub(telegram_settings())) as hub:
+        adapter = await connected(hub)
+        bot_api.refuse("getupdates", "Unauthorized", times=2, status=401)
+        await wait_for(lambda: "refused the token" in adapter.health.detail, timeout=20)
+        assert adapter.health.detail.endswith("trying again")
+        await wait_for(lambda: adapter.health.connected, timeout=30)
+        await bot_api.say(ALICE, "temp salon")
+        assert READING.fullmatch((await bot_api.wait_sent(ALICE))[0].text)
+    assert "cannot start" not in caplog.text and "telegram: connected again" in caplog.text
+
+
+async def test_quiet_polls_keep_the_time_of_the_last_poll(telegram_settings: Callable[..., Settings],
+                                                          bot_api: BotApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The time of the last poll was written only with updates: after a crash in a quiet hour, a
+    press made a moment before the restart (an alert's Acknowledge) was taken as an hour late."""
+    import adapters.telegram
+    monkeypatch.setattr(adapters.telegram, "POLLED_SAVE_EVERY", 0.0)
+    async with running(Hub(telegram_settings(poll_timeout="1s"))) as hub:
+        adapter = await connected(hub)
+        started = time.time()
+
+        async def kept() -> float:
+            return float(await hub.store.plugin_value("telegram:telegram", "polled_at") or 0)
+        async with asyncio.timeout(15):
+            while await kept() <= started:          # no update came: quiet polls only
+                await asyncio.sleep(0.2)
+        assert adapter.updates == 0
+
+
 async def test_switch_buttons_are_pressed_as_the_presser(telegram_settings: Callable[..., Settings],
                                                          bot_api: BotApi, mosquitto: Mosquitto) -> None:
     async with running(Hub(telegram_settings())) as hub:
