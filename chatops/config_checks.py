@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .config_base import split_listen
 from .config_errors import named_entry
 from .device_settings import ON_OFF_TYPES, DeviceType
 
@@ -84,6 +85,27 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
         problems.append(f"alerts: two rules are named {dup!r}")
     problems += _automation_problems(s)
     problems += _notify_problems(s, networks)
+    problems += _listen_clashes(s)
+    return problems
+
+
+_ANY_HOST = {"", "0.0.0.0", "::"}
+
+
+def _listen_clashes(s: Settings) -> list[str]:
+    """Two servers of this config on one port (a Telegram webhook on `[web] listen`'s): said by
+    `chatops check` from the file alone; a start also finds a port another program holds."""
+    wanted = ([("web.listen", s.web.listen)] if s.web.enabled else []) + \
+        ([("mqtt.embedded_listen", s.mqtt.embedded_listen)] if s.mqtt.url == "embedded" else [])
+    for name, _kind, section in s.enabled_adapters():
+        wanted += [(f"adapters.{name}.{key}", listen) for key, listen in section.listens()]
+    problems, seen = [], []
+    for key, listen in wanted:
+        host, port = split_listen(listen)
+        for other_key, other_host, other_port in seen:
+            if port == other_port and port != 0 and (host == other_host or {host, other_host} & _ANY_HOST):
+                problems.append(f"{key}: {listen} is also {other_key}'s port; give each its own")
+        seen.append((key, host, port))
     return problems
 
 

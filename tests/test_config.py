@@ -692,6 +692,11 @@ def test_telegram_and_camera_settings_that_fail_only_at_run_are_said_by_check(
     telegram = '[adapters.telegram]\ntoken_env = "TG_TOKEN"\n'
     assert any(p.startswith("adapters.telegram: webhook_listen '127.0.0.1:99999' must be HOST:PORT with a port up "
                             "to 65535") for p in problems_of(telegram + 'webhook_listen = "127.0.0.1:99999"\n', tmp_path))
+    # The webhook on the web server's port: `check` said OK, `run` failed (address in use).
+    webhook = telegram + 'mode = "webhook"\nwebhook_url = "https://h.example.org/tg"\nwebhook_secret_env = "S"\n' \
+        'webhook_listen = "0.0.0.0:8080"\n[web]\nlisten = "127.0.0.1:8080"\n'
+    assert "adapters.telegram.webhook_listen: 0.0.0.0:8080 is also web.listen's port; give each its own" in \
+        problems_of(webhook, tmp_path)
     assert any(p.startswith("devices.entree.snapshot_url: a snapshot URL is written whole, with http:// or https://")
                for p in problems_of('[devices.entree]\ntype = "camera"\nsnapshot_url = "192.168.1.20/snap.jpg"\n',
                                     tmp_path))
