@@ -200,6 +200,9 @@ async def _drive(ctx: Context, device: Device, action: Action, asked: str) -> st
         raise CommandError(_("Cannot drive {label}: {why}.").format(label=device.label, why=exc)) from None
     if not confirmed:       # raised: an automation running it learns it failed (chatops.automations)
         raise CommandError(_no_confirmation(device, asked, device.settings.confirm_timeout) + note)
+    if action.field == "color_temp" and reading is not None and not reading.value:
+        # An off bulb keeps the colour for later: shown as "off" alone, it looked ignored.
+        note = " " + _("(colour {asked} when it comes on)").format(asked=asked) + note
     return f"{device.label}: {device.show()}" + note
 
 

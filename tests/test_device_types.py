@@ -369,6 +369,9 @@ async def test_lampe_40_percent_is_published_and_confirmed(tmp_path: Path, mosqu
         assert await say(hub, "lampe 4000K") == "lampe: on, 10 %, 4000 K"
         assert await say(hub, "lampe off") == "lampe: off"            # as the light reported it, as `lampe 40%`
         assert await say(hub, "read lampe") == "lampe: off"
+        # A colour given to an off bulb is kept for later: "lampe: off" alone looked ignored.
+        assert await say(hub, "lampe 2700K") == "lampe: off (colour 2700K when it comes on)"
+        assert await say(hub, "lampe on") == "lampe: on, 10 %, 2700 K"
 
 
 @pytest_servers
