@@ -305,11 +305,18 @@ async def test_broker_port_taken_after_the_check_still_fails_cleanly(
 def test_a_webhook_on_the_web_servers_address_is_said_naming_its_key(tmp_path: Path) -> None:
     """A Telegram webhook_listen equal to [web] listen was blamed on the Bot API ("cannot reach
     http://127.0.0.1:…: address already in use") after "hub ready"; now the start says which key."""
+    from chatops.config import ConfigError
     from chatops.preflight import listen_problems
     port = free_port()
-    settings = settings_for(tmp_path, web={"listen": f"127.0.0.1:{port}"}, adapters={"telegram": {
-        "token_env": "TG_TOKEN", "mode": "webhook", "webhook_url": "https://maison.example.org/tg",
-        "webhook_listen": f"127.0.0.1:{port}", "webhook_secret_env": "TG_SECRET"}})
-    assert listen_problems(settings, web=True) == [
-        f"adapters.telegram.webhook_listen: cannot listen on 127.0.0.1:{port} (Address already in use); give it an "
-        "address of its own"]
+    telegram = {"token_env": "TG_TOKEN", "mode": "webhook", "webhook_url": "https://maison.example.org/tg",
+                "webhook_listen": f"127.0.0.1:{port}", "webhook_secret_env": "TG_SECRET"}
+    with pytest.raises(ConfigError, match=f"adapters.telegram.webhook_listen: 127.0.0.1:{port} is also web.listen's "
+                                          "port; give each its own"):          # the file alone says so now
+        settings_for(tmp_path, web={"listen": f"127.0.0.1:{port}"}, adapters={"telegram": telegram})
+    settings = settings_for(tmp_path, web={"listen": f"127.0.0.1:{free_port()}"}, adapters={"telegram": telegram})
+    with socket.socket() as other_program:          # and a start, a port another program holds
+        other_program.bind(("127.0.0.1", port))
+        other_program.listen()
+        assert listen_problems(settings, web=True) == [
+            f"adapters.telegram.webhook_listen: cannot listen on 127.0.0.1:{port} (Address already in use); give it "
+            "an address of its own"]
