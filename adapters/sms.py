@@ -19,6 +19,7 @@ import logging
 import re
 import sqlite3
 import time
+from datetime import datetime
 from collections import deque
 from enum import Enum
 from pathlib import Path
@@ -62,7 +63,13 @@ class BackendKind(str, Enum):
     SMSD = "smsd"
 
 
-ANSWER_RESERVE = 2     # SMS an hour the hourly cap keeps for answers, clears and acknowledgements
+# The hourly cap, from the top: the last SMS of the hour is kept for a critical alarm's first
+# message, the one before it for one "limit reached" note, then ANSWER_RESERVE for answers,
+# clears and acknowledgements; what the hub sends unasked (reminders, timers, notifications,
+# other alerts) stops below those. Answers once used the whole cap, and the smoke alarm that
+# came next was held back.
+CRITICAL_RESERVE = 1
+ANSWER_RESERVE = 2
 
 # Typography outside the GSM alphabet, which would make the whole SMS UCS-2 (70 characters, not
 # 160): `help`'s dashes, French quotes and spaces, an ellipsis. `°` has no stand-in and stays.
@@ -139,6 +146,7 @@ class Adapter(AdapterBase):
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._handlers: set[asyncio.Task[None]] = set()
         self._held: deque[float] = deque()
+        self._told_capped: set[str] = set()     # numbers told this hour that answers stop
         self._spent: dict[str, deque[tuple[float, int]]] = {}    # number -> (sent at, monotonic; parts) in the last hour
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -377,14 +385,24 @@ class Adapter(AdapterBase):
         if not text:
             return
         parts = self.encoder.count(text)
-        # What the hub sends unasked (alerts, reminders, timers) stops ANSWER_RESERVE short of the
-        # cap: the answer to an SMS the user just sent (their `ack` after an hour of reminders) and
-        # an alarm's end or acknowledgement still fit. Nothing goes past the cap: a forged sender
-        # must not make the hub send without limit.
+        # Nothing goes past the cap, whoever asks: a forged sender must not make the hub send
+        # without limit. Below it, the tiers of CRITICAL_RESERVE.
+        alarm = reply.alert is not None and reply.alert.kind == "raise" and reply.alert.severity == "critical"
         wanted = reply.answer or (reply.alert is not None and reply.alert.kind in ("clear", "ack"))
         cap = self.settings.hourly_cap
-        if not self._within_cap(number, parts, cap if wanted else max(1, cap - ANSWER_RESERVE)):
+        answers = max(1, cap - CRITICAL_RESERVE - 1)
+        limit = cap if alarm else answers if wanted else max(1, answers - ANSWER_RESERVE)
+        if not self._within_cap(number, parts, limit):
             self._note_held(number, [text])
+            note = self._capped_note(number) if wanted and number not in self._told_capped else ""
+            if note and self._within_cap(number, self.encoder.count(note), answers + 1):
+                # Said once an hour, or they cannot tell whether their `chauffage off` ran.
+                self._told_capped.add(number)
+                try:
+                    await backend.transmit(number, note, self.settings.smsc)
+                    self._spent[number].append((time.monotonic(), self.encoder.count(note)))
+                except Exception as exc:            # the answer it stands for is given up either way
+                    log.info("%s: the note that answers stop could not be sent to %s: %s", self.name, number, exc)
             raise Undeliverable(f"held back by the hourly cap ({self.settings.hourly_cap} SMS per number per hour)")
         try:
             await backend.transmit(number, text, self.settings.smsc)
@@ -402,7 +420,20 @@ class Adapter(AdapterBase):
         spent = self._spent.setdefault(number, deque())
         while spent and time.monotonic() - spent[0][0] > HOUR:      # monotonic: NTP's steps move no window
             spent.popleft()
+        if not spent:
+            self._told_capped.discard(number)       # a new hour: a new note when it fills again
         return sum(p for _, p in spent) + parts <= cap
+
+    def _capped_note(self, number: str) -> str:
+        """The one SMS that says answers stop for a while, and until when (the hub's time zone)."""
+        assert self._hub is not None
+        spent = self._spent.get(number) or deque([(time.monotonic(), 0)])
+        back = time.time() + max(60.0, HOUR - (time.monotonic() - spent[0][0]))
+        user, _identity = self.identify(number)
+        with speaking(self._hub.auth.language_of(user)):
+            note = gettext("SMS limit reached ({cap} an hour): no more answers until {time}; alarms still come.")
+        return note.format(cap=self.settings.hourly_cap, time=datetime.fromtimestamp(back, self._hub.timers.tz)
+                           .strftime("%H:%M")).translate(GSM_FRIENDLY)
 
     def render(self, replies: list[Reply]) -> str:
         """One SMS text for `replies` (images as links, by the core's `fit`), cut to `max_parts`
