@@ -17,15 +17,14 @@ import asyncio
 import contextlib
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from chatops import json_input
-from chatops.schema import Field, model_validator
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -33,13 +32,15 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_retry import retry_handlers
+from adapters.slack_settings import Mode, Settings
 from chatops import render
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.backoff import Backoff
-from chatops.config import AdapterSettings, ConfigError, Duration, read_secret
+from chatops.config import ConfigError, read_secret
 from chatops.health import Health
 from chatops.message import Address, Attachment, Identity, Message, Reply
 from chatops.outbox import Undeliverable
+from chatops.store import processed
 
 if TYPE_CHECKING:
     from chatops.hub import Hub
@@ -56,68 +57,10 @@ NEVER_DELIVERED = {
     "user_disabled": "that member's account is deactivated",
     "cannot_dm_bot": "a bot cannot be sent a direct message",
 }
+REFUSED_PAUSE = 60.0    # seconds a post Slack refused (its token, its scopes) holds the outbox
 FATAL_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked",
                           "token_expired", "not_allowed_token_type", "missing_scope", "no_permission"})
 NEW_TEXT = frozenset({None, "thread_broadcast", "file_share", "me_message"})   # subtypes that are new text
-
-
-class Mode(str, Enum):
-    SOCKET = "socket"
-    RTM = "rtm"
-
-
-class Settings(AdapterSettings):
-    """[adapters.slack]: a Slack app in Socket Mode (bot and app-level tokens), or a classic app over RTM."""
-
-    # Swapped tokens get a bare invalid_auth from Slack: `chatops check` tells them apart by their prefixes.
-    SECRET_FORMATS = {
-        "bot_token": (r"xox[bp]-\S+", "the bot token starts with xoxb-",
-                      "it is the Bot User OAuth Token (OAuth & Permissions); an xapp- one is the app token"),
-        "app_token": (r"xapp-\S+", "the app-level token starts with xapp-",
-                      "it is made under Basic Information, App-Level Tokens (connections:write); an xoxb- one "
-                      "is the bot token"),
-    }
-
-    mode: Mode = Field(Mode.SOCKET, examples=['"socket"', '"rtm"'],
-                       description="`socket` (Socket Mode), or `rtm` for a legacy classic app")
-    bot_token_env: str | None = Field(None, examples=['"SLACK_BOT_TOKEN"'],
-                                      description="environment variable holding the bot token (`xoxb-...`)")
-    bot_token_file: str | None = Field(None, examples=['"/etc/chatops/slack-bot.token"'],
-                                       description="file holding the bot token")
-    app_token_env: str | None = Field(None, examples=['"SLACK_APP_TOKEN"'],
-                                      description="environment variable holding the app-level token (`xapp-...`, Socket Mode)")
-    app_token_file: str | None = Field(None, examples=['"/etc/chatops/slack-app.token"'],
-                                       description="file holding the app-level token")
-    api_url: str = Field("https://slack.com/api/", pattern=r"^https?://", examples=['"https://slack.com/api/"'],
-                         description="only changed for tests or a proxy")
-    allow_bots: bool = Field(False, description="answer messages posted by other bots")
-    watchdog: Duration = Field(30.0, ge=0.5, le=600, examples=['"30s"'],
-                               description="recreate the connection after this long without a frame or pong")
-    slash_command: str = Field("/home", pattern=r"^/[\w-]+$", examples=['"/home"'],
-                               description="the slash command whose text is a hub command")
-    max_retries: int = Field(10, ge=0, le=100, description="retries of a rate-limited (429) Web API call")
-    timeout: Duration = Field(30.0, gt=0, le=300, examples=['"30s"'], description="one Web API call")
-    backoff_max: Duration = Field(60.0, gt=0, le=3600, examples=['"60s"'],
-                                  description="longest wait between two reconnect attempts")
-
-    @model_validator(mode="after")
-    def _needs_tokens(self) -> Settings:
-        if not (self.bot_token_env or self.bot_token_file):
-            raise ValueError('a bot token is needed: bot_token_env = "SLACK_BOT_TOKEN" (xoxb-...) '
-                             'or bot_token_file = "/path"')
-        if self.mode is Mode.SOCKET and not (self.app_token_env or self.app_token_file):
-            raise ValueError('Socket Mode needs an app-level token: app_token_env = "SLACK_APP_TOKEN" '
-                             '(xapp-..., scope connections:write) or app_token_file = "/path"')
-        return self
-
-    @property
-    def base_url(self) -> str:
-        return self.api_url if self.api_url.endswith("/") else self.api_url + "/"
-
-    @property
-    def ping_interval(self) -> float:
-        """The SDK's ping period: often enough that a healthy link always beats the watchdog."""
-        return min(5.0, self.watchdog / 3)
 
 
 # ---- text: Slack's escaping, its <...> tokens, and its message size ---------------------
@@ -220,6 +163,9 @@ class Adapter(AdapterBase):
             raise ConfigError(["a bot token (and, in Socket Mode, an app token) is required"])
         self._hub = hub
         self._inbound = asyncio.Queue()
+        # No event is redelivered a month late: the keys of the ones handled go (SMS keeps 30 days too).
+        with contextlib.suppress(sqlite3.Error):         # a failing store is said by the hub itself
+            await hub.store.call(processed.forget, hub.store.db, "slack:", time.time() - 30 * 86400)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=s.timeout)) as http:
             self._http = http
             self._web = AsyncWebClient(token=bot_token, base_url=s.base_url, session=http, timeout=int(s.timeout),
@@ -405,13 +351,9 @@ class Adapter(AdapterBase):
     async def _handle(self, item: Inbound) -> None:
         payload = item.payload
         if item.kind == "events_api":
-            event_id = payload.get("event_id")
-            if event_id and not await self._first_time(f"event:{event_id}"):
-                log.info("%s: event %s delivered again; ignored", self.name, event_id)
-                return
             event = payload.get("event") or {}
             if event.get("type") in ("message", "app_mention"):
-                await self._on_message(event)
+                await self._on_message(event, payload.get("event_id"))
         elif item.kind == "slash_commands":
             await self._on_slash(payload)
         elif item.kind == "rtm":
@@ -421,7 +363,7 @@ class Adapter(AdapterBase):
         assert self._hub is not None and self.me is not None
         return await self._hub.store.mark_processed(f"slack:{self.me.team_id}:{key}")
 
-    async def _on_message(self, event: dict[str, Any]) -> None:
+    async def _on_message(self, event: dict[str, Any], event_id: str | None = None) -> None:
         assert self._hub is not None and self.me is not None
         subtype = event.get("subtype")
         bot_id = event.get("bot_id")
@@ -447,12 +389,18 @@ class Adapter(AdapterBase):
         probe = Message(Identity(self.network, sender_id), address, unescape(text), direct or bool(mention))
         if self._hub.router.command_text(probe) is None:
             return                                              # chatter: no lookups, no store writes
+        if event_id and not await self._first_time(f"event:{event_id}"):
+            log.info("%s: event %s delivered again; ignored", self.name, event_id)
+            return
         ts = event.get("ts")
         if ts and not await self._first_time(f"post:{channel}:{ts}"):
             return                                              # the same post as `message` and `app_mention`
         plain = await plain_text(text, self._user_name, self._channel_name)
         sender = Identity(self.network, sender_id, display=await self._user_name(sender_id))
-        self._hub.dispatch(Message(sender, address, plain, probe.addressed, raw=event))
+        # Slack redelivers an event late (the hub was away): a switch an hour late is not run.
+        late = time.time() - float(ts or time.time())
+        self._hub.dispatch(Message(sender, address, plain, probe.addressed, raw=event,
+                                   late=late if late > self.settings.stale_after else 0.0))
 
     async def _on_slash(self, payload: dict[str, Any]) -> None:
         """`/home temp salon` is the command `temp salon`; another of the app's commands `/temp salon` too."""
@@ -508,7 +456,20 @@ class Adapter(AdapterBase):
             error = str(exc.response.get("error") or "")
             if error in NEVER_DELIVERED:
                 raise Undeliverable(f"slack:{address.target}: {error}: {NEVER_DELIVERED[error]}") from None
+            if error in FATAL_ERRORS:       # while it runs (a token revoked, a scope taken away)
+                self._refused(self._refusal(error, "chat.postMessage"))
+                raise ConnectionError(self.health.detail) from None
             raise
+
+    def _refused(self, why: str) -> None:
+        """Slack refused a post although connected: /health and status say why (they said all was
+        well), and the outbox holds what waits for REFUSED_PAUSE before it tries again."""
+        if self.health.connected:
+            log.error("%s", why)
+            was = self.health.detail
+            self.health.down(why)
+            asyncio.get_running_loop().call_later(REFUSED_PAUSE, lambda: self.health.detail == why
+                                                  and self.health.up(was))
 
     async def _send(self, address: Address, reply: Reply) -> None:
         web = self._web

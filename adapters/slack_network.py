@@ -7,7 +7,7 @@ import re
 
 from chatops.networks import Network
 
-MEMBER = re.compile(r"[UW][A-Z0-9]{2,20}")            # a member ID, as Slack writes it
+MEMBER = re.compile(r"[UWB][A-Z0-9]{2,20}")           # a member ID, as Slack writes it (B…: a bot, allow_bots)
 CONVERSATION = re.compile(r"[CGDUW][A-Z0-9]{2,20}")   # a channel, a DM, or a member (a DM is opened)
 
 
@@ -16,7 +16,7 @@ def identity_problem(pattern: str) -> str | None:
     if MEMBER.fullmatch(pattern):
         return None
     return (f"{pattern!r} is not a Slack member ID; write it as Slack does, e.g. \"U0123ABCD\" (the person's "
-            "profile, ⋮ then Copy member ID: a name can change, the ID cannot)")
+            "profile, ⋮ then Copy member ID: a name can change, the ID cannot), or a bot's B… id (allow_bots)")
 
 
 def address_problem(target: str) -> str | None:
@@ -26,7 +26,7 @@ def address_problem(target: str) -> str | None:
             "slack:U0123ABCD (a person: a direct message is opened)")
 
 
-NETWORK = Network(name="slack", adapter="adapters.slack:Adapter", settings="adapters.slack:Settings",
+NETWORK = Network(name="slack", adapter="adapters.slack:Adapter", settings="adapters.slack_settings:Settings",
                   extra="slack", requires=("slack_sdk",), example="slack:C0123ABC",
                   identity_problem=identity_problem, address_problem=address_problem,
                   is_direct=lambda target: target.startswith(("U", "W", "D")),

@@ -60,7 +60,8 @@ def read_secret(section: Model, key: str, base_dir: Path | None = None) -> str |
         if value is None:
             raise ConfigError([f"{key}_env: environment variable {env_name} is not set; "
                                f"export {env_name}=... before starting"])
-        if not value.strip():       # an empty secret would open what it guards (no PIN, any webhook)
+        value = value.strip()       # as a file's: `export T="xoxb-… "` or a pasted newline is no part of it
+        if not value:               # an empty secret would open what it guards (no PIN, any webhook)
             raise ConfigError([f"{key}_env: environment variable {env_name} is empty; give it the secret"])
         _long_enough(section, key, value, f"{key}_env: environment variable {env_name}",
                      f"export {env_name}=$(openssl rand -hex 24)")

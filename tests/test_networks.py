@@ -53,6 +53,9 @@ def test_each_network_matches_its_own_identities(tmp_path: object) -> None:
     assert xmpp.targets("alice", ["alice@example.org", "*@example.org"]) == ["alice@example.org"]
     assert xmpp.identity_problem("not a jid") and irc.identity_problem("alice!*@*")
     assert sms.address_problem("+33612345678") is None and sms.address_problem("hello")
+    slack = networks().get("slack")
+    assert slack.identity_problem("B0GRAF") is None, "a bot (allow_bots) can be given a role"
+    assert slack.identity_problem("@alice") is not None
 
 
 IMPOSTOR = __import__("chatops.networks", fromlist=["Network"]).Network(

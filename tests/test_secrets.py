@@ -134,6 +134,16 @@ def test_an_empty_secret_stops_the_start_with_the_key_named(tmp_path: Path, monk
             if "pin_env" in user else f"users.alice.pin_file: {blank} is empty; write the secret in it"]
 
 
+def test_a_secret_in_the_environment_loses_the_spaces_around_it_as_a_file_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`export SLACK_BOT_TOKEN="xoxb-… "` stopped the hub ("the bot token starts with xoxb-", which
+    it did), though the same token in a file, with its newline, was taken."""
+    from chatops.config import read_secret
+    monkeypatch.setenv("PADDED_TOKEN", " s3cret-token-0123456789\n")
+    settings = settings_for(tmp_path, web={"token_env": "PADDED_TOKEN"})
+    assert read_secret(settings.web, "token") == "s3cret-token-0123456789"
+
+
 def test_a_password_written_in_a_url_is_refused_and_never_echoed(tmp_path: Path) -> None:
     # `snapshot_url = "http://admin:hunter2@camera/"` was taken, and `chatops check` printed it.
     config = tmp_path / "config.toml"

@@ -23,6 +23,13 @@ pytestmark = pytest.mark.servers
 SettingsFactory = Callable[..., Settings]
 
 
+def recent(suffix: str) -> str:
+    """A Slack ts from now, told apart by `suffix` (`300.000100`): a fixed one from 2023 is years
+    late, and a line that late is not run."""
+    seconds, fraction = suffix.split(".")
+    return f"{int(time.time()) - 60 + int(seconds) // 10}.{fraction}"
+
+
 async def connected(hub: Hub, emulator: SlackEmulator, kind: str = "socket") -> Any:
     adapter = hub.adapters["slack"]
     await asyncio.wait_for(adapter.health.up_event.wait(), 10)
@@ -41,7 +48,7 @@ async def test_channel_command_is_answered_in_its_channel_and_thread(
         assert post["text"].startswith("salon: ") and "°C" in post["text"]
 
         await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
-                                         "user": "U0ALICE", "text": "!temp chambre", "ts": "1700000100.000200",
+                                         "user": "U0ALICE", "text": "!temp chambre", "ts": recent("100.000200"),
                                          "thread_ts": "1700000000.000100"})
         post = await slack_emulator.next_post()
         assert post["channel"] == "C0HOME" and post["thread_ts"] == "1700000000.000100"
@@ -60,7 +67,7 @@ async def test_dm_needs_no_prefix_and_mentions_are_stripped_once(
         assert post["text"].startswith("You are slack:U0ALICE (alice)")
 
         # A mention arrives twice (message.channels and app_mention, same ts): answered once.
-        mention = {"channel": "C0HOME", "user": "U0BOB", "text": "<@UBOT> temp salon", "ts": "1700000200.000300"}
+        mention = {"channel": "C0HOME", "user": "U0BOB", "text": "<@UBOT> temp salon", "ts": recent("200.000300")}
         await slack_emulator.push_event({"type": "app_mention", **mention})
         await slack_emulator.push_event({"type": "message", "channel_type": "channel", **mention})
         # Chatter without prefix or mention is not for the hub.
@@ -166,7 +173,7 @@ async def test_snap_command_uploads_the_camera_picture_into_the_thread(
     async with running(Hub(slack_settings())) as hub:
         await connected(hub, slack_emulator)
         await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
-                                         "user": "U0ALICE", "text": "!snap entree", "ts": "1700000300.000100",
+                                         "user": "U0ALICE", "text": "!snap entree", "ts": recent("300.000100"),
                                          "thread_ts": "1700000000.000100"})
         await slack_emulator.wait(lambda: bool(slack_emulator.completed))
     done = slack_emulator.completed[0]
@@ -184,7 +191,7 @@ async def test_a_picture_slack_refuses_leaves_its_words_and_says_why(
     async with running(Hub(slack_settings())) as hub:
         await connected(hub, slack_emulator)
         await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
-                                         "user": "U0ALICE", "text": "!snap entree", "ts": "1700000300.000100"})
+                                         "user": "U0ALICE", "text": "!snap entree", "ts": recent("300.000100")})
         post = await slack_emulator.next_post()
     first, note = post["text"].split("\n")
     assert re.fullmatch(r"entrée at \d\d:\d\d:\d\d", first), post
@@ -280,10 +287,10 @@ async def test_redelivered_envelope_runs_once(
     async with running(Hub(slack_settings())) as hub:
         await connected(hub, slack_emulator)
         event = {"type": "message", "channel": "C0HOME", "channel_type": "channel", "user": "U0ALICE",
-                 "text": "!switch heater on", "ts": "1700000300.000100"}
+                 "text": "!switch heater on", "ts": recent("300.000100")}
         await slack_emulator.push_event(event, event_id="Ev0REDELIVER")
         assert (await slack_emulator.next_post())["text"] == "heater is ON"
-        await slack_emulator.push_event({**event, "ts": "1700000300.000999"}, event_id="Ev0REDELIVER")
+        await slack_emulator.push_event({**event, "ts": recent("300.000999")}, event_id="Ev0REDELIVER")
         await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
                                          "user": "U0ALICE", "text": "!temp salon"})
         assert (await slack_emulator.next_post())["text"].startswith("salon: ")
@@ -301,7 +308,7 @@ async def test_redelivery_after_a_restart_still_runs_once(
         assert (await slack_emulator.next_post())["text"].startswith("salon: ")
     async with running(Hub(settings)) as hub:                  # same data dir: same store
         await connected(hub, slack_emulator)
-        await slack_emulator.push_event({**event, "ts": "1700000400.000100"}, event_id="Ev0BEFORERESTART")
+        await slack_emulator.push_event({**event, "ts": recent("400.000100")}, event_id="Ev0BEFORERESTART")
         await slack_emulator.push_event({**event, "text": "!temp chambre"})
         assert (await slack_emulator.next_post())["text"].startswith("chambre: ")
 
@@ -407,3 +414,42 @@ async def test_cancellation_closes_quickly(slack_settings: SettingsFactory, slac
         stopping = time.monotonic()
     assert time.monotonic() - stopping < 3
     await slack_emulator.wait(lambda: not slack_emulator.open_sockets(), timeout=3)
+
+
+async def test_late_lines_are_not_run_and_chatter_leaves_no_trace(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    """`switch heater on` redelivered half an hour late switched the heater; and every line of
+    every channel the bot is in (lunch chatter) was written to the database, for ever."""
+    async with running(Hub(slack_settings())) as hub:
+        await connected(hub, slack_emulator)
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0BOB", "text": "just chatting about lunch"}, event_id="EvCHATTER01")
+        await slack_emulator.push_event({"type": "message", "channel": "D0ALICE", "channel_type": "im",
+                                         "user": "U0ALICE", "text": "switch heater on",
+                                         "ts": f"{time.time() - 1800:.6f}"})
+        post = await slack_emulator.next_post()
+        assert post["text"].startswith("Not run: 'switch heater on' reached the hub 30m late"), post["text"]
+        heater = hub.home.devices["heater"].reading
+        assert heater is None or heater.value is False, "the heater was not switched"
+        keys = await hub.store.call(lambda: [k for (k,) in hub.store.db.execute("SELECT key FROM processed")])
+        assert not [k for k in keys if "EvCHATTER01" in k], keys
+
+
+async def test_a_scope_refused_while_running_is_said_and_the_outbox_waits(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """chat:write taken away while the hub ran: answers failed with a traceback, alerts were
+    retried as any failure, and /health and status said the adapter was connected."""
+    import adapters.slack
+    monkeypatch.setattr(adapters.slack, "REFUSED_PAUSE", 1.0)
+    async with running(Hub(slack_settings())) as hub:
+        adapter = await connected(hub, slack_emulator)
+        slack_emulator.refuse["chat.postMessage"] = "missing_scope"
+        await hub.timers.deliver(Address("slack", "C0HOME"), "alice", "notify", [Reply("Washing machine done")])
+        await wait_for(lambda: not adapter.health.connected)
+        assert "Slack refused the xoxb-… bot token (missing_scope from chat.postMessage): check the app's " \
+               "scopes" in adapter.health.detail
+        assert hub.health()["adapters"]["slack"]["connected"] is False
+        del slack_emulator.refuse["chat.postMessage"]           # the scope given back: it goes out, once
+        post = await slack_emulator.next_post(timeout=20)
+        assert post["channel"] == "C0HOME" and post["text"] == "Washing machine done"
+        assert adapter.health.connected
