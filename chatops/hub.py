@@ -506,9 +506,11 @@ class Hub:
     def health(self) -> dict[str, object]:
         adapters = {name: a.health.as_dict() for name, a in self.adapters.items()}
         ready = self.ready.is_set()
-        # "ok" only when nothing is missing: storage failing, or the broker lost once ready, is
-        # "degraded" (answers and alerts still go out, as far as they can); before it, "starting".
-        degraded = not self.store.health.connected or (ready and not self.mqtt.health.connected)
+        # "ok" only when nothing is missing: storage failing, the broker or a network lost once
+        # ready (XMPP's password refused for good said "ok"), is "degraded" (answers and alerts
+        # still go out, as far as they can); before it, "starting".
+        degraded = not self.store.health.connected or (ready and not self.mqtt.health.connected) or (
+            ready and not all(a.health.connected for a in self.adapters.values()))
         return {
             "ready": ready,
             "status": "degraded" if degraded else "ok" if ready else "starting",

@@ -134,6 +134,11 @@ async def test_health_answers_503_until_the_hub_is_ready(tmp_path: Path) -> None
                 assert response.status == 200
                 health = await response.json()
                 assert health["ready"] is True and health["status"] == "ok"
+            web = hub.adapters["web"]
+            web.health.down("test: a network refused the hub's password")   # a network down for good
+            async with http.get(f"http://127.0.0.1:{hub.web.port}/health") as response:
+                assert response.status == 200 and (await response.json())["status"] == "degraded"
+            web.health.up("serving")
             lost = asyncio.Event()
             hub.mqtt.health.watchers.append(lambda health: None if health.connected else lost.set())
             await asyncio.to_thread(broker.stop)              # lost once ready: not "ok" any more
