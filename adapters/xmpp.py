@@ -493,6 +493,9 @@ class Adapter(AdapterBase):
         if room is None and not target.resource and not address.direct and await self.muc.is_room(bare):
             nick = self.settings.nick or (self._hub.settings.hub.name if self._hub else "chatops")
             room = await self.muc.join_on_demand(bare, nick)
+        elif room is None and not target.resource and not address.direct and await self.muc.missing_room(bare):
+            raise Undeliverable(f"xmpp:{bare}: there is no such room on {target.domain}: create it (and invite "
+                                f"the hub), or check the address")
         if room is not None and not target.resource:
             if not room.joined:
                 raise ConnectionError(f"{self.name}: not in {room.jid} ({room.detail})")

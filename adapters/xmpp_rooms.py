@@ -219,6 +219,22 @@ class RoomKeeper:
         self._kinds[jid] = any(identity[0] == "conference" for identity in info["disco_info"]["identities"])
         return self._kinds[jid]
 
+    async def missing_room(self, jid: str) -> bool:
+        """Whether `jid` names no room on a MUC service (`ghost@conference.example.org`): sent as a
+        chat to a person, it came back item-not-found; the alert is better given up with why."""
+        from slixmpp import JID
+        from slixmpp.exceptions import IqError, IqTimeout
+
+        service = JID(jid).domain
+        if service not in self._kinds:
+            try:
+                info = await self.xmpp.plugin["xep_0030"].get_info(jid=service,
+                                                                    timeout=self.adapter.settings.ping_timeout)
+            except (IqError, IqTimeout):
+                return False
+            self._kinds[service] = any(identity[0] == "conference" for identity in info["disco_info"]["identities"])
+        return self._kinds[service] and not await self.is_room(jid)
+
     async def join_on_demand(self, jid: str, nick: str) -> Room:
         """A room that is not configured (an alert names it): join it for this and later alerts."""
         room = self.rooms[jid] = Room(jid, nick, configured=False)

@@ -438,6 +438,25 @@ async def test_an_alert_to_a_room_not_in_the_config_on_any_muc_domain_reaches_th
             assert adapter.rooms[room].joined
 
 
+async def test_an_alert_to_a_room_that_does_not_exist_is_given_up_saying_so(
+        tmp_path: Path, mosquitto: Mosquitto, prosody: Prosody, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`xmpp:ghost@conference.localhost`, a room nobody made: sent as a chat to a person, it came
+    back item-not-found, and the log said only that. The room service says there is no such room."""
+    rule = {"name": "smoke", "device": "kitchen_smoke", "when": "on", "message": "Smoke detected in the kitchen!",
+            "severity": "critical", "notify": [f"xmpp:ghost@{MUC}"], "cooldown": "0s"}
+    async with hub_with_xmpp(tmp_path, mosquitto, monkeypatch, xmpp_section(prosody), alerts=[rule]) \
+            as (hub, adapter):
+        await adapter.wait_until(lambda: adapter.health.connected, 15)
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:
+            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
+        async with asyncio.timeout(15):
+            while not (given_up := await hub.store.call(lambda: hub.store.db.execute(
+                    "SELECT last_error FROM deliveries WHERE delivered_at = -1").fetchall())):
+                await asyncio.sleep(0.05)
+        assert given_up == [(f"refused: Undeliverable: xmpp:ghost@{MUC}: there is no such room on {MUC}: create it "
+                             "(and invite the hub), or check the address",)], given_up
+
+
 async def test_prosody_restart_reconnects_rejoins_and_answers(tmp_path: Path, mosquitto: Mosquitto,
                                                               prosody: Prosody,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
