@@ -19,7 +19,7 @@ Two hubs with one `[hub] name` on one broker would take each other's entities fo
 remove them, and share one status topic. Each connection says hello on `chatops/NAME/hello`
 (who it is: host, process, a random word); a hello from another instance is a namesake: said
 in the log and in `status`, answered with our own hello (so it learns of us too), our entities
-announced again, and nothing removed any more while it is there.
+announced again, and nothing removed any more until a restart.
 """
 
 from __future__ import annotations
