@@ -275,3 +275,18 @@ def test_addresses_and_subjects() -> None:
     # A sender's own brackets are their text; the hub's markers are in capitals.
     assert subject("[backup] nightly done", "m", AlertRef(74, "info")) == "[m] INFO #74: [backup] nightly done"
     assert subject("[1,2]", "m", AlertRef(20, "info")) == "[m] INFO #20: [1,2]"
+
+
+def test_subjects_with_accents_signs_and_emoji_come_out_whole() -> None:
+    """Folded at 78 columns, `1.2 kWh é€ 🎉` lost a space and `-10 °C` became `=?utf-8?q??=`
+    (an empty encoded word), for about a quarter of French subjects, whatever their length."""
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+    from adapters.email import MAIL_POLICY
+    for width in range(0, 120):
+        for tail in ("kWh é€ 🎉", "above -10 °C", "température élevée € à 21,5 °C"):
+            text = f"[INFO] maison: {'x' * width} 1.2 {tail}"
+            mail = EmailMessage(policy=MAIL_POLICY)
+            mail["Subject"] = text
+            raw = mail.as_bytes()
+            assert b"?q??=" not in raw and str(message_from_bytes(raw, policy=policy.default)["Subject"]) == text
