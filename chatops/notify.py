@@ -387,7 +387,15 @@ class Notifications:
                     "text": row[2], "at": row[3], "acked_by": row[4], "open": row[5] is None,
                     "recipients": recipients}
 
-        return await store.call(query)
+        status = await store.call(query)
+        for entry in (status or {}).get("recipients", []):
+            network = self.hub.adapters.get(entry["address"].partition(":")[0])
+            if entry["state"] == "pending" and not entry["error"] and network is not None \
+                    and not network.health.connected:
+                # Not tried yet: its network is down (a login refused), which a script polling
+                # here must learn, not only /health.
+                entry["error"] = f"waiting: {entry['address'].partition(':')[0]} is down ({network.health.detail})"
+        return status
 
     async def _picture(self, notice: Notice) -> tuple[str | None, str | None]:
         """(file of the picture, why there is none): a fetch that fails sends the text without it."""
