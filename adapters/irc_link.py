@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+RECLAIM_EVERY = 60.0     # seconds between two asks for the first-choice nick while on a spare one
+
 
 class Connection(irc3.IrcConnection):
     """irc3's protocol with byte-level framing; it never reconnects by itself."""
@@ -104,6 +106,7 @@ class Link:
         self.tasks: list[asyncio.Task[None]] = []
         self.timers: list[asyncio.TimerHandle] = []
         self.last_ping = 0.0
+        self.last_reclaim = time.monotonic()
         self.pongs: dict[str, asyncio.Future[None]] = {}   # PING tokens of confirm_delivery()
         self.ping_serial = 0
 
@@ -125,6 +128,12 @@ class Link:
             if quiet >= interval and now - self.last_ping >= interval:
                 self.last_ping = now
                 self.out.send_urgent(f"PING :{int(time.time())}")
+            if now - self.last_reclaim >= RECLAIM_EVERY and self.adapter.nicks:
+                # On a spare nick: its holder may have gone where we could not see it leave (in no
+                # channel of ours, or our own old connection, gone after a freeze): ask for it now
+                # and then; a refusal (433) after registration is taken silently.
+                self.last_reclaim = now
+                self.adapter.registration.reclaim(self, self.adapter.nicks[0])
 
     # ---- ending ----
 

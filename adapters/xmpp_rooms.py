@@ -225,6 +225,8 @@ class RoomKeeper:
         from slixmpp import JID
         from slixmpp.exceptions import IqError, IqTimeout
 
+        if self._kinds.get(jid) is not False:
+            return False                # a room, or not known (a server that did not answer: no second wait)
         service = JID(jid).domain
         if service not in self._kinds:
             try:
@@ -233,7 +235,7 @@ class RoomKeeper:
             except (IqError, IqTimeout):
                 return False
             self._kinds[service] = any(identity[0] == "conference" for identity in info["disco_info"]["identities"])
-        return self._kinds[service] and not await self.is_room(jid)
+        return self._kinds[service]
 
     async def join_on_demand(self, jid: str, nick: str) -> Room:
         """A room that is not configured (an alert names it): join it for this and later alerts."""

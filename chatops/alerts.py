@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .unstored import Unstored
 from .conditions import Condition
 from .config import AlertSettings
+from .rule_settings import DEFAULT_CLEARED, DEFAULT_MESSAGE
 from .home import Device, Reading, format_value
 from .i18n import N_, _, reported_decimals, speaking
 from .message import Address
@@ -215,7 +216,7 @@ class AlertEngine:
         fields = {"device": device.label, "value": shown, "unit": f" {device.unit}" if device.unit else "",
                   "time": self.hub.timers.clock_time(), "rule": rule.name, "severity": rule.severity.value}
         try:
-            return template.format(**fields)
+            return (_(template) if template in (DEFAULT_MESSAGE, DEFAULT_CLEARED) else template).format(**fields)
         except (KeyError, IndexError, ValueError):
             return f"{template} ({device.label}: {shown}{fields['unit']})"
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
+from .i18n import N_
 from .schema import Field, field_validator, model_validator
 
 from .config_base import Duration, Section
@@ -45,13 +46,17 @@ def template_problem(template: str | None) -> str | None:
 _CONDITION = re.compile(r"^(on|off|changed|[<>]=?\s*-?\d+(\.\d+)?|==?\s*\S+|offline\s+\S.*)$", re.I)
 
 
+# A rule's own words are said as written; these defaults, the hub's, in each reader's language.
+DEFAULT_MESSAGE = N_("{device} is {value}{unit}")
+DEFAULT_CLEARED = N_("{device} is back to normal ({value}{unit})")
+
+
 class AlertSettings(Section):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]+$", examples=['"smoke"'])
     device: str = Field(examples=['"kitchen_smoke"'])
     when: str = Field("on", examples=['"on"', '"> 30"', '"offline 10m"'])
-    message: str = Field("{device} is {value}{unit}", examples=['"Smoke detected in the kitchen!"'])
-    cleared: str | None = Field("{device} is back to normal ({value}{unit})",
-                                examples=['"No more smoke in the kitchen"'])
+    message: str = Field(DEFAULT_MESSAGE, examples=['"Smoke detected in the kitchen!"'])
+    cleared: str | None = Field(DEFAULT_CLEARED, examples=['"No more smoke in the kitchen"'])
     severity: Severity = Severity.WARNING
     notify: list[str] = Field(min_length=1, examples=['["alice", "NETWORK:ADDRESS"]'])
     repeat: Duration | None = Field(None, examples=['"5m"'])

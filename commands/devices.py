@@ -177,7 +177,7 @@ async def temp(ctx: Context, room: str | None = None) -> str:
     return "\n".join([await _reading(ctx, d) for d in sensors])
 
 
-@command("read", aliases=["get", "lire"], precheck=names_a_device, usage="read DEVICE", shorthand=Shorthand.DEVICE)
+@command("read", aliases=["get", "lire", "lis"], precheck=names_a_device, usage="read DEVICE", shorthand=Shorthand.DEVICE)
 async def read(ctx: Context, device: str) -> str:
     """Current value of any device."""
     target = _device(ctx, device)

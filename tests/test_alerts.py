@@ -209,6 +209,21 @@ async def test_a_device_with_an_availability_topic_is_offline_when_it_says_so_no
         assert (await inbox.next())[1] == "[CLEARED] plug is back (alert #1)"
 
 
+async def test_a_rule_s_default_words_are_said_in_the_reader_s_language(
+        tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
+    """A rule without `message` and `cleared` said `[TERMINÉ] salon is back to normal` to a French
+    reader: the hub's own default words, left in English."""
+    rule = {"name": "hot", "device": "kitchen_smoke", "when": "on", "notify": ["alice"], "cooldown": "0s"}
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False}, alerts=[rule],
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None},
+                            users={"owner": None, "alice": {"roles": ["admin"], "loopback": ["alice"], "language": "fr"}})
+    async with hub_with_inbox(settings) as (hub, inbox):
+        await smoke(broker, True)
+        assert (await inbox.next())[1] == "[AVERTISSEMENT] kitchen smoke detector : allumé (alerte n°1 ; répondez ack 1)"
+        await smoke(broker, False)
+        assert (await inbox.next())[1] == "[TERMINÉ] kitchen smoke detector est revenu à la normale (éteint) (alerte n°1)"
+
+
 async def test_alert_waits_for_a_network_that_is_down(tmp_path: Path, mosquitto: Mosquitto,
                                                       broker: aiomqtt.Client) -> None:
     async with hub_with_inbox(alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"])) as (hub, inbox):

@@ -217,6 +217,21 @@ async def test_nick_in_use_takes_the_alternative_then_reclaims(
         assert READING.fullmatch((await alice.reply("maison", "#maison")).text)
 
 
+async def test_the_first_nick_is_taken_back_when_its_holder_left_unseen(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The nick's holder was in no channel of ours (or was our own old connection, gone after a
+    freeze): its leaving was never seen, and the hub stayed `maisonbot` for good."""
+    import adapters.irc_link
+    monkeypatch.setattr(adapters.irc_link, "RECLAIM_EVERY", 0.5)
+    squatter = await irc_client("maison")                 # in no channel
+    alice = await in_channel(tmp_path, "alice", irc_client)
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port, alt_nicks=["maisonbot"])) as (hub, irc):
+        await alice.wait_member("#maison", "maisonbot")
+        squatter.send("QUIT :bye")
+        nick = await alice.expect(lambda l: l.command == "NICK" and l.nick == "maisonbot", what="NICK")
+        assert nick.text == "maison"
+
+
 async def test_images_are_sent_as_links(tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd,
                                         irc_client: Any) -> None:
     alice = await in_channel(tmp_path, "alice", irc_client)
