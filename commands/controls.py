@@ -179,7 +179,17 @@ async def _cover_word(ctx: Context, name: str, word: str) -> str:
         raise CommandError(ctx.home.unknown(said, _covers(word)))
     if (problem := _cover_problem(word)(device, [])) is not None:
         raise CommandError(problem)
-    return await set_value(ctx, device.name, _position(device, word, rest) if rest else word)
+    position = _position(device, word, rest) if rest else word
+    now = device.reading.value if device.reading is not None else None
+    if rest and isinstance(now, (int, float)) and not isinstance(now, bool):
+        goal = float(position.rstrip("%").replace(",", "."))
+        if (word == "close" and goal > now) or (word == "open" and goal < now):
+            # `ferme le volet à moitié` on a closed shutter opened it: the verb said the other way.
+            said = _("{label} is {state}: to go to {goal} it would open; say {name} {goal} for that.") \
+                if word == "close" else _("{label} is {state}: to go to {goal} it would close; say {name} {goal} "
+                                          "for that.")
+            raise CommandError(said.format(label=device.label, state=device.show(), goal=position, name=device.name))
+    return await set_value(ctx, device.name, position)
 
 
 async def _drive(ctx: Context, device: Device, action: Action, asked: str) -> str:

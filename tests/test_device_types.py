@@ -627,6 +627,19 @@ async def test_stop_does_not_wait_behind_a_close_still_waiting_for_a_silent_moto
 
 
 @pytest_servers
+async def test_close_to_a_position_above_where_the_cover_is_does_not_open_it(tmp_path: Path,
+                                                                          mosquitto: Mosquitto) -> None:
+    """`ferme le volet à moitié` on a closed shutter opened it to 50 %: the verb says the other way."""
+    async with store_cover(tmp_path, mosquitto, {"state": "CLOSE", "position": 0}) as (hub, motor):
+        async with firmware(motor, lambda _t, _p: asyncio.sleep(0)) as commands:
+            assert await say(hub, "close store half") == \
+                "store is closed: to go to 50% it would open; say store 50% for that."
+            assert await say(hub, "ferme le store à moitié") == \
+                "store is closed: to go to 50% it would open; say store 50% for that."
+        assert commands == [], "nothing was sent"
+
+
+@pytest_servers
 async def test_a_cover_stopped_halfway_says_where_it_stopped(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """Stopped from elsewhere (the wall switch, an obstacle), the cover's report says so; stopped
     with `volet stop`, that answer says where it is, and no "stopped before" notice follows."""
