@@ -224,6 +224,32 @@ async def test_a_rule_s_default_words_are_said_in_the_reader_s_language(
         assert (await inbox.next())[1] == "[TERMINÉ] kitchen smoke detector est revenu à la normale (éteint) (alerte n°1)"
 
 
+async def test_an_alert_s_clear_never_overtakes_the_alert_to_the_same_address(
+        tmp_path: Path, mosquitto: Mosquitto, broker: aiomqtt.Client) -> None:
+    """An IRC nick offline when the alarm was raised: its retry waited on backoff, the [CLEARED]
+    was tried fresh when the nick came back, and the nick read the end before the alarm."""
+    settings = alert_settings(tmp_path, mosquitto.url, notify=["loop:carol"], cooldown="0s",
+                              cleared="Smoke gone from the {device}")
+    async with hub_with_inbox(settings) as (hub, inbox):
+        away = True
+        send = inbox.send
+
+        async def flaky(address: Any, reply: Any) -> None:
+            if away and reply.text.startswith("[CRITICAL]"):        # the alarm meets her absence
+                raise ConnectionError("carol is not online")
+            await send(address, reply)
+        inbox.send = flaky                                           # type: ignore[method-assign]
+        await smoke(broker, True)
+        await wait_for(lambda: (hub.store.db.execute(
+            "SELECT MAX(attempts) FROM deliveries WHERE kind = 'raise'").fetchone()[0] or 0) >= 1)
+        await smoke(broker, False)
+        await hub.alerts.settled()
+        away = False
+        first, second = (await inbox.next(timeout=30))[1], (await inbox.next(timeout=30))[1]
+        assert first.startswith("[CRITICAL] Smoke in the") and second.startswith("[CLEARED] Smoke gone"), (first,
+                                                                                                          second)
+
+
 async def test_alert_waits_for_a_network_that_is_down(tmp_path: Path, mosquitto: Mosquitto,
                                                       broker: aiomqtt.Client) -> None:
     async with hub_with_inbox(alert_settings(tmp_path, mosquitto.url, notify=["loop:alice"])) as (hub, inbox):

@@ -9,6 +9,7 @@ or cancelled (`last_error` says which).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -105,8 +106,15 @@ def due(db: DB, adapter: str, now: float, retry_failed: bool, skip: Sequence[int
         "(SELECT a.acked_by IS NULL AND a.cleared_at IS NULL FROM alerts a WHERE a.id = deliveries.alert_id), "
         "(SELECT a.severity FROM alerts a WHERE a.id = deliveries.alert_id) "
         "FROM deliveries WHERE adapter = ? "
-        f"AND delivered_at IS NULL AND (next_try <= ? OR (? AND attempts > 0)){exclude} ORDER BY id LIMIT ?",
-        (adapter, now, int(retry_failed), *skip, DUE_BATCH)).fetchall()
+        f"AND delivered_at IS NULL AND (next_try <= ? OR (? AND attempts > 0)){exclude} "
+        # An alert's later messages to one address wait for its earlier ones (sent or given up):
+        # a nick offline while the alarm was raised got the [CLEARED] first, the alarm 48 s later.
+        "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE deliveries.alert_id > 0 "
+        "AND e.alert_id = deliveries.alert_id AND e.adapter = deliveries.adapter AND e.target = deliveries.target "
+        "AND e.id < deliveries.id AND e.delivered_at IS NULL AND (e.attempts > 0 OR e.next_try <= ?) "
+        "AND e.id NOT IN (SELECT value FROM json_each(?))) "      # (not a reminder scheduled for later)
+        "ORDER BY id LIMIT ?",
+        (adapter, now, int(retry_failed), *skip, now, json.dumps(list(skip)), DUE_BATCH)).fetchall()
 
 
 def record(db: DB, now: float, delivered: list[int], failed: list[tuple[int, int, str, float]],
