@@ -84,7 +84,8 @@ async def test_two_programs_polling_one_token_is_said_once_and_clearly(
         assert "another program polls this bot's token" in adapter.health.detail
         await wait_for(lambda: adapter.health.connected, timeout=30)        # the other one stopped
     assert caplog.text.count("another program polls this bot's token") == 1
-    assert "Traceback" not in caplog.text
+    # (the emulator's own server may log a reset as the hub stops: only the adapter's lines count)
+    assert not [r for r in caplog.records if r.name == "adapters.telegram" and r.exc_info], "no traceback"
 
 
 async def test_a_token_refused_while_running_is_retried_not_given_up(
