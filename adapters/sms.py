@@ -395,12 +395,13 @@ class Adapter(AdapterBase):
         if not self._within_cap(number, parts, limit):
             self._note_held(number, [text])
             note = self._capped_note(number) if wanted and number not in self._told_capped else ""
-            if note and self._within_cap(number, self.encoder.count(note), answers + 1):
+            note_parts = self.encoder.count(note) if note else 0
+            if note and self._within_cap(number, note_parts, answers + 1):
                 # Said once an hour, or they cannot tell whether their `chauffage off` ran.
                 self._told_capped.add(number)
                 try:
                     await backend.transmit(number, note, self.settings.smsc)
-                    self._spent[number].append((time.monotonic(), self.encoder.count(note)))
+                    self._spent[number].append((time.monotonic(), note_parts))
                 except Exception as exc:            # the answer it stands for is given up either way
                     log.info("%s: the note that answers stop could not be sent to %s: %s", self.name, number, exc)
             raise Undeliverable(f"held back by the hourly cap ({self.settings.hourly_cap} SMS per number per hour)")

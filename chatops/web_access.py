@@ -177,13 +177,17 @@ class WebAccess:
         last to X-Forwarded-For (a client can write the header itself, but only before the proxy's
         entry). Anyone else's header is not believed: a local account would lock out the address
         it names, or escape the brake by naming a new one at each guess."""
-        remote = request.remote or "?"
+        known = request.get(_CLIENT)
+        if known is not None:           # asked up to four times a request: /proc/net/tcp read once
+            return str(known)
+        client = remote = request.remote or "?"
         forwarded = request.headers.get("X-Forwarded-For", "")
         if forwarded and self._proxy_uid is not None and is_loopback(remote):
             uid = _owner(request)
             if uid == self._proxy_uid or (uid is None and not kernel_tells_owners()):
-                return forwarded.rsplit(",", 1)[-1].strip()[:64] or remote
-        return remote
+                client = forwarded.rsplit(",", 1)[-1].strip()[:64] or remote
+        request[_CLIENT] = client
+        return client
 
     def session(self) -> str:
         """The cookie's value: derived from the token, so the browser's cookie store never holds
@@ -199,6 +203,9 @@ class WebAccess:
             return True
         public = self.settings.public_url or ""
         return public.startswith("https://") and self.guard.is_public_host(request.headers.get("Host", ""))
+
+
+_CLIENT = web.RequestKey("chatops_client", str)     # `WebAccess.client`'s answer, kept on the request
 
 
 def _owner(request: web.Request) -> int | None:
