@@ -205,7 +205,8 @@ class WebAccess:
         return public.startswith("https://") and self.guard.is_public_host(request.headers.get("Host", ""))
 
 
-_CLIENT = web.RequestKey("chatops_client", str)     # `WebAccess.client`'s answer, kept on the request
+# `WebAccess.client`'s answer, kept on the request (a typed key from aiohttp 3.12, which warns of others)
+_CLIENT = web.RequestKey("chatops_client", str) if hasattr(web, "RequestKey") else "chatops_client"
 
 
 def _owner(request: web.Request) -> int | None:
