@@ -138,12 +138,13 @@ class Access:
 
     def authorize(self, sender: str, user: User | None, spec: CommandSpec | None,
                   pin: Pin = Pin.NOT_ASKED, *, metered: bool = True, forgeable: bool = False,
-                  word: str = "", said: str = "") -> Refusal | None:
+                  word: str = "", said: str = "", shown_as: str = "") -> Refusal | None:
         """None when `user` (None: a stranger known as `sender`) may run `spec` now, else why
         not. `spec` None is an unknown command: it still costs the sender a token. `forgeable`:
         the line came by a network whose sender anyone can fake (SMS). `word`: the command's
         word as typed (`dans` for `in`), which a refusal names; `said`, the command line as typed
-        (`chauffage on`, a device's shorthand), which the PIN's refusal gives back with the PIN."""
+        (`chauffage on`, a device's shorthand), which the PIN's refusal gives back with the PIN.
+        `shown_as`: the stranger's name in a room, where "you" would not say whom it refuses."""
         grants = self.auth.grants_for(user)
         admin = "*" in grants
         # `unmetered` spares a user's acknowledgement during a storm of alerts; a stranger's
@@ -166,7 +167,8 @@ class Access:
             command = typed if spec.permission == spec.name else \
                 _("{command} (it needs the {permission} permission)").format(command=typed, permission=spec.permission)
             if user is None:
-                answer = _("Sorry, you may not use {command}.").format(command=command) + " " + \
+                answer = (_("Sorry, {who} may not use {command}.").format(who=shown_as, command=command) if shown_as
+                          else _("Sorry, you may not use {command}.").format(command=command)) + " " + \
                     _("Ask the hub's owner to add you to [users] in config.toml.")
             else:
                 answer = _("Sorry, {who} may not use {command}.").format(who=user.name, command=command)

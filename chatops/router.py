@@ -214,7 +214,7 @@ class Router:
             return Reply(_("Put your PIN word in front of a command, e.g. \"PIN chauffage on\"; "
                            "{prefix}help lists the commands.").format(prefix=self._prefix(message)))
         refusal = self.access.authorize(message.sender.rate_key, user, spec, pin, forgeable=forgeable, word=word,
-                                        said=" ".join(words))
+                                        said=" ".join(words), shown_as="" if message.address.direct else message.sender.display)
         if refusal is None and spec is None:
             verdict.result = "unknown"
             if not words:

@@ -111,7 +111,7 @@ async def test_only_configured_hostmasks_may_switch(
         await bob.wait_member("#maison", "maison")
         bob.say("#maison", "!switch heater on")
         refusal = (await bob.reply("maison", "#maison")).text
-        assert refusal.startswith("Sorry, you may not use switch.")
+        assert refusal.startswith("Sorry, bob may not use switch. Ask the hub's owner")    # in a room: named
         await alice.expect(lambda l: l.text == refusal)
         alice.say("#maison", "!switch heater on")
         assert (await alice.reply("maison", "#maison")).text == "heater is ON"

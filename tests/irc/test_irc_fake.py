@@ -200,7 +200,7 @@ async def test_account_users_may_switch_whatever_their_nick(
         assert (await conn.expect(command("PRIVMSG"))).raw == "PRIVMSG #maison :heater is ON"
         conn.send(":alice!~alice@198.51.100.7 PRIVMSG #maison :!switch heater off")     # the nick alone
         refusal = await conn.expect(command("PRIVMSG"))
-        assert refusal.text.startswith("Sorry, you may not use switch.")
+        assert refusal.text.startswith("Sorry, alice may not use switch.")
 
 
 async def test_alert_to_an_account_goes_to_its_nick_only_while_whois_confirms_the_login(tmp_path: Path,

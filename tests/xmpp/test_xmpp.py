@@ -128,7 +128,7 @@ async def test_in_rooms_only_a_real_jid_the_room_reveals_grants_control(
             assert answer["body"] == "heater is ON"
             alice.say(foreign, "!chauffage off", "groupchat")
             answer = await alice.next_message(lambda m: m["from"].bare == foreign and m["from"].resource == "maison")
-            assert answer["body"].startswith("Sorry, you may not use switch")
+            assert answer["body"].startswith("Sorry, alice may not use switch")
 
 
 ROOM_SECRET = "tr0mpette du salon"
