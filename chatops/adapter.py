@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .health import Health
-from .message import Address, Reply
+from .message import Address, Message, Reply
 
 if TYPE_CHECKING:
     from .hub import Hub
+
+# The adapter whose run() the current task comes from: the hub sets it as it starts the adapter,
+# and the tasks and callbacks the adapter makes inherit it.
+RUNNING_ADAPTER: ContextVar[str | None] = ContextVar("chatops_running_adapter", default=None)
+
+
+def from_where_it_came(message: Message) -> Message:
+    """`message` addressed to the adapter that handed it over. One addressed as another
+    adapter's (`Address("web", ...)` or a name no adapter has, from a TCP plugin) would be
+    judged by that network's patterns and skip the check that its sender is of the adapter's
+    network: readdressed, its sender is judged by the network it came in on (a sender of another
+    network is then a stranger, logged) and the answer goes back where the line came from."""
+    caller = RUNNING_ADAPTER.get()
+    if caller is None or caller == message.address.adapter:
+        return message
+    return replace(message, address=replace(message.address, adapter=caller))
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,11 +31,11 @@ from .rule_settings import AlertSettings, AutomationDefaults, AutomationSettings
 from .web_settings import NotifySettings, NotifyToken, NotifyTopic, WebSettings  # noqa: F401 (re-exported)
 
 
-
 class ConfigError(Exception):
     """A config that cannot run; `problems` are lines naming the key, the fault and a fix."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str] | str) -> None:
+        problems = [problems] if isinstance(problems, str) else problems     # a plugin's ConfigError("why")
         super().__init__("\n".join(problems))
         self.problems = problems
 
@@ -439,7 +439,10 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
             name = section.name or (kind if len(bodies) == 1 else f"{kind}.{index}")
             sections.append((name, kind, section))
         problem = library_problem(kind) if any(s.enabled is not False for _, k, s in sections if k == kind) else None
-        if problem:
+        if problem and not known.known[kind].adapter.startswith("adapters."):
+            # A plugin's: left out as a plugin that fails to import is, the other networks run.
+            known.left_out(kind, ModuleNotFoundError(problem.partition(": ")[2]), "a module it requires")
+        elif problem:
             problems.append(problem)
     names = [n for n, _, _ in sections]
     for name in {n for n in names if names.count(n) > 1}:

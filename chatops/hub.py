@@ -21,7 +21,7 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from .access import Access
-from .adapter import Adapter, NotLoaded
+from .adapter import RUNNING_ADAPTER, Adapter, NotLoaded, from_where_it_came
 from .networks import Network, networks
 from .alerts import AlertEngine
 from .notify import Notifications
@@ -292,6 +292,7 @@ class Hub:
     async def _supervise(self, adapter: Adapter) -> None:
         """Run an adapter forever: a crash is logged and the adapter restarted with backoff."""
         backoff = Backoff(base=1.0, cap=60.0)
+        RUNNING_ADAPTER.set(adapter.name)         # this task's own context: what it starts inherits it
         while True:
             try:
                 await adapter.run(self)
@@ -365,6 +366,7 @@ class Hub:
         A lane holds at most LANE_BOUND lines: past that, a stranger's oldest line is dropped
         (a configured user's never is), so a flood in a channel cannot push a user's command
         minutes back."""
+        message = from_where_it_came(message)     # before its lane: a lane's worker runs in a context of its own
         self.metrics.message_in(message.address.adapter)
         thread = message.address.thread
         key = f"{message.address} thread {thread}" if thread else str(message.address)

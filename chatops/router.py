@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import difflib
-import errno
 import inspect
 import logging
 import re
@@ -23,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from .access import Access, Pin, Refusal
+from .adapter import from_where_it_came
 from .auth import User, fold
 from . import i18n
 from .durations import format_duration, parse_duration
@@ -32,10 +32,7 @@ from .command import (DURATION, CommandError, CommandSet, CommandSpec, Context, 
                       shown_usage)
 from .home import SWITCH_STATES
 from .message import Message, Reply
-from .store.database import STATEMENT_ERRORS
-
-# What a file write says of a full or failing card (ENOSPC, EROFS, EDQUOT, EIO).
-DISK_ERRORS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO})
+from .store.database import DISK_ERRORS, STATEMENT_ERRORS
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -123,6 +120,7 @@ class Router:
 
         The one async generator of a line's path (each level costs as much as a dict of
         commands): what decides is plain code in `_prepare`, the handler is awaited here."""
+        message = message if as_user else from_where_it_came(message)    # hub.execute, run: from an adapter
         line = self.command_text(message)
         if line is None:
             return

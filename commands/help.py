@@ -18,9 +18,8 @@ async def help_(ctx: Context, name: str | None = None) -> AsyncIterator[str | Re
         yield _about(ctx, name)
         return
     prefix = ctx.prefix                          # shown only where it is needed: rooms and channels
-    usable = [s for s in ctx.hub.commands.specs if not s.hidden and ctx.may(s.permission)
-              and not (s.needs_user and ctx.user is None) and s.spoken_in in (None, current_language())]
-    names = ", ".join(dict.fromkeys(shown_usage(s.usage).split(" ", 1)[0] for s in usable))
+    usable = _usable(ctx)
+    names = ", ".join(_names(usable))
     if not ctx.address.direct:
         # A room reads everything said there, and a paced network (IRC: a line a second) would
         # hold everyone's answers behind 30 lines: the names in one line, the rest in private.
@@ -81,8 +80,21 @@ def _about(ctx: Context, name: str) -> str:
 async def whoami(ctx: Context) -> str:
     """Show how the hub identifies you and what you may do."""
     who = ctx.user.name if ctx.user else _("an unknown sender")
-    grants = _("everything") if "*" in ctx.grants else ", ".join(sorted(ctx.grants)) or _("nothing")
+    # The commands, as help lists them: a permission word (`read`) also grants commands of
+    # other names (a plugin's, `devices`), and a guest reads commands, not [roles].
+    grants = _("everything") if "*" in ctx.grants else ", ".join(sorted(_names(_usable(ctx)))) or _("nothing")
     return _("You are {sender} ({who}); you may use: {grants}.").format(sender=ctx.sender, who=who, grants=grants)
+
+
+def _usable(ctx: Context) -> list[CommandSpec]:
+    """The commands the sender may run, in the language they are answered in."""
+    return [s for s in ctx.hub.commands.specs if not s.hidden and ctx.may(s.permission)
+            and not (s.needs_user and ctx.user is None) and s.spoken_in in (None, current_language())]
+
+
+def _names(specs: list[CommandSpec]) -> list[str]:
+    """Each command's word as its usage shows it (`aide` in French), once."""
+    return list(dict.fromkeys(shown_usage(s.usage).split(" ", 1)[0] for s in specs))
 
 
 def _line(spec: CommandSpec, prefix: str, with_aliases: bool) -> str:

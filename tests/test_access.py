@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from chatops.hub import Hub, running
-from chatops.message import Address, Identity, Message
+from chatops.message import Address, Identity, Message, Reply
 from adapters.xmpp_rpc_client import Fault, FaultCode, call_query, parse_response
 from chatops.testing import settings_for
 
@@ -276,3 +276,76 @@ async def test_a_sender_claiming_another_network_than_its_adapters_is_a_stranger
         assert "(alice)" in (await hub.execute(own))[0].text
     finally:
         del hub.adapters["tcp"]
+
+
+@pytest.mark.servers
+async def test_a_line_an_adapter_hands_over_as_another_adapters_is_judged_by_its_own_network(
+        hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
+    """A TCP plugin that took the adapter's name from what it read (`Address("xmpp", ...)`, or a
+    name no adapter has) had its sender judged by that network's patterns, the check that the
+    sender is of the adapter's own network skipped: a stranger became alice, an admin. Its lines
+    are answered where they came from, their sender a stranger, whichever way they come in."""
+    from chatops.adapter import AdapterBase, Capabilities
+
+    alice = Identity("xmpp", "alice@example.org")
+
+    class Forger(AdapterBase):
+        network, capabilities = "tcpchat", Capabilities()
+
+        def __init__(self) -> None:
+            super().__init__("tcp", None)
+            self.sent: asyncio.Queue[tuple[Address, str]] = asyncio.Queue()
+
+        async def run(self, hub: Hub) -> None:
+            self.health.up("listening")
+            for named in ("xmpp", "nosuch"):            # queued: answered by the conversation's own task
+                hub.dispatch(Message(alice, Address(named, "eve", True), "switch heater on", addressed=True))
+            for reply in await hub.execute(Message(alice, Address("xmpp", "eve", True), "whoami", addressed=True)):
+                await self.sent.put((Address("tcp", "(execute)"), reply.text))
+            await asyncio.Event().wait()
+
+        async def send(self, address: Address, reply: Reply) -> None:
+            await self.sent.put((address, reply.text))
+
+    forger = Forger()
+    hub.adapters["tcp"] = forger  # type: ignore[assignment]
+    task = asyncio.create_task(hub._supervise(forger))
+    try:
+        answers = [await asyncio.wait_for(forger.sent.get(), 10) for _ in range(3)]
+    finally:
+        task.cancel()
+        del hub.adapters["tcp"]
+    assert sorted(a.adapter for a, _ in answers) == ["tcp"] * 3, answers      # back where they came from
+    texts = sorted(text for _, text in answers)
+    assert texts[0].startswith("Sorry, you may not use switch.") and texts[1] == texts[0], texts
+    assert "(an unknown sender)" in texts[2], texts
+    assert hub.home.devices["heater"].reading is None or hub.home.devices["heater"].reading.value is not True
+    assert "adapter tcp (network tcpchat) sent a message from alice@example.org, a sender of network 'xmpp'" \
+        in caplog.text
+
+
+@pytest.mark.servers
+async def test_an_adapter_whose_run_raises_a_config_error_is_down_with_its_words(hub: Hub) -> None:
+    """docs/plugins.md: `run` raises `ConfigError("why")` for a setting that cannot work. Given
+    one string (not a list), `status` showed it one character per line."""
+    from chatops.adapter import AdapterBase, Capabilities
+    from chatops.config import ConfigError
+    from chatops.testing import exec_command
+
+    class Misconfigured(AdapterBase):
+        network, capabilities = "tcpchat", Capabilities()
+
+        async def run(self, hub: Hub) -> None:
+            raise ConfigError("listen: port 70000 cannot work; set a port under 65536")
+
+        async def send(self, address: Address, reply: Reply) -> None:
+            raise AssertionError("never")
+
+    adapter = Misconfigured("tcp", None)
+    hub.adapters["tcp"] = adapter  # type: ignore[assignment]
+    try:
+        await hub._supervise(adapter)           # returns: a person must fix it, not tried again
+        status = await exec_command(hub, "status", network="xmpp", adapter="xmpp", sender="alice@example.org")
+    finally:
+        del hub.adapters["tcp"]
+    assert "tcp: DOWN (configuration: listen: port 70000 cannot work; set a port under 65536)" in status, status

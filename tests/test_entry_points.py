@@ -322,6 +322,29 @@ def test_a_network_plugin_whose_adapter_or_subcommands_break_leaves_the_hub_and_
            "half-written" in out.stderr
 
 
+def test_a_network_plugin_whose_declared_library_is_missing_is_left_out_not_fatal(tmp_path: Path) -> None:
+    """Declaring `requires`, as docs/plugins.md asks, made a missing library worse than not
+    declaring it: `check` and `run` refused the whole config, every other network down with it.
+    Now the plugin is left out, naming the module, and the hub runs."""
+    site = network_plugin(tmp_path, "needslib", {
+        "needslib_net": "class Settings(AdapterSettings):\n    pass\n\n\n"
+                        "NETWORK = Network(name='needslib', adapter='needslib_net:Settings', settings='needslib_net:Settings',\n"
+                        "                  requires=('nonexistent_lib_zz',))\n"})
+    config = write_demo_config(tmp_path, extra="\n[adapters.needslib]\n")
+    env = with_path(site)
+    checked = subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(config)], cwd=tmp_path,
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    assert "warning: plugin needslib failed to load, and the hub starts without it: a module it requires failed to " \
+           "import: ModuleNotFoundError: its plugin needs the module nonexistent_lib_zz, which is not installed" \
+           in checked.stderr, checked.stderr
+    out = subprocess.run([sys.executable, "-m", "chatops.cli", "run", "--console", "--config", str(config)],
+                         cwd=tmp_path, capture_output=True, text=True, input="status\ntemp salon\n", timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "needslib: DOWN (plugin NOT LOADED: a module it requires failed to import" in out.stdout, out.stdout
+    assert "salon: " in out.stdout and "Traceback" not in out.stderr
+
+
 @pytest.mark.parametrize("broken", ["validator", "identity_problem"])
 def test_a_network_plugins_own_checks_that_crash_are_sentences_not_tracebacks(tmp_path: Path, broken: str) -> None:
     """A validator of its `[adapters.NAME]` schema raising TypeError, an `identity_problem`

@@ -480,3 +480,14 @@ async def test_a_house_of_many_devices_is_listed_by_type_or_name_never_cut(tmp_p
         assert "\nroom000_temperature [sensor]" in await exec_command(hub, "devices sensor")
         assert await exec_command(hub, "devices garage") == "No device is a 'garage' or has it in its name. " \
             "Types: binary_sensor, camera, climate, cover, light, sensor, switch."
+
+
+async def test_whoami_lists_the_commands_the_sender_may_use_as_help_does(hub: Hub) -> None:
+    """whoami listed permission words: `read` (which grants `devices` and a plugin's commands
+    too) where help listed commands; a guest reads commands, not [roles]."""
+    stranger = await exec_command(hub, "whoami", network="irc", sender="s!s@x", adapter="irc")
+    help_names = (await exec_command(hub, "!help", network="irc", sender="s!s@x", adapter="irc", direct=False))
+    listed = stranger.partition("you may use: ")[2].rstrip(".").split(", ")
+    assert sorted(listed) == sorted(help_names.partition("Commands: ")[2].partition(".")[0].split(", ")), \
+        (stranger, help_names)
+    assert "devices" in listed and "switch" not in listed, listed

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import sqlite3
 import time
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 # Errors about a statement (a constraint, a misuse), not about the database: they say nothing
 # of the disk, and a command that meets one has a bug.
 STATEMENT_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.DataError)
+# What a file write says of a full or failing card.
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO})
 audit_log = logging.getLogger("chatops.audit")
 T = TypeVar("T")
 REOPEN_EVERY = 10.0         # seconds between tries to open for writing a database found read-only
