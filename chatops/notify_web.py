@@ -7,6 +7,7 @@ and bodies that are not JSON."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 TOO_LARGE = f"the request is larger than {MAX_BODY:,} bytes (a picture of {MAX_IMAGE // 1024 // 1024} MB in base64, " \
     "and the rest)"
 MOST_ALERTS_PER_CALL = 500        # a group of alerts in one webhook call (Alertmanager's max_alerts)
+_LEGACY_STATE = re.compile(r"^\[(alerting|ok|no data|pending|paused)\]\s*", re.IGNORECASE)
 SEVERITY_WORDS = {"critical": "critical", "page": "critical", "error": "critical", "high": "critical",
                   "warning": "warning", "warn": "warning", "medium": "warning",
                   "info": "info", "informational": "info", "low": "info", "none": "info"}
@@ -254,10 +256,14 @@ def _events(body: dict[str, Any], source: str) -> list[tuple[str, bool, str, str
         return events
     if "state" in body:                       # Grafana's legacy alerting
         key = f"rule-{body.get('ruleId') or body.get('ruleName') or body.get('title')}"
-        text = str(body.get("title") or body.get("ruleName") or "Grafana alert")
+        # Its title starts with the state (`[Alerting] Garage humidity`), which the hub's own
+        # heading says again ([WARNING], [RESOLVED]): said once.
+        text = _LEGACY_STATE.sub("", str(body.get("title") or "")) or str(body.get("ruleName") or "Grafana alert")
         if body.get("message"):
             text += f": {body['message']}"
         firing = body.get("state") not in ("ok", "paused", "pending")
         url = body.get("imageUrl") if isinstance(body.get("imageUrl"), str) and body.get("imageUrl") else None
-        return [(key, firing, text[:1000], "warning", url)]
+        tags = body.get("tags") if isinstance(body.get("tags"), dict) else {}     # the rule's tags: severity=...
+        severity = SEVERITY_WORDS.get(str(tags.get("severity", "")).lower(), "warning")
+        return [(key, firing, text[:1000], severity, url)]
     raise Refused(400, f"this is not a {source} webhook payload: it has no \"alerts\" list")

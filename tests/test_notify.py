@@ -316,12 +316,17 @@ async def test_alertmanager_and_grafana_webhooks(tmp_path: Path, mosquitto: Mosq
         async with http.post(f"{base}/api/notify/grafana", json=legacy, headers=bearer(LIMITED)) as response:
             assert response.status == 202
         _, reply = await next_sent(inbox)
-        assert reply.text == "[WARNING] [Alerting] Garage humidity: above 80%"
+        assert reply.text == "[WARNING] Garage humidity: above 80%"          # its [Alerting] said once, by the hub
         async with http.post(f"{base}/api/notify/grafana", json={**legacy, "state": "ok"},
                              headers=bearer(LIMITED)) as response:
             assert len((await response.json())["resolved"]) == 1
         _, reply = await next_sent(inbox)
-        assert reply.text.startswith("[RESOLVED]")
+        assert reply.text.startswith("[RESOLVED] Garage humidity: above 80%")
+        tagged = {**legacy, "ruleId": 8, "title": "[Alerting] Smoke in the attic", "tags": {"severity": "critical"}}
+        async with http.post(f"{base}/api/notify/grafana", json=tagged, headers=bearer(LIMITED)) as response:
+            assert response.status == 202
+        _, reply = await next_sent(inbox)
+        assert reply.text == "[CRITICAL] Smoke in the attic: above 80%"    # the rule's severity tag
         async with http.post(f"{base}/api/notify/grafana", json={"hello": 1}, headers=bearer(LIMITED)) as response:
             assert response.status == 400
         # Resolutions cost no rate token: the work one call may ask for is bounded instead.
