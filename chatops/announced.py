@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from . import json_input
-from .ha_discovery import discovered_settings, parse_config
+from .ha_discovery import discovered_settings, one_device_topics, parse_config
 from .home import Device, Home
 from .mqtt import MqttLink
 from .tasmota import DISCOVERY as TASMOTA_DISCOVERY
@@ -48,7 +48,7 @@ class Announced:
 
     async def start(self) -> None:
         await self.mqtt.subscribe_all([(f"{self._prefix}/#", self._on_home_assistant),
-                                       (f"{TASMOTA_DISCOVERY}/+/+", self._on_tasmota)])
+                                       (f"{TASMOTA_DISCOVERY}/+/+", self._on_tasmota)], bulk=True)
 
     def _on_home_assistant(self, topic: str, payload: bytes, _retained: bool) -> None:
         if not topic.endswith("/config"):
@@ -88,7 +88,8 @@ class Announced:
             seen[kind] = data
             if "config" not in seen:
                 return
-            found = tasmota_devices(seen["config"], seen.get("sensors"))
+            found = [(name, one_device_topics(settings))
+                     for name, settings in tasmota_devices(seen["config"], seen.get("sensors"))]
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             log.warning("ignored Tasmota discovery on %s: %s", topic, exc)
             return

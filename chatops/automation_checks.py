@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .home import UnknownDevice
+from .device_kinds import UnknownDevice
 
 if TYPE_CHECKING:
     from .hub import Hub

@@ -59,7 +59,7 @@ def discovered_settings(component: str, data: dict[str, Any], object_id: str) ->
     base = data.get("~", "")
     for key, value in list(data.items()):
         if key.endswith("_topic") and isinstance(value, str):
-            data[key] = value.replace("~", base)
+            data[key] = _expand(value, base)
     state_topic = next((data[k] for k in ("state_topic", "current_temperature_topic", "temperature_state_topic",
                                           "mode_state_topic", "position_topic") if isinstance(data.get(k), str)), None)
     if state_topic is None:
@@ -83,7 +83,27 @@ def discovered_settings(component: str, data: dict[str, Any], object_id: str) ->
     topics = {name: data[key] for name, key in _FIELD_TOPICS.get(kind, ()) if isinstance(data.get(key), str)}
     if len(set(topics.values())) > 1:       # fields on topics of their own (ESPHome): each one read there
         extra["field_topics"] = topics
-    return slug, DeviceSettings(**{**common, **extra})
+    return slug, one_device_topics(DeviceSettings(**{**common, **extra}))
+
+
+def _expand(topic: str, base: str) -> str:
+    """`~` as Home Assistant reads it: the base topic at the start or the end, nowhere else."""
+    if topic.startswith("~"):
+        topic = base + topic[1:]
+    if topic.endswith("~") and len(topic) > 1:
+        topic = topic[:-1] + base
+    return topic
+
+
+def one_device_topics(settings: DeviceSettings) -> DeviceSettings:
+    """`settings` if every topic of it names one device, else ValueError: an announcement's
+    `"stat_t": "#"` subscribed the hub to the whole broker (its reading whatever came last from
+    anything), where the config may follow `zigbee2mqtt/+/state` on purpose."""
+    for topic in (settings.topic, settings.availability_topic, settings.command_topic, settings.get_topic,
+                  settings.snapshot_topic, *settings.field_topics.values(), *settings.command_topics.values()):
+        if topic and ("+" in topic or "#" in topic):
+            raise ValueError(f"its topic {topic!r} holds a wildcard (+ or #); a device's topics name that device alone")
+    return settings
 
 
 def _availability(data: dict[str, Any], base: str) -> dict[str, Any]:
@@ -97,7 +117,7 @@ def _availability(data: dict[str, Any], base: str) -> dict[str, Any]:
     if not entries:
         return {}
     own = next((e for e in reversed(entries) if not e["topic"].endswith("/bridge/state")), entries[-1])
-    return {"availability_topic": own["topic"].replace("~", base),
+    return {"availability_topic": _expand(own["topic"], base),
             "payload_available": str(own.get("payload_available") or "online"),
             "payload_not_available": str(own.get("payload_not_available") or "offline")}
 

@@ -14,9 +14,10 @@ import difflib
 import json
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .auth import fold
 from .availability import heard
@@ -35,9 +36,15 @@ from .mqtt import MqttLink
 from .payloads import as_bool, bare, extract
 from .tasmota import reading_request, sibling, status_answer, unwrap
 
+if TYPE_CHECKING:
+    from .device_kinds import DeviceKind
+
 log = logging.getLogger(__name__)
 
 SWITCH_STATES = ("on", "off", "toggle")      # the words that switch a device, everywhere
+UNKNOWN_LISTS = 20          # device names an answer to an unknown one lists at most
+BAD_LOG_EVERY = 600.0       # seconds between log lines about one device's malformed payloads
+_QUOTED_OR_NUMBER = re.compile(r"'[^']*'|\d+")   # what differs between two payloads of one fault
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,8 @@ class Device:
     offline_since: float | None = None  # monotonic time its availability topic said offline (chatops.availability)
     # (reading, language, text) of the last `show`: the same reading read again is not formatted again
     _shown: tuple[Reading, str, str] | None = field(default=None, repr=False, compare=False)
+    _followed: list[tuple[str, MqttListener]] = field(default_factory=list, repr=False, compare=False)
+    _bad: list[Any] = field(default_factory=list, repr=False, compare=False)   # [last logged, since, fault]
 
     @property
     def type(self) -> DeviceType:
@@ -210,7 +219,7 @@ class Home:
         self.bad_payloads = 0
         # Devices discovery adopted, waiting for `subscribe_adopted` (a task the hub owns) to
         # subscribe their topics; `_all_subscribed` is clear while any wait.
-        self._adopted: asyncio.Queue[list[str]] = asyncio.Queue()     # the topics of each, to subscribe
+        self._adopted: asyncio.Queue[tuple[list[str], bool]] = asyncio.Queue()   # (topics, subscribe or not)
         self._all_subscribed = asyncio.Event()
         self._all_subscribed.set()
         for name, settings in devices.items():
@@ -252,10 +261,10 @@ class Home:
                         self.devices[taken].settings.topic)
         self._add(device)
         log.info("discovered %s %s on %s", device.type.value, device.name, device.settings.topic)
-        wanted = self._wanted(device)
+        wanted = device._followed = self._wanted(device)
         self.mqtt.follow(wanted)
         self._all_subscribed.clear()
-        self._adopted.put_nowait([topic_filter for topic_filter, _listener in wanted])
+        self._adopted.put_nowait(([topic_filter for topic_filter, _listener in wanted], True))
         return True
 
     def discard(self, name: str) -> None:
@@ -266,6 +275,7 @@ class Home:
         if device is None:
             return
         self._found.clear()
+        self._adopted.put_nowait((self.mqtt.unfollow(device._followed), False))     # topics no one follows now
         for key in [key for key, known in self._index.items() if known is device]:
             del self._index[key]
             if other := next((d for d in self.devices.values() if key in _words_of(d)), None):
@@ -330,7 +340,10 @@ class Home:
         close = self.closest(name, among)
         if close is not None:
             return _("No device called {name!r}. Did you mean {close}?").format(name=name, close=close)
-        known = ", ".join(sorted(d.name for d in self.devices.values() if among is None or among.takes(d))) or _("none")
+        names = sorted(d.name for d in self.devices.values() if among is None or among.takes(d))
+        # A house of 7,000 discovered entities: 20 names, not an answer of 4,000 characters (an SMS bill).
+        known = ", ".join(names[:UNKNOWN_LISTS]) + (" " + _("and {count} more").format(count=len(names) - UNKNOWN_LISTS)
+                                                   if len(names) > UNKNOWN_LISTS else "") or _("none")
         if among is None:
             return _("No device called {name!r}. Devices: {known}.").format(name=name, known=known)
         return _("No device called {name!r}. {kind}: {known}.").format(name=name, kind=_(among.listing), known=known)
@@ -361,11 +374,11 @@ class Home:
         gets the retained state the broker sends for it), and this task, which the hub owns,
         sends what the broker must still be asked for."""
         while True:
-            filters = await self._adopted.get()
+            filters, subscribe = await self._adopted.get()
             try:
-                await self.mqtt.subscribe_filters(filters)
+                await (self.mqtt.subscribe_filters if subscribe else self.mqtt.unsubscribe_filters)(filters)
             except Exception:               # one device's trouble leaves the next ones subscribed
-                log.exception("could not subscribe to %s", ", ".join(filters))
+                log.exception("could not (un)subscribe %s", ", ".join(filters))
             finally:
                 if self._adopted.empty():
                     self._all_subscribed.set()
@@ -412,8 +425,7 @@ class Home:
             else:                           # a bare value: 21.5, or a word (ON, heat)
                 data = bare(text)
         except PayloadError as exc:
-            self.bad_payloads += 1
-            log.warning("ignored payload for %s.%s: %s", device.name, name, exc)
+            self._bad_payload(device, f"{device.name}.{name}", exc)
             return
         device.reported[name] = data
         merged = json.dumps(device.reported).encode()
@@ -429,10 +441,22 @@ class Home:
         try:
             inner = unwrap(payload, key)
         except ValueError as exc:           # UnicodeDecodeError and JSONDecodeError are ValueErrors
-            self.bad_payloads += 1
-            log.warning("ignored Tasmota answer for %s on %s: %s", device.name, topic, exc)
+            self._bad_payload(device, f"{device.name} (Tasmota answer on {topic})", exc)
             return
         self.update(device, inner)
+
+    def _bad_payload(self, device: Device, where: str, exc: Exception) -> None:
+        """Count a malformed payload and log it; the same fault again (values aside) from the
+        same device at most once every BAD_LOG_EVERY seconds, with how many came meanwhile: a
+        device sending the same junk every second filled the log."""
+        self.bad_payloads += 1
+        now, fault, bad = self._clock.monotonic(), _QUOTED_OR_NUMBER.sub("", str(exc)), device._bad
+        if bad and bad[2] == fault and now - bad[0] < BAD_LOG_EVERY:
+            bad[1] += 1
+            return
+        more = f" ({bad[1]} more since the last one logged)" if bad and bad[1] else ""
+        device._bad[:] = [now, 0, fault]
+        log.warning("ignored payload for %s: %s%s", where, exc, more)
 
     def restamp(self, seconds: float, before: float) -> int:
         """The wall clock stepped by `seconds` (NTP after a boot without a real-time clock): the
@@ -459,8 +483,7 @@ class Home:
             if quiet:
                 log.debug("%s: not a state in %r (%s)", device.name, payload[:80], exc)
                 return None
-            self.bad_payloads += 1
-            log.warning("ignored payload for %s on %s: %s", device.name, device.settings.topic, exc)
+            self._bad_payload(device, f"{device.name} on {device.settings.topic}", exc)
             return None
         reading = Reading(value, at or self._clock.time(), payload[:200].decode("utf-8", "replace"), attrs,
                           self._clock.monotonic())
@@ -558,37 +581,3 @@ class Home:
         device._waiters[:] = [(w, f) for w, f in device._waiters if f is not future]
         if not future.done():
             future.cancel()
-
-
-class UnknownDevice(str):
-    """A precheck's answer that the words name no device: a typo, or a device MQTT discovery
-    brings later, which only the running hub can know (`chatops check` warns of it in an
-    automation's `do`, where it refuses any other problem)."""
-
-
-def names_a_device(hub: Any, args: list[str], kind: DeviceKind | None = None) -> str | None:
-    """A command's precheck (`@command(precheck=...)`): its first words must name a device (of
-    `kind`, for the list in the answer), and the words after it suit it (`kind.check`). Asked
-    when a timer or automation is set, so that a typo is answered now, not at 06:30."""
-    if not args:
-        return None
-    device, name, rest = hub.home.find_leading(args)
-    if device is None:
-        return UnknownDevice(hub.home.unknown(name, kind))
-    return kind.check(device, rest) if kind is not None and kind.check is not None else None
-
-
-@dataclass(frozen=True)
-class DeviceKind:
-    """The devices a command takes (`switch`: those that switch), for its answer to a name that
-    names none: the list it gives, headed by `listing` (marked with N_, translated when said)."""
-
-    takes: Callable[[Device], bool]
-    listing: str
-    # What is wrong with the words after the device (`thermostat 45`: out of range), or None:
-    # asked when a timer or an automation is set, so that it is said now, not at 06:30.
-    check: Callable[[Device, list[str]], str | None] | None = None
-
-    def precheck(self, hub: Any, args: list[str]) -> str | None:
-        """`names_a_device` for a command that takes this kind."""
-        return names_a_device(hub, args, self)

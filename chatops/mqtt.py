@@ -28,6 +28,12 @@ from .tcp import ack_now
 log = logging.getLogger(__name__)
 
 SUBSCRIBE_BATCH = 100                  # filters per SUBSCRIBE packet (a few KiB, within any broker's limits)
+# What the hub subscribes with. Its session is clean (nothing is kept for it while away), so
+# QoS 1 buys no delivery TCP does not give, but its PUBACKs carry the ACKs a stock mosquitto's
+# Nagle waits for (device states keep it, for their timing). Yet mosquitto queues at most 1,000
+# QoS 1 messages for a client (max_queued_messages): a house with more retained discovery configs
+# than that lost the rest at connect, its devices silently missing. Bulk filters take QoS 0.
+SUBSCRIBE_QOS, BULK_QOS = 1, 0
 
 Listener = Callable[[str, bytes, bool], None]
 
@@ -141,6 +147,7 @@ class MqttLink:
         self._client: aiomqtt.Client | None = None
         self._socket: Any = None               # paho's socket on the current connection (chatops.tcp.ack_now)
         self._subscribed: set[str] = set()     # filters subscribed on the current connection
+        self._bulk: set[str] = set()           # filters subscribed at BULK_QOS (discovery's retained configs)
         self._pending: set[asyncio.Task[object]] = set()   # publishes and subscribes waiting for an ack
         self._aborted: set[asyncio.Task[object]] = set()   # of those, the ones cancelled by a drop
         self._latest: dict[str, object] = {}   # topic -> token of the newest publish_latest() not yet out
@@ -158,10 +165,13 @@ class MqttLink:
             self._limits[listener] = max_payload
         await self.subscribe_all([(topic_filter, listener)])
 
-    async def subscribe_all(self, wanted: list[tuple[str, Listener]]) -> None:
+    async def subscribe_all(self, wanted: list[tuple[str, Listener]], *, bulk: bool = False) -> None:
         """`subscribe` for several filters, in one SUBSCRIBE packet once connected: one round trip
         to the broker instead of one each (on a stock mosquitto, Nagle's algorithm and our delayed
-        ACK can make each 40 ms: the Home Assistant device's three cost the first answer 45 ms)."""
+        ACK can make each 40 ms: the Home Assistant device's three cost the first answer 45 ms).
+        `bulk`: filters that bring thousands of retained messages at once, at BULK_QOS."""
+        if bulk:
+            self._bulk.update(f for f, _ in wanted)
         self.follow(wanted)
         await self.subscribe_filters([f for f, _ in wanted])
 
@@ -182,9 +192,40 @@ class MqttLink:
         missing = list(dict.fromkeys(f for f in filters if f not in self._subscribed))
         if client is not None and missing:
             self._subscribed.update(missing)
-            failure = await self._acknowledged(client.subscribe([(f, 1) for f in missing]))
+            failure = await self._acknowledged(client.subscribe([(f, self._qos(f)) for f in missing]))
             if failure is not None:
                 log.warning("subscribe %s failed (%s); it is retried on reconnect", ", ".join(missing), failure)
+
+    def unfollow(self, wanted: list[tuple[str, Listener]]) -> list[str]:
+        """Stop calling those listeners (a device discovery withdrew); the filters no listener
+        follows any more, for `unsubscribe_filters`. Without this, every changed announcement
+        left its listeners (and the device they hold) behind for the hub's life."""
+        for topic_filter, listener in wanted:
+            if (topic_filter, listener) in self._wildcard:
+                self._wildcard.remove((topic_filter, listener))
+                self._matched.clear()
+            elif listener in (listeners := self._exact.get(topic_filter, [])):
+                listeners.remove(listener)
+                if not listeners:
+                    del self._exact[topic_filter]
+            self._limits.pop(listener, None)
+        followed = set(self._filters())
+        return list(dict.fromkeys(f for f, _ in wanted if f not in followed))
+
+    async def unsubscribe_filters(self, filters: list[str]) -> None:
+        """Tell the broker to stop sending those of `filters` no listener follows now (one may
+        have been followed again meanwhile: a device announced anew on the same topic)."""
+        client = self._client
+        followed = set(self._filters())
+        gone = [f for f in dict.fromkeys(filters) if f in self._subscribed and f not in followed]
+        if client is not None and gone:
+            self._subscribed.difference_update(gone)
+            failure = await self._acknowledged(client.unsubscribe(gone))
+            if failure is not None:
+                log.info("unsubscribe %s failed (%s); a reconnect leaves it out", ", ".join(gone), failure)
+
+    def _qos(self, topic_filter: str) -> int:
+        return BULK_QOS if topic_filter in self._bulk else SUBSCRIBE_QOS
 
     def _filters(self) -> list[str]:
         return list(dict.fromkeys([*self._exact, *(f for f, _ in self._wildcard)]))
@@ -380,7 +421,7 @@ class MqttLink:
                         for start in range(0, len(missing), SUBSCRIBE_BATCH):
                             batch = missing[start:start + SUBSCRIBE_BATCH]
                             self._subscribed.update(batch)
-                            await client.subscribe([(topic_filter, 1) for topic_filter in batch])
+                            await client.subscribe([(topic_filter, self._qos(topic_filter)) for topic_filter in batch])
                     await client.publish(self.status_topic, b"online", qos=1, retain=True)
                     backoff.up()
                     self.health.up(f"{address.host}:{address.port}")

@@ -9,7 +9,7 @@ from chatops.cameras import SnapshotError
 from chatops.command import CommandError, Context, command
 from chatops.i18n import _
 from chatops.durations import format_duration
-from chatops.home import names_a_device
+from chatops.device_kinds import names_a_device
 from chatops.message import Reply
 
 

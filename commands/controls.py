@@ -27,7 +27,8 @@ from chatops.controls import STOP_WORDS, Action, ActionError
 from chatops.device_values import takes
 from chatops.device_settings import type_word
 from chatops.durations import format_duration
-from chatops.home import Device, DeviceKind, Reading
+from chatops.device_kinds import DeviceKind
+from chatops.home import Device, Reading
 from chatops.i18n import N_, _
 from chatops.message import Reply
 from chatops.mqtt import MqttUnavailable

@@ -15,7 +15,8 @@ from chatops.command import CommandError, Context, Shorthand, command, shown_usa
 from chatops.config import DeviceType
 from chatops.controls import ActionError
 from chatops.durations import format_duration, parse_duration
-from chatops.home import SWITCH_STATES, Device, DeviceKind, UnknownDevice, format_value, names_a_device
+from chatops.device_kinds import DeviceKind, UnknownDevice, names_a_device
+from chatops.home import SWITCH_STATES, Device, format_value
 from chatops.device_settings import type_word
 from chatops.i18n import N_, _, ngettext
 from chatops.message import Button, Reply

@@ -15,7 +15,8 @@ from chatops.device_settings import ON_OFF_TYPES
 from chatops.durations import format_duration, trailing_duration
 from chatops.graph import Series, render
 from chatops.history import period_range
-from chatops.home import Device, DeviceKind, format_value
+from chatops.device_kinds import DeviceKind
+from chatops.home import Device, format_value
 from chatops.message import Attachment, Reply
 from chatops.sim_past import simulated_note, simulated_until
 

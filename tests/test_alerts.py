@@ -169,6 +169,14 @@ async def test_malformed_payloads_raise_nothing(tmp_path: Path, mosquitto: Mosqu
                            why + "JSON nested deeper than 32 levels"]
         assert inbox.queue.empty()
         assert hub.home.devices["kitchen_smoke"].reading is None
+        # The same junk again and again (a firmware gone wrong): said once, counted all the same.
+        for n in range(50):
+            await broker.publish(SMOKE, f"junk{n}".encode(), qos=1)
+        async with asyncio.timeout(5):
+            while hub.home.bad_payloads < 55:
+                await asyncio.sleep(0.01)
+        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ignored payload")][5:]
+        assert said == [why + "payload is not JSON: 'junk0'"], said
         await smoke(broker, True)                # and the engine still works afterwards
         assert "Smoke in the" in (await inbox.next())[1]
 

@@ -118,3 +118,59 @@ async def test_two_plugs_announced_under_one_name_are_both_kept(tmp_path: Path, 
         assert "is added as tasmota_2: tasmota is another device's name" in caplog.text
         for mac in plugs:
             await device.publish(f"tasmota/discovery/{mac}/config", b"", qos=1, retain=True)
+
+
+async def test_more_retained_announcements_than_the_brokers_queue_all_become_devices(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A stock mosquitto queues at most 1,000 QoS 1 messages for a client (max_queued_messages):
+    subscribed at QoS 1, a house with 1,500 retained discovery configs had about 1,000 devices at
+    start, the rest silently missing (only mosquitto's log said it dropped them)."""
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False})
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port, max_queued_outgoing_messages=0) as device:
+        for n in range(1500):
+            await device.publish(f"homeassistant/sensor/many/d{n}/config",
+                                 json.dumps({"name": f"dev{n}", "stat_t": f"many/{n}"}), qos=1, retain=True)
+        try:
+            async with running(Hub(settings, tty=False)) as hub:
+                await wait_for(lambda: hub.home.find("dev1499") is not None, timeout=30)
+                await wait_for(lambda: sum(name.startswith("dev") for name in hub.home.devices) == 1500, timeout=30)
+                # A name that names none: 20 names and a count, not 1,500 names (an SMS bill).
+                answer = await exec_command(hub, "read qqqq")
+                assert answer.startswith("No device called 'qqqq'. Devices: ") and answer.endswith(" more."), answer
+                assert len(answer) < 400, answer
+        finally:
+            for n in range(1500):
+                await device.publish(f"homeassistant/sensor/many/d{n}/config", b"", qos=1, retain=True)
+
+
+async def test_a_withdrawn_device_leaves_no_listener_and_no_subscription_behind(tmp_path: Path,
+                                                                               mosquitto: Mosquitto) -> None:
+    """Each changed announcement added listeners (holding the old device) and kept its topics
+    subscribed for the hub's life: an announcement flapping 20,000 times grew the hub by 110 MB."""
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False})
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device, running(Hub(settings, tty=False)) as hub:
+        before = len(hub.mqtt._filters()), sum(len(v) for v in hub.mqtt._exact.values())
+        for n in range(50):
+            await device.publish(CONFIG, plug(f"Plug {n}", topic=f"garage/plug{n % 2}"), qos=1, retain=True)
+        await wait_for(lambda: hub.home.find("plug 49") is not None)
+        await device.publish(CONFIG, b"", qos=1, retain=True)
+        await wait_for(lambda: hub.home.find("plug 49") is None)
+        await wait_for(lambda: "garage/plug1" not in hub.mqtt._subscribed)       # the broker told (UNSUBSCRIBE)
+        assert (len(hub.mqtt._filters()), sum(len(v) for v in hub.mqtt._exact.values())) == before
+
+
+@pytest.mark.parametrize("topic", ["#", "garage/+/state", "+/plug"])
+async def test_an_announcement_with_a_wildcard_topic_is_refused(tmp_path: Path, mosquitto: Mosquitto,
+                                                                caplog: pytest.LogCaptureFixture, topic: str) -> None:
+    """`"stat_t": "#"` subscribed the hub to the whole broker: `read wild` showed whatever came
+    last from anything, and the subscription stayed after the announcement went."""
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False})
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device, running(Hub(settings, tty=False)) as hub:
+        await device.publish("homeassistant/sensor/garage/wild/config", json.dumps({"name": "wild", "stat_t": topic}),
+                             qos=1)
+        await device.publish("homeassistant/sensor/sentinel/config", json.dumps({"name": "Sentinel",
+                                                                                 "stat_t": "sentinel/state"}), qos=1)
+        await wait_for(lambda: hub.home.find("sentinel") is not None)
+        assert hub.home.find("wild") is None and topic not in hub.mqtt._filters()
+        assert f"ignored discovery config on homeassistant/sensor/garage/wild/config: its topic {topic!r} holds " \
+               "a wildcard (+ or #); a device's topics name that device alone" in caplog.text
