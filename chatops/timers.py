@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .backoff import Backoff, pause_after_failure
 from .clock import nap
 from .durations import format_duration
+from .device_kinds import UnknownDevice
 from .home import format_value
 from .i18n import _, speaking
 from .message import AUTOMATION, Address, Reply
@@ -131,6 +132,13 @@ class Timers:
         the router's one access rule, asked each time it would run and when it is resumed."""
         user = self.hub.auth.users.get(timer.owner)
         return None if user is None else self.hub.router.refusal(user, "in", f"timer:{timer.id}")
+
+    def _device_gone(self, timer: Timer, user: Any) -> bool:
+        """Whether the timer's line names a device no longer there: a command's precheck says so,
+        or its first word (a device's shorthand, `garage_plug on`) is no command."""
+        problem = line_problem(self.hub, user, timer.command)
+        return problem is not None and (isinstance(problem, UnknownDevice) or
+                                        self.hub.commands.find(timer.command.split()[0].lstrip("!")) is None)
 
     def resume_at(self, timer: Timer) -> float | None:
         """When a paused timer runs next once resumed: its own time if still ahead, else its next
@@ -344,6 +352,16 @@ class Timers:
             log.info("timer #%d paused: its owner %s may no longer set timers (%s)", timer.id, timer.owner, refused)
             replies = [Reply(_("not run, and paused: {owner} may no longer set timers (it needs the schedule "
                                "permission); give it back and resume it, or cancel it.").format(owner=timer.owner))]
+            outcome.append("refused")
+        elif self._device_gone(timer, user):
+            # Checked when it was set, it named a device then: the device left the config, or
+            # its discovery withdrew it. Said so (not "Unknown command"), and a repeating one
+            # waits for it instead of failing at every run.
+            text = _("not run: the device it names is gone (removed from the config, or withdrawn by its discovery).")
+            if timer.recurrence.kind != "once":
+                await self.set_state(timer.id, PAUSED)
+                text += " " + _("Paused: resume it once the device is back, or cancel it.")
+            replies = [Reply(text)]
             outcome.append("refused")
         else:
             replies = await self.hub.run_as(timer.owner, timer.command, timer.address, outcome)

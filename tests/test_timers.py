@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -546,3 +547,28 @@ async def test_a_timer_survives_sigkill_and_fires_once(tmp_path: Path, mosquitto
     finally:
         second.send_signal(signal.SIGKILL)
         await second.wait()
+
+
+async def test_a_timer_whose_device_discovery_withdrew_says_so_and_a_repeating_one_pauses(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`every 1m garage_plug on`, then the plug's announcement withdrawn: every minute for ever,
+    "Unknown command 'garage_plug'"; now the device is said gone, and the repeating one waits."""
+    import aiomqtt
+    clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
+    config = "homeassistant/switch/garage/gsw/config"
+    async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub, \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
+        await device.publish(config, json.dumps({"name": "garage_plug", "stat_t": "garage/plug",
+                                                 "cmd_t": "garage/plug/set"}), qos=1, retain=True)
+        await wait_for(lambda: hub.home.find("garage_plug") is not None)
+        assert (await say(hub, "every 1m garage_plug on")).startswith("Timer #1: garage_plug on at 10:01")
+        assert (await say(hub, "in 30s read garage_plug")).startswith("Timer #2: read garage_plug at 10:00")
+        await device.publish(config, b"", qos=1, retain=True)
+        await wait_for(lambda: hub.home.find("garage_plug") is None)
+        clock.advance(61)
+        got = sorted([await next_result(hub), await next_result(hub)])
+        assert got == ["Timer #1 (garage_plug on): not run: the device it names is gone (removed from the config, or "
+                       "withdrawn by its discovery). Paused: resume it once the device is back, or cancel it.",
+                       "Timer #2 (read garage_plug): not run: the device it names is gone (removed from the config, "
+                       "or withdrawn by its discovery)."], got
+        assert (await say(hub, "timers")).startswith("#1 paused owner: garage_plug on (every 1m)")
