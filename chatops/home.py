@@ -217,6 +217,7 @@ class Home:
         self._listeners: list[Listener] = []
         self._availability_listeners: list[Callable[[Device], None]] = []
         self.bad_payloads = 0
+        self.command_of: Callable[[str], str | None] = lambda _word: None   # the command a word runs (the hub's)
         # Devices discovery adopted, waiting for `subscribe_adopted` (a task the hub owns) to
         # subscribe their topics; `_all_subscribed` is clear while any wait.
         self._adopted: asyncio.Queue[tuple[list[str], bool]] = asyncio.Queue()   # (topics, subscribe or not)
@@ -259,6 +260,7 @@ class Home:
             log.warning("%s %s on %s is added as %s: %s is another device's name (on %s); give them names of "
                         "their own (Tasmota: DeviceName)", device.source, taken, s.topic, device.name, taken,
                         self.devices[taken].settings.topic)
+        self._warn_shadowed(device)
         self._add(device)
         log.info("discovered %s %s on %s", device.type.value, device.name, device.settings.topic)
         wanted = device._followed = self._wanted(device)
@@ -266,6 +268,18 @@ class Home:
         self._all_subscribed.clear()
         self._adopted.put_nowait(([topic_filter for topic_filter, _listener in wanted], True))
         return True
+
+    def _warn_shadowed(self, device: Device) -> None:
+        """Log the words of a discovered device that another device or a command holds: a line
+        with one reaches that one (`living room on`: the salon sensor's alias), as `chatops
+        check` warns for the config's devices."""
+        for word in sorted(_words_of(device)):
+            if (other := self._index.get(word)) is not None:
+                log.warning("%s %s: %r is %s's name or alias, which a line with it reaches; say %s", device.source,
+                            device.name, word, other.name, device.name)
+            elif (command := self.command_of(word)) is not None:
+                log.warning("%s %s: %r is the command %s, which a line starting with it runs; say read %s",
+                            device.source, device.name, word, command, device.name)
 
     def discard(self, name: str) -> None:
         """Forget device `name` (its announcement was withdrawn or replaced): no longer found,

@@ -91,6 +91,7 @@ class Hub:
         self.mqtt = MqttLink(settings.mqtt, settings.mqtt.client_id or f"chatops-{name}-{os.getpid()}",
                              status_topic=f"chatops/{name}/status")
         self.home = Home(settings.devices, self.mqtt, clock=self.clock)
+        self.home.command_of = lambda word: spec.name if (spec := self.commands.find(word)) else None
         self.announced = Announced(self.home, self.mqtt, settings.mqtt.discovery_prefix, HUB_NODE_PREFIX)
         self.store = Store(settings.data_dir / "chatops.db")
         self.audit = AuditTrail(self.store, settings.hub.audit_retention, self.clock.monotonic)

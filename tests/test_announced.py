@@ -174,3 +174,21 @@ async def test_an_announcement_with_a_wildcard_topic_is_refused(tmp_path: Path, 
         assert hub.home.find("wild") is None and topic not in hub.mqtt._filters()
         assert f"ignored discovery config on homeassistant/sensor/garage/wild/config: its topic {topic!r} holds " \
                "a wildcard (+ or #); a device's topics name that device alone" in caplog.text
+
+
+async def test_a_discovered_name_another_device_or_a_command_holds_is_warned_of(
+        tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
+    """A switch announced as "living room" (the salon sensor's alias) and a sensor as "timers"
+    were added without a word: `living room on` answered that salon cannot be switched, and
+    `timers` ran the command. The config's devices get that warning from `chatops check`."""
+    settings = settings_for(tmp_path, mosquitto.url, simulator={"enabled": False})
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device, running(Hub(settings, tty=False)) as hub:
+        await device.publish("homeassistant/switch/x/lr/config", json.dumps(
+            {"name": "living room", "stat_t": "x/lr", "cmd_t": "x/lr/set"}), qos=1)
+        await device.publish("homeassistant/sensor/x/tm/config", json.dumps({"name": "Timers", "stat_t": "x/tm"}),
+                             qos=1)
+        await wait_for(lambda: hub.home.devices.get("timers") is not None and "living_room" in hub.home.devices)
+        assert "discovery living_room: 'living room' is salon's name or alias, which a line with it reaches; " \
+               "say living_room" in caplog.text
+        assert "discovery timers: 'timers' is the command timers, which a line starting with it runs; say read " \
+               "timers" in caplog.text
