@@ -414,7 +414,8 @@ def _validate_adapters(raw: dict[str, Any]) -> tuple[list[tuple[str, str, Adapte
                 names = [n for n in known.names if n != "web"]
                 close = difflib.get_close_matches(kind, names, n=1)
                 meant = f"did you mean {close[0]!r}? Known" if close else "known"
-                problems.append(f"adapters.{kind}: unknown adapter; {meant} ones are {', '.join(names)}")
+                problems.append(f"adapters.{kind}: unknown adapter; {meant} ones are {', '.join(names)} (a network "
+                                f"from a plugin is known once its package is installed: docs/plugins.md)")
             elif _enabled(body):
                 problems.append(needs_module(kind, exc.name or "?"))
             continue

@@ -191,7 +191,9 @@ def test_web_beyond_loopback_needs_a_token() -> None:
 
 
 def test_unknown_adapter_and_bad_toml(tmp_path: Path) -> None:
-    assert "adapters.telegraph: unknown adapter" in problems_of("[adapters.telegraph]\n", tmp_path)[0]
+    unknown = problems_of("[adapters.telegraph]\n", tmp_path)[0]
+    assert "adapters.telegraph: unknown adapter" in unknown and unknown.endswith(
+        "(a network from a plugin is known once its package is installed: docs/plugins.md)"), unknown
     assert "not valid TOML" in problems_of("[hub\nname=1", tmp_path)[0]
 
 
