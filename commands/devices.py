@@ -24,7 +24,7 @@ from chatops.mqtt import MqttUnavailable
 from chatops.router import clean_text
 from chatops.url_secrets import masked
 from chatops.mutes import muted_note
-from chatops.schedule import Recurrence, local_time
+from chatops.schedule import Recurrence, local_time, parse_clock
 
 
 def _cannot_switch(device: Device, prefix: str = "") -> str | None:
@@ -75,6 +75,26 @@ def _is_level(device: Device, state: str, rest: list[str]) -> bool:
     """`allume la lampe à 40%`, `à 40`: on at a level (a bare number is no duration: those need a unit)."""
     return state == "on" and len(rest) == 1 and device.control is not None and \
         (rest[0].endswith(("%", "°")) or _NUMBER.fullmatch(rest[0]) is not None)
+
+
+def _at_a_time(verb: str, words: list[str]) -> str | None:
+    """`allume le chauffage à 7h`: a time of day after the device, which the device's name took
+    its `à` from (`thermostat à 21`) and the rest read as a duration: on now for 7 hours, where
+    its author meant 07:00. Refused, with the line that does that; None for any other line."""
+    if len(words) < 3 or fold(words[-2]) not in ("a", "at") or _NUMBER.fullmatch(words[-1]):
+        return None               # `allume la lampe à 40`: a level
+    try:
+        parse_clock(words[-1])
+    except ValueError:
+        return None
+    when = " ".join(words[-2:])
+    return _("{when} is a time of day; to do it then, say the time first: {line}").format(
+        when=when, line=f"{when} {verb} {' '.join(words[:-2])}")
+
+
+def _verb_precheck(kind: DeviceKind, verb: str) -> Callable[[Any, list[str]], str | None]:
+    """`allume`'s and `éteins`'s precheck: a time of day said after the device, then the kind's."""
+    return lambda hub, args: _at_a_time(verb, args) or kind.precheck(hub, args)
 
 
 SWITCHES = DeviceKind(lambda device: device.switchable, N_("Devices that switch"), _switch_problem)
@@ -257,14 +277,14 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     return await _switch_back_later(ctx, target, wanted, before, hold, pending, said) + note
 
 
-@command("allume", aliases=["allumer"], precheck=SWITCHES_ON.precheck, usage=ON_USAGE, needs_user=True,
+@command("allume", aliases=["allumer"], precheck=_verb_precheck(SWITCHES_ON, "allume"), usage=ON_USAGE, needs_user=True,
          permission="switch", also_needs=_held_for, spoken_in="fr")
 async def switch_on(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device on (French: allume chauffage, allume chauffage 2h)."""
     return await _switch_to(ctx, "on", [device, *words])
 
 
-@command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=SWITCHES_OFF.precheck, usage=OFF_USAGE,
+@command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=_verb_precheck(SWITCHES_OFF, "éteins"), usage=OFF_USAGE,
          needs_user=True, permission="switch", also_needs=_held_for, spoken_in="fr")
 async def switch_off(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device off (French: éteins la lampe, éteins chauffage)."""
@@ -274,6 +294,8 @@ async def switch_off(ctx: Context, device: str, *words: str) -> str | Reply:
 async def _switch_to(ctx: Context, state: str, words: list[str]) -> str | Reply:
     """`switch DEVICE STATE [DURATION]` for a verb that carries the state: the longest run of
     words naming a device is the device, the rest the duration (a French article is skipped)."""
+    if at_a_time := _at_a_time(ctx.word or ("allume" if state == "on" else "éteins"), words):
+        raise CommandError(at_a_time)
     device, name, rest = ctx.home.find_leading(words)
     if device is None:
         return await switch(ctx, " ".join(words), state)        # says there is no such device

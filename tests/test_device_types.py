@@ -1061,3 +1061,21 @@ def test_a_reading_is_published_as_json_has_it() -> None:
     from chatops.device_values import native_value
     assert [native_value(v) for v in ("True", "False", "45.0", "-3.5", "0123", "1_000", "open", 45.0, None)] == \
         [True, False, 45, -3.5, "0123", "1_000", "open", 45, None]
+
+
+@pytest_servers
+async def test_a_time_of_day_after_the_device_is_not_read_as_how_long(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`allume le chauffage à 7h` switched the heater on at once for seven hours (the device's
+    name took the `à`, the rest was read as a duration), and replaced the switch-back pending."""
+    french = {"fam": {"roles": ["family"], "web": ["fam"], "loopback": ["fam"], "language": "fr"}}
+    async with home(tmp_path, mosquitto, users=french) as hub:
+        assert await say(hub, "éteins le chauffage") == "heater: éteint"
+        assert await say(hub, "allume le chauffage à 7h") == \
+            "à 7h est une heure ; pour le faire à cette heure-là, dites l'heure d'abord : à 7h allume le chauffage"
+        assert await say(hub, "eteins la lampe a 22h30") == \
+            "a 22h30 est une heure ; pour le faire à cette heure-là, dites l'heure d'abord : a 22h30 eteins la lampe"
+        assert (await say(hub, "dans 10m allume le chauffage à 7h")).startswith("Non programmé : à 7h est une heure")
+        assert hub.home.devices["heater"].reading.value is False, "nothing switched"
+        assert (await say(hub, "timers")).startswith("Aucune minuterie.")
+        assert (await say(hub, "allume la lampe à 40")).startswith("lampe: allumé, 40 %")     # a level still
+        assert (await say(hub, "allume le chauffage 2h")).startswith("heater: allumé jusqu'à")  # a duration still
