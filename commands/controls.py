@@ -154,13 +154,13 @@ async def dim(ctx: Context, light: str, percent: str) -> str:
     return await set_value(ctx, target.name, percent if percent.endswith("%") else f"{percent}%")
 
 
-@command("open", aliases=["ouvre", "ouvrir"], precheck=_covers("open").precheck, usage="open COVER", needs_user=True, permission="switch")
+@command("open", aliases=["ouvre", "ouvrir", "monte", "monter", "remonte", "lève", "lever"], precheck=_covers("open").precheck, usage="open COVER", needs_user=True, permission="switch")
 async def open_cover(ctx: Context, cover: str) -> str:
     """Open a shutter or blind."""
     return await _cover_word(ctx, cover, "open")
 
 
-@command("close", aliases=["ferme", "fermer"], precheck=_covers("close").precheck, usage="close COVER", needs_user=True, permission="switch")
+@command("close", aliases=["ferme", "fermer", "baisse", "baisser", "descends", "descend", "descendre"], precheck=_covers("close").precheck, usage="close COVER", needs_user=True, permission="switch")
 async def close_cover(ctx: Context, cover: str) -> str:
     """Close a shutter or blind."""
     return await _cover_word(ctx, cover, "close")

@@ -284,7 +284,7 @@ async def switch_on(ctx: Context, device: str, *words: str) -> str | Reply:
     return await _switch_to(ctx, "on", [device, *words])
 
 
-@command("eteins", aliases=["éteins", "eteindre", "éteindre"], precheck=_verb_precheck(SWITCHES_OFF, "éteins"), usage=OFF_USAGE,
+@command("eteins", aliases=["éteins", "eteindre", "éteindre", "éteint", "eteint"], precheck=_verb_precheck(SWITCHES_OFF, "éteins"), usage=OFF_USAGE,
          needs_user=True, permission="switch", also_needs=_held_for, spoken_in="fr")
 async def switch_off(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device off (French: éteins la lampe, éteins chauffage)."""

@@ -132,7 +132,7 @@ def _describe(ctx: Context, timer: Timer, now: float) -> str:
     return f"#{timer.id} {when} {timer.owner}: {timer.command} ({_repeat(timer.recurrence)})"
 
 
-@command("timers", aliases=["minuteries"], permission="schedule", usage="timers")
+@command("timers", aliases=["minuteries", "minuterie"], permission="schedule", usage="timers")
 async def timers(ctx: Context) -> str:
     """List the timers: next run, owner, command, repeat."""
     now = ctx.hub.clock.time()

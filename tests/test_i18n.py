@@ -76,7 +76,14 @@ async def test_alice_reads_french_while_bob_reads_english(tmp_path: Path, mosqui
         assert english == "Unknown command 'tmep'. Did you mean temp?"
         # A French word mistyped is answered with the French word it is close to, not the command's name.
         assert await exec_command(hub, "minuterie", network="web", sender="alice") == \
-            "Commande inconnue 'minuterie'. Vouliez-vous dire minuteries ?"
+            "Aucune minuterie. Créez-en une, par exemple dans 10m photo entree ou tous les jours à 06:30 allume chauffage."
+        assert await exec_command(hub, "minuteris", network="web", sender="alice") == \
+            "Commande inconnue 'minuteris'. Vouliez-vous dire minuteries ?"
+        assert await exec_command(hub, "aide minuteri", network="web", sender="alice") == \
+            "Aucune commande 'minuteri'. Vouliez-vous dire aide minuterie ?"          # its French word, not timers
+        # The words French speakers use: `baisse le volet`, `eteint` (as often written as éteins).
+        assert await exec_command(hub, "baisse le volet", network="web", sender="alice") == "volet salon: fermé"
+        assert await exec_command(hub, "eteint le chauffage", network="web", sender="alice") == "heater: éteint"
         assert (await exec_command(hub, "temp salon", network="web", sender="alice")).count(",") == 1
         assert await exec_command(hub, "chauffage on", network="web", sender="alice") == "heater: allumé"
         assert await exec_command(hub, "chauffage off", network="web", sender="bob") == "heater is OFF"
