@@ -20,6 +20,7 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)([a-z]+)?")
 _ONE = re.compile(r"(?:une?|an?)([a-z]{3,})")       # `une heure`, `an hour`: a unit written out
 _NUMBER_OR_ONE = re.compile(r"\d+(?:[.,]\d+)?|une?|an?")
 _SMALLER = {"h": "m", "m": "s"}                     # `1h30`: the unit after hours is minutes
+_HALF_HOUR = re.compile(r"(?:une )?demi[- ]heure\b")
 
 
 def unit_of(word: str) -> str | None:
@@ -41,8 +42,11 @@ def leading_duration(words: list[str]) -> tuple[float, int]:
     `une heure`, `1h30`, and pieces written apart (`1h 30m`, `2 heures 30 minutes`, `1h 30`).
     Each piece is read on its own and they add up; a piece after the first starts with a digit,
     so a command word is never taken for one, and a bare number counts only straight after hours
-    (`1h 30`: 30 minutes), as the last piece. ValueError (as parse_duration's) when the
-    first word is no duration."""
+    (`1h 30`: 30 minutes), as the last piece; a half said in French counts (`une demi-heure`,
+    `1 heure et demie`). ValueError (as parse_duration's) when the first word is no duration."""
+    half = _HALF_HOUR.match(" ".join(word.lower() for word in words[:3]))
+    if half:                                            # `une demi-heure`, `demi heure`
+        return 1800.0, len(half.group(0).split())
     size = _piece(words, 0)
     try:
         total = parse_duration("".join(words[:size]))
@@ -53,6 +57,8 @@ def leading_duration(words: list[str]) -> tuple[float, int]:
         total = parse_duration(words[0])
     last_unit = _last_unit(words[:size])
     taken = size
+    if last_unit in ("h", "m") and [w.lower() for w in words[taken:taken + 2]] in (["et", "demie"], ["et", "demi"]):
+        return total + _UNIT_SECONDS[last_unit] / 2, taken + 2      # `1 heure et demie`: 1 h 30
     while taken < len(words) and words[taken][:1].isdigit():
         size = _piece(words, taken)
         piece = "".join(words[taken:taken + size])
@@ -74,7 +80,7 @@ def leading_duration(words: list[str]) -> tuple[float, int]:
 
 def _last_unit(piece: list[str]) -> str | None:
     """The unit a piece ends with (`1h` -> h, `10 minutes` -> m), None for `1h30` (it has its own)."""
-    match = re.search(r"([a-z]+)$", "".join(piece).lower())
+    match = re.search(r"([a-z]+)$", piece[-1].lower()) if piece else None      # `une heure`: its last word
     return unit_of(match.group(1)) if match else None
 
 

@@ -146,8 +146,22 @@ def parse_clock(word: str) -> tuple[int, int]:
 
 
 def _clock_words(words: list[str], at: int) -> tuple[int, int, int]:
-    """The time of day at `words[at]`, written in one word (`19:00`, `7pm`) or two (`7 pm`):
+    """The time of day at `words[at]`, written in one word (`19:00`, `7pm`) or two (`7 pm`), and
+    the part of the day a French speaker adds (`7h du matin`, `8h du soir`, `3h de l'après-midi`):
     (hour, minute, the index of the word after it)."""
+    hour, minute, after = _clock_at(words, at)
+    part = " ".join(fold(word) for word in words[after:after + 2])
+    if part in ("du matin", "du soir", "de l'apres-midi", "de l’apres-midi", "de l'aprem"):
+        if part != "du matin" and hour < 12:
+            hour += 12
+        elif part == "du matin" and hour == 12:
+            hour = 0
+        after += 2
+    return hour, minute, after
+
+
+def _clock_at(words: list[str], at: int) -> tuple[int, int, int]:
+    """`_clock_words` without the part of the day."""
     if at + 1 < len(words) and words[at + 1].lower().replace(".", "") in ("am", "pm"):
         hour, minute = parse_clock(words[at] + words[at + 1])
         return hour, minute, at + 2

@@ -321,6 +321,11 @@ def _switch_words(usage: str, words: list[str]) -> tuple[str, str, float | None]
                 word=shown, state=close[0]) + usage)
         raise CommandError(_("The state is on, off or toggle, not {word!r}.").format(word=shown) + usage)
     tail = words[cut + 1:]
+    if len(tail) > 1 and fold(tail[0]) in ("in", "dans", "at", "a", "tomorrow", "demain"):
+        # `éteins le chauffage dans 10 minutes`: not how long but when, which a timer says first.
+        when = " ".join(tail)
+        raise CommandError(_("{when} says when; to do it then, say that first: {line}").format(
+            when=when, line=f"{when} {' '.join(words[:cut + 1])}") + usage)
     if tail and fold(tail[0]) in ("for", "pour", "pendant"):
         tail = tail[1:]
         if not tail:                                   # `chauffage on for`: not "on for ever"

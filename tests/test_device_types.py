@@ -1077,5 +1077,9 @@ async def test_a_time_of_day_after_the_device_is_not_read_as_how_long(tmp_path: 
         assert (await say(hub, "dans 10m allume le chauffage à 7h")).startswith("Non programmé : à 7h est une heure")
         assert hub.home.devices["heater"].reading.value is False, "nothing switched"
         assert (await say(hub, "timers")).startswith("Aucune minuterie.")
+        assert (await say(hub, "éteins le chauffage dans 10 minutes")).startswith(
+            "dans 10 minutes dit quand ; pour le faire à ce moment-là, dites-le d'abord : dans 10 minutes le chauffage off")
+        assert (await say(hub, "chauffage on at 7:00")).startswith(
+            "at 7:00 dit quand ; pour le faire à ce moment-là, dites-le d'abord : at 7:00 chauffage on")
         assert (await say(hub, "allume la lampe à 40")).startswith("lampe: allumé, 40 %")     # a level still
         assert (await say(hub, "allume le chauffage 2h")).startswith("heater: allumé jusqu'à")  # a duration still

@@ -63,6 +63,15 @@ NOW = at(2026, 12, 4, 10, 0)        # a Friday
     ("in", ["1h", "30m", "snap", "entree"], "2026-12-04 11:30 +0100", "once, set for in 1h30m"),
     ("in", ["1h", "30", "snap", "entree"], "2026-12-04 11:30 +0100", "once, set for in 1h30m"),
     ("in", ["1", "hour", "15", "minutes", "snap", "entree"], "2026-12-04 11:15 +0100", "once, set for in 1h15m"),
+    # What French speakers say: a half hour, the part of the day.
+    ("dans", ["une", "demi-heure", "lire", "salon"], "2026-12-04 10:30 +0100", "once, set for in 30m"),
+    ("dans", ["1", "heure", "et", "demie", "lire", "salon"], "2026-12-04 11:30 +0100", "once, set for in 1h30m"),
+    ("dans", ["une", "heure", "et", "demie", "lire", "salon"], "2026-12-04 11:30 +0100", "once, set for in 1h30m"),
+    ("à", ["8h", "du", "soir", "lire", "salon"], "2026-12-04 20:00 +0100", "once"),
+    ("à", ["7h", "du", "matin", "lire", "salon"], "2026-12-05 07:00 +0100", "once"),
+    ("à", ["3h", "de", "l'après-midi", "lire", "salon"], "2026-12-04 15:00 +0100", "once"),
+    ("tous", ["les", "jours", "à", "7", "heures", "du", "soir", "lire", "salon"], "2026-12-04 19:00 +0100",
+     "tous les jours à 19:00"),
 ])
 def test_every_phrase_of_the_issue(verb: str, words: list[str], first: str, label: str) -> None:
     assert_plan(verb, words, first, label)
