@@ -19,8 +19,7 @@ class OneLine(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         if not record.message.isprintable():
-            record.message = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                                     for c in record.message)
+            record.message = "".join(c if c.isprintable() else _escaped(c) for c in record.message)
         return super().formatMessage(record)
 
 
@@ -29,3 +28,15 @@ def configure(level: int, stream: object) -> None:
     handler = logging.StreamHandler(stream)     # type: ignore[arg-type]
     handler.setFormatter(OneLine(FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
+
+
+def _escaped(char: str) -> str:
+    r"""`\n`, `\x1b`, `\u202e`, written out here: the `unicode_escape` codec is loaded on first use,
+    which needs a free file descriptor; with the process out of them (a flood of connections),
+    every log line failed with a traceback of its own, 275 MB of them in a minute."""
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
+                                else f"\\U{code:08x}")
+
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

@@ -407,9 +407,11 @@ class Notifications:
             except Refused as exc:
                 return None, exc.error
             except Exception as exc:
-                log.warning("notification picture %s could not be fetched: %s", masked(notice.image_url)[:200],
-                            masked(str(exc))[:300])
-                return None, f"{type(exc).__name__}: {exc}"
+                # Why to the log only: told to the caller, which ports of the LAN answer, and what
+                # their servers say, was a scanner for any token (even one limited to `owner`).
+                log.warning("notification picture %s could not be fetched: %s: %s", masked(notice.image_url)[:200],
+                            type(exc).__name__, masked(str(exc))[:300])
+                return None, "the picture at image_url could not be fetched (the hub's log says why)"
         if data is None:
             return None, None
         # Kept as camera snapshots are: the oldest go past 500 files, 256 MB or 7 days, or a
@@ -431,8 +433,9 @@ class Notifications:
         # No redirect followed: the picture is where the sender said, not wherever that points.
         async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url, allow_redirects=False) as response:
             if 300 <= response.status < 400:
-                raise Refused(422, f"image_url answered a redirect to {response.headers.get('Location', '?')[:200]}; "
-                                   "give the picture's own URL")
+                log.warning("notification picture %s: a redirect to %s, not followed", masked(url)[:200],
+                            masked(response.headers.get("Location", "?"))[:200])
+                raise Refused(422, "image_url answered a redirect; give the picture's own URL")
             response.raise_for_status()
             # `read(n)` gives what has arrived so far, up to n: read until the end or past the cap
             # (a 1 MB camera picture once went out cut to its first 128 kB).

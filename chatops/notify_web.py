@@ -14,6 +14,7 @@ from aiohttp import web
 
 from . import json_input
 from .notice import MAX_BODY, MAX_IMAGE, MAX_URL, Refused, is_web_url, parse_notice
+from .log_fold import FoldedLog
 from .notify import WEBHOOKS, NotStored, source_family
 from .web_access import shown_client
 
@@ -40,10 +41,11 @@ class NotifyApi:
         # Webhook alerts being opened now (their picture is being fetched): a sender that timed
         # out and sent again, or a second call at once, would otherwise open each twice.
         self._opening: set[str] = set()
+        self.said = FoldedLog(log)          # refusals, one line a minute per status and address
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/notify", self.post)
-        app.router.add_get("/api/notify/{id:[0-9]+}", self.get)
+        app.router.add_get("/api/notify/{id:[0-9]{1,19}}", self.get)      # SQLite's ids; 5,000 digits were a 500
         app.router.add_post("/api/notify/alertmanager", self.alertmanager)
         app.router.add_post("/api/notify/grafana", self.grafana)
 
@@ -56,9 +58,9 @@ class NotifyApi:
             left_out: list[str] = []
             notice_id = await self.notifications.submit(notice, token, left_out=left_out)
         except Refused as exc:
-            return _refusal(request, exc)
+            return _refusal(request, exc, self.said)
         except NotStored as exc:
-            return _not_stored(request, exc)
+            return _not_stored(request, exc, self.said)
         answer: dict[str, object] = {"id": notice_id, "status": f"/api/notify/{notice_id}"}
         if left_out:                # the text goes; the script hears why its picture does not
             answer["picture"] = f"left out: {left_out[0]}"
@@ -70,7 +72,7 @@ class NotifyApi:
         try:
             token = self._token(request)
         except Refused as exc:
-            return _refusal(request, exc)
+            return _refusal(request, exc, self.said)
         notice_id = int(request.match_info["id"])
         status = await self.notifications.status(notice_id) if notice_id < 2 ** 63 else None   # SQLite's largest
         if status is None or not _sent_with(status["source"], token):
@@ -161,7 +163,7 @@ class NotifyApi:
                     if closed is not None:
                         resolved.append(closed)
         except Refused as exc:
-            return _refusal(request, exc)
+            return _refusal(request, exc, self.said)
         extra = {"told_unstored": told_from_memory} if told_from_memory else {}
         if already_open:
             extra["already_open"] = already_open
@@ -179,8 +181,8 @@ class NotifyApi:
             raise Refused(401, "this hub has no [web.notify_tokens] in its config: add one (docs/notify.md), "
                                "restart the hub, and send its token")
         if name is None:
-            if self.access is not None:
-                self.access.count_guess(request)
+            if self.access is not None:         # with `Bearer ` or without: a guess all the same
+                self.access.guesses.wrong(self.access.client(request), request.path)
             raise Refused(401, "this token is not one of [web.notify_tokens]")
         return name
 
@@ -206,16 +208,17 @@ def _sent_with(source: str, token: str) -> bool:
     return source_family(source) in (token, *(f"{hook}/{token}" for hook in WEBHOOKS))
 
 
-def _not_stored(request: web.Request, exc: NotStored) -> web.Response:
+def _not_stored(request: web.Request, exc: NotStored, said: FoldedLog) -> web.Response:
     """202 when it reached someone from memory (sent again, they would read it twice); else 503
     with Retry-After, so that the script or monitoring system sends it again later."""
     if exc.told:
         return web.json_response(exc.as_json(), status=202)
-    return _refusal(request, Refused(503, exc.refusal, retry_after=10))
+    return _refusal(request, Refused(503, exc.refusal, retry_after=10), said)
 
 
-def _refusal(request: web.Request, refused: Refused) -> web.Response:
-    log.warning("notify: refused %s %s from %s: %s", request.method, request.path, shown_client(request), refused.error)
+def _refusal(request: web.Request, refused: Refused, said: FoldedLog) -> web.Response:
+    said.warning(f"{refused.status}", request.remote or "?", "notify: refused %s %s from %s: %s", request.method,
+                 request.path[:200], shown_client(request), refused.error)
     headers = {"Retry-After": str(refused.extra["retry_after"])} if "retry_after" in refused.extra else None
     if refused.status == 401:
         headers = {"WWW-Authenticate": "Bearer"}

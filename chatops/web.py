@@ -47,6 +47,7 @@ from .notify_web import NotifyApi
 from .outbox import Unread
 from .web_feed import Feed
 from .web_access import BEYOND, COOKIE, WebAccess, not_its_own
+from .web_gate import IDLE_TIMEOUT, Gate
 from .web_guard import RequestGuard
 
 if TYPE_CHECKING:
@@ -174,6 +175,7 @@ class WebServer:
                                hub.clock.monotonic)
         self.chat = WebChat(links=self.links)
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self.port = port
         self._feeds: dict[str, Feed] = {}
         self.guard = RequestGuard(host, self.settings.public_url, self.settings.allowed_hosts)
@@ -202,15 +204,18 @@ class WebServer:
         for health in self._healths():
             health.watchers.append(self._on_health)
         await self.hub.mqtt.subscribe(self.hub.alerts.state_topic("#"), self._on_alert_state)
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, keepalive_timeout=IDLE_TIMEOUT)
         await self._runner.setup()
         host, port = self.settings.host_port
         # `::` alone is IPv6 only (asyncio sets IPV6_V6ONLY): 127.0.0.1 and IPv4 phones were refused.
         # No host binds every address of both families (one port for all: not with port 0).
         everywhere = host in ("::", "0.0.0.0") and port != 0
-        site = web.TCPSite(self._runner, None if everywhere else host, port, reuse_address=True)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        assert self._runner.server is not None
+        # Not aiohttp's TCPSite: its connections come through the Gate, which bounds how many stay open.
+        self._gate = Gate(self._runner.server)
+        self._listener = await asyncio.get_running_loop().create_server(
+            self._gate, None if everywhere else host, port, reuse_address=True)
+        self.port = self._listener.sockets[0].getsockname()[1]
         if port == 0:
             self.links.base_url = self.settings.public_url or served_at(host, self.port)
         self.chat.health.up("serving")
@@ -222,6 +227,8 @@ class WebServer:
                 health.watchers.remove(self._on_health)
         for socket in list(self.chat.sockets.values()):
             await socket.close()
+        if self._listener is not None:
+            self._listener.close()             # no new connection; cleanup closes the open ones
         if self._runner is not None:
             await self._runner.cleanup()
 

@@ -146,9 +146,10 @@ class WebAccess:
         another local account, which would otherwise act as the admin the web chat is."""
         if self.guard.from_beyond(request):
             if log_it:
-                log.warning("web: refused %s %s: it came from beyond this machine (a proxy's header, HTTP/1.0, "
-                            "or Host %r, not a loopback name), and [web] has no token", request.method,
-                            request.path[:200], request.headers.get("Host", "")[:100])
+                self.guard.said.warning("beyond", request.remote or "?", "web: refused %s %s: it came from beyond "
+                                        "this machine (a proxy's header, HTTP/1.0, or Host %r, not a loopback name), "
+                                        "and [web] has no token", request.method, request.path[:200],
+                                        request.headers.get("Host", "")[:100])
             return BEYOND
         uid = _owner(request)
         if uid is None:
@@ -158,8 +159,8 @@ class WebAccess:
             # docs/deploy.md says.
             if kernel_tells_owners():
                 if log_it:
-                    log.warning("web: refused %s %s: its connection was gone before its account could be "
-                                "read", request.method, request.path[:200])
+                    self.guard.said.warning("gone", request.remote or "?", "web: refused %s %s: its connection was "
+                                            "gone before its account could be read", request.method, request.path[:200])
                 return "(unknown)"
             return None
         if uid in self._local_uids:

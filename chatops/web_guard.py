@@ -25,10 +25,12 @@ from urllib.parse import urlsplit
 from aiohttp import HttpVersion11, hdrs, web
 
 from .config import is_loopback
+from .log_fold import FoldedLog
 
 # What a reverse proxy adds to the requests it passes on (nginx, Apache, Caddy, Traefik, HAProxy).
 PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Server",
-                 "X-Forwarded-Port", "X-Real-IP", "Via", "X-Original-URL", "X-Original-Forwarded-For")
+                 "X-Forwarded-Port", "X-Forwarded-Scheme", "X-Real-IP", "Via", "X-Original-URL",
+                 "X-Original-Forwarded-For", "X-Original-Host", "X-Client-IP", "CF-Connecting-IP", "True-Client-IP")
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class RequestGuard:
         self.names = frozenset(n for n in names if n)
         self.public_origin = _origin_of(public_url) if public_url else None
         self.public_host = _hostname(urlsplit(public_url).netloc) if public_url else None
+        self.said = FoldedLog(log)          # refusals, folded per status and address: a flood is one line a minute
 
     def from_beyond(self, request: web.Request) -> bool:
         """Whether `request` came from beyond this machine although it reached a loopback listener:
@@ -126,9 +129,9 @@ class RequestGuard:
                                 "Send the body as JSON with Content-Type: application/json.")
         return None
 
-    @staticmethod
-    def _refuse(request: web.Request, status: int, why: str, text: str) -> web.Response:
-        log.warning("web: refused %s %s from %s: %s", request.method, request.path[:200], request.remote, why)
+    def _refuse(self, request: web.Request, status: int, why: str, text: str) -> web.Response:
+        self.said.warning(f"{status}", request.remote or "?", "web: refused %s %s from %s: %s", request.method,
+                          request.path[:200], request.remote, why)
         return web.json_response({"error": text}, status=status)
 
     @staticmethod

@@ -57,7 +57,8 @@ async def test_chatops_notify(tmp_path: Path, mosquitto: Mosquitto, monkeypatch:
                                               "--image-url", f"http://127.0.0.1:{free_port()}/snap.jpg"])
         out, err = capsys.readouterr()
         assert code == 0 and int(out.strip()) > alert_id, (out, err)
-        assert "chatops notify: sent without the picture (left out: ClientConnectorError" in err, err
+        assert "chatops notify: sent without the picture (left out: the picture at image_url could not be fetched" \
+            in err, err
         assert await hub.adapters["loop"].next() == ("owner", "Doorbell")
 
         # Storage failing: sent from memory, no id to print; stderr says so, instead of "None".
