@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 STATUS_EVERY = 30.0             # seconds between status refreshes when there is no watchdog
 STARTING_EVERY = 5.0            # seconds between start-up extensions when there is no watchdog
+# Seconds of start-up extensions before READY all the same (a broker refusing the hub's login is
+# never reached): `systemctl enable --now` hung with no output, and every unit ordered after the
+# hub waited with it, for ever. The hub goes on trying; STATUS and /health say what is missing.
+READY_AT_MOST = 300.0
 
 
 class Notifier:
@@ -78,11 +82,17 @@ class Notifier:
 
         Until then (a broker that is down at boot), the start-up timeout is extended from the
         loop, with the reason in STATUS: the chat networks already answer, so the hub is not
-        killed for a broker it will reach later, but a loop stuck during start-up still is."""
+        killed for a broker it will reach later, but a loop stuck during start-up still is; after
+        READY_AT_MOST seconds, READY all the same."""
         try:
             self.notify("STATUS=starting")
             waiting = self.watchdog / 2 if self.watchdog else STARTING_EVERY
+            started = asyncio.get_running_loop().time()
             while not hub.ready.is_set():
+                if asyncio.get_running_loop().time() - started >= READY_AT_MOST:
+                    log.warning("systemd: READY after %.0fs without being ready (%s); the hub goes on trying",
+                                READY_AT_MOST, status_line(hub))
+                    break
                 try:
                     async with asyncio.timeout(waiting):
                         await hub.ready.wait()

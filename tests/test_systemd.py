@@ -180,3 +180,31 @@ def test_a_hub_waiting_for_its_broker_extends_its_start_and_says_why(
             if proc.poll() is None:
                 proc.kill()
             broker.stop()
+
+
+async def test_a_hub_that_never_reaches_its_broker_says_ready_after_a_while_and_why(
+        tmp_path: Path, notify_socket: tuple[socket.socket, str], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A broker refusing the hub's login is never reached: the start was extended for ever, so
+    `systemctl enable --now` hung with no output, and every unit after the hub with it."""
+    import chatops.systemd
+    monkeypatch.setattr(chatops.systemd, "READY_AT_MOST", 1.0)
+    monkeypatch.setattr(chatops.systemd, "STARTING_EVERY", 0.2)
+    sock, address = notify_socket
+    monkeypatch.setenv("NOTIFY_SOCKET", address)
+    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    broker = Mosquitto(tmp_path / "mosquitto")                 # never started
+    hub = Hub(settings_for(tmp_path / "data", broker.url), tty=False)
+    task = asyncio.create_task(hub.run())
+    try:
+        fields = await asyncio.to_thread(receive, sock, 30)
+        extensions = 0
+        while "READY" not in fields:
+            extensions += "EXTEND_TIMEOUT_USEC" in fields
+            fields = await asyncio.to_thread(receive, sock, 10)
+        assert extensions >= 3 and fields["STATUS"].startswith("starting; mqtt down ("), (extensions, fields)
+        assert "systemd: READY after 1s without being ready (starting; mqtt down (" in caplog.text
+        assert not hub.ready.is_set(), "/health still says what is missing"
+    finally:
+        hub.stop()
+        await asyncio.wait_for(task, 10)
