@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -491,3 +492,15 @@ async def test_whoami_lists_the_commands_the_sender_may_use_as_help_does(hub: Hu
     assert sorted(listed) == sorted(help_names.partition("Commands: ")[2].partition(".")[0].split(", ")), \
         (stranger, help_names)
     assert "devices" in listed and "switch" not in listed, listed
+
+
+async def test_temp_asks_every_silent_room_at_once(tmp_path: Path) -> None:
+    """Each room not heard since the start was asked for its reading one after the other, 2 s
+    each: 15 silent battery sensors went past the handler's timeout, and `temp` said nothing."""
+    silent = {f"room{i}": {"type": "sensor", "topic": f"t/room{i}", "unit": "°C"} for i in range(6)}
+    settings = settings_for(tmp_path, simulator={"enabled": False}, devices=silent)
+    async with running(Hub(settings, tty=False)) as hub:
+        started = time.monotonic()
+        answer = await exec_command(hub, "temp")
+        assert answer.count("\n") >= 5 and "room5: " in answer, answer
+        assert time.monotonic() - started < 2.0 * 6 / 2, "asked at once, not 6 x 2 s one after the other"
