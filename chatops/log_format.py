@@ -23,10 +23,35 @@ class OneLine(logging.Formatter):
         return super().formatMessage(record)
 
 
+# Under systemd, stderr goes to the journal, which dates each line itself and reads its priority
+# from a `<N>` in front: with the hub's own date, `journalctl -p err` missed every error.
+JOURNAL_FORMAT = "<%(priority)d>%(levelname)s %(name)s: %(message)s"
+_PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
+
+
+class JournalLine(OneLine):
+    """OneLine, with the syslog priority the journal reads."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.priority = _PRIORITY.get(record.levelno, 6 if record.levelno < logging.WARNING else 4)
+        return super().formatMessage(record)
+
+
+def to_the_journal(stream: object, env: dict[str, str] | None = None) -> bool:
+    """Whether `stream` is systemd's journal: `$JOURNAL_STREAM` names its device and inode."""
+    import os
+    wanted = (os.environ if env is None else env).get("JOURNAL_STREAM", "")
+    try:
+        info = os.fstat(stream.fileno())     # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+    return bool(wanted) and wanted == f"{info.st_dev}:{info.st_ino}"
+
+
 def configure(level: int, stream: object) -> None:
-    """Log to `stream` at `level`, every line through OneLine."""
+    """Log to `stream` at `level`, every line through OneLine (JournalLine into the journal)."""
     handler = logging.StreamHandler(stream)     # type: ignore[arg-type]
-    handler.setFormatter(OneLine(FORMAT))
+    handler.setFormatter(JournalLine(JOURNAL_FORMAT) if to_the_journal(stream) else OneLine(FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
 
 

@@ -208,3 +208,21 @@ async def test_a_hub_that_never_reaches_its_broker_says_ready_after_a_while_and_
     finally:
         hub.stop()
         await asyncio.wait_for(task, 10)
+
+
+def test_into_the_journal_each_line_has_its_priority_and_no_date_of_its_own(tmp_path: Path) -> None:
+    """Under systemd stderr is the journal, which dates each line itself and reads a `<N>`
+    priority in front: without it, `journalctl -p err -u chatops` showed none of the errors."""
+    script = ("import logging, sys\nfrom chatops.log_format import configure\nconfigure(logging.INFO, sys.stderr)\n"
+              "logging.getLogger('chatops.store').error('storage failing')\nlogging.getLogger('chatops.hub').info('ready')\n")
+    for journal in (True, False):
+        log_file = tmp_path / f"stderr-{journal}"
+        with open(log_file, "wb") as stderr:
+            info = os.fstat(stderr.fileno())
+            env = env_with(JOURNAL_STREAM=f"{info.st_dev}:{info.st_ino}" if journal else "")
+            subprocess.run([sys.executable, "-c", script], stderr=stderr, env=env, check=True, timeout=30)
+        lines = log_file.read_text(encoding="utf-8").splitlines()
+        if journal:
+            assert lines == ["<3>ERROR chatops.store: storage failing", "<6>INFO chatops.hub: ready"], lines
+        else:
+            assert lines[0].endswith(" ERROR chatops.store: storage failing") and lines[0][:4].isdigit(), lines
