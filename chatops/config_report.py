@@ -81,6 +81,10 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
             warnings.append(f"roles.{role}: includes {' which includes '.join(loop)}: a loop, which adds nothing; "
                             f"remove {loop[0]!r} from its list, or {role!r} from the list of {loop[-2]!r}")
     warnings += label_clashes(settings)
+    if not settings.simulator.enabled:          # the shipped config made real: its made-up camera stayed
+        warnings += [f"devices.{name}: simulated = true, and [simulator] enabled = false: its readings and "
+                     f"pictures are made up (an alert's snapshot too); give it snapshot_url or snapshot_topic, or "
+                     f"remove it" for name, device in settings.devices.items() if device.simulated]
     warnings += unreachable_recipients(settings, {kind for _name, kind, _s in settings.enabled_adapters(tty=True)}
                                        | ({"web"} if settings.web.enabled else set()))
     web = settings.web

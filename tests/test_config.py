@@ -816,3 +816,14 @@ def test_a_database_the_hub_account_cannot_write_is_said_by_check(tmp_path: Path
     assert problem == (f"[hub] data_dir: {data / 'chatops.db'} belongs to root, and the hub runs as "
                        f"{getpass.getuser()}, which cannot write it (a run as root left it?): sudo chown -R "
                        f"{getpass.getuser()}: {data}")
+
+
+def test_a_simulated_device_left_in_a_real_config_is_warned_of(tmp_path: Path) -> None:
+    """The shipped config made real (`[simulator] enabled = false`, as docs/deploy.md says) kept
+    its simulated camera: a real smoke alarm came with a made-up picture, and check said OK."""
+    from chatops.config_report import config_warnings
+    from chatops.testing import settings_for
+    warned = config_warnings(settings_for(tmp_path, simulator={"enabled": False}))
+    assert any(w.startswith("devices.entree: simulated = true, and [simulator] enabled = false: its readings and "
+                            "pictures are made up") for w in warned), warned
+    assert not any("simulated = true" in w for w in config_warnings(settings_for(tmp_path)))
