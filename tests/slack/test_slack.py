@@ -320,7 +320,7 @@ async def test_unconfigured_user_may_not_switch(
         await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
                                          "user": "U0BOB", "text": "!switch heater on"})
         post = await slack_emulator.next_post()
-        assert post["text"].startswith("Sorry, you may not use switch")
+        assert post["text"].startswith("Sorry, bob may not use switch")
         refused = await hub.store.audit_entries("refused")
         assert refused and refused[0]["sender"] == "slack:U0BOB"
 
