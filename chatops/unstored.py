@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backoff import Backoff
 from .i18n import _, speaking
+from .log_fold import FoldedLog
 from .message import Reply
 from .outbox import STORE_RETRY_CAP
 from .reminders import shown_rule
@@ -76,6 +77,7 @@ class Unstored:
         self._backlog_trimmed = False
         self._admins_told = False
         self._telling = False
+        self._said = FoldedLog(log)          # a recipient out of reach (a web page closed): once a minute, not per try
         # Writes that only record what already happened (an alert that ended), in order, retried
         # before the backlog: (write, recipients whose outbox worker is woken once it is done).
         self._writes: list[tuple[Callable[[], Awaitable[Any]], list[Recipient]]] = []
@@ -187,7 +189,7 @@ class Unstored:
                 self._backlog_waiting.clear()
                 await self._backlog_waiting.wait()
             delay = max(backoff.next_delay(), STORE_RETRY_CAP)
-            if backoff.attempts <= 2 or backoff.attempts % 12 == 0:     # not a line every few seconds
+            if backoff.attempts <= 1 or backoff.attempts % 12 == 0:     # once, then once a minute
                 waiting = ", ".join(sorted(self._backlog)) or "(what alerts already did: reminders, ends, acknowledgements)"
                 log.error("alert rules %s could not be recorded (%s); retrying every %.0fs",
                           waiting, self.hub.store.health.detail, delay)
@@ -448,7 +450,8 @@ class Unstored:
                                                                    notice=True))
                 told.add((name, recipient.target))
             except Exception as exc:
-                log.warning("an unstored alert could not reach %s:%s: %s", name, recipient.target, exc)
+                self._said.warning("unreached", f"{name}:{recipient.target}", "an unstored alert could not reach "
+                                   "%s:%s: %s", name, recipient.target, exc)
         return told
 
     def told(self, rule: str, device: str) -> set[tuple[str, str]]:
