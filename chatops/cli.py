@@ -84,6 +84,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .networks import networks
     broken = networks().broken
     enabled = [(n if n == k else f"{n} ({k})") + (" NOT LOADED (see above)" if k in broken else "")
+               + (" (from a terminal only)" if s.enabled == "auto" and k == "console" else "")
                for n, k, s in settings.adapter_sections if s.enabled]
     enabled += ["web"] if settings.web.enabled else []
     print(f"adapters enabled: {', '.join(enabled) or 'none'}")

@@ -193,7 +193,7 @@ devices (…):
 …
 users (1):
   owner: roles admin
-adapters enabled: console, web
+adapters enabled: console (from a terminal only), web
 alert rules: smoke
 …
 ```

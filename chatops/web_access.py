@@ -9,6 +9,8 @@ over: a few hundred tries an hour instead of thousands a second. The sender is t
 behind a reverse proxy on this machine too (by the address it forwards: every request there
 comes from 127.0.0.1), so a stranger guessing does not lock the owner out; and a cookie is no
 guess (an HMAC of the token: a tab left open across a token change would lock its owner out).
+Without a proxy, every local account is 127.0.0.1: one of them guessing holds off the others'
+scripts for that minute too (SECURITY.md says so).
 """
 
 from __future__ import annotations
