@@ -103,6 +103,9 @@ def one_device_topics(settings: DeviceSettings) -> DeviceSettings:
                   settings.snapshot_topic, *settings.field_topics.values(), *settings.command_topics.values()):
         if topic and ("+" in topic or "#" in topic):
             raise ValueError(f"its topic {topic!r} holds a wildcard (+ or #); a device's topics name that device alone")
+        if topic and topic.startswith("chatops/"):
+            # A "switch" whose command is a hub's acknowledge button: anyone allowed to switch acked alarms.
+            raise ValueError(f"its topic {topic!r} is a hub's own (chatops/...), not a device's")
     return settings
 
 
