@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SWITCH_STATES = ("on", "off", "toggle")      # the words that switch a device, everywhere
+STATE_WORDS = {"marche": "on", "arret": "off", "allume": "on", "allumee": "on", "eteint": "off", "eteinte": "off",
+               **{s: s for s in SWITCH_STATES}}          # folded: what each word of either language means
 UNKNOWN_LISTS = 20          # device names an answer to an unknown one lists at most
 BAD_LOG_EVERY = 600.0       # seconds between log lines about one device's malformed payloads
 _QUOTED_OR_NUMBER = re.compile(r"'[^']*'|\d+")   # what differs between two payloads of one fault

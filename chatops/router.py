@@ -30,7 +30,7 @@ from .device_values import takes
 from .i18n import _
 from .command import (DURATION, CommandError, CommandSet, CommandSpec, Context, Parameter, Shorthand, as_reply,
                       shown_usage)
-from .home import SWITCH_STATES
+from .home import STATE_WORDS
 from .message import Message, Reply
 from .store.database import DISK_ERRORS, STATEMENT_ERRORS
 
@@ -340,7 +340,7 @@ class Router:
         for spec in self.commands.shorthands:
             if spec.shorthand is Shorthand.DEVICE_STATE and len(words) >= 2:
                 for cut in range(len(words) - 1, 0, -1):
-                    device = self._find_device(" ".join(words[:cut])) if fold(words[cut]) in SWITCH_STATES else None
+                    device = self._find_device(" ".join(words[:cut])) if fold(words[cut]) in STATE_WORDS else None
                     # "thermostat off" is a mode, "volet on" a cover's refusal: theirs to answer.
                     if device is not None and (getattr(device, "switchable", True)
                                                or not getattr(device, "settable", False)):

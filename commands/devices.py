@@ -17,7 +17,7 @@ from chatops.config import DeviceType
 from chatops.controls import ActionError
 from chatops.durations import format_duration, parse_duration
 from chatops.device_kinds import DeviceKind, UnknownDevice, names_a_device
-from chatops.home import SWITCH_STATES, Device, format_value
+from chatops.home import STATE_WORDS, SWITCH_STATES, Device, format_value
 from chatops.device_settings import type_word
 from chatops.i18n import N_, _, ngettext
 from chatops.message import Button, Reply
@@ -216,7 +216,7 @@ async def read(ctx: Context, device: str) -> str:
 
 def _held_by_a_timer(args: list[str]) -> str | None:
     """`switch heater on for 2h`: the switch back is a timer, so `in`'s access rule applies too."""
-    cut = next((i for i in range(len(args) - 1, 0, -1) if fold(args[i]) in SWITCH_STATES), None)
+    cut = next((i for i in range(len(args) - 1, 0, -1) if fold(args[i]) in STATE_WORDS), None)
     return "in" if cut is not None and args[cut + 1:] else None
 
 
@@ -315,9 +315,10 @@ async def _switch_to(ctx: Context, state: str, words: list[str]) -> str | Reply:
 def _switch_words(usage: str, words: list[str]) -> tuple[str, str, float | None]:
     """(device, on|off|toggle, seconds or None) from `DEVICE STATE [[for] DURATION]`; `usage`
     ends each refusal (the usage line of the command as typed: `allume`, `switch`)."""
-    cut = next((i for i in range(len(words) - 1, 0, -1) if fold(words[i]) in SWITCH_STATES), None)
-    if cut is None and len(words) > 1 and fold(words[0]) in SWITCH_STATES:     # `turn on the lamp`
-        return " ".join(words[1:]), fold(words[0]), None
+    # The state in either language: `on`, or `chauffage marche`, `arrêt`, `éteint` (STATE_WORDS).
+    cut = next((i for i in range(len(words) - 1, 0, -1) if fold(words[i]) in STATE_WORDS), None)
+    if cut is None and len(words) > 1 and fold(words[0]) in STATE_WORDS:     # `turn on the lamp`
+        return " ".join(words[1:]), STATE_WORDS[fold(words[0])], None
     if cut is None:
         if len(words) == 1:
             raise CommandError(_("Missing state.") + usage)
@@ -349,7 +350,7 @@ def _switch_words(usage: str, words: list[str]) -> tuple[str, str, float | None]
                                + usage) from None
         if hold <= 0:
             raise CommandError(_("The duration must be more than 0.") + usage)
-    return " ".join(words[:cut]), fold(words[cut]), hold
+    return " ".join(words[:cut]), STATE_WORDS[fold(words[cut])], hold
 
 
 async def _switch_back_later(ctx: Context, target: Device, wanted: bool, before: object, hold: float,

@@ -84,6 +84,8 @@ async def test_alice_reads_french_while_bob_reads_english(tmp_path: Path, mosqui
         # The words French speakers use: `baisse le volet`, `eteint` (as often written as éteins).
         assert await exec_command(hub, "baisse le volet", network="web", sender="alice") == "volet salon: fermé"
         assert await exec_command(hub, "eteint le chauffage", network="web", sender="alice") == "heater: éteint"
+        assert await exec_command(hub, "chauffage marche", network="web", sender="alice") == "heater: allumé"
+        assert await exec_command(hub, "chauffage arrêt", network="web", sender="alice") == "heater: éteint"
         assert (await exec_command(hub, "temp salon", network="web", sender="alice")).count(",") == 1
         assert await exec_command(hub, "chauffage on", network="web", sender="alice") == "heater: allumé"
         assert await exec_command(hub, "chauffage off", network="web", sender="bob") == "heater is OFF"
