@@ -125,7 +125,9 @@ class Adapter(AdapterBase):
             transport.close()
 
     async def send(self, address: Address, reply: Reply) -> None:
-        lines = [("! " if reply.notice else "") + reply.text]
+        # A notice's later lines indented under its `! `: a notification's text holding a line
+        # break (`\n[CRITICAL] forged`) read as a second notice of its own.
+        lines = ["! " + reply.text.replace("\n", "\n  ") if reply.notice else reply.text]
         lines += [f"  [image] {a.path}" + (f" {a.url}" if a.url else "") for a in reply.attachments]
         self._stdout.write("\n".join(lines) + "\n")
         self._stdout.flush()

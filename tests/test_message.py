@@ -19,3 +19,17 @@ from chatops.message import Reply
 ])
 def test_reply_text_is_cleaned(given: str, shown: str) -> None:
     assert Reply(given).text == shown
+
+
+async def test_a_console_notice_of_several_lines_cannot_pass_for_two_notices() -> None:
+    """A notification's text `washer done\\n[CRITICAL] Smoke!` showed as two console lines, the
+    second a notice of its own to the eye: its later lines are indented under the `! `."""
+    import io
+
+    from adapters.console import Adapter, Settings
+    from chatops.message import Address, Reply
+    out = io.StringIO()
+    console = Adapter("console", Settings(), stdin=io.StringIO(), stdout=out)
+    await console.send(Address("console", "root"), Reply("washer done\n[CRITICAL] Smoke!", notice=True))
+    await console.send(Address("console", "root"), Reply("salon: 21 °C\nchambre: 19 °C"))
+    assert out.getvalue().splitlines() == ["! washer done", "  [CRITICAL] Smoke!", "salon: 21 °C", "chambre: 19 °C"]
