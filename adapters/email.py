@@ -112,6 +112,7 @@ class Adapter(AdapterBase):
                 await asyncio.sleep(delay)
                 continue
             self._lost.clear()
+            backoff.reset()                 # the server answers: a later fault starts from 1 s, not the cap
             self.health.up(f"sending through {where}")
             await self._lost.wait()
             # A send failed where the check passes (a login the server wants only at MAIL FROM, a
