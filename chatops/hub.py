@@ -176,9 +176,9 @@ class Hub:
                             from .sim_past import simulate_past_day
                             await simulate_past_day(self)
                             self.spawn(SimulatedHome(self.settings.simulator, self.mqtt).run(), "simulator")
-                        for adapter in self.adapters.values():
+                        for key, adapter in self.adapters.items():
                             if self.web is None or adapter is not self.web.chat:
-                                self.spawn(self._supervise(adapter), f"adapter-{adapter.name}")
+                                self.spawn(self._supervise(adapter, key), f"adapter-{adapter.name}")
                         self.hub_device = HubDevice(self)
                         await self.hub_device.start()
                         self.spawn(self._watch_ready(), "ready")
@@ -290,10 +290,11 @@ class Hub:
         else:
             await self.mqtt.run(broker_address(s, self.settings.base_dir))
 
-    async def _supervise(self, adapter: Adapter) -> None:
-        """Run an adapter forever: a crash is logged and the adapter restarted with backoff."""
+    async def _supervise(self, adapter: Adapter, key: str | None = None) -> None:
+        """Run an adapter forever: a crash is logged and the adapter restarted with backoff.
+        `key`: its name among the hub's adapters (replies to its lines go there)."""
         backoff = Backoff(base=1.0, cap=60.0)
-        RUNNING_ADAPTER.set(adapter.name)         # this task's own context: what it starts inherits it
+        RUNNING_ADAPTER.set(key or adapter.name)   # this task's own context: what it starts inherits it
         while True:
             try:
                 await adapter.run(self)

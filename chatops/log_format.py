@@ -36,6 +36,13 @@ class JournalLine(OneLine):
         record.priority = _PRIORITY.get(record.levelno, 6 if record.levelno < logging.WARNING else 4)
         return super().formatMessage(record)
 
+    def format(self, record: logging.LogRecord) -> str:
+        """Each line of a traceback with the record's priority too: the journal reads every line on
+        its own (`-p err` showed the error without its traceback, and a traceback line starting
+        with `<0>` would have chosen its own)."""
+        text = super().format(record)
+        return text.replace("\n", f"\n<{record.priority}>") if "\n" in text else text
+
 
 def to_the_journal(stream: object, env: dict[str, str] | None = None) -> bool:
     """Whether `stream` is systemd's journal: `$JOURNAL_STREAM` names its device and inode."""

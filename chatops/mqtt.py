@@ -31,8 +31,10 @@ SUBSCRIBE_BATCH = 100                  # filters per SUBSCRIBE packet (a few KiB
 # What the hub subscribes with. Its session is clean (nothing is kept for it while away), so
 # QoS 1 buys no delivery TCP does not give, but its PUBACKs carry the ACKs a stock mosquitto's
 # Nagle waits for (device states keep it, for their timing). Yet mosquitto queues at most 1,000
-# QoS 1 messages for a client (max_queued_messages): a house with more retained discovery configs
-# than that lost the rest at connect, its devices silently missing. Bulk filters take QoS 0.
+# messages for a client (max_queued_messages), counting QoS 1 ones first: with more retained
+# discovery configs than that, 1,500 small ones were cut to about 1,000 at QoS 1 and all came at
+# QoS 0. Bulk filters take QoS 0; thousands of large configs still need the broker's queue raised
+# (docs/devices.md).
 SUBSCRIBE_QOS, BULK_QOS = 1, 0
 
 Listener = Callable[[str, bytes, bool], None]

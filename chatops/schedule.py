@@ -152,6 +152,9 @@ def _clock_words(words: list[str], at: int) -> tuple[int, int, int]:
     hour, minute, after = _clock_at(words, at)
     part = " ".join(fold(word) for word in words[after:after + 2])
     if part in ("du matin", "du soir", "de l'apres-midi", "de l’apres-midi", "de l'aprem"):
+        if not 1 <= hour <= 12:             # `19h du matin`: which one?
+            raise ScheduleError(_("{when} is not a time of day; write e.g. 7h du soir or 19h").format(
+                when=" ".join(words[at:after + 2])))
         if part != "du matin" and hour < 12:
             hour += 12
         elif part == "du matin" and hour == 12:

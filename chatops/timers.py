@@ -135,10 +135,12 @@ class Timers:
 
     def _device_gone(self, timer: Timer, user: Any) -> bool:
         """Whether the timer's line names a device no longer there: a command's precheck says so,
-        or its first word (a device's shorthand, `garage_plug on`) is no command."""
+        or it is a device's shorthand (`garage_plug on`) whose first words name no device now.
+        Any other problem (a permission lost, a device of another type) is the router's to say."""
         problem = line_problem(self.hub, user, timer.command)
-        return problem is not None and (isinstance(problem, UnknownDevice) or
-                                        self.hub.commands.find(timer.command.split()[0].lstrip("!")) is None)
+        # A line that resolved when it was set (it was checked then) and resolves to nothing now.
+        return problem is not None and (isinstance(problem, UnknownDevice) or self.hub.router.resolve(timer.command)
+                                        is None)
 
     def resume_at(self, timer: Timer) -> float | None:
         """When a paused timer runs next once resumed: its own time if still ahead, else its next

@@ -9,11 +9,13 @@ answered nothing (not even /health) until they closed. The web server's idle tim
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from .config import is_loopback
 from .log_fold import FoldedLog
 
 MOST_OPEN = 512             # under half of systemd's default 1,024 descriptors: the rest is the hub's
@@ -36,8 +38,11 @@ class Gate:
         return _Door(self)
 
     def admit(self, address: str) -> bool:
-        """Whether a connection from `address` may open now (counted if so)."""
-        if sum(self.open.values()) >= MOST_OPEN or self.open[address] >= MOST_PER_ADDRESS:
+        """Whether a connection from `address` (a host, or an IPv6 /64: one host holds a whole
+        one) may open now (counted if so). Loopback has the total limit alone: behind a reverse
+        proxy every client is 127.0.0.1, and 64 would be everyone's together."""
+        if sum(self.open.values()) >= MOST_OPEN or \
+                (self.open[address] >= MOST_PER_ADDRESS and not is_loopback(address.partition("/")[0])):
             self._said.warning("full", address, "web: refused a connection from %s: %d open from it, %d in all "
                                "(at most %d and %d)", address, self.open[address], sum(self.open.values()),
                                MOST_PER_ADDRESS, MOST_OPEN)
@@ -62,7 +67,7 @@ class _Door(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
-        self._address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        self._address = _holder(str(peer[0])) if isinstance(peer, tuple) and peer else "?"
         if not self._gate.admit(self._address):
             transport.abort()              # type: ignore[attr-defined]
             return
@@ -88,3 +93,13 @@ class _Door(asyncio.Protocol):
         if self._inner is not None:
             self._gate.closed(self._address)
             self._inner.connection_lost(exc)
+
+
+def _holder(address: str) -> str:
+    """Who holds `address`, for the count: the address itself, an IPv6 one's /64."""
+    if ":" not in address or address.startswith("::ffff:") or is_loopback(address):
+        return address
+    try:
+        return str(ipaddress.ip_network(f"{address.partition('%')[0]}/64", strict=False))
+    except ValueError:
+        return address

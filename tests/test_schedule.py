@@ -138,6 +138,7 @@ def test_an_hourly_cron_runs_in_both_0230s_of_the_fall_back_day() -> None:
     ("every", ["0m", "x"], "0m is no interval to repeat at"),
     ("at", ["7:", "x"], "not a time of day"),
     ("at", ["13", "pm", "x"], "not a time of day"),
+    ("à", ["19h", "du", "matin", "x"], "19h du matin is not a time of day; write e.g. 7h du soir or 19h"),
     ("tomorrow", ["at"], "tomorrow at what time"),
     ("cron", ["61 * * * *", "x"], "its minute is out of range or not a number. Its 5 fields are minute 0-59, hour 0-23"),
     ("cron", ["0 25 * * *", "x"], "its hour is out of range"),

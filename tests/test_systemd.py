@@ -214,7 +214,8 @@ def test_into_the_journal_each_line_has_its_priority_and_no_date_of_its_own(tmp_
     """Under systemd stderr is the journal, which dates each line itself and reads a `<N>`
     priority in front: without it, `journalctl -p err -u chatops` showed none of the errors."""
     script = ("import logging, sys\nfrom chatops.log_format import configure\nconfigure(logging.INFO, sys.stderr)\n"
-              "logging.getLogger('chatops.store').error('storage failing')\nlogging.getLogger('chatops.hub').info('ready')\n")
+              "logging.getLogger('chatops.store').error('storage failing')\nlogging.getLogger('chatops.hub').info('ready')\n"
+              "try:\n    raise ValueError('<0>boom')\nexcept ValueError:\n    logging.getLogger('chatops.x').exception('failed')\n")
     for journal in (True, False):
         log_file = tmp_path / f"stderr-{journal}"
         with open(log_file, "wb") as stderr:
@@ -223,6 +224,8 @@ def test_into_the_journal_each_line_has_its_priority_and_no_date_of_its_own(tmp_
             subprocess.run([sys.executable, "-c", script], stderr=stderr, env=env, check=True, timeout=30)
         lines = log_file.read_text(encoding="utf-8").splitlines()
         if journal:
-            assert lines == ["<3>ERROR chatops.store: storage failing", "<6>INFO chatops.hub: ready"], lines
+            assert lines[:2] == ["<3>ERROR chatops.store: storage failing", "<6>INFO chatops.hub: ready"], lines
+            assert lines[2] == "<3>ERROR chatops.x: failed" and lines[-1] == "<3>ValueError: <0>boom", lines
+            assert all(line.startswith("<3>") for line in lines[2:]), "the traceback's lines with its priority"
         else:
             assert lines[0].endswith(" ERROR chatops.store: storage failing") and lines[0][:4].isdigit(), lines

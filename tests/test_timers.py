@@ -572,3 +572,19 @@ async def test_a_timer_whose_device_discovery_withdrew_says_so_and_a_repeating_o
                        "Timer #2 (read garage_plug): not run: the device it names is gone (removed from the config, "
                        "or withdrawn by its discovery)."], got
         assert (await say(hub, "timers")).startswith("#1 paused owner: garage_plug on (every 1m)")
+
+
+async def test_a_shorthand_timer_whose_owner_lost_the_permission_is_not_said_gone(tmp_path: Path,
+                                                                                  mosquitto: Mosquitto) -> None:
+    """`every 1m heater on` by someone who then lost `switch`: the timer said the heater was
+    gone (its line had a problem and started with no command's word); it is the refusal."""
+    clock = ManualClock(wall=datetime(2026, 6, 1, 10, 0, tzinfo=PARIS).timestamp())
+    async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
+        assert (await say(hub, "every 1m heater on", network="web", sender="fam")).startswith("Timer #1: heater on")
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": True},
+                            adapters={"loopback": {"name": "loop"}}, users=USERS, automations=[],
+                            roles={**ROLES, "family": ["guest", "schedule"]}, hub={"timezone": "Europe/Paris"})
+    async with started(Hub(settings, tty=False, clock=clock)) as hub:
+        clock.advance(61)
+        result = await next_result(hub)
+        assert result.startswith("Timer #1 (heater on): Sorry, fam may not use switch"), result

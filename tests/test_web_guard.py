@@ -450,12 +450,12 @@ async def test_connections_that_send_nothing_are_bounded_and_dropped(tmp_path: P
                                                                    monkeypatch: pytest.MonkeyPatch,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     """1,100 idle connections, no token needed, used every descriptor a systemd service has: the
-    hub answered nothing, not even /health, and aiohttp held each for an hour. Now one address
-    holds at most MOST_PER_ADDRESS (the next is reset at once, said once a minute), and a
-    connection silent for IDLE_TIMEOUT is closed."""
+    hub answered nothing, not even /health, and aiohttp held each for an hour. Now the server
+    holds at most MOST_OPEN (the next is reset at once, said once a minute), and a connection
+    silent for IDLE_TIMEOUT is closed."""
     import chatops.web
     import chatops.web_gate
-    monkeypatch.setattr(chatops.web_gate, "MOST_PER_ADDRESS", 5)
+    monkeypatch.setattr(chatops.web_gate, "MOST_OPEN", 5)
     monkeypatch.setattr(chatops.web, "IDLE_TIMEOUT", 1.0)
     hub = Hub(settings_for(tmp_path / "data", mosquitto.url))
     async with running(hub):
@@ -465,7 +465,7 @@ async def test_connections_that_send_nothing_are_bounded_and_dropped(tmp_path: P
         for _ in range(3):
             with socket.create_connection(("127.0.0.1", hub.web.port)) as refused:
                 assert await asyncio.to_thread(_closed_by_the_hub, refused, 5.0), "closed at once"
-        assert caplog.text.count("web: refused a connection from 127.0.0.1: 5 open from it") == 1, "said once"
+        assert caplog.text.count("web: refused a connection from 127.0.0.1: 5 open from it, 5 in all") == 1, "said once"
         for sock in held:                           # silent: closed by the hub after IDLE_TIMEOUT
             assert await asyncio.to_thread(_closed_by_the_hub, sock, 10.0)
             sock.close()
@@ -483,3 +483,16 @@ def _closed_by_the_hub(sock: socket.socket, timeout: float) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+def test_one_address_holds_at_most_its_share_but_loopback_and_a_64_count_as_one() -> None:
+    """MOST_PER_ADDRESS per host; an IPv6 host holds a whole /64 (counted as one); loopback has
+    the total alone (behind a reverse proxy every client is 127.0.0.1)."""
+    from chatops.web_gate import MOST_PER_ADDRESS, Gate, _holder
+    gate = Gate(lambda: None)      # type: ignore[arg-type,return-value]
+    assert all(gate.admit("192.0.2.7") for _ in range(MOST_PER_ADDRESS)) and not gate.admit("192.0.2.7")
+    assert gate.admit("192.0.2.8"), "another address has its own share"
+    assert _holder("2001:db8:1:2::a") == _holder("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert all(gate.admit("127.0.0.1") for _ in range(MOST_PER_ADDRESS + 10))
+    gate.closed("192.0.2.7")
+    assert gate.admit("192.0.2.7")
