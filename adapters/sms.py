@@ -392,6 +392,10 @@ class Adapter(AdapterBase):
         cap = self.settings.hourly_cap
         answers = max(1, cap - CRITICAL_RESERVE - 1)
         limit = cap if alarm else answers if wanted else max(1, answers - ANSWER_RESERVE)
+        if alarm and not self._within_cap(number, parts, limit) and (room := limit - self._spent_now(number)) > 0:
+            # A smoke alarm with its picture's link is two SMS: with one left, the words alone
+            # (cut to it) rather than nothing until the hour is over.
+            text, parts = self.encoder.fit(text, room), min(parts, room)
         if not self._within_cap(number, parts, limit):
             self._note_held(number, [text])
             note = self._capped_note(number) if wanted and number not in self._told_capped else ""
@@ -418,12 +422,16 @@ class Adapter(AdapterBase):
     def _within_cap(self, number: str, parts: int, cap: int | None = None) -> bool:
         """Whether `parts` more SMS to `number` stay within `cap` (the hourly cap) this hour."""
         cap = self.settings.hourly_cap if cap is None else cap
+        return self._spent_now(number) + parts <= cap
+
+    def _spent_now(self, number: str) -> int:
+        """The SMS sent to `number` in the last hour."""
         spent = self._spent.setdefault(number, deque())
         while spent and time.monotonic() - spent[0][0] > HOUR:      # monotonic: NTP's steps move no window
             spent.popleft()
         if not spent:
             self._told_capped.discard(number)       # a new hour: a new note when it fills again
-        return sum(p for _, p in spent) + parts <= cap
+        return sum(p for _, p in spent)
 
     def _capped_note(self, number: str) -> str:
         """The one SMS that says answers stop for a while, and until when (the hub's time zone)."""
