@@ -29,7 +29,7 @@ from chatops.backoff import Backoff
 from chatops.config import read_secret
 from chatops.health import Health
 from chatops.message import Address, AlertRef, Reply
-from chatops.outbox import Undeliverable
+from chatops.outbox import SEND_TIMEOUT, Undeliverable
 
 from .email_settings import Security, Settings
 
@@ -125,8 +125,12 @@ class Adapter(AdapterBase):
         """One mail; raises so the outbox retries (or gives up on a 5xx: Undeliverable)."""
         mail = await asyncio.to_thread(self._compose, address.target, reply)
         try:
-            async with self._session() as smtp:
-                await smtp.send_message(mail)
+            # The whole session within the outbox's own wait, less a margin: aiosmtplib's timeout is
+            # per step, so a server that stopped answering mid-session never raised before the
+            # outbox gave up, and the adapter stayed "connected" while every mail failed.
+            async with asyncio.timeout(min(self.settings.timeout, SEND_TIMEOUT - 5)):
+                async with self._session() as smtp:
+                    await smtp.send_message(mail)
             self._backoff.reset()
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusal = exc.recipients[0] if exc.recipients else None
@@ -211,6 +215,8 @@ class Adapter(AdapterBase):
         """A short reason for logs and /health (never the settings, so never the password)."""
         if isinstance(exc, aiosmtplib.SMTPResponseException):
             return f"{exc.code} {exc.message}"
+        if isinstance(exc, TimeoutError) and not str(exc):
+            return "the server did not answer in time"
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 

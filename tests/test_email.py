@@ -290,3 +290,42 @@ def test_subjects_with_accents_signs_and_emoji_come_out_whole() -> None:
             mail["Subject"] = text
             raw = mail.as_bytes()
             assert b"?q??=" not in raw and str(message_from_bytes(raw, policy=policy.default)["Subject"]) == text
+
+
+async def test_a_server_that_answers_too_slowly_is_down_not_connected_for_ever(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """aiosmtplib's timeout is per step: a server answering each step just in time (or stuck at
+    AUTH for 30 s) ran past the outbox's own wait, which gave up first; the adapter said
+    "connected" while every mail failed. The session as a whole now has `timeout`."""
+    async def slow_smtp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def say(line: str) -> None:
+            await asyncio.sleep(0.8)
+            writer.write(f"{line}\r\n".encode())
+            await writer.drain()
+        try:
+            await say("220 slow.example ESMTP")
+            while line := await reader.readline():
+                word = line.decode(errors="replace").split(" ", 1)[0].strip().upper()
+                await say("221 bye" if word == "QUIT" else "354 go on" if word == "DATA" else
+                          "250-slow.example\r\n250 8BITMIME" if word in ("EHLO", "HELO") else "250 ok")
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+    server = await asyncio.start_server(slow_smtp, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False}, web={"user": None},
+                            adapters={"email": {"host": "127.0.0.1", "port": port, "security": "none",
+                                                "sender": "maison@example.org", "timeout": "2s",
+                                                "reconnect_max": "30s"}},
+                            users={"owner": {"roles": ["admin"], "email": ["owner@example.org"]}})
+    try:
+        async with running(Hub(settings, tty=False)) as hub:
+            email = hub.adapters["email"]
+            await hub.notifications.submit(Notice(("owner",), "Freezer open", "warning"), "test")
+            async with asyncio.timeout(15):
+                while email.health.connected:
+                    await asyncio.sleep(0.05)
+            assert "the server did not answer in time" in email.health.detail, email.health.detail
+    finally:
+        server.close()
