@@ -410,14 +410,16 @@ class Adapter(AdapterBase):
                     log.info("%s: the note that answers stop could not be sent to %s: %s", self.name, number, exc)
             raise Undeliverable(f"held back by the hourly cap ({self.settings.hourly_cap} SMS per number per hour)")
         try:
-            await backend.transmit(number, text, self.settings.smsc)
-        except ModemError:
+            sent = await backend.transmit(number, text, self.settings.smsc)
+        except ModemError as exc:
+            if exc.sent_parts:                  # billed all the same: the cap counts them
+                self._spent.setdefault(number, deque()).append((time.monotonic(), exc.sent_parts))
             self._probe_now.set()               # is the modem still there?
             raise
         except Exception as exc:                # this message cannot be encoded or sent at all
             log.exception("%s: SMS to %s cannot be sent", self.name, number)
             raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
-        self._spent.setdefault(number, deque()).append((time.monotonic(), parts))
+        self._spent.setdefault(number, deque()).append((time.monotonic(), sent))
 
     def _within_cap(self, number: str, parts: int, cap: int | None = None) -> bool:
         """Whether `parts` more SMS to `number` stay within `cap` (the hourly cap) this hour."""

@@ -53,6 +53,7 @@ class ModemError(Exception):
     def __init__(self, text: str, reopen: bool = True) -> None:
         super().__init__(text)
         self.reopen = reopen
+        self.sent_parts = 0         # of a message cut in parts, those that went out before it failed
 
 
 def describe(exc: BaseException) -> str:
@@ -163,6 +164,7 @@ class GammuModem:
         self.settings = settings
         self._pin = pin
         self._encoder = encoder
+        self._partial: dict[tuple[str, str], tuple[list[Any], int]] = {}   # (number, text) -> (parts, sent)
         self._base_dir = base_dir
         self._thread: GammuThread | None = None
         self._first_seen: dict[tuple[Any, ...], float] = {}
@@ -305,14 +307,34 @@ class GammuModem:
         await self._gammu(lambda sm: _delete(sm, locations))
 
     async def transmit(self, number: str, text: str, smsc: str | None) -> int:
-        """Send `text` to `number` as one (possibly multi-part) message; returns the parts sent."""
-        parts = self._encoder.encode(text)
+        """Send `text` to `number` as one (possibly multi-part) message; returns the parts sent.
+
+        A message whose part 2 of 3 failed was sent again whole, under a new reference: the phone
+        showed part 1 twice, one of them an orphan, and the bill had a part the cap never counted.
+        Its parts are kept with how many went out; the retry sends the rest, same reference, and
+        a failure says how many went (`ModemError.sent_parts`, counted by the cap)."""
+        key = (number, text)
+        parts, done = self._partial.pop(key, None) or (self._encoder.encode(text), 0)
         centre: dict[str, Any] = {"Number": smsc} if smsc else {"Location": 1}
         for part in parts:
             part["Number"] = number
             part["SMSC"] = centre
-        await self._gammu(lambda sm: [sm.SendSMS(p) for p in parts])
-        return len(parts)
+        progress = [done]
+
+        def send(sm: Any) -> None:
+            for part in parts[progress[0]:]:
+                sm.SendSMS(part)
+                progress[0] += 1
+        try:
+            await self._gammu(send)
+        except ModemError as exc:
+            if progress[0]:
+                if len(self._partial) >= 64:            # a modem gone for days: forget the oldest
+                    self._partial.pop(next(iter(self._partial)))
+                self._partial[key] = (parts, progress[0])
+            exc.sent_parts = progress[0] - done
+            raise
+        return len(parts) - done
 
 
 def _terminate(sm: Any) -> None:

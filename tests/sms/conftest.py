@@ -167,6 +167,9 @@ class SpyStateMachine:
 
     def SendSMS(self, message: dict[str, Any]) -> int:  # noqa: N802 (gammu's name)
         self._check()
+        if self._spy.fail_part is not None and (message.get("UDH") or {}).get("PartNumber") == self._spy.fail_part:
+            self._spy.fail_part = None          # once: the modem timed out on that part
+            raise gammu.ERR_TIMEOUT({"Text": "No response in specified timeout.", "Where": "spy", "Code": 14})
         self._spy.sent.append(dict(message))
         return int(self._sm.SendSMS(message))
 
@@ -197,6 +200,7 @@ class ModemSpy:
         self.silent_until_open = 0
         self.hang = False
         self.released = threading.Event()
+        self.fail_part: int | None = None     # the part of a long message whose send fails, once
 
     def go_silent(self, hang: bool = False) -> None:
         """Every call of the current StateMachine times out (or hangs until the test ends);

@@ -566,3 +566,21 @@ async def test_stopping_the_hub_stops_the_gammu_thread(tmp_path: Path, mosquitto
 def _console(text: str) -> Any:
     from chatops.testing import message
     return message(text, sender="owner")
+
+
+async def test_a_long_sms_whose_second_part_fails_is_finished_not_sent_again_whole(
+        tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone, modem_spy: ModemSpy) -> None:
+    """Part 2 of 3 timed out: the retry sent all three again under a new reference, so the phone
+    showed part 1 twice (one an orphan) and the bill had a part the hourly cap never counted."""
+    settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone, probe_interval="0.2s", call_timeout="2s",
+                                                              max_parts=3))
+    async with running(Hub(settings)) as hub:
+        await sms_up(hub)
+        text = ("Washing machine done. " * 14).strip()          # three SMS
+        modem_spy.fail_part = 2
+        await hub.timers.deliver(Address("sms", ALICE), "alice", "notify", [Reply(text, notice=True)])
+        await wait_for(lambda: len(modem_spy.sent) >= 3, timeout=20)
+        assert modem_spy.texts(ALICE) == [text], modem_spy.texts(ALICE)
+        numbers = [(p["UDH"]["ID8bit"], p["UDH"]["PartNumber"]) for p in modem_spy.sent]
+        assert sorted(n for _, n in numbers) == [1, 2, 3] and len({ref for ref, _ in numbers}) == 1, numbers
+        assert sum(p for _, p in hub.adapters["sms"]._spent[ALICE]) == 3, "each part counted once"
