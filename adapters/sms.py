@@ -162,6 +162,12 @@ class Adapter(AdapterBase):
             log.warning("%s: the SMS tables' housekeeping is skipped (storage fails: %s)", self.name, exc)
         with contextlib.suppress(sqlite3.DatabaseError):
             self._spent = await hub.store.call(self._count_spent, hub.store.db)
+        for user, settings in hub.settings.users.items():
+            for pattern in settings.identities.get(self.network, []):
+                if self.e164(pattern) is None:      # `06123456789`: a digit too many, never a sender
+                    log.warning("%s: users.%s.sms: %r is no phone number in %s: %s is never recognised by it, "
+                                "and SMS to it fail; write it as +33612345678", self.name, user, pattern,
+                                self.country, user)
         try:
             await self._connect_forever(sim_pin)
         finally:

@@ -584,3 +584,18 @@ async def test_a_long_sms_whose_second_part_fails_is_finished_not_sent_again_who
         numbers = [(p["UDH"]["ID8bit"], p["UDH"]["PartNumber"]) for p in modem_spy.sent]
         assert sorted(n for _, n in numbers) == [1, 2, 3] and len({ref for ref, _ in numbers}) == 1, numbers
         assert sum(p for _, p in hub.adapters["sms"]._spent[ALICE]) == 3, "each part counted once"
+
+
+async def test_a_users_number_that_is_no_phone_number_is_warned_of_at_start(
+        tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone, caplog: pytest.LogCaptureFixture) -> None:
+    """`06123456789` (a digit too many) passed `chatops check` and said nothing: that user was
+    a stranger to the SMS adapter, and every alarm to them failed."""
+    settings = settings_for(tmp_path / "data", mqtt_url=mosquitto.url,
+                            users={"eve": {"roles": ["family"], "sms": ["06123456789"]},
+                                   "alice": {"roles": ["family"], "sms": [ALICE]}},
+                            adapters={"sms": gammu_backend(phone)})
+    async with running(Hub(settings)) as hub:
+        await sms_up(hub)
+        assert "sms: users.eve.sms: '06123456789' is no phone number in +33: eve is never recognised by it, and " \
+               "SMS to it fail; write it as +33612345678" in caplog.text
+        assert "users.alice.sms" not in caplog.text
