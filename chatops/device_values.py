@@ -97,3 +97,13 @@ def takes(device: Any, value: str) -> bool:
     except Exception:           # ActionError, or anything a device's own parsing raises: not taken
         return False
     return True
+
+
+def format_value(value: float | bool | str, unit: str = "", decimals: int | None = None) -> str:
+    """A value as people read it; a number with `decimals` digits (one when not known)."""
+    if isinstance(value, bool):
+        return _("ON") if value else _("OFF")
+    if isinstance(value, float):
+        shown = format_number(value, 1 if decimals is None else decimals)
+        return f"{shown} {unit}".strip() if unit else shown
+    return f"{value} {unit}".strip()

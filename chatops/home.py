@@ -27,9 +27,9 @@ from .config import DeviceSettings, DeviceType
 from .device_names import ARTICLES, spoken_forms
 from .controls import CONTROLS, Action, Control, PayloadError, Publish
 from .device_settings import SETTABLE
-from .device_values import PLAUSIBLE
+from .device_values import PLAUSIBLE, format_value
 from .ha_discovery import path_from_template  # noqa: F401 (re-exported)
-from .i18n import _, current_language, format_number, pgettext, reported_decimals
+from .i18n import _, current_language, pgettext, reported_decimals
 from .durations import format_duration
 from .mqtt import Listener as MqttListener
 from .mqtt import MqttLink
@@ -188,17 +188,14 @@ class Device:
         return text
 
 
-def format_value(value: float | bool | str, unit: str = "", decimals: int | None = None) -> str:
-    """A value as people read it; a number with `decimals` digits (one when not known)."""
-    if isinstance(value, bool):
-        return _("ON") if value else _("OFF")
-    if isinstance(value, float):
-        shown = format_number(value, 1 if decimals is None else decimals)
-        return f"{shown} {unit}".strip() if unit else shown
-    return f"{value} {unit}".strip()
-
-
 Listener = Callable[[Device, Reading, Reading | None], None]
+
+
+def _same_keys(device: Device) -> list[tuple[Any, ...]]:
+    """Two devices with one of these are one: the same reading, or the same command."""
+    s = device.settings
+    return [("reads", s.topic, s.value)] + ([("drives", device.type, s.command_topic, s.payload_on)]
+                                            if s.command_topic else [])
 
 
 def _words_of(device: Device) -> set[str]:
@@ -215,6 +212,7 @@ class Home:
         self._clock = clock
         self.devices: dict[str, Device] = {}
         self._index: dict[str, Device] = {}
+        self._same: dict[tuple[Any, ...], Device] = {}    # what makes two announcements one device (_same_keys)
         self._found: dict[str, Device | None] = {}     # find()'s answers, until a device comes or goes
         self._listeners: list[Listener] = []
         self._availability_listeners: list[Callable[[Device], None]] = []
@@ -233,6 +231,8 @@ class Home:
         self.devices[device.name] = device
         for key in _words_of(device):
             self._index.setdefault(key, device)
+        for same in _same_keys(device):
+            self._same.setdefault(same, device)
         self._found.clear()
 
     def adopt(self, device: Device) -> bool:
@@ -242,14 +242,12 @@ class Home:
         Whether it was added. Another device by that name (two plugs both called "Tasmota", as
         they leave the factory) is added under the name with a number, and the log says so."""
         s = device.settings
-        for known in self.devices.values():
-            same_reading = known.settings.topic == s.topic and known.settings.value == s.value
-            same_command = bool(s.command_topic) and known.type is device.type and \
-                (known.settings.command_topic, known.settings.payload_on) == (s.command_topic, s.payload_on)
-            if same_reading or same_command:
-                log.info("%s %s on %s is %s, already known: not added twice",
-                         device.source, device.name, s.command_topic or s.topic, known.name)
-                return False
+        # Looked up, not compared with every device: 4,000 announcements cost a millisecond each
+        # at the end, and a hub slow to read its retained configs has mosquitto drop the rest.
+        if (known := next((self._same[key] for key in _same_keys(device) if key in self._same), None)) is not None:
+            log.info("%s %s on %s is %s, already known: not added twice",
+                     device.source, device.name, s.command_topic or s.topic, known.name)
+            return False
         if device.name in self.devices:
             if self.devices[device.name].source == "config":
                 log.warning("%s %s on %s is not added: [devices.%s] in the config has that name", device.source,
@@ -292,6 +290,8 @@ class Home:
             return
         self._found.clear()
         self._adopted.put_nowait((self.mqtt.unfollow(device._followed), False))     # topics no one follows now
+        for same in [key for key in _same_keys(device) if self._same.get(key) is device]:
+            del self._same[same]
         for key in [key for key, known in self._index.items() if known is device]:
             del self._index[key]
             if other := next((d for d in self.devices.values() if key in _words_of(d)), None):
