@@ -34,6 +34,7 @@ class Bench:
 BENCHES = [
     Bench("router", "router alone, in-process", "| command | commands/s |"),
     Bench("ingest", "sensor readings absorbed, by fleet size", "| devices | readings/s"),
+    Bench("discovery", "retained announcements adopted, by house size", "| announcements | adopted/s"),
     Bench("timers", "10,000 timers due in the same second; CPU of 1,000 automations per reading", "| timers | p50 late ms"),
     Bench("latency", "command latency through ngircd and mosquitto (`!temp`, `!switch`)", "| path | bot | p50 ms |"),
     Bench("throughput", "10 IRC clients as fast as the answers come", "| bot | commands | commands/s |"),
