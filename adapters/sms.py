@@ -411,7 +411,7 @@ class Adapter(AdapterBase):
                 self._told_capped.add(number)
                 try:
                     await backend.transmit(number, note, self.settings.smsc)
-                    self._spent[number].append((time.monotonic(), note_parts))
+                    self._count_sent(number, note_parts)
                 except Exception as exc:            # the answer it stands for is given up either way
                     log.info("%s: the note that answers stop could not be sent to %s: %s", self.name, number, exc)
             raise Undeliverable(f"held back by the hourly cap ({self.settings.hourly_cap} SMS per number per hour)")
@@ -419,18 +419,22 @@ class Adapter(AdapterBase):
             sent = await backend.transmit(number, text, self.settings.smsc)
         except ModemError as exc:
             if exc.sent_parts:                  # billed all the same: the cap counts them
-                self._spent.setdefault(number, deque()).append((time.monotonic(), exc.sent_parts))
+                self._count_sent(number, exc.sent_parts)
             self._probe_now.set()               # is the modem still there?
             raise
         except Exception as exc:                # this message cannot be encoded or sent at all
             log.exception("%s: SMS to %s cannot be sent", self.name, number)
             raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
-        self._spent.setdefault(number, deque()).append((time.monotonic(), sent))
+        self._count_sent(number, sent)
 
     def _within_cap(self, number: str, parts: int, cap: int | None = None) -> bool:
         """Whether `parts` more SMS to `number` stay within `cap` (the hourly cap) this hour."""
         cap = self.settings.hourly_cap if cap is None else cap
         return self._spent_now(number) + parts <= cap
+
+    def _count_sent(self, number: str, parts: int) -> None:
+        """`parts` SMS to `number` went out now: the hourly cap counts them."""
+        self._spent.setdefault(number, deque()).append((time.monotonic(), parts))
 
     def _spent_now(self, number: str) -> int:
         """The SMS sent to `number` in the last hour."""

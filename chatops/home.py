@@ -464,7 +464,8 @@ class Home:
     def _bad_payload(self, device: Device, where: str, exc: Exception) -> None:
         """Count a malformed payload and log it; the same fault again (values aside) from the
         same device at most once every BAD_LOG_EVERY seconds, with how many came meanwhile: a
-        device sending the same junk every second filled the log."""
+        device sending the same junk every second filled the log. (Not chatops.log_fold, which
+        folds each kind apart: here a fault other than the last one logged is always said.)"""
         self.bad_payloads += 1
         now, fault, bad = self._clock.monotonic(), _QUOTED_OR_NUMBER.sub("", str(exc)), device._bad
         if bad and bad[2] == fault and now - bad[0] < BAD_LOG_EVERY:
