@@ -340,7 +340,7 @@ class Adapter(AdapterBase):
             target = await self._holder_of(link, target)
         elif not _TARGET.fullmatch(target):
             raise ValueError(f"{target!r} is not an IRC channel or nick")
-        elif link.is_me(target) or link.fold(target) in {link.fold(n) for n in self.nicks}:
+        elif link.is_own(target):
             # `irc:maison` for `irc:#maison`: the hub would notice itself, and count it delivered.
             channel = next((c.name for c in self.settings.channels if link.fold(c.name).lstrip("#&") == link.fold(target)),
                            None)
@@ -503,17 +503,19 @@ class Adapter(AdapterBase):
         if hub is None or command == "NOTICE" or not source or "!" not in source:
             return                                       # NOTICEs never get answers: no bot loops
         mask = IrcString(source)
-        if link.is_me(mask.nick) or data.startswith("\x01"):
+        nick = source.partition("!")[0]                 # (as mask.nick reads it, each time it is asked)
+        if link.is_me(nick) or data.startswith("\x01"):
             return                                       # our own line, or CTCP (ACTION, VERSION...)
-        message = self.message_for(link, mask, str(target), data, tags)
+        message = self.message_for(link, mask, str(target), data, tags, nick)
         router = getattr(hub, "router", None)
         if message.addressed or router is None or router.command_text(message) is not None:
             hub.dispatch(message)
 
-    def message_for(self, link: Link, mask: IrcString, target: str, data: str, tags: str | None) -> Message:
-        """The hub's Message for a PRIVMSG from `mask` to `target` (a channel or our nick)."""
+    def message_for(self, link: Link, mask: IrcString, target: str, data: str, tags: str | None,
+                    nick: str) -> Message:
+        """The hub's Message for a PRIVMSG from `mask` (whose nick is `nick`) to `target` (a
+        channel or our nick)."""
         text = strip_formatting(str(data))
-        nick = str(mask.nick)
         if link.is_channel(target.lstrip(link.isupport.get("STATUSMSG", "@+"))):
             address = Address(self.name, target, direct=False)      # "@#chan" (ops only) stays so
             command = strip_mention(text, link.nick, link.casemapping)
@@ -521,5 +523,5 @@ class Adapter(AdapterBase):
             text = command if command is not None else text
         else:
             address, addressed = Address(self.name, nick, direct=True), True
-        return Message(link.roster.identity(mask, tags), address, text, addressed=addressed,
+        return Message(link.roster.identity(mask, tags, nick), address, text, addressed=addressed,
                        raw={"mask": str(mask), "target": target, "text": data, "tags": tags})

@@ -33,19 +33,21 @@ class Roster:
         self.seen: dict[str, set[str]] = {}             # folded nick -> folded channels shared with us
         self.accounts: dict[str, tuple[str, str]] = {}  # folded nick -> (full mask, account)
 
-    def identity(self, mask: IrcString, tags: str | None) -> Identity:
-        """The sender of a line from `mask`, carrying `tags` (None when it had none)."""
+    def identity(self, mask: IrcString, tags: str | None, nick: str | None = None) -> Identity:
+        """The sender of a line from `mask` (`nick` its nick, when the caller has it already),
+        carrying `tags` (None when it had none)."""
         host = str(mask).rpartition("@")[2]
-        return Identity("irc", str(mask), display=str(mask.nick), account=self.account_of(mask, tags),
+        nick = str(mask.nick) if nick is None else nick
+        return Identity("irc", str(mask), display=nick, account=self.account_of(mask, tags, nick),
                         flood_key=f"irc:*!*@{host}" if host else None)     # a /nick starts no fresh bucket
 
-    def account_of(self, mask: IrcString, tags: str | None) -> str | None:
+    def account_of(self, mask: IrcString, tags: str | None, nick: str | None = None) -> str | None:
         """The services account of `mask`, only from what the server vouches for now."""
         if "account-tag" in self.caps:
             account = irc3.tags.decode(tags).get("account") if tags else None
             return str(account) if account and account != "*" else None
         if "account-notify" in self.caps:
-            entry = self.accounts.get(self.fold(str(mask.nick)))
+            entry = self.accounts.get(self.fold(str(mask.nick) if nick is None else nick))
             if entry and entry[0] == str(mask):
                 return entry[1]
         return None

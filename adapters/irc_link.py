@@ -82,12 +82,13 @@ class Link:
         loop = asyncio.get_running_loop()
         self.adapter = adapter
         self.protocol = Connection(self)
+        self._own: frozenset[str] | None = None       # our nicks folded (is_own), until one changes
         self.nick = nick
         self.nick_tries = 0
         self.mask: str | None = None
         self.isupport: dict[str, str] = {}
         self._folded: dict[str, str] = {}
-        self._folded_by = ""                          # the CASEMAPPING `_folded` was folded by
+        self._folded_by = "rfc1459"                   # the CASEMAPPING `_folded` was folded by
         self.offered: dict[str, str] = {}
         self.caps: set[str] = set()
         self.cap_ended = False
@@ -174,17 +175,38 @@ class Link:
     def fold(self, name: str) -> str:
         """`name` folded by the server's CASEMAPPING. Remembered: handling one chat line and its
         answer folds the same few names seven times (the sender, our nick, the channel), 9 % of
-        the hub's CPU under bench.throughput's profile."""
-        mapping = self.casemapping
-        if mapping != self._folded_by:
-            self._folded.clear()
-            self._folded_by = mapping
+        the hub's CPU under bench.throughput's profile; a name seen before costs one lookup
+        (`casemapping_changed` forgets them when the server's 005 changes the mapping)."""
         folded = self._folded.get(name)
         if folded is None:
             if len(self._folded) >= 1024:      # a busy channel's nicks: forget them all now and then
                 self._folded.clear()
-            folded = self._folded[name] = casefold(name, mapping)
+            folded = self._folded[name] = casefold(name, self.casemapping)
         return folded
+
+    def casemapping_changed(self) -> None:
+        """The server's 005 named a CASEMAPPING (or withdrew it): names folded before are
+        folded again as they come."""
+        if self.casemapping != self._folded_by:
+            self._folded.clear()
+            self._own = None
+            self._folded_by = self.casemapping
+
+    @property
+    def nick(self) -> str:
+        return self._nick
+
+    @nick.setter
+    def nick(self, nick: str) -> None:
+        self._nick = nick
+        self._own = None
+
+    def is_own(self, name: str) -> bool:
+        """Whether `name` is a nick of the hub's: the one it has, or one it would take."""
+        own = self._own
+        if own is None:
+            own = self._own = frozenset(self.fold(n) for n in (self._nick, *self.adapter.nicks))
+        return self.fold(name) in own
 
     def is_me(self, nick: str | None) -> bool:
         return nick is not None and self.fold(nick) == self.fold(self.nick)

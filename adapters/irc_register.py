@@ -46,6 +46,7 @@ class Registration:
                     link.isupport.pop(name[1:], None)
                 else:
                     link.isupport[name] = value
+            link.casemapping_changed()
         elif code in NICK_ERRORS and not link.registered.done():
             self.next_nick(link, code, args)
         elif code in ("900", "903", "907"):

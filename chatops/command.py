@@ -75,6 +75,14 @@ class CommandSpec:
     also_needs: Callable[[list[str]], str | None] | None = None      # (args): a command whose access rule applies too
     spoken_in: str | None = None       # a verb of one language (`allume`): listed by help to its speakers only
     overtakes: Callable[[list[str]], bool] | None = None   # (args): answered ahead of a line still being handled
+    # (fixed parameters, whether one takes the rest, index of the first text one): what binding
+    # the words asks of the parameters, worked out once (chatops.router.bind, on every line).
+    shape: tuple[int, bool, int | None] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        fixed = [p for p in self.parameters if not p.rest]
+        first_text = next((i for i, p in enumerate(fixed) if p.kind is str), None)
+        object.__setattr__(self, "shape", (len(fixed), len(fixed) < len(self.parameters), first_text))
 
 
 @dataclass(slots=True)

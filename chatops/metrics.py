@@ -65,13 +65,15 @@ class Metrics:
     def observe_command(self, command: str, outcome: str, seconds: float) -> None:
         """One command line handled. Labels stay bounded: a name that is no command's is
         counted as `unknown`, an outcome outside OUTCOMES as `error`."""
-        spec = self.hub.commands.find(command) if command != "unknown" else None
-        name = spec.name if spec is not None else "unknown"
-        outcome = outcome if outcome in OUTCOMES else "error"
-        self.commands[name, outcome] += 1
-        latency = self.latency.get(name)
+        latency = self.latency.get(command)          # a name counted before is a command's own
         if latency is None:
-            latency = self.latency[name] = Latency()
+            spec = self.hub.commands.find(command) if command != "unknown" else None
+            command = spec.name if spec is not None else "unknown"
+            latency = self.latency.get(command)
+            if latency is None:
+                latency = self.latency[command] = Latency()
+        outcome = outcome if outcome in OUTCOMES else "error"
+        self.commands[command, outcome] += 1
         latency.observe(seconds)
 
     def message_in(self, adapter: str) -> None:

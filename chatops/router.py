@@ -51,7 +51,8 @@ class BindError(Exception):
     """Arguments that do not fit the command's parameters."""
 
 
-_LINE_END = "?!.…"           # what may close a chat line without being part of the command
+_LINE_END = "?!.…"
+_PLAIN_WORDS = re.compile(r"[^\W\d_]+(?: [^\W\d_]+)*")     # letters, single spaces: no digit, no unit           # what may close a chat line without being part of the command
 
 
 def clean_text(text: str) -> str:
@@ -510,7 +511,10 @@ _SPACED_UNIT = re.compile(r"(?<=\d) (%|°[CcFf]?|[Kk]|(?i:d[eé]gr[eé]s?|degree
 def command_words(line: str) -> list[str]:
     """The words of a command line as the router reads them: cleaned, split, and without the
     punctuation people end a chat line with (`temp salon ?`, `allume la lampe.`) or put after a
-    word (`dans 10 min, ferme les volets`). A decimal comma inside a number stays (20,5)."""
+    word (`dans 10 min, ferme les volets`). A decimal comma inside a number stays (20,5).
+    Letters alone between single spaces (`temp salon`, most lines) have nothing to clean."""
+    if _PLAIN_WORDS.fullmatch(line):
+        return line.split(" ")
     words = _split(clean_text(line))
     if not words:
         return words
@@ -544,15 +548,13 @@ def _split(line: str) -> list[str]:
 
 def bind(spec: CommandSpec, words: list[str]) -> list[Any]:
     """Convert `words` to the handler's parameters; extra words join the first text parameter."""
-    params = list(spec.parameters)
-    fixed = [p for p in params if not p.rest]
-    has_rest = any(p.rest for p in params)
+    params = spec.parameters
+    fixed, has_rest, first_text = spec.shape
     words = list(words)
-    if len(words) > len(fixed) and not has_rest:
-        first_text = next((i for i, p in enumerate(fixed) if p.kind is str), None)
+    if len(words) > fixed and not has_rest:
         if first_text is None:
             raise BindError(_("Too many arguments."))
-        extra = len(words) - len(fixed)
+        extra = len(words) - fixed
         words[first_text:first_text + extra + 1] = [" ".join(words[first_text:first_text + extra + 1])]
     values: list[Any] = []
     for index, param in enumerate(params):
