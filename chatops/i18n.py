@@ -16,7 +16,7 @@ import functools
 import gettext
 import importlib.util
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar, Token
 from pathlib import Path
 
@@ -126,6 +126,21 @@ def speaking(language: str | None) -> Iterator[None]:
         yield
     finally:
         _language.reset(token)
+
+
+_FIRST_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")      # `Aucun`, `L'état`
+
+
+def mid_sentence(sentence: str, names: Iterable[str] = ()) -> str:
+    """`sentence` as it reads after a colon (`Non programmé : aucun appareil…`): its first word in
+    lower case, as French typography wants and English allows. An acronym (`MQTT`) and a name
+    among `names` (a device labelled `Kitchen Light`) keep their capitals."""
+    word = _FIRST_WORD.match(sentence)
+    if word is None or not (word.group()[0].isupper() and word.group()[1:].islower()):
+        return sentence
+    if any(name and sentence.startswith(name) for name in names):
+        return sentence
+    return sentence[0].lower() + sentence[1:]
 
 
 def format_number(value: float, decimals: int = 1) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from chatops.auth import fold
 from chatops.command import CommandError, Context, command
-from chatops.i18n import _
+from chatops.i18n import _, mid_sentence
 from chatops.durations import format_duration
 from chatops.home import format_value
 from chatops.schedule import FORMS, Recurrence, ScheduleError, local_time, other_words, parse_plan
@@ -54,7 +54,9 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
         raise CommandError(_("A timer cannot set timers; write the schedule once."))
     problem = line_problem(ctx.hub, ctx.user, line, sender=str(ctx.sender))
     if problem:
-        raise CommandError(_('Not scheduled: {problem}').format(problem=problem))
+        # `No device called…` continues the sentence: `Non programmé : aucun appareil…`.
+        labels = [d.label for d in ctx.home.devices.values()]
+        raise CommandError(_('Not scheduled: {problem}').format(problem=mid_sentence(problem, labels)))
     assert ctx.user is not None                 # needs_user
     owned = [t for t in await timers.listed(("chat",)) if t.owner == ctx.user.name]
     if len(owned) >= MOST_TIMERS:

@@ -281,3 +281,28 @@ async def test_french_answers_say_the_words_typed_and_the_devices_own_states(tmp
         from chatops.graph import _format, _time_label
         tuesday = time.mktime((2026, 12, 1, 12, 0, 0, 0, 0, -1))
         assert _time_label(tuesday, 86400) == "mar. 01 déc." and _format(19.2) == "19,2" and _format(0.25) == "0,25"
+
+
+# ---- French answers a hub gives without a broker (not started: no MQTT, no storage) ------------
+
+def offline_hub(tmp_path: Path, **overrides: object) -> Hub:
+    """A hub never started: its router answers what needs neither MQTT nor storage (a refusal,
+    a typo, a timer's check), quickly and with no server."""
+    return Hub(settings_for(tmp_path / "data", simulator={"enabled": False}, users=USERS, web={"user": None},
+                            alerts=[], **overrides), tty=False)
+
+
+async def test_a_problem_after_a_colon_goes_on_in_lower_case(tmp_path: Path) -> None:
+    """`Non programmé : Aucun appareil…` read as two sentences glued by a colon: after one, French
+    goes on in lower case (English may). A capitalised device label or an acronym stays as it is."""
+    garage = {"type": "sensor", "topic": "zigbee2mqtt/garage", "value": "temperature", "label": "Garage Door"}
+    hub = offline_hub(tmp_path, devices={"garage": garage})
+    assert await exec_command(hub, "dans 1m allume chaufage", network="web", sender="alice") == \
+        "Non programmé : aucun appareil nommé 'chaufage'. Vouliez-vous dire chauffage ?"
+    assert await exec_command(hub, "in 1m allume chaufage", network="web", sender="bob") == \
+        "Not scheduled: no device called 'chaufage'. Did you mean chauffage?"
+    assert await exec_command(hub, "dans 1m thermostat 45", network="web", sender="alice") == \
+        "Non programmé : thermostat accepte de 5 à 30 °C par pas de 0,5 ; 45 est hors limites."
+    assert await exec_command(hub, "in 1m switch garage on", network="web", sender="bob") == \
+        "Not scheduled: Garage Door is a sensor, it cannot be switched."
+    assert i18n.mid_sentence("MQTT is down") == "MQTT is down" and i18n.mid_sentence("L'état") == "l'état"

@@ -274,7 +274,7 @@ async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosqu
         stranger = await say(hub, "in 1m chauffage on", network="web", sender="stranger")
         assert stranger.startswith("Sorry, you may not use in (it needs the schedule permission).")
         assert await say(hub, "in 1m chauffage on", network="web", sender="kid") == \
-            "Not scheduled: Sorry, kid may not use switch."
+            "Not scheduled: sorry, kid may not use switch."
         assert (await say(hub, "in 1m read salon", network="web", sender="kid")).startswith("Timer #1: read salon")
         assert (await say(hub, "in 1m chauffage on", network="web", sender="fam")).startswith("Timer #2: ")
         assert await say(hub, "in 1m frobnicate") == "Not scheduled: 'frobnicate' is not a command"
@@ -285,9 +285,9 @@ async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosqu
         assert (await say(hub, "in 1h 30m read salon", network="web", sender="kid")).endswith("(in 1h30m).")
         # A typo in the device is answered now, not when the timer runs at 06:30.
         assert (await say(hub, "every day at 06:30 allume chaufage", network="web", sender="fam")).startswith(
-            "Not scheduled: No device called 'chaufage'. Did you mean chauffage?")
+            "Not scheduled: no device called 'chaufage'. Did you mean chauffage?")
         assert (await say(hub, "in 1m read garage", network="web", sender="fam")).startswith(
-            "Not scheduled: No device called 'garage'. Devices: ")          # nothing close: the list
+            "Not scheduled: no device called 'garage'. Devices: ")          # nothing close: the list
         assert (await say(hub, "in 1m ouvre la volet_salon", network="web", sender="fam")).startswith("Timer #")
         # And a value the device does not take, or a device that does not switch: now too.
         assert await say(hub, "in 1m thermostat 45", network="web", sender="fam") == \
@@ -306,13 +306,13 @@ async def test_every_command_s_words_are_checked_when_its_timer_is_set(tmp_path:
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         refused = {"in 2s dim lampe 140": "lampe takes 0 to 100 %",
                    "in 2s dim volet_salon 30": "volet salon is not a light.",
-                   "in 2s temp kitchen": "No device called 'kitchen'.",
+                   "in 2s temp kitchen": "no device called 'kitchen'.",
                    "in 2s snap lampe": "lampe is a light, not a camera.",
                    "in 2s graph salon 3x": "'3x' is not a period",
-                   "in 2s history salon 0h": "The period must be between 1m and ",
-                   "in 2s mute smok 10m": "No alert rule named 'smok'; rules: ",
+                   "in 2s history salon 0h": "the period must be between 1m and ",
+                   "in 2s mute smok 10m": "no alert rule named 'smok'; rules: ",
                    "in 2s mute smoke 10": 'give a unit: "10s", "10m" or "10h"',
-                   "in 2s disable foo": "No automation called 'foo'; automations: "}
+                   "in 2s disable foo": "no automation called 'foo'; automations: "}
         for line, problem in refused.items():
             answer = await say(hub, line)
             assert answer.startswith(f"Not scheduled: {problem}"), (line, answer)
