@@ -285,6 +285,14 @@ class CommandSet:
     def words(self) -> list[str]:
         return list(self._by_word)
 
+    def written(self, word: str) -> str:
+        """A command word (folded, as `words` gives it) as its command writes it, accents and
+        all (`eteins`: éteins), for a did-you-mean: the unaccented spellings are there for
+        keyboards without accents, not to be shown."""
+        spec = self.find(word)
+        spellings = [w for w in (spec.name, *spec.aliases) if fold(w) == fold(word)] if spec is not None else []
+        return max(spellings, key=lambda w: w != fold(w), default=word)
+
     @classmethod
     def from_modules(cls, names: tuple[str, ...] = BUILTIN_COMMAND_MODULES) -> CommandSet:
         """Collect the commands of the command modules (see `command_modules`)."""

@@ -456,7 +456,7 @@ class Router:
             return None
         spec = self.commands.find(close[0])
         if spec is not None:
-            return close[0]             # the word it is close to, in its language: `minuterie` -> minuteries
+            return self.commands.written(close[0])     # the word close to it, in its language and accents: éteins
         rest = clean_text(" ".join(words[1:]))
         return f"{devices[close[0]]} {rest[:40]}{'…' if len(rest) > 40 else ''}".rstrip()
 

@@ -64,7 +64,7 @@ def _about(ctx: Context, name: str) -> str:
         meant = ctx.hub.commands.find(close[0]) if close else None
         if meant is not None:               # `help swich`, as a line `swich heater on` is answered
             raise CommandError(_("No command {name!r}. Did you mean {prefix}help {command}?").format(
-                name=name, prefix=prefix, command=close[0]))      # the word it is close to, in its language
+                name=name, prefix=prefix, command=ctx.hub.commands.written(close[0])))  # the word it is close to, as written
         raise CommandError(_("No command {name!r}. Say {prefix}help for the list.").format(name=name, prefix=prefix))
     # `help chauffage`: the shorthand the listing mentions
     said = _("{name} is a device, not a command: {prefix}read {name} shows it, {prefix}devices lists "

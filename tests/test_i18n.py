@@ -306,3 +306,21 @@ async def test_a_problem_after_a_colon_goes_on_in_lower_case(tmp_path: Path) -> 
     assert await exec_command(hub, "in 1m switch garage on", network="web", sender="bob") == \
         "Not scheduled: Garage Door is a sensor, it cannot be switched."
     assert i18n.mid_sentence("MQTT is down") == "MQTT is down" and i18n.mid_sentence("L'état") == "l'état"
+
+
+async def test_a_mistyped_french_word_gets_the_french_word_as_written(tmp_path: Path) -> None:
+    """The did-you-mean compares the typed word with every command word, French ones included,
+    and shows the one it is close to as the command writes it: `éteins`, not its unaccented
+    spelling for keyboards without accents."""
+    hub = offline_hub(tmp_path)
+
+    async def alice(text: str) -> str:
+        return await exec_command(hub, text, network="web", sender="alice")
+
+    assert await alice("alume la lampe") == "Commande inconnue 'alume'. Vouliez-vous dire allume ?"
+    assert await alice("étiens la lampe") == "Commande inconnue 'étiens'. Vouliez-vous dire éteins ?"
+    assert await alice("etiens la lampe") == "Commande inconnue 'etiens'. Vouliez-vous dire éteins ?"
+    assert await alice("aide etiens") == "Aucune commande 'etiens'. Vouliez-vous dire aide éteins ?"
+    assert await alice("aide reglle") == "Aucune commande 'reglle'. Vouliez-vous dire aide règle ?"
+    assert await alice("dans 1m alume chauffage") == \
+        "Non programmé : 'alume' n'est pas une commande (vouliez-vous dire allume ?)"
