@@ -6,7 +6,9 @@ device is its Control's business (chatops.controls): this module only talks and 
 
 A cover takes tens of seconds to move: the answer says "closing…" at once and the hub tells the
 asker "closed" (or where it stopped) later, through the durable outbox, so the conversation is
-free meanwhile (`volet stop` must get through while it moves).
+free meanwhile (`volet stop` must get through while it moves). `monte|baisse le thermostat` moves
+a thermostat's target one step, as the dashboard's + and − do; said of a switch, they answer with
+what it is and the line that does what was meant (`baisse le chauffage`: `éteins chauffage`).
 
 All four need the `switch` permission, the one that drives devices: a role that may switch the
 heater may dim a lamp, and no role config needs a new word.
@@ -24,6 +26,7 @@ from chatops.availability import offline_problem
 from chatops.command import CommandError, Context, Shorthand, command
 from chatops.config import DeviceType
 from chatops.controls import STOP_WORDS, Action, ActionError
+from chatops.device_names import spoken_forms
 from chatops.device_values import takes
 from chatops.device_settings import type_word
 from chatops.durations import format_duration
@@ -76,11 +79,15 @@ _HALF = ("moitie", "half", "halfway", "mi-hauteur")
 _POSITION = re.compile(r"\d+(?:[.,]\d+)? ?%?")
 
 
+def _after_to(rest: list[str]) -> str:
+    """The value in `ouvre le volet à 50%`, `baisse le thermostat à 19`: the words without their `à`."""
+    return " ".join(w for w in rest if fold(w) not in ("a", "to", "at"))
+
+
 def _position(device: Device, word: str, rest: list[str]) -> str:
     """The position `ouvre le volet à 50%`, `ferme le volet à moitié` asks, as `set` takes it;
     CommandError when the words after the cover's name are none."""
-    words = [w for w in rest if fold(w) not in ("a", "to", "at")]
-    said = fold(" ".join(words))
+    said = fold(_after_to(rest))
     if word != "stop" and said in _HALF:
         return "50%"
     if word != "stop" and _POSITION.fullmatch(said):
@@ -91,11 +98,53 @@ def _position(device: Device, word: str, rest: list[str]) -> str:
         label=device.label, words=" ".join(rest)))
 
 
+def _called(device: Device, said: str) -> str:
+    """The name or alias of `device` the asker said (`le chauffage`: chauffage), else its name."""
+    forms = spoken_forms(fold(said))
+    return next((w for w in (device.name, *device.settings.aliases) if fold(w) in forms), device.name)
+
+
+def _not_a_cover(device: Device, word: str, name: str = "", prefix: str = "") -> str:
+    """What `baisse|monte|arrête DEVICE` answers for a device that is no cover (and no thermostat
+    these nudge): what it is and what to say instead, in the words the asker used for it
+    (`baisse le chauffage`, a switch: `éteins chauffage`)."""
+    kind, name = type_word(device.type), name or device.name
+    if device.switchable and not device.settable:
+        said = _("{label} is a {kind}, not a cover: say {prefix}{name} on.") if word == "open" else \
+            _("{label} is a {kind}, not a cover: say {prefix}{name} off.")
+    elif device.settable:
+        said = _("{label} is a {kind}, not a cover: say {prefix}set {name} VALUE.")
+    else:
+        said = _("{label} is a {kind}, not a cover (a shutter or blind).")
+    return said.format(label=device.label, kind=kind, prefix=prefix, name=name)
+
+
+def _nudges(device: Device, word: str) -> bool:
+    """`monte|baisse le thermostat`: its target, a step up or down, as the dashboard's + and −."""
+    return device.type is DeviceType.CLIMATE and word != "stop"
+
+
+def _nudged(ctx: Context, device: Device, word: str, name: str, rest: list[str]) -> str:
+    """The target `monte|baisse le thermostat [à 19]` asks, as `set` takes it: the one said, or
+    one step from the current target, kept within the thermostat's range (the dashboard's + and −)."""
+    if rest:
+        return _after_to(rest)
+    target = device.reading.attrs.get("target") if device.reading is not None else None
+    if not isinstance(target, (int, float)) or isinstance(target, bool):
+        raise CommandError(_("{label} has not said its target yet: say {prefix}set {name} VALUE.").format(
+            label=device.label, prefix=ctx.prefix, name=name))
+    low, high, step = device.settings.limits
+    goal = min(high, max(low, target + (step or 0.5) * (1 if word == "open" else -1)))
+    return f"{round(goal, 2):g}"
+
+
 def _cover_problem(word: str) -> Callable[[Device, list[str]], str | None]:
     """What `open|close|stop COVER [POSITION]` would answer, driving nothing (a timer's check)."""
     def problem(device: Device, rest: list[str]) -> str | None:
+        if _nudges(device, word):
+            return _value_problem(device, [_after_to(rest)]) if rest else None
         if device.type is not DeviceType.COVER:
-            return _("{label} is not a cover (a shutter or blind).").format(label=device.label)
+            return _not_a_cover(device, word)
         try:
             _position(device, word, rest) if rest else None
         except CommandError as exc:
@@ -178,8 +227,10 @@ async def _cover_word(ctx: Context, name: str, word: str) -> str:
     device, said, rest = ctx.home.find_leading(name.split())
     if device is None:              # `said`: the first word, its article dropped (`le volot`: volot)
         raise CommandError(ctx.home.unknown(said, _covers(word)))
-    if (problem := _cover_problem(word)(device, [])) is not None:
-        raise CommandError(problem)
+    if _nudges(device, word):
+        return await set_value(ctx, device.name, _nudged(ctx, device, word, _called(device, said), rest))
+    if device.type is not DeviceType.COVER:
+        raise CommandError(_not_a_cover(device, word, _called(device, said), ctx.prefix))
     position = _position(device, word, rest) if rest else word
     now = device.reading.value if device.reading is not None else None
     if rest and isinstance(now, (int, float)) and not isinstance(now, bool):

@@ -460,7 +460,7 @@ async def test_a_timer_is_refused_when_set_if_its_command_would_fail_when_it_run
         assert (await say(hub, "dans 20s arrête le volet vite")).startswith("Non programmé : arrête prend le nom")
         assert (await say(hub, "dans 20s ouvre le volet à moitié")).startswith("Minuterie n°")
         assert (await say(hub, "dans 20s allume la lampe à 40")).startswith("Minuterie n°")
-        assert await say(hub, "ouvre la lampe") == "lampe n'est pas un volet ni un store."
+        assert await say(hub, "ouvre la lampe") == "lampe est de type lampe, pas un volet : dites règle lampe VALEUR."
         assert await say(hub, "ouvre le volot") == "Aucun appareil nommé 'volot'. Vouliez-vous dire volet ?"
         assert (await say(hub, "ouvre le volet à 50%")).startswith("volet salon: s'ouvre… (")
         await wait_for(lambda: hub.home.devices["volet_salon"].reading.value == 50, timeout=10)

@@ -308,6 +308,49 @@ async def test_a_problem_after_a_colon_goes_on_in_lower_case(tmp_path: Path) -> 
     assert i18n.mid_sentence("MQTT is down") == "MQTT is down" and i18n.mid_sentence("L'état") == "l'état"
 
 
+async def test_lowering_what_is_no_cover_says_what_it_is_and_what_to_say(tmp_path: Path) -> None:
+    """`baisse le chauffage` (a switch) was answered "heater n'est pas un volet": true, and no help.
+    The answer says what the device is and the line that does what was meant, in the name said."""
+    hub = offline_hub(tmp_path)
+
+    async def alice(text: str) -> str:
+        return await exec_command(hub, text, network="web", sender="alice")
+
+    assert await alice("baisse le chauffage") == "heater est de type interrupteur, pas un volet : dites éteins chauffage."
+    assert await alice("monte le chauffage") == "heater est de type interrupteur, pas un volet : dites allume chauffage."
+    assert await alice("arrête le chauffage") == "heater est de type interrupteur, pas un volet : dites éteins chauffage."
+    assert await alice("ferme la lampe") == "lampe est de type lampe, pas un volet : dites règle lampe VALEUR."
+    assert await alice("ferme le salon") == "salon est de type capteur, pas un volet ni un store."
+    # A thermostat's target goes a step down or up (tests/test_device_types.py); not before it told it.
+    assert await alice("baisse le thermostat") == \
+        "thermostat n'a pas encore donné sa consigne : dites règle thermostat VALEUR."
+    assert await alice("dans 1m baisse le chauffage") == \
+        "Non programmé : heater est de type interrupteur, pas un volet : dites éteins heater."
+    assert (await alice("dans 1m baisse le thermostat à 45")).startswith("Non programmé : thermostat accepte de 5 à 30")
+    assert await exec_command(hub, "close heater", network="web", sender="bob") == \
+        "heater is a switch, not a cover: say heater off."
+
+
+@pytest.mark.servers
+async def test_lowering_or_raising_a_thermostat_moves_its_target_one_step(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`baisse le thermostat` was "thermostat n'est pas un volet": it moves the target one step, as
+    the dashboard's − and + do, within its range; `baisse le thermostat à 19` sets 19."""
+    settings = settings_for(tmp_path / "data", mosquitto.url, users=USERS, simulator={"enabled": True},
+                            web={"user": None}, alerts=[])
+    async with running(Hub(settings, tty=False)) as hub:
+        await wait_for(lambda: hub.home.devices["thermostat"].reading is not None)
+
+        async def alice(text: str) -> str:
+            return await exec_command(hub, text, network="web", sender="alice")
+
+        assert (await alice("thermostat 21")).endswith(", consigne 21,0 °C, arrêt")
+        assert (await alice("baisse le thermostat")).endswith(", consigne 20,5 °C, arrêt")
+        assert (await alice("monte le thermostat")).endswith(", consigne 21,0 °C, arrêt")
+        assert (await alice("baisse le thermostat à 19")).endswith(", consigne 19,0 °C, arrêt")
+        assert (await alice("thermostat 30")).endswith(", consigne 30,0 °C, arrêt")
+        assert (await alice("monte le thermostat")).endswith(", consigne 30,0 °C, arrêt"), "kept within its range"
+
+
 async def test_a_mistyped_french_word_gets_the_french_word_as_written(tmp_path: Path) -> None:
     """The did-you-mean compares the typed word with every command word, French ones included,
     and shows the one it is close to as the command writes it: `éteins`, not its unaccented
