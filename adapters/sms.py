@@ -16,23 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import sqlite3
 import time
 from datetime import datetime
 from collections import deque
-from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from chatops.schema import Field, field_validator
 
 from chatops import render
 from chatops.adapter import AdapterBase, Capabilities
 from chatops.auth import User
 from chatops.backoff import Backoff
-from chatops.config import (COUNTRY_PATTERN, AdapterSettings, ConfigError, Duration, known_country,
-                            read_secret)
+from chatops.config import ConfigError, read_secret
 from chatops.health import Health
 from chatops.i18n import _ as gettext
 from chatops.i18n import speaking
@@ -42,7 +36,8 @@ from chatops.outbox import Undeliverable, queue_message
 from chatops.store import deliveries, processed
 from chatops.router import clean_text
 
-from .sms_network import normalise_phone
+from .sms_network import E164, e164
+from .sms_settings import BackendKind, Settings
 from .sms_gammu import GammuModem, ModemError
 from .sms_text import Encoder, Incoming
 
@@ -52,15 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 READY_GRACE = 5.0             # seconds SMS waits for the hub to be ready before it reads messages anyway
 
-E164 = re.compile(r"^\+[1-9]\d{5,14}$")
 HOUR = 3600.0
 
 LEGACY_OUTBOX = "sms_outbox"   # the SMS adapter's own queue before replies joined the hub's deliveries
-
-
-class BackendKind(str, Enum):
-    GAMMU = "gammu"
-    SMSD = "smsd"
 
 
 # The hourly cap, from the top: the last SMS of the hour is kept for a critical alarm's first
@@ -76,52 +65,6 @@ ANSWER_RESERVE = 2
 GSM_FRIENDLY = str.maketrans({"\u2014": "-", "\u2013": "-", "\u2019": "'", "\u2018": "'", "\u201c": '"',
                               "\u201d": '"', "\u00ab": '"', "\u00bb": '"', "\u2026": "...", "\u202f": " ",
                               "\u00a0": " "})
-
-
-class Settings(AdapterSettings):
-    """[adapters.sms]: a 3G key driven by python-gammu, or gammu-smsd's spool."""
-
-    backend: BackendKind = Field(BackendKind.GAMMU, examples=['"gammu"', '"smsd"'],
-                                 description="`gammu`: the hub drives the modem; `smsd`: gammu-smsd does (files service)")
-    connection: str = Field("at", examples=['"at"', '"at115200"'], description="gammu connection (backend gammu)")
-    device: str = Field("/dev/ttyUSB0", examples=['"/dev/ttyUSB0"', '"/dev/serial/by-id/usb-HUAWEI-if00-port0"'],
-                        description="modem port; `/dev/serial/by-id/...` is stable (backend gammu)")
-    model: str = Field("", examples=['""', '"dummy"'],
-                       description="`\"\"` lets gammu detect it; `\"dummy\"` for libgammu's test phone")
-    gammurc: str | None = Field(None, examples=['"/etc/gammurc"'],
-                                description="read connection/device/model from this gammurc instead")
-    gammurc_section: int = Field(0, ge=0, examples=["0"], description="`[gammu1]` is section 1")
-    pin_env: str | None = Field(None, examples=['"SIM_PIN"'],
-                                description="environment variable holding the SIM PIN (entered once, never retried)")
-    pin_file: str | None = Field(None, examples=['"/etc/chatops/sim.pin"'], description="file holding the SIM PIN")
-    smsc: str | None = Field(None, examples=['"+33609001390"'], description="SMS centre; default: the SIM's")
-    smsd_config: str = Field("/etc/gammu-smsdrc", examples=['"/etc/gammu-smsdrc"'],
-                             description="gammu-smsd's config file, whose spool folders are used (backend smsd)")
-    poll_interval: Duration = Field(5.0, gt=0, le=600, examples=['"5s"'], description="how often the SIM is read")
-    probe_interval: Duration = Field(60.0, gt=0, examples=['"1m"'],
-                                     description="signal and network check; a silent modem is reopened")
-    call_timeout: Duration = Field(60.0, gt=0, examples=['"60s"'],
-                                   description="a modem call taking longer counts as a silent modem")
-    default_country: str | None = Field(None, pattern=COUNTRY_PATTERN, examples=['"+33"', '"FR"'],
-                                        description="default: [hub] default_country")
-    hourly_cap: int = Field(10, ge=1, examples=["10"], description="SMS sent per number per hour")
-    max_parts: int = Field(4, ge=1, le=10, examples=["4"], description="longest reply, in SMS")
-    stale_after: Duration = Field(7200.0, gt=0, examples=['"2h"'],
-                                  description="a command the SMS centre stamped longer ago (waiting on the SIM "
-                                              "while the hub was down) is answered \"not run\", not run")
-    multipart_timeout: Duration = Field(600.0, gt=0, examples=['"10m"'],
-                                        description="wait this long for the missing parts of a long SMS")
-    smsd_stale: Duration = Field(600.0, gt=0, examples=['"10m"'],
-                                 description="files waiting longer in the outbox mark the spool down")
-
-    @field_validator("default_country")
-    @classmethod
-    def _known_country(cls, value: str | None) -> str | None:
-        return known_country(value) if value else value
-
-    def gammurc_path(self, base_dir: Path | None) -> Path:
-        path = Path(self.gammurc or "")
-        return path if path.is_absolute() or base_dir is None else base_dir / path
 
 
 class Adapter(AdapterBase):
@@ -162,12 +105,8 @@ class Adapter(AdapterBase):
             log.warning("%s: the SMS tables' housekeeping is skipped (storage fails: %s)", self.name, exc)
         with contextlib.suppress(sqlite3.DatabaseError):
             self._spent = await hub.store.call(self._count_spent, hub.store.db)
-        for user, settings in hub.settings.users.items():
-            for pattern in settings.identities.get(self.network, []):
-                if self.e164(pattern) is None:      # `06123456789`: a digit too many, never a sender
-                    log.warning("%s: users.%s.sms: %r is no phone number in %s: %s is never recognised by it, "
-                                "and SMS to it fail; write it as +33612345678", self.name, user, pattern,
-                                self.country, user)
+        for warning in self.settings.warnings_with(hub.settings):     # `chatops check` says them too
+            log.warning("%s: %s", self.name, warning)
         try:
             await self._connect_forever(sim_pin)
         finally:
@@ -357,10 +296,7 @@ class Adapter(AdapterBase):
 
     def e164(self, number: str) -> str | None:
         """`number` in E.164 (default country applied), or None for alphanumeric senders."""
-        if not re.search(r"\d", number or ""):
-            return None
-        normal = normalise_phone(number, self.country)
-        return normal if E164.match(normal) else None
+        return e164(number, self.country)
 
     def identify(self, number: str) -> tuple[User | None, Identity]:
         """The configured user owning `number` (E.164), and the identity to route with."""

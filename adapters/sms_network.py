@@ -47,6 +47,38 @@ def phone_region(country: str) -> str:
     return text.upper()
 
 
+E164 = re.compile(r"^\+[1-9]\d{5,14}$")
+
+
+def e164(number: str, country: str) -> str | None:
+    """`number` in E.164 (`country` applied to one written without its own), or None for what
+    is no phone number there: an alphanumeric sender (`Orange`), `06123456789` in France (a digit
+    too many)."""
+    if not re.search(r"\d", number or ""):
+        return None
+    normal = normalise_phone(number, country)
+    return normal if E164.match(normal) else None
+
+
+def number_problem(user: str, pattern: str, country: str) -> str | None:
+    """Why `[users.USER] sms = [PATTERN]` names nobody for a modem in `country` (no sender is
+    ever recognised by it, no SMS to it goes out), with the fix: the international form; None
+    when it is a phone number. The one rule both `chatops check` and the adapter's start apply."""
+    if e164(pattern, country) is not None:
+        return None
+    return (f"users.{user}.sms: {pattern!r} is no phone number in {country}: {user} is never recognised by it, "
+            f"and SMS to it fail; write it as {example_number(country)} (the international form: + and the "
+            f"country code, then the number)")
+
+
+def example_number(country: str) -> str:
+    """A mobile number of `country` in E.164, for messages that show the form to write."""
+    import phonenumbers
+
+    example = phonenumbers.example_number_for_type(phone_region(country), phonenumbers.PhoneNumberType.MOBILE)
+    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164) if example else "+33612345678"
+
+
 def identity_problem(pattern: str) -> str | None:
     if not re.fullmatch(r"\+?[\d ()./-]{6,20}", pattern):       # 0171/1234567 is how Germans write it
         return f"{pattern!r} is not a phone number; write \"+33612345678\" or \"06 12 34 56 78\""
@@ -80,7 +112,7 @@ def address_problem(target: str) -> str | None:
     return None if identity_problem(target) is None else "not a phone number; write sms:+33612345678"
 
 
-NETWORK = Network(name="sms", adapter="adapters.sms:Adapter", settings="adapters.sms:Settings", extra="sms",
+NETWORK = Network(name="sms", adapter="adapters.sms:Adapter", settings="adapters.sms_settings:Settings", extra="sms",
                   requires=("gammu",),
                   example="sms:+33612345678", identity_problem=identity_problem, matches=matches,
                   address_problem=address_problem, canonical=canonical,

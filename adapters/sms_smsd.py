@@ -9,21 +9,18 @@ gammu thread, never on the loop.
 from __future__ import annotations
 
 import asyncio
-import configparser
 import logging
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gammu
 import gammu.smsd
 
-from chatops.config import ConfigError
-
 from . import sms_text
+from .sms_settings import SpoolConfig, read_smsd_config  # noqa: F401 (read_smsd_config re-exported)
 from .sms_gammu import GammuThread, ModemError, describe
 from .sms_text import Encoder, Incoming
 
@@ -35,56 +32,6 @@ SETTLE = 0.3          # seconds a file must be left alone before we read it (the
 GIVE_UP = 120.0       # an unreadable inbox file older than this is set aside
 
 
-@dataclass(frozen=True, slots=True)
-class SpoolConfig:
-    """The parts of a gammu-smsd config the hub needs."""
-
-    path: Path
-    service: str
-    inbox: Path
-    outbox: Path
-    sent: Path | None
-    inbox_format: str
-    outbox_format: str
-
-
-def read_smsd_config(path: Path) -> SpoolConfig:
-    """Folders and formats of a gammu-smsd config file; ConfigError when it cannot serve the hub."""
-    parser = configparser.ConfigParser(interpolation=None, strict=False, comment_prefixes=("#", ";"),
-                                       inline_comment_prefixes=(";",))
-    try:
-        with path.open(encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except OSError as exc:
-        raise ConfigError([f"smsd_config: cannot read {path}: {exc.strerror}; point it at gammu-smsd's "
-                           "config (e.g. /etc/gammu-smsdrc)"]) from None
-    except configparser.Error as exc:
-        raise ConfigError([f"smsd_config: {path} is not a gammu-smsd config: {exc}"]) from None
-    if not parser.has_section("smsd"):
-        raise ConfigError([f"smsd_config: {path} has no [smsd] section"])
-    smsd = parser["smsd"]
-
-    def value(key: str, default: str = "") -> str:
-        return smsd.get(key, default).strip().strip('"').strip()
-
-    def folder(key: str) -> Path | None:
-        text = value(key)
-        if not text:
-            return None
-        p = Path(text)
-        return p if p.is_absolute() else path.parent / p
-
-    service = value("service", "").lower()
-    if service != "files":
-        raise ConfigError([f"smsd_config: {path} uses service = {service or '(none)'}; the hub reads the "
-                           "files service: set service = files in its [smsd] section"])
-    inbox, outbox = folder("inboxpath"), folder("outboxpath")
-    if inbox is None or outbox is None:
-        raise ConfigError([f"smsd_config: {path} must set inboxpath and outboxpath in [smsd]"])
-    return SpoolConfig(path, service, inbox, outbox, folder("sentsmspath"),
-                       value("inboxformat", "unicode").lower(), value("outboxformat", "detail").lower())
-
-
 class SmsdSpool:
     """Backend `smsd`: read gammu-smsd's inbox files, InjectSMS replies into its outbox."""
 
@@ -92,8 +39,7 @@ class SmsdSpool:
         self.name = name
         self.settings = settings
         self._encoder = encoder
-        path = Path(settings.smsd_config)
-        self._config_path = path if path.is_absolute() or base_dir is None else base_dir / path
+        self._config_path = settings.smsd_config_path(base_dir)
         self.config: SpoolConfig | None = None
         self._thread: GammuThread | None = None
         self._status_works = True

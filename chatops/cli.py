@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from .config import ConfigError, Settings, adapter_schema, load_settings, loaded_adapter_class
-from .config_report import check_secrets, config_warnings
+from .config_report import adapter_warnings, check_secrets, config_warnings
 from .url_secrets import masked
 
 EXIT_INVALID = 2
@@ -35,7 +35,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     settings = _load(args.config)
     problems = check_secrets(settings, console_forced=False)
-    for warning in config_warnings(settings):
+    for warning in config_warnings(settings) + adapter_warnings(settings):
         print(f"warning: {warning}", file=sys.stderr)
     for plugin, why in sorted(_failed_plugins(settings).items()):
         print(f"warning: plugin {plugin} failed to load, and the hub starts without it: {why}", file=sys.stderr)

@@ -275,6 +275,19 @@ class AdapterSettings(Section):
         as `KEY: why; fix`, checked by `chatops check` before the adapter ever starts."""
         return []
 
+    def file_problems(self, base_dir: Path) -> list[str]:
+        """Files this adapter will read that cannot serve it (a daemon's config that is missing or
+        unreadable; relative names are from the config's folder), as `KEY: why; fix`: `chatops
+        check` reports them and `run` stops on them, as on a missing secret, instead of the
+        adapter failing later."""
+        return []
+
+    def warnings_with(self, settings: Settings) -> list[str]:
+        """What runs but an owner should fix, judged by this adapter's settings anywhere in the
+        config (a `[users]` identity this network would never recognise), as full `KEY: why; fix`
+        lines: `chatops check` prints them; the adapter says them itself when it starts."""
+        return []
+
 
 class UserSettings(Section):
     """[users.NAME]: roles, a PIN word, and one key per network with that person's identities

@@ -128,7 +128,7 @@ def _role_loop(roles: dict[str, list[str]], start: str) -> list[str] | None:
 
 def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]:
     """Problems with secrets of the parts that will start (unset variables, unreadable files),
-    and with the other files they read (the broker's CA)."""
+    and with the other files they read (the broker's CA, an adapter's own: gammu-smsd's config)."""
     from .config_checks import ca_file_problem, ca_file_problems
 
     problems = ca_file_problems(settings)
@@ -141,4 +141,14 @@ def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]
         ca_file = getattr(section, "ca_file", None) if prefix != "mqtt." else None      # mqtt's: above
         if isinstance(ca_file, str) and ca_file and (problem := ca_file_problem(prefix, ca_file, settings.base_dir)):
             problems.append(problem)         # a chat network's private CA: said here, not as a TLS loop
+    for name, _kind, section in settings.enabled_adapters(console_forced, tty=True):
+        problems += [f"adapters.{name}.{problem}" for problem in section.file_problems(settings.base_dir)]
     return problems
+
+
+def adapter_warnings(settings: Settings) -> list[str]:
+    """What the enabled adapters find wrong in the rest of the config (a user's phone number that
+    is none in the modem's country), once each. For `chatops check`: at `run` each adapter says
+    its own when it starts, so they are not in `config_warnings`, which `run` logs too."""
+    return list(dict.fromkeys(warning for _name, _kind, section in settings.enabled_adapters(tty=True)
+                              for warning in section.warnings_with(settings)))
