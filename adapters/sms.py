@@ -50,6 +50,7 @@ READY_GRACE = 5.0             # seconds SMS waits for the hub to be ready before
 HOUR = 3600.0
 
 LEGACY_OUTBOX = "sms_outbox"   # the SMS adapter's own queue before replies joined the hub's deliveries
+CAP_NOTE = "sms-cap-note"      # the deliveries kind of the "limit reached" note, which the adapter sends itself
 
 
 # The hourly cap, from the top: the last SMS of the hour is kept for a critical alarm's first
@@ -104,7 +105,7 @@ class Adapter(AdapterBase):
             # is opened all the same, or no alarm would go out by SMS (they go from memory).
             log.warning("%s: the SMS tables' housekeeping is skipped (storage fails: %s)", self.name, exc)
         with contextlib.suppress(sqlite3.DatabaseError):
-            self._spent = await hub.store.call(self._count_spent, hub.store.db)
+            self._spent, self._told_capped = await hub.store.call(self._count_spent, hub.store.db)
         for warning in self.settings.warnings_with(hub.settings):     # `chatops check` says them too
             log.warning("%s: %s", self.name, warning)
         try:
@@ -346,10 +347,13 @@ class Adapter(AdapterBase):
                 # Said once an hour, or they cannot tell whether their `chauffage off` ran.
                 self._told_capped.add(number)
                 try:
-                    await backend.transmit(number, note, self.settings.smsc)
-                    self._count_sent(number, note_parts)
+                    note_parts = await backend.transmit(number, note, self.settings.smsc)
                 except Exception as exc:            # the answer it stands for is given up either way
                     log.info("%s: the note that answers stop could not be sent to %s: %s", self.name, number, exc)
+                    note_parts = exc.sent_parts if isinstance(exc, ModemError) else 0
+                if note_parts:                  # counted, and kept for the count after a restart
+                    self._count_sent(number, note_parts)
+                    await self._record_note(address, number, note)
             raise Undeliverable(f"held back by the hourly cap ({self.settings.hourly_cap} SMS per number per hour)")
         try:
             sent = await backend.transmit(number, text, self.settings.smsc)
@@ -371,6 +375,22 @@ class Adapter(AdapterBase):
     def _count_sent(self, number: str, parts: int) -> None:
         """`parts` SMS to `number` went out now: the hourly cap counts them."""
         self._spent.setdefault(number, deque()).append((time.monotonic(), parts))
+
+    async def _record_note(self, address: Address, number: str, note: str) -> None:
+        """Keep the "limit reached" note with what the outbox sent: after a restart its parts still
+        count toward the cap, and it is not said a second time this hour (`_count_spent`)."""
+        hub = self._hub
+        assert hub is not None
+        user, _identity = self.identify(number)
+
+        def write(db: sqlite3.Connection) -> None:
+            deliveries.record_sent(db, self.name, number, user.name if user else address.target, CAP_NOTE, note,
+                                   time.time())
+        try:
+            await hub.store.call(hub.store.transaction, write)
+        except sqlite3.DatabaseError as exc:
+            log.warning("%s: the note that answers stop, sent to %s, is not recorded (storage fails: %s); a restart "
+                        "within the hour would not count it", self.name, number, exc)
 
     def _spent_now(self, number: str) -> int:
         """The SMS sent to `number` in the last hour."""
@@ -419,17 +439,23 @@ class Adapter(AdapterBase):
         if rows:
             log.info("%s: %d SMS waiting in the old SMS queue moved to the outbox", self.name, len(rows))
 
-    def _count_spent(self, db: sqlite3.Connection) -> dict[str, deque[tuple[float, int]]]:
-        """This hour's sent SMS per number, counted toward the cap again from the database (a
-        read: works on a read-only card too); the count replaces the one in memory, so a restart
-        of the adapter does not count them twice."""
+    def _count_spent(self, db: sqlite3.Connection) -> tuple[dict[str, deque[tuple[float, int]]], set[str]]:
+        """This hour's sent SMS per number (the "limit reached" notes among them), counted toward
+        the cap again from the database (a read: works on a read-only card too), and the numbers
+        already told that answers stop. Both replace what is in memory, so a restart of the
+        adapter neither counts them twice nor forgets them: the cap holds and the note is not
+        said again."""
         now = time.time()
         ago = time.monotonic() - now                 # the stored wall times, on the monotonic clock
         spent: dict[str, deque[tuple[float, int]]] = {}
-        for number, text, at in deliveries.sent_since(db, self.name, now - HOUR):
+        told: set[str] = set()
+        for target, kind, text, at in deliveries.sent_since(db, self.name, now - HOUR):
             # Keyed as a send keys it: the stored target may be a user's number as written (national).
-            spent.setdefault(self.e164(number) or number, deque()).append((at + ago, self.encoder.count(text)))
-        return spent
+            number = self.e164(target) or target
+            spent.setdefault(number, deque()).append((at + ago, self.encoder.count(text)))
+            if kind == CAP_NOTE:
+                told.add(number)
+        return spent, told
 
     # ---- status --------------------------------------------------------------------------------
 

@@ -162,7 +162,15 @@ def counts(db: DB) -> list[tuple[str, int, int, int, int]]:
                       "SUM(delivered_at = -1) FROM deliveries GROUP BY adapter, alert_id > 0").fetchall()
 
 
-def sent_since(db: DB, adapter: str, since: float) -> list[tuple[str, str, float]]:
-    """(target, text, delivered_at) of what `adapter` delivered since `since`, oldest first."""
-    return db.execute("SELECT target, text, delivered_at FROM deliveries WHERE adapter = ? AND delivered_at > ? "
-                      "ORDER BY delivered_at", (adapter, since)).fetchall()
+def sent_since(db: DB, adapter: str, since: float) -> list[tuple[str, str, str, float]]:
+    """(target, kind, text, delivered_at) of what `adapter` delivered since `since`, oldest first."""
+    return db.execute("SELECT target, kind, text, delivered_at FROM deliveries WHERE adapter = ? AND "
+                      "delivered_at > ? ORDER BY delivered_at", (adapter, since)).fetchall()
+
+
+def record_sent(db: DB, adapter: str, target: str, recipient: str, kind: str, text: str, now: float) -> None:
+    """A message an adapter sent by itself, outside the outbox (the SMS cap's "limit reached"
+    note), recorded as delivered: counted wherever what was sent is counted, after a restart too."""
+    db.execute("INSERT INTO deliveries(alert_id, adapter, target, direct, recipient, kind, text, attachment, created, "
+               "attempts, next_try, delivered_at) VALUES (0, ?, ?, 1, ?, ?, ?, NULL, ?, 1, ?, ?)",
+               (adapter, target, recipient, kind, text, now, now, now))

@@ -445,50 +445,6 @@ async def test_gammu_pin_word(tmp_path: Path, mosquitto: Mosquitto, phone: Dummy
         assert "4321" not in json.dumps(await hub.store.audit_entries())
 
 
-async def test_gammu_hourly_cap_holds_back_and_says_so(tmp_path: Path, mosquitto: Mosquitto,
-                                                       phone: DummyPhone, modem_spy: ModemSpy) -> None:
-    settings = settings_for(tmp_path / "data", mqtt_url=mosquitto.url, users={"alice": {"roles": ["family"],
-                                                                                 "sms": [ALICE]}},
-                            adapters={"sms": {"poll_interval": "0.05s", **gammu_backend(phone, hourly_cap=6)}},
-                            alerts=[{"name": "smoke", "device": "kitchen_smoke", "when": "on", "severity": "critical",
-                                     "message": "Smoke! " + "Leave the house now. " * 8, "notify": ["alice"]}])
-    async with running(Hub(settings)) as hub:
-        adapter = await sms_up(hub)
-        await hub.timers.deliver(Address("sms", ALICE), "alice", "notify",
-                                 [Reply(f"alert {i}", notice=True) for i in range(3)])
-        await wait_for(lambda: len(modem_spy.texts(ALICE)) == 2, timeout=10)
-        await wait_for(lambda: adapter.status_note() is not None, timeout=10)
-        assert sorted(modem_spy.texts(ALICE)) == ["alert 0", "alert 1"]
-        assert adapter.status_note() == "1 SMS held back in the last hour (hourly cap: 6 per number)"
-        status = "\n".join(r.text for r in await hub.execute(_console("status")))
-        assert "sms: 1 SMS held back" in status
-        given_up = await hub.store.call(lambda: hub.store.db.execute(
-            "SELECT text, last_error FROM deliveries WHERE delivered_at = -1").fetchall())
-        assert given_up == [("alert 2", "refused: Undeliverable: held back by the hourly cap "
-                                        "(6 SMS per number per hour)")]
-        # What the hub sends unasked stops 4 short of the cap: the answers to alice's own SMS (an
-        # `ack` after an hour of reminders) still fit, 2 short of it.
-        for count, room in ((3, "salon"), (4, "chambre")):      # two texts: one SMS is known by its time and text
-            phone.deliver(ALICE, f"temp {room}")
-            await wait_for(lambda: len(modem_spy.texts(ALICE)) == count, timeout=10)
-            assert modem_spy.texts(ALICE)[-1].startswith(f"{room}: ")
-        # Past that, one SMS says answers stop (once), so she knows; the last one stays for an alarm.
-        phone.deliver(ALICE, "read salon")
-        await wait_for(lambda: len(modem_spy.texts(ALICE)) == 5, timeout=10)
-        assert re.fullmatch(r"SMS limit reached \(6 an hour\): no more answers until \d\d:\d\d; alarms still "
-                            r"come\.", modem_spy.texts(ALICE)[-1]), modem_spy.texts(ALICE)[-1]
-        phone.deliver(ALICE, "read chambre")
-        await wait_for(lambda: adapter.status_note() == "3 SMS held back in the last hour (hourly cap: 6 per number)",
-                       timeout=10)
-        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as mqtt:       # smoke: the alarm still comes
-            await mqtt.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
-        await wait_for(lambda: len(modem_spy.texts(ALICE)) == 6, timeout=10)
-        # Two SMS long (a snapshot's link makes most alarms so), with one left: the words, cut to
-        # it, rather than nothing until the hour is over.
-        alarm = modem_spy.texts(ALICE)[-1]
-        assert alarm.startswith("[CRITICAL] Smoke! Leave the house now.") and len(alarm) <= 160, alarm
-
-
 async def test_gammu_silent_modem_is_reopened_without_losing_queued_sms(
         tmp_path: Path, mosquitto: Mosquitto, phone: DummyPhone, modem_spy: ModemSpy) -> None:
     settings = hub_settings(tmp_path, mosquitto, gammu_backend(phone, probe_interval="0.2s", call_timeout="2s"))
@@ -561,11 +517,6 @@ async def test_stopping_the_hub_stops_the_gammu_thread(tmp_path: Path, mosquitto
         ours = [t for t in threading.enumerate() if t.name == "gammu-sms" and t not in before]
         assert len(ours) == 1
     assert not ours[0].is_alive()
-
-
-def _console(text: str) -> Any:
-    from chatops.testing import message
-    return message(text, sender="owner")
 
 
 async def test_a_long_sms_whose_second_part_fails_is_finished_not_sent_again_whole(
