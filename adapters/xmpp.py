@@ -32,7 +32,7 @@ from chatops.health import Health
 from chatops.message import Address, Attachment, Identity, Message, Reply
 from adapters.xmpp_rpc_client import import_slixmpp
 
-from adapters.xmpp_rooms import Room, RoomKeeper
+from adapters.xmpp_rooms import Room, RoomKeeper, register_muc
 from adapters.xmpp_settings import Settings
 
 if TYPE_CHECKING:
@@ -175,6 +175,7 @@ class Adapter(AdapterBase):
         # Our own context: slixmpp's default one loads the system CA store twice (create_default_context,
         # then set_default_verify_paths again): 0.3 MB of idle RSS in bench.footprint.
         xmpp = slixmpp.ClientXMPP(self.settings.full_jid, password, ssl_context=ssl.create_default_context())
+        register_muc()
         plugins = ["xep_0030", "xep_0004", "xep_0045", "xep_0199", "xep_0198", "xep_0203", "xep_0066", "xep_0363"]
         plugins += ["xep_0009"] if self.settings.rpc else []     # else calls would be swallowed unanswered
         plugins += ["xep_0050"] if self.settings.adhoc else []

@@ -27,6 +27,20 @@ JOIN_HISTORY = 0            # history stanzas asked for on join; what a room rep
 MUC_USER = "{http://jabber.org/protocol/muc#user}"
 
 
+def register_muc() -> None:
+    """Have `register_plugin("xep_0045")` load MUC without XEP-0172 (user nickname): slixmpp's MUC
+    declares it but never uses it, and it brings PEP, pubsub, entity caps, SHIM and XEP-0082
+    (19 modules). Entity caps also sent a disco#info query to each occupant whose caps it did not
+    know and cached every answer for the life of the process."""
+    from slixmpp.plugins.base import register_plugin
+    from slixmpp.plugins.xep_0045 import XEP_0045
+
+    class Muc(XEP_0045):
+        dependencies = XEP_0045.dependencies - {"xep_0172"}
+
+    register_plugin(Muc)        # named xep_0045, like the class it replaces, in slixmpp's registry
+
+
 class Ping(Enum):
     """What a MUC self-ping (XEP-0410) says about our presence in a room."""
 
