@@ -14,6 +14,7 @@ adapters/xmpp_rooms.py, the [adapters.xmpp] schema in adapters/xmpp_settings.py.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import logging
 import re
@@ -176,7 +177,7 @@ class Adapter(AdapterBase):
         # then set_default_verify_paths again): 0.3 MB of idle RSS in bench.footprint.
         xmpp = slixmpp.ClientXMPP(self.settings.full_jid, password, ssl_context=ssl.create_default_context())
         register_muc()
-        plugins = ["xep_0030", "xep_0004", "xep_0045", "xep_0199", "xep_0198", "xep_0203", "xep_0066", "xep_0363"]
+        plugins = ["xep_0030", "xep_0004", "xep_0045", "xep_0199", "xep_0198", "xep_0203", "xep_0066"]
         plugins += ["xep_0009"] if self.settings.rpc else []     # else calls would be swallowed unanswered
         plugins += ["xep_0050"] if self.settings.adhoc else []
         for plugin in plugins:
@@ -574,6 +575,9 @@ class Adapter(AdapterBase):
         """(url, uploaded): an XEP-0363 upload when the server offers one, else a link of the hub's web."""
         if self.settings.http_upload and self._upload_available is not False:
             try:
+                if not self.xmpp.plugin.enabled("xep_0363"):    # at the first upload: it imports aiohttp (10 MB)
+                    await asyncio.to_thread(importlib.import_module, "slixmpp.plugins.xep_0363")
+                    self.xmpp.register_plugin("xep_0363")
                 data = await asyncio.to_thread(attachment.path.read_bytes)
                 url = await self.xmpp.plugin["xep_0363"].upload_file(
                     attachment.name or attachment.path.name, size=len(data), content_type=attachment.mime,
