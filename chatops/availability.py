@@ -58,9 +58,9 @@ def heard(device: Device, payload: bytes, now: float) -> bool:
 
 def offline_problem(device: Device) -> str | None:
     """The answer to a command for a device that said it is offline, or None."""
-    from .i18n import _
-
     if device.offline_since is None:
         return None
+    from .i18n import _
+
     return _("{label} says it is offline; nothing was sent (it is shown online again once it says so).").format(
         label=device.label)

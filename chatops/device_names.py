@@ -5,6 +5,9 @@ thermostat to 21`). Names are compared folded (chatops.auth.fold: no case, no ac
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from .auth import fold
 
 ARTICLES = ("le", "la", "les", "l'", "l’", "du", "des", "au", "aux", "de", "the")
 # `le volet`, `l'entrée`, with de/à folded in (`du salon`, `de la chambre`, `au salon`), `the lamp`
@@ -18,3 +21,10 @@ def spoken_forms(key: str) -> list[str]:
     the singular: the forms to look up, in that order (the name itself always wins)."""
     bare = _BEFORE_A_VALUE.sub("", _ARTICLE.sub("", key, count=1), count=1)
     return [key, *(form for form in (bare, _PLURAL.sub("", bare)) if form != key)]
+
+
+def names_of(device: Any) -> set[str]:
+    """The folded names a house knows `device` (a chatops.home.Device) by: its name, with
+    spaces, its label, its aliases."""
+    return {fold(word) for word in (device.name, device.name.replace("_", " "), device.settings.label or "",
+                                    *device.settings.aliases) if word}

@@ -24,11 +24,10 @@ from .availability import heard
 from .clock import SYSTEM_CLOCK, Clock
 from .command import CommandError
 from .config import DeviceSettings, DeviceType
-from .device_names import ARTICLES, spoken_forms
+from .device_names import ARTICLES, names_of, spoken_forms
 from .controls import CONTROLS, Action, Control, PayloadError, Publish
 from .device_settings import SETTABLE
 from .device_values import PLAUSIBLE, format_value
-from .ha_discovery import path_from_template  # noqa: F401 (re-exported)
 from .i18n import _, current_language, pgettext, reported_decimals
 from .durations import format_duration
 from .mqtt import Listener as MqttListener
@@ -191,17 +190,17 @@ class Device:
 Listener = Callable[[Device, Reading, Reading | None], None]
 
 
+def _unanswered(future: asyncio.Future[Any]) -> None:
+    """A device's state did not come in time: its waiter answers None."""
+    if not future.done():
+        future.set_result(None)
+
+
 def _same_keys(device: Device) -> list[tuple[Any, ...]]:
     """Two devices with one of these are one: the same reading, or the same command."""
     s = device.settings
     return [("reads", s.topic, s.value)] + ([("drives", device.type, s.command_topic, s.payload_on)]
                                             if s.command_topic else [])
-
-
-def _words_of(device: Device) -> set[str]:
-    """The folded names `find` knows `device` by: its name, with spaces, its label, its aliases."""
-    return {fold(word) for word in (device.name, device.name.replace("_", " "), device.settings.label or "",
-                                    *device.settings.aliases) if word}
 
 
 class Home:
@@ -229,7 +228,7 @@ class Home:
     def _add(self, device: Device) -> None:
         device.clock = self._clock
         self.devices[device.name] = device
-        for key in _words_of(device):
+        for key in names_of(device):
             self._index.setdefault(key, device)
         for same in _same_keys(device):
             self._same.setdefault(same, device)
@@ -273,7 +272,7 @@ class Home:
         """Log the words of a discovered device that another device or a command holds: a line
         with one reaches that one (`living room on`: the salon sensor's alias), as `chatops
         check` warns for the config's devices."""
-        for word in sorted(_words_of(device)):
+        for word in sorted(names_of(device)):
             if (other := self._index.get(word)) is not None:
                 log.warning("%s %s: %r is %s's name or alias, which a line with it reaches; say %s", device.source,
                             device.name, word, other.name, device.name)
@@ -294,7 +293,7 @@ class Home:
             del self._same[same]
         for key in [key for key, known in self._index.items() if known is device]:
             del self._index[key]
-            if other := next((d for d in self.devices.values() if key in _words_of(d)), None):
+            if other := next((d for d in self.devices.values() if key in names_of(d)), None):
                 self._index[key] = other        # a name two devices shared goes to the one left
         for _wanted, future in device._waiters:
             if not future.done():
@@ -582,10 +581,11 @@ class Home:
         try:
             for publish in publishes:
                 await self.mqtt.send_now(publish.topic, publish.payload)
-            async with asyncio.timeout(timeout):
+            expiry = future.get_loop().call_later(timeout, _unanswered, future)    # (asyncio.timeout: 4 µs more)
+            try:
                 return await future
-        except TimeoutError:
-            return None
+            finally:
+                expiry.cancel()
         finally:
             self._drop_waiter(device, future)
 

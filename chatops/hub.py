@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import inspect
@@ -237,13 +238,14 @@ class Hub:
         """Ask the hub to shut down (idempotent, callable from signal handlers)."""
         self._stop.set()
 
-    def spawn(self, coro: object, name: str) -> asyncio.Task[object]:
-        """Start a named task owned by the hub's TaskGroup; its failure is logged, not lost."""
+    def spawn(self, coro: object, name: str, context: contextvars.Context | None = None) -> asyncio.Task[object]:
+        """Start a named task owned by the hub's TaskGroup (in `context`, when given: a lane's
+        worker); its failure is logged, not lost."""
         if self._task_group is None:
             raise RuntimeError("the hub is not running")
         guarded = self._guarded(coro, name)
         try:
-            task = self._task_group.create_task(guarded, name=name)  # type: ignore[arg-type]
+            task = self._task_group.create_task(guarded, name=name, context=context)  # type: ignore[arg-type]
         except RuntimeError:                    # the hub is shutting down: nothing more starts
             guarded.close()
             if inspect.iscoroutine(coro):

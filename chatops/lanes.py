@@ -5,6 +5,11 @@ dry does not end: it waits for the next item, since creating a task per chat lin
 its two done-callbacks) cost more than the rest of a `!temp` answer's dispatch
 (bench/throughput.py). At most `keep_idle` workers wait so; past that the longest idle one
 ends, so a stream of strangers each writing once leaves no more than that many behind.
+
+An item put on an idle lane is not even handed to its worker: it is started at once, as a step
+of the worker's task (chatops.eager), and is most often done there (a `!temp` answer written
+before the line's read callback returns: no wake-up, no loop turn). One that has to wait goes
+on in the worker, ahead of anything put after it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from .eager import Started, can_start_now, first_step, rest_of
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +29,16 @@ Item = TypeVar("Item")
 
 
 class _Lane(Generic[Item]):
-    __slots__ = ("items", "dropped", "waiter")
+    __slots__ = ("items", "dropped", "waiter", "worker", "context")
 
     def __init__(self) -> None:
-        self.items: deque[Item] = deque()
+        self.items: deque[Item | Started] = deque()
         self.dropped = 0
         self.waiter: asyncio.Future[bool] | None = None      # set while the worker waits idle
+        self.worker: asyncio.Task[Any] | None = None
+        # The worker's own context: what an item started at once sets (its asker's language)
+        # is what the rest of it reads in the worker.
+        self.context = contextvars.Context()
 
 
 class Lanes(Generic[Item]):
@@ -38,12 +49,12 @@ class Lanes(Generic[Item]):
     user's command minutes back."""
 
     def __init__(self, what: str, work: Callable[[Item], Awaitable[None]],
-                 spawn: Callable[[Awaitable[None], str], object], *, bound: int,
+                 spawn: Callable[..., object], *, bound: int,
                  droppable: Callable[[Item], bool], dropped_what: str = "items", keep_idle: int = 32) -> None:
         self.what = what                  # names the workers' tasks and the log lines
         self.dropped_what = dropped_what
         self._work = work
-        self._spawn = spawn
+        self._spawn = spawn               # (coroutine, name, context=): the worker's task
         self.bound = bound
         self._droppable = droppable
         self.keep_idle = keep_idle
@@ -69,31 +80,56 @@ class Lanes(Generic[Item]):
             # must not stick to the worker's later items.
             worker = self._drain(key, lane)
             try:
-                contextvars.Context().run(self._spawn, worker, f"{self.what}-{key[:40]}")
+                task = self._spawn(worker, f"{self.what}-{key[:40]}", context=lane.context)
             except RuntimeError:          # the hub is stopping: nothing new starts
                 worker.close()
                 log.info("%s %s: not handled, the hub is stopping", self.what, key)
                 return
+            lane.worker = task if isinstance(task, asyncio.Task) else None
             self._idle.pop(key, None)
             self._lanes[key] = lane
+        elif lane.waiter is not None and not lane.items and self._at_once(key, lane, item):
+            return
         lane.items.append(item)
+        self._wake(key, lane)
+        if len(lane.items) > self.bound:
+            oldest = next((i for i in lane.items if not isinstance(i, Started) and self._droppable(i)), None)
+            if oldest is not None:
+                lane.items.remove(oldest)
+                lane.dropped += 1
+
+    def _wake(self, key: str, lane: _Lane[Item]) -> None:
         if lane.waiter is not None:
             del self._idle[key]
             lane.waiter.set_result(True)
             lane.waiter = None
-        if len(lane.items) > self.bound:
-            oldest = next((i for i in lane.items if self._droppable(i)), None)
-            if oldest is not None:
-                lane.items.remove(oldest)
-                lane.dropped += 1
+
+    def _at_once(self, key: str, lane: _Lane[Item], item: Item) -> bool:
+        """Handle `item` now, as a step of its idle worker; False when it cannot start here (put
+        from inside a task: a lane's own, the web chat's), and the worker takes it as usual."""
+        if lane.worker is None or not can_start_now(lane.worker):
+            return False
+        try:
+            started = first_step(self._work(item), lane.worker, lane.context)
+        except (Exception, asyncio.CancelledError):     # as the worker does: one failure, not the lane's
+            log.exception("%s %s: handling an item failed", self.what, key)
+            return True
+        if started is not None:           # it waits for something: the worker awaits the rest
+            lane.items.append(started)
+            self._wake(key, lane)
+        return True
 
     async def _drain(self, key: str, lane: _Lane[Item]) -> None:
         loop = asyncio.get_running_loop()
         try:
             while True:
                 while lane.items:
+                    item = lane.items.popleft()
                     try:
-                        await self._work(lane.items.popleft())
+                        if isinstance(item, Started):
+                            await rest_of(item.coro, item.waiting_on)
+                        else:
+                            await self._work(item)
                     except Exception:                # one item's failure must not silence the lane
                         log.exception("%s %s: handling an item failed", self.what, key)
                 if lane.dropped:

@@ -17,8 +17,7 @@ import secrets
 import shlex
 import sqlite3
 import time
-import types
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from .access import Access, Pin, Refusal
@@ -26,6 +25,7 @@ from .adapter import from_where_it_came
 from .auth import User, fold
 from . import i18n
 from .durations import format_duration, parse_duration
+from .eager import rest_of
 from .device_values import takes
 from .i18n import _
 from .command import (DURATION, CommandError, CommandSet, CommandSpec, Context, Parameter, Shorthand, as_reply,
@@ -285,7 +285,7 @@ class Router:
         except StopIteration as done:
             return done.value
         async with asyncio.timeout(self.timeout):
-            return await _rest_of(produced, waiting_on)
+            return await rest_of(produced, waiting_on)
 
     async def _steps(self, produced: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """The items of a progress handler, all within the handler timeout. The timer runs only
@@ -479,28 +479,6 @@ class _Verdict:
     command: str = "unknown"
     refusal: str = ""                   # a refusal's kind (rate-limited, pin-missing...), for callers
     failed: bool = False                # the handler raised (its CommandError is an answer: "ok" to metrics)
-
-
-@types.coroutine
-def _rest_of(coro: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
-    """Await the rest of `coro`, whose first step already ran and is waiting on `waiting_on`:
-    what the task sends or throws in goes on to `coro`, as `await` would have passed it."""
-    while True:
-        try:
-            sent = yield waiting_on
-        except GeneratorExit:
-            coro.close()
-            raise
-        except BaseException as exc:            # CancelledError (the timeout), anything thrown in
-            try:
-                waiting_on = coro.throw(exc)
-            except StopIteration as done:
-                return done.value
-        else:
-            try:
-                waiting_on = coro.send(sent)
-            except StopIteration as done:
-                return done.value
 
 
 # `21 °C`, `40 %`, `19 degrés` (as the hub itself writes them, French typography): a unit written

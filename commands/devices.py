@@ -51,7 +51,7 @@ def _switch_problem(device: Device, rest: list[str], usage: str = SWITCH_USAGE) 
     if (problem := _cannot_switch(device)) is not None:
         return problem
     try:
-        _switch_words(" " + _("Usage: {usage}").format(usage=shown_usage(usage)), [device.name, *rest])
+        _switch_words(lambda: " " + _("Usage: {usage}").format(usage=shown_usage(usage)), [device.name, *rest])
     except CommandError as exc:
         return str(exc)
     return None
@@ -235,7 +235,7 @@ def _held_for(args: list[str]) -> str | None:
          shorthand=Shorthand.DEVICE_STATE, also_needs=_held_by_a_timer)
 async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
-    name, state, hold = _switch_words(ctx.usage(), [device, *words])
+    name, state, hold = _switch_words(ctx.usage, [device, *words])
     target = _device(ctx, name, SWITCHES)
     scheduling = ctx.hub.commands.find("in")
     if hold is not None and (scheduling is None or ctx.hub.access.authorize(str(ctx.sender), ctx.user, scheduling,
@@ -312,32 +312,33 @@ async def _switch_to(ctx: Context, state: str, words: list[str]) -> str | Reply:
     return await switch(ctx, name, state, *rest)
 
 
-def _switch_words(usage: str, words: list[str]) -> tuple[str, str, float | None]:
-    """(device, on|off|toggle, seconds or None) from `DEVICE STATE [[for] DURATION]`; `usage`
-    ends each refusal (the usage line of the command as typed: `allume`, `switch`)."""
+def _switch_words(usage: Callable[[], str], words: list[str]) -> tuple[str, str, float | None]:
+    """(device, on|off|toggle, seconds or None) from `DEVICE STATE [[for] DURATION]`; `usage()`
+    ends each refusal (the usage line of the command as typed: `allume`, `switch`), made only
+    then: a switch that goes through never words it."""
     # The state in either language: `on`, or `chauffage marche`, `arrêt`, `éteint` (STATE_WORDS).
     cut = next((i for i in range(len(words) - 1, 0, -1) if fold(words[i]) in STATE_WORDS), None)
     if cut is None and len(words) > 1 and fold(words[0]) in STATE_WORDS:     # `turn on the lamp`
         return " ".join(words[1:]), STATE_WORDS[fold(words[0])], None
     if cut is None:
         if len(words) == 1:
-            raise CommandError(_("Missing state.") + usage)
+            raise CommandError(_("Missing state.") + usage())
         shown = clean_text(words[-1])[:30]
         close = difflib.get_close_matches(fold(shown), SWITCH_STATES, n=1, cutoff=0.5)
         if close:                                      # `chauffage of`
             raise CommandError(_("The state is on, off or toggle, not {word!r}: did you mean {state}?").format(
-                word=shown, state=close[0]) + usage)
-        raise CommandError(_("The state is on, off or toggle, not {word!r}.").format(word=shown) + usage)
+                word=shown, state=close[0]) + usage())
+        raise CommandError(_("The state is on, off or toggle, not {word!r}.").format(word=shown) + usage())
     tail = words[cut + 1:]
     if len(tail) > 1 and fold(tail[0]) in ("in", "dans", "at", "a", "tomorrow", "demain"):
         # `éteins le chauffage dans 10 minutes`: not how long but when, which a timer says first.
         when = " ".join(tail)
         raise CommandError(_("{when} says when; to do it then, say that first: {line}").format(
-            when=when, line=f"{when} {' '.join(words[:cut + 1])}") + usage)
+            when=when, line=f"{when} {' '.join(words[:cut + 1])}") + usage())
     if tail and fold(tail[0]) in ("for", "pour", "pendant"):
         tail = tail[1:]
         if not tail:                                   # `chauffage on for`: not "on for ever"
-            raise CommandError(_("For how long? Add a duration (e.g. 2h, 30m).") + usage)
+            raise CommandError(_("For how long? Add a duration (e.g. 2h, 30m).") + usage())
     hold = None
     if tail:
         try:
@@ -345,11 +346,11 @@ def _switch_words(usage: str, words: list[str]) -> tuple[str, str, float | None]
         except ValueError as exc:
             if len(tail) == 1 and tail[0][:1].isdigit():     # a duration, wrong: parse_duration says how
                 said = str(exc)
-                raise CommandError(f"{said[:1].upper()}{said[1:]}." + usage) from None
+                raise CommandError(f"{said[:1].upper()}{said[1:]}." + usage()) from None
             raise CommandError(_("{word!r} is not a duration (e.g. 2h, 30m).").format(word=" ".join(tail)[:30])
-                               + usage) from None
+                               + usage()) from None
         if hold <= 0:
-            raise CommandError(_("The duration must be more than 0.") + usage)
+            raise CommandError(_("The duration must be more than 0.") + usage())
     return " ".join(words[:cut]), STATE_WORDS[fold(words[cut])], hold
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from chatops.config import DeviceSettings, DeviceType
 from chatops.announced import discovered_device
-from chatops.home import Device, PayloadError, Reading, path_from_template
+from chatops.ha_discovery import path_from_template
+from chatops.home import Device, PayloadError, Reading
 from chatops.payloads import extract
 from chatops.i18n import speaking
 

@@ -34,9 +34,11 @@ class Recorder:
             self.seen.append(item)
             self.changed.notify_all()
 
-    def spawn(self, coro: Awaitable[None], name: str) -> None:
+    def spawn(self, coro: Awaitable[None], name: str, context: contextvars.Context | None = None) -> asyncio.Task[None]:
         self.started += 1
-        self.tasks.append(asyncio.ensure_future(coro))
+        task = asyncio.get_running_loop().create_task(coro, context=context)  # type: ignore[arg-type]
+        self.tasks.append(task)
+        return task
 
     async def until(self, count: int) -> None:
         """Until `count` items were handled. A worker goes idle in the same step as its last
@@ -148,7 +150,7 @@ async def test_a_worker_starts_in_a_context_of_its_own(recorder: Recorder) -> No
 
 async def test_a_line_that_comes_while_the_hub_stops_is_dropped_with_a_log_line(
         recorder: Recorder, caplog: pytest.LogCaptureFixture) -> None:
-    def stopped(coro: Awaitable[None], name: str) -> None:
+    def stopped(coro: Awaitable[None], name: str, context: contextvars.Context | None = None) -> None:
         raise RuntimeError("the hub is not running")
 
     lanes: Lanes[str] = Lanes("lane", recorder.work, stopped, bound=20, droppable=lambda _: True)
@@ -156,3 +158,58 @@ async def test_a_line_that_comes_while_the_hub_stops_is_dropped_with_a_log_line(
         lanes.put("a", "too late")
     assert len(lanes) == 0
     assert "lane a: not handled, the hub is stopping" in caplog.text
+
+
+async def test_a_line_for_an_idle_lane_is_handled_before_the_read_callback_returns(recorder: Recorder) -> None:
+    """A network's read callback (no task running) puts a line on a lane whose worker waits:
+    the line is handled there and then, as a step of that worker (a `!temp` answer is written
+    before the callback returns, no wake-up or loop turn later)."""
+    current: list[asyncio.Task[object] | None] = []
+
+    async def work(item: str) -> None:
+        current.append(asyncio.current_task())
+        await recorder.work(item)
+
+    lanes = recorder.lanes(work)
+    lanes.put("a", "first")                  # from this test's task: the worker takes it
+    await recorder.until(1)
+    seen_when_put_returned: list[str] = []
+
+    def read_callback() -> None:
+        lanes.put("a", "second")
+        seen_when_put_returned.extend(recorder.seen)
+
+    asyncio.get_running_loop().call_soon(read_callback)
+    await recorder.until(2)
+    assert seen_when_put_returned == ["first", "second"]
+    assert current == [recorder.tasks[0], recorder.tasks[0]] and recorder.started == 1
+
+
+async def test_a_line_started_at_once_that_waits_goes_on_in_its_worker_ahead_of_later_lines(
+        recorder: Recorder) -> None:
+    """One that waits (a switch for its device's echo) goes on in the worker, within its
+    timeout, in the context its first step wrote (the asker's language), and the next line of
+    the conversation waits behind it."""
+    language: contextvars.ContextVar[str] = contextvars.ContextVar("language", default="en")
+    release = asyncio.Event()
+    steps: list[tuple[str, str, object]] = []
+
+    async def work(item: str) -> None:
+        if item == "slow":
+            language.set("fr")
+            async with asyncio.timeout(5):     # a timeout needs a current task: the worker
+                await release.wait()
+        steps.append((item, language.get(), asyncio.current_task()))
+        await recorder.work(item)
+
+    lanes = recorder.lanes(work)
+    lanes.put("a", "first")
+    await recorder.until(1)
+    loop = asyncio.get_running_loop()
+    loop.call_soon(lanes.put, "a", "slow")
+    loop.call_soon(lanes.put, "a", "after")
+    loop.call_soon(release.set)
+    await recorder.until(3)
+    assert [item for item, _, _ in steps] == ["first", "slow", "after"]
+    assert steps[1][1] == "fr"
+    assert all(task is recorder.tasks[0] for _, _, task in steps) and recorder.started == 1
