@@ -48,7 +48,6 @@ class Connection(irc3.IrcConnection):
 
     def data_received(self, data: bytes) -> None:
         self.last_read, self.heard = time.monotonic(), True
-        ack_now(self._socket)              # the server's next line is not held 40 ms (chatops.tcp)
         *lines, self._buffer = (self._buffer + data).split(b"\n")
         if len(self._buffer) > 16384:
             self.link.fail("the server sent a line longer than 16 KiB")
@@ -57,6 +56,10 @@ class Connection(irc3.IrcConnection):
             line = decode_line(raw.rstrip(b"\r"))
             if line and not self.closed:
                 self.link.received(line)
+        # The server's next line is not held 40 ms (chatops.tcp). Asked after the lines are
+        # handled: an answer written meanwhile carried the acknowledgement, and no packet of
+        # its own goes out for it.
+        ack_now(self._socket)
 
     def write(self, data: str) -> None:
         """Write one line; CR, LF and NUL inside it become spaces, so no text can start a second command."""
