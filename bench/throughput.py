@@ -6,7 +6,8 @@ runs as `chatops run` with the IRC adapter's pacing opened wide (burst 1000, 100
 the shipped 1 line/s is meant for public networks), the per-sender rate limit lifted; the floor
 is the raw-asyncio bot of bench/latency.py (its own process) under exactly the same load.
 Phases alternate hub, floor, hub, floor. Figures: commands/s, p50/p99 of each command's round
-trip, and the bot's CPU use (of one core) during its phases. Prints a markdown table; never
+trip, and the bot's CPU use (of one core) during its phases, also per command: steadier from run
+to run than the rate, which a shared machine's speed moves. Prints a markdown table; never
 fails on time. The router alone, in-process, is bench/router.py.
 
     .venv/bin/python -m bench.throughput [--quick] [--clients 10] [--count 1000] [--profile]
@@ -137,15 +138,15 @@ async def measure(clients_n: int, count: int, rounds: int, profile: bool, workdi
     floor_rate, floor_p50, floor_p99, floor_cpu, _ = figures("floor")
     rows = [
         ["chatops hub (`chatops run`, irc3 adapter, pacing open)", total, hub_rate, hub_p50, hub_p99,
-         f"{hub_cpu:.0%}", f"x{hub_rate / floor_rate:.2f}", f"x{hub_p99 / floor_p99:.2f}"],
+         f"{hub_cpu:.0%}", hub_cpu / hub_rate * 1e6, f"x{hub_rate / floor_rate:.2f}", f"x{hub_p99 / floor_p99:.2f}"],
         ["floor: raw asyncio bot, answer from memory", total, floor_rate, floor_p50, floor_p99,
-         f"{floor_cpu:.0%}", "x1.00", "x1.00"],
+         f"{floor_cpu:.0%}", floor_cpu / floor_rate * 1e6, "x1.00", "x1.00"],
     ]
     text = (f"Throughput through ngircd 26.1 on loopback: {clients_n} clients, each sending its next "
             f"`temp salon` (direct message) as soon as the answer comes; {rounds} alternating phase(s) of "
             f"{count} commands per client per bot ({machine()})\n\n"
             + table(["bot", "commands", "commands/s", "p50 ms", "p99 ms", "bot CPU (of one core)",
-                     "commands/s / floor", "p99 / floor"], rows))
+                     "bot CPU µs / command", "commands/s / floor", "p99 / floor"], rows))
     load = {bot: LOAD_CPU.get(bot, 0.0) / sum(r[0] for r in results[bot]) for bot in results}
     server = {bot: SERVER_CPU.get(bot, 0.0) / sum(r[0] for r in results[bot]) for bot in results}
     text += (f"\n\nCPU of the other processes (of one core), hub phases / floor phases: the load generator "
