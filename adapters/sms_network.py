@@ -67,7 +67,7 @@ def number_problem(user: str, pattern: str, country: str) -> str | None:
     if e164(pattern, country) is not None:
         return None
     return (f"users.{user}.sms: {pattern!r} is no phone number in {country}: {user} is never recognised by it, "
-            f"and SMS to it fail; write it as {example_number(country)} (the international form: + and the "
+            f"and SMS to it fail; write it in the international form, e.g. {example_number(country)} (+ and the "
             f"country code, then the number)")
 
 

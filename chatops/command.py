@@ -75,6 +75,7 @@ class CommandSpec:
     also_needs: Callable[[list[str]], str | None] | None = None      # (args): a command whose access rule applies too
     spoken_in: str | None = None       # a verb of one language (`allume`): listed by help to its speakers only
     overtakes: Callable[[list[str]], bool] | None = None   # (args): answered ahead of a line still being handled
+    french: tuple[str, ...] = ()       # the aliases that are French words (`ouvre`), also in `aliases`
     # (fixed parameters, whether one takes the rest, index of the first text one): what binding
     # the words asks of the parameters, worked out once (chatops.router.bind, on every line).
     shape: tuple[int, bool, int | None] = field(init=False, compare=False, repr=False)
@@ -83,6 +84,15 @@ class CommandSpec:
         fixed = [p for p in self.parameters if not p.rest]
         first_text = next((i for i, p in enumerate(fixed) if p.kind is str), None)
         object.__setattr__(self, "shape", (len(fixed), len(fixed) < len(self.parameters), first_text))
+
+    def offered_to(self, language: str) -> tuple[str, ...]:
+        """The name and aliases a did-you-mean or `help` offers a speaker of `language`: every
+        word works for everyone, but an English speaker offered `lever` for `lower` would raise
+        the thermostat they meant to lower."""
+        if self.spoken_in not in (None, language):
+            return ()
+        others = tuple(w for w in self.aliases if w not in self.french)
+        return (self.name, *self.french, *others) if language == "fr" else (self.name, *others)
 
 
 @dataclass(slots=True)
@@ -154,7 +164,7 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
             unmetered: bool = False, shorthand: Shorthand | None = None,
             precheck: Callable[[Any, list[str]], str | None] | None = None,
             also_needs: Callable[[list[str]], str | None] | None = None, spoken_in: str | None = None,
-            overtakes: Callable[[list[str]], bool] | None = None,
+            overtakes: Callable[[list[str]], bool] | None = None, french: list[str] | tuple[str, ...] = (),
             ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
     """Mark `func(ctx, ...)` as the command `name`; usage and help come from its signature and docstring.
 
@@ -167,7 +177,8 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
     these arguments need as well (`switch heater on for 2h` sets a timer: `in`'s), so that
     `chatops check` refuses an automation whose owner could not run it. `spoken_in` marks a
     verb of one language (`allume`, `fr`): it works for everyone, and `help` lists it to those
-    who speak it. `overtakes(args)` says the line must not wait behind an earlier line of the
+    who speak it; `french` lists the aliases that are French words, likewise offered (by help and
+    did-you-mean) to French speakers only. `overtakes(args)` says the line must not wait behind an earlier line of the
     same conversation still being handled (`volet stop` while `volet close` waits for a silent
     motor): it runs beside it, through the same access path.
     """
@@ -180,7 +191,7 @@ def command(name: str, *, aliases: list[str] | tuple[str, ...] = (), permission:
                             "(blocking work goes in `await asyncio.to_thread(...)`)")
         parameters = _parameters(func)
         spec = CommandSpec(
-            name=name, func=func, aliases=tuple(aliases), permission=permission or name,
+            name=name, func=func, aliases=(*aliases, *french), french=tuple(french), permission=permission or name,
             usage=usage or _usage(name, parameters), help=_first_line(func.__doc__),
             parameters=parameters, hidden=hidden, needs_user=needs_user,
             unmetered=unmetered, shorthand=shorthand, precheck=precheck, also_needs=also_needs, spoken_in=spoken_in,
@@ -284,6 +295,10 @@ class CommandSet:
     @property
     def words(self) -> list[str]:
         return list(self._by_word)
+
+    def offered_to(self, language: str) -> list[str]:
+        """The folded command words a speaker of `language` is offered (CommandSpec.offered_to)."""
+        return list(dict.fromkeys(fold(w) for spec in self.specs for w in spec.offered_to(language)))
 
     def written(self, word: str) -> str:
         """A command word (folded, as `words` gives it) as its command writes it, accents and

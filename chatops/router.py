@@ -382,8 +382,8 @@ class Router:
             # (A device named alone by someone who may not read devices is no command to them.)
             meant = self._meant(words, None if sees_devices else {})
             if meant is not None:
-                return _("{word!r} is not a command (did you mean {meant}?)").format(word=words[0], meant=meant)
-            return _("{word!r} is not a command").format(word=words[0])
+                return _("{word!r} is not a command. Did you mean {meant}?").format(word=words[0], meant=meant)
+            return _("{word!r} is not a command. Say help for the list.").format(word=words[0])
         if refusal is not None:
             return refusal.answer or refusal.detail
         other = self.commands.find(spec.also_needs(args) or "") if spec.also_needs is not None else None
@@ -451,9 +451,16 @@ class Router:
         the closest device's name with the words that followed (`chaufage on`: `chauffage on`,
         the shorthand it was meant to be), whichever is closer; None when nothing is close."""
         devices = self._device_words() if devices is None else devices
-        close = difflib.get_close_matches(fold(words[0]), [*self.commands.words, *devices], n=1, cutoff=0.6)
-        if not close:
+        word = fold(words[0])
+        offered = self.commands.offered_to(i18n.current_language())
+        # Another language's word only when it is plainly the one typed (`alume`: allume), not
+        # merely close (`lower`: lever, which raises).
+        others = set(self.commands.words).difference(offered)
+        close = max(((difflib.SequenceMatcher(None, word, candidate).ratio(), candidate) for candidate in
+                     [*offered, *devices, *others]), default=(0.0, ""))
+        if close[0] < (0.8 if close[1] in others else 0.6):
             return None
+        close = (close[1],)
         spec = self.commands.find(close[0])
         if spec is not None:
             return self.commands.written(close[0])     # the word close to it, in its language and accents: éteins

@@ -62,14 +62,14 @@ async def simulate(ctx: Context, what: Literal["smoke", "motion"], state: Litera
     unstored = sorted(rule for (rule, device) in hub.alerts.unstored.alerts if device == detector.name)
     if on and unstored and not raised:      # storage failing: the alarm went from memory, not stored
         return _('{done}; {label} reports it.').format(done=done, label=detector.label) + " " + _(
-            "Alert {rules} is active (NOT STORED: the hub's storage is failing): `ack` stops it.").format(
+            "Alert {rules} is active (NOT STORED: the hub's storage is failing): say ack to stop it.").format(
             rules=", ".join(unstored))
     if not (on and raised):
         return _('{done}; {label} reports it.').format(done=done, label=detector.label) + \
             (muted_note(hub, detector.name) if on else "")
     states = [_("Alert #{id} ({name}) is active, acknowledged by {who}.").format(id=alert_id, name=name,
                                                                                 who=acked_by[alert_id])
-              if acked_by.get(alert_id) else _("Alert #{id} ({name}) is active: `ack` stops it.").format(
+              if acked_by.get(alert_id) else _("Alert #{id} ({name}) is active: say ack to stop it.").format(
                   id=alert_id, name=name)
               for alert_id, name in raised.items()]
     return _('{done}; {label} reports it.').format(done=done, label=detector.label) + " " + " ".join(states)

@@ -14,7 +14,7 @@ from chatops.durations import format_duration, leading_duration
 MAX_MUTE = 30 * 86400.0
 
 
-@command("alerts", aliases=["alertes", "alarms"])
+@command("alerts", aliases=["alarms"], french=["alertes"])
 async def alerts(ctx: Context) -> str:
     """Active alerts with their id, age, who was told and who acknowledged."""
     active = await ctx.hub.alerts.active()
@@ -46,7 +46,7 @@ async def alerts(ctx: Context) -> str:
     return "\n".join(lines)
 
 
-@command("ack", aliases=["acquitter", "acquitte", "ok"], usage="ack [ID]", unmetered=True, overtakes=lambda _args: True)
+@command("ack", aliases=["ok"], french=["acquitter", "acquitte"], usage="ack [ID]", unmetered=True, overtakes=lambda _args: True)
 async def ack(ctx: Context, alert_id: str | None = None) -> str:
     """Acknowledge an alert (the latest when no id): repeats stop, the others are told."""
     number = None
@@ -86,7 +86,7 @@ def _mute_problem(hub: Any, args: list[str]) -> str | None:
     return None
 
 
-@command("mute", aliases=["silence", "muet"], usage="mute RULE DURATION", needs_user=True, precheck=_mute_problem)
+@command("mute", french=["silence", "muet"], usage="mute RULE DURATION", needs_user=True, precheck=_mute_problem)
 async def mute(ctx: Context, rule: str, duration: str, *more: str) -> str:
     """Silence an alert rule for a while (e.g. mute smoke 30m, mute smoke 2 hours; 0 to unmute)."""
     seconds = _mute_seconds(ctx.hub, rule, [duration, *more])

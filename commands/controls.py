@@ -176,7 +176,7 @@ def _stops(args: list[str]) -> bool:
     return bool(args) and args[-1].casefold() in STOP_WORDS
 
 
-@command("set", aliases=["règle", "regle", "mets"], precheck=SET_VALUE.precheck, usage="set DEVICE VALUE", needs_user=True, permission="switch",
+@command("set", french=["règle", "regle", "mets"], precheck=SET_VALUE.precheck, usage="set DEVICE VALUE", needs_user=True, permission="switch",
          shorthand=Shorthand.DEVICE_VALUE, overtakes=_stops)
 async def set_value(ctx: Context, device: str, value: str) -> str:
     """Set a light's brightness, a thermostat's target or mode, a cover's position, a number or a select."""
@@ -194,7 +194,7 @@ async def set_value(ctx: Context, device: str, value: str) -> str:
     return await _drive(ctx, target, action, value)
 
 
-@command("dim", aliases=["tamise", "variateur"], precheck=DIMS.precheck, usage="dim LIGHT PERCENT", needs_user=True, permission="switch")
+@command("dim", french=["tamise", "variateur"], precheck=DIMS.precheck, usage="dim LIGHT PERCENT", needs_user=True, permission="switch")
 async def dim(ctx: Context, light: str, percent: str) -> str:
     """Set a light's brightness (dim lampe 40)."""
     target = _settable(ctx, light)
@@ -203,19 +203,19 @@ async def dim(ctx: Context, light: str, percent: str) -> str:
     return await set_value(ctx, target.name, percent if percent.endswith("%") else f"{percent}%")
 
 
-@command("open", aliases=["ouvre", "ouvrir", "monte", "monter", "remonte", "lève", "lever"], precheck=_covers("open").precheck, usage="open COVER", needs_user=True, permission="switch")
+@command("open", french=["ouvre", "ouvrir", "monte", "monter", "remonte", "lève", "lever"], precheck=_covers("open").precheck, usage="open COVER", needs_user=True, permission="switch")
 async def open_cover(ctx: Context, cover: str) -> str:
     """Open a shutter or blind."""
     return await _cover_word(ctx, cover, "open")
 
 
-@command("close", aliases=["ferme", "fermer", "baisse", "baisser", "descends", "descend", "descendre"], precheck=_covers("close").precheck, usage="close COVER", needs_user=True, permission="switch")
+@command("close", french=["ferme", "fermer", "baisse", "baisser", "descends", "descend", "descendre"], precheck=_covers("close").precheck, usage="close COVER", needs_user=True, permission="switch")
 async def close_cover(ctx: Context, cover: str) -> str:
     """Close a shutter or blind."""
     return await _cover_word(ctx, cover, "close")
 
 
-@command("stop", aliases=["arrête", "arrete", "stoppe", "stopper"], precheck=_covers("stop").precheck, usage="stop COVER", needs_user=True,
+@command("stop", french=["arrête", "arrete", "stoppe", "stopper"], precheck=_covers("stop").precheck, usage="stop COVER", needs_user=True,
          permission="switch", overtakes=lambda _args: True)
 async def stop_cover(ctx: Context, cover: str) -> str:
     """Stop a shutter or blind where it is."""

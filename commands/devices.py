@@ -162,7 +162,7 @@ def _no_room(ctx: Context, name: str) -> str:
     return _("No room called {name!r}. Rooms with a temperature: {rooms}.").format(name=name, rooms=rooms)
 
 
-@command("temp", aliases=["temperature", "température"], usage="temp [ROOM]", precheck=_room_problem)
+@command("temp", aliases=["temperature"], french=["température"], usage="temp [ROOM]", precheck=_room_problem)
 async def temp(ctx: Context, room: str | None = None) -> str:
     """Temperature of a room, or of every room."""
     if room:
@@ -205,7 +205,7 @@ async def _readings(ctx: Context, devices: list[Device]) -> list[str]:
     return list(await asyncio.gather(*(_reading(ctx, d) for d in devices)))
 
 
-@command("read", aliases=["get", "lire", "lis"], precheck=names_a_device, usage="read DEVICE", shorthand=Shorthand.DEVICE)
+@command("read", aliases=["get"], french=["lire", "lis"], precheck=names_a_device, usage="read DEVICE", shorthand=Shorthand.DEVICE)
 async def read(ctx: Context, device: str) -> str:
     """Current value of any device."""
     target = _device(ctx, device)
@@ -391,7 +391,7 @@ async def _switch_back_later(ctx: Context, target: Device, wanted: bool, before:
     return answer
 
 
-@command("devices", aliases=["appareils", "list"], usage="devices [TYPE|NAME]")
+@command("devices", aliases=["list"], french=["appareils"], usage="devices [TYPE|NAME]")
 async def devices(ctx: Context, *words: str) -> str:
     """List the devices the hub knows; a type (light, sensor...) or part of a name picks some."""
     if not ctx.may_use("read"):
@@ -438,7 +438,7 @@ def _picked(device: Device, wanted: str) -> bool:
                for word in (device.name, device.label, *device.settings.aliases))
 
 
-@command("status", aliases=["etat", "état"])
+@command("status", french=["etat", "état"])
 async def status(ctx: Context) -> str:
     """Health of the hub: MQTT, each network, devices, active alerts."""
     hub = ctx.hub

@@ -11,7 +11,7 @@ from chatops.i18n import _, current_language, translator
 from chatops.message import Reply
 
 
-@command("help", aliases=["aide", "?"])
+@command("help", aliases=["?"], french=["aide"])
 async def help_(ctx: Context, name: str | None = None) -> AsyncIterator[str | Reply]:
     """List the commands you may use, or show how to use one."""
     if name:
@@ -35,7 +35,7 @@ async def help_(ctx: Context, name: str | None = None) -> AsyncIterator[str | Re
     also = current_language() != "en"
     lines = [_line(s, prefix, with_aliases=also) for s in usable]
     if ctx.may("switch") and ctx.user:
-        lines.append(_("{prefix}DEVICE on|off — shorthand for switch (e.g. {prefix}chauffage on)").format(prefix=prefix))
+        lines.append(_("{prefix}DEVICE on|off — Shorthand for switch (e.g. {prefix}chauffage on).").format(prefix=prefix))
     # Longer than one answer may be (plugins add lines, French adds each command's other words):
     # in several answers, cut between lines, rather than one cut short. Low priority: on a paced
     # network (IRC, a line a second) 36 lines of help must not hold up the channels' answers.
@@ -76,7 +76,7 @@ def _about(ctx: Context, name: str) -> str:
     return said
 
 
-@command("whoami", aliases=["moi"])
+@command("whoami", french=["moi"])
 async def whoami(ctx: Context) -> str:
     """Show how the hub identifies you and what you may do."""
     who = ctx.user.name if ctx.user else _("an unknown sender")
@@ -100,7 +100,8 @@ def _names(specs: list[CommandSpec]) -> list[str]:
 def _line(spec: CommandSpec, prefix: str, with_aliases: bool) -> str:
     """`usage — help (also: aliases)`: one command as `help` shows it."""
     usage = shown_usage(spec.usage)
-    others = [alias for alias in spec.aliases if alias != usage.split(" ", 1)[0]]    # `éteins` is shown first
+    others = [alias for alias in spec.offered_to(current_language())[1:]     # French words to French speakers
+              if alias != usage.split(" ", 1)[0]]                                # `éteins` is shown first
     aliases = " " + _("(also: {names})").format(names=", ".join(others)) if with_aliases and others else ""
     return f"{prefix}{usage} — {_help(spec)}{aliases}"
 

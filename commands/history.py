@@ -107,7 +107,7 @@ def _on_share(points: list[tuple[float, float]], until: float) -> float:
     return on / total if total > 0 else float(points[-1][1] >= 0.5)
 
 
-@command("history", aliases=["historique", "stats"], usage="history DEVICE [24h|7d]", precheck=_words_problem)
+@command("history", aliases=["stats"], french=["historique"], usage="history DEVICE [24h|7d]", precheck=_words_problem)
 async def history(ctx: Context, *words: str) -> str:
     """Min, average and max of a device over a period, and its last value."""
     _history_on(ctx)
@@ -137,7 +137,7 @@ async def history(ctx: Context, *words: str) -> str:
         max=format_value(summary.max, unit), last=format_value(summary.last, unit), count=count) + _unstored(ctx))
 
 
-@command("graph", aliases=["chart", "courbe", "graphe", "graphique"], usage="graph DEVICE [DEVICE...] [24h|7d]",
+@command("graph", aliases=["chart"], french=["courbe", "graphe", "graphique"], usage="graph DEVICE [DEVICE...] [24h|7d]",
          precheck=_words_problem)
 async def graph(ctx: Context, *words: str) -> Reply:
     """A chart of one or more devices over a period (24h unless you say 7d, 1h...)."""

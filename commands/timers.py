@@ -73,26 +73,26 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
         timer_id=timer_id, line=line, when=local_time(plan.first, timers.tz, now), duration=format_duration(round(plan.first - now, 3)), repeat=repeat))
 
 
-@command("in", aliases=other_words("in"), permission="schedule", needs_user=True, usage="in DURATION COMMAND")
+@command("in", french=other_words("in"), permission="schedule", needs_user=True, usage="in DURATION COMMAND")
 async def in_(ctx: Context, *words: str) -> str:
     """Run a command once after a delay: in 10m snap entree (French: dans 10m photo entree)."""
     return await _schedule(ctx, "in", words)
 
 
-@command("at", aliases=other_words("at"), permission="schedule", needs_user=True, usage="at [YYYY-MM-DD] HH:MM COMMAND")
+@command("at", french=other_words("at"), permission="schedule", needs_user=True, usage="at [YYYY-MM-DD] HH:MM COMMAND")
 async def at(ctx: Context, *words: str) -> str:
     """Run a command once at a time of day or a date: at 06:30 chauffage on (French: à 6h30 allume chauffage)."""
     return await _schedule(ctx, "at", words)
 
 
-@command("tomorrow", aliases=other_words("tomorrow"), permission="schedule", needs_user=True,
+@command("tomorrow", french=other_words("tomorrow"), permission="schedule", needs_user=True,
          usage="tomorrow [at] HH:MM COMMAND")
 async def tomorrow(ctx: Context, *words: str) -> str:
     """Run a command once tomorrow at a time of day: tomorrow at 7:00 chauffage on (French: demain à 7h allume chauffage)."""
     return await _schedule(ctx, "tomorrow", words)
 
 
-@command("every", aliases=other_words("every"), permission="schedule", needs_user=True,
+@command("every", french=other_words("every"), permission="schedule", needs_user=True,
          usage="every day|weekday|weekend|monday,friday at HH:MM COMMAND | every DURATION COMMAND")
 async def every(ctx: Context, *words: str) -> str:
     """Run a command on a schedule: every weekday at 06:30 chauffage on, every 15m read salon (French: tous les jours ouvrés à 6h30, toutes les 15m)."""
@@ -134,7 +134,7 @@ def _describe(ctx: Context, timer: Timer, now: float) -> str:
     return f"#{timer.id} {when} {timer.owner}: {timer.command} ({_repeat(timer.recurrence)})"
 
 
-@command("timers", aliases=["minuteries", "minuterie"], permission="schedule", usage="timers")
+@command("timers", french=["minuteries", "minuterie"], permission="schedule", usage="timers")
 async def timers(ctx: Context) -> str:
     """List the timers: next run, owner, command, repeat."""
     now = ctx.hub.clock.time()
@@ -161,7 +161,7 @@ async def _own_timer(ctx: Context, ident: str) -> Timer:
     return timer
 
 
-@command("cancel", aliases=["annule", "annuler"], permission="schedule", needs_user=True, usage="cancel ID")
+@command("cancel", french=["annule", "annuler"], permission="schedule", needs_user=True, usage="cancel ID")
 async def cancel(ctx: Context, id: str) -> str:  # noqa: A002 (named as in the usage line: cancel ID)
     """Cancel a timer for good."""
     timer = await _own_timer(ctx, id)
@@ -180,7 +180,7 @@ async def pause(ctx: Context, id: str) -> str:  # noqa: A002 (named as in the us
         id=timer.id, command=_what(timer), prefix=ctx.prefix)
 
 
-@command("resume", aliases=["reprends", "reprendre"], permission="schedule", needs_user=True, usage="resume ID")
+@command("resume", french=["reprends", "reprendre"], permission="schedule", needs_user=True, usage="resume ID")
 async def resume(ctx: Context, id: str) -> str:  # noqa: A002 (named as in the usage line: resume ID)
     """Resume a paused timer."""
     timer = await _own_timer(ctx, id)
@@ -199,7 +199,7 @@ async def resume(ctx: Context, id: str) -> str:  # noqa: A002 (named as in the u
         id=timer.id, command=timer.command, when=local_time(when or now, hub_timers.tz, now))
 
 
-@command("automations", aliases=["automatismes"], usage="automations")
+@command("automations", french=["automatismes"], usage="automations")
 async def automations(ctx: Context) -> str:
     """List the automations with their last and next run."""
     lines = await ctx.hub.automations.describe()
@@ -224,14 +224,14 @@ async def _toggle(ctx: Context, name: str, enabled: bool) -> str:
     return _('Automation {name!r} {value}.').format(name=auto.name, value=_("enabled") if enabled else _("disabled"))
 
 
-@command("enable", aliases=["active", "activer"], permission="automations", needs_user=True, usage="enable NAME",
+@command("enable", aliases=["active"], french=["activer"], permission="automations", needs_user=True, usage="enable NAME",
          precheck=_no_automation)
 async def enable(ctx: Context, name: str) -> str:
     """Enable an automation (also one the loop guard stopped)."""
     return await _toggle(ctx, name, True)
 
 
-@command("disable", aliases=["desactive", "désactive", "desactiver", "désactiver"], permission="automations",
+@command("disable", french=["desactive", "désactive", "desactiver", "désactiver"], permission="automations",
          needs_user=True, usage="disable NAME", precheck=_no_automation)
 async def disable(ctx: Context, name: str) -> str:
     """Disable an automation until enable NAME (kept across restarts)."""

@@ -125,7 +125,7 @@ async def test_web_chat_simulate_gets_the_answer_and_the_alert(tmp_path: Path, m
             alert = next(r for r in received if r["notice"])
             assert answer == {"type": "reply", "notice": False, "images": [],
                               "text": "Simulated smoke detected in the kitchen; kitchen smoke detector reports it. "
-                                      "Alert #1 (smoke) is active: `ack` stops it."}
+                                      "Alert #1 (smoke) is active: say ack to stop it."}
             assert alert["type"] == "reply" and alert["text"] == RAISED
             assert len(alert["images"]) == 1                          # the rule's snapshot of entree
             assert alert["images"][0].startswith("/files/"), "relative: right by whatever name the page was opened"

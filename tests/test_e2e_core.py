@@ -62,7 +62,7 @@ def test_piped_console_shows_the_alert_it_caused_before_it_stops(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert ("Simulated smoke detected in the kitchen; kitchen smoke detector reports it. "
-            "Alert #1 (smoke) is active: `ack` stops it.") in lines   # the alert itself may print first
+            "Alert #1 (smoke) is active: say ack to stop it.") in lines   # the alert itself may print first
     assert any(line.startswith("#1 [critical] Smoke detected in the kitchen!") for line in lines)
     assert "Alert #1 (smoke) acknowledged; reminders stopped." in lines
     assert "! [CRITICAL] Smoke detected in the kitchen! (alert #1; answer ack 1)" in lines
@@ -74,7 +74,7 @@ def test_simulating_smoke_again_says_who_acknowledged_the_alert(tmp_path: Path) 
     said = [line for line in result.stdout.splitlines() if line.startswith("Simulated smoke")]
     assert said == [
         "Simulated smoke detected in the kitchen; kitchen smoke detector reports it. "
-        "Alert #1 (smoke) is active: `ack` stops it.",
+        "Alert #1 (smoke) is active: say ack to stop it.",
         "Simulated smoke detected in the kitchen; kitchen smoke detector reports it. "
         "Alert #1 (smoke) is active, acknowledged by owner."]
 

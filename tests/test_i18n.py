@@ -136,7 +136,7 @@ def test_the_demo_path_in_french_on_the_console(tmp_path: Path) -> None:
     assert re.fullmatch(r"salon — sur 7j \(simulé avant \d\d:\d\d\) : \d+(\u202f\d{3})? points", said[6]), said[6]
     assert re.fullmatch(r"entrée à \d\d:\d\d:\d\d", said[8]), said[7:9]
     assert "Fumée simulée détectée dans la cuisine ; kitchen smoke detector le signale. " \
-           "L'alerte n°1 (smoke) est en cours : `ack` l'arrête." in said
+           "L'alerte n°1 (smoke) est en cours : dites ack pour l'arrêter." in said
     assert "Alerte n°1 (smoke) acquittée ; les rappels sont arrêtés." in said
     assert "kitchen smoke detector: détecté" in said             # a detector is not "allumé"
     assert any(line.startswith("! [CRITIQUE] Smoke detected in the kitchen! (alerte n°1 ; répondez ack 1)")
@@ -162,7 +162,7 @@ async def test_timers_automations_and_durations_read_french(tmp_path: Path, mosq
         assert (await exec_command(hub, "dans 5m lire salon")).startswith("Minuterie n°5 : lire salon "), "dans"
         listed = (await exec_command(hub, "minuteries")).splitlines()
         assert any(line.endswith(" owner: allume chauffage (tous les jours ouvrés à 06:30)") for line in listed), listed
-        assert await exec_command(hub, "dans 5m truc") == "Non programmé : 'truc' n'est pas une commande"
+        assert await exec_command(hub, "dans 5m truc") == "Non programmé : 'truc' n'est pas une commande. Dites aide pour la liste."
         assert "Formes : dans 10m COMMANDE, à 6h30 COMMANDE," in await exec_command(hub, "dans bientôt lire salon")
         assert (await exec_command(hub, "annule 5")).startswith("Minuterie n°5 annulée")
         automations = await exec_command(hub, "automatismes")
@@ -366,4 +366,4 @@ async def test_a_mistyped_french_word_gets_the_french_word_as_written(tmp_path: 
     assert await alice("aide etiens") == "Aucune commande 'etiens'. Vouliez-vous dire aide éteins ?"
     assert await alice("aide reglle") == "Aucune commande 'reglle'. Vouliez-vous dire aide règle ?"
     assert await alice("dans 1m alume chauffage") == \
-        "Non programmé : 'alume' n'est pas une commande (vouliez-vous dire allume ?)"
+        "Non programmé : 'alume' n'est pas une commande. Vouliez-vous dire allume ?"

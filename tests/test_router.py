@@ -99,7 +99,7 @@ async def test_help_shows_the_prefix_only_where_one_is_needed(hub: Hub) -> None:
     direct = (await exec_command(hub, "help")).splitlines()
     assert direct[0] == "Commands:"
     assert "temp [ROOM] — Temperature of a room, or of every room." in direct
-    assert direct[-1] == "DEVICE on|off — shorthand for switch (e.g. chauffage on)"
+    assert direct[-1] == "DEVICE on|off — Shorthand for switch (e.g. chauffage on)."
     assert not [line for line in direct if line.startswith("!")]
     # The listing goes behind other answers on a paced network (36 IRC lines at a line a second).
     assert all(reply.low_priority for reply in await hub.execute(message("help")))

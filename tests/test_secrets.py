@@ -427,7 +427,7 @@ def test_a_secret_pasted_where_its_variable_goes_is_not_printed_back(tmp_path: P
 
 def test_a_secret_file_the_hub_account_cannot_read_says_whose_it_must_be(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`cannot read …: Permission denied` under "secrets are missing" named neither the account nor
+    """`cannot read …: Permission denied` under "secrets or files ... missing" named neither the account nor
     the fix. (The tests run as root, whom every mode lets read: the refusal is played here.)"""
     import getpass
 

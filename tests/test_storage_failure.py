@@ -712,7 +712,7 @@ async def test_simulate_names_the_alarm_sent_from_memory(tmp_path: Path, mosquit
     async with running(Hub(settings, tty=False)) as hub:
         await hub.store.call(lambda: hub.store.db.execute("PRAGMA query_only = ON"))
         answer = await exec_command(hub, "simulate smoke on", network="loopback", adapter="loop")
-        assert answer.endswith("Alert smoke is active (NOT STORED: the hub's storage is failing): `ack` stops it."), \
+        assert answer.endswith("Alert smoke is active (NOT STORED: the hub's storage is failing): say ack to stop it."), \
             answer
 
 

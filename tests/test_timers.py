@@ -277,9 +277,9 @@ async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosqu
             "Not scheduled: sorry, kid may not use switch."
         assert (await say(hub, "in 1m read salon", network="web", sender="kid")).startswith("Timer #1: read salon")
         assert (await say(hub, "in 1m chauffage on", network="web", sender="fam")).startswith("Timer #2: ")
-        assert await say(hub, "in 1m frobnicate") == "Not scheduled: 'frobnicate' is not a command"
+        assert await say(hub, "in 1m frobnicate") == "Not scheduled: 'frobnicate' is not a command. Say help for the list."
         assert await say(hub, "in 1m chaufage on") == \
-            "Not scheduled: 'chaufage' is not a command (did you mean chauffage on?)"
+            "Not scheduled: 'chaufage' is not a command. Did you mean chauffage on?"
         assert re.fullmatch(r"Timer #\d+: read salon at \w+ 07:00 \(in [0-9dhm]+\)\.",
                             await say(hub, "tomorrow at 7 am read salon", network="web", sender="kid"))
         assert (await say(hub, "in 1h 30m read salon", network="web", sender="kid")).endswith("(in 1h30m).")

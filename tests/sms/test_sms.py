@@ -548,5 +548,5 @@ async def test_a_users_number_that_is_no_phone_number_is_warned_of_at_start(
     async with running(Hub(settings)) as hub:
         await sms_up(hub)
         assert "sms: users.eve.sms: '06123456789' is no phone number in +33: eve is never recognised by it, and " \
-               "SMS to it fail; write it as +33612345678" in caplog.text
+               "SMS to it fail; write it in the international form, e.g. +33612345678" in caplog.text
         assert "users.alice.sms" not in caplog.text

@@ -43,8 +43,8 @@ def test_check_names_each_users_number_that_is_no_phone_number_with_the_internat
                                 f'[adapters.sms]\nbackend = "smsd"\nsmsd_config = "{config}"\n', capsys)
     assert code == 0, err                  # the hub runs, for everyone else: a warning
     assert "warning: users.bob.sms: '06123456789' is no phone number in +33: bob is never recognised by it, " \
-           "and SMS to it fail; write it as +33612345678 (the international form: + and the country code, " \
-           "then the number)" in err, err
+           "and SMS to it fail; write it in the international form, e.g. +33612345678 (+ and the country " \
+           "code, then the number)" in err, err
     assert "warning: users.giulia.sms: '061234' is no phone number in +33" in err, err
     assert "'06 12 34 56 78'" not in err and "users.alice" not in err, err
 
@@ -59,7 +59,7 @@ def test_check_reads_numbers_in_the_sms_adapters_own_country(
     assert code == 0, err
     assert "'06 1234 5678'" not in err and "'06123456789'" not in err, "numbers there, not in France"
     assert "warning: users.giulia.sms: '3331234567890' is no phone number in IT: giulia is never recognised by it, and SMS " \
-           "to it fail; write it as +393123456789" in err, err
+           "to it fail; write it in the international form, e.g. +393123456789" in err, err
 
 
 def test_check_reports_a_missing_smsd_config_naming_the_key(
