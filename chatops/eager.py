@@ -23,12 +23,14 @@ _leave_task = getattr(tasks, "_leave_task", None)
 
 
 class Started:
-    """A coroutine whose first step ran and which now waits on `waiting_on`: `rest_of` it."""
+    """A coroutine whose first step ran and which now waits on `waiting_on`: `rest_of` it.
+    `thrown`: a cancellation its task got before it awaited the rest (rest_of passes it on)."""
 
-    __slots__ = ("coro", "waiting_on")
+    __slots__ = ("coro", "waiting_on", "thrown")
 
     def __init__(self, coro: Coroutine[Any, Any, Any], waiting_on: Any) -> None:
         self.coro, self.waiting_on = coro, waiting_on
+        self.thrown: BaseException | None = None
 
 
 def can_start_now(task: asyncio.Task[Any]) -> bool:
@@ -54,11 +56,18 @@ def first_step(coro: Coroutine[Any, Any, Any], task: asyncio.Task[Any],
 
 
 @types.coroutine
-def rest_of(coro: Any, waiting_on: Any) -> Generator[Any, Any, Any]:
+def rest_of(coro: Any, waiting_on: Any, thrown: BaseException | None = None) -> Generator[Any, Any, Any]:
     """Await the rest of `coro`, whose first step already ran and is waiting on `waiting_on`:
-    what the task sends or throws in goes on to `coro`, as `await` would have passed it."""
+    what the task sends or throws in goes on to `coro`, as `await` would have passed it.
+    `thrown`: a cancellation the task got before this was awaited, thrown in first (what it
+    waits on is cancelled, as Task.cancel() cancels what a task waits on)."""
     while True:
         try:
+            if thrown is not None:
+                exc, thrown = thrown, None
+                if isinstance(exc, asyncio.CancelledError) and asyncio.isfuture(waiting_on):
+                    waiting_on.cancel()
+                raise exc
             sent = yield waiting_on
         except GeneratorExit:
             coro.close()

@@ -101,7 +101,8 @@ class Lanes(Generic[Item]):
     def _wake(self, key: str, lane: _Lane[Item]) -> None:
         if lane.waiter is not None:
             del self._idle[key]
-            lane.waiter.set_result(True)
+            if not lane.waiter.done():    # cancelled (by an item's first step): the worker hears it
+                lane.waiter.set_result(True)
             lane.waiter = None
 
     def _at_once(self, key: str, lane: _Lane[Item], item: Item) -> bool:
@@ -114,8 +115,8 @@ class Lanes(Generic[Item]):
         except (Exception, asyncio.CancelledError):     # as the worker does: one failure, not the lane's
             log.exception("%s %s: handling an item failed", self.what, key)
             return True
-        if started is not None:           # it waits for something: the worker awaits the rest
-            lane.items.append(started)
+        if started is not None:           # it waits for something: the worker awaits the rest,
+            lane.items.appendleft(started)  # before any line its first step put on its lane
             self._wake(key, lane)
         return True
 
@@ -127,7 +128,7 @@ class Lanes(Generic[Item]):
                     item = lane.items.popleft()
                     try:
                         if isinstance(item, Started):
-                            await rest_of(item.coro, item.waiting_on)
+                            await rest_of(item.coro, item.waiting_on, item.thrown)
                         else:
                             await self._work(item)
                     except Exception:                # one item's failure must not silence the lane
@@ -140,8 +141,17 @@ class Lanes(Generic[Item]):
                 self._idle[key] = lane
                 if len(self._idle) > self.keep_idle:
                     self._retire(next(iter(self._idle)))
-                if not await waiter:
-                    return
+                try:
+                    if not await waiter:
+                        return
+                except asyncio.CancelledError as exc:
+                    # Cancelled once an item started at once was put (its own asyncio.timeout
+                    # run out, the hub stopping) but before the rest of it was awaited here:
+                    # the cancellation is that item's, as it would be had the worker awaited it.
+                    first = lane.items[0] if lane.items else None
+                    if not isinstance(first, Started):
+                        raise
+                    first.thrown = exc
         finally:
             if self._lanes.get(key) is lane:
                 del self._lanes[key]

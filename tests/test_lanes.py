@@ -213,3 +213,110 @@ async def test_a_line_started_at_once_that_waits_goes_on_in_its_worker_ahead_of_
     assert [item for item, _, _ in steps] == ["first", "slow", "after"]
     assert steps[1][1] == "fr"
     assert all(task is recorder.tasks[0] for _, _, task in steps) and recorder.started == 1
+
+
+async def test_a_timeout_of_a_line_started_at_once_reaches_it_not_its_worker(recorder: Recorder) -> None:
+    """The line's own asyncio.timeout may run out before the worker, woken, awaits the rest of
+    it (a deadline already past fires at the next loop turn, before the worker's wake-up): the
+    line gets its TimeoutError, in its worker, and the worker goes on with the next line."""
+    outcomes: list[str] = []
+
+    async def work(item: str) -> None:
+        if item == "slow":
+            try:
+                async with asyncio.timeout(0):
+                    await asyncio.Event().wait()
+            except TimeoutError:
+                outcomes.append(f"timed out in {asyncio.current_task() is recorder.tasks[0]}")
+        await recorder.work(item)
+
+    lanes = recorder.lanes(work)
+    lanes.put("a", "first")
+    await recorder.until(1)
+    loop = asyncio.get_running_loop()
+    loop.call_soon(lanes.put, "a", "slow")
+    await recorder.until(2)
+    loop.call_soon(lanes.put, "a", "after")
+    await recorder.until(3)
+    assert outcomes == ["timed out in True"]
+    assert recorder.seen == ["first", "slow", "after"] and recorder.started == 1
+
+
+async def test_a_worker_cancelled_before_it_awaits_a_line_started_at_once_cancels_that_line(
+        recorder: Recorder) -> None:
+    """The hub stopping in the same loop turn as the line came: the line started at once hears
+    the cancellation (its cleanup runs in its task, with the loop running), as it would have
+    had the worker been awaiting it."""
+    heard: list[str] = []
+
+    async def work(item: str) -> None:
+        if item == "slow":
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                heard.append(f"cancelled in {asyncio.current_task() is recorder.tasks[0]}")
+                raise
+        await recorder.work(item)
+
+    lanes = recorder.lanes(work)
+    lanes.put("a", "first")
+    await recorder.until(1)
+
+    def read_callback() -> None:
+        lanes.put("a", "slow")
+        recorder.tasks[0].cancel()
+
+    asyncio.get_running_loop().call_soon(read_callback)
+    with pytest.raises(asyncio.CancelledError):
+        await recorder.tasks[0]
+    assert heard == ["cancelled in True"]
+
+
+async def test_a_line_started_at_once_that_cancels_its_task_does_not_break_the_put(recorder: Recorder) -> None:
+    """current_task().cancel() in a first step cancels the worker's idle waiter: the put still
+    returns, and the line hears the cancellation at its next await."""
+    heard: list[str] = []
+
+    async def work(item: str) -> None:
+        if item == "self-cancelling":
+            asyncio.current_task().cancel()       # type: ignore[union-attr]
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError:
+                heard.append("cancelled")
+                raise
+        await recorder.work(item)
+
+    lanes = recorder.lanes(work)
+    lanes.put("a", "first")
+    await recorder.until(1)
+    raised: list[BaseException] = []
+
+    def read_callback() -> None:
+        try:
+            lanes.put("a", "self-cancelling")
+        except BaseException as exc:          # noqa: BLE001 (what the read callback would get)
+            raised.append(exc)
+
+    asyncio.get_running_loop().call_soon(read_callback)
+    with pytest.raises(asyncio.CancelledError):
+        await recorder.tasks[0]
+    assert raised == [] and heard == ["cancelled"]
+
+
+async def test_a_line_put_by_the_first_step_of_another_waits_for_all_of_it(recorder: Recorder) -> None:
+    """A line put on the conversation from inside a line started at once comes after it."""
+    lanes: Lanes[str]
+
+    async def work(item: str) -> None:
+        if item == "outer":
+            lanes.put("a", "nested")
+            await asyncio.sleep(0)
+        await recorder.work(item)
+
+    lanes = recorder.lanes(work)
+    lanes.put("a", "first")
+    await recorder.until(1)
+    asyncio.get_running_loop().call_soon(lanes.put, "a", "outer")
+    await recorder.until(3)
+    assert recorder.seen == ["first", "outer", "nested"]
