@@ -51,8 +51,8 @@ class BindError(Exception):
     """Arguments that do not fit the command's parameters."""
 
 
-_LINE_END = "?!.…"
-_PLAIN_WORDS = re.compile(r"[^\W\d_]+(?: [^\W\d_]+)*")     # letters, single spaces: no digit, no unit           # what may close a chat line without being part of the command
+_LINE_END = "?!.…"           # what may close a chat line without being part of the command
+_PLAIN_WORDS = re.compile(r"[^\W\d_]+(?: [^\W\d_]+)*")     # letters, single spaces: no digit, no unit
 
 
 def clean_text(text: str) -> str:
