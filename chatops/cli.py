@@ -75,9 +75,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"MQTT: {settings.mqtt.url}")
     print(f"devices ({len(settings.devices)}):")
     for name, device in settings.devices.items():
-        aliases = f" aliases: {', '.join(device.aliases)}" if device.aliases else ""
-        print(f"  {name} [{device.type.value}] {masked(device.topic or device.snapshot_url or device.snapshot_topic or '')}"
-              f"{aliases}")
+        where = masked(device.topic or device.snapshot_url or device.snapshot_topic or "")
+        aliases = f"aliases: {', '.join(device.aliases)}" if device.aliases else ""
+        print(" ".join(filter(None, [f"  {name} [{device.type.value}]", where, aliases])))
     print(f"users ({len(settings.users)}):")
     for name, user in settings.users.items():
         print(f"  {name}: roles {', '.join(user.roles) or 'none'}")

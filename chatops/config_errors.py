@@ -94,15 +94,27 @@ def format_errors(exc: ValidationError, model: type[Model], prefix: str = "", da
             continue
         message = err["msg"].removeprefix("Value error, ")
         got = ""
-        if err["type"] != "missing" and not isinstance(shown, (dict, list)):
-            got = f" (got {shown!r})"
+        if err["type"] in ("enum", "literal_error") and isinstance(shown, str):
+            message = _not_one_of(shown, message)
+        elif err["type"] != "missing" and not isinstance(shown, (dict, list)) \
+                and not (isinstance(shown, str) and repr(shown) in message):
+            got = f" (got {shown!r})"          # (a message that quotes the value already says it)
         if (limit := _duration_limit(model, loc, err["type"])) is not None and isinstance(shown, (int, float)):
             message, got = limit, f" (got {format_duration(float(shown))})"   # `10s`, not `10` and `1.0`
         example = _example_for(model, loc)
         fix = f"; for example: {loc[-1] if loc and isinstance(loc[-1], str) else 'value'} = {example}" \
-            if example else ""
+            if example and "did you mean" not in message else ""
         problems.append(f"{path or '(top level)'}: {message}{got}{fix}")
     return [masked(problem) for problem in problems]     # a password in a URL is never echoed
+
+
+def _not_one_of(shown: str, message: str) -> str:
+    """`'sensr' is not one of sensor, binary_sensor, ...; did you mean 'sensor'?` for a value
+    outside a fixed list (the schema says "Input should be 'sensor', ..." and nothing of the typo)."""
+    known = re.findall(r"'([^']*)'", message)
+    close = difflib.get_close_matches(shown, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{shown!r} is not one of {', '.join(known)}{hint}"
 
 
 def named_entry(key: str, index: int, name: object) -> str:

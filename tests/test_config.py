@@ -96,6 +96,12 @@ def test_unknown_key_is_an_error_listing_known_keys(tmp_path: Path) -> None:
     assert "adapters.console.enabled: Input should be a valid boolean or 'auto' (got 'atuo')" in problems, problems
 
 
+def test_a_value_outside_its_list_names_the_list_and_the_closest(tmp_path: Path) -> None:
+    problems = problems_of('[devices.x]\ntype = "sensr"\ntopic = "a/b"\n', tmp_path)
+    assert "devices.x.type: 'sensr' is not one of sensor, binary_sensor, switch, camera, light, climate, cover, " \
+           "number, select; did you mean 'sensor'?" in problems, problems
+
+
 def test_unknown_device_key_lists_the_names_users_write(tmp_path: Path) -> None:
     problems = problems_of('[devices.salon]\ntype = "sensor"\ntopik = "zigbee2mqtt/salon"\n', tmp_path)
     assert problems[0].startswith("devices.salon.topik: unknown key; did you mean 'topic'? Known keys here: type, "

@@ -62,6 +62,10 @@ async def test_unknown_command_suggests_the_closest(hub: Hub) -> None:
     # A mistyped device is a mistyped shorthand: the answer gives the line it meant.
     assert await exec_command(hub, "heatr on") == "Unknown command 'heatr'. Did you mean heater on?"
     assert await exec_command(hub, "!heatre off", direct=False) == "Unknown command 'heatre'. Did you mean !heater off?"
+    # Another language's word only when it is plainly the one typed: `lever` raises, and an
+    # English speaker who typed `lower` must not be sent there; `alume` is allume misspelt.
+    assert await exec_command(hub, "lower thermostat") == "Unknown command 'lower'. Say help for the list."
+    assert await exec_command(hub, "alume lampe") == "Unknown command 'alume'. Did you mean allume?"
     # The device named right, with words it does not take: no suggestion of the same line back.
     assert await exec_command(hub, "salon right now") == \
         "salon does not take 'right now'. Say help salon for what it does."
