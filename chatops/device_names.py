@@ -11,7 +11,7 @@ from .auth import fold
 
 ARTICLES = ("le", "la", "les", "l'", "l’", "du", "des", "au", "aux", "de", "the")
 # `le volet`, `l'entrée`, with de/à folded in (`du salon`, `de la chambre`, `au salon`), `the lamp`
-_ARTICLE = re.compile(r"^(?:(?:de )?l['’] ?|d['’] ?|(?:de la|du|des|au|aux|le|la|les|de|the) )(?=\S)")
+_ARTICLE = re.compile(r"^(?:(?:de )?l['’] ?|d['’] ?|(?:de la|du|des|au|aux|le|la|les|de|the) )(?=\S)", re.IGNORECASE)
 _BEFORE_A_VALUE = re.compile(r"(?<=\S) (?:a|au|to|sur)$")          # `thermostat à`: fold makes à a
 _PLURAL = re.compile(r"(?<=[^s])[sx]$")                               # `volets`, `rideaux` -> volet, rideau
 
@@ -21,6 +21,20 @@ def spoken_forms(key: str) -> list[str]:
     the singular: the forms to look up, in that order (the name itself always wins)."""
     bare = _BEFORE_A_VALUE.sub("", _ARTICLE.sub("", key, count=1), count=1)
     return [key, *(form for form in (bare, _PLURAL.sub("", bare)) if form != key)]
+
+
+def unspoken(name: str) -> str:
+    """`name` as typed without the article before it (`la lamp`: lamp, `the lamp`: lamp): what an
+    answer echoes of a name that names no device, rather than blame the article."""
+    return _ARTICLE.sub("", name, count=1)
+
+
+def called(device: Any, said: str) -> str:
+    """The name or alias of `device` the asker said (`le chauffage`: chauffage), else its name:
+    the one a hint repeats (`dites éteins chauffage`, not the config's `heater`)."""
+    forms = spoken_forms(fold(" ".join(said.split())))
+    return next((w for w in (device.name, device.settings.label or "", *device.settings.aliases, device.name.replace(
+        "_", " ")) if w and fold(w) in forms), device.name)
 
 
 def names_of(device: Any) -> set[str]:

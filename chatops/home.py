@@ -24,7 +24,7 @@ from .availability import heard
 from .clock import SYSTEM_CLOCK, Clock
 from .command import CommandError
 from .config import DeviceSettings, DeviceType
-from .device_names import ARTICLES, names_of, spoken_forms
+from .device_names import ARTICLES, names_of, spoken_forms, unspoken
 from .controls import CONTROLS, Action, Control, PayloadError, Publish
 from .device_settings import SETTABLE
 from .device_values import PLAUSIBLE, format_value
@@ -352,7 +352,7 @@ class Home:
         """What to answer for a device name that names none: the closest name or alias when one is
         close (`chaufage`: chauffage), else the list; a command that takes one kind of device
         (`switch`: the ones that switch) passes it, so that neither suggests a camera."""
-        close = self.closest(name, among)
+        close, name = self.closest(name, among), unspoken(name)       # `the lamp`: 'lamp', not 'the lamp'
         if close is not None:
             return _("No device called {name!r}. Did you mean {close}?").format(name=name, close=close)
         names = sorted(d.name for d in self.devices.values() if among is None or among.takes(d))
