@@ -129,7 +129,8 @@ def _is_temperature(device: Device) -> bool:
     return "dew" not in value.casefold() and "dew" not in device.name.casefold()
 
 
-TEMPERATURES = DeviceKind(_is_temperature, N_("Rooms with a temperature"))
+# What `temp` lists: a thermostat reports its room's temperature too, so "rooms" named it wrong.
+TEMPERATURES = DeviceKind(_is_temperature, N_("Temperature sensors"))
 
 
 _LIST_WORDS = frozenset({"and", "et", "&"})
@@ -159,7 +160,7 @@ def _room_problem(hub: Any, args: list[str]) -> str | None:
 
 def _no_room(ctx: Context, name: str) -> str:
     rooms = ", ".join(sorted(d.name for d in ctx.home.devices.values() if _is_temperature(d)))
-    return _("No room called {name!r}. Rooms with a temperature: {rooms}.").format(name=name, rooms=rooms)
+    return _("No room called {name!r}. Temperature sensors: {rooms}.").format(name=name, rooms=rooms)
 
 
 @command("temp", aliases=["temperature"], french=["température"], usage="temp [ROOM]", precheck=_room_problem)

@@ -35,3 +35,11 @@ async def test_an_unknown_name_is_echoed_without_its_article(tmp_path: Path) -> 
     assert await alice(hub, "allume la lamp") == "Aucun appareil nommé 'lamp'. Vouliez-vous dire lampe ?"
     assert await bob(hub, "turn on the lamp") == "No device called 'lamp'. Did you mean lampe?"
     assert [unspoken(name) for name in ("The lamp", "l'entrée", "la", "lampe")] == ["lamp", "entrée", "la", "lampe"]
+
+
+async def test_the_temperature_list_does_not_call_a_thermostat_a_room(tmp_path: Path) -> None:
+    hub = offline_hub(tmp_path)
+    assert await bob(hub, "temp cuisine") == \
+        "No room called 'cuisine'. Temperature sensors: chambre, salon, thermostat."
+    assert await alice(hub, "temp cuisine") == \
+        "Aucune pièce nommée 'cuisine'. Capteurs de température : chambre, salon, thermostat."

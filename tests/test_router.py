@@ -57,7 +57,7 @@ async def test_unknown_command_suggests_the_closest(hub: Hub) -> None:
     assert "Say help for the list" in await exec_command(hub, "xyzzy")
     assert await exec_command(hub, "!tmep salon", direct=False) == "Unknown command 'tmep'. Did you mean !temp?"
     assert "Say !help" in await exec_command(hub, "!xyzzy", direct=False)
-    assert await exec_command(hub, "temp garage") == "No room called 'garage'. Rooms with a temperature: chambre, salon, thermostat."
+    assert await exec_command(hub, "temp garage") == "No room called 'garage'. Temperature sensors: chambre, salon, thermostat."
     assert await exec_command(hub, "temp salom") == "No device called 'salom'. Did you mean salon?"
     # A mistyped device is a mistyped shorthand: the answer gives the line it meant.
     assert await exec_command(hub, "heatr on") == "Unknown command 'heatr'. Did you mean heater on?"
@@ -81,11 +81,11 @@ async def test_temp_reads_several_rooms_listed(hub: Hub) -> None:
         assert all(text.endswith("°C") for text in lines), lines
     salon, garage = (await exec_command(hub, "temp salon garage")).splitlines()
     assert salon.startswith("salon: ") and garage == \
-        "No room called 'garage'. Rooms with a temperature: chambre, salon, thermostat."
+        "No room called 'garage'. Temperature sensors: chambre, salon, thermostat."
     assert (await exec_command(hub, "temp salon, chambr")).splitlines()[1] == \
         "No device called 'chambr'. Did you mean chambre?"
     assert await exec_command(hub, "temp garage cellier") == \
-        "No room called 'garage cellier'. Rooms with a temperature: chambre, salon, thermostat."
+        "No room called 'garage cellier'. Temperature sensors: chambre, salon, thermostat."
 
 
 async def test_an_empty_quoted_word_is_answered_not_a_traceback(hub: Hub) -> None:
@@ -221,7 +221,7 @@ async def test_a_stranger_who_may_not_read_learns_no_device_name(tmp_path: Path)
                             roles={"nobody": ["help", "temp", "status", "devices"]})
     async with running(Hub(settings, tty=False)) as hub:
         eve = {"network": "irc", "sender": "eve!e@evil.example", "adapter": "irc"}
-        rooms = "Rooms with a temperature: "
+        rooms = "Temperature sensors: "
         assert (await exec_command(hub, "temp salon", **eve)).startswith("salon: "), "temperatures are temp's"
         for line in ("temp heater", "temp kitchen_smoke", "temp heatr"):
             answer = await exec_command(hub, line, **eve)
