@@ -6,31 +6,50 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
+from chatops.auth import fold
 from chatops.command import CommandError, Context, command
 from chatops.i18n import _
 from chatops.controls import Publish
 from chatops.durations import format_duration
 from chatops.mqtt import MqttUnavailable
 from chatops.mutes import muted_note
+from chatops.router import clean_text
 
 REPORT_WAIT = 5.0          # seconds for the detector to report its new state, then for the rules to run
+SIMULATED = ("smoke", "motion")
 
 
-@command("simulate", aliases=["sim"], usage="simulate smoke on|off | simulate motion [on|off]", needs_user=True)
-async def simulate(ctx: Context, what: Literal["smoke", "motion"], state: Literal["on", "off"] | None = None) -> str:
+def _simulated(ctx: Context, word: str) -> str:
+    """`smoke` or `motion` from the word said: either, or a name or alias of the device it sets off
+    (`simule fumée on`: the smoke detector's French alias)."""
+    if (folded := fold(word)) in SIMULATED:
+        return folded
+    from chatops.sim import trigger          # the simulator's module: loaded only when it is used
+    device = ctx.home.find(word)
+    for what in SIMULATED:
+        if device is not None and device.settings.topic == trigger(ctx.hub.settings.simulator.base_topic, what, True)[0]:
+            return what
+    raise CommandError(_("Say {choices}, not {word!r}.").format(
+        choices=_(" or ").join(SIMULATED), word=clean_text(word)[:30]) + ctx.usage())
+
+
+@command("simulate", aliases=["sim", "simule", "simuler"], usage="simulate smoke on|off | simulate motion [on|off]",
+         needs_user=True)
+async def simulate(ctx: Context, device: str, state: Literal["on", "off"] | None = None) -> str:
     """Fire or clear the simulated kitchen smoke detector, or walk into the hall (motion).
 
     The answer comes once the detector reported the new state and the alert rules have seen it,
     so it can name the alert raised, and an `ack` or `alerts` typed next finds it."""
     hub = ctx.hub
     settings = hub.settings.simulator
+    what = _simulated(ctx, device)
     if not settings.enabled:
         raise CommandError(_("The simulator is off ([simulator] enabled = false)."))
     if what == "motion":
         return await _motion(ctx, state != "off")
     if state is None:
-        raise CommandError(_('Say {prefix}simulate smoke on or {prefix}simulate smoke off.').format(
-            prefix=ctx.prefix))
+        line = f"{ctx.prefix}{ctx.word or 'simulate'} {device}"       # as said: `simule fumée`
+        raise CommandError(_("Say {line} on or {line} off.").format(line=line))
     on = state == "on"
     done = _("Simulated smoke detected in the kitchen") if on else _("Simulated smoke cleared in the kitchen")
     from chatops.sim import trigger          # the simulator's module: loaded only when it is used

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from chatops.device_names import unspoken
-from chatops.hub import Hub
-from chatops.testing import exec_command, settings_for
+from chatops.hub import Hub, running
+from chatops.testing import Mosquitto, exec_command, settings_for, wait_for
 
 USERS = {"owner": None,
          "alice": {"roles": ["admin"], "language": "fr", "web": ["alice"], "loopback": ["alice"]},
@@ -43,3 +45,19 @@ async def test_the_temperature_list_does_not_call_a_thermostat_a_room(tmp_path: 
         "No room called 'cuisine'. Temperature sensors: chambre, salon, thermostat."
     assert await alice(hub, "temp cuisine") == \
         "Aucune pièce nommée 'cuisine'. Capteurs de température : chambre, salon, thermostat."
+
+
+@pytest.mark.servers
+async def test_the_french_demo_simulates_smoke_by_the_detectors_alias(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`simule fumée` was an unknown command, then `simulate fumée on` "Say smoke or motion": fumée
+    is the detector's alias."""
+    settings = settings_for(tmp_path / "data", mosquitto.url, users=USERS, web={"user": None},
+                            simulator={"enabled": True, "cover_travel": "1s", "interval": "1s"}, alerts=[])
+    async with running(Hub(settings, tty=False)) as hub:
+        await wait_for(lambda: hub.home.devices["volet_salon"].reading is not None)
+        assert await alice(hub, "simule fumée") == "Dites simule fumée on ou simule fumée off."
+        assert (await alice(hub, "simule fumée on")).startswith("Fumée simulée détectée dans la cuisine ;")
+        assert (await alice(hub, "simulate fumée off")).startswith("Fumée simulée dissipée dans la cuisine ;")
+        assert await alice(hub, "simule toto on") == \
+            "Dites smoke ou motion, pas 'toto'. Utilisation : simule smoke on|off | simulate motion [on|off]"
