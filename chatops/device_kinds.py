@@ -26,7 +26,7 @@ def names_a_device(hub: Any, args: list[str], kind: DeviceKind | None = None) ->
     device, name, rest = hub.home.find_leading(args)
     if device is None:
         return UnknownDevice(hub.home.unknown(name, kind))
-    return kind.check(device, rest) if kind is not None and kind.check is not None else None
+    return kind.check(device, rest, name) if kind is not None and kind.check is not None else None
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,9 @@ class DeviceKind:
     takes: Callable[[Device], bool]
     listing: str
     # What is wrong with the words after the device (`thermostat 45`: out of range), or None:
-    # asked when a timer or an automation is set, so that it is said now, not at 06:30.
-    check: Callable[[Device, list[str]], str | None] | None = None
+    # asked when a timer or an automation is set, so that it is said now, not at 06:30. Its third
+    # argument is the device's name as said (`le chauffage`), for a hint to repeat.
+    check: Callable[[Device, list[str], str], str | None] | None = None
 
     def precheck(self, hub: Any, args: list[str]) -> str | None:
         """`names_a_device` for a command that takes this kind."""

@@ -23,10 +23,10 @@ from collections.abc import Callable
 
 from chatops.auth import fold
 from chatops.availability import offline_problem
-from chatops.command import CommandError, Context, Shorthand, command
+from chatops.command import CommandError, Context, Shorthand, command, shown_usage
 from chatops.config import DeviceType
 from chatops.controls import STOP_WORDS, Action, ActionError
-from chatops.device_names import spoken_forms
+from chatops.device_names import ARTICLES, called
 from chatops.device_values import takes
 from chatops.device_settings import type_word
 from chatops.durations import format_duration
@@ -39,22 +39,24 @@ from chatops.mqtt import MqttUnavailable
 log = logging.getLogger(__name__)
 
 
+DIM_USAGE = "dim LIGHT PERCENT"
 TAKES_A_VALUE = DeviceKind(lambda device: device.settable, N_("Devices that take a value"))
 
 
-def _cannot_set(device: Device, prefix: str = "") -> str | None:
-    """Why `device` takes no value (it only switches, or it is a sensor), or None."""
+def _cannot_set(device: Device, prefix: str = "", name: str = "") -> str | None:
+    """Why `device` takes no value (it only switches, or it is a sensor), or None; a hint names it
+    `name`, the word the asker used for it (`tamise chauffage 40`: `allume chauffage`)."""
     if device.settable:
         return None
     if device.switchable:
         return _("{label} only switches: say {prefix}{name} on or {prefix}{name} off.").format(
-            label=device.label, prefix=prefix, name=device.name)
+            label=device.label, prefix=prefix, name=name or device.name)
     return _("{label} is a {kind}, it cannot be set.").format(label=device.label, kind=type_word(device.type))
 
 
-def _value_problem(device: Device, rest: list[str]) -> str | None:
+def _value_problem(device: Device, rest: list[str], said: str = "") -> str | None:
     """What `set DEVICE VALUE` would answer about the value, without driving anything."""
-    if (problem := _cannot_set(device)) is not None:
+    if (problem := _cannot_set(device, name=called(device, said))) is not None:
         return problem
     try:
         device.action(" ".join(rest))
@@ -66,12 +68,19 @@ def _value_problem(device: Device, rest: list[str]) -> str | None:
 SET_VALUE = DeviceKind(TAKES_A_VALUE.takes, TAKES_A_VALUE.listing, _value_problem)
 
 
-def _dim_problem(device: Device, rest: list[str]) -> str | None:
+def _dim_problem(device: Device, rest: list[str], said: str = "") -> str | None:
     """What `dim LIGHT PERCENT` would answer, driving nothing (a timer's or automation's check)."""
     if device.type is not DeviceType.LIGHT:
         return _("{label} is not a light.").format(label=device.label)
     percent = " ".join(rest)
-    return _value_problem(device, [percent if percent.endswith("%") else f"{percent}%"])
+    if not percent:                 # `dans 1m tamise la lampe`
+        return _no_percent() + " " + _("Usage: {usage}").format(usage=shown_usage(DIM_USAGE))
+    return _value_problem(device, [percent if percent.endswith("%") else f"{percent}%"], said)
+
+
+def _no_percent() -> str:
+    """`dim the lamp`: what is missing is the percent, as for `dim lamp` (the router's words)."""
+    return _("Missing {name}.").format(name=_("PERCENT").lower())
 
 
 DIMS = DeviceKind(lambda device: device.type is DeviceType.LIGHT, N_("Lights"), _dim_problem)
@@ -98,18 +107,12 @@ def _position(device: Device, word: str, rest: list[str]) -> str:
         label=device.label, words=" ".join(rest)))
 
 
-def _called(device: Device, said: str) -> str:
-    """The name or alias of `device` the asker said (`le chauffage`: chauffage), else its name."""
-    forms = spoken_forms(fold(said))
-    return next((w for w in (device.name, *device.settings.aliases) if fold(w) in forms), device.name)
-
-
 def _not_a_cover(device: Device, word: str, name: str = "", prefix: str = "") -> str:
     """What `baisse|monte|arrête DEVICE` answers for a device that is no cover (and no thermostat
     these nudge): what it is and what to say instead, in the words the asker used for it
     (`baisse le chauffage`, a switch: `éteins chauffage`)."""
     kind, name = type_word(device.type), name or device.name
-    if device.switchable and not device.settable:
+    if device.switchable:                       # a light too: `ouvre la lampe` meant `allume lampe`
         said = _("{label} is a {kind}, not a cover: say {prefix}{name} on.") if word == "open" else \
             _("{label} is a {kind}, not a cover: say {prefix}{name} off.")
     elif device.settable:
@@ -140,11 +143,11 @@ def _nudged(ctx: Context, device: Device, word: str, name: str, rest: list[str])
 
 def _cover_problem(word: str) -> Callable[[Device, list[str]], str | None]:
     """What `open|close|stop COVER [POSITION]` would answer, driving nothing (a timer's check)."""
-    def problem(device: Device, rest: list[str]) -> str | None:
+    def problem(device: Device, rest: list[str], said: str = "") -> str | None:
         if _nudges(device, word):
-            return _value_problem(device, [_after_to(rest)]) if rest else None
+            return _value_problem(device, [_after_to(rest)], said) if rest else None
         if device.type is not DeviceType.COVER:
-            return _not_a_cover(device, word)
+            return _not_a_cover(device, word, called(device, said))
         try:
             _position(device, word, rest) if rest else None
         except CommandError as exc:
@@ -158,14 +161,14 @@ def _covers(word: str) -> DeviceKind:
 
 
 def _settable(ctx: Context, name: str) -> Device:
-    device = ctx.home.find(name)
+    device, said = ctx.home.find(name), name
     if device is None:
         # `mets le chauffage pendant 2 heures`: a device that only switches, more words after it.
-        found, _said, _rest = ctx.home.find_leading(name.split())
+        found, said, _rest = ctx.home.find_leading(name.split())
         if found is None or found.settable:
             raise CommandError(ctx.home.unknown(name, TAKES_A_VALUE))
         device = found
-    if (problem := _cannot_set(device, ctx.prefix)) is not None:
+    if (problem := _cannot_set(device, ctx.prefix, called(device, said))) is not None:
         raise CommandError(problem)
     return device
 
@@ -194,12 +197,17 @@ async def set_value(ctx: Context, device: str, value: str) -> str:
     return await _drive(ctx, target, action, value)
 
 
-@command("dim", french=["tamise", "variateur"], precheck=DIMS.precheck, usage="dim LIGHT PERCENT", needs_user=True, permission="switch")
+@command("dim", french=["tamise", "variateur"], precheck=DIMS.precheck, usage=DIM_USAGE, needs_user=True, permission="switch")
 async def dim(ctx: Context, light: str, percent: str) -> str:
     """Set a light's brightness (dim lampe 40)."""
+    if ctx.home.find(light) is None and (ctx.home.find(f"{light} {percent}") is not None or (
+            fold(light) in ARTICLES and not _POSITION.fullmatch(percent))):
+        light, percent = f"{light} {percent}", ""       # `dim the lamp`: the article took the light's place
     target = _settable(ctx, light)
     if target.type is not DeviceType.LIGHT:
         raise CommandError(_dim_problem(target, [percent]))
+    if not percent:
+        raise CommandError(_no_percent() + ctx.usage())
     return await set_value(ctx, target.name, percent if percent.endswith("%") else f"{percent}%")
 
 
@@ -228,19 +236,22 @@ async def _cover_word(ctx: Context, name: str, word: str) -> str:
     if device is None:              # `said`: the first word, its article dropped (`le volot`: volot)
         raise CommandError(ctx.home.unknown(said, _covers(word)))
     if _nudges(device, word):
-        return await set_value(ctx, device.name, _nudged(ctx, device, word, _called(device, said), rest))
+        return await set_value(ctx, device.name, _nudged(ctx, device, word, called(device, said), rest))
     if device.type is not DeviceType.COVER:
-        raise CommandError(_not_a_cover(device, word, _called(device, said), ctx.prefix))
+        raise CommandError(_not_a_cover(device, word, called(device, said), ctx.prefix))
     position = _position(device, word, rest) if rest else word
     now = device.reading.value if device.reading is not None else None
-    if rest and isinstance(now, (int, float)) and not isinstance(now, bool):
+    # `ferme le volet à moitié` is the middle, whichever way the cover must go to it (Home
+    # Assistant's "halfway"); a number the verb goes against is refused: `ferme le volet à 80%`
+    # on a closed shutter would open it, which the asker may not have meant.
+    if rest and fold(_after_to(rest)) not in _HALF and isinstance(now, (int, float)) and not isinstance(now, bool):
         goal = float(position.rstrip("%").replace(",", "."))
         if (word == "close" and goal > now) or (word == "open" and goal < now):
-            # `ferme le volet à moitié` on a closed shutter opened it: the verb said the other way.
-            said = _("{label} is {state}: to go to {goal} it would open; say {name} {goal} for that.") \
+            wrong_way = _("{label} is {state}: to go to {goal} it would open; say {name} {goal} for that.") \
                 if word == "close" else _("{label} is {state}: to go to {goal} it would close; say {name} {goal} "
                                           "for that.")
-            raise CommandError(said.format(label=device.label, state=device.show(), goal=position, name=device.name))
+            raise CommandError(wrong_way.format(label=device.label, state=device.show(), goal=position,
+                                                name=called(device, said)))
     return await set_value(ctx, device.name, position)
 
 

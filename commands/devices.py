@@ -17,6 +17,7 @@ from chatops.config import DeviceType
 from chatops.controls import ActionError
 from chatops.durations import format_duration, parse_duration
 from chatops.device_kinds import DeviceKind, UnknownDevice, names_a_device
+from chatops.device_names import called
 from chatops.home import STATE_WORDS, SWITCH_STATES, Device, format_value
 from chatops.device_settings import type_word
 from chatops.i18n import N_, _, ngettext
@@ -28,16 +29,18 @@ from chatops.mutes import muted_note
 from chatops.schedule import Recurrence, local_time, parse_clock
 
 
-def _cannot_switch(device: Device, prefix: str = "") -> str | None:
-    """Why `device` does not switch (it takes a value instead, or it is a sensor), or None."""
+def _cannot_switch(device: Device, prefix: str = "", said: str = "") -> str | None:
+    """Why `device` does not switch (it takes a value instead, or it is a sensor), or None; a hint
+    names it as the asker did (`said`: `le volet` gives `ouvre volet`)."""
     if device.switchable:
         return None
+    name = called(device, said)
     if device.type is DeviceType.COVER:     # `off` meant closed, most likely
         return _("{label} is a {kind}: say {prefix}open {name}, {prefix}close {name} or {prefix}stop {name}.").format(
-            label=device.label, kind=type_word(device.type), prefix=prefix, name=device.name)
+            label=device.label, kind=type_word(device.type), prefix=prefix, name=name)
     if device.settable:
         return _("{label} is a {kind}: say {prefix}set {name} VALUE.").format(
-            label=device.label, kind=type_word(device.type), prefix=prefix, name=device.name)
+            label=device.label, kind=type_word(device.type), prefix=prefix, name=name)
     return _("{label} is a {kind}, it cannot be switched.").format(label=device.label, kind=type_word(device.type))
 
 
@@ -46,12 +49,13 @@ SWITCH_USAGE = "switch DEVICE on|off|toggle [for DURATION]"
 ON_USAGE, OFF_USAGE = "allume DEVICE [pendant DURATION]", "éteins DEVICE [pendant DURATION]"
 
 
-def _switch_problem(device: Device, rest: list[str], usage: str = SWITCH_USAGE) -> str | None:
+def _switch_problem(device: Device, rest: list[str], said: str = "", usage: str = SWITCH_USAGE) -> str | None:
     """What `switch DEVICE STATE [for DURATION]` would answer about `rest`, driving nothing."""
-    if (problem := _cannot_switch(device)) is not None:
+    if (problem := _cannot_switch(device, said=said)) is not None:
         return problem
     try:
-        _switch_words(lambda: " " + _("Usage: {usage}").format(usage=shown_usage(usage)), [device.name, *rest])
+        _switch_words(lambda: " " + _("Usage: {usage}").format(usage=shown_usage(usage)),
+                      [called(device, said), *rest])
     except CommandError as exc:
         return str(exc)
     return None
@@ -61,14 +65,14 @@ def _verb_problem(state: str, usage: str) -> Callable[[Device, list[str]], str |
     """The same for `allume DEVICE [pendant DURATION]` and `éteins DEVICE ...` (`allume la lampe
     à 40`: the level too): asked when a timer is set, so that `dans 20s allume la lampe stp` is
     refused at once, not at run time."""
-    def problem(device: Device, rest: list[str]) -> str | None:
+    def problem(device: Device, rest: list[str], said: str = "") -> str | None:
         if _is_level(device, state, rest):
             try:
                 device.action(rest[0])
             except ActionError as exc:
                 return str(exc)
             return None
-        return _switch_problem(device, [state, *rest], usage)
+        return _switch_problem(device, [state, *rest], said, usage)
     return problem
 
 
@@ -84,13 +88,26 @@ def _at_a_time(verb: str, words: list[str]) -> str | None:
     its author meant 07:00. Refused, with the line that does that; None for any other line."""
     if len(words) < 3 or fold(words[-2]) not in ("a", "at") or _NUMBER.fullmatch(words[-1]):
         return None               # `allume la lampe à 40`: a level
-    try:
-        parse_clock(words[-1])
-    except ValueError:
+    return _do_it_then(words[-2:], f"{verb} {' '.join(words[:-2])}")
+
+
+WHEN_WORDS = ("in", "dans", "at", "a", "tomorrow", "demain")
+
+
+def _do_it_then(when: list[str], line: str) -> str | None:
+    """`at 7:00` or `dans 10 minutes` said after the line it times (`line`, as its author said it):
+    refused with that line, the time put first, as a timer takes it; None when `when` says no time."""
+    if len(when) < 2 or fold(when[0]) not in WHEN_WORDS:
         return None
-    when = " ".join(words[-2:])
-    return _("{when} is a time of day; to do it then, say the time first: {line}").format(
-        when=when, line=f"{when} {verb} {' '.join(words[:-2])}")
+    said = " ".join(when)
+    if fold(when[0]) in ("at", "a") and len(when) == 2:
+        try:
+            parse_clock(when[1])
+        except ValueError:
+            return None
+        return _("{when} is a time of day; to do it then, say the time first: {line}").format(
+            when=said, line=f"{said} {line}")
+    return _("{when} says when; to do it then, say that first: {line}").format(when=said, line=f"{said} {line}")
 
 
 def _verb_precheck(kind: DeviceKind, verb: str) -> Callable[[Any, list[str]], str | None]:
@@ -192,7 +209,8 @@ async def temp(ctx: Context, room: str | None = None) -> str:
                     name=room, close=holding[0]))
             raise CommandError(_no_room(ctx, room))
         if device.type is DeviceType.CAMERA:
-            raise CommandError(_("{label} is a camera; try snap {name}.").format(label=device.label, name=device.name))
+            raise CommandError(_("{label} is a camera; try snap {name}.").format(label=device.label,
+                                                                                  name=called(device, room)))
         return await _reading(ctx, device)
     sensors = [d for d in ctx.home.devices.values() if _is_temperature(d)]
     if not sensors:
@@ -211,7 +229,8 @@ async def read(ctx: Context, device: str) -> str:
     """Current value of any device."""
     target = _device(ctx, device)
     if target.type is DeviceType.CAMERA:
-        raise CommandError(_("{label} is a camera; try snap {name}.").format(label=target.label, name=target.name))
+        raise CommandError(_("{label} is a camera; try snap {name}.").format(label=target.label,
+                                                                              name=called(target, device)))
     return await _reading(ctx, target)
 
 
@@ -236,7 +255,8 @@ def _held_for(args: list[str]) -> str | None:
          shorthand=Shorthand.DEVICE_STATE, also_needs=_held_by_a_timer)
 async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
-    name, state, hold = _switch_words(ctx.usage, [device, *words])
+    typed = (ctx.hub.router.command_text(ctx.message) or "").split()[:1]
+    name, state, hold = _switch_words(ctx.usage, [device, *words], ctx.word if typed == [ctx.word] else "")
     target = _device(ctx, name, SWITCHES)
     scheduling = ctx.hub.commands.find("in")
     if hold is not None and (scheduling is None or ctx.hub.access.authorize(str(ctx.sender), ctx.user, scheduling,
@@ -245,7 +265,7 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
         said = ctx.hub.router.command_text(ctx.message) or f"{name} {state} {format_duration(hold)}"
         raise CommandError(_("Sorry, {who} may not set timers, and {line} switches back by one. Without the "
                              "duration it switches and stays.").format(who=ctx.who, line=f"“{said}”"))
-    if (problem := _cannot_switch(target, ctx.prefix) or offline_problem(target)) is not None:
+    if (problem := _cannot_switch(target, ctx.prefix, name) or offline_problem(target)) is not None:
         raise CommandError(problem)
     before = target.reading.value if target.reading is not None else None
     if state == "toggle":
@@ -302,21 +322,26 @@ async def switch_off(ctx: Context, device: str, *words: str) -> str | Reply:
 async def _switch_to(ctx: Context, state: str, words: list[str]) -> str | Reply:
     """`switch DEVICE STATE [DURATION]` for a verb that carries the state: the longest run of
     words naming a device is the device, the rest the duration (a French article is skipped)."""
-    if at_a_time := _at_a_time(ctx.word or ("allume" if state == "on" else "éteins"), words):
+    verb = ctx.word or ("allume" if state == "on" else "éteins")
+    if at_a_time := _at_a_time(verb, words):
         raise CommandError(at_a_time)
     device, name, rest = ctx.home.find_leading(words)
     if device is None:
         return await switch(ctx, " ".join(words), state)        # says there is no such device
+    # `éteins le chauffage dans 10 minutes`: said back as typed, the delay first.
+    if when_first := _do_it_then(rest, " ".join([verb, *words[:len(words) - len(rest)]])):
+        raise CommandError(when_first)
     setting = ctx.hub.commands.find("set")
     if _is_level(device, state, rest) and setting is not None:
         return await setting.func(ctx, device.name, rest[0])     # `allume la lampe à 40`: on, at 40 %
     return await switch(ctx, name, state, *rest)
 
 
-def _switch_words(usage: Callable[[], str], words: list[str]) -> tuple[str, str, float | None]:
+def _switch_words(usage: Callable[[], str], words: list[str], verb: str = "") -> tuple[str, str, float | None]:
     """(device, on|off|toggle, seconds or None) from `DEVICE STATE [[for] DURATION]`; `usage()`
     ends each refusal (the usage line of the command as typed: `allume`, `switch`), made only
-    then: a switch that goes through never words it."""
+    then: a switch that goes through never words it. `verb`: the command word typed before
+    `words`, if any (`switch`; none for `heater on`), for a line said back."""
     # The state in either language: `on`, or `chauffage marche`, `arrêt`, `éteint` (STATE_WORDS).
     cut = next((i for i in range(len(words) - 1, 0, -1) if fold(words[i]) in STATE_WORDS), None)
     if cut is None and len(words) > 1 and fold(words[0]) in STATE_WORDS:     # `turn on the lamp`
@@ -331,11 +356,10 @@ def _switch_words(usage: Callable[[], str], words: list[str]) -> tuple[str, str,
                 word=shown, state=close[0]) + usage())
         raise CommandError(_("The state is on, off or toggle, not {word!r}.").format(word=shown) + usage())
     tail = words[cut + 1:]
-    if len(tail) > 1 and fold(tail[0]) in ("in", "dans", "at", "a", "tomorrow", "demain"):
-        # `éteins le chauffage dans 10 minutes`: not how long but when, which a timer says first.
-        when = " ".join(tail)
-        raise CommandError(_("{when} says when; to do it then, say that first: {line}").format(
-            when=when, line=f"{when} {' '.join(words[:cut + 1])}") + usage())
+    # `heater on at 7:00`: not how long but when, which a timer says first (no usage line: the
+    # answer gives the line to say, as `allume le chauffage à 7h` does).
+    if (when_first := _do_it_then(tail, " ".join([verb, *words[:cut + 1]]).strip())) is not None:
+        raise CommandError(when_first)
     if tail and fold(tail[0]) in ("for", "pour", "pendant"):
         tail = tail[1:]
         if not tail:                                   # `chauffage on for`: not "on for ever"

@@ -5,11 +5,13 @@ refuses before it would drive anything."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
-from chatops.device_names import unspoken
+from chatops.device_names import called, unspoken
+from chatops.home import Reading
 from chatops.hub import Hub, running
 from chatops.testing import Mosquitto, exec_command, settings_for, wait_for
 
@@ -32,6 +34,66 @@ async def bob(hub: Hub, text: str) -> str:
     return await exec_command(hub, text, network="web", sender="bob")
 
 
+async def test_dim_without_a_percent_says_the_percent_is_missing_not_that_the_article_is_no_device(
+        tmp_path: Path) -> None:
+    """`tamise la lampe` was "Aucun appareil nommé 'la'": the article took the light's place."""
+    hub = offline_hub(tmp_path)
+    assert await alice(hub, "tamise la lampe") == "Argument manquant : pourcentage. Utilisation : tamise LAMPE POURCENTAGE"
+    assert await bob(hub, "dim the lampe") == "Missing percent. Usage: dim LIGHT PERCENT"
+    assert await bob(hub, "dim hall light") == "hall light only switches: say hall light on or hall light off."
+    assert await bob(hub, "dim the lamp") == "No device called 'lamp'. Did you mean lampe?"      # a typo stays one
+    assert await bob(hub, "in 1m dim the lampe") == "Not scheduled: missing percent. Usage: dim LIGHT PERCENT"
+
+
+async def test_a_time_said_after_a_switch_is_answered_with_the_line_as_said_the_time_first(tmp_path: Path) -> None:
+    """`éteins le chauffage dans 10 minutes` suggested `dans 10 minutes le chauffage off`, the verb
+    lost and English mixed in, then a usage line glued on without a full stop."""
+    hub = offline_hub(tmp_path)
+    assert await alice(hub, "éteins le chauffage dans 10 minutes") == (
+        "dans 10 minutes dit quand ; pour le faire à ce moment-là, dites-le d'abord : "
+        "dans 10 minutes éteins le chauffage")
+    assert await alice(hub, "allume le chauffage à 7h") == (
+        "à 7h est une heure ; pour le faire à cette heure-là, dites l'heure d'abord : à 7h allume le chauffage")
+    assert await bob(hub, "heater on at 7:00") == \
+        "at 7:00 is a time of day; to do it then, say the time first: at 7:00 heater on"
+    assert await bob(hub, "switch heater on in 10 minutes") == \
+        "in 10 minutes says when; to do it then, say that first: in 10 minutes switch heater on"
+
+
+async def test_a_position_against_the_verb_is_refused_in_the_name_said(tmp_path: Path) -> None:
+    """`ferme le volet à 80%` on a closed shutter would open it: refused, with the line that does
+    it in the asker's word for the shutter (was `volet_salon`), the state as other state lines."""
+    hub = offline_hub(tmp_path)
+    volet = hub.home.devices["volet_salon"]
+    value, attrs = volet.read_state(b'{"position": 0, "state": "CLOSE"}')
+    volet.reading = Reading(value, time.time(), "", attrs)
+    assert await alice(hub, "ferme le volet à 80%") == \
+        "volet salon: fermé ; pour aller à 80%, il s'ouvrirait ; dites volet 80% pour cela."
+    assert await bob(hub, "close the shutter to 80") == \
+        "volet salon is closed: to go to 80% it would open; say shutter 80% for that."
+
+
+async def test_opening_or_closing_a_light_says_to_switch_it(tmp_path: Path) -> None:
+    """`ouvre la lampe` was answered `dites règle lampe VALEUR`: a light switches."""
+    hub = offline_hub(tmp_path)
+    assert await bob(hub, "open lampe") == "lampe is a light, not a cover: say lampe on."
+    assert await alice(hub, "ouvre la lampe") == "lampe est de type lampe, pas un volet : dites allume lampe."
+    assert await alice(hub, "ferme la lampe") == "lampe est de type lampe, pas un volet : dites éteins lampe."
+
+
+async def test_hints_name_the_device_as_the_asker_did(tmp_path: Path) -> None:
+    """`tamise chauffage 40` answered `dites allume heater`, the config's name, not the word said."""
+    hub = offline_hub(tmp_path)
+    assert await alice(hub, "tamise chauffage 40") == \
+        "heater ne fait que s'allumer et s'éteindre : dites allume chauffage ou éteins chauffage."
+    assert await alice(hub, "dans 1m baisse le chauffage") == \
+        "Non programmé : heater est de type interrupteur, pas un volet : dites éteins chauffage."
+    assert await bob(hub, "switch the shutter off") == \
+        "volet salon is a cover: say open shutter, close shutter or stop shutter."
+    assert await alice(hub, "lire la porte") == "entrée est une caméra ; essayez snap porte."
+    assert called(hub.home.devices["volet_salon"], "le volet salon") == "volet salon"     # its label
+
+
 async def test_an_unknown_name_is_echoed_without_its_article(tmp_path: Path) -> None:
     hub = offline_hub(tmp_path)
     assert await alice(hub, "allume la lamp") == "Aucun appareil nommé 'lamp'. Vouliez-vous dire lampe ?"
@@ -48,10 +110,10 @@ async def test_the_temperature_list_does_not_call_a_thermostat_a_room(tmp_path: 
 
 
 @pytest.mark.servers
-async def test_the_french_demo_simulates_smoke_by_the_detectors_alias(
+async def test_the_french_demo_simulates_smoke_by_the_detectors_alias_and_halfway_goes(
         tmp_path: Path, mosquitto: Mosquitto) -> None:
     """`simule fumée` was an unknown command, then `simulate fumée on` "Say smoke or motion": fumée
-    is the detector's alias."""
+    is the detector's alias. `ferme le volet à moitié` on a closed shutter goes to the middle."""
     settings = settings_for(tmp_path / "data", mosquitto.url, users=USERS, web={"user": None},
                             simulator={"enabled": True, "cover_travel": "1s", "interval": "1s"}, alerts=[])
     async with running(Hub(settings, tty=False)) as hub:
@@ -61,3 +123,6 @@ async def test_the_french_demo_simulates_smoke_by_the_detectors_alias(
         assert (await alice(hub, "simulate fumée off")).startswith("Fumée simulée dissipée dans la cuisine ;")
         assert await alice(hub, "simule toto on") == \
             "Dites smoke ou motion, pas 'toto'. Utilisation : simule smoke on|off | simulate motion [on|off]"
+        assert hub.home.devices["volet_salon"].reading.value == 0, "the demo's shutter starts closed"
+        assert (await alice(hub, "ferme le volet à moitié")).startswith("volet salon: s'ouvre…")
+        await wait_for(lambda: hub.home.devices["volet_salon"].reading.value == 50)

@@ -460,7 +460,7 @@ async def test_a_timer_is_refused_when_set_if_its_command_would_fail_when_it_run
         assert (await say(hub, "dans 20s arrête le volet vite")).startswith("Non programmé : arrête prend le nom")
         assert (await say(hub, "dans 20s ouvre le volet à moitié")).startswith("Minuterie n°")
         assert (await say(hub, "dans 20s allume la lampe à 40")).startswith("Minuterie n°")
-        assert await say(hub, "ouvre la lampe") == "lampe est de type lampe, pas un volet : dites règle lampe VALEUR."
+        assert await say(hub, "ouvre la lampe") == "lampe est de type lampe, pas un volet : dites allume lampe."
         assert await say(hub, "ouvre le volot") == "Aucun appareil nommé 'volot'. Vouliez-vous dire volet ?"
         assert (await say(hub, "ouvre le volet à 50%")).startswith("volet salon: s'ouvre… (")
         await wait_for(lambda: hub.home.devices["volet_salon"].reading.value == 50, timeout=10)
@@ -470,7 +470,7 @@ async def test_a_timer_is_refused_when_set_if_its_command_would_fail_when_it_run
         number = set_at_seven.split("n°")[1].split(" ")[0]
         assert (await say(hub, f"annule n°{number}")).startswith(f"Minuterie n°{number} annulée")   # as shown
         assert await say(hub, "mets le chauffage pendant 2 heures") == \
-            "heater ne fait que s'allumer et s'éteindre : dites allume heater ou éteins heater."
+            "heater ne fait que s'allumer et s'éteindre : dites allume chauffage ou éteins chauffage."
         listing = await say(hub, "aide")
         assert "(éteins la lampe, éteins chauffage). (aussi : eteindre, éteindre, éteint, eteint)" in listing, "not éteins again"
 
@@ -629,14 +629,20 @@ async def test_stop_does_not_wait_behind_a_close_still_waiting_for_a_silent_moto
 @pytest_servers
 async def test_close_to_a_position_above_where_the_cover_is_does_not_open_it(tmp_path: Path,
                                                                           mosquitto: Mosquitto) -> None:
-    """`ferme le volet à moitié` on a closed shutter opened it to 50 %: the verb says the other way."""
-    async with store_cover(tmp_path, mosquitto, {"state": "CLOSE", "position": 0}) as (hub, motor):
+    """`close store to 80%` on a closed shutter would open it: the verb says the other way, so
+    nothing moves. Halfway is the middle whichever way (Home Assistant's "halfway"): it goes."""
+    async with store_cover(tmp_path, mosquitto, {"state": "CLOSE", "position": 0}, confirm_timeout="500ms") \
+            as (hub, motor):
         async with firmware(motor, lambda _t, _p: asyncio.sleep(0)) as commands:
-            assert await say(hub, "close store half") == \
-                "store is closed: to go to 50% it would open; say store 50% for that."
-            assert await say(hub, "ferme le store à moitié") == \
-                "store is closed: to go to 50% it would open; say store 50% for that."
-        assert commands == [], "nothing was sent"
+            assert await say(hub, "close store to 80%") == \
+                "store is closed: to go to 80% it would open; say store 80% for that."
+            assert await say(hub, "ferme le store à 80") == \
+                "store is closed: to go to 80% it would open; say store 80% for that."
+            assert commands == [], "nothing was sent"
+            assert (await say(hub, "close store half")).startswith(        # a silent motor: no report
+                "No confirmation from store after 500ms (asked 50%, last state closed).")
+            await wait_for(lambda: len(commands) == 1)
+        assert [json.loads(p) for _t, p in commands] == [{"position": 50}], "though it opens to get there"
 
 
 @pytest_servers
@@ -1078,8 +1084,8 @@ async def test_a_time_of_day_after_the_device_is_not_read_as_how_long(tmp_path: 
         assert hub.home.devices["heater"].reading.value is False, "nothing switched"
         assert (await say(hub, "timers")).startswith("Aucune minuterie.")
         assert (await say(hub, "éteins le chauffage dans 10 minutes")).startswith(
-            "dans 10 minutes dit quand ; pour le faire à ce moment-là, dites-le d'abord : dans 10 minutes le chauffage off")
+            "dans 10 minutes dit quand ; pour le faire à ce moment-là, dites-le d'abord : dans 10 minutes éteins le chauffage")
         assert (await say(hub, "chauffage on at 7:00")).startswith(
-            "at 7:00 dit quand ; pour le faire à ce moment-là, dites-le d'abord : at 7:00 chauffage on")
+            "at 7:00 est une heure ; pour le faire à cette heure-là, dites l'heure d'abord : at 7:00 chauffage on")
         assert (await say(hub, "allume la lampe à 40")).startswith("lampe: allumé, 40 %")     # a level still
         assert (await say(hub, "allume le chauffage 2h")).startswith("heater: allumé jusqu'à")  # a duration still

@@ -319,13 +319,13 @@ async def test_lowering_what_is_no_cover_says_what_it_is_and_what_to_say(tmp_pat
     assert await alice("baisse le chauffage") == "heater est de type interrupteur, pas un volet : dites éteins chauffage."
     assert await alice("monte le chauffage") == "heater est de type interrupteur, pas un volet : dites allume chauffage."
     assert await alice("arrête le chauffage") == "heater est de type interrupteur, pas un volet : dites éteins chauffage."
-    assert await alice("ferme la lampe") == "lampe est de type lampe, pas un volet : dites règle lampe VALEUR."
+    assert await alice("ferme la lampe") == "lampe est de type lampe, pas un volet : dites éteins lampe."
     assert await alice("ferme le salon") == "salon est de type capteur, pas un volet ni un store."
     # A thermostat's target goes a step down or up (tests/test_device_types.py); not before it told it.
     assert await alice("baisse le thermostat") == \
         "thermostat n'a pas encore donné sa consigne : dites règle thermostat VALEUR."
     assert await alice("dans 1m baisse le chauffage") == \
-        "Non programmé : heater est de type interrupteur, pas un volet : dites éteins heater."
+        "Non programmé : heater est de type interrupteur, pas un volet : dites éteins chauffage."
     assert (await alice("dans 1m baisse le thermostat à 45")).startswith("Non programmé : thermostat accepte de 5 à 30")
     assert await exec_command(hub, "close heater", network="web", sender="bob") == \
         "heater is a switch, not a cover: say heater off."
