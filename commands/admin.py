@@ -33,7 +33,7 @@ def _simulated(ctx: Context, word: str) -> str:
         choices=_(" or ").join(SIMULATED), word=clean_text(word)[:30]) + ctx.usage())
 
 
-@command("simulate", aliases=["sim", "simule", "simuler"], usage="simulate smoke on|off | simulate motion [on|off]",
+@command("simulate", aliases=["sim"], french=["simule", "simuler"], usage="simulate smoke on|off | simulate motion [on|off]",
          needs_user=True)
 async def simulate(ctx: Context, device: str, state: Literal["on", "off"] | None = None) -> str:
     """Fire or clear the simulated kitchen smoke detector, or walk into the hall (motion).
