@@ -4,6 +4,7 @@ Each problem is one line naming the key and the fix, as `chatops check` prints i
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -33,8 +34,10 @@ def cross_checks(s: Settings, unjudged: frozenset[str] = frozenset()) -> list[st
     for user, u in s.users.items():
         for role in u.roles:
             if role not in roles:
+                close = difflib.get_close_matches(role, sorted(roles), n=1, cutoff=0.6)
+                meant = f"did you mean {close[0]!r}? " if close else ""
                 problems.append(f"users.{user}.roles: role {role!r} is not defined in [roles]; "
-                                f"defined: {', '.join(sorted(roles)) or 'none'}")
+                                f"{meant}defined: {', '.join(sorted(roles)) or 'none'}")
         problems += _identity_problems(user, u)
     problems += _shared_identities(s)
     ack_user = s.mqtt.discovery_ack_user

@@ -314,7 +314,7 @@ def test_a_typo_in_a_role_grant_fails_the_check_with_the_closest_name(tmp_path: 
     assert "  - roles.family: 'dim' is a command, not a permission: it needs 'switch'; grant that instead" in result.stderr
     assert "  - roles.family: 'in' is a command, not a permission: it needs 'schedule'; grant that instead" in result.stderr
     assert problems_of('[roles]\nguest = ["help"]\nfamily = ["guest"]\n[users.bob]\nroles = ["famly"]\n', tmp_path) \
-        == ["users.bob.roles: role 'famly' is not defined in [roles]; defined: family, guest"]
+        == ["users.bob.roles: role 'famly' is not defined in [roles]; did you mean 'family'? defined: family, guest"]
 
 
 def test_run_says_at_start_which_role_grants_grant_nothing(tmp_path: Path) -> None:
