@@ -34,10 +34,7 @@ class User:
 
 @functools.lru_cache(maxsize=4096)
 def fold(text: str) -> str:
-    """Case- and accent-insensitive form used for every name lookup (`Température` -> `temperature`).
-    ASCII has nothing to decompose and casefolds as it lowers: the common word costs one call."""
-    if text.isascii():
-        return text.lower()
+    """Case- and accent-insensitive form used for every name lookup (`Température` -> `temperature`)."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 

@@ -29,16 +29,20 @@ def unspoken(name: str) -> str:
     return _ARTICLE.sub("", name, count=1)
 
 
+def _names(device: Any) -> list[str]:
+    """The names a house knows `device` (a chatops.home.Device) by, as written: its name, its
+    label, its aliases, its name with spaces."""
+    s = device.settings
+    return [word for word in (device.name, s.label or "", *s.aliases, device.name.replace("_", " ")) if word]
+
+
 def called(device: Any, said: str) -> str:
     """The name or alias of `device` the asker said (`le chauffage`: chauffage), else its name:
     the one a hint repeats (`dites éteins chauffage`, not the config's `heater`)."""
     forms = spoken_forms(fold(" ".join(said.split())))
-    return next((w for w in (device.name, device.settings.label or "", *device.settings.aliases, device.name.replace(
-        "_", " ")) if w and fold(w) in forms), device.name)
+    return next((w for w in _names(device) if fold(w) in forms), device.name)
 
 
 def names_of(device: Any) -> set[str]:
-    """The folded names a house knows `device` (a chatops.home.Device) by: its name, with
-    spaces, its label, its aliases."""
-    return {fold(word) for word in (device.name, device.name.replace("_", " "), device.settings.label or "",
-                                    *device.settings.aliases) if word}
+    """The folded names `find` knows `device` by (`_names`)."""
+    return {fold(word) for word in _names(device)}

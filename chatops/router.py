@@ -456,16 +456,14 @@ class Router:
         # Another language's word only when it is plainly the one typed (`alume`: allume), not
         # merely close (`lower`: lever, which raises).
         others = set(self.commands.words).difference(offered)
-        close = max(((difflib.SequenceMatcher(None, word, candidate).ratio(), candidate) for candidate in
-                     [*offered, *devices, *others]), default=(0.0, ""))
-        if close[0] < (0.8 if close[1] in others else 0.6):
+        score, close = max(((difflib.SequenceMatcher(None, word, candidate).ratio(), candidate) for candidate in
+                            [*offered, *devices, *others]), default=(0.0, ""))
+        if score < (0.8 if close in others else 0.6):
             return None
-        close = (close[1],)
-        spec = self.commands.find(close[0])
-        if spec is not None:
-            return self.commands.written(close[0])     # the word close to it, in its language and accents: éteins
+        if self.commands.find(close) is not None:
+            return self.commands.written(close)     # the word close to it, in its language and accents: éteins
         rest = clean_text(" ".join(words[1:]))
-        return f"{devices[close[0]]} {rest[:40]}{'…' if len(rest) > 40 else ''}".rstrip()
+        return f"{devices[close]} {rest[:40]}{'…' if len(rest) > 40 else ''}".rstrip()
 
     def _bounded(self, value: Any, low_priority: bool) -> Reply | None:
         """What a handler gave (text, a Reply, None) or the router's own answer, as the Reply

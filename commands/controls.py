@@ -168,7 +168,7 @@ def _settable(ctx: Context, name: str) -> Device:
         if found is None or found.settable:
             raise CommandError(ctx.home.unknown(name, TAKES_A_VALUE))
         device = found
-    if (problem := _cannot_set(device, ctx.prefix, called(device, said))) is not None:
+    if not device.settable and (problem := _cannot_set(device, ctx.prefix, called(device, said))) is not None:
         raise CommandError(problem)
     return device
 

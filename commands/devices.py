@@ -255,8 +255,7 @@ def _held_for(args: list[str]) -> str | None:
          shorthand=Shorthand.DEVICE_STATE, also_needs=_held_by_a_timer)
 async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
-    typed = (ctx.hub.router.command_text(ctx.message) or "").split()[:1]
-    name, state, hold = _switch_words(ctx.usage, [device, *words], ctx.word if typed == [ctx.word] else "")
+    name, state, hold = _switch_words(ctx.usage, [device, *words], lambda: _typed_verb(ctx))
     target = _device(ctx, name, SWITCHES)
     scheduling = ctx.hub.commands.find("in")
     if hold is not None and (scheduling is None or ctx.hub.access.authorize(str(ctx.sender), ctx.user, scheduling,
@@ -337,11 +336,19 @@ async def _switch_to(ctx: Context, state: str, words: list[str]) -> str | Reply:
     return await switch(ctx, name, state, *rest)
 
 
-def _switch_words(usage: Callable[[], str], words: list[str], verb: str = "") -> tuple[str, str, float | None]:
+def _typed_verb(ctx: Context) -> str:
+    """The command word the line began with (`switch`), or "" for a device's shorthand
+    (`heater on`, which the router runs as `switch`)."""
+    typed = (ctx.hub.router.command_text(ctx.message) or "").split()[:1]
+    return ctx.word if typed == [ctx.word] else ""
+
+
+def _switch_words(usage: Callable[[], str], words: list[str],
+                  verb: Callable[[], str] = str) -> tuple[str, str, float | None]:
     """(device, on|off|toggle, seconds or None) from `DEVICE STATE [[for] DURATION]`; `usage()`
     ends each refusal (the usage line of the command as typed: `allume`, `switch`), made only
-    then: a switch that goes through never words it. `verb`: the command word typed before
-    `words`, if any (`switch`; none for `heater on`), for a line said back."""
+    then: a switch that goes through never words it. `verb()`: the command word typed before
+    `words`, if any (`switch`; none for `heater on`), for a line said back; asked only then."""
     # The state in either language: `on`, or `chauffage marche`, `arrêt`, `éteint` (STATE_WORDS).
     cut = next((i for i in range(len(words) - 1, 0, -1) if fold(words[i]) in STATE_WORDS), None)
     if cut is None and len(words) > 1 and fold(words[0]) in STATE_WORDS:     # `turn on the lamp`
@@ -358,7 +365,8 @@ def _switch_words(usage: Callable[[], str], words: list[str], verb: str = "") ->
     tail = words[cut + 1:]
     # `heater on at 7:00`: not how long but when, which a timer says first (no usage line: the
     # answer gives the line to say, as `allume le chauffage à 7h` does).
-    if (when_first := _do_it_then(tail, " ".join([verb, *words[:cut + 1]]).strip())) is not None:
+    if tail and fold(tail[0]) in WHEN_WORDS and \
+            (when_first := _do_it_then(tail, " ".join([verb(), *words[:cut + 1]]).strip())) is not None:
         raise CommandError(when_first)
     if tail and fold(tail[0]) in ("for", "pour", "pendant"):
         tail = tail[1:]
