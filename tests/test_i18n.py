@@ -5,10 +5,12 @@ naturally on the console (`20,5 °C`, `allumé`, `se ferme…`)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiomqtt
@@ -22,6 +24,11 @@ from chatops.testing import Mosquitto, exec_command, message, settings_for, wait
 USERS = {"owner": None,
          "alice": {"roles": ["admin"], "language": "fr", "web": ["alice"], "loopback": ["alice"]},
          "bob": {"roles": ["admin"], "web": ["bob"], "loopback": ["bob"]}}
+
+
+def as_alice(hub: Hub) -> Callable[[str], Awaitable[str]]:
+    """What USERS' alice, who reads French, is answered, line by line."""
+    return functools.partial(exec_command, hub, network="web", sender="alice")
 
 
 def test_every_text_is_in_the_french_catalogue_translated_and_compiled() -> None:
@@ -259,8 +266,7 @@ async def test_french_answers_say_the_words_typed_and_the_devices_own_states(tmp
         await device.publish("zigbee2mqtt/heater", json.dumps({"state": "OFF"}), qos=1)
         await wait_for(lambda: all(hub.home.find(name).reading is not None for name in ("fumée", "volet", "heater")))
 
-        async def alice(text: str) -> str:
-            return await exec_command(hub, text, network="web", sender="alice")
+        alice = as_alice(hub)
 
         assert await alice("historique") == "Quel appareil ? Utilisation : historique APPAREIL [24h|7d]"
         assert (await alice("allume chauffage pendant xyz")).endswith(
@@ -313,8 +319,7 @@ async def test_lowering_what_is_no_cover_says_what_it_is_and_what_to_say(tmp_pat
     The answer says what the device is and the line that does what was meant, in the name said."""
     hub = offline_hub(tmp_path)
 
-    async def alice(text: str) -> str:
-        return await exec_command(hub, text, network="web", sender="alice")
+    alice = as_alice(hub)
 
     assert await alice("baisse le chauffage") == "heater est de type interrupteur, pas un volet : dites éteins chauffage."
     assert await alice("monte le chauffage") == "heater est de type interrupteur, pas un volet : dites allume chauffage."
@@ -340,8 +345,7 @@ async def test_lowering_or_raising_a_thermostat_moves_its_target_one_step(tmp_pa
     async with running(Hub(settings, tty=False)) as hub:
         await wait_for(lambda: hub.home.devices["thermostat"].reading is not None)
 
-        async def alice(text: str) -> str:
-            return await exec_command(hub, text, network="web", sender="alice")
+        alice = as_alice(hub)
 
         assert (await alice("thermostat 21")).endswith(", consigne 21,0 °C, arrêt")
         assert (await alice("baisse le thermostat")).endswith(", consigne 20,5 °C, arrêt")
@@ -357,8 +361,7 @@ async def test_a_mistyped_french_word_gets_the_french_word_as_written(tmp_path: 
     spelling for keyboards without accents."""
     hub = offline_hub(tmp_path)
 
-    async def alice(text: str) -> str:
-        return await exec_command(hub, text, network="web", sender="alice")
+    alice = as_alice(hub)
 
     assert await alice("alume la lampe") == "Commande inconnue 'alume'. Vouliez-vous dire allume ?"
     assert await alice("étiens la lampe") == "Commande inconnue 'étiens'. Vouliez-vous dire éteins ?"

@@ -51,6 +51,14 @@ class Recorder:
         settings: dict[str, Any] = {"bound": 20, "droppable": lambda _: True} | options
         return Lanes("lane", work or self.work, self.spawn, **settings)
 
+    async def idle_lane(self, work: Callable[[str], Awaitable[None]] | None = None) -> Lanes[str]:
+        """Lanes whose lane `a` has a worker that handled "first" and now waits idle: what a
+        conversation already under way looks like when its next line comes."""
+        lanes = self.lanes(work)
+        lanes.put("a", "first")              # from the test's task: the worker takes it
+        await self.until(1)
+        return lanes
+
     def close(self) -> None:
         for task in self.tasks:
             task.cancel()
@@ -170,9 +178,7 @@ async def test_a_line_for_an_idle_lane_is_handled_before_the_read_callback_retur
         current.append(asyncio.current_task())
         await recorder.work(item)
 
-    lanes = recorder.lanes(work)
-    lanes.put("a", "first")                  # from this test's task: the worker takes it
-    await recorder.until(1)
+    lanes = await recorder.idle_lane(work)
     seen_when_put_returned: list[str] = []
 
     def read_callback() -> None:
@@ -202,9 +208,7 @@ async def test_a_line_started_at_once_that_waits_goes_on_in_its_worker_ahead_of_
         steps.append((item, language.get(), asyncio.current_task()))
         await recorder.work(item)
 
-    lanes = recorder.lanes(work)
-    lanes.put("a", "first")
-    await recorder.until(1)
+    lanes = await recorder.idle_lane(work)
     loop = asyncio.get_running_loop()
     loop.call_soon(lanes.put, "a", "slow")
     loop.call_soon(lanes.put, "a", "after")
@@ -230,9 +234,7 @@ async def test_a_timeout_of_a_line_started_at_once_reaches_it_not_its_worker(rec
                 outcomes.append(f"timed out in {asyncio.current_task() is recorder.tasks[0]}")
         await recorder.work(item)
 
-    lanes = recorder.lanes(work)
-    lanes.put("a", "first")
-    await recorder.until(1)
+    lanes = await recorder.idle_lane(work)
     loop = asyncio.get_running_loop()
     loop.call_soon(lanes.put, "a", "slow")
     await recorder.until(2)
@@ -258,9 +260,7 @@ async def test_a_worker_cancelled_before_it_awaits_a_line_started_at_once_cancel
                 raise
         await recorder.work(item)
 
-    lanes = recorder.lanes(work)
-    lanes.put("a", "first")
-    await recorder.until(1)
+    lanes = await recorder.idle_lane(work)
 
     def read_callback() -> None:
         lanes.put("a", "slow")
@@ -287,9 +287,7 @@ async def test_a_line_started_at_once_that_cancels_its_task_does_not_break_the_p
                 raise
         await recorder.work(item)
 
-    lanes = recorder.lanes(work)
-    lanes.put("a", "first")
-    await recorder.until(1)
+    lanes = await recorder.idle_lane(work)
     raised: list[BaseException] = []
 
     def read_callback() -> None:
@@ -314,9 +312,7 @@ async def test_a_line_put_by_the_first_step_of_another_waits_for_all_of_it(recor
             await asyncio.sleep(0)
         await recorder.work(item)
 
-    lanes = recorder.lanes(work)
-    lanes.put("a", "first")
-    await recorder.until(1)
+    lanes = await recorder.idle_lane(work)
     asyncio.get_running_loop().call_soon(lanes.put, "a", "outer")
     await recorder.until(3)
     assert recorder.seen == ["first", "outer", "nested"]
