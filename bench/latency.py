@@ -6,6 +6,12 @@ Two paths, each over at least 500 sequential commands (p50, p90, p99):
   value is the one the hub cached from mosquitto (a simulated device published it, retained).
 * `!switch heater on|off`, alternating: the hub publishes the command on mosquitto, a simulated
   device (its own process) echoes the new state, the hub answers once the state confirms it.
+  Each participant switches a heater of its own on that device, so that an echo can confirm only
+  the command that caused it: on one shared heater, at mosquitto's default set_tcp_nodelay false,
+  the echo of another participant's command, held back by Nagle's algorithm until the next
+  publish acknowledged it, confirmed the floors' commands almost every time (448 of 449 for the
+  floor bot, 509 of 510 for the bare loop, counted on 2026-12-07 with a nonce in each command), so
+  that the floors were timed on a confirmation that was not theirs.
 
 Floors, measured in the same run and interleaved command by command with the hub so that all
 see the same machine load: a raw-asyncio IRC bot (its own process, `python -m bench.latency
@@ -48,6 +54,8 @@ CHATOPS = Path(sys.executable).parent / "chatops"
 REPO = Path(__file__).resolve().parent.parent
 ANSWER = "salon: 20.7 °C"
 BASE = "zigbee2mqtt"
+FLOOR_HEATER, LOOP_HEATER = "heater_floor", "heater_loop"   # the hub switches `heater`, as configured
+HEATERS = ("heater", FLOOR_HEATER, LOOP_HEATER)
 
 
 # ---- a config.toml on disk --------------------------------------------------------------------
@@ -323,13 +331,14 @@ class RawMqtt:
 
 
 class Heater:
-    """Waits for the heater's state topic to show a wanted state (the closed loop, floor side)."""
+    """Waits for a heater's state topic to show a wanted state (the closed loop, floor side)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.waiters: list[tuple[str, asyncio.Future[None]]] = []
 
     def on_message(self, topic: str, payload: bytes) -> None:
-        if topic != f"{BASE}/heater":
+        if topic != f"{BASE}/{self.name}":
             return
         state = str(json.loads(payload).get("state", "")).upper()
         for wanted, future in self.waiters:
@@ -342,7 +351,7 @@ class Heater:
         entry = (wanted, future)
         self.waiters.append(entry)
         try:
-            mqtt.publish(f"{BASE}/heater/set", json.dumps({"state": wanted}).encode(), qos=0)
+            mqtt.publish(f"{BASE}/{self.name}/set", json.dumps({"state": wanted}).encode(), qos=0)
             await asyncio.wait_for(future, timeout)
         finally:
             self.waiters.remove(entry)
@@ -351,11 +360,13 @@ class Heater:
 # ---- the simulated device and the floor bot (each its own process) ------------------------------
 
 async def run_device(mqtt_port: int) -> None:
-    """Zigbee2MQTT-shaped devices: salon, chambre state; heater and kitchen_smoke obey NAME/set."""
+    """Zigbee2MQTT-shaped devices: salon, chambre state; the heaters and kitchen_smoke obey NAME/set.
+    A heater per switching participant (the hub `heater`, the floor bot `heater_floor`, the bare
+    loop `heater_loop`): an echo then confirms only the command that caused it (module docstring)."""
     state: dict[str, dict[str, Any]] = {
         "salon": {"temperature": 20.7, "humidity": 48.0, "battery": 97, "linkquality": 120},
         "chambre": {"temperature": 18.4, "humidity": 55.0, "battery": 97, "linkquality": 120},
-        "heater": {"state": "OFF", "linkquality": 110},
+        **{name: {"state": "OFF", "linkquality": 110} for name in HEATERS},
         "kitchen_smoke": {"smoke": False, "battery": 100, "tamper": False},
     }
 
@@ -363,8 +374,8 @@ async def run_device(mqtt_port: int) -> None:
         _, device, action = topic.split("/")
         if device not in state:
             return
-        if action == "set" and device == "heater":
-            state["heater"]["state"] = str(json.loads(payload).get("state", "")).upper()
+        if action == "set" and device in HEATERS:
+            state[device]["state"] = str(json.loads(payload).get("state", "")).upper()
         elif action == "set" and device == "kitchen_smoke":
             state["kitchen_smoke"]["smoke"] = bool(json.loads(payload).get("smoke"))
         client.publish(f"{BASE}/{device}", json.dumps(state[device]).encode(), retain=True)
@@ -381,10 +392,10 @@ async def run_device(mqtt_port: int) -> None:
 
 async def run_floor_bot(irc_port: int, mqtt_port: int, nick: str = "floor", channel: str = "#floor") -> None:
     """The least an IRC bot can do: read a line, match it, write the answer (switch: MQTT round trip)."""
-    heater = Heater()
+    heater = Heater(FLOOR_HEATER)
     mqtt = RawMqtt(heater.on_message)
     await mqtt.connect(mqtt_port, f"bench-{nick}")
-    await mqtt.subscribe(f"{BASE}/heater")
+    await mqtt.subscribe(f"{BASE}/{heater.name}")
     reader, writer = await asyncio.open_connection("127.0.0.1", irc_port)
     writer.write(f"NICK {nick}\r\nUSER {nick} 0 * :floor bot\r\n".encode())
     tasks = set()
@@ -471,7 +482,7 @@ async def measure(count: int, profile: bool, workdir: Path, nodelay: bool = Fals
     await asyncio.to_thread(ngircd.start)           # its wait for the port, off the loop
     broker = await asyncio.to_thread(mosquitto, workdir / "mosquitto", nodelay)
     hub = device = floor = None
-    heater = Heater()
+    heater = Heater(LOOP_HEATER)
     loop_mqtt = None
     warmup = 10
     try:
@@ -484,7 +495,7 @@ async def measure(count: int, profile: bool, workdir: Path, nodelay: bool = Fals
         hub = HubProcess(workdir / "hub", config, profile=workdir / "hub.prof" if profile else None)
         await hub.start()
         loop_mqtt = await mqtt_client(broker.port, "bench-loop", heater.on_message)
-        await loop_mqtt.subscribe(f"{BASE}/heater")
+        await loop_mqtt.subscribe(f"{BASE}/{heater.name}")
         tester = await IrcClient.connect(ngircd.port, "tester")
         await tester.join("#maison")
         await tester.join("#floor")
@@ -508,7 +519,7 @@ async def measure(count: int, profile: bool, workdir: Path, nodelay: bool = Fals
 
         switch_hub, switch_floor, switch_loop = [], [], []
         unconfirmed = 0
-        on = True              # three participants in turn: each command flips the heater, each alternates
+        on = True              # three participants in turn, each on its own heater: each alternates
         for index in range(count + warmup):
             word = "on" if on else "off"
             hub_s, hub_text = await irc_round_trip("#maison", "maison", f"!switch heater {word}")
