@@ -460,8 +460,12 @@ class Router:
                             [*offered, *devices, *others]), default=(0.0, ""))
         if score < (0.8 if close in others else 0.6):
             return None
-        if self.commands.find(close) is not None:
-            return self.commands.written(close)     # the word close to it, in its language and accents: éteins
+        if (spec := self.commands.find(close)) is not None:
+            # A French speaker is offered the French word of the command meant, when that is close
+            # too (`histori`: historique, though history is closer); the accents as it writes them.
+            french = [fold(w) for w in spec.french] if i18n.current_language() == "fr" else []
+            ratio, nearest = max(((difflib.SequenceMatcher(None, word, w).ratio(), w) for w in french), default=(0.0, ""))
+            return self.commands.written(nearest if ratio >= 0.6 and close not in french else close)
         rest = clean_text(" ".join(words[1:]))
         return f"{devices[close]} {rest[:40]}{'…' if len(rest) > 40 else ''}".rstrip()
 

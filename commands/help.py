@@ -76,8 +76,21 @@ def _about(ctx: Context, name: str) -> str:
     return said
 
 
-@command("whoami", french=["moi"])
-async def whoami(ctx: Context) -> str:
+@command("hello", aliases=["hi", "hey"], french=["bonjour", "bonsoir", "salut", "coucou"], permission="help",
+         usage="hello", hidden=True)
+async def hello(ctx: Context, _words: str | None = None) -> str:
+    """Say hello; the hub answers with the way in.
+
+    A first message is often `bonjour`, which would otherwise be an unknown command, or a
+    did-you-mean of a device whose name sounds like it (`séjour`)."""
+    if ctx.user is None:
+        return _("Hello! Say {prefix}help for what I can do.").format(prefix=ctx.prefix)
+    return _("Hello {name}! Say {prefix}help for what I can do.").format(name=ctx.user.name, prefix=ctx.prefix)
+
+
+# `who am i`, `qui suis-je`: the question as people ask it, answered whatever follows the word.
+@command("whoami", aliases=["who"], french=["moi", "qui"], usage="whoami")
+async def whoami(ctx: Context, _words: str | None = None) -> str:
     """Show how the hub identifies you and what you may do."""
     who = ctx.user.name if ctx.user else _("an unknown sender")
     # The commands, as help lists them: a permission word (`read`) also grants commands of

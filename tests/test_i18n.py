@@ -104,6 +104,17 @@ async def test_alice_reads_french_while_bob_reads_english(tmp_path: Path, mosqui
         assert {"allume", "éteins"} <= starts["fr"], starts["fr"]
         assert not {"allume", "éteins", "eteins"} & starts["en"], starts["en"]
         assert await exec_command(hub, "allume chauffage", network="web", sender="bob") == "heater is ON"
+        # A greeting and the question as people ask it; a typo of the command's French word gets that word.
+        assert await exec_command(hub, "bonjour", network="web", sender="alice") == \
+            "Bonjour alice ! Dites aide pour savoir ce que je sais faire."
+        assert await exec_command(hub, "hello there", network="web", sender="bob") == \
+            "Hello bob! Say help for what I can do."
+        assert (await exec_command(hub, "qui suis-je", network="web", sender="alice")).startswith("Vous êtes ")
+        assert (await exec_command(hub, "who am i", network="web", sender="bob")).startswith("You are ")
+        assert await exec_command(hub, "histori salon", network="web", sender="alice") == \
+            "Commande inconnue 'histori'. Vouliez-vous dire historique ?"
+        assert await exec_command(hub, "histori salon", network="web", sender="bob") == \
+            "Unknown command 'histori'. Did you mean history?"
 
 
 @pytest.mark.servers
