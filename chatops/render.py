@@ -72,10 +72,14 @@ def image_link(web: Any, attachment: Attachment) -> str | None:
     """A URL people can open for `attachment`: its own, else an expiring link from the hub's web
     server (None when neither exists: the web server is off)."""
     if attachment.url:
-        return attachment.url
-    if web is not None and attachment.path.exists():
-        return str(web.links.publish(attachment.path, attachment.mime))
-    return None
+        url = attachment.url
+    elif web is not None and attachment.path.exists():
+        url = str(web.links.publish(attachment.path, attachment.mime))
+    else:
+        return None
+    if web is not None:
+        web.links.sent_away(url)           # a link phones cannot open is said, once
+    return url
 
 
 NO_LINK = "(a picture: this network cannot carry it and the hub's web server is off)"

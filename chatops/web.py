@@ -35,6 +35,7 @@ from .adapter import AdapterBase, Capabilities
 from .durations import parse_duration
 from .history import period_range
 from .config import DeviceType
+from .config_base import is_loopback
 from .health import Health
 from .controls import modes_of
 from .home import SWITCH_STATES, Device, Reading
@@ -95,11 +96,23 @@ class Link:
 class LinkStore:
     """Unguessable, expiring URLs for snapshots and graphs (IRC and SMS get these)."""
 
-    def __init__(self, base_url: str, ttl: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, base_url: str, ttl: float, monotonic: Callable[[], float] = time.monotonic,
+                 local_only: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
         self.ttl = ttl
         self._links: dict[str, Link] = {}
         self._monotonic = monotonic
+        # No public_url, a loopback listen: a link sent to a phone (SMS, IRC) opens nowhere but
+        # here. Said once, at the first link, where the owner looks when a picture will not open.
+        self._untold_local = local_only
+
+    def sent_away(self, url: str) -> None:
+        """`url` went to a chat network, to be opened on a phone (chatops.render.image_link)."""
+        if self._untold_local and url.startswith(self.base_url + "/"):
+            self._untold_local = False
+            log.warning("a picture went to a chat network as a link to %s, which opens on this machine only: set "
+                        "[web] public_url to the address phones reach the hub by, e.g. \"http://hub.lan:8080\", "
+                        "and listen on it", self.base_url)
 
     def publish(self, path: Path, mime: str | None = None, ttl: float | None = None) -> str:
         now = self._monotonic()                    # a link lives `ttl` seconds, whatever the wall clock does
@@ -172,7 +185,7 @@ class WebServer:
         self.settings = hub.settings.web
         host, port = self.settings.host_port
         self.links = LinkStore(self.settings.public_url or served_at(host, port), self.settings.link_ttl,
-                               hub.clock.monotonic)
+                               hub.clock.monotonic, local_only=not self.settings.public_url and is_loopback(host))
         self.chat = WebChat(links=self.links)
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -38,13 +39,20 @@ def test_a_limit_without_room_is_an_error() -> None:
         split_text("x", 0)
 
 
-def test_pictures_become_their_url_or_an_expiring_link(tmp_path: Path) -> None:
+def test_pictures_become_their_url_or_an_expiring_link(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from chatops.web import LinkStore
     picture = tmp_path / "snap.jpg"
     picture.write_bytes(b"\xff\xd8")
-    web = SimpleNamespace(links=SimpleNamespace(publish=lambda path, mime: f"http://hub/files/t/{path.name}"))
-    assert image_link(web, Attachment(picture, "image/jpeg")) == "http://hub/files/t/snap.jpg"
+    web = SimpleNamespace(links=LinkStore("http://hub.lan:8080", 3600))
+    assert re.fullmatch(r"http://hub\.lan:8080/files/[\w-]+/snap\.jpg", image_link(web, Attachment(picture, "image/jpeg")) or "")
     assert image_link(None, Attachment(picture, url="https://example.org/g.png")) == "https://example.org/g.png"
     assert image_link(None, Attachment(picture, "image/jpeg")) is None
+    assert "opens on this machine only" not in caplog.text
+    # No public_url, a loopback listen: the first link sent to a chat network says so, once.
+    web = SimpleNamespace(links=LinkStore("http://127.0.0.1:8080", 3600, local_only=True))
+    assert (image_link(web, Attachment(picture, "image/jpeg")) or "").startswith("http://127.0.0.1:8080/files/")
+    image_link(web, Attachment(picture, "image/jpeg"))
+    assert caplog.text.count("which opens on this machine only: set [web] public_url") == 1
 
 
 def test_the_core_fits_a_reply_to_the_network(tmp_path: Path) -> None:
