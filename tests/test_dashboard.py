@@ -252,6 +252,13 @@ async def test_dashboard_shows_the_house_and_switches_the_heater(tmp_path: Path,
         assert await browser.wait_until("document.querySelector('[data-device=\"heater\"] .note').textContent") \
             == "heater is ON"
         assert hub.home.find("heater").reading.value is True
+        # An answer leaves its card after a while (10 s; here 1 s): read an hour later, after
+        # a switch from the chat, "heater is ON" would say what is no longer true.
+        await browser.evaluate("document.body.dataset.noteMs = '1000'")
+        await browser.click('[data-device="heater"] button[data-set="off"]')
+        assert await browser.wait_until("document.querySelector('[data-device=\"heater\"] .note').textContent "
+                                        "=== 'heater is OFF'")
+        await browser.wait_until("document.querySelector('[data-device=\"heater\"] .note').textContent === ''")
         await browser.click('[data-device="entree"] button[data-snap]')
         await browser.wait_until("document.querySelector('[data-device=\"entree\"] img')?.complete")
         shot = await browser.screenshot(ARTIFACTS / "dashboard.png")

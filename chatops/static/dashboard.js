@@ -311,11 +311,20 @@ function drawChart(name) {
 
 // ---- actions -----------------------------------------------------------------------------------
 
-function note(name, text, error) {
+// How long an answer stays on its card: "heater is ON" would otherwise still be read there
+// an hour later, after someone switched it off from the chat. A failure stays six times as
+// long; a pending note ("switching…") until its answer replaces it. <body data-note-ms>
+// shortens it (the tests).
+const noteTimers = new Map();
+const noteLasts = (error) => (Number(document.body.dataset.noteMs) || 10000) * (error ? 6 : 1);
+
+function note(name, text, error, pending) {
   const card = cards.get(name), box = card && card.querySelector(".note");
   if (!box) return;
   box.textContent = text || "";
   box.classList.toggle("error", Boolean(error));
+  clearTimeout(noteTimers.get(name));
+  if (text && !pending) noteTimers.set(name, setTimeout(() => note(name, ""), noteLasts(error)));
 }
 
 function switchDevice(name, state) {
@@ -324,7 +333,7 @@ function switchDevice(name, state) {
   if (!send({type: "switch", device: name, state, request: ++requestId})) return note(name, t("not connected"), true);
   for (const b of card.querySelectorAll("button[data-set]")) b.disabled = true;
   button.classList.add("pending");
-  note(name, t("switching…"));
+  note(name, t("switching…"), false, true);
 }
 
 function setDevice(name, value) {
@@ -333,11 +342,11 @@ function setDevice(name, value) {
   card.dataset.inflight = String(Number(card.dataset.inflight || 0) + 1);      // busy until every one is answered
   card.classList.add("busy");
   renderCard(name);
-  note(name, value + "…");
+  note(name, value + "…", false, true);
 }
 
 function snap(name) {
-  if (send({type: "snap", camera: name, request: ++requestId})) note(name, t("taking a picture…"));
+  if (send({type: "snap", camera: name, request: ++requestId})) note(name, t("taking a picture…"), false, true);
 }
 
 function acknowledge(id, button) {
