@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 import time
@@ -50,6 +51,7 @@ READY_GRACE = 5.0             # seconds SMS waits for the hub to be ready before
 HOUR = 3600.0
 
 LEGACY_OUTBOX = "sms_outbox"   # the SMS adapter's own queue before replies joined the hub's deliveries
+SPENT = "sms-spent:"            # plugin_kv: what each number was sent this hour, per adapter (`_count_sent`)
 CAP_NOTE = "sms-cap-note"      # the deliveries kind of the "limit reached" note, which the adapter sends itself
 
 
@@ -352,29 +354,41 @@ class Adapter(AdapterBase):
                     log.info("%s: the note that answers stop could not be sent to %s: %s", self.name, number, exc)
                     note_parts = exc.sent_parts if isinstance(exc, ModemError) else 0
                 if note_parts:                  # counted, and kept for the count after a restart
-                    self._count_sent(number, note_parts)
+                    await self._count_sent(number, note_parts)
                     await self._record_note(address, number, note)
             raise Undeliverable(f"held back by the hourly cap ({self.settings.hourly_cap} SMS per number per hour)")
         try:
             sent = await backend.transmit(number, text, self.settings.smsc)
         except ModemError as exc:
             if exc.sent_parts:                  # billed all the same: the cap counts them
-                self._count_sent(number, exc.sent_parts)
+                await self._count_sent(number, exc.sent_parts)
             self._probe_now.set()               # is the modem still there?
             raise
         except Exception as exc:                # this message cannot be encoded or sent at all
             log.exception("%s: SMS to %s cannot be sent", self.name, number)
             raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
-        self._count_sent(number, sent)
+        await self._count_sent(number, sent)
 
     def _within_cap(self, number: str, parts: int, cap: int | None = None) -> bool:
         """Whether `parts` more SMS to `number` stay within `cap` (the hourly cap) this hour."""
         cap = self.settings.hourly_cap if cap is None else cap
         return self._spent_now(number) + parts <= cap
 
-    def _count_sent(self, number: str, parts: int) -> None:
-        """`parts` SMS to `number` went out now: the hourly cap counts them."""
+    async def _count_sent(self, number: str, parts: int) -> None:
+        """`parts` SMS to `number` went out now: the hourly cap counts them, after a restart too.
+        Kept as sent, not as the outbox has the message: a picture's link is added here, and the
+        parts of a message the modem gave up halfway are billed though it is not delivered."""
         self._spent.setdefault(number, deque()).append((time.monotonic(), parts))
+        hub = self._hub
+        assert hub is not None
+        self._spent_now(number)                     # this hour's only
+        ago = time.time() - time.monotonic()        # the monotonic times, on the wall clock
+        kept = json.dumps([[round(at + ago, 3), count] for at, count in self._spent[number]])
+        try:
+            await hub.store.set_plugin_value(f"{SPENT}{self.name}", number, kept)
+        except sqlite3.DatabaseError as exc:
+            log.warning("%s: %d SMS sent to %s are not recorded (storage fails: %s); a restart within the hour "
+                        "would count them from the messages delivered", self.name, parts, number, exc)
 
     async def _record_note(self, address: Address, number: str, note: str) -> None:
         """Keep the "limit reached" note with what the outbox sent: after a restart its parts still
@@ -455,6 +469,11 @@ class Adapter(AdapterBase):
             spent.setdefault(number, deque()).append((at + ago, self.encoder.count(text)))
             if kind == CAP_NOTE:
                 told.add(number)
+        # What was sent, as counted when it was (`_count_sent`), where it was recorded: it knows
+        # the links and the parts of a message given up halfway, which the outbox's text does not.
+        for number, kept in db.execute("SELECT key, value FROM plugin_kv WHERE plugin = ?", (f"{SPENT}{self.name}",)):
+            with contextlib.suppress(ValueError, TypeError):
+                spent[number] = deque((at + ago, int(count)) for at, count in json.loads(kept) if at > now - HOUR)
         return spent, told
 
     # ---- status --------------------------------------------------------------------------------

@@ -426,6 +426,26 @@ async def test_the_hourly_cap_counts_across_a_restart_and_a_clock_step(adapter: 
     assert adapter._within_cap("+33622222222", 1), "another number has its own"
 
 
+async def test_the_cap_counts_after_a_restart_what_was_sent_not_what_the_outbox_kept(adapter: Adapter) -> None:
+    """A snapshot's answer went as 2 SMS (its picture's link added at send), while the outbox
+    keeps its 1-SMS text; a message the modem gave up after 1 part is billed, not delivered.
+    After a restart the cap of 3 counts the 3 SMS sent, not the 1 the outbox's texts make."""
+    import time
+
+    store = adapter._hub.store
+    now = time.time()
+    rows = [(0, "sms", "0470 12 34 56", 1, "alice", "reply", "entree at 09:40", None, now, now)]
+    await store.call(store.transaction, lambda db: deliveries.insert(db, rows))
+    await store.call(store.transaction, lambda db: db.execute("UPDATE deliveries SET delivered_at = ?", (now,)))
+    await adapter._count_sent("+32470123456", 2)          # the answer, with its link
+    await adapter._count_sent("+32470123456", 1)          # the part sent before the modem gave up
+    adapter._spent.clear()
+    adapter._spent, adapter._told_capped = await store.call(adapter._count_spent, store.db)  # what a restart reads
+    assert adapter._spent_now("+32470123456") == 3
+    assert not adapter._within_cap("+32470123456", 1)
+    assert adapter._within_cap("+33622222222", 3), "another number has its own"
+
+
 async def test_typography_goes_in_the_gsm_alphabet_so_help_costs_fewer_sms(adapter: Adapter) -> None:
     """`help`'s dashes, French quotes and thin spaces once made every SMS UCS-2 (70 characters
     instead of 160): they become their GSM look-alikes; `°` has none and stays."""
