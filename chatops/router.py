@@ -463,9 +463,10 @@ class Router:
         if (spec := self.commands.find(close)) is not None:
             # A French speaker is offered the French word of the command meant, when that is close
             # too (`histori`: historique, though history is closer); the accents as it writes them.
+            # Plainly close, not merely (0.6): `statu` is status, not état; `opne` open, not monte.
             french = [fold(w) for w in spec.french] if i18n.current_language() == "fr" else []
             ratio, nearest = max(((difflib.SequenceMatcher(None, word, w).ratio(), w) for w in french), default=(0.0, ""))
-            return self.commands.written(nearest if ratio >= 0.6 and close not in french else close)
+            return self.commands.written(nearest if ratio >= 0.75 and close not in french else close)
         rest = clean_text(" ".join(words[1:]))
         return f"{devices[close]} {rest[:40]}{'…' if len(rest) > 40 else ''}".rstrip()
 

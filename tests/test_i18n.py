@@ -113,6 +113,11 @@ async def test_alice_reads_french_while_bob_reads_english(tmp_path: Path, mosqui
         assert (await exec_command(hub, "who am i", network="web", sender="bob")).startswith("You are ")
         assert await exec_command(hub, "histori salon", network="web", sender="alice") == \
             "Commande inconnue 'histori'. Vouliez-vous dire historique ?"
+        # Not a French word that looks nothing like what was typed (0.67 alike: état, monte).
+        assert await exec_command(hub, "statu", network="web", sender="alice") == \
+            "Commande inconnue 'statu'. Vouliez-vous dire status ?"
+        assert await exec_command(hub, "opne volet", network="web", sender="alice") == \
+            "Commande inconnue 'opne'. Vouliez-vous dire open ?"
         assert await exec_command(hub, "histori salon", network="web", sender="bob") == \
             "Unknown command 'histori'. Did you mean history?"
 
