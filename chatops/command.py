@@ -270,7 +270,19 @@ class CommandSet:
     """The commands one hub knows, by folded name and alias."""
 
     def __init__(self, specs: list[CommandSpec]) -> None:
-        self.specs = sorted(specs, key=lambda s: s.name)
+        # A command's name beats another's alias, which is dropped (`hello`, a plugin's command,
+        # over the built-in greeting's alias): a word the core adds to its aliases must not stop
+        # a hub whose plugin already had it. Two names, or two aliases, on one word still clash.
+        names = {fold(spec.name): spec for spec in specs}
+        self.yielded: list[str] = []           # said at start: the alias a plugin's command took
+        kept = []
+        for spec in specs:
+            taken = [a for a in spec.aliases if names.get(fold(a), spec) is not spec]
+            self.yielded += [f"{a!r} is {_origin(names[fold(a)])}; {_origin(spec)} keeps its other words"
+                             for a in taken]
+            kept.append(replace(spec, aliases=tuple(a for a in spec.aliases if a not in taken),
+                                            french=tuple(a for a in spec.french if a not in taken)) if taken else spec)
+        self.specs = sorted(kept, key=lambda s: s.name)
         self._by_word: dict[str, CommandSpec] = {}
         clashes = []
         for spec in self.specs:

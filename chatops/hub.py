@@ -99,6 +99,8 @@ class Hub:
         self.auth = Auth(settings)
         self.access = Access.from_auth(self.auth, settings.base_dir, settings.hub.rate_limit, self.clock.monotonic)
         self.commands = CommandSet.from_modules()
+        for taken in self.commands.yielded:
+            log.info("command word %s", taken)
         self.router = Router(self, self.commands, self.access, self._audit_refusal, self.home.find, self.home.words)
         self.alerts = AlertEngine(self)
         self.notifications = Notifications(self)

@@ -76,10 +76,12 @@ def _about(ctx: Context, name: str) -> str:
     return said
 
 
-@command("hello", aliases=["hi", "hey"], french=["bonjour", "bonsoir", "salut", "coucou"], permission="help",
-         usage="hello", hidden=True)
+# Named so that no plugin has its name: a plugin's `hello` (the first plugin people write) takes
+# that word from this command's aliases instead of stopping the hub (chatops.command.CommandSet).
+@command("greeting", aliases=["hello", "hi", "hey"], french=["bonjour", "bonsoir", "salut", "coucou"],
+         permission="help", usage="hello", hidden=True)
 async def hello(ctx: Context, _words: str | None = None) -> str:
-    """Say hello; the hub answers with the way in.
+    """Say hello; the hub answers with where to start.
 
     A first message is often `bonjour`, which would otherwise be an unknown command, or a
     did-you-mean of a device whose name sounds like it (`séjour`)."""
