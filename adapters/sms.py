@@ -94,6 +94,8 @@ class Adapter(AdapterBase):
         self._held: deque[float] = deque()
         self._told_capped: set[str] = set()     # numbers told this hour that answers stop
         self._spent: dict[str, deque[tuple[float, int]]] = {}    # number -> (sent at, monotonic; parts) in the last hour
+        self._unkept: dict[str, int] = {}      # number -> SMS counted but not yet written to plugin_kv
+        self._keeper: asyncio.Task[None] | None = None     # writes them, in the background (`_keep_spent`)
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -116,6 +118,8 @@ class Adapter(AdapterBase):
             for task in list(self._handlers):
                 task.cancel()
             await asyncio.gather(*self._handlers, return_exceptions=True)
+            if self._keeper is not None:        # the last counts written before the store closes
+                await asyncio.wait([self._keeper], timeout=5.0)
 
     def _new_backend(self, sim_pin: str | None) -> Any:
         base = self._hub.settings.base_dir if self._hub else None
@@ -354,41 +358,54 @@ class Adapter(AdapterBase):
                     log.info("%s: the note that answers stop could not be sent to %s: %s", self.name, number, exc)
                     note_parts = exc.sent_parts if isinstance(exc, ModemError) else 0
                 if note_parts:                  # counted, and kept for the count after a restart
-                    await self._count_sent(number, note_parts)
+                    self._count_sent(number, note_parts)
                     await self._record_note(address, number, note)
             raise Undeliverable(f"held back by the hourly cap ({self.settings.hourly_cap} SMS per number per hour)")
         try:
             sent = await backend.transmit(number, text, self.settings.smsc)
         except ModemError as exc:
             if exc.sent_parts:                  # billed all the same: the cap counts them
-                await self._count_sent(number, exc.sent_parts)
+                self._count_sent(number, exc.sent_parts)
             self._probe_now.set()               # is the modem still there?
             raise
         except Exception as exc:                # this message cannot be encoded or sent at all
             log.exception("%s: SMS to %s cannot be sent", self.name, number)
             raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
-        await self._count_sent(number, sent)
+        self._count_sent(number, sent)
 
     def _within_cap(self, number: str, parts: int, cap: int | None = None) -> bool:
         """Whether `parts` more SMS to `number` stay within `cap` (the hourly cap) this hour."""
         cap = self.settings.hourly_cap if cap is None else cap
         return self._spent_now(number) + parts <= cap
 
-    async def _count_sent(self, number: str, parts: int) -> None:
+    def _count_sent(self, number: str, parts: int) -> None:
         """`parts` SMS to `number` went out now: the hourly cap counts them, after a restart too.
         Kept as sent, not as the outbox has the message: a picture's link is added here, and the
-        parts of a message the modem gave up halfway are billed though it is not delivered."""
+        parts of a message the modem gave up halfway are billed though it is not delivered.
+
+        Written in the background: the SMS is gone, and `send` must not wait for the store (its
+        thread busy, a locked or failing card): past the outbox's SEND_TIMEOUT the delivery would
+        count as failed and the SMS be sent, and paid for, again."""
         self._spent.setdefault(number, deque()).append((time.monotonic(), parts))
+        self._unkept[number] = self._unkept.get(number, 0) + parts
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.get_running_loop().create_task(self._keep_spent())
+
+    async def _keep_spent(self) -> None:
+        """Write each number's count this hour to plugin_kv, the latest as it is when written
+        (sends made meanwhile are written together)."""
         hub = self._hub
         assert hub is not None
-        self._spent_now(number)                     # this hour's only
-        ago = time.time() - time.monotonic()        # the monotonic times, on the wall clock
-        kept = json.dumps([[round(at + ago, 3), count] for at, count in self._spent[number]])
-        try:
-            await hub.store.set_plugin_value(f"{SPENT}{self.name}", number, kept)
-        except sqlite3.DatabaseError as exc:
-            log.warning("%s: %d SMS sent to %s are not recorded (storage fails: %s); a restart within the hour "
-                        "would count them from the messages delivered", self.name, parts, number, exc)
+        while self._unkept:
+            number, parts = self._unkept.popitem()
+            self._spent_now(number)                     # this hour's only
+            ago = time.time() - time.monotonic()        # the monotonic times, on the wall clock
+            kept = json.dumps([[round(at + ago, 3), count] for at, count in self._spent.get(number, ())])
+            try:
+                await hub.store.set_plugin_value(f"{SPENT}{self.name}", number, kept)
+            except (sqlite3.DatabaseError, RuntimeError) as exc:     # RuntimeError: the store is closed
+                log.warning("%s: %d SMS sent to %s are not recorded (storage fails: %s); a restart within the "
+                            "hour would count them from the messages delivered", self.name, parts, number, exc)
 
     async def _record_note(self, address: Address, number: str, note: str) -> None:
         """Keep the "limit reached" note with what the outbox sent: after a restart its parts still

@@ -20,7 +20,7 @@ from adapters.sms_text import Encoder
 from chatops.store import deliveries
 from chatops.config import ConfigError, parse_settings
 from chatops.hub import Hub
-from chatops.message import Attachment, Reply
+from chatops.message import Address, Attachment, Reply
 from chatops.testing import settings_for
 
 from .conftest import DummyPhone, GammuSmsd
@@ -437,13 +437,53 @@ async def test_the_cap_counts_after_a_restart_what_was_sent_not_what_the_outbox_
     rows = [(0, "sms", "0470 12 34 56", 1, "alice", "reply", "entree at 09:40", None, now, now)]
     await store.call(store.transaction, lambda db: deliveries.insert(db, rows))
     await store.call(store.transaction, lambda db: db.execute("UPDATE deliveries SET delivered_at = ?", (now,)))
-    await adapter._count_sent("+32470123456", 2)          # the answer, with its link
-    await adapter._count_sent("+32470123456", 1)          # the part sent before the modem gave up
+    adapter._count_sent("+32470123456", 2)                # the answer, with its link
+    adapter._count_sent("+32470123456", 1)                # the part sent before the modem gave up
+    assert adapter._keeper is not None
+    await adapter._keeper                                 # written in the background
     adapter._spent.clear()
     adapter._spent, adapter._told_capped = await store.call(adapter._count_spent, store.db)  # what a restart reads
     assert adapter._spent_now("+32470123456") == 3
     assert not adapter._within_cap("+32470123456", 1)
     assert adapter._within_cap("+33622222222", 3), "another number has its own"
+
+
+class Sending:
+    """A backend that sends every text as one SMS."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def transmit(self, number: str, text: str, smsc: str | None) -> int:
+        self.sent.append(text)
+        return 1
+
+
+async def test_a_sent_sms_does_not_wait_for_the_store_to_record_its_count(adapter: Adapter,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The count is written after the SMS went out: a store slow to take it (its thread busy, a
+    locked card) must not hold `send` past the outbox's SEND_TIMEOUT, or the delivery would count
+    as failed and the SMS be sent, and paid for, a second time. It is written once the store takes it."""
+    modem = Sending()
+    adapter.backend = modem
+    adapter.health.up("ok")
+    store = adapter._hub.store
+    write, unstalled = store.set_plugin_value, asyncio.Event()
+
+    async def stalled(*args: Any) -> None:
+        await unstalled.wait()
+        await write(*args)
+    monkeypatch.setattr(store, "set_plugin_value", stalled)
+    async with asyncio.timeout(5):
+        await adapter.send(Address("sms", "0470 12 34 56", True), Reply("heater is ON", answer=True))
+    assert modem.sent == ["heater is ON"]
+    adapter._count_sent("+32470123456", 1)              # another, while the first is still being written
+    assert adapter._spent_now("+32470123456") == 2
+    unstalled.set()
+    assert adapter._keeper is not None
+    await adapter._keeper
+    spent, _told = await store.call(adapter._count_spent, store.db)
+    assert sum(p for _, p in spent["+32470123456"]) == 2, "both kept, the later count written last"
 
 
 async def test_typography_goes_in_the_gsm_alphabet_so_help_costs_fewer_sms(adapter: Adapter) -> None:
