@@ -280,8 +280,15 @@ class CommandSet:
             taken = [a for a in spec.aliases if names.get(fold(a), spec) is not spec]
             self.yielded += [f"{a!r} is {_origin(names[fold(a)])}; {_origin(spec)} keeps its other words"
                              for a in taken]
-            kept.append(replace(spec, aliases=tuple(a for a in spec.aliases if a not in taken),
-                                            french=tuple(a for a in spec.french if a not in taken)) if taken else spec)
+            if not taken:
+                kept.append(spec)
+                continue
+            aliases = tuple(a for a in spec.aliases if a not in taken)
+            french = tuple(a for a in spec.french if a not in taken)
+            said, _sep, rest = spec.usage.partition(" ")
+            if fold(said) in map(fold, taken):  # the greeting's `hello`: its usage names another word it keeps
+                said = next((a for a in aliases if a not in french), spec.name)
+            kept.append(replace(spec, aliases=aliases, french=french, usage=f"{said} {rest}".rstrip()))
         self.specs = sorted(kept, key=lambda s: s.name)
         self._by_word: dict[str, CommandSpec] = {}
         clashes = []

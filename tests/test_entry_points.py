@@ -97,11 +97,13 @@ def test_a_plugin_command_named_like_a_built_in_alias_takes_the_word(tmp_path: P
     config = write_demo_config(tmp_path)
     out = subprocess.run([sys.executable, "-m", "chatops.cli", "-v", "run", "--console", "--config", str(config)],
                          cwd=tmp_path, capture_output=True, text=True, env=with_path(site), timeout=60,
-                         input="hello\nwho\nhi\nwhoami\n")
+                         input="hello\nwho\nhi\nwhoami\nhelp hi\n")
     assert out.returncode == 0, out.stderr
     said = [line for line in out.stdout.splitlines() if line.strip()]
     assert said[:3] == ["hello from the plugin", "nobody home", "Hello owner! Say help for what I can do."], said
     assert said[3].startswith("You are "), said
+    # Its usage names a word it still has: `hello` would run the plugin's command.
+    assert said[4] == "hi — Say hello; the hub answers with where to start. (also: hey)", said
     assert "command word 'hello' is the command 'hello' of hello_plugin; the command 'greeting' of commands.help " \
            "keeps its other words" in out.stderr
 
