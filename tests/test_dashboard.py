@@ -449,6 +449,18 @@ async def test_dashboard_dims_the_lamp_nudges_the_thermostat_and_moves_the_shutt
             [{"current_heating_setpoint": 19.5}, {"current_heating_setpoint": 19.0}, {"current_heating_setpoint": 18.5}]
         await browser.wait_until(card("thermostat") + ".querySelector('[data-shows=\"target\"]').textContent"
                                  " === '18.5 °C'")
+        # An answer while another of the card's actions waits for its own stays until the last is
+        # answered (a note clears after 10 s; here 0.2 s): the busy card is not left blank.
+        await browser.wait_until(card("thermostat") + ".dataset.inflight === '0'")
+        await browser.evaluate("document.body.dataset.noteMs = '200'; " + card("thermostat") + ".dataset.inflight = '2'; "
+                               + card("thermostat") + ".classList.add('busy'); onResult({action: 'set', device: "
+                               "'thermostat', text: window.chatops.devices.get('thermostat').label + ': 19.0 °C'})")
+        await asyncio.sleep(0.8)
+        assert (await browser.evaluate(card("thermostat") + ".querySelector('.note').textContent")).endswith(": 19.0 °C")
+        await browser.evaluate("onResult({action: 'set', device: 'thermostat', "
+                               "text: window.chatops.devices.get('thermostat').label + ': 18.5 °C'})")
+        assert (await browser.evaluate(card("thermostat") + ".querySelector('.note').textContent")).endswith(": 18.5 °C")
+        await browser.wait_until(card("thermostat") + ".querySelector('.note').textContent === ''")
 
         # A number's slider and a select's list publish on their command topics.
         await browser.wait_until(card("volume") + ".querySelector('input[data-control=\"value\"]').value === '3'")

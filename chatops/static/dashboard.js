@@ -324,7 +324,10 @@ function note(name, text, error, pending) {
   box.textContent = text || "";
   box.classList.toggle("error", Boolean(error));
   clearTimeout(noteTimers.get(name));
-  if (text && !pending) noteTimers.set(name, setTimeout(() => note(name, ""), noteLasts(error)));
+  // An answer while another action of the card still waits for its own (three quick − on the
+  // thermostat) stays until the last is answered: a busy card is not left without a word.
+  const waiting = pending || card.classList.contains("busy") || card.querySelector("button.pending");
+  if (text && !waiting) noteTimers.set(name, setTimeout(() => note(name, ""), noteLasts(error)));
 }
 
 function switchDevice(name, state) {
