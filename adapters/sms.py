@@ -488,9 +488,14 @@ class Adapter(AdapterBase):
                 told.add(number)
         # What was sent, as counted when it was (`_count_sent`), where it was recorded: it knows
         # the links and the parts of a message given up halfway, which the outbox's text does not.
+        # Unless it counts less: then its row missed this hour's sends (its writes failed while
+        # the deliveries' did not; a row left from an earlier hour counts none), and the
+        # deliveries say more of what went out.
         for number, kept in db.execute("SELECT key, value FROM plugin_kv WHERE plugin = ?", (f"{SPENT}{self.name}",)):
             with contextlib.suppress(ValueError, TypeError):
-                spent[number] = deque((at + ago, int(count)) for at, count in json.loads(kept) if at > now - HOUR)
+                sent = deque((at + ago, int(count)) for at, count in json.loads(kept) if at > now - HOUR)
+                if sum(p for _, p in sent) >= sum(p for _, p in spent.get(number, ())):
+                    spent[number] = sent
         return spent, told
 
     # ---- status --------------------------------------------------------------------------------

@@ -448,6 +448,23 @@ async def test_the_cap_counts_after_a_restart_what_was_sent_not_what_the_outbox_
     assert adapter._within_cap("+33622222222", 3), "another number has its own"
 
 
+async def test_a_row_that_missed_this_hours_sends_does_not_hide_the_deliveries(adapter: Adapter) -> None:
+    """The number's row was last written an hour ago (this hour's writes failed, the outbox's
+    did not): after a restart the 3 SMS delivered this hour still count, not the row's 0."""
+    import json
+    import time
+
+    store = adapter._hub.store
+    await store.set_plugin_value("sms-spent:sms", "+32470123456", json.dumps([[time.time() - 7200, 1]]))
+    sent = time.time() - 60
+    rows = [(0, "sms", "0470 12 34 56", 1, "alice", "reply", "hello", None, sent, sent) for _ in range(3)]
+    await store.call(store.transaction, lambda db: deliveries.insert(db, rows))
+    await store.call(store.transaction, lambda db: db.execute("UPDATE deliveries SET delivered_at = ?", (sent,)))
+    adapter._spent, adapter._told_capped = await store.call(adapter._count_spent, store.db)  # what a restart reads
+    assert adapter._spent_now("+32470123456") == 3
+    assert not adapter._within_cap("+32470123456", 1)
+
+
 class Sending:
     """A backend that sends every text as one SMS."""
 
