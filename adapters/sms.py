@@ -120,6 +120,7 @@ class Adapter(AdapterBase):
             await asyncio.gather(*self._handlers, return_exceptions=True)
             if self._keeper is not None:        # the last counts written before the store closes
                 await asyncio.wait([self._keeper], timeout=5.0)
+                self._keeper.cancel()           # a store stuck past that: nothing is left running
 
     def _new_backend(self, sim_pin: str | None) -> Any:
         base = self._hub.settings.base_dir if self._hub else None
