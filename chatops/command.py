@@ -270,16 +270,28 @@ class CommandSet:
     """The commands one hub knows, by folded name and alias."""
 
     def __init__(self, specs: list[CommandSpec]) -> None:
-        # A command's name beats another's alias, which is dropped (`hello`, a plugin's command,
-        # over the built-in greeting's alias): a word the core adds to its aliases must not stop
-        # a hub whose plugin already had it. Two names, or two aliases, on one word still clash.
+        # A command's name beats another's alias, and a plugin's word (name or alias) a built-in
+        # command's alias, which is dropped (`hello`, a plugin's command, over the built-in
+        # greeting's alias): a word the core adds to its aliases must not stop a hub whose plugin
+        # already had it. Two names, or two aliases of plugins, on one word still clash.
         names = {fold(spec.name): spec for spec in specs}
+        plugins = {fold(word): spec for spec in specs if spec.func.__module__ not in BUILTIN_COMMAND_MODULES
+                   for word in (spec.name, *spec.aliases)}
+
+        def holder(spec: CommandSpec, alias: str) -> CommandSpec | None:
+            """The other command that takes `alias` from `spec`, if any."""
+            other = names.get(fold(alias))
+            if (other is None or other is spec) and spec.func.__module__ in BUILTIN_COMMAND_MODULES:
+                other = plugins.get(fold(alias))
+            return other if other is not spec else None
+
         self.yielded: list[str] = []           # said at start: the alias a plugin's command took
         kept = []
         for spec in specs:
-            taken = [a for a in spec.aliases if names.get(fold(a), spec) is not spec]
-            self.yielded += [f"{a!r} is {_origin(names[fold(a)])}; {_origin(spec)} keeps its other words"
-                             for a in taken]
+            holders = {a: other for a in spec.aliases if (other := holder(spec, a)) is not None}
+            taken = list(holders)
+            self.yielded += [f"{a!r} is {_origin(other)}; {_origin(spec)} keeps its other words"
+                             for a, other in holders.items()]
             if not taken:
                 kept.append(spec)
                 continue

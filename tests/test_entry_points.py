@@ -83,9 +83,10 @@ def test_two_packages_claiming_one_command_word_stop_the_hub_with_both_named(tmp
 
 
 def test_a_plugin_command_named_like_a_built_in_alias_takes_the_word(tmp_path: Path) -> None:
-    """`hello` and `who` are aliases of the built-in greeting and whoami: a plugin whose commands
-    have those names (the first plugin people write is `hello`) runs them, instead of stopping
-    the hub as a clash; the built-in commands keep their other words, and the log says so."""
+    """`hello`, `who` and `qui` are aliases of the built-in greeting and whoami: a plugin whose
+    commands have those names or aliases (the first plugin people write is `hello`) runs them,
+    instead of stopping the hub as a clash; the built-in commands keep their other words, and
+    the log says so."""
     site = tmp_path / "site"
     info = site / "hello_plugin-1.0.dist-info"
     info.mkdir(parents=True)
@@ -93,17 +94,19 @@ def test_a_plugin_command_named_like_a_built_in_alias_takes_the_word(tmp_path: P
     (site / "hello_plugin.py").write_text(
         "from chatops.command import command\n\n\n@command('hello', permission='help')\nasync def hello(ctx):\n"
         "    return 'hello from the plugin'\n\n\n@command('who', permission='help')\nasync def who(ctx):\n"
-        "    return 'nobody home'\n", encoding="utf-8")
+        "    return 'nobody home'\n\n\n@command('presence', aliases=['qui'], permission='help')\n"
+        "async def presence(ctx):\n    return 'alice est là'\n", encoding="utf-8")
     config = write_demo_config(tmp_path)
     out = subprocess.run([sys.executable, "-m", "chatops.cli", "-v", "run", "--console", "--config", str(config)],
                          cwd=tmp_path, capture_output=True, text=True, env=with_path(site), timeout=60,
-                         input="hello\nwho\nhi\nwhoami\nhelp hi\n")
+                         input="hello\nwho\nhi\nwhoami\nhelp hi\nqui\n")
     assert out.returncode == 0, out.stderr
     said = [line for line in out.stdout.splitlines() if line.strip()]
     assert said[:3] == ["hello from the plugin", "nobody home", "Hello owner! Say help for what I can do."], said
     assert said[3].startswith("You are "), said
     # Its usage names a word it still has: `hello` would run the plugin's command.
     assert said[4] == "hi — Say hello; the hub answers with where to start. (also: hey)", said
+    assert said[5] == "alice est là", "a plugin's alias takes a built-in alias too (whoami's qui)"
     assert "command word 'hello' is the command 'hello' of hello_plugin; the command 'greeting' of commands.help " \
            "keeps its other words" in out.stderr
 
