@@ -34,7 +34,7 @@ from chatops.i18n import speaking
 from chatops.message import Address, Identity, Message, Reply
 from chatops.rate import SenderLimits
 from chatops.outbox import Undeliverable, queue_message
-from chatops.store import deliveries, processed
+from chatops.store import deliveries, plugin_kv, processed
 from chatops.router import clean_text
 
 from .sms_network import E164, e164
@@ -492,7 +492,7 @@ class Adapter(AdapterBase):
         # Unless it counts less: then its row missed this hour's sends (its writes failed while
         # the deliveries' did not; a row left from an earlier hour counts none), and the
         # deliveries say more of what went out.
-        for number, kept in db.execute("SELECT key, value FROM plugin_kv WHERE plugin = ?", (f"{SPENT}{self.name}",)):
+        for number, kept in plugin_kv.values(db, f"{SPENT}{self.name}"):
             with contextlib.suppress(ValueError, TypeError):
                 sent = deque((at + ago, int(count)) for at, count in json.loads(kept) if at > now - HOUR)
                 if sum(p for _, p in sent) >= sum(p for _, p in spent.get(number, ())):
