@@ -68,6 +68,12 @@ def plugin_project(package: str, languages: list[str]) -> Project:
     return Project(package, folder.parent, (package,), locale, chosen)
 
 
+def installed_copy(folder: Path) -> bool:
+    """Whether `folder` is inside site-packages or dist-packages (a plain install), where a
+    catalogue written would not be in the plugin author's sources."""
+    return any(part in ("site-packages", "dist-packages") for part in folder.resolve().parts)
+
+
 def extract(project: Project = CORE) -> object:
     """The template catalogue: every marked text of the sources and every command's help line."""
     from babel.messages.catalog import Catalog
@@ -154,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --plugin: a language to start a catalogue for (fr, de...)")
     args = parser.parse_args(argv)
     project = plugin_project(args.plugin, args.language) if args.plugin else CORE
+    if args.plugin and not args.check and installed_copy(project.root):
+        # A plain `pip install`: the catalogue would be written into the installed copy, and
+        # lost at the next install, while the sources it belongs with stay without it.
+        print(f"{args.plugin} is imported from {project.root} (an installed copy, not your sources): install it "
+              f"with `pip install -e YOUR_SOURCE_FOLDER` and run this again, so the catalogue is written beside "
+              f"your code", file=sys.stderr)
+        return 2
     if not args.check:
         build(project)
     template = extract(project)

@@ -106,6 +106,23 @@ def test_the_example_plugins_catalogue_is_complete_and_compiled() -> None:
     assert (result.returncode, result.stdout) == (0, ""), result.stdout + result.stderr
 
 
+def test_the_catalogue_tool_writes_into_the_sources_not_an_installed_copy(tmp_path: Path) -> None:
+    """A plugin installed with a plain `pip install` is imported from site-packages: the tool
+    would have written its catalogue there (lost at the next install, missing from the author's
+    sources). It stops and says how to install it so that the catalogue lands beside the code."""
+    import shutil
+    copy = tmp_path / "lib" / "python3" / "site-packages"
+    shutil.copytree(Path(__file__).parent / "chatops-tcplines" / "chatops_tcplines", copy / "chatops_tcplines")
+    before = sorted(p.relative_to(copy) for p in copy.rglob("*"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(copy), os.environ.get("PYTHONPATH")) if p))
+    result = subprocess.run([sys.executable, "-m", "chatops.i18n_catalogue", "--plugin", "chatops_tcplines"],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"chatops_tcplines is imported from {copy} (an installed copy, not your sources): install it with " \
+           "`pip install -e YOUR_SOURCE_FOLDER`" in result.stderr
+    assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before, "nothing written"
+
+
 def test_the_plugins_config_is_checked_with_the_usual_errors(tmp_path: Path, mosquitto: Mosquitto) -> None:
     with pytest.raises(ConfigError) as bad:
         settings_for(tmp_path / "data", mosquitto.url, plugins={"greeter": {"greting": "x"}, "nobody": {}},
