@@ -47,7 +47,7 @@ from adapters.irc_lines import (
     strip_mention,
 )
 from adapters.irc_link import Link
-from adapters.irc_network import irc_nick
+from adapters.irc_network import NETWORK, irc_nick
 from adapters.irc_register import Registration
 from adapters.irc_settings import Settings
 from chatops.adapter import AdapterBase, Capabilities
@@ -111,7 +111,7 @@ class Adapter(AdapterBase):
         self.name = name
         self.settings = settings
         self.health = Health()
-        self.capabilities = Capabilities(max_text=4000, images=False, names_pass_on=True)
+        self.capabilities = Capabilities(max_text=4000, images=NETWORK.pictures, names_pass_on=True)
         self.bucket = TokenBucket(settings.burst, settings.rate)
         self.bot: _Bot | None = None
         self.connections = 0

@@ -77,6 +77,6 @@ NETWORK = Network(name="irc", adapter="adapters.irc:Adapter", settings="adapters
                   extra="irc", requires=("irc3",),
                   example="irc:#maison", identity_problem=identity_problem, matches=matches,
                   reach_hint="a nick is needed to write to: `alice!*@192.0.2.10` or `account:alice`",
-                  targets=targets, is_direct=is_direct,
+                  targets=targets, is_direct=is_direct, pictures=False,
                   identities="`account:NAME` (services account) or full `nick!user@host` patterns",
                   about="See [networks/irc.md](networks/irc.md).")

@@ -37,7 +37,7 @@ from chatops.outbox import Undeliverable, queue_message
 from chatops.store import deliveries, plugin_kv, processed
 from chatops.router import clean_text
 
-from .sms_network import E164, e164
+from .sms_network import E164, NETWORK, e164
 from .sms_settings import BackendKind, Settings
 from .sms_gammu import GammuModem, ModemError
 from .sms_text import Encoder, Incoming
@@ -81,7 +81,7 @@ class Adapter(AdapterBase):
         self.settings = settings
         self.health = Health()
         # A sender number can be forged: users with a PIN word must give it (the router checks).
-        self.capabilities = Capabilities(max_text=153 * settings.max_parts, images=False, forgeable_sender=True,
+        self.capabilities = Capabilities(max_text=153 * settings.max_parts, images=NETWORK.pictures, forgeable_sender=True,
                                          cut_long_text=True)
         self.encoder = Encoder()
         self.backend: Any = None               # the open backend while the modem is usable

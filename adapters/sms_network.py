@@ -115,7 +115,7 @@ def address_problem(target: str) -> str | None:
 NETWORK = Network(name="sms", adapter="adapters.sms:Adapter", settings="adapters.sms_settings:Settings", extra="sms",
                   requires=("gammu",),
                   example="sms:+33612345678", identity_problem=identity_problem, matches=matches,
-                  address_problem=address_problem, canonical=canonical,
+                  address_problem=address_problem, canonical=canonical, pictures=False,
                   identities="phone numbers (E.164, or national with `[adapters.sms] default_country`, "
                              "itself `[hub] default_country` by default)",
                   about="See [networks/sms.md](networks/sms.md).")

@@ -97,6 +97,15 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
         warnings.append(f"web.public_url: not set, and listen = {web.listen!r}: links to pictures sent on chat "
                         "networks name 127.0.0.1, which opens on this machine only; set public_url = "
                         "\"http://hub.lan:8080\" (the address phones reach the hub by)")
+    if web.enabled and is_loopback(web.host_port[0]) and not web.public_url:
+        from .networks import networks
+        linked = sorted({kind for _name, kind, _s in settings.enabled_adapters(tty=True)
+                         if (network := networks().get(kind)) is not None and not network.pictures})
+        if linked:
+            warnings.append(f"web.public_url: not set, and [web] listens on loopback ({web.listen}): snapshots and "
+                            f"graphs sent on {', '.join(linked)} (which carry no pictures) are links to it, which no "
+                            "phone can open; set public_url = \"http://hub.lan:8080\" (the address phones reach "
+                            "the hub by), listen on it and set a token (docs/pictures.md)")
     public_host = urlsplit(web.public_url).hostname if web.public_url else None
     if web.enabled and public_host and not is_loopback(public_host) and not (web.token_env or web.token_file):
         warnings.append(f"web.public_url: {web.public_url} is reached from beyond this machine and [web] has no "

@@ -79,6 +79,7 @@ class Network:
     reach_hint: str = ""                           # a pattern `targets` can write to, when none can
     address_problem: Callable[[str], str | None] = _no_problem
     is_direct: Callable[[str], bool] = field(default=lambda _target: True)
+    pictures: bool = True                          # False: a picture goes as a link to the web server
     cli: str = ""                                  # "module:function" adding `chatops` subcommands
     # For the configuration reference (docs/configuration.md), in the network's own words:
     identities: str = ""                           # what goes in `[users.X] NAME = [...]`

@@ -620,6 +620,13 @@ def test_web_settings_that_open_nothing_or_link_nowhere_are_said(tmp_path: Path,
     wide = settings_for(tmp_path, web={"listen": "0.0.0.0:8080", "token_env": "WEB_TOKEN"})
     assert any(w.startswith("web.public_url: not set, and listen = '0.0.0.0:8080': links to pictures")
                for w in config_warnings(wide))
+    # The shipped loopback listen: fine for the console and the web chat, links no phone opens for SMS.
+    assert not [w for w in config_warnings(settings_for(tmp_path)) if "no phone can open" in w]
+    sms = settings_for(tmp_path, adapters={"sms": {"backend": "gammu", "model": "dummy", "device": str(tmp_path)}})
+    assert "web.public_url: not set, and [web] listens on loopback (127.0.0.1:0): snapshots and graphs sent on " \
+           "sms (which carry no pictures) are links to it, which no phone can open; set public_url = " \
+           "\"http://hub.lan:8080\" (the address phones reach the hub by), listen on it and set a token " \
+           "(docs/pictures.md)" in config_warnings(sms)
 
 
 def test_an_adapter_may_not_take_another_networks_name(tmp_path: Path) -> None:
