@@ -103,8 +103,7 @@ class NotifyApi:
                 raise Refused(503, exc.error, **exc.extra) from None
             body = await _body(request)
             if not isinstance(body, dict):
-                raise Refused(400, f"this is not {'an' if source[0] in 'aeiou' else 'a'} {source} webhook payload "
-                                   f"(a JSON object is expected)")
+                raise Refused(400, f"this is not {_payload_of(source)} (a JSON object is expected)")
             asked = [t.strip() for t in request.query.get("to", "").split(",") if t.strip()]
             to = asked or notifications.settings.default_to
             ack_word = request.query.get("ack", "false").lower()
@@ -269,4 +268,10 @@ def _events(body: dict[str, Any], source: str) -> list[tuple[str, bool, str, str
         tags = body.get("tags") if isinstance(body.get("tags"), dict) else {}     # the rule's tags: severity=...
         severity = SEVERITY_WORDS.get(str(tags.get("severity", "")).lower(), "warning")
         return [(key, firing, text[:1000], severity, url)]
-    raise Refused(400, f"this is not a {source} webhook payload: it has no \"alerts\" list")
+    raise Refused(400, f"this is not {_payload_of(source)}: it has no \"alerts\" list")
+
+
+def _payload_of(source: str) -> str:
+    """`an Alertmanager webhook payload`, `a Grafana webhook payload`: the sender as it names itself."""
+    name = {"alertmanager": "Alertmanager", "grafana": "Grafana"}.get(source, source)
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name} webhook payload"

@@ -565,6 +565,16 @@ def test_which_notifications_end_when_acknowledged() -> None:
     assert not ends_when_acknowledged("smoke")
 
 
+def test_a_payload_of_another_shape_is_refused_naming_its_sender_in_good_english() -> None:
+    # It said "this is not a alertmanager webhook payload".
+    from chatops.notify_web import _events
+    for source, named in (("alertmanager", "an Alertmanager"), ("grafana", "a Grafana")):
+        with pytest.raises(Refused) as refused:
+            _events({"foo": 1}, source)
+        assert refused.value.status == 400
+        assert refused.value.error == f'this is not {named} webhook payload: it has no "alerts" list'
+
+
 async def test_mqtt_notifications_are_metered_private_and_fetch_no_redirect(
         tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Whoever may publish on the broker cannot flood: each topic takes [notify] mqtt_per_minute.
