@@ -333,6 +333,13 @@ def main(argv: list[str] | None = None) -> int:
     simulate.set_defaults(func=cmd_simulate)
     from .notify_cli import add_parser as add_notify
     add_notify(sub)
+    for name in ("run", "check", "simulate"):
+        # Also after the subcommand: `scripts/demo -v` runs `chatops run --config config.toml -v`.
+        # SUPPRESS: not given there, the value before the subcommand stands.
+        sub.choices[name].add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                                       help="debug logging")
+        sub.choices[name].add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                                       help="warnings and errors only")
     wanted = next((word for word in (argv if argv is not None else sys.argv[1:]) if not word.startswith("-")), None)
     if wanted not in sub.choices:                     # not a core subcommand: perhaps a network's
         _add_network_subcommands(sub)

@@ -316,6 +316,19 @@ def test_the_version_is_one_option_away(capsys: pytest.CaptureFixture[str]) -> N
     assert done.value.code == 0 and capsys.readouterr().out == f"chatops {__version__}\n"
 
 
+def test_verbose_and_quiet_are_taken_after_the_subcommand_too(tmp_path: Path) -> None:
+    """`scripts/demo -v` runs `chatops run --config config.toml -v`: it was refused with
+    "unrecognized arguments: -v", -v being taken only before the subcommand."""
+    write_demo_config(tmp_path)
+    done = run_cli(tmp_path, "run", "--config", "config.toml", "--console", "-v", stdin="whoami\n", timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "owner" in done.stdout and " DEBUG " in done.stderr, done.stderr
+    before = run_cli(tmp_path, "-q", "check", "--config", "config.toml")
+    after = run_cli(tmp_path, "check", "-q", "--config", "config.toml")
+    assert before.returncode == after.returncode == 0, after.stderr
+    assert before.stdout == after.stdout
+
+
 def test_the_console_answers_and_stops_when_the_broker_is_down(tmp_path: Path) -> None:
     """A wrong [mqtt] url must not give a terminal that ignores every line and the end of input:
     after a few seconds the console says why the hub is not ready, what to check, and answers."""
