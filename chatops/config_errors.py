@@ -79,6 +79,10 @@ def format_errors(exc: ValidationError, model: type[Model], prefix: str = "", da
             close = difflib.get_close_matches(str(loc[-1]) if loc else "", [k.split(" ")[0] for k in known], n=1)
             if close:                       # `topik`: the one meant leads, before the list of forty
                 hint = f"; did you mean {close[0]!r}? Known keys here: {', '.join(known)}"
+            elif not prefix and (home := _section_of(model, loc)) is not None:
+                # `language = "fr"` added at the end of the file lands in its last table ([[automations]]).
+                hint = (f"; {loc[-1]} is a key of [{home}]: a key belongs to the table whose header is above it, "
+                        f"so move it under [{home}]")
             section, _field = _walk(model, loc[:-1])
             secret = str(loc[-1]) if loc and isinstance(section, type) and issubclass(section, Model) \
                 and str(loc[-1]) in secret_keys(section) else None
@@ -106,6 +110,17 @@ def format_errors(exc: ValidationError, model: type[Model], prefix: str = "", da
             if example and "did you mean" not in message else ""
         problems.append(f"{path or '(top level)'}: {message}{got}{fix}")
     return [masked(problem) for problem in problems]     # a password in a URL is never echoed
+
+
+def _section_of(model: type[Model], loc: tuple[Any, ...]) -> str | None:
+    """The one top-level table (`hub`) that knows the key an error found elsewhere
+    (`automations[2].language`); None when none or several do (`enabled`: which one?)."""
+    if len(loc) < 2 or not isinstance(loc[-1], str):
+        return None
+    homes = [name for name, field_info in model.model_fields.items()
+             if name != loc[0] and isinstance(field_info.annotation, type)
+             and issubclass(field_info.annotation, Model) and loc[-1] in field_info.annotation.model_fields]
+    return homes[0] if len(homes) == 1 else None
 
 
 def _not_one_of(shown: str, message: str) -> str:

@@ -96,6 +96,20 @@ def test_unknown_key_is_an_error_listing_known_keys(tmp_path: Path) -> None:
     assert "adapters.console.enabled: Input should be a valid boolean or 'auto' (got 'atuo')" in problems, problems
 
 
+def test_a_key_added_at_the_end_of_the_file_is_said_to_belong_to_its_table(tmp_path: Path) -> None:
+    """`language = "fr"` appended to config.toml lands in its last table: the error named only the
+    keys of [[automations]], not where the key goes."""
+    text = DEMO_CONFIG.read_text(encoding="utf-8") + 'language = "fr"\n'
+    assert problems_of(text, tmp_path) == [
+        "automations[2] (frost guard).language: unknown key; language is a key of [hub]: a key belongs to "
+        "the table whose header is above it, so move it under [hub]"]
+    problems = problems_of('[simulator]\nembedded_listen = "127.0.0.1:1884"\n', tmp_path)
+    assert problems[0].endswith("embedded_listen is a key of [mqtt]: a key belongs to the table whose header "
+                                "is above it, so move it under [mqtt]"), problems
+    # A key of no section, or of several, keeps the list of the keys known there.
+    assert problems_of('[hub]\nbogus = 1\n', tmp_path)[0].startswith("hub.bogus: unknown key; known keys here: ")
+
+
 def test_a_value_outside_its_list_names_the_list_and_the_closest(tmp_path: Path) -> None:
     problems = problems_of('[devices.x]\ntype = "sensr"\ntopic = "a/b"\n', tmp_path)
     assert "devices.x.type: 'sensr' is not one of sensor, binary_sensor, switch, camera, light, climate, cover, " \
