@@ -63,6 +63,15 @@ def test_numbers_follow_the_language() -> None:
     assert i18n.format_number(20.5) == "20.5" and i18n._("closing…") == "closing…"
 
 
+def test_the_simulated_hall_is_one_place_in_french() -> None:
+    # help said "entrer dans l'entrée" (the entrance, where the camera `entree` is), the answer
+    # "Mouvement simulé dans le couloir", and an empty hall "Entrée vide".
+    with i18n.speaking("fr"):
+        said = [i18n._("Fire or clear the simulated kitchen smoke detector, or walk into the hall (motion)."),
+                i18n._("Simulated motion in the hall"), i18n._("Simulated an empty hall")]
+    assert all("couloir" in text.lower() and "entrée" not in text.lower() for text in said), said
+
+
 def test_an_unknown_language_is_refused_with_the_choices(tmp_path: Path) -> None:
     from chatops.config import ConfigError, parse_settings
     with pytest.raises(ConfigError) as refused:
