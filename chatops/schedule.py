@@ -11,6 +11,7 @@ they fall back; fixed intervals are counted in real seconds and ignore the calen
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass
@@ -51,6 +52,18 @@ class ScheduleError(ValueError):
     """A schedule phrase that cannot be understood; the message says what to write."""
 
 
+def _zone_meant(name: str) -> str | None:
+    """The IANA zone `name` was probably meant to be (`europe/paris`: Europe/Paris), or None."""
+    from zoneinfo import available_timezones
+
+    known = sorted(available_timezones())
+    folded = {z.casefold(): z for z in known}
+    if name.strip().casefold() in folded:
+        return folded[name.strip().casefold()]
+    close = difflib.get_close_matches(name.strip(), known, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
 def zone(name: str | None) -> tzinfo:
     """The timezone `name` (IANA, e.g. Europe/Paris), or the system's when None.
 
@@ -60,7 +73,12 @@ def zone(name: str | None) -> tzinfo:
         try:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ScheduleError(_("unknown timezone {name!r}; write an IANA name such as \"Europe/Paris\"").format(name=name)) from None
+            meant = _zone_meant(name)
+            if meant:
+                raise ScheduleError(_("unknown timezone {name!r}; did you mean \"{meant}\"?").format(
+                    name=name, meant=meant)) from None
+            # The config's error adds its example (`timezone = "Europe/Paris"`): not said twice.
+            raise ScheduleError(_("unknown timezone {name!r}; write an IANA name, Region/City").format(name=name)) from None
     env = os.environ.get("TZ", "").lstrip(":")
     if env:
         try:

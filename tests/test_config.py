@@ -583,9 +583,15 @@ def test_a_misspelled_key_of_a_user_is_named_as_one(tmp_path: Path) -> None:
         'users.bob: identities are text: write the numbers in quotes, telegram = ["123456789"]']
 
 
-def test_a_wrong_timezone_names_its_key(tmp_path: Path) -> None:
+def test_a_wrong_timezone_names_its_key_and_the_zone_meant(tmp_path: Path) -> None:
     (problem,) = problems_of('[hub]\ntimezone = "Europe/Pariss"\n', tmp_path)
-    assert problem.startswith("hub.timezone: unknown timezone 'Europe/Pariss'; write an IANA name"), problem
+    assert problem.startswith("hub.timezone: unknown timezone 'Europe/Pariss'; did you mean \"Europe/Paris\"?"), problem
+    (problem,) = problems_of('[hub]\ntimezone = "europe/paris"\n', tmp_path)      # zone names are case-sensitive
+    assert problem.startswith("hub.timezone: unknown timezone 'europe/paris'; did you mean \"Europe/Paris\"?"), problem
+    assert problem.count("Europe/Paris") <= 2, problem
+    (problem,) = problems_of('[hub]\ntimezone = "Mars/Olympus"\n', tmp_path)
+    assert problem == "hub.timezone: unknown timezone 'Mars/Olympus'; write an IANA name, Region/City; for example: " \
+                      "timezone = \"Europe/Paris\"", problem
 
 
 def test_a_recipient_no_pattern_can_write_to_draws_a_warning(tmp_path: Path) -> None:

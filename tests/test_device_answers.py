@@ -90,7 +90,7 @@ async def test_hints_name_the_device_as_the_asker_did(tmp_path: Path) -> None:
         "Non programmé : heater est de type interrupteur, pas un volet : dites éteins chauffage."
     assert await bob(hub, "switch the shutter off") == \
         "volet salon is a cover: say open shutter, close shutter or stop shutter."
-    assert await alice(hub, "lire la porte") == "entrée est une caméra ; essayez snap porte."
+    assert await alice(hub, "lire la porte") == "entrée est une caméra ; essayez photo porte."
     assert called(hub.home.devices["volet_salon"], "le volet salon") == "volet salon"     # its label
 
 
