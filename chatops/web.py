@@ -514,9 +514,12 @@ class WebServer:
             return self._refused(request)
         if not self._may("history") and not self._may("graph"):
             return web.json_response({"error": "the web user may not read history"}, status=403)
-        device = self.hub.home.find(request.query.get("device", ""))
+        asked = request.query.get("device", "")
+        device = self.hub.home.find(asked)
         if device is None:
-            return web.json_response({"error": "no such device"}, status=404)
+            known = ", ".join(sorted(self.hub.home.devices))
+            why = f"no device called {asked[:40]!r}" if asked else "say which device: ?device=NAME"
+            return web.json_response({"error": f"{why}; devices: {known}"}, status=400 if not asked else 404)
         try:
             period = parse_duration(request.query.get("period", "24h"))
         except ValueError as exc:

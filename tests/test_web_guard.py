@@ -403,6 +403,13 @@ async def test_tokenless_hub_answers_scripts_why_and_ignores_a_token_in_the_addr
         async with http.get(f"{base}/api/history?device=salon&points=x") as response:
             assert response.status == 400
             assert (await response.json())["error"] == "points: a whole number from 10 to 2000, not 'x'"
+        async with http.get(f"{base}/api/history") as response:           # which device, and the names
+            assert response.status == 400
+            error = (await response.json())["error"]
+            assert error.startswith("say which device: ?device=NAME; devices: ") and "salon" in error, error
+        async with http.get(f"{base}/api/history?device=salom") as response:
+            assert response.status == 404
+            assert (await response.json())["error"].startswith("no device called 'salom'; devices: ")
         socket = await http.ws_connect(f"{base}/ws", headers={"Origin": base})
         await socket.receive(timeout=5)                                     # hello
         await socket.send_str("temp " + "x" * 17000)                        # beyond the old 16 KiB frame limit
