@@ -129,14 +129,23 @@ def listen_problems(settings: Settings, web: bool) -> list[str]:
                            f"{where}: cannot listen on {address} ({reason}); give it an address of its own"))
     problems: list[str] = []
     held: list[socket.socket] = []
+    taken: set[Callable[[str, str], str]] = set()
     try:
         for listen, message in wanted:
             reason = _bind(listen, held)
             if reason:
                 problems.append(message(listen, reason))
+                if reason == os.strerror(errno.EADDRINUSE):
+                    taken.add(message)
     finally:
         for sock in held:
             sock.close()
+    if {web_message, broker_message} <= taken:
+        # Both of the demo's ports in use: most often the hub itself, started a second time (the
+        # broker's own advice, to use that broker, would fail: it lets in its own hub only).
+        problems.append("the web server's and the broker's addresses are both in use: another chatops hub "
+                        "probably runs on this machine (see pgrep -fa 'chatops run'); stop it first, or give this "
+                        "one other addresses")
     return problems
 
 

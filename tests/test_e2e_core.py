@@ -285,7 +285,11 @@ def test_taken_web_and_broker_ports_are_reported_together(tmp_path: Path) -> Non
         f"  - the web server cannot listen on 127.0.0.1:{web} (Address already in use); change [web] listen",
         f"  - the embedded MQTT broker cannot listen on 127.0.0.1:{broker} (Address already in use); another "
         f"broker probably runs there: use it with [mqtt] url = \"mqtt://127.0.0.1:{broker}\", or change "
-        "[mqtt] embedded_listen"]                    # nothing before: no traceback, no "never awaited"
+        "[mqtt] embedded_listen",
+        # Both taken: most often the same hub started twice, whose broker lets in its own hub only.
+        "  - the web server's and the broker's addresses are both in use: another chatops hub probably runs on "
+        "this machine (see pgrep -fa 'chatops run'); "
+        "stop it first, or give this one other addresses"]     # nothing before: no traceback, no "never awaited"
 
 
 async def test_broker_port_taken_after_the_check_still_fails_cleanly(
