@@ -93,6 +93,11 @@ class Link:
     expires: float
 
 
+def _significant(value: float | None) -> float | None:
+    """An average as a chart needs it: 21.64, not 21.639999999999997 (the sum's float noise)."""
+    return None if value is None else float(f"{value:.6g}")
+
+
 class LinkStore:
     """Unguessable, expiring URLs for snapshots and graphs (IRC and SMS get these)."""
 
@@ -536,7 +541,7 @@ class WebServer:
             if self.hub.history.enabled else []
         simulated = await simulated_until(self.hub, [device.name]) if series else None
         return web.json_response({"device": device.name, "unit": device.unit, "since": until - period,
-                                  "until": until, "points": [[round(p.at, 1), p.avg] for p in series],
+                                  "until": until, "points": [[round(p.at, 1), _significant(p.avg)] for p in series],
                                   "simulated_until": simulated})
 
     async def _api_command(self, request: web.Request) -> web.Response:

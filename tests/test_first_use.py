@@ -255,6 +255,8 @@ async def test_the_dashboard_charts_get_the_simulated_day_and_its_mark(tmp_path:
             longest = await answer.json()
             assert longest["until"] - longest["since"] == 365 * 86400
     assert len(chart["points"]) > 200                          # the day is drawn, not an empty line
+    # Averages without a sum's float noise (21.639999999999997): six significant digits at most.
+    assert all(len(repr(value).replace(".", "").lstrip("-0")) <= 6 for _at, value in chart["points"]), chart["points"][:5]
     assert chart["since"] < chart["simulated_until"] <= chart["until"]
 
 
