@@ -20,7 +20,7 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)([a-z]+)?")
 _ONE = re.compile(r"(?:une?|an?)([a-z]{3,})")       # `une heure`, `an hour`: a unit written out
 _NUMBER_OR_ONE = re.compile(r"\d+(?:[.,]\d+)?|une?|an?")
 _SMALLER = {"h": "m", "m": "s"}                     # `1h30`: the unit after hours is minutes
-_HALF_HOUR = re.compile(r"(?:une )?demi[- ]heure\b")
+_HALF_HOUR = re.compile(r"(?:une )?demi[- ]heure\b|(?:a )?half(?: an)?[- ]hour\b")     # and `half an hour`
 
 
 def unit_of(word: str) -> str | None:
@@ -59,6 +59,8 @@ def leading_duration(words: list[str]) -> tuple[float, int]:
     taken = size
     if last_unit in ("h", "m") and [w.lower() for w in words[taken:taken + 2]] in (["et", "demie"], ["et", "demi"]):
         return total + _UNIT_SECONDS[last_unit] / 2, taken + 2      # `1 heure et demie`: 1 h 30
+    if last_unit in ("h", "m") and [w.lower() for w in words[taken:taken + 3]] == ["and", "a", "half"]:
+        return total + _UNIT_SECONDS[last_unit] / 2, taken + 3      # `an hour and a half`
     while taken < len(words) and words[taken][:1].isdigit():
         size = _piece(words, taken)
         piece = "".join(words[taken:taken + size])

@@ -153,6 +153,8 @@ def parse_clock(word: str) -> tuple[int, int]:
     if twelve and 1 <= int(twelve.group(1)) <= 12:
         hour = int(twelve.group(1)) % 12 + (12 if twelve.group(3) == "p" else 0)
         word = f"{hour}:{twelve.group(2) or '00'}"
+    if re.fullmatch(r"\d{1,2}", word.strip()) and int(word) <= 23:
+        return int(word), 0                 # `every day at 7`: the hour, on a 24-hour clock (the answer says when)
     match = _CLOCK.fullmatch(word.strip().lower())
     if not match:
         raise ScheduleError(_("{word!r} is not a time of day; write e.g. 06:30 or 7h30").format(word=word))

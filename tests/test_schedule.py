@@ -63,6 +63,11 @@ NOW = at(2026, 12, 4, 10, 0)        # a Friday
     ("in", ["1h", "30m", "snap", "entree"], "2026-12-04 11:30 +0100", "once, set for in 1h30m"),
     ("in", ["1h", "30", "snap", "entree"], "2026-12-04 11:30 +0100", "once, set for in 1h30m"),
     ("in", ["1", "hour", "15", "minutes", "snap", "entree"], "2026-12-04 11:15 +0100", "once, set for in 1h15m"),
+    # An hour alone (24-hour clock), a half hour written out.
+    ("every", ["day", "at", "7", "read", "salon"], "2026-12-05 07:00 +0100", "every day at 07:00"),
+    ("at", ["19", "read", "salon"], "2026-12-04 19:00 +0100", "once"),
+    ("in", ["half", "an", "hour", "read", "salon"], "2026-12-04 10:30 +0100", "once, set for in 30m"),
+    ("in", ["an", "hour", "and", "a", "half", "read", "salon"], "2026-12-04 11:30 +0100", "once, set for in 1h30m"),
     # What French speakers say: a half hour, the part of the day.
     ("dans", ["une", "demi-heure", "lire", "salon"], "2026-12-04 10:30 +0100", "once, set for in 30m"),
     ("dans", ["1", "heure", "et", "demie", "lire", "salon"], "2026-12-04 11:30 +0100", "once, set for in 1h30m"),
@@ -129,6 +134,7 @@ def test_an_hourly_cron_runs_in_both_0230s_of_the_fall_back_day() -> None:
 @pytest.mark.parametrize(("verb", "words", "says"), [
     ("in", ["soon", "x"], "not a duration"),
     ("at", ["25:00", "x"], "not a time of day"),
+    ("at", ["24", "x"], "not a time of day"),
     ("at", ["9999-12-31", "23:59", "x"], "is more than a hundred years"),
     ("at", ["2020-01-01", "10:00", "x"], "in the past"),
     ("at", ["0001-01-01", "06:30", "x"], "in the past"),                 # not an OverflowError
