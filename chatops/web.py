@@ -93,6 +93,15 @@ class Link:
     expires: float
 
 
+def _json(data: object, status: int = 200) -> web.Response:
+    """A JSON answer as people read it with curl: `20.9 °C`, `entrée`, not `\\u00b0` escapes."""
+    return web.json_response(data, status=status, dumps=_readable_json)
+
+
+def _readable_json(data: object) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
 def _significant(value: float | None) -> float | None:
     """An average as a chart needs it: 21.64, not 21.639999999999997 (the sum's float noise)."""
     return None if value is None else float(f"{value:.6g}")
@@ -257,8 +266,8 @@ class WebServer:
         health = self.hub.health()
         status = 200 if health["ready"] else 503
         if not self.access.authorised(request):
-            return web.json_response({"ready": health["ready"], "status": health["status"]}, status=status)
-        return web.json_response(health, status=status)
+            return _json({"ready": health["ready"], "status": health["status"]}, status=status)
+        return _json(health, status=status)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         """Prometheus's scrape (chatops.web_access.WebAccess.metrics_allowed)."""
@@ -506,32 +515,32 @@ class WebServer:
                 feed.put(Feed.ALERTS)
 
     def _refused(self, request: web.Request) -> web.Response:
-        return web.json_response({"error": self.access.refusal(request)}, status=self.access.status(request))
+        return _json({"error": self.access.refusal(request)}, status=self.access.status(request))
 
     async def _api_state(self, request: web.Request) -> web.Response:
         if not self.access.authorised(request):
             return self._refused(request)
-        return web.json_response(await self.state())
+        return _json(await self.state())
 
     async def _api_history(self, request: web.Request) -> web.Response:
         """GET ?device=NAME&period=24h&points=288: a device's history for the dashboard's charts."""
         if not self.access.authorised(request):
             return self._refused(request)
         if not self._may("history") and not self._may("graph"):
-            return web.json_response({"error": "the web user may not read history"}, status=403)
+            return _json({"error": "the web user may not read history"}, status=403)
         asked = request.query.get("device", "")
         device = self.hub.home.find(asked)
         if device is None:
             known = ", ".join(sorted(self.hub.home.devices))
             why = f"no device called {asked[:40]!r}" if asked else "say which device: ?device=NAME"
-            return web.json_response({"error": f"{why}; devices: {known}"}, status=400 if not asked else 404)
+            return _json({"error": f"{why}; devices: {known}"}, status=400 if not asked else 404)
         try:
             period = parse_duration(request.query.get("period", "24h"))
         except ValueError as exc:
-            return web.json_response({"error": f"period: {exc}"}, status=400)
+            return _json({"error": f"period: {exc}"}, status=400)
         points_text = request.query.get("points", str(CHART_POINTS))
         if not re.fullmatch(r"[0-9]{1,6}", points_text):        # not isdigit(): `²` is a digit to it
-            return web.json_response({"error": f"points: a whole number from 10 to 2000, not {points_text[:20]!r}"},
+            return _json({"error": f"points: a whole number from 10 to 2000, not {points_text[:20]!r}"},
                                      status=400)
         points = max(10, min(2000, int(points_text)))
         shortest, longest = period_range(self.hub.settings.history)
@@ -540,7 +549,7 @@ class WebServer:
         series = await self.hub.history.series(device.name, until - period, until, points) \
             if self.hub.history.enabled else []
         simulated = await simulated_until(self.hub, [device.name]) if series else None
-        return web.json_response({"device": device.name, "unit": device.unit, "since": until - period,
+        return _json({"device": device.name, "unit": device.unit, "since": until - period,
                                   "until": until, "points": [[round(p.at, 1), _significant(p.avg)] for p in series],
                                   "simulated_until": simulated})
 
@@ -551,12 +560,12 @@ class WebServer:
         try:
             text = (await request.json(loads=json_input.loads))["text"]
         except web.HTTPRequestEntityTooLarge:
-            return web.json_response({"error": 'a command is short: send JSON like {"text": "temp salon"}'},
+            return _json({"error": 'a command is short: send JSON like {"text": "temp salon"}'},
                                      status=413)
         except (ValueError, KeyError, TypeError):
             text = None
         if not isinstance(text, str):
-            return web.json_response({"error": 'send JSON like {"text": "temp salon"}: text is a string'},
+            return _json({"error": 'send JSON like {"text": "temp salon"}: text is a string'},
                                      status=400)
         message = Message(self._identity("api"), Address(self.chat.name, "api", True), text, addressed=True)
         replies = await asyncio.wait_for(self.hub.execute(message), self.hub.settings.hub.handler_timeout + 5)
@@ -564,7 +573,7 @@ class WebServer:
         # reached, by https if it came so (a Host the guard let through).
         scheme = "https" if self.access.secure_cookie(request) else request.scheme
         origin = (self.settings.public_url or f"{scheme}://{request.host}").rstrip("/")
-        return web.json_response({"replies": [r.text for r in replies],
+        return _json({"replies": [r.text for r in replies],
                                   "images": [u for r in replies for u in self.chat.image_urls(r.attachments, origin)]})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:

@@ -93,6 +93,9 @@ async def test_web_chat_and_health(tmp_path: Path, broker: str, request: pytest.
             async with http.post(f"{base}/api/command", json={"text": "snap entree"}) as response:
                 answer = await response.json()
             assert len(answer["replies"]) == 1 and len(answer["images"]) == 1, answer
+            async with http.post(f"{base}/api/command", json={"text": "temp salon"}) as response:
+                said = await response.text()              # as curl shows it: °C, not \u00b0C
+            assert response.charset == "utf-8" and " °C" in said and "\\u00b0" not in said, said
             async with http.get(answer["images"][0]) as picture:
                 assert picture.status == 200 and (await picture.read())[:3] == b"\xff\xd8\xff"
             async with http.get(base + "/") as page:
