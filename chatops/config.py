@@ -137,8 +137,8 @@ class HubSettings(Section):
                                          description="what the hub answers in; a user's own `language` wins")
     handler_timeout: Duration = Field(30.0, gt=0, examples=['"30s"'])
     rate_limit: int = Field(30, ge=1, examples=["30"],
-                            description="commands per sender per minute (admins are not limited, except on SMS, "
-                                        "where a sender can be forged)")
+                            description="commands per sender per minute (admins are not limited, except on a "
+                                        "network where a sender can be forged, such as text messages)")
     audit_retention: Duration = Field(90 * 86400.0, gt=0, examples=['"90d"'],
                                       description="how long refusals and security events are kept")
     max_reply_chars: int = Field(4000, ge=200, examples=["4000"])
