@@ -13,25 +13,16 @@ import pytest
 from chatops.device_names import called, unspoken
 from chatops.home import Reading
 from chatops.hub import Hub, running
-from chatops.testing import Mosquitto, exec_command, settings_for, wait_for
-
-USERS = {"owner": None,
-         "alice": {"roles": ["admin"], "language": "fr", "web": ["alice"], "loopback": ["alice"]},
-         "bob": {"roles": ["admin"], "web": ["bob"], "loopback": ["bob"]}}
-
-
-def offline_hub(tmp_path: Path) -> Hub:
-    """The demo house, never started: no MQTT, no storage; a refusal needs neither."""
-    return Hub(settings_for(tmp_path / "data", simulator={"enabled": False}, users=USERS, web={"user": None},
-                            alerts=[]), tty=False)
+from chatops.testing import Mosquitto, settings_for, wait_for
+from tests.test_i18n import USERS, as_alice, as_bob, offline_hub
 
 
 async def alice(hub: Hub, text: str) -> str:
-    return await exec_command(hub, text, network="web", sender="alice")
+    return await as_alice(hub)(text)
 
 
 async def bob(hub: Hub, text: str) -> str:
-    return await exec_command(hub, text, network="web", sender="bob")
+    return await as_bob(hub)(text)
 
 
 async def test_dim_without_a_percent_says_the_percent_is_missing_not_that_the_article_is_no_device(

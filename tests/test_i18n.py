@@ -31,6 +31,11 @@ def as_alice(hub: Hub) -> Callable[[str], Awaitable[str]]:
     return functools.partial(exec_command, hub, network="web", sender="alice")
 
 
+def as_bob(hub: Hub) -> Callable[[str], Awaitable[str]]:
+    """What USERS' bob, who reads English, is answered, line by line."""
+    return functools.partial(exec_command, hub, network="web", sender="bob")
+
+
 def test_every_text_is_in_the_french_catalogue_translated_and_compiled() -> None:
     assert problems("fr", extract()) == []
 
@@ -114,21 +119,16 @@ async def test_alice_reads_french_while_bob_reads_english(tmp_path: Path, mosqui
         assert not {"allume", "éteins", "eteins"} & starts["en"], starts["en"]
         assert await exec_command(hub, "allume chauffage", network="web", sender="bob") == "heater is ON"
         # A greeting and the question as people ask it; a typo of the command's French word gets that word.
-        assert await exec_command(hub, "bonjour", network="web", sender="alice") == \
-            "Bonjour alice ! Dites aide pour savoir ce que je sais faire."
-        assert await exec_command(hub, "hello there", network="web", sender="bob") == \
-            "Hello bob! Say help for what I can do."
-        assert (await exec_command(hub, "qui suis-je", network="web", sender="alice")).startswith("Vous êtes ")
-        assert (await exec_command(hub, "who am i", network="web", sender="bob")).startswith("You are ")
-        assert await exec_command(hub, "histori salon", network="web", sender="alice") == \
-            "Commande inconnue 'histori'. Vouliez-vous dire historique ?"
+        alice, bob = as_alice(hub), as_bob(hub)
+        assert await alice("bonjour") == "Bonjour alice ! Dites aide pour savoir ce que je sais faire."
+        assert await bob("hello there") == "Hello bob! Say help for what I can do."
+        assert (await alice("qui suis-je")).startswith("Vous êtes ")
+        assert (await bob("who am i")).startswith("You are ")
+        assert await alice("histori salon") == "Commande inconnue 'histori'. Vouliez-vous dire historique ?"
         # Not a French word that looks nothing like what was typed (0.67 alike: état, monte).
-        assert await exec_command(hub, "statu", network="web", sender="alice") == \
-            "Commande inconnue 'statu'. Vouliez-vous dire status ?"
-        assert await exec_command(hub, "opne volet", network="web", sender="alice") == \
-            "Commande inconnue 'opne'. Vouliez-vous dire open ?"
-        assert await exec_command(hub, "histori salon", network="web", sender="bob") == \
-            "Unknown command 'histori'. Did you mean history?"
+        assert await alice("statu") == "Commande inconnue 'statu'. Vouliez-vous dire status ?"
+        assert await alice("opne volet") == "Commande inconnue 'opne'. Vouliez-vous dire open ?"
+        assert await bob("histori salon") == "Unknown command 'histori'. Did you mean history?"
 
 
 @pytest.mark.servers
