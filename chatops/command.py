@@ -274,12 +274,11 @@ class CommandSet:
         # command's alias, which is dropped (`hello`, a plugin's command, over the built-in
         # greeting's alias): a word the core adds to its aliases must not stop a hub whose plugin
         # already had it. Two names, or two aliases of plugins, on one word still clash.
-        names = {fold(spec.name): spec for spec in specs}
-        plugins = {fold(word): spec for spec in specs if spec.func.__module__ not in BUILTIN_COMMAND_MODULES
-                   for word in (spec.name, *spec.aliases)}
-
         def builtin(spec: CommandSpec) -> bool:
             return spec.func.__module__ in BUILTIN_COMMAND_MODULES
+
+        names = {fold(spec.name): spec for spec in specs}
+        plugins = {fold(word): spec for spec in specs if not builtin(spec) for word in (spec.name, *spec.aliases)}
 
         def holder(spec: CommandSpec, alias: str) -> CommandSpec | None:
             """The other command that takes `alias` from `spec`, if any (between two built-in

@@ -97,7 +97,7 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
         warnings.append(f"web.public_url: not set, and listen = {web.listen!r}: links to pictures sent on chat "
                         "networks name 127.0.0.1, which opens on this machine only; set public_url = "
                         "\"http://hub.lan:8080\" (the address phones reach the hub by)")
-    if web.enabled and is_loopback(web.host_port[0]) and not web.public_url:
+    if web.enabled and web.links_stay_here:
         from .networks import networks
         linked = sorted({kind for _name, kind, _s in settings.enabled_adapters(tty=True)
                          if (network := networks().get(kind)) is not None and not network.pictures})

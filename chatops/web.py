@@ -35,7 +35,6 @@ from .adapter import AdapterBase, Capabilities
 from .durations import parse_duration
 from .history import period_range
 from .config import DeviceType
-from .config_base import is_loopback
 from .health import Health
 from .controls import modes_of
 from .home import SWITCH_STATES, Device, Reading
@@ -199,7 +198,7 @@ class WebServer:
         self.settings = hub.settings.web
         host, port = self.settings.host_port
         self.links = LinkStore(self.settings.public_url or served_at(host, port), self.settings.link_ttl,
-                               hub.clock.monotonic, local_only=not self.settings.public_url and is_loopback(host))
+                               hub.clock.monotonic, local_only=self.settings.links_stay_here)
         self.chat = WebChat(links=self.links)
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
@@ -540,8 +539,7 @@ class WebServer:
             return _json({"error": f"period: {exc}"}, status=400)
         points_text = request.query.get("points", str(CHART_POINTS))
         if not re.fullmatch(r"[0-9]{1,6}", points_text):        # not isdigit(): `²` is a digit to it
-            return _json({"error": f"points: a whole number from 10 to 2000, not {points_text[:20]!r}"},
-                                     status=400)
+            return _json({"error": f"points: a whole number from 10 to 2000, not {points_text[:20]!r}"}, status=400)
         points = max(10, min(2000, int(points_text)))
         shortest, longest = period_range(self.hub.settings.history)
         period = min(max(period, shortest), longest)    # the dashboard asks 24h even of 12h of history
@@ -549,9 +547,8 @@ class WebServer:
         series = await self.hub.history.series(device.name, until - period, until, points) \
             if self.hub.history.enabled else []
         simulated = await simulated_until(self.hub, [device.name]) if series else None
-        return _json({"device": device.name, "unit": device.unit, "since": until - period,
-                                  "until": until, "points": [[round(p.at, 1), _significant(p.avg)] for p in series],
-                                  "simulated_until": simulated})
+        return _json({"device": device.name, "unit": device.unit, "since": until - period, "until": until,
+                      "points": [[round(p.at, 1), _significant(p.avg)] for p in series], "simulated_until": simulated})
 
     async def _api_command(self, request: web.Request) -> web.Response:
         """POST {"text": "..."}: run a command as the web user and return the replies (scripts, CLI)."""
@@ -560,13 +557,11 @@ class WebServer:
         try:
             text = (await request.json(loads=json_input.loads))["text"]
         except web.HTTPRequestEntityTooLarge:
-            return _json({"error": 'a command is short: send JSON like {"text": "temp salon"}'},
-                                     status=413)
+            return _json({"error": 'a command is short: send JSON like {"text": "temp salon"}'}, status=413)
         except (ValueError, KeyError, TypeError):
             text = None
         if not isinstance(text, str):
-            return _json({"error": 'send JSON like {"text": "temp salon"}: text is a string'},
-                                     status=400)
+            return _json({"error": 'send JSON like {"text": "temp salon"}: text is a string'}, status=400)
         message = Message(self._identity("api"), Address(self.chat.name, "api", True), text, addressed=True)
         replies = await asyncio.wait_for(self.hub.execute(message), self.hub.settings.hub.handler_timeout + 5)
         # public_url when set (a proxy's own Host may be 127.0.0.1); else the address the script
@@ -574,7 +569,7 @@ class WebServer:
         scheme = "https" if self.access.secure_cookie(request) else request.scheme
         origin = (self.settings.public_url or f"{scheme}://{request.host}").rstrip("/")
         return _json({"replies": [r.text for r in replies],
-                                  "images": [u for r in replies for u in self.chat.image_urls(r.attachments, origin)]})
+                      "images": [u for r in replies for u in self.chat.image_urls(r.attachments, origin)]})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         link = self.links.get(request.match_info["token"])

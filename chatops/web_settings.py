@@ -125,6 +125,12 @@ class WebSettings(Section):
     def loopback(self) -> bool:
         return is_loopback(self.host_port[0])
 
+    @property
+    def links_stay_here(self) -> bool:
+        """Whether picture links sent on chat name a loopback address (no public_url, a loopback
+        listen): they open on this machine only, not on a phone."""
+        return not self.public_url and self.loopback
+
     @field_validator("local_users", "proxy_user")
     @classmethod
     def _accounts_exist(cls, accounts: list[str] | str | None) -> list[str] | str | None:
