@@ -80,7 +80,7 @@ def _about(ctx: Context, name: str) -> str:
 # that word from this command's aliases instead of stopping the hub (chatops.command.CommandSet).
 @command("greeting", aliases=["hello", "hi", "hey"], french=["bonjour", "bonsoir", "salut", "coucou"],
          permission="help", usage="hello", hidden=True)
-async def hello(ctx: Context, _words: str | None = None) -> str:
+async def greeting(ctx: Context, _words: str | None = None) -> str:
     """Say hello; the hub answers with where to start.
 
     A first message is often `bonjour`, which would otherwise be an unknown command, or a
