@@ -3,8 +3,9 @@
 It posts to the running hub's `POST /api/notify` with a `[web.notify_tokens]` token taken from an
 environment variable (CHATOPS_NOTIFY_TOKEN unless --token-env says another), so the token is
 never on the command line where `ps` shows it. It prints the notification's id and exits 0, or
-prints the hub's reason and exits 1 (2 for a usage problem). The standard library is enough:
-nothing of the hub is started or imported beyond the config reader."""
+prints the hub's reason and exits 1 (2 for a usage problem). With --wait it also waits until
+each recipient has it, so that a cron job can tell "accepted" from "received". The standard
+library is enough: nothing of the hub is started or imported beyond the config reader."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import json
 import os
 import ssl
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 TOKEN_ENV = "CHATOPS_NOTIFY_TOKEN"
 URL_ENV = "CHATOPS_URL"
 TIMEOUT = 30.0
+WAIT_DEFAULT_S = 60.0
+STILL_PENDING = 3           # --wait's exit status when some recipient has not got it yet
 
 
 def add_parser(sub: Any) -> None:
@@ -36,6 +40,9 @@ def add_parser(sub: Any) -> None:
     picture.add_argument("--image", type=Path, metavar="FILE", help="a JPEG, PNG or GIF to attach")
     picture.add_argument("--image-url", metavar="URL", help="a picture the hub fetches and attaches")
     notify.add_argument("--ack", action="store_true", help="repeat until someone acknowledges it")
+    notify.add_argument("--wait", nargs="?", type=float, const=WAIT_DEFAULT_S, default=None, metavar="SECONDS",
+                        help=f"wait until every recipient has it (at most SECONDS, default {WAIT_DEFAULT_S:g}); "
+                             f"exit 1 if one failed, {STILL_PENDING} if one is still waiting")
     notify.add_argument("--url", help=f"the hub's web address (default: ${URL_ENV}, else from --config)")
     notify.add_argument("--config", type=Path, default=None,
                         help="config file the hub's address is read from (default ./config.toml, if there)")
@@ -127,8 +134,58 @@ def cmd_notify(args: argparse.Namespace) -> int:
         return 0
     if answer.get("picture"):
         print(f"chatops notify: sent without the picture ({answer['picture']})", file=sys.stderr)
-    print(answer.get("id"))
-    return 0
+    print(answer.get("id"), flush=True)
+    if args.wait is None:
+        return 0
+    return _wait_for(f"{url}/{answer['id']}", token, context, args.wait)
+
+
+def _wait_for(status_url: str, token: str, context: ssl.SSLContext | None, seconds: float) -> int:
+    """Ask the hub for the notification's status, more and more slowly (0.1 s up to 2 s), until
+    every recipient has it on one of their addresses, or none of theirs is still being tried, or
+    `seconds` have passed; say on stderr who did not get it, and why."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + max(0.0, seconds)
+    pause = 0.1
+    while True:
+        request = urllib.request.Request(status_url, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with _opener(context).open(request, timeout=TIMEOUT) as response:
+                unreached = _unreached(json.loads(response.read() or b"{}").get("recipients") or [])
+        except urllib.error.HTTPError as exc:
+            print(f"chatops notify: sent, but its status cannot be read ({exc.code}): {_reason(exc)}",
+                  file=sys.stderr)
+            return 1
+        except (urllib.error.URLError, OSError) as exc:
+            print(f"chatops notify: sent, but the hub stopped answering: {getattr(exc, 'reason', exc)}",
+                  file=sys.stderr)
+            return 1
+        waiting = any(e.get("state") == "pending" for entries in unreached.values() for e in entries)
+        left = deadline - time.monotonic()
+        if not waiting or left <= 0:
+            break
+        time.sleep(min(pause, left))      # a command-line client, not the hub's loop: nothing else waits
+        pause = min(pause * 2, 2.0)
+    for recipient, entries in unreached.items():
+        how = "has not got it yet" if any(e.get("state") == "pending" for e in entries) else "did not get it"
+        why = "; ".join(f"{e.get('address')}: {e.get('error') or e.get('state')}" for e in entries)
+        print(f"chatops notify: {recipient} {how} ({why})", file=sys.stderr)
+    if any(all(e.get("state") != "pending" for e in entries) for entries in unreached.values()):
+        return 1
+    return STILL_PENDING if unreached else 0
+
+
+def _unreached(recipients: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each recipient none of whose addresses has it, with those addresses: a user is reached on
+    any one network (their web chat unread does not matter once their phone had it). Cancelled:
+    someone acknowledged the alert before this recipient's turn; nothing was lost."""
+    by_recipient: dict[str, list[dict[str, Any]]] = {}
+    for entry in recipients:
+        by_recipient.setdefault(str(entry.get("recipient") or entry.get("address")), []).append(entry)
+    return {name: entries for name, entries in by_recipient.items()
+            if not any(e.get("state") in ("delivered", "cancelled") for e in entries)}
 
 
 def _opener(context: ssl.SSLContext | None) -> Any:

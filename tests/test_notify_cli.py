@@ -139,3 +139,41 @@ def test_a_config_named_and_missing_or_broken_is_said(tmp_path: Path, monkeypatc
     assert main(["notify", "--config", str(broken), "x"]) == 2
     err = capsys.readouterr().err
     assert "is not valid, so the hub's address cannot be read from it" in err and "web.listen: must be HOST:PORT (got 'nowhere')" in err
+
+
+async def test_wait_tells_received_from_accepted(tmp_path: Path, mosquitto: Mosquitto,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --wait, exit 0 means "the hub took it"; a cron job that must know someone got it
+    says --wait, and hears who did not and why."""
+    monkeypatch.setenv("CHATOPS_NOTIFY_TOKEN", "cli-token-42-0123456789")
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False},
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None, "notify_tokens": {
+                                "cron": {"token_env": "CHATOPS_NOTIFY_TOKEN"}}},
+                            users={"owner": {"roles": ["admin"], "loopback": ["owner"]}})
+    async with running(Hub(settings, tty=False)) as hub:
+        assert hub.web is not None
+        url = f"http://127.0.0.1:{hub.web.port}"
+        loop = hub.adapters["loop"]
+        code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "owner", "--wait", "10", "Backup done"])
+        out, err = capsys.readouterr()
+        assert (code, err) == (0, ""), err
+        assert loop.sent[-1][1].text == "Backup done"
+
+        loop.health.down("the test took it down")
+        code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "owner", "--wait", "0.3", "Backup failed"])
+        out, err = capsys.readouterr()
+        assert code == 3 and int(out.strip()) > 0, (out, err)
+        assert "chatops notify: owner has not got it yet (" in err and "loop:owner: waiting: loop is down (the test took it down)" in err, err
+        assert loop.sent[-1][1].text == "Backup done"
+
+        # An address that refuses it (no web chat page open): failed, exit 1, and why.
+        code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "web:*", "--wait", "10", "Hello page"])
+        out, err = capsys.readouterr()
+        assert code == 1, (out, err)
+        assert "chatops notify: web:* did not get it (web:*: refused: Unread: no web chat page was open)" in err, err
+
+        # Plain exit 0 without --wait, as before: accepted, delivered when the network is back.
+        code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "owner", "Second try"])
+        assert code == 0
+        loop.health.up()
