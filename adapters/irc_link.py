@@ -40,6 +40,7 @@ class Connection(irc3.IrcConnection):
         self._socket: Any = None
         self.last_read = time.monotonic()
         self.heard = False                 # anything at all from the server (a wrong `tls` gets nothing)
+        self.writes = 0                    # lines written so far (a read answered needs no ack_now)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -52,14 +53,15 @@ class Connection(irc3.IrcConnection):
         if len(self._buffer) > 16384:
             self.link.fail("the server sent a line longer than 16 KiB")
             return
+        writes = self.writes
         for raw in lines:
             line = decode_line(raw.rstrip(b"\r"))
             if line and not self.closed:
                 self.link.received(line)
-        # The server's next line is not held 40 ms (chatops.tcp). Asked after the lines are
-        # handled: an answer written meanwhile carried the acknowledgement, and no packet of
-        # its own goes out for it.
-        ack_now(self._socket)
+        if self.writes == writes:
+            # The server's next line is not held 40 ms (chatops.tcp). Asked after the lines are
+            # handled, and only when none was answered: an answer carries the acknowledgement.
+            ack_now(self._socket)
 
     def write(self, data: str) -> None:
         """Write one line; CR, LF and NUL inside it become spaces, so no text can start a second command."""
@@ -67,6 +69,7 @@ class Connection(irc3.IrcConnection):
             if "\r" in data or "\n" in data or "\0" in data:
                 data = data.replace("\r", " ").replace("\n", " ").replace("\0", " ")
             self.transport.write(data.encode("utf-8") + b"\r\n")
+            self.writes += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

@@ -391,13 +391,16 @@ class Hub:
             self._overtaking.discard(key)
 
     async def _answer(self, message: Message) -> None:
-        async for reply in self.router.replies(message):
-            if reply.low_priority and not message.address.direct:
+        address = message.address
+
+        async def emit(reply: Reply) -> None:
+            if reply.low_priority and not address.direct:
                 # A stranger's answer in a room must not hold up the next line there; a direct
                 # chat's lane holds only that stranger's own lines.
-                self._low_replies.put(message.address.adapter, (message.address, reply))
+                self._low_replies.put(address.adapter, (address, reply))
             else:
-                await self.send(message.address, reply)
+                await self.send(address, reply)
+        await self.router.answer(message, emit)
 
     async def _send_low(self, item: tuple[Address, Reply]) -> None:
         await self.send(*item)
@@ -409,7 +412,7 @@ class Hub:
         `outcome`, when given, receives the line's (ok, refused, unknown, error, timeout)."""
         adapter = message.address.adapter
         self.metrics.message_in(adapter)
-        replies = [reply async for reply in self.router.replies(message, outcome=outcome)]
+        replies = await self.router.replies(message, outcome=outcome)
         if not queued:
             for _reply in replies:
                 self.metrics.message_out(adapter)
@@ -425,7 +428,7 @@ class Hub:
         if user is None:
             raise KeyError(f"no [users.{user_name}] in the configuration")
         message = Message(Identity("hub", f"user:{user_name}", display=user_name), address, text, addressed=True)
-        return [reply async for reply in self.router.replies(message, as_user=user, outcome=outcome)]
+        return await self.router.replies(message, as_user=user, outcome=outcome)
 
     def observe_command(self, command: str, outcome: str, seconds: float) -> None:
         """Called by the router once per command line: `command` is the command's name or

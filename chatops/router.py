@@ -17,7 +17,7 @@ import secrets
 import shlex
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .access import Access, Pin, Refusal
@@ -108,19 +108,33 @@ class Router:
         """(outcome, replies) of `message`: ok, refused, unknown, error or timeout, for callers that
         answer in another shape than text (Jabber-RPC turns a refusal into a fault)."""
         outcome: list[str] = []
-        replies = [reply async for reply in self.replies(message, outcome=outcome)]
+        replies = await self.replies(message, outcome=outcome)
         return (outcome[0] if outcome else "unknown"), replies
 
     async def replies(self, message: Message, *, as_user: User | None = None,
-                      outcome: list[str] | None = None) -> AsyncIterator[Reply]:
-        """Every reply to `message` (none when it is not for the hub).
+                      outcome: list[str] | None = None) -> list[Reply]:
+        """Every reply to `message` (none when it is not for the hub), once all are there; the
+        arguments are `answer`'s."""
+        replies: list[Reply] = []
+
+        async def keep(reply: Reply) -> None:
+            replies.append(reply)
+        await self.answer(message, keep, as_user=as_user, outcome=outcome)
+        return replies
+
+    async def answer(self, message: Message, emit: Callable[[Reply], Awaitable[None]], *,
+                     as_user: User | None = None, outcome: list[str] | None = None) -> None:
+        """Hand each reply to `message` to `emit` as it comes (none when it is not for the hub):
+        a progress handler's "closing…" goes out before its "closed".
 
         `as_user` runs the line as that configured user whatever the sender (timers and
         automations act as their owner): the same permission, rate limit and audit apply.
         `outcome`, when given, receives the line's outcome (see `run`).
 
-        The one async generator of a line's path (each level costs as much as a dict of
-        commands): what decides is plain code in `_prepare`, the handler is awaited here."""
+        A coroutine with a callback, not an async generator: asyncio registers each async
+        generator it starts in a weak set (and drops it from there when it is collected), which
+        was a tenth of the hub's time per command (bench.throughput). What decides is plain code
+        in `_prepare`; the handler is awaited here."""
         message = message if as_user else from_where_it_came(message)    # hub.execute, run: from an adapter
         line = self.command_text(message)
         if line is None:
@@ -136,22 +150,28 @@ class Router:
             prepared = self._prepare(message, line, user, as_user is not None, verdict)
             if isinstance(prepared, Reply):
                 if reply := self._bounded(prepared, low):
-                    yield reply
+                    await emit(reply)
             elif prepared is not None:
                 ctx, args = prepared
+                result: Any = None
                 try:
                     produced = ctx.spec.func(ctx, *args)
                     if inspect.isasyncgen(produced):         # progress: each item as it comes
                         async for item in self._steps(produced):
                             if reply := self._bounded(item, low):
-                                yield reply
-                    elif reply := self._bounded(await self._result_of(produced), low):
-                        yield reply
+                                try:
+                                    await emit(reply)
+                                except Exception as exc:     # the caller's failure, not the handler's
+                                    raise _EmitFailed from exc
+                    else:
+                        result = await self._result_of(produced)
+                except _EmitFailed as failed:
+                    raise failed.__cause__ from None     # type: ignore[misc]
                 except Exception as exc:
-                    verdict.result, failure = self._failure(ctx, exc)
+                    verdict.result, result = self._failure(ctx, exc)
                     verdict.failed = True
-                    if reply := self._bounded(failure, low):
-                        yield reply
+                if reply := self._bounded(result, low):
+                    await emit(reply)
         finally:
             i18n.reset_language(token)
             self.hub.observe_command(verdict.command, verdict.result, time.perf_counter() - started)
@@ -479,6 +499,11 @@ class Router:
             return Reply(reply.text[: self.max_reply - len(cut)] + cut, reply.attachments, reply.notice,
                          reply.low_priority, reply.buttons)
         return reply
+
+
+class _EmitFailed(Exception):
+    """Raised through a progress handler's loop when `emit` failed: told apart from the
+    handler's own failure, which is answered."""
 
 
 @dataclasses.dataclass(slots=True)

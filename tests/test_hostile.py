@@ -127,7 +127,7 @@ def test_router_on_thousands_of_generated_lines(tmp_path: Path) -> None:
         msg = message(line, sender=who, network=network, direct=direct, trusted=trusted, adapter=network)
 
         async def run() -> list[str]:
-            return [r.text async for r in router.replies(msg)]
+            return [r.text for r in await router.replies(msg)]
 
         for text in asyncio.run(run()):
             assert 0 < len(text) <= MAX_REPLY

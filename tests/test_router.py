@@ -269,11 +269,11 @@ async def pick(ctx: Context, count: int, colour: Literal["red", "blue"] = "red")
 async def test_handler_exception_becomes_an_apology(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
     router = Router(hub, CommandSet([boom.__chatops_command__, pick.__chatops_command__]), hub.access,
                     lambda *a: None, hub.home.find)
-    replies = [r.text async for r in router.replies(message("boom"))]
+    replies = [r.text for r in await router.replies(message("boom"))]
     assert replies[0].startswith("Sorry, boom failed (incident ")
     assert "kaboom" in caplog.text
-    assert [r.text async for r in router.replies(message("pick 3 BLUE"))] == ["3 blue"]
-    bad = [r.text async for r in router.replies(message("pick many"))][0]
+    assert [r.text for r in await router.replies(message("pick 3 BLUE"))] == ["3 blue"]
+    bad = (await router.replies(message("pick many")))[0].text
     assert bad == "count must be a number, not 'many'. Usage: pick COUNT [red|blue]"
 
 
@@ -331,7 +331,7 @@ async def test_a_command_past_the_handler_timeout_is_stopped(tmp_path: Path,
         return "finished"
 
     router = Router(hub, CommandSet([slow.__chatops_command__]), hub.access, lambda *a: None, hub.home.find)
-    assert [r.text async for r in router.replies(message("slow"))] == ["slow took longer than 0.2s and was stopped."]
+    assert [r.text for r in await router.replies(message("slow"))] == ["slow took longer than 0.2s and was stopped."]
     assert stopped.is_set()                                  # cancelled, not left running behind the answer
     assert "command slow timed out after 0.2s" in caplog.text
 
@@ -371,11 +371,13 @@ async def test_a_slow_send_between_progress_replies_is_not_the_handlers_time(tmp
 
     router = Router(hub, CommandSet([shutter.__chatops_command__]), hub.access, lambda *a: None, hub.home.find)
     seen = []
-    async for reply in router.replies(message("shutter")):
+
+    async def slow_send(reply: Reply) -> None:
         seen.append(reply.text)
         if len(seen) == 1:                      # a send slower than the whole handler timeout
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(asyncio.Event().wait(), 0.4)
+    await router.answer(message("shutter"), slow_send)
     assert seen == ["closing…", "closed"]
 
 
