@@ -175,9 +175,11 @@ def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
     lists = recipient_lists(s)
     users = f"users: {', '.join(sorted(s.users))}" if s.users else "no [users] are defined"
     examples = " or ".join([f'"{n.example}"' for n in networks().known.values() if "*" not in n.example][:2])
-    problems = [f"notify.topics[{i}].to: empty, and so is [notify] default_to: every message on {t.topic} "
-                "would be dropped; give to = [\"owner\"] here or default_to in [notify]"
-                for i, t in enumerate(s.notify.topics) if not t.to and not s.notify.default_to]
+    from .recipients import notify_default_to
+    fallback = notify_default_to(s)
+    problems = [f"notify.topics[{i}].to: empty, and so is [notify] default_to, and no user is an admin to fall "
+                f"back on: every message on {t.topic} would be dropped; give to = [\"owner\"] here or default_to "
+                "in [notify]" for i, t in enumerate(s.notify.topics) if not t.to and not fallback]
     for where, targets in lists:
         for target in targets:
             if ":" in target:

@@ -59,7 +59,7 @@ def parse_notice(data: Any, default_to: list[str]) -> Notice:
     if not isinstance(to, list) or not all(isinstance(t, str) and t.strip() for t in to):
         raise Refused(400, '"to" must be a list of user names or addresses, e.g. ["owner"] (a user) or ["NETWORK:ADDRESS"]')
     if not to:
-        raise Refused(400, 'no recipient: give "to", or set [notify] default_to')
+        raise Refused(400, 'no recipient: give "to", or set [notify] default_to (no user is an admin to fall back on)')
     if len(set(to)) > MAX_RECIPIENTS:
         # Each recipient is a delivery row and a message (an SMS costs money): a request that
         # could name thousands would cost one unit of its token's rate for all of them.

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import json_input
-from .recipients import Recipient, how_to_ack, parse_address
+from .recipients import Recipient, how_to_ack, notify_default_to, parse_address
 from .reminders import NOTICE_PREFIX
 from .config import ConfigError, NotifyTopic, read_secret
 from .i18n import _
@@ -149,6 +149,7 @@ class Notifications:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.settings = hub.settings.notify
+        self.default_to = notify_default_to(hub.settings)      # [notify] default_to, else the admins
         self._tokens: dict[str, str] = {}
         self._buckets: dict[str, TokenBucket] = {}        # a token's name, or an MQTT source -> its rate
         self._mqtt_dropped: dict[str, int] = {}            # MQTT source -> notifications dropped over the rate
@@ -471,7 +472,7 @@ class Notifications:
         if not isinstance(data, dict):
             data = {"text": text}         # plain text (or a bare JSON value): to [notify] default_to
         try:
-            notice = parse_notice(data, self.settings.default_to)
+            notice = parse_notice(data, self.default_to)
         except Refused as exc:
             log.warning("notify: dropped a message on %s: %s", topic, exc.error)
             return
@@ -500,11 +501,11 @@ class Notifications:
                 log.warning("notify: a message on %s names a picture at %r, not an http:// or https:// URL: "
                             "sent without it", topic, url[:200])
                 url = None
-            notice = Notice(tuple(mapping.to or self.settings.default_to), text, mapping.severity,
+            notice = Notice(tuple(mapping.to or self.default_to), text, mapping.severity,
                             image_url=url, ack=mapping.ack)
             if not notice.to:
                 log.warning("notify: dropped a message on %s: no recipient ([[notify.topics]] to, or "
-                            "[notify] default_to)", topic)
+                            "[notify] default_to; no user is an admin to fall back on)", topic)
                 return
             self._submit_metered(notice, mapping.topic, topic)
         return listener

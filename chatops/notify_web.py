@@ -53,7 +53,7 @@ class NotifyApi:
         """{"to", "text", "severity", "image" | "image_url", "ack"} -> 202 {"id"}."""
         try:
             token = self._token(request)
-            notice = parse_notice(await _body(request), self.notifications.settings.default_to)
+            notice = parse_notice(await _body(request), self.notifications.default_to)
             self.notifications.check(token, notice)
             left_out: list[str] = []
             notice_id = await self.notifications.submit(notice, token, left_out=left_out)
@@ -105,7 +105,7 @@ class NotifyApi:
             if not isinstance(body, dict):
                 raise Refused(400, f"this is not {_payload_of(source)} (a JSON object is expected)")
             asked = [t.strip() for t in request.query.get("to", "").split(",") if t.strip()]
-            to = asked or notifications.settings.default_to
+            to = asked or notifications.default_to
             ack_word = request.query.get("ack", "false").lower()
             if ack_word not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
                 raise Refused(400, f"?ack={ack_word[:20]} is neither true nor false")
@@ -147,7 +147,7 @@ class NotifyApi:
                         picture = {"image_url": image_url} if is_web_url(image_url) and len(image_url) <= MAX_URL \
                             else {}
                         notice = parse_notice({"to": to, "text": text, "severity": severity, "ack": ack, **picture},
-                                              notifications.settings.default_to)
+                                              notifications.default_to)
                         try:
                             opened.append(await notifications.submit(notice, origin, key))
                         except NotStored as exc:

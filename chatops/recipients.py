@@ -5,9 +5,13 @@ acknowledge it. Shared by the alert engine, its reminders and notifications."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .i18n import _
 from .networks import networks
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +57,14 @@ def one_each(recipients: list[Recipient]) -> list[Recipient]:
         if (kept := unique.get((recipient.network, recipient.target))) is None or not kept.user:
             unique[recipient.network, recipient.target] = recipient
     return list(unique.values())
+
+
+def notify_default_to(settings: Settings) -> list[str]:
+    """Who a notification that names nobody goes to: `[notify] default_to`, else the admins
+    (the users whose roles grant everything). A script's `Dishwasher done`, published without
+    a recipient on a fresh install, reached only the log; the people who run the hub are the
+    ones such a message is for, and the storage alarm goes to them already."""
+    if settings.notify.default_to:
+        return list(settings.notify.default_to)
+    from .auth import expand_roles
+    return [name for name, user in settings.users.items() if "*" in expand_roles(settings.roles, user.roles)]

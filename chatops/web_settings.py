@@ -82,7 +82,8 @@ class NotifySettings(Section):
     """[notify]: messages in from scripts and MQTT (chatops.notify)."""
 
     default_to: list[str] = Field(default_factory=list, examples=['["owner"]'],
-                                  description="recipients of a notification that names none")
+                                  description="recipients of a notification that names none (empty: the admins, the "
+                                              "users whose roles grant everything)")
     repeat: Duration = Field(300.0, gt=0, examples=['"5m"'],
                              description="how often a notification sent with ack repeats until acknowledged")
     mqtt_per_minute: float = Field(30.0, gt=0, examples=["30"],

@@ -684,8 +684,8 @@ def test_mqtt_topics_a_broker_refuses_are_said_by_check(tmp_path: Path) -> None:
                             "+ or # (got 'zigbee2mqtt/+/set')") for p in problems)
     assert any(p.startswith("simulator.base_topic: a topic the hub publishes on") for p in problems)
     assert problems_of('[[notify.topics]]\ntopic = "cams/+"\nmessage = "x"\n', tmp_path) == [
-        "notify.topics[0].to: empty, and so is [notify] default_to: every message on cams/+ would be dropped; "
-        "give to = [\"owner\"] here or default_to in [notify]"]
+        "notify.topics[0].to: empty, and so is [notify] default_to, and no user is an admin to fall back on: "
+        "every message on cams/+ would be dropped; give to = [\"owner\"] here or default_to in [notify]"]
 
 
 def test_a_config_saved_in_latin1_or_with_a_bom_is_read_or_said(tmp_path: Path) -> None:

@@ -114,6 +114,23 @@ async def test_a_script_notifies_a_user_with_a_picture(tmp_path: Path, mosquitto
         assert not await hub.alerts.active(), "a notification without ack is no active alert"
 
 
+async def test_a_notification_naming_nobody_goes_to_the_admins_when_default_to_is_empty(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped config leaves [notify] default_to empty: `mosquitto_pub ... -m 'Dishwasher
+    done'` reached only the log. It goes to the admins (owner), not to every user (bob)."""
+    settings = notify_settings(tmp_path, mosquitto.url, default_to=[])
+    async with hub_and_http(settings, monkeypatch) as (hub, inbox, http, base), \
+            aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+        await client.publish("chatops/maison/notify", "Dishwasher done")
+        address, reply = await next_sent(inbox)
+        assert (address.target, reply.text) == ("owner", "Dishwasher done")
+        async with http.post(f"{base}/api/notify", json={"text": "Backup done"}, headers=bearer()) as response:
+            assert response.status == 202, await response.text()
+        address, reply = await next_sent(inbox)
+        assert (address.target, reply.text) == ("owner", "Backup done")
+        assert [a.target for a, _ in inbox.sent] == ["owner", "owner"], "bob is no admin"
+
+
 async def test_a_large_picture_arrives_whole(tmp_path: Path, mosquitto: Mosquitto,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A picture far above the web server's usual 64 kB request limit, sent chunked (no length)."""
