@@ -138,13 +138,16 @@ class Access:
 
     def authorize(self, sender: str, user: User | None, spec: CommandSpec | None,
                   pin: Pin = Pin.NOT_ASKED, *, metered: bool = True, forgeable: bool = False,
-                  word: str = "", said: str = "", shown_as: str = "") -> Refusal | None:
+                  word: str = "", said: str = "", shown_as: str = "", shared_by: tuple[str, ...] = ()
+                  ) -> Refusal | None:
         """None when `user` (None: a stranger known as `sender`) may run `spec` now, else why
         not. `spec` None is an unknown command: it still costs the sender a token. `forgeable`:
         the line came by a network whose sender anyone can fake (SMS). `word`: the command's
         word as typed (`dans` for `in`), which a refusal names; `said`, the command line as typed
         (`chauffage on`, a device's shorthand), which the PIN's refusal gives back with the PIN.
-        `shown_as`: the stranger's name in a room, where "you" would not say whom it refuses."""
+        `shown_as`: the stranger's name in a room, where "you" would not say whom it refuses.
+        `shared_by`: the users whose patterns all take this stranger (so it is none of them): the
+        refusal says so, rather than "add you to [users]" to someone who is there twice."""
         grants = self.auth.grants_for(user)
         admin = "*" in grants
         # `unmetered` spares a user's acknowledgement during a storm of alerts; a stranger's
@@ -163,15 +166,20 @@ class Access:
         if not (admin or spec.permission in grants) or (spec.needs_user and user is None):
             # A command that needs another word's permission (`dim` needs `switch`) says which:
             # that word is what the owner grants in [roles], not the command's name.
-            typed = word.lower() or spec.name
-            command = typed if spec.permission == spec.name else \
+            # A device's shorthand (`lampe 40%`) has no command word: the line as said, not `set`.
+            typed = word.lower() or (f"'{said}'" if said else spec.name)
+            command = typed if spec.permission == typed else \
                 _("{command} (it needs the {permission} permission)").format(command=typed, permission=spec.permission)
             if user is None:
+                fix = _("You match [users] {names} in config.toml, so the hub takes you for none of them: each "
+                        "person needs patterns no one else's take.").format(names=", ".join(shared_by)) \
+                    if len(shared_by) > 1 else _("Ask the hub's owner to add you to [users] in config.toml.")
                 answer = (_("Sorry, {who} may not use {command}.").format(who=shown_as, command=command) if shown_as
-                          else _("Sorry, you may not use {command}.").format(command=command)) + " " + \
-                    _("Ask the hub's owner to add you to [users] in config.toml.")
+                          else _("Sorry, you may not use {command}.").format(command=command)) + " " + fix
             else:
-                answer = _("Sorry, {who} may not use {command}.").format(who=user.name, command=command)
+                answer = _("Sorry, {who} may not use {command}.").format(who=user.name, command=command) + " " + \
+                    _("None of their roles grants {permission}: an admin can add it to one in [roles] of "
+                      "config.toml.").format(permission=spec.permission)
             return Refusal("refused", answer, f"{spec.name}: not permitted")
         if user is None or pin is Pin.NOT_ASKED:
             return None

@@ -67,6 +67,7 @@ class Auth:
         self.users = {name: User(name, expand_roles(settings.roles, u.roles), u)
                       for name, u in settings.users.items()}
         self._known: dict[Identity, User | None] = {}
+        self._shared: dict[Identity, tuple[str, ...]] = {}    # senders several users' patterns take
 
     def language_of(self, user: User | str | None) -> str:
         """What `user` (a User, a user name, or None for a stranger) reads: theirs, else the hub's."""
@@ -89,6 +90,7 @@ class Auth:
         found = self._closest(identity)
         if len(self._known) >= KNOWN_IDENTITIES:
             self._known.clear()             # a stranger cycling through ids costs memory never more than this
+            self._shared.clear()
         self._known[identity] = found
         return found
 
@@ -105,8 +107,15 @@ class Auth:
         if len(found) > 1:
             log.warning("%s matches users %s: taken for neither (a stranger, with the default role); give each "
                         "person patterns no one else's take", identity, ", ".join(u.name for u in found))
+            self._shared[identity] = tuple(u.name for u in found)
             return None
         return found[0] if found else None
+
+    def shared_by(self, identity: Identity) -> tuple[str, ...]:
+        """The users whose patterns all take `identity`, when there are several (it is then
+        none of them): said in a refusal and by whoami, not only in the log. Asked after
+        `user_for`."""
+        return self._shared.get(identity, ())
 
     def matches(self, identity: Identity, pattern: str) -> bool:
         """Whether `identity` is the one a `[users]` pattern of its network names (the network's

@@ -167,6 +167,31 @@ def unreachable_recipients(s: Settings, enabled_kinds: set[str]) -> list[str]:
     return warnings
 
 
+def shared_senders(s: Settings) -> list[str]:
+    """Two users whose patterns both take one sender (the owner's console `*` and a child's
+    `root`): the hub takes such a sender for neither, a stranger, so each was refused as if
+    not in [users] at all, and only the log said why. Judged on the patterns without
+    wildcards, each read as a sender the other user's patterns are tried on."""
+    from .auth import Auth
+    from .message import Identity
+
+    auth = Auth(s)
+    warnings = []
+    for name, user in sorted(s.users.items()):
+        for other, theirs in sorted(s.users.items()):
+            if other == name:
+                continue
+            for kind in user.identities:
+                literal = [p for p in theirs.patterns(kind) if not any(c in p for c in "*?")]
+                clash = next(((mine, their) for their in literal for mine in user.patterns(kind)
+                              if mine != their and auth.matches(Identity(kind, their), mine)), None)
+                if clash is not None:
+                    warnings.append(f"users.{name}.{kind}: {clash[0]!r} also takes {other}'s {clash[1]!r}: a sender "
+                                    f"both match is taken for neither ({name} nor {other}), a stranger; give each "
+                                    "person patterns no one else's take")
+    return warnings
+
+
 def _notify_problems(s: Settings, enabled: set[str]) -> list[str]:
     """Every recipient list (alert rules', automations', [notify]'s, notify tokens'): each entry
     a configured user or an address some enabled adapter can deliver to."""

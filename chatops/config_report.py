@@ -68,7 +68,7 @@ def _parts(settings: Settings, console_forced: bool = False) -> list[tuple[str, 
 
 def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
     """Things that run but that an owner should fix (secret files, or the data folder, readable by others)."""
-    from .config_checks import label_clashes, unreachable_recipients
+    from .config_checks import label_clashes, shared_senders, unreachable_recipients
     from .private import readable_by_others
 
     warnings: list[str] = []
@@ -80,7 +80,7 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
         elif (loop := _role_loop(settings.roles, role)) is not None:
             warnings.append(f"roles.{role}: includes {' which includes '.join(loop)}: a loop, which adds nothing; "
                             f"remove {loop[0]!r} from its list, or {role!r} from the list of {loop[-2]!r}")
-    warnings += label_clashes(settings)
+    warnings += label_clashes(settings) + shared_senders(settings)
     if not settings.simulator.enabled:          # the shipped config made real: its made-up camera stayed
         warnings += [f"devices.{name}: simulated = true, and [simulator] enabled = false: its readings and "
                      f"pictures are made up (an alert's snapshot too); give it snapshot_url or snapshot_topic, or "

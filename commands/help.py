@@ -94,7 +94,10 @@ async def greeting(ctx: Context, _words: str | None = None) -> str:
 @command("whoami", aliases=["who"], french=["moi", "qui"], usage="whoami")
 async def whoami(ctx: Context, _words: str | None = None) -> str:
     """Show how the hub identifies you and what you may do."""
-    who = ctx.user.name if ctx.user else _("an unknown sender")
+    shared_by = ctx.hub.auth.shared_by(ctx.sender) if ctx.user is None else ()
+    who = ctx.user.name if ctx.user else _("an unknown sender") if len(shared_by) < 2 else \
+        _("taken for none of [users] {names}: each of them takes you; give each person patterns of their "
+          "own").format(names=", ".join(shared_by))
     # The commands, as help lists them: a permission word (`read`) also grants commands of
     # other names (a plugin's, `devices`), and a guest reads commands, not [roles].
     grants = _("everything") if "*" in ctx.grants else ", ".join(sorted(_names(_usable(ctx)))) or _("nothing")

@@ -349,3 +349,38 @@ async def test_an_adapter_whose_run_raises_a_config_error_is_down_with_its_words
     finally:
         del hub.adapters["tcp"]
     assert "tcp: DOWN (configuration: listen: port 70000 cannot work; set a port under 65536)" in status, status
+
+
+async def test_a_sender_two_users_take_is_told_why_it_is_refused(tmp_path: Path) -> None:
+    """The owner's console `*` and a child's `root`: root was refused "Ask the hub's owner to add
+    you to [users]" though it is there twice, and `chatops check` said OK; only the log said why."""
+    from chatops.config_report import config_warnings
+    from chatops.testing import exec_command
+
+    settings = settings_for(tmp_path, simulator={"enabled": True}, users={
+        "owner": {"roles": ["admin"], "console": ["*"]}, "kid": {"roles": ["guest"], "console": ["root"]}})
+    assert "users.owner.console: '*' also takes kid's 'root': a sender both match is taken for neither (owner nor " \
+        "kid), a stranger; give each person patterns no one else's take" in config_warnings(settings)
+    hub = Hub(settings, tty=False)
+    refusal = await exec_command(hub, "chauffage on", sender="root")
+    assert refusal == ("Sorry, you may not use 'chauffage on' (it needs the switch permission). You match [users] "
+                       "owner, kid in config.toml, so the hub takes you for none of them: each person needs patterns "
+                       "no one else's take."), refusal
+    assert "(taken for none of [users] owner, kid: each of them takes you" in await exec_command(hub, "whoami",
+                                                                                              sender="root")
+    # Someone else: the owner's `*` alone takes them.
+    assert (await exec_command(hub, "whoami", sender="alice")).startswith("You are console:alice (owner);")
+
+
+async def test_a_refusal_says_which_permission_and_where_it_is_granted(tmp_path: Path) -> None:
+    from chatops.testing import exec_command
+
+    settings = settings_for(tmp_path, simulator={"enabled": True}, users={
+        "owner": {"roles": ["admin"], "console": ["owner"]}, "kid": {"roles": ["guest"], "console": ["kid"]}})
+    hub = Hub(settings, tty=False)
+    assert await exec_command(hub, "mute smoke 30m", sender="kid") == (
+        "Sorry, kid may not use mute. None of their roles grants mute: an admin can add it to one in [roles] of "
+        "config.toml.")
+    # A device's shorthand has no command word: the line as said, not the `set` it stands for.
+    stranger = await exec_command(hub, "lampe 40%", sender="eve")
+    assert stranger.startswith("Sorry, you may not use 'lampe 40%' (it needs the switch permission)."), stranger

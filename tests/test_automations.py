@@ -541,8 +541,9 @@ def test_check_refuses_a_timed_switch_whose_owner_may_not_set_timers(tmp_path: P
     result = subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(config)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stdout
-    assert ("boost: do 'switch heater on for 2h': Sorry, sw may not use in (it needs the schedule permission). (switch heater on for 2h needs it "
-            "too: it sets a timer)") in result.stderr
+    assert ("boost: do 'switch heater on for 2h': Sorry, sw may not use in (it needs the schedule permission). None of "
+            "their roles grants schedule: an admin can add it to one in [roles] of config.toml. (switch heater on for "
+            "2h needs it too: it sets a timer)") in result.stderr
     assert "boost: do 'allume chauffage 2h': Sorry, sw may not use in (it needs the schedule permission)." in result.stderr
     (tmp_path / "fine").mkdir()
     fine = write_demo_config(tmp_path / "fine", extra=extra.replace(' for 2h", "allume chauffage 2h"', '"'))

@@ -273,8 +273,9 @@ async def test_a_guest_cannot_schedule_a_switch(tmp_path: Path, mosquitto: Mosqu
     async with started(hub_for(tmp_path, mosquitto)) as hub:
         stranger = await say(hub, "in 1m chauffage on", network="web", sender="stranger")
         assert stranger.startswith("Sorry, you may not use in (it needs the schedule permission).")
-        assert await say(hub, "in 1m chauffage on", network="web", sender="kid") == \
-            "Not scheduled: sorry, kid may not use switch."
+        assert await say(hub, "in 1m chauffage on", network="web", sender="kid") == (
+            "Not scheduled: sorry, kid may not use switch. None of their roles grants switch: an admin can add it "
+            "to one in [roles] of config.toml.")
         assert (await say(hub, "in 1m read salon", network="web", sender="kid")).startswith("Timer #1: read salon")
         assert (await say(hub, "in 1m chauffage on", network="web", sender="fam")).startswith("Timer #2: ")
         assert await say(hub, "in 1m frobnicate") == "Not scheduled: 'frobnicate' is not a command. Say help for the list."
@@ -587,4 +588,5 @@ async def test_a_shorthand_timer_whose_owner_lost_the_permission_is_not_said_gon
     async with started(Hub(settings, tty=False, clock=clock)) as hub:
         clock.advance(61)
         result = await next_result(hub)
-        assert result.startswith("Timer #1 (heater on): Sorry, fam may not use switch"), result
+        assert result.startswith("Timer #1 (heater on): Sorry, fam may not use 'heater on' (it needs the switch "
+                                 "permission). None of their roles grants switch"), result
