@@ -49,10 +49,36 @@ SWITCH_USAGE = "switch DEVICE on|off|toggle [for DURATION]"
 ON_USAGE, OFF_USAGE = "allume DEVICE [pendant DURATION]", "éteins DEVICE [pendant DURATION]"
 
 
+def _levelled(home: Any, words: list[str]) -> tuple[Device, str] | None:
+    """`lampe on 40%`, `lampe on at 40`, `on lampe at 40%` (`turn on lampe at 40%`): the device,
+    one with a level, and the level; None for any other line. English says the level after the
+    state, as French says `allume la lampe à 40%`; read as a duration, it was refused as one."""
+    if len(words) < 3:
+        return None
+    body = words[:-1]
+    if fold(body[-1]) in ("at", "a"):
+        body = body[:-1]
+    if len(body) >= 2 and STATE_WORDS.get(fold(body[-1])) == "on":
+        name = body[:-1]
+    elif len(body) >= 2 and STATE_WORDS.get(fold(body[0])) == "on":
+        name = body[1:]
+    else:
+        return None
+    device = home.find(" ".join(name))
+    return (device, words[-1]) if device is not None and _is_level(device, "on", words[-1:]) else None
+
+
 def _switch_problem(device: Device, rest: list[str], said: str = "", usage: str = SWITCH_USAGE) -> str | None:
     """What `switch DEVICE STATE [for DURATION]` would answer about `rest`, driving nothing."""
     if (problem := _cannot_switch(device, said=said)) is not None:
         return problem
+    if len(rest) >= 2 and STATE_WORDS.get(fold(rest[0])) == "on" and _is_level(device, "on", rest[-1:]) \
+            and (len(rest) == 2 or (len(rest) == 3 and fold(rest[1]) in ("at", "a"))):
+        try:                                        # `lampe on 40%`: on at a level
+            device.action(rest[-1])
+        except ActionError as exc:
+            return str(exc)
+        return None
     try:
         _switch_words(lambda: " " + _("Usage: {usage}").format(usage=shown_usage(usage)),
                       [called(device, said), *rest])
@@ -255,6 +281,9 @@ def _held_for(args: list[str]) -> str | None:
          shorthand=Shorthand.DEVICE_STATE, also_needs=_held_by_a_timer)
 async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     """Switch a device and wait until it confirms; with a duration, switch it back afterwards."""
+    setting = ctx.hub.commands.find("set")
+    if setting is not None and (levelled := _levelled(ctx.home, [device, *words])) is not None:
+        return await setting.func(ctx, levelled[0].name, levelled[1])      # `lampe on 40%`: on, at 40 %
     name, state, hold = _switch_words(ctx.usage, [device, *words], lambda: _typed_verb(ctx))
     target = _device(ctx, name, SWITCHES)
     scheduling = ctx.hub.commands.find("in")

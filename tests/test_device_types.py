@@ -447,6 +447,20 @@ async def test_what_people_type_around_a_command_in_french(tmp_path: Path, mosqu
 
 
 @pytest_servers
+async def test_english_says_the_level_after_the_state(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`lampe on 40%` was "'40%' is not a duration", `turn on lampe at 40%` "No device called
+    'lampe at 40%'" (listing lampe among the devices that switch); French had it already."""
+    async with home(tmp_path, mosquitto) as hub:
+        assert (await say(hub, "lampe on 40%")).startswith("lampe: on, 40 %")
+        assert (await say(hub, "turn on lampe at 30%")).startswith("lampe: on, 30 %")
+        assert (await say(hub, "switch lampe on at 55")).startswith("lampe: on, 55 %")
+        assert await say(hub, "lampe on 400%") == "lampe takes 0 to 100 % in steps of 1; 400 is out of range."
+        assert (await say(hub, "in 1m lampe on 20%")).startswith("Timer #1: lampe on 20% at ")
+        assert (await say(hub, "in 1m lampe on 200%")).startswith("Not scheduled: lampe takes 0 to 100 %")
+        assert "is not a duration" in await say(hub, "heater on 40%")        # no level to set: as before
+
+
+@pytest_servers
 async def test_a_timer_is_refused_when_set_if_its_command_would_fail_when_it_runs(tmp_path: Path,
                                                                                  mosquitto: Mosquitto) -> None:
     """`dans 20s allume la lampe stp` was accepted, then failed 20 s later: a daily one would fail
