@@ -481,7 +481,11 @@ class Router:
         others = set(self.commands.words).difference(offered)
         score, close = max(((difflib.SequenceMatcher(None, word, candidate).ratio(), candidate) for candidate in
                             [*offered, *devices, *others]), default=(0.0, ""))
-        if score < (0.8 if close in others else 0.6):
+        # A short word is close to too much at 0.6 (`what`: chart, `light`: list): a typo of one
+        # (`tmep`, `hlep`) is 0.75.
+        if score < 0.8 and (later := self._said_later(words)) is not None:
+            return later                    # `please show the history`: not `pause`
+        if score < (0.8 if close in others else 0.75 if len(word) <= 5 else 0.6):
             return None
         if (spec := self.commands.find(close)) is not None:
             # A French speaker is offered the French word of the command meant, when that is close
@@ -492,6 +496,15 @@ class Router:
             return self.commands.written(nearest if ratio >= 0.75 and close not in french else close)
         rest = clean_text(" ".join(words[1:]))
         return f"{devices[close]} {rest[:40]}{'…' if len(rest) > 40 else ''}".rstrip()
+
+    def _said_later(self, words: list[str]) -> str | None:
+        """A command word further on, as said (`what is the temperature`: temperature), when the
+        first word is close to none: people ask in sentences."""
+        for word in words[1:6]:
+            spec = self.commands.find(fold(word)) if len(word) > 2 else None
+            if spec is not None and not spec.hidden:
+                return word.lower()         # as typed: `temperature` in English, `température` in French
+        return None
 
     def _bounded(self, value: Any, low_priority: bool) -> Reply | None:
         """What a handler gave (text, a Reply, None) or the router's own answer, as the Reply
