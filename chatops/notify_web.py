@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -30,6 +31,8 @@ _LEGACY_STATE = re.compile(r"^\[(alerting|ok|no data|pending|paused)\]\s*", re.I
 SEVERITY_WORDS = {"critical": "critical", "page": "critical", "error": "critical", "high": "critical",
                   "warning": "warning", "warn": "warning", "medium": "warning",
                   "info": "info", "informational": "info", "low": "info", "none": "info"}
+# What a path of a route's shape that the route did not match gets told (chatops.api_errors).
+ROUTE_HINTS = MappingProxyType({"/api/notify/{id}": "notification ids are numbers: /api/notify/ID"})
 
 
 class NotifyApi:

@@ -32,6 +32,7 @@ from aiohttp import WSMsgType, web
 
 from . import json_input
 from .adapter import AdapterBase, Capabilities
+from .api_errors import ApiErrors
 from .durations import parse_duration
 from .history import period_range
 from .config import DeviceType
@@ -43,7 +44,7 @@ from .access import RATE_LIMITED
 from .i18n import N_, _, pgettext, speaking
 from .message import Address, Attachment, Identity, Message, Reply
 from .sim_past import simulated_until
-from .notify_web import NotifyApi
+from .notify_web import ROUTE_HINTS, NotifyApi
 from .outbox import Unread
 from .web_feed import Feed
 from .web_access import BEYOND, COOKIE, WebAccess, not_its_own
@@ -208,7 +209,9 @@ class WebServer:
         self.access = WebAccess(self.settings, self.guard, hub.clock.monotonic)
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024, middlewares=[self.guard.middleware()])
+        # The guard first: a request it refuses never reaches ApiErrors, which names the API's endpoints.
+        app = web.Application(client_max_size=64 * 1024,
+                              middlewares=[self.guard.middleware(), ApiErrors(ROUTE_HINTS).middleware()])
         app.on_response_prepare.append(self.guard.unframed)
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)

@@ -215,6 +215,36 @@ async def test_refusals_are_explained(tmp_path: Path, mosquitto: Mosquitto, monk
             assert response.status == 202, "each token has its own rate, and Owner is owner for its `to` too"
 
 
+async def test_a_wrong_path_or_method_under_the_api_is_explained_in_json(
+        tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp's own `404: Not Found` and `405: Method Not Allowed` were text/plain: a script
+    reading `error` got nothing, and no word of what would have worked."""
+    async with hub_and_http(notify_settings(tmp_path, mosquitto.url), monkeypatch) as (_hub, _inbox, http, base):
+        async with http.get(f"{base}/api/notify/abc", headers=bearer()) as response:
+            assert (response.status, response.content_type) == (404, "application/json")
+            assert await response.json() == {"error": "no such API endpoint: GET /api/notify/abc "
+                                                      "(notification ids are numbers: /api/notify/ID)"}
+        async with http.get(f"{base}/api/notify", headers=bearer()) as response:
+            assert (response.status, response.content_type) == (405, "application/json")
+            assert response.headers["Allow"] == "POST"
+            assert await response.json() == {"error": "GET /api/notify is not allowed; this path takes POST"}
+        async with http.post(f"{base}/api/state", json={}) as response:
+            assert (response.status, response.headers["Allow"]) == (405, "GET,HEAD")
+            assert (await response.json())["error"] == "POST /api/state is not allowed; this path takes GET"
+        async with http.post(f"{base}/api/notify/abc", json={}, headers=bearer()) as response:
+            assert (response.status, response.content_type) == (404, "application/json")
+            error = (await response.json())["error"]
+            assert error.startswith("no such API endpoint: POST /api/notify/abc; the API has ")
+            assert "POST /api/notify, GET /api/notify/{id}, POST /api/notify/alertmanager" in error
+        # The guard still speaks first: a rebinding page's request learns nothing of the API.
+        rebound = {"Host": f"evil.example:{base.rsplit(':', 1)[1]}"}
+        async with http.get(f"{base}/api/notify/abc", headers=rebound) as response:
+            assert response.status == 403
+            assert "/api/" not in (await response.json())["error"]
+        async with http.get(f"{base}/no-such-page") as response:
+            assert (response.status, response.content_type) == (404, "text/plain"), "the pages keep aiohttp's"
+
+
 async def test_a_hub_with_no_notify_tokens_says_so(tmp_path: Path, mosquitto: Mosquitto,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo has no [web.notify_tokens]: "this token is not one of [web.notify_tokens]" sent
