@@ -30,7 +30,7 @@ from .message import Address
 from .outbox import Outbox
 from .alert_orphans import close_orphans
 from .broker_watch import BrokerWatch
-from .recipients import Recipient, how_to_ack, is_direct, one_each, parse_address
+from .recipients import Recipient, headed, how_to_ack, is_direct, one_each, parse_address
 from .offline_rules import watch_offline
 from .reminders import NOTICE_PREFIX, Reminders, shown_rule
 from .store import alerts as alert_rows, deliveries
@@ -238,9 +238,10 @@ class AlertEngine:
         def told(alert_id: int) -> Callable[[str | None], str]:
             """The alert as one recipient reads it, in their language (the rule's own words stay),
             with the command prefix where they need one (a room, not a direct chat)."""
-            return lambda prefix: _("[{severity}] {text} {how_to_ack}").format(
-                severity=_(rule.severity.value).upper(), text=self.render(rule.message, device, value, rule),
-                how_to_ack=how_to_ack(alert_id, prefix))
+            def text(prefix: str | None) -> str:
+                said = headed(rule.severity.value, self.render(rule.message, device, value, rule))
+                return f"{said} {how_to_ack(alert_id, prefix)}"
+            return text
         # A picture taken long after the alarm (recorded once storage came back) would show the
         # room as it is now, not as it was: only one taken within a minute of it is sent.
         picture = bool(rule.snapshot and getattr(self.hub, "cameras", None) is not None) and now - raised < 60

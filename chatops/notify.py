@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import json_input
-from .recipients import Recipient, how_to_ack, notify_default_to, parse_address
+from .recipients import Recipient, headed, how_to_ack, notify_default_to, parse_address
 from .reminders import NOTICE_PREFIX
 from .config import ConfigError, NotifyTopic, read_secret
 from .i18n import _
@@ -273,14 +273,11 @@ class Notifications:
             """The notification as one recipient reads it (their language for the fixed words, the
             command prefix where they need one)."""
             def text(prefix: str | None) -> str:
-                if notice.ack:
-                    return _("[{severity}] {text} {how_to_ack}").format(
-                        severity=_(notice.severity).upper(), text=notice.text, how_to_ack=how_to_ack(notice_id, prefix))
-                return plain()
+                return f"{plain()} {how_to_ack(notice_id, prefix)}" if notice.ack else plain()
             return text
 
         def plain() -> str:
-            return notice.text if notice.severity == "info" else f"[{_(notice.severity).upper()}] {notice.text}"
+            return headed(notice.severity, notice.text)
         store = self.hub.store
 
         def write(db: Any) -> int:

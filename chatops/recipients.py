@@ -1,6 +1,7 @@
 """Who an alert goes to and how it reads to them: a recipient (an address, and the user it stands
 for), whether it is a person or a room, and the end of an alert's message that says how to
-acknowledge it. Shared by the alert engine, its reminders and notifications."""
+acknowledge it, and its severity tag at the start. Shared by the alert engine, its reminders and
+notifications."""
 
 from __future__ import annotations
 
@@ -33,6 +34,17 @@ def parse_address(text: str) -> tuple[str, str]:
     """`xmpp:alice@example.org` -> ('xmpp', 'alice@example.org')."""
     network, _, target = text.partition(":")
     return network.strip().lower(), target.strip()
+
+
+def headed(severity: str, text: str) -> str:
+    """`text` as an alert or a notification opens, for the reader (in their language): warning and
+    critical lead with their tag, `[WARNING] Backup failed`, `[CRITICAL] Smoke!`; info is said
+    plainly, `Washing machine done`. One rule whether or not it waits for an ack: `chatops notify
+    --ack` read `[INFO] x` where the same notification without it read `x`. Rule alerts,
+    notifications and webhooks, stored or sent from memory, all say it here."""
+    if severity == "info":
+        return text
+    return f"[{_(severity).upper()}] {text}"
 
 
 def how_to_ack(alert_id: int, prefix: str | None) -> str:

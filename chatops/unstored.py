@@ -23,6 +23,7 @@ from .i18n import _, speaking
 from .log_fold import FoldedLog
 from .message import Reply
 from .outbox import STORE_RETRY_CAP
+from .recipients import headed
 from .reminders import shown_rule
 from .store import alerts as alert_rows, deliveries
 
@@ -236,9 +237,9 @@ class Unstored:
         self.engine.publish_rule_state(rule.name, alert.published("active", str(value)))
 
         def line(prefix: str | None) -> str:
-            return _("[{severity}] {text} (NOT STORED: the hub's storage is failing: {why}; it is recorded once "
+            return _("{text} (NOT STORED: the hub's storage is failing: {why}; it is recorded once "
                      "storage is back; answer {prefix}ack)").format(
-                severity=_(rule.severity.value).upper(), text=self.engine.render(rule.message, device, value, rule),
+                text=headed(rule.severity.value, self.engine.render(rule.message, device, value, rule)),
                 why=reason, prefix=prefix or "")
 
         alert.notify, alert.first, alert.sending = list(rule.notify), line, True

@@ -490,6 +490,18 @@ def test_payload_checks_and_templates() -> None:
     assert fill("{after.top_score:.0%} {after.label:.0%}", {"after": {"top_score": 0.84, "label": "car"}}, {}) == "84% car"
 
 
+def test_info_is_never_tagged_warning_and_critical_always_are() -> None:
+    """One rule for every alert and notification, with an ack or without: `chatops notify --ack`
+    read `[INFO] x` where the same notification without it read `x`."""
+    from chatops.i18n import speaking
+    from chatops.recipients import headed
+    assert [headed(severity, "Backup finished") for severity in ("info", "warning", "critical")] == \
+        ["Backup finished", "[WARNING] Backup finished", "[CRITICAL] Backup finished"]
+    with speaking("fr"):
+        assert headed("warning", "Sauvegarde finie") == "[AVERTISSEMENT] Sauvegarde finie"
+        assert headed("info", "Sauvegarde finie") == "Sauvegarde finie"
+
+
 def test_recipients_in_the_config_must_exist(tmp_path: Path) -> None:
     from chatops.config import ConfigError
     with pytest.raises(ConfigError) as refused:

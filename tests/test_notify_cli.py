@@ -42,13 +42,23 @@ async def test_chatops_notify(tmp_path: Path, mosquitto: Mosquitto, monkeypatch:
         assert code == 0, err
         alert_id = int(out.strip())
         _, text = await hub.adapters["loop"].next()
-        assert text.startswith(f"[INFO] Water leak (alert #{alert_id}; answer "), text
+        # Info is said plainly, with an ack as without: only warning and critical are tagged.
+        assert text.startswith(f"Water leak (alert #{alert_id}; answer "), text
         assert (await hub.notifications.status(alert_id))["open"] is True
         assert [a["id"] for a in await hub.alerts.active()] == [alert_id]
         # Nothing else ends it: acknowledged, it is over (not active for good).
         await hub.alerts.ack(alert_id, "owner", "owner")
         assert (await hub.notifications.status(alert_id))["open"] is False
         assert await hub.alerts.active() == []
+
+        code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "owner", "--ack", "--severity",
+                                              "critical", "Freezer open"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        critical_id = int(out.strip())
+        _, text = await hub.adapters["loop"].next()
+        assert text.startswith(f"[CRITICAL] Freezer open (alert #{critical_id}; answer "), text
+        await hub.alerts.ack(critical_id, "owner", "owner")
 
         # A picture the hub cannot fetch: the text goes, the id is printed, and stderr says why
         # the picture did not go.
