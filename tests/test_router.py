@@ -510,3 +510,18 @@ async def test_temp_asks_every_silent_room_at_once(tmp_path: Path) -> None:
         answer = await exec_command(hub, "temp")
         assert answer.count("\n") >= 5 and "room5: " in answer, answer
         assert time.monotonic() - started < 2.0 * 6 / 2, "asked at once, not 6 x 2 s one after the other"
+
+
+async def test_did_you_mean_guesses_only_what_is_close_or_said_later(tmp_path: Path) -> None:
+    """`what is the temperature` was offered chart, `light on` list, `please show the history`
+    pause: a short word is close to too much at 0.6, and people ask in sentences."""
+    hub = Hub(settings_for(tmp_path, users={"owner": {"roles": ["admin"], "console": ["owner"]}}), tty=False)
+    answers = {line: await exec_command(hub, line, sender="owner") for line in (
+        "what is the temperature", "light on", "tmep salon", "hlep", "please show the history of salon", "swich heater on")}
+    assert answers == {
+        "what is the temperature": "Unknown command 'what'. Did you mean temperature?",
+        "light on": "Unknown command 'light'. Say help for the list.",
+        "tmep salon": "Unknown command 'tmep'. Did you mean temp?",
+        "hlep": "Unknown command 'hlep'. Did you mean help?",
+        "please show the history of salon": "Unknown command 'please'. Did you mean history?",
+        "swich heater on": "Unknown command 'swich'. Did you mean switch?"}
