@@ -172,6 +172,14 @@ def _is_temperature(device: Device) -> bool:
     return "dew" not in value.casefold() and "dew" not in device.name.casefold()
 
 
+def _kind_of(device: Device) -> str:
+    """What a device is, in a sentence: its type, or for a sensor what it measures (`%`: a
+    humidity sensor, say) by its unit."""
+    if device.type is DeviceType.SENSOR and device.unit:
+        return _("sensor in {unit}").format(unit=device.unit)
+    return type_word(device.type)
+
+
 # What `temp` lists: a thermostat reports its room's temperature too, so "rooms" named it wrong.
 TEMPERATURES = DeviceKind(_is_temperature, N_("Temperature sensors"))
 
@@ -237,6 +245,13 @@ async def temp(ctx: Context, room: str | None = None) -> str:
         if device.type is DeviceType.CAMERA:
             raise CommandError(_("{label} is a camera; try snap {name}.").format(label=device.label,
                                                                                   name=called(device, room)))
+        if device.type is not DeviceType.SENSOR or device.unit:
+            # `temp heater` answered "heater: OFF", `temp salon_humidity` "46.2 %": said for
+            # what it is. A sensor without a unit may well be a temperature: its reading.
+            rooms = ", ".join(sorted(d.name for d in ctx.home.devices.values() if _is_temperature(d)))
+            raise CommandError(_("{label} is a {kind}, not a temperature: {prefix}read {name} shows it. Temperature "
+                                 "sensors: {rooms}.").format(label=called(device, room), kind=_kind_of(device), prefix=ctx.prefix,
+                                                             name=called(device, room), rooms=rooms or "-"))
         return await _reading(ctx, device)
     sensors = [d for d in ctx.home.devices.values() if _is_temperature(d)]
     if not sensors:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from chatops.auth import fold
 from chatops.command import CommandError, CommandSpec, Context, command, shown_usage
+from chatops.device_settings import type_word
 from chatops.i18n import _, current_language, translator
 from chatops.message import Reply
 
@@ -67,8 +68,8 @@ def _about(ctx: Context, name: str) -> str:
                 name=name, prefix=prefix, command=ctx.hub.commands.written(close[0])))  # the word it is close to, as written
         raise CommandError(_("No command {name!r}. Say {prefix}help for the list.").format(name=name, prefix=prefix))
     # `help chauffage`: the shorthand the listing mentions
-    said = _("{name} is a device, not a command: {prefix}read {name} shows it, {prefix}devices lists "
-             "them all.").format(name=name, prefix=prefix)
+    said = _("{name} is a device ({kind}): {prefix}read {name} shows it.").format(
+        name=name, kind=type_word(device.type), prefix=prefix)
     if getattr(device, "switchable", False):
         said += " " + _("Switch it with {prefix}{name} on or {prefix}{name} off.").format(name=name, prefix=prefix)
     if takes := device.takes():                   # `thermostat 21°`, `volet 30%`: what the value may be

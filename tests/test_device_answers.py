@@ -117,3 +117,15 @@ async def test_the_french_demo_simulates_smoke_by_the_detectors_alias_and_halfwa
         assert hub.home.devices["volet_salon"].reading.value == 0, "the demo's shutter starts closed"
         assert (await alice(hub, "ferme le volet à moitié")).startswith("volet salon: s'ouvre…")
         await wait_for(lambda: hub.home.devices["volet_salon"].reading.value == 50)
+
+
+async def test_temp_of_a_device_that_is_no_temperature_says_what_it_is(tmp_path: Path) -> None:
+    """`temp heater` answered "heater: OFF", `temp salon_humidity` "46.2 %", while `temp kitchen`
+    listed only the temperature sensors."""
+    hub = offline_hub(tmp_path)
+    assert await bob(hub, "temp heater") == (
+        "heater is a switch, not a temperature: read heater shows it. Temperature sensors: chambre, salon, thermostat.")
+    assert (await bob(hub, "temp salon_humidity")).startswith(
+        "salon_humidity is a sensor in %, not a temperature: read salon_humidity shows it.")
+    assert (await alice(hub, "température chauffage")).startswith("chauffage est de type interrupteur, pas une "
+                                                                  "température : lire chauffage l'affiche.")
