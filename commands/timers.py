@@ -166,6 +166,14 @@ async def cancel(ctx: Context, id: str) -> str:  # noqa: A002 (named as in the u
     """Cancel a timer for good."""
     timer = await _own_timer(ctx, id)
     await ctx.hub.timers.set_state(timer.id, CANCELLED)
+    if timer.kind == "restore" and not timer.data.get("superseded_by"):
+        # What is left is a device that stays as the `for` line put it, which nothing else says.
+        device = ctx.home.find(str(timer.data.get("device")))
+        now = format_value(device.reading.value) if device is not None and device.reading is not None else \
+            _("as it is")
+        return _("Timer #{id} cancelled: {device} will not be switched back {state} (after {command}); it stays "
+                 "{now}.").format(id=timer.id, device=timer.data.get("device"),
+                                  state=format_value(bool(timer.data.get("back"))), command=timer.command, now=now)
     return _('Timer #{id} cancelled ({command}).').format(id=timer.id, command=_what(timer))
 
 

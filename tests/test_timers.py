@@ -366,7 +366,9 @@ async def test_a_new_for_replaces_the_switch_back_it_continues_from(tmp_path: Pa
         listed = (await say(hub, "timers")).splitlines()
         assert len(listed) == 1 and listed[0].startswith("#2 ") and listed[0].endswith(
             "owner: switch heater back OFF (after chauffage on for 3h)"), listed
-        assert await say(hub, "cancel 2") == "Timer #2 cancelled (switch heater back OFF (after chauffage on for 3h))."
+        # What is left is said: the heater stays on (it was "cancelled (switch heater back OFF (...))").
+        assert await say(hub, "cancel 2") == ("Timer #2 cancelled: heater will not be switched back OFF (after "
+                                              "chauffage on for 3h); it stays ON.")
 
 
 async def test_a_switch_back_to_off_runs_however_late(tmp_path: Path, mosquitto: Mosquitto) -> None:
