@@ -69,8 +69,16 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
         raise CommandError(_("Cannot store the timer ({why}): it was not set. Free disk space (or make the "
                              "data folder writable) and say it again.").format(why=exc)) from None
     repeat = "" if plan.recurrence.kind == "once" else f", {plan.recurrence.label}"
-    return (_('Timer #{timer_id}: {line} at {when} (in {duration}){repeat}.').format(
-        timer_id=timer_id, line=line, when=local_time(plan.first, timers.tz, now), duration=format_duration(round(plan.first - now, 3)), repeat=repeat))
+    answer = _('Timer #{timer_id}: {line} at {when} (in {duration}){repeat}.').format(
+        timer_id=timer_id, line=line, when=local_time(plan.first, timers.tz, now), duration=format_duration(round(plan.first - now, 3)), repeat=repeat)
+    # The same line said twice (a message sent again, two people agreeing): both run; said, so
+    # that the heater is not switched twice every morning without anyone knowing why.
+    same = [t.id for t in owned if t.command == line and t.recurrence.label == plan.recurrence.label
+            and t.state == ACTIVE and (plan.recurrence.kind != "once" or abs((t.next_run or 0) - plan.first) < 1)]
+    if same:
+        answer += " " + _("Timer #{same} does the same already: {prefix}cancel {same} or {prefix}cancel {id} if one "
+                          "is enough.").format(same=same[0], id=timer_id, prefix=ctx.prefix)
+    return answer
 
 
 @command("in", french=other_words("in"), permission="schedule", needs_user=True, usage="in DURATION COMMAND")

@@ -206,6 +206,15 @@ async def test_timers_cancel_pause_resume(tmp_path: Path, mosquitto: Mosquitto) 
         assert listed[3].endswith(f" owner: chauffage on (every day at {daily})")
         assert await say(hub, "pause 1") == "Timer #1 paused (read salon); resume 1 starts it again."
         assert await say(hub, "cancel 3") == "Timer #3 cancelled (snap entree)."
+        # The same line twice: both are kept, and the second answer says so.
+        first = await say(hub, "every day at 06:30 chauffage on for 2h")
+        again = await say(hub, "every day at 06:30 chauffage on for 2h")
+        number = int(first.split("#")[1].split(":")[0])
+        assert again.endswith(f"Timer #{number} does the same already: cancel {number} or cancel {number + 1} if "
+                              "one is enough."), again
+        assert "does the same" not in await say(hub, "every day at 07:30 chauffage on for 2h")
+        for timer_id in (number, number + 1, number + 2):
+            await say(hub, f"cancel {timer_id}")
         assert await say(hub, "cancel") == "Missing id. Usage: cancel ID"
         # #4 fires after #1 was due: had the paused #1 run, its result would come first
         assert (await next_result(hub)).startswith("Timer #4 (read chambre): chambre: ")
