@@ -41,7 +41,7 @@ from .controls import modes_of
 from .home import SWITCH_STATES, Device, Reading
 from .alerts import SEVERITY_WORDS
 from .access import RATE_LIMITED
-from .i18n import N_, _, pgettext, speaking
+from .i18n import N_, _, ngettext, pgettext, speaking
 from .message import Address, Attachment, Identity, Message, Reply
 from .sim_past import simulated_until
 from .notify_web import ROUTE_HINTS, NotifyApi
@@ -159,6 +159,13 @@ class WebChat(AdapterBase):
         """Served by WebServer: nothing to connect; runs until cancelled, as every adapter does."""
         self.health.up("serving")
         await asyncio.Event().wait()
+
+    def status_note(self) -> str | None:
+        """How many chat pages are open: `web: connected` alone read as if messages to the web
+        chat were read, while alerts to it said "no web chat page was open"."""
+        count = len(self.sockets)
+        return ngettext("{count} chat page open", "{count} chat pages open", count).format(count=count) if count \
+            else _("no chat page open: messages to the web chat go unread")
 
     async def send(self, address: Address, reply: Reply) -> None:
         """To one page, or every open page (`*`). A page closed since (a timer's result, set from

@@ -317,8 +317,11 @@ async def test_dashboard_actions_obey_permissions(tmp_path: Path, mosquitto: Mos
     settings = settings_for(tmp_path, mosquitto.url, web={"user": None}, simulator={"enabled": True})
     async with running(Hub(settings, tty=False)) as hub:
         assert hub.web is not None
+        status = await exec_command(hub, "status", sender="owner")
+        assert "web: no chat page open: messages to the web chat go unread" in status, status
         async with aiohttp.ClientSession() as http, http.ws_connect(f"http://127.0.0.1:{hub.web.port}/ws") as ws:
             assert (await ws.receive_json(timeout=5))["type"] == "hello"
+            assert "web: 1 chat page open" in await exec_command(hub, "status", sender="owner")
             await ws.send_json({"type": "watch"})
             state = await ws.receive_json(timeout=5)
             assert state["type"] == "state" and state["may"]["switch"] is False
