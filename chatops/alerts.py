@@ -558,7 +558,20 @@ class AlertEngine:
                                "told": told, "given_up": given_up, "pending": pending})
             return result
 
-        return self.unstored.entries() + await store.call(query)
+        listed = self.unstored.entries() + await store.call(query)
+        for entry in listed:
+            entry["clears_at"] = self.clears_at(entry.get("rule"), entry.get("id"))
+        return listed
+
+    def clears_at(self, rule: str | None, alert_id: int | None) -> float | None:
+        """When alert `alert_id` of `rule` ends (wall-clock seconds) if its condition stays over,
+        or None while the condition holds: `alerts` said "NOT acknowledged" of a smoke alarm
+        whose smoke was gone a minute ago, and nothing of the cooldown that keeps it open."""
+        state = self.rules.get(rule or "")
+        if state is None or state.quiet_since is None or (alert_id is not None and state.active_id != alert_id):
+            return None
+        left = state.quiet_since + state.rule.cooldown - self.hub.clock.monotonic()
+        return self.hub.clock.time() + max(0.0, left)
 
     async def publish_state(self, rule: str, alert_id: int) -> None:
         store = self.hub.store

@@ -10,6 +10,7 @@ from chatops.i18n import _
 from chatops.mutes import muted_note
 from chatops.reminders import shown_rule
 from chatops.durations import format_duration, leading_duration
+from chatops.schedule import local_time
 
 MAX_MUTE = 30 * 86400.0
 
@@ -36,6 +37,9 @@ async def alerts(ctx: Context) -> str:
         told = told or (_("nobody") if missed else _("nobody yet"))
         pending = _(", {count} pending").format(count=a["pending"]) if a["pending"] else ""
         pending += separator + missed if missed else ""
+        if a.get("clears_at") is not None:         # the condition is over; the cooldown keeps it open
+            pending += separator + _("condition over, ends at {when} unless it comes back").format(
+                when=local_time(a["clears_at"], ctx.hub.timers.tz, now))
         number = f"#{a['id']}" if a["id"] is not None else _("(NOT STORED: storage is failing)")
         lines.append(_("{number} [{severity}] {message} — {age} ago, {acked}; told: {told}{pending}").format(
             number=number, severity=_(a["severity"]), message=a["message"],
