@@ -35,7 +35,7 @@ from chatops.message import Address, Identity, Message, Reply
 from chatops.rate import SenderLimits
 from chatops.outbox import Undeliverable, queue_message
 from chatops.store import deliveries, plugin_kv, processed
-from chatops.router import clean_text
+from chatops.command_line import clean_text
 
 from .sms_network import E164, NETWORK, e164
 from .sms_settings import BackendKind, Settings

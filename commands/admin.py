@@ -13,7 +13,7 @@ from chatops.controls import Publish
 from chatops.durations import format_duration
 from chatops.mqtt import MqttUnavailable
 from chatops.mutes import muted_note
-from chatops.router import clean_text
+from chatops.command_line import clean_text
 
 REPORT_WAIT = 5.0          # seconds for the detector to report its new state, then for the rules to run
 SIMULATED = ("smoke", "motion")

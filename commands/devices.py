@@ -23,7 +23,7 @@ from chatops.device_settings import type_word
 from chatops.i18n import N_, _, ngettext
 from chatops.message import Button, Reply
 from chatops.mqtt import MqttUnavailable
-from chatops.router import clean_text
+from chatops.command_line import clean_text
 from chatops.url_secrets import masked
 from chatops.mutes import muted_note
 from chatops.schedule import Recurrence, local_time, parse_clock

@@ -21,7 +21,8 @@ from chatops.command import CommandSet, Context, command
 from chatops.config import ConfigError, DeviceSettings, parse_settings
 from chatops.home import Device, PayloadError
 from chatops.hub import Hub, running
-from chatops.router import BindError, Router, bind
+from chatops.command_line import BindError, bind
+from chatops.router import Router
 from chatops.testing import DEMO_CONFIG, Mosquitto, exec_command, message, settings_for, wait_for
 
 MAX_REPLY = 4000

@@ -14,7 +14,8 @@ from chatops.command import CommandSet, Context, command
 from chatops.hub import Hub, running
 from chatops.message import Reply
 from chatops.config_base import Duration
-from chatops.router import BindError, Router, bind
+from chatops.command_line import BindError, bind
+from chatops.router import Router
 from chatops.testing import exec_command, message, settings_for, wait_for
 
 
@@ -235,7 +236,8 @@ async def test_a_stranger_who_may_not_read_learns_no_device_name(tmp_path: Path)
         assert status.startswith("maison up") and "heater" not in status and "kitchen_smoke" not in status, status
         assert "Muted" not in status, "which alarm is silenced, and until when, is alerts' to show"
         assert "Muted: smoke until" in await exec_command(hub, "status"), "the owner is told"
-        assert (await exec_command(hub, "temp heater")).startswith("heater: "), "who may read still may"
+        assert (await exec_command(hub, "temp heater")).startswith("heater is a switch, not a temperature: read "
+                                                                  "heater shows it."), "who may read is told what it is"
     # Setting a timer asks the same question of the line: no device name there either.
     settings = settings_for(tmp_path / "b", hub={"default_role": "nobody"}, roles={"nobody": ["help"], "planner": ["schedule"]},
                             users={"kid": {"roles": ["planner"], "irc": ["kid!k@home.example.org"]}})
