@@ -52,6 +52,10 @@ class RuleState:
     recheck: asyncio.TimerHandle | None = None
     quiet_since: float | None = None       # monotonic too
 
+    def quiet_left(self, now: float) -> float | None:
+        """Seconds (from monotonic `now`) until its alert ends if the condition stays over, or None."""
+        return None if self.quiet_since is None else max(0.0, self.quiet_since + self.rule.cooldown - now)
+
 
 Event = tuple[str, Device, Reading, Reading | None]       # (rule name, device, reading, previous)
 
@@ -149,10 +153,9 @@ class AlertEngine:
         return self.mutes.get(rule, 0) > self.hub.clock.time()
 
     async def settled(self) -> None:
-        """Return once every reading received so far has been evaluated (its alert recorded, or
-        sent from memory and waiting in its rule's backlog while the database refuses it), so a
-        command that caused a reading (the simulator's smoke) can say which alert it raised, and a
-        piped console wait for it. Pictures for those alerts are waited for, at most SNAPSHOT_HOLD."""
+        """Return once every reading received so far is evaluated (its alert recorded, or sent from
+        memory and in its rule's backlog while the database refuses it): a command that caused a
+        reading (the simulator's smoke) says which alert it raised. Pictures: SNAPSHOT_HOLD at most."""
         await self._events.join()
         if self._attaching:
             await asyncio.wait(set(self._attaching), timeout=SNAPSHOT_HOLD)
@@ -344,13 +347,11 @@ class AlertEngine:
         message to a MUC as a chat is lost)."""
         if recipient.user:          # one of a configured user's identities: a person, on any network
             return True             # (XMPP cannot tell a JID from a room by its look: "answer !ack")
-        adapters = self.hub.adapters_for(recipient.network)
-        kind = adapters[0].network if adapters else recipient.network
+        kind = next((adapter.network for adapter in self.hub.adapters_for(recipient.network)), recipient.network)
         return is_direct(Recipient(kind, recipient.target, recipient.user))
 
     def _adapter_name(self, network: str) -> str:
-        adapters = self.hub.adapters_for(network)
-        return adapters[0].name if adapters else network
+        return next((adapter.name for adapter in self.hub.adapters_for(network)), network)
 
     def address_of(self, recipient: Recipient) -> Address:
         """Where a message for `recipient` goes: the adapter that carries its network, the
@@ -558,20 +559,7 @@ class AlertEngine:
                                "told": told, "given_up": given_up, "pending": pending})
             return result
 
-        listed = self.unstored.entries() + await store.call(query)
-        for entry in listed:
-            entry["clears_at"] = self.clears_at(entry.get("rule"), entry.get("id"))
-        return listed
-
-    def clears_at(self, rule: str | None, alert_id: int | None) -> float | None:
-        """When alert `alert_id` of `rule` ends (wall-clock seconds) if its condition stays over,
-        or None while the condition holds: `alerts` said "NOT acknowledged" of a smoke alarm
-        whose smoke was gone a minute ago, and nothing of the cooldown that keeps it open."""
-        state = self.rules.get(rule or "")
-        if state is None or state.quiet_since is None or (alert_id is not None and state.active_id != alert_id):
-            return None
-        left = state.quiet_since + state.rule.cooldown - self.hub.clock.monotonic()
-        return self.hub.clock.time() + max(0.0, left)
+        return self.unstored.entries() + await store.call(query)
 
     async def publish_state(self, rule: str, alert_id: int) -> None:
         store = self.hub.store

@@ -37,9 +37,13 @@ async def alerts(ctx: Context) -> str:
         told = told or (_("nobody") if missed else _("nobody yet"))
         pending = _(", {count} pending").format(count=a["pending"]) if a["pending"] else ""
         pending += separator + missed if missed else ""
-        if a.get("clears_at") is not None:         # the condition is over; the cooldown keeps it open
+        # The condition is over and the cooldown keeps it open: "NOT acknowledged" alone read as
+        # if the smoke were still there.
+        rule = ctx.hub.alerts.rules.get(a.get("rule") or "")
+        left = rule.quiet_left(ctx.hub.clock.monotonic()) if rule is not None and rule.active_id == a["id"] else None
+        if left is not None:
             pending += separator + _("condition over, ends at {when} unless it comes back").format(
-                when=local_time(a["clears_at"], ctx.hub.timers.tz, now))
+                when=local_time(now + left, ctx.hub.timers.tz, now))
         number = f"#{a['id']}" if a["id"] is not None else _("(NOT STORED: storage is failing)")
         lines.append(_("{number} [{severity}] {message} — {age} ago, {acked}; told: {told}{pending}").format(
             number=number, severity=_(a["severity"]), message=a["message"],
