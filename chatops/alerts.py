@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .unstored import Unstored
 from .conditions import Condition
-from .config import AlertSettings
+from .config import AlertSettings, DeviceType
 from .rule_settings import DEFAULT_CLEARED, DEFAULT_MESSAGE
 from .home import Device, Reading, format_value
 from .i18n import N_, _, reported_decimals, speaking
@@ -215,7 +215,12 @@ class AlertEngine:
 
     def render(self, template: str, device: Device, value: Any, rule: AlertSettings) -> str:
         raw = device.reading.raw if device.reading is not None else ""
-        shown = format_value(value, "", reported_decimals(raw, value)) if not isinstance(value, str) else value
+        if isinstance(value, str):
+            shown = value
+        elif device.type is DeviceType.BINARY_SENSOR:      # `detected`, as `read` says it: not `ON`
+            shown = device.value_text(value)
+        else:
+            shown = format_value(value, "", reported_decimals(raw, value))
         fields = {"device": device.label, "value": shown, "unit": f" {device.unit}" if device.unit else "",
                   "time": self.hub.timers.clock_time(), "rule": rule.name, "severity": rule.severity.value}
         try:

@@ -36,15 +36,20 @@ class DeviceType(str, Enum):
 ON_OFF_TYPES = frozenset({DeviceType.SWITCH, DeviceType.BINARY_SENSOR, DeviceType.LIGHT})
 
 TYPE_CONTEXT = "device type"
-# How each type is named to people (pgettext(TYPE_CONTEXT, ...); French: capteur, volet...).
-TYPE_WORDS = (NP_("device type", "sensor"), NP_("device type", "binary_sensor"), NP_("device type", "switch"),
-              NP_("device type", "camera"), NP_("device type", "light"), NP_("device type", "climate"),
-              NP_("device type", "cover"), NP_("device type", "number"), NP_("device type", "select"))
+# How each type is named to people, in English (pgettext(TYPE_CONTEXT, ...): capteur, volet...):
+# the config's `binary_sensor`, `climate`, `cover` are Home Assistant's terms, not what one calls
+# a smoke detector, a thermostat or a shutter.
+TYPE_WORDS = {DeviceType.SENSOR: NP_("device type", "sensor"),
+              DeviceType.BINARY_SENSOR: NP_("device type", "detector"),
+              DeviceType.SWITCH: NP_("device type", "switch"), DeviceType.CAMERA: NP_("device type", "camera"),
+              DeviceType.LIGHT: NP_("device type", "light"), DeviceType.CLIMATE: NP_("device type", "thermostat"),
+              DeviceType.COVER: NP_("device type", "shutter"), DeviceType.NUMBER: NP_("device type", "number"),
+              DeviceType.SELECT: NP_("device type", "select")}
 
 
 def type_word(kind: DeviceType) -> str:
     """`kind` as the reader names it."""
-    return pgettext(TYPE_CONTEXT, kind.value)
+    return pgettext(TYPE_CONTEXT, TYPE_WORDS[kind])
 
 
 # The types driven by a command topic, and those that take a value (`set DEVICE VALUE`).

@@ -156,13 +156,13 @@ class Device:
     def value_text(self, value: float | bool | str | None = None) -> str:
         """The reading's value (or `value`, one of this device's) as people read it; a binary
         sensor says what it senses in its own words (a smoke detector is not "switched on":
-        `détecté` in French), in history and automations' notes as in `read`."""
+        `detected`, `détecté` in French), in history, alerts and automations' notes as in `read`."""
         if value is None:
             assert self.reading is not None
             value = self.reading.value
         if self.type is DeviceType.BINARY_SENSOR and isinstance(value, bool):
-            # context: a binary sensor's state (smoke, motion), not a switch's
-            return pgettext("binary sensor", "ON") if value else pgettext("binary sensor", "OFF")
+            # context: a binary sensor's state (smoke, motion), not a switch's; Home Assistant's words
+            return pgettext("binary sensor", "detected") if value else pgettext("binary sensor", "clear")
         raw = self.reading.raw if self.reading is not None and value == self.reading.value else ""
         return format_value(value, self.unit, reported_decimals(raw, value))
 

@@ -19,7 +19,7 @@ from chatops.durations import format_duration, parse_duration
 from chatops.device_kinds import DeviceKind, UnknownDevice, names_a_device
 from chatops.device_names import called
 from chatops.home import STATE_WORDS, SWITCH_STATES, Device, format_value
-from chatops.device_settings import type_word
+from chatops.device_settings import TYPE_WORDS, type_word
 from chatops.i18n import N_, _, ngettext
 from chatops.message import Button, Reply
 from chatops.mqtt import MqttUnavailable
@@ -503,11 +503,13 @@ def _types(devices: Iterable[Device]) -> str:
 
 
 def _picked(device: Device, wanted: str) -> bool:
-    """Whether `devices WORD` lists `device`: its type (in English or the reader's words), or
-    part of its name, label or an alias."""
+    """Whether `devices WORD` lists `device`: its type (as the config names it, in English words
+    or the reader's: `binary_sensor`, `detector`, `détecteur`), or part of its name, label or an
+    alias."""
     if not wanted:
         return True
-    types = (fold(device.type.value), fold(type_word(device.type)), fold(device.type.value.replace("_", " ")))
+    kind = device.type
+    types = (fold(kind.value), fold(kind.value.replace("_", " ")), fold(TYPE_WORDS[kind]), fold(type_word(kind)))
     singular = {wanted[:-1], wanted[:-2]} if wanted.endswith(("s", "x")) else set()   # lights, switches, lampes
     if wanted in types or singular & set(types):
         return True

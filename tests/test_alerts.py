@@ -99,7 +99,7 @@ async def test_smoke_alert_is_delivered_repeated_and_acknowledged(tmp_path: Path
                     break
         await smoke(broker, False)
         cleared = {await inbox.next(), await inbox.next()}
-        assert {t for _, t in cleared} == {"[CLEARED] kitchen smoke detector is back to normal (OFF) (alert #1)"}
+        assert {t for _, t in cleared} == {"[CLEARED] kitchen smoke detector is back to normal (clear) (alert #1)"}
         assert await exec_command(hub, "alerts", sender="alice") == "No active alerts."
 
 
@@ -234,9 +234,9 @@ async def test_a_rule_s_default_words_are_said_in_the_reader_s_language(
                             users={"owner": None, "alice": {"roles": ["admin"], "loopback": ["alice"], "language": "fr"}})
     async with hub_with_inbox(settings) as (hub, inbox):
         await smoke(broker, True)
-        assert (await inbox.next())[1] == "[AVERTISSEMENT] kitchen smoke detector : allumé (alerte n°1 ; répondez ack 1)"
+        assert (await inbox.next())[1] == "[AVERTISSEMENT] kitchen smoke detector : détecté (alerte n°1 ; répondez ack 1)"
         await smoke(broker, False)
-        assert (await inbox.next())[1] == "[TERMINÉ] kitchen smoke detector est revenu à la normale (éteint) (alerte n°1)"
+        assert (await inbox.next())[1] == "[TERMINÉ] kitchen smoke detector est revenu à la normale (calme) (alerte n°1)"
 
 
 async def test_an_alert_s_clear_never_overtakes_the_alert_to_the_same_address(

@@ -83,7 +83,7 @@ async def test_hall_light_follows_motion_and_goes_off_after_a_quiet_while(tmp_pa
         assert time.monotonic() - moved > 2.9, "off only once the hall was quiet for 2 s"
         audit = await hub.store.audit_entries("automation")
         assert [(a["sender"], a["detail"]) for a in audit] == [
-            ("automation:hall light", "hall_motion on (ON): hall light is ON"),
+            ("automation:hall light", "hall_motion on (detected): hall light is ON"),
             ("automation:hall light off", "hall_motion off for 2s: hall light is OFF")]
         listed = await exec_command(hub, "automations")
         assert "hall light [enabled] when hall_motion on -> switch hall_light on as owner; last " in listed
@@ -130,7 +130,7 @@ async def test_changed_and_offline_triggers(tmp_path: Path, mosquitto: Mosquitto
         await reading(hub, mosquitto, "gate", {"open": True}, True)
         await wait_for(lambda: any(t.startswith("Automation 'gate moved'") for t in told(hub)))
         await wait_for(lambda: any(t.startswith("Automation 'probe silent' (probe silent for 2s)") for t in told(hub)))
-        assert [t for t in told(hub) if "gate moved" in t] == ["Automation 'gate moved' (gate changed to ON): gate: ON"]
+        assert [t for t in told(hub) if "gate moved" in t] == ["Automation 'gate moved' (gate changed to detected): gate: detected"]
 
 
 async def test_an_offline_trigger_follows_what_a_device_says_of_itself(tmp_path: Path, mosquitto: Mosquitto) -> None:
@@ -183,7 +183,7 @@ async def test_for_is_kept_across_a_restart(tmp_path: Path, mosquitto: Mosquitto
         await hub.automations.settled()
         assert hub.automations.runs == 0
         clock.advance(2)
-        await wait_for(lambda: told(hub) == ["Automation 'gate left open' (gate on for 10m): gate: ON"])
+        await wait_for(lambda: told(hub) == ["Automation 'gate left open' (gate on for 10m): gate: detected"])
     await publish(mosquitto, "test/gate", {"open": False}, retain=True)
 
 
@@ -214,7 +214,7 @@ async def test_enabled_again_while_its_condition_holds_it_is_rearmed(tmp_path: P
         await hub.automations.settled()
         assert len(told(hub)) == 1, "the hold counts from the enable"
         clock.advance(61)
-        await wait_for(lambda: told(hub)[1:] == ["Automation 'gate left open' (gate on for 10m): gate: ON "
+        await wait_for(lambda: told(hub)[1:] == ["Automation 'gate left open' (gate on for 10m): gate: detected "
                                                  "(stale: 21m old)"])
     await publish(mosquitto, "test/gate", {"open": False}, retain=True)
 
@@ -318,10 +318,10 @@ async def test_a_window_that_blocks_a_bare_off_and_the_default_owner(tmp_path: P
         await reading(hub, mosquitto, "gate", {"open": True}, True)
         assert hub.automations.by_name["night"].last_result == "skipped: not between 22:00 and 06:00"
         await reading(hub, mosquitto, "gate", {"open": False}, False)
-        await wait_for(lambda: told(hub) == ["Automation 'shut' (gate off (OFF)): gate: OFF"])
+        await wait_for(lambda: told(hub) == ["Automation 'shut' (gate off (clear)): gate: clear"])
         clock.jump(11 * 3600)                                   # 23:00
         await reading(hub, mosquitto, "gate", {"open": True}, True)
-        await wait_for(lambda: told(hub)[-1] == "Automation 'night' (gate on (ON)): gate: ON")
+        await wait_for(lambda: told(hub)[-1] == "Automation 'night' (gate on (detected)): gate: detected")
         await hub.audit.flush(everything=True)
         skipped = await hub.store.audit_entries("automation-skipped")
         assert [e["sender"] for e in skipped] == ["automation:night"]
@@ -464,7 +464,7 @@ async def test_what_an_automations_command_says_later_goes_to_its_notify(tmp_pat
         await reading(hub, mosquitto, "gate", {"open": True}, True)
         await wait_for(lambda: len(told(hub)) == 2, timeout=15)
         first, later = told(hub)
-        assert first.startswith("Automation 'boost' (gate on (ON)): heater is ON until "), first
+        assert first.startswith("Automation 'boost' (gate on (detected)): heater is ON until "), first
         assert later == "Automation 'boost': Timer #1 (switch heater on for 1s): heater is OFF", later
         assert await hub.alerts.outbox.waiting() == {}
 
@@ -485,8 +485,8 @@ async def test_a_run_that_fails_is_told_to_its_owner_without_notify(tmp_path: Pa
         store = hub.store
         rows = await store.call(lambda: store.db.execute(
             "SELECT recipient, text FROM deliveries WHERE kind = 'automation'").fetchall())
-        assert rows == [("owner", "Automation 'typo' (gate on (ON)): No device called 'heatr'. Did you mean heater?")]
-        assert "automation typo (gate on (ON)) did not do it all: No device called 'heatr'" in caplog.text
+        assert rows == [("owner", "Automation 'typo' (gate on (detected)): No device called 'heatr'. Did you mean heater?")]
+        assert "automation typo (gate on (detected)) did not do it all: No device called 'heatr'" in caplog.text
 
 
 def check(tmp_path: Path, extra: str) -> subprocess.CompletedProcess[str]:

@@ -58,7 +58,7 @@ async def test_cli_simulate_raises_the_smoke_alert_of_the_running_hub(tmp_path: 
         listing = await exec_command(hub, "alerts")
         assert listing.startswith("#1 [critical] Smoke detected in the kitchen!")
         assert "NOT acknowledged" in listing
-        assert await exec_command(hub, "read smoke") == "kitchen smoke detector: ON"
+        assert await exec_command(hub, "read smoke") == "kitchen smoke detector: detected"
     # retained: a client that connects later (a dashboard, Home Assistant) still learns of it
     async with aiomqtt.Client("127.0.0.1", mosquitto.port) as late:
         await late.subscribe(ALERT_STATE, qos=1)
@@ -81,7 +81,7 @@ async def test_cli_simulate_motion_lights_the_hall_as_chat_does(tmp_path: Path, 
         code, out, err, reported = await simulated_and_reported(hub, config, "motion", "hall_motion")
         assert (code, out) == (0, "simulated motion in the hall\n"), err
         assert reported
-        assert await exec_command(hub, "read hall_motion") == f"{hub.home.find('hall_motion').label}: ON"
+        assert await exec_command(hub, "read hall_motion") == f"{hub.home.find('hall_motion').label}: detected"
 
 
 async def test_cli_simulate_logs_in_to_the_demos_embedded_broker(tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ async def test_an_alert_cooldown_ignores_a_clock_step(tmp_path: Path, mosquitto:
             await wait_for(lambda o=occupied: hub.home.devices["hall_motion"].reading is not None
                            and hub.home.devices["hall_motion"].reading.value is o)
         first = await inbox.next(10)
-        assert first[1].startswith("hall motion: ON (alert #1"), first      # info: said without a tag
+        assert first[1].startswith("hall motion: detected (alert #1"), first      # info: said without a tag
         clock.jump(86400)
         await device.publish("zigbee2mqtt/hall_motion", json.dumps({"occupancy": False}), qos=1)
         await wait_for(lambda: hub.home.devices["hall_motion"].reading.value is False)
@@ -98,7 +98,7 @@ async def test_an_alert_cooldown_ignores_a_clock_step(tmp_path: Path, mosquitto:
         clock.advance(3601)
         await device.publish("zigbee2mqtt/hall_motion", json.dumps({"occupancy": True}), qos=1)
         told = await inbox.next(10)
-        assert told[1].startswith("hall motion: ON (alert #"), told
+        assert told[1].startswith("hall motion: detected (alert #"), told
 
 
 @pytest.mark.servers
@@ -179,7 +179,7 @@ async def test_a_forward_step_makes_no_device_look_silent_nor_ends_a_held_state_
         clock.advance(31)
         assert (await inbox.next(10)) == ("bob", "[WARNING] salon silent (alert #1; answer ack 1)")
         clock.advance(600)
-        assert (await inbox.next(10))[1] == "Automation 'gate shut' (gate off for 10m): gate: OFF"
+        assert (await inbox.next(10))[1] == "Automation 'gate shut' (gate off for 10m): gate: clear"
 
 
 @pytest.mark.servers

@@ -80,7 +80,7 @@ async def test_hints_name_the_device_as_the_asker_did(tmp_path: Path) -> None:
     assert await alice(hub, "dans 1m baisse le chauffage") == \
         "Non programmé : heater est de type interrupteur, pas un volet : dites éteins chauffage."
     assert await bob(hub, "switch the shutter off") == \
-        "volet salon is a cover: say open shutter, close shutter or stop shutter."
+        "volet salon is a shutter: say open shutter, close shutter or stop shutter."
     assert await alice(hub, "lire la porte") == "entrée est une caméra ; essayez photo porte."
     assert called(hub.home.devices["volet_salon"], "le volet salon") == "volet salon"     # its label
 

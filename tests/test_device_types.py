@@ -121,6 +121,44 @@ def test_a_cover_reads_position_and_motion() -> None:
     assert read(tasmota, {"Shutter1": {"Position": 80, "Direction": 0, "Target": 80}}) == "80 % open"
 
 
+def test_a_detector_reads_detected_or_clear_in_either_language() -> None:
+    """A smoke detector read `kitchen smoke detector: OFF` in English, as if switched off, while
+    French said `calme`; both now say what it senses, as Home Assistant shows it."""
+    from chatops.i18n import speaking
+    smoke = device("binary_sensor", value="smoke")
+    assert read(smoke, {"smoke": True}) == "detected"
+    assert read(smoke, {"smoke": False}) == "clear"
+    assert smoke.value_text(True) == "detected"                        # history, alerts, automations
+    with speaking("fr"):
+        assert smoke.value_text(True) == "détecté" and smoke.value_text(False) == "calme"
+    assert device("switch").value_text(True) == "ON"                   # a switch is switched on
+
+
+@pytest.mark.parametrize(("kind", "english", "french", "said"), [
+    ("binary_sensor", "detector", "détecteur", ("detector", "detectors", "binary_sensor", "binary sensor")),
+    ("climate", "thermostat", "thermostat", ("thermostat", "thermostats", "climate")),
+    ("cover", "shutter", "volet", ("shutter", "shutters", "cover", "covers")),
+    ("sensor", "sensor", "capteur", ("sensor", "sensors")),
+])
+def test_devices_names_each_type_in_words_and_takes_the_configs_word_too(
+        kind: str, english: str, french: str, said: tuple[str, ...]) -> None:
+    """`devices` listed `[binary_sensor]`, `[climate]`, `[cover]` (Home Assistant's terms) in
+    English while French said `[détecteur]`; `devices TYPE` takes the config's word and the
+    English one in either language, and the reader's own."""
+    from chatops.auth import fold
+    from chatops.device_settings import type_word
+    from chatops.i18n import speaking
+    from commands.devices import _picked
+    target = Device("thing", device(kind).settings)        # its name says nothing of its type
+    assert type_word(target.type) == english
+    with speaking("fr"):
+        assert type_word(target.type) == french
+    assert all(_picked(target, fold(word)) for word in said)
+    with speaking("fr"):
+        assert all(_picked(target, fold(word)) for word in (*said, french))
+    assert not _picked(target, "light")
+
+
 def test_a_payload_without_the_state_is_refused_not_guessed() -> None:
     from chatops.controls import PayloadError
     with pytest.raises(PayloadError):

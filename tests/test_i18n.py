@@ -141,8 +141,8 @@ async def test_an_alert_reaches_each_recipient_in_their_language(tmp_path: Path,
         await device.publish("zigbee2mqtt/kitchen_smoke", json.dumps({"smoke": True}), qos=1)
         inbox = hub.adapters["loop"]
         received = dict([await inbox.next(10), await inbox.next(10)])  # type: ignore[attr-defined]
-        assert received["alice"] == "[CRITIQUE] Fumée : kitchen smoke detector (allumé) (alerte n°1 ; répondez ack 1)"
-        assert received["bob"] == "[CRITICAL] Fumée : kitchen smoke detector (ON) (alert #1; answer ack 1)"
+        assert received["alice"] == "[CRITIQUE] Fumée : kitchen smoke detector (détecté) (alerte n°1 ; répondez ack 1)"
+        assert received["bob"] == "[CRITICAL] Fumée : kitchen smoke detector (detected) (alert #1; answer ack 1)"
         assert await exec_command(hub, "ack", network="web", sender="bob") == \
             "Alert #1 (smoke) acknowledged; reminders stopped."
         assert await inbox.next(10) == ("alice", "Alerte n°1 (smoke) acquittée par bob.")  # type: ignore[attr-defined]

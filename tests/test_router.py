@@ -483,12 +483,12 @@ async def test_a_house_of_many_devices_is_listed_by_type_or_name_never_cut(tmp_p
         assert len(listed) <= hub.router.max_reply and "cut:" not in listed
         shown, total = listed.count("\n"), len(hub.home.devices)
         assert listed.splitlines()[-1] == f"… and {total - shown} more: say devices TYPE or part of a name " \
-            "(types: binary_sensor, camera, climate, cover, light, sensor, switch)."
+            "(types: camera, detector, light, sensor, shutter, switch, thermostat)."
         assert (await exec_command(hub, "devices room149")) == "room149_temperature [sensor]: no reading yet"
         assert len((await exec_command(hub, "devices room14")).splitlines()) == 10      # room140 … room149
         assert "\nroom000_temperature [sensor]" in await exec_command(hub, "devices sensor")
         assert await exec_command(hub, "devices garage") == "No device is a 'garage' or has it in its name. " \
-            "Types: binary_sensor, camera, climate, cover, light, sensor, switch."
+            "Types: camera, detector, light, sensor, shutter, switch, thermostat."
 
 
 async def test_whoami_lists_the_commands_the_sender_may_use_as_help_does(hub: Hub) -> None:
