@@ -17,13 +17,16 @@ from chatops.command_line import clean_text
 
 REPORT_WAIT = 5.0          # seconds for the detector to report its new state, then for the rules to run
 SIMULATED = ("smoke", "motion")
+# Folded, what each word of either language sets off, as chatops.home.STATE_WORDS: the French help
+# says `(mouvement)`, and a config need not give the devices French aliases for it to work.
+SIMULATED_WORDS = {"fumee": "smoke", "mouvement": "motion", **{what: what for what in SIMULATED}}
 
 
 def _simulated(ctx: Context, word: str) -> str:
-    """`smoke` or `motion` from the word said: either, or a name or alias of the device it sets off
-    (`simule fumée on`: the smoke detector's French alias)."""
-    if (folded := fold(word)) in SIMULATED:
-        return folded
+    """`smoke` or `motion` from the word said: either, in English or French (`simule mouvement`),
+    or a name or alias of the device it sets off (`simule kitchen_smoke on`)."""
+    if (what := SIMULATED_WORDS.get(fold(word))) is not None:
+        return what
     from chatops.sim import trigger          # the simulator's module: loaded only when it is used
     device = ctx.home.find(word)
     for what in SIMULATED:

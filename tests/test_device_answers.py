@@ -129,3 +129,22 @@ async def test_temp_of_a_device_that_is_no_temperature_says_what_it_is(tmp_path:
         "salon_humidity is a sensor in %, not a temperature: read salon_humidity shows it.")
     assert (await alice(hub, "température chauffage")).startswith("chauffage est de type interrupteur, pas une "
                                                                   "température : lire chauffage l'affiche.")
+
+
+@pytest.mark.servers
+async def test_simule_takes_the_french_word_of_each_event_whatever_the_devices_aliases(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`simule mouvement` answered "Dites smoke ou motion" while the French help says `passer dans
+    le couloir (mouvement)`; `simule fumée` worked only through the demo detector's alias."""
+    settings = settings_for(tmp_path / "data", mosquitto.url, users=USERS, web={"user": None}, alerts=[],
+                            simulator={"enabled": True, "interval": "1s", "motion_clear": "1m"},
+                            devices={"kitchen_smoke": {"aliases": []}})
+    async with running(Hub(settings, tty=False)) as hub:
+        assert hub.home.find("fumée") is None, "no device is called fumée here"
+        assert await alice(hub, "simule mouvement") == \
+            "Mouvement simulé dans le couloir ; hall motion le signale (fin automatique au bout de 1m)."
+        assert (await alice(hub, "simule Mouvement off")).startswith("Couloir vide simulé ;")
+        assert await alice(hub, "simule fumée") == "Dites simule fumée on ou simule fumée off."
+        assert (await alice(hub, "simule fumee on")).startswith("Fumée simulée détectée dans la cuisine ;")
+        assert (await bob(hub, "simulate mouvement")).startswith("Simulated motion in the hall;")
+        assert (await bob(hub, "simulate smoke off")).startswith("Simulated smoke cleared in the kitchen;")
