@@ -74,13 +74,14 @@ def _dim_problem(device: Device, rest: list[str], said: str = "") -> str | None:
         return _("{label} is not a light.").format(label=device.label)
     percent = " ".join(rest)
     if not percent:                 # `dans 1m tamise la lampe`
-        return _no_percent() + " " + _("Usage: {usage}").format(usage=shown_usage(DIM_USAGE))
+        return _missing("PERCENT") + " " + _("Usage: {usage}").format(usage=shown_usage(DIM_USAGE))
     return _value_problem(device, [percent if percent.endswith("%") else f"{percent}%"], said)
 
 
-def _no_percent() -> str:
-    """`dim the lamp`: what is missing is the percent, as for `dim lamp` (the router's words)."""
-    return _("Missing {name}.").format(name=_("PERCENT").lower())
+def _missing(placeholder: str) -> str:
+    """`dim the lamp`, `mets le chauffage`: what is missing is the percent, the value, as for
+    `dim lamp`, `mets chauffage` (the router's words; chatops.command marks the placeholders)."""
+    return _("Missing {name}.").format(name=_(placeholder).lower())
 
 
 DIMS = DeviceKind(lambda device: device.type is DeviceType.LIGHT, N_("Lights"), _dim_problem)
@@ -173,6 +174,17 @@ def _settable(ctx: Context, name: str) -> Device:
     return device
 
 
+def _refuse_a_name_alone(ctx: Context, first: str, second: str) -> None:
+    """`mets le chauffage` bound the article as the device and the name as the value, and answered
+    "no device called 'le'": it is answered as `mets chauffage` (the value is missing), and
+    `mets le chaufage` as the typo it is. Words that are no such name and article pass."""
+    whole = f"{first} {second}"
+    if ctx.home.find(whole) is not None:
+        raise CommandError(_missing("VALUE") + ctx.usage())
+    if fold(first) in ARTICLES:
+        raise CommandError(ctx.home.unknown(whole, TAKES_A_VALUE))
+
+
 def _stops(args: list[str]) -> bool:
     """`volet stop`, `set volet stop`: never behind the asker's `volet close` still waiting for a
     motor that reports only at rest (`CommandSpec.overtakes`)."""
@@ -184,6 +196,7 @@ def _stops(args: list[str]) -> bool:
 async def set_value(ctx: Context, device: str, value: str) -> str:
     """Set a light's brightness, a thermostat's target or mode, a cover's position, a number or a select."""
     if ctx.home.find(device) is None:
+        _refuse_a_name_alone(ctx, device, value)
         # `set sonnette Fur Elise`: the device is the longest run of words naming one, the value
         # the rest (a select's option may hold spaces), not all words but the last.
         found, said, rest = ctx.home.find_leading([*device.split(), value])
@@ -207,7 +220,7 @@ async def dim(ctx: Context, light: str, percent: str) -> str:
     if target.type is not DeviceType.LIGHT:
         raise CommandError(_dim_problem(target, [percent]))
     if not percent:
-        raise CommandError(_no_percent() + ctx.usage())
+        raise CommandError(_missing("PERCENT") + ctx.usage())
     return await set_value(ctx, target.name, percent if percent.endswith("%") else f"{percent}%")
 
 

@@ -36,6 +36,22 @@ async def test_dim_without_a_percent_says_the_percent_is_missing_not_that_the_ar
     assert await bob(hub, "in 1m dim the lampe") == "Not scheduled: missing percent. Usage: dim LIGHT PERCENT"
 
 
+async def test_set_without_a_value_says_the_value_is_missing_not_that_the_article_is_no_device(
+        tmp_path: Path) -> None:
+    """`mets le chauffage` was "Aucun appareil nommé 'le'" (the article bound as the device, the
+    name as the value) while `mets chauffage` asks for the value, and articles are skipped."""
+    hub = offline_hub(tmp_path)
+    assert await alice(hub, "mets le chauffage") == await alice(hub, "mets chauffage") == \
+        "Argument manquant : valeur. Utilisation : mets APPAREIL VALEUR"
+    assert await alice(hub, "règle le thermostat") == "Argument manquant : valeur. Utilisation : règle APPAREIL VALEUR"
+    assert await alice(hub, "mets la lampe") == await alice(hub, "mets lampe")
+    assert await bob(hub, "set the heater") == await bob(hub, "set heater") == "Missing value. Usage: set DEVICE VALUE"
+    assert await alice(hub, "mets le chaufage") == \
+        "Aucun appareil nommé 'chaufage'. Appareils réglables : lampe, thermostat, volet_salon."  # a typo stays one
+    assert await alice(hub, "mets le chauffage pendant 2 heures") == \
+        "heater ne fait que s'allumer et s'éteindre : dites allume chauffage ou éteins chauffage."
+
+
 async def test_a_time_said_after_a_switch_is_answered_with_the_line_as_said_the_time_first(tmp_path: Path) -> None:
     """`éteins le chauffage dans 10 minutes` suggested `dans 10 minutes le chauffage off`, the verb
     lost and English mixed in, then a usage line glued on without a full stop."""
