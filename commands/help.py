@@ -68,7 +68,7 @@ def _about(ctx: Context, name: str) -> str:
                 name=name, prefix=prefix, command=ctx.hub.commands.written(close[0])))  # the word it is close to, as written
         raise CommandError(_("No command {name!r}. Say {prefix}help for the list.").format(name=name, prefix=prefix))
     # `help chauffage`: the shorthand the listing mentions
-    said = _("{name} is a device ({kind}): {prefix}read {name} shows it.").format(
+    said = _("{name} is a {kind}: {prefix}read {name} shows it.").format(
         name=name, kind=type_word(device.type), prefix=prefix)
     if getattr(device, "switchable", False):
         said += " " + _("Switch it with {prefix}{name} on or {prefix}{name} off.").format(name=name, prefix=prefix)

@@ -444,7 +444,7 @@ async def test_values_as_the_hub_writes_them_and_french_articles_are_understood(
         assert await say(hub, "thermostat a bit warmer") == \
             "thermostat does not take 'a bit warmer': thermostat takes a temperature (21°) or a mode: off, heat, auto."
         assert await say(hub, "help thermostat") == (
-            "thermostat is a device (climate): read thermostat shows it. "
+            "thermostat is a thermostat: read thermostat shows it. "
             "thermostat takes a temperature (21°) or a mode: off, heat, auto. Set it with thermostat VALUE.")
     french = {"fam": {"roles": ["family"], "web": ["fam"], "loopback": ["fam"], "language": "fr"}}
     async with home(tmp_path / "fr", mosquitto, users=french) as hub:

@@ -204,7 +204,7 @@ async def test_timers_automations_and_durations_read_french(tmp_path: Path, mosq
         assert await exec_command(hub, "allume chaufage") == "Aucun appareil nommé 'chaufage'. Vouliez-vous dire chauffage ?"
         assert (await exec_command(hub, "annule 99")).endswith("minuteries les liste.")
         assert await exec_command(hub, "aide chauffage") == (
-            "chauffage est un appareil (interrupteur) : lire chauffage l'affiche. "
+            "chauffage est de type interrupteur : lire chauffage l'affiche. "
             "Pour allumer : allume chauffage ; pour éteindre : éteins chauffage.")
     with i18n.speaking("fr"):
         assert format_duration(1.5) == "1,5s" and format_duration(2 * 86400 + 3600) == "2j1h"
