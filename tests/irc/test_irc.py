@@ -408,7 +408,8 @@ async def test_in_french_on_irc(tmp_path: Path, mosquitto: Mosquitto, ngircd: Ng
         bob.say("#maison", "!tmep salon")
         assert (await bob.reply("maison", "#maison")).text == "Commande inconnue 'tmep'. Vouliez-vous dire !temp ?"
         bob.say("#maison", "!chauffage on")
-        assert (await bob.reply("maison", "#maison")).text.startswith("Désolé, bob ne peut pas utiliser switch.")
+        assert (await bob.reply("maison", "#maison")).text.startswith(
+            "Désolé, bob ne peut pas utiliser 'chauffage on' (il faut la permission switch).")
         alice.say("maison", "chauffage on")
         assert (await alice.reply("maison", "alice")).text == "heater is ON"
         alice.say("maison", "temp salon")

@@ -131,7 +131,7 @@ async def test_commands_in_a_room_and_a_direct_room_and_a_stranger_refused(
         assert answer["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
         await bob.send(room, "!chauffage off")
         refusal = (await alice.messages_from(bot, room, 2))[1]["content"]["body"]
-        assert refusal.startswith(f"Sorry, {bob.user_id} may not use switch.")
+        assert refusal.startswith(f"Sorry, {bob.user_id} may not use 'chauffage off' (it needs the switch permission).")
         assert [e["sender"] for e in await hub.store.audit_entries("refused")] == [f"matrix:{bob.user_id}"]
         # A direct room: no prefix needed.
         direct = await alice.create_room([bot], direct=True)

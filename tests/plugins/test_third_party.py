@@ -64,7 +64,7 @@ async def test_a_third_party_network_and_command(tmp_path: Path, mosquitto: Mosq
         assert (await alice.say("temp salon")).startswith("salon: ")
         assert await alice.say("chauffage on") == "heater is ON"
         refusal = await mallory.say("chauffage off")
-        assert refusal.startswith("Sorry, you may not use switch.")
+        assert refusal.startswith("Sorry, you may not use 'chauffage off' (it needs the switch permission).")
         assert [e["sender"] for e in await hub.store.audit_entries("refused")] == ["tcplines:mallory"]
         # Its command: its own config section and its own storage, kept across calls.
         assert await alice.say("greet") == "Salut, alice! (greeting number 1)"

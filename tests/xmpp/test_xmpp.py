@@ -128,7 +128,7 @@ async def test_in_rooms_only_a_real_jid_the_room_reveals_grants_control(
             assert answer["body"] == "heater is ON"
             alice.say(foreign, "!chauffage off", "groupchat")
             answer = await alice.next_message(lambda m: m["from"].bare == foreign and m["from"].resource == "maison")
-            assert answer["body"].startswith("Sorry, alice may not use switch")
+            assert answer["body"].startswith("Sorry, alice may not use 'chauffage off' (it needs the switch permission)")
 
 
 ROOM_SECRET = "tr0mpette du salon"
@@ -280,7 +280,7 @@ async def test_rpc_command_runs_as_the_caller(tmp_path: Path, mosquitto: Mosquit
         assert (await alice.call("hub.command", "whoami")).find("alice") >= 0
         with pytest.raises(Fault) as refused:          # a script tells a refusal from an answer by its status
             await eve.call("hub.command", "chauffage on")
-        assert refused.value.code == FaultCode.NOT_PERMITTED and "may not use switch" in refused.value.message
+        assert refused.value.code == FaultCode.NOT_PERMITTED and "may not use 'chauffage on' (it needs the switch permission)" in refused.value.message
         assert (await alice.call("hub.command", "chauffage off")) == "heater is OFF"
         # The rate limit is fault 5, as for hub.read: a script backs off instead of giving up.
         with pytest.raises(Fault) as limited:
