@@ -228,6 +228,11 @@ async def _run(settings: Settings, console: bool) -> int:
             for problem in exc.problems:
                 print(f"  - {problem}", file=sys.stderr)
         return EXIT_INVALID if exc.lasting else 1
+    except ConfigError as exc:              # found only as the hub starts: said as check says it
+        print("chatops cannot start:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_INVALID
     return 0
 
 

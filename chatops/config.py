@@ -540,7 +540,7 @@ def load_settings(path: Path) -> Settings:
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:200]:
         # Notepad's "Unicode": read as Latin-1 and converted, it was no TOML either.
         raise ConfigError([f"{path}: the file is saved as UTF-16; save it as UTF-8 in your editor, or convert it: "
-                           f"iconv -f utf-16 -t utf-8 {path.name} > fixed.toml"])
+                           f"iconv -f utf-16 -t utf-8 {path} > {path}.utf8 && mv {path}.utf8 {path}"])
     try:
         # Windows Notepad's byte-order mark is no TOML: read past it rather than "invalid statement
         # at line 1, column 1", which points at nothing anyone can see.
@@ -549,9 +549,13 @@ def load_settings(path: Path) -> Settings:
         line = data[:exc.start].count(b"\n") + 1
         raise ConfigError([f"{path}: line {line} is not UTF-8 (byte 0x{data[exc.start]:02x}: the file was saved "
                            "in another encoding, Latin-1 or Windows-1252); save it as UTF-8 in your editor, or "
-                           f"convert it: iconv -f latin1 -t utf-8 {path.name} > fixed.toml"]) from None
+                           f"convert it: iconv -f cp1252 -t utf-8 {path} > {path}.utf8 && mv {path}.utf8 {path}"]) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {toml_problem(str(exc), text)}"]) from None
+    if not raw:
+        # A truncated file (a `tee` that failed, a copy cut short) ran a hub on every default.
+        raise ConfigError([f"{path}: no settings at all (the file is empty, or only comments); start from the "
+                           "config.toml of the source folder and keep what you need"])
     return parse_settings(raw, path.resolve().parent)

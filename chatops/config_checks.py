@@ -169,9 +169,10 @@ def unreachable_recipients(s: Settings, enabled_kinds: set[str]) -> list[str]:
 
 def shared_senders(s: Settings) -> list[str]:
     """Two users whose patterns both take one sender (the owner's console `*` and a child's
-    `root`): the hub takes such a sender for neither, a stranger, so each was refused as if
-    not in [users] at all, and only the log said why. Judged on the patterns without
-    wildcards, each read as a sender the other user's patterns are tried on."""
+    `root`, the household's `*!*@192.0.2.*` and alice's `alice!*@192.0.2.*`): the hub takes
+    such a sender for neither, a stranger, so each was refused as if not in [users] at all, and
+    only the log said why. Each pattern is read as a sender the other user's patterns are tried
+    on: one that takes it whole (its wildcards too) takes everyone it names."""
     from .auth import Auth
     from .message import Identity
 
@@ -182,8 +183,7 @@ def shared_senders(s: Settings) -> list[str]:
             if other == name:
                 continue
             for kind in user.identities:
-                literal = [p for p in theirs.patterns(kind) if not any(c in p for c in "*?")]
-                clash = next(((mine, their) for their in literal for mine in user.patterns(kind)
+                clash = next(((mine, their) for their in theirs.patterns(kind) for mine in user.patterns(kind)
                               if mine != their and auth.matches(Identity(kind, their), mine)), None)
                 if clash is not None:
                     warnings.append(f"users.{name}.{kind}: {clash[0]!r} also takes {other}'s {clash[1]!r}: a sender "

@@ -152,6 +152,30 @@ def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]
             problems.append(problem)         # a chat network's private CA: said here, not as a TLS loop
     for name, _kind, section in settings.enabled_adapters(console_forced, tty=True):
         problems += [f"adapters.{name}.{problem}" for problem in section.file_problems(settings.base_dir)]
+    return problems + token_clashes(settings)
+
+
+def token_clashes(settings: Settings) -> list[str]:
+    """Two tokens of the web server with one secret: which one a request came with could not be
+    told (the last would win, its `to` limit applied to the other's scripts, neither revocable
+    alone), and a notify token that is the web token hands a script the whole house. Secrets
+    that cannot be read are check_secrets' to say."""
+    web = settings.web
+    named: dict[str, str] = {}
+    for name, section, key in [("web.token", web, "token"), ("web.metrics_token", web, "metrics_token"),
+                               *((f"web.notify_tokens.{n}", t, "token") for n, t in web.notify_tokens.items())]:
+        try:
+            secret = read_secret(section, key, settings.base_dir)
+        except ConfigError:
+            continue
+        if secret:
+            named[name] = secret
+    problems = []
+    seen: dict[str, str] = {}
+    for name, secret in named.items():
+        if (first := seen.setdefault(secret, name)) != name:
+            problems.append(f"{name}: the same secret as {first}; give each its own (e.g. openssl rand -hex 24), "
+                            f"or one cannot be told from the other nor revoked alone")
     return problems
 
 

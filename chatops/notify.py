@@ -157,15 +157,13 @@ class Notifications:
     def read_tokens(self) -> None:
         """Read the tokens: a missing one, or two with one secret, stops start-up, named (the hub
         calls this before anything runs, so nothing is left half-started)."""
+        from .config_report import token_clashes
+        if clashes := token_clashes(self.hub.settings):
+            raise ConfigError(clashes)
         web = self.hub.settings.web
         for name, token in web.notify_tokens.items():
             secret = read_secret(token, "token", self.hub.settings.base_dir)
             if secret:
-                if twin := next((other for other, known in self._tokens.items() if known == secret), None):
-                    # Which one a request came with could not be told: the last would win, its
-                    # `to` limit applied to the other's scripts, and neither revoked alone.
-                    raise ConfigError([f"web.notify_tokens: {twin} and {name} have the same secret; give each "
-                                       f"script a token of its own (e.g. openssl rand -hex 24)"])
                 self._tokens[name] = secret
                 self._buckets[name] = TokenBucket(token.per_minute, token.per_minute / 60, self.hub.clock.monotonic)
 

@@ -361,6 +361,11 @@ async def test_a_sender_two_users_take_is_told_why_it_is_refused(tmp_path: Path)
         "owner": {"roles": ["admin"], "console": ["*"]}, "kid": {"roles": ["guest"], "console": ["root"]}})
     assert "users.owner.console: '*' also takes kid's 'root': a sender both match is taken for neither (owner nor " \
         "kid), a stranger; give each person patterns no one else's take" in config_warnings(settings)
+    household = settings_for(tmp_path, users={"alice": {"roles": ["admin"], "irc": ["alice!*@192.0.2.*"]},
+                                              "house": {"roles": ["family"], "irc": ["*!*@192.0.2.*"]}})
+    assert "users.house.irc: '*!*@192.0.2.*' also takes alice's 'alice!*@192.0.2.*': a sender both match is taken " \
+        "for neither (house nor alice), a stranger; give each person patterns no one else's take" in \
+        config_warnings(household), "the README's own example, wildcards on both sides"
     hub = Hub(settings, tty=False)
     refusal = await exec_command(hub, "chauffage on", sender="root")
     assert refusal == ("Sorry, you may not use 'chauffage on' (it needs the switch permission). You match [users] "

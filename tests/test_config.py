@@ -703,6 +703,26 @@ def test_a_config_saved_in_latin1_or_with_a_bom_is_read_or_said(tmp_path: Path) 
     path.write_bytes('[hub]\nname = "maison"\n'.encode("utf-16"))           # Notepad's "Unicode"
     with pytest.raises(ConfigError, match="the file is saved as UTF-16; save it as UTF-8"):
         load_settings(path)
+    # The conversion said is the one that keeps Windows' ’ (0x92), which Latin-1 made a control character.
+    path.write_bytes('[hub]\nname = "maison"\n[devices.salon]\ntype = "sensor"\ntopic = "z/salon"\nlabel = "salon d’hiver"\n'
+                     .encode("cp1252"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    command = caught.value.problems[0].split("convert it: ")[1]
+    assert command == f"iconv -f cp1252 -t utf-8 {path} > {path}.utf8 && mv {path}.utf8 {path}"
+    subprocess.run(command, shell=True, check=True)
+    assert load_settings(path).devices["salon"].label == "salon d’hiver"
+
+
+def test_an_empty_config_file_is_refused(tmp_path: Path) -> None:
+    """A truncated /etc/chatops/config.toml passed check and ran a hub on every default."""
+    path = tmp_path / "config.toml"
+    for text in ("", "# only a comment\n"):
+        path.write_text(text)
+        with pytest.raises(ConfigError) as caught:
+            load_settings(path)
+        assert caught.value.problems == [f"{path}: no settings at all (the file is empty, or only comments); start "
+                                         "from the config.toml of the source folder and keep what you need"]
 
 
 def test_the_web_user_must_be_taken_by_their_own_web_patterns(tmp_path: Path) -> None:

@@ -840,8 +840,30 @@ async def test_two_notify_tokens_with_one_secret_stop_the_start(tmp_path: Path, 
     with pytest.raises(ConfigError) as refused:          # before anything starts
         async with running(Hub(notify_settings(tmp_path, mosquitto.url), tty=False)):
             pass
-    assert refused.value.problems == ["web.notify_tokens: cron and grafana have the same secret; give each script "
-                                      "a token of its own (e.g. openssl rand -hex 24)"]
+    assert refused.value.problems == ["web.notify_tokens.grafana: the same secret as web.notify_tokens.cron; give "
+                                      "each its own (e.g. openssl rand -hex 24), or one cannot be told from the other "
+                                      "nor revoked alone"]
+
+
+def test_check_and_run_refuse_a_token_shared_with_another_without_a_traceback(tmp_path: Path) -> None:
+    """`check` said OK; `run` stopped with a traceback and exit 1 (systemd restarts on 1 for
+    ever). A notify token that is the web token gave a script the whole house."""
+    import subprocess
+    import sys
+    from chatops.testing import write_demo_config
+
+    config = write_demo_config(tmp_path)
+    (tmp_path / "web.token").write_text("a-web-token-0123456789abcdef\n")
+    config.write_text(config.read_text() + '\n[web.notify_tokens]\ncron = { token_file = "web.token" }\n')
+    text = config.read_text().replace("[web]\n", '[web]\ntoken_file = "web.token"\n', 1)
+    config.write_text(text)
+    (tmp_path / "web.token").chmod(0o600)
+    for command in ("check", "run"):
+        result = subprocess.run([sys.executable, "-m", "chatops", command, "--config", str(config)],
+                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "web.notify_tokens.cron: the same secret as web.token; give each its own" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_pictures_in_base64_as_tools_write_them_and_urls_of_a_sane_length() -> None:
