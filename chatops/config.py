@@ -40,6 +40,13 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+def _looks_like_a_secret(name: str) -> bool:
+    """A variable name that is more likely a pasted token (`openssl rand -hex 24` starts with a
+    letter 6 times in 16): long, with digits, lower case or mixed, no `_`; printed back as the
+    name of a variable not set, it went to the journal."""
+    return len(name) >= 20 and "_" not in name and any(c.isdigit() for c in name) and not name.isupper()
+
+
 def read_secret(section: Model, key: str, base_dir: Path | None = None) -> str | None:
     """The secret `key` of `section`, from its `KEY_env` variable or `KEY_file` file.
 
@@ -50,7 +57,7 @@ def read_secret(section: Model, key: str, base_dir: Path | None = None) -> str |
     file_name = getattr(section, f"{key}_file", None)
     if env_name and file_name:          # which one wins would be a surprise either way
         raise ConfigError([f"{key}_env and {key}_file are both set; keep one of them"])
-    if env_name and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env_name):
+    if env_name and (not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env_name) or _looks_like_a_secret(env_name)):
         # `token_env = "xoxb-…"`: the secret itself, which the message must not print back.
         raise ConfigError([f"{key}_env names an environment variable (letters, digits and _), and what is written "
                            f"there is no such name: the secret itself? Keep secrets out of config.toml: export "

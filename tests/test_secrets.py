@@ -423,6 +423,11 @@ def test_a_secret_pasted_where_its_variable_goes_is_not_printed_back(tmp_path: P
     [problem] = caught.value.problems
     assert problem.startswith("token_env names an environment variable (letters, digits and _)")
     assert "s3cret" not in problem and 'token_env = "TOKEN"' in problem
+    # `openssl rand -hex 24` starting with a letter is a valid variable name: still a secret.
+    pasted = "c0ffee4e8a1b9d2f7e6a5b4c3d2e1f0a9b8c7d6e5f4b3c"
+    with pytest.raises(ConfigError) as caught:
+        read_secret(settings_for(tmp_path, web={"token_env": pasted}).web, "token")
+    assert pasted not in caught.value.problems[0] and "the secret itself?" in caught.value.problems[0]
 
 
 def test_a_secret_file_the_hub_account_cannot_read_says_whose_it_must_be(
