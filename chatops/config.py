@@ -315,6 +315,16 @@ class UserSettings(Section):
     @model_validator(mode="after")
     def _identities_are_lists(self) -> UserSettings:
         for network, patterns in (self.model_extra or {}).items():
+            if network in ("pin", "password", "token", "secret"):
+                # `pin = "1234"` was answered "pin must be a list of identities", which invites
+                # `pin = ["1234"]`: a secret in the file.
+                raise ValueError(f"{network}: a secret is never written in config.toml; a user's PIN word goes in "
+                                 f"a file or a variable: pin_file = \"/etc/chatops/NAME.pin\" (chmod 600) or "
+                                 f"pin_env = \"NAME_PIN\"")
+            from .networks import networks
+            fields = [n for n in type(self).model_fields]
+            if (close := difflib.get_close_matches(network, fields, n=1, cutoff=0.8)) and network not in networks().known:
+                raise ValueError(f"unknown key {network!r}; did you mean {close[0]!r}?")      # `role = ["admin"]`
             if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
                 # Any other key is a network's identities: `langage = "fr"` is a slip for a key.
                 close = difflib.get_close_matches(network, [n for n in type(self).model_fields], n=1, cutoff=0.7)

@@ -77,7 +77,12 @@ def format_errors(exc: ValidationError, model: type[Model], prefix: str = "", da
             known = _known_keys(model, loc[:-1])
             hint = f"; known keys here: {', '.join(known)}" if known else ""
             close = difflib.get_close_matches(str(loc[-1]) if loc else "", [k.split(" ")[0] for k in known], n=1)
-            if close:                       # `topik`: the one meant leads, before the list of forty
+            twin = next((k for k in known if f" (or {loc[-1]})" in k or k.startswith(f"{loc[-1]} (or ")), None) \
+                if loc else None
+            if twin:                        # `topic` beside `state_topic`: one key under two names
+                name, alias = twin.removesuffix(")").split(" (or ")
+                hint = f"; {name} and {alias} are one key under two names: keep one of them"
+            elif close:                     # `topik`: the one meant leads, before the list of forty
                 hint = f"; did you mean {close[0]!r}? Known keys here: {', '.join(known)}"
             elif not prefix and (home := _section_of(model, loc)) is not None:
                 # `language = "fr"` added at the end of the file lands in its last table ([[automations]]).

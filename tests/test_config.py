@@ -880,3 +880,20 @@ def test_a_simulated_device_left_in_a_real_config_is_warned_of(tmp_path: Path) -
     assert any(w.startswith("devices.entree: simulated = true, and [simulator] enabled = false: its readings and "
                             "pictures are made up") for w in warned), warned
     assert not any("simulated = true" in w for w in config_warnings(settings_for(tmp_path)))
+
+
+def test_a_secret_or_a_slip_in_a_user_table_is_said_for_what_it_is(tmp_path: Path) -> None:
+    """`pin = "1234"` was answered "pin must be a list of identities" (then `pin = ["1234"]`:
+    unknown key), `role = ["admin"]` taken for a network called role."""
+    problems = problems_of('[users.owner]\nrole = ["admin"]\nconsole = ["*"]\n[users.bob]\npin = "1234"\n', tmp_path)
+    assert "users.owner: unknown key 'role'; did you mean 'roles'?" in problems, problems
+    assert any(p.startswith("users.bob: pin: a secret is never written in config.toml; a user's PIN word goes in a "
+                            "file or a variable: pin_file = ") for p in problems), problems
+    assert not any("1234" in p for p in problems)
+
+
+def test_a_key_written_under_both_its_names_is_said_so(tmp_path: Path) -> None:
+    """`topic` beside `state_topic` was "unknown key; did you mean 'topic'?", about `topic` itself."""
+    problems = problems_of('[devices.plug]\ntype = "switch"\ntopic = "z/plug"\nstate_topic = "z/plug"\n', tmp_path)
+    assert problems == ["devices.plug.topic: unknown key; topic and state_topic are one key under two names: keep "
+                        "one of them"], problems
