@@ -85,8 +85,9 @@ def config_warnings(settings: Settings, path: Path | None = None) -> list[str]:
         warnings += [f"devices.{name}: simulated = true, and [simulator] enabled = false: its readings and "
                      f"pictures are made up (an alert's snapshot too); give it snapshot_url or snapshot_topic, or "
                      f"remove it" for name, device in settings.devices.items() if device.simulated]
-    warnings += unreachable_recipients(settings, {kind for _name, kind, _s in settings.enabled_adapters(tty=True)}
-                                       | ({"web"} if settings.web.enabled else set()))
+    enabled = {kind for _name, kind, _s in settings.enabled_adapters(tty=True)} | ({"web"} if settings.web.enabled else set())
+    forced = {kind for _name, kind, _s in settings.enabled_adapters(True, tty=True)}     # `run --console`
+    warnings += unreachable_recipients(settings, enabled) + idle_patterns(settings, enabled | forced)
     web = settings.web
     if not web.enabled and (web.notify_tokens or web.metrics_token_env or web.metrics_token_file):
         keys = ", ".join((["web.notify_tokens"] if web.notify_tokens else [])
@@ -153,6 +154,17 @@ def check_secrets(settings: Settings, console_forced: bool = False) -> list[str]
     for name, _kind, section in settings.enabled_adapters(console_forced, tty=True):
         problems += [f"adapters.{name}.{problem}" for problem in section.file_problems(settings.base_dir)]
     return problems + token_clashes(settings)
+
+
+def idle_patterns(settings: Settings, enabled: set[str]) -> list[str]:
+    """A user's patterns on a network no adapter of which is enabled: they take nobody, and the
+    first sign was an alert's "can be told nothing" that named the wrong fix."""
+    from .networks import networks
+
+    return [f"users.{name}.{kind}: no {kind} adapter is enabled in this config, so these patterns take nobody "
+            "yet; enable one or remove them"
+            for name, user in settings.users.items() for kind, patterns in user.identities.items()
+            if patterns and kind not in enabled and networks().get(kind) is not None]
 
 
 def token_clashes(settings: Settings) -> list[str]:

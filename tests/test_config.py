@@ -897,3 +897,12 @@ def test_a_key_written_under_both_its_names_is_said_so(tmp_path: Path) -> None:
     problems = problems_of('[devices.plug]\ntype = "switch"\ntopic = "z/plug"\nstate_topic = "z/plug"\n', tmp_path)
     assert problems == ["devices.plug.topic: unknown key; topic and state_topic are one key under two names: keep "
                         "one of them"], problems
+
+
+def test_patterns_on_a_network_not_enabled_are_warned_of(tmp_path: Path) -> None:
+    from chatops.config_report import config_warnings
+    settings = settings_for(tmp_path, users={"owner": {"roles": ["admin"], "console": ["*"], "irc": ["account:owner"]}})
+    warnings = config_warnings(settings)
+    assert "users.owner.irc: no irc adapter is enabled in this config, so these patterns take nobody yet; enable one " \
+        "or remove them" in warnings, warnings
+    assert not any(w.startswith("users.owner.console") for w in warnings), "run --console enables it"
