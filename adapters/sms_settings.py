@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatops.config import COUNTRY_PATTERN, AdapterSettings, ConfigError, Duration, known_country
+from chatops.config import AdapterSettings, ConfigError, Duration, known_country
 from chatops.schema import Field, field_validator
 
 from .sms_network import identity_problem, number_problem
@@ -51,7 +51,7 @@ class Settings(AdapterSettings):
                                      description="signal and network check; a silent modem is reopened")
     call_timeout: Duration = Field(60.0, gt=0, examples=['"60s"'],
                                    description="a modem call taking longer counts as a silent modem")
-    default_country: str | None = Field(None, pattern=COUNTRY_PATTERN, examples=['"+33"', '"FR"'],
+    default_country: str | None = Field(None, examples=['"+33"', '"FR"'],
                                         description="default: [hub] default_country")
     hourly_cap: int = Field(10, ge=1, examples=["10"], description="SMS sent per number per hour")
     max_parts: int = Field(4, ge=1, le=10, examples=["4"], description="longest reply, in SMS")

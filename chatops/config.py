@@ -119,6 +119,9 @@ def known_country(value: str) -> str:
     The shipped default is not looked up, so a hub without SMS never imports phonenumbers."""
     if value == "+33":
         return value
+    if not re.fullmatch(COUNTRY_PATTERN, value):      # `France`: said, not as a regular expression
+        raise ValueError(f"{value[:30]!r} is neither a calling code nor a two-letter region code; write e.g. "
+                         "\"+33\" or \"FR\"")
     import phonenumbers
 
     if value.startswith("+"):
@@ -137,7 +140,7 @@ class HubSettings(Section):
     prefix: str = Field("!", min_length=1, max_length=3, examples=['"!"'])
     data_dir: Path = Field(Path("data"), examples=['"data"'])
     default_role: str = Field("guest", examples=['"guest"'])
-    default_country: str = Field("+33", pattern=COUNTRY_PATTERN, examples=['"+33"', '"FR"'],
+    default_country: str = Field("+33", examples=['"+33"', '"FR"'],
                                  description="country of phone numbers written without one: "
                                              "calling code or region code")
     language: Literal["en", "fr"] = Field("en", examples=['"fr"'],
@@ -159,6 +162,14 @@ class HubSettings(Section):
     @classmethod
     def _known_country(cls, value: str) -> str:
         return known_country(value)
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _a_folder(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():      # read as ".": the config's own folder
+            raise ValueError("empty; name the folder of the hub's database and pictures, e.g. "
+                             "data_dir = \"/var/lib/chatops\"")
+        return value
 
     @field_validator("name")
     @classmethod

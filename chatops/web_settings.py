@@ -139,8 +139,8 @@ class WebSettings(Section):
             try:
                 pwd.getpwnam(account)
             except KeyError:
-                raise ValueError(f"this machine has no account {account!r}; name the login that runs the browser "
-                                 f"or the ssh tunnel (see `getent passwd`)") from None
+                raise ValueError(f"this machine has no account {account!r}; name an account of this machine "
+                                 f"(see `getent passwd`)") from None
         return accounts
 
     @field_validator("public_url")

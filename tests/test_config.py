@@ -906,3 +906,10 @@ def test_patterns_on_a_network_not_enabled_are_warned_of(tmp_path: Path) -> None
     assert "users.owner.irc: no irc adapter is enabled in this config, so these patterns take nobody yet; enable one " \
         "or remove them" in warnings, warnings
     assert not any(w.startswith("users.owner.console") for w in warnings), "run --console enables it"
+
+
+def test_an_empty_data_dir_or_a_country_in_words_is_said_plainly(tmp_path: Path) -> None:
+    problems = problems_of('[hub]\ndata_dir = ""\ndefault_country = "France"\n', tmp_path)
+    assert any(p.startswith("hub.data_dir: empty; name the folder of the hub's database and pictures") for p in problems)
+    assert any(p.startswith("hub.default_country: 'France' is neither a calling code nor a two-letter region code")
+               for p in problems), problems

@@ -81,8 +81,9 @@ def test_default_country_takes_a_region_or_a_calling_code(value: str) -> None:
 
 @pytest.mark.parametrize("value", ["33", "XX", "+999", "France", "+0"])
 def test_an_unknown_country_is_refused_with_the_key_named(value: str) -> None:
-    with pytest.raises(ConfigError, match="default_country"):
+    with pytest.raises(ConfigError, match="default_country") as caught:
         parse_settings({"hub": {"default_country": value}})
+    assert "pattern" not in caught.value.problems[0] and 'write e.g. "+33" or "FR"' in caught.value.problems[0]
     with pytest.raises(ConfigError, match="adapters.sms.default_country"):
         parse_settings({"adapters": {"sms": {"default_country": value}}})
 
