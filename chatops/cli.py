@@ -40,7 +40,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for plugin, why in sorted(_failed_plugins(settings).items()):
         print(f"warning: plugin {plugin} failed to load, and the hub starts without it: {why}", file=sys.stderr)
     if problems:
-        print(f"{args.config}: secrets or files the hub reads are missing or unreadable:", file=sys.stderr)
+        print(f"{args.config}: secrets or files the hub reads cannot be used as they are:", file=sys.stderr)
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
     data_dir = data_dir_problem(settings, create=False)
