@@ -432,11 +432,11 @@ class Timers:
                 for where in elsewhere:
                     await engine.outbox.queue(engine.address_of(where), recipient, kind, replies, self.clock.time())
                 return
-        if adapter is not None and address.direct and adapter.capabilities.names_pass_on \
-                and recipient in self.hub.auth.users:
+        if self.held_back(address, recipient):
             # A private chat on a network where anyone may take a name (an IRC nick): by the time
             # this is sent, the nick may be someone else's. To the owner as an alert goes, whose
             # holder is checked when it is sent; nowhere there when their patterns name no nick.
+            assert adapter is not None
             mine = [r for r in engine.recipients([recipient]) if r.network == adapter.network]
             if not mine:
                 log.warning("a %s for %s is not sent to the nick %s: no [users.%s] pattern names a nick whose "
@@ -445,6 +445,23 @@ class Timers:
                 await engine.outbox.queue(engine.address_of(where), recipient, kind, replies, self.clock.time())
             return
         await engine.outbox.queue(address, recipient, kind, replies, self.clock.time())
+
+    def held_back(self, address: Address, recipient: str) -> bool:
+        """Whether what is set from `address` (a direct chat) is sent to `recipient` as an alert
+        is, not to the name it was set from: on a network whose names pass on (an IRC nick)."""
+        adapter = self.hub.adapters.get(address.adapter)
+        return adapter is not None and address.direct and adapter.capabilities.names_pass_on \
+            and recipient in self.hub.auth.users
+
+    def unreachable_note(self, address: Address, recipient: str) -> str:
+        """What to tell someone setting a timer whose result could not reach them where they are
+        (their patterns there name nobody to write to: `*!*@host`): its result went to the log only."""
+        adapter = self.hub.adapters.get(address.adapter)
+        if adapter is None or not self.held_back(address, recipient) or \
+                any(r.network == adapter.network for r in self.hub.alerts.recipients([recipient])):
+            return ""
+        return " " + _("Its result cannot be sent back here: your [users] patterns for {network} name nobody to write "
+                       "to (add one with a nick or an account).").format(network=adapter.network)
 
     def _audit(self, timer: Timer, kind: str, detail: str) -> None:
         """Audited like a chat command: through the hub's audit trail, written in batches (10,000

@@ -465,7 +465,7 @@ async def _switch_back_later(ctx: Context, target: Device, wanted: bool, before:
         with contextlib.suppress(sqlite3.DatabaseError):    # left listed, it says "left alone" at its time
             if gone := await timers.replaced(target.name, timer_id):
                 answer += " " + _("(it replaces {timers})").format(timers=", ".join(f"#{tid}" for tid in gone))
-    return answer
+    return answer + timers.unreachable_note(ctx.address, ctx.user.name)
 
 
 @command("devices", aliases=["list"], french=["appareils"], usage="devices [TYPE|NAME]")

@@ -78,7 +78,7 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
     if same:
         answer += " " + _("Timer #{same} does the same already: {prefix}cancel {same} or {prefix}cancel {id} if one "
                           "is enough.").format(same=same[0], id=timer_id, prefix=ctx.prefix)
-    return answer
+    return answer + timers.unreachable_note(ctx.address, ctx.user.name)
 
 
 @command("in", french=other_words("in"), permission="schedule", needs_user=True, usage="in DURATION COMMAND")

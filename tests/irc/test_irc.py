@@ -340,6 +340,22 @@ async def test_a_private_timer_result_never_reaches_whoever_took_the_nick(
         assert not [l for l in impostor.lines if l.nick == "maison" and "Timer #1" in l.text]
 
 
+async def test_a_timer_set_by_a_host_alone_says_its_result_cannot_come_back(
+        tmp_path: Path, mosquitto: Mosquitto, ngircd: Ngircd, irc_client: Any) -> None:
+    """A user known by a host alone (`*!*@127.0.0.1`) sets a timer in private: its result
+    has no nick whose holder can be checked, and went to the log only, without a word."""
+    users = {"bob": {"roles": ["family"], "irc": ["*!*@127.0.0.1"]}}
+    async with hub_with_irc(tmp_path, mosquitto, settings_irc(ngircd.port), users=users,
+                            simulator={"enabled": False}) as (hub, irc):
+        await wait_for(lambda: irc.health.connected, timeout=10)
+        bob = await irc_client("bob", user="bob")
+        bob.send("PRIVMSG maison :in 1h whoami")
+        answer = (await bob.reply("maison", "bob", timeout=10)).text
+        assert answer.startswith("Timer #1") and answer.endswith(
+            "Its result cannot be sent back here: your [users] patterns for irc name nobody to write to (add one "
+            "with a nick or an account)."), answer
+
+
 async def test_shipped_pacing_survives_ngircd_flood_penalties(tmp_path: Path, mosquitto: Mosquitto,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     """Every other test here turns ngircd's flood penalties off. With them on, and the pacing
