@@ -437,10 +437,12 @@ class Timers:
             # this is sent, the nick may be someone else's. To the owner as an alert goes, whose
             # holder is checked when it is sent; nowhere there when their patterns name no nick.
             assert adapter is not None
-            mine = [r for r in engine.recipients([recipient]) if r.network == adapter.network]
+            everywhere = engine.recipients([recipient])
+            mine = [r for r in everywhere if r.network == adapter.network] or everywhere    # else their others
             if not mine:
                 log.warning("a %s for %s is not sent to the nick %s: no [users.%s] pattern names a nick whose "
-                            "holder can be checked", kind, recipient, address.target, recipient)
+                            "holder can be checked, nor anyone on another network", kind, recipient,
+                            address.target, recipient)
             for where in mine:
                 await engine.outbox.queue(engine.address_of(where), recipient, kind, replies, self.clock.time())
             return
@@ -454,12 +456,18 @@ class Timers:
             and recipient in self.hub.auth.users
 
     def unreachable_note(self, address: Address, recipient: str) -> str:
-        """What to tell someone setting a timer whose result could not reach them where they are
-        (their patterns there name nobody to write to: `*!*@host`): its result went to the log only."""
+        """What to tell someone setting a timer whose result cannot reach them where they are
+        (their patterns there name nobody to write to: `*!*@host`): where it goes instead, or
+        that it goes nowhere (it went to the log only, without a word)."""
         adapter = self.hub.adapters.get(address.adapter)
+        everywhere = self.hub.alerts.recipients([recipient]) if adapter is not None else []
         if adapter is None or not self.held_back(address, recipient) or \
-                any(r.network == adapter.network for r in self.hub.alerts.recipients([recipient])):
+                any(r.network == adapter.network for r in everywhere):
             return ""
+        if everywhere:
+            return " " + _("Its result goes to you on {networks}: your [users] patterns for {network} name nobody to "
+                           "write to here.").format(networks=", ".join(sorted({r.network for r in everywhere})),
+                                                    network=adapter.network)
         return " " + _("Its result cannot be sent back here: your [users] patterns for {network} name nobody to write "
                        "to (add one with a nick or an account).").format(network=adapter.network)
 

@@ -354,6 +354,20 @@ async def test_a_timer_set_by_a_host_alone_says_its_result_cannot_come_back(
         assert answer.startswith("Timer #1") and answer.endswith(
             "Its result cannot be sent back here: your [users] patterns for irc name nobody to write to (add one "
             "with a nick or an account)."), answer
+    # With an identity on another network, the result goes there, and the answer says so.
+    users["bob"]["loopback"] = ["bob"]
+    settings = settings_for(tmp_path / "second", mqtt_url=mosquitto.url, users=users, simulator={"enabled": False},
+                            adapters={"irc": settings_irc(ngircd.port), "loopback": {"name": "loop"}})
+    async with running(Hub(settings)) as hub:
+        irc = hub.adapters["irc"]
+        await wait_for(lambda: irc.health.connected, timeout=10)
+        bob = await irc_client("bob_again", user="bob")                # the first is still connected
+        bob.send("PRIVMSG maison :in 1s whoami")
+        answer = (await bob.reply("maison", "bob_again", timeout=10)).text
+        assert answer.endswith("Its result goes to you on loopback: your [users] patterns for irc name nobody to "
+                               "write to here."), answer
+        target, text = await hub.adapters["loop"].next(timeout=10)
+        assert target == "bob" and text.startswith("Timer #1 (whoami): You are"), text
 
 
 async def test_shipped_pacing_survives_ngircd_flood_penalties(tmp_path: Path, mosquitto: Mosquitto,
