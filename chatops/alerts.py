@@ -215,12 +215,8 @@ class AlertEngine:
 
     def render(self, template: str, device: Device, value: Any, rule: AlertSettings) -> str:
         raw = device.reading.raw if device.reading is not None else ""
-        if isinstance(value, str):
-            shown = value
-        elif device.type is DeviceType.BINARY_SENSOR:      # `detected`, as `read` says it: not `ON`
-            shown = device.value_text(value)
-        else:
-            shown = format_value(value, "", reported_decimals(raw, value))
+        shown = value if isinstance(value, str) else device.value_text(value) \
+            if device.type is DeviceType.BINARY_SENSOR else format_value(value, "", reported_decimals(raw, value))
         fields = {"device": device.label, "value": shown, "unit": f" {device.unit}" if device.unit else "",
                   "time": self.hub.timers.clock_time(), "rule": rule.name, "severity": rule.severity.value}
         try:
@@ -409,8 +405,7 @@ class AlertEngine:
             self.unstored.forget(state.rule.name, device.name)
 
     async def clear(self, state: RuleState, device: Device, reading: Reading, tell: bool = True) -> None:
-        """The condition ended: stop repeats and tell everyone it is over (unless `tell` is False:
-        a new alert of the same rule follows at once and says more)."""
+        """The condition ended: stop repeats and tell everyone it is over (unless `tell` is False: a new alert follows)."""
         alert_id = state.active_id
         if alert_id is None:
             return
