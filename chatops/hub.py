@@ -53,11 +53,15 @@ from .render import fit
 from .router import Router
 from .store import Store
 from .timers import Timers
+from .url_secrets import masked
 
 if TYPE_CHECKING:
     from .web import WebServer
 
 log = logging.getLogger(__name__)
+# A reply paced out line by line (IRC, a line a second) may take minutes; one that takes longer
+# is stuck, and its conversation with it.
+REPLY_SEND_TIMEOUT = 300.0
 
 
 READY_WITHIN = 30              # seconds a network's first connection is waited for before the hub is ready
@@ -129,7 +133,12 @@ class Hub:
         self.adapters: dict[str, Adapter] = {}
         for instance, kind, section in settings.enabled_adapters(console, tty):
             if (adapter := loaded_adapter_class(kind)) is not None:
-                self.adapters[instance] = adapter(instance, section)
+                try:
+                    self.adapters[instance] = adapter(instance, section)
+                except Exception as exc:        # a plugin's bug: that network is down, the hub starts
+                    log.error("adapter %s (%s) could not be built: %s: %s", instance, kind, type(exc).__name__, exc)
+                    self.adapters[instance] = NotLoaded(instance, kind, masked(f"its adapter raised {type(exc).__name__}"
+                                                                               f": {exc}"))
             else:
                 self.adapters[instance] = NotLoaded(instance, kind, networks().broken.get(kind, "it failed to load"))
         self.web: WebServer | None = None
@@ -471,10 +480,19 @@ class Hub:
             log.warning("no adapter %s for a reply to %s", address.adapter, address.target)
             return
         try:
-            await self.send_through(adapter, address, reply)
+            # A send that never returns (a plugin's bug, a network that stopped reading) held its
+            # conversation's lane for good, without a word: given up after a long while, said.
+            async with asyncio.timeout(REPLY_SEND_TIMEOUT) as limit:
+                await self.send_through(adapter, address, reply)
             self.metrics.message_out(address.adapter)
         except asyncio.CancelledError:
             raise
+        except TimeoutError:
+            if not limit.expired():
+                log.exception("sending a reply through %s failed", address.adapter)
+                return
+            log.warning("a reply to %s through %s was given up: the adapter's send did not return within %gs",
+                        address.target, address.adapter, REPLY_SEND_TIMEOUT)
         except (RetryLater, ConnectionError, Unread) as exc:     # a network's own refusal, already worded
             # (Unread: the web chat page that asked was closed before its answer came.)
             log.warning("a reply to %s through %s was dropped: %s", address.target, address.adapter, exc)

@@ -149,8 +149,15 @@ class Router:
                         result = await self._result_of(produced)
                 except _EmitFailed as failed:
                     raise failed.__cause__ from None     # type: ignore[misc]
-                except Exception as exc:
-                    verdict.result, result = self._failure(ctx, exc)
+                except (Exception, SystemExit, asyncio.CancelledError) as exc:
+                    # A handler's sys.exit (argparse's --help) stopped the whole hub, and a
+                    # CancelledError it raised itself (a task it awaited was cancelled) silenced
+                    # its conversation: both are its failure, answered. A cancellation of this
+                    # line (the hub stopping, a timeout) goes on.
+                    if isinstance(exc, asyncio.CancelledError) and _being_cancelled():
+                        raise
+                    verdict.result, result = self._failure(ctx, exc if isinstance(exc, Exception) else
+                                                           RuntimeError(f"{type(exc).__name__}: {exc}"))
                     verdict.failed = True
                 if reply := self._bounded(result, low):
                     await emit(reply)
@@ -497,6 +504,13 @@ class Router:
             return Reply(reply.text[: self.max_reply - len(cut)] + cut, reply.attachments, reply.notice,
                          reply.low_priority, reply.buttons)
         return reply
+
+
+def _being_cancelled() -> bool:
+    """Whether the running task was asked to stop (Task.cancel, an asyncio.timeout running out),
+    rather than a CancelledError coming up from something the handler awaited."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 class _EmitFailed(Exception):

@@ -153,3 +153,40 @@ def test_a_slack_id_in_another_form_is_refused() -> None:
     parse_settings({"users": {"alice": {"slack": ["U0123ABCD"]}}})
     from adapters.slack_network import address_problem
     assert address_problem("#general") and address_problem("c0123abc") and not address_problem("C0123ABCD")
+
+
+def test_an_adapter_whose_constructor_raises_is_down_and_the_hub_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A plugin's `__init__` raising (`int("127.0.0.1:18392")`) stopped `run` and `check` with a
+    traceback and exit 1: a restart loop under systemd. That network is down, named; the rest runs."""
+    import adapters.loopback
+    from chatops.adapter import NotLoaded
+    from chatops.hub import Hub
+
+    def broken(self: object, name: str, settings: object = None) -> None:
+        raise ValueError("invalid literal for int() with base 10: '127.0.0.1:18392'")
+
+    monkeypatch.setattr(adapters.loopback.Adapter, "__init__", broken)
+    hub = Hub(settings_for(tmp_path, adapters={"loopback": {"name": "loop"}}), tty=False)
+    loop = hub.adapters["loop"]
+    assert isinstance(loop, NotLoaded) and not loop.health.connected
+    assert "its adapter raised ValueError: invalid literal" in loop.health.detail
+    assert "adapter loop (loopback) could not be built" in caplog.text
+
+
+async def test_a_reply_whose_send_never_returns_is_given_up_and_said(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A send that hangs held its conversation's lane for good, without a log line."""
+    import chatops.hub
+    from chatops.message import Address, Reply
+
+    hub = chatops.hub.Hub(settings_for(tmp_path, adapters={"loopback": {"name": "loop"}}), tty=False)
+
+    async def hangs(address: Address, reply: Reply) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(hub.adapters["loop"], "send", hangs)
+    monkeypatch.setattr(chatops.hub, "REPLY_SEND_TIMEOUT", 0.05)
+    async with asyncio.timeout(5):
+        await hub.send(Address("loop", "alice", True), Reply("hello"))
+    assert "a reply to alice through loop was given up: the adapter's send did not return within 0.05s" in caplog.text

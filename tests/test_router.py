@@ -268,6 +268,32 @@ async def pick(ctx: Context, count: int, colour: Literal["red", "blue"] = "red")
     return f"{count} {colour}"
 
 
+@command("quit", permission="help")
+async def quit_(ctx: Context) -> str:
+    """A plugin's handler calling sys.exit (argparse's --help does)."""
+    raise SystemExit(3)
+
+
+@command("orphan", permission="help")
+async def orphan(ctx: Context) -> str:
+    """Awaits a task someone else cancelled."""
+    task = asyncio.get_running_loop().create_task(asyncio.sleep(10))
+    task.cancel()
+    return str(await task)
+
+
+async def test_a_handler_exiting_or_cancelled_from_within_is_answered_and_the_hub_lives(
+        hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
+    """`sys.exit(3)` in a plugin's handler stopped the whole hub (exit 3); a CancelledError it
+    raised itself left its conversation without an answer (and killed the console's reader)."""
+    router = Router(hub, CommandSet([quit_.__chatops_command__, orphan.__chatops_command__]), hub.access,
+                    lambda *a: None, hub.home.find)
+    for line in ("quit", "orphan"):
+        outcome, replies = await router.run(message(line))
+        assert outcome == "error" and replies[0].text.startswith(f"Sorry, {line} failed (incident "), replies
+    assert "SystemExit: 3" in caplog.text and "CancelledError" in caplog.text
+
+
 async def test_handler_exception_becomes_an_apology(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
     router = Router(hub, CommandSet([boom.__chatops_command__, pick.__chatops_command__]), hub.access,
                     lambda *a: None, hub.home.find)
