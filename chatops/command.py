@@ -224,6 +224,11 @@ def _parameters(func: Callable[..., Any]) -> tuple[Parameter, ...]:
             hint = DURATION if any(getattr(m, "func", None) is parse_duration for m in metadata) else base
             args = typing.get_args(hint)                    # `Annotated[Literal[...], ...]`: its choices
         kind: type | tuple[str, ...] = tuple(args) if typing.get_origin(hint) is typing.Literal else hint
+        if not isinstance(kind, tuple) and kind not in (str, int, float, bool, DURATION):
+            # `day: datetime.date` reached the handler as the text typed: said at import instead.
+            raise TypeError(f"{getattr(func, '__qualname__', func)!r}: parameter {pname!r} is a {hint!r}; a command "
+                            "takes str, int, float, bool, Duration or Literal[...] arguments (convert others in "
+                            "the handler from a str)")
         rest = param.kind is inspect.Parameter.VAR_POSITIONAL
         result.append(Parameter(pname, kind, optional or rest, rest))
     return tuple(result)

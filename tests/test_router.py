@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -553,3 +554,12 @@ async def test_did_you_mean_guesses_only_what_is_close_or_said_later(tmp_path: P
         "hlep": "Unknown command 'hlep'. Did you mean help?",
         "please show the history of salon": "Unknown command 'please'. Did you mean history?",
         "swich heater on": "Unknown command 'swich'. Did you mean switch?"}
+
+
+def test_a_parameter_of_a_type_the_router_cannot_convert_is_refused_at_import() -> None:
+    """`day: datetime.date` reached the handler as the text typed, a str."""
+    with pytest.raises(TypeError, match="parameter 'day' is a <class 'datetime.date'>; a command takes str, int"):
+        @command("when", permission="help")
+        async def when(ctx: Context, day: datetime.date) -> str:
+            """When."""
+            return str(day)

@@ -18,4 +18,4 @@ def identity_problem(pattern: str) -> str | None:
 
 NETWORK = Network(name="tcplines", adapter="chatops_tcplines.adapter:Adapter",
                   settings="chatops_tcplines.adapter:Settings", example="tcplines:alice",
-                  identity_problem=identity_problem)
+                  identity_problem=identity_problem, pictures=False)     # as its Capabilities(images=False)
