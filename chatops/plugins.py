@@ -46,6 +46,10 @@ def validate_sections(modules: list[ModuleType], raw: dict[str, Any],
     for module in modules:
         config = declared_config(module)
         if config is None:
+            declared_wrong = getattr(module, "CONFIG", None)
+            if declared_wrong is not None:       # `CONFIG = ["clash", Settings]`: ignored, its table unread
+                problems.append(f"CONFIG of {module.__name__} must be a tuple (\"NAME\", Settings), a Section "
+                                f"subclass as Settings; it is {type(declared_wrong).__name__} {declared_wrong!r:.60}")
             continue
         if config[0] in owners:
             # One table and one storage for two plugins: each would read the other's settings

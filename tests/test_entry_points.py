@@ -409,3 +409,17 @@ def test_a_plugin_cli_that_imports_what_it_never_declared_is_said(tmp_path: Path
     assert out.returncode == 0, out.stderr
     assert "warning: the chatlog plugin's subcommands are left out: chatlog_cli:add cannot import " \
            "nonexistent_cli_lib (not among its requires" in out.stderr, out.stderr
+
+
+def test_a_config_declared_in_the_wrong_shape_is_said() -> None:
+    """`CONFIG = ["clash", Settings]` was ignored: its table reported unread, the handler's
+    `ctx.plugin.settings` None."""
+    import types
+
+    from chatops.plugins import validate_sections
+
+    module = types.ModuleType("chatops_clash.cmds")
+    module.CONFIG = ["clash", object]        # type: ignore[attr-defined]
+    _sections, problems = validate_sections([module], {})
+    assert problems == ["CONFIG of chatops_clash.cmds must be a tuple (\"NAME\", Settings), a Section subclass as "
+                        "Settings; it is list ['clash', <class 'object'>]"], problems
