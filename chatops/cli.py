@@ -37,6 +37,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = check_secrets(settings, console_forced=False)
     for warning in config_warnings(settings) + adapter_warnings(settings):
         print(f"warning: {warning}", file=sys.stderr)
+    from .command import PLUGIN_GROUP
+    from .entry_points import unread_groups
+    from .networks import GROUP
+    for warning in unread_groups((PLUGIN_GROUP, GROUP)):
+        print(f"warning: {warning}", file=sys.stderr)
     for plugin, why in sorted(_failed_plugins(settings).items()):
         print(f"warning: plugin {plugin} failed to load, and the hub starts without it: {why}", file=sys.stderr)
     if problems:

@@ -234,6 +234,9 @@ def _parameters(func: Callable[..., Any]) -> tuple[Parameter, ...]:
     return tuple(result)
 
 
+PLUGIN_GROUP = "chatops.commands"      # the entry-point group of command plugins
+
+
 # The placeholders of the usage lines, translated when shown (a plugin's own stay as written).
 PLACEHOLDERS = (N_("DEVICE"), N_("DURATION"), N_("COMMAND"), N_("CAMERA"), N_("COVER"), N_("LIGHT"),
                 N_("PERCENT"), N_("ROOM"), N_("RULE"), N_("VALUE"), N_("NAME"), N_("ID"), N_("DAY"),
@@ -371,7 +374,7 @@ def command_modules(names: tuple[str, ...] = BUILTIN_COMMAND_MODULES) -> tuple[l
 def _imported(names: tuple[str, ...]) -> tuple[list[ModuleType], dict[str, str]]:
     """Imported once per process: the config, `check` and the hub ask in turn, and a plugin that
     fails would fail, and be logged, each time."""
-    found = {path: name for name, path in entry_points("chatops.commands")}
+    found = {path: name for name, path in entry_points(PLUGIN_GROUP)}
     wanted = {**{n: n.rpartition(".")[2] for n in names if n not in found}, **found}
     modules: list[ModuleType] = []
     broken: dict[str, str] = {}

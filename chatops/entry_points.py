@@ -69,3 +69,18 @@ def _read(text: str, groups: dict[str, list[tuple[str, str]]]) -> None:
         elif group is not None and "=" in line:
             name, _, value = line.partition("=")
             group.append((name.strip(), value.strip()))
+
+
+def unread_groups(known: tuple[str, ...]) -> list[str]:
+    """What `chatops check` warns of: `chatops.` groups installed packages declare that are none
+    of the `known` ones the hub reads (`chatops.command`): the plugin was silently not there."""
+    import difflib
+
+    warnings = []
+    for group in sorted(set(_installed()) - set(known)):
+        close = difflib.get_close_matches(group, known, n=1)
+        meant = f"; did you mean {close[0]}?" if close else f"; the hub reads {' and '.join(known)}"
+        warnings.append(f"an installed package declares entry points in group {group}, which the hub does not "
+                        f"read{meant}")
+    return warnings
+

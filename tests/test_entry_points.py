@@ -423,3 +423,14 @@ def test_a_config_declared_in_the_wrong_shape_is_said() -> None:
     _sections, problems = validate_sections([module], {})
     assert problems == ["CONFIG of chatops_clash.cmds must be a tuple (\"NAME\", Settings), a Section subclass as "
                         "Settings; it is list ['clash', <class 'object'>]"], problems
+
+
+def test_a_misspelled_entry_point_group_is_warned_of(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[project.entry-points."chatops.command"]`: check said OK, the command was not there."""
+    import chatops.entry_points as found
+
+    monkeypatch.setattr(found, "_installed", lambda: {"chatops.command": [("colour", "chatops_clash.cmds")],
+                                                      "chatops.commands": []})
+    assert found.unread_groups(("chatops.commands", "chatops.adapters")) == [
+        "an installed package declares entry points in group chatops.command, which the hub does not read; did you "
+        "mean chatops.commands?"]
