@@ -316,8 +316,10 @@ def _identity_problems(user: str, settings: UserSettings) -> list[str]:
         if network is None and name in known.broken:
             continue                        # a plugin that failed to load: started without, and said
         if network is None:
-            problems.append(f"users.{user}.{name}: unknown key; known keys here: roles, language, pin_env, pin_file, "
-                            f"and the networks {', '.join(known.names)}")
+            close = difflib.get_close_matches(name, known.names, n=1)      # `filechatt`, `iirc`
+            meant = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(f"users.{user}.{name}: unknown key; {meant}{'K' if meant else 'k'}nown keys here: roles, "
+                            f"language, pin_env, pin_file, and the networks {', '.join(known.names)}")
             continue
         for pattern in patterns:
             problem = _hook(network.name, "identity_problem", network.identity_problem, pattern)

@@ -913,3 +913,8 @@ def test_an_empty_data_dir_or_a_country_in_words_is_said_plainly(tmp_path: Path)
     assert any(p.startswith("hub.data_dir: empty; name the folder of the hub's database and pictures") for p in problems)
     assert any(p.startswith("hub.default_country: 'France' is neither a calling code nor a two-letter region code")
                for p in problems), problems
+
+
+def test_a_misspelled_network_in_a_user_table_gets_a_did_you_mean(tmp_path: Path) -> None:
+    problems = problems_of('[users.owner]\nroles = ["admin"]\nxmmp = ["owner@example.org"]\n', tmp_path)
+    assert any(p.startswith("users.owner.xmmp: unknown key; did you mean 'xmpp'? Known keys here: roles") for p in problems), problems
