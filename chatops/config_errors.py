@@ -79,12 +79,13 @@ def format_errors(exc: ValidationError, model: type[Model], prefix: str = "", da
             close = difflib.get_close_matches(str(loc[-1]) if loc else "", [k.split(" ")[0] for k in known], n=1)
             twin = next((k for k in known if f" (or {loc[-1]})" in k or k.startswith(f"{loc[-1]} (or ")), None) \
                 if loc else None
+            home = _section_of(model, loc) if not prefix else None
             if twin:                        # `topic` beside `state_topic`: one key under two names
                 name, alias = twin.removesuffix(")").split(" (or ")
                 hint = f"; {name} and {alias} are one key under two names: keep one of them"
-            elif close:                     # `topik`: the one meant leads, before the list of forty
+            elif close and (home is None or len(loc) > 2):    # `topik`: the one meant, before the list of forty
                 hint = f"; did you mean {close[0]!r}? Known keys here: {', '.join(known)}"
-            elif not prefix and (home := _section_of(model, loc)) is not None:
+            elif home is not None:          # `name` under [mqtt]: [hub]'s exactly, not `username` roughly
                 # `language = "fr"` added at the end of the file lands in its last table ([[automations]]).
                 hint = (f"; {loc[-1]} is a key of [{home}]: a key belongs to the table whose header is above it, "
                         f"so move it under [{home}]")

@@ -68,6 +68,18 @@ def _levelled(home: Any, words: list[str]) -> tuple[Device, str] | None:
     return (device, words[-1]) if device is not None and _is_level(device, "on", words[-1:]) else None
 
 
+def _only_switches(ctx: Context, words: list[str]) -> str | None:
+    """`heater on 40%`: a level said to a device that only switches ("'40%' is not a duration");
+    what to say instead, or None when the words name no such device."""
+    body = [w for w in words[:-1] if STATE_WORDS.get(fold(w)) is None and fold(w) not in ("at", "a")]
+    device = ctx.home.find(" ".join(body)) if body else None
+    if device is None or device.control is not None:
+        return None
+    name = called(device, " ".join(body))
+    return _("{label} only switches: say {prefix}{name} on or {prefix}{name} off.").format(
+        label=name, prefix=ctx.prefix, name=name)
+
+
 def _switch_problem(device: Device, rest: list[str], said: str = "", usage: str = SWITCH_USAGE) -> str | None:
     """What `switch DEVICE STATE [for DURATION]` would answer about `rest`, driving nothing."""
     if (problem := _cannot_switch(device, said=said)) is not None:
@@ -299,6 +311,8 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     setting = ctx.hub.commands.find("set")
     if setting is not None and (levelled := _levelled(ctx.home, [device, *words])) is not None:
         return await setting.func(ctx, levelled[0].name, levelled[1])      # `lampe on 40%`: on, at 40 %
+    if words and words[-1].endswith(("%", "°")) and (only := _only_switches(ctx, [device, *words])) is not None:
+        raise CommandError(only)                                            # `heater on 40%`: not a duration
     name, state, hold = _switch_words(ctx.usage, [device, *words], lambda: _typed_verb(ctx))
     target = _device(ctx, name, SWITCHES)
     scheduling = ctx.hub.commands.find("in")

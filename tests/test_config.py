@@ -918,3 +918,10 @@ def test_an_empty_data_dir_or_a_country_in_words_is_said_plainly(tmp_path: Path)
 def test_a_misspelled_network_in_a_user_table_gets_a_did_you_mean(tmp_path: Path) -> None:
     problems = problems_of('[users.owner]\nroles = ["admin"]\nxmmp = ["owner@example.org"]\n', tmp_path)
     assert any(p.startswith("users.owner.xmmp: unknown key; did you mean 'xmpp'? Known keys here: roles") for p in problems), problems
+
+
+def test_a_key_of_another_table_is_sent_there_rather_than_to_a_look_alike(tmp_path: Path) -> None:
+    """`name` under [mqtt] was "did you mean 'username'?"."""
+    assert problems_of('[mqtt]\nname = "maison2"\n', tmp_path) == [
+        "mqtt.name: unknown key; name is a key of [hub]: a key belongs to the table whose header is above it, so "
+        "move it under [hub]"]

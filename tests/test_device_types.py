@@ -495,7 +495,7 @@ async def test_english_says_the_level_after_the_state(tmp_path: Path, mosquitto:
         assert await say(hub, "lampe on 400%") == "lampe takes 0 to 100 % in steps of 1; 400 is out of range."
         assert (await say(hub, "in 1m lampe on 20%")).startswith("Timer #1: lampe on 20% at ")
         assert (await say(hub, "in 1m lampe on 200%")).startswith("Not scheduled: lampe takes 0 to 100 %")
-        assert "is not a duration" in await say(hub, "heater on 40%")        # no level to set: as before
+        assert await say(hub, "heater on 40%") == "heater only switches: say heater on or heater off."
 
 
 @pytest_servers
