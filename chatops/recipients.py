@@ -76,7 +76,11 @@ def notify_default_to(settings: Settings) -> list[str]:
     (the users whose roles grant everything). A script's `Dishwasher done`, published without
     a recipient on a fresh install, reached only the log; the people who run the hub are the
     ones such a message is for, and the storage alarm goes to them already."""
-    if settings.notify.default_to:
-        return list(settings.notify.default_to)
+    return list(settings.notify.default_to) or admin_names(settings)
+
+
+def admin_names(settings: Settings) -> list[str]:
+    """The users whose roles grant everything: the ones told of what names nobody (a storage
+    failure, a notification without recipients)."""
     from .auth import expand_roles
     return [name for name, user in settings.users.items() if "*" in expand_roles(settings.roles, user.roles)]

@@ -221,8 +221,9 @@ class Router:
                 return Reply(refused.answer) if refused.answer else None
             return Reply(_("Put your PIN word in front of a command, e.g. \"PIN chauffage on\"; "
                            "{prefix}help lists the commands.").format(prefix=self._prefix(message)))
-        # A device's shorthand (`lampe 40%`) is named by its words, not by the `set` it stands for.
-        named = word if spec is None or self.commands.find(words[0]) is not None else ""
+        # A device's shorthand (`lampe 40%`) is named by its words, not by the `set` it stands for:
+        # `_resolve` gives the first word itself when it named the command, else the command's name.
+        named = word if words and words[0] == word else ""
         refusal = self.access.authorize(message.sender.rate_key, user, spec, pin, forgeable=forgeable, word=named,
                                         said=" ".join(words), shown_as="" if message.address.direct else message.sender.display,
                                         shared_by=self.auth.shared_by(message.sender) if user is None else ())

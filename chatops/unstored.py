@@ -23,7 +23,7 @@ from .i18n import _, speaking
 from .log_fold import FoldedLog
 from .message import Reply
 from .outbox import STORE_RETRY_CAP
-from .recipients import headed
+from .recipients import admin_names, headed
 from .reminders import shown_rule
 from .store import alerts as alert_rows, deliveries
 
@@ -430,7 +430,7 @@ class Unstored:
 
     def admins(self) -> list[Recipient]:
         """Every address of the users whose roles grant everything."""
-        return self.engine.recipients([name for name, user in self.hub.auth.users.items() if "*" in user.grants])
+        return self.engine.recipients(admin_names(self.hub.settings))
 
     async def send(self, recipients: list[Recipient], text: Callable[[str | None], str],
                    told: set[tuple[str, str]] | None = None) -> set[tuple[str, str]]:

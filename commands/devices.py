@@ -49,33 +49,38 @@ SWITCH_USAGE = "switch DEVICE on|off|toggle [for DURATION]"
 ON_USAGE, OFF_USAGE = "allume DEVICE [pendant DURATION]", "éteins DEVICE [pendant DURATION]"
 
 
-def _levelled(home: Any, words: list[str]) -> tuple[Device, str] | None:
-    """`lampe on 40%`, `lampe on at 40`, `on lampe at 40%` (`turn on lampe at 40%`): the device,
-    one with a level, and the level; None for any other line. English says the level after the
-    state, as French says `allume la lampe à 40%`; read as a duration, it was refused as one."""
-    if len(words) < 3:
+def _on_at_level(words: list[str]) -> tuple[str, str] | None:
+    """(the words naming a device, the level) of `lampe on 40%`, `lampe on at 40`, `on lampe at
+    40%` (`turn on lampe at 40%`), or None: English says the level after the state, as French
+    says `allume la lampe à 40%`, and read as a duration it was refused as one."""
+    if len(words) < 3 or not (words[-1].endswith(("%", "°")) or _NUMBER.fullmatch(words[-1])):
         return None
     body = words[:-1]
     if fold(body[-1]) in ("at", "a"):
         body = body[:-1]
     if len(body) >= 2 and STATE_WORDS.get(fold(body[-1])) == "on":
-        name = body[:-1]
-    elif len(body) >= 2 and STATE_WORDS.get(fold(body[0])) == "on":
-        name = body[1:]
-    else:
-        return None
-    device = home.find(" ".join(name))
-    return (device, words[-1]) if device is not None and _is_level(device, "on", words[-1:]) else None
+        return " ".join(body[:-1]), words[-1]
+    if len(body) >= 2 and STATE_WORDS.get(fold(body[0])) == "on":
+        return " ".join(body[1:]), words[-1]
+    return None
+
+
+def _levelled(home: Any, words: list[str]) -> tuple[Device, str] | None:
+    """The device with a level and the level of an `_on_at_level` line; None for any other."""
+    said = _on_at_level(words)
+    device = home.find(said[0]) if said is not None else None
+    return (device, said[1]) if said is not None and device is not None and _is_level(device, "on", [said[1]]) \
+        else None
 
 
 def _only_switches(ctx: Context, words: list[str]) -> str | None:
     """`heater on 40%`: a level said to a device that only switches ("'40%' is not a duration");
     what to say instead, or None when the words name no such device."""
-    body = [w for w in words[:-1] if STATE_WORDS.get(fold(w)) is None and fold(w) not in ("at", "a")]
-    device = ctx.home.find(" ".join(body)) if body else None
+    said = _on_at_level(words)
+    device = ctx.home.find(said[0]) if said is not None and said[1][-1:] in ("%", "°") else None
     if device is None or device.control is not None:
         return None
-    name = called(device, " ".join(body))
+    name = called(device, said[0]) if said is not None else device.name
     return _("{label} only switches: say {prefix}{name} on or {prefix}{name} off.").format(
         label=name, prefix=ctx.prefix, name=name)
 
@@ -84,8 +89,8 @@ def _switch_problem(device: Device, rest: list[str], said: str = "", usage: str 
     """What `switch DEVICE STATE [for DURATION]` would answer about `rest`, driving nothing."""
     if (problem := _cannot_switch(device, said=said)) is not None:
         return problem
-    if len(rest) >= 2 and STATE_WORDS.get(fold(rest[0])) == "on" and _is_level(device, "on", rest[-1:]) \
-            and (len(rest) == 2 or (len(rest) == 3 and fold(rest[1]) in ("at", "a"))):
+    if len(rest) <= 3 and (level := _on_at_level(["_", *rest])) is not None and level[0] == "_" \
+            and _is_level(device, "on", [level[1]]):
         try:                                        # `lampe on 40%`: on at a level
             device.action(rest[-1])
         except ActionError as exc:
@@ -311,7 +316,7 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     setting = ctx.hub.commands.find("set")
     if setting is not None and (levelled := _levelled(ctx.home, [device, *words])) is not None:
         return await setting.func(ctx, levelled[0].name, levelled[1])      # `lampe on 40%`: on, at 40 %
-    if words and words[-1].endswith(("%", "°")) and (only := _only_switches(ctx, [device, *words])) is not None:
+    if (only := _only_switches(ctx, [device, *words])) is not None:
         raise CommandError(only)                                            # `heater on 40%`: not a duration
     name, state, hold = _switch_words(ctx.usage, [device, *words], lambda: _typed_verb(ctx))
     target = _device(ctx, name, SWITCHES)
