@@ -82,6 +82,8 @@ def read_secret(section: Model, key: str, base_dir: Path | None = None) -> str |
         except OSError as exc:
             hint = "" if exc.errno != errno.EACCES else \
                 f" (the hub runs as {getpass.getuser()}: sudo chown {getpass.getuser()} {path} && sudo chmod 600 {path})"
+            if exc.errno == errno.EISDIR:
+                hint = f" ({key}_file names the file holding the secret, not its folder: e.g. {path / (key + '.secret')})"
             raise ConfigError([f"{key}_file: cannot read {path}: {exc.strerror}{hint}"]) from None
         if not value:
             raise ConfigError([f"{key}_file: {path} is empty; write the secret in it"])

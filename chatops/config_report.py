@@ -31,7 +31,9 @@ def secret_file_warnings(section: Model, prefix: str, base_dir: Path) -> list[st
             info = path.stat()
         except OSError:
             continue
-        if info.st_mode & (stat.S_IRGRP | stat.S_IROTH):
+        # A folder named here (`token_file = "/etc"`) cannot be read as a secret: check_secrets
+        # says so; `chmod 600` on it would be ruinous advice.
+        if stat.S_ISREG(info.st_mode) and info.st_mode & (stat.S_IRGRP | stat.S_IROTH):
             # Owned by another account (made by root for the service), chmod 600 alone would lock
             # the hub out of its own secret: the owner changes first.
             fix = f"chmod 600 {path}" if info.st_uid == os.geteuid() else \

@@ -22,6 +22,10 @@ _enter_task = getattr(tasks, "_enter_task", None)
 _leave_task = getattr(tasks, "_leave_task", None)
 
 
+class Expired(TimeoutError):
+    """`within`'s time ran out (a TimeoutError the awaited code raised itself is not this)."""
+
+
 class Started:
     """A coroutine whose first step ran and which now waits on `waiting_on`: `rest_of` it.
     `thrown`: a cancellation its task got before it awaited the rest (rest_of passes it on)."""
@@ -82,3 +86,20 @@ def rest_of(coro: Any, waiting_on: Any, thrown: BaseException | None = None) -> 
                 waiting_on = coro.send(sent)
             except StopIteration as done:
                 return done.value
+
+
+async def within(coro: Coroutine[Any, Any, Any], seconds: float) -> Any:
+    """`coro`'s result, its rest bounded by `seconds` (Expired when they run out). Its first step
+    runs untimed: most sends and answers end there, and asyncio.timeout's timer (a heap entry
+    made and cancelled) cost a tenth of the hub's time per command (bench.throughput)."""
+    try:
+        waiting_on = coro.send(None)
+    except StopIteration as done:
+        return done.value
+    try:
+        async with asyncio.timeout(seconds) as limit:
+            return await rest_of(coro, waiting_on)
+    except TimeoutError:
+        if limit.expired():
+            raise Expired from None
+        raise

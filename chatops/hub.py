@@ -34,6 +34,7 @@ from .broker import BrokerMissing, embedded_broker, embedded_secret, embedded_us
 from .cameras import Cameras
 from .clock import JUMP_CHECK_EVERY, SYSTEM_CLOCK, Clock, watch_jumps
 from .durations import format_duration
+from .eager import Expired, within
 from .command import CommandSet, CommandSpec
 from .plugins import Plugin, Storage, declared_config
 from .config import ConfigError, Settings, loaded_adapter_class
@@ -482,15 +483,11 @@ class Hub:
         try:
             # A send that never returns (a plugin's bug, a network that stopped reading) held its
             # conversation's lane for good, without a word: given up after a long while, said.
-            async with asyncio.timeout(REPLY_SEND_TIMEOUT) as limit:
-                await self.send_through(adapter, address, reply)
+            await within(self.send_through(adapter, address, reply), REPLY_SEND_TIMEOUT)
             self.metrics.message_out(address.adapter)
         except asyncio.CancelledError:
             raise
-        except TimeoutError:
-            if not limit.expired():
-                log.exception("sending a reply through %s failed", address.adapter)
-                return
+        except Expired:
             log.warning("a reply to %s through %s was given up: the adapter's send did not return within %gs",
                         address.target, address.adapter, REPLY_SEND_TIMEOUT)
         except (RetryLater, ConnectionError, Unread) as exc:     # a network's own refusal, already worded

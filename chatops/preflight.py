@@ -83,6 +83,12 @@ def data_dir_message(settings: Settings, path: Path, existed: bool, reason: str)
     unit = f", or, under systemd's ProtectSystem=strict, add ReadWritePaths={path} to the unit" \
         if reason == os.strerror(errno.EROFS) else ""
     example = "/var/lib/chatops" if relative else "data"
+    # A file where the folder should be (data_dir naming chatops.db, a typo'd path): making it
+    # with `install -d` is no fix. Name the file on the way.
+    if (file := next((part for part in (path, *path.parents) if _is(part.is_file)), None)) is not None:
+        what = "is a file" if file == path else f"is under {file}, which is a file"
+        return (f"[hub] data_dir: {path} {what}, not a folder{relative}; set data_dir in [hub] to a folder "
+                f"{user} can write, e.g. data_dir = \"{example}\"")
     return (f"[hub] data_dir: {action} {path} ({reason}){relative}; create it for the user the hub runs as "
             f"({user}): sudo install -d -m 700 -o {user} {path}{unit}, or set data_dir in [hub] to a folder {user} "
             f"can write, e.g. data_dir = \"{example}\"")

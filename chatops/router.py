@@ -25,7 +25,7 @@ from .auth import User, fold
 from . import i18n
 from .command_line import BindError, bind, clean_text, command_words
 from .durations import format_duration
-from .eager import rest_of
+from .eager import within
 from .device_values import takes
 from .i18n import _
 from .command import CommandError, CommandSet, CommandSpec, Context, Shorthand, as_reply, shown_usage
@@ -293,12 +293,7 @@ class Router:
         if not inspect.iscoroutine(produced):
             async with asyncio.timeout(self.timeout):
                 return await produced
-        try:
-            waiting_on = produced.send(None)
-        except StopIteration as done:
-            return done.value
-        async with asyncio.timeout(self.timeout):
-            return await rest_of(produced, waiting_on)
+        return await within(produced, self.timeout)
 
     async def _steps(self, produced: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """The items of a progress handler, all within the handler timeout. The timer runs only

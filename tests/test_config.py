@@ -430,6 +430,10 @@ def locked_config(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
 def data_dir_error(config: Path, data_dir: Path, reason: str) -> str:
     import getpass
     user = getpass.getuser()
+    if reason == "Not a directory":          # as root: under a file, which no `install -d` mends
+        return (f"[hub] data_dir: {data_dir} is under {data_dir.parent}, which is a file, not a folder (a relative "
+                f"data_dir is taken from the config file's folder, {config.parent}); set data_dir in [hub] to a "
+                f"folder {user} can write, e.g. data_dir = \"/var/lib/chatops\"")
     return (f"[hub] data_dir: cannot create {data_dir} ({reason}) (a relative data_dir is taken from the config "
             f"file's folder, {config.parent}); create it for the user the hub runs as ({user}): sudo install -d "
             f"-m 700 -o {user} {data_dir}, or set data_dir in [hub] to a folder {user} can write, e.g. "
@@ -468,6 +472,20 @@ def test_a_data_dir_the_system_cannot_even_look_at_is_a_clean_error(tmp_path: Pa
     if command == "run":
         assert result.returncode == 2, result.stderr
         assert f"[hub] data_dir: cannot create {data_dir} (File name too long)" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_a_data_dir_naming_a_file_says_so_rather_than_how_to_create_it(tmp_path: Path, command: str) -> None:
+    database = tmp_path / "chatops.db"           # data_dir set to the database rather than its folder
+    database.write_bytes(b"")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[hub]\ndata_dir = "{database}"\n[web]\nenabled = false\n'
+                      '[mqtt]\nembedded_listen = "127.0.0.1:0"\n', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "chatops.cli", command, "--config", str(config)],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert f"[hub] data_dir: {database} is a file, not a folder; set data_dir in [hub] to a folder" in result.stderr
+    assert "install -d" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_check_creates_nothing_and_passes_for_a_data_dir_that_can_be_made(tmp_path: Path) -> None:

@@ -450,3 +450,20 @@ def test_a_secret_file_the_hub_account_cannot_read_says_whose_it_must_be(
     user = getpass.getuser()
     assert caught.value.problems == [f"token_file: cannot read {secret}: Permission denied (the hub runs as {user}: "
                                      f"sudo chown {user} {secret} && sudo chmod 600 {secret})"]
+
+
+def test_a_secret_file_naming_a_folder_says_what_to_name_and_advises_no_chmod(tmp_path: Path) -> None:
+    """`token_file = "/etc/chatops"`: check advised `chmod 600` on the folder (ruinous for /etc) and
+    said only "Is a directory"."""
+    folder = tmp_path / "chatops"
+    folder.mkdir(mode=0o755)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[hub]\ndata_dir = "{tmp_path / "data"}"\n[web]\nlisten = "127.0.0.1:0"\n'
+                      f'[mqtt]\nembedded_listen = "127.0.0.1:0"\n[web.notify_tokens]\n'
+                      f'cron = {{ token_file = "{folder}" }}\n', encoding="utf-8")
+    checked = subprocess.run([sys.executable, "-m", "chatops.cli", "check", "--config", str(config)],
+                             capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 2
+    assert (f"web.notify_tokens.cron.token_file: cannot read {folder}: Is a directory (token_file names the file "
+            f"holding the secret, not its folder: e.g. {folder / 'token.secret'})") in checked.stderr
+    assert "chmod" not in checked.stderr
