@@ -355,3 +355,19 @@ def test_every_test_security_md_names_exists() -> None:
     missing = [f"{path}::{name}" for path, name in named
                if not re.search(rf"^(async )?def {name}\(", (REPO / path).read_text(encoding="utf-8"), re.M)]
     assert missing == []
+
+
+def test_the_plugin_packaging_recipe_is_the_example_plugins() -> None:
+    """docs/plugins.md tells how to ship a catalogue; the example plugin is built by scripts/test
+    with it. `packages = [...]` alone made setuptools warn that the locale folders were ignored."""
+    example = tomllib.loads((ROOT / "tests/plugins/chatops-tcplines/pyproject.toml").read_text(encoding="utf-8"))
+    package = "chatops_tcplines"
+    setuptools = example["tool"]["setuptools"]
+    assert "packages" not in setuptools or isinstance(setuptools["packages"], dict)
+    include, data = setuptools["packages"]["find"]["include"], setuptools["package-data"][package]
+    doc = " ".join((ROOT / "docs/plugins.md").read_text(encoding="utf-8").split())
+
+    def shown(value: list[str]) -> str:
+        return repr(value).replace("'", '"').replace(package, "YOURPACKAGE")
+    assert f"`[tool.setuptools.packages.find] include = {shown(include)}`" in doc
+    assert f"`[tool.setuptools.package-data] YOURPACKAGE = {shown(data)}`" in doc
