@@ -307,18 +307,15 @@ class Adapter(AdapterBase):
         return e164(number, self.country)
 
     def identify(self, number: str) -> tuple[User | None, Identity]:
-        """The configured user owning `number` (E.164), and the identity to route with."""
+        """The configured user owning `number` (E.164), and the identity to route with: the
+        number itself, judged by the hub's one rule (chatops.auth, users' numbers read in
+        `users_country`). Not this modem's own reading of the patterns: with two modems of
+        different countries, `06 12 34 56 78` is another number to each, and a sender routed
+        under the pattern it matched here was taken for a user the rule says it is not."""
         hub = self._hub
         assert hub is not None
-        for user in hub.auth.users.values():
-            for pattern in user.settings.patterns("sms"):
-                if self.e164(pattern) == number:
-                    identity = Identity("sms", number, display=user.name)
-                    if hub.auth.user_for(identity) is not user:
-                        # Auth normalises with its own default country; the configured form matches it.
-                        identity = Identity("sms", pattern, display=user.name)
-                    return user, identity
-        return None, Identity("sms", number, display=number)
+        user = hub.auth.user_for(Identity("sms", number))
+        return user, Identity("sms", number, display=user.name if user is not None else number)
 
     # ---- sending -----------------------------------------------------------------------------
 

@@ -510,3 +510,32 @@ async def test_typography_goes_in_the_gsm_alphabet_so_help_costs_fewer_sms(adapt
     text = adapter.render([Reply("ack — acquitter l’alerte… « ack 1 », 1\u202f447")])
     assert text == "ack - acquitter l'alerte... \" ack 1 \", 1 447" and sms_text.fits_gsm7(text)
     assert adapter.render([Reply("salon: 20,5 °C")]) == "salon: 20,5 °C"
+
+
+async def test_a_modem_of_another_country_takes_no_stranger_for_a_user(tmp_path: Path) -> None:
+    """Two modems (France, Italy) and alice's number written as the French write it: the hub's
+    one rule (chatops.auth, the users' country: [hub] default_country when the modems differ)
+    says alice is +33612345678. The Italian modem read her pattern in Italy's plan
+    (+390612345678), recognised that stranger's number as alice's and routed it under her
+    pattern, past the rule: whoever texts from it was answered as alice (and could switch what
+    she may), while alice herself, on that modem, was ignored as a stranger."""
+    settings = settings_for(tmp_path / "data",
+                            adapters={"sms": [{"name": "sms_fr", "default_country": "+33"},
+                                              {"name": "sms_it", "default_country": "+39"}]},
+                            users={"alice": {"roles": ["family"], "sms": ["06 12 34 56 78"]}})
+    hub = Hub(settings)
+    italian: Adapter = hub.adapters["sms_it"]  # type: ignore[assignment]
+    italian._hub = hub
+    await hub.store.open()
+    try:
+        answers = await italian._answer(sms_text.Incoming("+390612345678", "whoami", "k1", ()), "+390612345678")
+        assert answers == [], f"a stranger's SMS gets no answer, and certainly not alice's: {answers}"
+        answers = await italian._answer(sms_text.Incoming("+33612345678", "whoami", "k2", ()), "+33612345678")
+        assert len(answers) == 1 and "alice" in answers[0]
+        for number, meant in (("+390612345678", None), ("+33612345678", "alice")):
+            user, identity = italian.identify(number)
+            assert (user.name if user else None) == meant, number
+            assert hub.auth.user_for(identity) is user, number      # what the router will judge
+            assert identity.id == number                             # routed as the number that wrote
+    finally:
+        await hub.store.close()
