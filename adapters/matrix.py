@@ -275,13 +275,18 @@ class Adapter(AdapterBase):
     async def _invited(self, room_id: str, invite: Any) -> None:
         """Join when a configured user invites the hub; reject (and audit) anyone else's invitation."""
         assert self._hub is not None
-        invitation = next((e for e in invite.invite_state
-                           if getattr(e, "state_key", None) == self.client.user_id
-                           and getattr(e, "membership", None) == "invite"), None)
-        if invitation is None:
+        # The stripped state of an invitation is written by the inviting server, unsigned: its
+        # homeserver puts the invite itself last, but a stranger's own server may put before it
+        # a member event "sent" by a configured user. Every one of them must be a user's.
+        invitations = [e for e in invite.invite_state
+                       if getattr(e, "state_key", None) == self.client.user_id
+                       and getattr(e, "membership", None) == "invite"]
+        if not invitations:
             return
-        inviter = invitation.sender
-        if self._hub.auth.user_for(Identity(self.network, inviter)) is None:
+        invitation = invitations[-1]
+        strangers = [e.sender for e in invitations if self._hub.auth.user_for(Identity(self.network, e.sender)) is None]
+        inviter = strangers[-1] if strangers else invitation.sender
+        if strangers:
             log.warning("%s: invitation to %s from %s, who is no configured user: declined",
                         self.name, room_id, inviter)
             self._hub.audit.record("refused", f"{self.network}:{inviter}", f"{self.name}:{room_id}",

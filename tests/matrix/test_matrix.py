@@ -550,3 +550,46 @@ async def test_a_declined_invitation_is_not_followed_by_a_new_room_for_every_mes
                     await asyncio.sleep(0.1)
             await alice.sync()
             assert alice.invites == {first}, f"no second room, no second invitation (restarted: {restart})"
+
+
+async def test_an_invitation_is_judged_by_every_invite_event_its_server_hands_over(tmp_path: Path) -> None:
+    """An invitation comes with "stripped state" that the inviting server writes, unsigned; the
+    homeserver puts the invite itself last (Synapse: `invited_state.append(invite)`). A stranger's
+    own homeserver could put in front a forged `m.room.member` for the hub "sent" by alice: the
+    first one found was believed, and the hub joined the stranger's room. Every invite event for
+    the hub in it must come from a configured user, or the invitation is declined and audited."""
+    import nio
+    from nio.responses import InviteInfo
+
+    alice, mallory, bot = "@alice:example.org", "@mallory:evil.example", "@maison:example.org"
+    settings = settings_for(tmp_path / "data", adapters={"matrix": {
+        "homeserver": "https://matrix.example.org", "user_id": bot, "access_token_env": "MATRIX_TOKEN"}},
+        users={"alice": {"roles": ["family"], "matrix": [alice]}})
+    hub = Hub(settings)
+    adapter = hub.adapters["matrix"]
+    adapter._hub = hub
+
+    class Client:
+        user_id = bot
+
+        def __init__(self) -> None:
+            self.joined: list[str] = []
+            self.left: list[str] = []
+
+        async def join(self, room: str) -> Any:
+            self.joined.append(room)
+            return nio.JoinResponse(room)
+
+        async def room_leave(self, room: str) -> None:
+            self.left.append(room)
+
+    def invite(sender: str) -> Any:
+        return nio.InviteMemberEvent.from_dict({"type": "m.room.member", "sender": sender, "state_key": bot,
+                                                "content": {"membership": "invite"}})
+
+    adapter.client = client = Client()
+    await adapter._invited("!evil:evil.example", InviteInfo([invite(alice), invite(mallory)]))   # forged first
+    assert client.joined == [] and client.left == ["!evil:evil.example"]
+    assert any(row[2] == f"matrix:{mallory}" for row in hub.audit._pending)
+    await adapter._invited("!home:example.org", InviteInfo([invite(alice)]))
+    assert client.joined == ["!home:example.org"]
