@@ -40,6 +40,7 @@ from chatops.config import ConfigError, read_secret
 from chatops.health import Health
 from chatops.message import Address, Attachment, Identity, Message, Reply
 from chatops.outbox import Undeliverable
+from chatops.router import MAX_INPUT_CHARS
 from chatops.store import processed
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ NEW_TEXT = frozenset({None, "thread_broadcast", "file_share", "me_message"})   #
 # ---- text: Slack's escaping, its <...> tokens, and its message size ---------------------
 
 _TOKEN = re.compile(r"<([@#!]?)([^<>|]*)(?:\|([^<>]*))?>")
+LOOKUPS_PER_LINE = 5        # names of people and channels a user's line may cost (users.info, conversations.info)
 
 
 def escape(text: str) -> str:
@@ -395,7 +397,7 @@ class Adapter(AdapterBase):
         ts = event.get("ts")
         if ts and not await self._first_time(f"post:{channel}:{ts}"):
             return                                              # the same post as `message` and `app_mention`
-        plain = await plain_text(text, self._user_name, self._channel_name)
+        plain = await plain_text(text, *self._resolvers(sender_id, text))
         sender = Identity(self.network, sender_id, display=await self._user_name(sender_id))
         # Slack redelivers an event late (the hub was away): a switch an hour late is not run.
         late = time.time() - float(ts or time.time())
@@ -417,10 +419,31 @@ class Adapter(AdapterBase):
             text = f"{command.lstrip('/')} {text}"
         if payload.get("response_url"):       # Slack honours it for 30 minutes
             self._response_urls[channel] = (str(payload["response_url"]), time.monotonic() + 25 * 60)
-        plain = await plain_text(text, self._user_name, self._channel_name)
+        plain = await plain_text(text, *self._resolvers(user, text))
         sender = Identity(self.network, user, display=await self._user_name(user))
         address = Address(self.name, channel, channel.startswith("D"))
         self._hub.dispatch(Message(sender, address, plain, addressed=True, raw=payload))
+
+    def _resolvers(self, sender_id: str, text: str) -> tuple[Callable[[str], Awaitable[str]],
+                                                              Callable[[str], Awaitable[str]]]:
+        """How the mentions of a line become names: every lookup is a call to Slack, made before
+        the router judges the line (its rate limit, its length), one after another in the one
+        consumer, 429 waits included. A stranger's line costs none (names already known, else the
+        id); a configured user's at most LOOKUPS_PER_LINE, none for a line too long to be run."""
+        assert self._hub is not None
+        user = self._hub.auth.user_for(Identity(self.network, sender_id))
+        left = [LOOKUPS_PER_LINE if user is not None and len(text) <= MAX_INPUT_CHARS else 0]
+
+        def bounded(known: dict[str, str], look_up: Callable[[str], Awaitable[str]]) -> Callable[[str], Awaitable[str]]:
+            async def name(ref: str) -> str:
+                if ref in known:
+                    return known[ref]
+                if left[0] <= 0:
+                    return ref
+                left[0] -= 1
+                return await look_up(ref)
+            return name
+        return bounded(self._names, self._user_name), bounded(self._channel_names, self._channel_name)
 
     async def _user_name(self, user_id: str) -> str:
         name = self._names.get(user_id)

@@ -453,3 +453,31 @@ async def test_a_scope_refused_while_running_is_said_and_the_outbox_waits(
         post = await slack_emulator.next_post(timeout=20)
         assert post["channel"] == "C0HOME" and post["text"] == "Washing machine done"
         assert adapter.health.connected
+
+
+async def test_a_strangers_mentions_cost_no_lookups_and_never_hold_up_a_user(
+        slack_settings: SettingsFactory, slack_emulator: SlackEmulator) -> None:
+    """Each `<@U…>` and `<#C…>` of a line was looked up (users.info, conversations.info) before
+    the router judged it, one call after another in the adapter's one consumer, 429 waits
+    included: a workspace member who is no configured user posted `!x <@U1> <@U2> …` (up to
+    40,000 characters, thousands of ids no cache holds, fresh ones each time) and every line of
+    everyone, an admin's `ack` too, waited behind thousands of calls. A stranger's line now
+    costs no lookup beyond their own name; a user's, a few, and none when it is too long to run."""
+    async with running(Hub(slack_settings())) as hub:
+        await connected(hub, slack_emulator)
+        mentions = " ".join(f"<@UX{n:05d}> <#CX{n:05d}>" for n in range(400))
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0BOB", "text": f"!temp {mentions}"})
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0BOB", "text": "!temp <@UY00001> <@UY00002> <#CY00001>",
+                                         "ts": recent("100.000200")})
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0ALICE", "text": "!temp salon <@UZ00001> " + mentions,
+                                         "ts": recent("100.000300")})
+        await slack_emulator.push_event({"type": "message", "channel": "C0HOME", "channel_type": "channel",
+                                         "user": "U0ALICE", "text": "!temp salon", "ts": recent("100.000400")})
+        posts = [await slack_emulator.next_post() for _ in range(4)]
+        assert posts[-1]["text"].startswith("salon: "), posts
+        looked_up = [c.params.get("user") or c.params.get("channel") for c in
+                     slack_emulator.calls_of("users.info") + slack_emulator.calls_of("conversations.info")]
+        assert [ref for ref in looked_up if ref[1:2] in ("X", "Y", "Z")] == [], looked_up
