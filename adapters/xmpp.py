@@ -32,7 +32,7 @@ from chatops.config import ConfigError, read_secret
 from chatops.health import Health
 from chatops.message import Address, Attachment, Identity, Message, Reply
 from adapters.xmpp_rpc_client import import_slixmpp
-
+from adapters.xmpp_roster import forget_strangers
 from adapters.xmpp_rooms import Room, RoomKeeper, register_muc
 from adapters.xmpp_settings import Settings
 
@@ -199,6 +199,7 @@ class Adapter(AdapterBase):
             xmpp.plugin["feature_mechanisms"].unencrypted_scram = True
         xmpp.auto_authorize = None          # subscriptions are decided in _on_subscribe
         xmpp.auto_subscribe = False
+        forget_strangers(xmpp, self)        # a stranger's presence leaves no roster entry (unbounded memory)
         on = self._on
         on(xmpp, "session_start", lambda _e: self._settle("start"))
         on(xmpp, "session_resumed", self._on_resumed)
@@ -237,7 +238,6 @@ class Adapter(AdapterBase):
         task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}-{name}")
         group = self._session_tasks if session else self._tasks
         group.add(task)
-
         def done(t: asyncio.Task[Any]) -> None:
             group.discard(t)
             if not t.cancelled() and t.exception() is not None:

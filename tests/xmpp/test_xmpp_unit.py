@@ -387,3 +387,28 @@ async def test_a_temporary_login_failure_is_retried_a_refused_password_is_not() 
         adapter._auth_failure = condition
         adapter._on_failed_auth(None)
         assert adapter._outcome.result() == outcome
+
+
+async def test_a_strangers_presences_from_ever_new_jids_leave_nothing_behind(adapter: Any) -> None:
+    """Directed presence reaches a full JID from anyone, no subscription needed (RFC 6121 4.6),
+    and slixmpp kept a roster node and item for every JID it came from (about 1.3 kB each): a
+    stranger's server sending presence from ever new JIDs (or resources) grew the hub's memory
+    without limit. A stranger's presence, subscription requests included, leaves nothing; a
+    configured user's and a room's are kept."""
+    xmpp = adapter.xmpp
+
+    def presence(frm: str, kind: str = "") -> None:
+        typed = f' type="{kind}"' if kind else ""
+        xmpp._spawn_event(ET.fromstring(f'<presence xmlns="jabber:client" from="{frm}" to="maison@localhost/hub"'
+                                        f'{typed}/>'))
+    before = len(xmpp.roster._rosters), len(xmpp.client_roster._jids)
+    for n in range(300):
+        presence(f"x{n}@evil.example/r")
+        presence(f"one@evil.example/r{n}")
+        presence(f"x{n}@evil.example/r", "unavailable")
+        presence(f"s{n}@evil.example", "subscribe")
+    assert (len(xmpp.roster._rosters), len(xmpp.client_roster._jids)) == before
+    presence("alice@localhost/phone")
+    presence(f"{ROOM}/bob")
+    assert {"alice@localhost", ROOM} <= set(xmpp.client_roster._jids)
+    assert xmpp.client_roster["alice@localhost"].resources
