@@ -31,7 +31,10 @@ if TYPE_CHECKING:
     from adapters.xmpp_settings import Settings
 
 log = logging.getLogger(__name__)
-
+# Ad-hoc sessions wait for their form up to 300 s, about 18 kB each: strangers (anyone on the
+# federated network, from ever new JIDs) hold at most this many at once, and each JID three.
+MOST_STRANGER_SESSIONS = 32
+MOST_SESSIONS_EACH = 3
 
 
 class HubService:
@@ -360,32 +363,53 @@ def install(xmpp: Any, service: HubService, settings: Settings, spawn: Spawn, on
     if settings.rpc:
         on(xmpp, "jabber_rpc_method_call", endpoints.on_call)
     if settings.adhoc:
-        guard_sessions(xmpp)
+        guard_sessions(xmpp, lambda jid: service.hub.auth.user_for(caller_of(jid, rooms())) is None)
     return endpoints
 
 
-def guard_sessions(xmpp: Any) -> None:
-    """An ad-hoc session is continued only by the full JID that started it.
+def guard_sessions(xmpp: Any, stranger: Callable[[Any], bool]) -> None:
+    """An ad-hoc session is continued only by the full JID that started it, and strangers
+    (`stranger(jid)`: no configured user) hold a bounded number of sessions.
 
     slixmpp finds a session by its id alone and runs the next step as whoever started it, so
     anyone who learnt an id could finish an admin's `switch` form as the admin. Its `command`
-    event handler is swapped for one that answers a stranger's step with `forbidden`."""
+    event handler is swapped for one that answers a stranger's step with `forbidden`. It also
+    kept every session started (the `command` form asks nothing first) for its timeout: past
+    MOST_STRANGER_SESSIONS of strangers' (MOST_SESSIONS_EACH of one JID), a start is answered
+    `resource-constraint`; a configured user's start never is."""
     adhoc = xmpp.plugin["xep_0050"]
     original = adhoc._handle_command_all
+    starting: list[str] = []            # bare JIDs of strangers whose start is being handled now
+
+    def refuse(iq: Any, kind: str, condition: str, text: str) -> None:
+        error = iq.reply()
+        error.error()
+        error["error"]["type"] = kind
+        error["error"]["condition"] = condition
+        error["error"]["text"] = text
+        error.send()
 
     async def only_the_starter(iq: Any) -> None:
         session = adhoc.sessions.get(iq["command"]["sessionid"])
         if session is not None and str(session.get("from")) != str(iq["from"]):
             log.warning("ad-hoc session %s of %s continued by %s: refused", iq["command"]["sessionid"],
                         session.get("from"), iq["from"])
-            error = iq.reply()
-            error.error()
-            error["error"]["type"] = "cancel"
-            error["error"]["condition"] = "forbidden"
-            error["error"]["text"] = "this session belongs to another client"
-            error.send()
+            refuse(iq, "cancel", "forbidden", "this session belongs to another client")
             return
-        await original(iq)
+        if session is not None or not stranger(iq["from"]):
+            await original(iq)
+            return
+        bare = str(iq["from"].bare)
+        held = [str(s["from"].bare) for s in adhoc.sessions.values()
+                if s.get("from") is not None and stranger(s["from"])] + starting
+        if len(held) >= MOST_STRANGER_SESSIONS or held.count(bare) >= MOST_SESSIONS_EACH:
+            refuse(iq, "wait", "resource-constraint", "too many ad-hoc sessions open; finish one or try later")
+            return
+        starting.append(bare)
+        try:
+            await original(iq)
+        finally:
+            starting.remove(bare)
 
     xmpp.del_event_handler("command", original)
     xmpp.add_event_handler("command", only_the_starter)

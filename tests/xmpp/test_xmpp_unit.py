@@ -412,3 +412,38 @@ async def test_a_strangers_presences_from_ever_new_jids_leave_nothing_behind(ada
     presence(f"{ROOM}/bob")
     assert {"alice@localhost", ROOM} <= set(xmpp.client_roster._jids)
     assert xmpp.client_roster["alice@localhost"].resources
+
+
+async def test_strangers_hold_a_bounded_number_of_ad_hoc_sessions(adapter: Any, monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    """Starting the `command` ad-hoc command asked nothing of the caller (no permission, no rate
+    token) and slixmpp kept each session, a form of about 18 kB, for its 300 s timeout: a
+    stranger's server starting sessions from ever new JIDs held memory without limit. Strangers
+    now hold at most MOST_STRANGER_SESSIONS open, three each; past that a start is answered
+    `resource-constraint`. A configured user's start is never refused by strangers' sessions."""
+    from adapters.xmpp_rpc import MOST_STRANGER_SESSIONS
+    from chatops.testing import wait_for
+
+    xmpp = adapter.xmpp
+    adhoc = xmpp.plugin["xep_0050"]
+    sent: list[Any] = []
+    monkeypatch.setattr(xmpp, "send", lambda stanza, *args, **kwargs: sent.append(stanza))
+    adapter._rpc.session_started()
+    await wait_for(lambda: len(adhoc.commands) == 3)
+
+    def start(frm: str, n: int) -> None:
+        xmpp._spawn_event(ET.fromstring(
+            f'<iq xmlns="jabber:client" type="set" id="s{n}" from="{frm}" to="{xmpp.boundjid.full}">'
+            '<command xmlns="http://jabber.org/protocol/commands" node="command" action="execute"/></iq>'))
+    for n in range(400):
+        start(f"s{n}@evil.example/r", n)
+    for n in range(10):
+        start("one@evil.example/r", 1000 + n)
+    await wait_for(lambda: len(sent) == 410)
+    assert len(adhoc.sessions) <= MOST_STRANGER_SESSIONS
+    refused = [s for s in sent if s["type"] == "error"]
+    assert len(refused) >= 410 - MOST_STRANGER_SESSIONS
+    assert {s["error"]["condition"] for s in refused} == {"resource-constraint"}
+    start("alice@localhost/phone", 2000)
+    await wait_for(lambda: len(sent) == 411)
+    assert sent[-1]["type"] == "result" and sent[-1]["command"]["sessionid"] in adhoc.sessions
