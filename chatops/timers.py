@@ -29,6 +29,7 @@ from .home import format_value
 from .i18n import _, speaking
 from .message import AUTOMATION, Address, Reply
 from .outbox import STORE_RETRY_CAP
+from .recipients import admin_names
 from .schedule import Recurrence, local_time, zone
 from .store import timers as rows
 
@@ -342,6 +343,9 @@ class Timers:
             await self.hub.automations.run(timer.command, f"schedule {timer.recurrence.label}")
             return
         outcome: list[str] = []
+        if timer.kind == "restore" and timer.owner not in self.hub.auth.users:
+            await self._restore_orphaned(timer)
+            return
         if timer.kind == "restore":
             # Part of a `for 2h` its owner was allowed: the switch back runs whatever came since.
             replies = await self._restore(timer)
@@ -408,6 +412,28 @@ class Timers:
             return [Reply(text.format(label=device.label, who=by, state=now_shown,
                                       back=format_value(bool(data.get("back")))))]
         return await self.hub.run_as(timer.owner, f"switch {device.name} {back.lower()}", timer.address)
+
+    async def _restore_orphaned(self, timer: Timer) -> None:
+        """A `for 2h` whose owner has left the config: its switch back is not run in nobody's
+        name (device commands need a configured user); the admins are told where the device
+        stays and what to say. It failed in the log alone, and the heater stayed on unsaid."""
+        device = self.hub.home.devices.get(str(timer.data.get("device")))
+        back = bool(timer.data.get("back"))
+        current = await self._state_of(device) if device is not None else None
+        self._audit(timer, "timer", f"not switched back: {timer.owner} is no longer a configured user")
+        if device is None or timer.data.get("superseded_by") or (current is not None and bool(current) == back):
+            return                                # nothing left to switch back, or someone took it over
+        engine = self.hub.alerts
+        for admin in admin_names(self.hub.settings):
+            with speaking(self.hub.auth.language_of(admin)):
+                state = format_value(bool(current)) if current is not None else _("in an unknown state")
+                text = _("Timer #{id}: {owner} is no longer a configured user, so {label} was not switched back "
+                         "{back} as they asked; it stays {state}. Say {command} to switch it back.").format(
+                    id=timer.id, owner=timer.owner, label=device.label, back=format_value(back), state=state,
+                    command=f"switch {device.name} {'on' if back else 'off'}")
+            for where in engine.recipients([admin]):
+                await engine.outbox.queue(engine.address_of(where), admin, "timer", [Reply(text, notice=True)],
+                                          self.clock.time())
 
     async def deliver(self, address: Address, recipient: str, kind: str, replies: list[Reply]) -> None:
         """Queue `replies` for `address` in the durable outbox (sent when that network is up); set

@@ -269,6 +269,28 @@ async def test_a_timer_stops_when_its_owner_may_no_longer_set_timers(tmp_path: P
         assert (await say(hub, "timers")) == "#1 paused kid: read salon (once, set for in 2s)"
 
 
+async def test_a_switch_back_whose_owner_left_the_config_is_told_to_the_admins(tmp_path: Path,
+                                                                             mosquitto: Mosquitto) -> None:
+    """fam says `chauffage on for 5s`, then leaves the config: the switch back failed in the log
+    alone (a KeyError), and the heater stayed on without a word. It is not run in nobody's name;
+    the admins are told where the heater stays and what to say."""
+    async with started(hub_for(tmp_path, mosquitto)) as hub:
+        await say(hub, "chauffage off")
+        assert "then back OFF (timer #1)" in await say(hub, "chauffage on for 5s", sender="fam")
+    users = {name: user for name, user in USERS.items() if name != "fam"}
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": True},
+                            adapters={"loopback": {"name": "loop"}}, users=users, roles=ROLES, automations=[])
+    async with started(Hub(settings, tty=False)) as hub:
+        await wait_for(lambda: hub.home.devices["heater"].reading.value is False)   # the new simulator's start
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as wall:             # on at the wall, before it is due
+            await wall.publish("zigbee2mqtt/heater/set", '{"state": "ON"}', qos=1)
+        await wait_for(lambda: hub.home.devices["heater"].reading.value is True)
+        assert await next_result(hub) == ("Timer #1: fam is no longer a configured user, so heater was not switched "
+                                          "back OFF as they asked; it stays ON. Say switch heater off to switch it "
+                                          "back.")
+        assert hub.home.devices["heater"].reading.value is True
+
+
 async def test_one_person_has_at_most_fifty_timers(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with started(hub_for(tmp_path, mosquitto, rate_limit=1000)) as hub:
         for _ in range(50):
