@@ -734,3 +734,24 @@ async def test_the_admins_are_told_when_the_hub_starts_with_the_broker_down(tmp_
         hub.stop()
         await asyncio.wait_for(task, 15)
         mosquitto.start()
+
+
+async def test_keys_of_handled_messages_are_kept_a_month_however_long_the_hub_runs(tmp_path: Path) -> None:
+    """The keys that stop a redelivered message running twice were forgotten only when an
+    adapter started (Telegram's never): a hub up for a year kept every one."""
+    import time
+
+    from chatops.store import Store, processed
+
+    store = Store(tmp_path / "chatops.db")
+    await store.open()
+    try:
+        old = time.time() - 31 * 86400
+        await store.call(lambda: [processed.mark(store.db, key, old) for key in ("telegram:7:1", "slack:T:e1")])
+        await store.call(processed.mark, store.db, "telegram:7:2", time.time() - 86400)
+        assert await store.mark_processed("telegram:7:3") is True
+        assert not await store.was_processed("telegram:7:1") and not await store.was_processed("slack:T:e1")
+        assert await store.was_processed("telegram:7:2"), "a day old: still kept"
+        assert await store.mark_processed("telegram:7:2") is False, "and still never run twice"
+    finally:
+        await store.close()

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from ..health import Health
 from ..private import private_dir, private_file
+from . import processed
 
 log = logging.getLogger(__name__)
 # Errors about a statement (a constraint, a misuse), not about the database: they say nothing
@@ -38,6 +39,8 @@ DISK_ERRORS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO})
 audit_log = logging.getLogger("chatops.audit")
 T = TypeVar("T")
 REOPEN_EVERY = 10.0         # seconds between tries to open for writing a database found read-only
+PROCESSED_KEPT = 30 * 86400  # seconds a handled message's key is kept: no network redelivers later
+PROCESSED_PRUNE_EVERY = 3600.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -81,6 +84,7 @@ class Store:
         self._read_only: str | None = None      # why the database, found read-only at start, is not written
         self._next_reopen = 0.0
         self.reopen_every = REOPEN_EVERY
+        self._next_prune = 0.0                  # monotonic: when mark_processed next forgets old keys
 
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
@@ -280,7 +284,16 @@ class Store:
             return False
         unsaved = list(self._unsaved_keys)
 
+        prune = time.monotonic() >= self._next_prune
+        if prune:
+            self._next_prune = time.monotonic() + PROCESSED_PRUNE_EVERY
+
         def insert() -> bool:
+            if prune:
+                # Kept for a month, whatever the network and however long the hub runs: keys
+                # were forgotten only at an adapter's start (Telegram's never), so a hub up for
+                # a year, or a member's slow flood on Slack, grew the table without end.
+                processed.forget(self.db, "", time.time() - PROCESSED_KEPT)
             if unsaved:
                 self.db.executemany("INSERT OR IGNORE INTO processed(key, at) VALUES (?, ?)",
                                     [(k, time.time()) for k in unsaved])
