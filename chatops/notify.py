@@ -361,6 +361,24 @@ class Notifications:
         store = self.hub.store
         return await store.call(alert_rows.open_by_rule, store.db, rule)
 
+    async def status_within(self, notice_id: int, seconds: float) -> dict[str, Any] | None:
+        """`status`, once each recipient has it on one of their addresses (or none of theirs is
+        still being tried), or `seconds` have passed: the long poll of `GET /api/notify/ID?wait=S`,
+        woken by the outbox's passes, not polled. (A user's web chat left unread does not hold it
+        once their phone has it.)"""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            passed = self.hub.alerts.outbox.next_pass()
+            status = await self.status(notice_id)
+            if status is None or _settled(status["recipients"]):
+                return status
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await passed.wait()
+            except TimeoutError:
+                return status
+
     async def status(self, notice_id: int) -> dict[str, Any] | None:
         """A notification's state and each recipient's: delivered, pending (with the last error), failed."""
         store = self.hub.store
@@ -532,3 +550,10 @@ class Notifications:
             if not exc.told:
                 log.warning("notify: a message on %s is lost: storage fails and nobody could be told", topic)
 
+
+def _settled(recipients: list[dict[str, Any]]) -> bool:
+    """Whether every recipient has it on one address, or has none still being tried."""
+    by_recipient: dict[str, list[str]] = {}
+    for entry in recipients:
+        by_recipient.setdefault(entry["recipient"] or entry["address"], []).append(entry["state"])
+    return all("delivered" in states or "pending" not in states for states in by_recipient.values())

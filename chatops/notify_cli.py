@@ -26,6 +26,7 @@ TOKEN_ENV = "CHATOPS_NOTIFY_TOKEN"
 URL_ENV = "CHATOPS_URL"
 TIMEOUT = 30.0
 WAIT_DEFAULT_S = 60.0
+ASK_AT_MOST = 55.0          # seconds one status ask is held by the hub (it holds at most 60)
 STILL_PENDING = 3           # --wait's exit status when some recipient has not got it yet
 
 
@@ -141,18 +142,20 @@ def cmd_notify(args: argparse.Namespace) -> int:
 
 
 def _wait_for(status_url: str, token: str, context: ssl.SSLContext | None, seconds: float) -> int:
-    """Ask the hub for the notification's status, more and more slowly (0.1 s up to 2 s), until
-    every recipient has it on one of their addresses, or none of theirs is still being tried, or
-    `seconds` have passed; say on stderr who did not get it, and why."""
+    """Ask the hub for the notification's status, each ask held by the hub until every recipient
+    has it on one of their addresses (or none of theirs is still being tried) or the time asked
+    has passed (`?wait=`, at most a minute an ask); say on stderr who did not get it, and why."""
     import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + max(0.0, seconds)
-    pause = 0.1
     while True:
-        request = urllib.request.Request(status_url, headers={"Authorization": f"Bearer {token}"})
+        left = max(0.0, deadline - time.monotonic())
+        held = min(left, ASK_AT_MOST)
+        request = urllib.request.Request(f"{status_url}?wait={held:.1f}", headers={"Authorization": f"Bearer {token}"})
+        asked = time.monotonic()
         try:
-            with _opener(context).open(request, timeout=TIMEOUT) as response:
+            with _opener(context).open(request, timeout=TIMEOUT + held) as response:
                 unreached = _unreached(json.loads(response.read() or b"{}").get("recipients") or [])
         except urllib.error.HTTPError as exc:
             print(f"chatops notify: sent, but its status cannot be read ({exc.code}): {_reason(exc)}",
@@ -163,11 +166,12 @@ def _wait_for(status_url: str, token: str, context: ssl.SSLContext | None, secon
                   file=sys.stderr)
             return 1
         waiting = any(e.get("state") == "pending" for entries in unreached.values() for e in entries)
-        left = deadline - time.monotonic()
-        if not waiting or left <= 0:
+        if not waiting or deadline - time.monotonic() <= 0:
             break
-        time.sleep(min(pause, left))      # a command-line client, not the hub's loop: nothing else waits
-        pause = min(pause * 2, 2.0)
+        if time.monotonic() - asked < held / 2:
+            # Answered at once while some are pending: a hub of a version that does not hold the
+            # ask. Asked again a moment later rather than at once, over and over.
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
     for recipient, entries in unreached.items():
         how = "has not got it yet" if any(e.get("state") == "pending" for e in entries) else "did not get it"
         why = "; ".join(f"{e.get('address')}: {e.get('error') or e.get('state')}" for e in entries)

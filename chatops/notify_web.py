@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 TOO_LARGE = f"the request is larger than {MAX_BODY:,} bytes (a picture of {MAX_IMAGE // 1024 // 1024} MB in base64, " \
     "and the rest)"
+MOST_WAIT = 60.0                  # seconds GET /api/notify/ID?wait= may hold a request (proxies cut longer ones)
 MOST_ALERTS_PER_CALL = 500        # a group of alerts in one webhook call (Alertmanager's max_alerts)
 _LEGACY_STATE = re.compile(r"^\[(alerting|ok|no data|pending|paused)\]\s*", re.IGNORECASE)
 SEVERITY_WORDS = {"critical": "critical", "page": "critical", "error": "critical", "high": "critical",
@@ -76,8 +77,16 @@ class NotifyApi:
             token = self._token(request)
         except Refused as exc:
             return _refusal(request, exc, self.said)
+        try:
+            wait = _wait_of(request)
+        except Refused as exc:
+            return _refusal(request, exc, self.said)
         notice_id = int(request.match_info["id"])
-        status = await self.notifications.status(notice_id) if notice_id < 2 ** 63 else None   # SQLite's largest
+        status = None
+        if notice_id < 2 ** 63:                 # SQLite's largest
+            status = await self.notifications.status(notice_id)
+            if wait and status is not None and _sent_with(status["source"], token):
+                status = await self.notifications.status_within(notice_id, wait)
         if status is None or not _sent_with(status["source"], token):
             return web.json_response({"error": f"no notification #{request.match_info['id']}"}, status=404)
         return web.json_response(status)
@@ -203,6 +212,20 @@ async def _body(request: web.Request) -> Any:
         return json_input.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refused(400, f"the body is not valid JSON: {exc}") from None
+
+
+def _wait_of(request: web.Request) -> float:
+    """`?wait=SECONDS`: how long a status read may wait for every recipient to have it (0: not)."""
+    given = request.query.get("wait")
+    if given is None:
+        return 0.0
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= MOST_WAIT:
+        raise Refused(400, f"wait is a number of seconds from 0 to {MOST_WAIT:g} (?wait=30), not {given[:40]!r}")
+    return seconds
 
 
 def _sent_with(source: str, token: str) -> bool:

@@ -72,6 +72,7 @@ class Outbox:
         self.hub = hub
         self._changed: dict[str, asyncio.Event] = {}
         self._pass_done: dict[str, asyncio.Event] = {}
+        self._any_pass = asyncio.Event()        # set (and replaced) after every network's pass
         self.sent_count = 0
         self.shown: set[int] = set()    # deliveries sent whose delivered mark is not written yet
         # Pieces of a delivery sent before a later one failed (a long text in two messages, a
@@ -163,9 +164,16 @@ class Outbox:
             store_backoff.reset()
             if passed := self._pass_done.pop(adapter_name, None):
                 passed.set()
+            self._any_pass.set()
+            self._any_pass = asyncio.Event()
             if more or not adapter.health.connected:    # down: resend the moment it is back
                 continue
             await until(self.hub.clock, upcoming, changed)
+
+    def next_pass(self) -> asyncio.Event:
+        """Set after the next delivery pass of any network (rows sent, failed or given up): taken
+        before reading a state, so that a pass between the read and the wait is not missed."""
+        return self._any_pass
 
     async def waiting(self) -> dict[str, int]:
         """Adapter name -> deliveries not sent yet (a network that is down, a modem that fails)."""

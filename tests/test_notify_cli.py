@@ -187,3 +187,52 @@ async def test_wait_tells_received_from_accepted(tmp_path: Path, mosquitto: Mosq
         code = await asyncio.to_thread(main, ["notify", "--url", url, "--to", "owner", "Second try"])
         assert code == 0
         loop.health.up()
+
+
+async def test_a_status_read_with_wait_is_answered_when_the_recipient_has_it(tmp_path: Path, mosquitto: Mosquitto,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`GET /api/notify/ID?wait=S` holds the answer until each recipient has it (woken by the
+    delivery, not polled), or S seconds; --wait asks so, instead of asking again every few seconds."""
+    import time
+
+    import aiohttp
+
+    monkeypatch.setenv("CHATOPS_NOTIFY_TOKEN", "cli-token-42-0123456789")
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False},
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None, "notify_tokens": {
+                                "cron": {"token_env": "CHATOPS_NOTIFY_TOKEN"}}},
+                            users={"owner": {"roles": ["admin"], "loopback": ["owner"]}})
+    headers = {"Authorization": "Bearer cli-token-42-0123456789"}
+    async with running(Hub(settings, tty=False)) as hub, aiohttp.ClientSession(headers=headers) as http:
+        assert hub.web is not None
+        api = f"http://127.0.0.1:{hub.web.port}/api/notify"
+        loop = hub.adapters["loop"]
+        loop.health.down("the test took it down")
+        async with http.post(api, json={"to": ["owner"], "text": "Parcel delivered"}) as posted:
+            status_path = (await posted.json())["status"]
+        status_url = f"http://127.0.0.1:{hub.web.port}{status_path}"
+
+        started = time.monotonic()
+        async with http.get(status_url, params={"wait": "0.3"}) as held:
+            states = {r["address"]: r["state"] for r in (await held.json())["recipients"]}
+            assert held.status == 200 and states["loop:owner"] == "pending", states
+        assert time.monotonic() - started >= 0.3, "held for the time asked while it is pending"
+
+        waiting = asyncio.create_task(http.get(status_url, params={"wait": "30"}))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        started = time.monotonic()
+        loop.health.up()                                   # the network is back: delivered, and the ask answered
+        async with await asyncio.wait_for(waiting, 10) as answered:
+            body = await answered.json()
+        # (The owner's web chat refused it, no page being open: the phone's copy is what counts.)
+        assert {r["address"]: r["state"] for r in body["recipients"]} == {"loop:owner": "delivered",
+                                                                          "web:*": "failed"}, body
+        assert time.monotonic() - started < 10
+        assert loop.sent[-1][1].text == "Parcel delivered"
+
+        for wrong in ("soon", "-1", "61", "nan"):
+            async with http.get(status_url, params={"wait": wrong}) as refused:
+                assert refused.status == 400
+                assert (await refused.json())["error"] == \
+                    f"wait is a number of seconds from 0 to 60 (?wait=30), not {wrong!r}"
