@@ -84,8 +84,24 @@ def _mute_seconds(hub: Any, rule: str, words: list[str]) -> float:
     return seconds
 
 
+def _mute_half(hub: Any, word: str) -> str:
+    """What `mute WORD` lacks: the duration after a rule, or the rule before a duration
+    (`mute 1h` was told "Missing duration", the one thing it had)."""
+    rules = list(hub.alerts.rules)
+    if word in rules:
+        return _("For how long? e.g. mute {rule} 30m (mute {rule} 0 unmutes).").format(rule=word)
+    try:
+        leading_duration([word])
+    except ValueError:
+        return _("No alert rule named {rule!r}; rules: {rules}.").format(rule=word, rules=", ".join(rules) or _("none"))
+    return _("Which rule? e.g. mute {rule} {duration}; rules: {rules}.").format(
+        rule=rules[0] if rules else "smoke", duration=word, rules=", ".join(rules) or _("none"))
+
+
 def _mute_problem(hub: Any, args: list[str]) -> str | None:
     """What `mute RULE DURATION` would answer, muting nothing (a timer's check)."""
+    if len(args) == 1:
+        return _mute_half(hub, args[0])
     try:
         if len(args) >= 2:
             _mute_seconds(hub, args[0], args[1:])
@@ -95,8 +111,10 @@ def _mute_problem(hub: Any, args: list[str]) -> str | None:
 
 
 @command("mute", french=["silence", "muet"], usage="mute RULE DURATION", needs_user=True, precheck=_mute_problem)
-async def mute(ctx: Context, rule: str, duration: str, *more: str) -> str:
+async def mute(ctx: Context, rule: str, duration: str | None = None, *more: str) -> str:
     """Silence an alert rule for a while (e.g. mute smoke 30m, mute smoke 2 hours; 0 to unmute)."""
+    if duration is None:
+        raise CommandError(_mute_half(ctx.hub, rule))
     seconds = _mute_seconds(ctx.hub, rule, [duration, *more])
     await ctx.hub.alerts.mute(rule, seconds, ctx.who)
     if seconds == 0:

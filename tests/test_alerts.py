@@ -389,6 +389,12 @@ async def test_mute_stops_new_alerts(tmp_path: Path, mosquitto: Mosquitto, broke
             "Alert rule smoke muted for 1h30m."
         assert await exec_command(hub, "mute smoke 10m please", sender="alice") == \
             "'10m please' is not a duration"
+        # Half a mute is told what it lacks (`mute 1h` heard "Missing duration", the one thing it had).
+        assert await exec_command(hub, "mute 1h", sender="alice") == \
+            "Which rule? e.g. mute smoke 1h; rules: smoke."
+        assert await exec_command(hub, "mute smoke", sender="alice") == \
+            "For how long? e.g. mute smoke 30m (mute smoke 0 unmutes)."
+        assert await exec_command(hub, "mute smok", sender="alice") == "No alert rule named 'smok'; rules: smoke."
         assert await exec_command(hub, "mute smoke 10m", sender="alice") == "Alert rule smoke muted for 10m."
         assert (await exec_command(hub, "mute smoke 10m", network="irc", sender="x!y@z", adapter="irc")
                 ).startswith("Sorry")
