@@ -37,6 +37,9 @@ def clean_text(text: str) -> str:
 # `21 °C`, `40 %`, `19 degrés` (as the hub itself writes them, French typography): a unit written
 # apart from its number is read as one word with it (`19°`), as the devices' parsers read it.
 _SPACED_UNIT = re.compile(r"(?<=\d) (%|°[CcFf]?|[Kk]|(?i:d[eé]gr[eé]s?|degrees?))(?= |$)")
+# The double quotes a phone's keyboard types (“…”, „…“) and French guillemets (« … », their
+# inner spaces included): the straight quotes that group words (`cron “30 6 * * 1-5” …`).
+_CURLY_QUOTES = re.compile(r"«\s*|\s*»|[“”„]")
 
 
 def command_words(line: str) -> list[str]:
@@ -64,6 +67,8 @@ def _split(line: str) -> list[str]:
     """Words of a command line; double quotes group words, apostrophes stay text (l'entrée)."""
     if " " in line and _SPACED_UNIT.search(line):
         line = _SPACED_UNIT.sub(lambda unit: "°" if unit[1][0] in "dD" else unit[1], line)
+    if not line.isascii():
+        line = _CURLY_QUOTES.sub('"', line)
     if '"' not in line:
         return line.split()       # the common case, 10x cheaper than shlex (profiled)
     lexer = shlex.shlex(line, posix=True)

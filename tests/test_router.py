@@ -100,6 +100,16 @@ async def test_an_empty_quoted_word_is_answered_not_a_traceback(hub: Hub) -> Non
     assert await exec_command(hub, '""') == "Unknown command ''. Say help for the list."
 
 
+async def test_the_quotes_a_phone_types_group_words_as_straight_ones_do(hub: Hub) -> None:
+    """A phone's keyboard turns `"` into `“`/`”`: `cron “30 6 * * 1-5” chauffage on` was "Cron
+    '“30': it has 1 field, not 5", a message the sender could not see the fault in."""
+    for line in ('cron “30 6 * * 1-5” read salon', 'cron „30 6 * * 1-5“ read salon', 'cron « 30 6 * * 1-5 » read salon'):
+        answer = await exec_command(hub, line)
+        assert answer.startswith("Timer #") and ', cron "30 6 * * 1-5".' in answer, (line, answer)
+    assert (await exec_command(hub, "read “living room”")).startswith("salon: ")
+    assert (await exec_command(hub, "read l’entrée")) == "entrée is a camera; try snap entree."    # an apostrophe stays
+
+
 async def test_help_shows_the_prefix_only_where_one_is_needed(hub: Hub) -> None:
     """The console and other direct chats take `temp salon` as is; a room needs `!temp salon`."""
     direct = (await exec_command(hub, "help")).splitlines()
