@@ -74,21 +74,28 @@ def _levelled(home: Any, words: list[str]) -> tuple[Device, str] | None:
 
 
 def _only_switches(ctx: Context, words: list[str]) -> str | None:
-    """`heater on 40%`: a level said to a device that only switches ("'40%' is not a duration");
+    """`heater on 40%`, `heater 40%`: a level said to a device that only switches ("'40%' is not a duration");
     what to say instead, or None when the words name no such device."""
-    said = _on_at_level(words)
-    device = ctx.home.find(said[0]) if said is not None and said[1][-1:] in ("%", "°") else None
+    said = _on_at_level(words) or ((" ".join(words[:-1]), words[-1]) if len(words) > 1 else ("", ""))
+    device = ctx.home.find(said[0]) if said[1][-1:] in ("%", "°") else None
     if device is None or device.control is not None:
         return None
-    name = called(device, said[0]) if said is not None else device.name
+    if not device.switchable:               # `salon on 40%`: a sensor, which does not switch at all
+        return _cannot_switch(device, ctx.prefix, said[0])
+    return _switches_only(called(device, said[0]), ctx.prefix)
+
+
+def _switches_only(name: str, prefix: str = "") -> str:
     return _("{label} only switches: say {prefix}{name} on or {prefix}{name} off.").format(
-        label=name, prefix=ctx.prefix, name=name)
+        label=name, prefix=prefix, name=name)
 
 
 def _switch_problem(device: Device, rest: list[str], said: str = "", usage: str = SWITCH_USAGE) -> str | None:
     """What `switch DEVICE STATE [for DURATION]` would answer about `rest`, driving nothing."""
     if (problem := _cannot_switch(device, said=said)) is not None:
         return problem
+    if device.control is None and 0 < len(rest) <= 3 and rest[-1][-1:] in ("%", "°"):     # `in 1m heater on 40%`
+        return _switches_only(called(device, said))
     if len(rest) <= 3 and (level := _on_at_level(["_", *rest])) is not None and level[0] == "_" \
             and _is_level(device, "on", [level[1]]):
         try:                                        # `lampe on 40%`: on at a level

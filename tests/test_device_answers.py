@@ -101,6 +101,24 @@ async def test_hints_name_the_device_as_the_asker_did(tmp_path: Path) -> None:
     assert called(hub.home.devices["volet_salon"], "le volet salon") == "volet salon"     # its label
 
 
+async def test_a_level_said_to_a_switch_with_no_state_or_in_a_timer_says_it_only_switches(tmp_path: Path) -> None:
+    """`heater on 40%` said "heater only switches", but `chauffage 40%` "The state is on, off or
+    toggle, not '40%'", `in 1m heater on 40%` "'40%' is not a duration", and `salon on 40%`, a
+    sensor, "salon only switches: say salon on" (which is refused)."""
+    hub = offline_hub(tmp_path)
+    assert await bob(hub, "chauffage 40%") == "chauffage only switches: say chauffage on or chauffage off."
+    assert await bob(hub, "switch heater 21°") == "heater only switches: say heater on or heater off."
+    assert await alice(hub, "chauffage à 40 %") == \
+        "chauffage ne fait que s'allumer et s'éteindre : dites allume chauffage ou éteins chauffage."
+    assert await bob(hub, "in 1m heater on 40%") == "Not scheduled: heater only switches: say heater on or heater off."
+    assert await alice(hub, "dans 1m allume chauffage à 40%") == \
+        "Non programmé : chauffage ne fait que s'allumer et s'éteindre : dites allume chauffage ou éteins chauffage."
+    assert await bob(hub, "salon on 40%") == "salon is a sensor, it cannot be switched."
+    assert await bob(hub, "in 1m salon on 40%") == "Not scheduled: salon is a sensor, it cannot be switched."
+    assert await bob(hub, "chauffage of") == \
+        "The state is on, off or toggle, not 'of': did you mean off? Usage: switch DEVICE on|off|toggle [for DURATION]"
+
+
 async def test_an_unknown_name_is_echoed_without_its_article(tmp_path: Path) -> None:
     hub = offline_hub(tmp_path)
     assert await alice(hub, "allume la lamp") == "Aucun appareil nommé 'lamp'. Vouliez-vous dire lampe ?"
