@@ -20,6 +20,8 @@ SCHEDULING = ("in", "at", "tomorrow", "every", "cron")
 # (and in the outbox when that network is down). An automation in config.toml may run faster.
 SHORTEST_REPEAT = 60.0
 MOST_TIMERS = 50        # per person: a few dozen schedules is a busy house; thousands would be a flood
+# What people put before a timer's number: `cancel timer 3`, `annule la minuterie n°3`, `pause #3`.
+_TIMER_WORDS = re.compile(r"^(?:(?:the|la) )?(?:timer|minuterie)? ?(?:#|n°|no\.?|nº)? *", re.IGNORECASE)
 
 
 def _line(words: list[str]) -> str:
@@ -155,7 +157,7 @@ async def timers(ctx: Context) -> str:
 
 async def _own_timer(ctx: Context, ident: str) -> Timer:
     try:
-        timer_id = int(re.sub(r"^(?:#|n°|no\.?|nº)\s*", "", ident.strip(), flags=re.IGNORECASE))  # as timers shows it
+        timer_id = int(_TIMER_WORDS.sub("", ident.strip()))     # `3`, `#3` as timers shows it, `la minuterie n°3`
     except ValueError:
         raise CommandError(_('{ident!r} is not a timer number; {prefix}timers lists them.').format(
             ident=ident, prefix=ctx.prefix)) from None

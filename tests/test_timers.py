@@ -222,6 +222,11 @@ async def test_timers_cancel_pause_resume(tmp_path: Path, mosquitto: Mosquitto) 
         assert "resumed" in await say(hub, "resume 1")
         assert (await next_result(hub)).startswith("Timer #1 (read salon): salon: ")
         assert await say(hub, "cancel 3") == "No timer #3; timers lists them."
+        # As people say it, the word before the number: was "'timer 3' is not a timer number".
+        assert await say(hub, "cancel timer 3") == await say(hub, "cancel the timer #3") == \
+            "No timer #3; timers lists them."
+        assert await say(hub, "pause timer 2") == "Timer #2 paused (chauffage on); resume 2 starts it again."
+        assert await say(hub, "annule la minuterie n°3") == "No timer #3; timers lists them."
         huge = "9" * 25                                 # past SQLite's integers: no "Sorry, cancel failed"
         assert await say(hub, f"pause {huge}") == f"No timer #{huge}; timers lists them."
         assert await say(hub, "cancel 2", network="web", sender="fam") == \
