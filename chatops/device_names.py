@@ -1,6 +1,7 @@
 """How people say a device's name around the name itself: an article (`le volet`, `l'entrée`),
 a plural (`ferme les volets`), the word before a value (`règle le thermostat à 21`, `set
-thermostat to 21`). Names are compared folded (chatops.auth.fold: no case, no accents)."""
+thermostat to 21`), `de` inside it (`le volet du salon` for `volet salon`). Names are compared
+folded (chatops.auth.fold: no case, no accents)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ ARTICLES = ("le", "la", "les", "l'", "l’", "du", "des", "au", "aux", "de", "th
 _ARTICLE = re.compile(r"^(?:(?:de )?l['’] ?|d['’] ?|(?:de la|du|des|au|aux|le|la|les|de|the) )(?=\S)", re.IGNORECASE)
 _BEFORE_A_VALUE = re.compile(r"(?<=\S) (?:a|au|to|sur)$")          # `thermostat à`: fold makes à a
 _PLURAL = re.compile(r"(?<=[^s])[sx]$")                               # `volets`, `rideaux` -> volet, rideau
+# `volet du salon`, `lampe de la chambre`: French joins the parts of a name (`volet salon`) with de.
+_INNER_DE = re.compile(r"(?<=\S) (?:de la |de l['’] ?|du |des |de |d['’] ?)(?=\S)")
 
 
 def spoken_forms(key: str) -> list[str]:
     """The folded name `key` as written, then without what people put around a name, then in
     the singular: the forms to look up, in that order (the name itself always wins)."""
     bare = _BEFORE_A_VALUE.sub("", _ARTICLE.sub("", key, count=1), count=1)
-    return [key, *(form for form in (bare, _PLURAL.sub("", bare)) if form != key)]
+    joined = _INNER_DE.sub(" ", bare)
+    forms = (bare, _PLURAL.sub("", bare), *((joined, _PLURAL.sub("", joined)) if joined != bare else ()))
+    return [key, *(form for form in forms if form != key)]
 
 
 def unspoken(name: str) -> str:

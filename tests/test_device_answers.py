@@ -78,6 +78,10 @@ async def test_a_position_against_the_verb_is_refused_in_the_name_said(tmp_path:
         "volet salon: fermé ; pour aller à 80%, il s'ouvrirait ; dites volet 80% pour cela."
     assert await bob(hub, "close the shutter to 80") == \
         "volet salon is closed: to go to 80% it would open; say shutter 80% for that."
+    # `du` joins the parts of its name, as French says them: was "'du salon à 80%' is no position".
+    assert await alice(hub, "ferme le volet du salon à 80%") == \
+        "volet salon: fermé ; pour aller à 80%, il s'ouvrirait ; dites volet salon 80% pour cela."
+    assert await alice(hub, "lire le volet du salon") == "volet salon: fermé"
 
 
 async def test_opening_or_closing_a_light_says_to_switch_it(tmp_path: Path) -> None:

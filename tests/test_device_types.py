@@ -507,8 +507,8 @@ async def test_a_timer_is_refused_when_set_if_its_command_would_fail_when_it_run
     async with home(tmp_path, mosquitto, users=french) as hub:
         refused = await say(hub, "dans 20s allume la lampe stp")
         assert refused.startswith("Non programmé : 'stp' n'est pas une durée"), refused
-        assert (await say(hub, "tous les jours à 7h ferme le volet du salon")).startswith(
-            "Non programmé : volet salon : 'du salon' n'est pas une position")
+        assert (await say(hub, "tous les jours à 7h ferme le volet du garage")).startswith(
+            "Non programmé : volet salon : 'du garage' n'est pas une position")
         assert (await say(hub, "dans 20s arrête le volet vite")).startswith("Non programmé : arrête prend le nom")
         assert (await say(hub, "dans 20s ouvre le volet à moitié")).startswith("Minuterie n°")
         assert (await say(hub, "dans 20s allume la lampe à 40")).startswith("Minuterie n°")
