@@ -25,7 +25,7 @@ from chatops.auth import fold
 from chatops.availability import offline_problem
 from chatops.command import CommandError, Context, Shorthand, command, shown_usage
 from chatops.config import DeviceType
-from chatops.controls import STOP_WORDS, Action, ActionError
+from chatops.controls import STOP_WORDS, Action, ActionError, Control
 from chatops.device_names import ARTICLES, called
 from chatops.device_values import takes
 from chatops.device_settings import type_word
@@ -322,7 +322,7 @@ async def _move(ctx: Context, cover: Device, action: Action, asked: str) -> str:
             travel=format_duration(cover.settings.travel_timeout))
     if reading is None:
         raise CommandError(_no_confirmation(cover, asked, cover.settings.confirm_timeout))
-    if control.reached(action, reading.value, reading.attrs):      # there already (or a jump to it)
+    if _arrived(control, action, reading):      # there already (or a jump to it)
         return f"{cover.label}: {control.show(cover.settings, reading.value, {})}"
     if not reading.attrs.get("motion"):
         return f"{cover.label}: {cover.show()}"
@@ -338,6 +338,13 @@ async def _report_late_start(ctx: Context, cover: Device, action: Action, move: 
     if reading is None or cover.last_move is not move:
         return
     await _report_arrival(ctx, cover, action, move)
+
+
+def _arrived(control: Control, action: Action, reading: Reading) -> bool:
+    """At the asked position: within the cover's tolerance at rest, exactly while it still moves
+    (31 % on its way to the 30 % asked is not there yet: said arrived, it then stopped at 30 %)."""
+    return control.reached(action, reading.value, reading.attrs) and (
+        action.field != "position" or not reading.attrs.get("motion") or float(reading.value) == float(action.value))
 
 
 def _goal(cover: Device, action: Action) -> str:
@@ -358,7 +365,7 @@ async def _report_arrival(ctx: Context, cover: Device, action: Action, move: obj
     assert control is not None
     reading = cover.reading
     def at_rest(r: Reading) -> bool:
-        return not r.attrs.get("motion") or control.reached(action, r.value, r.attrs)
+        return not r.attrs.get("motion") or _arrived(control, action, r)
     if reading is None or not at_rest(reading):
         reading = await ctx.home.wait_for(cover, at_rest, cover.settings.travel_timeout)
     if cover.last_move is not move:

@@ -734,6 +734,22 @@ async def test_a_stop_answers_where_the_cover_came_to_rest_not_its_coasting(tmp_
                 await later(hub, timeout=1.0)                           # and nothing after it
 
 
+@pytest_servers
+async def test_a_cover_s_arrival_is_where_it_stops_not_a_step_before(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The demo's `volet 30%` from 70 % reported "volet salon: 31 % open" (1 % off the asked
+    position, while still moving), then `read volet` said 30 % open."""
+    async with store_cover(tmp_path, mosquitto, {"position": 70, "moving": "STOP"}) as (hub, motor):
+        async def travel(_topic: str, payload: str) -> None:
+            if json.loads(payload) == {"position": 30}:
+                for position in (60, 31):
+                    await motor.publish("zigbee2mqtt/store", json.dumps({"position": position, "moving": "DOWN"}))
+        async with firmware(motor, travel):
+            assert await say(hub, "store 30%") == "store: closing… (60 %)"
+            await wait_for(lambda: hub.home.devices["store"].reading.value == 31)
+            await motor.publish("zigbee2mqtt/store", json.dumps({"position": 30, "moving": "STOP"}))
+            assert await later(hub) == "store: 30 % open"
+
+
 def report_position(report: str) -> float:
     """The position in `volet salon stopped before reaching open: 43 % open.`"""
     return float(report.rsplit(": ", 1)[1].split()[0])
