@@ -67,8 +67,9 @@ async def ack(ctx: Context, alert_id: str | None = None) -> str:
     return _("Alert #{id} ({rule}) acknowledged; reminders stopped.").format(id=acked_id, rule=shown_rule(rule))
 
 
-def _mute_seconds(hub: Any, rule: str, words: list[str]) -> float:
-    """How long `mute RULE WORDS` mutes; CommandError naming what is wrong (the rule, the duration)."""
+def _mute_seconds(hub: Any, rule: str, words: list[str], usage: str = "") -> float:
+    """How long `mute RULE WORDS` mutes; CommandError naming what is wrong (the rule, the duration,
+    as a sentence, then `usage`: the usage line, as a wrong duration in `switch` gets)."""
     if rule not in hub.alerts.rules:
         raise CommandError(_("No alert rule named {rule!r}; rules: {rules}.").format(
             rule=rule, rules=", ".join(hub.alerts.rules) or _("none")))
@@ -76,8 +77,9 @@ def _mute_seconds(hub: Any, rule: str, words: list[str]) -> float:
         seconds, taken = leading_duration(words)
         if taken < len(words):
             raise ValueError(_("{words!r} is not a duration").format(words=" ".join(words)[:40]))
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
+    except ValueError as exc:       # `mute smoke 30`: "give a unit: …" from the duration's parser
+        said = str(exc)
+        raise CommandError(f"{said[:1].upper()}{said[1:]}." + usage) from None
     if seconds > MAX_MUTE:
         raise CommandError(_("A mute lasts at most {most}; edit config.toml to drop a rule.").format(
             most=format_duration(MAX_MUTE)))
@@ -115,7 +117,7 @@ async def mute(ctx: Context, rule: str, duration: str | None = None, *more: str)
     """Silence an alert rule for a while (e.g. mute smoke 30m, mute smoke 2 hours; 0 to unmute)."""
     if duration is None:
         raise CommandError(_mute_half(ctx.hub, rule))
-    seconds = _mute_seconds(ctx.hub, rule, [duration, *more])
+    seconds = _mute_seconds(ctx.hub, rule, [duration, *more], ctx.usage())
     await ctx.hub.alerts.mute(rule, seconds, ctx.who)
     if seconds == 0:
         return _("Alert rule {rule} unmuted.").format(rule=rule)

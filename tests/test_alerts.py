@@ -388,13 +388,18 @@ async def test_mute_stops_new_alerts(tmp_path: Path, mosquitto: Mosquitto, broke
         assert await exec_command(hub, "mute smoke 1 hour 30 minutes", sender="alice") == \
             "Alert rule smoke muted for 1h30m."
         assert await exec_command(hub, "mute smoke 10m please", sender="alice") == \
-            "'10m please' is not a duration"
+            "'10m please' is not a duration. Usage: mute RULE DURATION"
         # Half a mute is told what it lacks (`mute 1h` heard "Missing duration", the one thing it had).
         assert await exec_command(hub, "mute 1h", sender="alice") == \
             "Which rule? e.g. mute smoke 1h; rules: smoke."
         assert await exec_command(hub, "mute smoke", sender="alice") == \
             "For how long? e.g. mute smoke 30m (mute smoke 0 unmutes)."
         assert await exec_command(hub, "mute smok", sender="alice") == "No alert rule named 'smok'; rules: smoke."
+        # As a duration without its unit in `switch` is answered (was `give a unit: …`, no usage).
+        assert await exec_command(hub, "mute smoke 30", sender="alice") == \
+            'Give a unit: "30s", "30m" or "30h". Usage: mute RULE DURATION'
+        assert await exec_command(hub, "in 1m mute smoke 30", sender="alice") == \
+            'Not scheduled: give a unit: "30s", "30m" or "30h".'
         assert await exec_command(hub, "mute smoke 10m", sender="alice") == "Alert rule smoke muted for 10m."
         assert (await exec_command(hub, "mute smoke 10m", network="irc", sender="x!y@z", adapter="irc")
                 ).startswith("Sorry")
