@@ -29,12 +29,27 @@ def _line(words: list[str]) -> str:
     return " ".join(f'"{w}"' if " " in w else w for w in words)
 
 
-async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
+def _repeat_first(at: str, phrase: list[str], rest: list[str], now: float, tz: Any) -> list[str] | None:
+    """`at 06:30 every day chauffage on`: the repeat said after the time it belongs to, as the
+    words of `every day at 06:30 chauffage on`; None when `rest` starts no repeat taking a time."""
+    for cut in range(min(len(rest) - 1, 6), 1, -1):      # the longest days first: `monday and friday`
+        words = [*rest[1:cut], at, *phrase, *rest[cut:]]
+        try:
+            plan = parse_plan(rest[0], words, now, tz)
+        except ScheduleError:
+            continue
+        if plan.recurrence.kind == "cron" and plan.rest == rest[cut:]:
+            return [rest[0], *words]
+    return None
+
+
+async def _schedule(ctx: Context, verb: str, words: tuple[str, ...], said: str = "") -> str:
     """Parse the schedule, check the command as its author now, and store the timer."""
     timers = ctx.hub.timers
     now = ctx.hub.clock.time()
+    said = said or ctx.word or verb
     try:
-        plan = parse_plan(ctx.word or verb, list(words), now, timers.tz)
+        plan = parse_plan(said, list(words), now, timers.tz)
     except ScheduleError as exc:
         raise CommandError(_("{problem}. Forms: {forms}.").format(
             problem=str(exc)[0].upper() + str(exc)[1:], forms=_(FORMS))) from None
@@ -43,16 +58,18 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...]) -> str:
                              "or more; an automation in config.toml may run more often.").format(prefix=ctx.prefix))
     if not plan.rest:
         raise CommandError(_('{verb} {names}: then what? Add the command, e.g. {prefix}{verb} {names} chauffage on').format(
-            verb=ctx.word or verb, names=_line(list(words)), prefix=ctx.prefix))
+            verb=said, names=_line(list(words)), prefix=ctx.prefix))
+    phrase = list(words)[:len(words) - len(plan.rest)]
     if fold(plan.rest[0]) in ("and", "et", "&") and len(plan.rest) > 1:
         # `every day at 7:00 and 19:00 chauffage on`: two times are two timers.
-        phrase = list(words)[:len(words) - len(plan.rest)]
-        second = _line([ctx.word or verb, *phrase[:-1], plan.rest[1], *plan.rest[2:]])
+        second = _line([said, *phrase[:-1], plan.rest[1], *plan.rest[2:]])
         raise CommandError(_("A timer has one time: set a second one for {other} ({example}).").format(
             other=plan.rest[1], example=ctx.prefix + second))
     line = _line(plan.rest)
     spec = ctx.hub.router.resolve(line)
     if spec is not None and spec.name in SCHEDULING:
+        if verb == "at" and (repeat := _repeat_first(said, phrase, plan.rest, now, timers.tz)) is not None:
+            return await _schedule(ctx, "every", tuple(repeat[1:]), repeat[0])     # `at 06:30 every day …`
         raise CommandError(_("A timer cannot set timers; write the schedule once."))
     problem = line_problem(ctx.hub, ctx.user, line, sender=str(ctx.sender))
     if problem:

@@ -110,6 +110,19 @@ async def test_the_quotes_a_phone_types_group_words_as_straight_ones_do(hub: Hub
     assert (await exec_command(hub, "read l’entrée")) == "entrée is a camera; try snap entree."    # an apostrophe stays
 
 
+async def test_a_repeat_said_after_its_time_is_the_repeat_at_that_time(hub: Hub) -> None:
+    """`at 06:30 every day read salon` was "A timer cannot set timers; write the schedule once.",
+    though nothing but the order differs from `every day at 06:30 read salon`."""
+    assert (await exec_command(hub, "at 06:30 every day read salon")).endswith(", every day at 06:30.")
+    assert (await exec_command(hub, "at 7pm every monday and friday read salon")).endswith(
+        ", every monday and friday at 19:00.")
+    assert (await exec_command(hub, "at 7:00 every weekday read chambre")).endswith(", every weekday at 07:00.")
+    assert await exec_command(hub, "at 06:30 every 15m read salon") == \
+        "A timer cannot set timers; write the schedule once."           # a count from now takes no time
+    assert (await exec_command(hub, "à 6h30 tous les jours lire salon")).endswith(", tous les jours à 06:30.")
+    assert "owner: read salon (every monday and friday at 19:00)" in await exec_command(hub, "timers")
+
+
 async def test_help_shows_the_prefix_only_where_one_is_needed(hub: Hub) -> None:
     """The console and other direct chats take `temp salon` as is; a room needs `!temp salon`."""
     direct = (await exec_command(hub, "help")).splitlines()
