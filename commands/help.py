@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from chatops.auth import fold
 from chatops.command import CommandError, CommandSpec, Context, command, shown_usage
+from chatops.config import DeviceType
 from chatops.device_settings import type_word
 from chatops.i18n import _, current_language, translator
 from chatops.message import Reply
@@ -67,6 +68,8 @@ def _about(ctx: Context, name: str) -> str:
             raise CommandError(_("No command {name!r}. Did you mean {prefix}help {command}?").format(
                 name=name, prefix=prefix, command=ctx.hub.commands.written(close[0])))  # the word it is close to, as written
         raise CommandError(_("No command {name!r}. Say {prefix}help for the list.").format(name=name, prefix=prefix))
+    if device.type is DeviceType.CAMERA:     # `read entree` refuses a camera: not what help points to
+        return _("{label} is a camera; try snap {name}.").format(label=device.label, name=name)
     # `help chauffage`: the shorthand the listing mentions
     said = _("{name} is a {kind}: {prefix}read {name} shows it.").format(
         name=name, kind=type_word(device.type), prefix=prefix)

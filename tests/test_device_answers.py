@@ -123,6 +123,14 @@ async def test_a_level_said_to_a_switch_with_no_state_or_in_a_timer_says_it_only
         "The state is on, off or toggle, not 'of': did you mean off? Usage: switch DEVICE on|off|toggle [for DURATION]"
 
 
+async def test_help_of_a_camera_points_to_snap_not_to_read(tmp_path: Path) -> None:
+    """`help entree` said "read entree shows it", and `read entree` answers that it is a camera."""
+    hub = offline_hub(tmp_path)
+    assert await bob(hub, "help entree") == await bob(hub, "read entree") == "entrée is a camera; try snap entree."
+    assert await alice(hub, "aide porte") == "entrée est une caméra ; essayez photo porte."
+    assert await bob(hub, "help salon") == "salon is a sensor: read salon shows it."
+
+
 async def test_an_unknown_name_is_echoed_without_its_article(tmp_path: Path) -> None:
     hub = offline_hub(tmp_path)
     assert await alice(hub, "allume la lamp") == "Aucun appareil nommé 'lamp'. Vouliez-vous dire lampe ?"
