@@ -27,8 +27,8 @@ from .device_values import decimals as _decimals, finite as _number, state_word 
 from .i18n import N_, NP_, _, format_number, pgettext, reported_decimals
 
 MAX_JSON_DEPTH = 32
-OPEN_WORDS = ("open", "ouvre", "ouvrir", "up")
-CLOSE_WORDS = ("close", "ferme", "fermer", "down")
+OPEN_WORDS = ("open", "ouvre", "ouvrir", "up", "opened", "ouvert", "ouverte")     # its state words too (`volet ouvert`)
+CLOSE_WORDS = ("close", "ferme", "fermer", "down", "closed", "fermee")
 STOP_WORDS = ("stop", "arrete", "arrête", "stoppe")
 # States as people read them (the French catalogue has allumé, éteint, ouvert, fermé...).
 STATE_WORDS = {"on": N_("on"), "off": N_("off"), "open": N_("open"), "closed": N_("closed"),

@@ -460,6 +460,9 @@ async def test_values_as_the_hub_writes_them_and_french_articles_are_understood(
         assert (await say(hub, "allume la lampe à 60%")).startswith("lampe: allumé, 60 %")
         assert (await say(hub, "ferme les volets")).startswith("volet salon: se ferme… (")
         assert (await later(hub)).startswith("volet salon: fermé")
+        # The state it shows, as `volet fermé` (fermé folded is ferme) was: was "accepte ouvre, ferme…".
+        assert (await say(hub, "volet ouvert")).startswith("volet salon: s'ouvre… (")
+        assert (await later(hub)).startswith("volet salon: ouvert")
         assert (await say(hub, "set thermostat to 20")).endswith("consigne 20,0 °C, arrêt")
 
 
