@@ -44,7 +44,8 @@ class Settings(AdapterSettings):
     """[adapters.irc], or [[adapters.irc]] with `name = "libera"` per network."""
 
     host: str = Field(min_length=1, examples=['"irc.libera.chat"'], description="server name")
-    port: int = Field(6697, ge=1, le=65535, examples=["6697"], description="server port")
+    port: int | None = Field(None, ge=1, le=65535, examples=["6697"],
+                             description="server port; default 6697 with `tls`, 6667 without")
     tls: bool = Field(True, description="TLS, certificate verified")
     tls_verify: bool = Field(True, description="`false` skips verification (logged as a warning)")
     ca_file: str | None = Field(None, examples=['"/etc/chatops/irc-ca.pem"'],
@@ -126,4 +127,6 @@ class Settings(AdapterSettings):
         if self.ping_timeout <= self.ping_interval:
             raise ValueError("ping_timeout must be longer than ping_interval, e.g. ping_interval = \"60s\", "
                              "ping_timeout = \"3m\"")
+        if self.port is None:       # `tls = false` alone meant a TLS port spoken to in plain text
+            return self.model_copy(update={"port": 6697 if self.tls else 6667})
         return self

@@ -504,3 +504,10 @@ async def test_names_are_folded_again_when_the_server_announces_its_casemapping(
     await wired.feed(":irc.example 005 maison CASEMAPPING=ascii :are supported by this server")
     assert link.fold("Alice[~]") == "alice[~]"
     assert link.is_me("MAISON")
+
+
+@pytest.mark.parametrize(("given", "port"), [({}, 6697), ({"tls": False}, 6667), ({"tls": False, "port": 6697}, 6697),
+                                             ({"port": 7000}, 7000)])
+def test_the_port_follows_tls_unless_given(given: dict[str, Any], port: int) -> None:
+    """`tls = false` alone (a home ngircd) spoke plain text to port 6697, a TLS port by custom."""
+    assert Settings.model_validate({"host": "irc.example.org", **given}).port == port
