@@ -36,8 +36,9 @@ class Settings(AdapterSettings):
                                       description="file holding the SMTP password")
     sender: str = Field(examples=['"maison@example.org"'], description="the From address")
     timeout: Duration = Field(30.0, gt=0, examples=['"30s"'],
-                              description="one SMTP session taking longer fails (and is retried), the server "
-                                          "marked down; at most 25s, within the outbox's wait")
+                              description="the connection check at start, and a mail's whole SMTP session "
+                                          "(there at most 25s, within the outbox's wait): longer fails, is "
+                                          "retried, and marks the server down")
     reconnect_max: Duration = Field(300.0, gt=0, examples=['"5m"'],
                                     description="longest wait between two tries of a server that is down")
 
