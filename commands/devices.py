@@ -490,7 +490,7 @@ async def _switch_back_later(ctx: Context, target: Device, wanted: bool, before:
     if pending is not None:         # the switch-back it continues from (`on for 1h`, then `on for 3h`)
         with contextlib.suppress(sqlite3.DatabaseError):    # left listed, it says "left alone" at its time
             if gone := await timers.replaced(target.name, timer_id):
-                answer += " " + _("(it replaces {timers})").format(timers=", ".join(f"#{tid}" for tid in gone))
+                answer += " " + _("(it replaces {timers})").format(timers=", ".join(_("#{id}").format(id=tid) for tid in gone))
     return answer + timers.unreachable_note(ctx.address, ctx.user.name)
 
 
@@ -559,7 +559,7 @@ async def status(ctx: Context) -> str:
     lines += [line(name, a.health) for name, a in sorted(hub.adapters.items())]
     for name, adapter in sorted(hub.adapters.items()):
         if note := adapter.status_note():
-            lines.append(f"{name}: {note}")
+            lines.append(_("{name}: {note}").format(name=name, note=note))
     if hub.store.health.connected:
         try:
             waiting = await hub.alerts.outbox.waiting()

@@ -157,8 +157,11 @@ def _describe(ctx: Context, timer: Timer, now: float) -> str:
         what = _what(timer)
         if timer.data.get("superseded_by"):
             what += _("; switched since by {who}, will be left").format(who=timer.data["superseded_by"])
-        return f"#{timer.id} {when} {timer.owner}: {what}"
-    return f"#{timer.id} {when} {timer.owner}: {timer.command} ({_repeat(timer.recurrence)})"
+    else:
+        what = f"{timer.command} ({_repeat(timer.recurrence)})"
+    # `#12` in English, `n°12` in French, as the hub's other answers write a timer's number.
+    return _("{number} {when} {owner}: {what}").format(number=_("#{id}").format(id=timer.id), when=when,
+                                                       owner=timer.owner, what=what)
 
 
 @command("timers", french=["minuteries", "minuterie"], permission="schedule", usage="timers")

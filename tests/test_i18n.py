@@ -185,15 +185,16 @@ async def test_timers_automations_and_durations_read_french(tmp_path: Path, mosq
         await exec_command(hub, "allume chauffage pendant 2h")
         await exec_command(hub, "in 3d lire salon")
         listed = (await exec_command(hub, "timers")).splitlines()
-        assert listed[0].endswith(" owner: lire salon (une fois, posée pour dans 10m)"), listed
-        assert listed[1].endswith(" owner: remettre heater sur éteint (après allume chauffage pendant 2h)"), listed
-        assert re.match(r"#3 (lun|mar|mer|jeu|ven|sam|dim)\. \d\d:\d\d:\d\d owner: lire salon", listed[2]), listed
+        assert listed[0].endswith(" owner : lire salon (une fois, posée pour dans 10m)"), listed
+        assert listed[1].endswith(" owner : remettre heater sur éteint (après allume chauffage pendant 2h)"), listed
+        # A timer's number as the other French answers write it, and the colon spaced (was `#3 … owner: …`).
+        assert re.match(r"n°3 (lun|mar|mer|jeu|ven|sam|dim)\. \d\d:\d\d:\d\d owner : lire salon", listed[2]), listed
         # The schedule phrases in French: set, then listed as written.
         set_at = await exec_command(hub, "tous les jours ouvrés à 6h30 allume chauffage")
         assert re.fullmatch(r"Minuterie n°4 : allume chauffage .*, tous les jours ouvrés à 06:30\.", set_at), set_at
         assert (await exec_command(hub, "dans 5m lire salon")).startswith("Minuterie n°5 : lire salon "), "dans"
         listed = (await exec_command(hub, "minuteries")).splitlines()
-        assert any(line.endswith(" owner: allume chauffage (tous les jours ouvrés à 06:30)") for line in listed), listed
+        assert any(line.endswith(" owner : allume chauffage (tous les jours ouvrés à 06:30)") for line in listed), listed
         assert await exec_command(hub, "dans 5m truc") == "Non programmé : 'truc' n'est pas une commande. Dites aide pour la liste."
         assert "Formes : dans 10m COMMANDE, à 6h30 COMMANDE," in await exec_command(hub, "dans bientôt lire salon")
         assert (await exec_command(hub, "annule 5")).startswith("Minuterie n°5 annulée")
