@@ -88,8 +88,9 @@ class CommandSpec:
     def offered_to(self, language: str) -> tuple[str, ...]:
         """The name and aliases a did-you-mean or `help` offers a speaker of `language`: every
         word works for everyone, but an English speaker offered `lever` for `lower` would raise
-        the thermostat they meant to lower."""
-        if self.spoken_in not in (None, language):
+        the thermostat they meant to lower. A hidden command is offered to nobody: a day's name
+        (`lundi`, which only explains how to schedule) is no guess for `lunch`."""
+        if self.hidden or self.spoken_in not in (None, language):
             return ()
         others = tuple(w for w in self.aliases if w not in self.french)
         return (self.name, *self.french, *others) if language == "fr" else (self.name, *others)

@@ -26,8 +26,9 @@ from .durations import format_duration, leading_duration, unit_of
 from .i18n import N_, _, ngettext
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+FRENCH_DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 _DAY_WORDS = {**{d: i for i, d in enumerate(DAYS)}, **{d[:3]: i for i, d in enumerate(DAYS)},
-              "lundi": 0, "mardi": 1, "mercredi": 2, "jeudi": 3, "vendredi": 4, "samedi": 5, "dimanche": 6}
+              **{d: i for i, d in enumerate(FRENCH_DAYS)}}
 _GROUPS = {"day": "*", "weekday": "1-5", "weekdays": "1-5", "weekend": "0,6", "weekends": "0,6",
            "jour": "*", "jours": "*", "week-end": "0,6", "week-ends": "0,6"}
 _WORKING = ("ouvre", "ouvres", "ouvrable", "ouvrables")   # `jours ouvrés`: Monday to Friday
@@ -196,6 +197,13 @@ def _clock_at(words: list[str], at: int) -> tuple[int, int, int]:
         return hour, minute, at + taken
     hour, minute = parse_clock(words[at])
     return hour, minute, at + 1
+
+
+def next_day_named(day: str, now: float, tz: tzinfo) -> str:
+    """The date (YYYY-MM-DD) of the next `day` (`monday`, `lundi`) after today, in `tz`."""
+    today = _local(now, tz).date()
+    ahead = (_DAY_WORDS[fold(day)] - today.weekday()) % 7 or 7
+    return (today + timedelta(days=ahead)).isoformat()
 
 
 def _tomorrow(hour: int, minute: int, now: float, tz: tzinfo) -> float:

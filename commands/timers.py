@@ -12,7 +12,8 @@ from chatops.command import CommandError, Context, command
 from chatops.i18n import _, mid_sentence
 from chatops.durations import format_duration
 from chatops.home import format_value
-from chatops.schedule import FORMS, Recurrence, ScheduleError, local_time, other_words, parse_plan
+from chatops.schedule import (DAYS, FORMS, FRENCH_DAYS, Recurrence, ScheduleError, local_time, next_day_named,
+                              other_words, parse_clock, parse_plan)
 from chatops.timers import ACTIVE, CANCELLED, PAUSED, Timer, line_problem
 
 SCHEDULING = ("in", "at", "tomorrow", "every", "cron")
@@ -124,6 +125,28 @@ async def tomorrow(ctx: Context, *words: str) -> str:
 async def every(ctx: Context, *words: str) -> str:
     """Run a command on a schedule: every weekday at 06:30 chauffage on, every 15m read salon (French: tous les jours ouvrés à 6h30, toutes les 15m)."""
     return await _schedule(ctx, "every", words)
+
+
+@command("daily", aliases=DAYS, french=["quotidien", *FRENCH_DAYS], permission="schedule", needs_user=True,
+         hidden=True, usage="every DAY at HH:MM COMMAND")
+async def day_first(ctx: Context, *words: str) -> str:
+    """A schedule said from its day (daily at 06:30 chauffage on: every day at 06:30).
+
+    A day alone (`lundi à 7h allume chauffage`) is once or each week: not guessed, the answer
+    gives both ways to say it. It was "Unknown command 'lundi'. Did you mean allume?"."""
+    if fold(ctx.word) in ("daily", "quotidien"):
+        return await _schedule(ctx, "every", ("day", *words), "every")
+    rest = list(words[1:] if words and fold(words[0]) in ("at", "a") else words)
+    time, command_words = "07:00", rest
+    try:
+        if rest:
+            time, command_words = "{:02d}:{:02d}".format(*parse_clock(rest[0])), rest[1:]
+    except ScheduleError:
+        pass
+    return _("A day alone is no schedule: say {prefix}every {day} at {time} {command} (each week), or {prefix}at "
+             "{date} {time} {command} (once).").format(
+        prefix=ctx.prefix, day=ctx.word, time=time, command=" ".join(command_words) or "read salon",
+        date=next_day_named(ctx.word, ctx.hub.clock.time(), ctx.hub.timers.tz))
 
 
 @command("cron", permission="schedule", needs_user=True, usage='cron "MIN HOUR DAY MONTH WEEKDAY" COMMAND')

@@ -296,6 +296,24 @@ async def test_a_switch_back_whose_owner_left_the_config_is_told_to_the_admins(t
         assert hub.home.devices["heater"].reading.value is True
 
 
+async def test_a_schedule_said_from_its_day(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`daily at 06:30 …` is `every day at 06:30 …`; a day alone (`monday at 7:00 …`) is once or
+    each week, so the answer gives both ways. They were "Unknown command 'monday'. Did you mean read?"."""
+    clock = ManualClock(wall=datetime(2026, 12, 8, 10, 0, tzinfo=PARIS).timestamp())      # a Tuesday
+    async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
+        assert (await say(hub, "daily at 06:30 read salon")).endswith(", every day at 06:30.")
+        assert await say(hub, "monday at 7:00 read salon") == (
+            "A day alone is no schedule: say every monday at 07:00 read salon (each week), or at 2026-12-14 07:00 "
+            "read salon (once).")
+        assert not any(line.startswith(("daily", "monday")) for line in (await say(hub, "help")).splitlines()), \
+            "no command of its own in the list"
+        assert "lundi" not in await say(hub, "lunch") and "monday" not in await say(hub, "mondo"), "nor a guess"
+    async with started(hub_for(tmp_path / "fr", mosquitto, clock, timezone="Europe/Paris", language="fr")) as hub:
+        assert await say(hub, "lundi à 7h allume chauffage") == (
+            "Un jour seul n'est pas une programmation : dites chaque lundi à 07:00 allume chauffage (chaque "
+            "semaine), ou à 2026-12-14 07:00 allume chauffage (une fois).")
+
+
 async def test_one_person_has_at_most_fifty_timers(tmp_path: Path, mosquitto: Mosquitto) -> None:
     async with started(hub_for(tmp_path, mosquitto, rate_limit=1000)) as hub:
         for _ in range(50):
