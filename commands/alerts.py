@@ -67,6 +67,20 @@ async def ack(ctx: Context, alert_id: str | None = None) -> str:
     return _("Alert #{id} ({rule}) acknowledged; reminders stopped.").format(id=acked_id, rule=shown_rule(rule))
 
 
+def _rule_named(hub: Any, word: str) -> str:
+    """The alert rule `word` names: its name in any case, or a device only one rule watches by
+    any of the device's names (`mute fumée 30m`: the detector's alias, for the rule `smoke`).
+    `word` itself when it names none (the caller says which rules there are)."""
+    rules = hub.alerts.rules
+    if word in rules:
+        return word
+    named = [name for name in rules if name.casefold() == word.casefold()]
+    device = hub.home.find(word) if not named else None
+    if device is not None:
+        named = [name for name, state in rules.items() if state.rule.device == device.name]
+    return named[0] if len(named) == 1 else word
+
+
 def _mute_seconds(hub: Any, rule: str, words: list[str], usage: str = "") -> float:
     """How long `mute RULE WORDS` mutes; CommandError naming what is wrong (the rule, the duration,
     as a sentence, then `usage`: the usage line, as a wrong duration in `switch` gets)."""
@@ -90,7 +104,7 @@ def _mute_half(hub: Any, word: str) -> str:
     """What `mute WORD` lacks: the duration after a rule, or the rule before a duration
     (`mute 1h` was told "Missing duration", the one thing it had)."""
     rules = list(hub.alerts.rules)
-    if word in rules:
+    if _rule_named(hub, word) in rules:
         return _("For how long? e.g. mute {rule} 30m (mute {rule} 0 unmutes).").format(rule=word)
     try:
         leading_duration([word])
@@ -106,7 +120,7 @@ def _mute_problem(hub: Any, args: list[str]) -> str | None:
         return _mute_half(hub, args[0])
     try:
         if len(args) >= 2:
-            _mute_seconds(hub, args[0], args[1:])
+            _mute_seconds(hub, _rule_named(hub, args[0]), args[1:])
     except CommandError as exc:
         return str(exc)
     return None
@@ -117,6 +131,7 @@ async def mute(ctx: Context, rule: str, duration: str | None = None, *more: str)
     """Silence an alert rule for a while (e.g. mute smoke 30m, mute smoke 2 hours; 0 to unmute)."""
     if duration is None:
         raise CommandError(_mute_half(ctx.hub, rule))
+    rule = _rule_named(ctx.hub, rule)
     seconds = _mute_seconds(ctx.hub, rule, [duration, *more], ctx.usage())
     await ctx.hub.alerts.mute(rule, seconds, ctx.who)
     if seconds == 0:

@@ -395,6 +395,9 @@ async def test_mute_stops_new_alerts(tmp_path: Path, mosquitto: Mosquitto, broke
         assert await exec_command(hub, "mute smoke", sender="alice") == \
             "For how long? e.g. mute smoke 30m (mute smoke 0 unmutes)."
         assert await exec_command(hub, "mute smok", sender="alice") == "No alert rule named 'smok'; rules: smoke."
+        # The rule by the name of the one device it watches, any of its names (`silence fumée 30m`).
+        assert await exec_command(hub, "mute kitchen_smoke 5m", sender="alice") == "Alert rule smoke muted for 5m."
+        assert await exec_command(hub, "mute SMOKE 6m", sender="alice") == "Alert rule smoke muted for 6m."
         # As a duration without its unit in `switch` is answered (was `give a unit: …`, no usage).
         assert await exec_command(hub, "mute smoke 30", sender="alice") == \
             'Give a unit: "30s", "30m" or "30h". Usage: mute RULE DURATION'
