@@ -438,7 +438,7 @@ def _switch_words(usage: Callable[[], str], words: list[str],
     if tail and fold(tail[0]) in WHEN_WORDS and \
             (when_first := _do_it_then(tail, " ".join([verb(), *words[:cut + 1]]).strip())) is not None:
         raise CommandError(when_first)
-    if tail and fold(tail[0]) in ("for", "pour", "pendant"):
+    if tail and fold(tail[0]) in ("for", "pour", "pendant", "durant"):
         tail = tail[1:]
         if not tail:                                   # `chauffage on for`: not "on for ever"
             raise CommandError(_("For how long? Add a duration (e.g. 2h, 30m).") + usage())

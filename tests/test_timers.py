@@ -148,6 +148,7 @@ async def test_the_opposite_switch_for_a_while_never_leaves_the_heater_on(tmp_pa
             "would leave it ON for good).")
         assert hub.home.devices["heater"].reading.value is False
         assert "back ON" not in await say(hub, "timers"), "no timer will switch it on again"
+        assert "then back OFF (timer #2)" in await say(hub, "allume chauffage durant 2h"), "durant as pendant"
         assert await say(hub, "chauffage on for") == \
             "For how long? Add a duration (e.g. 2h, 30m). Usage: switch DEVICE on|off|toggle [for DURATION]"
 
