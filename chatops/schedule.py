@@ -166,6 +166,14 @@ def parse_clock(word: str) -> tuple[int, int]:
     return hour, minute
 
 
+def _is_clock(word: str) -> bool:
+    try:
+        parse_clock(word)
+    except ScheduleError:
+        return False
+    return True
+
+
 def _clock_words(words: list[str], at: int) -> tuple[int, int, int]:
     """The time of day at `words[at]`, written in one word (`19:00`, `7pm`) or two (`7 pm`), and
     the part of the day a French speaker adds (`7h du matin`, `8h du soir`, `3h de l'après-midi`):
@@ -353,6 +361,9 @@ def parse_plan(said: str, words: list[str], now: float, tz: tzinfo) -> Plan:
             label = f"{said} {bare or format_duration(every)}"      # not "toutes les 1h"
             return Plan(now + every, Recurrence("every", every=every, label=label), words[taken:])
         at = next((i for i, word in enumerate(words) if _MEANING.get(fold(word)) == "at"), None)
+        if at != 1 and len(words) > 1 and not words[1].isdigit() and _is_clock(words[1]):
+            # `every day 06:30 chauffage on`: the time said without its `at`.
+            words, at = [words[0], "at" if said.startswith("every") else "à", *words[1:]], 1
         named = [w.strip(",") for w in words[:1 if at is None else at] if fold(w) not in ("et", "and") and w.strip(",")]
         when = " ".join(words[:at]).lower() if at else words[0].lower()
         if not named:

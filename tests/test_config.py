@@ -795,8 +795,10 @@ def test_an_automations_at_takes_crontab_fields_and_its_advice_works_as_written(
     assert load_settings(path).automations[0].at == 'cron "30 6 * * 1-5"'
     path.write_text(base + "at = '30 6 * * mon,wed,fri'\n", encoding="utf-8")
     assert load_settings(path).automations[0].at == 'cron "30 6 * * mon,wed,fri"'
-    [problem] = problems_of(base + "at = 'every day 06:30'\n", tmp_path)
-    assert problem == ("automations[0] (x): at = 'every day 06:30': every day at what time? write e.g. every day at "
+    path.write_text(base + "at = 'every day 06:30'\n", encoding="utf-8")       # the time without its `at`
+    assert load_settings(path).automations[0].at == "every day 06:30"
+    [problem] = problems_of(base + "at = 'every day'\n", tmp_path)
+    assert problem == ("automations[0] (x): at = 'every day': every day at what time? write e.g. every day at "
                        "06:30; an automation's forms: every day at 06:30, every weekday at 06:30, every monday,friday "
                        'at 7:00, every 15m, cron "30 6 * * 1-5"')
 

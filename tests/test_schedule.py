@@ -65,6 +65,10 @@ NOW = at(2026, 12, 4, 10, 0)        # a Friday
     ("in", ["1", "hour", "15", "minutes", "snap", "entree"], "2026-12-04 11:15 +0100", "once, set for in 1h15m"),
     # An hour alone (24-hour clock), a half hour written out.
     ("every", ["day", "at", "7", "read", "salon"], "2026-12-05 07:00 +0100", "every day at 07:00"),
+    # The time without its `at` (was "every day at what time?").
+    ("every", ["day", "06:30", "read", "salon"], "2026-12-05 06:30 +0100", "every day at 06:30"),
+    ("every", ["weekday", "7h30", "read", "salon"], "2026-12-07 07:30 +0100", "every weekday at 07:30"),
+    ("chaque", ["lundi", "7h", "allume", "chauffage"], "2026-12-07 07:00 +0100", "chaque lundi à 07:00"),
     ("at", ["19", "read", "salon"], "2026-12-04 19:00 +0100", "once"),
     ("in", ["half", "an", "hour", "read", "salon"], "2026-12-04 10:30 +0100", "once, set for in 30m"),
     ("in", ["an", "hour", "and", "a", "half", "read", "salon"], "2026-12-04 11:30 +0100", "once, set for in 1h30m"),
