@@ -27,12 +27,12 @@ from chatops.command import CommandError, Context, Shorthand, command, shown_usa
 from chatops.config import DeviceType
 from chatops.controls import STOP_WORDS, Action, ActionError, Control
 from chatops.device_names import ARTICLES, called
-from chatops.device_values import takes
+from chatops.device_values import decimals, takes
 from chatops.device_settings import type_word
 from chatops.durations import format_duration
 from chatops.device_kinds import DeviceKind
 from chatops.home import Device, Reading
-from chatops.i18n import N_, _
+from chatops.i18n import N_, _, format_number
 from chatops.message import Reply
 from chatops.mqtt import MqttUnavailable
 
@@ -139,6 +139,13 @@ def _nudged(ctx: Context, device: Device, word: str, name: str, rest: list[str])
             label=device.label, prefix=ctx.prefix, name=name))
     low, high, step = device.settings.limits
     goal = min(high, max(low, target + (step or 0.5) * (1 if word == "open" else -1)))
+    if goal == target:              # at its limit: the unchanged target was answered without a word why
+        limit = _("{label} is already at its highest target, {target}{unit} (it takes {low} to {high}{unit}).") \
+            if word == "open" else _("{label} is already at its lowest target, {target}{unit} (it takes {low} to "
+                                     "{high}{unit}).")
+        raise CommandError(limit.format(label=device.label, unit=f" {device.unit}" if device.unit else "",
+                                        **{k: format_number(v, decimals(v)) for k, v in
+                                           (("target", target), ("low", low), ("high", high))}))
     return f"{round(goal, 2):g}"
 
 
