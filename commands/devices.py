@@ -66,8 +66,8 @@ def _on_at_level(words: list[str]) -> tuple[str, str] | None:
 
 
 def _levelled(home: Any, words: list[str]) -> tuple[Device, str] | None:
-    """The device with a level and the level of an `_on_at_level` line; None for any other."""
-    said = _on_at_level(words)
+    """The device with a level and the level of an `_on_at_level` line, or of `switch lampe 40%`."""
+    said = _on_at_level(words) or ((words[0], words[1]) if len(words) == 2 else None)
     device = home.find(said[0]) if said is not None else None
     return (device, said[1]) if said is not None and device is not None and _is_level(device, "on", [said[1]]) \
         else None

@@ -495,6 +495,8 @@ async def test_english_says_the_level_after_the_state(tmp_path: Path, mosquitto:
         assert (await say(hub, "lampe on 40%")).startswith("lampe: on, 40 %")
         assert (await say(hub, "turn on lampe at 30%")).startswith("lampe: on, 30 %")
         assert (await say(hub, "switch lampe on at 55")).startswith("lampe: on, 55 %")
+        assert (await say(hub, "switch lampe 45%")).startswith("lampe: on, 45 %"), "was: the state is on, off or toggle"
+        assert await say(hub, "switch heater 45%") == "heater only switches: say heater on or heater off."
         assert await say(hub, "lampe on 400%") == "lampe takes 0 to 100 % in steps of 1; 400 is out of range."
         assert (await say(hub, "in 1m lampe on 20%")).startswith("Timer #1: lampe on 20% at ")
         assert (await say(hub, "in 1m lampe on 200%")).startswith("Not scheduled: lampe takes 0 to 100 %")
