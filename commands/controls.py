@@ -123,14 +123,18 @@ def _not_a_cover(device: Device, word: str, name: str = "", prefix: str = "") ->
     return said.format(label=device.label, kind=kind, prefix=prefix, name=name)
 
 
+_NUDGE = re.compile(r"([+-])(\d+(?:[.,]\d+)?)?°?|(up|down|plus|moins)")
+
+
 def _nudges(device: Device, word: str) -> bool:
     """`monte|baisse le thermostat`: its target, a step up or down, as the dashboard's + and −."""
     return device.type is DeviceType.CLIMATE and word != "stop"
 
 
-def _nudged(ctx: Context, device: Device, word: str, name: str, rest: list[str]) -> str:
+def _nudged(ctx: Context, device: Device, word: str, name: str, rest: list[str], by: float | None = None) -> str:
     """The target `monte|baisse le thermostat [à 19]` asks, as `set` takes it: the one said, or
-    one step from the current target, kept within the thermostat's range (the dashboard's + and −)."""
+    one step (or `by`) from the current target, kept within the thermostat's range (the
+    dashboard's + and −)."""
     if rest:
         return _after_to(rest)
     target = device.reading.attrs.get("target") if device.reading is not None else None
@@ -138,7 +142,7 @@ def _nudged(ctx: Context, device: Device, word: str, name: str, rest: list[str])
         raise CommandError(_("{label} has not said its target yet: say {prefix}set {name} VALUE.").format(
             label=device.label, prefix=ctx.prefix, name=name))
     low, high, step = device.settings.limits
-    goal = min(high, max(low, target + (step or 0.5) * (1 if word == "open" else -1)))
+    goal = min(high, max(low, target + (by or step or 0.5) * (1 if word == "open" else -1)))
     if goal == target:              # at its limit: the unchanged target was answered without a word why
         limit = _("{label} is already at its highest target, {target}{unit} (it takes {low} to {high}{unit}).") \
             if word == "open" else _("{label} is already at its lowest target, {target}{unit} (it takes {low} to "
@@ -210,6 +214,11 @@ async def set_value(ctx: Context, device: str, value: str) -> str:
         if found is not None and found.settable and rest and takes(found, " ".join(rest)):
             device, value = said, " ".join(rest)      # (`set lampe cuisine 40`: no such device, said so)
     target = _settable(ctx, device)
+    if target.type is DeviceType.CLIMATE and (nudge := _NUDGE.fullmatch(fold(value))):
+        # `thermostat up`, `thermostat +1`, `set thermostat -0.5`: from its target, as `monte` does.
+        sign, amount = nudge.group(1) or nudge.group(3), nudge.group(2)
+        value = _nudged(ctx, target, "open" if sign in ("+", "up", "plus") else "close", device, [],
+                        float(amount.replace(",", ".")) if amount else None)
     try:
         action = target.action(value)
     except ActionError as exc:

@@ -426,6 +426,13 @@ async def test_thermostat_target_and_mode_and_the_salon_drifts_toward_it(tmp_pat
         # auto: the simulated thermostat (Zigbee2MQTT's system_mode) takes it and reports it back.
         assert (await say(hub, "thermostat auto")).endswith(", target 25.0 °C, auto")
         assert (await say(hub, "thermostat off")).endswith(", target 25.0 °C, off")
+        # From its target, as the dashboard's + and − (`thermostat up` was "takes a temperature or a mode").
+        assert (await say(hub, "thermostat up")).endswith(", target 25.5 °C, off")
+        assert (await say(hub, "thermostat +2")).endswith(", target 27.5 °C, off")
+        assert (await say(hub, "set thermostat -1.5°")).endswith(", target 26.0 °C, off")
+        assert (await say(hub, "thermostat down")).endswith(", target 25.5 °C, off")
+        assert (await say(hub, "thermostat +10")).endswith(", target 30.0 °C, off"), "kept within its range"
+        assert await say(hub, "thermostat up") == "thermostat is already at its highest target, 30 °C (it takes 5 to 30 °C)."
 
 
 @pytest_servers
