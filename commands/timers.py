@@ -93,8 +93,9 @@ async def _schedule(ctx: Context, verb: str, words: tuple[str, ...], said: str =
         timer_id=timer_id, line=line, when=local_time(plan.first, timers.tz, now), duration=format_duration(round(plan.first - now, 3)), repeat=repeat)
     # The same line said twice (a message sent again, two people agreeing): both run; said, so
     # that the heater is not switched twice every morning without anyone knowing why.
-    same = [t.id for t in owned if t.command == line and t.recurrence.label == plan.recurrence.label
-            and t.state == ACTIVE and (plan.recurrence.kind != "once" or abs((t.next_run or 0) - plan.first) < 1)]
+    said = _said_as(ctx, line)
+    same = [t.id for t in owned if _said_as(ctx, t.command) == said and fold(t.recurrence.label) ==
+            fold(plan.recurrence.label) and t.state == ACTIVE and (plan.recurrence.kind != "once" or abs((t.next_run or 0) - plan.first) < 1)]
     if same:
         answer += " " + _("Timer #{same} does the same already: {prefix}cancel {same} or {prefix}cancel {id} if one "
                           "is enough.").format(same=same[0], id=timer_id, prefix=ctx.prefix)
@@ -153,6 +154,14 @@ async def day_first(ctx: Context, *words: str) -> str:
 async def cron(ctx: Context, *words: str) -> str:
     """Run a command on a cron schedule: cron "30 6 * * 1-5" chauffage on."""
     return await _schedule(ctx, "cron", words)
+
+
+def _said_as(ctx: Context, line: str) -> tuple[str, ...]:
+    """A command line as it acts, for telling two timers alike: its command's name and its
+    words, folded (`Read Salon` and `lire salon` are `read salon`)."""
+    words = fold(line).split()
+    spec = ctx.hub.commands.find(words[0]) if words else None
+    return (spec.name, *words[1:]) if spec is not None else tuple(words)
 
 
 def _repeat(recurrence: Recurrence) -> str:

@@ -214,7 +214,12 @@ async def test_timers_cancel_pause_resume(tmp_path: Path, mosquitto: Mosquitto) 
         assert again.endswith(f"Timer #{number} does the same already: cancel {number} or cancel {number + 1} if "
                               "one is enough."), again
         assert "does the same" not in await say(hub, "every day at 07:30 chauffage on for 2h")
-        for timer_id in (number, number + 1, number + 2):
+        # Alike whatever the case or the language of the command word (each was a timer unlike the other).
+        assert (await say(hub, "Every Day at 07:30 Chauffage ON for 2h")).endswith(
+            f"Timer #{number + 2} does the same already: cancel {number + 2} or cancel {number + 3} if one is enough.")
+        assert (await say(hub, "every day at 08:00 lire salon")).endswith("every day at 08:00.")
+        assert "does the same" in await say(hub, "every day at 08:00 read salon")
+        for timer_id in range(number, number + 6):
             await say(hub, f"cancel {timer_id}")
         assert await say(hub, "cancel") == "Missing id. Usage: cancel ID"
         # #4 fires after #1 was due: had the paused #1 run, its result would come first
