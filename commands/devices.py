@@ -307,13 +307,10 @@ def _held_by_a_timer(args: list[str]) -> str | None:
 
 def _held_for(args: list[str]) -> str | None:
     """`allume chauffage 2h`: the last word a duration (the state is the verb's)."""
-    if len(args) < 2:
-        return None
     try:
-        parse_duration(args[-1])
+        return "in" if len(args) >= 2 and parse_duration(args[-1]) is not None else None
     except ValueError:
         return None
-    return "in"
 
 
 @command("switch", aliases=["turn"], precheck=SWITCHES.precheck, usage=SWITCH_USAGE, needs_user=True,
@@ -327,6 +324,10 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
         raise CommandError(only)                                            # `heater on 40%`: not a duration
     name, state, hold = _switch_words(ctx.usage, [device, *words], lambda: _typed_verb(ctx))
     target = _device(ctx, name, SWITCHES)
+    if target.type is DeviceType.CLIMATE and hold is None and setting is not None and state != "toggle":
+        modes = target.settings.modes       # `éteins le thermostat`: its mode, as Home Assistant's turn_off
+        return await setting.func(ctx, target.name, "off" if state == "off" else "heat" if "heat" in modes else
+                                  next((m for m in modes if m != "off"), "heat"))
     scheduling = ctx.hub.commands.find("in")
     if hold is not None and (scheduling is None or ctx.hub.access.authorize(str(ctx.sender), ctx.user, scheduling,
                                                                             metered=False) is not None):
@@ -343,10 +344,9 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
         wanted = not bool(target.reading.value)
     else:
         wanted = state == "on"
-    # Whoever switches a device overrides a pending "for" on it: that switch-back will leave it
-    # alone. Also a switch to the state it is already in: "heater on" says it must be on (the
-    # frost guard's, while it is on for 2 h: switched back off at the end, the room would stay
-    # cold, since the guard fires on the way down only). The answer says so, as that changed.
+    # Whoever switches a device overrides a pending "for" on it, even to the state it is in:
+    # "heater on" says it must be on (the frost guard's, during an `on for 2h`: switched back off,
+    # the room would stay cold, the guard firing on the way down only). The answer says so.
     pending, note = await ctx.hub.timers.overridden(target.name, ctx.who)
     if pending is not None and hold is None and before is not None and bool(before) == wanted:
         note += " " + _("(It already was; the switch back {back} set with “for” will not happen: it stays {state}.)").format(

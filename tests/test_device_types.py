@@ -433,6 +433,10 @@ async def test_thermostat_target_and_mode_and_the_salon_drifts_toward_it(tmp_pat
         assert (await say(hub, "thermostat down")).endswith(", target 25.5 °C, off")
         assert (await say(hub, "thermostat +10")).endswith(", target 30.0 °C, off"), "kept within its range"
         assert await say(hub, "thermostat up") == "thermostat is already at its highest target, 30 °C (it takes 5 to 30 °C)."
+        # Switched as Home Assistant's turn_on/turn_off do: its mode (was "thermostat is a thermostat: say set…").
+        assert (await say(hub, "turn on the thermostat")).endswith(", target 30.0 °C, heat")
+        assert (await say(hub, "éteins le thermostat")).endswith(", target 30.0 °C, off")
+        assert (await say(hub, "switch thermostat on")).endswith(", target 30.0 °C, heat")
 
 
 @pytest_servers
