@@ -273,6 +273,9 @@ def _days(word: str) -> str:
     for part in word.split(","):
         ends = [_day(e) for e in part.split("-")]
         if len(ends) > 2 or any(e not in _DAY_WORDS for e in ends):
+            wrong = next((e for e in ends if e not in _DAY_WORDS), part)
+            if len(ends) <= 2 and (close := difflib.get_close_matches(wrong, [*_DAY_WORDS, *_GROUPS], 1, 0.75)):
+                raise ScheduleError(_("{part!r} is not a day: did you mean {day}?").format(part=wrong, day=close[0]))
             raise ScheduleError(_("{part!r} is not a day; write day, weekday, weekend, monday or monday,friday").format(part=part))
         numbers = [(_DAY_WORDS[e] + 1) % 7 for e in ends]   # cron counts from Sunday = 0
         if len(numbers) == 2 and numbers[0] > numbers[1]:  # sat-sun, fri-mon: across the week's end

@@ -370,7 +370,7 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
         return Reply(said + note, buttons=(Button(_("On"), f"switch {target.name} on"),
                                            Button(_("Off"), f"switch {target.name} off")))
     # The line as its author wrote it (`allume chauffage pendant 2h`): what `timers` shows them.
-    said = ctx.hub.router.command_text(ctx.message) or f"{name} {state} for {format_duration(hold)}"
+    said = " ".join((ctx.hub.router.command_text(ctx.message) or f"{name} {state} for {format_duration(hold)}").split())
     return await _switch_back_later(ctx, target, wanted, before, hold, pending, said) + note
 
 

@@ -196,7 +196,7 @@ def _describe(ctx: Context, timer: Timer, now: float) -> str:
                                                        owner=timer.owner, what=what)
 
 
-@command("timers", french=["minuteries", "minuterie"], permission="schedule", usage="timers")
+@command("timers", aliases=["timer"], french=["minuteries", "minuterie"], permission="schedule", usage="timers")
 async def timers(ctx: Context) -> str:
     """List the timers: next run, owner, command, repeat."""
     now = ctx.hub.clock.time()
@@ -213,7 +213,10 @@ async def _own_timer(ctx: Context, ident: str) -> Timer:
     except ValueError:
         raise CommandError(_('{ident!r} is not a timer number; {prefix}timers lists them.').format(
             ident=ident, prefix=ctx.prefix)) from None
-    timer = await ctx.hub.timers.get(timer_id) if 0 < timer_id < 2**63 else None     # SQLite's integers
+    if timer_id <= 0:               # `cancel -1`: no number a timer has ("No timer #-1")
+        raise CommandError(_('{ident!r} is not a timer number; {prefix}timers lists them.').format(
+            ident=ident, prefix=ctx.prefix))
+    timer = await ctx.hub.timers.get(timer_id) if timer_id < 2**63 else None     # SQLite's integers
     if timer is None or timer.kind == "automation" or timer.state not in (ACTIVE, PAUSED):
         raise CommandError(_('No timer #{timer_id}; {prefix}timers lists them.').format(
             timer_id=timer_id, prefix=ctx.prefix))

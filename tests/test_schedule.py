@@ -143,6 +143,8 @@ def test_an_hourly_cron_runs_in_both_0230s_of_the_fall_back_day() -> None:
     ("at", ["2020-01-01", "10:00", "x"], "in the past"),
     ("at", ["0001-01-01", "06:30", "x"], "in the past"),                 # not an OverflowError
     ("every", ["someday", "at", "10:00", "x"], "not a day"),
+    ("every", ["monady", "at", "7:00", "x"], "'monady' is not a day: did you mean monday"),
+    ("chaque", ["mecredi", "à", "7h", "x"], "'mecredi' is not a day: did you mean mercredi"),
     ("every", ["day", "x"], "at what time"),
     ("every", ["0.5s", "x"], "0.5s is no interval to repeat at: give a duration such as 1m"),
     ("every", ["0m", "x"], "0m is no interval to repeat at"),

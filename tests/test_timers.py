@@ -222,6 +222,8 @@ async def test_timers_cancel_pause_resume(tmp_path: Path, mosquitto: Mosquitto) 
         for timer_id in range(number, number + 6):
             await say(hub, f"cancel {timer_id}")
         assert await say(hub, "cancel") == "Missing id. Usage: cancel ID"
+        assert await say(hub, "cancel -1") == "'-1' is not a timer number; timers lists them."
+        assert await say(hub, "timer") == await say(hub, "timers"), "timer, as French has minuterie"
         # #4 fires after #1 was due: had the paused #1 run, its result would come first
         assert (await next_result(hub)).startswith("Timer #4 (read chambre): chambre: ")
         assert (await say(hub, "timers")).splitlines()[-1] == "#1 paused owner: read salon (once, set for in 3s)"
