@@ -281,14 +281,21 @@ async def automations(ctx: Context) -> str:
 
 def _no_automation(hub: Any, args: list[str]) -> str | None:
     """What `enable|disable NAME` would answer about the name (a timer's check), or None."""
-    name = " ".join(args)
-    if not args or name in hub.automations.by_name:
+    name = _unquoted(" ".join(args))
+    if not args or hub.automations.find(name) is not None:
         return None
     known = ", ".join(hub.automations.by_name) or _("none")
     return _('No automation called {name!r}; automations: {known}.').format(name=name, known=known)
 
 
+def _unquoted(name: str) -> str:
+    """A name in the single quotes answers show it in (`désactive 'hall light'`): double quotes
+    group words already; single ones are apostrophes to the parser."""
+    return name[1:-1] if len(name) > 2 and name[0] in "'‘’" and name[-1] in "'‘’" else name
+
+
 async def _toggle(ctx: Context, name: str, enabled: bool) -> str:
+    name = _unquoted(name)
     auto = await ctx.hub.automations.set_enabled(name, enabled)
     if auto is None:
         raise CommandError(_no_automation(ctx.hub, [name]) or name)

@@ -394,6 +394,10 @@ async def test_disable_survives_a_restart(tmp_path: Path, mosquitto: Mosquitto) 
     autos = [{"name": "hall light", "when": "hall_motion on", "do": ["switch hall_light on"], "owner": "owner"}]
     async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
         assert await exec_command(hub, "disable Hall Light") == "Automation 'hall light' disabled."
+        # In the quotes answers show it in (they were taken as part of the name), and from a timer.
+        assert await exec_command(hub, "enable 'hall light'") == "Automation 'hall light' enabled."
+        assert (await exec_command(hub, "in 1h désactive ‘Hall Light’")).startswith("Timer #1: ")
+        assert await exec_command(hub, "disable 'hall light'") == "Automation 'hall light' disabled."
     async with started(hub_for(tmp_path, mosquitto, autos)) as hub:
         assert (await exec_command(hub, "automations")).startswith("hall light [disabled] when hall_motion on")
         await exec_command(hub, "simulate motion")
