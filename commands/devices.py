@@ -349,7 +349,7 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     # the room would stay cold, the guard firing on the way down only). The answer says so.
     pending, note = await ctx.hub.timers.overridden(target.name, ctx.who)
     if pending is not None and hold is None and before is not None and bool(before) == wanted:
-        note += " " + _("(It already was; the switch back {back} set with “for” will not happen: it stays {state}.)").format(
+        note += " " + _("(it already was; the switch back {back} set with “for” will not happen: it stays {state}.)").format(
             back=format_value(bool(pending.get("back"))), state=format_value(wanted))
     try:
         confirmed, reading = await ctx.home.switch(target, wanted)

@@ -106,7 +106,7 @@ async def test_a_switch_to_the_state_it_is_in_stops_the_switch_back_and_says_so(
         await say(hub, "switch heater off")
         assert "timer #1" in await say(hub, "switch heater on for 2s")
         assert await say(hub, "switch heater on", network="web", sender="fam") == \
-            "heater is ON (It already was; the switch back OFF set with “for” will not happen: it stays ON.)"
+            "heater is ON (it already was; the switch back OFF set with “for” will not happen: it stays ON.)"
         assert await next_result(hub) == \
             "Timer #1 (switch heater on for 2s): heater was switched since by fam; left ON (not switched back OFF)."
         assert hub.home.devices["heater"].reading.value is True
