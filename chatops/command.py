@@ -88,9 +88,8 @@ class CommandSpec:
     def offered_to(self, language: str) -> tuple[str, ...]:
         """The name and aliases a did-you-mean or `help` offers a speaker of `language`: every
         word works for everyone, but an English speaker offered `lever` for `lower` would raise
-        the thermostat they meant to lower. A hidden command is offered to nobody: a day's name
-        (`lundi`, which only explains how to schedule) is no guess for `lunch`."""
-        if self.hidden or self.spoken_in not in (None, language):
+        the thermostat they meant to lower."""
+        if self.spoken_in not in (None, language):
             return ()
         others = tuple(w for w in self.aliases if w not in self.french)
         return (self.name, *self.french, *others) if language == "fr" else (self.name, *others)
@@ -340,8 +339,10 @@ class CommandSet:
         return list(self._by_word)
 
     def offered_to(self, language: str) -> list[str]:
-        """The folded command words a speaker of `language` is offered (CommandSpec.offered_to)."""
-        return list(dict.fromkeys(fold(w) for spec in self.specs for w in spec.offered_to(language)))
+        """The folded command words a speaker of `language` is offered as a did-you-mean
+        (CommandSpec.offered_to). Not a hidden command's: a day's name (`lundi`, which only
+        explains how to schedule) is no guess for `lunch`."""
+        return list(dict.fromkeys(fold(w) for spec in self.specs if not spec.hidden for w in spec.offered_to(language)))
 
     def written(self, word: str) -> str:
         """A command word (folded, as `words` gives it) as its command writes it, accents and
