@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import re
 
-from chatops.networks import Network
+from typing import Any
+
+from chatops.message import Identity
+from chatops.networks import Network, wildcard
 
 # Historical user ids (matrix.org's oldest accounts) may have capitals; room ids of room version
 # 12 (Synapse's default since 2025) are opaque, `!rl_4xBF…`, with no `:server` part.
@@ -27,9 +30,25 @@ def address_problem(target: str) -> str | None:
            "matrix:#maison:example.org"
 
 
+def same_user(identity: Identity, pattern: str, _settings: Any = None) -> bool:
+    """A Matrix user id against a `[users]` pattern: the server name in any case (it is a DNS
+    name), the localpart as written: matrix.org's oldest accounts may hold capitals, and
+    `@Alice:example.org` is then another account than `@alice:example.org`."""
+    local, _, server = pattern.partition(":")
+    id_local, _, id_server = identity.id.partition(":")
+    exact = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in local), re.S)
+    return exact.fullmatch(id_local) is not None and wildcard(server).fullmatch(id_server.casefold()) is not None
+
+
+def _canonical(pattern: str, _settings: Any) -> str:
+    local, _, server = pattern.partition(":")
+    return f"{local}:{server.casefold()}"
+
+
 NETWORK = Network(name="matrix", adapter="adapters.matrix:Adapter", settings="adapters.matrix_settings:Settings",
                   extra="matrix", requires=("nio",),
                   example="matrix:@alice:example.org", identity_problem=identity_problem,
                   address_problem=address_problem, is_direct=lambda target: target.startswith("@"),
+                  matches=same_user, canonical=_canonical,
                   identities="Matrix user ids, `@alice:example.org` (see [networks/matrix.md](networks/matrix.md))",
                   about="See [networks/matrix.md](networks/matrix.md).")

@@ -422,6 +422,18 @@ def test_identities_are_matrix_user_ids(pattern: str, ok: bool) -> None:
     assert (identity_problem(pattern) is None) is ok
 
 
+@pytest.mark.parametrize(("sender", "pattern", "taken"), [
+    ("@alice:example.org", "@alice:example.org", True), ("@alice:Example.ORG", "@alice:example.org", True),
+    ("@Alice:example.org", "@alice:example.org", False),     # a historical account of its own, not alice's
+    ("@alice:example.org", "@Alice:example.org", False), ("@Alice:example.org", "@Alice:example.org", True),
+    ("@bob:example.org", "@*:example.org", True), ("@bob:evil.example", "@*:example.org", False)])
+def test_a_user_id_is_matched_with_its_localpart_as_written(sender: str, pattern: str, taken: bool) -> None:
+    """Patterns were matched ignoring case: `@alice:…` took the distinct account `@Alice:…`."""
+    from adapters.matrix_network import same_user
+    from chatops.message import Identity
+    assert same_user(Identity("matrix", sender), pattern) is taken
+
+
 def test_addresses_and_settings_are_checked() -> None:
     assert address_problem("!abc:example.org") is None and address_problem("#maison:example.org") is None
     # Room version 12 (Synapse's default since 2025): room ids with no server part.
