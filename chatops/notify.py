@@ -361,23 +361,29 @@ class Notifications:
         store = self.hub.store
         return await store.call(alert_rows.open_by_rule, store.db, rule)
 
-    async def status_within(self, notice_id: int, seconds: float) -> dict[str, Any] | None:
+    async def status_within(self, notice_id: int, seconds: float,
+                            released: asyncio.Event | None = None) -> dict[str, Any] | None:
         """`status`, once each recipient has it on one of their addresses (or none of theirs is
-        still being tried), or `seconds` have passed: the long poll of `GET /api/notify/ID?wait=S`,
-        woken by the outbox's passes, not polled. (A user's web chat left unread does not hold it
-        once their phone has it.)"""
+        still being tried), or `seconds` have passed, or `released` is set (the web server stops:
+        no pass comes any more, and a held request held the hub's stop): the long poll of
+        `GET /api/notify/ID?wait=S`, woken by the outbox's passes, not polled. (A user's web chat
+        left unread does not hold it once their phone has it.)"""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         while True:
             passed = self.hub.alerts.outbox.next_pass()
             status = await self.status(notice_id)
-            if status is None or _settled(status["recipients"]):
+            if status is None or _settled(status["recipients"]) or released is not None and released.is_set():
                 return status
+            woken = [asyncio.ensure_future(event.wait()) for event in (passed, released) if event is not None]
             try:
                 async with asyncio.timeout_at(deadline):
-                    await passed.wait()
+                    await asyncio.wait(woken, return_when=asyncio.FIRST_COMPLETED)
             except TimeoutError:
                 return status
+            finally:
+                for waiter in woken:
+                    waiter.cancel()
 
     async def status(self, notice_id: int) -> dict[str, Any] | None:
         """A notification's state and each recipient's: delivered, pending (with the last error), failed."""

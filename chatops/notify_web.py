@@ -6,6 +6,7 @@ and bodies that are not JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from types import MappingProxyType
@@ -46,12 +47,19 @@ class NotifyApi:
         # out and sent again, or a second call at once, would otherwise open each twice.
         self._opening: set[str] = set()
         self.said = FoldedLog(log)          # refusals, one line a minute per status and address
+        self._released = asyncio.Event()    # the server stops: held status reads are answered now
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/notify", self.post)
         app.router.add_get("/api/notify/{id:[0-9]{1,19}}", self.get)      # SQLite's ids; 5,000 digits were a 500
         app.router.add_post("/api/notify/alertmanager", self.alertmanager)
         app.router.add_post("/api/notify/grafana", self.grafana)
+        app.on_shutdown.append(self._release)
+
+    async def _release(self, _app: web.Application) -> None:
+        """Before the server waits for the requests under way (up to a minute): those held by
+        `?wait=` are answered, with the state as it is (the hub stops, no pass will come)."""
+        self._released.set()
 
     async def post(self, request: web.Request) -> web.Response:
         """{"to", "text", "severity", "image" | "image_url", "ack"} -> 202 {"id"}."""
@@ -86,7 +94,7 @@ class NotifyApi:
         if notice_id < 2 ** 63:                 # SQLite's largest
             status = await self.notifications.status(notice_id)
             if wait and status is not None and _sent_with(status["source"], token):
-                status = await self.notifications.status_within(notice_id, wait)
+                status = await self.notifications.status_within(notice_id, wait, self._released)
         if status is None or not _sent_with(status["source"], token):
             return web.json_response({"error": f"no notification #{request.match_info['id']}"}, status=404)
         return web.json_response(status)

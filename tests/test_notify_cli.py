@@ -236,3 +236,41 @@ async def test_a_status_read_with_wait_is_answered_when_the_recipient_has_it(tmp
                 assert refused.status == 400
                 assert (await refused.json())["error"] == \
                     f"wait is a number of seconds from 0 to 60 (?wait=30), not {wrong!r}"
+
+
+async def test_a_held_status_read_is_answered_when_the_hub_stops(tmp_path: Path, mosquitto: Mosquitto,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `?wait=` read held while the hub stops is answered with the state as it is (the pass
+    it waits for will never come): the hub's stop was held up to a minute by the web server
+    waiting for that request, and the script kept waiting for nothing."""
+    import aiohttp
+
+    monkeypatch.setenv("CHATOPS_NOTIFY_TOKEN", "cli-token-42-0123456789")
+    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False},
+                            adapters={"loopback": {"name": "loop"}}, web={"user": None, "notify_tokens": {
+                                "cron": {"token_env": "CHATOPS_NOTIFY_TOKEN"}}},
+                            users={"owner": {"roles": ["admin"], "loopback": ["owner"]}})
+    headers = {"Authorization": "Bearer cli-token-42-0123456789"}
+    hub = Hub(settings, tty=False)
+    held = asyncio.Event()
+    status_within = hub.notifications.status_within
+
+    async def spied(*args: object, **kwargs: object) -> object:
+        held.set()
+        return await status_within(*args, **kwargs)     # type: ignore[arg-type]
+
+    monkeypatch.setattr(hub.notifications, "status_within", spied)
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with running(hub):
+            assert hub.web is not None
+            api = f"http://127.0.0.1:{hub.web.port}/api/notify"
+            hub.adapters["loop"].health.down("the test took it down")
+            async with http.post(api, json={"to": ["owner"], "text": "Parcel delivered"}) as posted:
+                status_url = f"http://127.0.0.1:{hub.web.port}{(await posted.json())['status']}"
+            waiting = asyncio.create_task(http.get(status_url, params={"wait": "50"}))
+            await asyncio.wait_for(held.wait(), 10)
+            hub.stop()
+            async with await asyncio.wait_for(waiting, 5) as answered:
+                body = await answered.json()
+        assert answered.status == 200
+        assert {r["address"]: r["state"] for r in body["recipients"]}["loop:owner"] == "pending", body
