@@ -52,6 +52,12 @@ def type_word(kind: DeviceType) -> str:
     return pgettext(TYPE_CONTEXT, TYPE_WORDS[kind])
 
 
+def switched_mode(modes: list[str], state: str) -> str:
+    """The mode a thermostat switched `on` or `off` takes, as Home Assistant's turn_on/turn_off:
+    off, or heat (else its first mode that is not off)."""
+    return "off" if state == "off" else "heat" if "heat" in modes else next((m for m in modes if m != "off"), "heat")
+
+
 # The types driven by a command topic, and those that take a value (`set DEVICE VALUE`).
 COMMANDED = (DeviceType.SWITCH, DeviceType.LIGHT, DeviceType.CLIMATE, DeviceType.COVER, DeviceType.NUMBER,
              DeviceType.SELECT)

@@ -19,7 +19,7 @@ from chatops.durations import format_duration, parse_duration
 from chatops.device_kinds import DeviceKind, UnknownDevice, names_a_device
 from chatops.device_names import called
 from chatops.home import STATE_WORDS, SWITCH_STATES, Device, format_value
-from chatops.device_settings import TYPE_WORDS, type_word
+from chatops.device_settings import TYPE_WORDS, switched_mode, type_word
 from chatops.i18n import N_, _, ngettext
 from chatops.message import Button, Reply
 from chatops.mqtt import MqttUnavailable
@@ -92,17 +92,15 @@ def _switches_only(name: str, prefix: str = "") -> str:
 
 def _switch_problem(device: Device, rest: list[str], said: str = "", usage: str = SWITCH_USAGE) -> str | None:
     """What `switch DEVICE STATE [for DURATION]` would answer about `rest`, driving nothing."""
+    if device.type is DeviceType.CLIMATE and len(rest) == 1 and STATE_WORDS.get(fold(rest[0]), "toggle") != "toggle":
+        return _action_problem(device, switched_mode(device.settings.modes, STATE_WORDS[fold(rest[0])]))   # its mode
     if (problem := _cannot_switch(device, said=said)) is not None:
         return problem
     if device.control is None and 0 < len(rest) <= 3 and rest[-1][-1:] in ("%", "°"):     # `in 1m heater on 40%`
         return _switches_only(called(device, said))
     if len(rest) <= 3 and (level := _on_at_level(["_", *rest])) is not None and level[0] == "_" \
             and _is_level(device, "on", [level[1]]):
-        try:                                        # `lampe on 40%`: on at a level
-            device.action(rest[-1])
-        except ActionError as exc:
-            return str(exc)
-        return None
+        return _action_problem(device, rest[-1])   # `lampe on 40%`: on at a level
     try:
         _switch_words(lambda: " " + _("Usage: {usage}").format(usage=shown_usage(usage)),
                       [called(device, said), *rest])
@@ -116,14 +114,18 @@ def _verb_problem(state: str, usage: str) -> Callable[[Device, list[str]], str |
     à 40`: the level too): asked when a timer is set, so that `dans 20s allume la lampe stp` is
     refused at once, not at run time."""
     def problem(device: Device, rest: list[str], said: str = "") -> str | None:
-        if _is_level(device, state, rest):
-            try:
-                device.action(rest[0])
-            except ActionError as exc:
-                return str(exc)
-            return None
-        return _switch_problem(device, [state, *rest], said, usage)
+        return _action_problem(device, rest[0]) if _is_level(device, state, rest) else \
+            _switch_problem(device, [state, *rest], said, usage)
     return problem
+
+
+def _action_problem(device: Device, word: str) -> str | None:
+    """What `device` answers to `word` when it does not take it (out of range, no such mode), or None."""
+    try:
+        device.action(word)
+    except ActionError as exc:
+        return str(exc)
+    return None
 
 
 def _is_level(device: Device, state: str, rest: list[str]) -> bool:
@@ -325,9 +327,7 @@ async def switch(ctx: Context, device: str, *words: str) -> str | Reply:
     name, state, hold = _switch_words(ctx.usage, [device, *words], lambda: _typed_verb(ctx))
     target = _device(ctx, name, SWITCHES)
     if target.type is DeviceType.CLIMATE and hold is None and setting is not None and state != "toggle":
-        modes = target.settings.modes       # `éteins le thermostat`: its mode, as Home Assistant's turn_off
-        return await setting.func(ctx, target.name, "off" if state == "off" else "heat" if "heat" in modes else
-                                  next((m for m in modes if m != "off"), "heat"))
+        return await setting.func(ctx, target.name, switched_mode(target.settings.modes, state))   # `éteins le thermostat`
     scheduling = ctx.hub.commands.find("in")
     if hold is not None and (scheduling is None or ctx.hub.access.authorize(str(ctx.sender), ctx.user, scheduling,
                                                                             metered=False) is not None):

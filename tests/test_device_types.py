@@ -437,6 +437,12 @@ async def test_thermostat_target_and_mode_and_the_salon_drifts_toward_it(tmp_pat
         assert (await say(hub, "turn on the thermostat")).endswith(", target 30.0 °C, heat")
         assert (await say(hub, "éteins le thermostat")).endswith(", target 30.0 °C, off")
         assert (await say(hub, "switch thermostat on")).endswith(", target 30.0 °C, heat")
+        # A timer takes what the line does now (was "Not scheduled: thermostat is a thermostat: say set…").
+        assert (await say(hub, "in 1m switch thermostat off")).startswith("Timer #1: switch thermostat off at ")
+        assert (await say(hub, "dans 1m éteins le thermostat")).startswith("Timer #2: ")
+        assert (await say(hub, "every day at 22:00 thermostat off")).startswith("Timer #3: ")
+        for refused in ("in 1m switch thermostat toggle", "in 1m switch thermostat off for 2h"):
+            assert await say(hub, refused) == "Not scheduled: thermostat is a thermostat: say set thermostat VALUE."
 
 
 @pytest_servers
