@@ -128,14 +128,16 @@ async def every(ctx: Context, *words: str) -> str:
     return await _schedule(ctx, "every", words)
 
 
-@command("daily", aliases=DAYS, french=["quotidien", *FRENCH_DAYS], permission="schedule", needs_user=True,
-         hidden=True, usage="every DAY at HH:MM COMMAND")
+# Named `everyday`, `daily` an alias: a plugin's `daily` (a digest, the kind of command plugins
+# add) takes that word from it, where a built-in command of that name stopped the hub as a clash.
+@command("everyday", aliases=["daily", *DAYS], french=["quotidien", *FRENCH_DAYS], permission="schedule",
+         needs_user=True, hidden=True, usage="every DAY at HH:MM COMMAND")
 async def day_first(ctx: Context, *words: str) -> str:
     """A schedule said from its day (daily at 06:30 chauffage on: every day at 06:30).
 
     A day alone (`lundi à 7h allume chauffage`) is once or each week: not guessed, the answer
     gives both ways to say it. It was "Unknown command 'lundi'. Did you mean allume?"."""
-    if fold(ctx.word) in ("daily", "quotidien"):
+    if fold(ctx.word) in ("everyday", "daily", "quotidien"):
         return await _schedule(ctx, "every", ("day", *words), "every")
     rest = list(words[1:] if words and fold(words[0]) in ("at", "a") else words)
     time, command_words = "07:00", rest

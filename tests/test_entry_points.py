@@ -111,6 +111,25 @@ def test_a_plugin_command_named_like_a_built_in_alias_takes_the_word(tmp_path: P
            "keeps its other words" in out.stderr
 
 
+def test_a_plugin_command_named_daily_takes_the_word(tmp_path: Path) -> None:
+    """`daily` says a schedule from its day (`daily at 06:30 …`): a plugin's own `daily` (a
+    digest) takes the word, as a plugin's `hello` does, instead of stopping the hub ("commands
+    clash: 'daily' is both…"); `everyday at 06:30 …` and the days' names still say a schedule."""
+    from chatops.command import CommandSet, command
+    from chatops.hub import Hub
+    from chatops.testing import settings_for
+
+    @command("daily", permission="help")
+    async def digest(ctx: object) -> str:
+        return "the day's digest"
+
+    builtin = Hub(settings_for(tmp_path, simulator={"enabled": False}), tty=False).commands.specs
+    commands = CommandSet([*builtin, digest.__chatops_command__])     # type: ignore[attr-defined]
+    assert commands.find("daily").func is digest                     # type: ignore[union-attr]
+    assert commands.find("everyday") is commands.find("monday") is commands.find("lundi") is not None
+    assert commands.find("monday").func.__module__ == "commands.timers"  # type: ignore[union-attr]
+
+
 def with_path(site: Path) -> dict[str, str]:
     """The environment of a hub with `site` on its path, before what the tests' own path holds
     (the example plugin: tests/conftest.py)."""

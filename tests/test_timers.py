@@ -310,6 +310,7 @@ async def test_a_schedule_said_from_its_day(tmp_path: Path, mosquitto: Mosquitto
     clock = ManualClock(wall=datetime(2026, 12, 8, 10, 0, tzinfo=PARIS).timestamp())      # a Tuesday
     async with started(hub_for(tmp_path, mosquitto, clock, timezone="Europe/Paris")) as hub:
         assert (await say(hub, "daily at 06:30 read salon")).endswith(", every day at 06:30.")
+        assert (await say(hub, "everyday at 07:30 read salon")).endswith(", every day at 07:30.")
         assert await say(hub, "monday at 7:00 read salon") == (
             "A day alone is no schedule: say every monday at 07:00 read salon (each week), or at 2026-12-14 07:00 "
             "read salon (once).")
