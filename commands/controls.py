@@ -58,6 +58,8 @@ def _value_problem(device: Device, rest: list[str], said: str = "") -> str | Non
     """What `set DEVICE VALUE` would answer about the value, without driving anything."""
     if (problem := _cannot_set(device, name=called(device, said))) is not None:
         return problem
+    if device.type is DeviceType.CLIMATE and _NUDGE.fullmatch(fold(" ".join(rest))):
+        return None         # `in 30m thermostat down`: from its target then, as `baisse le thermostat`
     try:
         device.action(" ".join(rest))
     except ActionError as exc:

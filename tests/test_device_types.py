@@ -441,6 +441,9 @@ async def test_thermostat_target_and_mode_and_the_salon_drifts_toward_it(tmp_pat
         assert (await say(hub, "in 1m switch thermostat off")).startswith("Timer #1: switch thermostat off at ")
         assert (await say(hub, "dans 1m éteins le thermostat")).startswith("Timer #2: ")
         assert (await say(hub, "every day at 22:00 thermostat off")).startswith("Timer #3: ")
+        # A nudge too, as `dans 30m baisse le thermostat` was (`set thermostat -1` was "-1 is out of range").
+        assert (await say(hub, "in 30m thermostat down")).startswith("Timer #4: thermostat down at ")
+        assert (await say(hub, "in 30m set thermostat -1")).startswith("Timer #5: set thermostat -1 at ")
         for refused in ("in 1m switch thermostat toggle", "in 1m switch thermostat off for 2h"):
             assert await say(hub, refused) == "Not scheduled: thermostat is a thermostat: say set thermostat VALUE."
 
