@@ -558,8 +558,10 @@ class Notifications:
 
 
 def _settled(recipients: list[dict[str, Any]]) -> bool:
-    """Whether every recipient has it on one address, or has none still being tried."""
+    """Whether every recipient has it on one address (or no longer needs it: cancelled by the
+    acknowledgement), or has none still being tried, as `chatops notify --wait` reads it."""
     by_recipient: dict[str, list[str]] = {}
     for entry in recipients:
         by_recipient.setdefault(entry["recipient"] or entry["address"], []).append(entry["state"])
-    return all("delivered" in states or "pending" not in states for states in by_recipient.values())
+    return all("delivered" in states or "cancelled" in states or "pending" not in states
+               for states in by_recipient.values())
