@@ -36,8 +36,7 @@ def same_user(identity: Identity, pattern: str, _settings: Any = None) -> bool:
     `@Alice:example.org` is then another account than `@alice:example.org`."""
     local, _, server = pattern.partition(":")
     id_local, _, id_server = identity.id.partition(":")
-    exact = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in local), re.S)
-    return exact.fullmatch(id_local) is not None and wildcard(server).fullmatch(id_server.casefold()) is not None
+    return wildcard(local, ignore_case=False).fullmatch(id_local) is not None and wildcard(server).fullmatch(id_server.casefold()) is not None
 
 
 def _canonical(pattern: str, _settings: Any) -> str:

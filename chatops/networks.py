@@ -41,11 +41,12 @@ def _no_problem(_text: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=512)
-def wildcard(pattern: str) -> re.Pattern[str]:
-    """A pattern of `[users]`, ignoring case: `*` and `?` are its only wildcards (fnmatch read
-    `alice[m]`'s brackets as a set of characters, so that nick never matched its own pattern)."""
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.casefold()),
-                      re.S)
+def wildcard(pattern: str, ignore_case: bool = True) -> re.Pattern[str]:
+    """A pattern of `[users]`, ignoring case unless told not to (a Matrix localpart): `*` and `?`
+    are its only wildcards (fnmatch read `alice[m]`'s brackets as a set of characters, so that
+    nick never matched its own pattern)."""
+    written = pattern.casefold() if ignore_case else pattern
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in written), re.S)
 
 
 def _same_id(identity: Identity, pattern: str, _settings: Settings) -> bool:

@@ -67,6 +67,10 @@ async def ack(ctx: Context, alert_id: str | None = None) -> str:
     return _("Alert #{id} ({rule}) acknowledged; reminders stopped.").format(id=acked_id, rule=shown_rule(rule))
 
 
+def _no_rule(hub: Any, word: str) -> str:
+    return _("No alert rule named {rule!r}; rules: {rules}.").format(rule=word, rules=", ".join(hub.alerts.rules) or _("none"))
+
+
 def _rule_named(hub: Any, word: str) -> str:
     """The alert rule `word` names: its name in any case, or a device only one rule watches by
     any of the device's names (`mute fumée 30m`: the detector's alias, for the rule `smoke`).
@@ -85,8 +89,7 @@ def _mute_seconds(hub: Any, rule: str, words: list[str], usage: str = "") -> flo
     """How long `mute RULE WORDS` mutes; CommandError naming what is wrong (the rule, the duration,
     as a sentence, then `usage`: the usage line, as a wrong duration in `switch` gets)."""
     if rule not in hub.alerts.rules:
-        raise CommandError(_("No alert rule named {rule!r}; rules: {rules}.").format(
-            rule=rule, rules=", ".join(hub.alerts.rules) or _("none")))
+        raise CommandError(_no_rule(hub, rule))
     try:
         seconds, taken = leading_duration(words)
         if taken < len(words):
@@ -109,7 +112,7 @@ def _mute_half(hub: Any, word: str) -> str:
     try:
         leading_duration([word])
     except ValueError:
-        return _("No alert rule named {rule!r}; rules: {rules}.").format(rule=word, rules=", ".join(rules) or _("none"))
+        return _no_rule(hub, word)
     return _("Which rule? e.g. mute {rule} {duration}; rules: {rules}.").format(
         rule=rules[0] if rules else "smoke", duration=word, rules=", ".join(rules) or _("none"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,15 @@ from chatops.hub import Hub, running
 from chatops.testing import Mosquitto, settings_for, tiny_png
 
 pytestmark = pytest.mark.servers
+
+
+def token_settings(tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A hub with the notify token `cron` (in CHATOPS_NOTIFY_TOKEN) and its owner on the loopback network."""
+    monkeypatch.setenv("CHATOPS_NOTIFY_TOKEN", "cli-token-42-0123456789")
+    return settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False},
+                        adapters={"loopback": {"name": "loop"}}, web={"user": None, "notify_tokens": {
+                            "cron": {"token_env": "CHATOPS_NOTIFY_TOKEN"}}},
+                        users={"owner": {"roles": ["admin"], "loopback": ["owner"]}})
 
 
 async def test_chatops_notify(tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch,
@@ -156,11 +166,7 @@ async def test_wait_tells_received_from_accepted(tmp_path: Path, mosquitto: Mosq
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """Without --wait, exit 0 means "the hub took it"; a cron job that must know someone got it
     says --wait, and hears who did not and why."""
-    monkeypatch.setenv("CHATOPS_NOTIFY_TOKEN", "cli-token-42-0123456789")
-    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False},
-                            adapters={"loopback": {"name": "loop"}}, web={"user": None, "notify_tokens": {
-                                "cron": {"token_env": "CHATOPS_NOTIFY_TOKEN"}}},
-                            users={"owner": {"roles": ["admin"], "loopback": ["owner"]}})
+    settings = token_settings(tmp_path, mosquitto, monkeypatch)
     async with running(Hub(settings, tty=False)) as hub:
         assert hub.web is not None
         url = f"http://127.0.0.1:{hub.web.port}"
@@ -197,11 +203,7 @@ async def test_a_status_read_with_wait_is_answered_when_the_recipient_has_it(tmp
 
     import aiohttp
 
-    monkeypatch.setenv("CHATOPS_NOTIFY_TOKEN", "cli-token-42-0123456789")
-    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False},
-                            adapters={"loopback": {"name": "loop"}}, web={"user": None, "notify_tokens": {
-                                "cron": {"token_env": "CHATOPS_NOTIFY_TOKEN"}}},
-                            users={"owner": {"roles": ["admin"], "loopback": ["owner"]}})
+    settings = token_settings(tmp_path, mosquitto, monkeypatch)
     headers = {"Authorization": "Bearer cli-token-42-0123456789"}
     async with running(Hub(settings, tty=False)) as hub, aiohttp.ClientSession(headers=headers) as http:
         assert hub.web is not None
@@ -245,11 +247,7 @@ async def test_a_held_status_read_is_answered_when_the_hub_stops(tmp_path: Path,
     waiting for that request, and the script kept waiting for nothing."""
     import aiohttp
 
-    monkeypatch.setenv("CHATOPS_NOTIFY_TOKEN", "cli-token-42-0123456789")
-    settings = settings_for(tmp_path / "data", mosquitto.url, simulator={"enabled": False},
-                            adapters={"loopback": {"name": "loop"}}, web={"user": None, "notify_tokens": {
-                                "cron": {"token_env": "CHATOPS_NOTIFY_TOKEN"}}},
-                            users={"owner": {"roles": ["admin"], "loopback": ["owner"]}})
+    settings = token_settings(tmp_path, mosquitto, monkeypatch)
     headers = {"Authorization": "Bearer cli-token-42-0123456789"}
     hub = Hub(settings, tty=False)
     held = asyncio.Event()
